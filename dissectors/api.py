@@ -1,0 +1,94 @@
+"""The contract every protocol dissector meets.
+
+A dissector is a pure state machine for one TCP connection (both directions). Callers
+`feed(direction, data)` bytes in any chunking and pull frames with `next_frame()` until it
+returns `NEED_DATA` (the h11 pull style: the machine never runs ahead of the caller). It
+never touches sockets, files, clocks or the terminal, and raises nothing but `DissectorError`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final, Protocol, runtime_checkable
+
+
+class Direction(enum.Enum):
+    """Which way bytes travel: client to server or server to client."""
+
+    C2S = "c2s"
+    S2C = "s2c"
+
+    @property
+    def other(self) -> Direction:
+        return Direction.S2C if self is Direction.C2S else Direction.C2S
+
+
+class NeedData(enum.Enum):
+    """Sentinel type returned by `next_frame` when no complete frame is buffered."""
+
+    NEED_DATA = "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+
+
+class DissectorError(Exception):
+    """Root of every error a dissector raises, with where in the stream it happened."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        direction: Direction | None = None,
+        flow: str | None = None,
+    ) -> None:
+        where = []
+        if flow is not None:
+            where.append(f"flow {flow}")
+        if direction is not None:
+            where.append(direction.value)
+        if offset is not None:
+            where.append(f"offset {offset}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.reason = message
+        self.offset = offset
+        self.direction = direction
+        self.flow = flow
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A wire unit decoded from one direction of a connection.
+
+    `offset` is the byte offset of the frame's first byte in its direction's stream and
+    `raw` is every byte the frame covers, so `raw` of consecutive frames tiles the stream.
+    """
+
+    direction: Direction
+    offset: int
+    raw: bytes
+
+    proto: ClassVar[str] = "?"
+
+
+@runtime_checkable
+class Dissector(Protocol):
+    """What a pluggable dissector offers (registered under `msnsniff.dissectors`)."""
+
+    name: ClassVar[str]
+
+    def feed(self, direction: Direction, data: bytes) -> None:
+        """Append bytes of one direction; an empty `data` means that direction ended."""
+
+    def next_frame(self) -> Frame | NeedData:
+        """The next complete frame of either direction, or `NEED_DATA`."""
+
+    def gap(self, direction: Direction, length: int) -> None:
+        """Tell the dissector `length` bytes of `direction` were lost (capture gap)."""
+
+    @classmethod
+    def sniff(cls, first_bytes: bytes, direction: Direction, ports: Sequence[int]) -> float:
+        """Confidence 0.0-1.0 that a flow opening with `first_bytes` is this protocol."""

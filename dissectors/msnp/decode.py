@@ -1,0 +1,267 @@
+"""Named, typed fields of a command frame, from the grammar's variants and a type table.
+
+Decoding is separate from framing so the hot path (framing, pairing) never pays for it.
+Every type decoder is total: a value that does not fit its type is kept as text and the
+mismatch is reported in `problems`, never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from dissectors.msnp.grammar import (
+    ACK_MODES,
+    AUTH_STEPS,
+    BLP_VALUES,
+    CAPABILITIES,
+    CLIENT_VERSIONS,
+    COMMANDS,
+    GTC_VALUES,
+    LIST_BITS,
+    LIST_NAMES,
+    OUT_REASONS,
+    STATUSES,
+    TrID,
+    Variant,
+)
+
+_MAX_INT_DIGITS: Final = 19
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The decoded view of a command frame."""
+
+    fields: dict[str, Any]
+    variant: str
+    problems: tuple[str, ...]
+    credentials: tuple[str, ...]
+
+
+Out = dict[str, Any]
+Problems = list[str]
+
+
+def url_decode(raw: str) -> tuple[str, bool]:
+    """Percent-decode a wire string as UTF-8; returns (text, valid UTF-8). Never raises."""
+    data = unquote_to_bytes(raw.encode("utf-8", "surrogateescape"))
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace"), False
+
+
+def _int(name: str, raw: str, out: Out, problems: Problems) -> None:
+    if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_INT_DIGITS:
+        out[name] = int(raw)
+    else:
+        out[name] = raw
+        problems.append(f"{name}: expected an integer, got {raw!r}")
+
+
+def _str(name: str, raw: str, out: Out, problems: Problems) -> None:
+    out[name] = raw
+
+
+def _url(name: str, raw: str, out: Out, problems: Problems) -> None:
+    text, valid = url_decode(raw)
+    out[name] = text
+    out[f"{name}_raw"] = raw
+    if not valid:
+        problems.append(f"{name}: not valid UTF-8 after URL-decoding")
+
+
+def _hex(name: str, raw: str, out: Out, problems: Problems) -> None:
+    out[name] = raw
+    try:
+        out[f"{name}_int"] = int(raw, 16) if len(raw) <= 18 else None
+    except ValueError:
+        problems.append(f"{name}: expected a hexadecimal number, got {raw!r}")
+
+
+def _hostport(name: str, raw: str, out: Out, problems: Problems) -> None:
+    out[name] = raw
+    host, sep, port = raw.rpartition(":")
+    if sep and port.isascii() and port.isdigit() and len(port) <= 5:
+        out[f"{name}_host"] = host
+        out[f"{name}_port"] = int(port)
+    else:
+        problems.append(f"{name}: expected host:port, got {raw!r}")
+
+
+def _bool(name: str, raw: str, out: Out, problems: Problems) -> None:
+    if raw in ("0", "1"):
+        out[name] = raw == "1"
+    else:
+        out[name] = raw
+        problems.append(f"{name}: expected 0 or 1, got {raw!r}")
+
+
+def _listbits(name: str, raw: str, out: Out, problems: Problems) -> None:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
+        out[name] = raw
+        problems.append(f"{name}: expected list bits, got {raw!r}")
+        return
+    bits = int(raw)
+    out[name] = [list_name for bit, list_name in LIST_BITS if bits & bit]
+    out[f"{name}_bits"] = bits
+    if bits & ~sum(bit for bit, _ in LIST_BITS):
+        problems.append(f"{name}: unknown list bits in {bits}")
+
+
+def _groups(name: str, raw: str, out: Out, problems: Problems) -> None:
+    parts = raw.split(",")
+    if all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts):
+        out[name] = [int(p) for p in parts]
+    else:
+        out[name] = parts  # MSNP10+ group GUIDs
+
+
+def _caps(name: str, raw: str, out: Out, problems: Problems) -> None:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+        out[name] = raw
+        problems.append(f"{name}: expected a client id number, got {raw!r}")
+        return
+    value = int(raw)
+    out[name] = value
+    out[f"{name}_capabilities"] = [label for bit, label in CAPABILITIES if value & bit]
+    version = value >> 28
+    if version:
+        out[f"{name}_version"] = CLIENT_VERSIONS.get(version, f"MSNC{version}")
+
+
+def _keyed(name: str, raw: str, out: Out, problems: Problems) -> None:
+    key, sep, value = raw.partition("=")
+    if sep and len(key) == 1 and key.isupper():
+        if key == "F":
+            _url("nick", value, out, problems)
+        else:
+            out[{"N": "account", "C": "contact_id"}.get(key, key)] = value
+    elif raw.isdigit() and "lists" not in out:
+        _listbits("lists", raw, out, problems)
+    else:
+        _groups("groups", raw, out, problems)
+
+
+def _enum(table: Mapping[str, str], what: str) -> Callable[[str, str, Out, Problems], None]:
+    def decode(name: str, raw: str, out: Out, problems: Problems) -> None:
+        out[name] = raw
+        meaning = table.get(raw)
+        if meaning is None:
+            problems.append(f"{name}: unknown {what} {raw!r}")
+        else:
+            out[f"{name}_meaning"] = meaning
+
+    return decode
+
+
+def _list(name: str, raw: str, out: Out, problems: Problems) -> None:
+    out[name] = raw
+    if raw not in LIST_NAMES:
+        problems.append(f"{name}: unknown list {raw!r}")
+
+
+TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = MappingProxyType(
+    {
+        "str": _str,
+        "int": _int,
+        "url": _url,
+        "hex": _hex,
+        "account": _str,
+        "secret": _str,
+        "hostport": _hostport,
+        "bool": _bool,
+        "list": _list,
+        "listbits": _listbits,
+        "groups": _groups,
+        "caps": _caps,
+        "keyed": _keyed,
+        "status": _enum(STATUSES, "status"),
+        "gtc": _enum(GTC_VALUES, "GTC value"),
+        "blp": _enum(BLP_VALUES, "BLP value"),
+        "ack": _enum(ACK_MODES, "acknowledgement mode"),
+        "authstep": _enum(AUTH_STEPS, "authentication step"),
+        "outreason": _enum(OUT_REASONS, "OUT reason"),
+    }
+)
+
+
+def _fits(variant: Variant, frame: CommandFrame, joined: str, check_dialect: bool) -> bool:
+    if check_dialect and not variant.dialects[0] <= frame.dialect <= variant.dialects[1]:
+        return False
+    if variant.trid is TrID.YES and frame.trid is None:
+        return False
+    if variant.trid is TrID.NO and frame.trid is not None:
+        return False
+    n = len(frame.args)
+    if n < variant.min_args or (variant.max_args is not None and n > variant.max_args):
+        return False
+    return variant.guard is None or variant.guard.search(joined) is not None
+
+
+def choose_variant(frame: CommandFrame) -> Variant | None:
+    """The grammar variant that describes this line, preferring the frame's dialect."""
+    spec = COMMANDS.get(frame.cmd)
+    if spec is None:
+        return None
+    variants = spec.variants(frame.direction)
+    joined = " ".join(frame.args)
+    for check_dialect in (True, False):
+        for variant in variants:
+            if _fits(variant, frame, joined, check_dialect):
+                return variant
+    return None
+
+
+def decode(frame: CommandFrame) -> Decoded:
+    """Decode a frame's arguments into named fields."""
+    out: Out = {}
+    problems: Problems = []
+    if isinstance(frame, ErrorFrame):
+        from dissectors.msnp.errors import error_info
+
+        info = error_info(frame.code)
+        out.update(code=info.code, name=info.name, meaning=info.meaning)
+        if frame.args:
+            out["extra"] = list(frame.args)
+        return Decoded(out, "error", (), ())
+    spec = COMMANDS.get(frame.cmd)
+    if spec is None:
+        return Decoded({"args": list(frame.args)}, "", ("unknown command",), ())
+    variant = choose_variant(frame)
+    if variant is None:
+        where = "client" if frame.direction is Direction.C2S else "server"
+        problems.append(f"arguments fit no known form of {frame.cmd} sent by the {where}")
+        return Decoded({"args": list(frame.args)}, "", tuple(problems), ())
+    credentials: list[str] = []
+    args = frame.args
+    i = 0
+    for arg in variant.args:
+        if i >= len(args):
+            break
+        if arg.rest:
+            values: list[Any] = []
+            for raw in args[i:]:
+                if arg.type in ("str", "secret"):
+                    values.append(raw)
+                else:
+                    TYPE_DECODERS[arg.type](arg.name, raw, out, problems)
+            if arg.type in ("str", "secret"):
+                out[arg.name] = values
+            i = len(args)
+        else:
+            TYPE_DECODERS[arg.type](arg.name, args[i], out, problems)
+            i += 1
+        if arg.type == "secret":
+            credentials.append(arg.name)
+    return Decoded(out, variant.label, tuple(problems), tuple(credentials))
+
+
+def decode_fields(frame: CommandFrame) -> dict[str, Any]:
+    return decode(frame).fields

@@ -1,0 +1,150 @@
+"""The MSNP dissector: one per connection, two framers and a shared dialect.
+
+Theory of operation
+-------------------
+Each direction has its own `DirectionFramer`; they share the dialect, which decides the
+wire rules (TrID presence, payload commands). The dialect comes from VER: the client's
+proposal is provisional, the server's echo fixes it. Without a VER (a capture joined
+mid-stream) the dialect starts at MSNP8, marked inferred, and every frame whose shape only
+some dialects use (DIALECT_CLUES) narrows the range [low, high]; the dialect is the default
+clamped into that range, and `dialect_reason` says which clue decided it.
+
+`next_frame` serves the direction whose unread bytes were fed first, so frames come out in
+the order their bytes arrived. In strict mode a malformed frame raises `DissectorError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import ClassVar, Final
+
+from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
+from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame
+from dissectors.msnp.framer import DirectionFramer
+from dissectors.msnp.grammar import (
+    DEFAULT_DIALECT,
+    DIALECT_CLUES,
+    MAX_DIALECT,
+    MIN_DIALECT,
+    VER_RE,
+    WIRE_RULES,
+    DialectClue,
+)
+
+_OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR \d+ )")
+_ANY_COMMAND: Final = re.compile(rb"^(?:[A-Z]{3}|[1-9]\d\d)[ \r]")
+
+
+def _clues_by_key() -> dict[tuple[str, Direction], tuple[DialectClue, ...]]:
+    out: dict[tuple[str, Direction], tuple[DialectClue, ...]] = {}
+    for clue in DIALECT_CLUES:
+        key = (clue.cmd, clue.direction)
+        out[key] = (*out.get(key, ()), clue)
+    return out
+
+
+class MsnpDissector:
+    """Sans-IO MSNP dissector for one connection (both directions)."""
+
+    name: ClassVar[str] = "msnp"
+
+    def __init__(self, *, dialect: int | None = None, strict: bool = False) -> None:
+        self.strict = strict
+        self.dialect = DEFAULT_DIALECT if dialect is None else dialect
+        self.dialect_inferred = dialect is None
+        self.dialect_reason = (
+            "fixed by the caller" if dialect is not None else "no VER seen; assuming MSNP8"
+        )
+        self._low, self._high = MIN_DIALECT, MAX_DIALECT
+        self._ver_fixed = dialect is not None
+        self._clues = _clues_by_key()
+        rules = WIRE_RULES[self.dialect]
+        self._framers = {
+            d: DirectionFramer(d, rules[d], self.dialect, self._observe) for d in Direction
+        }
+        for framer in self._framers.values():
+            framer.dialect_inferred = self.dialect_inferred
+        self._seq = 0
+        self._since = {d: -1 for d in Direction}  # feed order of each direction's unread bytes
+
+    # -- the Dissector protocol --------------------------------------------------------------
+    def feed(self, direction: Direction, data: bytes) -> None:
+        self._seq += 1
+        if self._since[direction] < 0:
+            self._since[direction] = self._seq
+        self._framers[direction].feed(data)
+
+    def gap(self, direction: Direction, length: int) -> None:
+        self._seq += 1
+        if self._since[direction] < 0:
+            self._since[direction] = self._seq
+        self._framers[direction].gap(length)
+
+    def next_frame(self) -> MsnpFrame | NeedData:
+        order = sorted((s, d.value, d) for d, s in self._since.items() if s >= 0)
+        for _, _, direction in order:
+            frame = self._framers[direction].next_frame()
+            if frame is NEED_DATA:
+                self._since[direction] = -1
+                continue
+            if self.strict and isinstance(frame, MalformedFrame):
+                raise DissectorError(frame.reason, offset=frame.offset, direction=direction)
+            return frame
+        return NEED_DATA
+
+    @classmethod
+    def sniff(cls, first_bytes: bytes, direction: Direction, ports: Sequence[int]) -> float:
+        """Confidence that a flow is MSNP, from its first bytes (ports only a hint)."""
+        score = 0.0
+        if _OPENINGS.match(first_bytes):
+            score = 0.9
+        elif _ANY_COMMAND.match(first_bytes) and b"\r\n" in first_bytes[:4096]:
+            score = 0.4
+        if 1863 in ports and score > 0:
+            score = min(1.0, score + 0.1)
+        return score
+
+    # -- dialect -------------------------------------------------------------------------
+    def _observe(self, frame: CommandFrame) -> None:
+        """Called by a framer for each command line, before the next line is read."""
+        if frame.cmd == "VER":
+            self._on_ver(frame)
+        elif not self._ver_fixed:
+            clues = self._clues.get((frame.cmd, frame.direction))
+            if clues:
+                text = " ".join(
+                    ([str(frame.trid)] if frame.trid is not None else []) + list(frame.args)
+                )
+                for clue in clues:
+                    if clue.pattern.search(text):
+                        self._narrow(clue)
+                        break
+
+    def _on_ver(self, frame: CommandFrame) -> None:
+        versions = [int(m.group(1)) for a in frame.args if (m := VER_RE.match(a))]
+        versions = [n for n in versions if MIN_DIALECT <= n <= MAX_DIALECT]
+        if not versions:
+            return
+        if frame.direction is Direction.S2C:
+            self._ver_fixed = True
+            self._set(max(versions), False, f"VER: server chose MSNP{max(versions)}")
+        elif not self._ver_fixed:
+            self._set(max(versions), False, f"VER: client proposed up to MSNP{max(versions)}")
+
+    def _narrow(self, clue: DialectClue) -> None:
+        low, high = max(self._low, clue.low), min(self._high, clue.high)
+        if low > high:  # contradicts earlier clues: trust the newest
+            low, high = clue.low, clue.high
+        self._low, self._high = low, high
+        dialect = min(max(DEFAULT_DIALECT, low), high)
+        if dialect != self.dialect or self.dialect_reason.startswith("no VER"):
+            self._set(dialect, True, f"inferred from {clue.reason} (MSNP{low}-MSNP{high})")
+
+    def _set(self, dialect: int, inferred: bool, reason: str) -> None:
+        self.dialect, self.dialect_inferred, self.dialect_reason = dialect, inferred, reason
+        rules = WIRE_RULES[dialect]
+        for d, framer in self._framers.items():
+            framer.rules = rules[d]
+            framer.dialect = dialect
+            framer.dialect_inferred = inferred

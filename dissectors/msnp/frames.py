@@ -1,0 +1,104 @@
+"""MSNP wire units: command lines (with their payload), error replies and malformed runs.
+
+Frames are cheap to build (the framer makes one per line on the hot path); the decoded view
+(named fields, payload headers and decoders) is computed on demand by `decode.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dissectors.api import Frame
+
+if TYPE_CHECKING:
+    from dissectors.msnp.payloads import Payload
+
+
+@dataclass(frozen=True, slots=True)
+class MsnpFrame(Frame):
+    """Base of every MSNP frame."""
+
+    proto: ClassVar[str] = "msnp"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFrame(MsnpFrame):
+    """One command line `CMD [TrID] args...\\r\\n`, plus its payload when the grammar says so.
+
+    `args` excludes the command and the TrID. `header_len` is the length of the command
+    line including CRLF; the payload is `raw[header_len:]`. `dialect` is the MSNP version
+    the line was read under and `dialect_inferred` is true when no VER fixed it.
+    """
+
+    cmd: str
+    trid: int | None
+    args: tuple[str, ...]
+    header_len: int
+    payload_length: int | None
+    dialect: int
+    dialect_inferred: bool
+    unknown: bool
+
+    @property
+    def line(self) -> bytes:
+        """The command line without CRLF."""
+        return self.raw[: self.header_len - 2]
+
+    @property
+    def payload_bytes(self) -> bytes | None:
+        return None if self.payload_length is None else self.raw[self.header_len :]
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Named, typed arguments (computed on each access from the grammar)."""
+        from dissectors.msnp.decode import decode_fields
+
+        return decode_fields(self)
+
+    @property
+    def payload(self) -> Payload | None:
+        """The decoded payload (MIME headers, body, content-type decoder output)."""
+        if self.payload_length is None:
+            return None
+        from dissectors.msnp.payloads import decode_payload
+
+        return decode_payload(self.cmd, self.raw[self.header_len :])
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame(CommandFrame):
+    """A numeric error reply `NNN TrID [args]`; `cmd` holds the digits."""
+
+    @property
+    def code(self) -> int:
+        return int(self.cmd)
+
+    @property
+    def error_name(self) -> str:
+        from dissectors.msnp.errors import error_info
+
+        return error_info(self.code).name
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedFrame(MsnpFrame):
+    """Bytes that are not a valid frame: why, and where (`offset`, `length`).
+
+    `raw` holds the skipped bytes; a long garbage run is cut into several frames so memory
+    stays bounded, always at the same places whatever the chunking.
+    """
+
+    reason: str
+
+    @property
+    def length(self) -> int:
+        return len(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class GapFrame(MsnpFrame):
+    """Bytes lost by the capture (a reassembly gap): `length` bytes at `offset`."""
+
+    length: int
+    reason: ClassVar[str] = "bytes missing from the capture"

@@ -1,0 +1,497 @@
+"""Per-dialect, per-direction MSNP command tables.
+
+Everything the framer and the field decoder know about a command is data here: whether a
+TrID follows the command, whether a payload follows the line (and that its length is the
+last argument), and the named, typed arguments of each variant. A command may have several
+variants per direction; the first whose dialect range, guard and arity fit the line wins.
+
+Argument specs are written as compact strings: `name:type`, `?name:type` for an optional
+argument, `*name:type` for "all remaining arguments". Types are decoded by `decode.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import Final
+
+from dissectors.api import Direction
+
+MIN_DIALECT: Final = 2
+MAX_DIALECT: Final = 18
+DEFAULT_DIALECT: Final = 8
+
+C2S: Final = Direction.C2S
+S2C: Final = Direction.S2C
+
+
+class TrID(Enum):
+    """Whether a transaction id follows the command word."""
+
+    YES = "yes"
+    NO = "no"
+    IF_INT = "if_int"  # present when the first argument is a decimal integer
+
+
+class PayloadRule(Enum):
+    """Whether a payload follows the command line; its length is always the last argument."""
+
+    NONE = "none"
+    LAST = "last"  # always: the last argument is the byte length
+    LAST_IF_INT = "last_if_int"  # only when the last argument is an integer (ADL 12 OK has none)
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSpec:
+    name: str
+    type: str
+    optional: bool = False
+    rest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One shape of a command line in one direction."""
+
+    args: tuple[ArgSpec, ...]
+    dialects: tuple[int, int] = (MIN_DIALECT, MAX_DIALECT)
+    guard: re.Pattern[str] | None = None  # matched against the space-joined arguments
+    trid: TrID = TrID.YES
+    label: str = ""
+
+    @property
+    def min_args(self) -> int:
+        return sum(1 for a in self.args if not a.optional and not a.rest)
+
+    @property
+    def max_args(self) -> int | None:
+        return None if any(a.rest for a in self.args) else len(self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command: its description and its variants for each direction."""
+
+    cmd: str
+    title: str
+    c2s: tuple[Variant, ...]
+    s2c: tuple[Variant, ...]
+    payload_c2s: PayloadRule = PayloadRule.NONE
+    payload_s2c: PayloadRule = PayloadRule.NONE
+    dialects: tuple[int, int] = (MIN_DIALECT, MAX_DIALECT)
+
+    def variants(self, direction: Direction) -> tuple[Variant, ...]:
+        return self.c2s if direction is C2S else self.s2c
+
+    def payload(self, direction: Direction) -> PayloadRule:
+        return self.payload_c2s if direction is C2S else self.payload_s2c
+
+
+def _args(text: str) -> tuple[ArgSpec, ...]:
+    out = []
+    for word in text.split():
+        optional = word.startswith("?")
+        rest = word.startswith("*")
+        name, _, typ = word.lstrip("?*").partition(":")
+        out.append(ArgSpec(name, typ or "str", optional, rest))
+    return tuple(out)
+
+
+def v(
+    args: str,
+    *,
+    dialects: tuple[int, int] = (MIN_DIALECT, MAX_DIALECT),
+    guard: str | None = None,
+    trid: TrID = TrID.YES,
+    label: str = "",
+) -> Variant:
+    """Build a variant from its compact argument string."""
+    return Variant(
+        _args(args), dialects, re.compile(guard) if guard is not None else None, trid, label
+    )
+
+
+NO = TrID.NO
+IF_INT = TrID.IF_INT
+_PRE8 = (2, 7)
+_P8_9 = (8, 9)
+_P8_12 = (8, 12)
+_P10 = (10, MAX_DIALECT)
+_P13 = (13, MAX_DIALECT)
+_P14 = (14, MAX_DIALECT)
+_NS_AUTH = r"^(TWN|MD5|SSO|CTP)( |$)"
+_NS_AUTH_I = r"^(TWN|MD5|SSO|CTP) I( |$)"
+
+# fmt: off
+_SPECS: tuple[CommandSpec, ...] = (
+    # --- connection set-up and login -------------------------------------------------
+    CommandSpec("VER", "protocol version negotiation",
+        c2s=(v("*versions:str"),),
+        s2c=(v("*versions:str"),)),
+    CommandSpec("CVR", "client version information",
+        c2s=(v("locale:hex os_type:str os_version:str cpu:str client_name:str client_version:str"
+               " client_id:str ?account:account"),),
+        s2c=(v("recommended_version:str recommended_version2:str minimum_version:str"
+               " download_url:str info_url:str"),
+             v("*versions:str"))),
+    CommandSpec("CVQ", "client version query (old form of CVR)",
+        c2s=(v("*info:str"),), s2c=(v("*info:str"),), dialects=(2, 7)),
+    CommandSpec("INF", "authentication methods supported",
+        c2s=(v(""),), s2c=(v("*methods:str"),), dialects=_PRE8),
+    CommandSpec("USR", "authentication",
+        c2s=(v("method:str step:authstep account:account", guard=_NS_AUTH_I, label="initial"),
+             v("method:str step:authstep value:secret *extra:secret", guard=_NS_AUTH,
+               label="subsequent"),
+             v("account:account cookie:secret", label="switchboard")),
+        s2c=(v("result:str account:account verified:bool ?kid:bool", guard=r"^OK \S+ [01]( |$)",
+               dialects=_P10, label="ok"),
+             v("result:str account:account nick:url ?verified:bool ?kid:bool", guard=r"^OK( |$)",
+               label="ok"),
+             v("method:str step:authstep policy:str *extra:str", guard=_NS_AUTH, label="challenge"))),
+    CommandSpec("XFR", "transfer to another server",
+        c2s=(v("kind:str"),),
+        s2c=(v("kind:str address:hostport ?unused:str ?current_address:hostport *extra:str",
+               guard=r"^NS( |$)", label="ns"),
+             v("kind:str address:hostport auth_method:str cookie:secret *extra:str",
+               guard=r"^SB( |$)", label="sb"))),
+    CommandSpec("OUT", "sign out",
+        c2s=(v("", trid=NO),),
+        s2c=(v("?reason:outreason", trid=NO),)),
+    CommandSpec("PNG", "client keep-alive", c2s=(v("", trid=NO),), s2c=()),
+    CommandSpec("QNG", "server keep-alive reply",
+        c2s=(), s2c=(v("?next_ping:int", trid=NO),)),
+    CommandSpec("CHL", "challenge from the server",
+        c2s=(), s2c=(v("challenge:str *extra:str"),)),
+    CommandSpec("QRY", "answer to a challenge",
+        c2s=(v("client_id:str length:int"),), s2c=(v(""),),
+        payload_c2s=PayloadRule.LAST),
+    CommandSpec("URL", "request a web service URL",
+        c2s=(v("service:str ?param:str ?locale:str"),),
+        s2c=(v("redirect_url:str post_url:str ?site_id:str"),)),
+    CommandSpec("IMS", "instant messaging on or off",
+        c2s=(v("mode:str"),), s2c=(v("?zero:str mode:str"),)),
+    CommandSpec("SND", "invite a person by e-mail",
+        c2s=(v("email:account *extra:str"),), s2c=(v("*extra:str"),)),
+    CommandSpec("FND", "directory search",
+        c2s=(v("*criteria:str"),), s2c=(v("*results:str"),), dialects=_PRE8),
+    CommandSpec("SDC", "send an invitation e-mail",
+        c2s=(v("email:account *extra:str"),), s2c=(v("*extra:str"),),
+        payload_c2s=PayloadRule.LAST),
+    CommandSpec("PAG", "page a mobile device",
+        c2s=(v("account:account length:int"),), s2c=(v("*extra:str"),),
+        payload_c2s=PayloadRule.LAST),
+    CommandSpec("GCF", "fetch a server configuration file",
+        c2s=(v("filename:str"),), s2c=(v("filename:str length:int"),),
+        payload_s2c=PayloadRule.LAST, dialects=_P13),
+    # --- lists and synchronisation ---------------------------------------------------
+    CommandSpec("SYN", "synchronise contact lists",
+        c2s=(v("version:int ?version2:str", ),),
+        s2c=(v("version:int contacts:int groups:int", dialects=_P8_9, guard=r"^\S+ \S+ \S+$"),
+             v("timestamp:str timestamp2:str contacts:int groups:int", dialects=_P10),
+             v("version:int"))),
+    CommandSpec("GTC", "what to do when someone adds you (A ask, N accept)",
+        c2s=(v("value:gtc"),),
+        s2c=(v("value:gtc", trid=NO, guard=r"^[AN]$", label="sync"),
+             v("version:int value:gtc"))),
+    CommandSpec("BLP", "privacy mode for people on no list",
+        c2s=(v("value:blp"),),
+        s2c=(v("value:blp", trid=NO, guard=r"^(AL|BL)$", label="sync"),
+             v("version:int value:blp", guard=r"^\d+ (AL|BL)$"),
+             v("value:blp"))),
+    CommandSpec("PRP", "personal phone numbers and properties",
+        c2s=(v("type:str ?value:url"),),
+        s2c=(v("type:str ?value:url", trid=NO, guard=r"^[A-Z]{3}( |$)", label="sync"),
+             v("version:int type:str ?value:url", guard=r"^\d+ [A-Z]{3}( |$)"),
+             v("type:str ?value:url"))),
+    CommandSpec("BPR", "a contact's phone numbers and properties",
+        c2s=(),
+        s2c=(v("version:int account:account type:str ?value:url", trid=NO, guard=r"^\d+ \S+@"),
+             v("type:str ?value:url", trid=NO))),
+    CommandSpec("LSG", "a group in the contact list",
+        c2s=(v(""),),
+        s2c=(v("version:int index:int total:int group_id:int name:url unused:str",
+               dialects=_PRE8),
+             v("group_id:int name:url ?unused:str", trid=NO, dialects=_P8_9),
+             v("name:url guid:str ?unused:str", trid=NO, dialects=_P10))),
+    CommandSpec("LST", "a contact in the contact list",
+        c2s=(v("list:list"),),
+        s2c=(v("list:list version:int index:int total:int ?account:account ?nick:url"
+               " ?groups:groups", dialects=_PRE8),
+             v("account:account nick:url lists:listbits ?groups:groups", trid=NO,
+               dialects=_P8_9),
+             v("*items:keyed", trid=NO, dialects=_P10))),
+    CommandSpec("ADD", "add a contact to a list",
+        c2s=(v("list:list account:account nick:url ?group_id:int"),),
+        s2c=(v("list:list version:int account:account nick:url ?group_id:int"),)),
+    CommandSpec("ADC", "add a contact to a list (MSNP10+)",
+        c2s=(v("list:list *items:keyed"),),
+        s2c=(v("list:list *items:keyed"),), dialects=_P10),
+    CommandSpec("REM", "remove a contact from a list",
+        c2s=(v("list:list account:account ?group_id:str"),),
+        s2c=(v("list:list version:int account:account ?group_id:str", dialects=(2, 9)),
+             v("list:list account:account ?group_id:str", dialects=_P10))),
+    CommandSpec("REA", "rename a contact or yourself",
+        c2s=(v("account:account nick:url"),),
+        s2c=(v("version:int account:account nick:url"),), dialects=(2, 9)),
+    CommandSpec("ADG", "add a group",
+        c2s=(v("name:url ?unused:str"),),
+        s2c=(v("version:int name:url group_id:int ?unused:str", dialects=(2, 9)),
+             v("name:url guid:str ?unused:str", dialects=_P10))),
+    CommandSpec("RMG", "remove a group",
+        c2s=(v("group_id:str"),),
+        s2c=(v("version:int group_id:int", dialects=(2, 9)),
+             v("group_id:str", dialects=_P10))),
+    CommandSpec("REG", "rename a group",
+        c2s=(v("group_id:str name:url ?unused:str"),),
+        s2c=(v("version:int group_id:int name:url ?unused:str", dialects=(2, 9)),
+             v("group_id:str name:url ?unused:str", dialects=_P10))),
+    CommandSpec("SBP", "set a contact's property (MSNP10+)",
+        c2s=(v("guid:str type:str value:url"),), s2c=(v("guid:str type:str value:url"),),
+        dialects=_P10),
+    CommandSpec("SBS", "unexplained server notice (MSNP10+)",
+        c2s=(), s2c=(v("*values:str"),), dialects=_P10),
+    CommandSpec("ADL", "add contacts by XML (MSNP13+)",
+        c2s=(v("length:int"),), s2c=(v("length:int", label="push"), v("result:str")),
+        payload_c2s=PayloadRule.LAST, payload_s2c=PayloadRule.LAST_IF_INT, dialects=_P13),
+    CommandSpec("RML", "remove contacts by XML (MSNP13+)",
+        c2s=(v("length:int"),), s2c=(v("length:int", label="push"), v("result:str")),
+        payload_c2s=PayloadRule.LAST, payload_s2c=PayloadRule.LAST_IF_INT, dialects=_P13),
+    CommandSpec("FQY", "federated query (MSNP14+)",
+        c2s=(v("length:int"),), s2c=(v("length:int"),),
+        payload_c2s=PayloadRule.LAST, payload_s2c=PayloadRule.LAST, dialects=_P14),
+    CommandSpec("RFS", "refresh the contact list (MSNP13+)",
+        c2s=(), s2c=(v("", trid=NO),), dialects=_P13),
+    # --- presence ----------------------------------------------------------------------
+    CommandSpec("CHG", "change your status",
+        c2s=(v("status:status ?client_id:caps ?msnobject:url"),),
+        s2c=(v("status:status ?client_id:caps ?msnobject:url"),)),
+    CommandSpec("ILN", "initial status of a contact",
+        c2s=(),
+        s2c=(v("status:status account:account network:int nick:url ?client_id:caps"
+               " ?msnobject:url", dialects=_P14),
+             v("status:status account:account nick:url ?client_id:caps ?msnobject:url"))),
+    CommandSpec("NLN", "a contact changed status",
+        c2s=(),
+        s2c=(v("status:status account:account network:int nick:url ?client_id:caps"
+               " ?msnobject:url", trid=NO, dialects=_P14),
+             v("status:status account:account nick:url ?client_id:caps ?msnobject:url",
+               trid=NO))),
+    CommandSpec("FLN", "a contact went offline",
+        c2s=(),
+        s2c=(v("account:account ?network:int ?client_id:caps", trid=NO, dialects=_P14),
+             v("account:account ?client_id:caps", trid=NO))),
+    CommandSpec("UBX", "a contact's personal message (MSNP11+)",
+        c2s=(),
+        s2c=(v("account:account network:int length:int", trid=NO, dialects=_P14),
+             v("account:account length:int", trid=NO)),
+        payload_s2c=PayloadRule.LAST, dialects=(11, MAX_DIALECT)),
+    CommandSpec("UUX", "set your personal message (MSNP11+)",
+        c2s=(v("length:int"),), s2c=(v("?result:str"),),
+        payload_c2s=PayloadRule.LAST, dialects=(10, MAX_DIALECT)),
+    CommandSpec("UUN", "send a notification to another endpoint (MSNP13+)",
+        c2s=(v("account:account type:int length:int"),), s2c=(v("?result:str"),),
+        payload_c2s=PayloadRule.LAST, dialects=_P13),
+    CommandSpec("UBN", "a notification from another endpoint (MSNP13+)",
+        c2s=(), s2c=(v("account:account type:int length:int", trid=NO),),
+        payload_s2c=PayloadRule.LAST, dialects=_P13),
+    CommandSpec("UUM", "send an offline or federated message (MSNP14+)",
+        c2s=(v("account:account network:int type:int length:int"),), s2c=(v("*extra:str"),),
+        payload_c2s=PayloadRule.LAST, dialects=_P14),
+    CommandSpec("UBM", "an offline or federated message (MSNP14+)",
+        c2s=(), s2c=(v("account:account network:int type:int length:int", trid=NO),),
+        payload_s2c=PayloadRule.LAST, dialects=_P14),
+    CommandSpec("NOT", "notification from the server (XML)",
+        c2s=(), s2c=(v("length:int", trid=NO),), payload_s2c=PayloadRule.LAST),
+    CommandSpec("IPG", "incoming page from a mobile device",
+        c2s=(), s2c=(v("length:int", trid=NO),), payload_s2c=PayloadRule.LAST),
+    # --- switchboard -------------------------------------------------------------------
+    CommandSpec("RNG", "invitation to a switchboard",
+        c2s=(),
+        s2c=(v("session_id:str address:hostport auth_method:str cookie:secret"
+               " caller:account caller_nick:url *extra:str", trid=NO),)),
+    CommandSpec("CAL", "invite someone into a switchboard",
+        c2s=(v("account:account"),), s2c=(v("status:str session_id:str"),)),
+    CommandSpec("ANS", "answer a switchboard invitation",
+        c2s=(v("account:account cookie:secret session_id:str"),), s2c=(v("result:str"),)),
+    CommandSpec("IRO", "a participant already in the switchboard",
+        c2s=(), s2c=(v("index:int total:int account:account nick:url ?client_id:caps"),)),
+    CommandSpec("JOI", "a participant joined the switchboard",
+        c2s=(), s2c=(v("account:account nick:url ?client_id:caps", trid=NO),)),
+    CommandSpec("BYE", "a participant left the switchboard",
+        c2s=(), s2c=(v("account:account ?idle:str", trid=NO),)),
+    CommandSpec("MSG", "message",
+        c2s=(v("ack:ack length:int"),),
+        s2c=(v("sender:account sender_nick:url length:int", trid=NO),),
+        payload_c2s=PayloadRule.LAST, payload_s2c=PayloadRule.LAST),
+    CommandSpec("ACK", "message delivered", c2s=(), s2c=(v(""),)),
+    CommandSpec("NAK", "message not delivered", c2s=(), s2c=(v(""),)),
+)
+# fmt: on
+
+COMMANDS: Final[Mapping[str, CommandSpec]] = MappingProxyType({s.cmd: s for s in _SPECS})
+
+ERROR_PAYLOAD_FROM: Final = 13
+"""From this dialect on, an error reply `NNN TrID LEN` carries an XML payload."""
+
+
+
+def _wire_rules(dialect: int) -> dict[Direction, Mapping[str, tuple[TrID, PayloadRule]]]:
+    """The framer's hot-path view of one dialect: command -> (TrID rule, payload rule)."""
+    out: dict[Direction, Mapping[str, tuple[TrID, PayloadRule]]] = {}
+    for d in (C2S, S2C):
+        table: dict[str, tuple[TrID, PayloadRule]] = {}
+        for spec in _SPECS:
+            variants = spec.variants(d)
+            live = [x for x in variants if x.dialects[0] <= dialect <= x.dialects[1]]
+            rules = {x.trid for x in (live or variants)}
+            rule = rules.pop() if len(rules) == 1 else IF_INT
+            table[spec.cmd] = (rule, spec.payload(d))
+        out[d] = MappingProxyType(table)
+    return out
+
+
+WIRE_RULES: Final[Mapping[int, Mapping[Direction, Mapping[str, tuple[TrID, PayloadRule]]]]] = (
+    MappingProxyType({n: MappingProxyType(_wire_rules(n)) for n in range(MIN_DIALECT, MAX_DIALECT + 1)})
+)
+
+
+# --- dialect inference ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialectClue:
+    """A line shape that narrows the dialect range when no VER was seen."""
+
+    cmd: str
+    direction: Direction
+    pattern: re.Pattern[str]  # matched against the space-joined tokens after the command
+    low: int
+    high: int
+    reason: str
+
+
+def _clue(cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str) -> DialectClue:
+    return DialectClue(cmd, d, re.compile(pattern), low, high, reason)
+
+
+DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
+    _clue("USR", C2S, r"^\d+ TWN ", 8, 14, "USR TWN (Passport 1.4 login)"),
+    _clue("USR", C2S, r"^\d+ MD5 ", 2, 7, "USR MD5 login"),
+    _clue("USR", C2S, r"^\d+ SSO ", 15, MAX_DIALECT, "USR SSO login"),
+    _clue("LST", S2C, r"^\d+ (FL|AL|BL|RL) \d+ \d+ \d+", 2, 7, "counted LST"),
+    _clue("LST", S2C, r"^\S+@\S+ \S+ \d+", 8, 9, "LST with list bits"),
+    _clue("LST", S2C, r"^N=", 10, 12, "LST with N= items"),
+    _clue("SYN", S2C, r"^\d+ \d+ \d+ \d+$", 8, 9, "SYN reply with counts"),
+    _clue("SYN", S2C, r"^\d+ \d+$", 2, 7, "SYN reply without counts"),
+    _clue("QNG", S2C, r"^\d+$", 9, MAX_DIALECT, "QNG with seconds"),
+    _clue("ILN", S2C, r"^\d+ \S+ \S+ \S+ \d+", 8, MAX_DIALECT, "ILN with client id"),
+    _clue("UBX", S2C, r".", 11, MAX_DIALECT, "UBX"),
+    _clue("UUX", C2S, r".", 10, MAX_DIALECT, "UUX"),
+    _clue("ADC", C2S, r".", 10, 12, "ADC"),
+    _clue("ADL", C2S, r".", 13, MAX_DIALECT, "ADL"),
+    _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+", 8, MAX_DIALECT, "CHG with client id"),
+)
+
+VER_RE: Final = re.compile(r"^MSNP(\d+)$")
+
+# Known status codes and their names.
+STATUSES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "NLN": "Online",
+        "BSY": "Busy",
+        "IDL": "Idle",
+        "BRB": "Be right back",
+        "AWY": "Away",
+        "PHN": "On the phone",
+        "LUN": "Out to lunch",
+        "HDN": "Appear offline",
+        "FLN": "Offline",
+    }
+)
+
+LIST_BITS: Final[tuple[tuple[int, str], ...]] = (
+    (1, "FL"),
+    (2, "AL"),
+    (4, "BL"),
+    (8, "RL"),
+    (16, "PL"),
+)
+LIST_NAMES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "FL": "forward list",
+        "AL": "allow list",
+        "BL": "block list",
+        "RL": "reverse list",
+        "PL": "pending list",
+    }
+)
+ACK_MODES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "U": "unacknowledged",
+        "N": "negative acknowledgement only",
+        "A": "acknowledgement",
+        "D": "data (acknowledged)",
+    }
+)
+OUT_REASONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "OTH": "signed in from another location",
+        "SSD": "server is shutting down",
+        "MIG": "account migrated",
+        "RCT": "reconnect",
+        "TOU": "terms of use violation",
+    }
+)
+GTC_VALUES: Final[Mapping[str, str]] = MappingProxyType(
+    {"A": "ask before adding to the allow list", "N": "add to the allow list automatically"}
+)
+BLP_VALUES: Final[Mapping[str, str]] = MappingProxyType(
+    {"AL": "people on no list may contact you", "BL": "only the allow list may contact you"}
+)
+AUTH_STEPS: Final[Mapping[str, str]] = MappingProxyType(
+    {"I": "initial", "S": "subsequent"}
+)
+# Client capability flags carried in the client id of CHG/ILN/NLN/IRO/JOI.
+CAPABILITIES: Final[tuple[tuple[int, str], ...]] = (
+    (0x01, "mobile device"),
+    (0x02, "MSN Explorer 8"),
+    (0x04, "ink (GIF)"),
+    (0x08, "ink (ISF)"),
+    (0x10, "webcam"),
+    (0x20, "multi-packet messages"),
+    (0x40, "MSN mobile"),
+    (0x80, "MSN direct"),
+    (0x200, "web messenger"),
+    (0x800, "Office Live"),
+    (0x1000, "MSN Spaces"),
+    (0x2000, "Media Center"),
+    (0x4000, "direct IM"),
+    (0x8000, "winks"),
+    (0x10000, "shared search"),
+    (0x20000, "bot"),
+    (0x40000, "voice clips"),
+    (0x80000, "secure IM"),
+    (0x100000, "SIP invitations"),
+    (0x400000, "shared folders"),
+)
+CLIENT_VERSIONS: Final[Mapping[int, str]] = MappingProxyType(
+    {
+        1: "MSN Messenger 6.0",
+        2: "MSN Messenger 6.1",
+        3: "MSN Messenger 6.2",
+        4: "MSN Messenger 7.0",
+        5: "MSN Messenger 7.5",
+        6: "Windows Live Messenger 8.0",
+        7: "Windows Live Messenger 8.1",
+        8: "Windows Live Messenger 8.5",
+        9: "Windows Live Messenger 9.0",
+        10: "Windows Live Messenger 2009",
+    }
+)
+
+
+def known_command(cmd: str) -> bool:
+    return cmd in COMMANDS

@@ -1,0 +1,7 @@
+"""`python -m msnsniff`."""
+
+import sys
+
+from msnsniff.cli import main
+
+sys.exit(main())

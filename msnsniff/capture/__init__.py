@@ -1,0 +1,60 @@
+"""Capture sources: every source yields the same chunk events, whatever it reads.
+
+`StreamChunk` carries bytes of one direction of one flow at a stream offset, `Gap` says
+bytes were lost, `FlowEnd` says a direction ended, `SourceNote` carries a warning about the
+input (a transcript payload shorter than declared, an unreadable record) with its position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dissectors.api import Direction
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One connection: an id unique in the source, and its endpoints where known."""
+
+    id: str
+    client: str | None = None  # "ip:port"
+    server: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    flow: Flow
+    direction: Direction
+    offset: int
+    data: bytes
+    ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    flow: Flow
+    direction: Direction
+    offset: int
+    length: int
+    ts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEnd:
+    flow: Flow
+    direction: Direction
+    ts: float | None = None
+    reason: str = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNote:
+    """A problem with the input itself, where in the input it is, and whether it is fatal."""
+
+    message: str
+    location: str
+    fatal: bool = False
+
+
+SourceEvent = StreamChunk | Gap | FlowEnd | SourceNote

@@ -1,0 +1,52 @@
+"""Open a capture file of any supported kind as a stream of source events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from msnsniff.capture import SourceEvent
+from msnsniff.errors import MsnsniffError
+
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+
+def detect_kind(head: bytes) -> str:
+    """'pcap', 'pcapng' or 'transcript' from a file's first bytes."""
+    from msnsniff.capture.transcript import looks_like_transcript
+
+    if head[:4] in PCAP_MAGICS:
+        return "pcap"
+    if head[:4] == PCAPNG_MAGIC:
+        return "pcapng"
+    if looks_like_transcript(head):
+        return "transcript"
+    raise MsnsniffError("not a pcap, pcapng or transcript file (unrecognised first bytes)", offset=0)
+
+
+def open_source(path: str | Path) -> Iterator[SourceEvent]:
+    """Events from the capture at `path`, whatever its kind."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise MsnsniffError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    kind = detect_kind(head)
+    if kind == "transcript":
+        return _transcript(path)
+    if kind == "pcap":
+        from msnsniff.capture.pcap import read_pcap
+
+        return read_pcap(path)
+    from msnsniff.capture.pcap import read_pcapng
+
+    return read_pcapng(path)
+
+
+def _transcript(path: Path) -> Iterator[SourceEvent]:
+    from msnsniff.capture.transcript import read_transcript
+
+    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        yield from read_transcript(fh, path.name)

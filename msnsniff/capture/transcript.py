@@ -1,0 +1,219 @@
+"""Docs-style transcripts as a capture source.
+
+Three layouts are read, with prose around them ignored:
+
+* `C: VER 1 MSNP8 CVR0` / `S: VER 1 MSNP8` (seed 003), with `.. ` continuation lines that
+  extend the previous line after a space;
+* `>>> ADD 18 AL a@b a@b\\r\\n` / `<<< 201 18\\r\\n` (seed 004), with literal `\\r\\n`, trailing
+  remarks after the last `\\r\\n` dropped, and `<o>` marking the server closing the connection;
+* logs `  0.002 NS-alice   >>> VER 1 MSNP8 CVR0` with a time and a connection label per line,
+  payload lines prefixed `| `, and `--- connection closed` lines.
+
+A payload command (MSG, NOT, ...) takes its body from the lines that follow it, each line
+ended by CRLF, until the declared length is reached. A client VER after traffic starts a new
+connection (the documents move from the dispatch server to the notification server that way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from dissectors.api import Direction
+from dissectors.msnp.grammar import COMMANDS, PayloadRule
+from msnsniff.capture import Flow, FlowEnd, SourceEvent, SourceNote, StreamChunk
+
+_CS: Final = re.compile(r"^([CS]):[ \t]?(.*)$")
+_ARROW: Final = re.compile(r"^(>>>|<<<)[ \t]?(.*)$")
+_LOG: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+(\S+)\s+(>>>|<<<|---)\s?(.*)$")
+_CONT: Final = re.compile(r"^\.\.[ \t](.*)$")
+_LOG_BODY: Final = re.compile(r"^\s+\|[ ]?(.*)$")
+_CLOSE: Final = re.compile(r"^<o>")
+_LITERAL_CRLF: Final = "\\r\\n"
+_CMD_WORD: Final = re.compile(r"^([A-Z]{3}|\d{3})( |$)")
+
+
+def looks_like_transcript(head: bytes) -> bool:
+    """True when the first bytes of a file read as a transcript of any supported layout."""
+    text = head.decode("utf-8", "replace")
+    for line in text.splitlines()[:400]:
+        for pattern in (_CS, _ARROW, _LOG):
+            m = pattern.match(line)
+            if m and _CMD_WORD.match(m.group(m.lastindex or 1)):
+                return True
+    return False
+
+
+def _payload_length(line: str, direction: Direction) -> int | None:
+    tokens = line.split()
+    if len(tokens) < 2:
+        return None
+    spec = COMMANDS.get(tokens[0])
+    if spec is None or spec.payload(direction) is PayloadRule.NONE:
+        return None
+    last = tokens[-1]
+    return int(last) if last.isdigit() and len(last) <= 9 else None
+
+
+@dataclass(slots=True)
+class _Conn:
+    flow: Flow
+    offsets: dict[Direction, int] = field(
+        default_factory=lambda: {Direction.C2S: 0, Direction.S2C: 0}
+    )
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A line read but not yet emitted (a continuation or payload body may follow)."""
+
+    conn: _Conn
+    direction: Direction
+    text: str
+    ts: float | None
+    lineno: int
+    need: int = 0  # payload bytes still wanted
+    header: bytes | None = None  # the line(s) as wire bytes, once no continuation can follow
+    first: str = ""
+    declared: int | None = None
+    body: list[str] = field(default_factory=list)
+    body_style: str = "plain"  # "plain": any following line; "log": only `| ` lines
+
+
+class TranscriptReader:
+    """Turns transcript lines into stream chunks (a pure state machine over text lines)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._conns: dict[str, _Conn] = {}
+        self._count = 0
+        self._pending: _Pending | None = None
+
+    def _conn(self, label: str, direction: Direction, text: str) -> _Conn:
+        conn = self._conns.get(label)
+        is_ver = direction is Direction.C2S and text.startswith("VER ")
+        if conn is None or conn.closed or (is_ver and conn.offsets[Direction.C2S] > 0):
+            self._count += 1
+            flow_label = None if label == "" else label
+            conn = _Conn(Flow(f"{self.name}#{self._count}", label=flow_label))
+            self._conns[label] = conn
+        return conn
+
+    def read(self, lines: Iterable[str]) -> Iterator[SourceEvent]:
+        for lineno, raw_line in enumerate(lines, 1):
+            line = raw_line.rstrip("\r\n")
+            yield from self._line(line, lineno)
+        yield from self._flush()
+        for conn in self._conns.values():
+            if not conn.closed:
+                yield from self._close(conn, None, "end of transcript")
+
+    def _close(self, conn: _Conn, ts: float | None, reason: str) -> Iterator[SourceEvent]:
+        conn.closed = True
+        for d in Direction:
+            yield FlowEnd(conn.flow, d, ts, reason)
+
+    def _line(self, line: str, lineno: int) -> Iterator[SourceEvent]:
+        pending = self._pending
+        if pending is not None:
+            if pending.header is None:
+                cont = _CONT.match(line)
+                if cont and pending.body_style == "plain":
+                    pending.text += " " + cont.group(1)
+                    return
+                self._finish_header(pending)
+            if pending.need > 0:
+                body = self._body_line(line, pending)
+                if body is not None:
+                    pending.body.append(body)
+                    pending.need -= len(body.encode("utf-8", "surrogateescape")) + 2
+                    if pending.need <= 0:
+                        yield from self._flush()
+                    return
+        m = _LOG.match(line)
+        if m:
+            yield from self._flush()
+            ts, label, arrow, text = float(m.group(1)), m.group(2), m.group(3), m.group(4)
+            if arrow == "---":
+                conn = self._conns.get(label)
+                if conn is not None and not conn.closed:
+                    yield from self._close(conn, ts, text.strip() or "closed")
+                return
+            direction = Direction.C2S if arrow == ">>>" else Direction.S2C
+            self._start(self._conn(label, direction, text), direction, text, ts, lineno, "log")
+            return
+        m = _CS.match(line) or _ARROW.match(line)
+        if m and _CMD_WORD.match(m.group(2)):
+            yield from self._flush()
+            direction = Direction.C2S if m.group(1) in ("C", ">>>") else Direction.S2C
+            text = m.group(2)
+            self._start(self._conn("", direction, text), direction, text, None, lineno, "plain")
+            return
+        if _CLOSE.match(line):
+            yield from self._flush()
+            conn = self._conns.get("")
+            if conn is not None and not conn.closed:
+                yield from self._close(conn, None, "server closed the connection")
+
+    @staticmethod
+    def _body_line(line: str, pending: _Pending) -> str | None:
+        if pending.body_style == "log":
+            m = _LOG_BODY.match(line)
+            return m.group(1) if m else None
+        if _CS.match(line) or _ARROW.match(line) or _LOG.match(line):
+            return None
+        return line
+
+    def _start(
+        self, conn: _Conn, direction: Direction, text: str, ts: float | None, lineno: int, style: str
+    ) -> None:
+        self._pending = _Pending(conn, direction, text, ts, lineno, body_style=style)
+
+    @staticmethod
+    def _finish_header(pending: _Pending) -> None:
+        """Turn the (continued) line into wire bytes; decide whether body lines follow."""
+        text = pending.text
+        if _LITERAL_CRLF in text:
+            # keep everything up to the last literal CRLF; what follows is a remark
+            text = text[: text.rindex(_LITERAL_CRLF)].replace(_LITERAL_CRLF, "\r\n") + "\r\n"
+        else:
+            text = text.rstrip() + "\r\n"
+        first, _, inline_body = text.partition("\r\n")
+        pending.first = first
+        pending.header = text.encode("utf-8", "surrogateescape")
+        pending.declared = _payload_length(first, pending.direction)
+        if pending.declared is not None and not inline_body:
+            pending.need = pending.declared
+
+    def _flush(self) -> Iterator[SourceEvent]:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        if pending.header is None:
+            self._finish_header(pending)
+        assert pending.header is not None
+        data = pending.header
+        declared = pending.declared
+        if pending.body:
+            body = "".join(b + "\r\n" for b in pending.body).encode("utf-8", "surrogateescape")
+            data += body[:declared] if declared is not None else body
+        if declared is not None:
+            got = len(data) - len(pending.first.encode("utf-8", "surrogateescape")) - 2
+            if got != declared:
+                yield SourceNote(
+                    f"{pending.first.split()[0]} declares {declared} payload bytes but the "
+                    f"transcript gives {got}",
+                    f"{self.name}:{pending.lineno}",
+                )
+        conn = pending.conn
+        offset = conn.offsets[pending.direction]
+        conn.offsets[pending.direction] = offset + len(data)
+        yield StreamChunk(conn.flow, pending.direction, offset, data, pending.ts)
+
+
+def read_transcript(lines: Iterable[str], name: str = "transcript") -> Iterator[SourceEvent]:
+    """Chunk events for every connection in a transcript."""
+    return TranscriptReader(name).read(lines)

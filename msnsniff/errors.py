@@ -1,0 +1,18 @@
+"""The root of msnsniff's own errors."""
+
+from __future__ import annotations
+
+
+class MsnsniffError(Exception):
+    """Something msnsniff cannot do, with where it happened when known."""
+
+    def __init__(self, message: str, *, offset: int | None = None, record: int | None = None) -> None:
+        where = []
+        if record is not None:
+            where.append(f"record {record}")
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.reason = message
+        self.offset = offset
+        self.record = record

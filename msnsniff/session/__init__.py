@@ -1,0 +1,1 @@
+"""Session analysis: routing chunks to dissectors and reducing frames into understanding."""

@@ -1,0 +1,171 @@
+"""Routes source events to one dissector per flow and numbers the frames that come out.
+
+Theory of operation
+-------------------
+Each flow starts UNDECIDED: its first bytes (both directions, up to SNIFF_BYTES or the first
+CRLF) are held while the registered dissectors are asked for their confidence; `decode_as`
+(by server port or by flow label) overrides sniffing. The winner gets the held bytes and
+every later chunk; a flow nobody claims is counted and dropped. After each event the
+dissector is drained, so frames come out in the order their last byte arrived, each tagged
+with the flow, the timestamp of that byte and a global frame number. Gaps and ends are
+passed on so the dissector can flush partial frames. State is released at flow end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dissectors.api import NEED_DATA, Direction, Dissector, Frame
+from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
+
+SNIFF_BYTES: Final = 64
+MIN_CONFIDENCE: Final = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRecord:
+    """A frame in context: its number, time, flow and the dissector that made it."""
+
+    no: int
+    ts: float | None
+    flow: Flow
+    proto: str
+    frame: Frame
+
+    @property
+    def direction(self) -> Direction:
+        return self.frame.direction
+
+
+@dataclass(slots=True)
+class _FlowState:
+    flow: Flow
+    dissector: Dissector | None = None
+    proto: str | None = None
+    held: list[StreamChunk] = field(default_factory=list)
+    held_bytes: int = 0
+    ended: set[Direction] = field(default_factory=set)
+
+
+def _port(endpoint: str | None) -> int | None:
+    if endpoint is None:
+        return None
+    _, _, port = endpoint.rpartition(":")
+    return int(port) if port.isdigit() else None
+
+
+class CaptureSession:
+    """Turns a stream of source events into numbered frame records."""
+
+    def __init__(
+        self,
+        dissectors: Mapping[str, Any],
+        *,
+        decode_as: Mapping[str, str] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self._dissectors = dissectors
+        self._decode_as = dict(decode_as or {})
+        self._strict = strict
+        self._flows: dict[str, _FlowState] = {}
+        self.frames = 0
+        self.undissected_bytes = 0
+        self.notes: list[SourceNote] = []
+
+    def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
+        for event in events:
+            yield from self.push(event)
+        yield from self.finish()
+
+    def push(self, event: SourceEvent) -> Iterator[FrameRecord]:
+        if isinstance(event, SourceNote):
+            self.notes.append(event)
+            return
+        state = self._flows.get(event.flow.id)
+        if state is None:
+            state = self._flows[event.flow.id] = _FlowState(event.flow)
+        if isinstance(event, StreamChunk):
+            if state.dissector is None and state.proto is None:
+                state.held.append(event)
+                state.held_bytes += len(event.data)
+                if state.held_bytes >= SNIFF_BYTES or b"\n" in event.data:
+                    yield from self._decide(state)
+                return
+            if state.dissector is None:
+                self.undissected_bytes += len(event.data)
+                return
+            state.dissector.feed(event.direction, event.data)
+            yield from self._drain(state, event.ts)
+        elif isinstance(event, Gap):
+            if state.dissector is None and state.proto is None:
+                yield from self._decide(state)
+            if state.dissector is not None:
+                state.dissector.gap(event.direction, event.length)
+                yield from self._drain(state, event.ts)
+        elif isinstance(event, FlowEnd):
+            if state.dissector is None and state.proto is None:
+                yield from self._decide(state)
+            state.ended.add(event.direction)
+            if state.dissector is not None:
+                state.dissector.feed(event.direction, b"")
+                yield from self._drain(state, event.ts)
+            if len(state.ended) == 2:
+                del self._flows[event.flow.id]
+
+    def finish(self) -> Iterator[FrameRecord]:
+        """End every flow still open (the source ended)."""
+        for flow_id in list(self._flows):
+            state = self._flows[flow_id]
+            for d in Direction:
+                if d not in state.ended:
+                    yield from self.push(FlowEnd(state.flow, d, None, "end of capture"))
+
+    def _choose(self, state: _FlowState) -> str | None:
+        flow = state.flow
+        for key in (flow.label, str(_port(flow.server))):
+            if key is not None and key in self._decode_as:
+                return self._decode_as[key]
+        ports = [p for p in (_port(flow.client), _port(flow.server)) if p is not None]
+        best, best_score = None, MIN_CONFIDENCE
+        for name, cls in self._dissectors.items():
+            for chunk in state.held[:2]:
+                score = float(cls.sniff(chunk.data, chunk.direction, ports))
+                if score > best_score:
+                    best, best_score = name, score
+        return best
+
+    def _decide(self, state: _FlowState) -> Iterator[FrameRecord]:
+        name = self._choose(state)
+        held, state.held, state.held_bytes = state.held, [], 0
+        state.proto = name or ""
+        if name is None:
+            self.undissected_bytes += sum(len(c.data) for c in held)
+            return
+        cls = self._dissectors[name]
+        state.dissector = cls(strict=self._strict) if _takes_strict(cls) else cls()
+        for chunk in held:
+            state.dissector.feed(chunk.direction, chunk.data)
+            yield from self._drain(state, chunk.ts)
+
+    def _drain(self, state: _FlowState, ts: float | None) -> Iterator[FrameRecord]:
+        dissector = state.dissector
+        assert dissector is not None
+        proto = state.proto or "?"
+        while True:
+            frame = dissector.next_frame()
+            if frame is NEED_DATA:
+                return
+            assert isinstance(frame, Frame)
+            self.frames += 1
+            yield FrameRecord(self.frames, ts, state.flow, proto, frame)
+
+
+def _takes_strict(cls: Any) -> bool:
+    import inspect
+
+    try:
+        return "strict" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False

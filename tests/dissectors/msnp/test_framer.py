@@ -1,0 +1,174 @@
+"""Framing: lines, payloads, TrIDs, resynchronisation, bounds, gaps, end of stream."""
+
+from __future__ import annotations
+
+from dissectors.msnp import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpDissector
+from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD
+from tests.helpers import C2S, S2C, drain, one_way
+
+PROFILE = (
+    b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
+    b"LoginTime: 1726321960\r\n\r\n"
+)
+
+
+def test_two_commands_in_one_segment_and_payload() -> None:
+    data = b"VER 1 MSNP8\r\nMSG Hotmail Hotmail %d\r\n%sSYN 8 15 1 1\r\n" % (
+        len(PROFILE),
+        PROFILE,
+    )
+    frames = one_way(data)
+    assert [f.cmd for f in frames if isinstance(f, CommandFrame)] == ["VER", "MSG", "SYN"]
+    msg = frames[1]
+    assert isinstance(msg, CommandFrame)
+    assert msg.trid is None and msg.args == ("Hotmail", "Hotmail", str(len(PROFILE)))
+    assert msg.payload_bytes == PROFILE
+    assert msg.offset == 13 and msg.header_len == 24 and len(msg.raw) == 24 + len(PROFILE)
+    syn = frames[2]
+    assert isinstance(syn, CommandFrame) and syn.trid == 8 and syn.args == ("15", "1", "1")
+
+
+def test_split_inside_crlf_and_inside_payload() -> None:
+    data = b"MSG Hotmail Hotmail %d\r\n%sCHL 0 123456\r\n" % (len(PROFILE), PROFILE)
+    whole = one_way(data)
+    at_crlf = data.index(b"\r\n") + 1
+    for sizes in ([at_crlf], [at_crlf + 10, 3], [1] * 60):
+        assert one_way(data, sizes=sizes) == whole
+    assert [f.cmd for f in whole if isinstance(f, CommandFrame)] == ["MSG", "CHL"]
+
+
+def test_trid_rules_per_direction_and_dialect() -> None:
+    frames = one_way(
+        b"VER 1 MSNP8\r\nLSG 0 Other%20Contacts 0\r\nLST a@b.c A%20B 11 0\r\nGTC A\r\n"
+        b"GTC 12 125 N\r\nILN 0 NLN x@y.z X 28\r\nBPR 1201 a@b.c PHH\r\n"
+    )
+    cmds = [(f.cmd, f.trid, f.args) for f in frames if isinstance(f, CommandFrame)]
+    assert cmds[1] == ("LSG", None, ("0", "Other%20Contacts", "0"))
+    assert cmds[2] == ("LST", None, ("a@b.c", "A%20B", "11", "0"))
+    assert cmds[3] == ("GTC", None, ("A",))
+    assert cmds[4] == ("GTC", 12, ("125", "N"))
+    assert cmds[5] == ("ILN", 0, ("NLN", "x@y.z", "X", "28"))
+    assert cmds[6] == ("BPR", None, ("1201", "a@b.c", "PHH"))
+
+
+def test_pre_msnp8_counted_lists_carry_trid() -> None:
+    frames = one_way(b"VER 1 MSNP5\r\nLST 5 FL 1 0 0\r\nLSG 5 1 1 1 0 Other%20Contacts 0\r\n")
+    lst, lsg = frames[1], frames[2]
+    assert isinstance(lst, CommandFrame) and lst.trid == 5 and lst.args == ("FL", "1", "0", "0")
+    assert isinstance(lsg, CommandFrame) and lsg.trid == 5
+
+
+def test_error_reply() -> None:
+    (frame,) = one_way(b"216 26\r\n")
+    assert isinstance(frame, ErrorFrame)
+    assert frame.code == 216 and frame.trid == 26 and frame.args == ()
+
+
+def test_garbage_is_reported_and_decoding_resumes() -> None:
+    data = b"CHL 0 1\r\n\x00\xffjunk here\r\nmore junk\r\nQNG 50\r\n"
+    frames = one_way(data)
+    assert isinstance(frames[1], MalformedFrame)
+    assert frames[1].offset == 9
+    assert frames[1].raw == b"\x00\xffjunk here\r\nmore junk\r\n"
+    assert "not an MSNP command line" in frames[1].reason
+    last = frames[2]
+    assert isinstance(last, CommandFrame) and last.cmd == "QNG" and last.offset == 33
+
+
+def test_capture_starting_mid_line_and_on_a_payload() -> None:
+    data = b"ail.com 1 0\r\nClientPort: 5\r\n\r\nSYN 8 15 1 1\r\n"
+    frames = one_way(data)
+    assert isinstance(frames[0], MalformedFrame) and frames[0].offset == 0
+    assert frames[0].raw == b"ail.com 1 0\r\nClientPort: 5\r\n\r\n"
+    assert isinstance(frames[1], CommandFrame) and frames[1].cmd == "SYN"
+
+
+def test_unknown_command_is_kept_and_flagged() -> None:
+    (frame,) = one_way(b"ZZZ 4 hello world\r\n")
+    assert isinstance(frame, CommandFrame)
+    assert frame.unknown and frame.cmd == "ZZZ" and frame.trid == 4
+    assert frame.args == ("hello", "world")
+
+
+def test_command_in_the_wrong_direction_is_flagged_unknown() -> None:
+    (frame,) = one_way(b"ILN 9 NLN a@b c\r\n", C2S)
+    assert isinstance(frame, CommandFrame) and frame.unknown
+
+
+def test_huge_declared_length_is_bounded() -> None:
+    d = MsnpDissector()
+    d.feed(S2C, b"MSG Hotmail Hotmail 2000000000\r\nQNG 5\r\n")
+    frames = drain(d)
+    assert isinstance(frames[0], MalformedFrame)
+    assert "2000000000" in frames[0].reason and str(MAX_PAYLOAD) in frames[0].reason
+    assert isinstance(frames[1], CommandFrame) and frames[1].cmd == "QNG"
+
+
+def test_missing_payload_length() -> None:
+    frames = one_way(b"MSG 4 N\r\nOUT\r\n", C2S)
+    assert isinstance(frames[0], MalformedFrame) and "length" in frames[0].reason
+    assert isinstance(frames[1], CommandFrame) and frames[1].cmd == "OUT"
+
+
+def test_overlong_line_becomes_garbage() -> None:
+    data = b"CHL 0 " + b"x" * (MAX_LINE + 10) + b"\r\nQNG 1\r\n"
+    frames = one_way(data)
+    assert isinstance(frames[0], MalformedFrame)
+    assert sum(len(f.raw) for f in frames[:-1]) == len(data) - len(b"QNG 1\r\n")
+    assert isinstance(frames[-1], CommandFrame) and frames[-1].cmd == "QNG"
+
+
+def test_long_garbage_is_cut_at_fixed_places() -> None:
+    data = b"\x01" * (MAX_GARBAGE * 2 + 100) + b"\r\nQNG 1\r\n"
+    whole = one_way(data)
+    assert [len(f.raw) for f in whole[:-1]] == [MAX_GARBAGE, MAX_GARBAGE, 102]
+    assert one_way(data, sizes=[7000] * 20) == whole
+
+
+def test_truncated_stream_reports_leftover() -> None:
+    frames = one_way(b"QNG 1\r\nMSG Hotmail Hotmail 100\r\nabc")
+    assert isinstance(frames[1], MalformedFrame)
+    assert frames[1].reason.startswith("truncated") and frames[1].offset == 7
+
+
+def test_gap_inside_payload_skips_exactly_to_the_frame_end() -> None:
+    d = MsnpDissector()
+    head = b"MSG Hotmail Hotmail 20\r\n0123"
+    d.feed(S2C, head)
+    d.gap(S2C, 6)  # bytes 4..9 of the payload are lost
+    d.feed(S2C, b"ABCDEFGHIJQNG 7\r\n")
+    frames = drain(d)
+    assert isinstance(frames[0], MalformedFrame) and frames[0].raw == head
+    assert isinstance(frames[1], GapFrame) and frames[1].offset == len(head)
+    assert frames[1].length == 6
+    assert isinstance(frames[2], MalformedFrame) and frames[2].raw == b"ABCDEFGHIJ"
+    assert isinstance(frames[3], CommandFrame) and frames[3].cmd == "QNG"
+    assert frames[3].offset == len(head) + 6 + 10
+
+
+def test_gap_between_lines_keeps_both_sides() -> None:
+    d = MsnpDissector()
+    d.feed(S2C, b"QNG 1\r\n")
+    d.gap(S2C, 20)
+    d.feed(S2C, b"QNG 2\r\n")
+    frames = drain(d)
+    cmds = [f for f in frames if isinstance(f, CommandFrame)]
+    assert [c.args for c in cmds] == [("1",), ("2",)]
+    assert cmds[1].offset == 27
+    assert any(isinstance(f, GapFrame) for f in frames)
+
+
+def test_directions_come_out_in_feed_order() -> None:
+    d = MsnpDissector()
+    d.feed(C2S, b"VER 1 MSNP8 CVR0\r\n")
+    d.feed(S2C, b"VER 1 MSNP8\r\n")
+    frames = drain(d)
+    assert [f.direction for f in frames] == [C2S, S2C]
+
+
+def test_non_utf8_and_raw_utf8_nicknames_survive() -> None:
+    frames = one_way(b"VER 1 MSNP8\r\nLST a@b.c J\xc3\xbcrgen 11 0\r\nLST c@d.e bad\xff\xfe 3\r\n")
+    lst1, lst2 = frames[1], frames[2]
+    assert isinstance(lst1, CommandFrame) and lst1.args[1] == "Jürgen"
+    assert isinstance(lst2, CommandFrame)
+    assert lst2.args[1].encode("utf-8", "surrogateescape") == b"bad\xff\xfe"

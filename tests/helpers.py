@@ -1,0 +1,54 @@
+"""Shared test helpers: drive a dissector and collect frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from dissectors.api import NEED_DATA, Direction
+from dissectors.msnp import MsnpDissector
+from dissectors.msnp.frames import MsnpFrame
+
+C2S = Direction.C2S
+S2C = Direction.S2C
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEEDS = SHARED / "seeds"
+REAL = SHARED / "captures-real"
+
+
+def drain(d: MsnpDissector) -> list[MsnpFrame]:
+    out: list[MsnpFrame] = []
+    while (frame := d.next_frame()) is not NEED_DATA:
+        assert isinstance(frame, MsnpFrame)
+        out.append(frame)
+    return out
+
+
+def frames_of(
+    chunks: Iterable[tuple[Direction, bytes]], *, end: bool = True, dialect: int | None = None
+) -> list[MsnpFrame]:
+    """Feed (direction, bytes) chunks in order, draining after each; end both directions."""
+    d = MsnpDissector(dialect=dialect)
+    out: list[MsnpFrame] = []
+    for direction, data in chunks:
+        d.feed(direction, data)
+        out += drain(d)
+    if end:
+        for direction in Direction:
+            d.feed(direction, b"")
+        out += drain(d)
+    return out
+
+
+def one_way(data: bytes, direction: Direction = S2C, sizes: Sequence[int] | None = None,
+            dialect: int | None = None) -> list[MsnpFrame]:
+    """Frames of one direction's bytes, fed whole or cut into pieces of the given sizes."""
+    if sizes is None:
+        return frames_of([(direction, data)], dialect=dialect)
+    chunks = []
+    pos = 0
+    for size in sizes:
+        chunks.append((direction, data[pos : pos + size]))
+        pos += size
+    chunks.append((direction, data[pos:]))
+    return frames_of([c for c in chunks if c[1]], dialect=dialect)

@@ -1,0 +1,94 @@
+"""Transcript layouts: C:/S: with continuations, >>>/<<< with literal CRLF, timestamped logs."""
+
+from __future__ import annotations
+
+from dissectors.api import Direction
+from msnsniff.capture import FlowEnd, SourceNote, StreamChunk
+from msnsniff.capture.transcript import looks_like_transcript, read_transcript
+
+C2S, S2C = Direction.C2S, Direction.S2C
+
+
+def chunks(text: str) -> list[StreamChunk]:
+    return [e for e in read_transcript(text.splitlines(True), "t") if isinstance(e, StreamChunk)]
+
+
+def test_cs_lines_with_continuation_and_payload_body() -> None:
+    text = (
+        "Some prose.\n"
+        "C: VER 1 MSNP8 CVR0\n"
+        "S: CVR 2 5.0.0537 5.0.0537 1.0.0863\n"
+        ".. http://a.example/x.exe\n"
+        ".. http://b.example\n"
+        "S: MSG Hotmail Hotmail 31\n"
+        "MIME-Version: 1.0\n"
+        "Kid: 0\n"
+        "\n"
+        "C: SYN 8 14\n"
+    )
+    got = chunks(text)
+    assert [(c.direction, c.data) for c in got] == [
+        (C2S, b"VER 1 MSNP8 CVR0\r\n"),
+        (S2C, b"CVR 2 5.0.0537 5.0.0537 1.0.0863 http://a.example/x.exe http://b.example\r\n"),
+        (S2C, b"MSG Hotmail Hotmail 31\r\nMIME-Version: 1.0\r\nKid: 0\r\n\r\n"),
+        (C2S, b"SYN 8 14\r\n"),
+    ]
+    assert [c.offset for c in got] == [0, 0, 74, 18]
+
+
+def test_arrows_with_literal_crlf_remarks_and_server_close() -> None:
+    text = (
+        ">>> ADD 24 FL user@msn.com user@msn.com 15\\r\\n (nonexistent Group)\n"
+        "<<< 224 24\\r\\n\n"
+        ">>> ADD 25 RL user@msn.com user@msn.com\\r\\n\n"
+        "<o> Server Closes Connection\n"
+        ">>> REM 26 AL a@b\\r\\n\n"
+    )
+    events = list(read_transcript(text.splitlines(True), "t"))
+    data = [(e.flow.id, e.data) for e in events if isinstance(e, StreamChunk)]
+    assert data == [
+        ("t#1", b"ADD 24 FL user@msn.com user@msn.com 15\r\n"),
+        ("t#1", b"224 24\r\n"),
+        ("t#1", b"ADD 25 RL user@msn.com user@msn.com\r\n"),
+        ("t#2", b"REM 26 AL a@b\r\n"),
+    ]
+    ends = [(e.flow.id, e.reason) for e in events if isinstance(e, FlowEnd)]
+    assert ends[0] == ("t#1", "server closed the connection")
+
+
+def test_timestamped_log_with_labels_and_body_lines() -> None:
+    text = (
+        "  0.002 NS-alice   >>> VER 1 MSNP8 CVR0\n"
+        "  0.003 NS-bob     >>> VER 1 MSNP8 CVR0\n"
+        "  0.075 NS-alice   <<< MSG Hotmail Hotmail 21\n"
+        "            | MIME-Version: 1.0\n"
+        "            | \n"
+        "  0.889 NS-alice   --- connection closed by peer\n"
+    )
+    events = list(read_transcript(text.splitlines(True), "t"))
+    got = [(e.flow.label, e.ts, e.data) for e in events if isinstance(e, StreamChunk)]
+    assert got == [
+        ("NS-alice", 0.002, b"VER 1 MSNP8 CVR0\r\n"),
+        ("NS-bob", 0.003, b"VER 1 MSNP8 CVR0\r\n"),
+        ("NS-alice", 0.075, b"MSG Hotmail Hotmail 21\r\nMIME-Version: 1.0\r\n\r\n"),
+    ]
+    ends = [e for e in events if isinstance(e, FlowEnd) and e.flow.label == "NS-alice"]
+    assert ends[0].reason == "connection closed by peer" and ends[0].ts == 0.889
+
+
+def test_short_payload_is_noted() -> None:
+    events = list(read_transcript(["S: MSG Hotmail Hotmail 100\n", "abc\n", "C: OUT\n"], "t"))
+    notes = [e for e in events if isinstance(e, SourceNote)]
+    assert len(notes) == 1
+    assert notes[0].location == "t:1" and "declares 100" in notes[0].message
+
+
+def test_client_ver_after_traffic_starts_a_new_connection() -> None:
+    got = chunks("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: VER 4 MSNP8 CVR0\n")
+    assert [c.flow.id for c in got] == ["t#1", "t#1", "t#2"]
+
+
+def test_detection() -> None:
+    assert looks_like_transcript(b"intro\nC: VER 1 MSNP8 CVR0\n")
+    assert looks_like_transcript(b">>> ADD 18 AL a@b a@b\\r\\n\n")
+    assert not looks_like_transcript(b"just some text\nwith lines\n")

@@ -1,0 +1,72 @@
+"""The layering rules of ARCHITECTURE.md, checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_core_and_cli_do_not_import_textual_or_scapy() -> None:
+    loaded = _modules_after(
+        "import dissectors, dissectors.msnp, msnsniff.cli, msnsniff.output\n"
+        "from dissectors.msnp import MsnpDissector\n"
+        "MsnpDissector()"
+    )
+    assert "dissectors.msnp" in loaded and "msnsniff.cli" in loaded
+    heavy = {m for m in loaded if m.split(".")[0] in ("textual", "scapy")}
+    assert heavy == set()
+
+
+def test_read_command_does_not_import_textual_or_scapy() -> None:
+    seed = ROOT.parent / "shared" / "seeds" / "004_b8b8689117ee1abf.txt"
+    sample = seed if seed.exists() else ROOT / "captures" / "msnp8_demo.transcript.txt"
+    loaded = _modules_after(
+        "import io, contextlib\nfrom msnsniff.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()): main(['read', {str(sample)!r}])"
+    )
+    assert "msnsniff.session.capture_session" in loaded
+    assert {m for m in loaded if m.split(".")[0] in ("textual", "scapy")} == set()
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_dissectors_never_import_msnsniff() -> None:
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(i for i in _imports(p) if i.split(".")[0] == "msnsniff")
+        for p in (ROOT / "dissectors").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    assert len(offenders) >= 8  # the walk really saw the package
+
+
+def test_nothing_imports_the_tui_except_the_cli() -> None:
+    offenders = []
+    for p in (ROOT / "msnsniff").rglob("*.py"):
+        rel = p.relative_to(ROOT)
+        if rel.parts[1] == "tui" or rel.name == "cli.py":
+            continue
+        if any(i.startswith("msnsniff.tui") for i in _imports(p)):
+            offenders.append(str(rel))
+    assert offenders == []
