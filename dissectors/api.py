@@ -86,6 +86,9 @@ class Dissector(Protocol):
     def next_frame(self) -> Frame | NeedData:
         """The next complete frame of either direction, or `NEED_DATA`."""
 
+    def drain(self) -> Sequence[Frame]:
+        """Every frame available now, in `next_frame` order (the batch form)."""
+
     def gap(self, direction: Direction, length: int) -> None:
         """Tell the dissector `length` bytes of `direction` were lost (capture gap)."""
 

@@ -23,17 +23,19 @@ from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
 from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame
 from dissectors.msnp.framer import DirectionFramer
 from dissectors.msnp.grammar import (
+    COMMANDS,
     DEFAULT_DIALECT,
     DIALECT_CLUES,
     MAX_DIALECT,
     MIN_DIALECT,
     VER_RE,
-    WIRE_RULES,
     DialectClue,
 )
 
 _OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR \d+ )")
-_ANY_COMMAND: Final = re.compile(rb"^(?:[A-Z]{3}|[1-9]\d\d)[ \r]")
+_ANY_COMMAND: Final = re.compile(rb"^(?:([A-Z]{3})[ \r]|[1-9]\d\d \d)")
+_VER: Final = frozenset({b"VER"})
+_CLUE_WORDS: Final = frozenset(c.cmd.encode() for c in DIALECT_CLUES)
 
 
 def _clues_by_key() -> dict[tuple[str, Direction], tuple[DialectClue, ...]]:
@@ -59,39 +61,53 @@ class MsnpDissector:
         self._low, self._high = MIN_DIALECT, MAX_DIALECT
         self._ver_fixed = dialect is not None
         self._clues = _clues_by_key()
-        rules = WIRE_RULES[self.dialect]
+        watch = _VER if self._ver_fixed else _VER | _CLUE_WORDS
         self._framers = {
-            d: DirectionFramer(d, rules[d], self.dialect, self._observe) for d in Direction
+            d: DirectionFramer(d, self.dialect, self._observe, watch) for d in Direction
         }
         for framer in self._framers.values():
             framer.dialect_inferred = self.dialect_inferred
-        self._seq = 0
-        self._since = {d: -1 for d in Direction}  # feed order of each direction's unread bytes
+        # directions with unread bytes, in the order those bytes were fed
+        self._order: list[Direction] = []
 
     # -- the Dissector protocol --------------------------------------------------------------
     def feed(self, direction: Direction, data: bytes) -> None:
-        self._seq += 1
-        if self._since[direction] < 0:
-            self._since[direction] = self._seq
+        if direction not in self._order:
+            self._order.append(direction)
         self._framers[direction].feed(data)
 
     def gap(self, direction: Direction, length: int) -> None:
-        self._seq += 1
-        if self._since[direction] < 0:
-            self._since[direction] = self._seq
+        if direction not in self._order:
+            self._order.append(direction)
         self._framers[direction].gap(length)
 
     def next_frame(self) -> MsnpFrame | NeedData:
-        order = sorted((s, d.value, d) for d, s in self._since.items() if s >= 0)
-        for _, _, direction in order:
+        order = self._order
+        while order:
+            direction = order[0]
             frame = self._framers[direction].next_frame()
             if frame is NEED_DATA:
-                self._since[direction] = -1
+                del order[0]
                 continue
             if self.strict and isinstance(frame, MalformedFrame):
                 raise DissectorError(frame.reason, offset=frame.offset, direction=direction)
             return frame
         return NEED_DATA
+
+    def drain(self) -> list[MsnpFrame]:
+        """Every frame available now, in the order `next_frame` would return them."""
+        out: list[MsnpFrame] = []
+        framers = self._framers
+        for direction in self._order:
+            framers[direction].drain_into(out)
+        self._order.clear()
+        if self.strict:
+            for frame in out:
+                if isinstance(frame, MalformedFrame):
+                    raise DissectorError(
+                        frame.reason, offset=frame.offset, direction=frame.direction
+                    )
+        return out
 
     @classmethod
     def sniff(cls, first_bytes: bytes, direction: Direction, ports: Sequence[int]) -> float:
@@ -99,8 +115,9 @@ class MsnpDissector:
         score = 0.0
         if _OPENINGS.match(first_bytes):
             score = 0.9
-        elif _ANY_COMMAND.match(first_bytes) and b"\r\n" in first_bytes[:4096]:
-            score = 0.4
+        elif (m := _ANY_COMMAND.match(first_bytes)) and b"\r\n" in first_bytes[:4096]:
+            word = m.group(1)
+            score = 0.4 if word is None or word.decode() in COMMANDS else 0.0
         if 1863 in ports and score > 0:
             score = min(1.0, score + 0.1)
         return score
@@ -108,7 +125,7 @@ class MsnpDissector:
     # -- dialect -------------------------------------------------------------------------
     def _observe(self, frame: CommandFrame) -> None:
         """Called by a framer for each command line, before the next line is read."""
-        if frame.cmd == "VER":
+        if frame.raw.startswith(b"VER"):
             self._on_ver(frame)
         elif not self._ver_fixed:
             clues = self._clues.get((frame.cmd, frame.direction))
@@ -128,6 +145,8 @@ class MsnpDissector:
             return
         if frame.direction is Direction.S2C:
             self._ver_fixed = True
+            for framer in self._framers.values():
+                framer.watch = _VER
             self._set(max(versions), False, f"VER: server chose MSNP{max(versions)}")
         elif not self._ver_fixed:
             self._set(max(versions), False, f"VER: client proposed up to MSNP{max(versions)}")
@@ -143,8 +162,6 @@ class MsnpDissector:
 
     def _set(self, dialect: int, inferred: bool, reason: str) -> None:
         self.dialect, self.dialect_inferred, self.dialect_reason = dialect, inferred, reason
-        rules = WIRE_RULES[dialect]
-        for d, framer in self._framers.items():
-            framer.rules = rules[d]
+        for framer in self._framers.values():
             framer.dialect = dialect
             framer.dialect_inferred = inferred

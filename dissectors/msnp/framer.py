@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Final
 
 from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpFrame
-from dissectors.msnp.grammar import COMMANDS, ERROR_PAYLOAD_FROM, PayloadRule, TrID
+from dissectors.msnp.grammar import COMMANDS, ERROR_PAYLOAD_FROM, PAYLOAD_RULES, PayloadRule
 
 MAX_LINE: Final = 16 * 1024
 MAX_PAYLOAD: Final = 1024 * 1024
@@ -39,11 +39,8 @@ MAX_GARBAGE: Final = 64 * 1024
 _MAX_INT_DIGITS: Final = 10
 _LOOKAHEAD: Final = 6  # bytes after a LF needed to judge a sync point
 
-_CMD_RE: Final = re.compile(rb"[A-Z]{3}|[0-9]{3}")
 _SYNC_RE: Final = re.compile(rb"\n(?:([A-Z]{3})[ \r]|[1-9][0-9]{2} [0-9])")
 _KNOWN: Final = frozenset(c.encode() for c in COMMANDS)
-
-WireRules = Mapping[str, tuple[TrID, PayloadRule]]
 
 
 def _is_int(token: bytes) -> bool:
@@ -64,7 +61,8 @@ class DirectionFramer:
         "_skipped",
         "direction",
         "on_line",
-        "rules",
+        "payload_rules",
+        "watch",
         "dialect",
         "dialect_inferred",
     )
@@ -72,12 +70,13 @@ class DirectionFramer:
     def __init__(
         self,
         direction: Direction,
-        rules: WireRules,
         dialect: int,
         on_line: Callable[[CommandFrame], None] | None = None,
+        watch: frozenset[bytes] = frozenset(),
     ) -> None:
         self.direction = direction
-        self.rules = rules
+        self.payload_rules = PAYLOAD_RULES[direction]
+        self.watch = watch
         self.dialect = dialect
         self.dialect_inferred = True
         self.on_line = on_line
@@ -171,8 +170,7 @@ class DirectionFramer:
         eol = partial.find(b"\r\n")
         if eol < 0 or self._garbage is not None:
             return None
-        tokens = partial[:eol].split()
-        length = self._payload_length(tokens)
+        length = self._payload_at(partial, 0, eol)
         if length is None or length < 0 or length > MAX_PAYLOAD:
             return None
         return self._base + self._pos + eol + 2 + length
@@ -187,6 +185,30 @@ class DirectionFramer:
         if self._pos > 65536 and self._pos * 2 > len(self._buf):
             self._compact()
         return frame
+
+    def drain_into(self, out: list[MsnpFrame]) -> None:
+        """Append every frame available now (the batch form of `next_frame`)."""
+        ready = self._ready
+        while ready:
+            out.append(ready.popleft())
+        line_frame = self._line_frame
+        while True:
+            frame = line_frame() if self._garbage is None else self._garbage_frame()
+            if frame is NEED_DATA:
+                if not self._ended:
+                    break
+                frame = self._end_frame()
+                if frame is NEED_DATA:
+                    break
+            out.append(frame)
+            while ready:  # frames queued while parsing stay in stream order
+                out.append(ready.popleft())
+        if self._pos >= len(self._buf) and self._garbage is None:
+            self._base += self._pos
+            self._buf = bytearray()
+            self._pos = 0
+        elif self._pos > 65536 and self._pos * 2 > len(self._buf):
+            self._compact()
 
     def _parse(self) -> MsnpFrame | NeedData:
         return self._garbage_frame() if self._garbage is not None else self._line_frame()
@@ -256,23 +278,25 @@ class DirectionFramer:
         self._garbage = self._pos
         return self._garbage_frame()
 
-    def _payload_length(self, tokens: list[bytes]) -> int | None:
-        """Declared payload length of a command line, None when it has no payload, -1 when
+    def _payload_at(self, buf: bytearray | bytes, pos: int, eol: int) -> int | None:
+        """Declared payload length of the line buf[pos:eol]: None when it has none, -1 when
         it should have one but the length is missing or not a number."""
-        if not tokens:
+        word = bytes(buf[pos : pos + 3])
+        if word.isdigit():
+            if self.dialect >= ERROR_PAYLOAD_FROM and buf.count(b" ", pos, eol) == 2:
+                last = bytes(buf[buf.rfind(b" ", pos, eol) + 1 : eol])
+                if _is_int(last):
+                    return int(last)
             return None
-        word = tokens[0]
-        if word[:1].isdigit():
-            if self.dialect >= ERROR_PAYLOAD_FROM and len(tokens) == 3 and _is_int(tokens[2]):
-                return int(tokens[2])
+        rule = self.payload_rules.get(word)
+        if rule is None:
             return None
-        rule = self.rules.get(word.decode("latin-1"))
-        if rule is None or rule[1] is PayloadRule.NONE:
-            return None
-        last = tokens[-1]
-        if len(tokens) > 1 and _is_int(last):
-            return int(last)
-        return None if rule[1] is PayloadRule.LAST_IF_INT else -1
+        sp = buf.rfind(b" ", pos, eol)
+        if sp > pos:
+            last = bytes(buf[sp + 1 : eol])
+            if _is_int(last):
+                return int(last)
+        return None if rule is PayloadRule.LAST_IF_INT else -1
 
     def _line_frame(self) -> MsnpFrame | NeedData:
         buf = self._buf
@@ -282,10 +306,12 @@ class DirectionFramer:
             if len(buf) - pos >= MAX_LINE + 2:
                 return self._start_garbage()
             return NEED_DATA
-        tokens = bytes(buf[pos:eol]).split()
-        if not tokens or _CMD_RE.fullmatch(tokens[0]) is None:
+        word = bytes(buf[pos : pos + 3])
+        if eol - pos < 3 or (eol > pos + 3 and buf[pos + 3] != 32):
             return self._start_garbage()
-        length = self._payload_length(tokens)
+        if word not in _KNOWN and not word.isdigit() and not (word.isalpha() and word.isupper()):
+            return self._start_garbage()
+        length = self._payload_at(buf, pos, eol)
         end = eol + 2
         if length is not None:
             if length < 0:
@@ -296,11 +322,16 @@ class DirectionFramer:
                     end,
                     f"declared payload length {length} exceeds the limit of {MAX_PAYLOAD} bytes",
                 )
-            if len(buf) < end + length:
+            end += length
+            if len(buf) < end:
                 return NEED_DATA
-        frame = self._build(tokens, pos, end, length)
-        self._pos = end + (length or 0)
-        if self.on_line is not None:
+        cls = ErrorFrame if word.isdigit() else CommandFrame
+        frame = cls(
+            self.direction, self._base + pos, bytes(buf[pos:end]), eol + 2 - pos, length,
+            self.dialect, self.dialect_inferred,
+        )  # fmt: skip
+        self._pos = end
+        if word in self.watch and self.on_line is not None:
             self.on_line(frame)
         return frame
 
@@ -308,30 +339,4 @@ class DirectionFramer:
         self._pos = end
         return MalformedFrame(self.direction, self._base + pos, bytes(self._buf[pos:end]), reason)
 
-    def _build(self, tokens: list[bytes], pos: int, end: int, length: int | None) -> CommandFrame:
-        cmd = tokens[0].decode("ascii")
-        rest = tokens[1:]
-        raw = bytes(self._buf[pos : end + (length or 0)])
-        offset = self._base + pos
-        if cmd[0].isdigit():
-            trid = int(rest[0]) if rest and _is_int(rest[0]) else None
-            args = rest[1:] if trid is not None else rest
-            return ErrorFrame(
-                self.direction, offset, raw, cmd, trid, _texts(args), end - pos, length,
-                self.dialect, self.dialect_inferred, False,
-            )  # fmt: skip
-        rule = self.rules.get(cmd)
-        unknown = rule is None or not COMMANDS[cmd].variants(self.direction)
-        trid_rule = TrID.IF_INT if rule is None else rule[0]
-        trid: int | None = None
-        if trid_rule is not TrID.NO and rest and _is_int(rest[0]):
-            trid = int(rest[0])
-            rest = rest[1:]
-        return CommandFrame(
-            self.direction, offset, raw, cmd, trid, _texts(rest), end - pos, length,
-            self.dialect, self.dialect_inferred, unknown,
-        )  # fmt: skip
 
-
-def _texts(tokens: list[bytes]) -> tuple[str, ...]:
-    return tuple(t.decode("utf-8", "surrogateescape") for t in tokens)

@@ -6,7 +6,7 @@ Frames are cheap to build (the framer makes one per line on the hot path); the d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dissectors.api import Frame
@@ -26,24 +26,54 @@ class MsnpFrame(Frame):
 class CommandFrame(MsnpFrame):
     """One command line `CMD [TrID] args...\\r\\n`, plus its payload when the grammar says so.
 
-    `args` excludes the command and the TrID. `header_len` is the length of the command
-    line including CRLF; the payload is `raw[header_len:]`. `dialect` is the MSNP version
-    the line was read under and `dialect_inferred` is true when no VER fixed it.
+    The framer only finds the line, the command word and the payload; the split into TrID
+    and arguments happens on first access and is cached (a derived value, so the frame
+    stays immutable in meaning). `args` excludes the command and the TrID. `header_len` is
+    the length of the command line including CRLF; the payload is `raw[header_len:]`.
+    `dialect` is the MSNP version the line was read under; `dialect_inferred` is true when
+    no VER fixed it.
     """
 
-    cmd: str
-    trid: int | None
-    args: tuple[str, ...]
     header_len: int
     payload_length: int | None
     dialect: int
     dialect_inferred: bool
-    unknown: bool
+    _split: tuple[int | None, tuple[str, ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    @property
+    def cmd(self) -> str:
+        return self.raw[:3].decode("ascii")
 
     @property
     def line(self) -> bytes:
         """The command line without CRLF."""
         return self.raw[: self.header_len - 2]
+
+    def _parts(self) -> tuple[int | None, tuple[str, ...]]:
+        parts = self._split
+        if parts is None:
+            from dissectors.msnp.grammar import split_line
+
+            parts = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
+            object.__setattr__(self, "_split", parts)
+        return parts
+
+    @property
+    def trid(self) -> int | None:
+        return self._parts()[0]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self._parts()[1]
+
+    @property
+    def unknown(self) -> bool:
+        """True for a command the grammar does not know (in this direction)."""
+        from dissectors.msnp.grammar import is_unknown
+
+        return is_unknown(self.cmd, self.direction)
 
     @property
     def payload_bytes(self) -> bytes | None:
@@ -64,6 +94,12 @@ class CommandFrame(MsnpFrame):
         from dissectors.msnp.payloads import decode_payload
 
         return decode_payload(self.cmd, self.raw[self.header_len :])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.direction.value}, offset={self.offset}, "
+            f"{self.raw[: self.header_len - 2]!r}, payload={self.payload_length})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -358,6 +358,21 @@ WIRE_RULES: Final[Mapping[int, Mapping[Direction, Mapping[str, tuple[TrID, Paylo
 )
 
 
+PAYLOAD_RULES: Final[Mapping[Direction, Mapping[bytes, PayloadRule]]] = MappingProxyType(
+    {
+        d: MappingProxyType(
+            {
+                s.cmd.encode(): s.payload(d)
+                for s in _SPECS
+                if s.payload(d) is not PayloadRule.NONE
+            }
+        )
+        for d in (C2S, S2C)
+    }
+)
+"""Per direction: command word -> payload rule, for the commands that can carry one."""
+
+
 # --- dialect inference ---------------------------------------------------------------------
 
 
@@ -495,3 +510,33 @@ CLIENT_VERSIONS: Final[Mapping[int, str]] = MappingProxyType(
 
 def known_command(cmd: str) -> bool:
     return cmd in COMMANDS
+
+
+def is_unknown(cmd: str, direction: Direction) -> bool:
+    """True when the grammar has no form of `cmd` for this direction (error codes are known)."""
+    if cmd[:1].isdigit():
+        return False
+    spec = COMMANDS.get(cmd)
+    return spec is None or not spec.variants(direction)
+
+
+_MAX_TRID_DIGITS: Final = 10
+
+
+def split_line(line: bytes, direction: Direction, dialect: int) -> tuple[int | None, tuple[str, ...]]:
+    """(TrID, arguments) of a command line, by the dialect's TrID rule for the command."""
+    tokens = line.split()
+    cmd = tokens[0].decode("ascii", "replace")
+    rest = tokens[1:]
+    if cmd[:1].isdigit():
+        rule = TrID.YES
+    else:
+        entry = WIRE_RULES[dialect][direction].get(cmd)
+        rule = TrID.IF_INT if entry is None else entry[0]
+    trid = None
+    if rule is not TrID.NO and rest:
+        first = rest[0]
+        if 0 < len(first) <= _MAX_TRID_DIGITS and first.isdigit():
+            trid = int(first)
+            rest = rest[1:]
+    return trid, tuple(t.decode("utf-8", "surrogateescape") for t in rest)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from dissectors.api import NEED_DATA, Direction, Dissector, Frame
+from dissectors.api import Direction, Dissector, Frame
 from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
 
 SNIFF_BYTES: Final = 64
@@ -153,13 +153,12 @@ class CaptureSession:
         dissector = state.dissector
         assert dissector is not None
         proto = state.proto or "?"
-        while True:
-            frame = dissector.next_frame()
-            if frame is NEED_DATA:
-                return
-            assert isinstance(frame, Frame)
-            self.frames += 1
-            yield FrameRecord(self.frames, ts, state.flow, proto, frame)
+        flow = state.flow
+        no = self.frames
+        for frame in dissector.drain():
+            no += 1
+            yield FrameRecord(no, ts, flow, proto, frame)
+        self.frames = no
 
 
 def _takes_strict(cls: Any) -> bool:

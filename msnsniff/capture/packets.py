@@ -1,0 +1,130 @@
+"""Link, network and transport headers to TCP segments, with plain `struct` on the hot path.
+
+Supported link types: Ethernet (1), BSD loopback (0 NULL and 108 LOOP), raw IP (101, 12, 14,
+228 IPv4, 229 IPv6), Linux cooked v1 (113) and v2 (276); 802.1Q / 802.1ad VLAN tags; IPv4
+(options skipped) and IPv6 (hop-by-hop, routing and destination-option headers skipped,
+fragments ignored). Anything else is not TCP and returns None.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Final, NamedTuple
+
+_TCP = struct.Struct("!HHIIBB").unpack_from
+_U16 = struct.Struct("!H").unpack_from
+_LE32 = struct.Struct("<I").unpack_from
+_BE32 = struct.Struct("!I").unpack_from
+
+ETH: Final = 1
+NULL: Final = 0
+LOOP: Final = 108
+RAW: Final = 101
+SLL: Final = 113
+SLL2: Final = 276
+RAW_LINKS: Final = frozenset({101, 12, 14, 228, 229})
+SUPPORTED_LINKS: Final = frozenset({ETH, NULL, LOOP, SLL, SLL2}) | RAW_LINKS
+
+_VLAN: Final = (0x8100, 0x88A8, 0x9100)
+_IPV6_SKIP: Final = frozenset({0, 43, 60})
+
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
+
+
+class Segment(NamedTuple):
+    """A TCP segment: addresses as packed bytes (4 or 16), flags and payload."""
+
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    payload: bytes
+
+
+def ip_offset(link: int, data: bytes) -> tuple[int, int] | None:
+    """(offset of the IP header, IP version) for a frame of the given link type."""
+    if link == ETH:
+        off, ethertype = 14, (data[12] << 8 | data[13]) if len(data) >= 14 else 0
+        while ethertype in _VLAN and len(data) >= off + 4:
+            ethertype = data[off + 2] << 8 | data[off + 3]
+            off += 4
+    elif link in (NULL, LOOP):
+        if len(data) < 4:
+            return None
+        family = _BE32(data, 0)[0] if link == LOOP else _LE32(data, 0)[0]
+        if family > 0xFFFF:  # written in the other byte order
+            family = int.from_bytes(data[:4], "little" if link == LOOP else "big")
+        version = 4 if family == 2 else 6 if family in (10, 24, 28, 30) else 0
+        return (4, version) if version else None
+    elif link in RAW_LINKS:
+        if not data:
+            return None
+        version = data[0] >> 4
+        return (0, version) if version in (4, 6) else None
+    elif link == SLL:
+        if len(data) < 16:
+            return None
+        off, ethertype = 16, _U16(data, 14)[0]
+    elif link == SLL2:
+        if len(data) < 20:
+            return None
+        off, ethertype = 20, _U16(data, 0)[0]
+    else:
+        return None
+    if ethertype == 0x0800:
+        return off, 4
+    if ethertype == 0x86DD:
+        return off, 6
+    return None
+
+
+def tcp_segment(link: int, data: bytes) -> Segment | None:
+    """The TCP segment in a captured frame, or None (not TCP, fragment, too short)."""
+    where = ip_offset(link, data)
+    if where is None:
+        return None
+    off, version = where
+    n = len(data)
+    if version == 4:
+        if n < off + 20:
+            return None
+        ihl = (data[off] & 0x0F) * 4
+        if data[off + 9] != 6 or ihl < 20 or (_U16(data, off + 6)[0] & 0x1FFF):
+            return None  # not TCP, or a non-first fragment
+        total = _U16(data, off + 2)[0]
+        end = min(n, off + total) if total >= ihl else n
+        src, dst = bytes(data[off + 12 : off + 16]), bytes(data[off + 16 : off + 20])
+        off += ihl
+    else:
+        if n < off + 40:
+            return None
+        nxt = data[off + 6]
+        plen = _U16(data, off + 4)[0]
+        end = min(n, off + 40 + plen) if plen else n
+        src, dst = bytes(data[off + 8 : off + 24]), bytes(data[off + 24 : off + 40])
+        off += 40
+        while nxt in _IPV6_SKIP and off + 8 <= end:
+            nxt, hlen = data[off], (data[off + 1] + 1) * 8
+            off += hlen
+        if nxt != 6:
+            return None
+    if end < off + 20:
+        return None
+    sport, dport, seq, ack, doff, flags = _TCP(data, off)
+    start = off + (doff >> 4) * 4
+    return Segment(src, dst, sport, dport, seq, ack, flags, bytes(data[start:end]))
+
+
+def format_endpoint(addr: bytes, port: int) -> str:
+    """`ip:port` (IPv6 in brackets)."""
+    if len(addr) == 4:
+        return f"{socket.inet_ntop(socket.AF_INET, addr)}:{port}"
+    return f"[{socket.inet_ntop(socket.AF_INET6, addr)}]:{port}"

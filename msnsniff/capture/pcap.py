@@ -1,0 +1,209 @@
+"""pcap and pcapng files as a source of stream chunks, streamed in bounded memory.
+
+Records are read with a buffered `struct` reader (no per-packet objects beyond the TCP
+segment), handed to the reassembler, and the resulting events are yielded block by block.
+A truncated or corrupt file yields everything before the damage and then a fatal
+`SourceNote` naming the record number and byte offset.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from msnsniff.capture import SourceEvent, SourceNote
+from msnsniff.capture.packets import SUPPORTED_LINKS, tcp_segment
+from msnsniff.capture.reassembly import Reassembler
+from msnsniff.errors import MsnsniffError
+
+BLOCK: Final = 1 << 20
+MAX_RECORD: Final = 1 << 18  # no link layer we read has frames larger than 256 KiB
+
+_PCAP_MAGIC: Final = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+
+
+class _Reader:
+    """A buffered reader that knows the file offset of every byte it returns."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.buf = b""
+        self.pos = 0
+        self.base = 0  # file offset of buf[0]
+
+    def ensure(self, n: int) -> bool:
+        """Make n bytes available at pos; False at end of file."""
+        if len(self.buf) - self.pos >= n:
+            return True
+        rest = self.buf[self.pos :]
+        self.base += self.pos
+        self.pos = 0
+        more = self.fh.read(max(BLOCK, n - len(rest)))
+        self.buf = rest + more
+        return len(self.buf) >= n
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+
+def _segments(
+    path: Path, records: Iterator[tuple[int, float, int, bytes]], errors: list[SourceNote]
+) -> Iterator[SourceEvent]:
+    events: list[SourceEvent] = []
+    reasm = Reassembler(events.append)
+    seg_of = tcp_segment
+    for _recno, ts, link, data in records:
+        seg = seg_of(link, data)
+        if seg is not None:
+            reasm.segment(seg, ts)
+            if events:
+                yield from events
+                events.clear()
+    reasm.finish()
+    yield from events
+    yield from errors
+
+
+def read_pcap(path: str | Path) -> Iterator[SourceEvent]:
+    """Source events of a classic pcap file (either byte order, micro- or nanoseconds)."""
+    path = Path(path)
+    errors: list[SourceNote] = []
+    return _segments(path, _pcap_records(path, errors), errors)
+
+
+def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offset: int) -> None:
+    errors.append(
+        SourceNote(
+            str(MsnsniffError(message, record=record, offset=offset)), str(path), fatal=True
+        )
+    )
+
+
+def _pcap_records(path: Path, errors: list[SourceNote]) -> Iterator[tuple[int, float, int, bytes]]:
+    with path.open("rb") as fh:
+        r = _Reader(fh)
+        if not r.ensure(24):
+            _fatal(errors, path, "file too short for a pcap header", 0, 0)
+            return
+        endian, scale = _PCAP_MAGIC[r.buf[:4]]
+        link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
+        if link not in SUPPORTED_LINKS:
+            _fatal(errors, path, f"unsupported link type {link}", 0, 20)
+            return
+        r.pos = 24
+        rec = struct.Struct(endian + "IIII").unpack_from
+        recno = 0
+        while True:
+            recno += 1
+            if not r.ensure(16):
+                if len(r.buf) > r.pos:
+                    _fatal(errors, path, "truncated record header", recno, r.offset)
+                return
+            sec, frac, caplen, _origlen = rec(r.buf, r.pos)
+            if caplen > MAX_RECORD:
+                _fatal(errors, path, f"corrupt record: captured length {caplen}", recno, r.offset)
+                return
+            start = r.offset
+            r.pos += 16
+            if not r.ensure(caplen):
+                _fatal(
+                    errors, path,
+                    f"truncated record: {caplen} bytes announced, "
+                    f"{len(r.buf) - r.pos} present", recno, start,
+                )  # fmt: skip
+                return
+            data = r.buf[r.pos : r.pos + caplen]
+            r.pos += caplen
+            yield recno, sec + frac * scale, link, data
+
+
+def read_pcapng(path: str | Path) -> Iterator[SourceEvent]:
+    """Source events of a pcapng file (several sections and interfaces)."""
+    path = Path(path)
+    errors: list[SourceNote] = []
+    return _segments(path, _pcapng_records(path, errors), errors)
+
+
+def _tsresol(options: bytes, endian: str) -> float:
+    pos = 0
+    while pos + 4 <= len(options):
+        code, length = struct.unpack_from(endian + "HH", options, pos)
+        if code == 0:
+            break
+        if code == 9 and length >= 1:
+            v = options[pos + 4]
+            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+        pos += 4 + ((length + 3) & ~3)
+    return 1e-6
+
+
+def _pcapng_records(
+    path: Path, errors: list[SourceNote]
+) -> Iterator[tuple[int, float, int, bytes]]:
+    with path.open("rb") as fh:
+        r = _Reader(fh)
+        endian = "<"
+        interfaces: list[tuple[int, float]] = []
+        recno = 0
+        while True:
+            if not r.ensure(12):
+                if len(r.buf) > r.pos:
+                    _fatal(errors, path, "truncated block header", recno + 1, r.offset)
+                return
+            start = r.offset
+            btype = r.buf[r.pos : r.pos + 4]
+            if btype == b"\x0a\x0d\x0d\x0a":
+                bom = r.buf[r.pos + 8 : r.pos + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    endian = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    endian = ">"
+                else:
+                    _fatal(errors, path, "bad section byte-order magic", recno + 1, start + 8)
+                    return
+                interfaces = []
+            block_type, length = struct.unpack_from(endian + "II", r.buf, r.pos)
+            if length < 12 or length % 4 or length > MAX_RECORD + 64:
+                _fatal(errors, path, f"corrupt block length {length}", recno + 1, start)
+                return
+            if not r.ensure(length):
+                _fatal(errors, path, f"truncated block of {length} bytes", recno + 1, start)
+                return
+            body = r.buf[r.pos + 8 : r.pos + length - 4]
+            r.pos += length
+            if block_type == 1:  # interface description
+                link = struct.unpack_from(endian + "H", body, 0)[0]
+                interfaces.append((link, _tsresol(body[8:], endian)))
+            elif block_type == 6:  # enhanced packet
+                recno += 1
+                if_id, high, low, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
+                if if_id >= len(interfaces) or caplen > len(body) - 20:
+                    _fatal(errors, path, "packet block names no interface or overruns", recno, start)
+                    return
+                link, res = interfaces[if_id]
+                yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+            elif block_type == 3:  # simple packet
+                recno += 1
+                if not interfaces:
+                    _fatal(errors, path, "simple packet block before any interface", recno, start)
+                    return
+                orig = struct.unpack_from(endian + "I", body, 0)[0]
+                yield recno, 0.0, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
+            elif block_type == 2:  # obsolete packet block
+                recno += 1
+                if_id, _drops, high, low, caplen, _orig = struct.unpack_from(
+                    endian + "HHIIII", body, 0
+                )
+                if if_id >= len(interfaces):
+                    _fatal(errors, path, "packet block names no interface", recno, start)
+                    return
+                link, res = interfaces[if_id]
+                yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]

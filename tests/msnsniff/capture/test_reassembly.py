@@ -1,0 +1,237 @@
+"""TCP reassembly, one test per case, plus a property over shuffled, duplicated, split segments."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dissectors.api import Direction
+from msnsniff.capture import FlowEnd, Gap, SourceEvent, StreamChunk
+from msnsniff.capture.packets import ACK, FIN, PSH, RST, SYN, Segment
+from msnsniff.capture.reassembly import Reassembler
+
+CLI = (b"\x7f\x00\x00\x0a", 40000)
+SRV = (b"\x7f\x00\x00\x01", 1863)
+C2S, S2C = Direction.C2S, Direction.S2C
+
+
+class Wire:
+    """Builds the segments of one connection with correct sequence numbers."""
+
+    def __init__(self, cisn: int = 1000, sisn: int = 9000, cport: int = 40000) -> None:
+        self.isn = {C2S: cisn, S2C: sisn}
+        self.cport = cport
+
+    def seg(self, d: Direction, rel: int, data: bytes = b"", flags: int = ACK | PSH,
+            ack: int = 0) -> Segment:  # fmt: skip
+        """A segment of direction d starting at stream offset rel (0 = first data byte)."""
+        seq = (self.isn[d] + 1 + rel) & 0xFFFFFFFF
+        other = (self.isn[d.other] + 1 + ack) & 0xFFFFFFFF
+        if d is C2S:
+            return Segment(CLI[0], SRV[0], self.cport, SRV[1], seq, other, flags, data)
+        return Segment(SRV[0], CLI[0], SRV[1], self.cport, seq, other, flags, data)
+
+    def syn(self) -> list[Segment]:
+        c = Segment(CLI[0], SRV[0], self.cport, SRV[1], self.isn[C2S], 0, SYN, b"")
+        s = Segment(SRV[0], CLI[0], SRV[1], self.cport, self.isn[S2C],
+                    self.isn[C2S] + 1, SYN | ACK, b"")  # fmt: skip
+        return [c, s]
+
+    def fin(self, d: Direction, rel: int) -> Segment:
+        return self.seg(d, rel, b"", FIN | ACK)
+
+
+def run(segments: list[Segment], finish: bool = True) -> tuple[list[SourceEvent], Reassembler]:
+    events: list[SourceEvent] = []
+    r = Reassembler(events.append)
+    for s in segments:
+        r.segment(s, 0.0)
+    if finish:
+        r.finish()
+    return events, r
+
+
+def stream(events: list[SourceEvent], d: Direction, flow: str | None = None) -> bytes:
+    out = b""
+    for e in events:
+        if isinstance(e, StreamChunk) and e.direction is d and (flow is None or e.flow.id == flow):
+            assert e.offset == len(out)
+            out += e.data
+        elif isinstance(e, Gap) and e.direction is d and (flow is None or e.flow.id == flow):
+            assert e.offset == len(out)
+            out += b"?" * e.length
+    return out
+
+
+def ends(events: list[SourceEvent]) -> list[tuple[str, Direction, str]]:
+    return [(e.flow.id, e.direction, e.reason) for e in events if isinstance(e, FlowEnd)]
+
+
+def test_in_order_with_handshake_sets_client_and_server() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 0, b"VER 1 MSNP8\r\n"), w.seg(S2C, 0, b"VER 1\r\n")])
+    chunks = [e for e in events if isinstance(e, StreamChunk)]
+    assert chunks[0].flow.client == "127.0.0.10:40000"
+    assert chunks[0].flow.server == "127.0.0.1:1863"
+    assert stream(events, C2S) == b"VER 1 MSNP8\r\n" and stream(events, S2C) == b"VER 1\r\n"
+
+
+def test_out_of_order_segments_are_put_back_in_order() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 5, b"world"), w.seg(C2S, 0, b"hello")])
+    assert stream(events, C2S) == b"helloworld"
+
+
+def test_identical_retransmission_is_dropped() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 0, b"abc"), w.seg(C2S, 0, b"abc"), w.seg(C2S, 3, b"d")])
+    assert stream(events, C2S) == b"abcd"
+
+
+def test_repacketised_retransmission_delivers_only_the_new_part() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 0, b"abc"), w.seg(C2S, 0, b"abcdef")])
+    assert stream(events, C2S) == b"abcdef"
+
+
+def test_overlapping_segments() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 0, b"abcd"), w.seg(C2S, 2, b"cdefg"),
+                     w.seg(C2S, 9, b"jk"), w.seg(C2S, 6, b"ghij")])  # fmt: skip
+    assert stream(events, C2S) == b"abcdefghijk"
+
+
+def test_syn_less_flow_picked_up_mid_connection() -> None:
+    w = Wire()
+    events, _ = run([w.seg(S2C, 100, b"QNG 50\r\n"), w.seg(C2S, 7, b"PNG\r\n")])
+    chunks = [e for e in events if isinstance(e, StreamChunk)]
+    assert [(c.direction, c.offset, c.data) for c in chunks] == [
+        (S2C, 0, b"QNG 50\r\n"),
+        (C2S, 0, b"PNG\r\n"),
+    ]
+    assert chunks[0].flow.server == "127.0.0.1:1863"  # the well-known port is the server
+
+
+def test_flow_seen_in_one_direction_only() -> None:
+    w = Wire()
+    events, r = run([w.seg(S2C, 0, b"NLN NLN a@b c\r\n"), w.seg(S2C, 15, b"FLN a@b\r\n")])
+    assert stream(events, S2C) == b"NLN NLN a@b c\r\nFLN a@b\r\n"
+    assert stream(events, C2S) == b""
+    assert r.open_connections == 0
+
+
+def test_sequence_wrap_around() -> None:
+    w = Wire(cisn=0xFFFFFFF0)
+    events, _ = run([*w.syn(), w.seg(C2S, 0, b"0123456789"), w.seg(C2S, 10, b"abcdefghij"),
+                     w.seg(C2S, 20, b"KLMNOPQRST")])  # fmt: skip
+    assert stream(events, C2S) == b"0123456789abcdefghijKLMNOPQRST"
+
+
+def test_reset_from_either_side_ends_both_directions() -> None:
+    for d in (C2S, S2C):
+        w = Wire()
+        events, r = run([*w.syn(), w.seg(C2S, 0, b"x"), w.seg(d, 1 if d is C2S else 0, b"",
+                                                               RST | ACK)], finish=False)
+        assert sorted((x[1].value, x[2]) for x in ends(events)) == [
+            ("c2s", "reset"), ("s2c", "reset")
+        ]
+        assert r.open_connections == 0
+
+
+def test_fin_from_each_side_and_state_released() -> None:
+    w = Wire()
+    events, r = run([*w.syn(), w.seg(C2S, 0, b"OUT\r\n"), w.fin(C2S, 5), w.fin(S2C, 0)],
+                    finish=False)  # fmt: skip
+    assert ends(events) == [("1", C2S, "FIN"), ("1", S2C, "FIN")]
+    assert r.open_connections == 0
+
+
+def test_fin_waits_for_missing_data() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 3, b"def"), w.fin(C2S, 6), w.seg(C2S, 0, b"abc")],
+                    finish=False)  # fmt: skip
+    assert stream(events, C2S) == b"abcdef"
+    assert ends(events) == [("1", C2S, "FIN")]
+
+
+def test_duplicate_after_fin_does_not_start_a_new_stream() -> None:
+    w = Wire()
+    events, r = run([*w.syn(), w.seg(C2S, 0, b"MSG 4 N 3\r\nabc"), w.fin(C2S, 14),
+                     w.fin(S2C, 0), w.seg(C2S, 10, b"abc")], finish=False)  # fmt: skip
+    assert {e.flow.id for e in events} == {"1"}
+    assert r.duplicates_after_close == 1 and r.open_connections == 0
+
+
+def test_port_reuse_by_a_later_connection() -> None:
+    first, second = Wire(cisn=100), Wire(cisn=777777)
+    events, _ = run([*first.syn(), first.seg(C2S, 0, b"one"), first.fin(C2S, 3),
+                     first.fin(S2C, 0), *second.syn(), second.seg(C2S, 0, b"two")])  # fmt: skip
+    assert stream(events, C2S, "1") == b"one" and stream(events, C2S, "2") == b"two"
+
+
+def test_new_syn_while_open_ends_the_old_connection() -> None:
+    first, second = Wire(cisn=100), Wire(cisn=555)
+    events, _ = run([*first.syn(), first.seg(C2S, 0, b"one"), *second.syn(),
+                     second.seg(C2S, 0, b"two")])  # fmt: skip
+    assert ("1", C2S, "connection reused by a new SYN") in ends(events)
+    assert stream(events, C2S, "2") == b"two"
+
+
+def test_lost_segment_becomes_a_gap_when_the_peer_acknowledges_it() -> None:
+    w = Wire()
+    segs = [*w.syn(), w.seg(C2S, 0, b"abc"), w.seg(C2S, 6, b"ghi"),
+            w.seg(S2C, 0, b"", ACK, ack=9), w.seg(C2S, 9, b"jkl")]  # fmt: skip
+    events, _ = run(segs, finish=False)
+    gaps = [e for e in events if isinstance(e, Gap)]
+    assert [(g.offset, g.length) for g in gaps] == [(3, 3)]
+    assert stream(events, C2S) == b"abc???ghijkl"
+
+
+def test_lost_segment_at_end_of_capture_becomes_a_gap() -> None:
+    w = Wire()
+    events, _ = run([*w.syn(), w.seg(C2S, 0, b"abc"), w.seg(C2S, 10, b"xyz")])
+    assert stream(events, C2S) == b"abc" + b"?" * 7 + b"xyz"
+    assert ends(events)[0][2] == "end of capture"
+
+
+def test_pending_buffer_is_bounded() -> None:
+    events: list[SourceEvent] = []
+    r = Reassembler(events.append, max_pending=100)
+    w = Wire()
+    for s in [*w.syn(), w.seg(C2S, 0, b"a"), *[w.seg(C2S, 10 + 60 * i, b"z" * 60) for i in range(3)]]:
+        r.segment(s, 0.0)
+    gaps = [e for e in events if isinstance(e, Gap)]
+    assert [(g.offset, g.length) for g in gaps] == [(1, 9)]
+    assert stream(events, C2S) == b"a" + b"?" * 9 + b"z" * 180
+
+
+@settings(max_examples=200)
+@given(
+    st.binary(min_size=1, max_size=600),
+    st.lists(st.integers(min_value=1, max_value=80), min_size=1, max_size=40),
+    st.randoms(use_true_random=False),
+    st.integers(min_value=0, max_value=0xFFFFFFFF),
+)
+def test_shuffled_duplicated_split_segments_give_the_same_stream(
+    data: bytes, sizes: list[int], rnd: random.Random, isn: int
+) -> None:
+    w = Wire(cisn=isn)
+    segs: list[Segment] = []
+    pos, i = 0, 0
+    while pos < len(data):
+        size = sizes[i % len(sizes)]
+        segs.append(w.seg(C2S, pos, data[pos : pos + size]))
+        if rnd.random() < 0.3:  # a repacketised retransmission covering two segments
+            segs.append(w.seg(C2S, pos, data[pos : pos + 2 * size]))
+        pos += size
+        i += 1
+    for _ in range(len(segs) // 2):  # local reordering
+        j = rnd.randrange(len(segs))
+        k = min(len(segs) - 1, j + rnd.randrange(3))
+        segs[j], segs[k] = segs[k], segs[j]
+    segs += rnd.sample(segs, k=min(3, len(segs)))  # late duplicates
+    events, _ = run([*w.syn(), *segs])
+    assert stream(events, C2S) == data
+    assert not [e for e in events if isinstance(e, Gap)]
