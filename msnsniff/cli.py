@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from msnsniff.errors import MsnsniffError
 
-COMMANDS = ("read",)
+if TYPE_CHECKING:
+    from msnsniff.session.capture_session import CaptureSession, FrameRecord
+
+COMMANDS = ("read", "sniff")
 
 
 def _decode_as(values: Sequence[str]) -> dict[str, str]:
@@ -47,13 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument(
         "--strict", action="store_true", help="stop at the first malformed frame (exit 3)"
     )
+    sniff = sub.add_parser("sniff", help="capture live traffic and decode it as it arrives")
+    sniff.add_argument("-i", dest="iface", required=True, metavar="IFACE")
+    sniff.add_argument("-f", dest="bpf", default=None, metavar="BPF",
+                       help="capture filter (default: tcp port 1863)")  # fmt: skip
+    sniff.add_argument("-w", dest="write", default=None, metavar="OUT.pcap")
+    sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text")
+    sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    sniff.add_argument("--redact", action="store_true", help="hide credentials in the output")
+    sniff.add_argument("-c", dest="count", type=int, default=None, metavar="N",
+                       help="stop after N packets")  # fmt: skip
     return parser
 
 
-def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from dissectors.api import DissectorError
-    from msnsniff.capture.sources import open_source
+def _printer(fmt: str, redact: bool, out: TextIO) -> Callable[[FrameRecord], None]:
     from msnsniff.output import record_to_jsonl, record_to_text
+
+    render = {"jsonl": record_to_jsonl, "text": record_to_text}.get(fmt)
+
+    def emit(record: FrameRecord) -> None:
+        if render is not None:
+            out.write(render(record, redact=redact) + "\n")
+
+    return emit
+
+
+def _session(args: argparse.Namespace) -> CaptureSession:
     from msnsniff.registry import load_dissectors
     from msnsniff.session.capture_session import CaptureSession
 
@@ -61,30 +83,80 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     decode_as = _decode_as(args.decode_as)
     for name in decode_as.values():
         if name not in dissectors:
-            raise MsnsniffError(f"--decode-as: no dissector named {name!r} ({', '.join(dissectors)})")
+            known = ", ".join(dissectors)
+            raise MsnsniffError(f"--decode-as: no dissector named {name!r} ({known})")
+    return CaptureSession(dissectors, decode_as=decode_as, strict=getattr(args, "strict", False))
+
+
+def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from dissectors.api import DissectorError
+    from msnsniff.capture.sources import open_source
+
+    emit = _printer(args.format, args.redact, out)
     status = 0
     for path in args.files:
-        session = CaptureSession(dissectors, decode_as=decode_as, strict=args.strict)
-        fmt = args.format
-        write = out.write
+        session = _session(args)
         try:
             for record in session.run(open_source(path)):
-                if fmt == "jsonl":
-                    write(record_to_jsonl(record, redact=args.redact) + "\n")
-                elif fmt == "text":
-                    write(record_to_text(record, redact=args.redact) + "\n")
+                emit(record)
         except DissectorError as exc:
+            out.flush()
             err.write(f"msnsniff: {path}: malformed frame in strict mode: {exc}\n")
             return 3
         except MsnsniffError as exc:
             out.flush()
             err.write(f"msnsniff: {path}: {exc}\n")
             status = 2
+        out.flush()
         for note in session.notes:
             err.write(f"msnsniff: {note.location}: {note.message}\n")
             if note.fatal:
                 status = 2
     return status
+
+
+def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import queue
+    from pathlib import Path
+
+    from msnsniff.capture import SourceEvent
+    from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
+
+    emit = _printer(args.format, args.redact, out)
+    session = _session(args)
+    events: queue.Queue[SourceEvent] = queue.Queue()
+    live = LiveCapture(
+        args.iface, args.bpf or DEFAULT_FILTER, events.put,
+        Path(args.write) if args.write else None,
+    )  # fmt: skip
+    live.start()
+    err.write(f"msnsniff: capturing on {args.iface} ({live.bpf}); Ctrl-C to stop\n")
+    err.flush()
+
+    def pump(block: bool) -> None:
+        while True:
+            try:
+                event = events.get(timeout=0.2) if block else events.get_nowait()
+            except queue.Empty:
+                return
+            for record in session.push(event):
+                emit(record)
+            out.flush()
+            block = False
+
+    try:
+        while args.count is None or live.packets < args.count:
+            pump(True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        live.stop()
+        pump(False)
+        for record in session.finish():
+            emit(record)
+        out.flush()
+    err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 1
-    handlers = {"read": cmd_read}
+    handlers = {"read": cmd_read, "sniff": cmd_sniff}
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)
     except MsnsniffError as exc:

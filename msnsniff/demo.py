@@ -110,7 +110,8 @@ def conversations() -> list[tuple[str, tuple[str, int], tuple[str, int], list[tu
         (S, b"215 11\r\n"),
         (C, b"REM 12 FL nobody@example.com\r\n"),
         (S, b"216 12\r\n"),
-        (C, b"ADG 13 a%20group%20name%20that%20is%20far%20too%20long%20to%20be%20accepted%20ok 0\r\n"),
+        (C, b"ADG 13 a%20group%20name%20that%20is%20far%20too%20long%20to%20be"
+            b"%20accepted%20ok 0\r\n"),
         (S, b"229 13\r\n"),
         (C, b"REA 14 alice@example.com Alice%20%F0%9F%8E%89\r\n"),
         (S, b"REA 14 14 alice@example.com Alice%20%F0%9F%8E%89\r\n"),
@@ -127,6 +128,8 @@ def conversations() -> list[tuple[str, tuple[str, int], tuple[str, int], list[tu
         (C, b"OUT\r\n"),
     ]  # fmt: skip
     text = "Hello Bob! How are you? \N{GRINNING FACE}".encode()
+    im = "text/plain; charset=UTF-8"
+    hdr = "MIME-Version"
     sb = [
         (C, f"USR 1 alice@example.com {cookie}\r\n".encode()),
         (S, b"USR 1 OK alice@example.com Alice\r\n"),
@@ -135,17 +138,18 @@ def conversations() -> list[tuple[str, tuple[str, int], tuple[str, int], list[tu
         (S, b"JOI bob@example.com Bob 268435492\r\n"),
         (C, _msg("MSG 3 U", [("MIME-Version", "1.0"), ("Content-Type", "text/x-msmsgscontrol"),
                              ("TypingUser", "alice@example.com")], b"\r\n")),
-        (C, _msg("MSG 4 A", [("MIME-Version", "1.0"),
-                             ("Content-Type", "text/plain; charset=UTF-8"),
-                             ("X-MMS-IM-Format", "FN=Comic%20Sans%20MS; EF=B; CO=ff0000; CS=0; PF=22")],
+        (C, _msg("MSG 4 A", [(hdr, "1.0"), ("Content-Type", im),
+                             ("X-MMS-IM-Format",
+                              "FN=Comic%20Sans%20MS; EF=B; CO=ff0000; CS=0; PF=22")],
                  text)),
         (S, b"ACK 4\r\n"),
-        (S, _msg("MSG bob@example.com Bob", [("MIME-Version", "1.0"),
-                                             ("Content-Type", "text/plain; charset=UTF-8"),
-                                             ("X-MMS-IM-Format", "FN=Arial; EF=I; CO=0; CS=0; PF=22")],
+        (S, _msg("MSG bob@example.com Bob", [(hdr, "1.0"), ("Content-Type", im),
+                                             ("X-MMS-IM-Format",
+                                              "FN=Arial; EF=I; CO=0; CS=0; PF=22")],
                  b"Fine, thanks. Sending you the photos.")),
-        (S, _msg("MSG bob@example.com Bob", [("MIME-Version", "1.0"),
-                                             ("Content-Type", "text/x-msmsgsinvite; charset=UTF-8")],
+        (S, _msg("MSG bob@example.com Bob", [(hdr, "1.0"),
+                                             ("Content-Type",
+                                              "text/x-msmsgsinvite; charset=UTF-8")],
                  b"Application-Name: File Transfer\r\n"
                  b"Application-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\n"
                  b"Invitation-Command: INVITE\r\nInvitation-Cookie: 71423\r\n"

@@ -6,7 +6,9 @@ from __future__ import annotations
 class MsnsniffError(Exception):
     """Something msnsniff cannot do, with where it happened when known."""
 
-    def __init__(self, message: str, *, offset: int | None = None, record: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, offset: int | None = None, record: int | None = None
+    ) -> None:
         where = []
         if record is not None:
             where.append(f"record {record}")

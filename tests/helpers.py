@@ -52,3 +52,17 @@ def one_way(data: bytes, direction: Direction = S2C, sizes: Sequence[int] | None
         pos += size
     chunks.append((direction, data[pos:]))
     return frames_of([c for c in chunks if c[1]], dialect=dialect)
+
+
+def read_frames(path: Path) -> list[MsnpFrame]:
+    """Every MSNP frame of a capture or transcript, through the same pipeline as `read`."""
+    from msnsniff.capture.sources import open_source
+    from msnsniff.registry import load_dissectors
+    from msnsniff.session.capture_session import CaptureSession
+
+    session = CaptureSession(load_dissectors())
+    out = []
+    for record in session.run(open_source(path)):
+        assert isinstance(record.frame, MsnpFrame)
+        out.append(record.frame)
+    return out

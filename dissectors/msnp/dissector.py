@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import ClassVar, Final
 
 from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
-from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame
 from dissectors.msnp.framer import DirectionFramer
+from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame
 from dissectors.msnp.grammar import (
     COMMANDS,
     DEFAULT_DIALECT,
@@ -35,6 +35,7 @@ from dissectors.msnp.grammar import (
 _OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR \d+ )")
 _ANY_COMMAND: Final = re.compile(rb"^(?:([A-Z]{3})[ \r]|[1-9]\d\d \d)")
 _VER: Final = frozenset({b"VER"})
+
 _CLUE_WORDS: Final = frozenset(c.cmd.encode() for c in DIALECT_CLUES)
 
 
@@ -44,6 +45,9 @@ def _clues_by_key() -> dict[tuple[str, Direction], tuple[DialectClue, ...]]:
         key = (clue.cmd, clue.direction)
         out[key] = (*out.get(key, ()), clue)
     return out
+
+
+_CLUES: Final = _clues_by_key()
 
 
 class MsnpDissector:
@@ -60,46 +64,47 @@ class MsnpDissector:
         )
         self._low, self._high = MIN_DIALECT, MAX_DIALECT
         self._ver_fixed = dialect is not None
-        self._clues = _clues_by_key()
+        self._clues = _CLUES
         watch = _VER if self._ver_fixed else _VER | _CLUE_WORDS
-        self._framers = {
-            d: DirectionFramer(d, self.dialect, self._observe, watch) for d in Direction
-        }
-        for framer in self._framers.values():
+        self._c2s = DirectionFramer(Direction.C2S, self.dialect, self._observe, watch)
+        self._s2c = DirectionFramer(Direction.S2C, self.dialect, self._observe, watch)
+        self._framers = (self._c2s, self._s2c)
+        for framer in self._framers:
             framer.dialect_inferred = self.dialect_inferred
-        # directions with unread bytes, in the order those bytes were fed
-        self._order: list[Direction] = []
+        # framers with unread bytes, in the order those bytes were fed
+        self._order: list[DirectionFramer] = []
 
     # -- the Dissector protocol --------------------------------------------------------------
+    def _framer(self, direction: Direction) -> DirectionFramer:
+        framer = self._c2s if direction is Direction.C2S else self._s2c
+        order = self._order
+        if not order or (order[0] is not framer and (len(order) == 1 or order[1] is not framer)):
+            order.append(framer)
+        return framer
+
     def feed(self, direction: Direction, data: bytes) -> None:
-        if direction not in self._order:
-            self._order.append(direction)
-        self._framers[direction].feed(data)
+        self._framer(direction).feed(data)
 
     def gap(self, direction: Direction, length: int) -> None:
-        if direction not in self._order:
-            self._order.append(direction)
-        self._framers[direction].gap(length)
+        self._framer(direction).gap(length)
 
     def next_frame(self) -> MsnpFrame | NeedData:
         order = self._order
         while order:
-            direction = order[0]
-            frame = self._framers[direction].next_frame()
+            frame = order[0].next_frame()
             if frame is NEED_DATA:
                 del order[0]
                 continue
             if self.strict and isinstance(frame, MalformedFrame):
-                raise DissectorError(frame.reason, offset=frame.offset, direction=direction)
+                raise DissectorError(frame.reason, offset=frame.offset, direction=frame.direction)
             return frame
         return NEED_DATA
 
     def drain(self) -> list[MsnpFrame]:
         """Every frame available now, in the order `next_frame` would return them."""
         out: list[MsnpFrame] = []
-        framers = self._framers
-        for direction in self._order:
-            framers[direction].drain_into(out)
+        for framer in self._order:
+            framer.drain_into(out)
         self._order.clear()
         if self.strict:
             for frame in out:
@@ -145,7 +150,7 @@ class MsnpDissector:
             return
         if frame.direction is Direction.S2C:
             self._ver_fixed = True
-            for framer in self._framers.values():
+            for framer in self._framers:
                 framer.watch = _VER
             self._set(max(versions), False, f"VER: server chose MSNP{max(versions)}")
         elif not self._ver_fixed:
@@ -162,6 +167,6 @@ class MsnpDissector:
 
     def _set(self, dialect: int, inferred: bool, reason: str) -> None:
         self.dialect, self.dialect_inferred, self.dialect_reason = dialect, inferred, reason
-        for framer in self._framers.values():
+        for framer in self._framers:
             framer.dialect = dialect
             framer.dialect_inferred = inferred

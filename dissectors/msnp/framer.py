@@ -55,16 +55,19 @@ class DirectionFramer:
         "_buf",
         "_ended",
         "_garbage",
+        "_more",
+        "_more_len",
+        "_need",
         "_pos",
         "_ready",
         "_skip_to",
         "_skipped",
+        "dialect",
+        "dialect_inferred",
         "direction",
         "on_line",
         "payload_rules",
         "watch",
-        "dialect",
-        "dialect_inferred",
     )
 
     def __init__(
@@ -80,12 +83,15 @@ class DirectionFramer:
         self.dialect = dialect
         self.dialect_inferred = True
         self.on_line = on_line
-        self._buf = bytearray()
+        self._buf = b""  # unparsed bytes start at _pos
         self._pos = 0
         self._base = 0  # stream offset of _buf[0]
+        self._more: list[bytes] = []  # fed but not yet joined into _buf
+        self._more_len = 0
+        self._need = 0  # bytes from _pos needed before parsing can progress
         self._garbage: int | None = None  # buffer index where the current garbage run starts
         self._skip_to: int | None = None  # stream offset to discard up to (after a gap)
-        self._skipped = bytearray()  # bytes discarded so far on the way to _skip_to
+        self._skipped: list[bytes] = []  # bytes discarded so far on the way to _skip_to
         self._ended = False
         self._ready: deque[MsnpFrame] = deque()
 
@@ -95,7 +101,7 @@ class DirectionFramer:
             if data:
                 raise DissectorError(
                     "data fed after end of stream",
-                    offset=self._base + len(self._buf),
+                    offset=self._end_offset(),
                     direction=self.direction,
                 )
             return
@@ -108,13 +114,32 @@ class DirectionFramer:
             data = self._skip(data)
             if not data:
                 return
-        self._buf += data
+        self._more.append(bytes(data))
+        self._more_len += len(data)
+
+    def _end_offset(self) -> int:
+        return self._base + len(self._buf) + self._more_len
+
+    def _fill(self) -> None:
+        """Join fed chunks into the buffer, dropping what was already parsed."""
+        if not self._more:
+            return
+        pos = self._pos
+        rest = self._buf[pos:] if pos < len(self._buf) else b""
+        more = self._more
+        self._buf = more[0] if not rest and len(more) == 1 else rest + b"".join(more)
+        self._base += pos
+        if self._garbage is not None:
+            self._garbage -= pos
+        self._pos = 0
+        self._more = []
+        self._more_len = 0
 
     def _skip(self, data: bytes) -> bytes:
         """Discard the rest of a frame cut by a gap; return what follows it."""
         assert self._skip_to is not None
         drop = max(0, min(len(data), self._skip_to - self._base))
-        self._skipped += data[:drop]
+        self._skipped.append(bytes(data[:drop]))
         self._base += drop
         if self._base >= self._skip_to:
             self._flush_skipped()
@@ -122,17 +147,17 @@ class DirectionFramer:
 
     def _flush_skipped(self) -> None:
         self._skip_to = None
-        if self._skipped:
-            start = self._base - len(self._skipped)
+        skipped = b"".join(self._skipped)
+        self._skipped = []
+        if skipped:
             self._ready.append(
                 MalformedFrame(
                     self.direction,
-                    start,
-                    bytes(self._skipped),
+                    self._base - len(skipped),
+                    skipped,
                     "rest of a frame cut by a capture gap",
                 )
             )
-            self._skipped = bytearray()
 
     def gap(self, length: int) -> None:
         """`length` bytes of this direction were lost: flush the partial frame, skip on."""
@@ -140,13 +165,17 @@ class DirectionFramer:
             return
         if self._skip_to is not None:
             self._flush_skipped()
+        self._need = 0
+        self._fill()
         while (frame := self._parse()) is not NEED_DATA:
             self._ready.append(frame)
         start = self._base + self._pos
-        partial = bytes(self._buf[self._pos :])
+        partial = self._buf[self._pos :]
         frame_end = self._known_end(partial)
         if self._garbage is not None:
-            self._flush_garbage(len(self._buf))
+            garbage = self._flush_garbage(len(self._buf))
+            if garbage is not None:
+                self._ready.append(garbage)
         elif partial:
             self._ready.append(
                 MalformedFrame(
@@ -155,15 +184,13 @@ class DirectionFramer:
             )
         after = self._base + len(self._buf) + length
         self._ready.append(GapFrame(self.direction, after - length, b"", length))
-        self._compact_all(after)
+        self._buf = b""
+        self._pos = 0
+        self._base = after
+        self._garbage = None
+        self._need = 0
         if frame_end is not None and frame_end > after:
             self._skip_to = frame_end
-
-    def _compact_all(self, new_base: int) -> None:
-        self._buf = bytearray()
-        self._pos = 0
-        self._base = new_base
-        self._garbage = None
 
     def _known_end(self, partial: bytes) -> int | None:
         """Stream offset where the partial frame at the parse position would have ended."""
@@ -177,48 +204,99 @@ class DirectionFramer:
 
     # -- output ------------------------------------------------------------------------
     def next_frame(self) -> MsnpFrame | NeedData:
-        if self._ready:
-            return self._ready.popleft()
-        frame = self._parse()
-        if frame is NEED_DATA and self._ended:
-            frame = self._end_frame()
-        if self._pos > 65536 and self._pos * 2 > len(self._buf):
-            self._compact()
-        return frame
+        if not self._ready:
+            out: list[MsnpFrame] = []
+            self.drain_into(out)
+            self._ready.extend(out)
+        return self._ready.popleft() if self._ready else NEED_DATA
 
     def drain_into(self, out: list[MsnpFrame]) -> None:
-        """Append every frame available now (the batch form of `next_frame`)."""
+        """Append every frame available now, in stream order.
+
+        The loop below is the hot path: a line whose command word is known and whose
+        payload length (if any) is sound is framed inline; everything else (error
+        replies, unknown commands, garbage, bounds) goes through the general methods.
+        """
         ready = self._ready
         while ready:
             out.append(ready.popleft())
-        line_frame = self._line_frame
+        avail = len(self._buf) - self._pos + self._more_len
+        if avail < self._need and not self._ended:
+            return
+        self._fill()
+        self._need = 0
+        append = out.append
+        known = _KNOWN
         while True:
-            frame = line_frame() if self._garbage is None else self._garbage_frame()
-            if frame is NEED_DATA:
+            if self._garbage is None:
+                buf = self._buf
+                pos = self._pos
+                n = len(buf)
+                base = self._base
+                find = buf.find
+                prules = self.payload_rules
+                watch = self.watch
+                direction = self.direction
+                dialect = self.dialect
+                inferred = self.dialect_inferred
+                while True:
+                    eol = find(b"\r\n", pos, pos + MAX_LINE + 2)
+                    if eol < 0:
+                        if n - pos < MAX_LINE + 2:
+                            self._need = n - pos + 1  # a partial line: wait for more
+                        break
+                    word = buf[pos : pos + 3]
+                    if word not in known or (eol > pos + 3 and buf[pos + 3] != 32):
+                        break
+                    end = eol + 2
+                    length = None
+                    rule = prules.get(word)
+                    if rule is not None:
+                        sp = buf.rfind(b" ", pos, eol)
+                        last = buf[sp + 1 : eol]
+                        if sp > pos and 0 < len(last) <= 7 and last.isdigit():
+                            length = int(last)
+                        elif rule is not PayloadRule.LAST_IF_INT:
+                            break  # missing or absurd length: the general path reports it
+                        if length is not None:
+                            if length > MAX_PAYLOAD:
+                                break
+                            end += length
+                            if end > n:
+                                self._need = end - pos
+                                break
+                    frame = CommandFrame(
+                        direction, base + pos, buf[pos:end], eol + 2 - pos, length,
+                        dialect, inferred,
+                    )  # fmt: skip
+                    append(frame)
+                    pos = end
+                    if word in watch and self.on_line is not None:
+                        self._pos = pos
+                        self.on_line(frame)
+                        dialect, inferred, watch = self.dialect, self.dialect_inferred, self.watch
+                self._pos = pos
+                if self._need and not self._ended:
+                    break
+            frame_or_need = self._parse()
+            if frame_or_need is NEED_DATA:
                 if not self._ended:
+                    if not self._need:
+                        self._need = len(self._buf) - self._pos + 1
                     break
-                frame = self._end_frame()
-                if frame is NEED_DATA:
+                frame_or_need = self._end_frame()
+                if frame_or_need is NEED_DATA:
                     break
-            out.append(frame)
+            append(frame_or_need)
             while ready:  # frames queued while parsing stay in stream order
-                out.append(ready.popleft())
-        if self._pos >= len(self._buf) and self._garbage is None:
-            self._base += self._pos
-            self._buf = bytearray()
+                append(ready.popleft())
+        if self._garbage is None and self._pos >= len(self._buf):
+            self._base += len(self._buf)
+            self._buf = b""
             self._pos = 0
-        elif self._pos > 65536 and self._pos * 2 > len(self._buf):
-            self._compact()
 
     def _parse(self) -> MsnpFrame | NeedData:
         return self._garbage_frame() if self._garbage is not None else self._line_frame()
-
-    def _compact(self) -> None:
-        del self._buf[: self._pos]
-        self._base += self._pos
-        if self._garbage is not None:
-            self._garbage -= self._pos
-        self._pos = 0
 
     def _end_frame(self) -> MsnpFrame | NeedData:
         buf = self._buf
@@ -231,7 +309,7 @@ class DirectionFramer:
         return MalformedFrame(
             self.direction,
             self._base + start,
-            bytes(buf[start:]),
+            buf[start:],
             "truncated: the stream ended inside a frame",
         )
 
@@ -245,7 +323,7 @@ class DirectionFramer:
         return MalformedFrame(
             self.direction,
             self._base + start,
-            bytes(self._buf[start:upto]),
+            self._buf[start:upto],
             "not an MSNP command line; skipped to the next command",
         )
 
@@ -266,7 +344,7 @@ class DirectionFramer:
             frame = MalformedFrame(
                 self.direction,
                 self._base + start,
-                bytes(buf[start:limit]),
+                buf[start:limit],
                 "not an MSNP command line; skipped to the next command",
             )
             self._garbage = limit
@@ -278,13 +356,13 @@ class DirectionFramer:
         self._garbage = self._pos
         return self._garbage_frame()
 
-    def _payload_at(self, buf: bytearray | bytes, pos: int, eol: int) -> int | None:
+    def _payload_at(self, buf: bytes, pos: int, eol: int) -> int | None:
         """Declared payload length of the line buf[pos:eol]: None when it has none, -1 when
         it should have one but the length is missing or not a number."""
-        word = bytes(buf[pos : pos + 3])
+        word = buf[pos : pos + 3]
         if word.isdigit():
             if self.dialect >= ERROR_PAYLOAD_FROM and buf.count(b" ", pos, eol) == 2:
-                last = bytes(buf[buf.rfind(b" ", pos, eol) + 1 : eol])
+                last = buf[buf.rfind(b" ", pos, eol) + 1 : eol]
                 if _is_int(last):
                     return int(last)
             return None
@@ -293,7 +371,7 @@ class DirectionFramer:
             return None
         sp = buf.rfind(b" ", pos, eol)
         if sp > pos:
-            last = bytes(buf[sp + 1 : eol])
+            last = buf[sp + 1 : eol]
             if _is_int(last):
                 return int(last)
         return None if rule is PayloadRule.LAST_IF_INT else -1
@@ -306,7 +384,7 @@ class DirectionFramer:
             if len(buf) - pos >= MAX_LINE + 2:
                 return self._start_garbage()
             return NEED_DATA
-        word = bytes(buf[pos : pos + 3])
+        word = buf[pos : pos + 3]
         if eol - pos < 3 or (eol > pos + 3 and buf[pos + 3] != 32):
             return self._start_garbage()
         if word not in _KNOWN and not word.isdigit() and not (word.isalpha() and word.isupper()):
@@ -324,10 +402,11 @@ class DirectionFramer:
                 )
             end += length
             if len(buf) < end:
+                self._need = end - pos
                 return NEED_DATA
         cls = ErrorFrame if word.isdigit() else CommandFrame
         frame = cls(
-            self.direction, self._base + pos, bytes(buf[pos:end]), eol + 2 - pos, length,
+            self.direction, self._base + pos, buf[pos:end], eol + 2 - pos, length,
             self.dialect, self.dialect_inferred,
         )  # fmt: skip
         self._pos = end
@@ -337,6 +416,4 @@ class DirectionFramer:
 
     def _malformed_line(self, pos: int, end: int, reason: str) -> MalformedFrame:
         self._pos = end
-        return MalformedFrame(self.direction, self._base + pos, bytes(self._buf[pos:end]), reason)
-
-
+        return MalformedFrame(self.direction, self._base + pos, self._buf[pos:end], reason)

@@ -150,7 +150,8 @@ _SPECS: tuple[CommandSpec, ...] = (
                dialects=_P10, label="ok"),
              v("result:str account:account nick:url ?verified:bool ?kid:bool", guard=r"^OK( |$)",
                label="ok"),
-             v("method:str step:authstep policy:str *extra:str", guard=_NS_AUTH, label="challenge"))),
+             v("method:str step:authstep policy:str *extra:str", guard=_NS_AUTH,
+               label="challenge"))),
     CommandSpec("XFR", "transfer to another server",
         c2s=(v("kind:str"),),
         s2c=(v("kind:str address:hostport ?unused:str ?current_address:hostport *extra:str",
@@ -354,7 +355,9 @@ def _wire_rules(dialect: int) -> dict[Direction, Mapping[str, tuple[TrID, Payloa
 
 
 WIRE_RULES: Final[Mapping[int, Mapping[Direction, Mapping[str, tuple[TrID, PayloadRule]]]]] = (
-    MappingProxyType({n: MappingProxyType(_wire_rules(n)) for n in range(MIN_DIALECT, MAX_DIALECT + 1)})
+    MappingProxyType(
+        {n: MappingProxyType(_wire_rules(n)) for n in range(MIN_DIALECT, MAX_DIALECT + 1)}
+    )
 )
 
 
@@ -523,7 +526,9 @@ def is_unknown(cmd: str, direction: Direction) -> bool:
 _MAX_TRID_DIGITS: Final = 10
 
 
-def split_line(line: bytes, direction: Direction, dialect: int) -> tuple[int | None, tuple[str, ...]]:
+def split_line(
+    line: bytes, direction: Direction, dialect: int
+) -> tuple[int | None, tuple[str, ...]]:
     """(TrID, arguments) of a command line, by the dialect's TrID rule for the command."""
     tokens = line.split()
     cmd = tokens[0].decode("ascii", "replace")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from msnsniff.capture import SourceEvent, SourceNote
-from msnsniff.capture.packets import SUPPORTED_LINKS, tcp_segment
+from msnsniff.capture.packets import SUPPORTED_LINKS, Segment, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
 from msnsniff.errors import MsnsniffError
 
@@ -74,9 +74,97 @@ def _segments(
 
 def read_pcap(path: str | Path) -> Iterator[SourceEvent]:
     """Source events of a classic pcap file (either byte order, micro- or nanoseconds)."""
-    path = Path(path)
+    return _pcap_events(Path(path))
+
+
+def _pcap_events(path: Path) -> Iterator[SourceEvent]:
+    """The hot path: records, Ethernet/IPv4/TCP headers and reassembly in one loop.
+
+    Other link and network layers go through `tcp_segment`; pure ACKs are skipped unless
+    out-of-order data is buffered somewhere (only then can an ACK reveal a lost segment).
+    Anything odd about a record falls back to the general reader's checks.
+    """
     errors: list[SourceNote] = []
-    return _segments(path, _pcap_records(path, errors), errors)
+    events: list[SourceEvent] = []
+    reasm = Reassembler(events.append)
+    segment = reasm.segment
+    tcp_unpack = struct.Struct("!HHIIBB").unpack_from
+    with path.open("rb") as fh:
+        r = _Reader(fh)
+        if not r.ensure(24):
+            _fatal(errors, path, "file too short for a pcap header", 0, 0)
+            yield from errors
+            return
+        endian, scale = _PCAP_MAGIC[r.buf[:4]]
+        link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
+        if link not in SUPPORTED_LINKS:
+            _fatal(errors, path, f"unsupported link type {link}", 0, 20)
+            yield from errors
+            return
+        rec = struct.Struct(endian + "IIII").unpack_from
+        r.pos = 24
+        recno = 0
+        ethernet = link == 1
+        while True:
+            buf, pos, n = r.buf, r.pos, len(r.buf)
+            while pos + 16 <= n:
+                sec, frac, caplen, _origlen = rec(buf, pos)
+                start = pos + 16
+                end = start + caplen
+                if caplen > MAX_RECORD or end > n:
+                    break
+                pos = end
+                recno += 1
+                if (
+                    ethernet
+                    and caplen >= 54
+                    and buf[start + 12] == 8
+                    and buf[start + 13] == 0
+                    and buf[start + 14] == 0x45
+                    and buf[start + 23] == 6
+                    and not (buf[start + 20] & 0x3F or buf[start + 21])  # no fragments
+                ):
+                    ip = start + 14
+                    sport, dport, seq, ack, doff, flags = tcp_unpack(buf, ip + 20)
+                    pstart = ip + 20 + (doff >> 4) * 4
+                    pend = min(ip + (buf[ip + 2] << 8 | buf[ip + 3]), end)
+                    if pstart >= pend:
+                        if not flags & 7 and not reasm.pending_total:
+                            continue
+                        payload = b""
+                    else:
+                        payload = buf[pstart:pend]
+                    seg = Segment(
+                        buf[ip + 12 : ip + 16], buf[ip + 16 : ip + 20], sport, dport,
+                        seq, ack, flags, payload,
+                    )  # fmt: skip
+                else:
+                    other = tcp_segment(link, buf[start:end])
+                    if other is None:
+                        continue
+                    seg = other
+                segment(seg, sec + frac * scale)
+                if events:
+                    yield from events
+                    events.clear()
+            r.pos = pos
+            if pos + 16 <= n and rec(buf, pos)[2] > MAX_RECORD:
+                _fatal(errors, path, f"corrupt record: captured length {rec(buf, pos)[2]}",
+                       recno + 1, r.offset)  # fmt: skip
+                break
+            if not r.ensure(16):
+                if len(r.buf) > r.pos:
+                    _fatal(errors, path, "truncated record header", recno + 1, r.offset)
+                break
+            caplen = rec(r.buf, r.pos)[2]
+            if caplen <= MAX_RECORD and not r.ensure(16 + caplen):
+                _fatal(errors, path,
+                       f"truncated record: {caplen} bytes announced, "
+                       f"{len(r.buf) - r.pos - 16} present", recno + 1, r.offset)  # fmt: skip
+                break
+    reasm.finish()
+    yield from events
+    yield from errors
 
 
 def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offset: int) -> None:
@@ -85,44 +173,6 @@ def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offs
             str(MsnsniffError(message, record=record, offset=offset)), str(path), fatal=True
         )
     )
-
-
-def _pcap_records(path: Path, errors: list[SourceNote]) -> Iterator[tuple[int, float, int, bytes]]:
-    with path.open("rb") as fh:
-        r = _Reader(fh)
-        if not r.ensure(24):
-            _fatal(errors, path, "file too short for a pcap header", 0, 0)
-            return
-        endian, scale = _PCAP_MAGIC[r.buf[:4]]
-        link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
-        if link not in SUPPORTED_LINKS:
-            _fatal(errors, path, f"unsupported link type {link}", 0, 20)
-            return
-        r.pos = 24
-        rec = struct.Struct(endian + "IIII").unpack_from
-        recno = 0
-        while True:
-            recno += 1
-            if not r.ensure(16):
-                if len(r.buf) > r.pos:
-                    _fatal(errors, path, "truncated record header", recno, r.offset)
-                return
-            sec, frac, caplen, _origlen = rec(r.buf, r.pos)
-            if caplen > MAX_RECORD:
-                _fatal(errors, path, f"corrupt record: captured length {caplen}", recno, r.offset)
-                return
-            start = r.offset
-            r.pos += 16
-            if not r.ensure(caplen):
-                _fatal(
-                    errors, path,
-                    f"truncated record: {caplen} bytes announced, "
-                    f"{len(r.buf) - r.pos} present", recno, start,
-                )  # fmt: skip
-                return
-            data = r.buf[r.pos : r.pos + caplen]
-            r.pos += caplen
-            yield recno, sec + frac * scale, link, data
 
 
 def read_pcapng(path: str | Path) -> Iterator[SourceEvent]:
@@ -186,7 +236,8 @@ def _pcapng_records(
                 recno += 1
                 if_id, high, low, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
                 if if_id >= len(interfaces) or caplen > len(body) - 20:
-                    _fatal(errors, path, "packet block names no interface or overruns", recno, start)
+                    _fatal(errors, path, "packet block names no interface or overruns",
+                           recno, start)  # fmt: skip
                     return
                 link, res = interfaces[if_id]
                 yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]

@@ -76,6 +76,7 @@ class Reassembler:
         self._closed: dict[Key, int] = {}  # key -> final expected sequence of that direction
         self._count = 0
         self.duplicates_after_close = 0
+        self.pending_total = 0  # out-of-order bytes buffered over all connections
 
     @property
     def open_connections(self) -> int:
@@ -160,7 +161,9 @@ class Reassembler:
             old = half.pending.get(at)
             if old is None or len(old) < len(data):
                 half.pending[at] = data
-                half.pending_bytes += len(data) - (len(old) if old else 0)
+                grow = len(data) - (len(old) if old else 0)
+                half.pending_bytes += grow
+                self.pending_total += grow
             if half.pending_bytes > self._max_pending:
                 self._gap_to(conn, half, None, ts)
             return
@@ -186,6 +189,7 @@ class Reassembler:
                 return
             data = pending.pop(at)
             half.pending_bytes -= len(data)
+            self.pending_total -= len(data)
             skip = half.offset - at
             if skip < len(data):
                 self._deliver(conn, half, data[skip:], ts)
@@ -221,6 +225,8 @@ class Reassembler:
                 before = len(half.pending)
                 self._gap_to(conn, half, None, ts)
                 if len(half.pending) == before:  # overlapping leftovers only
+                    self.pending_total -= half.pending_bytes
+                    half.pending_bytes = 0
                     half.pending.clear()
             if not half.done:
                 half.done = True

@@ -22,7 +22,9 @@ def detect_kind(head: bytes) -> str:
         return "pcapng"
     if looks_like_transcript(head):
         return "transcript"
-    raise MsnsniffError("not a pcap, pcapng or transcript file (unrecognised first bytes)", offset=0)
+    raise MsnsniffError(
+        "not a pcap, pcapng or transcript file (unrecognised first bytes)", offset=0
+    )
 
 
 def open_source(path: str | Path) -> Iterator[SourceEvent]:

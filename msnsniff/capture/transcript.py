@@ -168,7 +168,13 @@ class TranscriptReader:
         return line
 
     def _start(
-        self, conn: _Conn, direction: Direction, text: str, ts: float | None, lineno: int, style: str
+        self,
+        conn: _Conn,
+        direction: Direction,
+        text: str,
+        ts: float | None,
+        lineno: int,
+        style: str,
     ) -> None:
         self._pending = _Pending(conn, direction, text, ts, lineno, body_style=style)
 

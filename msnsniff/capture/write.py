@@ -22,7 +22,7 @@ _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -45,15 +45,15 @@ def ipv4_tcp_packet(
 
 
 class PcapWriter:
-    """A classic pcap file (microseconds, Ethernet), written record by record."""
+    """A classic pcap file (microseconds; Ethernet unless told), written record by record."""
 
-    def __init__(self, fh: BinaryIO, snaplen: int = 262144) -> None:
+    def __init__(self, fh: BinaryIO, snaplen: int = 262144, linktype: int = 1) -> None:
         self._fh = fh
-        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1))
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
 
     def write(self, ts: float, frame: bytes) -> None:
         sec = int(ts)
-        usec = int(round((ts - sec) * 1e6))
+        usec = round((ts - sec) * 1e6)
         if usec >= 1_000_000:
             sec, usec = sec + 1, usec - 1_000_000
         self._fh.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)

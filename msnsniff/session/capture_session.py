@@ -128,10 +128,13 @@ class CaptureSession:
             if key is not None and key in self._decode_as:
                 return self._decode_as[key]
         ports = [p for p in (_port(flow.client), _port(flow.server)) if p is not None]
+        opening: dict[Direction, bytes] = {}
+        for chunk in state.held:
+            opening[chunk.direction] = opening.get(chunk.direction, b"") + chunk.data
         best, best_score = None, MIN_CONFIDENCE
         for name, cls in self._dissectors.items():
-            for chunk in state.held[:2]:
-                score = float(cls.sniff(chunk.data, chunk.direction, ports))
+            for direction, data in opening.items():
+                score = float(cls.sniff(data, direction, ports))
                 if score > best_score:
                     best, best_score = name, score
         return best

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissectors.api import Direction
-from msnsniff.capture import FlowEnd, Gap, SourceEvent, StreamChunk
+from msnsniff.capture import FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.packets import ACK, FIN, PSH, RST, SYN, Segment
 from msnsniff.capture.reassembly import Reassembler
 
@@ -160,7 +160,7 @@ def test_duplicate_after_fin_does_not_start_a_new_stream() -> None:
     w = Wire()
     events, r = run([*w.syn(), w.seg(C2S, 0, b"MSG 4 N 3\r\nabc"), w.fin(C2S, 14),
                      w.fin(S2C, 0), w.seg(C2S, 10, b"abc")], finish=False)  # fmt: skip
-    assert {e.flow.id for e in events} == {"1"}
+    assert {e.flow.id for e in events if not isinstance(e, SourceNote)} == {"1"}
     assert r.duplicates_after_close == 1 and r.open_connections == 0
 
 
@@ -200,7 +200,8 @@ def test_pending_buffer_is_bounded() -> None:
     events: list[SourceEvent] = []
     r = Reassembler(events.append, max_pending=100)
     w = Wire()
-    for s in [*w.syn(), w.seg(C2S, 0, b"a"), *[w.seg(C2S, 10 + 60 * i, b"z" * 60) for i in range(3)]]:
+    tail = [w.seg(C2S, 10 + 60 * i, b"z" * 60) for i in range(3)]
+    for s in [*w.syn(), w.seg(C2S, 0, b"a"), *tail]:
         r.segment(s, 0.0)
     gaps = [e for e in events if isinstance(e, Gap)]
     assert [(g.offset, g.length) for g in gaps] == [(1, 9)]

@@ -1,0 +1,155 @@
+"""Benchmark: `msnsniff read` against tshark on the shared benchmark captures, in one run.
+
+Generates the captures with `../shared/bench/gen_capture.py` (seed 1) into `bench-data/`
+when they are missing, then runs each command as a child process and reads its wall time and
+peak RSS from `os.wait4` (the child's own rusage, so the figures do not mix). Printed:
+frames/s of each, the ratio to tshark measured in the same run, and peak RSS. Also checks
+correctness on the capture: per-command frame counts against the generator's ground truth
+(an independent count of what the applications wrote) and malformed frames.
+
+    python3 benchmarks/bench_read.py              # 100k and 1M packets
+    python3 benchmarks/bench_read.py --sizes 100000 --repeat 3
+
+The targets (issue 3): on the 1M capture, frames-only decoding at least 2x tshark's
+frames/s, JSONL output at least 1x, peak RSS under 64 MiB and the same at 100k and 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN = ROOT.parent / "shared" / "bench" / "gen_capture.py"
+DATA = ROOT / "bench-data"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One timed child process: wall seconds and peak resident set size in bytes."""
+
+    seconds: float
+    peak_rss: int
+    stdout: bytes
+
+
+def timed(argv: list[str], capture: bool = False) -> Run:
+    """Run argv to completion; wall time and the child's own peak RSS (`ru_maxrss`, KiB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    out = proc.stdout.read() if capture and proc.stdout is not None else b""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read() if proc.stderr is not None else b""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 2):  # 2: msnsniff's "input damaged" (cut sessions are fine)
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')}")
+    return Run(seconds, usage.ru_maxrss * 1024, out)
+
+
+def best(argv: list[str], repeat: int) -> Run:
+    runs = [timed(argv) for _ in range(repeat)]
+    return Run(
+        sorted(r.seconds for r in runs)[len(runs) // 2], max(r.peak_rss for r in runs), b""
+    )
+
+
+def capture(packets: int) -> tuple[Path, Path]:
+    DATA.mkdir(exist_ok=True)
+    pcap = DATA / f"msnp_{packets}.pcap"
+    truth = DATA / f"msnp_{packets}.truth.jsonl"
+    if not pcap.exists() or not truth.exists():
+        if not GEN.exists():
+            raise SystemExit(f"the generator is missing: {GEN}")
+        subprocess.run(
+            [sys.executable, str(GEN), "--packets", str(packets), "--seed", "1", "-o", str(pcap),
+             "--truth", str(truth), "-q"],
+            check=True,
+        )  # fmt: skip
+    return pcap, truth
+
+
+def truth_counts(truth: Path) -> tuple[collections.Counter[str], int]:
+    """Per-command counts of complete frames in the ground truth, and the cut frames."""
+    counts: collections.Counter[str] = collections.Counter()
+    cut = 0
+    with truth.open() as fh:
+        for line in fh:
+            if '"type":"frame"' not in line:
+                continue
+            rec = json.loads(line)
+            if rec["complete"]:
+                counts[rec["cmd"]] += 1
+            else:
+                cut += 1
+    return counts, cut
+
+
+def our_counts(pcap: Path) -> tuple[collections.Counter[str], collections.Counter[str]]:
+    """Per-command counts and malformed reasons from `msnsniff read -T jsonl`."""
+    run = timed([sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(pcap)], True)
+    counts: collections.Counter[str] = collections.Counter()
+    malformed: collections.Counter[str] = collections.Counter()
+    for line in run.stdout.splitlines():
+        rec = json.loads(line)
+        if rec["malformed"] is not None:
+            malformed[rec["malformed"]["reason"].split(":")[0]] += 1
+        else:
+            counts[rec["cmd"]] += 1
+    return counts, malformed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--repeat", type=int, default=3, help="runs per command (median time)")
+    ap.add_argument("--no-check", action="store_true", help="skip the correctness check")
+    args = ap.parse_args()
+    tshark = shutil.which("tshark")
+    me = [sys.executable, "-m", "msnsniff", "read"]
+    rows = []
+    for packets in args.sizes:
+        pcap, truth = capture(packets)
+        expected, cut = truth_counts(truth)
+        frames = sum(expected.values())
+        print(f"\n== {pcap.name}: {packets:,} packets, {frames:,} complete frames "
+              f"(+{cut} cut by the capture end), {pcap.stat().st_size / MIB:.1f} MiB")  # fmt: skip
+        results = {
+            "msnsniff frames": best([*me, "-T", "none", str(pcap)], args.repeat),
+            "msnsniff jsonl": best([*me, "-T", "jsonl", str(pcap)], args.repeat),
+        }
+        if tshark:
+            argv = [tshark, "-r", str(pcap), "-q", "-Y", "msnms", "-d", "tcp.port==1863,msnms"]
+            results["tshark -q -Y msnms"] = best(argv, args.repeat)
+        base = results.get("tshark -q -Y msnms")
+        for name, run in results.items():
+            rate = frames / run.seconds
+            ratio = f"{base.seconds / run.seconds:5.2f}x tshark" if base else "(no tshark)"
+            print(f"  {name:<20} {run.seconds:7.2f} s  {rate:>10,.0f} frames/s  {ratio}  "
+                  f"peak RSS {run.peak_rss / MIB:6.1f} MiB")  # fmt: skip
+            rows.append((packets, name, run))
+        if not args.no_check:
+            got, malformed = our_counts(pcap)
+            diff = {c: (got[c], expected[c]) for c in got.keys() | expected.keys()
+                    if got[c] != expected[c]}  # fmt: skip
+            print(f"  check: {sum(got.values()):,} frames decoded; per-command counts "
+                  + ("match the ground truth" if not diff else f"DIFFER: {diff}"))
+            print(f"  check: malformed {dict(malformed) or 'none'} (cut frames in truth: {cut})")
+    if not tshark:
+        print("\ntshark not found: install it (apt-get install tshark) for the baseline")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

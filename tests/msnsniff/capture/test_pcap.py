@@ -1,0 +1,198 @@
+"""pcap and pcapng reading: byte orders, resolutions, link types, VLAN, IPv6, damage."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from dissectors.api import Direction
+from msnsniff.capture import FlowEnd, SourceEvent, SourceNote, StreamChunk
+from msnsniff.capture.pcap import read_pcap, read_pcapng
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.write import PcapWriter, TcpConversation, ipv4_tcp_packet
+
+LINES = [b"VER 1 MSNP8 CVR0\r\n", b"VER 1 MSNP8\r\n", b"CVR 2 0x0409 win 4.10 i386 X 1 Y a@b.c\r\n"]
+
+
+def ipv4_packets() -> list[bytes]:
+    """Ethernet frames: handshake, three data segments (c, s, c), no close."""
+    out = []
+    c, s = ("10.1.1.1", 3000), ("10.2.2.2", 1863)
+    out.append(ipv4_tcp_packet(*c, *s, 100, 0, 0x02, b""))
+    out.append(ipv4_tcp_packet(*s, *c, 500, 101, 0x12, b""))
+    out.append(ipv4_tcp_packet(*c, *s, 101, 501, 0x18, LINES[0]))
+    out.append(ipv4_tcp_packet(*s, *c, 501, 101 + len(LINES[0]), 0x18, LINES[1]))
+    out.append(ipv4_tcp_packet(*c, *s, 101 + len(LINES[0]), 501 + len(LINES[1]), 0x18, LINES[2]))
+    return out
+
+
+def pcap_bytes(frames: list[bytes], endian: str = "<", nanos: bool = False, link: int = 1) -> bytes:
+    magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
+    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, 65535, link)
+    for i, f in enumerate(frames):
+        out += struct.pack(endian + "IIII", 1000 + i, 250 * (10**3 if nanos else 1), len(f), len(f))
+        out += f
+    return out
+
+
+def streams(events: list[SourceEvent]) -> dict[Direction, bytes]:
+    out = {Direction.C2S: b"", Direction.S2C: b""}
+    for e in events:
+        if isinstance(e, StreamChunk):
+            out[e.direction] += e.data
+    return out
+
+
+EXPECTED = {Direction.C2S: LINES[0] + LINES[2], Direction.S2C: LINES[1]}
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("nanos", [False, True])
+def test_pcap_byte_orders_and_resolutions(tmp_path: Path, endian: str, nanos: bool) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(pcap_bytes(ipv4_packets(), endian, nanos))
+    events = list(read_pcap(path))
+    assert streams(events) == EXPECTED
+    chunk = next(e for e in events if isinstance(e, StreamChunk))
+    assert chunk.ts == pytest.approx(1002.00025)
+    assert chunk.flow.client == "10.1.1.1:3000" and chunk.flow.server == "10.2.2.2:1863"
+
+
+def relink(frame: bytes, link: str) -> bytes:
+    ip = frame[14:]
+    if link == "sll":
+        return struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, 0x0800) + ip
+    if link == "sll2":
+        return struct.pack("!HHIHBB8s", 0x0800, 0, 1, 1, 0, 6, b"\x02" * 8) + ip
+    if link == "raw":
+        return ip
+    if link == "null":
+        return struct.pack("<I", 2) + ip
+    if link == "loop":
+        return struct.pack("!I", 2) + ip
+    if link == "vlan":
+        return frame[:12] + b"\x81\x00\x00\x07" + frame[12:]
+    raise AssertionError(link)
+
+
+@pytest.mark.parametrize(
+    ("link", "linktype"),
+    [("sll", 113), ("sll2", 276), ("raw", 101), ("null", 0), ("loop", 108), ("vlan", 1)],
+)
+def test_link_types(tmp_path: Path, link: str, linktype: int) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(pcap_bytes([relink(f, link) for f in ipv4_packets()], link=linktype))
+    assert streams(list(read_pcap(path))) == EXPECTED
+
+
+def ipv6_frame(src: tuple[str, int], dst: tuple[str, int], seq: int, flags: int,
+               data: bytes) -> bytes:  # fmt: skip
+    tcp = struct.pack("!HHIIBBHHH", src[1], dst[1], seq, 0, 5 << 4, flags, 65535, 0, 0) + data
+    ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64,
+                     socket.inet_pton(socket.AF_INET6, src[0]),
+                     socket.inet_pton(socket.AF_INET6, dst[0]))  # fmt: skip
+    return b"\x02" * 12 + b"\x86\xdd" + ip + tcp
+
+
+def test_ipv6(tmp_path: Path) -> None:
+    c, s = ("fd00::1", 4000), ("fd00::2", 1863)
+    frames = [ipv6_frame(c, s, 7, 0x02, b""), ipv6_frame(c, s, 8, 0x18, LINES[0])]
+    path = tmp_path / "x.pcap"
+    path.write_bytes(pcap_bytes(frames))
+    events = list(read_pcap(path))
+    chunk = next(e for e in events if isinstance(e, StreamChunk))
+    assert chunk.data == LINES[0] and chunk.flow.client == "[fd00::1]:4000"
+
+
+def pcapng_bytes(frames: list[bytes], endian: str = "<") -> bytes:
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        n = len(body) + 12
+        return struct.pack(endian + "II", btype, n) + body + struct.pack(endian + "I", n)
+
+    shb = block(0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    tsresol = struct.pack(endian + "HHB3x", 9, 1, 9) + struct.pack(endian + "HH", 0, 0)
+    idb0 = block(1, struct.pack(endian + "HHI", 1, 0, 65535))  # Ethernet, microseconds
+    idb1 = block(1, struct.pack(endian + "HHI", 101, 0, 65535) + tsresol)  # raw IP, nanoseconds
+    out = shb + idb0 + idb1
+    for i, f in enumerate(frames):
+        if i % 2:
+            ts, iface, data = 2_000_000_000 + i, 1, f[14:]
+        else:
+            ts, iface, data = 2_000_000 + i, 0, f
+        body = struct.pack(endian + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
+        out += block(6, body + data)
+    return out
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_pcapng_two_interfaces_and_resolutions(tmp_path: Path, endian: str) -> None:
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(pcapng_bytes(ipv4_packets(), endian))
+    events = list(open_source(path))
+    assert streams(events) == EXPECTED
+    ts = [e.ts for e in events if isinstance(e, StreamChunk)]
+    assert ts[0] == pytest.approx(2.000002) and ts[1] == pytest.approx(2.000000003)
+
+
+def test_pcapng_second_section_resets_interfaces(tmp_path: Path) -> None:
+    path = tmp_path / "x.pcapng"
+    frames = ipv4_packets()
+    path.write_bytes(pcapng_bytes(frames[:3]) + pcapng_bytes(frames[3:]))
+    # the second section re-declares interfaces, so its packets read the same way
+    events = list(read_pcapng(path))
+    assert streams(events)[Direction.C2S].startswith(LINES[0])
+
+
+def test_truncated_pcap_yields_everything_before_and_a_fatal_note(tmp_path: Path) -> None:
+    data = pcap_bytes(ipv4_packets())
+    path = tmp_path / "x.pcap"
+    path.write_bytes(data[:-10])
+    events = list(read_pcap(path))
+    assert streams(events)[Direction.S2C] == LINES[1]
+    assert streams(events)[Direction.C2S] == LINES[0]
+    note = events[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    last_record_offset = len(data) - (16 + len(ipv4_packets()[4]))
+    assert "record 5" in note.message and f"byte offset {last_record_offset}" in note.message
+    assert any(isinstance(e, FlowEnd) for e in events)
+
+
+def test_corrupt_record_length(tmp_path: Path) -> None:
+    data = bytearray(pcap_bytes(ipv4_packets()))
+    first = 24
+    second = first + 16 + len(ipv4_packets()[0])
+    struct.pack_into("<I", data, second + 8, 0x7FFFFFFF)
+    path = tmp_path / "x.pcap"
+    path.write_bytes(bytes(data))
+    events = list(read_pcap(path))
+    note = events[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    assert "record 2" in note.message and f"byte offset {second}" in note.message
+
+
+def test_writer_round_trip_with_wrapping_sequence_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "w.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("127.0.0.5", 5555), ("127.0.0.1", 1863),
+                               mss=7, isn=(0xFFFFFFF0, 0xFFFFFFFE))  # fmt: skip
+        conv.open(10.0)
+        conv.send(10.1, True, LINES[0])
+        conv.send(10.2, False, LINES[1])
+        conv.send(10.3, True, LINES[2])
+        conv.close(10.4)
+    events = list(open_source(path))
+    assert streams(events) == EXPECTED
+    assert [e.reason for e in events if isinstance(e, FlowEnd)] == ["FIN", "FIN"]
+
+
+def test_unknown_file_kind_is_a_clear_error(tmp_path: Path) -> None:
+    from msnsniff.errors import MsnsniffError
+
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"\x00\x01\x02 nothing")
+    with pytest.raises(MsnsniffError, match="not a pcap, pcapng or transcript"):
+        open_source(path)
