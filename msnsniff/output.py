@@ -30,22 +30,6 @@ def _endpoints(record: FrameRecord) -> tuple[str | None, str | None]:
     return flow.server, flow.client
 
 
-def _redact_payload(payload: dict[str, Any], secrets: list[str]) -> None:
-    fields = payload.get("fields") or {}
-    names = set(fields.get("credentials", ())) | set(secrets)
-    for name in names:
-        if name in fields:
-            fields[name] = REDACTED
-    headers = payload.get("headers") or []
-    payload["headers"] = [[k, REDACTED if k in names else v] for k, v in headers]
-    if names and payload.get("body") is not None:
-        body = payload["body"]
-        for k, _v in headers:
-            if k in names:
-                body = REDACTED
-        payload["body"] = body
-
-
 def record_to_json(record: FrameRecord, *, redact: bool = False) -> dict[str, Any]:
     """The JSON object for one frame (see the module docstring)."""
     frame = record.frame
@@ -115,10 +99,7 @@ def record_to_json(record: FrameRecord, *, redact: bool = False) -> dict[str, An
         }
     payload = frame.payload
     if payload is not None:
-        pj = payload.to_json()
-        if redact:
-            _redact_payload(pj, [])
-        out["payload"] = pj
+        out["payload"] = payload.to_json(redact=REDACTED if redact else None)
     return out
 
 

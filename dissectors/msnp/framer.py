@@ -114,10 +114,16 @@ class DirectionFramer:
             data = self._skip(data)
             if not data:
                 return
+        if not self._more and self._garbage is None and self._pos >= len(self._buf):
+            self._base += len(self._buf)  # everything before was parsed: no join needed
+            self._buf = bytes(data)
+            self._pos = 0
+            return
         self._more.append(bytes(data))
         self._more_len += len(data)
 
     def _end_offset(self) -> int:
+        """Stream offset just past the last byte fed."""
         return self._base + len(self._buf) + self._more_len
 
     def _fill(self) -> None:

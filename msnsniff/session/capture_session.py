@@ -13,6 +13,7 @@ passed on so the dissector can flush partial frames. State is released at flow e
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -67,6 +68,10 @@ class CaptureSession:
         strict: bool = False,
     ) -> None:
         self._dissectors = dissectors
+        self._factories = {  # a dissector that takes `strict` gets the session's setting
+            name: functools.partial(cls, strict=strict) if _takes_strict(cls) else cls
+            for name, cls in dissectors.items()
+        }
         self._decode_as = dict(decode_as or {})
         self._strict = strict
         self._flows: dict[str, _FlowState] = {}
@@ -75,11 +80,26 @@ class CaptureSession:
         self.notes: list[SourceNote] = []
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
+        push = self.push
         for event in events:
-            yield from self.push(event)
+            records = push(event)
+            if records:
+                yield from records
         yield from self.finish()
 
-    def push(self, event: SourceEvent) -> Iterator[FrameRecord]:
+    def push(self, event: SourceEvent) -> list[FrameRecord]:
+        """The frame records this event completes (often none)."""
+        out: list[FrameRecord] = []
+        if type(event) is StreamChunk:  # the hot path: more bytes of a decided flow
+            state = self._flows.get(event.flow.id)
+            if state is not None and state.dissector is not None:
+                state.dissector.feed(event.direction, event.data)
+                self._drain(state, event.ts, out)
+                return out
+        self._push(event, out)
+        return out
+
+    def _push(self, event: SourceEvent, out: list[FrameRecord]) -> None:
         if isinstance(event, SourceNote):
             self.notes.append(event)
             return
@@ -91,36 +111,38 @@ class CaptureSession:
                 state.held.append(event)
                 state.held_bytes += len(event.data)
                 if state.held_bytes >= SNIFF_BYTES or b"\n" in event.data:
-                    yield from self._decide(state)
+                    self._decide(state, out)
                 return
             if state.dissector is None:
                 self.undissected_bytes += len(event.data)
                 return
             state.dissector.feed(event.direction, event.data)
-            yield from self._drain(state, event.ts)
+            self._drain(state, event.ts, out)
         elif isinstance(event, Gap):
             if state.dissector is None and state.proto is None:
-                yield from self._decide(state)
+                self._decide(state, out)
             if state.dissector is not None:
                 state.dissector.gap(event.direction, event.length)
-                yield from self._drain(state, event.ts)
+                self._drain(state, event.ts, out)
         elif isinstance(event, FlowEnd):
             if state.dissector is None and state.proto is None:
-                yield from self._decide(state)
+                self._decide(state, out)
             state.ended.add(event.direction)
             if state.dissector is not None:
                 state.dissector.feed(event.direction, b"")
-                yield from self._drain(state, event.ts)
+                self._drain(state, event.ts, out)
             if len(state.ended) == 2:
                 del self._flows[event.flow.id]
 
-    def finish(self) -> Iterator[FrameRecord]:
+    def finish(self) -> list[FrameRecord]:
         """End every flow still open (the source ended)."""
+        out: list[FrameRecord] = []
         for flow_id in list(self._flows):
             state = self._flows[flow_id]
             for d in Direction:
                 if d not in state.ended:
-                    yield from self.push(FlowEnd(state.flow, d, None, "end of capture"))
+                    self._push(FlowEnd(state.flow, d, None, "end of capture"), out)
+        return out
 
     def _choose(self, state: _FlowState) -> str | None:
         flow = state.flow
@@ -139,28 +161,31 @@ class CaptureSession:
                     best, best_score = name, score
         return best
 
-    def _decide(self, state: _FlowState) -> Iterator[FrameRecord]:
+    def _decide(self, state: _FlowState, out: list[FrameRecord]) -> None:
         name = self._choose(state)
         held, state.held, state.held_bytes = state.held, [], 0
         state.proto = name or ""
         if name is None:
             self.undissected_bytes += sum(len(c.data) for c in held)
             return
-        cls = self._dissectors[name]
-        state.dissector = cls(strict=self._strict) if _takes_strict(cls) else cls()
+        state.dissector = self._factories[name]()
         for chunk in held:
             state.dissector.feed(chunk.direction, chunk.data)
-            yield from self._drain(state, chunk.ts)
+            self._drain(state, chunk.ts, out)
 
-    def _drain(self, state: _FlowState, ts: float | None) -> Iterator[FrameRecord]:
+    def _drain(self, state: _FlowState, ts: float | None, out: list[FrameRecord]) -> None:
         dissector = state.dissector
         assert dissector is not None
+        frames = dissector.drain()
+        if not frames:
+            return
         proto = state.proto or "?"
         flow = state.flow
         no = self.frames
-        for frame in dissector.drain():
+        append = out.append
+        for frame in frames:
             no += 1
-            yield FrameRecord(no, ts, flow, proto, frame)
+            append(FrameRecord(no, ts, flow, proto, frame))
         self.frames = no
 
 

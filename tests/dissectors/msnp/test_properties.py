@@ -21,7 +21,7 @@ LINES = st.sampled_from(
         b"216 26\r\n",
         b"CHL 0 29409134351025259292\r\n",
         b"QRY 10 msmsgs@msnmsgr.com 32\r\n8f2f5a91b72102cd28355e9fc9000d6e",
-        b"MSG Hotmail Hotmail 29\r\nMIME-Version: 1.0\r\n\r\nhello!",
+        b"MSG Hotmail Hotmail 27\r\nMIME-Version: 1.0\r\n\r\nhello!",
         b"MSG 4 N 5\r\nMSG 5",
         b"NLN NLN a@b.c A 28\r\n",
         b"PNG\r\n",

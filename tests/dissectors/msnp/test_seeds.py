@@ -35,11 +35,13 @@ def test_seed_003_login_decodes_every_frame() -> None:
     for f in frames:
         assert not f.unknown
         assert decode(f).problems == (), f
-    assert all(f.dialect == 8 and not f.dialect_inferred for f in frames[1:])
+    # a server's VER fixes the dialect; only the client's opening VER is read before it
+    fixed = [f for f in frames if f.line not in (b"VER 1 MSNP8 CVR0", b"VER 4 MSNP8 CVR0")]
+    assert all(f.dialect == 8 and not f.dialect_inferred for f in fixed)
     xfr = _find(frames, b"XFR 3 NS 10.0.0.5:1863 0 10.0.0.1:1863").fields
     assert xfr["kind"] == "NS" and xfr["address_host"] == "10.0.0.5"
     assert xfr["address_port"] == 1863 and xfr["current_address"] == "10.0.0.1:1863"
-    usr = decode(frames[[f.cmd for f in frames].index("USR", 8) + 1])
+    usr = decode(next(f for f in frames if f.line.startswith(b"USR 7 TWN S ")))
     assert usr.fields["method"] == "TWN" and usr.fields["step"] == "S"
     assert usr.credentials == ("value",)
     ok = _find(frames, b"USR 7 OK example@hotmail.com example%20user 1 0").fields

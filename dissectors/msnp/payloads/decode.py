@@ -1,0 +1,159 @@
+"""`decode_payload`: pick a reader by command, and a content decoder by content type.
+
+Two tables drive it: `COMMAND_READERS` (command -> how the payload is framed: MIME, XML,
+challenge answer, or text that may be XML) and `MIME_DECODERS` (lower-case content type ->
+decoder). Unknown commands and content types still give headers and body, with no fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Final
+
+from dissectors.msnp.payloads import xmldoc
+from dissectors.msnp.payloads.mime import split_mime, strict_text
+from dissectors.msnp.payloads.model import Findings, Payload, freeze
+from dissectors.msnp.payloads.p2p import decode_p2p
+from dissectors.msnp.payloads.text import TEXT_DECODERS, ContentDecoder, looks_like_ticket
+
+P2P_TYPE: Final = "application/x-msnmsgrp2p"
+
+MIME_DECODERS: Final[Mapping[str, ContentDecoder]] = MappingProxyType(
+    {**TEXT_DECODERS, P2P_TYPE: decode_p2p}
+)
+"""Content decoders by lower-case media type (parameters stripped)."""
+
+BINARY_TYPES: Final = frozenset({P2P_TYPE})
+"""Content types whose body is binary: always shown as base64."""
+
+_QRY_ANSWER: Final = re.compile(rb"[0-9a-f]{32}")
+
+Reader = Callable[[str, bytes], Payload]
+
+
+def _payload(
+    data: bytes,
+    findings: Findings,
+    *,
+    kind: str,
+    body: bytes | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+    content_type: str | None = None,
+    charset: str | None = None,
+    binary: bool = False,
+) -> Payload:
+    body = data if body is None else body
+    text = None if binary else strict_text(body, charset)
+    if text is None and not binary and body:
+        findings.problem(f"body is not valid {charset or 'UTF-8'} text (shown as base64)")
+    return Payload(
+        length=len(data),
+        content_type=content_type,
+        charset=charset,
+        headers=headers,
+        body=body,
+        fields=freeze(findings.fields),
+        problems=findings.final_problems(),
+        credentials=tuple(findings.credentials),
+        kind=kind,
+        text=text,
+        binary=binary,
+    )
+
+
+def read_mime(cmd: str, data: bytes) -> Payload:
+    """MSG/UUM/UBM: MIME headers, blank line, body; then the content type's decoder."""
+    findings = Findings()
+    mime = split_mime(data, findings)
+    decoder = MIME_DECODERS.get(mime.content_type or "")
+    if decoder is not None:
+        decoder(mime, findings)
+    for name, value in mime.headers:
+        if looks_like_ticket(value):
+            findings.secret(name)
+    return _payload(
+        data,
+        findings,
+        kind="mime",
+        body=mime.body,
+        headers=mime.headers,
+        content_type=mime.content_type,
+        charset=mime.charset,
+        binary=mime.content_type in BINARY_TYPES,
+    )
+
+
+def _read_xml(cmd: str, data: bytes, *, strict: bool) -> Payload:
+    findings = Findings()
+    if not data.strip():
+        return _payload(data, findings, kind="empty")
+    if xmldoc.looks_like_xml(data):
+        xmldoc.decode_document(data, findings, f"{cmd} payload")
+        return _payload(data, findings, kind="xml")
+    if strict:
+        findings.problem(f"{cmd} payload is not XML")
+    return _payload(data, findings, kind="text")
+
+
+def read_xml(cmd: str, data: bytes) -> Payload:
+    """NOT, UBX/UUX, ADL/RML/FQY, GCF and MSNP13+ error replies: an XML document."""
+    return _read_xml(cmd, data, strict=True)
+
+
+def read_any(cmd: str, data: bytes) -> Payload:
+    """IPG, UUN/UBN, SDC, PAG and unknown commands: XML when it looks like XML, else text."""
+    return _read_xml(cmd, data, strict=False)
+
+
+def read_qry(cmd: str, data: bytes) -> Payload:
+    """QRY: the 32 lower-case hex digits answering a CHL challenge (not a credential)."""
+    findings = Findings()
+    findings.fields["answer"] = data.decode("ascii", "replace")
+    if _QRY_ANSWER.fullmatch(data) is None:
+        findings.problem("QRY answer is not 32 lower-case hexadecimal digits")
+    return _payload(data, findings, kind="challenge-answer")
+
+
+COMMAND_READERS: Final[Mapping[str, Reader]] = MappingProxyType(
+    {
+        "MSG": read_mime,
+        "UUM": read_mime,
+        "UBM": read_mime,
+        "QRY": read_qry,
+        "NOT": read_xml,
+        "UBX": read_xml,
+        "UUX": read_xml,
+        "ADL": read_xml,
+        "RML": read_xml,
+        "FQY": read_xml,
+        "GCF": read_xml,
+        "IPG": read_any,
+        "UUN": read_any,
+        "UBN": read_any,
+        "SDC": read_any,
+        "PAG": read_any,
+    }
+)
+"""How each payload command's bytes are read; three-digit error codes read as XML."""
+
+
+def reader_for(cmd: str) -> Reader:
+    reader = COMMAND_READERS.get(cmd)
+    if reader is not None:
+        return reader
+    if len(cmd) == 3 and cmd.isascii() and cmd.isdigit():
+        return read_xml
+    return read_any
+
+
+def decode_payload(cmd: str, body: bytes) -> Payload:
+    """Decode the payload `body` carried by command `cmd`. Never raises."""
+    data = bytes(body)
+    try:
+        return reader_for(cmd)(cmd, data)
+    except Exception as exc:  # the contract is "never raises": keep the bytes, say why
+        findings = Findings()
+        findings.problem(f"payload decoder failed ({type(exc).__name__}); shown undecoded")
+        return _payload(data, findings, kind="raw")

@@ -1,0 +1,151 @@
+"""The decoded payload (`Payload`) and the accumulator decoders fill in (`Findings`).
+
+`Payload` is immutable and JSON-ready through `to_json`; `Findings` is the small mutable
+scratchpad one decoder call builds up (fields, problems, credential names) before it is frozen
+into a `Payload`. Nothing here holds state between calls.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+MAX_PROBLEMS: Final = 40
+"""Problems kept per payload; a hostile payload must not produce an unbounded list."""
+
+
+@dataclass(slots=True)
+class Findings:
+    """What decoding one payload found: named fields, problems and credential names."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    credentials: list[str] = field(default_factory=list)
+    dropped: int = 0
+
+    def problem(self, text: str) -> None:
+        """Record a problem (bounded: past `MAX_PROBLEMS` only a count is kept)."""
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+        else:
+            self.dropped += 1
+
+    def secret(self, name: str) -> None:
+        """Mark a header name or field key as holding a credential."""
+        if name not in self.credentials:
+            self.credentials.append(name)
+
+    def final_problems(self) -> tuple[str, ...]:
+        if self.dropped:
+            return (*self.problems, f"{self.dropped} more problems not shown")
+        return tuple(self.problems)
+
+
+def jsonable(value: Any) -> Any:
+    """A deep, plain (dict/list/str/int/...) copy of a decoded value, safe to mutate."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _redact_value(value: Any, names: frozenset[str], marker: str, found: list[str]) -> Any:
+    """Replace the values of credential keys anywhere in a decoded tree; collect the secrets."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in names and v is not None and v != "":
+                if isinstance(v, str):
+                    found.append(v)
+                out[k] = marker
+            else:
+                out[k] = _redact_value(v, names, marker, found)
+        return out
+    if isinstance(value, list):
+        return [_redact_value(v, names, marker, found) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """One command payload, decoded.
+
+    `kind` says how it was read: "mime" (headers, blank line, body), "xml", "text",
+    "challenge-answer" (QRY) or "empty". `body` is the part after the blank line for MIME
+    payloads and the whole payload otherwise; `text` is `body` decoded with `charset`
+    (UTF-8 by default), None when it does not decode or when the body is `binary` (P2P).
+    `fields` are the content type's decoded fields; `credentials` names the headers and
+    field keys that hold secrets.
+    """
+
+    length: int
+    content_type: str | None
+    charset: str | None
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    fields: Mapping[str, Any] = field(hash=False)
+    problems: tuple[str, ...]
+    credentials: tuple[str, ...]
+    kind: str = "mime"
+    text: str | None = None
+    binary: bool = False
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def to_json(self, *, redact: str | None = None) -> dict[str, Any]:
+        """The payload as plain JSON data (a fresh copy every call).
+
+        Shape: `length`, `content_type`, `charset`, `headers` ([name, value] pairs), `body`
+        (text, or None when binary or undecodable), `body_base64` (None, or the body in
+        base64), `fields`, `problems`, `credentials`. With `redact` set to a marker string,
+        credential headers and fields are replaced by it, and so is every occurrence of their
+        values in the body.
+        """
+        fields: dict[str, Any] = jsonable(self.fields)
+        headers = [[k, v] for k, v in self.headers]
+        text = None if self.binary else self.text
+        raw = self.body
+        if redact is not None and self.credentials:
+            names = frozenset(self.credentials)
+            secrets: list[str] = []
+            fields = _redact_value(fields, names, redact, secrets)
+            lowered = {n.lower() for n in names}
+            for pair in headers:
+                if pair[0].lower() in lowered:
+                    secrets.append(pair[1])
+                    pair[1] = redact
+            for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+                if text is not None:
+                    text = text.replace(secret, redact)
+                raw = raw.replace(secret.encode("utf-8", "replace"), redact.encode("utf-8"))
+        body_base64 = None
+        if text is None:
+            body_base64 = base64.b64encode(raw).decode("ascii")
+        return {
+            "length": self.length,
+            "content_type": self.content_type,
+            "charset": self.charset,
+            "headers": headers,
+            "body": text,
+            "body_base64": body_base64,
+            "fields": fields,
+            "problems": list(self.problems),
+            "credentials": list(self.credentials),
+        }
+
+
+def freeze(fields: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of a fields dict (the top level; values are built fresh per call)."""
+    return MappingProxyType(fields)
