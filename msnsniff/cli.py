@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, TextIO
 from msnsniff.errors import MsnsniffError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
 COMMANDS = ("read", "sniff")
+PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 
 
 def _decode_as(values: Sequence[str]) -> dict[str, str]:
@@ -50,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument(
         "--strict", action="store_true", help="stop at the first malformed frame (exit 3)"
     )
+    read.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N",
+        help="processes for one pcap/pcapng file (default: every core for files over "
+        f"{PARALLEL_FROM >> 20} MiB, else 1); the output is the same for any N",
+    )  # fmt: skip
     sniff = sub.add_parser("sniff", help="capture live traffic and decode it as it arrives")
     sniff.add_argument("-i", dest="iface", required=True, metavar="IFACE")
     sniff.add_argument("-f", dest="bpf", default=None, metavar="BPF",
@@ -88,13 +96,56 @@ def _session(args: argparse.Namespace) -> CaptureSession:
     return CaptureSession(dissectors, decode_as=decode_as, strict=getattr(args, "strict", False))
 
 
+def _jobs(args: argparse.Namespace, path: Path, kind: str) -> int:
+    """How many processes read this file (1 for transcripts, strict mode and small files)."""
+    import os
+
+    if kind == "transcript" or args.strict:
+        return 1
+    if args.jobs is not None:
+        if args.jobs < 1:
+            raise MsnsniffError(f"-j expects a positive number of processes, got {args.jobs}")
+        return int(args.jobs)
+    cores = os.cpu_count() or 1
+    return min(cores, 8) if path.stat().st_size >= PARALLEL_FROM else 1
+
+
+def _read_parallel(
+    args: argparse.Namespace, path: Path, kind: str, jobs: int, out: TextIO, err: TextIO
+) -> int:
+    from msnsniff.parallel import read_parallel
+
+    result = read_parallel(
+        path, kind, jobs, fmt=args.format, redact=args.redact,
+        decode_as=_decode_as(args.decode_as), out=out,
+    )  # fmt: skip
+    out.flush()
+    status = 0
+    if result.error is not None:
+        err.write(f"msnsniff: {path}: {result.error}\n")
+        status = 2
+    for note in result.notes:
+        err.write(f"msnsniff: {note.location}: {note.message}\n")
+        if note.fatal:
+            status = 2
+    return status
+
+
 def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pathlib import Path
+
     from dissectors.api import DissectorError
-    from msnsniff.capture.sources import open_source
+    from msnsniff.capture.sources import file_kind, open_source
 
     emit = _printer(args.format, args.redact, out)
     status = 0
     for path in args.files:
+        kind = file_kind(Path(path))
+        jobs = _jobs(args, Path(path), kind)
+        if jobs > 1:
+            _session(args)  # validates --decode-as before any process starts
+            status = max(status, _read_parallel(args, Path(path), kind, jobs, out, err))
+            continue
         session = _session(args)
         try:
             for record in session.run(open_source(path)):

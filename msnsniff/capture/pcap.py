@@ -4,12 +4,19 @@ Records are read with a buffered `struct` reader (no per-packet objects beyond t
 segment), handed to the reassembler, and the resulting events are yielded block by block.
 A truncated or corrupt file yields everything before the damage and then a fatal
 `SourceNote` naming the record number and byte offset.
+
+A connection's flow id is the number (1-based, as Wireshark counts) of the packet that
+opened it, so ids do not depend on which other connections were read. A `partition`
+(index, count) keeps only the connections whose `partition_key` falls in that share: the
+way `msnsniff read -j N` splits one file across processes. `position.record` follows the
+record being processed, so the frames of several partitions can be merged back in order.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -27,6 +34,21 @@ _PCAP_MAGIC: Final = {
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
+
+
+Partition = tuple[int, int]  # (this share's index, number of shares)
+
+
+@dataclass(slots=True)
+class Position:
+    """The record a packet source is processing; past the last record at the end."""
+
+    record: int = 0
+
+
+def partition_key(src: bytes, dst: bytes, sport: int, dport: int) -> int:
+    """The same number for both directions of a connection (shares are key % count)."""
+    return sport ^ dport ^ src[-1] ^ dst[-1]
 
 
 class _Reader:
@@ -55,29 +77,42 @@ class _Reader:
 
 
 def _segments(
-    path: Path, records: Iterator[tuple[int, float, int, bytes]], errors: list[SourceNote]
+    records: Iterator[tuple[int, float, int, bytes]],
+    errors: list[SourceNote],
+    partition: Partition | None,
+    position: Position,
 ) -> Iterator[SourceEvent]:
     events: list[SourceEvent] = []
-    reasm = Reassembler(events.append)
+    reasm = Reassembler(events.append, flow_id=lambda: str(position.record))
     seg_of = tcp_segment
-    for _recno, ts, link, data in records:
+    part, parts = partition or (0, 1)
+    for recno, ts, link, data in records:
         seg = seg_of(link, data)
-        if seg is not None:
-            reasm.segment(seg, ts)
-            if events:
-                yield from events
-                events.clear()
+        if seg is None:
+            continue
+        if parts > 1 and partition_key(seg.src, seg.dst, seg.sport, seg.dport) % parts != part:
+            continue
+        position.record = recno
+        reasm.segment(seg, ts)
+        if events:
+            yield from events
+            events.clear()
+    position.record += 1
     reasm.finish()
     yield from events
     yield from errors
 
 
-def read_pcap(path: str | Path) -> Iterator[SourceEvent]:
+def read_pcap(
+    path: str | Path, *, partition: Partition | None = None, position: Position | None = None
+) -> Iterator[SourceEvent]:
     """Source events of a classic pcap file (either byte order, micro- or nanoseconds)."""
-    return _pcap_events(Path(path))
+    return _pcap_events(Path(path), partition, position or Position())
 
 
-def _pcap_events(path: Path) -> Iterator[SourceEvent]:
+def _pcap_events(
+    path: Path, partition: Partition | None, position: Position
+) -> Iterator[SourceEvent]:
     """The hot path: records, Ethernet/IPv4/TCP headers and reassembly in one loop.
 
     Other link and network layers go through `tcp_segment`; pure ACKs are skipped unless
@@ -86,9 +121,10 @@ def _pcap_events(path: Path) -> Iterator[SourceEvent]:
     """
     errors: list[SourceNote] = []
     events: list[SourceEvent] = []
-    reasm = Reassembler(events.append)
+    reasm = Reassembler(events.append, flow_id=lambda: str(position.record))
     segment = reasm.segment
     tcp_unpack = struct.Struct("!HHIIBB").unpack_from
+    part, parts = partition or (0, 1)
     with path.open("rb") as fh:
         r = _Reader(fh)
         if not r.ensure(24):
@@ -126,6 +162,8 @@ def _pcap_events(path: Path) -> Iterator[SourceEvent]:
                 ):
                     ip = start + 14
                     sport, dport, seq, ack, doff, flags = tcp_unpack(buf, ip + 20)
+                    if parts > 1 and (sport ^ dport ^ buf[ip + 15] ^ buf[ip + 19]) % parts != part:
+                        continue  # another share's connection (see partition_key)
                     pstart = ip + 20 + (doff >> 4) * 4
                     pend = min(ip + (buf[ip + 2] << 8 | buf[ip + 3]), end)
                     if pstart >= pend:
@@ -143,6 +181,10 @@ def _pcap_events(path: Path) -> Iterator[SourceEvent]:
                     if other is None:
                         continue
                     seg = other
+                    key = partition_key(seg.src, seg.dst, seg.sport, seg.dport)
+                    if parts > 1 and key % parts != part:
+                        continue
+                position.record = recno
                 segment(seg, sec + frac * scale)
                 if events:
                     yield from events
@@ -162,6 +204,7 @@ def _pcap_events(path: Path) -> Iterator[SourceEvent]:
                        f"truncated record: {caplen} bytes announced, "
                        f"{len(r.buf) - r.pos - 16} present", recno + 1, r.offset)  # fmt: skip
                 break
+    position.record = recno + 1
     reasm.finish()
     yield from events
     yield from errors
@@ -175,11 +218,13 @@ def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offs
     )
 
 
-def read_pcapng(path: str | Path) -> Iterator[SourceEvent]:
+def read_pcapng(
+    path: str | Path, *, partition: Partition | None = None, position: Position | None = None
+) -> Iterator[SourceEvent]:
     """Source events of a pcapng file (several sections and interfaces)."""
     path = Path(path)
     errors: list[SourceNote] = []
-    return _segments(path, _pcapng_records(path, errors), errors)
+    return _segments(_pcapng_records(path, errors), errors, partition, position or Position())
 
 
 def _tsresol(options: bytes, endian: str) -> float:

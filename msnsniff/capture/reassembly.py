@@ -69,8 +69,17 @@ class _Conn:
 class Reassembler:
     """Pure TCP reassembly for many connections (see the module docstring)."""
 
-    def __init__(self, emit: Emit, *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        *,
+        max_pending: int = MAX_PENDING,
+        flow_id: Callable[[], str] | None = None,
+    ) -> None:
+        """`flow_id` names each new connection (default: 1, 2, 3... in order of creation);
+        file sources pass the number of the packet that opened it."""
         self._emit = emit
+        self._flow_id = flow_id
         self._max_pending = max_pending
         self._conns: dict[Key, tuple[_Conn, int]] = {}
         self._closed: dict[Key, int] = {}  # key -> final expected sequence of that direction
@@ -144,7 +153,9 @@ class Reassembler:
         self._count += 1
         c_addr, c_port, s_addr, s_port = client_key
         flow = Flow(
-            str(self._count), format_endpoint(c_addr, c_port), format_endpoint(s_addr, s_port)
+            str(self._count) if self._flow_id is None else self._flow_id(),
+            format_endpoint(c_addr, c_port),
+            format_endpoint(s_addr, s_port),
         )
         conn = _Conn(flow, client_key, (_Half(Direction.C2S), _Half(Direction.S2C)))
         self._conns[client_key] = (conn, 0)

@@ -27,15 +27,20 @@ def detect_kind(head: bytes) -> str:
     )
 
 
-def open_source(path: str | Path) -> Iterator[SourceEvent]:
-    """Events from the capture at `path`, whatever its kind."""
-    path = Path(path)
+def file_kind(path: Path) -> str:
+    """'pcap', 'pcapng' or 'transcript' for the file at `path`."""
     try:
         with path.open("rb") as fh:
             head = fh.read(65536)
     except OSError as exc:
         raise MsnsniffError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    kind = detect_kind(head)
+    return detect_kind(head)
+
+
+def open_source(path: str | Path) -> Iterator[SourceEvent]:
+    """Events from the capture at `path`, whatever its kind."""
+    path = Path(path)
+    kind = file_kind(path)
     if kind == "transcript":
         return _transcript(path)
     if kind == "pcap":

@@ -1,0 +1,83 @@
+"""`read -j N` prints exactly what `read -j 1` prints: frames, numbers, order, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from msnsniff.cli import main
+from tests.helpers import SHARED
+from tests.msnsniff.capture.test_pcap import pcapng_bytes
+
+GEN = SHARED / "bench" / "gen_capture.py"
+
+pytestmark = pytest.mark.skipif(
+    not GEN.exists(), reason=f"the shared benchmark generator is not at {GEN}"
+)
+
+
+def _read(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(["read", *argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("par") / "cap.pcap"
+    subprocess.run(
+        [sys.executable, str(GEN), "--packets", "6000", "--seed", "3", "-o", str(path), "-q"],
+        check=True,
+    )
+    return path
+
+
+def _records(pcap: Path) -> list[bytes]:
+    data = pcap.read_bytes()
+    out, pos = [], 24
+    while pos + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, pos + 8)[0]
+        out.append(data[pos + 16 : pos + 16 + caplen])
+        pos += 16 + caplen
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "text"])
+def test_any_number_of_jobs_prints_the_same(capture: Path, fmt: str) -> None:
+    status, one, err = _read("-j", "1", "-T", fmt, str(capture))
+    assert len(one.splitlines()) > 3000
+    for jobs in ("2", "3"):
+        assert _read("-j", jobs, "-T", fmt, str(capture)) == (status, one, err)
+
+
+def test_pcapng_input_splits_the_same_way(capture: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cap.pcapng"
+    path.write_bytes(pcapng_bytes(_records(capture)))
+    one = _read("-j", "1", "-T", "jsonl", str(path))
+    assert len(one[1].splitlines()) > 3000
+    assert _read("-j", "2", "-T", "jsonl", str(path)) == one
+
+
+@pytest.mark.parametrize("fmt", ["text", "none"])
+def test_truncated_file_same_frames_and_one_error(
+    capture: Path, tmp_path: Path, fmt: str
+) -> None:
+    cut = tmp_path / "cut.pcap"
+    data = capture.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3 + 7])
+    status, one, err = _read("-j", "1", "-T", fmt, str(cut))
+    assert status == 2 and err.count("truncated record") == 1
+    assert (len(one.splitlines()) > 2000) == (fmt == "text")
+    assert _read("-j", "2", "-T", fmt, str(cut)) == (status, one, err)
+
+
+def test_bad_job_count_is_refused(capture: Path) -> None:
+    status, _out, err = _read("-j", "0", str(capture))
+    assert status == 2 and "-j expects a positive number" in err
