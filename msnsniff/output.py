@@ -7,12 +7,18 @@ The JSON schema per frame: `no`, `ts`, `flow`, `src`, `dst`, `dir`, `proto`, `cm
 
 With `redact`, every credential (USR tickets and hashes, cookies, MSPAuth, ...) is replaced
 by a marker in `args`, `fields` and the payload, and the raw line is not shown.
+
+Output is always valid UTF-8: bytes of a line that are not UTF-8 (kept in the decoded text
+as surrogate escapes) are written as `\\xNN`, the way the benchmark ground truth and
+Python's `backslashreplace` write them. JSON is encoded with orjson (compact separators).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Final
+
+import orjson
 
 from dissectors.api import Direction
 from dissectors.msnp.decode import decode
@@ -61,7 +67,7 @@ def record_to_json(record: FrameRecord, *, redact: bool = False) -> dict[str, An
         return out
     if isinstance(frame, MalformedFrame):
         out["malformed"] = {"reason": frame.reason}
-        out["raw"] = None if redact else frame.raw.decode("utf-8", "replace")
+        out["raw"] = None if redact else frame.raw.decode("utf-8", "backslashreplace")
         return out
     if not isinstance(frame, CommandFrame):
         return out
@@ -103,8 +109,34 @@ def record_to_json(record: FrameRecord, *, redact: bool = False) -> dict[str, An
     return out
 
 
+def printable(text: str) -> str:
+    """`text` with undecodable bytes (surrogate escapes) spelled as \\xNN: valid UTF-8."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _printable_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(k): _printable_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable_tree(v) for v in value]
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text of a JSON-ready value, always valid UTF-8."""
+    try:
+        return orjson.dumps(obj).decode("utf-8")
+    except orjson.JSONEncodeError:  # lone surrogates, or an integer beyond 64 bits
+        return json.dumps(_printable_tree(obj), ensure_ascii=False, separators=(",", ":"))
+
+
 def record_to_jsonl(record: FrameRecord, *, redact: bool = False) -> str:
-    return json.dumps(record_to_json(record, redact=redact), ensure_ascii=False)
+    return dumps(record_to_json(record, redact=redact))
 
 
 def _summary(frame: CommandFrame, redact: bool) -> str:
@@ -115,7 +147,7 @@ def _summary(frame: CommandFrame, redact: bool) -> str:
     else:
         words = list(frame.args)
     parts = [frame.cmd] + ([str(frame.trid)] if frame.trid is not None else []) + words
-    text = " ".join(parts)
+    text = printable(" ".join(parts))
     if len(text) > 160:
         text = text[:157] + "..."
     if isinstance(frame, ErrorFrame):
@@ -126,7 +158,7 @@ def _summary(frame: CommandFrame, redact: bool) -> str:
         text += f"  [{payload.length} bytes, {ctype}]"
     if frame.unknown:
         text += "  [unknown command]"
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def record_to_text(record: FrameRecord, *, redact: bool = False) -> str:

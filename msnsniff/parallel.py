@@ -69,7 +69,7 @@ def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str] | None:
 
         def jsonl(record: FrameRecord) -> str:
             line = record_to_jsonl(record, redact=redact)
-            return line[line.index(",") :]  # drop '{"no": N'
+            return line[line.index(",") :]  # drop '{"no":N'
 
         return jsonl
     if fmt == "text":
@@ -82,7 +82,7 @@ def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str] | None:
 
 
 def _number(fmt: str, no: int, rest: str) -> str:
-    return f'{{"no": {no}{rest}' if fmt == "jsonl" else f"{no:>6} {rest}"
+    return f'{{"no":{no}{rest}' if fmt == "jsonl" else f"{no:>6} {rest}"
 
 
 def _work(

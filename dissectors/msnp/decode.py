@@ -192,30 +192,31 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
 )
 
 
-def _fits(variant: Variant, frame: CommandFrame, joined: str, check_dialect: bool) -> bool:
-    if check_dialect and not variant.dialects[0] <= frame.dialect <= variant.dialects[1]:
-        return False
-    if variant.trid is TrID.YES and frame.trid is None:
-        return False
-    if variant.trid is TrID.NO and frame.trid is not None:
-        return False
-    n = len(frame.args)
-    if n < variant.min_args or (variant.max_args is not None and n > variant.max_args):
-        return False
-    return variant.guard is None or variant.guard.search(joined) is not None
-
-
 def choose_variant(frame: CommandFrame) -> Variant | None:
-    """The grammar variant that describes this line, preferring the frame's dialect."""
+    """The grammar variant that describes this line, preferring the frame's dialect: the
+    first whose dialect range, TrID rule, arity and guard fit (then any dialect's)."""
     spec = COMMANDS.get(frame.cmd)
     if spec is None:
         return None
     variants = spec.variants(frame.direction)
-    joined = " ".join(frame.args)
+    trid, args = frame.trid, frame.args
+    n, dialect = len(args), frame.dialect
+    banned = TrID.YES if trid is None else TrID.NO  # the TrID rule this line cannot meet
+    joined: str | None = None
     for check_dialect in (True, False):
         for variant in variants:
-            if _fits(variant, frame, joined, check_dialect):
-                return variant
+            if check_dialect and not variant.dialects[0] <= dialect <= variant.dialects[1]:
+                continue
+            top = variant.max_args
+            if variant.trid is banned or n < variant.min_args or (top is not None and n > top):
+                continue
+            guard = variant.guard
+            if guard is not None:
+                if joined is None:
+                    joined = " ".join(args)
+                if guard.search(joined) is None:
+                    continue
+            return variant
     return None
 
 

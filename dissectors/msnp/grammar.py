@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Final
@@ -61,14 +61,15 @@ class Variant:
     guard: re.Pattern[str] | None = None  # matched against the space-joined arguments
     trid: TrID = TrID.YES
     label: str = ""
+    min_args: int = field(init=False)
+    max_args: int | None = field(init=False)  # None: any number (a `*rest` argument)
 
-    @property
-    def min_args(self) -> int:
-        return sum(1 for a in self.args if not a.optional and not a.rest)
-
-    @property
-    def max_args(self) -> int | None:
-        return None if any(a.rest for a in self.args) else len(self.args)
+    def __post_init__(self) -> None:  # derived once: the decoder checks them per frame
+        object.__setattr__(
+            self, "min_args", sum(1 for a in self.args if not a.optional and not a.rest)
+        )
+        rest = any(a.rest for a in self.args)
+        object.__setattr__(self, "max_args", None if rest else len(self.args))
 
 
 @dataclass(frozen=True, slots=True)

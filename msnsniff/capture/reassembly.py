@@ -95,6 +95,22 @@ class Reassembler:
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         entry = self._conns.get(key)
         flags = seg.flags
+        if entry is not None and not flags & (SYN | FIN | RST):
+            conn, idx = entry
+            half = conn.halves[idx]
+            data = seg.payload
+            if (
+                data
+                and half.expected == seg.seq
+                and half.fin is None
+                and not half.pending
+                and not half.done
+                and not conn.halves[1 - idx].pending
+            ):  # the common case: the next bytes in order, nothing buffered either way
+                self._emit(StreamChunk(conn.flow, half.direction, half.offset, data, ts))
+                half.offset += len(data)
+                half.expected = (seg.seq + len(data)) & MASK
+                return
         if entry is not None and flags & SYN and not flags & ACK:
             conn, idx = entry
             half = conn.halves[idx]
