@@ -81,6 +81,7 @@ class CaptureSession:
         self.frames = 0
         self.undissected_bytes = 0
         self.notes: list[SourceNote] = []
+        self.closed: list[Flow] = []  # flows whose both directions ended in the last call
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
         push = self.push
@@ -93,6 +94,8 @@ class CaptureSession:
     def push(self, event: SourceEvent) -> list[FrameRecord]:
         """The frame records this event completes (often none)."""
         out: list[FrameRecord] = []
+        if self.closed:
+            self.closed = []
         if type(event) is StreamChunk:  # the hot path: more bytes of a decided flow
             state = self._flows.get(event.flow.id)
             if state is not None and state.dissector is not None:
@@ -136,10 +139,12 @@ class CaptureSession:
                 self._drain(state, event.ts, out)
             if len(state.ended) == 2:
                 del self._flows[event.flow.id]
+                self.closed.append(state.flow)
 
     def finish(self) -> list[FrameRecord]:
         """End every flow still open (the source ended)."""
         out: list[FrameRecord] = []
+        self.closed = []
         for flow_id in list(self._flows):
             state = self._flows[flow_id]
             for d in Direction:

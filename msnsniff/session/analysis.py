@@ -1,0 +1,116 @@
+"""The analysis layer: pure reducers fed the frame records of a capture session.
+
+An analyzer sees every record in order (`feed`), hears when a flow is over
+(`flow_closed`, so per-flow state is released and memory follows the open flows, not the
+capture) and when the capture ends (`finish`). It reports what it concludes as `Finding`s
+through the sink it was given. Nothing here does I/O or reads a clock: time is the capture's.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from msnsniff.capture import Flow, SourceEvent
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+
+
+class Severity(enum.IntEnum):
+    """How much a finding matters, in Wireshark's expert-info spirit."""
+
+    CHAT = 0  # a normal event worth noting (a login, an error reply the client asked for)
+    NOTE = 1  # unusual but legal
+    WARN = 2  # likely a mistake by one side
+    ERROR = 3  # a protocol violation, or something the server disconnects for
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One conclusion about the traffic: what, how bad, and the frame it concerns."""
+
+    severity: Severity
+    code: str  # stable identifier, e.g. "trid.unanswered"
+    message: str  # one sentence a person understands
+    flow: str
+    frame: int | None = None  # the frame number it concerns, when there is one
+    related: int | None = None  # another frame it points at (the request of a reply...)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "severity": self.severity.name.lower(),
+            "code": self.code,
+            "message": self.message,
+            "flow": self.flow,
+            "frame": self.frame,
+            "related": self.related,
+        }
+
+
+Sink = Callable[[Finding], None]
+
+
+class Analyzer(Protocol):
+    """A pure reducer over frame records."""
+
+    def feed(self, record: FrameRecord) -> None:
+        """One more frame record, in capture order."""
+
+    def flow_closed(self, flow: Flow) -> None:
+        """Both directions of `flow` ended: conclude about it and release its state."""
+
+    def finish(self) -> None:
+        """The capture ended (flows still open are concluded too)."""
+
+
+class Analysis:
+    """A capture session with analyzers attached; findings collect in `findings`.
+
+    `push`/`finish` mirror the session's and return the same records; callers that stream
+    take the findings out as they go (`take_findings`) so memory stays flat.
+    """
+
+    def __init__(self, session: CaptureSession, analyzers: Sequence[Analyzer] = ()) -> None:
+        self.session = session
+        self.analyzers = list(analyzers)
+        self.findings: list[Finding] = []
+
+    def sink(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def add(self, make: Callable[[Sink], Analyzer]) -> Analyzer:
+        """Attach an analyzer built with this analysis's finding sink; returns it."""
+        analyzer = make(self.sink)
+        self.analyzers.append(analyzer)
+        return analyzer
+
+    def push(self, event: SourceEvent) -> list[FrameRecord]:
+        records = self.session.push(event)
+        self._feed(records)
+        return records
+
+    def finish(self) -> list[FrameRecord]:
+        records = self.session.finish()
+        self._feed(records)
+        for analyzer in self.analyzers:
+            analyzer.finish()
+        return records
+
+    def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
+        for event in events:
+            yield from self.push(event)
+        yield from self.finish()
+
+    def take_findings(self) -> list[Finding]:
+        out, self.findings = self.findings, []
+        return out
+
+    def _feed(self, records: list[FrameRecord]) -> None:
+        analyzers = self.analyzers
+        for record in records:
+            for analyzer in analyzers:
+                analyzer.feed(record)
+        for flow in self.session.closed:
+            for analyzer in analyzers:
+                analyzer.flow_closed(flow)

@@ -1,0 +1,250 @@
+"""TrID pairing: every client request with all its replies, the round-trip time, and what
+does not pair (unanswered requests, replies to unknown TrIDs, reused or falling TrIDs).
+
+Theory of operation
+-------------------
+Per connection the reducer keeps the open transactions by TrID, the TrID of the last
+request, and at most one open *burst*: a transaction whose TrID-less follow-up lines belong
+to it. Frames are taken in capture order:
+
+* A client frame with a TrID opens a transaction (a reused TrID that is still waiting, or
+  one not above the previous request's, is a finding).
+* A server frame with a non-zero TrID answers the open transaction with that TrID: the echo,
+  an error reply, ILN after CHG, IRO and ANS OK after ANS, ACK/NAK after MSG, QRY after QRY,
+  the counted LST/LSG lines of a pre-MSNP8 SYN. Without one it is a reply to an unknown TrID.
+  Its arrival opens a burst for the commands that have one (`BURSTS`: SYN's GTC/BLP/PRP/LSG/
+  LST/BPR lines, the BPR lines after ADD to FL) and notes a CAL that rang.
+* A server frame without a TrID (or with TrID 0) joins the open burst when the burst takes
+  that command, is the JOI that a ringing CAL led to (linked as its outcome), and is
+  otherwise unsolicited (NLN, FLN, RNG, CHL, ADD 0 RL, MSG from Hotmail, OUT...).
+* A transaction is settled when a later server frame is not part of it, when it expects no
+  reply (MSG U and N), when the connection ends, or `timeout` seconds of capture time after
+  the request. Settling a transaction that wanted a reply and got none is a finding.
+
+Settled transactions are forgotten (the last `KEEP` per connection are kept for a late reply),
+and a connection's state goes when it closes, so memory follows the open connections.
+Listeners hear each pairing as it is made (`on_reply`) and each settlement (`on_settle`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import Flow
+from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.capture_session import FrameRecord
+
+TIMEOUT: Final = 60.0  # seconds of capture time a request may wait for its first reply
+KEEP: Final = 32  # settled transactions kept per connection for late replies
+
+BURSTS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "SYN": frozenset({"GTC", "BLP", "PRP", "LSG", "LST", "BPR"}),
+        "ADD": frozenset({"BPR"}),  # ADD to FL: the contact's phone numbers (seed 004)
+    }
+)
+"""Request command -> the TrID-less server commands that may follow its reply as part of it."""
+
+NO_REPLY_EXPECTED: Final = frozenset({("MSG", "U"), ("MSG", "N")})
+"""(command, first argument) of requests that are fine without any reply."""
+
+
+@dataclass(slots=True)
+class Transaction:
+    """A client request and what answered it."""
+
+    flow: str
+    trid: int
+    cmd: str
+    request: int  # frame number
+    ts: float | None
+    expects_reply: bool
+    replies: list[int] = field(default_factory=list)
+    rtt: float | None = None  # seconds to the first reply
+    outcome: int | None = None  # a later frame it led to (the JOI after a CAL that rang)
+    settled: bool = False
+
+
+@dataclass(slots=True)
+class _Conn:
+    open: dict[int, Transaction] = field(default_factory=dict)  # by TrID, oldest first
+    answered: list[Transaction] = field(default_factory=list)  # answered, not yet settled
+    last_trid: int | None = None
+    burst: Transaction | None = None
+    ringing: Transaction | None = None  # a CAL answered with RINGING, waiting for its JOI
+
+
+class Transactions:
+    """The pairing reducer (see the module docstring)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        timeout: float = TIMEOUT,
+        on_reply: Callable[[Transaction, FrameRecord], None] | None = None,
+        on_settle: Callable[[Transaction], None] | None = None,
+    ) -> None:
+        self._sink = sink
+        self._timeout = timeout
+        self._on_reply = on_reply
+        self._on_settle = on_settle
+        self._conns: dict[str, _Conn] = {}
+        self._waiting: deque[Transaction] = deque()  # requests in order, for the timeout
+        self.pairs = 0
+        self.unsolicited = 0
+
+    # -- the Analyzer protocol --------------------------------------------------------------
+    def feed(self, record: FrameRecord) -> None:
+        frame = record.frame
+        if not isinstance(frame, CommandFrame):
+            return
+        flow = record.flow.id
+        conn = self._conns.get(flow)
+        if conn is None:
+            conn = self._conns[flow] = _Conn()
+        if record.ts is not None and self._waiting:
+            self._expire(record.ts)
+        if frame.direction is Direction.C2S:
+            if frame.trid is not None:
+                self._request(conn, record, frame)
+        else:
+            self._server(conn, record, frame)
+
+    def flow_closed(self, flow: Flow) -> None:
+        conn = self._conns.pop(flow.id, None)
+        if conn is not None:
+            for txn in list(conn.open.values()):
+                self._settle(txn, "the connection ended")
+
+    def finish(self) -> None:
+        for flow_id in list(self._conns):
+            conn = self._conns.pop(flow_id)
+            for txn in list(conn.open.values()):
+                self._settle(txn, "the capture ended")
+        self._waiting.clear()
+
+    # -- internals --------------------------------------------------------------------------
+    def _request(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
+        trid = frame.trid
+        assert trid is not None
+        flow = record.flow.id
+        old = conn.open.get(trid)
+        if old is not None and not old.settled and not old.replies and old.expects_reply:
+            self._sink(Finding(
+                Severity.WARN, "trid.reused",
+                f"TrID {trid} reused by {frame.cmd} while {old.cmd} (frame {old.request}) "
+                "still waits for its reply", flow, record.no, old.request,
+            ))  # fmt: skip
+            self._settle(old, None)
+        if conn.last_trid is not None and trid <= conn.last_trid:
+            self._sink(Finding(
+                Severity.NOTE, "trid.not_increasing",
+                f"TrID {trid} of {frame.cmd} is not above the previous request's "
+                f"({conn.last_trid})", flow, record.no,
+            ))  # fmt: skip
+        conn.last_trid = trid
+        args = frame.args
+        expects = (frame.cmd, args[0] if args else "") not in NO_REPLY_EXPECTED
+        txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
+        conn.open.pop(trid, None)
+        conn.open[trid] = txn
+        if expects:
+            self._waiting.append(txn)
+        else:
+            self._settle(txn, None)
+
+    def _server(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
+        trid = frame.trid
+        if trid:  # a non-zero TrID: a reply
+            txn = conn.open.get(trid)
+            if txn is None:
+                self._sink(Finding(
+                    Severity.WARN, "trid.unknown_reply",
+                    f"{frame.cmd} {trid} answers no request seen on this connection",
+                    record.flow.id, record.no,
+                ))  # fmt: skip
+                self._end_burst(conn, None)
+                return
+            self._end_burst(conn, txn)
+            self._reply(conn, txn, record)
+            follow = BURSTS.get(txn.cmd)
+            if follow is not None and (txn.cmd != "ADD" or txn_list(frame) == "FL"):
+                conn.burst = txn
+            if txn.cmd == "CAL" and frame.args[:1] == ("RINGING",):
+                conn.ringing = txn
+            return
+        burst = conn.burst
+        cmd = frame.cmd
+        if burst is not None and cmd in BURSTS[burst.cmd]:
+            self._reply(conn, burst, record)
+            return
+        self._end_burst(conn, None)
+        if cmd == "JOI" and conn.ringing is not None:
+            conn.ringing.outcome = record.no
+            conn.ringing = None
+            return
+        self.unsolicited += 1
+
+    def _reply(self, conn: _Conn, txn: Transaction, record: FrameRecord) -> None:
+        if not txn.replies and not txn.settled:
+            conn.answered.append(txn)
+        txn.replies.append(record.no)
+        self.pairs += 1
+        if txn.rtt is None and txn.ts is not None and record.ts is not None:
+            txn.rtt = record.ts - txn.ts
+        if self._on_reply is not None:
+            self._on_reply(txn, record)
+
+    def _end_burst(self, conn: _Conn, keep: Transaction | None) -> None:
+        """A server frame arrived that is not part of the open transactions but `keep`:
+        those that were answered are complete."""
+        conn.burst = None
+        if conn.answered:
+            answered, conn.answered = conn.answered, []
+            for txn in answered:
+                if txn is keep:
+                    conn.answered.append(txn)
+                else:
+                    self._settle(txn, None)
+        if len(conn.open) > 2 * KEEP:  # forget all but the last KEEP settled ones
+            settled = [t for t, x in conn.open.items() if x.settled]
+            for trid in settled[: len(settled) - KEEP]:
+                del conn.open[trid]
+
+    def _settle(self, txn: Transaction, why_none: str | None) -> None:
+        if txn.settled:
+            return
+        txn.settled = True
+        if txn.expects_reply and not txn.replies and why_none is not None:
+            self._sink(Finding(
+                Severity.WARN, "trid.unanswered",
+                f"{txn.cmd} {txn.trid} was never answered ({why_none})", txn.flow, txn.request,
+            ))  # fmt: skip
+        if self._on_settle is not None:
+            self._on_settle(txn)
+
+    def _expire(self, now: float) -> None:
+        waiting = self._waiting
+        limit = now - self._timeout
+        while waiting:
+            txn = waiting[0]
+            if txn.settled or txn.replies:
+                waiting.popleft()
+                continue
+            if txn.ts is None or txn.ts > limit:
+                return
+            waiting.popleft()
+            self._settle(txn, f"no reply within {self._timeout:g} s")
+
+
+def txn_list(frame: CommandFrame) -> str | None:
+    """The list argument of an ADD/REM reply (`ADD 12 FL 1201 ...`), if any."""
+    args = frame.args
+    return args[0] if args else None

@@ -1,0 +1,169 @@
+"""TrID pairing: exact pairs against the generator's ground truth, the seeds, and findings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.transactions import Transaction, Transactions
+from tests.helpers import SEEDS, SHARED
+
+GEN = SHARED / "bench" / "gen_capture.py"
+
+
+def analyse(
+    events: object, timeout: float = 60.0
+) -> tuple[list[FrameRecord], list[Transaction], list[Finding], Transactions]:
+    settled: list[Transaction] = []
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    txns = Transactions(analysis.sink, timeout=timeout, on_settle=settled.append)
+    analysis.analyzers.append(txns)
+    records = list(analysis.run(events))  # type: ignore[arg-type]
+    return records, settled, analysis.findings, txns
+
+
+def lines(records: list[FrameRecord]) -> dict[int, bytes]:
+    return {r.no: r.frame.line for r in records if isinstance(r.frame, CommandFrame)}
+
+
+def pairs_of(records: list[FrameRecord], txns: list[Transaction]) -> dict[bytes, list[bytes]]:
+    text = lines(records)
+    return {text[t.request]: [text[n] for n in t.replies] for t in txns}
+
+
+@pytest.mark.skipif(not GEN.exists(), reason=f"the shared generator is not at {GEN}")
+def test_pairs_equal_the_ground_truth(tmp_path: Path) -> None:
+    pcap, truth = tmp_path / "c.pcap", tmp_path / "t.jsonl"
+    subprocess.run(
+        [sys.executable, str(GEN), "--packets", "20000", "--seed", "5", "-o", str(pcap),
+         "--truth", str(truth), "-q"], check=True,
+    )  # fmt: skip
+    records, txns, findings, _ = analyse(open_source(pcap))
+    seq: dict[int, tuple[str, str, int]] = {}  # frame no -> (flow, dir, index in direction)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for r in records:
+        if isinstance(r.frame, CommandFrame):
+            key = (r.flow.id, r.frame.direction.value)
+            seq[r.no] = (*key, counts[key])
+            counts[key] += 1
+    ours = {
+        (seq[t.request][0], seq[t.request][2]): sorted(seq[n][2] for n in t.replies)
+        for t in txns
+    }
+    want = {}
+    first_packet = {}
+    with truth.open() as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec["type"] == "flow":
+                first_packet[rec["flow"]] = str(rec["first_packet"])
+            elif rec["type"] == "pair":
+                want[first_packet[rec["flow"]], rec["request_seq"]] = sorted(rec["reply_seqs"])
+    assert len(want) > 3000
+    missing = {k: v for k, v in want.items() if ours.get(k) != v}
+    assert not missing, list(missing.items())[:5]
+    assert set(ours) == set(want)
+    # every request the truth lists was answered or is expected to stay so; nothing unknown
+    assert not [f for f in findings if f.code in ("trid.unknown_reply", "trid.reused")]
+
+
+def _seed(number: str) -> Path:
+    found = sorted(SEEDS.glob(f"{number}_*.txt"))
+    if not found:
+        pytest.skip(f"seed {number} is not in {SEEDS}")
+    return found[0]
+
+
+def test_seed_003_sync_burst_presence_and_unsolicited() -> None:
+    records, txns, findings, reducer = analyse(open_source(_seed("003")))
+    pairs = pairs_of(records, txns)
+    assert pairs[b"SYN 8 14"] == [
+        b"SYN 8 15 1 1", b"GTC A", b"BLP AL", b"PRP PHH 123%20(4567)",
+        b"LSG 0 Other%20Contacts 0", b"LST anotheruser@hotmail.com another%20user 11 0",
+        b"BPR PHH 1%20(222)%20333%204444",
+    ]  # fmt: skip
+    assert pairs[b"CHG 9 NLN 0"] == [
+        b"CHG 9 NLN 0", b"ILN 9 NLN anotheruser@hotmail.com another%20user 28"
+    ]
+    assert pairs[b"USR 3 TWN I example@hotmail.com"] == [
+        b"XFR 3 NS 10.0.0.5:1863 0 10.0.0.1:1863"
+    ]
+    assert pairs[b"USR 7 TWN S $(pp14response.headers.authenticationInfo[\"from-PP\"])"] == [
+        b"USR 7 OK example@hotmail.com example%20user 1 0"
+    ]
+    # the profile MSG, the two NLN and the server's OUT came unasked
+    assert reducer.unsolicited == 4
+    assert findings == []
+
+
+def test_seed_004_errors_bursts_and_a_request_the_server_hung_up_on() -> None:
+    records, txns, findings, _ = analyse(open_source(_seed("004")))
+    pairs = pairs_of(records, txns)
+    assert pairs[b"ADD 23 FL myname_123@hotmail.com myname_123@hotmail.com 1"] == [
+        b"ADD 23 FL 1201 myname_123@hotmail.com myname_123@hotmail.com 1",
+        b"BPR 1201 myname_123@hotmail.com PHH", b"BPR 1201 myname_123@hotmail.com PHW",
+        b"BPR 1201 myname_123@hotmail.com PHM", b"BPR 1201 myname_123@hotmail.com MOB N",
+    ]  # fmt: skip
+    assert pairs[b"REM 26 AL a@b"] == [b"216 26"]
+    assert pairs[b"REM 30 FL user321@msn.com 3"] == [b"225 30"]
+    unanswered = {(f.code, lines(records)[f.frame]) for f in findings if f.frame is not None}
+    assert ("trid.unanswered", b"ADD 25 RL user@msn.com user@msn.com") in unanswered
+    assert ("trid.unanswered", b"REM 34 RL user@msn.com") in unanswered
+
+
+def _transcript(text: str) -> object:
+    return read_transcript(text.splitlines(True), "t")
+
+
+def test_reused_falling_unknown_and_timed_out_trids() -> None:
+    text = (
+        "  1.000 NS >>> ADD 5 FL a@b.c a@b.c\n"
+        "  1.100 NS >>> REM 5 FL x@y.z\n"
+        "  1.200 NS >>> CHG 3 NLN 0\n"
+        "  1.300 NS <<< CHG 3 NLN 0\n"
+        "  1.400 NS <<< REM 77 FL 12 x@y.z\n"
+        "  9.000 NS >>> SYN 8 0\n"
+        " 99.000 NS <<< NLN NLN q@r.s Q 0\n"
+    )
+    records, txns, findings, _ = analyse(_transcript(text), timeout=30.0)
+    codes = [(f.code, lines(records)[f.frame] if f.frame else None) for f in findings]
+    assert ("trid.reused", b"REM 5 FL x@y.z") in codes
+    assert ("trid.not_increasing", b"CHG 3 NLN 0") in codes
+    assert ("trid.unknown_reply", b"REM 77 FL 12 x@y.z") in codes
+    assert ("trid.unanswered", b"SYN 8 0") in codes
+    chg = next(t for t in txns if t.cmd == "CHG")
+    assert chg.rtt == pytest.approx(0.1)
+
+
+def test_cal_links_the_join_and_msg_u_expects_nothing() -> None:
+    text = (
+        "  1.0 SB >>> USR 1 a@b.c 1234.5678\n"
+        "  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  1.2 SB >>> CAL 2 b@c.d\n"
+        "  1.3 SB <<< CAL 2 RINGING 11752013\n"
+        "  2.0 SB <<< JOI b@c.d B\n"
+        "  2.1 SB >>> MSG 3 U 5\n"
+        "            | hello\n"
+        "  3.0 SB >>> MSG 4 A 5\n"
+        "            | hello\n"
+        "  3.2 SB <<< ACK 4\n"
+    )
+    records, txns, findings, _ = analyse(_transcript(text))
+    text_of = lines(records)
+    cal = next(t for t in txns if t.cmd == "CAL")
+    assert cal.outcome is not None and text_of[cal.outcome] == b"JOI b@c.d B"
+    msg_u = next(t for t in txns if t.trid == 3)
+    assert not msg_u.expects_reply and msg_u.replies == []
+    assert [text_of[n] for n in next(t for t in txns if t.trid == 4).replies] == [b"ACK 4"]
+    assert findings == []
