@@ -102,7 +102,7 @@ class CommandFrame(MsnpFrame):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ErrorFrame(CommandFrame):
     """A numeric error reply `NNN TrID [args]`; `cmd` holds the digits."""
 

@@ -13,10 +13,10 @@ from types import MappingProxyType
 from typing import Final
 
 from dissectors.msnp.payloads import xmldoc
-from dissectors.msnp.payloads.mime import split_mime, strict_text
-from dissectors.msnp.payloads.model import Findings, Payload, freeze
+from dissectors.msnp.payloads.mime import NO_HEADERS, HeaderBlock, split_mime, strict_text
+from dissectors.msnp.payloads.model import Findings, Payload, new_payload
 from dissectors.msnp.payloads.p2p import decode_p2p
-from dissectors.msnp.payloads.text import TEXT_DECODERS, ContentDecoder, looks_like_ticket
+from dissectors.msnp.payloads.text import TEXT_DECODERS, ContentDecoder
 
 P2P_TYPE: Final = "application/x-msnmsgrp2p"
 
@@ -33,68 +33,62 @@ _QRY_ANSWER: Final = re.compile(rb"[0-9a-f]{32}")
 Reader = Callable[[str, bytes], Payload]
 
 
-def _payload(
+def _freeze(
     data: bytes,
     findings: Findings,
-    *,
     kind: str,
-    body: bytes | None = None,
-    headers: tuple[tuple[str, str], ...] = (),
-    content_type: str | None = None,
-    charset: str | None = None,
-    binary: bool = False,
+    body: bytes,
+    block: HeaderBlock,
+    text: str | None,
+    binary: bool,
 ) -> Payload:
-    body = data if body is None else body
-    text = None if binary else strict_text(body, charset)
+    """The `Payload`; `text` is `body` strictly decoded (None if binary or undecodable)."""
     if text is None and not binary and body:
-        findings.problem(f"body is not valid {charset or 'UTF-8'} text (shown as base64)")
-    return Payload(
-        length=len(data),
-        content_type=content_type,
-        charset=charset,
-        headers=headers,
-        body=body,
-        fields=freeze(findings.fields),
-        problems=findings.final_problems(),
-        credentials=tuple(findings.credentials),
-        kind=kind,
-        text=text,
-        binary=binary,
+        findings.problem(f"body is not valid {block.charset or 'UTF-8'} text (shown as base64)")
+    return new_payload(
+        len(data),
+        block.content_type,
+        block.charset,
+        block.headers,
+        body,
+        MappingProxyType(findings.fields),
+        findings.final_problems(),
+        tuple(findings.credentials),
+        kind,
+        text,
+        binary,
     )
+
+
+def _payload(data: bytes, findings: Findings, kind: str) -> Payload:
+    """A payload without headers: all of `data` is the body, read as UTF-8 text if it is."""
+    return _freeze(data, findings, kind, data, NO_HEADERS, strict_text(data, None), False)
 
 
 def read_mime(cmd: str, data: bytes) -> Payload:
     """MSG/UUM/UBM: MIME headers, blank line, body; then the content type's decoder."""
     findings = Findings()
-    mime = split_mime(data, findings)
-    decoder = MIME_DECODERS.get(mime.content_type or "")
+    mime = split_mime(data, findings, BINARY_TYPES)
+    block = mime.block
+    decoder = MIME_DECODERS.get(block.content_type or "")
     if decoder is not None:
         decoder(mime, findings)
-    for name, value in mime.headers:
-        if looks_like_ticket(value):
-            findings.secret(name)
-    return _payload(
-        data,
-        findings,
-        kind="mime",
-        body=mime.body,
-        headers=mime.headers,
-        content_type=mime.content_type,
-        charset=mime.charset,
-        binary=mime.content_type in BINARY_TYPES,
-    )
+    for name in block.tickets:
+        findings.secret(name)
+    binary = block.content_type in BINARY_TYPES
+    return _freeze(data, findings, "mime", mime.body, block, mime.text, binary)
 
 
 def _read_xml(cmd: str, data: bytes, *, strict: bool) -> Payload:
     findings = Findings()
     if not data.strip():
-        return _payload(data, findings, kind="empty")
+        return _payload(data, findings, "empty")
     if xmldoc.looks_like_xml(data):
         xmldoc.decode_document(data, findings, f"{cmd} payload")
-        return _payload(data, findings, kind="xml")
+        return _payload(data, findings, "xml")
     if strict:
         findings.problem(f"{cmd} payload is not XML")
-    return _payload(data, findings, kind="text")
+    return _payload(data, findings, "text")
 
 
 def read_xml(cmd: str, data: bytes) -> Payload:
@@ -113,7 +107,7 @@ def read_qry(cmd: str, data: bytes) -> Payload:
     findings.fields["answer"] = data.decode("ascii", "replace")
     if _QRY_ANSWER.fullmatch(data) is None:
         findings.problem("QRY answer is not 32 lower-case hexadecimal digits")
-    return _payload(data, findings, kind="challenge-answer")
+    return _payload(data, findings, "challenge-answer")
 
 
 COMMAND_READERS: Final[Mapping[str, Reader]] = MappingProxyType(
@@ -150,10 +144,11 @@ def reader_for(cmd: str) -> Reader:
 
 def decode_payload(cmd: str, body: bytes) -> Payload:
     """Decode the payload `body` carried by command `cmd`. Never raises."""
-    data = bytes(body)
+    data = body if type(body) is bytes else bytes(body)
     try:
-        return reader_for(cmd)(cmd, data)
+        reader = COMMAND_READERS.get(cmd) or reader_for(cmd)
+        return reader(cmd, data)
     except Exception as exc:  # the contract is "never raises": keep the bytes, say why
         findings = Findings()
         findings.problem(f"payload decoder failed ({type(exc).__name__}); shown undecoded")
-        return _payload(data, findings, kind="raw")
+        return _payload(data, findings, "raw")

@@ -2,12 +2,15 @@
 
 `Payload` is immutable and JSON-ready through `to_json`; `Findings` is the small mutable
 scratchpad one decoder call builds up (fields, problems, credential names) before it is frozen
-into a `Payload`. Nothing here holds state between calls.
+into a `Payload`. Decoders store only JSON types (dict, list, str, int, float, bool, None) in
+fields, so `to_json` copies containers rather than converting. Nothing here holds state
+between calls.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,8 +47,42 @@ class Findings:
         return tuple(self.problems)
 
 
+_ATOMS: Final = frozenset({str, int, bool, float, type(None)})
+"""Immutable JSON scalar types: `jsonable` returns them as they are."""
+_STR: Final = frozenset({str})
+
+
+def _copy_containers(out: dict[str, Any]) -> dict[str, Any]:
+    """Replace the container values of a fresh dict copy by deep copies of their own."""
+    for key, item in out.items():
+        if type(item) not in _ATOMS:
+            out[key] = jsonable(item)
+    return out
+
+
+def fields_json(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`jsonable` for a fields mapping, whose keys are `str`: a copy with containers copied."""
+    # copy() is much faster than dict() on a read-only view, and gives a dict if it wraps one
+    out = fields.copy() if type(fields) is MappingProxyType else None
+    if type(out) is not dict:
+        out = dict(fields)
+    return _copy_containers(out)
+
+
 def jsonable(value: Any) -> Any:
     """A deep, plain (dict/list/str/int/...) copy of a decoded value, safe to mutate."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is list:
+        if _ATOMS.issuperset(map(type, value)):
+            return list(value)
+        return [jsonable(v) for v in value]
+    if kind is dict and _STR.issuperset(map(type, value)):
+        out = value.copy()
+        if _ATOMS.issuperset(map(type, out.values())):
+            return out
+        return _copy_containers(out)
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -113,8 +150,8 @@ class Payload:
         credential headers and fields are replaced by it, and so is every occurrence of their
         values in the body.
         """
-        fields: dict[str, Any] = jsonable(self.fields)
-        headers = [[k, v] for k, v in self.headers]
+        fields = fields_json(self.fields)
+        headers = list(map(list, self.headers))
         text = None if self.binary else self.text
         raw = self.body
         if redact is not None and self.credentials:
@@ -132,7 +169,7 @@ class Payload:
                 raw = raw.replace(secret.encode("utf-8", "replace"), redact.encode("utf-8"))
         body_base64 = None
         if text is None:
-            body_base64 = base64.b64encode(raw).decode("ascii")
+            body_base64 = binascii.b2a_base64(raw, newline=False).decode("ascii")
         return {
             "length": self.length,
             "content_type": self.content_type,
@@ -146,6 +183,43 @@ class Payload:
         }
 
 
-def freeze(fields: dict[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of a fields dict (the top level; values are built fresh per call)."""
-    return MappingProxyType(fields)
+class _PayloadDraft:
+    """`Payload`'s slot layout without its frozen `__setattr__` (see `new_payload`)."""
+
+    __slots__ = Payload.__slots__
+
+
+def new_payload(
+    length: int,
+    content_type: str | None,
+    charset: str | None,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    fields: Mapping[str, Any],
+    problems: tuple[str, ...],
+    credentials: tuple[str, ...],
+    kind: str,
+    text: str | None,
+    binary: bool,
+) -> Payload:
+    """The same as `Payload(...)` with these arguments, for the decoder's hot path.
+
+    A frozen dataclass sets each field through `object.__setattr__`, which is most of the
+    cost of building a small payload. The draft has the very same slots, so its plain slot
+    writes are cheap, and assigning `__class__` then turns it into the frozen `Payload`.
+    """
+    draft: Any = _PayloadDraft()
+    draft.length = length
+    draft.content_type = content_type
+    draft.charset = charset
+    draft.headers = headers
+    draft.body = body
+    draft.fields = fields
+    draft.problems = problems
+    draft.credentials = credentials
+    draft.kind = kind
+    draft.text = text
+    draft.binary = binary
+    draft.__class__ = Payload
+    payload: Payload = draft
+    return payload

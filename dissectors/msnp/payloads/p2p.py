@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -35,6 +36,8 @@ P2P_HEADER: Final = Struct(
     "ack_data_size" / Int64ul,
 )
 HEADER_SIZE: Final = 48
+_HEADER_PARSER: Final = P2P_HEADER.compile()
+"""`P2P_HEADER` compiled by construct into Python code: four times faster than interpreting."""
 FOOTER_SIZE: Final = 4
 HEADER_FIELDS: Final = (
     "session_id",
@@ -110,15 +113,24 @@ SLP_SECRETS: Final = ("Nonce",)
 """An MSNSLP direct-connection Nonce authenticates the peer's handshake: a credential."""
 
 
+_KNOWN_FLAGS: Final = sum(bit for bit, _ in FLAGS)
+
+
+@lru_cache(maxsize=256)
+def _flag_names(flags: int) -> tuple[str, ...]:
+    return tuple(name for bit, name in FLAGS if flags & bit)
+
+
 def flag_names(flags: int) -> list[str]:
-    return [name for bit, name in FLAGS if flags & bit]
+    return list(_flag_names(flags))
 
 
 def decode_p2p(m: Mime, findings: Findings) -> None:
     """The P2P-Dest header, the binary header fields, the footer and any MSNSLP message."""
     out = findings.fields
-    for name in ("P2P-Dest", "P2P-Src"):
-        value = m.get(name)
+    index = m.block.index
+    for name, lower in (("P2P-Dest", "p2p-dest"), ("P2P-Src", "p2p-src")):
+        value = index.get(lower)
         if value is not None:
             out[name] = value
     if "P2P-Dest" not in out:
@@ -127,14 +139,14 @@ def decode_p2p(m: Mime, findings: Findings) -> None:
     if len(body) < HEADER_SIZE:
         findings.problem(f"P2P header too short: {len(body)} of {HEADER_SIZE} bytes")
         return
-    parsed = P2P_HEADER.parse(body[:HEADER_SIZE])
-    header: dict[str, int] = {name: int(parsed[name]) for name in HEADER_FIELDS}
-    out.update(header)
-    out["flag_names"] = flag_names(header["flags"])
-    unknown = header["flags"] & ~sum(bit for bit, _ in FLAGS)
+    parsed = _HEADER_PARSER.parse(body[:HEADER_SIZE])
+    values = [int(parsed[name]) for name in HEADER_FIELDS]
+    out.update(zip(HEADER_FIELDS, values, strict=True))
+    offset, total, length, flags = values[2], values[3], values[4], values[5]
+    out["flag_names"] = flag_names(flags)
+    unknown = flags & ~_KNOWN_FLAGS
     if unknown:
         out["flags_unknown"] = unknown
-    length = header["message_length"]
     available = len(body) - HEADER_SIZE
     if length > available:
         findings.problem(
@@ -151,16 +163,14 @@ def decode_p2p(m: Mime, findings: Findings) -> None:
     else:
         app = int.from_bytes(rest[:FOOTER_SIZE], "big")
         out["app_id"] = app
-        out["app_name"] = APP_IDS.get(app, f"application {app}")
+        app_name = APP_IDS.get(app)
+        out["app_name"] = f"application {app}" if app_name is None else app_name
         if len(rest) > FOOTER_SIZE:
             findings.problem(f"{len(rest) - FOOTER_SIZE} bytes after the P2P footer")
-    if header["offset"] + length > header["total_size"] and not header["flags"] & 0x2:
-        findings.problem(
-            f"P2P offset {header['offset']} + length {length} exceeds total size "
-            f"{header['total_size']}"
-        )
+    if offset + length > total and not flags & 0x2:
+        findings.problem(f"P2P offset {offset} + length {length} exceeds total size {total}")
     if SLP_START.match(data):
-        whole = header["offset"] == 0 and length == header["total_size"]
+        whole = offset == 0 and length == total
         out["slp"] = decode_slp(data, findings, whole)
 
 

@@ -3,7 +3,8 @@ mail notifications, system messages, client caps, emoticons, datacasts, keep-ali
 
 Each decoder takes the split `Mime` payload and fills a `Findings`; the table at the bottom
 maps lower-case content types to decoders. Values that do not fit their type are kept as text
-and reported, never raised.
+and reported, never raised. A user's X-MMS-IM-Format value repeats in every message, so its
+decoding is remembered (a bounded cache) and copied into each payload's fields.
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
 from dissectors.msnp.payloads import xmldoc
-from dissectors.msnp.payloads.mime import Mime, key_values, url_decode
+from dissectors.msnp.payloads.mime import Mime, key_values, looks_like_ticket, url_decode
 from dissectors.msnp.payloads.model import Findings
 
 Converter = Callable[[str, str, Findings], Any]
 ContentDecoder = Callable[[Mime, Findings], None]
 
 _INT_RE: Final = re.compile(r"-?[0-9]{1,20}")
-_TICKET_RE: Final = re.compile(r"(?:^|[&?;,\s])t=[^&\s]{16,}")
-"""A Passport ticket (`t=...&p=...`) inside a header or body value."""
+_HEX_RE: Final = re.compile(r"[0-9a-fA-F]+")
 
 
 def as_int(name: str, raw: str, findings: Findings) -> Any:
@@ -75,11 +76,6 @@ def as_ip(name: str, raw: str, findings: Findings) -> Any:
         except ValueError:
             findings.problem(f"{name}: not an IP address: {raw[:40]!r}")
     return raw
-
-
-def looks_like_ticket(value: str) -> bool:
-    """True for a value carrying a Passport ticket (`t=...`, usually with `&p=...`)."""
-    return _TICKET_RE.search(value) is not None
 
 
 def typed_fields(
@@ -215,7 +211,7 @@ FONT_PITCHES: Final = MappingProxyType({0: "default", 1: "fixed", 2: "variable"}
 
 
 def _hex(raw: str, digits: int) -> int | None:
-    if 0 < len(raw) <= digits and all(c in "0123456789abcdefABCDEF" for c in raw):
+    if len(raw) <= digits and _HEX_RE.fullmatch(raw) is not None:
         return int(raw, 16)
     return None
 
@@ -285,8 +281,40 @@ FORMAT_PARAMS: Final[Mapping[str, Callable[[str, dict[str, Any], Findings], None
 """X-MMS-IM-Format parameters (any order, any case); RL=1 marks right-to-left text."""
 
 
+FormatResult = tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]
+
+
+@lru_cache(maxsize=1024)
+def _im_format(value: str) -> FormatResult | None:
+    """The fields (and which hold containers) and problems of one X-MMS-IM-Format value.
+
+    A user's format repeats in every message, so it is decoded once and remembered.
+    """
+    sink = Findings()
+    _decode_im_format(value, sink)
+    if sink.dropped:  # too many problems to replay exactly: decode it each time
+        return None
+    fields = sink.fields
+    containers = tuple(k for k, v in fields.items() if type(v) is dict or type(v) is list)
+    return fields, containers, tuple(sink.problems)
+
+
 def decode_im_format(value: str, findings: Findings) -> None:
     """`FN=...; EF=...; CO=...; CS=...; PF=...[; RL=1]` into font fields."""
+    cached = _im_format(value)
+    if cached is None:
+        _decode_im_format(value, findings)
+        return
+    fields, containers, problems = cached
+    out = findings.fields
+    out.update(fields)
+    for key in containers:  # the format dict and the effects list: fresh for each payload
+        out[key] = fields[key].copy()
+    for problem in problems:
+        findings.problem(problem)
+
+
+def _decode_im_format(value: str, findings: Findings) -> None:
     params: dict[str, str] = {}
     for part in value.split(";"):
         key, sep, raw = part.partition("=")
@@ -307,11 +335,12 @@ def decode_im_format(value: str, findings: Findings) -> None:
 def decode_plain(m: Mime, findings: Findings) -> None:
     """`text/plain`: an instant message; its text and the X-MMS-IM-Format font fields."""
     findings.fields["text"] = m.body_text(findings)
-    fmt = m.get("X-MMS-IM-Format")
+    index = m.block.index
+    fmt = index.get("x-mms-im-format")
     if fmt is not None:
         decode_im_format(fmt, findings)
-    for header, key in (("P4-Context", "p4_context"), ("Roster", "roster")):
-        value = m.get(header)
+    for header, key in (("p4-context", "p4_context"), ("roster", "roster")):
+        value = index.get(header)
         if value is not None:
             findings.fields[key] = value
 
@@ -321,8 +350,9 @@ def decode_plain(m: Mime, findings: Findings) -> None:
 
 def decode_control(m: Mime, findings: Findings) -> None:
     """`text/x-msmsgscontrol`: who is typing (or recording a voice clip)."""
-    for header in ("TypingUser", "RecordingUser"):
-        value = m.get(header)
+    index = m.block.index
+    for header, name in (("TypingUser", "typinguser"), ("RecordingUser", "recordinguser")):
+        value = index.get(name)
         if value is not None:
             findings.fields[header] = value
     if not findings.fields:
