@@ -20,6 +20,7 @@ class Flow:
     client: str | None = None  # "ip:port"
     server: str | None = None
     label: str | None = None
+    opened: bool | None = None  # the capture saw the connection open (SYN); None: unknown
 
 
 @dataclass(frozen=True, slots=True)

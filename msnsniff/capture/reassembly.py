@@ -172,6 +172,7 @@ class Reassembler:
             str(self._count) if self._flow_id is None else self._flow_id(),
             format_endpoint(c_addr, c_port),
             format_endpoint(s_addr, s_port),
+            opened=bool(flags & SYN),
         )
         conn = _Conn(flow, client_key, (_Half(Direction.C2S), _Half(Direction.S2C)))
         self._conns[client_key] = (conn, 0)

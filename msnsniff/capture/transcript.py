@@ -206,6 +206,13 @@ class TranscriptReader:
         if pending.body:
             body = "".join(b + "\r\n" for b in pending.body).encode("utf-8", "surrogateescape")
             data += body[:declared] if declared is not None else body
+            if declared is not None and len(body) > declared + 2:  # more than a final CRLF
+                yield SourceNote(
+                    f"{pending.first.split()[0]} declares {declared} payload bytes; the "
+                    f"transcript's {len(body) - declared} further body bytes are dropped: "
+                    f"{body[declared:declared + 40]!r}",
+                    f"{self.name}:{pending.lineno}",
+                )
         if declared is not None:
             got = len(data) - len(pending.first.encode("utf-8", "surrogateescape")) - 2
             if got != declared:

@@ -1,0 +1,262 @@
+"""Expert findings: conformance checks on single frames and short per-connection context.
+
+Theory of operation
+-------------------
+Each frame is looked up in `RULES` by (command, direction); every rule listed there runs and
+may report a `Finding`. Rules see the frame, its decoded fields and a small per-connection
+`_Conn` state that the checks themselves keep up to date (authenticated yet, the pending
+challenge, recent XFR SB times, the previous frame). Frames of every kind also pass the
+`ALWAYS` checks (malformed runs, capture gaps, unknown commands, arguments that fit no form).
+State is per connection and released when the connection closes; nothing is kept per frame.
+
+Each finding is one sentence a person understands, naming what the server will do about it
+when the documents say (seed 004 for the contact-list limits, seed 000 for the switchboard
+rate limit, the error table for error replies).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from dissectors.api import Direction
+from dissectors.msnp.challenge import verify_answer
+from dissectors.msnp.decode import decode
+from dissectors.msnp.errors import error_info
+from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.grammar import COMMANDS, PAYLOAD_RULES
+from msnsniff.capture import Flow
+from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.capture_session import FrameRecord
+
+C2S, S2C = Direction.C2S, Direction.S2C
+
+MAX_NICK_BYTES: Final = 387  # URL-encoded; over it the server disconnects (seed 004)
+MAX_GROUP_NAME_BYTES: Final = 61  # URL-encoded, on ADG; over it: 229 (seed 004)
+SB_LIMIT: Final = 8  # XFR SB per login per window (seed 000); the next gets 800
+SB_WINDOW: Final = 60.0
+PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT", "QRY"})
+"""Client commands a server accepts before the login (or switchboard USR/ANS) succeeded."""
+
+
+@dataclass(slots=True)
+class _Conn:
+    authenticated: bool | None = None  # None until the client's first frame: joined late?
+    challenge: str | None = None  # the last CHL not yet answered
+    sb_requests: deque[float] = field(default_factory=deque)
+    last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a rule sees."""
+
+    record: FrameRecord
+    frame: CommandFrame
+    fields: Mapping[str, Any]
+    conn: _Conn
+    report: Callable[[Severity, str, str], None]  # (severity, code, message)
+
+
+Rule = Callable[[Context], None]
+
+
+def _nick_length(ctx: Context) -> None:
+    raw = ctx.fields.get("nick_raw")
+    if isinstance(raw, str) and len(raw.encode("utf-8", "surrogateescape")) > MAX_NICK_BYTES:
+        size = len(raw.encode("utf-8", "surrogateescape"))
+        ctx.report(
+            Severity.ERROR, "expert.nick_too_long",
+            f"{ctx.frame.cmd} sets a nickname of {size} URL-encoded bytes; over "
+            f"{MAX_NICK_BYTES} the server disconnects the client",
+        )  # fmt: skip
+
+
+def _group_name_length(ctx: Context) -> None:
+    raw = ctx.fields.get("name_raw")
+    if isinstance(raw, str) and len(raw.encode("utf-8", "surrogateescape")) > MAX_GROUP_NAME_BYTES:
+        size = len(raw.encode("utf-8", "surrogateescape"))
+        ctx.report(
+            Severity.WARN, "expert.group_name_too_long",
+            f"ADG with a group name of {size} URL-encoded bytes; over {MAX_GROUP_NAME_BYTES} "
+            "the server answers 229",
+        )  # fmt: skip
+
+
+def _reverse_list(ctx: Context) -> None:
+    if ctx.fields.get("list") == "RL":
+        ctx.report(
+            Severity.ERROR, "expert.client_changes_rl",
+            f"the client sent {ctx.frame.cmd} on the reverse list, which only the server "
+            "maintains; the server disconnects it",
+        )  # fmt: skip
+
+
+def _xfr_sb_rate(ctx: Context) -> None:
+    if ctx.fields.get("kind") != "SB" or ctx.record.ts is None:
+        return
+    times = ctx.conn.sb_requests
+    now = ctx.record.ts
+    times.append(now)
+    while times and times[0] <= now - SB_WINDOW:
+        times.popleft()
+    if len(times) > SB_LIMIT:
+        ctx.report(
+            Severity.WARN, "expert.sb_rate",
+            f"XFR SB number {len(times)} within {SB_WINDOW:g} s; a login may open "
+            f"{SB_LIMIT} switchboards a minute and the server answers 800 beyond that",
+        )  # fmt: skip
+
+
+def _challenge(ctx: Context) -> None:
+    ctx.conn.challenge = str(ctx.fields.get("challenge", "")) or None
+
+
+def _answer(ctx: Context) -> None:
+    challenge, ctx.conn.challenge = ctx.conn.challenge, None
+    payload = ctx.frame.payload_bytes
+    client_id = ctx.fields.get("client_id")
+    if challenge is None or payload is None or not isinstance(client_id, str):
+        return
+    answer = payload.decode("ascii", "replace")
+    ok = verify_answer(challenge, client_id, answer, ctx.frame.dialect)
+    if ok is False:
+        ctx.report(
+            Severity.ERROR, "expert.bad_challenge_answer",
+            f"QRY answer {answer!r} does not match challenge {challenge} for {client_id} "
+            f"(MSNP{ctx.frame.dialect}); the server answers 540 and disconnects",
+        )  # fmt: skip
+    elif ok is None:
+        ctx.report(
+            Severity.CHAT, "expert.unknown_client_key",
+            f"QRY from {client_id}: its key is not public, so the answer cannot be checked",
+        )  # fmt: skip
+
+
+def _login_ok(ctx: Context) -> None:
+    if ctx.frame.args[:1] == ("OK",):
+        ctx.conn.authenticated = True
+
+
+def _error_reply(ctx: Context) -> None:
+    assert isinstance(ctx.frame, ErrorFrame)
+    info = error_info(ctx.frame.code)
+    severity = Severity.ERROR if info.disconnects else Severity.NOTE
+    ctx.report(severity, "expert.error_reply",
+               f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
+
+
+def _before_auth(ctx: Context) -> None:
+    conn = ctx.conn
+    if conn.authenticated is None:  # the first client line: did the capture see the start?
+        opened = ctx.record.flow.opened
+        if opened is None:  # a transcript: a login or switchboard opening says it did
+            opened = ctx.frame.cmd in PRE_AUTH_OK
+        conn.authenticated = not opened  # joined mid-way: the login happened before
+    if not conn.authenticated and ctx.frame.cmd not in PRE_AUTH_OK:
+        ctx.report(
+            Severity.WARN, "expert.before_auth",
+            f"{ctx.frame.cmd} sent before the login succeeded; servers answer 302 (not "
+            "logged in) or disconnect",
+        )  # fmt: skip
+
+
+def _dialect(ctx: Context) -> None:
+    frame = ctx.frame
+    spec = COMMANDS.get(frame.cmd)
+    if frame.unknown:
+        side = "client" if frame.direction is C2S else "server"
+        ctx.report(Severity.WARN, "expert.unknown_command",
+                   f"{frame.cmd} is not a command an MSNP {side} sends")  # fmt: skip
+    elif spec is not None and not spec.dialects[0] <= frame.dialect <= spec.dialects[1]:
+        low, high = spec.dialects
+        ctx.report(
+            Severity.NOTE, "expert.wrong_dialect",
+            f"{frame.cmd} belongs to MSNP{low}-MSNP{high}, but this connection speaks "
+            f"MSNP{frame.dialect}",
+        )  # fmt: skip
+
+
+def _shape(ctx: Context) -> None:
+    for problem in decode(ctx.frame).problems:
+        if problem != "unknown command":
+            ctx.report(Severity.NOTE, "expert.bad_argument", f"{ctx.frame.cmd}: {problem}")
+
+
+RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyType(
+    {
+        ("ADD", C2S): (_nick_length, _reverse_list),
+        ("REM", C2S): (_reverse_list,),
+        ("REA", C2S): (_nick_length,),
+        ("ADG", C2S): (_group_name_length,),
+        ("XFR", C2S): (_xfr_sb_rate,),
+        ("CHL", S2C): (_challenge,),
+        ("QRY", C2S): (_answer,),
+        ("USR", S2C): (_login_ok,),
+        ("ANS", S2C): (_login_ok,),
+    }
+)
+"""(command, direction) -> the checks that run on it, in order."""
+
+ALWAYS: Final[tuple[Rule, ...]] = (_dialect, _shape)
+
+
+class Expert:
+    """The expert-findings analyzer (see the module docstring)."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._conns: dict[str, _Conn] = {}
+
+    def feed(self, record: FrameRecord) -> None:
+        frame = record.frame
+        flow = record.flow.id
+        conn = self._conns.get(flow)
+        if conn is None:
+            conn = self._conns[flow] = _Conn()
+        if isinstance(frame, GapFrame):
+            self._sink(Finding(Severity.WARN, "expert.gap",
+                               f"{frame.length} bytes missing from the capture; frames around "
+                               "them may be incomplete", flow, record.no))  # fmt: skip
+            return
+        if isinstance(frame, MalformedFrame):
+            self._malformed(record, frame, conn)
+            return
+        if not isinstance(frame, CommandFrame):
+            return
+
+        def report(severity: Severity, code: str, message: str) -> None:
+            self._sink(Finding(severity, code, message, flow, record.no))
+
+        ctx = Context(record, frame, decode(frame).fields, conn, report)
+        if isinstance(frame, ErrorFrame):
+            _error_reply(ctx)
+        else:
+            if frame.direction is C2S:
+                _before_auth(ctx)
+            for rule in RULES.get((frame.cmd, frame.direction), ()):
+                rule(ctx)
+            for rule in ALWAYS:
+                rule(ctx)
+        conn.last[frame.direction] = frame
+
+    def _malformed(self, record: FrameRecord, frame: MalformedFrame, conn: _Conn) -> None:
+        previous = conn.last.get(frame.direction)
+        hint = ""
+        if previous is not None and previous.cmd.encode() in PAYLOAD_RULES[frame.direction]:
+            hint = (f"; it follows {previous.cmd} at offset {previous.offset}, whose declared "
+                    "payload length is probably wrong")  # fmt: skip
+        self._sink(Finding(
+            Severity.ERROR, "expert.malformed",
+            f"{len(frame.raw)} bytes at offset {frame.offset} are not MSNP: {frame.reason}{hint}",
+            record.flow.id, record.no,
+        ))  # fmt: skip
+
+    def flow_closed(self, flow: Flow) -> None:
+        self._conns.pop(flow.id, None)
+
+    def finish(self) -> None:
+        self._conns.clear()

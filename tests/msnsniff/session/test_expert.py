@@ -1,0 +1,125 @@
+"""Expert findings on the seeds, the demo capture, real captures and crafted transcripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dissectors.msnp.challenge import md5_answer
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.capture.write import PcapWriter, TcpConversation
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.expert import Expert
+from tests.helpers import REAL, SEEDS
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def expert(events: object) -> tuple[dict[int, bytes], list[Finding]]:
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    analysis.add(Expert)
+    records: list[FrameRecord] = list(analysis.run(events))  # type: ignore[arg-type]
+    lines = {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}
+    return lines, analysis.findings
+
+
+def codes(lines: dict[int, bytes], findings: list[Finding]) -> set[tuple[str, bytes]]:
+    return {(f.code, lines[f.frame]) for f in findings if f.frame is not None}
+
+
+def transcript(text: str) -> object:
+    return read_transcript(text.splitlines(True), "t")
+
+
+def test_seed_004_limits_and_errors() -> None:
+    seed = sorted(SEEDS.glob("004_*.txt"))
+    if not seed:
+        pytest.skip(f"seed 004 is not in {SEEDS}")
+    lines, findings = expert(open_source(seed[0]))
+    got = codes(lines, findings)
+    assert ("expert.client_changes_rl", b"ADD 25 RL user@msn.com user@msn.com") in got
+    assert ("expert.client_changes_rl", b"REM 34 RL user@msn.com") in got
+    long_group = b"ADG 37 this%20group's%20name%20is%20sixty%20two%20bytes%20in%20length 0"
+    assert ("expert.group_name_too_long", long_group) in got
+    errors = {line for code, line in got if code == "expert.error_reply"}
+    assert {b"216 26", b"225 30", b"229 37", b"223 39", b"230 42"} <= errors
+    msg = next(f.message for f in findings if lines[f.frame or 0] == b"216 26")
+    assert msg.startswith("error 216 ERR_NOT_ON_LIST:")
+
+
+def test_demo_capture_has_only_its_deliberate_errors() -> None:
+    lines, findings = expert(open_source(ROOT / "captures" / "msnp8_demo.pcap"))
+    assert sorted(codes(lines, findings)) == [
+        ("expert.error_reply", b"215 11"),
+        ("expert.error_reply", b"216 12"),
+        ("expert.error_reply", b"229 13"),
+        ("expert.group_name_too_long",
+         b"ADG 13 a%20group%20name%20that%20is%20far%20too%20long%20to%20be%20accepted%20ok 0"),
+    ]  # fmt: skip
+
+
+def test_escargot_probes_are_all_found() -> None:
+    path = REAL / "escargot_msnp8_session.pcap"
+    if not path.exists():
+        pytest.skip(f"{path} is not there")
+    lines, findings = expert(open_source(path))
+    got = codes(lines, findings)
+    assert ("expert.unknown_command", b"FOO 46 bar") in got
+    assert ("expert.bad_argument", b"MSG 11 Z 118") in got
+    assert ("expert.bad_argument", b"CHG 9 XYZ 0") in got
+    before = [line for code, line in got if code == "expert.before_auth"]
+    assert before and all(not line.startswith((b"VER", b"CVR", b"USR")) for line in before)
+    assert not [f for f in findings if f.code in ("expert.malformed", "expert.gap")]
+
+
+def test_nickname_challenge_rate_and_malformed_payload_length() -> None:
+    good = md5_answer("15570131571988941333", "Q1P7W2E4J9R8U3S5")
+    nick = "x" * 388
+    sb = "".join(f"  {10 + i}.0 NS >>> XFR {20 + i} SB\n" for i in range(9))
+    text = (
+        "  1.0 NS >>> VER 1 MSNP8 CVR0\n"
+        "  1.1 NS <<< VER 1 MSNP8\n"
+        "  1.2 NS >>> SYN 2 0\n"
+        "  1.3 NS >>> USR 3 TWN I a@b.c\n"
+        "  1.4 NS <<< USR 3 OK a@b.c A 1 0\n"
+        f"  2.0 NS >>> REA 4 a@b.c {nick}\n"
+        "  3.0 NS <<< CHL 0 15570131571988941333\n"
+        "  3.1 NS >>> QRY 5 msmsgs@msnmsgr.com 32\n"
+        f"            | {good}\n"
+        "  4.0 NS <<< CHL 0 15570131571988941333\n"
+        "  4.1 NS >>> QRY 6 msmsgs@msnmsgr.com 32\n"
+        f"            | {'0' * 32}\n"
+        + sb
+    )
+    lines, findings = expert(transcript(text))
+    got = codes(lines, findings)
+    assert ("expert.before_auth", b"SYN 2 0") in got
+    assert ("expert.nick_too_long", f"REA 4 a@b.c {nick}".encode()) in got
+    bad = [line for code, line in got if code == "expert.bad_challenge_answer"]
+    assert bad == [b"QRY 6 msmsgs@msnmsgr.com 32"]
+    assert [line for code, line in got if code == "expert.sb_rate"] == [b"XFR 28 SB"]
+
+
+def test_wrong_payload_length_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "bad-length.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, False, b"MSG Hotmail Hotmail 5\r\nhello world\r\nNLN NLN a@b.c A 0\r\n")
+    _lines, findings = expert(open_source(path))
+    malformed = [f for f in findings if f.code == "expert.malformed"]
+    assert len(malformed) == 1
+    assert "declared payload length is probably wrong" in malformed[0].message
+
+
+def test_joined_mid_connection_is_not_before_auth() -> None:
+    late = "C: ADD 7 AL a@b.c a@b.c\nS: ADD 7 AL 12 a@b.c a@b.c\n"
+    lines, findings = expert(transcript(late))
+    assert findings == []
+    early = "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: ADD 7 AL a@b.c a@b.c\n"
+    lines, findings = expert(transcript(early))
+    assert codes(lines, findings) == {("expert.before_auth", b"ADD 7 AL a@b.c a@b.c")}
