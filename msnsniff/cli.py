@@ -16,7 +16,8 @@ from msnsniff.errors import MsnsniffError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from msnsniff.session.capture_session import CaptureSession, FrameRecord
+    from msnsniff.session.capture_session import CaptureSession
+    from msnsniff.session.pairing import Paired
 
 COMMANDS = ("read", "sniff")
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
@@ -71,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _printer(fmt: str, redact: bool, out: TextIO) -> Callable[[FrameRecord], None]:
+def _printer(fmt: str, redact: bool, out: TextIO) -> Callable[[Paired], None]:
     from msnsniff.output import record_to_jsonl, record_to_text
 
     render = {"jsonl": record_to_jsonl, "text": record_to_text}.get(fmt)
 
-    def emit(record: FrameRecord) -> None:
+    def emit(paired: Paired) -> None:
         if render is not None:
-            out.write(render(record, redact=redact) + "\n")
+            out.write(render(paired.record, redact=redact, pairing=paired.pairing) + "\n")
 
     return emit
 
@@ -136,6 +137,8 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from dissectors.api import DissectorError
     from msnsniff.capture.sources import file_kind, open_source
+    from msnsniff.session.analysis import Analysis
+    from msnsniff.session.pairing import run_paired
 
     emit = _printer(args.format, args.redact, out)
     status = 0
@@ -148,8 +151,9 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             continue
         session = _session(args)
         try:
-            for record in session.run(open_source(path)):
-                emit(record)
+            analysis = Analysis(session, keep_findings=False)
+            for paired in run_paired(analysis, open_source(path)):
+                emit(paired)
         except DissectorError as exc:
             out.flush()
             err.write(f"msnsniff: {path}: malformed frame in strict mode: {exc}\n")
@@ -172,9 +176,13 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from msnsniff.capture import SourceEvent
     from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
+    from msnsniff.session.analysis import Analysis
+    from msnsniff.session.pairing import PairingView
 
     emit = _printer(args.format, args.redact, out)
     session = _session(args)
+    analysis = Analysis(session, keep_findings=False)
+    view = PairingView(analysis, max_held=0)  # live: print each frame as it comes
     events: queue.Queue[SourceEvent] = queue.Queue()
     live = LiveCapture(
         args.iface, args.bpf or DEFAULT_FILTER, events.put,
@@ -190,8 +198,8 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 event = events.get(timeout=0.2) if block else events.get_nowait()
             except queue.Empty:
                 return
-            for record in session.push(event):
-                emit(record)
+            for paired in view.add(analysis.push(event)):
+                emit(paired)
             out.flush()
             block = False
 
@@ -203,8 +211,8 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         live.stop()
         pump(False)
-        for record in session.finish():
-            emit(record)
+        for paired in view.add(analysis.finish()) + view.flush():
+            emit(paired)
         out.flush()
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
     return 0

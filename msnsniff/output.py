@@ -3,7 +3,9 @@
 The JSON schema per frame: `no`, `ts`, `flow`, `src`, `dst`, `dir`, `proto`, `cmd`, `trid`,
 `args`, `fields`, `payload` (null or length, content type, headers, body, decoded fields),
 `error` (null or code, name, meaning), `malformed` (null or reason), `unknown`, `offset`,
-`length`, `dialect` (version and how it was decided) and `problems`.
+`length`, `dialect` (version and how it was decided), `problems`, `credentials`, and the
+pairing: `request` (a reply's request frame), `replies` (a request's reply frames) and `rtt`
+(seconds from the request to this reply, or to a request's first reply).
 
 With `redact`, every credential (USR tickets and hashes, cookies, MSPAuth, ...) is replaced
 by a marker in `args`, `fields` and the payload, and the raw line is not shown.
@@ -24,6 +26,7 @@ from dissectors.api import Direction
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.pairing import Pairing
 
 REDACTED: Final = "<redacted>"
 _ARROWS: Final = {Direction.C2S: "→", Direction.S2C: "←"}
@@ -36,8 +39,19 @@ def _endpoints(record: FrameRecord) -> tuple[str | None, str | None]:
     return flow.server, flow.client
 
 
-def record_to_json(record: FrameRecord, *, redact: bool = False) -> dict[str, Any]:
+def record_to_json(
+    record: FrameRecord, *, redact: bool = False, pairing: Pairing | None = None
+) -> dict[str, Any]:
     """The JSON object for one frame (see the module docstring)."""
+    out = _frame_json(record, redact)
+    out["request"] = None if pairing is None else pairing.request
+    replies = None if pairing is None else pairing.replies
+    out["replies"] = None if replies is None else list(replies)
+    out["rtt"] = None if pairing is None or pairing.rtt is None else round(pairing.rtt, 6)
+    return out
+
+
+def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
     frame = record.frame
     src, dst = _endpoints(record)
     out: dict[str, Any] = {
@@ -135,8 +149,26 @@ def dumps(obj: Any) -> str:
         return json.dumps(_printable_tree(obj), ensure_ascii=False, separators=(",", ":"))
 
 
-def record_to_jsonl(record: FrameRecord, *, redact: bool = False) -> str:
-    return dumps(record_to_json(record, redact=redact))
+def frame_jsonl(record: FrameRecord, *, redact: bool = False) -> str:
+    """The JSON object of a frame without its pairing keys and closing brace: the part a
+    parallel reader's worker renders (the parent adds `pairing_jsonl`)."""
+    return dumps(_frame_json(record, redact))[:-1]
+
+
+def pairing_jsonl(pairing: Pairing | None) -> str:
+    """The pairing keys that close a frame's JSON object."""
+    if pairing is None:
+        return ',"request":null,"replies":null,"rtt":null}'
+    replies = None if pairing.replies is None else list(pairing.replies)
+    rtt = None if pairing.rtt is None else round(pairing.rtt, 6)
+    return "," + dumps({"request": pairing.request, "replies": replies, "rtt": rtt})[1:]
+
+
+def record_to_jsonl(
+    record: FrameRecord, *, redact: bool = False, pairing: Pairing | None = None
+) -> str:
+    """One JSON Lines line (the same text as `dumps(record_to_json(...))`)."""
+    return frame_jsonl(record, redact=redact) + pairing_jsonl(pairing)
 
 
 def _summary(frame: CommandFrame, redact: bool) -> str:
@@ -161,8 +193,31 @@ def _summary(frame: CommandFrame, redact: bool) -> str:
     return text
 
 
-def record_to_text(record: FrameRecord, *, redact: bool = False) -> str:
+def pairing_text(pairing: Pairing | None) -> str:
+    """The pairing of a frame as a suffix of its text line ("" when there is none)."""
+    if pairing is None:
+        return ""
+    rtt = "" if pairing.rtt is None else f" {pairing.rtt * 1000:.1f} ms"
+    if pairing.request is not None:
+        return f"  [reply to #{pairing.request}{rtt}]"
+    replies = pairing.replies
+    if replies is None:  # printed before its replies could be known (live output)
+        return ""
+    if not replies:
+        return "  [no reply]"
+    shown = ", ".join(f"#{n}" for n in replies[:4]) + (" ..." if len(replies) > 4 else "")
+    return f"  [{len(replies)} repl{'y' if len(replies) == 1 else 'ies'}: {shown}{rtt}]"
+
+
+def record_to_text(
+    record: FrameRecord, *, redact: bool = False, pairing: Pairing | None = None
+) -> str:
     """One readable line per frame, in the spirit of tshark's summary lines."""
+    return frame_text(record, redact=redact) + pairing_text(pairing)
+
+
+def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
+    """A frame's text line without its pairing suffix."""
     frame = record.frame
     ts = "-" if record.ts is None else f"{record.ts:.6f}"
     src, dst = _endpoints(record)

@@ -11,6 +11,11 @@ belongs to one connection and the frames flushed at the end come out by flow id 
 is the packet that opened it). The parent merges the workers' sorted streams on that key and
 numbers the frames, so `-j N` prints what `-j 1` prints.
 
+Pairing (a reply's request, a request's replies) is computed in the worker, which knows only
+its own frame numbers; the parent renumbers them. A reply names an earlier request, already
+numbered; a request names replies that follow it in the same worker's stream, so the parent
+holds a request's line until those have been numbered (a few lines at most).
+
 Workers send batches through pipes; a worker whose pipe is full waits, so memory stays
 bounded however far one worker runs ahead. Errors and notes about the file come once per
 worker and are reported once.
@@ -21,15 +26,17 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import resource
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.pairing import Pairing
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
     from multiprocessing.context import ForkContext, SpawnContext
@@ -37,7 +44,10 @@ if TYPE_CHECKING:  # ForkContext does not exist on Windows
 BATCH: Final = 2048  # rendered lines per message
 QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this often
 
-Line = tuple[int, int, str]  # (record, flow id, rendered line without its frame number)
+# (record, flow id, local frame number, rendered frame without number and pairing, pairing
+# as (request, replies, rtt) in the worker's own frame numbers, or None)
+Item = tuple[int, int, int, str, tuple[int | None, tuple[int, ...] | None, float | None] | None]
+REQUESTS_REMEMBERED: Final = 1 << 16  # per worker: request frames a later reply may name
 
 
 @dataclass(slots=True)
@@ -62,27 +72,31 @@ class ReadResult:
 
 
 def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str] | None:
-    """A record's line without its leading frame number (the parent adds it)."""
-    from msnsniff.output import record_to_jsonl, record_to_text
+    """A record's line without its frame number and pairing (the parent adds both)."""
+    from msnsniff.output import frame_jsonl, frame_text
 
     if fmt == "jsonl":
 
         def jsonl(record: FrameRecord) -> str:
-            line = record_to_jsonl(record, redact=redact)
+            line = frame_jsonl(record, redact=redact)
             return line[line.index(",") :]  # drop '{"no":N'
 
         return jsonl
     if fmt == "text":
 
         def text(record: FrameRecord) -> str:
-            return record_to_text(record, redact=redact).lstrip(" ").split(" ", 1)[1]
+            return frame_text(record, redact=redact).lstrip(" ").split(" ", 1)[1]
 
         return text
     return None
 
 
-def _number(fmt: str, no: int, rest: str) -> str:
-    return f'{{"no":{no}{rest}' if fmt == "jsonl" else f"{no:>6} {rest}"
+def _finish_line(fmt: str, no: int, rest: str, pairing: Pairing | None) -> str:
+    from msnsniff.output import pairing_jsonl, pairing_text
+
+    if fmt == "jsonl":
+        return f'{{"no":{no}{rest}{pairing_jsonl(pairing)}'
+    return f"{no:>6} {rest}{pairing_text(pairing)}"
 
 
 def _work(
@@ -95,32 +109,48 @@ def _work(
     decode_as: Mapping[str, str],
     conn: Connection,
 ) -> None:
-    """A worker: one share of the file's connections, rendered, sent in key order."""
+    """A worker: one share of the file's connections, paired, rendered, sent in key order."""
     from msnsniff.capture.pcap import Position, read_pcap, read_pcapng
     from msnsniff.registry import load_dissectors
+    from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
+    from msnsniff.session.pairing import PairingView
 
     summary = WorkerSummary()
     position = Position()
     reader = read_pcap if kind == "pcap" else read_pcapng
     session = CaptureSession(load_dissectors(), decode_as=decode_as)
+    analysis = Analysis(session, keep_findings=False)
+    view = PairingView(analysis)
     render = _renderer(fmt, redact)
-    batch: list[Line] = []
+    keys: dict[int, int] = {}  # held frame -> the record that completed it
+    batch: list[Item] = []
     last_sent = 0
+
+    def collect(records: list[FrameRecord]) -> None:
+        record_no = position.record
+        for r in records:
+            keys[r.no] = record_no
+        if render is None:
+            view.add(records)
+            return
+        for r, pairing in view.add(records):
+            p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
+            batch.append((keys.pop(r.no), int(r.flow.id), r.no, render(r), p))
+
     try:
         for event in reader(path, partition=(share, jobs), position=position):
-            records = session.push(event)
-            record = position.record
-            if records and render is not None:
-                batch += [(record, int(r.flow.id), render(r)) for r in records]
-            if len(batch) >= BATCH or record - last_sent >= QUIET_RECORDS:
+            records = analysis.push(event)
+            if records:
+                collect(records)
+            if len(batch) >= BATCH or position.record - last_sent >= QUIET_RECORDS:
                 conn.send(batch)
-                batch, last_sent = [], record
-        record = position.record
-        if render is not None:
-            batch += [(record, int(r.flow.id), render(r)) for r in session.finish()]
-        else:
-            session.finish()
+                batch, last_sent = [], position.record
+        collect(analysis.finish())
+        for r, pairing in view.flush():
+            if render is not None:
+                p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
+                batch.append((keys.pop(r.no), int(r.flow.id), r.no, render(r), p))
     except MsnsniffError as exc:
         summary.error = str(exc)
     conn.send(batch)
@@ -132,13 +162,61 @@ def _work(
     conn.close()
 
 
-def _lines(conn: Connection, done: list[WorkerSummary]) -> Iterator[Line]:
+def _items(worker: int, conn: Connection, done: list[WorkerSummary]) -> Iterator[
+    tuple[int, int, int, int, str, tuple[int | None, tuple[int, ...] | None, float | None] | None]
+]:
     while True:
         message = conn.recv()
         if isinstance(message, WorkerSummary):
             done.append(message)
             return
-        yield from message
+        for record, flow, local, rest, pairing in message:
+            yield record, flow, worker, local, rest, pairing
+
+
+class _Renumber:
+    """Turns the workers' own frame numbers in pairings into global ones, holding a request
+    until the replies it names have been numbered (they follow it in its worker's stream)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.requests: list[dict[int, int]] = [{} for _ in range(jobs)]  # local -> global
+        self.replies: list[dict[int, int]] = [{} for _ in range(jobs)]
+        self.queue: deque[tuple[int, str, int, tuple[Any, ...] | None]] = deque()
+
+    def add(
+        self, no: int, worker: int, local: int, rest: str, pairing: tuple[Any, ...] | None
+    ) -> None:
+        if pairing is not None:
+            request, replies, _rtt = pairing
+            if replies is not None:
+                known = self.requests[worker]
+                known[local] = no
+                if len(known) > REQUESTS_REMEMBERED:
+                    del known[next(iter(known))]
+            elif request is not None:
+                self.replies[worker][local] = no
+        self.queue.append((no, rest, worker, pairing))
+
+    def ready(self, final: bool) -> Iterator[tuple[int, str, Pairing | None]]:
+        queue = self.queue
+        while queue:
+            no, rest, worker, pairing = queue[0]
+            if pairing is None:
+                queue.popleft()
+                yield no, rest, None
+                continue
+            request, replies, rtt = pairing
+            if replies is not None:
+                mapped = self.replies[worker]
+                if not final and any(r not in mapped for r in replies):
+                    return
+                global_replies = tuple(mapped.pop(r) for r in replies if r in mapped)
+                queue.popleft()
+                yield no, rest, Pairing(replies=global_replies, rtt=rtt)
+            else:
+                queue.popleft()
+                found = None if request is None else self.requests[worker].get(request)
+                yield no, rest, Pairing(request=found, rtt=rtt)
 
 
 def read_parallel(
@@ -173,11 +251,18 @@ def read_parallel(
     done: list[WorkerSummary] = []
     no = 0
     write = out.write
+    renumber = _Renumber(jobs)
     try:
-        streams = [_lines(recv, done) for recv, _send in pipes]
-        for _record, _flow, rest in heapq.merge(*streams, key=lambda line: line[:2]):
+        streams = [_items(i, recv, done) for i, (recv, _send) in enumerate(pipes)]
+        for _record, _flow, worker, local, rest, pairing in heapq.merge(
+            *streams, key=lambda item: item[:2]
+        ):
             no += 1
-            write(_number(fmt, no, rest) + "\n")
+            renumber.add(no, worker, local, rest, pairing)
+            for line_no, line, paired in renumber.ready(final=False):
+                write(_finish_line(fmt, line_no, line, paired) + "\n")
+        for line_no, line, paired in renumber.ready(final=True):
+            write(_finish_line(fmt, line_no, line, paired) + "\n")
     except EOFError as exc:
         raise MsnsniffError(f"{path}: a worker process died") from exc
     finally:

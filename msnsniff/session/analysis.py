@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from msnsniff.capture import Flow, SourceEvent
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
@@ -64,6 +64,9 @@ class Analyzer(Protocol):
         """The capture ended (flows still open are concluded too)."""
 
 
+A = TypeVar("A", bound=Analyzer)
+
+
 class Analysis:
     """A capture session with analyzers attached; findings collect in `findings`.
 
@@ -71,15 +74,23 @@ class Analysis:
     take the findings out as they go (`take_findings`) so memory stays flat.
     """
 
-    def __init__(self, session: CaptureSession, analyzers: Sequence[Analyzer] = ()) -> None:
+    def __init__(
+        self,
+        session: CaptureSession,
+        analyzers: Sequence[Analyzer] = (),
+        *,
+        keep_findings: bool = True,
+    ) -> None:
         self.session = session
         self.analyzers = list(analyzers)
         self.findings: list[Finding] = []
+        self._keep = keep_findings
 
     def sink(self, finding: Finding) -> None:
-        self.findings.append(finding)
+        if self._keep:
+            self.findings.append(finding)
 
-    def add(self, make: Callable[[Sink], Analyzer]) -> Analyzer:
+    def add(self, make: Callable[[Sink], A]) -> A:
         """Attach an analyzer built with this analysis's finding sink; returns it."""
         analyzer = make(self.sink)
         self.analyzers.append(analyzer)

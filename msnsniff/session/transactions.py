@@ -23,7 +23,8 @@ to it. Frames are taken in capture order:
 
 Settled transactions are forgotten (the last `KEEP` per connection are kept for a late reply),
 and a connection's state goes when it closes, so memory follows the open connections.
-Listeners hear each pairing as it is made (`on_reply`) and each settlement (`on_settle`).
+Listeners hear each request (`on_request`), each pairing as it is made (`on_reply`) and each
+settlement (`on_settle`).
 """
 
 from __future__ import annotations
@@ -88,10 +89,12 @@ class Transactions:
         sink: Sink,
         *,
         timeout: float = TIMEOUT,
+        on_request: Callable[[Transaction], None] | None = None,
         on_reply: Callable[[Transaction, FrameRecord], None] | None = None,
         on_settle: Callable[[Transaction], None] | None = None,
     ) -> None:
         self._sink = sink
+        self._on_request = on_request
         self._timeout = timeout
         self._on_reply = on_reply
         self._on_settle = on_settle
@@ -155,6 +158,8 @@ class Transactions:
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
         conn.open.pop(trid, None)
         conn.open[trid] = txn
+        if self._on_request is not None:
+            self._on_request(txn)
         if expects:
             self._waiting.append(txn)
         else:

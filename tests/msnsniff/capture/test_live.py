@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -76,11 +77,12 @@ def test_sniff_decodes_live_traffic_and_ctrl_c_leaves_a_valid_pcap(tmp_path: Pat
         stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
     lines = [line for line in stdout.splitlines() if " MSNP " in line]
-    assert [line.split(" MSNP ", 1)[1] for line in lines] == [
+    shown = [line.split(" MSNP ", 1)[1] for line in lines]
+    assert [re.sub(r" \d+\.\d ms\]", "]", line) for line in shown] == [
         "VER 1 MSNP8 CVR0",
-        "VER 1 MSNP8",
+        "VER 1 MSNP8  [reply to #1]",
         "REM 2 FL x@y.z",
-        "216 2  [ERR_NOT_ON_LIST]",
+        "216 2  [ERR_NOT_ON_LIST]  [reply to #3]",
     ]
     data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
     assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data

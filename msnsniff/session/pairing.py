@@ -1,0 +1,110 @@
+"""Frame records released with their pairing: the request a reply answers, a request's
+replies, and the round-trip time, for outputs that print one frame at a time.
+
+Theory of operation
+-------------------
+A request's replies come after it, so a request cannot be printed with them at once. The
+view holds records in arrival order and releases the oldest as soon as it is not a request
+still waiting to be settled (see `transactions`: answered and followed by something else,
+expected no reply, timed out, or its connection ended). A reply's pairing is known when it
+arrives. At most `max_held` records wait; past that the oldest go out with the replies known
+so far, so memory stays bounded whatever the traffic (live output uses `max_held=0`: every
+frame goes out at once, and a request's replies show on the replies themselves).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+from msnsniff.capture import SourceEvent
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.transactions import Transaction, Transactions
+
+MAX_HELD: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """What pairs with a frame: for a reply its request (and the time since it), for a
+    request its replies (and the time to the first)."""
+
+    request: int | None = None
+    replies: tuple[int, ...] | None = None
+    rtt: float | None = None
+
+
+class Paired(NamedTuple):
+    record: FrameRecord
+    pairing: Pairing | None
+
+
+class PairingView:
+    """Attaches a `Transactions` analyzer to `analysis` and pairs the records it is given."""
+
+    def __init__(self, analysis: Analysis, *, max_held: int = MAX_HELD) -> None:
+        self.transactions = analysis.add(
+            lambda sink: Transactions(
+                sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
+            )
+        )
+        self._max_held = max_held
+        self._held: deque[FrameRecord] = deque()
+        self._requests: dict[int, Transaction] = {}  # held request frames
+        self._unsettled: set[int] = set()
+        self._replies: dict[int, Pairing] = {}  # held reply frames
+
+    def _request(self, txn: Transaction) -> None:
+        self._requests[txn.request] = txn
+        self._unsettled.add(txn.request)
+
+    def _reply(self, txn: Transaction, record: FrameRecord) -> None:
+        rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
+        self._replies[record.no] = Pairing(request=txn.request, rtt=rtt)
+
+    def _settle(self, txn: Transaction) -> None:
+        self._unsettled.discard(txn.request)
+
+    def add(self, records: list[FrameRecord]) -> list[Paired]:
+        """Take the records the analysis just returned; give back those ready to print."""
+        self._held.extend(records)
+        return self._release(final=False)
+
+    def flush(self) -> list[Paired]:
+        """Everything still held (the capture ended)."""
+        return self._release(final=True)
+
+    def _release(self, final: bool) -> list[Paired]:
+        held = self._held
+        out: list[Paired] = []
+        while held and (
+            final or held[0].no not in self._unsettled or len(held) > self._max_held
+        ):
+            record = held.popleft()
+            no = record.no
+            txn = self._requests.pop(no, None)
+            if txn is not None:
+                early = no in self._unsettled  # more replies may come: none known is unknown
+                self._unsettled.discard(no)
+                replies = tuple(txn.replies) if txn.replies or not early else None
+                out.append(Paired(record, Pairing(replies=replies, rtt=txn.rtt)))
+            else:
+                out.append(Paired(record, self._replies.pop(no, None)))
+        return out
+
+
+def run_paired(
+    analysis: Analysis, events: Iterable[SourceEvent], *, max_held: int = MAX_HELD
+) -> Iterator[Paired]:
+    """Every record of `events` through `analysis`, released with its pairing. Findings are
+    left in `analysis.findings` (or dropped, as the analysis was told)."""
+    view = PairingView(analysis, max_held=max_held)
+    for event in events:
+        records = analysis.push(event)
+        if records:
+            yield from view.add(records)
+    yield from view.add(analysis.finish())
+    yield from view.flush()

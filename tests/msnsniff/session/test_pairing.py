@@ -1,0 +1,54 @@
+"""Records released with their pairing, in order, with bounded holding."""
+
+from __future__ import annotations
+
+import json
+
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.output import record_to_jsonl, record_to_text
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.pairing import Paired, run_paired
+
+LOG = (
+    "  1.000 NS >>> SYN 8 0\n"
+    "  1.010 NS <<< SYN 8 12 1 1\n"
+    "  1.010 NS <<< GTC A\n"
+    "  1.010 NS <<< LST a@b.c A 11 0\n"
+    "  1.200 NS <<< NLN NLN q@r.s Q 0\n"
+    "  2.000 NS >>> MSG 9 U 5\n"
+    "            | hello\n"
+    "  3.000 NS >>> ADD 10 AL x@y.z x@y.z\n"
+)
+
+
+def paired(max_held: int = 4096) -> list[Paired]:
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    events = read_transcript(LOG.splitlines(True), "t")
+    return list(run_paired(analysis, events, max_held=max_held))
+
+
+def test_requests_carry_their_replies_and_replies_their_request() -> None:
+    out = paired()
+    assert [p.record.no for p in out] == [1, 2, 3, 4, 5, 6, 7]
+    syn = out[0].pairing
+    assert syn is not None and syn.replies == (2, 3, 4) and syn.rtt is not None
+    assert abs(syn.rtt - 0.01) < 1e-9
+    assert [p.pairing.request if p.pairing else None for p in out[1:5]] == [1, 1, 1, None]
+    msg_u, add = out[5].pairing, out[6].pairing
+    assert msg_u is not None and msg_u.replies == ()  # expects none
+    assert add is not None and add.replies == ()  # the capture ended unanswered
+    line = json.loads(record_to_jsonl(out[0].record, pairing=out[0].pairing))
+    assert (line["replies"], line["request"], line["rtt"]) == ([2, 3, 4], None, 0.01)
+    assert "[3 replies: #2, #3, #4 10.0 ms]" in record_to_text(out[0].record, pairing=syn)
+    assert record_to_text(out[1].record, pairing=out[1].pairing).endswith("[reply to #1 10.0 ms]")
+
+
+def test_no_holding_prints_requests_before_their_replies_are_known() -> None:
+    out = paired(max_held=0)
+    assert [p.record.no for p in out] == [1, 2, 3, 4, 5, 6, 7]
+    first = out[0].pairing
+    assert first is not None and first.replies is None
+    assert not record_to_text(out[0].record, pairing=first).endswith("]")
+    assert out[1].pairing is not None and out[1].pairing.request == 1
