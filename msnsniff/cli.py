@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.pairing import Paired
 
-COMMANDS = ("read", "sniff")
+COMMANDS = ("read", "sniff", "expert", "stats")
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 
 
@@ -69,7 +69,37 @@ def build_parser() -> argparse.ArgumentParser:
     sniff.add_argument("--redact", action="store_true", help="hide credentials in the output")
     sniff.add_argument("-c", dest="count", type=int, default=None, metavar="N",
                        help="stop after N packets")  # fmt: skip
+    expert = sub.add_parser(
+        "expert", help="findings: errors explained, limits broken, unanswered requests, ..."
+    )
+    expert.add_argument("files", nargs="+", metavar="FILE")
+    expert.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    expert.add_argument(
+        "--min-severity", choices=("chat", "note", "warn", "error"), default="chat",
+        help="print only findings at least this severe (default: all)",
+    )  # fmt: skip
+    expert.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    stats = sub.add_parser(
+        "stats", help="command histogram, RTT percentiles, flows, presence and list churn"
+    )
+    stats.add_argument("files", nargs="+", metavar="FILE")
+    stats.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    stats.add_argument("--top", type=int, default=10, metavar="N",
+                       help="busiest flows to list (default 10)")  # fmt: skip
+    stats.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     return parser
+
+
+def cmd_expert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.reports import run_expert
+
+    return run_expert(args, _session, out, err)
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.reports import run_stats
+
+    return run_stats(args, _session, out, err)
 
 
 def _printer(fmt: str, redact: bool, out: TextIO) -> Callable[[Paired], None]:
@@ -227,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 1
-    handlers = {"read": cmd_read, "sniff": cmd_sniff}
+    handlers = {"read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats}
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)
     except MsnsniffError as exc:

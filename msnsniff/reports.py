@@ -1,0 +1,115 @@
+"""The analysis commands (`expert`, `stats`): run analyzers over captures and print reports.
+
+Each command reads its files one after another through the same pipeline as `read`, streams
+what it can (findings go out as they are found) and prints the rest at the end. Argument
+parsing lives in `cli.py`; this module only wires sources, analyzers and renderers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from msnsniff.errors import MsnsniffError
+from msnsniff.output import dumps
+from msnsniff.session.analysis import Analysis, Finding, Severity
+from msnsniff.session.capture_session import CaptureSession
+
+SessionFactory = Callable[[argparse.Namespace], CaptureSession]
+
+
+def _drive(analysis: Analysis, path: str, each: Callable[[], None]) -> list[str]:
+    """Run one file through `analysis`, calling `each` after every event; the notes."""
+    from msnsniff.capture.sources import open_source
+
+    messages: list[str] = []
+    try:
+        for event in open_source(path):
+            analysis.push(event)
+            each()
+        analysis.finish()
+        each()
+    except MsnsniffError as exc:
+        analysis.finish()
+        each()
+        messages.append(f"msnsniff: {path}: {exc}")
+    for note in analysis.session.notes:
+        messages.append(f"msnsniff: {note.location}: {note.message}")
+    return messages
+
+
+def finding_text(finding: Finding) -> str:
+    where = f"#{finding.frame}" if finding.frame is not None else "-"
+    return (f"{where:>8}  {finding.severity.name.lower():<5}  flow {finding.flow:<8} "
+            f"{finding.code}: {finding.message}")  # fmt: skip
+
+
+def _print_findings(
+    analysis: Analysis,
+    path: str,
+    floor: Severity,
+    counts: dict[Severity, int],
+    as_json: bool,
+    out: TextIO,
+) -> None:
+    for finding in analysis.take_findings():
+        counts[finding.severity] += 1
+        if finding.severity >= floor:
+            if as_json:
+                out.write(dumps({"file": path, **finding.to_json()}) + "\n")
+            else:
+                out.write(finding_text(finding) + "\n")
+
+
+def run_expert(
+    args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
+) -> int:
+    """`msnsniff expert FILE...`: every finding of every analyzer, as it is found."""
+    from msnsniff.session.expert import Expert
+    from msnsniff.session.transactions import Transactions
+
+    floor = Severity[args.min_severity.upper()]
+    counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
+    status = 0
+    for path in args.files:
+        analysis = Analysis(session(args))
+        analysis.add(Expert)
+        analysis.add(Transactions)
+        each = functools.partial(
+            _print_findings, analysis, path, floor, counts, args.format == "json", out
+        )
+        messages = _drive(analysis, path, each)
+        out.flush()
+        for message in messages:
+            err.write(message + "\n")
+            status = 2
+    summary = ", ".join(f"{n} {s.name.lower()}" for s, n in sorted(counts.items(), reverse=True))
+    err.write(f"msnsniff: findings: {summary}\n")
+    return status
+
+
+def run_stats(
+    args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
+) -> int:
+    """`msnsniff stats FILE...`: one report per file."""
+    from msnsniff.session.stats import Stats
+
+    status = 0
+    for path in args.files:
+        analysis = Analysis(session(args), keep_findings=False)
+        stats = Stats.attach(analysis)
+        messages = _drive(analysis, path, lambda: None)
+        if args.format == "json":
+            out.write(dumps({"file": str(Path(path)), **stats.to_json()}) + "\n")
+        else:
+            if len(args.files) > 1:
+                out.write(f"== {path}\n")
+            out.write(stats.render(args.top) + "\n")
+        out.flush()
+        for message in messages:
+            err.write(message + "\n")
+            status = 2
+    return status

@@ -1,0 +1,240 @@
+"""Statistics over a capture: command histogram, RTT percentiles, per-flow volume, presence
+changes and contact-list churn.
+
+Theory of operation
+-------------------
+One pass, constant memory per flow and per command: counters keyed by (direction, dialect,
+command); round-trip times go into logarithmic buckets 2% wide per command (so percentiles
+are within 2% of exact whatever the number of samples) fed by the transactions analyzer's
+settlements; per-flow frame and byte counts with the flow's kind, decided from its opening
+(a switchboard USR with a cookie or an ANS is SB; a flow answered with XFR NS is DS; any
+other login is NS). Presence changes count CHG/ILN/NLN/FLN by status; list churn counts the
+list-version-bearing replies by command and list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame
+from msnsniff.capture import Flow
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.transactions import Transaction, Transactions
+
+BUCKET: Final = math.log(1.02)
+PERCENTILES: Final = (50, 90, 99)
+PRESENCE: Final = frozenset({"CHG", "ILN", "NLN", "FLN"})
+CHURN: Final = frozenset({"ADD", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC"})
+
+
+@dataclass(slots=True)
+class FlowStats:
+    """Frames and bytes of one connection, and what kind of server it talks to."""
+
+    flow: Flow
+    kind: str = "?"
+    frames: int = 0
+    bytes: int = 0
+    problems: int = 0  # malformed runs and gaps
+
+
+@dataclass(slots=True)
+class RttHistogram:
+    """Round-trip times in 2%-wide logarithmic buckets."""
+
+    buckets: Counter[int] = field(default_factory=Counter)
+    count: int = 0
+    low: float = math.inf
+    high: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        seconds = max(seconds, 1e-7)
+        self.buckets[round(math.log(seconds) / BUCKET)] += 1
+        self.count += 1
+        self.low = min(self.low, seconds)
+        self.high = max(self.high, seconds)
+
+    def percentile(self, p: float) -> float:
+        rank = max(1, math.ceil(self.count * p / 100))
+        seen = 0
+        for bucket in sorted(self.buckets):
+            seen += self.buckets[bucket]
+            if seen >= rank:
+                return min(max(math.exp(bucket * BUCKET), self.low), self.high)
+        return self.high
+
+
+class Stats:
+    """The statistics analyzer; attach with `Stats.attach(analysis)`."""
+
+    def __init__(self) -> None:
+        self.commands: Counter[tuple[str, int, str]] = Counter()  # (dir, dialect, cmd)
+        self.rtt: dict[str, RttHistogram] = {}
+        self.flows: dict[str, FlowStats] = {}
+        self.presence: Counter[tuple[str, str]] = Counter()  # (cmd, status)
+        self.churn: Counter[tuple[str, str]] = Counter()  # (cmd, list or "-")
+        self.unanswered: Counter[str] = Counter()
+        self.malformed = 0
+        self.gaps = 0
+
+    @classmethod
+    def attach(cls, analysis: Analysis) -> Stats:
+        stats = cls()
+        analysis.analyzers.append(stats)
+        analysis.add(lambda sink: Transactions(sink, on_settle=stats.settled))
+        return stats
+
+    def settled(self, txn: Transaction) -> None:
+        if txn.rtt is not None:
+            self.rtt.setdefault(txn.cmd, RttHistogram()).add(txn.rtt)
+        elif txn.expects_reply and not txn.replies:
+            self.unanswered[txn.cmd] += 1
+
+    # -- the Analyzer protocol --------------------------------------------------------------
+    def feed(self, record: FrameRecord) -> None:
+        frame = record.frame
+        flow = self.flows.get(record.flow.id)
+        if flow is None:
+            flow = self.flows[record.flow.id] = FlowStats(record.flow)
+        flow.frames += 1
+        if isinstance(frame, GapFrame):
+            self.gaps += 1
+            flow.problems += 1
+            return
+        flow.bytes += len(frame.raw)
+        if isinstance(frame, MalformedFrame):
+            self.malformed += 1
+            flow.problems += 1
+            return
+        if not isinstance(frame, CommandFrame):
+            return
+        cmd = frame.cmd
+        self.commands[frame.direction.value, frame.dialect, cmd] += 1
+        if flow.kind == "?":
+            flow.kind = _kind(frame)
+        elif flow.kind == "NS?" and cmd == "XFR" and frame.args[:1] == ("NS",):
+            flow.kind = "DS"
+        if frame.direction is Direction.S2C:
+            if cmd in PRESENCE:
+                status = frame.args[0] if cmd != "FLN" and frame.args else "FLN"
+                self.presence[cmd, status] += 1
+            elif cmd in CHURN and frame.trid is not None:
+                lists = frame.args[0] if cmd in ("ADD", "REM") and frame.args else "-"
+                self.churn[cmd, lists] += 1
+
+    def flow_closed(self, flow: Flow) -> None:
+        stats = self.flows.get(flow.id)
+        if stats is not None and stats.kind == "NS?":
+            stats.kind = "NS"
+
+    def finish(self) -> None:
+        for stats in self.flows.values():
+            if stats.kind == "NS?":
+                stats.kind = "NS"
+
+    # -- reports ----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        kinds: Counter[str] = Counter()
+        volume: Counter[str] = Counter()
+        for f in self.flows.values():
+            kinds[f.kind] += 1
+            volume[f.kind] += f.bytes
+        return {
+            "frames": sum(f.frames for f in self.flows.values()),
+            "malformed": self.malformed,
+            "gaps": self.gaps,
+            "commands": [
+                {"dir": d, "dialect": v, "cmd": c, "count": n}
+                for (d, v, c), n in sorted(self.commands.items())
+            ],
+            "rtt": {
+                cmd: {"count": h.count, "min": h.low, "max": h.high,
+                      **{f"p{p}": h.percentile(p) for p in PERCENTILES}}
+                for cmd, h in sorted(self.rtt.items())
+            },
+            "unanswered": dict(sorted(self.unanswered.items())),
+            "flows_by_kind": {k: {"flows": kinds[k], "bytes": volume[k]} for k in sorted(kinds)},
+            "flows": [
+                {"flow": f.flow.id, "kind": f.kind, "client": f.flow.client,
+                 "server": f.flow.server, "frames": f.frames, "bytes": f.bytes,
+                 "problems": f.problems}
+                for f in self.flows.values()
+            ],
+            "presence": [
+                {"cmd": c, "status": s, "count": n} for (c, s), n in sorted(self.presence.items())
+            ],
+            "list_churn": [
+                {"cmd": c, "list": lst, "count": n} for (c, lst), n in sorted(self.churn.items())
+            ],
+        }
+
+    def render(self, top_flows: int = 10) -> str:
+        """The text report."""
+        data = self.to_json()
+        lines = [f"{data['frames']:,} frames, {self.malformed} malformed, {self.gaps} gaps", ""]
+        lines.append("Commands (direction, dialect):")
+        for row in _table(
+            ("cmd", "dir", "dialect", "frames"),
+            [(r["cmd"], r["dir"], f"MSNP{r['dialect']}", f"{r['count']:,}")
+             for r in sorted(data["commands"], key=lambda r: -r["count"])],
+        ):  # fmt: skip
+            lines.append("  " + row)
+        if data["rtt"]:
+            lines += ["", "Round-trip time per request command (ms):"]
+            rows = [
+                (cmd, f"{h['count']:,}", *(f"{h[f'p{p}'] * 1000:.1f}" for p in PERCENTILES),
+                 f"{h['max'] * 1000:.1f}")
+                for cmd, h in data["rtt"].items()
+            ]  # fmt: skip
+            head = ("cmd", "pairs", *(f"p{p}" for p in PERCENTILES), "max")
+            lines += ["  " + row for row in _table(head, rows)]
+        if data["unanswered"]:
+            text = ", ".join(f"{c} {n}" for c, n in data["unanswered"].items())
+            lines += ["", f"Unanswered requests: {text}"]
+        lines += ["", "Flows by kind:"]
+        lines += ["  " + row for row in _table(
+            ("kind", "flows", "bytes"),
+            [(k, f"{v['flows']:,}", f"{v['bytes']:,}") for k, v in data["flows_by_kind"].items()],
+        )]  # fmt: skip
+        busiest = sorted(data["flows"], key=lambda f: -f["bytes"])[:top_flows]
+        lines += ["", f"Busiest flows (top {len(busiest)} by bytes):"]
+        lines += ["  " + row for row in _table(
+            ("flow", "kind", "client", "server", "frames", "bytes"),
+            [(f["flow"], f["kind"], f["client"] or "-", f["server"] or "-", f"{f['frames']:,}",
+              f"{f['bytes']:,}") for f in busiest],
+        )]  # fmt: skip
+        if data["presence"]:
+            lines += ["", "Presence changes:"]
+            lines += ["  " + row for row in _table(
+                ("cmd", "status", "count"),
+                [(r["cmd"], r["status"], f"{r['count']:,}") for r in data["presence"]],
+            )]  # fmt: skip
+        if data["list_churn"]:
+            lines += ["", "Contact-list changes (replies carrying a list version):"]
+            lines += ["  " + row for row in _table(
+                ("cmd", "list", "count"),
+                [(r["cmd"], r["list"], f"{r['count']:,}") for r in data["list_churn"]],
+            )]  # fmt: skip
+        return "\n".join(lines)
+
+
+def _kind(frame: CommandFrame) -> str:
+    """A flow's kind from its first frame (NS? until an XFR NS reply shows a dispatcher)."""
+    if frame.cmd == "ANS" or (frame.cmd == "USR" and len(frame.args) == 2):
+        return "SB"
+    return "NS?"
+
+
+def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[str]:
+    rows = list(rows)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=True)]
+    return [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    ]

@@ -1,0 +1,81 @@
+"""Statistics checked against the benchmark generator's ground truth and the demo capture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from msnsniff.capture.sources import open_source
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.stats import RttHistogram, Stats
+from tests.helpers import SHARED
+
+GEN = SHARED / "bench" / "gen_capture.py"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def stats_of(path: Path) -> Stats:
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    stats = Stats.attach(analysis)
+    for _ in analysis.run(open_source(path)):
+        pass
+    return stats
+
+
+@pytest.mark.skipif(not GEN.exists(), reason=f"the shared generator is not at {GEN}")
+def test_counts_and_flow_kinds_equal_the_ground_truth(tmp_path: Path) -> None:
+    pcap, truth = tmp_path / "c.pcap", tmp_path / "t.jsonl"
+    subprocess.run(
+        [sys.executable, str(GEN), "--packets", "20000", "--seed", "9", "-o", str(pcap),
+         "--truth", str(truth), "-q"], check=True,
+    )  # fmt: skip
+    stats = stats_of(pcap)
+    want_cmds: Counter[str] = Counter()
+    roles = {}
+    with truth.open() as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec["type"] == "frame" and rec["complete"]:
+                want_cmds[rec["cmd"]] += 1
+            elif rec["type"] == "flow":
+                roles[str(rec["first_packet"])] = rec["role"]
+    got_cmds: Counter[str] = Counter()
+    for (_dir, _dialect, cmd), n in stats.commands.items():
+        got_cmds[cmd] += n
+    assert got_cmds == want_cmds
+    kinds = {f.flow.id: f.kind for f in stats.flows.values()}
+    assert kinds == {k: v for k, v in roles.items() if k in kinds}
+    assert len(kinds) > 100
+    report = stats.render()
+    assert "Round-trip time per request command" in report and "Flows by kind" in report
+
+
+def test_demo_capture_report() -> None:
+    stats = stats_of(ROOT / "captures" / "msnp8_demo.pcap")
+    data = stats.to_json()
+    assert data["frames"] == 63 and data["malformed"] == 0
+    assert data["flows_by_kind"] == {
+        "DS": {"flows": 1, "bytes": 274}, "NS": {"flows": 1, "bytes": 2024},
+        "SB": {"flows": 1, "bytes": 979},
+    }  # fmt: skip
+    assert data["rtt"]["SYN"]["count"] == 1
+    assert abs(data["rtt"]["SYN"]["p50"] - 0.012) < 1e-6
+    assert {"cmd": "NLN", "status": "AWY", "count": 1} in data["presence"]
+    assert {"cmd": "ADD", "list": "AL", "count": 1} in data["list_churn"]
+
+
+def test_rtt_percentiles_are_within_two_percent() -> None:
+    h = RttHistogram()
+    samples = [i / 1000 for i in range(1, 1001)]  # 1 ms .. 1 s
+    for s in samples:
+        h.add(s)
+    for p, exact in ((50, 0.5), (90, 0.9), (99, 0.99)):
+        assert abs(h.percentile(p) - exact) / exact < 0.021
+    assert h.percentile(100) == 1.0 and h.count == 1000
