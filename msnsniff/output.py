@@ -87,7 +87,7 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
         return out
     decoded = decode(frame)
     args = list(frame.args)
-    fields = decoded.fields
+    fields = dict(decoded.fields)  # the decoded view is shared: redact a copy
     if redact and decoded.credentials:
         for name in decoded.credentials:
             value = fields.get(name)

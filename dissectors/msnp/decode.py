@@ -221,7 +221,16 @@ def choose_variant(frame: CommandFrame) -> Variant | None:
 
 
 def decode(frame: CommandFrame) -> Decoded:
-    """Decode a frame's arguments into named fields."""
+    """A frame's arguments as named fields, decoded once per frame and shared by every
+    analyzer and output (so callers must not modify `fields`: copy it first)."""
+    decoded = frame._decoded
+    if decoded is None:
+        decoded = _decode(frame)
+        object.__setattr__(frame, "_decoded", decoded)
+    return decoded
+
+
+def _decode(frame: CommandFrame) -> Decoded:
     out: Out = {}
     problems: Problems = []
     if isinstance(frame, ErrorFrame):
@@ -265,4 +274,5 @@ def decode(frame: CommandFrame) -> Decoded:
 
 
 def decode_fields(frame: CommandFrame) -> dict[str, Any]:
-    return decode(frame).fields
+    """A copy of the frame's decoded fields (the caller may change it)."""
+    return dict(decode(frame).fields)

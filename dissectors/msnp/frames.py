@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dissectors.api import Frame
 
 if TYPE_CHECKING:
+    from dissectors.msnp.decode import Decoded
     from dissectors.msnp.payloads import Payload
 
 
@@ -41,6 +42,8 @@ class CommandFrame(MsnpFrame):
     _split: tuple[int | None, tuple[str, ...]] | None = field(
         default=None, compare=False, repr=False
     )
+    _decoded: Decoded | None = field(default=None, compare=False, repr=False)
+    _payload: Payload | None = field(default=None, compare=False, repr=False)
 
     @property
     def cmd(self) -> str:
@@ -81,7 +84,7 @@ class CommandFrame(MsnpFrame):
 
     @property
     def fields(self) -> dict[str, Any]:
-        """Named, typed arguments (computed on each access from the grammar)."""
+        """Named, typed arguments from the grammar (a fresh copy on each access)."""
         from dissectors.msnp.decode import decode_fields
 
         return decode_fields(self)
@@ -91,9 +94,13 @@ class CommandFrame(MsnpFrame):
         """The decoded payload (MIME headers, body, content-type decoder output)."""
         if self.payload_length is None:
             return None
-        from dissectors.msnp.payloads import decode_payload
+        payload = self._payload
+        if payload is None:  # decoded once: a Payload is immutable, so it can be shared
+            from dissectors.msnp.payloads import decode_payload
 
-        return decode_payload(self.cmd, self.raw[self.header_len :])
+            payload = decode_payload(self.cmd, self.raw[self.header_len :])
+            object.__setattr__(self, "_payload", payload)
+        return payload
 
     def __repr__(self) -> str:
         return (
