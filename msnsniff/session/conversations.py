@@ -1,0 +1,765 @@
+"""Conversations: who was in each switchboard when, and what they said, typed and sent.
+
+Theory of operation
+-------------------
+One conversation per switchboard connection. A connection becomes one when it shows a
+switchboard login (`USR account cookie`, `ANS account cookie session`) or switchboard
+traffic (`IRO`, `JOI`, `BYE`, a `MSG` that is not the NS's `MSG Hotmail`). Per connection the
+reducer keeps the user's account and nick, the session id (`CAL ... RINGING id` or `ANS`),
+who is present (so participants get join and leave times), the messages waiting for their
+`ACK`/`NAK` (by TrID), and the invitations seen (by cookie, so an ACCEPT names its file).
+
+Frames become events through two tables: `HANDLERS` by (direction, command) for the
+participant commands and `CONTENT` by MSG content type for the payloads (instant message,
+typing, invitation, datacast nudge, P2P chunk; anything else is an `OtherMessage`). A client
+MSG's sender is the connection's own account; a server MSG names its sender and nick.
+
+Every event goes to `on_event` as it happens, and so does a `Delivery` when an ACK or NAK
+settles a message (the stored `Message` then carries `delivered`). When the connection
+closes its `Conversation` goes to `on_conversation`, and is kept for `conversations()` only
+with `keep=True`; events are stored per connection only when one of those wants them.
+
+Findings: a client MSG while nobody else is in the switchboard (WARN
+`conversation.empty_switchboard`, once until someone joins), and a NAK (WARN
+`conversation.nak`: the switchboard could not deliver the message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
+
+from dissectors.api import Direction
+from dissectors.msnp.decode import decode
+from dissectors.msnp.frames import CommandFrame
+from dissectors.msnp.payloads import Payload
+from msnsniff.capture import Flow
+from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.capture_session import FrameRecord
+
+C2S: Final = Direction.C2S
+S2C: Final = Direction.S2C
+
+ACKED_MODES: Final = frozenset({"A", "N", "D"})
+"""Client MSG acknowledgement modes after which an ACK or NAK may come."""
+MAX_WAITING: Final = 256
+"""Messages per connection remembered while they wait for their ACK/NAK."""
+MAX_INVITES: Final = 64
+"""Invitations per connection remembered so a later ACCEPT or CANCEL can name the file."""
+NS_SENDER: Final = "Hotmail"
+"""The sender of the NS's own MSGs (profile, mail notifications): not a conversation."""
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEvent:
+    """Base of every conversation event: the frame it came from, its time and connection."""
+
+    kind: ClassVar[str] = "event"
+    frame: int
+    ts: float | None
+    flow: str
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(ChatEvent):
+    """Someone is in the switchboard: the user (USR OK, ANS OK) or another (IRO, JOI)."""
+
+    kind: ClassVar[str] = "joined"
+    who: str | None
+    nick: str | None
+    how: str  # USR, ANS, IRO or JOI
+
+
+@dataclass(frozen=True, slots=True)
+class Left(ChatEvent):
+    """Someone left: another participant (BYE) or the user (OUT)."""
+
+    kind: ClassVar[str] = "left"
+    who: str | None
+    how: str  # BYE or OUT
+
+
+@dataclass(frozen=True, slots=True)
+class Message(ChatEvent):
+    """An instant message with its font format and, when the client asked, its fate."""
+
+    kind: ClassVar[str] = "message"
+    sender: str | None
+    nick: str | None
+    text: str
+    font: str | None
+    effects: tuple[str, ...]
+    color: str | None  # "#rrggbb"
+    outgoing: bool  # sent by the user on this connection (a client MSG)
+    ack: str | None = None  # the client's mode: U, N, A or D
+    trid: int | None = None
+    delivered: bool | None = None  # True: ACK, False: NAK, None: not known or not asked
+
+
+@dataclass(frozen=True, slots=True)
+class Typing(ChatEvent):
+    """A typing notification (text/x-msmsgscontrol)."""
+
+    kind: ClassVar[str] = "typing"
+    who: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation(ChatEvent):
+    """An MSNFTP or application invitation step (text/x-msmsgsinvite)."""
+
+    kind: ClassVar[str] = "invitation"
+    sender: str | None
+    application: str | None
+    command: str | None  # INVITE, ACCEPT or CANCEL
+    file_name: str | None
+    file_size: int | None
+    cookie: int | str | None
+    cancel_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Nudge(ChatEvent):
+    """A nudge (text/x-msnmsgr-datacast ID 1)."""
+
+    kind: ClassVar[str] = "nudge"
+    who: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class P2PChunk(ChatEvent):
+    """One application/x-msnmsgrp2p message, summarised (no binary data)."""
+
+    kind: ClassVar[str] = "p2p"
+    sender: str | None
+    dest: str | None
+    session_id: int | None
+    identifier: int | None
+    offset: int | None
+    total_size: int | None
+    size: int | None  # bytes of data in this chunk
+    flags: tuple[str, ...]
+    application: str | None
+    slp: str | None  # the MSNSLP start line, when the chunk carries one
+
+
+@dataclass(frozen=True, slots=True)
+class OtherMessage(ChatEvent):
+    """Any other MSG: client caps, emoticons, keep-alives, winks..."""
+
+    kind: ClassVar[str] = "other"
+    sender: str | None
+    content_type: str | None
+    detail: str | None  # worth showing in a transcript (a wink, a voice clip), else None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(ChatEvent):
+    """An ACK or NAK settling a client MSG (given to `on_event`, not stored as an event)."""
+
+    kind: ClassVar[str] = "delivery"
+    trid: int
+    message_frame: int
+    delivered: bool
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """One stay of one person in a switchboard."""
+
+    account: str | None
+    nick: str | None
+    joined: float | None
+    joined_frame: int
+    joined_by: str  # USR, ANS, IRO or JOI
+    left: float | None = None
+    left_frame: int | None = None
+    left_by: str | None = None  # BYE or OUT; None while still there (or at the end)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A switchboard connection's conversation."""
+
+    flow: Flow
+    session_id: str | None
+    account: str | None  # the user on this connection
+    started: float | None
+    ended: float | None
+    participants: tuple[Participant, ...]
+    events: tuple[ChatEvent, ...]
+    first_frame: int
+    complete: bool = True  # False for a snapshot of a connection still open
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(e for e in self.events if isinstance(e, Message))
+
+    def to_json(self) -> dict[str, Any]:
+        flow = self.flow
+        return {
+            "flow": {"id": flow.id, "client": flow.client, "server": flow.server,
+                     "label": flow.label},
+            "session_id": self.session_id,
+            "account": self.account,
+            "started": self.started,
+            "ended": self.ended,
+            "participants": [p.to_json() for p in self.participants],
+            "events": [e.to_json() for e in self.events],
+            "first_frame": self.first_frame,
+            "complete": self.complete,
+        }  # fmt: skip
+
+
+# -- state ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Stay:
+    account: str | None
+    nick: str | None
+    joined: float | None
+    joined_frame: int
+    joined_by: str
+    left: float | None = None
+    left_frame: int | None = None
+    left_by: str | None = None
+
+
+@dataclass(slots=True)
+class _Sb:
+    flow: Flow
+    first: int
+    started: float | None
+    ended: float | None = None
+    account: str | None = None
+    nick: str | None = None
+    session_id: str | None = None
+    auth_trid: int | None = None
+    logged_in: bool = False  # the switchboard login was seen: presence is reliable
+    warned_empty: bool = False
+    stays: list[_Stay] = field(default_factory=list)
+    present: dict[str | None, _Stay] = field(default_factory=dict)
+    events: list[ChatEvent] = field(default_factory=list)
+    waiting: dict[int, tuple[int, ChatEvent]] = field(default_factory=dict)
+    invites: dict[object, tuple[str | None, str | None, int | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Msg:
+    """What a content handler gets: the MSG in context."""
+
+    record: FrameRecord
+    sb: _Sb
+    sender: str | None
+    nick: str | None
+    outgoing: bool
+    ack: str | None
+    trid: int | None
+    payload: Payload
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _plain(m: _Msg) -> ChatEvent:
+    f = m.payload.fields
+    text = _str(f.get("text"))
+    if text is None:
+        text = m.payload.text or ""
+    effects = f.get("effects")
+    r = m.record
+    return Message(
+        r.no, r.ts, r.flow.id, m.sender, m.nick, text, _str(f.get("font")),
+        tuple(effects) if isinstance(effects, list) else (), _str(f.get("color_rgb")),
+        m.outgoing, m.ack, m.trid,
+    )  # fmt: skip
+
+
+def _control(m: _Msg) -> ChatEvent:
+    f, r = m.payload.fields, m.record
+    typing = _str(f.get("TypingUser"))
+    if typing is None and "RecordingUser" in f:
+        return OtherMessage(r.no, r.ts, r.flow.id, m.sender, m.payload.content_type,
+                            "is recording a voice clip")  # fmt: skip
+    return Typing(r.no, r.ts, r.flow.id, typing or m.sender)
+
+
+def _invite(m: _Msg) -> ChatEvent:
+    f, r, invites = m.payload.fields, m.record, m.sb.invites
+    cookie = f.get("Invitation-Cookie")
+    cookie = cookie if isinstance(cookie, int | str) else None
+    app = _str(f.get("Application-Name")) or _str(f.get("application"))
+    name, size = _str(f.get("Application-File")), _int(f.get("Application-FileSize"))
+    known = invites.get(cookie) if cookie is not None else None
+    if known is not None:
+        app, name, size = app or known[0], name or known[1], size if size is not None else known[2]
+    elif cookie is not None:
+        invites[cookie] = (app, name, size)
+        if len(invites) > MAX_INVITES:
+            del invites[next(iter(invites))]
+    return Invitation(
+        r.no, r.ts, r.flow.id, m.sender, app, _str(f.get("Invitation-Command")), name, size,
+        cookie, _str(f.get("Cancel-Code")),
+    )  # fmt: skip
+
+
+def _datacast(m: _Msg) -> ChatEvent:
+    f, r = m.payload.fields, m.record
+    if f.get("ID") == 1:
+        return Nudge(r.no, r.ts, r.flow.id, m.sender)
+    detail = _str(f.get("ID_name"))
+    return OtherMessage(r.no, r.ts, r.flow.id, m.sender, m.payload.content_type,
+                        f"sent a {detail}" if detail else None)  # fmt: skip
+
+
+def _p2p(m: _Msg) -> ChatEvent:
+    f, r = m.payload.fields, m.record
+    slp = f.get("slp")
+    start = application = None
+    if isinstance(slp, dict):
+        start, application = _str(slp.get("start_line")), _str(slp.get("application"))
+    flags = f.get("flag_names")
+    return P2PChunk(
+        r.no, r.ts, r.flow.id, m.sender, _str(f.get("P2P-Dest")), _int(f.get("session_id")),
+        _int(f.get("identifier")), _int(f.get("offset")), _int(f.get("total_size")),
+        _int(f.get("message_length")), tuple(flags) if isinstance(flags, list) else (),
+        application or _str(f.get("app_name")), start,
+    )  # fmt: skip
+
+
+def _other(m: _Msg) -> ChatEvent:
+    r = m.record
+    return OtherMessage(r.no, r.ts, r.flow.id, m.sender, m.payload.content_type, None)
+
+
+CONTENT: Final[Mapping[str, Callable[[_Msg], ChatEvent]]] = MappingProxyType(
+    {
+        "text/plain": _plain,
+        "text/x-msmsgscontrol": _control,
+        "text/x-msmsgsinvite": _invite,
+        "text/x-msnmsgr-datacast": _datacast,
+        "application/x-msnmsgrp2p": _p2p,
+    }
+)
+"""MSG content type -> the event it makes (others make an `OtherMessage`)."""
+
+
+Handler = Callable[["Conversations", FrameRecord, CommandFrame], None]
+
+
+class Conversations:
+    """The conversation reducer (see the module docstring)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        on_event: Callable[[ChatEvent], None] | None = None,
+        on_conversation: Callable[[Conversation], None] | None = None,
+        keep: bool = False,
+    ) -> None:
+        self._sink = sink
+        self._on_event = on_event
+        self._on_conversation = on_conversation
+        self._keep = keep
+        self._store = keep or on_conversation is not None
+        self._conns: dict[str, _Sb] = {}
+        self._kept: list[Conversation] = []
+
+    # -- queries ----------------------------------------------------------------------------
+    def conversations(self) -> list[Conversation]:
+        """Kept conversations (keep=True) and snapshots of open ones, by first frame."""
+        out = self._kept + [_build(sb, complete=False) for sb in self._conns.values()]
+        return sorted(out, key=lambda c: c.first_frame)
+
+    # -- the Analyzer protocol --------------------------------------------------------------
+    def feed(self, record: FrameRecord) -> None:
+        frame = record.frame
+        if not isinstance(frame, CommandFrame):
+            return
+        handler = HANDLERS.get((frame.direction, frame.cmd))
+        if handler is not None:
+            handler(self, record, frame)
+        sb = self._conns.get(record.flow.id)
+        if sb is not None and record.ts is not None:
+            sb.ended = record.ts
+
+    def flow_closed(self, flow: Flow) -> None:
+        sb = self._conns.pop(flow.id, None)
+        if sb is None or not (sb.stays or sb.events):
+            return  # not a switchboard, or one the server turned away before anything happened
+        conversation = _build(sb, complete=True)
+        if self._on_conversation is not None:
+            self._on_conversation(conversation)
+        if self._keep:
+            self._kept.append(conversation)
+
+    def finish(self) -> None:
+        for sb in list(self._conns.values()):
+            self.flow_closed(sb.flow)
+
+    # -- participant handlers ---------------------------------------------------------------
+    def _usr_client(self, record: FrameRecord, frame: CommandFrame) -> None:
+        decoded = decode(frame)
+        if decoded.variant != "switchboard":
+            return  # a notification-server login
+        sb = self._sb(record)
+        sb.account = _str(decoded.fields.get("account"))
+        sb.auth_trid = frame.trid
+
+    def _usr_ok(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._conns.get(record.flow.id)
+        if sb is None or frame.args[:1] != ("OK",):
+            return
+        fields_ = decode(frame).fields
+        sb.account = _str(fields_.get("account")) or sb.account
+        sb.nick = _str(fields_.get("nick"))
+        sb.logged_in = True
+        self._join(sb, record, sb.account, sb.nick, "USR")
+
+    def _ans_client(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._sb(record)
+        fields_ = decode(frame).fields
+        sb.account = _str(fields_.get("account"))
+        sb.session_id = _str(fields_.get("session_id"))
+        sb.auth_trid = frame.trid
+
+    def _ans_ok(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._conns.get(record.flow.id)
+        if sb is None or frame.args[:1] != ("OK",):
+            return
+        sb.logged_in = True
+        self._join(sb, record, sb.account, sb.nick, "ANS")
+
+    def _cal_reply(self, record: FrameRecord, frame: CommandFrame) -> None:
+        args = frame.args
+        if len(args) >= 2 and args[0] == "RINGING":
+            sb = self._sb(record)
+            if sb.session_id is None:
+                sb.session_id = args[1]
+
+    def _joined(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._sb(record)
+        fields_ = decode(frame).fields
+        account = _str(fields_.get("account"))
+        if account is not None:
+            self._join(sb, record, account, _str(fields_.get("nick")), frame.cmd)
+
+    def _bye(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._sb(record)
+        self._leave(sb, record, _str(decode(frame).fields.get("account")), "BYE")
+
+    def _out(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._conns.get(record.flow.id)
+        if sb is not None and sb.account in sb.present:
+            self._leave(sb, record, sb.account, "OUT")
+
+    # -- messages ---------------------------------------------------------------------------
+    def _msg_client(self, record: FrameRecord, frame: CommandFrame) -> None:
+        sb = self._sb(record)
+        ack = frame.args[0] if len(frame.args) >= 2 else None
+        if sb.logged_in and not sb.warned_empty and all(a == sb.account for a in sb.present):
+            sb.warned_empty = True
+            self._sink(Finding(
+                Severity.WARN, "conversation.empty_switchboard",
+                f"{sb.account or 'the user'} sends a message to a switchboard with nobody "
+                "else in it", record.flow.id, record.no,
+            ))  # fmt: skip
+        self._message(sb, record, frame, sb.account, sb.nick, True, ack)
+
+    def _msg_server(self, record: FrameRecord, frame: CommandFrame) -> None:
+        args = frame.args
+        if not args or args[0] == NS_SENDER:
+            return
+        fields_ = decode(frame).fields
+        sb = self._sb(record)
+        sender = _str(fields_.get("sender"))
+        self._message(sb, record, frame, sender, _str(fields_.get("sender_nick")), False, None)
+
+    def _message(
+        self,
+        sb: _Sb,
+        record: FrameRecord,
+        frame: CommandFrame,
+        sender: str | None,
+        nick: str | None,
+        outgoing: bool,
+        ack: str | None,
+    ) -> None:
+        payload = frame.payload
+        if payload is None:
+            return
+        make = CONTENT.get(payload.content_type or "", _other)
+        event = make(_Msg(record, sb, sender, nick, outgoing, ack, frame.trid, payload))
+        index = self._emit(sb, event)
+        if ack in ACKED_MODES and frame.trid is not None:
+            sb.waiting[frame.trid] = (index, event)
+            if len(sb.waiting) > MAX_WAITING:
+                del sb.waiting[next(iter(sb.waiting))]
+
+    def _ack(self, record: FrameRecord, frame: CommandFrame) -> None:
+        self._settle(record, frame, True)
+
+    def _nak(self, record: FrameRecord, frame: CommandFrame) -> None:
+        self._settle(record, frame, False)
+
+    def _settle(self, record: FrameRecord, frame: CommandFrame, delivered: bool) -> None:
+        sb = self._conns.get(record.flow.id)
+        trid = frame.trid
+        waiting = sb.waiting.pop(trid, None) if sb is not None and trid is not None else None
+        if waiting is None:
+            if not delivered:
+                self._nak_finding(record, trid, None)
+            return
+        assert sb is not None and trid is not None
+        index, event = waiting
+        if isinstance(event, Message):
+            settled = replace(event, delivered=delivered)
+            if 0 <= index < len(sb.events) and sb.events[index] is event:
+                sb.events[index] = settled
+        if not delivered:
+            self._nak_finding(record, trid, event)
+        if self._on_event is not None:
+            r = record
+            self._on_event(Delivery(r.no, r.ts, r.flow.id, trid, event.frame, delivered))
+
+    def _nak_finding(self, record: FrameRecord, trid: int | None, event: ChatEvent | None) -> None:
+        what = f"message {trid}"
+        if isinstance(event, Message):
+            preview = event.text if len(event.text) <= 40 else event.text[:39] + "…"
+            what += f" ({preview!r})"
+        self._sink(Finding(
+            Severity.WARN, "conversation.nak",
+            f"the switchboard could not deliver {what} (NAK)", record.flow.id, record.no,
+            event.frame if event is not None else None,
+        ))  # fmt: skip
+
+    # -- internals --------------------------------------------------------------------------
+    def _sb(self, record: FrameRecord) -> _Sb:
+        sb = self._conns.get(record.flow.id)
+        if sb is None:
+            sb = self._conns[record.flow.id] = _Sb(record.flow, record.no, record.ts)
+        return sb
+
+    def _emit(self, sb: _Sb, event: ChatEvent) -> int:
+        index = -1
+        if self._store:
+            index = len(sb.events)
+            sb.events.append(event)
+        if self._on_event is not None:
+            self._on_event(event)
+        return index
+
+    def _join(
+        self, sb: _Sb, record: FrameRecord, who: str | None, nick: str | None, how: str
+    ) -> None:
+        if who in sb.present:
+            return
+        stay = _Stay(who, nick, record.ts, record.no, how)
+        sb.present[who] = stay
+        sb.stays.append(stay)
+        if who != sb.account:
+            sb.warned_empty = False
+        self._emit(sb, Joined(record.no, record.ts, record.flow.id, who, nick, how))
+
+    def _leave(self, sb: _Sb, record: FrameRecord, who: str | None, how: str) -> None:
+        stay = sb.present.pop(who, None)
+        if stay is not None:
+            stay.left, stay.left_frame, stay.left_by = record.ts, record.no, how
+        self._emit(sb, Left(record.no, record.ts, record.flow.id, who, how))
+
+
+def _build(sb: _Sb, *, complete: bool) -> Conversation:
+    stays = tuple(
+        Participant(s.account, s.nick, s.joined, s.joined_frame, s.joined_by, s.left,
+                    s.left_frame, s.left_by)
+        for s in sb.stays
+    )  # fmt: skip
+    return Conversation(
+        sb.flow, sb.session_id, sb.account, sb.started, sb.ended, stays, tuple(sb.events),
+        sb.first, complete,
+    )  # fmt: skip
+
+
+HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
+    {
+        (C2S, "USR"): Conversations._usr_client,
+        (S2C, "USR"): Conversations._usr_ok,
+        (C2S, "ANS"): Conversations._ans_client,
+        (S2C, "ANS"): Conversations._ans_ok,
+        (S2C, "CAL"): Conversations._cal_reply,
+        (S2C, "IRO"): Conversations._joined,
+        (S2C, "JOI"): Conversations._joined,
+        (S2C, "BYE"): Conversations._bye,
+        (C2S, "OUT"): Conversations._out,
+        (S2C, "OUT"): Conversations._out,
+        (C2S, "MSG"): Conversations._msg_client,
+        (S2C, "MSG"): Conversations._msg_server,
+        (S2C, "ACK"): Conversations._ack,
+        (S2C, "NAK"): Conversations._nak,
+    }
+)
+"""(direction, command) -> the handler that reads the conversation from it."""
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def clock(ts: float | None) -> str:
+    """A capture time as HH:MM:SS (UTC), or dashes when unknown."""
+    if ts is None:
+        return "--:--:--"
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts:.0f}"
+
+
+def _who(name: str | None) -> str:
+    return name or "(me)"
+
+
+def _format(m: Message) -> str:
+    parts = [p for p in (m.font, *m.effects, m.color) if p]
+    return f"  {{{', '.join(parts)}}}" if parts else ""
+
+
+def _render_message(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Message)
+    lines = e.text.replace("\r\n", "\n").split("\n")
+    text = "\n    ".join(lines)
+    tail = _format(e) if show_format else ""
+    if e.delivered is False:
+        tail += "  (not delivered)"
+    return f"{_who(e.sender)}: {text}{tail}"
+
+
+def _render_joined(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Joined)
+    return f"* {_who(e.who)} {'is here' if e.how == 'IRO' else 'joined'}"
+
+
+def _render_left(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Left)
+    return f"* {_who(e.who)} left"
+
+
+def _render_typing(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Typing)
+    return f"* {_who(e.who)} is typing"
+
+
+def _render_nudge(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Nudge)
+    return f"* {_who(e.who)} sent a nudge"
+
+
+def _render_invitation(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Invitation)
+    what = f"the file {e.file_name}" if e.file_name else (e.application or "an application")
+    if e.command == "INVITE":
+        size = f" ({e.file_size:,} bytes)" if e.file_size is not None and e.file_name else ""
+        return f"* {_who(e.sender)} offers {what}{size}"
+    if e.command == "ACCEPT":
+        return f"* {_who(e.sender)} accepts {what}"
+    if e.command == "CANCEL":
+        code = f" ({e.cancel_code})" if e.cancel_code else ""
+        return f"* {_who(e.sender)} cancels {what}{code}"
+    return f"* {_who(e.sender)} sends an invitation message about {what}"
+
+
+def _render_other(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, OtherMessage)
+    return f"* {_who(e.sender)} {e.detail}" if e.detail else None
+
+
+RENDERERS: Final[Mapping[type[ChatEvent], Callable[[ChatEvent, bool], str | None]]] = (
+    MappingProxyType(
+        {
+            Message: _render_message,
+            Joined: _render_joined,
+            Left: _render_left,
+            Typing: _render_typing,
+            Nudge: _render_nudge,
+            Invitation: _render_invitation,
+            OtherMessage: _render_other,
+        }
+    )
+)
+"""Event type -> its transcript line (None: not shown); P2P chunks are summarised apart."""
+
+
+def _p2p_lines(chunks: list[P2PChunk]) -> str:
+    first = chunks[0]
+    size = sum(c.size or 0 for c in chunks)
+    n = len(chunks)
+    what = f" ({first.application})" if first.application else ""
+    return (
+        f"* {_who(first.sender)} sent P2P data{what}: session {first.session_id}, "
+        f"{n} chunk{'s' if n != 1 else ''}, {size:,} bytes"
+    )
+
+
+def render_events(events: Iterable[ChatEvent], *, show_format: bool = False) -> list[str]:
+    """Transcript lines for events; consecutive P2P chunks of one session make one line."""
+    lines: list[str] = []
+    run: list[P2PChunk] = []
+
+    def flush() -> None:
+        if run:
+            lines.append(f"[{clock(run[0].ts)}] {_p2p_lines(run)}")
+            run.clear()
+
+    for event in events:
+        if isinstance(event, P2PChunk):
+            if run and (run[0].sender, run[0].session_id) != (event.sender, event.session_id):
+                flush()
+            run.append(event)
+            continue
+        flush()
+        render = RENDERERS.get(type(event))
+        text = render(event, show_format) if render is not None else None
+        if text is not None:
+            lines.append(f"[{clock(event.ts)}] {text}")
+    flush()
+    return lines
+
+
+def render_chat(conversation: Conversation, *, show_format: bool = False) -> str:
+    """A readable transcript: a header line, then one line per event, with times."""
+    c = conversation
+    flow = c.flow
+    where = f"{flow.client} -> {flow.server}" if flow.server else (flow.label or "")
+    others = sorted({p.account for p in c.participants if p.account and p.account != c.account})
+    head = f"Switchboard session {c.session_id or '?'} (flow {flow.id}"
+    head += f", {where})" if where else ")"
+    head += f": {c.account or '(unknown user)'}"
+    if others:
+        head += " with " + ", ".join(others)
+    lines = [head, *render_events(c.events, show_format=show_format)]
+    return "\n".join(lines) + "\n"

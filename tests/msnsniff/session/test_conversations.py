@@ -1,0 +1,313 @@
+"""Conversations: participants, messages with their format and fate, typing, invitations,
+nudges and P2P chunks, the chat transcript, and findings."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from dissectors.api import Direction
+from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.conversations import (
+    ChatEvent,
+    Conversation,
+    Conversations,
+    Delivery,
+    Invitation,
+    Joined,
+    Left,
+    Message,
+    Nudge,
+    OtherMessage,
+    P2PChunk,
+    Typing,
+    render_chat,
+)
+from tests.helpers import REAL
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "captures" / "msnp8_demo.pcap"
+PLAIN = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+
+
+def analyse(
+    events: Iterable[SourceEvent],
+) -> tuple[list[Conversation], list[ChatEvent], list[Finding]]:
+    seen: list[ChatEvent] = []
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    convs = Conversations(analysis.sink, on_event=seen.append, keep=True)
+    analysis.analyzers.append(convs)
+    list(analysis.run(events))
+    return convs.conversations(), seen, analysis.findings
+
+
+def _real(name: str) -> Path:
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{name} is not in {REAL}")
+    return path
+
+
+def msg(ts: str, label: str, arrow: str, head: str, payload: str) -> str:
+    """A MSG line of the log transcript layout, with its payload as `| ` lines."""
+    size = len(payload.encode("utf-8"))
+    body = "".join(f"      | {line}\n" for line in payload.split("\r\n"))
+    return f"  {ts} {label} {arrow} {head} {size}\n{body}"
+
+
+def _transcript(text: str) -> Iterable[SourceEvent]:
+    return read_transcript(text.splitlines(True), "t")
+
+
+def test_demo_chat() -> None:
+    [conv], seen, findings = analyse(open_source(DEMO))
+    assert findings == []
+    assert (conv.flow.id, conv.session_id, conv.account) == ("52", "11752013", "alice@example.com")
+    assert [type(e).__name__ for e in conv.events] == [
+        "Joined", "Joined", "Typing", "Message", "Message", "Invitation", "Left", "Left",
+    ]  # fmt: skip
+    alice_in, bob_in, typing, hello, reply, invite, bob_out, alice_out = conv.events
+    assert isinstance(alice_in, Joined) and (alice_in.who, alice_in.how) == (
+        "alice@example.com", "USR",
+    )  # fmt: skip
+    assert isinstance(bob_in, Joined) and (bob_in.who, bob_in.nick, bob_in.how) == (
+        "bob@example.com", "Bob", "JOI",
+    )  # fmt: skip
+    assert isinstance(typing, Typing) and typing.who == "alice@example.com"
+    assert isinstance(hello, Message)
+    assert (hello.sender, hello.text, hello.outgoing) == (
+        "alice@example.com", "Hello Bob! How are you? 😀", True,
+    )  # fmt: skip
+    assert (hello.font, hello.effects, hello.color) == ("Comic Sans MS", ("bold",), "#0000ff")
+    assert (hello.ack, hello.trid, hello.delivered) == ("A", 4, True)
+    assert isinstance(reply, Message)
+    assert (reply.sender, reply.nick, reply.text) == (
+        "bob@example.com", "Bob", "Fine, thanks. Sending you the photos.",
+    )  # fmt: skip
+    assert (reply.font, reply.effects, reply.outgoing, reply.delivered) == (
+        "Arial", ("italic",), False, None,
+    )  # fmt: skip
+    assert isinstance(invite, Invitation)
+    assert (invite.sender, invite.command, invite.application) == (
+        "bob@example.com", "INVITE", "File Transfer",
+    )  # fmt: skip
+    assert (invite.file_name, invite.file_size, invite.cookie) == ("holiday.jpg", 183342, 71423)
+    assert isinstance(bob_out, Left) and (bob_out.who, bob_out.how) == ("bob@example.com", "BYE")
+    assert isinstance(alice_out, Left) and alice_out.how == "OUT"
+    assert [(p.account, p.joined_by, p.left_by) for p in conv.participants] == [
+        ("alice@example.com", "USR", "OUT"),
+        ("bob@example.com", "JOI", "BYE"),
+    ]
+    # the callback saw the same events, the message before its ACK, and the delivery
+    [delivery] = [e for e in seen if isinstance(e, Delivery)]
+    assert (delivery.trid, delivery.message_frame, delivery.delivered) == (4, 58, True)
+    streamed = [e for e in seen if not isinstance(e, Delivery)]
+    assert [e.frame for e in streamed] == [e.frame for e in conv.events]
+    assert json.loads(json.dumps(conv.to_json()))["events"][3]["text"] == hello.text
+    assert render_chat(conv).splitlines() == [
+        "Switchboard session 11752013 (flow 52, 127.0.0.10:49425 -> 127.0.0.3:1863): "
+        "alice@example.com with bob@example.com",
+        "[22:13:20] * alice@example.com joined",
+        "[22:13:21] * bob@example.com joined",
+        "[22:13:21] * alice@example.com is typing",
+        "[22:13:21] alice@example.com: Hello Bob! How are you? 😀",
+        "[22:13:21] bob@example.com: Fine, thanks. Sending you the photos.",
+        "[22:13:21] * bob@example.com offers the file holiday.jpg (183,342 bytes)",
+        "[22:13:21] * bob@example.com left",
+        "[22:13:21] * alice@example.com left",
+    ]
+    assert "😀  {Comic Sans MS, bold, #0000ff}" in render_chat(conv, show_format=True)
+
+
+def test_without_keep_only_the_callbacks_see_the_conversation() -> None:
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    done: list[Conversation] = []
+    convs = Conversations(analysis.sink, on_conversation=done.append)
+    analysis.analyzers.append(convs)
+    list(analysis.run(open_source(DEMO)))
+    assert convs.conversations() == []
+    [conv] = done
+    assert len(conv.messages) == 2
+
+
+def texts(conv: Conversation) -> list[tuple[str | None, str, bool | None]]:
+    return [(m.sender, m.text, m.delivered) for m in conv.messages]
+
+
+def test_twisted_capture_chat_both_ways_with_acks() -> None:
+    convs, _, findings = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    assert findings == []
+    alice, bob = convs
+    session = "737996b96ec430583bb18a6faaffc85"
+    assert (alice.flow.id, alice.account, alice.session_id) == ("280", "alice@example.com", session)
+    assert (bob.flow.id, bob.account, bob.session_id) == ("292", "bob@example.com", session)
+    assert texts(alice) == [
+        ("alice@example.com", "hello bob, from twisted.words", True),
+        ("bob@example.com", "hi alice (twisted bob)", None),
+    ]
+    assert texts(bob) == [
+        ("alice@example.com", "hello bob, from twisted.words", None),
+        ("bob@example.com", "hi alice (twisted bob)", True),
+    ]
+    assert [(p.account, p.joined_by) for p in bob.participants] == [
+        ("alice@example.com", "IRO"),
+        ("bob@example.com", "ANS"),
+    ]
+
+
+def test_escargot_session_ack_modes_and_a_message_to_an_empty_switchboard() -> None:
+    convs, _, findings = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    assert [c.flow.id for c in convs] == ["227", "242"]  # not 293, turned away at USR
+    alice, bob = convs
+    a, b = "alice@example.com", "bob@example.com"
+    assert texts(alice) == [
+        (a, "hello bob", True),  # A: acknowledged
+        (a, "second (N)", None),  # N: only a NAK would have come
+        (a, "data (D)", True),
+        (b, "hi alice", None),
+        (a, "ack Z", None),  # an invalid mode: the server dropped alice
+    ]
+    assert [m.ack for m in alice.messages] == ["A", "N", "D", None, "Z"]
+    assert texts(bob)[-1] == (b, "anyone?", True)
+    assert [type(e).__name__ for e in bob.events].count("Typing") == 1
+    assert [(p.account, p.joined_by, p.left_by) for p in bob.participants] == [
+        (a, "IRO", "BYE"),
+        (b, "ANS", "OUT"),
+    ]
+    [finding] = findings
+    assert (finding.code, finding.flow, finding.frame) == (
+        "conversation.empty_switchboard", "242", 176,
+    )  # fmt: skip
+
+
+def test_nak_nudge_invitations_and_an_empty_switchboard() -> None:
+    nudge = "MIME-Version: 1.0\r\nContent-Type: text/x-msnmsgr-datacast\r\n\r\nID: 1\r\n\r\n"
+    invite = (
+        "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+        "Application-Name: File Transfer\r\n"
+        "Application-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\n"
+        "Invitation-Command: INVITE\r\nInvitation-Cookie: 42\r\n"
+        "Application-File: notes.txt\r\nApplication-FileSize: 1234\r\n\r\n"
+    )
+    accept = (
+        "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+        "Invitation-Command: ACCEPT\r\nInvitation-Cookie: 42\r\nLaunch-Application: FALSE\r\n"
+        "Request-Data: IP-Address:\r\n\r\n"
+    )
+    cancel = (
+        "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n"
+        "Invitation-Command: CANCEL\r\nInvitation-Cookie: 42\r\nCancel-Code: TIMEOUT\r\n\r\n"
+    )
+    text = (
+        "  1.0 SB >>> USR 1 a@b.c 1234.5678\n"
+        "  1.1 SB <<< USR 1 OK a@b.c A\n"
+        + msg("1.2", "SB", ">>>", "MSG 2 A", PLAIN + "\r\nanybody?")
+        + "  1.3 SB <<< NAK 2\n"
+        "  1.4 SB >>> CAL 3 b@c.d\n"
+        "  1.5 SB <<< CAL 3 RINGING 4242\n"
+        "  2.0 SB <<< JOI b@c.d B\n"
+        + msg("2.1", "SB", "<<<", "MSG b@c.d B", nudge)
+        + msg("2.2", "SB", ">>>", "MSG 4 N", PLAIN + "\r\nline one\r\nline two")
+        + msg("2.3", "SB", "<<<", "MSG b@c.d B", invite)
+        + msg("2.4", "SB", ">>>", "MSG 5 N", accept)
+        + msg("2.5", "SB", ">>>", "MSG 6 N", cancel)
+        + msg("2.6", "SB", ">>>", "MSG 7 A", PLAIN + "\r\nbye")
+        + "  2.7 SB <<< NAK 7\n"
+        "  3.0 SB <<< BYE b@c.d\n"
+    )
+    [conv], seen, findings = analyse(_transcript(text))
+    assert [(f.code, f.frame, f.related) for f in findings] == [
+        ("conversation.empty_switchboard", 3, None),
+        ("conversation.nak", 4, 3),
+        ("conversation.nak", 14, 13),
+    ]
+    assert "'anybody?'" in findings[1].message
+    assert conv.session_id == "4242"
+    assert texts(conv) == [
+        ("a@b.c", "anybody?", False),
+        ("a@b.c", "line one\r\nline two", None),
+        ("a@b.c", "bye", False),
+    ]
+    [nudged] = [e for e in conv.events if isinstance(e, Nudge)]
+    assert nudged.who == "b@c.d"
+    offered, accepted, cancelled = [e for e in conv.events if isinstance(e, Invitation)]
+    assert (offered.command, offered.file_name, offered.file_size) == ("INVITE", "notes.txt", 1234)
+    assert (accepted.sender, accepted.command) == ("a@b.c", "ACCEPT")
+    assert accepted.file_name == "notes.txt"  # named by the INVITE with the same cookie
+    assert (cancelled.command, cancelled.cancel_code) == ("CANCEL", "TIMEOUT")
+    assert [e.delivered for e in seen if isinstance(e, Delivery)] == [False, False]
+    assert render_chat(conv).splitlines()[1:] == [
+        "[00:00:01] * a@b.c joined",
+        "[00:00:01] a@b.c: anybody?  (not delivered)",
+        "[00:00:02] * b@c.d joined",
+        "[00:00:02] * b@c.d sent a nudge",
+        "[00:00:02] a@b.c: line one",
+        "    line two",
+        "[00:00:02] * b@c.d offers the file notes.txt (1,234 bytes)",
+        "[00:00:02] * a@b.c accepts the file notes.txt",
+        "[00:00:02] * a@b.c cancels the file notes.txt (TIMEOUT)",
+        "[00:00:02] a@b.c: bye  (not delivered)",
+        "[00:00:03] * b@c.d left",
+    ]
+
+
+def test_p2p_chunks_are_summarised_and_other_types_kept_quietly() -> None:
+    flow = Flow("sb", "10.0.0.1:5000", "10.0.0.3:1864")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    header = struct.pack("<IIQQIIIIQ", 7, 1001, 0, 600, 500, 0, 55, 0, 0)
+    p2p = (
+        b"MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\n"
+        b"P2P-Dest: b@c.d\r\n\r\n" + header + b"\x01" * 500 + struct.pack(">I", 2)
+    )
+    caps = b"MIME-Version: 1.0\r\nContent-Type: text/x-clientcaps\r\n\r\nClient-Name: X\r\n"
+    lines = [
+        (c2s, b"USR 1 a@b.c 1.2.3\r\n"),
+        (s2c, b"USR 1 OK a@b.c A\r\n"),
+        (s2c, b"JOI b@c.d B\r\n"),
+        (c2s, b"MSG 2 D %d\r\n" % len(p2p) + p2p),
+        (c2s, b"MSG 3 D %d\r\n" % len(p2p) + p2p),
+        (s2c, b"ACK 2\r\n"),
+        (c2s, b"MSG 4 U %d\r\n" % len(caps) + caps),
+    ]
+    events: list[SourceEvent] = []
+    offsets = {c2s: 0, s2c: 0}
+    for i, (direction, data) in enumerate(lines):
+        events.append(StreamChunk(flow, direction, offsets[direction], data, 100.0 + i))
+        offsets[direction] += len(data)
+    events += [FlowEnd(flow, c2s, 110.0), FlowEnd(flow, s2c, 110.0)]
+    [conv], seen, findings = analyse(events)
+    assert findings == []
+    chunks = [e for e in conv.events if isinstance(e, P2PChunk)]
+    assert [(c.session_id, c.identifier, c.size, c.total_size, c.dest) for c in chunks] == [
+        (7, 1001, 500, 600, "b@c.d"),
+        (7, 1001, 500, 600, "b@c.d"),
+    ]
+    assert chunks[0].application == "file transfer"
+    [other] = [e for e in conv.events if isinstance(e, OtherMessage)]
+    assert other.content_type == "text/x-clientcaps" and other.detail is None
+    assert [e.trid for e in seen if isinstance(e, Delivery)] == [2]
+    assert "base64" not in json.dumps(conv.to_json())
+    assert render_chat(conv).splitlines()[3:] == [
+        "[00:01:43] * a@b.c sent P2P data (file transfer): session 7, 2 chunks, 1,000 bytes",
+    ]
+
+
+def test_ns_traffic_makes_no_conversation() -> None:
+    profile = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile\r\n\r\n"
+    text = (
+        "  1.0 NS >>> USR 1 TWN I a@b.c\n"
+        "  1.1 NS <<< USR 1 OK a@b.c A 1 0\n"
+        + msg("1.2", "NS", "<<<", "MSG Hotmail Hotmail", profile)
+        + "  1.3 NS >>> OUT\n"
+    )
+    convs, seen, findings = analyse(_transcript(text))
+    assert (convs, seen, findings) == ([], [], [])

@@ -1,0 +1,231 @@
+"""Session links: DS -> NS redirects and NS -> SB cookies, on the demo, real captures, seeds
+and synthetic transcripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from dissectors.api import Direction
+from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.links import TTL, Login, SessionLinks, render_sessions
+from tests.helpers import REAL, SEEDS
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "captures" / "msnp8_demo.pcap"
+
+
+def analyse(
+    events: Iterable[SourceEvent], ttl: float = TTL
+) -> tuple[SessionLinks, list[Login], list[Finding]]:
+    emitted: list[Login] = []
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    links = SessionLinks(analysis.sink, ttl=ttl, keep=True, on_login=emitted.append)
+    analysis.analyzers.append(links)
+    list(analysis.run(events))
+    return links, emitted, analysis.findings
+
+
+def _real(name: str) -> Path:
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{name} is not in {REAL}")
+    return path
+
+
+def _transcript(text: str) -> Iterable[SourceEvent]:
+    return read_transcript(text.splitlines(True), "t")
+
+
+def test_demo_one_login_with_its_dispatch_and_switchboard() -> None:
+    links, emitted, findings = analyse(open_source(DEMO))
+    assert findings == []
+    [login] = links.logins()
+    assert emitted == [login]  # emitted once its switchboard closed, after the NS had
+    assert login.account == "alice@example.com" and login.nick == "Alice"
+    assert login.authenticated and login.complete and login.login_frame == 14
+    assert [f.id for f in login.ds_flows] == ["1"]
+    assert login.ds_flows[0].server == "127.0.0.1:1863"
+    assert login.ns_flow.id == "13" and login.ns_flow.server == "127.0.0.2:1863"
+    [sb] = login.switchboards
+    assert sb.flow.id == "52" and sb.flow.server == "127.0.0.3:1863"
+    assert sb.how == "XFR"
+    assert sb.cookie == "17262740.1050826919.32308"
+    assert sb.session_id == "11752013"
+    assert sb.account == "alice@example.com"
+    assert sb.participants == ("alice@example.com", "bob@example.com")
+    assert (sb.frame, sb.via_frame) == (52, 47)
+    assert links.unlinked() == []
+    assert json.loads(json.dumps(login.to_json()))["switchboards"][0]["how"] == "XFR"
+    text = render_sessions(links.logins())
+    assert text.splitlines()[0].startswith("alice@example.com  logged in")
+    assert "SB  flow 52" in text and "session 11752013" in text and "with bob@example.com" in text
+
+
+def test_without_keep_only_the_callback_sees_completed_logins() -> None:
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    emitted: list[Login] = []
+    links = SessionLinks(analysis.sink, on_login=emitted.append)
+    analysis.analyzers.append(links)
+    list(analysis.run(open_source(DEMO)))
+    assert [lg.account for lg in emitted] == ["alice@example.com"]
+    assert links.logins() == []
+
+
+def test_twisted_capture_links_by_xfr_and_by_rng() -> None:
+    links, _, findings = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    assert findings == []
+    logins = links.logins()
+    assert [(lg.account, lg.ns_flow.id, lg.authenticated) for lg in logins] == [
+        ("alice@example.com", "1", True),
+        ("bob@example.com", "99", True),
+        ("alice@example.com", "195", False),  # a second login that never got its USR OK
+    ]
+    alice, bob, _ = logins
+    assert alice.ds_flows == () and bob.ds_flows == ()  # Escargot does not redirect
+    [a_sb] = alice.switchboards
+    [b_sb] = bob.switchboards
+    session = "737996b96ec430583bb18a6faaffc85"
+    assert (a_sb.flow.id, a_sb.how, a_sb.session_id, a_sb.cookie) == (
+        "280", "XFR", session, "8083d3be580c7a45991a",
+    )  # fmt: skip
+    assert (b_sb.flow.id, b_sb.how, b_sb.session_id, b_sb.cookie) == (
+        "292", "RNG", session, "c02cf6e8cc11ac856066",
+    )  # fmt: skip
+    assert b_sb.caller == "alice@example.com" and b_sb.via_frame == 55
+    assert a_sb.participants == ("alice@example.com", "bob@example.com")
+    assert b_sb.participants == ("bob@example.com", "alice@example.com")
+
+
+def test_escargot_session_logins_links_and_the_bad_cookie() -> None:
+    links, _, findings = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    logins = links.logins()
+    assert [(lg.account, lg.ns_flow.id) for lg in logins if lg.authenticated] == [
+        ("alice@example.com", "1"),
+        ("bob@example.com", "39"),
+        ("carol@example.com", "309"),  # MSNP7 MD5 login
+        ("bob@example.com", "399"),
+    ]
+    failed = {lg.ns_flow.id: lg.error for lg in logins if not lg.authenticated}
+    assert failed["76"] is not None and failed["76"].startswith("911")  # bogus ticket
+    assert failed["364"] is not None and failed["364"].startswith("911")  # wrong password
+    by_flow = {lg.ns_flow.id: lg for lg in logins}
+    [a_sb] = by_flow["1"].switchboards
+    [b_sb] = by_flow["39"].switchboards
+    assert (a_sb.flow.id, a_sb.how, a_sb.cookie) == ("227", "XFR", "de1bb6d2aefa23693182")
+    assert (b_sb.flow.id, b_sb.how, b_sb.cookie) == ("242", "RNG", "5f40c7ad97165145a49e")
+    assert a_sb.session_id == b_sb.session_id == "edc6ef65ba2d32c8a248e8eb96788d3"
+    # the switchboard USR with a cookie nobody handed out
+    [finding] = findings
+    assert finding.code == "links.unlinked_switchboard" and finding.flow == "293"
+    assert "bogus.cookie" in finding.message and "911" in finding.message
+    [orphan] = links.unlinked()
+    assert orphan.flow.id == "293" and orphan.how is None and orphan.refused is not None
+
+
+def test_seed_003_redirect_without_addresses_links_by_account() -> None:
+    found = sorted(SEEDS.glob("003_*.txt"))
+    if not found:
+        pytest.skip(f"seed 003 is not in {SEEDS}")
+    links, _, findings = analyse(open_source(found[0]))
+    [login] = links.logins()
+    assert login.account == "example@hotmail.com" and login.authenticated
+    assert [f.id for f in login.ds_flows] == ["003_966a299fc87d526b.txt#1"]
+    assert login.ns_flow.id == "003_966a299fc87d526b.txt#2"
+    assert findings == []
+
+
+def test_unlinked_switchboard_and_unfollowed_redirect() -> None:
+    text = (
+        "  1.0 DS >>> VER 1 MSNP8 CVR0\n"
+        "  1.1 DS <<< VER 1 MSNP8\n"
+        "  1.2 DS >>> USR 2 TWN I a@b.c\n"
+        "  1.3 DS <<< XFR 2 NS 10.0.0.5:1863 0 10.0.0.1:1863\n"
+        "  1.4 DS --- closed\n"
+        "  2.0 SB >>> USR 1 a@b.c 999.888.777\n"
+        "  2.1 SB <<< USR 1 OK a@b.c A\n"
+        "  2.2 SB <<< JOI x@y.z X\n"
+        "  2.3 SB --- closed\n"
+    )
+    links, emitted, findings = analyse(_transcript(text))
+    assert emitted == [] and links.logins() == []
+    codes = {f.code: f for f in findings}
+    sb = codes["links.unlinked_switchboard"]
+    assert "999.888.777 was never given out" in sb.message and sb.frame == 5
+    ds = codes["links.unlinked_dispatch"]
+    assert "10.0.0.5:1863" in ds.message and ds.frame == 4
+    [orphan] = links.unlinked()
+    assert orphan.participants == ("a@b.c", "x@y.z") and orphan.cookie == "999.888.777"
+
+
+def test_a_switchboard_picked_up_mid_stream_is_unlinked_with_a_reason() -> None:
+    text = "  1.0 SB <<< JOI x@y.z X\n  1.1 SB <<< BYE x@y.z\n"
+    _, _, findings = analyse(_transcript(text))
+    [finding] = findings
+    assert finding.code == "links.unlinked_switchboard"
+    assert "no USR or ANS" in finding.message
+
+
+def test_rng_needs_the_same_session_and_cookies_expire() -> None:
+    text = (
+        "  1.0 NS >>> USR 1 TWN I a@b.c\n"
+        "  1.1 NS <<< USR 1 OK a@b.c A 1 0\n"
+        "  2.0 NS <<< RNG 111 10.0.0.9:1864 CKI c1 x@y.z X\n"
+        "  2.1 NS <<< RNG 222 10.0.0.9:1864 CKI c2 x@y.z X\n"
+        "  2.2 NS <<< RNG 333 10.0.0.9:1864 CKI c3 x@y.z X\n"
+        "  3.0 SB1 >>> ANS 1 a@b.c c1 111\n"
+        "  3.1 SB1 <<< IRO 1 1 1 x@y.z X\n"
+        "  3.2 SB1 <<< ANS 1 OK\n"
+        "  3.3 SB2 >>> ANS 1 a@b.c c2 999\n"
+        " 50.0 SB3 >>> ANS 1 a@b.c c3 333\n"
+    )
+    _, emitted, findings = analyse(_transcript(text), ttl=30.0)
+    [login] = emitted
+    [sb] = login.switchboards
+    assert (sb.how, sb.session_id, sb.caller) == ("RNG", "111", "x@y.z")
+    assert sb.participants == ("a@b.c", "x@y.z")
+    reasons = {f.flow: f.message for f in findings if f.code == "links.unlinked_switchboard"}
+    assert len(reasons) == 2
+    assert "RNG for session 222, but ANS names session 999" in reasons["t#3"]
+    assert "c3 was never given out" in reasons["t#4"]  # it waited 48 s, over the 30 s ttl
+
+
+def test_a_redirect_links_only_the_same_client_to_that_address() -> None:
+    ds = Flow("ds", "10.1.1.1:5000", "10.0.0.1:1863")
+    other = Flow("other", "10.9.9.9:6000", "10.0.0.5:1863")  # another client, same server
+    ns = Flow("ns", "10.1.1.1:5001", "10.0.0.5:1863")
+    c2s, s2c = Direction.C2S, Direction.S2C
+
+    def chunks(flow: Flow, lines: list[tuple[Direction, bytes]], ts: float) -> list[SourceEvent]:
+        out: list[SourceEvent] = []
+        offsets = {c2s: 0, s2c: 0}
+        for i, (d, data) in enumerate(lines):
+            out.append(StreamChunk(flow, d, offsets[d], data, ts + i / 10))
+            offsets[d] += len(data)
+        out += [FlowEnd(flow, c2s, ts + 1), FlowEnd(flow, s2c, ts + 1)]
+        return out
+
+    def login(account: bytes) -> list[tuple[Direction, bytes]]:
+        return [
+            (c2s, b"VER 1 MSNP8 CVR0\r\n"), (s2c, b"VER 1 MSNP8\r\n"),
+            (c2s, b"USR 2 TWN I " + account + b"\r\n"),
+        ]  # fmt: skip
+
+    events = (
+        chunks(ds, [*login(b"a@b.c"), (s2c, b"XFR 2 NS 10.0.0.5:1863 0 10.0.0.1:1863\r\n")], 1)
+        + chunks(other, [*login(b"q@r.s"), (s2c, b"USR 2 OK q@r.s Q 1 0\r\n")], 3)
+        + chunks(ns, [*login(b"a@b.c"), (s2c, b"USR 2 OK a@b.c A 1 0\r\n")], 5)
+    )
+    links, _, findings = analyse(events)
+    by_account = {lg.account: lg for lg in links.logins()}
+    assert [f.id for f in by_account["a@b.c"].ds_flows] == ["ds"]
+    assert by_account["q@r.s"].ds_flows == ()
+    assert findings == []

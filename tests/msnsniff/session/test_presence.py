@@ -1,0 +1,179 @@
+"""Presence timeline: own CHG, contacts' ILN/NLN/FLN, queries and findings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from msnsniff.capture import SourceEvent
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.presence import Presence, PresenceChange, render_timeline
+from tests.helpers import REAL, SEEDS
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "captures" / "msnp8_demo.pcap"
+
+Row = tuple[str | None, str, str, str | None]  # (account, status, source, observer)
+
+
+def analyse(
+    events: Iterable[SourceEvent], keep: bool = True
+) -> tuple[Presence, list[PresenceChange], list[Finding]]:
+    seen: list[PresenceChange] = []
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    presence = Presence(analysis.sink, on_change=seen.append, keep=keep)
+    analysis.analyzers.append(presence)
+    list(analysis.run(events))
+    return presence, seen, analysis.findings
+
+
+def rows(changes: Iterable[PresenceChange]) -> list[Row]:
+    return [(c.account, c.status, c.source, c.observer) for c in changes]
+
+
+def _real(name: str) -> Path:
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{name} is not in {REAL}")
+    return path
+
+
+def _transcript(text: str) -> Iterable[SourceEvent]:
+    return read_transcript(text.splitlines(True), "t")
+
+
+def test_demo_own_status_and_bob_online_away_offline() -> None:
+    presence, seen, findings = analyse(open_source(DEMO))
+    assert findings == []
+    alice = "alice@example.com"
+    assert rows(seen) == [
+        (alice, "NLN", "CHG", alice),
+        ("bob@example.com", "NLN", "ILN", alice),
+        ("bob@example.com", "AWY", "NLN", alice),
+        ("bob@example.com", "FLN", "FLN", alice),
+        (alice, "FLN", "OUT", alice),  # she signed out
+    ]
+    assert presence.timeline() == seen
+    own, iln, away, fln, out = seen
+    assert own.own and own.frame == 29 and own.nick == "Alice" and own.client_id == 268435492
+    assert "multi-packet messages" in own.capabilities
+    assert (iln.nick, iln.status_name, iln.frame) == ("Bob", "Online", 30)
+    assert (away.status_name, away.frame) == ("Away", 48)
+    assert fln.status_name == "Offline" and fln.nick is None and fln.frame == 50
+    assert out.nick == "Alice 🎉"  # renamed with REA before signing out
+    bob = "bob@example.com"
+    assert [c.status for c in presence.timeline(bob)] == ["NLN", "AWY", "FLN"]
+    assert away.ts is not None
+    assert presence.status_at(bob, away.ts - 0.001) == iln
+    assert presence.status_at(bob, away.ts) == away
+    assert presence.status_at(bob, 2e9) == fln
+    assert presence.status_at(bob, 0.0) is None
+    assert json.loads(json.dumps(away.to_json()))["status"] == "AWY"
+    text = render_timeline(seen)
+    assert "bob@example.com (Bob): Away (AWY)  [NLN, seen by alice@example.com]" in text
+
+
+def test_without_keep_only_the_callback_sees_changes() -> None:
+    presence, seen, _ = analyse(open_source(DEMO), keep=False)
+    assert len(seen) == 5 and presence.timeline() == []
+
+
+def test_seed_003_iln_then_two_nln() -> None:
+    found = sorted(SEEDS.glob("003_*.txt"))
+    if not found:
+        pytest.skip(f"seed 003 is not in {SEEDS}")
+    _, seen, findings = analyse(open_source(found[0]))
+    me, other = "example@hotmail.com", "anotheruser@hotmail.com"
+    assert rows(seen) == [
+        (me, "NLN", "CHG", me),
+        (other, "NLN", "ILN", me),
+        (other, "NLN", "NLN", me),
+        (other, "NLN", "NLN", me),
+        (me, "FLN", "OUT", me),  # the client's OUT; the server's OUT adds nothing
+    ]
+    assert [c.client_id for c in seen[1:4]] == [28, 2, 28]
+    assert seen[1].nick == "another user"
+    assert findings == []
+
+
+def test_twisted_capture_presence_seen_from_both_sides() -> None:
+    _, seen, findings = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    alice, bob = "alice@example.com", "bob@example.com"
+    assert rows(c for c in seen if not c.own) == [
+        (alice, "NLN", "ILN", bob),
+        (alice, "NLN", "NLN", bob),
+        (bob, "NLN", "NLN", alice),
+        (alice, "NLN", "NLN", bob),
+        (bob, "FLN", "FLN", alice),
+    ]
+    assert [(c.account, c.status) for c in seen if c.own] == [
+        (alice, "NLN"), (alice, "NLN"), (bob, "NLN"), (bob, "NLN"),
+    ]  # fmt: skip
+    assert findings == []
+
+
+def test_escargot_session_invalid_status() -> None:
+    _, seen, findings = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    carol = "carol@example.com"
+    assert [(c.status, c.source, c.observer) for c in seen if c.account == carol] == [
+        ("NLN", "CHG", carol),
+        ("NLN", "NLN", "alice@example.com"),
+        ("FLN", "OUT", carol),
+        ("FLN", "FLN", "alice@example.com"),
+    ]
+    [finding] = findings
+    assert (finding.code, finding.flow, finding.frame) == ("presence.invalid_status", "39", 230)
+    assert "'XYZ'" in finding.message
+
+
+def test_refused_chg_and_contact_not_on_the_forward_list() -> None:
+    text = (
+        "  1.0 NS >>> USR 1 TWN I a@b.c\n"
+        "  1.1 NS <<< USR 1 OK a@b.c A 1 0\n"
+        "  1.2 NS >>> SYN 2 0\n"
+        "  1.3 NS <<< SYN 2 5 2 0\n"
+        "  1.3 NS <<< GTC A\n"
+        "  1.3 NS <<< BLP AL\n"
+        "  1.3 NS <<< LST f@b.c F 11\n"
+        "  1.3 NS <<< LST r@b.c R 8\n"
+        "  1.4 NS >>> CHG 3 FLN 0\n"
+        "  1.5 NS <<< 201 3\n"
+        "  1.6 NS >>> CHG 4 BSY 0\n"
+        "  1.7 NS <<< CHG 4 BSY 0\n"
+        "  1.7 NS <<< ILN 4 NLN f@b.c F 0\n"
+        "  1.8 NS <<< NLN BRB r@b.c R 0\n"
+        "  1.9 NS >>> ADD 5 FL r@b.c R\n"
+        "  2.0 NS <<< ADD 5 FL 6 r@b.c R\n"
+        "  2.1 NS <<< NLN NLN r@b.c R 0\n"
+        "  2.2 NS >>> CHG 6 NLN 0\n"
+        "  2.3 NS <<< 800 6\n"
+    )
+    presence, seen, findings = analyse(_transcript(text))
+    assert [(f.code, f.frame) for f in findings] == [
+        ("presence.invalid_status", 9),  # FLN is no status a client may set
+        ("presence.not_on_forward_list", 14),  # r@b.c is only on RL ...
+        ("presence.change_refused", 19),  # a valid CHG turned away (800: too fast)
+    ]  # ... until it is added to FL: the NLN at frame 17 is fine
+    assert findings[2].related == 18
+    assert rows(seen) == [
+        ("a@b.c", "BSY", "CHG", "a@b.c"),
+        ("f@b.c", "NLN", "ILN", "a@b.c"),
+        ("r@b.c", "BRB", "NLN", "a@b.c"),
+        ("r@b.c", "NLN", "NLN", "a@b.c"),
+    ]
+    busy = presence.status_at("a@b.c", 1.75)
+    assert busy is not None and busy.status_name == "Busy"
+
+
+def test_an_up_to_date_syn_leaves_the_forward_list_unknown() -> None:
+    text = "  1.0 NS >>> SYN 2 7\n  1.1 NS <<< SYN 2 7\n  1.2 NS <<< NLN NLN x@y.z X 0\n"
+    _, seen, findings = analyse(_transcript(text))
+    assert findings == []
+    assert rows(seen) == [("x@y.z", "NLN", "NLN", None)]
