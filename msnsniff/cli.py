@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.pairing import Paired
 
-COMMANDS = ("read", "sniff", "expert", "stats")
+COMMANDS = ("read", "sniff", "expert", "stats", "chat", "sessions")
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 
 
@@ -87,7 +87,29 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--top", type=int, default=10, metavar="N",
                        help="busiest flows to list (default 10)")  # fmt: skip
     stats.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    chat = sub.add_parser("chat", help="switchboard conversations as chat logs")
+    chat.add_argument("files", nargs="+", metavar="FILE")
+    chat.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    chat.add_argument("--account", default=None, metavar="EMAIL",
+                      help="only conversations this account took part in")  # fmt: skip
+    chat.add_argument("--format-details", action="store_true",
+                      help="show each message's font, effects and colour")  # fmt: skip
+    chat.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    sessions = sub.add_parser(
+        "sessions", help="each login's dispatch, notification and switchboard connections"
+    )
+    sessions.add_argument("files", nargs="+", metavar="FILE")
+    sessions.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    sessions.add_argument("--presence", action="store_true", help="add the presence timeline")
+    sessions.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     return parser
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.reports import run_chat, run_sessions
+
+    run = run_chat if args.command == "chat" else run_sessions
+    return run(args, _session, out, err)
 
 
 def cmd_expert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -257,7 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 1
-    handlers = {"read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats}
+    handlers = {
+        "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
+        "chat": cmd_report, "sessions": cmd_report,
+    }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)
     except MsnsniffError as exc:

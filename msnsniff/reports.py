@@ -113,3 +113,62 @@ def run_stats(
             err.write(message + "\n")
             status = 2
     return status
+
+
+def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO) -> int:
+    """`msnsniff chat FILE...`: each switchboard conversation as it ends, as a chat log."""
+    from msnsniff.session.conversations import Conversation, Conversations, render_chat
+
+    status = 0
+    for path in args.files:
+        analysis = Analysis(session(args), keep_findings=False)
+
+        def show(conversation: Conversation) -> None:
+            if args.account and args.account not in {
+                p.account for p in conversation.participants
+            } | {conversation.account}:
+                return
+            if args.format == "json":
+                out.write(dumps(conversation.to_json()) + "\n")
+            else:
+                out.write(render_chat(conversation, show_format=args.format_details) + "\n\n")
+
+        analysis.add(lambda sink: Conversations(sink, on_conversation=show))
+        messages = _drive(analysis, path, lambda: None)
+        out.flush()
+        for message in messages:
+            err.write(message + "\n")
+            status = 2
+    return status
+
+
+def run_sessions(
+    args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
+) -> int:
+    """`msnsniff sessions FILE...`: every login's dispatch, notification and switchboard
+    connections, and the switchboards nothing links to."""
+    from msnsniff.session.links import SessionLinks, render_sessions
+    from msnsniff.session.presence import Presence, render_timeline
+
+    status = 0
+    for path in args.files:
+        analysis = Analysis(session(args), keep_findings=False)
+        links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
+        presence = analysis.add(lambda sink: Presence(sink, keep=args.presence))
+        messages = _drive(analysis, path, lambda: None)
+        if args.format == "json":
+            out.write(dumps({
+                "file": path,
+                "logins": [login.to_json() for login in links.logins()],
+                "unlinked": [sb.to_json() for sb in links.unlinked()],
+                "presence": [c.to_json() for c in presence.timeline()] if args.presence else None,
+            }) + "\n")  # fmt: skip
+        else:
+            out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
+            if args.presence:
+                out.write("\nPresence:\n" + render_timeline(presence.timeline()) + "\n")
+        out.flush()
+        for message in messages:
+            err.write(message + "\n")
+            status = 2
+    return status

@@ -42,3 +42,23 @@ def test_stats_text_and_json() -> None:
 def test_missing_file_is_a_clear_error() -> None:
     status, _out, err = run("stats", "/nonexistent.pcap")
     assert status == 2 and "cannot read /nonexistent.pcap" in err
+
+
+def test_chat_prints_the_conversation() -> None:
+    status, text, _ = run("chat", DEMO)
+    assert status == 0
+    assert "alice@example.com: Hello Bob! How are you? \U0001f600" in text
+    assert "* bob@example.com offers the file holiday.jpg (183,342 bytes)" in text
+    assert run("chat", "--account", "nobody@example.com", DEMO)[1] == ""
+    status, text, _ = run("chat", "-T", "json", DEMO)
+    assert json.loads(text.splitlines()[0])["session_id"] == "11752013"
+
+
+def test_sessions_graph_and_presence() -> None:
+    status, text, _ = run("sessions", "--presence", DEMO)
+    assert status == 0
+    assert "SB  flow 52" in text and "opened by XFR  session 11752013" in text
+    assert "bob@example.com (Bob): Away (AWY)" in text
+    obj = json.loads(run("sessions", "-T", "json", DEMO)[1])
+    (login,) = obj["logins"]
+    assert login["account"] == "alice@example.com" and obj["presence"] is None
