@@ -1,0 +1,489 @@
+"""The display-filter language: exact selections on real captures, errors with columns, and
+properties (compiling never raises anything but FilterError, matching never raises)."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+from msnsniff.capture.sources import open_source
+from msnsniff.errors import MsnsniffError
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.filter import (
+    FIELDS,
+    PREFIXES,
+    FilterError,
+    compile_filter,
+    describe_fields,
+)
+from msnsniff.session.transactions import Transaction, Transactions
+from tests.helpers import SEEDS
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "captures" / "msnp8_demo.pcap"
+Extra = dict[int, dict[str, object]]
+
+
+def _seed(prefix: str) -> Path | None:
+    found = sorted(SEEDS.glob(f"{prefix}_*.txt")) if SEEDS.is_dir() else []
+    return found[0] if found else None
+
+
+SEED_003 = _seed("003")
+SEED_004 = _seed("004")
+
+
+def records_of(events: object) -> list[FrameRecord]:
+    return list(CaptureSession(load_dissectors()).run(events))  # type: ignore[arg-type]
+
+
+@functools.cache
+def demo() -> list[FrameRecord]:
+    return records_of(open_source(DEMO))
+
+
+@functools.cache
+def seed(path: Path) -> list[FrameRecord]:
+    return records_of(open_source(path))
+
+
+def select(text: str, records: list[FrameRecord], extra: Extra | None = None) -> list[int]:
+    flt = compile_filter(text)
+    return [r.no for r in records if flt.matches(r, (extra or {}).get(r.no))]
+
+
+def lines(numbers: list[int], records: list[FrameRecord]) -> list[str]:
+    by_no = {r.no: r.frame for r in records}
+    out = []
+    for no in numbers:
+        frame = by_no[no]
+        assert isinstance(frame, CommandFrame)
+        out.append(frame.line.decode())
+    return out
+
+
+# -- selections on the demo capture ---------------------------------------------------------
+
+NO_TRID = [15, 16, *range(19, 28), 44, 45, 48, 50, 51, 56, 60, 61, 62, 63]
+BOB = [24, 30, 48, 50, 54, 56, 60, 61, 62]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("msnp.error == 216", [36]),
+        ("msnp.error", [34, 36, 38]),
+        ("msnp.error in {215 229}", [34, 38]),
+        ("msnp.error >= 0xd8", [36, 38]),
+        ('msnp.error.name matches "not_on"', [36]),
+        ("msnp.cmd == 215", [34]),
+        ("msnp.cmd == ADD", [31, 32, 33, 49]),
+        ('msnp.cmd == "ADD" and dir == s2c', [32, 49]),
+        ("msnp.cmd eq ADD && dir eq c2s", [31, 33]),
+        ("msnp.cmd in {ADD, REM} and !(msnp.trid == 0)", [31, 32, 33, 35]),
+        ("msnp.trid == 0", [41, 49]),
+        ("not msnp.trid", NO_TRID),
+        ("!msnp.trid and dir == c2s", [44, 51, 63]),
+        ("msnp.trid > 15 and msnp.trid <= 16", [46, 47]),
+        ('msnp.lists contains "AL"', [24]),
+        ("msnp.lists contains RL", [24, 26, 27]),
+        ("msnp.lists == BL", [26]),
+        ("msnp.lists in {AL BL}", [24, 26]),
+        ("msnp.list == RL", [49]),
+        ("msnp.list", [31, 32, 33, 35, 49]),
+        ('msnp.payload.type == "text/x-msmsgsprofile"', [15]),
+        ('msnp.payload.header.X-MMS-IM-Format contains "Comic"', [58]),
+        ("msnp.payload.header.x-mms-im-format contains Comic", [58]),
+        ("msnp.payload.header.TypingUser", [57]),
+        ("msnp.payload", [15, 16, 42, 57, 58, 60, 61]),
+        ("msnp.payload and not msnp.payload.type", [42]),
+        ("msnp.payload.len > 200", [15, 16, 61]),
+        ("msnp.payload.text contains Bob", [58]),
+        ('msnp.payload.text matches "^fine,"', [60]),
+        ("msnp.payload.field.Inbox-Unread > 1", [16]),
+        ("msnp.payload.field.Application-Name contains Transfer", [61]),
+        ('msnp.account matches "^bob@"', BOB),
+        ("msnp.account == bob@example.com and dir == s2c and msnp.cmd == MSG", [60, 61]),
+        ('msnp.account ~ "erin"', [49]),
+        ('msnp.nick contains "★"', [26]),
+        ('msnp.nick == "Alice 🎉"', [39, 40]),
+        ("msnp.version >= 13", [32, 40, 49]),
+        ("msnp.group == 1", [23, 24]),
+        ("msnp.group", [22, 23, 24, 26]),
+        ("msnp.status == AWY", [48]),
+        ("msnp.status in {NLN AWY} and dir == s2c", [29, 30, 48]),
+        ("msnp.field.cookie", [47, 52]),
+        ("msnp.field.address_port == 1863 and msnp.field.kind == SB", [47]),
+        ("msnp.field.lists contains AL", [24]),
+        ("msnp.field.client_id matches ^2684", [28, 29, 30, 48, 56]),
+        ("msnp.args contains RINGING", [55]),
+        ('msnp.line == "USR 7 OK alice@example.com Alice 1 0"', [14]),
+        ("msnp.dialect != 8", []),
+        ("msnp.unknown or msnp.malformed or msnp.gap", []),
+        ("port == 49425 and dir == c2s", [52, 54, 57, 58, 63]),
+        ("addr == 127.0.0.3 and msnp.cmd == JOI", [56]),
+        ('src == "127.0.0.1:1863"', [2, 4, 6]),
+        ("flow == 52 and msnp.cmd == MSG", [57, 58, 60, 61]),
+        ("frame.number in {1..3 60}", [1, 2, 3, 60]),
+        ("frame.time > 1700000001.05", [58, 59, 60, 61, 62, 63]),
+        ("frame.len > 250 and proto == msnp", [15, 61]),
+        ("(msnp.cmd == VER or msnp.cmd == CVR) and flow == 1", [1, 2, 3, 4]),
+        ("msnp.cmd == VER or msnp.cmd == CVR and flow == 1", [1, 2, 3, 4, 7, 8]),
+        ("not (msnp.trid or msnp.payload) and dir == s2c", [19, 20, 21, 22, 23, 24, 25, 26, 27,
+                                                         45, 48, 50, 56, 62]),
+    ],
+)  # fmt: skip
+def test_selects_exactly(text: str, expected: list[int]) -> None:
+    assert select(text, demo()) == expected
+
+
+def test_not_equal_needs_the_field_and_no_equal_occurrence() -> None:
+    records = demo()
+    with_account = set(select("msnp.account", records))
+    bob = set(select("msnp.account == bob@example.com", records))
+    assert set(select("msnp.account != bob@example.com", records)) == with_account - bob
+    assert set(select("not msnp.account == bob@example.com", records)) == (
+        {r.no for r in records} - bob
+    )
+
+
+# -- the seeds ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(SEED_004 is None, reason="seed 004 is not in shared/seeds")
+def test_seed_004_list_changes() -> None:
+    assert SEED_004 is not None
+    records = seed(SEED_004)
+    got = select("msnp.cmd in {ADD REM} and dir == s2c and msnp.version > 1201", records)
+    assert lines(got, records) == [
+        "REM 31 FL 1202 myname_123@hotmail.com",
+        "REM 32 FL 1203 user@msn.com 1",
+        "REM 33 AL 1204 user@msn.com",
+        "REM 35 FL 1205 user@msn.com 1",
+        "ADD 36 FL 1206 user@msn.com user@msn.com 2",
+        "ADD 0 RL 3049 example@passport.com My%20Name",
+        "REM 0 RL 3050 example@passport.com",
+        "ADD 0 RL 3051 myname_123@hotmail.com My%20Name",
+        "ADD 0 RL 3052 user@msn.com User",
+        "REM 27 AL 3053 user@msn.com",
+        "ADD 28 BL 3054 user@msn.com user@msn.com",
+    ]
+    errors = ["216 26", "216 27", "216 28", "216 101"]
+    assert lines(select("msnp.error == 216", records), records) == errors
+    assert select("msnp.error.name == ERR_INVALID_GROUP", records) == [18, 27, 66, 72]
+    assert lines(select("msnp.group == 1 and dir == s2c", records), records) == [
+        "ADD 23 FL 1201 myname_123@hotmail.com myname_123@hotmail.com 1",
+        "REM 32 FL 1203 user@msn.com 1",
+        "REM 35 FL 1205 user@msn.com 1",
+    ]
+    assert select('msnp.nick == "My Name"', records) == [41, 43, 44]
+    assert select("msnp.cmd == BPR and msnp.account contains myname", records) == [13, 14, 15, 16]
+
+
+@pytest.mark.skipif(SEED_003 is None, reason="seed 003 is not in shared/seeds")
+def test_seed_003_login() -> None:
+    assert SEED_003 is not None
+    records = seed(SEED_003)
+    assert select('msnp.payload.type == "text/x-msmsgsprofile"', records) == [15]
+    assert select('msnp.nick == "another user"', records) == [22, 26, 27, 28]
+    assert select("msnp.lists contains AL and msnp.group == 0", records) == [22]
+    assert select('flow matches "#1$"', records) == [1, 2, 3, 4, 5, 6]
+    assert select("flow.label or addr or port or src", records) == []  # transcripts have none
+    assert select("msnp.field.step == S", records) == [12, 13]
+
+
+# -- analysis values through `extra` --------------------------------------------------------
+
+
+def transaction_extra(events: object) -> tuple[list[FrameRecord], Extra]:
+    """Per frame: the request's RTT and replies, and each reply's request."""
+    done: list[Transaction] = []
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    analysis.analyzers.append(Transactions(analysis.sink, on_settle=done.append))
+    records = list(analysis.run(events))  # type: ignore[arg-type]
+    extra: Extra = {}
+    for txn in done:
+        extra.setdefault(txn.request, {}).update(
+            {"msnp.rtt": txn.rtt, "msnp.replies": list(txn.replies)}
+        )
+        for reply in txn.replies:
+            extra.setdefault(reply, {})["msnp.request"] = txn.request
+    return records, extra
+
+
+def test_extra_values() -> None:
+    records, extra = transaction_extra(open_source(DEMO))
+    answered = [1, 3, 5, 7, 9, 11, 13, 17, 28, 31, 33, 35, 37, 39, 42, 46, 52, 54, 58]
+    assert select("msnp.rtt > 0.01", records, extra) == answered
+    assert select("msnp.rtt", records, extra) == answered  # MSG U expects no reply: no RTT
+    assert select("msnp.rtt > 0.0120005", records, extra) == [5, 28]  # 12.001 ms, not 12.000
+    assert select("msnp.rtt > 0.01 and msnp.cmd == CAL", records, extra) == [54]
+    assert select("msnp.request == 17", records, extra) == list(range(18, 28))
+    assert select("msnp.replies == 30", records, extra) == [28]
+    unanswered = select("msnp.trid and dir == c2s and not msnp.replies", records, extra)
+    assert lines(unanswered, records) == ["MSG 3 U 90"]
+    assert compile_filter("msnp.rtt > 1 or msnp.cmd == X").extra_fields == {"msnp.rtt"}
+    assert select("msnp.rtt > 0", records) == []  # no extra: absent
+
+
+def test_extra_values_of_the_wrong_type_are_absent() -> None:
+    record = demo()[0]
+    flt = compile_filter("msnp.rtt < 1 or msnp.request or msnp.replies == 2")
+    for bad in ("0.5", None, True, [object()], {"x": 1}, object()):
+        assert not flt.matches(record, {"msnp.rtt": bad, "msnp.request": bad, "msnp.replies": bad})
+    assert flt.matches(record, {"msnp.replies": (1, 2)})
+
+
+# -- malformed and gap frames ---------------------------------------------------------------
+
+FLOW = Flow("9", "10.0.0.9:40000", "10.0.0.1:1863")
+C2S, S2C = Direction.C2S, Direction.S2C
+BROKEN: list[SourceEvent] = [
+    StreamChunk(FLOW, C2S, 0, b"VER 1 MSNP8 CVR0\r\n", 1.0),
+    StreamChunk(FLOW, S2C, 0, b"VER 1 MSNP8\r\n", 1.1),
+    StreamChunk(FLOW, C2S, 18, b"\x00\x01\x02garbage here\r\nCHG 2 NLN 0\r\n", 1.2),
+    Gap(FLOW, S2C, 13, 40, 1.3),
+    StreamChunk(FLOW, S2C, 53, b"CHG 2 NLN 0\r\nXYZ 3 foo\r\n", 1.4),
+    FlowEnd(FLOW, C2S, 1.5),
+    FlowEnd(FLOW, S2C, 1.5),
+]
+
+
+def test_malformed_gap_and_unknown_frames() -> None:
+    records = records_of(BROKEN)
+    assert len(records) == 7
+    assert select("msnp.malformed", records) == [3, 5]
+    assert select("msnp.malformed and not msnp.gap", records) == [3]
+    assert select("msnp.gap", records) == [5]
+    assert select("msnp.gap == 40 and frame.len == 40 and dir == s2c", records) == [5]
+    assert select('msnp.malformed.reason contains "not an MSNP command"', records) == [3]
+    assert select('msnp.malformed.reason == "40 bytes missing from the capture"', records) == [5]
+    assert select("msnp.unknown", records) == [7]
+    assert select("msnp.unknown == false", records) == [1, 2, 4, 6]
+    assert select("not msnp.cmd", records) == [3, 5]
+    assert select("msnp.cmd != CHG", records) == [1, 2, 7]  # absent fields never compare
+    assert select("not msnp.cmd == CHG", records) == [1, 2, 3, 5, 7]
+    assert select("frame.offset == 13 or frame.offset == 18", records) == [3, 5]
+    assert select("msnp.problem contains XYZ or msnp.problem", records) == [7]
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message"),
+    [
+        ('msnp.cmd == "ADD" and and', 23, 'unexpected "and"; expected a field, "not" or "("'),
+        ("msnp.cmd = ADD", 10, 'unexpected "="; expected an operator, "and", "or" or ")"'),
+        ("msnp.cmd ==", 12, "unexpected end of filter; expected a value"),
+        ("msnp.cmd == ADD)", 16, 'unexpected ")"; expected the end'),
+        ("(msnp.cmd == ADD", 17, 'unexpected end of filter; expected ")"'),
+        ("msnp.cmd equals ADD", 10, 'unexpected "equals"; expected an operator, "and", "or"'
+                                    ' or ")"'),
+        ("msnp.cmd == ADD andy", 17, 'unexpected "andy"; expected "and", "or", ")" or the end'),
+        ('msnp.cmd == "AD', 13, "unterminated string"),
+        ("msnp.trid in {1 2", 18, 'unexpected end of filter; expected a value, "}" or ","'),
+        ("msnp.comd == ADD", 1, 'unknown field "msnp.comd"; did you mean "msnp.cmd"?'),
+        ("dir == c2s and msnp.acount", 16,
+         'unknown field "msnp.acount"; did you mean "msnp.account"?'),
+        ("zzz", 1, 'unknown field "zzz"'),
+        ("msnp.payload.header", 1,
+         'unknown field "msnp.payload.header"; did you mean "msnp.payload.header.<Name>"?'),
+        ("msnp.trid contains 3", 11, '"contains" does not apply to msnp.trid, an integer field'),
+        ("msnp.trid matches 3", 11, '"matches" does not apply to msnp.trid, an integer field'),
+        ("msnp.lists < 3", 12, '"<" does not apply to msnp.lists, a list field'),
+        ("msnp.unknown > true", 14, '">" does not apply to msnp.unknown, a boolean field'),
+        ("msnp.trid == abc", 14, "msnp.trid is an integer field: abc is not a number"),
+        ('msnp.rtt > "soon"', 12, 'msnp.rtt is a number field: "soon" is not a number'),
+        ("msnp.unknown == maybe", 17, "msnp.unknown is a boolean field: maybe is not true or"
+                                      " false"),
+        ("msnp.trid in {1 x}", 17, "msnp.trid is an integer field: x is not a number"),
+        ("msnp.trid in {1..x}", 15, "msnp.trid is an integer field: 1..x is not a range of"
+                                    " numbers"),
+        ("msnp.payload == 3", 14, "msnp.payload can only be tested for presence"),
+        ('msnp.cmd matches "AD(["', 22, "invalid regular expression: unterminated character"
+                                        " set"),
+        ('msnp.cmd ~ "a\\tb("', 12, "invalid regular expression: missing ), unterminated"
+                                    " subpattern"),
+        ("", 1, "the filter is empty"),
+        ("   ", 1, "the filter is empty"),
+        ("!", 2, 'unexpected end of filter; expected a field, "not" or "("'),
+        ("msnp.cmd ==\n  ADD and\n)", 23, 'unexpected ")"; expected a field, "not" or "("'),
+        ("not " * 150 + "msnp.trid", 601, "the filter nests deeper than 100 levels"),
+    ],
+)  # fmt: skip
+def test_errors_point_at_the_column(text: str, column: int, message: str) -> None:
+    with pytest.raises(FilterError) as info:
+        compile_filter(text)
+    assert (info.value.message, info.value.column) == (message, column)
+
+
+def test_error_text_has_a_caret_under_the_column() -> None:
+    with pytest.raises(FilterError) as info:
+        compile_filter('msnp.cmd == "ADD" and and')
+    assert isinstance(info.value, MsnsniffError)
+    assert str(info.value) == (
+        'msnp.cmd == "ADD" and and\n'
+        '                      ^ unexpected "and"; expected a field, "not" or "("'
+    )
+    with pytest.raises(FilterError) as info:
+        compile_filter("msnp.cmd ==\tADD and\n)")
+    assert str(info.value).splitlines() == [
+        "msnp.cmd == ADD and )",
+        "                    ^ " + info.value.message,
+    ]
+
+
+# -- literals -------------------------------------------------------------------------------
+
+
+def test_literals() -> None:
+    records = demo()
+    assert select('msnp.line == "CAL 2 bob@example.com"', records) == [54]
+    assert select(r'msnp.line == "CAL\x202 bob\u0040example.com"', records) == [54]
+    assert select(r'msnp.line matches "^CAL \d \w+@"', records) == [54]
+    assert select(r'msnp.line matches r"^CAL \d \w+@"', records) == [54]
+    assert select(r'msnp.line contains "\"" or msnp.args contains "\\"', records) == []
+    assert select('msnp.cmd == "cal"', records) == []  # == is case-sensitive
+    assert select('msnp.cmd matches "^cal$"', records) == [54, 55]  # matches is not
+    assert select("msnp.trid == 0x0c", records) == [35, 36]
+    assert select("msnp.trid == 12.0", records) == [35, 36]
+    assert select('msnp.trid == "12"', records) == [35, 36]
+    assert select("msnp.trid in {}", records) == []
+    assert select("frame.number in {1..2, 5, 7..7}", records) == [1, 2, 5, 7]
+    assert select("msnp.unknown == 0 and msnp.cmd == OUT", records) == [51, 63]
+    assert select("frame.time < 1.7000000001e9", records) == [1, 2, 3, 4, 5, 6]
+    assert select("msnp.group == 1 or msnp.group == GUID", records) == [23, 24]
+    assert select("msnp.group in {1..5} and msnp.cmd == LST", records) == [24]
+    assert select("msnp.field.client_id in {268435490..268435500}", records) == [28, 29, 30, 48, 56]
+    assert select('msnp.field.kind in {"NS" "1..2"}', records) == [6]
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+def test_compiled_filter_reports_its_fields() -> None:
+    flt = compile_filter("msnp.cmd == ADD and (msnp.rtt > 1 or msnp.payload.header.Foo)")
+    assert flt.text == "msnp.cmd == ADD and (msnp.rtt > 1 or msnp.payload.header.Foo)"
+    assert flt.fields == {"msnp.cmd", "msnp.rtt", "msnp.payload.header.Foo"}
+    assert flt.extra_fields == {"msnp.rtt"}
+    assert compile_filter(flt.text) is flt  # compiled once, cached
+
+
+def test_describe_fields_lists_every_field() -> None:
+    text = describe_fields()
+    rows = text.splitlines()
+    assert len(rows) == len(FIELDS) + len(PREFIXES)
+    for name, spec in FIELDS.items():
+        assert any(row.split()[:2] == [name, spec.kind.value] for row in rows), name
+    assert any(row.startswith("msnp.payload.header.<Name> ") for row in rows)
+
+
+def test_importing_the_module_does_not_import_lark() -> None:
+    code = (
+        "import sys, msnsniff.cli, msnsniff.session.filter as f, dissectors.msnp\n"
+        "assert 'lark' not in sys.modules, 'lark imported eagerly'\n"
+        "f.compile_filter('msnp.cmd == ADD')\n"
+        "assert 'lark' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# -- properties -----------------------------------------------------------------------------
+
+ALPHABET = st.sampled_from(
+    [*'abcdemnpstx.0123456789 _-"\\(){}[]!=<>~&|,*+?^$@\t\n', "é", "★", "\x00"]
+)
+WORDS = st.sampled_from([
+    "msnp.cmd", "msnp.trid", "msnp.lists", "msnp.payload", "msnp.payload.header.X", "and",
+    "or", "not", "in", "contains", "matches", "==", "!=", "<", ">=", "~", "(", ")", "{", "}",
+    '"', "ADD", "0x1f", "1..3", "1e5", "-3", "true", "r\"", "msnp.field.a", "&&", "||", "!",
+])  # fmt: skip
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.one_of(st.text(), st.text(ALPHABET), st.lists(WORDS).map(" ".join)))
+def test_compiling_raises_only_filter_errors(text: str) -> None:
+    try:
+        compile_filter(text)
+    except FilterError as exc:
+        assert 1 <= exc.column <= len(text) + 1
+        assert str(exc)
+
+
+FIELD_NAMES = [
+    *FIELDS,
+    "msnp.payload.header.Content-Type",
+    "msnp.payload.field.text",
+    "msnp.field.lists",
+    "msnp.field.client_id",
+    "msnp.field.address",
+    "msnp.field.zz",
+]
+OPS = ["==", "!=", "<", "<=", ">", ">=", "contains", "matches", "~"]
+LITERALS = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=False).map(repr),
+    st.sampled_from(["ADD", "true", "false", "c2s", "AL", "0x10", "bob@example.com", "1..5",
+                     '"Comic"', '"^b.*"', '""', '"\\\\"', '"nan"', "-0", "1e400"]),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=8).map(
+        lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    ),
+)  # fmt: skip
+
+
+@st.composite
+def filters(draw: st.DrawFn, depth: int = 0) -> str:
+    shape = draw(st.integers(0, 5 if depth < 3 else 2))
+    name = draw(st.sampled_from(FIELD_NAMES))
+    if shape == 0:
+        return name
+    if shape == 1:
+        return f"{name} {draw(st.sampled_from(OPS))} {draw(LITERALS)}"
+    if shape == 2:
+        items = draw(st.lists(LITERALS, max_size=4))
+        return f"{name} in {{{' '.join(items)}}}"
+    if shape == 3:
+        return f"not ({draw(filters(depth + 1))})"
+    joiner = " and " if shape == 4 else " or "
+    return f"({draw(filters(depth + 1))}){joiner}({draw(filters(depth + 1))})"
+
+
+EXTRAS = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({}, optional={
+        "msnp.rtt": st.one_of(st.floats(), st.integers(), st.text(max_size=3), st.none()),
+        "msnp.request": st.one_of(st.integers(), st.booleans(), st.lists(st.integers())),
+        "msnp.replies": st.one_of(st.integers(), st.lists(st.integers()), st.text(max_size=3)),
+    }),
+)  # fmt: skip
+
+
+@functools.cache
+def every_record() -> list[FrameRecord]:
+    return demo() + records_of(BROKEN)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(filters(), EXTRAS)
+def test_matching_never_raises(text: str, extra: dict[str, object] | None) -> None:
+    try:
+        flt = compile_filter(text)
+    except FilterError:
+        return
+    negated = compile_filter(f"not ({text})")
+    for record in every_record():
+        result = flt.matches(record, extra)
+        assert result in (True, False)
+        assert negated.matches(record, extra) is not result
