@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from msnsniff.session.capture_session import CaptureSession
+    from msnsniff.session.filter import DisplayFilter
     from msnsniff.session.pairing import Paired
 
 COMMANDS = ("read", "sniff", "expert", "stats", "chat", "sessions")
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
+NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
 
 
 def _decode_as(values: Sequence[str]) -> dict[str, str]:
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument(
         "--strict", action="store_true", help="stop at the first malformed frame (exit 3)"
     )
+    read.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                      help="print only frames matching this display filter")  # fmt: skip
     read.add_argument(
         "-j", "--jobs", type=int, default=None, metavar="N",
         help="processes for one pcap/pcapng file (default: every core for files over "
@@ -67,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text")
     sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     sniff.add_argument("--redact", action="store_true", help="hide credentials in the output")
+    sniff.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                       help="print only frames matching this display filter")  # fmt: skip
     sniff.add_argument("-c", dest="count", type=int, default=None, metavar="N",
                        help="stop after N packets")  # fmt: skip
     expert = sub.add_parser(
@@ -79,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only findings at least this severe (default: all)",
     )  # fmt: skip
     expert.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    expert.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                        help="only findings about frames this display filter selects")  # fmt: skip
     stats = sub.add_parser(
         "stats", help="command histogram, RTT percentiles, flows, presence and list churn"
     )
@@ -87,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--top", type=int, default=10, metavar="N",
                        help="busiest flows to list (default 10)")  # fmt: skip
     stats.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    stats.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                       help="statistics over the frames this display filter selects")  # fmt: skip
     chat = sub.add_parser("chat", help="switchboard conversations as chat logs")
     chat.add_argument("files", nargs="+", metavar="FILE")
     chat.add_argument("-T", dest="format", choices=("text", "json"), default="text")
@@ -124,14 +134,32 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run_stats(args, _session, out, err)
 
 
-def _printer(fmt: str, redact: bool, out: TextIO) -> Callable[[Paired], None]:
+def _filter(args: argparse.Namespace) -> DisplayFilter | None:
+    """The compiled -Y filter, if any (a bad one stops the command with its column shown)."""
+    text = getattr(args, "filter", None)
+    if text is None:
+        return None
+    from msnsniff.session.filter import compile_filter
+
+    return compile_filter(text)
+
+
+def _printer(
+    fmt: str, redact: bool, out: TextIO, display: DisplayFilter | None = None
+) -> Callable[[Paired], None]:
     from msnsniff.output import record_to_jsonl, record_to_text
 
     render = {"jsonl": record_to_jsonl, "text": record_to_text}.get(fmt)
 
     def emit(paired: Paired) -> None:
-        if render is not None:
-            out.write(render(paired.record, redact=redact, pairing=paired.pairing) + "\n")
+        if render is None:
+            return
+        pairing = paired.pairing
+        if display is not None and not display.matches(
+            paired.record, None if pairing is None else pairing.extra()
+        ):
+            return
+        out.write(render(paired.record, redact=redact, pairing=pairing) + "\n")
 
     return emit
 
@@ -170,7 +198,7 @@ def _read_parallel(
 
     result = read_parallel(
         path, kind, jobs, fmt=args.format, redact=args.redact,
-        decode_as=_decode_as(args.decode_as), out=out,
+        decode_as=_decode_as(args.decode_as), out=out, display=args.filter,
     )  # fmt: skip
     out.flush()
     status = 0
@@ -192,11 +220,14 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import run_paired
 
-    emit = _printer(args.format, args.redact, out)
+    display = _filter(args)
+    emit = _printer(args.format, args.redact, out, display)
     status = 0
     for path in args.files:
         kind = file_kind(Path(path))
         jobs = _jobs(args, Path(path), kind)
+        if display is not None and display.fields & NUMBERED_FIELDS:
+            jobs = 1  # frame numbers are known only once the workers' output is merged
         if jobs > 1:
             _session(args)  # validates --decode-as before any process starts
             status = max(status, _read_parallel(args, Path(path), kind, jobs, out, err))
@@ -231,7 +262,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import PairingView
 
-    emit = _printer(args.format, args.redact, out)
+    emit = _printer(args.format, args.redact, out, _filter(args))
     session = _session(args)
     analysis = Analysis(session, keep_findings=False)
     view = PairingView(analysis, max_held=0)  # live: print each frame as it comes
@@ -286,7 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)
     except MsnsniffError as exc:
-        sys.stderr.write(f"msnsniff: {exc}\n")
+        text = str(exc)
+        # a multi-line message (a filter with a caret under the column) keeps its alignment
+        sys.stderr.write(f"msnsniff: {text}\n" if "\n" not in text else f"msnsniff:\n{text}\n")
         return 2
     except BrokenPipeError:
         return 0

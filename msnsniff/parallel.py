@@ -44,9 +44,12 @@ if TYPE_CHECKING:  # ForkContext does not exist on Windows
 BATCH: Final = 2048  # rendered lines per message
 QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this often
 
-# (record, flow id, local frame number, rendered frame without number and pairing, pairing
-# as (request, replies, rtt) in the worker's own frame numbers, or None)
-Item = tuple[int, int, int, str, tuple[int | None, tuple[int, ...] | None, float | None] | None]
+# (record, flow id, local frame number, rendered frame without number and pairing (None when
+# the display filter hides it: the parent still counts it), pairing as (request, replies, rtt)
+# in the worker's own frame numbers, or None)
+Item = tuple[
+    int, int, int, str | None, tuple[int | None, tuple[int, ...] | None, float | None] | None
+]
 REQUESTS_REMEMBERED: Final = 1 << 16  # per worker: request frames a later reply may name
 
 
@@ -107,6 +110,7 @@ def _work(
     fmt: str,
     redact: bool,
     decode_as: Mapping[str, str],
+    display: str | None,
     conn: Connection,
 ) -> None:
     """A worker: one share of the file's connections, paired, rendered, sent in key order."""
@@ -114,6 +118,7 @@ def _work(
     from msnsniff.registry import load_dissectors
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
+    from msnsniff.session.filter import compile_filter
     from msnsniff.session.pairing import PairingView
 
     summary = WorkerSummary()
@@ -123,7 +128,14 @@ def _work(
     analysis = Analysis(session, keep_findings=False)
     view = PairingView(analysis)
     render = _renderer(fmt, redact)
+    shown = None if display is None else compile_filter(display)
     keys: dict[int, int] = {}  # held frame -> the record that completed it
+
+    def line(r: FrameRecord, pairing: Pairing | None) -> Item:
+        assert render is not None
+        p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
+        visible = shown is None or shown.matches(r, None if pairing is None else pairing.extra())
+        return keys.pop(r.no), int(r.flow.id), r.no, render(r) if visible else None, p
     batch: list[Item] = []
     last_sent = 0
 
@@ -134,9 +146,7 @@ def _work(
         if render is None:
             view.add(records)
             return
-        for r, pairing in view.add(records):
-            p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
-            batch.append((keys.pop(r.no), int(r.flow.id), r.no, render(r), p))
+        batch.extend(line(r, pairing) for r, pairing in view.add(records))
 
     try:
         for event in reader(path, partition=(share, jobs), position=position):
@@ -147,10 +157,9 @@ def _work(
                 conn.send(batch)
                 batch, last_sent = [], position.record
         collect(analysis.finish())
-        for r, pairing in view.flush():
-            if render is not None:
-                p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
-                batch.append((keys.pop(r.no), int(r.flow.id), r.no, render(r), p))
+        flushed = view.flush()
+        if render is not None:
+            batch.extend(line(r, pairing) for r, pairing in flushed)
     except MsnsniffError as exc:
         summary.error = str(exc)
     conn.send(batch)
@@ -163,7 +172,10 @@ def _work(
 
 
 def _items(worker: int, conn: Connection, done: list[WorkerSummary]) -> Iterator[
-    tuple[int, int, int, int, str, tuple[int | None, tuple[int, ...] | None, float | None] | None]
+    tuple[
+        int, int, int, int, str | None,
+        tuple[int | None, tuple[int, ...] | None, float | None] | None,
+    ]
 ]:
     while True:
         message = conn.recv()
@@ -181,10 +193,10 @@ class _Renumber:
     def __init__(self, jobs: int) -> None:
         self.requests: list[dict[int, int]] = [{} for _ in range(jobs)]  # local -> global
         self.replies: list[dict[int, int]] = [{} for _ in range(jobs)]
-        self.queue: deque[tuple[int, str, int, tuple[Any, ...] | None]] = deque()
+        self.queue: deque[tuple[int, str | None, int, tuple[Any, ...] | None]] = deque()
 
     def add(
-        self, no: int, worker: int, local: int, rest: str, pairing: tuple[Any, ...] | None
+        self, no: int, worker: int, local: int, rest: str | None, pairing: tuple[Any, ...] | None
     ) -> None:
         if pairing is not None:
             request, replies, _rtt = pairing
@@ -197,7 +209,7 @@ class _Renumber:
                 self.replies[worker][local] = no
         self.queue.append((no, rest, worker, pairing))
 
-    def ready(self, final: bool) -> Iterator[tuple[int, str, Pairing | None]]:
+    def ready(self, final: bool) -> Iterator[tuple[int, str | None, Pairing | None]]:
         queue = self.queue
         while queue:
             no, rest, worker, pairing = queue[0]
@@ -228,6 +240,7 @@ def read_parallel(
     redact: bool,
     decode_as: Mapping[str, str],
     out: TextIO,
+    display: str | None = None,
 ) -> ReadResult:
     """Dissect a pcap or pcapng file with `jobs` processes and print its frames in order."""
     ctx: SpawnContext | ForkContext = (
@@ -239,7 +252,7 @@ def read_parallel(
     procs = [
         ctx.Process(
             target=_work,
-            args=(str(path), kind, share, jobs, fmt, redact, dict(decode_as), send),
+            args=(str(path), kind, share, jobs, fmt, redact, dict(decode_as), display, send),
             daemon=True,
         )
         for share, (_recv, send) in enumerate(pipes)
@@ -260,9 +273,11 @@ def read_parallel(
             no += 1
             renumber.add(no, worker, local, rest, pairing)
             for line_no, line, paired in renumber.ready(final=False):
-                write(_finish_line(fmt, line_no, line, paired) + "\n")
+                if line is not None:
+                    write(_finish_line(fmt, line_no, line, paired) + "\n")
         for line_no, line, paired in renumber.ready(final=True):
-            write(_finish_line(fmt, line_no, line, paired) + "\n")
+            if line is not None:
+                write(_finish_line(fmt, line_no, line, paired) + "\n")
     except EOFError as exc:
         raise MsnsniffError(f"{path}: a worker process died") from exc
     finally:

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from msnsniff.capture import Flow
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import dumps
 from msnsniff.session.analysis import Analysis, Finding, Severity
-from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.filter import DisplayFilter, compile_filter
 
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
@@ -47,6 +49,31 @@ def finding_text(finding: Finding) -> str:
             f"{finding.code}: {finding.message}")  # fmt: skip
 
 
+class Selected:
+    """The frames a display filter selects, remembered by number so findings reported later
+    (an unanswered request, at the end of its connection) can be checked too. An analyzer."""
+
+    def __init__(self, display: DisplayFilter, limit: int = 1 << 20) -> None:
+        self._display = display
+        self._numbers: dict[int, None] = {}  # insertion-ordered: the oldest go first
+        self._limit = limit
+
+    def __contains__(self, no: object) -> bool:
+        return no in self._numbers
+
+    def feed(self, record: FrameRecord) -> None:
+        if self._display.matches(record):
+            self._numbers[record.no] = None
+            if len(self._numbers) > self._limit:
+                del self._numbers[next(iter(self._numbers))]
+
+    def flow_closed(self, flow: Flow) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
 def _print_findings(
     analysis: Analysis,
     path: str,
@@ -54,8 +81,11 @@ def _print_findings(
     counts: dict[Severity, int],
     as_json: bool,
     out: TextIO,
+    selected: Selected | None,
 ) -> None:
     for finding in analysis.take_findings():
+        if selected is not None and finding.frame not in selected:
+            continue
         counts[finding.severity] += 1
         if finding.severity >= floor:
             if as_json:
@@ -74,12 +104,16 @@ def run_expert(
     floor = Severity[args.min_severity.upper()]
     counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
     status = 0
+    display = None if args.filter is None else compile_filter(args.filter)
     for path in args.files:
         analysis = Analysis(session(args))
+        selected = None if display is None else Selected(display)
+        if selected is not None:
+            analysis.analyzers.append(selected)
         analysis.add(Expert)
         analysis.add(Transactions)
         each = functools.partial(
-            _print_findings, analysis, path, floor, counts, args.format == "json", out
+            _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )
         messages = _drive(analysis, path, each)
         out.flush()
@@ -97,10 +131,11 @@ def run_stats(
     """`msnsniff stats FILE...`: one report per file."""
     from msnsniff.session.stats import Stats
 
+    display = None if args.filter is None else compile_filter(args.filter)
     status = 0
     for path in args.files:
         analysis = Analysis(session(args), keep_findings=False)
-        stats = Stats.attach(analysis)
+        stats = Stats.attach(analysis, display)
         messages = _drive(analysis, path, lambda: None)
         if args.format == "json":
             out.write(dumps({"file": str(Path(path)), **stats.to_json()}) + "\n")

@@ -37,6 +37,18 @@ class Pairing:
     rtt: float | None = None
 
 
+    def extra(self) -> dict[str, object]:
+        """The pairing as display-filter values (`msnp.request`, `msnp.replies`, `msnp.rtt`)."""
+        out: dict[str, object] = {}
+        if self.request is not None:
+            out["msnp.request"] = self.request
+        if self.replies is not None:
+            out["msnp.replies"] = list(self.replies)
+        if self.rtt is not None:
+            out["msnp.rtt"] = self.rtt
+        return out
+
+
 class Paired(NamedTuple):
     record: FrameRecord
     pairing: Pairing | None

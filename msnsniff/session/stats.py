@@ -25,6 +25,7 @@ from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.filter import DisplayFilter
 from msnsniff.session.transactions import Transaction, Transactions
 
 BUCKET: Final = math.log(1.02)
@@ -73,7 +74,9 @@ class RttHistogram:
 class Stats:
     """The statistics analyzer; attach with `Stats.attach(analysis)`."""
 
-    def __init__(self) -> None:
+    def __init__(self, display: DisplayFilter | None = None) -> None:
+        self._display = display  # count only the frames it selects (pairing: by request)
+        self._selected: set[int] = set()  # selected request frames not yet settled
         self.commands: Counter[tuple[str, int, str]] = Counter()  # (dir, dialect, cmd)
         self.rtt: dict[str, RttHistogram] = {}
         self.flows: dict[str, FlowStats] = {}
@@ -84,13 +87,17 @@ class Stats:
         self.gaps = 0
 
     @classmethod
-    def attach(cls, analysis: Analysis) -> Stats:
-        stats = cls()
+    def attach(cls, analysis: Analysis, display: DisplayFilter | None = None) -> Stats:
+        stats = cls(display)
         analysis.analyzers.append(stats)
         analysis.add(lambda sink: Transactions(sink, on_settle=stats.settled))
         return stats
 
     def settled(self, txn: Transaction) -> None:
+        if self._display is not None:
+            if txn.request not in self._selected:
+                return
+            self._selected.discard(txn.request)
         if txn.rtt is not None:
             self.rtt.setdefault(txn.cmd, RttHistogram()).add(txn.rtt)
         elif txn.expects_reply and not txn.replies:
@@ -98,6 +105,10 @@ class Stats:
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        if self._display is not None:
+            if not self._display.matches(record):
+                return
+            self._selected.add(record.no)
         frame = record.frame
         flow = self.flows.get(record.flow.id)
         if flow is None:

@@ -62,3 +62,25 @@ def test_sessions_graph_and_presence() -> None:
     obj = json.loads(run("sessions", "-T", "json", DEMO)[1])
     (login,) = obj["logins"]
     assert login["account"] == "alice@example.com" and obj["presence"] is None
+
+
+def test_display_filter_on_read_stats_and_expert() -> None:
+    status, text, _ = run("read", "-Y", "msnp.error or msnp.cmd == SYN and dir == c2s", DEMO)
+    assert status == 0
+    assert [line.split()[0] for line in text.splitlines()] == ["17", "34", "36", "38"]
+    assert "[10 replies: #18, #19, #20, #21 ... 12.0 ms]" in text.splitlines()[0]
+    status, text, _ = run("read", "-T", "jsonl", "-Y", "msnp.request == 17", DEMO)
+    assert [json.loads(line)["no"] for line in text.splitlines()] == list(range(18, 28))
+    status, text, _ = run("stats", "-Y", 'flow == "52"', DEMO)
+    assert text.startswith("12 frames,")
+    status, text, _ = run("expert", "-Y", "msnp.cmd == ADG", DEMO)
+    assert [line.split()[0] for line in text.splitlines()] == ["#37"]
+
+
+def test_bad_filter_points_at_the_column() -> None:
+    status, _out, err = run("read", "-Y", "msnp.cmd == ADD and and", DEMO)
+    assert status == 2
+    assert err.splitlines()[1:3] == [
+        "msnp.cmd == ADD and and",
+        " " * len("msnp.cmd == ADD and ") + '^ unexpected "and"; expected a field, "not" or "("',
+    ]

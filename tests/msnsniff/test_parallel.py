@@ -57,6 +57,13 @@ def test_any_number_of_jobs_prints_the_same(capture: Path, fmt: str) -> None:
         assert _read("-j", jobs, "-T", fmt, str(capture)) == (status, one, err)
 
 
+def test_a_display_filter_selects_the_same_frames_in_parallel(capture: Path) -> None:
+    flt = "msnp.cmd in {ADD REM CHG} and msnp.rtt > 0.05 or msnp.error"
+    status, one, err = _read("-j", "1", "-T", "jsonl", "-Y", flt, str(capture))
+    assert 20 < len(one.splitlines()) < 3000
+    assert _read("-j", "2", "-T", "jsonl", "-Y", flt, str(capture)) == (status, one, err)
+
+
 def test_pcapng_input_splits_the_same_way(capture: Path, tmp_path: Path) -> None:
     path = tmp_path / "cap.pcapng"
     path.write_bytes(pcapng_bytes(_records(capture)))

@@ -1,0 +1,42 @@
+"""Benchmark: the full analysis against frames-only decoding, on the same capture, one run.
+
+Both run as single processes over the shared benchmark capture (generated into bench-data/
+when missing): `msnsniff read -j 1 -T none` (framing only) and `msnsniff expert -T json
+--min-severity error` (every analyzer: pairing, contact lists, session links, presence,
+conversations, expert checks). Printed: frames/s of each, the ratio (target: the analysis
+keeps at least half the frames-only throughput) and each one's peak RSS (target: flat, the
+same at 100k and 1M packets).
+
+    python3 -m benchmarks.bench_analysis [--sizes 100000 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.bench_read import MIB, best, capture, truth_counts
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    me = [sys.executable, "-m", "msnsniff"]
+    for packets in args.sizes:
+        pcap, truth = capture(packets)
+        frames = sum(truth_counts(truth)[0].values())
+        print(f"\n== {pcap.name}: {frames:,} frames")
+        base = best([*me, "read", "-j", "1", "-T", "none", str(pcap)], args.repeat)
+        full = best([*me, "expert", "-T", "json", "--min-severity", "error", str(pcap)],
+                    args.repeat)  # fmt: skip
+        for name, run in (("frames only", base), ("full analysis", full)):
+            print(f"  {name:<14} {run.seconds:7.2f} s  {frames / run.seconds:>10,.0f} frames/s  "
+                  f"{base.seconds / run.seconds:5.2f}x frames-only  "
+                  f"peak RSS {run.peak_rss / MIB:6.1f} MiB")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
