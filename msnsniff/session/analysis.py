@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from msnsniff.capture import Flow, SourceEvent
@@ -49,6 +50,17 @@ class Finding:
 
 
 Sink = Callable[[Finding], None]
+
+
+def clock(ts: float | None, *, millis: bool = True) -> str:
+    """A capture time as HH:MM:SS(.mmm) UTC for reports, or dashes when unknown."""
+    if ts is None:
+        return "--:--:--"
+    try:
+        text = datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts:.3f}" if millis else f"{ts:.0f}"
+    return text[:-3] if millis else text[:-7]
 
 
 class Analyzer(Protocol):

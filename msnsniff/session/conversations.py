@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
@@ -37,7 +36,7 @@ from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame
 from dissectors.msnp.payloads import Payload
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.analysis import Finding, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
 
 C2S: Final = Direction.C2S
@@ -630,15 +629,6 @@ HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
 # -- rendering ------------------------------------------------------------------------------
 
 
-def clock(ts: float | None) -> str:
-    """A capture time as HH:MM:SS (UTC), or dashes when unknown."""
-    if ts is None:
-        return "--:--:--"
-    try:
-        return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return f"{ts:.0f}"
-
 
 def _who(name: str | None) -> str:
     return name or "(me)"
@@ -732,7 +722,7 @@ def render_events(events: Iterable[ChatEvent], *, show_format: bool = False) -> 
 
     def flush() -> None:
         if run:
-            lines.append(f"[{clock(run[0].ts)}] {_p2p_lines(run)}")
+            lines.append(f"[{clock(run[0].ts, millis=False)}] {_p2p_lines(run)}")
             run.clear()
 
     for event in events:
@@ -745,7 +735,7 @@ def render_events(events: Iterable[ChatEvent], *, show_format: bool = False) -> 
         render = RENDERERS.get(type(event))
         text = render(event, show_format) if render is not None else None
         if text is not None:
-            lines.append(f"[{clock(event.ts)}] {text}")
+            lines.append(f"[{clock(event.ts, millis=False)}] {text}")
     flush()
     return lines
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -34,7 +33,7 @@ from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from dissectors.msnp.grammar import STATUSES
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.analysis import Finding, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
 
 C2S: Final = Direction.C2S
@@ -314,15 +313,6 @@ HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
 
 # -- rendering ------------------------------------------------------------------------------
 
-
-def clock(ts: float | None) -> str:
-    """A capture time as HH:MM:SS.mmm (UTC), or dashes when unknown."""
-    if ts is None:
-        return "--:--:--"
-    try:
-        return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
-    except (OverflowError, OSError, ValueError):
-        return f"{ts:.3f}"
 
 
 def render_change(change: PresenceChange) -> str:
