@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from dissectors.api import NEED_DATA, Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.frames import MsnpFrame
+from msnsniff.capture import SourceEvent
 
 C2S = Direction.C2S
 S2C = Direction.S2C
@@ -66,3 +67,30 @@ def read_frames(path: Path) -> list[MsnpFrame]:
         assert isinstance(record.frame, MsnpFrame)
         out.append(record.frame)
     return out
+
+
+def real_capture(name: str) -> Path:
+    """A third-party capture from ../shared/captures-real, or skip the test saying why."""
+    import pytest
+
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{path} is not there (the shared real captures are absent)")
+    return path
+
+
+def seed(number: str) -> Path:
+    """Seed document NNN from ../shared/seeds, or skip the test saying why."""
+    import pytest
+
+    found = sorted(SEEDS.glob(f"{number}_*.txt"))
+    if not found:
+        pytest.skip(f"seed {number} is not in {SEEDS}")
+    return found[0]
+
+
+def transcript(text: str) -> Iterator[SourceEvent]:
+    """Source events of a transcript given as text (any of the supported layouts)."""
+    from msnsniff.capture.transcript import read_transcript
+
+    return read_transcript(text.splitlines(True), "t")

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MsnpFrame
-from tests.helpers import SEEDS, read_frames
-
-
-def _seed(number: str) -> Path:
-    found = sorted(SEEDS.glob(f"{number}_*.txt"))
-    if not found:
-        pytest.skip(f"seed {number} is not in {SEEDS}")
-    return found[0]
+from tests.helpers import read_frames, seed
 
 
 def _commands(frames: list[MsnpFrame]) -> list[CommandFrame]:
@@ -30,7 +19,7 @@ def _find(frames: list[CommandFrame], line: bytes) -> CommandFrame:
 
 
 def test_seed_003_login_decodes_every_frame() -> None:
-    frames = _commands(read_frames(_seed("003")))
+    frames = _commands(read_frames(seed("003")))
     assert len(frames) == 30
     for f in frames:
         assert not f.unknown
@@ -65,7 +54,7 @@ def test_seed_003_login_decodes_every_frame() -> None:
 
 
 def test_seed_004_list_commands_and_errors() -> None:
-    frames = _commands(read_frames(_seed("004")))
+    frames = _commands(read_frames(seed("004")))
     assert len(frames) > 50
     for f in frames:
         assert not f.unknown and decode(f).problems == (), f

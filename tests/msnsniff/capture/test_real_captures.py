@@ -18,7 +18,7 @@ from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
-from tests.helpers import REAL
+from tests.helpers import real_capture
 
 PCAPS = ["escargot_msnp2_msnp5_md5.pcap", "escargot_msnp8_session.pcap",
          "twisted_msnp8_vs_escargot.pcap"]  # fmt: skip
@@ -28,12 +28,6 @@ PCAPS = ["escargot_msnp2_msnp5_md5.pcap", "escargot_msnp8_session.pcap",
 PROBES = {b"FOO 46 bar", b"MSG 11 Z 118", b"CHG 9 XYZ 0"}
 
 
-def _path(name: str) -> Path:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{path} is not there (the shared real captures are absent)")
-    return path
-
 
 def _records(path: Path) -> list[FrameRecord]:
     return list(CaptureSession(load_dissectors()).run(open_source(path)))
@@ -41,7 +35,7 @@ def _records(path: Path) -> list[FrameRecord]:
 
 @pytest.mark.parametrize("name", PCAPS)
 def test_no_malformed_frame_and_nothing_unknown_but_the_probes(name: str) -> None:
-    records = _records(_path(name))
+    records = _records(real_capture(name))
     frames = [r.frame for r in records if isinstance(r.frame, CommandFrame)]
     assert len(frames) == len(records) > 50  # nothing malformed, no gap
     for f in frames:
@@ -58,8 +52,8 @@ def test_no_malformed_frame_and_nothing_unknown_but_the_probes(name: str) -> Non
 
 @pytest.mark.parametrize("stem", ["escargot_msnp8_session", "escargot_msnp2_msnp5_md5"])
 def test_pcap_and_the_clients_own_log_give_the_same_frames(stem: str) -> None:
-    from_pcap = _records(_path(f"{stem}.pcap"))
-    from_log = _records(_path(f"{stem}.transcript.txt"))
+    from_pcap = _records(real_capture(f"{stem}.pcap"))
+    from_log = _records(real_capture(f"{stem}.transcript.txt"))
 
     def lines(records: list[FrameRecord]) -> Counter[tuple[str, bytes]]:
         return Counter(
@@ -109,8 +103,8 @@ def _shown(data: bytes) -> str:
 
 
 def test_reassembled_streams_match_tsharks_follow_output() -> None:
-    path = _path("twisted_msnp8_vs_escargot.pcap")
-    follow = _tshark_follow(_path("twisted_msnp8_vs_escargot.streams.txt"))
+    path = real_capture("twisted_msnp8_vs_escargot.pcap")
+    follow = _tshark_follow(real_capture("twisted_msnp8_vs_escargot.streams.txt"))
     ours: dict[tuple[str, str], dict[str, bytes]] = defaultdict(lambda: defaultdict(bytes))
     for record in _records(path):
         key = (record.flow.client or "", record.flow.server or "")

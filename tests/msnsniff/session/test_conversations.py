@@ -8,12 +8,9 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
-
 from dissectors.api import Direction
 from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
 from msnsniff.capture.sources import open_source
-from msnsniff.capture.transcript import read_transcript
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession
@@ -32,7 +29,7 @@ from msnsniff.session.conversations import (
     Typing,
     render_chat,
 )
-from tests.helpers import REAL
+from tests.helpers import real_capture, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "captures" / "msnp8_demo.pcap"
@@ -50,12 +47,6 @@ def analyse(
     return convs.conversations(), seen, analysis.findings
 
 
-def _real(name: str) -> Path:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{name} is not in {REAL}")
-    return path
-
 
 def msg(ts: str, label: str, arrow: str, head: str, payload: str) -> str:
     """A MSG line of the log transcript layout, with its payload as `| ` lines."""
@@ -63,9 +54,6 @@ def msg(ts: str, label: str, arrow: str, head: str, payload: str) -> str:
     body = "".join(f"      | {line}\n" for line in payload.split("\r\n"))
     return f"  {ts} {label} {arrow} {head} {size}\n{body}"
 
-
-def _transcript(text: str) -> Iterable[SourceEvent]:
-    return read_transcript(text.splitlines(True), "t")
 
 
 def test_demo_chat() -> None:
@@ -144,7 +132,7 @@ def texts(conv: Conversation) -> list[tuple[str | None, str, bool | None]]:
 
 
 def test_twisted_capture_chat_both_ways_with_acks() -> None:
-    convs, _, findings = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    convs, _, findings = analyse(open_source(real_capture("twisted_msnp8_vs_escargot.pcap")))
     assert findings == []
     alice, bob = convs
     session = "737996b96ec430583bb18a6faaffc85"
@@ -165,7 +153,7 @@ def test_twisted_capture_chat_both_ways_with_acks() -> None:
 
 
 def test_escargot_session_ack_modes_and_a_message_to_an_empty_switchboard() -> None:
-    convs, _, findings = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    convs, _, findings = analyse(open_source(real_capture("escargot_msnp8_session.pcap")))
     assert [c.flow.id for c in convs] == ["227", "242"]  # not 293, turned away at USR
     alice, bob = convs
     a, b = "alice@example.com", "bob@example.com"
@@ -224,7 +212,7 @@ def test_nak_nudge_invitations_and_an_empty_switchboard() -> None:
         + "  2.7 SB <<< NAK 7\n"
         "  3.0 SB <<< BYE b@c.d\n"
     )
-    [conv], seen, findings = analyse(_transcript(text))
+    [conv], seen, findings = analyse(transcript(text))
     assert [(f.code, f.frame, f.related) for f in findings] == [
         ("conversation.empty_switchboard", 3, None),
         ("conversation.nak", 4, 3),
@@ -309,5 +297,5 @@ def test_ns_traffic_makes_no_conversation() -> None:
         + msg("1.2", "NS", "<<<", "MSG Hotmail Hotmail", profile)
         + "  1.3 NS >>> OUT\n"
     )
-    convs, seen, findings = analyse(_transcript(text))
+    convs, seen, findings = analyse(transcript(text))
     assert (convs, seen, findings) == ([], [], [])

@@ -8,13 +8,12 @@ import pytest
 
 from dissectors.msnp.challenge import md5_answer
 from msnsniff.capture.sources import open_source
-from msnsniff.capture.transcript import read_transcript
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.expert import Expert
-from tests.helpers import REAL, SEEDS
+from tests.helpers import REAL, SEEDS, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -30,9 +29,6 @@ def expert(events: object) -> tuple[dict[int, bytes], list[Finding]]:
 def codes(lines: dict[int, bytes], findings: list[Finding]) -> set[tuple[str, bytes]]:
     return {(f.code, lines[f.frame]) for f in findings if f.frame is not None}
 
-
-def transcript(text: str) -> object:
-    return read_transcript(text.splitlines(True), "t")
 
 
 def test_seed_004_limits_and_errors() -> None:

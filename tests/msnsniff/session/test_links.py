@@ -12,12 +12,11 @@ import pytest
 from dissectors.api import Direction
 from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
 from msnsniff.capture.sources import open_source
-from msnsniff.capture.transcript import read_transcript
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.links import TTL, Login, SessionLinks, render_sessions
-from tests.helpers import REAL, SEEDS
+from tests.helpers import SEEDS, real_capture, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "captures" / "msnp8_demo.pcap"
@@ -34,15 +33,6 @@ def analyse(
     return links, emitted, analysis.findings
 
 
-def _real(name: str) -> Path:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{name} is not in {REAL}")
-    return path
-
-
-def _transcript(text: str) -> Iterable[SourceEvent]:
-    return read_transcript(text.splitlines(True), "t")
 
 
 def test_demo_one_login_with_its_dispatch_and_switchboard() -> None:
@@ -81,7 +71,7 @@ def test_without_keep_only_the_callback_sees_completed_logins() -> None:
 
 
 def test_twisted_capture_links_by_xfr_and_by_rng() -> None:
-    links, _, findings = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    links, _, findings = analyse(open_source(real_capture("twisted_msnp8_vs_escargot.pcap")))
     assert findings == []
     logins = links.logins()
     assert [(lg.account, lg.ns_flow.id, lg.authenticated) for lg in logins] == [
@@ -106,7 +96,7 @@ def test_twisted_capture_links_by_xfr_and_by_rng() -> None:
 
 
 def test_escargot_session_logins_links_and_the_bad_cookie() -> None:
-    links, _, findings = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    links, _, findings = analyse(open_source(real_capture("escargot_msnp8_session.pcap")))
     logins = links.logins()
     assert [(lg.account, lg.ns_flow.id) for lg in logins if lg.authenticated] == [
         ("alice@example.com", "1"),
@@ -155,7 +145,7 @@ def test_unlinked_switchboard_and_unfollowed_redirect() -> None:
         "  2.2 SB <<< JOI x@y.z X\n"
         "  2.3 SB --- closed\n"
     )
-    links, emitted, findings = analyse(_transcript(text))
+    links, emitted, findings = analyse(transcript(text))
     assert emitted == [] and links.logins() == []
     codes = {f.code: f for f in findings}
     sb = codes["links.unlinked_switchboard"]
@@ -168,7 +158,7 @@ def test_unlinked_switchboard_and_unfollowed_redirect() -> None:
 
 def test_a_switchboard_picked_up_mid_stream_is_unlinked_with_a_reason() -> None:
     text = "  1.0 SB <<< JOI x@y.z X\n  1.1 SB <<< BYE x@y.z\n"
-    _, _, findings = analyse(_transcript(text))
+    _, _, findings = analyse(transcript(text))
     [finding] = findings
     assert finding.code == "links.unlinked_switchboard"
     assert "no USR or ANS" in finding.message
@@ -187,7 +177,7 @@ def test_rng_needs_the_same_session_and_cookies_expire() -> None:
         "  3.3 SB2 >>> ANS 1 a@b.c c2 999\n"
         " 50.0 SB3 >>> ANS 1 a@b.c c3 333\n"
     )
-    _, emitted, findings = analyse(_transcript(text), ttl=30.0)
+    _, emitted, findings = analyse(transcript(text), ttl=30.0)
     [login] = emitted
     [sb] = login.switchboards
     assert (sb.how, sb.session_id, sb.caller) == ("RNG", "111", "x@y.z")

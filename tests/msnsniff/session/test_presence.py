@@ -10,12 +10,11 @@ import pytest
 
 from msnsniff.capture import SourceEvent
 from msnsniff.capture.sources import open_source
-from msnsniff.capture.transcript import read_transcript
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.presence import Presence, PresenceChange, render_timeline
-from tests.helpers import REAL, SEEDS
+from tests.helpers import SEEDS, real_capture, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "captures" / "msnp8_demo.pcap"
@@ -38,15 +37,6 @@ def rows(changes: Iterable[PresenceChange]) -> list[Row]:
     return [(c.account, c.status, c.source, c.observer) for c in changes]
 
 
-def _real(name: str) -> Path:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{name} is not in {REAL}")
-    return path
-
-
-def _transcript(text: str) -> Iterable[SourceEvent]:
-    return read_transcript(text.splitlines(True), "t")
 
 
 def test_demo_own_status_and_bob_online_away_offline() -> None:
@@ -104,7 +94,7 @@ def test_seed_003_iln_then_two_nln() -> None:
 
 
 def test_twisted_capture_presence_seen_from_both_sides() -> None:
-    _, seen, findings = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    _, seen, findings = analyse(open_source(real_capture("twisted_msnp8_vs_escargot.pcap")))
     alice, bob = "alice@example.com", "bob@example.com"
     assert rows(c for c in seen if not c.own) == [
         (alice, "NLN", "ILN", bob),
@@ -120,7 +110,7 @@ def test_twisted_capture_presence_seen_from_both_sides() -> None:
 
 
 def test_escargot_session_invalid_status() -> None:
-    _, seen, findings = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    _, seen, findings = analyse(open_source(real_capture("escargot_msnp8_session.pcap")))
     carol = "carol@example.com"
     assert [(c.status, c.source, c.observer) for c in seen if c.account == carol] == [
         ("NLN", "CHG", carol),
@@ -155,7 +145,7 @@ def test_refused_chg_and_contact_not_on_the_forward_list() -> None:
         "  2.2 NS >>> CHG 6 NLN 0\n"
         "  2.3 NS <<< 800 6\n"
     )
-    presence, seen, findings = analyse(_transcript(text))
+    presence, seen, findings = analyse(transcript(text))
     assert [(f.code, f.frame) for f in findings] == [
         ("presence.invalid_status", 9),  # FLN is no status a client may set
         ("presence.not_on_forward_list", 14),  # r@b.c is only on RL ...
@@ -174,6 +164,6 @@ def test_refused_chg_and_contact_not_on_the_forward_list() -> None:
 
 def test_an_up_to_date_syn_leaves_the_forward_list_unknown() -> None:
     text = "  1.0 NS >>> SYN 2 7\n  1.1 NS <<< SYN 2 7\n  1.2 NS <<< NLN NLN x@y.z X 0\n"
-    _, seen, findings = analyse(_transcript(text))
+    _, seen, findings = analyse(transcript(text))
     assert findings == []
     assert rows(seen) == [("x@y.z", "NLN", "NLN", None)]

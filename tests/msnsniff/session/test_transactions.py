@@ -12,12 +12,11 @@ import pytest
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture.sources import open_source
-from msnsniff.capture.transcript import read_transcript
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.transactions import Transaction, Transactions
-from tests.helpers import SEEDS, SHARED
+from tests.helpers import SHARED, seed, transcript
 
 GEN = SHARED / "bench" / "gen_capture.py"
 
@@ -78,15 +77,9 @@ def test_pairs_equal_the_ground_truth(tmp_path: Path) -> None:
     assert not [f for f in findings if f.code in ("trid.unknown_reply", "trid.reused")]
 
 
-def _seed(number: str) -> Path:
-    found = sorted(SEEDS.glob(f"{number}_*.txt"))
-    if not found:
-        pytest.skip(f"seed {number} is not in {SEEDS}")
-    return found[0]
-
 
 def test_seed_003_sync_burst_presence_and_unsolicited() -> None:
-    records, txns, findings, reducer = analyse(open_source(_seed("003")))
+    records, txns, findings, reducer = analyse(open_source(seed("003")))
     pairs = pairs_of(records, txns)
     assert pairs[b"SYN 8 14"] == [
         b"SYN 8 15 1 1", b"GTC A", b"BLP AL", b"PRP PHH 123%20(4567)",
@@ -108,7 +101,7 @@ def test_seed_003_sync_burst_presence_and_unsolicited() -> None:
 
 
 def test_seed_004_errors_bursts_and_a_request_the_server_hung_up_on() -> None:
-    records, txns, findings, _ = analyse(open_source(_seed("004")))
+    records, txns, findings, _ = analyse(open_source(seed("004")))
     pairs = pairs_of(records, txns)
     assert pairs[b"ADD 23 FL myname_123@hotmail.com myname_123@hotmail.com 1"] == [
         b"ADD 23 FL 1201 myname_123@hotmail.com myname_123@hotmail.com 1",
@@ -122,9 +115,6 @@ def test_seed_004_errors_bursts_and_a_request_the_server_hung_up_on() -> None:
     assert ("trid.unanswered", b"REM 34 RL user@msn.com") in unanswered
 
 
-def _transcript(text: str) -> object:
-    return read_transcript(text.splitlines(True), "t")
-
 
 def test_reused_falling_unknown_and_timed_out_trids() -> None:
     text = (
@@ -136,7 +126,7 @@ def test_reused_falling_unknown_and_timed_out_trids() -> None:
         "  9.000 NS >>> SYN 8 0\n"
         " 99.000 NS <<< NLN NLN q@r.s Q 0\n"
     )
-    records, txns, findings, _ = analyse(_transcript(text), timeout=30.0)
+    records, txns, findings, _ = analyse(transcript(text), timeout=30.0)
     codes = [(f.code, lines(records)[f.frame] if f.frame else None) for f in findings]
     assert ("trid.reused", b"REM 5 FL x@y.z") in codes
     assert ("trid.not_increasing", b"CHG 3 NLN 0") in codes
@@ -159,7 +149,7 @@ def test_cal_links_the_join_and_msg_u_expects_nothing() -> None:
         "            | hello\n"
         "  3.2 SB <<< ACK 4\n"
     )
-    records, txns, findings, _ = analyse(_transcript(text))
+    records, txns, findings, _ = analyse(transcript(text))
     text_of = lines(records)
     cal = next(t for t in txns if t.cmd == "CAL")
     assert cal.outcome is not None and text_of[cal.outcome] == b"JOI b@c.d B"
