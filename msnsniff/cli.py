@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from msnsniff.errors import MsnsniffError
@@ -16,6 +16,7 @@ from msnsniff.errors import MsnsniffError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from msnsniff.capture import SourceNote
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.filter import DisplayFilter
     from msnsniff.session.pairing import Paired
@@ -205,7 +206,13 @@ def _read_parallel(
     if result.error is not None:
         err.write(f"msnsniff: {path}: {result.error}\n")
         status = 2
-    for note in result.notes:
+    return max(status, _report_notes(result.notes, err))
+
+
+def _report_notes(notes: Iterable[SourceNote], err: TextIO) -> int:
+    """Print notes about the input; 2 when one of them was fatal (the file is damaged)."""
+    status = 0
+    for note in notes:
         err.write(f"msnsniff: {note.location}: {note.message}\n")
         if note.fatal:
             status = 2
@@ -246,10 +253,7 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"msnsniff: {path}: {exc}\n")
             status = 2
         out.flush()
-        for note in session.notes:
-            err.write(f"msnsniff: {note.location}: {note.message}\n")
-            if note.fatal:
-                status = 2
+        status = max(status, _report_notes(session.notes, err))
     return status
 
 
