@@ -39,37 +39,41 @@ class CommandFrame(MsnpFrame):
     payload_length: int | None
     dialect: int
     dialect_inferred: bool
-    _split: tuple[int | None, tuple[str, ...]] | None = field(
+    _split: tuple[str, int | None, tuple[str, ...]] | None = field(
         default=None, compare=False, repr=False
-    )
+    )  # (command, TrID, arguments), filled on first use
     _decoded: Decoded | None = field(default=None, compare=False, repr=False)
     _payload: Payload | None = field(default=None, compare=False, repr=False)
 
     @property
     def cmd(self) -> str:
-        return self.raw[:3].decode("ascii")
+        parts = self._split
+        return (parts if parts is not None else self._parts())[0]
 
     @property
     def line(self) -> bytes:
         """The command line without CRLF."""
         return self.raw[: self.header_len - 2]
 
-    def _parts(self) -> tuple[int | None, tuple[str, ...]]:
+    def _parts(self) -> tuple[str, int | None, tuple[str, ...]]:
         parts = self._split
         if parts is None:
             from dissectors.msnp.grammar import split_line
 
-            parts = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
+            trid, args = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
+            parts = (self.raw[:3].decode("ascii"), trid, args)
             object.__setattr__(self, "_split", parts)
         return parts
 
     @property
     def trid(self) -> int | None:
-        return self._parts()[0]
+        parts = self._split
+        return (parts if parts is not None else self._parts())[1]
 
     @property
     def args(self) -> tuple[str, ...]:
-        return self._parts()[1]
+        parts = self._split
+        return (parts if parts is not None else self._parts())[2]
 
     @property
     def unknown(self) -> bool:

@@ -5,8 +5,9 @@ Theory of operation
 Each frame is looked up in `RULES` by (command, direction); every rule listed there runs and
 may report a `Finding`. Rules see the frame, its decoded fields and a small per-connection
 `_Conn` state that the checks themselves keep up to date (authenticated yet, the pending
-challenge, recent XFR SB times, the previous frame). Frames of every kind also pass the
-`ALWAYS` checks (malformed runs, capture gaps, unknown commands, arguments that fit no form).
+challenge, recent XFR SB times, the previous frame). Every frame also passes the checks
+that need no table (malformed runs, capture gaps, commands before the login, unknown
+commands or another dialect's, arguments that fit no form or type).
 State is per connection and released when the connection closes; nothing is kept per frame.
 
 Each finding is one sentence a person understands, naming what the server will do about it
@@ -58,7 +59,10 @@ class Context:
     frame: CommandFrame
     fields: Mapping[str, Any]
     conn: _Conn
-    report: Callable[[Severity, str, str], None]  # (severity, code, message)
+    sink: Sink
+
+    def report(self, severity: Severity, code: str, message: str) -> None:
+        self.sink(Finding(severity, code, message, self.record.flow.id, self.record.no))
 
 
 Rule = Callable[[Context], None]
@@ -149,41 +153,33 @@ def _error_reply(ctx: Context) -> None:
                f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
 
 
-def _before_auth(ctx: Context) -> None:
-    conn = ctx.conn
+def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:
+    """The finding text when a client command comes before the login succeeded."""
     if conn.authenticated is None:  # the first client line: did the capture see the start?
-        opened = ctx.record.flow.opened
+        opened = record.flow.opened
         if opened is None:  # a transcript: a login or switchboard opening says it did
-            opened = ctx.frame.cmd in PRE_AUTH_OK
+            opened = cmd in PRE_AUTH_OK
         conn.authenticated = not opened  # joined mid-way: the login happened before
-    if not conn.authenticated and ctx.frame.cmd not in PRE_AUTH_OK:
-        ctx.report(
-            Severity.WARN, "expert.before_auth",
-            f"{ctx.frame.cmd} sent before the login succeeded; servers answer 302 (not "
-            "logged in) or disconnect",
-        )  # fmt: skip
+    if conn.authenticated or cmd in PRE_AUTH_OK:
+        return None
+    return (f"{cmd} sent before the login succeeded; servers answer 302 (not logged in) "
+            "or disconnect")  # fmt: skip
 
 
-def _dialect(ctx: Context) -> None:
-    frame = ctx.frame
-    spec = COMMANDS.get(frame.cmd)
-    if frame.unknown:
+def _dialect(frame: CommandFrame) -> tuple[Severity, str, str] | None:
+    """Unknown commands, and commands of another dialect than the connection's."""
+    cmd = frame.cmd
+    spec = COMMANDS.get(cmd)
+    if spec is None or not spec.variants(frame.direction):
         side = "client" if frame.direction is C2S else "server"
-        ctx.report(Severity.WARN, "expert.unknown_command",
-                   f"{frame.cmd} is not a command an MSNP {side} sends")  # fmt: skip
-    elif spec is not None and not spec.dialects[0] <= frame.dialect <= spec.dialects[1]:
-        low, high = spec.dialects
-        ctx.report(
-            Severity.NOTE, "expert.wrong_dialect",
-            f"{frame.cmd} belongs to MSNP{low}-MSNP{high}, but this connection speaks "
-            f"MSNP{frame.dialect}",
-        )  # fmt: skip
-
-
-def _shape(ctx: Context) -> None:
-    for problem in decode(ctx.frame).problems:
-        if problem != "unknown command":
-            ctx.report(Severity.NOTE, "expert.bad_argument", f"{ctx.frame.cmd}: {problem}")
+        return (Severity.WARN, "expert.unknown_command",
+                f"{cmd} is not a command an MSNP {side} sends")  # fmt: skip
+    low, high = spec.dialects
+    if not low <= frame.dialect <= high:
+        return (Severity.NOTE, "expert.wrong_dialect",
+                f"{cmd} belongs to MSNP{low}-MSNP{high}, but this connection speaks "
+                f"MSNP{frame.dialect}")  # fmt: skip
+    return None
 
 
 RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyType(
@@ -201,7 +197,6 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
 )
 """(command, direction) -> the checks that run on it, in order."""
 
-ALWAYS: Final[tuple[Rule, ...]] = (_dialect, _shape)
 
 
 class Expert:
@@ -227,21 +222,29 @@ class Expert:
             return
         if not isinstance(frame, CommandFrame):
             return
-
-        def report(severity: Severity, code: str, message: str) -> None:
-            self._sink(Finding(severity, code, message, flow, record.no))
-
-        ctx = Context(record, frame, decode(frame).fields, conn, report)
+        sink = self._sink
+        cmd, direction = frame.cmd, frame.direction
+        decoded = decode(frame)
         if isinstance(frame, ErrorFrame):
-            _error_reply(ctx)
+            _error_reply(Context(record, frame, decoded.fields, conn, sink))
         else:
-            if frame.direction is C2S:
-                _before_auth(ctx)
-            for rule in RULES.get((frame.cmd, frame.direction), ()):
-                rule(ctx)
-            for rule in ALWAYS:
-                rule(ctx)
-        conn.last[frame.direction] = frame
+            if direction is C2S:
+                text = _before_auth(conn, record, cmd)
+                if text is not None:
+                    sink(Finding(Severity.WARN, "expert.before_auth", text, flow, record.no))
+            rules = RULES.get((cmd, direction))
+            if rules is not None:
+                ctx = Context(record, frame, decoded.fields, conn, sink)
+                for rule in rules:
+                    rule(ctx)
+            odd = _dialect(frame)
+            if odd is not None:
+                sink(Finding(*odd, flow, record.no))
+            for problem in decoded.problems:  # arguments that fit no form or type
+                if problem != "unknown command":
+                    sink(Finding(Severity.NOTE, "expert.bad_argument", f"{cmd}: {problem}",
+                                 flow, record.no))  # fmt: skip
+        conn.last[direction] = frame
 
     def _malformed(self, record: FrameRecord, frame: MalformedFrame, conn: _Conn) -> None:
         previous = conn.last.get(frame.direction)
