@@ -1,0 +1,756 @@
+"""Contact lists: seed 004 and 003, the real captures, the generator's ground truth, and every
+finding on small transcripts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import unquote
+
+import pytest
+
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import Flow, SourceEvent
+from msnsniff.capture.sources import open_source
+from msnsniff.capture.transcript import read_transcript
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.contacts import (
+    CHECKPOINT,
+    RECENT,
+    SEED_004,
+    SET_OPERATIONS,
+    ContactLists,
+    KeepHistory,
+    ListChange,
+    ListState,
+    ServerRules,
+    diff_states,
+    render_diff,
+    render_state,
+    render_timeline,
+)
+from tests.helpers import REAL, SEEDS, SHARED
+
+GEN = SHARED / "bench" / "gen_capture.py"
+
+
+class Run(NamedTuple):
+    records: list[FrameRecord]
+    findings: list[Finding]
+    lists: ContactLists
+    changes: list[ListChange]
+    closed: list[tuple[str, ListState]]
+
+    def line(self, no: int | None) -> str:
+        assert no is not None
+        frame = next(r.frame for r in self.records if r.no == no)
+        assert isinstance(frame, CommandFrame)
+        return frame.line.decode()
+
+    def found(self) -> list[tuple[str, str]]:
+        """(code, line of the frame) of every finding, in order."""
+        return [(f.code, self.line(f.frame)) for f in self.findings]
+
+
+def analyse(
+    events: Iterable[SourceEvent],
+    *,
+    keep: KeepHistory = "all",
+    rules: ServerRules = SEED_004,
+    recent: int = RECENT,
+) -> Run:
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    changes: list[ListChange] = []
+    closed: list[tuple[str, ListState]] = []
+
+    def close(flow: Flow, state: ListState) -> None:
+        closed.append((flow.id, state))
+
+    lists = analysis.add(
+        lambda sink: ContactLists(
+            sink, on_change=changes.append, on_close=close, keep_history_for=keep, rules=rules,
+            recent=recent,
+        )
+    )  # fmt: skip
+    records = list(analysis.run(events))
+    return Run(records, analysis.findings, lists, changes, closed)
+
+
+def script(*lines: str, label: str = "NS") -> Iterable[SourceEvent]:
+    """A log-layout transcript: `>>> ...` client, `<<< ...` server, `---` closes."""
+    text = "".join(
+        f"{i / 10:8.1f} {label} {line if line != '---' else '--- closed'}\n"
+        for i, line in enumerate(lines)
+    )
+    return read_transcript(text.splitlines(True), "t")
+
+
+LOGIN = (">>> VER 1 MSNP8 CVR0", "<<< VER 1 MSNP8", ">>> USR 2 TWN I me@x.y",
+         "<<< USR 2 OK me@x.y Me 1 0")  # fmt: skip
+SYNCED = (*LOGIN, ">>> SYN 3 0", "<<< SYN 3 10 3 2", "<<< GTC A", "<<< BLP AL",
+          "<<< LSG 0 Other%20Contacts 0", "<<< LSG 1 Friends 0", "<<< LST x@y.z X 11 0",
+          "<<< LST y@y.z Y 4", "<<< LST r@y.z R 8")  # fmt: skip
+"""A MSNP8 login whose SYN sends version 10: x on FL (group 0), AL, RL; y on BL; r on RL."""
+
+
+def _seed(number: str) -> Path:
+    found = sorted(SEEDS.glob(f"{number}_*.txt"))
+    if not found:
+        pytest.skip(f"seed {number} is not in {SEEDS}")
+    return found[0]
+
+
+def _real(name: str) -> Path:
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+# --- the seeds ---------------------------------------------------------------------------
+
+
+def test_seed_004_versions_states_and_findings() -> None:
+    run = analyse(open_source(_seed("004")))
+    # no login in the document: its three connections (the server hangs up twice) carry the
+    # lists of one unknown account, and no SYN: the lists are what the changes showed
+    assert run.lists.accounts == ["?"]
+    history = run.lists.history("?")
+    assert history.versions() == [
+        1200, 1201, 1202, 1203, 1204, 1205, 1206,
+        3049, 3050, 3051, 3052, 3053, 3054, 3055, 4029, 4030, 4031,
+    ]  # fmt: skip
+    at = history.state_at
+    assert at(1200).lists["AL"] == {"example@passport.com"} and not at(1200).lists["FL"]
+    assert at(1201).lists["FL"] == {"myname_123@hotmail.com"}
+    assert at(1201).contact_groups == {"myname_123@hotmail.com": {1}}
+    assert at(1202).lists["FL"] == set() and at(1202).contact_groups == {}
+    assert at(1204).lists["AL"] == {"example@passport.com"}
+    assert at(1206).lists["FL"] == {"user@msn.com"}
+    assert at(1206).contact_groups == {"user@msn.com": {2}}  # REM 35 from 1, ADD 36 to 2
+    assert at(3049).lists["RL"] == {"example@passport.com"}
+    assert at(3050).lists["RL"] == set()
+    assert at(3052).lists["RL"] == {"myname_123@hotmail.com", "user@msn.com"}
+    assert at(3054).lists["BL"] == {"user@msn.com"}
+    assert at(3055).nicknames["mypassport@passport.com"] == "new name"
+    assert at(4029).groups == {4: "My New Group"} and at(4030).groups == {}
+    last = history.latest()
+    assert last == at(4031)
+    assert (last.version, last.complete, last.gaps) == (4031, False, 2)
+    assert {name: sorted(who) for name, who in last.lists.items()} == {
+        "FL": ["user@msn.com"], "AL": ["example@passport.com"], "BL": ["user@msn.com"],
+        "RL": ["myname_123@hotmail.com", "user@msn.com"],
+    }  # fmt: skip
+    assert last.groups == {3: "My New Name"}
+    diff = history.diff(1206, 3052)
+    assert diff.added == {"RL": {"myname_123@hotmail.com", "user@msn.com"}}
+    assert not diff.removed and not diff.groups_added
+    assert [run.line(c.frame) for c in history.timeline()[:3]] == [
+        "ADD 20 AL 1200 example@passport.com example@passport.com",
+        "ADD 23 FL 1201 myname_123@hotmail.com myname_123@hotmail.com 1",
+        "REM 31 FL 1202 myname_123@hotmail.com",
+    ]
+    assert history.timeline() == run.changes
+    # Two jumps: the RL pushes (3049...) and the ADG reply (4029) come from other sessions
+    # of the document. Read as one session, REM 32 FL user@msn.com 1 (1203) took the contact
+    # out of group 1, so REM 35 taking it out of group 1 again (1205, nothing missed in
+    # between) contradicts the state: the server would answer 225.
+    assert run.found() == [
+        ("contacts.contradiction", "REM 35 FL 1205 user@msn.com 1"),
+        ("contacts.version_gap", "ADD 0 RL 3049 example@passport.com My%20Name"),
+        ("contacts.version_gap", "ADG 38 4029 My%20New%20Group 4 0"),
+    ]
+    gap = run.findings[1]
+    assert gap.message.startswith("ADD 0 RL 3049 example@passport.com My%20Name moves the list "
+                                  "version from 1206 to 3049: 1842 changes")  # fmt: skip
+    assert run.line(gap.related) == "ADD 36 FL 1206 user@msn.com user@msn.com 2"
+
+
+def test_seed_003_sync() -> None:
+    run = analyse(open_source(_seed("003")))
+    assert run.findings == []
+    state = run.lists.history("example@hotmail.com").latest()
+    assert (state.version, state.complete, state.gaps) == (15, True, 0)
+    for name in ("FL", "AL", "RL"):
+        assert state.lists[name] == {"anotheruser@hotmail.com"}
+    assert state.lists["BL"] == set() and "PL" not in state.lists
+    assert state.groups == {0: "Other Contacts"}
+    assert state.contact_groups == {"anotheruser@hotmail.com": {0}}
+    assert (state.gtc, state.blp, dict(state.prp)) == ("A", "AL", {"PHH": "123 (4567)"})
+    assert state.nickname == "example user"
+    assert state.nicknames == {"anotheruser@hotmail.com": "another user"}
+    assert [(c.kind, c.version, run.line(c.frame)) for c in run.changes] == [
+        ("sync", 15, "SYN 8 15 1 1")
+    ]
+
+
+# --- the real captures -------------------------------------------------------------------
+
+
+def test_escargot_msnp8_session() -> None:
+    run = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    # Escargot answers some list commands unlike seed 004, and the state proves it:
+    assert run.found() == [
+        # a repeated ADD succeeds (seed 004: 215), ADD BL of someone on the AL too (219)
+        ("contacts.contradiction", "ADD 8 FL 3 bob@example.com bob@example.com"),
+        ("contacts.contradiction", "ADD 10 AL 5 bob@example.com bob@example.com"),
+        ("contacts.contradiction", "ADD 11 BL 6 bob@example.com bob@example.com"),
+        # REM FL bob 1 while bob is in group 1: "invalid principal" for a contact on the FL
+        ("contacts.contradiction", "205 28"),
+        ("contacts.contradiction", "205 29"),
+        # group 0 came in the SYN: REG 0 and RMG 0 get 224 (seed: REG 0 allowed, RMG 0 230)
+        ("contacts.contradiction", "224 33"),
+        ("contacts.contradiction", "224 34"),
+        # REA of an account on none of the lists succeeds (seed 004: 216)
+        ("contacts.contradiction", "REA 40 17 nosuch@example.com Nobody"),
+        # bob logs in again: Escargot's SYN restarts at version 1 although bob's lists
+        # reached 5 on his first connection
+        ("contacts.version_conflict", "SYN 5 1 1 1"),
+    ]
+    assert "bob@example.com is on the FL" in run.findings[3].message
+    alice = run.lists.history("alice@example.com")
+    assert alice.versions() == list(range(1, 26))  # every change stepped by one
+    # RMG 1 (version 14) left bob and carol in no group: seed 004 erases them from the FL
+    assert alice.state_at(13).lists["FL"] == {"bob@example.com", "carol@example.com"}
+    assert alice.state_at(14).lists["FL"] == set()
+    assert alice.diff(13, 14).removed == {"FL": {"bob@example.com", "carol@example.com"}}
+    last = alice.latest()
+    assert (last.version, last.complete, last.nickname) == (25, True, "Alice")
+    assert last.lists["FL"] == {"bob@example.com"} and last.contact_groups == {
+        "bob@example.com": {0}
+    }
+    assert last.lists["RL"] == {"bob@example.com", "carol@example.com"}
+    assert (last.gtc, last.blp) == ("N", "AL")
+    assert last.groups == {0: "Other Contacts", 2: "y" * 61}
+    # carol's MSNP7 login uses the counted SYN form
+    carol = run.lists.history("carol@example.com")
+    first = carol.state_at(1)
+    assert (first.complete, first.dialect) == (True, 7)
+    assert first.lists["RL"] == {"alice@example.com"} and first.groups == {0: "Other Contacts"}
+    assert carol.state_at(2).contact_groups == {"alice@example.com": {0}}
+    assert run.lists.history("bob@example.com").versions() == [1, 2, 3, 4, 5, 1]
+
+
+def test_escargot_msnp8_with_set_operations() -> None:
+    """Without seed 004's group rules an ADD FL puts a contact in no group, so REM FL bob 0
+    contradicts, and RMG keeps bob on the FL, so the later ADD FL bob contradicts too."""
+    seed = analyse(open_source(_real("escargot_msnp8_session.pcap"))).found()
+    run = analyse(open_source(_real("escargot_msnp8_session.pcap")), rules=SET_OPERATIONS)
+    found = run.found()
+    assert found[3] == ("contacts.contradiction", "REM 27 FL 12 bob@example.com 0")
+    assert found[9] == ("contacts.contradiction", "ADD 48 FL 23 bob@example.com bob@example.com")
+    assert found[:3] + found[4:9] + found[10:] == seed
+    last = run.lists.history("alice@example.com").latest()
+    assert last.contact_groups == {"bob@example.com": set(), "carol@example.com": set()}
+
+
+def test_twisted_msnp8_client() -> None:
+    run = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    assert run.found() == [
+        ("contacts.contradiction", "ADD 10 FL 3 bob@example.com bob@example.com 0"),  # in 0
+        ("contacts.contradiction", "ADD 14 AL 5 bob@example.com bob@example.com"),  # on AL
+        ("contacts.contradiction", "224 19"),  # RMG 0: group 0 exists
+    ]
+    alice = run.lists.history("alice@example.com")
+    assert alice.versions() == list(range(1, 10))
+    first = alice.state_at(1)
+    assert first.lists["FL"] == {"bob@example.com", "carol@example.com"}
+    assert first.lists["RL"] == {"bob@example.com"}
+    assert alice.state_at(4).contact_groups["bob@example.com"] == {0, 1}
+    assert alice.state_at(6).groups == {0: "Other Contacts", 1: "Buddies"}
+    last = alice.latest()
+    assert last.groups == {0: "Other Contacts"} and last.nickname == "Alice via Twisted"
+    assert last.contact_groups == {"bob@example.com": {0}, "carol@example.com": {0}}
+
+
+def test_escargot_msnp2_and_msnp5_counted_sync() -> None:
+    run = analyse(open_source(_real("escargot_msnp2_msnp5_md5.pcap")))
+    # each login: a repeated ADD FL succeeds, then REM FL of that contact gets 205 twice
+    assert run.found() == 2 * [
+        ("contacts.contradiction", "ADD 8 FL 3 carol@example.com carol@example.com"),
+        ("contacts.contradiction", "205 10"),
+        ("contacts.contradiction", "205 11"),
+    ]
+    for account, dialect in (("alice@example.com", 2), ("bob@example.com", 5)):
+        history = run.lists.history(account)
+        synced = history.state_at(1)
+        assert (synced.complete, synced.dialect, synced.gtc, synced.blp) == (
+            True, dialect, "A", "AL"
+        )  # fmt: skip
+        assert not any(synced.lists.values())
+        assert history.versions() == [1, 2, 3, 4]
+        last = history.latest()
+        assert last.lists["FL"] == {"carol@example.com"}
+        assert last.groups == {1: "OldGroup"}
+        assert last.contact_groups == {"carol@example.com": set()}  # no groups before MSNP7
+
+
+# --- the generator's ground truth --------------------------------------------------------
+
+
+@pytest.mark.skipif(not GEN.exists(), reason=f"the shared generator is not at {GEN}")
+def test_final_lists_and_version_findings_equal_the_ground_truth(tmp_path: Path) -> None:
+    pcap, truth = tmp_path / "c.pcap", tmp_path / "t.jsonl"
+    subprocess.run(
+        [sys.executable, str(GEN), "--packets", "20000", "--seed", "5", "-o", str(pcap),
+         "--truth", str(truth), "-q"], check=True,
+    )  # fmt: skip
+    # the generator's server applies every change as a set operation: no group 0 for an ADD
+    # without a group, no erasure by RMG
+    run = analyse(open_source(pcap), keep=None, rules=SET_OPERATIONS)
+    seq: dict[int, tuple[str, int]] = {}  # frame no -> (flow, index among server frames)
+    counts: dict[str, int] = defaultdict(int)
+    for r in run.records:
+        if isinstance(r.frame, CommandFrame) and r.frame.direction.value == "s2c":
+            seq[r.no] = (r.flow.id, counts[r.flow.id])
+            counts[r.flow.id] += 1
+    records = [json.loads(line) for line in truth.read_text().splitlines()]
+    first_packet = {r["flow"]: str(r["first_packet"]) for r in records if r["type"] == "flow"}
+    closed = dict(run.closed)
+    compared = 0
+    for want in (r for r in records if r["type"] == "contacts"):
+        state = closed.get(first_packet[want["flow"]])
+        if state is None:  # never logged in: the truth holds nothing either
+            assert want["list_version"] is None and not any(want["lists"].values())
+            continue
+        compared += 1
+        assert state.account == want["account"]
+        assert {name: sorted(state.lists[name]) for name in want["lists"]} == want["lists"]
+        assert {str(g): n for g, n in state.groups.items()} == {
+            g: unquote(n) for g, n in want["groups"].items()
+        }
+        assert {
+            who: sorted(gids, key=str) for who, gids in state.contact_groups.items()
+            if who in state.lists["FL"]
+        } == want["fl_groups"]  # fmt: skip
+        assert (state.blp, state.gtc) == (want["blp"], want["gtc"])
+        assert state.version == want["list_version"]
+        assert state.complete == want["full_sync"]  # no SYN burst is cut in this capture
+    assert compared == 55
+    # the generator draws versions at random: a finding exactly where they do not step by one
+    versions: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for r in records:
+        if r["type"] == "list_version":
+            versions[first_packet[r["flow"]]].append((r["seq"], r["version"]))
+    expected = set()
+    for flow, steps in versions.items():
+        for (_, before), (at, after) in itertools.pairwise(steps):
+            if after != before + 1:
+                kind = "gap" if after > before + 1 else "conflict"
+                expected.add((flow, at, f"contacts.version_{kind}"))
+    got = {
+        (*seq[f.frame], f.code) for f in run.findings
+        if f.frame is not None and f.code.startswith("contacts.version")
+    }  # fmt: skip
+    assert len(expected) == 421
+    assert got == expected
+    # its server also answers some errors at random; the six the known state disproves:
+    own = {r["account"] for r in records if r["type"] == "contacts"}
+    contradictions = [f for f in run.findings if f.code == "contacts.contradiction"]
+    assert [run.line(f.frame) for f in contradictions] == [
+        "215 7",
+        "216 9",
+        "215 11",
+        "215 11",
+        "216 24",
+        "216 31",
+    ]
+    for f in contradictions:
+        request = run.line(f.related)
+        if request.startswith("REA"):  # REA of the user's own account cannot be "not on list"
+            assert request.split()[2] in own and "the user's own account" in f.message
+        else:  # ADD ... 215 for a contact the SYN put elsewhere
+            assert request.startswith("ADD") and ", but " in f.message
+    assert {f.code for f in run.findings} == {
+        "contacts.version_gap", "contacts.version_conflict", "contacts.contradiction"
+    }  # fmt: skip
+
+
+# --- findings, one kind at a time --------------------------------------------------------
+
+
+def test_version_steps_gap_and_conflict() -> None:
+    run = analyse(script(
+        *LOGIN,
+        ">>> ADD 5 FL a@b.c a@b.c", "<<< ADD 5 FL 12 a@b.c a@b.c",
+        ">>> ADD 6 AL a@b.c a@b.c", "<<< ADD 6 AL 13 a@b.c a@b.c",
+        "<<< ADD 0 RL 17 a@b.c A",  # 14-16 were made elsewhere
+        ">>> REM 7 AL a@b.c", "<<< REM 7 AL 17 a@b.c",  # repeats 17
+        ">>> BLP 8 BL", "<<< BLP 8 15 BL",  # goes back
+        ">>> GTC 9 N", "<<< GTC 9 16 N",
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.version_gap", "ADD 0 RL 17 a@b.c A"),
+        ("contacts.version_conflict", "REM 7 AL 17 a@b.c"),
+        ("contacts.version_conflict", "BLP 8 15 BL"),
+    ]
+    assert "3 changes made elsewhere" in run.findings[0].message
+    assert run.line(run.findings[0].related) == "ADD 6 AL 13 a@b.c a@b.c"
+    state = run.lists.history("me@x.y").latest()
+    assert (state.version, state.complete, state.gaps, state.blp, state.gtc) == (
+        16, False, 1, "BL", "N"
+    )  # fmt: skip
+    assert state.contact_groups == {"a@b.c": {0}}  # seed 004: no group named -> group 0
+    timeline = render_timeline(run.lists.history("me@x.y").timeline())
+    assert timeline.splitlines()[3] == f"{run.changes[2].frame:>7} {'17!':>9}  + RL a@b.c 'A'"
+
+
+def test_error_replies_that_contradict_a_complete_sync() -> None:
+    run = analyse(script(
+        *SYNCED,
+        ">>> REM 4 FL x@y.z", "<<< 216 4",  # x is on the FL
+        ">>> REM 5 FL q@y.z", "<<< 216 5",  # fine
+        ">>> ADD 6 AL z@y.z z@y.z", "<<< 219 6",  # z is not on the BL
+        ">>> ADD 7 BL y@y.z y@y.z", "<<< 219 7",  # y is on the BL, not the AL: 215 was due
+        ">>> ADD 8 BL z@y.z z@y.z", "<<< 215 8",  # z is not on the BL
+        ">>> ADD 9 FL x@y.z x@y.z 1", "<<< 215 9",  # x is not in group 1
+        ">>> REM 10 FL x@y.z 0", "<<< 225 10",  # x is in group 0
+        ">>> ADD 11 FL x@y.z x@y.z 1", "<<< 224 11",  # group 1 exists
+        ">>> ADD 12 FL x@y.z x@y.z 9", "<<< 224 12",  # fine
+        ">>> ADD 13 AL x@y.z x@y.z", "<<< 205 13",  # x is on lists: the account exists
+        ">>> REA 14 x@y.z Ex", "<<< 216 14",  # x is on lists
+        ">>> REA 15 me@x.y Me2", "<<< 216 15",  # the user's own account
+        ">>> REA 16 q@y.z Q", "<<< 216 16",  # fine
+        ">>> BLP 17 BL", "<<< 218 17",  # BLP is AL
+        ">>> BLP 18 AL", "<<< 218 18",  # fine
+        ">>> ADG 19 More 0", "<<< 223 19",  # only two groups exist
+        ">>> ADG 20 Nope 0", "<<< 228 20",  # no group is named Nope
+        ">>> ADG 21 Friends 0", "<<< 228 21",  # fine
+        ">>> RMG 22 1", "<<< 230 22",  # 230 is for group 0
+        ">>> RMG 23 0", "<<< 230 23",  # fine
+        ">>> REG 24 1 Pals 0", "<<< 224 24",  # group 1 exists
+        ">>> REG 25 5 Pals 0", "<<< 224 25",  # fine
+    ))  # fmt: skip
+    assert [line for code, line in run.found() if code == "contacts.contradiction"] == [
+        "216 4", "219 6", "219 7", "215 8", "215 9", "225 10", "224 11", "205 13", "216 14",
+        "216 15", "218 17", "223 19", "228 20", "230 22", "224 24",
+    ]  # fmt: skip
+    assert len(run.findings) == 15
+    assert run.findings[0].message == (
+        "216 (ERR_NOT_ON_LIST) answers REM 4 FL x@y.z, but x@y.z is on the FL"
+    )
+    assert run.line(run.findings[0].related) == "REM 4 FL x@y.z"
+
+
+def test_successes_that_contradict_a_complete_sync() -> None:
+    run = analyse(script(
+        *SYNCED,
+        ">>> ADD 4 FL x@y.z x@y.z", "<<< ADD 4 FL 11 x@y.z x@y.z",  # already on the FL
+        ">>> ADD 5 AL y@y.z y@y.z", "<<< ADD 5 AL 12 y@y.z y@y.z",  # y is on the BL
+        ">>> REM 6 BL x@y.z", "<<< REM 6 BL 13 x@y.z",  # x is not on the BL
+        ">>> REM 7 FL x@y.z 1", "<<< REM 7 FL 14 x@y.z 1",  # x is not in group 1
+        ">>> ADD 8 FL x@y.z x@y.z 7", "<<< ADD 8 FL 15 x@y.z x@y.z 7",  # no group 7
+        ">>> REA 9 n@y.z N", "<<< REA 9 16 n@y.z N",  # n is on no list
+        ">>> RMG 10 7", "<<< RMG 10 17 7",  # no group 7 (the ADD above did not make one)
+        ">>> REG 11 8 G 0", "<<< REG 11 18 8 G 0",  # no group 8
+        ">>> ADG 12 Again 0", "<<< ADG 12 19 Again 1 0",  # group 1 exists
+        "<<< ADD 0 RL r@y.z R",  # no version: malformed, changes nothing
+        "<<< ADD 0 RL 20 r@y.z R",  # r is on the RL
+        ">>> ADD 13 FL x@y.z x@y.z 0", "<<< ADD 13 FL 21 x@y.z x@y.z 0",  # x is in group 0
+    ))  # fmt: skip
+    found = [line for code, line in run.found() if code == "contacts.contradiction"]
+    assert [line.split()[:2] for line in found] == [
+        ["ADD", "4"], ["ADD", "5"], ["REM", "6"], ["REM", "7"], ["ADD", "8"], ["REA", "9"],
+        ["RMG", "10"], ["REG", "11"], ["ADG", "12"], ["ADD", "0"], ["ADD", "13"],
+    ]  # fmt: skip
+    messages = [f.message.split(", but ")[1] for f in run.findings]
+    assert messages == [
+        "x@y.z is already on the FL (seed 004: 215)",
+        "y@y.z is on the BL (seed 004: 219)",
+        "x@y.z is not on the BL (seed 004: 216)",
+        "x@y.z is not in group 1 (seed 004: 225)",
+        "group 7 does not exist (seed 004: 224)",
+        "n@y.z is on none of the lists (seed 004: 216)",
+        "group 7 does not exist (seed 004: 224)",
+        "group 8 does not exist (seed 004: 224)",
+        "group 1 already exists (Friends)",
+        "r@y.z is already on the RL (seed 004: 215)",
+        "x@y.z is already in group 0 (seed 004: 215)",
+    ]
+    assert [f.code for f in run.findings] == ["contacts.contradiction"] * 11  # versions step
+    assert run.lists.history("me@x.y").latest().lists["RL"] == {"x@y.z", "r@y.z"}
+
+
+def test_knowledge_is_what_the_capture_saw_and_a_gap_forgets_it() -> None:
+    run = analyse(script(
+        *LOGIN,  # no SYN: nothing is known
+        ">>> REM 4 FL a@b.c", "<<< 216 4",  # fine: unknown
+        ">>> ADD 5 FL a@b.c a@b.c", "<<< ADD 5 FL 40 a@b.c a@b.c",
+        ">>> REM 6 FL a@b.c", "<<< 216 6",  # contradicts: the capture saw it added
+        ">>> REM 7 AL a@b.c", "<<< REM 7 AL 41 a@b.c",
+        ">>> ADD 8 AL a@b.c a@b.c", "<<< 215 8",  # contradicts: the capture saw it removed
+        "<<< ADD 0 RL 45 z@b.c Z",  # a jump: 42-44 may have changed anything
+        ">>> REM 9 FL a@b.c", "<<< 216 9",  # fine now
+        ">>> ADD 10 BL z@b.c z@b.c", "<<< ADD 10 BL 46 z@b.c z@b.c",
+        ">>> ADD 11 AL z@b.c z@b.c", "<<< 219 11",  # fine: z is on the BL since the gap
+        ">>> REM 12 BL z@b.c", "<<< 216 12",  # contradicts what was learnt after the gap
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.contradiction", "216 6"),
+        ("contacts.contradiction", "215 8"),
+        ("contacts.version_gap", "ADD 0 RL 45 z@b.c Z"),
+        ("contacts.contradiction", "216 12"),
+    ]
+
+
+def test_syn_versions_across_connections_of_one_account() -> None:
+    run = analyse(script(
+        *SYNCED, ">>> ADD 4 AL q@y.z q@y.z", "<<< ADD 4 AL 11 q@y.z q@y.z", "---",
+        # the client's copy is current: the lists stay known and complete
+        *LOGIN, ">>> SYN 3 11", "<<< SYN 3 11", "---",
+        # version-only answer with another version than the client asked with
+        *LOGIN, ">>> SYN 3 11", "<<< SYN 3 12", "---",
+        # the same version with other lists
+        *LOGIN, ">>> SYN 3 0", "<<< SYN 3 12 1 0", "<<< LST z@y.z Z 8", "---",
+        # a lower version, then a higher one
+        *LOGIN, ">>> SYN 3 0", "<<< SYN 3 7 0 0", "---",
+        *LOGIN, ">>> SYN 3 0", "<<< SYN 3 9 0 0", "<<< CHG 4 NLN 0",
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.version_conflict", "SYN 3 12"),  # asked with 11
+        ("contacts.version_gap", "SYN 3 12"),  # the lists were at 11
+        # SYN 3 12 1 0: the lists were at 12, but only after a gap, so nothing to compare
+        ("contacts.version_conflict", "SYN 3 7 0 0"),
+        ("contacts.version_gap", "SYN 3 9 0 0"),
+    ]
+    history = run.lists.history("me@x.y")
+    assert [c.kind for c in history.timeline()] == [
+        "sync", "add", "sync_version", "sync_version", "sync", "sync", "sync"
+    ]  # fmt: skip
+    current = history.timeline()[2]
+    assert (current.version, current.before_version) == (11, 11)
+    state = history.state_at(11)
+    assert state.complete and state.lists["AL"] == {"x@y.z", "q@y.z"}
+    assert history.state_at(12).lists["RL"] == {"z@y.z"}  # the last state at 12 wins
+    assert [flow for flow, _ in run.closed] == ["t#1", "t#2", "t#3", "t#4", "t#5", "t#6"]
+
+
+def test_syn_with_other_lists_at_a_known_version() -> None:
+    run = analyse(script(
+        *SYNCED, "---",
+        *LOGIN, ">>> SYN 3 0", "<<< SYN 3 10 1 1", "<<< LSG 0 Other%20Contacts 0",
+        "<<< LST x@y.z X 3 0",
+    ))  # fmt: skip
+    assert run.found() == [("contacts.version_conflict", "SYN 3 10 1 1")]
+    # x left the RL, r (RL) and y (BL) are gone, so is group 1, and no GTC/BLP lines came
+    assert run.findings[0].message.endswith("(BL -1, RL -2, groups, BLP, GTC)")
+
+
+def test_counted_sync_forms_before_msnp8() -> None:
+    login7 = (">>> VER 1 MSNP7 CVR0", "<<< VER 1 MSNP7", ">>> USR 2 MD5 I old@x.y",
+              "<<< USR 2 OK old@x.y Old")  # fmt: skip
+    run = analyse(script(
+        *login7, ">>> SYN 3 4", "<<< SYN 3 4", ">>> CHG 4 NLN", "<<< CHG 4 NLN", "---",
+        *login7, ">>> SYN 3 0", "<<< SYN 3 6", "<<< GTC 3 6 N", "<<< BLP 3 5 BL",
+        "<<< LSG 3 6 1 1 0 Other%20Contacts 0", "<<< LST 3 FL 6 1 1 a@b.c A 0",
+        "<<< LST 3 AL 6 1 1 a@b.c A", "<<< LST 3 BL 6 0 0", ">>> CHG 4 NLN", "<<< CHG 4 NLN",
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.version_conflict", "BLP 3 5 BL"),  # the burst's other lines carry 6
+        ("contacts.sync_incomplete", "SYN 3 6"),  # no RL lines before CHG
+        ("contacts.version_gap", "SYN 3 6"),  # the first login left the lists at 4
+    ]
+    assert run.findings[1].message == (
+        "SYN announced all four lists but only FL, AL, BL came whole; the lists are partial"
+    )
+    history = run.lists.history("old@x.y")
+    assert [c.kind for c in history.timeline()] == ["sync_version", "sync"]
+    first, second = history.state_at(4), history.state_at(6)
+    assert (first.complete, first.version, dict(first.lists)) == (False, 4, {
+        "FL": frozenset(), "AL": frozenset(), "BL": frozenset(), "RL": frozenset()
+    })  # fmt: skip
+    assert (second.complete, second.gtc, second.blp) == (False, "N", "BL")
+    assert second.lists["FL"] == second.lists["AL"] == {"a@b.c"}
+    assert second.contact_groups == {"a@b.c": {0}} and second.nicknames == {"a@b.c": "A"}
+
+
+def test_msnp8_sync_cut_short() -> None:
+    run = analyse(script(*LOGIN, ">>> SYN 3 0", "<<< SYN 3 4 2 1",
+                         "<<< LSG 0 Other%20Contacts 0", "<<< LST a@b.c A 11 0"))  # fmt: skip
+    assert run.found() == [("contacts.sync_incomplete", "SYN 3 4 2 1")]
+    assert run.findings[0].message == (
+        "SYN announced 2 contacts and 1 groups but 1 contacts and 1 groups came; "
+        "the lists are partial"
+    )
+    state = run.closed[0][1]
+    assert (state.complete, state.version) == (False, 4)
+    assert state.lists["FL"] == {"a@b.c"}
+
+
+def test_msnp10_adc_and_guids() -> None:
+    group = "7a6f0a2e-1111-2222-3333-444455556666"
+    run = analyse(script(
+        ">>> VER 1 MSNP10 CVR0", "<<< VER 1 MSNP10", ">>> USR 3 TWN I a@b.c",
+        "<<< USR 3 OK a@b.c 1 0", ">>> SYN 4 0 0",
+        "<<< SYN 4 2005-04-23T18:57:44.81-07:00 2005-04-23T18:57:54.20-07:00 2 1",
+        "<<< GTC A", "<<< BLP AL", f"<<< LSG Friends {group}",
+        f"<<< LST N=x@y.z F=X C=aaaa-x 11 {group}", "<<< LST N=q@r.s F=Q C=bbbb-q 10",
+        ">>> ADC 5 FL N=new@n.n F=New", "<<< ADC 5 FL N=new@n.n F=New C=cccc-n",
+        f">>> ADC 6 FL C=cccc-n {group}", f"<<< ADC 6 FL C=cccc-n {group}",
+        ">>> REM 7 FL aaaa-x", "<<< REM 7 FL aaaa-x",
+        ">>> ADG 8 Work", "<<< ADG 8 Work 9999-g",
+        f">>> RMG 9 {group}", f"<<< RMG 9 {group}",
+        "<<< ADC 0 RL N=z@z.z F=Zed",
+    ))  # fmt: skip
+    assert run.findings == []
+    history = run.lists.history("a@b.c")
+    assert history.versions() == []  # MSNP10 lists carry no version numbers
+    synced = history.timeline()[0]
+    assert synced.kind == "sync"
+    at_sync = history.state_at_frame(synced.frame)
+    assert at_sync.complete and at_sync.contact_groups == {"x@y.z": {group}}
+    assert set(at_sync.lists) == {"FL", "AL", "BL", "RL", "PL"}
+    last = history.latest()
+    assert last.lists["FL"] == {"new@n.n"}  # x removed by its GUID; new kept though groupless
+    assert last.contact_groups == {"new@n.n": set()}
+    assert last.lists["RL"] == {"x@y.z", "q@r.s", "z@z.z"}
+    assert last.groups == {"9999-g": "Work"}
+
+
+def test_group_rules_seed_004_and_set_operations() -> None:
+    lines = (*SYNCED, ">>> ADD 4 FL n@y.z n@y.z", "<<< ADD 4 FL 11 n@y.z n@y.z",
+             ">>> ADD 5 FL x@y.z x@y.z 1", "<<< ADD 5 FL 12 x@y.z x@y.z 1",
+             ">>> REM 6 FL x@y.z 0", "<<< REM 6 FL 13 x@y.z 0",
+             ">>> RMG 7 1", "<<< RMG 7 14 1")  # fmt: skip
+    seed = analyse(script(*lines)).lists.history("me@x.y")
+    assert seed.state_at(11).contact_groups["n@y.z"] == {0}
+    assert seed.state_at(13).contact_groups["x@y.z"] == {1}
+    assert seed.latest().lists["FL"] == {"n@y.z"}  # x was only in group 1: erased
+    sets = analyse(script(*lines), rules=SET_OPERATIONS).lists.history("me@x.y")
+    assert sets.state_at(11).contact_groups["n@y.z"] == set()
+    assert sets.latest().lists["FL"] == {"x@y.z", "n@y.z"}
+    assert sets.latest().contact_groups == {"x@y.z": set(), "n@y.z": set()}
+
+
+# --- the history API, memory, connections ------------------------------------------------
+
+
+def test_history_only_for_named_accounts_and_queries() -> None:
+    lines = (*SYNCED, ">>> ADD 4 AL q@y.z Q", "<<< ADD 4 AL 11 q@y.z Q",
+             ">>> REA 5 x@y.z Xavier", "<<< REA 5 12 x@y.z Xavier",
+             ">>> REG 6 1 Pals 0", "<<< REG 6 13 1 Pals 0",
+             ">>> ADD 7 FL x@y.z x@y.z 1", "<<< ADD 7 FL 14 x@y.z x@y.z 1",
+             ">>> PRP 8 PHH 555", "<<< PRP 8 15 PHH 555")  # fmt: skip
+    assert analyse(script(*lines), keep=None).lists.accounts == []
+    assert analyse(script(*lines), keep={"other@x.y"}).lists.accounts == []
+    run = analyse(script(*lines), keep={"me@x.y"})
+    history = run.lists.history("me@x.y")
+    with pytest.raises(KeyError):
+        run.lists.history("other@x.y")
+    with pytest.raises(KeyError):
+        history.state_at(99)
+    diff = history.diff(10, 15)
+    assert diff.added == {"AL": {"q@y.z"}} and diff.joined == {"x@y.z": {1}}
+    assert diff.groups_renamed == {1: ("Friends", "Pals")}
+    assert diff.nicknames == {"q@y.z": (None, "Q"), "x@y.z": ("X", "Xavier")}
+    assert diff.settings == {"PRP PHH": (None, "555")}
+    assert history.diff(15, 10).removed == {"AL": {"q@y.z"}}
+    assert history.diff(12, 12).empty
+    assert render_diff(diff) == "\n".join([
+        "me@x.y: version 10 -> 15",
+        "  + AL q@y.z",
+        "  ~ group 1 Friends -> Pals",
+        "  + x@y.z in group 1",
+        "  ~ nickname of q@y.z: None -> Q",
+        "  ~ nickname of x@y.z: X -> Xavier",
+        "  ~ PRP PHH: None -> 555",
+    ])  # fmt: skip
+    assert render_state(history.state_at(10)) == "\n".join([
+        "me@x.y: list version 10, complete",
+        "  nickname  Me",
+        "  settings  GTC A  BLP AL",
+        "  groups (2)",
+        "      0  Other Contacts",
+        "      1  Friends",
+        "  FL (1)",
+        "    x@y.z  'X'  groups 0",
+        "  AL (1)",
+        "    x@y.z  'X'",
+        "  BL (1)",
+        "    y@y.z  'Y'",
+        "  RL (2)",
+        "    r@y.z  'R'",
+        "    x@y.z  'X'",
+    ])  # fmt: skip
+    assert render_timeline(history.timeline()).splitlines()[1:] == [
+        f"{c.frame:>7} {c.version:>9}  {text}" for c, text in zip(history.timeline(), [
+            "SYN: the lists sent whole", "+ AL q@y.z 'Q'", "~ nickname of x@y.z: 'Xavier'",
+            "~ group 1 'Pals'", "+ FL x@y.z group 1", "~ PRP PHH '555'",
+        ], strict=True)
+    ]  # fmt: skip
+    state = history.latest()
+    assert json.loads(json.dumps(state.to_json()))["contact_groups"] == {"x@y.z": [0, 1]}
+    assert json.loads(json.dumps(diff.to_json()))["groups_renamed"] == {"1": ["Friends", "Pals"]}
+    change = json.loads(json.dumps(history.timeline()[1].to_json()))
+    assert (change["kind"], change["list"], change["contact"], change["version"]) == (
+        "add", "AL", "q@y.z", 11
+    )  # fmt: skip
+    assert run.line(change["request"]) == "ADD 4 AL q@y.z Q"
+    assert history.state_at_frame(history.timeline()[2].frame - 1) == history.state_at(11)
+    assert diff_states(state, state).empty
+
+
+def test_replay_across_checkpoints_equals_the_live_state() -> None:
+    lines = []
+    for i in range(CHECKPOINT * 2 + 10):
+        who, gone, version = f"c{i}@y.z", f"c{i // 2}@y.z", 11 + i
+        lines += [f">>> ADD {i + 4} AL {who} {who}", f"<<< ADD {i + 4} AL {version} {who} C"]
+        if i % 7 == 0:  # a REM that repeats the version (a conflict each)
+            lines += [f">>> REM {i + 4} AL {gone}", f"<<< REM {i + 4} AL {version} {gone}"]
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    live: dict[int, ListState] = {}  # change frame -> the live state right after it
+
+    def seen(change: ListChange) -> None:
+        state = lists.state(change.account)
+        assert state is not None
+        live[change.frame] = state
+
+    lists = analysis.add(lambda sink: ContactLists(sink, on_change=seen, keep_history_for="all"))
+    list(analysis.run(script(*SYNCED, *lines)))
+    history = lists.history("me@x.y")
+    assert len(history.timeline()) == len(live) == 1 + 522 + 75
+    for frame, state in list(live.items())[::7]:  # replayed from the nearest checkpoint
+        assert history.state_at_frame(frame) == state
+    assert history.latest() == lists.state("me@x.y")
+    probe = 11 + CHECKPOINT + 3  # i = 259, a multiple of 7: the REM is the last step at it
+    expected = {"x@y.z"} | {f"c{i}@y.z" for i in range(260)}
+    expected -= {f"c{i // 2}@y.z" for i in range(260) if i % 7 == 0}
+    assert history.state_at(probe).lists["AL"] == expected
+    assert len([f for f in analysis.findings if f.code == "contacts.version_conflict"]) == 75
+
+
+def test_reconnection_continues_the_lists_unless_forgotten() -> None:
+    lines = (*LOGIN, ">>> ADD 4 AL a@b.c a@b.c", "<<< ADD 4 AL 20 a@b.c a@b.c", "---",
+             *LOGIN, ">>> ADD 4 AL a@b.c a@b.c", "<<< 215 4",
+             ">>> ADD 5 BL b@b.c b@b.c", "<<< ADD 5 BL 23 b@b.c b@b.c")  # fmt: skip
+    kept = analyse(script(*lines))
+    assert kept.found() == [("contacts.version_gap", "ADD 5 BL 23 b@b.c b@b.c")]
+    assert kept.closed[1][1].lists["AL"] == {"a@b.c"}
+    forgotten = analyse(script(*lines), recent=0)  # nothing held after the first close
+    assert forgotten.findings == []
+    assert forgotten.closed[1][1].lists["AL"] == set()
+    assert forgotten.lists.history("me@x.y").versions() == [20, 23]
+
+
+def test_switchboards_and_unknown_logins() -> None:
+    sb = script(">>> USR 1 me@x.y 1234.5678", "<<< USR 1 OK me@x.y Me", ">>> CAL 2 a@b.c",
+                "<<< 215 2", label="SB")  # fmt: skip
+    run = analyse(sb)
+    assert run.closed == [] and run.lists.accounts == []
+    text = "".join([
+        "  1.0 NS1 >>> ADD 5 FL a@b.c a@b.c\n", "  1.1 NS2 >>> ADD 6 FL b@b.c b@b.c\n",
+        "  1.2 NS1 <<< ADD 5 FL 3 a@b.c a@b.c\n", "  1.3 NS2 <<< ADD 6 FL 9 b@b.c b@b.c\n",
+    ])  # fmt: skip
+    run = analyse(read_transcript(text.splitlines(True), "t"))
+    assert run.findings == []  # two login-less connections at once: two accounts
+    assert run.lists.accounts == ["?", "?t#2"]
+    assert run.lists.history("?t#2").latest().lists["FL"] == {"b@b.c"}
+    assert [c.account for c in run.changes] == ["?", "?t#2"]
