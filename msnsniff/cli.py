@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from msnsniff.session.filter import DisplayFilter
     from msnsniff.session.pairing import Paired
 
-COMMANDS = ("read", "sniff", "expert", "stats", "chat", "sessions")
+COMMANDS = ("read", "sniff", "expert", "stats", "chat", "sessions", "contacts")
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
 
@@ -113,13 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     sessions.add_argument("--presence", action="store_true", help="add the presence timeline")
     sessions.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    contacts = sub.add_parser(
+        "contacts", help="contact lists rebuilt from SYN and every change, by list version"
+    )
+    contacts.add_argument("files", nargs="+", metavar="FILE")
+    contacts.add_argument("--account", default=None, metavar="EMAIL",
+                          help="one account (default: every account seen)")  # fmt: skip
+    contacts.add_argument("--at-version", type=int, default=None, metavar="N",
+                          help="the lists as they were at list version N")  # fmt: skip
+    contacts.add_argument("--diff", default=None, metavar="A..B",
+                          help="what changed between list versions A and B")  # fmt: skip
+    contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     return parser
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from msnsniff.reports import run_chat, run_sessions
+    from msnsniff.reports import run_chat, run_contacts, run_sessions
 
-    run = run_chat if args.command == "chat" else run_sessions
+    run = {"chat": run_chat, "sessions": run_sessions, "contacts": run_contacts}[args.command]
     return run(args, _session, out, err)
 
 
@@ -316,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     handlers = {
         "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
-        "chat": cmd_report, "sessions": cmd_report,
+        "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

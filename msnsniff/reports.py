@@ -11,16 +11,27 @@ import argparse
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from msnsniff.capture import Flow
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import dumps
-from msnsniff.session.analysis import Analysis, Finding, Severity
+from msnsniff.session.analysis import Analysis, Analyzer, Finding, Severity, Sink
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.filter import DisplayFilter, compile_filter
 
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
+
+
+def _all_analyzers() -> tuple[Callable[[Sink], Analyzer], ...]:
+    from msnsniff.session.contacts import ContactLists
+    from msnsniff.session.conversations import Conversations
+    from msnsniff.session.expert import Expert
+    from msnsniff.session.links import SessionLinks
+    from msnsniff.session.presence import Presence
+    from msnsniff.session.transactions import Transactions
+
+    return (Expert, Transactions, ContactLists, SessionLinks, Presence, Conversations)
 
 
 def _drive(analysis: Analysis, path: str, each: Callable[[], None]) -> list[str]:
@@ -98,20 +109,18 @@ def run_expert(
     args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
 ) -> int:
     """`msnsniff expert FILE...`: every finding of every analyzer, as it is found."""
-    from msnsniff.session.expert import Expert
-    from msnsniff.session.transactions import Transactions
-
     floor = Severity[args.min_severity.upper()]
     counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
     status = 0
     display = None if args.filter is None else compile_filter(args.filter)
+    analyzers = _all_analyzers()
     for path in args.files:
         analysis = Analysis(session(args))
         selected = None if display is None else Selected(display)
         if selected is not None:
             analysis.analyzers.append(selected)
-        analysis.add(Expert)
-        analysis.add(Transactions)
+        for make in analyzers:
+            analysis.add(make)
         each = functools.partial(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )
@@ -202,6 +211,66 @@ def run_sessions(
             out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
             if args.presence:
                 out.write("\nPresence:\n" + render_timeline(presence.timeline()) + "\n")
+        out.flush()
+        for message in messages:
+            err.write(message + "\n")
+            status = 2
+    return status
+
+
+def run_contacts(
+    args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
+) -> int:
+    """`msnsniff contacts FILE...`: an account's lists now, at a list version, between two
+    versions, or the timeline of changes (the default when no version is asked for)."""
+    from msnsniff.session.contacts import (
+        ContactLists,
+        render_diff,
+        render_state,
+        render_timeline,
+    )
+
+    diff: tuple[int, int] | None = None
+    if args.diff is not None:
+        low, sep, high = args.diff.partition("..")
+        if not sep or not low.isdigit() or not high.isdigit():
+            raise MsnsniffError(f"--diff expects VERSION..VERSION (e.g. 1201..1205), got "
+                                f"{args.diff!r}")  # fmt: skip
+        diff = (int(low), int(high))
+    status = 0
+    for path in args.files:
+        analysis = Analysis(session(args), keep_findings=False)
+        keep: set[str] | str = {args.account} if args.account else "all"
+        lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep))  # noqa: B023
+        messages = _drive(analysis, path, lambda: None)
+        accounts = [args.account] if args.account else lists.accounts
+        if args.account and args.account not in lists.accounts:
+            messages.append(f"msnsniff: {path}: no contact-list traffic for {args.account}")
+            accounts = []
+        for account in accounts:
+            history = lists.history(account)
+            try:
+                if diff is not None:
+                    result: Any = history.diff(*diff)
+                    text = render_diff(result)
+                elif args.at_version is not None:
+                    result = history.state_at(args.at_version)
+                    text = render_state(result)
+                else:
+                    result = history.timeline()
+                    text = render_timeline(result)
+            except KeyError:
+                known = ", ".join(str(v) for v in history.versions()) or "none"
+                asked = args.at_version if diff is None else f"{diff[0]} or {diff[1]}"
+                messages.append(f"msnsniff: {path}: {account}: no list version {asked} "
+                                f"(versions seen: {known})")  # fmt: skip
+                continue
+            if args.format == "json":
+                body = ([c.to_json() for c in result] if isinstance(result, list)
+                        else result.to_json())  # fmt: skip
+                out.write(dumps({"file": path, "account": account, "result": body}) + "\n")
+            else:
+                out.write(f"== {account}\n{text}\n")
         out.flush()
         for message in messages:
             err.write(message + "\n")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from msnsniff.cli import main
+from tests.helpers import real_capture
 
 DEMO = str(Path(__file__).resolve().parents[2] / "captures" / "msnp8_demo.pcap")
 
@@ -84,3 +85,38 @@ def test_bad_filter_points_at_the_column() -> None:
         "msnp.cmd == ADD and and",
         " " * len("msnp.cmd == ADD and ") + '^ unexpected "and"; expected a field, "not" or "("',
     ]
+
+
+def test_contacts_timeline_state_and_diff() -> None:
+    status, text, _ = run("contacts", DEMO)
+    assert status == 0 and text.splitlines()[0] == "== alice@example.com"
+    assert "     32        13  + AL dave@example.com 'Dave'" in text
+    status, text, _ = run("contacts", "--account", "alice@example.com", "--at-version", "14",
+                          DEMO)  # fmt: skip
+    assert "alice@example.com: list version 14, complete" in text
+    assert "  AL (2)\n    bob@example.com  'Bob'\n    dave@example.com  'Dave'" in text
+    status, text, _ = run("contacts", "-T", "json", "--account", "alice@example.com",
+                          "--diff", "12..15", DEMO)  # fmt: skip
+    diff = json.loads(text)["result"]
+    assert diff["added"]["AL"] == ["dave@example.com"] and diff["added"]["RL"] == [
+        "erin@example.com"
+    ]
+
+
+def test_contacts_errors_are_clear() -> None:
+    status, _out, err = run("contacts", "--account", "alice@example.com", "--at-version", "99",
+                            DEMO)  # fmt: skip
+    assert status == 2 and "no list version 99 (versions seen: 12, 13, 14, 15)" in err
+    status, _out, err = run("contacts", "--diff", "12-15", DEMO)
+    assert status == 2 and "--diff expects VERSION..VERSION" in err
+    status, _out, err = run("contacts", "--account", "nobody@example.com", DEMO)
+    assert status == 2 and "no contact-list traffic for nobody@example.com" in err
+
+
+def test_expert_runs_every_analyzer() -> None:
+    real = real_capture("escargot_msnp8_session.pcap")
+    status, text, _ = run("expert", "-T", "json", str(real))
+    assert status == 0
+    codes = {json.loads(line)["code"] for line in text.splitlines()}
+    assert {"contacts.contradiction", "links.unlinked_switchboard", "expert.unknown_command",
+            "conversation.empty_switchboard", "trid.unanswered"} <= codes  # fmt: skip
