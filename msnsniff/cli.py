@@ -253,9 +253,13 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             continue
         session = _session(args)
         try:
-            analysis = Analysis(session, keep_findings=False)
-            for paired in run_paired(analysis, open_source(path)):
-                emit(paired)
+            if args.format == "none":  # frames only: nothing printed, so nothing to pair
+                for _record in session.run(open_source(path)):
+                    pass
+            else:
+                analysis = Analysis(session, keep_findings=False)
+                for paired in run_paired(analysis, open_source(path)):
+                    emit(paired)
         except DissectorError as exc:
             out.flush()
             err.write(f"msnsniff: {path}: malformed frame in strict mode: {exc}\n")

@@ -125,9 +125,10 @@ def _work(
     position = Position()
     reader = read_pcap if kind == "pcap" else read_pcapng
     session = CaptureSession(load_dissectors(), decode_as=decode_as)
-    analysis = Analysis(session, keep_findings=False)
-    view = PairingView(analysis)
     render = _renderer(fmt, redact)
+    # frames only (-T none): nothing is printed, so nothing needs pairing
+    analysis = Analysis(session, keep_findings=False)
+    view = PairingView(analysis) if render is not None else None
     shown = None if display is None else compile_filter(display)
     keys: dict[int, int] = {}  # held frame -> the record that completed it
 
@@ -140,12 +141,11 @@ def _work(
     last_sent = 0
 
     def collect(records: list[FrameRecord]) -> None:
+        if view is None:
+            return
         record_no = position.record
         for r in records:
             keys[r.no] = record_no
-        if render is None:
-            view.add(records)
-            return
         batch.extend(line(r, pairing) for r, pairing in view.add(records))
 
     try:
@@ -157,9 +157,8 @@ def _work(
                 conn.send(batch)
                 batch, last_sent = [], position.record
         collect(analysis.finish())
-        flushed = view.flush()
-        if render is not None:
-            batch.extend(line(r, pairing) for r, pairing in flushed)
+        if view is not None:
+            batch.extend(line(r, pairing) for r, pairing in view.flush())
     except MsnsniffError as exc:
         summary.error = str(exc)
     conn.send(batch)
