@@ -50,6 +50,8 @@ Problems = list[str]
 
 def url_decode(raw: str) -> tuple[str, bool]:
     """Percent-decode a wire string as UTF-8; returns (text, valid UTF-8). Never raises."""
+    if "%" not in raw and raw.isascii():  # the common case: nothing to decode
+        return raw, True
     data = unquote_to_bytes(raw.encode("utf-8", "surrogateescape"))
     try:
         return data.decode("utf-8"), True
