@@ -259,7 +259,10 @@ class _Sb:
     stays: list[_Stay] = field(default_factory=list)
     present: dict[str | None, _Stay] = field(default_factory=dict)
     events: list[ChatEvent] = field(default_factory=list)
-    waiting: dict[int, tuple[int, ChatEvent]] = field(default_factory=dict)
+    # TrID -> (index in events or -1, the event if one was made, the MSG frame, its number)
+    waiting: dict[int, tuple[int, ChatEvent | None, CommandFrame, int]] = field(
+        default_factory=dict
+    )
     invites: dict[object, tuple[str | None, str | None, int | None]] = field(default_factory=dict)
 
 
@@ -510,14 +513,16 @@ class Conversations:
         outgoing: bool,
         ack: str | None,
     ) -> None:
-        payload = frame.payload
-        if payload is None:
-            return
-        make = CONTENT.get(payload.content_type or "", _other)
-        event = make(_Msg(record, sb, sender, nick, outgoing, ack, frame.trid, payload))
-        index = self._emit(sb, event)
+        index, event = -1, None
+        if self._store or self._on_event is not None:  # else nobody reads events: skip them
+            payload = frame.payload
+            if payload is None:
+                return
+            make = CONTENT.get(payload.content_type or "", _other)
+            event = make(_Msg(record, sb, sender, nick, outgoing, ack, frame.trid, payload))
+            index = self._emit(sb, event)
         if ack in ACKED_MODES and frame.trid is not None:
-            sb.waiting[frame.trid] = (index, event)
+            sb.waiting[frame.trid] = (index, event, frame, record.no)
             if len(sb.waiting) > MAX_WAITING:
                 del sb.waiting[next(iter(sb.waiting))]
 
@@ -533,29 +538,43 @@ class Conversations:
         waiting = sb.waiting.pop(trid, None) if sb is not None and trid is not None else None
         if waiting is None:
             if not delivered:
-                self._nak_finding(record, trid, None)
+                self._nak_finding(record, trid, None, None, None)
             return
         assert sb is not None and trid is not None
-        index, event = waiting
+        index, event, msg, msg_no = waiting
+        if event is None:  # events were not made: only the finding needs the message
+            if not delivered:
+                self._nak_finding(record, trid, None, msg, msg_no)
+            return
         if isinstance(event, Message):
             settled = replace(event, delivered=delivered)
             if 0 <= index < len(sb.events) and sb.events[index] is event:
                 sb.events[index] = settled
         if not delivered:
-            self._nak_finding(record, trid, event)
+            self._nak_finding(record, trid, event, msg, msg_no)
         if self._on_event is not None:
             r = record
             self._on_event(Delivery(r.no, r.ts, r.flow.id, trid, event.frame, delivered))
 
-    def _nak_finding(self, record: FrameRecord, trid: int | None, event: ChatEvent | None) -> None:
+    def _nak_finding(
+        self,
+        record: FrameRecord,
+        trid: int | None,
+        event: ChatEvent | None,
+        msg: CommandFrame | None,
+        msg_no: int | None,
+    ) -> None:
         what = f"message {trid}"
-        if isinstance(event, Message):
-            preview = event.text if len(event.text) <= 40 else event.text[:39] + "…"
+        text = event.text if isinstance(event, Message) else None
+        if event is None and msg is not None and msg.payload is not None:
+            text = _str(msg.payload.fields.get("text"))  # decoded only now, for the finding
+        if text is not None:
+            preview = text if len(text) <= 40 else text[:39] + "…"
             what += f" ({preview!r})"
         self._sink(Finding(
             Severity.WARN, "conversation.nak",
             f"the switchboard could not deliver {what} (NAK)", record.flow.id, record.no,
-            event.frame if event is not None else None,
+            msg_no,
         ))  # fmt: skip
 
     # -- internals --------------------------------------------------------------------------

@@ -219,6 +219,11 @@ def test_nak_nudge_invitations_and_an_empty_switchboard() -> None:
         ("conversation.nak", 14, 13),
     ]
     assert "'anybody?'" in findings[1].message
+    # with nobody reading events (the full analysis of `expert`), the same findings
+    lean = Analysis(CaptureSession(load_dissectors()))
+    lean.add(Conversations)
+    list(lean.run(transcript(text)))
+    assert lean.findings == findings
     assert conv.session_id == "4242"
     assert texts(conv) == [
         ("a@b.c", "anybody?", False),
