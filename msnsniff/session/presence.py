@@ -277,6 +277,8 @@ class Presence:
         fields: Mapping[str, Any],
         source: str,
     ) -> None:
+        if self._on_change is None and not self._keep:
+            return  # nobody reads the timeline (the full analysis): only findings matter
         client_id = fields.get("client_id")
         caps = fields.get("client_id_capabilities") or ()
         change = PresenceChange(
