@@ -20,6 +20,10 @@ class Direction(enum.Enum):
     C2S = "c2s"
     S2C = "s2c"
 
+    # Members are singletons compared by identity, so identity hashing agrees with __eq__;
+    # Enum's own __hash__ runs Python code, and directions key every per-frame table lookup.
+    __hash__ = object.__hash__
+
     @property
     def other(self) -> Direction:
         return Direction.S2C if self is Direction.C2S else Direction.C2S
