@@ -194,6 +194,24 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
 )
 
 
+Plan = tuple[tuple[str, Callable[[str, str, Out, Problems], None], bool, bool, bool], ...]
+
+
+def _plan(variant: Variant) -> Plan:
+    """Per argument: name, decoder, takes the rest, kept as plain text, holds a secret."""
+    return tuple(
+        (a.name, TYPE_DECODERS[a.type], a.rest, a.type in ("str", "secret"), a.type == "secret")
+        for a in variant.args
+    )
+
+
+PLANS: Final[Mapping[int, Plan]] = MappingProxyType(
+    {id(v): _plan(v) for spec in COMMANDS.values() for v in (*spec.c2s, *spec.s2c)}
+)
+"""Every grammar variant's decoding plan by the variant's identity (the variants live as long
+as the grammar; hashing a variant's fields on every frame would cost more than decoding)."""
+
+
 def choose_variant(frame: CommandFrame) -> Variant | None:
     """The grammar variant that describes this line, preferring the frame's dialect: the
     first whose dialect range, TrID rule, arity and guard fit (then any dialect's)."""
@@ -251,28 +269,25 @@ def _decode(frame: CommandFrame) -> Decoded:
         where = "client" if frame.direction is Direction.C2S else "server"
         problems.append(f"arguments fit no known form of {frame.cmd} sent by the {where}")
         return Decoded({"args": list(frame.args)}, "", tuple(problems), ())
-    credentials: list[str] = []
     args = frame.args
-    i = 0
-    for arg in variant.args:
-        if i >= len(args):
+    n = len(args)
+    secrets: tuple[str, ...] = ()
+    for i, (name, decoder, rest, plain, secret) in enumerate(PLANS[id(variant)]):
+        if i >= n:
             break
-        if arg.rest:
-            values: list[Any] = []
-            for raw in args[i:]:
-                if arg.type in ("str", "secret"):
-                    values.append(raw)
-                else:
-                    TYPE_DECODERS[arg.type](arg.name, raw, out, problems)
-            if arg.type in ("str", "secret"):
-                out[arg.name] = values
-            i = len(args)
+        if rest:
+            if plain:
+                out[name] = list(args[i:])
+            else:
+                for raw in args[i:]:
+                    decoder(name, raw, out, problems)
         else:
-            TYPE_DECODERS[arg.type](arg.name, args[i], out, problems)
-            i += 1
-        if arg.type == "secret":
-            credentials.append(arg.name)
-    return Decoded(out, variant.label, tuple(problems), tuple(credentials))
+            decoder(name, args[i], out, problems)
+        if secret:
+            secrets += (name,)
+        if rest:
+            break
+    return Decoded(out, variant.label, tuple(problems), secrets)
 
 
 def decode_fields(frame: CommandFrame) -> dict[str, Any]:
