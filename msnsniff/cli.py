@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument(
         "-T", dest="format", choices=("text", "jsonl", "none"), default="text",
         help="output format: one line per frame (text), one JSON object per frame (jsonl), "
-        "or nothing but the summary (none)",
+        "or nothing (none: decode only; errors about the input are still reported)",
     )  # fmt: skip
     read.add_argument(
         "--decode-as", action="append", default=[], metavar="PORT=PROTO",
