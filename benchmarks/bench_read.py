@@ -2,7 +2,9 @@
 
 Generates the captures with `../shared/bench/gen_capture.py` (seed 1) into `bench-data/`
 when they are missing, then runs each command as a child process and reads its wall time and
-peak RSS from `os.wait4` (the child's own rusage, so the figures do not mix). Printed:
+peak RSS through GNU time (`/usr/bin/time -f %M`: a small launcher, so the child does not
+inherit this script's memory high-water mark, which Linux carries across fork and exec;
+without it, `os.wait4`, which has that flaw). Printed:
 frames/s of each, the ratio to tshark measured in the same run, and peak RSS. Also checks
 correctness on the capture: per-command frame counts against the generator's ground truth
 (an independent count of what the applications wrote) and malformed frames.
@@ -42,20 +44,26 @@ class Run:
     stdout: bytes
 
 
-def timed(argv: list[str], capture: bool = False) -> Run:
-    """Run argv to completion; wall time and the child's own peak RSS (`ru_maxrss`, KiB)."""
+GNU_TIME = Path("/usr/bin/time")
+RSS_MARK = "msnsniff-bench-peak-rss-kib="
+
+
+def timed(argv: list[str]) -> Run:
+    """Run argv to completion (output discarded); wall time and the child's peak RSS."""
+    launch = [str(GNU_TIME), "-f", RSS_MARK + "%M", *argv] if GNU_TIME.exists() else argv
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    out = proc.stdout.read() if capture and proc.stdout is not None else b""
+    proc = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    err = proc.stderr.read() if proc.stderr is not None else b""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 2):  # 2: msnsniff's "input damaged" (cut sessions are fine)
-        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')}")
-    return Run(seconds, usage.ru_maxrss * 1024, out)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 2):  # 2: msnsniff's "input damaged" (cut sessions are fine)
+        raise SystemExit(f"{argv[0]} failed ({code}): {err}")
+    rss = usage.ru_maxrss * 1024
+    for line in err.splitlines():
+        if line.startswith(RSS_MARK):
+            rss = int(line[len(RSS_MARK) :]) * 1024
+    return Run(seconds, rss, b"")
 
 
 def best(argv: list[str], repeat: int) -> Run:
@@ -97,16 +105,18 @@ def truth_counts(truth: Path) -> tuple[collections.Counter[str], int]:
 
 
 def our_counts(pcap: Path) -> tuple[collections.Counter[str], collections.Counter[str]]:
-    """Per-command counts and malformed reasons from `msnsniff read -T jsonl`."""
-    run = timed([sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(pcap)], True)
+    """Per-command counts and malformed reasons from `msnsniff read -T jsonl` (streamed)."""
+    argv = [sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(pcap)]
     counts: collections.Counter[str] = collections.Counter()
     malformed: collections.Counter[str] = collections.Counter()
-    for line in run.stdout.splitlines():
-        rec = json.loads(line)
-        if rec["malformed"] is not None:
-            malformed[rec["malformed"]["reason"].split(":")[0]] += 1
-        else:
-            counts[rec["cmd"]] += 1
+    with subprocess.Popen(argv, stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            rec = json.loads(line)
+            if rec["malformed"] is not None:
+                malformed[rec["malformed"]["reason"].split(":")[0]] += 1
+            else:
+                counts[rec["cmd"]] += 1
     return counts, malformed
 
 

@@ -131,6 +131,8 @@ class Analysis:
 
     def _feed(self, records: list[FrameRecord]) -> None:
         analyzers = self.analyzers
+        if not analyzers:
+            return
         for record in records:
             for analyzer in analyzers:
                 analyzer.feed(record)
