@@ -16,14 +16,16 @@ from typing import Any, TextIO
 from msnsniff.capture import Flow
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import dumps
-from msnsniff.session.analysis import Analysis, Analyzer, Finding, Severity, Sink
+from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.filter import DisplayFilter, compile_filter
 
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
 
-def _all_analyzers() -> tuple[Callable[[Sink], Analyzer], ...]:
+def _add_all_analyzers(analysis: Analysis) -> None:
+    """Every analyzer: pairing, contact lists, links, presence, conversations, expert (which
+    reads the contact lists for its privacy and group-count checks)."""
     from msnsniff.session.contacts import ContactLists
     from msnsniff.session.conversations import Conversations
     from msnsniff.session.expert import Expert
@@ -31,7 +33,10 @@ def _all_analyzers() -> tuple[Callable[[Sink], Analyzer], ...]:
     from msnsniff.session.presence import Presence
     from msnsniff.session.transactions import Transactions
 
-    return (Expert, Transactions, ContactLists, SessionLinks, Presence, Conversations)
+    lists = analysis.add(ContactLists)
+    analysis.add(lambda sink: Expert(sink, lists))
+    for make in (Transactions, SessionLinks, Presence, Conversations):
+        analysis.add(make)
 
 
 def _drive(analysis: Analysis, path: str, each: Callable[[], None]) -> list[str]:
@@ -113,14 +118,12 @@ def run_expert(
     counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
     status = 0
     display = None if args.filter is None else compile_filter(args.filter)
-    analyzers = _all_analyzers()
     for path in args.files:
         analysis = Analysis(session(args))
         selected = None if display is None else Selected(display)
         if selected is not None:
             analysis.analyzers.append(selected)
-        for make in analyzers:
-            analysis.add(make)
+        _add_all_analyzers(analysis)
         each = functools.partial(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )

@@ -32,11 +32,13 @@ from dissectors.msnp.grammar import COMMANDS, PAYLOAD_RULES
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.contacts import ContactLists
 
 C2S, S2C = Direction.C2S, Direction.S2C
 
 MAX_NICK_BYTES: Final = 387  # URL-encoded; over it the server disconnects (seed 004)
 MAX_GROUP_NAME_BYTES: Final = 61  # URL-encoded, on ADG; over it: 229 (seed 004)
+MAX_GROUPS: Final = 30  # group ids 0-29; ADG beyond gets 223 (seed 004)
 SB_LIMIT: Final = 8  # XFR SB per login per window (seed 000); the next gets 800
 SB_WINDOW: Final = 60.0
 PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT", "QRY"})
@@ -46,6 +48,7 @@ PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT",
 @dataclass(slots=True)
 class _Conn:
     authenticated: bool | None = None  # None until the client's first frame: joined late?
+    account: str | None = None  # whose connection (from the login or the switchboard USR/ANS)
     challenge: str | None = None  # the last CHL not yet answered
     sb_requests: deque[float] = field(default_factory=deque)
     last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
@@ -60,6 +63,7 @@ class Context:
     fields: Mapping[str, Any]
     conn: _Conn
     sink: Sink
+    contacts: ContactLists | None
 
     def report(self, severity: Severity, code: str, message: str) -> None:
         self.sink(Finding(severity, code, message, self.record.flow.id, self.record.no))
@@ -143,6 +147,47 @@ def _answer(ctx: Context) -> None:
 def _login_ok(ctx: Context) -> None:
     if ctx.frame.args[:1] == ("OK",):
         ctx.conn.authenticated = True
+        account = ctx.fields.get("account")
+        if isinstance(account, str):
+            ctx.conn.account = account
+
+
+def _own_account(ctx: Context) -> None:
+    """A switchboard's USR or ANS names whose connection it is."""
+    account = ctx.fields.get("account")
+    if isinstance(account, str) and "@" in account:
+        ctx.conn.account = account
+
+
+def _group_count(ctx: Context) -> None:
+    own = ctx.conn.account
+    state = None if ctx.contacts is None or own is None else ctx.contacts.state(own)
+    if state is not None and len(state.groups) >= MAX_GROUPS:  # known to exist: enough
+        ctx.report(
+            Severity.WARN, "expert.too_many_groups",
+            f"ADG would make group {len(state.groups) + 1} of {own}; an account may have "
+            f"{MAX_GROUPS} groups (ids 0-29) and the server answers 223",
+        )  # fmt: skip
+
+
+def _privacy(ctx: Context) -> None:
+    """CAL of someone whose allow settings will keep the caller's messages out (seed 000)."""
+    caller, invitee = ctx.conn.account, ctx.fields.get("account")
+    if ctx.contacts is None or caller is None or not isinstance(invitee, str):
+        return
+    state = ctx.contacts.state(invitee)
+    if state is None or not state.complete:
+        return
+    if caller in state.lists.get("BL", frozenset()):
+        why = f"{caller} is on {invitee}'s block list"
+    elif state.blp == "BL" and caller not in state.lists.get("AL", frozenset()):
+        why = f"{invitee} allows only the allow list (BLP BL) and {caller} is not on it"
+    else:
+        return
+    ctx.report(
+        Severity.WARN, "expert.privacy_blocks",
+        f"{why}: messages from {caller} will not reach {invitee}",
+    )  # fmt: skip
 
 
 def _error_reply(ctx: Context) -> None:
@@ -187,11 +232,14 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
         ("ADD", C2S): (_nick_length, _reverse_list),
         ("REM", C2S): (_reverse_list,),
         ("REA", C2S): (_nick_length,),
-        ("ADG", C2S): (_group_name_length,),
+        ("ADG", C2S): (_group_name_length, _group_count),
+        ("CAL", C2S): (_privacy,),
+        ("ANS", C2S): (_own_account,),
         ("XFR", C2S): (_xfr_sb_rate,),
         ("CHL", S2C): (_challenge,),
         ("QRY", C2S): (_answer,),
         ("USR", S2C): (_login_ok,),
+        ("USR", C2S): (_own_account,),
         ("ANS", S2C): (_login_ok,),
     }
 )
@@ -202,8 +250,11 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
 class Expert:
     """The expert-findings analyzer (see the module docstring)."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, contacts: ContactLists | None = None) -> None:
+        """`contacts` (the contact-list analyzer of the same analysis) enables the checks
+        that need someone's lists: the 31st group, privacy settings that block a caller."""
         self._sink = sink
+        self._contacts = contacts
         self._conns: dict[str, _Conn] = {}
 
     def feed(self, record: FrameRecord) -> None:
@@ -226,7 +277,7 @@ class Expert:
         cmd, direction = frame.cmd, frame.direction
         decoded = decode(frame)
         if isinstance(frame, ErrorFrame):
-            _error_reply(Context(record, frame, decoded.fields, conn, sink))
+            _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts))
         else:
             if direction is C2S:
                 text = _before_auth(conn, record, cmd)
@@ -234,7 +285,7 @@ class Expert:
                     sink(Finding(Severity.WARN, "expert.before_auth", text, flow, record.no))
             rules = RULES.get((cmd, direction))
             if rules is not None:
-                ctx = Context(record, frame, decoded.fields, conn, sink)
+                ctx = Context(record, frame, decoded.fields, conn, sink, self._contacts)
                 for rule in rules:
                     rule(ctx)
             odd = _dialect(frame)

@@ -12,6 +12,7 @@ from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.contacts import ContactLists
 from msnsniff.session.expert import Expert
 from tests.helpers import REAL, SEEDS, transcript
 
@@ -119,3 +120,41 @@ def test_joined_mid_connection_is_not_before_auth() -> None:
     early = "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: ADD 7 AL a@b.c a@b.c\n"
     lines, findings = expert(transcript(early))
     assert codes(lines, findings) == {("expert.before_auth", b"ADD 7 AL a@b.c a@b.c")}
+
+
+def with_contacts(events: object) -> tuple[dict[int, bytes], list[Finding]]:
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    lists = analysis.add(ContactLists)
+    analysis.add(lambda sink: Expert(sink, lists))
+    records: list[FrameRecord] = list(analysis.run(events))  # type: ignore[arg-type]
+    return {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}, analysis.findings
+
+
+def test_privacy_settings_that_block_a_caller_and_the_31st_group() -> None:
+    groups = "".join(f"  1.1 NS-bob <<< LSG {i} g{i} 0\n" for i in range(30))
+    text = (
+        "  1.0 NS-bob >>> USR 1 TWN I bob@c.d\n"
+        "  1.0 NS-bob <<< USR 1 OK bob@c.d Bob 1 0\n"
+        "  1.1 NS-bob >>> SYN 2 0\n"
+        "  1.1 NS-bob <<< SYN 2 9 1 30\n"
+        "  1.1 NS-bob <<< GTC A\n"
+        "  1.1 NS-bob <<< BLP BL\n"
+        + groups
+        + "  1.1 NS-bob <<< LST carol@e.f Carol 3 0\n"
+        "  1.2 NS-bob >>> ADG 3 thirty-first 0\n"
+        "  1.3 NS-bob <<< 223 3\n"
+        "  2.0 SB-alice >>> USR 1 alice@a.b 12.34\n"
+        "  2.0 SB-alice <<< USR 1 OK alice@a.b Alice\n"
+        "  2.1 SB-alice >>> CAL 2 bob@c.d\n"
+        "  3.0 SB-carol >>> USR 1 carol@e.f 56.78\n"
+        "  3.0 SB-carol <<< USR 1 OK carol@e.f Carol\n"
+        "  3.1 SB-carol >>> CAL 2 bob@c.d\n"
+    )
+    lines, findings = with_contacts(transcript(text))
+    got = {(f.code, lines[f.frame]) for f in findings if f.frame is not None}
+    assert ("expert.too_many_groups", b"ADG 3 thirty-first 0") in got
+    blocked = [f for f in findings if f.code == "expert.privacy_blocks"]
+    assert [(lines[f.frame], f.flow) for f in blocked if f.frame] == [
+        (b"CAL 2 bob@c.d", "t#2")
+    ]  # alice is on no list of bob's, who allows only his allow list; carol is on it
+    assert "bob@c.d allows only the allow list (BLP BL)" in blocked[0].message
