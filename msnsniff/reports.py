@@ -59,6 +59,14 @@ def _drive(analysis: Analysis, path: str, each: Callable[[], None]) -> list[str]
     return messages
 
 
+def _report(messages: list[str], out: TextIO, err: TextIO) -> int:
+    """Flush the file's output, then print what went wrong with it: 2 if anything did."""
+    out.flush()
+    for message in messages:
+        err.write(message + "\n")
+    return 2 if messages else 0
+
+
 def finding_text(finding: Finding) -> str:
     where = f"#{finding.frame}" if finding.frame is not None else "-"
     return (f"{where:>8}  {finding.severity.name.lower():<5}  flow {finding.flow:<8} "
@@ -128,10 +136,7 @@ def run_expert(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )
         messages = _drive(analysis, path, each)
-        out.flush()
-        for message in messages:
-            err.write(message + "\n")
-            status = 2
+        status = max(status, _report(messages, out, err))
     summary = ", ".join(f"{n} {s.name.lower()}" for s, n in sorted(counts.items(), reverse=True))
     err.write(f"msnsniff: findings: {summary}\n")
     return status
@@ -155,10 +160,7 @@ def run_stats(
             if len(args.files) > 1:
                 out.write(f"== {path}\n")
             out.write(stats.render(args.top) + "\n")
-        out.flush()
-        for message in messages:
-            err.write(message + "\n")
-            status = 2
+        status = max(status, _report(messages, out, err))
     return status
 
 
@@ -182,10 +184,7 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
 
         analysis.add(lambda sink: Conversations(sink, on_conversation=show))
         messages = _drive(analysis, path, lambda: None)
-        out.flush()
-        for message in messages:
-            err.write(message + "\n")
-            status = 2
+        status = max(status, _report(messages, out, err))
     return status
 
 
@@ -214,10 +213,7 @@ def run_sessions(
             out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
             if args.presence:
                 out.write("\nPresence:\n" + render_timeline(presence.timeline()) + "\n")
-        out.flush()
-        for message in messages:
-            err.write(message + "\n")
-            status = 2
+        status = max(status, _report(messages, out, err))
     return status
 
 
@@ -274,8 +270,5 @@ def run_contacts(
                 out.write(dumps({"file": path, "account": account, "result": body}) + "\n")
             else:
                 out.write(f"== {account}\n{text}\n")
-        out.flush()
-        for message in messages:
-            err.write(message + "\n")
-            status = 2
+        status = max(status, _report(messages, out, err))
     return status
