@@ -32,7 +32,7 @@ def test_core_and_cli_do_not_import_textual_or_scapy() -> None:
 
 def test_read_command_does_not_import_textual_or_scapy() -> None:
     seed = ROOT.parent / "shared" / "seeds" / "004_b8b8689117ee1abf.txt"
-    sample = seed if seed.exists() else ROOT / "captures" / "msnp8_demo.transcript.txt"
+    sample = seed if seed.exists() else ROOT / "captures" / "msnp8_demo.pcap"
     loaded = _modules_after(
         "import io, contextlib\nfrom msnsniff.cli import main\n"
         f"with contextlib.redirect_stdout(io.StringIO()): main(['read', {str(sample)!r}])"
