@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.pairing import Pairing
+from msnsniff.session.pairing import MAX_HELD, Pairing
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
     from multiprocessing.context import ForkContext, SpawnContext
@@ -187,11 +187,16 @@ def _items(worker: int, conn: Connection, done: list[WorkerSummary]) -> Iterator
 
 class _Renumber:
     """Turns the workers' own frame numbers in pairings into global ones, holding a request
-    until the replies it names have been numbered (they follow it in its worker's stream)."""
+    until the replies it names have been numbered (they follow it in its worker's stream).
+
+    Like the single-process `PairingView`, at most `MAX_HELD` lines wait: past that the oldest
+    request goes out with the replies numbered so far (none known: null, as there). A reply's
+    number is kept only while a waiting request may still name it."""
 
     def __init__(self, jobs: int) -> None:
         self.requests: list[dict[int, int]] = [{} for _ in range(jobs)]  # local -> global
         self.replies: list[dict[int, int]] = [{} for _ in range(jobs)]
+        self.reply_order: deque[tuple[int, int, int]] = deque()  # (global, worker, local)
         self.queue: deque[tuple[int, str | None, int, tuple[Any, ...] | None]] = deque()
 
     def add(
@@ -206,6 +211,7 @@ class _Renumber:
                     del known[next(iter(known))]
             elif request is not None:
                 self.replies[worker][local] = no
+                self.reply_order.append((no, worker, local))
         self.queue.append((no, rest, worker, pairing))
 
     def ready(self, final: bool) -> Iterator[tuple[int, str | None, Pairing | None]]:
@@ -219,15 +225,24 @@ class _Renumber:
             request, replies, rtt = pairing
             if replies is not None:
                 mapped = self.replies[worker]
-                if not final and any(r not in mapped for r in replies):
-                    return
-                global_replies = tuple(mapped.pop(r) for r in replies if r in mapped)
+                early = len(queue) > MAX_HELD
+                if not (final or early) and any(r not in mapped for r in replies):
+                    break
+                known = tuple(mapped[r] for r in replies if r in mapped)
                 queue.popleft()
-                yield no, rest, Pairing(replies=global_replies, rtt=rtt)
+                if early and not known and replies:  # out before any reply: nothing known yet
+                    yield no, rest, Pairing(replies=None, rtt=None)
+                else:
+                    yield no, rest, Pairing(replies=known, rtt=rtt)
             else:
                 queue.popleft()
                 found = None if request is None else self.requests[worker].get(request)
                 yield no, rest, Pairing(request=found, rtt=rtt)
+        head = queue[0][0] if queue else None
+        order = self.reply_order
+        while order and (head is None or order[0][0] < head):  # no waiting request names it
+            _no, worker, local = order.popleft()
+            self.replies[worker].pop(local, None)
 
 
 def read_parallel(

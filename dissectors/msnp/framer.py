@@ -260,7 +260,7 @@ class DirectionFramer:
                     if rule is not None:
                         sp = buf.rfind(b" ", pos, eol)
                         last = buf[sp + 1 : eol]
-                        if sp > pos and 0 < len(last) <= 7 and last.isdigit():
+                        if sp > pos and 0 < len(last) <= _MAX_INT_DIGITS and last.isdigit():
                             length = int(last)
                         elif rule is not PayloadRule.LAST_IF_INT:
                             break  # missing or absurd length: the general path reports it

@@ -87,12 +87,12 @@ def _segments(
     seg_of = tcp_segment
     part, parts = partition or (0, 1)
     for recno, ts, link, data in records:
+        position.record = recno  # every record, so end-of-capture keys agree across shares
         seg = seg_of(link, data)
         if seg is None:
             continue
         if parts > 1 and partition_key(seg.src, seg.dst, seg.sport, seg.dport) % parts != part:
             continue
-        position.record = recno
         reasm.segment(seg, ts)
         if events:
             yield from events
@@ -165,7 +165,10 @@ def _pcap_events(
                     if parts > 1 and (sport ^ dport ^ buf[ip + 15] ^ buf[ip + 19]) % parts != part:
                         continue  # another share's connection (see partition_key)
                     pstart = ip + 20 + (doff >> 4) * 4
-                    pend = min(ip + (buf[ip + 2] << 8 | buf[ip + 3]), end)
+                    total = buf[ip + 2] << 8 | buf[ip + 3]
+                    # a total length below the IP header (0 from TCP segmentation offload)
+                    # means unknown: the captured bytes count, as in the general path
+                    pend = min(ip + total, end) if total >= 20 else end
                     if pstart >= pend:
                         if not flags & 7 and not reasm.pending_total:
                             continue

@@ -142,6 +142,7 @@ class Reassembler:
             other = conn.halves[1 - idx]
             if other.pending and other.expected is not None and _delta(seg.ack, other.expected) > 0:
                 self._gap_to(conn, other, seg.ack, ts)
+                self._check_fin(conn, other, ts)  # the hole may have been all before its FIN
         if flags & RST:
             self._end(conn, ts, "reset")
             return

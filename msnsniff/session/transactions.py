@@ -18,8 +18,10 @@ to it. Frames are taken in capture order:
   that command, is the JOI that a ringing CAL led to (linked as its outcome), and is
   otherwise unsolicited (NLN, FLN, RNG, CHL, ADD 0 RL, MSG from Hotmail, OUT...).
 * A transaction is settled when a later server frame is not part of it, when it expects no
-  reply (MSG U and N), when the connection ends, or `timeout` seconds of capture time after
-  the request. Settling a transaction that wanted a reply and got none is a finding.
+  reply (MSG U and N), when the connection ends, or when a frame of its connection comes
+  `timeout` seconds of capture time after the request (each connection keeps its own clock,
+  so a split across processes sees the same). Settling a transaction that wanted a reply
+  and got none is a finding.
 
 Settled transactions are forgotten (the last `KEEP` per connection are kept for a late reply),
 and a connection's state goes when it closes, so memory follows the open connections.
@@ -76,6 +78,7 @@ class Transaction:
 class _Conn:
     open: dict[int, Transaction] = field(default_factory=dict)  # by TrID, oldest first
     answered: list[Transaction] = field(default_factory=list)  # answered, not yet settled
+    waiting: deque[Transaction] = field(default_factory=deque)  # requests in order: timeouts
     last_trid: int | None = None
     burst: Transaction | None = None
     ringing: Transaction | None = None  # a CAL answered with RINGING, waiting for its JOI
@@ -99,7 +102,6 @@ class Transactions:
         self._on_reply = on_reply
         self._on_settle = on_settle
         self._conns: dict[str, _Conn] = {}
-        self._waiting: deque[Transaction] = deque()  # requests in order, for the timeout
         self.pairs = 0
         self.unsolicited = 0
 
@@ -112,8 +114,8 @@ class Transactions:
         conn = self._conns.get(flow)
         if conn is None:
             conn = self._conns[flow] = _Conn()
-        if record.ts is not None and self._waiting:
-            self._expire(record.ts)
+        if record.ts is not None and conn.waiting:
+            self._expire(conn, record.ts)
         if frame.direction is Direction.C2S:
             if frame.trid is not None:
                 self._request(conn, record, frame)
@@ -131,7 +133,6 @@ class Transactions:
             conn = self._conns.pop(flow_id)
             for txn in list(conn.open.values()):
                 self._settle(txn, "the capture ended")
-        self._waiting.clear()
 
     # -- internals --------------------------------------------------------------------------
     def _request(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
@@ -158,10 +159,12 @@ class Transactions:
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
         conn.open.pop(trid, None)
         conn.open[trid] = txn
+        if len(conn.open) > 2 * KEEP:  # a connection that only sends must forget too
+            self._forget_settled(conn)
         if self._on_request is not None:
             self._on_request(txn)
         if expects:
-            self._waiting.append(txn)
+            conn.waiting.append(txn)
         else:
             self._settle(txn, None)
 
@@ -218,10 +221,15 @@ class Transactions:
                     conn.answered.append(txn)
                 else:
                     self._settle(txn, None)
-        if len(conn.open) > 2 * KEEP:  # forget all but the last KEEP settled ones
-            settled = [t for t, x in conn.open.items() if x.settled]
-            for trid in settled[: len(settled) - KEEP]:
-                del conn.open[trid]
+        if len(conn.open) > 2 * KEEP:
+            self._forget_settled(conn)
+
+    @staticmethod
+    def _forget_settled(conn: _Conn) -> None:
+        """Forget all but the last KEEP settled transactions of a connection."""
+        settled = [t for t, x in conn.open.items() if x.settled]
+        for trid in settled[: len(settled) - KEEP]:
+            del conn.open[trid]
 
     def _settle(self, txn: Transaction, why_none: str | None) -> None:
         if txn.settled:
@@ -235,8 +243,10 @@ class Transactions:
         if self._on_settle is not None:
             self._on_settle(txn)
 
-    def _expire(self, now: float) -> None:
-        waiting = self._waiting
+    def _expire(self, conn: _Conn, now: float) -> None:
+        """Settle the connection's requests older than the timeout, by its own frames' time
+        (a connection's clock, so the answer does not depend on the other connections)."""
+        waiting = conn.waiting
         limit = now - self._timeout
         while waiting:
             txn = waiting[0]
