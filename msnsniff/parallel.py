@@ -226,7 +226,8 @@ class _Renumber:
             if replies is not None:
                 mapped = self.replies[worker]
                 early = len(queue) > MAX_HELD
-                if not (final or early) and any(r not in mapped for r in replies):
+                # a worker's replies arrive in order: the last one numbered means all are
+                if not (final or early) and replies and replies[-1] not in mapped:
                     break
                 known = tuple(mapped[r] for r in replies if r in mapped)
                 queue.popleft()
