@@ -259,6 +259,12 @@ def _no_lists() -> dict[str, set[str]]:
     return {name: set() for name in LISTS}
 
 
+def _origin(flow: Flow) -> tuple[str | None, str | None]:
+    """Where a connection comes from: its transcript label and its client's address."""
+    client = flow.client
+    return flow.label or None, None if client is None else client.rpartition(":")[0]
+
+
 @dataclass(slots=True)
 class _Work:
     """The live, mutable lists of one account, and what is *known* about them."""
@@ -283,6 +289,7 @@ class _Work:
     sure_in: set[Fact] = field(default_factory=set)  # known true since knowledge was lost
     sure_out: set[Fact] = field(default_factory=set)
     sure_settings: set[str] = field(default_factory=set)
+    origin: tuple[str | None, str | None] = (None, None)  # where a login-less one was seen
 
     # knowledge
     def _present(self, fact: Fact) -> bool:
@@ -1099,9 +1106,16 @@ class ContactLists:
             key = UNKNOWN if UNKNOWN not in self._accounts else f"{UNKNOWN}{conn.flow.id}"
         held = self._accounts.get(key)
         if held is None:
-            work: _Work | None = self._recent.pop(key) if key in self._recent else None
+            # lists carry on across a reconnection of the same account; a connection whose
+            # login was not seen continues only lists seen from the same place (the same
+            # transcript label and client address): two strangers must not share lists
+            recent = key in self._recent and (
+                own is not None or self._recent[key].origin == _origin(conn.flow)
+            )
+            work: _Work | None = self._recent.pop(key) if recent else None
             if work is None:  # nothing known: the lists start empty and unknown
                 work = _Work(key, own, dialect)
+                work.origin = _origin(conn.flow)
                 history = self._history_for(key)
                 if history is not None:
                     history._start(work)

@@ -43,6 +43,8 @@ SB_LIMIT: Final = 8  # XFR SB per login per window (seed 000); the next gets 800
 SB_WINDOW: Final = 60.0
 PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT", "QRY"})
 """Client commands a server accepts before the login (or switchboard USR/ANS) succeeded."""
+OPENINGS: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS"})
+"""Client commands that start a connection: a transcript beginning with one saw the login."""
 
 
 @dataclass(slots=True)
@@ -203,7 +205,7 @@ def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:
     if conn.authenticated is None:  # the first client line: did the capture see the start?
         opened = record.flow.opened
         if opened is None:  # a transcript: a login or switchboard opening says it did
-            opened = cmd in PRE_AUTH_OK
+            opened = cmd in OPENINGS
         conn.authenticated = not opened  # joined mid-way: the login happened before
     if conn.authenticated or cmd in PRE_AUTH_OK:
         return None

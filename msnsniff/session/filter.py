@@ -270,7 +270,19 @@ def _group_ids(fields: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-_groups: Final = _decoding(("group_id", "groups"), _group_ids, ())
+_by_id: Final = _decoding(("group_id", "groups"), _group_ids, ())
+_GROUP_GUID_COMMANDS: Final = frozenset({"LSG", "ADG"})  # SBP's guid names a contact
+
+
+def _groups(ctx: _Ctx) -> Any:
+    """Group ids, and the GUID that names a group on MSNP10+ LSG and ADG lines."""
+    found = _by_id(ctx)
+    frame = ctx.frame
+    if isinstance(frame, CommandFrame) and frame.cmd in _GROUP_GUID_COMMANDS:
+        guid = ctx.fields().get("guid")
+        if isinstance(guid, str):
+            return [*found, guid]
+    return found
 
 
 def _payload_attr(fn: Callable[[Payload], Any]) -> Getter:
@@ -542,7 +554,7 @@ _RBRACE: "}}"
 _COMMA: ","
 FIELD: /(?!({_KEYWORDS})\b)[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*/
 STRING.2: /r?"(?:[^"\\]|\\[\s\S])*"/
-WORD: /(?!({_KEYWORDS})\b)[^\s(){{}}",!=<>~&|]+/
+WORD: /(?!({_KEYWORDS})(?![^\s(){{}}",!=<>~&|]))[^\s(){{}}",!=<>~&|]+/
 %ignore /\s+/
 """
 

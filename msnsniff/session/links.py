@@ -333,7 +333,8 @@ class SessionLinks:
             conn.auth_trid = frame.trid
             self._classify(conn, "SB", record)
             sb = conn.sb
-            assert sb is not None
+            if sb is None:  # a switchboard line on a connection already of another kind
+                return
             if conn.account:
                 sb.participants.setdefault(conn.account)
             self._link(conn, record, fields.get("cookie"), None, "USR")
@@ -392,7 +393,8 @@ class SessionLinks:
         conn.auth_trid = frame.trid
         self._classify(conn, "SB", record)
         sb = conn.sb
-        assert sb is not None
+        if sb is None:  # ANS on a connection already of another kind (a transcript going on)
+            return
         if conn.account:
             sb.participants.setdefault(conn.account)
         sb.session_id = fields.get("session_id")
@@ -402,7 +404,8 @@ class SessionLinks:
         args = frame.args
         if len(args) >= 2 and args[0] == "RINGING":
             self._classify(conn, "SB", record)
-            assert conn.sb is not None
+            if conn.sb is None:  # the connection is already of another kind
+                return
             if conn.sb.session_id is None:
                 conn.sb.session_id = args[1]
 

@@ -108,7 +108,13 @@ class Stats:
         if self._display is not None:
             if not self._display.matches(record):
                 return
-            self._selected.add(record.no)
+            frame = record.frame
+            if (  # only requests settle later: remember those alone
+                isinstance(frame, CommandFrame)
+                and frame.direction is Direction.C2S
+                and frame.trid is not None
+            ):
+                self._selected.add(record.no)
         frame = record.frame
         flow = self.flows.get(record.flow.id)
         if flow is None:
