@@ -74,10 +74,15 @@ class Context:
 Rule = Callable[[Context], None]
 
 
+def _wire_size(ctx: Context, name: str) -> int:
+    """Bytes a decoded field's raw (URL-encoded) form took on the wire; 0 when absent."""
+    raw = ctx.fields.get(name)
+    return len(raw.encode("utf-8", "surrogateescape")) if isinstance(raw, str) else 0
+
+
 def _nick_length(ctx: Context) -> None:
-    raw = ctx.fields.get("nick_raw")
-    if isinstance(raw, str) and len(raw.encode("utf-8", "surrogateescape")) > MAX_NICK_BYTES:
-        size = len(raw.encode("utf-8", "surrogateescape"))
+    size = _wire_size(ctx, "nick_raw")
+    if size > MAX_NICK_BYTES:
         ctx.report(
             Severity.ERROR, "expert.nick_too_long",
             f"{ctx.frame.cmd} sets a nickname of {size} URL-encoded bytes; over "
@@ -86,9 +91,8 @@ def _nick_length(ctx: Context) -> None:
 
 
 def _group_name_length(ctx: Context) -> None:
-    raw = ctx.fields.get("name_raw")
-    if isinstance(raw, str) and len(raw.encode("utf-8", "surrogateescape")) > MAX_GROUP_NAME_BYTES:
-        size = len(raw.encode("utf-8", "surrogateescape"))
+    size = _wire_size(ctx, "name_raw")
+    if size > MAX_GROUP_NAME_BYTES:
         ctx.report(
             Severity.WARN, "expert.group_name_too_long",
             f"ADG with a group name of {size} URL-encoded bytes; over {MAX_GROUP_NAME_BYTES} "
