@@ -23,7 +23,7 @@ from msnsniff.session.filter import DisplayFilter, compile_filter
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
 
-def _add_all_analyzers(analysis: Analysis) -> None:
+def add_all_analyzers(analysis: Analysis) -> None:
     """Every analyzer: pairing, contact lists, links, presence, conversations, expert (which
     reads the contact lists for its privacy and group-count checks)."""
     from msnsniff.session.contacts import ContactLists
@@ -131,7 +131,7 @@ def run_expert(
         selected = None if display is None else Selected(display)
         if selected is not None:
             analysis.analyzers.append(selected)
-        _add_all_analyzers(analysis)
+        add_all_analyzers(analysis)
         each = functools.partial(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )
