@@ -5,21 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from msnsniff.cli import main
-from tests.helpers import SHARED
+from tests.conftest import Generate
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
-
-GEN = SHARED / "bench" / "gen_capture.py"
-
-pytestmark = pytest.mark.skipif(
-    not GEN.exists(), reason=f"the shared benchmark generator is not at {GEN}"
-)
 
 
 def _read(*argv: str) -> tuple[int, str, str]:
@@ -30,13 +22,8 @@ def _read(*argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("par") / "cap.pcap"
-    subprocess.run(
-        [sys.executable, str(GEN), "--packets", "6000", "--seed", "3", "-o", str(path), "-q"],
-        check=True,
-    )
-    return path
+def capture(generated: Generate) -> Path:
+    return generated(6000, 3)[0]
 
 
 def _records(pcap: Path) -> list[bytes]:

@@ -9,8 +9,6 @@ with nothing malformed except the one frame per direction that the capture's end
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,25 +18,9 @@ from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame
 from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession
-from tests.helpers import SHARED
-
-GEN = SHARED / "bench" / "gen_capture.py"
-
-pytestmark = pytest.mark.skipif(
-    not GEN.exists(), reason=f"the shared benchmark generator is not at {GEN}"
-)
+from tests.conftest import Generate
 
 Key = tuple[str, str, str]  # client, server, direction
-
-
-def _generate(tmp: Path, packets: int, seed: int, *extra: str) -> tuple[Path, Path]:
-    pcap, truth = tmp / "cap.pcap", tmp / "truth.jsonl"
-    subprocess.run(
-        [sys.executable, str(GEN), "--packets", str(packets), "--seed", str(seed),
-         "-o", str(pcap), "--truth", str(truth), "-q", *extra],
-        check=True,
-    )  # fmt: skip
-    return pcap, truth
 
 
 def _truth(path: Path) -> tuple[dict[Key, list[list[tuple[str, int | None]]]], int]:
@@ -95,9 +77,9 @@ def _ours(pcap: Path) -> tuple[dict[Key, list[list[tuple[str, int | None]]]], li
     ],
 )
 def test_every_frame_the_applications_wrote_comes_out_in_order(
-    tmp_path: Path, packets: int, seed: int, extra: tuple[str, ...]
+    generated: Generate, packets: int, seed: int, extra: tuple[str, ...]
 ) -> None:
-    pcap, truth_path = _generate(tmp_path, packets, seed, *extra)
+    pcap, truth_path = generated(packets, seed, *extra)
     truth, cut = _truth(truth_path)
     ours, problems = _ours(pcap)
     assert {k for k, c in ours.items() if any(c)} == {k for k, c in truth.items() if any(c)}

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote
 
@@ -37,9 +34,8 @@ from msnsniff.session.contacts import (
     render_state,
     render_timeline,
 )
-from tests.helpers import REAL, SEEDS, SHARED
-
-GEN = SHARED / "bench" / "gen_capture.py"
+from tests.conftest import Generate
+from tests.helpers import real_capture, seed
 
 
 class Run(NamedTuple):
@@ -101,25 +97,11 @@ SYNCED = (*LOGIN, ">>> SYN 3 0", "<<< SYN 3 10 3 2", "<<< GTC A", "<<< BLP AL",
 """A MSNP8 login whose SYN sends version 10: x on FL (group 0), AL, RL; y on BL; r on RL."""
 
 
-def _seed(number: str) -> Path:
-    found = sorted(SEEDS.glob(f"{number}_*.txt"))
-    if not found:
-        pytest.skip(f"seed {number} is not in {SEEDS}")
-    return found[0]
-
-
-def _real(name: str) -> Path:
-    path = REAL / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    return path
-
-
 # --- the seeds ---------------------------------------------------------------------------
 
 
 def test_seed_004_versions_states_and_findings() -> None:
-    run = analyse(open_source(_seed("004")))
+    run = analyse(open_source(seed("004")))
     # no login in the document: its three connections (the server hangs up twice) carry the
     # lists of one unknown account, and no SYN: the lists are what the changes showed
     assert run.lists.accounts == ["?"]
@@ -175,7 +157,7 @@ def test_seed_004_versions_states_and_findings() -> None:
 
 
 def test_seed_003_sync() -> None:
-    run = analyse(open_source(_seed("003")))
+    run = analyse(open_source(seed("003")))
     assert run.findings == []
     state = run.lists.history("example@hotmail.com").latest()
     assert (state.version, state.complete, state.gaps) == (15, True, 0)
@@ -196,7 +178,7 @@ def test_seed_003_sync() -> None:
 
 
 def test_escargot_msnp8_session() -> None:
-    run = analyse(open_source(_real("escargot_msnp8_session.pcap")))
+    run = analyse(open_source(real_capture("escargot_msnp8_session.pcap")))
     # Escargot answers some list commands unlike seed 004, and the state proves it:
     assert run.found() == [
         # a repeated ADD succeeds (seed 004: 215), ADD BL of someone on the AL too (219)
@@ -242,8 +224,8 @@ def test_escargot_msnp8_session() -> None:
 def test_escargot_msnp8_with_set_operations() -> None:
     """Without seed 004's group rules an ADD FL puts a contact in no group, so REM FL bob 0
     contradicts, and RMG keeps bob on the FL, so the later ADD FL bob contradicts too."""
-    seed = analyse(open_source(_real("escargot_msnp8_session.pcap"))).found()
-    run = analyse(open_source(_real("escargot_msnp8_session.pcap")), rules=SET_OPERATIONS)
+    seed = analyse(open_source(real_capture("escargot_msnp8_session.pcap"))).found()
+    run = analyse(open_source(real_capture("escargot_msnp8_session.pcap")), rules=SET_OPERATIONS)
     found = run.found()
     assert found[3] == ("contacts.contradiction", "REM 27 FL 12 bob@example.com 0")
     assert found[9] == ("contacts.contradiction", "ADD 48 FL 23 bob@example.com bob@example.com")
@@ -253,7 +235,7 @@ def test_escargot_msnp8_with_set_operations() -> None:
 
 
 def test_twisted_msnp8_client() -> None:
-    run = analyse(open_source(_real("twisted_msnp8_vs_escargot.pcap")))
+    run = analyse(open_source(real_capture("twisted_msnp8_vs_escargot.pcap")))
     assert run.found() == [
         ("contacts.contradiction", "ADD 10 FL 3 bob@example.com bob@example.com 0"),  # in 0
         ("contacts.contradiction", "ADD 14 AL 5 bob@example.com bob@example.com"),  # on AL
@@ -272,7 +254,7 @@ def test_twisted_msnp8_client() -> None:
 
 
 def test_escargot_msnp2_and_msnp5_counted_sync() -> None:
-    run = analyse(open_source(_real("escargot_msnp2_msnp5_md5.pcap")))
+    run = analyse(open_source(real_capture("escargot_msnp2_msnp5_md5.pcap")))
     # each login: a repeated ADD FL succeeds, then REM FL of that contact gets 205 twice
     assert run.found() == 2 * [
         ("contacts.contradiction", "ADD 8 FL 3 carol@example.com carol@example.com"),
@@ -296,13 +278,8 @@ def test_escargot_msnp2_and_msnp5_counted_sync() -> None:
 # --- the generator's ground truth --------------------------------------------------------
 
 
-@pytest.mark.skipif(not GEN.exists(), reason=f"the shared generator is not at {GEN}")
-def test_final_lists_and_version_findings_equal_the_ground_truth(tmp_path: Path) -> None:
-    pcap, truth = tmp_path / "c.pcap", tmp_path / "t.jsonl"
-    subprocess.run(
-        [sys.executable, str(GEN), "--packets", "20000", "--seed", "5", "-o", str(pcap),
-         "--truth", str(truth), "-q"], check=True,
-    )  # fmt: skip
+def test_final_lists_and_version_findings_equal_the_ground_truth(generated: Generate) -> None:
+    pcap, truth = generated(20000, 5)
     # the generator's server applies every change as a set operation: no group 0 for an ADD
     # without a group, no erasure by RMG
     run = analyse(open_source(pcap), keep=None, rules=SET_OPERATIONS)

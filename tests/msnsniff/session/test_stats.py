@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-
-import pytest
 
 from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.stats import RttHistogram, Stats
-from tests.helpers import SHARED
+from tests.conftest import Generate
 
-GEN = SHARED / "bench" / "gen_capture.py"
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -29,13 +24,8 @@ def stats_of(path: Path) -> Stats:
     return stats
 
 
-@pytest.mark.skipif(not GEN.exists(), reason=f"the shared generator is not at {GEN}")
-def test_counts_and_flow_kinds_equal_the_ground_truth(tmp_path: Path) -> None:
-    pcap, truth = tmp_path / "c.pcap", tmp_path / "t.jsonl"
-    subprocess.run(
-        [sys.executable, str(GEN), "--packets", "20000", "--seed", "9", "-o", str(pcap),
-         "--truth", str(truth), "-q"], check=True,
-    )  # fmt: skip
+def test_counts_and_flow_kinds_equal_the_ground_truth(generated: Generate) -> None:
+    pcap, truth = generated(20000, 9)
     stats = stats_of(pcap)
     want_cmds: Counter[str] = Counter()
     roles = {}

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +13,8 @@ from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.transactions import Transaction, Transactions
-from tests.helpers import SHARED, seed, transcript
-
-GEN = SHARED / "bench" / "gen_capture.py"
+from tests.conftest import Generate
+from tests.helpers import seed, transcript
 
 
 def analyse(
@@ -41,13 +37,8 @@ def pairs_of(records: list[FrameRecord], txns: list[Transaction]) -> dict[bytes,
     return {text[t.request]: [text[n] for n in t.replies] for t in txns}
 
 
-@pytest.mark.skipif(not GEN.exists(), reason=f"the shared generator is not at {GEN}")
-def test_pairs_equal_the_ground_truth(tmp_path: Path) -> None:
-    pcap, truth = tmp_path / "c.pcap", tmp_path / "t.jsonl"
-    subprocess.run(
-        [sys.executable, str(GEN), "--packets", "20000", "--seed", "5", "-o", str(pcap),
-         "--truth", str(truth), "-q"], check=True,
-    )  # fmt: skip
+def test_pairs_equal_the_ground_truth(generated: Generate) -> None:
+    pcap, truth = generated(20000, 5)
     records, txns, findings, _ = analyse(open_source(pcap))
     seq: dict[int, tuple[str, str, int]] = {}  # frame no -> (flow, dir, index in direction)
     counts: dict[tuple[str, str], int] = defaultdict(int)
