@@ -119,23 +119,20 @@ def tree(root: Element, findings: Findings, where: str) -> dict[str, Any]:
     return out
 
 
-def child_text(el: Element | None, name: str) -> str | None:
-    """The text of the first direct child with that local name ("" when empty), or None."""
-    if el is None:
-        return None
-    for kid in el:
-        if local(kid.tag) == name:
-            return kid.text or ""
-    return None
-
-
 def child(el: Element | None, name: str) -> Element | None:
+    """The first direct child with that local name, or None."""
     if el is None:
         return None
     for kid in el:
         if local(kid.tag) == name:
             return kid
     return None
+
+
+def child_text(el: Element | None, name: str) -> str | None:
+    """The text of the first direct child with that local name ("" when empty), or None."""
+    kid = child(el, name)
+    return None if kid is None else kid.text or ""
 
 
 def _set(out: dict[str, Any], key: str, value: str | None) -> None:
