@@ -183,7 +183,7 @@ class Transactions:
             self._end_burst(conn, txn)
             self._reply(conn, txn, record)
             follow = BURSTS.get(txn.cmd)
-            if follow is not None and (txn.cmd != "ADD" or txn_list(frame) == "FL"):
+            if follow is not None and (txn.cmd != "ADD" or frame.args[:1] == ("FL",)):
                 conn.burst = txn
             if txn.cmd == "CAL" and frame.args[:1] == ("RINGING",):
                 conn.ringing = txn
@@ -258,8 +258,3 @@ class Transactions:
             waiting.popleft()
             self._settle(txn, f"no reply within {self._timeout:g} s")
 
-
-def txn_list(frame: CommandFrame) -> str | None:
-    """The list argument of an ADD/REM reply (`ADD 12 FL 1201 ...`), if any."""
-    args = frame.args
-    return args[0] if args else None
