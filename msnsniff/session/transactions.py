@@ -257,4 +257,3 @@ class Transactions:
                 return
             waiting.popleft()
             self._settle(txn, f"no reply within {self._timeout:g} s")
-
