@@ -1,0 +1,165 @@
+"""One MSNP connection from the client side: send commands with TrIDs, read framed replies.
+
+Server frames are read with the same payload rules the dissector uses (the command's last
+argument is the payload length for MSG, NOT, IPG, ...), with a bound on lines and payloads.
+Every line sent and received is kept in `transcript` in the docs' `>>>`/`<<<` style, so a
+test can show exactly what happened when it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Final
+
+from dissectors.api import Direction
+from dissectors.msnp.grammar import PAYLOAD_RULES, PayloadRule
+
+SERVER_PAYLOAD_COMMANDS: Final = frozenset(
+    c.decode() for c, rule in PAYLOAD_RULES[Direction.S2C].items() if rule is PayloadRule.LAST
+)
+MAX_LINE: Final = 16384
+MAX_PAYLOAD: Final = 1 << 20
+
+
+class ClientError(Exception):
+    """The server closed, refused, or answered something the client cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One frame from the server."""
+
+    line: str
+    payload: bytes = b""
+
+    @property
+    def words(self) -> list[str]:
+        return self.line.split()
+
+    @property
+    def cmd(self) -> str:
+        return self.words[0] if self.line else ""
+
+    @property
+    def trid(self) -> int | None:
+        w = self.words
+        return int(w[1]) if len(w) > 1 and w[1].isdigit() and len(w[1]) <= 10 else None
+
+    @property
+    def is_error(self) -> bool:
+        return len(self.cmd) == 3 and self.cmd.isdigit()
+
+
+class Connection:
+    """A client connection: `command()` sends with the next TrID, `read()` takes a frame."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 name: str = "") -> None:
+        self.reader = reader
+        self.writer = writer
+        self.name = name
+        self.next_trid = 1
+        self.transcript: list[str] = []
+        self.backlog: list[Reply] = []  # frames read while waiting for something else
+
+    @classmethod
+    async def open(cls, host: str, port: int, name: str = "", timeout: float = 10.0
+                   ) -> Connection:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=MAX_LINE), timeout
+        )
+        return cls(reader, writer, name)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def send_line(self, line: str, payload: bytes = b"") -> None:
+        self.transcript.append(f">>> {line}" + (f" [{len(payload)} bytes]" if payload else ""))
+        self.writer.write(line.encode("utf-8", "surrogateescape") + b"\r\n" + payload)
+
+    def command(self, cmd: str, *args: str, payload: bytes | None = None) -> int:
+        """Send `CMD TrID args... [len]` (+ payload); returns the TrID used."""
+        trid = self.next_trid
+        self.next_trid += 1
+        parts = [cmd, str(trid), *args]
+        if payload is not None:
+            parts.append(str(len(payload)))
+        self.send_line(" ".join(parts), payload or b"")
+        return trid
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    async def read(self, timeout: float = 10.0) -> Reply:
+        """The next frame (from the backlog first); ClientError when the server closed."""
+        if self.backlog:
+            return self.backlog.pop(0)
+        return await asyncio.wait_for(self._read_frame(), timeout)
+
+    async def _read_frame(self) -> Reply:
+        try:
+            raw = await self.reader.readuntil(b"\r\n")
+        except asyncio.IncompleteReadError as e:
+            self.transcript.append("--- closed by server")
+            raise ClientError(f"{self.name}: server closed the connection") from e
+        except asyncio.LimitOverrunError as e:
+            raise ClientError(f"{self.name}: line over {MAX_LINE} bytes") from e
+        line = raw[:-2].decode("utf-8", "surrogateescape")
+        words = line.split()
+        payload = b""
+        if words and words[0] in SERVER_PAYLOAD_COMMANDS and words[-1].isdigit():
+            length = int(words[-1])
+            if length > MAX_PAYLOAD:
+                raise ClientError(f"{self.name}: payload of {length} bytes refused")
+            payload = await self.reader.readexactly(length)
+        self.transcript.append(f"<<< {line}")
+        return Reply(line, payload)
+
+    async def expect(self, trid: int, timeout: float = 10.0) -> Reply:
+        """The reply (or error) with this TrID; other frames go to the backlog."""
+        kept: list[Reply] = []
+        try:
+            while True:
+                r = await self.read(timeout)
+                if r.trid == trid:
+                    return r
+                kept.append(r)
+        finally:
+            self.backlog[:0] = kept
+
+    async def until(self, cmd: str, timeout: float = 10.0) -> Reply:
+        """The next frame whose command is `cmd`; others go to the backlog."""
+        kept: list[Reply] = []
+        try:
+            while True:
+                r = await self.read(timeout)
+                if r.cmd == cmd:
+                    return r
+                kept.append(r)
+        finally:
+            self.backlog[:0] = kept
+
+    async def call(self, cmd: str, *args: str, payload: bytes | None = None,
+                   timeout: float = 10.0) -> Reply:
+        """Send a command and return its reply (or error reply)."""
+        trid = self.command(cmd, *args, payload=payload)
+        await self.drain()
+        return await self.expect(trid, timeout)
+
+    async def closed(self, timeout: float = 5.0) -> bool:
+        """Whether the server closes the connection within `timeout` (frames are kept)."""
+        try:
+            while True:
+                self.backlog.append(await asyncio.wait_for(self._read_frame(), timeout))
+        except (ClientError, ConnectionError):
+            return True
+        except TimeoutError:
+            return False

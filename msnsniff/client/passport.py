@@ -1,0 +1,78 @@
+"""Get a Passport 1.4 ticket: ask the nexus for DALogin, then log in there over HTTPS.
+
+Runs urllib in a thread so the event loop keeps going. Certificates are checked, except for
+loopback servers, whose certificate the reference server generates itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Final
+
+from msnsniff.client.connection import ClientError
+
+ORG_URL: Final = "http%3A%2F%2Fmessenger%2Emsn%2Ecom"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _context(url: str) -> ssl.SSLContext | None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https":
+        return None
+    if _loopback(parts.hostname or ""):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context()
+
+
+def _get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str]]:
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=_context(url)) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}
+    except (urllib.error.URLError, OSError) as e:
+        raise ClientError(f"Passport: {url}: {e}") from e
+
+
+def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
+                      timeout: float = 10.0) -> str:
+    """The `from-PP` ticket for `account`, or ClientError saying why not."""
+    status, headers = _get(nexus, {}, timeout)
+    urls = headers.get("passporturls", "")
+    fields = dict(p.split("=", 1) for p in urls.split(",") if "=" in p)
+    dalogin = fields.get("DALogin")
+    if status != 200 or not dalogin:
+        raise ClientError(f"Passport nexus {nexus}: no DALogin (HTTP {status})")
+    login_url = dalogin if "://" in dalogin else "https://" + dalogin
+    auth = (
+        f"Passport1.4 OrgVerb=GET,OrgURL={ORG_URL},"
+        f"sign-in={urllib.parse.quote(account)},pwd={urllib.parse.quote(password)},{challenge}"
+    )
+    status, headers = _get(login_url, {"Authorization": auth}, timeout)
+    info = headers.get("authentication-info", "")
+    if status != 200 or "from-PP='" not in info:
+        raise ClientError(f"Passport login refused for {account} (HTTP {status})")
+    return info.split("from-PP='", 1)[1].split("'", 1)[0]
+
+
+async def fetch_ticket(nexus: str, account: str, password: str, challenge: str,
+                       timeout: float = 10.0) -> str:
+    return await asyncio.to_thread(fetch_ticket_sync, nexus, account, password, challenge,
+                                   timeout)

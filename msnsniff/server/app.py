@@ -1,0 +1,94 @@
+"""Start and stop the whole reference server: DS, NS and SB listeners plus the Passport nexus.
+
+`ReferenceServer` is what the CLI (`msnsniff serve`), the tests, the proxy and replay use:
+`await server.start()` binds every listener (port 0 picks a free one; `server.ports` says which),
+`await server.close()` closes them and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from msnsniff.server.config import ServerConfig
+from msnsniff.server.hub import Hub
+from msnsniff.server.notification import NotificationConnection
+from msnsniff.server.passport import Passport
+from msnsniff.server.store import Store
+from msnsniff.server.switchboard import SwitchboardConnection
+
+DEMO_ACCOUNTS = (
+    ("alice@example.com", "alice-pass", "Alice"),
+    ("bob@example.com", "bob-pass", "Bob"),
+    ("carol@example.com", "carol-pass", "Carol"),
+)
+"""`msnsniff serve --demo` accounts (documented in the README)."""
+
+
+class ReferenceServer:
+    """The reference server's listeners around one `Hub`."""
+
+    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store if store is not None else Store(config.db)
+        self.passport = _passport(self.store)
+        self.hub = Hub(config, self.store, self.passport)
+        self._servers: list[asyncio.Server] = []
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return self.hub.ports
+
+    def add_demo_accounts(self) -> None:
+        for email, password, nick in DEMO_ACCOUNTS:
+            if self.store.account(email) is None:
+                self.store.add_account(email, password, nick)
+
+    async def start(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        factories: list[tuple[str, int, Callable[[], asyncio.Protocol]]] = [
+            ("ds", cfg.ds_port, lambda: NotificationConnection(self.hub, "ds")),
+            ("ns", cfg.ns_port, lambda: NotificationConnection(self.hub, "ns")),
+            ("sb", cfg.sb_port, lambda: SwitchboardConnection(self.hub)),
+        ]
+        for kind, port, factory in factories:
+            server = await loop.create_server(factory, cfg.host, port)
+            self._servers.append(server)
+            self.hub.ports[kind] = server.sockets[0].getsockname()[1]
+        if cfg.http_port is not None or cfg.https_port is not None:
+            await self.passport.start(
+                cfg.host,
+                http_port=cfg.http_port if cfg.http_port is not None else 0,
+                https_port=cfg.https_port,
+                cert_dir=cfg.cert_dir,
+            )
+            self.hub.ports["http"] = self.passport.http_port
+            if self.passport.https_port is not None:
+                self.hub.ports["https"] = self.passport.https_port
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for session in list(self.hub.sessions.values()):
+            session.abort()
+        for board in list(self.hub.switchboards.values()):
+            for member in list(board.members.values()):
+                member.abort()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        await self.passport.close()
+        self.store.close()
+
+    @property
+    def nexus_url(self) -> str:
+        return self.passport.nexus_url
+
+
+def _passport(store: Store) -> Passport:
+    def check(account: str, password: str) -> bool:
+        acc = store.account(account)
+        return acc is not None and acc.password == password
+
+    return Passport(check)
