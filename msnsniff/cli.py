@@ -9,19 +9,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from msnsniff.errors import MsnsniffError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from msnsniff.capture import SourceNote
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.filter import DisplayFilter
     from msnsniff.session.pairing import Paired
 
-COMMANDS = ("read", "sniff", "expert", "stats", "chat", "sessions", "contacts")
+COMMANDS = (
+    "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
+)  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
 
@@ -125,7 +126,111 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what changed between list versions A and B")  # fmt: skip
     contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    serve = sub.add_parser("serve", help="run the reference MSNP server (DS, NS, SB, Passport)")
+    serve.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
+                       help="the dispatch server's address; the notification and switchboard "
+                       "servers take the next two ports unless given (default %(default)s)")
+    serve.add_argument("--ns-port", type=int, default=None, metavar="PORT")
+    serve.add_argument("--sb-port", type=int, default=None, metavar="PORT")
+    serve.add_argument("--http-port", default="8081", metavar="PORT|off",
+                       help="Passport nexus and login over HTTP (default %(default)s)")
+    serve.add_argument("--https-port", default="8443", metavar="PORT|off",
+                       help="the same over HTTPS, certificate generated for loopback "
+                       "(default %(default)s)")
+    serve.add_argument("--db", default=":memory:", metavar="FILE",
+                       help="SQLite file for accounts and lists (default: in memory)")
+    serve.add_argument("--cert-dir", type=Path, default=None, metavar="DIR",
+                       help="where the generated certificate is kept (default: temporary)")
+    serve.add_argument("--demo", action="store_true",
+                       help="add the demo accounts (alice, bob, carol @example.com)")
+    serve.add_argument("--add-account", default=None, metavar="EMAIL",
+                       help="add an account (password prompted, or read from stdin) and exit")
+    serve.add_argument("--nick", default=None, help="with --add-account: its nickname")
+    serve.add_argument("--record", type=Path, default=None, metavar="FILE.pcap",
+                       help="record every MSNP connection to a pcap")
+    serve.add_argument("--chl-interval", type=float, default=300.0, metavar="SECONDS",
+                       help="send CHL to each MSNP6+ login this often; 0: never")
+    send = sub.add_parser("send", help="send one message like seed 000's sendMsg")
+    send.add_argument("text", metavar="TEXT")
+    send.add_argument("--server", default="127.0.0.1:1863", metavar="HOST:PORT",
+                      help="dispatch or notification server (default %(default)s)")
+    send.add_argument("--account", required=True, metavar="EMAIL")
+    send.add_argument("--password-stdin", action="store_true",
+                      help="read the password from stdin (default: prompt, or the "
+                      "MSNSNIFF_PASSWORD environment variable)")
+    send.add_argument("--to", action="append", required=True, metavar="EMAIL")
+    send.add_argument("--font", default="Microsoft Sans Serif")
+    send.add_argument("--color", default="0", help="BGR hex, e.g. ff for red")
+    send.add_argument("--dialect", type=int, default=8, choices=range(2, 10), metavar="N",
+                      help="MSNP version, 2-9 (default %(default)s; 2-7 log in with MD5)")
+    send.add_argument("--nexus", default=None, metavar="URL",
+                      help="Passport nexus (default https://HOST:8443/rdr/pprdr.asp)")
+    send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     return parser
+
+
+def _port_or_off(text: str) -> int | None:
+    if text == "off":
+        return None
+    if not text.isdigit():
+        raise MsnsniffError(f"bad port {text!r} (a number, or off)")
+    return int(text)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise MsnsniffError(f"bad address {text!r} (HOST:PORT)")
+    return host.strip("[]"), int(port)
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.server.config import ServerConfig
+    from msnsniff.server.run import add_account, serve
+
+    if args.add_account is not None:
+        if args.db == ":memory:":
+            raise MsnsniffError("--add-account needs --db FILE")
+        return add_account(args.db, args.add_account, args.nick, out)
+    host, ds = _host_port(args.listen)
+    config = ServerConfig(
+        host=host, ds_port=ds,
+        ns_port=args.ns_port if args.ns_port is not None else (ds + 1 if ds else 0),
+        sb_port=args.sb_port if args.sb_port is not None else (ds + 2 if ds else 0),
+        http_port=_port_or_off(args.http_port), https_port=_port_or_off(args.https_port),
+        db=args.db, cert_dir=args.cert_dir, record=args.record,
+        chl_interval=args.chl_interval,
+    )  # fmt: skip
+    return serve(config, args.demo, out)
+
+
+def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import asyncio
+    import getpass
+    import os
+
+    from msnsniff.client.connection import ClientError
+    from msnsniff.client.send import send_message
+
+    host, port = _host_port(args.server)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = os.environ.get("MSNSNIFF_PASSWORD") or getpass.getpass(
+            f"password for {args.account}: "
+        )
+    nexus = args.nexus or f"https://{host}:8443/rdr/pprdr.asp"
+    try:
+        outcomes = asyncio.run(send_message(
+            host, port, args.account, password, args.to, args.text, font=args.font,
+            color=args.color, dialect=args.dialect, nexus=nexus, timeout=args.timeout,
+        ))  # fmt: skip
+    except (ClientError, OSError, TimeoutError) as e:
+        raise MsnsniffError(f"send: {e or type(e).__name__}") from e
+    for o in outcomes:
+        out.write(f"{o.recipient}: delivered\n" if o.delivered
+                  else f"{o.recipient}: not delivered: {o.reason}\n")  # fmt: skip
+    return 0 if all(o.delivered for o in outcomes) else 1
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -333,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
         "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
+        "serve": cmd_serve, "send": cmd_send,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

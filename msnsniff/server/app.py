@@ -14,6 +14,7 @@ from msnsniff.server.config import ServerConfig
 from msnsniff.server.hub import Hub
 from msnsniff.server.notification import NotificationConnection
 from msnsniff.server.passport import Passport
+from msnsniff.server.record import Recorder
 from msnsniff.server.store import Store
 from msnsniff.server.switchboard import SwitchboardConnection
 
@@ -32,7 +33,8 @@ class ReferenceServer:
         self.config = config
         self.store = store if store is not None else Store(config.db)
         self.passport = _passport(self.store)
-        self.hub = Hub(config, self.store, self.passport)
+        self.recorder = Recorder(config.record) if config.record is not None else None
+        self.hub = Hub(config, self.store, self.passport, recorder=self.recorder)
         self._servers: list[asyncio.Server] = []
 
     @property
@@ -79,6 +81,8 @@ class ReferenceServer:
             await server.wait_closed()
         self._servers.clear()
         await self.passport.close()
+        if self.recorder is not None:
+            self.recorder.close()
         self.store.close()
 
     @property

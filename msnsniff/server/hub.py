@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import Account
+from msnsniff.server.record import Recorder
 from msnsniff.server.store import Store
 
 if TYPE_CHECKING:
@@ -50,11 +51,13 @@ class Hub:
         store: Store,
         passport: Passport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recorder: Recorder | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.passport = passport
         self.clock = clock
+        self.recorder = recorder
         self.sessions: dict[str, NotificationConnection] = {}
         self.switchboards: dict[str, Switchboard] = {}
         self.cookies: dict[str, Cookie] = {}

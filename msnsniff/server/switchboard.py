@@ -39,7 +39,8 @@ class SwitchboardConnection(LineConnection):
     def __init__(self, hub: Hub) -> None:
         cfg = hub.config
         super().__init__(
-            max_line=cfg.max_line, max_payload=cfg.max_payload, max_output=cfg.max_output
+            max_line=cfg.max_line, max_payload=cfg.max_payload, max_output=cfg.max_output,
+            recorder=hub.recorder,
         )
         self.hub = hub
         self.account: Account | None = None

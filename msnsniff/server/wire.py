@@ -20,6 +20,7 @@ from typing import Final
 
 from dissectors.api import Direction
 from dissectors.msnp.grammar import PAYLOAD_RULES
+from msnsniff.server.record import Recorder
 
 log = logging.getLogger("msnsniff.server")
 
@@ -48,8 +49,10 @@ class LineConnection(asyncio.Protocol):
 
     kind = "?"
 
-    def __init__(self, *, max_line: int, max_payload: int, max_output: int) -> None:
+    def __init__(self, *, max_line: int, max_payload: int, max_output: int,
+                 recorder: Recorder | None = None) -> None:
         self.transport: asyncio.Transport | None = None
+        self.recorder = recorder
         self.peer = ""
         self.closed = False
         self._buf = bytearray()
@@ -66,9 +69,15 @@ class LineConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        if self.recorder is not None:
+            local = transport.get_extra_info("sockname")
+            if isinstance(peer, tuple) and isinstance(local, tuple):
+                self.recorder.opened(id(self), self.peer, f"{local[0]}:{local[1]}")
         self.opened()
 
     def data_received(self, data: bytes) -> None:
+        if self.recorder is not None:
+            self.recorder.data(id(self), True, data)
         if self.closed:
             return
         self._buf += data
@@ -83,6 +92,8 @@ class LineConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.recorder is not None:
+            self.recorder.closed(id(self))
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -158,7 +169,10 @@ class LineConnection(asyncio.Protocol):
         t = self.transport
         if t is None or self.closed:
             return
-        t.write(encode(line) + b"\r\n" + payload)
+        data = encode(line) + b"\r\n" + payload
+        t.write(data)
+        if self.recorder is not None:
+            self.recorder.data(id(self), False, data)
         if t.get_write_buffer_size() > self._max_output:
             log.info("%s %s: not reading; dropped", self.kind, self.peer)
             self.abort()

@@ -1,0 +1,78 @@
+"""The sendMsg flow of seed 000: log in, go online, one switchboard per recipient, leave.
+
+`send_message` reports per recipient whether the message was delivered or why not: the
+recipient is offline or keeps the sender out (217 on CAL), the account is unknown (208),
+the session limit was hit (800 on XFR SB, seed 000: 8 switchboards a minute), nobody answered
+the invitation, or the switchboard refused the message (NAK). Like sendMsg, it never SYNs, so
+the sender does not appear online to anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from msnsniff.client.connection import ClientError
+from msnsniff.client.session import NotificationClient
+
+REASONS: Final = {
+    "208": "no such account",
+    "215": "already in the conversation",
+    "217": "offline, appearing offline, or not accepting messages from you",
+    "800": "too many conversations: the server allows 8 switchboards a minute (error 800)",
+    "913": "not allowed while appearing offline (error 913)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one recipient."""
+
+    recipient: str
+    delivered: bool
+    reason: str = ""
+
+
+async def send_message(
+    host: str, port: int, account: str, password: str, recipients: list[str], text: str, *,
+    font: str = "Microsoft Sans Serif", color: str = "0", dialect: int = 8,
+    nexus: str | None = None, timeout: float = 10.0,
+) -> list[Outcome]:
+    """Send `text` to each recipient; ClientError when the login itself fails."""
+    ns = await NotificationClient.login(host, port, account, password, dialect=dialect,
+                                        nexus=nexus, timeout=timeout)
+    out: list[Outcome] = []
+    try:
+        r = await ns.set_status("NLN", timeout)
+        if r.is_error:
+            raise ClientError(f"CHG refused: {r.line}")
+        for who in recipients:
+            out.append(await _one(ns, who, text, font, color, timeout))
+    finally:
+        await ns.logout()
+    return out
+
+
+async def _one(ns: NotificationClient, who: str, text: str, font: str, color: str,
+               timeout: float) -> Outcome:
+    try:
+        chat = await ns.open_chat(timeout)
+    except ClientError as e:
+        code = e.args[1] if len(e.args) > 1 else ""
+        return Outcome(who, False, REASONS.get(code, str(e.args[0])))
+    try:
+        j = await chat.invite(who, timeout)
+        if j.is_error:
+            return Outcome(who, False, REASONS.get(j.cmd, f"error {j.cmd}"))
+        if j.cmd != "JOI":
+            return Outcome(who, False, f"left before the message ({j.line})")
+        ack = await chat.say(text, font=font, color=color, ack="A", timeout=timeout)
+        if ack is None or ack.cmd != "ACK":
+            return Outcome(who, False, "the switchboard did not deliver it (NAK)")
+        return Outcome(who, True)
+    except TimeoutError:
+        return Outcome(who, False, f"no answer within {timeout:g} s")
+    except ClientError as e:
+        return Outcome(who, False, str(e))
+    finally:
+        await chat.leave()

@@ -1,0 +1,60 @@
+"""Record the server's own MSNP connections as a pcap, with real endpoints and timing.
+
+Every DS, NS and SB connection becomes one TCP conversation (handshake, data, FIN) written
+through the project's pcap writer as the bytes are received and sent, so `msnsniff read`,
+tshark and Wireshark read the recording. The files in `captures/` are made this way from
+real loopback runs of the server and the client. Credentials are recorded as sent: a
+recording is for the person who made it (`msnsniff read --redact` hides them on export).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from msnsniff.capture.write import PcapWriter, TcpConversation
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+class Recorder:
+    """Writes conversations to one pcap; `clock` gives capture timestamps (Unix seconds)."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self._fh: BinaryIO = path.open("wb")
+        self._writer = PcapWriter(self._fh)
+        self._clock = clock
+        self._open: dict[int, TcpConversation] = {}
+        self._isn = 1000
+
+    def opened(self, key: int, client: str, server: str) -> None:
+        """A connection from `client` to `server` (both `ip:port`, IPv4) was accepted."""
+        try:
+            conv = TcpConversation(self._writer, _endpoint(client), _endpoint(server),
+                                   isn=(self._isn, self._isn + 500_000))
+            conv.open(self._clock())
+        except (ValueError, OSError):
+            return  # not an IPv4 ip:port pair: the writer synthesizes IPv4 headers only
+        self._isn = (self._isn + 1_000_003) & 0x7FFFFFFF
+        self._open[key] = conv
+
+    def data(self, key: int, from_client: bool, data: bytes) -> None:
+        conv = self._open.get(key)
+        if conv is not None and data:
+            conv.send(self._clock(), from_client, data)
+
+    def closed(self, key: int) -> None:
+        conv = self._open.pop(key, None)
+        if conv is not None:
+            conv.close(self._clock(), by_client=True)
+            self._fh.flush()
+
+    def close(self) -> None:
+        for key in list(self._open):
+            self.closed(key)
+        self._fh.close()

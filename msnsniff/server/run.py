@@ -1,0 +1,78 @@
+"""`msnsniff serve`: run the reference server until Ctrl-C or SIGTERM; `--add-account`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+from typing import TextIO
+
+from msnsniff.errors import MsnsniffError
+from msnsniff.server.app import DEMO_ACCOUNTS, ReferenceServer
+from msnsniff.server.config import ServerConfig
+from msnsniff.server.model import valid_account
+from msnsniff.server.store import Store
+
+
+def add_account(db: str, email: str, nick: str | None, out: TextIO) -> int:
+    """Add one account to the database; the password is prompted for, or read from stdin."""
+    if not valid_account(email):
+        raise MsnsniffError(f"{email!r} is not an account name (name@domain.tld)")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {email}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise MsnsniffError("empty password")
+    store = Store(db)
+    try:
+        store.add_account(email, password, nick)
+    finally:
+        store.close()
+    out.write(f"added {email.lower()} to {db}\n")
+    return 0
+
+
+def serve(config: ServerConfig, demo: bool, out: TextIO) -> int:
+    """Start everything, print the addresses, and serve until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    async def main() -> None:
+        server = ReferenceServer(config)
+        if demo:
+            server.add_demo_accounts()
+        try:
+            await server.start()
+        except OSError as e:
+            await server.close()
+            raise MsnsniffError(f"cannot listen: {e}") from e
+        p = server.ports
+        host = config.host
+        out.write(
+            f"msnsniff serve: dispatch {host}:{p['ds']}  notification {host}:{p['ns']}"
+            f"  switchboard {host}:{p['sb']}\n"
+        )
+        if "http" in p:
+            out.write(f"  Passport nexus {server.nexus_url} (HTTP on {host}:{p['http']})\n")
+        out.write(f"  database {config.db}, {len(server.store.accounts())} accounts")
+        if demo:
+            out.write(" (demo: " + ", ".join(f"{e}/{pw}" for e, pw, _ in DEMO_ACCOUNTS) + ")")
+        out.write("\n")
+        if config.record is not None:
+            out.write(f"  recording to {config.record}\n")
+        out.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,107 @@
+"""`msnsniff serve` and `msnsniff send` as a user runs them: real processes, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from msnsniff.client.session import NotificationClient
+
+MSNSNIFF = [sys.executable, "-m", "msnsniff"]
+
+
+async def start_serve(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, int]]:
+    """`msnsniff serve` on ephemeral ports; its ports from the lines it prints."""
+    proc = await asyncio.create_subprocess_exec(
+        *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "0", "--https-port", "0",
+        *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    head = b""
+    while b"database" not in head:
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert line, f"serve exited: {(await proc.stderr.read()).decode()}"  # type: ignore[union-attr]
+        head += line
+    text = head.decode()
+    ports = {k: int(v) for k, v in re.findall(r"(dispatch|notification|switchboard) \S+:(\d+)",
+                                               text)}  # fmt: skip
+    ports["https"] = int(re.search(r"https://127\.0\.0\.1:(\d+)/", text).group(1))  # type: ignore[union-attr]
+    return proc, ports
+
+
+async def stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(proc.wait(), 20)
+
+
+def test_add_account_then_serve_it_then_stop_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    added = subprocess.run(
+        [*MSNSNIFF, "serve", "--db", str(db), "--add-account", "Dave@Example.com", "--nick",
+         "Dave"], input="dave-pw\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == f"added dave@example.com to {db}\n"
+    again = subprocess.run(
+        [*MSNSNIFF, "serve", "--db", str(db), "--add-account", "dave@example.com"],
+        input="x\n", capture_output=True, text=True, timeout=60,
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+    async def main() -> None:
+        proc, ports = await start_serve("--db", str(db))
+        try:
+            dave = await NotificationClient.login(
+                "127.0.0.1", ports["dispatch"], "dave@example.com", "dave-pw", dialect=7
+            )
+            assert dave.nick == "Dave"
+            await dave.logout()
+        finally:
+            assert await stop(proc) == 0
+
+    asyncio.run(main())
+
+
+def test_send_reports_each_recipient(tmp_path: Path) -> None:
+    async def main() -> None:
+        proc, ports = await start_serve("--demo")
+        nexus = f"https://127.0.0.1:{ports['https']}/rdr/pprdr.asp"
+        try:
+            bob = await NotificationClient.login(
+                "127.0.0.1", ports["notification"], "bob@example.com", "bob-pass", nexus=nexus
+            )
+            await bob.sync()
+            await bob.set_status("NLN")
+
+            async def answer() -> bytes:
+                chat = await bob.answer(await bob.conn.until("RNG", 20))
+                return (await chat.conn.until("MSG", 20)).payload
+
+            received = asyncio.create_task(answer())
+            send = await asyncio.create_subprocess_exec(
+                *MSNSNIFF, "send", "--server", f"127.0.0.1:{ports['dispatch']}",
+                "--account", "alice@example.com", "--to", "bob@example.com",
+                "--to", "carol@example.com", "--nexus", nexus, "--font", "Arial",
+                "--color", "ff", "hello from the command line",
+                env={**os.environ, "MSNSNIFF_PASSWORD": "alice-pass"},
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(send.communicate(), 30)
+            assert send.returncode == 1, err.decode()  # carol is offline
+            assert out.decode().splitlines() == [
+                "bob@example.com: delivered",
+                "carol@example.com: not delivered: offline, appearing offline, or not "
+                "accepting messages from you",
+            ]
+            payload = await asyncio.wait_for(received, 10)
+            assert payload.endswith(b"\r\n\r\nhello from the command line")
+            assert b"FN=Arial; EF=; CO=ff" in payload
+        finally:
+            assert await stop(proc) == 0
+
+    asyncio.run(main())
