@@ -1441,7 +1441,10 @@ class ContactLists:
         if self._sync_version(conn, sync.prior_version, sync.prior_frame, sync):
             return
         if sync.prior_state is not None and w.complete:
-            differ = _summary(diff_states(sync.prior_state, _freeze(w)), settle=True)
+            differ = _summary(
+                _comparable(diff_states(sync.prior_state, _freeze(w)), sync.prior_state,
+                            _freeze(w)), settle=True,
+            )  # fmt: skip
             if differ:
                 self._find(
                     Severity.WARN, "contacts.version_conflict",
@@ -1624,6 +1627,20 @@ def render_state(state: ListState) -> str:
                 text += f"  groups {_groups_text(state.contact_groups[who])}"
             lines.append(text)
     return "\n".join(lines)
+
+
+def _comparable(diff: ListDiff, a: ListState, b: ListState) -> ListDiff:
+    """The part of a diff both states can speak to: a SYN of a dialect without groups
+    (MSNP2-6) or without phone numbers (MSNP2-4) says nothing about them, so their absence
+    on one side is not a difference."""
+    if not a.groups or not b.groups:
+        diff = replace(diff, groups_added={}, groups_removed={}, groups_renamed={}, joined={},
+                       left={})  # fmt: skip
+    if not a.prp or not b.prp:
+        diff = replace(diff, settings={
+            k: v for k, v in diff.settings.items() if not k.startswith("PRP ")
+        })  # fmt: skip
+    return diff
 
 
 def _summary(diff: ListDiff, *, settle: bool = False) -> str:

@@ -1,4 +1,9 @@
-"""`python -m tests.golden --update`: rewrite every golden dissection."""
+"""`python -m tests.golden --update`: rewrite every golden dissection.
+
+`--recapture` first records the reference server's sample captures again
+(`msnsniff/samples.py`: real loopback runs of the server and the client) into `captures/`,
+then rewrites every golden file: the one command that regenerates them all.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,13 @@ from tests.golden import ROOT, cases, dissect
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["--update"]:
-        print("usage: python -m tests.golden --update", file=sys.stderr)
+    if argv not in (["--update"], ["--recapture"]):
+        print("usage: python -m tests.golden --update | --recapture", file=sys.stderr)
         return 2
+    if argv == ["--recapture"]:
+        from msnsniff.samples import main as record
+
+        record([str(ROOT / "captures")])
     for source, golden in cases():
         golden.write_text(dissect(source), encoding="utf-8")
         print(f"wrote {golden.relative_to(ROOT)} from {source.name}")
