@@ -35,6 +35,15 @@ CREATE TABLE IF NOT EXISTS phone (
 """
 
 
+def _b(text: str) -> bytes:
+    """Wire text (UTF-8 with surrogate escapes for bytes that are not UTF-8) as stored."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _t(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 class Store:
     """Accounts and lists in one SQLite file (`:memory:` for a throwaway server)."""
 
@@ -95,7 +104,7 @@ class Store:
         with self.transaction():
             self._db.execute(
                 "INSERT INTO account (email, password, nick, member_id) VALUES (?, ?, ?, ?)",
-                (key, password, acc.nick, member_id),
+                (key, password, _b(acc.nick), member_id),
             )
             self.save_group(acc, 0)
         self._cache[key] = acc
@@ -114,9 +123,9 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        acc = Account(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7])
+        acc = Account(row[0], row[1], _t(row[2]), bool(row[3]), row[4], row[5], row[6], row[7])
         acc.groups = {
-            gid: name
+            gid: _t(name)
             for gid, name in self._db.execute(
                 "SELECT gid, name FROM grp WHERE owner = ? ORDER BY gid", (key,)
             )
@@ -125,10 +134,13 @@ class Store:
             "SELECT email, nick, lists, groups FROM contact WHERE owner = ?", (key,)
         ):
             gids = [int(g) for g in groups.split(",") if g]
-            acc.contacts[email_] = Contact(email_, nick, lists, gids)
-        acc.phones = dict(
-            self._db.execute("SELECT type, value FROM phone WHERE owner = ?", (key,)).fetchall()
-        )
+            acc.contacts[email_] = Contact(email_, _t(nick), lists, gids)
+        acc.phones = {
+            kind: _t(value)
+            for kind, value in self._db.execute(
+                "SELECT type, value FROM phone WHERE owner = ?", (key,)
+            )
+        }
         self._cache[key] = acc
         return acc
 
@@ -140,7 +152,7 @@ class Store:
         self._db.execute(
             "UPDATE account SET nick = ?, verified = ?, version = ?, gtc = ?, blp = ?"
             " WHERE email = ?",
-            (acc.nick, int(acc.verified), acc.version, acc.gtc, acc.blp, acc.email),
+            (_b(acc.nick), int(acc.verified), acc.version, acc.gtc, acc.blp, acc.email),
         )
 
     def set_password(self, acc: Account, password: str) -> None:
@@ -163,13 +175,13 @@ class Store:
         self._db.execute(
             "INSERT OR REPLACE INTO contact (owner, email, nick, lists, groups)"
             " VALUES (?, ?, ?, ?, ?)",
-            (acc.email, c.email, c.nick, c.lists, ",".join(map(str, c.groups))),
+            (acc.email, c.email, _b(c.nick), c.lists, ",".join(map(str, c.groups))),
         )
 
     def save_group(self, acc: Account, gid: int) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO grp (owner, gid, name) VALUES (?, ?, ?)",
-            (acc.email, gid, acc.groups[gid]),
+            (acc.email, gid, _b(acc.groups[gid])),
         )
 
     def delete_group(self, acc: Account, gid: int) -> None:
@@ -183,5 +195,5 @@ class Store:
         else:
             self._db.execute(
                 "INSERT OR REPLACE INTO phone (owner, type, value) VALUES (?, ?, ?)",
-                (acc.email, kind, value),
+                (acc.email, kind, _b(value)),
             )

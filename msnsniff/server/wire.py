@@ -14,7 +14,9 @@ A handler that raises gets `500 TrID` and the connection is closed; the server g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -23,6 +25,10 @@ from dissectors.msnp.grammar import PAYLOAD_RULES
 from msnsniff.server.record import Recorder
 
 log = logging.getLogger("msnsniff.server")
+
+SOCKET_SEND_BUFFER: Final = 64 * 1024
+"""Kernel send buffer per connection: with `max_output`, what a client that stops reading
+can make the server hold."""
 
 CLIENT_PAYLOAD_COMMANDS: Final = frozenset(c.decode() for c in PAYLOAD_RULES[Direction.C2S])
 
@@ -67,6 +73,10 @@ class LineConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # the kernel's share of the bound: no 4 MiB autotuned buffers
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
         if self.recorder is not None:

@@ -15,8 +15,9 @@ from msnsniff.server.config import ServerConfig
 T = TypeVar("T")
 
 TEST_CONFIG = ServerConfig(
-    ds_port=0, ns_port=0, sb_port=0, http_port=0, https_port=0, chl_interval=0.0
+    ds_port=0, ns_port=0, sb_port=0, http_port=0, https_port=None, chl_interval=0.0
 )
+"""Ephemeral ports; Passport over HTTP only (seed 003's test and the CLI tests use HTTPS)."""
 
 
 def run(test: Callable[[ReferenceServer], Awaitable[T]], *, store: Any = None,

@@ -109,7 +109,7 @@ def test_msnp8_login_as_in_seed_003() -> None:
         assert await ns.closed()
         await exchange(other, "<<< FLN example@hotmail.com")
 
-    run(test, store=seed_store())
+    run(test, store=seed_store(), https_port=0)  # the Passport login over HTTPS, as real
 
 
 async def _login(server: ReferenceServer, conn: Connection, account: str, password: str,

@@ -1,0 +1,118 @@
+"""Bad input, floods, silent and slow clients: each gets an error or a disconnect, the server
+goes on, and other users do not notice (checked with a PNG round trip after each case)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+
+from msnsniff.client.connection import Connection
+from msnsniff.server.app import ReferenceServer
+from tests.msnsniff.server.scenario import exchange, logged_in_raw, raw, run
+
+A, B = "alice@example.com", "bob@example.com"
+
+
+async def still_fine(conn: Connection) -> None:
+    """The bystander's PNG is answered at once."""
+    started = time.monotonic()
+    await exchange(conn, ">>> PNG\n<<< QNG")
+    assert time.monotonic() - started < 1.0
+
+
+def test_garbage_on_every_listener_is_dropped() -> None:
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        for kind in ("ds", "ns", "sb"):
+            conn = await raw(server, kind)
+            conn.writer.write(os.urandom(4096) + b"\r\n" + bytes(range(256)))
+            await conn.drain()
+            assert await conn.closed(), kind
+            await still_fine(bystander)
+
+    run(test)
+
+
+def test_oversized_line_and_payload_lengths() -> None:
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        conn = await raw(server)
+        conn.writer.write(b"VER 1 MSNP8 " + b"A" * 10_000)  # no CRLF, over max_line
+        await conn.drain()
+        assert await conn.closed()
+        conn = await logged_in_raw(server, A)
+        await exchange(conn, ">>> QRY 9 msmsgs@msnmsgr.com 2000000000\n<o>")
+        conn = await logged_in_raw(server, A)
+        await exchange(conn, ">>> QRY 9 msmsgs@msnmsgr.com -5\n<o>")
+        await still_fine(bystander)
+
+    run(test, max_line=4096)
+
+
+def test_silent_idle_and_half_sent_clients_time_out() -> None:
+    async def test(server: ReferenceServer) -> None:
+        silent = await raw(server)  # never says anything
+        half = await logged_in_raw(server, A)
+        half.send_line("QRY 9 msmsgs@msnmsgr.com 32", b"0123")  # 4 of 32 payload bytes
+        await half.drain()
+        assert await silent.closed(3)
+        assert await half.closed(3)  # idle: the payload never completed
+        await still_fine(await logged_in_raw(server, B))  # and the server goes on
+
+    run(test, login_timeout=0.5, idle_timeout=1.0)
+
+
+def test_a_client_that_stops_reading_is_dropped() -> None:
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(s, (server.config.host, server.ports["ns"]))
+        reader, writer = await asyncio.open_connection(sock=s)
+        dropped = False
+        for _ in range(100):  # each VER is answered; the answers are never read
+            writer.write(b"VER 1 MSNP8 CVR0\r\n" * 5000)
+            try:
+                await asyncio.wait_for(writer.drain(), 2)
+            except (ConnectionError, TimeoutError):
+                dropped = True
+                break
+        assert dropped
+        writer.close()
+        await still_fine(bystander)
+
+    run(test, max_output=65536)
+
+
+def test_a_flood_of_commands_and_connections() -> None:
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        flooder = await logged_in_raw(server, A)
+        flooder.writer.write(b"PNG\r\n" * 20_000)
+        idle = [await raw(server) for _ in range(200)]
+        await still_fine(bystander)
+        got = 0
+        while got < 20_000:
+            r = await flooder.read(10)
+            got += r.cmd == "QNG"
+        for conn in idle:
+            conn.writer.close()
+        await still_fine(bystander)
+
+    run(test)
+
+
+def test_raw_bytes_in_nicknames_come_back_exactly() -> None:
+    async def test(server: ReferenceServer) -> None:
+        conn = await logged_in_raw(server, A)
+        conn.writer.write(f"ADD 9 AL {B} N\xffck\r\n".encode("latin-1"))
+        await conn.drain()
+        reply = await conn.read()
+        assert reply.line.encode("utf-8", "surrogateescape") == f"ADD 9 AL 1 {B} N\xffck".encode(
+            "latin-1"
+        )
+
+    run(test)
