@@ -60,7 +60,10 @@ def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
     dalogin = fields.get("DALogin")
     if status != 200 or not dalogin:
         raise ClientError(f"Passport nexus {nexus}: no DALogin (HTTP {status})")
-    login_url = dalogin if "://" in dalogin else "https://" + dalogin
+    # DALogin has no scheme: real clients always use HTTPS; this one follows the nexus's
+    # scheme, so a server with its Passport over plain HTTP (tests, debugging) works too
+    scheme = urllib.parse.urlsplit(nexus).scheme or "https"
+    login_url = dalogin if "://" in dalogin else f"{scheme}://{dalogin}"
     auth = (
         f"Passport1.4 OrgVerb=GET,OrgURL={ORG_URL},"
         f"sign-in={urllib.parse.quote(account)},pwd={urllib.parse.quote(password)},{challenge}"

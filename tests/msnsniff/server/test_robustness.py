@@ -71,7 +71,7 @@ def test_a_client_that_stops_reading_is_dropped() -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.setblocking(False)
         await asyncio.get_running_loop().sock_connect(s, (server.config.host, server.ports["ns"]))
-        reader, writer = await asyncio.open_connection(sock=s)
+        _reader, writer = await asyncio.open_connection(sock=s)
         dropped = False
         for _ in range(100):  # each VER is answered; the answers are never read
             writer.write(b"VER 1 MSNP8 CVR0\r\n" * 5000)

@@ -1,0 +1,476 @@
+"""Interop: Twisted 15.5's real MSNP8 client against the reference server.
+
+`twisted_msn_client.py` (Python 2.7, see README.md beside it) runs as a subprocess of a
+Python 2.7 virtualenv holding Twisted 15.5, made once in ~/.cache/msnsniff/tw27 (or where
+MSNSNIFF_TW27 says); the reference server runs in this process on a thread of its own, with
+its own event loop, so it keeps answering while the tests wait for the subprocesses. Every
+test skips, saying why, when no Python 2.7 is found or the environment cannot be installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from glob import glob
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from msnsniff.server.app import ReferenceServer
+from msnsniff.server.model import LIST_BITS, Contact
+from tests.msnsniff.server.scenario import PASSWORDS, TEST_CONFIG
+
+T = TypeVar("T")
+Event = dict[str, Any]
+
+SCRIPT = Path(__file__).with_name("twisted_msn_client.py")
+PY27_PROBE = "import sys; assert sys.version_info[:2] == (2, 7)"
+VIRTUALENV = "virtualenv==16.7.12"  # one file, no dependencies, still runs on 2.7
+PINS = (
+    "Twisted==15.5.0", "zope.interface==5.5.2", "pyOpenSSL==21.0.0", "cryptography==3.3.2",
+    "cffi==1.15.1", "six==1.16.0", "enum34==1.1.10", "ipaddress==1.0.23", "pycparser==2.21",
+)  # fmt: skip
+ENV_CHECK = (
+    "import twisted, OpenSSL; from twisted.words.protocols import msn; "
+    "assert twisted.__version__ == '15.5.0' and msn.ClientContextFactory"
+)
+BUILDING = ".msnsniff-building"  # in an environment being made: a leftover means "half made"
+PIP = ("-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input",
+       "--retries", "1", "--timeout", "20")  # fmt: skip
+
+ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
+LIST_VERSION = 3  # alice's and bob's list version after the set-up below
+
+
+# --- Python 2.7 and the Twisted 15.5 environment ----------------------------------------
+
+
+def _py27_candidates() -> list[str]:
+    """Absolute pyenv installs first (the bare pyenv shim fails while the global version is
+    3.x), then the usual system places, then every python2.7/python2 on PATH."""
+    found: list[str] = []
+    if os.environ.get("MSNSNIFF_PY27"):
+        found.append(os.environ["MSNSNIFF_PY27"])
+    roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv"), "/root/.pyenv",
+             "/opt/pyenv", "/usr/local/pyenv"]  # fmt: skip
+    for root in filter(None, roots):
+        found += sorted(glob(f"{root}/versions/2.7*/bin/python2.7"), reverse=True)
+    found += ["/usr/bin/python2.7", "/usr/local/bin/python2.7", "/opt/python2.7/bin/python2.7"]
+    for name in ("python2.7", "python2"):
+        for folder in os.environ.get("PATH", "").split(os.pathsep):
+            if folder:
+                found.append(os.path.join(folder, name))
+    unique: list[str] = []
+    for path in found:
+        if path not in unique and os.path.isfile(path) and os.access(path, os.X_OK):
+            unique.append(path)
+    return unique
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without PYTHON* variables (a py3 PYTHONPATH breaks 2.7)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+
+
+def find_python27() -> tuple[str | None, list[str]]:
+    """The first candidate that really is Python 2.7, and what was tried."""
+    tried: list[str] = []
+    for path in _py27_candidates():
+        try:
+            ok = subprocess.run([path, "-c", PY27_PROBE], capture_output=True, timeout=15,
+                                env=_clean_env()).returncode == 0  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            return path, tried
+        tried.append(path)
+    return None, tried
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    kept = [x for x in text.strip().splitlines() if not x.startswith("DEPRECATION: Python 2.7")]
+    return "\n".join(kept[-lines:])
+
+
+def _step(argv: list[str], what: str, **env: str) -> None:
+    """Run one install step; raise RuntimeError with its output's tail when it fails."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                           timeout=900, env={**_clean_env(), **env})  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"{what}: {exc}") from exc
+    if r.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {r.returncode}):\n"
+                           f"{_tail(r.stderr + r.stdout)}")  # fmt: skip
+
+
+def _usable(python: Path) -> bool:
+    if not python.exists():
+        return False
+    r = subprocess.run([str(python), "-W", "ignore", "-c", ENV_CHECK], capture_output=True,
+                       timeout=60, env=_clean_env())  # fmt: skip
+    return r.returncode == 0
+
+
+def twisted_env(py27: str) -> Path:
+    """The environment's python, made under an exclusive lock if it is not there yet (parallel
+    runs wait for the one making it). Raises RuntimeError when it cannot be made."""
+    import fcntl  # POSIX only, like the rest of this harness
+
+    root = Path(os.environ.get("MSNSNIFF_TW27") or Path.home() / ".cache/msnsniff/tw27")
+    root = root.expanduser().absolute()
+    python = root / "bin" / "python"
+    if _usable(python) and not (root / BUILDING).exists():
+        return python
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{root}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _usable(python) and not (root / BUILDING).exists():
+            return python  # another run made it while this one waited
+        if root.exists():
+            if (root / BUILDING).exists() or not any(root.iterdir()):
+                shutil.rmtree(root)  # half made by an interrupted run
+            else:
+                raise RuntimeError(f"{root} exists but holds no usable Twisted 15.5: remove it "
+                                   "or point MSNSNIFF_TW27 elsewhere")  # fmt: skip
+        root.mkdir()
+        (root / BUILDING).write_text("made by tests/interop/test_twisted_client.py\n")
+        try:
+            with tempfile.TemporaryDirectory(prefix=".tw27-venvtool-", dir=root.parent) as tool:
+                _step([py27, *PIP, "--target", tool, VIRTUALENV], "pip install virtualenv")
+                _step([py27, "-m", "virtualenv", "-q", "--no-download", "-p", py27, str(root)],
+                      "virtualenv", PYTHONPATH=tool)  # fmt: skip
+            _step([str(python), *PIP, *PINS], "pip install Twisted 15.5")
+            _step([str(python), "-W", "ignore", "-c", ENV_CHECK], "import check")
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        (root / BUILDING).unlink(missing_ok=True)
+    return python
+
+
+@pytest.fixture(scope="session")
+def tw27() -> Path:
+    """The Python of the Twisted 15.5 environment (skips when it cannot be had)."""
+    py27, tried = find_python27()
+    if py27 is None:
+        pytest.skip("no Python 2.7 interpreter found (needed to run Twisted 15.5's MSNP8 "
+                    f"client); tried: {', '.join(tried) or 'nothing on disk'}; "
+                    "set MSNSNIFF_PY27 to one")  # fmt: skip
+    started = time.monotonic()
+    try:
+        python = twisted_env(py27)
+    except RuntimeError as exc:
+        pytest.skip(f"cannot install the Twisted 15.5 environment with {py27}: {exc}")
+    took = time.monotonic() - started
+    if took > 5:
+        print(f"made the Twisted 15.5 environment {python.parent.parent} in {took:.1f} s")
+    return python
+
+
+# --- the reference server on a thread of its own ----------------------------------------
+
+
+class LiveServer:
+    """A `ReferenceServer` with the demo accounts, running on its own thread and event loop
+    (the store's SQLite connection lives on that thread: touch it only through `call`)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="msnsniff-server",
+                                       daemon=True)  # fmt: skip
+        self.log: list[str] = []
+        self.server: ReferenceServer | None = None
+        self._handler = _ListHandler(self.log)
+        self._logger = logging.getLogger("msnsniff.server")
+        self._level = self._logger.level
+
+    def __enter__(self) -> LiveServer:
+        self._logger.addHandler(self._handler)
+        self._logger.setLevel(logging.DEBUG)
+        self.thread.start()
+        try:
+            self.server = self.run(self._start())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server is not None:
+            self.run(self.server.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Callable[[ReferenceServer], T]) -> T:
+        async def wrap() -> T:
+            assert self.server is not None
+            return fn(self.server)
+
+        return self.run(wrap())
+
+    async def _start(self) -> ReferenceServer:
+        server = ReferenceServer(dataclasses.replace(TEST_CONFIG, https_port=0))  # Twisted: HTTPS
+        server.add_demo_accounts()
+        store = server.store
+        alice, bob = store.account(ALICE), store.account(BOB)
+        assert alice is not None and bob is not None
+        both = LIST_BITS["FL"] | LIST_BITS["AL"] | LIST_BITS["RL"]
+        with store.transaction():  # alice and bob on each other's lists, as after ADD FL+AL
+            store.save_contact(alice, Contact(BOB, "Bob", both, [0]))
+            store.save_contact(bob, Contact(ALICE, "Alice", both, [0]))
+            for acc in (alice, bob):
+                acc.version = LIST_VERSION
+                store.save_account(acc)
+        await server.start()
+        return server
+
+    @property
+    def ns(self) -> str:
+        return f"127.0.0.1:{self.call(lambda s: s.ports['ds'])}"
+
+    @property
+    def nexus(self) -> str:
+        return self.call(lambda s: s.nexus_url)
+
+    def describe(self) -> str:
+        """The server side, for assertion messages: ports, accounts, sessions, its log."""
+
+        def state(s: ReferenceServer) -> list[str]:
+            out = [f"ports {s.ports}, nexus {s.nexus_url}",
+                   f"NS sessions: {sorted(s.hub.sessions)}, "
+                   f"switchboards: {len(s.hub.switchboards)}"]  # fmt: skip
+            for email in (ALICE, BOB, CAROL):
+                acc = s.store.account(email)
+                if acc is not None:
+                    contacts = {c.email: (c.lists, c.groups) for c in acc.contacts.values()}
+                    out.append(f"{email}: version {acc.version}, nick {acc.nick!r}, "
+                               f"groups {acc.groups}, contacts {contacts}")  # fmt: skip
+            return out
+
+        try:
+            lines = self.call(state)
+        except Exception as exc:  # the server thread itself is what went wrong
+            lines = [f"(server state unavailable: {exc!r})"]
+        lines += ["server log (last 40):", *self.log[-40:]]
+        return "\n".join(lines)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+        self.setFormatter(logging.Formatter("%(relativeCreated)8.0f %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveServer]:
+    with LiveServer() as server:
+        yield server
+
+
+# --- running the client -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ClientRun:
+    """One run of the script: its arguments, exit status, output and JSON events."""
+
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+    rc: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    events: list[Event] = dataclasses.field(default_factory=list)
+
+    def wait(self, timeout: float) -> ClientRun:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.rc = self.proc.returncode
+        self.stdout = out.decode("utf-8", "replace")
+        self.stderr = err.decode("utf-8", "replace")
+        for line in self.stdout.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self.events.append(event)
+        return self
+
+    @property
+    def name(self) -> str:
+        """account/scenario"""
+        return f"{self.argv[self.argv.index('--account') + 1]} "\
+               f"{self.argv[self.argv.index('--scenario') + 1]}"
+
+    def all(self, kind: str, **match: Any) -> list[Event]:
+        return [e for e in self.events if e.get("event") == kind
+                and all(e.get(k) == v for k, v in match.items())]  # fmt: skip
+
+    def one(self, kind: str, **match: Any) -> Event:
+        found = self.all(kind, **match)
+        assert found, f"no {kind} event matching {match}"
+        return found[0]
+
+    @property
+    def result(self) -> Event:
+        results = self.all("result")
+        return results[-1] if results else {}
+
+    def describe(self) -> str:
+        out = self.stdout.strip().splitlines()
+        cut = f"... {len(out) - 200} lines cut ...\n" if len(out) > 200 else ""
+        return (f"$ {shlex.join(self.argv)}\nexit status {self.rc}\n--- stdout (JSON events)\n"
+                f"{cut}{chr(10).join(out[-200:])}\n--- stderr (tail)\n{_tail(self.stderr, 40)}")
+
+
+def start(python: Path, live: LiveServer, account: str, scenario: str, *extra: str
+          ) -> ClientRun:  # fmt: skip
+    argv = [str(python), "-W", "ignore", str(SCRIPT), "--ns", live.ns, "--nexus", live.nexus,
+            "--account", account, "--password", PASSWORDS[account], "--scenario", scenario,
+            "--timeout", "20", "--trace", *extra]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_clean_env())  # fmt: skip
+    return ClientRun(argv, proc)
+
+
+class Checker:
+    """Assertions whose failure message carries every run's output and the server side."""
+
+    def __init__(self, live: LiveServer, *runs: ClientRun) -> None:
+        self.live = live
+        self.runs = runs
+
+    def context(self) -> str:
+        parts = [r.describe() for r in self.runs]
+        return "\n\n".join([*parts, "--- server\n" + self.live.describe()])
+
+    def check(self, ok: bool, what: str) -> None:
+        if not ok:
+            pytest.fail(f"{what}\n\n{self.context()}", pytrace=False)
+
+    def event(self, run: ClientRun, kind: str, **match: Any) -> Event:
+        found = run.all(kind, **match)
+        self.check(bool(found), f"no {kind!r} event with {match} from the {run.name} run")
+        return found[0]
+
+    def succeeded(self, run: ClientRun, account: str) -> None:
+        self.check(run.rc == 0 and run.result.get("ok") is True,
+                   f"the {run.name} run did not succeed: {run.result or 'no result line'}")
+        self.event(run, "logged_in", handle=account)
+        self.event(run, "status_changed", status="NLN", requested="NLN")
+
+
+# --- the tests ----------------------------------------------------------------------------
+
+
+def test_login_sync(tw27: Path, live: LiveServer) -> None:
+    run = start(tw27, live, ALICE, "login-sync", "--linger", "0.2").wait(30)
+    c = Checker(live, run)
+    c.succeeded(run, ALICE)
+    c.event(run, "logged_in", handle=ALICE, screen_name="Alice", verified=1)
+    profile = c.event(run, "profile")
+    c.check(profile["headers"].get("PreferredEmail") == ALICE, "profile not for alice")
+    c.event(run, "passport_connect", n=2)  # nexus, then DALogin: Twisted's own Passport code
+    c.event(run, "syn_reply", version=LIST_VERSION, lst=1, lsg=1)
+    synced = c.event(run, "list_synced")
+    expected = [{"handle": BOB, "screen_name": "Bob", "lists": 11,
+                 "list_codes": ["FL", "AL", "RL"], "groups": [0], "status": None,
+                 "phones": {}}]  # fmt: skip
+    c.check(synced["contacts"] == expected, f"synced contacts {synced['contacts']}")
+    c.check(synced["groups"] == {"0": "Other Contacts"}, f"synced groups {synced['groups']}")
+    c.check(synced["version"] == LIST_VERSION and synced["privacy"] == "AL",
+            f"synced version/privacy {synced['version']}/{synced['privacy']}")
+
+
+def test_list_changes(tw27: Path, live: LiveServer) -> None:
+    def stored(s: ReferenceServer) -> tuple[int, str, dict[int, str], bool]:
+        acc = s.store.account(CAROL)
+        assert acc is not None
+        return acc.version, acc.nick, dict(acc.groups), acc.on("FL", BOB)
+
+    before = live.call(stored)[0]
+    run = start(tw27, live, CAROL, "list-changes", "--peer", BOB, "--group", "Interop Group",
+                "--group-renamed", "Renamed Group", "--nick", "Carol Twisted").wait(30)
+    c = Checker(live, run)
+    c.succeeded(run, CAROL)
+    raw = {e["cmd"]: e["raw"] for e in run.all("list_result", ok=True)}
+    c.check(list(raw) == ["ADG", "ADD", "REG", "REM", "RMG", "REA"], f"replies {list(raw)}")
+    trid = {e["cmd"]: str(e["trid"]) for e in run.all("list_result")}
+    gid = raw["ADG"][4]
+    v = [str(before + i) for i in range(1, 7)]  # each change bumps the list version by one
+    expected = {
+        "ADG": ["ADG", trid["ADG"], v[0], "Interop%20Group", gid, "0"],
+        "ADD": ["ADD", trid["ADD"], "FL", v[1], BOB, BOB, gid],
+        "REG": ["REG", trid["REG"], v[2], gid, "Renamed%20Group", "0"],
+        "REM": ["REM", trid["REM"], "FL", v[3], BOB, gid],
+        "RMG": ["RMG", trid["RMG"], v[4], gid],
+        "REA": ["REA", trid["REA"], v[5], CAROL, "Carol%20Twisted"],
+    }
+    for cmd, want in expected.items():
+        c.check(raw[cmd] == want, f"{cmd} reply {raw[cmd]}, expected {want}")
+    c.check(gid != "0", f"ADG gave the default group's id {gid}")
+    # Twisted's own parse of each reply
+    results = {e["cmd"]: e["result"] for e in run.all("list_result", ok=True)}
+    c.check(results["ADG"] == [int(v[0]), "Interop Group", int(gid)], f"ADG {results['ADG']}")
+    c.check(results["REA"] == [int(v[5]), "Carol Twisted"], f"REA {results['REA']}")
+    state = live.call(stored)
+    c.check(state == (before + 6, "Carol%20Twisted", {0: "Other%20Contacts"}, False),
+            f"carol's stored list after the changes: {state}")
+
+
+def test_chat(tw27: Path, live: LiveServer) -> None:
+    text, reply = "hello bob, from Twisted 15.5 (ça va?)", "hi alice: all good"
+    responder = start(tw27, live, BOB, "chat-responder", "--peer", ALICE, "--reply", reply)
+    initiator = start(tw27, live, ALICE, "chat-initiator", "--peer", BOB, "--message", text)
+    initiator.wait(30)
+    responder.wait(10 if initiator.rc is not None else 1)
+    c = Checker(live, initiator, responder)
+    c.succeeded(initiator, ALICE)
+    c.succeeded(responder, BOB)
+    # each saw the other online (ILN after its own CHG, or NLN later)
+    for run, other in ((initiator, BOB), (responder, ALICE)):
+        seen = run.all("contact_initial_status", handle=other, status="NLN")
+        seen += run.all("contact_status", handle=other, status="NLN")
+        c.check(bool(seen), f"the {run.name} run never saw {other} online")
+    # alice: XFR SB, CAL, JOI, her message ACKed, bob's reply received
+    c.event(initiator, "sb_referral")
+    c.event(initiator, "invited", handle=BOB)
+    c.event(initiator, "sb_joined", handle=BOB, screen_name="Bob")
+    c.event(initiator, "message_acked", body=text)
+    got = c.event(initiator, "message", sender=BOB)
+    c.check(got["body"] == reply, f"alice received {got['body']!r}, expected {reply!r}")
+    c.check(got["headers"].get("Content-Type", "").startswith("text/plain"),
+            f"headers of bob's message at alice: {got['headers']}")
+    # bob: RNG from alice, ANS, her message, his reply ACKed
+    c.event(responder, "sb_invitation", handle=ALICE, screen_name="Alice")
+    c.event(responder, "sb_connected", answering=True)
+    c.event(responder, "sb_roster")
+    heard = c.event(responder, "message", sender=ALICE)
+    c.check(heard["body"] == text, f"bob received {heard['body']!r}, expected {text!r}")
+    c.check(heard["screen_name"] == "Alice", f"sender's name at bob: {heard['screen_name']!r}")
+    c.event(responder, "message_acked", body=reply)
