@@ -201,3 +201,29 @@ def test_long_group_rename_disconnects() -> None:
         >>> REG 3 1 {"a" * 129} 0
         <o>
     """)
+
+
+def test_long_own_nickname_on_rea_disconnects() -> None:
+    play(seed_store(1), f"""
+        >>> REA 2 {ME} {"%41" * 129}
+        <<< REA 2 2 {ME} {"%41" * 129}
+        >>> REA 3 {ME} {"%41" * 129}x
+        <o>
+    """)
+
+
+def test_a_full_list_gets_210() -> None:
+    store = seed_store(1)
+
+    async def test(server: ReferenceServer) -> None:
+        conn = await logged_in_raw(server, ME)
+        await exchange(conn, """
+            >>> ADD 2 AL example@passport.com example@passport.com
+            <<< ADD 2 AL 2 example@passport.com example@passport.com
+            >>> ADD 3 AL user@msn.com user@msn.com
+            <<< 210 3
+            >>> ADD 4 FL user@msn.com user@msn.com
+            <<< ADD 4 FL 3 user@msn.com user@msn.com
+        """)
+
+    run(test, store=store, max_contacts=1)
