@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
+    "proxy",
 )  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
@@ -166,7 +167,37 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--nexus", default=None, metavar="URL",
                       help="Passport nexus (default https://HOST:8443/rdr/pprdr.asp)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    proxy = sub.add_parser("proxy", help="relay a client and a server, decoding every frame")
+    proxy.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
+                       help="where clients connect (default %(default)s)")
+    proxy.add_argument("--upstream", required=True, metavar="HOST:PORT",
+                       help="the real server (dispatch or notification)")
+    proxy.add_argument("-w", dest="write", type=Path, default=None, metavar="FILE",
+                       help="record every connection (.pcapng or .pcap)")
+    proxy.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text")
+    proxy.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                       help="print only the frames this display filter selects")
+    proxy.add_argument("--redact", action="store_true", help="hide credentials in the output")
+    proxy.add_argument("--script", type=Path, default=None, metavar="FILE.py",
+                       help="an addon with on_frame(frame): pass, change, drop or inject")
+    proxy.add_argument("--tui", action="store_true", help="show the traffic in the TUI")
     return parser
+
+
+def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.proxy.addons import load_script
+    from msnsniff.proxy.proxy import Proxy, run_proxy
+
+    if args.tui:
+        raise MsnsniffError("--tui: the TUI is not built yet (issue 7); use -T text or jsonl")
+    if args.filter:
+        _filter(args)  # a syntax error is reported before anything listens
+    analysis = ["-T", args.format] + (["-Y", args.filter] if args.filter else [])
+    analysis += ["--redact"] if args.redact else []
+    hook = load_script(args.script) if args.script is not None else None
+    proxy = Proxy(_host_port(args.listen), _host_port(args.upstream), record=args.write,
+                  analysis=analysis, hook=hook)  # fmt: skip
+    return run_proxy(proxy, err)
 
 
 def _port_or_off(text: str) -> int | None:
@@ -438,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
         "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
-        "serve": cmd_serve, "send": cmd_send,
+        "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

@@ -63,6 +63,8 @@ class Connection:
         self.next_trid = 1
         self.transcript: list[str] = []
         self.backlog: list[Reply] = []  # frames read while waiting for something else
+        self.sent = bytearray()  # every byte written and read, exactly (tests compare them)
+        self.received = bytearray()
 
     @classmethod
     async def open(cls, host: str, port: int, name: str = "", timeout: float = 10.0
@@ -81,7 +83,9 @@ class Connection:
 
     def send_line(self, line: str, payload: bytes = b"") -> None:
         self.transcript.append(f">>> {line}" + (f" [{len(payload)} bytes]" if payload else ""))
-        self.writer.write(line.encode("utf-8", "surrogateescape") + b"\r\n" + payload)
+        data = line.encode("utf-8", "surrogateescape") + b"\r\n" + payload
+        self.sent += data
+        self.writer.write(data)
 
     def command(self, cmd: str, *args: str, payload: bytes | None = None) -> int:
         """Send `CMD TrID args... [len]` (+ payload); returns the TrID used."""
@@ -112,6 +116,7 @@ class Connection:
             raise ClientError(f"{self.name}: server closed the connection") from e
         except asyncio.LimitOverrunError as e:
             raise ClientError(f"{self.name}: line over {MAX_LINE} bytes") from e
+        self.received += raw
         line = raw[:-2].decode("utf-8", "surrogateescape")
         words = line.split()
         payload = b""
@@ -120,6 +125,7 @@ class Connection:
             if length > MAX_PAYLOAD:
                 raise ClientError(f"{self.name}: payload of {length} bytes refused")
             payload = await self.reader.readexactly(length)
+            self.received += payload
         self.transcript.append(f"<<< {line}")
         return Reply(line, payload)
 

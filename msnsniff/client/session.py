@@ -48,12 +48,14 @@ class NotificationClient:
     nick: str = ""
     lists: list[Reply] = field(default_factory=list)
     profile: Reply | None = None
+    redirects: list[Connection] = field(default_factory=list)  # the DS connections before
 
     @classmethod
     async def login(cls, host: str, port: int, account: str, password: str, *,
                     dialect: int = 8, nexus: str | None = None, timeout: float = 10.0
                     ) -> NotificationClient:
         """Log in (following an XFR NS redirect); ClientError with the reason on failure."""
+        redirects: list[Connection] = []
         for _hop in range(3):
             conn = await Connection.open(host, port, f"NS {account}", timeout)
             try:
@@ -63,8 +65,10 @@ class NotificationClient:
                 raise
             if isinstance(result, tuple):
                 await conn.close()
+                redirects.append(conn)
                 host, port = result
                 continue
+            result.redirects = redirects
             return result
         raise ClientError("too many XFR NS redirects")
 
@@ -162,9 +166,9 @@ class NotificationClient:
             raise ClientError(f"ANS refused: {r.line}", r.cmd)
         return Chat(sb, self.account)
 
-    async def logout(self) -> None:
-        self.conn.send_line("OUT")
-        await self.conn.close()
+    async def logout(self, timeout: float = 5.0) -> None:
+        """OUT, then read what the server still sends until it closes (kept in the backlog)."""
+        await _out(self.conn, timeout)
 
 
 @dataclass
@@ -193,6 +197,16 @@ class Chat:
             return await self.conn.expect(trid, timeout)
         return None
 
-    async def leave(self) -> None:
-        self.conn.send_line("OUT")
-        await self.conn.close()
+    async def leave(self, timeout: float = 5.0) -> None:
+        """OUT, then read what the switchboard still sends until it closes."""
+        await _out(self.conn, timeout)
+
+
+async def _out(conn: Connection, timeout: float) -> None:
+    try:
+        conn.send_line("OUT")
+        await conn.drain()
+        await conn.closed(timeout)
+    except (ConnectionError, OSError):
+        pass  # already gone
+    await conn.close()

@@ -1,0 +1,102 @@
+"""`--script FILE.py`: a frame-level hook in the spirit of mitmproxy's addons.
+
+The script defines `on_frame(frame)`; for every frame in either direction it returns:
+
+- the frame itself to pass it on;
+- a changed frame (`frame.replace(line=..., payload=...)`): the payload length in the line
+  is recomputed from the payload, so a script can edit message text freely;
+- `None` to drop the frame;
+- a list of frames to send instead, where frames of the other direction (made with
+  `frame.reply(...)` or `ProxyFrame(...)`) go back the way this one came: an injected reply.
+
+A script that raises is reported and the original frame goes through untouched: forwarding
+never depends on a script working.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dissectors.api import Direction
+from msnsniff.errors import MsnsniffError
+from msnsniff.proxy.framing import WireFrame, payload_length
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyFrame:
+    """A frame as a script sees it: direction, connection label, line (text) and payload."""
+
+    direction: Direction
+    connection: str
+    line: str
+    payload: bytes = b""
+
+    @property
+    def words(self) -> list[str]:
+        return self.line.split()
+
+    @property
+    def cmd(self) -> str:
+        w = self.words
+        return w[0] if w else ""
+
+    def replace(self, *, line: str | None = None, payload: bytes | None = None) -> ProxyFrame:
+        return replace(self, line=self.line if line is None else line,
+                       payload=self.payload if payload is None else payload)
+
+    def reply(self, line: str, payload: bytes = b"") -> ProxyFrame:
+        """A frame going the other way on the same connection (an injected answer)."""
+        other = Direction.S2C if self.direction is Direction.C2S else Direction.C2S
+        return ProxyFrame(other, self.connection, line, payload)
+
+    def wire(self) -> bytes:
+        """The bytes to send: the payload length in the line set to the payload's size."""
+        line = self.line.encode("utf-8", "surrogateescape")
+        if self.payload or (payload_length(line, self.direction) or 0) > 0:
+            words = line.split(b" ")
+            if words[-1].isdigit():
+                words[-1] = str(len(self.payload)).encode()
+            line = b" ".join(words)
+        return line + b"\r\n" + self.payload
+
+
+Hook = Callable[[ProxyFrame], "ProxyFrame | Sequence[ProxyFrame] | None"]
+
+
+def load_script(path: Path) -> Hook:
+    """The `on_frame` function of a script file; MsnsniffError when there is none."""
+    spec = importlib.util.spec_from_file_location(f"msnsniff_script_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise MsnsniffError(f"--script: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise MsnsniffError(f"--script: {path} failed to load: {e!r}") from e
+    hook = getattr(module, "on_frame", None)
+    if not callable(hook):
+        raise MsnsniffError(f"--script: {path} defines no on_frame(frame) function")
+    return hook  # type: ignore[no-any-return]
+
+
+def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
+          ) -> tuple[list[ProxyFrame], str | None]:
+    """Run the hook on one frame: (frames to send, a note when the script changed something
+    or failed). Frames keep the hook's order; each carries its own direction."""
+    original = ProxyFrame(direction, connection,
+                          frame.line.decode("utf-8", "surrogateescape"), frame.payload)
+    try:
+        result = hook(original)
+    except Exception as e:  # a script's bug must not break forwarding
+        return [original], f"script error on {original.cmd}: {e!r}; frame passed unchanged"
+    if result is None:
+        return [], f"script dropped {original.line[:60]!r}"
+    out = [result] if isinstance(result, ProxyFrame) else list(result)
+    if not all(isinstance(f, ProxyFrame) for f in out):
+        return [original], "script returned something that is not a ProxyFrame; passed unchanged"
+    if out == [original]:
+        return out, None
+    return out, f"script changed {original.line[:60]!r} into {len(out)} frame(s)"

@@ -1,0 +1,332 @@
+"""The relay: every client connection paired with one upstream connection, byte for byte.
+
+Theory of operation: a listener accepts a client and at once stops reading from it; a `Pipe`
+opens the upstream connection to that listener's target and only then lets the client's
+bytes flow. `data_received` on either side writes the bytes to the other side in the same
+call (forwarding never waits for dissection), then hands a copy to the tap. Only two things
+put frames between the sides: the server-to-client stream of dispatch and notification
+connections, which is framed so the address in XFR NS/SB and RNG can point at one of the
+proxy's own listeners (opened on demand, one per real target, mapped back to it), and a
+`--script`, which sees every frame. Flow control is explicit: when one side's transport
+buffers more than its high-water mark, asyncio calls `pause_writing` and the pipe stops
+reading the other side until `resume_writing`, so a slow side slows the other and buffers
+stay bounded. A half-close (EOF) is passed on as a half-close, a reset as a reset, and an
+upstream that refuses or times out closes the client with the reason reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import struct
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from dissectors.api import Direction
+from msnsniff.proxy.addons import Hook, apply
+from msnsniff.proxy.framing import FrameSplitter, Raw, WireFrame
+from msnsniff.proxy.rewrite import rewrite
+from msnsniff.proxy.tap import Tap
+
+C2S, S2C = Direction.C2S, Direction.S2C
+HIGH_WATER: Final = 256 * 1024
+CONNECT_TIMEOUT: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a listener's connections go, and what kind of server that is."""
+
+    host: str
+    port: int
+    kind: str  # "main" (the --upstream: DS or NS), "ns", "sb"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _reset(transport: asyncio.Transport | None) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as the peer did to us."""
+    if transport is None or transport.is_closing():
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class Leg(asyncio.Protocol):
+    """One TCP side of a proxied connection; everything is decided by its `Pipe`."""
+
+    def __init__(self, pipe: Pipe, side: Direction) -> None:
+        self.pipe = pipe
+        self.side = side  # C2S: the client's leg (its bytes go client->server)
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.pipe.leg_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.pipe.received(self.side, data)
+
+    def eof_received(self) -> bool:
+        self.pipe.eof(self.side)
+        return True  # keep writing the other direction: a half-close stays a half-close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pipe.lost(self.side, exc)
+
+    def pause_writing(self) -> None:
+        self.pipe.other(self.side).pause()
+
+    def resume_writing(self) -> None:
+        self.pipe.other(self.side).resume()
+
+    def pause(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing() and data:
+            self.transport.write(data)
+
+
+class Pipe:
+    """One proxied connection: the client's leg, the upstream leg, and what is between."""
+
+    def __init__(self, proxy: ProxyCore, conn: int, target: Target) -> None:
+        self.proxy = proxy
+        self.conn = conn
+        self.target = target
+        self.label = f"{target.kind}#{conn}"
+        self.legs: dict[Direction, Leg] = {C2S: Leg(self, C2S), S2C: Leg(self, S2C)}
+        rewriting = target.kind in ("main", "ns")
+        hooked = proxy.hook is not None
+        self.splitters: dict[Direction, FrameSplitter | None] = {
+            C2S: FrameSplitter(C2S) if hooked else None,
+            S2C: FrameSplitter(S2C) if hooked or rewriting else None,
+        }
+        self.eofs: set[Direction] = set()
+        self.gone: set[Direction] = set()
+        self.done = False
+        self.client_addr = ""
+
+    def other(self, side: Direction) -> Leg:
+        return self.legs[S2C if side is C2S else C2S]
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def leg_made(self, leg: Leg) -> None:
+        assert leg.transport is not None
+        if leg.side is C2S:
+            peer = leg.transport.get_extra_info("peername")
+            self.client_addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+            leg.pause()  # nothing flows until the upstream is there
+            self.proxy.spawn(self.connect())
+        else:
+            peer = leg.transport.get_extra_info("peername")
+            server = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else self.target.address
+            self.proxy.tap.opened(self.conn, self.label, self.client_addr, server,
+                                  self.target.kind)  # fmt: skip
+            self.legs[C2S].resume()
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: self.legs[S2C], self.target.host,
+                                       self.target.port), CONNECT_TIMEOUT,
+            )  # fmt: skip
+        except (OSError, TimeoutError) as e:
+            reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or repr(e))
+            self.proxy.tap.note(self.conn, f"{self.label} from {self.client_addr}: upstream "
+                                f"{self.target.address} {reason}; client closed")  # fmt: skip
+            client = self.legs[C2S].transport
+            if client is not None:
+                client.close()
+            self.done = True
+            self.proxy.pipes.pop(self.conn, None)
+
+    # --- forwarding ----------------------------------------------------------------------
+
+    def received(self, side: Direction, data: bytes) -> None:
+        splitter = self.splitters[side]
+        if splitter is None:
+            self.other(side).write(data)  # the plain relay: straight through
+        else:
+            for piece in splitter.feed(data):
+                self._forward(side, piece)
+        self.proxy.tap.data(self.conn, side, data)
+
+    def _forward(self, side: Direction, piece: WireFrame | Raw) -> None:
+        out = self.other(side)
+        if isinstance(piece, Raw):
+            if piece.reason:
+                self.proxy.tap.note(self.conn, f"{self.label}: cannot frame ({piece.reason});"
+                                    " passing bytes through unchanged from here")  # fmt: skip
+            out.write(piece.data)
+            return
+        hook = self.proxy.hook
+        if hook is None:
+            self._send(side, piece)
+            return
+        frames, note = apply(hook, piece, side, self.label)
+        if note is not None:
+            self.proxy.tap.note(self.conn, f"{self.label}: {note}")
+        for f in frames:
+            if f.direction is side:
+                self._send(side, WireFrame(*_split_wire(f.wire())))
+            else:
+                self.legs[f.direction].write(f.wire())  # injected: back where it came from
+
+    def _send(self, side: Direction, frame: WireFrame) -> None:
+        """Send one frame on, with its address rewritten when it is an S2C XFR or RNG."""
+        if side is S2C and self.target.kind in ("main", "ns"):
+            change = rewrite(frame, self.proxy.map_target)
+            if change is not None:
+                self.proxy.tap.note(self.conn, f"{self.label}: rewrote {change.original} -> "
+                                    f"{change.replacement} in {frame.words[0].decode()}")
+                self.other(side).write(change.line + b"\r\n")
+                return
+        self.other(side).write(frame.raw)
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def eof(self, side: Direction) -> None:
+        """One side finished sending: send what was held, then a half-close the other way;
+        when both sides have, close both."""
+        splitter = self.splitters[side]
+        if splitter is not None:
+            self.other(side).write(splitter.pending())
+        out = self.other(side).transport
+        if out is not None and not out.is_closing():
+            if out.can_write_eof():
+                out.write_eof()
+            else:
+                out.close()
+        self.eofs.add(side)
+        self.proxy.tap.ended(self.conn, side, "half-closed")
+        if len(self.eofs) == 2:
+            for leg in self.legs.values():
+                if leg.transport is not None:
+                    leg.transport.close()
+
+    def lost(self, side: Direction, exc: Exception | None) -> None:
+        """A side's connection is gone: a reset is passed on as a reset, a close as a close
+        (after anything held back), and the pipe ends when both sides are gone."""
+        other = self.other(side).transport
+        if exc is not None:
+            self.proxy.tap.note(self.conn, f"{self.label}: "
+                                f"{'client' if side is C2S else 'server'} reset ({exc!r})")
+            _reset(other)
+        elif side not in self.eofs and other is not None and not other.is_closing():
+            splitter = self.splitters[side]
+            if splitter is not None:
+                self.other(side).write(splitter.pending())
+            other.close()
+        self.gone.add(side)
+        if len(self.gone) == 2 or (other is None and not self.done):
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.proxy.pipes.pop(self.conn, None)
+        self.proxy.tap.closed(self.conn)
+
+
+def _split_wire(data: bytes) -> tuple[bytes, bytes]:
+    line, _, payload = data.partition(b"\r\n")
+    return line, payload
+
+
+class ProxyCore:
+    """Listeners, the target map and the live pipes; `Proxy` (proxy.py) runs it."""
+
+    def __init__(self, listen_host: str, tap: Tap, hook: Hook | None = None) -> None:
+        self.listen_host = listen_host
+        self.tap = tap
+        self.hook = hook
+        self.pipes: dict[int, Pipe] = {}
+        self.listeners: dict[Target, asyncio.Server | None] = {}
+        self.addresses: dict[Target, str] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def factory(self, target: Target) -> Leg:
+        pipe = Pipe(self, next(self._ids), target)
+        self.pipes[pipe.conn] = pipe
+        return pipe.legs[C2S]
+
+    async def listen(self, target: Target, port: int) -> str:
+        """A listener for `target` on `port` (0: any); its address."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: self.factory(target), self.listen_host, port)
+        self.listeners[target] = server
+        sockname = server.sockets[0].getsockname()
+        self.addresses[target] = f"{self.listen_host}:{sockname[1]}"
+        return self.addresses[target]
+
+    def map_target(self, kind: str, real: str) -> str:
+        """The proxy's address leading to the real `host:port`, opening a listener at once
+        (bound synchronously so its port can go into the line being rewritten)."""
+        host, _, port = real.rpartition(":")
+        target = Target(host.strip("[]"), int(port), kind)
+        known = self.addresses.get(target)
+        if known is not None:
+            return known
+        family = socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.listen_host, 0))
+        sock.listen(256)
+        sock.setblocking(False)
+        address = f"{self.listen_host}:{sock.getsockname()[1]}"
+        self.addresses[target] = address
+        self.listeners[target] = None
+
+        async def serve() -> None:
+            loop = asyncio.get_running_loop()
+            self.listeners[target] = await loop.create_server(
+                lambda: self.factory(target), sock=sock
+            )
+
+        self.spawn(serve())
+        self.tap.note(None, f"listening on {address} for {kind.upper()} {real}")
+        return address
+
+    async def close(self) -> None:
+        for server in self.listeners.values():
+            if server is not None:
+                server.close()
+        for pipe in list(self.pipes.values()):
+            for leg in pipe.legs.values():
+                if leg.transport is not None:
+                    leg.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self.listeners.values():
+            if server is not None:
+                await server.wait_closed()

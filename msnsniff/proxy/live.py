@@ -1,0 +1,186 @@
+"""The proxy's live analysis, in a child process so that forwarding never waits for it.
+
+The relay (parent) sends every event through a pipe to `python -m msnsniff.proxy.live`,
+which turns them into the capture events `msnsniff read` uses (`StreamChunk`, `Gap`,
+`FlowEnd`), runs the full analysis on them and prints frames to stdout (text or JSON Lines,
+`-Y` filtered, `--redact`ed) and the proxy's notes (rewrites, refused upstreams, script
+actions) and expert findings to stderr, as they happen. The pipe is bounded: when the child
+falls behind by more than `MAX_BACKLOG` bytes, the parent drops the copy (never the
+forwarded bytes) and sends a `Gap` once it can, so the analysis says exactly what it missed.
+
+Message format: a header `!BIBdI` (type, connection, direction, timestamp, length) and
+`length` bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, BinaryIO, Final, TextIO
+
+from dissectors.api import Direction
+
+HEADER: Final = struct.Struct("!BIBdI")
+OPEN, DATA, END, CLOSED, NOTE, GAP = range(1, 7)
+MAX_BACKLOG: Final = 8 << 20
+_DIRS: Final = {0: Direction.C2S, 1: Direction.S2C}
+
+
+def _dir_code(direction: Direction) -> int:
+    return 0 if direction is Direction.C2S else 1
+
+
+class AnalysisTap:
+    """The parent's end: sends tap events to the analysis child, bounded."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.dropped: dict[tuple[int, int], int] = {}
+        self.dropped_total = 0
+
+    @classmethod
+    async def start(cls, args: list[str], stdout: IO[bytes] | None = None,
+                    stderr: IO[bytes] | None = None) -> AnalysisTap:
+        """Start the child; its output goes to ours unless files are given."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "msnsniff.proxy.live", *args, stdin=asyncio.subprocess.PIPE,
+            stdout=stdout, stderr=stderr,
+        )
+        return cls(proc)
+
+    def _send(self, kind: int, conn: int, direction: int, data: bytes) -> bool:
+        stdin = self.proc.stdin
+        if stdin is None or stdin.is_closing():
+            return False
+        if stdin.transport.get_write_buffer_size() > MAX_BACKLOG:
+            return False
+        stdin.write(HEADER.pack(kind, conn, direction, time.time(), len(data)) + data)
+        return True
+
+    def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
+        self._send(OPEN, conn, 0, "\0".join((label, client, server, kind)).encode())
+
+    def data(self, conn: int, direction: Direction, data: bytes) -> None:
+        key = (conn, _dir_code(direction))
+        lost = self.dropped.get(key, 0)
+        if lost:
+            if not self._send(GAP, conn, key[1], struct.pack("!Q", lost)):
+                self.dropped[key] = lost + len(data)
+                self.dropped_total += len(data)
+                return
+            del self.dropped[key]
+        if not self._send(DATA, conn, key[1], data):
+            self.dropped[key] = self.dropped.get(key, 0) + len(data)
+            self.dropped_total += len(data)
+
+    def ended(self, conn: int, direction: Direction, reason: str) -> None:
+        self._send(END, conn, _dir_code(direction), reason.encode())
+
+    def closed(self, conn: int) -> None:
+        self._send(CLOSED, conn, 0, b"")
+
+    def note(self, conn: int | None, text: str) -> None:
+        self._send(NOTE, conn or 0, 0, text.encode("utf-8", "replace"))
+
+    async def close(self) -> None:
+        stdin = self.proc.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+        await self.proc.wait()
+
+
+# --- the child ---------------------------------------------------------------------------------
+
+
+def _messages(fh: BinaryIO) -> Iterator[tuple[int, int, int, float, bytes]]:
+    while True:
+        head = fh.read(HEADER.size)
+        if len(head) < HEADER.size:
+            return
+        kind, conn, direction, ts, length = HEADER.unpack(head)
+        data = fh.read(length)
+        if len(data) < length:
+            return
+        yield kind, conn, direction, ts, data
+
+
+def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
+    """Read the parent's events until EOF; print frames, notes and findings as they come."""
+    import argparse
+
+    from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+    from msnsniff.cli import _printer
+    from msnsniff.registry import load_dissectors
+    from msnsniff.reports import add_all_analyzers, finding_text
+    from msnsniff.session.analysis import Analysis
+    from msnsniff.session.capture_session import CaptureSession
+    from msnsniff.session.filter import compile_filter
+    from msnsniff.session.pairing import PairingView
+
+    parser = argparse.ArgumentParser(prog="msnsniff.proxy.live")
+    parser.add_argument("-T", dest="format", default="text")
+    parser.add_argument("-Y", dest="filter", default=None)
+    parser.add_argument("--redact", action="store_true")
+    args = parser.parse_args(argv)
+    emit = _printer(args.format, args.redact, out,
+                    compile_filter(args.filter) if args.filter else None)  # fmt: skip
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=True)
+    view = PairingView(analysis, max_held=0)  # live: each frame printed as it comes
+    add_all_analyzers(analysis)
+    flows: dict[int, Flow] = {}
+    offsets: dict[tuple[int, int], int] = {}
+    ended: dict[int, set[int]] = {}
+
+    def push(event: SourceEvent) -> None:
+        for paired in view.add(analysis.push(event)):
+            emit(paired)
+        for finding in analysis.take_findings():
+            err.write(f"finding {finding_text(finding)}\n")
+        out.flush()
+        err.flush()
+
+    for kind, conn, code, ts, data in _messages(inp):
+        if kind == OPEN:
+            label, client, server, role = data.decode().split("\0")
+            flows[conn] = Flow(label, client, server, role, opened=True)
+            continue
+        if kind == NOTE:
+            err.write(f"proxy: {data.decode('utf-8', 'replace')}\n")
+            err.flush()
+            continue
+        flow = flows.get(conn)
+        if flow is None:
+            continue
+        direction = _DIRS[code]
+        key = (conn, code)
+        if kind == DATA:
+            offset = offsets.get(key, 0)
+            offsets[key] = offset + len(data)
+            push(StreamChunk(flow, direction, offset, data, ts))
+        elif kind == GAP:
+            (length,) = struct.unpack("!Q", data)
+            offset = offsets.get(key, 0)
+            offsets[key] = offset + length
+            err.write(f"proxy: {flow.id}: the analysis fell behind; {length} bytes not "
+                      "dissected (they were forwarded)\n")  # fmt: skip
+            push(Gap(flow, direction, offset, length, ts))
+        elif kind in (END, CLOSED):
+            for d in ((code,) if kind == END else (0, 1)):
+                if d not in ended.setdefault(conn, set()):
+                    ended[conn].add(d)
+                    push(FlowEnd(flow, _DIRS[d], ts))
+            if kind == CLOSED:
+                flows.pop(conn, None)
+    for paired in view.add(analysis.finish()) + view.flush():
+        emit(paired)
+    for finding in analysis.take_findings():
+        err.write(f"finding {finding_text(finding)}\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_child(sys.argv[1:], sys.stdin.buffer, sys.stdout, sys.stderr))

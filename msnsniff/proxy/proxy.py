@@ -1,0 +1,91 @@
+"""`msnsniff proxy`: the relay core with its taps (live analysis, recording) around it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import IO, TextIO
+
+from msnsniff.errors import MsnsniffError
+from msnsniff.proxy.addons import Hook
+from msnsniff.proxy.core import ProxyCore, Target
+from msnsniff.proxy.live import AnalysisTap
+from msnsniff.proxy.tap import RecordingTap, Tap, Taps
+
+
+class Proxy:
+    """A running proxy: `await start()`, `address`, `await close()`."""
+
+    def __init__(
+        self, listen: tuple[str, int], upstream: tuple[str, int], *,
+        record: Path | None = None, analysis: list[str] | None = None,
+        hook: Hook | None = None, extra_taps: tuple[Tap, ...] = (),
+        analysis_out: IO[bytes] | None = None, analysis_err: IO[bytes] | None = None,
+    ) -> None:  # fmt: skip
+        self.listen = listen
+        self.upstream = upstream
+        self.record = record
+        self.analysis_args = analysis
+        self.hook = hook
+        self.extra_taps = extra_taps
+        self.analysis_files = (analysis_out, analysis_err)
+        self.recording: RecordingTap | None = None
+        self.analysis: AnalysisTap | None = None
+        self.core: ProxyCore | None = None
+        self.address = ""
+
+    async def start(self) -> None:
+        taps: list[Tap] = list(self.extra_taps)
+        if self.record is not None:
+            self.recording = RecordingTap(self.record)
+            taps.append(self.recording)
+        if self.analysis_args is not None:
+            self.analysis = await AnalysisTap.start(self.analysis_args, *self.analysis_files)
+            taps.append(self.analysis)
+        self.core = ProxyCore(self.listen[0], Taps(*taps), self.hook)
+        target = Target(self.upstream[0], self.upstream[1], "main")
+        try:
+            self.address = await self.core.listen(target, self.listen[1])
+        except OSError as e:
+            await self.close()
+            raise MsnsniffError(f"proxy: cannot listen on {self.listen[0]}:{self.listen[1]}: "
+                                f"{e.strerror or e}") from e  # fmt: skip
+
+    async def close(self) -> None:
+        if self.core is not None:
+            await self.core.close()
+            await asyncio.sleep(0)  # let the aborted connections report themselves
+        if self.recording is not None:
+            self.recording.close()
+        if self.analysis is not None:
+            await self.analysis.close()
+
+
+def run_proxy(proxy: Proxy, err: TextIO) -> int:
+    """Run until Ctrl-C or SIGTERM; the recording is complete and the output flushed."""
+
+    async def main() -> None:
+        await proxy.start()
+        err.write(f"msnsniff proxy: {proxy.address} -> {proxy.upstream[0]}:{proxy.upstream[1]}"
+                  + (f", recording to {proxy.record}" if proxy.record else "") + "\n")
+        err.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await proxy.close()
+            dropped = proxy.analysis.dropped_total if proxy.analysis else 0
+            if dropped:
+                err.write(f"msnsniff proxy: {dropped} bytes were forwarded but not dissected "
+                          "(the analysis fell behind)\n")  # fmt: skip
+
+    asyncio.run(main())
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,94 @@
+"""The proxy between the project's client and the reference server: a login through the
+dispatch redirect, a chat through a switchboard that also goes through the proxy, byte-exact
+relaying except the documented address rewrites, and the recording equal to the live output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+from dissectors.api import Direction
+from msnsniff.cli import main
+from msnsniff.client.connection import Connection
+from tests.msnsniff.proxy.harness import Rig, run, streams
+
+A, B = "alice@example.com", "bob@example.com"
+
+
+async def chat_through(rig: Rig) -> list[Connection]:
+    """alice and bob log in through the proxy, chat over a switchboard, and leave."""
+    alice = await rig.login(A)
+    bob = await rig.login(B)
+    for me, other in ((alice, B), (bob, A)):
+        await me.sync()
+        await me.set_status("NLN")
+        await me.conn.call("ADD", "FL", other, other, "0")
+    a = await alice.open_chat()
+    assert (await a.conn.call("CAL", B)).words[2] == "RINGING"
+    rng = await bob.conn.until("RNG")
+    b = await bob.answer(rng)
+    await a.conn.until("JOI")
+    ack = await a.say("through the proxy")
+    assert ack is not None and ack.cmd == "ACK"
+    msg = await b.conn.until("MSG")
+    assert msg.payload.endswith(b"through the proxy")
+    await b.say("and back", ack="N")
+    await a.conn.until("MSG")
+    conns = [a.conn, b.conn] + [c.conn for c in rig.clients]
+    conns += [r for c in rig.clients for r in c.redirects]
+    await a.leave()
+    await b.leave()
+    for c in (alice, bob):
+        await c.logout()
+    await asyncio.sleep(0.1)
+    return conns
+
+
+def test_everything_goes_through_and_only_addresses_change(tmp_path: Path) -> None:
+    async def test(rig: Rig) -> tuple[list[Connection], dict[str, int]]:
+        conns = await chat_through(rig)
+        # the switchboard addresses the clients got are the proxy's, not the server's
+        sb_real = f"127.0.0.1:{rig.server.ports['sb']}"
+        for conn in conns:
+            assert sb_real.encode() not in conn.received
+        return conns, dict(rig.server.ports)
+
+    conns, ports = run(test, tmp_path)
+    at_server = streams(tmp_path / "server.pcap")
+    # every byte a client sent reached the server unchanged (logins first go to the DS)
+    sent = sorted(bytes(c.sent) for c in conns)
+    assert sent == at_server[Direction.C2S]
+    # every byte the server sent reached the client, except the rewritten addresses
+    rewritten = [re.sub(rb"127\.0\.0\.1:\d+", b"ADDR", bytes(c.received)) for c in conns]
+    original = [re.sub(rb"127\.0\.0\.1:\d+", b"ADDR", s) for s in at_server[Direction.S2C]]
+    assert sorted(rewritten) == sorted(original)
+    # and the only differences are those addresses, in XFR and RNG lines
+    for c in conns:
+        for line in bytes(c.received).split(b"\r\n"):
+            if re.search(rb"127\.0\.0\.1:\d+", line):
+                assert line.split(b" ")[0] in (b"XFR", b"RNG"), line
+    assert ports
+
+
+def test_recording_and_live_output_hold_the_same_frames(tmp_path: Path) -> None:
+    async def test(rig: Rig) -> None:
+        await chat_through(rig)
+
+    run(test, tmp_path, analysis=["-T", "jsonl"])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["read", "-T", "jsonl", str(tmp_path / "proxy.pcapng")]) == 0
+    recorded = [json.loads(line) for line in buf.getvalue().splitlines()]
+    live = [json.loads(line) for line in (tmp_path / "live.out").read_text().splitlines()]
+    assert len(live) > 60
+    key = lambda f: (f["dir"], f["cmd"], f["trid"], tuple(f["args"]))  # noqa: E731
+    assert sorted(map(key, live)) == sorted(map(key, recorded))
+    servers = {f["src"] for f in live if f["dir"] == "s2c"}  # the real servers' addresses
+    assert servers == {f["src"] for f in recorded if f["dir"] == "s2c"}
+    assert len(servers) == 3  # dispatch, notification, switchboard
+    notes = (tmp_path / "live.err").read_text()
+    assert "rewrote" in notes and "in RNG" in notes and "in XFR" in notes
