@@ -177,8 +177,8 @@ class LineConnection(asyncio.Protocol):
     def send(self, line: str, payload: bytes = b"") -> None:
         """Send one line (CRLF added) and its payload; drop a client that stopped reading."""
         t = self.transport
-        if t is None or self.closed:
-            return
+        if t is None or self.closed or t.is_closing():
+            return  # a peer that reset is gone even before connection_lost says so
         data = encode(line) + b"\r\n" + payload
         t.write(data)
         if self.recorder is not None:

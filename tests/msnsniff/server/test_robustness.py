@@ -4,13 +4,19 @@ goes on, and other users do not notice (checked with a PNG round trip after each
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
+import struct
 import time
+
+import pytest
 
 from msnsniff.client.connection import Connection
 from msnsniff.server.app import ReferenceServer
-from tests.msnsniff.server.scenario import exchange, logged_in_raw, raw, run
+from msnsniff.server.model import Contact
+from msnsniff.server.store import Store
+from tests.msnsniff.server.scenario import PASSWORDS, exchange, logged_in_raw, online, raw, run
 
 A, B = "alice@example.com", "bob@example.com"
 
@@ -116,3 +122,33 @@ def test_raw_bytes_in_nicknames_come_back_exactly() -> None:
         )
 
     run(test)
+
+
+def test_clients_that_reset_get_no_more_writes(caplog: pytest.LogCaptureFixture) -> None:
+    """Everyone resets at once: the FLN fan-out must not write to connections already gone
+    (asyncio logs "socket.send() raised exception" for every such write)."""
+    names = [f"user{i}@example.com" for i in range(20)]
+    store = Store()
+    for name in names:
+        store.add_account(name, "pw")
+        PASSWORDS[name] = "pw"
+    with store.transaction():
+        for name in names:
+            acc = store.account(name)
+            assert acc is not None
+            for other in names:
+                if other != name:
+                    store.save_contact(acc, Contact(other, other, 1 | 8, [0]))
+
+    async def test(server: ReferenceServer) -> None:
+        clients = [await online(server, name) for name in names]
+        for c in clients:
+            sock = c.conn.writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.conn.writer.transport.abort()
+        await asyncio.sleep(0.3)
+        await still_fine(await logged_in_raw(server, A))
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        run(test, store=store)
+    assert "socket.send() raised exception" not in caplog.text
