@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import socket
 import struct
 from collections.abc import Coroutine
@@ -154,7 +155,10 @@ class Pipe:
                                        self.target.port), CONNECT_TIMEOUT,
             )  # fmt: skip
         except (OSError, TimeoutError) as e:
-            reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or repr(e))
+            if isinstance(e, TimeoutError):
+                reason = f"did not answer within {CONNECT_TIMEOUT:g} s"
+            else:  # asyncio's own message hides the errno's name ("Connect call failed")
+                reason = os.strerror(e.errno).lower() if e.errno else (e.strerror or repr(e))
             self.proxy.tap.note(self.conn, f"{self.label} from {self.client_addr}: upstream "
                                 f"{self.target.address} {reason}; client closed")  # fmt: skip
             client = self.legs[C2S].transport
@@ -192,8 +196,8 @@ class Pipe:
         for f in frames:
             if f.direction is side:
                 self._send(side, WireFrame(*_split_wire(f.wire())))
-            else:
-                self.legs[f.direction].write(f.wire())  # injected: back where it came from
+            else:  # injected: back where it came from (to the leg this side reads from)
+                self.other(f.direction).write(f.wire())
 
     def _send(self, side: Direction, frame: WireFrame) -> None:
         """Send one frame on, with its address rewritten when it is an S2C XFR or RNG."""

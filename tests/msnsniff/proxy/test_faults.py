@@ -1,0 +1,230 @@
+"""Faults around the proxy: refused upstreams, resets and half-closes both ways, a client
+vanishing mid-payload, 1,000 connections at once, a flood of tiny segments, undecodable
+bytes. None stops the proxy or touches other connections (a bystander logged in to the
+reference server through the proxy must still get its QNG at once after each)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from msnsniff.client.connection import Connection
+from msnsniff.proxy.proxy import Proxy
+from tests.msnsniff.proxy.harness import MemoryTap, Rig, run
+from tests.msnsniff.server.scenario import exchange
+
+A = "alice@example.com"
+
+
+async def bystander_ok(rig: Rig) -> None:
+    conn = rig.clients[0].conn
+    started = time.monotonic()
+    await exchange(conn, ">>> PNG\n<<< QNG")
+    assert time.monotonic() - started < 1.0
+
+
+class RawPeer:
+    """A plain TCP peer on 127.0.0.1 standing in for a server that misbehaves on purpose
+    (the reference server never resets or half-closes)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    async def accept(self) -> socket.socket:
+        conn, _ = await asyncio.get_running_loop().sock_accept(self.sock)
+        conn.setblocking(False)
+        return conn
+
+
+async def via(proxy_port: int) -> socket.socket:
+    s = socket.socket()
+    s.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", proxy_port))
+    return s
+
+
+async def recv_all(s: socket.socket, timeout: float = 5.0) -> tuple[bytes, str]:
+    """Everything until EOF or reset: (bytes, "eof" | "reset")."""
+    loop = asyncio.get_running_loop()
+    data = bytearray()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(loop.sock_recv(s, 65536), timeout)
+        except ConnectionResetError:
+            return bytes(data), "reset"
+        if not chunk:
+            return bytes(data), "eof"
+        data += chunk
+
+
+def rst(s: socket.socket) -> None:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def with_raw_upstream(test: Callable[[Proxy, RawPeer], Awaitable[None]], *,
+                      script: bool = False) -> None:
+    from msnsniff.proxy.addons import ProxyFrame
+
+    def passthrough(frame: ProxyFrame) -> ProxyFrame:
+        return frame
+
+    async def main() -> None:
+        peer = RawPeer()
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), extra_taps=(tap,),
+                      hook=passthrough if script else None)  # fmt: skip
+        await proxy.start()
+        try:
+            await asyncio.wait_for(test(proxy, peer), 30)
+        finally:
+            await proxy.close()
+            peer.sock.close()
+
+    asyncio.run(main())
+
+
+def _port(proxy: Proxy) -> int:
+    return int(proxy.address.rpartition(":")[2])
+
+
+def test_upstream_refused_closes_the_client_with_the_reason(tmp_path: Path) -> None:
+    async def main() -> None:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()  # nothing listens there now
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", port), extra_taps=(tap,))
+        await proxy.start()
+        try:
+            s = await via(_port(proxy))
+            data, how = await recv_all(s)
+            assert (data, how) == (b"", "eof")
+            assert any("refused" in n.lower() and str(port) in n for n in tap.notes), tap.notes
+        finally:
+            await proxy.close()
+
+    asyncio.run(main())
+
+
+def test_resets_pass_through_both_ways() -> None:
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        rst(client)
+        assert await recv_all(upstream) == (b"", "reset")
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        rst(upstream)
+        assert await recv_all(client) == (b"", "reset")
+
+    with_raw_upstream(test)
+
+
+def test_half_closes_pass_through_both_ways() -> None:
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await loop.sock_sendall(client, b"VER 1 MSNP8 CVR0\r\n")
+        client.shutdown(socket.SHUT_WR)
+        assert await recv_all(upstream) == (b"VER 1 MSNP8 CVR0\r\n", "eof")
+        await loop.sock_sendall(upstream, b"VER 1 MSNP8\r\n")  # the other way still works
+        upstream.shutdown(socket.SHUT_WR)
+        assert await recv_all(client) == (b"VER 1 MSNP8\r\n", "eof")
+        client.close()
+        upstream.close()
+
+    with_raw_upstream(test)
+
+
+def test_a_client_vanishing_mid_payload_loses_nothing_it_sent() -> None:
+    for script in (False, True):  # plain relay, and the framed path a script puts in
+        async def test(proxy: Proxy, peer: RawPeer) -> None:
+            loop = asyncio.get_running_loop()
+            client = await via(_port(proxy))
+            upstream = await peer.accept()
+            sent = b"VER 1 MSNP8 CVR0\r\nQRY 2 msmsgs@msnmsgr.com 32\r\n0123456789"
+            await loop.sock_sendall(client, sent)
+            client.close()
+            assert await recv_all(upstream) == (sent, "eof")
+
+        with_raw_upstream(test, script=script)
+
+
+def test_undecodable_bytes_are_forwarded_exactly(tmp_path: Path) -> None:
+    garbage = bytes(range(256)) * 40 + b"MSG 1 A 99999999999\r\n" + bytes(range(255, -1, -1))
+
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await loop.sock_sendall(client, garbage)
+        await loop.sock_sendall(upstream, garbage)
+        client.shutdown(socket.SHUT_WR)
+        upstream.shutdown(socket.SHUT_WR)
+        assert await recv_all(upstream) == (garbage, "eof")
+        assert await recv_all(client) == (garbage, "eof")  # server->client is framed: raw now
+
+    with_raw_upstream(test)
+
+
+def test_a_thousand_connections_and_a_flood_of_tiny_segments(tmp_path: Path) -> None:
+    async def test(rig: Rig) -> None:
+        await rig.login(A)
+        await rig.clients[0].conn.until("MSG")
+        many = [await Connection.open("127.0.0.1", rig.port) for _ in range(1000)]
+        for conn in many:
+            conn.send_line("VER 1 MSNP8 CVR0")
+        for conn in many:
+            assert (await conn.read()).line == "VER 1 MSNP8"
+        await bystander_ok(rig)
+        flood = many[0]
+        sock = flood.writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for byte in b"PNG\r\n" * 2000:  # 10,000 one-byte writes
+            flood.writer.write(bytes([byte]))
+            await flood.writer.drain()
+        for _ in range(2000):
+            assert (await flood.read()).line == "QNG"
+        await bystander_ok(rig)
+        for conn in many:
+            conn.writer.close()
+        await asyncio.sleep(0.2)
+        await bystander_ok(rig)
+
+    run(test, tmp_path, upstream="ns")
+
+
+def test_a_slow_side_slows_the_other_and_buffers_stay_bounded() -> None:
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        upstream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        chunk = b"PNG\r\n" * 13_000  # 65 KB
+        accepted = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # the upstream reads nothing meanwhile
+            try:
+                accepted += client.send(chunk)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        assert accepted < 24 << 20, f"{accepted} bytes taken in while the upstream slept"
+        loop = asyncio.get_running_loop()
+        got = 0
+        while got < accepted:  # and once it reads, every byte arrives
+            got += len(await asyncio.wait_for(loop.sock_recv(upstream, 1 << 20), 5))
+        assert got == accepted
+        client.close()
+        upstream.close()
+
+    with_raw_upstream(test)

@@ -1,0 +1,66 @@
+"""`--script`: an addon changes, drops and injects frames between the client and the
+reference server; payload lengths are recomputed; a failing script changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from msnsniff.proxy.addons import ProxyFrame, load_script
+from tests.msnsniff.proxy.harness import Rig, run
+
+A, B = "alice@example.com", "bob@example.com"
+
+SCRIPT = '''
+def on_frame(frame):
+    if frame.cmd == "MSG" and b"secret" in frame.payload:
+        return frame.replace(payload=frame.payload.replace(b"secret", b"[a much longer word]"))
+    if frame.cmd == "MSG" and b"TypingUser" in frame.payload:
+        return None  # typing notifications are dropped
+    if frame.cmd == "PNG":
+        return frame.reply("QNG 42")  # answered by the proxy, never sent on
+    if frame.cmd == "CHG" and frame.words[2] == "BSY":
+        raise RuntimeError("a bug in the script")
+    return frame
+'''
+
+
+def test_a_script_changes_drops_and_injects(tmp_path: Path) -> None:
+    path = tmp_path / "addon.py"
+    path.write_text(SCRIPT)
+
+    async def test(rig: Rig) -> None:
+        alice = await rig.login(A)
+        bob = await rig.login(B)
+        for me, other in ((alice, B), (bob, A)):
+            await me.sync()
+            await me.set_status("NLN")
+            await me.conn.call("ADD", "FL", other, other, "0")
+        alice.conn.send_line("PNG")
+        assert (await alice.conn.until("QNG")).line == "QNG 42"  # the server would say "QNG"
+        r = await alice.set_status("BSY")  # the script raises: the frame goes on unchanged
+        assert r.line == f"CHG {r.trid} BSY 0"
+        a = await alice.open_chat()
+        await a.conn.call("CAL", B)
+        b = await bob.answer(await bob.conn.until("RNG"))
+        await a.conn.until("JOI")
+        typing = b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: a\r\n\r\n"
+        a.conn.command("MSG", "U", payload=typing)
+        ack = await a.say("the secret is out")
+        assert ack is not None and ack.cmd == "ACK"
+        msg = await b.conn.read()  # the typing notification never arrived: this is the text
+        assert msg.cmd == "MSG"
+        assert msg.payload.endswith(b"the [a much longer word] is out")
+        assert msg.line.endswith(f" {len(msg.payload)}")  # the length was recomputed
+        notes = "\n".join(rig.tap.notes)
+        assert "script dropped" in notes and "script error" in notes and "changed" in notes
+
+    run(test, tmp_path, hook=load_script(path))
+
+
+def test_wire_recomputes_lengths_and_keeps_other_frames_exact() -> None:
+    from dissectors.api import Direction
+
+    f = ProxyFrame(Direction.C2S, "sb#1", "MSG 4 A 5", b"hello")
+    assert f.replace(payload=b"hi").wire() == b"MSG 4 A 2\r\nhi"
+    assert ProxyFrame(Direction.C2S, "ns#1", "CHG 5 NLN 0").wire() == b"CHG 5 NLN 0\r\n"
+    assert f.reply("ACK 4").direction is Direction.S2C
