@@ -10,10 +10,13 @@ test skips, saying why, when no Python 2.7 is found or the environment cannot be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -27,8 +30,14 @@ from typing import Any, TypeVar
 
 import pytest
 
+from dissectors.api import Direction
+from msnsniff.capture import StreamChunk
+from msnsniff.capture.sources import open_source
+from msnsniff.cli import main as msnsniff_main
+from msnsniff.proxy.proxy import Proxy
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.model import LIST_BITS, Contact
+from tests.msnsniff.proxy.harness import MemoryTap
 from tests.msnsniff.server.scenario import PASSWORDS, TEST_CONFIG
 
 T = TypeVar("T")
@@ -186,7 +195,8 @@ class LiveServer:
     """A `ReferenceServer` with the demo accounts, running on its own thread and event loop
     (the store's SQLite connection lives on that thread: touch it only through `call`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: Path | None = None) -> None:
+        self.record = record  # the server's own pcap of every MSNP connection it accepted
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="msnsniff-server",
                                        daemon=True)  # fmt: skip
@@ -227,7 +237,9 @@ class LiveServer:
         return self.run(wrap())
 
     async def _start(self) -> ReferenceServer:
-        server = ReferenceServer(dataclasses.replace(TEST_CONFIG, https_port=0))  # Twisted: HTTPS
+        config = dataclasses.replace(TEST_CONFIG, https_port=0,  # Twisted: HTTPS
+                                     record=self.record)
+        server = ReferenceServer(config)
         server.add_demo_accounts()
         store = server.store
         alice, bob = store.account(ALICE), store.account(BOB)
@@ -266,6 +278,8 @@ class LiveServer:
             return out
 
         try:
+            if self.loop.is_closed():
+                raise RuntimeError("the server has stopped")
             lines = self.call(state)
         except Exception as exc:  # the server thread itself is what went wrong
             lines = [f"(server state unavailable: {exc!r})"]
@@ -348,9 +362,11 @@ class ClientRun:
                 f"{cut}{chr(10).join(out[-200:])}\n--- stderr (tail)\n{_tail(self.stderr, 40)}")
 
 
-def start(python: Path, live: LiveServer, account: str, scenario: str, *extra: str
-          ) -> ClientRun:  # fmt: skip
-    argv = [str(python), "-W", "ignore", str(SCRIPT), "--ns", live.ns, "--nexus", live.nexus,
+def start(python: Path, live: LiveServer, account: str, scenario: str, *extra: str,
+          ns: str | None = None) -> ClientRun:  # fmt: skip
+    """Run the script against `live` (its dispatch port, or `ns`; Passport always direct)."""
+    argv = [str(python), "-W", "ignore", str(SCRIPT), "--ns", ns or live.ns,
+            "--nexus", live.nexus,
             "--account", account, "--password", PASSWORDS[account], "--scenario", scenario,
             "--timeout", "20", "--trace", *extra]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -361,12 +377,16 @@ def start(python: Path, live: LiveServer, account: str, scenario: str, *extra: s
 class Checker:
     """Assertions whose failure message carries every run's output and the server side."""
 
-    def __init__(self, live: LiveServer, *runs: ClientRun) -> None:
+    def __init__(self, live: LiveServer, *runs: ClientRun,
+                 more: Callable[[], str] | None = None) -> None:  # fmt: skip
         self.live = live
         self.runs = runs
+        self.more = more  # more context (the proxy's side)
 
     def context(self) -> str:
         parts = [r.describe() for r in self.runs]
+        if self.more is not None:
+            parts.append(self.more())
         return "\n\n".join([*parts, "--- server\n" + self.live.describe()])
 
     def check(self, ok: bool, what: str) -> None:
@@ -443,13 +463,22 @@ def test_list_changes(tw27: Path, live: LiveServer) -> None:
             f"carol's stored list after the changes: {state}")
 
 
-def test_chat(tw27: Path, live: LiveServer) -> None:
-    text, reply = "hello bob, from Twisted 15.5 (ça va?)", "hi alice: all good"
-    responder = start(tw27, live, BOB, "chat-responder", "--peer", ALICE, "--reply", reply)
-    initiator = start(tw27, live, ALICE, "chat-initiator", "--peer", BOB, "--message", text)
+CHAT_TEXT, CHAT_REPLY = "hello bob, from Twisted 15.5 (ça va?)", "hi alice: all good"
+
+
+def chat(tw27: Path, live: LiveServer, ns: str | None = None,
+         more: Callable[[], str] | None = None) -> tuple[Checker, ClientRun, ClientRun]:
+    """bob (chat-responder) and alice (chat-initiator) as two concurrent runs: she opens a
+    switchboard, invites him, says CHAT_TEXT, he answers CHAT_REPLY; both log out. Checks the
+    outcome and gives the checker and both runs for more."""
+    text, reply = CHAT_TEXT, CHAT_REPLY
+    responder = start(tw27, live, BOB, "chat-responder", "--peer", ALICE, "--reply", reply,
+                      ns=ns)  # fmt: skip
+    initiator = start(tw27, live, ALICE, "chat-initiator", "--peer", BOB, "--message", text,
+                      ns=ns)  # fmt: skip
     initiator.wait(30)
     responder.wait(10 if initiator.rc is not None else 1)
-    c = Checker(live, initiator, responder)
+    c = Checker(live, initiator, responder, more=more)
     c.succeeded(initiator, ALICE)
     c.succeeded(responder, BOB)
     # each saw the other online (ILN after its own CHG, or NLN later)
@@ -462,15 +491,179 @@ def test_chat(tw27: Path, live: LiveServer) -> None:
     c.event(initiator, "invited", handle=BOB)
     c.event(initiator, "sb_joined", handle=BOB, screen_name="Bob")
     c.event(initiator, "message_acked", body=text)
-    got = c.event(initiator, "message", sender=BOB)
-    c.check(got["body"] == reply, f"alice received {got['body']!r}, expected {reply!r}")
-    c.check(got["headers"].get("Content-Type", "").startswith("text/plain"),
-            f"headers of bob's message at alice: {got['headers']}")
+    got = [e["body"] for e in initiator.all("message", sender=BOB)]
+    c.check(got == [reply], f"alice received {got!r}, expected exactly {[reply]!r}")
+    headers = c.event(initiator, "message", sender=BOB)["headers"]
+    c.check(headers.get("Content-Type", "").startswith("text/plain"),
+            f"headers of bob's message at alice: {headers}")
     # bob: RNG from alice, ANS, her message, his reply ACKed
     c.event(responder, "sb_invitation", handle=ALICE, screen_name="Alice")
     c.event(responder, "sb_connected", answering=True)
     c.event(responder, "sb_roster")
-    heard = c.event(responder, "message", sender=ALICE)
-    c.check(heard["body"] == text, f"bob received {heard['body']!r}, expected {text!r}")
-    c.check(heard["screen_name"] == "Alice", f"sender's name at bob: {heard['screen_name']!r}")
+    heard = [e["body"] for e in responder.all("message", sender=ALICE)]
+    c.check(heard == [text], f"bob received {heard!r}, expected exactly {[text]!r}")
+    name = c.event(responder, "message", sender=ALICE)["screen_name"]
+    c.check(name == "Alice", f"sender's name at bob: {name!r}")
     c.event(responder, "message_acked", body=reply)
+    return c, initiator, responder
+
+
+def test_chat(tw27: Path, live: LiveServer) -> None:
+    chat(tw27, live)
+
+
+# --- the same chat through the transparent proxy ----------------------------------------
+
+REWROTE = re.compile(r"^(\S+): rewrote (\S+) -> (\S+) in (XFR|RNG)$")
+ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}:\d+\b")
+
+
+class ProxyTap(MemoryTap):
+    """MemoryTap, plus each proxied connection's two ends: the client's address as the proxy
+    saw it, and the local address of its upstream leg (which is what the server saw)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proxy: Proxy | None = None
+        self.clients: dict[int, str] = {}
+        self.upstream: dict[int, str] = {}
+
+    def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
+        super().opened(conn, label, client, server, kind)
+        self.clients[conn] = client
+        # told once the upstream leg is connected: its socket is there (the Tap protocol
+        # does not carry that address, so it is read off the relay's pipe)
+        core = self.proxy.core if self.proxy is not None else None
+        pipe = core.pipes.get(conn) if core is not None else None
+        leg = pipe.legs[Direction.S2C].transport if pipe is not None else None
+        local = leg.get_extra_info("sockname") if leg is not None else None
+        self.upstream[conn] = f"{local[0]}:{local[1]}" if isinstance(local, tuple) else "?"
+
+    def describe(self, tmp: Path) -> str:
+        err = tmp / "live.err"
+        live_err = err.read_text(errors="replace") if err.exists() else "(none)"
+        conns = [f"  #{n} {kind}: {self.clients.get(n)} -> proxy -> from {self.upstream.get(n)}"
+                 for n, kind in sorted(self.kinds.items())]  # fmt: skip
+        return "\n".join(["--- proxy connections", *conns, "--- proxy notes", *self.notes,
+                          "--- live analysis stderr (tail)", _tail(live_err, 30)])
+
+
+def _c2s_streams(path: Path) -> dict[str, bytes]:
+    """What each client of a capture sent, by the client's address."""
+    got: dict[str, bytearray] = {}
+    for event in open_source(path):
+        if isinstance(event, StreamChunk):
+            buf = got.setdefault(event.flow.client or event.flow.id, bytearray())
+            if event.direction is Direction.C2S:
+                buf += event.data
+    return {k: bytes(v) for k, v in got.items()}
+
+
+def _read_jsonl(path: Path) -> list[Event]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = msnsniff_main(["read", "-T", "jsonl", str(path)])
+    assert rc == 0, f"msnsniff read {path}: exit {rc}"
+    return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def test_chat_through_proxy(tw27: Path, tmp_path: Path) -> None:
+    """test_chat with both clients behind the proxy: dispatch, notification and switchboard
+    connections all relayed, XFR NS/SB and RNG pointed at the proxy, the rest byte for byte;
+    Passport stays direct (HTTPS, not MSNP)."""
+    tap = ProxyTap()
+    with LiveServer(record=tmp_path / "server.pcap") as live, \
+            (tmp_path / "live.out").open("wb") as out, \
+            (tmp_path / "live.err").open("wb") as err:  # fmt: skip
+        ports: dict[str, int] = live.call(lambda s: dict(s.ports))
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", ports["ds"]),
+                      record=tmp_path / "proxy.pcapng", analysis=["-T", "jsonl"],
+                      extra_taps=(tap,), analysis_out=out, analysis_err=err)  # fmt: skip
+        tap.proxy = proxy
+        live.run(proxy.start())
+        try:
+            c, alice, bob = chat(tw27, live, ns=proxy.address, more=lambda: tap.describe(tmp_path))
+
+            # everything over: every proxied connection closed, no session left at the server
+            def busy(s: ReferenceServer) -> bool:
+                return bool(s.hub.sessions or s.hub.switchboards)
+
+            deadline = time.monotonic() + 5
+            while (len(tap.finished) < len(tap.kinds) or live.call(busy)) \
+                    and time.monotonic() < deadline:  # fmt: skip
+                time.sleep(0.05)
+            c.check(len(tap.finished) == len(tap.kinds) and not live.call(busy),
+                    "connections still open 5 s after both runs ended")
+        finally:
+            live.run(proxy.close())  # the recording complete, the live output flushed
+
+        # the proxy's rewrites: XFR NS (each login's dispatch), XFR SB (alice), RNG (bob)
+        real = {kind: f"127.0.0.1:{ports[kind]}" for kind in ("ds", "ns", "sb")}
+        found = [m for m in map(REWROTE.match, tap.notes) if m]
+        done = sorted((m[4], m[2]) for m in found)
+        want = sorted([("XFR", real["ns"])] * 2 + [("XFR", real["sb"]), ("RNG", real["sb"])])
+        c.check(done == want, f"rewrites {done}, expected {want}")
+        ns_proxy = {m[3] for m in found if m[2] == real["ns"]}
+        sb_proxy = {m[3] for m in found if m[2] == real["sb"]}
+        c.check(len(ns_proxy) == len(sb_proxy) == 1 and not (ns_proxy | sb_proxy) & {
+            *real.values(), proxy.address}, f"the proxy's listeners: NS {ns_proxy}, SB {sb_proxy}")
+        ns_at, sb_at = ns_proxy.pop(), sb_proxy.pop()
+        live_notes = [x.removeprefix("proxy: ") for x in (tmp_path / "live.err").read_text()
+                      .splitlines() if REWROTE.match(x.removeprefix("proxy: "))]  # fmt: skip
+        c.check(sorted(live_notes) == sorted(m[0] for m in found),
+                f"the live analysis's rewrite notes {live_notes}")
+
+        # what the clients saw: only the proxy's addresses (the real DS's only as XFR NS's
+        # "current server" field, which the proxy leaves as it is)
+        for run in (alice, bob):
+            peers = [e["peer"] for e in run.all("ns_connected")]
+            c.check(peers == [proxy.address, ns_at], f"{run.name}: NS connections to {peers}")
+            referral = c.event(run, "ns_referral")
+            c.check(f"{referral['host']}:{referral['port']}" == ns_at, f"{run.name}: {referral}")
+            for e in run.all("wire", dir="recv"):
+                words = e["line"].split(" ")
+                allowed = {proxy.address, ns_at, sb_at}
+                if words[:1] == ["XFR"] and words[2:3] == ["NS"]:
+                    allowed.add(real["ds"])
+                seen = set(ADDRESS.findall(e["line"])) - allowed
+                c.check(not seen, f"{run.name} received {e['line']!r}: addresses {seen}")
+        xfr = c.event(alice, "sb_referral")
+        rng = c.event(bob, "sb_invitation")
+        for what, e in (("XFR SB at alice", xfr), ("RNG at bob", rng)):
+            c.check(f"{e['host']}:{e['port']}" == sb_at, f"{what} gave {e}, expected {sb_at}")
+        sb_wire = [e for r in (alice, bob) for e in r.all("wire", conn="sb")]
+        c.check(any(e["line"].startswith("USR ") for e in sb_wire)
+                and any(e["line"].startswith("ANS ") for e in sb_wire),
+                "no USR/ANS on the switchboard connections")  # fmt: skip
+
+        # what the server saw: exactly the proxy's upstream connections, nothing else
+        kinds = sorted(tap.kinds.values())
+        c.check(kinds == ["main", "main", "ns", "ns", "sb", "sb"], f"proxied: {kinds}")
+        at_server = _c2s_streams(tmp_path / "server.pcap")
+        upstream = set(tap.upstream.values())
+        c.check(set(at_server) == upstream and len(upstream) == len(tap.kinds),
+                f"the server's connections came from {sorted(at_server)}; the proxy's upstream "
+                f"legs from {sorted(upstream)}")
+        c.check(not set(at_server) & set(tap.clients.values()),
+                "a client connected to the server directly")
+        for n, frm in tap.upstream.items():  # relayed byte for byte, client to server
+            c.check(at_server.get(frm) == bytes(tap.bytes[(n, Direction.C2S)]),
+                    f"connection #{n}: what the server got differs from what the client sent")
+
+    # the proxy's recording read back = its live output, frame for frame
+    recorded = _read_jsonl(tmp_path / "proxy.pcapng")
+    live_out = [json.loads(x) for x in (tmp_path / "live.out").read_text().splitlines()]
+
+    def key(f: Event) -> tuple[Any, ...]:
+        return f["dir"], f["cmd"], f["trid"], tuple(f["args"])
+
+    c.check(len(live_out) > 40, f"only {len(live_out)} frames in the live output")
+    c.check(sorted(map(key, live_out)) == sorted(map(key, recorded)),
+            f"recorded {len(recorded)} frames, live {len(live_out)}; differing: "
+            f"{sorted(set(map(key, live_out)) ^ set(map(key, recorded)))[:10]}")
+    servers = {f["src"] for f in live_out if f["dir"] == "s2c"}
+    c.check(servers == {f["src"] for f in recorded if f["dir"] == "s2c"} == set(real.values()),
+            f"servers in the live output {servers}, expected {set(real.values())}")
+    cmds = {f["cmd"] for f in live_out}
+    c.check({"XFR", "RNG", "CAL", "ANS", "JOI", "MSG", "ACK", "OUT"} <= cmds,
+            f"commands in the live output: {sorted(cmds)}")
