@@ -111,8 +111,9 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     """Read the parent's events until EOF; print frames, notes and findings as they come."""
     import argparse
 
-    from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+    from msnsniff.capture import SourceEvent
     from msnsniff.cli import _printer
+    from msnsniff.proxy.tap import EventTap
     from msnsniff.registry import load_dissectors
     from msnsniff.reports import add_all_analyzers, finding_text
     from msnsniff.session.analysis import Analysis
@@ -130,10 +131,6 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=True)
     view = PairingView(analysis, max_held=0)  # live: each frame printed as it comes
     add_all_analyzers(analysis)
-    flows: dict[int, Flow] = {}
-    offsets: dict[tuple[int, int], int] = {}
-    ended: dict[int, set[int]] = {}
-
     def push(event: SourceEvent) -> None:
         for paired in view.add(analysis.push(event)):
             emit(paired)
@@ -142,38 +139,26 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
         out.flush()
         err.flush()
 
+    events = EventTap(push)
     for kind, conn, code, ts, data in _messages(inp):
+        direction = _DIRS.get(code, Direction.C2S)
         if kind == OPEN:
             label, client, server, role = data.decode().split("\0")
-            flows[conn] = Flow(label, client, server, role, opened=True)
-            continue
-        if kind == NOTE:
+            events.opened(conn, label, client, server, role)
+        elif kind == NOTE:
             err.write(f"proxy: {data.decode('utf-8', 'replace')}\n")
             err.flush()
-            continue
-        flow = flows.get(conn)
-        if flow is None:
-            continue
-        direction = _DIRS[code]
-        key = (conn, code)
-        if kind == DATA:
-            offset = offsets.get(key, 0)
-            offsets[key] = offset + len(data)
-            push(StreamChunk(flow, direction, offset, data, ts))
+        elif kind == DATA:
+            events.data(conn, direction, data, ts)
         elif kind == GAP:
             (length,) = struct.unpack("!Q", data)
-            offset = offsets.get(key, 0)
-            offsets[key] = offset + length
-            err.write(f"proxy: {flow.id}: the analysis fell behind; {length} bytes not "
-                      "dissected (they were forwarded)\n")  # fmt: skip
-            push(Gap(flow, direction, offset, length, ts))
-        elif kind in (END, CLOSED):
-            for d in ((code,) if kind == END else (0, 1)):
-                if d not in ended.setdefault(conn, set()):
-                    ended[conn].add(d)
-                    push(FlowEnd(flow, _DIRS[d], ts))
-            if kind == CLOSED:
-                flows.pop(conn, None)
+            err.write(f"proxy: connection {conn}: the analysis fell behind; {length} bytes "
+                      "not dissected (they were forwarded)\n")  # fmt: skip
+            events.gap(conn, direction, length, ts)
+        elif kind == END:
+            events.ended(conn, direction, data.decode(), ts)
+        elif kind == CLOSED:
+            events.closed(conn, ts)
     for paired in view.add(analysis.finish()) + view.flush():
         emit(paired)
     for finding in analysis.take_findings():

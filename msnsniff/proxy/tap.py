@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from dissectors.api import Direction
+from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
 from msnsniff.capture.write import TcpConversation, open_writer
 
 
@@ -102,3 +103,57 @@ class RecordingTap:
         for conn in list(self._convs):
             self.closed(conn)
         self._fh.close()
+
+
+class EventTap:
+    """Turns the relay's tap calls into the capture events `msnsniff read` uses, so the
+    live analysis (the child process, or the TUI in the proxy's own process) sees a proxied
+    connection exactly as it would see the recording of it."""
+
+    def __init__(self, push: Callable[[SourceEvent], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._push = push
+        self._clock = clock
+        self._flows: dict[int, Flow] = {}
+        self._offsets: dict[tuple[int, Direction], int] = {}
+        self._ended: dict[int, set[Direction]] = {}
+
+    def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
+        self._flows[conn] = Flow(label, client, server, kind, opened=True)
+
+    def data(self, conn: int, direction: Direction, data: bytes,
+             ts: float | None = None) -> None:
+        flow = self._flows.get(conn)
+        if flow is None:
+            return
+        offset = self._offsets.get((conn, direction), 0)
+        self._offsets[(conn, direction)] = offset + len(data)
+        self._push(StreamChunk(flow, direction, offset, data,
+                               self._clock() if ts is None else ts))  # fmt: skip
+
+    def gap(self, conn: int, direction: Direction, length: int,
+            ts: float | None = None) -> None:
+        """`length` bytes went by without being dissected."""
+        flow = self._flows.get(conn)
+        if flow is None:
+            return
+        offset = self._offsets.get((conn, direction), 0)
+        self._offsets[(conn, direction)] = offset + length
+        self._push(Gap(flow, direction, offset, length, self._clock() if ts is None else ts))
+
+    def ended(self, conn: int, direction: Direction, reason: str,
+              ts: float | None = None) -> None:
+        flow = self._flows.get(conn)
+        done = self._ended.setdefault(conn, set())
+        if flow is not None and direction not in done:
+            done.add(direction)
+            self._push(FlowEnd(flow, direction, self._clock() if ts is None else ts))
+
+    def closed(self, conn: int, ts: float | None = None) -> None:
+        for direction in (Direction.C2S, Direction.S2C):
+            self.ended(conn, direction, "closed", ts)
+        self._flows.pop(conn, None)
+        self._ended.pop(conn, None)
+
+    def note(self, conn: int | None, text: str) -> None:
+        pass

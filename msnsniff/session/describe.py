@@ -1,0 +1,150 @@
+"""A frame in words, for one-line views: "ADD FL bob@example.com → v1201", "216 not on list".
+
+A table of small describers keyed by command, each reading the decoded fields; commands
+without one are shown as their line. Used by the TUI's stream; pure, so tested without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from dissectors.api import Direction, Frame
+from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from msnsniff.output import printable
+
+Describer = Callable[[CommandFrame, dict[str, Any]], str]
+MAX: Final = 200
+
+
+def _version(f: dict[str, Any]) -> str:
+    v = f.get("version")
+    return f" → v{v}" if isinstance(v, int) else ""
+
+
+def _list_change(frame: CommandFrame, f: dict[str, Any]) -> str:
+    group = f.get("group_id")
+    where = f" group {group}" if group not in (None, "") else ""
+    return f"{frame.cmd} {f.get('list', '?')} {f.get('account', '?')}{where}{_version(f)}"
+
+
+def _rea(frame: CommandFrame, f: dict[str, Any]) -> str:
+    return f"REA {f.get('account', '?')} = {f.get('nick', '?')}{_version(f)}"
+
+
+def _group(frame: CommandFrame, f: dict[str, Any]) -> str:
+    name = f.get("name")
+    gid = f.get("group_id")
+    what = " ".join(str(x) for x in (f"group {gid}" if gid is not None else None, name) if x)
+    return f"{frame.cmd} {what}{_version(f)}"
+
+
+def _syn(frame: CommandFrame, f: dict[str, Any]) -> str:
+    if frame.direction is Direction.C2S:
+        return f"SYN: the client has v{f.get('version', '?')}"
+    if "contacts" in f:
+        return f"SYN v{f.get('version')}: {f['contacts']} contacts, {f.get('groups')} groups"
+    return f"SYN v{f.get('version', '?')}"
+
+
+def _presence(frame: CommandFrame, f: dict[str, Any]) -> str:
+    status = f.get("status_meaning") or f.get("status", "?")
+    who = f.get("account")
+    if who is None:
+        return f"{frame.cmd} → {status}"
+    nick = f.get("nick")
+    return f"{frame.cmd} {who}{f' ({nick})' if nick and nick != who else ''} is {status}"
+
+
+def _fln(frame: CommandFrame, f: dict[str, Any]) -> str:
+    return f"FLN {f.get('account', '?')} went offline"
+
+
+def _msg(frame: CommandFrame, f: dict[str, Any]) -> str:
+    payload = frame.payload
+    ctype = (payload.content_type if payload is not None else None) or "?"
+    sender = f.get("sender_nick") or f.get("sender")
+    if payload is not None and ctype.startswith("text/plain"):
+        text = payload.body.decode("utf-8", "replace").replace("\r\n", " ⏎ ")
+        who = f"{sender}: " if sender else "» "
+        return f"MSG {who}{text}"
+    kind = ctype.removeprefix("text/x-msmsgs").removeprefix("text/x-") or ctype
+    return f"MSG {kind}" + (f" from {sender}" if sender and sender != "Hotmail" else "")
+
+
+def _xfr(frame: CommandFrame, f: dict[str, Any]) -> str:
+    if frame.direction is Direction.C2S:
+        return f"XFR {f.get('kind', '?')} requested"
+    return f"XFR {f.get('kind', '?')} → {f.get('address', '?')}"
+
+
+def _usr(frame: CommandFrame, f: dict[str, Any]) -> str:
+    if f.get("result") == "OK":
+        nick = f.get("nick")
+        return f"USR OK {f.get('account', '?')}" + (f" ({nick})" if nick else "")
+    method, step = f.get("method"), f.get("step")
+    if method and step:
+        who = f.get("account")
+        return f"USR {method} {step}" + (f" {who}" if who else "")
+    return _line(frame)
+
+
+def _cal(frame: CommandFrame, f: dict[str, Any]) -> str:
+    if frame.direction is Direction.C2S:
+        return f"CAL {f.get('account', '?')}"
+    return f"CAL {f.get('status', '?')} session {f.get('session_id', '?')}"
+
+
+def _join(frame: CommandFrame, f: dict[str, Any]) -> str:
+    return f"{frame.cmd} {f.get('account', '?')}"
+
+
+def _rng(frame: CommandFrame, f: dict[str, Any]) -> str:
+    return f"RNG from {f.get('caller', '?')} to session {f.get('session_id', '?')}"
+
+
+def _setting(frame: CommandFrame, f: dict[str, Any]) -> str:
+    meaning = f.get("value_meaning")
+    return f"{frame.cmd} {f.get('value', '?')}" + (f" ({meaning})" if meaning else "") + (
+        _version(f)
+    )
+
+
+DESCRIBERS: Final[Mapping[str, Describer]] = MappingProxyType({
+    "GTC": _setting, "BLP": _setting,
+    "ADD": _list_change, "REM": _list_change, "REA": _rea, "ADG": _group, "RMG": _group,
+    "REG": _group, "SYN": _syn, "CHG": _presence, "ILN": _presence, "NLN": _presence,
+    "FLN": _fln, "MSG": _msg, "XFR": _xfr, "USR": _usr, "CAL": _cal, "JOI": _join,
+    "BYE": _join, "IRO": _join, "RNG": _rng,
+})  # fmt: skip
+
+
+def _line(frame: CommandFrame) -> str:
+    return printable(frame.raw[: frame.header_len - 2].decode("utf-8", "surrogateescape"))
+
+
+def error_words(frame: ErrorFrame) -> str:
+    """`216 not on list`: the code and its constant's name in words."""
+    name = frame.error_name.removeprefix("ERR_").lower().replace("_", " ")
+    return f"{frame.cmd} {name}"
+
+
+def describe(frame: Frame) -> str:
+    """The frame in words, at most MAX characters."""
+    if isinstance(frame, GapFrame):
+        text = f"[{frame.length} bytes missing from the capture]"
+    elif isinstance(frame, MalformedFrame):
+        text = f"[malformed, {len(frame.raw)} bytes: {frame.reason}]"
+    elif isinstance(frame, ErrorFrame):
+        text = error_words(frame)
+    elif isinstance(frame, CommandFrame):
+        describer = DESCRIBERS.get(frame.cmd)
+        try:
+            text = describer(frame, frame.fields) if describer is not None else _line(frame)
+        except Exception:  # a describer must never take a row down with it
+            text = _line(frame)
+        text = printable(text)
+    else:
+        text = printable(repr(frame))
+    return text if len(text) <= MAX else text[: MAX - 1] + "…"

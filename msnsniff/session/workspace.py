@@ -1,0 +1,91 @@
+"""Everything a viewer needs about one capture or live session: the frame index and every
+analyzer, fed from a source in a background thread or event by event (live).
+
+Theory of operation: `push(event)` runs the full analysis on one source event under `lock`,
+appends the frames it releases to the index with their pairing (live: at once, so requests
+show before their replies; files: once their replies are known) and files the findings by
+frame. A viewer reads `index` without the lock (it is append-safe) and takes `lock` to read
+the analyzers (sessions, contact lists, conversations, statistics) between two pushes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from msnsniff.capture import SourceEvent, StreamChunk
+from msnsniff.capture.sources import open_source
+from msnsniff.errors import MsnsniffError
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.contacts import ContactLists
+from msnsniff.session.conversations import Conversations
+from msnsniff.session.expert import Expert
+from msnsniff.session.index import FrameIndex
+from msnsniff.session.links import SessionLinks
+from msnsniff.session.pairing import MAX_HELD, Paired, PairingView
+from msnsniff.session.presence import Presence
+from msnsniff.session.stats import Stats
+
+
+class Workspace:
+    """One capture's frames and analyses, shared by the views."""
+
+    def __init__(self, *, live: bool = False, decode_as: dict[str, str] | None = None) -> None:
+        self.session = CaptureSession(load_dissectors(), decode_as=decode_as or {})
+        self.analysis = Analysis(self.session, keep_findings=True)
+        self.pairing = PairingView(self.analysis, max_held=0 if live else MAX_HELD)
+        self.lists = self.analysis.add(ContactLists)
+        self.analysis.add(lambda sink: Expert(sink, self.lists))
+        self.links = self.analysis.add(SessionLinks)
+        self.presence = self.analysis.add(Presence)
+        self.conversations = self.analysis.add(Conversations)
+        self.stats = Stats.attach(self.analysis)
+        self.index = FrameIndex()
+        self.lock = threading.RLock()
+        self.notes: list[str] = []
+        self.done = False
+        self.stream_bytes = 0
+        self.source_bytes = 0
+
+    def _take(self, released: list[Paired]) -> None:
+        for paired in released:
+            self.index.append(paired.record, paired.pairing)
+        for finding in self.analysis.take_findings():
+            self.index.add_finding(finding)
+
+    def push(self, event: SourceEvent) -> None:
+        with self.lock:
+            if isinstance(event, StreamChunk):
+                self.stream_bytes += len(event.data)
+            self._take(self.pairing.add(self.analysis.push(event)))
+
+    def finish(self) -> None:
+        with self.lock:
+            self._take(self.pairing.add(self.analysis.finish()) + self.pairing.flush())
+            self.notes += [f"{n.location}: {n.message}" for n in self.session.notes]
+            self.done = True
+
+    def load(self, path: str | Path, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Read a whole file (in the caller's thread); a damaged file ends with a note."""
+        self.source_bytes = os.path.getsize(path)
+        try:
+            for event in open_source(path):
+                if cancelled():
+                    break
+                self.push(event)
+        except MsnsniffError as exc:
+            self.notes.append(str(exc))
+        self.finish()
+
+    @property
+    def progress(self) -> float:
+        """A loading estimate in 0..1 (stream bytes against the file's size)."""
+        if self.done:
+            return 1.0
+        if not self.source_bytes:
+            return 0.0
+        return min(0.99, self.stream_bytes / (self.source_bytes * 0.6))
