@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
-    "proxy",
+    "proxy", "tui",
 )  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sniff.add_argument("--redact", action="store_true", help="hide credentials in the output")
     sniff.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                        help="print only frames matching this display filter")  # fmt: skip
+    sniff.add_argument("--tui", action="store_true", help="show the traffic in the TUI")
     sniff.add_argument("-c", dest="count", type=int, default=None, metavar="N",
                        help="stop after N packets")  # fmt: skip
     expert = sub.add_parser(
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what changed between list versions A and B")  # fmt: skip
     contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    tui = sub.add_parser("tui", help="browse a capture in the terminal UI")
+    tui.add_argument("file", metavar="FILE")
+    tui.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     serve = sub.add_parser("serve", help="run the reference MSNP server (DS, NS, SB, Passport)")
     serve.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                        help="the dispatch server's address; the notification and switchboard "
@@ -184,12 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_tui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.tui.run import run_file
+
+    return run_file(Path(args.file), _decode_as(args.decode_as))
+
+
 def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.proxy.addons import load_script
     from msnsniff.proxy.proxy import Proxy, run_proxy
 
     if args.tui:
-        raise MsnsniffError("--tui: the TUI is not built yet (issue 7); use -T text or jsonl")
+        from msnsniff.tui.run import run_proxy as run_proxy_tui
+
+        return run_proxy_tui(args, _host_port(args.listen), _host_port(args.upstream))
     if args.filter:
         _filter(args)  # a syntax error is reported before anything listens
     analysis = ["-T", args.format] + (["-Y", args.filter] if args.filter else [])
@@ -410,6 +422,10 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.tui:
+        from msnsniff.tui.run import run_sniff
+
+        return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as))
     import queue
     from pathlib import Path
 
@@ -460,7 +476,9 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        argv.insert(0, "read")  # `msnsniff FILE` reads the file
+        # `msnsniff FILE` opens the TUI on a terminal, and reads the file otherwise
+        tty = len(argv) == 1 and sys.stdout.isatty() and sys.stdin.isatty()
+        argv.insert(0, "tui" if tty else "read")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -469,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
         "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
-        "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy,
+        "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy, "tui": cmd_tui,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

@@ -102,6 +102,9 @@ class FrameIndex:
     def _pair(self, no: int, pairing: Pairing) -> None:
         if pairing.request is not None:
             self._request[no - 1] = pairing.request
+            known = self.replies.get(pairing.request)
+            if not known or no not in known:  # live: the request came out before its replies
+                self.replies[pairing.request] = (*(known or ()), no)
         if pairing.replies is not None:  # () is a request known to have had no reply
             self.replies[no] = pairing.replies
         if pairing.rtt is not None:

@@ -1,0 +1,378 @@
+"""The msnsniff TUI: the stream of frames, their detail, sessions, lists, chats and stats.
+
+Theory of operation: the app owns a `Workspace` (frame index and analyzers). A file is read
+by a thread worker while the first screen is already up; a live session (`proxy --tui`,
+`sniff --tui`) pushes events into a queue that a thread worker drains. Twice a second a
+timer tells the stream how many frames exist now, moves the progress bar, extends a filtered
+view with the new frames (a thread worker), and refreshes the side views under the
+workspace's lock. The app never parses: frames come from the index, facts from analyzers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from array import array
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import SourceEvent
+from msnsniff.session.describe import describe
+from msnsniff.session.filter import DisplayFilter
+from msnsniff.session.workspace import Workspace
+from msnsniff.tui.screens.help import HelpScreen
+from msnsniff.tui.widgets.detail import DetailView
+from msnsniff.tui.widgets.filterbar import FilterBar
+from msnsniff.tui.widgets.stream import StreamView, noise
+
+TICK = 0.25  # seconds between refreshes of counts, progress, filters and side views
+SCAN_BATCH = 20_000  # frames a filter worker checks between two updates of the view
+
+
+class MsnsniffApp(App[int]):
+    """One capture, or one live session, in a terminal."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "msnsniff"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("f", "focus_filter", "Filter"),
+        Binding("slash", "search", "Search"),
+        Binding("n", "search_next(1)", "Next match", show=False),
+        Binding("N", "search_next(-1)", "Previous match", show=False),
+        Binding("z", "toggle_noise", "Fold PNG/QNG"),
+        Binding("1", "tab('stream')", "Stream", show=False),
+        Binding("2", "tab('sessions')", "Sessions", show=False),
+        Binding("3", "tab('contacts')", "Contacts", show=False),
+        Binding("4", "tab('chat')", "Chat", show=False),
+        Binding("5", "tab('stats')", "Stats", show=False),
+        Binding("escape", "focus_stream", "Back to the stream", show=False),
+    ]
+
+    def __init__(
+        self, workspace: Workspace, *, source: Path | None = None,
+        live: Callable[[MsnsniffApp], Coroutine[Any, Any, None]] | None = None,
+        title: str = "",
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.workspace = workspace
+        self.source = source
+        self.live = live
+        self.events: queue.Queue[SourceEvent | None] = queue.Queue()
+        self.sub_title = title or (str(source) if source else "live")
+        self.display_filter: DisplayFilter | None = None
+        self.filter_text = ""
+        self.fold_noise = False
+        self.scanned = 0  # frames the current row filter has looked at
+        self._scan_generation = 0
+        self._scanning = False
+        self.search_text = ""
+        self._side_seen = -1
+        self._stopping = threading.Event()
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="stream", id="tabs"):
+            with TabPane("Stream", id="stream"), Vertical():
+                yield FilterBar()
+                yield Input(placeholder="search the frame descriptions (Enter: next, "
+                            "Escape: close)", id="search")  # fmt: skip
+                yield StreamView(self.workspace, id="stream-view")
+                yield DetailView(self.workspace, id="detail")
+            for tab_id, title in (("sessions", "Sessions"), ("contacts", "Contacts"),
+                                  ("chat", "Chat"), ("stats", "Stats")):  # fmt: skip
+                with TabPane(title, id=tab_id):
+                    yield from self._side_view(tab_id)
+        yield ProgressBar(id="loading", show_eta=False)
+        yield Static("", id="status")
+        yield Footer()
+
+    def _side_view(self, tab: str) -> Iterable[Any]:
+        """The side views, when their module is there (they are built separately)."""
+        ws = self.workspace
+        try:
+            if tab == "sessions":
+                from msnsniff.tui.widgets.sessions import SessionsView
+
+                yield SessionsView(ws.links, id="sessions-view")
+            elif tab == "contacts":
+                from msnsniff.tui.widgets.contacts import ContactsView
+
+                yield ContactsView(ws.lists, id="contacts-view")
+            elif tab == "chat":
+                from msnsniff.tui.widgets.chat import ChatView
+
+                yield ChatView(ws.conversations, id="chat-view")
+            elif tab == "stats":
+                from msnsniff.tui.widgets.stats import StatsView
+
+                yield StatsView(ws.stats, id="stats-view")
+        except ImportError as exc:
+            yield Static(f"this view is not available: {exc}")
+
+    @property
+    def stream(self) -> StreamView:
+        return self.query_one("#stream-view", StreamView)
+
+    def on_mount(self) -> None:
+        self.stream.focus()
+        self.stream.follow = self.live is not None
+        if self.source is not None:
+            self.load_file(self.source)
+        if self.live is not None:
+            self.consume_live()
+            self.run_worker(self.live(self), exclusive=False, group="live")
+        self.set_interval(TICK, self.tick)
+        self.tick()
+
+    # --- loading ----------------------------------------------------------------------------
+
+    @work(thread=True, group="load")
+    def load_file(self, path: Path) -> None:
+        worker = get_current_worker()
+        self.workspace.load(path, cancelled=lambda: worker.is_cancelled)
+
+    @work(thread=True, group="live")
+    def consume_live(self) -> None:
+        """Drain the live events into the workspace until the app stops."""
+        while not self._stopping.is_set():
+            try:
+                event = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if event is None:
+                break
+            self.workspace.push(event)
+
+    def push_event(self, event: SourceEvent) -> None:
+        """For live sources: queue one capture event (thread-safe)."""
+        self.events.put(event)
+
+    def on_unmount(self) -> None:
+        self._stopping.set()
+
+    # --- the periodic refresh --------------------------------------------------------------
+
+    def tick(self) -> None:
+        ws = self.workspace
+        stream = self.stream
+        if stream.rows is None:
+            stream.grew()
+        elif not self._scanning and self.scanned < ws.index.count:
+            self._scan(self._scan_generation)
+        bar = self.query_one("#loading", ProgressBar)
+        if self.source is not None and not ws.done:
+            bar.update(total=100, progress=ws.progress * 100)
+        else:
+            bar.add_class("-done")
+        self._status()
+        if ws.index.count != self._side_seen and (ws.done or self.live is not None):
+            self._side_seen = ws.index.count
+            self._refresh_side_views()
+
+    def _status(self) -> None:
+        ws = self.workspace
+        stream = self.stream
+        parts = [f"{ws.index.count:,} frames"]
+        if not ws.done and self.source is not None:
+            parts.append(f"indexing {ws.progress:.0%}")
+        if stream.rows is not None:
+            parts.append(f"{len(stream.rows):,} shown")
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        if self.fold_noise:
+            parts.append("PNG/QNG folded")
+        if stream.follow and self.live is not None:
+            parts.append("following")
+        parts += ws.notes[-1:]
+        self.query_one("#status", Static).update("  |  ".join(parts))
+
+    def _refresh_side_views(self) -> None:
+        with self.workspace.lock:
+            for selector, source in (("#sessions-view", self.workspace.links),
+                                     ("#contacts-view", self.workspace.lists),
+                                     ("#chat-view", self.workspace.conversations),
+                                     ("#stats-view", self.workspace.stats)):  # fmt: skip
+                for view in self.query(selector):
+                    for name in ("refresh_from", "update_from"):
+                        method = getattr(view, name, None)
+                        if callable(method):
+                            method(source)
+                            break
+
+    # --- filtering ----------------------------------------------------------------------------
+
+    def _restart_rows(self) -> None:
+        """The filter or the fold changed: rescan from the first frame."""
+        self._scan_generation += 1
+        self.scanned = 0
+        if self.display_filter is None and not self.fold_noise:
+            self.stream.set_rows(None)
+            return
+        self.stream.set_rows(array("I"))
+        self._scanning = False
+        self._scan(self._scan_generation)
+
+    @work(thread=True, group="scan", exclusive=True)
+    def _scan(self, generation: int) -> None:
+        """Extend the shown rows with the frames from `scanned` on that pass."""
+        self._scanning = True
+        worker = get_current_worker()
+        index = self.workspace.index
+        display, fold = self.display_filter, self.fold_noise
+        start, end = self.scanned, index.count
+        found = array("I")
+        try:
+            for number in range(start + 1, end + 1):
+                if worker.is_cancelled or generation != self._scan_generation:
+                    return
+                record = index.record(number)
+                frame = record.frame
+                if fold and isinstance(frame, CommandFrame) and noise(frame.cmd):
+                    continue
+                if display is not None:
+                    pairing = index.pairing(number)
+                    if not display.matches(record, None if pairing is None
+                                           else pairing.extra()):  # fmt: skip
+                        continue
+                found.append(number)
+                if len(found) >= SCAN_BATCH:
+                    self.call_from_thread(self._extend_rows, generation, found, number)
+                    found = array("I")
+            self.call_from_thread(self._extend_rows, generation, found, end)
+        finally:
+            self._scanning = False
+
+    def _extend_rows(self, generation: int, found: array[int], upto: int) -> None:
+        stream = self.stream
+        if generation != self._scan_generation or stream.rows is None:
+            return
+        rows = array("I", stream.rows)
+        rows.extend(found)
+        self.scanned = upto
+        stream.set_rows(rows)
+
+    def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
+        self.display_filter = message.display
+        self.filter_text = message.text
+        self._restart_rows()
+        self.stream.focus()
+
+    def apply_filter(self, text: str) -> None:
+        """Set the filter bar's text and apply it (used by the side views and the palette)."""
+        bar = self.query_one(FilterBar)
+        bar.set_text(text)
+        bar.apply(text)
+
+    def action_toggle_noise(self) -> None:
+        self.fold_noise = not self.fold_noise
+        self._restart_rows()
+
+    # --- selection, search and navigation --------------------------------------------------------
+
+    def on_stream_view_selected(self, message: StreamView.Selected) -> None:
+        self.query_one(DetailView).show(message.number)
+
+    def on_filter_requested(self, message: Any) -> None:
+        """A side view asked for the stream filtered to its node."""
+        self.apply_filter(message.expression)
+        self.action_tab("stream")
+
+    def on_frame_requested(self, message: Any) -> None:
+        """A side view asked to see one frame."""
+        self.action_tab("stream")
+        if not self.stream.select_frame(message.number):
+            self.apply_filter("")
+            self.stream.select_frame(message.number)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        if tab == "stream":
+            self.stream.focus()
+
+    def action_focus_filter(self) -> None:
+        self.action_tab("stream")
+        self.query_one("#filter-input", Input).focus()
+
+    def action_focus_stream(self) -> None:
+        search = self.query_one("#search", Input)
+        search.remove_class("-shown")
+        self.stream.focus()
+
+    def action_search(self) -> None:
+        self.action_tab("stream")
+        search = self.query_one("#search", Input)
+        search.add_class("-shown")
+        search.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self.search_text = event.value
+            if event.value:
+                self._search(1, from_current=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self._search(1)
+
+    def action_search_next(self, step: int) -> None:
+        if not self.search_text:
+            self.action_search()
+            return
+        self._search(step)
+
+    def _search(self, step: int, from_current: bool = False) -> None:
+        """Move to the next row whose description contains the search text."""
+        stream = self.stream
+        text = self.search_text.lower()
+        row = stream.cursor if from_current else stream.cursor + step
+        count = stream.row_count
+        checked = 0
+        while 0 <= row < count and checked < 200_000:
+            number = stream.number_at(row)
+            if number is not None and text in describe(
+                    self.workspace.index.frame(number)).lower():  # fmt: skip
+                stream.follow = False
+                stream.move_to_row(row)
+                return
+            row += step
+            checked += 1
+        self.notify(f"no {'later' if step > 0 else 'earlier'} frame matches {self.search_text!r}",
+                    severity="warning")
+
+    def action_help(self) -> None:
+        from msnsniff.tui.widgets.detail import DetailView as Detail
+
+        sections: list[tuple[str, Iterable[BindingType]]] = [
+            ("Everywhere", self.BINDINGS), ("Stream", StreamView.BINDINGS),
+            ("Detail", Detail.BINDINGS),
+        ]
+        for selector, title in (("#sessions-view", "Sessions"), ("#contacts-view", "Contacts"),
+                                ("#chat-view", "Chat"), ("#stats-view", "Stats")):
+            for view in self.query(selector):
+                sections.append((title, getattr(type(view), "BINDINGS", [])))
+        self.push_screen(HelpScreen(sections))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Show only errors", "Filter to error replies and malformed frames",
+                            lambda: self.apply_filter("msnp.error or malformed"))
+        yield SystemCommand("Clear the filter", "Show every frame", lambda: self.apply_filter(""))
+        yield SystemCommand("Fold keep-alives", "Hide or show PNG/QNG", self.action_toggle_noise)
+        for tab in ("stream", "sessions", "contacts", "chat", "stats"):
+            yield SystemCommand(f"Open {tab}", f"Switch to the {tab} tab",
+                                lambda t=tab: self.action_tab(t))
+        yield SystemCommand("Help: every key", "List the keys of every view", self.action_help)

@@ -1,0 +1,70 @@
+"""Start the TUI on a file, or on a live proxy or capture (called by the CLI, lazily)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from msnsniff.errors import MsnsniffError
+from msnsniff.session.workspace import Workspace
+
+
+def run_file(path: Path, decode_as: dict[str, str] | None = None) -> int:
+    from msnsniff.tui.app import MsnsniffApp
+
+    if not path.exists():
+        raise MsnsniffError(f"{path}: no such file")
+    app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path))
+    app.run()
+    return 0
+
+
+def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
+              upstream: tuple[str, int]) -> int:
+    """The proxy inside the TUI's event loop; its taps feed the TUI's workspace directly."""
+    from msnsniff.proxy.addons import load_script
+    from msnsniff.proxy.proxy import Proxy
+    from msnsniff.proxy.tap import EventTap
+    from msnsniff.tui.app import MsnsniffApp
+
+    hook = load_script(proxy_args.script) if proxy_args.script is not None else None
+
+    async def live(app: MsnsniffApp) -> None:
+        tap = EventTap(app.push_event)
+        proxy = Proxy(listen, upstream, record=proxy_args.write, hook=hook, extra_taps=(tap,))
+        await proxy.start()
+        app.notify(f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}")
+        app.sub_title = f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}"
+        try:
+            import asyncio
+
+            await asyncio.Event().wait()  # until the app stops this worker
+        finally:
+            await proxy.close()
+
+    app = MsnsniffApp(Workspace(live=True), live=live, title="proxy")
+    app.run()
+    return 0
+
+
+def run_sniff(iface: str, bpf: str | None, write: str | None,
+              decode_as: dict[str, str] | None = None) -> int:
+    """Live capture into the TUI: scapy's sniffer thread queues events for the app."""
+    from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
+    from msnsniff.tui.app import MsnsniffApp
+
+    async def live(app: MsnsniffApp) -> None:
+        import asyncio
+
+        capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
+                              Path(write) if write else None)  # fmt: skip
+        capture.start()
+        app.sub_title = f"live on {iface} ({capture.bpf})"
+        try:
+            await asyncio.Event().wait()
+        finally:
+            capture.stop()
+
+    app = MsnsniffApp(Workspace(live=True, decode_as=decode_as), live=live, title=iface)
+    app.run()
+    return 0

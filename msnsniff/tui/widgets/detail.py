@@ -1,0 +1,130 @@
+"""The selected frame in full: decoded fields as a tree, payload, pairing, findings, bytes."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from msnsniff.output import printable
+from msnsniff.session.workspace import Workspace
+
+HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
+
+
+def hexdump(data: bytes) -> str:
+    """Offset, hex and printable text, 16 bytes a line."""
+    lines = []
+    for i in range(0, min(len(data), HEX_LIMIT), 16):
+        chunk = data[i : i + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{i:06x}  {hexes:<47}  {text}")
+    if len(data) > HEX_LIMIT:
+        lines.append(f"... {len(data) - HEX_LIMIT} more bytes")
+    return "\n".join(lines)
+
+
+def _add(node: TreeNode[None], key: str, value: Any) -> None:
+    """A value as a leaf, or a dict/list as a branch."""
+    if isinstance(value, dict):
+        branch = node.add(key, expand=True)
+        for k, v in value.items():
+            _add(branch, str(k), v)
+    elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list)):
+        branch = node.add(f"{key} ({len(value)})", expand=True)
+        for i, v in enumerate(value):
+            _add(branch, str(i), v)
+    else:
+        node.add_leaf(f"{key}: {printable(str(value))}")
+
+
+class DetailView(VerticalScroll, can_focus=False):
+    """Fields tree and raw bytes of one frame."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "toggle_hex", "Hex dump"),
+    ]
+
+    def __init__(self, workspace: Workspace, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.workspace = workspace
+        self.number: int | None = None
+        self.show_hex = True
+
+    def compose(self) -> ComposeResult:
+        tree: Tree[None] = Tree("no frame selected", id="fields")
+        tree.show_root = True
+        yield tree
+        yield Static("", id="hex")
+
+    def show(self, number: int | None) -> None:
+        self.number = number
+        tree = self.query_one("#fields", Tree)
+        hexview = self.query_one("#hex", Static)
+        tree.clear()
+        if number is None or number > self.workspace.index.count:
+            tree.root.set_label("no frame selected")
+            hexview.update("")
+            return
+        index = self.workspace.index
+        record = index.record(number)
+        frame = record.frame
+        tree.root.set_label(Text(f"Frame {number}  flow {record.flow.id}  "
+                                 f"{frame.direction.value}  offset {frame.offset}"))  # fmt: skip
+        root = tree.root
+        if isinstance(frame, GapFrame):
+            root.add_leaf(f"gap: {frame.length} bytes missing from the capture")
+        elif isinstance(frame, MalformedFrame):
+            root.add_leaf(f"malformed: {frame.reason}")
+        elif isinstance(frame, CommandFrame):
+            self._command(root, frame)
+        pairing = index.pairing(number)
+        if pairing is not None:
+            branch = root.add("pairing", expand=True)
+            if pairing.request is not None:
+                branch.add_leaf(f"reply to #{pairing.request}")
+            if pairing.replies is not None:
+                replies = ", ".join(f"#{n}" for n in pairing.replies) or "none"
+                branch.add_leaf(f"replies: {replies}")
+            if pairing.rtt is not None:
+                branch.add_leaf(f"round trip: {pairing.rtt * 1000:.1f} ms")
+        for finding in index.findings.get(number, []):
+            root.add_leaf(Text(f"{finding.severity.name.lower()}: {finding.message}",
+                               style="yellow"))  # fmt: skip
+        root.expand()
+        hexview.update(hexdump(frame.raw) if self.show_hex else "")
+
+    def _command(self, root: TreeNode[None], frame: CommandFrame) -> None:
+        root.add_leaf(f"line: {printable(frame.line.decode('utf-8', 'surrogateescape'))}")
+        root.add_leaf(f"dialect: MSNP{frame.dialect}" + (" (inferred)" if frame.dialect_inferred
+                                                          else ""))  # fmt: skip
+        if isinstance(frame, ErrorFrame):
+            from dissectors.msnp.errors import error_info
+
+            info = error_info(frame.code)
+            root.add_leaf(Text(f"error {frame.code} {info.name}: {info.meaning}", style="red"))
+        fields = frame.fields
+        if fields:
+            _add(root, "fields", fields)
+        payload = frame.payload
+        if payload is not None:
+            branch = root.add(f"payload: {payload.length} bytes, "
+                              f"{payload.content_type or 'no content type'}", expand=True)
+            if payload.headers:
+                _add(branch, "headers", dict(payload.headers))
+            if payload.fields:
+                _add(branch, "decoded", payload.fields)
+            body = payload.body[:2000].decode("utf-8", "replace")
+            if body.strip():
+                branch.add_leaf(f"body: {printable(body)}")
+
+    def action_toggle_hex(self) -> None:
+        self.show_hex = not self.show_hex
+        self.show(self.number)

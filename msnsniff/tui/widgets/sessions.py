@@ -1,0 +1,288 @@
+"""The sessions view: every login as a tree (DS -> NS -> switchboards and who was in them).
+
+What the `sessions` command prints, as a tree one can walk: selecting a node asks the app to
+filter the stream to that node's connections (`FilterRequested`), so "what did this
+switchboard carry" is one key away. All facts come from `SessionLinks`; nothing is parsed
+here. `refresh_from` is cheap when nothing changed (the tree is rebuilt only when the set of
+connections does; otherwise the labels are updated in place, keeping the cursor and what is
+expanded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from msnsniff.capture import Flow
+from msnsniff.session.analysis import clock
+from msnsniff.session.links import Login, SessionLinks, SwitchboardRef
+from msnsniff.tui.messages import FilterRequested
+
+NodeKey = tuple[str, ...]
+"""A node's identity across refreshes: ("login", ns flow), ("sb", flow), ("who", flow, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a tree node stands for: its identity and the connections it covers."""
+
+    key: NodeKey
+    flows: tuple[str, ...]
+
+
+def _quote(text: str) -> str:
+    """A display-filter string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def flow_filter(flow_ids: Iterable[str]) -> str:
+    """The display filter selecting the frames of these connections (`flow == "1"`, or
+    `flow in {"1", "29"}` for several)."""
+    ids = list(dict.fromkeys(flow_ids))
+    if len(ids) == 1:
+        return f"flow == {_quote(ids[0])}"
+    return "flow in {" + ", ".join(_quote(i) for i in ids) + "}"
+
+
+def _endpoints(flow: Flow) -> str:
+    if flow.client is None and flow.server is None:
+        return flow.label or ""
+    return f"{flow.client or '?'} → {flow.server or '?'}"
+
+
+def _conn_label(kind: str, flow: Flow, style: str) -> Text:
+    text = Text.assemble((f"{kind} ", f"bold {style}"), (f"flow {flow.id}", "bold"))
+    where = _endpoints(flow)
+    if where:
+        text.append(f"  {where}", "dim")
+    return text
+
+
+def _login_label(login: Login) -> Text:
+    text = Text(login.account or "(unknown account)", "bold")
+    if login.nick and login.nick != login.account:
+        text.append(f"  {login.nick!r}", "italic")
+    if login.authenticated:
+        text.append("  logged in", "green")
+    elif login.error is not None:
+        text.append(f"  login failed ({login.error})", "red")
+    else:
+        text.append("  not logged in", "yellow")
+    text.append(f"  {clock(login.started)}", "dim")
+    if login.ended is not None and login.started is not None:
+        text.append(f" – {clock(login.ended)}", "dim")
+    if not login.complete:
+        text.append("  (open)", "cyan")
+    sbs = len(login.switchboards)
+    text.append(f"  {sbs} switchboard{'s' if sbs != 1 else ''}", "dim")
+    return text
+
+
+def _sb_label(sb: SwitchboardRef) -> Text:
+    text = Text.assemble(("SB ", "bold magenta"), (f"flow {sb.flow.id}", "bold"))
+    if sb.how == "XFR":
+        text.append("  opened by XFR")
+    elif sb.how == "RNG":
+        text.append(f"  invited by {sb.caller or '?'} (RNG)")
+    else:
+        text.append("  unlinked", "yellow")
+    if sb.session_id:
+        text.append(f"  session {sb.session_id}", "dim")
+    text.append(f"  {clock(sb.ts)}", "dim")
+    if sb.refused:
+        text.append(f"  refused ({sb.refused})", "red")
+    where = _endpoints(sb.flow)
+    if where:
+        text.append(f"  {where}", "dim")
+    return text
+
+
+def _who_label(account: str, sb: SwitchboardRef) -> Text:
+    text = Text(account)
+    if account == sb.account:
+        text.append("  (the user)", "dim")
+    elif account == sb.caller:
+        text.append("  (invited the user)", "dim")
+    return text
+
+
+class SessionsView(Widget):
+    """Logins and their connections as a tree; selecting a node filters the stream to it."""
+
+    DEFAULT_CSS = """
+    SessionsView {
+        height: 1fr;
+    }
+    SessionsView > Tree {
+        height: 1fr;
+    }
+    SessionsView > .empty {
+        color: $text-muted;
+        padding: 1 2;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "filter_node", "Filter to node", show=True),
+        Binding("f", "filter_login", "Filter to login"),
+        Binding("e", "expand_all", "Expand all"),
+        Binding("c", "collapse_all", "Collapse all"),
+    ]
+
+    def __init__(
+        self,
+        links: SessionLinks,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._links = links
+        self._shape: tuple[NodeKey, ...] | None = None  # the keys the tree was built with
+        self._seen: tuple[tuple[Login, ...], tuple[SwitchboardRef, ...]] = ((), ())
+        self._tree_nodes: dict[NodeKey, TreeNode[NodeInfo]] = {}
+
+    def compose(self) -> ComposeResult:
+        tree: Tree[NodeInfo] = Tree("sessions", id="sessions-tree")
+        tree.show_root = False
+        tree.auto_expand = False
+        tree.guide_depth = 3
+        yield tree
+        yield Static("no logins in this capture", classes="empty", id="sessions-empty")
+
+    def on_mount(self) -> None:
+        self.refresh_from()
+
+    @property
+    def session_tree(self) -> Tree[NodeInfo]:
+        """The tree widget (for the app to focus)."""
+        return self.query_one("#sessions-tree", Tree)
+
+    # -- updating ---------------------------------------------------------------------------
+    def refresh_from(self, links: SessionLinks | None = None) -> None:
+        """Re-read the analyzer (another one when given): call when more frames arrived."""
+        if links is not None:
+            self._links = links
+            self._shape = None
+        logins, unlinked = self._links.logins(), self._links.unlinked()
+        seen = (tuple(logins), tuple(unlinked))
+        if self._shape is not None and seen == self._seen:
+            return  # nothing changed since the last call: the common case while live
+        self._seen = seen
+        entries = list(self._entries(logins, unlinked))
+        shape = tuple(key for key, _, _, _ in entries)
+        tree = self.session_tree
+        if shape != self._shape:
+            self._rebuild(tree, entries)
+            self._shape = shape
+        else:
+            for key, _, label, _ in entries:
+                node = self._tree_nodes[key]
+                if node.label != label:
+                    node.set_label(label)
+        empty = not logins and not unlinked
+        tree.display = not empty
+        self.query_one("#sessions-empty", Static).display = empty
+
+    def _entries(
+        self, logins: list[Login], unlinked: list[SwitchboardRef]
+    ) -> Iterable[tuple[NodeKey, NodeKey | None, Text, tuple[str, ...]]]:
+        """(key, parent key, label, flows) of every node, parents first."""
+        for login in logins:
+            ns = login.ns_flow
+            top = ("login", ns.id)
+            flows = (*(f.id for f in login.ds_flows), ns.id,
+                     *(sb.flow.id for sb in login.switchboards))  # fmt: skip
+            yield top, None, _login_label(login), flows
+            for ds in login.ds_flows:
+                yield ("ds", ds.id), top, _conn_label("DS", ds, "blue"), (ds.id,)
+            ns_key = ("ns", ns.id)
+            yield ns_key, top, _conn_label("NS", ns, "green"), (ns.id,)
+            for sb in login.switchboards:
+                yield from self._sb_entries(sb, ns_key)
+        if unlinked:
+            group = ("unlinked",)
+            n = len(unlinked)
+            label = Text.assemble(
+                ("unlinked switchboards", "bold yellow"), (f"  {n} connection{'s' * (n != 1)}",
+                                                           "dim"),
+            )  # fmt: skip
+            yield group, None, label, tuple(sb.flow.id for sb in unlinked)
+            for sb in unlinked:
+                yield from self._sb_entries(sb, group)
+
+    @staticmethod
+    def _sb_entries(
+        sb: SwitchboardRef, parent: NodeKey
+    ) -> Iterable[tuple[NodeKey, NodeKey | None, Text, tuple[str, ...]]]:
+        key = ("sb", sb.flow.id)
+        yield key, parent, _sb_label(sb), (sb.flow.id,)
+        for who in sb.participants:
+            yield ("who", sb.flow.id, who), key, _who_label(who, sb), (sb.flow.id,)
+        if sb.reason:
+            yield ("why", sb.flow.id), key, Text(sb.reason, "italic dim"), (sb.flow.id,)
+
+    def _rebuild(
+        self,
+        tree: Tree[NodeInfo],
+        entries: list[tuple[NodeKey, NodeKey | None, Text, tuple[str, ...]]],
+    ) -> None:
+        """Build the tree anew, keeping what was expanded and where the cursor was."""
+        before = self._tree_nodes
+        expanded = {key for key, node in before.items() if node.is_expanded}
+        cursor = tree.cursor_node
+        cursor_key = cursor.data.key if cursor is not None and cursor.data is not None else None
+        tree.clear()
+        self._tree_nodes = {}
+        parents = {parent for _, parent, _, _ in entries if parent is not None}
+        for key, parent, label, flows in entries:
+            under = tree.root if parent is None else self._tree_nodes[parent]
+            info = NodeInfo(key, flows)
+            if key in parents:  # new nodes open, known ones as they were
+                node = under.add(label, info, expand=key in expanded or key not in before)
+            else:
+                node = under.add_leaf(label, info)
+            self._tree_nodes[key] = node
+        target = self._tree_nodes.get(cursor_key) if cursor_key is not None else None
+        if target is None and entries:
+            target = self._tree_nodes[entries[0][0]]
+        if target is not None:
+            self.call_after_refresh(tree.move_cursor, target)
+
+    # -- actions ----------------------------------------------------------------------------
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeInfo]) -> None:
+        event.stop()
+        self._request(event.node)
+
+    def _request(self, node: TreeNode[NodeInfo] | None) -> None:
+        if node is not None and node.data is not None:
+            self.post_message(FilterRequested(flow_filter(node.data.flows)))
+
+    def action_filter_node(self) -> None:
+        """Filter the stream to the connections of the node under the cursor."""
+        self._request(self.session_tree.cursor_node)
+
+    def action_filter_login(self) -> None:
+        """Filter the stream to every connection of the login the cursor is in."""
+        node = self.session_tree.cursor_node
+        while node is not None and node.parent is not None and node.parent.parent is not None:
+            node = node.parent
+        self._request(node)
+
+    def action_expand_all(self) -> None:
+        """Open every node."""
+        self.session_tree.root.expand_all()
+
+    def action_collapse_all(self) -> None:
+        """Close every node (the logins stay listed)."""
+        for node in self.session_tree.root.children:
+            node.collapse_all()

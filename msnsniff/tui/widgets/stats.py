@@ -1,0 +1,331 @@
+"""The statistics view: `msnsniff stats` drawn as bar charts rather than tables of numbers.
+
+Commands per direction (a row per command, selectable: it filters the stream to that
+command in that direction), round-trip times per request command as p50/p90/p99 bars on one
+scale, connections and bytes by kind, the busiest connections, presence changes and
+contact-list churn. All numbers come from `Stats` (its counters and `to_json`); bars use the
+eighth-block characters, so a bar's end is drawn to an eighth of a cell.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from msnsniff.session.stats import PERCENTILES, Stats
+from msnsniff.tui.messages import FilterRequested
+
+EIGHTHS = " ▏▎▍▌▋▊▉"
+TOP = 12
+"""Commands shown per direction until all are asked for."""
+BAR = 28
+"""Cells of the longest bar in a command histogram."""
+WIDE_BAR = 40
+"""Cells of the longest bar in the other charts."""
+RTT_SHADES = ("█", "▓", "░")
+"""p50, p90 and p99 segments of a round-trip bar."""
+KIND_STYLE = {"DS": "blue", "NS": "green", "SB": "magenta"}
+
+
+def bar(value: float, maximum: float, width: int) -> str:
+    """A horizontal bar of `value` on a scale where `maximum` fills `width` cells."""
+    if maximum <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(min(value, maximum) / maximum * width * 8))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (EIGHTHS[part] if part else "")
+
+
+def rtt_bar(p50: float, p90: float, p99: float, maximum: float, width: int) -> Text:
+    """One bar in three shades: solid to p50, then to p90, then light to p99."""
+    cells = [max(0, round(v / maximum * width)) if maximum > 0 else 0 for v in (p50, p90, p99)]
+    if p99 > 0:
+        cells[2] = max(cells[2], 1)
+    text = Text()
+    drawn = 0
+    for shade, upto, style in zip(RTT_SHADES, cells, ("cyan", "cyan", "cyan dim"), strict=True):
+        if upto > drawn:
+            text.append(shade * (upto - drawn), style)
+            drawn = upto
+    return text
+
+
+def _ms(seconds: float) -> str:
+    """Milliseconds, to the microsecond below 10 ms (loopback round trips are that short)."""
+    ms = seconds * 1000
+    return f"{ms:.3f}" if ms < 10 else f"{ms:.1f}" if ms < 1000 else f"{ms:,.0f}"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command_filter(cmd: str, direction: str, dialect: int | None = None) -> str:
+    """The display filter selecting one command in one direction (and dialect, if given)."""
+    expression = f"msnp.cmd == {_quote(cmd)} and dir == {direction}"
+    return expression if dialect is None else f"{expression} and msnp.dialect == {dialect}"
+
+
+def _chart(
+    title: str, rows: Sequence[tuple[Text, float, str]], width: int = WIDE_BAR
+) -> RenderableType:
+    """A titled bar chart: label, bar, figure."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    top = max((value for _, value, _ in rows), default=0)
+    for label, value, figure in rows:
+        grid.add_row(label, Text(bar(value, top, width), "cyan"), figure)
+    return Group(Text(title, "bold"), grid)
+
+
+class StatsView(Widget):
+    """Capture statistics as bar charts; a command row filters the stream to it."""
+
+    DEFAULT_CSS = """
+    StatsView {
+        height: 1fr;
+    }
+    StatsView > VerticalScroll {
+        height: 1fr;
+    }
+    StatsView #stats-summary {
+        padding: 0 1;
+        text-style: bold;
+    }
+    StatsView #stats-commands {
+        height: auto;
+    }
+    StatsView #stats-commands > DataTable {
+        width: 1fr;
+        height: auto;
+        max-height: 40;
+        margin: 0 1;
+        border: round $primary-darken-2;
+    }
+    StatsView .stats-section {
+        margin: 1 1 0 1;
+        height: auto;
+    }
+    StatsView .empty {
+        color: $text-muted;
+        padding: 1 2;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "filter", "Filter to command", show=True),
+        Binding("a", "toggle_all", "All/top commands"),
+        Binding("o", "toggle_order", "Order by count/name"),
+    ]
+
+    def __init__(
+        self,
+        stats: Stats,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._stats = stats
+        self._all = False
+        self._by_name = False
+        self._drawn: tuple[object, ...] | None = None
+        self._dialects: set[int] = set()
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="stats-scroll"):
+            yield Static("", id="stats-summary")
+            with Horizontal(id="stats-commands"):
+                for direction, title in (("c2s", "client → server"), ("s2c", "server → client")):
+                    table: DataTable[str | Text] = DataTable(
+                        id=f"stats-{direction}", cursor_type="row", zebra_stripes=False
+                    )
+                    table.border_title = title
+                    yield table
+            yield Static("", id="stats-rtt", classes="stats-section")
+            yield Static("", id="stats-flows", classes="stats-section")
+            yield Static("", id="stats-other", classes="stats-section")
+        yield Static("no MSNP frames in this capture", classes="empty", id="stats-empty")
+
+    def on_mount(self) -> None:
+        for direction in ("c2s", "s2c"):
+            table = self._table(direction)
+            table.add_column("command", key="cmd")
+            table.add_column("frames", key="count")
+            table.add_column("", key="bar")
+        self.refresh_from()
+
+    def _table(self, direction: str) -> DataTable[str | Text]:
+        return self.query_one(f"#stats-{direction}", DataTable)
+
+    # -- updating ---------------------------------------------------------------------------
+    def refresh_from(self, stats: Stats | None = None) -> None:
+        """Re-read the analyzer (another one when given): call when more frames arrived."""
+        if stats is not None:
+            self._stats = stats
+            self._drawn = None
+        s = self._stats
+        key = (sum(s.commands.values()), sum(f.frames for f in s.flows.values()), s.malformed,
+               s.gaps, sum(h.count for h in s.rtt.values()), sum(s.unanswered.values()),
+               self._all, self._by_name)  # fmt: skip
+        if key == self._drawn:
+            return
+        self._drawn = key
+        empty = not s.flows
+        self.query_one("#stats-empty", Static).display = empty
+        self.query_one("#stats-scroll").display = not empty
+        if empty:
+            return
+        self._dialects = {dialect for _, dialect, _ in s.commands}
+        frames = sum(f.frames for f in s.flows.values())
+        summary = Text(f"{frames:,} frames on {len(s.flows)} connection"
+                       f"{'s' * (len(s.flows) != 1)}")  # fmt: skip
+        summary.append(f"   {s.malformed} malformed", "red" if s.malformed else "dim")
+        summary.append(f"   {s.gaps} gaps", "red" if s.gaps else "dim")
+        if self._dialects:
+            summary.append("   " + ", ".join(f"MSNP{d}" for d in sorted(self._dialects)), "dim")
+        self.query_one("#stats-summary", Static).update(summary)
+        for direction in ("c2s", "s2c"):
+            self._fill(direction)
+        self.query_one("#stats-rtt", Static).update(self._rtt())
+        self.query_one("#stats-flows", Static).update(self._flows())
+        self.query_one("#stats-other", Static).update(self._other())
+
+    def command_rows(self, direction: str) -> list[tuple[str, int, int]]:
+        """(command, dialect, frames) of one direction, in the order shown."""
+        rows = [(cmd, dialect, n) for (d, dialect, cmd), n in self._stats.commands.items()
+                if d == direction]  # fmt: skip
+        if self._by_name:
+            rows.sort(key=lambda r: (r[0], r[1]))
+        else:
+            rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+        return rows if self._all else rows[:TOP]
+
+    def _fill(self, direction: str) -> None:
+        table = self._table(direction)
+        rows = self.command_rows(direction)
+        cursor = table.cursor_row
+        table.clear()
+        top = max((n for _, _, n in rows), default=0)
+        several = len(self._dialects) > 1
+        for cmd, dialect, n in rows:
+            label = Text(cmd, "bold")
+            if several:
+                label.append(f" {dialect}", "dim")
+            table.add_row(label, Text(f"{n:,}", justify="right"),
+                          Text(bar(n, top, BAR), "cyan"), key=f"{cmd} {dialect}")  # fmt: skip
+        total = sum(n for (d, _, _), n in self._stats.commands.items() if d == direction)
+        table.border_subtitle = f"{total:,} frames"
+        if rows:
+            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+
+    def _rtt(self) -> RenderableType:
+        rtt = self._stats.rtt
+        if not rtt:
+            return Text("Round-trip times: no request was answered", "dim")
+        scale = max(h.percentile(99) for h in rtt.values())
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("cmd")
+        table.add_column("pairs", justify="right")
+        legend = " ".join(f"{s} p{p}" for s, p in zip(RTT_SHADES, PERCENTILES, strict=True))
+        table.add_column(legend, no_wrap=True)
+        for p in PERCENTILES:
+            table.add_column(f"p{p} ms", justify="right")
+        table.add_column("max ms", justify="right")
+        for cmd, h in sorted(rtt.items()):
+            p50, p90, p99 = (h.percentile(p) for p in PERCENTILES)
+            table.add_row(cmd, f"{h.count:,}", rtt_bar(p50, p90, p99, scale, WIDE_BAR),
+                          _ms(p50), _ms(p90), _ms(p99), _ms(h.high))  # fmt: skip
+        parts: list[RenderableType] = [Text("Round-trip time per request command", "bold"),
+                                       table]  # fmt: skip
+        if self._stats.unanswered:
+            text = ", ".join(f"{c} {n}" for c, n in sorted(self._stats.unanswered.items()))
+            parts.append(Text.assemble(("unanswered requests: ", "yellow"), text))
+        return Group(*parts)
+
+    def _flows(self) -> RenderableType:
+        kinds: Counter[str] = Counter()
+        volume: Counter[str] = Counter()
+        for f in self._stats.flows.values():
+            kinds[f.kind] += 1
+            volume[f.kind] += f.bytes
+        by_kind = [
+            (Text(f"{kind:<3}", KIND_STYLE.get(kind, "")), float(volume[kind]),
+             f"{volume[kind]:,} bytes in {kinds[kind]} connection{'s' * (kinds[kind] != 1)}")
+            for kind in sorted(kinds)
+        ]  # fmt: skip
+        busiest = sorted(self._stats.flows.values(), key=lambda f: -f.bytes)[:8]
+        flows = [
+            (Text.assemble((f"{f.kind:<3}", KIND_STYLE.get(f.kind, "")), f" flow {f.flow.id:<6}"),
+             float(f.bytes), f"{f.bytes:,} bytes, {f.frames:,} frames"
+             + (f", {f.problems} problems" if f.problems else ""))
+            for f in busiest
+        ]  # fmt: skip
+        return Group(_chart("Bytes by connection kind", by_kind), Text(),
+                     _chart(f"Busiest connections (top {len(busiest)})", flows))  # fmt: skip
+
+    def _other(self) -> RenderableType:
+        s = self._stats
+        parts: list[RenderableType] = []
+        if s.presence:
+            rows = [(Text(f"{cmd} {status}"), float(n), f"{n:,}")
+                    for (cmd, status), n in sorted(s.presence.items(),
+                                                   key=lambda kv: (-kv[1], kv[0]))]  # fmt: skip
+            parts.append(_chart("Presence changes", rows))
+        else:
+            parts.append(Text("Presence changes: none", "dim"))
+        parts.append(Text())
+        if s.churn:
+            rows = [(Text(f"{cmd} {lst}" if lst != "-" else cmd), float(n), f"{n:,}")
+                    for (cmd, lst), n in sorted(s.churn.items(),
+                                                key=lambda kv: (-kv[1], kv[0]))]  # fmt: skip
+            parts.append(_chart("Contact-list changes (replies carrying a list version)", rows))
+        else:
+            parts.append(Text("Contact-list changes: none", "dim"))
+        return Group(*parts)
+
+    # -- events and actions -----------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        direction = "c2s" if event.data_table.id == "stats-c2s" else "s2c"
+        self._request(direction, event.cursor_row)
+
+    def _request(self, direction: str, row: int) -> None:
+        rows = self.command_rows(direction)
+        if 0 <= row < len(rows):
+            cmd, dialect, _ = rows[row]
+            several = len(self._dialects) > 1
+            self.post_message(FilterRequested(command_filter(cmd, direction,
+                                                             dialect if several else None)))
+
+    def action_filter(self) -> None:
+        """Filter the stream to the highlighted command in its direction."""
+        focused = self.screen.focused
+        for direction in ("c2s", "s2c"):
+            table = self._table(direction)
+            if focused is table:
+                self._request(direction, table.cursor_row)
+
+    def action_toggle_all(self) -> None:
+        """Show every command, or the busiest ones only."""
+        self._all = not self._all
+        self.refresh_from()
+
+    def action_toggle_order(self) -> None:
+        """Order the commands by frame count or by name."""
+        self._by_name = not self._by_name
+        self.refresh_from()
+

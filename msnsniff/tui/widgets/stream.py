@@ -1,0 +1,298 @@
+"""The stream: one line per frame, drawn only for the rows on screen.
+
+Theory of operation: the view keeps a cursor (a row), the rows (frame numbers: every frame,
+or those a filter and the noise fold let through, computed by the app in a worker) and
+renders each visible line on demand from the workspace's index with the Line API, so a
+million frames cost nothing until they are looked at. The selected frame's request and
+replies are highlighted; keys jump between them, walk the unanswered requests and orphan
+replies (the transaction findings), bookmarks and search hits. In live mode the view
+follows the tail while the cursor is on the last row.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from dissectors.api import Direction
+from msnsniff.session.describe import describe
+from msnsniff.session.workspace import Workspace
+
+C2S_STYLE = Style(color="cyan")
+S2C_STYLE = Style(color="green")
+PROBLEM_STYLE = Style(color="red", bold=True)
+FINDING_STYLE = Style(color="yellow")
+CURSOR_STYLE = Style(reverse=True)
+PAIR_STYLE = Style(bgcolor="grey23", bold=True)
+DIM = Style(dim=True)
+
+
+class StreamView(ScrollView, can_focus=True):
+    """Every frame of the workspace (or the rows given), one line each."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "go_to(0)", "First frame", show=False),
+        Binding("end,G", "go_to(-1)", "Last frame (follow live)", show=False),
+        Binding("p", "pair", "Request/reply"),
+        Binding("u", "unanswered", "Next unanswered/orphan"),
+        Binding("U", "unanswered(-1)", "Previous unanswered/orphan", show=False),
+        Binding("m", "bookmark", "Bookmark"),
+        Binding("apostrophe", "next_bookmark", "Next bookmark", show=False),
+        Binding("e", "next_problem", "Next error", show=False),
+    ]
+
+    class Selected(Message):
+        """The cursor moved to another frame."""
+
+        def __init__(self, number: int | None) -> None:
+            super().__init__()
+            self.number = number
+
+    def __init__(self, workspace: Workspace, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.workspace = workspace
+        self.rows: array[int] | None = None  # None: every frame, in order
+        self.cursor = 0
+        self.follow = False
+        self.bookmarks: set[int] = set()
+        self._pair_cycle = 0
+        self._announced: int | None = None
+
+    # --- rows -----------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return self.workspace.index.count if self.rows is None else len(self.rows)
+
+    def number_at(self, row: int) -> int | None:
+        if not 0 <= row < self.row_count:
+            return None
+        return row + 1 if self.rows is None else self.rows[row]
+
+    def row_of(self, number: int) -> int | None:
+        """The row showing frame `number`, or None when the rows leave it out."""
+        if self.rows is None:
+            return number - 1 if 1 <= number <= self.workspace.index.count else None
+        lo, hi = 0, len(self.rows)  # rows are in frame order
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.rows[mid] < number:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(self.rows) and self.rows[lo] == number else None
+
+    @property
+    def selected(self) -> int | None:
+        return self.number_at(self.cursor)
+
+    def set_rows(self, rows: array[int] | None) -> None:
+        """Show these frames (None: all); the selected frame stays selected if shown."""
+        keep = self.selected
+        self.rows = rows
+        row = self.row_of(keep) if keep is not None else None
+        self.cursor = row if row is not None else min(self.cursor, max(0, self.row_count - 1))
+        self.grew()
+        self._scroll_to_cursor()
+        self._announce()
+
+    def grew(self) -> None:
+        """More frames (or rows) arrived: resize, and follow the tail when asked to."""
+        count = self.row_count
+        self.virtual_size = Size(self.size.width, count)
+        if self.follow and count:
+            self.cursor = count - 1
+            self._scroll_to_cursor()
+            self._announce()
+        elif self._announced is None and count:
+            self._announce()
+        self.refresh()
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        row = self.scroll_offset.y + y
+        number = self.number_at(row)
+        width = self.size.width
+        if number is None:
+            return Strip.blank(width)
+        return Strip(self._segments(number, row == self.cursor), width).crop(0, width)
+
+    def _segments(self, number: int, is_cursor: bool) -> list[Segment]:
+        index = self.workspace.index
+        frame = index.frame(number)
+        first = index.ts(1) if index.count else None
+        ts = index.ts(number)
+        when = "" if ts is None or first is None else f"{ts - first:11.6f}"
+        flow = index.flow(number).id[-8:]
+        c2s = frame.direction is Direction.C2S
+        arrow = "→" if c2s else "←"
+        text = describe(frame)
+        pairing = index.pairing(number)
+        if pairing is not None and pairing.rtt is not None:
+            text += f"  ({pairing.rtt * 1000:.1f} ms)"
+        elif pairing is not None and pairing.replies == ():
+            text += "  (no reply)"
+        findings = index.findings.get(number)
+        mark = "!" if findings else ("*" if number in self.bookmarks else " ")
+        base = PROBLEM_STYLE if index.is_problem(number) else (C2S_STYLE if c2s else S2C_STYLE)
+        if number in self._pair_numbers():
+            base = base + PAIR_STYLE
+        if is_cursor:
+            base = base + CURSOR_STYLE
+        head = Style(dim=not is_cursor) + (CURSOR_STYLE if is_cursor else Style())
+        return [
+            Segment(f"{number:>7} ", head),
+            Segment(f"{when:>11} ", head),
+            Segment(f"{flow:>8} ", head),
+            Segment(f"{arrow} ", base),
+            Segment(mark + " ", FINDING_STYLE + (CURSOR_STYLE if is_cursor else Style())),
+            Segment(text + " " * max(0, self.size.width), base),
+        ]
+
+    def _pair_numbers(self) -> Sequence[int]:
+        number = self.selected
+        if number is None:
+            return ()
+        pairing = self.workspace.index.pairing(number)
+        if pairing is None:
+            return ()
+        if pairing.request is not None:
+            return (pairing.request,)
+        return pairing.replies or ()
+
+    # --- moving ---------------------------------------------------------------------------
+
+    def _scroll_to_cursor(self) -> None:
+        height = max(1, self.scrollable_content_region.height)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def _announce(self) -> None:
+        number = self.selected
+        self._announced = number
+        self.post_message(self.Selected(number))
+
+    def move_to_row(self, row: int) -> None:
+        count = self.row_count
+        if not count:
+            return
+        self.cursor = max(0, min(count - 1, row))
+        self.follow = self.cursor == count - 1 and self.follow
+        self._pair_cycle = 0
+        self._scroll_to_cursor()
+        self.refresh()
+        self._announce()
+
+    def select_frame(self, number: int) -> bool:
+        """Put the cursor on frame `number`; False when the rows do not show it."""
+        row = self.row_of(number)
+        if row is None:
+            return False
+        self.move_to_row(row)
+        return True
+
+    def action_move(self, step: int) -> None:
+        self.follow = False
+        self.move_to_row(self.cursor + step)
+
+    def action_page(self, step: int) -> None:
+        self.follow = False
+        self.move_to_row(self.cursor + step * max(1, self.size.height - 1))
+
+    def action_go_to(self, row: int) -> None:
+        if row < 0:
+            self.follow = True
+            self.move_to_row(self.row_count - 1)
+        else:
+            self.follow = False
+            self.move_to_row(row)
+
+    def action_pair(self) -> None:
+        """A reply jumps to its request; a request to its replies, one per press."""
+        pairs = self._pair_numbers()
+        if not pairs:
+            self.notify("this frame has no request or reply", severity="warning")
+            return
+        number = self.selected
+        pairing = self.workspace.index.pairing(number) if number is not None else None
+        if pairing is not None and pairing.request is not None:
+            target = pairing.request
+        else:
+            target = pairs[self._pair_cycle % len(pairs)]
+        cycle = self._pair_cycle + 1
+        if not self.select_frame(target):
+            self.notify(f"frame {target} is hidden by the filter", severity="warning")
+            return
+        self._pair_cycle = cycle if pairing is not None and pairing.request is None else 0
+
+    def _walk(self, wanted: set[int] | list[int], step: int, what: str) -> None:
+        here = self.selected or 0
+        candidates = sorted(n for n in wanted if self.row_of(n) is not None)
+        later = [n for n in candidates if (n > here if step > 0 else n < here)]
+        if not later:
+            self.notify(f"no more {what}", severity="information")
+            return
+        self.follow = False
+        self.select_frame(later[0] if step > 0 else later[-1])
+
+    def action_unanswered(self, step: int = 1) -> None:
+        """Requests never answered, replies to unknown TrIDs: the transaction findings."""
+        index = self.workspace.index
+        wanted = {n for n, fs in index.findings.items() if any(f.code.startswith("trid.")
+                                                              for f in fs)}  # fmt: skip
+        self._walk(wanted, step, "unanswered requests or orphan replies")
+
+    def action_next_problem(self) -> None:
+        index = self.workspace.index
+        here = self.selected or 0
+        for row in range(self.cursor + 1, self.row_count):
+            number = self.number_at(row)
+            if number is not None and (index.is_problem(number) or number in index.findings):
+                self.follow = False
+                self.move_to_row(row)
+                return
+        self.notify(f"no error or finding after frame {here}", severity="information")
+
+    def action_bookmark(self) -> None:
+        number = self.selected
+        if number is None:
+            return
+        self.bookmarks ^= {number}
+        self.refresh()
+
+    def action_next_bookmark(self) -> None:
+        self._walk(self.bookmarks, 1, "bookmarks")
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, self.row_count)
+        self._scroll_to_cursor()
+
+    def on_click(self, event: object) -> None:
+        y = getattr(event, "y", None)
+        if isinstance(y, int):
+            self.follow = False
+            self.move_to_row(self.scroll_offset.y + y)
+
+
+def noise(command: str) -> bool:
+    """Keep-alives folded away with `z`."""
+    return command in ("PNG", "QNG")
+
+

@@ -1,0 +1,152 @@
+"""The TUI's main screen driven with Textual's Pilot over the bundled captures: loading,
+selection and detail, jumping between request and reply, walking unanswered requests,
+filters (and a bad one), folding keep-alives, search, bookmarks, help, tabs, live append."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture.sources import open_source
+from msnsniff.session.workspace import Workspace
+from msnsniff.tui.app import MsnsniffApp
+from msnsniff.tui.screens.help import HelpScreen
+from msnsniff.tui.widgets.detail import DetailView
+from msnsniff.tui.widgets.stream import StreamView
+from tests.helpers import read_frames
+
+CAPTURES = Path(__file__).resolve().parents[3] / "captures"
+SIZE = (120, 40)
+
+
+def app_for(name: str) -> MsnsniffApp:
+    return MsnsniffApp(Workspace(), source=CAPTURES / f"{name}.pcap")
+
+
+async def loaded(app: MsnsniffApp, pilot: object) -> StreamView:
+    for _ in range(200):
+        if app.workspace.done:
+            break
+        await asyncio.sleep(0.02)
+    await pilot.pause(0.3)  # type: ignore[attr-defined]
+    return app.query_one(StreamView)
+
+
+def test_loading_selection_detail_and_pairs() -> None:
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            total = len(read_frames(CAPTURES / "server_list_changes.pcap"))
+            assert stream.row_count == total == app.workspace.index.count
+            assert str(total) in str(app.query_one("#status").render())
+            assert stream.selected == 1
+            await pilot.press("down", "down")
+            assert stream.selected == 3
+            assert app.query_one(DetailView).number == 3
+            # the first error reply: 'p' goes to its request, 'p' again to the reply
+            first_error = next(n for n in app.workspace.index.numbers()
+                               if app.workspace.index.is_problem(n))
+            stream.select_frame(first_error)
+            await pilot.press("p")
+            request = app.workspace.index.request_of(first_error)
+            assert request is not None and stream.selected == request
+            await pilot.press("p")
+            assert stream.selected == first_error
+            await pilot.press("end")
+            assert stream.selected == total
+
+    asyncio.run(main())
+
+
+def test_filter_bad_filter_fold_and_unanswered() -> None:
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            errors = [n for n, f in enumerate(read_frames(CAPTURES / "server_list_changes.pcap"), 1)
+                      if isinstance(f, CommandFrame) and f.cmd.isdigit()]
+            await pilot.press("f")
+            await pilot.press(*"msnp.error", "enter")
+            await pilot.pause(0.5)
+            assert stream.rows is not None and list(stream.rows) == errors
+            await pilot.press("f")
+            app.query_one("#filter-input").value = ""  # type: ignore[attr-defined]
+            await pilot.press(*"msnp.cmd ==", "enter")
+            await pilot.pause(0.2)
+            error = str(app.query_one("#filter-error").render())
+            assert "^" in error  # the caret under the column
+            assert stream.rows is not None and list(stream.rows) == errors  # unchanged
+            app.apply_filter("")
+            await pilot.pause(0.2)
+            assert stream.rows is None
+            # the unanswered ADD 99 RL (the server closed instead of answering)
+            stream.select_frame(1)
+            await pilot.press("u")
+            frame = app.workspace.index.frame(stream.selected or 0)
+            assert isinstance(frame, CommandFrame) and frame.line.startswith(b"ADD 99 RL")
+
+    asyncio.run(main())
+
+
+def test_fold_search_bookmarks_help_and_tabs() -> None:
+    async def main() -> None:
+        app = app_for("server_login_msnp8")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            frames = read_frames(CAPTURES / "server_login_msnp8.pcap")
+            keepalives = [n for n, f in enumerate(frames, 1)
+                          if isinstance(f, CommandFrame) and f.cmd in ("PNG", "QNG")]
+            assert keepalives
+            await pilot.press("z")
+            await pilot.pause(0.5)
+            assert stream.rows is not None
+            assert len(stream.rows) == len(frames) - len(keepalives)
+            assert not set(stream.rows) & set(keepalives)
+            await pilot.press("z")
+            await pilot.pause(0.2)
+            await pilot.press("slash", *"QRY")
+            await pilot.pause(0.2)
+            frame = app.workspace.index.frame(stream.selected or 0)
+            assert isinstance(frame, CommandFrame) and frame.cmd == "QRY"
+            await pilot.press("escape")
+            here = stream.selected
+            await pilot.press("m", "home", "apostrophe")
+            assert stream.selected == here
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
+            for key, tab in (("2", "sessions"), ("3", "contacts"), ("4", "chat"),
+                             ("5", "stats"), ("1", "stream")):
+                await pilot.press(key)
+                assert app.query_one("#tabs").active == tab
+
+    asyncio.run(main())
+
+
+def test_live_frames_append_and_the_view_follows() -> None:
+    events = list(open_source(CAPTURES / "server_chat.pcap"))
+
+    async def feed(app: MsnsniffApp) -> None:
+        for event in events:
+            app.push_event(event)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(live=True), live=feed, title="test")
+        expected = len(read_frames(CAPTURES / "server_chat.pcap"))
+        async with app.run_test(size=SIZE) as pilot:
+            stream = app.query_one(StreamView)
+            for _ in range(300):
+                if app.workspace.index.count >= expected:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.6)
+            assert app.workspace.index.count == expected  # live: every frame, at once
+            assert stream.follow and stream.selected == stream.row_count == expected
+            await pilot.press("up")
+            assert not stream.follow
+
+    asyncio.run(main())

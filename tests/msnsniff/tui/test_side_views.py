@@ -1,0 +1,535 @@
+"""The side views (sessions, contacts, chat, stats) mounted in a tiny host app over the bundled
+captures: what they show is what the analyzers (and `msnsniff sessions|contacts|chat|stats`)
+say, and what they post (FilterRequested, FrameRequested) selects what it should."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import DataTable, OptionList, Static
+
+from msnsniff.capture import SourceNote
+from msnsniff.capture.sources import open_source
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.contacts import ContactLists
+from msnsniff.session.conversations import Conversations
+from msnsniff.session.conversations import Message as ChatMessage
+from msnsniff.session.filter import compile_filter
+from msnsniff.session.links import SessionLinks
+from msnsniff.session.stats import Stats
+from msnsniff.tui.messages import FilterRequested, FrameRequested
+from msnsniff.tui.widgets.chat import ChatView, message_style
+from msnsniff.tui.widgets.contacts import ContactsView
+from msnsniff.tui.widgets.sessions import NodeInfo, SessionsView, flow_filter
+from msnsniff.tui.widgets.stats import StatsView, bar, command_filter
+
+CAPTURES = Path(__file__).resolve().parents[3] / "captures"
+SIZE = (120, 40)
+SnapCompare = Callable[..., bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Analyzed:
+    """Every analyzer a side view reads, run over one capture, and the capture's records."""
+
+    links: SessionLinks
+    lists: ContactLists
+    conversations: Conversations
+    stats: Stats
+    records: tuple[FrameRecord, ...]
+
+
+def analyze(name: str, *, stop_after: int | None = None) -> tuple[Analysis, Analyzed]:
+    """Run the capture through the analyzers the views need (all of it, or `stop_after`
+    source events, leaving the analysis open for the rest)."""
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
+    lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for="all"))
+    conversations = analysis.add(lambda sink: Conversations(sink, keep=True))
+    stats = Stats.attach(analysis)
+    records: list[FrameRecord] = []
+    for n, event in enumerate(open_source(CAPTURES / name)):
+        if stop_after is not None and n >= stop_after:
+            break
+        records += analysis.push(event)
+    else:
+        records += analysis.finish()
+    return analysis, Analyzed(links, lists, conversations, stats, tuple(records))
+
+
+@pytest.fixture(scope="module")
+def capture() -> Callable[[str], Analyzed]:
+    """`capture(name)`: the analyzed capture, made once per module."""
+    made: dict[str, Analyzed] = {}
+
+    def get(name: str) -> Analyzed:
+        if name not in made:
+            made[name] = analyze(name)[1]
+        return made[name]
+
+    return get
+
+
+class Host(App[None]):
+    """Mounts one view and keeps the requests it posts."""
+
+    def __init__(self, view: Widget) -> None:
+        super().__init__()
+        self.animation_level = "none"
+        self.view = view
+        self.requests: list[Message] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.view
+
+    def on_filter_requested(self, message: FilterRequested) -> None:
+        self.requests.append(message)
+
+    def on_frame_requested(self, message: FrameRequested) -> None:
+        self.requests.append(message)
+
+
+def run(view: Widget, body: Callable[[Host, Pilot[None]], Awaitable[None]]) -> Host:
+    """Mount `view` in a host app at SIZE, let `body` drive it, return the app."""
+    app = Host(view)
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await body(app, pilot)
+
+    asyncio.run(main())
+    return app
+
+
+def screen_text(app: App[Any], widget: Widget | None = None) -> str:
+    """The text on the screen (within `widget`'s region, when given)."""
+    strips = app.screen._compositor.render_strips()
+    if widget is None:
+        return "\n".join(strip.text.rstrip() for strip in strips)
+    r = widget.region
+    return "\n".join(s.crop(r.x, r.right).text.rstrip() for s in strips[r.y : r.bottom])
+
+
+def selected_frames(expression: str, records: tuple[FrameRecord, ...]) -> set[int]:
+    display = compile_filter(expression)
+    return {r.no for r in records if display.matches(r)}
+
+
+def frames_of_flows(flows: set[str], records: tuple[FrameRecord, ...]) -> set[int]:
+    return {r.no for r in records if r.flow.id in flows}
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def test_messages_carry_read_only_data() -> None:
+    assert FilterRequested('flow == "1"').expression == 'flow == "1"'
+    assert FrameRequested(7).number == 7
+    assert FilterRequested("x") == FilterRequested("x") != FilterRequested("y")
+    with pytest.raises(AttributeError):
+        FrameRequested(7).number = 8  # type: ignore[misc]
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+def _labels(view: SessionsView) -> Iterator[tuple[NodeInfo, str]]:
+    stack = list(view.session_tree.root.children)
+    while stack:
+        node = stack.pop(0)
+        assert node.data is not None
+        yield node.data, str(node.label)
+        stack[:0] = list(node.children)
+
+
+def test_sessions_tree_shows_logins_switchboards_and_participants(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    data = capture("server_chat.pcap")
+    view = SessionsView(data.links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        labels = dict(_labels(view))
+        by_key = {info.key: label for info, label in labels.items()}
+        assert by_key[("login", "1")].startswith("alice@example.com")
+        assert "logged in" in by_key[("login", "1")]
+        assert by_key[("ns", "1")].startswith("NS flow 1")
+        assert "opened by XFR" in by_key[("sb", "63")]
+        assert "session 15452542" in by_key[("sb", "63")]
+        assert {k[2] for k in by_key if k[:2] == ("who", "63")} == {
+            "alice@example.com", "bob@example.com", "carol@example.com",
+        }  # fmt: skip
+        assert "invited by alice@example.com (RNG)" in by_key[("sb", "73")]
+        text = screen_text(app)
+        assert "alice@example.com" in text and "SB flow 63" in text
+        # the tree follows the analyzer: every login and switchboard it knows is a node
+        logins = data.links.logins()
+        assert [k for k in by_key if k[0] == "login"] == [("login", g.ns_flow.id) for g in logins]
+        sbs = {("sb", sb.flow.id) for g in logins for sb in g.switchboards}
+        assert sbs == {k for k in by_key if k[0] == "sb"}
+
+    run(view, body)
+
+
+def test_selecting_a_node_filters_to_exactly_its_frames(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    data = capture("server_chat.pcap")
+    view = SessionsView(data.links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        tree = view.session_tree
+        tree.focus()
+        for _ in range(tree.last_line + 1):  # walk down to alice's switchboard, by keyboard
+            node = tree.cursor_node
+            if node is not None and node.data is not None and node.data.key == ("sb", "63"):
+                break
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.press("f")  # the whole login the cursor is in: alice's NS and switchboard
+        await pilot.pause()
+
+    app = run(view, body)
+    sb, login = app.requests
+    assert isinstance(sb, FilterRequested) and isinstance(login, FilterRequested)
+    assert sb.expression == 'flow == "63"'
+    assert login.expression == 'flow in {"1", "63"}'
+    want = frames_of_flows({"63"}, data.records)
+    assert len(want) == 20  # `msnsniff stats`: flow 63 carried 20 frames
+    assert selected_frames(sb.expression, data.records) == want
+    assert selected_frames(login.expression, data.records) == frames_of_flows(
+        {"1", "63"}, data.records
+    )
+
+
+def test_dispatch_connections_and_a_click(capture: Callable[[str], Analyzed]) -> None:
+    data = capture("msnp8_demo.pcap")
+    view = SessionsView(data.links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        by_key = {info.key: (info, label) for info, label in _labels(view)}
+        info, label = by_key[("login", "13")]
+        assert label.startswith("alice@example.com") and info.flows == ("1", "13", "52")
+        assert by_key[("ds", "1")][1].startswith("DS flow 1")
+        await pilot.click(view.session_tree, offset=(6, 0))  # the login's label, first line
+        await pilot.pause()
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested(flow_filter(["1", "13", "52"]))]
+    assert selected_frames(flow_filter(["1", "13", "52"]), data.records) == {
+        r.no for r in data.records
+    }
+
+
+def test_sessions_follow_a_live_capture_and_say_when_empty() -> None:
+    analysis, data = analyze("msnp8_demo.pcap", stop_after=0)
+    view = SessionsView(data.links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        assert "no logins in this capture" in screen_text(app)
+        events = iter(open_source(CAPTURES / "msnp8_demo.pcap"))
+        for event in events:  # up to the switchboard's first frame
+            if any(r.flow.id == "52" for r in analysis.push(event)):
+                break
+        view.refresh_from()  # the login is still open: a snapshot with its switchboard
+        await pilot.pause()
+        keys = {info.key for info, _ in _labels(view)}
+        assert {("login", "13"), ("ds", "1"), ("sb", "52")} <= keys
+        assert "(open)" in screen_text(app)
+        for event in events:
+            analysis.push(event)
+        analysis.finish()
+        view.refresh_from()
+        await pilot.pause()
+        assert "(open)" not in screen_text(app)
+        assert "no logins in this capture" not in screen_text(app)
+
+    run(view, body)
+
+
+def test_switchboards_no_login_claims_are_listed_apart() -> None:
+    """Without alice's notification connection (a capture that started late) her
+    switchboard's cookie was never handed out: it is unlinked, with the reason."""
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
+    late = (e for e in open_source(CAPTURES / "server_chat.pcap")
+            if isinstance(e, SourceNote) or e.flow.id != "1")  # fmt: skip
+    for _ in analysis.run(late):
+        pass
+    assert [sb.flow.id for sb in links.unlinked()] == ["63"]
+    view = SessionsView(links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        by_key = {info.key: label for info, label in _labels(view)}
+        assert by_key[("unlinked",)].startswith("unlinked switchboards")
+        assert "unlinked" in by_key[("sb", "63")]
+        assert "was never given out" in by_key[("why", "63")]
+        tree = view.session_tree
+        tree.focus()
+        group = next(n for n in tree.root.children if n.data and n.data.key == ("unlinked",))
+        tree.move_cursor(group)
+        await pilot.press("enter")
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested('flow == "63"')]
+
+
+# -- contacts -------------------------------------------------------------------------------
+
+
+def _contacts_in(text: str) -> set[str]:
+    """The accounts in a lists pane's rows (its first line names the account shown)."""
+    return {word for line in text.splitlines()[1:] for word in line.split() if "@" in word}
+
+
+def test_contacts_at_a_version_list_exactly_that_versions_contacts(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    data = capture("msnp8_demo.pcap")
+    view = ContactsView(data.lists)
+    state = data.lists.history("alice@example.com").state_at(14)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        assert view.account == "alice@example.com"
+        view.show_version(14)
+        await pilot.pause()
+        text = screen_text(app, view.query_one("#contacts-state", Static))
+        expected = set().union(*state.lists.values())
+        assert _contacts_in(text) == expected
+        # `msnsniff contacts --at-version 14 captures/msnp8_demo.pcap`
+        assert expected == {"bob@example.com", "carol@example.com", "dave@example.com"}
+        rows = {line.split()[0]: line.split() for line in text.splitlines() if "@" in line}
+        assert rows["bob@example.com"][1:5] == ["Bob", "●", "●", "·"]  # on FL and AL, not BL
+        assert rows["carol@example.com"][1:6] == ["Carol", "★", "●", "·", "●"]  # FL BL
+        assert "Other" in rows["carol@example.com"]  # group 0
+        assert "FL 2" in text and "AL 2" in text and "BL 1" in text and "RL 3" in text
+        assert "list version 14" in text and "complete" in text
+        assert "Alice 🎉" in text and "GTC A" in text and "BLP AL" in text
+        assert "PHH 01632 960000" in text and "Friends" in text
+
+    run(view, body)
+
+
+def test_contacts_timeline_jump_and_diff(capture: Callable[[str], Analyzed]) -> None:
+    data = capture("server_list_changes.pcap")
+    view = ContactsView(data.lists)
+    history = data.lists.history("alice@example.com")
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        assert view.account == "bob@example.com"  # the first account the capture showed
+        table = view.query_one("#contacts-timeline", DataTable)
+        table.focus()
+        await pilot.press("right_square_bracket")  # the next account
+        assert view.account == "alice@example.com"
+        frames = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+        # `msnsniff contacts captures/server_list_changes.pcap`: alice's changes by frame
+        assert frames == ["29", "40", "46", "48", "64", "68", "70", "76", "78", "80", "83"]
+        assert frames == [str(c.frame) for c in history.timeline()]
+        await pilot.press("home", "a")
+        table.move_cursor(row=3)
+        await pilot.press("enter")
+        change = view.selected_change
+        assert change is not None and change.version == 3 and change.frame == 48
+        state = screen_text(app, view.query_one("#contacts-state", Static))
+        assert _contacts_in(state) == set().union(*history.state_at(3).lists.values())
+        assert "Friends" in state
+        await pilot.press("end", "b")  # B: version 10; the diff tab shows
+        await pilot.pause()
+        diff = screen_text(app, view.query_one("#contacts-diff", Static))
+        assert "version 0 → 10" in diff
+        want = history.diff(0, 10)
+        assert set(want.added) == {"FL", "AL"} and want.settings["BLP"] == ("AL", "BL")
+        for line in ("+ FL bob@example.com", "+ AL bob@example.com", "~ BLP: AL → BL",
+                     "~ GTC: A → N", "~ nickname of alice@example.com: 'Alice' → 'Alice W'"):
+            assert line in diff  # fmt: skip
+
+    app = run(view, body)
+    assert app.requests == [FrameRequested(48)]
+
+
+# -- chat -----------------------------------------------------------------------------------
+
+
+def test_chat_shows_the_messages_in_order(capture: Callable[[str], Analyzed]) -> None:
+    data = capture("server_chat.pcap")
+    view = ChatView(data.conversations)
+    alice = next(c for c in data.conversations.conversations() if c.flow.id == "63")
+    texts = [m.text for m in alice.messages]
+    # `msnsniff chat captures/server_chat.pcap`, alice's switchboard
+    assert texts == ["hello both", "hi alice", "hey", "anyone there?"]
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        olist = view.query_one("#chat-list", OptionList)
+        olist.focus()
+        for _ in range(olist.option_count):
+            selected = view.selected
+            if selected is not None and selected.flow.id == "63":
+                break
+            await pilot.press("down")
+        await pilot.pause()
+        log = screen_text(app, view.query_one("#chat-log", Static))
+        where = [log.index(text) for text in texts]
+        assert where == sorted(where)
+        assert "alice@example.com is typing" in log
+        assert "✗ not delivered" in log[where[-1] :]
+        assert "Comic Sans MS" in log and "#ff0000" in log
+        await pilot.press("f", "g")
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested('flow == "63"'), FrameRequested(alice.first_frame)]
+    assert selected_frames('flow == "63"', data.records) == frames_of_flows({"63"}, data.records)
+
+
+def test_chat_formats_and_invitations(capture: Callable[[str], Analyzed]) -> None:
+    data = capture("msnp8_demo.pcap")
+    view = ChatView(data.conversations)
+    (conversation,) = data.conversations.conversations()
+    hello = conversation.messages[0]
+    assert isinstance(hello, ChatMessage)
+    style = message_style(hello)  # MSG X-MMS-IM-Format: FN=Comic Sans MS; EF=B; CO=ff0000
+    assert style.color is not None and style.color.name == "#0000ff" and style.bold
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        log = " ".join(screen_text(app, view.query_one("#chat-log", Static)).split())
+        assert "bob@example.com offers the file holiday.jpg (183,342 bytes)" in log
+        assert "Hello Bob! How are you?" in log
+        await pilot.press("t")  # fonts hidden
+        await pilot.pause()
+        assert "Comic Sans MS" not in screen_text(app, view.query_one("#chat-log", Static))
+
+    run(view, body)
+
+
+# -- stats ----------------------------------------------------------------------------------
+
+
+def test_bars_are_drawn_to_an_eighth() -> None:
+    assert bar(8, 8, 4) == "████"
+    assert bar(1, 8, 1) == "▏"
+    assert bar(3, 8, 2) == "▊"
+    assert bar(0, 8, 4) == "" and bar(1, 0, 4) == ""
+
+
+def test_stats_show_the_top_command_and_filter_to_it(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    data = capture("server_chat.pcap")
+    view = StatsView(data.stats)
+    (direction, _, top), count = data.stats.commands.most_common(1)[0]
+    # `msnsniff stats captures/server_chat.pcap`: MSG s2c, 13 frames, is the busiest
+    assert (top, direction, count) == ("MSG", "s2c", 13)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        table = view.query_one(f"#stats-{direction}", DataTable)
+        first = table.get_row_at(0)
+        assert str(first[0]) == "MSG" and str(first[1]) == "13"
+        assert str(first[2]) == "█" * 28  # the longest bar
+        text = screen_text(app)
+        assert "96 frames on 6 connections" in text
+        assert "Round-trip time per request command" in text
+        table.focus()
+        await pilot.press("enter")
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested(command_filter("MSG", "s2c"))]
+    assert len(selected_frames(command_filter("MSG", "s2c"), data.records)) == 13
+
+
+def test_empty_captures_say_so() -> None:
+    _, data = analyze("server_chat.pcap", stop_after=0)
+    views = (SessionsView(data.links), ContactsView(data.lists), ChatView(data.conversations),
+             StatsView(data.stats))  # fmt: skip
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        said = [screen_text(app, view) for view in views]
+        assert "no logins in this capture" in said[0]
+        assert "no contact-list traffic in this capture" in said[1]
+        assert "no conversations in this capture" in said[2]
+        assert "no MSNP frames in this capture" in said[3]
+
+    run(Vertical(*views), body)
+
+
+# -- live ---------------------------------------------------------------------------------
+
+
+def test_views_follow_a_live_capture() -> None:
+    analysis, data = analyze("msnp8_demo.pcap", stop_after=0)
+    contacts, chat, stats = (ContactsView(data.lists), ChatView(data.conversations),
+                             StatsView(data.stats))  # fmt: skip
+    events = iter(open_source(CAPTURES / "msnp8_demo.pcap"))
+
+    def refresh() -> None:
+        for view in (contacts, chat, stats):
+            view.refresh_from()
+
+    def push_until(frame: int) -> None:
+        """Feed the capture up to (and including) frame number `frame`."""
+        for event in events:
+            if any(r.no >= frame for r in analysis.push(event)):
+                return
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        push_until(45)  # before erin adds alice (frame 49) and before any switchboard
+        refresh()
+        await pilot.pause()
+        timeline = contacts.query_one("#contacts-timeline", DataTable)
+        assert timeline.row_count == 3  # SYN, ADD AL dave, REA
+        assert contacts.selected_change is not None and contacts.selected_change.frame == 40
+        assert "no conversations in this capture" in screen_text(app, chat)
+        frames = sum(f.frames for f in data.stats.flows.values())
+        assert frames >= 45 and f"{frames} frames on 2 connections" in screen_text(app, stats)
+        push_until(57)  # alice is typing in the switchboard, nothing said yet
+        refresh()
+        await pilot.pause()
+        assert timeline.row_count == 4  # the cursor was on the last row: it follows
+        assert contacts.selected_change is not None and contacts.selected_change.frame == 49
+        log = screen_text(app, chat.query_one("#chat-log", Static))
+        assert "is typing" in log and "Hello Bob!" not in log
+        for event in events:
+            analysis.push(event)
+        analysis.finish()
+        refresh()
+        refresh()  # nothing new: nothing to do
+        await pilot.pause()
+        log = screen_text(app, chat.query_one("#chat-log", Static))
+        assert "Hello Bob!" in log and "Fine, thanks." in log
+        assert "63 frames on 3 connections" in screen_text(app, stats)
+
+    run(Vertical(contacts, chat, stats), body)
+
+
+# -- snapshots ------------------------------------------------------------------------------
+
+
+def test_snapshot_sessions(snap_compare: SnapCompare, capture: Callable[[str], Analyzed]) -> None:
+    app = Host(SessionsView(capture("server_chat.pcap").links))
+    assert snap_compare(app, terminal_size=SIZE, press=["down", "down"])
+
+
+def test_snapshot_contacts(snap_compare: SnapCompare, capture: Callable[[str], Analyzed]) -> None:
+    app = Host(ContactsView(capture("msnp8_demo.pcap").lists))
+    assert snap_compare(app, terminal_size=SIZE, press=["up", "a", "end"])
+
+
+def test_snapshot_chat(snap_compare: SnapCompare, capture: Callable[[str], Analyzed]) -> None:
+    app = Host(ChatView(capture("msnp8_demo.pcap").conversations))
+    assert snap_compare(app, terminal_size=SIZE)
+
+
+def test_snapshot_stats(snap_compare: SnapCompare, capture: Callable[[str], Analyzed]) -> None:
+    app = Host(StatsView(capture("server_chat.pcap").stats))
+    assert snap_compare(app, terminal_size=SIZE)
