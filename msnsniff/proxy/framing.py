@@ -13,6 +13,7 @@ relaying forwards `data_received` as it comes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -126,3 +127,77 @@ class FrameSplitter:
         """Bytes held back (an incomplete frame), e.g. to forward them when the peer closes."""
         held = b"" if self._line is None else self._line + b"\r\n"
         return held + bytes(self._buf)
+
+
+class RewriteScanner:
+    """The server-to-client fast path when only addresses are rewritten (no `--script`).
+
+    It finds frame boundaries by offset and copies nothing but the XFR and RNG lines it
+    hands to `rewrite_line` (which returns the new line, or None to keep it): everything
+    else, payloads included, goes out in the same call it came in, as one write per read.
+    Only an unfinished line is held back. Like `FrameSplitter` it gives up for good on a
+    line over `max_line` or an unusable payload length, and passes everything on from there.
+    """
+
+    def __init__(self, direction: Direction, rewrite_line: Callable[[bytes], bytes | None],
+                 *, max_line: int = MAX_LINE, max_payload: int = MAX_PAYLOAD) -> None:
+        self.direction = direction
+        self.rewrite_line = rewrite_line
+        self.passthrough = False
+        self.reason = ""
+        self._held = b""
+        self._need = 0  # payload bytes still to pass through untouched
+        self._max_line = max_line
+        self._max_payload = max_payload
+
+    def feed(self, data: bytes) -> bytes:
+        """The bytes to forward now for `data`."""
+        if self.passthrough:
+            return data
+        out: list[bytes] = []
+        if self._need:
+            if len(data) <= self._need:
+                self._need -= len(data)
+                return data
+            out.append(data[: self._need])
+            data = data[self._need :]
+            self._need = 0
+        buf = self._held + data if self._held else data
+        pos = start = 0
+        n = len(buf)
+        while pos < n:
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                if n - pos > self._max_line:
+                    self._give_up(f"a line over {self._max_line} bytes")
+                    pos = n
+                break
+            if buf.startswith((b"XFR ", b"RNG "), pos):
+                new = self.rewrite_line(buf[pos:end])
+                if new is not None:
+                    out.append(buf[start:pos])
+                    out.append(new + b"\r\n")
+                    start = end + 2
+                pos = end + 2
+                continue
+            need = payload_length(buf[pos:end], self.direction)
+            if need is not None and (need < 0 or need > self._max_payload):
+                self._give_up(f"payload length of {buf[pos:pos + 40]!r} not usable")
+                pos = n
+                break
+            pos = end + 2 + (need or 0)
+        if pos > n:  # inside a payload: what came goes now, the rest as it arrives
+            self._need = pos - n
+            pos = n
+        out.append(buf[start:pos])
+        self._held = buf[pos:]
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _give_up(self, reason: str) -> None:
+        self.passthrough = True
+        self.reason = reason
+
+    def pending(self) -> bytes:
+        """The unfinished line held back (to forward when the peer closes)."""
+        held, self._held = self._held, b""
+        return held

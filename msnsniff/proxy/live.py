@@ -76,10 +76,19 @@ class AnalysisTap:
             self.dropped[key] = self.dropped.get(key, 0) + len(data)
             self.dropped_total += len(data)
 
+    def _flush_gap(self, conn: int, code: int) -> None:
+        """Report bytes dropped on this direction before saying it ended."""
+        lost = self.dropped.pop((conn, code), 0)
+        if lost and not self._send(GAP, conn, code, struct.pack("!Q", lost)):
+            self.dropped[(conn, code)] = lost
+
     def ended(self, conn: int, direction: Direction, reason: str) -> None:
+        self._flush_gap(conn, _dir_code(direction))
         self._send(END, conn, _dir_code(direction), reason.encode())
 
     def closed(self, conn: int) -> None:
+        for code in (0, 1):
+            self._flush_gap(conn, code)
         self._send(CLOSED, conn, 0, b"")
 
     def note(self, conn: int | None, text: str) -> None:
@@ -108,8 +117,16 @@ def _messages(fh: BinaryIO) -> Iterator[tuple[int, int, int, float, bytes]]:
 
 
 def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
-    """Read the parent's events until EOF; print frames, notes and findings as they come."""
+    """Read the parent's events until EOF; print frames, notes and findings as they come.
+
+    The child lowers its own priority: on a machine with few cores it would otherwise take
+    CPU from the forwarding process (the analysis may lag; the traffic must not)."""
     import argparse
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError):
+        os.nice(19)
 
     from msnsniff.capture import SourceEvent
     from msnsniff.cli import _printer

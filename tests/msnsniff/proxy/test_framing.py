@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissectors.api import Direction
-from msnsniff.proxy.framing import FrameSplitter, Raw, WireFrame
+from msnsniff.proxy.framing import FrameSplitter, Raw, RewriteScanner, WireFrame
 from msnsniff.proxy.rewrite import rewrite
 
 S2C = Direction.S2C
@@ -80,3 +81,29 @@ def test_rewrites_touch_only_the_address() -> None:
     assert (rng.kind, rng.original) == ("sb", "10.0.0.9:1865")
     assert rewrite(WireFrame(b"XFR 8 SB"), mapped) is None  # the client's request
     assert rewrite(WireFrame(b"CHG 5 NLN 0"), mapped) is None
+
+
+def _scan(data: bytes, cuts: list[int], rewrite_line: Callable[[bytes], bytes | None]) -> bytes:
+    scanner = RewriteScanner(S2C, rewrite_line, max_line=256, max_payload=4096)
+    return b"".join(scanner.feed(c) for c in _chunks(data, cuts)) + scanner.pending()
+
+
+def _upper_xfr(line: bytes) -> bytes | None:
+    return line.replace(b"10.0.0", b"127.0.0") if line.startswith(b"XFR") else None
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=2000), st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
+def test_the_scanner_passes_any_bytes_exactly(data: bytes, cuts: list[int]) -> None:
+    assert _scan(data, cuts, lambda line: None) == data
+
+
+@settings(max_examples=300)
+@given(FRAMES, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
+def test_the_scanner_rewrites_like_the_splitter(frames: list[bytes], cuts: list[int]) -> None:
+    data = _stream(frames)
+    expected = b"".join(
+        (_upper_xfr(f.line) or f.line) + b"\r\n" + f.payload if isinstance(f, WireFrame)
+        else f.data for f in FrameSplitter(S2C, max_line=256, max_payload=4096).feed(data)
+    )  # fmt: skip
+    assert _scan(data, cuts, _upper_xfr) == expected
