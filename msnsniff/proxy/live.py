@@ -26,6 +26,7 @@ from dissectors.api import Direction
 HEADER: Final = struct.Struct("!BIBdI")
 OPEN, DATA, END, CLOSED, NOTE, GAP = range(1, 7)
 MAX_BACKLOG: Final = 8 << 20
+FLUSH_DELAY: Final = 0.005  # seconds: the live output lags by at most this much more
 _DIRS: Final = {0: Direction.C2S, 1: Direction.S2C}
 
 
@@ -40,6 +41,8 @@ class AnalysisTap:
         self.proc = proc
         self.dropped: dict[tuple[int, int], int] = {}
         self.dropped_total = 0
+        self._batch = bytearray()  # messages written together every FLUSH_DELAY seconds
+        self._flush: asyncio.TimerHandle | None = None
 
     @classmethod
     async def start(cls, args: list[str], stdout: IO[bytes] | None = None,
@@ -55,10 +58,20 @@ class AnalysisTap:
         stdin = self.proc.stdin
         if stdin is None or stdin.is_closing():
             return False
-        if stdin.transport.get_write_buffer_size() > MAX_BACKLOG:
+        if stdin.transport.get_write_buffer_size() + len(self._batch) > MAX_BACKLOG:
             return False
-        stdin.write(HEADER.pack(kind, conn, direction, time.time(), len(data)) + data)
+        self._batch += HEADER.pack(kind, conn, direction, time.time(), len(data))
+        self._batch += data
+        if self._flush is None:  # one pipe write (and one wake-up of the child) per batch
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._write)
         return True
+
+    def _write(self) -> None:
+        self._flush = None
+        stdin = self.proc.stdin
+        if self._batch and stdin is not None and not stdin.is_closing():
+            stdin.write(bytes(self._batch))
+        self._batch.clear()
 
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
         self._send(OPEN, conn, 0, "\0".join((label, client, server, kind)).encode())
@@ -95,6 +108,9 @@ class AnalysisTap:
         self._send(NOTE, conn or 0, 0, text.encode("utf-8", "replace"))
 
     async def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+        self._write()
         stdin = self.proc.stdin
         if stdin is not None and not stdin.is_closing():
             stdin.close()
