@@ -1,11 +1,14 @@
 """A compact, append-only index of every frame of a capture, for views over huge captures.
 
-Theory of operation: a frame is kept as its raw bytes (appended to one `bytearray`) plus a
-few numbers in typed arrays (time, flow, direction, stream offset, header length, payload
-length, dialect); the frame object itself is rebuilt on demand (`frame(i)`, with a small
-cache) for the rows on screen or the one selected. Pairing is kept as a request number per
-frame and the replies of the requests that have them; findings by frame. About 150 bytes a
-frame plus its raw bytes, where keeping the frame objects would take three times that.
+Theory of operation: a frame is kept as its raw bytes plus a few numbers in typed arrays
+(time, flow, direction, stream offset, header length, payload length, dialect); the frame
+object itself is rebuilt on demand (`frame(i)`, with a small cache) for the rows on screen
+or the one selected. Raw bytes are appended to a block that is zlib-compressed once it holds
+`BLOCK` bytes (MSNP text shrinks four to five times); reading a frame decompresses its block
+(a few cached). Pairing is a request number per frame and a request's only reply inline
+(several in a dict); the round trip is a float32, made exact again from the timestamps;
+findings by frame. About 60 bytes a frame plus a fifth of its raw bytes, where keeping the
+frame objects would take several times that.
 
 Appends come from one thread (the loader) while another reads: every array is written
 before `count` moves, and readers never look past `count`.
@@ -13,7 +16,9 @@ before `count` moves, and readers never look past `count`.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import zlib
 from array import array
 from collections.abc import Iterator
 from typing import Final
@@ -27,7 +32,9 @@ from msnsniff.session.pairing import Pairing
 
 _COMMAND, _ERROR, _MALFORMED, _GAP, _OTHER = range(5)
 _NO_PAYLOAD: Final = 0xFFFFFFFF
+_NAN: Final = float("nan")
 CACHE: Final = 512
+BLOCK: Final = 64 * 1024
 
 
 class FrameIndex:
@@ -35,7 +42,10 @@ class FrameIndex:
 
     def __init__(self) -> None:
         self.count = 0
-        self._raw = bytearray()
+        self._raw = bytearray()  # the block being filled
+        self._blocks: list[bytes] = []  # compressed full blocks
+        self._block_base = array("Q")  # raw offset of each full block's first byte
+        self._raw_base = 0  # raw offset of the block being filled
         self._start = array("Q")
         self._ts = array("d")
         self._flow = array("I")
@@ -45,8 +55,9 @@ class FrameIndex:
         self._payload = array("I")
         self._dialect = array("B")  # dialect << 1 | inferred
         self._request = array("i")  # the request a reply answers (frame number), or 0
-        self.replies: dict[int, tuple[int, ...]] = {}
-        self.rtt: dict[int, float] = {}
+        self._reply = array("i")  # a request's only reply; 0 unknown, -1 none, -2 several
+        self._rtt = array("f")  # seconds (NaN: none)
+        self._replies: dict[int, tuple[int, ...]] = {}  # requests with several replies
         self.findings: dict[int, list[Finding]] = {}
         self.flows: list[Flow] = []
         self.protos: dict[int, str] = {}  # frame number -> dissector name, when not msnp
@@ -54,6 +65,10 @@ class FrameIndex:
         self._others: dict[int, Frame] = {}  # frames of other dissectors, kept whole
         self._reasons: dict[int, str] = {}  # malformed frames' reasons
         self.frame = functools.lru_cache(maxsize=CACHE)(self._build)
+        self._block = functools.lru_cache(maxsize=8)(self._inflate)
+
+    def _inflate(self, block: int) -> bytes:
+        return zlib.decompress(self._blocks[block])
 
     def __len__(self) -> int:
         return self.count
@@ -84,8 +99,13 @@ class FrameIndex:
             self._others[no] = frame
         if record.proto != "msnp":
             self.protos[no] = record.proto
-        self._start.append(len(self._raw))
+        self._start.append(self._raw_base + len(self._raw))
         self._raw += frame.raw
+        if len(self._raw) >= BLOCK:
+            self._block_base.append(self._raw_base)
+            self._blocks.append(zlib.compress(self._raw, 1))
+            self._raw_base += len(self._raw)
+            self._raw = bytearray()
         self._ts.append(record.ts if record.ts is not None else float("nan"))
         self._flow.append(flow)
         self._kind.append(kind << 1 | (frame.direction is Direction.S2C))
@@ -94,6 +114,8 @@ class FrameIndex:
         self._payload.append(payload)
         self._dialect.append(dialect)
         self._request.append(0)
+        self._reply.append(0)
+        self._rtt.append(_NAN)
         if pairing is not None:
             self._pair(no, pairing)
         self.count = no
@@ -102,13 +124,37 @@ class FrameIndex:
     def _pair(self, no: int, pairing: Pairing) -> None:
         if pairing.request is not None:
             self._request[no - 1] = pairing.request
-            known = self.replies.get(pairing.request)
+            known = self.replies_of(pairing.request)
             if not known or no not in known:  # live: the request came out before its replies
-                self.replies[pairing.request] = (*(known or ()), no)
+                self._set_replies(pairing.request, (*(known or ()), no))
         if pairing.replies is not None:  # () is a request known to have had no reply
-            self.replies[no] = pairing.replies
+            self._set_replies(no, pairing.replies)
         if pairing.rtt is not None:
-            self.rtt[no] = pairing.rtt
+            self._rtt[no - 1] = pairing.rtt
+
+    def _set_replies(self, no: int, replies: tuple[int, ...]) -> None:
+        i = no - 1
+        if len(replies) == 1:
+            self._reply[i] = replies[0]
+            self._replies.pop(no, None)
+        elif not replies:
+            self._reply[i] = -1
+        else:
+            self._reply[i] = -2
+            self._replies[no] = replies
+
+    def replies_of(self, no: int) -> tuple[int, ...] | None:
+        """A request's replies: () when it had none, None when not known (or not a request)."""
+        if not 0 < no <= len(self._reply):
+            return None
+        r = self._reply[no - 1]
+        if r > 0:
+            return (r,)
+        if r == -1:
+            return ()
+        if r == -2:
+            return self._replies[no]
+        return None
 
     def add_finding(self, finding: Finding) -> None:
         if finding.frame is not None:
@@ -125,8 +171,8 @@ class FrameIndex:
         if other is not None:
             return other
         start = self._start[i]
-        end = self._start[i + 1] if i + 1 < self.count else len(self._raw)
-        raw = bytes(self._raw[start:end])
+        end = self._start[i + 1] if i + 1 < self.count else self._raw_base + len(self._raw)
+        raw = self._bytes(start, end)
         packed = self._kind[i]
         kind, direction = packed >> 1, Direction.S2C if packed & 1 else Direction.C2S
         offset = self._offset[i]
@@ -140,6 +186,15 @@ class FrameIndex:
         return cls(direction, offset, raw, self._header[i],
                    None if payload == _NO_PAYLOAD else payload, d >> 1, bool(d & 1))
 
+    def _bytes(self, start: int, end: int) -> bytes:
+        """Raw bytes [start, end) (a frame never spans two blocks)."""
+        if start >= self._raw_base:
+            return bytes(self._raw[start - self._raw_base : end - self._raw_base])
+        block = bisect.bisect_right(self._block_base, start) - 1
+        data = self._block(block)
+        base = self._block_base[block]
+        return data[start - base : end - base]
+
     def record(self, no: int) -> FrameRecord:
         i = no - 1
         ts = self._ts[i]
@@ -148,11 +203,23 @@ class FrameIndex:
 
     def pairing(self, no: int) -> Pairing | None:
         request = self._request[no - 1] or None
-        replies = self.replies.get(no)
-        rtt = self.rtt.get(no)
-        if request is None and replies is None and rtt is None:
+        replies = self.replies_of(no)
+        rtt = self._rtt[no - 1]
+        if request is None and replies is None and rtt != rtt:
             return None
-        return Pairing(request, replies, rtt)
+        return Pairing(request, replies, None if rtt != rtt else self._exact_rtt(no, rtt))
+
+    def _exact_rtt(self, no: int, rtt: float) -> float:
+        """The round trip from the timestamps (exact), the stored float32 when they lack."""
+        request = self._request[no - 1]
+        first = self._reply[no - 1]
+        pair = (request, no) if request else (no, first if first > 0 else
+                                              (self._replies.get(no) or (0,))[0])  # fmt: skip
+        if pair[1] > 0:
+            a, b = self._ts[pair[0] - 1], self._ts[pair[1] - 1]
+            if a == a and b == b:
+                return b - a
+        return rtt
 
     def direction(self, no: int) -> Direction:
         return Direction.S2C if self._kind[no - 1] & 1 else Direction.C2S
@@ -177,5 +244,7 @@ class FrameIndex:
     def memory(self) -> int:
         """Bytes held by the arrays and raw bytes (the bulk of the index)."""
         arrays = (self._start, self._ts, self._flow, self._kind, self._offset, self._header,
-                  self._payload, self._dialect, self._request)  # fmt: skip
-        return len(self._raw) + sum(a.itemsize * len(a) for a in arrays)
+                  self._payload, self._dialect, self._request, self._reply,
+                  self._rtt)  # fmt: skip
+        held = len(self._raw) + sum(len(b) for b in self._blocks)
+        return held + sum(a.itemsize * len(a) for a in arrays)

@@ -70,14 +70,20 @@ class Workspace:
             self.notes += [f"{n.location}: {n.message}" for n in self.session.notes]
             self.done = True
 
-    def load(self, path: str | Path, cancelled: Callable[[], bool] = lambda: False) -> None:
-        """Read a whole file (in the caller's thread); a damaged file ends with a note."""
+    def load(self, path: str | Path, cancelled: Callable[[], bool] = lambda: False,
+             every: tuple[int, Callable[[], None]] | None = None) -> None:
+        """Read a whole file (in the caller's thread); a damaged file ends with a note.
+        `every=(n, f)` calls `f` after each `n` source events (the TUI freezes the garbage
+        collector's generations with it)."""
         self.source_bytes = os.path.getsize(path)
+        step, call = every if every is not None else (0, None)
         try:
-            for event in open_source(path):
+            for n, event in enumerate(open_source(path), 1):
                 if cancelled():
                     break
                 self.push(event)
+                if call is not None and n % step == 0:
+                    call()
         except MsnsniffError as exc:
             self.notes.append(str(exc))
         self.finish()

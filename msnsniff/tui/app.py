@@ -10,7 +10,9 @@ workspace's lock. The app never parses: frames come from the index, facts from a
 
 from __future__ import annotations
 
+import gc
 import queue
+import sys
 import threading
 from array import array
 from collections.abc import Callable, Coroutine, Iterable
@@ -36,7 +38,9 @@ from msnsniff.tui.widgets.filterbar import FilterBar
 from msnsniff.tui.widgets.stream import StreamView, noise
 
 TICK = 0.25  # seconds between refreshes of counts, progress, filters and side views
-SCAN_BATCH = 20_000  # frames a filter worker checks between two updates of the view
+SCAN_BATCH = 20_000  # matches a filter worker collects between two updates of the view
+FIRST_BATCH = 200  # ... except the first screenful, shown as soon as it is found
+GC_FREEZE_EVERY = 65_536  # source events between two gc.freeze() while loading
 
 
 class MsnsniffApp(App[int]):
@@ -128,6 +132,8 @@ class MsnsniffApp(App[int]):
         return self.query_one("#stream-view", StreamView)
 
     def on_mount(self) -> None:
+        # the loader thread and the UI share the GIL: switch often so keys stay quick
+        sys.setswitchinterval(0.001)
         self.stream.focus()
         self.stream.follow = self.live is not None
         if self.source is not None:
@@ -143,7 +149,10 @@ class MsnsniffApp(App[int]):
     @work(thread=True, group="load")
     def load_file(self, path: Path) -> None:
         worker = get_current_worker()
-        self.workspace.load(path, cancelled=lambda: worker.is_cancelled)
+        # the index's objects live as long as the app: freezing them spares the UI the long
+        # pauses of full garbage collections over millions of objects
+        self.workspace.load(path, cancelled=lambda: worker.is_cancelled,
+                            every=(GC_FREEZE_EVERY, gc.freeze))  # fmt: skip
 
     @work(thread=True, group="live")
     def consume_live(self) -> None:
@@ -236,6 +245,7 @@ class MsnsniffApp(App[int]):
         start, end = self.scanned, index.count
         found = array("I")
         try:
+            flush_at = FIRST_BATCH  # the first matches show at once, then in batches
             for number in range(start + 1, end + 1):
                 if worker.is_cancelled or generation != self._scan_generation:
                     return
@@ -249,9 +259,10 @@ class MsnsniffApp(App[int]):
                                            else pairing.extra()):  # fmt: skip
                         continue
                 found.append(number)
-                if len(found) >= SCAN_BATCH:
+                if len(found) >= flush_at:
                     self.call_from_thread(self._extend_rows, generation, found, number)
                     found = array("I")
+                    flush_at = SCAN_BATCH
             self.call_from_thread(self._extend_rows, generation, found, end)
         finally:
             self._scanning = False

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -45,8 +45,9 @@ def _add(node: TreeNode[None], key: str, value: Any) -> None:
         node.add_leaf(f"{key}: {printable(str(value))}")
 
 
-class DetailView(VerticalScroll, can_focus=False):
-    """Fields tree and raw bytes of one frame."""
+class DetailView(Horizontal):
+    """Fields tree (left, scrolling itself) and raw bytes (right) of one frame; fixed sizes,
+    so selecting another frame redraws these two widgets and lays out nothing else."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "toggle_hex", "Hex dump"),
@@ -62,7 +63,8 @@ class DetailView(VerticalScroll, can_focus=False):
         tree: Tree[None] = Tree("no frame selected", id="fields")
         tree.show_root = True
         yield tree
-        yield Static("", id="hex")
+        with VerticalScroll(id="hex-scroll"):
+            yield Static("", id="hex")
 
     def show(self, number: int | None) -> None:
         self.number = number
