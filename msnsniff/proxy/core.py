@@ -24,7 +24,7 @@ import socket
 import struct
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from dissectors.api import Direction
 from msnsniff.proxy.addons import Hook, apply
@@ -82,9 +82,9 @@ class Leg(asyncio.BufferedProtocol):
         self.pipe.received(self.side, bytes(self.pipe.proxy.read_buffer[:nbytes]))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=HIGH_WATER)
+        # a cast, not an isinstance check: uvloop's transports are not asyncio's classes
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=HIGH_WATER)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
