@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -131,23 +132,18 @@ class Connection:
 
     async def expect(self, trid: int, timeout: float = 10.0) -> Reply:
         """The reply (or error) with this TrID; other frames go to the backlog."""
-        kept: list[Reply] = []
-        try:
-            while True:
-                r = await self.read(timeout)
-                if r.trid == trid:
-                    return r
-                kept.append(r)
-        finally:
-            self.backlog[:0] = kept
+        return await self._first(lambda r: r.trid == trid, timeout)
 
     async def until(self, cmd: str, timeout: float = 10.0) -> Reply:
         """The next frame whose command is `cmd`; others go to the backlog."""
+        return await self._first(lambda r: r.cmd == cmd, timeout)
+
+    async def _first(self, wanted: Callable[[Reply], bool], timeout: float) -> Reply:
         kept: list[Reply] = []
         try:
             while True:
                 r = await self.read(timeout)
-                if r.cmd == cmd:
+                if wanted(r):
                     return r
                 kept.append(r)
         finally:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 from typing import IO, TextIO
@@ -14,6 +12,7 @@ from msnsniff.proxy.addons import Hook
 from msnsniff.proxy.core import ProxyCore, Target
 from msnsniff.proxy.live import AnalysisTap
 from msnsniff.proxy.tap import RecordingTap, Tap, Taps
+from msnsniff.signals import until_stopped
 
 
 class Proxy:
@@ -72,13 +71,8 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
         err.write(f"msnsniff proxy: {proxy.address} -> {proxy.upstream[0]}:{proxy.upstream[1]}"
                   + (f", recording to {proxy.record}" if proxy.record else "") + "\n")
         err.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await until_stopped()
         finally:
             await proxy.close()
             dropped = proxy.analysis.dropped_total if proxy.analysis else 0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import logging
-import signal
 import sys
 from typing import TextIO
 
@@ -15,6 +13,7 @@ from msnsniff.server.app import DEMO_ACCOUNTS, ReferenceServer
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import valid_account
 from msnsniff.server.store import Store
+from msnsniff.signals import until_stopped
 
 
 def add_account(db: str, email: str, nick: str | None, out: TextIO) -> int:
@@ -64,13 +63,8 @@ def serve(config: ServerConfig, demo: bool, out: TextIO) -> int:
         if config.record is not None:
             out.write(f"  recording to {config.record}\n")
         out.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await until_stopped()
         finally:
             await server.close()
 
