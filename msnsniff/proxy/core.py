@@ -229,12 +229,10 @@ class Pipe:
 
     def _send(self, side: Direction, frame: WireFrame) -> None:
         """Send one frame on, with its address rewritten when it is an S2C XFR or RNG."""
-        if side is S2C and self.target.kind in ("main", "ns"):
-            change = rewrite(frame, self.proxy.map_target)
-            if change is not None:
-                self.proxy.tap.note(self.conn, f"{self.label}: rewrote {change.original} -> "
-                                    f"{change.replacement} in {frame.words[0].decode()}")
-                self.other(side).write(change.line + b"\r\n")
+        if side is S2C and self.target.kind in ("main", "ns") and not frame.payload:
+            line = self._rewrite_line(frame.line)
+            if line is not None:
+                self.other(side).write(line + b"\r\n")
                 return
         self.other(side).write(frame.raw)
 
