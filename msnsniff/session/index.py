@@ -215,7 +215,7 @@ class FrameIndex:
         first = self._reply[no - 1]
         pair = (request, no) if request else (no, first if first > 0 else
                                               (self._replies.get(no) or (0,))[0])  # fmt: skip
-        if pair[1] > 0:
+        if 0 < pair[1] <= self.count:  # a request is indexed before its replies
             a, b = self._ts[pair[0] - 1], self._ts[pair[1] - 1]
             if a == a and b == b:
                 return b - a

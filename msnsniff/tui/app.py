@@ -43,6 +43,13 @@ FIRST_BATCH = 200  # ... except the first screenful, shown as soon as it is foun
 GC_FREEZE_EVERY = 65_536  # source events between two gc.freeze() while loading
 
 
+def _freeze() -> None:
+    """Collect the young generations, then move every survivor out of the collector's
+    reach: later full collections skip the index's and analyzers' millions of objects."""
+    gc.collect(1)
+    gc.freeze()
+
+
 class MsnsniffApp(App[int]):
     """One capture, or one live session, in a terminal."""
 
@@ -152,7 +159,7 @@ class MsnsniffApp(App[int]):
         # the index's objects live as long as the app: freezing them spares the UI the long
         # pauses of full garbage collections over millions of objects
         self.workspace.load(path, cancelled=lambda: worker.is_cancelled,
-                            every=(GC_FREEZE_EVERY, gc.freeze))  # fmt: skip
+                            every=(GC_FREEZE_EVERY, _freeze))  # fmt: skip
 
     @work(thread=True, group="live")
     def consume_live(self) -> None:
