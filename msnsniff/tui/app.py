@@ -184,7 +184,10 @@ class MsnsniffApp(App[int]):
 
     def tick(self) -> None:
         ws = self.workspace
-        stream = self.stream
+        found = self.query("#stream-view").results(StreamView)
+        stream = next(found, None)
+        if stream is None:  # the app is closing: the screen is already gone
+            return
         if stream.rows is None:
             stream.grew()
         elif not self._scanning and self.scanned < ws.index.count:
