@@ -212,7 +212,7 @@ async def tui_run(path: Path, keys: int) -> dict[str, Any]:
         t1 = await until(painted_since(t0, lambda p: p.rows > 0 and not p.blank))
         t = first_paint(t0, lambda p: p.rows > 0 and not p.blank)
         out["filter_done_first_rows"] = None if t1 is None or t is None else t - t0
-        t2 = await until(lambda: app.scanned >= ws.index.count and not app._scanning, 600.0)
+        t2 = await until(lambda: app.scanned >= ws.index.count and not app.scanning, 600.0)
         out["filter_full"] = None if t2 is None else t2 - t0
         out["filter_matches"] = len(stream.rows) if stream.rows is not None else 0
         for _ in range(max(1, keys // 2)):

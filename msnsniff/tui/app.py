@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import SourceEvent
@@ -87,7 +87,7 @@ class MsnsniffApp(App[int]):
         self.fold_noise = False
         self.scanned = 0  # frames the current row filter has looked at
         self._scan_generation = 0
-        self._scanning = False
+        self._scan_worker: Worker[None] | None = None
         self.search_text = ""
         self._side_seen = -1
         self._stopping = threading.Event()
@@ -190,8 +190,8 @@ class MsnsniffApp(App[int]):
             return
         if stream.rows is None:
             stream.grew()
-        elif not self._scanning and self.scanned < ws.index.count:
-            self._scan(self._scan_generation)
+        elif self.scanned < ws.index.count and not self.scanning:
+            self._scan_worker = self._scan(self._scan_generation)
         bar = self.query_one("#loading", ProgressBar)
         if self.source is not None and not ws.done:
             bar.update(total=100, progress=ws.progress * 100)
@@ -242,40 +242,42 @@ class MsnsniffApp(App[int]):
             self.stream.set_rows(None)
             return
         self.stream.set_rows(array("I"))
-        self._scanning = False
-        self._scan(self._scan_generation)
+        if self._scan_worker is not None:
+            self._scan_worker.cancel()  # its results carry an old generation: ignored
+        self._scan_worker = self._scan(self._scan_generation)
 
-    @work(thread=True, group="scan", exclusive=True)
+    @property
+    def scanning(self) -> bool:
+        """A filter pass is under way (its worker has not finished)."""
+        return self._scan_worker is not None and not self._scan_worker.is_finished
+
+    @work(thread=True, group="scan")
     def _scan(self, generation: int) -> None:
         """Extend the shown rows with the frames from `scanned` on that pass."""
-        self._scanning = True
         worker = get_current_worker()
         index = self.workspace.index
         display, fold = self.display_filter, self.fold_noise
         start, end = self.scanned, index.count
         found = array("I")
-        try:
-            flush_at = FIRST_BATCH  # the first matches show at once, then in batches
-            for number in range(start + 1, end + 1):
-                if worker.is_cancelled or generation != self._scan_generation:
-                    return
-                record = index.record(number)
-                frame = record.frame
-                if fold and isinstance(frame, CommandFrame) and noise(frame.cmd):
+        flush_at = FIRST_BATCH  # the first matches show at once, then in batches
+        for number in range(start + 1, end + 1):
+            if worker.is_cancelled or generation != self._scan_generation:
+                return
+            record = index.record(number)
+            frame = record.frame
+            if fold and isinstance(frame, CommandFrame) and noise(frame.cmd):
+                continue
+            if display is not None:
+                pairing = index.pairing(number)
+                if not display.matches(record, None if pairing is None
+                                       else pairing.extra()):  # fmt: skip
                     continue
-                if display is not None:
-                    pairing = index.pairing(number)
-                    if not display.matches(record, None if pairing is None
-                                           else pairing.extra()):  # fmt: skip
-                        continue
-                found.append(number)
-                if len(found) >= flush_at:
-                    self.call_from_thread(self._extend_rows, generation, found, number)
-                    found = array("I")
-                    flush_at = SCAN_BATCH
-            self.call_from_thread(self._extend_rows, generation, found, end)
-        finally:
-            self._scanning = False
+            found.append(number)
+            if len(found) >= flush_at:
+                self.call_from_thread(self._extend_rows, generation, found, number)
+                found = array("I")
+                flush_at = SCAN_BATCH
+        self.call_from_thread(self._extend_rows, generation, found, end)
 
     def _extend_rows(self, generation: int, found: array[int], upto: int) -> None:
         stream = self.stream
