@@ -1222,20 +1222,6 @@ class ContactLists:
         if nick is not None and w.own == account:
             w.nickname = nick
 
-    def _on_add(
-        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
-    ) -> None:
-        fields = decode(frame).fields
-        name, who = _str(fields.get("list")), _str(fields.get("account"))
-        if name not in LISTS or who is None:
-            return
-        w = self._bind(conn, frame.dialect)
-        change = self._make(
-            conn, w, record, request, "add", fields.get("version"), list=name, contact=who,
-            group=_gid(fields.get("group_id"), frame.dialect), value=_str(fields.get("nick")),
-        )  # fmt: skip
-        self._change(conn, w, change, frame)
-
     def _on_adc(
         self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
     ) -> None:
@@ -1259,73 +1245,21 @@ class ContactLists:
         )  # fmt: skip
         self._change(conn, w, change, frame)
 
-    def _on_rem(
+    def _on_list_change(
         self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
     ) -> None:
+        """One list change (ADD, REM, REA, ADG/RMG/REG, BLP/GTC, PRP) read by its extractor
+        in `_CHANGES`; a contact given as a GUID (MSNP10+) becomes its account."""
         fields = decode(frame).fields
-        name, who = _str(fields.get("list")), _str(fields.get("account"))
-        if name not in LISTS or who is None:
+        got = _CHANGES[frame.cmd](frame, fields)
+        if got is None:
             return
+        kind, details = got
         w = self._bind(conn, frame.dialect)
-        change = self._make(
-            conn, w, record, request, "remove", fields.get("version"), list=name,
-            contact=w.guids.get(who, who), group=_gid(fields.get("group_id"), frame.dialect),
-        )  # fmt: skip
-        self._change(conn, w, change, frame)
-
-    def _on_rea(
-        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
-    ) -> None:
-        fields = decode(frame).fields
-        who = _str(fields.get("account"))
-        if who is None:
-            return
-        w = self._bind(conn, frame.dialect)
-        change = self._make(
-            conn, w, record, request, "rename", fields.get("version"), contact=who,
-            value=_str(fields.get("nick")),
-        )  # fmt: skip
-        self._change(conn, w, change, frame)
-
-    def _on_group(
-        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
-    ) -> None:
-        fields = decode(frame).fields
-        gid = _gid(fields.get("group_id", fields.get("guid")), frame.dialect)
-        if gid is None:
-            return
-        w = self._bind(conn, frame.dialect)
-        kind = _GROUP_KINDS[frame.cmd]
-        change = self._make(
-            conn, w, record, request, kind, fields.get("version"), group=gid,
-            value=_str(fields.get("name")),
-        )  # fmt: skip
-        self._change(conn, w, change, frame)
-
-    def _on_setting(
-        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
-    ) -> None:
-        fields = decode(frame).fields
-        value = _str(fields.get("value")) or (frame.args[-1] if frame.args else None)
-        w = self._bind(conn, frame.dialect)
-        change = self._make(
-            conn, w, record, request, "setting", fields.get("version"), name=frame.cmd,
-            value=value,
-        )  # fmt: skip
-        self._change(conn, w, change, frame)
-
-    def _on_prp(
-        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
-    ) -> None:
-        fields = decode(frame).fields
-        kind = _str(fields.get("type"))
-        if kind is None:
-            return
-        w = self._bind(conn, frame.dialect)
-        change = self._make(
-            conn, w, record, request, "property", fields.get("version"), name=kind,
-            value=_str(fields.get("value")),
-        )  # fmt: skip
+        contact = details.get("contact")
+        if isinstance(contact, str):
+            details["contact"] = w.guids.get(contact, contact)
+        change = self._make(conn, w, record, request, kind, fields.get("version"), **details)
         self._change(conn, w, change, frame)
 
     def _error(self, conn: _Conn, record: FrameRecord, frame: ErrorFrame) -> None:
@@ -1570,23 +1504,75 @@ _GROUP_KINDS: Final[Mapping[str, ChangeKind]] = MappingProxyType(
     {"ADG": "group_add", "RMG": "group_remove", "REG": "group_rename"}
 )
 
+_Change = tuple[ChangeKind, dict[str, Any]]
+_Extract = Callable[[CommandFrame, dict[str, Any]], "_Change | None"]
+
+
+def _x_add(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
+    name, who = _str(fields.get("list")), _str(fields.get("account"))
+    if name not in LISTS or who is None:
+        return None
+    return "add", {"list": name, "contact": who, "value": _str(fields.get("nick")),
+                   "group": _gid(fields.get("group_id"), frame.dialect)}  # fmt: skip
+
+
+def _x_rem(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
+    name, who = _str(fields.get("list")), _str(fields.get("account"))
+    if name not in LISTS or who is None:
+        return None
+    return "remove", {"list": name, "contact": who,
+                      "group": _gid(fields.get("group_id"), frame.dialect)}  # fmt: skip
+
+
+def _x_rea(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
+    who = _str(fields.get("account"))
+    if who is None:
+        return None
+    return "rename", {"contact": who, "value": _str(fields.get("nick"))}
+
+
+def _x_group(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
+    gid = _gid(fields.get("group_id", fields.get("guid")), frame.dialect)
+    if gid is None:
+        return None
+    return _GROUP_KINDS[frame.cmd], {"group": gid, "value": _str(fields.get("name"))}
+
+
+def _x_setting(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
+    value = _str(fields.get("value")) or (frame.args[-1] if frame.args else None)
+    return "setting", {"name": frame.cmd, "value": value}
+
+
+def _x_prp(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
+    kind = _str(fields.get("type"))
+    if kind is None:
+        return None
+    return "property", {"name": kind, "value": _str(fields.get("value"))}
+
+
+_CHANGES: Final[Mapping[str, _Extract]] = MappingProxyType({
+    "ADD": _x_add, "REM": _x_rem, "REA": _x_rea, "ADG": _x_group, "RMG": _x_group,
+    "REG": _x_group, "BLP": _x_setting, "GTC": _x_setting, "PRP": _x_prp,
+})  # fmt: skip
+"""Command -> what kind of list change its reply is, with the change's details."""
+
 _HANDLERS: Final[Mapping[tuple[str, str], _Handler]] = MappingProxyType(
     {
         ("USR", "reply"): ContactLists._on_usr,
         ("SYN", "reply"): ContactLists._on_syn,
-        ("ADD", "reply"): ContactLists._on_add,
-        ("ADD", "push"): ContactLists._on_add,  # ADD 0 RL ver account nick
+        ("ADD", "reply"): ContactLists._on_list_change,
+        ("ADD", "push"): ContactLists._on_list_change,  # ADD 0 RL ver account nick
         ("ADC", "reply"): ContactLists._on_adc,
         ("ADC", "push"): ContactLists._on_adc,
-        ("REM", "reply"): ContactLists._on_rem,
-        ("REM", "push"): ContactLists._on_rem,  # REM 0 RL ver account
-        ("REA", "reply"): ContactLists._on_rea,
-        ("ADG", "reply"): ContactLists._on_group,
-        ("RMG", "reply"): ContactLists._on_group,
-        ("REG", "reply"): ContactLists._on_group,
-        ("BLP", "reply"): ContactLists._on_setting,
-        ("GTC", "reply"): ContactLists._on_setting,
-        ("PRP", "reply"): ContactLists._on_prp,
+        ("REM", "reply"): ContactLists._on_list_change,
+        ("REM", "push"): ContactLists._on_list_change,  # REM 0 RL ver account
+        ("REA", "reply"): ContactLists._on_list_change,
+        ("ADG", "reply"): ContactLists._on_list_change,
+        ("RMG", "reply"): ContactLists._on_list_change,
+        ("REG", "reply"): ContactLists._on_list_change,
+        ("BLP", "reply"): ContactLists._on_list_change,
+        ("GTC", "reply"): ContactLists._on_list_change,
+        ("PRP", "reply"): ContactLists._on_list_change,
     }
 )
 """(command, "reply" for a non-zero TrID | "push") -> the handler of that server frame."""
