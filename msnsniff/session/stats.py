@@ -87,10 +87,17 @@ class Stats:
         self.gaps = 0
 
     @classmethod
-    def attach(cls, analysis: Analysis, display: DisplayFilter | None = None) -> Stats:
+    def attach(cls, analysis: Analysis, display: DisplayFilter | None = None,
+               transactions: Transactions | None = None) -> Stats:
+        """Add the statistics to `analysis`, with a Transactions analyzer of their own, or
+        listening to `transactions` (already attached; only without a display filter, whose
+        selection must see each request before it settles)."""
         stats = cls(display)
         analysis.analyzers.append(stats)
-        analysis.add(lambda sink: Transactions(sink, on_settle=stats.settled))
+        if transactions is not None and display is None:
+            transactions.also_on_settle(stats.settled)
+        else:
+            analysis.add(lambda sink: Transactions(sink, on_settle=stats.settled))
         return stats
 
     def settled(self, txn: Transaction) -> None:

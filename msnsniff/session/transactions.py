@@ -100,10 +100,15 @@ class Transactions:
         self._on_request = on_request
         self._timeout = timeout
         self._on_reply = on_reply
-        self._on_settle = on_settle
+        self._on_settle = [on_settle] if on_settle is not None else []
         self._conns: dict[str, _Conn] = {}
         self.pairs = 0
         self.unsolicited = 0
+
+    def also_on_settle(self, listener: Callable[[Transaction], None]) -> None:
+        """Call `listener` too when a transaction settles (another analyzer sharing this
+        one's pairing instead of pairing, and reporting, everything a second time)."""
+        self._on_settle.append(listener)
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
@@ -240,8 +245,8 @@ class Transactions:
                 Severity.WARN, "trid.unanswered",
                 f"{txn.cmd} {txn.trid} was never answered ({why_none})", txn.flow, txn.request,
             ))  # fmt: skip
-        if self._on_settle is not None:
-            self._on_settle(txn)
+        for listener in self._on_settle:
+            listener(txn)
 
     def _expire(self, conn: _Conn, now: float) -> None:
         """Settle the connection's requests older than the timeout, by its own frames' time

@@ -44,7 +44,7 @@ class Workspace:
         self.links = self.analysis.add(lambda sink: SessionLinks(sink, keep=True))
         self.presence = self.analysis.add(Presence)
         self.conversations = self.analysis.add(lambda sink: Conversations(sink, keep=True))
-        self.stats = Stats.attach(self.analysis)
+        self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions)
         self.index = FrameIndex()
         self.lock = threading.RLock()
         self.notes: list[str] = []

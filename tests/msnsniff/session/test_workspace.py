@@ -1,0 +1,43 @@
+"""The TUI's workspace: every analyzer over one capture, each finding once, the same
+statistics as `msnsniff stats`, and the index holding every frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from msnsniff.capture.sources import open_source
+from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.stats import Stats
+from msnsniff.session.workspace import Workspace
+from tests.helpers import read_frames
+
+CAPTURES = Path(__file__).resolve().parents[3] / "captures"
+
+
+@pytest.mark.parametrize("name", ["server_list_changes", "server_chat", "msnp8_demo"])
+def test_workspace_findings_once_and_stats_as_the_stats_command(name: str) -> None:
+    path = CAPTURES / f"{name}.pcap"
+    ws = Workspace()
+    ws.load(path)
+    assert ws.done and ws.index.count == len(read_frames(path))
+    for number, findings in ws.index.findings.items():
+        codes = [(f.code, f.message) for f in findings]
+        assert len(codes) == len(set(codes)), f"frame {number}: {codes}"
+    alone = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    stats = Stats.attach(alone)
+    for event in open_source(path):
+        alone.push(event)
+    alone.finish()
+    assert ws.stats.to_json() == stats.to_json()
+
+
+def test_the_unanswered_request_is_reported_once() -> None:
+    ws = Workspace()
+    ws.load(CAPTURES / "server_list_changes.pcap")
+    unanswered = [f for fs in ws.index.findings.values() for f in fs
+                  if f.code == "trid.unanswered"]  # fmt: skip
+    assert len(unanswered) == 1 and unanswered[0].message.startswith("ADD 99")
