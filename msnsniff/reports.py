@@ -19,23 +19,25 @@ from msnsniff.output import dumps
 from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.filter import DisplayFilter, compile_filter
+from msnsniff.session.transactions import Transactions
 
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
 
-def add_all_analyzers(analysis: Analysis) -> None:
+def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = None) -> None:
     """Every analyzer: pairing, contact lists, links, presence, conversations, expert (which
-    reads the contact lists for its privacy and group-count checks)."""
+    reads the contact lists for its privacy and group-count checks). Pass `transactions`
+    when a `PairingView` already pairs (and reports) the requests."""
     from msnsniff.session.contacts import ContactLists
     from msnsniff.session.conversations import Conversations
     from msnsniff.session.expert import Expert
     from msnsniff.session.links import SessionLinks
     from msnsniff.session.presence import Presence
-    from msnsniff.session.transactions import Transactions
-
     lists = analysis.add(ContactLists)
     analysis.add(lambda sink: Expert(sink, lists))
-    for make in (Transactions, SessionLinks, Presence, Conversations):
+    if transactions is None:
+        analysis.add(Transactions)
+    for make in (SessionLinks, Presence, Conversations):
         analysis.add(make)
 
 

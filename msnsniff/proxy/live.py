@@ -163,7 +163,7 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
                     compile_filter(args.filter) if args.filter else None)  # fmt: skip
     analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=True)
     view = PairingView(analysis, max_held=0)  # live: each frame printed as it comes
-    add_all_analyzers(analysis)
+    add_all_analyzers(analysis, view.transactions)
     def push(event: SourceEvent) -> None:
         for paired in view.add(analysis.push(event)):
             emit(paired)

@@ -28,6 +28,7 @@ async def chat_through(rig: Rig) -> list[Connection]:
         await me.set_status("NLN")
         await me.conn.call("ADD", "FL", other, other, "0")
     a = await alice.open_chat()
+    assert (await a.conn.call("CAL", "nobody@example.com")).cmd == "208"  # a finding
     assert (await a.conn.call("CAL", B)).words[2] == "RINGING"
     rng = await bob.conn.until("RNG")
     b = await bob.answer(rng)
@@ -42,8 +43,10 @@ async def chat_through(rig: Rig) -> list[Connection]:
     conns += [r for c in rig.clients for r in c.redirects]
     await a.leave()
     await b.leave()
-    for c in (alice, bob):
-        await c.logout()
+    await bob.logout()
+    alice.conn.send_line(f"ADD 99 RL {B} {B}")  # never answered: the server closes (a finding)
+    await alice.conn.drain()
+    assert await alice.conn.closed()
     await asyncio.sleep(0.1)
     return conns
 
@@ -92,3 +95,5 @@ def test_recording_and_live_output_hold_the_same_frames(tmp_path: Path) -> None:
     assert len(servers) == 3  # dispatch, notification, switchboard
     notes = (tmp_path / "live.err").read_text()
     assert "rewrote" in notes and "in RNG" in notes and "in XFR" in notes
+    findings = [line for line in notes.splitlines() if line.startswith("finding")]
+    assert findings and len(findings) == len(set(findings))  # each reported once
