@@ -26,7 +26,7 @@ def app_for(name: str) -> MsnsniffApp:
 async def wait_loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, MsnsniffApp)
-    for _ in range(200):
+    for _ in range(1000):  # up to 20 s on a loaded machine; a few tenths usually
         if app.workspace.done:
             break
         await asyncio.sleep(0.02)
