@@ -63,6 +63,7 @@ replaying the same apply functions the live reducer uses.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -1203,9 +1204,11 @@ class ContactLists:
         self, conn: _Conn, w: _Work, record: FrameRecord, request: _Request | None,
         kind: ChangeKind, version: object, **what: Any,
     ) -> ListChange:  # fmt: skip
+        # accounts, nicknames and list names recur in every change: one string object each
+        shared = {k: sys.intern(v) if isinstance(v, str) else v for k, v in what.items()}
         return ListChange(
             w.account, conn.flow.id, record.no, kind, _int(version), w.version,
-            request=request.frame if request is not None else None, **what,
+            request=request.frame if request is not None else None, **shared,
         )  # fmt: skip
 
     # -- handlers (see _HANDLERS) -----------------------------------------------------------

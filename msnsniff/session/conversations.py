@@ -26,6 +26,7 @@ Findings: a client MSG while nobody else is in the switchboard (WARN
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
@@ -296,10 +297,16 @@ def _plain(m: _Msg) -> ChatEvent:
     effects = f.get("effects")
     r = m.record
     return Message(
-        r.no, r.ts, r.flow.id, m.sender, m.nick, text, _str(f.get("font")),
-        tuple(effects) if isinstance(effects, list) else (), _str(f.get("color_rgb")),
-        m.outgoing, m.ack, m.trid,
+        r.no, r.ts, r.flow.id, _shared(m.sender), _shared(m.nick), text,
+        _shared(_str(f.get("font"))), tuple(effects) if isinstance(effects, list) else (),
+        _shared(_str(f.get("color_rgb"))), m.outgoing, m.ack, m.trid,
     )  # fmt: skip
+
+
+def _shared(text: str | None) -> str | None:
+    """One string object for the values every message of a conversation repeats (sender,
+    nickname, font, colour): kept conversations hold one copy, not one per message."""
+    return None if text is None else sys.intern(text)
 
 
 def _control(m: _Msg) -> ChatEvent:
