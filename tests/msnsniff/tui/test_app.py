@@ -33,6 +33,16 @@ async def loaded(app: MsnsniffApp, pilot: object) -> StreamView:
     return app.query_one(StreamView)
 
 
+async def scanned(app: MsnsniffApp, pilot: object) -> None:
+    """Wait until the filter pass has looked at every frame (a worker thread; slow on a
+    loaded machine)."""
+    for _ in range(1000):
+        if not app.scanning and app.scanned >= app.workspace.index.count:
+            break
+        await asyncio.sleep(0.02)
+    await pilot.pause(0.1)  # type: ignore[attr-defined]
+
+
 def test_loading_selection_detail_and_pairs() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")
@@ -69,7 +79,7 @@ def test_filter_bad_filter_fold_and_unanswered() -> None:
                       if isinstance(f, CommandFrame) and f.cmd.isdigit()]
             await pilot.press("f")
             await pilot.press(*"msnp.error", "enter")
-            await pilot.pause(0.5)
+            await scanned(app, pilot)
             assert stream.rows is not None and list(stream.rows) == errors
             await pilot.press("f")
             app.query_one("#filter-input").value = ""  # type: ignore[attr-defined]
@@ -100,7 +110,7 @@ def test_fold_search_bookmarks_help_and_tabs() -> None:
                           if isinstance(f, CommandFrame) and f.cmd in ("PNG", "QNG")]
             assert keepalives
             await pilot.press("z")
-            await pilot.pause(0.5)
+            await scanned(app, pilot)
             assert stream.rows is not None
             assert len(stream.rows) == len(frames) - len(keepalives)
             assert not set(stream.rows) & set(keepalives)

@@ -48,7 +48,11 @@ def test_stream_filtered_to_errors(snap_compare: Compare) -> None:
         app = pilot.app
         assert isinstance(app, MsnsniffApp)
         app.apply_filter("msnp.error")
-        await pilot.pause(0.5)
+        for _ in range(1000):  # the filter pass runs in a worker thread
+            if not app.scanning and app.scanned >= app.workspace.index.count:
+                break
+            await asyncio.sleep(0.02)
+        await pilot.pause(0.2)
 
     assert snap_compare(app_for("server_list_changes"), terminal_size=SIZE, run_before=before)
 
