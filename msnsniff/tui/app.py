@@ -32,9 +32,14 @@ from msnsniff.capture import SourceEvent
 from msnsniff.session.describe import describe
 from msnsniff.session.filter import DisplayFilter
 from msnsniff.session.workspace import Workspace
+from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.screens.help import HelpScreen
+from msnsniff.tui.widgets.chat import ChatView
+from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.detail import DetailView
 from msnsniff.tui.widgets.filterbar import FilterBar
+from msnsniff.tui.widgets.sessions import SessionsView
+from msnsniff.tui.widgets.stats import StatsView
 from msnsniff.tui.widgets.stream import StreamView, noise
 
 TICK = 0.25  # seconds between refreshes of counts, progress, filters and side views
@@ -103,36 +108,18 @@ class MsnsniffApp(App[int]):
                             "Escape: close)", id="search")  # fmt: skip
                 yield StreamView(self.workspace, id="stream-view")
                 yield DetailView(self.workspace, id="detail")
-            for tab_id, title in (("sessions", "Sessions"), ("contacts", "Contacts"),
-                                  ("chat", "Chat"), ("stats", "Stats")):  # fmt: skip
-                with TabPane(title, id=tab_id):
-                    yield from self._side_view(tab_id)
+            ws = self.workspace
+            with TabPane("Sessions", id="sessions"):
+                yield SessionsView(ws.links, id="sessions-view")
+            with TabPane("Contacts", id="contacts"):
+                yield ContactsView(ws.lists, id="contacts-view")
+            with TabPane("Chat", id="chat"):
+                yield ChatView(ws.conversations, id="chat-view")
+            with TabPane("Stats", id="stats"):
+                yield StatsView(ws.stats, id="stats-view")
         yield ProgressBar(id="loading", show_eta=False)
         yield Static("", id="status")
         yield Footer()
-
-    def _side_view(self, tab: str) -> Iterable[Any]:
-        """The side views, when their module is there (they are built separately)."""
-        ws = self.workspace
-        try:
-            if tab == "sessions":
-                from msnsniff.tui.widgets.sessions import SessionsView
-
-                yield SessionsView(ws.links, id="sessions-view")
-            elif tab == "contacts":
-                from msnsniff.tui.widgets.contacts import ContactsView
-
-                yield ContactsView(ws.lists, id="contacts-view")
-            elif tab == "chat":
-                from msnsniff.tui.widgets.chat import ChatView
-
-                yield ChatView(ws.conversations, id="chat-view")
-            elif tab == "stats":
-                from msnsniff.tui.widgets.stats import StatsView
-
-                yield StatsView(ws.stats, id="stats-view")
-        except ImportError as exc:
-            yield Static(f"this view is not available: {exc}")
 
     @property
     def stream(self) -> StreamView:
@@ -220,17 +207,11 @@ class MsnsniffApp(App[int]):
         self.query_one("#status", Static).update("  |  ".join(parts))
 
     def _refresh_side_views(self) -> None:
+        """Each side view re-reads its analyzer, between two pushes of the loader."""
         with self.workspace.lock:
-            for selector, source in (("#sessions-view", self.workspace.links),
-                                     ("#contacts-view", self.workspace.lists),
-                                     ("#chat-view", self.workspace.conversations),
-                                     ("#stats-view", self.workspace.stats)):  # fmt: skip
-                for view in self.query(selector):
-                    for name in ("refresh_from", "update_from"):
-                        method = getattr(view, name, None)
-                        if callable(method):
-                            method(source)
-                            break
+            for view in (self.query_one(SessionsView), self.query_one(ContactsView),
+                         self.query_one(ChatView), self.query_one(StatsView)):  # fmt: skip
+                view.refresh_from()
 
     # --- filtering ----------------------------------------------------------------------------
 
@@ -309,12 +290,12 @@ class MsnsniffApp(App[int]):
     def on_stream_view_selected(self, message: StreamView.Selected) -> None:
         self.query_one(DetailView).show(message.number)
 
-    def on_filter_requested(self, message: Any) -> None:
+    def on_filter_requested(self, message: FilterRequested) -> None:
         """A side view asked for the stream filtered to its node."""
         self.apply_filter(message.expression)
         self.action_tab("stream")
 
-    def on_frame_requested(self, message: Any) -> None:
+    def on_frame_requested(self, message: FrameRequested) -> None:
         """A side view asked to see one frame."""
         self.action_tab("stream")
         if not self.stream.select_frame(message.number):
@@ -377,16 +358,12 @@ class MsnsniffApp(App[int]):
                     severity="warning")
 
     def action_help(self) -> None:
-        from msnsniff.tui.widgets.detail import DetailView as Detail
-
         sections: list[tuple[str, Iterable[BindingType]]] = [
             ("Everywhere", self.BINDINGS), ("Stream", StreamView.BINDINGS),
-            ("Detail", Detail.BINDINGS),
-        ]
-        for selector, title in (("#sessions-view", "Sessions"), ("#contacts-view", "Contacts"),
-                                ("#chat-view", "Chat"), ("#stats-view", "Stats")):
-            for view in self.query(selector):
-                sections.append((title, getattr(type(view), "BINDINGS", [])))
+            ("Detail", DetailView.BINDINGS), ("Sessions", SessionsView.BINDINGS),
+            ("Contacts", ContactsView.BINDINGS), ("Chat", ChatView.BINDINGS),
+            ("Stats", StatsView.BINDINGS),
+        ]  # fmt: skip
         self.push_screen(HelpScreen(sections))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
