@@ -121,25 +121,30 @@ class EventTap:
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
         self._flows[conn] = Flow(label, client, server, kind, opened=True)
 
-    def data(self, conn: int, direction: Direction, data: bytes,
-             ts: float | None = None) -> None:
+    def _advance(self, conn: int, direction: Direction, length: int
+                 ) -> tuple[Flow, int] | None:
+        """The connection's flow and the stream offset of the next `length` bytes."""
         flow = self._flows.get(conn)
         if flow is None:
-            return
+            return None
         offset = self._offsets.get((conn, direction), 0)
-        self._offsets[(conn, direction)] = offset + len(data)
-        self._push(StreamChunk(flow, direction, offset, data,
-                               self._clock() if ts is None else ts))  # fmt: skip
+        self._offsets[(conn, direction)] = offset + length
+        return flow, offset
+
+    def data(self, conn: int, direction: Direction, data: bytes,
+             ts: float | None = None) -> None:
+        at = self._advance(conn, direction, len(data))
+        if at is not None:
+            self._push(StreamChunk(at[0], direction, at[1], data,
+                                   self._clock() if ts is None else ts))  # fmt: skip
 
     def gap(self, conn: int, direction: Direction, length: int,
             ts: float | None = None) -> None:
         """`length` bytes went by without being dissected."""
-        flow = self._flows.get(conn)
-        if flow is None:
-            return
-        offset = self._offsets.get((conn, direction), 0)
-        self._offsets[(conn, direction)] = offset + length
-        self._push(Gap(flow, direction, offset, length, self._clock() if ts is None else ts))
+        at = self._advance(conn, direction, length)
+        if at is not None:
+            self._push(Gap(at[0], direction, at[1], length,
+                           self._clock() if ts is None else ts))  # fmt: skip
 
     def ended(self, conn: int, direction: Direction, reason: str,
               ts: float | None = None) -> None:

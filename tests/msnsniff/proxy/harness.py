@@ -59,6 +59,18 @@ class Rig:
     def port(self) -> int:
         return int(self.proxy.address.rpartition(":")[2])
 
+    async def friends(self, *accounts: str) -> list[NotificationClient]:
+        """Each account logged in through the proxy, synced, online, and with every other
+        one on its forward list."""
+        clients = [await self.login(a) for a in accounts]
+        for me in clients:
+            await me.sync()
+            await me.set_status("NLN")
+            for other in accounts:
+                if other != me.account:
+                    await me.conn.call("ADD", "FL", other, other, "0")
+        return clients
+
     async def login(self, account: str, dialect: int = 8) -> NotificationClient:
         """Log in through the proxy's main listener (the server's dispatch behind it)."""
         c = await NotificationClient.login("127.0.0.1", self.port, account, PASSWORDS[account],

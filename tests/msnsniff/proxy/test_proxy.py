@@ -21,12 +21,7 @@ A, B = "alice@example.com", "bob@example.com"
 
 async def chat_through(rig: Rig) -> list[Connection]:
     """alice and bob log in through the proxy, chat over a switchboard, and leave."""
-    alice = await rig.login(A)
-    bob = await rig.login(B)
-    for me, other in ((alice, B), (bob, A)):
-        await me.sync()
-        await me.set_status("NLN")
-        await me.conn.call("ADD", "FL", other, other, "0")
+    alice, bob = await rig.friends(A, B)
     a = await alice.open_chat()
     assert (await a.conn.call("CAL", "nobody@example.com")).cmd == "208"  # a finding
     assert (await a.conn.call("CAL", B)).words[2] == "RINGING"

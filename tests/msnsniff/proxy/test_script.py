@@ -29,12 +29,7 @@ def test_a_script_changes_drops_and_injects(tmp_path: Path) -> None:
     path.write_text(SCRIPT)
 
     async def test(rig: Rig) -> None:
-        alice = await rig.login(A)
-        bob = await rig.login(B)
-        for me, other in ((alice, B), (bob, A)):
-            await me.sync()
-            await me.set_status("NLN")
-            await me.conn.call("ADD", "FL", other, other, "0")
+        alice, bob = await rig.friends(A, B)
         alice.conn.send_line("PNG")
         assert (await alice.conn.until("QNG")).line == "QNG 42"  # the server would say "QNG"
         r = await alice.set_status("BSY")  # the script raises: the frame goes on unchanged
