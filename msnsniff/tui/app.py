@@ -264,10 +264,9 @@ class MsnsniffApp(App[int]):
         stream = self.stream
         if generation != self._scan_generation or stream.rows is None:
             return
-        rows = array("I", stream.rows)
-        rows.extend(found)
+        stream.rows.extend(found)  # in place: the rows only ever grow within a pass
         self.scanned = upto
-        stream.set_rows(rows)
+        stream.set_rows(stream.rows)
 
     def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
         self.display_filter = message.display
