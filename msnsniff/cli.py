@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
-    "proxy", "tui",
+    "proxy", "tui", "replay", "mock",
 )  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--script", type=Path, default=None, metavar="FILE.py",
                        help="an addon with on_frame(frame): pass, change, drop or inject")
     proxy.add_argument("--tui", action="store_true", help="show the traffic in the TUI")
+    from msnsniff.replay.options import mock_arguments, replay_arguments
+
+    replay_arguments(sub.add_parser(
+        "replay", help="re-drive a recorded login against a server and say what changed"))
+    mock_arguments(sub.add_parser(
+        "mock", help="serve a recording's server side to a connecting client"))
     return parser
 
 
@@ -274,6 +280,18 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"{o.recipient}: delivered\n" if o.delivered
                   else f"{o.recipient}: not delivered: {o.reason}\n")  # fmt: skip
     return 0 if all(o.delivered for o in outcomes) else 1
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.replay.runner import run_replay
+
+    return run_replay(args, _session, out, err)
+
+
+def cmd_mock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.replay.mock import run_mock
+
+    return run_mock(args, _session, out, err)
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -488,6 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
         "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
         "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy, "tui": cmd_tui,
+        "replay": cmd_replay, "mock": cmd_mock,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

@@ -1,0 +1,195 @@
+"""Comparing a recording with its replay: request by request, then the unsolicited frames
+of each connection, after normalisation (`normalize.Rules`)."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.replay.machine import Replayer
+from msnsniff.replay.normalize import Normalizer, Rules
+from msnsniff.replay.recording import RecConn
+from msnsniff.session.capture_session import FrameRecord
+
+Status = Literal["same", "changed", "missing", "extra"]
+Lines = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One comparison: a request's replies, or a run of unsolicited frames."""
+
+    status: Status
+    conn: str  # the connection's label
+    request: str | None  # the normalised request line; None: unsolicited frames
+    recorded_no: int | None
+    recorded: tuple[Lines, ...]
+    replayed: tuple[Lines, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "connection": self.conn,
+            "request": self.request,
+            "recorded_frame": self.recorded_no,
+            "recorded": [list(f) for f in self.recorded],
+            "replayed": [list(f) for f in self.replayed],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    items: tuple[Item, ...]
+    failure: str | None
+    notes: tuple[str, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"same": 0, "changed": 0, "missing": 0, "extra": 0}
+        for item in self.items:
+            out[item.status] += 1
+        return out
+
+    @property
+    def result(self) -> Literal["equal", "different", "failed"]:
+        if self.failure is not None:
+            return "failed"
+        return "equal" if all(i.status == "same" for i in self.items) else "different"
+
+    @property
+    def exit_status(self) -> int:
+        return {"equal": 0, "different": 1, "failed": 2}[self.result]
+
+
+def _normalised(
+    frames: Iterable[tuple[int, CommandFrame]], rules: Rules
+) -> dict[int, Lines | None]:
+    """Frame no -> normalised server frame (None: ignored), in connection order."""
+    norm = Normalizer(rules)
+    out: dict[int, Lines | None] = {}
+    for no, frame in frames:
+        out[no] = None if norm.ignored(frame) else norm.frame(frame)
+    return out
+
+
+def _status(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> Status:
+    if list(recorded) == list(replayed):
+        return "same"
+    if not replayed:
+        return "missing"
+    if not recorded:
+        return "extra"
+    return "changed"
+
+
+def compare(replayer: Replayer, rules: Rules) -> Report:
+    """Every request the replay sent, and every connection's unsolicited frames."""
+    recording = replayer.recording
+    items: list[Item] = []
+    request_norm = Normalizer(rules)
+    for conn in recording.conns:
+        rec_norm = _normalised(((f.no, f.frame) for f in conn.frames if not f.c2s), rules)
+        new_frames = replayer.frames.get(conn.key, [])
+        new_norm = _normalised(_server(new_frames), rules)
+        for f in conn.frames:
+            if not f.c2s or f.no not in replayer.sent or request_norm.ignored(f.frame):
+                continue
+            recorded = _kept(rec_norm, recording.replies.get(f.no, ()))
+            replayed = _kept(new_norm, replayer.replies.get(replayer.sent[f.no], ()))
+            items.append(Item(_status(recorded, replayed), conn.label,
+                              request_norm.frame(f.frame)[0], f.no, recorded, replayed))
+        if conn.key not in replayer.live:
+            continue
+        rec_unsol = [n for no, n in rec_norm.items()
+                     if n is not None and no not in recording.reply_of]  # fmt: skip
+        new_unsol = [n for no, n in new_norm.items()
+                     if n is not None and no not in replayer.reply_of]  # fmt: skip
+        items.extend(_unsolicited(conn, rec_unsol, new_unsol))
+    return Report(tuple(items), replayer.failure, tuple(dict.fromkeys(replayer.notes)))
+
+
+def _server(records: Iterable[FrameRecord]) -> Iterable[tuple[int, CommandFrame]]:
+    for record in records:
+        frame = record.frame
+        if isinstance(frame, CommandFrame) and frame.direction.value == "s2c":
+            yield record.no, frame
+
+
+def _kept(norm: Mapping[int, Lines | None], nos: Iterable[int]) -> tuple[Lines, ...]:
+    return tuple(n for no in nos if (n := norm.get(no)) is not None)
+
+
+def _unsolicited(conn: RecConn, recorded: list[Lines], replayed: list[Lines]) -> list[Item]:
+    """Unsolicited frames compared as multisets first: their order across sources (a BYE
+    against a message relayed at the same moment) is timing, not behaviour. What is left on
+    each side is then aligned in order, so a frame that changed shows as changed."""
+    spare = Counter(replayed)
+    same: list[Lines] = []
+    rest_recorded: list[Lines] = []
+    for frame in recorded:
+        if spare[frame] > 0:
+            spare[frame] -= 1
+            same.append(frame)
+        else:
+            rest_recorded.append(frame)
+    used = Counter(same)
+    rest_replayed: list[Lines] = []
+    for frame in replayed:
+        if used[frame] > 0:
+            used[frame] -= 1
+        else:
+            rest_replayed.append(frame)
+    out: list[Item] = []
+    if same:
+        out.append(Item("same", conn.label, None, None, tuple(same), tuple(same)))
+    matcher = difflib.SequenceMatcher(a=rest_recorded, b=rest_replayed, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        status: Status = {"equal": "same", "replace": "changed", "delete": "missing",
+                          "insert": "extra"}[op]  # type: ignore[assignment]  # fmt: skip
+        out.append(Item(status, conn.label, None, None, tuple(rest_recorded[a0:a1]),
+                        tuple(rest_replayed[b0:b1])))  # fmt: skip
+    return out
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+WIDTH = 48
+
+
+def render(report: Report, *, header: str, show_same: bool = True) -> str:
+    """The comparison as text: one line per item, both sides side by side where they differ."""
+    lines = [header]
+    for item in report.items:
+        what = item.request if item.request is not None else (
+            f"unsolicited ({len(item.recorded) or len(item.replayed)} frame"
+            f"{'' if (len(item.recorded) or len(item.replayed)) == 1 else 's'})")
+        if item.status == "same" and not show_same:
+            continue
+        where = f" (recorded #{item.recorded_no})" if item.recorded_no is not None else ""
+        lines.append(f"{item.status:<8} {item.conn:<28} {what}{where}")
+        if item.status != "same":
+            lines.extend(_side_by_side(item.recorded, item.replayed))
+    lines.extend(f"note: {n}" for n in report.notes)
+    counts = report.counts
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if report.failure is not None:
+        lines.append(f"replay failed: {report.failure}")
+    lines.append(f"result: {report.result} ({summary})")
+    return "\n".join(lines) + "\n"
+
+
+def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[str]:
+    left = [line for frame in recorded for line in frame] or ["(nothing)"]
+    right = [line for frame in replayed for line in frame] or ["(nothing)"]
+    out = [f"    {'recorded':<{WIDTH}} | replayed"]
+    for i in range(max(len(left), len(right))):
+        a = left[i] if i < len(left) else ""
+        b = right[i] if i < len(right) else ""
+        mark = " " if a == b else "*"
+        a = a if len(a) <= WIDTH else a[: WIDTH - 1] + "…"
+        out.append(f"  {mark} {a:<{WIDTH}} | {b}")
+    return out

@@ -1,0 +1,588 @@
+"""The replay machine: re-drives the client side of recorded logins against a server.
+
+Theory of operation
+-------------------
+The machine is sans-IO. The runner tells it what happened (`connected`, `data`, `closed`,
+`ticket`, `tick`) and performs what it returns (`Connect`, `Send`, `Close`, `FetchTicket`,
+`Done`); `deadline` says when it next wants a `tick` even if nothing happens.
+
+The recorded client frames of every selected connection form one script in capture order
+(plus a close where the recording saw a connection end). Each step runs only when the one
+before it is over, so the server sees what it saw when the recording was made, in the same
+order across connections:
+
+1. The step's connection is opened when its first frame comes. Its address comes from where
+   the recording got it (`recording.Origin`): the target, the replay's own answer to the
+   request that redirected (`XFR NS`, `XFR SB ... CKI cookie`), or the replay's n-th `RNG`
+   (waited for, up to `timeout`). Addresses outside loopback are refused without
+   `allow_remote`.
+2. The frame is rewritten: a fresh TrID (per connection, from 1), the credential of a login
+   made afresh (MD5 of the new salt and the password, or a Passport ticket the runner fetches
+   from the target's nexus, or one given by the user; the recorded value only when neither
+   is known, with a note), the new switchboard cookie and session id in `USR`/`ANS`.
+   Recorded `QRY` frames are not sent: every `CHL` is answered at once with a fresh `QRY`.
+3. The step is over when its first reply has come (when the recording had one; replies
+   are paired by the analysis's own `Transactions`) and every open connection has received
+   as many server frames as the recording had before the next step (the replies, a burst,
+   the JOI, the MSG relayed to the others, NLN...), or, when fewer come, after `settle`
+   quiet seconds. No reply at all within `timeout` fails the replay naming the request; so
+   does the server closing a connection the recording goes on using.
+
+With `pace="original"` a step also waits for the recorded gap before it (at most `max_gap`).
+After the last step the machine waits `settle` quiet seconds for unsolicited frames, closes
+everything and is `Done`. Everything received is kept (`frames`, `replies`) for the
+comparison.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from dissectors.api import Direction
+from dissectors.msnp import MsnpDissector
+from dissectors.msnp.challenge import expected_answer
+from dissectors.msnp.decode import decode
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import Flow
+from msnsniff.replay.recording import FromTarget, FromXfr, RecConn, RecFrame, Recording
+from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.transactions import Transaction, Transactions
+
+_UNPROMPTED: Final = frozenset({"CHL"})
+"""Server commands a timer sends, not counted when waiting for the recording's frames."""
+
+DEFAULT_CLIENT_ID: Final = "msmsgs@msnmsgr.com"
+"""The QRY client id used when the recording never answered a challenge."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    key: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    key: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class FetchTicket:
+    """Ask the target's Passport for a ticket (the runner answers with `ticket`)."""
+
+    key: str
+    account: str
+    password: str
+    challenge: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    failure: str | None  # None: the script ran to its end
+
+
+Action = Connect | Send | Close | FetchTicket | Done
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    pace: Literal["fast", "original"] = "fast"
+    timeout: float = 10.0  # seconds for a first reply, an address, a connection, a ticket
+    settle: float = 0.3  # quiet seconds that end a short answer, and the final wait
+    max_gap: float = 5.0  # longest recorded gap kept with pace="original"
+    allow_remote: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    passwords: Mapping[str, str] = field(default_factory=dict)  # account -> password
+    tickets: Mapping[str, str] = field(default_factory=dict)  # account -> from-PP ticket
+
+
+@dataclass(slots=True)
+class _Live:
+    """One connection of the replay."""
+
+    rec: RecConn
+    flow: Flow
+    dissector: MsnpDissector = field(default_factory=MsnpDissector)
+    state: Literal["connecting", "open", "closed"] = "connecting"
+    next_trid: int = 1
+    rngs: list[CommandFrame] = field(default_factory=list)
+    policy: str | None = None  # the TWN challenge of the last USR TWN S reply
+    salt: str | None = None  # the MD5 salt of the last USR MD5 S reply
+    cookie: str | None = None
+    session_id: str | None = None
+    client_id: str = DEFAULT_CLIENT_ID
+    closed_by_server: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    at: int  # the recorded frame number it comes at
+    conn: RecConn
+    frame: RecFrame | None  # None: close the connection
+
+
+Phase = Literal["ready", "await-rng", "connecting", "await-ticket", "pacing", "await-replies",
+                "draining", "done"]  # fmt: skip
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (or `localhost`)."""
+    if host.casefold() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def split_address(text: str) -> tuple[str, int] | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+class Replayer:
+    """The replay state machine (see the module docstring)."""
+
+    def __init__(
+        self,
+        recording: Recording,
+        target: tuple[str, int],
+        credentials: Credentials = Credentials(),
+        options: ReplayOptions = ReplayOptions(),
+    ) -> None:
+        self.recording = recording
+        self.target = target
+        self.credentials = credentials
+        self.options = options
+        self.steps = _script(recording)
+        self.index = 0
+        self.phase: Phase = "ready"
+        self.live: dict[str, _Live] = {}
+        self.sent: dict[int, int] = {}  # recorded request no -> replay frame no
+        self.replies: dict[int, list[int]] = {}  # replay request no -> replay reply nos
+        self.reply_of: dict[int, int] = {}
+        self.frames: dict[str, list[FrameRecord]] = {}  # recorded conn key -> replay frames
+        self.notes: list[str] = []
+        self.failure: str | None = None
+        self.auto_qry = 0
+        self._no = 0
+        self._deadline: float | None = None
+        self._activity = 0.0  # the time of the last frame received
+        self._step_sent = 0.0
+        self._last_sent: float | None = None
+        self._last_recorded_ts: float | None = None
+        self._pending_ticket: str | None = None
+        self._server_marks = {  # recorded conn -> its server frames' numbers (no CHL)
+            c.key: [f.no for f in c.frames if not f.c2s and f.frame.cmd not in _UNPROMPTED]
+            for c in recording.conns
+        }
+        self._server_counts: dict[str, int] = {}  # the same count for the replay
+        self._transactions = Transactions(
+            lambda finding: None, timeout=1e9, on_reply=self._on_reply
+        )
+
+    # -- what the runner calls ---------------------------------------------------------------
+    def start(self, now: float) -> list[Action]:
+        self._activity = now
+        return self._advance(now)
+
+    def deadline(self) -> float | None:
+        return None if self.phase == "done" else self._deadline
+
+    def tick(self, now: float) -> list[Action]:
+        return self._advance(now)
+
+    def connected(self, key: str, now: float) -> list[Action]:
+        live = self.live[key]
+        live.state = "open"
+        if self.phase == "connecting":
+            self.phase = "ready"
+        return self._advance(now)
+
+    def connect_failed(self, key: str, reason: str, now: float) -> list[Action]:
+        live = self.live[key]
+        live.state = "closed"
+        return self._fail(f"cannot connect {live.rec.label}: {reason}")
+
+    def data(self, key: str, data: bytes, now: float) -> list[Action]:
+        live = self.live.get(key)
+        if live is None or self.phase == "done":
+            return []
+        self._activity = now
+        live.dissector.feed(Direction.S2C, data)
+        out: list[Action] = []
+        for frame in live.dissector.drain():
+            if isinstance(frame, CommandFrame):
+                self._received(live, frame, now, out)
+        out.extend(self._advance(now))
+        return out
+
+    def closed(self, key: str, now: float) -> list[Action]:
+        live = self.live.get(key)
+        if live is None or live.state == "closed":
+            return self._advance(now)
+        live.state = "closed"
+        live.closed_by_server = True
+        self._activity = now
+        self._transactions.flow_closed(live.flow)
+        return self._advance(now)
+
+    def ticket(self, key: str, value: str | None, error: str | None, now: float) -> list[Action]:
+        if self.phase != "await-ticket":
+            return []
+        if value is None:
+            return self._fail(f"{self.live[key].rec.label}: Passport login failed: {error}")
+        self._pending_ticket = value
+        self.phase = "ready"
+        return self._advance(now)
+
+    # -- the script --------------------------------------------------------------------------
+    def _advance(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        while self.phase != "done":
+            if self.phase == "draining":
+                if self._caught_up(None, now) and now - self._activity >= self.options.settle:
+                    out.extend(self._finish(None))
+                else:
+                    self._deadline = self._activity + self.options.settle
+                break
+            if self.index >= len(self.steps):
+                self.phase = "draining"
+                continue
+            step = self.steps[self.index]
+            if self.phase == "await-replies":
+                if not self._answered(step, now, out):
+                    break
+                self.index += 1
+                self.phase = "ready"
+                continue
+            if self.phase in ("connecting", "await-ticket"):
+                if now >= (self._deadline or now):
+                    what = "connection" if self.phase == "connecting" else "Passport ticket"
+                    out.extend(self._fail(f"{step.conn.label}: no {what} within "
+                                          f"{self.options.timeout:g} s"))  # fmt: skip
+                break
+            if not self._run(step, now, out):
+                break
+        return out
+
+    def _run(self, step: _Step, now: float, out: list[Action]) -> bool:
+        """Start `step` (phase ready, await-rng or pacing); False when it must wait."""
+        live = self.live.get(step.conn.key)
+        if step.frame is None:
+            if live is not None and live.state != "closed":
+                live.state = "closed"
+                out.append(Close(live.rec.key))
+            self.phase = "await-replies"  # what closing it makes the server send
+            return True
+        if live is None:
+            return self._open(step, now, out)
+        if live.state == "closed":
+            out.extend(self._fail(f"the server closed {live.rec.label} before "
+                                  f"{_show(step.frame)} (recorded #{step.frame.no})"))  # fmt: skip
+            return False
+        frame = step.frame.frame
+        if frame.cmd == "QRY":  # answered afresh when the CHL came
+            self.index += 1
+            return True
+        if self.options.pace == "original" and self._last_sent is not None:
+            gap = _gap(self._last_recorded_ts, step.frame.ts, self.options.max_gap)
+            if now < self._last_sent + gap:
+                self.phase = "pacing"
+                self._deadline = self._last_sent + gap
+                return False
+        data = self._rewrite(live, step.frame, now, out)
+        if data is None:
+            return False
+        self._pending_ticket = None
+        out.append(Send(live.rec.key, data))
+        no = self._sent(live, data, now)
+        self.sent[step.frame.no] = no
+        self._step_sent = now
+        self._last_sent = now
+        self._last_recorded_ts = step.frame.ts
+        self.phase = "await-replies"
+        self._deadline = now + self.options.timeout
+        return True
+
+    def _open(self, step: _Step, now: float, out: list[Action]) -> bool:
+        rec = step.conn
+        origin = rec.origin
+        cookie = session = None
+        if isinstance(origin, FromTarget):
+            address: tuple[str, int] | None = self.target
+        elif isinstance(origin, FromXfr):
+            reply = self._xfr_reply(origin)
+            if reply is None:
+                out.extend(self._fail(f"{rec.label}: the replay got no XFR to follow (the "
+                                      f"recording was redirected by #{origin.request})"))
+                return False
+            fields = decode(reply).fields
+            address = split_address(str(fields.get("address", "")))
+            cookie = fields.get("cookie")
+        else:
+            ns = self.live.get(origin.conn)
+            rngs = ns.rngs if ns is not None else []
+            if len(rngs) <= origin.ordinal:
+                if self.phase != "await-rng":
+                    self.phase = "await-rng"
+                    self._deadline = now + self.options.timeout
+                elif now >= (self._deadline or now):
+                    out.extend(self._fail(f"{rec.label}: no RNG came to answer within "
+                                          f"{self.options.timeout:g} s"))  # fmt: skip
+                return False
+            fields = decode(rngs[origin.ordinal]).fields
+            address = split_address(str(fields.get("address", "")))
+            cookie, session = fields.get("cookie"), fields.get("session_id")
+        if address is None:
+            out.extend(self._fail(f"{rec.label}: cannot read the address it was sent to"))
+            return False
+        if not self.options.allow_remote and not is_loopback(address[0]):
+            out.extend(self._fail(f"{rec.label}: refusing to connect to {address[0]}, not a "
+                                  "loopback address (--allow-remote allows it)"))  # fmt: skip
+            return False
+        live = _Live(rec, Flow(f"replay-{rec.key}", label=rec.label))
+        live.cookie = None if cookie is None else str(cookie)
+        live.session_id = None if session is None else str(session)
+        qry = next((f.frame for f in rec.frames if f.c2s and f.frame.cmd == "QRY"), None)
+        if qry is not None and qry.args:
+            live.client_id = qry.args[0]
+        self.live[rec.key] = live
+        self.frames[rec.key] = []
+        out.append(Connect(rec.key, *address))
+        self.phase = "connecting"
+        self._deadline = now + self.options.timeout
+        return False
+
+    def _xfr_reply(self, origin: FromXfr) -> CommandFrame | None:
+        sent = self.sent.get(origin.request)
+        if sent is None:
+            return None
+        for no in self.replies.get(sent, ()):
+            record = self._record(origin.conn, no)
+            if record is not None and isinstance(record.frame, CommandFrame) \
+                    and record.frame.cmd == "XFR":  # fmt: skip
+                return record.frame
+        return None
+
+    def _record(self, key: str, no: int) -> FrameRecord | None:
+        for record in self.frames.get(key, ()):
+            if record.no == no:
+                return record
+        return None
+
+    def _answered(self, step: _Step, now: float, out: list[Action]) -> bool:
+        """Whether the running request's answer is complete (or the replay failed)."""
+        if step.frame is None or step.frame.no not in self.sent:  # a close
+            return self._caught_up(self._next_at(), now)
+        recorded = len(self.recording.replies.get(step.frame.no, ()))
+        got = self.replies.get(self.sent[step.frame.no], [])
+        live = self.live[step.conn.key]
+        if recorded and not got:
+            if live.state == "closed":
+                later = any(f.c2s and f.no > step.frame.no for f in step.conn.frames)
+                if later:
+                    out.extend(self._fail(f"the server closed {live.rec.label} while "
+                                          f"{_show(step.frame)} (recorded #{step.frame.no}) "
+                                          "waited for its reply"))  # fmt: skip
+                    return False
+            elif now - self._step_sent >= self.options.timeout:
+                out.extend(self._fail(f"no reply within {self.options.timeout:g} s to "
+                                      f"{_show(step.frame)} (recorded #{step.frame.no}) on "
+                                      f"{live.rec.label}"))  # fmt: skip
+                return False
+            else:
+                self._deadline = self._step_sent + self.options.timeout
+                return False
+        return self._caught_up(self._next_at(), now)
+
+    def _next_at(self) -> int | None:
+        return self.steps[self.index + 1].at if self.index + 1 < len(self.steps) else None
+
+    def _caught_up(self, upto: int | None, now: float) -> bool:
+        """Whether every open connection has had as many server frames as the recording had
+        before frame `upto` (None: in all), or has been quiet for `settle` seconds."""
+        behind = False
+        for key, live in self.live.items():
+            if live.state == "closed":
+                continue
+            marks = self._server_marks[key]
+            expected = len(marks) if upto is None else bisect.bisect_left(marks, upto)
+            if self._server_counts.get(key, 0) < expected:
+                behind = True
+                break
+        if not behind or now - self._activity >= self.options.settle:
+            return True
+        self._deadline = self._activity + self.options.settle
+        return False
+
+    def _frame_of(self, live: _Live, no: int) -> CommandFrame | None:
+        for record in reversed(self.frames[live.rec.key]):
+            if record.no == no:
+                return record.frame if isinstance(record.frame, CommandFrame) else None
+        return None
+
+    # -- frames --------------------------------------------------------------------------
+    def _rewrite(self, live: _Live, rec: RecFrame, now: float, out: list[Action]) -> bytes | None:
+        """The bytes to send for recorded frame `rec`; None when a ticket must come first."""
+        frame = rec.frame
+        args = list(frame.args)
+        cmd = frame.cmd
+        if cmd == "USR" and live.rec.kind != "SB" and args[1:2] == ["S"] and len(args) >= 3:
+            account = live.rec.account or ""
+            value = self._credential(live, args[0], account, args[2], now, out)
+            if value is None:
+                return None
+            args[2] = value
+        elif cmd == "USR" and live.rec.kind == "SB" and len(args) >= 2 and live.cookie:
+            args[1] = live.cookie
+        elif cmd == "ANS" and len(args) >= 3 and live.cookie and live.session_id:
+            args[1], args[2] = live.cookie, live.session_id
+        trid = frame.trid
+        new = None
+        if trid is not None:
+            new = live.next_trid
+            live.next_trid += 1
+        payload = frame.payload_bytes or b""
+        if args == list(frame.args):
+            line = frame.line
+            if new is not None:
+                head, _, rest = line.partition(b" ")
+                _, _, rest = rest.partition(b" ")
+                line = head + b" " + str(new).encode() + (b" " + rest if rest else b"")
+            return line + b"\r\n" + payload
+        words = [cmd, *([str(new)] if new is not None else []), *args]
+        return " ".join(words).encode("utf-8", "surrogateescape") + b"\r\n" + payload
+
+    def _credential(
+        self, live: _Live, method: str, account: str, recorded: str, now: float,
+        out: list[Action],
+    ) -> str | None:  # fmt: skip
+        password = _lookup(self.credentials.passwords, account)
+        if method == "MD5":
+            if password is not None and live.salt is not None:
+                return hashlib.md5((live.salt + password).encode(),
+                                   usedforsecurity=False).hexdigest()  # fmt: skip
+        elif method == "TWN":
+            if self._pending_ticket is not None:
+                return self._pending_ticket
+            ticket = _lookup(self.credentials.tickets, account)
+            if ticket is not None:
+                return ticket
+            if password is not None and live.policy is not None:
+                out.append(FetchTicket(live.rec.key, account, password, live.policy))
+                self.phase = "await-ticket"
+                self._deadline = now + self.options.timeout
+                return None
+        self.notes.append(f"{live.rec.label}: no password or ticket for {account or '?'}: "
+                          "the recorded credential was sent again")  # fmt: skip
+        return recorded
+
+    def _sent(self, live: _Live, data: bytes, now: float) -> int:
+        live.dissector.feed(Direction.C2S, data)
+        no = 0
+        for frame in live.dissector.drain():
+            no = self._keep(live, frame, now)
+        return no
+
+    def _received(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
+        self._keep(live, frame, now)
+        cmd, args = frame.cmd, frame.args
+        if cmd not in _UNPROMPTED:
+            key = live.rec.key
+            self._server_counts[key] = self._server_counts.get(key, 0) + 1
+        if cmd == "CHL" and args:
+            answer = expected_answer(args[0], live.client_id, frame.dialect) or ""
+            if not answer:
+                self.notes.append(f"{live.rec.label}: no key for client id {live.client_id}; "
+                                  "the challenge was answered wrongly")  # fmt: skip
+            trid = live.next_trid
+            live.next_trid += 1
+            data = f"QRY {trid} {live.client_id} 32\r\n{answer:<32.32}".encode()
+            out.append(Send(live.rec.key, data))
+            self._sent(live, data, now)
+            self.auto_qry += 1
+        elif cmd == "RNG":
+            live.rngs.append(frame)
+        elif cmd == "USR" and args[1:2] == ("S",) and len(args) >= 3:
+            if args[0] == "TWN":
+                live.policy = args[2]
+            elif args[0] == "MD5":
+                live.salt = args[2]
+
+    def _keep(self, live: _Live, frame: object, now: float) -> int:
+        self._no += 1
+        record = FrameRecord(self._no, now, live.flow, "msnp", frame)  # type: ignore[arg-type]
+        self.frames[live.rec.key].append(record)
+        self._transactions.feed(record)
+        return self._no
+
+    def _on_reply(self, txn: Transaction, record: FrameRecord) -> None:
+        self.replies.setdefault(txn.request, []).append(record.no)
+        self.reply_of[record.no] = txn.request
+
+    def _fail(self, reason: str) -> list[Action]:
+        return self._finish(reason)
+
+    def _finish(self, failure: str | None) -> list[Action]:
+        if self.phase == "done":
+            return []
+        self.phase = "done"
+        self.failure = failure
+        out: list[Action] = []
+        for live in self.live.values():
+            if live.state != "closed":
+                live.state = "closed"
+                out.append(Close(live.rec.key))
+        out.append(Done(failure))
+        return out
+
+
+def _lookup(table: Mapping[str, str], account: str) -> str | None:
+    for key, value in table.items():
+        if key.casefold() == account.casefold():
+            return value
+    return None
+
+
+def _gap(before: float | None, after: float | None, cap: float) -> float:
+    if before is None or after is None:
+        return 0.0
+    return max(0.0, min(after - before, cap))
+
+
+def _show(rec: RecFrame) -> str:
+    """A recorded request for messages: its command and TrID only (arguments may hold
+    credentials)."""
+    frame = rec.frame
+    return f"{frame.cmd} {frame.trid}" if frame.trid is not None else frame.cmd
+
+
+def _script(recording: Recording) -> list[_Step]:
+    steps: list[tuple[int, int, _Step]] = []
+    for conn in recording.conns:
+        for f in conn.frames:
+            if f.c2s:
+                steps.append((f.no, 0, _Step(f.no, conn, f)))
+        if conn.closed_after is not None and conn.frames:
+            at = max(conn.closed_after, conn.frames[-1].no)
+            steps.append((at, 1, _Step(at, conn, None)))
+    steps.sort(key=lambda s: (s[0], s[1]))
+    return [s for _, _, s in steps]

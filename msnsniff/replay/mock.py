@@ -1,0 +1,363 @@
+"""`msnsniff mock`: serve a recording's server side to a connecting client.
+
+Theory of operation
+-------------------
+Every recorded connection (DS, NS, SB of each selected login) is a *script* a client
+connection may follow. A new client connection starts with every unused script as a
+candidate. Each frame the client sends is matched against each candidate: the next
+recorded client frame with the same command, looking a few frames ahead so a client may
+skip what the recorded one sent (`LOOKAHEAD`); the arguments that identify a connection
+must be equal (`_identity`: the account of a login, the cookie and session of a
+switchboard). Candidates that cannot match drop out; the best match (all arguments equal,
+then fewest frames skipped, then earliest recorded) *leads*, and its recorded server frames
+are sent: those after the matched frame up to the recorded client's next frame, plus any
+unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
+`RNG` are rewritten to the mock's own listener, so redirects and invitations come back
+here, where the cookie picks the switchboard script. A script is used up when the
+connection it led closes; a request nothing matches is logged and, if configured, answered
+with an error.
+
+`MockConnection` is sans-IO (bytes in, bytes out); `MockServer` is the asyncio edge, with a
+Passport nexus and login (any password for a recorded account) for TWN logins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TextIO
+
+from dissectors.api import Direction
+from dissectors.msnp import MsnpDissector
+from dissectors.msnp.decode import choose_variant
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.errors import MsnsniffError
+from msnsniff.replay.machine import is_loopback, split_address
+from msnsniff.replay.recording import RecConn, RecFrame, Recording, load_recording
+from msnsniff.session.capture_session import CaptureSession
+
+LOOKAHEAD: Final = 24
+"""Recorded client frames a match may skip."""
+READ_CHUNK: Final = 65536
+ADDRESS_FIELDS: Final = frozenset({"address", "current_address"})
+
+log = logging.getLogger(__name__)
+
+
+def _identity(frame: CommandFrame) -> tuple[str, ...]:
+    """The arguments that must be equal for a client frame to match a recorded one."""
+    args = frame.args
+    if frame.cmd == "USR":
+        if args[:1] and args[0] in ("TWN", "MD5", "SSO") and args[1:2] == ("I",):
+            return tuple(a.casefold() for a in args[:3])
+        if args[:1] and args[0] not in ("TWN", "MD5", "SSO"):  # switchboard: account cookie
+            return (args[0].casefold(), *args[1:2])
+    if frame.cmd == "ANS":
+        return (*(a.casefold() for a in args[:1]), *args[1:3])
+    if frame.cmd == "CAL":  # whom the client invites
+        return tuple(a.casefold() for a in args[:1])
+    if frame.cmd == "MSG":  # the acknowledgement asked for decides what comes back
+        return args[:1]
+    return ()
+
+
+@dataclass(slots=True)
+class _Candidate:
+    conn: RecConn
+    cursor: int = 0  # index in conn.frames after the last matched frame
+
+
+@dataclass(slots=True)
+class MockBook:
+    """What all connections share: the scripts, which are used up and which are led."""
+
+    recording: Recording
+    address: str  # host:port the rewritten addresses name
+    used: set[str] = field(default_factory=set)
+    led: dict[str, int] = field(default_factory=dict)  # script key -> connection id
+
+    def scripts(self) -> list[RecConn]:
+        return [c for c in self.recording.conns if c.key not in self.used]
+
+    @property
+    def finished(self) -> bool:
+        return all(c.key in self.used for c in self.recording.conns)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    data: bytes
+    log: tuple[str, ...]
+    close: bool
+
+
+class MockConnection:
+    """One client connection to the mock (see the module docstring)."""
+
+    def __init__(self, book: MockBook, cid: int, unmatched_error: int | None = None) -> None:
+        self.book = book
+        self.cid = cid
+        self.unmatched_error = unmatched_error
+        self.dissector = MsnpDissector()
+        self.candidates: list[_Candidate] | None = None
+        self.lead: _Candidate | None = None
+        self.unmatched = 0
+
+    def receive(self, data: bytes) -> Reply:
+        self.dissector.feed(Direction.C2S, data)
+        out: list[bytes] = []
+        notes: list[str] = []
+        close = False
+        for frame in self.dissector.drain():
+            if not isinstance(frame, CommandFrame):
+                notes.append(f"mock: connection {self.cid}: cannot read the client's bytes "
+                             f"at offset {frame.offset}")  # fmt: skip
+                continue
+            data_out, matched = self._answer(frame)
+            if not matched:
+                self.unmatched += 1
+                notes.append(f"mock: connection {self.cid}: nothing recorded matches "
+                             f"{_show(frame)}{self._where()}")  # fmt: skip
+                if self.unmatched_error is not None and frame.trid is not None:
+                    data_out = f"{self.unmatched_error} {frame.trid}\r\n".encode()
+            if data_out:
+                self.dissector.feed(Direction.S2C, data_out)
+                self.dissector.drain()
+                out.append(data_out)
+            if frame.cmd == "OUT":
+                close = True
+        return Reply(b"".join(out), tuple(notes), close)
+
+    def closed(self) -> None:
+        if self.lead is not None:
+            self.book.used.add(self.lead.conn.key)
+            self.book.led.pop(self.lead.conn.key, None)
+
+    def _where(self) -> str:
+        return f" (following {self.lead.conn.label})" if self.lead is not None else ""
+
+    def _answer(self, frame: CommandFrame) -> tuple[bytes, bool]:
+        if self.candidates is None:
+            self.candidates = [_Candidate(c) for c in self.book.scripts()
+                               if self.book.led.get(c.key, self.cid) == self.cid]  # fmt: skip
+        best: tuple[tuple[int, int, int], _Candidate, int] | None = None
+        keep: list[tuple[_Candidate, int]] = []
+        for order, cand in enumerate(self.candidates):
+            if cand.conn.key in self.book.used or self.book.led.get(cand.conn.key,
+                                                                    self.cid) != self.cid:
+                continue
+            found = _match(cand, frame)
+            if found is None:
+                continue
+            index, exact, skipped = found
+            keep.append((cand, index))
+            score = (0 if exact else 1, skipped, order)
+            if best is None or score < best[0]:
+                best = (score, cand, index)
+        if best is None:
+            return b"", False
+        self.candidates = [c for c, _ in keep]
+        _, lead, index = best
+        start = lead.cursor
+        for cand, i in keep:
+            cand.cursor = i + 1
+        if self.lead is not None and self.lead is not lead:
+            self.book.led.pop(self.lead.conn.key, None)
+        self.lead = lead
+        self.book.led[lead.conn.key] = self.cid
+        return self._frames(lead.conn, start, index, frame), True
+
+    def _frames(self, conn: RecConn, start: int, index: int, frame: CommandFrame) -> bytes:
+        """The server frames to send for recorded client frame `index`: unsolicited ones
+        skipped over since `start`, then everything after it up to the next client frame."""
+        recording = self.book.recording
+        request = conn.frames[index]
+        out: list[bytes] = []
+        for rec in conn.frames[start:index]:
+            if not rec.c2s and rec.no not in recording.reply_of:
+                out.append(self._rewrite(rec, None, frame))
+        for rec in conn.frames[index + 1:]:
+            if rec.c2s:
+                break
+            mine = recording.reply_of.get(rec.no) == request.no
+            out.append(self._rewrite(rec, frame.trid if mine else None, frame))
+        return b"".join(out)
+
+    def _rewrite(self, rec: RecFrame, trid: int | None, request: CommandFrame) -> bytes:
+        frame = rec.frame
+        words = frame.line.split(b" ")
+        changed = False
+        if trid is not None and frame.trid is not None and frame.trid != 0 and len(words) > 1:
+            words[1] = str(trid).encode()
+            changed = True
+        if frame.cmd in ("XFR", "RNG"):
+            variant = choose_variant(frame)
+            offset = 2 if frame.trid is not None else 1
+            for i, spec in enumerate(variant.args if variant is not None else ()):
+                at = offset + i
+                if spec.name not in ADDRESS_FIELDS or at >= len(words):
+                    continue
+                if split_address(words[at].decode("ascii", "replace")) is not None:
+                    words[at] = self.book.address.encode()
+                    changed = True
+        if not changed:
+            return frame.raw
+        return b" ".join(words) + b"\r\n" + (frame.payload_bytes or b"")
+
+
+def _match(cand: _Candidate, frame: CommandFrame) -> tuple[int, bool, int] | None:
+    """Where `frame` matches in `cand`'s script: (index, all arguments equal, skipped)."""
+    frames = cand.conn.frames
+    skipped = 0
+    identity = _identity(frame)
+    for i in range(cand.cursor, len(frames)):
+        rec = frames[i]
+        if not rec.c2s:
+            continue
+        if rec.frame.cmd == frame.cmd and _identity(rec.frame) == identity:
+            return i, rec.frame.args == frame.args, skipped
+        skipped += 1
+        if skipped > LOOKAHEAD:
+            break
+    return None
+
+
+def _show(frame: CommandFrame) -> str:
+    """A client frame for the log: command and TrID (arguments may carry credentials)."""
+    return f"{frame.cmd} {frame.trid}" if frame.trid is not None else frame.cmd
+
+
+class MockServer:
+    """The asyncio edge: one listener for every connection, plus Passport."""
+
+    def __init__(self, recording: Recording, listen: tuple[str, int],
+                 passport: tuple[str, int] = ("127.0.0.1", 0),
+                 unmatched_error: int | None = None,
+                 on_log: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        self.recording = recording
+        self.listen = listen
+        self.passport_address = passport
+        self.unmatched_error = unmatched_error
+        self.book = MockBook(recording, "")
+        self.logs: list[str] = []
+        self._on_log = on_log
+        self._server: asyncio.Server | None = None
+        self._passport: object | None = None
+        self._ids = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.all_served = asyncio.Event()
+
+    async def start(self) -> None:
+        from msnsniff.server.passport import Passport
+
+        accounts = {c.account.casefold() for c in self.recording.conns if c.account}
+        passport = Passport(lambda account, password: account.casefold() in accounts)
+        self._server = await asyncio.start_server(self._serve, *self.listen)
+        port = self._server.sockets[0].getsockname()[1]
+        self.book.address = f"{self.listen[0]}:{port}"
+        host, http = self.passport_address
+        await passport.start(host, http, 0 if http == 0 else http + 1, dalogin="https")
+        self._passport = passport
+        self.nexus_url = passport.nexus_url
+        self.http_nexus_url = f"http://{host}:{passport.http_port}/rdr/pprdr.asp"
+
+    @property
+    def address(self) -> str:
+        return self.book.address
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        from msnsniff.server.passport import Passport
+
+        if isinstance(self._passport, Passport):
+            await self._passport.close()
+
+    def _log(self, line: str) -> None:
+        self.logs.append(line)
+        if self._on_log is not None:
+            self._on_log(line)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._ids += 1
+        conn = MockConnection(self.book, self._ids, self.unmatched_error)
+        self._writers.add(writer)
+        try:
+            while data := await reader.read(READ_CHUNK):
+                reply = conn.receive(data)
+                for line in reply.log:
+                    self._log(line)
+                if reply.data:
+                    writer.write(reply.data)
+                    await writer.drain()
+                if reply.close:
+                    break
+        except OSError:
+            pass
+        finally:
+            conn.closed()
+            self._writers.discard(writer)
+            writer.close()
+            if conn.lead is not None:
+                self._log(f"mock: connection {conn.cid} done ({conn.lead.conn.label})")
+            if self.book.finished:
+                self.all_served.set()
+
+
+def run_mock(
+    args: argparse.Namespace, session: Callable[[argparse.Namespace], CaptureSession],
+    out: TextIO, err: TextIO,
+) -> int:  # fmt: skip
+    """`msnsniff mock`: serve until Ctrl-C (or, with --once, until every script is used)."""
+    from msnsniff.signals import until_stopped
+
+    listen = split_address(args.listen)
+    passport = split_address(args.passport)
+    if listen is None or passport is None:
+        raise MsnsniffError("--listen and --passport take HOST:PORT")
+    for host in (listen[0], passport[0]):
+        if not args.allow_remote and not is_loopback(host):
+            raise MsnsniffError(f"mock: {host} is not a loopback address (--allow-remote "
+                                "allows it)")  # fmt: skip
+    recording = load_recording(args.file, session(args), select=args.session)
+    for note in recording.notes:
+        err.write(f"msnsniff: {note}\n")
+
+    def show(line: str) -> None:
+        err.write(line + "\n")
+        err.flush()
+
+    async def main() -> None:
+        server = MockServer(recording, listen, passport, args.unmatched_error, show)
+        try:
+            await server.start()
+        except OSError as e:
+            await server.close()
+            raise MsnsniffError(f"mock: cannot listen: {e.strerror or e}") from e
+        out.write(f"mock: serving {len(recording.conns)} recorded connections of {args.file} "
+                  f"on {server.address}\nmock: Passport nexus {server.nexus_url} (also "
+                  f"{server.http_nexus_url})\n")  # fmt: skip
+        out.flush()
+        try:
+            stop = asyncio.ensure_future(until_stopped())
+            waits: list[asyncio.Future[object]] = [stop]  # type: ignore[list-item]
+            if args.once:
+                waits.append(asyncio.ensure_future(server.all_served.wait()))
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        finally:
+            await server.close()
+
+    asyncio.run(main())
+    return 0
+

@@ -1,0 +1,208 @@
+"""The asyncio edge of replay: sockets, Passport requests and the clock for `Replayer`, and
+the `msnsniff replay` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import urllib.parse
+from collections.abc import Callable, Coroutine
+from typing import TextIO
+
+from msnsniff.errors import MsnsniffError
+from msnsniff.replay.compare import Report, compare, render
+from msnsniff.replay.machine import (
+    Action,
+    Close,
+    Connect,
+    Credentials,
+    Done,
+    FetchTicket,
+    Replayer,
+    ReplayOptions,
+    Send,
+    is_loopback,
+    split_address,
+)
+from msnsniff.replay.normalize import Rules
+from msnsniff.replay.recording import Recording, load_recording
+from msnsniff.session.capture_session import CaptureSession
+
+READ_CHUNK = 65536
+Event = tuple[str, str, object]
+
+
+async def run_replayer(machine: Replayer, nexus: str) -> None:
+    """Drive `machine` until it is done."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+    writers: dict[str, asyncio.StreamWriter] = {}
+    tasks: set[asyncio.Task[None]] = set()
+    done = False
+
+    def spawn(coro: Coroutine[object, object, None]) -> None:
+        task = loop.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def connect(action: Connect) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(action.host, action.port), machine.options.timeout
+            )
+        except (OSError, TimeoutError) as e:
+            await events.put(("connect_failed", action.key, str(e) or type(e).__name__))
+            return
+        writers[action.key] = writer
+        await events.put(("connected", action.key, None))
+        try:
+            while data := await reader.read(READ_CHUNK):
+                await events.put(("data", action.key, data))
+        except OSError:
+            pass
+        await events.put(("closed", action.key, None))
+
+    async def fetch(action: FetchTicket) -> None:
+        from msnsniff.client.connection import ClientError
+        from msnsniff.client.passport import fetch_ticket
+
+        try:
+            ticket = await fetch_ticket(nexus, action.account, action.password,
+                                        action.challenge, machine.options.timeout)  # fmt: skip
+        except (ClientError, OSError, TimeoutError) as e:
+            await events.put(("ticket_failed", action.key, str(e) or type(e).__name__))
+            return
+        await events.put(("ticket", action.key, ticket))
+
+    def perform(actions: list[Action]) -> None:
+        nonlocal done
+        for action in actions:
+            if isinstance(action, Connect):
+                spawn(connect(action))
+            elif isinstance(action, Send):
+                writer = writers.get(action.key)
+                if writer is not None and not writer.is_closing():
+                    writer.write(action.data)
+            elif isinstance(action, Close):
+                writer = writers.pop(action.key, None)
+                if writer is not None:
+                    writer.close()
+            elif isinstance(action, FetchTicket):
+                spawn(fetch(action))
+            elif isinstance(action, Done):
+                done = True
+
+    handlers: dict[str, Callable[[str, object, float], list[Action]]] = {
+        "connected": lambda key, _, now: machine.connected(key, now),
+        "connect_failed": lambda key, why, now: machine.connect_failed(key, str(why), now),
+        "data": lambda key, data, now: machine.data(key, data, now),  # type: ignore[arg-type]
+        "closed": lambda key, _, now: machine.closed(key, now),
+        "ticket": lambda key, value, now: machine.ticket(key, str(value), None, now),
+        "ticket_failed": lambda key, why, now: machine.ticket(key, None, str(why), now),
+    }
+    try:
+        perform(machine.start(loop.time()))
+        while not done:
+            deadline = machine.deadline()
+            wait = machine.options.timeout if deadline is None else deadline - loop.time()
+            try:
+                kind, key, value = await asyncio.wait_for(events.get(), max(wait, 0.0))
+            except TimeoutError:
+                perform(machine.tick(loop.time()))
+                continue
+            perform(handlers[kind](key, value, loop.time()))
+    finally:
+        for writer in writers.values():
+            writer.close()
+        for task in list(tasks):
+            task.cancel()
+        for task in list(tasks):
+            with contextlib.suppress(BaseException):
+                await task
+
+
+def replay(
+    recording: Recording,
+    target: tuple[str, int],
+    credentials: Credentials,
+    options: ReplayOptions,
+    rules: Rules,
+    nexus: str | None = None,
+) -> tuple[Replayer, Report]:
+    """Replay `recording` against `target` and compare (runs its own event loop)."""
+    machine = Replayer(recording, target, credentials, options)
+    url = nexus or f"http://{target[0]}:8081/rdr/pprdr.asp"
+    asyncio.run(run_replayer(machine, url))
+    return machine, compare(machine, rules)
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def _address(text: str, what: str) -> tuple[str, int]:
+    address = split_address(text)
+    if address is None:
+        raise MsnsniffError(f"{what}: expected HOST:PORT, got {text!r}")
+    return address
+
+
+def _pairs(values: list[str], sep: str, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, found, secret = value.partition(sep)
+        if not found or not key or not secret:
+            raise MsnsniffError(f"{what}: expected EMAIL{sep}VALUE")  # never echo the secret
+        out[key] = secret
+    return out
+
+
+def run_replay(
+    args: argparse.Namespace, session: Callable[[argparse.Namespace], CaptureSession],
+    out: TextIO, err: TextIO,
+) -> int:  # fmt: skip
+    """`msnsniff replay`: 0 equal, 1 different, 2 the replay failed."""
+    target = _address(args.to, "--to")
+    if not args.allow_remote and not is_loopback(target[0]):
+        raise MsnsniffError(f"replay: {target[0]} is not a loopback address; replaying to "
+                            "another machine needs --allow-remote")  # fmt: skip
+    if args.nexus and not args.allow_remote:
+        host = urllib.parse.urlsplit(args.nexus).hostname or ""
+        if not is_loopback(host):
+            raise MsnsniffError(f"replay: the nexus {host} is not a loopback address "
+                                "(--allow-remote allows it)")  # fmt: skip
+    extra = list(args.rule)
+    if args.rules is not None:
+        try:
+            extra.extend(args.rules.read_text().splitlines())
+        except OSError as e:
+            raise MsnsniffError(f"--rules: {e.strerror or e}") from e
+    rules = Rules.default(extra)
+    credentials = Credentials(_pairs(args.account, ":", "--account"),
+                              _pairs(args.ticket, "=", "--ticket"))  # fmt: skip
+    options = ReplayOptions(args.pace, args.timeout, args.settle, args.max_gap, args.allow_remote)
+    recording = load_recording(args.file, session(args), select=args.session)
+    for note in recording.notes:
+        err.write(f"msnsniff: {note}\n")
+    machine, report = replay(recording, target, credentials, options, rules, args.nexus)
+    if args.format == "json":
+        out.write(json.dumps({
+            "capture": str(args.file),
+            "target": f"{target[0]}:{target[1]}",
+            "logins": [{"account": lg.account, "ns_flow": lg.ns_flow.id}
+                       for lg in recording.logins],
+            "result": report.result,
+            "failure": report.failure,
+            "counts": report.counts,
+            "notes": list(report.notes),
+            "items": [i.to_json() for i in report.items],
+        }, ensure_ascii=False) + "\n")  # fmt: skip
+    else:
+        who = ", ".join(f"{lg.account or '?'} (NS flow {lg.ns_flow.id})"
+                        for lg in recording.logins)  # fmt: skip
+        steps = sum(1 for s in machine.steps if s.frame is not None)
+        header = (f"replay of {args.file}: {who}; {len(recording.conns)} connections, {steps} "
+                  f"client frames -> {target[0]}:{target[1]}")
+        out.write(render(report, header=header, show_same=not args.only_changes))
+    return report.exit_status
