@@ -29,6 +29,7 @@ class Item:
     recorded_no: int | None
     recorded: tuple[Lines, ...]
     replayed: tuple[Lines, ...]
+    reason: str | None = None  # why a request was not sent
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class Item:
             "recorded_frame": self.recorded_no,
             "recorded": [list(f) for f in self.recorded],
             "replayed": [list(f) for f in self.replayed],
+            "reason": self.reason,
         }
 
 
@@ -96,9 +98,15 @@ def compare(replayer: Replayer, rules: Rules) -> Report:
         new_frames = replayer.frames.get(conn.key, [])
         new_norm = _normalised(_server(new_frames), rules)
         for f in conn.frames:
-            if not f.c2s or f.no not in replayer.sent or request_norm.ignored(f.frame):
+            if not f.c2s or request_norm.ignored(f.frame):
                 continue
             recorded = _kept(rec_norm, recording.replies.get(f.no, ()))
+            if f.no in replayer.unsent:
+                items.append(Item("missing", conn.label, request_norm.frame(f.frame)[0], f.no,
+                                  recorded, (), f"not sent: {replayer.unsent[f.no]}"))
+                continue
+            if f.no not in replayer.sent:
+                continue
             replayed = _kept(new_norm, replayer.replies.get(replayer.sent[f.no], ()))
             items.append(Item(_status(recorded, replayed), conn.label,
                               request_norm.frame(f.frame)[0], f.no, recorded, replayed))
@@ -171,7 +179,9 @@ def render(report: Report, *, header: str, show_same: bool = True) -> str:
             continue
         where = f" (recorded #{item.recorded_no})" if item.recorded_no is not None else ""
         lines.append(f"{item.status:<8} {item.conn:<28} {what}{where}")
-        if item.status != "same":
+        if item.reason is not None:
+            lines.append(f"    {item.reason}")
+        elif item.status != "same":
             lines.extend(_side_by_side(item.recorded, item.replayed))
     lines.extend(f"note: {n}" for n in report.notes)
     counts = report.counts
@@ -183,13 +193,17 @@ def render(report: Report, *, header: str, show_same: bool = True) -> str:
 
 
 def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[str]:
-    left = [line for frame in recorded for line in frame] or ["(nothing)"]
-    right = [line for frame in replayed for line in frame] or ["(nothing)"]
+    """Frame beside frame; within a frame, line beside line (`*` where they differ)."""
     out = [f"    {'recorded':<{WIDTH}} | replayed"]
-    for i in range(max(len(left), len(right))):
-        a = left[i] if i < len(left) else ""
-        b = right[i] if i < len(right) else ""
-        mark = " " if a == b else "*"
-        a = a if len(a) <= WIDTH else a[: WIDTH - 1] + "…"
-        out.append(f"  {mark} {a:<{WIDTH}} | {b}")
+    for i in range(max(len(recorded), len(replayed), 1)):
+        left = recorded[i] if i < len(recorded) else ("(nothing)",) if i == 0 else ()
+        right = replayed[i] if i < len(replayed) else ("(nothing)",) if i == 0 else ()
+        for j in range(max(len(left), len(right))):
+            a = left[j] if j < len(left) else ""
+            b = right[j] if j < len(right) else ""
+            if j and a == b:
+                continue  # payload lines that agree add nothing
+            mark = " " if a == b else "*"
+            a = a if len(a) <= WIDTH else a[: WIDTH - 1] + "…"
+            out.append(f"  {mark} {a:<{WIDTH}} | {b}".rstrip())
     return out

@@ -19,14 +19,21 @@ order across connections:
 2. The frame is rewritten: a fresh TrID (per connection, from 1), the credential of a login
    made afresh (MD5 of the new salt and the password, or a Passport ticket the runner fetches
    from the target's nexus, or one given by the user; the recorded value only when neither
-   is known, with a note), the new switchboard cookie and session id in `USR`/`ANS`.
+   is known, with a note; a login the recorded server refused keeps its recorded, wrong,
+   credential), the new switchboard cookie and session id in `USR`/`ANS`.
    Recorded `QRY` frames are not sent: every `CHL` is answered at once with a fresh `QRY`.
 3. The step is over when its first reply has come (when the recording had one; replies
    are paired by the analysis's own `Transactions`) and every open connection has received
    as many server frames as the recording had before the next step (the replies, a burst,
    the JOI, the MSG relayed to the others, NLN...), or, when fewer come, after `settle`
-   quiet seconds. No reply at all within `timeout` fails the replay naming the request; so
-   does the server closing a connection the recording goes on using.
+   quiet seconds. No reply at all within `timeout` fails the replay naming the request.
+
+A connection the server closed, or one that cannot be opened (no XFR in the replay's answer,
+no RNG within `timeout`), has its remaining steps left unsent with the reason (`unsent`):
+that is a difference the comparison reports, and the other connections go on. Failures that
+end the replay (`Done` with a reason, exit status 2) are only those that say nothing about
+the server's behaviour: a connection refused, a reply that never comes, a Passport login
+that fails, an address outside loopback.
 
 With `pace="original"` a step also waits for the recorded gap before it (at most `max_gap`).
 After the last step the machine waits `settle` quiet seconds for unsolicited frames, closes
@@ -47,9 +54,9 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
-from dissectors.msnp.frames import CommandFrame
+from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture import Flow
-from msnsniff.replay.recording import FromTarget, FromXfr, RecConn, RecFrame, Recording
+from msnsniff.replay.recording import FromRng, FromTarget, FromXfr, RecConn, RecFrame, Recording
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.transactions import Transaction, Transactions
 
@@ -180,6 +187,8 @@ class Replayer:
         self.reply_of: dict[int, int] = {}
         self.frames: dict[str, list[FrameRecord]] = {}  # recorded conn key -> replay frames
         self.notes: list[str] = []
+        self.unsent: dict[int, str] = {}  # recorded request no -> why it was not sent
+        self.lost: dict[str, str] = {}  # recorded conn key -> why it was never opened
         self.failure: str | None = None
         self.auto_qry = 0
         self._no = 0
@@ -292,12 +301,12 @@ class Replayer:
                 out.append(Close(live.rec.key))
             self.phase = "await-replies"  # what closing it makes the server send
             return True
+        if step.conn.key in self.lost:
+            return self._skip(step, self.lost[step.conn.key])
         if live is None:
             return self._open(step, now, out)
         if live.state == "closed":
-            out.extend(self._fail(f"the server closed {live.rec.label} before "
-                                  f"{_show(step.frame)} (recorded #{step.frame.no})"))  # fmt: skip
-            return False
+            return self._skip(step, f"the server had closed {live.rec.label}")
         frame = step.frame.frame
         if frame.cmd == "QRY":  # answered afresh when the CHL came
             self.index += 1
@@ -331,9 +340,8 @@ class Replayer:
         elif isinstance(origin, FromXfr):
             reply = self._xfr_reply(origin)
             if reply is None:
-                out.extend(self._fail(f"{rec.label}: the replay got no XFR to follow (the "
-                                      f"recording was redirected by #{origin.request})"))
-                return False
+                return self._lose(step, f"the replay got no XFR to follow (the recording "
+                                        f"was sent here by the reply to #{origin.request})")
             fields = decode(reply).fields
             address = split_address(str(fields.get("address", "")))
             cookie = fields.get("cookie")
@@ -344,16 +352,17 @@ class Replayer:
                 if self.phase != "await-rng":
                     self.phase = "await-rng"
                     self._deadline = now + self.options.timeout
-                elif now >= (self._deadline or now):
-                    out.extend(self._fail(f"{rec.label}: no RNG came to answer within "
-                                          f"{self.options.timeout:g} s"))  # fmt: skip
+                    return False
+                if now >= (self._deadline or now):
+                    return self._lose(step, f"no RNG came within {self.options.timeout:g} s "
+                                            f"to answer (the recording's came at "
+                                            f"#{self._rng_no(origin)})")  # fmt: skip
                 return False
             fields = decode(rngs[origin.ordinal]).fields
             address = split_address(str(fields.get("address", "")))
             cookie, session = fields.get("cookie"), fields.get("session_id")
         if address is None:
-            out.extend(self._fail(f"{rec.label}: cannot read the address it was sent to"))
-            return False
+            return self._lose(step, "the address it was sent to cannot be read")
         if not self.options.allow_remote and not is_loopback(address[0]):
             out.extend(self._fail(f"{rec.label}: refusing to connect to {address[0]}, not a "
                                   "loopback address (--allow-remote allows it)"))  # fmt: skip
@@ -397,12 +406,8 @@ class Replayer:
         live = self.live[step.conn.key]
         if recorded and not got:
             if live.state == "closed":
-                later = any(f.c2s and f.no > step.frame.no for f in step.conn.frames)
-                if later:
-                    out.extend(self._fail(f"the server closed {live.rec.label} while "
-                                          f"{_show(step.frame)} (recorded #{step.frame.no}) "
-                                          "waited for its reply"))  # fmt: skip
-                    return False
+                self.notes.append(f"the server closed {live.rec.label} instead of answering "
+                                  f"{_show(step.frame)} (recorded #{step.frame.no})")
             elif now - self._step_sent >= self.options.timeout:
                 out.extend(self._fail(f"no reply within {self.options.timeout:g} s to "
                                       f"{_show(step.frame)} (recorded #{step.frame.no}) on "
@@ -412,6 +417,24 @@ class Replayer:
                 self._deadline = self._step_sent + self.options.timeout
                 return False
         return self._caught_up(self._next_at(), now)
+
+    def _skip(self, step: _Step, reason: str) -> bool:
+        """Leave `step` unsent (its connection is gone or was never reached); go on."""
+        if step.frame is not None and step.frame.frame.cmd != "QRY":
+            self.unsent[step.frame.no] = reason
+        self.index += 1
+        self.phase = "ready"
+        return True
+
+    def _lose(self, step: _Step, reason: str) -> bool:
+        """The step's connection cannot be opened: skip it and every later step on it."""
+        self.lost[step.conn.key] = f"{step.conn.label} was never opened: {reason}"
+        return self._skip(step, self.lost[step.conn.key])
+
+    def _rng_no(self, origin: FromRng) -> int | str:
+        conn = self.recording.conn(origin.conn)
+        rngs = [f.no for f in conn.frames if not f.c2s and f.frame.cmd == "RNG"]
+        return rngs[origin.ordinal] if origin.ordinal < len(rngs) else "?"
 
     def _next_at(self) -> int | None:
         return self.steps[self.index + 1].at if self.index + 1 < len(self.steps) else None
@@ -445,7 +468,8 @@ class Replayer:
         frame = rec.frame
         args = list(frame.args)
         cmd = frame.cmd
-        if cmd == "USR" and live.rec.kind != "SB" and args[1:2] == ["S"] and len(args) >= 3:
+        if cmd == "USR" and live.rec.kind != "SB" and args[1:2] == ["S"] and len(args) >= 3 \
+                and not self._refused(rec):  # a login refused on purpose stays wrong
             account = live.rec.account or ""
             value = self._credential(live, args[0], account, args[2], now, out)
             if value is None:
@@ -470,6 +494,12 @@ class Replayer:
             return line + b"\r\n" + payload
         words = [cmd, *([str(new)] if new is not None else []), *args]
         return " ".join(words).encode("utf-8", "surrogateescape") + b"\r\n" + payload
+
+    def _refused(self, rec: RecFrame) -> bool:
+        """Whether the recording's server answered `rec` with an error."""
+        replies = self.recording.replies.get(rec.no, ())
+        return any(isinstance(f.frame, ErrorFrame) for c in self.recording.conns
+                   for f in c.frames if f.no in replies)  # fmt: skip
 
     def _credential(
         self, live: _Live, method: str, account: str, recorded: str, now: float,

@@ -6,7 +6,9 @@ Rules are data: `DEFAULT_RULES` holds them as lines of the same language users e
 
     field [CMD:]NAME LABEL an argument the grammar names NAME (in CMD only, with CMD:)
                            becomes <LABEL>
-    field [CMD:]NAME offset  a list version: shown as v+N, from the connection's first one
+    field [CMD:]NAME offset  a list version: shown as v+N, N its step from the version before
+                           it on the connection (so one change more or less upstream does
+                           not shift every later version)
     header NAME LABEL      a payload header's value becomes <LABEL>
     ignore CMD             frames of command CMD are left out of the comparison
     keep CMD|NAME          undo a default rule
@@ -99,7 +101,7 @@ class Rules:
 
 class Normalizer:
     """Normalises the server frames of one connection, in order (list versions are offsets
-    from the first version the connection saw)."""
+    from the version before them on the connection)."""
 
     def __init__(self, rules: Rules) -> None:
         self._rules = rules
@@ -145,9 +147,8 @@ class Normalizer:
         if not text.isdigit():
             return text
         value = int(text)
-        if self._base is None:
-            self._base = value
-        delta = value - self._base
+        delta = 0 if self._base is None else value - self._base
+        self._base = value
         return f"v{delta:+d}" if delta else "v"
 
     def _payload(self, payload: bytes) -> list[str]:
