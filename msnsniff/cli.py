@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="record every MSNP connection to a pcap")
     serve.add_argument("--chl-interval", type=float, default=300.0, metavar="SECONDS",
                        help="send CHL to each MSNP6+ login this often; 0: never")
+    serve.add_argument("--quirk", action="append", default=[], metavar="NAME",
+                       help="misbehave on purpose, to test tools (rem-absent-ok, silent-syn, "
+                            "close-on-chg; see server/quirks.py)")
     send = sub.add_parser("send", help="send one message like seed 000's sendMsg")
     send.add_argument("text", metavar="TEXT")
     send.add_argument("--server", default="127.0.0.1:1863", metavar="HOST:PORT",
@@ -235,6 +238,7 @@ def _host_port(text: str) -> tuple[str, int]:
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.server.config import ServerConfig
+    from msnsniff.server.quirks import check_quirks
     from msnsniff.server.run import add_account, serve
 
     if args.add_account is not None:
@@ -248,8 +252,12 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         sb_port=args.sb_port if args.sb_port is not None else (ds + 2 if ds else 0),
         http_port=_port_or_off(args.http_port), https_port=_port_or_off(args.https_port),
         db=args.db, cert_dir=args.cert_dir, record=args.record,
-        chl_interval=args.chl_interval,
+        chl_interval=args.chl_interval, quirks=frozenset(args.quirk),
     )  # fmt: skip
+    try:
+        check_quirks(config.quirks)
+    except ValueError as e:
+        raise MsnsniffError(f"--quirk: {e}") from e
     return serve(config, args.demo, out)
 
 
@@ -329,6 +337,12 @@ def _printer(
     from msnsniff.output import record_to_jsonl, record_to_text
 
     render = {"jsonl": record_to_jsonl, "text": record_to_text}.get(fmt)
+    if fmt == "jsonl":
+        from msnsniff.output import jsonl_printer
+
+        fast = jsonl_printer(redact, out, display)
+        if fast is not None:  # the same bytes, encoded once (the hot path of read -T jsonl)
+            return fast
 
     def emit(paired: Paired) -> None:
         if render is None:

@@ -63,6 +63,9 @@ from msnsniff.session.transactions import Transaction, Transactions
 _UNPROMPTED: Final = frozenset({"CHL"})
 """Server commands a timer sends, not counted when waiting for the recording's frames."""
 
+RNG_QUIET: Final = 1.0
+"""Seconds without any server frame after which an awaited RNG is taken as not coming."""
+
 DEFAULT_CLIENT_ID: Final = "msmsgs@msnmsgr.com"
 """The QRY client id used when the recording never answered a challenge."""
 
@@ -173,9 +176,11 @@ class Replayer:
         target: tuple[str, int],
         credentials: Credentials = Credentials(),
         options: ReplayOptions = ReplayOptions(),
+        ns_target: tuple[str, int] | None = None,
     ) -> None:
         self.recording = recording
         self.target = target
+        self.ns_target = ns_target or target
         self.credentials = credentials
         self.options = options
         self.steps = _script(recording)
@@ -198,6 +203,7 @@ class Replayer:
         self._last_sent: float | None = None
         self._last_recorded_ts: float | None = None
         self._pending_ticket: str | None = None
+        self._rng_until = 0.0
         self._server_marks = {  # recorded conn -> its server frames' numbers (no CHL)
             c.key: [f.no for f in c.frames if not f.c2s and f.frame.cmd not in _UNPROMPTED]
             for c in recording.conns
@@ -336,7 +342,7 @@ class Replayer:
         origin = rec.origin
         cookie = session = None
         if isinstance(origin, FromTarget):
-            address: tuple[str, int] | None = self.target
+            address: tuple[str, int] | None = self.ns_target if rec.kind == "NS" else self.target
         elif isinstance(origin, FromXfr):
             reply = self._xfr_reply(origin)
             if reply is None:
@@ -351,12 +357,14 @@ class Replayer:
             if len(rngs) <= origin.ordinal:
                 if self.phase != "await-rng":
                     self.phase = "await-rng"
-                    self._deadline = now + self.options.timeout
+                    self._rng_until = now + self.options.timeout
+                    self._deadline = min(self._rng_until, now + RNG_QUIET)
                     return False
-                if now >= (self._deadline or now):
-                    return self._lose(step, f"no RNG came within {self.options.timeout:g} s "
-                                            f"to answer (the recording's came at "
-                                            f"#{self._rng_no(origin)})")  # fmt: skip
+                quiet = now - self._activity >= max(self.options.settle, RNG_QUIET)
+                if now >= self._rng_until or quiet:
+                    return self._lose(step, f"no RNG came to answer (the recording's came "
+                                            f"at #{self._rng_no(origin)})")  # fmt: skip
+                self._deadline = min(self._rng_until, self._activity + RNG_QUIET)
                 return False
             fields = decode(rngs[origin.ordinal]).fields
             address = split_address(str(fields.get("address", "")))

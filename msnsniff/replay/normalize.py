@@ -96,7 +96,8 @@ class Rules:
 
     @classmethod
     def default(cls, extra: Iterable[str] = ()) -> Rules:
-        return cls.parse([*DEFAULT_RULES.splitlines(), *extra])
+        """The default rules, then the user's `extra` ones (numbered from 1 in errors)."""
+        return cls.parse(extra, base=cls.parse(DEFAULT_RULES.splitlines()))
 
 
 class Normalizer:

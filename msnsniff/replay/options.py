@@ -10,7 +10,11 @@ from pathlib import Path
 def replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="CAPTURE")
     parser.add_argument("--to", default="127.0.0.1:1863", metavar="HOST:PORT",
-                        help="the server to replay against (default %(default)s)")
+                        help="the server to replay against: where the recorded client "
+                             "first connected (default %(default)s)")
+    parser.add_argument("--ns", default=None, metavar="HOST:PORT",
+                        help="where logins the recording made straight to a notification "
+                             "server connect (default: --to)")
     parser.add_argument("--session", default=None, metavar="ID",
                         help="only this login: its NS flow id (see `msnsniff sessions`) or "
                              "account (default: every login in the capture)")

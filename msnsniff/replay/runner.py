@@ -130,9 +130,10 @@ def replay(
     options: ReplayOptions,
     rules: Rules,
     nexus: str | None = None,
+    ns_target: tuple[str, int] | None = None,
 ) -> tuple[Replayer, Report]:
     """Replay `recording` against `target` and compare (runs its own event loop)."""
-    machine = Replayer(recording, target, credentials, options)
+    machine = Replayer(recording, target, credentials, options, ns_target)
     url = nexus or f"http://{target[0]}:8081/rdr/pprdr.asp"
     asyncio.run(run_replayer(machine, url))
     return machine, compare(machine, rules)
@@ -164,9 +165,11 @@ def run_replay(
 ) -> int:  # fmt: skip
     """`msnsniff replay`: 0 equal, 1 different, 2 the replay failed."""
     target = _address(args.to, "--to")
-    if not args.allow_remote and not is_loopback(target[0]):
-        raise MsnsniffError(f"replay: {target[0]} is not a loopback address; replaying to "
-                            "another machine needs --allow-remote")  # fmt: skip
+    ns_target = _address(args.ns, "--ns") if args.ns else None
+    for host in (target[0], *(ns_target[:1] if ns_target else ())):
+        if not args.allow_remote and not is_loopback(host):
+            raise MsnsniffError(f"replay: {host} is not a loopback address; replaying to "
+                                "another machine needs --allow-remote")  # fmt: skip
     if args.nexus and not args.allow_remote:
         host = urllib.parse.urlsplit(args.nexus).hostname or ""
         if not is_loopback(host):
@@ -185,7 +188,8 @@ def run_replay(
     recording = load_recording(args.file, session(args), select=args.session)
     for note in recording.notes:
         err.write(f"msnsniff: {note}\n")
-    machine, report = replay(recording, target, credentials, options, rules, args.nexus)
+    machine, report = replay(recording, target, credentials, options, rules, args.nexus,
+                             ns_target)
     if args.format == "json":
         out.write(json.dumps({
             "capture": str(args.file),

@@ -36,3 +36,5 @@ class ServerConfig:
     chl_timeout: float = 60.0  # an unanswered CHL ends the connection with OUT
     cookie_ttl: float = 60.0  # XFR SB and RNG cookies
     png_interval: int = 50  # what MSNP9+ QNG announces
+    # --- deliberate misbehaviour (server/quirks.py), for testing tools such as replay ---
+    quirks: frozenset[str] = frozenset()

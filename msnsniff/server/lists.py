@@ -234,6 +234,9 @@ def rem(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
     gid = _group_arg(ns, acc, args[2], name) if len(args) == 3 else None
     c = acc.contacts.get(email)
     if c is None or not c.on(name):
+        if "rem-absent-ok" in hub.config.quirks:  # deliberately wrong (server/quirks.py)
+            ns.send(f"REM {trid} {name} {acc.version} {' '.join(args[1:])}")
+            return
         raise Refuse(216)
     if gid is not None and gid not in c.groups:
         raise Refuse(225)

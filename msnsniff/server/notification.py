@@ -25,6 +25,7 @@ from dissectors.msnp.challenge import CLIENT_KEYS, verify_answer
 from msnsniff.server.dialects import Dialect, choose
 from msnsniff.server.hub import Hub, View
 from msnsniff.server.model import Account
+from msnsniff.server.quirks import command_effect
 from msnsniff.server.wire import Disconnect, LineConnection, Refuse, log
 
 STATUSES: Final = frozenset({"NLN", "BSY", "IDL", "BRB", "AWY", "PHN", "LUN", "HDN"})
@@ -106,6 +107,11 @@ class NotificationConnection(LineConnection):
             log.info("%s %s: unknown or unsupported command %r", self.kind, self.peer, cmd[:8])
             raise Disconnect
         handler, phases = entry
+        quirk = command_effect(self.hub.config.quirks, cmd) if self.hub.config.quirks else None
+        if quirk == "ignore":
+            return
+        if quirk == "close":
+            raise Disconnect
         if self.phase is Phase.NEW and cmd != "VER":
             raise Disconnect  # before VER nothing else is understood
         if trid is None:

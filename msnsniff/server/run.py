@@ -12,6 +12,7 @@ from msnsniff.errors import MsnsniffError
 from msnsniff.server.app import DEMO_ACCOUNTS, ReferenceServer
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import valid_account
+from msnsniff.server.quirks import QUIRKS
 from msnsniff.server.store import Store
 from msnsniff.signals import until_stopped
 
@@ -62,6 +63,8 @@ def serve(config: ServerConfig, demo: bool, out: TextIO) -> int:
         out.write("\n")
         if config.record is not None:
             out.write(f"  recording to {config.record}\n")
+        for quirk in sorted(config.quirks):
+            out.write(f"  MISBEHAVING ON PURPOSE: {quirk}: {QUIRKS[quirk]}\n")
         out.flush()
         try:
             await until_stopped()

@@ -1,0 +1,168 @@
+"""`msnsniff replay` over real sockets against the reference server: a recording made
+through the proxy replays without differences, a deliberately changed server shows exactly
+that change, every bundled capture replays equal, and the faults end the replay clearly."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.msnsniff.replay.helpers import (
+    ABSENT,
+    differences,
+    record_chat_session,
+    replay_cli,
+    replay_json,
+    server_thread,
+)
+
+CAPTURES = Path(__file__).parents[3] / "captures"
+BUNDLED = ("server_login_msnp8", "server_list_changes", "server_chat",
+           "server_switchboard_limit", "server_md5_logins")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_chat_session(tmp_path_factory.mktemp("replay") / "session.pcapng")
+
+
+def test_a_proxy_recording_replays_against_a_fresh_server_with_no_difference(
+    recording: Path,
+) -> None:
+    with server_thread() as live:
+        status, out, err = replay_cli(recording, live)
+    assert status == 0, out + err
+    assert "result: equal" in out
+    assert " 0 changed, 0 missing, 0 extra" in out
+    # every request of both logins was compared: DS, NS and both switchboards
+    for label in ("DS alice", "NS alice", "NS bob", "SB1 alice", "SB1 bob"):
+        assert f"same     {label}" in out
+
+
+def test_a_changed_server_behaviour_is_exactly_the_difference(recording: Path) -> None:
+    with server_thread(quirks=frozenset({"rem-absent-ok"})) as live:
+        status, report = replay_json(recording, live)
+    assert status == 1
+    assert report["result"] == "different"
+    diffs = differences(report)
+    assert len(diffs) == 1, diffs
+    (diff,) = diffs
+    assert diff["status"] == "changed"
+    assert diff["request"] == f"REM # FL {ABSENT}"
+    assert diff["recorded"] == [["216 #"]]
+    assert diff["replayed"] == [[f"REM # FL v {ABSENT}"]]
+
+
+def test_the_text_report_shows_both_sides(recording: Path) -> None:
+    with server_thread(quirks=frozenset({"rem-absent-ok"})) as live:
+        status, out, _ = replay_cli(recording, live, "--only-changes")
+    assert status == 1
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("changed"))
+    assert f"REM # FL {ABSENT}" in lines[at]
+    assert lines[at + 1].split() == ["recorded", "|", "replayed"]
+    assert lines[at + 2].split("|")[0].split() == ["*", "216", "#"]
+    assert lines[at + 2].split("|")[1].strip() == f"REM # FL v {ABSENT}"
+    assert lines[-1].startswith("result: different (")
+    assert not any(line.startswith("same ") for line in lines)  # --only-changes
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_bundled_server_capture_replays_equal(name: str) -> None:
+    with server_thread() as live:
+        status, out, err = replay_cli(CAPTURES / f"{name}.pcap", live)
+    assert status == 0, out + err
+    assert "result: equal" in out
+
+
+def test_one_session_by_account(recording: Path) -> None:
+    with server_thread() as live:
+        status, report = replay_json(recording, live, "--session", "bob@example.com")
+    assert [login["account"] for login in report["logins"]] == ["bob@example.com"]
+    # bob alone: alice never invites him, so his switchboard cannot be reached
+    missing = [i for i in report["items"] if i["status"] == "missing"]
+    assert missing and all(i["connection"].startswith(("SB1 bob", "NS bob")) for i in missing)
+    assert any("never opened: no RNG came" in (i["reason"] or "") for i in missing)
+    assert status == 1
+
+
+def test_unknown_session_is_refused(recording: Path) -> None:
+    with server_thread() as live:
+        status, _, err = replay_cli(recording, live, "--session", "zed@example.com")
+    assert status == 2
+    assert "no login 'zed@example.com'" in err and "alice@example.com" in err
+
+
+# -- faults -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_target_down_fails_with_exit_2(recording: Path) -> None:
+    from msnsniff.cli import main
+
+    port = _free_port()
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(["replay", str(recording), "--to", f"127.0.0.1:{port}", "--timeout", "2"])
+    assert status == 2
+    assert "replay failed: cannot connect DS alice@example.com" in out.getvalue()
+    assert "result: failed" in out.getvalue()
+
+
+def test_a_reply_that_never_comes_names_the_request(recording: Path) -> None:
+    with server_thread(quirks=frozenset({"silent-syn"})) as live:
+        status, out, _ = replay_cli(recording, live, "--timeout", "1")
+    assert status == 2
+    assert re.search(r"replay failed: no reply within 1 s to SYN \d+ \(recorded #\d+\) on "
+                     r"NS alice@example.com", out), out
+
+
+def test_the_target_closing_mid_session_is_reported(recording: Path) -> None:
+    with server_thread(quirks=frozenset({"close-on-chg"})) as live:
+        status, report = replay_json(recording, live, "--timeout", "2")
+    assert status == 1
+    notes = report["notes"]
+    assert any("the server closed NS alice@example.com instead of answering CHG" in n
+               for n in notes)  # fmt: skip
+    unsent = [i for i in report["items"] if (i["reason"] or "").startswith("not sent")]
+    assert unsent, report["items"]
+    assert {i["connection"] for i in unsent} >= {"NS alice@example.com"}
+    assert all("closed" in i["reason"] or "never opened" in i["reason"] for i in unsent)
+
+
+def test_a_remote_target_needs_allow_remote(recording: Path) -> None:
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = main(["replay", str(recording), "--to", "192.0.2.1:1863"])
+    assert status == 2
+    assert "192.0.2.1 is not a loopback address" in err.getvalue()
+    assert "--allow-remote" in err.getvalue()
+
+
+def test_a_bad_rule_is_named(recording: Path) -> None:
+    with server_thread() as live:
+        status, _, err = replay_cli(recording, live, "--rule", "frobnicate x")
+    assert status == 2
+    assert "rule 1: cannot read 'frobnicate x'" in err
+
+
+def test_a_user_rule_can_hide_a_difference(recording: Path) -> None:
+    with server_thread(quirks=frozenset({"rem-absent-ok"})) as live:
+        status, out, _ = replay_cli(recording, live, "--rule", "ignore REM")
+    assert status == 0, out
