@@ -99,3 +99,22 @@ class Dissector(Protocol):
     @classmethod
     def sniff(cls, first_bytes: bytes, direction: Direction, ports: Sequence[int]) -> float:
         """Confidence 0.0-1.0 that a flow opening with `first_bytes` is this protocol."""
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """Bytes of another protocol that a frame carries for one logical flow (a tunnel).
+
+    The HTTP dissector's MSNP gateway frames carry the MSNP bytes of each request and
+    response this way; the capture layer feeds them, per `key`, to a dissector for `proto`
+    as one logical connection. `rename` says the flow is known as another key from now on
+    (the gateway's SessionID changes with each response); `end` that the logical flow ended.
+    """
+
+    proto: str
+    key: str
+    direction: Direction
+    data: bytes
+    server: str | None = None  # where the logical connection goes, when the frame says
+    rename: str | None = None
+    end: bool = False

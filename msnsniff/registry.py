@@ -19,9 +19,10 @@ DissectorFactory = Callable[[], Dissector]
 
 
 def _builtin() -> dict[str, Any]:
+    from dissectors.http import HttpDissector
     from dissectors.msnp import MsnpDissector
 
-    return {"msnp": MsnpDissector}
+    return {"msnp": MsnpDissector, "http": HttpDissector}
 
 
 def load_dissectors() -> Mapping[str, Any]:

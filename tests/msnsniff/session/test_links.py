@@ -90,7 +90,7 @@ def test_twisted_capture_links_by_xfr_and_by_rng() -> None:
     assert (b_sb.flow.id, b_sb.how, b_sb.session_id, b_sb.cookie) == (
         "292", "RNG", session, "c02cf6e8cc11ac856066",
     )  # fmt: skip
-    assert b_sb.caller == "alice@example.com" and b_sb.via_frame == 55
+    assert b_sb.caller == "alice@example.com" and b_sb.via_frame == 67
     assert a_sb.participants == ("alice@example.com", "bob@example.com")
     assert b_sb.participants == ("bob@example.com", "alice@example.com")
 

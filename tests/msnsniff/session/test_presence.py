@@ -119,7 +119,7 @@ def test_escargot_session_invalid_status() -> None:
         ("FLN", "FLN", "alice@example.com"),
     ]
     [finding] = findings
-    assert (finding.code, finding.flow, finding.frame) == ("presence.invalid_status", "39", 230)
+    assert (finding.code, finding.flow, finding.frame) == ("presence.invalid_status", "39", 242)
     assert "'XYZ'" in finding.message
 
 

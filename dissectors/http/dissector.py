@@ -1,0 +1,459 @@
+"""The HTTP/1.x dissector: one per connection, two h11 parsers and the request queue.
+
+Theory of operation
+-------------------
+Each direction has a `_Side` holding an h11 connection in the role that *receives* that
+direction: requests (C2S) are read by an h11 server, responses (S2C) by an h11 client. The
+client must know which request a response answers (a HEAD response has no body), so the S2C
+side is "armed" with a stand-in request of the same method, taken in order from the queue of
+requests the C2S side has seen (pipelining: one at a time, in order); a response with no
+request in sight (the capture joined late) is read as the answer to a GET. After a complete
+message the side starts h11's next cycle (the C2S side first sends h11 a stand-in empty
+response); a connection h11 wants closed but that carries more bytes gets a fresh parser.
+
+Offsets: a side knows where its h11 connection's data began in the stream (`base`), how much
+it fed, and h11's unconsumed tail, so every message's first byte and length are exact.
+
+Bad bytes: h11's `RemoteProtocolError` (or an over-long head) ends the message; the side
+switches to resynchronising: it reads whole lines and stops at the first one that is a
+request line (C2S) or status line (S2C), reporting everything before it as one
+`HttpMalformed` with h11's reason and the offset where the bad message began (split every
+`MAX_RUN` bytes). Decisions depend only on the bytes, never on how they were chunked.
+`next_frame` serves the direction fed first; in strict mode a malformed frame raises.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Final
+
+import h11
+
+from dissectors.api import NEED_DATA, Carried, Direction, DissectorError, NeedData
+from dissectors.http import apps
+from dissectors.http.frames import (
+    AppInfo,
+    HttpFrame,
+    HttpMalformed,
+    HttpRequest,
+    HttpResponse,
+)
+from dissectors.http.limits import (
+    MAX_BODY,
+    MAX_DECODED,
+    MAX_HEAD,
+    MAX_LINE,
+    MAX_RAW,
+    MAX_RUN,
+    problem,
+)
+
+C2S, S2C = Direction.C2S, Direction.S2C
+METHODS: Final = (
+    b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT",
+)  # fmt: skip
+REQUEST_LINE: Final = re.compile(
+    rb"(?:" + b"|".join(METHODS) + rb") [\x21-\x7e]+ HTTP/1\.[01]\r?\n"
+)
+STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] [1-5]\d\d(?: [^\r\n]*)?\r?\n")
+START_LINES: Final = {C2S: REQUEST_LINE, S2C: STATUS_LINE}
+HTTP_PORTS: Final = frozenset({80, 8000, 8008, 8080, 8081, 3128})
+HEAD_TOO_LONG: Final = f"head or chunk line over {MAX_HEAD} bytes without its end"
+REASONS: Final = {
+    "Receive buffer too long": HEAD_TOO_LONG,
+    "illegal request line": "not a {start} line",
+    "no request line received": "not a {start} line",
+    "illegal status line": "not a {start} line",
+    "no response line received": "not a {start} line",
+    "peer unexpectedly closed connection": "the connection ended inside a head",
+}
+"""h11's words -> ours, where h11 says one thing two ways depending on how much it had read
+(a reason must not depend on the chunking); other reasons are h11's own."""
+
+
+def _reason(text: str, direction: Direction) -> str:
+    key = text.split(":", 1)[0]
+    start = "request" if direction is C2S else "status"
+    return REASONS[key].format(start=start) if key in REASONS else text
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A request the S2C side will pair a response with."""
+
+    offset: int
+    method: str
+    target: str
+    frame: HttpRequest | None = None  # once complete
+
+
+@dataclass(slots=True)
+class _Side:
+    """One direction: its h11 parser, the message being read, or the garbage being skipped."""
+
+    direction: Direction
+    conn: h11.Connection
+    base: int = 0  # stream offset of the first byte fed to `conn`
+    fed: int = 0  # bytes fed to `conn`
+    ended: bool = False
+    armed: bool = False  # S2C: h11 was told which request comes next
+    # the message being read
+    start: int = 0
+    raw: bytearray = field(default_factory=bytearray)
+    head: h11.Request | h11.Response | None = None
+    head_bytes: bytearray | None = field(default_factory=bytearray)  # from `start`, until
+    # the head is read (h11 drops the lines of a head it rejects, so we keep our own copy)
+    body: bytearray = field(default_factory=bytearray)
+    wire_body: int = 0
+    # resynchronising
+    junk: bytearray | None = None
+    junk_start: int = 0  # stream offset of junk[0]
+    run_start: int = 0  # stream offset where the malformed run began
+    run_lost: int = 0  # bytes of the run h11 consumed (no longer in `junk`)
+    reason: str = ""
+    first_line: bool = True  # the run's first line is the bad message's own: skip it
+    scanned: int = 0  # bytes of `junk` already known to be garbage
+
+    @property
+    def consumed(self) -> int:
+        return self.base + self.fed - len(self.conn.trailing_data[0])
+
+
+def _new_conn(direction: Direction) -> h11.Connection:
+    role = h11.SERVER if direction is C2S else h11.CLIENT
+    return h11.Connection(role, max_incomplete_event_size=MAX_HEAD)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def decode_body(body: bytes, coding: str | None) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """`body` with its content coding undone, bounded by `MAX_DECODED`; and any problems."""
+    if not coding or coding in ("identity",):
+        return body, ()
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        return body, (problem("http.unknown_encoding", coding=coding),)
+    attempts = (16 + zlib.MAX_WBITS,) if coding != "deflate" else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+    error = ""
+    for wbits in attempts:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(body, MAX_DECODED)
+        except zlib.error as exc:
+            error = str(exc)
+            continue
+        if inflater.unconsumed_tail:
+            return out, (problem("http.decoded_capped", coding=coding, cap=MAX_DECODED),)
+        return out, ()
+    return body, (problem("http.bad_encoding", coding=coding, error=error),)
+
+
+class HttpDissector:
+    """Sans-IO HTTP/1.x dissector for one connection (both directions)."""
+
+    name: ClassVar[str] = "http"
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+        self._sides = {d: _Side(d, _new_conn(d)) for d in Direction}
+        self._pending: deque[_Pending] = deque()
+        self._out: deque[HttpFrame] = deque()
+        self._order: list[Direction] = []  # directions with unread bytes, in feed order
+
+    # -- the Dissector protocol --------------------------------------------------------------
+    def feed(self, direction: Direction, data: bytes) -> None:
+        side = self._sides[direction]
+        if side.ended:
+            return
+        if not data:
+            side.ended = True
+        if side.junk is not None:
+            side.junk += data
+        else:
+            self._give(side, data)
+        if direction not in self._order:
+            self._order.append(direction)
+
+    def gap(self, direction: Direction, length: int) -> None:
+        """Bytes lost: the message in progress cannot be trusted; resynchronise after it."""
+        side = self._sides[direction]
+        self._pump(side)
+        if side.junk is None:
+            self._fail(side, f"{length} bytes missing (capture gap)")
+        assert side.junk is not None
+        side.run_lost += length
+        side.junk_start += length
+        if direction not in self._order:
+            self._order.append(direction)
+
+    def next_frame(self) -> HttpFrame | NeedData:
+        if not self._out:
+            self._run()
+        if not self._out:
+            return NEED_DATA
+        frame = self._out.popleft()
+        if self.strict and isinstance(frame, HttpMalformed):
+            raise DissectorError(frame.reason, offset=frame.offset, direction=frame.direction)
+        return frame
+
+    def drain(self) -> list[HttpFrame]:
+        out: list[HttpFrame] = []
+        while (frame := self.next_frame()) is not NEED_DATA:
+            assert not isinstance(frame, NeedData)
+            out.append(frame)
+        return out
+
+    @classmethod
+    def sniff(cls, first_bytes: bytes, direction: Direction, ports: Sequence[int]) -> float:
+        """Confidence from the first line: a request line (C2S) or a status line (S2C)."""
+        line = first_bytes.split(b"\n", 1)[0] + b"\n"
+        score = 0.0
+        if REQUEST_LINE.match(line):
+            score = 0.85 if direction is C2S else 0.5
+        elif STATUS_LINE.match(line):
+            score = 0.85 if direction is S2C else 0.5
+        elif any(first_bytes.startswith(m + b" ") for m in METHODS) and b"\n" not in first_bytes:
+            score = 0.35  # a request line not complete yet
+        if score and HTTP_PORTS.intersection(ports):
+            score = min(1.0, score + 0.1)
+        return score
+
+    # -- driving -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        order = self._order
+        while order:
+            direction = order.pop(0)
+            self._pump(self._sides[direction])
+            if direction is C2S:
+                self._pump(self._sides[S2C])  # new requests may arm the response side
+
+    def _give(self, side: _Side, data: bytes) -> None:
+        side.fed += len(data)
+        if side.head_bytes is not None:
+            side.head_bytes += data
+        if len(side.raw) < MAX_RAW:
+            side.raw += data[: MAX_RAW - len(side.raw)]
+        if data:
+            side.conn.receive_data(data)
+        elif side.ended:
+            side.conn.receive_data(b"")
+
+    def _pump(self, side: _Side) -> None:
+        while True:
+            if side.junk is not None:
+                if not self._resync(side):
+                    return
+                continue
+            if side.direction is S2C and not side.armed and not self._arm(side):
+                return
+            try:
+                event = side.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._fail(side, _reason(str(exc), side.direction))
+                continue
+            if event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+                return
+            if event is h11.PAUSED:
+                self._cycle(side)
+            elif isinstance(event, h11.Request | h11.Response):
+                self._on_head(side, event)
+            elif isinstance(event, h11.InformationalResponse):
+                self._on_informational(side, event)
+            elif isinstance(event, h11.Data):
+                side.wire_body += len(event.data)
+                if len(side.body) < MAX_BODY:
+                    side.body += event.data[: MAX_BODY - len(side.body)]
+            elif isinstance(event, h11.EndOfMessage):
+                self._on_end(side)
+
+    def _arm(self, side: _Side) -> bool:
+        """Tell the S2C parser which request comes next; False when it must wait."""
+        if side.ended and not side.conn.trailing_data[0]:
+            return False  # nothing more will come
+        if self._pending:
+            method = self._pending[0].method
+        elif side.ended or self._sides[C2S].ended:
+            if not side.conn.trailing_data[0]:
+                return False
+            method = "GET"  # the capture missed the request
+        else:
+            return False
+        side.conn.send(h11.Request(method=method, target="/", headers=[("Host", "-")]))
+        side.conn.send(h11.EndOfMessage())
+        side.armed = True
+        return True
+
+    def _on_head(self, side: _Side, event: h11.Request | h11.Response) -> None:
+        size = side.consumed - side.start
+        if size > MAX_HEAD:
+            self._fail(side, HEAD_TOO_LONG)
+            return
+        side.head, side.head_bytes = event, None
+        if isinstance(event, h11.Request):
+            self._pending.append(
+                _Pending(side.start, _text(event.method), _text(event.target))
+            )
+
+    def _on_informational(self, side: _Side, event: h11.InformationalResponse) -> None:
+        end = side.consumed
+        self._out.append(HttpResponse(
+            S2C, side.start, bytes(side.raw[: end - side.start]), end - side.start,
+            _text(event.http_version), tuple((_text(k), _text(v)) for k, v in event.headers),
+            b"", 0, status=event.status_code, reason=_text(event.reason),
+        ))  # fmt: skip
+        self._next_message(side, end)
+
+    def _on_end(self, side: _Side) -> None:
+        end = side.consumed
+        head = side.head
+        assert head is not None
+        length = end - side.start
+        headers = tuple((_text(k), _text(v)) for k, v in head.headers)
+        problems: list[tuple[str, str]] = []
+        if side.wire_body > MAX_BODY:
+            problems.append(problem("http.body_capped", size=side.wire_body, cap=MAX_BODY))
+        coding = next((v.strip().lower() for k, v in headers if k == "content-encoding"), None)
+        body, trouble = decode_body(bytes(side.body), coding)
+        problems += trouble
+        raw = bytes(side.raw[:length])
+        common = (side.direction, side.start, raw, length, _text(head.http_version), headers,
+                  body, side.wire_body, tuple(problems))  # fmt: skip
+        if isinstance(head, h11.Request):
+            target = _text(head.target)
+            path, _, query = target.partition("?")
+            info, carried = apps.decode_request(path, query, headers, body)
+            request = HttpRequest(
+                *common, app=info, carried=carried, method=_text(head.method),
+                target=target, path=path, query=query,
+            )  # fmt: skip
+            for waiting in self._pending:
+                if waiting.offset == side.start:
+                    waiting.frame = request
+            frame: HttpFrame = request
+        else:
+            pending = self._pending.popleft() if self._pending else None
+            answered = pending.frame if pending is not None else None
+            info2: AppInfo | None
+            info2, carried2 = apps.decode_response(head.status_code, headers, body, answered)
+            frame = HttpResponse(
+                *common, app=info2, carried=carried2, status=head.status_code,
+                reason=_text(head.reason),
+                request_offset=pending.offset if pending is not None else None,
+                request_method=pending.method if pending is not None else None,
+                request_target=pending.target if pending is not None else None,
+            )  # fmt: skip
+        self._out.append(frame)
+        self._cycle(side)
+
+    def _cycle(self, side: _Side) -> None:
+        """Start h11's next request/response cycle, or a fresh parser when it will not."""
+        conn = side.conn
+        end = side.consumed
+        if side.direction is C2S and conn.our_state is h11.SEND_RESPONSE:
+            conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
+            conn.send(h11.EndOfMessage())
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            side.armed = False
+            self._next_message(side, end)
+            return
+        tail = conn.trailing_data[0]
+        self._restart(side, end, tail)
+
+    def _restart(self, side: _Side, at: int, data: bytes) -> None:
+        side.conn = _new_conn(side.direction)
+        side.base, side.fed, side.armed = at, 0, False
+        side.start, side.head, side.body, side.wire_body = at, None, bytearray(), 0
+        side.raw, side.head_bytes = bytearray(), bytearray()
+        self._give(side, data)
+        if side.ended and data:
+            side.conn.receive_data(b"")
+
+    def _next_message(self, side: _Side, at: int) -> None:
+        tail = side.conn.trailing_data[0]
+        side.raw, side.head_bytes = bytearray(tail[:MAX_RAW]), bytearray(tail)
+        side.start, side.head, side.body, side.wire_body = at, None, bytearray(), 0
+
+    # -- bad bytes ---------------------------------------------------------------------------
+    def _fail(self, side: _Side, reason: str) -> None:
+        """The message at `side.start` is not HTTP: switch to resynchronising."""
+        in_head = side.head_bytes is not None
+        if side.head_bytes is not None:  # the head itself: every byte since `start`
+            tail, consumed = bytes(side.head_bytes), side.start
+        else:  # in the body: what h11 has not read (it dropped a bad chunk line)
+            tail, consumed = side.conn.trailing_data[0], side.consumed
+        if side.direction is S2C and self._pending and side.armed:
+            self._pending.popleft()  # the request's answer is lost
+        side.junk = bytearray(tail)
+        side.junk_start = consumed
+        side.run_start = side.start
+        side.run_lost = consumed - side.start
+        side.reason = reason
+        side.first_line = in_head
+        side.scanned = 0
+        side.conn = _new_conn(side.direction)
+        side.armed = False
+
+    def _resync(self, side: _Side) -> bool:
+        """Skip garbage a line at a time; True once parsing resumed (or a frame was cut)."""
+        junk = side.junk
+        assert junk is not None
+        pos = side.scanned
+        line_re = START_LINES[side.direction]
+        while True:
+            nl = junk.find(b"\n", pos, pos + MAX_LINE)
+            if nl < 0:
+                if len(junk) - pos >= MAX_LINE:
+                    nl = pos + MAX_LINE - 1
+                elif side.ended:
+                    pos = len(junk)
+                    break
+                else:
+                    break
+            line_end = nl + 1
+            if not side.first_line and line_re.fullmatch(bytes(junk[pos:line_end])):
+                self._emit_junk(side, pos)
+                side.junk = None
+                at = side.junk_start
+                self._restart(side, at, bytes(junk))
+                return True
+            side.first_line = False
+            pos = line_end
+            if pos + side.run_lost >= MAX_RUN:
+                break
+        if side.ended and pos == len(junk):  # the rest of the stream is garbage
+            self._emit_junk(side, pos)
+            side.junk = None
+            self._restart(side, side.junk_start, b"")
+            return False
+        if pos and pos + side.run_lost >= MAX_RUN:
+            self._emit_junk(side, pos)
+            return True
+        side.scanned = pos
+        return False
+
+    def _emit_junk(self, side: _Side, upto: int) -> None:
+        """A malformed frame from the run's start to `junk[upto]`; `junk` keeps the rest."""
+        junk = side.junk
+        assert junk is not None
+        length = side.run_lost + upto
+        if length <= 0:
+            return
+        raw = bytes(junk[: min(upto, MAX_RAW)])
+        self._out.append(HttpMalformed(side.direction, side.run_start, raw, side.reason, length))
+        del junk[:upto]
+        side.scanned = 0
+        side.junk_start += upto
+        side.run_start = side.junk_start
+        side.run_lost = 0
+        side.reason = "more bytes that are not HTTP"
+
+
+def carried_of(frame: HttpFrame) -> tuple[Carried, ...]:
+    """The tunnelled bytes a frame carries (empty for most)."""
+    return getattr(frame, "carried", ())

@@ -1,0 +1,145 @@
+"""The HTTP/1.x dissector: pairing, keep-alive, pipelining, chunking, encodings, bounds."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+
+from dissectors.api import Direction, DissectorError
+from dissectors.http import HttpDissector, HttpMalformed, HttpRequest, HttpResponse
+from dissectors.http.limits import MAX_BODY, MAX_DECODED, MAX_HEAD
+from tests.dissectors.http.helpers import exchange, http_frames
+
+C2S, S2C = Direction.C2S, Direction.S2C
+GET = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+def ok(body: bytes, *headers: bytes) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(h + b"\r\n" for h in headers)
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_request_and_response_are_paired_with_offsets_and_lengths() -> None:
+    frames = exchange(GET, ok(b"hi"))
+    req, resp = frames
+    assert isinstance(req, HttpRequest) and isinstance(resp, HttpResponse)
+    assert (req.method, req.path, req.offset, req.length) == ("GET", "/a", 0, len(GET))
+    assert (resp.status, resp.body, resp.request_offset, resp.request_method) == (
+        200, b"hi", 0, "GET")  # fmt: skip
+    assert resp.raw == ok(b"hi")
+
+
+def test_keep_alive_and_pipelining_pair_in_order() -> None:
+    post = b"POST /b?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+    frames = http_frames([(C2S, GET + post + GET), (S2C, ok(b"1") + ok(b"2") + ok(b"3"))])
+    reqs = [f for f in frames if isinstance(f, HttpRequest)]
+    resps = [f for f in frames if isinstance(f, HttpResponse)]
+    assert [r.offset for r in reqs] == [0, len(GET), len(GET) + len(post)]
+    assert reqs[1].query == "x=1" and reqs[1].body == b"abc"
+    assert [r.request_offset for r in resps] == [r.offset for r in reqs]
+    assert [r.body for r in resps] == [b"1", b"2", b"3"]
+
+
+def test_head_response_has_no_body() -> None:
+    head = b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"
+    frames = http_frames([(C2S, head + GET), (S2C, resp + ok(b"x"))])
+    resps = [f for f in frames if isinstance(f, HttpResponse)]
+    assert [(r.request_method, r.body) for r in resps] == [("HEAD", b""), ("GET", b"x")]
+
+
+def test_chunked_and_gzip_and_deflate_bodies_are_decoded() -> None:
+    z = gzip.compress(b"hello gzip")
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+               + b"%x\r\n" % 4 + z[:4] + b"\r\n" + b"%x\r\n" % (len(z) - 4) + z[4:]
+               + b"\r\n0\r\n\r\n")  # fmt: skip
+    deflated = ok(zlib.compress(b"hello deflate"), b"Content-Encoding: deflate")
+    raw_deflate = zlib.compressobj(wbits=-15)
+    rd = raw_deflate.compress(b"raw deflate") + raw_deflate.flush()
+    rd_resp = ok(rd, b"Content-Encoding: deflate")
+    frames = http_frames([(C2S, GET * 3), (S2C, chunked + deflated + rd_resp)])
+    bodies = [f.body for f in frames if isinstance(f, HttpResponse)]
+    assert bodies == [b"hello gzip", b"hello deflate", b"raw deflate"]
+
+
+def test_http10_response_reads_until_close() -> None:
+    frames = exchange(b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\nto the end")
+    assert frames[-1].body == b"to the end"  # type: ignore[attr-defined]
+
+
+def test_body_cap_is_reported_and_only_the_cap_kept() -> None:
+    big = b"x" * (MAX_BODY + 10)
+    (resp,) = [f for f in exchange(GET, ok(big)) if isinstance(f, HttpResponse)]
+    assert len(resp.body) == MAX_BODY and resp.wire_body_length == MAX_BODY + 10
+    assert resp.length == len(ok(big)) and len(resp.raw) < len(big)
+    assert [c for c, _ in resp.problems] == ["http.body_capped"]
+
+
+def test_decompression_bomb_is_cut_at_the_decoded_cap() -> None:
+    bomb = gzip.compress(b"\0" * (MAX_DECODED + 1000))
+    (resp,) = [f for f in exchange(GET, ok(bomb, b"Content-Encoding: gzip"))
+               if isinstance(f, HttpResponse)]  # fmt: skip
+    assert len(resp.body) == MAX_DECODED
+    assert [c for c, _ in resp.problems] == ["http.decoded_capped"]
+
+
+def test_bad_and_unknown_encodings_are_reported() -> None:
+    frames = http_frames([(C2S, GET * 2), (S2C, ok(b"nope", b"Content-Encoding: gzip")
+                                           + ok(b"x", b"Content-Encoding: br"))])
+    resps = [f for f in frames if isinstance(f, HttpResponse)]
+    assert [[c for c, _ in r.problems] for r in resps] == [
+        ["http.bad_encoding"], ["http.unknown_encoding"]]  # fmt: skip
+
+
+def test_garbage_is_reported_with_reason_and_offset_then_parsing_resumes() -> None:
+    junk = b"\x00\x01 not http\r\nstill not\r\n"
+    frames = http_frames([(C2S, junk + GET)])
+    bad, req = frames
+    assert isinstance(bad, HttpMalformed) and isinstance(req, HttpRequest)
+    assert (bad.offset, bad.length, req.offset) == (0, len(junk), len(junk))
+    assert bad.reason == "not a request line"
+
+
+def test_head_over_the_cap_is_malformed() -> None:
+    huge = b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n"
+    for chunks in ([huge], [huge[:100], huge[100:]]):
+        frames = http_frames([(C2S, c) for c in chunks])
+        assert isinstance(frames[0], HttpMalformed)
+        assert str(MAX_HEAD) in frames[0].reason
+
+
+def test_bad_chunk_size_is_malformed_mid_body() -> None:
+    bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    frames = exchange(GET, bad + ok(b"next"))
+    kinds = [type(f).__name__ for f in frames]
+    assert kinds == ["HttpRequest", "HttpMalformed", "HttpResponse"]
+    assert frames[1].offset == 0
+
+
+def test_connection_ending_mid_message_is_reported() -> None:
+    frames = http_frames([(C2S, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc")])
+    assert isinstance(frames[-1], HttpMalformed)
+
+
+def test_strict_mode_raises_the_dissectors_own_error() -> None:
+    with pytest.raises(DissectorError):
+        http_frames([(C2S, b"\x00garbage\r\n\r\n")], strict=True)
+
+
+def test_response_without_a_seen_request_pairs_with_nothing() -> None:
+    frames = http_frames([(S2C, ok(b"late"))])
+    assert isinstance(frames[0], HttpResponse) and frames[0].request_offset is None
+
+
+@pytest.mark.parametrize(
+    ("first", "direction", "low"),
+    [(b"POST /interface/xmlrpc HTTP/1.0\r\n", C2S, 0.8),
+     (b"HTTP/1.1 200 OK\r\n", S2C, 0.8),
+     (b"VER 1 MSNP8 CVR0\r\n", C2S, 0.0),
+     (b"PUT 5 MSNP\r\n", C2S, 0.0)],
+)  # fmt: skip
+def test_sniff_by_request_or_status_line(first: bytes, direction: Direction, low: float) -> None:
+    score = HttpDissector.sniff(first, direction, [1234])
+    assert score >= low if low else score == 0.0

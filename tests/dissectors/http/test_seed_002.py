@@ -1,0 +1,120 @@
+"""Seed 002 (Facebook REST LiveMessage.send): parameters, limits, signature, answers, errors."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from dissectors.http import HttpRequest, HttpResponse
+from dissectors.http.apps import fbrest
+from dissectors.http.frames import AppInfo
+from tests.dissectors.http.helpers import exchange
+from tests.dissectors.http.seeds import fb_response_body, post, reply, seed_text
+
+SECRET = "s3cret"
+FORM = "application/x-www-form-urlencoded"
+
+
+def codes(info: AppInfo | None) -> list[str]:
+    assert info is not None
+    return [c for c, _ in info.problems]
+
+
+def params(**change: str | None) -> dict[str, str]:
+    """The seed's example call (`liveMessage_send('563683308','rochambeau', ...)`), signed."""
+    p = {"method": "facebook.liveMessage.send", "api_key": "k", "session_key": "sk",
+         "call_id": "1200000000.25", "v": "1.0", "recipient": "563683308",
+         "event_name": "rochambeau", "message": '{"message":"Let\'s start a game."}'}
+    p = {k: v for k, v in {**p, **change}.items() if v is not None}
+    p["sig"] = fbrest.signature(p, SECRET)
+    return p
+
+
+def test_seed_example_decodes_field_by_field() -> None:
+    body = urlencode(params()).encode()
+    req, resp = exchange(post("/restserver.php", body, FORM, "1.1"),
+                         reply(fb_response_body()))  # fmt: skip
+    assert isinstance(req, HttpRequest) and isinstance(resp, HttpResponse)
+    assert req.app is not None and req.app.kind == "fbrest" and codes(req.app) == []
+    p = req.app.fields["params"]
+    assert (p["recipient"], p["event_name"], p["v"]) == ("563683308", "rochambeau", "1.0")
+    assert p["message"] == '{"message":"Let\'s start a game."}'
+    assert set(req.app.credentials) == {"params.sig", "params.session_key"}
+    assert fbrest.signature(p, SECRET) == p["sig"]
+    assert resp.app is not None and codes(resp.app) == []
+    assert resp.app.fields["element"] == "livemessage_send_response"
+    assert resp.app.fields["result"] == "1"
+
+
+def test_the_seed_example_message_is_not_strict_json() -> None:
+    # the seed passes {message:"Let\'s start a game."}: an unquoted key is not JSON
+    info = fbrest.decode_call("", urlencode(params(message='{message:"Let\'s start a game."}'))
+                              .encode(), FORM)  # fmt: skip
+    assert codes(info) == ["fbrest.message_not_json"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"event_name": "e" * 128}, []),
+        ({"event_name": "e" * 129}, ["fbrest.event_name_too_long"]),
+        ({"event_name": "é" * 65}, ["fbrest.event_name_too_long"]),  # 130 bytes
+        ({"message": '"' + "m" * 1022 + '"'}, []),
+        ({"message": '"' + "m" * 1023 + '"'}, ["fbrest.message_too_long"]),
+        ({"message": "not json"}, ["fbrest.message_not_json"]),
+        ({"v": "2.0"}, ["fbrest.bad_version"]),
+        ({"call_id": "soon"}, ["fbrest.bad_call_id"]),
+        ({"recipient": "bob"}, ["fbrest.bad_recipient"]),
+        ({"session_key": None}, ["fbrest.no_session_key"]),
+        ({"api_key": None}, ["fbrest.missing_param"]),
+    ],
+)  # fmt: skip
+def test_each_limit_of_livemessage_send(change: dict[str, str | None], expected: list[str]
+                                        ) -> None:  # fmt: skip
+    info = fbrest.decode_call("", urlencode(params(**change)).encode(), FORM)
+    assert codes(info) == expected
+
+
+def test_parameters_from_the_query_too() -> None:
+    info = fbrest.decode_call(urlencode(params()), b"", None)
+    assert info.fields["params"]["event_name"] == "rochambeau" and codes(info) == []
+
+
+def test_every_error_code_of_the_seed_table_is_known() -> None:
+    text = seed_text("002").split("Error Codes", 1)[1]
+    listed = {int(line.split()[0]) for line in text.splitlines()
+              if line.strip() and line.split()[0].isdigit()}  # fmt: skip
+    assert listed == set(fbrest.ERRORS)
+    for code, meaning in fbrest.ERRORS.items():
+        assert meaning.split()[0] in text.split(f"\n{code} ", 1)[1][:40]
+
+
+@pytest.mark.parametrize("code", sorted(fbrest.ERRORS))
+def test_error_response_xml_and_json(code: int) -> None:
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?><error_response xmlns="http://api.facebook'
+           f'.com/1.0/"><error_code>{code}</error_code><error_msg>m</error_msg><request_args>'
+           "<arg><key>method</key><value>facebook.liveMessage.send</value></arg>"
+           "</request_args></error_response>").encode()  # fmt: skip
+    info = fbrest.decode_response(xml, "text/xml", None)
+    assert info.fields["error"] == {"code": code, "message": "m",
+                                    "meaning": fbrest.ERRORS[code]}  # fmt: skip
+    assert info.fields["request_args"] == {"method": "facebook.liveMessage.send"}
+    assert codes(info) == ["fbrest.error"]
+    js = fbrest.decode_response(b'{"error_code":%d,"error_msg":"m"}' % code,
+                                "application/json", None)  # fmt: skip
+    assert js.fields["error"]["meaning"] == fbrest.ERRORS[code] and js.fields["format"] == "json"
+
+
+def test_json_success_and_unknown_error_code() -> None:
+    assert fbrest.decode_response(b"1", "application/json", None).fields["result"] == 1
+    info = fbrest.decode_response(b'{"error_code":999,"error_msg":"?"}', None, None)
+    assert info.fields["error"]["meaning"] is None
+    assert "does not list" in info.problems[0][1]
+
+
+def test_signature_follows_the_sorted_pairs_rule() -> None:
+    p = {"b": "2", "a": "1", "sig": "ignored"}
+    import hashlib
+
+    assert fbrest.signature(p, "x") == hashlib.md5(b"a=1b=2x").hexdigest()
