@@ -1,0 +1,154 @@
+"""`msnsniff mock` over real sockets: the session recorded through the proxy, served back to
+the project's scripted client (login over the mock's Passport, sync, presence, a chat)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from msnsniff.cli import main as msnsniff_main
+from msnsniff.client.connection import Connection
+from msnsniff.client.session import NotificationClient
+from msnsniff.registry import load_dissectors
+from msnsniff.replay.mock import MockServer
+from msnsniff.replay.recording import Recording, load_recording
+from msnsniff.session.capture_session import CaptureSession
+from tests.msnsniff.replay.helpers import ALICE, BOB, record_chat_session
+
+ROOT = Path(__file__).parents[3]
+
+
+@pytest.fixture(scope="module")
+def recording_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_chat_session(tmp_path_factory.mktemp("mock") / "session.pcapng")
+
+
+@pytest.fixture(scope="module")
+def recording(recording_path: Path) -> Recording:
+    return load_recording(recording_path, CaptureSession(load_dissectors()))
+
+
+def _recorded_lines(recording: Recording, label: str, cmd: str) -> list[str]:
+    conn = next(c for c in recording.conns if c.label == label)
+    return [f.frame.line.decode() for f in conn.frames if not f.c2s and f.frame.cmd == cmd]
+
+
+def test_the_scripted_client_logs_in_syncs_and_chats_against_the_recording(
+    recording: Recording,
+) -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        mock = MockServer(recording, ("127.0.0.1", 0))
+        await mock.start()
+        try:
+            host, _, port = mock.address.rpartition(":")
+            # any password: the mock's Passport takes any for an account it recorded
+            alice = await NotificationClient.login(host, int(port), ALICE, "not-the-password",
+                                                   nexus=mock.nexus_url)  # fmt: skip
+            assert alice.nick == "Alice"
+            assert len(alice.redirects) == 1  # the recorded DS's XFR NS, pointed at the mock
+            lists = await alice.sync()
+            assert (await alice.set_status("NLN")).line.startswith("CHG ")
+            chat = await alice.open_chat()
+            joined = await chat.invite(BOB)
+            assert joined.line.startswith(f"JOI {BOB}")
+            ack = await chat.say("hello again bob")
+            assert ack is not None and ack.cmd == "ACK"
+            reply = await chat.conn.until("MSG")
+            await chat.leave()
+            await alice.logout()
+            return [r.line for r in lists], [reply.line, reply.payload.decode()]
+        finally:
+            await mock.close()
+            assert not [line for line in mock.logs if "nothing recorded matches" in line]
+
+    lists, reply = asyncio.run(asyncio.wait_for(main(), 30))
+    recorded_syn = _recorded_lines(recording, "NS alice@example.com", "SYN")
+    assert lists[0].split()[2:] == recorded_syn[0].split()[2:]  # the recorded lists, new TrID
+    assert reply[0].startswith(f"MSG {BOB} Bob ")
+    assert reply[1].endswith("hi alice")
+
+
+def test_trids_follow_the_client_and_addresses_point_at_the_mock(recording: Recording) -> None:
+    async def main() -> list[str]:
+        mock = MockServer(recording, ("127.0.0.1", 0))
+        await mock.start()
+        try:
+            host, _, port = mock.address.rpartition(":")
+            conn = await Connection.open(host, int(port))
+            lines = []
+            for trid, line in ((41, "VER 41 MSNP8 CVR0"), (42, f"USR 42 TWN I {ALICE}")):
+                conn.send_line(line)
+                lines.append((await conn.expect(trid)).line)
+            await conn.close()
+            return lines
+        finally:
+            await mock.close()
+
+    ver, xfr = asyncio.run(asyncio.wait_for(main(), 30))
+    assert ver == "VER 41 MSNP8"
+    assert xfr.startswith("XFR 42 NS 127.0.0.1:")
+    assert xfr.split()[3] != _recorded_lines(recording, "DS alice@example.com", "XFR")[0].split()[3]
+
+
+def test_an_unmatched_request_is_logged_and_may_get_an_error(recording: Recording) -> None:
+    async def main() -> tuple[str, list[str]]:
+        mock = MockServer(recording, ("127.0.0.1", 0), unmatched_error=500)
+        await mock.start()
+        try:
+            host, _, port = mock.address.rpartition(":")
+            conn = await Connection.open(host, int(port))
+            conn.send_line("VER 1 MSNP8 CVR0")
+            await conn.expect(1)
+            conn.send_line("BLP 2 BL")  # nothing recorded sends BLP
+            reply = await conn.expect(2)
+            await conn.close()
+            return reply.line, mock.logs
+        finally:
+            await mock.close()
+
+    reply, logs = asyncio.run(asyncio.wait_for(main(), 30))
+    assert reply == "500 2"
+    assert any("nothing recorded matches BLP 2" in line for line in logs), logs
+
+
+def test_the_command_serves_until_terminated(recording_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "mock", str(recording_path), "--listen",
+         "127.0.0.1:0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("mock: serving 6 recorded connections of "), first
+        address = first.rsplit(" on ", 1)[1].strip()
+        host, _, port = address.rpartition(":")
+
+        async def probe() -> str:
+            conn = await Connection.open(host, int(port))
+            conn.send_line("VER 7 MSNP8 CVR0")
+            line = (await conn.expect(7)).line
+            await conn.close()
+            return line
+
+        assert asyncio.run(asyncio.wait_for(probe(), 20)) == "VER 7 MSNP8"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert proc.returncode == 0
+
+
+def test_mock_listens_on_loopback_only_unless_allowed(recording_path: Path) -> None:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = msnsniff_main(["mock", str(recording_path), "--listen", "0.0.0.0:1863"])
+    assert status == 2
+    assert "0.0.0.0 is not a loopback address" in err.getvalue()
