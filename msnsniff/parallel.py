@@ -35,21 +35,23 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
+from msnsniff.output import pairing_jsonl_bytes, utf8_sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.pairing import MAX_HELD, Pairing
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
     from multiprocessing.context import ForkContext, SpawnContext
 
-BATCH: Final = 2048  # rendered lines per message
+BATCH: Final = 512  # rendered lines per message
 QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this often
 
-# (record, flow id, local frame number, rendered frame without number and pairing (None when
-# the display filter hides it: the parent still counts it), pairing as (request, replies, rtt)
-# in the worker's own frame numbers, or None)
-Item = tuple[
-    int, int, int, str | None, tuple[int | None, tuple[int, ...] | None, float | None] | None
-]
+# (merge key: the record that completed the frame << 32 | its flow id, local frame number,
+# rendered frame without number and pairing (None when the display filter hides it: the parent
+# still counts it), pairing as (request, replies, rtt) in the worker's own frame numbers, or
+# None)
+WorkerPairing = tuple[int | None, tuple[int, ...] | None, float | None]
+Item = tuple[int, int, str | bytes | None, WorkerPairing | None]
+FLOW_BITS: Final = 40  # flow ids are record numbers
 REQUESTS_REMEMBERED: Final = 1 << 16  # per worker: request frames a later reply may name
 
 
@@ -74,15 +76,15 @@ class ReadResult:
     peak_rss: list[int]  # per worker, bytes
 
 
-def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str] | None:
-    """A record's line without its frame number and pairing (the parent adds both)."""
-    from msnsniff.output import frame_jsonl, frame_text
+def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str | bytes] | None:
+    """A record's line without its frame number and pairing (the parent adds both): UTF-8
+    bytes for JSON Lines, text for text."""
+    from msnsniff.output import frame_jsonl_bytes, frame_text
 
     if fmt == "jsonl":
 
-        def jsonl(record: FrameRecord) -> str:
-            line = frame_jsonl(record, redact=redact)
-            return line[line.index(",") :]  # drop '{"no":N'
+        def jsonl(record: FrameRecord) -> bytes:
+            return frame_jsonl_bytes(record, redact=redact)  # from ',"ts":' on
 
         return jsonl
     if fmt == "text":
@@ -94,11 +96,11 @@ def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str] | None:
     return None
 
 
-def _finish_line(fmt: str, no: int, rest: str, pairing: Pairing | None) -> str:
+def _finish_line(fmt: str, no: int, rest: str | bytes, pairing: Pairing | None) -> str:
     from msnsniff.output import pairing_jsonl, pairing_text
 
-    if fmt == "jsonl":
-        return f'{{"no":{no}{rest}{pairing_jsonl(pairing)}'
+    if isinstance(rest, bytes):
+        return f'{{"no":{no}{rest.decode()}{pairing_jsonl(pairing)}'
     return f"{no:>6} {rest}{pairing_text(pairing)}"
 
 
@@ -136,7 +138,8 @@ def _work(
         assert render is not None
         p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
         visible = shown is None or shown.matches(r, None if pairing is None else pairing.extra())
-        return keys.pop(r.no), int(r.flow.id), r.no, render(r) if visible else None, p
+        key = keys.pop(r.no) << FLOW_BITS | int(r.flow.id)
+        return key, r.no, render(r) if visible else None, p
     batch: list[Item] = []
     last_sent = 0
 
@@ -170,19 +173,16 @@ def _work(
     conn.close()
 
 
-def _items(worker: int, conn: Connection, done: list[WorkerSummary]) -> Iterator[
-    tuple[
-        int, int, int, int, str | None,
-        tuple[int | None, tuple[int, ...] | None, float | None] | None,
-    ]
-]:
+def _items(
+    worker: int, conn: Connection, done: list[WorkerSummary]
+) -> Iterator[tuple[int, int, int, str | bytes | None, WorkerPairing | None]]:
     while True:
         message = conn.recv()
         if isinstance(message, WorkerSummary):
             done.append(message)
             return
-        for record, flow, local, rest, pairing in message:
-            yield record, flow, worker, local, rest, pairing
+        for key, local, rest, pairing in message:
+            yield key, worker, local, rest, pairing
 
 
 class _Renumber:
@@ -197,10 +197,15 @@ class _Renumber:
         self.requests: list[dict[int, int]] = [{} for _ in range(jobs)]  # local -> global
         self.replies: list[dict[int, int]] = [{} for _ in range(jobs)]
         self.reply_order: deque[tuple[int, int, int]] = deque()  # (global, worker, local)
-        self.queue: deque[tuple[int, str | None, int, tuple[Any, ...] | None]] = deque()
+        self.queue: deque[tuple[int, str | bytes | None, int, tuple[Any, ...] | None]] = deque()
 
     def add(
-        self, no: int, worker: int, local: int, rest: str | None, pairing: tuple[Any, ...] | None
+        self,
+        no: int,
+        worker: int,
+        local: int,
+        rest: str | bytes | None,
+        pairing: tuple[Any, ...] | None,
     ) -> None:
         if pairing is not None:
             request, replies, _rtt = pairing
@@ -214,7 +219,7 @@ class _Renumber:
                 self.reply_order.append((no, worker, local))
         self.queue.append((no, rest, worker, pairing))
 
-    def ready(self, final: bool) -> Iterator[tuple[int, str | None, Pairing | None]]:
+    def ready(self, final: bool) -> Iterator[tuple[int, str | bytes | None, Pairing | None]]:
         queue = self.queue
         while queue:
             no, rest, worker, pairing = queue[0]
@@ -279,20 +284,40 @@ def read_parallel(
     done: list[WorkerSummary] = []
     no = 0
     write = out.write
+    sink = utf8_sink(out) if fmt == "jsonl" else None
     renumber = _Renumber(jobs)
+    queue, add, ready = renumber.queue, renumber.add, renumber.ready
+    requests = renumber.requests
+
+    def put(line_no: int, line: str | bytes, paired: Pairing | None) -> None:
+        if sink is not None and isinstance(line, bytes):
+            sink(b'{"no":%d%s%s\n' % (line_no, line, pairing_jsonl_bytes(paired)))
+        else:
+            write(_finish_line(fmt, line_no, line, paired) + "\n")
+
     try:
         streams = [_items(i, recv, done) for i, (recv, _send) in enumerate(pipes)]
-        for _record, _flow, worker, local, rest, pairing in heapq.merge(
-            *streams, key=lambda item: item[:2]
-        ):
+        # keys are unique across workers (a flow belongs to one), so the tuples never compare
+        # past (key, worker, local)
+        for _key, worker, local, rest, pairing in heapq.merge(*streams):
             no += 1
-            renumber.add(no, worker, local, rest, pairing)
-            for line_no, line, paired in renumber.ready(final=False):
+            if not queue and (pairing is None or pairing[1] is None):
+                # nothing waits and this is no request: out at once (what `ready` would do)
+                if rest is not None:
+                    if pairing is None:
+                        put(no, rest, None)
+                    else:
+                        request, _replies, rtt = pairing
+                        found = None if request is None else requests[worker].get(request)
+                        put(no, rest, Pairing(request=found, rtt=rtt))
+                continue
+            add(no, worker, local, rest, pairing)
+            for line_no, line, paired in ready(False):
                 if line is not None:
-                    write(_finish_line(fmt, line_no, line, paired) + "\n")
-        for line_no, line, paired in renumber.ready(final=True):
+                    put(line_no, line, paired)
+        for line_no, line, paired in ready(True):
             if line is not None:
-                write(_finish_line(fmt, line_no, line, paired) + "\n")
+                put(line_no, line, paired)
     except EOFError as exc:
         raise MsnsniffError(f"{path}: a worker process died") from exc
     finally:

@@ -30,7 +30,14 @@ from collections.abc import Callable
 from typing import Final
 
 from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    MsnpFrame,
+    new_command_frame,
+)
 from dissectors.msnp.grammar import COMMANDS, ERROR_PAYLOAD_FROM, PAYLOAD_RULES, PayloadRule
 
 MAX_LINE: Final = 16 * 1024
@@ -233,6 +240,7 @@ class DirectionFramer:
         self._need = 0
         append = out.append
         known = _KNOWN
+        new_frame = new_command_frame
         while True:
             if self._garbage is None:
                 buf = self._buf
@@ -271,7 +279,7 @@ class DirectionFramer:
                             if end > n:
                                 self._need = end - pos
                                 break
-                    frame = CommandFrame(
+                    frame = new_frame(
                         direction, base + pos, buf[pos:end], eol + 2 - pos, length,
                         dialect, inferred,
                     )  # fmt: skip

@@ -6,10 +6,11 @@ Frames are cheap to build (the framer makes one per line on the hot path); the d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from dissectors.api import Frame
+from dissectors.api import Direction, Frame
 
 if TYPE_CHECKING:
     from dissectors.msnp.decode import Decoded
@@ -111,6 +112,61 @@ class CommandFrame(MsnpFrame):
             f"{type(self).__name__}({self.direction.value}, offset={self.offset}, "
             f"{self.raw[: self.header_len - 2]!r}, payload={self.payload_length})"
         )
+
+
+NewCommandFrame = Callable[[Direction, int, bytes, int, int | None, int, bool], CommandFrame]
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """The `__set__` of a slot's member descriptor: writes it past a frozen `__setattr__`."""
+    setter: Callable[[object, object], None] = vars(cls)[name].__set__
+    return setter
+
+
+def _command_frame_maker() -> NewCommandFrame:
+    """`new_command_frame`, with the slot setters it uses held in its closure."""
+    make = object.__new__
+    set_direction, set_offset, set_raw = (
+        _slot_setter(Frame, "direction"), _slot_setter(Frame, "offset"), _slot_setter(Frame, "raw")
+    )
+    set_header_len = _slot_setter(CommandFrame, "header_len")
+    set_payload_length = _slot_setter(CommandFrame, "payload_length")
+    set_dialect = _slot_setter(CommandFrame, "dialect")
+    set_inferred = _slot_setter(CommandFrame, "dialect_inferred")
+    set_split = _slot_setter(CommandFrame, "_split")
+    set_decoded = _slot_setter(CommandFrame, "_decoded")
+    set_payload = _slot_setter(CommandFrame, "_payload")
+
+    def new_command_frame(
+        direction: Direction,
+        offset: int,
+        raw: bytes,
+        header_len: int,
+        payload_length: int | None,
+        dialect: int,
+        dialect_inferred: bool,
+    ) -> CommandFrame:
+        frame: CommandFrame = make(CommandFrame)
+        set_direction(frame, direction)
+        set_offset(frame, offset)
+        set_raw(frame, raw)
+        set_header_len(frame, header_len)
+        set_payload_length(frame, payload_length)
+        set_dialect(frame, dialect)
+        set_inferred(frame, dialect_inferred)
+        set_split(frame, None)
+        set_decoded(frame, None)
+        set_payload(frame, None)
+        return frame
+
+    return new_command_frame
+
+
+new_command_frame: Final[NewCommandFrame] = _command_frame_maker()
+"""`CommandFrame(direction, offset, raw, header_len, payload_length, dialect,
+dialect_inferred)`, for the framer's hot path: a frozen dataclass's `__init__` writes each
+field through `object.__setattr__`; writing the slots through their descriptors, bound once,
+costs half as much. The result is an ordinary, equal `CommandFrame`."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -7,7 +7,9 @@ input (a transcript payload shorter than declared, an unreadable record) with it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from dissectors.api import Direction
 
@@ -30,6 +32,33 @@ class StreamChunk:
     offset: int
     data: bytes
     ts: float | None
+
+
+def _chunk_maker() -> Callable[[Flow, Direction, int, bytes, float | None], StreamChunk]:
+    make = object.__new__
+    slots = vars(StreamChunk)
+    set_flow, set_direction, set_offset, set_data, set_ts = (
+        slots[name].__set__ for name in ("flow", "direction", "offset", "data", "ts")
+    )
+
+    def new_chunk(
+        flow: Flow, direction: Direction, offset: int, data: bytes, ts: float | None
+    ) -> StreamChunk:
+        chunk: StreamChunk = make(StreamChunk)
+        set_flow(chunk, flow)
+        set_direction(chunk, direction)
+        set_offset(chunk, offset)
+        set_data(chunk, data)
+        set_ts(chunk, ts)
+        return chunk
+
+    return new_chunk
+
+
+new_chunk: Final = _chunk_maker()
+"""`StreamChunk(flow, direction, offset, data, ts)` for the reassembler's hot path: the
+slots written through their descriptors, past the frozen dataclass's `object.__setattr__`
+per field (see `dissectors.msnp.frames.new_command_frame`)."""
 
 
 @dataclass(frozen=True, slots=True)

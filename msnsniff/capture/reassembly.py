@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dissectors.api import Direction
-from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, new_chunk
 from msnsniff.capture.packets import ACK, FIN, RST, SYN, Segment, format_endpoint
 
 MASK: Final = 0xFFFFFFFF
@@ -107,7 +107,7 @@ class Reassembler:
                 and not half.done
                 and not conn.halves[1 - idx].pending
             ):  # the common case: the next bytes in order, nothing buffered either way
-                self._emit(StreamChunk(conn.flow, half.direction, half.offset, data, ts))
+                self._emit(new_chunk(conn.flow, half.direction, half.offset, data, ts))
                 half.offset += len(data)
                 half.expected = (seg.seq + len(data)) & MASK
                 return
@@ -206,7 +206,7 @@ class Reassembler:
 
     def _deliver(self, conn: _Conn, half: _Half, data: bytes, ts: float | None) -> None:
         assert half.expected is not None
-        self._emit(StreamChunk(conn.flow, half.direction, half.offset, data, ts))
+        self._emit(new_chunk(conn.flow, half.direction, half.offset, data, ts))
         half.offset += len(data)
         half.expected = (half.expected + len(data)) & MASK
 

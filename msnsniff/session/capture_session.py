@@ -43,6 +43,9 @@ class FrameRecord(NamedTuple):
         return self.frame.direction
 
 
+_new_tuple: Final = tuple.__new__  # the named tuple's own `__new__` is a Python lambda around it
+
+
 @dataclass(slots=True)
 class _FlowState:
     flow: Flow
@@ -191,9 +194,10 @@ class CaptureSession:
         flow = state.flow
         no = self.frames
         append = out.append
+        make = _new_tuple
         for frame in frames:
             no += 1
-            append(FrameRecord(no, ts, flow, proto, frame))
+            append(make(FrameRecord, (no, ts, flow, proto, frame)))  # FrameRecord(no, ...)
         self.frames = no
 
 
