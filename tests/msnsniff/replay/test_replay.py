@@ -166,3 +166,44 @@ def test_a_user_rule_can_hide_a_difference(recording: Path) -> None:
     with server_thread(quirks=frozenset({"rem-absent-ok"})) as live:
         status, out, _ = replay_cli(recording, live, "--rule", "ignore REM")
     assert status == 0, out
+
+
+def test_credentials_stay_out_of_the_report(recording: Path) -> None:
+    from msnsniff.registry import load_dissectors
+    from msnsniff.replay.recording import load_recording
+    from msnsniff.session.capture_session import CaptureSession
+
+    loaded = load_recording(recording, CaptureSession(load_dissectors()))
+    tickets = [f.frame.args[2] for c in loaded.conns for f in c.frames
+               if f.c2s and f.frame.cmd == "USR" and f.frame.args[1:2] == ("S",)]  # fmt: skip
+    assert len(tickets) == 2
+    with server_thread() as live:
+        status, text, err = replay_cli(recording, live)
+        _, report = replay_json(recording, live)
+    assert status == 0
+    everything = text + err + str(report)
+    for secret in (*tickets, "alice-pass", "bob-pass"):
+        assert secret not in everything
+    assert "USR # TWN S <secret>" in text
+
+
+def test_a_ticket_given_on_the_command_line_is_used(recording: Path) -> None:
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+    from msnsniff.client.passport import fetch_ticket_sync
+    from tests.msnsniff.server.scenario import PASSWORDS
+
+    policy = "lc=1033,id=507,tw=40,fs=1,ru=http%3A%2F%2Fmessenger%2Emsn%2Ecom,ct=1,kpp=1,kv=5"
+    with server_thread() as live:
+        given = []
+        for account in ("alice@example.com", "bob@example.com"):
+            ticket = fetch_ticket_sync(live.nexus, account, PASSWORDS[account], policy)
+            given += ["--ticket", f"{account}={ticket}"]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):  # no --account: only the tickets can log in
+            status = main(["replay", str(recording), "--to", f"127.0.0.1:{live.port('ds')}",
+                           "--nexus", "http://127.0.0.1:9/unused", *given])  # fmt: skip
+    assert status == 0, out.getvalue()
+    assert "result: equal" in out.getvalue()
