@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from msnsniff.client.connection import ClientError, Connection, Reply
 from msnsniff.client.passport import fetch_ticket
+
+Opener = Callable[[str, int, str, float], Awaitable[Connection]]
+"""How connections are made: `Connection.open` (TCP), or through the HTTP gateway."""
 
 SYN_REPLIES = frozenset({"GTC", "BLP", "PRP", "LSG", "LST", "BPR"})
 CVR_ARGS = ("0x0409", "winnt", "5.1", "i386", "MSNMSGR", "5.0.0540", "MSMSGS")
@@ -49,15 +53,16 @@ class NotificationClient:
     lists: list[Reply] = field(default_factory=list)
     profile: Reply | None = None
     redirects: list[Connection] = field(default_factory=list)  # the DS connections before
+    opener: Opener = field(default=Connection.open, repr=False)
 
     @classmethod
     async def login(cls, host: str, port: int, account: str, password: str, *,
-                    dialect: int = 8, nexus: str | None = None, timeout: float = 10.0
-                    ) -> NotificationClient:
+                    dialect: int = 8, nexus: str | None = None, timeout: float = 10.0,
+                    opener: Opener = Connection.open) -> NotificationClient:
         """Log in (following an XFR NS redirect); ClientError with the reason on failure."""
         redirects: list[Connection] = []
         for _hop in range(3):
-            conn = await Connection.open(host, port, f"NS {account}", timeout)
+            conn = await opener(host, port, f"NS {account}", timeout)
             try:
                 result = await cls._handshake(conn, account, password, dialect, nexus, timeout)
             except BaseException:
@@ -69,6 +74,7 @@ class NotificationClient:
                 host, port = result
                 continue
             result.redirects = redirects
+            result.opener = opener
             return result
         raise ClientError("too many XFR NS redirects")
 
@@ -143,7 +149,7 @@ class NotificationClient:
         if r.is_error:
             raise ClientError(f"XFR SB refused: {r.line}", r.cmd)
         host, port = split_address(r.words[3])
-        sb = await Connection.open(host, port, f"SB {self.account}", timeout)
+        sb = await self.opener(host, port, f"SB {self.account}", timeout)
         u = await sb.call("USR", self.account, r.words[5], timeout=timeout)
         if u.cmd != "USR":
             await sb.close()
@@ -154,7 +160,7 @@ class NotificationClient:
         """Join the switchboard an RNG invites to."""
         w = rng.words
         host, port = split_address(w[2])
-        sb = await Connection.open(host, port, f"SB {self.account}", timeout)
+        sb = await self.opener(host, port, f"SB {self.account}", timeout)
         trid = sb.command("ANS", self.account, w[4], w[1])
         await sb.drain()
         while True:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from msnsniff.server.config import ServerConfig
+from msnsniff.server.gateway import Gateway
 from msnsniff.server.hub import Hub
 from msnsniff.server.notification import NotificationConnection
 from msnsniff.server.passport import Passport
@@ -36,6 +38,8 @@ class ReferenceServer:
         self.recorder = Recorder(config.record) if config.record is not None else None
         self.hub = Hub(config, self.store, self.passport, recorder=self.recorder)
         self._servers: list[asyncio.Server] = []
+        self.gateway: Gateway | None = None
+        self._gateway_recorder: Recorder | None = None
 
     @property
     def ports(self) -> dict[str, int]:
@@ -69,7 +73,21 @@ class ReferenceServer:
             if self.passport.https_port is not None:
                 self.hub.ports["https"] = self.passport.https_port
 
+    async def start_gateway(self, port: int = 0, record: Path | None = None) -> int:
+        """Start the MSNP HTTP gateway in front of the NS and SB (after `start`); its HTTP
+        connections go to `record` if given, else to the server's own recording."""
+        if record is not None:
+            self._gateway_recorder = Recorder(record)
+        self.gateway = Gateway(self.config.host, {"NS": self.ports["ns"], "SB": self.ports["sb"]},
+                               recorder=self._gateway_recorder or self.recorder)
+        self.hub.ports["gateway"] = await self.gateway.start(port)
+        return self.hub.ports["gateway"]
+
     async def close(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.close()
+        if self._gateway_recorder is not None:
+            self._gateway_recorder.close()
         for server in self._servers:
             server.close()
         for session in list(self.hub.sessions.values()):

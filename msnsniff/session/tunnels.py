@@ -1,0 +1,129 @@
+"""Logical flows inside other flows: the MSNP bytes an HTTP gateway session carries.
+
+Theory of operation
+-------------------
+A frame may carry bytes of another protocol (`dissectors.api.Carried`: proto, key,
+direction, data). Each distinct key (the gateway's SessionID) is one logical connection with
+its own dissector, made by the same factories the capture session uses, and its own `Flow`:
+id `<carrier flow>/gw<n>` (the first carrier flow, numbered per capture), the carrier's
+client, and the server the frame names (the gateway's `IP=`). The logical flow's records are
+numbered right after the frame that carried their last byte, so they interleave with the
+HTTP frames in capture order. A `rename` makes the next key an alias of the same flow (the
+gateway hands out a new SessionID with every response); `end`, or the end of the capture,
+ends both directions and the logical flow is reported closed like a TCP one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dissectors.api import Carried, Direction, Dissector
+from msnsniff.capture import Flow
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+
+
+@dataclass(slots=True)
+class _Logical:
+    flow: Flow
+    proto: str
+    dissector: Dissector
+    keys: list[str] = field(default_factory=list)
+
+
+class Tunnels:
+    """The logical flows of one capture, by key."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], Any]]) -> None:
+        self._factories = factories
+        self._by_key: dict[str, _Logical] = {}
+        self._count = 0
+        self.closed: list[Flow] = []  # logical flows ended by the last call
+
+    def carry(self, outer: Flow, carried: Carried, ts: float | None, no: int,
+              out: list[FrameRecord]) -> int:  # fmt: skip
+        """Feed one carried piece; append the records it completes; the last frame number."""
+        logical = self._by_key.get(carried.key)
+        if logical is None:
+            make = self._factories.get(carried.proto)
+            if make is None:
+                return no
+            self._count += 1
+            flow = Flow(f"{outer.id}/gw{self._count}", outer.client,
+                        carried.server or outer.server, label=carried.key, opened=True)
+            logical = _Logical(flow, carried.proto, make(), [carried.key])
+            self._by_key[carried.key] = logical
+        if carried.data:
+            logical.dissector.feed(carried.direction, carried.data)
+            no = self._drain(logical, ts, no, out)
+        if carried.rename and carried.rename not in self._by_key:
+            self._by_key[carried.rename] = logical
+            logical.keys.append(carried.rename)
+        if carried.end:
+            no = self._end(logical, ts, no, out)
+        return no
+
+    def finish(self, ts: float | None, no: int, out: list[FrameRecord]) -> int:
+        """End every logical flow still open."""
+        for logical in {id(v): v for v in self._by_key.values()}.values():
+            no = self._end(logical, ts, no, out)
+        return no
+
+    def _end(self, logical: _Logical, ts: float | None, no: int, out: list[FrameRecord]) -> int:
+        for direction in Direction:
+            logical.dissector.feed(direction, b"")
+        no = self._drain(logical, ts, no, out)
+        for key in logical.keys:
+            self._by_key.pop(key, None)
+        self.closed.append(logical.flow)
+        return no
+
+    @staticmethod
+    def _drain(logical: _Logical, ts: float | None, no: int, out: list[FrameRecord]) -> int:
+        for frame in logical.dissector.drain():
+            no += 1
+            out.append(FrameRecord(no, ts, logical.flow, logical.proto, frame))
+        return no
+
+
+def expand(session: CaptureSession, tunnels: Tunnels, out: list[FrameRecord], start: int
+           ) -> None:  # fmt: skip
+    """Renumber `out[start:]` (one carrier's new records) with the logical records each
+    carried frame completes inserted after it; `session.frames` follows."""
+    batch = out[start:]
+    if not any(getattr(r.frame, "carried", ()) for r in batch):
+        return
+    del out[start:]
+    no = batch[0].no - 1
+    for record in batch:
+        no += 1
+        out.append(record._replace(no=no))
+        for carried in getattr(record.frame, "carried", ()):
+            no = tunnels.carry(record.flow, carried, record.ts, no, out)
+    session.frames = no
+    if tunnels.closed:
+        session.closed.extend(tunnels.closed)
+        tunnels.closed = []
+
+
+class TunnellingSession(CaptureSession):
+    """A capture session that also dissects what frames carry (the gateway's MSNP)."""
+
+    def __init__(self, dissectors: Mapping[str, Any], **options: Any) -> None:
+        super().__init__(dissectors, **options)
+        self.tunnels = Tunnels(self._factories)
+
+    def _drain(self, state: Any, ts: float | None, out: list[FrameRecord]) -> None:
+        start = len(out)
+        super()._drain(state, ts, out)
+        if state.proto == "http" and len(out) > start:
+            expand(self, self.tunnels, out, start)
+
+    def finish(self) -> list[FrameRecord]:
+        out = super().finish()
+        no = self.tunnels.finish(None, self.frames, out)
+        self.frames = no
+        self.closed.extend(self.tunnels.closed)
+        self.tunnels.closed = []
+        return out

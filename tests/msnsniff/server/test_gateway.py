@@ -1,0 +1,158 @@
+"""The reference server's MSNP HTTP gateway, over real sockets: sessions through it work, its
+refusals, and MSNP through the gateway analyses exactly like the same sessions over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import h11
+import pytest
+
+from msnsniff.capture.sources import open_source
+from msnsniff.registry import load_dissectors
+from msnsniff.reports import add_all_analyzers
+from msnsniff.samples_http import record_gateway
+from msnsniff.server.app import ReferenceServer
+from msnsniff.server.config import ServerConfig
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.contacts import ContactLists
+from msnsniff.session.conversations import Conversations
+from msnsniff.session.pairing import run_paired
+from msnsniff.session.tunnels import TunnellingSession
+
+VOLATILE = {"frame": None, "request": None, "ts": None, "flow": None}
+
+
+def analyse(path: Path) -> dict[str, Any]:
+    """Everything the analysis says about the MSNP in a capture, with what must differ between
+    a TCP flow and a gateway session (flow ids, addresses, times, frame numbers) taken out."""
+    analysis = Analysis(TunnellingSession(load_dissectors()))
+    lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for="all"))
+    chats = analysis.add(lambda sink: Conversations(sink, keep=True))
+    add_all_analyzers(analysis)
+    paired = [p for p in run_paired(analysis, open_source(path)) if p.record.proto == "msnp"]
+    # a frame is named by its direction and stream offset: the order of the two directions
+    # between each other is timing (the gateway hands the server's bytes over at each poll)
+    name = {p.record.no: (p.record.frame.direction.value, p.record.frame.offset) for p in paired}
+
+    def where(no: int | None) -> tuple[str, int] | None:
+        return None if no is None else name[no]
+
+    flows: dict[str, list[Any]] = {}
+    for p in paired:
+        r: FrameRecord = p.record
+        pairing = p.pairing
+        flows.setdefault(r.flow.id, []).append((
+            *name[r.no], r.frame.raw,
+            None if pairing is None else where(pairing.request),
+            None if pairing is None or pairing.replies is None
+            else tuple(where(n) for n in pairing.replies),
+        ))  # fmt: skip
+    msnp_frames = {r.no for r in (p.record for p in paired)}
+    return {
+        "flows": sorted(tuple(sorted(v)) for v in flows.values()),
+        "lists": {a: [c.to_json() | VOLATILE for c in lists.history(a).timeline()]
+                  for a in lists.accounts},
+        "chats": sorted(str([(m.sender, m.text) for m in c.messages])
+                        for c in chats.conversations()),
+        "findings": Counter((f.severity, f.code) for f in analysis.findings
+                            if f.frame is None or f.frame in msnp_frames),
+    }  # fmt: skip
+
+
+def test_msnp_through_the_gateway_analyses_like_the_same_sessions_over_tcp(tmp_path: Path
+                                                                           ) -> None:
+    http, tcp = tmp_path / "gateway.pcap", tmp_path / "tcp.pcap"
+    asyncio.run(record_gateway(http, tcp_copy=tcp))
+    through_gateway, over_tcp = analyse(http), analyse(tcp)
+    assert len(through_gateway["flows"]) == 4  # alice's and bob's NS, and one SB each
+    assert sum(len(f) for f in through_gateway["flows"]) > 60
+    assert through_gateway["flows"] == over_tcp["flows"]
+    assert through_gateway["lists"] == over_tcp["lists"] and through_gateway["lists"]
+    assert through_gateway["chats"] == over_tcp["chats"]
+    assert any("hello through the gateway" in c for c in through_gateway["chats"])
+    assert through_gateway["findings"] == over_tcp["findings"]
+
+
+async def _post(port: int, target: str, body: bytes = b"", method: str = "POST"
+                ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    conn = h11.Connection(h11.CLIENT)
+    data = conn.send(h11.Request(method=method, target=target, headers=[
+        ("Host", "x"), ("Content-Length", str(len(body)))])) or b""
+    writer.write(data + (conn.send(h11.Data(data=body)) or b"" if body else b"")
+                 + (conn.send(h11.EndOfMessage()) or b""))
+    status, headers, out = 0, {}, bytearray()
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await reader.read(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+            headers = {k.decode(): v.decode() for k, v in event.headers}
+        elif isinstance(event, h11.Data):
+            out += event.data
+        else:
+            break
+    writer.close()
+    return status, headers, bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "status"),
+    [
+        ("/elsewhere", "POST", 404),
+        ("/gateway/gateway.dll?SessionID=1.1", "POST", 400),  # no such session
+        ("/gateway/gateway.dll?Action=open&Server=NS&IP=10.0.0.1:1863", "POST", 400),  # not ours
+        ("/gateway/gateway.dll?Action=open&Server=XX&IP=127.0.0.1", "POST", 400),
+        ("/gateway/gateway.dll?Action=poll&SessionID=1.1", "GET", 405),
+    ],
+)  # fmt: skip
+def test_gateway_refusals(target: str, method: str, status: int) -> None:
+    async def run() -> None:
+        config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
+        server = ReferenceServer(config)
+        await server.start()
+        try:
+            port = await server.start_gateway()
+            assert (await _post(port, target, method=method))[0] == status
+        finally:
+            await server.close()
+
+    asyncio.run(run())
+
+
+def test_open_poll_and_close_session_ids_change_each_time() -> None:
+    async def run() -> None:
+        config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
+        server = ReferenceServer(config)
+        await server.start()
+        try:
+            port = await server.start_gateway()
+            ns = server.ports["ns"]
+            status, h, body = await _post(
+                port, f"/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1:{ns}",
+                b"VER 1 MSNP8 CVR0\r\n")  # fmt: skip
+            assert (status, body) == (200, b"VER 1 MSNP8\r\n")
+            first = h["x-msn-messenger"].split(";")[0].split("=")[1]
+            assert h["content-type"] == "application/x-msn-messenger"
+            status, h, body = await _post(port, f"/gateway/gateway.dll?Action=poll&SessionID="
+                                          f"{first}")  # fmt: skip
+            second = h["x-msn-messenger"].split(";")[0].split("=")[1]
+            assert (status, body) == (200, b"") and second != first
+            assert (await _post(port, f"/gateway/gateway.dll?SessionID={first}"))[0] == 400
+            status, h, body = await _post(port, f"/gateway/gateway.dll?SessionID={second}",
+                                          b"OUT\r\n")  # fmt: skip
+            while "Session=close" not in h["x-msn-messenger"]:
+                sid = h["x-msn-messenger"].split(";")[0].split("=")[1]
+                status, h, body = await _post(port, f"/gateway/gateway.dll?Action=poll&"
+                                              f"SessionID={sid}")  # fmt: skip
+            assert server.gateway is not None and server.gateway.sessions == {}
+        finally:
+            await server.close()
+
+    asyncio.run(run())
