@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
-    "proxy", "tui", "replay", "mock",
+    "proxy", "tui", "replay", "mock", "redact",
 )  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     expert.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     expert.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                         help="only findings about frames this display filter selects")  # fmt: skip
+    expert.add_argument("--fb-secret", default=None, metavar="SECRET",
+                        help="Facebook application secret: verify REST sig parameters "
+                        "(or MSNSNIFF_FB_SECRET)")  # fmt: skip
     stats = sub.add_parser(
         "stats", help="command histogram, RTT percentiles, flows, presence and list churn"
     )
@@ -188,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--script", type=Path, default=None, metavar="FILE.py",
                        help="an addon with on_frame(frame): pass, change, drop or inject")
     proxy.add_argument("--tui", action="store_true", help="show the traffic in the TUI")
+    redact = sub.add_parser(
+        "redact", help="a copy of a capture with accounts pseudonymised and credentials removed")
+    redact.add_argument("input", metavar="IN", help="pcap or pcapng")
+    redact.add_argument("output", metavar="OUT", help="OUT.pcap or OUT.pcapng")
     from msnsniff.replay.options import mock_arguments, replay_arguments
 
     replay_arguments(sub.add_parser(
@@ -288,6 +295,24 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"{o.recipient}: delivered\n" if o.delivered
                   else f"{o.recipient}: not delivered: {o.reason}\n")  # fmt: skip
     return 0 if all(o.delivered for o in outcomes) else 1
+
+
+def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.redact import redact, summary_text
+
+    source, target = Path(args.input), Path(args.output)
+    if source.resolve() == target.resolve():
+        raise MsnsniffError("redact: OUT must not be IN")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as fh:
+            summary = redact(source, fh, target.name)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    err.write(f"msnsniff: {summary_text(summary)}\n")
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -520,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "read": cmd_read, "sniff": cmd_sniff, "expert": cmd_expert, "stats": cmd_stats,
         "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
         "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy, "tui": cmd_tui,
-        "replay": cmd_replay, "mock": cmd_mock,
+        "replay": cmd_replay, "mock": cmd_mock, "redact": cmd_redact,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

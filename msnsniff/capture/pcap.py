@@ -306,3 +306,40 @@ def _pcapng_records(
                     return
                 link, res = interfaces[if_id]
                 yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+
+
+def packet_records(path: str | Path) -> Iterator[tuple[int, float, int, bytes]]:
+    """Every packet of a pcap or pcapng file as (record number, time, link type, bytes), for
+    tools that rewrite captures packet by packet (`msnsniff redact`). A damaged file ends
+    the iteration with MsnsniffError naming the record and byte offset."""
+    path = Path(path)
+    errors: list[SourceNote] = []
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"\x0a\x0d\x0d\x0a":
+        yield from _pcapng_records(path, errors)
+    elif magic in _PCAP_MAGIC:
+        with path.open("rb") as fh:
+            r = _Reader(fh)
+            r.ensure(24)
+            endian, scale = _PCAP_MAGIC[r.buf[:4]]
+            link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
+            r.pos = 24
+            recno = 0
+            while r.ensure(16):
+                sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", r.buf, r.pos)
+                if caplen > MAX_RECORD or not r.ensure(16 + caplen):
+                    _fatal(errors, path, f"truncated or corrupt record of {caplen} bytes",
+                           recno + 1, r.offset)  # fmt: skip
+                    break
+                recno += 1
+                start = r.pos + 16
+                yield recno, sec + frac * scale, link, bytes(r.buf[start : start + caplen])
+                r.pos = start + caplen
+            else:
+                if len(r.buf) > r.pos:
+                    _fatal(errors, path, "truncated record header", recno + 1, r.offset)
+    else:
+        raise MsnsniffError(f"{path}: not a pcap or pcapng file")
+    for note in errors:
+        raise MsnsniffError(f"{note.location}: {note.message}")

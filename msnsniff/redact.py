@@ -1,0 +1,449 @@
+"""`msnsniff redact IN OUT`: a capture with its accounts pseudonymised and its credentials
+removed, that still decodes to the same frames.
+
+Theory of operation
+-------------------
+Pass one reads every TCP packet and rebuilds each direction of each connection as one byte
+stream (positions counted from the SYN, or from the first byte seen), then works out the
+*edits* each stream needs, as (start, end, replacement) in stream positions:
+
+* MSNP connections are dissected and each frame is rewritten on its own: arguments the
+  grammar types as secrets (tickets, MD5 hashes, switchboard cookies) and the credential
+  headers of payloads (`MSPAuth`, `MSPProf`, `MSPSec`) become consistent placeholders
+  (`redacted-cookie-3`: the same value always gets the same one, so a cookie still links
+  the XFR that gave it to the USR that uses it); every e-mail address, raw or URL-encoded,
+  becomes a consistent pseudonym (`user3@example.invalid`); a payload that changed length
+  gets its length argument recomputed.
+* HTTP connections (Passport, the message APIs) get the same for their heads
+  (`Authorization` passwords, `Authentication-Info` tickets, cookies) and for bodies of a
+  known length (XML-RPC `password`/`hpassword`, form `pwd`/`password`/`sig`/`session_key`;
+  the MSNP commands in an HTTP gateway body like MSNP on TCP), whose `Content-Length` is
+  recomputed. Chunked bodies are left as they are past their head.
+* Any other connection gets its e-mail addresses replaced.
+
+Pass two copies the capture packet by packet (same order, times and link layer), giving each
+TCP segment the redacted bytes of the stream positions it carried, its sequence and
+acknowledgement numbers moved by the edits before them, and new IP lengths and checksums.
+Addresses kept as they are: protocol constants such as the QRY client id
+`msmsgs@msnmsgr.com` (`KEEP`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from dissectors.api import Direction
+from dissectors.msnp import MsnpDissector
+from dissectors.msnp.decode import choose_variant
+from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from msnsniff.capture.packets import ip_offset, tcp_segment
+from msnsniff.errors import MsnsniffError
+
+MASK: Final = 0xFFFFFFFF
+MSNP_PORTS: Final = frozenset({1863, 1864, 1865})
+EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+                          rb"\.[A-Za-z]{2,}")  # fmt: skip
+KEEP: Final = frozenset({b"msmsgs@msnmsgr.com"})
+PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
+HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
+HTTP_PARAMS: Final = re.compile(rb"(?i)(?<![\w-])(pwd|password|hpassword|sig|session_key|"
+                                rb"auth_response)=('[^']*'|[^&,\s]*)")  # fmt: skip
+FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
+XML_SECRETS: Final = re.compile(rb"(<name>\s*(?:h?password|auth_response|sig|session_key)\s*"
+                                rb"</name>\s*<value>\s*(?:<string>)?)([^<]*)")  # fmt: skip
+HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")
+MSNP_START: Final = re.compile(rb"^[A-Z]{3}(?: |\r\n)")
+
+Key = tuple[bytes, int, bytes, int]  # (src, sport, dst, dport) of one direction
+Edit = tuple[int, int, bytes]  # (start, end, replacement) in stream positions
+
+
+@dataclass(slots=True)
+class Pseudonyms:
+    """Consistent replacements: one pseudonym per account, one placeholder per secret."""
+
+    accounts: dict[bytes, bytes] = field(default_factory=dict)  # lower-case address -> alias
+    secrets: dict[bytes, bytes] = field(default_factory=dict)
+
+    def account(self, match: re.Match[bytes]) -> bytes:
+        text = match.group(0)
+        encoded = b"%40" in text
+        plain = text.replace(b"%40", b"@").lower()
+        if plain in KEEP:
+            return text
+        alias = self.accounts.get(plain)
+        if alias is None:
+            alias = b"user%d@example.invalid" % (len(self.accounts) + 1)
+            self.accounts[plain] = alias
+        return alias.replace(b"@", b"%40") if encoded else alias
+
+    def secret(self, value: bytes, kind: str) -> bytes:
+        if not value or value in (b"0", b"''"):
+            return value
+        quoted = value[:1] == value[-1:] == b"'" and len(value) > 1
+        core = value[1:-1] if quoted else value
+        alias = self.secrets.get(core)
+        if alias is None:
+            alias = b"redacted-%s-%d" % (kind.encode(), len(self.secrets) + 1)
+            self.secrets[core] = alias
+        return b"'" + alias + b"'" if quoted else alias
+
+    def text(self, data: bytes) -> bytes:
+        return EMAIL.sub(self.account, data)
+
+
+# -- pass one: streams and their edits ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Half:
+    base: int | None = None  # the sequence number of stream position 0
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    stream: bytes = b""
+    holes: list[tuple[int, int]] = field(default_factory=list)
+    edits: list[Edit] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # edit starts, for bisect
+    shifts: list[int] = field(default_factory=list)  # total size change after each edit
+    result: bytes | None = None  # the redacted stream, made on first use
+    opener: bool = False  # it sent a SYN without ACK: the client's direction
+    first: int | None = None  # the packet number of its first payload byte
+
+    def add(self, no: int, seq: int, flags: int, payload: bytes) -> None:
+        if flags & 0x02:  # SYN
+            self.opener = self.opener or not flags & 0x10
+            if self.base is None:
+                self.base = (seq + 1) & MASK
+            return
+        if self.base is None:
+            self.base = seq
+        if payload:
+            self.first = no if self.first is None else self.first
+            pos = (seq - self.base) & MASK
+            if pos < 1 << 31 and len(payload) > len(self.chunks.get(pos, b"")):
+                self.chunks[pos] = payload
+
+    def build(self) -> None:
+        out = bytearray()
+        for pos in sorted(self.chunks):
+            data = self.chunks[pos]
+            if pos > len(out):
+                self.holes.append((len(out), pos))
+                out += bytes(pos - len(out))
+            if pos + len(data) > len(out):
+                out += data[len(out) - pos :]
+        self.stream = bytes(out)
+        self.chunks = {}
+
+    def set_edits(self, edits: list[Edit]) -> None:
+        self.edits = sorted(edits)
+        shift = 0
+        for start, end, new in self.edits:
+            self.starts.append(start)
+            shift += len(new) - (end - start)
+            self.shifts.append(shift)
+
+    def position(self, pos: int) -> int:
+        """Where stream position `pos` is after the edits (monotonic)."""
+        i = bisect.bisect_right(self.starts, pos) - 1
+        if i < 0:
+            return pos
+        start, end, new = self.edits[i]
+        before = self.shifts[i - 1] if i else 0
+        if pos >= end:
+            return pos + self.shifts[i]
+        return start + before + min(pos - start, len(new))
+
+    def redacted(self, start: int, end: int) -> bytes:
+        """The redacted bytes between two redacted positions."""
+        if self.result is None:
+            parts, at = [], 0
+            for edit_start, edit_end, new in self.edits:
+                parts += [self.stream[at:edit_start], new]
+                at = edit_end
+            parts.append(self.stream[at:])
+            self.result = b"".join(parts)
+        return self.result[start:end]
+
+
+def _msnp_edits(c2s: _Half, s2c: _Half, names: Pseudonyms) -> None:
+    dissector = MsnpDissector()
+    for direction, half in ((Direction.C2S, c2s), (Direction.S2C, s2c)):
+        at = 0
+        for hole_start, hole_end in half.holes:
+            dissector.feed(direction, half.stream[at:hole_start])
+            dissector.gap(direction, hole_end - hole_start)
+            at = hole_end
+        dissector.feed(direction, half.stream[at:])
+    edits: dict[Direction, list[Edit]] = {Direction.C2S: [], Direction.S2C: []}
+    for frame in dissector.drain():
+        raw = getattr(frame, "raw", b"")
+        if not raw:
+            continue
+        new = _msnp_frame(frame, names) if isinstance(frame, CommandFrame) else names.text(raw)
+        if new != raw:
+            edits[frame.direction].append((frame.offset, frame.offset + len(raw), new))
+    c2s.set_edits(edits[Direction.C2S])
+    s2c.set_edits(edits[Direction.S2C])
+
+
+def _msnp_frame(frame: CommandFrame, names: Pseudonyms) -> bytes:
+    words = frame.line.split(b" ")
+    if not isinstance(frame, ErrorFrame):
+        variant = choose_variant(frame)
+        first = 2 if frame.trid is not None else 1
+        for i, spec in enumerate(variant.args if variant is not None else ()):
+            at = first + i
+            if spec.rest or at >= len(words):
+                break
+            if spec.type == "secret":
+                words[at] = names.secret(words[at], spec.name)
+    line = names.text(b" ".join(words))
+    payload = frame.payload_bytes
+    if payload is None:
+        return line + b"\r\n"
+    head, sep, body = payload.partition(b"\r\n\r\n")
+    if sep:
+        lines = []
+        for header in head.split(b"\r\n"):
+            name, colon, value = header.partition(b":")
+            if colon and name.strip().lower() in PAYLOAD_SECRETS:
+                header = name + b": " + names.secret(value.strip(), name.strip().decode())
+            lines.append(header)
+        payload = b"\r\n".join(lines) + sep + body
+    new_payload = names.text(payload)
+    if len(new_payload) != frame.payload_length:
+        parts = line.split(b" ")
+        if parts[-1] == str(frame.payload_length).encode():
+            parts[-1] = str(len(new_payload)).encode()
+            line = b" ".join(parts)
+    return line + b"\r\n" + new_payload
+
+
+def _http_edits(half: _Half, names: Pseudonyms) -> None:
+    data, at, edits = half.stream, 0, []
+    while at < len(data):
+        end = data.find(b"\r\n\r\n", at)
+        if end < 0:
+            break
+        head = data[at : end + 4]
+        length: int | None = None
+        lines = []
+        for line in head.split(b"\r\n"):
+            name, colon, value = line.partition(b":")
+            key = name.strip().lower()
+            if colon and key == b"content-length" and value.strip().isdigit():
+                length = int(value.strip())
+            if colon and key in HTTP_SECRET_HEADERS:
+                line = name + b": " + names.secret(value.strip(), "cookie")
+            lines.append(line)
+        new_head = _http_text(b"\r\n".join(lines), names)
+        chunked = b"chunked" in head.lower() and b"transfer-encoding" in head.lower()
+        if length is None or chunked or end + 4 + length > len(data):
+            edits.append((at, end + 4, new_head))
+            break
+        body = data[end + 4 : end + 4 + length]
+        if b"x-msn-messenger" in head.lower():  # MSNP through the HTTP gateway
+            request = not head.startswith(b"HTTP/")
+            new_body = _msnp_bytes(body, Direction.C2S if request else Direction.S2C, names)
+        else:
+            new_body = _http_text(XML_SECRETS.sub(
+                lambda m: m.group(1) + names.secret(m.group(2), "password"), body), names)
+        if len(new_body) != length:
+            new_head = re.sub(rb"(?im)^(content-length:\s*)\d+", b"\\g<1>%d" % len(new_body),
+                              new_head)  # fmt: skip
+        edits.append((at, end + 4 + length, new_head + new_body))
+        at = end + 4 + length
+    if (at < len(data) and not edits) or (edits and edits[-1][1] < len(data)):
+        tail_start = edits[-1][1] if edits else 0
+        edits.append((tail_start, len(data), names.text(data[tail_start:])))
+    half.set_edits([e for e in edits if data[e[0] : e[1]] != e[2]])
+
+
+def _msnp_bytes(data: bytes, direction: Direction, names: Pseudonyms) -> bytes:
+    """MSNP commands carried whole in one HTTP body, each redacted like on TCP."""
+    dissector = MsnpDissector()
+    dissector.feed(direction, data)
+    out, at = [], 0
+    for frame in dissector.drain():
+        raw = getattr(frame, "raw", b"")
+        if isinstance(frame, CommandFrame):
+            out.append(_msnp_frame(frame, names))
+        else:
+            out.append(names.text(raw))
+        at = frame.offset + len(raw)
+    out.append(names.text(data[at:]))
+    return b"".join(out)
+
+
+def _http_text(data: bytes, names: Pseudonyms) -> bytes:
+    data = HTTP_PARAMS.sub(lambda m: m.group(1) + b"=" + names.secret(m.group(2), m.group(1)
+                                                                     .decode().lower()), data)
+    data = FROM_PP.sub(lambda m: m.group(1) + names.secret(m.group(2), "ticket"), data)
+    return names.text(data)
+
+
+def _plain_edits(half: _Half, names: Pseudonyms) -> None:
+    new = names.text(half.stream)
+    half.set_edits([] if new == half.stream else [(0, len(half.stream), new)])
+
+
+# -- pass two: packets -------------------------------------------------------------------------
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = int.from_bytes(data, "big") % 0xFFFF
+    if total == 0 and data.strip(b"\x00"):
+        total = 0xFFFF
+    return ~total & 0xFFFF
+
+
+def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
+    seg = tcp_segment(link, data)
+    where = ip_offset(link, data)
+    if seg is None or where is None:
+        return data
+    key = (seg.src, seg.sport, seg.dst, seg.dport)
+    half, other = halves.get(key), halves.get((seg.dst, seg.dport, seg.src, seg.sport))
+    if half is None or half.base is None:
+        return data
+    if not half.edits and (other is None or not other.edits):
+        return data
+    ip, version = where
+    ihl = (data[ip] & 0x0F) * 4 if version == 4 else 40
+    tcp = ip + ihl if version == 4 else _tcp_offset_v6(data, ip)
+    doff = (data[tcp + 12] >> 4) * 4
+    header = bytearray(data[tcp : tcp + doff])
+    seq = seg.seq
+    payload = seg.payload
+    if not seg.flags & 0x02:
+        rel = (seg.seq - half.base) & MASK
+        start, end = half.position(rel), half.position(rel + len(payload))
+        payload = half.redacted(start, end) if payload else b""
+        seq = (half.base + start) & MASK
+    ack = seg.ack
+    if seg.flags & 0x10 and other is not None and other.base is not None:
+        rel_ack = (seg.ack - other.base) & MASK
+        if rel_ack < 1 << 31:
+            ack = (other.base + other.position(rel_ack)) & MASK
+    struct.pack_into("!II", header, 4, seq, ack)
+    struct.pack_into("!H", header, 16, 0)
+    tcp_len = len(header) + len(payload)
+    if version == 4:
+        pseudo = data[ip + 12 : ip + 20] + struct.pack("!BBH", 0, 6, tcp_len)
+    else:
+        pseudo = data[ip + 8 : ip + 40] + struct.pack("!IxxxB", tcp_len, 6)
+    struct.pack_into("!H", header, 16, _checksum(pseudo + bytes(header) + payload))
+    ip_head = bytearray(data[ip:tcp])
+    if version == 4:
+        struct.pack_into("!H", ip_head, 2, len(ip_head) + tcp_len)
+        struct.pack_into("!H", ip_head, 10, 0)
+        struct.pack_into("!H", ip_head, 10, _checksum(bytes(ip_head[:ihl])))
+    else:
+        struct.pack_into("!H", ip_head, 4, len(ip_head) - 40 + tcp_len)
+    return data[:ip] + bytes(ip_head) + bytes(header) + payload
+
+
+def _tcp_offset_v6(data: bytes, ip: int) -> int:
+    nxt, off = data[ip + 6], ip + 40
+    while nxt in (0, 43, 60) and off + 8 <= len(data):
+        nxt, off = data[off], off + (data[off + 1] + 1) * 8
+    return off
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RedactSummary:
+    packets: int
+    rewritten: int
+    accounts: int
+    secrets: int
+
+
+def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
+    """Write the redacted copy of the capture at `src` to `dst`."""
+    from msnsniff.capture.pcap import packet_records
+    from msnsniff.capture.write import PcapngWriter, PcapWriter
+
+    halves: dict[Key, _Half] = {}
+    first_link: int | None = None
+    for no, _ts, link, data in packet_records(src):
+        first_link = link if first_link is None else first_link
+        seg = tcp_segment(link, data)
+        if seg is not None:
+            key = (seg.src, seg.sport, seg.dst, seg.dport)
+            halves.setdefault(key, _Half()).add(no, seg.seq, seg.flags, seg.payload)
+    names = Pseudonyms()
+    done: set[Key] = set()
+    for key in sorted(halves, key=lambda k: (k[1], k[3], k[0], k[2])):
+        if key in done:
+            continue
+        back = (key[2], key[3], key[0], key[1])
+        pair = [key] + ([back] if back in halves else [])
+        done.update(pair)
+        for k in pair:
+            halves[k].build()
+        _edits_for(pair, halves, names)
+    if first_link is None:
+        raise MsnsniffError(f"{src}: no packets to redact")
+    make = PcapngWriter if dst_name.endswith(".pcapng") else PcapWriter
+    writer = make(dst, linktype=first_link)
+    packets = rewritten = 0
+    for _no, ts, link, data in packet_records(src):
+        if link != first_link:
+            raise MsnsniffError(f"{src}: packets of more than one link type "
+                                f"({first_link} and {link}) cannot be written to one file")
+        new = _rewrite(link, data, halves)
+        packets += 1
+        rewritten += new != data
+        writer.write(ts, new)
+    writer.flush()
+    return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets))
+
+
+def _edits_for(pair: list[Key], halves: Mapping[Key, _Half], names: Pseudonyms) -> None:
+    """Decide the connection's protocol and give each direction its edits."""
+    ports = {pair[0][1], pair[0][3]}
+    streams = [halves[k].stream for k in pair]
+    if any(HTTP_START.match(s) for s in streams):  # HTTP first: "GET " looks like MSNP
+        for k in pair:
+            _http_edits(halves[k], names)
+    elif ports & MSNP_PORTS or any(MSNP_START.match(s) for s in streams):
+        client = _client(pair, halves)
+        server = [k for k in pair if k != client]
+        c2s = halves[client]
+        s2c = halves[server[0]] if server else _Half()
+        _msnp_edits(c2s, s2c, names)
+    else:
+        for k in pair:
+            _plain_edits(halves[k], names)
+
+
+def _client(pair: list[Key], halves: Mapping[Key, _Half]) -> Key:
+    """The client's direction: the SYN's sender, else the one sending to an MSNP port, else
+    the one that spoke first (an MSNP client always speaks first)."""
+    for k in pair:
+        if halves[k].opener:
+            return k
+    for k in pair:
+        if k[3] in MSNP_PORTS and k[1] not in MSNP_PORTS:
+            return k
+    return min(pair, key=lambda k: _or_last(halves[k].first))
+
+
+def _or_last(no: int | None) -> int:
+    return 1 << 62 if no is None else no
+
+
+def summary_text(summary: RedactSummary) -> str:
+    return (f"redacted {summary.packets} packets ({summary.rewritten} rewritten): "
+            f"{summary.accounts} accounts pseudonymised, {summary.secrets} secrets removed")
