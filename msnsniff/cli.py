@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
-    "proxy", "tui", "replay", "mock", "redact",
+    "proxy", "tui", "replay", "mock", "redact", "export",
 )  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
@@ -191,6 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--script", type=Path, default=None, metavar="FILE.py",
                        help="an addon with on_frame(frame): pass, change, drop or inject")
     proxy.add_argument("--tui", action="store_true", help="show the traffic in the TUI")
+    export = sub.add_parser(
+        "export", help="frames and analysis as .jsonl, .txt, .pcapng or .parquet (by -o)")
+    export.add_argument("files", nargs="+", metavar="CAPTURE",
+                        help="capture files, or directories of them")
+    export.add_argument("-o", dest="output", required=True, metavar="OUT",
+                        help="OUT.jsonl, OUT.txt, OUT.pcapng or OUT.parquet (a directory)")
+    export.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                        help="only the frames this display filter selects (.pcapng: their flows)")
+    export.add_argument("--redact", action="store_true",
+                        help="export from redacted copies (pseudonyms, no credentials)")
+    export.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help="captures exported at once (default: one per core)")
+    export.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     redact = sub.add_parser(
         "redact", help="a copy of a capture with accounts pseudonymised and credentials removed")
     redact.add_argument("input", metavar="IN", help="pcap or pcapng")
@@ -295,6 +308,13 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"{o.recipient}: delivered\n" if o.delivered
                   else f"{o.recipient}: not delivered: {o.reason}\n")  # fmt: skip
     return 0 if all(o.delivered for o in outcomes) else 1
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.export import run_export
+
+    _session(args)  # validates --decode-as
+    return run_export(args, out, err)
 
 
 def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -546,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chat": cmd_report, "sessions": cmd_report, "contacts": cmd_report,
         "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy, "tui": cmd_tui,
         "replay": cmd_replay, "mock": cmd_mock, "redact": cmd_redact,
+        "export": cmd_export,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

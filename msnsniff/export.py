@@ -1,0 +1,519 @@
+"""`msnsniff export CAPTURE... -o OUT`: frames and analysis in other tools' formats, chosen
+by OUT's extension, for one capture or a corpus of them.
+
+* `.jsonl`: `read -T jsonl`'s frame objects (pairing included) plus `capture` (the file)
+  and `findings` (the expert findings about that frame).
+* `.txt`: a docs-style transcript (`TIME LABEL >>> line`, payload lines `  | ...`,
+  `--- connection closed`), which `msnsniff read` reads back.
+* `.pcapng`: the original packets of the selected flows, each expert finding as a comment
+  on the packet that carried the end of its frame (Wireshark shows them as packet comments).
+* `.parquet`: a directory of four tables, hive-partitioned by capture so DuckDB and Spark
+  read the whole corpus (`frames`, `transactions`, `list_changes`, `findings`; the schema
+  is `SCHEMA` below and in the README). Needs pyarrow (`pip install msnsniff[parquet]`).
+
+Each capture is analysed twice (the findings first, then the frames with them), so memory
+stays flat; several captures go to `-j` worker processes and their parts are joined in the
+order the captures were named (directories: their captures sorted by path), so the output is
+the same for any `-j`. `-Y FILTER` keeps the frames it selects (for `.pcapng`: their flows).
+`--redact` exports from a redacted copy of each capture (`msnsniff redact`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Final, TextIO
+
+from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame, MsnpFrame
+from msnsniff.errors import MsnsniffError
+from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+
+FORMATS: Final = (".jsonl", ".txt", ".pcapng", ".parquet")
+CAPTURE_SUFFIXES: Final = frozenset({".pcap", ".pcapng", ".cap"})
+ROWS_PER_PART: Final = 100_000
+
+SCHEMA: Final = {
+    "frames": "capture, no, ts, flow, src, dst, dir, proto, cmd, trid, args (list<string>), "
+              "payload_length, content_type, error_code, error_name, malformed, request, rtt",
+    "transactions": "capture, flow, trid, cmd, request, replies (list<int64>), rtt, "
+                    "expects_reply",
+    "list_changes": "capture, account, flow, frame, request, kind, version, before_version, "
+                    "list, contact, group, value, name",
+    "findings": "capture, frame, flow, severity, code, message, related",
+}  # fmt: skip
+"""The Parquet tables and their columns (every table also has the `capture` partition)."""
+
+
+def expand(paths: Sequence[str]) -> list[Path]:
+    """The captures named: files as given, directories as their captures sorted by path
+    (pcap/pcapng/cap files, and .txt files that read as transcripts)."""
+    from msnsniff.capture.transcript import looks_like_transcript
+
+    out: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = []
+        for p in sorted(path.rglob("*")):
+            if not p.is_file():
+                continue
+            if p.suffix.lower() in CAPTURE_SUFFIXES:
+                found.append(p)
+            elif p.suffix.lower() in (".txt", ".log"):
+                with p.open("rb") as fh:
+                    if looks_like_transcript(fh.read(65536)):
+                        found.append(p)
+        if not found:
+            raise MsnsniffError(f"{path}: no captures in this directory")
+        out.extend(found)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    kind: str  # one of FORMATS
+    filter: str | None
+    redact: bool
+    decode_as: tuple[tuple[str, str], ...]
+    fb_secret: str | None = None
+
+
+@dataclass(slots=True)
+class Part:
+    """What one capture's export left: a file or directory to join, and its messages."""
+
+    path: Path
+    messages: list[str] = field(default_factory=list)
+    frames: int = 0
+
+
+# -- one capture ---------------------------------------------------------------------------
+
+
+def _session(options: Options) -> CaptureSession:
+    from msnsniff.registry import load_dissectors
+
+    return CaptureSession(load_dissectors(), decode_as=dict(options.decode_as))
+
+
+def _events(path: Path, messages: list[str]) -> Iterator[Any]:
+    from msnsniff.capture.sources import open_source
+
+    try:
+        yield from open_source(path)
+    except MsnsniffError as exc:
+        messages.append(f"msnsniff: {path}: {exc}")
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What the first pass learns: findings by frame, transactions, list changes."""
+
+    findings: list[Finding] = field(default_factory=list)
+    transactions: list[Any] = field(default_factory=list)
+    changes: list[Any] = field(default_factory=list)
+
+
+def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -> _Facts:
+    from msnsniff.reports import add_all_analyzers
+    from msnsniff.session.contacts import ContactLists
+    from msnsniff.session.transactions import Transactions
+
+    facts = _Facts()
+    analysis = Analysis(_session(options))
+    settle = facts.transactions.append if keep else None
+    change = facts.changes.append if keep else None
+    transactions = analysis.add(lambda sink: Transactions(sink, on_settle=settle))
+    add_all_analyzers(analysis, transactions, fb_secret=options.fb_secret)
+    if keep:  # a second reducer, only to hear the changes (the first one serves Expert)
+        analysis.add(lambda sink: ContactLists(lambda f: None, on_change=change))
+    for event in _events(path, messages):
+        analysis.push(event)
+    analysis.finish()
+    facts.findings = analysis.findings
+    for note in analysis.session.notes:
+        messages.append(f"msnsniff: {note.location}: {note.message}")
+    return facts
+
+
+def _frames(path: Path, options: Options, messages: list[str]) -> Iterator[tuple[Any, Any]]:
+    """(record, pairing) of every frame the filter selects."""
+    for record, pairing, selected in _all_frames(path, options, messages):
+        if selected:
+            yield record, pairing
+
+
+def _all_frames(
+    path: Path, options: Options, messages: list[str]
+) -> Iterator[tuple[Any, Any, bool]]:
+    """(record, pairing, whether the filter selects it) of every frame."""
+    from msnsniff.session.filter import compile_filter
+    from msnsniff.session.pairing import run_paired
+
+    display = None if options.filter is None else compile_filter(options.filter)
+    analysis = Analysis(_session(options), keep_findings=False)
+    for paired in run_paired(analysis, _events(path, messages)):
+        pairing = paired.pairing
+        yield paired.record, pairing, display is None or display.matches(
+            paired.record, None if pairing is None else pairing.extra()
+        )
+
+
+def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
+    """Export one capture to `part` (a file, or for Parquet a directory)."""
+    result = Part(part)
+    path = source
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        if options.redact:
+            path, tmp = _redacted(source)
+        facts = _first_pass(path, options, result.messages, options.kind == ".parquet")
+        writer = WRITERS[options.kind]
+        result.frames = writer(path, name, part, options, facts, result.messages)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return result
+
+
+def _redacted(source: Path) -> tuple[Path, tempfile.TemporaryDirectory[str]]:
+    from msnsniff.capture.sources import file_kind
+    from msnsniff.redact import redact
+
+    if file_kind(source) == "transcript":
+        raise MsnsniffError(f"{source}: --redact works on pcap and pcapng captures only")
+    tmp = tempfile.TemporaryDirectory(prefix="msnsniff-redact-")
+    out = Path(tmp.name) / "redacted.pcapng"
+    with out.open("wb") as fh:
+        redact(source, fh, out.name)
+    return out, tmp
+
+
+def _by_frame(findings: Iterable[Finding]) -> dict[int, list[Finding]]:
+    out: dict[int, list[Finding]] = {}
+    for f in findings:
+        if f.frame is not None:
+            out.setdefault(f.frame, []).append(f)
+    return out
+
+
+# -- writers ----------------------------------------------------------------------------------
+
+
+def _write_jsonl(path: Path, name: str, part: Path, options: Options, facts: _Facts,
+                 messages: list[str]) -> int:  # fmt: skip
+    import orjson
+
+    from msnsniff.output import record_to_json
+
+    findings = _by_frame(facts.findings)
+    count = 0
+    with part.open("wb") as fh:
+        for record, pairing in _frames(path, options, messages):
+            obj = record_to_json(record, redact=options.redact, pairing=pairing)
+            obj["capture"] = name
+            obj["findings"] = [f.to_json() for f in findings.get(record.no, ())]
+            fh.write(orjson.dumps(obj, default=str) + b"\n")
+            count += 1
+    return count
+
+
+def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Facts,
+               messages: list[str]) -> int:  # fmt: skip
+    count = 0
+    last: dict[str, str] = {}
+    with part.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
+        fh.write(f"# msnsniff export of {name}\n")
+        for record, _pairing in _frames(path, options, messages):
+            frame = record.frame
+            if not isinstance(frame, MsnpFrame) or not isinstance(frame, CommandFrame):
+                continue
+            label = f"{Path(name).stem}-flow{record.flow.id}"
+            arrow = ">>>" if frame.direction is Direction.C2S else "<<<"
+            ts = record.ts if record.ts is not None else 0.0
+            fh.write(f"{ts:.6f} {label} {arrow} {_text(frame.line)}\n")
+            payload = frame.payload_bytes
+            if payload:
+                lines = payload.split(b"\r\n")
+                if lines and lines[-1] == b"":
+                    lines.pop()
+                for line in lines:
+                    fh.write(f"    | {_text(line)}\n")
+            last[label] = f"{ts:.6f}"
+            count += 1
+        for label, ts in last.items():
+            fh.write(f"{ts} {label} --- connection closed\n")
+    return count
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _Facts,
+                  messages: list[str]) -> int:  # fmt: skip
+    from msnsniff.capture.pcap import packet_records
+    from msnsniff.capture.sources import file_kind
+
+    if file_kind(path) == "transcript":
+        raise MsnsniffError(f"{name}: a transcript has no packets to export as pcapng")
+    findings = _by_frame(facts.findings)
+    flows: set[tuple[str | None, str | None]] = set()
+    ends: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+    count = 0
+    for record, _pairing, selected in _all_frames(path, options, messages):
+        flow = record.flow
+        if selected:
+            flows.add((flow.client, flow.server))
+            count += 1
+        for f in findings.get(record.no, ()):  # kept for every flow, written for the chosen
+            frame = record.frame
+            end = frame.offset + max(len(frame.raw), 1)
+            key = (flow.client or "", flow.server or "", frame.direction.value)
+            ends.setdefault(key, []).append((end, f"msnsniff {f.severity.name.lower()} "
+                                                  f"{f.code}: {f.message}"))
+    writer = _PacketWriter(part, flows, ends)
+    for _no, ts, link, data in packet_records(path):
+        writer.packet(ts, link, data)
+    writer.close()
+    return count
+
+
+@dataclass(slots=True)
+class _HalfPos:
+    base: int | None = None
+
+
+class _PacketWriter:
+    """Writes the packets of the selected flows, with comments where findings' frames end."""
+
+    def __init__(self, part: Path, flows: set[tuple[str | None, str | None]],
+                 ends: dict[tuple[str, str, str], list[tuple[int, str]]]) -> None:  # fmt: skip
+        self._fh: BinaryIO = part.open("wb")
+        self._writer: Any = None
+        self._link: int | None = None
+        self._flows = flows
+        self._ends = {k: sorted(v) for k, v in ends.items()}
+        self._halves: dict[tuple[bytes, int, bytes, int], _HalfPos] = {}
+
+    def packet(self, ts: float, link: int, data: bytes) -> None:
+        from msnsniff.capture.packets import format_endpoint, tcp_segment
+        from msnsniff.capture.write import PcapngWriter
+
+        seg = tcp_segment(link, data)
+        if seg is None:
+            return
+        a, b = format_endpoint(seg.src, seg.sport), format_endpoint(seg.dst, seg.dport)
+        if (a, b) in self._flows:
+            key = (a, b, "c2s")
+        elif (b, a) in self._flows:
+            key = (b, a, "s2c")
+        else:
+            return
+        if self._writer is None:
+            self._link = link
+            self._writer = PcapngWriter(self._fh, linktype=link)
+        elif link != self._link:
+            return
+        half = self._halves.setdefault((seg.src, seg.sport, seg.dst, seg.dport), _HalfPos())
+        comment = None
+        if seg.flags & 0x02:
+            half.base = (seg.seq + 1) & 0xFFFFFFFF
+        elif seg.payload:
+            if half.base is None:
+                half.base = seg.seq
+            start = (seg.seq - half.base) & 0xFFFFFFFF
+            end = start + len(seg.payload)
+            pending = self._ends.get(key)
+            notes = []
+            while pending and start < pending[0][0] <= end:
+                notes.append(pending.pop(0)[1])
+            comment = "\n".join(notes) or None
+        self._writer.write(ts, data, comment)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+        self._fh.close()
+
+
+def _write_parquet(path: Path, name: str, part: Path, options: Options, facts: _Facts,
+                   messages: list[str]) -> int:  # fmt: skip
+    tables = _ParquetTables(part, name)
+    count = 0
+    for record, pairing in _frames(path, options, messages):
+        tables.frame(record, pairing)
+        count += 1
+    for txn in facts.transactions:
+        tables.add("transactions", {
+            "flow": txn.flow, "trid": txn.trid, "cmd": txn.cmd, "request": txn.request,
+            "replies": list(txn.replies), "rtt": txn.rtt, "expects_reply": txn.expects_reply,
+        })  # fmt: skip
+    for c in facts.changes:
+        tables.add("list_changes", c.to_json())
+    for f in facts.findings:
+        tables.add("findings", {k: v for k, v in f.to_json().items()})
+    tables.close()
+    return count
+
+
+class _ParquetTables:
+    """Rows collected per table and written as part files under TABLE/capture=NAME/."""
+
+    def __init__(self, root: Path, capture: str) -> None:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as exc:
+            raise MsnsniffError("Parquet export needs pyarrow: pip install 'msnsniff[parquet]'"
+                                ) from exc  # fmt: skip
+        self._root = root
+        self._capture = capture
+        self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in SCHEMA}
+        self._parts: dict[str, int] = dict.fromkeys(SCHEMA, 0)
+
+    def frame(self, record: FrameRecord, pairing: Any) -> None:
+        frame = record.frame
+        row: dict[str, Any] = {
+            "no": record.no, "ts": record.ts, "flow": record.flow.id,
+            "src": record.flow.client if frame.direction is Direction.C2S else record.flow.server,
+            "dst": record.flow.server if frame.direction is Direction.C2S else record.flow.client,
+            "dir": frame.direction.value, "proto": record.proto, "cmd": None, "trid": None,
+            "args": None, "payload_length": None, "content_type": None, "error_code": None,
+            "error_name": None, "malformed": getattr(frame, "reason", None),
+            "request": None if pairing is None else pairing.request,
+            "rtt": None if pairing is None else pairing.rtt,
+        }  # fmt: skip
+        if isinstance(frame, CommandFrame):
+            row["cmd"], row["trid"], row["args"] = frame.cmd, frame.trid, list(frame.args)
+            row["payload_length"] = frame.payload_length
+            if frame.payload_length is not None:
+                payload = frame.payload
+                row["content_type"] = getattr(payload, "content_type", None)
+            code = getattr(frame, "code", None)
+            if code is not None:
+                row["error_code"], row["error_name"] = code, getattr(frame, "error_name", None)
+        self.add("frames", row)
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        rows = self._rows[table]
+        rows.append(row)
+        if len(rows) >= ROWS_PER_PART:
+            self._flush(table)
+
+    def _flush(self, table: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = self._rows[table]
+        if not rows:
+            return
+        directory = self._root / table / f"capture={_partition(self._capture)}"
+        directory.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), directory / f"part-{self._parts[table]}.parquet")
+        self._parts[table] += 1
+        self._rows[table] = []
+
+    def close(self) -> None:
+        for table in SCHEMA:
+            self._flush(table)
+
+
+def _partition(name: str) -> str:
+    """A capture's name as a hive partition value (no '/' or '=')."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+Writer = Callable[[Path, str, Path, Options, _Facts, list[str]], int]
+WRITERS: Final[dict[str, Writer]] = {
+    ".jsonl": _write_jsonl,
+    ".txt": _write_txt,
+    ".pcapng": _write_pcapng,
+    ".parquet": _write_parquet,
+}
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def _job(args: tuple[str, str, str, Options]) -> Part:
+    source, name, part, options = args
+    return export_one(Path(source), name, Path(part), options)
+
+
+def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff export`: 0, or 2 when a capture could not be read whole."""
+    import os
+
+    target = Path(args.output)
+    kind = next((k for k in FORMATS if target.name.endswith(k)), None)
+    if kind is None:
+        raise MsnsniffError(f"export: say the format by OUT's extension: {', '.join(FORMATS)}")
+    if args.filter is not None:
+        from msnsniff.session.filter import compile_filter
+
+        compile_filter(args.filter)  # a bad filter stops here, with its column shown
+    files = expand(args.files)
+    names = _names(files)
+    decode_as = tuple((port, proto) for port, _, proto in
+                      (x.partition("=") for x in args.decode_as))  # fmt: skip
+    options = Options(kind, args.filter, args.redact, decode_as, getattr(args, "fb_secret", None))
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(files)))
+    work = Path(tempfile.mkdtemp(prefix="msnsniff-export-", dir=target.parent))
+    try:
+        tasks = [(str(f), n, str(work / f"{i:06d}{kind}"), options)
+                 for i, (f, n) in enumerate(zip(files, names, strict=True))]  # fmt: skip
+        if jobs == 1:
+            parts = [_job(t) for t in tasks]
+        else:
+            with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+                parts = list(pool.map(_job, tasks))
+        _join(kind, [p.path for p in parts], target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    status = 0
+    for part in parts:
+        for message in part.messages:
+            err.write(message + "\n")
+            status = 2
+    total = sum(p.frames for p in parts)
+    err.write(f"msnsniff: exported {total} frames of {len(files)} capture"
+              f"{'s' if len(files) != 1 else ''} to {target}\n")  # fmt: skip
+    return status
+
+
+def _names(files: list[Path]) -> list[str]:
+    """Each capture's name in the output: its path as given (unique by construction)."""
+    return [str(f) for f in files]
+
+
+def _join(kind: str, parts: list[Path], target: Path) -> None:
+    """The parts, in order, as `target` (pcapng sections simply follow each other)."""
+    if kind == ".parquet":
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for part in parts:
+            if not part.exists():
+                continue
+            for table in part.iterdir():
+                for capture in table.iterdir():
+                    dest = target / table.name / capture.name
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(capture), dest)
+        return
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("wb") as out:
+        for part in parts:
+            if part.exists():
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, out)
+    partial.replace(target)

@@ -1,0 +1,185 @@
+"""`msnsniff export`: each format from the same analysis, many captures in parallel with the
+same output as one at a time, and the README's DuckDB queries over the Parquet tables."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import struct
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture.sources import open_source
+from msnsniff.cli import main
+from msnsniff.registry import load_dissectors
+from msnsniff.session.capture_session import CaptureSession
+
+CAPTURES = Path(__file__).parents[2] / "captures"
+LISTS = CAPTURES / "server_list_changes.pcap"
+CHAT = CAPTURES / "server_chat.pcap"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_jsonl_is_the_read_schema_plus_capture_and_findings(tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    assert run("export", str(LISTS), "-o", str(out))[0] == 0
+    rows = jsonl(out)
+    _, read_out, _ = run("read", "-T", "jsonl", str(LISTS))
+    read_rows = [json.loads(line) for line in read_out.splitlines()]
+    assert [{k: v for k, v in r.items() if k not in ("capture", "findings")} for r in rows] \
+        == read_rows  # fmt: skip
+    assert {r["capture"] for r in rows} == {str(LISTS)}
+    _, expert_out, _ = run("expert", "-T", "json", str(LISTS))
+    expected = Counter(json.loads(line)["frame"] for line in expert_out.splitlines()
+                       if json.loads(line)["frame"] is not None)  # fmt: skip
+    got = Counter(r["no"] for r in rows for _ in r["findings"])
+    assert got == expected and got
+
+
+def test_the_transcript_reads_back_as_the_same_frames(tmp_path: Path) -> None:
+    out = tmp_path / "x.txt"
+    assert run("export", str(CHAT), "-o", str(out))[0] == 0
+
+    def frames(path: Path) -> list[tuple[str, bytes, bytes | None]]:
+        session = CaptureSession(load_dissectors())
+        return [(r.direction.value, r.frame.line, r.frame.payload_bytes)
+                for r in session.run(open_source(path))
+                if isinstance(r.frame, CommandFrame)]  # fmt: skip
+
+    assert frames(out) == frames(CHAT)
+
+
+def _pcapng_packets(path: Path) -> list[tuple[bytes, str | None]]:
+    """(packet bytes, comment) of each enhanced packet block."""
+    data, pos, out = path.read_bytes(), 0, []
+    while pos < len(data):
+        kind, length = struct.unpack_from("<II", data, pos)
+        if kind == 6:
+            caplen = struct.unpack_from("<I", data, pos + 20)[0]
+            packet = data[pos + 28 : pos + 28 + caplen]
+            opt = pos + 28 + caplen + (-caplen % 4)
+            comment = None
+            while opt < pos + length - 4:
+                code, size = struct.unpack_from("<HH", data, opt)
+                if code == 0:
+                    break
+                if code == 1:
+                    comment = data[opt + 4 : opt + 4 + size].decode()
+                opt += 4 + size + (-size % 4)
+            out.append((packet, comment))
+        pos += length
+    return out
+
+
+def test_pcapng_holds_the_selected_flows_with_findings_as_comments(tmp_path: Path) -> None:
+    out = tmp_path / "x.pcapng"
+    status, _, err = run("export", str(LISTS), "-o", str(out), "-Y", "msnp.cmd == \"ADG\"")
+    assert status == 0, err
+    packets = _pcapng_packets(out)
+    comments = [c for _, c in packets if c]
+    assert any("error 229" in c for c in comments), comments
+    assert all(c.startswith("msnsniff ") for c in comments)
+    # only alice's notification connection sends ADG: one flow, every packet of it
+    exported = list(CaptureSession(load_dissectors()).run(open_source(out)))
+    clients = {r.flow.client for r in exported}
+    assert len(clients) == 1
+    whole = [r for r in CaptureSession(load_dissectors()).run(open_source(LISTS))
+             if r.flow.client in clients]  # fmt: skip
+    assert [r.frame.raw for r in exported] == [r.frame.raw for r in whole]
+
+
+def test_many_captures_in_parallel_give_the_same_output(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "b").mkdir(parents=True)
+    for src, dest in ((LISTS, corpus / "a.pcap"), (CHAT, corpus / "b" / "c.pcap"),
+                      (CAPTURES / "server_md5_logins.pcap", corpus / "b" / "d.pcap")):
+        shutil.copy(src, dest)
+    (corpus / "notes.txt").write_text("not a capture\n")
+    for fmt in ("jsonl", "txt", "pcapng"):
+        one, many = tmp_path / f"one.{fmt}", tmp_path / f"many.{fmt}"
+        assert run("export", str(corpus), "-o", str(one), "-j", "1")[0] == 0
+        assert run("export", str(corpus), "-o", str(many), "-j", "3")[0] == 0
+        assert one.read_bytes() == many.read_bytes(), fmt
+    rows = jsonl(tmp_path / "one.jsonl")
+    assert [c for c in dict.fromkeys(r["capture"] for r in rows)] == [
+        str(corpus / "a.pcap"), str(corpus / "b" / "c.pcap"), str(corpus / "b" / "d.pcap")]
+
+
+def test_redacted_export_names_nobody(tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    assert run("export", str(CHAT), "-o", str(out), "--redact")[0] == 0
+    text = out.read_text()
+    assert "@example.com" not in text and "@example.invalid" in text
+
+
+def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
+    status, _, err = run("export", str(CHAT), "-o", str(tmp_path / "x.csv"))
+    assert status == 2 and ".jsonl, .txt, .pcapng, .parquet" in err
+
+
+README_QUERIES = {
+    "commands": """
+        SELECT cmd, count(*) AS n
+        FROM read_parquet('OUT/frames/*/*.parquet', hive_partitioning = true)
+        GROUP BY cmd ORDER BY n DESC, cmd""",
+    "errors": """
+        SELECT f.capture, f.cmd AS code, f.error_name, r.cmd AS request
+        FROM read_parquet('OUT/frames/*/*.parquet', hive_partitioning = true) f
+        JOIN read_parquet('OUT/frames/*/*.parquet', hive_partitioning = true) r
+          ON r.capture = f.capture AND r.no = f.request
+        WHERE f.error_code IS NOT NULL ORDER BY f.capture, f.no""",
+    "slowest": """
+        SELECT capture, cmd, max(rtt) AS worst
+        FROM read_parquet('OUT/transactions/*/*.parquet', hive_partitioning = true)
+        GROUP BY capture, cmd ORDER BY worst DESC LIMIT 5""",
+}  # fmt: skip
+
+
+def test_parquet_tables_answer_the_readme_queries(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "corpus.parquet"
+    status, _, err = run("export", str(LISTS), str(CHAT), "-o", str(out))
+    assert status == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "findings", "frames", "list_changes", "transactions"]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    con = duckdb.connect()
+
+    def query(name: str) -> list[tuple[Any, ...]]:
+        sql = README_QUERIES[name]
+        assert " ".join(sql.split()) in " ".join(readme.split()), f"README lacks {name}"
+        # (the test's copy is wrapped differently; the words must be the README's)
+        return list(con.execute(sql.replace("OUT", str(out))).fetchall())
+
+    counts = dict((cmd, n) for cmd, n in query("commands"))
+    expected: Counter[str] = Counter()
+    for path in (LISTS, CHAT):
+        for r in CaptureSession(load_dissectors()).run(open_source(path)):
+            if isinstance(r.frame, CommandFrame):
+                expected[r.frame.cmd] += 1
+    assert counts == dict(expected)
+    errors = query("errors")
+    name = str(LISTS).replace("/", "_")  # the partition value: the path as given, made safe
+    assert (name, "229", "ERR_GROUP_NAME_TOO_LONG", "ADG") in errors
+    assert query("slowest")
+    changes = con.execute("SELECT kind, count(*) FROM "
+                          f"read_parquet('{out}/list_changes/*/*.parquet') GROUP BY kind"
+                          ).fetchall()  # fmt: skip
+    assert dict(changes).get("add", 0) >= 3
