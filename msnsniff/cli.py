@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     read = sub.add_parser("read", help="dissect a capture (pcap, pcapng or transcript)")
-    read.add_argument("files", nargs="+", metavar="FILE")
+    read.add_argument("files", nargs="+", metavar="FILE", help="captures, or directories of them")
     read.add_argument(
         "-T", dest="format", choices=("text", "jsonl", "none"), default="text",
         help="output format: one line per frame (text), one JSON object per frame (jsonl), "
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print only frames matching this display filter")  # fmt: skip
     read.add_argument(
         "-j", "--jobs", type=int, default=None, metavar="N",
-        help="processes for one pcap/pcapng file (default: every core for files over "
+        help="several captures (or directories): N read at once (0: one per core); one "
+        "pcap/pcapng file: N processes for it (default: every core for files over "
         f"{PARALLEL_FROM >> 20} MiB, else 1); the output is the same for any N",
     )  # fmt: skip
     sniff = sub.add_parser("sniff", help="capture live traffic and decode it as it arrives")
@@ -97,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser(
         "stats", help="command histogram, RTT percentiles, flows, presence and list churn"
     )
-    stats.add_argument("files", nargs="+", metavar="FILE")
+    stats.add_argument("files", nargs="+", metavar="FILE", help="captures, or directories of them")
+    stats.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                       help="captures analysed at once (0: one per core; default 1)")
     stats.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     stats.add_argument("--top", type=int, default=10, metavar="N",
                        help="busiest flows to list (default 10)")  # fmt: skip
@@ -461,13 +464,18 @@ def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from dissectors.api import DissectorError
     from msnsniff.capture.sources import file_kind, open_source
+    from msnsniff.corpus import expand, jobs_for, read_many
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import run_paired
 
     display = _filter(args)
+    files = expand(args.files)
+    if len(files) > 1 and args.jobs not in (None, 1):
+        _session(args)  # validates --decode-as before any process starts
+        return read_many(args, files, jobs_for(args.jobs, len(files)), out, err)
     emit = _printer(args.format, args.redact, out, display)
     status = 0
-    for path in args.files:
+    for path in map(str, files):
         kind = file_kind(Path(path))
         jobs = _jobs(args, Path(path), kind)
         if display is not None and display.fields & NUMBERED_FIELDS:

@@ -21,10 +21,9 @@ the same for any `-j`. `-Y FILTER` keeps the frames it selects (for `.pcapng`: t
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final, TextIO
@@ -36,7 +35,6 @@ from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
 FORMATS: Final = (".jsonl", ".txt", ".pcapng", ".parquet")
-CAPTURE_SUFFIXES: Final = frozenset({".pcap", ".pcapng", ".cap"})
 ROWS_PER_PART: Final = 100_000
 
 SCHEMA: Final = {
@@ -51,40 +49,12 @@ SCHEMA: Final = {
 """The Parquet tables and their columns (every table also has the `capture` partition)."""
 
 
-def expand(paths: Sequence[str]) -> list[Path]:
-    """The captures named: files as given, directories as their captures sorted by path
-    (pcap/pcapng/cap files, and .txt files that read as transcripts)."""
-    from msnsniff.capture.transcript import looks_like_transcript
-
-    out: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        if not path.is_dir():
-            out.append(path)
-            continue
-        found = []
-        for p in sorted(path.rglob("*")):
-            if not p.is_file():
-                continue
-            if p.suffix.lower() in CAPTURE_SUFFIXES:
-                found.append(p)
-            elif p.suffix.lower() in (".txt", ".log"):
-                with p.open("rb") as fh:
-                    if looks_like_transcript(fh.read(65536)):
-                        found.append(p)
-        if not found:
-            raise MsnsniffError(f"{path}: no captures in this directory")
-        out.extend(found)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Options:
     kind: str  # one of FORMATS
     filter: str | None
     redact: bool
     decode_as: tuple[tuple[str, str], ...]
-    fb_secret: str | None = None
 
 
 @dataclass(slots=True)
@@ -133,7 +103,7 @@ def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -
     settle = facts.transactions.append if keep else None
     change = facts.changes.append if keep else None
     transactions = analysis.add(lambda sink: Transactions(sink, on_settle=settle))
-    add_all_analyzers(analysis, transactions, fb_secret=options.fb_secret)
+    add_all_analyzers(analysis, transactions)
     if keep:  # a second reducer, only to hear the changes (the first one serves Expert)
         analysis.add(lambda sink: ContactLists(lambda f: None, on_change=change))
     for event in _events(path, messages):
@@ -451,8 +421,6 @@ def _job(args: tuple[str, str, str, Options]) -> Part:
 
 def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff export`: 0, or 2 when a capture could not be read whole."""
-    import os
-
     target = Path(args.output)
     kind = next((k for k in FORMATS if target.name.endswith(k)), None)
     if kind is None:
@@ -461,21 +429,19 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from msnsniff.session.filter import compile_filter
 
         compile_filter(args.filter)  # a bad filter stops here, with its column shown
+    from msnsniff.corpus import expand, in_order, jobs_for
+
     files = expand(args.files)
     names = _names(files)
     decode_as = tuple((port, proto) for port, _, proto in
                       (x.partition("=") for x in args.decode_as))  # fmt: skip
-    options = Options(kind, args.filter, args.redact, decode_as, getattr(args, "fb_secret", None))
-    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(files)))
+    options = Options(kind, args.filter, args.redact, decode_as)
+    jobs = jobs_for(0 if args.jobs is None else args.jobs, len(files))  # default: every core
     work = Path(tempfile.mkdtemp(prefix="msnsniff-export-", dir=target.parent))
     try:
         tasks = [(str(f), n, str(work / f"{i:06d}{kind}"), options)
                  for i, (f, n) in enumerate(zip(files, names, strict=True))]  # fmt: skip
-        if jobs == 1:
-            parts = [_job(t) for t in tasks]
-        else:
-            with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-                parts = list(pool.map(_job, tasks))
+        parts = in_order(_job, tasks, jobs)
         _join(kind, [p.path for p in parts], target)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -144,25 +144,54 @@ def run_expert(
     return status
 
 
+def _stats_one(job: tuple[argparse.Namespace, str]) -> tuple[Any, Any, list[str]]:
+    """One capture's statistics (in a worker process when `-j` says so)."""
+    from msnsniff.cli import _session
+    from msnsniff.session.stats import Stats
+    from msnsniff.session.webapi import WebStats
+
+    args, path = job
+    display = None if args.filter is None else compile_filter(args.filter)
+    analysis = Analysis(_session(args), keep_findings=False)
+    stats = Stats.attach(analysis, display)
+    web = WebStats.attach(analysis)
+    messages = _drive(analysis, path, lambda: None)
+    return stats.detached(), web, messages
+
+
 def run_stats(
     args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
 ) -> int:
-    """`msnsniff stats FILE...`: one report per file."""
+    """`msnsniff stats CAPTURE...`: one report per capture, then, for several, their total
+    (`-j N`: N captures at once; the output is the same for any N)."""
+    from msnsniff.corpus import expand, in_order, jobs_for
     from msnsniff.session.stats import Stats
 
-    display = None if args.filter is None else compile_filter(args.filter)
+    if args.filter is not None:
+        compile_filter(args.filter)  # a bad filter stops here, before any worker starts
+    session(args)  # validates --decode-as
+    files = [str(f) for f in expand(args.files)]
+    jobs = jobs_for(getattr(args, "jobs", None), len(files))
+    results = in_order(_stats_one, [(args, f) for f in files], jobs)
     status = 0
-    for path in args.files:
-        analysis = Analysis(session(args), keep_findings=False)
-        stats = Stats.attach(analysis, display)
-        messages = _drive(analysis, path, lambda: None)
+    total = Stats()
+    for n, (path, (stats, web, messages)) in enumerate(zip(files, results, strict=True), 1):
+        total.merge(stats, str(n))
         if args.format == "json":
-            out.write(dumps({"file": str(Path(path)), **stats.to_json()}) + "\n")
+            http = {} if web.empty else {"http": web.to_json()}
+            out.write(dumps({"file": str(Path(path)), **stats.to_json(), **http}) + "\n")
         else:
-            if len(args.files) > 1:
+            if len(files) > 1:
                 out.write(f"== {path}\n")
             out.write(stats.render(args.top) + "\n")
+            if not web.empty:
+                out.write(web.render() + "\n")
         status = max(status, _report(messages, out, err))
+    if len(files) > 1:
+        if args.format == "json":
+            out.write(dumps({"file": None, "captures": len(files), **total.to_json()}) + "\n")
+        else:
+            out.write(f"== all {len(files)} captures\n{total.render(args.top)}\n")
     return status
 
 

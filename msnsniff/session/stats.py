@@ -162,6 +162,29 @@ class Stats:
             if stats.kind == "NS?":
                 stats.kind = "NS"
 
+    def merge(self, other: Stats, tag: str) -> None:
+        """Add `other`'s counts to these (a corpus total); its flows keep their own rows,
+        their ids prefixed with `tag` (flow ids repeat across captures)."""
+        self.commands.update(other.commands)
+        for cmd, hist in other.rtt.items():
+            mine = self.rtt.setdefault(cmd, RttHistogram())
+            mine.buckets.update(hist.buckets)
+            mine.count += hist.count
+            mine.low, mine.high = min(mine.low, hist.low), max(mine.high, hist.high)
+        for key, flow in other.flows.items():
+            self.flows[f"{tag}:{key}"] = flow
+        self.presence.update(other.presence)
+        self.churn.update(other.churn)
+        self.unanswered.update(other.unanswered)
+        self.malformed += other.malformed
+        self.gaps += other.gaps
+
+    def detached(self) -> Stats:
+        """These counts without the display filter (which does not cross processes)."""
+        self._display = None
+        self._selected = set()
+        return self
+
     # -- reports ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         kinds: Counter[str] = Counter()
