@@ -8,33 +8,43 @@ keeps at least half the frames-only throughput) and each one's peak RSS (target:
 same at 100k and 1M packets).
 
     python3 -m benchmarks.bench_analysis [--sizes 100000 1000000] [--repeat 3]
+    python3 -m benchmarks.bench_analysis --build compiled   # the opt-in mypyc build
+
+The build measured is printed first (see bench_read's `--build`), and each run's CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from benchmarks.bench_read import MIB, best, capture, truth_counts
+from benchmarks.bench_read import MIB, best, capture, tree, truth_counts
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--build", choices=("source", "compiled"), default="source",
+                    help="run the tree as it is, or a mypyc-compiled copy of it")  # fmt: skip
     args = ap.parse_args()
     me = [sys.executable, "-m", "msnsniff"]
+    where, label = tree(args.build)
+    print(f"msnsniff build measured: {label}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     for packets in args.sizes:
         pcap, truth = capture(packets)
         frames = sum(truth_counts(truth)[0].values())
         print(f"\n== {pcap.name}: {frames:,} frames")
-        base = best([*me, "read", "-j", "1", "-T", "none", str(pcap)], args.repeat)
+        base = best([*me, "read", "-j", "1", "-T", "none", str(pcap)], args.repeat, where)
         full = best([*me, "expert", "-T", "json", "--min-severity", "error", str(pcap)],
-                    args.repeat)  # fmt: skip
+                    args.repeat, where)  # fmt: skip
         for name, run in (("frames only", base), ("full analysis", full)):
             print(f"  {name:<14} {run.seconds:7.2f} s  {frames / run.seconds:>10,.0f} frames/s  "
                   f"{base.seconds / run.seconds:5.2f}x frames-only  "
-                  f"peak RSS {run.peak_rss / MIB:6.1f} MiB")  # fmt: skip
+                  f"peak RSS {run.peak_rss / MIB:6.1f} MiB  cpu {run.cpu:6.2f} s "
+                  f"({base.cpu / run.cpu:4.2f}x frames-only's)")  # fmt: skip
     return 0
 
 

@@ -11,6 +11,13 @@ correctness on the capture: per-command frame counts against the generator's gro
 
     python3 benchmarks/bench_read.py              # 100k and 1M packets
     python3 benchmarks/bench_read.py --sizes 100000 --repeat 3
+    python3 benchmarks/bench_read.py --build compiled   # the opt-in mypyc build (setup.py)
+
+Which build is measured is printed first: `--build source` (the default) runs the tree as it
+is (pure Python, unless `build_ext --inplace` left compiled modules in it: they are named);
+`--build compiled` copies the sources to `bench-data/compiled/`, compiles them there with
+`MSNSNIFF_COMPILE=1 setup.py build_ext --inplace` and runs that copy. Each run also reports
+its CPU time (user + system, all processes), since wall time on a shared machine is noisy.
 
 The targets (issue 3): on the 1M capture, frames-only decoding at least 2x tshark's
 frames/s, JSONL output at least 1x, peak RSS under 64 MiB and the same at 100k and 1M.
@@ -42,17 +49,18 @@ class Run:
     seconds: float
     peak_rss: int
     stdout: bytes
+    cpu: float = 0.0  # user + system seconds of the command and its children
 
 
 GNU_TIME = Path("/usr/bin/time")
 RSS_MARK = "msnsniff-bench-peak-rss-kib="
 
 
-def timed(argv: list[str]) -> Run:
+def timed(argv: list[str], cwd: Path = ROOT) -> Run:
     """Run argv to completion (output discarded); wall time and the child's peak RSS."""
     launch = [str(GNU_TIME), "-f", RSS_MARK + "%M", *argv] if GNU_TIME.exists() else argv
     start = time.perf_counter()
-    proc = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
@@ -63,13 +71,55 @@ def timed(argv: list[str]) -> Run:
     for line in err.splitlines():
         if line.startswith(RSS_MARK):
             rss = int(line[len(RSS_MARK) :]) * 1024
-    return Run(seconds, rss, b"")
+    return Run(seconds, rss, b"", usage.ru_utime + usage.ru_stime)
 
 
-def best(argv: list[str], repeat: int) -> Run:
-    runs = [timed(argv) for _ in range(repeat)]
+def best(argv: list[str], repeat: int, cwd: Path = ROOT) -> Run:
+    """The median wall time and median CPU time of `repeat` runs, and the largest peak RSS."""
+    runs = [timed(argv, cwd) for _ in range(repeat)]
     return Run(
-        sorted(r.seconds for r in runs)[len(runs) // 2], max(r.peak_rss for r in runs), b""
+        sorted(r.seconds for r in runs)[len(runs) // 2],
+        max(r.peak_rss for r in runs),
+        b"",
+        sorted(r.cpu for r in runs)[len(runs) // 2],
+    )
+
+
+def hot_modules() -> list[str]:
+    """The modules setup.py compiles in the opt-in build (its HOT list)."""
+    text = (ROOT / "setup.py").read_text()
+    start = text.index("HOT = [")
+    block = text[start : text.index("]", start)]
+    return [line.strip().strip('",') for line in block.splitlines()[1:] if line.strip()]
+
+
+def tree(build: str) -> tuple[Path, str]:
+    """The source tree to run msnsniff from, and which build it is (printed with the figures).
+
+    `compiled`: a copy of the sources in bench-data/compiled/, compiled there in place."""
+    hot = hot_modules()
+    if build == "compiled":
+        where = DATA / "compiled"
+        if where.exists():
+            shutil.rmtree(where)
+        where.mkdir(parents=True)
+        for name in ("dissectors", "msnsniff"):
+            shutil.copytree(ROOT / name, where / name, ignore=shutil.ignore_patterns(
+                "*.so", "__pycache__", "*.c"))  # fmt: skip
+        for name in ("setup.py", "pyproject.toml", "README.md"):
+            shutil.copy(ROOT / name, where / name)
+        print(f"compiling {len(hot)} modules with mypyc in {where} ...", flush=True)
+        subprocess.run(
+            [sys.executable, "setup.py", "build_ext", "--inplace"], cwd=where, check=True,
+            env={**os.environ, "MSNSNIFF_COMPILE": "1"}, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    else:
+        where = ROOT
+    compiled = [m for m in hot if list((where / m).parent.glob(Path(m).stem + ".*.so"))]
+    if not compiled:
+        return where, "pure Python (no compiled module in the tree)"
+    return where, f"mypyc-compiled, {len(compiled)} of setup.py's {len(hot)} modules: " + ", ".join(
+        compiled
     )
 
 
@@ -104,12 +154,14 @@ def truth_counts(truth: Path) -> tuple[collections.Counter[str], int]:
     return counts, cut
 
 
-def our_counts(pcap: Path) -> tuple[collections.Counter[str], collections.Counter[str]]:
+def our_counts(
+    pcap: Path, cwd: Path = ROOT
+) -> tuple[collections.Counter[str], collections.Counter[str]]:
     """Per-command counts and malformed reasons from `msnsniff read -T jsonl` (streamed)."""
     argv = [sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(pcap)]
     counts: collections.Counter[str] = collections.Counter()
     malformed: collections.Counter[str] = collections.Counter()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE) as proc:
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, cwd=cwd) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             rec = json.loads(line)
@@ -125,9 +177,14 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3, help="runs per command (median time)")
     ap.add_argument("--no-check", action="store_true", help="skip the correctness check")
+    ap.add_argument("--build", choices=("source", "compiled"), default="source",
+                    help="run the tree as it is, or a mypyc-compiled copy of it")  # fmt: skip
     args = ap.parse_args()
     tshark = shutil.which("tshark")
     me = [sys.executable, "-m", "msnsniff", "read"]
+    where, label = tree(args.build)
+    print(f"msnsniff build measured: {label}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     rows = []
     for packets in args.sizes:
         pcap, truth = capture(packets)
@@ -136,8 +193,8 @@ def main() -> int:
         print(f"\n== {pcap.name}: {packets:,} packets, {frames:,} complete frames "
               f"(+{cut} cut by the capture end), {pcap.stat().st_size / MIB:.1f} MiB")  # fmt: skip
         results = {
-            "msnsniff frames": best([*me, "-T", "none", str(pcap)], args.repeat),
-            "msnsniff jsonl": best([*me, "-T", "jsonl", str(pcap)], args.repeat),
+            "msnsniff frames": best([*me, "-T", "none", str(pcap)], args.repeat, where),
+            "msnsniff jsonl": best([*me, "-T", "jsonl", str(pcap)], args.repeat, where),
         }
         if tshark:
             argv = [tshark, "-r", str(pcap), "-q", "-Y", "msnms", "-d", "tcp.port==1863,msnms"]
@@ -146,11 +203,13 @@ def main() -> int:
         for name, run in results.items():
             rate = frames / run.seconds
             ratio = f"{base.seconds / run.seconds:5.2f}x tshark" if base else "(no tshark)"
+            cpu = f"cpu {run.cpu:6.2f} s" + (
+                f" ({base.cpu / run.cpu:4.2f}x tshark's)" if base else "")  # fmt: skip
             print(f"  {name:<20} {run.seconds:7.2f} s  {rate:>10,.0f} frames/s  {ratio}  "
-                  f"peak RSS {run.peak_rss / MIB:6.1f} MiB")  # fmt: skip
+                  f"peak RSS {run.peak_rss / MIB:6.1f} MiB  {cpu}")  # fmt: skip
             rows.append((packets, name, run))
         if not args.no_check:
-            got, malformed = our_counts(pcap)
+            got, malformed = our_counts(pcap, where)
             diff = {c: (got[c], expected[c]) for c in got.keys() | expected.keys()
                     if got[c] != expected[c]}  # fmt: skip
             print(f"  check: {sum(got.values()):,} frames decoded; per-command counts "

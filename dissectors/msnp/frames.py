@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from dissectors.api import Direction, Frame
+from dissectors.msnp.grammar import is_unknown, split_line
 
 if TYPE_CHECKING:
     from dissectors.msnp.decode import Decoded
@@ -59,8 +60,6 @@ class CommandFrame(MsnpFrame):
     def _parts(self) -> tuple[str, int | None, tuple[str, ...]]:
         parts = self._split
         if parts is None:
-            from dissectors.msnp.grammar import split_line
-
             trid, args = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
             parts = (self.raw[:3].decode("ascii"), trid, args)
             object.__setattr__(self, "_split", parts)
@@ -79,8 +78,6 @@ class CommandFrame(MsnpFrame):
     @property
     def unknown(self) -> bool:
         """True for a command the grammar does not know (in this direction)."""
-        from dissectors.msnp.grammar import is_unknown
-
         return is_unknown(self.cmd, self.direction)
 
     @property

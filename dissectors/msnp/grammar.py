@@ -545,4 +545,9 @@ def split_line(
         if 0 < len(first) <= _MAX_TRID_DIGITS and first.isdigit():
             trid = int(first)
             rest = rest[1:]
-    return trid, tuple(t.decode("utf-8", "surrogateescape") for t in rest)
+    if not rest:
+        return trid, ()
+    # one decode of the arguments joined by single spaces, split at them again: the tokens
+    # hold no ASCII whitespace and no UTF-8 sequence contains a space byte, so this is each
+    # token decoded on its own (an incomplete sequence before a space is escaped either way)
+    return trid, tuple(b" ".join(rest).decode("utf-8", "surrogateescape").split(" "))

@@ -15,7 +15,7 @@ frame goes out at once, and a request's replies show on the replies themselves).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -54,6 +54,31 @@ class Paired(NamedTuple):
     pairing: Pairing | None
 
 
+def _pairing_maker() -> Callable[[int | None, tuple[int, ...] | None, float | None], Pairing]:
+    make = object.__new__
+    slots = vars(Pairing)
+    set_request, set_replies, set_rtt = (
+        slots[name].__set__ for name in ("request", "replies", "rtt")
+    )
+
+    def new_pairing(
+        request: int | None, replies: tuple[int, ...] | None, rtt: float | None
+    ) -> Pairing:
+        pairing: Pairing = make(Pairing)
+        set_request(pairing, request)
+        set_replies(pairing, replies)
+        set_rtt(pairing, rtt)
+        return pairing
+
+    return new_pairing
+
+
+new_pairing: Final = _pairing_maker()
+"""`Pairing(request, replies, rtt)` for the per-frame path: the slots written through their
+descriptors, past the frozen dataclass's `object.__setattr__` per field."""
+_new_tuple: Final = tuple.__new__  # `Paired(...)` without the named tuple's Python `__new__`
+
+
 class PairingView:
     """Attaches a `Transactions` analyzer to `analysis` and pairs the records it is given."""
 
@@ -75,7 +100,7 @@ class PairingView:
 
     def _reply(self, txn: Transaction, record: FrameRecord) -> None:
         rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
-        self._replies[record.no] = Pairing(request=txn.request, rtt=rtt)
+        self._replies[record.no] = new_pairing(txn.request, None, rtt)
 
     def _settle(self, txn: Transaction) -> None:
         self._unsettled.discard(txn.request)
@@ -92,19 +117,20 @@ class PairingView:
     def _release(self, final: bool) -> list[Paired]:
         held = self._held
         out: list[Paired] = []
-        while held and (
-            final or held[0].no not in self._unsettled or len(held) > self._max_held
-        ):
+        append = out.append
+        unsettled, requests, replies_of = self._unsettled, self._requests, self._replies
+        max_held = self._max_held
+        while held and (final or held[0].no not in unsettled or len(held) > max_held):
             record = held.popleft()
             no = record.no
-            txn = self._requests.pop(no, None)
+            txn = requests.pop(no, None)
             if txn is not None:
-                early = no in self._unsettled  # more replies may come: none known is unknown
-                self._unsettled.discard(no)
+                early = no in unsettled  # more replies may come: none known is unknown
+                unsettled.discard(no)
                 replies = tuple(txn.replies) if txn.replies or not early else None
-                out.append(Paired(record, Pairing(replies=replies, rtt=txn.rtt)))
+                append(_new_tuple(Paired, (record, new_pairing(None, replies, txn.rtt))))
             else:
-                out.append(Paired(record, self._replies.pop(no, None)))
+                append(_new_tuple(Paired, (record, replies_of.pop(no, None))))
         return out
 
 

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
-from dissectors.msnp.payloads.model import Findings
+from dissectors.msnp.payloads.model import Findings, KeepingFindings
 
 MAX_HEADERS: Final = 256
 """Header lines read before the rest is treated as body (real payloads have about 25)."""
@@ -236,15 +236,6 @@ class Mime:
         return lenient_text(self.body, self.block.charset, findings)
 
 
-class _Problems(Findings):
-    """A `Findings` that keeps every problem (for replaying into the real one, in order)."""
-
-    __slots__ = ()
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-
-
 def analyze_headers(headers: tuple[tuple[str, str], ...], findings: Findings) -> HeaderBlock:
     """Index the headers and read Content-Type; problems go to `findings`."""
     index: dict[str, str] = {}
@@ -292,7 +283,7 @@ def parse_block(block: bytes) -> HeaderBlock | None:
     if lfs >= MAX_HEADERS - 1 or lfs != block.count(b"\r\n") or block.startswith(b"\r\n"):
         return None
     pairs = _crlf_lines(block) if block.isascii() else None
-    sink = _Problems()
+    sink = KeepingFindings()
     if pairs is None:  # the general reader reports bad lines and decodes non-ASCII bytes
         pairs = list(split_headers(block + b"\r\n\r\n", sink)[0])
     info = analyze_headers(tuple(pairs), sink)

@@ -47,6 +47,18 @@ class Findings:
         return tuple(self.problems)
 
 
+class KeepingFindings(Findings):
+    """A `Findings` that keeps every problem (for replaying into a bounded one, in order).
+
+    Here rather than beside its one user in `mime`: that module may be compiled with mypyc,
+    whose classes cannot subclass a slotted Python class."""
+
+    __slots__ = ()
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+
 _ATOMS: Final = frozenset({str, int, bool, float, type(None)})
 """Immutable JSON scalar types: `jsonable` returns them as they are."""
 _STR: Final = frozenset({str})
