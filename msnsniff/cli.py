@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",
     "proxy", "tui", "replay", "mock", "redact", "export",
+    "wireshark-lua",
 )  # fmt: skip
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
@@ -211,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
         "redact", help="a copy of a capture with accounts pseudonymised and credentials removed")
     redact.add_argument("input", metavar="IN", help="pcap or pcapng")
     redact.add_argument("output", metavar="OUT", help="OUT.pcap or OUT.pcapng")
+    lua = sub.add_parser(
+        "wireshark-lua", help="a Wireshark Lua dissector generated from the grammar tables")
+    lua.add_argument("-o", dest="output", type=Path, default=None, metavar="FILE",
+                     help="write the script here (default: standard output)")
+    lua.add_argument("--port", default="1863", metavar="PORT|off",
+                     help="TCP port to register on (default %(default)s)")
+    lua.add_argument("--no-heuristic", action="store_true",
+                     help="do not also recognise MSNP on other ports by content")
     from msnsniff.replay.options import mock_arguments, replay_arguments
 
     replay_arguments(sub.add_parser(
@@ -335,6 +344,18 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         partial.unlink(missing_ok=True)
         raise
     err.write(f"msnsniff: {summary_text(summary)}\n")
+    return 0
+
+
+def cmd_wireshark_lua(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.wireshark import LuaOptions, generate_lua
+
+    script = generate_lua(LuaOptions(_port_or_off(args.port), not args.no_heuristic))
+    if args.output is None:
+        out.write(script)
+    else:
+        args.output.write_text(script, encoding="utf-8")
+        err.write(f"msnsniff: wrote {args.output} (tshark -X lua_script:{args.output})\n")
     return 0
 
 
@@ -575,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": cmd_serve, "send": cmd_send, "proxy": cmd_proxy, "tui": cmd_tui,
         "replay": cmd_replay, "mock": cmd_mock, "redact": cmd_redact,
         "export": cmd_export,
+        "wireshark-lua": cmd_wireshark_lua,
     }  # fmt: skip
     try:
         return handlers[args.command](args, sys.stdout, sys.stderr)

@@ -1,0 +1,779 @@
+"""A Wireshark Lua dissector generated from the grammar tables (`msnsniff wireshark-lua`).
+
+The script gives Wireshark and tshark real MSNP fields (`msnsniff.cmd`, `msnsniff.trid`,
+`msnsniff.list`, `msnsniff.error`, `msnsniff.payload_length`, one `msnsniff.arg.NAME` per
+grammar argument name, ...) from the very tables the Python dissector reads:
+
+* `COMMANDS` (per direction: each variant's dialect range, TrID rule, arity, guard and
+  argument names; the payload rule) and `WIRE_RULES` (the TrID rule per dialect),
+* `PAYLOAD_RULES` and `ERROR_PAYLOAD_FROM` (which lines carry a payload, and its length),
+* `DIALECT_CLUES` and `VER_RE`'s shape (how the dialect is fixed or inferred),
+* `errors.ERRORS` (code -> name and meaning).
+
+Nothing about the commands is written by hand here: the Lua text is the tables rendered as
+Lua data plus a fixed engine (`_ENGINE`) that mirrors the framer (one CRLF line, then exactly
+N payload bytes; resynchronisation on garbage) and the variant choice of `decode.py`. The
+regular expressions of guards and clues are translated to Lua patterns; an expression the
+translator does not understand raises `LuaGenerationError`, so a grammar change that the
+script could not follow fails loudly instead of silently mis-dissecting.
+
+The output is deterministic: the same tables give the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from dissectors.api import Direction
+from dissectors.msnp.errors import ERRORS
+from dissectors.msnp.framer import MAX_LINE, MAX_PAYLOAD
+from dissectors.msnp.grammar import (
+    COMMANDS,
+    DEFAULT_DIALECT,
+    DIALECT_CLUES,
+    ERROR_PAYLOAD_FROM,
+    MAX_DIALECT,
+    MIN_DIALECT,
+    PAYLOAD_RULES,
+    WIRE_RULES,
+    PayloadRule,
+    TrID,
+    Variant,
+)
+from msnsniff.capture.reassembly import SERVER_PORTS
+from msnsniff.errors import MsnsniffError
+
+__all__ = ["LuaGenerationError", "LuaOptions", "generate_lua", "lua_patterns"]
+
+DEFAULT_PORT: Final = 1863
+_DIRS: Final = (Direction.C2S, Direction.S2C)
+_TRID_CODES: Final = {TrID.YES: "Y", TrID.NO: "N", TrID.IF_INT: "I"}
+_PAYLOAD_CODES: Final = {PayloadRule.LAST: "L", PayloadRule.LAST_IF_INT: "LI"}
+_FIELD_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class LuaGenerationError(MsnsniffError):
+    """The tables hold something the generated Lua could not express faithfully."""
+
+
+@dataclass(frozen=True, slots=True)
+class LuaOptions:
+    """What the generated script registers: a TCP port (None: none) and/or a heuristic."""
+
+    port: int | None = DEFAULT_PORT
+    heuristic: bool = True
+
+
+# --- Lua literals ------------------------------------------------------------------------------
+
+
+def lua_string(text: str) -> str:
+    """`text` as a double-quoted Lua string literal (UTF-8 bytes; anything unusual escaped)."""
+    out = ['"']
+    for byte in text.encode("utf-8", "surrogateescape"):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03d}")
+    out.append('"')
+    return "".join(out)
+
+
+def _list(items: Iterable[str]) -> str:
+    return "{" + ", ".join(items) + "}"
+
+
+# --- regular expressions -> Lua patterns ----------------------------------------------------------
+
+_LUA_MAGIC: Final = frozenset("^$()%.[]*+-?")
+_ESCAPES: Final = {"d": "%d", "D": "%D", "s": "%s", "S": "%S", "w": "[%w_]", "W": "[^%w_]"}
+_START, _END = "\x01", "\x02"  # anchors, placed only where Lua accepts them
+
+
+def _literal(char: str) -> str:
+    if char in _LUA_MAGIC:
+        return "%" + char
+    if not 0x20 <= ord(char) < 0x7F:
+        raise LuaGenerationError(f"non-ASCII character {char!r} in a grammar pattern")
+    return char
+
+
+class _RegexReader:
+    """A recursive-descent reader of the regular-expression subset the grammar uses.
+
+    Each parsed piece is a tuple of alternatives, each a string of Lua pattern atoms; a group
+    `(a|b)` multiplies the alternatives (Lua patterns have no alternation).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def fail(self, why: str) -> LuaGenerationError:
+        return LuaGenerationError(f"pattern {self.text!r} at {self.pos}: {why}")
+
+    def alternatives(self, depth: int) -> tuple[str, ...]:
+        out: list[str] = []
+        while True:
+            out.extend(self.sequence(depth))
+            if self.pos < len(self.text) and self.text[self.pos] == "|":
+                self.pos += 1
+                continue
+            return tuple(out)
+
+    def sequence(self, depth: int) -> tuple[str, ...]:
+        alts: tuple[str, ...] = ("",)
+        text = self.text
+        while self.pos < len(text) and text[self.pos] not in "|)":
+            char = text[self.pos]
+            self.pos += 1
+            if char == "(":
+                if text.startswith("?:", self.pos):
+                    self.pos += 2
+                inner = self.alternatives(depth + 1)
+                if self.pos >= len(text) or text[self.pos] != ")":
+                    raise self.fail("unclosed group")
+                self.pos += 1
+                if self.pos < len(text) and text[self.pos] in "*+?{":
+                    raise self.fail("a quantified group has no Lua pattern")
+                alts = tuple(a + b for a in alts for b in inner)
+                continue
+            if char == "^":
+                atom = _START
+            elif char == "$":
+                atom = _END
+            else:
+                atom = self.quantified(self.atom(char))
+            alts = tuple(a + atom for a in alts)
+        return alts
+
+    def atom(self, char: str) -> str:
+        text = self.text
+        if char == "\\":
+            if self.pos >= len(text):
+                raise self.fail("trailing backslash")
+            esc = text[self.pos]
+            self.pos += 1
+            if esc in _ESCAPES:
+                return _ESCAPES[esc]
+            if esc.isalnum():
+                raise self.fail(f"unsupported escape \\{esc}")
+            return _literal(esc)
+        if char == ".":
+            return "."
+        if char == "[":
+            end = text.find("]", self.pos + 1)
+            if end < 0:
+                raise self.fail("unclosed character class")
+            body = text[self.pos : end]
+            self.pos = end + 1
+            if not re.fullmatch(r"\^?(?:[A-Za-z0-9]-[A-Za-z0-9]|[A-Za-z0-9 =@_]|\\[dsS])+", body):
+                raise self.fail(f"unsupported character class [{body}]")
+            return "[" + body.replace("\\", "%") + "]"
+        if char in "*+?{}":
+            raise self.fail(f"quantifier {char!r} without an atom")
+        return _literal(char)
+
+    def quantified(self, atom: str) -> str:
+        text = self.text
+        if self.pos >= len(text):
+            return atom
+        char = text[self.pos]
+        if char in "*+?":
+            self.pos += 1
+            if self.pos < len(text) and text[self.pos] in "?+":
+                raise self.fail("lazy or possessive quantifiers have no Lua pattern")
+            return atom + char
+        if char == "{":
+            match = re.compile(r"\{(\d+)\}").match(text, self.pos)
+            if match is None:
+                raise self.fail("only {n} repetition is supported")
+            self.pos = match.end()
+            return atom * int(match.group(1))
+        return atom
+
+
+def lua_patterns(regex: str) -> tuple[str, ...]:
+    """Lua patterns that together match what `re.search(regex, s)` matches.
+
+    Alternation becomes several patterns (any may match); `^` and `$` must end up at the
+    start and the end of each pattern. Raises `LuaGenerationError` for anything else.
+    """
+    reader = _RegexReader(regex)
+    alts = reader.alternatives(0)
+    if reader.pos != len(regex):
+        raise reader.fail("unbalanced parenthesis")
+    out: list[str] = []
+    for alt in alts:
+        body = alt
+        start = body.startswith(_START)
+        body = body.removeprefix(_START)
+        end = body.endswith(_END)
+        body = body.removesuffix(_END)
+        if _START in body or _END in body:
+            raise LuaGenerationError(f"pattern {regex!r}: an anchor inside the pattern")
+        if not start and body.startswith("^"):
+            body = "%" + body  # a literal caret would read as an anchor
+        out.append(("^" if start else "") + body + ("$" if end else ""))
+    # one pattern per distinct alternative, in the order the expression lists them
+    return tuple(dict.fromkeys(out))
+
+
+# --- the tables as Lua data ---------------------------------------------------------------------
+
+
+def _ranges(values: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Consecutive dialects with one value, as (low, high, value), from MIN_DIALECT on."""
+    out: list[tuple[int, int, str]] = []
+    for i, value in enumerate(values):
+        dialect = MIN_DIALECT + i
+        if out and out[-1][2] == value:
+            out[-1] = (out[-1][0], dialect, value)
+        else:
+            out.append((dialect, dialect, value))
+    return out
+
+
+def _guard(variant: Variant) -> str:
+    if variant.guard is None:
+        return "nil"
+    return _list(lua_string(p) for p in lua_patterns(variant.guard.pattern))
+
+
+def _variant(variant: Variant) -> str:
+    for arg in variant.args:
+        if not _FIELD_NAME.match(arg.name):
+            raise LuaGenerationError(f"argument name {arg.name!r} cannot be a field name")
+    args = _list(
+        "{" + lua_string(a.name) + (", true" if a.rest else ", false") + "}" for a in variant.args
+    )
+    top = -1 if variant.max_args is None else variant.max_args
+    return (
+        f"{{lo = {variant.dialects[0]}, hi = {variant.dialects[1]}, "
+        f'trid = "{_TRID_CODES[variant.trid]}", min = {variant.min_args}, max = {top}, '
+        f"label = {lua_string(variant.label)}, guard = {_guard(variant)}, args = {args}}}"
+    )
+
+
+def _command_table() -> list[str]:
+    lines = ["local COMMANDS = {"]
+    for cmd, spec in COMMANDS.items():
+        if not re.fullmatch(r"[A-Z]{3}", cmd):
+            raise LuaGenerationError(f"command word {cmd!r} is not three capital letters")
+        lines.append(f"  [{lua_string(cmd)}] = {{")
+        lines.append(f"    title = {lua_string(spec.title)},")
+        for direction in _DIRS:
+            key = direction.value
+            trid = [
+                _TRID_CODES[WIRE_RULES[n][direction][cmd][0]]
+                for n in range(MIN_DIALECT, MAX_DIALECT + 1)
+            ]
+            ranges = _list(f'{{{lo}, {hi}, "{code}"}}' for lo, hi, code in _ranges(trid))
+            lines.append(f"    trid_{key} = {ranges},")
+            rule = PAYLOAD_RULES[direction].get(cmd.encode())
+            payload = "nil" if rule is None else f'"{_PAYLOAD_CODES[rule]}"'
+            lines.append(f"    payload_{key} = {payload},")
+            lines.append(f"    variants_{key} = {{")
+            lines.extend(f"      {_variant(v)}," for v in spec.variants(direction))
+            lines.append("    },")
+        lines.append("  },")
+    lines.append("}")
+    return lines
+
+
+def _clue_table() -> list[str]:
+    lines = ["local CLUES = {"]
+    for clue in DIALECT_CLUES:
+        patterns = _list(lua_string(p) for p in lua_patterns(clue.pattern.pattern))
+        lines.append(
+            f"  {{cmd = {lua_string(clue.cmd)}, dir = {lua_string(clue.direction.value)}, "
+            f"lo = {clue.low}, hi = {clue.high}, patterns = {patterns}}},"
+        )
+    lines.append("}")
+    return lines
+
+
+def _error_table() -> list[str]:
+    lines = ["local ERRORS = {"]
+    for code in sorted(ERRORS):
+        info = ERRORS[code]
+        lines.append(
+            f"  [{code}] = {{{lua_string(info.name)}, {lua_string(info.meaning)}, "
+            f"{'true' if info.disconnects else 'false'}}},"
+        )
+    lines.append("}")
+    return lines
+
+
+def argument_names() -> tuple[str, ...]:
+    """Every argument name of the grammar, sorted: one `msnsniff.arg.NAME` field each."""
+    names = {a.name for s in COMMANDS.values() for v in (*s.c2s, *s.s2c) for a in v.args}
+    return tuple(sorted(names))
+
+
+def _constants(options: LuaOptions) -> list[str]:
+    port = "nil" if options.port is None else str(options.port)
+    return [
+        f"local MIN_DIALECT, MAX_DIALECT, DEFAULT_DIALECT = {MIN_DIALECT}, {MAX_DIALECT}, "
+        f"{DEFAULT_DIALECT}",
+        f"local ERROR_PAYLOAD_FROM = {ERROR_PAYLOAD_FROM}",
+        f"local MAX_LINE, MAX_PAYLOAD = {MAX_LINE}, {MAX_PAYLOAD}",
+        f"local SERVER_PORT = {port}",
+        "local WELL_KNOWN_SERVER_PORTS = "
+        + _list(f"[{p}] = true" for p in sorted(SERVER_PORTS)),
+        f"local HEURISTIC = {'true' if options.heuristic else 'false'}",
+        f"local ARG_NAMES = {_list(lua_string(n) for n in argument_names())}",
+    ]
+
+
+_HEADER: Final = """\
+-- msnsniff.lua: an MSN Messenger protocol (MSNP) dissector for Wireshark and tshark.
+--
+-- GENERATED by `msnsniff wireshark-lua` from msnsniff's grammar tables
+-- (dissectors/msnp/grammar.py, dissectors/msnp/errors.py). Do not edit: regenerate.
+--
+-- Use:  wireshark -X lua_script:msnsniff.lua   or   tshark -X lua_script:msnsniff.lua -r F
+-- or copy it into the personal Lua plugins folder. Fields: msnsniff.cmd, msnsniff.trid,
+-- msnsniff.list, msnsniff.error (and .name, .meaning), msnsniff.payload_length,
+-- msnsniff.dir, msnsniff.dialect, msnsniff.args, msnsniff.arg.NAME for each grammar argument.
+"""
+
+
+def generate_lua(options: LuaOptions | None = None) -> str:
+    """The dissector script: the tables as Lua data, then the engine."""
+    options = options or LuaOptions()
+    parts = [
+        _HEADER,
+        "\n".join(_constants(options)),
+        "\n".join(_command_table()),
+        "\n".join(_clue_table()),
+        "\n".join(_error_table()),
+        _ENGINE,
+    ]
+    return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+# --- the engine --------------------------------------------------------------------------------
+#
+# Written for this project. It mirrors dissectors/msnp/framer.py (line, then payload by the
+# declared length; garbage skipped to the next line that starts with a known command),
+# dissector.py (the dialect: VER from the server fixes it, the client's proposal is
+# provisional, clues narrow it when no VER was seen) and decode.py's `choose_variant`.
+
+_ENGINE: Final = r"""
+local msnsniff = Proto("msnsniff", "MSN Messenger Protocol (msnsniff)")
+
+local F = {
+  cmd = ProtoField.string("msnsniff.cmd", "Command"),
+  title = ProtoField.string("msnsniff.title", "Command meaning"),
+  trid = ProtoField.uint64("msnsniff.trid", "Transaction ID", base.DEC),
+  dir = ProtoField.string("msnsniff.dir", "Direction (c2s or s2c)"),
+  dialect = ProtoField.uint8("msnsniff.dialect", "Dialect (MSNP version)", base.DEC),
+  dialect_inferred = ProtoField.bool("msnsniff.dialect_inferred", "Dialect inferred (no VER)"),
+  args = ProtoField.string("msnsniff.args", "Arguments"),
+  variant = ProtoField.string("msnsniff.variant", "Form"),
+  list = ProtoField.string("msnsniff.list", "List"),
+  error = ProtoField.uint16("msnsniff.error", "Error code", base.DEC),
+  error_name = ProtoField.string("msnsniff.error.name", "Error name"),
+  error_meaning = ProtoField.string("msnsniff.error.meaning", "Error meaning"),
+  error_disconnects = ProtoField.bool("msnsniff.error.disconnects", "Server disconnects"),
+  payload_length = ProtoField.uint32("msnsniff.payload_length", "Payload length", base.DEC),
+  payload = ProtoField.bytes("msnsniff.payload", "Payload"),
+  content_type = ProtoField.string("msnsniff.content_type", "Payload Content-Type"),
+  malformed = ProtoField.string("msnsniff.malformed", "Malformed"),
+}
+local ARG_FIELDS = {}
+for _, name in ipairs(ARG_NAMES) do
+  ARG_FIELDS[name] = ProtoField.string("msnsniff.arg." .. name, name)
+end
+
+local field_list = {}
+for _, key in ipairs({"cmd", "title", "trid", "dir", "dialect", "dialect_inferred", "args",
+                      "variant", "list", "error", "error_name", "error_meaning",
+                      "error_disconnects", "payload_length", "payload", "content_type",
+                      "malformed"}) do
+  field_list[#field_list + 1] = F[key]
+end
+for _, name in ipairs(ARG_NAMES) do
+  field_list[#field_list + 1] = ARG_FIELDS[name]
+end
+msnsniff.fields = field_list
+
+local E = {
+  malformed = ProtoExpert.new("msnsniff.expert.malformed", "Malformed MSNP bytes",
+                              expert.group.MALFORMED, expert.severity.ERROR),
+  unknown = ProtoExpert.new("msnsniff.expert.unknown", "Command unknown to the grammar",
+                            expert.group.UNDECODED, expert.severity.WARN),
+  nofit = ProtoExpert.new("msnsniff.expert.nofit", "Arguments fit no known form",
+                          expert.group.PROTOCOL, expert.severity.WARN),
+  error = ProtoExpert.new("msnsniff.expert.error", "MSNP error reply",
+                          expert.group.RESPONSE_CODE, expert.severity.NOTE),
+}
+msnsniff.experts = {E.malformed, E.unknown, E.nofit, E.error}
+
+local f_stream = Field.new("tcp.stream")
+local f_completeness = Field.new("tcp.completeness")
+
+local KNOWN = {}
+for word in pairs(COMMANDS) do KNOWN[word] = true end
+
+-- per TCP stream: who the client is, and the dialect as the stream goes on
+local streams = {}
+
+function msnsniff.init()
+  streams = {}
+end
+
+local function endpoint(address, port)
+  return tostring(address) .. "|" .. tostring(port)
+end
+
+local function is_server_port(port)
+  return WELL_KNOWN_SERVER_PORTS[port] ~= nil or port == SERVER_PORT
+end
+
+local function stream_state(pinfo)
+  local fi = f_stream()
+  local key = fi and tostring(fi.value) or
+    (endpoint(pinfo.src, pinfo.src_port) .. ">" .. endpoint(pinfo.dst, pinfo.dst_port))
+  local st = streams[key]
+  if st == nil then
+    -- as msnsniff's reassembly decides: after a handshake the client is the side that opened
+    -- the connection (MSNP clients speak first); joined mid-connection, the side whose port
+    -- is not a well-known server port, else the one with the higher port
+    local src, dst = pinfo.src_port, pinfo.dst_port
+    local done = f_completeness()
+    local from_client
+    if done ~= nil and (done.value % 2) == 1 then
+      from_client = true
+    else
+      from_client = is_server_port(dst) or (not is_server_port(src) and dst < src)
+    end
+    local client = from_client and endpoint(pinfo.src, src) or endpoint(pinfo.dst, dst)
+    st = {client = client, dialect = DEFAULT_DIALECT, inferred = true, fixed = false,
+          lo = MIN_DIALECT, hi = MAX_DIALECT, seen = {}}
+    streams[key] = st
+  end
+  return st
+end
+
+local function is_int(token)
+  return token ~= nil and #token > 0 and #token <= 10 and token:find("^%d+$") ~= nil
+end
+
+local function rule_at(ranges, dialect)
+  for _, r in ipairs(ranges) do
+    if r[1] <= dialect and dialect <= r[2] then return r[3] end
+  end
+  return "I"
+end
+
+-- the tokens of a line after its command word: {text, start offset in the line (0-based)}
+local function tokens_of(line)
+  local out = {}
+  for at, token in line:gmatch("()(%S+)") do
+    out[#out + 1] = {token, at - 1}
+  end
+  return out
+end
+
+local function guard_ok(guard, joined)
+  if guard == nil then return true end
+  for _, pattern in ipairs(guard) do
+    if joined:find(pattern) then return true end
+  end
+  return false
+end
+
+local function choose_variant(variants, dialect, has_trid, nargs, joined)
+  local banned = has_trid and "N" or "Y"
+  for pass = 1, 2 do
+    for _, v in ipairs(variants) do
+      if (pass == 2 or (v.lo <= dialect and dialect <= v.hi)) and v.trid ~= banned
+         and nargs >= v.min and (v.max < 0 or nargs <= v.max) and guard_ok(v.guard, joined) then
+        return v
+      end
+    end
+  end
+  return nil
+end
+
+-- the dialect after a command line (mirrors dissector.py: VER, then the clues)
+local function observe(st, cmd, dir, trid, args)
+  if cmd == "VER" then
+    local best = nil
+    for _, a in ipairs(args) do
+      local n = tonumber(a:match("^MSNP(%d+)$"))
+      if n and n >= MIN_DIALECT and n <= MAX_DIALECT and (best == nil or n > best) then
+        best = n
+      end
+    end
+    if best == nil then return end
+    if dir == "s2c" then
+      st.fixed = true
+      st.dialect, st.inferred = best, false
+    elseif not st.fixed then
+      st.dialect, st.inferred = best, false
+    end
+    return
+  end
+  if st.fixed then return end
+  local parts = {}
+  if trid ~= nil then parts[1] = trid end
+  for _, a in ipairs(args) do parts[#parts + 1] = a end
+  local text = table.concat(parts, " ")
+  for _, clue in ipairs(CLUES) do
+    if clue.cmd == cmd and clue.dir == dir and guard_ok(clue.patterns, text) then
+      local lo, hi = math.max(st.lo, clue.lo), math.min(st.hi, clue.hi)
+      if lo > hi then lo, hi = clue.lo, clue.hi end
+      st.lo, st.hi = lo, hi
+      st.dialect = math.min(math.max(DEFAULT_DIALECT, lo), hi)
+      st.inferred = true
+      return
+    end
+  end
+end
+
+-- is `pos` (1-based) the start of a line the framer would sync to?
+local function sync_point(data, pos)
+  local word = data:sub(pos, pos + 2)
+  local after = data:sub(pos + 3, pos + 3)
+  if KNOWN[word] and (after == " " or after == "\r") then return true end
+  return data:find("^[1-9]%d%d %d", pos) ~= nil
+end
+
+-- where a garbage run starting at 0-based `start` ends (0-based, exclusive)
+local function garbage_end(data, start)
+  local at = start + 1
+  while true do
+    local nl = data:find("\n", at, true)
+    if nl == nil then return #data end
+    if sync_point(data, nl + 1) then return nl end
+    at = nl + 1
+  end
+end
+
+-- one frame at 0-based `pos`: a table describing it, or nil and the bytes still needed
+local function frame_at(data, pos, dir, dialect)
+  local eol = data:find("\r\n", pos + 1, true)
+  if eol ~= nil and eol - 1 - pos > MAX_LINE then eol = nil end
+  if eol == nil then
+    if #data - pos < MAX_LINE + 2 then return nil, DESEGMENT_ONE_MORE_SEGMENT end
+    return {kind = "malformed", len = garbage_end(data, pos) - pos,
+            reason = "not an MSNP command line; skipped to the next command"}
+  end
+  local line_len = eol - 1 - pos
+  local line = data:sub(pos + 1, pos + line_len)
+  local word = line:sub(1, 3)
+  if line_len < 3 or (line_len > 3 and line:sub(4, 4) ~= " ")
+     or not (KNOWN[word] or word:find("^%d%d%d$") or word:find("^%u%u%u$")) then
+    return {kind = "malformed", len = garbage_end(data, pos) - pos,
+            reason = "not an MSNP command line; skipped to the next command"}
+  end
+  local is_error = word:find("^%d%d%d$") ~= nil
+  local length = nil
+  local last = line:match("^.* (.*)$")
+  if is_error then
+    local _, spaces = line:gsub(" ", " ")
+    if dialect >= ERROR_PAYLOAD_FROM and spaces == 2 and is_int(last) then
+      length = tonumber(last)
+    end
+  else
+    local spec = COMMANDS[word]
+    local rule = spec and spec["payload_" .. dir]
+    if rule ~= nil then
+      if is_int(last) then
+        length = tonumber(last)
+      elseif rule == "L" then
+        return {kind = "malformed", len = line_len + 2,
+                reason = "payload length missing or not a number"}
+      end
+    end
+  end
+  local total = line_len + 2
+  if length ~= nil then
+    if length > MAX_PAYLOAD then
+      return {kind = "malformed", len = total, reason = "declared payload length " ..
+              length .. " exceeds the limit of " .. MAX_PAYLOAD .. " bytes"}
+    end
+    total = total + length
+    if #data < pos + total then return nil, pos + total - #data end
+  end
+  return {kind = is_error and "error" or "command", len = total, line = line,
+          line_len = line_len, word = word, payload_length = length,
+          last_len = last and #last or 0}
+end
+
+local function add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
+  local sub = tree:add(msnsniff, tvb:range(pos, fr.len))
+  local word = fr.word
+  local spec = COMMANDS[word]
+  sub:add(F.cmd, tvb:range(pos, 3))
+  if spec ~= nil then sub:add(F.title, tvb:range(pos, 3), spec.title) end
+  sub:add(F.dir, tvb:range(pos, fr.len), dir)
+  sub:add(F.dialect, tvb:range(pos, fr.len), dialect)
+  sub:add(F.dialect_inferred, tvb:range(pos, fr.len), inferred)
+  local toks = tokens_of(fr.line:sub(4))
+  local rule
+  if fr.kind == "error" then
+    rule = "Y"
+  elseif spec ~= nil then
+    rule = rule_at(spec["trid_" .. dir], dialect)
+  else
+    rule = "I"
+  end
+  local trid = nil
+  local first = 1
+  if rule ~= "N" and toks[1] ~= nil and is_int(toks[1][1]) then
+    trid = toks[1][1]
+    sub:add(F.trid, tvb:range(pos + 3 + toks[1][2], #trid), UInt64.new(trid))
+    first = 2
+  end
+  local args = {}
+  for i = first, #toks do args[#args + 1] = toks[i][1] end
+  local joined = table.concat(args, " ")
+  if #args > 0 then
+    local a0 = pos + 3 + toks[first][2]
+    local last = toks[#toks]
+    sub:add(F.args, tvb:range(a0, pos + 3 + last[2] + #last[1] - a0))
+  end
+  local summary = word .. (trid and (" " .. trid) or "") .. (#args > 0 and (" " .. joined) or "")
+  if fr.kind == "error" then
+    local code = tonumber(word)
+    local info = ERRORS[code]
+    local name = info and info[1] or "ERR_UNKNOWN"
+    local meaning = info and info[2] or ("undocumented error code " .. code)
+    local item = sub:add(F.error, tvb:range(pos, 3), code)
+    item:append_text(" (" .. name .. ")")
+    sub:add(F.error_name, tvb:range(pos, 3), name)
+    sub:add(F.error_meaning, tvb:range(pos, 3), meaning)
+    sub:add(F.error_disconnects, tvb:range(pos, 3), info ~= nil and info[3] or false)
+    sub:add_proto_expert_info(E.error, word .. " " .. name .. ": " .. meaning)
+    summary = summary .. " [" .. name .. "]"
+  elseif spec == nil or #spec["variants_" .. dir] == 0 then
+    sub:add_proto_expert_info(E.unknown, "Unknown command " .. word .. " (" .. dir .. ")")
+    summary = summary .. " [unknown command]"
+  else
+    local v = choose_variant(spec["variants_" .. dir], dialect, trid ~= nil, #args, joined)
+    if v == nil then
+      sub:add_proto_expert_info(E.nofit, "Arguments fit no known form of " .. word)
+    else
+      if v.label ~= "" then sub:add(F.variant, tvb:range(pos, 3), v.label) end
+      for i, spec_arg in ipairs(v.args) do
+        if first + i - 1 > #toks then break end
+        local last_i = spec_arg[2] and #toks or (first + i - 1)
+        for j = first + i - 1, last_i do
+          local t = toks[j]
+          local range = tvb:range(pos + 3 + t[2], #t[1])
+          if spec_arg[1] == "list" then sub:add(F.list, range) end
+          sub:add(ARG_FIELDS[spec_arg[1]], range)
+        end
+        if spec_arg[2] then break end
+      end
+    end
+  end
+  if fr.payload_length ~= nil then
+    local at = pos + fr.line_len - fr.last_len
+    sub:add(F.payload_length, tvb:range(at, fr.last_len), fr.payload_length)
+    if fr.payload_length > 0 then
+      local body = tvb:range(pos + fr.line_len + 2, fr.payload_length)
+      sub:add(F.payload, body)
+      local text = body:raw()
+      local head = text:match("^(.-)\r\n\r\n") or text
+      local _, at = ("\r\n" .. head):lower():find("\r\ncontent%-type:[ \t]*")
+      local ctype = at and ("\r\n" .. head):match("^([^;\r\n]*)", at + 1)
+      if ctype ~= nil and ctype ~= "" then
+        sub:add(F.content_type, body, (ctype:gsub("%s+$", "")))
+      end
+      summary = summary .. " [" .. fr.payload_length .. " bytes" ..
+        (ctype and ctype ~= "" and (", " .. ctype) or "") .. "]"
+    end
+  end
+  sub:append_text(", " .. summary)
+  return summary, trid, args
+end
+
+local function dissect(tvb, pinfo, tree)
+  local data = tvb:raw()
+  local st = stream_state(pinfo)
+  local dir = (endpoint(pinfo.src, pinfo.src_port) == st.client) and "c2s" or "s2c"
+  pinfo.cols.protocol = "MSNP"
+  local summaries = {}
+  local pos = 0
+  while pos < #data do
+    -- the dialect a frame is read under is remembered, so revisiting a packet (Wireshark's
+    -- second pass, a click in the GUI) shows what the first, in-order pass saw
+    local key = pinfo.number .. ":" .. tvb:len() .. ":" .. pos
+    local seen = st.seen[key]
+    local dialect, inferred
+    if pinfo.visited and seen ~= nil then
+      dialect, inferred = seen[1], seen[2]
+    else
+      dialect, inferred = st.dialect, st.inferred
+    end
+    local fr, need = frame_at(data, pos, dir, dialect)
+    if fr == nil then
+      pinfo.desegment_offset = pos
+      pinfo.desegment_len = need
+      break
+    end
+    if fr.kind == "malformed" then
+      local sub = tree:add(msnsniff, tvb:range(pos, fr.len))
+      sub:add(F.dir, tvb:range(pos, fr.len), dir)
+      sub:add(F.malformed, tvb:range(pos, fr.len), fr.reason)
+      sub:add_proto_expert_info(E.malformed, fr.reason)
+      sub:append_text(", malformed: " .. fr.reason)
+      summaries[#summaries + 1] = "[MALFORMED: " .. fr.reason .. "]"
+    else
+      local summary, trid, args = add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
+      summaries[#summaries + 1] = summary
+      if not pinfo.visited then
+        st.seen[key] = {dialect, inferred}
+        if fr.kind == "command" then observe(st, fr.word, dir, trid, args) end
+      end
+    end
+    pos = pos + fr.len
+  end
+  if #summaries > 0 then
+    pinfo.cols.info = table.concat(summaries, " | ")
+  elseif pos == 0 then
+    pinfo.cols.info = "[MSNP segment of a reassembled frame]"
+  end
+  return tvb:len()
+end
+
+function msnsniff.dissector(tvb, pinfo, tree)
+  return dissect(tvb, pinfo, tree)
+end
+
+-- does this look like the first bytes of MSNP? (a known command or an error reply, a line)
+local function looks_like_msnp(tvb)
+  local n = math.min(tvb:len(), 4096)
+  if n < 5 then return false end
+  local head = tvb:raw(0, n)
+  if not head:find("\r\n", 1, true) then return false end
+  local word = head:sub(1, 3)
+  local after = head:sub(4, 4)
+  if KNOWN[word] and (after == " " or after == "\r") then return true end
+  return head:find("^[1-9]%d%d %d") ~= nil
+end
+
+if SERVER_PORT ~= nil then
+  DissectorTable.get("tcp.port"):add(SERVER_PORT, msnsniff)
+end
+
+if HEURISTIC then
+  msnsniff:register_heuristic("tcp", function(tvb, pinfo, tree)
+    if not looks_like_msnp(tvb) then return false end
+    pinfo.conversation = msnsniff
+    dissect(tvb, pinfo, tree)
+    return true
+  end)
+end
+"""

@@ -1,0 +1,397 @@
+"""The generated Wireshark Lua dissector: built from the grammar tables, loaded into tshark.
+
+The tshark tests run the script on every bundled capture and on captures written here whose
+lines and payloads are cut across TCP segments, and check, frame by frame and per direction
+of each connection, that the fields tshark shows are msnsniff's own dissection
+(`msnsniff read -T jsonl`). They are skipped when tshark is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dissectors.msnp.errors import ERRORS
+from dissectors.msnp.grammar import COMMANDS, DIALECT_CLUES
+from msnsniff.capture.write import PcapWriter, TcpConversation, ipv4_tcp_packet
+from msnsniff.cli import main
+from msnsniff.wireshark import (
+    LuaGenerationError,
+    LuaOptions,
+    argument_names,
+    generate_lua,
+    lua_patterns,
+    lua_string,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
+TSHARK = shutil.which("tshark")
+needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
+
+Key = tuple[str, str]  # (src ip:port, dst ip:port) of one direction of one TCP connection
+
+# argument types whose Python field is not the raw token (compared only by name)
+_DERIVED_TYPES = frozenset({"keyed"})
+
+
+# --- the generator on its own -------------------------------------------------------------
+
+
+def test_patterns_expand_alternation_and_keep_anchors() -> None:
+    assert lua_patterns(r"^(AL|BL)$") == ("^AL$", "^BL$")
+    assert lua_patterns(r"^OK( |$)") == ("^OK ", "^OK$")
+    assert lua_patterns(r"^\d+ [A-Z]{3}( |$)") == ("^%d+ [A-Z][A-Z][A-Z] ", "^%d+ [A-Z][A-Z][A-Z]$")
+    assert lua_patterns(r"^\S+@\S+ \S+ \d+") == ("^%S+@%S+ %S+ %d+",)
+    assert lua_patterns(r"^N=") == ("^N=",)
+    assert lua_patterns(r".") == (".",)
+    assert lua_patterns(r"a.b-c") == ("a.b%-c",)
+
+
+@pytest.mark.parametrize("regex", [r"(ab)+", r"a{2,3}", r"\bword", r"x(?=y)", r"a+?", r"[^\]]"])
+def test_patterns_refuse_what_lua_cannot_say(regex: str) -> None:
+    with pytest.raises(LuaGenerationError):
+        lua_patterns(regex)
+
+
+def test_every_guard_and_clue_translates() -> None:
+    guards = [
+        v.guard.pattern
+        for spec in COMMANDS.values()
+        for v in (*spec.c2s, *spec.s2c)
+        if v.guard is not None
+    ]
+    for regex in [*guards, *(c.pattern.pattern for c in DIALECT_CLUES)]:
+        assert lua_patterns(regex), regex
+
+
+def test_lua_string_escapes() -> None:
+    assert lua_string('a "b" \\ c') == '"a \\"b\\" \\\\ c"'
+    assert lua_string("é\n") == '"\\195\\169\\010"'
+
+
+def test_script_is_deterministic_and_comes_from_the_tables() -> None:
+    script = generate_lua()
+    assert script == generate_lua()
+    for cmd, spec in COMMANDS.items():
+        assert f'["{cmd}"] = {{' in script
+        assert lua_string(spec.title) in script
+    for code, info in ERRORS.items():
+        assert f"[{code}] = {{{lua_string(info.name)}," in script
+    for name in argument_names():
+        assert lua_string(name) in script
+    assert 'DissectorTable.get("tcp.port"):add(SERVER_PORT, msnsniff)' in script
+    assert "local SERVER_PORT = 1863" in script
+    assert "local SERVER_PORT = nil" in generate_lua(LuaOptions(port=None))
+    assert "local HEURISTIC = false" in generate_lua(LuaOptions(heuristic=False))
+
+
+def test_cli_writes_the_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "msnsniff.lua"
+    assert main(["wireshark-lua", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == generate_lua()
+    assert main(["wireshark-lua"]) == 0
+    assert capsys.readouterr().out == generate_lua()
+    assert main(["wireshark-lua", "--port", "off", "--no-heuristic", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == generate_lua(LuaOptions(port=None, heuristic=False))
+
+
+# --- tshark against msnsniff ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lua") / "msnsniff.lua"
+    path.write_text(generate_lua(), encoding="utf-8")
+    return path
+
+
+def _tshark(script: Path, capture: Path, *extra: str) -> str:
+    assert TSHARK is not None
+    run = subprocess.run(
+        [TSHARK, "-n", "-X", f"lua_script:{script}", "-r", str(capture), *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Lua Error" not in run.stdout + run.stderr, run.stdout + run.stderr
+    return run.stdout
+
+
+def _layers(doc: Any) -> Iterator[dict[str, Any]]:
+    yield from doc if isinstance(doc, list) else [doc]
+
+
+def tshark_pdus(script: Path, capture: Path) -> dict[Key, list[dict[str, Any]]]:
+    """Every msnsniff PDU tshark shows, per direction of each connection, in order."""
+    out = _tshark(script, capture, "-T", "json", "--no-duplicate-keys", "-J", "ip tcp msnsniff")
+    pdus: dict[Key, list[dict[str, Any]]] = {}
+    for packet in json.loads(out):
+        layers = packet["_source"]["layers"]
+        if "msnsniff" not in layers:
+            continue
+        ip, tcp = layers["ip"], layers["tcp"]
+        key = (f"{ip['ip.src']}:{tcp['tcp.srcport']}", f"{ip['ip.dst']}:{tcp['tcp.dstport']}")
+        pdus.setdefault(key, []).extend(_layers(layers["msnsniff"]))
+    return pdus
+
+
+def msnsniff_frames(capture: Path) -> dict[Key, list[dict[str, Any]]]:
+    """msnsniff's MSNP frames over TCP (not those a tunnel carries), per direction."""
+    run = subprocess.run(
+        [sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(capture)],
+        capture_output=True, text=True, timeout=120, check=True, cwd=ROOT,
+    )  # fmt: skip
+    frames: dict[Key, list[dict[str, Any]]] = {}
+    for line in run.stdout.splitlines():
+        record = json.loads(line)
+        if record["proto"] != "msnp" or not record["flow"].isdigit():
+            continue
+        frames.setdefault((record["src"], record["dst"]), []).append(record)
+    return frames
+
+
+def _one(pdu: dict[str, Any], name: str) -> str | None:
+    value = pdu.get(name)
+    assert not isinstance(value, list), (name, value)
+    return value
+
+
+def _arg_types() -> dict[str, set[str]]:
+    types: dict[str, set[str]] = {}
+    for spec in COMMANDS.values():
+        for variant in (*spec.c2s, *spec.s2c):
+            for arg in variant.args:
+                types.setdefault(arg.name, set()).add(arg.type)
+    return types
+
+
+def check_pdu(pdu: dict[str, Any], frame: dict[str, Any], where: str) -> None:
+    """One tshark PDU against the msnsniff frame at the same place in the stream."""
+    if frame["malformed"] is not None:
+        assert "msnsniff.malformed" in pdu, where
+        return
+    assert _one(pdu, "msnsniff.cmd") == frame["cmd"], where
+    trid = _one(pdu, "msnsniff.trid")
+    assert (None if trid is None else int(trid)) == frame["trid"], where
+    assert _one(pdu, "msnsniff.dir") == frame["dir"], where
+    assert int(_one(pdu, "msnsniff.dialect") or 0) == frame["dialect"]["version"], where
+    assert (_one(pdu, "msnsniff.dialect_inferred") == "1") == frame["dialect"]["inferred"], where
+    assert (_one(pdu, "msnsniff.args") or "") == " ".join(frame["args"]), where
+    fields = frame["fields"]
+    assert _one(pdu, "msnsniff.list") == fields.get("list"), where
+    error = frame["error"]
+    code = _one(pdu, "msnsniff.error")
+    if error is None:
+        assert code is None, where
+    else:
+        assert code is not None and int(code) == error["code"], where
+        assert _one(pdu, "msnsniff.error.name") == error["name"], where
+        assert _one(pdu, "msnsniff.error.meaning") == error["meaning"], where
+    payload = frame["payload"]
+    length = _one(pdu, "msnsniff.payload_length")
+    assert (None if length is None else int(length)) == (payload and payload["length"]), where
+    if payload is not None and payload["content_type"]:
+        assert _one(pdu, "msnsniff.content_type") == payload["content_type"], where
+    types = _arg_types()
+    for name, value in pdu.items():
+        if not name.startswith("msnsniff.arg."):
+            continue
+        arg = name.removeprefix("msnsniff.arg.")
+        if types[arg] & _DERIVED_TYPES:
+            continue
+        assert arg in fields, (where, arg, fields)  # the same grammar variant was chosen
+        check_arg(value, fields, arg, types[arg], where)
+
+
+_RAW_TYPES = frozenset(
+    {"str", "account", "secret", "list", "url", "hex", "hostport", "status", "gtc", "blp",
+     "ack", "authstep", "outreason"}
+)  # fmt: skip
+
+
+def check_arg(value: Any, fields: dict[str, Any], arg: str, types: set[str], where: str) -> None:
+    """A `msnsniff.arg.NAME` value against msnsniff's decoded field of that name."""
+    values = value if isinstance(value, list) else [value]
+    decoded = fields[arg]
+    if types <= _RAW_TYPES:
+        expected = fields.get(f"{arg}_raw", decoded)
+        assert values == (expected if isinstance(expected, list) else [expected]), (where, arg)
+    elif types == {"listbits"}:
+        assert [int(v) for v in values] == [fields[f"{arg}_bits"]], (where, arg)
+    elif types <= {"int", "caps"} and isinstance(decoded, int):
+        assert [int(v) for v in values] == [decoded], (where, arg)
+    elif types == {"bool"} and isinstance(decoded, bool):
+        assert values == ["1" if decoded else "0"], (where, arg)
+
+
+def compare(script: Path, capture: Path) -> int:
+    """Check tshark's PDUs against msnsniff's frames; the number of frames compared."""
+    expected = msnsniff_frames(capture)
+    got = tshark_pdus(script, capture)
+    assert sorted(got) == sorted(expected), "the connections tshark and msnsniff see as MSNP"
+    count = 0
+    for key, frames in expected.items():
+        pdus = got[key]
+        cmds = [f["cmd"] for f in frames]
+        assert len(pdus) == len(frames), (key, [p.get("msnsniff.cmd") for p in pdus], cmds)
+        for i, (pdu, frame) in enumerate(zip(pdus, frames, strict=True)):
+            check_pdu(pdu, frame, f"{capture.name} {key[0]}->{key[1]} frame {i} #{frame['no']}")
+            count += 1
+    return count
+
+
+@needs_tshark
+@pytest.mark.parametrize("capture", CAPTURES, ids=[c.name for c in CAPTURES])
+def test_tshark_fields_match_msnsniff(script: Path, capture: Path) -> None:
+    count = compare(script, capture)
+    if capture.name.startswith("http_"):
+        assert count == 0  # HTTP connections (and the MSNP they tunnel) are not claimed
+    else:
+        assert count > 20
+
+
+def _split_session(path: Path) -> None:
+    """Two MSNP8 connections whose lines and payloads are cut across TCP segments: one on
+    port 1863 in 5-byte segments, one on another port (found by the heuristic) cut at chosen
+    places: inside a CRLF, inside a payload length, inside a payload, and several frames plus
+    part of the next in one segment."""
+    profile = (
+        b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
+        b"LoginTime: 1700000000\r\nMSPAuth: 7Jx2bgPdEXAMPLEONLY$$\r\nClientPort: 49424\r\n\r\n"
+    )
+    note = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhello there, bob"
+    c2s: list[bytes] = [
+        b"VER 1 MSNP8 CVR0\r\n", b"SYN 2 0\r\n", b"ADD 3 FL carol@example.com Carol\r\n",
+        b"MSG 4 N %d\r\n" % len(note) + note, b"REM 5 AL bob@example.com\r\n", b"OUT\r\n",
+    ]  # fmt: skip
+    s2c: list[bytes] = [
+        b"VER 1 MSNP8\r\n", b"SYN 2 1 1 0\r\nLST bob@example.com Bob 11\r\n", b"216 3\r\n",
+        b"MSG Hotmail Hotmail %d\r\n" % len(profile) + profile,
+        b"REM 5 AL 2 bob@example.com\r\n",
+    ]  # fmt: skip
+    with path.open("wb") as fh:
+        writer = PcapWriter(fh)
+        one = TcpConversation(writer, ("10.0.0.2", 40001), ("10.0.0.1", 1863), mss=5)
+        one.open(1.0)
+        ts = 1.01
+        for i in range(max(len(c2s), len(s2c))):
+            for from_client, items in ((True, c2s), (False, s2c)):
+                if i < len(items):
+                    one.send(ts, from_client, items[i])
+                    ts += 0.01
+        one.close(ts)
+        two = TcpConversation(writer, ("10.0.0.2", 40002), ("10.0.0.1", 40123))
+        two.open(2.0)
+        client = b"".join(c2s[1:])
+        server = b"".join(s2c[1:])
+        two.send(2.01, True, c2s[0])
+        two.send(2.02, False, s2c[0])
+        cuts = [7, 8, 50, 57, 90, 130, 140]  # inside "SYN 2 0\r\n", the MSG length, payload
+        for a, b in zip([0, *cuts], [*cuts, len(client)], strict=True):
+            two.send(2.03 + a / 1e4, True, client[a:b])
+        cuts = [12, 25, 45, 70, 150, 200]
+        for a, b in zip([0, *cuts], [*cuts, len(server)], strict=True):
+            two.send(2.1 + a / 1e4, False, server[a:b])
+        two.close(2.5)
+        # garbage, an unknown command and an absurd payload length: each a frame of its own
+        three = TcpConversation(writer, ("10.0.0.2", 40003), ("10.0.0.1", 1863))
+        three.open(3.0)
+        three.send(3.01, True, c2s[0])
+        three.send(3.02, False, s2c[0])
+        three.send(3.03, True, b"\x00\x01garbage!\r\nmore junk\nSYN 2 0\r\nZZZ 3 what\r\n")
+        three.send(3.04, True, b"MSG 4 N 2000000000\r\nOUT\r\n")
+        three.close(3.5)
+
+
+@needs_tshark
+def test_tshark_reassembles_frames_cut_across_segments(script: Path, tmp_path: Path) -> None:
+    capture = tmp_path / "split.pcap"
+    _split_session(capture)
+    # 6 frames each way on the first two connections; VER each way, garbage, SYN, ZZZ, the
+    # absurd MSG line and OUT on the third
+    assert compare(script, capture) == 2 * 12 + 7
+    frames = msnsniff_frames(capture)
+    third = frames[("10.0.0.2:40003", "10.0.0.1:1863")]
+    assert [f["cmd"] or "malformed" for f in third] == [
+        "VER", "malformed", "SYN", "ZZZ", "malformed", "OUT"
+    ]  # fmt: skip
+    # the MSG payloads really were cut: each spans several 5-byte segments on port 1863
+    msgs = [f for key, fs in frames.items() if key[1].endswith(":1863") or key[0].endswith(":1863")
+            for f in fs if f["cmd"] == "MSG"]  # fmt: skip
+    assert len(msgs) == 2 and all(m["length"] > 5 * 15 for m in msgs)
+    # tshark did reassemble them (the PDU is shown on the segment that completes it)
+    fields = _tshark(script, capture, "-T", "fields", "-e", "msnsniff.payload_length",
+                     "-e", "tcp.reassembled.length", "-Y", "msnsniff.cmd == \"MSG\"")  # fmt: skip
+    rows = [line.split("\t") for line in fields.splitlines()]
+    assert len(rows) == 4 and all(r[1] for r in rows), rows
+    # a second pass (revisited packets, as in the GUI) shows what the in-order pass saw
+    every = ("-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.trid", "-e",
+             "msnsniff.dialect", "-e", "msnsniff.payload_length", "-e", "msnsniff.malformed")
+    assert _tshark(script, capture, "-2", *every) == _tshark(script, capture, *every)
+
+
+@needs_tshark
+def test_tshark_joins_a_connection_mid_stream_like_msnsniff(script: Path, tmp_path: Path) -> None:
+    """No handshake: the client is guessed from the ports (the higher one, no server port),
+    the same guess msnsniff's reassembly makes, and the dialect is inferred from clues."""
+    capture = tmp_path / "mid.pcap"
+    lines = [
+        (True, b"LST 5 FL\r\n"),
+        (False, b"LST 5 FL 12 1 2 bob@example.com Bob 0\r\n"),  # counted LST: before MSNP8
+        (False, b"LST 5 FL 12 2 2 carol@example.com Carol\r\n"),
+        (False, b"LSG 6 12 1 2 0 Friends 0\r\n"),  # with a TrID, as before MSNP8
+        (True, b"REM 7 FL bob@example.com\r\n"),
+        (False, b"REM 7 FL 13 bob@example.com\r\n"),
+    ]
+    client, server = ("10.0.0.2", 45000), ("10.0.0.1", 40000)
+    seq = {True: 1000, False: 9000}
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        for i, (from_client, data) in enumerate(lines):
+            (a, b) = (client, server) if from_client else (server, client)
+            packet = ipv4_tcp_packet(a[0], a[1], b[0], b[1], seq[from_client],
+                                     seq[not from_client], 0x18, data)  # fmt: skip
+            writer.write(1.0 + i / 10, packet)
+            seq[from_client] += len(data)
+    assert compare(script, capture) == len(lines)
+    frames = msnsniff_frames(capture)
+    lsg = [f for fs in frames.values() for f in fs if f["cmd"] == "LSG"]
+    assert [(f["dialect"]["version"], f["trid"]) for f in lsg] == [(7, 6)]  # the clue counted
+
+
+@needs_tshark
+def test_lua_dissector_takes_port_1863_from_msnms(script: Path) -> None:
+    demo = ROOT / "captures" / "msnp8_demo.pcap"
+    assert TSHARK is not None
+    builtin = subprocess.run(
+        [TSHARK, "-n", "-r", str(demo), "-T", "fields", "-e", "frame.protocols",
+         "-Y", "tcp.len > 0"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    assert builtin and all(p.endswith(":msnms") for p in builtin)  # tshark's own, without us
+    ours = _tshark(script, demo, "-T", "fields", "-e", "frame.protocols", "-Y", "tcp.len > 0")
+    protocols = ours.split()
+    assert protocols and all(p.endswith(":msnsniff") for p in protocols), protocols
+    assert not any("msnms" in p for p in protocols)
+
+
+@needs_tshark
+def test_tshark_text_summary(script: Path) -> None:
+    demo = ROOT / "captures" / "msnp8_demo.pcap"
+    out = _tshark(
+        script, demo, "-T", "fields", "-e", "frame.number", "-e", "msnsniff.cmd",
+        "-e", "msnsniff.trid", "-e", "msnsniff.list", "-e", "msnsniff.error",
+        "-e", "msnsniff.error.name", "-Y", "msnsniff.error or msnsniff.list",
+    )  # fmt: skip
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert ["216", "ERR_NOT_ON_LIST"] in [r[4:6] for r in rows]
+    assert any(r[1].startswith("ADD") and r[3].startswith(("AL", "FL", "BL")) for r in rows)
+    assert all(re.fullmatch(r"\d+", r[0]) for r in rows)
