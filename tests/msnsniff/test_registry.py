@@ -1,0 +1,133 @@
+"""Third-party dissectors through the `msnsniff.dissectors` entry-point group.
+
+The README's worked example, `tests/plugin_example` (a TOYLINE dissector in its own package
+with its own pyproject.toml), is installed with pip into a temporary directory and put on
+PYTHONPATH; `msnsniff read` on a TOYLINE capture must then decode it with the plugin, and
+without it must not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from dissectors.api import NEED_DATA, Direction, Dissector
+from msnsniff.capture.write import PcapWriter, TcpConversation
+from msnsniff.registry import ENTRY_POINT_GROUP, load_dissectors
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "tests" / "plugin_example"
+
+C2S_LINES = [b"HELO alice\r\n", b"SAY hello, world\n", b"SAY two\nSAY three\n", b"BYE\n"]
+S2C_LINES = [b"+OK hi alice\n", b"+OK\n", b"+OK\n+OK\n", b"-ERR bye already\n"]
+
+
+def _example_module() -> ModuleType:
+    """The example plugin's module, imported from its source (no install needed)."""
+    path = EXAMPLE / "msnsniff_toyline" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("msnsniff_toyline_source", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_builtin_dissectors_are_registered() -> None:
+    found = load_dissectors()
+    assert {"msnp", "http"} <= set(found)
+    assert ENTRY_POINT_GROUP == "msnsniff.dissectors"
+
+
+def test_example_dissector_meets_the_protocol() -> None:
+    module = _example_module()
+    cls: Any = module.ToyLineDissector
+    dissector = cls()
+    assert isinstance(dissector, Dissector)
+    assert cls.sniff(b"HELO alice\n", Direction.C2S, [50000, 7007]) > 0.5
+    assert cls.sniff(b"VER 1 MSNP8 CVR0\r\n", Direction.C2S, [1863]) == 0.0
+    # bytes in any chunking give the same frames, each knowing its offset
+    data = b"".join(C2S_LINES)
+    whole, bytewise = cls(), cls()
+    whole.feed(Direction.C2S, data)
+    for i in range(len(data)):
+        bytewise.feed(Direction.C2S, data[i : i + 1])
+    frames = list(whole.drain())
+    assert frames == list(bytewise.drain())
+    assert [(f.verb, f.text, f.offset) for f in frames] == [
+        ("HELO", "alice", 0), ("SAY", "hello, world", 12), ("SAY", "two", 29),
+        ("SAY", "three", 37), ("BYE", "", 47),
+    ]  # fmt: skip
+    assert whole.next_frame() is NEED_DATA
+    whole.feed(Direction.S2C, b"+OK part")
+    whole.gap(Direction.S2C, 10)
+    whole.feed(Direction.S2C, b"+OK\n")
+    cut, after = whole.drain()
+    assert (cut.complete, cut.offset, after.offset) == (False, 0, 18)
+
+
+def _toyline_capture(path: Path) -> None:
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.7.0.2", 50007), ("10.7.0.1", 7007))
+        conv.open(1.0)
+        for i, (ask, answer) in enumerate(zip(C2S_LINES, S2C_LINES, strict=True)):
+            conv.send(1.1 + i / 10, True, ask)
+            conv.send(1.15 + i / 10, False, answer)
+        conv.close(2.0)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin pip-installed into a fresh directory (offline, from its path)."""
+    work = tmp_path_factory.mktemp("plugin")
+    source = work / "src"
+    shutil.copytree(EXAMPLE, source)  # pip builds in place: keep the tree clean
+    target = work / "site"
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+         "--no-build-isolation", "--disable-pip-version-check", "--target", str(target),
+         str(source)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if run.returncode != 0:
+        reason = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"pip cannot install the example plugin offline: {reason}")
+    return target
+
+
+def _read(capture: Path, plugin_dir: Path | None, fmt: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if plugin_dir is not None:
+        env["PYTHONPATH"] = str(plugin_dir)
+    run = subprocess.run(
+        [sys.executable, "-m", "msnsniff", "read", "-T", fmt, str(capture)],
+        capture_output=True, text=True, timeout=60, check=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    return run.stdout
+
+
+def test_read_uses_an_installed_plugin(installed: Path, tmp_path: Path) -> None:
+    capture = tmp_path / "toyline.pcap"
+    _toyline_capture(capture)
+    assert _read(capture, None, "jsonl") == ""  # nothing knows TOYLINE without the plugin
+
+    records = [json.loads(line) for line in _read(capture, installed, "jsonl").splitlines()]
+    assert {r["proto"] for r in records} == {"toyline"}
+    c2s = [(r["offset"], r["length"]) for r in records if r["dir"] == "c2s"]
+    s2c = [(r["offset"], r["length"]) for r in records if r["dir"] == "s2c"]
+    assert c2s == [(0, 12), (12, 17), (29, 8), (37, 10), (47, 4)]
+    assert s2c == [(0, 13), (13, 4), (17, 4), (21, 4), (25, 17)]
+    assert {r["src"] for r in records} == {"10.7.0.2:50007", "10.7.0.1:7007"}
+
+    text = _read(capture, installed, "text")
+    assert text.count(" TOYLINE ") == len(records)
+    assert "verb='HELO', text='alice'" in text and "verb='-ERR', text='bye already'" in text
