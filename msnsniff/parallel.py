@@ -26,6 +26,8 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import resource
+from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -185,6 +187,37 @@ def _items(
             yield key, worker, local, rest, pairing
 
 
+class _Numbers:
+    """The global numbers of one worker's last `limit` request frames, by local number.
+
+    Local numbers only grow, so two arrays searched by bisection hold them: 16 bytes a
+    request instead of a dict entry and two int objects (about 100), which kept the parent's
+    memory growing with the capture until the limit was reached."""
+
+    __slots__ = ("_globals", "_limit", "_locals", "_start")
+
+    def __init__(self, limit: int) -> None:
+        self._locals = array("q")
+        self._globals = array("q")
+        self._start = 0  # entries before it are forgotten
+        self._limit = limit
+
+    def add(self, local: int, no: int) -> None:
+        self._locals.append(local)
+        self._globals.append(no)
+        if len(self._locals) - self._start > self._limit:
+            self._start += 1
+            if self._start >= self._limit:  # drop the forgotten half at once
+                del self._locals[: self._start]
+                del self._globals[: self._start]
+                self._start = 0
+
+    def get(self, local: int) -> int | None:
+        locals_ = self._locals
+        i = bisect_left(locals_, local, self._start)
+        return self._globals[i] if i < len(locals_) and locals_[i] == local else None
+
+
 class _Renumber:
     """Turns the workers' own frame numbers in pairings into global ones, holding a request
     until the replies it names have been numbered (they follow it in its worker's stream).
@@ -194,7 +227,7 @@ class _Renumber:
     number is kept only while a waiting request may still name it."""
 
     def __init__(self, jobs: int) -> None:
-        self.requests: list[dict[int, int]] = [{} for _ in range(jobs)]  # local -> global
+        self.requests = [_Numbers(REQUESTS_REMEMBERED) for _ in range(jobs)]  # local -> global
         self.replies: list[dict[int, int]] = [{} for _ in range(jobs)]
         self.reply_order: deque[tuple[int, int, int]] = deque()  # (global, worker, local)
         self.queue: deque[tuple[int, str | bytes | None, int, tuple[Any, ...] | None]] = deque()
@@ -210,10 +243,7 @@ class _Renumber:
         if pairing is not None:
             request, replies, _rtt = pairing
             if replies is not None:
-                known = self.requests[worker]
-                known[local] = no
-                if len(known) > REQUESTS_REMEMBERED:
-                    del known[next(iter(known))]
+                self.requests[worker].add(local, no)
             elif request is not None:
                 self.replies[worker][local] = no
                 self.reply_order.append((no, worker, local))
