@@ -764,9 +764,11 @@ local function looks_like_msnp(tvb)
   return head:find("^[1-9]%d%d %d") ~= nil
 end
 
+local tcp_port = DissectorTable.get("tcp.port")
 if SERVER_PORT ~= nil then
-  DissectorTable.get("tcp.port"):add(SERVER_PORT, msnsniff)
+  tcp_port:add(SERVER_PORT, msnsniff)  -- replaces the built-in MSNMS dissector on this port
 end
+tcp_port:add_for_decode_as(msnsniff)  -- "Decode As... MSNSNIFF" for any other port
 
 if HEURISTIC then
   msnsniff:register_heuristic("tcp", function(tvb, pinfo, tree)

@@ -88,7 +88,7 @@ def test_script_is_deterministic_and_comes_from_the_tables() -> None:
         assert f"[{code}] = {{{lua_string(info.name)}," in script
     for name in argument_names():
         assert lua_string(name) in script
-    assert 'DissectorTable.get("tcp.port"):add(SERVER_PORT, msnsniff)' in script
+    assert "tcp_port:add(SERVER_PORT, msnsniff)" in script
     assert "local SERVER_PORT = 1863" in script
     assert "local SERVER_PORT = nil" in generate_lua(LuaOptions(port=None))
     assert "local HEURISTIC = false" in generate_lua(LuaOptions(heuristic=False))
@@ -381,6 +381,21 @@ def test_lua_dissector_takes_port_1863_from_msnms(script: Path) -> None:
     protocols = ours.split()
     assert protocols and all(p.endswith(":msnsniff") for p in protocols), protocols
     assert not any("msnms" in p for p in protocols)
+
+
+@needs_tshark
+def test_without_port_and_heuristic_only_decode_as_applies(tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.lua"
+    quiet.write_text(generate_lua(LuaOptions(port=None, heuristic=False)), encoding="utf-8")
+    demo = ROOT / "captures" / "msnp8_demo.pcap"
+    chat = ROOT / "captures" / "server_chat.pcap"
+    fields = ("-T", "fields", "-e", "msnsniff.cmd", "-Y", "msnsniff")
+    assert _tshark(quiet, demo, *fields) == ""
+    assert _tshark(quiet, chat, *fields) == ""
+    first = next(iter(msnsniff_frames(chat).values()))[0]
+    port = (first["dst"] if first["dir"] == "c2s" else first["src"]).rpartition(":")[2]
+    decoded = _tshark(quiet, chat, "-d", f"tcp.port=={port},msnsniff", *fields).split()
+    assert decoded[:3] == ["VER", "VER", "CVR"]
 
 
 @needs_tshark
