@@ -74,6 +74,7 @@ class Leg(asyncio.BufferedProtocol):
         self.pipe = pipe
         self.side = side  # C2S: the client's leg (its bytes go client->server)
         self.transport: asyncio.Transport | None = None
+        self.early: list[bytes] = []  # written before the connection was made
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.pipe.proxy.read_buffer
@@ -113,7 +114,10 @@ class Leg(asyncio.BufferedProtocol):
             self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing() and data:
+        if self.transport is None:  # not connected yet: kept until it is (see Pipe.leg_made)
+            if data:
+                self.early.append(data)
+        elif not self.transport.is_closing() and data:
             self.transport.write(data)
 
 
@@ -157,6 +161,9 @@ class Pipe:
             server = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else self.target.address
             self.proxy.tap.opened(self.conn, self.label, self.client_addr, server,
                                   self.target.kind)  # fmt: skip
+            early, leg.early = leg.early, []
+            for data in early:  # bytes read before pausing took effect (uvloop reads at once)
+                leg.write(data)
             self.legs[C2S].resume()
 
     async def connect(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -68,8 +70,10 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
 
     async def main() -> None:
         await proxy.start()
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
         err.write(f"msnsniff proxy: {proxy.address} -> {proxy.upstream[0]}:{proxy.upstream[1]}"
-                  + (f", recording to {proxy.record}" if proxy.record else "") + "\n")
+                  + (f", recording to {proxy.record}" if proxy.record else "")
+                  + f" ({loop} event loop)\n")
         err.flush()
         try:
             await until_stopped()
@@ -80,6 +84,20 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
                 err.write(f"msnsniff proxy: {dropped} bytes were forwarded but not dissected "
                           "(the analysis fell behind)\n")  # fmt: skip
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
     sys.stdout.flush()
     return 0
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (libuv: fewer system calls and less Python per
+    read and write than asyncio's selector loop), else asyncio's own (None)."""
+    if os.environ.get("MSNSNIFF_LOOP", "uvloop") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
