@@ -93,6 +93,10 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
         out["raw"] = None if redact else frame.raw.decode("utf-8", "backslashreplace")
         return out
     if not isinstance(frame, CommandFrame):
+        if record.proto == "http":
+            from msnsniff.httpview import fill_json
+
+            fill_json(frame, out, redact)
         return out
     decoded = decode(frame)
     args = list(frame.args)
@@ -240,6 +244,10 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
         body = f"[MALFORMED at offset {frame.offset}, {len(frame.raw)} bytes: {frame.reason}]"
     elif isinstance(frame, CommandFrame):
         body = _summary(frame, redact)
+    elif record.proto == "http":
+        from msnsniff.httpview import summary
+
+        body = summary(frame, redact)
     else:
         body = repr(frame)
     return f"{head} {record.proto.upper()} {body}"

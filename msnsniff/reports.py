@@ -24,16 +24,21 @@ from msnsniff.session.transactions import Transactions
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
 
-def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = None) -> None:
+def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = None, *,
+                      fb_secret: str | None = None) -> None:
     """Every analyzer: pairing, contact lists, links, presence, conversations, expert (which
-    reads the contact lists for its privacy and group-count checks). Pass `transactions`
-    when a `PairingView` already pairs (and reports) the requests."""
+    reads the contact lists for its privacy and group-count checks), and the HTTP message
+    APIs (`fb_secret` verifies Facebook REST signatures). Pass `transactions` when a
+    `PairingView` already pairs (and reports) the requests."""
     from msnsniff.session.contacts import ContactLists
     from msnsniff.session.conversations import Conversations
     from msnsniff.session.expert import Expert
     from msnsniff.session.links import SessionLinks
     from msnsniff.session.presence import Presence
+    from msnsniff.session.webapi import WebApis, fb_secret_from_env
+
     lists = analysis.add(ContactLists)
+    analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret or fb_secret_from_env()))
     analysis.add(lambda sink: Expert(sink, lists))
     if transactions is None:
         analysis.add(Transactions)
@@ -133,7 +138,7 @@ def run_expert(
         selected = None if display is None else Selected(display)
         if selected is not None:
             analysis.analyzers.append(selected)
-        add_all_analyzers(analysis)
+        add_all_analyzers(analysis, fb_secret=getattr(args, "fb_secret", None))
         each = functools.partial(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )

@@ -157,6 +157,7 @@ class HttpDissector:
     """Sans-IO HTTP/1.x dissector for one connection (both directions)."""
 
     name: ClassVar[str] = "http"
+    carries: ClassVar[bool] = True  # gateway frames carry MSNP (`dissectors.api.Carried`)
 
     def __init__(self, *, strict: bool = False) -> None:
         self.strict = strict

@@ -33,6 +33,9 @@ class LiveJournalClient:
         self.user, self.password = user, password
         self.proxy = xmlrpc.client.ServerProxy(self.url, allow_none=True)
 
+    def close(self) -> None:
+        self.proxy("close")()
+
     def call(self, method: str, args: dict[str, Any] | None = None) -> Any:
         function = getattr(self.proxy.LJ.XMLRPC, method)
         return function(args) if args is not None else function()
@@ -70,6 +73,7 @@ class LiveJournalClient:
         ):
             out.append(self.send(**{**good, **base, **change}))
         out.append(self.send(**good, **{**base, "body": "<b>bold</b> is shown as text"}))
+        self.close()
         return out
 
 

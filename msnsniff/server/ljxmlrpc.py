@@ -7,7 +7,7 @@ auth_response = MD5(challenge + MD5(password))), checks the documented members a
 newlines; body at most 5,000 characters) and answers sent_count and one msgid per recipient
 in `to` order. Failures are XML-RPC faults with LiveJournal's protocol codes (`FAULTS`; the
 seed names none, so these follow the LiveJournal protocol's numbering). The server runs
-`SimpleXMLRPCServer` in a thread on 127.0.0.1 and never logs requests (they hold passwords).
+a threading `SimpleXMLRPCServer` on 127.0.0.1 and never logs requests (they hold passwords).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import secrets
+import socketserver
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,12 @@ def _fault(code: int, detail: str = "") -> Fault:
     return Fault(code, FAULTS[code] + (f": {detail}" if detail else ""))
 
 
+class _Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
+    """One thread per connection: keep-alive clients do not hold up the others or shutdown."""
+
+    daemon_threads = True
+
+
 class _Handler(SimpleXMLRPCRequestHandler):
     rpc_paths = (PATH,)
     protocol_version = "HTTP/1.1"  # keep-alive, like LiveJournal's clients expect
@@ -59,8 +66,8 @@ class LiveJournalXmlRpc:
         self._challenges: dict[str, float] = {}
         self._ids = itertools.count(102365)
         self._lock = threading.Lock()
-        self.server = SimpleXMLRPCServer((host, port), _Handler, logRequests=False,
-                                         allow_none=True)  # fmt: skip
+        self.server = _Server((host, port), _Handler, logRequests=False,
+                              allow_none=True)  # fmt: skip
         self.server.register_function(self.getchallenge, "LJ.XMLRPC.getchallenge")
         self.server.register_function(self.sendmessage, "LJ.XMLRPC.sendmessage")
         self.port = self.server.server_address[1]

@@ -16,10 +16,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from dissectors.api import Direction, Dissector, Frame
 from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
+
+if TYPE_CHECKING:
+    from msnsniff.session.tunnels import Tunnels
 
 SNIFF_BYTES: Final = 64
 MIN_CONFIDENCE: Final = 0.3
@@ -54,6 +57,7 @@ class _FlowState:
     held: list[StreamChunk] = field(default_factory=list)
     held_bytes: int = 0
     ended: set[Direction] = field(default_factory=set)
+    carrier: bool = False  # its frames may carry another protocol (the HTTP gateway's MSNP)
 
 
 def _port(endpoint: str | None) -> int | None:
@@ -85,6 +89,7 @@ class CaptureSession:
         self.undissected_bytes = 0
         self.notes: list[SourceNote] = []
         self.closed: list[Flow] = []  # flows whose both directions ended in the last call
+        self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
         push = self.push
@@ -153,6 +158,10 @@ class CaptureSession:
             for d in Direction:
                 if d not in state.ended:
                     self._push(FlowEnd(state.flow, d, None, "end of capture"), out)
+        if self._tunnels is not None:
+            self.frames = self._tunnels.finish(None, self.frames, out)
+            self.closed += self._tunnels.closed
+            self._tunnels.closed = []
         return out
 
     def _choose(self, state: _FlowState) -> str | None:
@@ -180,6 +189,7 @@ class CaptureSession:
             self.undissected_bytes += sum(len(c.data) for c in held)
             return
         state.dissector = self._factories[name]()
+        state.carrier = bool(getattr(state.dissector, "carries", False))
         for chunk in held:
             state.dissector.feed(chunk.direction, chunk.data)
             self._drain(state, chunk.ts, out)
@@ -199,6 +209,16 @@ class CaptureSession:
             no += 1
             append(make(FrameRecord, (no, ts, flow, proto, frame)))  # FrameRecord(no, ...)
         self.frames = no
+        if state.carrier:
+            self._carry(out, len(out) - len(frames))
+
+    def _carry(self, out: list[FrameRecord], start: int) -> None:
+        """Dissect what the new records `out[start:]` carry (see `tunnels`)."""
+        from msnsniff.session.tunnels import Tunnels, expand
+
+        if self._tunnels is None:
+            self._tunnels = Tunnels(self._factories)
+        expand(self, self._tunnels, out, start)
 
 
 def _takes_strict(cls: Any) -> bool:

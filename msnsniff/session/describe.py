@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from dissectors.api import Direction, Frame
+from dissectors.http.frames import HttpFrame
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from msnsniff.output import printable
 
@@ -145,6 +146,10 @@ def describe(frame: Frame) -> str:
         except Exception:  # a describer must never take a row down with it
             text = _line(frame)
         text = printable(text)
+    elif isinstance(frame, HttpFrame):
+        from msnsniff.httpview import describe as http_words
+
+        text = printable(http_words(frame))
     else:
         text = printable(repr(frame))
     return text if len(text) <= MAX else text[: MAX - 1] + "…"

@@ -54,6 +54,7 @@ from dissectors.msnp.decode import Decoded, decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from dissectors.msnp.grammar import COMMANDS
 from msnsniff.errors import MsnsniffError
+from msnsniff.session import httpfields as hf
 from msnsniff.session.capture_session import FrameRecord
 
 if TYPE_CHECKING:
@@ -434,8 +435,47 @@ def _payload_field(name: str) -> Getter:
     return get
 
 
+def _http(get: Callable[[Any], Any], multi: bool = False) -> Getter:
+    """A getter reading an HTTP frame (`msnsniff.session.httpfields`); absent elsewhere."""
+    absent = () if multi else None
+
+    def read(ctx: _Ctx) -> Any:
+        return get(ctx.frame) if ctx.record.proto == "http" else absent
+
+    return read
+
+
+def _http_prefix(make: Callable[[str], Callable[[Any], Any]], multi: bool = False
+                 ) -> Callable[[str], Getter]:  # fmt: skip
+    return lambda suffix: _http(make(suffix), multi)
+
+
 _F = FieldSpec
 _K = Kind
+_HTTP_FIELDS: Final = (
+    ("http.method", _K.STR, hf.method, "HTTP request method", False),
+    ("http.uri", _K.STR, hf.uri, "HTTP request target as sent", False),
+    ("http.path", _K.STR, hf.path, "HTTP request path (no query)", False),
+    ("http.status", _K.INT, hf.status, "HTTP response status code", False),
+    ("http.version", _K.STR, hf.version, "HTTP version (1.0, 1.1)", False),
+    ("http.content_type", _K.STR, hf.content_type, "body media type, lower-case", False),
+    ("http.body", _K.STR, hf.body, "body text, decoded", False),
+    ("http.len", _K.INT, hf.body_len, "body bytes on the wire", False),
+    ("http.app", _K.STR, hf.app_kind, "sub-dissector: xmlrpc, fbrest, gateway", False),
+    ("http.malformed", _K.BOOL, hf.malformed, "bytes that are not HTTP", False),
+    ("http.malformed.reason", _K.STR, hf.malformed_reason, "why they are not HTTP", False),
+    ("http.problem", _K.STR, hf.problems, "problem code (http.*, xmlrpc.*, ...)", True),
+    ("http.gateway.session", _K.STR, hf.gateway_session, "MSNP gateway SessionID", False),
+    ("http.gateway.action", _K.STR, hf.gateway_action, "gateway open, poll or send", False),
+    ("xmlrpc.method", _K.STR, hf.xmlrpc_method, "XML-RPC method (answers too)", False),
+    ("xmlrpc.type", _K.STR, hf.xmlrpc_type, "call, response or fault", False),
+    ("xmlrpc.fault.code", _K.INT, hf.xmlrpc_fault_code, "XML-RPC faultCode", False),
+    ("xmlrpc.fault.string", _K.STR, hf.xmlrpc_fault_string, "XML-RPC faultString", False),
+    ("fbrest.method", _K.STR, hf.fbrest_method, "Facebook REST method (answers too)", False),
+    ("fbrest.error", _K.INT, hf.fbrest_error, "error_code of an error_response", False),
+    ("fbrest.error.meaning", _K.STR, hf.fbrest_error_meaning, "the seed's meaning", False),
+)
+"""HTTP fields: (name, kind, frame getter, description, multi)."""
 
 FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
     {
@@ -497,6 +537,8 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
             _K.INT, _extra("msnp.replies", _is_int, multi=True), "frame numbers of the replies",
             multi=True, extra=True,
         ),
+        **{name: _F(kind, _http(get, multi), text, multi=multi)
+           for name, kind, get, text, multi in _HTTP_FIELDS},
     }
 )  # fmt: skip
 """Every fixed filter field by name."""
@@ -511,6 +553,17 @@ PREFIXES: Final[Mapping[str, PrefixSpec]] = MappingProxyType(
         ),
         "msnp.field.": PrefixSpec(
             _K.ANY, _decoded_any, "a decoded command field by its grammar name", "<name>"
+        ),
+        "http.header.": PrefixSpec(
+            _K.STR, _http_prefix(hf.header, True), "an HTTP header (name case-insensitive)",
+            "<Name>", multi=True,
+        ),
+        "xmlrpc.member.": PrefixSpec(
+            _K.ANY, _http_prefix(hf.xmlrpc_member), "a struct member of a call or answer",
+            "<name>",
+        ),
+        "fbrest.param.": PrefixSpec(
+            _K.ANY, _http_prefix(hf.fbrest_param), "a REST call parameter", "<name>"
         ),
     }
 )

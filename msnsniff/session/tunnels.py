@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dissectors.api import Carried, Direction, Dissector
 from msnsniff.capture import Flow
-from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.capture_session import FrameRecord
+
+if TYPE_CHECKING:
+    from msnsniff.session.capture_session import CaptureSession
 
 
 @dataclass(slots=True)
@@ -105,25 +108,3 @@ def expand(session: CaptureSession, tunnels: Tunnels, out: list[FrameRecord], st
     if tunnels.closed:
         session.closed.extend(tunnels.closed)
         tunnels.closed = []
-
-
-class TunnellingSession(CaptureSession):
-    """A capture session that also dissects what frames carry (the gateway's MSNP)."""
-
-    def __init__(self, dissectors: Mapping[str, Any], **options: Any) -> None:
-        super().__init__(dissectors, **options)
-        self.tunnels = Tunnels(self._factories)
-
-    def _drain(self, state: Any, ts: float | None, out: list[FrameRecord]) -> None:
-        start = len(out)
-        super()._drain(state, ts, out)
-        if state.proto == "http" and len(out) > start:
-            expand(self, self.tunnels, out, start)
-
-    def finish(self) -> list[FrameRecord]:
-        out = super().finish()
-        no = self.tunnels.finish(None, self.frames, out)
-        self.frames = no
-        self.closed.extend(self.tunnels.closed)
-        self.tunnels.closed = []
-        return out

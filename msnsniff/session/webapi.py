@@ -18,6 +18,7 @@ sessions, for `msnsniff stats`.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -64,6 +65,11 @@ SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType({
 """Finding code -> severity (codes not listed are warnings)."""
 
 PASSWORD_SECRETS: Final = frozenset({"members.password", "members.hpassword"})
+
+
+def fb_secret_from_env() -> str | None:
+    """The Facebook application secret from MSNSNIFF_FB_SECRET (kept off the command line)."""
+    return os.environ.get("MSNSNIFF_FB_SECRET") or None
 
 
 def _md5(text: str) -> str:

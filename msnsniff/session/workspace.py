@@ -29,6 +29,7 @@ from msnsniff.session.links import SessionLinks
 from msnsniff.session.pairing import MAX_HELD, Paired, PairingView
 from msnsniff.session.presence import Presence
 from msnsniff.session.stats import Stats
+from msnsniff.session.webapi import WebApis, fb_secret_from_env
 
 
 class Workspace:
@@ -41,6 +42,7 @@ class Workspace:
         # the views show everything afterwards, so the analyzers keep what they release
         self.lists = self.analysis.add(lambda sink: ContactLists(sink, keep_history_for="all"))
         self.analysis.add(lambda sink: Expert(sink, self.lists))
+        self.analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret_from_env()))
         self.links = self.analysis.add(lambda sink: SessionLinks(sink, keep=True))
         self.presence = self.analysis.add(Presence)
         self.conversations = self.analysis.add(lambda sink: Conversations(sink, keep=True))

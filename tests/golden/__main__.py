@@ -18,8 +18,10 @@ def main(argv: list[str]) -> int:
         return 2
     if argv == ["--recapture"]:
         from msnsniff.samples import main as record
+        from msnsniff.samples_http import main as record_http
 
         record([str(ROOT / "captures")])
+        record_http([str(ROOT / "captures")])
     for source, golden in cases():
         golden.write_text(dissect(source), encoding="utf-8")
         print(f"wrote {golden.relative_to(ROOT)} from {source.name}")

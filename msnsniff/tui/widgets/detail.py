@@ -13,6 +13,7 @@ from textual.widgets.tree import TreeNode
 
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from msnsniff.output import printable
+from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.workspace import Workspace
 
 HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
@@ -87,6 +88,8 @@ class DetailView(Horizontal):
             root.add_leaf(f"malformed: {frame.reason}")
         elif isinstance(frame, CommandFrame):
             self._command(root, frame)
+        elif record.proto == "http":
+            self._http(root, record)
         pairing = index.pairing(number)
         if pairing is not None:
             branch = root.add("pairing", expand=True)
@@ -126,6 +129,17 @@ class DetailView(Horizontal):
             body = payload.body[:2000].decode("utf-8", "replace")
             if body.strip():
                 branch.add_leaf(f"body: {printable(body)}")
+
+    def _http(self, root: TreeNode[None], record: FrameRecord) -> None:
+        """An HTTP frame: its line, the sub-dissector's fields, problems, headers and body."""
+        from msnsniff.httpview import fill_json, summary
+
+        out: dict[str, Any] = {}
+        fill_json(record.frame, out, redact=False)
+        root.add_leaf(f"http: {printable(summary(record.frame, redact=False))}")
+        for key in ("fields", "problems", "credentials", "http", "payload", "malformed"):
+            if out.get(key):
+                _add(root, key, out[key])
 
     def action_toggle_hex(self) -> None:
         self.show_hex = not self.show_hex

@@ -18,11 +18,10 @@ from msnsniff.samples_http import record_gateway
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.config import ServerConfig
 from msnsniff.session.analysis import Analysis
-from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.conversations import Conversations
 from msnsniff.session.pairing import run_paired
-from msnsniff.session.tunnels import TunnellingSession
 
 VOLATILE = {"frame": None, "request": None, "ts": None, "flow": None}
 
@@ -30,7 +29,7 @@ VOLATILE = {"frame": None, "request": None, "ts": None, "flow": None}
 def analyse(path: Path) -> dict[str, Any]:
     """Everything the analysis says about the MSNP in a capture, with what must differ between
     a TCP flow and a gateway session (flow ids, addresses, times, frame numbers) taken out."""
-    analysis = Analysis(TunnellingSession(load_dissectors()))
+    analysis = Analysis(CaptureSession(load_dissectors()))
     lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for="all"))
     chats = analysis.add(lambda sink: Conversations(sink, keep=True))
     add_all_analyzers(analysis)
@@ -57,8 +56,8 @@ def analyse(path: Path) -> dict[str, Any]:
         "flows": sorted(tuple(sorted(v)) for v in flows.values()),
         "lists": {a: [c.to_json() | VOLATILE for c in lists.history(a).timeline()]
                   for a in lists.accounts},
-        "chats": sorted(str([(m.sender, m.text) for m in c.messages])
-                        for c in chats.conversations()),
+        "chats": sorted(str(sorted((m.sender, m.text) for m in c.messages))
+                        for c in chats.conversations()),  # (the two sides' order is timing)
         "findings": Counter((f.severity, f.code) for f in analysis.findings
                             if f.frame is None or f.frame in msnp_frames),
     }  # fmt: skip

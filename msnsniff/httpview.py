@@ -1,0 +1,139 @@
+"""HTTP frames for the outputs: the JSON Lines object, the text line and words for the TUI.
+
+The JSON uses the keys every frame has (`cmd` is the method or the status code, `args` the
+target or the reason, `fields` what the sub-dissector decoded, `payload` the body, `problems`
+as "code: sentence", `credentials` the names of fields holding secrets) plus `http` (version
+and, for a response, where its request is). Bodies are shown as text up to `BODY_SHOWN`
+characters. With `redact`, credential fields, bodies that carry them, and raw bytes are
+replaced by a marker (full redaction rules for exports are a later issue).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from dissectors.api import Frame
+from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
+
+BODY_SHOWN: Final = 2048
+REDACTED: Final = "<redacted>"
+
+
+def _text(data: bytes) -> str:
+    text = data[:BODY_SHOWN].decode("utf-8", "backslashreplace")
+    return text + (f"... ({len(data)} bytes)" if len(data) > BODY_SHOWN else "")
+
+
+def _redacted_fields(app: AppInfo) -> dict[str, Any]:
+    fields: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v)
+                              for k, v in app.fields.items()}  # fmt: skip
+    for name in app.credentials:
+        group, _, key = name.partition(".")
+        inner = fields.get(group)
+        if isinstance(inner, dict) and key in inner:
+            inner[key] = REDACTED
+    return fields
+
+
+def fill_json(frame: Frame, out: dict[str, Any], redact: bool) -> None:
+    """Fill the frame-record JSON object `out` for an HTTP frame."""
+    if isinstance(frame, HttpMalformed):
+        out["length"] = frame.length
+        out["malformed"] = {"reason": frame.reason}
+        out["raw"] = None if redact else frame.raw.decode("utf-8", "backslashreplace")
+        return
+    if not isinstance(frame, HttpMessage):
+        return
+    app = frame.app
+    secret = bool(app is not None and app.credentials)
+    out["length"] = frame.length
+    if isinstance(frame, HttpRequest):
+        out["cmd"], out["args"] = frame.method, [frame.target]
+    elif isinstance(frame, HttpResponse):
+        out["cmd"], out["args"] = str(frame.status), [frame.reason]
+    if app is not None:
+        out["fields"] = _redacted_fields(app) if redact else dict(app.fields)
+        out["credentials"] = list(app.credentials)
+    out["problems"] = [f"{c}: {m}" for c, m in (*frame.problems,
+                                                *(app.problems if app else ()))]  # fmt: skip
+    out["payload"] = None if not frame.wire_body_length else {
+        "length": frame.wire_body_length,
+        "decoded_length": len(frame.body),
+        "content_type": frame.content_type,
+        "app": app.kind if app is not None else None,
+        "body": REDACTED if redact and secret else _text(frame.body),
+    }  # fmt: skip
+    http: dict[str, Any] = {"version": frame.version,
+                            "headers": [[k, v] for k, v in frame.headers]}  # fmt: skip
+    if isinstance(frame, HttpResponse):
+        http.update(request_offset=frame.request_offset, request_method=frame.request_method,
+                    request_target=frame.request_target)  # fmt: skip
+    out["http"] = http
+
+
+def _app_words(app: AppInfo, frame: HttpMessage) -> str:
+    f = app.fields
+    if app.kind == "xmlrpc":
+        if f.get("type") == "fault":
+            fault = f.get("fault") or {}
+            return f"XML-RPC fault {fault.get('code')}: {fault.get('string')}"
+        if f.get("type") == "response":
+            return f"XML-RPC answer to {f.get('method') or '?'}: {f.get('value')}"
+        members = f.get("members") or {}
+        who = members.get("username")
+        to = members.get("to")
+        extra = f" {who} → {', '.join(map(str, to))}" if isinstance(to, list) else (
+            f" {who}" if who else "")
+        return f"XML-RPC {f.get('method')}{extra}"
+    if app.kind == "fbrest":
+        if f.get("type") == "call":
+            p = f.get("params") or {}
+            return f"REST {p.get('method', '?')} → {p.get('recipient', '?')}"
+        error = f.get("error")
+        if isinstance(error, dict):
+            return f"REST error {error.get('code')}: {error.get('meaning') or error.get('message')}"
+        return f"REST answer {f.get('result')!r}"
+    action = f.get("action") or "?"
+    sid = f.get("session_id")
+    if isinstance(frame, HttpRequest):
+        where = f" {f.get('server')} {f.get('ip')}" if action == "open" else f" {sid}"
+        return f"gateway {action}{where} ({f.get('msnp_bytes')} MSNP bytes)"
+    close = " closed" if f.get("session") == "close" else ""
+    return f"gateway → {sid}{close} ({f.get('msnp_bytes')} MSNP bytes)"
+
+
+def describe(frame: Frame) -> str:
+    """The frame in words for one-line views."""
+    if isinstance(frame, HttpMalformed):
+        return f"{frame.length} bytes not HTTP: {frame.reason}"
+    if not isinstance(frame, HttpMessage):
+        return repr(frame)
+    if isinstance(frame, HttpRequest):
+        head = f"{frame.method} {frame.path}"
+    else:
+        assert isinstance(frame, HttpResponse)
+        head = f"{frame.status} {frame.reason}".strip()
+    if frame.app is not None:
+        head += f"  {_app_words(frame.app, frame)}"
+    return head
+
+
+def summary(frame: Frame, redact: bool) -> str:
+    """The text line's body for an HTTP frame."""
+    if isinstance(frame, HttpMalformed):
+        return f"[MALFORMED at offset {frame.offset}, {frame.length} bytes: {frame.reason}]"
+    if not isinstance(frame, HttpMessage):
+        return repr(frame)
+    if isinstance(frame, HttpRequest):
+        text = f"{frame.method} {frame.target} HTTP/{frame.version}"
+    else:
+        assert isinstance(frame, HttpResponse)
+        text = f"HTTP/{frame.version} {frame.status} {frame.reason}".rstrip()
+    if frame.wire_body_length:
+        text += f"  [{frame.wire_body_length} bytes, {frame.content_type or 'no content type'}]"
+    if frame.app is not None:
+        words = _app_words(frame.app, frame)
+        text += f"  [{REDACTED if redact and frame.app.credentials else words}]"
+    if len(text) > 220:
+        text = text[:217] + "..."
+    return text

@@ -1,0 +1,125 @@
+"""Display-filter values of HTTP frames and their sub-dissectors (`http.*`, `xmlrpc.*`,
+`fbrest.*`): small getters from a frame to a value, None when the frame has none.
+
+`filter.py` lists them in its field tables next to the MSNP ones; they read only the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dissectors.api import Frame
+from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
+
+FrameGetter = Callable[[Frame], Any]
+
+
+def _app(frame: Frame, kind: str) -> AppInfo | None:
+    app = frame.app if isinstance(frame, HttpMessage) else None
+    return app if app is not None and app.kind == kind else None
+
+
+def method(frame: Frame) -> str | None:
+    return frame.method if isinstance(frame, HttpRequest) else None
+
+
+def uri(frame: Frame) -> str | None:
+    return frame.target if isinstance(frame, HttpRequest) else None
+
+
+def path(frame: Frame) -> str | None:
+    return frame.path if isinstance(frame, HttpRequest) else None
+
+
+def status(frame: Frame) -> int | None:
+    return frame.status if isinstance(frame, HttpResponse) else None
+
+
+def version(frame: Frame) -> str | None:
+    return frame.version if isinstance(frame, HttpMessage) else None
+
+
+def content_type(frame: Frame) -> str | None:
+    return frame.content_type if isinstance(frame, HttpMessage) else None
+
+
+def body(frame: Frame) -> str | None:
+    if not isinstance(frame, HttpMessage) or not frame.body:
+        return None
+    return frame.body.decode("utf-8", "surrogateescape")
+
+
+def body_len(frame: Frame) -> int | None:
+    return frame.wire_body_length if isinstance(frame, HttpMessage) else None
+
+
+def malformed(frame: Frame) -> bool:
+    return isinstance(frame, HttpMalformed)
+
+
+def malformed_reason(frame: Frame) -> str | None:
+    return frame.reason if isinstance(frame, HttpMalformed) else None
+
+
+def problems(frame: Frame) -> list[str]:
+    if not isinstance(frame, HttpMessage):
+        return []
+    app = frame.app.problems if frame.app is not None else ()
+    return [code for code, _ in (*frame.problems, *app)]
+
+
+def app_kind(frame: Frame) -> str | None:
+    app = frame.app if isinstance(frame, HttpMessage) else None
+    return app.kind if app is not None else None
+
+
+def header(name: str) -> FrameGetter:
+    low = name.lower()
+
+    def get(frame: Frame) -> list[str]:
+        if not isinstance(frame, HttpMessage):
+            return []
+        return [v for k, v in frame.headers if k == low]
+
+    return get
+
+
+def _field(kind: str, *keys: str) -> FrameGetter:
+    def get(frame: Frame) -> Any:
+        app = _app(frame, kind)
+        value: Any = app.fields if app is not None else None
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    return get
+
+
+gateway_session = _field("gateway", "session_id")
+gateway_action = _field("gateway", "action")
+xmlrpc_method = _field("xmlrpc", "method")
+xmlrpc_type = _field("xmlrpc", "type")
+xmlrpc_fault_code = _field("xmlrpc", "fault", "code")
+xmlrpc_fault_string = _field("xmlrpc", "fault", "string")
+fbrest_method = _field("fbrest", "method")
+fbrest_error = _field("fbrest", "error", "code")
+fbrest_error_meaning = _field("fbrest", "error", "meaning")
+
+
+def xmlrpc_member(name: str) -> FrameGetter:
+    """A member of the call's struct, or of the answer's struct."""
+    def get(frame: Frame) -> Any:
+        app = _app(frame, "xmlrpc")
+        if app is None:
+            return None
+        for source in (app.fields.get("members"), app.fields.get("value")):
+            if isinstance(source, dict) and name in source:
+                return source[name]
+        return None
+
+    return get
+
+
+def fbrest_param(name: str) -> FrameGetter:
+    return _field("fbrest", "params", name)

@@ -1,0 +1,51 @@
+"""The display filter's http.*, xmlrpc.* and fbrest.* fields on the bundled captures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from msnsniff.capture.sources import open_source
+from msnsniff.registry import load_dissectors
+from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.filter import compile_filter, describe_fields
+
+CAPTURES = Path(__file__).resolve().parents[3] / "captures"
+
+
+def count(name: str, text: str) -> int:
+    display = compile_filter(text)
+    session = CaptureSession(load_dissectors())
+    return sum(display.matches(r) for r in session.run(open_source(CAPTURES / f"{name}.pcap")))
+
+
+@pytest.mark.parametrize(("name", "text", "n"), [
+    ("http_xmlrpc", "http.method == POST", 15),
+    ("http_xmlrpc", "http.status == 200 and http.app == xmlrpc", 15),
+    ("http_xmlrpc", 'xmlrpc.method == "LJ.XMLRPC.getchallenge"', 4),
+    ("http_xmlrpc", "xmlrpc.type == fault", 9),
+    ("http_xmlrpc", "xmlrpc.fault.code == 209", 3),
+    ("http_xmlrpc", 'xmlrpc.member.subject matches "\\n"', 1),
+    ("http_xmlrpc", "xmlrpc.member.sent_count == 2", 4),
+    ("http_xmlrpc", 'http.problem == "xmlrpc.body_html"', 1),
+    ("http_xmlrpc", 'http.header.Content-Type contains "xml"', 30),
+    ("http_fbrest", "fbrest.error in {101 102 103 104 292 1100 1101 1102}", 8),
+    ("http_fbrest", 'fbrest.error.meaning contains "too long"', 2),
+    ("http_fbrest", "fbrest.param.recipient == 42", 1),
+    ("http_fbrest", 'fbrest.method == "facebook.liveMessage.send"', 22),
+    ("http_gateway", "http.gateway.action == open", 8),
+    ("http_gateway", 'http.header.X-MSN-Messenger contains "Session=close"', 4),
+    ("http_gateway", 'proto == msnp and msnp.cmd == MSG and flow matches "/gw"', 8),
+    ("http_gateway", "http.malformed", 0),
+    ("server_chat", "http.method or xmlrpc.method or fbrest.error", 0),
+])  # fmt: skip
+def test_http_fields(name: str, text: str, n: int) -> None:
+    assert count(name, text) == n
+
+
+def test_the_fields_are_listed() -> None:
+    listed = describe_fields()
+    for name in ("http.method", "http.header.<Name>", "xmlrpc.member.<name>", "fbrest.error",
+                 "fbrest.param.<name>"):  # fmt: skip
+        assert name in listed

@@ -1,0 +1,66 @@
+"""Logical MSNP flows inside HTTP gateway sessions, across TCP connections and SessionIDs."""
+
+from __future__ import annotations
+
+from dissectors.api import Direction
+from dissectors.msnp import CommandFrame
+from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
+from msnsniff.registry import load_dissectors
+from msnsniff.session.capture_session import CaptureSession
+
+C2S, S2C = Direction.C2S, Direction.S2C
+CT = b"Content-Type: application/x-msn-messenger\r\n"
+
+
+def post(query: str, body: bytes) -> bytes:
+    return (f"POST /gateway/gateway.dll?{query} HTTP/1.1\r\nHost: gw\r\n".encode() + CT
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+
+
+def answer(session: str, body: bytes) -> bytes:
+    return (f"HTTP/1.1 200 OK\r\nX-MSN-Messenger: {session}; GW-IP=10.0.0.1\r\n".encode() + CT
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+
+
+def events() -> list[SourceEvent]:
+    one = Flow("1", "10.0.0.2:4000", "10.0.0.1:80")
+    two = Flow("9", "10.0.0.2:4001", "10.0.0.1:80")  # the session goes on on a new connection
+    return [
+        StreamChunk(one, C2S, 0, post("Action=open&Server=NS&IP=10.0.0.5", b"VER 1 MSNP8 CVR0\r\n"),
+                    1.0),
+        StreamChunk(one, S2C, 0, answer("SessionID=7.1", b"VER 1 MSNP8\r\n"), 1.1),
+        StreamChunk(one, C2S, 0, post("SessionID=7.1", b"CVR 2 0x0409 winnt 5.1 i386 MSNMSGR "
+                                      b"5.0.0540 MSMSGS a@b.c\r\n"), 1.2),
+        FlowEnd(one, C2S, 1.25), FlowEnd(one, S2C, 1.25),
+        StreamChunk(two, C2S, 0, post("Action=poll&SessionID=7.1", b""), 1.3),
+        StreamChunk(two, S2C, 0, answer("SessionID=7.2", b"CVR 2 5.0.0540 5.0.0540 1.0.0863 "
+                                        b"http://x http://y\r\n"), 1.4),
+        StreamChunk(two, C2S, 0, post("SessionID=7.2", b"OUT\r\n"), 1.5),
+        StreamChunk(two, S2C, 0, answer("SessionID=7.3; Session=close", b""), 1.6),
+    ]
+
+
+def test_one_logical_flow_per_session_across_connections_and_ids() -> None:
+    session = CaptureSession(load_dissectors())
+    closed: list[str] = []
+    records = []
+    for event in events():
+        records += session.push(event)
+        closed += [f.id for f in session.closed]
+    records += session.finish()
+    msnp = [r for r in records if r.proto == "msnp"]
+    assert {r.flow.id for r in msnp} == {"1/gw1"}
+    assert [r.frame.cmd for r in msnp if isinstance(r.frame, CommandFrame)] == [
+        "VER", "VER", "CVR", "CVR", "OUT"]
+    assert msnp[0].flow.server == "10.0.0.5:1863" and msnp[0].flow.label == "7.1"
+    assert [r.no for r in records] == list(range(1, len(records) + 1))
+    assert "1/gw1" in closed  # Session=close ends it like a TCP close
+    # each MSNP frame comes right after the HTTP frame that carried it
+    assert records[records.index(msnp[0]) - 1].proto == "http"
+
+
+def test_frames_without_a_tunnel_are_untouched() -> None:
+    session = CaptureSession(load_dissectors())
+    flow = Flow("1", "10.0.0.2:4000", "10.0.0.1:1863")
+    out = session.push(StreamChunk(flow, C2S, 0, b"VER 1 MSNP8 CVR0\r\n", 1.0))
+    assert [r.proto for r in out] == ["msnp"] and session.frames == 1

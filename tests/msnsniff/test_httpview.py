@@ -1,0 +1,63 @@
+"""HTTP frames in `read`'s JSON and text, in the TUI's words, and with --redact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dissectors.api import Direction
+from dissectors.http.frames import HttpMalformed
+from msnsniff.capture import Flow
+from msnsniff.capture.sources import open_source
+from msnsniff.httpview import describe
+from msnsniff.output import record_to_json, record_to_jsonl, record_to_text
+from msnsniff.registry import load_dissectors
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.describe import describe as stream_words
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+def records(name: str) -> list[FrameRecord]:
+    session = CaptureSession(load_dissectors())
+    return list(session.run(open_source(CAPTURES / f"{name}.pcap")))
+
+
+def test_json_of_a_call_and_its_answer() -> None:
+    call, answer = records("http_xmlrpc")[:2]
+    one = record_to_json(call)
+    assert (one["proto"], one["cmd"], one["args"]) == ("http", "POST", ["/interface/xmlrpc"])
+    assert one["fields"]["method"] == "LJ.XMLRPC.sendmessage"
+    assert one["credentials"] == ["members.password"]
+    assert one["payload"]["app"] == "xmlrpc" and one["length"] == len(call.frame.raw)
+    two = json.loads(record_to_jsonl(answer))
+    assert two["cmd"] == "200" and two["http"]["request_offset"] == 0
+    assert two["fields"]["value"]["sent_count"] == 2
+
+
+def test_redact_hides_credentials_and_bodies_that_carry_them() -> None:
+    call = records("http_xmlrpc")[0]
+    out = record_to_json(call, redact=True)
+    assert out["fields"]["members"]["password"] == "<redacted>"
+    assert out["payload"]["body"] == "<redacted>"
+    assert "<redacted>" in record_to_text(call, redact=True)
+    fb = record_to_json(records("http_fbrest")[0], redact=True)
+    assert fb["fields"]["params"]["sig"] == fb["fields"]["params"]["session_key"] == "<redacted>"
+
+
+def test_text_lines_and_stream_words() -> None:
+    recs = records("http_fbrest")
+    assert "REST facebook.liveMessage.send → 563683308" in record_to_text(recs[0])
+    assert stream_words(recs[1].frame) == "200 OK  REST answer '1'"
+    words = [stream_words(r.frame) for r in records("http_gateway") if r.proto == "http"]
+    assert words[0].startswith("POST /gateway/gateway.dll  gateway open NS 127.0.0.1:")
+    assert any(w.endswith("closed (0 MSNP bytes)") for w in words)
+
+
+def test_malformed_http() -> None:
+    frame = HttpMalformed(Direction.C2S, 5, b"\x00junk\n", "not a request line", 6)
+    record = FrameRecord(1, None, Flow("1"), "http", frame)
+    out = record_to_json(record)
+    assert out["malformed"] == {"reason": "not a request line"} and out["length"] == 6
+    assert "MALFORMED at offset 5, 6 bytes" in record_to_text(record)
+    assert describe(frame) == "6 bytes not HTTP: not a request line"

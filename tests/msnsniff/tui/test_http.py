@@ -1,0 +1,55 @@
+"""The TUI on the HTTP captures: the stream in words, the detail of a call, the gateway's MSNP
+flows alongside, and the API findings marked."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Tree
+
+from msnsniff.session.describe import describe
+from msnsniff.tui.widgets.detail import DetailView
+from tests.msnsniff.tui.test_app import SIZE, app_for, loaded
+
+
+def _labels(tree: Tree[None]) -> list[str]:
+    out: list[str] = []
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        out.append(str(node.label))
+        stack.extend(node.children)
+    return out
+
+
+def test_xmlrpc_call_in_the_stream_and_the_detail() -> None:
+    async def main() -> None:
+        app = app_for("http_xmlrpc")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            index = app.workspace.index
+            assert stream.row_count == index.count == 30
+            first = describe(index.record(1).frame)
+            assert first.startswith("POST /interface/xmlrpc  XML-RPC LJ.XMLRPC.sendmessage")
+            assert 1 in index.findings  # the clear-text password
+            await pilot.press("down", "up")
+            detail = app.query_one(DetailView)
+            assert detail.number == 1
+            labels = " ".join(_labels(detail.query_one("#fields", Tree)))
+            assert "LJ.XMLRPC.sendmessage" in labels and "credentials" in labels
+            assert "password" in labels
+
+    asyncio.run(main())
+
+
+def test_gateway_msnp_flows_show_beside_the_http() -> None:
+    async def main() -> None:
+        app = app_for("http_gateway")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            index = app.workspace.index
+            assert len([f for f in index.flows if "/gw" in f.id]) == 4  # 2 NS and 2 SB
+            words = [describe(index.record(n).frame) for n in range(1, index.count + 1)]
+            assert any(w.startswith("MSG Alice: hello through the gateway") for w in words)
+
+    asyncio.run(main())
