@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--add-account", default=None, metavar="EMAIL",
                        help="add an account (password prompted, or read from stdin) and exit")
     serve.add_argument("--nick", default=None, help="with --add-account: its nickname")
+    serve.add_argument("--gateway-port", default="off", metavar="PORT|off",
+                       help="the MSNP HTTP gateway (/gateway/gateway.dll) in front of the "
+                       "NS and SB (default %(default)s)")
     serve.add_argument("--record", type=Path, default=None, metavar="FILE.pcap",
                        help="record every MSNP connection to a pcap")
     serve.add_argument("--chl-interval", type=float, default=300.0, metavar="SECONDS",
@@ -290,7 +293,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         check_quirks(config.quirks)
     except ValueError as e:
         raise MsnsniffError(f"--quirk: {e}") from e
-    return serve(config, args.demo, out)
+    return serve(config, args.demo, out, gateway_port=_port_or_off(args.gateway_port))
 
 
 def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -36,8 +36,9 @@ def add_account(db: str, email: str, nick: str | None, out: TextIO) -> int:
     return 0
 
 
-def serve(config: ServerConfig, demo: bool, out: TextIO) -> int:
-    """Start everything, print the addresses, and serve until interrupted."""
+def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | None = None) -> int:
+    """Start everything, print the addresses, and serve until interrupted; with
+    `gateway_port` (0: any free port) the MSNP HTTP gateway too."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     async def main() -> None:
@@ -46,6 +47,8 @@ def serve(config: ServerConfig, demo: bool, out: TextIO) -> int:
             server.add_demo_accounts()
         try:
             await server.start()
+            if gateway_port is not None:
+                await server.start_gateway(gateway_port)
         except OSError as e:
             await server.close()
             raise MsnsniffError(f"cannot listen: {e}") from e
@@ -55,6 +58,8 @@ def serve(config: ServerConfig, demo: bool, out: TextIO) -> int:
             f"msnsniff serve: dispatch {host}:{p['ds']}  notification {host}:{p['ns']}"
             f"  switchboard {host}:{p['sb']}\n"
         )
+        if "gateway" in p:
+            out.write(f"  MSNP HTTP gateway http://{host}:{p['gateway']}/gateway/gateway.dll\n")
         if "http" in p:
             out.write(f"  Passport nexus {server.nexus_url} (HTTP on {host}:{p['http']})\n")
         out.write(f"  database {config.db}, {len(server.store.accounts())} accounts")
