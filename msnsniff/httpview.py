@@ -17,6 +17,7 @@ from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequ
 
 BODY_SHOWN: Final = 2048
 REDACTED: Final = "<redacted>"
+SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "set-cookie"})
 
 
 def _text(data: bytes) -> str:
@@ -63,8 +64,8 @@ def fill_json(frame: Frame, out: dict[str, Any], redact: bool) -> None:
         "app": app.kind if app is not None else None,
         "body": REDACTED if redact and secret else _text(frame.body),
     }  # fmt: skip
-    http: dict[str, Any] = {"version": frame.version,
-                            "headers": [[k, v] for k, v in frame.headers]}  # fmt: skip
+    http: dict[str, Any] = {"version": frame.version, "headers": [
+        [k, REDACTED if redact and k in SECRET_HEADERS else v] for k, v in frame.headers]}
     if isinstance(frame, HttpResponse):
         http.update(request_offset=frame.request_offset, request_method=frame.request_method,
                     request_target=frame.request_target)  # fmt: skip

@@ -62,6 +62,11 @@ REQUEST_LINE: Final = re.compile(
 STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] [1-5]\d\d(?: [^\r\n]*)?\r?\n")
 START_LINES: Final = {C2S: REQUEST_LINE, S2C: STATUS_LINE}
 HTTP_PORTS: Final = frozenset({80, 8000, 8008, 8080, 8081, 3128})
+AUTH_CHECKS: Final = (
+    (re.compile(r"(?i)^basic\s"), "http.basic_auth"),
+    (re.compile(r"(?i)[\s,]pwd="), "http.cleartext_password"),  # Passport1.4 sign-in
+)
+"""Authorization header pattern -> problem code (secrets are named, never copied)."""
 HEAD_TOO_LONG: Final = f"head or chunk line over {MAX_HEAD} bytes without its end"
 REASONS: Final = {
     "Receive buffer too long": HEAD_TOO_LONG,
@@ -325,6 +330,12 @@ class HttpDissector:
         common = (side.direction, side.start, raw, length, _text(head.http_version), headers,
                   body, side.wire_body, tuple(problems))  # fmt: skip
         if isinstance(head, h11.Request):
+            for key, value in headers:
+                if key == "authorization":
+                    scheme = value.split(" ", 1)[0]
+                    problems += [problem(code, scheme=scheme) for rx, code in AUTH_CHECKS
+                                 if rx.search(value)]  # fmt: skip
+            common = (*common[:-1], tuple(problems))
             target = _text(head.target)
             path, _, query = target.partition("?")
             info, carried = apps.decode_request(path, query, headers, body)

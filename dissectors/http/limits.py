@@ -24,6 +24,9 @@ PROBLEMS: Final = {
     "http.bad_encoding": "the {coding} body does not decode: {error}",
     "http.unknown_encoding": "content encoding {coding!r} is not decoded",
     "http.incomplete": "the connection ended before the message was complete",
+    "http.cleartext_password": "the Authorization header carries the password in clear text "
+    "({scheme})",
+    "http.basic_auth": "Basic authorization: the password is only base64-encoded",
 }
 """Problem code -> sentence template (a table, so each is tested and documented once)."""
 

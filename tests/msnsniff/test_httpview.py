@@ -61,3 +61,14 @@ def test_malformed_http() -> None:
     assert out["malformed"] == {"reason": "not a request line"} and out["length"] == 6
     assert "MALFORMED at offset 5, 6 bytes" in record_to_text(record)
     assert describe(frame) == "6 bytes not HTTP: not a request line"
+
+
+def test_redact_hides_authorization_headers() -> None:
+    req = (b"GET /login HTTP/1.1\r\nHost: h\r\nAuthorization: Passport1.4 sign-in=a,pwd=pw\r\n"
+           b"\r\n")  # fmt: skip
+    from tests.dissectors.http.helpers import http_frames
+
+    (frame,) = http_frames([(Direction.C2S, req)])
+    record = FrameRecord(1, None, Flow("1"), "http", frame)
+    assert "pwd=pw" in json.dumps(record_to_json(record))
+    assert "pwd=pw" not in json.dumps(record_to_json(record, redact=True))

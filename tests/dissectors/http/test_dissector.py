@@ -143,3 +143,18 @@ def test_response_without_a_seen_request_pairs_with_nothing() -> None:
 def test_sniff_by_request_or_status_line(first: bytes, direction: Direction, low: float) -> None:
     score = HttpDissector.sniff(first, direction, [1234])
     assert score >= low if low else score == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [(b"Basic dXNlcjpwdw==", "http.basic_auth"),
+     (b"Passport1.4 OrgVerb=GET,sign-in=a%40b.c,pwd=secret123,lc=1033", "http.cleartext_password"),
+     (b"Passport1.4 from-PP=t=abc", None)],
+)  # fmt: skip
+def test_passwords_in_the_authorization_header_are_flagged(value: bytes, code: str | None
+                                                           ) -> None:  # fmt: skip
+    req = b"GET /login HTTP/1.1\r\nHost: h\r\nAuthorization: " + value + b"\r\n\r\n"
+    (frame,) = http_frames([(C2S, req)])
+    assert isinstance(frame, HttpRequest)
+    assert [c for c, _ in frame.problems] == ([code] if code else [])
+    assert b"secret123" not in str(frame.problems).encode()
