@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -84,6 +85,7 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
                 err.write(f"msnsniff proxy: {dropped} bytes were forwarded but not dissected "
                           "(the analysis fell behind)\n")  # fmt: skip
 
+    gc.freeze()  # what start-up made is never garbage: keep the collector off it
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(main())
     sys.stdout.flush()
