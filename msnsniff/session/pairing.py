@@ -22,6 +22,7 @@ from typing import Final, NamedTuple
 from msnsniff.capture import SourceEvent
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.httppairing import HttpTransactions
 from msnsniff.session.transactions import Transaction, Transactions
 
 MAX_HELD: Final = 4096
@@ -85,6 +86,11 @@ class PairingView:
     def __init__(self, analysis: Analysis, *, max_held: int = MAX_HELD) -> None:
         self.transactions = analysis.add(
             lambda sink: Transactions(
+                sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
+            )
+        )
+        self.http = analysis.add(  # HTTP requests and responses pair the same way
+            lambda sink: HttpTransactions(
                 sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
             )
         )

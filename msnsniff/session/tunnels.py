@@ -10,7 +10,10 @@ client, and the server the frame names (the gateway's `IP=`). The logical flow's
 numbered right after the frame that carried their last byte, so they interleave with the
 HTTP frames in capture order. A `rename` makes the next key an alias of the same flow (the
 gateway hands out a new SessionID with every response); `end`, or the end of the capture,
-ends both directions and the logical flow is reported closed like a TCP one.
+ends both directions and the logical flow is reported closed like a TCP one. Client bytes
+sent under a key no answer has named yet wait ("parked") until an answer names it: a
+capture may hold a request before the answer that handed out its SessionID (a recorder's
+coarse timestamps, or two TCP connections), and they join the right session that way.
 """
 
 from __future__ import annotations
@@ -41,34 +44,65 @@ class Tunnels:
     def __init__(self, factories: Mapping[str, Callable[[], Any]]) -> None:
         self._factories = factories
         self._by_key: dict[str, _Logical] = {}
+        # client bytes sent with a key no answer has named yet (a capture may hold a request
+        # before the answer that handed out its SessionID): kept until that answer comes
+        self._parked: dict[str, list[tuple[Flow, Carried]]] = {}
         self._count = 0
         self.closed: list[Flow] = []  # logical flows ended by the last call
 
     def carry(self, outer: Flow, carried: Carried, ts: float | None, no: int,
               out: list[FrameRecord]) -> int:  # fmt: skip
         """Feed one carried piece; append the records it completes; the last frame number."""
-        logical = self._by_key.get(carried.key)
+        key = carried.key
+        logical = self._by_key.get(key)
         if logical is None:
-            make = self._factories.get(carried.proto)
-            if make is None:
+            if carried.direction is Direction.C2S and carried.server is None:
+                self._parked.setdefault(key, []).append((outer, carried))
                 return no
-            self._count += 1
-            flow = Flow(f"{outer.id}/gw{self._count}", outer.client,
-                        carried.server or outer.server, label=carried.key, opened=True)
-            logical = _Logical(flow, carried.proto, make(), [carried.key])
-            self._by_key[carried.key] = logical
+            made = self._open(outer, carried)
+            if made is None:
+                return no
+            logical = made
         if carried.data:
             logical.dissector.feed(carried.direction, carried.data)
             no = self._drain(logical, ts, no, out)
+        if key in self._parked:  # requests that, in fact, came after this piece
+            no = self._unpark(logical, key, ts, no, out)
         if carried.rename and carried.rename not in self._by_key:
             self._by_key[carried.rename] = logical
             logical.keys.append(carried.rename)
+            no = self._unpark(logical, carried.rename, ts, no, out)
         if carried.end:
             no = self._end(logical, ts, no, out)
         return no
 
+    def _open(self, outer: Flow, carried: Carried) -> _Logical | None:
+        make = self._factories.get(carried.proto)
+        if make is None:
+            return None
+        self._count += 1
+        flow = Flow(f"{outer.id}/gw{self._count}", outer.client,
+                    carried.server or outer.server, label=carried.key, opened=True)
+        logical = _Logical(flow, carried.proto, make(), [carried.key])
+        self._by_key[carried.key] = logical
+        return logical
+
+    def _unpark(self, logical: _Logical, key: str, ts: float | None, no: int,
+                out: list[FrameRecord]) -> int:  # fmt: skip
+        for _outer, piece in self._parked.pop(key, []):
+            logical.dissector.feed(piece.direction, piece.data)
+            no = self._drain(logical, ts, no, out)
+        return no
+
     def finish(self, ts: float | None, no: int, out: list[FrameRecord]) -> int:
-        """End every logical flow still open."""
+        """End every logical flow still open (client bytes no answer claimed get their own)."""
+        for key, pieces in list(self._parked.items()):
+            if key in self._parked and pieces:
+                outer, first = pieces[0]
+                made = self._open(outer, first)
+                if made is not None:
+                    no = self._unpark(made, key, ts, no, out)
+        self._parked.clear()
         for logical in {id(v): v for v in self._by_key.values()}.values():
             no = self._end(logical, ts, no, out)
         return no

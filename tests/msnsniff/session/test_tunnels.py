@@ -64,3 +64,30 @@ def test_frames_without_a_tunnel_are_untouched() -> None:
     flow = Flow("1", "10.0.0.2:4000", "10.0.0.1:1863")
     out = session.push(StreamChunk(flow, C2S, 0, b"VER 1 MSNP8 CVR0\r\n", 1.0))
     assert [r.proto for r in out] == ["msnp"] and session.frames == 1
+
+
+def test_a_request_seen_before_the_answer_that_named_its_session_waits_for_it() -> None:
+    one = Flow("1", "10.0.0.2:4000", "10.0.0.1:80")
+    two = Flow("9", "10.0.0.2:4001", "10.0.0.1:80")
+    session = CaptureSession(load_dissectors())
+    events: list[SourceEvent] = [
+        StreamChunk(one, C2S, 0, post("Action=open&Server=NS&IP=10.0.0.5", b"VER 1 MSNP8\r\n"),
+                    1.0),
+        # the next request, on another connection, is in the capture before the answer
+        StreamChunk(two, C2S, 0, post("SessionID=7.1", b"INF 2\r\n"), 1.1),
+        StreamChunk(one, S2C, 0, answer("SessionID=7.1", b"VER 1 MSNP8\r\n"), 1.1),
+        StreamChunk(two, S2C, 0, answer("SessionID=7.2", b"INF 2 MD5\r\n"), 1.2),
+    ]  # fmt: skip
+    records = [r for e in events for r in session.push(e)] + session.finish()
+    msnp = [r for r in records if r.proto == "msnp"]
+    assert {r.flow.id for r in msnp} == {"1/gw1"}
+    assert [(r.frame.direction, r.frame.offset) for r in msnp] == [
+        (C2S, 0), (C2S, 13), (S2C, 0), (S2C, 13)]
+
+
+def test_client_bytes_no_answer_claims_still_get_a_flow() -> None:
+    flow = Flow("1", "10.0.0.2:4000", "10.0.0.1:80")
+    session = CaptureSession(load_dissectors())
+    records = session.push(StreamChunk(flow, C2S, 0, post("SessionID=5.5", b"PNG\r\n"), 1.0))
+    records += session.finish()
+    assert [r.flow.id for r in records if r.proto == "msnp"] == ["1/gw1"]

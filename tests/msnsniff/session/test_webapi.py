@@ -82,3 +82,14 @@ def test_web_stats(name: str, calls: dict[tuple[str, str], int]) -> None:
     assert dict(stats.calls) == calls
     assert sum(stats.methods.values()) == sum(stats.statuses.values())
     assert "HTTP:" in stats.render() and stats.to_json()["malformed"] == 0
+
+
+def test_http_requests_and_responses_pair_like_msnp_transactions() -> None:
+    from msnsniff.session.pairing import run_paired
+
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    paired = list(run_paired(analysis, open_source(CAPTURES / "http_fbrest.pcap")))
+    first, second = paired[0].pairing, paired[1].pairing
+    assert first is not None and first.replies == (2,) and first.rtt is not None
+    assert second is not None and second.request == 1
+    assert all(p.pairing is not None for p in paired)

@@ -38,6 +38,8 @@ def test_xmlrpc_call_in_the_stream_and_the_detail() -> None:
             labels = " ".join(_labels(detail.query_one("#fields", Tree)))
             assert "LJ.XMLRPC.sendmessage" in labels and "credentials" in labels
             assert "password" in labels
+            await pilot.press("p")  # from the call to its answer, as for MSNP
+            assert stream.selected == 2 and index.pairing(2) is not None
 
     asyncio.run(main())
 
