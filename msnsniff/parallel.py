@@ -140,7 +140,8 @@ def _work(
         assert render is not None
         p = None if pairing is None else (pairing.request, pairing.replies, pairing.rtt)
         visible = shown is None or shown.matches(r, None if pairing is None else pairing.extra())
-        key = keys.pop(r.no) << FLOW_BITS | int(r.flow.id)
+        # a gateway session's logical flow (`12/gw1`) sorts with the flow that carried it
+        key = keys.pop(r.no) << FLOW_BITS | int(r.flow.id.partition("/")[0])
         return key, r.no, render(r) if visible else None, p
     batch: list[Item] = []
     last_sent = 0

@@ -5,7 +5,8 @@ Theory of operation
 A frame may carry bytes of another protocol (`dissectors.api.Carried`: proto, key,
 direction, data). Each distinct key (the gateway's SessionID) is one logical connection with
 its own dissector, made by the same factories the capture session uses, and its own `Flow`:
-id `<carrier flow>/gw<n>` (the first carrier flow, numbered per capture), the carrier's
+id `<carrier flow>/gw<n>` (the flow whose frame opened it, numbered per carrier flow, so a
+split of the capture across processes names it the same), the carrier's
 client, and the server the frame names (the gateway's `IP=`). The logical flow's records are
 numbered right after the frame that carried their last byte, so they interleave with the
 HTTP frames in capture order. A `rename` makes the next key an alias of the same flow (the
@@ -47,7 +48,7 @@ class Tunnels:
         # client bytes sent with a key no answer has named yet (a capture may hold a request
         # before the answer that handed out its SessionID): kept until that answer comes
         self._parked: dict[str, list[tuple[Flow, Carried]]] = {}
-        self._count = 0
+        self._count: dict[str, int] = {}  # logical flows opened per carrying flow
         self.closed: list[Flow] = []  # logical flows ended by the last call
 
     def carry(self, outer: Flow, carried: Carried, ts: float | None, no: int,
@@ -80,8 +81,8 @@ class Tunnels:
         make = self._factories.get(carried.proto)
         if make is None:
             return None
-        self._count += 1
-        flow = Flow(f"{outer.id}/gw{self._count}", outer.client,
+        n = self._count[outer.id] = self._count.get(outer.id, 0) + 1
+        flow = Flow(f"{outer.id}/gw{n}", outer.client,
                     carried.server or outer.server, label=carried.key, opened=True)
         logical = _Logical(flow, carried.proto, make(), [carried.key])
         self._by_key[carried.key] = logical
