@@ -29,6 +29,7 @@ import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import ClassVar, Final
 
 import h11
@@ -60,7 +61,7 @@ REQUEST_LINE: Final = re.compile(
     rb"(?:" + b"|".join(METHODS) + rb") [\x21-\x7e]+ HTTP/1\.[01]\r?\n"
 )
 STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] [1-5]\d\d(?: [^\r\n]*)?\r?\n")
-START_LINES: Final = {C2S: REQUEST_LINE, S2C: STATUS_LINE}
+START_LINES: Final = MappingProxyType({C2S: REQUEST_LINE, S2C: STATUS_LINE})
 HTTP_PORTS: Final = frozenset({80, 8000, 8008, 8080, 8081, 3128})
 AUTH_CHECKS: Final = (
     (re.compile(r"(?i)^basic\s"), "http.basic_auth"),
@@ -68,14 +69,14 @@ AUTH_CHECKS: Final = (
 )
 """Authorization header pattern -> problem code (secrets are named, never copied)."""
 HEAD_TOO_LONG: Final = f"head or chunk line over {MAX_HEAD} bytes without its end"
-REASONS: Final = {
+REASONS: Final = MappingProxyType({
     "Receive buffer too long": HEAD_TOO_LONG,
     "illegal request line": "not a {start} line",
     "no request line received": "not a {start} line",
     "illegal status line": "not a {start} line",
     "no response line received": "not a {start} line",
     "peer unexpectedly closed connection": "the connection ended inside a head",
-}
+})
 """h11's words -> ours, where h11 says one thing two ways depending on how much it had read
 (a reason must not depend on the chunking); other reasons are h11's own."""
 

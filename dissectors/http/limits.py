@@ -8,6 +8,7 @@ gzip/deflate body decompresses to at most `MAX_DECODED` bytes; `raw` keeps at mo
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Final
 
 MAX_HEAD: Final = 16 * 1024  # start line + headers, bytes (h11's own default)
@@ -18,7 +19,7 @@ MAX_RUN: Final = 64 * 1024  # bytes of one malformed frame
 MAX_LINE: Final = 8 * 1024  # a garbage "line" without LF is cut here while resynchronising
 H11_BUFFER: Final = 1 << 30  # h11's incomplete-event bound: ours (MAX_HEAD) decides first
 
-PROBLEMS: Final = {
+PROBLEMS: Final = MappingProxyType({
     "http.body_capped": "the body is {size} bytes; only the first {cap} are kept",
     "http.decoded_capped": "the {coding} body inflates past {cap} bytes; the rest is cut",
     "http.bad_encoding": "the {coding} body does not decode: {error}",
@@ -27,7 +28,7 @@ PROBLEMS: Final = {
     "http.cleartext_password": "the Authorization header carries the password in clear text "
     "({scheme})",
     "http.basic_auth": "Basic authorization: the password is only base64-encoded",
-}
+})
 """Problem code -> sentence template (a table, so each is tested and documented once)."""
 
 

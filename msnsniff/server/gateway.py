@@ -26,6 +26,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -39,8 +40,10 @@ PATH: Final = "/gateway/gateway.dll"
 CONTENT_TYPE: Final = "application/x-msn-messenger"
 MAX_BODY: Final = 64 * 1024  # bytes of MSNP in one request
 MAX_QUEUED: Final = 1 << 20  # server bytes held for a client that does not poll
-REASONS: Final = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
-                  413: b"Payload Too Large"}
+REASONS: Final = MappingProxyType({
+    200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
+    413: b"Payload Too Large",
+})
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 from xmlrpc.client import Fault
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
@@ -27,14 +28,14 @@ from dissectors.http.apps.xmlrpc import BODY_MAX, SUBJECT_MAX
 
 PATH: Final = "/interface/xmlrpc"
 CHALLENGE_TTL: Final = 60
-FAULTS: Final = {
+FAULTS: Final = MappingProxyType({
     100: "Invalid username",
     101: "Invalid password",
     200: "Missing required argument(s)",
     203: "Invalid argument(s)",
     206: "Invalid destination journal username",
     209: "Parameter out of range",
-}
+})
 
 
 def _md5(text: str) -> str:

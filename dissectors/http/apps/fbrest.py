@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -24,7 +25,7 @@ EVENT_NAME_MAX: Final = 128  # bytes (seed 002; else error 1101)
 MESSAGE_MAX: Final = 1024  # bytes (seed 002; else error 1102)
 VERSION: Final = "1.0"
 SECRETS: Final = ("sig", "session_key")
-ERRORS: Final[Mapping[int, str]] = {
+ERRORS: Final[Mapping[int, str]] = MappingProxyType({
     1: "An unknown error occurred. Please resubmit the request.",
     2: "The service is not available at this time.",
     4: "The application has reached the maximum number of requests allowed. More requests "
@@ -40,7 +41,7 @@ ERRORS: Final[Mapping[int, str]] = {
     "LiveMessage.",
     1101: "The event_name parameter is too long.",
     1102: "The message parameter is too long.",
-}
+})
 """Seed 002's error table: code -> meaning."""
 
 Problem = tuple[str, str]
@@ -100,9 +101,9 @@ def _livemessage_send(p: Mapping[str, str]) -> list[Problem]:
     return out
 
 
-CALL_CHECKS: Final[Mapping[str, Callable[[Mapping[str, str]], list[Problem]]]] = {
+CALL_CHECKS: Final[Mapping[str, Callable[[Mapping[str, str]], list[Problem]]]] = MappingProxyType({
     "livemessage.send": _livemessage_send,
-}
+})
 
 
 def is_call(params: Mapping[str, str]) -> bool:

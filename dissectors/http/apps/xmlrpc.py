@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final
 
 from dissectors.http.apps.xml import MAX_DEPTH, Node, parse
@@ -153,15 +154,15 @@ def _getchallenge_response(value: Any, call: Mapping[str, Any] | None) -> list[P
     return []
 
 
-CALL_CHECKS: Final[Mapping[str, Callable[[Mapping[str, Any]], list[Problem]]]] = {
+CALL_CHECKS: Final[Mapping[str, Callable[[Mapping[str, Any]], list[Problem]]]] = MappingProxyType({
     "lj.xmlrpc.sendmessage": _sendmessage_call,
-}
+})
 RESPONSE_CHECKS: Final[
     Mapping[str, Callable[[Any, Mapping[str, Any] | None], list[Problem]]]
-] = {
+] = MappingProxyType({
     "lj.xmlrpc.sendmessage": _sendmessage_response,
     "lj.xmlrpc.getchallenge": _getchallenge_response,
-}
+})
 
 
 def decode_call(body: bytes) -> AppInfo:
