@@ -29,7 +29,7 @@ from msnsniff.session.links import SessionLinks
 from msnsniff.session.pairing import MAX_HELD, Paired, PairingView
 from msnsniff.session.presence import Presence
 from msnsniff.session.stats import Stats
-from msnsniff.session.webapi import WebApis, fb_secret_from_env
+from msnsniff.session.webapi import WebApis, WebStats, fb_secret_from_env
 
 
 class Workspace:
@@ -47,6 +47,7 @@ class Workspace:
         self.presence = self.analysis.add(Presence)
         self.conversations = self.analysis.add(lambda sink: Conversations(sink, keep=True))
         self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions)
+        self.web_stats = WebStats.attach(self.analysis)
         self.index = FrameIndex()
         self.lock = threading.RLock()
         self.notes: list[str] = []

@@ -116,7 +116,7 @@ class MsnsniffApp(App[int]):
             with TabPane("Chat", id="chat"):
                 yield ChatView(ws.conversations, id="chat-view")
             with TabPane("Stats", id="stats"):
-                yield StatsView(ws.stats, id="stats-view")
+                yield StatsView(ws.stats, web=ws.web_stats, id="stats-view")
         yield ProgressBar(id="loading", show_eta=False)
         yield Static("", id="status")
         yield Footer()

@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from msnsniff.session.stats import PERCENTILES, Stats
+from msnsniff.session.webapi import WebStats
 from msnsniff.tui.messages import FilterRequested
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -134,12 +135,14 @@ class StatsView(Widget):
         self,
         stats: Stats,
         *,
+        web: WebStats | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._stats = stats
+        self._web = web  # HTTP: methods, statuses, XML-RPC/REST calls, gateway sessions
         self._all = False
         self._by_name = False
         self._drawn: tuple[object, ...] | None = None
@@ -180,7 +183,8 @@ class StatsView(Widget):
         s = self._stats
         key = (sum(s.commands.values()), sum(f.frames for f in s.flows.values()), s.malformed,
                s.gaps, sum(h.count for h in s.rtt.values()), sum(s.unanswered.values()),
-               self._all, self._by_name)  # fmt: skip
+               self._all, self._by_name,
+               self._web.bytes if self._web is not None else 0)  # fmt: skip
         if key == self._drawn:
             return
         self._drawn = key
@@ -295,6 +299,8 @@ class StatsView(Widget):
             parts.append(_chart("Contact-list changes (replies carrying a list version)", rows))
         else:
             parts.append(Text("Contact-list changes: none", "dim"))
+        if self._web is not None and not self._web.empty:
+            parts += [Text(), Text(self._web.render())]
         return Group(*parts)
 
     # -- events and actions -----------------------------------------------------------------

@@ -55,3 +55,15 @@ def test_gateway_msnp_flows_show_beside_the_http() -> None:
             assert any(w.startswith("MSG Alice: hello through the gateway") for w in words)
 
     asyncio.run(main())
+
+
+def test_the_stats_view_has_an_http_section() -> None:
+    async def main() -> None:
+        app = app_for("http_fbrest")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            web = app.workspace.web_stats
+            assert web.calls[("fbrest", "facebook.liveMessage.send")] == 11
+            assert "HTTP:" in web.render()
+
+    asyncio.run(main())
