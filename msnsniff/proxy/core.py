@@ -7,7 +7,9 @@ call (forwarding never waits for dissection), then hands a copy to the tap. Only
 put frames between the sides: the server-to-client stream of dispatch and notification
 connections, which is framed so the address in XFR NS/SB and RNG can point at one of the
 proxy's own listeners (opened on demand, one per real target, mapped back to it), and a
-`--script`, which sees every frame. Flow control is explicit: when one side's transport
+`--script`, which sees every frame. A connection whose client opens with an HTTP request
+line (the MSNP HTTP gateway) is relayed untouched: the addresses in its bodies are for the
+gateway to follow, not the client. Flow control is explicit: when one side's transport
 buffers more than its high-water mark, asyncio calls `pause_writing` and the pipe stops
 reading the other side until `resume_writing`, so a slow side slows the other and buffers
 stay bounded. A half-close (EOF) is passed on as a half-close, a reset as a reset, and an
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import socket
 import struct
 from collections.abc import Coroutine
@@ -36,6 +39,7 @@ C2S, S2C = Direction.C2S, Direction.S2C
 HIGH_WATER: Final = 256 * 1024
 CONNECT_TIMEOUT: Final = 10.0
 READ_BUFFER: Final = 256 * 1024
+HTTP_REQUEST: Final = re.compile(rb"^(?:GET|POST|HEAD|PUT|OPTIONS|CONNECT) \S+ HTTP/1\.[01]\r?\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,7 @@ class Pipe:
         # without a script, the server's stream is only scanned for XFR/RNG lines
         self.scanner = RewriteScanner(S2C, self._rewrite_line) if rewriting and not hooked \
             else None
+        self.sniffed = False  # the client's first bytes were looked at (HTTP or not)
         self.eofs: set[Direction] = set()
         self.gone: set[Direction] = set()
         self.done = False
@@ -189,6 +194,13 @@ class Pipe:
     # --- forwarding ----------------------------------------------------------------------
 
     def received(self, side: Direction, data: bytes) -> None:
+        if side is C2S and not self.sniffed:
+            self.sniffed = True
+            if HTTP_REQUEST.match(data):  # the MSNP HTTP gateway, Passport: not MSNP here
+                self.scanner = None
+                self.splitters = {C2S: None, S2C: None}
+                self.proxy.tap.note(self.conn, f"{self.label}: HTTP, relayed without "
+                                    "rewriting (XFR and RNG inside are the gateway's to follow)")
         splitter = self.splitters[side]
         scanner = self.scanner if side is S2C else None
         if scanner is not None:
