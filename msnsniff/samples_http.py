@@ -1,9 +1,9 @@
 """Make the HTTP sample captures (`captures/http_*.pcap`) from real loopback runs.
 
 Like `samples.py` for MSNP: every scenario runs real servers and clients on 127.0.0.1 with
-ephemeral ports and keeps their recording: the MSNP HTTP gateway of the reference server
-(its own recorder), the LiveJournal XML-RPC server and the Facebook REST endpoint (recorded
-by `RecordingRelay`, a byte-exact TCP relay writing through the project's pcap writer).
+ephemeral ports, recorded through `msnsniff proxy` (its `-w` recording): the MSNP HTTP
+gateway of the reference server, the LiveJournal XML-RPC server and the Facebook REST
+endpoint.
 Each scenario includes the bad cases its seed lists. Run through
 `python -m tests.golden --recapture`, which also rewrites the golden dissections.
 """
@@ -23,8 +23,6 @@ from msnsniff.server.app import ReferenceServer
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.fbrest import FB_SECRET, FacebookRest
 from msnsniff.server.ljxmlrpc import LiveJournalXmlRpc
-from msnsniff.server.record import Recorder
-from msnsniff.server.relay import RecordingRelay
 
 A, B = "alice@example.com", "bob@example.com"
 PASSWORDS = {A: "alice-pass", B: "bob-pass"}
@@ -62,31 +60,39 @@ async def gateway_session(server: ReferenceServer, opener: Opener) -> None:
 
 async def record_gateway(path: Path, *, tcp_copy: Path | None = None,
                          opener_poll: float = 0.05) -> None:  # fmt: skip
-    """The gateway scenario: HTTP to `path`; the gateway's own MSNP connections to the NS and
-    SB (the same sessions over TCP) to `tcp_copy` when given."""
+    """The gateway scenario, its HTTP recorded through `msnsniff proxy` to `path`; the
+    gateway's own MSNP connections to the NS and SB (the same sessions over TCP) to
+    `tcp_copy` when given."""
     config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=0, https_port=None,
                           chl_interval=0.0, record=tcp_copy)  # fmt: skip
     server = ReferenceServer(config)
     server.add_demo_accounts()
     await server.start()
     try:
-        port = await server.start_gateway(record=path)
-        opener = GatewayOpener((config.host, port), poll_interval=opener_poll)
-        await asyncio.wait_for(gateway_session(server, opener), 60)
+        port = await server.start_gateway(record_http=False)  # the proxy records it
+
+        async def run(addr: tuple[str, int]) -> None:
+            opener = GatewayOpener(addr, poll_interval=opener_poll)
+            await asyncio.wait_for(gateway_session(server, opener), 60)
+
+        await _proxied(path, (config.host, port), run)
     finally:
         await server.close()
 
 
-async def _relayed(path: Path, upstream: tuple[str, int],
+async def _proxied(path: Path, upstream: tuple[str, int],
                    run: Callable[[tuple[str, int]], Awaitable[None]]) -> None:
-    recorder = Recorder(path)
-    relay = RecordingRelay(upstream, recorder)
+    """`run` against `msnsniff proxy` in front of `upstream`, recording to `path`."""
+    from msnsniff.proxy.proxy import Proxy
+
+    proxy = Proxy(("127.0.0.1", 0), upstream, record=path)
+    await proxy.start()
     try:
-        await relay.start()
-        await run(("127.0.0.1", relay.port))
+        host, _, port = proxy.address.rpartition(":")
+        await run((host, int(port)))
+        await asyncio.sleep(0.2)  # the last closes reach the recording
     finally:
-        await relay.close()
-        recorder.close()
+        await proxy.close()
 
 
 async def record_xmlrpc(path: Path) -> None:
@@ -98,7 +104,7 @@ async def record_xmlrpc(path: Path) -> None:
             client = LiveJournalClient(addr)
             await asyncio.to_thread(client.scenario)
 
-        await _relayed(path, ("127.0.0.1", lj.port), run)
+        await _proxied(path, ("127.0.0.1", lj.port), run)
     finally:
         lj.close()
 
@@ -111,7 +117,7 @@ async def record_fbrest(path: Path) -> None:
         async def run(addr: tuple[str, int]) -> None:
             await FacebookClient(addr, FB_SECRET).scenario()
 
-        await _relayed(path, ("127.0.0.1", fb.port), run)
+        await _proxied(path, ("127.0.0.1", fb.port), run)
     finally:
         await fb.close()
 

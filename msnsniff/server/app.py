@@ -73,13 +73,16 @@ class ReferenceServer:
             if self.passport.https_port is not None:
                 self.hub.ports["https"] = self.passport.https_port
 
-    async def start_gateway(self, port: int = 0, record: Path | None = None) -> int:
+    async def start_gateway(self, port: int = 0, record: Path | None = None, *,
+                            record_http: bool = True) -> int:  # fmt: skip
         """Start the MSNP HTTP gateway in front of the NS and SB (after `start`); its HTTP
-        connections go to `record` if given, else to the server's own recording."""
+        connections go to `record` if given, else to the server's own recording (none with
+        `record_http=False`: when something in front of it records them)."""
         if record is not None:
             self._gateway_recorder = Recorder(record)
+        recorder = (self._gateway_recorder or self.recorder) if record_http else None
         self.gateway = Gateway(self.config.host, {"NS": self.ports["ns"], "SB": self.ports["sb"]},
-                               recorder=self._gateway_recorder or self.recorder)
+                               recorder=recorder)
         self.hub.ports["gateway"] = await self.gateway.start(port)
         return self.hub.ports["gateway"]
 
