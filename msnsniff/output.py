@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import dataclasses
 import json
 from collections.abc import Callable
 from types import MappingProxyType
@@ -26,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 
 import orjson
 
-from dissectors.api import Direction
+from dissectors.api import Direction, Frame
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from dissectors.msnp.grammar import is_unknown
@@ -97,6 +98,10 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
             from msnsniff.httpview import fill_json
 
             fill_json(frame, out, redact)
+        else:  # a plugin's frame: its own dataclass fields (redaction cannot know them)
+            out["fields"] = {name: _plain(value) for name, value in _own_fields(frame)}
+            if redact:
+                out["fields"] = dict.fromkeys(out["fields"], REDACTED)
         return out
     decoded = decode(frame)
     args = list(frame.args)
@@ -248,9 +253,32 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
         from msnsniff.httpview import summary
 
         body = summary(frame, redact)
-    else:
-        body = repr(frame)
+    else:  # a plugin's frame: its own fields, named
+        body = " ".join(f"{name}={'…' if redact else printable(str(value))}"
+                        for name, value in _own_fields(frame)) or f"{len(frame.raw)} bytes"
     return f"{head} {record.proto.upper()} {body}"
+
+
+_COMMON_FIELDS: Final = frozenset({"direction", "offset", "raw"})
+
+
+def _own_fields(frame: Frame) -> list[tuple[str, Any]]:
+    """A frame's dataclass fields beyond the ones every frame has (a plugin's own)."""
+    if not dataclasses.is_dataclass(frame):
+        return []
+    return [(f.name, getattr(frame, f.name)) for f in dataclasses.fields(frame)
+            if f.name not in _COMMON_FIELDS and not f.name.startswith("_")]  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can hold it (bytes as text, anything odd as its str)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
 
 
 # -- the fast path of `-T jsonl` ---------------------------------------------------------------

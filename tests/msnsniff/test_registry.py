@@ -127,7 +127,10 @@ def test_read_uses_an_installed_plugin(installed: Path, tmp_path: Path) -> None:
     assert c2s == [(0, 12), (12, 17), (29, 8), (37, 10), (47, 4)]
     assert s2c == [(0, 13), (13, 4), (17, 4), (21, 4), (25, 17)]
     assert {r["src"] for r in records} == {"10.7.0.2:50007", "10.7.0.1:7007"}
+    # the plugin's own frame fields are the JSON fields and the text line
+    assert records[0]["fields"] == {"verb": "HELO", "text": "alice", "complete": True}
 
     text = _read(capture, installed, "text")
     assert text.count(" TOYLINE ") == len(records)
-    assert "verb='HELO', text='alice'" in text and "verb='-ERR', text='bye already'" in text
+    assert "verb=HELO text=alice complete=True" in text
+    assert "verb=-ERR text=bye already" in text
