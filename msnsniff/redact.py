@@ -43,6 +43,7 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture.packets import ip_offset, tcp_segment
+from msnsniff.capture.write import internet_checksum
 from msnsniff.errors import MsnsniffError
 
 MASK: Final = 0xFFFFFFFF
@@ -296,15 +297,6 @@ def _plain_edits(half: _Half, names: Pseudonyms) -> None:
 # -- pass two: packets -------------------------------------------------------------------------
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = int.from_bytes(data, "big") % 0xFFFF
-    if total == 0 and data.strip(b"\x00"):
-        total = 0xFFFF
-    return ~total & 0xFFFF
-
-
 def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
     seg = tcp_segment(link, data)
     where = ip_offset(link, data)
@@ -340,12 +332,12 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
         pseudo = data[ip + 12 : ip + 20] + struct.pack("!BBH", 0, 6, tcp_len)
     else:
         pseudo = data[ip + 8 : ip + 40] + struct.pack("!IxxxB", tcp_len, 6)
-    struct.pack_into("!H", header, 16, _checksum(pseudo + bytes(header) + payload))
+    struct.pack_into("!H", header, 16, internet_checksum(pseudo + bytes(header) + payload))
     ip_head = bytearray(data[ip:tcp])
     if version == 4:
         struct.pack_into("!H", ip_head, 2, len(ip_head) + tcp_len)
         struct.pack_into("!H", ip_head, 10, 0)
-        struct.pack_into("!H", ip_head, 10, _checksum(bytes(ip_head[:ihl])))
+        struct.pack_into("!H", ip_head, 10, internet_checksum(bytes(ip_head[:ihl])))
     else:
         struct.pack_into("!H", ip_head, 4, len(ip_head) - 40 + tcp_len)
     return data[:ip] + bytes(ip_head) + bytes(header) + payload
