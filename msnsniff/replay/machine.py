@@ -464,12 +464,6 @@ class Replayer:
         self._deadline = self._activity + self.options.settle
         return False
 
-    def _frame_of(self, live: _Live, no: int) -> CommandFrame | None:
-        for record in reversed(self.frames[live.rec.key]):
-            if record.no == no:
-                return record.frame if isinstance(record.frame, CommandFrame) else None
-        return None
-
     # -- frames --------------------------------------------------------------------------
     def _rewrite(self, live: _Live, rec: RecFrame, now: float, out: list[Action]) -> bytes | None:
         """The bytes to send for recorded frame `rec`; None when a ticket must come first."""

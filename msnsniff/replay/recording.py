@@ -173,7 +173,7 @@ def _select(logins: Iterable[Login], select: str | None) -> list[Login]:
         if not chosen:
             known = ", ".join(f"{lg.ns_flow.id} ({lg.account})" for lg in every) or "none"
             raise MsnsniffError(f"no login {select!r} in the capture (logins: {known})")
-        if select.isdigit() is False and len(chosen) > 1:
+        if not select.isdigit():
             chosen = chosen[:1]  # an account names its first login
     if not chosen:
         raise MsnsniffError("the capture holds no MSNP login to replay")
