@@ -152,3 +152,32 @@ def test_mock_listens_on_loopback_only_unless_allowed(recording_path: Path) -> N
         status = msnsniff_main(["mock", str(recording_path), "--listen", "0.0.0.0:1863"])
     assert status == 2
     assert "0.0.0.0 is not a loopback address" in err.getvalue()
+
+
+def test_once_stops_when_every_recorded_connection_was_served() -> None:
+    capture = ROOT / "captures" / "server_switchboard_limit.pcap"  # one login, one connection
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "mock", str(capture), "--listen", "127.0.0.1:0",
+         "--once"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("mock: serving 1 recorded connections"), first
+        host, _, port = first.rsplit(" on ", 1)[1].strip().rpartition(":")
+
+        async def follow_and_leave() -> None:
+            conn = await Connection.open(host, int(port))
+            conn.send_line("VER 1 MSNP8 CVR0")
+            await conn.expect(1)
+            await conn.close()
+
+        asyncio.run(asyncio.wait_for(follow_and_leave(), 20))
+        assert proc.wait(20) == 0  # exits by itself
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    assert "connection 1 done (NS alice@example.com)" in proc.stderr.read()
