@@ -187,9 +187,13 @@ def _connections(
     reply_of: Mapping[int, int],
 ) -> list[RecConn]:
     out: list[RecConn] = []
+    seen: dict[str, int] = {}
     for login in logins:
         ns_key = login.ns_flow.id
         who = login.account or "?"
+        seen[who] = seen.get(who, 0) + 1
+        if seen[who] > 1:  # the same account's later logins: told apart in the labels
+            who = f"{who} ({seen[who]})"
         ns_origin: Origin = FromTarget()
         for ds in login.ds_flows:
             ds_frames = tuple(frames.get(ds.id, ()))
