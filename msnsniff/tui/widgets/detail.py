@@ -35,15 +35,15 @@ def hexdump(data: bytes) -> str:
 def _add(node: TreeNode[None], key: str, value: Any) -> None:
     """A value as a leaf, or a dict/list as a branch."""
     if isinstance(value, dict):
-        branch = node.add(key, expand=True)
+        branch = node.add(Text(key), expand=True)
         for k, v in value.items():
             _add(branch, str(k), v)
     elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list)):
-        branch = node.add(f"{key} ({len(value)})", expand=True)
+        branch = node.add(Text(f"{key} ({len(value)})"), expand=True)
         for i, v in enumerate(value):
             _add(branch, str(i), v)
     else:
-        node.add_leaf(f"{key}: {printable(str(value))}")
+        node.add_leaf(Text(f"{key}: {printable(str(value))}"))  # frame text: no markup
 
 
 class DetailView(Horizontal):
@@ -65,7 +65,7 @@ class DetailView(Horizontal):
         tree.show_root = True
         yield tree
         with VerticalScroll(id="hex-scroll"):
-            yield Static("", id="hex")
+            yield Static("", id="hex", markup=False)  # raw bytes: "[" is no markup
 
     def show(self, number: int | None) -> None:
         self.number = number
@@ -85,7 +85,7 @@ class DetailView(Horizontal):
         if isinstance(frame, GapFrame):
             root.add_leaf(f"gap: {frame.length} bytes missing from the capture")
         elif isinstance(frame, MalformedFrame):
-            root.add_leaf(f"malformed: {frame.reason}")
+            root.add_leaf(Text(f"malformed: {frame.reason}"))
         elif isinstance(frame, CommandFrame):
             self._command(root, frame)
         elif record.proto == "http":
@@ -107,7 +107,7 @@ class DetailView(Horizontal):
         hexview.update(hexdump(frame.raw) if self.show_hex else "")
 
     def _command(self, root: TreeNode[None], frame: CommandFrame) -> None:
-        root.add_leaf(f"line: {printable(frame.line.decode('utf-8', 'surrogateescape'))}")
+        root.add_leaf(Text(f"line: {printable(frame.line.decode('utf-8', 'surrogateescape'))}"))
         root.add_leaf(f"dialect: MSNP{frame.dialect}" + (" (inferred)" if frame.dialect_inferred
                                                           else ""))  # fmt: skip
         if isinstance(frame, ErrorFrame):
@@ -120,15 +120,15 @@ class DetailView(Horizontal):
             _add(root, "fields", fields)
         payload = frame.payload
         if payload is not None:
-            branch = root.add(f"payload: {payload.length} bytes, "
-                              f"{payload.content_type or 'no content type'}", expand=True)
+            branch = root.add(Text(f"payload: {payload.length} bytes, "
+                                   f"{payload.content_type or 'no content type'}"), expand=True)
             if payload.headers:
                 _add(branch, "headers", dict(payload.headers))
             if payload.fields:
                 _add(branch, "decoded", payload.fields)
             body = payload.body[:2000].decode("utf-8", "replace")
             if body.strip():
-                branch.add_leaf(f"body: {printable(body)}")
+                branch.add_leaf(Text(f"body: {printable(body)}"))
 
     def _http(self, root: TreeNode[None], record: FrameRecord) -> None:
         """An HTTP frame: its line, the sub-dissector's fields, problems, headers and body."""
@@ -136,7 +136,7 @@ class DetailView(Horizontal):
 
         out: dict[str, Any] = {}
         fill_json(record.frame, out, redact=False)
-        root.add_leaf(f"http: {printable(summary(record.frame, redact=False))}")
+        root.add_leaf(Text(f"http: {printable(summary(record.frame, redact=False))}"))
         for key in ("fields", "problems", "credentials", "http", "payload", "malformed"):
             if out.get(key):
                 _add(root, key, out[key])
