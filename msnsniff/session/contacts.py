@@ -419,27 +419,46 @@ def _group_key(gid: GroupId) -> tuple[int, int, str]:
     return (0, gid, "") if isinstance(gid, int) else (1, 0, gid)
 
 
-def _freeze(w: _Work) -> ListState:
+def _same(new: frozenset[Any], old: frozenset[Any] | None) -> frozenset[Any]:
+    """`old` when it holds the same members as `new` (snapshots share what did not change)."""
+    return old if old is not None and old == new else new
+
+
+def _mapping(new: dict[Any, Any], old: Mapping[Any, Any] | None) -> Mapping[Any, Any]:
+    """`old` when it maps the same keys, in the same order, to the same values; else `new`."""
+    if old is not None and old == new and list(old) == list(new):
+        return old
+    return MappingProxyType(new)
+
+
+def _freeze(w: _Work, prev: ListState | None = None) -> ListState:
+    """A snapshot of `w`; what did not change since `prev` (an earlier snapshot of the same
+    account) is `prev`'s objects, so a history of many snapshots holds one copy of each."""
     has_pl = (w.dialect or 0) >= 10 or bool(w.lists["PL"])
+    old_lists = prev.lists if prev is not None else {}
+    old_groups = prev.contact_groups if prev is not None else {}
     return ListState(
         account=w.account,
         dialect=w.dialect,
         version=w.version,
         complete=w.complete,
         gaps=w.gaps,
-        lists=MappingProxyType({
-            name: frozenset(members) for name, members in w.lists.items()
-            if name != "PL" or has_pl
-        }),
-        groups=MappingProxyType({g: w.groups[g] for g in sorted(w.groups, key=_group_key)}),
-        contact_groups=MappingProxyType(
-            {who: frozenset(w.contact_groups[who]) for who in sorted(w.contact_groups)}
-        ),
-        nicknames=MappingProxyType({who: w.nicknames[who] for who in sorted(w.nicknames)}),
+        lists=_mapping({
+            name: _same(frozenset(members), old_lists.get(name))
+            for name, members in w.lists.items() if name != "PL" or has_pl
+        }, prev.lists if prev is not None else None),
+        groups=_mapping({g: w.groups[g] for g in sorted(w.groups, key=_group_key)},
+                        prev.groups if prev is not None else None),
+        contact_groups=_mapping({
+            who: _same(frozenset(w.contact_groups[who]), old_groups.get(who))
+            for who in sorted(w.contact_groups)
+        }, prev.contact_groups if prev is not None else None),
+        nicknames=_mapping({who: w.nicknames[who] for who in sorted(w.nicknames)},
+                           prev.nicknames if prev is not None else None),
         nickname=w.nickname,
         gtc=w.gtc,
         blp=w.blp,
-        prp=MappingProxyType(dict(sorted(w.prp.items()))),
+        prp=_mapping(dict(sorted(w.prp.items())), prev.prp if prev is not None else None),
     )  # fmt: skip
 
 
@@ -774,16 +793,20 @@ class AccountHistory:
         self._rules = rules
         self._steps: list[_Step] = []
         self._since_snapshot = 0
+        self._last: ListState | None = None  # the latest snapshot: the next one shares it
+
+    def _snapshot(self, w: _Work) -> ListState:
+        self._last = _freeze(w, self._last)
+        self._since_snapshot = 0
+        return self._last
 
     def _start(self, w: _Work) -> None:
-        self._steps.append(_Step(None, _freeze(w), w.version))
-        self._since_snapshot = 0
+        self._steps.append(_Step(None, self._snapshot(w), w.version))
 
     def _record(self, change: ListChange, w: _Work, snapshot: bool) -> None:
         self._since_snapshot += 1
         if snapshot or self._since_snapshot >= CHECKPOINT:
-            self._steps.append(_Step(change, _freeze(w), w.version))
-            self._since_snapshot = 0
+            self._steps.append(_Step(change, self._snapshot(w), w.version))
         else:
             self._steps.append(_Step(change, None, w.version))
 

@@ -26,6 +26,7 @@ Findings: a client MSG while nobody else is in the switchboard (WARN
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -298,7 +299,7 @@ def _plain(m: _Msg) -> ChatEvent:
     r = m.record
     return Message(
         r.no, r.ts, r.flow.id, _shared(m.sender), _shared(m.nick), text,
-        _shared(_str(f.get("font"))), tuple(effects) if isinstance(effects, list) else (),
+        _shared(_str(f.get("font"))), _names(tuple(effects)) if isinstance(effects, list) else (),
         _shared(_str(f.get("color_rgb"))), m.outgoing, m.ack, m.trid,
     )  # fmt: skip
 
@@ -309,13 +310,19 @@ def _shared(text: str | None) -> str | None:
     return None if text is None else sys.intern(text)
 
 
+@functools.lru_cache(maxsize=256)
+def _names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple for each run of names messages repeat (effects, P2P flags): the first seen."""
+    return names
+
+
 def _control(m: _Msg) -> ChatEvent:
     f, r = m.payload.fields, m.record
     typing = _str(f.get("TypingUser"))
     if typing is None and "RecordingUser" in f:
-        return OtherMessage(r.no, r.ts, r.flow.id, m.sender, m.payload.content_type,
-                            "is recording a voice clip")  # fmt: skip
-    return Typing(r.no, r.ts, r.flow.id, typing or m.sender)
+        return OtherMessage(r.no, r.ts, r.flow.id, _shared(m.sender),
+                            _shared(m.payload.content_type), "is recording a voice clip")
+    return Typing(r.no, r.ts, r.flow.id, _shared(typing or m.sender))
 
 
 def _invite(m: _Msg) -> ChatEvent:
@@ -332,18 +339,20 @@ def _invite(m: _Msg) -> ChatEvent:
         if len(invites) > MAX_INVITES:
             del invites[next(iter(invites))]
     return Invitation(
-        r.no, r.ts, r.flow.id, m.sender, app, _str(f.get("Invitation-Command")), name, size,
-        cookie, _str(f.get("Cancel-Code")),
+        r.no, r.ts, r.flow.id, _shared(m.sender), _shared(app),
+        _shared(_str(f.get("Invitation-Command"))), name, size, cookie,
+        _shared(_str(f.get("Cancel-Code"))),
     )  # fmt: skip
 
 
 def _datacast(m: _Msg) -> ChatEvent:
     f, r = m.payload.fields, m.record
     if f.get("ID") == 1:
-        return Nudge(r.no, r.ts, r.flow.id, m.sender)
+        return Nudge(r.no, r.ts, r.flow.id, _shared(m.sender))
     detail = _str(f.get("ID_name"))
-    return OtherMessage(r.no, r.ts, r.flow.id, m.sender, m.payload.content_type,
-                        f"sent a {detail}" if detail else None)  # fmt: skip
+    return OtherMessage(r.no, r.ts, r.flow.id, _shared(m.sender),
+                        _shared(m.payload.content_type),
+                        _shared(f"sent a {detail}" if detail else None))  # fmt: skip
 
 
 def _p2p(m: _Msg) -> ChatEvent:
@@ -354,16 +363,18 @@ def _p2p(m: _Msg) -> ChatEvent:
         start, application = _str(slp.get("start_line")), _str(slp.get("application"))
     flags = f.get("flag_names")
     return P2PChunk(
-        r.no, r.ts, r.flow.id, m.sender, _str(f.get("P2P-Dest")), _int(f.get("session_id")),
-        _int(f.get("identifier")), _int(f.get("offset")), _int(f.get("total_size")),
-        _int(f.get("message_length")), tuple(flags) if isinstance(flags, list) else (),
-        application or _str(f.get("app_name")), start,
+        r.no, r.ts, r.flow.id, _shared(m.sender), _shared(_str(f.get("P2P-Dest"))),
+        _int(f.get("session_id")), _int(f.get("identifier")), _int(f.get("offset")),
+        _int(f.get("total_size")), _int(f.get("message_length")),
+        _names(tuple(flags)) if isinstance(flags, list) else (),
+        _shared(application or _str(f.get("app_name"))), _shared(start),
     )  # fmt: skip
 
 
 def _other(m: _Msg) -> ChatEvent:
     r = m.record
-    return OtherMessage(r.no, r.ts, r.flow.id, m.sender, m.payload.content_type, None)
+    return OtherMessage(r.no, r.ts, r.flow.id, _shared(m.sender),
+                        _shared(m.payload.content_type), None)
 
 
 CONTENT: Final[Mapping[str, Callable[[_Msg], ChatEvent]]] = MappingProxyType(
@@ -605,6 +616,7 @@ class Conversations:
     ) -> None:
         if who in sb.present:
             return
+        who, nick = _shared(who), _shared(nick)
         stay = _Stay(who, nick, record.ts, record.no, how)
         sb.present[who] = stay
         sb.stays.append(stay)
@@ -616,7 +628,7 @@ class Conversations:
         stay = sb.present.pop(who, None)
         if stay is not None:
             stay.left, stay.left_frame, stay.left_by = record.ts, record.no, how
-        self._emit(sb, Left(record.no, record.ts, record.flow.id, who, how))
+        self._emit(sb, Left(record.no, record.ts, record.flow.id, _shared(who), how))
 
 
 def _build(sb: _Sb, *, complete: bool) -> Conversation:

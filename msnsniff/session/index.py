@@ -4,11 +4,14 @@ Theory of operation: a frame is kept as its raw bytes plus a few numbers in type
 (time, flow, direction, stream offset, header length, payload length, dialect); the frame
 object itself is rebuilt on demand (`frame(i)`, with a small cache) for the rows on screen
 or the one selected. Raw bytes are appended to a block that is zlib-compressed once it holds
-`BLOCK` bytes (MSNP text shrinks four to five times); reading a frame decompresses its block
-(a few cached). Pairing is a request number per frame and a request's only reply inline
-(several in a dict); the round trip is a float32, made exact again from the timestamps;
-findings by frame. About 60 bytes a frame plus a fifth of its raw bytes, where keeping the
-frame objects would take several times that.
+`BLOCK` bytes (MSNP text shrinks four to five times, the benchmark's random text two);
+reading a frame decompresses its block (a few cached). A frame's start is kept as its offset
+in its block (under `BLOCK`, so two bytes) with the first frame of each block; stream
+offsets and header lengths too big for their arrays (4 GiB, 64 KiB) go to a dict. Pairing
+is a request number per frame and a request's only reply inline (several in a dict); the
+round trip is a float32, made exact again from the timestamps; findings by frame. About 45
+bytes a frame plus its compressed raw bytes, where keeping the frame objects would take
+several times that.
 
 Appends come from one thread (the loader) while another reads: every array is written
 before `count` moves, and readers never look past `count`.
@@ -32,9 +35,12 @@ from msnsniff.session.pairing import Pairing
 
 _COMMAND, _ERROR, _MALFORMED, _GAP, _OTHER = range(5)
 _NO_PAYLOAD: Final = 0xFFFFFFFF
+_BIG_OFFSET: Final = 0xFFFFFFFF  # in `_offset`: the offset is in `_big`
+_BIG_HEADER: Final = 0xFFFF  # in `_header`: the length is in `_big`
 _NAN: Final = float("nan")
 CACHE: Final = 512
-BLOCK: Final = 64 * 1024
+BLOCK: Final = 64 * 1024  # a frame starts less than BLOCK into its block: `_at` is "H"
+LEVEL: Final = 6  # zlib level: 6% smaller than 1 here, and zlib lets go of the GIL
 
 
 class FrameIndex:
@@ -46,12 +52,14 @@ class FrameIndex:
         self._blocks: list[bytes] = []  # compressed full blocks
         self._block_base = array("Q")  # raw offset of each full block's first byte
         self._raw_base = 0  # raw offset of the block being filled
-        self._start = array("Q")
+        self._first = array("Q", [0])  # first frame (0-based) of each block, the open one too
+        self._at = array("H")  # each frame's start in its block
         self._ts = array("d")
         self._flow = array("I")
         self._kind = array("B")  # kind << 1 | direction (1 = s2c)
-        self._offset = array("Q")
-        self._header = array("I")
+        self._offset = array("I")  # the frame's stream offset (_BIG_OFFSET: in `_big`)
+        self._header = array("H")  # header length (_BIG_HEADER: in `_big`)
+        self._big: dict[tuple[int, int], int] = {}  # (frame index, 0 offset / 1 header)
         self._payload = array("I")
         self._dialect = array("B")  # dialect << 1 | inferred
         self._request = array("i")  # the request a reply answers (frame number), or 0
@@ -99,18 +107,24 @@ class FrameIndex:
             self._others[no] = frame
         if record.proto != "msnp":
             self.protos[no] = record.proto
-        self._start.append(self._raw_base + len(self._raw))
+        i = no - 1
+        self._at.append(len(self._raw))
         self._raw += frame.raw
         if len(self._raw) >= BLOCK:
             self._block_base.append(self._raw_base)
-            self._blocks.append(zlib.compress(self._raw, 1))
+            self._blocks.append(zlib.compress(self._raw, LEVEL))
             self._raw_base += len(self._raw)
             self._raw = bytearray()
+            self._first.append(no)  # the next frame opens the next block
         self._ts.append(record.ts if record.ts is not None else float("nan"))
         self._flow.append(flow)
         self._kind.append(kind << 1 | (frame.direction is Direction.S2C))
-        self._offset.append(frame.offset)
-        self._header.append(header)
+        if frame.offset >= _BIG_OFFSET:
+            self._big[i, 0] = frame.offset
+        self._offset.append(min(frame.offset, _BIG_OFFSET))
+        if header >= _BIG_HEADER:
+            self._big[i, 1] = header
+        self._header.append(min(header, _BIG_HEADER))
         self._payload.append(payload)
         self._dialect.append(dialect)
         self._request.append(0)
@@ -139,9 +153,9 @@ class FrameIndex:
             self._replies.pop(no, None)
         elif not replies:
             self._reply[i] = -1
-        else:
-            self._reply[i] = -2
+        else:  # the dict first: a reader that sees -2 finds the replies
             self._replies[no] = replies
+            self._reply[i] = -2
 
     def replies_of(self, no: int) -> tuple[int, ...] | None:
         """A request's replies: () when it had none, None when not known (or not a request)."""
@@ -170,12 +184,14 @@ class FrameIndex:
         other = self._others.get(no)
         if other is not None:
             return other
-        start = self._start[i]
-        end = self._start[i + 1] if i + 1 < self.count else self._raw_base + len(self._raw)
+        start = self._start(i)
+        end = self._start(i + 1) if i + 1 < self.count else self._raw_base + len(self._raw)
         raw = self._bytes(start, end)
         packed = self._kind[i]
         kind, direction = packed >> 1, Direction.S2C if packed & 1 else Direction.C2S
         offset = self._offset[i]
+        if offset == _BIG_OFFSET:
+            offset = self._big.get((i, 0), offset)
         if kind == _GAP:
             return GapFrame(direction, offset, raw, self._payload[i])
         if kind == _MALFORMED:
@@ -183,13 +199,25 @@ class FrameIndex:
         payload = self._payload[i]
         cls = ErrorFrame if kind == _ERROR else CommandFrame
         d = self._dialect[i]
-        return cls(direction, offset, raw, self._header[i],
+        header = self._header[i]
+        if header == _BIG_HEADER:
+            header = self._big.get((i, 1), header)
+        return cls(direction, offset, raw, header,
                    None if payload == _NO_PAYLOAD else payload, d >> 1, bool(d & 1))
+
+    def _start(self, i: int) -> int:
+        """Frame index `i`'s first raw byte (an offset into every raw byte appended)."""
+        raw_base = self._raw_base  # before the blocks: a block is listed before it moves
+        block = bisect.bisect_right(self._first, i) - 1
+        base = self._block_base[block] if block < len(self._block_base) else raw_base
+        return base + self._at[i]
 
     def _bytes(self, start: int, end: int) -> bytes:
         """Raw bytes [start, end) (a frame never spans two blocks)."""
-        if start >= self._raw_base:
-            return bytes(self._raw[start - self._raw_base : end - self._raw_base])
+        raw = self._raw  # before its base: the loader moves the base, then swaps the block
+        base = self._raw_base
+        if start >= base:
+            return bytes(raw[start - base : end - base])
         block = bisect.bisect_right(self._block_base, start) - 1
         data = self._block(block)
         base = self._block_base[block]
@@ -243,8 +271,8 @@ class FrameIndex:
 
     def memory(self) -> int:
         """Bytes held by the arrays and raw bytes (the bulk of the index)."""
-        arrays = (self._start, self._ts, self._flow, self._kind, self._offset, self._header,
-                  self._payload, self._dialect, self._request, self._reply,
+        arrays = (self._first, self._at, self._ts, self._flow, self._kind, self._offset,
+                  self._header, self._payload, self._dialect, self._request, self._reply,
                   self._rtt)  # fmt: skip
         held = len(self._raw) + sum(len(b) for b in self._blocks)
         return held + sum(a.itemsize * len(a) for a in arrays)

@@ -45,13 +45,15 @@ from msnsniff.tui.widgets.stream import StreamView, noise
 TICK = 0.25  # seconds between refreshes of counts, progress, filters and side views
 SCAN_BATCH = 20_000  # matches a filter worker collects between two updates of the view
 FIRST_BATCH = 200  # ... except the first screenful, shown as soon as it is found
-GC_FREEZE_EVERY = 65_536  # source events between two gc.freeze() while loading
+GC_FREEZE_EVERY = 8_192  # source events between two gc.freeze() while loading
 
 
 def _freeze() -> None:
-    """Collect the young generations, then move every survivor out of the collector's
-    reach: later full collections skip the index's and analyzers' millions of objects."""
-    gc.collect(1)
+    """Collect everything the collector still walks (what was made since the last freeze:
+    a few thousand events' objects and the UI's), then move the survivors out of its reach:
+    later full collections skip the index's and analyzers' millions of objects, so each
+    stays short, and no garbage is frozen with them (it would never be freed)."""
+    gc.collect()
     gc.freeze()
 
 
@@ -147,6 +149,7 @@ class MsnsniffApp(App[int]):
         # pauses of full garbage collections over millions of objects
         self.workspace.load(path, cancelled=lambda: worker.is_cancelled,
                             every=(GC_FREEZE_EVERY, _freeze))  # fmt: skip
+        _freeze()  # and the last events' objects: full collections then walk the UI's only
 
     @work(thread=True, group="live")
     def consume_live(self) -> None:
@@ -186,8 +189,11 @@ class MsnsniffApp(App[int]):
             bar.add_class("-done")
         self._status()
         if ws.index.count != self._side_seen and (ws.done or self.live is not None):
+            first = self._side_seen < 0
             self._side_seen = ws.index.count
             self._refresh_side_views()
+            if first and self.source is not None:
+                _freeze()  # the side views just built one object per session and chat
 
     def _status(self) -> None:
         ws = self.workspace
