@@ -133,6 +133,7 @@ class MsnsniffApp(App[int]):
         self.stream.focus()
         self.stream.follow = self.live is not None
         if self.source is not None:
+            _freeze()  # start-up's objects (modules, the app) are never garbage: out of reach
             self.load_file(self.source)
         if self.live is not None:
             self.consume_live()
