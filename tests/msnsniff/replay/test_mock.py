@@ -119,18 +119,24 @@ def test_an_unmatched_request_is_logged_and_may_get_an_error(recording: Recordin
     assert any("nothing recorded matches BLP 2" in line for line in logs), logs
 
 
-def test_the_command_serves_until_terminated(recording_path: Path) -> None:
+def _mock_command(capture: Path, *extra: str) -> tuple[subprocess.Popen[str], str, str, str]:
+    """`msnsniff mock CAPTURE --listen 127.0.0.1:0` in its own process: the process, its
+    first line, and the host and port it listens on."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "mock", str(recording_path), "--listen",
-         "127.0.0.1:0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "msnsniff", "mock", str(capture), "--listen", "127.0.0.1:0",
+         *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    host, _, port = first.rsplit(" on ", 1)[-1].strip().rpartition(":")
+    return proc, first, host, port
+
+
+def test_the_command_serves_until_terminated(recording_path: Path) -> None:
+    proc, first, host, port = _mock_command(recording_path)
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
         assert first.startswith("mock: serving 6 recorded connections of "), first
-        address = first.rsplit(" on ", 1)[1].strip()
-        host, _, port = address.rpartition(":")
 
         async def probe() -> str:
             conn = await Connection.open(host, int(port))
@@ -156,16 +162,9 @@ def test_mock_listens_on_loopback_only_unless_allowed(recording_path: Path) -> N
 
 def test_once_stops_when_every_recorded_connection_was_served() -> None:
     capture = ROOT / "captures" / "server_switchboard_limit.pcap"  # one login, one connection
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "mock", str(capture), "--listen", "127.0.0.1:0",
-         "--once"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    proc, first, host, port = _mock_command(capture, "--once")
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
         assert first.startswith("mock: serving 1 recorded connections"), first
-        host, _, port = first.rsplit(" on ", 1)[1].strip().rpartition(":")
 
         async def follow_and_leave() -> None:
             conn = await Connection.open(host, int(port))
