@@ -183,3 +183,4 @@ def test_parquet_tables_answer_the_readme_queries(tmp_path: Path) -> None:
                           f"read_parquet('{out}/list_changes/*/*.parquet') GROUP BY kind"
                           ).fetchall()  # fmt: skip
     assert dict(changes).get("add", 0) >= 3
+    con.close()
