@@ -95,7 +95,6 @@ class _Facts:
 
 def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -> _Facts:
     from msnsniff.reports import add_all_analyzers
-    from msnsniff.session.contacts import ContactLists
     from msnsniff.session.transactions import Transactions
 
     facts = _Facts()
@@ -103,9 +102,7 @@ def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -
     settle = facts.transactions.append if keep else None
     change = facts.changes.append if keep else None
     transactions = analysis.add(lambda sink: Transactions(sink, on_settle=settle))
-    add_all_analyzers(analysis, transactions)
-    if keep:  # a second reducer, only to hear the changes (the first one serves Expert)
-        analysis.add(lambda sink: ContactLists(lambda f: None, on_change=change))
+    add_all_analyzers(analysis, transactions, on_list_change=change)
     for event in _events(path, messages):
         analysis.push(event)
     analysis.finish()

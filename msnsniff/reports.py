@@ -11,7 +11,7 @@ import argparse
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from msnsniff.capture import Flow
 from msnsniff.errors import MsnsniffError
@@ -21,15 +21,20 @@ from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.filter import DisplayFilter, compile_filter
 from msnsniff.session.transactions import Transactions
 
+if TYPE_CHECKING:
+    from msnsniff.session.contacts import ListChange
+
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
 
 def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = None, *,
-                      fb_secret: str | None = None) -> None:
+                      fb_secret: str | None = None,
+                      on_list_change: Callable[[ListChange], None] | None = None) -> None:
     """Every analyzer: pairing, contact lists, links, presence, conversations, expert (which
     reads the contact lists for its privacy and group-count checks), and the HTTP message
     APIs (`fb_secret` verifies Facebook REST signatures). Pass `transactions` when a
-    `PairingView` already pairs (and reports) the requests."""
+    `PairingView` already pairs (and reports) the requests; `on_list_change` hears each
+    contact-list change."""
     from msnsniff.session.contacts import ContactLists
     from msnsniff.session.conversations import Conversations
     from msnsniff.session.expert import Expert
@@ -37,7 +42,7 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
     from msnsniff.session.presence import Presence
     from msnsniff.session.webapi import WebApis, fb_secret_from_env
 
-    lists = analysis.add(ContactLists)
+    lists = analysis.add(lambda sink: ContactLists(sink, on_change=on_list_change))
     analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret or fb_secret_from_env()))
     analysis.add(lambda sink: Expert(sink, lists))
     if transactions is None:

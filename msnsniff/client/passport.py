@@ -19,8 +19,9 @@ from msnsniff.client.connection import ClientError
 ORG_URL: Final = "http%3A%2F%2Fmessenger%2Emsn%2Ecom"
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (or `localhost`)."""
+    if host.casefold() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -32,7 +33,7 @@ def _context(url: str) -> ssl.SSLContext | None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https":
         return None
-    if _loopback(parts.hostname or ""):
+    if is_loopback(parts.hostname or ""):
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -56,6 +55,7 @@ from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture import Flow
+from msnsniff.client.passport import is_loopback
 from msnsniff.replay.recording import FromRng, FromTarget, FromXfr, RecConn, RecFrame, Recording
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.transactions import Transaction, Transactions
@@ -148,16 +148,6 @@ class _Step:
 
 Phase = Literal["ready", "await-rng", "connecting", "await-ticket", "pacing", "await-replies",
                 "draining", "done"]  # fmt: skip
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is a loopback address (or `localhost`)."""
-    if host.casefold() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def split_address(text: str) -> tuple[str, int] | None:

@@ -35,8 +35,9 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
+from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
-from msnsniff.replay.machine import is_loopback, split_address
+from msnsniff.replay.machine import split_address
 from msnsniff.replay.recording import RecConn, RecFrame, Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
 

@@ -11,6 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import TextIO
 
+from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
 from msnsniff.replay.machine import (
@@ -23,7 +24,6 @@ from msnsniff.replay.machine import (
     Replayer,
     ReplayOptions,
     Send,
-    is_loopback,
     split_address,
 )
 from msnsniff.replay.normalize import Rules
