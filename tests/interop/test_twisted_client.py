@@ -9,7 +9,6 @@ test skips, saying why, when no Python 2.7 is found or the environment cannot be
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import io
@@ -21,9 +20,8 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from glob import glob
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +36,7 @@ from msnsniff.proxy.proxy import Proxy
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.model import LIST_BITS, Contact
 from tests.msnsniff.proxy.harness import MemoryTap
-from tests.msnsniff.server.scenario import PASSWORDS, TEST_CONFIG
+from tests.msnsniff.server.scenario import PASSWORDS, TEST_CONFIG, LoopThread
 
 T = TypeVar("T")
 Event = dict[str, Any]
@@ -191,15 +189,13 @@ def tw27() -> Path:
 # --- the reference server on a thread of its own ----------------------------------------
 
 
-class LiveServer:
+class LiveServer(LoopThread):
     """A `ReferenceServer` with the demo accounts, running on its own thread and event loop
     (the store's SQLite connection lives on that thread: touch it only through `call`)."""
 
     def __init__(self, record: Path | None = None) -> None:
+        super().__init__("msnsniff-server")
         self.record = record  # the server's own pcap of every MSNP connection it accepted
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="msnsniff-server",
-                                       daemon=True)  # fmt: skip
         self.log: list[str] = []
         self.server: ReferenceServer | None = None
         self._handler = _ListHandler(self.log)
@@ -209,7 +205,7 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         self._logger.addHandler(self._handler)
         self._logger.setLevel(logging.DEBUG)
-        self.thread.start()
+        self.start_loop()
         try:
             self.server = self.run(self._start())
         except BaseException:
@@ -220,14 +216,9 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         if self.server is not None:
             self.run(self.server.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self.stop_loop()
         self._logger.removeHandler(self._handler)
         self._logger.setLevel(self._level)
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def call(self, fn: Callable[[ReferenceServer], T]) -> T:
         async def wrap() -> T:

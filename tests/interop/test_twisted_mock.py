@@ -3,8 +3,6 @@ recorded through the proxy (login over the mock's HTTPS Passport, sync, a chat).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,28 +15,26 @@ from msnsniff.replay.recording import load_recording
 from msnsniff.session.capture_session import CaptureSession
 from tests.interop.test_twisted_client import start, tw27  # noqa: F401  (tw27: the fixture)
 from tests.msnsniff.replay.helpers import ALICE, BOB, record_chat_session
+from tests.msnsniff.server.scenario import LoopThread
 
 
-class MockThread:
+class MockThread(LoopThread):
     """A `MockServer` on its own thread and event loop, with `.ns` and `.nexus` as the
     interop harness's `start` expects of a server."""
 
     def __init__(self, recording_path: Path) -> None:
+        super().__init__()
         self.recording = load_recording(recording_path, CaptureSession(load_dissectors()))
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.mock = MockServer(self.recording, ("127.0.0.1", 0))
 
     def __enter__(self) -> MockThread:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.mock.start(), self.loop).result(20)
+        self.start_loop()
+        self.run(self.mock.start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.mock.close(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self.run(self.mock.close())
+        self.stop_loop()
 
     @property
     def ns(self) -> str:

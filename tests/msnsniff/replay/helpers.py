@@ -9,8 +9,7 @@ import contextlib
 import dataclasses
 import io
 import json
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,36 +17,30 @@ from msnsniff.cli import main as msnsniff_main
 from msnsniff.client.session import NotificationClient
 from msnsniff.proxy.proxy import Proxy
 from msnsniff.server.app import ReferenceServer
-from tests.msnsniff.server.scenario import PASSWORDS, TEST_CONFIG
+from tests.msnsniff.server.scenario import PASSWORDS, TEST_CONFIG, LoopThread
 
 T = TypeVar("T")
 ALICE, BOB = "alice@example.com", "bob@example.com"
 ABSENT = "nobody@example.com"
 
 
-class ServerThread:
+class ServerThread(LoopThread):
     """A fresh `ReferenceServer` with the demo accounts on its own thread and event loop."""
 
     def __init__(self, **config: Any) -> None:
+        super().__init__()
         self.config = dataclasses.replace(TEST_CONFIG, **config)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server: ReferenceServer | None = None
 
     def __enter__(self) -> ServerThread:
-        self.thread.start()
-        self.server = self._run(self._start())
+        self.start_loop()
+        self.server = self.run(self._start())
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.server is not None:
-            self._run(self.server.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(20)
+            self.run(self.server.close())
+        self.stop_loop()
 
     async def _start(self) -> ReferenceServer:
         server = ReferenceServer(self.config)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from msnsniff.client.connection import Connection
@@ -13,6 +14,27 @@ from msnsniff.server.app import ReferenceServer
 from msnsniff.server.config import ServerConfig
 
 T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop on a thread of its own, for a server a test talks to from another loop
+    (a command under test that runs `asyncio.run`, or a subprocess client)."""
+
+    def __init__(self, name: str = "msnsniff-test-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
+        """Run `coro` on the thread's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start_loop(self) -> None:
+        self.thread.start()
+
+    def stop_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 TEST_CONFIG = ServerConfig(
     ds_port=0, ns_port=0, sb_port=0, http_port=0, https_port=None, chl_interval=0.0
