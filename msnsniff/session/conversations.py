@@ -18,6 +18,9 @@ Every event goes to `on_event` as it happens, and so does a `Delivery` when an A
 settles a message (the stored `Message` then carries `delivered`). When the connection
 closes its `Conversation` goes to `on_conversation`, and is kept for `conversations()` only
 with `keep=True`; events are stored per connection only when one of those wants them.
+`keep_events=False` keeps summaries only (participants, counts, first and last frame): a
+viewer that holds the frames rebuilds one conversation's events when it is shown (events are
+most of a kept conversation's memory).
 
 Findings: a client MSG while nobody else is in the switchboard (WARN
 `conversation.empty_switchboard`, once until someone joins), and a NAK (WARN
@@ -207,9 +210,12 @@ class Conversation:
     started: float | None
     ended: float | None
     participants: tuple[Participant, ...]
-    events: tuple[ChatEvent, ...]
+    events: tuple[ChatEvent, ...]  # () in a summary (`keep_events=False`)
     first_frame: int
     complete: bool = True  # False for a snapshot of a connection still open
+    last_frame: int = 0  # the connection's last frame so far
+    event_count: int = 0  # events, stored or not
+    message_count: int = 0  # instant messages among them
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -261,6 +267,9 @@ class _Sb:
     stays: list[_Stay] = field(default_factory=list)
     present: dict[str | None, _Stay] = field(default_factory=dict)
     events: list[ChatEvent] = field(default_factory=list)
+    last: int = 0
+    event_count: int = 0
+    message_count: int = 0
     # TrID -> (index in events or -1, the event if one was made, the MSG frame, its number)
     waiting: dict[int, tuple[int, ChatEvent | None, CommandFrame, int]] = field(
         default_factory=dict
@@ -402,12 +411,14 @@ class Conversations:
         on_event: Callable[[ChatEvent], None] | None = None,
         on_conversation: Callable[[Conversation], None] | None = None,
         keep: bool = False,
+        keep_events: bool = True,
     ) -> None:
         self._sink = sink
         self._on_event = on_event
         self._on_conversation = on_conversation
         self._keep = keep
-        self._store = keep or on_conversation is not None
+        self._store = keep or on_conversation is not None  # conversations are built
+        self._events = self._store and keep_events  # ... with their events
         self._conns: dict[str, _Sb] = {}
         self._kept: list[Conversation] = []
 
@@ -426,12 +437,14 @@ class Conversations:
         if handler is not None:
             handler(self, record, frame)
         sb = self._conns.get(record.flow.id)
-        if sb is not None and record.ts is not None:
-            sb.ended = record.ts
+        if sb is not None:
+            sb.last = record.no
+            if record.ts is not None:
+                sb.ended = record.ts
 
     def flow_closed(self, flow: Flow) -> None:
         sb = self._conns.pop(flow.id, None)
-        if sb is None or not (sb.stays or sb.events):
+        if sb is None or not (sb.stays or sb.event_count):
             return  # not a switchboard, or one the server turned away before anything happened
         conversation = _build(sb, complete=True)
         if self._on_conversation is not None:
@@ -532,13 +545,19 @@ class Conversations:
         ack: str | None,
     ) -> None:
         index, event = -1, None
-        if self._store or self._on_event is not None:  # else nobody reads events: skip them
+        if self._events or self._on_event is not None:  # else nobody reads events: skip them
             payload = frame.payload
             if payload is None:
                 return
             make = CONTENT.get(payload.content_type or "", _other)
             event = make(_Msg(record, sb, sender, nick, outgoing, ack, frame.trid, payload))
             index = self._emit(sb, event)
+        elif self._store:  # a summary: count what the event would be
+            payload = frame.payload
+            if payload is None:
+                return
+            sb.event_count += 1
+            sb.message_count += CONTENT.get(payload.content_type or "") is _plain
         if ack in ACKED_MODES and frame.trid is not None:
             sb.waiting[frame.trid] = (index, event, frame, record.no)
             if len(sb.waiting) > MAX_WAITING:
@@ -605,8 +624,11 @@ class Conversations:
     def _emit(self, sb: _Sb, event: ChatEvent) -> int:
         index = -1
         if self._store:
-            index = len(sb.events)
-            sb.events.append(event)
+            sb.event_count += 1
+            sb.message_count += type(event) is Message
+            if self._events:
+                index = len(sb.events)
+                sb.events.append(event)
         if self._on_event is not None:
             self._on_event(event)
         return index
@@ -639,7 +661,7 @@ def _build(sb: _Sb, *, complete: bool) -> Conversation:
     )  # fmt: skip
     return Conversation(
         sb.flow, sb.session_id, sb.account, sb.started, sb.ended, stays, tuple(sb.events),
-        sb.first, complete,
+        sb.first, complete, sb.last or sb.first, sb.event_count, sb.message_count,
     )  # fmt: skip
 
 

@@ -266,6 +266,16 @@ class FrameIndex:
     def request_of(self, no: int) -> int | None:
         return self._request[no - 1] or None
 
+    def frames_of(self, flow_id: str, first: int = 1, last: int | None = None) -> list[int]:
+        """The numbers of the frames of connection `flow_id` from `first` to `last`
+        (inclusive; the last indexed when None), in order."""
+        k = self._flow_no.get(flow_id)
+        if k is None:
+            return []
+        end = self.count if last is None else min(last, self.count)
+        flows = self._flow
+        return [i + 1 for i in range(max(first, 1) - 1, end) if flows[i] == k]
+
     def numbers(self) -> Iterator[int]:
         return iter(range(1, self.count + 1))
 

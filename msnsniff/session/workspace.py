@@ -6,6 +6,10 @@ appends the frames it releases to the index with their pairing (live: at once, s
 show before their replies; files: once their replies are known) and files the findings by
 frame. A viewer reads `index` without the lock (it is append-safe) and takes `lock` to read
 the analyzers (sessions, contact lists, conversations, statistics) between two pushes.
+
+Conversations are kept as summaries; `conversation(c)` replays the index's frames of that
+one switchboard connection through a fresh reducer for its events, as Wireshark dissects a
+packet again when it is selected: the events of every chat would be a third of the memory.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from msnsniff.capture import SourceEvent, StreamChunk
@@ -22,7 +27,7 @@ from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.contacts import ContactLists
-from msnsniff.session.conversations import Conversations
+from msnsniff.session.conversations import Conversation, Conversations
 from msnsniff.session.expert import Expert
 from msnsniff.session.index import FrameIndex
 from msnsniff.session.links import SessionLinks
@@ -45,7 +50,9 @@ class Workspace:
         self.analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret_from_env()))
         self.links = self.analysis.add(lambda sink: SessionLinks(sink, keep=True))
         self.presence = self.analysis.add(Presence)
-        self.conversations = self.analysis.add(lambda sink: Conversations(sink, keep=True))
+        self.conversations = self.analysis.add(
+            lambda sink: Conversations(sink, keep=True, keep_events=False)
+        )
         self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions)
         self.web_stats = WebStats.attach(self.analysis)
         self.index = FrameIndex()
@@ -90,6 +97,18 @@ class Workspace:
         except MsnsniffError as exc:
             self.notes.append(str(exc))
         self.finish()
+
+    def conversation(self, summary: Conversation) -> Conversation:
+        """A kept conversation with its events, from the index's frames of its connection."""
+        if summary.events or not summary.event_count:
+            return summary
+        flow = summary.flow.id
+        chats = Conversations(lambda finding: None, keep=True)
+        for no in self.index.frames_of(flow, summary.first_frame, summary.last_frame):
+            chats.feed(self.index.record(no))
+        chats.finish()
+        full = next((c for c in chats.conversations() if c.flow.id == flow), None)
+        return summary if full is None else replace(full, complete=summary.complete)
 
     @property
     def progress(self) -> float:

@@ -116,7 +116,7 @@ class MsnsniffApp(App[int]):
             with TabPane("Contacts", id="contacts"):
                 yield ContactsView(ws.lists, id="contacts-view")
             with TabPane("Chat", id="chat"):
-                yield ChatView(ws.conversations, id="chat-view")
+                yield ChatView(ws.conversations, expand=ws.conversation, id="chat-view")
             with TabPane("Stats", id="stats"):
                 yield StatsView(ws.stats, web=ws.web_stats, id="stats-view")
         yield ProgressBar(id="loading", show_eta=False)

@@ -9,7 +9,7 @@ the switchboard could not deliver marked. All facts come from `Conversations` (i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
@@ -223,14 +223,14 @@ def conversation_label(conversation: Conversation) -> Text:
     label = Text(c.account or "(unknown user)", "bold")
     if others:
         label.append(" ⇄ " + ", ".join(others))
-    n = len(c.messages)
+    n = c.message_count
     label.append(f"\n  {clock(c.started, millis=False)}  flow {c.flow.id}  "
                  f"{n} message{'s' * (n != 1)}", "dim")  # fmt: skip
     return label
 
 
 def _signature(conversations: Iterable[Conversation]) -> tuple[tuple[str, int, bool], ...]:
-    return tuple((c.flow.id, len(c.events), c.complete) for c in conversations)
+    return tuple((c.flow.id, c.event_count, c.complete) for c in conversations)
 
 
 class ChatView(Widget):
@@ -269,6 +269,7 @@ class ChatView(Widget):
         self,
         conversations: Conversations,
         *,
+        expand: Callable[[Conversation], Conversation] | None = None,
         show_format: bool = True,
         name: str | None = None,
         id: str | None = None,
@@ -276,6 +277,7 @@ class ChatView(Widget):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._source = conversations
+        self._expand = expand  # a summary's events, when the analyzer keeps summaries only
         self._items: list[Conversation] = []
         self._signature: tuple[tuple[str, int, bool], ...] = ()
         self._show_format = show_format
@@ -337,10 +339,12 @@ class ChatView(Widget):
         c = self.selected
         if c is None:
             return
-        key = (c.flow.id, len(c.events), c.complete, self._show_format)
+        key = (c.flow.id, c.event_count, c.complete, self._show_format)
         if key == self._drawn:
             return
         self._drawn = key
+        if self._expand is not None:
+            c = self._expand(c)
         self.query_one("#chat-log", Static).update(
             render_conversation(c, show_format=self._show_format)
         )

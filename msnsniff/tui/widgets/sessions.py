@@ -5,14 +5,16 @@ filter the stream to that node's connections (`FilterRequested`), so "what did t
 switchboard carry" is one key away. All facts come from `SessionLinks`; nothing is parsed
 here. `refresh_from` is cheap when nothing changed (the tree is rebuilt only when the set of
 connections does; otherwise the labels are updated in place, keeping the cursor and what is
-expanded).
+expanded). A tree of more than `LAZY_FROM` nodes starts with every login closed and adds a
+login's nodes when it is first opened: a big capture's tens of thousands of switchboards
+and participants would otherwise hold a tree node and a styled label each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -28,14 +30,24 @@ from msnsniff.tui.messages import FilterRequested
 
 NodeKey = tuple[str, ...]
 """A node's identity across refreshes: ("login", ns flow), ("sb", flow), ("who", flow, ...)."""
+Top = Login | tuple[SwitchboardRef, ...]
+"""What a top-level node stands for: a login, or the switchboards nothing links to."""
+LAZY_FROM: Final = 400
+"""Tree nodes past which logins start closed and are filled in when opened."""
 
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
-    """What a tree node stands for: its identity and the connections it covers."""
+    """What a tree node stands for: its identity and the connections it covers (and for a
+    top-level node, what its subtree is made from)."""
 
     key: NodeKey
     flows: tuple[str, ...]
+    top: Top | None = None
+
+
+Entry = tuple[NodeKey, "NodeKey | None", Text, tuple[str, ...]]
+"""(key, parent key, label, flows) of one node."""
 
 
 def _quote(text: str) -> str:
@@ -114,6 +126,61 @@ def _who_label(account: str, sb: SwitchboardRef) -> Text:
     return text
 
 
+def _top_key(top: Top) -> NodeKey:
+    return ("login", top.ns_flow.id) if isinstance(top, Login) else ("unlinked",)
+
+
+def _entries(top: Top) -> Iterable[Entry]:
+    """Every node of a top-level node's subtree, the top first, parents before children."""
+    if isinstance(top, Login):
+        ns = top.ns_flow
+        key = ("login", ns.id)
+        flows = (*(f.id for f in top.ds_flows), ns.id, *(sb.flow.id for sb in top.switchboards))
+        yield key, None, _login_label(top), flows
+        for ds in top.ds_flows:
+            yield ("ds", ds.id), key, _conn_label("DS", ds, "blue"), (ds.id,)
+        ns_key = ("ns", ns.id)
+        yield ns_key, key, _conn_label("NS", ns, "green"), (ns.id,)
+        for sb in top.switchboards:
+            yield from _sb_entries(sb, ns_key)
+        return
+    group = ("unlinked",)
+    n = len(top)
+    label = Text.assemble(
+        ("unlinked switchboards", "bold yellow"), (f"  {n} connection{'s' * (n != 1)}", "dim"),
+    )  # fmt: skip
+    yield group, None, label, tuple(sb.flow.id for sb in top)
+    for sb in top:
+        yield from _sb_entries(sb, group)
+
+
+def _sb_entries(sb: SwitchboardRef, parent: NodeKey) -> Iterable[Entry]:
+    key = ("sb", sb.flow.id)
+    yield key, parent, _sb_label(sb), (sb.flow.id,)
+    for who in sb.participants:
+        yield ("who", sb.flow.id, who), key, _who_label(who, sb), (sb.flow.id,)
+    if sb.reason:
+        yield ("why", sb.flow.id), key, Text(sb.reason, "italic dim"), (sb.flow.id,)
+
+
+def _keys(top: Top) -> Iterable[NodeKey]:
+    """The keys `_entries` gives, without making a label."""
+    sbs: Iterable[SwitchboardRef]
+    if isinstance(top, Login):
+        yield ("login", top.ns_flow.id)
+        yield from (("ds", ds.id) for ds in top.ds_flows)
+        yield ("ns", top.ns_flow.id)
+        sbs = top.switchboards
+    else:
+        yield ("unlinked",)
+        sbs = top
+    for sb in sbs:
+        yield ("sb", sb.flow.id)
+        yield from (("who", sb.flow.id, who) for who in sb.participants)
+        if sb.reason:
+            yield ("why", sb.flow.id)
+
+
 class SessionsView(Widget):
     """Logins and their connections as a tree; selecting a node filters the stream to it."""
 
@@ -149,7 +216,8 @@ class SessionsView(Widget):
         self._links = links
         self._shape: tuple[NodeKey, ...] | None = None  # the keys the tree was built with
         self._seen: tuple[tuple[Login, ...], tuple[SwitchboardRef, ...]] = ((), ())
-        self._tree_nodes: dict[NodeKey, TreeNode[NodeInfo]] = {}
+        self._tree_nodes: dict[NodeKey, TreeNode[NodeInfo]] = {}  # the nodes added so far
+        self._filled: set[NodeKey] = set()  # top-level nodes whose subtree was added
 
     def compose(self) -> ComposeResult:
         tree: Tree[NodeInfo] = Tree("sessions", id="sessions-tree")
@@ -178,85 +246,82 @@ class SessionsView(Widget):
         if self._shape is not None and seen == self._seen:
             return  # nothing changed since the last call: the common case while live
         self._seen = seen
-        entries = list(self._entries(logins, unlinked))
-        shape = tuple(key for key, _, _, _ in entries)
+        tops: list[Top] = [*logins, *([seen[1]] if unlinked else [])]
+        shape = tuple(key for top in tops for key in _keys(top))
         tree = self.session_tree
         if shape != self._shape:
-            self._rebuild(tree, entries)
+            self._rebuild(tree, tops, lazy=len(shape) > LAZY_FROM)
             self._shape = shape
         else:
-            for key, _, label, _ in entries:
+            for top in tops:
+                entries = iter(_entries(top))
+                key, _, label, flows = next(entries)
                 node = self._tree_nodes[key]
+                node.data = NodeInfo(key, flows, top)  # what a later first opening fills from
                 if node.label != label:
                     node.set_label(label)
+                if key not in self._filled:
+                    continue  # only its own node exists
+                for key, _, label, _ in entries:
+                    node = self._tree_nodes[key]
+                    if node.label != label:
+                        node.set_label(label)
         empty = not logins and not unlinked
         tree.display = not empty
         self.query_one("#sessions-empty", Static).display = empty
 
-    def _entries(
-        self, logins: list[Login], unlinked: list[SwitchboardRef]
-    ) -> Iterable[tuple[NodeKey, NodeKey | None, Text, tuple[str, ...]]]:
-        """(key, parent key, label, flows) of every node, parents first."""
-        for login in logins:
-            ns = login.ns_flow
-            top = ("login", ns.id)
-            flows = (*(f.id for f in login.ds_flows), ns.id,
-                     *(sb.flow.id for sb in login.switchboards))  # fmt: skip
-            yield top, None, _login_label(login), flows
-            for ds in login.ds_flows:
-                yield ("ds", ds.id), top, _conn_label("DS", ds, "blue"), (ds.id,)
-            ns_key = ("ns", ns.id)
-            yield ns_key, top, _conn_label("NS", ns, "green"), (ns.id,)
-            for sb in login.switchboards:
-                yield from self._sb_entries(sb, ns_key)
-        if unlinked:
-            group = ("unlinked",)
-            n = len(unlinked)
-            label = Text.assemble(
-                ("unlinked switchboards", "bold yellow"), (f"  {n} connection{'s' * (n != 1)}",
-                                                           "dim"),
-            )  # fmt: skip
-            yield group, None, label, tuple(sb.flow.id for sb in unlinked)
-            for sb in unlinked:
-                yield from self._sb_entries(sb, group)
-
-    @staticmethod
-    def _sb_entries(
-        sb: SwitchboardRef, parent: NodeKey
-    ) -> Iterable[tuple[NodeKey, NodeKey | None, Text, tuple[str, ...]]]:
-        key = ("sb", sb.flow.id)
-        yield key, parent, _sb_label(sb), (sb.flow.id,)
-        for who in sb.participants:
-            yield ("who", sb.flow.id, who), key, _who_label(who, sb), (sb.flow.id,)
-        if sb.reason:
-            yield ("why", sb.flow.id), key, Text(sb.reason, "italic dim"), (sb.flow.id,)
-
-    def _rebuild(
-        self,
-        tree: Tree[NodeInfo],
-        entries: list[tuple[NodeKey, NodeKey | None, Text, tuple[str, ...]]],
-    ) -> None:
+    def _rebuild(self, tree: Tree[NodeInfo], tops: list[Top], *, lazy: bool) -> None:
         """Build the tree anew, keeping what was expanded and where the cursor was."""
         before = self._tree_nodes
         expanded = {key for key, node in before.items() if node.is_expanded}
         cursor = tree.cursor_node
         cursor_key = cursor.data.key if cursor is not None and cursor.data is not None else None
         tree.clear()
-        self._tree_nodes = {}
-        parents = {parent for _, parent, _, _ in entries if parent is not None}
-        for key, parent, label, flows in entries:
-            under = tree.root if parent is None else self._tree_nodes[parent]
+        self._tree_nodes, self._filled = {}, set()
+        for top in tops:
+            entries = iter(_entries(top))
+            key, _, label, flows = next(entries)
+            # new nodes open (closed in a big tree), known ones as they were
+            open_ = key in expanded or (key not in before and not lazy)
+            node = tree.root.add(label, NodeInfo(key, flows, top), expand=open_)
+            self._tree_nodes[key] = node
+            if open_:
+                self._fill(node, entries, expanded, before)
+        target = self._tree_nodes.get(cursor_key) if cursor_key is not None else None
+        if target is None and tree.root.children:
+            target = tree.root.children[0]
+        if target is not None:
+            self.call_after_refresh(tree.move_cursor, target)
+
+    def _fill(
+        self,
+        top: TreeNode[NodeInfo],
+        entries: Iterable[Entry],
+        expanded: set[NodeKey],
+        before: dict[NodeKey, TreeNode[NodeInfo]],
+    ) -> None:
+        """Add a top-level node's subtree (`entries`, parents first, without the top)."""
+        assert top.data is not None
+        self._filled.add(top.data.key)
+        rest = list(entries)
+        parents = {parent for _, parent, _, _ in rest}
+        for key, parent, label, flows in rest:
+            under = self._tree_nodes[parent] if parent is not None else top
             info = NodeInfo(key, flows)
-            if key in parents:  # new nodes open, known ones as they were
+            if key in parents:
                 node = under.add(label, info, expand=key in expanded or key not in before)
             else:
                 node = under.add_leaf(label, info)
             self._tree_nodes[key] = node
-        target = self._tree_nodes.get(cursor_key) if cursor_key is not None else None
-        if target is None and entries:
-            target = self._tree_nodes[entries[0][0]]
-        if target is not None:
-            self.call_after_refresh(tree.move_cursor, target)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeInfo]) -> None:
+        """A login opened for the first time: add its connections and participants."""
+        info = event.node.data
+        if info is None or info.top is None or info.key in self._filled:
+            return
+        entries = iter(_entries(info.top))
+        next(entries)  # the login's own node is there
+        self._fill(event.node, entries, set(), {})
 
     # -- actions ----------------------------------------------------------------------------
     def on_tree_node_selected(self, event: Tree.NodeSelected[NodeInfo]) -> None:

@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from textual.widgets import Static
+
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture.sources import open_source
 from msnsniff.session.workspace import Workspace
 from msnsniff.tui.app import MsnsniffApp
 from msnsniff.tui.screens.help import HelpScreen
+from msnsniff.tui.widgets.chat import ChatView
 from msnsniff.tui.widgets.detail import DetailView
 from msnsniff.tui.widgets.stream import StreamView
 from tests.helpers import read_frames
+from tests.msnsniff.tui.test_side_views import screen_text
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 SIZE = (120, 40)
@@ -160,3 +164,35 @@ def test_live_frames_append_and_the_view_follows() -> None:
             assert not stream.follow
 
     asyncio.run(main())
+
+
+def test_the_chat_tab_shows_a_conversation_replayed_from_the_index() -> None:
+    """The workspace keeps conversations as summaries: the chat tab's log still holds the
+    messages, typing and joins of the one it shows, and of the next one."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(1000):
+                if app.workspace.done:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.4)
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            log = app.query_one("#chat-log", Static)
+            shown = app.query_one(ChatView).selected
+            assert shown is not None and shown.events == ()
+            assert shown.message_count == len(app.workspace.conversation(shown).messages) > 0
+            text = screen_text(app, log)
+            for line in ("hello both", "hi alice", "alice@example.com is typing"):
+                assert line in text
+            app.query_one(ChatView).action_step(1)
+            await pilot.pause(0.2)
+            after = app.query_one(ChatView).selected
+            assert after is not None and after.flow.id != shown.flow.id
+            assert f"flow {after.flow.id}" in screen_text(app, log)
+            assert "bob@example.com hi alice" in " ".join(screen_text(app, log).split())
+
+    asyncio.run(main())
+

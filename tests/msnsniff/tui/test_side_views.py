@@ -30,9 +30,10 @@ from msnsniff.session.filter import compile_filter
 from msnsniff.session.links import SessionLinks
 from msnsniff.session.stats import Stats
 from msnsniff.tui.messages import FilterRequested, FrameRequested
+from msnsniff.tui.widgets import sessions as sessions_module
 from msnsniff.tui.widgets.chat import ChatView, message_style
 from msnsniff.tui.widgets.contacts import ContactsView
-from msnsniff.tui.widgets.sessions import NodeInfo, SessionsView, flow_filter
+from msnsniff.tui.widgets.sessions import NodeInfo, NodeKey, SessionsView, flow_filter
 from msnsniff.tui.widgets.stats import StatsView, bar, command_filter
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
@@ -232,6 +233,46 @@ def test_dispatch_connections_and_a_click(capture: Callable[[str], Analyzed]) ->
     assert selected_frames(flow_filter(["1", "13", "52"]), data.records) == {
         r.no for r in data.records
     }
+
+
+def test_a_big_tree_fills_a_login_when_it_is_opened(
+    capture: Callable[[str], Analyzed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past LAZY_FROM nodes the logins start closed and empty; opening one adds exactly the
+    nodes (and labels) the small tree shows for it, and a refresh keeps them."""
+    data = capture("server_chat.pcap")
+    whole = SessionsView(data.links)
+    full: dict[NodeKey, str] = {}
+
+    async def everything(app: Host, pilot: Pilot[None]) -> None:
+        full.update((info.key, label) for info, label in _labels(whole))
+
+    run(whole, everything)
+    monkeypatch.setattr(sessions_module, "LAZY_FROM", 3)
+    view = SessionsView(data.links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        tops = view.session_tree.root.children
+        assert [n.data.key for n in tops if n.data] == [k for k in full if k[0] == "login"]
+        assert all(not n.is_expanded and not n.children for n in tops)
+        assert "SB flow 63" not in screen_text(app)
+        view.session_tree.focus()
+        await pilot.press("space")  # open the login under the cursor: alice's
+        await pilot.pause()
+        alice = tops[0]
+        assert alice.is_expanded and alice.children
+        shown = dict(_labels(view))
+        want = {k: v for k, v in full.items() if k[0] != "login" and k[1] in {"1", "63"}}
+        assert {i.key: label for i, label in shown.items() if i.key[0] != "login"} == want
+        assert "SB flow 63" in screen_text(app)
+        view.refresh_from(data.links)  # rebuilt: what was open stays open and filled
+        await pilot.pause()
+        assert view.session_tree.root.children[0].children
+        await pilot.press("e")  # expand all: every login is filled
+        await pilot.pause()
+        assert {i.key: label for i, label in _labels(view)} == full
+
+    run(view, body)
 
 
 def test_sessions_follow_a_live_capture_and_say_when_empty() -> None:
