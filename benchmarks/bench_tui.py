@@ -194,6 +194,8 @@ async def tui_run(path: Path, keys: int) -> dict[str, Any]:
         t = first_paint(t0, lambda p: p.rows > 0 and not p.blank)
         out["filter_first_rows"] = None if t is None else t - t0
         for _ in range(max(1, keys // 2)):
+            # a page down needs a page below: wait (untimed) until the filter pass found it
+            await until(lambda: stream.row_count > stream.cursor + 2 * stream.size.height)
             await key("pagedown", "pagedown (filtered)")
         caught = await until(lambda: app.scanned >= at_apply, 120.0)
         out["filter_caught_up"] = None if caught is None else caught - t0

@@ -223,11 +223,14 @@ class FrameIndex:
         base = self._block_base[block]
         return data[start - base : end - base]
 
-    def record(self, no: int) -> FrameRecord:
+    def record(self, no: int, *, cache: bool = True) -> FrameRecord:
+        """Frame `no` with its time, connection and dissector; `cache=False` for a pass over
+        many frames, which would push the views' frames out of the cache."""
         i = no - 1
         ts = self._ts[i]
+        frame = self.frame(no) if cache else self._build(no)
         return FrameRecord(no, None if ts != ts else ts, self.flows[self._flow[i]],
-                           self.protos.get(no, "msnp"), self.frame(no))  # fmt: skip
+                           self.protos.get(no, "msnp"), frame)  # fmt: skip
 
     def pairing(self, no: int) -> Pairing | None:
         request = self._request[no - 1] or None

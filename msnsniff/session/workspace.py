@@ -105,7 +105,7 @@ class Workspace:
         flow = summary.flow.id
         chats = Conversations(lambda finding: None, keep=True)
         for no in self.index.frames_of(flow, summary.first_frame, summary.last_frame):
-            chats.feed(self.index.record(no))
+            chats.feed(self.index.record(no, cache=False))
         chats.finish()
         full = next((c for c in chats.conversations() if c.flow.id == flow), None)
         return summary if full is None else replace(full, complete=summary.complete)

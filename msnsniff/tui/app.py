@@ -14,12 +14,13 @@ import gc
 import queue
 import sys
 import threading
+import time
 from array import array
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -46,6 +47,7 @@ TICK = 0.25  # seconds between refreshes of counts, progress, filters and side v
 SCAN_BATCH = 20_000  # matches a filter worker collects between two updates of the view
 FIRST_BATCH = 200  # ... except the first screenful, shown as soon as it is found
 GC_FREEZE_EVERY = 8_192  # source events between two gc.freeze() while loading
+UI_FIRST = 0.12  # seconds after a key, click or scroll for which the workers stand aside
 
 
 def _freeze() -> None:
@@ -55,6 +57,9 @@ def _freeze() -> None:
     stays short, and no garbage is frozen with them (it would never be freed)."""
     gc.collect()
     gc.freeze()
+
+
+_USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
 class MsnsniffApp(App[int]):
@@ -98,6 +103,7 @@ class MsnsniffApp(App[int]):
         self.search_text = ""
         self._side_seen = -1
         self._stopping = threading.Event()
+        self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -148,9 +154,25 @@ class MsnsniffApp(App[int]):
         worker = get_current_worker()
         # the index's objects live as long as the app: freezing them spares the UI the long
         # pauses of full garbage collections over millions of objects
-        self.workspace.load(path, cancelled=lambda: worker.is_cancelled,
+        def cancelled() -> bool:
+            self.yield_to_ui()
+            return worker.is_cancelled
+
+        self.workspace.load(path, cancelled=cancelled,
                             every=(GC_FREEZE_EVERY, _freeze))  # fmt: skip
         _freeze()  # and the last events' objects: full collections then walk the UI's only
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, _USER_INPUT) and not event.is_forwarded:
+            self._ui_first_until = time.monotonic() + UI_FIRST
+        await super().on_event(event)
+
+    def yield_to_ui(self) -> None:
+        """In a worker thread: wait while the user's last key, click or scroll is answered.
+        Threads share the GIL, so a loader and a filter pass would each take as much of it as
+        the UI thread; standing aside for a moment keeps every key quick."""
+        while time.monotonic() < self._ui_first_until and not self._stopping.is_set():
+            time.sleep(0.002)
 
     @work(thread=True, group="live")
     def consume_live(self) -> None:
@@ -249,9 +271,10 @@ class MsnsniffApp(App[int]):
         found = array("I")
         flush_at = FIRST_BATCH  # the first matches show at once, then in batches
         for number in range(start + 1, end + 1):
+            self.yield_to_ui()
             if worker.is_cancelled or generation != self._scan_generation:
                 return
-            record = index.record(number)
+            record = index.record(number, cache=False)  # the rows on screen keep the cache
             frame = record.frame
             if fold and isinstance(frame, CommandFrame) and noise(frame.cmd):
                 continue
