@@ -5,6 +5,7 @@ filters (and a bad one), folding keep-alives, search, bookmarks, help, tabs, liv
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from textual.widgets import Static
@@ -12,7 +13,7 @@ from textual.widgets import Static
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture.sources import open_source
 from msnsniff.session.workspace import Workspace
-from msnsniff.tui.app import MsnsniffApp
+from msnsniff.tui.app import UI_FIRST, MsnsniffApp
 from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
 from msnsniff.tui.widgets.detail import DetailView
@@ -196,3 +197,20 @@ def test_the_chat_tab_shows_a_conversation_replayed_from_the_index() -> None:
 
     asyncio.run(main())
 
+
+
+def test_workers_stand_aside_after_a_key() -> None:
+    """A key marks the moment until which the loader and filter passes wait (they share the
+    GIL with the UI thread); `yield_to_ui` returns once it has passed."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=SIZE) as pilot:
+            before = time.monotonic()
+            await pilot.press("down")
+            until = app._ui_first_until
+            assert before < until <= time.monotonic() + UI_FIRST
+            await asyncio.to_thread(app.yield_to_ui)
+            assert time.monotonic() >= until
+
+    asyncio.run(main())
