@@ -332,9 +332,16 @@ class MsnsniffApp(App[int]):
             self.stream.select_frame(message.number)
 
     def action_tab(self, tab: str) -> None:
+        """Show a tab and put the keys in it (the stream, else the tab's first list or tree:
+        focus left on the hidden stream would move its cursor unseen)."""
         self.query_one("#tabs", TabbedContent).active = tab
         if tab == "stream":
             self.stream.focus()
+            return
+        pane = self.query_one(f"#{tab}", TabPane)
+        target = next((w for w in pane.query("*") if w.focusable), None)
+        if target is not None:
+            target.focus()
 
     def action_focus_filter(self) -> None:
         self.action_tab("stream")

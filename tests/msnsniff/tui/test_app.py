@@ -137,6 +137,8 @@ def test_fold_search_bookmarks_help_and_tabs() -> None:
                              ("5", "stats"), ("1", "stream")):
                 await pilot.press(key)
                 assert app.query_one("#tabs").active == tab
+                focused = app.focused  # the keys go to the tab shown, not the hidden stream
+                assert focused is not None and tab in {w.id for w in focused.ancestors_with_self}
 
     asyncio.run(main())
 
