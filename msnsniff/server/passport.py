@@ -11,9 +11,10 @@ and, when the password is right, gets `Authentication-Info: Passport1.4 da-statu
 notification server as `USR TrID TWN S t=TICKET&p=PROFILE`, which checks it with
 `Passport.ticket_valid`.
 
-`DALogin` names the HTTPS listener when there is one, else the HTTP listener; `start`'s
-`dalogin` overrides that ("http", "https", or a verbatim value), so tests can log in over
-plain HTTP.
+`DALogin` names the login endpoint on the listener the nexus was asked on (a nexus asked
+over HTTPS names the HTTPS listener, one asked over plain HTTP the HTTP listener, so a client
+that keeps the nexus's scheme reaches it); `start`'s `dalogin` overrides that ("http",
+"https", or a verbatim value).
 
 Each connection runs h11 on asyncio streams, request after request (keep-alive). A request's
 head is bounded by `MAX_HEAD` bytes (431 past it) and its body by `MAX_BODY` (413); a
@@ -186,7 +187,7 @@ class Passport:
         self._host = "127.0.0.1"
         self._http_port: int | None = None
         self._https_port: int | None = None
-        self._dalogin = ""
+        self._dalogin: str | None = None
         self._log = logging.getLogger(__name__)
 
     # Tickets
@@ -229,9 +230,9 @@ class Passport:
         (port 0 = ephemeral), with the loopback certificate kept in `cert_dir` (None = a
         temporary directory removed by `close`).
 
-        `dalogin` sets the nexus's DALogin: None = the HTTPS listener when there is one, else
-        the HTTP one; "https" or "http" = that listener; anything else = used verbatim
-        (`host:port/path`, which clients prefix with https://).
+        `dalogin` sets the nexus's DALogin: None = the listener the nexus was asked on;
+        "https" or "http" = that listener; anything else = used verbatim (`host:port/path`,
+        which clients prefix with https://).
         """
         if self._servers:
             raise RuntimeError("Passport is already started")
@@ -260,12 +261,10 @@ class Passport:
         except BaseException:
             await self.close()
             raise
-        if dalogin is None:
-            dalogin = "http" if self._https_port is None else "https"
         if dalogin in ("http", "https"):
             port = self._http_port if dalogin == "http" else self._https_port
             dalogin = f"{_bracket(self._host)}:{port}/login2.srf"
-        self._dalogin = dalogin
+        self._dalogin = dalogin  # None: the listener each nexus request came in on
 
     @property
     def http_port(self) -> int:
@@ -330,7 +329,8 @@ class Passport:
                     break
                 if request is None:
                     break
-                response = self._answer(request)
+                secure = writer.get_extra_info("sslcontext") is not None
+                response = self._answer(request, secure)
                 self._log.debug("%s %s -> %d", request.method, request.path, response.status)
                 async with asyncio.timeout(self._read_timeout):
                     await _send(conn, writer, response, close=False)
@@ -373,7 +373,7 @@ class Passport:
                 while dropped < MAX_LINGER and (chunk := await reader.read(READ_CHUNK)):
                     dropped += len(chunk)
 
-    def _answer(self, request: _Request) -> _Response:
+    def _answer(self, request: _Request, secure: bool) -> _Response:
         """The response to one complete request."""
         path = request.path.lower()
         if path != NEXUS_PATH and path not in LOGIN_PATHS:
@@ -381,18 +381,22 @@ class Passport:
         if request.method not in ("GET", "HEAD"):
             return _Response(HTTPStatus.METHOD_NOT_ALLOWED, (("Allow", "GET, HEAD"),))
         if path == NEXUS_PATH:
-            return _Response(HTTPStatus.OK, (("PassportURLs", self._passport_urls()),))
+            return _Response(HTTPStatus.OK, (("PassportURLs", self._passport_urls(secure)),))
         try:
             return self._login(request.headers.get(b"authorization"))
         except Exception as exc:  # a failing check_password is the server's bug, not a crash
             self._log.warning("passport login failed: %s", type(exc).__name__)
             return _Response(HTTPStatus.INTERNAL_SERVER_ERROR)
 
-    def _passport_urls(self) -> str:
-        """The nexus's PassportURLs value."""
+    def _passport_urls(self, secure: bool) -> str:
+        """The nexus's PassportURLs value (asked over HTTPS or not)."""
         base = f"http://{_bracket(self._host)}:{self._http_port}"
+        dalogin = self._dalogin
+        if dalogin is None:
+            port = self._https_port if secure else self._http_port
+            dalogin = f"{_bracket(self._host)}:{port}/login2.srf"
         return (
-            f"DARealm=Passport.Net,DALogin={self._dalogin},DAReg={base}/reg,"
+            f"DARealm=Passport.Net,DALogin={dalogin},DAReg={base}/reg,"
             f"Properties={base}/properties,Privacy={base}/privacy,"
             f"GeneralRedir={base}/redir,Help={base}/help,ConfigVersion=11"
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import h11
 import pytest
 
+from msnsniff.client.passport import fetch_ticket
 from msnsniff.server.passport import MAX_HEAD, Passport, parse_authorization
 from msnsniff.server.tls import loopback_certificate
 
@@ -183,6 +184,29 @@ def test_nexus_and_login_over_https(tmp_path: Path) -> None:
         assert not passport.ticket_valid("alice@example.com", token[:-2] + "&" + profile)
         assert not passport.ticket_valid("alice@example.com", "t=forged&p=x")
         assert not passport.ticket_valid("alice@example.com", "")
+
+    run(scenario, cert_dir=tmp_path)
+
+
+def test_dalogin_names_the_listener_the_nexus_was_asked_on(tmp_path: Path) -> None:
+    """With HTTPS on, a nexus asked over plain HTTP names the HTTP login (a client keeping
+    the nexus's scheme reaches it: `msnsniff send --nexus http://...` failed before), and one
+    asked over HTTPS the HTTPS login."""
+
+    async def scenario(passport: Passport) -> None:
+        http, https = passport.http_port, passport.https_port
+        assert https is not None
+        plain = await Client.open(http)
+        assert passport_urls(await plain.get("/rdr/pprdr.asp"))["DALogin"] == (
+            f"127.0.0.1:{http}/login2.srf")
+        plain.close()
+        secure = await Client.open(https, trusting(tmp_path))
+        assert passport_urls(await secure.get("/rdr/pprdr.asp"))["DALogin"] == (
+            f"127.0.0.1:{https}/login2.srf")
+        secure.close()
+        ticket = await fetch_ticket(f"http://127.0.0.1:{http}/rdr/pprdr.asp",
+                                    "alice@example.com", "secret", "lc=1033,id=507")
+        assert passport.ticket_valid("alice@example.com", ticket)
 
     run(scenario, cert_dir=tmp_path)
 
