@@ -47,7 +47,8 @@ _MAX_INT_DIGITS: Final = 10
 _LOOKAHEAD: Final = 6  # bytes after a LF needed to judge a sync point
 
 _SYNC_RE: Final = re.compile(rb"\n(?:([A-Z]{3})[ \r]|[1-9][0-9]{2} [0-9])")
-_KNOWN: Final = frozenset(c.encode() for c in COMMANDS)
+_KNOWN: Final = {c.encode(): c for c in COMMANDS}
+"""Known command words, each to its one shared `str` (a frame's `cmd`)."""
 
 
 def _is_int(token: bytes) -> bool:
@@ -260,7 +261,8 @@ class DirectionFramer:
                             self._need = n - pos + 1  # a partial line: wait for more
                         break
                     word = buf[pos : pos + 3]
-                    if word not in known or (eol > pos + 3 and buf[pos + 3] != 32):
+                    cmd = known.get(word)
+                    if cmd is None or (eol > pos + 3 and buf[pos + 3] != 32):
                         break
                     end = eol + 2
                     length = None
@@ -281,7 +283,7 @@ class DirectionFramer:
                                 break
                     frame = new_frame(
                         direction, base + pos, buf[pos:end], eol + 2 - pos, length,
-                        dialect, inferred,
+                        dialect, inferred, cmd,
                     )  # fmt: skip
                     append(frame)
                     pos = end

@@ -31,26 +31,26 @@ class CommandFrame(MsnpFrame):
 
     The framer only finds the line, the command word and the payload; the split into TrID
     and arguments happens on first access and is cached (a derived value, so the frame
-    stays immutable in meaning). `args` excludes the command and the TrID. `header_len` is
-    the length of the command line including CRLF; the payload is `raw[header_len:]`.
-    `dialect` is the MSNP version the line was read under; `dialect_inferred` is true when
-    no VER fixed it.
+    stays immutable in meaning). `cmd` is the command word (the digits of an error reply),
+    a plain attribute set at construction: every analyzer reads it, several times a frame.
+    `args` excludes the command and the TrID. `header_len` is the length of the command line
+    including CRLF; the payload is `raw[header_len:]`. `dialect` is the MSNP version the line
+    was read under; `dialect_inferred` is true when no VER fixed it.
     """
 
     header_len: int
     payload_length: int | None
     dialect: int
     dialect_inferred: bool
+    cmd: str = field(init=False, compare=False, repr=False)  # from raw, in __post_init__
     _split: tuple[str, int | None, tuple[str, ...]] | None = field(
         default=None, compare=False, repr=False
     )  # (command, TrID, arguments), filled on first use
     _decoded: Decoded | None = field(default=None, compare=False, repr=False)
     _payload: Payload | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def cmd(self) -> str:
-        parts = self._split
-        return (parts if parts is not None else self._parts())[0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cmd", self.raw[:3].decode("ascii", "replace"))
 
     @property
     def line(self) -> bytes:
@@ -61,7 +61,7 @@ class CommandFrame(MsnpFrame):
         parts = self._split
         if parts is None:
             trid, args = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
-            parts = (self.raw[:3].decode("ascii"), trid, args)
+            parts = (self.cmd, trid, args)
             object.__setattr__(self, "_split", parts)
         return parts
 
@@ -111,7 +111,7 @@ class CommandFrame(MsnpFrame):
         )
 
 
-NewCommandFrame = Callable[[Direction, int, bytes, int, int | None, int, bool], CommandFrame]
+NewCommandFrame = Callable[[Direction, int, bytes, int, int | None, int, bool, str], CommandFrame]
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
@@ -130,6 +130,7 @@ def _command_frame_maker() -> NewCommandFrame:
     set_payload_length = _slot_setter(CommandFrame, "payload_length")
     set_dialect = _slot_setter(CommandFrame, "dialect")
     set_inferred = _slot_setter(CommandFrame, "dialect_inferred")
+    set_cmd = _slot_setter(CommandFrame, "cmd")
     set_split = _slot_setter(CommandFrame, "_split")
     set_decoded = _slot_setter(CommandFrame, "_decoded")
     set_payload = _slot_setter(CommandFrame, "_payload")
@@ -142,6 +143,7 @@ def _command_frame_maker() -> NewCommandFrame:
         payload_length: int | None,
         dialect: int,
         dialect_inferred: bool,
+        cmd: str,
     ) -> CommandFrame:
         frame: CommandFrame = make(CommandFrame)
         set_direction(frame, direction)
@@ -151,6 +153,7 @@ def _command_frame_maker() -> NewCommandFrame:
         set_payload_length(frame, payload_length)
         set_dialect(frame, dialect)
         set_inferred(frame, dialect_inferred)
+        set_cmd(frame, cmd)
         set_split(frame, None)
         set_decoded(frame, None)
         set_payload(frame, None)
@@ -161,9 +164,10 @@ def _command_frame_maker() -> NewCommandFrame:
 
 new_command_frame: Final[NewCommandFrame] = _command_frame_maker()
 """`CommandFrame(direction, offset, raw, header_len, payload_length, dialect,
-dialect_inferred)`, for the framer's hot path: a frozen dataclass's `__init__` writes each
-field through `object.__setattr__`; writing the slots through their descriptors, bound once,
-costs half as much. The result is an ordinary, equal `CommandFrame`."""
+dialect_inferred)` given its command word `cmd` (`raw[:3]` as text), for the framer's hot
+path: a frozen dataclass's `__init__` writes each field through `object.__setattr__`;
+writing the slots through their descriptors, bound once, costs half as much. The result is
+an ordinary, equal `CommandFrame`."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
