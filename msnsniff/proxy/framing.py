@@ -165,6 +165,8 @@ class RewriteScanner:
         buf = self._held + data if self._held else data
         pos = start = 0
         n = len(buf)
+        direction = self.direction
+        rules = PAYLOAD_RULES[direction]
         while pos < n:
             end = buf.find(b"\r\n", pos)
             if end < 0:
@@ -180,7 +182,17 @@ class RewriteScanner:
                     start = end + 2
                 pos = end + 2
                 continue
-            need = payload_length(buf[pos:end], self.direction)
+            word = buf[pos : pos + 3]
+            rule = rules.get(word)
+            if rule is None:  # no payload, unless an error reply's digits or odd spacing
+                need = None if word.isalpha() else payload_length(buf[pos:end], direction)
+            elif buf[pos + 3 : pos + 4] == b" ":
+                # the common payload line (`MSG ... 1400`): its length is the last word, found
+                # without splitting the line; anything less plain goes the general way
+                last = buf[buf.rfind(b" ", pos, end) + 1 : end]
+                need = int(last) if last.isdigit() else payload_length(buf[pos:end], direction)
+            else:
+                need = payload_length(buf[pos:end], direction)
             if need is not None and (need < 0 or need > self._max_payload):
                 self._give_up(f"payload length of {buf[pos:pos + 40]!r} not usable")
                 pos = n

@@ -107,3 +107,32 @@ def test_the_scanner_rewrites_like_the_splitter(frames: list[bytes], cuts: list[
         else f.data for f in FrameSplitter(S2C, max_line=256, max_payload=4096).feed(data)
     )  # fmt: skip
     assert _scan(data, cuts, _upper_xfr) == expected
+
+
+ODD_LINES = st.lists(st.one_of(
+    st.builds(
+        lambda cmd, gap, words, tail: cmd + gap + b" ".join(words) + tail,
+        st.sampled_from([b"MSG", b"NOT", b"QRY", b"CHG", b"XFR", b"911", b"MSGX", b" MSG", b"ms"]),
+        st.sampled_from([b" ", b"  ", b"\t", b"", b" \t"]),
+        st.lists(st.sampled_from([b"a@b.c", b"Nick", b"0", b"7", b"12", b"x1", b""]), max_size=3),
+        st.sampled_from([b"", b" ", b"\t", b" 5", b"\t5", b" 0"]),
+    ),
+    st.binary(max_size=12).map(lambda b: b"MSG a b %d\r\n" % len(b) + b),
+    st.just(b"XFR 3 NS 10.0.0.5:1863 0 1.2.3.4:1863"),  # rewritten only while framing holds
+), max_size=10)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(ODD_LINES, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
+def test_the_scanners_quick_length_reading_agrees_with_the_splitter(
+    frames: list[bytes], cuts: list[int]
+) -> None:
+    """Odd spacing, tabs, trailing blanks, error digits, near-miss command words: the
+    scanner's shortcut for a payload line's length frames exactly as the splitter does."""
+    data = _stream(frames)
+    splitter = FrameSplitter(S2C, max_line=256, max_payload=4096)
+    expected = b"".join(
+        (_upper_xfr(f.line) or f.line) + b"\r\n" + f.payload if isinstance(f, WireFrame)
+        else f.data for f in splitter.feed(data)
+    ) + splitter.pending()  # fmt: skip
+    assert _scan(data, cuts, _upper_xfr) == expected
