@@ -136,17 +136,13 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     """Read the parent's events until EOF; print frames, notes and findings as they come.
 
     The child lowers its own priority: on a machine with few cores it would otherwise take
-    CPU from the forwarding process (the analysis may lag; the traffic must not). On Linux
-    it runs as SCHED_IDLE, which the scheduler preempts as soon as anything else is runnable
-    (a nice of 19 still takes a share, and the relay's round trips felt it in their tail)."""
+    CPU from the forwarding process (the analysis may lag; the traffic must not)."""
     import argparse
     import contextlib
     import os
 
     with contextlib.suppress(OSError):
         os.nice(19)
-    with contextlib.suppress(OSError, AttributeError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     from msnsniff.capture import SourceEvent
     from msnsniff.cli import _printer
