@@ -152,12 +152,13 @@ class MsnsniffApp(App[int]):
     @work(thread=True, group="load")
     def load_file(self, path: Path) -> None:
         worker = get_current_worker()
-        # the index's objects live as long as the app: freezing them spares the UI the long
-        # pauses of full garbage collections over millions of objects
-        def cancelled() -> bool:
+
+        def cancelled() -> bool:  # asked before each event: a key first, then the next event
             self.yield_to_ui()
             return worker.is_cancelled
 
+        # the index's objects live as long as the app: freezing them spares the UI the long
+        # pauses of full garbage collections over millions of objects
         self.workspace.load(path, cancelled=cancelled,
                             every=(GC_FREEZE_EVERY, _freeze))  # fmt: skip
         _freeze()  # and the last events' objects: full collections then walk the UI's only

@@ -126,10 +126,6 @@ def _who_label(account: str, sb: SwitchboardRef) -> Text:
     return text
 
 
-def _top_key(top: Top) -> NodeKey:
-    return ("login", top.ns_flow.id) if isinstance(top, Login) else ("unlinked",)
-
-
 def _entries(top: Top) -> Iterable[Entry]:
     """Every node of a top-level node's subtree, the top first, parents before children."""
     if isinstance(top, Login):

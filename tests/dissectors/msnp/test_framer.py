@@ -172,3 +172,20 @@ def test_non_utf8_and_raw_utf8_nicknames_survive() -> None:
     assert isinstance(lst1, CommandFrame) and lst1.args[1] == "Jürgen"
     assert isinstance(lst2, CommandFrame)
     assert lst2.args[1].encode("utf-8", "surrogateescape") == b"bad\xff\xfe"
+
+
+def test_framed_and_constructed_frames_agree_on_the_command_word() -> None:
+    """The framer hands each frame its command word (one shared str per command); a frame
+    built by its constructor (the TUI's index rebuilds them) reads the same word from its
+    bytes, and the two are equal."""
+    frames = one_way(b"NLN NLN a@b.c A 0\r\n911 5\r\nMSG Hotmail Hotmail 2\r\nhi")
+    assert [f.cmd for f in frames if isinstance(f, CommandFrame)] == ["NLN", "911", "MSG"]
+    for f in frames:
+        assert isinstance(f, CommandFrame)
+        again = type(f)(f.direction, f.offset, f.raw, f.header_len, f.payload_length,
+                        f.dialect, f.dialect_inferred)  # fmt: skip
+        assert again == f and again.cmd == f.cmd and again.args == f.args
+    nln = frames[0]
+    assert isinstance(nln, CommandFrame)
+    other = one_way(b"NLN NLN c@d.e C 0\r\n")[0]
+    assert isinstance(other, CommandFrame) and nln.cmd is other.cmd  # one shared str
