@@ -19,11 +19,12 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# the per-frame path of `msnsniff read`: framing (85% of `-T none` in the profile; the session
-# and dissector that drive the framer took 6-11% off `read -j 1 -T none`'s CPU on the 1M
-# capture), then the payload decoders, the pairing and the JSON rendering of `-T jsonl`. Not the modules of the
-# frozen frame and payload dataclasses: their fast constructors write slots past the frozen
-# `__setattr__`, which a compiled (native) class does not have.
+# the per-frame path of `msnsniff read`: framing (85% of `-T none` in the profile; compiling
+# the session and dissector that drive the framer took 6-11% more off `read -j 1 -T none`'s
+# CPU on the 1M capture), then the payload decoders, the pairing and the JSON rendering of
+# `-T jsonl`. Not the modules of the frozen frame and payload dataclasses: their fast
+# constructors write slots past the frozen `__setattr__`, which a compiled (native) class
+# does not have.
 HOT = [
     "dissectors/msnp/decode.py",
     "dissectors/msnp/framer.py",
