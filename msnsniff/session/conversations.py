@@ -545,19 +545,18 @@ class Conversations:
         ack: str | None,
     ) -> None:
         index, event = -1, None
-        if self._events or self._on_event is not None:  # else nobody reads events: skip them
+        events = self._events or self._on_event is not None
+        if events or self._store:  # else nobody reads events or counts them: skip them
             payload = frame.payload
             if payload is None:
                 return
             make = CONTENT.get(payload.content_type or "", _other)
-            event = make(_Msg(record, sb, sender, nick, outgoing, ack, frame.trid, payload))
-            index = self._emit(sb, event)
-        elif self._store:  # a summary: count what the event would be
-            payload = frame.payload
-            if payload is None:
-                return
-            sb.event_count += 1
-            sb.message_count += CONTENT.get(payload.content_type or "") is _plain
+            if events:
+                event = make(_Msg(record, sb, sender, nick, outgoing, ack, frame.trid, payload))
+                index = self._emit(sb, event)
+            else:  # a summary: count the event it would be
+                sb.event_count += 1
+                sb.message_count += make is _plain
         if ack in ACKED_MODES and frame.trid is not None:
             sb.waiting[frame.trid] = (index, event, frame, record.no)
             if len(sb.waiting) > MAX_WAITING:
