@@ -30,8 +30,10 @@ from dissectors.http.apps.fbrest import (
     params_of,
     signature,
 )
+from msnsniff.server.h11io import BodyTooLarge, read_request, response_bytes
 
 PATH: Final = "/restserver.php"
+MAX_BODY: Final = 64 * 1024  # bytes of one request body
 FB_SECRET: Final = "0123456789abcdef0123456789abcdef"  # the loopback application's secret
 API_KEY: Final = "msnsniff-demo-api-key"
 SESSION_KEY: Final = "2.msnsniffdemo.3600.1200000000-563683308"
@@ -88,34 +90,18 @@ class FacebookRest:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=16 * 1024)
         try:
             while True:
-                request, body = None, bytearray()
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        conn.receive_data(await reader.read(65536))
-                    elif isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                        if len(body) > 64 * 1024:
-                            return
-                    elif isinstance(event, h11.EndOfMessage):
-                        break
-                    else:
-                        return
-                assert request is not None
-                status, ctype, payload = self.answer(request, bytes(body))
+                got = await read_request(conn, reader, MAX_BODY)
+                if got is None:
+                    return
+                status, ctype, payload = self.answer(*got)
                 head = [("Content-Type", ctype), ("Content-Length", str(len(payload)))]
-                out = conn.send(h11.Response(status_code=status, headers=head, reason=b"OK"
-                                             if status == 200 else b"Not Found")) or b""
-                out += (conn.send(h11.Data(data=payload)) or b"") + (
-                    conn.send(h11.EndOfMessage()) or b"")
-                writer.write(out)
+                reason = b"OK" if status == 200 else b"Not Found"
+                writer.write(response_bytes(conn, status, reason, head, payload))
                 await writer.drain()
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError):
+        except (ConnectionError, h11.ProtocolError, BodyTooLarge):
             pass
         finally:
             writer.close()

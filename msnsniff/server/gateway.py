@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 
 import h11
 
+from msnsniff.server.h11io import BodyTooLarge, read_request, response_bytes
 from msnsniff.server.record import Recorder
 
 log = logging.getLogger("msnsniff.server.gateway")
@@ -120,29 +121,16 @@ class Gateway:
     async def _one(self, conn: h11.Connection, reader: asyncio.StreamReader,
                    writer: asyncio.StreamWriter, key: int) -> bool:  # fmt: skip
         """Read one request and answer it; False when the connection should end."""
-        request: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await reader.read(65536)
-                if self.recorder is not None and data:
-                    self.recorder.data(key, True, data)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_BODY:
-                    await self._send(conn, writer, key, 413, {}, b"")
-                    return False
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            else:  # ConnectionClosed, PAUSED
-                return False
-        assert request is not None
-        status, headers, payload = await self._handle(request, bytes(body))
+        recorder = self.recorder
+        tap = None if recorder is None else lambda data: recorder.data(key, True, data)
+        try:
+            got = await read_request(conn, reader, MAX_BODY, tap)
+        except BodyTooLarge:
+            await self._send(conn, writer, key, 413, {}, b"")
+            return False
+        if got is None:
+            return False
+        status, headers, payload = await self._handle(*got)
         await self._send(conn, writer, key, status, headers, payload)
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
@@ -150,10 +138,7 @@ class Gateway:
                     status: int, headers: Mapping[str, str], body: bytes) -> None:
         head = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body))),
                 *headers.items()]  # fmt: skip
-        reason = REASONS.get(status, b"")
-        data = conn.send(h11.Response(status_code=status, headers=head, reason=reason)) or b""
-        data += (conn.send(h11.Data(data=body)) or b"") if body else b""
-        data += conn.send(h11.EndOfMessage()) or b""
+        data = response_bytes(conn, status, REASONS.get(status, b""), head, body)
         if self.recorder is not None:
             self.recorder.data(key, False, data)
         writer.write(data)

@@ -9,7 +9,7 @@ import pytest
 
 from dissectors.http.apps.fbrest import ERRORS, decode_response
 from msnsniff.client.webapi import FacebookClient
-from msnsniff.server.fbrest import FB_SECRET, FacebookRest
+from msnsniff.server.fbrest import FB_SECRET, MAX_BODY, FacebookRest
 
 
 def run_calls(calls: list[dict[str, str | None]], *, forge: bool = False,
@@ -72,3 +72,27 @@ def test_bad_signature_and_repeated_call_id() -> None:
     assert code_of(run_calls([{}], forge=True)[0]) == 104
     first, again = run_calls([{}], repeat=True)
     assert (code_of(first), code_of(again)) == (None, 103)
+
+
+def test_an_oversized_body_or_garbage_drops_only_that_connection() -> None:
+    async def main() -> None:
+        server = FacebookRest()
+        port = await server.start()
+        try:
+            for junk in (
+                b"POST /restserver.php HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                % (MAX_BODY + 1, b"x" * (MAX_BODY + 1)),
+                b"\x00\x01 not http\r\n\r\n",
+            ):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(junk)
+                assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no answer
+                writer.close()
+            assert server.delivered == []
+            client = FacebookClient(("127.0.0.1", port), FB_SECRET)
+            answer = await asyncio.to_thread(lambda: client.post(client.params()))
+            assert code_of(answer) is None and len(server.delivered) == 1  # still serving
+        finally:
+            await server.close()
+
+    asyncio.run(main())

@@ -17,6 +17,7 @@ from msnsniff.reports import add_all_analyzers
 from msnsniff.samples_http import record_gateway
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.config import ServerConfig
+from msnsniff.server.gateway import MAX_BODY
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
@@ -151,6 +152,27 @@ def test_open_poll_and_close_session_ids_change_each_time() -> None:
                 status, h, body = await _post(port, f"/gateway/gateway.dll?Action=poll&"
                                               f"SessionID={sid}")  # fmt: skip
             assert server.gateway is not None and server.gateway.sessions == {}
+        finally:
+            await server.close()
+
+    asyncio.run(run())
+
+
+def test_an_oversized_body_gets_413_and_garbage_a_closed_connection() -> None:
+    async def run() -> None:
+        config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
+        server = ReferenceServer(config)
+        await server.start()
+        try:
+            port = await server.start_gateway()
+            big = b"x" * (MAX_BODY + 1)
+            target = "/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1"
+            assert (await _post(port, target, big))[0] == 413
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"\x00\x01 not http\r\n\r\n")
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped, no answer
+            writer.close()
+            assert (await _post(port, "/elsewhere"))[0] == 404  # and it still serves
         finally:
             await server.close()
 
