@@ -13,8 +13,10 @@ relaying forwards `data_received` as it comes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from dissectors.api import Direction
@@ -129,6 +131,19 @@ class FrameSplitter:
         return held + bytes(self._buf)
 
 
+def _payload_line(direction: Direction) -> re.Pattern[bytes]:
+    """A payload command's line whose last word is a byte count, up to its CRLF: the line
+    `payload_length` would read the same way (its words split by single spaces)."""
+    words = b"|".join(re.escape(cmd) for cmd in sorted(PAYLOAD_RULES[direction]))
+    return re.compile(rb"(?:" + words + rb") (?:[^\r\n]* )?(\d+)\r\n")
+
+
+PAYLOAD_LINE: Final[Mapping[Direction, re.Pattern[bytes]]] = MappingProxyType(
+    {d: _payload_line(d) for d in Direction}
+)
+"""Per direction: the common payload line, matched in one call on the scanner's fast path."""
+
+
 class RewriteScanner:
     """The server-to-client fast path when only addresses are rewritten (no `--script`).
 
@@ -167,7 +182,18 @@ class RewriteScanner:
         n = len(buf)
         direction = self.direction
         rules = PAYLOAD_RULES[direction]
+        plain_payload = PAYLOAD_LINE[direction].match
+        max_payload = self._max_payload
         while pos < n:
+            m = plain_payload(buf, pos)
+            if m is not None:  # `MSG ... 1400`: most of a busy stream, one regex call each
+                length = int(m[1])
+                if length > max_payload:
+                    self._give_up(f"payload length of {buf[pos:pos + 40]!r} not usable")
+                    pos = n
+                    break
+                pos = m.end() + length
+                continue
             end = buf.find(b"\r\n", pos)
             if end < 0:
                 if n - pos > self._max_line:
@@ -183,17 +209,11 @@ class RewriteScanner:
                 pos = end + 2
                 continue
             word = buf[pos : pos + 3]
-            rule = rules.get(word)
-            if rule is None:  # no payload, unless an error reply's digits or odd spacing
-                need = None if word.isalpha() else payload_length(buf[pos:end], direction)
-            elif buf[pos + 3 : pos + 4] == b" ":
-                # the common payload line (`MSG ... 1400`): its length is the last word, found
-                # without splitting the line; anything less plain goes the general way
-                last = buf[buf.rfind(b" ", pos, end) + 1 : end]
-                need = int(last) if last.isdigit() else payload_length(buf[pos:end], direction)
-            else:
+            if word not in rules and word.isalpha():  # no payload (digits: an error reply)
+                need = None
+            else:  # a payload line less plain than the fast path's: the general reading
                 need = payload_length(buf[pos:end], direction)
-            if need is not None and (need < 0 or need > self._max_payload):
+            if need is not None and (need < 0 or need > max_payload):
                 self._give_up(f"payload length of {buf[pos:pos + 40]!r} not usable")
                 pos = n
                 break
