@@ -7,11 +7,13 @@ Heavy modules (scapy, textual) are imported inside the commands that need them, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from msnsniff.collector import batch_collector
 from msnsniff.errors import MsnsniffError
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ COMMANDS = (
     "proxy", "tui", "replay", "mock", "redact", "export",
     "wireshark-lua",
 )  # fmt: skip
+BATCH_COMMANDS = frozenset({"read", "expert", "stats", "chat", "sessions", "contacts",
+                            "redact", "export"})  # run with `batch_collector` (collector.py)
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
 
@@ -602,7 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wireshark-lua": cmd_wireshark_lua,
     }  # fmt: skip
     try:
-        return handlers[args.command](args, sys.stdout, sys.stderr)
+        with batch_collector() if args.command in BATCH_COMMANDS else contextlib.nullcontext():
+            return handlers[args.command](args, sys.stdout, sys.stderr)
     except MsnsniffError as exc:
         text = str(exc)
         # a multi-line message (a filter with a caret under the column) keeps its alignment

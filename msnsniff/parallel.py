@@ -119,6 +119,7 @@ def _work(
 ) -> None:
     """A worker: one share of the file's connections, paired, rendered, sent in key order."""
     from msnsniff.capture.pcap import Position, read_pcap, read_pcapng
+    from msnsniff.collector import batch_collector
     from msnsniff.registry import load_dissectors
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
@@ -155,16 +156,17 @@ def _work(
         batch.extend(line(r, pairing) for r, pairing in view.add(records))
 
     try:
-        for event in reader(path, partition=(share, jobs), position=position):
-            records = analysis.push(event)
-            if records:
-                collect(records)
-            if len(batch) >= BATCH or position.record - last_sent >= QUIET_RECORDS:
-                conn.send(batch)
-                batch, last_sent = [], position.record
-        collect(analysis.finish())
-        if view is not None:
-            batch.extend(line(r, pairing) for r, pairing in view.flush())
+        with batch_collector():  # the parent's: inherited when forked, not when spawned
+            for event in reader(path, partition=(share, jobs), position=position):
+                records = analysis.push(event)
+                if records:
+                    collect(records)
+                if len(batch) >= BATCH or position.record - last_sent >= QUIET_RECORDS:
+                    conn.send(batch)
+                    batch, last_sent = [], position.record
+            collect(analysis.finish())
+            if view is not None:
+                batch.extend(line(r, pairing) for r, pairing in view.flush())
     except MsnsniffError as exc:
         summary.error = str(exc)
     conn.send(batch)

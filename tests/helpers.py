@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from dissectors.api import NEED_DATA, Direction
@@ -94,3 +95,20 @@ def transcript(text: str) -> Iterator[SourceEvent]:
     from msnsniff.capture.transcript import read_transcript
 
     return read_transcript(text.splitlines(True), "t")
+
+
+def cyclic_garbage(work: Callable[[], object]) -> list[str]:
+    """The type names of what `work` left for the cycle collector: objects that
+    refcounting could not free because they sit in reference cycles."""
+    gc.collect()
+    flags = gc.get_debug()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        work()
+        gc.collect()
+        return sorted({type(o).__name__ for o in gc.garbage})
+    finally:
+        gc.garbage.clear()
+        gc.set_debug(flags)
+        gc.enable()

@@ -37,6 +37,7 @@ _ANY_COMMAND: Final = re.compile(rb"^(?:([A-Z]{3})[ \r]|[1-9]\d\d \d)")
 _VER: Final = frozenset({b"VER"})
 
 _CLUE_WORDS: Final = frozenset(c.cmd.encode() for c in DIALECT_CLUES)
+_WATCH_ALL: Final = _VER | _CLUE_WORDS
 
 
 def _clues_by_key() -> dict[tuple[str, Direction], tuple[DialectClue, ...]]:
@@ -65,7 +66,7 @@ class MsnpDissector:
         self._low, self._high = MIN_DIALECT, MAX_DIALECT
         self._ver_fixed = dialect is not None
         self._clues = _CLUES
-        watch = _VER if self._ver_fixed else _VER | _CLUE_WORDS
+        watch = _VER if self._ver_fixed else _WATCH_ALL
         self._c2s = DirectionFramer(Direction.C2S, self.dialect, self._observe, watch)
         self._s2c = DirectionFramer(Direction.S2C, self.dialect, self._observe, watch)
         self._framers = (self._c2s, self._s2c)
@@ -106,6 +107,12 @@ class MsnpDissector:
         for framer in self._order:
             framer.drain_into(out)
         self._order.clear()
+        c2s, s2c = self._c2s, self._s2c
+        if c2s.ended and s2c.ended and c2s.on_line is not None:
+            # both directions ended and are read to the end: no line is left to observe, so
+            # the framers let go of `_observe`, and with it the reference cycle through this
+            # dissector (a finished flow is then freed at once, not by the cycle collector)
+            c2s.on_line = s2c.on_line = None
         if self.strict:
             for frame in out:
                 if isinstance(frame, MalformedFrame):

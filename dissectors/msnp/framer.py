@@ -130,6 +130,11 @@ class DirectionFramer:
         self._more.append(bytes(data))
         self._more_len += len(data)
 
+    @property
+    def ended(self) -> bool:
+        """The end of the stream was fed (what was buffered may still be unread)."""
+        return self._ended
+
     def _end_offset(self) -> int:
         """Stream offset just past the last byte fed."""
         return self._base + len(self._buf) + self._more_len

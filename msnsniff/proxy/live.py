@@ -158,6 +158,7 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
 
     from msnsniff.capture import SourceEvent
     from msnsniff.cli import _printer
+    from msnsniff.collector import batch_collector
     from msnsniff.proxy.tap import EventTap
     from msnsniff.registry import load_dissectors
     from msnsniff.reports import add_all_analyzers, finding_text
@@ -185,29 +186,30 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
         err.flush()
 
     events = EventTap(push)
-    for kind, conn, code, ts, data in _messages(inp):
-        direction = _DIRS.get(code, Direction.C2S)
-        if kind == OPEN:
-            label, client, server, role = data.decode().split("\0")
-            events.opened(conn, label, client, server, role)
-        elif kind == NOTE:
-            err.write(f"proxy: {data.decode('utf-8', 'replace')}\n")
-            err.flush()
-        elif kind == DATA:
-            events.data(conn, direction, data, ts)
-        elif kind == GAP:
-            (length,) = struct.unpack("!Q", data)
-            err.write(f"proxy: connection {conn}: the analysis fell behind; {length} bytes "
-                      "not dissected (they were forwarded)\n")  # fmt: skip
-            events.gap(conn, direction, length, ts)
-        elif kind == END:
-            events.ended(conn, direction, data.decode(), ts)
-        elif kind == CLOSED:
-            events.closed(conn, ts)
-    for paired in view.add(analysis.finish()) + view.flush():
-        emit(paired)
-    for finding in analysis.take_findings():
-        err.write(f"finding {finding_text(finding)}\n")
+    with batch_collector():  # a long run of short-lived frames, as `msnsniff read`
+        for kind, conn, code, ts, data in _messages(inp):
+            direction = _DIRS.get(code, Direction.C2S)
+            if kind == OPEN:
+                label, client, server, role = data.decode().split("\0")
+                events.opened(conn, label, client, server, role)
+            elif kind == NOTE:
+                err.write(f"proxy: {data.decode('utf-8', 'replace')}\n")
+                err.flush()
+            elif kind == DATA:
+                events.data(conn, direction, data, ts)
+            elif kind == GAP:
+                (length,) = struct.unpack("!Q", data)
+                err.write(f"proxy: connection {conn}: the analysis fell behind; {length} bytes "
+                          "not dissected (they were forwarded)\n")  # fmt: skip
+                events.gap(conn, direction, length, ts)
+            elif kind == END:
+                events.ended(conn, direction, data.decode(), ts)
+            elif kind == CLOSED:
+                events.closed(conn, ts)
+        for paired in view.add(analysis.finish()) + view.flush():
+            emit(paired)
+        for finding in analysis.take_findings():
+            err.write(f"finding {finding_text(finding)}\n")
     out.flush()
     return 0
 

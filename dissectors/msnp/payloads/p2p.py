@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from collections.abc import Mapping
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
-from construct import Bytes, Int32ul, Int64ul, Struct
+from construct import Bytes, Construct, Container, Int32ul, Int64ul, Struct
 
 from dissectors.msnp.payloads import xmldoc
 from dissectors.msnp.payloads.mime import Mime, first_of, key_values, split_headers
@@ -39,6 +40,18 @@ HEADER_SIZE: Final = 48
 _HEADER_PARSER: Final = P2P_HEADER.compile()
 """`P2P_HEADER` compiled by construct into Python code: four times faster than interpreting."""
 FOOTER_SIZE: Final = 4
+
+
+def _parse(struct: Construct, data: bytes) -> Mapping[str, Any]:
+    """`struct.parse(data)` without the reference cycles `parse` makes on every call (its
+    context names itself as `_params` and `_root`), so a parsed header is freed as soon as it
+    is read rather than left for the cycle collector. These structures take no parameters
+    and never look at `_root`."""
+    context = Container(_parsing=True, _building=False, _sizing=False, _root=None)
+    context._params = Container()
+    parsed: Mapping[str, Any] = struct._parsereport(io.BytesIO(data), context, "(parsing)")
+    return parsed
+
 HEADER_FIELDS: Final = (
     "session_id",
     "identifier",
@@ -139,7 +152,7 @@ def decode_p2p(m: Mime, findings: Findings) -> None:
     if len(body) < HEADER_SIZE:
         findings.problem(f"P2P header too short: {len(body)} of {HEADER_SIZE} bytes")
         return
-    parsed = _HEADER_PARSER.parse(body[:HEADER_SIZE])
+    parsed = _parse(_HEADER_PARSER, body[:HEADER_SIZE])
     values = [int(parsed[name]) for name in HEADER_FIELDS]
     out.update(zip(HEADER_FIELDS, values, strict=True))
     offset, total, length, flags = values[2], values[3], values[4], values[5]
@@ -256,7 +269,7 @@ def file_context(raw: bytes, findings: Findings) -> dict[str, Any]:
         findings.problem(f"file transfer Context too short: {len(raw)} bytes")
         return {}
     padded = raw[: FILE_CONTEXT_MIN + 520].ljust(FILE_CONTEXT_MIN + 520, b"\x00")
-    parsed: Mapping[str, Any] = FILE_CONTEXT.parse(padded)
+    parsed = _parse(FILE_CONTEXT, padded)
     name = bytes(parsed["file_name"]).decode("utf-16-le", "replace").split("\x00", 1)[0]
     return {
         "header_length": int(parsed["length"]),

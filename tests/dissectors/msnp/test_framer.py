@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dissectors.msnp import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpDissector
 from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD
-from tests.helpers import C2S, S2C, drain, one_way
+from tests.helpers import C2S, S2C, cyclic_garbage, drain, one_way
 
 PROFILE = (
     b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
@@ -189,3 +189,20 @@ def test_framed_and_constructed_frames_agree_on_the_command_word() -> None:
     assert isinstance(nln, CommandFrame)
     other = one_way(b"NLN NLN c@d.e C 0\r\n")[0]
     assert isinstance(other, CommandFrame) and nln.cmd is other.cmd  # one shared str
+
+
+def test_a_finished_flow_leaves_no_reference_cycle() -> None:
+    """The framers call back into their dissector for VER and dialect clues; once both
+    directions have ended and been read, they let go, so the flow is freed by refcounting."""
+    got: list[str] = []
+
+    def work() -> None:
+        d = MsnpDissector()
+        d.feed(C2S, b"VER 1 MSNP8 CVR0\r\n")
+        d.feed(S2C, b"VER 1 MSNP8 CVR0\r\n")
+        for direction in (C2S, S2C):
+            d.feed(direction, b"")
+        got.extend(f.cmd for f in d.drain() if isinstance(f, CommandFrame))
+
+    assert cyclic_garbage(work) == []
+    assert got == ["VER", "VER"]
