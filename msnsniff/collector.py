@@ -3,8 +3,9 @@
 A batch run allocates millions of short-lived objects that hold no reference cycles (frames,
 records, decoded fields, JSON objects: refcounting frees each at once) while the analyzers'
 state grows old beside them. With the default thresholds the collector starts a young pass
-every 700 net allocations and, every hundred of those, walks the whole old heap: 2.6-3.8 s of
-`read -j 1 -T jsonl` on the 1M benchmark capture (20-28 s), for nothing found. Here what
+every 700 net allocations and, as the old heap grows, walks all of it again and again:
+2.6-3.8 s of `read -j 1 -T jsonl` on the 1M benchmark capture (20-28 s), for next to
+nothing found. Here what
 start-up made (modules, grammar tables) is frozen out of the collector's reach, and a young
 pass waits for 50,000 net allocations. Memory stays where it was (48 MiB peak on that capture
 either way) because the per-flow and per-payload cycles that the collector used to clean up

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import struct
 import sys
 import time
@@ -49,10 +48,13 @@ class AnalysisTap:
         self._flush: asyncio.TimerHandle | None = None
         stdin = proc.stdin
         pipe = None if stdin is None else stdin.transport.get_extra_info("pipe")
-        set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-        if pipe is not None and set_size is not None:
-            with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size: keep it
-                fcntl.fcntl(pipe.fileno(), set_size, PIPE_SIZE)
+        # not POSIX (no fcntl), not Linux (no F_SETPIPE_SZ), or over the system's
+        # /proc/sys/fs/pipe-max-size: the default size stays
+        with contextlib.suppress(ImportError, AttributeError, OSError):
+            import fcntl
+
+            if pipe is not None:
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
     @classmethod
     async def start(cls, args: list[str], stdout: IO[bytes] | None = None,
