@@ -4,7 +4,9 @@ refusals, and MSNP through the gateway analyses exactly like the same sessions o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,18 @@ async def _post(port: int, target: str, body: bytes = b"", method: str = "POST"
     return status, headers, bytes(out)
 
 
+@contextlib.asynccontextmanager
+async def _gateway() -> AsyncIterator[tuple[ReferenceServer, int]]:
+    """A reference server on free ports with its HTTP gateway; the gateway's port."""
+    config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
+    server = ReferenceServer(config)
+    await server.start()
+    try:
+        yield server, await server.start_gateway()
+    finally:
+        await server.close()
+
+
 @pytest.mark.parametrize(
     ("target", "method", "status"),
     [
@@ -114,25 +128,15 @@ async def _post(port: int, target: str, body: bytes = b"", method: str = "POST"
 )  # fmt: skip
 def test_gateway_refusals(target: str, method: str, status: int) -> None:
     async def run() -> None:
-        config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
-        server = ReferenceServer(config)
-        await server.start()
-        try:
-            port = await server.start_gateway()
+        async with _gateway() as (_server, port):
             assert (await _post(port, target, method=method))[0] == status
-        finally:
-            await server.close()
 
     asyncio.run(run())
 
 
 def test_open_poll_and_close_session_ids_change_each_time() -> None:
     async def run() -> None:
-        config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
-        server = ReferenceServer(config)
-        await server.start()
-        try:
-            port = await server.start_gateway()
+        async with _gateway() as (server, port):
             ns = server.ports["ns"]
             status, h, body = await _post(
                 port, f"/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1:{ns}",
@@ -152,19 +156,13 @@ def test_open_poll_and_close_session_ids_change_each_time() -> None:
                 status, h, body = await _post(port, f"/gateway/gateway.dll?Action=poll&"
                                               f"SessionID={sid}")  # fmt: skip
             assert server.gateway is not None and server.gateway.sessions == {}
-        finally:
-            await server.close()
 
     asyncio.run(run())
 
 
 def test_an_oversized_body_gets_413_and_garbage_a_closed_connection() -> None:
     async def run() -> None:
-        config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
-        server = ReferenceServer(config)
-        await server.start()
-        try:
-            port = await server.start_gateway()
+        async with _gateway() as (_server, port):
             big = b"x" * (MAX_BODY + 1)
             target = "/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1"
             assert (await _post(port, target, big))[0] == 413
@@ -173,7 +171,5 @@ def test_an_oversized_body_gets_413_and_garbage_a_closed_connection() -> None:
             assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped, no answer
             writer.close()
             assert (await _post(port, "/elsewhere"))[0] == 404  # and it still serves
-        finally:
-            await server.close()
 
     asyncio.run(run())
