@@ -22,9 +22,11 @@ from setuptools.command.build_ext import build_ext
 # the per-frame path of `msnsniff read`: framing (85% of `-T none` in the profile; compiling
 # the session and dissector that drive the framer took 6-11% more off `read -j 1 -T none`'s
 # CPU on the 1M capture), then the payload decoders, the pairing and the JSON rendering of
-# `-T jsonl`. Not the modules of the frozen frame and payload dataclasses: their fast
+# `-T jsonl`; and the analyzers every analysis command runs (`expert` on the 1M capture:
+# 19 -> 15.5 s). Not the modules of the frozen frame and payload dataclasses: their fast
 # constructors write slots past the frozen `__setattr__`, which a compiled (native) class
-# does not have.
+# does not have. Not conversations.py either: its event dataclasses' `ClassVar` kinds become
+# fields with defaults in a compiled class, and the class no longer builds.
 HOT = [
     "dissectors/msnp/decode.py",
     "dissectors/msnp/framer.py",
@@ -38,6 +40,11 @@ HOT = [
     "msnsniff/session/transactions.py",
     "msnsniff/session/capture_session.py",
     "dissectors/msnp/dissector.py",
+    "msnsniff/session/analysis.py",
+    "msnsniff/session/contacts.py",
+    "msnsniff/session/expert.py",
+    "msnsniff/session/links.py",
+    "msnsniff/session/presence.py",
 ]
 
 MODE = os.environ.get("MSNSNIFF_COMPILE", "").strip().lower()
