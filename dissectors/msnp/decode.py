@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
@@ -30,6 +29,7 @@ from dissectors.msnp.grammar import (
     TrID,
     Variant,
 )
+from dissectors.msnp.percent import unquote_bytes
 
 _MAX_INT_DIGITS: Final = 19
 
@@ -52,7 +52,7 @@ def url_decode(raw: str) -> tuple[str, bool]:
     """Percent-decode a wire string as UTF-8; returns (text, valid UTF-8). Never raises."""
     if "%" not in raw and raw.isascii():  # the common case: nothing to decode
         return raw, True
-    data = unquote_to_bytes(raw.encode("utf-8", "surrogateescape"))
+    data = unquote_bytes(raw.encode("utf-8", "surrogateescape"))
     try:
         return data.decode("utf-8"), True
     except UnicodeDecodeError:

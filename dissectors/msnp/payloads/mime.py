@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
-from urllib.parse import unquote_to_bytes
 
 from dissectors.msnp.payloads.model import Findings, KeepingFindings
+from dissectors.msnp.percent import unquote_bytes
 
 MAX_HEADERS: Final = 256
 """Header lines read before the rest is treated as body (real payloads have about 25)."""
@@ -86,7 +86,7 @@ def lenient_text(data: bytes, charset: str | None, findings: Findings) -> str:
 
 def url_decode(raw: str) -> tuple[str, bool]:
     """Percent-decode as UTF-8: (text, valid UTF-8). Never raises."""
-    data = unquote_to_bytes(raw.encode("utf-8", "surrogatepass"))
+    data = unquote_bytes(raw.encode("utf-8", "surrogatepass"))
     try:
         return data.decode("utf-8"), True
     except UnicodeDecodeError:
