@@ -207,7 +207,8 @@ def run_stats(
 
 def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO) -> int:
     """`msnsniff chat FILE...`: each switchboard conversation as it ends, as a chat log."""
-    from msnsniff.session.conversations import Conversation, Conversations, render_chat
+    from msnsniff.session.chat_events import Conversation
+    from msnsniff.session.conversations import Conversations, render_chat
 
     status = 0
     for path in args.files:

@@ -26,8 +26,9 @@ from msnsniff.errors import MsnsniffError
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.chat_events import Conversation
 from msnsniff.session.contacts import ContactLists
-from msnsniff.session.conversations import Conversation, Conversations
+from msnsniff.session.conversations import Conversations
 from msnsniff.session.expert import Expert
 from msnsniff.session.index import FrameIndex
 from msnsniff.session.links import SessionLinks

@@ -24,10 +24,9 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from msnsniff.session.analysis import clock
-from msnsniff.session.conversations import (
+from msnsniff.session.chat_events import (
     ChatEvent,
     Conversation,
-    Conversations,
     Invitation,
     Joined,
     Left,
@@ -37,6 +36,7 @@ from msnsniff.session.conversations import (
     P2PChunk,
     Typing,
 )
+from msnsniff.session.conversations import Conversations
 from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.widgets.sessions import flow_filter
 

@@ -14,10 +14,9 @@ from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession
-from msnsniff.session.conversations import (
+from msnsniff.session.chat_events import (
     ChatEvent,
     Conversation,
-    Conversations,
     Delivery,
     Invitation,
     Joined,
@@ -27,8 +26,8 @@ from msnsniff.session.conversations import (
     OtherMessage,
     P2PChunk,
     Typing,
-    render_chat,
 )
+from msnsniff.session.conversations import Conversations, render_chat
 from tests.helpers import real_capture, transcript
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -23,9 +23,9 @@ from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from msnsniff.session.chat_events import Message as ChatMessage
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.conversations import Conversations
-from msnsniff.session.conversations import Message as ChatMessage
 from msnsniff.session.filter import compile_filter
 from msnsniff.session.links import SessionLinks
 from msnsniff.session.stats import Stats
