@@ -198,20 +198,20 @@ class MsnsniffApp(App[int]):
 
     def tick(self) -> None:
         ws = self.workspace
-        found = self.query("#stream-view").results(StreamView)
-        stream = next(found, None)
-        if stream is None:  # the app is closing: the screen is already gone
-            return
+        stream = next(self.query("#stream-view").results(StreamView), None)
+        bar = next(self.query("#loading").results(ProgressBar), None)
+        status = next(self.query("#status").results(Static), None)
+        if stream is None or bar is None or status is None:
+            return  # the app is closing: its widgets are being removed, one by one
         if stream.rows is None:
             stream.grew()
         elif self.scanned < ws.index.count and not self.scanning:
             self._scan_worker = self._scan(self._scan_generation)
-        bar = self.query_one("#loading", ProgressBar)
         if self.source is not None and not ws.done:
             bar.update(total=100, progress=ws.progress * 100)
         else:
             bar.add_class("-done")
-        self._status()
+        self._status(stream, status)
         if ws.index.count != self._side_seen and (ws.done or self.live is not None):
             first = self._side_seen < 0
             self._side_seen = ws.index.count
@@ -219,9 +219,8 @@ class MsnsniffApp(App[int]):
             if first and self.source is not None:
                 _freeze()  # the side views just built one object per session and chat
 
-    def _status(self) -> None:
+    def _status(self, stream: StreamView, status: Static) -> None:
         ws = self.workspace
-        stream = self.stream
         parts = [f"{ws.index.count:,} frames"]
         if not ws.done and self.source is not None:
             parts.append(f"indexing {ws.progress:.0%}")
@@ -234,7 +233,7 @@ class MsnsniffApp(App[int]):
         if stream.follow and self.live is not None:
             parts.append("following")
         parts += ws.notes[-1:]
-        self.query_one("#status", Static).update("  |  ".join(parts))
+        status.update("  |  ".join(parts))
 
     def _refresh_side_views(self) -> None:
         """Each side view re-reads its analyzer, between two pushes of the loader."""

@@ -216,3 +216,18 @@ def test_workers_stand_aside_after_a_key() -> None:
             assert time.monotonic() >= until
 
     asyncio.run(main())
+
+
+def test_a_refresh_while_the_app_closes_does_nothing() -> None:
+    """At exit Textual removes the widgets one by one while the refresh timer still runs: a
+    tick that finds the status bar gone (the stream view still there) returns quietly."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            await app.query_one("#status").remove()
+            app.tick()
+            assert app.query_one(StreamView).row_count == app.workspace.index.count > 0
+
+    asyncio.run(main())
