@@ -12,12 +12,17 @@ correctness on the capture: per-command frame counts against the generator's gro
     python3 benchmarks/bench_read.py              # 100k and 1M packets
     python3 benchmarks/bench_read.py --sizes 100000 --repeat 3
     python3 benchmarks/bench_read.py --build compiled   # the opt-in mypyc build (setup.py)
+    python3 benchmarks/bench_read.py --sizes 100000 --instructions   # callgrind counts
 
 Which build is measured is printed first: `--build source` (the default) runs the tree as it
 is (pure Python, unless `build_ext --inplace` left compiled modules in it: they are named);
 `--build compiled` copies the sources to `bench-data/compiled/`, compiles them there with
 `MSNSNIFF_COMPILE=1 setup.py build_ext --inplace` and runs that copy. Each run also reports
 its CPU time (user + system, all processes), since wall time on a shared machine is noisy.
+
+`--instructions` runs each command once under valgrind's callgrind and prints instruction
+counts instead (the same on every run of the same build: for comparing two versions of the
+code on this noisy machine; the targets are about time, so they are judged by the timed runs).
 
 The targets (issue 3): on the 1M capture, frames-only decoding at least 2x tshark's
 frames/s, JSONL output at least 1x, peak RSS under 64 MiB and the same at 100k and 1M.
@@ -72,6 +77,29 @@ def timed(argv: list[str], cwd: Path = ROOT) -> Run:
         if line.startswith(RSS_MARK):
             rss = int(line[len(RSS_MARK) :]) * 1024
     return Run(seconds, rss, b"", usage.ru_utime + usage.ru_stime)
+
+
+VALGRIND = shutil.which("valgrind")
+
+
+def instructions(argv: list[str], cwd: Path = ROOT) -> int:
+    """Instructions executed by argv and the processes it forks, counted by callgrind: the
+    same figure on every run of the same build and input, whatever else the machine does
+    (wall time here moves by 30-40%). It counts work, not time: memory stalls are free."""
+    if VALGRIND is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    proc = subprocess.run(
+        [VALGRIND, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+    )  # fmt: skip
+    if proc.returncode not in (0, 2):
+        raise SystemExit(f"{argv[0]} failed under valgrind ({proc.returncode})")
+    counts = [int(line.rsplit(":", 1)[1].replace(",", ""))
+              for line in proc.stderr.decode(errors="replace").splitlines()
+              if "Collected :" in line]  # fmt: skip
+    if not counts:
+        raise SystemExit("valgrind printed no instruction count")
+    return sum(counts)  # one line per process
 
 
 def best(argv: list[str], repeat: int, cwd: Path = ROOT) -> Run:
@@ -179,8 +207,13 @@ def main() -> int:
     ap.add_argument("--no-check", action="store_true", help="skip the correctness check")
     ap.add_argument("--build", choices=("source", "compiled"), default="source",
                     help="run the tree as it is, or a mypyc-compiled copy of it")  # fmt: skip
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions under callgrind (once each, ~50x slower) "
+                         "instead of timing")  # fmt: skip
     args = ap.parse_args()
     tshark = shutil.which("tshark")
+    if args.instructions:
+        return count_instructions(args.sizes, args.build, tshark)
     me = [sys.executable, "-m", "msnsniff", "read"]
     where, label = tree(args.build)
     print(f"msnsniff build measured: {label}")
@@ -217,6 +250,31 @@ def main() -> int:
             print(f"  check: malformed {dict(malformed) or 'none'} (cut frames in truth: {cut})")
     if not tshark:
         print("\ntshark not found: install it (apt-get install tshark) for the baseline")
+    return 0
+
+
+def count_instructions(sizes: list[int], build: str, tshark: str | None) -> int:
+    """`--instructions`: each command once under callgrind, and the ratio of tshark's count
+    to ours (above 1: msnsniff does less work per frame). Startup is included: compare on
+    the same capture."""
+    me = [sys.executable, "-m", "msnsniff", "read"]
+    where, label = tree(build)
+    print(f"msnsniff build measured: {label}")
+    for packets in sizes:
+        pcap, _truth = capture(packets)
+        print(f"\n== {pcap.name}: instructions (callgrind)")
+        counts = {
+            "msnsniff frames -j 1": instructions([*me, "-j", "1", "-T", "none", str(pcap)], where),
+            "msnsniff jsonl -j 1": instructions([*me, "-j", "1", "-T", "jsonl", str(pcap)], where),
+        }
+        if tshark:
+            counts["tshark -q -Y msnms"] = instructions(
+                [tshark, "-r", str(pcap), "-q", "-Y", "msnms", "-d", "tcp.port==1863,msnms"]
+            )
+        base = counts.get("tshark -q -Y msnms")
+        for name, n in counts.items():
+            ratio = f"{base / n:5.2f}x tshark" if base else "(no tshark)"
+            print(f"  {name:<22} {n / 1e9:8.3f} G instructions  {ratio}")
     return 0
 
 
