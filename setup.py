@@ -47,6 +47,7 @@ HOT = [
     "msnsniff/session/links.py",
     "msnsniff/session/presence.py",
     "msnsniff/session/conversations.py",
+    "msnsniff/output.py",
 ]
 
 MODE = os.environ.get("MSNSNIFF_COMPILE", "").strip().lower()
