@@ -48,6 +48,7 @@ HOT = [
     "msnsniff/session/presence.py",
     "msnsniff/session/conversations.py",
     "msnsniff/output.py",
+    "msnsniff/session/pairing.py",
 ]
 
 MODE = os.environ.get("MSNSNIFF_COMPILE", "").strip().lower()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from msnsniff.capture import SourceNote
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.filter import DisplayFilter
-    from msnsniff.session.pairing import Paired
+    from msnsniff.session.paired import Paired
 
 COMMANDS = (
     "read", "sniff", "expert", "stats", "chat", "sessions", "contacts", "serve", "send",

@@ -33,7 +33,7 @@ from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, Malformed
 from dissectors.msnp.grammar import is_unknown
 from dissectors.msnp.payloads import Payload
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.pairing import Paired, Pairing
+from msnsniff.session.paired import Paired, Pairing
 
 if TYPE_CHECKING:
     from msnsniff.session.filter import DisplayFilter

@@ -39,7 +39,8 @@ from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import pairing_jsonl_bytes, utf8_sink
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.pairing import MAX_HELD, Pairing
+from msnsniff.session.paired import Pairing
+from msnsniff.session.pairing import MAX_HELD
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
     from multiprocessing.context import ForkContext, SpawnContext

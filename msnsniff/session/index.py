@@ -31,7 +31,7 @@ from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, Malformed
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.pairing import Pairing
+from msnsniff.session.paired import Pairing
 
 _COMMAND, _ERROR, _MALFORMED, _GAP, _OTHER = range(5)
 _NO_PAYLOAD: Final = 0xFFFFFFFF

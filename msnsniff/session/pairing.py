@@ -15,68 +15,17 @@ frame goes out at once, and a request's replies show on the replies themselves).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Final, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Final
 
 from msnsniff.capture import SourceEvent
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.httppairing import HttpTransactions
+from msnsniff.session.paired import Paired, Pairing, new_pairing
 from msnsniff.session.transactions import Transaction, Transactions
 
 MAX_HELD: Final = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Pairing:
-    """What pairs with a frame: for a reply its request (and the time since it), for a
-    request its replies (and the time to the first)."""
-
-    request: int | None = None
-    replies: tuple[int, ...] | None = None
-    rtt: float | None = None
-
-
-    def extra(self) -> dict[str, object]:
-        """The pairing as display-filter values (`msnp.request`, `msnp.replies`, `msnp.rtt`)."""
-        out: dict[str, object] = {}
-        if self.request is not None:
-            out["msnp.request"] = self.request
-        if self.replies is not None:
-            out["msnp.replies"] = list(self.replies)
-        if self.rtt is not None:
-            out["msnp.rtt"] = self.rtt
-        return out
-
-
-class Paired(NamedTuple):
-    record: FrameRecord
-    pairing: Pairing | None
-
-
-def _pairing_maker() -> Callable[[int | None, tuple[int, ...] | None, float | None], Pairing]:
-    make = object.__new__
-    slots = vars(Pairing)
-    set_request, set_replies, set_rtt = (
-        slots[name].__set__ for name in ("request", "replies", "rtt")
-    )
-
-    def new_pairing(
-        request: int | None, replies: tuple[int, ...] | None, rtt: float | None
-    ) -> Pairing:
-        pairing: Pairing = make(Pairing)
-        set_request(pairing, request)
-        set_replies(pairing, replies)
-        set_rtt(pairing, rtt)
-        return pairing
-
-    return new_pairing
-
-
-new_pairing: Final = _pairing_maker()
-"""`Pairing(request, replies, rtt)` for the per-frame path: the slots written through their
-descriptors, past the frozen dataclass's `object.__setattr__` per field."""
 _new_tuple: Final = tuple.__new__  # `Paired(...)` without the named tuple's Python `__new__`
 
 

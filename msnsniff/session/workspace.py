@@ -32,7 +32,8 @@ from msnsniff.session.conversations import Conversations
 from msnsniff.session.expert import Expert
 from msnsniff.session.index import FrameIndex
 from msnsniff.session.links import SessionLinks
-from msnsniff.session.pairing import MAX_HELD, Paired, PairingView
+from msnsniff.session.paired import Paired
+from msnsniff.session.pairing import MAX_HELD, PairingView
 from msnsniff.session.presence import Presence
 from msnsniff.session.stats import Stats
 from msnsniff.session.webapi import WebApis, WebStats, fb_secret_from_env

@@ -43,7 +43,7 @@ def test_rebuilt_frames_print_exactly_like_the_originals(
 
 
 def test_live_replies_join_their_request() -> None:
-    from msnsniff.session.pairing import Pairing
+    from msnsniff.session.paired import Pairing
 
     analysis = Analysis(CaptureSession(load_dissectors()))
     records = [p.record for p in run_paired(analysis, open_source(CAPTURES / "server_chat.pcap"))]

@@ -9,7 +9,8 @@ from msnsniff.output import record_to_jsonl, record_to_text
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
-from msnsniff.session.pairing import Paired, run_paired
+from msnsniff.session.paired import Paired
+from msnsniff.session.pairing import run_paired
 
 LOG = (
     "  1.000 NS >>> SYN 8 0\n"
