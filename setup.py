@@ -25,8 +25,9 @@ from setuptools.command.build_ext import build_ext
 # `-T jsonl`; and the analyzers every analysis command runs (with them and percent.py,
 # `expert` on the 100k capture runs 8.92 G instructions instead of 10.29). Not the modules
 # of the frozen frame and payload dataclasses: their fast constructors write slots past the
-# frozen `__setattr__`, which a compiled (native) class does not have; nor chat_events.py,
-# whose dataclasses' `ClassVar` kinds a compiled class would turn into fields.
+# frozen `__setattr__`, which a compiled (native) class does not have: for that, Pairing
+# lives in paired.py, apart from the pairing view, and the chat events in chat_events.py
+# (whose `ClassVar` kinds a compiled class would also turn into fields).
 HOT = [
     "dissectors/msnp/decode.py",
     "dissectors/msnp/framer.py",

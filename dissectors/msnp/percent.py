@@ -2,8 +2,8 @@
 
 `%XX` (two hexadecimal digits, either case) becomes that byte and any other `%` stays as it
 is, exactly as `urllib.parse.unquote_to_bytes` does. It lives here so the compiled build
-compiles it: the standard library's version runs as interpreted Python, and decoding every
-nick of a capture made it 5% of `msnsniff expert` in that build.
+compiles it: the standard library's version runs as interpreted Python there (`expert` on
+the 100k capture counts 1.4% fewer instructions with this one).
 """
 
 from __future__ import annotations
