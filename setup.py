@@ -50,6 +50,7 @@ HOT = [
     "msnsniff/session/conversations.py",
     "msnsniff/output.py",
     "msnsniff/session/pairing.py",
+    "msnsniff/parallel.py",
 ]
 
 MODE = os.environ.get("MSNSNIFF_COMPILE", "").strip().lower()
