@@ -22,12 +22,13 @@ from setuptools.command.build_ext import build_ext
 # the per-frame path of `msnsniff read`: framing (85% of `-T none` in the profile; compiling
 # the session and dissector that drive the framer took 6-11% more off `read -j 1 -T none`'s
 # CPU on the 1M capture), then the payload decoders, the pairing and the JSON rendering of
-# `-T jsonl`; and the analyzers every analysis command runs (with them and percent.py,
-# `expert` on the 100k capture runs 8.92 G instructions instead of 10.29). Not the modules
-# of the frozen frame and payload dataclasses: their fast constructors write slots past the
-# frozen `__setattr__`, which a compiled (native) class does not have: for that, Pairing
-# lives in paired.py, apart from the pairing view, and the chat events in chat_events.py
-# (whose `ClassVar` kinds a compiled class would also turn into fields).
+# `-T jsonl`, and the parallel reader's merge; and the analyzers every analysis command runs
+# (with them and percent.py, `expert` on the 100k capture runs 8.92 G instructions instead
+# of 10.29). Not the modules of the frozen frame and payload dataclasses: their fast
+# constructors write slots past the frozen `__setattr__`, which a compiled (native) class
+# does not have: for that, Pairing lives in paired.py, apart from the pairing view, and the
+# chat events in chat_events.py (whose `ClassVar` kinds a compiled class would also turn
+# into fields).
 HOT = [
     "dissectors/msnp/decode.py",
     "dissectors/msnp/framer.py",
