@@ -43,9 +43,9 @@ class CommandFrame(MsnpFrame):
     dialect: int
     dialect_inferred: bool
     cmd: str = field(init=False, compare=False, repr=False)  # from raw, in __post_init__
-    _split: tuple[str, int | None, tuple[str, ...]] | None = field(
+    _split: tuple[int | None, tuple[str, ...]] | None = field(
         default=None, compare=False, repr=False
-    )  # (command, TrID, arguments), filled on first use
+    )  # (TrID, arguments), filled on first use
     _decoded: Decoded | None = field(default=None, compare=False, repr=False)
     _payload: Payload | None = field(default=None, compare=False, repr=False)
 
@@ -57,23 +57,22 @@ class CommandFrame(MsnpFrame):
         """The command line without CRLF."""
         return self.raw[: self.header_len - 2]
 
-    def _parts(self) -> tuple[str, int | None, tuple[str, ...]]:
+    def _parts(self) -> tuple[int | None, tuple[str, ...]]:
         parts = self._split
         if parts is None:
-            trid, args = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
-            parts = (self.cmd, trid, args)
+            parts = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
             object.__setattr__(self, "_split", parts)
         return parts
 
     @property
     def trid(self) -> int | None:
         parts = self._split
-        return (parts if parts is not None else self._parts())[1]
+        return (parts if parts is not None else self._parts())[0]
 
     @property
     def args(self) -> tuple[str, ...]:
         parts = self._split
-        return (parts if parts is not None else self._parts())[2]
+        return (parts if parts is not None else self._parts())[1]
 
     @property
     def unknown(self) -> bool:
