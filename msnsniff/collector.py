@@ -5,12 +5,11 @@ records, decoded fields, JSON objects: refcounting frees each at once) while the
 state grows old beside them. With the default thresholds the collector starts a young pass
 every 700 net allocations and, as the old heap grows, walks all of it again and again:
 2.6-3.8 s of `read -j 1 -T jsonl` on the 1M benchmark capture (20-28 s), for next to
-nothing found. Here what
-start-up made (modules, grammar tables) is frozen out of the collector's reach, and a young
-pass waits for 50,000 net allocations. Memory stays where it was (48 MiB peak on that capture
-either way) because the per-flow and per-payload cycles that the collector used to clean up
-are gone (the MSNP dissector and the P2P header parse); any cycle left is still collected,
-only in bigger, rarer passes.
+nothing found. Here what start-up made (modules, grammar tables) is frozen out of the
+collector's reach, and a young pass waits for 50,000 net allocations. Memory stays where it
+was (48 MiB peak on that capture either way) because the per-flow and per-payload cycles
+that the collector used to clean up are gone (the MSNP dissector and the P2P header parse);
+any cycle left is still collected, only in bigger, rarer passes.
 """
 
 from __future__ import annotations
