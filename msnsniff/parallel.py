@@ -39,7 +39,7 @@ from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import pairing_jsonl_bytes, utf8_sink
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.paired import Pairing
+from msnsniff.session.paired import Pairing, new_pairing
 from msnsniff.session.pairing import MAX_HELD
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
@@ -54,6 +54,7 @@ QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this of
 # None)
 WorkerPairing = tuple[int | None, tuple[int, ...] | None, float | None]
 Item = tuple[int, int, str | bytes | None, WorkerPairing | None]
+MergedItem = tuple[int, int, int, str | bytes | None, WorkerPairing | None]  # worker after key
 FLOW_BITS: Final = 40  # flow ids are record numbers
 REQUESTS_REMEMBERED: Final = 1 << 16  # per worker: request frames a later reply may name
 
@@ -179,9 +180,7 @@ def _work(
     conn.close()
 
 
-def _items(
-    worker: int, conn: Connection, done: list[WorkerSummary]
-) -> Iterator[tuple[int, int, int, str | bytes | None, WorkerPairing | None]]:
+def _items(worker: int, conn: Connection, done: list[WorkerSummary]) -> Iterator[MergedItem]:
     while True:
         message = conn.recv()
         if isinstance(message, WorkerSummary):
@@ -189,6 +188,31 @@ def _items(
             return
         for key, local, rest, pairing in message:
             yield key, worker, local, rest, pairing
+
+
+def _merged(streams: list[Iterator[MergedItem]]) -> Iterator[MergedItem]:
+    """The workers' streams, each sorted by key, as one stream in key order: what
+    `heapq.merge` gives, but compiled with this module (it is Python code in the standard
+    library, and runs once per frame). Keys are unique across workers, so the heap's tuples
+    never compare past the key."""
+    heap: list[tuple[int, MergedItem, Iterator[MergedItem]]] = []
+    for stream in streams:
+        first = next(stream, None)
+        if first is not None:
+            heap.append((first[0], first, stream))
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        _key, item, stream = heap[0]
+        yield item
+        following = next(stream, None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (following[0], following, stream))
+    if heap:
+        _key, item, stream = heap[0]
+        yield item
+        yield from stream
 
 
 class _Numbers:
@@ -271,13 +295,13 @@ class _Renumber:
                 known = tuple(mapped[r] for r in replies if r in mapped)
                 queue.popleft()
                 if early and not known and replies:  # out before any reply: nothing known yet
-                    yield no, rest, Pairing(replies=None, rtt=None)
+                    yield no, rest, new_pairing(None, None, None)
                 else:
-                    yield no, rest, Pairing(replies=known, rtt=rtt)
+                    yield no, rest, new_pairing(None, known, rtt)
             else:
                 queue.popleft()
                 found = None if request is None else self.requests[worker].get(request)
-                yield no, rest, Pairing(request=found, rtt=rtt)
+                yield no, rest, new_pairing(found, None, rtt)
         head = queue[0][0] if queue else None
         order = self.reply_order
         while order and (head is None or order[0][0] < head):  # no waiting request names it
@@ -333,7 +357,7 @@ def read_parallel(
         streams = [_items(i, recv, done) for i, (recv, _send) in enumerate(pipes)]
         # keys are unique across workers (a flow belongs to one), so the tuples never compare
         # past (key, worker, local)
-        for _key, worker, local, rest, pairing in heapq.merge(*streams):
+        for _key, worker, local, rest, pairing in _merged(streams):
             no += 1
             if not queue and (pairing is None or pairing[1] is None):
                 # nothing waits and this is no request: out at once (what `ready` would do)
@@ -343,7 +367,7 @@ def read_parallel(
                     else:
                         request, _replies, rtt = pairing
                         found = None if request is None else requests[worker].get(request)
-                        put(no, rest, Pairing(request=found, rtt=rtt))
+                        put(no, rest, new_pairing(found, None, rtt))
                 continue
             add(no, worker, local, rest, pairing)
             for line_no, line, paired in ready(False):

@@ -7,6 +7,8 @@ mismatch is reported in `problems`, never raised.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,8 +26,11 @@ from dissectors.msnp.grammar import (
     GTC_VALUES,
     LIST_BITS,
     LIST_NAMES,
+    MAX_DIALECT,
+    MIN_DIALECT,
     OUT_REASONS,
     STATUSES,
+    CommandSpec,
     TrID,
     Variant,
 )
@@ -212,31 +217,68 @@ PLANS: Final[Mapping[int, Plan]] = MappingProxyType(
 as the grammar; hashing a variant's fields on every frame would cost more than decoding)."""
 
 
+Candidate = tuple[int, int, "re.Pattern[str] | None", Variant]
+"""A variant as `choose_variant` tries it: fewest and most arguments, guard, the variant."""
+
+_ANY_NUMBER: Final = sys.maxsize  # the most arguments of a variant with a `*rest`
+
+
+def _by_dialect(spec: CommandSpec, c2s: bool, has_trid: bool) -> tuple[tuple[Candidate, ...], ...]:
+    """Per dialect (from MIN_DIALECT), the variants a line may take in the order they are
+    tried: those of its dialect first, then the others (each in grammar order), without
+    those its TrID rules out. Most commands have one order for every dialect: built once."""
+    banned = TrID.NO if has_trid else TrID.YES
+    variants = [v for v in (spec.c2s if c2s else spec.s2c) if v.trid is not banned]
+    built: dict[tuple[bool, ...], tuple[Candidate, ...]] = {}
+    rows = []
+    for dialect in range(MIN_DIALECT, MAX_DIALECT + 1):
+        fits = tuple(v.dialects[0] <= dialect <= v.dialects[1] for v in variants)
+        row = built.get(fits)
+        if row is None:
+            order = [v for v, f in zip(variants, fits, strict=True) if f]
+            order += [v for v, f in zip(variants, fits, strict=True) if not f]
+            row = built[fits] = tuple(
+                (v.min_args, _ANY_NUMBER if v.max_args is None else v.max_args, v.guard, v)
+                for v in order
+            )
+        rows.append(row)
+    return tuple(rows)
+
+
+CANDIDATES: Final[Mapping[tuple[str, bool, bool], tuple[tuple[Candidate, ...], ...]]] = (
+    MappingProxyType(
+        {
+            (cmd, c2s, has_trid): _by_dialect(spec, c2s, has_trid)
+            for cmd, spec in COMMANDS.items()
+            for c2s in (True, False)
+            for has_trid in (True, False)
+        }
+    )
+)
+"""`_by_dialect` of every command, direction and TrID presence: choosing a variant is then
+an arity check and a guard per candidate (the rest was decided here, once)."""
+
+
 def choose_variant(frame: CommandFrame) -> Variant | None:
     """The grammar variant that describes this line, preferring the frame's dialect: the
     first whose dialect range, TrID rule, arity and guard fit (then any dialect's)."""
-    spec = COMMANDS.get(frame.cmd)
-    if spec is None:
+    cmd, trid, args = frame.cmd, frame.trid, frame.args
+    c2s = frame.direction is Direction.C2S
+    rows = CANDIDATES.get((cmd, c2s, trid is not None))
+    if rows is None:  # a command the grammar does not know
         return None
-    variants = spec.variants(frame.direction)
-    trid, args = frame.trid, frame.args
-    n, dialect = len(args), frame.dialect
-    banned = TrID.YES if trid is None else TrID.NO  # the TrID rule this line cannot meet
+    candidates = rows[frame.dialect - MIN_DIALECT]  # frames are read in the grammar's dialects
+    n = len(args)
     joined: str | None = None
-    for check_dialect in (True, False):
-        for variant in variants:
-            if check_dialect and not variant.dialects[0] <= dialect <= variant.dialects[1]:
+    for least, most, guard, variant in candidates:
+        if n < least or n > most:
+            continue
+        if guard is not None:
+            if joined is None:
+                joined = " ".join(args)
+            if guard.search(joined) is None:
                 continue
-            top = variant.max_args
-            if variant.trid is banned or n < variant.min_args or (top is not None and n > top):
-                continue
-            guard = variant.guard
-            if guard is not None:
-                if joined is None:
-                    joined = " ".join(args)
-                if guard.search(joined) is None:
-                    continue
-            return variant
+        return variant
     return None
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from dissectors.api import Direction, Frame
-from dissectors.msnp.grammar import is_unknown, split_line
+from dissectors.msnp.grammar import is_unknown
+from dissectors.msnp.parts import command_args, command_trid
 
 if TYPE_CHECKING:
     from dissectors.msnp.decode import Decoded
@@ -57,22 +58,17 @@ class CommandFrame(MsnpFrame):
         """The command line without CRLF."""
         return self.raw[: self.header_len - 2]
 
-    def _parts(self) -> tuple[int | None, tuple[str, ...]]:
-        parts = self._split
-        if parts is None:
-            parts = split_line(self.raw[: self.header_len - 2], self.direction, self.dialect)
-            object.__setattr__(self, "_split", parts)
-        return parts
+    if TYPE_CHECKING:  # the getters live in parts.py (native in the compiled build)
 
-    @property
-    def trid(self) -> int | None:
-        parts = self._split
-        return (parts if parts is not None else self._parts())[0]
+        @property
+        def trid(self) -> int | None: ...
 
-    @property
-    def args(self) -> tuple[str, ...]:
-        parts = self._split
-        return (parts if parts is not None else self._parts())[1]
+        @property
+        def args(self) -> tuple[str, ...]: ...
+
+    else:
+        trid = property(command_trid, doc="The TrID (None when the line has none).")
+        args = property(command_args, doc="The arguments after the command and the TrID.")
 
     @property
     def unknown(self) -> bool:

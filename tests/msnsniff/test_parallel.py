@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import io
 import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from msnsniff.cli import main
+from msnsniff.parallel import _merged
 from tests.conftest import Generate
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
 
@@ -75,3 +79,18 @@ def test_truncated_file_same_frames_and_one_error(
 def test_bad_job_count_is_refused(capture: Path) -> None:
     status, _out, err = _read("-j", "0", str(capture))
     assert status == 2 and "-j expects a positive number" in err
+
+
+@given(st.lists(st.sets(st.integers(0, 10_000)), min_size=1, max_size=4))
+def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]]) -> None:
+    # keys are unique across workers, as a flow belongs to one
+    seen: set[int] = set()
+    streams = []
+    for worker, keys in enumerate(keysets):
+        mine = sorted(keys - seen)
+        seen |= keys
+        streams.append([(key, worker, i, f"line {key}", None) for i, key in enumerate(mine)])
+    expected = list(heapq.merge(*streams))
+    merged = list(_merged([iter(s) for s in streams]))
+    assert merged == expected
+    assert [item[0] for item in merged] == sorted(seen)

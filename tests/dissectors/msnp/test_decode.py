@@ -1,0 +1,93 @@
+"""Choosing a command line's grammar variant through the precomputed candidate table, and
+the lazily split TrID and arguments behind `CommandFrame.trid` and `.args`."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dissectors.api import Direction
+from dissectors.msnp.decode import CANDIDATES, choose_variant, decode
+from dissectors.msnp.frames import CommandFrame, new_command_frame
+from dissectors.msnp.grammar import COMMANDS, MAX_DIALECT, MIN_DIALECT, TrID, Variant, split_line
+
+# words that satisfy or miss the grammar's guards (auth methods and steps, list names, OK...)
+WORDS = ["OK", "NS", "SB", "TWN", "MD5", "I", "S", "1", "0", "12", "AL", "BL", "FL", "RL",
+         "A", "N", "NLN", "PHH", "a@b.c", "RINGING", "x%20y", "CKI", "-"]  # fmt: skip
+
+
+def reference_variant(frame: CommandFrame) -> Variant | None:
+    """The grammar's rule read literally: the first variant in order whose dialect range,
+    TrID rule, arity and guard fit; if none, the first that fits in any dialect."""
+    spec = COMMANDS.get(frame.cmd)
+    if spec is None:
+        return None
+    banned = TrID.YES if frame.trid is None else TrID.NO
+    n = len(frame.args)
+    for check_dialect in (True, False):
+        for v in spec.variants(frame.direction):
+            if check_dialect and not v.dialects[0] <= frame.dialect <= v.dialects[1]:
+                continue
+            if v.trid is banned or n < v.min_args or (v.max_args is not None and n > v.max_args):
+                continue
+            if v.guard is not None and v.guard.search(" ".join(frame.args)) is None:
+                continue
+            return v
+    return None
+
+
+def frame_of(line: str, direction: Direction, dialect: int) -> CommandFrame:
+    raw = line.encode() + b"\r\n"
+    return new_command_frame(direction, 0, raw, len(raw), None, dialect, False, line[:3])
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    cmd=st.sampled_from([*sorted(COMMANDS), "XYZ"]),  # and one the grammar does not know
+    direction=st.sampled_from(list(Direction)),
+    dialect=st.integers(MIN_DIALECT, MAX_DIALECT),
+    trid=st.one_of(st.none(), st.integers(0, 99)),
+    words=st.lists(st.sampled_from(WORDS), max_size=8),
+)
+def test_the_table_chooses_what_the_grammar_rule_chooses(
+    cmd: str, direction: Direction, dialect: int, trid: int | None, words: list[str]
+) -> None:
+    line = " ".join([cmd, *([] if trid is None else [str(trid)]), *words])
+    frame = frame_of(line, direction, dialect)
+    assert choose_variant(frame) is reference_variant(frame)
+
+
+def test_every_command_direction_dialect_and_trid_presence_has_its_candidates() -> None:
+    assert len(CANDIDATES) == len(COMMANDS) * 2 * 2
+    for (cmd, c2s, has_trid), rows in CANDIDATES.items():
+        assert len(rows) == MAX_DIALECT - MIN_DIALECT + 1
+        variants = COMMANDS[cmd].c2s if c2s else COMMANDS[cmd].s2c
+        allowed = [v for v in variants if v.trid is not (TrID.NO if has_trid else TrID.YES)]
+        for dialect, candidates in enumerate(rows, MIN_DIALECT):
+            # each allowed variant once, those of the dialect first
+            assert sorted(map(id, (c[3] for c in candidates))) == sorted(map(id, allowed))
+            in_dialect = [v.dialects[0] <= dialect <= v.dialects[1] for *_, v in candidates]
+            assert in_dialect == sorted(in_dialect, reverse=True)
+
+
+def test_a_usr_reply_picks_its_variant_by_guard_and_decodes() -> None:
+    frame = frame_of("USR 7 OK alice@example.com Alice%20A 1 0", Direction.S2C, 8)
+    decoded = decode(frame)
+    assert decoded.fields["account"] == "alice@example.com"
+    assert decoded.fields["nick"] == "Alice A"
+    assert decoded.fields["verified"] is True
+
+
+@given(
+    direction=st.sampled_from(list(Direction)),
+    dialect=st.integers(MIN_DIALECT, MAX_DIALECT),
+    line=st.lists(
+        st.sampled_from(["ADD", "MSG", "ACK", "LST", "7", "0", "x", "FL"]), min_size=1, max_size=6
+    ).map(" ".join),
+)
+def test_trid_and_args_are_split_line_cached(direction: Direction, dialect: int, line: str) -> None:
+    frame = frame_of(line, direction, dialect)
+    expected = split_line(line.encode(), direction, dialect)
+    assert (frame.trid, frame.args) == expected
+    assert frame._split == expected  # split once, kept
+    assert (frame.trid, frame.args) == expected
