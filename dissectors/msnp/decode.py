@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
@@ -39,14 +38,17 @@ from dissectors.msnp.percent import unquote_bytes
 _MAX_INT_DIGITS: Final = 19
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """The decoded view of a command frame."""
+class Decoded(NamedTuple):
+    """The decoded view of a command frame (a named tuple: built once per frame, which a
+    frozen dataclass's `__init__` made cost as much as choosing the variant)."""
 
     fields: dict[str, Any]
     variant: str
     problems: tuple[str, ...]
     credentials: tuple[str, ...]
+
+
+_new_tuple: Final = tuple.__new__  # `Decoded(...)` without the named tuple's Python `__new__`
 
 
 Out = dict[str, Any]
@@ -110,15 +112,23 @@ def _bool(name: str, raw: str, out: Out, problems: Problems) -> None:
         problems.append(f"{name}: expected 0 or 1, got {raw!r}")
 
 
+_ALL_LIST_BITS: Final = sum(bit for bit, _ in LIST_BITS)
+_LISTS_OF_BITS: Final[tuple[tuple[str, ...], ...]] = tuple(
+    tuple(list_name for bit, list_name in LIST_BITS if bits & bit)
+    for bits in range(_ALL_LIST_BITS + 1)
+)
+"""The list names of every combination of the known list bits, in `LIST_BITS` order."""
+
+
 def _listbits(name: str, raw: str, out: Out, problems: Problems) -> None:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
         out[name] = raw
         problems.append(f"{name}: expected list bits, got {raw!r}")
         return
     bits = int(raw)
-    out[name] = [list_name for bit, list_name in LIST_BITS if bits & bit]
+    out[name] = list(_LISTS_OF_BITS[bits & _ALL_LIST_BITS])
     out[f"{name}_bits"] = bits
-    if bits & ~sum(bit for bit, _ in LIST_BITS):
+    if bits & ~_ALL_LIST_BITS:
         problems.append(f"{name}: unknown list bits in {bits}")
 
 
@@ -302,15 +312,15 @@ def _decode(frame: CommandFrame) -> Decoded:
         out.update(code=info.code, name=info.name, meaning=info.meaning)
         if frame.args:
             out["extra"] = list(frame.args)
-        return Decoded(out, "error", (), ())
+        return _new_tuple(Decoded, (out, "error", (), ()))
     spec = COMMANDS.get(frame.cmd)
     if spec is None:
-        return Decoded({"args": list(frame.args)}, "", ("unknown command",), ())
+        return _new_tuple(Decoded, ({"args": list(frame.args)}, "", ("unknown command",), ()))
     variant = choose_variant(frame)
     if variant is None:
         where = "client" if frame.direction is Direction.C2S else "server"
         problems.append(f"arguments fit no known form of {frame.cmd} sent by the {where}")
-        return Decoded({"args": list(frame.args)}, "", tuple(problems), ())
+        return _new_tuple(Decoded, ({"args": list(frame.args)}, "", tuple(problems), ()))
     args = frame.args
     n = len(args)
     secrets: tuple[str, ...] = ()
@@ -329,7 +339,7 @@ def _decode(frame: CommandFrame) -> Decoded:
             secrets += (name,)
         if rest:
             break
-    return Decoded(out, variant.label, tuple(problems), secrets)
+    return _new_tuple(Decoded, (out, variant.label, tuple(problems), secrets))
 
 
 def decode_fields(frame: CommandFrame) -> dict[str, Any]:

@@ -91,3 +91,15 @@ def test_trid_and_args_are_split_line_cached(direction: Direction, dialect: int,
     assert (frame.trid, frame.args) == expected
     assert frame._split == expected  # split once, kept
     assert (frame.trid, frame.args) == expected
+
+
+def test_list_bits_name_the_lists_and_report_unknown_bits() -> None:
+    known = decode(frame_of("LST bob@example.com Bob 13 0,2", Direction.S2C, 8)).fields
+    assert (known["lists"], known["lists_bits"], known["groups"]) == (
+        ["FL", "BL", "RL"],
+        13,
+        [0, 2],
+    )
+    odd = decode(frame_of("LST bob@example.com Bob 45", Direction.S2C, 8))
+    assert (odd.fields["lists"], odd.fields["lists_bits"]) == (["FL", "BL", "RL"], 45)
+    assert odd.problems == ("lists: unknown list bits in 45",)
