@@ -34,6 +34,7 @@ HOT = [
     "dissectors/msnp/framer.py",
     "dissectors/msnp/grammar.py",
     "dissectors/msnp/payloads/decode.py",
+    "dissectors/msnp/payloads/findings.py",
     "dissectors/msnp/payloads/mime.py",
     "dissectors/msnp/payloads/p2p.py",
     "dissectors/msnp/payloads/text.py",

@@ -13,8 +13,9 @@ from types import MappingProxyType
 from typing import Final
 
 from dissectors.msnp.payloads import xmldoc
+from dissectors.msnp.payloads.findings import Findings
 from dissectors.msnp.payloads.mime import NO_HEADERS, HeaderBlock, split_mime, strict_text
-from dissectors.msnp.payloads.model import Findings, Payload, new_payload
+from dissectors.msnp.payloads.model import Payload, new_payload
 from dissectors.msnp.payloads.p2p import decode_p2p
 from dissectors.msnp.payloads.text import TEXT_DECODERS, ContentDecoder
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
-from dissectors.msnp.payloads.model import Findings, KeepingFindings
+from dissectors.msnp.payloads.findings import Findings, KeepingFindings
 from dissectors.msnp.percent import unquote_bytes
 
 MAX_HEADERS: Final = 256

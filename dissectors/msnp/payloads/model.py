@@ -1,10 +1,7 @@
-"""The decoded payload (`Payload`) and the accumulator decoders fill in (`Findings`).
-
-`Payload` is immutable and JSON-ready through `to_json`; `Findings` is the small mutable
-scratchpad one decoder call builds up (fields, problems, credential names) before it is frozen
-into a `Payload`. Decoders store only JSON types (dict, list, str, int, float, bool, None) in
-fields, so `to_json` copies containers rather than converting. Nothing here holds state
-between calls.
+"""The decoded payload (`Payload`): immutable and JSON-ready through `to_json`, frozen from
+the `Findings` (findings.py) one decoder call builds up. Decoders store only JSON types
+(dict, list, str, int, float, bool, None) in fields, so `to_json` copies containers rather
+than converting. Nothing here holds state between calls.
 """
 
 from __future__ import annotations
@@ -15,49 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
-
-MAX_PROBLEMS: Final = 40
-"""Problems kept per payload; a hostile payload must not produce an unbounded list."""
-
-
-@dataclass(slots=True)
-class Findings:
-    """What decoding one payload found: named fields, problems and credential names."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    credentials: list[str] = field(default_factory=list)
-    dropped: int = 0
-
-    def problem(self, text: str) -> None:
-        """Record a problem (bounded: past `MAX_PROBLEMS` only a count is kept)."""
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(text)
-        else:
-            self.dropped += 1
-
-    def secret(self, name: str) -> None:
-        """Mark a header name or field key as holding a credential."""
-        if name not in self.credentials:
-            self.credentials.append(name)
-
-    def final_problems(self) -> tuple[str, ...]:
-        if self.dropped:
-            return (*self.problems, f"{self.dropped} more problems not shown")
-        return tuple(self.problems)
-
-
-class KeepingFindings(Findings):
-    """A `Findings` that keeps every problem (for replaying into a bounded one, in order).
-
-    Here rather than beside its one user in `mime`: that module may be compiled with mypyc,
-    whose classes cannot subclass a slotted Python class."""
-
-    __slots__ = ()
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-
 
 _ATOMS: Final = frozenset({str, int, bool, float, type(None)})
 """Immutable JSON scalar types: `jsonable` returns them as they are."""

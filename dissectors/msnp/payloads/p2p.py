@@ -22,8 +22,8 @@ from typing import Any, Final
 from construct import Bytes, Construct, Container, Int32ul, Int64ul, Struct
 
 from dissectors.msnp.payloads import xmldoc
+from dissectors.msnp.payloads.findings import Findings
 from dissectors.msnp.payloads.mime import Mime, first_of, key_values, split_headers
-from dissectors.msnp.payloads.model import Findings
 
 P2P_HEADER: Final = Struct(
     "session_id" / Int32ul,

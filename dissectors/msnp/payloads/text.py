@@ -18,8 +18,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from dissectors.msnp.payloads import xmldoc
+from dissectors.msnp.payloads.findings import Findings
 from dissectors.msnp.payloads.mime import Mime, key_values, looks_like_ticket, url_decode
-from dissectors.msnp.payloads.model import Findings
 
 Converter = Callable[[str, str, Findings], Any]
 ContentDecoder = Callable[[Mime, Findings], None]

@@ -18,7 +18,7 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from dissectors.msnp.payloads.model import Findings
+from dissectors.msnp.payloads.findings import Findings
 
 MAX_XML_BYTES: Final = 1 << 20
 """Larger XML documents are not parsed (1 MiB; real ones are a few KB)."""

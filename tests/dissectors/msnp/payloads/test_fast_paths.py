@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from dissectors.msnp.payloads import Payload, decode_payload
+from dissectors.msnp.payloads.findings import Findings
 from dissectors.msnp.payloads.mime import (
     MAX_HEADERS,
     analyze_headers,
@@ -21,7 +22,7 @@ from dissectors.msnp.payloads.mime import (
     split_mime,
     strict_text,
 )
-from dissectors.msnp.payloads.model import Findings, jsonable, new_payload
+from dissectors.msnp.payloads.model import jsonable, new_payload
 from dissectors.msnp.payloads.text import _decode_im_format, decode_im_format
 from tests.dissectors.msnp.payloads.builders import mime, p2p, slp
 from tests.dissectors.msnp.payloads.test_properties import structured
