@@ -26,9 +26,10 @@ from setuptools.command.build_ext import build_ext
 # (with them and percent.py, `expert` on the 100k capture runs 8.92 G instructions instead
 # of 10.29). Not the modules of the frozen frame and payload dataclasses: their fast
 # constructors write slots past the frozen `__setattr__`, which a compiled (native) class
-# does not have: for that, Pairing lives in paired.py, apart from the pairing view, and the
+# does not have: for that, Pairing lives in paired.py, apart from the pairing view, the
 # chat events in chat_events.py (whose `ClassVar` kinds a compiled class would also turn
-# into fields).
+# into fields), the command frame's TrID and argument getters in parts.py, and the payload
+# decoders' Findings in findings.py.
 HOT = [
     "dissectors/msnp/decode.py",
     "dissectors/msnp/framer.py",

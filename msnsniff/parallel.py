@@ -355,8 +355,7 @@ def read_parallel(
 
     try:
         streams = [_items(i, recv, done) for i, (recv, _send) in enumerate(pipes)]
-        # keys are unique across workers (a flow belongs to one), so the tuples never compare
-        # past (key, worker, local)
+        # keys are unique across workers (a flow belongs to one): `_merged` orders by key alone
         for _key, worker, local, rest, pairing in _merged(streams):
             no += 1
             if not queue and (pairing is None or pairing[1] is None):
