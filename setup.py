@@ -57,6 +57,7 @@ HOT = [
     "msnsniff/output.py",
     "msnsniff/session/pairing.py",
     "msnsniff/parallel.py",
+    "msnsniff/pipeline.py",
 ]
 
 MODE = os.environ.get("MSNSNIFF_COMPILE", "").strip().lower()

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only findings at least this severe (default: all)",
     )  # fmt: skip
     expert.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    _pipeline_option(expert)
     expert.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                         help="only findings about frames this display filter selects")  # fmt: skip
     expert.add_argument("--fb-secret", default=None, metavar="SECRET",
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--format-details", action="store_true",
                       help="show each message's font, effects and colour")  # fmt: skip
     chat.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    _pipeline_option(chat)
     sessions = sub.add_parser(
         "sessions", help="each login's dispatch, notification and switchboard connections"
     )
@@ -127,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     sessions.add_argument("--presence", action="store_true", help="add the presence timeline")
     sessions.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    _pipeline_option(sessions)
     contacts = sub.add_parser(
         "contacts", help="contact lists rebuilt from SYN and every change, by list version"
     )
@@ -139,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="what changed between list versions A and B")  # fmt: skip
     contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    _pipeline_option(contacts)
     tui = sub.add_parser("tui", help="browse a capture in the terminal UI")
     tui.add_argument("file", metavar="FILE")
     tui.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
@@ -395,6 +399,15 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.reports import run_stats
 
     return run_stats(args, _session, out, err)
+
+
+def _pipeline_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N",
+        help="1: one process; 2 or more: a second process dissects each capture while this "
+        "one analyses it (default: two for captures of 4 MiB or more on two cores or more); "
+        "the output is the same either way",
+    )  # fmt: skip
 
 
 def _filter(args: argparse.Namespace) -> DisplayFilter | None:

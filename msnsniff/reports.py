@@ -11,7 +11,7 @@ import argparse
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from msnsniff.capture import Flow
 from msnsniff.errors import MsnsniffError
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from msnsniff.session.contacts import ListChange
 
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
+
+PIPELINE_FROM: Final = 4 << 20  # bytes: smaller captures are analysed by one process
 
 
 def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = None, *,
@@ -51,24 +53,63 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
         analysis.add(make)
 
 
-def _drive(analysis: Analysis, path: str, each: Callable[[], None]) -> list[str]:
-    """Run one file through `analysis`, calling `each` after every event; the notes."""
+def _drive(
+    analysis: Analysis,
+    path: str,
+    each: Callable[[], None],
+    dissect: Callable[[], CaptureSession] | None = None,
+) -> list[str]:
+    """Run one file through `analysis`, calling `each` after every event; the notes. With
+    `dissect` (a factory of fresh sessions), a forked child dissects the file while this
+    process analyses it (`msnsniff.pipeline`): the same calls reach the analyzers."""
     from msnsniff.capture.sources import open_source
 
     messages: list[str] = []
-    try:
-        for event in open_source(path):
-            analysis.push(event)
+    if dissect is not None:
+        from msnsniff.pipeline import drive_pipelined
+
+        error = drive_pipelined(analysis, path, each, dissect)
+        if error is not None:
+            messages.append(f"msnsniff: {path}: {error}")
+    else:
+        try:
+            for event in open_source(path):
+                analysis.push(event)
+                each()
+            analysis.finish()
             each()
-        analysis.finish()
-        each()
-    except MsnsniffError as exc:
-        analysis.finish()
-        each()
-        messages.append(f"msnsniff: {path}: {exc}")
+        except MsnsniffError as exc:
+            analysis.finish()
+            each()
+            messages.append(f"msnsniff: {path}: {exc}")
     for note in analysis.session.notes:
         messages.append(f"msnsniff: {note.location}: {note.message}")
     return messages
+
+
+def _dissector(
+    args: argparse.Namespace, session: SessionFactory, path: str
+) -> Callable[[], CaptureSession] | None:
+    """A session factory for `_drive` when a second process should dissect `path`: `-j 2` or
+    more, or by default a capture of PIPELINE_FROM bytes or more on a machine with two cores
+    (where this process can fork); None to do it all here."""
+    import os
+
+    from msnsniff.pipeline import pipeline_available
+
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        raise MsnsniffError(f"-j expects a positive number of processes, got {jobs}")
+    if jobs == 1 or not pipeline_available():
+        return None
+    if jobs is None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return None  # the source reports it
+        if (os.cpu_count() or 1) < 2 or size < PIPELINE_FROM:
+            return None
+    return functools.partial(session, args)
 
 
 def _report(messages: list[str], out: TextIO, err: TextIO) -> int:
@@ -147,7 +188,7 @@ def run_expert(
         each = functools.partial(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )
-        messages = _drive(analysis, path, each)
+        messages = _drive(analysis, path, each, _dissector(args, session, path))
         status = max(status, _report(messages, out, err))
     summary = ", ".join(f"{n} {s.name.lower()}" for s, n in sorted(counts.items(), reverse=True))
     err.write(f"msnsniff: findings: {summary}\n")
@@ -225,7 +266,7 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
                 out.write(render_chat(conversation, show_format=args.format_details) + "\n\n")
 
         analysis.add(lambda sink: Conversations(sink, on_conversation=show))
-        messages = _drive(analysis, path, lambda: None)
+        messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
         status = max(status, _report(messages, out, err))
     return status
 
@@ -243,7 +284,7 @@ def run_sessions(
         analysis = Analysis(session(args), keep_findings=False)
         links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
         presence = analysis.add(lambda sink: Presence(sink, keep=args.presence))
-        messages = _drive(analysis, path, lambda: None)
+        messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
         if args.format == "json":
             out.write(dumps({
                 "file": path,
@@ -283,7 +324,7 @@ def run_contacts(
         analysis = Analysis(session(args), keep_findings=False)
         keep: set[str] | str = {args.account} if args.account else "all"
         lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep))  # noqa: B023
-        messages = _drive(analysis, path, lambda: None)
+        messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
         accounts = [args.account] if args.account else lists.accounts
         if args.account and args.account not in lists.accounts:
             messages.append(f"msnsniff: {path}: no contact-list traffic for {args.account}")

@@ -116,9 +116,14 @@ class Analysis:
     def finish(self) -> list[FrameRecord]:
         records = self.session.finish()
         self._feed(records)
+        self.conclude()
+        return records
+
+    def conclude(self) -> None:
+        """The capture ended: every analyzer concludes (what `finish` does after the last
+        records)."""
         for analyzer in self.analyzers:
             analyzer.finish()
-        return records
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
         for event in events:
@@ -130,12 +135,17 @@ class Analysis:
         return out
 
     def _feed(self, records: list[FrameRecord]) -> None:
+        self.feed(records, self.session.closed)
+
+    def feed(self, records: Sequence[FrameRecord], closed: Sequence[Flow]) -> None:
+        """What one source event produced, in order: its records, then the flows it closed
+        (for records made elsewhere: `push` gives its session's here)."""
         analyzers = self.analyzers
         if not analyzers:
             return
         for record in records:
             for analyzer in analyzers:
                 analyzer.feed(record)
-        for flow in self.session.closed:
+        for flow in closed:
             for analyzer in analyzers:
                 analyzer.flow_closed(flow)

@@ -1,0 +1,156 @@
+"""The analysis commands with a second process dissecting (`-j 2`) print exactly what one
+process prints: findings, lists, sessions, chats, errors and exit status."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from dissectors.api import Direction
+from dissectors.msnp.frames import ErrorFrame
+from dissectors.msnp.payloads import decode_payload
+from msnsniff.capture import Flow, SourceEvent
+from msnsniff.capture.sources import open_source
+from msnsniff.cli import _session, main
+from msnsniff.errors import MsnsniffError
+from msnsniff.pipeline import _picklable, drive_pipelined, pipeline_available
+from msnsniff.reports import _dissector
+from msnsniff.session.analysis import Analysis
+from msnsniff.session.capture_session import CaptureSession, FrameRecord
+from tests.conftest import Generate
+
+pytestmark = pytest.mark.skipif(not pipeline_available(), reason="needs fork")
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+REAL = Path(__file__).resolve().parents[3] / "shared" / "captures-real"
+COMMANDS = [
+    ["expert"], ["expert", "-T", "json", "--min-severity", "note"], ["contacts"],
+    ["contacts", "-T", "json"], ["sessions", "--presence"], ["chat", "--format-details"],
+]  # fmt: skip
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def capture(generated: Generate) -> Path:
+    return generated(6000, 3)[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_bundled_captures_analyse_the_same_in_two_processes(command: list[str]) -> None:
+    _same_for(sorted(CAPTURES.glob("*.pcap")), command)
+
+
+def _same_for(paths: list[Path], command: list[str]) -> None:
+    printed = 0
+    for path in paths:
+        one = _run(*command, "-j", "1", str(path))
+        printed += len(one[1])
+        assert _run(*command, "-j", "2", str(path)) == one, path
+    assert printed > 200  # the commands found something to say about these captures
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"{REAL} not present (third-party captures)")
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_real_captures_analyse_the_same_in_two_processes(command: list[str]) -> None:
+    _same_for(sorted(REAL.glob("*.pcap")), command)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_benchmark_capture_analyses_the_same(capture: Path, command: list[str]) -> None:
+    one = _run(*command, "-j", "1", str(capture))
+    assert len(one[1].splitlines()) > 20
+    assert _run(*command, "-j", "2", str(capture)) == one
+
+
+def test_truncated_capture_same_findings_and_one_error(capture: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    data = capture.read_bytes()
+    cut.write_bytes(data[: len(data) // 2 + 5])
+    one = _run("expert", "-j", "1", str(cut))
+    assert one[0] == 2 and one[2].count("truncated record") == 1
+    assert len(one[1].splitlines()) > 10
+    assert _run("expert", "-j", "2", str(cut)) == one
+
+
+def test_missing_file_reported_the_same(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nothing.pcap")
+    one = _run("expert", "-j", "1", missing)
+    assert one[0] == 2 and "nothing.pcap" in one[2]
+    assert _run("expert", "-j", "2", missing) == one
+
+
+class _Broken(CaptureSession):
+    """A session whose dissection fails with a bug (not a capture problem)."""
+
+    def push(self, event: SourceEvent) -> list[FrameRecord]:
+        raise ValueError("dissector bug on purpose")
+
+
+def test_a_crash_in_the_dissecting_process_is_raised_with_its_traceback() -> None:
+    args = argparse.Namespace(decode_as=[], strict=False)
+    analysis = Analysis(_session(args))
+    with pytest.raises(RuntimeError, match=r"(?s)dissecting process failed.*dissector bug"):
+        drive_pipelined(
+            analysis, str(CAPTURES / "server_chat.pcap"), lambda: None, lambda: _Broken({})
+        )
+
+
+def test_frames_with_unpicklable_caches_travel_without_them() -> None:
+    raw = b"911 5 extra\r\n"
+    frame = ErrorFrame(Direction.S2C, 0, raw, len(raw), None, 8, False)
+    payload = decode_payload("MSG", b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi")
+    object.__setattr__(frame, "_payload", payload)  # holds read-only mappings: unpicklable
+    copy = _picklable(frame)
+    assert copy == frame and copy is not frame
+    assert (copy.cmd, copy.code, copy.args, copy._payload) == ("911", 911, ("extra",), None)
+    assert _picklable(copy) is copy  # nothing to strip: sent as it is
+
+
+def test_job_option_decides_where_dissection_runs(capture: Path) -> None:
+    def args(jobs: int | None) -> argparse.Namespace:
+        return argparse.Namespace(decode_as=[], strict=False, jobs=jobs)
+
+    small = str(CAPTURES / "server_chat.pcap")
+    assert _dissector(args(1), _session, str(capture)) is None
+    assert _dissector(args(None), _session, small) is None  # small: one process
+    made = _dissector(args(2), _session, small)
+    assert made is not None and isinstance(made(), CaptureSession)
+    with pytest.raises(MsnsniffError, match="positive number"):
+        _dissector(args(0), _session, small)
+
+
+def test_flows_closed_before_any_frame_are_described_first(tmp_path: Path) -> None:
+    """A flow that carries nothing still reaches the analyzers' `flow_closed`, as in one
+    process (the child describes it before closing it)."""
+    seen: list[tuple[str, str]] = []
+
+    class Recorder:
+        def feed(self, record: FrameRecord) -> None:
+            seen.append(("feed", record.flow.id))
+
+        def flow_closed(self, flow: Flow) -> None:
+            seen.append(("closed", flow.id))
+
+        def finish(self) -> None:
+            seen.append(("finish", ""))
+
+    path = str(CAPTURES / "server_login_msnp8.pcap")
+    args = argparse.Namespace(decode_as=[], strict=False)
+    one = Analysis(_session(args), [Recorder()])
+    for event in open_source(path):
+        one.push(event)
+    one.finish()
+    expected, seen[:] = list(seen), []
+    two = Analysis(_session(args), [Recorder()])
+    assert drive_pipelined(two, path, lambda: None, lambda: _session(args)) is None
+    assert seen == expected and ("finish", "") in seen and any(s[0] == "closed" for s in seen)
