@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import pickle
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
@@ -36,20 +37,32 @@ from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
 BATCH: Final = 2048  # items per message
+# the child decodes a command frame's arguments unless its running count & this is 0: one
+# in four is left to the parent (decoding and sending the result cost the child more than
+# the analyzers cost the parent; on the 1M benchmark capture this evens them out)
+PARENT_DECODES: Final = 3
 
 # item tags (an item is a tuple; its first element says what it is)
 FLOW: Final = 0  # (FLOW, id, client, server, label, opened): a flow, before its first use
 COMMAND: Final = 1  # (COMMAND, no, ts, flow id, proto, c2s, offset, raw, header_len,
 #                     payload_length, dialect, inferred, cmd, split, fields, variant, problems,
-#                     credentials): a CommandFrame's record, decoded
+#                     credentials): a CommandFrame's record, decoded (or the last five None)
 RECORD: Final = 2  # (RECORD, no, ts, flow id, proto, frame): any other record
-CLOSED: Final = 3  # (CLOSED, flow id): both directions of the flow ended
+EVENT: Final = 3  # (EVENT, closed flow ids, final): the records since the last EVENT are
+#                   what one source event produced (the session's last ones when final), and
+#                   these flows closed after them
+ERROR: Final = 4  # (ERROR, message): the source stopped with this error here
 
-# the child's last message: (DONE, notes, error or None) or (CRASH, traceback text)
+# the child's last message: (DONE, notes) or (CRASH, traceback text)
 DONE: Final = "done"
 CRASH: Final = "crash"
 
 _new_tuple: Final = tuple.__new__
+_UNDECODED: Final = (None, None, None, None)
+
+Event = tuple[list[FrameRecord], list[Flow], bool]
+"""What one source event produced: its records, the flows it closed, and whether it was the
+session's end (`finish`)."""
 
 
 def pipeline_available() -> bool:
@@ -89,8 +102,9 @@ class _Sender:
         self.conn = conn
         self.items: list[tuple[Any, ...]] = []
         self.flows: set[str] = set()  # described to the parent and not yet closed
+        self.commands = 0
 
-    def records(self, records: list[FrameRecord], closed: list[Flow]) -> None:
+    def event(self, records: list[FrameRecord], closed: list[Flow], final: bool) -> None:
         items = self.items
         flows = self.flows
         c2s = Direction.C2S
@@ -102,27 +116,35 @@ class _Sender:
                 items.append(_flow_item(flow))
             frame = record.frame
             if type(frame) is CommandFrame:
-                fields, variant, problems, credentials = decode(frame)
-                trid_args = frame._split
+                self.commands += 1
+                # one in four left to the parent, to even out the two processes' work
+                decoded: tuple[Any, Any, Any, Any] = (
+                    decode(frame) if self.commands & PARENT_DECODES else _UNDECODED
+                )
                 items.append(
                     (
                         COMMAND, record.no, record.ts, flow_id, record.proto,
                         frame.direction is c2s, frame.offset, frame.raw, frame.header_len,
                         frame.payload_length, frame.dialect, frame.dialect_inferred, frame.cmd,
-                        trid_args, fields, variant, problems, credentials,
+                        frame._split, decoded[0], decoded[1], decoded[2], decoded[3],
                     )
                 )  # fmt: skip
             else:
                 if isinstance(frame, CommandFrame):
                     decode(frame)
                 items.append((RECORD, record.no, record.ts, flow_id, record.proto, frame))
+        closed_ids = []
         for flow in closed:
             if flow.id not in flows:  # closed before any frame of it: described all the same
                 items.append(_flow_item(flow))
             flows.discard(flow.id)
-            items.append((CLOSED, flow.id))
+            closed_ids.append(flow.id)
+        items.append((EVENT, closed_ids, final))
         if len(items) >= BATCH:
             self.flush()
+
+    def error(self, message: str) -> None:
+        self.items.append((ERROR, message))
 
     def flush(self) -> None:
         if not self.items:
@@ -140,23 +162,21 @@ class _Sender:
 
 
 def _dissect(path: str, session: CaptureSession, conn: Connection) -> None:
-    """The child: the capture dissected, decoded and sent, then the notes and error."""
+    """The child: the capture dissected, decoded and sent event by event, then the notes."""
     from msnsniff.capture.sources import open_source
 
     sender = _Sender(conn)
     try:
-        error = None
         try:
             for event in open_source(path):
                 records = session.push(event)
                 if records or session.closed:
-                    sender.records(records, session.closed)
-            sender.records(session.finish(), session.closed)
+                    sender.event(records, session.closed, False)
         except MsnsniffError as exc:
-            error = str(exc)
-            sender.records(session.finish(), session.closed)
+            sender.error(str(exc))
+        sender.event(session.finish(), session.closed, True)
         sender.flush()
-        conn.send_bytes(pickle.dumps((DONE, session.notes, error)))
+        conn.send_bytes(pickle.dumps((DONE, session.notes)))
     except BaseException:  # reported to the parent, which raises it
         with contextlib.suppress(OSError):
             conn.send_bytes(pickle.dumps((CRASH, traceback.format_exc())))
@@ -164,50 +184,108 @@ def _dissect(path: str, session: CaptureSession, conn: Connection) -> None:
         conn.close()
 
 
-class _Rebuilder:
-    """The parent's side: items back into frame records, fed to the analysis in order."""
+class Pipeline:
+    """The parent's side: a forked child dissects `path` (with a session from `session`)
+    while the caller consumes `events()`. Use it as a context manager, so the child is
+    stopped when the caller stops early."""
 
-    def __init__(self, analysis: Analysis) -> None:
-        self.analysis = analysis
-        self.flows: dict[str, Flow] = {}
+    def __init__(self, path: str, session: Callable[[], CaptureSession]) -> None:
+        self.path = path
+        self.notes: list[SourceNote] = []
+        self._flows: dict[str, Flow] = {}
+        self._pending: list[tuple[Any, ...]] = []  # items received, not yet given out
+        self._at = 0
+        self._done = False
+        ctx = multiprocessing.get_context("fork")
+        for stream in (sys.stdout, sys.stderr):  # or the child would print its copy too
+            with contextlib.suppress(Exception):
+                stream.flush()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_dissect, args=(path, session(), send), daemon=True)
+        self._proc.start()
+        send.close()  # the parent only reads: a dead child then shows as EOF
 
-    def feed(self, items: list[tuple[Any, ...]]) -> None:
-        flows = self.flows
-        feed = self.analysis.feed
-        records: list[FrameRecord] = []
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._recv.close()
+        self._proc.join(timeout=5)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
+
+    def _receive(self) -> bool:
+        """The next batch into `_pending`; False once the child is done (notes kept)."""
+        if self._done:
+            return False
+        try:
+            message = pickle.loads(self._recv.recv_bytes())
+        except EOFError as exc:
+            raise MsnsniffError(f"{self.path}: the dissecting process died") from exc
+        if type(message) is list:
+            self._pending, self._at = message, 0
+            return True
+        self._done = True
+        if message[0] == CRASH:
+            raise RuntimeError(f"the dissecting process failed:\n{message[1]}")
+        self.notes.extend(message[1])
+        return False
+
+    def events(self) -> Iterator[Event]:
+        """Every source event's records and closed flows, in order, the session's end last
+        (`final`). Where the source failed, raises its `MsnsniffError`; calling `events()`
+        again then gives what follows (the session's end, as `finish` gives it)."""
+        flows = self._flows
         c2s, s2c = Direction.C2S, Direction.S2C
         make = new_command_frame
         set_attr = object.__setattr__
-        for item in items:
-            tag = item[0]
-            if tag == COMMAND:
-                (
-                    _tag, no, ts, flow_id, proto, is_c2s, offset, raw, header_len,
-                    payload_length, dialect, inferred, cmd, split, fields, variant, problems,
-                    credentials,
-                ) = item  # fmt: skip
-                frame = make(
-                    c2s if is_c2s else s2c, offset, raw, header_len, payload_length, dialect,
-                    inferred, cmd,
-                )  # fmt: skip
-                set_attr(frame, "_split", split)
-                set_attr(frame, "_decoded", _new_tuple(
-                    Decoded, (fields, variant, problems, credentials)
-                ))  # fmt: skip
-                records.append(_new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, frame)))
-            elif tag == RECORD:
-                _tag, no, ts, flow_id, proto, other = item
-                records.append(_new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, other)))
-            elif tag == FLOW:
-                _tag, flow_id, client, server, label, opened = item
-                flows[flow_id] = Flow(flow_id, client, server, label, opened)
-            else:  # CLOSED: what came before it was fed first, as in one process
-                if records:
-                    feed(records, ())
+        records: list[FrameRecord] = []
+        while self._at < len(self._pending) or self._receive():
+            items, at = self._pending, self._at
+            end = len(items)
+            while at < end:
+                item = items[at]
+                at += 1
+                tag = item[0]
+                if tag == COMMAND:
+                    (
+                        _tag, no, ts, flow_id, proto, is_c2s, offset, raw, header_len,
+                        payload_length, dialect, inferred, cmd, split, fields, variant,
+                        problems, credentials,
+                    ) = item  # fmt: skip
+                    frame = make(
+                        c2s if is_c2s else s2c, offset, raw, header_len, payload_length,
+                        dialect, inferred, cmd,
+                    )  # fmt: skip
+                    if variant is not None:
+                        set_attr(frame, "_split", split)
+                        set_attr(frame, "_decoded", _new_tuple(
+                            Decoded, (fields, variant, problems, credentials)
+                        ))  # fmt: skip
+                    records.append(
+                        _new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, frame))
+                    )
+                elif tag == EVENT:
+                    _tag, closed_ids, final = item
+                    closed = [flows.pop(flow_id) for flow_id in closed_ids]
+                    self._at = at
+                    yield records, closed, final
                     records = []
-                feed((), (flows.pop(item[1]),))
-        if records:
-            feed(records, ())
+                    items, at, end = self._pending, self._at, len(self._pending)
+                elif tag == RECORD:
+                    _tag, no, ts, flow_id, proto, other = item
+                    records.append(_new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, other)))
+                elif tag == FLOW:
+                    _tag, flow_id, client, server, label, opened = item
+                    flows[flow_id] = Flow(flow_id, client, server, label, opened)
+                else:  # ERROR: nothing of that event came (the records so far were events')
+                    self._at = at
+                    raise MsnsniffError(str(item[1]))
+            self._at = at
 
 
 def drive_pipelined(
@@ -216,39 +294,21 @@ def drive_pipelined(
     each: Callable[[], None],
     session: Callable[[], CaptureSession],
 ) -> str | None:
-    """Analyse `path` with a forked child dissecting it (a fresh session from `session`)
-    while this process runs `analysis`'s analyzers; `each` is called after every batch.
-    Returns the error that stopped the source, if any; the session's notes land in
-    `analysis.session.notes`. The analyzers end (`finish`) here, as `Analysis.finish` does."""
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    child_session = session()
-    proc = ctx.Process(target=_dissect, args=(path, child_session, send), daemon=True)
-    proc.start()
-    send.close()  # the parent only reads: a dead child then shows as EOF
-    rebuild = _Rebuilder(analysis)
-    loads = pickle.loads
-    try:
+    """What `Analysis.push` over every event of `path` then `Analysis.finish` do, with a
+    forked child dissecting (fresh sessions from `session`) while this process runs the
+    analyzers; `each` is called after every event. Returns the error that stopped the
+    source, if any; the session's notes land in `analysis.session.notes`."""
+    error = None
+    with Pipeline(path, session) as pipe:
         while True:
             try:
-                message = loads(recv.recv_bytes())
-            except EOFError as exc:
-                raise MsnsniffError(f"{path}: the dissecting process died") from exc
-            if type(message) is list:
-                rebuild.feed(message)
-                each()
-                continue
-            if message[0] == CRASH:
-                raise RuntimeError(f"the dissecting process failed:\n{message[1]}")
-            _done, notes, error = message
-            notes_list: list[SourceNote] = notes
-            analysis.session.notes.extend(notes_list)
-            analysis.conclude()
-            each()
-            return str(error) if error is not None else None
-    finally:
-        recv.close()
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join()
+                for records, closed, final in pipe.events():
+                    analysis.feed(records, closed)
+                    if final:
+                        analysis.conclude()
+                    each()
+                break
+            except MsnsniffError as exc:  # as in one process: then the session's end
+                error = str(exc)
+        analysis.session.notes.extend(pipe.notes)
+    return error

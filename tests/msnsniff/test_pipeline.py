@@ -154,3 +154,24 @@ def test_flows_closed_before_any_frame_are_described_first(tmp_path: Path) -> No
     two = Analysis(_session(args), [Recorder()])
     assert drive_pipelined(two, path, lambda: None, lambda: _session(args)) is None
     assert seen == expected and ("finish", "") in seen and any(s[0] == "closed" for s in seen)
+
+
+def test_several_files_to_a_file_print_each_finding_once(tmp_path: Path) -> None:
+    """A forked child inherits what the parent has not yet written: it must not print it
+    again (a real process writing to a real file, as a shell redirection does)."""
+    import subprocess
+    import sys
+
+    files = [str(CAPTURES / "server_chat.pcap"), str(CAPTURES / "server_list_changes.pcap")]
+    outputs = []
+    for jobs in ("1", "2"):
+        target = tmp_path / f"out{jobs}.txt"
+        with target.open("wb") as sink:
+            done = subprocess.run(
+                [sys.executable, "-m", "msnsniff", "expert", "-j", jobs, *files],
+                stdout=sink, stderr=subprocess.PIPE, check=False,
+                cwd=Path(__file__).resolve().parents[2],
+            )  # fmt: skip
+        outputs.append((done.returncode, target.read_bytes(), done.stderr))
+    assert outputs[0][1].count(b"\n") > 5
+    assert outputs[1] == outputs[0]
