@@ -2,14 +2,18 @@
 
 Theory of operation
 -------------------
-`drive_pipelined` forks a child that reads the capture through an ordinary capture session
-and decodes every command frame's arguments (the split into TrID and arguments and the named
-fields: the part of the analysis that needs nothing from other frames). For each source event
-it sends, in order, the frame records the event completed and then the flows it closed; a
-flow is described once, before its first use. The parent rebuilds each record, its frame's
-decoded arguments already cached, and gives the records and the closed flows to its analyzers
-exactly as `Analysis.push` does in one process: every analyzer sees the same calls in the same
-order, so the output cannot differ. The two halves run at once, on two cores.
+`Pipeline` forks a child that reads the capture through an ordinary capture session and
+decodes most command frames' arguments (the split into TrID and arguments and the named
+fields: the part of the analysis that needs nothing from other frames; one frame in four is
+left for the parent to decode on demand, which evens out the two processes' work on the
+benchmark capture). For each source event it sends, in order, the frame records the event
+completed and then the flows it closed; a flow is described once, before its first use. The
+parent rebuilds each record, its frame's decoded arguments cached, and hands the records and
+closed flows on event by event (`events()`), the session's end marked, so a caller makes
+exactly the calls `Analysis.push` and `Analysis.finish` make in one process (as
+`drive_pipelined` does): every analyzer sees the same calls in the same order, so the output
+cannot differ. The two halves run at once, on two cores. A source error comes at the point
+it happened, and the session's end after it, as in one process.
 
 Command frames (the bulk) travel as tuples of plain values; any other frame travels pickled
 whole. Messages are batches of items, and the pipe's buffer bounds how far the child runs
@@ -46,7 +50,8 @@ PARENT_DECODES: Final = 3
 FLOW: Final = 0  # (FLOW, id, client, server, label, opened): a flow, before its first use
 COMMAND: Final = 1  # (COMMAND, no, ts, flow id, proto, c2s, offset, raw, header_len,
 #                     payload_length, dialect, inferred, cmd, split, fields, variant, problems,
-#                     credentials): a CommandFrame's record, decoded (or the last five None)
+#                     credentials): a CommandFrame's record, decoded (or, left to the
+#                     parent, the last four None)
 RECORD: Final = 2  # (RECORD, no, ts, flow id, proto, frame): any other record
 EVENT: Final = 3  # (EVENT, closed flow ids, final): the records since the last EVENT are
 #                   what one source event produced (the session's last ones when final), and
@@ -282,7 +287,7 @@ class Pipeline:
                 elif tag == FLOW:
                     _tag, flow_id, client, server, label, opened = item
                     flows[flow_id] = Flow(flow_id, client, server, label, opened)
-                else:  # ERROR: nothing of that event came (the records so far were events')
+                else:  # ERROR: the source failed after the last EVENT (nothing of it is lost)
                     self._at = at
                     raise MsnsniffError(str(item[1]))
             self._at = at
