@@ -405,7 +405,7 @@ def _pipeline_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-j", "--jobs", type=int, default=None, metavar="N",
         help="1: one process; 2 or more: a second process dissects each capture while this "
-        "one analyses it (default: two for captures of 4 MiB or more on two cores or more); "
+        "one analyses it (default: two for captures of 2 MiB or more on two cores or more); "
         "the output is the same either way",
     )  # fmt: skip
 
