@@ -280,7 +280,6 @@ class Pipeline:
                     self._at = at
                     yield records, closed, final
                     records = []
-                    items, at, end = self._pending, self._at, len(self._pending)
                 elif tag == RECORD:
                     _tag, no, ts, flow_id, proto, other = item
                     records.append(_new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, other)))
