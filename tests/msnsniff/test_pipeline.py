@@ -15,6 +15,7 @@ from dissectors.msnp.frames import ErrorFrame
 from dissectors.msnp.payloads import decode_payload
 from msnsniff.capture import Flow, SourceEvent
 from msnsniff.capture.sources import open_source
+from msnsniff.capture.write import ipv4_tcp_packet
 from msnsniff.cli import _session, main
 from msnsniff.errors import MsnsniffError
 from msnsniff.pipeline import _picklable, drive_pipelined, pipeline_available
@@ -22,6 +23,7 @@ from msnsniff.reports import _dissector
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from tests.conftest import Generate
+from tests.msnsniff.capture.test_pcap import pcap_bytes
 
 pytestmark = pytest.mark.skipif(not pipeline_available(), reason="needs fork")
 
@@ -130,8 +132,8 @@ def test_job_option_decides_where_dissection_runs(capture: Path) -> None:
 
 
 def test_flows_closed_before_any_frame_are_described_first(tmp_path: Path) -> None:
-    """A flow that carries nothing still reaches the analyzers' `flow_closed`, as in one
-    process (the child describes it before closing it)."""
+    """A connection that carries nothing still reaches the analyzers' `flow_closed`, as in
+    one process (the child describes the flow before closing it)."""
     seen: list[tuple[str, str]] = []
 
     class Recorder:
@@ -144,16 +146,35 @@ def test_flows_closed_before_any_frame_are_described_first(tmp_path: Path) -> No
         def finish(self) -> None:
             seen.append(("finish", ""))
 
-    path = str(CAPTURES / "server_login_msnp8.pcap")
+    c, s, line = ("10.1.1.1", 3000), ("10.2.2.2", 1863), b"VER 1 MSNP8 CVR0\r\n"
+    empty = [  # handshake, then FIN both ways: no byte of payload
+        ipv4_tcp_packet(*c, *s, 100, 0, 0x02, b""),
+        ipv4_tcp_packet(*s, *c, 500, 101, 0x12, b""),
+        ipv4_tcp_packet(*c, *s, 101, 501, 0x11, b""),
+        ipv4_tcp_packet(*s, *c, 501, 102, 0x11, b""),
+    ]
+    c2 = ("10.1.1.1", 3001)
+    busy = [
+        ipv4_tcp_packet(*c2, *s, 700, 0, 0x02, b""),
+        ipv4_tcp_packet(*s, *c2, 900, 701, 0x12, b""),
+        ipv4_tcp_packet(*c2, *s, 701, 901, 0x18, line),
+        ipv4_tcp_packet(*c2, *s, 701 + len(line), 901, 0x11, b""),
+        ipv4_tcp_packet(*s, *c2, 901, 702 + len(line), 0x11, b""),
+    ]
+    path = tmp_path / "empty_then_busy.pcap"
+    path.write_bytes(pcap_bytes(empty + busy))
     args = argparse.Namespace(decode_as=[], strict=False)
     one = Analysis(_session(args), [Recorder()])
-    for event in open_source(path):
+    for event in open_source(str(path)):
         one.push(event)
     one.finish()
     expected, seen[:] = list(seen), []
+    fed = {flow for kind, flow in expected if kind == "feed"}
+    assert any(kind == "closed" and flow not in fed for kind, flow in expected)  # the case
+    assert len(fed) == 1  # and the other connection's frame arrives
     two = Analysis(_session(args), [Recorder()])
-    assert drive_pipelined(two, path, lambda: None, lambda: _session(args)) is None
-    assert seen == expected and ("finish", "") in seen and any(s[0] == "closed" for s in seen)
+    assert drive_pipelined(two, str(path), lambda: None, lambda: _session(args)) is None
+    assert seen == expected
 
 
 def test_several_files_to_a_file_print_each_finding_once(tmp_path: Path) -> None:
