@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
@@ -33,6 +34,7 @@ from dissectors.msnp.grammar import (
     TrID,
     Variant,
 )
+from dissectors.msnp.parts import command_parts
 from dissectors.msnp.percent import unquote_bytes
 
 _MAX_INT_DIGITS: Final = 19
@@ -59,6 +61,26 @@ def url_decode(raw: str) -> tuple[str, bool]:
     """Percent-decode a wire string as UTF-8; returns (text, valid UTF-8). Never raises."""
     if "%" not in raw and raw.isascii():  # the common case: nothing to decode
         return raw, True
+    if len(raw) <= MAX_REMEMBERED_NAME:
+        return _url_decode_remembered(raw)
+    return _url_decode_escaped(raw)
+
+
+REMEMBERED_NAMES: Final = 2048
+MAX_REMEMBERED_NAME: Final = 512
+"""`_url_decode_remembered` keeps the last `REMEMBERED_NAMES` strings of up to
+`MAX_REMEMBERED_NAME` characters (a nickname is at most 387 bytes): a megabyte or two at most."""
+
+
+@lru_cache(maxsize=REMEMBERED_NAMES)
+def _url_decode_remembered(raw: str) -> tuple[str, bool]:
+    """`_url_decode_escaped`, remembered: the same nicknames and group names come back in
+    every MSG, NLN, ILN and LST that names their owner (the result is an immutable pair, so
+    sharing it is safe)."""
+    return _url_decode_escaped(raw)
+
+
+def _url_decode_escaped(raw: str) -> tuple[str, bool]:
     data = unquote_bytes(raw.encode("utf-8", "surrogateescape"))
     try:
         return data.decode("utf-8"), True
@@ -209,15 +231,17 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
 )
 
 
-Plan = tuple[tuple[str, Callable[[str, str, Out, Problems], None], bool, bool, bool], ...]
+Plan = tuple[tuple[str, Callable[[str, str, Out, Problems], None], bool, bool, bool, bool], ...]
 
 
 def _plan(variant: Variant) -> Plan:
-    """Per argument: name, decoder, takes the rest, kept as plain text, holds a secret."""
+    """Per argument: name, decoder, takes the rest, kept as plain text, holds a secret, and
+    stored as it is (its decoder is `_str`: the loop stores it without calling one)."""
     return tuple(
-        (a.name, TYPE_DECODERS[a.type], a.rest, a.type in ("str", "secret"), a.type == "secret")
+        (a.name, TYPE_DECODERS[a.type], a.rest, a.type in ("str", "secret"), a.type == "secret",
+         TYPE_DECODERS[a.type] is _str)
         for a in variant.args
-    )
+    )  # fmt: skip
 
 
 PLANS: Final[Mapping[int, Plan]] = MappingProxyType(
@@ -272,12 +296,18 @@ an arity check and a guard per candidate (the rest was decided here, once)."""
 def choose_variant(frame: CommandFrame) -> Variant | None:
     """The grammar variant that describes this line, preferring the frame's dialect: the
     first whose dialect range, TrID rule, arity and guard fit (then any dialect's)."""
-    cmd, trid, args = frame.cmd, frame.trid, frame.args
-    c2s = frame.direction is Direction.C2S
-    rows = CANDIDATES.get((cmd, c2s, trid is not None))
+    trid, args = command_parts(frame)
+    return _choose(frame.cmd, frame.direction is Direction.C2S, trid is not None,
+                   frame.dialect, args)  # fmt: skip
+
+
+def _choose(
+    cmd: str, c2s: bool, has_trid: bool, dialect: int, args: tuple[str, ...]
+) -> Variant | None:
+    rows = CANDIDATES.get((cmd, c2s, has_trid))
     if rows is None:  # a command the grammar does not know
         return None
-    candidates = rows[frame.dialect - MIN_DIALECT]  # frames are read in the grammar's dialects
+    candidates = rows[dialect - MIN_DIALECT]  # frames are read in the grammar's dialects
     n = len(args)
     joined: str | None = None
     for least, most, guard, variant in candidates:
@@ -313,18 +343,20 @@ def _decode(frame: CommandFrame) -> Decoded:
         if frame.args:
             out["extra"] = list(frame.args)
         return _new_tuple(Decoded, (out, "error", (), ()))
-    spec = COMMANDS.get(frame.cmd)
+    cmd = frame.cmd
+    trid, args = command_parts(frame)  # the getters behind `frame.trid` and `frame.args`
+    spec = COMMANDS.get(cmd)
     if spec is None:
-        return _new_tuple(Decoded, ({"args": list(frame.args)}, "", ("unknown command",), ()))
-    variant = choose_variant(frame)
+        return _new_tuple(Decoded, ({"args": list(args)}, "", ("unknown command",), ()))
+    c2s = frame.direction is Direction.C2S
+    variant = _choose(cmd, c2s, trid is not None, frame.dialect, args)
     if variant is None:
-        where = "client" if frame.direction is Direction.C2S else "server"
-        problems.append(f"arguments fit no known form of {frame.cmd} sent by the {where}")
-        return _new_tuple(Decoded, ({"args": list(frame.args)}, "", tuple(problems), ()))
-    args = frame.args
+        where = "client" if c2s else "server"
+        problems.append(f"arguments fit no known form of {cmd} sent by the {where}")
+        return _new_tuple(Decoded, ({"args": list(args)}, "", tuple(problems), ()))
     n = len(args)
     secrets: tuple[str, ...] = ()
-    for i, (name, decoder, rest, plain, secret) in enumerate(PLANS[id(variant)]):
+    for i, (name, decoder, rest, plain, secret, as_is) in enumerate(PLANS[id(variant)]):
         if i >= n:
             break
         if rest:
@@ -333,6 +365,8 @@ def _decode(frame: CommandFrame) -> Decoded:
             else:
                 for raw in args[i:]:
                     decoder(name, raw, out, problems)
+        elif as_is:
+            out[name] = args[i]
         else:
             decoder(name, args[i], out, problems)
         if secret:

@@ -103,3 +103,41 @@ def test_list_bits_name_the_lists_and_report_unknown_bits() -> None:
     odd = decode(frame_of("LST bob@example.com Bob 45", Direction.S2C, 8))
     assert (odd.fields["lists"], odd.fields["lists_bits"]) == (["FL", "BL", "RL"], 45)
     assert odd.problems == ("lists: unknown list bits in 45",)
+
+
+@given(st.text(alphabet="%aZ9 é\udcff2Fe", max_size=40), st.booleans())
+@settings(max_examples=300)
+def test_url_decode_remembered_or_not_gives_what_the_percent_decoder_gives(
+    raw: str, long: bool
+) -> None:
+    """Short escaped strings come from a bounded cache, long ones are decoded each time:
+    either way the text and validity are those of decoding the bytes directly."""
+    from dissectors.msnp.decode import (
+        MAX_REMEMBERED_NAME,
+        REMEMBERED_NAMES,
+        _url_decode_remembered,
+        url_decode,
+    )
+    from dissectors.msnp.percent import unquote_bytes
+
+    if long:
+        raw = raw + "%20" * MAX_REMEMBERED_NAME
+    data = unquote_bytes(raw.encode("utf-8", "surrogateescape"))
+    try:
+        want = (data.decode("utf-8"), True)
+    except UnicodeDecodeError:
+        want = (data.decode("utf-8", "replace"), False)
+    assert url_decode(raw) == want
+    assert url_decode(raw) == want  # again: from the cache when short
+    assert _url_decode_remembered.cache_info().currsize <= REMEMBERED_NAMES
+
+
+def test_str_arguments_are_stored_as_they_are_and_typed_ones_decoded() -> None:
+    """The decoding loop stores `str`/`account` arguments without a decoder call: the fields
+    must still be exactly those the type table gives."""
+    frame = frame_of("NLN NLN alice@example.com Alice%20A 268435456", Direction.S2C, 8)
+    fields = decode(frame).fields
+    assert fields["account"] == "alice@example.com"
+    assert fields["nick"] == "Alice A" and fields["nick_raw"] == "Alice%20A"
+    assert fields["status"] == "NLN" and fields["status_meaning"] == "Online"
+    assert fields["client_id"] == 268435456
