@@ -501,6 +501,13 @@ def _report_notes(notes: Iterable[SourceNote], err: TextIO) -> int:
 
 
 def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.output import block_buffered
+
+    with block_buffered(out) as text:
+        return _read(args, text, err)
+
+
+def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from dissectors.api import DissectorError

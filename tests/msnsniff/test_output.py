@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from dissectors.api import Direction
 from msnsniff.capture import Flow
@@ -40,3 +42,71 @@ def test_dumps_falls_back_for_integers_beyond_64_bits() -> None:
 
 def test_printable_leaves_other_surrogates_readable() -> None:
     assert printable("a\ud800b").encode("utf-8") == b"a?b"
+
+
+def test_block_buffered_gathers_unbuffered_writes_and_hands_the_file_back(
+    tmp_path: Path,
+) -> None:
+    """Over an unbuffered file (stdout under PYTHONUNBUFFERED), lines are gathered into
+    blocks, the file receives exactly what was written, and the stream stays open after."""
+    import io
+
+    from msnsniff.output import BLOCK, block_buffered
+
+    path = tmp_path / "out.txt"
+    with open(path, "wb", buffering=0) as raw:
+        out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+        out.write("before\n")
+        lines = [f"line {i} é\n" for i in range(10000)]
+        with block_buffered(out) as text:
+            assert text is not out
+            text.write(lines[0])
+            assert path.read_bytes() == b"before\n"  # gathered, not yet written
+            for line in lines[1:]:
+                text.write(line)
+            written = len(path.read_bytes())  # whole blocks went out on the way, not the tail
+            total = len(("before\n" + "".join(lines)).encode())
+            assert BLOCK // 2 < written < total
+        assert path.read_text(encoding="utf-8") == "before\n" + "".join(lines)
+        out.write("after\n")  # `out` and its file are still usable
+        out.flush()
+        assert path.read_text(encoding="utf-8").endswith("line 9999 é\nafter\n")
+
+
+def test_block_buffered_leaves_buffered_streams_and_terminals_alone() -> None:
+    import io
+
+    from msnsniff.output import block_buffered
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    buffered = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with block_buffered(buffered) as text:
+        assert text is buffered
+    terminal = Terminal(io.FileIO(os.devnull, "w"), encoding="utf-8", write_through=True)
+    with block_buffered(terminal) as text:
+        assert text is terminal
+    terminal.close()
+
+
+def test_read_prints_the_same_bytes_with_or_without_pythonunbuffered() -> None:
+    """`read` through a real process, stdout a pipe: block-buffered or not, the same output."""
+    import subprocess
+    import sys
+
+    capture = Path(__file__).resolve().parents[2] / "captures" / "msnp8_demo.pcap"
+    outputs = []
+    for unbuffered in ("1", ""):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = unbuffered
+        for fmt in ("jsonl", "text"):
+            done = subprocess.run(
+                [sys.executable, "-m", "msnsniff", "read", "-T", fmt, str(capture)],
+                capture_output=True, env=env, check=True, timeout=120,
+            )  # fmt: skip
+            outputs.append(done.stdout)
+    assert outputs[0] == outputs[2] and outputs[1] == outputs[3]
+    assert outputs[0].count(b"\n") == outputs[1].count(b"\n") > 20
