@@ -69,7 +69,7 @@ def url_decode(raw: str) -> tuple[str, bool]:
 REMEMBERED_NAMES: Final = 2048
 MAX_REMEMBERED_NAME: Final = 512
 """`_url_decode_remembered` keeps the last `REMEMBERED_NAMES` strings of up to
-`MAX_REMEMBERED_NAME` characters (a nickname is at most 387 bytes): a megabyte or two at most."""
+`MAX_REMEMBERED_NAME` characters (a nickname is at most 387 bytes): a few megabytes at most."""
 
 
 @lru_cache(maxsize=REMEMBERED_NAMES)
