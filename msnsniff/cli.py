@@ -634,9 +634,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"msnsniff: {text}\n" if "\n" not in text else f"msnsniff:\n{text}\n")
         return 2
     except BrokenPipeError:
+        _discard_stdout()
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _discard_stdout() -> None:
+    """The reader of our output went away (`msnsniff read F | head`): point stdout at the
+    null device, so what is still buffered cannot fail again at exit (Python would print
+    "Exception ignored ... BrokenPipeError" and exit with status 120)."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests, embedding)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 if __name__ == "__main__":

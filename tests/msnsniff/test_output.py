@@ -110,3 +110,24 @@ def test_read_prints_the_same_bytes_with_or_without_pythonunbuffered() -> None:
             outputs.append(done.stdout)
     assert outputs[0] == outputs[2] and outputs[1] == outputs[3]
     assert outputs[0].count(b"\n") == outputs[1].count(b"\n") > 20
+
+
+def test_read_into_a_reader_that_stops_early_exits_quietly() -> None:
+    """`msnsniff read -T jsonl F | head -1`: the reader goes away mid-output; msnsniff must
+    exit 0 without "Exception ignored ... BrokenPipeError" (it used to exit 120 with it)."""
+    import subprocess
+    import sys
+
+    capture = Path(__file__).resolve().parents[2] / "captures" / "msnp8_demo.pcap"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for fmt in ("jsonl", "text"):
+        proc = subprocess.Popen(  # enough copies to overflow the pipe before the reader stops
+            [sys.executable, "-m", "msnsniff", "read", "-j", "1", "-T", fmt,
+             *[str(capture)] * 200],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith(b"{" if fmt == "jsonl" else b" ")
+        proc.stdout.close()
+        status = proc.wait(timeout=120)
+        assert (status, proc.stderr.read()) == (0, b"")
