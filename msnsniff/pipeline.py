@@ -3,17 +3,19 @@
 Theory of operation
 -------------------
 `Pipeline` forks a child that reads the capture through an ordinary capture session and
-decodes most command frames' arguments (the split into TrID and arguments and the named
-fields: the part of the analysis that needs nothing from other frames; one frame in four is
-left for the parent to decode on demand, which evens out the two processes' work on the
-benchmark capture). For each source event it sends, in order, the frame records the event
-completed and then the flows it closed; a flow is described once, before its first use. The
-parent rebuilds each record, its frame's decoded arguments cached, and hands the records and
-closed flows on event by event (`events()`), the session's end marked, so a caller makes
-exactly the calls `Analysis.push` and `Analysis.finish` make in one process (as
-`drive_pipelined` does): every analyzer sees the same calls in the same order, so the output
-cannot differ. The two halves run at once, on two cores. A source error comes at the point
-it happened, and the session's end after it, as in one process.
+splits each command line into TrID and arguments; the parent decodes the named fields and
+runs the analyzers. (The child used to decode three frames in four: pickling and unpickling
+the decoded fields cost more than decoding them in the parent. `expert` on the 1M
+benchmark capture, median of five alternating runs: 11.7 s now against 12.4 s then; on the
+100k capture the busier process runs 5.64 G instructions against 6.29 G.) For each source
+event the child sends, in order, the frame records the event completed and then the flows
+it closed; a flow is described once, before its first use. The parent rebuilds each
+record, its frame's split cached, and hands the records and closed flows on event by event
+(`events()`), the session's end marked, so a caller makes exactly the calls `Analysis.push`
+and `Analysis.finish` make in one process (as `drive_pipelined` does): every analyzer sees
+the same calls in the same order, so the output cannot differ. The two halves run at once,
+on two cores. A source error comes at the point it happened, and the session's end after
+it, as in one process.
 
 Command frames (the bulk) travel as tuples of plain values; any other frame travels pickled
 whole. Messages are batches of items, and the pipe's buffer bounds how far the child runs
@@ -33,25 +35,20 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from dissectors.api import Direction
-from dissectors.msnp.decode import Decoded, decode
 from dissectors.msnp.frames import CommandFrame, new_command_frame
+from dissectors.msnp.parts import command_parts
 from msnsniff.capture import Flow, SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
 BATCH: Final = 2048  # items per message
-# the child decodes a command frame's arguments unless its running count & this is 0: one
-# in four is left to the parent (decoding and sending the result cost the child more than
-# the analyzers cost the parent; on the 1M benchmark capture this evens them out)
-PARENT_DECODES: Final = 3
 
 # item tags (an item is a tuple; its first element says what it is)
 FLOW: Final = 0  # (FLOW, id, client, server, label, opened): a flow, before its first use
 COMMAND: Final = 1  # (COMMAND, no, ts, flow id, proto, c2s, offset, raw, header_len,
-#                     payload_length, dialect, inferred, cmd, split, fields, variant, problems,
-#                     credentials): a CommandFrame's record, decoded (or, left to the
-#                     parent, the last four None)
+#                     payload_length, dialect, inferred, cmd, split): a CommandFrame's
+#                     record, its line split into (TrID, arguments)
 RECORD: Final = 2  # (RECORD, no, ts, flow id, proto, frame): any other record
 EVENT: Final = 3  # (EVENT, closed flow ids, final): the records since the last EVENT are
 #                   what one source event produced (the session's last ones when final), and
@@ -63,7 +60,6 @@ DONE: Final = "done"
 CRASH: Final = "crash"
 
 _new_tuple: Final = tuple.__new__
-_UNDECODED: Final = (None, None, None, None)
 
 Event = tuple[list[FrameRecord], list[Flow], bool]
 """What one source event produced: its records, the flows it closed, and whether it was the
@@ -107,7 +103,6 @@ class _Sender:
         self.conn = conn
         self.items: list[tuple[Any, ...]] = []
         self.flows: set[str] = set()  # described to the parent and not yet closed
-        self.commands = 0
 
     def event(self, records: list[FrameRecord], closed: list[Flow], final: bool) -> None:
         items = self.items
@@ -121,22 +116,17 @@ class _Sender:
                 items.append(_flow_item(flow))
             frame = record.frame
             if type(frame) is CommandFrame:
-                self.commands += 1
-                # one in four left to the parent, to even out the two processes' work
-                decoded: tuple[Any, Any, Any, Any] = (
-                    decode(frame) if self.commands & PARENT_DECODES else _UNDECODED
-                )
                 items.append(
                     (
                         COMMAND, record.no, record.ts, flow_id, record.proto,
                         frame.direction is c2s, frame.offset, frame.raw, frame.header_len,
                         frame.payload_length, frame.dialect, frame.dialect_inferred, frame.cmd,
-                        frame._split, decoded[0], decoded[1], decoded[2], decoded[3],
+                        command_parts(frame),
                     )
                 )  # fmt: skip
             else:
                 if isinstance(frame, CommandFrame):
-                    decode(frame)
+                    command_parts(frame)
                 items.append((RECORD, record.no, record.ts, flow_id, record.proto, frame))
         closed_ids = []
         for flow in closed:
@@ -167,7 +157,8 @@ class _Sender:
 
 
 def _dissect(path: str, session: CaptureSession, conn: Connection) -> None:
-    """The child: the capture dissected, decoded and sent event by event, then the notes."""
+    """The child: the capture dissected, its command lines split, sent event by event, then
+    the notes."""
     from msnsniff.capture.sources import open_source
 
     sender = _Sender(conn)
@@ -259,18 +250,13 @@ class Pipeline:
                 if tag == COMMAND:
                     (
                         _tag, no, ts, flow_id, proto, is_c2s, offset, raw, header_len,
-                        payload_length, dialect, inferred, cmd, split, fields, variant,
-                        problems, credentials,
+                        payload_length, dialect, inferred, cmd, split,
                     ) = item  # fmt: skip
                     frame = make(
                         c2s if is_c2s else s2c, offset, raw, header_len, payload_length,
                         dialect, inferred, cmd,
                     )  # fmt: skip
-                    if variant is not None:
-                        set_attr(frame, "_split", split)
-                        set_attr(frame, "_decoded", _new_tuple(
-                            Decoded, (fields, variant, problems, credentials)
-                        ))  # fmt: skip
+                    set_attr(frame, "_split", split)
                     records.append(
                         _new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, frame))
                     )
