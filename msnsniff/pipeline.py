@@ -238,7 +238,6 @@ class Pipeline:
         flows = self._flows
         c2s, s2c = Direction.C2S, Direction.S2C
         make = new_command_frame
-        set_attr = object.__setattr__
         records: list[FrameRecord] = []
         while self._at < len(self._pending) or self._receive():
             items, at = self._pending, self._at
@@ -254,9 +253,8 @@ class Pipeline:
                     ) = item  # fmt: skip
                     frame = make(
                         c2s if is_c2s else s2c, offset, raw, header_len, payload_length,
-                        dialect, inferred, cmd,
+                        dialect, inferred, cmd, split,
                     )  # fmt: skip
-                    set_attr(frame, "_split", split)
                     records.append(
                         _new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, frame))
                     )

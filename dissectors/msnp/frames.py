@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from dissectors.api import Direction, Frame
 from dissectors.msnp.grammar import is_unknown
@@ -106,7 +106,14 @@ class CommandFrame(MsnpFrame):
         )
 
 
-NewCommandFrame = Callable[[Direction, int, bytes, int, int | None, int, bool, str], CommandFrame]
+class NewCommandFrame(Protocol):
+    """The signature of `new_command_frame`."""
+
+    def __call__(
+        self, direction: Direction, offset: int, raw: bytes, header_len: int,
+        payload_length: int | None, dialect: int, dialect_inferred: bool, cmd: str,
+        split: tuple[int | None, tuple[str, ...]] | None = None, /,
+    ) -> CommandFrame: ...  # fmt: skip
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
@@ -139,6 +146,7 @@ def _command_frame_maker() -> NewCommandFrame:
         dialect: int,
         dialect_inferred: bool,
         cmd: str,
+        split: tuple[int | None, tuple[str, ...]] | None = None,
     ) -> CommandFrame:
         frame: CommandFrame = make(CommandFrame)
         set_direction(frame, direction)
@@ -149,7 +157,7 @@ def _command_frame_maker() -> NewCommandFrame:
         set_dialect(frame, dialect)
         set_inferred(frame, dialect_inferred)
         set_cmd(frame, cmd)
-        set_split(frame, None)
+        set_split(frame, split)
         set_decoded(frame, None)
         set_payload(frame, None)
         return frame
@@ -159,10 +167,11 @@ def _command_frame_maker() -> NewCommandFrame:
 
 new_command_frame: Final[NewCommandFrame] = _command_frame_maker()
 """`CommandFrame(direction, offset, raw, header_len, payload_length, dialect,
-dialect_inferred)` given its command word `cmd` (`raw[:3]` as text), for the framer's hot
-path: a frozen dataclass's `__init__` writes each field through `object.__setattr__`;
-writing the slots through their descriptors, bound once, costs half as much. The result is
-an ordinary, equal `CommandFrame`."""
+dialect_inferred)` given its command word `cmd` (`raw[:3]` as text) and, when known, its
+line already split into (TrID, arguments), for the framer's hot path and the analysis
+pipeline's receiving end: a frozen dataclass's `__init__` writes each field through
+`object.__setattr__`; writing the slots through their descriptors, bound once, costs half
+as much. The result is an ordinary, equal `CommandFrame`."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)

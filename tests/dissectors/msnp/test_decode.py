@@ -141,3 +141,17 @@ def test_str_arguments_are_stored_as_they_are_and_typed_ones_decoded() -> None:
     assert fields["nick"] == "Alice A" and fields["nick_raw"] == "Alice%20A"
     assert fields["status"] == "NLN" and fields["status_meaning"] == "Online"
     assert fields["client_id"] == 268435456
+
+
+def test_a_frame_made_with_its_split_equals_one_split_on_first_use() -> None:
+    """`new_command_frame(..., split)` (the analysis pipeline's receiving end) gives the frame
+    the framer makes, its TrID, arguments and decoded fields the same."""
+    raw = b"ADD 12 FL 34 a@b.c Nick%20One 2\r\n"
+    plain = new_command_frame(Direction.S2C, 7, raw, len(raw), None, 8, False, "ADD")
+    split = split_line(raw[:-2], Direction.S2C, 8)
+    given_split = new_command_frame(Direction.S2C, 7, raw, len(raw), None, 8, False, "ADD", split)
+    assert given_split._split is split  # no second split
+    assert given_split == plain
+    assert (given_split.trid, given_split.args) == (12, ("FL", "34", "a@b.c", "Nick%20One", "2"))
+    assert decode(given_split) == decode(plain)
+    assert decode(given_split).fields["nick"] == "Nick One"
