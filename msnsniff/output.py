@@ -32,7 +32,7 @@ import orjson
 from dissectors.api import Direction, Frame
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
-from dissectors.msnp.grammar import is_unknown
+from dissectors.msnp.grammar import C2S, is_unknown
 from dissectors.msnp.payloads import Payload
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Paired, Pairing
@@ -46,7 +46,7 @@ _ARROWS: Final = {Direction.C2S: "→", Direction.S2C: "←"}
 
 def _endpoints(record: FrameRecord) -> tuple[str | None, str | None]:
     flow = record.flow
-    if record.direction is Direction.C2S:
+    if record.direction is C2S:
         return flow.client, flow.server
     return flow.server, flow.client
 
@@ -335,7 +335,7 @@ def _command_obj(record: FrameRecord, frame: CommandFrame) -> dict[str, Any] | N
                 return None
     flow = record.flow
     direction = frame.direction
-    c2s = direction is Direction.C2S
+    c2s = direction is C2S
     cmd = frame.cmd
     fields = decoded.fields
     error = None

@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, new_command_frame
+from dissectors.msnp.grammar import C2S, S2C
 from dissectors.msnp.parts import command_parts
 from msnsniff.capture import Flow, SourceNote
 from msnsniff.errors import MsnsniffError
@@ -107,7 +107,7 @@ class _Sender:
     def event(self, records: list[FrameRecord], closed: list[Flow], final: bool) -> None:
         items = self.items
         flows = self.flows
-        c2s = Direction.C2S
+        c2s = C2S
         for record in records:
             flow = record.flow
             flow_id = flow.id
@@ -236,7 +236,7 @@ class Pipeline:
         (`final`). Where the source failed, raises its `MsnsniffError`; calling `events()`
         again then gives what follows (the session's end, as `finish` gives it)."""
         flows = self._flows
-        c2s, s2c = Direction.C2S, Direction.S2C
+        c2s, s2c = C2S, S2C
         make = new_command_frame
         records: list[FrameRecord] = []
         while self._at < len(self._pending) or self._receive():

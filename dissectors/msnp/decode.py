@@ -14,12 +14,12 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
-from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from dissectors.msnp.grammar import (
     ACK_MODES,
     AUTH_STEPS,
     BLP_VALUES,
+    C2S,
     CAPABILITIES,
     CLIENT_VERSIONS,
     COMMANDS,
@@ -28,10 +28,11 @@ from dissectors.msnp.grammar import (
     LIST_NAMES,
     MAX_DIALECT,
     MIN_DIALECT,
+    NO,
     OUT_REASONS,
     STATUSES,
+    YES,
     CommandSpec,
-    TrID,
     Variant,
 )
 from dissectors.msnp.parts import command_parts
@@ -261,7 +262,7 @@ def _by_dialect(spec: CommandSpec, c2s: bool, has_trid: bool) -> tuple[tuple[Can
     """Per dialect (from MIN_DIALECT), the variants a line may take in the order they are
     tried: those of its dialect first, then the others (each in grammar order), without
     those its TrID rules out. Most commands have one order for every dialect: built once."""
-    banned = TrID.NO if has_trid else TrID.YES
+    banned = NO if has_trid else YES
     variants = [v for v in (spec.c2s if c2s else spec.s2c) if v.trid is not banned]
     built: dict[tuple[bool, ...], tuple[Candidate, ...]] = {}
     rows = []
@@ -297,7 +298,7 @@ def choose_variant(frame: CommandFrame) -> Variant | None:
     """The grammar variant that describes this line, preferring the frame's dialect: the
     first whose dialect range, TrID rule, arity and guard fit (then any dialect's)."""
     trid, args = command_parts(frame)
-    return _choose(frame.cmd, frame.direction is Direction.C2S, trid is not None,
+    return _choose(frame.cmd, frame.direction is C2S, trid is not None,
                    frame.dialect, args)  # fmt: skip
 
 
@@ -348,7 +349,7 @@ def _decode(frame: CommandFrame) -> Decoded:
     spec = COMMANDS.get(cmd)
     if spec is None:
         return _new_tuple(Decoded, ({"args": list(args)}, "", ("unknown command",), ()))
-    c2s = frame.direction is Direction.C2S
+    c2s = frame.direction is C2S
     variant = _choose(cmd, c2s, trid is not None, frame.dialect, args)
     if variant is None:
         where = "client" if c2s else "server"

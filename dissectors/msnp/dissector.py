@@ -23,11 +23,13 @@ from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
 from dissectors.msnp.framer import DirectionFramer
 from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame
 from dissectors.msnp.grammar import (
+    C2S,
     COMMANDS,
     DEFAULT_DIALECT,
     DIALECT_CLUES,
     MAX_DIALECT,
     MIN_DIALECT,
+    S2C,
     VER_RE,
     DialectClue,
 )
@@ -77,7 +79,7 @@ class MsnpDissector:
 
     # -- the Dissector protocol --------------------------------------------------------------
     def _framer(self, direction: Direction) -> DirectionFramer:
-        framer = self._c2s if direction is Direction.C2S else self._s2c
+        framer = self._c2s if direction is C2S else self._s2c
         order = self._order
         if not order or (order[0] is not framer and (len(order) == 1 or order[1] is not framer)):
             order.append(framer)
@@ -155,7 +157,7 @@ class MsnpDissector:
         versions = [n for n in versions if MIN_DIALECT <= n <= MAX_DIALECT]
         if not versions:
             return
-        if frame.direction is Direction.S2C:
+        if frame.direction is S2C:
             self._ver_fixed = True
             for framer in self._framers:
                 framer.watch = _VER

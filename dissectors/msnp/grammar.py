@@ -115,8 +115,9 @@ def v(
     )
 
 
-NO = TrID.NO
-IF_INT = TrID.IF_INT
+YES: Final = TrID.YES
+NO: Final = TrID.NO
+IF_INT: Final = TrID.IF_INT
 _PRE8 = (2, 7)
 _P8_9 = (8, 9)
 _P8_12 = (8, 12)
@@ -535,12 +536,12 @@ def split_line(
     cmd = tokens[0].decode("ascii", "replace")
     rest = tokens[1:]
     if cmd[:1].isdigit():
-        rule = TrID.YES
+        rule = YES
     else:
         entry = WIRE_RULES[dialect][direction].get(cmd)
-        rule = TrID.IF_INT if entry is None else entry[0]
+        rule = IF_INT if entry is None else entry[0]
     trid = None
-    if rule is not TrID.NO and rest:
+    if rule is not NO and rest:
         first = rest[0]
         if 0 < len(first) <= _MAX_TRID_DIGITS and first.isdigit():
             trid = int(first)

@@ -70,9 +70,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from dissectors.api import Direction
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame
+from dissectors.msnp.grammar import C2S
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -1041,7 +1041,7 @@ class ContactLists:
                 self._lost(record)
             return
         cmd = frame.cmd
-        if frame.direction is Direction.C2S:
+        if frame.direction is C2S:
             if cmd in _REQUESTS:
                 self._request(record, frame)
             return

@@ -34,7 +34,8 @@ from msnsniff.session.analysis import Finding, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.contacts import ContactLists
 
-C2S, S2C = Direction.C2S, Direction.S2C
+C2S: Final = Direction.C2S
+S2C: Final = Direction.S2C
 
 MAX_NICK_BYTES: Final = 387  # URL-encoded; over it the server disconnects (seed 004)
 MAX_GROUP_NAME_BYTES: Final = 61  # URL-encoded, on ADG; over it: 229 (seed 004)

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame
+from dissectors.msnp.grammar import C2S
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -121,7 +121,7 @@ class Transactions:
             conn = self._conns[flow] = _Conn()
         if record.ts is not None and conn.waiting:
             self._expire(conn, record.ts)
-        if frame.direction is Direction.C2S:
+        if frame.direction is C2S:
             if frame.trid is not None:
                 self._request(conn, record, frame)
         else:
