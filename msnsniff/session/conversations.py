@@ -43,7 +43,7 @@ from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame
 from dissectors.msnp.payloads import Payload
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink, clock
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.chat_events import (
     ChatEvent,
@@ -237,7 +237,7 @@ CONTENT: Final[Mapping[str, Callable[[_Msg], ChatEvent]]] = MappingProxyType(
 Handler = Callable[["Conversations", FrameRecord, CommandFrame], None]
 
 
-class Conversations:
+class Conversations(NativeAnalyzer):
     """The conversation reducer (see the module docstring)."""
 
     def __init__(

@@ -30,7 +30,7 @@ from dissectors.msnp.errors import error_info
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from dissectors.msnp.grammar import COMMANDS, PAYLOAD_RULES
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.contacts import ContactLists
 
@@ -254,7 +254,7 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
 
 
 
-class Expert:
+class Expert(NativeAnalyzer):
     """The expert-findings analyzer (see the module docstring)."""
 
     def __init__(self, sink: Sink, contacts: ContactLists | None = None) -> None:

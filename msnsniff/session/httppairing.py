@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 from dissectors.http.frames import HttpRequest, HttpResponse
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.transactions import Transaction
 
 
-class HttpTransactions:
+class HttpTransactions(NativeAnalyzer):
     """The HTTP pairing analyzer; listeners as `Transactions` takes them."""
 
     def __init__(self, sink: Sink, *,

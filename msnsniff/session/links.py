@@ -39,7 +39,7 @@ from dissectors.api import Direction
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink, clock
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
 
 TTL: Final = 300.0
@@ -238,7 +238,7 @@ def _error(frame: ErrorFrame) -> str:
 Handler = Callable[["SessionLinks", _Conn, FrameRecord, CommandFrame], None]
 
 
-class SessionLinks:
+class SessionLinks(NativeAnalyzer):
     """The session-graph analyzer (see the module docstring)."""
 
     def __init__(

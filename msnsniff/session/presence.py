@@ -33,7 +33,7 @@ from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from dissectors.msnp.grammar import STATUSES
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink, clock
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
 
 C2S: Final = Direction.C2S
@@ -102,7 +102,7 @@ def _remember(table: dict[int, Any], key: int, value: Any) -> None:
         del table[next(iter(table))]
 
 
-class Presence:
+class Presence(NativeAnalyzer):
     """The presence reducer (see the module docstring)."""
 
     def __init__(

@@ -40,7 +40,7 @@ from typing import Final
 from dissectors.msnp.frames import CommandFrame
 from dissectors.msnp.grammar import C2S
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Finding, Severity, Sink
+from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 
 TIMEOUT: Final = 60.0  # seconds of capture time a request may wait for its first reply
@@ -84,7 +84,7 @@ class _Conn:
     ringing: Transaction | None = None  # a CAL answered with RINGING, waiting for its JOI
 
 
-class Transactions:
+class Transactions(NativeAnalyzer):
     """The pairing reducer (see the module docstring)."""
 
     def __init__(

@@ -27,7 +27,7 @@ from typing import Any, Final
 from dissectors.http.apps import fbrest
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
 from msnsniff.capture import Flow
-from msnsniff.session.analysis import Analysis, Finding, Severity, Sink
+from msnsniff.session.analysis import Analysis, Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 
 SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType({
@@ -76,7 +76,7 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-class WebApis:
+class WebApis(NativeAnalyzer):
     """The analyzer: per-message problems as findings, and the cross-message checks."""
 
     def __init__(self, sink: Sink, *, fb_secret: str | None = None,
@@ -206,7 +206,7 @@ class WebApis:
         pass
 
 
-class WebStats:
+class WebStats(NativeAnalyzer):
     """Counters over the HTTP frames of a capture (for `msnsniff stats`)."""
 
     def __init__(self) -> None:
