@@ -252,12 +252,6 @@ class WebStats(NativeAnalyzer):
         if isinstance(fault, dict):
             self.errors[(app.kind, str(fault.get("code")))] += 1
 
-    def flow_closed(self, flow: Flow) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
     @property
     def empty(self) -> bool:
         return not (self.methods or self.statuses or self.malformed)
