@@ -107,7 +107,6 @@ class _Sender:
     def event(self, records: list[FrameRecord], closed: list[Flow], final: bool) -> None:
         items = self.items
         flows = self.flows
-        c2s = C2S
         for record in records:
             flow = record.flow
             flow_id = flow.id
@@ -119,7 +118,7 @@ class _Sender:
                 items.append(
                     (
                         COMMAND, record.no, record.ts, flow_id, record.proto,
-                        frame.direction is c2s, frame.offset, frame.raw, frame.header_len,
+                        frame.direction is C2S, frame.offset, frame.raw, frame.header_len,
                         frame.payload_length, frame.dialect, frame.dialect_inferred, frame.cmd,
                         command_parts(frame),
                     )
@@ -236,7 +235,6 @@ class Pipeline:
         (`final`). Where the source failed, raises its `MsnsniffError`; calling `events()`
         again then gives what follows (the session's end, as `finish` gives it)."""
         flows = self._flows
-        c2s, s2c = C2S, S2C
         make = new_command_frame
         records: list[FrameRecord] = []
         while self._at < len(self._pending) or self._receive():
@@ -252,7 +250,7 @@ class Pipeline:
                         payload_length, dialect, inferred, cmd, split,
                     ) = item  # fmt: skip
                     frame = make(
-                        c2s if is_c2s else s2c, offset, raw, header_len, payload_length,
+                        C2S if is_c2s else S2C, offset, raw, header_len, payload_length,
                         dialect, inferred, cmd, split,
                     )  # fmt: skip
                     records.append(
