@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from dissectors.msnp.frames import CommandFrame, new_command_frame
-from dissectors.msnp.grammar import C2S, S2C
+from dissectors.msnp.grammar import C2S, S2C, split_line
 from dissectors.msnp.parts import command_parts
 from msnsniff.capture import Flow, SourceNote
 from msnsniff.errors import MsnsniffError
@@ -115,12 +115,17 @@ class _Sender:
                 items.append(_flow_item(flow))
             frame = record.frame
             if type(frame) is CommandFrame:
+                # the split as `command_parts` makes it, from the fields read here and not
+                # kept in the frame (this process drops the frame once it is sent)
+                direction, raw, header_len, dialect = (
+                    frame.direction, frame.raw, frame.header_len, frame.dialect
+                )
                 items.append(
                     (
                         COMMAND, record.no, record.ts, flow_id, record.proto,
-                        frame.direction is C2S, frame.offset, frame.raw, frame.header_len,
-                        frame.payload_length, frame.dialect, frame.dialect_inferred, frame.cmd,
-                        command_parts(frame),
+                        direction is C2S, frame.offset, raw, header_len, frame.payload_length,
+                        dialect, frame.dialect_inferred, frame.cmd,
+                        split_line(raw[: header_len - 2], direction, dialect),
                     )
                 )  # fmt: skip
             else:
