@@ -35,8 +35,8 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from dissectors.msnp.frames import CommandFrame, new_command_frame
-from dissectors.msnp.grammar import C2S, S2C, split_line
-from dissectors.msnp.parts import command_parts
+from dissectors.msnp.grammar import C2S, S2C
+from dissectors.msnp.parts import command_parts, split_command
 from msnsniff.capture import Flow, SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.analysis import Analysis
@@ -115,7 +115,7 @@ class _Sender:
                 items.append(_flow_item(flow))
             frame = record.frame
             if type(frame) is CommandFrame:
-                # the split as `command_parts` makes it, from the fields read here and not
+                # the split `command_parts` would make, from the fields read here, and not
                 # kept in the frame (this process drops the frame once it is sent)
                 direction, raw, header_len, dialect = (
                     frame.direction, frame.raw, frame.header_len, frame.dialect
@@ -125,7 +125,7 @@ class _Sender:
                         COMMAND, record.no, record.ts, flow_id, record.proto,
                         direction is C2S, frame.offset, raw, header_len, frame.payload_length,
                         dialect, frame.dialect_inferred, frame.cmd,
-                        split_line(raw[: header_len - 2], direction, dialect),
+                        split_command(raw, header_len, direction, dialect),
                     )
                 )  # fmt: skip
             else:

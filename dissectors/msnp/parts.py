@@ -14,16 +14,23 @@ from typing import TYPE_CHECKING
 from dissectors.msnp.grammar import split_line
 
 if TYPE_CHECKING:
+    from dissectors.api import Direction
     from dissectors.msnp.frames import CommandFrame
 
 Parts = tuple[int | None, tuple[str, ...]]
+
+
+def split_command(raw: bytes, header_len: int, direction: Direction, dialect: int) -> Parts:
+    """(TrID, arguments) of the command line that starts `raw` (`header_len` bytes with its
+    CRLF), read with `direction`'s and `dialect`'s TrID rule."""
+    return split_line(raw[: header_len - 2], direction, dialect)
 
 
 def command_parts(frame: CommandFrame) -> Parts:
     """(TrID, arguments), split on first use and cached in the frame's `_split` slot."""
     parts = frame._split
     if parts is None:
-        parts = split_line(frame.raw[: frame.header_len - 2], frame.direction, frame.dialect)
+        parts = split_command(frame.raw, frame.header_len, frame.direction, frame.dialect)
         object.__setattr__(frame, "_split", parts)
     return parts
 
