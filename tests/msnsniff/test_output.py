@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import Flow
 from msnsniff.output import dumps, printable, record_to_jsonl, record_to_text
 from msnsniff.session.capture_session import FrameRecord
@@ -132,3 +133,34 @@ def test_read_into_a_reader_that_stops_early_exits_quietly() -> None:
         proc.stdout.close()
         status = proc.wait(timeout=120)
         assert (status, proc.stderr.read()) == (0, b"")
+
+
+def _msg(payload: bytes, account: str = "bob@example.com") -> FrameRecord:
+    line = b"MSG %s Bob %d\r\n" % (account.encode(), len(payload))
+    return _record(line + payload)
+
+
+TYPING = (b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\n"
+          b"TypingUser: bob@example.com\r\n\r\n\r\n")  # fmt: skip
+TEXT = (b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+        b"X-MMS-IM-Format: FN=Arial; EF=B; CO=ff\r\n\r\nhello \xe2\x98\x83")  # fmt: skip
+BIG = b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 600  # not remembered
+
+
+def test_json_lines_render_payloads_as_the_reference_does_whether_remembered_or_not() -> None:
+    """The fast JSON Lines path renders a small payload once and remembers it by command and
+    bytes: every later frame with the same payload, one already decoded, and a payload too
+    big to remember all come out as `record_to_jsonl` writes them."""
+    from msnsniff.output import jsonl_bytes
+
+    for payload in (TYPING, TEXT, BIG, b"\x00\x01 not mime"):
+        first, again, decoded = _msg(payload), _msg(payload), _msg(payload, "carol@example.com")
+        frame = decoded.frame
+        assert isinstance(frame, CommandFrame)
+        assert frame.payload is not None  # decoded before rendering: rendered anew
+        for record in (first, again, decoded):
+            fast = jsonl_bytes(record, None)
+            assert fast.endswith(b"\n")
+            assert json.loads(fast) == json.loads(record_to_jsonl(record))
+        assert jsonl_bytes(first, None) == jsonl_bytes(again, None)
+        assert json.loads(jsonl_bytes(first, None))["payload"]["length"] == len(payload)
