@@ -337,9 +337,9 @@ REMEMBERED_PAYLOADS: Final = 1024
 REMEMBERED_PAYLOAD_BYTES: Final = 512
 """Payloads up to this size are rendered once and remembered (at most REMEMBERED_PAYLOADS
 of them: about 5 MiB more peak RSS on the benchmark captures, 48.4 MiB in all at 1M packets
-by default): a conversation's typing notifications and acknowledgements
-repeat, and on the 100k benchmark capture 48% of payloads had come before. The rendering
-depends on the command and the bytes alone, and the remembered value is immutable."""
+by default): a conversation's typing notifications and acknowledgements repeat, and on the
+100k benchmark capture 48% of payloads had come before. The rendering depends on the
+command and the bytes alone, and the remembered value is immutable."""
 
 
 @lru_cache(maxsize=REMEMBERED_PAYLOADS)
