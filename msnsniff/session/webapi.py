@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from dissectors.http.apps import fbrest
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
-from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis, Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 
@@ -198,12 +197,6 @@ class WebApis(NativeAnalyzer):
         else:
             self._report(record, "fbrest.bad_sig", "sig does not match the parameters and the "
                          "secret given; the answer is error 104")
-
-    def flow_closed(self, flow: Flow) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 class WebStats(NativeAnalyzer):
