@@ -23,6 +23,7 @@ worker and are reported once.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import multiprocessing
 import resource
@@ -82,6 +83,19 @@ class ReadResult:
     notes: list[SourceNote]
     error: str | None
     peak_rss: list[int]  # per worker, bytes
+
+
+def widen_pipe(conn: Connection) -> None:
+    """Give a pipe a 1 MiB buffer where the system allows it (Linux, where it is 64 KiB by
+    default): a worker then writes a message in one go instead of waiting for the reader
+    every 64 KiB. On the 1M benchmark capture, four alternating runs each: `read -T jsonl`
+    took a median 10.0 s against 10.5 s, `expert` 6.55 s against 6.77 s."""
+    import fcntl
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with contextlib.suppress(OSError):  # over the system's limit: the default stays
+            fcntl.fcntl(conn.fileno(), setsize, 1 << 20)
 
 
 def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], str | bytes] | None:
@@ -331,6 +345,8 @@ def read_parallel(
         else multiprocessing.get_context("spawn")
     )
     pipes = [ctx.Pipe(duplex=False) for _ in range(jobs)]
+    for recv, _send in pipes:
+        widen_pipe(recv)
     procs = [
         ctx.Process(
             target=_work,

@@ -44,6 +44,7 @@ from dissectors.msnp.grammar import C2S, S2C
 from dissectors.msnp.parts import command_parts, split_command
 from msnsniff.capture import Flow, SourceNote
 from msnsniff.errors import MsnsniffError
+from msnsniff.parallel import widen_pipe
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
@@ -206,6 +207,7 @@ class Pipeline:
             with contextlib.suppress(Exception):
                 stream.flush()
         self._recv, send = ctx.Pipe(duplex=False)
+        widen_pipe(self._recv)
         self._proc = ctx.Process(target=_dissect, args=(path, session(), send), daemon=True)
         self._proc.start()
         send.close()  # the parent only reads: a dead child then shows as EOF

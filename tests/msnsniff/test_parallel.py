@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from msnsniff.cli import main
-from msnsniff.parallel import _merged
+from msnsniff.parallel import _merged, widen_pipe
 from tests.conftest import Generate
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
 
@@ -94,3 +94,23 @@ def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]]) -> None
     merged = list(_merged([iter(s) for s in streams]))
     assert merged == expected
     assert [item[0] for item in merged] == sorted(seen)
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="Linux only")
+def test_widen_pipe_gives_a_one_mebibyte_buffer_and_messages_still_arrive_whole() -> None:
+    import fcntl
+    import multiprocessing
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    recv, send = multiprocessing.Pipe(duplex=False)
+    with recv, send:
+        before = fcntl.fcntl(recv.fileno(), fcntl.F_GETPIPE_SZ)
+        widen_pipe(recv)
+        after = fcntl.fcntl(recv.fileno(), fcntl.F_GETPIPE_SZ)
+        if limit < 1 << 20:  # the system refuses: the pipe keeps its size, nothing raised
+            assert after == before
+            return
+        assert after == 1 << 20
+        message = bytes(range(256)) * 3000  # 768,000 bytes, more than a default pipe holds
+        send.send_bytes(message)  # with no reader yet: this returns only if it all fitted
+        assert recv.recv_bytes() == message
