@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from msnsniff.cli import main
-from msnsniff.parallel import _merged, widen_pipe
+from msnsniff.parallel import Item, _runs, widen_pipe
 from tests.conftest import Generate
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
 
@@ -81,19 +81,40 @@ def test_bad_job_count_is_refused(capture: Path) -> None:
     assert status == 2 and "-j expects a positive number" in err
 
 
-@given(st.lists(st.sets(st.integers(0, 10_000)), min_size=1, max_size=4))
-def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]]) -> None:
+@given(
+    st.lists(st.sets(st.integers(0, 10_000)), min_size=1, max_size=4),
+    st.lists(st.integers(1, 5), min_size=1),  # batch sizes, in turn
+)
+def test_the_runs_give_what_heapq_merge_gives(keysets: list[set[int]], sizes: list[int]) -> None:
     # keys are unique across workers, as a flow belongs to one
     seen: set[int] = set()
-    streams = []
-    for worker, keys in enumerate(keysets):
+    streams: list[list[Item]] = []
+    for keys in keysets:
         mine = sorted(keys - seen)
         seen |= keys
-        streams.append([(key, worker, i, f"line {key}", None) for i, key in enumerate(mine)])
-    expected = list(heapq.merge(*streams))
-    merged = list(_merged([iter(s) for s in streams]))
+        streams.append([(key, i, f"line {key}", None) for i, key in enumerate(mine)])
+    batches: list[list[list[Item]]] = []  # each worker's stream cut into batches
+    for stream in streams:
+        cut: list[list[Item]] = []
+        at = 0
+        while at < len(stream):
+            size = sizes[len(cut) % len(sizes)]
+            cut.append(stream[at : at + size])
+            at += size
+        batches.append(cut)
+    queues = [iter(cut) for cut in batches]
+    fetches: list[int] = []
+
+    def fetch(worker: int) -> list[Item] | None:
+        fetches.append(worker)
+        return next(queues[worker], None)
+
+    merged = [(batch[j], worker) for worker, batch, start, end in _runs(fetch, len(streams))
+              for j in range(start, end)]  # fmt: skip
+    expected = list(heapq.merge(*[[(item, w) for item in s] for w, s in enumerate(streams)]))
     assert merged == expected
-    assert [item[0] for item in merged] == sorted(seen)
+    assert [item[0] for item, _worker in merged] == sorted(seen)
+    assert len(fetches) == sum(len(cut) + 1 for cut in batches)  # every batch, then the end
 
 
 @pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_GETPIPE_SZ"), reason="Linux only")
