@@ -325,8 +325,7 @@ def _choose(
 
 def decode(frame: CommandFrame) -> Decoded:
     """A frame's arguments as named fields, decoded once per frame and shared by every
-    analyzer and output, and by the frames whose lines decode alike (so callers must not
-    modify `fields`: copy it first)."""
+    analyzer and output (so callers must not modify `fields`: copy it first)."""
     decoded = frame._decoded
     if decoded is None:
         decoded = _decode(frame)
@@ -335,8 +334,9 @@ def decode(frame: CommandFrame) -> Decoded:
 
 
 def _decode(frame: CommandFrame) -> Decoded:
+    out: Out = {}
+    problems: Problems = []
     if isinstance(frame, ErrorFrame):
-        out: Out = {}
         from dissectors.msnp.errors import error_info
 
         info = error_info(frame.code)
@@ -344,32 +344,13 @@ def _decode(frame: CommandFrame) -> Decoded:
         if frame.args:
             out["extra"] = list(frame.args)
         return _new_tuple(Decoded, (out, "error", (), ()))
+    cmd = frame.cmd
     trid, args = command_parts(frame)  # the getters behind `frame.trid` and `frame.args`
-    line = (frame.cmd, frame.direction is C2S, trid is not None, frame.dialect, args)
-    if frame.header_len <= REMEMBERED_LINE_BYTES:
-        return _decode_remembered(*line)
-    return _decode_line(*line)
-
-
-REMEMBERED_LINES: Final = 1024
-REMEMBERED_LINE_BYTES: Final = 512
-"""`_decode_remembered` keeps the decoding of the last `REMEMBERED_LINES` distinct lines of
-up to `REMEMBERED_LINE_BYTES` (so at most about a megabyte): on the 100k benchmark capture
-41% of command lines repeat one of the 1,024 before them (typing notifications,
-acknowledgements, pings, a sender's messages)."""
-
-
-def _decode_line(
-    cmd: str, c2s: bool, has_trid: bool, dialect: int, args: tuple[str, ...]
-) -> Decoded:
-    """A command line's decoding from all it depends on: command, direction, whether it has
-    a TrID, dialect and arguments (so the result can be shared, like every `Decoded`)."""
-    out: Out = {}
-    problems: Problems = []
     spec = COMMANDS.get(cmd)
     if spec is None:
         return _new_tuple(Decoded, ({"args": list(args)}, "", ("unknown command",), ()))
-    variant = _choose(cmd, c2s, has_trid, dialect, args)
+    c2s = frame.direction is C2S
+    variant = _choose(cmd, c2s, trid is not None, frame.dialect, args)
     if variant is None:
         where = "client" if c2s else "server"
         problems.append(f"arguments fit no known form of {cmd} sent by the {where}")
@@ -394,9 +375,6 @@ def _decode_line(
         if rest:
             break
     return _new_tuple(Decoded, (out, variant.label, tuple(problems), secrets))
-
-
-_decode_remembered: Final = lru_cache(maxsize=REMEMBERED_LINES)(_decode_line)
 
 
 def decode_fields(frame: CommandFrame) -> dict[str, Any]:

@@ -155,25 +155,3 @@ def test_a_frame_made_with_its_split_equals_one_split_on_first_use() -> None:
     assert (given_split.trid, given_split.args) == (12, ("FL", "34", "a@b.c", "Nick%20One", "2"))
     assert decode(given_split) == decode(plain)
     assert decode(given_split).fields["nick"] == "Nick One"
-
-
-def test_lines_that_decode_alike_share_one_decoding_and_others_get_their_own() -> None:
-    from dissectors.msnp.decode import REMEMBERED_LINE_BYTES, _decode_line
-
-    line = "NLN NLN alice@example.com Alice%20%E2%99%A5 268435492"
-    first, again = (decode(frame_of(line, Direction.S2C, 8)) for _ in range(2))
-    assert again is first  # remembered, so shared: the fields are read-only by contract
-    assert first.fields["nick"] == "Alice ♥" and first.fields["status_meaning"] == "Online"
-    # the same arguments in another dialect, direction or TrID form: decoded afresh
-    other_dialect = decode(frame_of(line, Direction.S2C, 9))
-    other_direction = decode(frame_of(line, Direction.C2S, 8))
-    with_trid = decode(frame_of("NLN 7 NLN alice@example.com Alice 1", Direction.S2C, 8))
-    for decoded in (other_dialect, other_direction, with_trid):
-        assert decoded is not first
-    assert other_direction.problems != first.problems == ()  # the client sends no NLN
-    # a line too long to remember still decodes as `_decode_line` decodes it, each time anew
-    long_line = "NLN NLN alice@example.com " + "x" * REMEMBERED_LINE_BYTES + " 1"
-    long_first, long_again = (decode(frame_of(long_line, Direction.S2C, 8)) for _ in range(2))
-    assert long_again is not long_first
-    args = tuple(long_line.split()[1:])
-    assert long_again == long_first == _decode_line("NLN", False, False, 8, args)
