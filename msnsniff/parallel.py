@@ -401,10 +401,15 @@ def read_parallel(
         if sink is not None and isinstance(line, bytes):
             parts.append(b'{"no":%d%s%s\n' % (line_no, line, pairing_jsonl_bytes(paired)))
             if len(parts) >= WRITE_LINES:
-                sink(b"".join(parts))
-                parts.clear()
+                flush()
         else:
             write(_finish_line(fmt, line_no, line, paired) + "\n")
+
+    def flush() -> None:
+        if parts and sink is not None:
+            data = b"".join(parts)
+            parts.clear()  # written once, even if the write fails (a closed pipe)
+            sink(data)
 
     try:
         for worker, batch, start, end in _runs(_fetcher([r for r, _s in pipes], done), jobs):
@@ -431,12 +436,13 @@ def read_parallel(
     except EOFError as exc:
         raise MsnsniffError(f"{path}: a worker process died") from exc
     finally:
-        if parts and sink is not None:  # what came before any failure is written all the same
-            sink(b"".join(parts))
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
+        try:
+            flush()  # what came before any failure is written all the same
+        finally:
+            for proc in procs:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.terminate()
     notes: list[SourceNote] = []
     for summary in done:
         for note in summary.notes:
