@@ -47,9 +47,9 @@ if TYPE_CHECKING:  # ForkContext does not exist on Windows
 
 BATCH: Final = 2048
 """Rendered lines per message. Three processes share two cores here, so each message costs
-a wake-up: `read -T jsonl` on the 1M benchmark capture took a median 12.1 s with 512 lines
-and 10.4 s with 2,048 (four alternating runs each, twice; 128 lines: 13.8 s). 8,192 lines
-were no faster and raised peak RSS from 52 to 75 MiB."""
+a wake-up: `read -T jsonl` on the 1M benchmark capture took a median 12.7 s and 11.5 s with
+512 lines, 11.0 s and 10.4 s with 2,048 (four alternating runs each, twice; 128 lines:
+13.8 s). 8,192 lines were no faster and raised peak RSS from 52 to 75 MiB."""
 WRITE_LINES: Final = 256  # JSON Lines the parent gathers into one write
 QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this often
 

@@ -21,8 +21,8 @@ Command frames (the bulk) travel as tuples of plain values; any other frame trav
 whole. Messages are batches of items, and the pipe's buffer bounds how far the child runs
 ahead, so memory stays flat. Batches are small, 64 items: the objects of a batch are then
 still in the CPU's caches when they are pickled, unpickled and analysed. With 2,048 items
-`expert` on the 1M benchmark capture took a median 9.7-11.0 s against 7.9-9.5 s with 64
-(five alternating runs each, twice); 16 items were slower again (10.6 s).
+`expert` on the 1M benchmark capture took a median 9.7 s and 10.2 s against 7.9 s and 9.5 s
+with 64 (five alternating runs each, twice); 16 items were slower again (10.6 s).
 
 The child ends with the session's notes and the error that stopped the source, if any; a
 crash in the child is raised in the parent with its traceback.
