@@ -403,6 +403,8 @@ def read_parallel(
             if len(parts) >= WRITE_LINES:
                 flush()
         else:
+            if parts:  # gathered lines first, so the order holds
+                flush()
             write(_finish_line(fmt, line_no, line, paired) + "\n")
 
     def flush() -> None:
