@@ -41,6 +41,7 @@ from typing import Final
 from dissectors.api import Direction
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame
+from dissectors.msnp.grammar import C2S, S2C
 from dissectors.msnp.payloads import Payload
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
@@ -59,9 +60,6 @@ from msnsniff.session.chat_events import (
     Participant,
     Typing,
 )
-
-C2S: Final = Direction.C2S
-S2C: Final = Direction.S2C
 
 ACKED_MODES: Final = frozenset({"A", "N", "D"})
 """Client MSG acknowledgement modes after which an ACK or NAK may come."""

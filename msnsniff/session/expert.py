@@ -28,14 +28,11 @@ from dissectors.msnp.challenge import verify_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.errors import error_info
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
-from dissectors.msnp.grammar import COMMANDS, PAYLOAD_RULES
+from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.contacts import ContactLists
-
-C2S: Final = Direction.C2S
-S2C: Final = Direction.S2C
 
 MAX_NICK_BYTES: Final = 387  # URL-encoded; over it the server disconnects (seed 004)
 MAX_GROUP_NAME_BYTES: Final = 61  # URL-encoded, on ADG; over it: 229 (seed 004)

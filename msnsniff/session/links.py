@@ -38,6 +38,7 @@ from typing import Any, Final, Literal
 from dissectors.api import Direction
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from dissectors.msnp.grammar import C2S, S2C
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
@@ -50,8 +51,6 @@ MAX_PENDING: Final = 4096
 Kind = Literal["DS", "NS", "SB"]
 How = Literal["XFR", "RNG"]
 
-C2S: Final = Direction.C2S
-S2C: Final = Direction.S2C
 
 HINTS: Final[Mapping[tuple[Direction, str], Kind]] = MappingProxyType(
     {

@@ -31,13 +31,10 @@ from typing import Any, Final
 from dissectors.api import Direction
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
-from dissectors.msnp.grammar import STATUSES
+from dissectors.msnp.grammar import C2S, S2C, STATUSES
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
-
-C2S: Final = Direction.C2S
-S2C: Final = Direction.S2C
 
 SETTABLE: Final = frozenset({"NLN", "BSY", "IDL", "BRB", "AWY", "PHN", "LUN", "HDN"})
 """Statuses a client may CHG to (FLN is not one: the server answers 201)."""
