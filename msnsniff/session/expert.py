@@ -43,6 +43,9 @@ PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT",
 """Client commands a server accepts before the login (or switchboard USR/ANS) succeeded."""
 OPENINGS: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS"})
 """Client commands that start a connection: a transcript beginning with one saw the login."""
+REQUESTS_KEPT: Final = 64
+"""Client requests remembered per connection, by TrID, so an error reply can name the request
+it refuses (a reply comes within a few requests of its own)."""
 
 
 @dataclass(slots=True)
@@ -52,6 +55,7 @@ class _Conn:
     challenge: str | None = None  # the last CHL not yet answered
     sb_requests: deque[float] = field(default_factory=deque)
     last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
+    requests: dict[int, tuple[str, int]] = field(default_factory=dict)  # TrID -> (cmd, no)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +69,10 @@ class Context:
     sink: Sink
     contacts: ContactLists | None
 
-    def report(self, severity: Severity, code: str, message: str) -> None:
-        self.sink(Finding(severity, code, message, self.record.flow.id, self.record.no))
+    def report(
+        self, severity: Severity, code: str, message: str, related: int | None = None
+    ) -> None:
+        self.sink(Finding(severity, code, message, self.record.flow.id, self.record.no, related))
 
 
 Rule = Callable[[Context], None]
@@ -195,11 +201,23 @@ def _privacy(ctx: Context) -> None:
 
 
 def _error_reply(ctx: Context) -> None:
-    assert isinstance(ctx.frame, ErrorFrame)
-    info = error_info(ctx.frame.code)
+    """An error reply explained, naming the request it refuses when this connection sent
+    one with its TrID: the documented meaning may describe another command's case (205 is
+    documented for ADD; a server may send it for REM too)."""
+    frame = ctx.frame
+    assert isinstance(frame, ErrorFrame)
+    info = error_info(frame.code)
     severity = Severity.ERROR if info.disconnects else Severity.NOTE
+    trid = frame.trid
+    request = None if trid is None else ctx.conn.requests.get(trid)
+    if request is None:
+        ctx.report(severity, "expert.error_reply",
+                   f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
+        return
+    cmd, no = request
     ctx.report(severity, "expert.error_reply",
-               f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
+               f"error {info.code} {info.name} refuses {cmd} {trid} (frame {no}): "
+               f"{info.meaning}", no)  # fmt: skip
 
 
 def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:
@@ -284,6 +302,13 @@ class Expert(NativeAnalyzer):
             _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts))
         else:
             if direction is C2S:
+                trid = frame.trid
+                if trid is not None:
+                    requests = conn.requests
+                    requests.pop(trid, None)  # a reused TrID: the newest request counts
+                    requests[trid] = (cmd, record.no)
+                    if len(requests) > REQUESTS_KEPT:
+                        del requests[next(iter(requests))]
                 text = _before_auth(conn, record, cmd)
                 if text is not None:
                     sink(Finding(Severity.WARN, "expert.before_auth", text, flow, record.no))

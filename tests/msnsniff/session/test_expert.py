@@ -44,8 +44,30 @@ def test_seed_004_limits_and_errors() -> None:
     assert ("expert.group_name_too_long", long_group) in got
     errors = {line for code, line in got if code == "expert.error_reply"}
     assert {b"216 26", b"225 30", b"229 37", b"223 39", b"230 42"} <= errors
-    msg = next(f.message for f in findings if lines[f.frame or 0] == b"216 26")
-    assert msg.startswith("error 216 ERR_NOT_ON_LIST:")
+    found = next(f for f in findings if lines[f.frame or 0] == b"216 26")
+    assert found.related is not None and lines[found.related] == b"REM 26 AL a@b"
+    assert found.message.startswith(
+        f"error 216 ERR_NOT_ON_LIST refuses REM 26 (frame {found.related}): REM or REA named"
+    )
+
+
+def test_an_error_reply_names_the_request_it_refuses_or_none() -> None:
+    """The request is this connection's latest with the reply's TrID; a reply whose TrID no
+    request of the connection carried is explained without one."""
+    text = (
+        "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
+        "C: ADD 3 FL x@y.z x@y.z\nC: ADD 3 AL x@y.z x@y.z\nS: 215 3\n"
+        "S: 216 9\n"
+    )
+    lines, findings = expert(transcript(text))
+    replies = {lines[f.frame or 0]: f for f in findings if f.code == "expert.error_reply"}
+    reused = replies[b"215 3"]
+    assert reused.related is not None and lines[reused.related] == b"ADD 3 AL x@y.z x@y.z"
+    assert f"refuses ADD 3 (frame {reused.related}):" in reused.message
+    orphan = replies[b"216 9"]
+    assert orphan.related is None
+    assert orphan.message.startswith("error 216 ERR_NOT_ON_LIST: ")
 
 
 def test_demo_capture_has_only_its_deliberate_errors() -> None:
