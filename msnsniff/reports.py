@@ -344,9 +344,11 @@ def run_contacts(
                     result = history.timeline()
                     text = render_timeline(result)
             except KeyError:
-                known = ", ".join(str(v) for v in history.versions()) or "none"
-                asked = args.at_version if diff is None else f"{diff[0]} or {diff[1]}"
-                messages.append(f"msnsniff: {path}: {account}: no list version {asked} "
+                seen = history.versions()
+                known = ", ".join(str(v) for v in seen) or "none"
+                asked = [args.at_version] if diff is None else list(diff)
+                missing = " or ".join(str(v) for v in dict.fromkeys(asked) if v not in seen)
+                messages.append(f"msnsniff: {path}: {account}: no list version {missing} "
                                 f"(versions seen: {known})")  # fmt: skip
                 continue
             if args.format == "json":

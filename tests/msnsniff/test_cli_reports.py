@@ -107,6 +107,9 @@ def test_contacts_errors_are_clear() -> None:
     status, _out, err = run("contacts", "--account", "alice@example.com", "--at-version", "99",
                             DEMO)  # fmt: skip
     assert status == 2 and "no list version 99 (versions seen: 12, 13, 14, 15)" in err
+    status, _out, err = run("contacts", "--account", "alice@example.com", "--diff", "12..99",
+                            DEMO)  # fmt: skip
+    assert status == 2 and "no list version 99 (versions seen: 12, 13, 14, 15)" in err
     status, _out, err = run("contacts", "--diff", "12-15", DEMO)
     assert status == 2 and "--diff expects VERSION..VERSION" in err
     status, _out, err = run("contacts", "--account", "nobody@example.com", DEMO)
