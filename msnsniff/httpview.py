@@ -4,8 +4,12 @@ The JSON uses the keys every frame has (`cmd` is the method or the status code, 
 target or the reason, `fields` what the sub-dissector decoded, `payload` the body, `problems`
 as "code: sentence", `credentials` the names of fields holding secrets) plus `http` (version
 and, for a response, where its request is). Bodies are shown as text up to `BODY_SHOWN`
-characters. With `redact`, credential fields, bodies that carry them, and raw bytes are
-replaced by a marker (full redaction rules for exports are a later issue).
+characters. With `redact`, credential fields, bodies that carry them, raw bytes and the
+credential headers are replaced by a marker, and so are the values of credential parameters
+in request targets and other headers (the Passport ticket in `Authentication-Info`, `pwd`,
+`sig`, `session_key`...: `msnsniff.credentials`). An HTTP gateway body is MSNP, tickets and
+cookies included: it is hidden too, and its commands are shown, redacted, as the frames of
+the gateway session's own flow.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from typing import Any, Final
 
 from dissectors.api import Frame
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
+from msnsniff.credentials import scrub
 
 BODY_SHOWN: Final = 2048
 REDACTED: Final = "<redacted>"
+MSNP_BODIES: Final = frozenset({"gateway"})  # apps whose body is MSNP (hidden by `redact`)
 SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "set-cookie"})
 
 
@@ -46,10 +52,10 @@ def fill_json(frame: Frame, out: dict[str, Any], redact: bool) -> None:
     if not isinstance(frame, HttpMessage):
         return
     app = frame.app
-    secret = bool(app is not None and app.credentials)
+    secret = bool(app is not None and (app.credentials or app.kind in MSNP_BODIES))
     out["length"] = frame.length
     if isinstance(frame, HttpRequest):
-        out["cmd"], out["args"] = frame.method, [frame.target]
+        out["cmd"], out["args"] = frame.method, [scrub(frame.target) if redact else frame.target]
     elif isinstance(frame, HttpResponse):
         out["cmd"], out["args"] = str(frame.status), [frame.reason]
     if app is not None:
@@ -64,11 +70,13 @@ def fill_json(frame: Frame, out: dict[str, Any], redact: bool) -> None:
         "app": app.kind if app is not None else None,
         "body": REDACTED if redact and secret else _text(frame.body),
     }  # fmt: skip
-    http: dict[str, Any] = {"version": frame.version, "headers": [
-        [k, REDACTED if redact and k in SECRET_HEADERS else v] for k, v in frame.headers]}
+    headers = [[k, v] for k, v in frame.headers] if not redact else [
+        [k, REDACTED if k in SECRET_HEADERS else scrub(v)] for k, v in frame.headers]
+    http: dict[str, Any] = {"version": frame.version, "headers": headers}
     if isinstance(frame, HttpResponse):
+        target = frame.request_target
         http.update(request_offset=frame.request_offset, request_method=frame.request_method,
-                    request_target=frame.request_target)  # fmt: skip
+                    request_target=scrub(target) if redact and target else target)  # fmt: skip
     out["http"] = http
 
 
@@ -126,7 +134,8 @@ def summary(frame: Frame, redact: bool) -> str:
     if not isinstance(frame, HttpMessage):
         return repr(frame)
     if isinstance(frame, HttpRequest):
-        text = f"{frame.method} {frame.target} HTTP/{frame.version}"
+        target = scrub(frame.target) if redact else frame.target
+        text = f"{frame.method} {target} HTTP/{frame.version}"
     else:
         assert isinstance(frame, HttpResponse)
         text = f"HTTP/{frame.version} {frame.status} {frame.reason}".rstrip()

@@ -44,6 +44,7 @@ from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture.packets import ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
+from msnsniff.credentials import FROM_PP, HTTP_PARAMS
 from msnsniff.errors import MsnsniffError
 
 MASK: Final = 0xFFFFFFFF
@@ -53,9 +54,6 @@ EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0
 KEEP: Final = frozenset({b"msmsgs@msnmsgr.com"})
 PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
 HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
-HTTP_PARAMS: Final = re.compile(rb"(?i)(?<![\w-])(pwd|password|hpassword|sig|session_key|"
-                                rb"auth_response)=('[^']*'|[^&,\s]*)")  # fmt: skip
-FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
 XML_SECRETS: Final = re.compile(rb"(<name>\s*(?:h?password|auth_response|sig|session_key)\s*"
                                 rb"</name>\s*<value>\s*(?:<string>)?)([^<]*)")  # fmt: skip
 HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")

@@ -9,6 +9,8 @@ from dissectors.api import Direction
 from dissectors.http.frames import HttpMalformed
 from msnsniff.capture import Flow
 from msnsniff.capture.sources import open_source
+from msnsniff.capture.write import PcapWriter, TcpConversation
+from msnsniff.credentials import scrub
 from msnsniff.httpview import describe
 from msnsniff.output import record_to_json, record_to_jsonl, record_to_text
 from msnsniff.registry import load_dissectors
@@ -43,6 +45,54 @@ def test_redact_hides_credentials_and_bodies_that_carry_them() -> None:
     assert "<redacted>" in record_to_text(call, redact=True)
     fb = record_to_json(records("http_fbrest")[0], redact=True)
     assert fb["fields"]["params"]["sig"] == fb["fields"]["params"]["session_key"] == "<redacted>"
+
+
+def test_redact_hides_tickets_and_credential_parameters_in_heads_and_targets(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "passport.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 8081))
+        conv.open(1.0)
+        conv.send(1.1, True, b"GET /login.srf?lc=1033&pwd=hunter2&sig='abc' HTTP/1.1\r\n"
+                             b"Host: login\r\nAuthorization: Passport1.4 pwd=hunter2\r\n\r\n")
+        conv.send(1.2, False, b"HTTP/1.1 200 OK\r\nAuthentication-Info: Passport1.4 "
+                              b"da-status=success,from-PP='t=TICKET&p=PROFILE',ru=http://x/\r\n"
+                              b"Content-Length: 0\r\n\r\n")
+    session = CaptureSession(load_dissectors())
+    request, response = [r for r in session.run(open_source(path)) if r.proto == "http"]
+    plain = json.dumps([record_to_json(request), record_to_json(response)])
+    assert "hunter2" in plain and "t=TICKET&p=PROFILE" in plain  # shown to who asked
+    asked = record_to_json(request, redact=True)
+    assert asked["args"] == ["/login.srf?lc=1033&pwd=<redacted>&sig='<redacted>'"]
+    assert dict(asked["http"]["headers"])["authorization"] == "<redacted>"
+    answer = record_to_json(response, redact=True)
+    assert dict(answer["http"]["headers"])["authentication-info"] == (
+        "Passport1.4 da-status=success,from-PP='<redacted>',ru=http://x/"
+    )
+    assert answer["http"]["request_target"] == asked["args"][0]
+    hidden = json.dumps([asked, answer]) + record_to_text(request, redact=True)
+    assert "hunter2" not in hidden and "TICKET" not in hidden and "abc" not in hidden
+
+
+def test_redact_hides_gateway_bodies_whose_msnp_is_shown_redacted_as_frames() -> None:
+    recs = records("http_gateway")
+    ticket = next(r for r in recs if r.proto == "msnp" and r.frame.raw.startswith(b"USR")
+                  and b" S t=" in r.frame.raw)  # fmt: skip
+    secret = ticket.frame.raw.split(b" S ", 1)[1].split(b"\r\n")[0].decode()
+    plain = [record_to_json(r) for r in recs if r.proto == "http"]
+    assert any(secret in (o["payload"] or {}).get("body", "") for o in plain)
+    redacted = "\n".join(record_to_jsonl(r, redact=True) for r in recs)
+    assert secret not in redacted
+    assert record_to_json(ticket, redact=True)["args"] == ["TWN", "S", "<redacted>"]
+
+
+def test_scrub_keeps_everything_but_the_values() -> None:
+    assert scrub("a=1&password=x y&session_key=k,from-PP=bare") == (
+        "a=1&password=<redacted> y&session_key=<redacted>,from-PP=<redacted>"
+    )
+    assert scrub("no parameters here") == "no parameters here"
+    assert scrub("passwordless=1&mypwd=2") == "passwordless=1&mypwd=2"
 
 
 def test_text_lines_and_stream_words() -> None:

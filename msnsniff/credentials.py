@@ -1,0 +1,38 @@
+"""Where credentials sit in HTTP text: form, query and header parameters, and Passport tickets.
+
+One definition for both redactors: `msnsniff redact` (a rewritten capture, consistent
+placeholders) and `--redact` on the outputs (a marker), so a parameter one of them hides the
+other hides too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+HTTP_PARAMS: Final = re.compile(rb"(?i)(?<![\w-])(pwd|password|hpassword|sig|session_key|"
+                                rb"auth_response)=('[^']*'|[^&,\s]*)")  # fmt: skip
+"""`name=value` parameters holding a password, a signature or a session key (Passport's
+Authorization header, Facebook REST and LiveJournal forms and query strings)."""
+
+FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
+"""The Passport ticket (`t=...&p=...`) in an `Authentication-Info` header."""
+
+MARKER: Final = "<redacted>"
+
+
+def scrub(text: str) -> str:
+    """`text` with the value of every credential parameter replaced by the marker (quotes
+    kept): `pwd=<redacted>`, `from-PP='<redacted>'`."""
+    if "=" not in text:
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    data = HTTP_PARAMS.sub(lambda m: m.group(1) + b"=" + _hidden(m), data)
+    data = FROM_PP.sub(lambda m: m.group(1) + _hidden(m), data)
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _hidden(match: re.Match[bytes]) -> bytes:
+    """The marker in place of a match's value (group 2), quoted when the value was."""
+    marker = MARKER.encode()
+    return b"'" + marker + b"'" if match.group(2).startswith(b"'") else marker
