@@ -18,6 +18,17 @@ Authorization header, Facebook REST and LiveJournal forms and query strings)."""
 FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
 """The Passport ticket (`t=...&p=...`) in an `Authentication-Info` header."""
 
+BODY_SECRETS: Final = (
+    re.compile(rb"((?:<name>\s*(?:h?password|auth_response|sig|session_key)\s*</name>|"
+               rb"<key>\s*(?:sig|session_key)\s*</key>)\s*<value>\s*(?:<string>)?)([^<]*)"),
+    re.compile(rb'("key"\s*:\s*"(?:sig|session_key)"\s*,\s*"value"\s*:\s*")'
+               rb'((?:[^"\\]|\\.)*)'),
+)
+"""Values in XML and JSON bodies: an XML-RPC member's password, hpassword or challenge
+response, and the session key and signature a Facebook REST error answer echoes in its
+`request_args` (XML `<key>`/`<value>` or JSON `{"key": ..., "value": ...}`); group 2 is
+the value."""
+
 MARKER: Final = "<redacted>"
 
 

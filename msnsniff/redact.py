@@ -44,7 +44,7 @@ from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture.packets import ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
-from msnsniff.credentials import FROM_PP, HTTP_PARAMS
+from msnsniff.credentials import BODY_SECRETS, FROM_PP, HTTP_PARAMS
 from msnsniff.errors import MsnsniffError
 
 MASK: Final = 0xFFFFFFFF
@@ -54,8 +54,7 @@ EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0
 KEEP: Final = frozenset({b"msmsgs@msnmsgr.com"})
 PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
 HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
-XML_SECRETS: Final = re.compile(rb"(<name>\s*(?:h?password|auth_response|sig|session_key)\s*"
-                                rb"</name>\s*<value>\s*(?:<string>)?)([^<]*)")  # fmt: skip
+SECRET_NAME: Final = re.compile(rb"(?i)hpassword|password|auth_response|session_key|sig")
 HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")
 MSNP_START: Final = re.compile(rb"^[A-Z]{3}(?: |\r\n)")
 
@@ -251,8 +250,10 @@ def _http_edits(half: _Half, names: Pseudonyms) -> None:
             request = not head.startswith(b"HTTP/")
             new_body = _msnp_bytes(body, Direction.C2S if request else Direction.S2C, names)
         else:
-            new_body = _http_text(XML_SECRETS.sub(
-                lambda m: m.group(1) + names.secret(m.group(2), "password"), body), names)
+            for pattern in BODY_SECRETS:
+                body = pattern.sub(lambda m: m.group(1) + names.secret(m.group(2), _kind(m)),
+                                   body)  # fmt: skip
+            new_body = _http_text(body, names)
         if len(new_body) != length:
             new_head = re.sub(rb"(?im)^(content-length:\s*)\d+", b"\\g<1>%d" % len(new_body),
                               new_head)  # fmt: skip
@@ -278,6 +279,12 @@ def _msnp_bytes(data: bytes, direction: Direction, names: Pseudonyms) -> bytes:
         at = frame.offset + len(raw)
     out.append(names.text(data[at:]))
     return b"".join(out)
+
+
+def _kind(match: re.Match[bytes]) -> str:
+    """The parameter a `BODY_SECRETS` match names (its placeholder's label)."""
+    found = SECRET_NAME.search(match.group(1))
+    return "password" if found is None else found.group(0).decode().lower()
 
 
 def _http_text(data: bytes, names: Pseudonyms) -> bytes:

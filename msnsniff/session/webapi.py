@@ -112,7 +112,8 @@ class WebApis(NativeAnalyzer):
             if code in ("xmlrpc.cleartext_password", "xmlrpc.hpassword"):
                 text += " over plain HTTP" if code == "xmlrpc.cleartext_password" else ""
             self._report(record, code, text)
-        if app.credentials and not set(app.credentials) <= PASSWORD_SECRETS:
+        if (isinstance(frame, HttpRequest) and app.credentials
+                and not set(app.credentials) <= PASSWORD_SECRETS):  # an answer's echo: once
             names = ", ".join(c.split(".", 1)[1] for c in app.credentials)
             self._report(record, "http.cleartext_credentials",
                          f"{app.kind} call sends {names} over plain HTTP")  # fmt: skip

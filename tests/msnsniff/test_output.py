@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame
@@ -164,3 +165,47 @@ def test_json_lines_render_payloads_as_the_reference_does_whether_remembered_or_
             assert json.loads(fast) == json.loads(record_to_jsonl(record))
         assert jsonl_bytes(first, None) == jsonl_bytes(again, None)
         assert json.loads(jsonl_bytes(first, None))["payload"]["length"] == len(payload)
+
+
+def _credential_values(obj: dict[str, Any]) -> set[str]:
+    """The values a JSON object's `credentials` names (in `fields`, and in the payload's), of
+    six characters or more (the XML-RPC seed's password is "test", also its user name)."""
+    places = [(obj.get("fields"), obj.get("credentials"))]
+    payload = obj.get("payload")
+    if isinstance(payload, dict):
+        places.append((payload.get("fields"), payload.get("credentials")))
+    values: set[str] = set()
+    for fields, names in places:
+        if not isinstance(fields, dict) or not isinstance(names, list):
+            continue
+        for name in names:
+            group, _, key = name.partition(".")
+            inner = fields.get(group)
+            value = fields.get(name, inner.get(key) if isinstance(inner, dict) else None)
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and len(v) >= 6:
+                    values.add(v)
+    return values
+
+
+def test_no_credential_of_a_bundled_capture_survives_redact() -> None:
+    """Every value some frame names a credential (tickets, hashes, cookies, MSPAuth, session
+    keys, signatures, passwords) is absent from every redacted line, JSON and text, of the
+    same capture: other frames that repeat it (an HTTP gateway body, an echoed error answer,
+    a Passport header) hide it too."""
+    from msnsniff.capture.sources import open_source
+    from msnsniff.registry import load_dissectors
+    from msnsniff.session.capture_session import CaptureSession
+
+    checked = 0
+    for path in sorted((Path(__file__).resolve().parents[2] / "captures").glob("*.pcap")):
+        records = list(CaptureSession(load_dissectors()).run(open_source(path)))
+        secrets = set().union(*(_credential_values(json.loads(record_to_jsonl(r)))
+                                for r in records))  # fmt: skip
+        assert secrets, f"{path.name}: no credential to check"
+        redacted = "\n".join(record_to_jsonl(r, redact=True) + record_to_text(r, redact=True)
+                             for r in records)  # fmt: skip
+        leaked = sorted(s for s in secrets if s in redacted)
+        assert not leaked, f"{path.name}: {leaked[:3]}"
+        checked += len(secrets)
+    assert checked > 50

@@ -111,6 +111,17 @@ def _secrets(records: list[FrameRecord]) -> set[bytes]:
                     out.add(f.args[i].encode())
             for m in re.finditer(rb"(?m)^MSPAuth: *(\S+)", f.payload_bytes or b""):
                 out.add(m.group(1))
+        app = getattr(f, "app", None) if r.proto == "http" else None
+        if app is None:
+            continue
+        for name in app.credentials:
+            group, _, key = name.partition(".")
+            inner = app.fields.get(group)
+            value = inner.get(key) if isinstance(inner, dict) else app.fields.get(name)
+            # passwords, session keys, signatures, and their echoes; six characters or more,
+            # as the XML-RPC seed's password is "test", which is also its user name
+            if isinstance(value, str) and len(value) >= 6:
+                out.add(value.encode())
     return out
 
 

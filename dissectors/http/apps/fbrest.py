@@ -165,10 +165,15 @@ def decode_response(body: bytes, content_type: str | None, call: AppInfo | None)
         fields["format"] = "json"
         if isinstance(value, dict) and "error_code" in value:
             fields["error"], more = _error(value.get("error_code"), value.get("error_msg"))
+            args = value.get("request_args")
+            if isinstance(args, list):
+                fields["request_args"] = {
+                    str(a.get("key", "")): a.get("value") for a in args if isinstance(a, dict)
+                }
             problems += more
         else:
             fields["result"] = value
-        return AppInfo("fbrest", fields, tuple(problems))
+        return AppInfo("fbrest", fields, tuple(problems), _echoed_secrets(fields))
     root, trouble = parse(body)
     fields["format"] = "xml"
     if trouble:
@@ -192,4 +197,13 @@ def decode_response(body: bytes, content_type: str | None, call: AppInfo | None)
         if expected and root.tag != expected:
             problems.append(("fbrest.unexpected_response",
                              f"<{root.tag}> answers {method}; expected <{expected}>"))
-    return AppInfo("fbrest", fields, tuple(problems))
+    return AppInfo("fbrest", fields, tuple(problems), _echoed_secrets(fields))
+
+
+def _echoed_secrets(fields: dict[str, Any]) -> tuple[str, ...]:
+    """An error answer echoes the call's arguments (`request_args`), its session key and
+    signature among them: credentials as much as in the call."""
+    args = fields.get("request_args")
+    if not isinstance(args, dict):
+        return ()
+    return tuple(f"request_args.{s}" for s in SECRETS if s in args)

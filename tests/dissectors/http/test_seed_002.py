@@ -106,6 +106,22 @@ def test_error_response_xml_and_json(code: int) -> None:
     assert js.fields["error"]["meaning"] == fbrest.ERRORS[code] and js.fields["format"] == "json"
 
 
+def test_an_error_answer_echoing_the_session_key_and_signature_names_them_credentials() -> None:
+    xml = (b'<error_response><error_code>104</error_code><error_msg>m</error_msg><request_args>'
+           b"<arg><key>session_key</key><value>sk</value></arg>"
+           b"<arg><key>sig</key><value>abc</value></arg>"
+           b"<arg><key>call_id</key><value>1.5</value></arg></request_args></error_response>")
+    info = fbrest.decode_response(xml, "text/xml", None)
+    assert info.credentials == ("request_args.sig", "request_args.session_key")
+    js = fbrest.decode_response(
+        b'{"error_code":104,"error_msg":"m","request_args":[{"key":"session_key","value":"sk"},'
+        b'{"key":"call_id","value":"1.5"}]}', "application/json", None)
+    assert js.fields["request_args"] == {"session_key": "sk", "call_id": "1.5"}
+    assert js.credentials == ("request_args.session_key",)
+    plain = fbrest.decode_response(b'{"error_code":104,"error_msg":"m"}', None, None)
+    assert plain.credentials == ()
+
+
 def test_json_success_and_unknown_error_code() -> None:
     assert fbrest.decode_response(b"1", "application/json", None).fields["result"] == 1
     info = fbrest.decode_response(b'{"error_code":999,"error_msg":"?"}', None, None)

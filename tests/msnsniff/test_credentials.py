@@ -1,0 +1,32 @@
+"""The credential patterns both redactors share."""
+
+from __future__ import annotations
+
+import pytest
+
+from msnsniff.credentials import BODY_SECRETS, scrub
+
+
+def test_scrub_keeps_everything_but_the_values() -> None:
+    assert scrub("a=1&password=x y&session_key=k,from-PP=bare") == (
+        "a=1&password=<redacted> y&session_key=<redacted>,from-PP=<redacted>"
+    )
+    assert scrub("Passport1.4 da-status=success,from-PP='t=T&p=P',ru=x") == (
+        "Passport1.4 da-status=success,from-PP='<redacted>',ru=x"
+    )
+    assert scrub("no parameters here") == "no parameters here"
+    assert scrub("passwordless=1&mypwd=2") == "passwordless=1&mypwd=2"
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b"<member><name>hpassword</name><value><string>098f6b</string></value>", b"098f6b"),
+        (b"<arg><key>session_key</key><value>2.abc-1</value></arg>", b"2.abc-1"),
+        (b'{"key": "sig", "value": "a\\"b"}, {"key": "v", "value": "1.0"}', b'a\\"b'),
+    ],
+    ids=["xml-rpc member", "rest xml echo", "rest json echo"],
+)
+def test_body_secrets_find_each_form_and_only_its_value(body: bytes, value: bytes) -> None:
+    found = [m.group(2) for pattern in BODY_SECRETS for m in pattern.finditer(body)]
+    assert found == [value]
