@@ -8,8 +8,9 @@ command); round-trip times go into logarithmic buckets 2% wide per command (so p
 are within 2% of exact whatever the number of samples) fed by the transactions analyzer's
 settlements; per-flow frame and byte counts with the flow's kind, decided from its opening
 (a switchboard USR with a cookie or an ANS is SB; a flow answered with XFR NS is DS; any
-other login is NS). Presence changes count CHG/ILN/NLN/FLN by status; list churn counts the
-list-version-bearing replies by command and list.
+other login is NS; a flow of another protocol takes its name, e.g. HTTP). Presence changes
+count CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies by
+command and list.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ class Stats:
             flow.problems += 1
             return
         if not isinstance(frame, CommandFrame):
+            if flow.kind == "?" and record.proto != "msnp":
+                flow.kind = record.proto.upper()  # Passport, the message APIs, the gateway
             return
         cmd = frame.cmd
         self.commands[frame.direction.value, frame.dialect, cmd] += 1

@@ -61,6 +61,14 @@ def test_demo_capture_report() -> None:
     assert {"cmd": "ADD", "list": "AL", "count": 1} in data["list_churn"]
 
 
+def test_http_flows_are_of_kind_http_and_their_gateway_sessions_of_msnp_kinds() -> None:
+    stats = stats_of(ROOT / "captures" / "http_gateway.pcap")
+    kinds = {f.flow.id: f.kind for f in stats.flows.values()}
+    outer = {k for k in kinds if "/" not in k}
+    assert outer and {kinds[k] for k in outer} == {"HTTP"}
+    assert sorted(v for k, v in kinds.items() if "/" in k) == ["NS", "NS", "SB", "SB"]
+
+
 def test_rtt_percentiles_are_within_two_percent() -> None:
     h = RttHistogram()
     samples = [i / 1000 for i in range(1, 1001)]  # 1 ms .. 1 s
