@@ -18,10 +18,10 @@ from typing import Any, Final
 
 from dissectors.api import Frame
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
-from msnsniff.credentials import scrub
+from msnsniff.credentials import MARKER, scrub
 
 BODY_SHOWN: Final = 2048
-REDACTED: Final = "<redacted>"
+REDACTED: Final = MARKER
 MSNP_BODIES: Final = frozenset({"gateway"})  # apps whose body is MSNP (hidden by `redact`)
 SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "set-cookie"})
 
