@@ -631,7 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MsnsniffError as exc:
         text = str(exc)
         # a multi-line message (a filter with a caret under the column) keeps its alignment
-        sys.stderr.write(f"msnsniff: {text}\n" if "\n" not in text else f"msnsniff:\n{text}\n")
+        head = f"msnsniff: {exc.heading}:" if exc.heading else "msnsniff:"
+        sys.stderr.write(f"msnsniff: {text}\n" if "\n" not in text else f"{head}\n{text}\n")
         return 2
     except BrokenPipeError:
         _discard_stdout()

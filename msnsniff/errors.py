@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class MsnsniffError(Exception):
     """Something msnsniff cannot do, with where it happened when known."""
+
+    heading: ClassVar[str] = ""
+    """What a message of several lines is about: the line printed above it."""
 
     def __init__(
         self, message: str, *, offset: int | None = None, record: int | None = None

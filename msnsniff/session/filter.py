@@ -48,7 +48,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from dissectors.msnp.decode import Decoded, decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
@@ -86,6 +86,8 @@ class FilterError(MsnsniffError):
 
     `str()` shows the expression with a caret under the column; `message` is the bare reason.
     """
+
+    heading: ClassVar[str] = "display filter"
 
     def __init__(self, message: str, column: int, text: str = "") -> None:
         self.message = message
