@@ -174,7 +174,8 @@ def _msnp_edits(c2s: _Half, s2c: _Half, names: Pseudonyms) -> None:
     for direction, half in ((Direction.C2S, c2s), (Direction.S2C, s2c)):
         at = 0
         for hole_start, hole_end in half.holes:
-            dissector.feed(direction, half.stream[at:hole_start])
+            if hole_start > at:  # empty bytes would end the stream (a hole at the start)
+                dissector.feed(direction, half.stream[at:hole_start])
             dissector.gap(direction, hole_end - hole_start)
             at = hole_end
         dissector.feed(direction, half.stream[at:])
@@ -307,16 +308,18 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
     where = ip_offset(link, data)
     if seg is None or where is None:
         return data
+    ip, version = where
+    ihl = (data[ip] & 0x0F) * 4 if version == 4 else 40
+    tcp = ip + ihl if version == 4 else _tcp_offset_v6(data, ip)
+    doff = (data[tcp + 12] >> 4) * 4
+    if doff < 20 or tcp + doff > len(data):  # a bogus TCP header: its bytes cannot be read
+        return data[:tcp] + bytes(len(data) - tcp)  # as a stream, so none of them is kept
     key = (seg.src, seg.sport, seg.dst, seg.dport)
     half, other = halves.get(key), halves.get((seg.dst, seg.dport, seg.src, seg.sport))
     if half is None or half.base is None:
         return data
     if not half.edits and (other is None or not other.edits):
         return data
-    ip, version = where
-    ihl = (data[ip] & 0x0F) * 4 if version == 4 else 40
-    tcp = ip + ihl if version == 4 else _tcp_offset_v6(data, ip)
-    doff = (data[tcp + 12] >> 4) * 4
     header = bytearray(data[tcp : tcp + doff])
     seq = seg.seq
     payload = seg.payload

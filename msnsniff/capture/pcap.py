@@ -314,14 +314,19 @@ def packet_records(path: str | Path) -> Iterator[tuple[int, float, int, bytes]]:
     the iteration with MsnsniffError naming the record and byte offset."""
     path = Path(path)
     errors: list[SourceNote] = []
-    with path.open("rb") as fh:
-        magic = fh.read(4)
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise MsnsniffError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if magic == b"\x0a\x0d\x0d\x0a":
         yield from _pcapng_records(path, errors)
     elif magic in _PCAP_MAGIC:
         with path.open("rb") as fh:
             r = _Reader(fh)
-            r.ensure(24)
+            if not r.ensure(24):
+                raise MsnsniffError(f"{path}: file too short for a pcap header", record=0,
+                                    offset=0)  # fmt: skip
             endian, scale = _PCAP_MAGIC[r.buf[:4]]
             link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
             r.pos = 24

@@ -7,13 +7,14 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture.sources import open_source
+from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.cli import main
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
@@ -164,3 +165,68 @@ def test_redact_refuses_to_overwrite_its_input(tmp_path: Path, capsys: Any) -> N
     src.write_bytes((ROOT / "captures" / "server_chat.pcap").read_bytes())
     assert main(["redact", str(src), str(src)]) == 2
     assert "OUT must not be IN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: None, "cannot read: No such file or directory"),
+        (lambda p: p.mkdir(), "cannot read: Is a directory"),
+        (lambda p: p.write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00"),
+         "file too short for a pcap header (record 0, byte offset 0)"),
+    ],
+    ids=["missing", "a directory", "six bytes"],
+)
+def test_redact_explains_what_it_cannot_read(
+    make: Any, expected: str, tmp_path: Path, capsys: Any
+) -> None:
+    src = tmp_path / "in.pcap"
+    make(src)
+    out = tmp_path / "out.pcap"
+    assert main(["redact", str(src), str(out)]) == 2
+    assert capsys.readouterr().err == f"msnsniff: {src}: {expected}\n"
+    assert not out.exists() and not (tmp_path / "out.pcap.partial").exists()
+
+
+class _Losing(PcapWriter):
+    """A pcap writer that leaves out the packets whose numbers (from 1) are in `lost`."""
+
+    def __init__(self, fh: BinaryIO, lost: set[int]) -> None:
+        super().__init__(fh)
+        self.lost, self.count = lost, 0
+
+    def write(self, ts: float, frame: bytes) -> None:
+        self.count += 1
+        if self.count not in self.lost:
+            super().write(ts, frame)
+
+
+def test_a_stream_whose_first_bytes_were_lost_is_redacted(tmp_path: Path) -> None:
+    """The client's first segment after the handshake is missing: the stream starts with a
+    hole, which the redactor must hand to the dissector as a gap, not as the stream's end."""
+    src = tmp_path / "lost.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(_Losing(fh, {4}), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")  # packet 4: lost
+        conv.send(1.2, True, b"USR 2 TWN S t=SECRET.ticket&p=PROFILE\r\n")
+        conv.send(1.3, False, b"USR 2 OK alice@example.com Alice 1 0\r\n")
+    data = redacted(tmp_path, src).read_bytes()
+    assert b"SECRET.ticket" not in data and b"alice@example.com" not in data
+    assert b"USR 2 TWN S redacted-" in data
+
+
+def test_a_bogus_tcp_header_keeps_nothing_after_the_ip_header(tmp_path: Path) -> None:
+    """A data offset under 20 bytes leaves no header to fit the edits to: the packet keeps
+    its length and IP header, and its TCP bytes are blanked, credential included."""
+    src = tmp_path / "bogus.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"USR 2 TWN S t=SECRET.ticket&p=PROFILE\r\n")
+    raw = bytearray(src.read_bytes())
+    last = raw.rindex(b"USR 2 TWN S") - 20  # its TCP header (no options)
+    raw[last + 12] = 0x30  # data offset 3 words: bogus
+    src.write_bytes(bytes(raw))
+    data = redacted(tmp_path, src).read_bytes()
+    assert len(data) == len(raw) and b"SECRET.ticket" not in data
