@@ -178,9 +178,7 @@ def _by_frame(findings: Iterable[Finding]) -> dict[int, list[Finding]]:
 
 def _write_jsonl(path: Path, name: str, part: Path, options: Options, facts: _Facts,
                  messages: list[str]) -> int:  # fmt: skip
-    import orjson
-
-    from msnsniff.output import record_to_json
+    from msnsniff.output import dumps, record_to_json
 
     findings = _by_frame(facts.findings)
     count = 0
@@ -189,7 +187,7 @@ def _write_jsonl(path: Path, name: str, part: Path, options: Options, facts: _Fa
             obj = record_to_json(record, redact=options.redact, pairing=pairing)
             obj["capture"] = name
             obj["findings"] = [f.to_json() for f in findings.get(record.no, ())]
-            fh.write(orjson.dumps(obj, default=str) + b"\n")
+            fh.write(dumps(obj).encode("utf-8") + b"\n")  # undecodable bytes as \xNN
             count += 1
     return count
 
@@ -371,8 +369,10 @@ class _ParquetTables:
         self.add("frames", row)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
+        from msnsniff.output import printable_tree
+
         rows = self._rows[table]
-        rows.append(row)
+        rows.append(printable_tree(row))  # Parquet strings are UTF-8: bytes as \xNN
         if len(rows) >= ROWS_PER_PART:
             self._flush(table)
 

@@ -152,6 +152,12 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def printable_tree(value: Any) -> Any:
+    """A JSON-ready value with every string (and key) made `printable`: valid UTF-8 for any
+    writer that refuses surrogates (orjson, Parquet)."""
+    return _printable_tree(value)
+
+
 def _printable_tree(value: Any) -> Any:
     if isinstance(value, str):
         return printable(value)
@@ -165,9 +171,10 @@ def _printable_tree(value: Any) -> Any:
 def dumps(obj: Any) -> str:
     """Compact JSON text of a JSON-ready value, always valid UTF-8."""
     try:
-        return orjson.dumps(obj).decode("utf-8")
+        return orjson.dumps(obj, default=str).decode("utf-8")
     except orjson.JSONEncodeError:  # lone surrogates, or an integer beyond 64 bits
-        return json.dumps(_printable_tree(obj), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(_printable_tree(obj), ensure_ascii=False, separators=(",", ":"),
+                          default=str)  # fmt: skip
 
 
 def frame_jsonl(record: FrameRecord, *, redact: bool = False) -> str:

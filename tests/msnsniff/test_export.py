@@ -184,3 +184,30 @@ def test_parquet_tables_answer_the_readme_queries(tmp_path: Path) -> None:
                           ).fetchall()  # fmt: skip
     assert dict(changes).get("add", 0) >= 3
     con.close()
+
+
+def test_bytes_that_are_not_utf8_export_as_escapes(tmp_path: Path) -> None:
+    """A line with bytes that are not UTF-8 (a damaged capture, a legacy client) exports as
+    valid UTF-8 with those bytes spelled \\xNN, as `read -T jsonl` prints them; Parquet too."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    src = tmp_path / "latin1.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, False, b"NLN NLN a@b.c Ren\xe9e 0\r\nFLN a@b.c\r\n")
+    out = tmp_path / "x.jsonl"
+    status, _, err = run("export", str(src), "-o", str(out))
+    assert status == 0, err
+    rows = jsonl(out)  # read_text: valid UTF-8 or UnicodeDecodeError
+    assert rows[0]["args"][2] == "Ren\\xe9e"
+    _, read_out, _ = run("read", "-T", "jsonl", str(src))
+    assert json.loads(read_out.splitlines()[0])["args"] == rows[0]["args"]
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = tmp_path / "x.parquet"
+    status, _, err = run("export", str(src), "-o", str(table))
+    assert status == 0, err
+    frames = pq.read_table(table / "frames").to_pylist()
+    assert frames[0]["args"][2] == "Ren\\xe9e"
