@@ -524,7 +524,12 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     emit = _printer(args.format, args.redact, out, display)
     status = 0
     for path in map(str, files):
-        kind = file_kind(Path(path))
+        try:
+            kind = file_kind(Path(path))
+        except MsnsniffError as exc:  # not a capture: say which, and go on with the others
+            err.write(f"msnsniff: {path}: {exc}\n")
+            status = 2
+            continue
         jobs = _jobs(args, Path(path), kind)
         if display is not None and display.fields & NUMBERED_FIELDS:
             jobs = 1  # frame numbers are known only once the workers' output is merged

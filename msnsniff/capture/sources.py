@@ -33,7 +33,7 @@ def file_kind(path: Path) -> str:
         with path.open("rb") as fh:
             head = fh.read(65536)
     except OSError as exc:
-        raise MsnsniffError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise MsnsniffError(f"cannot read: {exc.strerror or exc}") from exc  # callers name it
     return detect_kind(head)
 
 

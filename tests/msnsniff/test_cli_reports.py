@@ -42,7 +42,21 @@ def test_stats_text_and_json() -> None:
 
 def test_missing_file_is_a_clear_error() -> None:
     status, _out, err = run("stats", "/nonexistent.pcap")
-    assert status == 2 and "cannot read /nonexistent.pcap" in err
+    assert status == 2 and "msnsniff: /nonexistent.pcap: cannot read: No such file" in err
+
+
+def test_read_names_each_file_it_cannot_read_and_reads_the_others(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a capture at all\n")
+    status, out, err = run("read", str(notes), "/nonexistent.pcap", DEMO)
+    assert status == 2
+    assert err.splitlines() == [
+        f"msnsniff: {notes}: not a pcap, pcapng or transcript file (unrecognised first "
+        "bytes) (byte offset 0)",
+        "msnsniff: /nonexistent.pcap: cannot read: No such file or directory",
+    ]
+    _, alone, _ = run("read", DEMO)
+    assert out == alone and len(out.splitlines()) == 63
 
 
 def test_chat_prints_the_conversation() -> None:
