@@ -190,8 +190,10 @@ def run_replay(
         err.write(f"msnsniff: {note}\n")
     machine, report = replay(recording, target, credentials, options, rules, args.nexus,
                              ns_target)
-    if args.format == "json":
-        out.write(json.dumps({
+    from msnsniff.output import printable, printable_tree
+
+    if args.format == "json":  # bytes that are not UTF-8 as \xNN, as `read` writes them
+        out.write(json.dumps(printable_tree({
             "capture": str(args.file),
             "target": f"{target[0]}:{target[1]}",
             "logins": [{"account": lg.account, "ns_flow": lg.ns_flow.id}
@@ -201,12 +203,12 @@ def run_replay(
             "counts": report.counts,
             "notes": list(report.notes),
             "items": [i.to_json() for i in report.items],
-        }, ensure_ascii=False) + "\n")  # fmt: skip
+        }), ensure_ascii=False) + "\n")  # fmt: skip
     else:
         who = ", ".join(f"{lg.account or '?'} (NS flow {lg.ns_flow.id})"
                         for lg in recording.logins)  # fmt: skip
         steps = sum(1 for s in machine.steps if s.frame is not None)
         header = (f"replay of {args.file}: {who}; {len(recording.conns)} connections, {steps} "
                   f"client frames -> {target[0]}:{target[1]}")
-        out.write(render(report, header=header, show_same=not args.only_changes))
+        out.write(printable(render(report, header=header, show_same=not args.only_changes)))
     return report.exit_status

@@ -138,3 +138,33 @@ def test_expert_runs_every_analyzer() -> None:
     codes = {json.loads(line)["code"] for line in text.splitlines()}
     assert {"contacts.contradiction", "links.unlinked_switchboard", "expert.unknown_command",
             "conversation.empty_switchboard", "trid.unanswered"} <= codes  # fmt: skip
+
+
+def test_reports_write_bytes_that_are_not_utf8_as_escapes(tmp_path: Path) -> None:
+    """Accounts, nicknames and messages with bytes that are not UTF-8 come out of every
+    report as \\xNN, as `read` prints them: the text is valid UTF-8."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    path = tmp_path / "latin1.pcap"
+    with path.open("wb") as fh:
+        writer = PcapWriter(fh)
+        ns = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        ns.open(1.0)
+        ns.send(1.1, True, b"VER 1 MSNP8 CVR0\r\nUSR 2 TWN I al\xe9@b.c\r\n")
+        ns.send(1.2, False, b"VER 1 MSNP8\r\nUSR 2 OK al\xe9@b.c Ren\xe9e 1 0\r\n")
+        ns.send(1.3, True, b"SYN 3 0\r\n")
+        ns.send(1.4, False, b"SYN 3 5 1 0\r\nGTC A\r\nBLP AL\r\nLST x\xff@b.c N\xe9ck 11 0\r\n")
+        sb = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.3", 1864))
+        sb.open(2.0)
+        sb.send(2.1, True, b"USR 1 al\xe9@b.c 1.2\r\n")
+        sb.send(2.2, False, b"USR 1 OK al\xe9@b.c Ren\xe9e\r\nJOI x\xff@b.c N\xe9ck\r\n")
+        body = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nh\xe9llo"
+        sb.send(2.3, False, b"MSG x\xff@b.c N\xe9ck %d\r\n" % len(body) + body)
+    for command in ("expert", "chat", "sessions", "contacts", "stats"):
+        status, out, err = run(command, str(path))
+        assert status == 0, err
+        out.encode("utf-8")  # raises on a surrogate escape left in the text
+        if command in ("chat", "sessions"):
+            assert "x\\xff@b.c" in out, command
+        if command == "contacts":
+            assert out.startswith("== al\\xe9@b.c\n")

@@ -207,3 +207,21 @@ def test_a_ticket_given_on_the_command_line_is_used(recording: Path) -> None:
                            "--nexus", "http://127.0.0.1:9/unused", *given])  # fmt: skip
     assert status == 0, out.getvalue()
     assert "result: equal" in out.getvalue()
+
+
+def test_bytes_that_are_not_utf8_are_reported_as_escapes(tmp_path: Path) -> None:
+    """A recorded nickname with a byte that is not UTF-8 (\\xe9 in place of one letter, same
+    length) reaches the report, text and JSON, as \\xe9: valid UTF-8, as `read` writes it."""
+    raw = (CAPTURES / "server_list_changes.pcap").read_bytes()
+    assert raw.count(b"REA 18 bob@example.com Bobby\r\n") == 1
+    capture = tmp_path / "latin1.pcap"
+    capture.write_bytes(raw.replace(b"REA 18 bob@example.com Bobby\r\n",
+                                    b"REA 18 bob@example.com Bobb\xe9\r\n"))  # fmt: skip
+    with server_thread() as live:
+        _status, text, _ = replay_cli(capture, live)
+        _status, report = replay_json(capture, live)
+    text.encode("utf-8")  # no surrogate left: the text is valid UTF-8
+    assert "REA # bob@example.com Bobb\\xe9" in text
+    (item,) = [i for i in report["items"] if "Bobb" in (i.get("request") or "")]
+    assert item["request"] == "REA # bob@example.com Bobb\\xe9"
+    assert item["replayed"] == [["REA # v+1 bob@example.com Bobb\\xe9"]]
