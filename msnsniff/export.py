@@ -444,7 +444,7 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         shutil.rmtree(work, ignore_errors=True)
     status = 0
     for part in parts:
-        for message in part.messages:
+        for message in dict.fromkeys(part.messages):  # both passes meet the same damage
             err.write(message + "\n")
             status = 2
     total = sum(p.frames for p in parts)

@@ -211,3 +211,22 @@ def test_bytes_that_are_not_utf8_export_as_escapes(tmp_path: Path) -> None:
     assert status == 0, err
     frames = pq.read_table(table / "frames").to_pylist()
     assert frames[0]["args"][2] == "Ren\\xe9e"
+
+
+def test_a_damaged_capture_exports_what_came_before_and_says_so_once(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    data = CHAT.read_bytes()
+    cut.write_bytes(data[: len(data) - 7])  # into the last record
+    out = tmp_path / "x.jsonl"
+    status, _, err = run("export", str(cut), "-o", str(out))
+    assert status == 2
+    lines = err.splitlines()
+    assert len(lines) == 2 and "truncated record" in lines[0] and str(cut) in lines[0]
+    whole = tmp_path / "whole.jsonl"
+    assert run("export", str(CHAT), "-o", str(whole))[0] == 0
+    assert len(jsonl(out)) >= len(jsonl(whole)) - 1 and len(jsonl(out)) > 10
+    status, _, err = run("export", str(tmp_path / "missing.pcap"), "-o", str(out))
+    assert status == 2 and err.splitlines() == [
+        f"msnsniff: {tmp_path / 'missing.pcap'}: cannot read: No such file or directory",
+        f"msnsniff: exported 0 frames of 1 capture to {out}",
+    ]
