@@ -596,9 +596,13 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.flush()
             block = False
 
+    failed = None
     try:
         while args.count is None or live.packets < args.count:
             pump(True)
+            failed = live.failure()
+            if failed is not None:
+                break
     except KeyboardInterrupt:
         pass
     finally:
@@ -607,8 +611,10 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for paired in view.add(analysis.finish()) + view.flush():
             emit(paired)
         out.flush()
+    if failed is not None:
+        err.write(f"msnsniff: capture on {args.iface} stopped: {failed}\n")
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
-    return 0
+    return 0 if failed is None else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

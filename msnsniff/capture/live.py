@@ -62,9 +62,8 @@ class LiveCapture:
         ts = float(getattr(packet, "time", time.time()))
         with self._lock:
             self.packets += 1
-            if self._write_path is not None:
-                if self._writer is None:
-                    self._fh = self._write_path.open("wb")
+            if self._fh is not None:
+                if self._writer is None:  # the link type is known with the first packet
                     self._writer = PcapWriter(self._fh, linktype=link)
                 self._writer.write(ts, data)
                 self._writer.flush()
@@ -73,6 +72,9 @@ class LiveCapture:
                 self._reasm.segment(seg, ts)
 
     def start(self) -> None:
+        """Open the output file and start sniffing; MsnsniffError if either cannot be done
+        (the file's directory, the interface, the filter), rather than failing later in
+        the sniffing thread where nobody sees it."""
         import logging
 
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -80,16 +82,39 @@ class LiveCapture:
             from scapy.sendrecv import AsyncSniffer
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
             raise MsnsniffError(f"live capture needs scapy: {exc}") from exc
+        if self._write_path is not None:
+            try:
+                self._fh = self._write_path.open("wb")
+            except OSError as exc:
+                raise MsnsniffError(f"{self._write_path}: cannot write: "
+                                    f"{exc.strerror or exc}") from exc  # fmt: skip
         self._sniffer = AsyncSniffer(
             iface=self.iface, filter=self.bpf, prn=self._packet, store=False
         )
         try:
             self._sniffer.start()
         except (OSError, PermissionError) as exc:
+            self.stop()
             raise MsnsniffError(f"cannot capture on {self.iface!r}: {exc}") from exc
         time.sleep(0.2)  # let the socket open before the caller reports readiness
-        if not getattr(self._sniffer, "running", True):
-            raise MsnsniffError(f"cannot capture on {self.iface!r}")
+        problem = self.failure()
+        if problem is not None:
+            self.stop()
+            raise MsnsniffError(f"cannot capture on {self.iface!r}: {problem}")
+
+    def failure(self) -> str | None:
+        """Why the sniffing thread ended by itself (no such interface, a filter that does
+        not compile, the interface gone, the disk full), or None while it runs."""
+        sniffer = self._sniffer
+        if sniffer is None:
+            return None
+        exc = getattr(sniffer, "exception", None)
+        if exc is not None:
+            return str(exc) or type(exc).__name__
+        thread = getattr(sniffer, "thread", None)
+        if thread is not None and not thread.is_alive():
+            return "the capture ended"
+        return None
 
     def stop(self) -> None:
         """Stop sniffing, end every flow, and close the pcap (complete and valid)."""
@@ -99,8 +124,7 @@ class LiveCapture:
         with self._lock:
             self._reasm.finish()
             if self._fh is not None:
+                if self._writer is None:  # no packet seen: still leave a valid file
+                    PcapWriter(self._fh)
                 self._fh.close()
                 self._fh = None
-            elif self._write_path is not None:  # no packet seen: still leave a valid file
-                with self._write_path.open("wb") as fh:
-                    PcapWriter(fh)

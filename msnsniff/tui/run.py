@@ -49,22 +49,32 @@ def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
 
 def run_sniff(iface: str, bpf: str | None, write: str | None,
               decode_as: dict[str, str] | None = None) -> int:
-    """Live capture into the TUI: scapy's sniffer thread queues events for the app."""
+    """Live capture into the TUI: scapy's sniffer thread queues events for the app. The
+    capture starts before the screen is taken, so what it cannot do (the interface, the
+    filter, the -w file) is a plain error and exit status 2; a capture that stops later
+    says why in the title and a notification."""
     from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
     from msnsniff.tui.app import MsnsniffApp
 
     async def live(app: MsnsniffApp) -> None:
         import asyncio
 
-        capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
-                              Path(write) if write else None)  # fmt: skip
-        capture.start()
         app.sub_title = f"live on {iface} ({capture.bpf})"
         try:
+            while (problem := capture.failure()) is None:
+                await asyncio.sleep(0.5)
+            app.sub_title = f"capture on {iface} stopped: {problem}"
+            app.notify(app.sub_title, severity="error", timeout=30)
             await asyncio.Event().wait()
         finally:
             capture.stop()
 
     app = MsnsniffApp(Workspace(live=True, decode_as=decode_as), live=live, title=iface)
-    app.run()
+    capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
+                          Path(write) if write else None)  # fmt: skip
+    capture.start()  # events wait in the app's queue until it runs
+    try:
+        app.run()
+    finally:
+        capture.stop()
     return 0

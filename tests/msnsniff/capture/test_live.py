@@ -86,3 +86,25 @@ def test_sniff_decodes_live_traffic_and_ctrl_c_leaves_a_valid_pcap(tmp_path: Pat
     ]
     data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
     assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["-i", "nosuchif0"], "msnsniff: cannot capture on 'nosuchif0': Interface 'nosuchif0' "
+                              "not found"),
+        (["-i", "lo", "-f", "tcp port"], "msnsniff: cannot capture on 'lo': Cannot set "
+                                         "filter"),
+        (["-i", "lo", "-w", "/nonexistent/dir/x.pcap"],
+         "msnsniff: /nonexistent/dir/x.pcap: cannot write: No such file or directory"),
+    ],
+    ids=["no such interface", "a filter that does not compile", "an unwritable -w"],
+)
+def test_sniff_says_at_once_what_it_cannot_do(argv: list[str], expected: str) -> None:
+    """These used to fail inside scapy's sniffing thread, unseen, and sniff waited forever."""
+    result = subprocess.run(
+        [sys.executable, "-m", "msnsniff", "sniff", *argv, "-c", "1"],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(expected), result.stderr
