@@ -346,6 +346,8 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     source, target = Path(args.input), Path(args.output)
     if source.resolve() == target.resolve():
         raise MsnsniffError("redact: OUT must not be IN")
+    if not target.parent.is_dir():
+        raise MsnsniffError(f"{target}: no directory {target.parent} to write it in")
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("wb") as fh:
@@ -648,6 +650,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return 0
+    except OSError as exc:  # a file or socket the command was given but could not use
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"msnsniff: {where}{exc.strerror or exc}\n")
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -419,6 +419,8 @@ def _job(args: tuple[str, str, str, Options]) -> Part:
 def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff export`: 0, or 2 when a capture could not be read whole."""
     target = Path(args.output)
+    if not target.parent.is_dir():
+        raise MsnsniffError(f"{target}: no directory {target.parent} to write it in")
     kind = next((k for k in FORMATS if target.name.endswith(k)), None)
     if kind is None:
         raise MsnsniffError(f"export: say the format by OUT's extension: {', '.join(FORMATS)}")

@@ -48,8 +48,11 @@ class Store:
     """Accounts and lists in one SQLite file (`:memory:` for a throwaway server)."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:  # a directory that does not exist, a file that is not SQLite
+            raise MsnsniffError(f"{path}: cannot open the database: {exc}") from exc
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._cache: dict[str, Account] = {}
