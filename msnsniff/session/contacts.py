@@ -1669,6 +1669,11 @@ def _summary(diff: ListDiff, *, settle: bool = False) -> str:
     return ", ".join(parts)
 
 
+def _nick_text(nick: str | None) -> str:
+    """A nickname quoted as the timeline quotes it; `(none)` where there was none."""
+    return "(none)" if nick is None else repr(nick)
+
+
 def render_diff(diff: ListDiff) -> str:
     """The changes from one version to another, one per line."""
     lines = [f"{diff.account}: version {diff.from_version} -> {diff.to_version}"]
@@ -1681,7 +1686,8 @@ def render_diff(diff: ListDiff) -> str:
     lines += [f"  ~ group {g} {a} -> {b}" for g, (a, b) in diff.groups_renamed.items()]
     lines += [f"  + {who} in group {_groups_text(g)}" for who, g in diff.joined.items()]
     lines += [f"  - {who} from group {_groups_text(g)}" for who, g in diff.left.items()]
-    lines += [f"  ~ nickname of {who}: {a} -> {b}" for who, (a, b) in diff.nicknames.items()]
+    lines += [f"  ~ nickname of {who}: {_nick_text(a)} -> {_nick_text(b)}"
+              for who, (a, b) in diff.nicknames.items()]  # fmt: skip
     lines += [f"  ~ {name}: {a} -> {b}" for name, (a, b) in diff.settings.items()]
     if diff.empty:
         lines.append("  (no change)")

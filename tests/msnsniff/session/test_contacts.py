@@ -636,8 +636,8 @@ def test_history_only_for_named_accounts_and_queries() -> None:
         "  + AL q@y.z",
         "  ~ group 1 Friends -> Pals",
         "  + x@y.z in group 1",
-        "  ~ nickname of q@y.z: None -> Q",
-        "  ~ nickname of x@y.z: X -> Xavier",
+        "  ~ nickname of q@y.z: (none) -> 'Q'",
+        "  ~ nickname of x@y.z: 'X' -> 'Xavier'",
         "  ~ PRP PHH: None -> 555",
     ])  # fmt: skip
     assert render_state(history.state_at(10)) == "\n".join([
