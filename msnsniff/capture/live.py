@@ -55,6 +55,7 @@ class LiveCapture:
         self._writer: PcapWriter | None = None
         self._lock = threading.Lock()
         self._sniffer: Any = None
+        self._stopped = False
 
     def _packet(self, packet: Any) -> None:
         data = bytes(packet)
@@ -117,11 +118,15 @@ class LiveCapture:
         return None
 
     def stop(self) -> None:
-        """Stop sniffing, end every flow, and close the pcap (complete and valid)."""
+        """Stop sniffing, end every flow, and close the pcap (complete and valid). Calling
+        it again does nothing."""
         if self._sniffer is not None and getattr(self._sniffer, "running", False):
             with contextlib.suppress(Exception):  # scapy raises if the thread already died
                 self._sniffer.stop()
         with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
             self._reasm.finish()
             if self._fh is not None:
                 if self._writer is None:  # no packet seen: still leave a valid file
