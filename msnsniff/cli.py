@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from msnsniff.collector import batch_collector
 from msnsniff.errors import MsnsniffError
@@ -372,10 +373,37 @@ def cmd_wireshark_lua(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     return 0
 
 
+class _PrintableText(io.TextIOBase):
+    """A report's output stream: text reaches `out` with the bytes that were not UTF-8 (kept
+    as surrogate escapes in decoded text) spelled \\xNN, as `read` prints them, so it is
+    valid UTF-8 and cannot fail on a strict stdout. JSON is made printable before it is
+    encoded (`output.dumps`), since an escape written into a JSON string would not be JSON."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        from msnsniff.output import printable
+
+        self._out.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+def _printable_text(out: TextIO) -> TextIO:
+    return cast(TextIO, _PrintableText(out))
+
+
 def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.replay.runner import run_replay
 
-    return run_replay(args, _session, out, err)
+    return run_replay(args, _session, _printable_text(out), err)
 
 
 def cmd_mock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -388,19 +416,19 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.reports import run_chat, run_contacts, run_sessions
 
     run = {"chat": run_chat, "sessions": run_sessions, "contacts": run_contacts}[args.command]
-    return run(args, _session, out, err)
+    return run(args, _session, _printable_text(out), err)
 
 
 def cmd_expert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.reports import run_expert
 
-    return run_expert(args, _session, out, err)
+    return run_expert(args, _session, _printable_text(out), err)
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.reports import run_stats
 
-    return run_stats(args, _session, out, err)
+    return run_stats(args, _session, _printable_text(out), err)
 
 
 def _pipeline_option(parser: argparse.ArgumentParser) -> None:

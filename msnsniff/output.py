@@ -146,6 +146,8 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
 
 def printable(text: str) -> str:
     """`text` with undecodable bytes (surrogate escapes) spelled as \\xNN: valid UTF-8."""
+    if text.isascii():  # the common case: no escape in it
+        return text
     try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a surrogate that is not an escaped byte

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from msnsniff.capture import Flow
 from msnsniff.errors import MsnsniffError
-from msnsniff.output import dumps, printable
+from msnsniff.output import dumps
 from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.filter import DisplayFilter, compile_filter
@@ -170,7 +170,7 @@ def _print_findings(
             if as_json:
                 out.write(dumps({"file": path, **finding.to_json()}) + "\n")
             else:
-                out.write(printable(finding_text(finding)) + "\n")
+                out.write(finding_text(finding) + "\n")
 
 
 def run_expert(
@@ -236,15 +236,15 @@ def run_stats(
         else:
             if len(files) > 1:
                 out.write(f"== {path}\n")
-            out.write(printable(stats.render(args.top)) + "\n")
+            out.write(stats.render(args.top) + "\n")
             if not web.empty:
-                out.write(printable(web.render()) + "\n")
+                out.write(web.render() + "\n")
         status = max(status, _report(messages, out, err))
     if len(files) > 1:
         if args.format == "json":
             out.write(dumps({"file": None, "captures": len(files), **total.to_json()}) + "\n")
         else:
-            out.write(f"== all {len(files)} captures\n{printable(total.render(args.top))}\n")
+            out.write(f"== all {len(files)} captures\n{total.render(args.top)}\n")
     return status
 
 
@@ -265,8 +265,7 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
             if args.format == "json":
                 out.write(dumps(conversation.to_json()) + "\n")
             else:
-                text = render_chat(conversation, show_format=args.format_details)
-                out.write(printable(text) + "\n\n")
+                out.write(render_chat(conversation, show_format=args.format_details) + "\n\n")
 
         analysis.add(lambda sink: Conversations(sink, on_conversation=show))
         messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
@@ -296,9 +295,9 @@ def run_sessions(
                 "presence": [c.to_json() for c in presence.timeline()] if args.presence else None,
             }) + "\n")  # fmt: skip
         else:
-            out.write(printable(render_sessions(links.logins(), links.unlinked())) + "\n")
+            out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
             if args.presence:
-                out.write("\nPresence:\n" + printable(render_timeline(presence.timeline())) + "\n")
+                out.write("\nPresence:\n" + render_timeline(presence.timeline()) + "\n")
         status = max(status, _report(messages, out, err))
     return status
 
@@ -357,6 +356,6 @@ def run_contacts(
                         else result.to_json())  # fmt: skip
                 out.write(dumps({"file": path, "account": account, "result": body}) + "\n")
             else:
-                out.write(printable(f"== {account}\n{text}") + "\n")
+                out.write(f"== {account}\n{text}\n")
         status = max(status, _report(messages, out, err))
     return status

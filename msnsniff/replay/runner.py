@@ -190,7 +190,7 @@ def run_replay(
         err.write(f"msnsniff: {note}\n")
     machine, report = replay(recording, target, credentials, options, rules, args.nexus,
                              ns_target)
-    from msnsniff.output import printable, printable_tree
+    from msnsniff.output import printable_tree
 
     if args.format == "json":  # bytes that are not UTF-8 as \xNN, as `read` writes them
         out.write(json.dumps(printable_tree({
@@ -210,5 +210,5 @@ def run_replay(
         steps = sum(1 for s in machine.steps if s.frame is not None)
         header = (f"replay of {args.file}: {who}; {len(recording.conns)} connections, {steps} "
                   f"client frames -> {target[0]}:{target[1]}")
-        out.write(printable(render(report, header=header, show_same=not args.only_changes)))
+        out.write(render(report, header=header, show_same=not args.only_changes))
     return report.exit_status
