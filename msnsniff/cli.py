@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
 from msnsniff.collector import batch_collector
-from msnsniff.errors import MsnsniffError
+from msnsniff.errors import MsnsniffError, require_output_dir
 
 if TYPE_CHECKING:
     from msnsniff.capture import SourceNote
@@ -347,8 +347,7 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     source, target = Path(args.input), Path(args.output)
     if source.resolve() == target.resolve():
         raise MsnsniffError("redact: OUT must not be IN")
-    if not target.parent.is_dir():
-        raise MsnsniffError(f"{target}: no directory {target.parent} to write it in")
+    require_output_dir(target)
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("wb") as fh:

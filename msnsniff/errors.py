@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 
@@ -23,3 +24,10 @@ class MsnsniffError(Exception):
         self.reason = message
         self.offset = offset
         self.record = record
+
+
+def require_output_dir(target: Path) -> None:
+    """MsnsniffError naming `target` when the directory it is to be written in does not
+    exist: the message names the output the user gave, not a temporary file beside it."""
+    if not target.parent.is_dir():
+        raise MsnsniffError(f"{target}: no directory {target.parent} to write it in")

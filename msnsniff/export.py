@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Final, TextIO
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, MsnpFrame
-from msnsniff.errors import MsnsniffError
+from msnsniff.errors import MsnsniffError, require_output_dir
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
@@ -419,8 +419,7 @@ def _job(args: tuple[str, str, str, Options]) -> Part:
 def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff export`: 0, or 2 when a capture could not be read whole."""
     target = Path(args.output)
-    if not target.parent.is_dir():
-        raise MsnsniffError(f"{target}: no directory {target.parent} to write it in")
+    require_output_dir(target)
     kind = next((k for k in FORMATS if target.name.endswith(k)), None)
     if kind is None:
         raise MsnsniffError(f"export: say the format by OUT's extension: {', '.join(FORMATS)}")
