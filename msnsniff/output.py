@@ -35,13 +35,14 @@ from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from dissectors.msnp.grammar import C2S, is_unknown
 from dissectors.msnp.payloads import Payload, decode_payload
+from msnsniff.credentials import MARKER
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Paired, Pairing
 
 if TYPE_CHECKING:
     from msnsniff.session.filter import DisplayFilter
 
-REDACTED: Final = "<redacted>"
+REDACTED: Final = MARKER  # the one marker of every --redact output
 _ARROWS: Final = {Direction.C2S: "→", Direction.S2C: "←"}
 
 
