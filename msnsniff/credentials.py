@@ -19,15 +19,17 @@ FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
 """The Passport ticket (`t=...&p=...`) in an `Authentication-Info` header."""
 
 BODY_SECRETS: Final = (
-    re.compile(rb"((?:<name>\s*(?:h?password|auth_response|sig|session_key)\s*</name>|"
-               rb"<key>\s*(?:sig|session_key)\s*</key>)\s*<value>\s*(?:<string>)?)([^<]*)"),
-    re.compile(rb'("key"\s*:\s*"(?:sig|session_key)"\s*,\s*"value"\s*:\s*")'
-               rb'((?:[^"\\]|\\.)*)'),
+    re.compile(rb"(?P<head><name>\s*(?P<name>h?password|auth_response|sig|session_key)\s*</name>"
+               rb"\s*<value>\s*(?:<string>)?)(?P<value>[^<]*)"),
+    re.compile(rb"(?P<head><key>\s*(?P<name>sig|session_key)\s*</key>\s*<value>\s*(?:<string>)?)"
+               rb"(?P<value>[^<]*)"),
+    re.compile(rb'(?P<head>"key"\s*:\s*"(?P<name>sig|session_key)"\s*,\s*"value"\s*:\s*")'
+               rb'(?P<value>(?:[^"\\]|\\.)*)'),
 )
 """Values in XML and JSON bodies: an XML-RPC member's password, hpassword or challenge
 response, and the session key and signature a Facebook REST error answer echoes in its
-`request_args` (XML `<key>`/`<value>` or JSON `{"key": ..., "value": ...}`); group 2 is
-the value."""
+`request_args` (XML `<key>`/`<value>` or JSON `{"key": ..., "value": ...}`). Groups: `head`
+(everything before the value), `name` (the parameter) and `value`."""
 
 MARKER: Final = "<redacted>"
 

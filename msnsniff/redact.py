@@ -54,7 +54,6 @@ EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0
 KEEP: Final = frozenset({b"msmsgs@msnmsgr.com"})
 PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
 HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
-SECRET_NAME: Final = re.compile(rb"(?i)hpassword|password|auth_response|session_key|sig")
 HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")
 MSNP_START: Final = re.compile(rb"^[A-Z]{3}(?: |\r\n)")
 
@@ -252,7 +251,7 @@ def _http_edits(half: _Half, names: Pseudonyms) -> None:
             new_body = _msnp_bytes(body, Direction.C2S if request else Direction.S2C, names)
         else:
             for pattern in BODY_SECRETS:
-                body = pattern.sub(lambda m: m.group(1) + names.secret(m.group(2), _kind(m)),
+                body = pattern.sub(lambda m: m["head"] + names.secret(m["value"], _kind(m)),
                                    body)  # fmt: skip
             new_body = _http_text(body, names)
         if len(new_body) != length:
@@ -284,8 +283,8 @@ def _msnp_bytes(data: bytes, direction: Direction, names: Pseudonyms) -> bytes:
 
 def _kind(match: re.Match[bytes]) -> str:
     """The parameter a `BODY_SECRETS` match names (its placeholder's label)."""
-    found = SECRET_NAME.search(match.group(1))
-    return "password" if found is None else found.group(0).decode().lower()
+    name: bytes = match["name"]
+    return name.decode().lower()
 
 
 def _http_text(data: bytes, names: Pseudonyms) -> bytes:

@@ -19,14 +19,17 @@ def test_scrub_keeps_everything_but_the_values() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "value"),
+    ("body", "name", "value"),
     [
-        (b"<member><name>hpassword</name><value><string>098f6b</string></value>", b"098f6b"),
-        (b"<arg><key>session_key</key><value>2.abc-1</value></arg>", b"2.abc-1"),
-        (b'{"key": "sig", "value": "a\\"b"}, {"key": "v", "value": "1.0"}', b'a\\"b'),
+        (b"<member><name>hpassword</name><value><string>098f6b</string></value>", b"hpassword",
+         b"098f6b"),
+        (b"<arg><key>session_key</key><value>2.abc-1</value></arg>", b"session_key", b"2.abc-1"),
+        (b'{"key": "sig", "value": "a\\"b"}, {"key": "v", "value": "1.0"}', b"sig", b'a\\"b'),
     ],
     ids=["xml-rpc member", "rest xml echo", "rest json echo"],
 )
-def test_body_secrets_find_each_form_and_only_its_value(body: bytes, value: bytes) -> None:
-    found = [m.group(2) for pattern in BODY_SECRETS for m in pattern.finditer(body)]
-    assert found == [value]
+def test_body_secrets_find_each_form_and_only_its_value(
+    body: bytes, name: bytes, value: bytes
+) -> None:
+    found = [(m["name"], m["value"]) for pattern in BODY_SECRETS for m in pattern.finditer(body)]
+    assert found == [(name, value)]
