@@ -16,6 +16,7 @@ S2C = Direction.S2C
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEEDS = SHARED / "seeds"
 REAL = SHARED / "captures-real"
+BUNDLED = Path(__file__).resolve().parents[1] / "captures"  # the project's own captures
 
 
 def drain(d: MsnpDissector) -> list[MsnpFrame]:

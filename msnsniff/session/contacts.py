@@ -26,14 +26,15 @@ Server frames become `ListChange`s through a table keyed by (command, reply|push
   group (every list's last index) arrived. A SYN that returns only the version leaves the
   lists as they were: unknown (`complete=False`) unless this capture built them earlier.
 * ADD/REM replies and the server's `ADD 0 RL`/`REM 0 RL` pushes add or remove a contact;
-  `REM FL account group` only takes the contact out of that group and `ADD FL account
-  group` puts it in one. REA renames a contact (or the user, for the user's own account);
+  `REM FL account group` takes the contact out of that group and `ADD FL account group`
+  puts it in one. REA renames a contact (or the user, for the user's own account);
   ADG/RMG/REG add, remove and rename groups (RMG takes the group from every contact);
   BLP/GTC/PRP replies set the privacy mode, the add-me policy and a phone number. MSNP10+
   ADC and GUID-keyed REM/ADG/RMG/REG are followed as far as the wire tells (no versions).
 * Where the wire is silent the server's rules decide (`ServerRules`): by seed 004 a new FL
-  contact added without a group lands in group 0 (MSNP7-9), and removing a group erases
-  from the FL the contacts that were only in that group. `SET_OPERATIONS` turns both off
+  contact added without a group lands in group 0 (MSNP7-9), and a contact left in no group
+  (its only group removed, or `REM FL account group` of its last one) leaves the FL.
+  `SET_OPERATIONS` turns both off
   (the benchmark generator's server applies every change as a plain set operation).
 
 Checks. Each versioned change must move the list version by exactly one: a jump is a NOTE
@@ -112,12 +113,14 @@ class ServerRules:
 
     default_group: int | None = 0
     """The group a new FL contact joins when ADD names none (MSNP7-9); None: no group."""
-    erase_groupless_on_rmg: bool = True
-    """RMG erases from the FL the contacts that were only in the removed group (MSNP7-9)."""
+    erase_groupless: bool = True
+    """A contact left in no group leaves the FL (MSNP7-9): RMG erases the contacts that were
+    only in the removed group, and so does `REM FL account group` of a contact's last group
+    (what the server's `REM 0 RL` push to that contact shows, on Escargot and ours)."""
 
 
 SEED_004: Final = ServerRules()
-SET_OPERATIONS: Final = ServerRules(default_group=None, erase_groupless_on_rmg=False)
+SET_OPERATIONS: Final = ServerRules(default_group=None, erase_groupless=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +473,10 @@ def _numbered_groups(dialect: int | None) -> bool:
     return dialect is not None and 7 <= dialect <= 9
 
 
+def _erases_groupless(w: _Work, rules: ServerRules) -> bool:
+    return rules.erase_groupless and _numbered_groups(w.dialect)
+
+
 def _apply_add(w: _Work, c: ListChange, rules: ServerRules) -> None:
     who, name = c.contact, c.list
     if who is None or name is None:
@@ -489,6 +496,8 @@ def _apply_remove(w: _Work, c: ListChange, rules: ServerRules) -> None:
         return
     if name == "FL" and c.group is not None:
         w.leave(who, c.group)
+        if not w.contact_groups.get(who) and _erases_groupless(w, rules):
+            w.drop("FL", who)
     else:
         w.drop(name, who)
 
@@ -515,7 +524,7 @@ def _apply_group_remove(w: _Work, c: ListChange, rules: ServerRules) -> None:
     for who, gids in list(w.contact_groups.items()):
         if gid in gids:
             gids.discard(gid)
-            if not gids and rules.erase_groupless_on_rmg and _numbered_groups(w.dialect):
+            if not gids and _erases_groupless(w, rules):
                 w.drop("FL", who)
 
 

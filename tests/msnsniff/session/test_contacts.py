@@ -35,7 +35,7 @@ from msnsniff.session.contacts import (
     render_timeline,
 )
 from tests.conftest import Generate
-from tests.helpers import real_capture, seed
+from tests.helpers import BUNDLED, real_capture, seed
 
 
 class Run(NamedTuple):
@@ -232,6 +232,19 @@ def test_escargot_msnp8_with_set_operations() -> None:
     assert found[:3] + found[4:9] + found[10:] == seed
     last = run.lists.history("alice@example.com").latest()
     assert last.contact_groups == {"bob@example.com": set(), "carol@example.com": set()}
+
+
+def test_rem_of_a_contacts_last_group_takes_it_off_the_fl() -> None:
+    """The reference server's capture: bob, only in group 1, is taken out of it (REM 26 FL
+    9 bob 1), and the server pushes REM 0 RL to bob: he is off alice's FL from version 9."""
+    run = analyse(open_source(BUNDLED / "server_list_changes.pcap"))
+    alice = run.lists.history("alice@example.com")
+    assert alice.state_at(8).lists["FL"] == {"bob@example.com"}
+    assert alice.state_at(8).contact_groups == {"bob@example.com": {1}}
+    at_9 = alice.state_at(9)
+    assert at_9.lists["FL"] == set() and at_9.contact_groups == {}
+    assert at_9.lists["AL"] == {"bob@example.com"}
+    assert alice.diff(8, 9).removed == {"FL": {"bob@example.com"}}
 
 
 def test_twisted_msnp8_client() -> None:
@@ -596,15 +609,24 @@ def test_group_rules_seed_004_and_set_operations() -> None:
     lines = (*SYNCED, ">>> ADD 4 FL n@y.z n@y.z", "<<< ADD 4 FL 11 n@y.z n@y.z",
              ">>> ADD 5 FL x@y.z x@y.z 1", "<<< ADD 5 FL 12 x@y.z x@y.z 1",
              ">>> REM 6 FL x@y.z 0", "<<< REM 6 FL 13 x@y.z 0",
-             ">>> RMG 7 1", "<<< RMG 7 14 1")  # fmt: skip
+             ">>> RMG 7 1", "<<< RMG 7 14 1",
+             ">>> ADD 8 FL r@y.z r@y.z 1", "<<< ADD 8 FL 15 r@y.z r@y.z 1",
+             ">>> ADD 9 FL r@y.z r@y.z 2", "<<< ADD 9 FL 16 r@y.z r@y.z 2",
+             ">>> REM 10 FL r@y.z 1", "<<< REM 10 FL 17 r@y.z 1",
+             ">>> REM 11 FL r@y.z 2", "<<< REM 11 FL 18 r@y.z 2")  # fmt: skip
     seed = analyse(script(*lines)).lists.history("me@x.y")
     assert seed.state_at(11).contact_groups["n@y.z"] == {0}
     assert seed.state_at(13).contact_groups["x@y.z"] == {1}
-    assert seed.latest().lists["FL"] == {"n@y.z"}  # x was only in group 1: erased
+    assert seed.state_at(14).lists["FL"] == {"n@y.z"}  # x was only in group 1: erased
+    # REM FL of a contact's last group takes it off the FL too; of another group it does not
+    assert seed.state_at(17).lists["FL"] == {"n@y.z", "r@y.z"}
+    assert seed.state_at(17).contact_groups["r@y.z"] == {2}
+    assert seed.latest().lists["FL"] == {"n@y.z"}
+    assert "r@y.z" not in seed.latest().contact_groups
     sets = analyse(script(*lines), rules=SET_OPERATIONS).lists.history("me@x.y")
     assert sets.state_at(11).contact_groups["n@y.z"] == set()
-    assert sets.latest().lists["FL"] == {"x@y.z", "n@y.z"}
-    assert sets.latest().contact_groups == {"x@y.z": set(), "n@y.z": set()}
+    assert sets.latest().lists["FL"] == {"x@y.z", "n@y.z", "r@y.z"}
+    assert sets.latest().contact_groups == {"x@y.z": set(), "n@y.z": set(), "r@y.z": set()}
 
 
 # --- the history API, memory, connections ------------------------------------------------
