@@ -145,8 +145,13 @@ class Stats:
         self.commands[frame.direction.value, frame.dialect, cmd] += 1
         if flow.kind == "?":
             flow.kind = _kind(frame)
-        elif flow.kind == "NS?" and cmd == "XFR" and frame.args[:1] == ("NS",):
-            flow.kind = "DS"
+        elif flow.kind == "NS?" and frame.direction is Direction.S2C:
+            # the server decides: a referral to a notification server makes a dispatcher, a
+            # login that succeeds a notification server (a client's own XFR NS decides nothing)
+            if cmd == "XFR" and frame.args[:1] == ("NS",):
+                flow.kind = "DS"
+            elif cmd == "USR" and frame.args[:1] == ("OK",):
+                flow.kind = "NS"
         if frame.direction is Direction.S2C:
             if cmd in PRESENCE:
                 status = frame.args[0] if cmd != "FLN" and frame.args else "FLN"
@@ -275,7 +280,8 @@ class Stats:
 
 
 def _kind(frame: CommandFrame) -> str:
-    """A flow's kind from its first frame (NS? until an XFR NS reply shows a dispatcher)."""
+    """A flow's kind from its first frame (NS? until the server's XFR NS reply shows a
+    dispatcher or its USR OK a notification server)."""
     if frame.cmd == "ANS" or (frame.cmd == "USR" and len(frame.args) == 2):
         return "SB"
     return "NS?"

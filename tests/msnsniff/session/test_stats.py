@@ -12,6 +12,7 @@ from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.stats import RttHistogram, Stats
 from tests.conftest import Generate
+from tests.helpers import real_capture
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -67,6 +68,14 @@ def test_http_flows_are_of_kind_http_and_their_gateway_sessions_of_msnp_kinds() 
     outer = {k for k in kinds if "/" not in k}
     assert outer and {kinds[k] for k in outer} == {"HTTP"}
     assert sorted(v for k, v in kinds.items() if "/" in k) == ["NS", "NS", "SB", "SB"]
+
+
+def test_a_clients_own_xfr_ns_does_not_make_its_notification_server_a_dispatcher() -> None:
+    """Escargot: alice's one connection logs in (USR OK, frame 12), then her client sends
+    XFR 47 NS (frame 138), which the server refuses with 201: flow 1 stays NS."""
+    stats = stats_of(real_capture("escargot_msnp8_session.pcap"))
+    assert stats.flows["1"].kind == "NS"
+    assert "DS" not in stats.to_json()["flows_by_kind"]
 
 
 def test_rtt_percentiles_are_within_two_percent() -> None:
