@@ -1,6 +1,7 @@
 """Docs-style transcripts as a capture source.
 
-Three layouts are read, with prose around them ignored:
+Three layouts are read, with prose around them ignored (a line with a layout's prefix is
+traffic, whatever follows the prefix: garbage there is reported as malformed, not skipped):
 
 * `C: VER 1 MSNP8 CVR0` / `S: VER 1 MSNP8` (seed 003), with `.. ` continuation lines that
   extend the previous line after a space;
@@ -146,7 +147,8 @@ class TranscriptReader:
             self._start(self._conn(label, direction, text), direction, text, ts, lineno, "log")
             return
         m = _CS.match(line) or _ARROW.match(line)
-        if m and _CMD_WORD.match(m.group(2)):
+        if m and m.group(2).strip():  # the prefix marks traffic: a line that is no command is
+            # sent as it is and reported malformed by the dissector, as on the wire
             yield from self._flush()
             direction = Direction.C2S if m.group(1) in ("C", ">>>") else Direction.S2C
             text = m.group(2)

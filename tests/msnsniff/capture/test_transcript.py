@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dissectors.api import Direction
+from dissectors.msnp.frames import CommandFrame, MalformedFrame
 from msnsniff.capture import FlowEnd, SourceNote, StreamChunk
 from msnsniff.capture.transcript import looks_like_transcript, read_transcript
+from msnsniff.registry import load_dissectors
+from msnsniff.session.capture_session import CaptureSession
 
 C2S, S2C = Direction.C2S, Direction.S2C
 
@@ -34,6 +37,21 @@ def test_cs_lines_with_continuation_and_payload_body() -> None:
         (C2S, b"SYN 8 14\r\n"),
     ]
     assert [c.offset for c in got] == [0, 0, 74, 18]
+
+
+def test_a_prefixed_line_that_is_no_command_is_traffic_and_reported_malformed() -> None:
+    """Garbage after `C:` or `>>>` goes on the wire as it is (only prose without a prefix
+    is skipped), so the dissector reports it with its offset instead of it vanishing."""
+    text = "Prose.\nC: VER 1 MSNP8 CVR0\nC: @@garbage line\n>>> %% more\\r\\n\nC: SYN 2 0\n"
+    assert [c.data for c in chunks(text)] == [
+        b"VER 1 MSNP8 CVR0\r\n", b"@@garbage line\r\n", b"%% more\r\n", b"SYN 2 0\r\n"
+    ]
+    records = list(CaptureSession(load_dissectors()).run(read_transcript(text.splitlines(True))))
+    malformed = [r.frame for r in records if isinstance(r.frame, MalformedFrame)]
+    assert [(m.offset, m.raw) for m in malformed] == [(18, b"@@garbage line\r\n%% more\r\n")]
+    assert malformed[0].reason.startswith("not an MSNP command line")
+    last = records[-1].frame
+    assert isinstance(last, CommandFrame) and last.cmd == "SYN"
 
 
 def test_arrows_with_literal_crlf_remarks_and_server_close() -> None:
