@@ -3,7 +3,8 @@ replies, and the round-trip time, for outputs that print one frame at a time.
 
 Theory of operation
 -------------------
-A request's replies come after it, so a request cannot be printed with them at once. The
+A request's replies come after it, so a request cannot be printed with them at once (the
+JOI a ringing CAL led to counts as one of the CAL's replies here). The
 view holds records in arrival order and releases the oldest as soon as it is not a request
 still waiting to be settled (see `transactions`: answered and followed by something else,
 expected no reply, timed out, or its connection ended). A reply's pairing is known when it
@@ -35,7 +36,8 @@ class PairingView:
     def __init__(self, analysis: Analysis, *, max_held: int = MAX_HELD) -> None:
         self.transactions = analysis.add(
             lambda sink: Transactions(
-                sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
+                sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
+                on_outcome=self._outcome,
             )
         )
         self.http = analysis.add(  # HTTP requests and responses pair the same way
@@ -48,6 +50,7 @@ class PairingView:
         self._requests: dict[int, Transaction] = {}  # held request frames
         self._unsettled: set[int] = set()
         self._replies: dict[int, Pairing] = {}  # held reply frames
+        self._outcomes: dict[int, list[int]] = {}  # held request frame -> frames it led to
 
     def _request(self, txn: Transaction) -> None:
         self._requests[txn.request] = txn
@@ -56,6 +59,13 @@ class PairingView:
     def _reply(self, txn: Transaction, record: FrameRecord) -> None:
         rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
         self._replies[record.no] = new_pairing(txn.request, None, rtt)
+
+    def _outcome(self, txn: Transaction, record: FrameRecord) -> None:
+        """The JOI a ringing CAL led to: paired both ways, like a reply (the CAL is still
+        held when its JOI is the next server frame, as it is unless a timeout came first)."""
+        self._reply(txn, record)
+        if txn.request in self._requests:
+            self._outcomes.setdefault(txn.request, []).append(record.no)
 
     def _settle(self, txn: Transaction) -> None:
         self._unsettled.discard(txn.request)
@@ -82,7 +92,12 @@ class PairingView:
             if txn is not None:
                 early = no in unsettled  # more replies may come: none known is unknown
                 unsettled.discard(no)
-                replies = tuple(txn.replies) if txn.replies or not early else None
+                led_to = self._outcomes.pop(no, None) if self._outcomes else None
+                replies = (
+                    tuple(txn.replies if led_to is None else txn.replies + led_to)
+                    if txn.replies or not early
+                    else None
+                )
                 append(_new_tuple(Paired, (record, new_pairing(None, replies, txn.rtt))))
             else:
                 append(_new_tuple(Paired, (record, replies_of.pop(no, None))))

@@ -25,8 +25,8 @@ to it. Frames are taken in capture order:
 
 Settled transactions are forgotten (the last `KEEP` per connection are kept for a late reply),
 and a connection's state goes when it closes, so memory follows the open connections.
-Listeners hear each request (`on_request`), each pairing as it is made (`on_reply`) and each
-settlement (`on_settle`).
+Listeners hear each request (`on_request`), each pairing as it is made (`on_reply`), each
+settlement (`on_settle`) and each outcome (`on_outcome`: the JOI a ringing CAL led to).
 """
 
 from __future__ import annotations
@@ -95,9 +95,11 @@ class Transactions(NativeAnalyzer):
         on_request: Callable[[Transaction], None] | None = None,
         on_reply: Callable[[Transaction, FrameRecord], None] | None = None,
         on_settle: Callable[[Transaction], None] | None = None,
+        on_outcome: Callable[[Transaction, FrameRecord], None] | None = None,
     ) -> None:
         self._sink = sink
         self._on_request = on_request
+        self._on_outcome = on_outcome
         self._timeout = timeout
         self._on_reply = on_reply
         self._on_settle = [on_settle] if on_settle is not None else []
@@ -198,12 +200,15 @@ class Transactions(NativeAnalyzer):
         if burst is not None and cmd in BURSTS[burst.cmd]:
             self._reply(conn, burst, record)
             return
-        self._end_burst(conn, None)
-        if cmd == "JOI" and conn.ringing is not None:
-            conn.ringing.outcome = record.no
+        ringing = conn.ringing if cmd == "JOI" else None
+        if ringing is not None:  # heard before the CAL settles, so it is known with the CAL
+            ringing.outcome = record.no
             conn.ringing = None
-            return
-        self.unsolicited += 1
+            if self._on_outcome is not None:
+                self._on_outcome(ringing, record)
+        self._end_burst(conn, None)
+        if ringing is None:
+            self.unsolicited += 1
 
     def _reply(self, conn: _Conn, txn: Transaction, record: FrameRecord) -> None:
         if not txn.replies and not txn.settled:

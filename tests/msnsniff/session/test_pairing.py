@@ -11,6 +11,7 @@ from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.paired import Paired
 from msnsniff.session.pairing import run_paired
+from msnsniff.session.transactions import Transactions
 
 LOG = (
     "  1.000 NS >>> SYN 8 0\n"
@@ -53,3 +54,24 @@ def test_no_holding_prints_requests_before_their_replies_are_known() -> None:
     assert first is not None and first.replies is None
     assert not record_to_text(out[0].record, pairing=first).endswith("]")
     assert out[1].pairing is not None and out[1].pairing.request == 1
+
+
+def test_the_join_a_ringing_cal_led_to_pairs_both_ways() -> None:
+    """JOI is no reply (it has no TrID and the transaction keeps only RINGING), but the
+    outputs pair it with the CAL it answers: the CAL lists it, and it names the CAL."""
+    text = (
+        "  1.2 SB >>> CAL 2 b@c.d\n"
+        "  1.3 SB <<< CAL 2 RINGING 11752013\n"
+        "  2.0 SB <<< JOI b@c.d B\n"
+        "  2.5 SB <<< JOI e@f.g E\n"  # nobody was called: unsolicited
+    )
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, read_transcript(text.splitlines(True), "t")))
+    pairings = [p.pairing for p in out]
+    assert pairings[0] is not None and pairings[0].replies == (2, 3)
+    assert pairings[2] is not None and pairings[2].request == 1
+    assert pairings[2].rtt is not None and abs(pairings[2].rtt - 0.8) < 1e-9
+    assert pairings[3] is None
+    assert record_to_text(out[2].record, pairing=pairings[2]).endswith("[reply to #1 800.0 ms]")
+    transactions = [a for a in analysis.analyzers if isinstance(a, Transactions)]
+    assert [t.pairs for t in transactions] == [1]  # the transaction keeps RINGING only
