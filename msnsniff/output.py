@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from msnsniff.session.filter import DisplayFilter
 
 REDACTED: Final = MARKER  # the one marker of every --redact output
-_ARROWS: Final = {Direction.C2S: "→", Direction.S2C: "←"}
 
 
 def _endpoints(record: FrameRecord) -> tuple[str | None, str | None]:
@@ -252,7 +251,7 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
     frame = record.frame
     ts = "-" if record.ts is None else f"{record.ts:.6f}"
     src, dst = _endpoints(record)
-    where = f"{src or '?'} {_ARROWS[frame.direction]} {dst or '?'}" if src or dst else ""
+    where = f"{src or '?'} → {dst or '?'}" if src or dst else ""  # sender first, as tshark
     head = f"{record.no:>6} {ts:>14} {record.flow.id} {frame.direction.value}"
     if where:
         head += f" {where}"
