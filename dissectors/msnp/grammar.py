@@ -122,6 +122,7 @@ _PRE8 = (2, 7)
 _P8_9 = (8, 9)
 _P8_12 = (8, 12)
 _P10 = (10, MAX_DIALECT)
+_P7 = (7, MAX_DIALECT)  # groups: "new in MSNP7" (seed 004)
 _P13 = (13, MAX_DIALECT)
 _P14 = (14, MAX_DIALECT)
 _NS_AUTH = r"^(TWN|MD5|SSO|CTP)( |$)"
@@ -241,16 +242,16 @@ _SPECS: tuple[CommandSpec, ...] = (
         s2c=(v("version:int account:account nick:url"),), dialects=(2, 9)),
     CommandSpec("ADG", "add a group",
         c2s=(v("name:url ?unused:str"),),
-        s2c=(v("version:int name:url group_id:int ?unused:str", dialects=(2, 9)),
-             v("name:url guid:str ?unused:str", dialects=_P10))),
+        s2c=(v("version:int name:url group_id:int ?unused:str", dialects=(7, 9)),
+             v("name:url guid:str ?unused:str", dialects=_P10)), dialects=_P7),
     CommandSpec("RMG", "remove a group",
         c2s=(v("group_id:str"),),
-        s2c=(v("version:int group_id:int", dialects=(2, 9)),
-             v("group_id:str", dialects=_P10))),
+        s2c=(v("version:int group_id:int", dialects=(7, 9)),
+             v("group_id:str", dialects=_P10)), dialects=_P7),
     CommandSpec("REG", "rename a group",
         c2s=(v("group_id:str name:url ?unused:str"),),
-        s2c=(v("version:int group_id:int name:url ?unused:str", dialects=(2, 9)),
-             v("group_id:str name:url ?unused:str", dialects=_P10))),
+        s2c=(v("version:int group_id:int name:url ?unused:str", dialects=(7, 9)),
+             v("group_id:str name:url ?unused:str", dialects=_P10)), dialects=_P7),
     CommandSpec("SBP", "set a contact's property (MSNP10+)",
         c2s=(v("guid:str type:str value:url"),), s2c=(v("guid:str type:str value:url"),),
         dialects=_P10),

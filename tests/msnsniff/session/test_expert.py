@@ -70,6 +70,27 @@ def test_an_error_reply_names_the_request_it_refuses_or_none() -> None:
     assert orphan.message.startswith("error 216 ERR_NOT_ON_LIST: ")
 
 
+def test_commands_of_another_dialect() -> None:
+    """Groups are new in MSNP7 (seed 004): ADG in an MSNP5 session is flagged, in MSNP8 it
+    is not; ADC is MSNP10's."""
+    old = (
+        "C: VER 1 MSNP5 CVR0\nS: VER 1 MSNP5\n"
+        "C: USR 2 MD5 I a@b.c\nS: USR 2 OK a@b.c A\n"
+        "C: ADG 3 Pals 0\nS: ADG 3 5 Pals 1 0\n"
+    )
+    lines, findings = expert(transcript(old))
+    dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
+    assert [lines[f.frame or 0] for f in dialect] == [b"ADG 3 Pals 0", b"ADG 3 5 Pals 1 0"]
+    assert dialect[0].message == (
+        "ADG belongs to MSNP7-MSNP18, but this connection speaks MSNP5"
+    )
+    new = old.replace("MSNP5", "MSNP8") + "C: ADC 4 FL N=x@y.z F=x\n"
+    lines, findings = expert(transcript(new))
+    assert [lines[f.frame or 0] for f in findings if f.code == "expert.wrong_dialect"] == [
+        b"ADC 4 FL N=x@y.z F=x"
+    ]
+
+
 def test_demo_capture_has_only_its_deliberate_errors() -> None:
     lines, findings = expert(open_source(ROOT / "captures" / "msnp8_demo.pcap"))
     assert sorted(codes(lines, findings)) == [
