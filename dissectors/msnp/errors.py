@@ -36,6 +36,9 @@ class ErrorInfo:
     name: str
     meaning: str
     disconnects: bool = False
+    commands: tuple[str, ...] = ()
+    """The requests the code is documented for, where the references name them (empty: not
+    tied to particular commands); a server sending it for another is departing from them."""
 
 
 def _table(*entries: ErrorInfo) -> Mapping[int, ErrorInfo]:
@@ -64,7 +67,8 @@ ERRORS: Mapping[int, ErrorInfo] = _table(
        "unreachable."),
     _E(205, "ERR_INVALID_USER",
        "ADD named a well-formed account that does not exist as a Passport; from MSNP10 the "
-       "same case answers 208."),
+       "same case answers 208.",
+       commands=("ADD",)),
     _E(206, "ERR_FQDN_MISSING",
        "The account name has no domain part after the @ (for example a login as "
        "'1.2.3.4@')."),
@@ -72,13 +76,16 @@ ERRORS: Mapping[int, ErrorInfo] = _table(
        "USR was sent on a connection that is already logged in."),
     _E(208, "ERR_INVALID_USERNAME",
        "The account name is invalid: a switchboard CAL of a malformed address, or (MSNP10+) "
-       "an ADC of an account that does not exist."),
+       "an ADC of an account that does not exist.",
+       commands=("CAL", "ADC")),
     _E(209, "ERR_INVALID_FRIENDLY_NAME",
        "REA was refused because the new nickname contains a blocked word (such as 'msn') or "
-       "the user's own Passport is unverified; it takes precedence over 216."),
+       "the user's own Passport is unverified; it takes precedence over 216.",
+       commands=("REA",)),
     _E(210, "ERR_LIST_FULL",
        "ADD or ADC to a list that is already at its size limit (150 forward-list entries in "
-       "2003, later 600 on the FL and 1000 on the RL); nothing is added."),
+       "2003, later 600 on the FL and 1000 on the RL); nothing is added.",
+       commands=("ADD", "ADC")),
     _E(212, "ERR_UNEXPECTED",
        "A generic unexpected failure (the official client's MSGR_E_UNEXPECTED); the "
        "circumstances are undocumented."),
@@ -87,39 +94,50 @@ ERRORS: Mapping[int, ErrorInfo] = _table(
        "official client treats as 'user does not exist'."),
     _E(215, "ERR_ALREADY_THERE",
        "ADD of a principal who is already on that list (or already in that FL group); on a "
-       "switchboard, CAL of someone already invited or present."),
+       "switchboard, CAL of someone already invited or present.",
+       commands=("ADD", "CAL")),
     _E(216, "ERR_NOT_ON_LIST",
        "REM or REA named a principal who is not on that list (also for an invalid address), "
-       "so there is nothing to remove or rename."),
+       "so there is nothing to remove or rename.",
+       commands=("REM", "REA")),
     _E(217, "ERR_NOT_ONLINE",
        "Switchboard CAL of a principal who is offline or appearing offline, so the "
-       "invitation cannot be delivered."),
+       "invitation cannot be delivered.",
+       commands=("CAL",)),
     _E(218, "ERR_ALREADY_IN_THE_MODE",
        "The requested mode (such as a privacy setting) is already the current one."),
     _E(219, "ERR_ALREADY_IN_OPPOSITE_LIST",
        "ADD to the AL of a principal who is on the BL, or to the BL of one on the AL; the two "
-       "lists exclude each other, so remove the principal from the other list first."),
+       "lists exclude each other, so remove the principal from the other list first.",
+       commands=("ADD",)),
     _E(220, "ERR_NOT_ACCEPTING_PAGES",
        "The principal does not accept pager (mobile) messages."),
     _E(223, "ERR_TOO_MANY_GROUPS",
-       "ADG when the contact list already has the maximum of 30 groups (ids 0 to 29)."),
+       "ADG when the contact list already has the maximum of 30 groups (ids 0 to 29).",
+       commands=("ADG",)),
     _E(224, "ERR_INVALID_GROUP",
        "The group id does not exist: ADD or REM naming a missing group, RMG of a removed "
-       "group, or REG of an unknown group id."),
+       "group, or REG of an unknown group id.",
+       commands=("ADD", "REM", "RMG", "REG")),
     _E(225, "ERR_NOT_IN_GROUP",
-       "REM from an FL group that the principal is not in."),
+       "REM from an FL group that the principal is not in.",
+       commands=("REM",)),
     _E(227, "ERR_GROUP_NOT_EMPTY",
        "The group cannot be removed because contacts are still in it (later dialects)."),
     _E(228, "ERR_GROUP_ALREADY_EXISTS",
        "ADG (or a rename) would create a second group with a name that already exists "
-       "(later dialects)."),
+       "(later dialects).",
+       commands=("ADG", "REG")),
     _E(229, "ERR_GROUP_NAME_TOO_LONG",
-       "ADG with a group name longer than 61 bytes (URL-encoded); the group is not created."),
+       "ADG with a group name longer than 61 bytes (URL-encoded); the group is not created.",
+       commands=("ADG",)),
     _E(230, "ERR_CANNOT_REMOVE_GROUP_ZERO",
-       "RMG of group 0, the default group, which cannot be removed (renaming it is allowed)."),
+       "RMG of group 0, the default group, which cannot be removed (renaming it is allowed).",
+       commands=("RMG",)),
     _E(231, "ERR_GROUP_NOT_FOUND",
        "A principal was added to a group that does not exist (a second 'invalid group' code "
-       "listed by the references)."),
+       "listed by the references).",
+       commands=("ADD",)),
     _E(232, "ERR_INVALID_MSISDN",
        "The mobile telephone number given is not a valid number."),
     _E(233, "ERR_UNKNOWN_MSISDN",

@@ -202,8 +202,9 @@ def _privacy(ctx: Context) -> None:
 
 def _error_reply(ctx: Context) -> None:
     """An error reply explained, naming the request it refuses when this connection sent
-    one with its TrID: the documented meaning may describe another command's case (205 is
-    documented for ADD; a server may send it for REM too)."""
+    one with its TrID. A code documented for other commands than the refused one (Escargot's
+    205 for REM, where seed 004 answers 216; its 229 for REG, where seed 004 has no error
+    below 128 bytes) is a WARN that says so."""
     frame = ctx.frame
     assert isinstance(frame, ErrorFrame)
     info = error_info(frame.code)
@@ -215,6 +216,12 @@ def _error_reply(ctx: Context) -> None:
                    f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
         return
     cmd, no = request
+    if info.commands and cmd not in info.commands:  # a server departing from the references
+        documented = " and ".join(info.commands)
+        ctx.report(max(severity, Severity.WARN), "expert.error_reply",
+                   f"error {info.code} {info.name} refuses {cmd} {trid} (frame {no}), though "
+                   f"it is documented only for {documented}: {info.meaning}", no)  # fmt: skip
+        return
     ctx.report(severity, "expert.error_reply",
                f"error {info.code} {info.name} refuses {cmd} {trid} (frame {no}): "
                f"{info.meaning}", no)  # fmt: skip

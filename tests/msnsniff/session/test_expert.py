@@ -10,7 +10,7 @@ from dissectors.msnp.challenge import md5_answer
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.registry import load_dissectors
-from msnsniff.session.analysis import Analysis, Finding
+from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.expert import Expert
@@ -68,6 +68,32 @@ def test_an_error_reply_names_the_request_it_refuses_or_none() -> None:
     orphan = replies[b"216 9"]
     assert orphan.related is None
     assert orphan.message.startswith("error 216 ERR_NOT_ON_LIST: ")
+
+
+def test_an_error_code_documented_for_other_commands_is_a_warning() -> None:
+    """Escargot answers REM of an unknown account with 205 (seed 004: 216) and a 62-byte
+    REG with 229 (seed 004: no error below 128 bytes); seed 004's own replies never are."""
+    text = (
+        "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
+        "C: REM 3 FL x@y.z\nS: 205 3\nC: ADD 4 FL q@y.z q@y.z\nS: 205 4\n"
+        "C: REG 5 1 " + "n" * 62 + " 0\nS: 229 5\n"
+    )
+    lines, findings = expert(transcript(text))
+    replies = {lines[f.frame or 0]: f for f in findings if f.code == "expert.error_reply"}
+    assert replies[b"205 3"].severity is Severity.WARN
+    assert "refuses REM 3 (frame 5), though it is documented only for ADD: " in (
+        replies[b"205 3"].message
+    )
+    assert replies[b"205 4"].severity is Severity.NOTE
+    assert "documented only" not in replies[b"205 4"].message
+    assert "refuses REG 5 (frame 9), though it is documented only for ADG: " in (
+        replies[b"229 5"].message
+    )
+    seed = sorted(SEEDS.glob("004_*.txt"))
+    if seed:
+        _lines, seed_findings = expert(open_source(seed[0]))
+        assert not [f for f in seed_findings if "documented only" in f.message]
 
 
 def test_commands_of_another_dialect() -> None:
