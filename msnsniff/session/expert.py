@@ -12,7 +12,9 @@ State is per connection and released when the connection closes; nothing is kept
 
 Each finding is one sentence a person understands, naming what the server will do about it
 when the documents say (seed 004 for the contact-list limits, seed 000 for the switchboard
-rate limit, the error table for error replies).
+rate limit, the error table for error replies), and where a server did otherwise (an error
+code documented for other commands; a reply to a request seed 004's server disconnects for,
+remembered per connection by TrID in `_Conn.doomed`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class _Conn:
     sb_requests: deque[float] = field(default_factory=deque)
     last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
     requests: dict[int, tuple[str, int]] = field(default_factory=dict)  # TrID -> (cmd, no)
+    doomed: dict[int, int] = field(default_factory=dict)  # TrID -> a request seed 004's
+    #                                                        server disconnects for (frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +94,9 @@ def _nick_length(ctx: Context) -> None:
         ctx.report(
             Severity.ERROR, "expert.nick_too_long",
             f"{ctx.frame.cmd} sets a nickname of {size} URL-encoded bytes; over "
-            f"{MAX_NICK_BYTES} the server disconnects the client",
+            f"{MAX_NICK_BYTES} seed 004's server disconnects the client",
         )  # fmt: skip
+        _doomed(ctx)
 
 
 def _group_name_length(ctx: Context) -> None:
@@ -109,7 +114,30 @@ def _reverse_list(ctx: Context) -> None:
         ctx.report(
             Severity.ERROR, "expert.client_changes_rl",
             f"the client sent {ctx.frame.cmd} on the reverse list, which only the server "
-            "maintains; the server disconnects it",
+            "maintains; seed 004's server disconnects it",
+        )  # fmt: skip
+        _doomed(ctx)
+
+
+def _doomed(ctx: Context) -> None:
+    """Remember a request seed 004's server disconnects for: a reply to it is a deviation."""
+    trid = ctx.frame.trid
+    if trid is not None:
+        ctx.conn.doomed[trid] = ctx.record.no
+        if len(ctx.conn.doomed) > REQUESTS_KEPT:
+            del ctx.conn.doomed[next(iter(ctx.conn.doomed))]
+
+
+def _kept_connection(ctx: Context) -> None:
+    """The server answered a request that seed 004's server disconnects for."""
+    trid = ctx.frame.trid
+    no = None if trid is None or not ctx.conn.doomed else ctx.conn.doomed.pop(trid, None)
+    if no is not None:
+        ctx.report(
+            Severity.WARN, "expert.kept_connection",
+            f"the server answered {ctx.frame.cmd} {trid} (frame {no}) and kept the connection, "
+            "where seed 004's server disconnects the client",
+            no,
         )  # fmt: skip
 
 
@@ -308,6 +336,9 @@ class Expert(NativeAnalyzer):
         if isinstance(frame, ErrorFrame):
             _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts))
         else:
+            if conn.doomed and direction is S2C:
+                _kept_connection(Context(record, frame, decoded.fields, conn, sink,
+                                         self._contacts))  # fmt: skip
             if direction is C2S:
                 trid = frame.trid
                 if trid is not None:

@@ -96,6 +96,27 @@ def test_an_error_code_documented_for_other_commands_is_a_warning() -> None:
         assert not [f for f in seed_findings if "documented only" in f.message]
 
 
+def test_a_server_that_answers_what_seed_004_disconnects_for() -> None:
+    """A 400-byte nickname and a client ADD to the RL: seed 004's server disconnects. A
+    server that answers instead is reported against the request; one that closes is not."""
+    nick = "n" * 400
+    text = (
+        "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
+        f"C: REA 3 a@b.c {nick}\nS: REA 3 7 a@b.c {nick}\n"
+        "C: ADD 4 RL x@y.z x@y.z\n"
+    )
+    lines, findings = expert(transcript(text))
+    got = [(f.code, lines[f.frame or 0], f.related) for f in findings]
+    assert ("expert.nick_too_long", f"REA 3 a@b.c {nick}".encode(), None) in got
+    assert ("expert.kept_connection", f"REA 3 7 a@b.c {nick}".encode(), 5) in got  # the reply
+    assert ("expert.client_changes_rl", b"ADD 4 RL x@y.z x@y.z", None) in got
+    assert len([c for c, _line, _rel in got if c == "expert.kept_connection"]) == 1
+    kept = next(f for f in findings if f.code == "expert.kept_connection")
+    assert kept.message == ("the server answered REA 3 (frame 5) and kept the connection, "
+                            "where seed 004's server disconnects the client")  # fmt: skip
+
+
 def test_commands_of_another_dialect() -> None:
     """Groups are new in MSNP7 (seed 004): ADG in an MSNP5 session is flagged, in MSNP8 it
     is not; ADC is MSNP10's."""
