@@ -24,6 +24,10 @@ most of a kept conversation's memory).
 
 The events and the `Conversation` results are defined in `chat_events`.
 
+A client MSG whose acknowledgement mode is none of U, N, A and D, still unanswered when
+its connection ends (the capture's end counts: the session ends every flow then), was not
+delivered (`delivered=False`, as after a NAK).
+
 Findings: a client MSG while nobody else is in the switchboard (WARN
 `conversation.empty_switchboard`, once until someone joins), and a NAK (WARN
 `conversation.nak`: the switchboard could not deliver the message).
@@ -62,6 +66,7 @@ from msnsniff.session.chat_events import (
 )
 
 ACKED_MODES: Final = frozenset({"A", "N", "D"})
+ACK_MODES: Final = frozenset({"U", *ACKED_MODES})  # any other mode is refused
 """Client MSG acknowledgement modes after which an ACK or NAK may come."""
 MAX_WAITING: Final = 256
 """Messages per connection remembered while they wait for their ACK/NAK."""
@@ -280,6 +285,7 @@ class Conversations(NativeAnalyzer):
         sb = self._conns.pop(flow.id, None)
         if sb is None or not (sb.stays or sb.event_count):
             return  # not a switchboard, or one the server turned away before anything happened
+        _refused(sb)
         conversation = _build(sb, complete=True)
         if self._on_conversation is not None:
             self._on_conversation(conversation)
@@ -391,7 +397,7 @@ class Conversations(NativeAnalyzer):
             else:  # a summary: count the event it would be
                 sb.event_count += 1
                 sb.message_count += make is _plain
-        if ack in ACKED_MODES and frame.trid is not None:
+        if ack is not None and ack != "U" and frame.trid is not None:  # A, N, D, or refused
             sb.waiting[frame.trid] = (index, event, frame, record.no)
             if len(sb.waiting) > MAX_WAITING:
                 del sb.waiting[next(iter(sb.waiting))]
@@ -484,6 +490,16 @@ class Conversations(NativeAnalyzer):
         if stay is not None:
             stay.left, stay.left_frame, stay.left_by = record.ts, record.no, how
         self._emit(sb, Left(record.no, record.ts, record.flow.id, _shared(who), how))
+
+
+def _refused(sb: _Sb) -> None:
+    """The connection closed: a message sent with an acknowledgement mode that is none of U,
+    N, A and D, and neither acknowledged nor refused, was not delivered (the switchboard
+    drops the sender instead, as Escargot's capture shows: its BYE, no copy to the other)."""
+    for index, event, _frame, _no in sb.waiting.values():
+        if (isinstance(event, Message) and event.ack not in ACK_MODES and event.delivered is None
+                and 0 <= index < len(sb.events) and sb.events[index] is event):  # fmt: skip
+            sb.events[index] = replace(event, delivered=False)
 
 
 def _build(sb: _Sb, *, complete: bool) -> Conversation:

@@ -161,7 +161,7 @@ def test_escargot_session_ack_modes_and_a_message_to_an_empty_switchboard() -> N
         (a, "second (N)", None),  # N: only a NAK would have come
         (a, "data (D)", True),
         (b, "hi alice", None),
-        (a, "ack Z", None),  # an invalid mode: the server dropped alice
+        (a, "ack Z", False),  # an invalid mode: the server dropped alice; bob never got it
     ]
     assert [m.ack for m in alice.messages] == ["A", "N", "D", None, "Z"]
     assert texts(bob)[-1] == (b, "anyone?", True)
@@ -174,6 +174,30 @@ def test_escargot_session_ack_modes_and_a_message_to_an_empty_switchboard() -> N
     assert (finding.code, finding.flow, finding.frame) == (
         "conversation.empty_switchboard", "242", 188,  # 12 Passport HTTP frames come first
     )  # fmt: skip
+
+
+def test_a_message_with_an_invalid_ack_mode_is_undelivered_unless_acknowledged() -> None:
+    text = "Content-Type: text/plain\r\n\r\nhi"
+    head = (
+        "  1.0 SB >>> USR 1 a@b.c 1.2\n  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  1.2 SB >>> CAL 2 x@y.z\n  1.3 SB <<< CAL 2 RINGING 7\n  1.4 SB <<< JOI x@y.z X\n"
+        + msg("2.0", "SB", ">>>", "MSG 3 Z", text)
+    )  # fmt: skip
+    for tail, fate in (("  2.5 SB --- closed\n", False),
+                       ("  2.1 SB <<< ACK 3\n  2.5 SB --- closed\n", True)):  # fmt: skip
+        convs, _, _ = analyse(transcript(head + tail))
+        assert texts(convs[0]) == [("a@b.c", "hi", fate)], tail
+    # before the connection ends nothing is known
+    seen: list[ChatEvent] = []
+    live = Conversations(lambda f: None, on_event=seen.append)
+    analysis = Analysis(CaptureSession(load_dissectors()), [live])
+    for event in transcript(head):
+        if not isinstance(event, FlowEnd):
+            analysis.push(event)
+    assert [(m.text, m.delivered) for m in seen if isinstance(m, Message)] == [("hi", None)]
+    assert render_chat(analyse(transcript(head + "  2.5 SB --- closed\n"))[0][0]).count(
+        "a@b.c: hi  (not delivered)"
+    ) == 1
 
 
 def test_nak_nudge_invitations_and_an_empty_switchboard() -> None:
