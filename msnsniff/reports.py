@@ -22,7 +22,7 @@ from msnsniff.session.filter import DisplayFilter, compile_filter
 from msnsniff.session.transactions import Transactions
 
 if TYPE_CHECKING:
-    from msnsniff.session.contacts import ListChange
+    from msnsniff.session.contacts import AccountHistory, ListChange
 
 SessionFactory = Callable[[argparse.Namespace], CaptureSession]
 
@@ -302,6 +302,21 @@ def run_sessions(
     return status
 
 
+def _note_repeated_versions(
+    history: AccountHistory, versions: list[int], where: str, err: TextIO
+) -> None:
+    """Say on stderr which occurrence answered when a version number was seen in several
+    runs of versions (a later login that synced from an older version): not an error."""
+    for version in dict.fromkeys(versions):
+        frames = history.occurrences(version)
+        if len(frames) > 1:
+            shown = ", ".join("?" if f is None else str(f) for f in frames)
+            err.write(f"msnsniff: note: {where}: version {version} was seen {len(frames)} "
+                      f"times, starting at frames {shown} (the version went down between "
+                      f"them); the answer uses the last run that has "
+                      f"{'both versions' if len(versions) > 1 else 'it'}\n")  # fmt: skip
+
+
 def run_contacts(
     args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
 ) -> int:
@@ -348,9 +363,15 @@ def run_contacts(
                 known = ", ".join(str(v) for v in seen) or "none"
                 asked = [args.at_version] if diff is None else list(diff)
                 missing = " or ".join(str(v) for v in dict.fromkeys(asked) if v not in seen)
-                messages.append(f"msnsniff: {path}: {account}: no list version {missing} "
+                what = (f"no list version {missing}" if missing else
+                        f"versions {asked[0]} and {asked[1]} were never seen in one run of "
+                        "versions (the version went down between them)")  # fmt: skip
+                messages.append(f"msnsniff: {path}: {account}: {what} "
                                 f"(versions seen: {known})")  # fmt: skip
                 continue
+            asked = [args.at_version] if diff is None else list(diff)
+            if diff is not None or args.at_version is not None:
+                _note_repeated_versions(history, asked, f"{path}: {account}", err)
             if args.format == "json":
                 body = ([c.to_json() for c in result] if isinstance(result, list)
                         else result.to_json())  # fmt: skip

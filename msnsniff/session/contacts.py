@@ -835,11 +835,24 @@ class AccountHistory:
         return self._state(len(self._steps) - 1)
 
     def state_at(self, version: int) -> ListState:
-        """The lists at `version`; KeyError when the capture never showed that version."""
+        """The lists at `version` (its last occurrence: see `occurrences`); KeyError when the
+        capture never showed that version."""
         for index in range(len(self._steps) - 1, -1, -1):
             if self._steps[index].version == version:
                 return self._state(index)
         raise KeyError(f"{self.account}: version {version} was not seen")
+
+    def occurrences(self, version: int) -> list[int | None]:
+        """The frame that first showed `version` in each run of versions that has it, in
+        capture order. A run ends where the version goes down (a later login syncing from an
+        older version, another client's lists): the same number then names other lists."""
+        out: list[int | None] = []
+        last_run = -1
+        for step, run in zip(self._steps, self._runs(), strict=True):
+            if step.version == version and run != last_run:
+                last_run = run
+                out.append(None if step.change is None else step.change.frame)
+        return out
 
     def state_at_frame(self, frame: int) -> ListState:
         """The lists as they were after frame `frame`."""
@@ -851,8 +864,33 @@ class AccountHistory:
         return self._state(index)
 
     def diff(self, a: int, b: int) -> ListDiff:
-        """What changed from version `a` to version `b`."""
-        return diff_states(self.state_at(a), self.state_at(b))
+        """What changed from version `a` to version `b`, both taken from the last run of
+        versions that has them both (KeyError when none has: the numbers then name lists of
+        different sessions, which no diff compares)."""
+        runs = self._runs()
+        for run in sorted(set(runs), reverse=True):
+            at = {step.version: i for i, step in enumerate(self._steps)
+                  if runs[i] == run and step.version in (a, b)}  # fmt: skip
+            if a in at and b in at:
+                return diff_states(self._state(at[a]), self._state(at[b]))
+        seen = {v for v in (a, b) if any(step.version == v for step in self._steps)}
+        if seen == {a, b}:
+            raise KeyError(f"{self.account}: versions {a} and {b} were not seen in one run of "
+                           "versions (the version went down between them)")  # fmt: skip
+        missing = " or ".join(str(v) for v in dict.fromkeys((a, b)) if v not in seen)
+        raise KeyError(f"{self.account}: version {missing} was not seen")
+
+    def _runs(self) -> list[int]:
+        """Each step's run: how many times the version went down before it."""
+        out: list[int] = []
+        runs, previous = 0, None
+        for step in self._steps:
+            if step.version is not None:
+                if previous is not None and step.version < previous:
+                    runs += 1
+                previous = step.version
+            out.append(runs)
+        return out
 
     def _state(self, index: int) -> ListState:
         base = index

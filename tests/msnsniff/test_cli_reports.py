@@ -131,6 +131,19 @@ def test_contacts_errors_are_clear() -> None:
     assert status == 2 and "no contact-list traffic for nobody@example.com" in err
 
 
+def test_contacts_says_which_run_answers_a_repeated_version() -> None:
+    real = str(real_capture("escargot_msnp8_session.pcap"))
+    status, text, err = run("contacts", "--account", "bob@example.com", "--diff", "1..5", real)
+    assert status == 0
+    assert "+ FL alice@example.com" in text and "RL" not in text
+    assert ("bob@example.com: version 1 was seen 2 times, starting at frames 35, 258 (the "
+            "version went down between them); the answer uses the last run that has both "
+            "versions") in err  # fmt: skip
+    status, _text, err = run("contacts", "--account", "bob@example.com", "--at-version", "5",
+                             real)  # fmt: skip
+    assert status == 0 and err == ""
+
+
 def test_expert_runs_every_analyzer() -> None:
     real = real_capture("escargot_msnp8_session.pcap")
     status, text, _ = run("expert", "-T", "json", str(real))

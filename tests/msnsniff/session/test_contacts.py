@@ -247,6 +247,28 @@ def test_rem_of_a_contacts_last_group_takes_it_off_the_fl() -> None:
     assert alice.diff(8, 9).removed == {"FL": {"bob@example.com"}}
 
 
+def test_a_version_seen_in_two_runs_is_answered_from_one_run() -> None:
+    """Escargot: bob syncs twice; the second login starts again at version 1 (frame 258)
+    after the first reached 5. A diff 1..5 compares the first run only; version 1 alone is
+    its last occurrence; versions in different runs only are not compared."""
+    run = analyse(open_source(real_capture("escargot_msnp8_session.pcap")))
+    bob = run.lists.history("bob@example.com")
+    assert bob.versions() == [1, 2, 3, 4, 5, 1]
+    assert bob.occurrences(1) == [35, 258] and bob.occurrences(5) == [153]
+    diff = bob.diff(1, 5)
+    assert diff.added == {"FL": {"alice@example.com"}, "AL": {"alice@example.com"}}
+    assert not diff.removed
+    assert bob.state_at(1) == bob.latest()
+    lines = (*SYNCED, ">>> ADD 4 AL q@y.z Q", "<<< ADD 4 AL 11 q@y.z Q",
+             ">>> SYN 5 3", "<<< SYN 5 3 0 0")  # fmt: skip
+    reset = analyse(script(*lines)).lists.history("me@x.y")
+    assert reset.versions() == [10, 11, 3]
+    with pytest.raises(KeyError, match="not seen in one run"):
+        reset.diff(11, 3)
+    with pytest.raises(KeyError, match="version 12 was not seen"):
+        reset.diff(11, 12)
+
+
 def test_twisted_msnp8_client() -> None:
     run = analyse(open_source(real_capture("twisted_msnp8_vs_escargot.pcap")))
     assert run.found() == [
