@@ -542,6 +542,7 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from dissectors.api import DissectorError
     from msnsniff.capture.sources import file_kind, open_source
     from msnsniff.corpus import expand, jobs_for, read_many
+    from msnsniff.reports import file_heading
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import run_paired
 
@@ -559,6 +560,8 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"msnsniff: {path}: {exc}\n")
             status = 2
             continue
+        if args.format == "text":
+            file_heading(path, len(files), out)
         jobs = _jobs(args, Path(path), kind)
         if display is not None and display.fields & NUMBERED_FIELDS:
             jobs = 1  # frame numbers are known only once the workers' output is merged

@@ -87,6 +87,8 @@ def _read_one(job: tuple[argparse.Namespace, str, str]) -> tuple[int, str]:
 def read_many(args: argparse.Namespace, files: list[Path], jobs: int, out: TextIO,
               err: TextIO) -> int:  # fmt: skip
     """`msnsniff read -j N` over several captures: each on a worker, printed in order."""
+    from msnsniff.reports import file_heading
+
     with tempfile.TemporaryDirectory(prefix="msnsniff-read-") as tmp:
         tasks = []
         for i, path in enumerate(files):
@@ -95,7 +97,9 @@ def read_many(args: argparse.Namespace, files: list[Path], jobs: int, out: TextI
             tasks.append((one, str(path), str(Path(tmp) / f"{i:06d}.out")))
         results = in_order(_read_one, tasks, jobs)
         status = 0
-        for (_, _, target), (code, messages) in zip(tasks, results, strict=True):
+        for (_, name, target), (code, messages) in zip(tasks, results, strict=True):
+            if args.format == "text":
+                file_heading(name, len(tasks), out)
             with open(target, encoding="utf-8", errors="surrogateescape", newline="") as fh:
                 while chunk := fh.read(1 << 20):
                     out.write(chunk)

@@ -122,6 +122,13 @@ def _report(messages: list[str], out: TextIO, err: TextIO) -> int:
     return 2 if messages else 0
 
 
+def file_heading(path: str, files: int, out: TextIO) -> None:
+    """`== FILE` before a capture's text output when several captures share the output, so
+    frame numbers and flow ids (which restart with each capture) say where they belong."""
+    if files > 1:
+        out.write(f"== {path}\n")
+
+
 def finding_text(finding: Finding) -> str:
     where = f"#{finding.frame}" if finding.frame is not None else "-"
     return (f"{where:>8}  {finding.severity.name.lower():<5}  flow {finding.flow:<8} "
@@ -182,6 +189,8 @@ def run_expert(
     status = 0
     display = None if args.filter is None else compile_filter(args.filter)
     for path in args.files:
+        if args.format != "json":
+            file_heading(path, len(args.files), out)
         analysis = Analysis(session(args))
         selected = None if display is None else Selected(display)
         if selected is not None:
@@ -234,8 +243,7 @@ def run_stats(
             http = {} if web.empty else {"http": web.to_json()}
             out.write(dumps({"file": str(Path(path)), **stats.to_json(), **http}) + "\n")
         else:
-            if len(files) > 1:
-                out.write(f"== {path}\n")
+            file_heading(path, len(files), out)
             out.write(stats.render(args.top) + "\n")
             if not web.empty:
                 out.write(web.render() + "\n")
@@ -255,6 +263,8 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
 
     status = 0
     for path in args.files:
+        if args.format != "json":
+            file_heading(path, len(args.files), out)
         analysis = Analysis(session(args), keep_findings=False)
 
         def show(conversation: Conversation) -> None:
@@ -295,6 +305,7 @@ def run_sessions(
                 "presence": [c.to_json() for c in presence.timeline()] if args.presence else None,
             }) + "\n")  # fmt: skip
         else:
+            file_heading(path, len(args.files), out)
             out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
             if args.presence:
                 out.write("\nPresence:\n" + render_timeline(presence.timeline()) + "\n")
@@ -338,6 +349,8 @@ def run_contacts(
         diff = (int(low), int(high))
     status = 0
     for path in args.files:
+        if args.format != "json":
+            file_heading(path, len(args.files), out)
         analysis = Analysis(session(args), keep_findings=False)
         keep: set[str] | str = {args.account} if args.account else "all"
         lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep))  # noqa: B023

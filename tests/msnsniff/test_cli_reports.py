@@ -56,7 +56,23 @@ def test_read_names_each_file_it_cannot_read_and_reads_the_others(tmp_path: Path
         "msnsniff: /nonexistent.pcap: cannot read: No such file or directory",
     ]
     _, alone, _ = run("read", DEMO)
-    assert out == alone and len(out.splitlines()) == 63
+    assert out == f"== {DEMO}\n" + alone and len(alone.splitlines()) == 63
+
+
+def test_text_outputs_of_several_captures_name_each_capture() -> None:
+    """Frame numbers and flow ids restart with each capture: a `== FILE` line says where
+    they belong (JSON carries the file in its objects instead, or `export` in `capture`)."""
+    chat = str(Path(DEMO).with_name("server_chat.pcap"))
+    for argv in (("read",), ("read", "-j", "2"), ("expert",), ("chat",), ("sessions",),
+                 ("contacts",)):  # fmt: skip
+        _, text, _ = run(*argv, DEMO, chat)
+        headings = [line for line in text.splitlines()
+                    if line.startswith(f"== {Path(DEMO).parent}")]  # fmt: skip
+        assert headings == [f"== {DEMO}", f"== {chat}"], argv
+        _, one, _ = run(*argv, DEMO)
+        assert f"== {DEMO}" not in one, argv  # one capture: no heading
+    _, jsonl, _ = run("read", "-T", "jsonl", DEMO, chat)
+    assert all(line.startswith("{") for line in jsonl.splitlines())
 
 
 def test_chat_prints_the_conversation() -> None:
