@@ -137,10 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     contacts.add_argument("files", nargs="+", metavar="FILE")
     contacts.add_argument("--account", default=None, metavar="EMAIL",
                           help="one account (default: every account seen)")  # fmt: skip
-    contacts.add_argument("--at-version", type=int, default=None, metavar="N",
-                          help="the lists as they were at list version N")  # fmt: skip
-    contacts.add_argument("--diff", default=None, metavar="A..B",
-                          help="what changed between list versions A and B")  # fmt: skip
+    when = contacts.add_mutually_exclusive_group()
+    when.add_argument("--at-version", type=int, default=None, metavar="N",
+                      help="the lists as they were at list version N")  # fmt: skip
+    when.add_argument("--diff", default=None, metavar="A..B",
+                      help="what changed between list versions A and B")  # fmt: skip
     contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     _pipeline_option(contacts)

@@ -22,6 +22,8 @@ def detect_kind(head: bytes) -> str:
         return "pcapng"
     if looks_like_transcript(head):
         return "transcript"
+    if not head:
+        raise MsnsniffError("empty file: not a pcap, pcapng or transcript file", offset=0)
     raise MsnsniffError(
         "not a pcap, pcapng or transcript file (unrecognised first bytes)", offset=0
     )

@@ -7,6 +7,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from msnsniff.cli import main
 from tests.helpers import real_capture
 
@@ -145,6 +147,19 @@ def test_contacts_errors_are_clear() -> None:
     assert status == 2 and "--diff expects VERSION..VERSION" in err
     status, _out, err = run("contacts", "--account", "nobody@example.com", DEMO)
     assert status == 2 and "no contact-list traffic for nobody@example.com" in err
+    with contextlib.redirect_stderr(io.StringIO()) as usage, pytest.raises(SystemExit) as exit_:
+        main(["contacts", "--at-version", "13", "--diff", "12..15", DEMO])
+    assert exit_.value.code == 2
+    assert "argument --diff: not allowed with argument --at-version" in usage.getvalue()
+
+
+def test_an_empty_file_is_called_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    status, out, err = run("read", str(empty))
+    assert (status, out) == (2, "")
+    assert err == (f"msnsniff: {empty}: empty file: not a pcap, pcapng or transcript file "
+                   "(byte offset 0)\n")  # fmt: skip
 
 
 def test_contacts_says_which_run_answers_a_repeated_version() -> None:
