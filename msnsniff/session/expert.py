@@ -141,6 +141,15 @@ def _kept_connection(ctx: Context) -> None:
         )  # fmt: skip
 
 
+def _no_common_version(ctx: Context) -> None:
+    if ctx.frame.args == ("0",):
+        ctx.report(
+            Severity.WARN, "expert.no_common_version",
+            "the server speaks none of the protocol versions the client offered (VER with "
+            "version 0) and closes the connection",
+        )  # fmt: skip
+
+
 def _xfr_sb_rate(ctx: Context) -> None:
     if ctx.fields.get("kind") != "SB" or ctx.record.ts is None:
         return
@@ -294,6 +303,7 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
         ("ANS", C2S): (_own_account,),
         ("XFR", C2S): (_xfr_sb_rate,),
         ("CHL", S2C): (_challenge,),
+        ("VER", S2C): (_no_common_version,),
         ("QRY", C2S): (_answer,),
         ("USR", S2C): (_login_ok,),
         ("USR", C2S): (_own_account,),

@@ -117,6 +117,14 @@ def test_a_server_that_answers_what_seed_004_disconnects_for() -> None:
                             "where seed 004's server disconnects the client")  # fmt: skip
 
 
+def test_a_version_refusal_is_reported() -> None:
+    lines, findings = expert(transcript("C: VER 1 MSNP99 CVR0\nS: VER 1 0\n"
+                                        "C: VER 2 MSNP8 CVR0\nS: VER 2 MSNP8\n"))  # fmt: skip
+    assert [(f.code, lines[f.frame or 0]) for f in findings] == [
+        ("expert.no_common_version", b"VER 1 0")
+    ]
+
+
 def test_commands_of_another_dialect() -> None:
     """Groups are new in MSNP7 (seed 004): ADG in an MSNP5 session is flagged, in MSNP8 it
     is not; ADC is MSNP10's."""
