@@ -1724,8 +1724,13 @@ def _nick_text(nick: str | None) -> str:
 def render_diff(diff: ListDiff) -> str:
     """The changes from one version to another, one per line."""
     lines = [f"{diff.account}: version {diff.from_version} -> {diff.to_version}"]
+    # a contact new to the lists shows its nickname on its + line, not as a change from none
+    arrived = {who for members in diff.added.values() for who in members}
+    gone = {who for members in diff.removed.values() for who in members}
+    new_nick = {who: b for who, (a, b) in diff.nicknames.items() if a is None and who in arrived}
     for name, members in diff.added.items():
-        lines += [f"  + {name} {who}" for who in sorted(members)]
+        lines += [f"  + {name} {who}" + (f" {new_nick[who]!r}" if who in new_nick else "")
+                  for who in sorted(members)]  # fmt: skip
     for name, members in diff.removed.items():
         lines += [f"  - {name} {who}" for who in sorted(members)]
     lines += [f"  + group {g} {n}" for g, n in diff.groups_added.items()]
@@ -1734,8 +1739,10 @@ def render_diff(diff: ListDiff) -> str:
     lines += [f"  + {who} in group {_groups_text(g)}" for who, g in diff.joined.items()]
     lines += [f"  - {who} from group {_groups_text(g)}" for who, g in diff.left.items()]
     lines += [f"  ~ nickname of {who}: {_nick_text(a)} -> {_nick_text(b)}"
-              for who, (a, b) in diff.nicknames.items()]  # fmt: skip
-    lines += [f"  ~ {name}: {a} -> {b}" for name, (a, b) in diff.settings.items()]
+              for who, (a, b) in diff.nicknames.items()
+              if who not in new_nick and not (b is None and who in gone)]  # fmt: skip
+    lines += [f"  ~ {name}: {a or '(none)'} -> {b or '(none)'}"
+              for name, (a, b) in diff.settings.items()]  # fmt: skip
     if diff.empty:
         lines.append("  (no change)")
     return "\n".join(lines)

@@ -677,13 +677,15 @@ def test_history_only_for_named_accounts_and_queries() -> None:
     assert history.diff(12, 12).empty
     assert render_diff(diff) == "\n".join([
         "me@x.y: version 10 -> 15",
-        "  + AL q@y.z",
+        "  + AL q@y.z 'Q'",  # new: its nickname on its line, not as a change from none
         "  ~ group 1 Friends -> Pals",
         "  + x@y.z in group 1",
-        "  ~ nickname of q@y.z: (none) -> 'Q'",
         "  ~ nickname of x@y.z: 'X' -> 'Xavier'",
-        "  ~ PRP PHH: None -> 555",
+        "  ~ PRP PHH: (none) -> 555",
     ])  # fmt: skip
+    assert render_diff(history.diff(15, 10)).splitlines()[1:3] == [
+        "  - AL q@y.z", "  ~ group 1 Pals -> Friends"
+    ]  # the nickname goes with the contact
     assert render_state(history.state_at(10)) == "\n".join([
         "me@x.y: list version 10, complete",
         "  nickname  Me",
