@@ -138,9 +138,10 @@ class Login:
     nick: str | None = None
     error: str | None = None  # the error that refused the login, e.g. "911 ..."
     login_frame: int | None = None  # the USR OK
-    started: float | None = None
+    started: float | None = None  # the NS connection's first frame
     ended: float | None = None
     complete: bool = True  # False for a snapshot of a login still in progress
+    logged_in: float | None = None  # the USR OK's time
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,6 +153,7 @@ class Login:
             "ds_flows": [flow_json(f) for f in self.ds_flows],
             "switchboards": [sb.to_json() for sb in self.switchboards],
             "login_frame": self.login_frame,
+            "logged_in": self.logged_in,
             "started": self.started,
             "ended": self.ended,
             "complete": self.complete,
@@ -186,6 +188,7 @@ class _Conn:
     auth_trid: int | None = None  # the TrID of the last login USR (or SB USR/ANS)
     authenticated: bool = False
     login_frame: int | None = None
+    login_ts: float | None = None
     error: str | None = None
     login: _Login | None = None  # NS: its graph; SB: the login it belongs to
     sb: _Sb | None = None
@@ -355,7 +358,7 @@ class SessionLinks(NativeAnalyzer):
             return
         conn.account = account or conn.account
         conn.nick = nick
-        conn.login_frame = record.no
+        conn.login_frame, conn.login_ts = record.no, record.ts
         if conn.kind is None and conn.auth_trid is not None:
             self._classify(conn, "NS", record)
         if conn.kind == "NS":
@@ -591,6 +594,7 @@ class SessionLinks(NativeAnalyzer):
             ns.started,
             ns.ended,
             complete,
+            ns.login_ts if ns.authenticated else None,
         )
 
 
@@ -641,7 +645,8 @@ def render_sessions(logins: Iterable[Login], unlinked: Iterable[SwitchboardRef] 
         state = "logged in" if login.authenticated else f"login failed ({login.error or '?'})"
         if not login.authenticated and login.error is None:
             state = "not logged in"
-        lines.append(f"{login.account or '(unknown account)'}  {state}  at {clock(login.started)}")
+        when = login.logged_in if login.logged_in is not None else login.started
+        lines.append(f"{login.account or '(unknown account)'}  {state}  at {clock(when)}")
         for ds in login.ds_flows:
             lines.append(f"  DS  flow {ds.id}  {_endpoints(ds)}".rstrip())
         ns = login.ns_flow

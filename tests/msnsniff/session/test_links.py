@@ -55,8 +55,10 @@ def test_demo_one_login_with_its_dispatch_and_switchboard() -> None:
     assert (sb.frame, sb.via_frame) == (52, 47)
     assert links.unlinked() == []
     assert json.loads(json.dumps(login.to_json()))["switchboards"][0]["how"] == "XFR"
+    # logged in when the USR OK came (frame 14), not when the NS connection began (frame 7)
+    assert (login.started, login.logged_in) == (1700000000.334001, 1700000000.418001)
     text = render_sessions(links.logins())
-    assert text.splitlines()[0].startswith("alice@example.com  logged in")
+    assert text.splitlines()[0] == "alice@example.com  logged in  at 22:13:20.418"
     assert "SB  flow 52" in text and "session 11752013" in text and "with bob@example.com" in text
 
 
