@@ -54,8 +54,7 @@ def _presence(frame: CommandFrame, f: dict[str, Any]) -> str:
     who = f.get("account")
     if who is None:
         return f"{frame.cmd} → {status}"
-    nick = f.get("nick")
-    return f"{frame.cmd} {who}{f' ({nick})' if nick and nick != who else ''} is {status}"
+    return f"{frame.cmd} {who}{_nick_of(f)} is {status}"
 
 
 def _fln(frame: CommandFrame, f: dict[str, Any]) -> str:
@@ -82,8 +81,7 @@ def _xfr(frame: CommandFrame, f: dict[str, Any]) -> str:
 
 def _usr(frame: CommandFrame, f: dict[str, Any]) -> str:
     if f.get("result") == "OK":
-        nick = f.get("nick")
-        return f"USR OK {f.get('account', '?')}" + (f" ({nick})" if nick else "")
+        return f"USR OK {f.get('account', '?')}{_nick_of(f)}"
     method, step = f.get("method"), f.get("step")
     if method and step:
         who = f.get("account")
@@ -105,6 +103,38 @@ def _rng(frame: CommandFrame, f: dict[str, Any]) -> str:
     return f"RNG from {f.get('caller', '?')} to session {f.get('session_id', '?')}"
 
 
+def _nick_of(f: dict[str, Any]) -> str:
+    """` (nick)` after an account, unless the nickname is the account itself or absent."""
+    nick = f.get("nick")
+    return f" ({nick})" if nick and nick != f.get("account") else ""
+
+
+def _lst(frame: CommandFrame, f: dict[str, Any]) -> str:
+    if frame.direction is Direction.C2S:
+        return f"LST {f.get('list', '?')} requested"
+    if "list" in f:  # the counted form before MSNP8: one list, item `index` of `total`
+        who = f.get("account")
+        if who is None:
+            return f"LST {f['list']} empty{_version(f)}"
+        count = f" ({f.get('index', '?')}/{f.get('total', '?')})"
+        return f"LST {f['list']} {who}{_nick_of(f)}{count}{_version(f)}"
+    lists = f.get("lists")
+    on = " ".join(lists) if isinstance(lists, list) and lists else "no list"
+    groups = f.get("groups")
+    where = f" groups {','.join(map(str, groups))}" if isinstance(groups, list) and groups else ""
+    return f"LST {f.get('account', '?')}{_nick_of(f)} on {on}{where}"
+
+
+def _lsg(frame: CommandFrame, f: dict[str, Any]) -> str:
+    gid = f.get("group_id", f.get("guid", "?"))
+    return f"LSG group {gid} {f.get('name', '?')}"
+
+
+def _property(frame: CommandFrame, f: dict[str, Any]) -> str:
+    who = f" {f['account']}" if f.get("account") else ""
+    return f"{frame.cmd}{who} {f.get('type', '?')} = {f.get('value', '')}{_version(f)}"
+
+
 def _setting(frame: CommandFrame, f: dict[str, Any]) -> str:
     meaning = f.get("value_meaning")
     return f"{frame.cmd} {f.get('value', '?')}" + (f" ({meaning})" if meaning else "") + (
@@ -113,7 +143,8 @@ def _setting(frame: CommandFrame, f: dict[str, Any]) -> str:
 
 
 DESCRIBERS: Final[Mapping[str, Describer]] = MappingProxyType({
-    "GTC": _setting, "BLP": _setting,
+    "GTC": _setting, "BLP": _setting, "LST": _lst, "LSG": _lsg, "PRP": _property,
+    "BPR": _property,
     "ADD": _list_change, "REM": _list_change, "REA": _rea, "ADG": _group, "RMG": _group,
     "REG": _group, "SYN": _syn, "CHG": _presence, "ILN": _presence, "NLN": _presence,
     "FLN": _fln, "MSG": _msg, "XFR": _xfr, "USR": _usr, "CAL": _cal, "JOI": _join,

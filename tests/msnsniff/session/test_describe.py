@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.session.describe import MAX, describe
-from tests.helpers import read_frames
+from tests.helpers import REAL, read_frames
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 
@@ -25,6 +25,25 @@ def test_list_changes_errors_and_settings_in_words() -> None:
     assert "REA bob@example.com = Bobby → v4" in described
     assert "ADG group 1 Friends → v2" in described
     assert "SYN v0: 0 contacts, 1 groups" in described
+
+
+def test_the_sync_burst_in_words() -> None:
+    """LST, LSG, PRP and BPR decoded (nicknames and names too), not their URL-encoded line;
+    a nickname that is the account is not repeated."""
+    words = _words("msnp8_demo")
+    assert words[b"LST carol@example.com Carol%20%E2%98%85 13 0"] == (
+        "LST carol@example.com (Carol ★) on FL BL RL groups 0"
+    )
+    assert words[b"LST dave@example.com Dave 8"] == "LST dave@example.com (Dave) on RL"
+    assert words[b"LSG 0 Other%20Contacts 0"] == "LSG group 0 Other Contacts"
+    assert words[b"PRP PHH 01632%20960000"] == "PRP PHH = 01632 960000"
+    assert words[b"BPR PHH 01632%20960001"] == "BPR PHH = 01632 960001"
+    assert "USR OK alice@example.com (Alice)" in words.values()
+    real = REAL / "escargot_msnp2_msnp5_md5.pcap"
+    old = {f.line: describe(f) for f in read_frames(real)
+           if isinstance(f, CommandFrame) and f.cmd == "LST"} if real.exists() else {}  # fmt: skip
+    for line, text in old.items():  # the counted form: one list per line, or empty
+        assert text.startswith(("LST FL ", "LST AL ", "LST BL ", "LST RL ")), (line, text)
 
 
 def test_chat_in_words() -> None:
