@@ -228,7 +228,11 @@ class NotificationConnection(LineConnection):
             self.timer("chl", hub.config.chl_interval, self.send_challenge)
 
     def _profile(self, acc: Account, ticket: str) -> bytes:
-        ip, _, port = self.peer.rpartition(":")
+        ip, _, port_text = self.peer.rpartition(":")
+        port = int(port_text) if port_text.isdigit() else 0
+        # as MSN's servers wrote it: the 16-bit port with its bytes swapped (seed 003's
+        # ClientPort 18183 = 0x4707 for port 0x0747), which the dissector swaps back
+        swapped = str(((port & 0xFF) << 8) | (port >> 8 & 0xFF))
         mspauth = ticket.split("&", 1)[0].removeprefix("t=")
         fields = (
             ("LoginTime", str(int(time.time()))), ("EmailEnabled", "1"),
@@ -236,7 +240,7 @@ class NotificationConnection(LineConnection):
             ("lang_preference", "1033"), ("PreferredEmail", acc.email), ("country", "US"),
             ("PostalCode", ""), ("Gender", ""), ("Kid", "0"), ("Age", ""), ("BDayPre", ""),
             ("Birthday", ""), ("Wallet", ""), ("Flags", "1027"), ("sid", "507"),
-            ("kv", "11"), ("MSPAuth", mspauth + "$"), ("ClientIP", ip), ("ClientPort", port),
+            ("kv", "11"), ("MSPAuth", mspauth + "$"), ("ClientIP", ip), ("ClientPort", swapped),
         )
         head = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n"
         return (head + "".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n").encode()

@@ -83,6 +83,10 @@ def test_msnp8_login_as_in_seed_003() -> None:
             "Birthday", "Wallet", "Flags", "sid", "kv", "MSPAuth", "ClientIP", "ClientPort",
         ]
         assert f"MSPAuth: {ticket.split('&')[0][2:]}$" in head
+        # the client's port, written byte-swapped as MSN's servers did (the dissector's
+        # ClientPort_decoded gives it back)
+        client_port = ns.writer.get_extra_info("sockname")[1]
+        assert f"ClientPort: {((client_port & 0xFF) << 8) | (client_port >> 8)}" in head
         mail = await ns.read()
         assert b"text/x-msmsgsinitialemailnotification" in mail.payload
         await exchange(ns, """
