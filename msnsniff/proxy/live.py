@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import struct
 import sys
 import time
@@ -29,6 +30,11 @@ OPEN, DATA, END, CLOSED, NOTE, GAP = range(1, 7)
 MAX_BACKLOG: Final = 8 << 20
 PIPE_SIZE: Final = 1 << 20  # the pipe to the child: fewer, larger writes (Linux; else default)
 FLUSH_DELAY: Final = 0.005  # seconds: the live output lags by at most this much more
+CLOSE_WAIT: Final = 3.0
+"""Seconds the child may take to finish its output once the proxy stops; after that its
+output is not being read (`msnsniff proxy | sleep 60`) and it is ended, so a stop is never
+held up by a reader that does not read."""
+PR_SET_PDEATHSIG: Final = 1  # linux/prctl.h
 _DIRS: Final = {0: Direction.C2S, 1: Direction.S2C}
 
 
@@ -43,6 +49,7 @@ class AnalysisTap:
         self.proc = proc
         self.dropped: dict[tuple[int, int], int] = {}
         self.dropped_total = 0
+        self.cut_short = False  # the child was ended before it finished its output
         self._batch: list[bytes] = []  # messages written together every FLUSH_DELAY seconds
         self._batched = 0  # their bytes
         self._flush: asyncio.TimerHandle | None = None
@@ -61,7 +68,8 @@ class AnalysisTap:
                     stderr: IO[bytes] | None = None) -> AnalysisTap:
         """Start the child; its output goes to ours unless files are given."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "msnsniff.proxy.live", *args, stdin=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "msnsniff.proxy.live", "--parent", str(os.getpid()), *args,
+            stdin=asyncio.subprocess.PIPE,
             stdout=stdout, stderr=stderr,
         )
         return cls(proc)
@@ -122,13 +130,26 @@ class AnalysisTap:
         self._send(NOTE, conn or 0, 0, text.encode("utf-8", "replace"))
 
     async def close(self) -> None:
+        """Send what is batched and end the child's input; wait `CLOSE_WAIT` seconds for it
+        to finish its output, then end it (`cut_short`) rather than wait on its reader."""
         if self._flush is not None:
             self._flush.cancel()
         self._write()
         stdin = self.proc.stdin
         if stdin is not None and not stdin.is_closing():
             stdin.close()
-        await self.proc.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), CLOSE_WAIT)
+            return
+        self.cut_short = True
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.terminate()
+        try:
+            await asyncio.wait_for(self.proc.wait(), CLOSE_WAIT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
 
 
 # --- the child ---------------------------------------------------------------------------------
@@ -144,6 +165,18 @@ def _messages(fh: BinaryIO) -> Iterator[tuple[int, int, int, float, bytes]]:
         if len(data) < length:
             return
         yield kind, conn, direction, ts, data
+
+
+def _end_with_parent(parent: int) -> None:
+    """Linux: have the kernel send SIGTERM when the proxy dies, even by SIGKILL; blocked on
+    output nobody reads, the child would otherwise outlive it. Elsewhere nothing changes."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent and os.getppid() != parent:  # the proxy died before the request was made
+        raise SystemExit(0)
 
 
 def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -170,10 +203,12 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     from msnsniff.session.pairing import PairingView
 
     parser = argparse.ArgumentParser(prog="msnsniff.proxy.live")
+    parser.add_argument("--parent", type=int, default=0)
     parser.add_argument("-T", dest="format", default="text")
     parser.add_argument("-Y", dest="filter", default=None)
     parser.add_argument("--redact", action="store_true")
     args = parser.parse_args(argv)
+    _end_with_parent(args.parent)
     emit = _printer(args.format, args.redact, out,
                     compile_filter(args.filter) if args.filter else None)  # fmt: skip
     analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=True)

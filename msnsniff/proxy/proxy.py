@@ -13,7 +13,7 @@ from typing import IO, TextIO
 from msnsniff.errors import MsnsniffError
 from msnsniff.proxy.addons import Hook
 from msnsniff.proxy.core import ProxyCore, Target
-from msnsniff.proxy.live import AnalysisTap
+from msnsniff.proxy.live import CLOSE_WAIT, AnalysisTap
 from msnsniff.proxy.tap import RecordingTap, Tap, Taps
 from msnsniff.signals import until_stopped
 
@@ -84,6 +84,10 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
             if dropped:
                 err.write(f"msnsniff proxy: {dropped} bytes were forwarded but not dissected "
                           "(the analysis fell behind)\n")  # fmt: skip
+            if proxy.analysis is not None and proxy.analysis.cut_short:
+                err.write("msnsniff proxy: the analysis output was cut short (nothing read it "
+                          f"within {CLOSE_WAIT:g} s of stopping; the traffic was forwarded"
+                          + (", and recorded in full)\n" if proxy.record else ")\n"))
 
     gc.freeze()  # what start-up made is never garbage: keep the collector off it
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:

@@ -8,8 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from dissectors.api import Direction
 from msnsniff.client.session import NotificationClient
 from tests.msnsniff.replay.helpers import server_thread
 from tests.msnsniff.server.scenario import PASSWORDS
@@ -93,3 +97,92 @@ def test_the_http_gateway_works_behind_the_proxy() -> None:
     line, notes = asyncio.run(asyncio.wait_for(main(), 30))
     assert line.startswith("208 ")  # the switchboard answered: it was reached
     assert any("HTTP, relayed without rewriting" in n for n in notes)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux /proc), e.g. the proxy's analysis child."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_stop_is_not_held_up_by_output_nobody_reads(tmp_path: Path, stop: int) -> None:
+    """`msnsniff proxy ... | sleep 60`: the analysis child blocks writing its output; Ctrl-C
+    or SIGTERM must still end the proxy within a bounded time, end the child, say the output
+    was cut short, and leave a complete recording; after SIGKILL the child ends too."""
+    if not Path("/proc/self/task").exists():
+        pytest.skip("needs Linux /proc to find the analysis child")
+    record = tmp_path / "flood.pcapng"
+    stuck, stuck_w = os.pipe()  # the proxy's stdout: nobody ever reads it
+    count = 400
+    children: list[int] = []
+    with server_thread() as live:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
+             "--upstream", f"127.0.0.1:{live.port('ds')}", "-T", "jsonl", "-w", str(record)],
+            cwd=ROOT, stdout=stuck_w, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        os.close(stuck_w)
+        try:
+            assert proc.stderr is not None
+            port = int(proc.stderr.readline().split()[2].rpartition(":")[2])
+
+            async def flood() -> int:
+                async def login(account: str) -> NotificationClient:
+                    return await NotificationClient.login(
+                        "127.0.0.1", port, account, PASSWORDS[account], nexus=live.nexus)
+                alice, bob = await login("alice@example.com"), await login("bob@example.com")
+                for c in (alice, bob):
+                    await c.sync()
+                    await c.set_status("NLN")
+                chat = await alice.open_chat()
+                invite = asyncio.create_task(chat.invite("bob@example.com"))
+                answer = await bob.answer(await bob.conn.until("RNG"))
+                await invite
+                for i in range(count):
+                    await chat.say(f"#{i};" + "x" * 1400)
+                got = 0
+                while got < count:
+                    got += (await answer.conn.until("MSG")).cmd == "MSG"
+                return got
+
+            assert asyncio.run(asyncio.wait_for(flood(), 60)) == count
+            children = _children(proc.pid)
+            assert children, "the analysis child is not running"
+            started = time.monotonic()
+            proc.send_signal(stop)
+            try:
+                proc.wait(20)
+            finally:
+                took = time.monotonic() - started
+            while any(_alive(c) for c in children) and time.monotonic() < started + 10:
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(stuck)  # an orphaned child writing to it gets EPIPE and ends
+    assert took < 15, f"the proxy took {took:.1f} s to stop"
+    assert not any(_alive(c) for c in children), "the analysis child outlived the proxy"
+    if stop == signal.SIGKILL:
+        return
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert "output was cut short" in err
+    from tests.msnsniff.proxy.harness import streams
+
+    sent = b"".join(streams(record)[Direction.C2S])
+    assert all(f"#{i};".encode() + b"x" * 1400 in sent for i in range(count))
