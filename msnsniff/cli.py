@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
+from msnsniff.addresses import LAST_PORT, check_port, host_port
 from msnsniff.collector import batch_collector
 from msnsniff.errors import MsnsniffError, require_output_dir
 
@@ -255,13 +256,15 @@ def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.tui:
         from msnsniff.tui.run import run_proxy as run_proxy_tui
 
-        return run_proxy_tui(args, _host_port(args.listen), _host_port(args.upstream))
+        return run_proxy_tui(args, host_port(args.listen, listening=True),
+                             host_port(args.upstream))
     if args.filter:
         _filter(args)  # a syntax error is reported before anything listens
     analysis = ["-T", args.format] + (["-Y", args.filter] if args.filter else [])
     analysis += ["--redact"] if args.redact else []
     hook = load_script(args.script) if args.script is not None else None
-    proxy = Proxy(_host_port(args.listen), _host_port(args.upstream), record=args.write,
+    listen, upstream = host_port(args.listen, listening=True), host_port(args.upstream)
+    proxy = Proxy(listen, upstream, record=args.write,
                   analysis=analysis, hook=hook)  # fmt: skip
     return run_proxy(proxy, err)
 
@@ -269,16 +272,19 @@ def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _port_or_off(text: str) -> int | None:
     if text == "off":
         return None
-    if not text.isdigit():
-        raise MsnsniffError(f"bad port {text!r} (a number, or off)")
+    if not text.isdigit() or int(text) > LAST_PORT:
+        raise MsnsniffError(f"bad port {text!r} (0-{LAST_PORT}, or off)")
     return int(text)
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise MsnsniffError(f"bad address {text!r} (HOST:PORT)")
-    return host.strip("[]"), int(port)
+def _next_port(given: int | None, listen: str, ds: int, step: int, what: str) -> int:
+    """The notification or switchboard port: as given, else `step` after the dispatch's."""
+    if given is not None:
+        return check_port(given, what)
+    if ds and ds + step > LAST_PORT:
+        raise MsnsniffError(f"bad address {listen!r}: the {what} would take port {ds + step} "
+                            "(give --ns-port and --sb-port, or a lower port)")  # fmt: skip
+    return ds + step if ds else 0
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -290,11 +296,11 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.db == ":memory:":
             raise MsnsniffError("--add-account needs --db FILE")
         return add_account(args.db, args.add_account, args.nick, out)
-    host, ds = _host_port(args.listen)
+    host, ds = host_port(args.listen, listening=True)
     config = ServerConfig(
         host=host, ds_port=ds,
-        ns_port=args.ns_port if args.ns_port is not None else (ds + 1 if ds else 0),
-        sb_port=args.sb_port if args.sb_port is not None else (ds + 2 if ds else 0),
+        ns_port=_next_port(args.ns_port, args.listen, ds, 1, "notification server"),
+        sb_port=_next_port(args.sb_port, args.listen, ds, 2, "switchboard"),
         http_port=_port_or_off(args.http_port), https_port=_port_or_off(args.https_port),
         db=args.db, cert_dir=args.cert_dir, record=args.record,
         chl_interval=args.chl_interval, quirks=frozenset(args.quirk),
@@ -314,7 +320,7 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.client.connection import ClientError
     from msnsniff.client.send import send_message
 
-    host, port = _host_port(args.server)
+    host, port = host_port(args.server)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

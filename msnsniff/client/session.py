@@ -25,7 +25,7 @@ CVR_ARGS = ("0x0409", "winnt", "5.1", "i386", "MSNMSGR", "5.0.0540", "MSMSGS")
 
 def split_address(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ClientError(f"bad address {text!r}")
     return host.strip("[]"), int(port)
 

@@ -54,6 +54,7 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from msnsniff.addresses import LAST_PORT
 from msnsniff.capture import Flow
 from msnsniff.client.passport import is_loopback
 from msnsniff.replay.recording import FromRng, FromTarget, FromXfr, RecConn, RecFrame, Recording
@@ -152,7 +153,7 @@ Phase = Literal["ready", "await-rng", "connecting", "await-ticket", "pacing", "a
 
 def split_address(text: str) -> tuple[str, int] | None:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or int(port) > LAST_PORT:
         return None
     return host.strip("[]"), int(port)
 

@@ -35,6 +35,7 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
+from msnsniff.addresses import check_port, host_port
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.machine import split_address
@@ -321,10 +322,10 @@ def run_mock(
     """`msnsniff mock`: serve until Ctrl-C (or, with --once, until every script is used)."""
     from msnsniff.signals import until_stopped
 
-    listen = split_address(args.listen)
-    passport = split_address(args.passport)
-    if listen is None or passport is None:
-        raise MsnsniffError("--listen and --passport take HOST:PORT")
+    listen = host_port(args.listen, listening=True)
+    passport = host_port(args.passport, listening=True)
+    if passport[1]:
+        check_port(passport[1] + 1, "the HTTPS Passport (the port after --passport)")
     for host in (listen[0], passport[0]):
         if not args.allow_remote and not is_loopback(host):
             raise MsnsniffError(f"mock: {host} is not a loopback address (--allow-remote "

@@ -11,6 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import TextIO
 
+from msnsniff.addresses import host_port
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
@@ -24,7 +25,6 @@ from msnsniff.replay.machine import (
     Replayer,
     ReplayOptions,
     Send,
-    split_address,
 )
 from msnsniff.replay.normalize import Rules
 from msnsniff.replay.recording import Recording, load_recording
@@ -143,10 +143,10 @@ def replay(
 
 
 def _address(text: str, what: str) -> tuple[str, int]:
-    address = split_address(text)
-    if address is None:
-        raise MsnsniffError(f"{what}: expected HOST:PORT, got {text!r}")
-    return address
+    try:
+        return host_port(text)
+    except MsnsniffError as e:
+        raise MsnsniffError(f"{what}: {e}") from e
 
 
 def _pairs(values: list[str], sep: str, what: str) -> dict[str, str]:

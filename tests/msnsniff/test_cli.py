@@ -41,3 +41,45 @@ def test_an_output_path_that_cannot_be_written_is_one_clear_line(
     result = subprocess.run([sys.executable, "-m", "msnsniff", *argv], capture_output=True,
                             text=True, timeout=60, cwd=ROOT)  # fmt: skip
     assert (result.returncode, result.stderr) == (2, f"msnsniff: {expected}\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["serve", "--listen", "127.0.0.1:70000"],
+         "bad address '127.0.0.1:70000' (HOST:PORT, PORT 0-65535, 0: any free port)"),
+        (["serve", "--listen", "127.0.0.1:65535"],
+         "bad address '127.0.0.1:65535': the notification server would take port 65536 "
+         "(give --ns-port and --sb-port, or a lower port)"),
+        (["serve", "--listen", "127.0.0.1:65534", "--ns-port", "1"],
+         "bad address '127.0.0.1:65534': the switchboard would take port 65536 "
+         "(give --ns-port and --sb-port, or a lower port)"),
+        (["serve", "--listen", "127.0.0.1:0", "--sb-port", "65536"],
+         "bad port 65536 for switchboard (0-65535)"),
+        (["serve", "--listen", "127.0.0.1:0", "--http-port", "99999"],
+         "bad port '99999' (0-65535, or off)"),
+        (["proxy", "--upstream", "127.0.0.1:99999"],
+         "bad address '127.0.0.1:99999' (HOST:PORT, PORT 1-65535)"),
+        (["proxy", "--upstream", "127.0.0.1:0"],
+         "bad address '127.0.0.1:0' (HOST:PORT, PORT 1-65535)"),
+        (["proxy", "--listen", "127.0.0.1:65536", "--upstream", "127.0.0.1:1863"],
+         "bad address '127.0.0.1:65536' (HOST:PORT, PORT 0-65535, 0: any free port)"),
+        (["send", "--server", "127.0.0.1:70000", "--account", "a@b.c", "--to", "d@e.f", "hi"],
+         "bad address '127.0.0.1:70000' (HOST:PORT, PORT 1-65535)"),
+        (["mock", DEMO, "--listen", "127.0.0.1:70000"],
+         "bad address '127.0.0.1:70000' (HOST:PORT, PORT 0-65535, 0: any free port)"),
+        (["mock", DEMO, "--listen", "127.0.0.1:0", "--passport", "127.0.0.1:65535"],
+         "bad port 65536 for the HTTPS Passport (the port after --passport) (0-65535)"),
+        (["replay", DEMO, "--to", "127.0.0.1:70000"],
+         "--to: bad address '127.0.0.1:70000' (HOST:PORT, PORT 1-65535)"),
+    ],
+    ids=["serve port", "serve ns port", "serve sb port", "serve --sb-port", "serve --http-port",
+         "proxy upstream", "proxy upstream 0", "proxy listen", "send", "mock", "mock passport",
+         "replay"],
+)
+def test_a_port_out_of_range_is_one_clear_line(argv: list[str], expected: str) -> None:
+    """Ports beyond 65535 (given, or the next ones `serve` and `mock` take after one) are
+    refused when the arguments are read, not a traceback from bind() or per client later."""
+    result = subprocess.run([sys.executable, "-m", "msnsniff", *argv], capture_output=True,
+                            text=True, timeout=30, cwd=ROOT)  # fmt: skip
+    assert (result.returncode, result.stderr) == (2, f"msnsniff: {expected}\n")
