@@ -167,6 +167,9 @@ class MockConnection:
         start = lead.cursor
         for cand, i in keep:
             cand.cursor = i + 1
+        # the lead's server frames up to its next client frame are sent now: never again as
+        # frames skipped over (the profile after USR would come a second time with SYN)
+        lead.cursor = _next_client_frame(lead.conn, index + 1)
         if self.lead is not None and self.lead is not lead:
             self.book.led.pop(self.lead.conn.key, None)
         self.lead = lead
@@ -209,6 +212,12 @@ class MockConnection:
         if not changed:
             return frame.raw
         return b" ".join(words) + b"\r\n" + (frame.payload_bytes or b"")
+
+
+def _next_client_frame(conn: RecConn, start: int) -> int:
+    """The index of the first recorded client frame from `start` on (the end if none)."""
+    return next((i for i in range(start, len(conn.frames)) if conn.frames[i].c2s),
+                len(conn.frames))
 
 
 def _match(cand: _Candidate, frame: CommandFrame) -> tuple[int, bool, int] | None:

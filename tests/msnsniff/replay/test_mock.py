@@ -76,6 +76,33 @@ def test_the_scripted_client_logs_in_syncs_and_chats_against_the_recording(
     assert reply[1].endswith("hi alice")
 
 
+def test_each_recorded_server_frame_is_sent_once(recording: Recording) -> None:
+    """The login's unsolicited frames (the profile, the initial e-mail notification) come
+    once: a later request (SYN) does not send the frames after USR again as 'skipped'."""
+
+    async def main() -> bytes:
+        mock = MockServer(recording, ("127.0.0.1", 0))
+        await mock.start()
+        try:
+            host, _, port = mock.address.rpartition(":")
+            alice = await NotificationClient.login(host, int(port), ALICE, "any",
+                                                   nexus=mock.nexus_url)  # fmt: skip
+            await alice.sync()
+            await alice.set_status("NLN")
+            with contextlib.suppress(Exception):  # whatever else comes, until quiet
+                while True:
+                    await alice.conn.read(0.5)
+            return bytes(alice.conn.received)
+        finally:
+            await mock.close()
+
+    received = asyncio.run(asyncio.wait_for(main(), 30))
+    recorded = _recorded_lines(recording, "NS alice@example.com", "MSG")
+    hotmail = [line for line in recorded if line.startswith("MSG Hotmail Hotmail ")]
+    assert len(hotmail) == 2  # the profile and the e-mail notification
+    assert received.count(b"MSG Hotmail Hotmail ") == len(hotmail)
+
+
 def test_trids_follow_the_client_and_addresses_point_at_the_mock(recording: Recording) -> None:
     async def main() -> list[str]:
         mock = MockServer(recording, ("127.0.0.1", 0))
