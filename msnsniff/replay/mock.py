@@ -45,6 +45,7 @@ from msnsniff.session.capture_session import CaptureSession
 LOOKAHEAD: Final = 24
 """Recorded client frames a match may skip."""
 READ_CHUNK: Final = 65536
+CLOSE_WAIT: Final = 5.0  # seconds the connection handlers get to finish at a stop
 ADDRESS_FIELDS: Final = frozenset({"address", "current_address"})
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class MockConnection:
         self.dissector = MsnpDissector()
         self.candidates: list[_Candidate] | None = None
         self.lead: _Candidate | None = None
+        self.identified = False  # the lead was picked by an account, cookie... or alone
         self.unmatched = 0
 
     def receive(self, data: bytes) -> Reply:
@@ -135,8 +137,11 @@ class MockConnection:
         return Reply(b"".join(out), tuple(notes), close)
 
     def closed(self) -> None:
+        """The connection ended: the script it followed is used up, if it was identified (a
+        VER alone, which every login begins with, uses up nobody's)."""
         if self.lead is not None:
-            self.book.used.add(self.lead.conn.key)
+            if self.identified:
+                self.book.used.add(self.lead.conn.key)
             self.book.led.pop(self.lead.conn.key, None)
 
     def _where(self) -> str:
@@ -173,6 +178,7 @@ class MockConnection:
         if self.lead is not None and self.lead is not lead:
             self.book.led.pop(self.lead.conn.key, None)
         self.lead = lead
+        self.identified = self.identified or bool(_identity(frame)) or len(keep) == 1
         self.book.led[lead.conn.key] = self.cid
         return self._frames(lead.conn, start, index, frame), True
 
@@ -260,6 +266,7 @@ class MockServer:
         self._passport: object | None = None
         self._ids = 0
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[object]] = set()
         self.all_served = asyncio.Event()
 
     async def start(self) -> None:
@@ -284,7 +291,9 @@ class MockServer:
         if self._server is not None:
             self._server.close()
         for writer in list(self._writers):
-            writer.close()
+            writer.transport.abort()  # the handler reads its end and finishes on its own
+        if self._handlers:  # ended before the loop is, which would cancel them noisily
+            await asyncio.wait(list(self._handlers), timeout=CLOSE_WAIT)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
@@ -302,6 +311,9 @@ class MockServer:
         self._ids += 1
         conn = MockConnection(self.book, self._ids, self.unmatched_error)
         self._writers.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             while data := await reader.read(READ_CHUNK):
                 reply = conn.receive(data)
@@ -317,9 +329,14 @@ class MockServer:
         finally:
             conn.closed()
             self._writers.discard(writer)
+            if handler is not None:
+                self._handlers.discard(handler)
             writer.close()
-            if conn.lead is not None:
+            if conn.lead is not None and conn.identified:
                 self._log(f"mock: connection {conn.cid} done ({conn.lead.conn.label})")
+            elif conn.lead is not None:
+                self._log(f"mock: connection {conn.cid} closed (it had matched no single "
+                          "recorded connection)")
             if self.book.finished:
                 self.all_served.set()
 

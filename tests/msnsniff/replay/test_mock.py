@@ -179,6 +179,31 @@ def test_the_command_serves_until_terminated(recording_path: Path) -> None:
     assert proc.returncode == 0
 
 
+def test_ctrl_c_with_a_client_connected_exits_cleanly(recording_path: Path) -> None:
+    """Ctrl-C while a client is connected: status 0, no traceback, and no claim that the
+    client followed a recorded connection when all it sent was VER (several begin so)."""
+    proc, _, host, port = _mock_command(recording_path)
+    try:
+        async def connect_and_stop() -> str:
+            conn = await Connection.open(host, int(port))
+            conn.send_line("VER 7 MSNP8 CVR0")
+            line = (await conn.expect(7)).line
+            proc.send_signal(signal.SIGINT)
+            await asyncio.get_running_loop().run_in_executor(None, proc.wait, 20)
+            await conn.close()
+            return line
+
+        assert asyncio.run(asyncio.wait_for(connect_and_stop(), 30)) == "VER 7 MSNP8"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert err == "mock: connection 1 closed (it had matched no single recorded connection)\n"
+
+
 def test_mock_listens_on_loopback_only_unless_allowed(recording_path: Path) -> None:
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
