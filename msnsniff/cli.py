@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--script", type=Path, default=None, metavar="FILE.py",
                        help="an addon with on_frame(frame): pass, change, drop or inject")
     proxy.add_argument("--tui", action="store_true", help="show the traffic in the TUI")
+    proxy.add_argument("--allow-remote", action="store_true",
+                       help="allow listening on an address outside loopback")
     export = sub.add_parser(
         "export", help="frames and analysis as .jsonl, .txt, .pcapng or .parquet (by -o)")
     export.add_argument("files", nargs="+", metavar="CAPTURE",
@@ -250,20 +252,23 @@ def cmd_tui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from msnsniff.client.passport import is_loopback
     from msnsniff.proxy.addons import load_script
     from msnsniff.proxy.proxy import Proxy, run_proxy
 
+    listen, upstream = host_port(args.listen, listening=True), host_port(args.upstream)
+    if not args.allow_remote and not is_loopback(listen[0]):
+        raise MsnsniffError(f"proxy: {listen[0]} is not a loopback address (--allow-remote "
+                            "allows it)")  # fmt: skip
     if args.tui:
         from msnsniff.tui.run import run_proxy as run_proxy_tui
 
-        return run_proxy_tui(args, host_port(args.listen, listening=True),
-                             host_port(args.upstream))
+        return run_proxy_tui(args, listen, upstream)
     if args.filter:
         _filter(args)  # a syntax error is reported before anything listens
     analysis = ["-T", args.format] + (["-Y", args.filter] if args.filter else [])
     analysis += ["--redact"] if args.redact else []
     hook = load_script(args.script) if args.script is not None else None
-    listen, upstream = host_port(args.listen, listening=True), host_port(args.upstream)
     proxy = Proxy(listen, upstream, record=args.write,
                   analysis=analysis, hook=hook)  # fmt: skip
     return run_proxy(proxy, err)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from dissectors.api import Direction
+from msnsniff.addresses import show
 from msnsniff.proxy.addons import Hook, apply
 from msnsniff.proxy.framing import FrameSplitter, Raw, RewriteScanner, WireFrame
 from msnsniff.proxy.rewrite import rewrite
@@ -148,6 +149,7 @@ class Pipe:
         self.gone: set[Direction] = set()
         self.done = False
         self.client_addr = ""
+        self.local_host = proxy.listen_host  # the proxy's address the client reached
 
     def other(self, side: Direction) -> Leg:
         return self.legs[S2C if side is C2S else C2S]
@@ -159,6 +161,9 @@ class Pipe:
         if leg.side is C2S:
             peer = leg.transport.get_extra_info("peername")
             self.client_addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+            local = leg.transport.get_extra_info("sockname")
+            if isinstance(local, tuple):  # with --listen 0.0.0.0: the address it connected to
+                self.local_host = local[0]
             leg.pause()  # nothing flows until the upstream is there
             self.proxy.spawn(self.connect())
         else:
@@ -239,7 +244,8 @@ class Pipe:
 
     def _rewrite_line(self, line: bytes) -> bytes | None:
         """The scanner's rewrite: the new XFR/RNG line, or None to keep this one."""
-        change = rewrite(WireFrame(line), self.proxy.map_target)
+        change = rewrite(WireFrame(line),
+                         lambda kind, real: self.proxy.map_target(kind, real, self.local_host))
         if change is None:
             return None
         self.proxy.tap.note(self.conn, f"{self.label}: rewrote {change.original} -> "
@@ -320,7 +326,7 @@ class ProxyCore:
         self.hook = hook
         self.pipes: dict[int, Pipe] = {}
         self.listeners: dict[Target, asyncio.Server | None] = {}
-        self.addresses: dict[Target, str] = {}
+        self.ports: dict[Target, int] = {}
         self._ids = itertools.count(1)
         self.read_buffer = memoryview(bytearray(READ_BUFFER))
         self._tasks: set[asyncio.Task[None]] = set()
@@ -340,26 +346,25 @@ class ProxyCore:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: self.factory(target), self.listen_host, port)
         self.listeners[target] = server
-        sockname = server.sockets[0].getsockname()
-        self.addresses[target] = f"{self.listen_host}:{sockname[1]}"
-        return self.addresses[target]
+        self.ports[target] = server.sockets[0].getsockname()[1]
+        return show(self.listen_host, self.ports[target])
 
-    def map_target(self, kind: str, real: str) -> str:
-        """The proxy's address leading to the real `host:port`, opening a listener at once
-        (bound synchronously so its port can go into the line being rewritten)."""
-        host, _, port = real.rpartition(":")
-        target = Target(host.strip("[]"), int(port), kind)
-        known = self.addresses.get(target)
+    def map_target(self, kind: str, real: str, host: str) -> str:
+        """The proxy's address leading to the real `host:port`, as `host` (the proxy's own
+        address the client connected to: never 0.0.0.0) names it; a new listener is bound at
+        once, so its port can go into the line being rewritten."""
+        real_host, _, real_port = real.rpartition(":")
+        target = Target(real_host.strip("[]"), int(real_port), kind)
+        known = self.ports.get(target)
         if known is not None:
-            return known
+            return show(host, known)
         family = socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.listen_host, 0))
         sock.listen(256)
         sock.setblocking(False)
-        address = f"{self.listen_host}:{sock.getsockname()[1]}"
-        self.addresses[target] = address
+        self.ports[target] = sock.getsockname()[1]
         self.listeners[target] = None
 
         async def serve() -> None:
@@ -369,8 +374,9 @@ class ProxyCore:
             )
 
         self.spawn(serve())
-        self.tap.note(None, f"listening on {address} for {kind.upper()} {real}")
-        return address
+        self.tap.note(None, f"listening on {show(self.listen_host, self.ports[target])} for "
+                      f"{kind.upper()} {real}")
+        return show(host, self.ports[target])
 
     async def close(self) -> None:
         for server in self.listeners.values():

@@ -80,7 +80,10 @@ class Rig:
 
 
 def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = None,
-        analysis: list[str] | None = None, upstream: str = "ds", **config: Any) -> T:
+        analysis: list[str] | None = None, upstream: str = "ds", listen: str = "127.0.0.1",
+        **config: Any) -> T:
+    """`test(rig)` with a server and a proxy on `listen` in front of it; clients connect to
+    127.0.0.1 (the server's `upstream` listener behind the proxy)."""
     async def main() -> T:
         server = ReferenceServer(dataclasses.replace(
             TEST_CONFIG, record=tmp / "server.pcap", **config))  # fmt: skip
@@ -89,7 +92,7 @@ def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = N
         tap = MemoryTap()
         out = (tmp / "live.out").open("wb")
         err = (tmp / "live.err").open("wb")
-        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", server.ports[upstream]),
+        proxy = Proxy((listen, 0), ("127.0.0.1", server.ports[upstream]),
                       record=tmp / "proxy.pcapng", analysis=analysis, hook=hook,
                       extra_taps=(tap,), analysis_out=out, analysis_err=err)  # fmt: skip
         await proxy.start()

@@ -92,3 +92,27 @@ def test_recording_and_live_output_hold_the_same_frames(tmp_path: Path) -> None:
     assert "rewrote" in notes and "in RNG" in notes and "in XFR" in notes
     findings = [line for line in notes.splitlines() if line.startswith("finding")]
     assert findings and len(findings) == len(set(findings))  # each reported once
+
+
+def test_a_wildcard_listener_rewrites_to_the_address_the_client_reached(tmp_path: Path) -> None:
+    """With --listen 0.0.0.0 the XFR NS, XFR SB and RNG addresses are the one the client
+    connected to (127.0.0.1), never 0.0.0.0, which a client cannot reach."""
+
+    async def test(rig: Rig) -> list[bytes]:
+        return [bytes(c.received) for c in await chat_through(rig)]
+
+    received = run(test, tmp_path, listen="0.0.0.0")
+    redirects = [line for data in received for line in data.split(b"\r\n")
+                 if line.startswith((b"XFR ", b"RNG "))]  # fmt: skip
+    assert any(b" NS " in line for line in redirects) and any(b" SB " in line for line in redirects)
+    assert any(line.startswith(b"RNG ") for line in redirects)
+    assert all(b" 127.0.0.1:" in line and b"0.0.0.0" not in line for line in redirects)
+
+
+def test_the_proxy_listens_on_loopback_only_unless_allowed() -> None:
+    """As mock and replay: a non-loopback --listen needs --allow-remote, said in one line."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = main(["proxy", "--listen", "0.0.0.0:0", "--upstream", "127.0.0.1:1863"])
+    assert (status, err.getvalue()) == (
+        2, "msnsniff: proxy: 0.0.0.0 is not a loopback address (--allow-remote allows it)\n")
