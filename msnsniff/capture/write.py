@@ -1,9 +1,10 @@
-"""Writing pcap files of TCP conversations with synthesized Ethernet/IPv4/TCP headers.
+"""Writing pcap files of TCP conversations with synthesized Ethernet/IP/TCP headers.
 
 Used for proxy recordings and for the project's own sample captures: a conversation is
 described by its endpoints and the bytes each side sent, and `TcpConversation` turns that
 into the packets a capture would have held (handshake, data segments no larger than the MSS
-with sequence and acknowledgement numbers, FIN or RST close) with valid checksums, so
+with sequence and acknowledgement numbers, FIN or RST close) with valid checksums, over IPv4,
+or IPv6 when either endpoint is IPv6 (an IPv4 one then written IPv4-mapped), so
 `msnsniff read`, tshark and Wireshark read the result. Plain `struct` rather than scapy: it
 is exact, fast, and keeps scapy out of the read path.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 ETH_HEADER: Final = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
+ETH_HEADER_V6: Final = ETH_HEADER[:12] + b"\x86\xdd"
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
@@ -49,6 +51,27 @@ def ipv4_tcp_packet(
                      0x4000, 64, 6, 0, s, d)  # fmt: skip
     ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
     return ETH_HEADER + ip + tcp + payload
+
+
+def _v6_bytes(address: str) -> bytes:
+    """An address as 16 bytes: IPv6 as it is, IPv4 as IPv4-mapped (::ffff:a.b.c.d)."""
+    if ":" in address:
+        return socket.inet_pton(socket.AF_INET6, address)
+    return b"\x00" * 10 + b"\xff\xff" + socket.inet_aton(address)
+
+
+def ipv6_tcp_packet(
+    src: str, sport: int, dst: str, dport: int, seq: int, ack: int, flags: int, payload: bytes,
+) -> bytes:  # fmt: skip
+    """An Ethernet frame holding one IPv6/TCP segment with a correct checksum."""
+    s, d = _v6_bytes(src), _v6_bytes(dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                      5 << 4, flags, 65535, 0, 0)  # fmt: skip
+    length = len(tcp) + len(payload)
+    pseudo = s + d + struct.pack("!I3xB", length, 6)
+    tcp = tcp[:16] + struct.pack("!H", internet_checksum(pseudo + tcp + payload)) + tcp[18:]
+    ip = struct.pack("!IHBB16s16s", 6 << 28, length, 6, 64, s, d)
+    return ETH_HEADER_V6 + ip + tcp + payload
 
 
 class PcapWriter:
@@ -125,9 +148,12 @@ class TcpConversation:
     def _packet(self, ts: float, from_client: bool, flags: int, payload: bytes = b"") -> None:
         a, b = (self.client, self.server) if from_client else (self.server, self.client)
         i = 0 if from_client else 1
-        frame = ipv4_tcp_packet(
-            a[0], a[1], b[0], b[1], self._seq[i], self._seq[1 - i], flags, payload, self._ip_id
-        )
+        if ":" in a[0] or ":" in b[0]:
+            frame = ipv6_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], self._seq[1 - i],
+                                    flags, payload)  # fmt: skip
+        else:
+            frame = ipv4_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], self._seq[1 - i],
+                                    flags, payload, self._ip_id)  # fmt: skip
         self._ip_id += 1
         self.writer.write(ts, frame)
         self._seq[i] = (self._seq[i] + len(payload) + (1 if flags & (_SYN | _FIN) else 0)) & (

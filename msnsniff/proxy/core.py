@@ -53,7 +53,7 @@ class Target:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return show(self.host, self.port)
 
 
 def _reset(transport: asyncio.Transport | None) -> None:
@@ -160,7 +160,7 @@ class Pipe:
         assert leg.transport is not None
         if leg.side is C2S:
             peer = leg.transport.get_extra_info("peername")
-            self.client_addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+            self.client_addr = show(peer[0], peer[1]) if isinstance(peer, tuple) else "?"
             local = leg.transport.get_extra_info("sockname")
             if isinstance(local, tuple):  # with --listen 0.0.0.0: the address it connected to
                 self.local_host = local[0]
@@ -168,7 +168,7 @@ class Pipe:
             self.proxy.spawn(self.connect())
         else:
             peer = leg.transport.get_extra_info("peername")
-            server = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else self.target.address
+            server = show(peer[0], peer[1]) if isinstance(peer, tuple) else self.target.address
             self.proxy.tap.opened(self.conn, self.label, self.client_addr, server,
                                   self.target.kind)  # fmt: skip
             early, leg.early = leg.early, []

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TextIO
 
+from msnsniff.addresses import show
 from msnsniff.errors import MsnsniffError
 from msnsniff.proxy.addons import Hook
 from msnsniff.proxy.core import ProxyCore, Target
@@ -53,7 +54,7 @@ class Proxy:
             self.address = await self.core.listen(target, self.listen[1])
         except OSError as e:
             await self.close()
-            raise MsnsniffError(f"proxy: cannot listen on {self.listen[0]}:{self.listen[1]}: "
+            raise MsnsniffError(f"proxy: cannot listen on {show(*self.listen)}: "
                                 f"{e.strerror or e}") from e  # fmt: skip
 
     async def close(self) -> None:
@@ -72,7 +73,7 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
     async def main() -> None:
         await proxy.start()
         loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
-        err.write(f"msnsniff proxy: {proxy.address} -> {proxy.upstream[0]}:{proxy.upstream[1]}"
+        err.write(f"msnsniff proxy: {proxy.address} -> {show(*proxy.upstream)}"
                   + (f", recording to {proxy.record}" if proxy.record else "")
                   + f" ({loop} event loop)\n")
         err.flush()

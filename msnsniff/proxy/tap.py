@@ -60,7 +60,8 @@ def _endpoint(text: str) -> tuple[str, int] | None:
 
 
 class RecordingTap:
-    """Writes every proxied connection to a pcap (`.pcap`) or pcapng (`.pcapng`) file."""
+    """Writes every proxied connection to a pcap (`.pcap`) or pcapng (`.pcapng`) file, over
+    IPv6 when the client or the server is IPv6 (the other, if IPv4, as IPv4-mapped)."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -78,7 +79,7 @@ class RecordingTap:
         try:
             conv.open(self._clock())
         except OSError:
-            return  # not IPv4: the writer synthesizes IPv4 headers only
+            return  # not an IP address (peer names always are): nothing to write it as
         self._isn = (self._isn + 2_000_003) & 0x7FFFFFFF
         self._convs[conn] = conv
 

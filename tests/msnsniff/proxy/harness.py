@@ -73,7 +73,8 @@ class Rig:
 
     async def login(self, account: str, dialect: int = 8) -> NotificationClient:
         """Log in through the proxy's main listener (the server's dispatch behind it)."""
-        c = await NotificationClient.login("127.0.0.1", self.port, account, PASSWORDS[account],
+        host = "127.0.0.1" if self.proxy.listen[0] == "0.0.0.0" else self.proxy.listen[0]
+        c = await NotificationClient.login(host, self.port, account, PASSWORDS[account],
                                            dialect=dialect, nexus=self.server.nexus_url)
         self.clients.append(c)
         return c
@@ -82,8 +83,8 @@ class Rig:
 def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = None,
         analysis: list[str] | None = None, upstream: str = "ds", listen: str = "127.0.0.1",
         **config: Any) -> T:
-    """`test(rig)` with a server and a proxy on `listen` in front of it; clients connect to
-    127.0.0.1 (the server's `upstream` listener behind the proxy)."""
+    """`test(rig)` with a server and a proxy on `listen` in front of its `upstream` listener;
+    clients connect to `listen` (127.0.0.1 for 0.0.0.0)."""
     async def main() -> T:
         server = ReferenceServer(dataclasses.replace(
             TEST_CONFIG, record=tmp / "server.pcap", **config))  # fmt: skip

@@ -116,3 +116,18 @@ def test_the_proxy_listens_on_loopback_only_unless_allowed() -> None:
         status = main(["proxy", "--listen", "0.0.0.0:0", "--upstream", "127.0.0.1:1863"])
     assert (status, err.getvalue()) == (
         2, "msnsniff: proxy: 0.0.0.0 is not a loopback address (--allow-remote allows it)\n")
+
+
+def test_ipv6_clients_are_recorded_and_shown_in_brackets(tmp_path: Path) -> None:
+    """A proxy on [::1]: every connection is in the -w recording (IPv6 packets, the IPv4
+    server IPv4-mapped), and the live output writes the client as [::1]:PORT."""
+
+    async def test(rig: Rig) -> list[Connection]:
+        return await chat_through(rig)
+
+    conns = run(test, tmp_path, listen="::1", analysis=["-T", "jsonl"])
+    recorded = streams(tmp_path / "proxy.pcapng")
+    assert recorded[Direction.C2S] == sorted(bytes(c.sent) for c in conns)
+    assert recorded[Direction.S2C] == streams(tmp_path / "server.pcap")[Direction.S2C]
+    live = (tmp_path / "live.out").read_text()
+    assert re.search(r'"src":"\[::1\]:\d+"', live), live[:500]
