@@ -544,6 +544,11 @@ class Replayer:
             self.auto_qry += 1
         elif cmd == "RNG":
             live.rngs.append(frame)
+        elif cmd == "XFR" and args[:1] == ("NS",) and len(args) >= 2 and live.rec.kind == "NS":
+            # a login the recording made straight to an NS met a dispatch server here: the
+            # rest of its script is for an NS, and only --ns can say where that is
+            out.extend(self._fail(f"{live.rec.label}: the server redirected to NS {args[1]} "
+                                  f"(XFR NS), which the recording did not; pass --ns {args[1]}"))
         elif cmd == "USR" and args[1:2] == ("S",) and len(args) >= 3:
             if args[0] == "TWN":
                 live.policy = args[2]

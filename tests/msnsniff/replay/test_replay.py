@@ -225,3 +225,25 @@ def test_bytes_that_are_not_utf8_are_reported_as_escapes(tmp_path: Path) -> None
     (item,) = [i for i in report["items"] if "Bobb" in (i.get("request") or "")]
     assert item["request"] == "REA # bob@example.com Bobb\\xe9"
     assert item["replayed"] == [["REA # v+1 bob@example.com Bobb\\xe9"]]
+
+
+def test_a_dispatch_redirect_the_recording_did_not_have_says_pass_ns() -> None:
+    """A capture that logs in straight to an NS, replayed without --ns against a dispatch
+    server: its XFR NS is named with the --ns to pass, not a misleading credential note."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+    from tests.msnsniff.replay.helpers import accounts
+
+    with server_thread() as live:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["replay", str(CAPTURES / "server_list_changes.pcap"), "--to",
+                           f"127.0.0.1:{live.port('ds')}", "--nexus", live.nexus, *accounts()])
+        ns = f"127.0.0.1:{live.port('ns')}"
+    text = out.getvalue() + err.getvalue()
+    assert status == 2, text
+    assert (f"the server redirected to NS {ns} (XFR NS), which the recording did not; "
+            f"pass --ns {ns}") in text
+    assert "no password or ticket" not in text
