@@ -301,6 +301,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.db == ":memory:":
             raise MsnsniffError("--add-account needs --db FILE")
         return add_account(args.db, args.add_account, args.nick, out)
+    if not args.chl_interval >= 0:  # also NaN
+        raise MsnsniffError(f"bad --chl-interval {args.chl_interval:g} (seconds, 0: never)")
     host, ds = host_port(args.listen, listening=True)
     config = ServerConfig(
         host=host, ds_port=ds,

@@ -141,7 +141,11 @@ def load_recording(
     frames: dict[str, list[RecFrame]] = {}
     notes: list[str] = []
     try:
-        for record in analysis.run(open_source(path)):
+        source = open_source(path)  # a file that cannot be read is said so, not "no login"
+    except MsnsniffError as exc:
+        raise MsnsniffError(f"{path}: {exc}") from exc
+    try:
+        for record in analysis.run(source):
             if isinstance(record.frame, CommandFrame):
                 frames.setdefault(record.flow.id, []).append(
                     RecFrame(record.no, record.ts, record.frame)

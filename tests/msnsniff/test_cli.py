@@ -72,14 +72,21 @@ def test_an_output_path_that_cannot_be_written_is_one_clear_line(
          "bad port 65536 for the HTTPS Passport (the port after --passport) (0-65535)"),
         (["replay", DEMO, "--to", "127.0.0.1:70000"],
          "--to: bad address '127.0.0.1:70000' (HOST:PORT, PORT 1-65535)"),
+        (["serve", "--listen", "127.0.0.1:0", "--chl-interval", "-5"],
+         "bad --chl-interval -5 (seconds, 0: never)"),
+        (["replay", "/nonexistent-msnsniff.pcap"],
+         "/nonexistent-msnsniff.pcap: cannot read: No such file or directory"),
+        (["mock", "/nonexistent-msnsniff.pcap"],
+         "/nonexistent-msnsniff.pcap: cannot read: No such file or directory"),
     ],
     ids=["serve port", "serve ns port", "serve sb port", "serve --sb-port", "serve --http-port",
          "proxy upstream", "proxy upstream 0", "proxy listen", "send", "mock", "mock passport",
-         "replay"],
+         "replay", "serve --chl-interval", "replay missing", "mock missing"],
 )
-def test_a_port_out_of_range_is_one_clear_line(argv: list[str], expected: str) -> None:
-    """Ports beyond 65535 (given, or the next ones `serve` and `mock` take after one) are
-    refused when the arguments are read, not a traceback from bind() or per client later."""
+def test_a_bad_argument_is_one_clear_line(argv: list[str], expected: str) -> None:
+    """Ports beyond 65535 (given, or the next ones `serve` and `mock` take after one), a
+    negative CHL interval and a capture that is not there are refused when the arguments are
+    read: not a traceback from bind(), a failure per client later, or "no login"."""
     result = subprocess.run([sys.executable, "-m", "msnsniff", *argv], capture_output=True,
                             text=True, timeout=30, cwd=ROOT)  # fmt: skip
     assert (result.returncode, result.stderr) == (2, f"msnsniff: {expected}\n")
