@@ -68,7 +68,7 @@ class StreamView(ScrollView, can_focus=True):
         self.cursor = 0
         self.follow = False
         self.bookmarks: set[int] = set()
-        self._pair_cycle = 0
+        self._pair_walk: int | None = None
         self._announced: int | None = None
 
     # --- rows -----------------------------------------------------------------------------
@@ -195,7 +195,7 @@ class StreamView(ScrollView, can_focus=True):
             return
         self.cursor = max(0, min(count - 1, row))
         self.follow = self.cursor == count - 1 and self.follow
-        self._pair_cycle = 0
+        self._pair_walk = None  # a move of its own ends a walk through the replies
         self._scroll_to_cursor()
         self.refresh()
         self._announce()
@@ -225,22 +225,37 @@ class StreamView(ScrollView, can_focus=True):
             self.move_to_row(row)
 
     def action_pair(self) -> None:
-        """A reply jumps to its request; a request to its replies, one per press."""
-        pairs = self._pair_numbers()
-        if not pairs:
+        """A request jumps to its first reply, and each press again to the next one, then
+        back to the request; a reply reached otherwise jumps to its request."""
+        number = self.selected
+        index = self.workspace.index
+        pairing = index.pairing(number) if number is not None else None
+        walking = self._pair_walk  # the request whose replies `p` is walking, if any
+        if number is None or pairing is None or not (pairing.request or pairing.replies):
             self.notify("this frame has no request or reply", severity="warning")
             return
-        number = self.selected
-        pairing = self.workspace.index.pairing(number) if number is not None else None
-        if pairing is not None and pairing.request is not None:
-            target = pairing.request
+        if walking is None and pairing.request is not None:
+            self._pair_jump(pairing.request, None)
+            return
+        request = walking if walking is not None else number
+        walked = index.pairing(request)
+        replies = [n for n in (walked.replies or () if walked is not None else ())
+                   if self.row_of(n) is not None]  # fmt: skip
+        later = [n for n in replies if n > number] if walking is not None else replies
+        if not replies:
+            self.notify(f"the replies to frame {request} are hidden by the filter",
+                        severity="warning")  # fmt: skip
+        elif later:
+            self._pair_jump(later[0], request)
         else:
-            target = pairs[self._pair_cycle % len(pairs)]
-        cycle = self._pair_cycle + 1
+            self._pair_jump(request, None)
+
+    def _pair_jump(self, target: int, walking: int | None) -> None:
+        """Select `target`; `walking` is the request whose replies the next `p` goes on with."""
         if not self.select_frame(target):
             self.notify(f"frame {target} is hidden by the filter", severity="warning")
             return
-        self._pair_cycle = cycle if pairing is not None and pairing.request is None else 0
+        self._pair_walk = walking
 
     def _walk(self, wanted: set[int] | list[int], step: int, what: str) -> None:
         here = self.selected or 0

@@ -75,6 +75,30 @@ def test_loading_selection_detail_and_pairs() -> None:
     asyncio.run(main())
 
 
+def test_p_walks_every_reply_of_a_request_then_returns_to_it() -> None:
+    """The demo's SYN (#17) has ten replies: `p` visits each in turn, then the request; from
+    a reply reached with the arrows, `p` goes to its request."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            pairing = app.workspace.index.pairing(17)
+            assert pairing is not None and pairing.replies == tuple(range(18, 28))
+            stream.select_frame(17)
+            visited = []
+            for _ in range(12):
+                await pilot.press("p")
+                visited.append(stream.selected)
+            assert visited == [*range(18, 28), 17, 18]
+            await pilot.press("p", "down")  # on #20 by an arrow: the walk is over
+            assert stream.selected == 20
+            await pilot.press("p")
+            assert stream.selected == 17
+
+    asyncio.run(main())
+
+
 def test_filter_bad_filter_fold_and_unanswered() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")
