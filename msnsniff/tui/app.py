@@ -101,6 +101,7 @@ class MsnsniffApp(App[int]):
         self._scan_generation = 0
         self._scan_worker: Worker[None] | None = None
         self.search_text = ""
+        self.wanted_frame: int | None = None  # a side view's jump, selected once it is shown
         self._side_seen = -1
         self._stopping = threading.Event()
         self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
@@ -250,6 +251,7 @@ class MsnsniffApp(App[int]):
         self.scanned = 0
         if self.display_filter is None and not self.fold_noise:
             self.stream.set_rows(None)
+            self._select_wanted(done=True)
             return
         self.stream.set_rows(array("I"))
         if self._scan_worker is not None:
@@ -297,10 +299,26 @@ class MsnsniffApp(App[int]):
         stream.rows.extend(found)  # in place: the rows only ever grow within a pass
         self.scanned = upto
         stream.set_rows(stream.rows)
+        self._select_wanted(done=upto >= self.workspace.index.count)
+
+    def _select_wanted(self, *, done: bool) -> None:
+        """Select the frame a side view asked for once the rows show it; when the pass is
+        `done` without it (the fold hides it), say so and forget it."""
+        wanted = self.wanted_frame
+        if wanted is None:
+            return
+        if self.stream.select_frame(wanted):
+            self.stream.follow = False
+            self.wanted_frame = None
+        elif done:
+            self.wanted_frame = None
+            self.notify(f"frame {wanted} is hidden by the PNG/QNG fold", severity="warning")
 
     def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
         self.display_filter = message.display
         self.filter_text = message.text
+        if message.text:
+            self.wanted_frame = None  # a filter of the user's own: no jump is waiting
         self._restart_rows()
         self.stream.focus()
 
@@ -327,9 +345,14 @@ class MsnsniffApp(App[int]):
     def on_frame_requested(self, message: FrameRequested) -> None:
         """A side view asked to see one frame."""
         self.action_tab("stream")
-        if not self.stream.select_frame(message.number):
-            self.apply_filter("")
-            self.stream.select_frame(message.number)
+        self.wanted_frame = None
+        if self.stream.select_frame(message.number):
+            self.stream.follow = False
+            return
+        # the filter hides it: clear the filter; the frame is selected when the rows are back
+        # (at once for every frame, after the fold's pass otherwise)
+        self.wanted_frame = message.number
+        self.apply_filter("")
 
     def action_tab(self, tab: str) -> None:
         """Show a tab and put the keys in it (the stream, else the tab's first list or tree:

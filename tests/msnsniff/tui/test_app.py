@@ -16,6 +16,7 @@ from msnsniff.session.workspace import Workspace
 from msnsniff.tui.app import UI_FIRST, MsnsniffApp
 from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
+from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.detail import DetailView
 from msnsniff.tui.widgets.stream import StreamView
 from tests.helpers import read_frames
@@ -95,6 +96,41 @@ def test_p_walks_every_reply_of_a_request_then_returns_to_it() -> None:
             assert stream.selected == 20
             await pilot.press("p")
             assert stream.selected == 17
+
+    asyncio.run(main())
+
+
+def test_a_jump_from_chat_or_contacts_clears_a_filter_that_hides_the_frame() -> None:
+    """Chat's `g` and Contacts' Enter with a filter hiding their frame: the filter is
+    cleared and, once the rows are back, that frame is selected and shown in the detail
+    (with the fold on, after the fold's pass)."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            detail = app.query_one(DetailView)
+            await pilot.press("f", *'flow == "13"', "enter")
+            await scanned(app, pilot)
+            assert stream.rows is not None and 52 not in stream.rows
+            await pilot.press("4")
+            chat = app.query_one(ChatView).selected
+            assert chat is not None and chat.first_frame == 52
+            await pilot.press("g")
+            await pilot.pause(0.2)
+            assert stream.rows is None and app.filter_text == ""
+            assert stream.selected == detail.number == 52
+            # Contacts, the fold on: the rows come back from a worker's pass
+            await pilot.press("z", "f", *'flow == "52"', "enter")
+            await scanned(app, pilot)
+            await pilot.press("3", "end")
+            change = app.query_one(ContactsView).selected_change
+            assert change is not None and change.frame < 52
+            await pilot.press("enter")
+            await scanned(app, pilot)
+            assert stream.rows is not None and change.frame in stream.rows
+            assert app.filter_text == "" and app.fold_noise
+            assert stream.selected == detail.number == change.frame
 
     asyncio.run(main())
 
