@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -17,16 +18,21 @@ from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.workspace import Workspace
 
 HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
+NARROW_BELOW = 120  # a detail pane narrower than this gets the narrow hex dump
+# bytes a line and offset digits: wide (73 columns), and narrow (39), which leaves the
+# fields tree half of an 80-column terminal instead of none
+HEX_LAYOUTS = {False: (16, 6), True: (8, 4)}
 
 
-def hexdump(data: bytes) -> str:
-    """Offset, hex and printable text, 16 bytes a line."""
+def hexdump(data: bytes, *, narrow: bool = False) -> str:
+    """Offset, hex and printable text, 16 bytes a line (8 when `narrow`)."""
+    per_line, digits = HEX_LAYOUTS[narrow]
     lines = []
-    for i in range(0, min(len(data), HEX_LIMIT), 16):
-        chunk = data[i : i + 16]
+    for i in range(0, min(len(data), HEX_LIMIT), per_line):
+        chunk = data[i : i + per_line]
         hexes = " ".join(f"{b:02x}" for b in chunk)
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{i:06x}  {hexes:<47}  {text}")
+        lines.append(f"{i:0{digits}x}  {hexes:<{per_line * 3 - 1}}  {text}")
     if len(data) > HEX_LIMIT:
         lines.append(f"... {len(data) - HEX_LIMIT} more bytes")
     return "\n".join(lines)
@@ -48,7 +54,9 @@ def _add(node: TreeNode[None], key: str, value: Any) -> None:
 
 class DetailView(Horizontal):
     """Fields tree (left, scrolling itself) and raw bytes (right) of one frame; fixed sizes,
-    so selecting another frame redraws these two widgets and lays out nothing else."""
+    so selecting another frame redraws these two widgets and lays out nothing else. Below
+    NARROW_BELOW columns the dump is 8 bytes a line (class `-narrow`); `x` hides it and
+    gives the tree its width (class `-no-hex`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "toggle_hex", "Hex dump"),
@@ -104,7 +112,15 @@ class DetailView(Horizontal):
             root.add_leaf(Text(f"{finding.severity.name.lower()}: {finding.message}",
                                style="yellow"))  # fmt: skip
         root.expand()
-        hexview.update(hexdump(frame.raw) if self.show_hex else "")
+        hexview.update(hexdump(frame.raw, narrow=self.has_class("-narrow"))
+                       if self.show_hex else "")  # fmt: skip
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Switch between the wide and the narrow dump when the width crosses NARROW_BELOW."""
+        narrow = event.size.width < NARROW_BELOW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.show(self.number)
 
     def _command(self, root: TreeNode[None], frame: CommandFrame) -> None:
         root.add_leaf(Text(f"line: {printable(frame.line.decode('utf-8', 'surrogateescape'))}"))
@@ -143,4 +159,5 @@ class DetailView(Horizontal):
 
     def action_toggle_hex(self) -> None:
         self.show_hex = not self.show_hex
+        self.set_class(not self.show_hex, "-no-hex")
         self.show(self.number)

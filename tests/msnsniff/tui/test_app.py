@@ -135,6 +135,34 @@ def test_a_jump_from_chat_or_contacts_clears_a_filter_that_hides_the_frame() -> 
     asyncio.run(main())
 
 
+def test_at_80_columns_the_fields_tree_has_half_the_width() -> None:
+    """At 80x24 the hex dump is 8 bytes a line beside a tree with half the width (it had 2
+    columns); `x` hides the dump and the tree takes the whole width."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(80, 24)) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(4)  # CVR 2 5.0.0540 5.0.0540 1.0.0863 http://download...
+            await pilot.pause(0.2)
+            detail = app.query_one(DetailView)
+            tree, hexes = app.query_one("#fields"), app.query_one("#hex-scroll")
+            assert detail.size.width == 80 and tree.size.width >= 38
+            assert "line: CVR 2 5.0.0540" in screen_text(app, tree)
+            dump = screen_text(app, hexes)
+            assert "0008  30 2e 30 35 34 30 20 35  0.0540 5" in dump  # whole lines
+            tree.focus()
+            await pilot.press("x")
+            await pilot.pause(0.1)
+            assert tree.size.width == 80 and not hexes.display
+            assert "http://download.example.com/msn.exe" in screen_text(app, tree)
+            await pilot.press("x")
+            await pilot.pause(0.1)
+            assert hexes.display and 38 <= tree.size.width < 80
+
+    asyncio.run(main())
+
+
 def test_filter_bad_filter_fold_and_unanswered() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")
