@@ -25,6 +25,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import Worker, get_current_worker
 
@@ -48,6 +49,8 @@ SCAN_BATCH = 20_000  # matches a filter worker collects between two updates of t
 FIRST_BATCH = 200  # ... except the first screenful, shown as soon as it is found
 GC_FREEZE_EVERY = 8_192  # source events between two gc.freeze() while loading
 UI_FIRST = 0.12  # seconds after a key, click or scroll for which the workers stand aside
+SEARCH_PAUSE = 0.3  # seconds without typing after which the search box searches
+SEARCH_YIELD_EVERY = 256  # rows a search looks at between two checks for keys and cancels
 
 
 def _freeze() -> None:
@@ -101,6 +104,9 @@ class MsnsniffApp(App[int]):
         self._scan_generation = 0
         self._scan_worker: Worker[None] | None = None
         self.search_text = ""
+        self._search_generation = 0
+        self._search_worker: Worker[None] | None = None
+        self._search_timer: Timer | None = None
         self.wanted_frame: int | None = None  # a side view's jump, selected once it is shown
         self._side_seen = -1
         self._stopping = threading.Event()
@@ -233,6 +239,8 @@ class MsnsniffApp(App[int]):
             parts.append("PNG/QNG folded")
         if stream.follow and self.live is not None:
             parts.append("following")
+        if self.searching:
+            parts.append(f"searching {self.search_text!r}")
         parts += ws.notes[-1:]
         status.update("  |  ".join(parts))
 
@@ -382,14 +390,29 @@ class MsnsniffApp(App[int]):
         search.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """Typing searches once it pauses for SEARCH_PAUSE, not at every key."""
         if event.input.id == "search":
             self.search_text = event.value
+            self._stop_search_timer()
             if event.value:
-                self._search(1, from_current=True)
+                self._search_timer = self.set_timer(
+                    SEARCH_PAUSE, lambda: self._search(1, from_current=True))
+            else:
+                self._search_generation += 1  # an empty box: a search under way is moot
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "search":
-            self._search(1)
+        """Enter: the text typed last if it is not searched yet, else the next match."""
+        if event.input.id == "search" and self.search_text:
+            pending = self._stop_search_timer()
+            self._search(1, from_current=pending)
+
+    def _stop_search_timer(self) -> bool:
+        """Stop the typing pause's timer; True when it had not fired yet."""
+        timer, self._search_timer = self._search_timer, None
+        if timer is None:
+            return False
+        timer.stop()
+        return True
 
     def action_search_next(self, step: int) -> None:
         if not self.search_text:
@@ -397,24 +420,54 @@ class MsnsniffApp(App[int]):
             return
         self._search(step)
 
+    @property
+    def searching(self) -> bool:
+        """A search is under way (its worker has not finished)."""
+        return self._search_worker is not None and not self._search_worker.is_finished
+
     def _search(self, step: int, from_current: bool = False) -> None:
-        """Move to the next row whose description contains the search text."""
+        """Look for the next row (`step` 1) or the previous one (-1) whose description
+        contains the search text, in a worker: describing every row of a big capture takes
+        seconds, which the keys must not wait for. A new search replaces the one under way."""
+        self._search_generation += 1
+        if self._search_worker is not None:
+            self._search_worker.cancel()
         stream = self.stream
-        text = self.search_text.lower()
-        row = stream.cursor if from_current else stream.cursor + step
-        count = stream.row_count
-        checked = 0
-        while 0 <= row < count and checked < 200_000:
-            number = stream.number_at(row)
-            if number is not None and text in describe(
-                    self.workspace.index.frame(number)).lower():  # fmt: skip
-                stream.follow = False
-                stream.move_to_row(row)
+        start = stream.cursor if from_current else stream.cursor + step
+        self._search_worker = self._search_rows(
+            self._search_generation, self.search_text, stream.rows, stream.row_count, start,
+            step)  # fmt: skip
+
+    @work(thread=True, group="search")
+    def _search_rows(self, generation: int, text: str, rows: array[int] | None, count: int,
+                     start: int, step: int) -> None:  # fmt: skip
+        """From row `start` on, by `step`, up to the `count` rows of that moment (`rows` only
+        grows in place while shown; another filter brings another array)."""
+        worker = get_current_worker()
+        index = self.workspace.index
+        wanted = text.lower()
+        row = start
+        while 0 <= row < count:
+            if (row - start) % SEARCH_YIELD_EVERY == 0:
+                self.yield_to_ui()
+                if worker.is_cancelled or generation != self._search_generation:
+                    return
+            number = row + 1 if rows is None else rows[row]
+            frame = index.record(number, cache=False).frame  # the rows on screen keep the cache
+            if wanted in describe(frame).lower():
+                self.call_from_thread(self._search_found, generation, number)
                 return
             row += step
-            checked += 1
-        self.notify(f"no {'later' if step > 0 else 'earlier'} frame matches {self.search_text!r}",
-                    severity="warning")
+        self.call_from_thread(self._search_missed, generation, text, step)
+
+    def _search_found(self, generation: int, number: int) -> None:
+        if generation == self._search_generation and self.stream.select_frame(number):
+            self.stream.follow = False
+
+    def _search_missed(self, generation: int, text: str, step: int) -> None:
+        if generation == self._search_generation:
+            self.notify(f"no {'later' if step > 0 else 'earlier'} frame matches {text!r}",
+                        severity="warning")  # fmt: skip
 
     def action_help(self) -> None:
         sections: list[tuple[str, Iterable[BindingType]]] = [

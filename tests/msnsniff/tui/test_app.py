@@ -5,15 +5,20 @@ filters (and a bad one), folding keep-alives, search, bookmarks, help, tabs, liv
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from textual.widgets import Static
 
+from dissectors.api import Frame
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture.sources import open_source
+from msnsniff.session.describe import describe as describe_frame
 from msnsniff.session.workspace import Workspace
-from msnsniff.tui.app import UI_FIRST, MsnsniffApp
+from msnsniff.tui.app import SEARCH_PAUSE, UI_FIRST, MsnsniffApp
 from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
 from msnsniff.tui.widgets.contacts import ContactsView
@@ -44,6 +49,16 @@ async def scanned(app: MsnsniffApp, pilot: object) -> None:
     loaded machine)."""
     for _ in range(1000):
         if not app.scanning and app.scanned >= app.workspace.index.count:
+            break
+        await asyncio.sleep(0.02)
+    await pilot.pause(0.1)  # type: ignore[attr-defined]
+
+
+async def searched(app: MsnsniffApp, pilot: object) -> None:
+    """Wait for the typing pause, then until the search worker has finished."""
+    await asyncio.sleep(SEARCH_PAUSE + 0.1)
+    for _ in range(1000):
+        if not app.searching:
             break
         await asyncio.sleep(0.02)
     await pilot.pause(0.1)  # type: ignore[attr-defined]
@@ -163,6 +178,50 @@ def test_at_80_columns_the_fields_tree_has_half_the_width() -> None:
     asyncio.run(main())
 
 
+def test_search_waits_for_typing_runs_in_a_worker_and_says_no_match_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Typing `zzq` searches once, after the pause, describing the rows in a worker thread
+    (the UI thread froze for 1.5 s a key on 66,814 frames), and says 'no match' once (it
+    said so at every key); Enter searches at once, again the next match, `N` backwards."""
+    threads: set[threading.Thread] = set()
+
+    def describe(frame: Frame) -> str:
+        threads.add(threading.current_thread())
+        return describe_frame(frame)
+
+    monkeypatch.setattr("msnsniff.tui.app.describe", describe)
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        notes: list[str] = []
+        notify = app.notify
+
+        def note(message: str, **kwargs: Any) -> None:
+            notes.append(message)
+            notify(message, **kwargs)
+
+        monkeypatch.setattr(app, "notify", note)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            await pilot.press("slash", *"zzq")
+            await searched(app, pilot)
+            assert threads and threading.main_thread() not in threads
+            assert notes == ["no later frame matches 'zzq'"]
+            await pilot.press(*["backspace"] * 3, *"LST", "enter")
+            await searched(app, pilot)
+            assert stream.selected == 24
+            await pilot.press("enter")
+            await searched(app, pilot)
+            assert stream.selected == 26
+            await pilot.press("escape", "N")
+            await searched(app, pilot)
+            assert stream.selected == 24
+            assert notes == ["no later frame matches 'zzq'"]
+
+    asyncio.run(main())
+
+
 def test_filter_bad_filter_fold_and_unanswered() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")
@@ -210,7 +269,7 @@ def test_fold_search_bookmarks_help_and_tabs() -> None:
             await pilot.press("z")
             await pilot.pause(0.2)
             await pilot.press("slash", *"QRY")
-            await pilot.pause(0.2)
+            await searched(app, pilot)
             frame = app.workspace.index.frame(stream.selected or 0)
             assert isinstance(frame, CommandFrame) and frame.cmd == "QRY"
             await pilot.press("escape")
