@@ -1716,8 +1716,9 @@ def _summary(diff: ListDiff, *, settle: bool = False) -> str:
     return ", ".join(parts)
 
 
-def _nick_text(nick: str | None) -> str:
-    """A nickname quoted as the timeline quotes it; `(none)` where there was none."""
+def nick_text(nick: str | None) -> str:
+    """A nickname quoted as the timeline quotes it; `(none)` where there was none (the
+    CLI's diff and the TUI's say it the same way)."""
     return "(none)" if nick is None else repr(nick)
 
 
@@ -1738,7 +1739,7 @@ def render_diff(diff: ListDiff) -> str:
     lines += [f"  ~ group {g} {a} -> {b}" for g, (a, b) in diff.groups_renamed.items()]
     lines += [f"  + {who} in group {_groups_text(g)}" for who, g in diff.joined.items()]
     lines += [f"  - {who} from group {_groups_text(g)}" for who, g in diff.left.items()]
-    lines += [f"  ~ nickname of {who}: {_nick_text(a)} -> {_nick_text(b)}"
+    lines += [f"  ~ nickname of {who}: {nick_text(a)} -> {nick_text(b)}"
               for who, (a, b) in diff.nicknames.items()
               if who not in new_nick and not (b is None and who in gone)]  # fmt: skip
     lines += [f"  ~ {name}: {a or '(none)'} -> {b or '(none)'}"
@@ -1793,6 +1794,7 @@ __all__ = [
     "ServerRules",
     "diff_states",
     "expected_version",
+    "nick_text",
     "render_diff",
     "render_state",
     "render_timeline",

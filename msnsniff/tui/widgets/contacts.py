@@ -32,6 +32,7 @@ from msnsniff.session.contacts import (
     ListState,
     diff_states,
     expected_version,
+    nick_text,
 )
 from msnsniff.tui.messages import FrameRequested
 
@@ -164,7 +165,8 @@ def render_list_diff(diff: ListDiff, a: ListState, b: ListState) -> RenderableTy
               for who, g in diff.joined.items()]  # fmt: skip
     lines += [Text.assemble(("- ", "red"), f"{who} left {_group_names(g, groups)}")
               for who, g in diff.left.items()]  # fmt: skip
-    lines += [Text.assemble(("~ ", "yellow"), f"nickname of {who}: {old!r} → {new!r}")
+    lines += [Text.assemble(("~ ", "yellow"),
+                            f"nickname of {who}: {nick_text(old)} → {nick_text(new)}")
               for who, (old, new) in diff.nicknames.items()]  # fmt: skip
     lines += [Text.assemble(("~ ", "yellow"), f"{name}: {old} → {new}")
               for name, (old, new) in diff.settings.items()]  # fmt: skip

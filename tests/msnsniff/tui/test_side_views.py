@@ -24,7 +24,7 @@ from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.chat_events import Message as ChatMessage
-from msnsniff.session.contacts import ContactLists
+from msnsniff.session.contacts import ContactLists, render_diff
 from msnsniff.session.conversations import Conversations
 from msnsniff.session.filter import compile_filter
 from msnsniff.session.links import SessionLinks
@@ -401,6 +401,29 @@ def test_contacts_timeline_jump_and_diff(capture: Callable[[str], Analyzed]) -> 
 
     app = run(view, body)
     assert app.requests == [FrameRequested(48)]
+
+
+def test_contacts_diff_says_none_for_a_missing_nickname_as_the_cli_does(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """erin@example.com had no nickname at version 12 of the demo's lists: the diff says
+    `(none)`, as `msnsniff contacts --diff 12..15` does (it said `None`)."""
+    data = capture("msnp8_demo.pcap")
+    view = ContactsView(data.lists)
+    cli = render_diff(data.lists.history("alice@example.com").diff(12, 15))
+    assert "~ nickname of erin@example.com: (none) -> 'Erin'" in cli
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        assert view.account == "alice@example.com"
+        view.query_one("#contacts-timeline", DataTable).focus()
+        await pilot.press("home", "a", "end", "b")
+        await pilot.pause()
+        diff = screen_text(app, view.query_one("#contacts-diff", Static))
+        assert "version 12 → 15" in diff
+        assert "~ nickname of erin@example.com: (none) → 'Erin'" in diff
+        assert "None" not in diff
+
+    run(view, body)
 
 
 # -- chat -----------------------------------------------------------------------------------
