@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import HorizontalScroll, ScrollableContainer, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
@@ -62,6 +62,8 @@ def _freeze() -> None:
     gc.freeze()
 
 
+# containers that only scroll: a tab's keys go to its first list, table or tree before them
+SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll)
 _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
@@ -363,14 +365,17 @@ class MsnsniffApp(App[int]):
         self.apply_filter("")
 
     def action_tab(self, tab: str) -> None:
-        """Show a tab and put the keys in it (the stream, else the tab's first list or tree:
-        focus left on the hidden stream would move its cursor unseen)."""
+        """Show a tab and put the keys in it (the stream, else the tab's first list, table or
+        tree, before any container that only scrolls, so that the keys the footer shows for
+        it work at once: focus left on the hidden stream would move its cursor unseen)."""
         self.query_one("#tabs", TabbedContent).active = tab
         if tab == "stream":
             self.stream.focus()
             return
         pane = self.query_one(f"#{tab}", TabPane)
-        target = next((w for w in pane.query("*") if w.focusable), None)
+        focusable = [w for w in pane.query("*") if w.focusable]
+        target = next((w for w in focusable if type(w) not in SCROLL_ONLY),
+                      next(iter(focusable), None))  # fmt: skip
         if target is not None:
             target.focus()
 

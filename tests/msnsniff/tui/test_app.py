@@ -23,6 +23,7 @@ from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
 from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.detail import DetailView
+from msnsniff.tui.widgets.stats import StatsView
 from msnsniff.tui.widgets.stream import StreamView
 from tests.helpers import read_frames
 from tests.msnsniff.tui.test_side_views import screen_text
@@ -218,6 +219,29 @@ def test_search_waits_for_typing_runs_in_a_worker_and_says_no_match_once(
             await searched(app, pilot)
             assert stream.selected == 24
             assert notes == ["no later frame matches 'zzq'"]
+
+    asyncio.run(main())
+
+
+def test_enter_in_the_stats_tab_filters_at_once() -> None:
+    """`5` puts the keys in the client → server table (they went to the scroll container,
+    where Enter, 'Filter to command' in the footer, did nothing until Tab)."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            await pilot.press("5")
+            stats = app.query_one(StatsView)
+            assert app.focused is app.query_one("#stats-c2s")
+            cmd = stats.command_rows("c2s")[0][0]
+            await pilot.press("enter")
+            await scanned(app, pilot)
+            assert app.query_one("#tabs").active == "stream"  # type: ignore[attr-defined]
+            assert cmd in app.filter_text and stream.rows
+            for number in stream.rows:
+                frame = app.workspace.index.frame(number)
+                assert isinstance(frame, CommandFrame) and frame.cmd == cmd
 
     asyncio.run(main())
 
