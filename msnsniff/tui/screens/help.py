@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from types import MappingProxyType
+from typing import ClassVar, Final
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,17 +12,31 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+# Textual's names of the keys that are shown as their character
+KEY_NAMES: Final = MappingProxyType({
+    "question_mark": "?",
+    "apostrophe": "'",
+    "slash": "/",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+})
+
+
+def _literal(text: str) -> str:
+    """`text` as Textual markup that shows it as it is."""
+    return text.replace("[", "\\[")
+
 
 def describe_bindings(title: str, bindings: Iterable[BindingType]) -> str:
+    """A section of the help: each binding's keys, as typed, and what it does."""
     lines = [f"[b]{title}[/b]"]
     for b in bindings:
         if isinstance(b, Binding):
             keys, text = b.key, b.description
         else:
             keys, text = b[0], b[2] if len(b) > 2 else b[1]
-        keys = ", ".join(k.replace("question_mark", "?").replace("apostrophe", "'")
-                         .replace("slash", "/") for k in keys.split(","))  # fmt: skip
-        lines.append(f"  {keys:<24} {text}")
+        keys = ", ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
+        lines.append(_literal(f"  {keys:<24} {text}"))  # "[" is a key here, not markup
     return "\n".join(lines)
 
 

@@ -246,6 +246,25 @@ def test_enter_in_the_stats_tab_filters_at_once() -> None:
     asyncio.run(main())
 
 
+def test_help_shows_the_bracket_keys_as_brackets() -> None:
+    """Contacts' and Chat's `[` and `]` read as `[` and `]` in the help (they read
+    left_square_bracket and right_square_bracket)."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(120, 100)) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            lines = [" ".join(line.split()) for line in screen_text(app).splitlines()]
+            for line in ("[ Previous account", "] Next account", "[ Previous conversation",
+                         "] Next conversation"):  # fmt: skip
+                assert any(line in shown for shown in lines), line
+            assert "square_bracket" not in screen_text(app)
+
+    asyncio.run(main())
+
+
 def test_filter_bad_filter_fold_and_unanswered() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")
