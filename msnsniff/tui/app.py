@@ -420,8 +420,10 @@ class MsnsniffApp(App[int]):
         return True
 
     def action_search_next(self, step: int) -> None:
+        """`n` / `N`: the next / previous match; before any search, only say so (opening the
+        search box would take the keys typed next)."""
         if not self.search_text:
-            self.action_search()
+            self.notify("no search yet: / searches", severity="information")
             return
         self._search(step)
 

@@ -265,6 +265,32 @@ def test_help_shows_the_bracket_keys_as_brackets() -> None:
     asyncio.run(main())
 
 
+def test_n_before_any_search_says_so_and_keeps_the_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`n` with no search yet says so; the keys after it still move the stream (it opened
+    the search box, which took them)."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        notes: list[str] = []
+        notify = app.notify
+
+        def note(message: str, **kwargs: Any) -> None:
+            notes.append(message)
+            notify(message, **kwargs)
+
+        monkeypatch.setattr(app, "notify", note)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            await pilot.press("n", "j", "j", "N")
+            assert notes == ["no search yet: / searches"] * 2
+            assert stream.selected == 3 and app.focused is stream
+            assert not app.query_one("#search").has_class("-shown")
+
+    asyncio.run(main())
+
+
 def test_filter_bad_filter_fold_and_unanswered() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")
