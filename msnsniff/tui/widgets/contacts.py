@@ -208,7 +208,7 @@ class ContactsView(Widget):
         height: 1fr;
     }
     ContactsView #contacts-timeline {
-        width: 58;
+        width: auto;
         max-width: 50%;
         height: 1fr;
     }

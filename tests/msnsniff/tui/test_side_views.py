@@ -426,6 +426,24 @@ def test_contacts_diff_says_none_for_a_missing_nickname_as_the_cli_does(
     run(view, body)
 
 
+def test_contacts_timeline_is_as_wide_as_its_changes_up_to_half(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """On a 160-column screen the demo's longest change is shown whole (the timeline was 58
+    columns and cut it at 'Ali'); the timeline takes at most half the width."""
+    view = ContactsView(capture("msnp8_demo.pcap").lists)
+
+    async def main() -> None:
+        app = Host(view)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.pause()
+            timeline = view.query_one("#contacts-timeline", DataTable)
+            assert "~ nickname of alice@example.com: 'Alice 🎉'" in screen_text(app, timeline)
+            assert 58 < timeline.size.width <= 80
+
+    asyncio.run(main())
+
+
 # -- chat -----------------------------------------------------------------------------------
 
 
