@@ -1722,13 +1722,33 @@ def nick_text(nick: str | None) -> str:
     return "(none)" if nick is None else repr(nick)
 
 
+def nickname_changes(
+    diff: ListDiff,
+) -> tuple[dict[str, str], dict[str, tuple[str | None, str | None]]]:
+    """A diff's nicknames as its renderings show them: those of contacts new to the lists (on
+    their + lines, not as a change from none), and the changes of everyone else (a removed
+    contact's nickname goes with it)."""
+    arrived = {who for members in diff.added.values() for who in members}
+    gone = {who for members in diff.removed.values() for who in members}
+    new: dict[str, str] = {}
+    changed: dict[str, tuple[str | None, str | None]] = {}
+    for who, (a, b) in diff.nicknames.items():
+        if a is None and b is not None and who in arrived:
+            new[who] = b
+        elif not (b is None and who in gone):
+            changed[who] = (a, b)
+    return new, changed
+
+
+def setting_text(value: str | None) -> str:
+    """A setting's value in a diff; `(none)` where there was none."""
+    return "(none)" if value is None else value
+
+
 def render_diff(diff: ListDiff) -> str:
     """The changes from one version to another, one per line."""
     lines = [f"{diff.account}: version {diff.from_version} -> {diff.to_version}"]
-    # a contact new to the lists shows its nickname on its + line, not as a change from none
-    arrived = {who for members in diff.added.values() for who in members}
-    gone = {who for members in diff.removed.values() for who in members}
-    new_nick = {who: b for who, (a, b) in diff.nicknames.items() if a is None and who in arrived}
+    new_nick, renamed = nickname_changes(diff)
     for name, members in diff.added.items():
         lines += [f"  + {name} {who}" + (f" {new_nick[who]!r}" if who in new_nick else "")
                   for who in sorted(members)]  # fmt: skip
@@ -1740,9 +1760,8 @@ def render_diff(diff: ListDiff) -> str:
     lines += [f"  + {who} in group {_groups_text(g)}" for who, g in diff.joined.items()]
     lines += [f"  - {who} from group {_groups_text(g)}" for who, g in diff.left.items()]
     lines += [f"  ~ nickname of {who}: {nick_text(a)} -> {nick_text(b)}"
-              for who, (a, b) in diff.nicknames.items()
-              if who not in new_nick and not (b is None and who in gone)]  # fmt: skip
-    lines += [f"  ~ {name}: {a or '(none)'} -> {b or '(none)'}"
+              for who, (a, b) in renamed.items()]  # fmt: skip
+    lines += [f"  ~ {name}: {setting_text(a)} -> {setting_text(b)}"
               for name, (a, b) in diff.settings.items()]  # fmt: skip
     if diff.empty:
         lines.append("  (no change)")

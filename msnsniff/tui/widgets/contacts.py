@@ -23,6 +23,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
 
+from dissectors.msnp.grammar import BLP_VALUES, GTC_VALUES
 from msnsniff.session.contacts import (
     LISTS,
     ContactLists,
@@ -33,13 +34,11 @@ from msnsniff.session.contacts import (
     diff_states,
     expected_version,
     nick_text,
+    nickname_changes,
+    setting_text,
 )
 from msnsniff.tui.messages import FrameRequested
 
-GTC_MEANING: Mapping[str, str] = {"A": "ask when added", "N": "do not ask when added"}
-"""GTC: what happens when someone adds the user to their list."""
-BLP_MEANING: Mapping[str, str] = {"AL": "allow the others", "BL": "block the others"}
-"""BLP: what happens to people on neither the allow nor the block list."""
 LIST_STYLE: Mapping[str, str] = {"FL": "green", "AL": "cyan", "BL": "red", "RL": "yellow",
                                  "PL": "magenta"}  # fmt: skip
 
@@ -99,10 +98,10 @@ def render_lists(state: ListState) -> RenderableType:
     settings = Text()
     if state.gtc is not None:
         settings.append("GTC ", "dim").append(state.gtc, "bold")
-        settings.append(f" ({GTC_MEANING.get(state.gtc, '?')})  ", "dim")
+        settings.append(f" ({GTC_VALUES.get(state.gtc, '?')})  ", "dim")
     if state.blp is not None:
         settings.append("BLP ", "dim").append(state.blp, "bold")
-        settings.append(f" ({BLP_MEANING.get(state.blp, '?')})", "dim")
+        settings.append(f" ({BLP_VALUES.get(state.blp, '?')})", "dim")
     if settings:
         lines.append(settings)
     if state.prp:
@@ -149,8 +148,10 @@ def render_list_diff(diff: ListDiff, a: ListState, b: ListState) -> RenderableTy
                          f"  version {diff.from_version} → {diff.to_version}")  # fmt: skip
     lines = [head]
     groups = {**a.groups, **b.groups}
+    new_nick, renamed = nickname_changes(diff)
     for name, members in diff.added.items():
-        lines += [Text.assemble(("+ ", "green"), (f"{name} ", LIST_STYLE.get(name, "")), who)
+        lines += [Text.assemble(("+ ", "green"), (f"{name} ", LIST_STYLE.get(name, "")), who,
+                                f" {new_nick[who]!r}" if who in new_nick else "")
                   for who in sorted(members)]  # fmt: skip
     for name, members in diff.removed.items():
         lines += [Text.assemble(("- ", "red"), (f"{name} ", LIST_STYLE.get(name, "")), who)
@@ -167,8 +168,8 @@ def render_list_diff(diff: ListDiff, a: ListState, b: ListState) -> RenderableTy
               for who, g in diff.left.items()]  # fmt: skip
     lines += [Text.assemble(("~ ", "yellow"),
                             f"nickname of {who}: {nick_text(old)} → {nick_text(new)}")
-              for who, (old, new) in diff.nicknames.items()]  # fmt: skip
-    lines += [Text.assemble(("~ ", "yellow"), f"{name}: {old} → {new}")
+              for who, (old, new) in renamed.items()]  # fmt: skip
+    lines += [Text.assemble(("~ ", "yellow"), f"{name}: {setting_text(old)} → {setting_text(new)}")
               for name, (old, new) in diff.settings.items()]  # fmt: skip
     if diff.empty:
         lines.append(Text("no change", "dim"))

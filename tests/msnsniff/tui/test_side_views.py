@@ -403,15 +403,15 @@ def test_contacts_timeline_jump_and_diff(capture: Callable[[str], Analyzed]) -> 
     assert app.requests == [FrameRequested(48)]
 
 
-def test_contacts_diff_says_none_for_a_missing_nickname_as_the_cli_does(
+def test_contacts_diff_shows_nicknames_as_the_cli_does(
     capture: Callable[[str], Analyzed],
 ) -> None:
-    """erin@example.com had no nickname at version 12 of the demo's lists: the diff says
-    `(none)`, as `msnsniff contacts --diff 12..15` does (it said `None`)."""
+    """erin@example.com is new at version 15 of the demo's lists: her nickname goes on her +
+    line, in the TUI as in `msnsniff contacts --diff 12..15` (it said `None → 'Erin'`)."""
     data = capture("msnp8_demo.pcap")
     view = ContactsView(data.lists)
     cli = render_diff(data.lists.history("alice@example.com").diff(12, 15))
-    assert "~ nickname of erin@example.com: (none) -> 'Erin'" in cli
+    assert "+ RL erin@example.com 'Erin'" in cli and "nickname of erin" not in cli
 
     async def body(app: Host, pilot: Pilot[None]) -> None:
         assert view.account == "alice@example.com"
@@ -420,8 +420,9 @@ def test_contacts_diff_says_none_for_a_missing_nickname_as_the_cli_does(
         await pilot.pause()
         diff = screen_text(app, view.query_one("#contacts-diff", Static))
         assert "version 12 → 15" in diff
-        assert "~ nickname of erin@example.com: (none) → 'Erin'" in diff
-        assert "None" not in diff
+        assert "+ RL erin@example.com 'Erin'" in diff
+        assert "~ nickname of alice@example.com: 'Alice' → 'Alice 🎉'" in diff
+        assert "None" not in diff and "nickname of erin" not in diff
 
     run(view, body)
 
