@@ -18,7 +18,7 @@ import time
 from array import array
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -67,6 +67,10 @@ SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll)
 _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
+TYPED_ACTIONS: Final = frozenset({"focus_filter", "search"})
+"""Actions of keys that are text in an input (`check_action`)."""
+
+
 class MsnsniffApp(App[int]):
     """One capture, or one live session, in a terminal."""
 
@@ -75,8 +79,11 @@ class MsnsniffApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark,f1", "help", "Help"),
-        Binding("f", "focus_filter", "Filter"),
-        Binding("slash", "search", "Search"),
+        # priority: handled as the key arrives, so the keys typed right after it already go
+        # to the box it opens (not when `f` or `/` come back up from the focused widget, by
+        # when the next keys have gone to the stream); off while an input has the keys
+        Binding("f", "focus_filter", "Filter", priority=True),
+        Binding("slash", "search", "Search", priority=True),
         Binding("n", "search_next(1)", "Next match", show=False),
         Binding("N", "search_next(-1)", "Previous match", show=False),
         Binding("z", "toggle_noise", "Fold PNG/QNG"),
@@ -379,9 +386,13 @@ class MsnsniffApp(App[int]):
         if target is not None:
             target.focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`f` and `/` are text while an input (the filter, the search) has the keys."""
+        return not (action in TYPED_ACTIONS and isinstance(self.focused, Input))
+
     def action_focus_filter(self) -> None:
-        self.action_tab("stream")
-        self.query_one("#filter-input", Input).focus()
+        self.query_one("#tabs", TabbedContent).active = "stream"
+        self.screen.set_focus(self.query_one("#filter-input", Input))  # now: see BINDINGS
 
     def action_focus_stream(self) -> None:
         search = self.query_one("#search", Input)
@@ -389,10 +400,14 @@ class MsnsniffApp(App[int]):
         self.stream.focus()
 
     def action_search(self) -> None:
-        self.action_tab("stream")
+        """Open the search box with the keys in it at once: the keys typed right after `/`
+        are already on their way, and the focus `focus()` sets only later would give them to
+        the stream (`/zzq` typed fast folded the stream twice and quit)."""
+        self.query_one("#tabs", TabbedContent).active = "stream"
         search = self.query_one("#search", Input)
         search.add_class("-shown")
-        search.focus()
+        search.display = True  # now, not when the class's style is next applied
+        self.screen.set_focus(search)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Typing searches once it pauses for SEARCH_PAUSE, not at every key."""
@@ -400,8 +415,7 @@ class MsnsniffApp(App[int]):
             self.search_text = event.value
             self._stop_search_timer()
             if event.value:
-                self._search_timer = self.set_timer(
-                    SEARCH_PAUSE, lambda: self._search(1, from_current=True))
+                self._search_timer = self.set_timer(SEARCH_PAUSE, self._search_typed)
             else:
                 self._search_generation += 1  # an empty box: a search under way is moot
 
@@ -431,6 +445,13 @@ class MsnsniffApp(App[int]):
     def searching(self) -> bool:
         """A search is under way (its worker has not finished)."""
         return self._search_worker is not None and not self._search_worker.is_finished
+
+    def _search_typed(self) -> None:
+        """The typing paused: search (the timer has fired, so Enter now means the next
+        match), unless the app is closing and its stream is gone."""
+        self._search_timer = None
+        if next(self.query("#stream-view").results(StreamView), None) is not None:
+            self._search(1, from_current=True)
 
     def _search(self, step: int, from_current: bool = False) -> None:
         """Look for the next row (`step` 1) or the previous one (-1) whose description

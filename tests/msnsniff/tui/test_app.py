@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Static
+from textual import events
+from textual.widgets import Input, Static
 
 from dissectors.api import Frame
 from dissectors.msnp.frames import CommandFrame
@@ -287,6 +288,38 @@ def test_n_before_any_search_says_so_and_keeps_the_keys(
             assert notes == ["no search yet: / searches"] * 2
             assert stream.selected == 3 and app.focused is stream
             assert not app.query_one("#search").has_class("-shown")
+
+    asyncio.run(main())
+
+
+def test_keys_typed_fast_after_slash_or_f_go_to_the_box_it_opens() -> None:
+    """A fast typist (or `tmux send-keys '/zzq'`): every key is queued before the first is
+    handled. They belonged to the search box, but went to the stream: `z` folded it and
+    `q` quit. In a box, `/` and `f` are text."""
+
+    def keys(app: MsnsniffApp, text: str) -> None:
+        names = {"/": "slash", " ": "space", '"': "quotation_mark", "=": "equals_sign",
+                 ".": "full_stop"}  # fmt: skip
+        for ch in text:  # posted at once, not one by one as pilot.press does
+            app.post_message(events.Key(names.get(ch, ch), ch))
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            keys(app, "/zzq")
+            await pilot.pause(0.2)
+            assert app.is_running and not app.fold_noise
+            assert app.query_one("#search", Input).value == "zzq"
+            await pilot.press("escape")
+            keys(app, 'f/msnp.cmd == "ADD"')
+            await pilot.pause(0.2)
+            assert app.query_one("#filter-input", Input).value == '/msnp.cmd == "ADD"'
+            await pilot.press("escape", "slash", "f")  # the old text is selected: replaced
+            assert app.query_one("#search", Input).value == "f"
+            assert app.focused is app.query_one("#search", Input)
+            await pilot.press("q")  # text too: quitting takes Escape first
+            assert app.is_running
 
     asyncio.run(main())
 
