@@ -56,6 +56,19 @@ async def scanned(app: MsnsniffApp, pilot: object) -> None:
     await pilot.pause(0.1)  # type: ignore[attr-defined]
 
 
+def recorded_notes(app: MsnsniffApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The messages `app.notify` shows from now on, in order."""
+    notes: list[str] = []
+    notify = app.notify
+
+    def note(message: str, **kwargs: Any) -> None:
+        notes.append(message)
+        notify(message, **kwargs)
+
+    monkeypatch.setattr(app, "notify", note)
+    return notes
+
+
 async def searched(app: MsnsniffApp, pilot: object) -> None:
     """Wait for the typing pause, then until the search worker has finished."""
     await asyncio.sleep(SEARCH_PAUSE + 0.1)
@@ -196,14 +209,7 @@ def test_search_waits_for_typing_runs_in_a_worker_and_says_no_match_once(
 
     async def main() -> None:
         app = app_for("msnp8_demo")
-        notes: list[str] = []
-        notify = app.notify
-
-        def note(message: str, **kwargs: Any) -> None:
-            notes.append(message)
-            notify(message, **kwargs)
-
-        monkeypatch.setattr(app, "notify", note)
+        notes = recorded_notes(app, monkeypatch)
         async with app.run_test(size=SIZE) as pilot:
             stream = await loaded(app, pilot)
             await pilot.press("slash", *"zzq")
@@ -274,14 +280,7 @@ def test_n_before_any_search_says_so_and_keeps_the_keys(
 
     async def main() -> None:
         app = app_for("msnp8_demo")
-        notes: list[str] = []
-        notify = app.notify
-
-        def note(message: str, **kwargs: Any) -> None:
-            notes.append(message)
-            notify(message, **kwargs)
-
-        monkeypatch.setattr(app, "notify", note)
+        notes = recorded_notes(app, monkeypatch)
         async with app.run_test(size=SIZE) as pilot:
             stream = await loaded(app, pilot)
             await pilot.press("n", "j", "j", "N")
