@@ -37,16 +37,22 @@ def internet_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+def _tcp_header(sport: int, dport: int, seq: int, ack: int, flags: int, pseudo: bytes,
+                payload: bytes) -> bytes:  # fmt: skip
+    """A 20-byte TCP header, its checksum over the IP version's `pseudo` header."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                      5 << 4, flags, 65535, 0, 0)  # fmt: skip
+    return tcp[:16] + struct.pack("!H", internet_checksum(pseudo + tcp + payload)) + tcp[18:]
+
+
 def ipv4_tcp_packet(
     src: str, sport: int, dst: str, dport: int, seq: int, ack: int, flags: int, payload: bytes,
     ip_id: int = 0,
 ) -> bytes:  # fmt: skip
     """An Ethernet frame holding one IPv4/TCP segment with correct checksums."""
     s, d = socket.inet_aton(src), socket.inet_aton(dst)
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                      5 << 4, flags, 65535, 0, 0)  # fmt: skip
-    pseudo = s + d + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
-    tcp = tcp[:16] + struct.pack("!H", internet_checksum(pseudo + tcp + payload)) + tcp[18:]
+    pseudo = s + d + struct.pack("!BBH", 0, 6, 20 + len(payload))
+    tcp = _tcp_header(sport, dport, seq, ack, flags, pseudo, payload)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ip_id & 0xFFFF,
                      0x4000, 64, 6, 0, s, d)  # fmt: skip
     ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
@@ -65,11 +71,9 @@ def ipv6_tcp_packet(
 ) -> bytes:  # fmt: skip
     """An Ethernet frame holding one IPv6/TCP segment with a correct checksum."""
     s, d = _v6_bytes(src), _v6_bytes(dst)
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                      5 << 4, flags, 65535, 0, 0)  # fmt: skip
-    length = len(tcp) + len(payload)
-    pseudo = s + d + struct.pack("!I3xB", length, 6)
-    tcp = tcp[:16] + struct.pack("!H", internet_checksum(pseudo + tcp + payload)) + tcp[18:]
+    length = 20 + len(payload)
+    tcp = _tcp_header(sport, dport, seq, ack, flags, s + d + struct.pack("!I3xB", length, 6),
+                      payload)  # fmt: skip
     ip = struct.pack("!IHBB16s16s", 6 << 28, length, 6, 64, s, d)
     return ETH_HEADER_V6 + ip + tcp + payload
 
