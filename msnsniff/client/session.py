@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from msnsniff.addresses import parse
 from msnsniff.client.connection import ClientError, Connection, Reply
 from msnsniff.client.passport import fetch_ticket
 
@@ -24,10 +25,11 @@ CVR_ARGS = ("0x0409", "winnt", "5.1", "i386", "MSNMSGR", "5.0.0540", "MSMSGS")
 
 
 def split_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    """A server's `HOST:PORT` (an XFR or RNG address): ClientError unless the port is 1-65535."""
+    address = parse(text)
+    if address is None or not address[0] or address[1] < 1:
         raise ClientError(f"bad address {text!r}")
-    return host.strip("[]"), int(port)
+    return address
 
 
 def im_format(font: str = "Microsoft Sans Serif", color: str = "0", effects: str = "") -> str:

@@ -54,7 +54,7 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
-from msnsniff.addresses import LAST_PORT
+from msnsniff.addresses import parse as split_address
 from msnsniff.capture import Flow
 from msnsniff.client.passport import is_loopback
 from msnsniff.replay.recording import FromRng, FromTarget, FromXfr, RecConn, RecFrame, Recording
@@ -149,13 +149,6 @@ class _Step:
 
 Phase = Literal["ready", "await-rng", "connecting", "await-ticket", "pacing", "await-replies",
                 "draining", "done"]  # fmt: skip
-
-
-def split_address(text: str) -> tuple[str, int] | None:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > LAST_PORT:
-        return None
-    return host.strip("[]"), int(port)
 
 
 class Replayer:

@@ -36,9 +36,9 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.addresses import check_port, host_port
+from msnsniff.addresses import parse as split_address
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
-from msnsniff.replay.machine import split_address
 from msnsniff.replay.recording import RecConn, RecFrame, Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
 
