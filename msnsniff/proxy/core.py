@@ -34,7 +34,7 @@ from msnsniff.addresses import show
 from msnsniff.proxy.addons import Hook, apply
 from msnsniff.proxy.framing import FrameSplitter, Raw, RewriteScanner, WireFrame
 from msnsniff.proxy.rewrite import rewrite
-from msnsniff.proxy.tap import Tap
+from msnsniff.proxy.tap import RESET, Tap
 
 C2S, S2C = Direction.C2S, Direction.S2C
 HIGH_WATER: Final = 256 * 1024
@@ -287,10 +287,13 @@ class Pipe:
         if exc is not None:
             self.proxy.tap.note(self.conn, f"{self.label}: "
                                 f"{'client' if side is C2S else 'server'} reset ({exc!r})")
+            self.proxy.tap.ended(self.conn, side, RESET)
             _reset(other)
-        elif side not in self.eofs and other is not None and not other.is_closing():
-            self.other(side).write(self._held_back(side))
-            other.close()
+        elif side not in self.eofs:
+            self.proxy.tap.ended(self.conn, side, "closed")
+            if other is not None and not other.is_closing():
+                self.other(side).write(self._held_back(side))
+                other.close()
         self.gone.add(side)
         if len(self.gone) == 2 or (other is None and not self.done):
             self._finish()

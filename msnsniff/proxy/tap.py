@@ -12,11 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Final, Protocol
 
 from dissectors.api import Direction
 from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
 from msnsniff.capture.write import TcpConversation, open_writer
+
+RESET: Final = "reset"
+"""The reason a tap hears (`ended`) when a side's connection was reset rather than closed."""
 
 
 class Tap(Protocol):
@@ -69,6 +72,7 @@ class RecordingTap:
         self._writer = open_writer(self._fh, path.name)
         self._clock = clock
         self._convs: dict[int, TcpConversation] = {}
+        self._first_end: dict[int, tuple[bool, bool]] = {}  # conn -> (by the client, a reset)
         self._isn = 7000
 
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
@@ -89,12 +93,16 @@ class RecordingTap:
             conv.send(self._clock(), direction is Direction.C2S, data)
 
     def ended(self, conn: int, direction: Direction, reason: str) -> None:
-        pass  # the conversation is closed once, when both sides are done
+        """Remember which side ended first, and how: the recording closes as it did (a FIN
+        from that side first, or its RST) once both sides are done."""
+        if conn in self._convs:
+            self._first_end.setdefault(conn, (direction is Direction.C2S, reason == RESET))
 
     def closed(self, conn: int) -> None:
         conv = self._convs.pop(conn, None)
+        by_client, reset = self._first_end.pop(conn, (True, False))
         if conv is not None:
-            conv.close(self._clock())
+            conv.close(self._clock(), by_client=by_client, reset=reset)
             self._writer.flush()
 
     def note(self, conn: int | None, text: str) -> None:

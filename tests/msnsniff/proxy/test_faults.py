@@ -130,6 +130,47 @@ def test_resets_pass_through_both_ways() -> None:
     with_raw_upstream(test)
 
 
+def test_the_recording_closes_as_the_connection_did(tmp_path: Path) -> None:
+    """README: -w records what each endpoint sent, resets as resets. The side that closed
+    first sends the first FIN; a reset is a RST from the side that reset, not a FIN."""
+
+    async def main() -> None:
+        peer = RawPeer()
+        record = tmp_path / "closes.pcap"
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), record=record)
+        await proxy.start()
+        try:
+            for close_server, how in ((True, "close"), (False, "reset"), (True, "reset")):
+                client = await via(_port(proxy))
+                upstream = await peer.accept()
+                side = upstream if close_server else client
+                if how == "reset":
+                    rst(side)
+                else:
+                    side.close()
+                await recv_all(client if close_server else upstream)
+                (upstream if close_server else client).close()
+                await asyncio.sleep(0.1)
+        finally:
+            await proxy.close()
+            peer.sock.close()
+
+    asyncio.run(main())
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    closing = []
+    server_port: int | None = None
+    for packet in rdpcap(str(tmp_path / "closes.pcap")):
+        tcp = packet[TCP]
+        if tcp.flags & 0x02 and not tcp.flags & 0x10:  # a SYN: the connection's client
+            server_port = tcp.dport
+        if tcp.flags & 0x05:
+            who = "server" if tcp.sport == server_port else "client"
+            closing.append((who, "RST" if tcp.flags & 0x04 else "FIN"))
+    assert closing == [("server", "FIN"), ("client", "FIN"), ("client", "RST"), ("server", "RST")]
+
+
 def test_half_closes_pass_through_both_ways() -> None:
     async def test(proxy: Proxy, peer: RawPeer) -> None:
         loop = asyncio.get_running_loop()
