@@ -7,7 +7,7 @@ import difflib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.replay.machine import Replayer
@@ -193,17 +193,38 @@ def render(report: Report, *, header: str, show_same: bool = True) -> str:
 
 
 def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[str]:
-    """Frame beside frame; within a frame, line beside line (`*` where they differ)."""
+    """Frame beside frame, aligned as a diff aligns lines (a frame only one side has faces
+    nothing, so the frames after it still meet their match); within a frame, line beside
+    line, `*` where they differ. A differing pair too long for the column is shown whole,
+    one line under the other, so the difference is not cut off."""
     out = [f"    {'recorded':<{WIDTH}} | replayed"]
-    for i in range(max(len(recorded), len(replayed), 1)):
-        left = recorded[i] if i < len(recorded) else ("(nothing)",) if i == 0 else ()
-        right = replayed[i] if i < len(replayed) else ("(nothing)",) if i == 0 else ()
+    for left, right in _aligned(recorded, replayed):
         for j in range(max(len(left), len(right))):
             a = left[j] if j < len(left) else ""
             b = right[j] if j < len(right) else ""
             if j and a == b:
                 continue  # payload lines that agree add nothing
-            mark = " " if a == b else "*"
-            a = a if len(a) <= WIDTH else a[: WIDTH - 1] + "…"
-            out.append(f"  {mark} {a:<{WIDTH}} | {b}".rstrip())
+            if a != b and len(a) > WIDTH:
+                out += [f"  * {a}", f"    {'':<{WIDTH}} | {b}".rstrip()]
+                continue
+            out.append(f"  {' ' if a == b else '*'} {a:<{WIDTH}} | {b}".rstrip())
     return out
+
+
+NOTHING: Final = ("(nothing)",)
+
+
+def _aligned(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[tuple[Lines, Lines]]:
+    """The two sides' frames paired by a diff of their first lines."""
+    if not recorded and not replayed:
+        return [(NOTHING, NOTHING)]
+    matcher = difflib.SequenceMatcher(
+        None, [f[0] if f else "" for f in recorded], [f[0] if f else "" for f in replayed],
+        autojunk=False,
+    )  # fmt: skip
+    pairs: list[tuple[Lines, Lines]] = []
+    for _op, a0, a1, b0, b1 in matcher.get_opcodes():
+        for k in range(max(a1 - a0, b1 - b0)):
+            pairs.append((recorded[a0 + k] if a0 + k < a1 else NOTHING,
+                          replayed[b0 + k] if b0 + k < b1 else NOTHING))  # fmt: skip
+    return pairs

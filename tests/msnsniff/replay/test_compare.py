@@ -1,0 +1,25 @@
+"""The replay report's side-by-side rendering of a difference."""
+
+from __future__ import annotations
+
+from msnsniff.replay.compare import WIDTH, _side_by_side
+
+
+def test_a_frame_only_one_side_has_does_not_shift_the_rest() -> None:
+    """The reference server sends PRP lines Escargot did not: they face (nothing), and the
+    LSG and LST lines after them still meet their recorded twins, unmarked."""
+    recorded = [("SYN # v 1 1",), ("LSG # Other%20Contacts 0",), ("LST a@b.c A 11 0",)]
+    replayed = [("SYN # v 1 1",), ("PRP PHH",), ("PRP PHW",), ("LSG # Other%20Contacts 0",),
+                ("LST a@b.c A 11 0",)]  # fmt: skip
+    lines = _side_by_side(recorded, replayed)
+    marked = [line for line in lines if line.startswith("  *")]
+    assert [line.split("|")[1].strip() for line in marked] == ["PRP PHH", "PRP PHW"]
+    assert all(line.split("|")[0].strip() == "* (nothing)" for line in marked)
+    assert "    LSG # Other%20Contacts 0" in "\n".join(lines)
+
+
+def test_a_long_difference_is_shown_whole() -> None:
+    url = "http://download.microsoft.com/download/" + "x" * WIDTH
+    lines = _side_by_side([(f"CVR # 1 {url}/a.exe",)], [(f"CVR # 1 {url}/b.exe",)])
+    assert lines[1] == f"  * CVR # 1 {url}/a.exe"
+    assert lines[2].endswith(f"| CVR # 1 {url}/b.exe") and "…" not in "".join(lines)
