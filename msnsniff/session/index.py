@@ -141,6 +141,9 @@ class FrameIndex:
             known = self.replies_of(pairing.request)
             if not known or no not in known:  # live: the request came out before its replies
                 self._set_replies(pairing.request, (*(known or ()), no))
+                first = self._rtt[pairing.request - 1]
+                if pairing.rtt is not None and first != first:  # NaN: its first reply's time
+                    self._rtt[pairing.request - 1] = pairing.rtt
         if pairing.replies is not None:  # () is a request known to have had no reply
             self._set_replies(no, pairing.replies)
         if pairing.rtt is not None:

@@ -52,3 +52,7 @@ def test_live_replies_join_their_request() -> None:
     index.append(records[1], Pairing(request=1, rtt=0.5))
     assert index.replies_of(1) == (2,)
     assert index.request_of(2) == 1
+    # the request's round trip is its first reply's, as when the file is read whole
+    request = index.pairing(1)
+    assert records[0].ts is not None and records[1].ts is not None
+    assert request is not None and request.rtt == records[1].ts - records[0].ts
