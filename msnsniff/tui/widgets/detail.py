@@ -38,18 +38,30 @@ def hexdump(data: bytes, *, narrow: bool = False) -> str:
     return "\n".join(lines)
 
 
+LONG_ITEM = 30  # characters: a list with an item this long gets a line per item
+
+
 def _add(node: TreeNode[None], key: str, value: Any) -> None:
-    """A value as a leaf, or a dict/list as a branch."""
+    """A value as a leaf, or a dict/list as a branch; a short list of plain values on one
+    line, as words (`versions: MSNP8, CVR0`), not as Python writes it."""
     if isinstance(value, dict):
         branch = node.add(Text(key), expand=True)
         for k, v in value.items():
             _add(branch, str(k), v)
-    elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list)):
+    elif isinstance(value, (list, tuple)) and any(
+        isinstance(v, (dict, list, tuple)) or len(str(v)) >= LONG_ITEM for v in value
+    ):
         branch = node.add(Text(f"{key} ({len(value)})"), expand=True)
         for i, v in enumerate(value):
             _add(branch, str(i), v)
     else:
-        node.add_leaf(Text(f"{key}: {printable(str(value))}"))  # frame text: no markup
+        node.add_leaf(Text(f"{key}: {printable(_words(value))}"))  # frame text: no markup
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) if value else "(none)"
+    return "(none)" if value is None else str(value)
 
 
 class DetailView(Horizontal):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual import events
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, Tree
 
 from dissectors.api import Frame
 from dissectors.msnp.frames import CommandFrame
@@ -161,6 +161,34 @@ def test_a_jump_from_chat_or_contacts_clears_a_filter_that_hides_the_frame() -> 
             assert stream.rows is not None and change.frame in stream.rows
             assert app.filter_text == "" and app.fold_noise
             assert stream.selected == detail.number == change.frame
+
+    asyncio.run(main())
+
+
+def tree_labels(tree: Tree[None]) -> list[str]:
+    """Every node's label of a tree, expanded or not."""
+    out: list[str] = []
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        out.append(str(node.label))
+        stack.extend(node.children)
+    return out
+
+
+def test_the_fields_tree_writes_values_as_words() -> None:
+    """Short lists on one line as words, long items a line each, nothing as (none): not
+    Python's ['MSNP8', 'CVR0'] and None."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(1)  # VER 1 MSNP8 CVR0
+            await pilot.pause(0.2)
+            labels = tree_labels(app.query_one("#fields", Tree))
+            assert "versions: MSNP8, CVR0" in labels
+            assert not [label for label in labels if "['" in label or ": None" in label]
 
     asyncio.run(main())
 

@@ -9,17 +9,7 @@ from textual.widgets import Tree
 
 from msnsniff.session.describe import describe
 from msnsniff.tui.widgets.detail import DetailView
-from tests.msnsniff.tui.test_app import SIZE, app_for, loaded
-
-
-def _labels(tree: Tree[None]) -> list[str]:
-    out: list[str] = []
-    stack = [tree.root]
-    while stack:
-        node = stack.pop()
-        out.append(str(node.label))
-        stack.extend(node.children)
-    return out
+from tests.msnsniff.tui.test_app import SIZE, app_for, loaded, tree_labels
 
 
 def test_xmlrpc_call_in_the_stream_and_the_detail() -> None:
@@ -35,7 +25,7 @@ def test_xmlrpc_call_in_the_stream_and_the_detail() -> None:
             await pilot.press("down", "up")
             detail = app.query_one(DetailView)
             assert detail.number == 1
-            labels = " ".join(_labels(detail.query_one("#fields", Tree)))
+            labels = " ".join(tree_labels(detail.query_one("#fields", Tree)))
             assert "LJ.XMLRPC.sendmessage" in labels and "credentials" in labels
             assert "password" in labels
             await pilot.press("p")  # from the call to its answer, as for MSNP
