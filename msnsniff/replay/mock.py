@@ -14,8 +14,10 @@ are sent: those after the matched frame up to the recorded client's next frame, 
 unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
 `RNG` are rewritten to the mock's own listener, so redirects and invitations come back
 here, where the cookie picks the switchboard script. A script is used up when the
-connection it led closes; a request nothing matches is logged and, if configured, answered
-with an error.
+connection it led closes; a connection that, before it is identified, sends what no unused
+script fits follows the used ones again (a second identical client is served as the first
+was). A request nothing
+matches is logged and, if configured, answered with an error.
 
 `MockConnection` is sans-IO (bytes in, bytes out); `MockServer` is the asyncio edge, with a
 Passport nexus and login (any password for a recorded account) for TWN logins.
@@ -27,7 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, TextIO
 
@@ -82,9 +84,20 @@ class MockBook:
     address: str  # host:port the rewritten addresses name
     used: set[str] = field(default_factory=set)
     led: dict[str, int] = field(default_factory=dict)  # script key -> connection id
+    reused: set[str] = field(default_factory=set)  # used again in this round of reuse
 
     def scripts(self) -> list[RecConn]:
         return [c for c in self.recording.conns if c.key not in self.used]
+
+    def reusable(self) -> list[RecConn]:
+        """The scripts to follow again: those not yet followed again in this round (so a
+        second login's NS connection does not take the dispatch script its DS connection
+        just followed); when every one has been, a new round."""
+        left = [c for c in self.recording.conns if c.key not in self.reused]
+        if not left:
+            self.reused.clear()
+            return list(self.recording.conns)
+        return left
 
     @property
     def finished(self) -> bool:
@@ -109,6 +122,8 @@ class MockConnection:
         self.candidates: list[_Candidate] | None = None
         self.lead: _Candidate | None = None
         self.identified = False  # the lead was picked by an account, cookie... or alone
+        self.reusing = False  # following a script an earlier connection used up
+        self.sent: list[CommandFrame] = []  # the client's frames that matched, until reused
         self.unmatched = 0
 
     def receive(self, data: bytes) -> Reply:
@@ -142,6 +157,8 @@ class MockConnection:
         if self.lead is not None:
             if self.identified:
                 self.book.used.add(self.lead.conn.key)
+                if self.reusing:
+                    self.book.reused.add(self.lead.conn.key)
             self.book.led.pop(self.lead.conn.key, None)
 
     def _where(self) -> str:
@@ -149,13 +166,40 @@ class MockConnection:
 
     def _answer(self, frame: CommandFrame) -> tuple[bytes, bool]:
         if self.candidates is None:
-            self.candidates = [_Candidate(c) for c in self.book.scripts()
-                               if self.book.led.get(c.key, self.cid) == self.cid]  # fmt: skip
+            self.candidates = self._starting(self.book.scripts())
+        found = self._best(frame)
+        if found is None and not self.identified and not self.reusing:
+            # no unused script fits what this connection sent before it said who it is:
+            # follow a used one again, as a server serves the same client twice (a second
+            # identical client used to get nothing and hang); its frames so far are matched
+            # again, quietly (they were answered already)
+            self.reusing = True
+            self.candidates = self._starting(self.book.reusable())
+            for earlier in self.sent:
+                again = self._best(earlier)
+                if again is not None:
+                    self._follow(*again, earlier)
+            found = self._best(frame)
+        if found is None:
+            return b"", False
+        self.sent.append(frame)
+        keep, lead, index = found
+        return self._follow(keep, lead, index, frame), True
+
+    def _starting(self, scripts: Iterable[RecConn]) -> list[_Candidate]:
+        """The candidates of a new connection: the scripts no other connection leads."""
+        return [_Candidate(c) for c in scripts if self.book.led.get(c.key, self.cid) == self.cid]
+
+    def _best(
+        self, frame: CommandFrame
+    ) -> tuple[list[tuple[_Candidate, int]], _Candidate, int] | None:
+        """The candidates `frame` fits (with the index it matched) and the best of them."""
+        assert self.candidates is not None
         best: tuple[tuple[int, int, int], _Candidate, int] | None = None
         keep: list[tuple[_Candidate, int]] = []
         for order, cand in enumerate(self.candidates):
-            if cand.conn.key in self.book.used or self.book.led.get(cand.conn.key,
-                                                                    self.cid) != self.cid:
+            if (cand.conn.key in self.book.used and not self.reusing) or self.book.led.get(
+                    cand.conn.key, self.cid) != self.cid:  # fmt: skip
                 continue
             found = _match(cand, frame)
             if found is None:
@@ -165,10 +209,12 @@ class MockConnection:
             score = (0 if exact else 1, skipped, order)
             if best is None or score < best[0]:
                 best = (score, cand, index)
-        if best is None:
-            return b"", False
+        return None if best is None else (keep, best[1], best[2])
+
+    def _follow(self, keep: list[tuple[_Candidate, int]], lead: _Candidate, index: int,
+                frame: CommandFrame) -> bytes:  # fmt: skip
+        """Move every candidate that fits past its match; `lead`'s server frames to send."""
         self.candidates = [c for c, _ in keep]
-        _, lead, index = best
         start = lead.cursor
         for cand, i in keep:
             cand.cursor = i + 1
@@ -180,7 +226,7 @@ class MockConnection:
         self.lead = lead
         self.identified = self.identified or bool(_identity(frame)) or len(keep) == 1
         self.book.led[lead.conn.key] = self.cid
-        return self._frames(lead.conn, start, index, frame), True
+        return self._frames(lead.conn, start, index, frame)
 
     def _frames(self, conn: RecConn, start: int, index: int, frame: CommandFrame) -> bytes:
         """The server frames to send for recorded client frame `index`: unsolicited ones

@@ -232,3 +232,26 @@ def test_once_stops_when_every_recorded_connection_was_served() -> None:
             proc.wait()
     assert proc.stderr is not None
     assert "connection 1 done (NS alice@example.com)" in proc.stderr.read()
+
+
+def test_a_second_identical_client_is_served_again(recording: Recording) -> None:
+    """Once the recording's logins were used up, the same client logging in again follows
+    them again (it used to get nothing and hang); the log says it is a reuse."""
+
+    async def main() -> list[str]:
+        mock = MockServer(recording, ("127.0.0.1", 0))
+        await mock.start()
+        try:
+            host, _, port = mock.address.rpartition(":")
+            nicks = []
+            for _ in range(2):
+                alice = await asyncio.wait_for(NotificationClient.login(
+                    host, int(port), ALICE, "any", nexus=mock.nexus_url), 10)  # fmt: skip
+                nicks.append(alice.nick or "")
+                await alice.logout()
+                await asyncio.sleep(0.2)  # the mock sees the close: the scripts are used up
+            return nicks
+        finally:
+            await mock.close()
+
+    assert asyncio.run(main()) == ["Alice", "Alice"]
