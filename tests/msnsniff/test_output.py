@@ -32,6 +32,16 @@ def test_non_utf8_nickname_is_written_as_escapes_in_valid_utf8() -> None:
     assert "LST a@b.c N\\xffck 11 0" in text
 
 
+def test_a_text_line_names_the_sender_first_in_both_directions() -> None:
+    """As tshark prints `src → dst`: a server line is `server → client` (it read
+    `server ← client`, which says the bytes went the other way)."""
+    server = _record(b"QNG 50\r\n")
+    assert " s2c 10.0.0.2:1863 → 10.0.0.1:3000 MSNP QNG 50" in record_to_text(server)
+    (frame,) = one_way(b"PNG\r\n", Direction.C2S)
+    client = FrameRecord(2, 3.0, server.flow, "msnp", frame)
+    assert " c2s 10.0.0.1:3000 → 10.0.0.2:1863 MSNP PNG" in record_to_text(client)
+
+
 def test_valid_utf8_is_kept_as_is() -> None:
     obj = json.loads(record_to_jsonl(_record("LST a@b.c Ren\u00e9e 11 0\r\n".encode())))
     assert obj["args"][1] == "Ren\u00e9e" and obj["fields"]["nick"] == "Ren\u00e9e"
