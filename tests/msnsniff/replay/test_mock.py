@@ -10,7 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,20 @@ def recording(recording_path: Path) -> Recording:
     return load_recording(recording_path, CaptureSession(load_dissectors()))
 
 
+@contextlib.asynccontextmanager
+async def served(
+    recording: Recording, **options: Any
+) -> AsyncIterator[tuple[MockServer, str, int]]:
+    """A mock of `recording` on a free port of 127.0.0.1: (the mock, its host, its port)."""
+    mock = MockServer(recording, ("127.0.0.1", 0), **options)
+    await mock.start()
+    try:
+        host, _, port = mock.address.rpartition(":")
+        yield mock, host, int(port)
+    finally:
+        await mock.close()
+
+
 def _recorded_lines(recording: Recording, label: str, cmd: str) -> list[str]:
     conn = next(c for c in recording.conns if c.label == label)
     return [f.frame.line.decode() for f in conn.frames if not f.c2s and f.frame.cmd == cmd]
@@ -45,12 +61,9 @@ def test_the_scripted_client_logs_in_syncs_and_chats_against_the_recording(
     recording: Recording,
 ) -> None:
     async def main() -> tuple[list[str], list[str]]:
-        mock = MockServer(recording, ("127.0.0.1", 0))
-        await mock.start()
-        try:
-            host, _, port = mock.address.rpartition(":")
+        async with served(recording) as (mock, host, port):
             # any password: the mock's Passport takes any for an account it recorded
-            alice = await NotificationClient.login(host, int(port), ALICE, "not-the-password",
+            alice = await NotificationClient.login(host, port, ALICE, "not-the-password",
                                                    nexus=mock.nexus_url)  # fmt: skip
             assert alice.nick == "Alice"
             assert len(alice.redirects) == 1  # the recorded DS's XFR NS, pointed at the mock
@@ -64,10 +77,8 @@ def test_the_scripted_client_logs_in_syncs_and_chats_against_the_recording(
             reply = await chat.conn.until("MSG")
             await chat.leave()
             await alice.logout()
-            return [r.line for r in lists], [reply.line, reply.payload.decode()]
-        finally:
-            await mock.close()
-            assert not [line for line in mock.logs if "nothing recorded matches" in line]
+        assert not [line for line in mock.logs if "nothing recorded matches" in line]
+        return [r.line for r in lists], [reply.line, reply.payload.decode()]
 
     lists, reply = asyncio.run(asyncio.wait_for(main(), 30))
     recorded_syn = _recorded_lines(recording, "NS alice@example.com", "SYN")
@@ -81,11 +92,8 @@ def test_each_recorded_server_frame_is_sent_once(recording: Recording) -> None:
     once: a later request (SYN) does not send the frames after USR again as 'skipped'."""
 
     async def main() -> bytes:
-        mock = MockServer(recording, ("127.0.0.1", 0))
-        await mock.start()
-        try:
-            host, _, port = mock.address.rpartition(":")
-            alice = await NotificationClient.login(host, int(port), ALICE, "any",
+        async with served(recording) as (mock, host, port):
+            alice = await NotificationClient.login(host, port, ALICE, "any",
                                                    nexus=mock.nexus_url)  # fmt: skip
             await alice.sync()
             await alice.set_status("NLN")
@@ -93,8 +101,6 @@ def test_each_recorded_server_frame_is_sent_once(recording: Recording) -> None:
                 while True:
                     await alice.conn.read(0.5)
             return bytes(alice.conn.received)
-        finally:
-            await mock.close()
 
     received = asyncio.run(asyncio.wait_for(main(), 30))
     recorded = _recorded_lines(recording, "NS alice@example.com", "MSG")
@@ -105,19 +111,14 @@ def test_each_recorded_server_frame_is_sent_once(recording: Recording) -> None:
 
 def test_trids_follow_the_client_and_addresses_point_at_the_mock(recording: Recording) -> None:
     async def main() -> list[str]:
-        mock = MockServer(recording, ("127.0.0.1", 0))
-        await mock.start()
-        try:
-            host, _, port = mock.address.rpartition(":")
-            conn = await Connection.open(host, int(port))
+        async with served(recording) as (_mock, host, port):
+            conn = await Connection.open(host, port)
             lines = []
             for trid, line in ((41, "VER 41 MSNP8 CVR0"), (42, f"USR 42 TWN I {ALICE}")):
                 conn.send_line(line)
                 lines.append((await conn.expect(trid)).line)
             await conn.close()
             return lines
-        finally:
-            await mock.close()
 
     ver, xfr = asyncio.run(asyncio.wait_for(main(), 30))
     assert ver == "VER 41 MSNP8"
@@ -127,19 +128,14 @@ def test_trids_follow_the_client_and_addresses_point_at_the_mock(recording: Reco
 
 def test_an_unmatched_request_is_logged_and_may_get_an_error(recording: Recording) -> None:
     async def main() -> tuple[str, list[str]]:
-        mock = MockServer(recording, ("127.0.0.1", 0), unmatched_error=500)
-        await mock.start()
-        try:
-            host, _, port = mock.address.rpartition(":")
-            conn = await Connection.open(host, int(port))
+        async with served(recording, unmatched_error=500) as (mock, host, port):
+            conn = await Connection.open(host, port)
             conn.send_line("VER 1 MSNP8 CVR0")
             await conn.expect(1)
             conn.send_line("BLP 2 BL")  # nothing recorded sends BLP
             reply = await conn.expect(2)
             await conn.close()
             return reply.line, mock.logs
-        finally:
-            await mock.close()
 
     reply, logs = asyncio.run(asyncio.wait_for(main(), 30))
     assert reply == "500 2"
@@ -239,19 +235,14 @@ def test_a_second_identical_client_is_served_again(recording: Recording) -> None
     them again (it used to get nothing and hang); the log says it is a reuse."""
 
     async def main() -> list[str]:
-        mock = MockServer(recording, ("127.0.0.1", 0))
-        await mock.start()
-        try:
-            host, _, port = mock.address.rpartition(":")
+        async with served(recording) as (mock, host, port):
             nicks = []
             for _ in range(2):
                 alice = await asyncio.wait_for(NotificationClient.login(
-                    host, int(port), ALICE, "any", nexus=mock.nexus_url), 10)  # fmt: skip
+                    host, port, ALICE, "any", nexus=mock.nexus_url), 10)  # fmt: skip
                 nicks.append(alice.nick or "")
                 await alice.logout()
                 await asyncio.sleep(0.2)  # the mock sees the close: the scripts are used up
             return nicks
-        finally:
-            await mock.close()
 
     assert asyncio.run(main()) == ["Alice", "Alice"]
