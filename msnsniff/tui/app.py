@@ -87,6 +87,7 @@ class MsnsniffApp(App[int]):
         Binding("n", "search_next(1)", "Next match", show=False),
         Binding("N", "search_next(-1)", "Previous match", show=False),
         Binding("z", "toggle_noise", "Fold PNG/QNG"),
+        Binding("x", "toggle_hex", "Hex dump", show=False),  # the detail pane's, from anywhere
         Binding("1", "tab('stream')", "Stream", show=False),
         Binding("2", "tab('sessions')", "Sessions", show=False),
         Binding("3", "tab('contacts')", "Contacts", show=False),
@@ -385,6 +386,11 @@ class MsnsniffApp(App[int]):
                       next(iter(focusable), None))  # fmt: skip
         if target is not None:
             target.focus()
+
+    def action_toggle_hex(self) -> None:
+        """`x` from the stream too, not only with the detail pane focused: show or hide the
+        hex dump (hidden, the fields tree takes its width)."""
+        self.query_one(DetailView).action_toggle_hex()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`f` and `/` are text while an input (the filter, the search) has the keys."""

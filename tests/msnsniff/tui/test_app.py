@@ -193,6 +193,25 @@ def test_the_fields_tree_writes_values_as_words() -> None:
     asyncio.run(main())
 
 
+def test_x_hides_the_hex_dump_from_the_stream_too() -> None:
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(4)
+            await pilot.pause(0.1)
+            hexes = app.query_one("#hex-scroll")
+            assert app.focused is stream and hexes.display
+            await pilot.press("x")
+            await pilot.pause(0.1)
+            assert not hexes.display and app.focused is stream
+            await pilot.press("x")
+            await pilot.pause(0.1)
+            assert hexes.display
+
+    asyncio.run(main())
+
+
 def test_at_80_columns_the_fields_tree_has_half_the_width() -> None:
     """At 80x24 the hex dump is 8 bytes a line beside a tree with half the width (it had 2
     columns); `x` hides the dump and the tree takes the whole width."""
