@@ -11,7 +11,8 @@ import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import TextIO
 
-from msnsniff.addresses import host_port
+from msnsniff.addresses import host_port, show
+from msnsniff.addresses import parse as split_address
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
@@ -27,7 +28,7 @@ from msnsniff.replay.machine import (
     Send,
 )
 from msnsniff.replay.normalize import Rules
-from msnsniff.replay.recording import Recording, load_recording
+from msnsniff.replay.recording import FromTarget, Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
 
 READ_CHUNK = 65536
@@ -132,11 +133,54 @@ def replay(
     nexus: str | None = None,
     ns_target: tuple[str, int] | None = None,
 ) -> tuple[Replayer, Report]:
-    """Replay `recording` against `target` and compare (runs its own event loop)."""
-    machine = Replayer(recording, target, credentials, options, ns_target)
+    """Replay `recording` against `target` and compare (runs its own event loop). Without
+    `ns_target`, a login recorded straight to a notification server goes where `target`
+    sends it when `target` is a dispatch server (`discover_ns`), as a client's would."""
+    found = None
+    if ns_target is None:
+        found = asyncio.run(discover_ns(recording, target, options.timeout))
+    machine = Replayer(recording, target, credentials, options, ns_target or found)
+    if found is not None:
+        machine.notes.append(f"{show(*target)} is a dispatch server (it answered USR with "
+                             f"XFR NS {show(*found)}): the logins recorded straight to a "
+                             "notification server go there (--ns overrides)")  # fmt: skip
     url = nexus or f"http://{target[0]}:8081/rdr/pprdr.asp"
     asyncio.run(run_replayer(machine, url))
     return machine, compare(machine, rules)
+
+
+async def discover_ns(
+    recording: Recording, target: tuple[str, int], timeout: float
+) -> tuple[str, int] | None:
+    """Where `target` sends a login, when the recording has one made straight to a
+    notification server and `target` answers its opening (VER, CVR, USR ... I, as recorded)
+    with `XFR NS`; None when it logs in there (a notification server) or answers otherwise.
+    The probe's connection is closed before the replay starts."""
+    from msnsniff.client.connection import ClientError, Connection
+
+    direct = next((c for c in recording.conns
+                   if c.kind == "NS" and isinstance(c.origin, FromTarget)), None)  # fmt: skip
+    if direct is None:
+        return None
+    opening = [f.frame for f in direct.frames if f.c2s][:3]
+    if [f.cmd for f in opening] != ["VER", "CVR", "USR"]:
+        return None
+    try:
+        conn = await Connection.open(*target, timeout=timeout)
+    except (ClientError, OSError, TimeoutError):
+        return None  # the replay says why it cannot connect
+    try:
+        reply = None
+        for trid, frame in enumerate(opening, 1):
+            conn.send_line(" ".join((frame.cmd, str(trid), *frame.args)))
+            reply = await conn.expect(trid, timeout)
+        if reply is not None and reply.cmd == "XFR" and reply.words[2:3] == ["NS"]:
+            return split_address(reply.words[3]) if len(reply.words) > 3 else None
+        return None
+    except (ClientError, OSError, TimeoutError):
+        return None
+    finally:
+        await conn.close()
 
 
 # -- the command ------------------------------------------------------------------------------

@@ -227,23 +227,32 @@ def test_bytes_that_are_not_utf8_are_reported_as_escapes(tmp_path: Path) -> None
     assert item["replayed"] == [["REA # v+1 bob@example.com Bobb\\xe9"]]
 
 
-def test_a_dispatch_redirect_the_recording_did_not_have_says_pass_ns() -> None:
-    """A capture that logs in straight to an NS, replayed without --ns against a dispatch
-    server: its XFR NS is named with the --ns to pass, not a misleading credential note."""
+def test_a_login_recorded_straight_to_an_ns_follows_a_dispatch_redirect() -> None:
+    """A capture that logs in straight to an NS, replayed with only --to naming a dispatch
+    server: the replay finds the NS the dispatch server names (XFR NS) and goes there, as
+    a client would, saying so. With an --ns that is a dispatch server too, its XFR NS is
+    named with the --ns to pass, not a misleading credential note."""
     import contextlib
     import io
 
     from msnsniff.cli import main
     from tests.msnsniff.replay.helpers import accounts
 
+    capture = str(CAPTURES / "server_list_changes.pcap")
     with server_thread() as live:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(["replay", str(CAPTURES / "server_list_changes.pcap"), "--to",
-                           f"127.0.0.1:{live.port('ds')}", "--nexus", live.nexus, *accounts()])
-        ns = f"127.0.0.1:{live.port('ns')}"
-    text = out.getvalue() + err.getvalue()
-    assert status == 2, text
+        ds, ns = f"127.0.0.1:{live.port('ds')}", f"127.0.0.1:{live.port('ns')}"
+        runs = []
+        for extra in ([], ["--ns", ds]):
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                status = main(["replay", capture, "--to", ds, "--nexus", live.nexus,
+                               *accounts(), *extra])  # fmt: skip
+            runs.append((status, out.getvalue() + err.getvalue()))
+    (found, text), (told, told_text) = runs
+    assert found == 0 and "result: equal" in text, text
+    assert (f"note: {ds} is a dispatch server (it answered USR with XFR NS {ns}): the logins "
+            "recorded straight to a notification server go there (--ns overrides)") in text
+    assert told == 2, told_text
     assert (f"the server redirected to NS {ns} (XFR NS), which the recording did not; "
-            f"pass --ns {ns}") in text
-    assert "no password or ticket" not in text
+            f"pass --ns {ns}") in told_text
+    assert "no password or ticket" not in told_text
