@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Final
 
 from dissectors.msnp.challenge import CLIENT_KEYS, verify_answer
+from dissectors.msnp.payloads.text import swap_port_bytes
 from msnsniff.server.dialects import Dialect, choose
 from msnsniff.server.hub import Hub, View
 from msnsniff.server.model import Account
@@ -230,9 +231,7 @@ class NotificationConnection(LineConnection):
     def _profile(self, acc: Account, ticket: str) -> bytes:
         ip, _, port_text = self.peer.rpartition(":")
         port = int(port_text) if port_text.isdigit() else 0
-        # as MSN's servers wrote it: the 16-bit port with its bytes swapped (seed 003's
-        # ClientPort 18183 = 0x4707 for port 0x0747), which the dissector swaps back
-        swapped = str(((port & 0xFF) << 8) | (port >> 8 & 0xFF))
+        swapped = str(swap_port_bytes(port))  # as MSN's servers wrote it (seed 003)
         mspauth = ticket.split("&", 1)[0].removeprefix("t=")
         fields = (
             ("LoginTime", str(int(time.time()))), ("EmailEnabled", "1"),

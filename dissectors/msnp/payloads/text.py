@@ -145,6 +145,13 @@ def _utc(seconds: int) -> str | None:
         return None
 
 
+
+def swap_port_bytes(port: int) -> int:
+    """A 16-bit port with its two bytes swapped: MSN's servers wrote the profile's ClientPort
+    so (seed 003: ClientPort 18183 = 0x4707 is port 0x0747 = 1863), and swapping again reads
+    it back."""
+    return ((port & 0xFF) << 8) | (port >> 8 & 0xFF)
+
 def decode_profile(m: Mime, findings: Findings) -> None:
     """`text/x-msmsgsprofile`: every header as a field, typed, plus derived values."""
     pairs = [(k, v) for k, v in m.headers if k.lower() not in _MIME_HEADERS]
@@ -165,9 +172,7 @@ def decode_profile(m: Mime, findings: Findings) -> None:
     port = out.get("ClientPort")
     if isinstance(port, int):
         if 0 <= port <= 0xFFFF:
-            # The server writes the port as a 16-bit value in the wrong byte order (seed 003:
-            # ClientPort 18183 = 0x4707 is port 0x0747 = 1863); swap the bytes back.
-            out["ClientPort_decoded"] = ((port & 0xFF) << 8) | (port >> 8)
+            out["ClientPort_decoded"] = swap_port_bytes(port)
         else:
             findings.problem(f"ClientPort: {port} is not a 16-bit port")
 
