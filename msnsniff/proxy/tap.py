@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Final, Protocol
 
 from dissectors.api import Direction
+from msnsniff.addresses import parse
 from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
 from msnsniff.capture.write import TcpConversation, open_writer
 
@@ -57,11 +58,6 @@ class Taps:
             t.note(conn, text)
 
 
-def _endpoint(text: str) -> tuple[str, int] | None:
-    host, _, port = text.rpartition(":")
-    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
-
-
 class RecordingTap:
     """Writes every proxied connection to a pcap (`.pcap`) or pcapng (`.pcapng`) file, over
     IPv6 when the client or the server is IPv6 (the other, if IPv4, as IPv4-mapped)."""
@@ -76,7 +72,7 @@ class RecordingTap:
         self._isn = 7000
 
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
-        a, b = _endpoint(client), _endpoint(server)
+        a, b = parse(client), parse(server)
         if a is None or b is None:
             return
         conv = TcpConversation(self._writer, a, b, isn=(self._isn, self._isn + 900_000))
