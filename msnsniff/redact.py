@@ -18,7 +18,10 @@ stream (positions counted from the SYN, or from the first byte seen), then works
   (`Authorization` passwords, `Authentication-Info` tickets, cookies) and for bodies of a
   known length (XML-RPC `password`/`hpassword`, form `pwd`/`password`/`sig`/`session_key`;
   the MSNP commands in an HTTP gateway body like MSNP on TCP), whose `Content-Length` is
-  recomputed. Chunked bodies are left as they are past their head.
+  recomputed. A message without a body (a GET, a 1xx, 204 or 304 answer) is followed by the
+  next one on the connection; a chunked body is de-chunked, redacted and, when it changed,
+  sent again as one chunk (its trailers kept); a response framed by the connection's end
+  runs to the end of the stream.
 * Any other connection gets its e-mail addresses replaced.
 
 Pass two copies the capture packet by packet (same order, times and link layer), giving each
@@ -241,28 +244,76 @@ def _http_edits(half: _Half, names: Pseudonyms) -> None:
                 line = name + b": " + names.secret(value.strip(), "cookie")
             lines.append(line)
         new_head = _http_text(b"\r\n".join(lines), names)
-        chunked = b"chunked" in head.lower() and b"transfer-encoding" in head.lower()
-        if length is None or chunked or end + 4 + length > len(data):
-            edits.append((at, end + 4, new_head))
+        body_at = end + 4
+        framing = _framing(head, length, data, body_at)
+        if framing is None:  # the body is cut short: only its head is known
+            edits.append((at, body_at, new_head))
             break
-        body = data[end + 4 : end + 4 + length]
-        if b"x-msn-messenger" in head.lower():  # MSNP through the HTTP gateway
-            request = not head.startswith(b"HTTP/")
-            new_body = _msnp_bytes(body, Direction.C2S if request else Direction.S2C, names)
+        body, after, chunk_tail = framing
+        new_body = _http_body(head, body, names)
+        if chunk_tail is not None:
+            wire = data[body_at:after]
+            if new_body != body:
+                wire = b"%x\r\n" % len(new_body) + new_body + b"\r\n" + chunk_tail
         else:
-            for pattern in BODY_SECRETS:
-                body = pattern.sub(lambda m: m["head"] + names.secret(m["value"], _kind(m)),
-                                   body)  # fmt: skip
-            new_body = _http_text(body, names)
-        if len(new_body) != length:
-            new_head = re.sub(rb"(?im)^(content-length:\s*)\d+", b"\\g<1>%d" % len(new_body),
-                              new_head)  # fmt: skip
-        edits.append((at, end + 4 + length, new_head + new_body))
-        at = end + 4 + length
+            wire = new_body
+            if length is not None and len(new_body) != length:
+                new_head = re.sub(rb"(?im)^(content-length:\s*)\d+",
+                                  b"\\g<1>%d" % len(new_body), new_head)  # fmt: skip
+        edits.append((at, after, new_head + wire))
+        at = after
     if (at < len(data) and not edits) or (edits and edits[-1][1] < len(data)):
         tail_start = edits[-1][1] if edits else 0
         edits.append((tail_start, len(data), names.text(data[tail_start:])))
     half.set_edits([e for e in edits if data[e[0] : e[1]] != e[2]])
+
+
+CHUNK_SIZE: Final = re.compile(rb"([0-9A-Fa-f]+)[^\r\n]*\r\n")
+
+
+def _framing(head: bytes, length: int | None, data: bytes, at: int
+             ) -> tuple[bytes, int, bytes | None] | None:  # fmt: skip
+    """The body of the message whose head is `head`, its body starting at `data[at]`:
+    (body, where the message ends, for a chunked body its last chunk and trailers), or None
+    when the capture holds only part of it. HTTP/1.1's rules: chunked, then Content-Length;
+    a request without either has no body, and so has a 1xx, 204 or 304 answer; any other
+    answer runs to the connection's end."""
+    low = head.lower()
+    response = head.startswith(b"HTTP/")
+    status = head[9:12] if response else b""
+    if re.search(rb"(?m)^transfer-encoding:[^\r\n]*chunked", low):
+        body, pos = bytearray(), at
+        while True:
+            match = CHUNK_SIZE.match(data, pos)
+            if match is None:
+                return None
+            size, pos = int(match.group(1), 16), match.end()
+            if size == 0:
+                close = data.find(b"\r\n", pos)
+                while close > pos:  # trailer fields up to the empty line
+                    pos, close = close + 2, data.find(b"\r\n", close + 2)
+                if close < 0:
+                    return None
+                tail_start = match.start()
+                return bytes(body), close + 2, data[tail_start : close + 2]
+            if pos + size + 2 > len(data):
+                return None
+            body += data[pos : pos + size]
+            pos += size + 2
+    if length is not None:
+        return (data[at : at + length], at + length, None) if at + length <= len(data) else None
+    if not response or status[:1] == b"1" or status in (b"204", b"304"):
+        return b"", at, None
+    return data[at:], len(data), None
+
+
+def _http_body(head: bytes, body: bytes, names: Pseudonyms) -> bytes:
+    if b"x-msn-messenger" in head.lower():  # MSNP through the HTTP gateway
+        request = not head.startswith(b"HTTP/")
+        return _msnp_bytes(body, Direction.C2S if request else Direction.S2C, names)
+    for pattern in BODY_SECRETS:
+        body = pattern.sub(lambda m: m["head"] + names.secret(m["value"], _kind(m)), body)
+    return _http_text(body, names)
 
 
 def _msnp_bytes(data: bytes, direction: Direction, names: Pseudonyms) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from dissectors.http.frames import HttpRequest
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture.sources import open_source
@@ -230,3 +231,51 @@ def test_a_bogus_tcp_header_keeps_nothing_after_the_ip_header(tmp_path: Path) ->
     src.write_bytes(bytes(raw))
     data = redacted(tmp_path, src).read_bytes()
     assert len(data) == len(raw) and b"SECRET.ticket" not in data
+
+
+def _xmlrpc_call(password: bytes) -> bytes:
+    return (b"<?xml version='1.0'?><methodCall><methodName>LJ.XMLRPC.sendmessage</methodName>"
+            b"<params><param><value><struct><member><name>username</name><value><string>test"
+            b"</string></value></member><member><name>password</name><value><string>"
+            + password + b"</string></value></member></struct></value></param></params>"
+            b"</methodCall>")  # fmt: skip
+
+
+def _post(body: bytes) -> bytes:
+    return (b"POST /interface/xmlrpc HTTP/1.1\r\nHost: lj\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+
+
+def _chunked_post(body: bytes) -> bytes:
+    cut = len(body) // 2
+    return (b"POST /interface/xmlrpc HTTP/1.1\r\nHost: lj\r\nContent-Type: text/xml\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % cut + body[:cut] + b"\r\n"
+            + b"%x;ext=1\r\n" % (len(body) - cut) + body[cut:] + b"\r\n0\r\nX-Done: 1\r\n\r\n")
+
+
+def test_http_messages_after_a_bodiless_or_chunked_one_are_redacted(tmp_path: Path) -> None:
+    """A keep-alive connection: a GET (no body, no Content-Length), a 100 Continue, a
+    chunked call and a plain one. Each password is replaced, not only the ones before the
+    first message without a Content-Length, and the copy decodes to the same messages."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+    src = tmp_path / "keepalive.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 80), mss=64)
+        conv.open(1.0)
+        conv.send(1.1, True, b"GET / HTTP/1.1\r\nHost: lj\r\n\r\n")
+        conv.send(1.2, False, ok)
+        conv.send(1.3, True, _chunked_post(_xmlrpc_call(b"SECRET-one")))
+        conv.send(1.4, False, b"HTTP/1.1 100 Continue\r\n\r\n" + ok)
+        conv.send(1.5, True, _post(_xmlrpc_call(b"SECRET-two")))
+        conv.send(1.6, False, ok)
+        conv.close(1.7)
+    data = redacted(tmp_path, src).read_bytes()
+    assert b"SECRET-" not in data
+    before, after = frames(src), frames(tmp_path / "keepalive.redacted.pcap")
+    shape = [(r.direction, getattr(r.frame, "method", None), getattr(r.frame, "status", None),
+              type(r.frame).__name__) for r in before]  # fmt: skip
+    assert shape == [(r.direction, getattr(r.frame, "method", None),
+                      getattr(r.frame, "status", None), type(r.frame).__name__) for r in after]
+    passwords = [r.frame.app.fields["members"]["password"] for r in after
+                 if isinstance(r.frame, HttpRequest) and r.frame.app is not None]
+    assert len(passwords) == 2 and all(p.startswith("redacted-password-") for p in passwords)
