@@ -25,11 +25,14 @@ BODY_SECRETS: Final = (
                rb"(?P<value>[^<]*)"),
     re.compile(rb'(?P<head>"key"\s*:\s*"(?P<name>sig|session_key)"\s*,\s*"value"\s*:\s*")'
                rb'(?P<value>(?:[^"\\]|\\.)*)'),
+    re.compile(rb"(?P<head><(?P<name>session_key|secret)>\s*)(?P<value>[^<\s]+)"),
+    re.compile(rb'(?P<head>"(?P<name>session_key|secret)"\s*:\s*")(?P<value>(?:[^"\\]|\\.)*)'),
 )
 """Values in XML and JSON bodies: an XML-RPC member's password, hpassword or challenge
 response, and the session key and signature a Facebook REST error answer echoes in its
-`request_args` (XML `<key>`/`<value>` or JSON `{"key": ..., "value": ...}`). Groups: `head`
-(everything before the value), `name` (the parameter) and `value`."""
+`request_args` (XML `<key>`/`<value>` or JSON `{"key": ..., "value": ...}`), and the session
+key and secret an `auth.getSession` answer hands out (`<session_key>`, `"secret": ...`).
+Groups: `head` (everything before the value), `name` (the parameter) and `value`."""
 
 MARKER: Final = "<redacted>"
 

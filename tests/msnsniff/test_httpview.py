@@ -113,3 +113,35 @@ def test_redact_hides_authorization_headers() -> None:
     record = FrameRecord(1, None, Flow("1"), "http", frame)
     assert "pwd=pw" in json.dumps(record_to_json(record))
     assert "pwd=pw" not in json.dumps(record_to_json(record, redact=True))
+
+
+def test_redact_hides_the_session_key_and_secret_an_answer_hands_out(tmp_path: Path) -> None:
+    from msnsniff.cli import main
+
+    body = (b"<auth_getSession_response><session_key>SESSIONKEY-1</session_key><uid>42</uid>"
+            b"<secret>SESSIONSECRET-1</secret></auth_getSession_response>")  # fmt: skip
+    json_body = b'{"session_key": "SESSIONKEY-2", "uid": 42, "secret": "SESSIONSECRET-2"}'
+    call = b"method=facebook.auth.getSession&api_key=k&v=1.0&auth_token=t&call_id=%d&sig=x"
+    path = tmp_path / "getsession.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 80))
+        conv.open(1.0)
+        for i, (answer, ctype) in enumerate([(body, b"text/xml"),
+                                             (json_body, b"application/json")]):  # fmt: skip
+            form = call % i
+            conv.send(2.0 + i, True, b"POST /restserver.php HTTP/1.1\r\nHost: api\r\nContent-Type:"
+                      b" application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n"
+                      % len(form) + form)  # fmt: skip
+            conv.send(2.5 + i, False, b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer)  # fmt: skip
+        conv.close(4.0)
+    session = CaptureSession(load_dissectors())
+    recs = [r for r in session.run(open_source(path)) if r.proto == "http"]
+    shown = "\n".join(record_to_jsonl(r, redact=True) + record_to_text(r, redact=True)
+                      for r in recs)  # fmt: skip
+    assert "SESSION" not in shown
+    assert "SESSIONKEY-1" in record_to_text(recs[1])  # shown to who did not ask to hide it
+    copy = tmp_path / "copy.pcap"
+    assert main(["redact", str(path), str(copy)]) == 0
+    data = copy.read_bytes()
+    assert b"SESSION" not in data and b"<session_key>redacted-session_key-" in data

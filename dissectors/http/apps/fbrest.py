@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from dissectors.http.apps.xml import Node, parse
+from dissectors.http.apps.xml import MAX_DEPTH, Node, parse
 from dissectors.http.frames import AppInfo
 
 PATHS: Final = ("/restserver.php",)
@@ -25,6 +25,9 @@ EVENT_NAME_MAX: Final = 128  # bytes (seed 002; else error 1101)
 MESSAGE_MAX: Final = 1024  # bytes (seed 002; else error 1102)
 VERSION: Final = "1.0"
 SECRETS: Final = ("sig", "session_key")
+ANSWER_SECRETS: Final = ("session_key", "secret")
+"""What an answer may hand out: `auth.getSession` gives the session key and, to desktop
+applications, the session secret they sign later calls with."""
 ERRORS: Final[Mapping[int, str]] = MappingProxyType({
     1: "An unknown error occurred. Please resubmit the request.",
     2: "The service is not available at this time.",
@@ -173,7 +176,7 @@ def decode_response(body: bytes, content_type: str | None, call: AppInfo | None)
             problems += more
         else:
             fields["result"] = value
-        return AppInfo("fbrest", fields, tuple(problems), _echoed_secrets(fields))
+        return AppInfo("fbrest", fields, tuple(problems), _secrets_of_answer(fields))
     root, trouble = parse(body)
     fields["format"] = "xml"
     if trouble:
@@ -192,12 +195,38 @@ def decode_response(body: bytes, content_type: str | None, call: AppInfo | None)
             }
         problems += more
     else:
-        fields["result"] = root.text.strip()
+        fields["result"] = _xml_value(root)
         expected = method_key(method).replace(".", "_") + "_response" if method else None
         if expected and root.tag != expected:
             problems.append(("fbrest.unexpected_response",
                              f"<{root.tag}> answers {method}; expected <{expected}>"))
-    return AppInfo("fbrest", fields, tuple(problems), _echoed_secrets(fields))
+    return AppInfo("fbrest", fields, tuple(problems), _secrets_of_answer(fields))
+
+
+def _xml_value(node: Node, depth: int = 0) -> Any:
+    """An answer element as a value: its text, or for an element with elements inside a
+    dict of them by name (a name that repeats, as the uids of a list answer, a list)."""
+    if not node.children or depth >= MAX_DEPTH:
+        return node.text.strip()
+    out: dict[str, Any] = {}
+    for child in node.children:
+        value = _xml_value(child, depth + 1)
+        if child.tag not in out:
+            out[child.tag] = value
+        elif isinstance(out[child.tag], list):
+            out[child.tag].append(value)
+        else:
+            out[child.tag] = [out[child.tag], value]
+    return out
+
+
+def _secrets_of_answer(fields: dict[str, Any]) -> tuple[str, ...]:
+    """The credentials an answer holds: a session key and secret handed out, and those the
+    call's arguments echoed by an error answer carry."""
+    result = fields.get("result")
+    handed = tuple(f"result.{s}" for s in ANSWER_SECRETS
+                   if isinstance(result, dict) and s in result)  # fmt: skip
+    return handed + _echoed_secrets(fields)
 
 
 def _echoed_secrets(fields: dict[str, Any]) -> tuple[str, ...]:

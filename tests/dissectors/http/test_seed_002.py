@@ -134,3 +134,38 @@ def test_signature_follows_the_sorted_pairs_rule() -> None:
     import hashlib
 
     assert fbrest.signature(p, "x") == hashlib.md5(b"a=1b=2x").hexdigest()
+
+
+GET_SESSION_XML = (b'<?xml version="1.0" encoding="UTF-8"?><auth_getSession_response '
+                   b'xmlns="http://api.facebook.com/1.0/"><session_key>SK-xml</session_key>'
+                   b"<uid>42</uid><expires>0</expires><secret>SS-xml</secret>"
+                   b"</auth_getSession_response>")  # fmt: skip
+GET_SESSION_JSON = b'{"session_key":"SK-json","uid":42,"expires":0,"secret":"SS-json"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "result"),
+    [
+        (GET_SESSION_XML, "text/xml",
+         {"session_key": "SK-xml", "uid": "42", "expires": "0", "secret": "SS-xml"}),
+        (GET_SESSION_JSON, "application/json",
+         {"session_key": "SK-json", "uid": 42, "expires": 0, "secret": "SS-json"}),
+    ],
+    ids=["xml", "json"],
+)  # fmt: skip
+def test_an_answer_handing_out_a_session_key_decodes_and_names_it_a_credential(
+    body: bytes, ctype: str, result: dict[str, object]
+) -> None:
+    call = urlencode({"method": "facebook.auth.getSession", "api_key": "k", "v": "1.0",
+                      "auth_token": "t", "call_id": "1", "sig": "0" * 32}).encode()  # fmt: skip
+    _req, resp = exchange(post("/restserver.php", call, FORM, "1.1"), reply(body, ctype))
+    assert isinstance(resp, HttpResponse) and resp.app is not None
+    assert resp.app.fields["result"] == result
+    assert set(resp.app.credentials) == {"result.session_key", "result.secret"}
+
+
+def test_a_list_answer_keeps_every_element() -> None:
+    body = (b'<friends_get_response xmlns="http://api.facebook.com/1.0/" list="true">'
+            b"<uid>1</uid><uid>2</uid><uid>3</uid></friends_get_response>")  # fmt: skip
+    info = fbrest.decode_response(body, "text/xml", None)
+    assert info.fields["result"] == {"uid": ["1", "2", "3"]} and info.credentials == ()
