@@ -48,6 +48,15 @@ def scrub(text: str) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
+def scrub_body(text: str) -> str:
+    """A body's text with every credential value `msnsniff redact` would replace (XML and
+    JSON values, form parameters) replaced by the marker."""
+    data = text.encode("utf-8", "surrogateescape")
+    for pattern in BODY_SECRETS:
+        data = pattern.sub(lambda m: m["head"] + MARKER.encode(), data)
+    return scrub(data.decode("utf-8", "surrogateescape"))
+
+
 def _hidden(match: re.Match[bytes]) -> bytes:
     """The marker in place of a match's value (group 2), quoted when the value was."""
     marker = MARKER.encode()

@@ -6,10 +6,10 @@ as "code: sentence", `credentials` the names of fields holding secrets) plus `ht
 and, for a response, where its request is). Bodies are shown as text up to `BODY_SHOWN`
 characters. With `redact`, credential fields, bodies that carry them, raw bytes and the
 credential headers are replaced by a marker, and so are the values of credential parameters
-in request targets and other headers (the Passport ticket in `Authentication-Info`, `pwd`,
-`sig`, `session_key`...: `msnsniff.credentials`). An HTTP gateway body is MSNP, tickets and
-cookies included: it is hidden too, and its commands are shown, redacted, as the frames of
-the gateway session's own flow.
+in request targets, other headers and other bodies (the Passport ticket in
+`Authentication-Info`, `pwd`, `sig`, `session_key`...: `msnsniff.credentials`). An HTTP
+gateway body is MSNP, tickets and cookies included: it is hidden too, and its commands are
+shown, redacted, as the frames of the gateway session's own flow.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from dissectors.api import Frame
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
-from msnsniff.credentials import MARKER, scrub
+from msnsniff.credentials import MARKER, scrub, scrub_body
 
 BODY_SHOWN: Final = 2048
 REDACTED: Final = MARKER
@@ -68,7 +68,8 @@ def fill_json(frame: Frame, out: dict[str, Any], redact: bool) -> None:
         "decoded_length": len(frame.body),
         "content_type": frame.content_type,
         "app": app.kind if app is not None else None,
-        "body": REDACTED if redact and secret else _text(frame.body),
+        "body": REDACTED if redact and secret else (
+            scrub_body(_text(frame.body)) if redact else _text(frame.body)),
     }  # fmt: skip
     headers = [[k, v] for k, v in frame.headers] if not redact else [
         [k, REDACTED if k in SECRET_HEADERS else scrub(v)] for k, v in frame.headers]

@@ -145,3 +145,19 @@ def test_redact_hides_the_session_key_and_secret_an_answer_hands_out(tmp_path: P
     assert main(["redact", str(path), str(copy)]) == 0
     data = copy.read_bytes()
     assert b"SESSION" not in data and b"<session_key>redacted-session_key-" in data
+
+
+def test_redact_hides_credential_parameters_in_bodies_no_application_claims() -> None:
+    """A form posted to a path none of the sub-dissectors knows (LiveJournal's flat
+    interface) still carries a password: --redact hides its value as `msnsniff redact`
+    does, and leaves the rest of the body readable."""
+    from tests.dissectors.http.helpers import http_frames
+
+    form = b"mode=login&user=test&password=hunter2&ver=1"
+    req = (b"POST /interface/flat HTTP/1.1\r\nHost: lj\r\nContent-Type: application/"
+           b"x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form) + form)
+    (frame,) = http_frames([(Direction.C2S, req)])
+    record = FrameRecord(1, None, Flow("1"), "http", frame)
+    assert "hunter2" in json.dumps(record_to_json(record))
+    body = record_to_json(record, redact=True)["payload"]["body"]
+    assert body == "mode=login&user=test&password=<redacted>&ver=1"
