@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from dissectors.api import Carried
-from dissectors.http.apps import fbrest, gateway, xmlrpc
+from dissectors.http.apps import fbrest, gateway, xml, xmlrpc
 from dissectors.http.frames import AppInfo, HttpRequest
 
 Headers = tuple[tuple[str, str], ...]
@@ -82,13 +82,19 @@ def _ctype(headers: Headers) -> str | None:
     return value.split(";", 1)[0].strip().lower() if value else None
 
 
+def _xml_body(headers: Headers, body: bytes) -> bytes:
+    """An XML body in UTF-8 when the Content-Type's charset says how it is written."""
+    value = next((v for k, v in headers if k == "content-type"), None)
+    return xml.in_utf8(body, xml.charset_of(value))
+
+
 def decode_request(path: str, query: str, headers: Headers, body: bytes
                    ) -> tuple[AppInfo | None, tuple[Carried, ...]]:  # fmt: skip
     ctype = _ctype(headers)
     app = choose(path, query, ctype, body)
     if app is None:
         return None, ()
-    return app.request(query, body, ctype)
+    return app.request(query, body if app.kind == "gateway" else _xml_body(headers, body), ctype)
 
 
 def decode_response(status: int, headers: Headers, body: bytes, request: HttpRequest | None
@@ -105,6 +111,7 @@ def decode_response(status: int, headers: Headers, body: bytes, request: HttpReq
     call = request.app if request is not None else None
     if kind == "gateway":
         return gateway.decode_response(status, headers, body, request)
+    body = _xml_body(headers, body)
     if kind == "xmlrpc":
         return xmlrpc.decode_response(body, call), ()
     return fbrest.decode_response(body, ctype, call), ()

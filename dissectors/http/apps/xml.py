@@ -12,6 +12,8 @@ namespace.
 
 from __future__ import annotations
 
+import codecs
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -23,6 +25,9 @@ from defusedxml import DefusedXmlException
 MAX_XML: Final = 1 << 20  # bytes of a document
 MAX_DEPTH: Final = 64  # nested elements
 MAX_NODES: Final = 100_000  # elements in a document
+XML_TYPES: Final = frozenset({"text/xml", "application/xml"})
+DECLARED: Final = re.compile(rb"""\s*<\?xml[^>]*\sencoding\s*=""")
+BOMS: Final = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 @dataclass(slots=True)
@@ -98,6 +103,37 @@ class _Tolerant(HTMLParser):
 
     def unknown_decl(self, data: str) -> None:
         self.refused = "a declaration (DTD) in the document"
+
+
+def charset_of(content_type: str | None) -> str | None:
+    """The charset parameter of an XML content type (`text/xml; charset=iso-8859-1`)."""
+    if not content_type:
+        return None
+    kind, _, params = content_type.partition(";")
+    kind = kind.strip().lower()
+    if kind not in XML_TYPES and not kind.endswith("+xml"):
+        return None
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
+def in_utf8(body: bytes, charset: str | None) -> bytes:
+    """`body` in UTF-8 when the HTTP charset says how it is written and the document does
+    not (no byte order mark, no `encoding` in its declaration): an XML parser would read it
+    as UTF-8 otherwise. A document that names its own encoding is left to the parser; an
+    unknown charset leaves the bytes as they are."""
+    if not charset or body.startswith(BOMS) or DECLARED.match(body[:256]):
+        return body
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        return body
+    if codec in ("utf-8", "ascii"):
+        return body
+    return body.decode(codec, "replace").encode("utf-8")
 
 
 def parse(body: bytes) -> tuple[Node | None, str | None]:

@@ -140,3 +140,25 @@ def test_entities_dtds_and_deep_documents_are_refused(bomb: bytes) -> None:
     info = xmlrpc.decode_call(bomb)
     assert "xmlrpc.not_a_call" in codes(info)
     assert "etc/passwd" not in str(info.fields) and "aaaa" not in str(info.fields)
+
+
+@pytest.mark.parametrize(
+    ("ctype", "declared", "encoding"),
+    [
+        ("text/xml; charset=iso-8859-1", False, "latin-1"),  # only HTTP says it: it decides
+        ('text/xml; charset="windows-1252"', False, "cp1252"),
+        ("text/xml", True, "latin-1"),  # the document says it
+        ("text/xml", False, "utf-8"),
+    ],
+)  # fmt: skip
+def test_the_charset_a_body_is_written_in_is_honoured(ctype: str, declared: bool,
+                                                      encoding: str) -> None:  # fmt: skip
+    subject = "Café über ½" if encoding == "latin-1" else "Café “über” ½"
+    body = call(**{**GOOD, "subject": subject}).decode().replace(
+        "<?xml version='1.0'?>",
+        f"<?xml version='1.0' encoding='{encoding}'?>" if declared else "<?xml version='1.0'?>",
+    ).encode(encoding)  # fmt: skip
+    req, _resp = exchange(post("/interface/xmlrpc", body, ctype), reply(b"", "text/plain"))
+    assert isinstance(req, HttpRequest) and req.app is not None
+    assert req.app.fields["members"]["subject"] == subject
+    assert [c for c in codes(req.app) if c != "xmlrpc.hpassword"] == []
