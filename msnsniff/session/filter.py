@@ -479,12 +479,31 @@ _HTTP_FIELDS: Final = (
 )
 """HTTP fields: (name, kind, frame getter, description, multi)."""
 
+
+
+def _proto_is(proto: str) -> Getter:
+    return lambda c: True if c.record.proto == proto else None
+
+
+def _app_is(kind: str) -> Getter:
+    return _http(lambda frame: True if hf.app_kind(frame) == kind else None)
+
+
+_PROTOCOLS: Final = (
+    ("msnp", _proto_is("msnp"), "an MSNP frame (TCP or through the HTTP gateway)"),
+    ("http", _proto_is("http"), "an HTTP frame"),
+    ("xmlrpc", _app_is("xmlrpc"), "an XML-RPC call or answer"),
+    ("fbrest", _app_is("fbrest"), "a Facebook REST call or answer"),
+)
+"""Protocol names as filters, as in Wireshark (`http`, `msnp and dir == s2c`)."""
+
 FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
     {
         "frame.number": _F(_K.INT, lambda c: c.record.no, "frame number in the capture"),
         "frame.time": _F(_K.FLOAT, lambda c: c.record.ts, "capture time, seconds since 1970"),
         "frame.len": _F(_K.INT, _frame_len, "bytes the frame covers on the wire"),
         "frame.offset": _F(_K.INT, lambda c: c.frame.offset, "offset in its direction's stream"),
+        **{name: _F(_K.PRESENCE, test, text) for name, test, text in _PROTOCOLS},
         "flow": _F(_K.STR, lambda c: c.record.flow.id, "connection id"),
         "flow.label": _F(_K.STR, lambda c: c.record.flow.label, "connection label (transcripts)"),
         "dir": _F(_K.STR, lambda c: c.frame.direction.value, "direction: c2s or s2c"),

@@ -49,3 +49,16 @@ def test_the_fields_are_listed() -> None:
     for name in ("http.method", "http.header.<Name>", "xmlrpc.member.<name>", "fbrest.error",
                  "fbrest.param.<name>"):  # fmt: skip
         assert name in listed
+
+
+@pytest.mark.parametrize(("name", "text", "n"), [
+    ("http_gateway", "http", 70),
+    ("http_gateway", "msnp", 69),  # the MSNP inside the gateway's bodies
+    ("http_gateway", "msnp and not http", 69),
+    ("http_gateway", "xmlrpc or fbrest", 0),
+    ("http_xmlrpc", "xmlrpc and dir == s2c", 15),
+    ("http_fbrest", "fbrest", 22),
+    ("server_chat", "http", 0),
+])  # fmt: skip
+def test_a_protocol_name_is_a_filter_as_in_wireshark(name: str, text: str, n: int) -> None:
+    assert count(name, text) == n
