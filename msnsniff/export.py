@@ -234,23 +234,62 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     findings = _by_frame(facts.findings)
     flows: set[tuple[str | None, str | None]] = set()
     ends: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
+    carriers = _Carriers()
+    carrier: FrameRecord | None = None  # the last frame that carried a logical flow's bytes
     count = 0
     for record, _pairing, selected in _all_frames(path, options, messages):
         flow = record.flow
+        inner = "/" in flow.id  # a logical flow (MSNP through the HTTP gateway)
+        if getattr(record.frame, "carried", ()):
+            carrier = record
+            carriers.add(record)
         if selected:
-            flows.add((flow.client, flow.server))
+            if inner and flow.label is not None:
+                carriers.chosen.add(flow.label)
+            else:
+                flows.add((flow.client, flow.server))
             count += 1
+        # a logical frame's finding goes on the packet that carried its last byte
+        at = carrier if inner and carrier is not None else record
         for f in findings.get(record.no, ()):  # kept for every flow, written for the chosen
-            frame = record.frame
+            frame = at.frame
             end = frame.offset + max(len(frame.raw), 1)
-            key = (flow.client or "", flow.server or "", frame.direction.value)
+            key = (at.flow.client or "", at.flow.server or "", frame.direction.value)
             ends.setdefault(key, []).append((end, f"msnsniff {f.severity.name.lower()} "
                                                   f"{f.code}: {f.message}"))
+    flows |= carriers.flows()
     writer = _PacketWriter(part, flows, ends)
     for _no, ts, link, data in packet_records(path):
         writer.packet(ts, link, data)
     writer.close()
     return count
+
+
+@dataclass(slots=True)
+class _Carriers:
+    """Which TCP connections carried each logical flow: the gateway names a session by a
+    new SessionID in every answer, and a session may use several connections."""
+
+    by_key: dict[str, set[tuple[str | None, str | None]]] = field(default_factory=dict)
+    alias: dict[str, str] = field(default_factory=dict)  # a later SessionID -> the one before
+    chosen: set[str] = field(default_factory=set)  # logical flows selected (their first key)
+
+    def add(self, record: FrameRecord) -> None:
+        for piece in getattr(record.frame, "carried", ()):
+            self.by_key.setdefault(piece.key, set()).add((record.flow.client, record.flow.server))
+            if piece.rename and piece.rename != piece.key:
+                self.alias.setdefault(piece.rename, piece.key)
+
+    def flows(self) -> set[tuple[str | None, str | None]]:
+        out: set[tuple[str | None, str | None]] = set()
+        for key, tcp in self.by_key.items():
+            first, seen = key, {key}
+            while first in self.alias and self.alias[first] not in seen:
+                first = self.alias[first]
+                seen.add(first)
+            if first in self.chosen:
+                out |= tcp
+        return out
 
 
 @dataclass(slots=True)

@@ -104,6 +104,26 @@ def test_pcapng_holds_the_selected_flows_with_findings_as_comments(tmp_path: Pat
     assert [r.frame.raw for r in exported] == [r.frame.raw for r in whole]
 
 
+def test_pcapng_of_msnp_through_the_http_gateway_holds_the_connections_that_carried_it(
+    tmp_path: Path,
+) -> None:
+    """A filter selecting frames of a gateway session's MSNP selects the HTTP connections
+    its bytes went through (a session uses several), and a finding about such a frame is a
+    comment on the packet that carried it."""
+    gateway = CAPTURES / "http_gateway.pcap"
+    out = tmp_path / "gw.pcapng"
+    status, _, err = run("export", str(gateway), "-o", str(out), "-Y", 'msnp.cmd == "ADD"')
+    assert status == 0, err
+    comments = [c for _, c in _pcapng_packets(out) if c]
+    assert any("error 215" in c for c in comments), comments
+    exported = list(CaptureSession(load_dissectors()).run(open_source(out)))
+    adds = [r for r in exported if isinstance(r.frame, CommandFrame) and r.frame.cmd == "ADD"]
+    whole = [r for r in CaptureSession(load_dissectors()).run(open_source(gateway))
+             if isinstance(r.frame, CommandFrame) and r.frame.cmd == "ADD"]  # fmt: skip
+    assert whole and [r.frame.raw for r in adds] == [r.frame.raw for r in whole]
+    assert len({r.flow.id for r in exported if r.proto == "http"}) > 1
+
+
 def test_many_captures_in_parallel_give_the_same_output(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     (corpus / "b").mkdir(parents=True)
