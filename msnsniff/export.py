@@ -308,11 +308,13 @@ class _PacketWriter:
         self._flows = flows
         self._ends = {k: sorted(v) for k, v in ends.items()}
         self._halves: dict[tuple[bytes, int, bytes, int], _HalfPos] = {}
+        self._first_link: int | None = None  # the capture's, for a file no packet is chosen for
 
     def packet(self, ts: float, link: int, data: bytes) -> None:
         from msnsniff.capture.packets import format_endpoint, tcp_segment
         from msnsniff.capture.write import PcapngWriter
 
+        self._first_link = link if self._first_link is None else self._first_link
         seg = tcp_segment(link, data)
         if seg is None:
             return
@@ -345,8 +347,12 @@ class _PacketWriter:
         self._writer.write(ts, data, comment)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
+        if self._writer is None:  # nothing selected: still a pcapng file, with no packets
+            from msnsniff.capture.write import PcapngWriter
+
+            link = 1 if self._first_link is None else self._first_link
+            self._writer = PcapngWriter(self._fh, linktype=link)
+        self._writer.flush()
         self._fh.close()
 
 

@@ -124,6 +124,15 @@ def test_pcapng_of_msnp_through_the_http_gateway_holds_the_connections_that_carr
     assert len({r.flow.id for r in exported if r.proto == "http"}) > 1
 
 
+def test_pcapng_of_a_filter_that_selects_nothing_is_an_empty_capture(tmp_path: Path) -> None:
+    out = tmp_path / "none.pcapng"
+    status, _, err = run("export", str(CHAT), "-o", str(out), "-Y", "msnp.error == 999")
+    assert status == 0 and "exported 0 frames" in err
+    assert _pcapng_packets(out) == []
+    status, printed, err = run("read", str(out))
+    assert (status, printed, err) == (0, "", "")
+
+
 def test_many_captures_in_parallel_give_the_same_output(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     (corpus / "b").mkdir(parents=True)
