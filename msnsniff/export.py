@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final, TextIO
 
 from dissectors.api import Direction
+from dissectors.http.frames import HttpMessage, HttpRequest, HttpResponse
 from dissectors.msnp.frames import CommandFrame, MsnpFrame
 from msnsniff.errors import MsnsniffError, require_output_dir
 from msnsniff.session.analysis import Analysis, Finding
@@ -47,6 +48,26 @@ SCHEMA: Final = {
     "findings": "capture, frame, flow, severity, code, message, related",
 }  # fmt: skip
 """The Parquet tables and their columns (every table also has the `capture` partition)."""
+
+COLUMNS: Final = {
+    "frames": (("no", "int64"), ("ts", "float64"), ("flow", "string"), ("src", "string"),
+               ("dst", "string"), ("dir", "string"), ("proto", "string"), ("cmd", "string"),
+               ("trid", "int64"), ("args", "list<string>"), ("payload_length", "int64"),
+               ("content_type", "string"), ("error_code", "int64"), ("error_name", "string"),
+               ("malformed", "string"), ("request", "int64"), ("rtt", "float64")),
+    "transactions": (("flow", "string"), ("trid", "int64"), ("cmd", "string"),
+                     ("request", "int64"), ("replies", "list<int64>"), ("rtt", "float64"),
+                     ("expects_reply", "bool")),
+    "list_changes": (("account", "string"), ("flow", "string"), ("frame", "int64"),
+                     ("request", "int64"), ("kind", "string"), ("version", "int64"),
+                     ("before_version", "int64"), ("list", "string"), ("contact", "string"),
+                     ("group", "string"), ("value", "string"), ("name", "string")),
+    "findings": (("severity", "string"), ("code", "string"), ("message", "string"),
+                 ("flow", "string"), ("frame", "int64"), ("related", "int64")),
+}  # fmt: skip
+"""Each table's column types, fixed: a capture whose column is empty (no error reply, only
+HTTP) writes it with the same type as the others, so DuckDB and Spark read the parts of a
+corpus as one table. A group id is a number up to MSNP9 and a GUID from MSNP10: text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +423,14 @@ class _ParquetTables:
             "request": None if pairing is None else pairing.request,
             "rtt": None if pairing is None else pairing.rtt,
         }  # fmt: skip
-        if isinstance(frame, CommandFrame):
+        if isinstance(frame, HttpRequest):  # as in JSON Lines: method and target
+            row["cmd"], row["args"] = frame.method, [frame.target]
+        elif isinstance(frame, HttpResponse):  # status and reason
+            row["cmd"], row["args"] = str(frame.status), [frame.reason]
+        if isinstance(frame, HttpMessage):
+            row["payload_length"] = frame.wire_body_length or None
+            row["content_type"] = frame.content_type
+        elif isinstance(frame, CommandFrame):
             row["cmd"], row["trid"], row["args"] = frame.cmd, frame.trid, list(frame.args)
             row["payload_length"] = frame.payload_length
             if frame.payload_length is not None:
@@ -426,17 +454,33 @@ class _ParquetTables:
         import pyarrow.parquet as pq
 
         rows = self._rows[table]
-        if not rows:
+        if not rows and self._parts[table]:
             return
+        texts = [name for name, kind in COLUMNS[table] if kind == "string"]
+        for row in rows:
+            for name in texts:
+                if row.get(name) is not None and not isinstance(row[name], str):
+                    row[name] = str(row[name])
         directory = self._root / table / f"capture={_partition(self._capture)}"
         directory.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows), directory / f"part-{self._parts[table]}.parquet")
+        schema = pa.schema([(name, _arrow_type(kind)) for name, kind in COLUMNS[table]])
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema),
+                       directory / f"part-{self._parts[table]}.parquet")  # fmt: skip
         self._parts[table] += 1
         self._rows[table] = []
 
     def close(self) -> None:
-        for table in SCHEMA:
+        for table in SCHEMA:  # a table with no rows still gets a part: its columns
             self._flush(table)
+
+
+def _arrow_type(kind: str) -> Any:
+    import pyarrow as pa
+
+    if kind.startswith("list<"):
+        return pa.list_(_arrow_type(kind[5:-1]))
+    return {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
+            "bool": pa.bool_()}[kind]  # fmt: skip
 
 
 def _partition(name: str) -> str:

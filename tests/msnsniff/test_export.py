@@ -215,6 +215,29 @@ def test_parquet_tables_answer_the_readme_queries(tmp_path: Path) -> None:
     con.close()
 
 
+def test_parquet_parts_of_every_capture_share_one_schema(tmp_path: Path) -> None:
+    """DuckDB takes a column's type from the first part it reads: a capture with only HTTP
+    frames, or without an error reply, must not write its empty columns as type null, or
+    every query over the corpus fails. HTTP frames fill cmd and args as in JSON Lines."""
+    duckdb = pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "corpus.parquet"
+    captures = [CAPTURES / "http_fbrest.pcap", CAPTURES / "server_login_msnp8.pcap", CHAT]
+    status, _, err = run("export", *map(str, captures), "-o", str(out))
+    assert status == 0, err
+    con = duckdb.connect()
+    for name, sql in README_QUERIES.items():
+        assert con.execute(sql.replace("OUT", str(out))).fetchall(), name
+    posts = con.execute(f"SELECT count(*), min(args[1]), min(content_type) FROM read_parquet("
+                        f"'{out}/frames/*/*.parquet') WHERE cmd = 'POST'").fetchone()
+    assert posts == (11, "/restserver.php", "application/x-www-form-urlencoded")
+    for table in ("frames", "transactions", "list_changes", "findings"):
+        schemas = {str(con.execute(f"DESCRIBE SELECT * FROM read_parquet('{part}')").fetchall())
+                   for part in (out / table).glob("*/*.parquet")}  # fmt: skip
+        assert len(schemas) == 1, table
+    con.close()
+
+
 def test_bytes_that_are_not_utf8_export_as_escapes(tmp_path: Path) -> None:
     """A line with bytes that are not UTF-8 (a damaged capture, a legacy client) exports as
     valid UTF-8 with those bytes spelled \\xNN, as `read -T jsonl` prints them; Parquet too."""
