@@ -134,3 +134,23 @@ def test_read_uses_an_installed_plugin(installed: Path, tmp_path: Path) -> None:
     assert text.count(" TOYLINE ") == len(records)
     assert "verb=HELO text=alice complete=True" in text
     assert "verb=-ERR text=bye already" in text
+
+
+def test_a_plugin_that_cannot_be_loaded_is_left_out_and_named(tmp_path: Path) -> None:
+    """An installed plugin whose module is missing: msnsniff still reads with the others,
+    and says once which plugin it left out and why, instead of a traceback."""
+    info = tmp_path / "site" / "broken_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nbroken = no_such_module_here:Dissector\n")
+    capture = Path(__file__).parents[2] / "captures" / "server_chat.pcap"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"),
+                                                         str(Path(__file__).parents[2])])}
+    result = subprocess.run([sys.executable, "-m", "msnsniff", "read", str(capture)],
+                            capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "MSNP VER 1 MSNP8" in result.stdout
+    assert result.stderr == ("msnsniff: plugin broken (no_such_module_here:Dissector) not "
+                             "loaded: ModuleNotFoundError: No module named "
+                             "'no_such_module_here'\n")  # fmt: skip
