@@ -682,6 +682,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": cmd_export,
         "wireshark-lua": cmd_wireshark_lua,
     }  # fmt: skip
+    from msnsniff.registry import unloadable_plugins
+
+    for text in unloadable_plugins():
+        sys.stderr.write(f"msnsniff: {text}\n")
     try:
         with batch_collector() if args.command in BATCH_COMMANDS else contextlib.nullcontext():
             return handlers[args.command](args, sys.stdout, sys.stderr)

@@ -9,8 +9,7 @@ stderr, so a broken third-party package does not stop msnsniff reading anything.
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
+import contextlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -30,24 +29,28 @@ def _builtin() -> dict[str, Any]:
 
 
 def load_dissectors() -> Mapping[str, Any]:
-    """Name -> dissector class, from entry points plus the in-tree fallback."""
+    """Name -> dissector class, from entry points plus the in-tree fallback; a plugin that
+    cannot be loaded is left out (`unloadable_plugins` says which and why)."""
     found: dict[str, Any] = _builtin()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found and ep.value.startswith("dissectors."):
-            continue
-        try:
+    for ep in _plugins(found):
+        with contextlib.suppress(Exception):  # a third party's import may raise anything
             found[ep.name] = ep.load()
-        except Exception as exc:  # a third party's import may raise anything
-            _left_out(ep, exc)
     return found
 
 
-_SAID: set[str] = set()
+def unloadable_plugins() -> list[str]:
+    """One line for each installed plugin whose module cannot be loaded, naming it and why
+    (the command line prints them once, before it starts)."""
+    out = []
+    for ep in _plugins(_builtin()):
+        try:
+            ep.load()
+        except Exception as exc:  # a third party's import may raise anything
+            out.append(f"plugin {ep.name} ({ep.value}) not loaded: {type(exc).__name__}: {exc}")
+    return out
 
 
-def _left_out(ep: EntryPoint, exc: Exception) -> None:
-    """Say once per run (not again in worker processes) that a plugin was left out."""
-    text = f"plugin {ep.name} ({ep.value}) not loaded: {type(exc).__name__}: {exc}"
-    if text not in _SAID and multiprocessing.parent_process() is None:
-        _SAID.add(text)
-        sys.stderr.write(f"msnsniff: {text}\n")
+def _plugins(builtin: Mapping[str, Any]) -> list[EntryPoint]:
+    """The entry points to load: all but those that name an in-tree dissector again."""
+    return [ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+            if not (ep.name in builtin and ep.value.startswith("dissectors."))]  # fmt: skip
