@@ -464,15 +464,18 @@ def _filter(args: argparse.Namespace) -> DisplayFilter | None:
 
 
 def _printer(
-    fmt: str, redact: bool, out: TextIO, display: DisplayFilter | None = None
+    fmt: str, redact: bool, out: TextIO, display: DisplayFilter | None = None,
+    capture: str | None = None,
 ) -> Callable[[Paired], None]:
-    from msnsniff.output import record_to_jsonl, record_to_text
+    """Prints paired records as `fmt`; a JSON line names `capture` first when given."""
+    from msnsniff.output import capture_key, record_to_jsonl, record_to_text
 
     render = {"jsonl": record_to_jsonl, "text": record_to_text}.get(fmt)
+    head = "{" + capture_key(capture) if fmt == "jsonl" else "{"
     if fmt == "jsonl":
         from msnsniff.output import jsonl_printer
 
-        fast = jsonl_printer(redact, out, display)
+        fast = jsonl_printer(redact, out, display, capture)
         if fast is not None:  # the same bytes, encoded once (the hot path of read -T jsonl)
             return fast
 
@@ -484,7 +487,8 @@ def _printer(
             paired.record, None if pairing is None else pairing.extra()
         ):
             return
-        out.write(render(paired.record, redact=redact, pairing=pairing) + "\n")
+        line = render(paired.record, redact=redact, pairing=pairing)
+        out.write((head + line[1:] if capture is not None else line) + "\n")
 
     return emit
 
@@ -517,13 +521,14 @@ def _jobs(args: argparse.Namespace, path: Path, kind: str) -> int:
 
 
 def _read_parallel(
-    args: argparse.Namespace, path: Path, kind: str, jobs: int, out: TextIO, err: TextIO
+    args: argparse.Namespace, path: Path, kind: str, jobs: int, out: TextIO, err: TextIO,
+    capture: str | None = None,
 ) -> int:
     from msnsniff.parallel import read_parallel
 
     result = read_parallel(
         path, kind, jobs, fmt=args.format, redact=args.redact,
-        decode_as=_decode_as(args.decode_as), out=out, display=args.filter,
+        decode_as=_decode_as(args.decode_as), out=out, display=args.filter, capture=capture,
     )  # fmt: skip
     out.flush()
     status = 0
@@ -565,9 +570,11 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if len(files) > 1 and args.jobs not in (None, 1):
         _session(args)  # validates --decode-as before any process starts
         return read_many(args, files, jobs_for(args.jobs, len(files)), out, err)
-    emit = _printer(args.format, args.redact, out, display)
     status = 0
     for path in map(str, files):
+        # a JSON line of one of several captures says which (text has `== FILE` headings)
+        capture = getattr(args, "capture", None) or (path if len(files) > 1 else None)
+        emit = _printer(args.format, args.redact, out, display, capture)
         try:
             kind = file_kind(Path(path))
         except MsnsniffError as exc:  # not a capture: say which, and go on with the others
@@ -581,7 +588,8 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             jobs = 1  # frame numbers are known only once the workers' output is merged
         if jobs > 1:
             _session(args)  # validates --decode-as before any process starts
-            status = max(status, _read_parallel(args, Path(path), kind, jobs, out, err))
+            status = max(status, _read_parallel(args, Path(path), kind, jobs, out, err,
+                                                capture))  # fmt: skip
             continue
         session = _session(args)
         try:

@@ -93,7 +93,7 @@ def read_many(args: argparse.Namespace, files: list[Path], jobs: int, out: TextI
         tasks = []
         for i, path in enumerate(files):
             one = copy.copy(args)
-            one.files, one.jobs = [str(path)], 1
+            one.files, one.jobs, one.capture = [str(path)], 1, str(path)
             tasks.append((one, str(path), str(Path(tmp) / f"{i:06d}.out")))
         results = in_order(_read_one, tasks, jobs)
         status = 0

@@ -493,15 +493,27 @@ def utf8_sink(out: TextIO) -> Callable[[bytes], object] | None:
     return buffer.write
 
 
+def capture_key(name: str | None) -> str:
+    """The `"capture":NAME,` a JSON line of one of several captures starts with (after its
+    `{`), or nothing."""
+    return "" if name is None else f'"capture":{dumps(name)},'
+
+
 def jsonl_printer(
-    redact: bool, out: TextIO, display: DisplayFilter | None = None
+    redact: bool, out: TextIO, display: DisplayFilter | None = None, capture: str | None = None
 ) -> Callable[[Paired], None] | None:
     """Prints each paired record (that `display` shows) as a JSON line to `out`'s binary
-    stream; None when `out` cannot take UTF-8 bytes (then print text with `record_to_jsonl`)."""
+    stream, naming `capture` first when given; None when `out` cannot take UTF-8 bytes (then
+    print text with `record_to_jsonl`)."""
     write = utf8_sink(out)
     if write is None:
         return None
     sink = write
+    if capture is not None:
+        head = b"{" + capture_key(capture).encode()
+
+        def sink(line: bytes) -> object:
+            return write(head + line[1:])
 
     def emit(paired: Paired) -> None:
         pairing = paired.pairing

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
-from msnsniff.output import pairing_jsonl_bytes, utf8_sink
+from msnsniff.output import capture_key, pairing_jsonl_bytes, utf8_sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Pairing, new_pairing
 from msnsniff.session.pairing import MAX_HELD
@@ -365,8 +365,10 @@ def read_parallel(
     decode_as: Mapping[str, str],
     out: TextIO,
     display: str | None = None,
+    capture: str | None = None,
 ) -> ReadResult:
-    """Dissect a pcap or pcapng file with `jobs` processes and print its frames in order."""
+    """Dissect a pcap or pcapng file with `jobs` processes and print its frames in order
+    (each JSON line naming `capture` first, when given)."""
     ctx: SpawnContext | ForkContext = (
         multiprocessing.get_context("fork")  # fast start on POSIX: the code is loaded already
         if "fork" in multiprocessing.get_all_start_methods()
@@ -396,16 +398,19 @@ def read_parallel(
     requests = renumber.requests
 
     parts: list[bytes] = []  # JSON Lines waiting to be written together
+    key = capture_key(capture)
+    head = key.encode()
 
     def put(line_no: int, line: str | bytes, paired: Pairing | None) -> None:
         if sink is not None and isinstance(line, bytes):
-            parts.append(b'{"no":%d%s%s\n' % (line_no, line, pairing_jsonl_bytes(paired)))
+            parts.append(b'{%s"no":%d%s%s\n' % (head, line_no, line, pairing_jsonl_bytes(paired)))
             if len(parts) >= WRITE_LINES:
                 flush()
         else:
             if parts:  # gathered lines first, so the order holds
                 flush()
-            write(_finish_line(fmt, line_no, line, paired) + "\n")
+            text = _finish_line(fmt, line_no, line, paired)
+            write(("{" + key + text[1:] if key and isinstance(line, bytes) else text) + "\n")
 
     def flush() -> None:
         if parts and sink is not None:

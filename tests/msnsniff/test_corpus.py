@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,29 @@ def test_read_in_parallel_prints_what_one_process_prints(corpus: Path, fmt: str)
     if fmt == "jsonl":  # each capture's frames, in the sorted order, numbered from 1
         numbers = [json.loads(line)["no"] for line in one[1].splitlines()]
         assert numbers.count(1) == 4
+
+
+@pytest.mark.parametrize("jobs", [[], ["-j", "1"], ["-j", "3"]], ids=["default", "1", "3"])
+def test_json_lines_of_several_captures_name_their_capture_first(corpus: Path,
+                                                                 jobs: list[str]) -> None:
+    """Frame numbers restart with each capture, so each line says which capture it is of,
+    first; a line of one capture alone is as before, without the key."""
+    status, out, _ = run("read", "-T", "jsonl", *jobs, str(corpus))
+    assert status == 0
+    lines = out.splitlines()
+    assert all(line.startswith('{"capture":') for line in lines)
+    named = [json.loads(line) for line in lines]
+    for path in expand([str(corpus)]):
+        alone = run("read", "-T", "jsonl", str(path))[1].splitlines()
+        assert not alone[0].startswith('{"capture":')
+        mine = [o for o in named if o["capture"] == str(path)]
+        assert [{k: v for k, v in o.items() if k != "capture"} for o in mine] == [
+            json.loads(line) for line in alone]
+    assert len(named) > 100
+    # the same bytes when the lines go straight to a binary stdout (the fast path)
+    done = subprocess.run([sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", *jobs,
+                           str(corpus)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.stdout == out
 
 
 def test_stats_total_is_the_sum_of_the_captures(corpus: Path) -> None:

@@ -135,3 +135,22 @@ def test_widen_pipe_gives_a_one_mebibyte_buffer_and_messages_still_arrive_whole(
         message = bytes(range(256)) * 3000  # 768,000 bytes, more than a default pipe holds
         send.send_bytes(message)  # with no reader yet: this returns only if it all fitted
         assert recv.recv_bytes() == message
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "text"])
+def test_a_named_capture_leads_each_json_line_in_parallel(capture: Path, fmt: str) -> None:
+    """One of several captures read by several processes: each JSON line starts with the
+    capture's name (a text line is as it was); otherwise the lines of one process."""
+    from msnsniff.output import block_buffered
+    from msnsniff.parallel import read_parallel
+
+    _status, one, _err = _read("-j", "1", "-T", fmt, str(capture))
+    out = io.StringIO()
+    with block_buffered(out) as text:
+        read_parallel(capture, "pcap", 2, fmt=fmt, redact=False, decode_as={}, out=text,
+                      capture="a/b.pcap")  # fmt: skip
+    if fmt == "text":
+        assert out.getvalue() == one
+    else:
+        assert out.getvalue() == "".join('{"capture":"a/b.pcap",' + line[1:] + "\n"
+                                         for line in one.splitlines())
