@@ -134,15 +134,15 @@ class Reassembler:
             return
         if half.expected is None:
             half.expected = seg.seq  # joined mid-stream
-        if seg.payload and not half.done:
-            self._data(conn, half, seg.seq, seg.payload, ts)
-        if flags & FIN and half.fin is None:
-            half.fin = (seg.seq + len(seg.payload)) & MASK
-        if flags & ACK:
+        if flags & ACK:  # before this segment's data: what it acknowledges was sent earlier
             other = conn.halves[1 - idx]
             if other.pending and other.expected is not None and _delta(seg.ack, other.expected) > 0:
                 self._gap_to(conn, other, seg.ack, ts)
                 self._check_fin(conn, other, ts)  # the hole may have been all before its FIN
+        if seg.payload and not half.done:
+            self._data(conn, half, seg.seq, seg.payload, ts)
+        if flags & FIN and half.fin is None:
+            half.fin = (seg.seq + len(seg.payload)) & MASK
         if flags & RST:
             self._end(conn, ts, "reset")
             return

@@ -236,3 +236,20 @@ def test_shuffled_duplicated_split_segments_give_the_same_stream(
     events, _ = run([*w.syn(), *segs])
     assert stream(events, C2S) == data
     assert not [e for e in events if isinstance(e, Gap)]
+
+
+def test_a_reply_revealing_a_lost_segment_comes_after_the_data_it_releases() -> None:
+    """The peer's ACK proves the hole first; the request held behind the hole is the
+    request this segment answers, so its bytes must come out before the reply's."""
+    w = Wire()
+    segs = [*w.syn(), w.seg(C2S, 0, b"VER 1\r\n"), w.seg(C2S, 12, b"USR 3\r\n"),
+            w.seg(S2C, 0, b"USR 3 OK\r\n", ack=19)]  # fmt: skip
+    events, _ = run(segs, finish=False)
+    order = [(type(e).__name__, e.direction, getattr(e, "data", b""))
+             for e in events if isinstance(e, (StreamChunk, Gap))]
+    assert order == [
+        ("StreamChunk", C2S, b"VER 1\r\n"),
+        ("Gap", C2S, b""),
+        ("StreamChunk", C2S, b"USR 3\r\n"),
+        ("StreamChunk", S2C, b"USR 3 OK\r\n"),
+    ]
