@@ -53,7 +53,8 @@ class _Half:
     direction: Direction
     expected: int | None = None  # next sequence number wanted
     offset: int = 0  # stream offset of `expected`
-    pending: dict[int, bytes] = field(default_factory=dict)  # stream offset -> data
+    # stream offset -> (data, capture time): bytes released by a gap keep their own time
+    pending: dict[int, tuple[bytes, float | None]] = field(default_factory=dict)
     pending_bytes: int = 0
     fin: int | None = None  # sequence number of the FIN
     done: bool = False
@@ -187,10 +188,11 @@ class Reassembler:
         delta = _delta(seq, half.expected)
         if delta > 0:
             at = half.offset + delta
-            old = half.pending.get(at)
-            if old is None or len(old) < len(data):
-                half.pending[at] = data
-                grow = len(data) - (len(old) if old else 0)
+            held = half.pending.get(at)
+            old = held[0] if held else b""
+            if len(old) < len(data):
+                half.pending[at] = (data, ts)
+                grow = len(data) - len(old)
                 half.pending_bytes += grow
                 self.pending_total += grow
             if half.pending_bytes > self._max_pending:
@@ -202,7 +204,7 @@ class Reassembler:
             data = data[-delta:]
         self._deliver(conn, half, data, ts)
         if half.pending:
-            self._drain(conn, half, ts)
+            self._drain(conn, half, ts)  # the hole is filled now: the held bytes complete now
 
     def _deliver(self, conn: _Conn, half: _Half, data: bytes, ts: float | None) -> None:
         assert half.expected is not None
@@ -210,18 +212,21 @@ class Reassembler:
         half.offset += len(data)
         half.expected = (half.expected + len(data)) & MASK
 
-    def _drain(self, conn: _Conn, half: _Half, ts: float | None) -> None:
+    def _drain(self, conn: _Conn, half: _Half, ts: float | None, own_time: bool = False) -> None:
+        """Deliver the held segments that now fit, at `ts` or (`own_time`: released by a
+        gap, nothing arrived that completes them) at the time each was captured."""
         pending = half.pending
         while pending:
             at = min(pending)
             if at > half.offset:
                 return
-            data = pending.pop(at)
+            data, captured = pending.pop(at)
             half.pending_bytes -= len(data)
             self.pending_total -= len(data)
             skip = half.offset - at
             if skip < len(data):
-                self._deliver(conn, half, data[skip:], ts)
+                when = captured if own_time or ts is None else ts
+                self._deliver(conn, half, data[skip:], when)
 
     def _gap_to(self, conn: _Conn, half: _Half, ack: int | None, ts: float | None) -> None:
         """Declare the bytes before the first buffered segment lost, and move on."""
@@ -233,10 +238,12 @@ class Reassembler:
         length = first - half.offset
         if length <= 0:
             return
-        self._emit(Gap(conn.flow, half.direction, half.offset, length, ts))
+        after = half.pending.get(first)
+        when = after[1] if after is not None else ts  # the hole shows with the data after it
+        self._emit(Gap(conn.flow, half.direction, half.offset, length, when))
         half.offset = first
         half.expected = (half.expected + length) & MASK
-        self._drain(conn, half, ts)
+        self._drain(conn, half, ts, own_time=True)
 
     def _check_fin(self, conn: _Conn, half: _Half, ts: float | None) -> None:
         if half.done or half.fin is None or half.expected is None:

@@ -253,3 +253,21 @@ def test_a_reply_revealing_a_lost_segment_comes_after_the_data_it_releases() -> 
         ("StreamChunk", C2S, b"USR 3\r\n"),
         ("StreamChunk", S2C, b"USR 3 OK\r\n"),
     ]
+
+
+def test_data_released_by_a_gap_keeps_the_time_it_was_captured() -> None:
+    """At the end of the capture (no current time) and after an ACK, the bytes held behind
+    a hole come out with their own capture time, not none or the releasing packet's."""
+    w = Wire()
+    events: list[SourceEvent] = []
+    r = Reassembler(events.append)
+    r.segment(w.syn()[0], 1.0)
+    r.segment(w.syn()[1], 1.1)
+    r.segment(w.seg(C2S, 0, b"VER 1\r\n"), 2.0)
+    r.segment(w.seg(C2S, 12, b"PNG\r\n"), 3.0)
+    r.segment(w.seg(C2S, 30, b"OUT\r\n"), 4.0)
+    r.segment(w.seg(S2C, 0, b"", ACK, ack=17), 5.0)  # acknowledges PNG: the first hole
+    r.finish()  # the second hole is found at the end
+    got = [(type(e).__name__, e.ts) for e in events if isinstance(e, (StreamChunk, Gap))]
+    assert got == [("StreamChunk", 2.0), ("Gap", 3.0), ("StreamChunk", 3.0),
+                   ("Gap", 4.0), ("StreamChunk", 4.0)]  # fmt: skip
