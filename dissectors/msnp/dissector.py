@@ -36,6 +36,8 @@ from dissectors.msnp.grammar import (
 
 _OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR \d+ )")
 _ANY_COMMAND: Final = re.compile(rb"^(?:([A-Z]{3})[ \r]|[1-9]\d\d \d)")
+# a known command at the start of a later line: a capture joined mid-line or inside a payload
+_LATER_COMMAND: Final = re.compile(rb"\n([A-Z]{3})[ \r]")
 _VER: Final = frozenset({b"VER"})
 
 _CLUE_WORDS: Final = frozenset(c.cmd.encode() for c in DIALECT_CLUES)
@@ -132,6 +134,10 @@ class MsnpDissector:
         elif (m := _ANY_COMMAND.match(first_bytes)) and b"\r\n" in first_bytes[:4096]:
             word = m.group(1)
             score = 0.4 if word is None or word.decode() in COMMANDS else 0.0
+        if not score and b"\r\n" in first_bytes[:4096]:
+            later = _LATER_COMMAND.finditer(first_bytes, 0, 4096)
+            if any(m.group(1).decode() in COMMANDS for m in later):
+                score = 0.35
         if 1863 in ports and score > 0:
             score = min(1.0, score + 0.1)
         return score

@@ -196,3 +196,21 @@ def test_unknown_file_kind_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"\x00\x01\x02 nothing")
     with pytest.raises(MsnsniffError, match="not a pcap, pcapng or transcript"):
         open_source(path)
+
+
+@pytest.mark.parametrize("port", [1863, 1864])
+def test_capture_joined_mid_line_is_still_dissected(tmp_path: Path, port: int) -> None:
+    """The first captured segment ends a line the capture missed the start of; the known
+    command on the next line is what makes the flow MSNP (it used to go undissected)."""
+    from dissectors.msnp.frames import CommandFrame
+    from tests.helpers import read_frames
+
+    c, s = ("10.1.1.1", 3000), ("10.2.2.2", port)
+    first = b"0540 MSMSGS alice@example.com\r\nUSR 3 TWN I alice@example.com\r\n"
+    reply = b"USR 3 TWN S lc=1033,id=507\r\n"
+    frames = [ipv4_tcp_packet(*c, *s, 7000, 9000, 0x18, first),
+              ipv4_tcp_packet(*s, *c, 9000, 7000 + len(first), 0x18, reply)]  # fmt: skip
+    path = tmp_path / "joined.pcap"
+    path.write_bytes(pcap_bytes(frames))
+    cmds = [f.cmd for f in read_frames(path) if isinstance(f, CommandFrame)]
+    assert cmds == ["USR", "USR"]
