@@ -35,6 +35,18 @@ def _linktype(packet: Any, data: bytes) -> int:
     return RAW
 
 
+def _loopback(iface: str) -> bool:
+    """True for a Linux loopback interface, where a packet socket sees every packet twice:
+    once sent and once received (libpcap, and so tcpdump, keeps only the received copy)."""
+    if "/" in iface:
+        return False
+    try:
+        flags = int(Path("/sys/class/net", iface, "flags").read_text().strip(), 16)
+    except (OSError, ValueError):
+        return False
+    return bool(flags & 0x8)  # IFF_LOOPBACK
+
+
 class LiveCapture:
     """Sniffs `iface` with a BPF filter until `stop()` (or Ctrl-C in the caller)."""
 
@@ -89,8 +101,13 @@ class LiveCapture:
             except OSError as exc:
                 raise MsnsniffError(f"{self._write_path}: cannot write: "
                                     f"{exc.strerror or exc}") from exc  # fmt: skip
+        options: dict[str, Any] = {}
+        if _loopback(self.iface):
+            from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
+
+            options["L2socket"] = L2Socket
         self._sniffer = AsyncSniffer(
-            iface=self.iface, filter=self.bpf, prn=self._packet, store=False
+            iface=self.iface, filter=self.bpf, prn=self._packet, store=False, **options
         )
         try:
             self._sniffer.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from msnsniff.capture import StreamChunk
+from msnsniff.capture.pcap import packet_records
 from msnsniff.capture.sources import open_source
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -86,6 +88,11 @@ def test_sniff_decodes_live_traffic_and_ctrl_c_leaves_a_valid_pcap(tmp_path: Pat
     ]
     data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
     assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data
+    # loopback shows each packet to a packet socket twice (sent, then received): the pcap
+    # holds it once, as tcpdump writes it, not every packet followed by a false retransmission
+    packets = [data for _, _, _, data in packet_records(out)]
+    assert packets and not [a for a, b in itertools.pairwise(packets) if a == b]
+    assert f"{len(packets)} packets captured" in stderr
 
 
 @pytest.mark.parametrize(
