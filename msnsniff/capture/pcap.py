@@ -275,6 +275,11 @@ def _pcapng_records(
             if not r.ensure(length):
                 _fatal(errors, path, f"truncated block of {length} bytes", recno + 1, start)
                 return
+            trailer = struct.unpack_from(endian + "I", r.buf, r.pos + length - 4)[0]
+            if trailer != length:
+                _fatal(errors, path, f"corrupt block: length {length} at its start, {trailer} "
+                       "at its end", recno + 1, start)  # fmt: skip
+                return
             body = r.buf[r.pos + 8 : r.pos + length - 4]
             r.pos += length
             if block_type == 1:  # interface description

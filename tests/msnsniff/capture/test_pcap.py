@@ -214,3 +214,23 @@ def test_capture_joined_mid_line_is_still_dissected(tmp_path: Path, port: int) -
     path.write_bytes(pcap_bytes(frames))
     cmds = [f.cmd for f in read_frames(path) if isinstance(f, CommandFrame)]
     assert cmds == ["USR", "USR"]
+
+
+def test_pcapng_block_whose_two_lengths_differ_is_the_damage(tmp_path: Path) -> None:
+    """A block's length is written before and after it: when they differ the block is
+    corrupt, and the error names that block (it used to be read as a packet, and the error
+    named whatever the misaligned reader hit next)."""
+    data = bytearray(pcapng_bytes(ipv4_packets()))
+    offsets, pos = [], 0
+    while pos < len(data):
+        offsets.append(pos)
+        pos += struct.unpack_from("<I", data, pos + 4)[0]
+    fourth = offsets[3 + 3]  # after the section header and the two interfaces
+    struct.pack_into("<I", data, fourth + 4, struct.unpack_from("<I", data, fourth + 4)[0] + 4)
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(bytes(data))
+    events = list(read_pcapng(path))
+    note = events[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    assert "record 4" in note.message and f"byte offset {fourth}" in note.message
+    assert streams(events) == {Direction.C2S: LINES[0], Direction.S2C: b""}
