@@ -77,7 +77,7 @@ class _Reader:
 
 
 def _segments(
-    records: Iterator[tuple[int, float, int, bytes]],
+    records: Iterator[tuple[int, float | None, int, bytes]],
     errors: list[SourceNote],
     partition: Partition | None,
     position: Position,
@@ -245,7 +245,8 @@ def _tsresol(options: bytes, endian: str) -> float:
 
 def _pcapng_records(
     path: Path, errors: list[SourceNote]
-) -> Iterator[tuple[int, float, int, bytes]]:
+) -> Iterator[tuple[int, float | None, int, bytes]]:
+    """(record number, time or None for a simple packet block, link type, bytes)."""
     with path.open("rb") as fh:
         r = _Reader(fh)
         endian = "<"
@@ -300,7 +301,8 @@ def _pcapng_records(
                     _fatal(errors, path, "simple packet block before any interface", recno, start)
                     return
                 orig = struct.unpack_from(endian + "I", body, 0)[0]
-                yield recno, 0.0, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
+                # no timestamp in a simple packet block
+                yield recno, None, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
             elif block_type == 2:  # obsolete packet block
                 recno += 1
                 if_id, _drops, high, low, caplen, _orig = struct.unpack_from(
@@ -325,7 +327,8 @@ def packet_records(path: str | Path) -> Iterator[tuple[int, float, int, bytes]]:
     except OSError as exc:
         raise MsnsniffError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if magic == b"\x0a\x0d\x0d\x0a":
-        yield from _pcapng_records(path, errors)
+        for recno, ts, link, data in _pcapng_records(path, errors):
+            yield recno, 0.0 if ts is None else ts, link, data  # a rewrite needs some time
     elif magic in _PCAP_MAGIC:
         with path.open("rb") as fh:
             r = _Reader(fh)

@@ -234,3 +234,21 @@ def test_pcapng_block_whose_two_lengths_differ_is_the_damage(tmp_path: Path) -> 
     assert isinstance(note, SourceNote) and note.fatal
     assert "record 4" in note.message and f"byte offset {fourth}" in note.message
     assert streams(events) == {Direction.C2S: LINES[0], Direction.S2C: b""}
+
+
+def test_pcapng_simple_packet_blocks_have_no_time(tmp_path: Path) -> None:
+    """A simple packet block records no timestamp: its frames have none (they were dated
+    1970-01-01 00:00:00, and every reply read 0.0 ms after its request)."""
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", 1, 0, 65535))
+    for f in ipv4_packets():
+        data += block(3, struct.pack("<I", len(f)) + f)
+    path = tmp_path / "spb.pcapng"
+    path.write_bytes(data)
+    events = list(read_pcapng(path))
+    assert streams(events) == EXPECTED
+    assert {e.ts for e in events if isinstance(e, StreamChunk)} == {None}
