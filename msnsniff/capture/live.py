@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from msnsniff.capture import SourceEvent
-from msnsniff.capture.packets import ETH, RAW, tcp_segment
+from msnsniff.capture.packets import ETH, RAW, Defragmenter, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
 from msnsniff.capture.write import PcapWriter
 from msnsniff.errors import MsnsniffError
@@ -62,6 +62,7 @@ class LiveCapture:
         self.packets = 0
         self._on_event = on_event
         self._reasm = Reassembler(on_event)
+        self._defrag = Defragmenter()
         self._write_path = write
         self._fh: BinaryIO | None = None
         self._writer: PcapWriter | None = None
@@ -80,7 +81,7 @@ class LiveCapture:
                     self._writer = PcapWriter(self._fh, linktype=link)
                 self._writer.write(ts, data)
                 self._writer.flush()
-            seg = tcp_segment(link, data)
+            seg = tcp_segment(link, data, self._defrag)
             if seg is not None:
                 self._reasm.segment(seg, ts)
 

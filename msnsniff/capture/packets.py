@@ -2,8 +2,10 @@
 
 Supported link types: Ethernet (1), BSD loopback (0 NULL and 108 LOOP), raw IP (101, 12, 14,
 228 IPv4, 229 IPv6), Linux cooked v1 (113) and v2 (276); 802.1Q / 802.1ad VLAN tags; IPv4
-(options skipped) and IPv6 (hop-by-hop, routing and destination-option headers skipped,
-fragments ignored). Anything else is not TCP and returns None.
+(options skipped) and IPv6 (hop-by-hop, routing and destination-option headers skipped).
+IP fragments are put back together by a `Defragmenter` when the caller passes one (without
+it a first IPv4 fragment reads as a short segment and the others are not TCP). Anything
+else is not TCP and returns None.
 """
 
 from __future__ import annotations
@@ -86,8 +88,64 @@ def ip_offset(link: int, data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def tcp_segment(link: int, data: bytes) -> Segment | None:
-    """The TCP segment in a captured frame, or None (not TCP, fragment, too short)."""
+MAX_DATAGRAM: Final = 65535 + 40  # an IPv6 payload of 65535 bytes after its header
+MAX_DATAGRAMS: Final = 256  # incomplete datagrams kept; the oldest is dropped beyond
+
+
+class Defragmenter:
+    """IPv4 and IPv6 fragments back into datagrams, in bounded memory: at most
+    MAX_DATAGRAMS incomplete datagrams (the oldest dropped first), none over MAX_DATAGRAM."""
+
+    def __init__(self) -> None:
+        # (src, dst, identification) -> fragment offset -> bytes; and the end, once known
+        self._parts: dict[tuple[bytes, bytes, int], dict[int, bytes]] = {}
+        self._ends: dict[tuple[bytes, bytes, int], int] = {}
+
+    def add(self, key: tuple[bytes, bytes, int], offset: int, more: bool,
+            data: bytes) -> bytes | None:  # fmt: skip
+        """Add one fragment's payload; the whole datagram's payload once it is complete."""
+        if offset + len(data) > MAX_DATAGRAM:
+            return None
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) >= MAX_DATAGRAMS:
+                oldest = next(iter(self._parts))
+                del self._parts[oldest]
+                self._ends.pop(oldest, None)
+            parts = self._parts[key] = {}
+        if len(parts.get(offset, b"")) < len(data):
+            parts[offset] = data
+        if not more:
+            self._ends[key] = offset + len(data)
+        end = self._ends.get(key)
+        if end is None:
+            return None
+        whole, pos = bytearray(), 0
+        for at in sorted(parts):
+            if at > pos:
+                return None  # a hole: wait for its fragment
+            piece = parts[at]
+            if at + len(piece) > pos:
+                whole += piece[pos - at :]
+                pos = at + len(piece)
+        if pos < end:
+            return None
+        del self._parts[key]
+        del self._ends[key]
+        return bytes(whole[:end])
+
+
+def _tcp_in(src: bytes, dst: bytes, data: bytes, off: int, end: int) -> Segment | None:
+    if end < off + 20:
+        return None
+    sport, dport, seq, ack, doff, flags = _TCP(data, off)
+    start = off + (doff >> 4) * 4
+    return Segment(src, dst, sport, dport, seq, ack, flags, bytes(data[start:end]))
+
+
+def tcp_segment(link: int, data: bytes, defrag: Defragmenter | None = None) -> Segment | None:
+    """The TCP segment in a captured frame, or None (not TCP, too short, a fragment that does
+    not complete a datagram)."""
     where = ip_offset(link, data)
     if where is None:
         return None
@@ -97,11 +155,19 @@ def tcp_segment(link: int, data: bytes) -> Segment | None:
         if n < off + 20:
             return None
         ihl = (data[off] & 0x0F) * 4
-        if data[off + 9] != 6 or ihl < 20 or (_U16(data, off + 6)[0] & 0x1FFF):
-            return None  # not TCP, or a non-first fragment
+        frag = _U16(data, off + 6)[0]
+        if data[off + 9] != 6 or ihl < 20:
+            return None  # not TCP
         total = _U16(data, off + 2)[0]
         end = min(n, off + total) if total >= ihl else n
         src, dst = bytes(data[off + 12 : off + 16]), bytes(data[off + 16 : off + 20])
+        if frag & 0x3FFF and defrag is not None:  # more fragments, or not the first
+            key = (src, dst, _U16(data, off + 4)[0])
+            whole = defrag.add(key, (frag & 0x1FFF) * 8, bool(frag & 0x2000),
+                               bytes(data[off + ihl : end]))  # fmt: skip
+            return None if whole is None else _tcp_in(src, dst, whole, 0, len(whole))
+        if frag & 0x1FFF:
+            return None  # a non-first fragment
         off += ihl
     else:
         if n < off + 40:
@@ -114,13 +180,17 @@ def tcp_segment(link: int, data: bytes) -> Segment | None:
         while nxt in _IPV6_SKIP and off + 8 <= end:
             nxt, hlen = data[off], (data[off + 1] + 1) * 8
             off += hlen
+        if nxt == 44 and defrag is not None and off + 8 <= end:  # a fragment header
+            frag = _U16(data, off + 2)[0]
+            key = (src, dst, _BE32(data, off + 4)[0])
+            nxt = data[off]
+            whole = defrag.add(key, frag & 0xFFF8, bool(frag & 1), bytes(data[off + 8 : end]))
+            if whole is None or nxt != 6:
+                return None
+            return _tcp_in(src, dst, whole, 0, len(whole))
         if nxt != 6:
             return None
-    if end < off + 20:
-        return None
-    sport, dport, seq, ack, doff, flags = _TCP(data, off)
-    start = off + (doff >> 4) * 4
-    return Segment(src, dst, sport, dport, seq, ack, flags, bytes(data[start:end]))
+    return _tcp_in(src, dst, data, off, end)
 
 
 def format_endpoint(addr: bytes, port: int) -> str:

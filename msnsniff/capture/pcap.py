@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from msnsniff.capture import SourceEvent, SourceNote
-from msnsniff.capture.packets import SUPPORTED_LINKS, Segment, tcp_segment
+from msnsniff.capture.packets import SUPPORTED_LINKS, Defragmenter, Segment, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
 from msnsniff.errors import MsnsniffError
 
@@ -85,10 +85,11 @@ def _segments(
     events: list[SourceEvent] = []
     reasm = Reassembler(events.append, flow_id=lambda: str(position.record))
     seg_of = tcp_segment
+    defrag = Defragmenter()
     part, parts = partition or (0, 1)
     for recno, ts, link, data in records:
         position.record = recno  # every record, so end-of-capture keys agree across shares
-        seg = seg_of(link, data)
+        seg = seg_of(link, data, defrag)
         if seg is None:
             continue
         if parts > 1 and partition_key(seg.src, seg.dst, seg.sport, seg.dport) % parts != part:
@@ -124,6 +125,7 @@ def _pcap_events(
     reasm = Reassembler(events.append, flow_id=lambda: str(position.record))
     segment = reasm.segment
     tcp_unpack = struct.Struct("!HHIIBB").unpack_from
+    defrag = Defragmenter()
     part, parts = partition or (0, 1)
     with path.open("rb") as fh:
         r = _Reader(fh)
@@ -180,7 +182,7 @@ def _pcap_events(
                         seq, ack, flags, payload,
                     )  # fmt: skip
                 else:
-                    other = tcp_segment(link, buf[start:end])
+                    other = tcp_segment(link, buf[start:end], defrag)
                     if other is None:
                         continue
                     seg = other
