@@ -45,7 +45,7 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
-from msnsniff.capture.packets import ip_offset, tcp_segment
+from msnsniff.capture.packets import Defragmenter, fragment_of, ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
 from msnsniff.credentials import BODY_SECRETS, FROM_PP, HTTP_PARAMS
 from msnsniff.errors import MsnsniffError
@@ -354,7 +354,7 @@ def _plain_edits(half: _Half, names: Pseudonyms) -> None:
 
 
 def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
-    seg = tcp_segment(link, data)
+    seg = tcp_segment(link, data, Defragmenter())  # (a joined IPv6 datagram is atomic)
     where = ip_offset(link, data)
     if seg is None or where is None:
         return data
@@ -403,7 +403,7 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
 
 def _tcp_offset_v6(data: bytes, ip: int) -> int:
     nxt, off = data[ip + 6], ip + 40
-    while nxt in (0, 43, 60) and off + 8 <= len(data):
+    while nxt in (0, 43, 44, 60) and off + 8 <= len(data):  # 44: an atomic fragment's
         nxt, off = data[off], off + (data[off + 1] + 1) * 8
     return off
 
@@ -417,6 +417,8 @@ class RedactSummary:
     rewritten: int
     accounts: int
     secrets: int
+    joined: int = 0  # IP fragments written as one packet with the rest of their datagram
+    dropped: int = 0  # IP fragments of datagrams never completed: not written
 
 
 def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
@@ -426,9 +428,10 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
 
     halves: dict[Key, _Half] = {}
     first_link: int | None = None
+    defrag = Defragmenter()
     for no, _ts, link, data in packet_records(src):
         first_link = link if first_link is None else first_link
-        seg = tcp_segment(link, data)
+        seg = tcp_segment(link, data, defrag)
         if seg is not None:
             key = (seg.src, seg.sport, seg.dst, seg.dport)
             halves.setdefault(key, _Half()).add(no, seg.seq, seg.flags, seg.payload)
@@ -448,16 +451,89 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     make = PcapngWriter if dst_name.endswith(".pcapng") else PcapWriter
     writer = make(dst, linktype=first_link)
     packets = rewritten = 0
+    joiner = _FragmentJoiner()
     for _no, ts, link, data in packet_records(src):
         if link != first_link:
             raise MsnsniffError(f"{src}: packets of more than one link type "
                                 f"({first_link} and {link}) cannot be written to one file")
-        new = _rewrite(link, data, halves)
+        whole = joiner.add(link, data)
+        if whole is None:
+            continue  # a fragment: its datagram is written whole, once complete
+        new = _rewrite(link, whole, halves)
         packets += 1
         rewritten += new != data
         writer.write(ts, new)
     writer.flush()
-    return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets))
+    return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
+                         joiner.joined, joiner.held)  # fmt: skip
+
+
+class _FragmentJoiner:
+    """IP fragments of TCP, as one unfragmented packet each: a fragment's bytes cannot be
+    redacted on their own (an address or a ticket may straddle two), so a datagram is
+    written whole where its last fragment was, its first fragment's headers cleared of
+    fragmentation (an IPv6 fragment header stays, as an atomic fragment: offset 0, no more).
+    A datagram never completed is not written at all: its bytes could not be redacted."""
+
+    def __init__(self) -> None:
+        self._defrag = Defragmenter()
+        self._heads: dict[tuple[bytes, bytes, int], bytes] = {}  # first fragment's headers
+        self._pending: dict[tuple[bytes, bytes, int], int] = {}  # fragments held
+        self.joined = 0  # fragments written as part of a whole datagram
+        self.dropped = 0  # fragments of datagrams never completed
+
+    def add(self, link: int, data: bytes) -> bytes | None:
+        """The packet to write for `data`: itself, a whole datagram, or None (held)."""
+        frag = fragment_of(link, data)
+        if frag is None:
+            return data
+        key, head, offset, more, piece = frag
+        if offset == 0:
+            self._heads[key] = _unfragmented(link, head)
+        self._pending[key] = self._pending.get(key, 0) + 1
+        payload = self._defrag.add(key, offset, more, piece)
+        first = self._heads.get(key)
+        if payload is None or first is None:
+            return None
+        del self._heads[key]
+        self.joined += self._pending.pop(key)
+        return _with_lengths(link, first + payload)
+
+    @property
+    def held(self) -> int:
+        """Fragments of datagrams not (yet) complete."""
+        return sum(self._pending.values())
+
+
+def _unfragmented(link: int, head: bytes) -> bytes:
+    """A first fragment's headers as those of a whole datagram: IPv4 without the flags and
+    offset (DF kept), IPv6 with its fragment header atomic (offset 0, no more fragments)."""
+    where = ip_offset(link, head)
+    assert where is not None  # it was read as an IP fragment
+    ip, version = where
+    out = bytearray(head)
+    if version == 4:
+        out[ip + 6] &= 0x40
+        out[ip + 7] = 0
+    else:
+        out[-6:-4] = b"\x00\x00"
+    return bytes(out)
+
+
+def _with_lengths(link: int, packet: bytes) -> bytes:
+    """The joined packet with its IP length fields (and IPv4 header checksum) set."""
+    where = ip_offset(link, packet)
+    assert where is not None
+    ip, version = where
+    out = bytearray(packet)
+    if version == 4:
+        ihl = (out[ip] & 0x0F) * 4
+        struct.pack_into("!HH", out, ip + 2, len(out) - ip, 0)
+        struct.pack_into("!H", out, ip + 10, 0)
+        struct.pack_into("!H", out, ip + 10, internet_checksum(bytes(out[ip : ip + ihl])))
+    else:
+        struct.pack_into("!H", out, ip + 4, len(out) - ip - 40)
+    return bytes(out)
 
 
 def _edits_for(pair: list[Key], halves: Mapping[Key, _Half], names: Pseudonyms) -> None:
@@ -495,5 +571,11 @@ def _or_last(no: int | None) -> int:
 
 
 def summary_text(summary: RedactSummary) -> str:
-    return (f"redacted {summary.packets} packets ({summary.rewritten} rewritten): "
+    text = (f"redacted {summary.packets} packets ({summary.rewritten} rewritten): "
             f"{summary.accounts} accounts pseudonymised, {summary.secrets} secrets removed")
+    if summary.joined:
+        text += f"; {summary.joined} IP fragments written joined into whole packets"
+    if summary.dropped:
+        text += (f"; {summary.dropped} IP fragments of incomplete datagrams left out (their "
+                 "bytes could not be redacted)")
+    return text

@@ -135,6 +135,46 @@ class Defragmenter:
         return bytes(whole[:end])
 
 
+Fragment = tuple[tuple[bytes, bytes, int], bytes, int, bool, bytes]
+"""An IP fragment of TCP: (datagram key, the headers up to and including the IP layer's
+(IPv4: the header; IPv6: the header, extension headers and the fragment header), offset of
+its piece in the datagram, more fragments follow, the piece)."""
+
+
+def fragment_of(link: int, data: bytes) -> Fragment | None:
+    """The frame as an IP fragment of a TCP datagram, or None when it is none."""
+    where = ip_offset(link, data)
+    if where is None:
+        return None
+    off, version = where
+    n = len(data)
+    if version == 4:
+        if n < off + 20 or data[off + 9] != 6:
+            return None
+        frag, ihl = _U16(data, off + 6)[0], (data[off] & 0x0F) * 4
+        if not frag & 0x3FFF or ihl < 20:
+            return None
+        total = _U16(data, off + 2)[0]
+        end = min(n, off + total) if total >= ihl else n
+        key = (bytes(data[off + 12 : off + 16]), bytes(data[off + 16 : off + 20]),
+               _U16(data, off + 4)[0])  # fmt: skip
+        return (key, bytes(data[: off + ihl]), (frag & 0x1FFF) * 8, bool(frag & 0x2000),
+                bytes(data[off + ihl : end]))  # fmt: skip
+    if n < off + 40:
+        return None
+    plen = _U16(data, off + 4)[0]
+    end = min(n, off + 40 + plen) if plen else n
+    nxt, at = data[off + 6], off + 40
+    while nxt in _IPV6_SKIP and at + 8 <= end:
+        nxt, at = data[at], at + (data[at + 1] + 1) * 8
+    if nxt != 44 or at + 8 > end or data[at] != 6:
+        return None
+    frag = _U16(data, at + 2)[0]
+    src, dst = bytes(data[off + 8 : off + 24]), bytes(data[off + 24 : off + 40])
+    key = (src, dst, _BE32(data, at + 4)[0])
+    return key, bytes(data[: at + 8]), frag & 0xFFF8, bool(frag & 1), bytes(data[at + 8 : end])
+
+
 def _tcp_in(src: bytes, dst: bytes, data: bytes, off: int, end: int) -> Segment | None:
     if end < off + 20:
         return None

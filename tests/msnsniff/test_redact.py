@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from dissectors.api import Direction
 from dissectors.http.frames import HttpRequest
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
@@ -279,3 +280,88 @@ def test_http_messages_after_a_bodiless_or_chunked_one_are_redacted(tmp_path: Pa
     passwords = [r.frame.app.fields["members"]["password"] for r in after
                  if isinstance(r.frame, HttpRequest) and r.frame.app is not None]
     assert len(passwords) == 2 and all(p.startswith("redacted-password-") for p in passwords)
+
+
+def _fragmented(records: list[bytes], keep_last: bool = True) -> tuple[list[bytes], int, bytes]:
+    """Every IPv4 or IPv6 TCP packet with over 64 bytes of IP payload split into two
+    fragments (an address may straddle them); without `keep_last`, the last such packet's
+    second fragment is lost. (frames, fragments written, the last split packet's first)."""
+    from tests.msnsniff.capture.test_pcap import fragment_v4, fragment_v6
+
+    out: list[bytes] = []
+    count = 0
+    first = b""
+    for frame in records:
+        v6 = frame[12:14] == b"\x86\xdd"
+        if len(frame) <= 14 + (40 if v6 else 20) + 64:
+            out.append(frame)
+            continue
+        parts = fragment_v6(frame, 32, 1000 + count) if v6 else fragment_v4(frame, 32)
+        out.extend(parts)
+        count += len(parts)
+        first = parts[0]
+    if not keep_last:
+        out.remove(out[out.index(first) + 1])
+    return out, count, first
+
+
+def _v6_copy(src: Path, dst: Path) -> Path:
+    """The first connection of `src` written again over IPv6."""
+    records = frames(src)
+    with dst.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("2001:db8::1", 3000), ("2001:db8::2", 1863))
+        conv.open(1.0)
+        for r in records:
+            if r.flow.id == records[0].flow.id:
+                conv.send(2.0 + r.no / 100, r.direction is Direction.C2S, r.frame.raw)
+        conv.close(9.0)
+    return dst
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_ip_fragments_are_redacted_as_whole_datagrams(tmp_path: Path, capsys: Any,
+                                                      version: int) -> None:  # fmt: skip
+    """A fragment's bytes were copied as they were: the accounts and tickets in them
+    survived. Each datagram is now written whole, redacted, where its last fragment was."""
+    from msnsniff.capture.pcap import packet_records
+    from tests.msnsniff.capture.test_pcap import pcap_bytes
+
+    src = ROOT / "captures" / "server_login_msnp8.pcap"
+    if version == 6:  # the login over IPv6
+        src = _v6_copy(src, tmp_path / "v6.pcap")
+    pieces, count, _ = _fragmented([data for _no, _ts, _link, data in packet_records(src)])
+    assert count > 10
+    cut = tmp_path / "fragmented.pcap"
+    cut.write_bytes(pcap_bytes(pieces))
+    out = redacted(tmp_path, cut)
+    assert f"{count} IP fragments written joined" in capsys.readouterr().err
+    aliases = compare(frames(src), frames(out))  # the unfragmented capture's frames
+    assert aliases
+    data = out.read_bytes()
+    assert not [a for a in aliases if a.encode() in data.lower()]
+    assert not [s for s in _secrets(frames(src)) if s in data]
+    if shutil.which("tshark") is not None:  # and every checksum holds, no fragment is left
+        result = subprocess.run(
+            ["tshark", "-r", str(out), "-o", "tcp.check_checksum:TRUE", "-o",
+             "ip.check_checksum:TRUE", "-T", "fields", "-e", "frame.number", "-Y",
+             "tcp.checksum.status == 2 || ip.checksum.status == 2 || ip.flags.mf == 1 || "
+             "ipv6.fraghdr.more == 1"],
+            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+        assert result.stdout == ""
+
+
+def test_a_datagram_whose_fragments_never_all_came_is_left_out(tmp_path: Path,
+                                                               capsys: Any) -> None:  # fmt: skip
+    """Its first fragment's bytes cannot be redacted without the rest: not written at all."""
+    from msnsniff.capture.pcap import packet_records
+    from tests.msnsniff.capture.test_pcap import pcap_bytes
+
+    src = ROOT / "captures" / "server_login_msnp8.pcap"
+    records = [data for _no, _ts, _link, data in packet_records(src)]
+    pieces, _count, lonely = _fragmented(records, keep_last=False)
+    cut = tmp_path / "lossy.pcap"
+    cut.write_bytes(pcap_bytes(pieces))
+    out = redacted(tmp_path, cut)
+    assert "1 IP fragments of incomplete datagrams left out" in capsys.readouterr().err
+    assert lonely[34:] not in out.read_bytes()
+    assert len(list(packet_records(out))) == len(records) - 1
