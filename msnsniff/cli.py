@@ -41,6 +41,8 @@ def _decode_as(values: Sequence[str]) -> dict[str, str]:
         key, sep, proto = value.partition("=")
         if not sep or not key or not proto:
             raise MsnsniffError(f"--decode-as expects PORT=PROTO (e.g. 1864=msnp), got {value!r}")
+        if key.isdigit():  # a port (a transcript's connection label is not all digits)
+            check_port(int(key), "--decode-as")
         out[key] = proto
     return out
 

@@ -78,10 +78,11 @@ def test_an_output_path_that_cannot_be_written_is_one_clear_line(
          "/nonexistent-msnsniff.pcap: cannot read: No such file or directory"),
         (["mock", "/nonexistent-msnsniff.pcap"],
          "/nonexistent-msnsniff.pcap: cannot read: No such file or directory"),
+        (["read", "--decode-as", "99999=msnp", DEMO], "bad port 99999 for --decode-as (0-65535)"),
     ],
     ids=["serve port", "serve ns port", "serve sb port", "serve --sb-port", "serve --http-port",
          "proxy upstream", "proxy upstream 0", "proxy listen", "send", "mock", "mock passport",
-         "replay", "serve --chl-interval", "replay missing", "mock missing"],
+         "replay", "serve --chl-interval", "replay missing", "mock missing", "decode-as"],
 )
 def test_a_bad_argument_is_one_clear_line(argv: list[str], expected: str) -> None:
     """Ports beyond 65535 (given, or the next ones `serve` and `mock` take after one), a
