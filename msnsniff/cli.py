@@ -473,7 +473,7 @@ def _printer(
     from msnsniff.output import capture_key, record_to_jsonl, record_to_text
 
     render = {"jsonl": record_to_jsonl, "text": record_to_text}.get(fmt)
-    head = "{" + capture_key(capture) if fmt == "jsonl" else "{"
+    head = "{" + capture_key(capture) if fmt == "jsonl" and capture is not None else None
     if fmt == "jsonl":
         from msnsniff.output import jsonl_printer
 
@@ -490,7 +490,7 @@ def _printer(
         ):
             return
         line = render(paired.record, redact=redact, pairing=pairing)
-        out.write((head + line[1:] if capture is not None else line) + "\n")
+        out.write((line if head is None else head + line[1:]) + "\n")
 
     return emit
 
