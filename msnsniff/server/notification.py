@@ -287,11 +287,12 @@ class NotificationConnection(LineConnection):
         assert self.dialect is not None and self.account is not None
         if not args or args[0] not in STATUSES:
             raise Refuse(201)
+        has_id = self.dialect.client_id and len(args) > 1
+        if has_id and not args[1].isdigit():
+            raise Refuse(201)  # before anything changes: a refused CHG leaves all as it was
         first = self.status is None
         self.status = args[0]
-        if self.dialect.client_id and len(args) > 1:
-            if not args[1].isdigit():
-                raise Refuse(201)
+        if has_id:
             self.client_id = args[1]
         if self.dialect.msn_object:
             self.msn_object = args[2] if len(args) > 2 else ""

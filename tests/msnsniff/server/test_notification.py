@@ -308,3 +308,27 @@ def test_list_versions_persist_across_a_restart(tmp_path: object) -> None:
     run(first, db=db)
     run(second, db=db)
     assert asyncio  # the module is used by the helpers above
+
+
+def test_a_refused_chg_changes_nothing() -> None:
+    """A CHG refused with 201 (a client id that is not a number) leaves the status as it
+    was: the next good CHG is still the first one and brings the ILNs, and a refused HDN does
+    not make XFR SB answer 913."""
+
+    async def test(server: ReferenceServer) -> None:
+        bob = await online(server, B)
+        await bob.conn.call("ADD", "AL", A, A)
+        alice = await login(server, A)
+        await alice.conn.call("ADD", "FL", B, B, "0")
+        await alice.sync()
+        r = await alice.conn.call("CHG", "NLN", "abc")
+        assert r.line == f"201 {r.trid}"
+        r = await alice.conn.call("CHG", "NLN", "0")
+        assert r.line == f"CHG {r.trid} NLN 0"
+        assert (await alice.conn.read()).line == f"ILN {r.trid} NLN {B} Bob 0"
+        r = await alice.conn.call("CHG", "HDN", "x")
+        assert r.line == f"201 {r.trid}"
+        r = await alice.conn.call("XFR", "SB")
+        assert r.cmd == "XFR", r.line
+
+    run(test)
