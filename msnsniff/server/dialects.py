@@ -63,7 +63,7 @@ def choose(offered: list[str]) -> Dialect | None:
     """The highest offered `MSNPn` the server speaks, or None (the server answers `VER 0`)."""
     best: Dialect | None = None
     for word in offered:
-        if word.startswith("MSNP") and word[4:].isdigit():
+        if word.startswith("MSNP") and word[4:].isascii() and word[4:].isdigit():
             row = DIALECTS.get(int(word[4:]))
             if row is not None and (best is None or row.version > best.version):
                 best = row

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 from msnsniff.server.model import LIST_BITS, LIST_ORDER, MAX_GROUPS, Account, Contact, valid_account
-from msnsniff.server.wire import Disconnect, Refuse, encode
+from msnsniff.server.wire import Disconnect, Refuse, encode, is_number
 
 if TYPE_CHECKING:
     from msnsniff.server.notification import NotificationConnection
@@ -53,7 +53,7 @@ def _size(text: str) -> int:
 def syn(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
     """Send the lists in the dialect's form, or just the version when the client has it."""
     acc = _state(ns)
-    if not args or not args[0].isdigit():
+    if not args or not is_number(args[0]):
         raise Refuse(201)
     if int(args[0]) == acc.version and acc.version != 0:  # 0 always means "nothing cached"
         ns.send(f"SYN {trid} {acc.version}")
@@ -170,7 +170,7 @@ def _group_arg(ns: NotificationConnection, acc: Account, text: str, name: str) -
     assert ns.dialect is not None
     if name != "FL" or not ns.dialect.groups:
         raise Refuse(201)
-    if not text.isdigit() or int(text) not in acc.groups:
+    if not is_number(text) or int(text) not in acc.groups:
         raise Refuse(224)
     return int(text)
 
@@ -370,7 +370,7 @@ def rmg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
     hub = ns.hub
     if len(args) != 1:
         raise Refuse(201)
-    if not args[0].isdigit():
+    if not is_number(args[0]):
         raise Refuse(224)
     gid = int(args[0])
     if gid == 0:
@@ -402,7 +402,7 @@ def reg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
     acc = _state(ns)
     if len(args) not in (2, 3):
         raise Refuse(201)
-    if not args[0].isdigit():
+    if not is_number(args[0]):
         raise Refuse(224)
     gid, name = int(args[0]), args[1]
     extra = args[2] if len(args) == 3 else "0"

@@ -27,7 +27,7 @@ from msnsniff.server.dialects import Dialect, choose
 from msnsniff.server.hub import Hub, View
 from msnsniff.server.model import Account
 from msnsniff.server.quirks import command_effect
-from msnsniff.server.wire import Disconnect, LineConnection, Refuse, log
+from msnsniff.server.wire import Disconnect, LineConnection, Refuse, is_number, log
 
 STATUSES: Final = frozenset({"NLN", "BSY", "IDL", "BRB", "AWY", "PHN", "LUN", "HDN"})
 
@@ -288,7 +288,7 @@ class NotificationConnection(LineConnection):
         if not args or args[0] not in STATUSES:
             raise Refuse(201)
         has_id = self.dialect.client_id and len(args) > 1
-        if has_id and not args[1].isdigit():
+        if has_id and not is_number(args[1]):
             raise Refuse(201)  # before anything changes: a refused CHG leaves all as it was
         first = self.status is None
         self.status = args[0]

@@ -45,6 +45,12 @@ class Refuse(Exception):
         self.code = code
 
 
+def is_number(text: str) -> bool:
+    """Whether `text` is a number as MSNP writes them: ASCII digits only (`str.isdigit`
+    also says yes to `²` and to other scripts' digits, which `int()` refuses or reads)."""
+    return text.isascii() and text.isdigit()
+
+
 def encode(text: str) -> bytes:
     """Wire bytes of a line we send: arguments keep the exact bytes the client sent."""
     return text.encode("utf-8", "surrogateescape")
@@ -139,12 +145,12 @@ class LineConnection(asyncio.Protocol):
             cmd = words[0]
             trid: int | None = None
             args = words[1:]
-            if args and args[0].isdigit() and len(args[0]) <= 10:
+            if args and is_number(args[0]) and len(args[0]) <= 10:
                 trid = int(args[0])
                 args = args[1:]
             if cmd in CLIENT_PAYLOAD_COMMANDS:
                 length = args[-1] if args else ""
-                if not length.isdigit() or int(length) > self._max_payload:
+                if not is_number(length) or int(length) > self._max_payload:
                     log.info("%s %s: %s payload length %r refused", self.kind, self.peer, cmd,
                              length[:12])
                     raise Disconnect

@@ -152,3 +152,32 @@ def test_clients_that_reset_get_no_more_writes(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         run(test, store=store)
     assert "socket.send() raised exception" not in caplog.text
+
+
+def test_digits_that_are_not_ascii_are_no_trids_or_lengths(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`str.isdigit` is true for superscripts and other scripts' digits: `²` made `int()`
+    raise inside the framing (asyncio's "Fatal error: protocol.data_received() call failed"),
+    and `١` (Arabic-Indic one) was taken as TrID 1. Only ASCII digits are numbers."""
+
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        for line in ("VER \u00b2 MSNP8 CVR0", "VER \u0661 MSNP8 CVR0"):
+            conn = await raw(server)
+            await exchange(conn, f">>> {line}\n<o>")  # VER without a TrID
+        conn = await raw(server)
+        await exchange(conn, ">>> VER 1 MSNP\u00b2 CVR0\n<<< VER 1 0\n<o>")
+        conn = await logged_in_raw(server, A)
+        await exchange(conn, ">>> QRY 9 msmsgs@msnmsgr.com \u00b3\n<o>")  # no length
+        conn = await logged_in_raw(server, A)
+        await exchange(conn, ">>> SYN 9 \u00b2\n<<< 201 9\n"
+                             ">>> RMG 10 \u00b2\n<<< 224 10\n"
+                             ">>> REM 11 FL bob@example.com \u00b2\n<<< 224 11\n"
+                             ">>> CHG 12 NLN \u00b2\n<<< 201 12")
+        await still_fine(bystander)
+
+    with caplog.at_level(logging.WARNING):
+        run(test)
+    assert "Fatal error" not in caplog.text
+    assert "failed" not in caplog.text
