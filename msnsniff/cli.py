@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add the demo accounts (alice, bob, carol @example.com)")
     serve.add_argument("--add-account", default=None, metavar="EMAIL",
                        help="add an account (password prompted, or read from stdin) and exit")
-    serve.add_argument("--nick", default=None, help="with --add-account: its nickname")
+    serve.add_argument("--nick", default=None,
+                       help="with --add-account: its nickname (plain text, sent URL-encoded)")
     serve.add_argument("--gateway-port", default="off", metavar="PORT|off",
                        help="the MSNP HTTP gateway (/gateway/gateway.dll) in front of the "
                        "NS and SB (default %(default)s)")

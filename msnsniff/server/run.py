@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import logging
 import sys
+import urllib.parse
 from typing import TextIO
 
 from msnsniff.errors import MsnsniffError
@@ -18,9 +19,17 @@ from msnsniff.signals import until_stopped
 
 
 def add_account(db: str, email: str, nick: str | None, out: TextIO) -> int:
-    """Add one account to the database; the password is prompted for, or read from stdin."""
+    """Add one account to the database; the password is prompted for, or read from stdin.
+
+    `nick` is plain text; it is stored URL-encoded, as it goes on the wire (a space inside
+    an argument would split it in two)."""
     if not valid_account(email):
         raise MsnsniffError(f"{email!r} is not an account name (name@domain.tld)")
+    if nick is not None:
+        nick = urllib.parse.quote(nick, safe="")
+        limit = ServerConfig().nick_max
+        if len(nick) > limit:
+            raise MsnsniffError(f"--nick is {len(nick)} bytes URL-encoded; MSN allows {limit}")
     if sys.stdin.isatty():
         password = getpass.getpass(f"password for {email}: ")
     else:

@@ -105,3 +105,34 @@ def test_send_reports_each_recipient(tmp_path: Path) -> None:
             assert await stop(proc) == 0
 
     asyncio.run(main())
+
+
+def test_add_account_nick_is_plain_text_sent_url_encoded(tmp_path: Path) -> None:
+    """`--nick "Dave Smith"` was stored as given, so the server sent `USR 4 OK
+    dave@example.com Dave Smith 1`: a space inside an argument, read by clients as two."""
+    from msnsniff.server.store import Store
+    from tests.msnsniff.server.scenario import run
+
+    db = tmp_path / "s.db"
+    for email, nick in (("dave@example.com", "Dave Smith"), ("eve@example.com", "100% Eve")):
+        added = subprocess.run(
+            [*MSNSNIFF, "serve", "--db", str(db), "--add-account", email, "--nick", nick],
+            input="pw\n", capture_output=True, text=True, timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+    too_long = subprocess.run(
+        [*MSNSNIFF, "serve", "--db", str(db), "--add-account", "fay@example.com", "--nick",
+         "\u00e9" * 65], input="pw\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert too_long.returncode == 2 and "387" in too_long.stderr
+
+    async def test(server: object) -> None:
+        host, port = server.config.host, server.ports["ns"]  # type: ignore[attr-defined]
+        for email, nick in (("dave@example.com", "Dave%20Smith"), ("eve@example.com",
+                                                                   "100%25%20Eve")):
+            client = await NotificationClient.login(host, port, email, "pw", dialect=7)
+            usr = [t for t in client.conn.transcript if t.startswith("<<< USR")][-1]
+            assert usr == f"<<< USR 4 OK {email} {nick} 1"
+            await client.logout()
+
+    run(test, store=Store(db))
