@@ -343,8 +343,10 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             host, port, args.account, password, args.to, args.text, font=args.font,
             color=args.color, dialect=args.dialect, nexus=nexus, timeout=args.timeout,
         ))  # fmt: skip
-    except (ClientError, OSError, TimeoutError) as e:
-        raise MsnsniffError(f"send: {e or type(e).__name__}") from e
+    except (ClientError, OSError) as e:  # asyncio's TimeoutError has no text of its own
+        why = str(e) or (f"the server did not answer within {args.timeout:g} s"
+                         if isinstance(e, TimeoutError) else type(e).__name__)
+        raise MsnsniffError(f"send: {why}") from e
     for o in outcomes:
         out.write(f"{o.recipient}: delivered\n" if o.delivered
                   else f"{o.recipient}: not delivered: {o.reason}\n")  # fmt: skip

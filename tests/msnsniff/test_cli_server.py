@@ -136,3 +136,21 @@ def test_add_account_nick_is_plain_text_sent_url_encoded(tmp_path: Path) -> None
             await client.logout()
 
     run(test, store=Store(db))
+
+
+def test_send_to_a_server_that_never_answers_says_so() -> None:
+    """A silent server made `send` print `msnsniff: send: ` and nothing else (the
+    TimeoutError has no text)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        done = subprocess.run(
+            [*MSNSNIFF, "send", "--server", f"127.0.0.1:{port}", "--password-stdin",
+             "--account", "alice@example.com", "--to", "bob@example.com", "--timeout", "0.5",
+             "hi"], input="alice-pass\n", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == "msnsniff: send: the server did not answer within 0.5 s\n"
