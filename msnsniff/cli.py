@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -331,6 +332,10 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.client.send import send_message
 
     host, port = host_port(args.server)
+    if not 0 < args.timeout < float("inf"):  # also NaN
+        raise MsnsniffError(f"bad --timeout {args.timeout:g} (seconds, more than 0)")
+    if not re.fullmatch(r"[0-9A-Fa-f]{1,6}", args.color):
+        raise MsnsniffError(f"bad --color {args.color!r} (BGR hex: 1 to 6 digits, e.g. ff)")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

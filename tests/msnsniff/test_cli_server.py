@@ -154,3 +154,16 @@ def test_send_to_a_server_that_never_answers_says_so() -> None:
         )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == "msnsniff: send: the server did not answer within 0.5 s\n"
+
+
+def test_send_refuses_a_timeout_that_is_not_positive_and_a_colour_that_is_not_hex() -> None:
+    """`--timeout 0` (or -1, or nan) used to be accepted and fail every wait at once;
+    `--color zz` went into the message as `CO=zz`, which the help says is BGR hex."""
+    base = [*MSNSNIFF, "send", "--server", "127.0.0.1:1", "--password-stdin", "--account",
+            "alice@example.com", "--to", "bob@example.com"]  # fmt: skip
+    for option, value in (("--timeout", "0"), ("--timeout", "-1"), ("--timeout", "nan"),
+                          ("--color", "zz"), ("--color", "1234567"), ("--color", "")):
+        done = subprocess.run([*base, option, value, "hi"], input="pw\n", capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 2, (option, value, done.stderr)
+        assert done.stderr.startswith(f"msnsniff: bad {option} "), done.stderr
