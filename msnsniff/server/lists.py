@@ -97,22 +97,64 @@ def _counted(ns: NotificationConnection, acc: Account, trid: int) -> list[str]:
         out += [f"PRP {trid} {v} {k} {acc.phones.get(k, 'N' if k in ('MOB', 'MBE') else '')}"
                 .rstrip() for k in PHONE_TYPES]
     if d.groups:
-        rows = sorted(acc.groups.items())
-        out += [f"LSG {trid} {v} {i} {len(rows)} {gid} {name} 0"
-                for i, (gid, name) in enumerate(rows, 1)]
+        out += _counted_groups(acc, trid)
     for name in LIST_ORDER:
-        members = acc.members(name)
-        if not members:
-            out.append(f"LST {trid} {name} {v} 0 0")
-            continue
-        for i, c in enumerate(members, 1):
-            groups = f" {_group_field(c)}" if name == "FL" and d.groups else ""
-            out.append(f"LST {trid} {name} {v} {i} {len(members)} {c.email} {c.nick}{groups}")
-            other = ns.hub.store.account(c.email) if name == "FL" and d.phones else None
-            if other is not None:
-                out += [f"BPR {v} {c.email} {k} {other.phones[k]}"
-                        for k in PHONE_TYPES if k in other.phones]
+        out += _counted_list(ns, acc, trid, name, phones=True)
     return out
+
+
+def _counted_groups(acc: Account, trid: int) -> list[str]:
+    """`LSG TrID ver i n id name 0` per group (MSNP7), in SYN and answering `LSG TrID`."""
+    rows = sorted(acc.groups.items())
+    return [f"LSG {trid} {acc.version} {i} {len(rows)} {gid} {name} 0"
+            for i, (gid, name) in enumerate(rows, 1)]
+
+
+def _counted_list(ns: NotificationConnection, acc: Account, trid: int, name: str, *,
+                  phones: bool = False) -> list[str]:
+    """`LST TrID list ver i n account nick [groups]` per member (`... 0 0` for none): in SYN
+    (there with the FL contacts' BPRs) and answering `LST TrID list` (msnp-wiki: the same
+    lines)."""
+    d = ns.dialect
+    assert d is not None
+    v = acc.version
+    members = acc.members(name)
+    if not members:
+        return [f"LST {trid} {name} {v} 0 0"]
+    out: list[str] = []
+    for i, c in enumerate(members, 1):
+        groups = f" {_group_field(c)}" if name == "FL" and d.groups else ""
+        out.append(f"LST {trid} {name} {v} {i} {len(members)} {c.email} {c.nick}{groups}")
+        other = ns.hub.store.account(c.email) if phones and name == "FL" and d.phones else None
+        if other is not None:
+            out += [f"BPR {v} {c.email} {k} {other.phones[k]}"
+                    for k in PHONE_TYPES if k in other.phones]
+    return out
+
+
+def lst(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+    """LST TrID FL|AL|BL|RL: one list, as the counted SYN gives it (MSNP2-7; choice: MSNP8
+    and later, whose SYN has no counted form, leave the command unknown)."""
+    acc = _state(ns)
+    _counted_only(ns)
+    if len(args) != 1 or args[0] not in LIST_ORDER:
+        raise Refuse(201)
+    ns.send_all(_counted_list(ns, acc, trid, args[0]))
+
+
+def lsg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+    """LSG TrID: the groups, as the counted SYN gives them (MSNP7)."""
+    acc = _state(ns)
+    _counted_only(ns)
+    _needs_groups(ns)
+    if args:
+        raise Refuse(201)
+    ns.send_all(_counted_groups(acc, trid))
+
+
+def _counted_only(ns: NotificationConnection) -> None:
+    if ns.dialect is None or ns.dialect.syn != "counted":
+        raise Disconnect  # an unknown command, as before
 
 
 def _setting(name: str, values: frozenset[str]) -> Handler:
@@ -422,6 +464,8 @@ COMMANDS: Final[Mapping[str, Handler]] = MappingProxyType({
     "GTC": _setting("gtc", frozenset({"A", "N"})),
     "BLP": _setting("blp", frozenset({"AL", "BL"})),
     "PRP": prp,
+    "LST": lst,
+    "LSG": lsg,
     "ADD": add,
     "REM": rem,
     "REA": rea,

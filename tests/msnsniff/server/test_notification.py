@@ -190,6 +190,42 @@ def test_counted_syn_msnp7_has_phones_groups_and_bpr() -> None:
     run(test)
 
 
+def test_lst_and_lsg_requests_answer_one_list_in_the_counted_form() -> None:
+    """`LST TrID FL|AL|BL|RL` is a client command since MSNP2 (and `LSG TrID` since MSNP7):
+    the server closed the connection on them as unknown commands."""
+
+    async def test(server: ReferenceServer) -> None:
+        bob = await online(server, B)
+        await bob.conn.call("PRP", "PHH", "1%202")
+        conn = await logged_in_raw(server, A, 7)
+        await exchange(conn, f"""
+            >>> ADG 5 Friends 0
+            <<< ADG 5 1 Friends 1 0
+            >>> ADD 6 FL {B} Bob 1
+            <<< ADD 6 FL 2 {B} Bob 1
+            >>> LST 7 FL
+            <<< LST 7 FL 2 1 1 {B} Bob 1
+            >>> LST 8 RL
+            <<< LST 8 RL 2 0 0
+            >>> LSG 9
+            <<< LSG 9 2 1 2 0 Other%20Contacts 0
+            <<< LSG 9 2 2 2 1 Friends 0
+            >>> LST 10 XL
+            <<< 201 10
+            >>> PNG
+            <<< QNG
+        """)
+        conn = await logged_in_raw(server, A, 2)
+        await exchange(conn, f"""
+            >>> LST 5 FL
+            <<< LST 5 FL 2 1 1 {B} Bob
+            >>> LSG 6
+            <o>
+        """)
+
+    run(test)
+
+
 def test_groups_are_unknown_before_msnp7() -> None:
     async def test(server: ReferenceServer) -> None:
         conn = await logged_in_raw(server, A, 5)
