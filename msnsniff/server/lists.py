@@ -248,7 +248,7 @@ def add(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
         c = c if c is not None else Contact(email, nick)
         c.lists |= LIST_BITS[name]
         c.nick = nick
-        if name == "FL" and ns.dialect is not None and ns.dialect.groups:
+        if name == "FL":  # in every dialect: a later MSNP7+ login sees the contact in group 0
             c.groups.append(gid if gid is not None else 0)
         hub.store.save_contact(acc, c)
         version = _bump(ns, acc)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from msnsniff.errors import MsnsniffError
-from msnsniff.server.model import DEFAULT_GROUP_NAME, Account, Contact
+from msnsniff.server.model import DEFAULT_GROUP_NAME, LIST_BITS, Account, Contact
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS account (
@@ -137,6 +137,8 @@ class Store:
             "SELECT email, nick, lists, groups FROM contact WHERE owner = ?", (key,)
         ):
             gids = [int(g) for g in groups.split(",") if g]
+            if lists & LIST_BITS["FL"] and not gids:  # stored before FL meant a group: 0
+                gids = [0]
             acc.contacts[email_] = Contact(email_, _t(nick), lists, gids)
         acc.phones = {
             kind: _t(value)

@@ -7,6 +7,8 @@ the versions and ids match the seed's numbers, logs in over real sockets and pla
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.model import Contact
 from msnsniff.server.store import Store
@@ -227,3 +229,41 @@ def test_a_full_list_gets_210() -> None:
         """)
 
     run(test, store=store, max_contacts=1)
+
+
+def test_a_contact_added_before_msnp7_is_in_group_0_afterwards() -> None:
+    """An FL contact added in MSNP2-6 (no groups in the ADD) is listed in group 0 by a
+    later MSNP7+ SYN, so group 0 must hold it: the server answered REM FL x 0 with 225 (not
+    in the group) and ADD FL x x 0 with success instead of 215."""
+
+    bob = "bob@example.com"
+
+    async def test(server: ReferenceServer) -> None:
+        old = await logged_in_raw(server, "carol@example.com", 5)
+        await exchange(old, f">>> ADD 5 FL {bob} Bob\n<<< ADD 5 FL 1 {bob} Bob")
+        new = await logged_in_raw(server, "carol@example.com", 7)
+        await exchange(new, f"""
+            >>> ADD 5 FL {bob} Bob 0
+            <<< 215 5
+            >>> REM 6 FL {bob} 0
+            <<< REM 6 FL 2 {bob} 0
+            >>> REM 7 FL {bob}
+            <<< 216 7
+        """)
+
+    run(test)
+
+
+def test_an_fl_contact_stored_without_groups_loads_in_group_0(tmp_path: Path) -> None:
+    """Databases written before every FL contact got a group keep contacts with none."""
+    db = tmp_path / "old.db"
+    store = Store(db)
+    acc = store.add_account("carol@example.com", "pw")
+    store.add_account("bob@example.com", "pw")
+    with store.transaction():
+        store.save_contact(acc, Contact("bob@example.com", "Bob", 1, []))
+    store.close()
+    again = Store(db)
+    loaded = again.account("carol@example.com")
+    assert loaded is not None and loaded.contacts["bob@example.com"].groups == [0]
+    again.close()
