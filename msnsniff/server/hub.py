@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from msnsniff.addresses import show
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import Account
 from msnsniff.server.record import Recorder
@@ -67,7 +68,8 @@ class Hub:
     # --- addresses -----------------------------------------------------------------------
 
     def address(self, kind: str) -> str:
-        return f"{self.config.host}:{self.ports[kind]}"
+        """`host:port` of one listener as XFR and RNG give it (`[::1]:port` on IPv6)."""
+        return show(self.config.host, self.ports[kind])
 
     # --- presence --------------------------------------------------------------------------
 

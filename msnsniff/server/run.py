@@ -62,15 +62,15 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
             await server.close()
             raise MsnsniffError(f"cannot listen: {e}") from e
         p = server.ports
-        host = config.host
+        hub = server.hub
         out.write(
-            f"msnsniff serve: dispatch {host}:{p['ds']}  notification {host}:{p['ns']}"
-            f"  switchboard {host}:{p['sb']}\n"
+            f"msnsniff serve: dispatch {hub.address('ds')}  notification {hub.address('ns')}"
+            f"  switchboard {hub.address('sb')}\n"
         )
         if "gateway" in p:
-            out.write(f"  MSNP HTTP gateway http://{host}:{p['gateway']}/gateway/gateway.dll\n")
+            out.write(f"  MSNP HTTP gateway http://{hub.address('gateway')}/gateway/gateway.dll\n")
         if "http" in p:
-            out.write(f"  Passport nexus {server.nexus_url} (HTTP on {host}:{p['http']})\n")
+            out.write(f"  Passport nexus {server.nexus_url} (HTTP on {hub.address('http')})\n")
         out.write(f"  database {config.db}, {len(server.store.accounts())} accounts")
         if demo:
             out.write(" (demo: " + ", ".join(f"{e}/{pw}" for e, pw, _ in DEMO_ACCOUNTS) + ")")

@@ -303,6 +303,27 @@ def test_dispatch_redirects_msnp2_md5_without_current_address() -> None:
     run(test)
 
 
+def test_addresses_of_a_server_on_ipv6_keep_the_port_apart() -> None:
+    """On `--listen [::1]:PORT` the XFR NS and SB addresses were written `::1:PORT`, where
+    the port cannot be told from the address; they are `[::1]:PORT` now."""
+
+    async def test(server: ReferenceServer) -> None:
+        conn = await raw(server, "ds")
+        await exchange(conn, f"""
+            >>> VER 1 MSNP8 CVR0
+            <<< VER 1 MSNP8
+            >>> USR 2 TWN I {A}
+            <<< XFR 2 NS [::1]:{server.ports["ns"]} 0 [::1]:{server.ports["ds"]}
+        """)
+        alice = await online(server, A)
+        r = await alice.conn.call("XFR", "SB")
+        assert r.words[3] == f"[::1]:{server.ports['sb']}", r.line
+        chat = await alice.open_chat()  # the client finds the switchboard there
+        await chat.leave()
+
+    run(test, host="::1")
+
+
 async def _quiet(client: NotificationClient, wait: float = 0.3) -> bool:
     """True when no presence frame (ILN, NLN, FLN) arrives within `wait` seconds; the
     frames that do arrive stay readable."""
