@@ -13,7 +13,7 @@ LAST_PORT: Final = 65535
 def parse(text: str) -> tuple[str, int] | None:
     """(host, port) of `HOST:PORT` or `[V6]:PORT` with the port 0-65535; None otherwise."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > LAST_PORT:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > LAST_PORT:
         return None
     return host.strip("[]"), int(port)
 

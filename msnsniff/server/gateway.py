@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 
 import h11
 
+from msnsniff.addresses import parse
 from msnsniff.server.h11io import BodyTooLarge, read_request, response_bytes
 from msnsniff.server.record import Recorder
 
@@ -182,11 +183,13 @@ class Gateway:
         return 200, {"X-MSN-Messenger": value}, out
 
     async def _open(self, kind: str, ip: str) -> _Session | None:
-        host, _, port_text = ip.rpartition(":")
-        port = int(port_text) if port_text.isdigit() else self.upstreams.get(kind)
+        address = parse(ip)  # `host:port` or `[v6]:port`, as XFR and RNG write them
+        if address is None and ":" in ip:
+            return None  # a port that is not one
+        host, port = address if address is not None else ("", self.upstreams.get(kind))
         if kind not in self.upstreams or port not in self.upstreams.values():
             return None  # only this server's own listeners
-        if host and host != self.host:
+        if host and host != self.host.strip("[]"):
             return None
         try:
             reader, writer = await asyncio.open_connection(self.host, port)

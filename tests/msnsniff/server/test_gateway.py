@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,9 +81,9 @@ def test_msnp_through_the_gateway_analyses_like_the_same_sessions_over_tcp(tmp_p
     assert through_gateway["findings"] == over_tcp["findings"]
 
 
-async def _post(port: int, target: str, body: bytes = b"", method: str = "POST"
-                ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def _post(port: int, target: str, body: bytes = b"", method: str = "POST",
+                host: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    reader, writer = await asyncio.open_connection(host, port)
     conn = h11.Connection(h11.CLIENT)
     data = conn.send(h11.Request(method=method, target=target, headers=[
         ("Host", "x"), ("Content-Length", str(len(body)))])) or b""
@@ -105,9 +106,10 @@ async def _post(port: int, target: str, body: bytes = b"", method: str = "POST"
 
 
 @contextlib.asynccontextmanager
-async def _gateway() -> AsyncIterator[tuple[ReferenceServer, int]]:
+async def _gateway(host: str = "127.0.0.1") -> AsyncIterator[tuple[ReferenceServer, int]]:
     """A reference server on free ports with its HTTP gateway; the gateway's port."""
-    config = ServerConfig(ds_port=0, ns_port=0, sb_port=0, http_port=None, https_port=None)
+    config = ServerConfig(host=host, ds_port=0, ns_port=0, sb_port=0, http_port=None,
+                          https_port=None)
     server = ReferenceServer(config)
     await server.start()
     try:
@@ -124,6 +126,7 @@ async def _gateway() -> AsyncIterator[tuple[ReferenceServer, int]]:
         ("/gateway/gateway.dll?Action=open&Server=NS&IP=10.0.0.1:1863", "POST", 400),  # not ours
         ("/gateway/gateway.dll?Action=open&Server=XX&IP=127.0.0.1", "POST", 400),
         ("/gateway/gateway.dll?Action=poll&SessionID=1.1", "GET", 405),
+        ("/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1:%C2%B2", "POST", 400),  # ²
     ],
 )  # fmt: skip
 def test_gateway_refusals(target: str, method: str, status: int) -> None:
@@ -131,6 +134,23 @@ def test_gateway_refusals(target: str, method: str, status: int) -> None:
         async with _gateway() as (_server, port):
             assert (await _post(port, target, method=method))[0] == status
 
+    asyncio.run(run())
+
+
+def test_an_ipv6_gateway_opens_the_address_its_redirects_name() -> None:
+    """On `[::1]` XFR writes `[::1]:port`, and a client opens the gateway session with that
+    (the brackets made the gateway refuse it as another host)."""
+
+    async def run() -> None:
+        async with _gateway("::1") as (server, port):
+            ns = server.ports["ns"]
+            status, _h, body = await _post(
+                port, f"/gateway/gateway.dll?Action=open&Server=NS&IP=[::1]:{ns}",
+                b"VER 1 MSNP8 CVR0\r\n", host="::1")  # fmt: skip
+            assert (status, body) == (200, b"VER 1 MSNP8\r\n")
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
     asyncio.run(run())
 
 
