@@ -336,6 +336,13 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise MsnsniffError(f"bad --timeout {args.timeout:g} (seconds, more than 0)")
     if not re.fullmatch(r"[0-9A-Fa-f]{1,6}", args.color):
         raise MsnsniffError(f"bad --color {args.color!r} (BGR hex: 1 to 6 digits, e.g. ff)")
+    from msnsniff.client.session import text_message
+    from msnsniff.server.config import ServerConfig
+
+    size, limit = len(text_message(args.text, args.font, args.color)), ServerConfig().max_payload
+    if size > limit:  # a switchboard drops the connection for it: say so before sending
+        raise MsnsniffError(f"the message is {size} bytes with its MIME headers; MSN's "
+                            f"switchboards take at most {limit} (shorten it by {size - limit})")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

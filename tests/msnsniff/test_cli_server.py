@@ -167,3 +167,19 @@ def test_send_refuses_a_timeout_that_is_not_positive_and_a_colour_that_is_not_he
                               text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2, (option, value, done.stderr)
         assert done.stderr.startswith(f"msnsniff: bad {option} "), done.stderr
+
+
+def test_send_refuses_a_message_over_the_switchboard_limit_before_connecting() -> None:
+    """Over 1,664 bytes a switchboard drops the connection, which `send` used to report only
+    as "server closed the connection"; one byte less goes out (here: to no server)."""
+    from msnsniff.client.session import text_message
+
+    base = [*MSNSNIFF, "send", "--server", "127.0.0.1:1", "--password-stdin", "--account",
+            "alice@example.com", "--to", "bob@example.com"]  # fmt: skip
+    fits = "x" * (1664 - len(text_message("")))
+    for text, refused in ((fits, False), (fits + "é", True)):
+        done = subprocess.run([*base, text], input="pw\n", capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+        said = "MSN's switchboards take at most 1664 (shorten it by 2)"
+        assert (said in done.stderr) is refused, done.stderr
+        assert done.returncode == 2
