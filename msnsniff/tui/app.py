@@ -67,6 +67,9 @@ SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll)
 _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
+ERRORS_FILTER: Final = "msnp.error or msnp.malformed or http.malformed"
+"""The palette's 'Show only errors': error replies, malformed bytes and capture gaps."""
+
 TYPED_ACTIONS: Final = frozenset({"focus_filter", "search"})
 """Actions of keys that are text in an input (`check_action`)."""
 
@@ -515,7 +518,7 @@ class MsnsniffApp(App[int]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Show only errors", "Filter to error replies and malformed frames",
-                            lambda: self.apply_filter("msnp.error or malformed"))
+                            lambda: self.apply_filter(ERRORS_FILTER))
         yield SystemCommand("Clear the filter", "Show every frame", lambda: self.apply_filter(""))
         yield SystemCommand("Fold keep-alives", "Hide or show PNG/QNG", self.action_toggle_noise)
         for tab in ("stream", "sessions", "contacts", "chat", "stats"):
