@@ -24,6 +24,7 @@ from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import HorizontalScroll, ScrollableContainer, Vertical, VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
@@ -396,8 +397,23 @@ class MsnsniffApp(App[int]):
         self.query_one(DetailView).action_toggle_hex()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`f` and `/` are text while an input (the filter, the search) has the keys."""
-        return not (action in TYPED_ACTIONS and isinstance(self.focused, Input))
+        """`f` and `/` are text while an input (the filter, the search) has the keys, and
+        they are the view's own where it binds them (Sessions' and Chat's `f`): these are
+        priority bindings, which would otherwise take the key before the view sees it."""
+        if action not in TYPED_ACTIONS:
+            return True
+        return not (isinstance(self.focused, Input) or self._bound_below(action))
+
+    def _bound_below(self, action: str) -> bool:
+        """The focused widget or one of its containers binds a key of the app's `action`."""
+        keys = {key for b in self.BINDINGS if isinstance(b, Binding) and b.action == action
+                for key in b.key.split(",")}  # fmt: skip
+        node: DOMNode | None = self.focused
+        while node is not None and node is not self.screen:
+            if any(key in node._bindings.key_to_bindings for key in keys):
+                return True
+            node = node.parent
+        return False
 
     def action_focus_filter(self) -> None:
         self.query_one("#tabs", TabbedContent).active = "stream"

@@ -549,3 +549,28 @@ def test_the_palette_commands_apply_filters_the_language_accepts() -> None:
             assert stream.rows is None and app.filter_text == ""
 
     asyncio.run(main())
+
+
+def test_f_in_sessions_and_chat_filters_to_the_login_or_conversation() -> None:
+    """Sessions' and Chat's own `f` (filter to the login, to the conversation; the footer
+    and the help say so) opened the display filter instead: the app's `f` is a priority
+    binding, so it took the key before the view saw it. Where the view has its own `f`,
+    the view's is the one that runs; elsewhere `f` still opens the filter."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            tabs = app.query_one("#tabs")
+            await pilot.press("2", "f")
+            await pilot.pause(0.2)
+            assert tabs.active == "stream"  # type: ignore[attr-defined]
+            assert app.filter_text == 'flow in {"1", "13", "52"}'  # DS, NS and SB of alice
+            assert app.focused is app.stream
+            await pilot.press("4", "f")
+            await pilot.pause(0.2)
+            assert app.filter_text == 'flow == "52"'
+            await pilot.press("3", "f")  # Contacts has no `f` of its own
+            assert app.query_one("#filter-input", Input).has_focus
+
+    asyncio.run(main())
