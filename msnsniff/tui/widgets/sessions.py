@@ -305,7 +305,11 @@ class SessionsView(Widget):
             under = self._tree_nodes[parent] if parent is not None else top
             info = NodeInfo(key, flows)
             if key in parents:
-                node = under.add(label, info, expand=key in expanded or key not in before)
+                # open when new, or a leaf until now (a live NS before its first switchboard);
+                # otherwise as the user left it
+                was = before.get(key)
+                node = under.add(label, info, expand=key in expanded or was is None
+                                 or not was.allow_expand)  # fmt: skip
             else:
                 node = under.add_leaf(label, info)
             self._tree_nodes[key] = node

@@ -301,6 +301,51 @@ def test_sessions_follow_a_live_capture_and_say_when_empty() -> None:
     run(view, body)
 
 
+def test_a_live_login_shows_its_first_switchboard_opened() -> None:
+    """Live, a login's NS connection arrives before its switchboards: it was a leaf, and
+    when its first switchboard came the rebuilt tree kept it closed (it was known and not
+    expanded), so every login after the first showed `▶ NS` with its switchboards hidden.
+    A node that could not be opened before opens when it gets children; one the user
+    closed stays closed."""
+    analysis, data = analyze("msnp8_demo.pcap", stop_after=0)
+    view = SessionsView(data.links)
+    events = iter(open_source(CAPTURES / "msnp8_demo.pcap"))
+
+    def push_until(frame: int) -> None:
+        for event in events:
+            if any(r.no >= frame for r in analysis.push(event)):
+                return
+
+    def node(key: NodeKey) -> Any:
+        stack = list(view.session_tree.root.children)
+        while stack:
+            n = stack.pop()
+            if n.data is not None and n.data.key == key:
+                return n
+            stack += n.children
+        raise AssertionError(f"no node {key}")
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        push_until(20)  # alice logged in on NS flow 13, no switchboard yet
+        view.refresh_from()
+        await pilot.pause()
+        assert not node(("ns", "13")).allow_expand
+        push_until(52)  # her switchboard's first frame
+        view.refresh_from()
+        await pilot.pause()
+        assert node(("ns", "13")).is_expanded
+        assert "bob@example.com" not in screen_text(app)  # not joined yet
+        node(("ns", "13")).collapse()
+        for event in events:
+            analysis.push(event)
+        analysis.finish()
+        view.refresh_from()
+        await pilot.pause()
+        assert not node(("ns", "13")).is_expanded  # closed by the user: stays closed
+
+    run(view, body)
+
+
 def test_switchboards_no_login_claims_are_listed_apart() -> None:
     """Without alice's notification connection (a capture that started late) her
     switchboard's cookie was never handed out: it is unlinked, with the reason."""
