@@ -147,7 +147,8 @@ class StreamView(ScrollView, can_focus=True):
         elif pairing is not None and pairing.replies == ():
             text += "  (no reply)"
         findings = index.findings.get(number)
-        mark = "!" if findings else ("*" if number in self.bookmarks else " ")
+        # a finding and a bookmark each have a column: a marked finding shows both
+        mark = ("!" if findings else " ") + ("*" if number in self.bookmarks else " ")
         base = PROBLEM_STYLE if index.is_problem(number) else (C2S_STYLE if c2s else S2C_STYLE)
         if number in self._pair_numbers():
             base = base + PAIR_STYLE

@@ -574,3 +574,31 @@ def test_f_in_sessions_and_chat_filters_to_the_login_or_conversation() -> None:
             assert app.query_one("#filter-input", Input).has_focus
 
     asyncio.run(main())
+
+
+def test_a_bookmark_shows_on_a_frame_with_a_finding_too() -> None:
+    """The mark column held one sign, and `!` (a finding) won over `*` (a bookmark): `m`
+    on a frame with a finding, the ones most worth marking, changed nothing on screen.
+    Each has its own column now."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            flagged = min(app.workspace.index.findings)
+            plain = next(n for n in app.workspace.index.numbers()
+                         if n > flagged and n not in app.workspace.index.findings)  # fmt: skip
+
+            def line(number: int) -> str:
+                return "".join(s.text for s in stream._segments(number, False))
+
+            assert line(flagged).split()[4] == "!"
+            for number in (flagged, plain):
+                stream.select_frame(number)
+                await pilot.press("m")
+            assert line(flagged).split()[4] == "!*"
+            assert line(plain).split()[4] == "*"
+            await pilot.press("m")  # again: the bookmark goes
+            assert "*" not in line(plain).split()[4]
+
+    asyncio.run(main())
