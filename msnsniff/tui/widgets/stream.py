@@ -294,7 +294,18 @@ class StreamView(ScrollView, can_focus=True):
         self.refresh()
 
     def action_next_bookmark(self) -> None:
-        self._walk(self.bookmarks, 1, "bookmarks")
+        """The next bookmark, and after the last the first again (no key goes back)."""
+        shown = sorted(n for n in self.bookmarks if self.row_of(n) is not None)
+        if not shown:
+            self.notify("no bookmarks shown" if self.bookmarks else "no bookmarks: m sets one",
+                        severity="information")  # fmt: skip
+            return
+        here = self.selected or 0
+        later = [n for n in shown if n > here]
+        if not later:
+            self.notify("after the last bookmark: back to the first", severity="information")
+        self.follow = False
+        self.select_frame(later[0] if later else shown[0])
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, self.row_count)

@@ -602,3 +602,29 @@ def test_a_bookmark_shows_on_a_frame_with_a_finding_too() -> None:
             assert "*" not in line(plain).split()[4]
 
     asyncio.run(main())
+
+
+def test_next_bookmark_wraps_to_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`'` only looked after the cursor and there is no key for the previous bookmark: from
+    below the last one it said "no more bookmarks" with two set above. After the last it
+    goes round to the first, and says so; with none set it says that."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        notes = recorded_notes(app, monkeypatch)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            await pilot.press("apostrophe")
+            assert notes == ["no bookmarks: m sets one"]
+            for number in (5, 9):
+                stream.select_frame(number)
+                await pilot.press("m")
+            await pilot.press("end", "apostrophe")
+            assert stream.selected == 5
+            assert notes[-1] == "after the last bookmark: back to the first"
+            await pilot.press("apostrophe")
+            assert stream.selected == 9
+            await pilot.press("apostrophe")
+            assert stream.selected == 5
+
+    asyncio.run(main())
