@@ -628,3 +628,30 @@ def test_next_bookmark_wraps_to_the_first(monkeypatch: pytest.MonkeyPatch) -> No
             assert stream.selected == 5
 
     asyncio.run(main())
+
+
+def test_a_stream_key_typed_just_before_slash_or_f_still_moves_the_stream() -> None:
+    """`g/` typed fast (both keys queued before the first is handled): `/` takes the focus at
+    once, so `g`, already handed to the stream, found the search box's keys when it was
+    handled and was dropped: the search then ran from the last frame, not the first."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            await pilot.press("end")
+            app.post_message(events.Key("g", "g"))  # at once, as a terminal read gives them
+            app.post_message(events.Key("slash", "/"))
+            await pilot.pause(0.2)
+            assert stream.selected == 1
+            assert app.query_one("#search", Input).has_focus
+            assert app.query_one("#search", Input).value == ""
+            await pilot.press("escape")
+            app.post_message(events.Key("j", "j"))
+            app.post_message(events.Key("m", "m"))
+            app.post_message(events.Key("f", "f"))
+            await pilot.pause(0.2)
+            assert stream.selected == 2 and stream.bookmarks == {2}
+            assert app.query_one("#filter-input", Input).has_focus
+
+    asyncio.run(main())
