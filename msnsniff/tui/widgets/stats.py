@@ -48,10 +48,15 @@ def bar(value: float, maximum: float, width: int) -> str:
 
 
 def rtt_bar(p50: float, p90: float, p99: float, maximum: float, width: int) -> Text:
-    """One bar in three shades: solid to p50, then to p90, then light to p99."""
-    cells = [max(0, round(v / maximum * width)) if maximum > 0 else 0 for v in (p50, p90, p99)]
-    if p99 > 0:
-        cells[2] = max(cells[2], 1)
+    """One bar in three shades: solid to p50, then to p90, then light to p99. A round trip
+    too short for a cell still gets one, in the shade of its first percentile above 0."""
+    values = (p50, p90, p99)
+    cells = [max(0, round(v / maximum * width)) if maximum > 0 else 0 for v in values]
+    first = next((i for i, v in enumerate(values) if v > 0), None)
+    if first is not None:
+        cells[first] = max(cells[first], 1)
+    for i in (1, 2):
+        cells[i] = max(cells[i], cells[i - 1])  # each shade starts where the last ended
     text = Text()
     drawn = 0
     for shade, upto, style in zip(RTT_SHADES, cells, ("cyan", "cyan", "cyan dim"), strict=True):

@@ -34,7 +34,7 @@ from msnsniff.tui.widgets import sessions as sessions_module
 from msnsniff.tui.widgets.chat import ChatView, message_style
 from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.sessions import NodeInfo, NodeKey, SessionsView, flow_filter
-from msnsniff.tui.widgets.stats import StatsView, bar, command_filter
+from msnsniff.tui.widgets.stats import StatsView, bar, command_filter, rtt_bar
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 SIZE = (120, 40)
@@ -551,6 +551,19 @@ def test_bars_are_drawn_to_an_eighth() -> None:
     assert bar(1, 8, 1) == "▏"
     assert bar(3, 8, 2) == "▊"
     assert bar(0, 8, 4) == "" and bar(1, 0, 4) == ""
+
+
+def test_a_short_round_trip_is_drawn_in_the_p50_shade() -> None:
+    """A round trip far below the scale's longest got its one cell from p99 (`░`), as if
+    only its slowest tail showed, while a slightly longer one with the same spread was `█`:
+    the first cell belongs to p50, and each shade starts where the one before ends."""
+    assert rtt_bar(0.029, 0.029, 0.029, 4.3, 40).plain == "█"
+    assert rtt_bar(0.134, 0.134, 0.134, 4.3, 40).plain == "█"
+    assert rtt_bar(0.035, 0.168, 0.168, 4.3, 40).plain == "█▓"
+    assert rtt_bar(0.01, 0.01, 4.3, 4.3, 40).plain == "█" + "░" * 39
+    assert rtt_bar(1.0, 2.0, 4.0, 4.0, 40).plain == "█" * 10 + "▓" * 10 + "░" * 20
+    assert rtt_bar(0, 0, 0.001, 4.3, 40).plain == "░"  # same-instant replies, one slow
+    assert rtt_bar(0, 0, 0, 4.3, 40).plain == ""
 
 
 def test_stats_show_the_top_command_and_filter_to_it(
