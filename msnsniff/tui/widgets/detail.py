@@ -48,6 +48,10 @@ def _add(node: TreeNode[None], key: str, value: Any) -> None:
         branch = node.add(Text(key), expand=True)
         for k, v in value.items():
             _add(branch, str(k), v)
+    elif _pairs(value):  # HTTP headers: name and value, a repeated name once per line
+        branch = node.add(Text(f"{key} ({len(value)})"), expand=True)
+        for name, v in value:
+            branch.add_leaf(Text(f"{printable(name)}: {printable(v)}"))
     elif isinstance(value, (list, tuple)) and any(
         isinstance(v, (dict, list, tuple)) or len(str(v)) >= LONG_ITEM for v in value
     ):
@@ -56,6 +60,14 @@ def _add(node: TreeNode[None], key: str, value: Any) -> None:
             _add(branch, str(i), v)
     else:
         node.add_leaf(Text(f"{key}: {printable(_words(value))}"))  # frame text: no markup
+
+
+def _pairs(value: Any) -> bool:
+    """A non-empty list of (name, value) string pairs."""
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, str) for x in v)
+        for v in value
+    )
 
 
 def _words(value: Any) -> str:

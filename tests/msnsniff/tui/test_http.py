@@ -57,3 +57,23 @@ def test_the_stats_view_has_an_http_section() -> None:
             assert "HTTP:" in web.render()
 
     asyncio.run(main())
+
+
+def test_http_headers_read_name_colon_value() -> None:
+    """The headers of an HTTP frame were leaves like `0: content-type, application/json`
+    (a list of pairs written as words); they read `content-type: application/json`, as an
+    MSG's MIME headers do, a repeated header once per line."""
+
+    async def main() -> None:
+        app = app_for("http_fbrest")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(2)
+            await pilot.pause(0.1)
+            labels = tree_labels(app.query_one(DetailView).query_one("#fields", Tree))
+            assert "headers (3)" in labels
+            assert "content-type: text/xml; charset=utf-8" in labels
+            assert "connection: close" in labels
+            assert not any(label.startswith("0: ") for label in labels)
+
+    asyncio.run(main())
