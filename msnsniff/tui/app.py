@@ -139,16 +139,37 @@ class MsnsniffApp(App[int]):
                 yield DetailView(self.workspace, id="detail")
             ws = self.workspace
             with TabPane("Sessions", id="sessions"):
+                yield self._pending("logins")
                 yield SessionsView(ws.links, id="sessions-view")
             with TabPane("Contacts", id="contacts"):
+                yield self._pending("contact lists")
                 yield ContactsView(ws.lists, id="contacts-view")
             with TabPane("Chat", id="chat"):
+                yield self._pending("conversations")
                 yield ChatView(ws.conversations, expand=ws.conversation, id="chat-view")
             with TabPane("Stats", id="stats"):
+                yield self._pending("statistics")
                 yield StatsView(ws.stats, web=ws.web_stats, id="stats-view")
         yield ProgressBar(id="loading", show_eta=False)
         yield Static("", id="status")
         yield Footer()
+
+    def _pending(self, what: str) -> Static:
+        """What a side tab says while the file is indexed: its view is filled only then, and
+        would say there is nothing in the capture."""
+        return Static(f"still indexing the capture: the {what} are shown when it is done "
+                      "(the stream can be used meanwhile)", classes="pending")  # fmt: skip
+
+    def _show_side_views(self, shown: bool) -> None:
+        """Show the side views, or (while a file is indexed) what they are waiting for."""
+        for pending in self.query(".pending"):
+            pending.display = not shown
+        for view in self._side_views():
+            view.display = shown
+
+    def _side_views(self) -> tuple[SessionsView, ContactsView, ChatView, StatsView]:
+        return (self.query_one(SessionsView), self.query_one(ContactsView),
+                self.query_one(ChatView), self.query_one(StatsView))  # fmt: skip
 
     @property
     def stream(self) -> StreamView:
@@ -159,6 +180,7 @@ class MsnsniffApp(App[int]):
         sys.setswitchinterval(0.001)
         self.stream.focus()
         self.stream.follow = self.live is not None
+        self._show_side_views(self.source is None)
         if self.source is not None:
             _freeze()  # start-up's objects (modules, the app) are never garbage: out of reach
             self.load_file(self.source)
@@ -237,6 +259,8 @@ class MsnsniffApp(App[int]):
             first = self._side_seen < 0
             self._side_seen = ws.index.count
             self._refresh_side_views()
+            if first:
+                self._show_side_views(True)
             if first and self.source is not None:
                 _freeze()  # the side views just built one object per session and chat
 
@@ -261,8 +285,7 @@ class MsnsniffApp(App[int]):
     def _refresh_side_views(self) -> None:
         """Each side view re-reads its analyzer, between two pushes of the loader."""
         with self.workspace.lock:
-            for view in (self.query_one(SessionsView), self.query_one(ContactsView),
-                         self.query_one(ChatView), self.query_one(StatsView)):  # fmt: skip
+            for view in self._side_views():
                 view.refresh_from()
 
     # --- filtering ----------------------------------------------------------------------------

@@ -655,3 +655,35 @@ def test_a_stream_key_typed_just_before_slash_or_f_still_moves_the_stream() -> N
             assert app.query_one("#filter-input", Input).has_focus
 
     asyncio.run(main())
+
+
+def test_side_tabs_say_indexing_until_the_file_is_read() -> None:
+    """The side views are filled once the file is indexed (a minute for the 1M capture);
+    until then they said 'no logins in this capture', 'no conversations in this capture'...
+    of a capture full of them. They say the capture is still being indexed."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        release = threading.Event()
+        load = app.workspace.load
+
+        def slow_load(*args: Any, **kwargs: Any) -> None:
+            release.wait(20)
+            load(*args, **kwargs)
+
+        app.workspace.load = slow_load  # type: ignore[method-assign]
+        async with app.run_test(size=SIZE) as pilot:
+            for key in ("2", "3", "4", "5"):
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                text = screen_text(app)
+                assert "in this capture" not in text, key
+                assert "still indexing the capture" in text, key
+            release.set()
+            await loaded(app, pilot)
+            await pilot.press("2")
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert "still indexing" not in text and "alice@example.com" in text
+
+    asyncio.run(main())
