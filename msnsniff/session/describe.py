@@ -132,7 +132,9 @@ def _lsg(frame: CommandFrame, f: dict[str, Any]) -> str:
 
 def _property(frame: CommandFrame, f: dict[str, Any]) -> str:
     who = f" {f['account']}" if f.get("account") else ""
-    return f"{frame.cmd}{who} {f.get('type', '?')} = {f.get('value', '')}{_version(f)}"
+    value = f.get("value")
+    setting = f"= {value}" if value else "blank"  # the BPRs after an ADD FL (seed 004)
+    return f"{frame.cmd}{who} {f.get('type', '?')} {setting}{_version(f)}"
 
 
 def _setting(frame: CommandFrame, f: dict[str, Any]) -> str:

@@ -59,3 +59,11 @@ def test_every_description_is_bounded() -> None:
     for name in ("msnp8_demo", "server_login_msnp8", "server_md5_logins"):
         for text in _words(name).values():
             assert 0 < len(text) <= MAX
+
+
+def test_a_blank_phone_number_reads_blank() -> None:
+    """The four BPRs after an ADD FL are blank (seed 004): they read `PHH =  → v3`, an
+    equals sign before nothing and a double space; they say the number is blank."""
+    words = _words("server_list_changes")
+    assert words[b"BPR 3 bob@example.com PHH"] == "BPR bob@example.com PHH blank → v3"
+    assert words[b"BPR 3 bob@example.com MOB N"] == "BPR bob@example.com MOB = N → v3"
