@@ -32,6 +32,7 @@ from textual.worker import Worker, get_current_worker
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import SourceEvent
+from msnsniff.errors import MsnsniffError
 from msnsniff.session.describe import describe
 from msnsniff.session.filter import DisplayFilter
 from msnsniff.session.workspace import Workspace
@@ -125,6 +126,7 @@ class MsnsniffApp(App[int]):
         self._side_seen = -1
         self._stopping = threading.Event()
         self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
+        self.failure: MsnsniffError | None = None  # why the live source could not start
 
     # --- layout ---------------------------------------------------------------------------
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.workspace import Workspace
+
+if TYPE_CHECKING:
+    from msnsniff.tui.app import MsnsniffApp
 
 
 def run_file(path: Path, decode_as: dict[str, str] | None = None) -> int:
@@ -21,7 +25,18 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None) -> int:
 
 def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
               upstream: tuple[str, int]) -> int:
-    """The proxy inside the TUI's event loop; its taps feed the TUI's workspace directly."""
+    """The proxy inside the TUI's event loop; its taps feed the TUI's workspace directly.
+    A proxy that cannot start (its port is taken) ends the app and is a plain error."""
+    app = proxy_app(proxy_args, listen, upstream)
+    app.run()
+    if app.failure is not None:
+        raise app.failure
+    return 0
+
+
+def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
+              upstream: tuple[str, int]) -> MsnsniffApp:
+    """The TUI with the proxy as its live source (see `run_proxy`)."""
     from msnsniff.proxy.addons import load_script
     from msnsniff.proxy.proxy import Proxy
     from msnsniff.proxy.tap import EventTap
@@ -32,7 +47,12 @@ def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
     async def live(app: MsnsniffApp) -> None:
         tap = EventTap(app.push_event)
         proxy = Proxy(listen, upstream, record=proxy_args.write, hook=hook, extra_taps=(tap,))
-        await proxy.start()
+        try:
+            await proxy.start()
+        except MsnsniffError as exc:
+            app.failure = exc
+            app.exit(return_code=2)
+            return
         app.notify(f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}")
         app.sub_title = f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}"
         try:
@@ -42,9 +62,7 @@ def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
         finally:
             await proxy.close()
 
-    app = MsnsniffApp(Workspace(live=True), live=live, title="proxy")
-    app.run()
-    return 0
+    return MsnsniffApp(Workspace(live=True), live=live, title="proxy")
 
 
 def run_sniff(iface: str, bpf: str | None, write: str | None,
