@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     tui = sub.add_parser("tui", help="browse a capture in the terminal UI")
     tui.add_argument("file", metavar="FILE")
     tui.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    tui.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                     help="start with this display filter applied")  # fmt: skip
     serve = sub.add_parser("serve", help="run the reference MSNP server (DS, NS, SB, Passport)")
     serve.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                        help="the dispatch server's address; the notification and switchboard "
@@ -252,7 +254,20 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_tui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.tui.run import run_file
 
-    return run_file(Path(args.file), _decode_as(args.decode_as))
+    _filter(args)  # a syntax error is reported before the screen is taken
+    return run_file(Path(args.file), _decode_as(args.decode_as), args.filter or "")
+
+
+def _tui_options(args: argparse.Namespace, command: str) -> None:
+    """Refuse the printed output's options with `--tui`, which shows every frame (its `-Y`
+    is the starting filter): they were taken and silently did nothing."""
+    given = [name for name, on in (("-T", args.format != "text"), ("--redact", args.redact),
+                                   ("-c", getattr(args, "count", None) is not None)) if on]
+    if given:
+        verb = "shape" if len(given) > 1 else "shapes"
+        raise MsnsniffError(f"{command} --tui: {' and '.join(given)} {verb} the printed "
+                            "output, which the TUI replaces (its -Y is the starting filter)")
+    _filter(args)  # a syntax error is reported before the screen is taken
 
 
 def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -267,6 +282,7 @@ def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.tui:
         from msnsniff.tui.run import run_proxy as run_proxy_tui
 
+        _tui_options(args, "proxy")
         return run_proxy_tui(args, listen, upstream)
     if args.filter:
         _filter(args)  # a syntax error is reported before anything listens
@@ -634,7 +650,9 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.tui:
         from msnsniff.tui.run import run_sniff
 
-        return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as))
+        _tui_options(args, "sniff")
+        return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
+                         args.filter or "")  # fmt: skip
     import queue
     from pathlib import Path
 

@@ -104,10 +104,11 @@ class MsnsniffApp(App[int]):
     def __init__(
         self, workspace: Workspace, *, source: Path | None = None,
         live: Callable[[MsnsniffApp], Coroutine[Any, Any, None]] | None = None,
-        title: str = "",
+        title: str = "", display: str = "",
     ) -> None:  # fmt: skip
         super().__init__()
         self.workspace = workspace
+        self._first_filter = display  # applied once mounted (`-Y`)
         self.source = source
         self.live = live
         self.events: queue.Queue[SourceEvent | None] = queue.Queue()
@@ -183,6 +184,8 @@ class MsnsniffApp(App[int]):
         self.stream.focus()
         self.stream.follow = self.live is not None
         self._show_side_views(self.source is None)
+        if self._first_filter:
+            self.apply_filter(self._first_filter)
         if self.source is not None:
             _freeze()  # start-up's objects (modules, the app) are never garbage: out of reach
             self.load_file(self.source)

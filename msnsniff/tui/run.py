@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from msnsniff.tui.app import MsnsniffApp
 
 
-def run_file(path: Path, decode_as: dict[str, str] | None = None) -> int:
+def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str = "") -> int:
+    """The TUI on a capture file, `display` its starting filter."""
     from msnsniff.tui.app import MsnsniffApp
 
     if not path.exists():
         raise MsnsniffError(f"{path}: no such file")
-    app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path))
+    app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path),
+                      display=display)  # fmt: skip
     app.run()
     return 0
 
@@ -62,11 +64,12 @@ def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
         finally:
             await proxy.close()
 
-    return MsnsniffApp(Workspace(live=True), live=live, title="proxy")
+    return MsnsniffApp(Workspace(live=True), live=live, title="proxy",
+                       display=proxy_args.filter or "")  # fmt: skip
 
 
 def run_sniff(iface: str, bpf: str | None, write: str | None,
-              decode_as: dict[str, str] | None = None) -> int:
+              decode_as: dict[str, str] | None = None, display: str = "") -> int:
     """Live capture into the TUI: scapy's sniffer thread queues events for the app. The
     capture starts before the screen is taken, so what it cannot do (the interface, the
     filter, the -w file) is a plain error and exit status 2; a capture that stops later
@@ -87,7 +90,8 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
         finally:
             capture.stop()
 
-    app = MsnsniffApp(Workspace(live=True, decode_as=decode_as), live=live, title=iface)
+    app = MsnsniffApp(Workspace(live=True, decode_as=decode_as), live=live, title=iface,
+                      display=display)  # fmt: skip
     capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
                           Path(write) if write else None)  # fmt: skip
     capture.start()  # events wait in the app's queue until it runs

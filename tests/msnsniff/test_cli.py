@@ -79,10 +79,17 @@ def test_an_output_path_that_cannot_be_written_is_one_clear_line(
         (["mock", "/nonexistent-msnsniff.pcap"],
          "/nonexistent-msnsniff.pcap: cannot read: No such file or directory"),
         (["read", "--decode-as", "99999=msnp", DEMO], "bad port 99999 for --decode-as (0-65535)"),
+        (["proxy", "--upstream", "127.0.0.1:9", "--tui", "-T", "jsonl", "--redact"],
+         "proxy --tui: -T and --redact shape the printed output, which the TUI replaces (its "
+         "-Y is the starting filter)"),
+        (["sniff", "-i", "lo", "--tui", "-c", "5"],
+         "sniff --tui: -c shapes the printed output, which the TUI replaces (its -Y is the "
+         "starting filter)"),
     ],
     ids=["serve port", "serve ns port", "serve sb port", "serve --sb-port", "serve --http-port",
          "proxy upstream", "proxy upstream 0", "proxy listen", "send", "mock", "mock passport",
-         "replay", "serve --chl-interval", "replay missing", "mock missing", "decode-as"],
+         "replay", "serve --chl-interval", "replay missing", "mock missing", "decode-as",
+         "proxy --tui -T", "sniff --tui -c"],
 )
 def test_a_bad_argument_is_one_clear_line(argv: list[str], expected: str) -> None:
     """Ports beyond 65535 (given, or the next ones `serve` and `mock` take after one), a

@@ -370,6 +370,23 @@ def test_keys_typed_fast_after_slash_or_f_go_to_the_box_it_opens() -> None:
     asyncio.run(main())
 
 
+def test_a_starting_filter_given_with_y_is_applied() -> None:
+    """`tui -Y F FILE` (and `proxy --tui -Y F`) open with F in the bar, applied: `-Y` used
+    to be refused by `tui` and ignored by `proxy --tui`."""
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(), source=CAPTURES / "server_list_changes.pcap",
+                          display="msnp.error")  # fmt: skip
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            await scanned(app, pilot)
+            errors = [n for n, f in enumerate(read_frames(CAPTURES / "server_list_changes.pcap"), 1)
+                      if isinstance(f, CommandFrame) and f.cmd.isdigit()]
+            assert errors and stream.rows is not None and list(stream.rows) == errors
+            assert app.query_one("#filter-input", Input).value == "msnp.error"
+
+    asyncio.run(main())
+
+
 def test_filter_bad_filter_fold_and_unanswered() -> None:
     async def main() -> None:
         app = app_for("server_list_changes")

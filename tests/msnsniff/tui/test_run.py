@@ -16,7 +16,7 @@ def test_a_proxy_that_cannot_listen_ends_the_tui_with_its_error() -> None:
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    args = argparse.Namespace(script=None, write=None)
+    args = argparse.Namespace(script=None, write=None, filter=None)
     try:
         app = proxy_app(args, ("127.0.0.1", port), ("127.0.0.1", 9))
 
