@@ -14,12 +14,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dissectors.msnp.payloads.text import swap_port_bytes
 from msnsniff.capture.write import PcapWriter, TcpConversation
 
 DS = ("127.0.0.1", 1863)
 NS = ("127.0.0.2", 1863)
 SB = ("127.0.0.3", 1863)
 CLIENT = "127.0.0.10"
+NS_CLIENT_PORT = 49424
 T0 = 1_700_000_000.0
 
 C, S = True, False
@@ -55,7 +57,7 @@ def _profile() -> bytes:
             ("kv", "7"),
             ("MSPAuth", "7Jx2bgPdEXAMPLEONLYnotAreal*ticket$$"),
             ("ClientIP", "127.0.0.10"),
-            ("ClientPort", "49424"),
+            ("ClientPort", str(swap_port_bytes(NS_CLIENT_PORT))),  # byte-swapped, as MSN's
         ],
     )
 
@@ -158,7 +160,7 @@ def conversations() -> list[tuple[str, tuple[str, int], tuple[str, int], list[tu
         (S, b"BYE bob@example.com\r\n"),
         (C, b"OUT\r\n"),
     ]  # fmt: skip
-    return [("ds", (CLIENT, 49423), DS, ds), ("ns", (CLIENT, 49424), NS, ns),
+    return [("ds", (CLIENT, 49423), DS, ds), ("ns", (CLIENT, NS_CLIENT_PORT), NS, ns),
             ("sb", (CLIENT, 49425), SB, sb)]  # fmt: skip
 
 
