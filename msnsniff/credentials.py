@@ -10,17 +10,20 @@ from __future__ import annotations
 import re
 from typing import Final
 
-HTTP_PARAMS: Final = re.compile(rb"(?i)(?<![\w-])(pwd|password|hpassword|sig|session_key|"
-                                rb"auth_response)=('[^']*'|[^&,\s]*)")  # fmt: skip
+HTTP_PARAMS: Final = re.compile(
+    rb"(?i)(?<![\w-])(pwd|pass|password|hpassword|sig|session_key|auth_response|ljsession)="
+    rb"('[^']*'|[^&,\s]*)"
+)
 """`name=value` parameters holding a password, a signature or a session key (Passport's
-Authorization header, Facebook REST and LiveJournal forms and query strings)."""
+Authorization header, Facebook REST and LiveJournal forms and query strings, Facebook's
+login form's `pass`, a LiveJournal session cookie's value)."""
 
 FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
 """The Passport ticket (`t=...&p=...`) in an `Authentication-Info` header."""
 
 BODY_SECRETS: Final = (
-    re.compile(rb"(?P<head><name>\s*(?P<name>h?password|auth_response|sig|session_key)\s*</name>"
-               rb"\s*<value>\s*(?:<string>)?)(?P<value>[^<]*)"),
+    re.compile(rb"(?P<head><name>\s*(?P<name>h?password|auth_response|sig|session_key|"
+               rb"ljsession)\s*</name>\s*<value>\s*(?:<string>)?)(?P<value>[^<]*)"),
     re.compile(rb"(?P<head><key>\s*(?P<name>sig|session_key)\s*</key>\s*<value>\s*(?:<string>)?)"
                rb"(?P<value>[^<]*)"),
     re.compile(rb'(?P<head>"key"\s*:\s*"(?P<name>sig|session_key)"\s*,\s*"value"\s*:\s*")'

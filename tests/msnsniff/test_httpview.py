@@ -161,3 +161,47 @@ def test_redact_hides_credential_parameters_in_bodies_no_application_claims() ->
     assert "hunter2" in json.dumps(record_to_json(record))
     body = record_to_json(record, redact=True)["payload"]["body"]
     assert body == "mode=login&user=test&password=<redacted>&ver=1"
+
+
+def test_redact_hides_an_ljsession_answer_and_a_facebook_login_pass(tmp_path: Path) -> None:
+    """LiveJournal's `sessiongenerate` hands out a login session cookie (`ljsession`), and
+    Facebook's login form posts the password as `pass`: neither was a credential, so both
+    redactors printed and copied them."""
+    from msnsniff.cli import main
+
+    call = (b"<?xml version='1.0'?><methodCall><methodName>LJ.XMLRPC.sessiongenerate"
+            b"</methodName><params><param><value><struct><member><name>username</name><value>"
+            b"<string>test</string></value></member></struct></value></param></params>"
+            b"</methodCall>")  # fmt: skip
+    answer = (b"<?xml version='1.0'?><methodResponse><params><param><value><struct><member>"
+              b"<name>ljsession</name><value><string>v1:u2:s3:aSESSIONCOOKIE</string></value>"
+              b"</member></struct></value></param></params></methodResponse>")  # fmt: skip
+    login = b"email=alice%40example.com&pass=PASSWORD-HUNTER&login=Log+In"
+    path = tmp_path / "sessions.pcap"
+    with path.open("wb") as fh:
+        writer = PcapWriter(fh)
+        lj = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 80))
+        lj.open(1.0)
+        lj.send(2.0, True, b"POST /interface/xmlrpc HTTP/1.1\r\nHost: lj\r\nContent-Type: "
+                b"text/xml\r\nContent-Length: %d\r\n\r\n" % len(call) + call)  # fmt: skip
+        lj.send(2.5, False, b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: "
+                b"%d\r\n\r\n" % len(answer) + answer)  # fmt: skip
+        lj.close(3.0)
+        fb = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.3", 80), isn=(7, 9))
+        fb.open(4.0)
+        fb.send(5.0, True, b"POST /login.php HTTP/1.1\r\nHost: www.facebook.com\r\nContent-"
+                b"Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n"
+                % len(login) + login)  # fmt: skip
+        fb.close(6.0)
+    session = CaptureSession(load_dissectors())
+    recs = [r for r in session.run(open_source(path)) if r.proto == "http"]
+    assert len(recs) == 3
+    plain = "\n".join(record_to_jsonl(r) for r in recs)
+    assert "SESSIONCOOKIE" in plain and "PASSWORD-HUNTER" in plain  # shown when not hidden
+    shown = "\n".join(record_to_jsonl(r, redact=True) + record_to_text(r, redact=True)
+                      for r in recs)  # fmt: skip
+    assert "SESSIONCOOKIE" not in shown and "PASSWORD-HUNTER" not in shown
+    copy = tmp_path / "copy.pcap"
+    assert main(["redact", str(path), str(copy)]) == 0
+    data = copy.read_bytes()
+    assert b"SESSIONCOOKIE" not in data and b"PASSWORD-HUNTER" not in data

@@ -25,6 +25,7 @@ BODY_MAX_PAID: Final = 10000
 AUTH_METHODS: Final = frozenset({"clear", "cookie", "challenge"})
 REQUIRED: Final = ("username", "to", "subject", "body")
 SECRETS: Final = ("password", "hpassword", "auth_response")
+ANSWER_SECRETS: Final = ("ljsession",)  # sessiongenerate's answer: a login session cookie
 HTML: Final = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 MD5_HEX: Final = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -216,4 +217,6 @@ def decode_response(body: bytes, call: AppInfo | None) -> AppInfo:
     if check is not None:
         members = call.fields.get("members") if call is not None else None
         problems += check(value, members if isinstance(members, dict) else None)
-    return AppInfo("xmlrpc", fields, tuple(problems))
+    credentials = tuple(f"value.{s}" for s in ANSWER_SECRETS
+                        if isinstance(value, dict) and s in value)  # fmt: skip
+    return AppInfo("xmlrpc", fields, tuple(problems), credentials)
