@@ -33,7 +33,8 @@ COMMANDS = (
 BATCH_COMMANDS = frozenset({"read", "expert", "stats", "chat", "sessions", "contacts",
                             "redact", "export"})  # run with `batch_collector` (collector.py)
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
-NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies"})
+NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies", "http.request_in",
+                             "http.response_in"})
 
 
 def _decode_as(values: Sequence[str]) -> dict[str, str]:

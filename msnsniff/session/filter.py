@@ -301,17 +301,19 @@ def _payload_text(payload: Payload) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def _extra(name: str, check: Callable[[object], bool], multi: bool = False) -> Getter:
-    """A value from `extra`, kept only when `check` accepts it (so matching never raises)."""
+def _extra(name: str, check: Callable[[object], bool], multi: bool = False,
+           proto: str = "msnp") -> Getter:  # fmt: skip
+    """A pairing value from `extra` (stored under its `msnp.*` name) for a record of `proto`,
+    kept only when `check` accepts it (so matching never raises)."""
 
     def get_one(ctx: _Ctx) -> Any:
         extra = ctx.extra
-        value = None if extra is None else extra.get(name)
+        value = None if extra is None or ctx.record.proto != proto else extra.get(name)
         return value if value is not None and check(value) else None
 
     def get_many(ctx: _Ctx) -> list[Any]:
         extra = ctx.extra
-        value = None if extra is None else extra.get(name)
+        value = None if extra is None or ctx.record.proto != proto else extra.get(name)
         if isinstance(value, list | tuple):
             return [v for v in value if check(v)]
         return [value] if value is not None and check(value) else []
@@ -560,6 +562,19 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         ),
         **{name: _F(kind, _http(get, multi), text, multi=multi)
            for name, kind, get, text, multi in _HTTP_FIELDS},
+        # Wireshark's names for an HTTP exchange's pairing (the msnp.* ones are MSNP's only)
+        "http.time": _F(
+            _K.FLOAT, _extra("msnp.rtt", _is_number, proto="http"),
+            "seconds from the request to its response", extra=True,
+        ),
+        "http.request_in": _F(
+            _K.INT, _extra("msnp.request", _is_int, proto="http"),
+            "frame number of the request a response answers", extra=True,
+        ),
+        "http.response_in": _F(
+            _K.INT, _extra("msnp.replies", _is_int, multi=True, proto="http"),
+            "frame number of a request's response", multi=True, extra=True,
+        ),
     }
 )  # fmt: skip
 """Every fixed filter field by name."""

@@ -62,3 +62,35 @@ def test_the_fields_are_listed() -> None:
 ])  # fmt: skip
 def test_a_protocol_name_is_a_filter_as_in_wireshark(name: str, text: str, n: int) -> None:
     assert count(name, text) == n
+
+
+def _shown(name: str, text: str) -> list[str]:
+    """The `read -Y text` lines of a bundled capture (pairing included)."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["read", "-Y", text, str(CAPTURES / f"{name}.pcap")]) == 0
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize(("name", "text", "n"), [
+    ("http_xmlrpc", "msnp.rtt > 0 or msnp.request or msnp.replies", 0),  # no MSNP here
+    ("http_xmlrpc", "http.time > 0", 30),
+    ("http_xmlrpc", "http.response_in", 15),
+    ("http_xmlrpc", "http.request_in and dir == s2c", 15),
+    ("http_gateway", "msnp.rtt > 0 and not http", 46),  # the MSNP inside the gateway's bodies
+    ("http_gateway", "http.time > 0 and msnp", 0),
+])  # fmt: skip
+def test_pairing_fields_belong_to_their_protocol(name: str, text: str, n: int) -> None:
+    """`msnp.rtt` matched every paired HTTP frame; an HTTP exchange now has Wireshark's
+    `http.time`, `http.request_in` and `http.response_in`."""
+    assert len(_shown(name, text)) == n
+
+
+def test_http_request_in_names_the_request() -> None:
+    first = _shown("http_xmlrpc", "http.request_in == 1")
+    assert len(first) == 1 and "s2c" in first[0] and "reply to #1" in first[0]
