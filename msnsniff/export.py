@@ -217,11 +217,14 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
                messages: list[str]) -> int:  # fmt: skip
     count = 0
     last: dict[str, str] = {}
+    left: dict[str, int] = {}  # what a transcript cannot hold, by kind
     with part.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
         fh.write(f"# msnsniff export of {name}\n")
         for record, _pairing in _frames(path, options, messages):
             frame = record.frame
             if not isinstance(frame, MsnpFrame) or not isinstance(frame, CommandFrame):
+                kind = "malformed or gap" if isinstance(frame, MsnpFrame) else record.proto.upper()
+                left[kind] = left.get(kind, 0) + 1
                 continue
             label = f"{Path(name).stem}-flow{record.flow.id}"
             arrow = ">>>" if frame.direction is Direction.C2S else "<<<"
@@ -238,6 +241,9 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
             count += 1
         for label, ts in last.items():
             fh.write(f"{ts} {label} --- connection closed\n")
+    for kind, n in left.items():
+        messages.append(f"msnsniff: {name}: {n} {kind} frames left out (a transcript holds MSNP "
+                        "command lines only; .jsonl or .pcapng keep them)")
     return count
 
 

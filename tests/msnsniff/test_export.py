@@ -65,6 +65,20 @@ def test_the_transcript_reads_back_as_the_same_frames(tmp_path: Path) -> None:
     assert frames(out) == frames(CHAT)
 
 
+def test_a_transcript_says_what_it_left_out(tmp_path: Path) -> None:
+    """HTTP frames have no place in a transcript: the export said "exported 0 frames" of an
+    HTTP capture and nothing else; it now counts them and names the formats that keep them."""
+    out = tmp_path / "x.txt"
+    status, _out, err = run("export", str(CAPTURES / "http_gateway.pcap"), "-o", str(out))
+    assert status == 0
+    assert err.splitlines() == [
+        f"msnsniff: {CAPTURES / 'http_gateway.pcap'}: 70 HTTP frames left out (a transcript "
+        "holds MSNP command lines only; .jsonl or .pcapng keep them)",
+        f"msnsniff: exported 69 frames of 1 capture to {out}",
+    ]
+    assert "left out" not in run("export", str(CHAT), "-o", str(tmp_path / "y.txt"))[2]
+
+
 def _pcapng_packets(path: Path) -> list[tuple[bytes, str | None]]:
     """(packet bytes, comment) of each enhanced packet block."""
     data, pos, out = path.read_bytes(), 0, []
