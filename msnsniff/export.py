@@ -83,8 +83,9 @@ class Part:
     """What one capture's export left: a file or directory to join, and its messages."""
 
     path: Path
-    messages: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # the input's damage: exit status 2
     frames: int = 0
+    notes: list[str] = field(default_factory=list)  # what the format could not hold
 
 
 # -- one capture ---------------------------------------------------------------------------
@@ -112,6 +113,7 @@ class _Facts:
     findings: list[Finding] = field(default_factory=list)
     transactions: list[Any] = field(default_factory=list)
     changes: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # a writer's: what its format left out
 
 
 def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -> _Facts:
@@ -167,6 +169,7 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
         facts = _first_pass(path, options, result.messages, options.kind == ".parquet")
         writer = WRITERS[options.kind]
         result.frames = writer(path, name, part, options, facts, result.messages)
+        result.notes = facts.notes
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -242,8 +245,8 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
         for label, ts in last.items():
             fh.write(f"{ts} {label} --- connection closed\n")
     for kind, n in left.items():
-        messages.append(f"msnsniff: {name}: {n} {kind} frames left out (a transcript holds MSNP "
-                        "command lines only; .jsonl or .pcapng keep them)")
+        facts.notes.append(f"msnsniff: {name}: {n} {kind} frames left out (a transcript holds "
+                           "MSNP command lines only; .jsonl or .pcapng keep them)")
     return count
 
 
@@ -543,6 +546,8 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for message in dict.fromkeys(part.messages):  # both passes meet the same damage
             err.write(message + "\n")
             status = 2
+        for note in part.notes:
+            err.write(note + "\n")
     total = sum(p.frames for p in parts)
     err.write(f"msnsniff: exported {total} frames of {len(files)} capture"
               f"{'s' if len(files) != 1 else ''} to {target}\n")  # fmt: skip
