@@ -81,6 +81,19 @@ def fill_json(frame: Frame, out: dict[str, Any], redact: bool) -> None:
     out["http"] = http
 
 
+def _value_words(value: Any) -> str:
+    """An XML-RPC or REST value in a text line: `name=value` pairs and comma lists, as
+    Wireshark shows members, not Python's repr (`{'sent_count': 2}`)."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_value_words(v)}" for k, v in value.items()) or "(empty)"
+    if isinstance(value, list | tuple):
+        return ",".join(_value_words(v) for v in value) or "(none)"
+    if value is None:
+        return "(none)"
+    text = str(value)
+    return f'"{text}"' if not text or any(c in text for c in ' =,"') else text
+
+
 def _app_words(app: AppInfo, frame: HttpMessage) -> str:
     f = app.fields
     if app.kind == "xmlrpc":
@@ -88,7 +101,7 @@ def _app_words(app: AppInfo, frame: HttpMessage) -> str:
             fault = f.get("fault") or {}
             return f"XML-RPC fault {fault.get('code')}: {fault.get('string')}"
         if f.get("type") == "response":
-            return f"XML-RPC answer to {f.get('method') or '?'}: {f.get('value')}"
+            return f"XML-RPC answer to {f.get('method') or '?'}: {_value_words(f.get('value'))}"
         members = f.get("members") or {}
         who = members.get("username")
         to = members.get("to")
@@ -102,7 +115,7 @@ def _app_words(app: AppInfo, frame: HttpMessage) -> str:
         error = f.get("error")
         if isinstance(error, dict):
             return f"REST error {error.get('code')}: {error.get('meaning') or error.get('message')}"
-        return f"REST answer {f.get('result')!r}"
+        return f"REST answer {_value_words(f.get('result'))}"
     action = f.get("action") or "?"
     sid = f.get("session_id")
     if isinstance(frame, HttpRequest):

@@ -89,7 +89,10 @@ def test_redact_hides_gateway_bodies_whose_msnp_is_shown_redacted_as_frames() ->
 def test_text_lines_and_stream_words() -> None:
     recs = records("http_fbrest")
     assert "REST facebook.liveMessage.send → 563683308" in record_to_text(recs[0])
-    assert stream_words(recs[1].frame) == "200 OK  REST answer '1'"
+    assert stream_words(recs[1].frame) == "200 OK  REST answer 1"
+    # values as name=value words, not Python's repr ({'sent_count': 2, 'msgid': [...]})
+    answer = record_to_text(records("http_xmlrpc")[1])
+    assert "XML-RPC answer to LJ.XMLRPC.sendmessage: sent_count=2 msgid=102365,102366]" in answer
     words = [stream_words(r.frame) for r in records("http_gateway") if r.proto == "http"]
     assert words[0].startswith("POST /gateway/gateway.dll  gateway open NS 127.0.0.1:")
     assert any(w.endswith("closed (0 MSNP bytes)") for w in words)
