@@ -487,19 +487,19 @@ class SessionLinks(NativeAnalyzer):
         pending = self._cookies.get(cookie) if cookie else None
         if pending is None or pending.used:
             sb.reason = (
-                f"its cookie {cookie} was never given out on a notification connection in "
+                "its cookie was never given out on a notification connection in "
                 f"this capture (the capture may have started late, or the cookie waited more "
                 f"than {self._ttl:g} s)"
             )
             return
         if cmd == "ANS" and pending.how == "RNG" and pending.session_id != session_id:
             sb.reason = (
-                f"its cookie {cookie} was given out by RNG for session {pending.session_id}, "
+                f"its cookie was given out by RNG for session {pending.session_id}, "
                 f"but ANS names session {session_id}"
             )
             return
         if cmd == "USR" and pending.how != "XFR":
-            sb.reason = f"its cookie {cookie} came with RNG but was used with USR"
+            sb.reason = "its cookie came with RNG but was used with USR"
             return
         pending.used = True
         self._cookies.pop(pending.cookie, None)
