@@ -93,10 +93,18 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
     except Exception as e:  # a script's bug must not break forwarding
         return [original], f"script error on {original.cmd}: {e!r}; frame passed unchanged"
     if result is None:
-        return [], f"script dropped {original.line[:60]!r}"
+        return [], f"script dropped {_shown(original)}"
     out = [result] if isinstance(result, ProxyFrame) else list(result)
     if not all(isinstance(f, ProxyFrame) for f in out):
         return [original], "script returned something that is not a ProxyFrame; passed unchanged"
     if out == [original]:
         return out, None
-    return out, f"script changed {original.line[:60]!r} into {len(out)} frame(s)"
+    return out, f"script changed {_shown(original)} into {len(out)} frame(s)"
+
+
+def _shown(frame: ProxyFrame) -> str:
+    """A frame for a note on stderr: its command and TrID only (the arguments of USR, ANS
+    and others are tickets, password hashes and cookies; notes are printed even with
+    --redact)."""
+    words = frame.words[:2]
+    return " ".join(words if words[1:] and words[1].isdigit() else words[:1])

@@ -59,3 +59,26 @@ def test_wire_recomputes_lengths_and_keeps_other_frames_exact() -> None:
     assert f.replace(payload=b"hi").wire() == b"MSG 4 A 2\r\nhi"
     assert ProxyFrame(Direction.C2S, "ns#1", "CHG 5 NLN 0").wire() == b"CHG 5 NLN 0\r\n"
     assert f.reply("ACK 4").direction is Direction.S2C
+
+
+def test_notes_name_a_frame_by_command_and_trid_never_by_its_credentials() -> None:
+    """The notes go to stderr whatever --redact says: a USR's ticket or MD5 hash and a
+    switchboard cookie must not be in them."""
+    from dissectors.api import Direction
+    from msnsniff.proxy.addons import apply
+    from msnsniff.proxy.framing import WireFrame
+
+    secrets = {
+        b"USR 3 TWN S t=SECRETTICKET&p=SECRETPROFILE": "USR 3",
+        b"USR 3 MD5 S 0123456789abcdef0123456789abcdef": "USR 3",
+        b"ANS 1 bob@example.com 849102291.520491113 11752013": "ANS 1",
+    }
+    for line, shown in secrets.items():
+        _, dropped = apply(lambda f: None, WireFrame(line), Direction.C2S, "ns#1")
+        _, changed = apply(lambda f: [f, f], WireFrame(line), Direction.C2S, "ns#1")
+        for note in (dropped, changed):
+            assert note is not None and f" {shown} " in f"{note} "
+            assert line.split()[-1].decode() not in note and "SECRET" not in note
+    _, note = apply(lambda f: None, WireFrame(b"MSG alice@example.com Alice 0"),
+                    Direction.S2C, "sb#1")  # fmt: skip
+    assert note == "script dropped MSG"
