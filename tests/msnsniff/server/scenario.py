@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 
 from msnsniff.client.connection import Connection
 from msnsniff.client.session import NotificationClient
@@ -58,11 +59,15 @@ def run(test: Callable[[ReferenceServer], Awaitable[T]], *, store: Any = None,
     return asyncio.run(main())
 
 
-PASSWORDS = {
+PASSWORDS: Final[Mapping[str, str]] = MappingProxyType({
     "alice@example.com": "alice-pass",
     "bob@example.com": "bob-pass",
     "carol@example.com": "carol-pass",
-}
+})
+"""The demo accounts' passwords (read only: tests share this module)."""
+
+OTHER_PASSWORD: Final = "pw"
+"""The password of every account a test adds to a store of its own."""
 
 
 async def login(server: ReferenceServer, account: str, dialect: int = 8,
@@ -70,7 +75,7 @@ async def login(server: ReferenceServer, account: str, dialect: int = 8,
     """Log `account` in (MD5 for MSNP2-7, TWN through the server's nexus for MSNP8+); the
     profile and the initial e-mail notification are read."""
     client = await NotificationClient.login(
-        server.config.host, server.ports[via], account, PASSWORDS.get(account, "x"),
+        server.config.host, server.ports[via], account, PASSWORDS.get(account, OTHER_PASSWORD),
         dialect=dialect, nexus=server.nexus_url,
     )
     await client.conn.until("MSG")

@@ -16,7 +16,14 @@ from msnsniff.client.connection import Connection
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.model import Contact
 from msnsniff.server.store import Store
-from tests.msnsniff.server.scenario import PASSWORDS, exchange, logged_in_raw, online, raw, run
+from tests.msnsniff.server.scenario import (
+    OTHER_PASSWORD,
+    exchange,
+    logged_in_raw,
+    online,
+    raw,
+    run,
+)
 
 A, B = "alice@example.com", "bob@example.com"
 
@@ -130,8 +137,7 @@ def test_clients_that_reset_get_no_more_writes(caplog: pytest.LogCaptureFixture)
     names = [f"user{i}@example.com" for i in range(20)]
     store = Store()
     for name in names:
-        store.add_account(name, "pw")
-        PASSWORDS[name] = "pw"
+        store.add_account(name, OTHER_PASSWORD)
     with store.transaction():
         for name in names:
             acc = store.account(name)

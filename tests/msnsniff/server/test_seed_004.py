@@ -12,7 +12,7 @@ from pathlib import Path
 from msnsniff.server.app import ReferenceServer
 from msnsniff.server.model import Contact
 from msnsniff.server.store import Store
-from tests.msnsniff.server.scenario import PASSWORDS, exchange, logged_in_raw, run
+from tests.msnsniff.server.scenario import OTHER_PASSWORD, exchange, logged_in_raw, run
 
 ME = "mypassport@passport.com"
 OTHERS = (
@@ -25,8 +25,7 @@ def seed_store(version: int, groups: dict[int, str] | None = None,
                contacts: tuple[Contact, ...] = ()) -> Store:
     """A store holding seed 004's accounts, with ME at `version` with these groups and lists."""
     store = Store()
-    me = store.add_account(ME, "pw")
-    PASSWORDS[ME] = "pw"
+    me = store.add_account(ME, OTHER_PASSWORD)
     for other in OTHERS:
         store.add_account(other, "pw")
     with store.transaction():
