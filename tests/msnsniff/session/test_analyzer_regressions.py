@@ -87,7 +87,8 @@ def test_links_switchboard_usr_on_a_notification_flow_raises_assertion() -> None
         ">>> CAL 2 a@b.c\\r\\n\n"
         "<<< CAL 2 RINGING 1234\\r\\n\n"
     )
-    _run(transcript(text), lambda sink: SessionLinks(sink, keep=True))
+    analysis, links = _run(transcript(text), lambda sink: SessionLinks(sink, keep=True))
+    _assert_one_login_and_no_switchboard(analysis, links)
 
 
 def test_links_ans_on_a_notification_flow_raises_assertion() -> None:
@@ -104,7 +105,17 @@ def test_links_ans_on_a_notification_flow_raises_assertion() -> None:
         "<<< IRO 1 1 1 a@b.c A\\r\\n\n"
         "<<< ANS 1 OK\\r\\n\n"
     )
-    _run(transcript(text), lambda sink: SessionLinks(sink, keep=True))
+    analysis, links = _run(transcript(text), lambda sink: SessionLinks(sink, keep=True))
+    _assert_one_login_and_no_switchboard(analysis, links)
+
+
+def _assert_one_login_and_no_switchboard(analysis: Analysis, links: SessionLinks) -> None:
+    """The run finished with the login of the one connection, the switchboard commands on
+    it ignored: no switchboard linked or unlinked, and nothing to report."""
+    [login] = links.logins()
+    assert (login.account, login.ns_flow.id, login.authenticated) == ("me@x.y", "t#1", True)
+    assert login.switchboards == () and links.unlinked() == []
+    assert analysis.findings == []
 
 
 # --- expert ------------------------------------------------------------------------------
