@@ -7,6 +7,7 @@ import difflib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from dissectors.msnp.frames import CommandFrame
@@ -16,6 +17,10 @@ from msnsniff.replay.recording import RecConn
 from msnsniff.session.capture_session import FrameRecord
 
 Status = Literal["same", "changed", "missing", "extra"]
+_STATUS: Final[Mapping[str, Status]] = MappingProxyType(
+    {"equal": "same", "replace": "changed", "delete": "missing", "insert": "extra"}
+)
+"""difflib's opcode -> what it means for a recorded frame."""
 Lines = tuple[str, ...]
 
 
@@ -156,8 +161,7 @@ def _unsolicited(conn: RecConn, recorded: list[Lines], replayed: list[Lines]) ->
         out.append(Item("same", conn.label, None, None, tuple(same), tuple(same)))
     matcher = difflib.SequenceMatcher(a=rest_recorded, b=rest_replayed, autojunk=False)
     for op, a0, a1, b0, b1 in matcher.get_opcodes():
-        status: Status = {"equal": "same", "replace": "changed", "delete": "missing",
-                          "insert": "extra"}[op]  # type: ignore[assignment]  # fmt: skip
+        status = _STATUS[op]
         out.append(Item(status, conn.label, None, None, tuple(rest_recorded[a0:a1]),
                         tuple(rest_replayed[b0:b1])))  # fmt: skip
     return out

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from dissectors.api import Direction
+from dissectors.api import Direction, Frame
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
@@ -548,9 +548,9 @@ class Replayer:
             elif args[0] == "MD5":
                 live.salt = args[2]
 
-    def _keep(self, live: _Live, frame: object, now: float) -> int:
+    def _keep(self, live: _Live, frame: Frame, now: float) -> int:
         self._no += 1
-        record = FrameRecord(self._no, now, live.flow, "msnp", frame)  # type: ignore[arg-type]
+        record = FrameRecord(self._no, now, live.flow, "msnp", frame)
         self.frames[live.rec.key].append(record)
         self._transactions.feed(record)
         return self._no

@@ -422,10 +422,12 @@ def run_mock(
                   f"{server.http_nexus_url})\n")  # fmt: skip
         out.flush()
         try:
-            stop = asyncio.ensure_future(until_stopped())
-            waits: list[asyncio.Future[object]] = [stop]  # type: ignore[list-item]
+            async def all_served() -> None:
+                await server.all_served.wait()
+
+            waits = [asyncio.ensure_future(until_stopped())]
             if args.once:
-                waits.append(asyncio.ensure_future(server.all_served.wait()))
+                waits.append(asyncio.ensure_future(all_served()))
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()

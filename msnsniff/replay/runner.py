@@ -98,7 +98,9 @@ async def run_replayer(machine: Replayer, nexus: str) -> None:
     handlers: dict[str, Callable[[str, object, float], list[Action]]] = {
         "connected": lambda key, _, now: machine.connected(key, now),
         "connect_failed": lambda key, why, now: machine.connect_failed(key, str(why), now),
-        "data": lambda key, data, now: machine.data(key, data, now),  # type: ignore[arg-type]
+        "data": lambda key, data, now: machine.data(
+            key, data if isinstance(data, bytes) else b"", now
+        ),
         "closed": lambda key, _, now: machine.closed(key, now),
         "ticket": lambda key, value, now: machine.ticket(key, str(value), None, now),
         "ticket_failed": lambda key, why, now: machine.ticket(key, None, str(why), now),

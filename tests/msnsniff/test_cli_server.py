@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from msnsniff.client.session import NotificationClient
+from msnsniff.server.app import ReferenceServer
 
 MSNSNIFF = [sys.executable, "-m", "msnsniff"]
 
@@ -25,12 +26,15 @@ async def start_serve(*args: str) -> tuple[asyncio.subprocess.Process, dict[str,
     head = b""
     while b"database" not in head:
         line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert line, f"serve exited: {(await proc.stderr.read()).decode()}"  # type: ignore[union-attr]
+        assert proc.stderr is not None
+        assert line, f"serve exited: {(await proc.stderr.read()).decode()}"
         head += line
     text = head.decode()
     ports = {k: int(v) for k, v in re.findall(r"(dispatch|notification|switchboard) \S+:(\d+)",
                                                text)}  # fmt: skip
-    ports["https"] = int(re.search(r"https://127\.0\.0\.1:(\d+)/", text).group(1))  # type: ignore[union-attr]
+    https = re.search(r"https://127\.0\.0\.1:(\d+)/", text)
+    assert https is not None, text
+    ports["https"] = int(https.group(1))
     return proc, ports
 
 
@@ -126,8 +130,8 @@ def test_add_account_nick_is_plain_text_sent_url_encoded(tmp_path: Path) -> None
     )  # fmt: skip
     assert too_long.returncode == 2 and "387" in too_long.stderr
 
-    async def test(server: object) -> None:
-        host, port = server.config.host, server.ports["ns"]  # type: ignore[attr-defined]
+    async def test(server: ReferenceServer) -> None:
+        host, port = server.config.host, server.ports["ns"]
         for email, nick in (("dave@example.com", "Dave%20Smith"), ("eve@example.com",
                                                                    "100%25%20Eve")):
             client = await NotificationClient.login(host, port, email, "pw", dialect=7)

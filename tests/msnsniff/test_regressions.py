@@ -9,8 +9,10 @@ import contextlib
 import io
 import json
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 
+from msnsniff.capture import SourceEvent
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.cli import main
 
@@ -247,8 +249,8 @@ def test_fast_path_keeps_payload_when_ip_total_length_is_zero(tmp_path: Path) ->
     pcapng = tmp_path / "tso.pcapng"
     pcapng.write_bytes(_pcapng(_records(fh.getvalue())))
 
-    def data(events: object) -> bytes:
-        return b"".join(e.data for e in events if isinstance(e, StreamChunk))  # type: ignore[attr-defined]
+    def data(events: Iterable[SourceEvent]) -> bytes:
+        return b"".join(e.data for e in events if isinstance(e, StreamChunk))
 
     assert data(read_pcapng(pcapng)) == VER
     assert data(read_pcap(pcap)) == VER

@@ -57,6 +57,3 @@ class HelpScreen(ModalScreen[None]):
                  "open it, click a tree node to select it")  # fmt: skip
         with VerticalScroll(id="help-body"):
             yield Static(f"{text}\n\n{mouse}", id="help-text")
-
-    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
-        self.dismiss(None)

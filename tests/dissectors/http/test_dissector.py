@@ -66,7 +66,8 @@ def test_chunked_and_gzip_and_deflate_bodies_are_decoded() -> None:
 
 def test_http10_response_reads_until_close() -> None:
     frames = exchange(b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\nto the end")
-    assert frames[-1].body == b"to the end"  # type: ignore[attr-defined]
+    last = frames[-1]
+    assert isinstance(last, HttpResponse) and last.body == b"to the end"
 
 
 def test_body_cap_is_reported_and_only_the_cap_kept() -> None:

@@ -157,7 +157,7 @@ def test_client_key_table() -> None:
         # The algorithm named for a key pair is the one its dialects use.
         assert {algorithm_for(d) for d in entry.dialects} == {entry.algorithm}
     with pytest.raises(TypeError):
-        CLIENT_KEYS["x"] = CLIENT_KEYS[MSMSGS]  # type: ignore[index]
+        CLIENT_KEYS["x"] = CLIENT_KEYS[MSMSGS]  # type: ignore[index]  # read only: must raise
 
 
 def test_wire_bytes_round_trip() -> None:

@@ -49,9 +49,9 @@ def test_names_are_unique_except_known_families() -> None:
 
 def test_table_is_read_only_and_entries_frozen() -> None:
     with pytest.raises(TypeError):
-        ERRORS[999] = ErrorInfo(999, "ERR_X", "x")  # type: ignore[index]
+        ERRORS[999] = ErrorInfo(999, "ERR_X", "x")  # type: ignore[index]  # read only: must raise
     with pytest.raises(FrozenInstanceError):
-        ERRORS[216].name = "ERR_X"  # type: ignore[misc]
+        ERRORS[216].name = "ERR_X"  # type: ignore[misc]  # read only: must raise
     assert not hasattr(ERRORS[216], "__dict__")  # slotted
 
 

@@ -23,11 +23,11 @@ CAPTURE = Path(__file__).parents[3] / "captures" / "server_login_msnp8.pcap"
 TICKET = "t=fresh-ticket&p=profile"
 
 
-def machine(**options: object) -> Replayer:
+def machine(options: ReplayOptions | None = None) -> Replayer:
     recording = load_recording(CAPTURE, CaptureSession(load_dissectors()), select="1")
     return Replayer(recording, ("127.0.0.1", 1864),
                     Credentials(tickets={"bob@example.com": TICKET}),
-                    ReplayOptions(**options))  # type: ignore[arg-type]  # fmt: skip
+                    options or ReplayOptions())  # fmt: skip
 
 
 def sent(actions: Sequence[object]) -> list[bytes]:
@@ -48,7 +48,7 @@ def test_fresh_trids_and_a_given_ticket() -> None:
 
 
 def test_original_pace_keeps_the_recorded_gap_up_to_max_gap() -> None:
-    m = machine(pace="original", max_gap=0.05)
+    m = machine(ReplayOptions(pace="original", max_gap=0.05))
     m.start(0.0)
     m.connected("1", 0.0)
     m.data("1", b"VER 1 MSNP8\r\n", 0.0)  # CVR: its recorded gap is a fraction of a ms
@@ -73,7 +73,7 @@ def test_fast_pace_waits_for_nothing_but_replies() -> None:
 
 
 def test_no_reply_fails_at_the_deadline_naming_the_request() -> None:
-    m = machine(timeout=2.0)
+    m = machine(ReplayOptions(timeout=2.0))
     m.start(0.0)
     m.connected("1", 0.0)
     assert m.deadline() == pytest.approx(2.0)

@@ -41,12 +41,13 @@ def check(account: str, password: str) -> bool:
     return ACCOUNTS.get(account.lower()) == password
 
 
-def run(scenario: Scenario, passport: Passport | None = None, **start: object) -> None:
+def run(scenario: Scenario, passport: Passport | None = None, *, https_port: int | None = 0,
+        cert_dir: Path | None = None, dalogin: str | None = None) -> None:
     """Start `passport` (default: one checking ACCOUNTS) with `start`, run `scenario`, close."""
 
     async def main() -> None:
         server = passport or Passport(check)
-        await server.start(**start)  # type: ignore[arg-type]
+        await server.start(https_port=https_port, cert_dir=cert_dir, dalogin=dalogin)
         try:
             await asyncio.wait_for(scenario(server), 10)
         finally:

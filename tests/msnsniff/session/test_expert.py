@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from dissectors.msnp.challenge import md5_answer
+from msnsniff.capture import SourceEvent
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.registry import load_dissectors
@@ -19,10 +21,10 @@ from tests.helpers import REAL, SEEDS, transcript
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def expert(events: object) -> tuple[dict[int, bytes], list[Finding]]:
+def expert(events: Iterable[SourceEvent]) -> tuple[dict[int, bytes], list[Finding]]:
     analysis = Analysis(CaptureSession(load_dissectors()))
     analysis.add(Expert)
-    records: list[FrameRecord] = list(analysis.run(events))  # type: ignore[arg-type]
+    records: list[FrameRecord] = list(analysis.run(events))
     lines = {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}
     return lines, analysis.findings
 
@@ -220,11 +222,11 @@ def test_joined_mid_connection_is_not_before_auth() -> None:
     assert codes(lines, findings) == {("expert.before_auth", b"ADD 7 AL a@b.c a@b.c")}
 
 
-def with_contacts(events: object) -> tuple[dict[int, bytes], list[Finding]]:
+def with_contacts(events: Iterable[SourceEvent]) -> tuple[dict[int, bytes], list[Finding]]:
     analysis = Analysis(CaptureSession(load_dissectors()))
     lists = analysis.add(ContactLists)
     analysis.add(lambda sink: Expert(sink, lists))
-    records: list[FrameRecord] = list(analysis.run(events))  # type: ignore[arg-type]
+    records: list[FrameRecord] = list(analysis.run(events))
     return {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}, analysis.findings
 
 

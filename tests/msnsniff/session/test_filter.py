@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,8 @@ SEED_003 = _seed("003")
 SEED_004 = _seed("004")
 
 
-def records_of(events: object) -> list[FrameRecord]:
-    return list(CaptureSession(load_dissectors()).run(events))  # type: ignore[arg-type]
+def records_of(events: Iterable[SourceEvent]) -> list[FrameRecord]:
+    return list(CaptureSession(load_dissectors()).run(events))
 
 
 @functools.cache
@@ -206,12 +207,12 @@ def test_seed_003_login() -> None:
 # -- analysis values through `extra` --------------------------------------------------------
 
 
-def transaction_extra(events: object) -> tuple[list[FrameRecord], Extra]:
+def transaction_extra(events: Iterable[SourceEvent]) -> tuple[list[FrameRecord], Extra]:
     """Per frame: the request's RTT and replies, and each reply's request."""
     done: list[Transaction] = []
     analysis = Analysis(CaptureSession(load_dissectors()))
     analysis.analyzers.append(Transactions(analysis.sink, on_settle=done.append))
-    records = list(analysis.run(events))  # type: ignore[arg-type]
+    records = list(analysis.run(events))
     extra: Extra = {}
     for txn in done:
         extra.setdefault(txn.request, {}).update(

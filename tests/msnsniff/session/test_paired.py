@@ -14,7 +14,7 @@ def test_the_fast_constructor_equals_the_dataclass_one() -> None:
     assert fast == Pairing(replies=(4, 5), rtt=0.25)
     assert (fast.request, fast.replies, fast.rtt) == (None, (4, 5), 0.25)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.rtt = 1.0  # type: ignore[misc]
+        fast.rtt = 1.0  # type: ignore[misc]  # read only: must raise
 
 
 def test_extra_names_only_what_is_known() -> None:

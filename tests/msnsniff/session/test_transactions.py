@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 
 import pytest
 
 from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import SourceEvent
 from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
@@ -18,13 +20,13 @@ from tests.helpers import seed, transcript
 
 
 def analyse(
-    events: object, timeout: float = 60.0
+    events: Iterable[SourceEvent], timeout: float = 60.0
 ) -> tuple[list[FrameRecord], list[Transaction], list[Finding], Transactions]:
     settled: list[Transaction] = []
     analysis = Analysis(CaptureSession(load_dissectors()))
     txns = Transactions(analysis.sink, timeout=timeout, on_settle=settled.append)
     analysis.analyzers.append(txns)
-    records = list(analysis.run(events))  # type: ignore[arg-type]
+    records = list(analysis.run(events))
     return records, settled, analysis.findings, txns
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,10 @@ from msnsniff.session.webapi import WebApis, WebStats
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 
 
-def findings(name: str, **options: object) -> list[Finding]:
+def findings(name: str, *, fb_secret: str | None = None,
+             passwords: Mapping[str, str] | None = None) -> list[Finding]:
     analysis = Analysis(CaptureSession(load_dissectors()))
-    analysis.add(lambda sink: WebApis(sink, **options))  # type: ignore[arg-type]
+    analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret, passwords=passwords))
     for _ in analysis.run(open_source(CAPTURES / f"{name}.pcap")):
         pass
     return analysis.findings

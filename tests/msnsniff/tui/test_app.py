@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from textual import events
-from textual.widgets import Input, Static, Tree
+from textual.pilot import Pilot
+from textual.widgets import Input, Static, TabbedContent, Tree
 
 from dissectors.api import Frame
 from dissectors.msnp.frames import CommandFrame
@@ -37,23 +38,23 @@ def app_for(name: str) -> MsnsniffApp:
     return MsnsniffApp(Workspace(), source=CAPTURES / f"{name}.pcap")
 
 
-async def loaded(app: MsnsniffApp, pilot: object) -> StreamView:
+async def loaded(app: MsnsniffApp, pilot: Pilot[int]) -> StreamView:
     for _ in range(1000):  # up to 20 s on a loaded machine; a few tenths usually
         if app.workspace.done:
             break
         await asyncio.sleep(0.02)
-    await pilot.pause(0.3)  # type: ignore[attr-defined]
+    await pilot.pause(0.3)
     return app.query_one(StreamView)
 
 
-async def scanned(app: MsnsniffApp, pilot: object) -> None:
+async def scanned(app: MsnsniffApp, pilot: Pilot[int]) -> None:
     """Wait until the filter pass has looked at every frame (a worker thread; slow on a
     loaded machine)."""
     for _ in range(1000):
         if not app.scanning and app.scanned >= app.workspace.index.count:
             break
         await asyncio.sleep(0.02)
-    await pilot.pause(0.1)  # type: ignore[attr-defined]
+    await pilot.pause(0.1)
 
 
 def recorded_notes(app: MsnsniffApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -69,14 +70,14 @@ def recorded_notes(app: MsnsniffApp, monkeypatch: pytest.MonkeyPatch) -> list[st
     return notes
 
 
-async def searched(app: MsnsniffApp, pilot: object) -> None:
+async def searched(app: MsnsniffApp, pilot: Pilot[int]) -> None:
     """Wait for the typing pause, then until the search worker has finished."""
     await asyncio.sleep(SEARCH_PAUSE + 0.1)
     for _ in range(1000):
         if not app.searching:
             break
         await asyncio.sleep(0.02)
-    await pilot.pause(0.1)  # type: ignore[attr-defined]
+    await pilot.pause(0.1)
 
 
 def test_loading_selection_detail_and_pairs() -> None:
@@ -291,7 +292,7 @@ def test_enter_in_the_stats_tab_filters_at_once() -> None:
             cmd = stats.command_rows("c2s")[0][0]
             await pilot.press("enter")
             await scanned(app, pilot)
-            assert app.query_one("#tabs").active == "stream"  # type: ignore[attr-defined]
+            assert app.query_one("#tabs", TabbedContent).active == "stream"
             assert cmd in app.filter_text and stream.rows
             for number in stream.rows:
                 frame = app.workspace.index.frame(number)
@@ -399,7 +400,7 @@ def test_filter_bad_filter_fold_and_unanswered() -> None:
             await scanned(app, pilot)
             assert stream.rows is not None and list(stream.rows) == errors
             await pilot.press("f")
-            app.query_one("#filter-input").value = ""  # type: ignore[attr-defined]
+            app.query_one("#filter-input", Input).value = ""
             await pilot.press(*"msnp.cmd ==", "enter")
             await pilot.pause(0.2)
             error = str(app.query_one("#filter-error").render())
@@ -448,7 +449,7 @@ def test_fold_search_bookmarks_help_and_tabs() -> None:
             for key, tab in (("2", "sessions"), ("3", "contacts"), ("4", "chat"),
                              ("5", "stats"), ("1", "stream")):
                 await pilot.press(key)
-                assert app.query_one("#tabs").active == tab
+                assert app.query_one("#tabs", TabbedContent).active == tab
                 focused = app.focused  # the keys go to the tab shown, not the hidden stream
                 assert focused is not None and tab in {w.id for w in focused.ancestors_with_self}
 

@@ -141,7 +141,7 @@ def test_messages_carry_read_only_data() -> None:
     assert FrameRequested(7).number == 7
     assert FilterRequested("x") == FilterRequested("x") != FilterRequested("y")
     with pytest.raises(AttributeError):
-        FrameRequested(7).number = 8  # type: ignore[misc]
+        FrameRequested(7).number = 8  # type: ignore[misc]  # read only: must raise
 
 
 # -- sessions -------------------------------------------------------------------------------

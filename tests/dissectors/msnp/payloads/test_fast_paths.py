@@ -169,5 +169,5 @@ def test_new_payload_is_a_frozen_payload() -> None:
     assert type(fast) is Payload
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.length = 4  # type: ignore[misc]
+        fast.length = 4  # type: ignore[misc]  # read only: must raise
     assert dataclasses.replace(fast, length=4).length == 4

@@ -127,5 +127,5 @@ def test_payload_is_frozen() -> None:
     p = decode_payload("MSG", mime("text/plain", "x"))
     assert isinstance(p, Payload)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        p.length = 3  # type: ignore[misc]
+        p.length = 3  # type: ignore[misc]  # read only: must raise
     hash(p)  # fields are excluded from the hash, so a payload can live in a set
