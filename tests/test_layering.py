@@ -70,3 +70,45 @@ def test_nothing_imports_the_tui_except_the_cli() -> None:
         if any(i.startswith("msnsniff.tui") for i in _imports(p)):
             offenders.append(str(rel))
     assert offenders == []
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules a file imports when it is imported (not inside a function or class body)."""
+    names: set[str] = set()
+    todo: list[ast.stmt] = list(ast.parse(path.read_text(encoding="utf-8")).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+        elif isinstance(node, ast.If | ast.Try | ast.With):  # guarded imports count too
+            todo += [n for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom)]
+    return names
+
+
+def test_scapy_and_textual_are_imported_only_where_they_are_used() -> None:
+    """Every module, not only those `read` loads: scapy inside the functions that capture,
+    textual at module level only in the TUI package (which nothing else imports eagerly)."""
+    offenders = []
+    for root in ("msnsniff", "dissectors"):
+        for p in (ROOT / root).rglob("*.py"):
+            rel = p.relative_to(ROOT)
+            heavy = {i.split(".")[0] for i in _top_level_imports(p)} & {"scapy", "textual"}
+            if rel.parts[:2] == ("msnsniff", "tui"):
+                heavy -= {"textual"}
+            if heavy:
+                offenders.append(f"{rel}: {sorted(heavy)}")
+    assert offenders == []
+
+
+def test_relative_imports_are_not_used() -> None:
+    """The checks above read absolute module names: a relative import would slip past."""
+    relative = [
+        str(p.relative_to(ROOT))
+        for root in ("msnsniff", "dissectors")
+        for p in (ROOT / root).rglob("*.py")
+        if any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(ast.parse(
+            p.read_text(encoding="utf-8"))))
+    ]  # fmt: skip
+    assert relative == []
