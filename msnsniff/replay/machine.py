@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Literal
 
 from dissectors.api import Direction, Frame
@@ -520,29 +521,44 @@ class Replayer:
 
     def _received(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
         self._keep(live, frame, now)
-        cmd, args = frame.cmd, frame.args
-        if cmd not in _UNPROMPTED:
+        if frame.cmd not in _UNPROMPTED:
             key = live.rec.key
             self._server_counts[key] = self._server_counts.get(key, 0) + 1
-        if cmd == "CHL" and args:
-            answer = expected_answer(args[0], live.client_id, frame.dialect) or ""
-            if not answer:
-                self.notes.append(f"{live.rec.label}: no key for client id {live.client_id}; "
-                                  "the challenge was answered wrongly")  # fmt: skip
-            trid = live.next_trid
-            live.next_trid += 1
-            data = f"QRY {trid} {live.client_id} 32\r\n{answer:<32.32}".encode()
-            out.append(Send(live.rec.key, data))
-            self._sent(live, data, now)
-            self.auto_qry += 1
-        elif cmd == "RNG":
-            live.rngs.append(frame)
-        elif cmd == "XFR" and args[:1] == ("NS",) and len(args) >= 2 and live.rec.kind == "NS":
-            # a login the recording made straight to an NS met a dispatch server here: the
-            # rest of its script is for an NS, and only --ns can say where that is
+        handler = _ON_SERVER.get(frame.cmd)
+        if handler is not None:
+            handler(self, live, frame, now, out)
+
+    def _on_chl(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
+        """Answer a challenge at once with a fresh QRY (recorded QRYs are never sent)."""
+        if not frame.args:
+            return
+        answer = expected_answer(frame.args[0], live.client_id, frame.dialect) or ""
+        if not answer:
+            self.notes.append(f"{live.rec.label}: no key for client id {live.client_id}; "
+                              "the challenge was answered wrongly")  # fmt: skip
+        trid = live.next_trid
+        live.next_trid += 1
+        data = f"QRY {trid} {live.client_id} 32\r\n{answer:<32.32}".encode()
+        out.append(Send(live.rec.key, data))
+        self._sent(live, data, now)
+        self.auto_qry += 1
+
+    def _on_rng(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
+        """Keep an invitation: a recorded switchboard may be opened by the n-th RNG."""
+        live.rngs.append(frame)
+
+    def _on_xfr(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
+        """A login the recording made straight to an NS met a dispatch server here: the rest
+        of its script is for an NS, and only --ns can say where that is."""
+        args = frame.args
+        if args[:1] == ("NS",) and len(args) >= 2 and live.rec.kind == "NS":
             out.extend(self._fail(f"{live.rec.label}: the server redirected to NS {args[1]} "
                                   f"(XFR NS), which the recording did not; pass --ns {args[1]}"))
-        elif cmd == "USR" and args[1:2] == ("S",) and len(args) >= 3:
+
+    def _on_usr(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
+        """`USR trid TWN|MD5 S value`: the Passport policy or the MD5 salt of this login."""
+        args = frame.args
+        if args[1:2] == ("S",) and len(args) >= 3:
             if args[0] == "TWN":
                 live.policy = args[2]
             elif args[0] == "MD5":
@@ -587,6 +603,16 @@ def _gap(before: float | None, after: float | None, cap: float) -> float:
     if before is None or after is None:
         return 0.0
     return max(0.0, min(after - before, cap))
+
+
+_ServerHandler = Callable[[Replayer, _Live, CommandFrame, float, list[Action]], None]
+_ON_SERVER: Final[Mapping[str, _ServerHandler]] = MappingProxyType({
+    "CHL": Replayer._on_chl,
+    "RNG": Replayer._on_rng,
+    "XFR": Replayer._on_xfr,
+    "USR": Replayer._on_usr,
+})
+"""Server commands the machine acts on as they arrive (every one is also kept)."""
 
 
 def _show(rec: RecFrame) -> str:

@@ -29,8 +29,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, TextIO
 
 from dissectors.api import Direction
@@ -53,21 +54,31 @@ ADDRESS_FIELDS: Final = frozenset({"address", "current_address"})
 log = logging.getLogger(__name__)
 
 
+_LOGIN_METHODS: Final = frozenset({"TWN", "MD5", "SSO"})
+
+
+def _usr_identity(args: tuple[str, ...]) -> tuple[str, ...]:
+    """A login's `method I account`, or a switchboard's `account cookie`."""
+    if args[:1] and args[0] in _LOGIN_METHODS and args[1:2] == ("I",):
+        return tuple(a.casefold() for a in args[:3])
+    if args[:1] and args[0] not in _LOGIN_METHODS:
+        return (args[0].casefold(), *args[1:2])
+    return ()
+
+
+_IDENTITY: Final[Mapping[str, Callable[[tuple[str, ...]], tuple[str, ...]]]] = MappingProxyType({
+    "USR": _usr_identity,
+    "ANS": lambda args: (*(a.casefold() for a in args[:1]), *args[1:3]),  # account cookie id
+    "CAL": lambda args: tuple(a.casefold() for a in args[:1]),  # whom the client invites
+    "MSG": lambda args: args[:1],  # the acknowledgement asked for decides what comes back
+})
+"""Per client command, the arguments that must be equal for it to match a recorded one."""
+
+
 def _identity(frame: CommandFrame) -> tuple[str, ...]:
     """The arguments that must be equal for a client frame to match a recorded one."""
-    args = frame.args
-    if frame.cmd == "USR":
-        if args[:1] and args[0] in ("TWN", "MD5", "SSO") and args[1:2] == ("I",):
-            return tuple(a.casefold() for a in args[:3])
-        if args[:1] and args[0] not in ("TWN", "MD5", "SSO"):  # switchboard: account cookie
-            return (args[0].casefold(), *args[1:2])
-    if frame.cmd == "ANS":
-        return (*(a.casefold() for a in args[:1]), *args[1:3])
-    if frame.cmd == "CAL":  # whom the client invites
-        return tuple(a.casefold() for a in args[:1])
-    if frame.cmd == "MSG":  # the acknowledgement asked for decides what comes back
-        return args[:1]
-    return ()
+    of = _IDENTITY.get(frame.cmd)
+    return () if of is None else of(frame.args)
 
 
 @dataclass(slots=True)
