@@ -72,6 +72,8 @@ corpus as one table. A group id is a number up to MSNP9 and a GUID from MSNP10: 
 
 @dataclass(frozen=True, slots=True)
 class Options:
+    """How `msnsniff export` reads the captures: format, filter, redaction, --decode-as."""
+
     kind: str  # one of FORMATS
     filter: str | None
     redact: bool

@@ -413,6 +413,8 @@ def _tcp_offset_v6(data: bytes, ip: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class RedactSummary:
+    """What `msnsniff redact` did: packets read and rewritten, accounts and secrets replaced."""
+
     packets: int
     rewritten: int
     accounts: int

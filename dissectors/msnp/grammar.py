@@ -46,6 +46,9 @@ class PayloadRule(Enum):
 
 @dataclass(frozen=True, slots=True)
 class ArgSpec:
+    """One argument of a command line: name, type, and whether it may be absent or takes
+    the rest of the line."""
+
     name: str
     type: str
     optional: bool = False

@@ -27,6 +27,8 @@ class Flow:
 
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
+    """Bytes of one direction of a flow, in order, at `offset` in that direction's stream."""
+
     flow: Flow
     direction: Direction
     offset: int
@@ -63,6 +65,8 @@ per field (see `dissectors.msnp.frames.new_command_frame`)."""
 
 @dataclass(frozen=True, slots=True)
 class Gap:
+    """`length` bytes at `offset` that the capture never showed (lost or not captured)."""
+
     flow: Flow
     direction: Direction
     offset: int
@@ -72,6 +76,9 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class FlowEnd:
+    """One direction of a flow ended; `reason` says how (a FIN, a reset, the end of the
+    capture...)."""
+
     flow: Flow
     direction: Direction
     ts: float | None = None

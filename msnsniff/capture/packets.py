@@ -94,7 +94,15 @@ MAX_DATAGRAMS: Final = 256  # incomplete datagrams kept; the oldest is dropped b
 
 class Defragmenter:
     """IPv4 and IPv6 fragments back into datagrams, in bounded memory: at most
-    MAX_DATAGRAMS incomplete datagrams (the oldest dropped first), none over MAX_DATAGRAM."""
+    MAX_DATAGRAMS incomplete datagrams (the oldest dropped first), none over MAX_DATAGRAM.
+
+    Theory of operation: a datagram is keyed by (source, destination, identification) and
+    holds its fragments by offset (of two at one offset the longer is kept) and, once the
+    fragment without "more fragments" came, its end. After each fragment the pieces are
+    laid end to end from offset 0, overlaps cut: a hole means waiting; reaching the end
+    means the datagram is complete, is returned and forgotten. A fragment reaching past
+    MAX_DATAGRAM is dropped; a datagram that never completes is evicted as newer ones come.
+    """
 
     def __init__(self) -> None:
         # (src, dst, identification) -> fragment offset -> bytes; and the end, once known

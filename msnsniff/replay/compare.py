@@ -50,6 +50,8 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """The comparison of a replay with its recording: the items, a failure, and notes."""
+
     items: tuple[Item, ...]
     failure: str | None
     notes: tuple[str, ...]

@@ -74,6 +74,8 @@ DEFAULT_CLIENT_ID: Final = "msmsgs@msnmsgr.com"
 
 @dataclass(frozen=True, slots=True)
 class Connect:
+    """Open connection `key` to host:port (answered with `connected` or `connect_failed`)."""
+
     key: str
     host: str
     port: int
@@ -81,12 +83,16 @@ class Connect:
 
 @dataclass(frozen=True, slots=True)
 class Send:
+    """Write `data` on connection `key`."""
+
     key: str
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Close:
+    """Close connection `key`."""
+
     key: str
 
 
@@ -102,6 +108,8 @@ class FetchTicket:
 
 @dataclass(frozen=True, slots=True)
 class Done:
+    """The replay is over: `failure` says why it stopped early, None when the script ran out."""
+
     failure: str | None  # None: the script ran to its end
 
 
@@ -110,6 +118,8 @@ Action = Connect | Send | Close | FetchTicket | Done
 
 @dataclass(frozen=True, slots=True)
 class ReplayOptions:
+    """How the replay is paced and how long it waits (see the module docstring)."""
+
     pace: Literal["fast", "original"] = "fast"
     timeout: float = 10.0  # seconds for a first reply, an address, a connection, a ticket
     settle: float = 0.3  # quiet seconds that end a short answer, and the final wait
@@ -119,6 +129,8 @@ class ReplayOptions:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """What logins made afresh use: passwords and ready Passport tickets, by account."""
+
     passwords: Mapping[str, str] = field(default_factory=dict)  # account -> password
     tickets: Mapping[str, str] = field(default_factory=dict)  # account -> from-PP ticket
 

@@ -117,6 +117,8 @@ class MockBook:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """What a client frame gets: bytes to send, lines for the log, and whether to close."""
+
     data: bytes
     log: tuple[str, ...]
     close: bool

@@ -42,6 +42,8 @@ NS: Final = "http://api.facebook.com/1.0/"
 
 
 class FbError(Exception):
+    """A Facebook REST error answer with its error code."""
+
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code

@@ -33,6 +33,8 @@ STATUSES: Final = frozenset({"NLN", "BSY", "IDL", "BRB", "AWY", "PHN", "LUN", "H
 
 
 class Phase(Enum):
+    """Where a DS or NS connection is: each phase has its table of accepted commands."""
+
     NEW = "before VER"
     OPEN = "before login"
     AUTH = "logged in"

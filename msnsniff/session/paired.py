@@ -36,6 +36,8 @@ class Pairing:
 
 
 class Paired(NamedTuple):
+    """A frame record with its pairing, as the outputs print it."""
+
     record: FrameRecord
     pairing: Pairing | None
 
