@@ -34,14 +34,17 @@ Addresses kept as they are: protocol constants such as the QRY client id
 from __future__ import annotations
 
 import bisect
+import gzip
 import re
 import struct
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from dissectors.api import Direction
+from dissectors.http.dissector import decode_body
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
@@ -307,7 +310,29 @@ def _framing(head: bytes, length: int | None, data: bytes, at: int
     return data[at:], len(data), None
 
 
+CONTENT_CODING: Final = re.compile(rb"(?im)^content-encoding:[ \t]*([^\r\n]*?)[ \t]*\r?$")
+
+
 def _http_body(head: bytes, body: bytes, names: Pseudonyms) -> bytes:
+    """A message's body with its secrets and addresses replaced. A gzip or deflate body is
+    redacted inside and compressed again the same way (its compressed bytes hide nothing);
+    one that does not decompress cannot be read, so none of it is kept."""
+    coding = CONTENT_CODING.search(head)
+    name = coding.group(1).strip().lower() if coding else b""
+    if name in (b"gzip", b"x-gzip", b"deflate"):
+        plain, problems = decode_body(body, name.decode())
+        if problems:  # not a whole, readable stream: drop it rather than keep a secret
+            return b""
+        redacted = _plain_http_body(head, plain, names)
+        if redacted == plain:
+            return body
+        if name == b"deflate":
+            return zlib.compress(redacted)
+        return gzip.compress(redacted, mtime=0)
+    return _plain_http_body(head, body, names)
+
+
+def _plain_http_body(head: bytes, body: bytes, names: Pseudonyms) -> bytes:
     if b"x-msn-messenger" in head.lower():  # MSNP through the HTTP gateway
         request = not head.startswith(b"HTTP/")
         return _msnp_bytes(body, Direction.C2S if request else Direction.S2C, names)

@@ -365,3 +365,48 @@ def test_a_datagram_whose_fragments_never_all_came_is_left_out(tmp_path: Path,
     assert "1 IP fragments of incomplete datagrams left out" in capsys.readouterr().err
     assert lonely[34:] not in out.read_bytes()
     assert len(list(packet_records(out))) == len(records) - 1
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "cut short", "not gzip"])
+def test_compressed_http_bodies_are_redacted_inside(tmp_path: Path, coding: str) -> None:
+    """A gzip or deflate answer's session key was copied as its compressed bytes: hidden from
+    a grep, not from anyone who decompresses it. It is now redacted inside and compressed
+    again (a stream cut short: what it holds); a body that does not decompress is dropped."""
+    import gzip
+    import zlib
+
+    from msnsniff.capture.sources import open_source as source
+
+    plain = b'{"session_key": "SESSIONKEY-1", "uid": 42, "secret": "SESSIONSECRET-1"}'
+    body = {"gzip": gzip.compress(plain), "deflate": zlib.compress(plain),
+            "cut short": gzip.compress(plain)[:-12],
+            "not gzip": b"\x1f\x8b\x08 garbled SESSIONKEY-1"}[coding]  # fmt: skip
+    name = "deflate" if coding == "deflate" else "gzip"
+    form = b"method=facebook.auth.getSession&api_key=k&v=1.0&auth_token=t&call_id=1&sig=x"
+    path = tmp_path / "zipped.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 80))
+        conv.open(1.0)
+        conv.send(2.0, True, b"POST /restserver.php HTTP/1.1\r\nHost: api\r\nContent-Type: "
+                  b"application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n"
+                  % len(form) + form)  # fmt: skip
+        conv.send(2.5, False, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Content-Encoding: " + name.encode() + b"\r\nContent-Length: %d\r\n\r\n"
+                  % len(body) + body)  # fmt: skip
+        conv.close(4.0)
+    out = redacted(tmp_path, path)
+    data = out.read_bytes()
+    answer = data[data.index(b"HTTP/1.1 200"):]
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    found = re.search(rb"Content-Length: (\d+)", head)
+    assert found is not None
+    length = int(found.group(1))
+    assert b"SESSION" not in data
+    if coding == "not gzip":
+        assert length == 0
+        return
+    inside = zlib.decompress(rest[:length]) if coding == "deflate" else gzip.decompress(
+        rest[:length])
+    assert b"SESSION" not in inside and b'"session_key": "redacted-session_key-' in inside
+    shown = [r for r in CaptureSession(load_dissectors()).run(source(out)) if r.proto == "http"]
+    assert len(shown) == 2 and "redacted-session_key-" in str(shown[1].frame)
