@@ -9,6 +9,10 @@ every later chunk; a flow nobody claims is counted and dropped. After each event
 dissector is drained, so frames come out in the order their last byte arrived, each tagged
 with the flow, the timestamp of that byte and a global frame number. Gaps and ends are
 passed on so the dissector can flush partial frames. State is released at flow end.
+
+In strict mode a malformed frame ends the session: the frames before it (even those that
+arrived in the same chunk) are returned as usual, the dissector's `DissectorError` is kept
+in `error`, and the next `push` or `finish` raises it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from dissectors.api import Direction, Dissector, Frame
+from dissectors.api import NEED_DATA, Direction, Dissector, DissectorError, Frame
 from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
 
 if TYPE_CHECKING:
@@ -89,6 +93,7 @@ class CaptureSession:
         self.undissected_bytes = 0
         self.notes: list[SourceNote] = []
         self.closed: list[Flow] = []  # flows whose both directions ended in the last call
+        self.error: DissectorError | None = None  # strict: the malformed frame that ended it
         self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
@@ -101,6 +106,8 @@ class CaptureSession:
 
     def push(self, event: SourceEvent) -> list[FrameRecord]:
         """The frame records this event completes (often none)."""
+        if self.error is not None:
+            raise self.error
         out: list[FrameRecord] = []
         if self.closed:
             self.closed = []
@@ -151,6 +158,8 @@ class CaptureSession:
 
     def finish(self) -> list[FrameRecord]:
         """End every flow still open (the source ended)."""
+        if self.error is not None:
+            raise self.error
         out: list[FrameRecord] = []
         self.closed = []
         for flow_id in list(self._flows):
@@ -197,7 +206,7 @@ class CaptureSession:
     def _drain(self, state: _FlowState, ts: float | None, out: list[FrameRecord]) -> None:
         dissector = state.dissector
         assert dissector is not None
-        frames = dissector.drain()
+        frames = self._until_error(dissector) if self._strict else dissector.drain()
         if not frames:
             return
         proto = state.proto or "?"
@@ -211,6 +220,22 @@ class CaptureSession:
         self.frames = no
         if state.carrier:
             self._carry(out, len(out) - len(frames))
+
+    def _until_error(self, dissector: Dissector) -> list[Frame]:
+        """Strict mode: the frames before a malformed one, whose error goes to `error`
+        (`drain` would raise with them unreturned)."""
+        frames: list[Frame] = []
+        if self.error is not None:
+            return frames
+        try:
+            while (frame := dissector.next_frame()) is not NEED_DATA:
+                assert isinstance(frame, Frame)
+                frames.append(frame)
+        except DissectorError as exc:
+            self.error = exc
+        else:
+            dissector.drain()  # empty now; lets a dissector whose flow ended tidy up
+        return frames
 
     def _carry(self, out: list[FrameRecord], start: int) -> None:
         """Dissect what the new records `out[start:]` carry (see `tunnels`)."""

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Final
 
+from dissectors.api import DissectorError
 from msnsniff.capture import SourceEvent
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
@@ -110,9 +111,13 @@ def run_paired(
     """Every record of `events` through `analysis`, released with its pairing. Findings are
     left in `analysis.findings` (or dropped, as the analysis was told)."""
     view = PairingView(analysis, max_held=max_held)
-    for event in events:
-        records = analysis.push(event)
-        if records:
-            yield from view.add(records)
-    yield from view.add(analysis.finish())
+    try:
+        for event in events:
+            records = analysis.push(event)
+            if records:
+                yield from view.add(records)
+        yield from view.add(analysis.finish())
+    except DissectorError:  # strict mode stopped at a malformed frame: what came before goes out
+        yield from view.flush()
+        raise
     yield from view.flush()

@@ -364,3 +364,35 @@ def test_framer_reads_a_long_last_argument_the_same_way_on_both_paths() -> None:
         return [(type(f).__name__, f.offset, f.raw) for f in out]
 
     assert frames(False) == frames(True)
+
+
+# -- --strict ------------------------------------------------------------------------------
+
+
+def test_strict_prints_every_frame_before_the_malformed_one_then_exits_3(tmp_path: Path) -> None:
+    """`read --strict` stops at the first malformed frame: the frames before it are still
+    printed, both those pairing was holding (a request waiting to be settled) and those the
+    malformed frame arrived with (here in one segment), never dropped with the error."""
+    transcript = tmp_path / "t.txt"
+    transcript.write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: \x01\x02 garbage\n")
+    status, out, err = _read("--strict", str(transcript))
+    assert status == 3
+    assert [line.split()[5:7] for line in out.splitlines()] == [["VER", "1"], ["VER", "1"]]
+    assert "[1 reply: #2]" in out.splitlines()[0]
+    assert "malformed frame in strict mode" in err
+
+    fh = io.BytesIO()
+    conv = TcpConversation(PcapWriter(fh), (C, A_PORT), (S, 1863))
+    conv.open(1.0)
+    conv.send(1.1, True, VER + b"CVR 2 0x0409 winnt 5.1 i386 MSNMSGR 5.0.0540 MSMSGS a@b.c\r\n")
+    conv.send(1.2, False, VER + b"\x01\x02 garbage\r\n")
+    conv.close(1.3)
+    pcap = tmp_path / "s.pcap"
+    pcap.write_bytes(fh.getvalue())
+    for fmt in ("text", "jsonl"):
+        status, out, err = _read("--strict", "-T", fmt, str(pcap))
+        assert status == 3, fmt
+        assert len(out.splitlines()) == 3, (fmt, out)  # VER, CVR and the server's VER
+    status, out, err = _read("--strict", "-T", "none", str(pcap))
+    assert (status, out) == (3, "")
+    assert "malformed frame in strict mode" in err
