@@ -710,8 +710,10 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
-        # `msnsniff FILE` opens the TUI on a terminal, and reads the file otherwise
+        # `msnsniff FILE` opens the TUI on a terminal, and reads the file otherwise (and a
+        # directory always: the TUI shows one capture)
         tty = len(argv) == 1 and sys.stdout.isatty() and sys.stdin.isatty()
+        tty = tty and not Path(argv[0]).is_dir()
         argv.insert(0, "tui" if tty else "read")
     parser = build_parser()
     args = parser.parse_args(argv)

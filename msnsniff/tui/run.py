@@ -19,6 +19,9 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str =
 
     if not path.exists():
         raise MsnsniffError(f"{path}: no such file")
+    if path.is_dir():
+        raise MsnsniffError(f"{path}: a directory; the TUI opens one capture (read, stats and "
+                            "export take directories)")  # fmt: skip
     app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path),
                       display=display)  # fmt: skip
     app.run()

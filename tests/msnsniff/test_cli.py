@@ -98,3 +98,49 @@ def test_a_bad_argument_is_one_clear_line(argv: list[str], expected: str) -> Non
     result = subprocess.run([sys.executable, "-m", "msnsniff", *argv], capture_output=True,
                             text=True, timeout=30, cwd=ROOT)  # fmt: skip
     assert (result.returncode, result.stderr) == (2, f"msnsniff: {expected}\n")
+
+
+def test_a_directory_is_read_not_opened_in_the_tui(tmp_path: Path) -> None:
+    """The TUI shows one capture: `msnsniff tui DIR` is refused before it starts, and
+    `msnsniff DIR` on a terminal reads the directory's captures as `read` does (it opened an
+    empty TUI saying "cannot read: Is a directory")."""
+    import os
+    import pty
+    import select
+    import time
+
+    result = subprocess.run([sys.executable, "-m", "msnsniff", "tui", str(ROOT / "captures")],
+                            capture_output=True, text=True, timeout=30, cwd=ROOT)  # fmt: skip
+    assert (result.returncode, result.stderr) == (
+        2, f"msnsniff: {ROOT / 'captures'}: a directory; the TUI opens one capture (read, "
+        "stats and export take directories)\n")  # fmt: skip
+
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    (folder / "demo.pcap").write_bytes(Path(DEMO).read_bytes())
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "msnsniff", str(folder)], stdin=slave,
+                            stdout=slave, stderr=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # read as it comes: a terminal's buffer is small
+            if not select.select([master], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the program ended and its output is all read
+                break
+            if not chunk:
+                break
+            out += chunk
+        status = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert status == 0
+    lines = out.decode().splitlines()
+    assert len(lines) == 63 and "MSNP VER 1 MSNP8 CVR0" in lines[0]
