@@ -5,10 +5,13 @@ Theory of operation
 Each flow starts UNDECIDED: its first bytes (both directions, up to SNIFF_BYTES or the first
 CRLF) are held while the registered dissectors are asked for their confidence; `decode_as`
 (by server port or by flow label) overrides sniffing. The winner gets the held bytes and
-every later chunk; a flow nobody claims is counted and dropped. After each event the
-dissector is drained, so frames come out in the order their last byte arrived, each tagged
-with the flow, the timestamp of that byte and a global frame number. Gaps and ends are
-passed on so the dissector can flush partial frames. State is released at flow end.
+every later chunk. A flow nobody claims yet stays held, asked again as bytes come, up to
+SNIFF_MAX bytes, a gap or its end (a capture joined mid-line or inside a payload shows a
+command only on a later line, often in a later segment); then it is counted and dropped.
+After each event the dissector is drained, so frames come out in the order their last byte
+arrived, each tagged with the flow, the timestamp of that byte and a global frame number.
+Gaps and ends are passed on so the dissector can flush partial frames. State is released
+at flow end.
 
 In strict mode a malformed frame ends the session: the frames before it (even those that
 arrived in the same chunk) are returned as usual, the dissector's `DissectorError` is kept
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from msnsniff.session.tunnels import Tunnels
 
 SNIFF_BYTES: Final = 64
+SNIFF_MAX: Final = 4096  # bytes of a flow nobody has claimed yet, held to ask again
 MIN_CONFIDENCE: Final = 0.3
 
 
@@ -132,7 +136,7 @@ class CaptureSession:
                 state.held.append(event)
                 state.held_bytes += len(event.data)
                 if state.held_bytes >= SNIFF_BYTES or b"\n" in event.data:
-                    self._decide(state, out)
+                    self._decide(state, out, final=state.held_bytes >= SNIFF_MAX)
                 return
             if state.dissector is None:
                 self.undissected_bytes += len(event.data)
@@ -190,8 +194,12 @@ class CaptureSession:
                     best, best_score = name, score
         return best
 
-    def _decide(self, state: _FlowState, out: list[FrameRecord]) -> None:
+    def _decide(self, state: _FlowState, out: list[FrameRecord], final: bool = True) -> None:
+        """Give the flow to the dissector that claims it; unless `final`, a flow nobody
+        claims stays held for the next chunk."""
         name = self._choose(state)
+        if name is None and not final:
+            return
         held, state.held, state.held_bytes = state.held, [], 0
         state.proto = name or ""
         if name is None:
