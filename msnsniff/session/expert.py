@@ -344,6 +344,8 @@ class Expert(NativeAnalyzer):
         cmd, direction = frame.cmd, frame.direction
         decoded = decode(frame)
         if isinstance(frame, ErrorFrame):
+            if conn.doomed:  # refused, not kept: the connection's end, if any, says the rest
+                conn.doomed.pop(frame.trid or 0, None)
             _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts))
         else:
             if conn.doomed and direction is S2C:
@@ -354,6 +356,8 @@ class Expert(NativeAnalyzer):
                 if trid is not None:
                     requests = conn.requests
                     requests.pop(trid, None)  # a reused TrID: the newest request counts
+                    if conn.doomed:
+                        conn.doomed.pop(trid, None)
                     requests[trid] = (cmd, record.no)
                     if len(requests) > REQUESTS_KEPT:
                         del requests[next(iter(requests))]

@@ -119,6 +119,17 @@ def test_a_server_that_answers_what_seed_004_disconnects_for() -> None:
                             "where seed 004's server disconnects the client")  # fmt: skip
 
 
+@pytest.mark.parametrize("answer", ["S: 215 5\n", ""], ids=["refused", "unanswered"])
+def test_a_reused_trid_is_not_taken_for_the_doomed_request(answer: str) -> None:
+    """`ADD 5 RL` (seed 004's server disconnects for it), then a later `CHG 5`: the CHG's
+    reply used to be reported as the server answering the ADD, naming the ADD's frame."""
+    text = ("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
+            f"C: ADD 5 RL x@y.z x@y.z\n{answer}C: CHG 5 NLN 0\nS: CHG 5 NLN 0\n")
+    lines, findings = expert(transcript(text))
+    assert ("expert.client_changes_rl", b"ADD 5 RL x@y.z x@y.z") in codes(lines, findings)
+    assert not [f for f in findings if f.code == "expert.kept_connection"]
+
+
 def test_a_version_refusal_is_reported() -> None:
     lines, findings = expert(transcript("C: VER 1 MSNP99 CVR0\nS: VER 1 0\n"
                                         "C: VER 2 MSNP8 CVR0\nS: VER 2 MSNP8\n"))  # fmt: skip
