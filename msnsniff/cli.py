@@ -569,7 +569,18 @@ def _read_parallel(
     if result.error is not None:
         err.write(f"msnsniff: {path}: {result.error}\n")
         status = 2
+    _report_undissected(str(path), *result.undissected, err)
     return max(status, _report_notes(result.notes, err))
+
+
+def _report_undissected(path: str, flows: int, size: int, err: TextIO) -> None:
+    """Say which connections no dissector took: they print nothing, which looks like an
+    empty capture (a capture joined mid-connection, an unknown port, TLS)."""
+    if flows:
+        err.write(f"msnsniff: {path}: {flows} connection{'s' if flows != 1 else ''} "
+                  f"({size:,} bytes) not dissected: no dissector recognised "
+                  f"{'their' if flows != 1 else 'its'} bytes (TLS, another protocol, or MSNP "
+                  "joined mid-way: --decode-as PORT=msnp forces it)\n")
 
 
 def _report_notes(notes: Iterable[SourceNote], err: TextIO) -> int:
@@ -643,6 +654,7 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"msnsniff: {path}: {exc}\n")
             status = 2
         out.flush()
+        _report_undissected(path, session.undissected_flows, session.undissected_bytes, err)
         status = max(status, _report_notes(session.notes, err))
     return status
 

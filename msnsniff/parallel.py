@@ -69,6 +69,7 @@ class WorkerSummary:
 
     frames: int = 0
     undissected_bytes: int = 0
+    undissected_flows: int = 0
     notes: list[SourceNote] = field(default_factory=list)
     error: str | None = None
     peak_rss: int = 0  # bytes
@@ -82,6 +83,7 @@ class ReadResult:
     notes: list[SourceNote]
     error: str | None
     peak_rss: list[int]  # per worker, bytes
+    undissected: tuple[int, int] = (0, 0)  # connections and bytes no dissector recognised
 
 
 def widen_pipe(conn: Connection) -> None:
@@ -191,6 +193,7 @@ def _work(
     conn.send(batch)
     summary.frames = session.frames
     summary.undissected_bytes = session.undissected_bytes
+    summary.undissected_flows = session.undissected_flows
     summary.notes = session.notes
     summary.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     conn.send(summary)
@@ -461,4 +464,6 @@ def read_parallel(
         notes=notes,
         error=min(errors) if errors else None,
         peak_rss=[s.peak_rss for s in done],
+        undissected=(sum(s.undissected_flows for s in done),
+                     sum(s.undissected_bytes for s in done)),
     )

@@ -95,6 +95,7 @@ class CaptureSession:
         self._flows: dict[str, _FlowState] = {}
         self.frames = 0
         self.undissected_bytes = 0
+        self.undissected_flows = 0  # connections with bytes no dissector recognised
         self.notes: list[SourceNote] = []
         self.closed: list[Flow] = []  # flows whose both directions ended in the last call
         self.error: DissectorError | None = None  # strict: the malformed frame that ended it
@@ -203,7 +204,9 @@ class CaptureSession:
         held, state.held, state.held_bytes = state.held, [], 0
         state.proto = name or ""
         if name is None:
-            self.undissected_bytes += sum(len(c.data) for c in held)
+            size = sum(len(c.data) for c in held)
+            self.undissected_bytes += size
+            self.undissected_flows += size > 0
             return
         state.dissector = self._factories[name]()
         state.carrier = bool(getattr(state.dissector, "carries", False))

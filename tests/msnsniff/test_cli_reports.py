@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,29 @@ def test_reports_write_bytes_that_are_not_utf8_as_escapes(tmp_path: Path) -> Non
             assert "x\\xff@b.c" in out, command
         if command == "contacts":
             assert out.startswith("== al\\xe9@b.c\n")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_read_names_the_connections_it_could_not_dissect(tmp_path: Path, jobs: str) -> None:
+    """A connection no dissector recognises prints nothing, which looked like an empty
+    capture; `read` now counts such connections and says how to force a dissector."""
+    from msnsniff.capture.write import ipv4_tcp_packet
+    from tests.msnsniff.capture.test_pcap import pcap_bytes
+
+    c, s = ("10.1.1.1", 50000), ("10.2.2.2", 5000)
+    noise = bytes(range(1, 100)) * 3
+    frames = [ipv4_tcp_packet(*c, *s, 7000, 9000, 0x18, noise),
+              ipv4_tcp_packet(*c, *s, 7000 + len(noise), 9000, 0x18, noise)]  # fmt: skip
+    path = tmp_path / "other.pcap"
+    path.write_bytes(pcap_bytes(frames))
+    done = subprocess.run([sys.executable, "-m", "msnsniff", "read", "-j", jobs, str(path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and done.stdout == ""
+    assert done.stderr == (f"msnsniff: {path}: 1 connection ({2 * len(noise):,} bytes) not "
+                           "dissected: no dissector recognised its bytes (TLS, another "
+                           "protocol, or MSNP joined mid-way: --decode-as PORT=msnp forces "
+                           "it)\n")
+    forced = subprocess.run([sys.executable, "-m", "msnsniff", "read", "--decode-as",
+                             "5000=msnp", str(path)], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert "not dissected" not in forced.stderr and "MALFORMED" in forced.stdout
