@@ -79,11 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"{PARALLEL_FROM >> 20} MiB, else 1); the output is the same for any N",
     )  # fmt: skip
     sniff = sub.add_parser("sniff", help="capture live traffic and decode it as it arrives")
-    sniff.add_argument("-i", dest="iface", required=True, metavar="IFACE")
+    sniff.add_argument("-i", dest="iface", required=True, metavar="IFACE",
+                       help="the interface to capture on (lo for 127.0.0.1)")
     sniff.add_argument("-f", dest="bpf", default=None, metavar="BPF",
                        help="capture filter (default: tcp port 1863)")  # fmt: skip
     sniff.add_argument("-w", dest="write", default=None, metavar="OUT.pcap")
-    sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text")
+    sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text",
+                       help="output format, as read's (default %(default)s)")
     sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     sniff.add_argument("--redact", action="store_true", help="hide credentials in the output")
     sniff.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
@@ -182,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--record", type=Path, default=None, metavar="FILE.pcap",
                        help="record every MSNP connection to a pcap")
     serve.add_argument("--chl-interval", type=float, default=300.0, metavar="SECONDS",
-                       help="send CHL to each MSNP6+ login this often; 0: never")
+                       help="send CHL to each MSNP6+ login this often; 0: never "
+                       "(default %(default)g)")
     serve.add_argument("--quirk", action="append", default=[], metavar="NAME",
                        help="misbehave on purpose, to test tools (rem-absent-ok, silent-syn, "
                             "close-on-chg; see server/quirks.py)")

@@ -307,8 +307,8 @@ def run_sessions(
         else:
             file_heading(path, len(args.files), out)
             out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
-            if args.presence:
-                out.write("\nPresence:\n" + render_timeline(presence.timeline()) + "\n")
+            if args.presence:  # after the blank line that ends the sessions
+                out.write("Presence:\n" + render_timeline(presence.timeline()) + "\n")
         status = max(status, _report(messages, out, err))
     return status
 

@@ -71,7 +71,8 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
             out.write(f"  MSNP HTTP gateway http://{hub.address('gateway')}/gateway/gateway.dll\n")
         if "http" in p:
             out.write(f"  Passport nexus {server.nexus_url} (HTTP on {hub.address('http')})\n")
-        out.write(f"  database {config.db}, {len(server.store.accounts())} accounts")
+        count = len(server.store.accounts())
+        out.write(f"  database {config.db}, {count} account{'s' if count != 1 else ''}")
         if demo:
             out.write(" (demo: " + ", ".join(f"{e}/{pw}" for e, pw, _ in DEMO_ACCOUNTS) + ")")
         out.write("\n")

@@ -240,3 +240,11 @@ def test_read_names_the_connections_it_could_not_dissect(tmp_path: Path, jobs: s
                              "5000=msnp", str(path)], capture_output=True, text=True,
                             timeout=60)  # fmt: skip
     assert "not dissected" not in forced.stderr and "MALFORMED" in forced.stdout
+
+
+def test_sessions_presence_follows_one_blank_line() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["sessions", "--presence", DEMO]) == 0
+    text = out.getvalue()
+    assert "bob@example.com\n\nPresence:\n[" in text and "\n\n\n" not in text
