@@ -50,6 +50,7 @@ def _decode_as(values: Sequence[str]) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per job."""
     parser = argparse.ArgumentParser(
         prog="msnsniff",
         description="Dissect, analyse, proxy and replay MSN Messenger (MSNP) traffic.",
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_tui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff tui FILE`: the TUI on one capture."""
     from msnsniff.tui.run import run_file
 
     _filter(args)  # a syntax error is reported before the screen is taken
@@ -275,6 +277,7 @@ def _tui_options(args: argparse.Namespace, command: str) -> None:
 
 
 def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff proxy`: relay and dissect a client's traffic, or show it in the TUI."""
     from msnsniff.client.passport import is_loopback
     from msnsniff.proxy.addons import load_script
     from msnsniff.proxy.proxy import Proxy, run_proxy
@@ -317,6 +320,7 @@ def _next_port(given: int | None, listen: str, ds: int, step: int, what: str) ->
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff serve`: the reference server (DS, NS, SB, Passport, gateway)."""
     from msnsniff.server.config import ServerConfig
     from msnsniff.server.quirks import check_quirks
     from msnsniff.server.run import add_account, serve
@@ -344,6 +348,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff send`: log in, send one message to each recipient, say what became of it."""
     import asyncio
     import getpass
     import os
@@ -386,6 +391,7 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff export`: captures to JSON Lines, a transcript, pcapng or Parquet."""
     from msnsniff.export import run_export
 
     _session(args)  # validates --decode-as
@@ -393,6 +399,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff redact IN OUT`: a copy of a capture safe to share."""
     from msnsniff.redact import redact, summary_text
 
     source, target = Path(args.input), Path(args.output)
@@ -412,6 +419,7 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_wireshark_lua(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff wireshark-lua`: the Lua dissector for Wireshark and tshark."""
     from msnsniff.wireshark import LuaOptions, generate_lua
 
     script = generate_lua(LuaOptions(_port_or_off(args.port), not args.no_heuristic))
@@ -451,18 +459,21 @@ def _printable_text(out: TextIO) -> TextIO:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff replay`: re-drive a recording against a server and compare."""
     from msnsniff.replay.runner import run_replay
 
     return run_replay(args, _session, _printable_text(out), err)
 
 
 def cmd_mock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff mock`: serve a recording's server side to a client."""
     from msnsniff.replay.mock import run_mock
 
     return run_mock(args, _session, out, err)
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff chat`, `sessions` and `contacts`: the analysis reports."""
     from msnsniff.reports import run_chat, run_contacts, run_sessions
 
     run = {"chat": run_chat, "sessions": run_sessions, "contacts": run_contacts}[args.command]
@@ -470,12 +481,14 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_expert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff expert`: the findings, by frame."""
     from msnsniff.reports import run_expert
 
     return run_expert(args, _session, _printable_text(out), err)
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff stats`: command counts, round trips, flows and churn."""
     from msnsniff.reports import run_stats
 
     return run_stats(args, _session, _printable_text(out), err)
@@ -597,6 +610,7 @@ def _report_notes(notes: Iterable[SourceNote], err: TextIO) -> int:
 
 
 def cmd_read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff read`: one line (or JSON object) per frame."""
     from msnsniff.output import block_buffered
 
     with block_buffered(out) as text:
@@ -663,6 +677,7 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`msnsniff sniff`: live capture, frames printed as they are decoded."""
     if args.tui:
         from msnsniff.tui.run import run_sniff
 
@@ -723,6 +738,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; the exit status (2: bad input or arguments)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
         # `msnsniff FILE` opens the TUI on a terminal, and reads the file otherwise (and a

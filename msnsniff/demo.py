@@ -165,6 +165,7 @@ def conversations() -> list[tuple[str, tuple[str, int], tuple[str, int], list[tu
 
 
 def write_demo(path: Path) -> None:
+    """Write the demo capture to `path`."""
     with path.open("wb") as fh:
         writer = PcapWriter(fh)
         t = T0
@@ -180,6 +181,7 @@ def write_demo(path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m msnsniff.demo OUT.pcap`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
         sys.stderr.write("usage: python -m msnsniff.demo OUT.pcap\n")

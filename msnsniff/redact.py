@@ -598,6 +598,7 @@ def _or_last(no: int | None) -> int:
 
 
 def summary_text(summary: RedactSummary) -> str:
+    """What a redaction did, in one line for stderr."""
     text = (f"redacted {summary.packets} packets ({summary.rewritten} rewritten): "
             f"{summary.accounts} accounts pseudonymised, {summary.secrets} secrets removed")
     if summary.joined:

@@ -130,6 +130,7 @@ def file_heading(path: str, files: int, out: TextIO) -> None:
 
 
 def finding_text(finding: Finding) -> str:
+    """One finding as a report line: frame, severity, flow, code and message."""
     where = f"#{finding.frame}" if finding.frame is not None else "-"
     return (f"{where:>8}  {finding.severity.name.lower():<5}  flow {finding.flow:<8} "
             f"{finding.code}: {finding.message}")  # fmt: skip

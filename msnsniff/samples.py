@@ -188,6 +188,7 @@ async def record(name: str, directory: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    """`python -m msnsniff.samples [DIR]`: record the server captures (default captures/)."""
     directory = Path(argv[0]) if argv else Path("captures")
     for name in SCENARIOS:
         print(f"recorded {asyncio.run(record(name, directory))}")

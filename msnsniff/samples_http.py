@@ -130,6 +130,7 @@ SCENARIOS: dict[str, Callable[[Path], Coroutine[Any, Any, None]]] = {
 
 
 def main(argv: list[str]) -> int:
+    """`python -m msnsniff.samples_http [DIR]`: record the HTTP captures (default captures/)."""
     directory = Path(argv[0]) if argv else Path("captures")
     for name, scenario in SCENARIOS.items():
         path = directory / f"{name}.pcap"

@@ -518,6 +518,7 @@ CLIENT_VERSIONS: Final[Mapping[int, str]] = MappingProxyType(
 
 
 def known_command(cmd: str) -> bool:
+    """Whether `cmd` is a command the grammar knows, in either direction."""
     return cmd in COMMANDS
 
 

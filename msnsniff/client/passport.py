@@ -78,5 +78,6 @@ def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
 
 async def fetch_ticket(nexus: str, account: str, password: str, challenge: str,
                        timeout: float = 10.0) -> str:
+    """`fetch_ticket_sync` without blocking the event loop."""
     return await asyncio.to_thread(fetch_ticket_sync, nexus, account, password, challenge,
                                    timeout)

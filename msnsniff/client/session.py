@@ -38,6 +38,7 @@ def im_format(font: str = "Microsoft Sans Serif", color: str = "0", effects: str
 
 
 def text_message(text: str, font: str = "Microsoft Sans Serif", color: str = "0") -> bytes:
+    """An instant message's MSG payload: MIME headers with font and colour, then the text."""
     return (
         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
         f"X-MMS-IM-Format: {im_format(font, color)}\r\n\r\n{text}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def replay_arguments(parser: argparse.ArgumentParser) -> None:
+    """`replay`'s options, added to its parser."""
     parser.add_argument("file", metavar="CAPTURE")
     parser.add_argument("--to", default="127.0.0.1:1863", metavar="HOST:PORT",
                         help="the server to replay against: where the recorded client "
@@ -45,6 +46,7 @@ def replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def mock_arguments(parser: argparse.ArgumentParser) -> None:
+    """`mock`'s options, added to its parser."""
     parser.add_argument("file", metavar="CAPTURE")
     parser.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                         help="where clients connect (default %(default)s); redirects and "

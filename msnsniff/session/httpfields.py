@@ -21,48 +21,59 @@ def _app(frame: Frame, kind: str) -> AppInfo | None:
 
 
 def method(frame: Frame) -> str | None:
+    """`http.method`: a request's method."""
     return frame.method if isinstance(frame, HttpRequest) else None
 
 
 def uri(frame: Frame) -> str | None:
+    """`http.uri`: a request's target as sent."""
     return frame.target if isinstance(frame, HttpRequest) else None
 
 
 def path(frame: Frame) -> str | None:
+    """`http.path`: a request's path, without the query."""
     return frame.path if isinstance(frame, HttpRequest) else None
 
 
 def status(frame: Frame) -> int | None:
+    """`http.status`: a response's status code."""
     return frame.status if isinstance(frame, HttpResponse) else None
 
 
 def version(frame: Frame) -> str | None:
+    """`http.version`: the message's HTTP version."""
     return frame.version if isinstance(frame, HttpMessage) else None
 
 
 def content_type(frame: Frame) -> str | None:
+    """`http.content_type`: the body's media type."""
     return frame.content_type if isinstance(frame, HttpMessage) else None
 
 
 def body(frame: Frame) -> str | None:
+    """`http.body`: the body as text (decoded from its content coding)."""
     if not isinstance(frame, HttpMessage) or not frame.body:
         return None
     return frame.body.decode("utf-8", "surrogateescape")
 
 
 def body_len(frame: Frame) -> int | None:
+    """`http.len`: the body's bytes on the wire."""
     return frame.wire_body_length if isinstance(frame, HttpMessage) else None
 
 
 def malformed(frame: Frame) -> bool:
+    """`http.malformed`: bytes that are not HTTP."""
     return isinstance(frame, HttpMalformed)
 
 
 def malformed_reason(frame: Frame) -> str | None:
+    """`http.malformed.reason`: why they are not."""
     return frame.reason if isinstance(frame, HttpMalformed) else None
 
 
 def problems(frame: Frame) -> list[str]:
+    """`http.problem`: the codes of the message's and its application's problems."""
     if not isinstance(frame, HttpMessage):
         return []
     app = frame.app.problems if frame.app is not None else ()
@@ -70,11 +81,13 @@ def problems(frame: Frame) -> list[str]:
 
 
 def app_kind(frame: Frame) -> str | None:
+    """`http.app`: the application (xmlrpc, fbrest, gateway) the message belongs to."""
     app = frame.app if isinstance(frame, HttpMessage) else None
     return app.kind if app is not None else None
 
 
 def header(name: str) -> FrameGetter:
+    """`http.header.<Name>`: the values of one header."""
     low = name.lower()
 
     def get(frame: Frame) -> list[str]:
@@ -122,4 +135,5 @@ def xmlrpc_member(name: str) -> FrameGetter:
 
 
 def fbrest_param(name: str) -> FrameGetter:
+    """`fbrest.param.<name>`: one parameter of a REST call."""
     return _field("fbrest", "params", name)

@@ -64,6 +64,7 @@ def _origin_path(path: str) -> str:
 
 
 def choose(path: str, query: str, ctype: str | None, body: bytes) -> App | None:
+    """The application an HTTP request belongs to: by path, then content type, then body."""
     path = _origin_path(path).lower()
     for app in APPS:
         if any(path == p or path.endswith(p) for p in app.paths):
@@ -90,6 +91,7 @@ def _xml_body(headers: Headers, body: bytes) -> bytes:
 
 def decode_request(path: str, query: str, headers: Headers, body: bytes
                    ) -> tuple[AppInfo | None, tuple[Carried, ...]]:  # fmt: skip
+    """A request's application view and the frames its body carries (the gateway's MSNP)."""
     ctype = _ctype(headers)
     app = choose(path, query, ctype, body)
     if app is None:
@@ -99,6 +101,7 @@ def decode_request(path: str, query: str, headers: Headers, body: bytes
 
 def decode_response(status: int, headers: Headers, body: bytes, request: HttpRequest | None
                     ) -> tuple[AppInfo | None, tuple[Carried, ...]]:  # fmt: skip
+    """A response's application view, read as the answer to `request` when known."""
     ctype = _ctype(headers)
     kind = request.app.kind if request is not None and request.app is not None else None
     if kind is None:

@@ -115,6 +115,7 @@ def is_call(params: Mapping[str, str]) -> bool:
 
 
 def decode_call(query: str, body: bytes, content_type: str | None) -> AppInfo:
+    """A REST call's parameters (query and form), checked against the API's rules."""
     p = params_of(query, body, content_type)
     method = p.get("method", "")
     problems: list[Problem] = []

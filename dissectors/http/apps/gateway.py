@@ -45,6 +45,7 @@ def _server(ip: str | None) -> str | None:
 
 def decode_request(query: str, body: bytes, content_type: str | None
                    ) -> tuple[AppInfo, tuple[Carried, ...]]:  # fmt: skip
+    """A gateway request's action, session and server, and the MSNP its body carries."""
     q = dict(parse_qsl(query, keep_blank_values=True, errors="replace"))
     action = q.get("Action", "").lower() or ("send" if "SessionID" in q else "")
     fields: dict[str, Any] = {"type": "request", "action": action or None,
@@ -75,6 +76,7 @@ def decode_request(query: str, body: bytes, content_type: str | None
 
 def decode_response(status: int, headers: tuple[tuple[str, str], ...], body: bytes,
                     request: HttpRequest | None) -> tuple[AppInfo, tuple[Carried, ...]]:
+    """A gateway answer's session (X-MSN-Messenger), and the MSNP its body carries."""
     raw = next((v for k, v in headers if k == HEADER), None)
     session = session_header(raw) if raw is not None else {}
     sid = session.get("SessionID")

@@ -135,6 +135,7 @@ COMMAND_READERS: Final[Mapping[str, Reader]] = MappingProxyType(
 
 
 def reader_for(cmd: str) -> Reader:
+    """The payload reader for a command: its own, XML for an error code's, else the generic one."""
     reader = COMMAND_READERS.get(cmd)
     if reader is not None:
         return reader

@@ -135,6 +135,7 @@ def _flag_names(flags: int) -> tuple[str, ...]:
 
 
 def flag_names(flags: int) -> list[str]:
+    """The names of the P2P header's flag bits that are set."""
     return list(_flag_names(flags))
 
 

@@ -65,6 +65,7 @@ def as_true_false(name: str, raw: str, findings: Findings) -> Any:
 
 
 def as_str(name: str, raw: str, findings: Findings) -> Any:
+    """A text field's value as it is (the converter for fields that need none)."""
     return raw
 
 
