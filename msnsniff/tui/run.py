@@ -22,6 +22,12 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str =
     if path.is_dir():
         raise MsnsniffError(f"{path}: a directory; the TUI opens one capture (read, stats and "
                             "export take directories)")  # fmt: skip
+    from msnsniff.capture.sources import file_kind
+
+    try:  # not a capture at all: a plain error, as `read` gives, not an empty screen
+        file_kind(path)
+    except MsnsniffError as exc:
+        raise MsnsniffError(f"{path}: {exc}") from exc
     app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path),
                       display=display)  # fmt: skip
     app.run()

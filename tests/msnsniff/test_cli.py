@@ -100,6 +100,19 @@ def test_a_bad_argument_is_one_clear_line(argv: list[str], expected: str) -> Non
     assert (result.returncode, result.stderr) == (2, f"msnsniff: {expected}\n")
 
 
+def test_the_tui_refuses_a_file_that_is_no_capture_before_it_starts(tmp_path: Path) -> None:
+    """It opened an empty TUI with the error in its status bar (a missing file was already a
+    plain error); now it is the same one line `read` gives, exit status 2."""
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00\x01\x02 not a capture" * 10)
+    tui = subprocess.run([sys.executable, "-m", "msnsniff", "tui", str(junk)],
+                         capture_output=True, text=True, timeout=30, cwd=ROOT)  # fmt: skip
+    read = subprocess.run([sys.executable, "-m", "msnsniff", "read", str(junk)],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT)  # fmt: skip
+    assert tui.returncode == read.returncode == 2
+    assert tui.stderr == read.stderr and "not a pcap, pcapng or transcript" in tui.stderr
+
+
 def test_a_directory_is_read_not_opened_in_the_tui(tmp_path: Path) -> None:
     """The TUI shows one capture: `msnsniff tui DIR` is refused before it starts, and
     `msnsniff DIR` on a terminal reads the directory's captures as `read` does (it opened an
