@@ -41,7 +41,7 @@ ROWS_PER_PART: Final = 100_000
 SCHEMA: Final = {
     "frames": "capture, no, ts, flow, src, dst, dir, proto, cmd, trid, args (list<string>), "
               "payload_length, content_type, error_code, error_name, malformed, request, rtt",
-    "transactions": "capture, flow, trid, cmd, request, replies (list<int64>), rtt, "
+    "transactions": "capture, flow, proto, trid, cmd, request, replies (list<int64>), rtt, "
                     "expects_reply",
     "list_changes": "capture, account, flow, frame, request, kind, version, before_version, "
                     "list, contact, group, value, name",
@@ -55,7 +55,8 @@ COLUMNS: Final = {
                ("trid", "int64"), ("args", "list<string>"), ("payload_length", "int64"),
                ("content_type", "string"), ("error_code", "int64"), ("error_name", "string"),
                ("malformed", "string"), ("request", "int64"), ("rtt", "float64")),
-    "transactions": (("flow", "string"), ("trid", "int64"), ("cmd", "string"),
+    "transactions": (("flow", "string"), ("proto", "string"), ("trid", "int64"),
+                     ("cmd", "string"),
                      ("request", "int64"), ("replies", "list<int64>"), ("rtt", "float64"),
                      ("expects_reply", "bool")),
     "list_changes": (("account", "string"), ("flow", "string"), ("frame", "int64"),
@@ -113,20 +114,25 @@ class _Facts:
     """What the first pass learns: findings by frame, transactions, list changes."""
 
     findings: list[Finding] = field(default_factory=list)
-    transactions: list[Any] = field(default_factory=list)
+    transactions: list[tuple[str, Any]] = field(default_factory=list)  # (proto, transaction)
     changes: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # a writer's: what its format left out
 
 
 def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -> _Facts:
     from msnsniff.reports import add_all_analyzers
+    from msnsniff.session.httppairing import HttpTransactions
     from msnsniff.session.transactions import Transactions
 
     facts = _Facts()
     analysis = Analysis(_session(options))
-    settle = facts.transactions.append if keep else None
     change = facts.changes.append if keep else None
-    transactions = analysis.add(lambda sink: Transactions(sink, on_settle=settle))
+    transactions = analysis.add(lambda sink: Transactions(
+        sink, on_settle=(lambda t: facts.transactions.append(("msnp", t))) if keep else None))
+    if keep:  # an HTTP exchange is a transaction too: the method, its response, the time
+        analysis.add(lambda sink: HttpTransactions(
+            lambda _finding: None,  # its findings are the pairing view's to report
+            on_settle=lambda t: facts.transactions.append(("http", t))))
     add_all_analyzers(analysis, transactions, on_list_change=change)
     for event in _events(path, messages):
         analysis.push(event)
@@ -395,10 +401,11 @@ def _write_parquet(path: Path, name: str, part: Path, options: Options, facts: _
     for record, pairing in _frames(path, options, messages):
         tables.frame(record, pairing)
         count += 1
-    for txn in facts.transactions:
+    for proto, txn in facts.transactions:
         tables.add("transactions", {
-            "flow": txn.flow, "trid": txn.trid, "cmd": txn.cmd, "request": txn.request,
-            "replies": list(txn.replies), "rtt": txn.rtt, "expects_reply": txn.expects_reply,
+            "flow": txn.flow, "proto": proto, "trid": txn.trid if proto == "msnp" else None,
+            "cmd": txn.cmd, "request": txn.request, "replies": list(txn.replies),
+            "rtt": txn.rtt, "expects_reply": txn.expects_reply,
         })  # fmt: skip
     for c in facts.changes:
         tables.add("list_changes", c.to_json())

@@ -249,6 +249,12 @@ def test_parquet_parts_of_every_capture_share_one_schema(tmp_path: Path) -> None
         schemas = {str(con.execute(f"DESCRIBE SELECT * FROM read_parquet('{part}')").fetchall())
                    for part in (out / table).glob("*/*.parquet")}  # fmt: skip
         assert len(schemas) == 1, table
+    # an HTTP exchange is a transaction too (the table held MSNP's only): the REST calls
+    exchanges = con.execute(
+        f"SELECT proto, cmd, count(*), count(rtt), count(trid) FROM read_parquet('{out}/"
+        "transactions/*/*.parquet') GROUP BY proto, cmd ORDER BY proto, cmd").fetchall()
+    assert ("http", "POST", 11, 11, 0) in exchanges
+    assert {p for p, *_ in exchanges} == {"http", "msnp"}
     con.close()
 
 
