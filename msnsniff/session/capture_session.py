@@ -235,17 +235,9 @@ class CaptureSession:
     def _until_error(self, dissector: Dissector) -> list[Frame]:
         """Strict mode: the frames before a malformed one, whose error goes to `error`
         (`drain` would raise with them unreturned)."""
-        frames: list[Frame] = []
         if self.error is not None:
-            return frames
-        try:
-            while (frame := dissector.next_frame()) is not NEED_DATA:
-                assert isinstance(frame, Frame)
-                frames.append(frame)
-        except DissectorError as exc:
-            self.error = exc
-        else:
-            dissector.drain()  # empty now; lets a dissector whose flow ended tidy up
+            return []
+        frames, self.error = frames_until_error(dissector)
         return frames
 
     def _carry(self, out: list[FrameRecord], start: int) -> None:
@@ -253,8 +245,24 @@ class CaptureSession:
         from msnsniff.session.tunnels import Tunnels, expand
 
         if self._tunnels is None:
-            self._tunnels = Tunnels(self._factories)
+            self._tunnels = Tunnels(self._factories, strict=self._strict)
         expand(self, self._tunnels, out, start)
+        if self.error is None:
+            self.error = self._tunnels.error  # strict: a malformed frame inside a carrier
+
+
+def frames_until_error(dissector: Dissector) -> tuple[list[Frame], DissectorError | None]:
+    """A strict dissector's frames up to a malformed one, and its error if it met one
+    (`drain` raises with the frames before it unreturned)."""
+    frames: list[Frame] = []
+    try:
+        while (frame := dissector.next_frame()) is not NEED_DATA:
+            assert isinstance(frame, Frame)
+            frames.append(frame)
+    except DissectorError as exc:
+        return frames, exc
+    dissector.drain()  # empty now; lets a dissector whose flow ended tidy up
+    return frames, None
 
 
 def _takes_strict(cls: Any) -> bool:

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dissectors.api import Carried, Direction, Dissector
+from dissectors.api import Carried, Direction, Dissector, DissectorError
 from msnsniff.capture import Flow
-from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.capture_session import FrameRecord, frames_until_error
 
 if TYPE_CHECKING:
     from msnsniff.session.capture_session import CaptureSession
@@ -42,8 +42,11 @@ class _Logical:
 class Tunnels:
     """The logical flows of one capture, by key."""
 
-    def __init__(self, factories: Mapping[str, Callable[[], Any]]) -> None:
+    def __init__(self, factories: Mapping[str, Callable[[], Any]], *,
+                 strict: bool = False) -> None:  # fmt: skip
         self._factories = factories
+        self._strict = strict
+        self.error: DissectorError | None = None  # strict: the malformed frame that ended it
         self._by_key: dict[str, _Logical] = {}
         # client bytes sent with a key no answer has named yet (a capture may hold a request
         # before the answer that handed out its SessionID): kept until that answer comes
@@ -54,6 +57,8 @@ class Tunnels:
     def carry(self, outer: Flow, carried: Carried, ts: float | None, no: int,
               out: list[FrameRecord]) -> int:  # fmt: skip
         """Feed one carried piece; append the records it completes; the last frame number."""
+        if self.error is not None:
+            return no  # strict mode stopped at a malformed frame
         key = carried.key
         logical = self._by_key.get(key)
         if logical is None:
@@ -117,9 +122,15 @@ class Tunnels:
         self.closed.append(logical.flow)
         return no
 
-    @staticmethod
-    def _drain(logical: _Logical, ts: float | None, no: int, out: list[FrameRecord]) -> int:
-        for frame in logical.dissector.drain():
+    def _drain(self, logical: _Logical, ts: float | None, no: int,
+               out: list[FrameRecord]) -> int:  # fmt: skip
+        if not self._strict:
+            frames = logical.dissector.drain()
+        elif self.error is not None:
+            return no
+        else:  # the frames before a malformed one still go out
+            frames, self.error = frames_until_error(logical.dissector)
+        for frame in frames:
             no += 1
             out.append(FrameRecord(no, ts, logical.flow, logical.proto, frame))
         return no

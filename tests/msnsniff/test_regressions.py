@@ -396,3 +396,22 @@ def test_strict_prints_every_frame_before_the_malformed_one_then_exits_3(tmp_pat
     status, out, err = _read("--strict", "-T", "none", str(pcap))
     assert (status, out) == (3, "")
     assert "malformed frame in strict mode" in err
+
+
+def test_strict_keeps_the_frames_before_a_malformed_one_inside_a_gateway_body(
+    tmp_path: Path,
+) -> None:
+    """The MSNP inside an HTTP gateway body is dissected strictly too, and the frames before
+    the malformed one go out: the inner dissector raised while draining, which lost the
+    HTTP request that carried the bad line."""
+    data = (Path(__file__).resolve().parents[2] / "captures" / "http_gateway.pcap").read_bytes()
+    at = data.index(b"CVR 2 ")  # the client's CVR, in the body of the third POST
+    damaged = tmp_path / "gw.pcap"
+    damaged.write_bytes(data[:at] + b"\x01" + data[at + 1 :])
+    status, out, err = _read("--strict", str(damaged))
+    assert status == 3 and "malformed frame in strict mode" in err
+    lines = out.splitlines()
+    whole = _read(str(damaged))[1].splitlines()
+    assert lines[:-1] == whole[: len(lines) - 1]
+    assert whole[len(lines) - 1].startswith(lines[-1])  # (its reply never came here)
+    assert lines[-1].split()[7:9] == ["HTTP", "POST"] and "SessionID=" in lines[-1]
