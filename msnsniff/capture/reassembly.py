@@ -13,8 +13,14 @@ streams beyond 4 GiB need no special case.
 * Behind (retransmission, repacketised or overlapping): the part already delivered is cut
   off; a pure duplicate is dropped.
 * Ahead (reordering or loss): buffered by stream offset. The hole becomes an explicit `Gap`
-  when the peer acknowledges bytes the capture never showed, when the buffer exceeds its
-  bound, or when the flow ends; the data after the hole is then delivered.
+  when the buffer exceeds its bound, when the flow ends, or when the peer has acknowledged
+  bytes the capture never showed: at once for a bare acknowledgement, and for one that
+  carries data once the bytes did not come within `REORDER_WINDOW` more segments (or the
+  other side's FIN); the data after the hole is then delivered. While such data waits, the
+  acknowledging side's later segments wait with it (a capture taken on a multi-queue card,
+  or merged from two taps, may show an answer before the request it answers): they are
+  taken up again, in order, once the missing bytes came or the hole is declared, so a
+  request comes out before its answer and bytes that arrive late are not lost.
 * FIN ends a direction once everything before it is delivered; RST ends both. Ended
   connections are forgotten, but their 4-tuple and final sequence numbers are remembered
   (bounded) so a late duplicate does not open a phantom stream, while a new SYN on the same
@@ -36,6 +42,8 @@ from msnsniff.capture.packets import ACK, FIN, RST, SYN, Segment, format_endpoin
 MASK: Final = 0xFFFFFFFF
 HALF: Final = 0x80000000
 MAX_PENDING: Final = 512 * 1024  # buffered out-of-order bytes per direction
+REORDER_WINDOW: Final = 16  # segments of a connection an acknowledged hole may wait
+MAX_WAITING: Final = 256 * 1024  # bytes of the acknowledging side's segments kept meanwhile
 CLOSED_MEMORY: Final = 8192  # recently ended connections remembered
 SERVER_PORTS: Final = frozenset({1863, 1864, 80, 443, 8080, 8081, 1080, 3128})
 
@@ -65,6 +73,19 @@ class _Conn:
     flow: Flow
     client_key: Key
     halves: tuple[_Half, _Half]
+    # an acknowledged hole waiting for its bytes: which half has it, up to which sequence
+    # number it was acknowledged, the acknowledging side's segments held meanwhile, and
+    # how many more segments of the connection it may wait
+    waiting: _Wait | None = None
+
+
+@dataclass(slots=True)
+class _Wait:
+    idx: int  # the half with the hole
+    ack: int  # the highest sequence number of it acknowledged
+    held: list[tuple[Segment, float | None]] = field(default_factory=list)
+    held_bytes: int = 0
+    left: int = REORDER_WINDOW
 
 
 class Reassembler:
@@ -100,13 +121,18 @@ class Reassembler:
             conn, idx = entry
             half = conn.halves[idx]
             data = seg.payload
+            other = conn.halves[1 - idx]
+            seen = other.expected
             if (
                 data
                 and half.expected == seg.seq
                 and half.fin is None
                 and not half.pending
                 and not half.done
-                and not conn.halves[1 - idx].pending
+                and not other.pending
+                and conn.waiting is None
+                # and it acknowledges nothing the capture has not shown yet
+                and (seen is None or not flags & ACK or (seen - seg.ack) & MASK < HALF)
             ):  # the common case: the next bytes in order, nothing buffered either way
                 self._emit(new_chunk(conn.flow, half.direction, half.offset, data, ts))
                 half.offset += len(data)
@@ -129,6 +155,12 @@ class Reassembler:
             entry = self._open(seg, key)
         conn, idx = entry
         half = conn.halves[idx]
+        wait = conn.waiting
+        if wait is not None:
+            wait.left -= 1
+            if idx != wait.idx:  # the acknowledging side: its segment waits with the rest
+                self._hold(conn, wait, seg, ts)
+                return
         if flags & SYN:
             if half.expected is None:
                 half.expected = (seg.seq + 1) & MASK
@@ -137,9 +169,16 @@ class Reassembler:
             half.expected = seg.seq  # joined mid-stream
         if flags & ACK:  # before this segment's data: what it acknowledges was sent earlier
             other = conn.halves[1 - idx]
-            if other.pending and other.expected is not None and _delta(seg.ack, other.expected) > 0:
-                self._gap_to(conn, other, seg.ack, ts)
-                self._check_fin(conn, other, ts)  # the hole may have been all before its FIN
+            if other.expected is not None and _delta(seg.ack, other.expected) > 0:
+                if seg.payload and not other.done and conn.waiting is None:
+                    # data acknowledging bytes the capture has not shown yet: wait a little
+                    # for them, holding this side's segments meanwhile (module docstring)
+                    conn.waiting = _Wait(1 - idx, seg.ack)
+                    self._hold(conn, conn.waiting, seg, ts)
+                    return
+                if other.pending:  # a bare acknowledgement orders nothing: a gap at once
+                    self._gap_to(conn, other, seg.ack, ts)
+                    self._check_fin(conn, other, ts)  # the hole may have been before its FIN
         if seg.payload and not half.done:
             self._data(conn, half, seg.seq, seg.payload, ts)
         if flags & FIN and half.fin is None:
@@ -148,6 +187,39 @@ class Reassembler:
             self._end(conn, ts, "reset")
             return
         self._check_fin(conn, half, ts)
+        if wait is not None and conn.waiting is wait:
+            self._resolve(conn, wait, ts)
+
+    def _hold(self, conn: _Conn, wait: _Wait, seg: Segment, ts: float | None) -> None:
+        """Keep an acknowledging side's segment until the wait is over; end it when it has
+        gone on long enough."""
+        wait.held.append((seg, ts))
+        wait.held_bytes += len(seg.payload)
+        if seg.flags & ACK and _delta(seg.ack, wait.ack) > 0:
+            wait.ack = seg.ack
+        if wait.left <= 0 or wait.held_bytes > MAX_WAITING:
+            self._release(conn, wait, ts)
+
+    def _resolve(self, conn: _Conn, wait: _Wait, ts: float | None) -> None:
+        """After a segment of the half with the hole: release the wait if the acknowledged
+        bytes have all come, or if it has gone on long enough."""
+        half = conn.halves[wait.idx]
+        if (half.expected is None or _delta(wait.ack, half.expected) <= 0 or wait.left <= 0
+                or half.fin is not None):  # (after its FIN, its missing bytes will not come)
+            self._release(conn, wait, ts)
+
+    def _release(self, conn: _Conn, wait: _Wait, ts: float | None) -> None:
+        """End a wait: what is still missing of the acknowledged bytes is a gap, then the
+        held segments are taken up again in the order they came."""
+        conn.waiting = None
+        half = conn.halves[wait.idx]
+        if half.pending and half.expected is not None and _delta(wait.ack, half.expected) > 0:
+            self._gap_to(conn, half, wait.ack, ts)
+            self._check_fin(conn, half, ts)  # the hole may have been all before its FIN
+        for held, when in wait.held:
+            if self._conns.get(conn.client_key, (None,))[0] is not conn:
+                break  # a held FIN or RST ended the connection: the rest were after it
+            self.segment(held, when)
 
     def finish(self) -> None:
         """End every open connection (the capture ended)."""
@@ -256,6 +328,11 @@ class Reassembler:
                 self._forget(conn)
 
     def _end(self, conn: _Conn, ts: float | None, reason: str) -> None:
+        wait = conn.waiting
+        if wait is not None:  # the held segments first, as if the wait had ended here
+            self._release(conn, wait, ts)
+            if self._conns.get(conn.client_key, (None,))[0] is not conn:
+                return  # a held FIN or RST ended it already
         for half in conn.halves:
             while half.pending:
                 before = len(half.pending)
