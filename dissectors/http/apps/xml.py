@@ -151,6 +151,8 @@ def parse(body: bytes) -> tuple[Node | None, str | None]:
         return None, f"XML refused: {exc.__class__.__name__} {exc}".strip()
     except ET.ParseError as exc:
         problem = f"XML not well-formed: {exc}"
+    except LookupError as exc:  # the declaration names an encoding no codec knows
+        problem = f"XML not well-formed: {exc}"
     except (ValueError, RecursionError) as exc:
         return None, f"XML not readable: {exc}"
     reader = _Tolerant()

@@ -162,3 +162,16 @@ def test_the_charset_a_body_is_written_in_is_honoured(ctype: str, declared: bool
     assert isinstance(req, HttpRequest) and req.app is not None
     assert req.app.fields["members"]["subject"] == subject
     assert [c for c in codes(req.app) if c != "xmlrpc.hpassword"] == []
+
+
+@pytest.mark.parametrize("encoding", ["UVF-8", "no-such-codec", "x"])
+def test_a_declared_encoding_no_codec_knows_is_reported_not_raised(encoding: str) -> None:
+    # found by fuzzing: expat's LookupError for the declaration escaped the dissector
+    body = call(**GOOD).decode().replace(
+        "<?xml version='1.0'?>", f"<?xml version='1.0' encoding='{encoding}'?>").encode()
+    req, resp = exchange(post("/interface/xmlrpc", body, "text/xml"), reply(body))
+    assert isinstance(req, HttpRequest) and req.app is not None
+    assert isinstance(resp, HttpResponse) and resp.app is not None
+    trouble = dict(req.app.problems)["xmlrpc.not_well_formed"]
+    assert "encoding" in trouble and encoding in trouble
+    assert req.app.fields["members"]["subject"] == GOOD["subject"]  # read tolerantly
