@@ -40,6 +40,7 @@ C2S, S2C = Direction.C2S, Direction.S2C
 HIGH_WATER: Final = 256 * 1024
 CONNECT_TIMEOUT: Final = 10.0
 READ_BUFFER: Final = 256 * 1024
+SALVAGE_READS: Final = 64  # reads of a reset socket's queue at most (the kernel's buffer)
 HTTP_REQUEST: Final = re.compile(rb"^(?:GET|POST|HEAD|PUT|OPTIONS|CONNECT) \S+ HTTP/1\.[01]\r?\n")
 
 
@@ -102,7 +103,37 @@ class Leg(asyncio.BufferedProtocol):
         return True  # keep writing the other direction: a half-close stays a half-close
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._salvage()
         self.pipe.lost(self.side, exc)
+
+    def _salvage(self) -> None:
+        """Pass on what the peer sent before it reset: bytes still in the socket's receive
+        queue. A write to a peer that reset fails before they are read (asyncio then closes
+        the transport at once), yet the peer sent them, and a direct connection would have
+        delivered them ahead of the reset. asyncio's own transports close the socket only
+        after this call returns; other loops' (uvloop) may have closed it, and its number
+        may be another connection's by now, so they are left alone."""
+        t = self.transport
+        if t is None or not type(t).__module__.startswith("asyncio."):
+            return
+        sock = t.get_extra_info("socket")
+        if sock is None:
+            return
+        try:
+            raw = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            return
+        with raw:
+            raw.setblocking(False)
+            for _ in range(SALVAGE_READS):
+                try:
+                    data = raw.recv(READ_BUFFER)
+                except OSError:  # empty (EAGAIN) or the reset itself
+                    return
+                if not data:
+                    return
+                self.pipe.received(self.side, data)
 
     def pause_writing(self) -> None:
         self.pipe.other(self.side).pause()

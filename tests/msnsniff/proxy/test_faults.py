@@ -269,3 +269,25 @@ def test_a_slow_side_slows_the_other_and_buffers_stay_bounded() -> None:
         upstream.close()
 
     with_raw_upstream(test)
+
+
+def test_what_the_server_sent_before_it_reset_reaches_the_client(tmp_path: Path) -> None:
+    """The reference server answers VER, then drops a client whose next line is over its
+    limit; it closes with the rest of that line unread, so the kernel resets. A direct client
+    reads the VER answer ahead of the reset; through the proxy, the write of the line's next
+    bytes to the server failed first and the answer still in the proxy's socket was lost."""
+
+    async def test(rig: Rig) -> None:
+        await rig.login(A)
+        await rig.clients[0].conn.until("MSG")
+        loop = asyncio.get_running_loop()
+        for _ in range(5):
+            client = await via(rig.port)
+            long_line = b"CVR 2 " + b"a" * (1 << 20) + b"\r\n"
+            await loop.sock_sendall(client, b"VER 1 MSNP8 CVR0\r\n" + long_line)
+            data, _how = await recv_all(client)
+            client.close()
+            assert data == b"VER 1 MSNP8\r\n"
+        await bystander_ok(rig)
+
+    run(test, tmp_path, upstream="ds")
