@@ -314,6 +314,12 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
 
 
 
+def _starts_a_frame(raw: bytes) -> bool:
+    """Whether malformed bytes begin as a frame does (a known command and a space): the
+    previous frame's payload then ended on a frame boundary, so its length was right."""
+    return raw[3:4] == b" " and raw[:3].decode("ascii", "replace") in COMMANDS
+
+
 class Expert(NativeAnalyzer):
     """The expert-findings analyzer (see the module docstring)."""
 
@@ -331,6 +337,7 @@ class Expert(NativeAnalyzer):
         if conn is None:
             conn = self._conns[flow] = _Conn()
         if isinstance(frame, GapFrame):
+            conn.last.pop(frame.direction, None)  # what follows a gap follows no frame
             self._sink(Finding(Severity.WARN, "expert.gap",
                                f"{frame.length} bytes missing from the capture; frames around "
                                "them may be incomplete", flow, record.no))  # fmt: skip
@@ -381,7 +388,8 @@ class Expert(NativeAnalyzer):
     def _malformed(self, record: FrameRecord, frame: MalformedFrame, conn: _Conn) -> None:
         previous = conn.last.get(frame.direction)
         hint = ""
-        if previous is not None and previous.cmd.encode() in PAYLOAD_RULES[frame.direction]:
+        if (previous is not None and previous.cmd.encode() in PAYLOAD_RULES[frame.direction]
+                and not _starts_a_frame(frame.raw)):  # else the length ended where it should
             hint = (f"; it follows {previous.cmd} at offset {previous.offset}, whose declared "
                     "payload length is probably wrong")  # fmt: skip
         self._sink(Finding(

@@ -224,6 +224,27 @@ def test_wrong_payload_length_is_explained(tmp_path: Path) -> None:
     assert "declared payload length is probably wrong" in malformed[0].message
 
 
+def test_a_right_payload_length_is_not_blamed_for_a_cut_or_a_gap(tmp_path: Path) -> None:
+    """The hint that a payload length was wrong is for bytes that are not a frame right after
+    one; a stream that ends inside the next frame (a proxy stopped mid-message), or garbage
+    after a capture gap (the proxy's analysis fell behind), is no sign of one."""
+    path = tmp_path / "cut.pcap"
+    with path.open("wb") as fh:
+        writer = PcapWriter(fh)
+        conv = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, False, b"MSG Hotmail Hotmail 5\r\nhelloMSG Hotmail Hotmail 20\r\nabc")
+        conv2 = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.2", 1863))
+        conv2.open(2.0)
+        conv2.send(2.1, False, b"MSG Hotmail Hotmail 5\r\nhello")
+        conv2._seq[1] += 100  # 100 bytes the capture never saw
+        conv2.send(2.2, False, b"the middle of a message\r\nNLN NLN a@b.c A 0\r\n")
+    _lines, findings = expert(open_source(path))
+    malformed = [f.message for f in findings if f.code == "expert.malformed"]
+    assert len(malformed) == 2, malformed
+    assert not [m for m in malformed if "probably wrong" in m], malformed
+
+
 def test_joined_mid_connection_is_not_before_auth() -> None:
     late = "C: ADD 7 AL a@b.c a@b.c\nS: ADD 7 AL 12 a@b.c a@b.c\n"
     lines, findings = expert(transcript(late))
