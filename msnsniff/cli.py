@@ -783,14 +783,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _discard_stdout() -> None:
-    """The reader of our output went away (`msnsniff read F | head`): point stdout at the
-    null device, so what is still buffered cannot fail again at exit (Python would print
-    "Exception ignored ... BrokenPipeError" and exit with status 120)."""
+def _discard_stdout(stream: TextIO | None = None) -> None:
+    """The reader of our output (stdout, or `stream`) went away (`msnsniff read F | head`):
+    point it at the null device, so what is still buffered cannot fail again at exit (Python
+    would print "Exception ignored ... BrokenPipeError" and exit with status 120)."""
     import os
 
     try:
-        fd = sys.stdout.fileno()
+        fd = (sys.stdout if stream is None else stream).fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (tests, embedding)
         return
     null = os.open(os.devnull, os.O_WRONLY)

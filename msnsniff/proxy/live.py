@@ -192,7 +192,7 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
         os.nice(19)
 
     from msnsniff.capture import SourceEvent
-    from msnsniff.cli import _printer
+    from msnsniff.cli import _discard_stdout, _printer
     from msnsniff.collector import batch_collector
     from msnsniff.proxy.tap import EventTap
     from msnsniff.registry import load_dissectors
@@ -200,6 +200,7 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.filter import compile_filter
+    from msnsniff.session.paired import Paired
     from msnsniff.session.pairing import PairingView
 
     parser = argparse.ArgumentParser(prog="msnsniff.proxy.live")
@@ -214,13 +215,38 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=True)
     view = PairingView(analysis, max_held=0)  # live: each frame printed as it comes
     add_all_analyzers(analysis, view.transactions)
+    printing = True  # until the reader of our output goes away (`msnsniff proxy | head`)
+
+    def closed_output() -> None:
+        """Stop printing frames, quietly: the traffic goes on through the proxy, and the
+        notes and findings on stderr still come."""
+        nonlocal printing
+        printing = False
+        _discard_stdout(out)
+        err.write("proxy: the output was closed; frames are no longer printed (the traffic "
+                  "is still forwarded; notes and findings still come here)\n")
+
+    def show(paired: Paired) -> None:
+        if printing:
+            try:
+                emit(paired)
+            except BrokenPipeError:
+                closed_output()
+
+    def flush() -> None:
+        if printing:
+            try:
+                out.flush()
+            except BrokenPipeError:
+                closed_output()
+        err.flush()
+
     def push(event: SourceEvent) -> None:
         for paired in view.add(analysis.push(event)):
-            emit(paired)
+            show(paired)
         for finding in analysis.take_findings():
             err.write(f"finding {finding_text(finding)}\n")
-        out.flush()
-        err.flush()
+        flush()
 
     events = EventTap(push)
     with batch_collector():  # a long run of short-lived frames, as `msnsniff read`
@@ -244,10 +270,10 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
             elif kind == CLOSED:
                 events.closed(conn, ts)
         for paired in view.add(analysis.finish()) + view.flush():
-            emit(paired)
+            show(paired)
         for finding in analysis.take_findings():
             err.write(f"finding {finding_text(finding)}\n")
-    out.flush()
+    flush()
     return 0
 
 

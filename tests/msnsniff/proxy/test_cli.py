@@ -186,3 +186,45 @@ def test_a_stop_is_not_held_up_by_output_nobody_reads(tmp_path: Path, stop: int)
 
     sent = b"".join(streams(record)[Direction.C2S])
     assert all(f"#{i};".encode() + b"x" * 1400 in sent for i in range(count))
+
+
+def test_a_closed_output_stops_the_printing_not_the_notes(tmp_path: Path) -> None:
+    """`msnsniff proxy ... | head -3`: once the reader is gone, the analysis stops printing
+    frames and says so once, without a traceback; the proxy goes on forwarding and its notes
+    and findings still reach stderr; the stop does not claim the analysis fell behind."""
+    out_r, out_w = os.pipe()
+    with server_thread() as live:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
+             "--upstream", f"127.0.0.1:{live.port('ds')}", "-T", "jsonl"],
+            cwd=ROOT, stdout=out_w, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        os.close(out_w)
+        try:
+            assert proc.stderr is not None
+            port = int(proc.stderr.readline().split()[2].rpartition(":")[2])
+
+            async def login(account: str) -> None:
+                c = await NotificationClient.login("127.0.0.1", port, account,
+                                                   PASSWORDS[account], nexus=live.nexus)
+                await c.sync()
+                await c.logout()
+
+            with os.fdopen(out_r, "rb") as reader:
+                asyncio.run(asyncio.wait_for(login("alice@example.com"), 30))
+                assert reader.readline().startswith(b'{"no":1,')
+            asyncio.run(asyncio.wait_for(login("bob@example.com"), 30))  # nothing reads now
+            time.sleep(1.0)
+            asyncio.run(asyncio.wait_for(login("carol@example.com"), 30))
+            time.sleep(1.0)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert err.count("the output was closed") == 1, err
+    after = err.partition("the output was closed")[2]
+    assert "rewrote" in after, err  # carol's XFR NS, noted after the output closed
+    assert "fell behind" not in err, err
