@@ -43,7 +43,7 @@ class Proxy:
     async def start(self) -> None:
         taps: list[Tap] = list(self.extra_taps)
         if self.record is not None:
-            self.recording = RecordingTap(self.record)
+            self.recording = RecordingTap(self.record, report=self._note)
             taps.append(self.recording)
         if self.analysis_args is not None:
             self.analysis = await AnalysisTap.start(self.analysis_args, *self.analysis_files)
@@ -56,6 +56,11 @@ class Proxy:
             await self.close()
             raise MsnsniffError(f"proxy: cannot listen on {show(*self.listen)}: "
                                 f"{e.strerror or e}") from e  # fmt: skip
+
+    def _note(self, text: str) -> None:
+        """A note of the proxy's own (on stderr through the analysis, and to every tap)."""
+        if self.core is not None:
+            self.core.tap.note(None, text)
 
     async def close(self) -> None:
         if self.core is not None:
@@ -85,10 +90,15 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
             if dropped:
                 err.write(f"msnsniff proxy: {dropped} bytes were forwarded but not dissected "
                           "(the analysis fell behind)\n")  # fmt: skip
+            failed = proxy.recording.failed if proxy.recording is not None else None
             if proxy.analysis is not None and proxy.analysis.cut_short:
                 err.write("msnsniff proxy: the analysis output was cut short (nothing read it "
                           f"within {CLOSE_WAIT:g} s of stopping; the traffic was forwarded"
-                          + (", and recorded in full)\n" if proxy.record else ")\n"))
+                          + (", and recorded in full)\n" if proxy.record and not failed
+                             else ")\n"))
+            if failed:
+                err.write(f"msnsniff proxy: the recording {proxy.record} is incomplete: "
+                          f"writing it failed ({failed}); it holds what came before\n")
 
     gc.freeze()  # what start-up made is never garbage: keep the collector off it
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:

@@ -9,6 +9,7 @@ with their original addresses), so reading it back gives the frames the live out
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,10 +63,17 @@ class Taps:
 
 class RecordingTap:
     """Writes every proxied connection to a pcap (`.pcap`) or pcapng (`.pcapng`) file, over
-    IPv6 when the client or the server is IPv6 (the other, if IPv4, as IPv4-mapped)."""
+    IPv6 when the client or the server is IPv6 (the other, if IPv4, as IPv4-mapped).
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    A file that cannot be written any more (a full disk, an I/O error) ends the recording,
+    never the traffic: `failed` says why, `report` (if given) is told once, and the file
+    keeps what was written before."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time,
+                 report: Callable[[str], None] | None = None) -> None:
         self.path = path
+        self.failed: str | None = None
+        self._report = report
         self._fh: BinaryIO = path.open("wb")
         self._writer = open_writer(self._fh, path.name)
         self._clock = clock
@@ -73,22 +81,38 @@ class RecordingTap:
         self._first_end: dict[int, tuple[bool, bool]] = {}  # conn -> (by the client, a reset)
         self._isn = 7000
 
+    def _fail(self, error: OSError) -> None:
+        """Stop recording: the write failed (the relay goes on)."""
+        self.failed = error.strerror or str(error)
+        self._convs.clear()
+        self._first_end.clear()
+        with contextlib.suppress(OSError):  # what is still buffered cannot be written either
+            self._fh.close()
+        if self._report is not None:
+            self._report(f"recording to {self.path} stopped: {self.failed}; the traffic is "
+                         "still forwarded")  # fmt: skip
+
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
         a, b = parse(client), parse(server)
-        if a is None or b is None:
+        if a is None or b is None or self.failed is not None:
             return
         conv = TcpConversation(self._writer, a, b, isn=(self._isn, self._isn + 900_000))
         try:
             conv.open(self._clock())
-        except OSError:
-            return  # not an IP address (peer names always are): nothing to write it as
+        except OSError as e:
+            if e.errno is not None:  # the file: stop recording
+                self._fail(e)
+            return  # else not an IP address (peer names always are): nothing to write it as
         self._isn = (self._isn + 2_000_003) & 0x7FFFFFFF
         self._convs[conn] = conv
 
     def data(self, conn: int, direction: Direction, data: bytes) -> None:
         conv = self._convs.get(conn)
         if conv is not None:
-            conv.send(self._clock(), direction is Direction.C2S, data)
+            try:
+                conv.send(self._clock(), direction is Direction.C2S, data)
+            except OSError as e:
+                self._fail(e)
 
     def ended(self, conn: int, direction: Direction, reason: str) -> None:
         """Remember which side ended first, and how: the recording closes as it did (a FIN
@@ -100,8 +124,11 @@ class RecordingTap:
         conv = self._convs.pop(conn, None)
         by_client, reset = self._first_end.pop(conn, (True, False))
         if conv is not None:
-            conv.close(self._clock(), by_client=by_client, reset=reset)
-            self._writer.flush()
+            try:
+                conv.close(self._clock(), by_client=by_client, reset=reset)
+                self._writer.flush()
+            except OSError as e:
+                self._fail(e)
 
     def note(self, conn: int | None, text: str) -> None:
         pass
@@ -109,7 +136,11 @@ class RecordingTap:
     def close(self) -> None:
         for conn in list(self._convs):
             self.closed(conn)
-        self._fh.close()
+        if self.failed is None:
+            try:
+                self._fh.close()
+            except OSError as e:
+                self._fail(e)
 
 
 class EventTap:

@@ -291,3 +291,35 @@ def test_what_the_server_sent_before_it_reset_reaches_the_client(tmp_path: Path)
         await bystander_ok(rig)
 
     run(test, tmp_path, upstream="ds")
+
+
+def test_a_recording_that_cannot_be_written_stops_and_the_traffic_goes_on(
+        tmp_path: Path) -> None:
+    """-w on a full disk (/dev/full): the recording stops with a note saying why, once; the
+    relay never depends on it (a write error reset every connection, blamed on the server,
+    with tracebacks from asyncio's callbacks)."""
+    if not Path("/dev/full").exists():
+        import pytest
+
+        pytest.skip("needs /dev/full")
+    (tmp_path / "proxy.pcapng").symlink_to("/dev/full")  # where the harness records
+
+    async def test(rig: Rig) -> None:
+        alice, bob = await rig.friends(A, "bob@example.com")
+        chat = await alice.open_chat()
+        invite = asyncio.create_task(chat.invite("bob@example.com"))
+        answer = await bob.answer(await bob.conn.until("RNG"))
+        assert (await invite).cmd == "JOI"
+        for i in range(100):  # well past the file's buffer
+            assert (await chat.say(f"#{i} " + "x" * 1000)).cmd == "ACK"  # type: ignore[union-attr]
+        await chat.leave()
+        await answer.leave()
+        await bob.logout()
+        await alice.logout()
+        assert rig.proxy.recording is not None
+        assert rig.proxy.recording.failed == "No space left on device"
+        stopped = [n for n in rig.tap.notes if "recording to" in n]
+        assert len(stopped) == 1 and "stopped: No space left on device" in stopped[0]
+        assert not [n for n in rig.tap.notes if "reset" in n], rig.tap.notes
+
+    run(test, tmp_path)
