@@ -329,6 +329,8 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.db == ":memory:":
             raise MsnsniffError("--add-account needs --db FILE")
         return add_account(args.db, args.add_account, args.nick, out)
+    if args.nick is not None:  # it names the account --add-account adds: alone, it did nothing
+        raise MsnsniffError("--nick goes with --add-account ACCOUNT")
     if not args.chl_interval >= 0:  # also NaN
         raise MsnsniffError(f"bad --chl-interval {args.chl_interval:g} (seconds, 0: never)")
     host, ds = host_port(args.listen, listening=True)

@@ -82,6 +82,8 @@ def test_an_output_path_that_cannot_be_written_is_one_clear_line(
         (["proxy", "--upstream", "127.0.0.1:9", "--tui", "-T", "jsonl", "--redact"],
          "proxy --tui: -T and --redact shape the printed output, which the TUI replaces (its "
          "-Y is the starting filter)"),
+        (["serve", "--listen", "127.0.0.1:0", "--nick", "Alice"],
+         "--nick goes with --add-account ACCOUNT"),
         (["sniff", "-i", "lo", "--tui", "-c", "5"],
          "sniff --tui: -c shapes the printed output, which the TUI replaces (its -Y is the "
          "starting filter)"),
@@ -89,7 +91,7 @@ def test_an_output_path_that_cannot_be_written_is_one_clear_line(
     ids=["serve port", "serve ns port", "serve sb port", "serve --sb-port", "serve --http-port",
          "proxy upstream", "proxy upstream 0", "proxy listen", "send", "mock", "mock passport",
          "replay", "serve --chl-interval", "replay missing", "mock missing", "decode-as",
-         "proxy --tui -T", "sniff --tui -c"],
+         "proxy --tui -T", "serve --nick", "sniff --tui -c"],
 )
 def test_a_bad_argument_is_one_clear_line(argv: list[str], expected: str) -> None:
     """Ports beyond 65535 (given, or the next ones `serve` and `mock` take after one), a
