@@ -14,12 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from msnsniff.addresses import parse
 from msnsniff.capture.write import PcapWriter, TcpConversation
-
-
-def _endpoint(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host, int(port)
 
 
 class Recorder:
@@ -33,13 +29,15 @@ class Recorder:
         self._isn = 1000
 
     def opened(self, key: int, client: str, server: str) -> None:
-        """A connection from `client` to `server` (both `ip:port`, IPv4) was accepted."""
+        """A connection from `client` to `server` (both `ip:port`, IPv4 or IPv6) was accepted."""
+        a, b = parse(client), parse(server)
+        if a is None or b is None:
+            return  # not an ip:port pair (peer names always are)
+        conv = TcpConversation(self._writer, a, b, isn=(self._isn, self._isn + 500_000))
         try:
-            conv = TcpConversation(self._writer, _endpoint(client), _endpoint(server),
-                                   isn=(self._isn, self._isn + 500_000))
             conv.open(self._clock())
-        except (ValueError, OSError):
-            return  # not an IPv4 ip:port pair: the writer synthesizes IPv4 headers only
+        except OSError:
+            return  # not an IP address: nothing to write it as
         self._isn = (self._isn + 1_000_003) & 0x7FFFFFFF
         self._open[key] = conv
 
