@@ -183,6 +183,16 @@ def fragment_of(link: int, data: bytes) -> Fragment | None:
     return key, bytes(data[: at + 8]), frag & 0xFFF8, bool(frag & 1), bytes(data[at + 8 : end])
 
 
+def _defragmented(link: int, data: bytes, defrag: Defragmenter) -> Segment | None:
+    """The TCP segment a fragment completes, or None (more to come, or not TCP)."""
+    frag = fragment_of(link, data)
+    if frag is None:
+        return None
+    (src, dst, _ident), _head, offset, more, piece = frag
+    whole = defrag.add(frag[0], offset, more, piece)
+    return None if whole is None else _tcp_in(src, dst, whole, 0, len(whole))
+
+
 def _tcp_in(src: bytes, dst: bytes, data: bytes, off: int, end: int) -> Segment | None:
     if end < off + 20:
         return None
@@ -210,10 +220,7 @@ def tcp_segment(link: int, data: bytes, defrag: Defragmenter | None = None) -> S
         end = min(n, off + total) if total >= ihl else n
         src, dst = bytes(data[off + 12 : off + 16]), bytes(data[off + 16 : off + 20])
         if frag & 0x3FFF and defrag is not None:  # more fragments, or not the first
-            key = (src, dst, _U16(data, off + 4)[0])
-            whole = defrag.add(key, (frag & 0x1FFF) * 8, bool(frag & 0x2000),
-                               bytes(data[off + ihl : end]))  # fmt: skip
-            return None if whole is None else _tcp_in(src, dst, whole, 0, len(whole))
+            return _defragmented(link, data, defrag)
         if frag & 0x1FFF:
             return None  # a non-first fragment
         off += ihl
@@ -228,14 +235,8 @@ def tcp_segment(link: int, data: bytes, defrag: Defragmenter | None = None) -> S
         while nxt in _IPV6_SKIP and off + 8 <= end:
             nxt, hlen = data[off], (data[off + 1] + 1) * 8
             off += hlen
-        if nxt == 44 and defrag is not None and off + 8 <= end:  # a fragment header
-            frag = _U16(data, off + 2)[0]
-            key = (src, dst, _BE32(data, off + 4)[0])
-            nxt = data[off]
-            whole = defrag.add(key, frag & 0xFFF8, bool(frag & 1), bytes(data[off + 8 : end]))
-            if whole is None or nxt != 6:
-                return None
-            return _tcp_in(src, dst, whole, 0, len(whole))
+        if nxt == 44 and defrag is not None:  # a fragment header
+            return _defragmented(link, data, defrag)
         if nxt != 6:
             return None
     return _tcp_in(src, dst, data, off, end)
