@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import time
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,34 @@ def test_digits_that_are_not_ascii_are_no_trids_or_lengths(
         run(test)
     assert "Fatal error" not in caplog.text
     assert "failed" not in caplog.text
+
+
+def test_a_recording_that_cannot_be_written_stops_and_serving_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """--record on a full disk (/dev/full): the recording stops, logged once; logins, chats
+    and logouts go on (a failed write in connection_lost skipped the logout, so the account
+    stayed online to its contacts, and a failed write while sending dropped the client)."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+
+    async def test(server: ReferenceServer) -> None:
+        alice, bob = await online(server, A), await online(server, B)
+        chat = await alice.open_chat()
+        invite = asyncio.create_task(chat.invite(B))
+        answer = await bob.answer(await bob.conn.until("RNG"))
+        assert (await invite).cmd == "JOI"
+        for i in range(100):  # well past the file's buffer
+            reply = await chat.say(f"#{i} " + "x" * 1000)
+            assert reply is not None and reply.cmd == "ACK"
+        await chat.leave()
+        await answer.leave()
+        await bob.logout()
+        await asyncio.sleep(0.1)
+        assert B not in server.hub.sessions
+        await still_fine(alice.conn)
+
+    with caplog.at_level(logging.WARNING, logger="msnsniff.server"):
+        run(test, record=Path("/dev/full"))
+    stopped = [r.getMessage() for r in caplog.records if "recording to" in r.getMessage()]
+    assert stopped == ["recording to /dev/full stopped: No space left on device; the server "
+                       "goes on"]
