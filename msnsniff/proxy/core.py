@@ -274,9 +274,17 @@ class Pipe:
                 self.other(f.direction).write(f.wire())
 
     def _rewrite_line(self, line: bytes) -> bytes | None:
-        """The scanner's rewrite: the new XFR/RNG line, or None to keep this one."""
-        change = rewrite(WireFrame(line),
-                         lambda kind, real: self.proxy.map_target(kind, real, self.local_host))
+        """The scanner's rewrite: the new XFR/RNG line, or None to keep this one (also when
+        no listener can be opened for its target: the client then goes there directly)."""
+        try:
+            change = rewrite(WireFrame(line),
+                             lambda kind, real: self.proxy.map_target(kind, real,
+                                                                      self.local_host))
+        except OSError as e:  # out of file descriptors, say: never this connection's end
+            self.proxy.tap.note(self.conn, f"{self.label}: cannot open a listener for "
+                                f"{line[:3].decode()} ({e.strerror or e}); passed unchanged, "
+                                "so that connection will not go through the proxy")
+            return None
         if change is None:
             return None
         self.proxy.tap.note(self.conn, f"{self.label}: rewrote {change.original} -> "
@@ -394,10 +402,14 @@ class ProxyCore:
             return show(host, known)
         family = socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.listen_host, 0))
-        sock.listen(256)
-        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.listen_host, 0))
+            sock.listen(256)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
         self.ports[target] = sock.getsockname()[1]
         self.listeners[target] = None
 

@@ -6,6 +6,7 @@ reference server through the proxy must still get its QNG at once after each).""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import time
@@ -323,3 +324,42 @@ def test_a_recording_that_cannot_be_written_stops_and_the_traffic_goes_on(
         assert not [n for n in rig.tap.notes if "reset" in n], rig.tap.notes
 
     run(test, tmp_path)
+
+
+def test_out_of_file_descriptors_an_xfr_goes_through_unchanged() -> None:
+    """Each switchboard address gets a listener of its own; when none can be opened (the
+    process is out of file descriptors) the XFR goes to the client unchanged, with a note,
+    and the connection goes on (the error reset it, blamed on the server)."""
+    import resource
+
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await loop.sock_sendall(upstream, b"XFR 1 SB 127.0.0.1:1 CKI a\r\n")
+        first = await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+        assert first.startswith(b"XFR 1 SB 127.0.0.1:") and b":1 " not in first  # rewritten
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        in_use = len(os.listdir("/proc/self/fd"))
+        xfrs = b"".join(b"XFR %d SB 127.0.0.1:%d CKI c\r\n" % (i, i) for i in range(2, 40))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 5, hard))
+        try:
+            await loop.sock_sendall(upstream, xfrs)
+            got = b""
+            while got.count(b"\r\n") < 38:
+                got += await asyncio.wait_for(loop.sock_recv(client, 65536), 5)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        lines = got.splitlines()
+        assert [line.split()[1] for line in lines] == [b"%d" % i for i in range(2, 40)]
+        assert lines[-1] == b"XFR 39 SB 127.0.0.1:39 CKI c"  # unchanged: no listener for it
+        await loop.sock_sendall(client, b"PNG\r\n")  # and the connection is still there
+        assert await asyncio.wait_for(loop.sock_recv(upstream, 100), 5) == b"PNG\r\n"
+        client.close()
+        upstream.close()
+
+    if not Path("/proc/self/fd").exists():
+        import pytest
+
+        pytest.skip("needs /proc/self/fd")
+    with_raw_upstream(test)
