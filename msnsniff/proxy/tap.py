@@ -195,8 +195,14 @@ class EventTap:
     def closed(self, conn: int, ts: float | None = None) -> None:
         for direction in (Direction.C2S, Direction.S2C):
             self.ended(conn, direction, "closed", ts)
+            self._offsets.pop((conn, direction), None)
         self._flows.pop(conn, None)
         self._ended.pop(conn, None)
+
+    @property
+    def tracked(self) -> int:
+        """How many connections this tap keeps anything for (the open ones)."""
+        return len({key[0] for key in self._offsets} | self._flows.keys() | self._ended.keys())
 
     def note(self, conn: int | None, text: str) -> None:
         pass

@@ -363,3 +363,26 @@ def test_out_of_file_descriptors_an_xfr_goes_through_unchanged() -> None:
 
         pytest.skip("needs /proc/self/fd")
     with_raw_upstream(test)
+
+
+def test_closed_connections_leave_nothing_in_the_live_analysis(tmp_path: Path) -> None:
+    """The analysis child's (and the TUI's) event tap forgets a connection once it closed:
+    it kept each one's stream offsets for the proxy's lifetime, about 300 bytes each."""
+    from msnsniff.capture import SourceEvent
+    from msnsniff.proxy.tap import EventTap
+
+    events: list[SourceEvent] = []
+    tap = EventTap(events.append)
+
+    async def test(rig: Rig) -> None:
+        rig.proxy.core.tap.taps += (tap,)  # type: ignore[union-attr]
+        for _ in range(50):
+            conn = await Connection.open("127.0.0.1", rig.port)
+            conn.send_line("VER 1 MSNP8 CVR0")
+            assert (await conn.read()).line == "VER 1 MSNP8"
+            await conn.close()
+        await asyncio.sleep(0.3)
+        assert len(events) >= 50 * 4
+        assert tap.tracked == 0
+
+    run(test, tmp_path, upstream="ns")
