@@ -327,6 +327,8 @@ class Pipe:
             self.proxy.tap.note(self.conn, f"{self.label}: "
                                 f"{'client' if side is C2S else 'server'} reset ({exc!r})")
             self.proxy.tap.ended(self.conn, side, RESET)
+            if other is not None and not other.is_closing():  # sent before the reset
+                self.other(side).write(self._held_back(side))
             _reset(other)
         elif side not in self.eofs:
             self.proxy.tap.ended(self.conn, side, "closed")

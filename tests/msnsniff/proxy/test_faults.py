@@ -386,3 +386,22 @@ def test_closed_connections_leave_nothing_in_the_live_analysis(tmp_path: Path) -
         assert tap.tracked == 0
 
     run(test, tmp_path, upstream="ns")
+
+
+def test_an_unfinished_line_before_a_reset_is_passed_on() -> None:
+    """The server's stream is scanned for XFR and RNG, so an unfinished line waits for its
+    CRLF; when the server resets instead, a direct client would still read those bytes
+    ahead of the reset, and so does the proxy's (they were dropped; a close sent them)."""
+
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await loop.sock_sendall(upstream, b"VER 1 MSNP8\r\nCVR 2 6.0.0602 6.0")
+        await asyncio.sleep(0.2)
+        rst(upstream)
+        assert await recv_all(client) == (b"VER 1 MSNP8\r\nCVR 2 6.0.0602 6.0", "reset")
+        client.close()
+
+    with_raw_upstream(test)
+    with_raw_upstream(test, script=True)  # the framed path a script puts in
