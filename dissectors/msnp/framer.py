@@ -46,6 +46,10 @@ MAX_GARBAGE: Final = 64 * 1024
 _MAX_INT_DIGITS: Final = 10
 _LOOKAHEAD: Final = 6  # bytes after a LF needed to judge a sync point
 
+SKIPPED: Final = "not an MSNP command line; skipped to the next command"
+TOO_LONG: Final = (f"no end of line within {MAX_LINE} bytes (longer than any MSNP command "
+                   "line); skipped to the next command")  # fmt: skip
+
 _SYNC_RE: Final = re.compile(rb"\n(?:([A-Z]{3})[ \r]|[1-9][0-9]{2} [0-9])")
 _KNOWN: Final = {c.encode(): c for c in COMMANDS}
 """Known command words, each to its one shared `str` (a frame's `cmd`)."""
@@ -63,6 +67,7 @@ class DirectionFramer:
         "_buf",
         "_ended",
         "_garbage",
+        "_garbage_reason",
         "_more",
         "_more_len",
         "_need",
@@ -98,6 +103,7 @@ class DirectionFramer:
         self._more_len = 0
         self._need = 0  # bytes from _pos needed before parsing can progress
         self._garbage: int | None = None  # buffer index where the current garbage run starts
+        self._garbage_reason = SKIPPED  # why it is garbage (said in its malformed frames)
         self._skip_to: int | None = None  # stream offset to discard up to (after a gap)
         self._skipped: list[bytes] = []  # bytes discarded so far on the way to _skip_to
         self._ended = False
@@ -345,7 +351,7 @@ class DirectionFramer:
             self.direction,
             self._base + start,
             self._buf[start:upto],
-            "not an MSNP command line; skipped to the next command",
+            self._garbage_reason,
         )
 
     def _garbage_frame(self) -> MsnpFrame | NeedData:
@@ -363,18 +369,16 @@ class DirectionFramer:
             break
         if len(buf) >= limit + _LOOKAHEAD:
             frame = MalformedFrame(
-                self.direction,
-                self._base + start,
-                buf[start:limit],
-                "not an MSNP command line; skipped to the next command",
+                self.direction, self._base + start, buf[start:limit], self._garbage_reason
             )
             self._garbage = limit
             self._pos = limit
             return frame
         return NEED_DATA
 
-    def _start_garbage(self) -> MsnpFrame | NeedData:
+    def _start_garbage(self, reason: str = "") -> MsnpFrame | NeedData:
         self._garbage = self._pos
+        self._garbage_reason = reason or SKIPPED
         return self._garbage_frame()
 
     def _payload_at(self, buf: bytes, pos: int, eol: int) -> int | None:
@@ -403,7 +407,7 @@ class DirectionFramer:
         eol = buf.find(b"\r\n", pos, pos + MAX_LINE + 2)
         if eol < 0:
             if len(buf) - pos >= MAX_LINE + 2:
-                return self._start_garbage()
+                return self._start_garbage(TOO_LONG)
             return NEED_DATA
         word = buf[pos : pos + 3]
         if eol - pos < 3 or (eol > pos + 3 and buf[pos + 3] != 32):

@@ -116,6 +116,9 @@ def test_overlong_line_becomes_garbage() -> None:
     assert isinstance(frames[0], MalformedFrame)
     assert sum(len(f.raw) for f in frames[:-1]) == len(data) - len(b"QNG 1\r\n")
     assert isinstance(frames[-1], CommandFrame) and frames[-1].cmd == "QNG"
+    # it says why: the line is too long (it read "not an MSNP command line"), in any chunking
+    assert frames[0].reason.startswith(f"no end of line within {MAX_LINE} bytes")
+    assert one_way(data, sizes=[1000] * 20) == frames
 
 
 def test_long_garbage_is_cut_at_fixed_places() -> None:
