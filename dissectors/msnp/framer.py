@@ -50,6 +50,11 @@ SKIPPED: Final = "not an MSNP command line; skipped to the next command"
 TOO_LONG: Final = (f"no end of line within {MAX_LINE} bytes (longer than any MSNP command "
                    "line); skipped to the next command")  # fmt: skip
 
+_GLUED_RE: Final = re.compile(rb"MSG [!-~]{1,400} [!-~]{1,400} [0-9]{1,7}\r\n")
+"""A MSG line that starts mid-line: where a payload whose start a gap swallowed ends (a
+payload has no CRLF of its own, so the command after it is glued to its last bytes)."""
+_GLUED_MAX: Final = 830  # bytes of the longest line `_GLUED_RE` matches
+
 _SYNC_RE: Final = re.compile(rb"\n(?:([A-Z]{3})[ \r]|[1-9][0-9]{2} [0-9])")
 _KNOWN: Final = {c.encode(): c for c in COMMANDS}
 """Known command words, each to its one shared `str` (a frame's `cmd`)."""
@@ -359,14 +364,20 @@ class DirectionFramer:
         start = self._garbage
         assert start is not None
         limit = start + MAX_GARBAGE
+        glued = _GLUED_RE.search(buf, start + 1, limit + _GLUED_MAX)
+        at_glued = glued.start() if glued is not None else None
         for match in _SYNC_RE.finditer(buf, start):
             at = match.start() + 1
+            if at_glued is not None and at_glued < at:
+                break  # a MSG line right after a payload comes first
             word = match.group(1)
             if word is not None and word not in _KNOWN:
                 continue
             if at - start <= MAX_GARBAGE:
                 return self._flush_garbage(at) or NEED_DATA
             break
+        if at_glued is not None and at_glued - start <= MAX_GARBAGE:
+            return self._flush_garbage(at_glued) or NEED_DATA
         if len(buf) >= limit + _LOOKAHEAD:
             frame = MalformedFrame(
                 self.direction, self._base + start, buf[start:limit], self._garbage_reason

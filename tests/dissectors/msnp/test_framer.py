@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dissectors.msnp import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpDissector
 from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD
+from dissectors.msnp.frames import MsnpFrame
 from tests.helpers import C2S, S2C, cyclic_garbage, drain, one_way
 
 PROFILE = (
@@ -209,3 +213,40 @@ def test_a_finished_flow_leaves_no_reference_cycle() -> None:
 
     assert cyclic_garbage(work) == []
     assert got == ["VER", "VER"]
+
+
+def _chat_msg(trid: int, text: bytes) -> bytes:
+    body = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + text
+    return b"MSG %d N %d\r\n" % (trid, len(body)) + body
+
+
+@given(st.integers(min_value=1, max_value=60), st.lists(st.integers(1, 90), min_size=1))
+def test_after_a_gap_that_swallowed_a_msg_header_the_next_msg_is_found(
+    cut: int, sizes: list[int]
+) -> None:
+    """A payload has no CRLF of its own, so the command after it is glued to its last bytes:
+    when a gap took a MSG's header, the next MSG line is found mid-line (the flow stayed
+    malformed while MSGs followed each other), whatever the chunking."""
+    first = _chat_msg(2, b"hello there")
+    rest = first[cut:] + _chat_msg(3, b"second") + _chat_msg(4, b"third") + b"ACK 9\r\n"
+
+    def frames(chunks: list[bytes]) -> list[MsnpFrame]:
+        d = MsnpDissector()
+        d.feed(C2S, b"VER 1 MSNP8 CVR0\r\n")
+        d.gap(C2S, cut)
+        for chunk in chunks:
+            d.feed(C2S, chunk)
+        d.feed(C2S, b"")
+        return drain(d)
+
+    whole = frames([rest])
+    commands = [f.line for f in whole if isinstance(f, CommandFrame)]
+    heads = [m.split(b"\r\n")[0] for m in (_chat_msg(3, b"second"), _chat_msg(4, b"third"))]
+    assert commands[-3:] == [*heads, b"ACK 9"]
+    assert not [f for f in whole if isinstance(f, MalformedFrame) and b"MSG 3" in f.raw]
+    pieces, at, i = [], 0, 0
+    while at < len(rest):
+        pieces.append(rest[at : at + sizes[i % len(sizes)]])
+        at += sizes[i % len(sizes)]
+        i += 1
+    assert frames(pieces) == whole
