@@ -63,7 +63,7 @@ class PairingView:
 
     def _outcome(self, txn: Transaction, record: FrameRecord) -> None:
         """The JOI a ringing CAL led to: paired both ways, like a reply (the CAL is still
-        held when its JOI is the next server frame, as it is unless a timeout came first)."""
+        held: `Transactions` leaves a ringing CAL unsettled until its JOI or the timeout)."""
         self._reply(txn, record)
         if txn.request in self._requests:
             self._outcomes.setdefault(txn.request, []).append(record.no)

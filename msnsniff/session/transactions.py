@@ -20,8 +20,10 @@ to it. Frames are taken in capture order:
 * A transaction is settled when a later server frame is not part of it, when it expects no
   reply (MSG U and N), when the connection ends, or when a frame of its connection comes
   `timeout` seconds of capture time after the request (each connection keeps its own clock,
-  so a split across processes sees the same). Settling a transaction that wanted a reply
-  and got none is a finding.
+  so a split across processes sees the same). A CAL that rang stays open for its JOI
+  (other server frames may come first) until the JOI, the connection's end or the timeout;
+  a JOI after that is unsolicited. Settling a transaction that wanted a reply and got none
+  is a finding.
 
 Settled transactions are forgotten (the last `KEEP` per connection are kept for a late reply),
 and a connection's state goes when it closes, so memory follows the open connections.
@@ -121,7 +123,7 @@ class Transactions(NativeAnalyzer):
         conn = self._conns.get(flow)
         if conn is None:
             conn = self._conns[flow] = _Conn()
-        if record.ts is not None and conn.waiting:
+        if record.ts is not None and (conn.waiting or conn.ringing is not None):
             self._expire(conn, record.ts)
         if frame.direction is C2S:
             if frame.trid is not None:
@@ -227,7 +229,7 @@ class Transactions(NativeAnalyzer):
         if conn.answered:
             answered, conn.answered = conn.answered, []
             for txn in answered:
-                if txn is keep:
+                if txn is keep or txn is conn.ringing:  # a ringing CAL waits for its JOI
                     conn.answered.append(txn)
                 else:
                     self._settle(txn, None)
@@ -258,6 +260,12 @@ class Transactions(NativeAnalyzer):
         (a connection's clock, so the answer does not depend on the other connections)."""
         waiting = conn.waiting
         limit = now - self._timeout
+        ringing = conn.ringing
+        if ringing is not None and ringing.ts is not None and ringing.ts <= limit:
+            conn.ringing = None  # no JOI in time: a later one is unsolicited
+            if ringing in conn.answered:
+                conn.answered.remove(ringing)
+            self._settle(ringing, None)
         while waiting:
             txn = waiting[0]
             if txn.settled or txn.replies:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from msnsniff.cli import main
 from msnsniff.parallel import Item, _runs, widen_pipe
 from tests.conftest import Generate
+from tests.helpers import real_capture
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
 
 
@@ -46,6 +47,15 @@ def test_any_number_of_jobs_prints_the_same(capture: Path, fmt: str) -> None:
     assert len(one.splitlines()) > 3000
     for jobs in ("2", "3"):
         assert _read("-j", jobs, "-T", fmt, str(capture)) == (status, one, err)
+
+
+def test_a_real_capture_prints_the_same_in_parallel() -> None:
+    # the Twisted client's CAL rang, a 217 came, then the JOI: -j 2 listed one reply, -j 1 two
+    capture = str(real_capture("twisted_msnp8_vs_escargot.pcap"))
+    one = _read("-j", "1", "-T", "jsonl", capture)
+    assert '"cmd":"CAL","trid":2,"args":["bob@example.com"]' in one[1]
+    assert '"replies":[68,73]' in one[1]
+    assert _read("-j", "2", "-T", "jsonl", capture) == one
 
 
 def test_a_display_filter_selects_the_same_frames_in_parallel(capture: Path) -> None:

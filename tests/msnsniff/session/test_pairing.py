@@ -75,3 +75,37 @@ def test_the_join_a_ringing_cal_led_to_pairs_both_ways() -> None:
     assert record_to_text(out[2].record, pairing=pairings[2]).endswith("[reply to #1 800.0 ms]")
     transactions = [a for a in analysis.analyzers if isinstance(a, Transactions)]
     assert [t.pairs for t in transactions] == [1]  # the transaction keeps RINGING only
+
+
+RINGING_THEN_OTHER = (
+    "  1.2 SB >>> CAL 2 b@c.d\n"
+    "  1.2 SB >>> CAL 3 x@y.z\n"
+    "  1.3 SB <<< CAL 2 RINGING 11752013\n"
+    "  1.3 SB <<< 217 3\n"  # another server frame before the JOI settles nothing yet
+    "  1.5 SB <<< JOI b@c.d B\n"
+)
+
+
+def test_a_ringing_cal_waits_for_its_join_whatever_the_other_connections_do() -> None:
+    """Found by `read -j 2` printing the real Twisted capture differently from `-j 1`: the
+    CAL listed its JOI only when a request of another connection (an XFR on the NS) happened
+    to hold the output until the JOI came, so splitting the connections changed it."""
+    alone = RINGING_THEN_OTHER
+    held = "  1.0 NS >>> XFR 8 SB\n  1.1 NS <<< XFR 8 SB 1.2.3.4:1864 CKI 9\n" + alone + (
+        "  1.9 NS >>> PNG\n  2.0 NS <<< QNG 50\n")  # the XFR settles only here
+    for text, cal in ((alone, 0), (held, 2)):
+        analysis = Analysis(CaptureSession(load_dissectors()))
+        out = list(run_paired(analysis, read_transcript(text.splitlines(True), "t")))
+        pairings = [p.pairing for p in out]
+        ringing, join = pairings[cal], pairings[cal + 4]
+        assert ringing is not None and ringing.replies == (cal + 3, cal + 5), text
+        assert join is not None and join.request == cal + 1
+
+
+def test_a_ringing_cal_gives_up_on_its_join_after_the_timeout() -> None:
+    text = RINGING_THEN_OTHER.replace("1.5 SB <<< JOI", "99.0 SB <<< JOI")
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, read_transcript(text.splitlines(True), "t")))
+    pairings = [p.pairing for p in out]
+    assert pairings[0] is not None and pairings[0].replies == (3,)
+    assert pairings[4] is None  # too late to be the CAL's: unsolicited
