@@ -44,6 +44,15 @@ def _t(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
+def _utf8(text: str) -> bool:
+    """True when `text` can be stored as UTF-8 (it holds no surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Store:
     """Accounts and lists in one SQLite file (`:memory:` for a throwaway server)."""
 
@@ -119,6 +128,8 @@ class Store:
         acc = self._cache.get(key)
         if acc is not None:
             return acc
+        if not key.isascii() and not _utf8(key):
+            return None  # bytes that are not UTF-8 off the wire (surrogate escapes): no one
         row = self._db.execute(
             "SELECT email, password, nick, verified, version, gtc, blp, member_id"
             " FROM account WHERE email = ?",

@@ -219,3 +219,30 @@ def test_a_recording_that_cannot_be_written_stops_and_serving_goes_on(
     stopped = [r.getMessage() for r in caplog.records if "recording to" in r.getMessage()]
     assert stopped == ["recording to /dev/full stopped: No space left on device; the server "
                        "goes on"]
+
+
+def test_an_account_name_that_is_not_utf8_is_no_account(caplog: pytest.LogCaptureFixture,
+                                                         ) -> None:  # fmt: skip
+    """Found by fuzzing the NS with mutated logins: the second USR (TWN or MD5) and a
+    switchboard ANS looked up `al\\xffce@...` in SQLite, which cannot encode the surrogate
+    escape: "handler for USR failed" with a traceback and a 500. It is nobody: 911."""
+
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        for dialect, auth, proof in (("MSNP8", "TWN", b"t=x&p=y"), ("MSNP7", "MD5", b"00")):
+            conn = await raw(server)
+            await exchange(conn, f">>> VER 1 {dialect} CVR0\n<<< VER 1 {dialect}")
+            if auth == "MD5":
+                await exchange(conn, ">>> INF 2\n<<< INF 2 MD5")
+            conn.writer.write(b"USR 3 " + auth.encode() + b" I al\xffce@example.com\r\n")
+            assert (await conn.read()).line.startswith(f"USR 3 {auth} S ")
+            conn.writer.write(b"USR 4 " + auth.encode() + b" S " + proof + b"\r\n")
+            await exchange(conn, "<<< 911 4\n<o>")
+        conn = await raw(server, "sb")
+        conn.writer.write(b"ANS 1 al\xffce@example.com 1.2 3\r\n")
+        await exchange(conn, "<<< 911 1\n<o>")
+        await still_fine(bystander)
+
+    with caplog.at_level(logging.WARNING):
+        run(test)
+    assert "failed" not in caplog.text
