@@ -197,8 +197,9 @@ class NotificationConnection(LineConnection):
         self.pending_login = None
         acc = self.hub.store.account(email)
         if method == "MD5":
-            ok = acc is not None and secrets.compare_digest(
-                hashlib.md5((salt + acc.password).encode()).hexdigest(), value.lower()
+            ok = acc is not None and secrets.compare_digest(  # bytes: any text off the wire
+                hashlib.md5((salt + acc.password).encode()).hexdigest().encode(),
+                value.lower().encode("utf-8", "surrogateescape"),
             )
         else:
             pp = self.hub.passport

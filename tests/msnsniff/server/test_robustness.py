@@ -246,3 +246,24 @@ def test_an_account_name_that_is_not_utf8_is_no_account(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING):
         run(test)
     assert "failed" not in caplog.text
+
+
+def test_an_md5_answer_that_is_not_ascii_is_a_wrong_password(caplog: pytest.LogCaptureFixture,
+                                                             ) -> None:  # fmt: skip
+    """Found by fuzzing the NS: `secrets.compare_digest` refuses str with non-ASCII
+    characters (TypeError), so `USR 4 MD5 S \xe9...` was a logged traceback and a 500."""
+
+    async def test(server: ReferenceServer) -> None:
+        bystander = await logged_in_raw(server, B)
+        for proof in ("\u00e9" * 32, "\udcff" * 32):
+            conn = await raw(server)
+            await exchange(conn, ">>> VER 1 MSNP7 CVR0\n<<< VER 1 MSNP7\n>>> INF 2\n<<< INF 2 MD5")
+            conn.send_line(f"USR 3 MD5 I {A}")
+            assert (await conn.read()).line.startswith("USR 3 MD5 S ")
+            conn.writer.write(f"USR 4 MD5 S {proof}\r\n".encode("utf-8", "surrogateescape"))
+            await exchange(conn, "<<< 911 4\n<o>")
+        await still_fine(bystander)
+
+    with caplog.at_level(logging.WARNING):
+        run(test)
+    assert "failed" not in caplog.text
