@@ -198,6 +198,8 @@ def _tcp_in(src: bytes, dst: bytes, data: bytes, off: int, end: int) -> Segment 
         return None
     sport, dport, seq, ack, doff, flags = _TCP(data, off)
     start = off + (doff >> 4) * 4
+    if start < off + 20:  # a bogus data offset (under 5 words): where the payload starts is
+        start = end  # unknown, and the header is no stream data (Wireshark keeps none either)
     return Segment(src, dst, sport, dport, seq, ack, flags, bytes(data[start:end]))
 
 

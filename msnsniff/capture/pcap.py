@@ -167,6 +167,8 @@ def _pcap_events(
                     if parts > 1 and (sport ^ dport ^ buf[ip + 15] ^ buf[ip + 19]) % parts != part:
                         continue  # another share's connection (see partition_key)
                     pstart = ip + 20 + (doff >> 4) * 4
+                    if doff < 0x50:  # a bogus data offset: no payload (as in _tcp_in)
+                        pstart = end
                     total = buf[ip + 2] << 8 | buf[ip + 3]
                     # a total length below the IP header (0 from TCP segmentation offload)
                     # means unknown: the captured bytes count, as in the general path

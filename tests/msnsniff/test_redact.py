@@ -410,3 +410,20 @@ def test_compressed_http_bodies_are_redacted_inside(tmp_path: Path, coding: str)
     assert b"SESSION" not in inside and b'"session_key": "redacted-session_key-' in inside
     shown = [r for r in CaptureSession(load_dissectors()).run(source(out)) if r.proto == "http"]
     assert len(shown) == 2 and "redacted-session_key-" in str(shown[1].frame)
+
+
+def test_a_bogus_tcp_header_does_not_shift_the_next_packets_bytes(tmp_path: Path) -> None:
+    """The bogus segment's TCP header was taken as stream bytes in the first pass, so the
+    rewritten stream put them into the next packet, over its own (`CVR` lost)."""
+    src = tmp_path / "bogus.pcap"
+    cvr = b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 5.0 MSMSGS alice@example.com\r\n"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2, True, cvr)
+    raw = bytearray(src.read_bytes())
+    raw[raw.index(b"VER 1 MSNP8") - 20 + 12] = 0x00  # data offset 0 words: bogus
+    src.write_bytes(bytes(raw))
+    data = redacted(tmp_path, src).read_bytes()
+    assert cvr.replace(b"alice@example.com", b"user1@example.invalid") in data

@@ -307,3 +307,23 @@ def test_defragmenter_memory_is_bounded() -> None:
     assert len(d._parts) == MAX_DATAGRAMS
     assert d.add((b"a", b"b", 1), 8, False, b"y") is None  # its first part was dropped
     assert d.add((b"a", b"b", 0xFFFF), 65528, True, b"z" * 100) is None  # beyond any datagram
+
+
+def test_a_bogus_tcp_data_offset_adds_no_bytes_to_the_stream(tmp_path: Path) -> None:
+    """Found fuzzing `read` and `redact`: a segment whose data offset is under 5 words was
+    read with its own TCP header as payload, so the junk overlapped the next segment and
+    hid its first bytes (`CVR ...` became a malformed frame, and redact wrote the junk into
+    the next packet). Like Wireshark's "bogus TCP header length", it carries no payload."""
+    path = tmp_path / "bogus.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2, True, b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 5.0 MSMSGS a@b.c\r\n")
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"VER 1 MSNP8") - 20 + 12] = 0x00  # data offset 0 words: bogus
+    path.write_bytes(bytes(raw))
+    events = list(read_pcap(path))
+    chunks = [e for e in events if isinstance(e, StreamChunk)]
+    assert [(c.offset, c.data) for c in chunks] == [
+        (18, b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 5.0 MSMSGS a@b.c\r\n")]
