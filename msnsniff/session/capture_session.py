@@ -7,7 +7,9 @@ CRLF) are held while the registered dissectors are asked for their confidence; `
 (by server port or by flow label) overrides sniffing. The winner gets the held bytes and
 every later chunk. A flow nobody claims yet stays held, asked again as bytes come, up to
 SNIFF_MAX bytes, a gap or its end (a capture joined mid-line or inside a payload shows a
-command only on a later line, often in a later segment); then it is counted and dropped.
+command only on a later line, often in a later segment); then it is counted and dropped. A
+gap or a direction's end before any byte decides nothing: the bytes after it are sniffed
+(the gap is passed on to the dissector chosen), so a lost first segment loses no more.
 After each event the dissector is drained, so frames come out in the order their last byte
 arrived, each tagged with the flow, the timestamp of that byte and a global frame number.
 Gaps and ends are passed on so the dissector can flush partial frames. State is released
@@ -64,6 +66,7 @@ class _FlowState:
     proto: str | None = None
     held: list[StreamChunk] = field(default_factory=list)
     held_bytes: int = 0
+    gaps: list[Gap] = field(default_factory=list)  # gaps before any byte to sniff
     ended: set[Direction] = field(default_factory=set)
     carrier: bool = False  # its frames may carry another protocol (the HTTP gateway's MSNP)
 
@@ -146,13 +149,17 @@ class CaptureSession:
             self._drain(state, event.ts, out)
         elif isinstance(event, Gap):
             if state.dissector is None and state.proto is None:
+                if not state.held:  # nothing to sniff yet: the bytes after the gap decide
+                    state.gaps.append(event)
+                    return
                 self._decide(state, out)
             if state.dissector is not None:
                 state.dissector.gap(event.direction, event.length)
                 self._drain(state, event.ts, out)
         elif isinstance(event, FlowEnd):
-            if state.dissector is None and state.proto is None:
-                self._decide(state, out)
+            last = len(state.ended | {event.direction}) == 2
+            if state.dissector is None and state.proto is None and (state.held or last):
+                self._decide(state, out)  # (with nothing held, the other side may still talk)
             state.ended.add(event.direction)
             if state.dissector is not None:
                 state.dissector.feed(event.direction, b"")
@@ -210,6 +217,10 @@ class CaptureSession:
             return
         state.dissector = self._factories[name]()
         state.carrier = bool(getattr(state.dissector, "carries", False))
+        gaps, state.gaps = state.gaps, []
+        for gap in gaps:
+            state.dissector.gap(gap.direction, gap.length)
+            self._drain(state, gap.ts, out)
         for chunk in held:
             state.dissector.feed(chunk.direction, chunk.data)
             self._drain(state, chunk.ts, out)

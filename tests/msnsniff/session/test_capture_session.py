@@ -56,3 +56,28 @@ def test_a_flow_nobody_claims_is_still_dropped(tmp_path: Path) -> None:
     path = tmp_path / "tls.pcap"
     path.write_bytes(fh.getvalue())
     assert read_frames(path) == []
+
+
+def test_a_lost_first_segment_loses_nothing_after_it() -> None:
+    """Found by a redact-then-read round trip: a connection whose first data segment the
+    capture lost (its SYN seen) began with a gap, which decided the flow at once with no
+    byte to sniff: every later byte was dropped, and no 'not dissected' count said so."""
+    from dissectors.api import Direction
+    from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+    from msnsniff.registry import load_dissectors
+    from msnsniff.session.capture_session import CaptureSession
+
+    flow = Flow("1", "10.0.0.1:3000", "10.0.0.2:1863", opened=True)
+    c2s = Direction.C2S
+    cvr = b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 5.0 MSMSGS a@b.c\r\n"
+    for first_end in (None, Direction.S2C):  # the server's side may end before anything
+        session = CaptureSession(load_dissectors())
+        events: list[SourceEvent] = [Gap(flow, c2s, 0, 18, 1.0)]
+        if first_end is not None:
+            events.append(FlowEnd(flow, first_end, 1.0, "fin"))
+        events += [StreamChunk(flow, c2s, 18, cvr, 1.1), FlowEnd(flow, c2s, 1.2, "fin")]
+        frames = [r.frame for r in session.run(iter(events))]
+        assert [(type(f).__name__, f.offset) for f in frames] == [
+            ("GapFrame", 0), ("CommandFrame", 18)], first_end
+        assert isinstance(frames[1], CommandFrame) and frames[1].raw == cvr
+        assert session.undissected_flows == 0
