@@ -56,6 +56,10 @@ class _Handler(SimpleXMLRPCRequestHandler):
     rpc_paths = (PATH,)
     protocol_version = "HTTP/1.1"  # keep-alive, like LiveJournal's clients expect
 
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing: a request line may hold a password (`?password=...`), and the stdlib's
+        handler writes bad ones to stderr even with `logRequests` off."""
+
 
 class LiveJournalXmlRpc:
     """The server: accounts (user -> password) and who may receive messages."""

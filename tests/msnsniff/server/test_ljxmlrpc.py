@@ -80,3 +80,20 @@ def test_the_recorded_scenario_runs(client: LiveJournalClient) -> None:
     assert out[:3] == ["ok 2 " + out[0].split(" ", 2)[2], *out[1:3]]
     assert out[3] == "fault 101" and out[4] == "fault 101"  # reused; wrong answer
     assert [o.split()[0] for o in out[5:]] == ["fault"] * 7 + ["ok"]
+
+
+def test_a_bad_request_line_is_not_written_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    """The stdlib handler wrote a bad request line (which may hold a password in its query)
+    to stderr, although the server is built never to log requests."""
+    import socket
+
+    server = LiveJournalXmlRpc({"test": "test"})
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GE /interface/xmlrpc?password=hunter2 HTTP/1.1 junk\r\n\r\n")
+            answer = sock.recv(4096)
+    finally:
+        server.close()
+    assert b"400" in answer  # refused, as before
+    assert "hunter2" not in capfd.readouterr().err
