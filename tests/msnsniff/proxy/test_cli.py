@@ -15,27 +15,40 @@ import pytest
 
 from dissectors.api import Direction
 from msnsniff.client.session import NotificationClient
-from tests.msnsniff.replay.helpers import server_thread
+from tests.msnsniff.replay.helpers import ServerThread, server_thread
 from tests.msnsniff.server.scenario import PASSWORDS
 
 ROOT = Path(__file__).parents[3]
 
 
+def _start_proxy(live: ServerThread, stdout: int, *options: str
+                 ) -> tuple[subprocess.Popen[str], str]:  # fmt: skip
+    """`msnsniff proxy` in its own process, on a free port in front of the live server's
+    dispatch port: the process and the first line it printed (its address)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
+         "--upstream", f"127.0.0.1:{live.port('ds')}", *options],
+        cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    return proc, proc.stderr.readline()
+
+
+def _port(first: str) -> int:
+    """The port in the proxy's first line (`msnsniff proxy: 127.0.0.1:PORT -> ...`)."""
+    return int(first.split()[2].rpartition(":")[2])
+
+
 def test_the_command_relays_a_session(tmp_path: Path) -> None:
     record = tmp_path / "session.pcapng"
     with server_thread() as live:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
-             "--upstream", f"127.0.0.1:{live.port('ds')}", "-T", "none", "-w", str(record)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
+        proc, first = _start_proxy(live, subprocess.DEVNULL, "-T", "none", "-w", str(record))
         try:
             assert proc.stderr is not None
-            first = proc.stderr.readline()
             assert first.startswith("msnsniff proxy: 127.0.0.1:"), first
             assert "(asyncio event loop)" in first  # uvloop only with MSNSNIFF_LOOP=uvloop
-            port = int(first.split()[2].rpartition(":")[2])
+            port = _port(first)
 
             async def session() -> str:
                 alice = await NotificationClient.login(
@@ -129,16 +142,11 @@ def test_a_stop_is_not_held_up_by_output_nobody_reads(tmp_path: Path, stop: int)
     count = 400
     children: list[int] = []
     with server_thread() as live:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
-             "--upstream", f"127.0.0.1:{live.port('ds')}", "-T", "jsonl", "-w", str(record)],
-            cwd=ROOT, stdout=stuck_w, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
+        proc, first = _start_proxy(live, stuck_w, "-T", "jsonl", "-w", str(record))
         os.close(stuck_w)
         try:
             assert proc.stderr is not None
-            port = int(proc.stderr.readline().split()[2].rpartition(":")[2])
+            port = _port(first)
 
             async def flood() -> int:
                 async def login(account: str) -> NotificationClient:
@@ -194,16 +202,11 @@ def test_a_closed_output_stops_the_printing_not_the_notes(tmp_path: Path) -> Non
     and findings still reach stderr; the stop does not claim the analysis fell behind."""
     out_r, out_w = os.pipe()
     with server_thread() as live:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
-             "--upstream", f"127.0.0.1:{live.port('ds')}", "-T", "jsonl"],
-            cwd=ROOT, stdout=out_w, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
+        proc, first = _start_proxy(live, out_w, "-T", "jsonl")
         os.close(out_w)
         try:
             assert proc.stderr is not None
-            port = int(proc.stderr.readline().split()[2].rpartition(":")[2])
+            port = _port(first)
 
             async def login(account: str) -> None:
                 c = await NotificationClient.login("127.0.0.1", port, account,
