@@ -38,6 +38,12 @@ def app_for(name: str) -> MsnsniffApp:
     return MsnsniffApp(Workspace(), source=CAPTURES / f"{name}.pcap")
 
 
+def error_numbers(name: str) -> list[int]:
+    """The frame numbers of a bundled capture's error replies (what `msnp.error` shows)."""
+    return [n for n, f in enumerate(read_frames(CAPTURES / f"{name}.pcap"), 1)
+            if isinstance(f, CommandFrame) and f.cmd.isdigit()]  # fmt: skip
+
+
 async def loaded(app: MsnsniffApp, pilot: Pilot[int]) -> StreamView:
     for _ in range(1000):  # up to 20 s on a loaded machine; a few tenths usually
         if app.workspace.done:
@@ -380,8 +386,7 @@ def test_a_starting_filter_given_with_y_is_applied() -> None:
         async with app.run_test(size=SIZE) as pilot:
             stream = await loaded(app, pilot)
             await scanned(app, pilot)
-            errors = [n for n, f in enumerate(read_frames(CAPTURES / "server_list_changes.pcap"), 1)
-                      if isinstance(f, CommandFrame) and f.cmd.isdigit()]
+            errors = error_numbers("server_list_changes")
             assert errors and stream.rows is not None and list(stream.rows) == errors
             assert app.query_one("#filter-input", Input).value == "msnp.error"
 
@@ -393,8 +398,7 @@ def test_filter_bad_filter_fold_and_unanswered() -> None:
         app = app_for("server_list_changes")
         async with app.run_test(size=SIZE) as pilot:
             stream = await loaded(app, pilot)
-            errors = [n for n, f in enumerate(read_frames(CAPTURES / "server_list_changes.pcap"), 1)
-                      if isinstance(f, CommandFrame) and f.cmd.isdigit()]
+            errors = error_numbers("server_list_changes")
             await pilot.press("f")
             await pilot.press(*"msnp.error", "enter")
             await scanned(app, pilot)
