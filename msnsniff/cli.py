@@ -32,6 +32,8 @@ COMMANDS = (
 )  # fmt: skip
 BATCH_COMMANDS = frozenset({"read", "expert", "stats", "chat", "sessions", "contacts",
                             "redact", "export"})  # run with `batch_collector` (collector.py)
+DISSECTING = BATCH_COMMANDS | {"sniff", "tui", "proxy"}
+"""Commands that dissect with the registered dissectors: a plugin they cannot load is named."""
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies", "http.request_in",
                              "http.response_in"})
@@ -761,10 +763,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": cmd_export,
         "wireshark-lua": cmd_wireshark_lua,
     }  # fmt: skip
-    from msnsniff.registry import unloadable_plugins
+    if args.command in DISSECTING:  # (the others need no dissector: no import at start-up)
+        from msnsniff.registry import unloadable_plugins
 
-    for text in unloadable_plugins():
-        sys.stderr.write(f"msnsniff: {text}\n")
+        for text in unloadable_plugins():
+            sys.stderr.write(f"msnsniff: {text}\n")
     try:
         with batch_collector() if args.command in BATCH_COMMANDS else contextlib.nullcontext():
             return handlers[args.command](args, sys.stdout, sys.stderr)
