@@ -9,18 +9,23 @@ the next expected sequence number and the stream offset delivered so far. Positi
 compared as signed 32-bit distances from the expected sequence number, so wrap-around and
 streams beyond 4 GiB need no special case.
 
-* In order: delivered at once, then any buffered segments that now fit.
+* In order: delivered at once, then any kept bytes that now fit.
 * Behind (retransmission, repacketised or overlapping): the part already delivered is cut
   off; a pure duplicate is dropped.
-* Ahead (reordering or loss): buffered by stream offset. The hole becomes an explicit `Gap`
-  when the buffer exceeds its bound, when the flow ends, or when the peer has acknowledged
-  bytes the capture never showed: at once for a bare acknowledgement, and for one that
-  carries data once the bytes did not come within `REORDER_WINDOW` more segments (or the
-  other side's FIN); the data after the hole is then delivered. While such data waits, the
-  acknowledging side's later segments wait with it (a capture taken on a multi-queue card,
-  or merged from two taps, may show an answer before the request it answers): they are
-  taken up again, in order, once the missing bytes came or the hole is declared, so a
-  request comes out before its answer and bytes that arrive late are not lost.
+* Ahead (reordering or loss): kept by stream offset. The hole becomes an explicit `Gap`
+  when the kept bytes exceed their bound, when the flow ends, or when the peer has
+  acknowledged bytes the capture never showed: at once for a bare acknowledgement; for one
+  that carries data, once they did not come within `REORDER_WINDOW` more segments.
+* Acknowledging what the capture has not shown yet: a segment whose data acknowledges peer
+  bytes not delivered yet is kept too, in order, until those bytes come out (a capture
+  taken on a multi-queue card, or merged from two taps, may show an answer before the
+  request it answers, in either direction, several times over). Each direction waits on its
+  own, so both may wait at once; delivering one direction's bytes releases what the other
+  kept for them, and so on. A wait ends after `REORDER_WINDOW` segments without progress:
+  the peer's bytes still missing before its own kept ones are then a gap, and the kept
+  bytes come out. So a request comes out before its answer, and bytes that arrive late are
+  not declared lost. Kept bytes come out at their own capture time, or at the time of the
+  segment that completed them if later.
 * FIN ends a direction once everything before it is delivered; RST ends both. Ended
   connections are forgotten, but their 4-tuple and final sequence numbers are remembered
   (bounded) so a late duplicate does not open a phantom stream, while a new SYN on the same
@@ -43,7 +48,6 @@ MASK: Final = 0xFFFFFFFF
 HALF: Final = 0x80000000
 MAX_PENDING: Final = 512 * 1024  # buffered out-of-order bytes per direction
 REORDER_WINDOW: Final = 16  # segments of a connection an acknowledged hole may wait
-MAX_WAITING: Final = 256 * 1024  # bytes of the acknowledging side's segments kept meanwhile
 CLOSED_MEMORY: Final = 8192  # recently ended connections remembered
 SERVER_PORTS: Final = frozenset({1863, 1864, 80, 443, 8080, 8081, 1080, 3128})
 
@@ -61,11 +65,15 @@ class _Half:
     direction: Direction
     expected: int | None = None  # next sequence number wanted
     offset: int = 0  # stream offset of `expected`
-    # stream offset -> (data, capture time): bytes released by a gap keep their own time
-    pending: dict[int, tuple[bytes, float | None]] = field(default_factory=dict)
+    # stream offset -> (data, capture time, the peer's sequence number it acknowledges when
+    # the capture had not shown those bytes yet): bytes ahead of a hole, or in order but
+    # waiting for what they acknowledge
+    pending: dict[int, tuple[bytes, float | None, int | None]] = field(default_factory=dict)
     pending_bytes: int = 0
     fin: int | None = None  # sequence number of the FIN
     done: bool = False
+    left: int | None = None  # while its next bytes wait for the peer's: segments still allowed
+    waived: int | None = None  # the peer's bytes no longer waited for, up to this sequence
 
 
 @dataclass(slots=True)
@@ -73,19 +81,6 @@ class _Conn:
     flow: Flow
     client_key: Key
     halves: tuple[_Half, _Half]
-    # an acknowledged hole waiting for its bytes: which half has it, up to which sequence
-    # number it was acknowledged, the acknowledging side's segments held meanwhile, and
-    # how many more segments of the connection it may wait
-    waiting: _Wait | None = None
-
-
-@dataclass(slots=True)
-class _Wait:
-    idx: int  # the half with the hole
-    ack: int  # the highest sequence number of it acknowledged
-    held: list[tuple[Segment, float | None]] = field(default_factory=list)
-    held_bytes: int = 0
-    left: int = REORDER_WINDOW
 
 
 class Reassembler:
@@ -114,6 +109,7 @@ class Reassembler:
         return len(self._conns) // 2
 
     def segment(self, seg: Segment, ts: float | None) -> None:
+        """Take one captured segment; emit what it makes deliverable."""
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         entry = self._conns.get(key)
         flags = seg.flags
@@ -130,7 +126,6 @@ class Reassembler:
                 and not half.pending
                 and not half.done
                 and not other.pending
-                and conn.waiting is None
                 # and it acknowledges nothing the capture has not shown yet
                 and (seen is None or not flags & ACK or (seen - seg.ack) & MASK < HALF)
             ):  # the common case: the next bytes in order, nothing buffered either way
@@ -155,71 +150,39 @@ class Reassembler:
             entry = self._open(seg, key)
         conn, idx = entry
         half = conn.halves[idx]
-        wait = conn.waiting
-        if wait is not None:
-            wait.left -= 1
-            if idx != wait.idx:  # the acknowledging side: its segment waits with the rest
-                self._hold(conn, wait, seg, ts)
-                return
+        other = conn.halves[1 - idx]
+        ticking = half.left is not None or other.left is not None
         if flags & SYN:
             if half.expected is None:
                 half.expected = (seg.seq + 1) & MASK
-            return
+        else:
+            self._take(conn, idx, seg, ts)
+        if ticking:  # (after the segment: it may be the one the wait was for)
+            self._tick(conn, ts)
+
+    def _take(self, conn: _Conn, idx: int, seg: Segment, ts: float | None) -> None:
+        """The general case of `segment`, for a connection's segment other than a SYN."""
+        half = conn.halves[idx]
+        other = conn.halves[1 - idx]
+        flags = seg.flags
         if half.expected is None:
             half.expected = seg.seq  # joined mid-stream
-        if flags & ACK:  # before this segment's data: what it acknowledges was sent earlier
-            other = conn.halves[1 - idx]
-            if other.expected is not None and _delta(seg.ack, other.expected) > 0:
-                if seg.payload and not other.done and conn.waiting is None:
-                    # data acknowledging bytes the capture has not shown yet: wait a little
-                    # for them, holding this side's segments meanwhile (module docstring)
-                    conn.waiting = _Wait(1 - idx, seg.ack)
-                    self._hold(conn, conn.waiting, seg, ts)
-                    return
-                if other.pending:  # a bare acknowledgement orders nothing: a gap at once
-                    self._gap_to(conn, other, seg.ack, ts)
-                    self._check_fin(conn, other, ts)  # the hole may have been before its FIN
+        needs: int | None = None
+        if (flags & ACK and other.expected is not None and not other.done
+                and _delta(seg.ack, other.expected) > 0):  # fmt: skip
+            # it acknowledges bytes of the peer the capture has not shown (yet)
+            if seg.payload:
+                needs = seg.ack  # its data waits a little for them (module docstring)
+            elif other.pending:  # a bare acknowledgement orders nothing: a gap at once
+                self._gap_to(conn, 1 - idx, seg.ack, ts)
         if seg.payload and not half.done:
-            self._data(conn, half, seg.seq, seg.payload, ts)
+            self._data(conn, idx, seg.seq, seg.payload, ts, needs)
         if flags & FIN and half.fin is None:
             half.fin = (seg.seq + len(seg.payload)) & MASK
         if flags & RST:
             self._end(conn, ts, "reset")
             return
         self._check_fin(conn, half, ts)
-        if wait is not None and conn.waiting is wait:
-            self._resolve(conn, wait, ts)
-
-    def _hold(self, conn: _Conn, wait: _Wait, seg: Segment, ts: float | None) -> None:
-        """Keep an acknowledging side's segment until the wait is over; end it when it has
-        gone on long enough."""
-        wait.held.append((seg, ts))
-        wait.held_bytes += len(seg.payload)
-        if seg.flags & ACK and _delta(seg.ack, wait.ack) > 0:
-            wait.ack = seg.ack
-        if wait.left <= 0 or wait.held_bytes > MAX_WAITING:
-            self._release(conn, wait, ts)
-
-    def _resolve(self, conn: _Conn, wait: _Wait, ts: float | None) -> None:
-        """After a segment of the half with the hole: release the wait if the acknowledged
-        bytes have all come, or if it has gone on long enough."""
-        half = conn.halves[wait.idx]
-        if (half.expected is None or _delta(wait.ack, half.expected) <= 0 or wait.left <= 0
-                or half.fin is not None):  # (after its FIN, its missing bytes will not come)
-            self._release(conn, wait, ts)
-
-    def _release(self, conn: _Conn, wait: _Wait, ts: float | None) -> None:
-        """End a wait: what is still missing of the acknowledged bytes is a gap, then the
-        held segments are taken up again in the order they came."""
-        conn.waiting = None
-        half = conn.halves[wait.idx]
-        if half.pending and half.expected is not None and _delta(wait.ack, half.expected) > 0:
-            self._gap_to(conn, half, wait.ack, ts)
-            self._check_fin(conn, half, ts)  # the hole may have been all before its FIN
-        for held, when in wait.held:
-            if self._conns.get(conn.client_key, (None,))[0] is not conn:
-                break  # a held FIN or RST ended the connection: the rest were after it
-            self.segment(held, when)
 
     def finish(self) -> None:
         """End every open connection (the capture ended)."""
@@ -255,28 +218,36 @@ class Reassembler:
         self._closed.pop(rev, None)
         return self._conns[key]
 
-    def _data(self, conn: _Conn, half: _Half, seq: int, data: bytes, ts: float | None) -> None:
+    def _data(
+        self, conn: _Conn, idx: int, seq: int, data: bytes, ts: float | None, needs: int | None
+    ) -> None:
+        """Deliver the segment's new bytes, or keep them until they fit (`needs`: the peer's
+        sequence number they acknowledge, not yet shown)."""
+        half = conn.halves[idx]
         assert half.expected is not None
         delta = _delta(seq, half.expected)
-        if delta > 0:
-            at = half.offset + delta
-            held = half.pending.get(at)
-            old = held[0] if held else b""
-            if len(old) < len(data):
-                half.pending[at] = (data, ts)
-                grow = len(data) - len(old)
-                half.pending_bytes += grow
-                self.pending_total += grow
-            if half.pending_bytes > self._max_pending:
-                self._gap_to(conn, half, None, ts)
-            return
         if delta < 0:
             if delta + len(data) <= 0:
                 return  # everything already delivered
             data = data[-delta:]
-        self._deliver(conn, half, data, ts)
-        if half.pending:
-            self._drain(conn, half, ts)  # the hole is filled now: the held bytes complete now
+            delta = 0
+        if delta == 0 and needs is None and not half.pending:
+            self._deliver(conn, half, data, ts)
+            if conn.halves[1 - idx].pending:  # the peer's next bytes may have waited for these
+                self._settle(conn, 1 - idx, None)
+            return
+        at = half.offset + delta
+        held = half.pending.get(at)
+        if held is None or len(held[0]) < len(data):
+            grow = len(data) - (0 if held is None else len(held[0]))
+            half.pending[at] = (data, ts, needs)
+            half.pending_bytes += grow
+            self.pending_total += grow
+        self._settle(conn, idx, ts)
+        if half.pending_bytes > self._max_pending:  # the bound: stop waiting, then a gap
+            self._waive(conn, idx)
+            self._settle(conn, idx, None)
+            self._gap_to(conn, idx, None, ts)
 
     def _deliver(self, conn: _Conn, half: _Half, data: bytes, ts: float | None) -> None:
         assert half.expected is not None
@@ -284,24 +255,78 @@ class Reassembler:
         half.offset += len(data)
         half.expected = (half.expected + len(data)) & MASK
 
-    def _drain(self, conn: _Conn, half: _Half, ts: float | None, own_time: bool = False) -> None:
-        """Deliver the held segments that now fit, at `ts` or (`own_time`: released by a
-        gap, nothing arrived that completes them) at the time each was captured."""
+    def _drain(self, conn: _Conn, idx: int, ts: float | None) -> bool:
+        """Deliver the kept bytes of one direction that now fit and whose peer bytes have come;
+        true if any did. Each comes out at its own capture time, or at `ts` (the segment
+        that completed them) or the time of the bytes released just before it, if later."""
+        half = conn.halves[idx]
+        peer = conn.halves[1 - idx]
         pending = half.pending
+        moved = False
         while pending:
             at = min(pending)
             if at > half.offset:
-                return
-            data, captured = pending.pop(at)
+                break
+            data, captured, needs = pending[at]
+            if (
+                needs is not None and peer.expected is not None and not peer.done
+                and _delta(needs, peer.expected) > 0
+                and (half.waived is None or _delta(needs, half.waived) > 0)
+            ):  # fmt: skip
+                if moved or half.left is None:  # they wait, a while, for the peer's bytes
+                    half.left = REORDER_WINDOW
+                return moved
+            del pending[at]
             half.pending_bytes -= len(data)
             self.pending_total -= len(data)
             skip = half.offset - at
             if skip < len(data):
-                when = captured if own_time or ts is None else ts
+                when = captured if ts is None or (captured is not None and captured > ts) else ts
                 self._deliver(conn, half, data[skip:], when)
+                ts = when
+                moved = True
+        half.left = None
+        return moved
 
-    def _gap_to(self, conn: _Conn, half: _Half, ack: int | None, ts: float | None) -> None:
-        """Declare the bytes before the first buffered segment lost, and move on."""
+    def _settle(self, conn: _Conn, idx: int, ts: float | None) -> None:
+        """Drain one direction, then the other as long as each releases the other's bytes."""
+        moved = self._drain(conn, idx, ts)
+        while moved and conn.halves[1 - idx].pending:
+            idx = 1 - idx
+            moved = self._drain(conn, idx, None)
+        self._check_fin(conn, conn.halves[0], ts)
+        self._check_fin(conn, conn.halves[1], ts)
+
+    def _tick(self, conn: _Conn, ts: float | None) -> None:
+        """One more segment of the connection went by: bytes that waited for the peer's for
+        `REORDER_WINDOW` segments without progress wait no longer."""
+        for idx in (0, 1):
+            half = conn.halves[idx]
+            if half.left is not None:
+                half.left -= 1
+                if half.left <= 0:
+                    self._waive(conn, idx)
+                    self._settle(conn, idx, None)
+
+    def _waive(self, conn: _Conn, idx: int) -> None:
+        """Stop waiting for the peer bytes the next kept bytes acknowledge: the peer's bytes
+        before its own kept ones (if any) are a gap, and these may come out."""
+        half = conn.halves[idx]
+        half.left = None
+        if not half.pending:
+            return
+        at = min(half.pending)
+        needs = half.pending[at][2]
+        if at > half.offset or needs is None:
+            return
+        half.waived = needs
+        if conn.halves[1 - idx].pending:
+            self._gap_to(conn, 1 - idx, needs, None)
+
+    def _gap_to(self, conn: _Conn, idx: int, ack: int | None, ts: float | None) -> None:
+        """Declare the bytes before the first kept segment lost (or only those up to `ack`),
+        and move on."""
+        half = conn.halves[idx]
         if not half.pending or half.expected is None:
             return
         first = min(half.pending)
@@ -315,7 +340,7 @@ class Reassembler:
         self._emit(Gap(conn.flow, half.direction, half.offset, length, when))
         half.offset = first
         half.expected = (half.expected + length) & MASK
-        self._drain(conn, half, ts, own_time=True)
+        self._settle(conn, idx, None)
 
     def _check_fin(self, conn: _Conn, half: _Half, ts: float | None) -> None:
         if half.done or half.fin is None or half.expected is None:
@@ -328,19 +353,18 @@ class Reassembler:
                 self._forget(conn)
 
     def _end(self, conn: _Conn, ts: float | None, reason: str) -> None:
-        wait = conn.waiting
-        if wait is not None:  # the held segments first, as if the wait had ended here
-            self._release(conn, wait, ts)
-            if self._conns.get(conn.client_key, (None,))[0] is not conn:
-                return  # a held FIN or RST ended it already
+        for idx in (0, 1):  # what is kept comes out: holes are gaps, waits are over
+            half = conn.halves[idx]
+            while half.pending and self._conns.get(conn.client_key, (None,))[0] is conn:
+                if min(half.pending) > half.offset:
+                    self._gap_to(conn, idx, None, ts)
+                else:
+                    self._waive(conn, idx)
+                    self._settle(conn, idx, None)
+        if self._conns.get(conn.client_key, (None,))[0] is not conn:
+            return  # a FIN reached on the way ended it already
         for half in conn.halves:
-            while half.pending:
-                before = len(half.pending)
-                self._gap_to(conn, half, None, ts)
-                if len(half.pending) == before:  # overlapping leftovers only
-                    self.pending_total -= half.pending_bytes
-                    half.pending_bytes = 0
-                    half.pending.clear()
+            half.pending_bytes = 0
             if not half.done:
                 half.done = True
                 self._emit(FlowEnd(conn.flow, half.direction, ts, reason))
