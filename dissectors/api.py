@@ -26,6 +26,7 @@ class Direction(enum.Enum):
 
     @property
     def other(self) -> Direction:
+        """The opposite direction: where the reply to bytes going this way travels."""
         return Direction.S2C if self is Direction.C2S else Direction.C2S
 
 

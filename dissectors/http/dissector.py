@@ -7,7 +7,8 @@ direction: requests (C2S) are read by an h11 server, responses (S2C) by an h11 c
 client must know which request a response answers (a HEAD response has no body), so the S2C
 side is "armed" with a stand-in request of the same method, taken in order from the queue of
 requests the C2S side has seen (pipelining: one at a time, in order); a response with no
-request in sight (the capture joined late) is read as the answer to a GET. After a complete
+request in sight (the capture joined late) waits while a request may still come, and once
+either direction has ended is read as the answer to a GET. After a complete
 message the side starts h11's next cycle (the C2S side first sends h11 a stand-in empty
 response); a connection h11 wants closed but that carries more bytes gets a fresh parser.
 
@@ -174,6 +175,7 @@ class HttpDissector:
 
     # -- the Dissector protocol --------------------------------------------------------------
     def feed(self, direction: Direction, data: bytes) -> None:
+        """Take bytes of one direction; empty `data` marks that direction's end of stream."""
         side = self._sides[direction]
         if side.ended:
             return
@@ -199,6 +201,7 @@ class HttpDissector:
             self._order.append(direction)
 
     def next_frame(self) -> HttpFrame | NeedData:
+        """The next complete frame, or `NEED_DATA`; in strict mode a malformed frame raises."""
         if not self._out:
             self._run()
         if not self._out:
@@ -209,6 +212,7 @@ class HttpDissector:
         return frame
 
     def drain(self) -> list[HttpFrame]:
+        """Every frame available now, in the order `next_frame` would return them."""
         out: list[HttpFrame] = []
         while (frame := self.next_frame()) is not NEED_DATA:
             assert not isinstance(frame, NeedData)

@@ -30,6 +30,7 @@ class AppInfo:
     credentials: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the decoded fields, problems and credential field names."""
         return {
             "kind": self.kind,
             "fields": dict(self.fields),
@@ -68,6 +69,7 @@ class HttpMessage(HttpFrame):
 
     @property
     def content_type(self) -> str | None:
+        """The media type from Content-Type, lower-case and without parameters, or None."""
         value = self.header("content-type")
         return value.split(";", 1)[0].strip().lower() if value else None
 

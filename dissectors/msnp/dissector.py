@@ -88,12 +88,15 @@ class MsnpDissector:
         return framer
 
     def feed(self, direction: Direction, data: bytes) -> None:
+        """Take bytes of one direction; empty `data` marks that direction's end of stream."""
         self._framer(direction).feed(data)
 
     def gap(self, direction: Direction, length: int) -> None:
+        """Bytes of one direction lost by the capture: its framer resynchronises after them."""
         self._framer(direction).gap(length)
 
     def next_frame(self) -> MsnpFrame | NeedData:
+        """The next frame in arrival order, or `NEED_DATA`; strict mode raises on malformed ones."""
         order = self._order
         while order:
             frame = order[0].next_frame()

@@ -6,15 +6,22 @@ Each direction keeps a buffer, a parse position and the stream offset of the buf
 byte, so every frame knows where it came from. The machine has two states:
 
 * IN_SYNC: the parse position is believed to be at the start of a command line. Find CRLF
-  (within MAX_LINE bytes), split the line, look the command up in the dialect's wire rules
-  (TrID rule, payload rule). A payload command waits for exactly N more bytes (N bounded by
-  MAX_PAYLOAD before anything is buffered for it). A line that is not a command line turns
-  the machine to SYNCING at that position.
+  (within MAX_LINE bytes), take the three-letter command word (or three-digit error code)
+  and look up the direction's payload rule (for error codes, the dialect decides whether a
+  payload may follow). A payload command waits for exactly N more bytes (N bounded by
+  MAX_PAYLOAD before anything is buffered for it); a missing, non-numeric or over-limit
+  length makes that line alone a MalformedFrame. A line that is not a command line (or no
+  CRLF within MAX_LINE) turns the machine to SYNCING at that position.
 * SYNCING: garbage is being skipped. The next sync point is a line start (after LF) whose
   first bytes are a known command word followed by a space or CR, or an error code followed
-  by a TrID. The skipped bytes become one MalformedFrame (cut every MAX_GARBAGE bytes, at
-  positions fixed relative to the start of the run, so the output never depends on how the
-  bytes were chunked).
+  by a TrID, or a MSG line starting mid-line (after a payload whose start a gap swallowed,
+  the next command is glued to its last bytes), whichever comes first. The skipped bytes
+  become one MalformedFrame (cut every MAX_GARBAGE bytes, at positions fixed relative to the
+  start of the run, so the output never depends on how the bytes were chunked).
+
+Lines whose command word the owner watches (VER, the dialect clues) are handed to `on_line`
+as soon as they are framed, before the next line is read, so a dialect change decided there
+already applies to the next frame.
 
 A capture gap flushes the partial frame as malformed; if that frame's total length is known
 (its header was complete) the bytes up to its end are skipped exactly, otherwise the framer
@@ -116,6 +123,7 @@ class DirectionFramer:
 
     # -- input -------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
+        """Buffer a chunk (parsed lazily, on demand); empty `data` marks the end of the stream."""
         if self._ended:
             if data:
                 raise DissectorError(
@@ -234,6 +242,7 @@ class DirectionFramer:
 
     # -- output ------------------------------------------------------------------------
     def next_frame(self) -> MsnpFrame | NeedData:
+        """The next frame of this direction, or `NEED_DATA` until more bytes (or the end) arrive."""
         if not self._ready:
             out: list[MsnpFrame] = []
             self.drain_into(out)

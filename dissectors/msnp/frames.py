@@ -61,10 +61,12 @@ class CommandFrame(MsnpFrame):
     if TYPE_CHECKING:  # the getters live in parts.py (native in the compiled build)
 
         @property
-        def trid(self) -> int | None: ...
+        def trid(self) -> int | None:
+            """The TrID (None when the line has none)."""
 
         @property
-        def args(self) -> tuple[str, ...]: ...
+        def args(self) -> tuple[str, ...]:
+            """The arguments after the command and the TrID."""
 
     else:
         trid = property(command_trid, doc="The TrID (None when the line has none).")
@@ -77,6 +79,7 @@ class CommandFrame(MsnpFrame):
 
     @property
     def payload_bytes(self) -> bytes | None:
+        """The raw payload after the command line, or None for a command without one."""
         return None if self.payload_length is None else self.raw[self.header_len :]
 
     @property
@@ -180,10 +183,12 @@ class ErrorFrame(CommandFrame):
 
     @property
     def code(self) -> int:
+        """The error number as an int."""
         return int(self.cmd)
 
     @property
     def error_name(self) -> str:
+        """The symbolic name (`ERR_...`) from the error table; `ERR_UNKNOWN` if undocumented."""
         from dissectors.msnp.errors import error_info
 
         return error_info(self.code).name
@@ -201,6 +206,7 @@ class MalformedFrame(MsnpFrame):
 
     @property
     def length(self) -> int:
+        """How many stream bytes the frame covers (all of them are kept in `raw`)."""
         return len(self.raw)
 
 

@@ -88,9 +88,11 @@ class CommandSpec:
     dialects: tuple[int, int] = (MIN_DIALECT, MAX_DIALECT)
 
     def variants(self, direction: Direction) -> tuple[Variant, ...]:
+        """The variants for lines travelling in `direction`, in the order they are tried."""
         return self.c2s if direction is C2S else self.s2c
 
     def payload(self, direction: Direction) -> PayloadRule:
+        """Whether (and when) a payload follows the line in `direction`."""
         return self.payload_c2s if direction is C2S else self.payload_s2c
 
 

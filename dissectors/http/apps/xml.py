@@ -39,9 +39,11 @@ class Node:
     children: list[Node] = field(default_factory=list)
 
     def find(self, tag: str) -> Node | None:
+        """The first child element called `tag` (lower-case local name), or None."""
         return next((c for c in self.children if c.tag == tag), None)
 
     def elements(self) -> list[Node]:
+        """The child elements in document order (the `children` list itself, not a copy)."""
         return self.children
 
 

@@ -38,6 +38,7 @@ class Findings:
             self.credentials.append(name)
 
     def final_problems(self) -> tuple[str, ...]:
+        """The problems to freeze into the payload, plus a count of any dropped past the cap."""
         if self.dropped:
             return (*self.problems, f"{self.dropped} more problems not shown")
         return tuple(self.problems)
@@ -47,4 +48,5 @@ class KeepingFindings(Findings):
     """A `Findings` that keeps every problem (for replaying into a bounded one, in order)."""
 
     def problem(self, text: str) -> None:
+        """Record a problem, without the bound."""
         self.problems.append(text)
