@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 A connection is found by its 4-tuple (both orientations map to it). It is created by a SYN
 or by the first segment that carries data (a capture joined mid-connection); the client is
-the SYN's sender, else the side whose port is not the well-known one. Each direction keeps
+the SYN's sender (the SYN-ACK's receiver), else the side whose port is not the well-known
+one (neither being well-known, the side with the higher port). Each direction keeps
 the next expected sequence number and the stream offset delivered so far. Positions are
 compared as signed 32-bit distances from the expected sequence number, so wrap-around and
 streams beyond 4 GiB need no special case.
@@ -29,7 +30,7 @@ streams beyond 4 GiB need no special case.
 * FIN ends a direction once everything before it is delivered; RST ends both. Ended
   connections are forgotten, but their 4-tuple and final sequence numbers are remembered
   (bounded) so a late duplicate does not open a phantom stream, while a new SYN on the same
-  ports (port reuse) opens a new connection.
+  ports (port reuse) opens a new connection, ending the old one if it was still open.
 
 Memory is proportional to open connections and their buffered out-of-order data.
 """
@@ -106,10 +107,11 @@ class Reassembler:
 
     @property
     def open_connections(self) -> int:
+        """How many connections are open now (each is keyed under both orientations)."""
         return len(self._conns) // 2
 
     def segment(self, seg: Segment, ts: float | None) -> None:
-        """Take one captured segment; emit what it makes deliverable."""
+        """Take one captured TCP segment (at capture time `ts`); emit what it makes deliverable."""
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         entry = self._conns.get(key)
         flags = seg.flags

@@ -104,6 +104,7 @@ class TranscriptReader:
         return conn
 
     def read(self, lines: Iterable[str]) -> Iterator[SourceEvent]:
+        """Every source event of a transcript's lines; flows still open at the end are closed."""
         for lineno, raw_line in enumerate(lines, 1):
             line = raw_line.rstrip("\r\n")
             yield from self._line(line, lineno)

@@ -86,6 +86,7 @@ class PcapWriter:
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
 
     def write(self, ts: float, frame: bytes) -> None:
+        """Append one packet record at time `ts` (seconds), rounded to the microsecond."""
         sec = int(ts)
         usec = round((ts - sec) * 1e6)
         if usec >= 1_000_000:
@@ -93,6 +94,7 @@ class PcapWriter:
         self._fh.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
 
     def flush(self) -> None:
+        """Push buffered records to the file, so a reader sees every packet so far."""
         self._fh.flush()
 
 
@@ -108,6 +110,7 @@ class PcapngWriter:
         fh.write(_block(1, struct.pack("<HHI", linktype, 0, snaplen) + tsresol + _END_OPT))
 
     def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+        """Append one Enhanced Packet Block at time `ts` (seconds), with an optional comment."""
         micros = round(ts * 1e6)
         body = struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(frame),
                            len(frame)) + _pad(frame)  # fmt: skip
@@ -117,6 +120,7 @@ class PcapngWriter:
         self._fh.write(_block(6, body))
 
     def flush(self) -> None:
+        """Push buffered blocks to the file, so a reader sees every packet so far."""
         self._fh.flush()
 
 
@@ -165,6 +169,7 @@ class TcpConversation:
         )
 
     def open(self, ts: float) -> None:
+        """Write the three-way handshake, so readers see the connection open with a SYN."""
         self._seq = [self.isn[0], self.isn[1]]
         self._packet(ts, True, _SYN)
         self._packet(ts + 0.0001, False, _SYN | _ACK)
@@ -176,6 +181,7 @@ class TcpConversation:
             self._packet(ts, from_client, _PSH | _ACK, data[i : i + self.mss])
 
     def close(self, ts: float, by_client: bool = True, reset: bool = False) -> None:
+        """Write a FIN exchange started by one side, or a single RST when `reset`."""
         if reset:
             self._packet(ts, by_client, _RST | _ACK)
             return
