@@ -37,19 +37,23 @@ class Reply:
 
     @property
     def words(self) -> list[str]:
+        """The line split on whitespace: the command, then its TrID and arguments."""
         return self.line.split()
 
     @property
     def cmd(self) -> str:
+        """The command word (or error code); empty for an empty line."""
         return self.words[0] if self.line else ""
 
     @property
     def trid(self) -> int | None:
+        """The second word as a TrID when it is a number of at most ten digits, else None."""
         w = self.words
         return int(w[1]) if len(w) > 1 and w[1].isdigit() and len(w[1]) <= 10 else None
 
     @property
     def is_error(self) -> bool:
+        """True for a numeric error reply (`NNN TrID ...`)."""
         return len(self.cmd) == 3 and self.cmd.isdigit()
 
 
@@ -70,12 +74,14 @@ class Connection:
     @classmethod
     async def open(cls, host: str, port: int, name: str = "", timeout: float = 10.0
                    ) -> Connection:
+        """Connect to `host:port` (giving up after `timeout` seconds) and wrap the streams."""
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, limit=MAX_LINE), timeout
         )
         return cls(reader, writer, name)
 
     async def close(self) -> None:
+        """Close the socket and wait for it, ignoring errors from a peer already gone."""
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
@@ -83,6 +89,7 @@ class Connection:
     # --- sending -------------------------------------------------------------------------------
 
     def send_line(self, line: str, payload: bytes = b"") -> None:
+        """Queue a line (CRLF added) and payload, unchecked; kept in `sent` and the transcript."""
         self.transcript.append(f">>> {line}" + (f" [{len(payload)} bytes]" if payload else ""))
         data = line.encode("utf-8", "surrogateescape") + b"\r\n" + payload
         self.sent += data
@@ -99,6 +106,7 @@ class Connection:
         return trid
 
     async def drain(self) -> None:
+        """Wait until the queued bytes are handed to the socket."""
         await self.writer.drain()
 
     # --- reading -------------------------------------------------------------------------------

@@ -52,22 +52,27 @@ class GatewayPipe:
         self._http: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def start(self, timeout: float) -> None:
+        """Connect to the gateway and start the pump task."""
         self._http = await asyncio.wait_for(asyncio.open_connection(*self.gateway), timeout)
         self._pump = asyncio.create_task(self._run())
 
     # -- the StreamWriter methods `Connection` uses --------------------------------------------
     def write(self, data: bytes) -> None:
+        """Queue MSNP bytes for the next POST and wake the pump."""
         self._out += data
         self._wake.set()
 
     async def drain(self) -> None:
+        """Yield once: bytes only leave in the pump's next POST, so there is nothing to wait for."""
         await asyncio.sleep(0)
 
     def close(self) -> None:
+        """Ask the pump to send what is queued and then stop."""
         self._closing = True
         self._wake.set()
 
     async def wait_closed(self) -> None:
+        """Give the pump two seconds to finish (then cancel it) and close the HTTP connection."""
         if self._pump is not None:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await asyncio.wait_for(asyncio.shield(self._pump), 2.0)

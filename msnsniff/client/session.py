@@ -143,6 +143,7 @@ class NotificationClient:
         return out
 
     async def set_status(self, status: str = "NLN", timeout: float = 10.0) -> Reply:
+        """Send CHG with `status` (and client id 0 from MSNP8 on); return the reply."""
         args = [status, "0"] if self.dialect >= 8 else [status]
         return await self.conn.call("CHG", *args, timeout=timeout)
 

@@ -34,9 +34,11 @@ class LiveJournalClient:
         self.proxy = xmlrpc.client.ServerProxy(self.url, allow_none=True)
 
     def close(self) -> None:
+        """Close the XML-RPC proxy's HTTP connection."""
         self.proxy("close")()
 
     def call(self, method: str, args: dict[str, Any] | None = None) -> Any:
+        """Call `LJ.XMLRPC.<method>` with the one struct argument (or none); faults raise."""
         function = getattr(self.proxy.LJ.XMLRPC, method)
         return function(args) if args is not None else function()
 
@@ -50,6 +52,7 @@ class LiveJournalClient:
         return f"ok {result['sent_count']} {result['msgid']}"
 
     def scenario(self) -> list[str]:
+        """Send the good messages, then each bad case seed 001 lists; one result line per call."""
         base = {"to": ["alice", "carol"], "subject": "Test", "body": "This is my test message."}
         out = [self.send(password=self.password, auth_method="clear", **base)]
         out.append(self.send(hpassword=_md5(self.password), **base))
@@ -87,6 +90,7 @@ class FacebookClient:
         self.call_id = 1200000000.0
 
     def params(self, **change: str | None) -> dict[str, str]:
+        """Signed parameters of a new `liveMessage.send` call; `change` overrides (None drops)."""
         self.call_id += 1
         p = {"method": "facebook.liveMessage.send", "api_key": self.api_key,
              "session_key": self.session_key, "call_id": f"{self.call_id:.2f}", "v": "1.0",
@@ -97,12 +101,14 @@ class FacebookClient:
         return p
 
     def post(self, params: dict[str, str]) -> str:
+        """POST the parameters as a form; the response body as text."""
         request = urllib.request.Request(self.url, data=urlencode(params).encode(),
                                          headers={"User-Agent": "msnsniff-fb/1.0"})  # fmt: skip
         with urllib.request.urlopen(request, timeout=10) as response:
             return str(response.read().decode("utf-8"))
 
     def scenario_sync(self) -> list[str]:
+        """Make the good calls, then each bad case seed 002 lists; one response body per call."""
         out = [self.post(self.params())]
         out.append(self.post(self.params(format="JSON")))
         repeated = self.params()
@@ -123,4 +129,5 @@ class FacebookClient:
         return out
 
     async def scenario(self) -> list[str]:
+        """`scenario_sync` in a worker thread, since urllib blocks."""
         return await asyncio.to_thread(self.scenario_sync)
