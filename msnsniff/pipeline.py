@@ -219,6 +219,7 @@ class Pipeline:
         self.close()
 
     def close(self) -> None:
+        """Close the pipe and reap the dissecting process, terminating it after five seconds."""
         self._recv.close()
         self._proc.join(timeout=5)
         if self._proc.is_alive():

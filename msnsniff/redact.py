@@ -75,6 +75,8 @@ class Pseudonyms:
     secrets: dict[bytes, bytes] = field(default_factory=dict)
 
     def account(self, match: re.Match[bytes]) -> bytes:
+        """A matched address's alias (a `re.sub` callback): one per account, case-insensitive;
+        the system sender in `KEEP` stays as it is."""
         text = match.group(0)
         encoded = b"%40" in text
         plain = text.replace(b"%40", b"@").lower()
@@ -87,6 +89,7 @@ class Pseudonyms:
         return alias.replace(b"@", b"%40") if encoded else alias
 
     def secret(self, value: bytes, kind: str) -> bytes:
+        """A secret value's placeholder (one per value), inside its quotes; empty, 0 and '' stay."""
         if not value or value in (b"0", b"''"):
             return value
         quoted = value[:1] == value[-1:] == b"'" and len(value) > 1
@@ -98,6 +101,7 @@ class Pseudonyms:
         return b"'" + alias + b"'" if quoted else alias
 
     def text(self, data: bytes) -> bytes:
+        """`data` with every e-mail address (plain or %40-encoded) replaced by its alias."""
         return EMAIL.sub(self.account, data)
 
 

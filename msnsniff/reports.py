@@ -149,15 +149,18 @@ class Selected:
         return no in self._numbers
 
     def feed(self, record: FrameRecord) -> None:
+        """Remember the number of a record the filter selects (past `limit`, forget the oldest)."""
         if self._display.matches(record):
             self._numbers[record.no] = None
             if len(self._numbers) > self._limit:
                 del self._numbers[next(iter(self._numbers))]
 
     def flow_closed(self, flow: Flow) -> None:
+        """Nothing to release: numbers are kept until the capture ends or `limit` is reached."""
         pass
 
     def finish(self) -> None:
+        """Nothing to conclude: the numbers stay readable through `in`."""
         pass
 
 
