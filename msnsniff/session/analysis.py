@@ -39,6 +39,7 @@ class Finding:
     related: int | None = None  # another frame it points at (the request of a reply...)
 
     def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict; the severity as its lower-case name."""
         return {
             "severity": self.severity.name.lower(),
             "code": self.code,
@@ -86,12 +87,15 @@ class NativeAnalyzer:
     subclass overrides those it needs."""
 
     def feed(self, record: FrameRecord) -> None:
+        """Ignore the record (subclasses that need records override this)."""
         pass
 
     def flow_closed(self, flow: Flow) -> None:
+        """Ignore the flow's end (subclasses with per-flow state override this)."""
         pass
 
     def finish(self) -> None:
+        """Conclude nothing (subclasses with findings at the end override this)."""
         pass
 
 
@@ -118,6 +122,7 @@ class Analysis:
         self._keep = keep_findings
 
     def sink(self, finding: Finding) -> None:
+        """Collect a finding an analyzer reports (dropped when built with `keep_findings=False`)."""
         if self._keep:
             self.findings.append(finding)
 
@@ -128,11 +133,13 @@ class Analysis:
         return analyzer
 
     def push(self, event: SourceEvent) -> list[FrameRecord]:
+        """The session's records for one source event, after every analyzer has seen them."""
         records = self.session.push(event)
         self._feed(records)
         return records
 
     def finish(self) -> list[FrameRecord]:
+        """End the session: its last records go to the analyzers, which then conclude."""
         records = self.session.finish()
         self._feed(records)
         self.conclude()
@@ -148,11 +155,13 @@ class Analysis:
                 analyzer.finish()
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
+        """Every record of `events`, each fed to the analyzers before it is yielded."""
         for event in events:
             yield from self.push(event)
         yield from self.finish()
 
     def take_findings(self) -> list[Finding]:
+        """The findings collected so far, emptying the list (for callers that stream)."""
         out, self.findings = self.findings, []
         return out
 

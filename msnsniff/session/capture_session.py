@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Each flow starts UNDECIDED: its first bytes (both directions, up to SNIFF_BYTES or the first
-CRLF) are held while the registered dissectors are asked for their confidence; `decode_as`
+line feed) are held while the registered dissectors are asked for their confidence; `decode_as`
 (by server port or by flow label) overrides sniffing. The winner gets the held bytes and
 every later chunk. A flow nobody claims yet stays held, asked again as bytes come, up to
 SNIFF_MAX bytes, a gap or its end (a capture joined mid-line or inside a payload shows a
@@ -13,7 +13,9 @@ gap or a direction's end before any byte decides nothing: the bytes after it are
 After each event the dissector is drained, so frames come out in the order their last byte
 arrived, each tagged with the flow, the timestamp of that byte and a global frame number.
 Gaps and ends are passed on so the dissector can flush partial frames. State is released
-at flow end.
+at flow end. A dissector that `carries` another protocol (HTTP with the MSNP gateway) has the
+bytes its new frames carry dissected as logical flows (`tunnels`), whose records are numbered
+right after the frame that completed them.
 
 In strict mode a malformed frame ends the session: the frames before it (even those that
 arrived in the same chunk) are returned as usual, the dissector's `DissectorError` is kept
@@ -53,6 +55,7 @@ class FrameRecord(NamedTuple):
 
     @property
     def direction(self) -> Direction:
+        """The frame's direction, for callers that hold only the record."""
         return self.frame.direction
 
 
@@ -105,6 +108,7 @@ class CaptureSession:
         self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
+        """Every record of `events`, in order, then those `finish` completes."""
         push = self.push
         for event in events:
             records = push(event)

@@ -25,6 +25,7 @@ class ChatEvent:
     flow: str
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: the event's `kind` as "type", then every field (tuples as lists)."""
         out: dict[str, Any] = {"type": self.kind}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -152,6 +153,7 @@ class Participant:
     left_by: str | None = None  # BYE or OUT; None while still there (or at the end)
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -174,9 +176,11 @@ class Conversation:
 
     @property
     def messages(self) -> tuple[Message, ...]:
+        """The instant messages among the stored events (empty in a summary)."""
         return tuple(e for e in self.events if isinstance(e, Message))
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: the flow, participants and events (the counts are left out)."""
         flow = self.flow
         return {
             "flow": {"id": flow.id, "client": flow.client, "server": flow.server,

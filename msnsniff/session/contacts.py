@@ -149,6 +149,7 @@ class ListChange:
     request: int | None = None  # the client's request frame, for a reply
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
         return {
             "account": self.account,
             "flow": self.flow,
@@ -190,6 +191,7 @@ class ListState:
     prp: Mapping[str, str]
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: members and group ids sorted, group ids as strings."""
         return {
             "account": self.account,
             "dialect": self.dialect,
@@ -228,12 +230,14 @@ class ListDiff:
 
     @property
     def empty(self) -> bool:
+        """True when nothing at all changed between the two states."""
         return not any(
             (self.added, self.removed, self.groups_added, self.groups_removed,
              self.groups_renamed, self.joined, self.left, self.nicknames, self.settings)
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: members and group ids sorted, group ids as strings."""
         def groups(table: Mapping[str, frozenset[GroupId]]) -> dict[str, list[GroupId]]:
             return {who: sorted(gids, key=_group_key) for who, gids in table.items()}
 
@@ -832,6 +836,7 @@ class AccountHistory:
         return [step.change for step in self._steps if step.change is not None]
 
     def latest(self) -> ListState:
+        """The lists after the last change (or SYN) the capture showed."""
         return self._state(len(self._steps) - 1)
 
     def state_at(self, version: int) -> ListState:
@@ -1082,6 +1087,7 @@ class ContactLists(NativeAnalyzer):
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        """Track client list requests and apply the server's replies, pushes and SYN burst lines."""
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             if isinstance(frame, GapFrame):
@@ -1118,6 +1124,8 @@ class ContactLists(NativeAnalyzer):
         handler(self, conn, record, frame, request)
 
     def flow_closed(self, flow: Flow) -> None:
+        """End the connection's open SYN burst and hand its account's lists to `on_close`; when
+        the account's last connection closes its lists move to the recent LRU."""
         conn = self._conns.pop(flow.id, None)
         if conn is None:
             return
@@ -1136,6 +1144,7 @@ class ContactLists(NativeAnalyzer):
                 self._recent.popitem(last=False)
 
     def finish(self) -> None:
+        """Close every connection still open, as if it had closed now."""
         for conn in list(self._conns.values()):
             self.flow_closed(conn.flow)
 

@@ -269,6 +269,7 @@ class Conversations(NativeAnalyzer):
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        """Run the command's handler, if any; note the connection's last frame and time."""
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             return
@@ -282,6 +283,8 @@ class Conversations(NativeAnalyzer):
                 sb.ended = record.ts
 
     def flow_closed(self, flow: Flow) -> None:
+        """Conclude a switchboard connection into its `Conversation` (not one with no stay
+        and no event: the server turned it away before anything happened)."""
         sb = self._conns.pop(flow.id, None)
         if sb is None or not (sb.stays or sb.event_count):
             return  # not a switchboard, or one the server turned away before anything happened
@@ -293,6 +296,7 @@ class Conversations(NativeAnalyzer):
             self._kept.append(conversation)
 
     def finish(self) -> None:
+        """Conclude every switchboard connection still open, as if it had closed now."""
         for sb in list(self._conns.values()):
             self.flow_closed(sb.flow)
 
