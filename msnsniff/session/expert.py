@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 Each frame is looked up in `RULES` by (command, direction); every rule listed there runs and
 may report a `Finding`. Rules see the frame, its decoded fields and a small per-connection
-`_Conn` state that the checks themselves keep up to date (authenticated yet, the pending
-challenge, recent XFR SB times, the previous frame). Every frame also passes the checks
-that need no table (malformed runs, capture gaps, commands before the login, unknown
-commands or another dialect's, arguments that fit no form or type).
+`_Conn` state that the rules and `feed` keep up to date (authenticated yet, whose
+connection, the pending challenge, recent XFR SB times, the client's recent requests by
+TrID, the previous frame each way). Every frame also passes the checks that need no table
+(malformed runs, capture gaps, error replies, commands before the login, unknown commands
+or another dialect's, arguments that fit no form or type).
 State is per connection and released when the connection closes; nothing is kept per frame.
 
 Each finding is one sentence a person understands, naming what the server will do about it
@@ -76,6 +77,7 @@ class Context:
     def report(
         self, severity: Severity, code: str, message: str, related: int | None = None
     ) -> None:
+        """Report a finding about this frame; `related` names another frame it points at."""
         self.sink(Finding(severity, code, message, self.record.flow.id, self.record.no, related))
 
 
@@ -331,6 +333,8 @@ class Expert(NativeAnalyzer):
         self._conns: dict[str, _Conn] = {}
 
     def feed(self, record: FrameRecord) -> None:
+        """Run the checks that apply to the frame; a command frame then becomes its direction's
+        previous frame (a gap clears it)."""
         frame = record.frame
         flow = record.flow.id
         conn = self._conns.get(flow)
@@ -399,7 +403,9 @@ class Expert(NativeAnalyzer):
         ))  # fmt: skip
 
     def flow_closed(self, flow: Flow) -> None:
+        """Forget the connection's state: no check concludes at a connection's end."""
         self._conns.pop(flow.id, None)
 
     def finish(self) -> None:
+        """Forget every connection's state: no check concludes at the capture's end."""
         self._conns.clear()

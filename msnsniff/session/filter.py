@@ -1204,6 +1204,7 @@ class DisplayFilter:
     _test: Test = field(repr=False, compare=False)
 
     def matches(self, record: FrameRecord, extra: Mapping[str, object] | None = None) -> bool:
+        """Whether the frame passes; `extra` holds analysis values by field (`Pairing.extra()`)."""
         return self._test(_Ctx(record, extra))
 
 

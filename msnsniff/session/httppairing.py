@@ -31,6 +31,7 @@ class HttpTransactions(NativeAnalyzer):
         self.pairs = 0
 
     def feed(self, record: FrameRecord) -> None:
+        """Open a transaction for a request; settle it with the response that names its offset."""
         if record.proto != "http":
             return
         frame = record.frame
@@ -58,11 +59,13 @@ class HttpTransactions(NativeAnalyzer):
             self._on_settle(txn)
 
     def flow_closed(self, flow: Flow) -> None:
+        """Settle the connection's unanswered requests, each with an `http.unanswered` WARN."""
         for txn in self._open.pop(flow.id, {}).values():
             self._sink(Finding(Severity.WARN, "http.unanswered",
                                f"{txn.cmd} request never answered", txn.flow, txn.request))
             self._settle(txn)
 
     def finish(self) -> None:
+        """Settle every request still open, as if its connection had closed now."""
         for flow in list(self._open):
             self.flow_closed(Flow(flow))

@@ -174,6 +174,7 @@ class FrameIndex:
         return None
 
     def add_finding(self, finding: Finding) -> None:
+        """File a finding under the frame it concerns (a finding about no frame is not kept)."""
         if finding.frame is not None:
             self.findings.setdefault(finding.frame, []).append(finding)
 
@@ -236,6 +237,7 @@ class FrameIndex:
                            self.protos.get(no, "msnp"), frame)  # fmt: skip
 
     def pairing(self, no: int) -> Pairing | None:
+        """Frame `no`'s request, replies and round trip, or None when it pairs with nothing."""
         request = self._request[no - 1] or None
         replies = self.replies_of(no)
         rtt = self._rtt[no - 1]
@@ -256,12 +258,15 @@ class FrameIndex:
         return rtt
 
     def direction(self, no: int) -> Direction:
+        """Frame `no`'s direction, read from the index without rebuilding the frame."""
         return Direction.S2C if self._kind[no - 1] & 1 else Direction.C2S
 
     def flow(self, no: int) -> Flow:
+        """Frame `no`'s connection, without rebuilding the frame."""
         return self.flows[self._flow[no - 1]]
 
     def ts(self, no: int) -> float | None:
+        """Frame `no`'s capture time (None when the source had none)."""
         ts = self._ts[no - 1]
         return None if ts != ts else ts
 
@@ -270,6 +275,7 @@ class FrameIndex:
         return self._kind[no - 1] >> 1 in (_ERROR, _MALFORMED, _GAP)
 
     def request_of(self, no: int) -> int | None:
+        """The number of the request frame `no` replies to, or None."""
         return self._request[no - 1] or None
 
     def frames_of(self, flow_id: str, first: int = 1, last: int | None = None) -> list[int]:
@@ -283,6 +289,7 @@ class FrameIndex:
         return [i + 1 for i in range(max(first, 1) - 1, end) if flows[i] == k]
 
     def numbers(self) -> Iterator[int]:
+        """Every frame number indexed now, from 1 (frames appended later are not included)."""
         return iter(range(1, self.count + 1))
 
     def memory(self) -> int:

@@ -110,6 +110,7 @@ class SwitchboardRef:
     refused: str | None = None  # the server's error to its USR/ANS, e.g. "911 ..."
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field, the flow as `flow_json` gives it."""
         return {
             "flow": flow_json(self.flow),
             "how": self.how,
@@ -144,6 +145,7 @@ class Login:
     logged_in: float | None = None  # the USR OK's time
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: the flows as `flow_json` gives them, switchboards in full."""
         return {
             "account": self.account,
             "nick": self.nick,
@@ -277,6 +279,8 @@ class SessionLinks(NativeAnalyzer):
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        """Classify the connection, follow the redirects and cookies it hands out or uses, and
+        expire those that waited longer than `ttl`."""
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             return
@@ -298,6 +302,8 @@ class SessionLinks(NativeAnalyzer):
                 self._classify(conn, kind, record)
 
     def flow_closed(self, flow: Flow) -> None:
+        """Mark the connection closed: its login may now be complete (and reported), and a
+        switchboard no login claimed is reported unlinked."""
         conn = self._conns.pop(flow.id, None)
         if conn is None:
             return
@@ -313,6 +319,8 @@ class SessionLinks(NativeAnalyzer):
                 self._report_unlinked(conn)
 
     def finish(self) -> None:
+        """Close every open connection and give up on every waiting cookie and redirect, so
+        every login not reported yet is reported now."""
         for flow_id in list(self._conns):
             self.flow_closed(self._conns[flow_id].flow)
         for pending in self._cookie_order:

@@ -8,7 +8,8 @@ JOI a ringing CAL led to counts as one of the CAL's replies here). The
 view holds records in arrival order and releases the oldest as soon as it is not a request
 still waiting to be settled (see `transactions`: answered and followed by something else,
 expected no reply, timed out, or its connection ended). A reply's pairing is known when it
-arrives. At most `max_held` records wait; past that the oldest go out with the replies known
+arrives. HTTP requests and responses pair the same way (`httppairing`). At most
+`max_held` records wait; past that the oldest go out with the replies known
 so far, so memory stays bounded whatever the traffic (live output uses `max_held=0`: every
 frame goes out at once, and a request's replies show on the replies themselves).
 """

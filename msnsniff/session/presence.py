@@ -60,6 +60,7 @@ class PresenceChange:
     source: str  # CHG, ILN, NLN, FLN or OUT
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
         return {
             "frame": self.frame,
             "ts": self.ts,
@@ -134,6 +135,7 @@ class Presence(NativeAnalyzer):
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        """Run the command's handler on its connection's state; an error reply may refuse a CHG."""
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             return
@@ -151,9 +153,11 @@ class Presence(NativeAnalyzer):
         handler(self, conn, record, frame)
 
     def flow_closed(self, flow: Flow) -> None:
+        """Forget the connection's login, pending requests and forward list."""
         self._conns.pop(flow.id, None)
 
     def finish(self) -> None:
+        """Forget every connection's state; the kept changes stay for the queries."""
         self._conns.clear()
 
     # -- handlers ---------------------------------------------------------------------------

@@ -7,10 +7,12 @@ One pass, constant memory per flow and per command: counters keyed by (direction
 command); round-trip times go into logarithmic buckets 2% wide per command (so percentiles
 are within 2% of exact whatever the number of samples) fed by the transactions analyzer's
 settlements; per-flow frame and byte counts with the flow's kind, decided from its opening
-(a switchboard USR with a cookie or an ANS is SB; a flow answered with XFR NS is DS; any
-other login is NS; a flow of another protocol takes its name, e.g. HTTP). Presence changes
-count CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies by
-command and list.
+(a first frame that is a switchboard USR with a cookie, or an ANS, is SB; any other MSNP
+flow is NS, provisionally: the server's XFR NS reply makes it DS, its USR OK or the flow's
+end NS; a flow of another protocol takes its name, e.g. HTTP). Presence changes count the
+server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies by
+command and list. With a display filter only the frames it selects count, and only the
+round trips of the requests it selects.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class RttHistogram:
     high: float = 0.0
 
     def add(self, seconds: float) -> None:
+        """Count one round trip in its bucket (times under 0.1 µs count as 0.1 µs)."""
         seconds = max(seconds, 1e-7)
         self.buckets[round(math.log(seconds) / BUCKET)] += 1
         self.count += 1
@@ -63,6 +66,7 @@ class RttHistogram:
         self.high = max(self.high, seconds)
 
     def percentile(self, p: float) -> float:
+        """The `p`th percentile within 2%, clamped to the smallest and largest time seen."""
         rank = max(1, math.ceil(self.count * p / 100))
         seen = 0
         for bucket in sorted(self.buckets):
@@ -102,6 +106,8 @@ class Stats:
         return stats
 
     def settled(self, txn: Transaction) -> None:
+        """A settled transaction's round trip into its command's histogram, or an unanswered
+        request into the count (only requests the display filter selected, when there is one)."""
         if self._display is not None:
             if txn.request not in self._selected:
                 return
@@ -113,6 +119,7 @@ class Stats:
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        """Count a frame the filter selects into the command, flow, presence and churn tables."""
         if self._display is not None:
             if not self._display.matches(record):
                 return
@@ -161,11 +168,13 @@ class Stats:
                 self.churn[cmd, lists] += 1
 
     def flow_closed(self, flow: Flow) -> None:
+        """A flow still provisionally NS at its end is NS."""
         stats = self.flows.get(flow.id)
         if stats is not None and stats.kind == "NS?":
             stats.kind = "NS"
 
     def finish(self) -> None:
+        """Every flow still provisionally NS at the capture's end is NS."""
         for stats in self.flows.values():
             if stats.kind == "NS?":
                 stats.kind = "NS"
@@ -195,6 +204,7 @@ class Stats:
 
     # -- reports ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """Every count as JSON-ready data, with the RTT percentiles computed."""
         kinds: Counter[str] = Counter()
         volume: Counter[str] = Counter()
         for f in self.flows.values():

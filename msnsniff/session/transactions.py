@@ -18,15 +18,16 @@ to it. Frames are taken in capture order:
   that command, is the JOI that a ringing CAL led to (linked as its outcome), and is
   otherwise unsolicited (NLN, FLN, RNG, CHL, ADD 0 RL, MSG from Hotmail, OUT...).
 * A transaction is settled when a later server frame is not part of it, when it expects no
-  reply (MSG U and N), when the connection ends, or when a frame of its connection comes
-  `timeout` seconds of capture time after the request (each connection keeps its own clock,
-  so a split across processes sees the same). A CAL that rang stays open for its JOI
-  (other server frames may come first) until the JOI, the connection's end or the timeout;
-  a JOI after that is unsolicited. Settling a transaction that wanted a reply and got none
-  is a finding.
+  reply (MSG U and N), when the connection ends, or, while it has no reply yet, when a frame
+  of its connection comes `timeout` seconds of capture time after the request (each
+  connection keeps its own clock, so a split across processes sees the same). A CAL that
+  rang stays open for its JOI (other server frames may come first) until the JOI, the
+  connection's end or the timeout; a JOI after that is unsolicited. Settling a transaction
+  that wanted a reply and got none is a finding.
 
-Settled transactions are forgotten (the last `KEEP` per connection are kept for a late reply),
-and a connection's state goes when it closes, so memory follows the open connections.
+Settled transactions are forgotten once a connection holds over twice `KEEP` transactions
+(the last `KEEP` settled stay, for a late reply), and a connection's state goes when it
+closes, so memory follows the open connections.
 Listeners hear each request (`on_request`), each pairing as it is made (`on_reply`), each
 settlement (`on_settle`) and each outcome (`on_outcome`: the JOI a ringing CAL led to).
 """
@@ -116,6 +117,8 @@ class Transactions(NativeAnalyzer):
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
+        """Settle what timed out by this frame's time, then open a transaction (client) or
+        pair the frame with one (server)."""
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             return
@@ -132,12 +135,14 @@ class Transactions(NativeAnalyzer):
             self._server(conn, record, frame)
 
     def flow_closed(self, flow: Flow) -> None:
+        """Settle the connection's open transactions (unanswered ones with a finding); forget it."""
         conn = self._conns.pop(flow.id, None)
         if conn is not None:
             for txn in list(conn.open.values()):
                 self._settle(txn, "the connection ended")
 
     def finish(self) -> None:
+        """Settle every open transaction because the capture ended, and forget every connection."""
         for flow_id in list(self._conns):
             conn = self._conns.pop(flow_id)
             for txn in list(conn.open.values()):

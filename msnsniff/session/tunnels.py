@@ -14,7 +14,8 @@ gateway hands out a new SessionID with every response); `end`, or the end of the
 ends both directions and the logical flow is reported closed like a TCP one. Client bytes
 sent under a key no answer has named yet wait ("parked") until an answer names it: a
 capture may hold a request before the answer that handed out its SessionID (a recorder's
-coarse timestamps, or two TCP connections), and they join the right session that way.
+coarse timestamps, or two TCP connections), and they join the right session that way; at
+the end of the capture, parked bytes no answer claimed open a logical flow of their own.
 """
 
 from __future__ import annotations

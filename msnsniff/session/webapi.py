@@ -94,6 +94,8 @@ class WebApis(NativeAnalyzer):
         self._sink(Finding(severity, code, message, record.flow.id, record.no, related))
 
     def feed(self, record: FrameRecord) -> None:
+        """Findings for an HTTP frame: malformed bytes, its own and its sub-dissector's
+        problems, credentials in clear, and its application's cross-message checks."""
         if record.proto != "http":
             return
         frame = record.frame
@@ -214,11 +216,13 @@ class WebStats(NativeAnalyzer):
 
     @classmethod
     def attach(cls, analysis: Analysis) -> WebStats:
+        """Add a `WebStats` to `analysis`'s analyzers and return it (it reports no findings)."""
         stats = cls()
         analysis.analyzers.append(stats)
         return stats
 
     def feed(self, record: FrameRecord) -> None:
+        """Count an HTTP frame: method or status, bytes, application call, fault, gateway id."""
         if record.proto != "http":
             return
         frame = record.frame
@@ -248,9 +252,11 @@ class WebStats(NativeAnalyzer):
 
     @property
     def empty(self) -> bool:
+        """True when the capture held no HTTP at all (the report then leaves HTTP out)."""
         return not (self.methods or self.statuses or self.malformed)
 
     def to_json(self) -> dict[str, Any]:
+        """The counters as JSON-ready data (gateway sessions as a count of distinct ids)."""
         return {
             "requests": dict(self.methods), "statuses": {str(k): v for k, v in
                                                          self.statuses.items()},
@@ -263,6 +269,7 @@ class WebStats(NativeAnalyzer):
         }  # fmt: skip
 
     def render(self) -> str:
+        """The HTTP section of the text report."""
         lines = ["HTTP:"]
         lines.append("  requests " + ", ".join(f"{m} {n}" for m, n in self.methods.most_common())
                      + "; responses " + ", ".join(f"{s} {n}" for s, n in

@@ -71,12 +71,15 @@ class Workspace:
             self.index.add_finding(finding)
 
     def push(self, event: SourceEvent) -> None:
+        """Analyse one source event under `lock`; index the frames pairing releases and file the
+        findings by frame."""
         with self.lock:
             if isinstance(event, StreamChunk):
                 self.stream_bytes += len(event.data)
             self._take(self.pairing.add(self.analysis.push(event)))
 
     def finish(self) -> None:
+        """End the capture: index the frames still held, keep the source's notes, mark it done."""
         with self.lock:
             self._take(self.pairing.add(self.analysis.finish()) + self.pairing.flush())
             self.notes += [f"{n.location}: {n.message}" for n in self.session.notes]
