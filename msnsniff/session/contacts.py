@@ -1087,7 +1087,8 @@ class ContactLists(NativeAnalyzer):
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
-        """Track client list requests and apply the server's replies, pushes and SYN burst lines."""
+        """Track client list requests; apply the server's replies, pushes and SYN burst lines;
+        check error replies against the lists; a capture gap forgets what was known."""
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             if isinstance(frame, GapFrame):

@@ -119,7 +119,7 @@ class Stats:
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
-        """Count a frame the filter selects into the command, flow, presence and churn tables."""
+        """Count the frame into every table (with a display filter, only a frame it selects)."""
         if self._display is not None:
             if not self._display.matches(record):
                 return

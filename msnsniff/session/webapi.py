@@ -252,7 +252,7 @@ class WebStats(NativeAnalyzer):
 
     @property
     def empty(self) -> bool:
-        """True when the capture held no HTTP at all (the report then leaves HTTP out)."""
+        """True when no HTTP message or malformed run was counted (the report leaves HTTP out)."""
         return not (self.methods or self.statuses or self.malformed)
 
     def to_json(self) -> dict[str, Any]:
