@@ -27,6 +27,7 @@ MAX_DEPTH: Final = 64  # nested elements
 MAX_NODES: Final = 100_000  # elements in a document
 XML_TYPES: Final = frozenset({"text/xml", "application/xml"})
 DECLARED: Final = re.compile(rb"""\s*<\?xml[^>]*\sencoding\s*=""")
+DECLARATION: Final = re.compile(r"""\A(\s*<\?xml[^>]*\sencoding\s*=\s*)(["'])[^"']*\2""")
 BOMS: Final = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -123,19 +124,24 @@ def charset_of(content_type: str | None) -> str | None:
 
 
 def in_utf8(body: bytes, charset: str | None) -> bytes:
-    """`body` in UTF-8 when the HTTP charset says how it is written and the document does
-    not (no byte order mark, no `encoding` in its declaration): an XML parser would read it
-    as UTF-8 otherwise. A document that names its own encoding is left to the parser; an
-    unknown charset leaves the bytes as they are."""
-    if not charset or body.startswith(BOMS) or DECLARED.match(body[:256]):
+    """`body` in UTF-8 when the HTTP charset says how it is written. The charset outranks
+    the document's own encoding declaration (RFC 7303, as RFC 3023 before it: "the charset
+    parameter is authoritative"), which is rewritten to say UTF-8 so the parser agrees; only
+    a byte order mark outranks the charset. An unknown charset leaves the bytes as they
+    are, and so does no charset: the document's declaration (or UTF-8) then decides."""
+    if not charset or body.startswith(BOMS):
         return body
     try:
         codec = codecs.lookup(charset).name
     except LookupError:
         return body
-    if codec in ("utf-8", "ascii"):
+    declared = DECLARED.match(body[:256]) is not None
+    if codec in ("utf-8", "ascii") and not declared:
         return body
-    return body.decode(codec, "replace").encode("utf-8")
+    text = body.decode(codec, "replace")
+    if declared:
+        text = DECLARATION.sub(r"\1\2utf-8\2", text, count=1)
+    return text.encode("utf-8")
 
 
 def parse(body: bytes) -> tuple[Node | None, str | None]:
