@@ -83,7 +83,7 @@ class Hub:
         return (target.status, acc.nick, target.client_id, target.msn_object)
 
     def refresh(self, watcher: NotificationConnection, target_email: str,
-                trid: int | None = None) -> None:
+                trid: str | None = None) -> None:
         """Tell `watcher` about `target_email` if what it should see changed.
 
         With `trid`, a newly visible target is reported as `ILN trid ...` (the answer to the

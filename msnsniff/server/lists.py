@@ -22,7 +22,7 @@ from msnsniff.server.wire import Disconnect, Refuse, encode, is_number
 if TYPE_CHECKING:
     from msnsniff.server.notification import NotificationConnection
 
-Handler = Callable[["NotificationConnection", int, list[str], bytes], None]
+Handler = Callable[["NotificationConnection", str, list[str], bytes], None]
 
 FORBIDDEN_NICK_WORDS: Final = ("msn", "microsoft")
 """Words refused in a nickname with 209; matched in the URL-encoded text as sent, so
@@ -50,7 +50,7 @@ def _size(text: str) -> int:
 # --- SYN and settings -------------------------------------------------------------------------
 
 
-def syn(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def syn(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """Send the lists in the dialect's form, or just the version when the client has it."""
     acc = _state(ns)
     if not args or not is_number(args[0]):
@@ -71,7 +71,7 @@ def _group_field(c: Contact) -> str:
     return ",".join(map(str, c.groups)) or "0"
 
 
-def _burst(ns: NotificationConnection, acc: Account, trid: int) -> list[str]:
+def _burst(ns: NotificationConnection, acc: Account, trid: str) -> list[str]:
     """MSNP8 (seed 003): SYN with counts, then GTC, BLP, PRP, LSG, LST with BPR, no TrIDs."""
     contacts = sorted((c for c in acc.contacts.values() if c.lists), key=lambda c: c.email)
     out = [f"SYN {trid} {acc.version} {len(contacts)} {len(acc.groups)}",
@@ -87,7 +87,7 @@ def _burst(ns: NotificationConnection, acc: Account, trid: int) -> list[str]:
     return out
 
 
-def _counted(ns: NotificationConnection, acc: Account, trid: int) -> list[str]:
+def _counted(ns: NotificationConnection, acc: Account, trid: str) -> list[str]:
     """MSNP2-7: every line carries the SYN's TrID and the version; LSG and LST are counted."""
     d = ns.dialect
     assert d is not None
@@ -103,14 +103,14 @@ def _counted(ns: NotificationConnection, acc: Account, trid: int) -> list[str]:
     return out
 
 
-def _counted_groups(acc: Account, trid: int) -> list[str]:
+def _counted_groups(acc: Account, trid: str) -> list[str]:
     """`LSG TrID ver i n id name 0` per group (MSNP7), in SYN and answering `LSG TrID`."""
     rows = sorted(acc.groups.items())
     return [f"LSG {trid} {acc.version} {i} {len(rows)} {gid} {name} 0"
             for i, (gid, name) in enumerate(rows, 1)]
 
 
-def _counted_list(ns: NotificationConnection, acc: Account, trid: int, name: str, *,
+def _counted_list(ns: NotificationConnection, acc: Account, trid: str, name: str, *,
                   phones: bool = False) -> list[str]:
     """`LST TrID list ver i n account nick [groups]` per member (`... 0 0` for none): in SYN
     (there with the FL contacts' BPRs) and answering `LST TrID list` (msnp-wiki: the same
@@ -132,7 +132,7 @@ def _counted_list(ns: NotificationConnection, acc: Account, trid: int, name: str
     return out
 
 
-def lst(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def lst(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """LST TrID FL|AL|BL|RL: one list, as the counted SYN gives it (MSNP2-7; choice: MSNP8
     and later, whose SYN has no counted form, leave the command unknown)."""
     acc = _state(ns)
@@ -142,7 +142,7 @@ def lst(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
     ns.send_all(_counted_list(ns, acc, trid, args[0]))
 
 
-def lsg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def lsg(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """LSG TrID: the groups, as the counted SYN gives them (MSNP7)."""
     acc = _state(ns)
     _counted_only(ns)
@@ -161,7 +161,7 @@ def _setting(name: str, values: frozenset[str]) -> Handler:
     """GTC and BLP: 201 for an unknown value, 218 when it is already the mode (choice:
     seed 004 is silent; 218 is the references' "already in that mode")."""
 
-    def handler(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+    def handler(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
         acc = _state(ns)
         if len(args) != 1 or args[0] not in values:
             raise Refuse(201)
@@ -177,7 +177,7 @@ def _setting(name: str, values: frozenset[str]) -> Handler:
     return handler
 
 
-def prp(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def prp(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """Set (or, with no value, clear) one of your phone numbers."""
     acc = _state(ns)
     if not args or args[0] not in PHONE_TYPES or len(args) > 2:
@@ -217,7 +217,7 @@ def _group_arg(ns: NotificationConnection, acc: Account, text: str, name: str) -
     return int(text)
 
 
-def add(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def add(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """ADD TrID list account nick [group]."""
     acc = _state(ns)
     hub = ns.hub
@@ -265,7 +265,7 @@ def add(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
         _refresh_watchers_of(ns, acc, email)
 
 
-def rem(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def rem(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """REM TrID list account [group]."""
     acc = _state(ns)
     hub = ns.hub
@@ -345,7 +345,7 @@ def _refresh_watchers_of(ns: NotificationConnection, acc: Account, email: str | 
 # --- names and groups ---------------------------------------------------------------------------
 
 
-def rea(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def rea(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """REA TrID account nick: rename a contact, or yourself (then watchers get NLN)."""
     acc = _state(ns)
     hub = ns.hub
@@ -386,7 +386,7 @@ def _needs_groups(ns: NotificationConnection) -> None:
         raise Disconnect  # groups are new in MSNP7: an unknown command before it
 
 
-def adg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def adg(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """ADG TrID name 0: a new group with the lowest free id."""
     _needs_groups(ns)
     acc = _state(ns)
@@ -405,7 +405,7 @@ def adg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
     ns.send(f"ADG {trid} {version} {name} {gid} {extra}")
 
 
-def rmg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def rmg(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """RMG TrID id: contacts whose only group it was leave the FL (seed 004)."""
     _needs_groups(ns)
     acc = _state(ns)
@@ -438,7 +438,7 @@ def rmg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) 
         _rl_notice(ns, other, acc, rl_version, added=False)
 
 
-def reg(ns: NotificationConnection, trid: int, args: list[str], payload: bytes) -> None:
+def reg(ns: NotificationConnection, trid: str, args: list[str], payload: bytes) -> None:
     """REG TrID id name 0."""
     _needs_groups(ns)
     acc = _state(ns)

@@ -40,7 +40,7 @@ class Phase(Enum):
     AUTH = "logged in"
 
 
-Handler = Callable[["NotificationConnection", int, list[str], bytes], None]
+Handler = Callable[["NotificationConnection", str, list[str], bytes], None]
 
 
 class NotificationConnection(LineConnection):
@@ -80,7 +80,7 @@ class NotificationConnection(LineConnection):
             del self.hub.sessions[acc.email]
             self.hub.vanish(acc.email)
 
-    def presence_line(self, email: str, view: View, trid: int | None) -> str:
+    def presence_line(self, email: str, view: View, trid: str | None) -> str:
         """`ILN TrID ...` or `NLN ...` for `view`, in this connection's dialect."""
         assert view is not None
         status, nick, client_id, msn_object = view
@@ -95,7 +95,7 @@ class NotificationConnection(LineConnection):
 
     # --- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, cmd: str, trid: int | None, args: list[str], payload: bytes) -> None:
+    def handle(self, cmd: str, trid: str | None, args: list[str], payload: bytes) -> None:
         self.timer("idle", self.hub.config.idle_timeout if self.phase is Phase.AUTH else 0,
                    self.expire("idle timeout"))
         if cmd == "PNG" and self.phase is not Phase.NEW:
@@ -130,7 +130,7 @@ class NotificationConnection(LineConnection):
 
     # --- login ---------------------------------------------------------------------------------
 
-    def cmd_ver(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_ver(self, trid: str, args: list[str], payload: bytes) -> None:
         d = choose(args)
         if d is None or (self.dialect is not None and d.version != self.dialect.version):
             self.send(f"VER {trid} 0")
@@ -139,7 +139,7 @@ class NotificationConnection(LineConnection):
         self.phase = Phase.OPEN if self.phase is Phase.NEW else self.phase
         self.send(f"VER {trid} MSNP{d.version}")
 
-    def cmd_cvr(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_cvr(self, trid: str, args: list[str], payload: bytes) -> None:
         if len(args) < 6:
             raise Refuse(710)
         version = args[5]
@@ -147,13 +147,13 @@ class NotificationConnection(LineConnection):
         # MSN's download and information URLs of the time (dead links, kept as facts).
         self.send(f"CVR {trid} {version} {version} 1.0.0863 {CVR_DOWNLOAD} {CVR_INFO}")
 
-    def cmd_inf(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_inf(self, trid: str, args: list[str], payload: bytes) -> None:
         assert self.dialect is not None
         if self.dialect.auth != "MD5":
             raise Disconnect  # INF is gone from MSNP8
         self.send(f"INF {trid} MD5")
 
-    def cmd_usr(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_usr(self, trid: str, args: list[str], payload: bytes) -> None:
         assert self.dialect is not None
         if len(args) < 3:
             raise Refuse(201)
@@ -170,7 +170,7 @@ class NotificationConnection(LineConnection):
         else:
             raise Refuse(911)
 
-    def _redirect(self, trid: int) -> None:
+    def _redirect(self, trid: str) -> None:
         assert self.dialect is not None
         ns = self.hub.address("ns")
         if self.dialect.xfr_current:
@@ -178,7 +178,7 @@ class NotificationConnection(LineConnection):
         else:
             self.send(f"XFR {trid} NS {ns}")
 
-    def _login_initial(self, trid: int, method: str, account: str) -> None:
+    def _login_initial(self, trid: str, method: str, account: str) -> None:
         if method == "MD5":
             salt = f"{int(time.time())}.{secrets.randbelow(10**9):09d}"
             self.pending_login = (method, account.lower(), salt)
@@ -191,7 +191,7 @@ class NotificationConnection(LineConnection):
             f"ver=2.1.0173.1,tpf={secrets.token_hex(16)}"
         )
 
-    def _login_subsequent(self, trid: int, value: str) -> None:
+    def _login_subsequent(self, trid: str, value: str) -> None:
         assert self.pending_login is not None
         method, email, salt = self.pending_login
         self.pending_login = None
@@ -209,7 +209,7 @@ class NotificationConnection(LineConnection):
             raise Disconnect
         self._logged_in(trid, acc, value if method == "TWN" else secrets.token_hex(20))
 
-    def _logged_in(self, trid: int, acc: Account, ticket: str) -> None:
+    def _logged_in(self, trid: str, acc: Account, ticket: str) -> None:
         assert self.dialect is not None
         hub = self.hub
         old = hub.sessions.get(acc.email)
@@ -269,7 +269,7 @@ class NotificationConnection(LineConnection):
         self.send("OUT")
         self.close()
 
-    def cmd_qry(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_qry(self, trid: str, args: list[str], payload: bytes) -> None:
         assert self.dialect is not None
         challenge, self.challenge = self.challenge, None
         client_id = args[0] if args else ""
@@ -286,7 +286,7 @@ class NotificationConnection(LineConnection):
 
     # --- presence -------------------------------------------------------------------------------
 
-    def cmd_chg(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_chg(self, trid: str, args: list[str], payload: bytes) -> None:
         assert self.dialect is not None and self.account is not None
         if not args or args[0] not in STATUSES:
             raise Refuse(201)
@@ -313,7 +313,7 @@ class NotificationConnection(LineConnection):
 
     # --- switchboards ---------------------------------------------------------------------------
 
-    def cmd_xfr(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_xfr(self, trid: str, args: list[str], payload: bytes) -> None:
         assert self.account is not None
         if args != ["SB"]:
             raise Refuse(201)
@@ -329,7 +329,7 @@ class NotificationConnection(LineConnection):
         cookie = self.hub.new_cookie(self.account.email, None)
         self.send(f"XFR {trid} SB {self.hub.address('sb')} CKI {cookie}")
 
-    def disabled(self, trid: int, args: list[str], payload: bytes) -> None:
+    def disabled(self, trid: str, args: list[str], payload: bytes) -> None:
         """A real command this server does not offer: 502 (command disabled)."""
         raise Refuse(502)
 

@@ -59,7 +59,7 @@ class SwitchboardConnection(LineConnection):
         if not board.members:
             self.hub.switchboards.pop(board.id, None)
 
-    def handle(self, cmd: str, trid: int | None, args: list[str], payload: bytes) -> None:
+    def handle(self, cmd: str, trid: str | None, args: list[str], payload: bytes) -> None:
         if cmd == "OUT":
             raise Disconnect
         handler = {"USR": self.cmd_usr, "ANS": self.cmd_ans, "CAL": self.cmd_cal,
@@ -81,7 +81,7 @@ class SwitchboardConnection(LineConnection):
         board.members[acc.email] = self
         self.timer("login", 0, lambda: None)
 
-    def cmd_usr(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_usr(self, trid: str, args: list[str], payload: bytes) -> None:
         """USR TrID account cookie: the caller arrives with its XFR SB cookie."""
         if len(args) != 2 or not self.hub.take_cookie(args[1], args[0], None):
             self.send(f"911 {trid}")
@@ -95,7 +95,7 @@ class SwitchboardConnection(LineConnection):
         self._join(acc, board)
         self.send(f"USR {trid} OK {acc.email} {acc.nick}")
 
-    def cmd_ans(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_ans(self, trid: str, args: list[str], payload: bytes) -> None:
         """ANS TrID account cookie session: an invitee answers its RNG."""
         board = self.hub.switchboards.get(args[2]) if len(args) == 3 else None
         acc = self.hub.store.account(args[0]) if args else None
@@ -114,7 +114,7 @@ class SwitchboardConnection(LineConnection):
             other.send(f"JOI {acc.email} {acc.nick}")
         self._join(acc, board)
 
-    def cmd_cal(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_cal(self, trid: str, args: list[str], payload: bytes) -> None:
         """CAL TrID account: invite someone."""
         assert self.account is not None and self.board is not None
         if len(args) != 1 or not valid_account(args[0]):
@@ -134,7 +134,7 @@ class SwitchboardConnection(LineConnection):
         ns.send(f"RNG {self.board.id} {self.hub.address('sb')} CKI {cookie} {me.email} {me.nick}")
         self.send(f"CAL {trid} RINGING {self.board.id}")
 
-    def cmd_msg(self, trid: int, args: list[str], payload: bytes) -> None:
+    def cmd_msg(self, trid: str, args: list[str], payload: bytes) -> None:
         """MSG TrID U|N|A|D length: deliver to the others, acknowledge by mode."""
         assert self.account is not None and self.board is not None
         if len(args) != 2 or args[0] not in ACK_MODES:

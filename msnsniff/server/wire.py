@@ -2,13 +2,15 @@
 
 Theory of operation: `data_received` appends to a buffer and cuts it into commands: one CRLF
 line, then, for the commands that carry one (MSG, QRY, ...), exactly the payload length the
-line ends with. Each complete command goes to `handle(cmd, trid, args, payload)`, which the
-DS, NS and SB connections implement synchronously, so replies leave in the order the commands
-came and no two commands of one connection ever interleave. Bounds: a line over `max_line`
-bytes, a payload length that is not a number or over `max_payload`, or more than `max_output`
-bytes waiting for a client that does not read, end the connection (the documented way MSN
-treated such clients); nothing is allocated for a payload before its length was checked.
-A handler that raises gets `500 TrID` and the connection is closed; the server goes on.
+line ends with. Each complete command goes to `handle(cmd, trid, args, payload)` (the TrID as
+the client wrote it, so every reply echoes it byte for byte: `VER 01` gets `VER 01`), which
+the DS, NS and SB connections implement synchronously, so replies leave in the order the
+commands came and no two commands of one connection ever interleave. Bounds: a line over
+`max_line` bytes, a payload length that is not a number or over `max_payload`, or more than
+`max_output` bytes waiting for a client that does not read, end the connection (the documented
+way MSN treated such clients); nothing is allocated for a payload before its length was
+checked. A handler that raises gets `500 TrID` and the connection is closed; the server goes
+on.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class LineConnection(asyncio.Protocol):
         self.peer = ""
         self.closed = False
         self._buf = bytearray()
-        self._pending: tuple[str, int | None, list[str], int] | None = None
+        self._pending: tuple[str, str | None, list[str], int] | None = None
         self._max_line = max_line
         self._max_payload = max_payload
         self._max_output = max_output
@@ -143,10 +145,10 @@ class LineConnection(asyncio.Protocol):
             if not words:
                 continue  # a stray CRLF: MSN ignored empty lines
             cmd = words[0]
-            trid: int | None = None
+            trid: str | None = None
             args = words[1:]
             if args and is_number(args[0]) and len(args[0]) <= 10:
-                trid = int(args[0])
+                trid = args[0]  # echoed as written: `VER 01` is answered `VER 01`
                 args = args[1:]
             if cmd in CLIENT_PAYLOAD_COMMANDS:
                 length = args[-1] if args else ""
@@ -158,7 +160,7 @@ class LineConnection(asyncio.Protocol):
                 continue
             self._dispatch(cmd, trid, args, b"")
 
-    def _dispatch(self, cmd: str, trid: int | None, args: list[str], payload: bytes) -> None:
+    def _dispatch(self, cmd: str, trid: str | None, args: list[str], payload: bytes) -> None:
         try:
             self.handle(cmd, trid, args, payload)
         except Disconnect:
@@ -177,7 +179,7 @@ class LineConnection(asyncio.Protocol):
     def lost(self) -> None:
         """The connection is gone (release state here); called exactly once."""
 
-    def handle(self, cmd: str, trid: int | None, args: list[str], payload: bytes) -> None:
+    def handle(self, cmd: str, trid: str | None, args: list[str], payload: bytes) -> None:
         raise NotImplementedError
 
     def send(self, line: str, payload: bytes = b"") -> None:

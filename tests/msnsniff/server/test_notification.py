@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from msnsniff.client.connection import ClientError, Reply
+from msnsniff.client.connection import ClientError, Connection, Reply
 from msnsniff.client.session import NotificationClient
 from msnsniff.server.app import ReferenceServer
 from tests.msnsniff.server.scenario import exchange, logged_in_raw, login, online, raw, run
@@ -387,5 +387,42 @@ def test_a_refused_chg_changes_nothing() -> None:
         assert r.line == f"201 {r.trid}"
         r = await alice.conn.call("XFR", "SB")
         assert r.cmd == "XFR", r.line
+
+    run(test)
+
+
+def test_a_trid_is_echoed_as_the_client_wrote_it() -> None:
+    """hypothetic.org: the server "only responds using the same TrID you sent it": `VER 01`
+    is answered `VER 01`, not `VER 1`, on the DS, the NS (replies, errors, the ILN of a CHG)
+    and the switchboard (USR, CAL, ACK)."""
+
+    async def test(server: ReferenceServer) -> None:
+        ds = await raw(server, "ds")
+        await exchange(ds, ">>> VER 01 MSNP8 CVR0\n<<< VER 01 MSNP8")
+        ns = await raw(server)
+        await exchange(ns, ">>> VER 007 MSNP8 CVR0\n<<< VER 007 MSNP8\n"
+                           ">>> SYN 0008 0\n<<< 302 0008")
+        bob = await online(server, B)
+        await bob.conn.call("ADD", "FL", A, A, "0")
+        await bob.conn.call("ADD", "AL", A, A)
+        alice = await logged_in_raw(server, A)
+        await exchange(alice, f">>> ADD 010 AL {B} {B}\n<<< ADD 010 AL 2 {B} {B}\n"
+                              f">>> ADD 011 FL {B} {B} 0\n<<< ADD 011 FL 3 {B} {B} 0")
+        alice.send_line("CHG 00012 NLN 0")
+        await alice.drain()
+        assert (await alice.until("CHG")).line == "CHG 00012 NLN 0"
+        assert (await alice.until("ILN")).line == f"ILN 00012 NLN {B} Bob 0"
+        await exchange(alice, ">>> REM 013 FL nobody@example.com\n<<< 216 013")
+        alice.send_line("XFR 014 SB")
+        await alice.drain()
+        xfr = await alice.until("XFR")
+        assert xfr.words[:3] == ["XFR", "014", "SB"]
+        host, _, port = xfr.words[3].rpartition(":")
+        sb = await Connection.open(host, int(port), "sb")
+        await exchange(sb, f">>> USR 01 {A} {xfr.words[5]}\n<<< USR 01 OK {A} Alice\n"
+                           ">>> CAL 02 nobody@example.com\n<<< 208 02")
+        sb.send_line("MSG 03 A 2", b"hi")
+        await sb.drain()
+        assert (await sb.read()).line == "NAK 03"  # alone: nobody to deliver to
 
     run(test)
