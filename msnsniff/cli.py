@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default %(default)g)")
     serve.add_argument("--quirk", action="append", default=[], metavar="NAME",
                        help="misbehave on purpose, to test tools (rem-absent-ok, silent-syn, "
-                            "close-on-chg; see server/quirks.py)")
+                            "close-on-chg, ns-redirect; see server/quirks.py)")
     send = sub.add_parser("send", help="send one message like seed 000's sendMsg")
     send.add_argument("text", metavar="TEXT")
     send.add_argument("--server", default="127.0.0.1:1863", metavar="HOST:PORT",

@@ -28,6 +28,16 @@ order across connections:
    the JOI, the MSG relayed to the others, NLN...), or, when fewer come, after `settle`
    quiet seconds. No reply at all within `timeout` fails the replay naming the request.
 
+A redirect the recording did not have (the reply to the running request is `XFR NS` where
+the recorded reply was not: an `--ns` that is a dispatch server, or a notification server
+sending the login on to another) is followed as a client follows it: the connection is
+closed, a new one is opened to the address given, the recorded client frames of that
+connection up to the redirected request are sent there again (fresh TrIDs, a fresh
+credential), and the script goes on; the comparison sees the replies of the new
+connection, and a note says where the replay was sent. At most `MAX_REDIRECTS` per
+recorded connection. The runner's connection keys are the recorded flow id, `+n` after the
+n-th redirect (`_Live.key`), so a late event of the connection left behind is told apart.
+
 A connection the server closed, or one that cannot be opened (no XFR in the replay's answer,
 no RNG within `timeout`), has its remaining steps left unsent with the reason (`unsent`):
 that is a difference the comparison reports, and the other connections go on. Failures that
@@ -70,6 +80,10 @@ RNG_QUIET: Final = 1.0
 
 DEFAULT_CLIENT_ID: Final = "msmsgs@msnmsgr.com"
 """The QRY client id used when the recording never answered a challenge."""
+
+MAX_REDIRECTS: Final = 4
+"""Redirects the recording did not have (XFR NS) followed per recorded connection; one more
+fails the replay (a server sending logins round in a circle)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +155,10 @@ class _Live:
 
     rec: RecConn
     flow: Flow
+    key: str  # the runner's key for the socket: rec.key, then `rec.key+n` after n redirects
+    hops: int = 0  # redirects followed to reach it
+    redirect: str | None = None  # the address of an XFR NS the recording did not have
+    superseded: bool = False  # left for the address of a redirect
     dissector: MsnpDissector = field(default_factory=MsnpDissector)
     state: Literal["connecting", "open", "closed"] = "connecting"
     next_trid: int = 1
@@ -183,7 +201,8 @@ class Replayer:
         self.steps = _script(recording)
         self.index = 0
         self.phase: Phase = "ready"
-        self.live: dict[str, _Live] = {}
+        self.live: dict[str, _Live] = {}  # recorded conn key -> its (latest) connection
+        self._conns: dict[str, _Live] = {}  # the runner's key -> connection
         self.sent: dict[int, int] = {}  # recorded request no -> replay frame no
         self.replies: dict[int, list[int]] = {}  # replay request no -> replay reply nos
         self.reply_of: dict[int, int] = {}
@@ -222,20 +241,20 @@ class Replayer:
         return self._advance(now)
 
     def connected(self, key: str, now: float) -> list[Action]:
-        live = self.live[key]
+        live = self._conns[key]
         live.state = "open"
         if self.phase == "connecting":
             self.phase = "ready"
         return self._advance(now)
 
     def connect_failed(self, key: str, reason: str, now: float) -> list[Action]:
-        live = self.live[key]
+        live = self._conns[key]
         live.state = "closed"
         return self._fail(f"cannot connect {live.rec.label}: {reason}")
 
     def data(self, key: str, data: bytes, now: float) -> list[Action]:
-        live = self.live.get(key)
-        if live is None or self.phase == "done":
+        live = self._conns.get(key)
+        if live is None or live.superseded or self.phase == "done":
             return []
         self._activity = now
         live.dissector.feed(Direction.S2C, data)
@@ -247,7 +266,7 @@ class Replayer:
         return out
 
     def closed(self, key: str, now: float) -> list[Action]:
-        live = self.live.get(key)
+        live = self._conns.get(key)
         if live is None or live.state == "closed":
             return self._advance(now)
         live.state = "closed"
@@ -260,7 +279,7 @@ class Replayer:
         if self.phase != "await-ticket":
             return []
         if value is None:
-            return self._fail(f"{self.live[key].rec.label}: Passport login failed: {error}")
+            return self._fail(f"{self._conns[key].rec.label}: Passport login failed: {error}")
         self._pending_ticket = value
         self.phase = "ready"
         return self._advance(now)
@@ -280,6 +299,10 @@ class Replayer:
                 continue
             step = self.steps[self.index]
             if self.phase == "await-replies":
+                live = self.live.get(step.conn.key)
+                if live is not None and live.redirect is not None:
+                    self._follow(step, live, now, out)
+                    break
                 if not self._answered(step, now, out):
                     break
                 self.index += 1
@@ -301,7 +324,7 @@ class Replayer:
         if step.frame is None:
             if live is not None and live.state != "closed":
                 live.state = "closed"
-                out.append(Close(live.rec.key))
+                out.append(Close(live.key))
             self.phase = "await-replies"  # what closing it makes the server send
             return True
         if step.conn.key in self.lost:
@@ -324,7 +347,7 @@ class Replayer:
         if data is None:
             return False
         self._pending_ticket = None
-        out.append(Send(live.rec.key, data))
+        out.append(Send(live.key, data))
         no = self._sent(live, data, now)
         self.sent[step.frame.no] = no
         self._step_sent = now
@@ -372,15 +395,16 @@ class Replayer:
             out.extend(self._fail(f"{rec.label}: refusing to connect to {address[0]}, not a "
                                   "loopback address (--allow-remote allows it)"))  # fmt: skip
             return False
-        live = _Live(rec, Flow(f"replay-{rec.key}", label=rec.label))
+        live = _Live(rec, Flow(f"replay-{rec.key}", label=rec.label), rec.key)
         live.cookie = None if cookie is None else str(cookie)
         live.session_id = None if session is None else str(session)
         qry = next((f.frame for f in rec.frames if f.c2s and f.frame.cmd == "QRY"), None)
         if qry is not None and qry.args:
             live.client_id = qry.args[0]
         self.live[rec.key] = live
+        self._conns[live.key] = live
         self.frames[rec.key] = []
-        out.append(Connect(rec.key, *address))
+        out.append(Connect(live.key, *address))
         self.phase = "connecting"
         self._deadline = now + self.options.timeout
         return False
@@ -516,7 +540,7 @@ class Replayer:
             if ticket is not None:
                 return ticket
             if password is not None and live.policy is not None:
-                out.append(FetchTicket(live.rec.key, account, password, live.policy))
+                out.append(FetchTicket(live.key, account, password, live.policy))
                 self.phase = "await-ticket"
                 self._deadline = now + self.options.timeout
                 return None
@@ -551,7 +575,7 @@ class Replayer:
         trid = live.next_trid
         live.next_trid += 1
         data = f"QRY {trid} {live.client_id} 32\r\n{answer:<32.32}".encode()
-        out.append(Send(live.rec.key, data))
+        out.append(Send(live.key, data))
         self._sent(live, data, now)
         self.auto_qry += 1
 
@@ -560,12 +584,69 @@ class Replayer:
         live.rngs.append(frame)
 
     def _on_xfr(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
-        """A login the recording made straight to an NS met a dispatch server here: the rest
-        of its script is for an NS, and only --ns can say where that is."""
+        """`XFR trid NS address` answering the running request, where the recording's reply
+        was no redirect: followed (`_follow`) once the step is looked at again."""
         args = frame.args
-        if args[:1] == ("NS",) and len(args) >= 2 and live.rec.kind == "NS":
-            out.extend(self._fail(f"{live.rec.label}: the server redirected to NS {args[1]} "
-                                  f"(XFR NS), which the recording did not; pass --ns {args[1]}"))
+        if args[:1] != ("NS",) or len(args) < 2 or self.phase != "await-replies" \
+                or self.index >= len(self.steps):  # fmt: skip
+            return
+        step = self.steps[self.index]
+        if step.frame is None or step.conn.key != live.rec.key \
+                or self.reply_of.get(self._no) != self.sent.get(step.frame.no):  # fmt: skip
+            return
+        recorded = self.recording.replies.get(step.frame.no, ())
+        if any(f.no in recorded and not f.c2s and f.frame.cmd == "XFR"
+               and f.frame.args[:1] == ("NS",) for f in live.rec.frames):  # fmt: skip
+            return  # the recording was redirected too: its next connection follows it
+        live.redirect = args[1]
+
+    def _follow(self, step: _Step, old: _Live, now: float, out: list[Action]) -> None:
+        """Leave `old` for the address of the redirect it got, as a client does: close it,
+        open the new connection, and send the recorded client frames of the connection up to
+        the redirected request there again before the script goes on."""
+        assert step.frame is not None and old.redirect is not None
+        target, old.redirect = old.redirect, None
+        rec = old.rec
+        what = f"{_show(step.frame)} (recorded #{step.frame.no})"
+        if old.hops >= MAX_REDIRECTS:
+            out.extend(self._fail(f"{rec.label}: redirected {old.hops + 1} times (XFR NS), "
+                                  f"the last to {target} in reply to {what}; not followed"))
+            return
+        address = split_address(target)
+        if address is None:
+            out.extend(self._fail(f"{rec.label}: the server redirected {what} to {target!r} "
+                                  "(XFR NS), an address that cannot be read"))
+            return
+        if not self.options.allow_remote and not is_loopback(address[0]):
+            out.extend(self._fail(f"{rec.label}: refusing to connect to {address[0]}, not a "
+                                  "loopback address (--allow-remote allows it)"))  # fmt: skip
+            return
+        old.state = "closed"
+        old.superseded = True
+        out.append(Close(old.key))
+        self._transactions.flow_closed(old.flow)
+        hops = old.hops + 1
+        key = f"{rec.key}+{hops}"
+        new = _Live(rec, Flow(f"replay-{key}", label=rec.label), key, hops=hops,
+                    cookie=old.cookie, session_id=old.session_id, client_id=old.client_id)
+        self.live[rec.key] = new
+        self._conns[key] = new
+        self._server_counts[rec.key] = 0  # the recorded frames are counted again from here
+        again = [_Step(f.no, rec, f) for f in rec.frames
+                 if f.c2s and f.no <= step.frame.no and f.frame.cmd != "QRY"]  # fmt: skip
+        self.steps[self.index + 1:self.index + 1] = again
+        self.index += 1
+        self.notes.append(
+            f"{rec.label}: the server answered {_show(step.frame)} with XFR NS {target}, a "
+            f"redirect the recording did not have (recorded #{step.frame.no}); followed as a "
+            f"client would: reconnected to {target} and sent the {len(again)} recorded "
+            f"frame{'' if len(again) == 1 else 's'} of the connection up to it again "
+            f"({' '.join(s.frame.frame.cmd for s in again if s.frame is not None)}); "
+            "their replies there are the ones compared"
+        )
+        out.append(Connect(key, *address))
+        self.phase = "connecting"
+        self._deadline = now + self.options.timeout
 
     def _on_usr(self, live: _Live, frame: CommandFrame, now: float, out: list[Action]) -> None:
         """`USR trid TWN|MD5 S value`: the Passport policy or the MD5 salt of this login."""
@@ -599,7 +680,7 @@ class Replayer:
         for live in self.live.values():
             if live.state != "closed":
                 live.state = "closed"
-                out.append(Close(live.rec.key))
+                out.append(Close(live.key))
         out.append(Done(failure))
         return out
 

@@ -62,6 +62,7 @@ class Hub:
         self.sessions: dict[str, NotificationConnection] = {}
         self.switchboards: dict[str, Switchboard] = {}
         self.cookies: dict[str, Cookie] = {}
+        self.redirected: set[str] = set()  # accounts the ns-redirect quirk has sent on once
         self.ports: dict[str, int] = {}  # "ds", "ns", "sb", "http", "https" -> actual port
         self._next_sb = 10_000_000 + secrets.randbelow(10_000_000)
 

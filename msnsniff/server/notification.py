@@ -161,7 +161,7 @@ class NotificationConnection(LineConnection):
         if method != self.dialect.auth:
             raise Refuse(911)
         if step == "I":
-            if self.role == "ds":
+            if self.role == "ds" or self._sent_on(value):
                 self._redirect(trid)
                 return
             self._login_initial(trid, method, value)
@@ -169,6 +169,13 @@ class NotificationConnection(LineConnection):
             self._login_subsequent(trid, value)
         else:
             raise Refuse(911)
+
+    def _sent_on(self, account: str) -> bool:
+        """Quirk ns-redirect: an account's first login on the NS is redirected (to it)."""
+        if "ns-redirect" not in self.hub.config.quirks or account.lower() in self.hub.redirected:
+            return False
+        self.hub.redirected.add(account.lower())
+        return True
 
     def _redirect(self, trid: str) -> None:
         assert self.dialect is not None

@@ -19,6 +19,8 @@ QUIRKS: Final[Mapping[str, str]] = MappingProxyType({
                      "(instead of 216)",
     "silent-syn": "SYN is never answered",
     "close-on-chg": "CHG closes the connection instead of being answered",
+    "ns-redirect": "the notification server answers each account's first USR ... I with "
+                   "XFR NS to itself (a login sent on to another notification server)",
 })  # fmt: skip
 """Quirk name -> what it does."""
 

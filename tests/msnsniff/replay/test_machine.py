@@ -92,3 +92,26 @@ def test_a_challenge_is_answered_at_once() -> None:
     head, _, answer = qry.partition(b"\r\n")
     assert head.split()[2:] == [b"msmsgs@msnmsgr.com", b"32"]
     assert len(answer) == 32 and m.auto_qry == 1
+
+
+def test_a_redirect_the_recording_did_not_have_is_followed_at_most_max_redirects() -> None:
+    from msnsniff.replay.machine import MAX_REDIRECTS, Close
+
+    m = machine()
+    m.start(0.0)
+    key = "1"
+    for hop in range(1, MAX_REDIRECTS + 2):
+        assert sent(m.connected(key, 0.0)) == [b"VER 1 MSNP8 CVR0\r\n"]
+        m.data(key, b"VER 1 MSNP8\r\n", 0.0)
+        m.data(key, b"CVR 2 1 1 1 x y\r\n", 0.0)
+        out = m.data(key, f"XFR 3 NS 127.0.0.1:{1900 + hop} 0 127.0.0.1:1864\r\n".encode(), 0.0)
+        if hop > MAX_REDIRECTS:
+            (done,) = [a for a in out if isinstance(a, Done)]
+            assert done.failure is not None
+            assert done.failure.startswith(f"NS bob@example.com: redirected {hop} times (XFR NS)")
+            break
+        assert Close(key) in out
+        key = f"1+{hop}"
+        assert Connect(key, "127.0.0.1", 1900 + hop) in out
+        assert m.data(f"1+{hop - 1}" if hop > 1 else "1", b"QNG\r\n", 0.0) == []  # left behind
+    assert sum("a redirect the recording did not have" in n for n in m.notes) == MAX_REDIRECTS

@@ -230,8 +230,9 @@ def test_bytes_that_are_not_utf8_are_reported_as_escapes(tmp_path: Path) -> None
 def test_a_login_recorded_straight_to_an_ns_follows_a_dispatch_redirect() -> None:
     """A capture that logs in straight to an NS, replayed with only --to naming a dispatch
     server: the replay finds the NS the dispatch server names (XFR NS) and goes there, as
-    a client would, saying so. With an --ns that is a dispatch server too, its XFR NS is
-    named with the --ns to pass, not a misleading credential note."""
+    a client would, saying so. With an --ns that is a dispatch server too, its XFR NS met in
+    the middle of the replay is followed the same way: the connection's recorded opening is
+    sent again at the address given, the rest goes on there, and a note says so."""
     import contextlib
     import io
 
@@ -239,20 +240,40 @@ def test_a_login_recorded_straight_to_an_ns_follows_a_dispatch_redirect() -> Non
     from tests.msnsniff.replay.helpers import accounts
 
     capture = str(CAPTURES / "server_list_changes.pcap")
-    with server_thread() as live:
-        ds, ns = f"127.0.0.1:{live.port('ds')}", f"127.0.0.1:{live.port('ns')}"
-        runs = []
-        for extra in ([], ["--ns", ds]):
+    runs = []
+    for told_ns in (False, True):
+        with server_thread() as live:  # a fresh server each: the capture changes the lists
+            ds, ns = f"127.0.0.1:{live.port('ds')}", f"127.0.0.1:{live.port('ns')}"
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 status = main(["replay", capture, "--to", ds, "--nexus", live.nexus,
-                               *accounts(), *extra])  # fmt: skip
-            runs.append((status, out.getvalue() + err.getvalue()))
-    (found, text), (told, told_text) = runs
+                               *accounts(), *(["--ns", ds] if told_ns else [])])  # fmt: skip
+            runs.append((status, out.getvalue() + err.getvalue(), ds, ns))
+    (found, text, ds, ns), (told, told_text, _, ns2) = runs
     assert found == 0 and "result: equal" in text, text
     assert (f"note: {ds} is a dispatch server (it answered USR with XFR NS {ns}): the logins "
             "recorded straight to a notification server go there (--ns overrides)") in text
-    assert told == 2, told_text
-    assert (f"the server redirected to NS {ns} (XFR NS), which the recording did not; "
-            f"pass --ns {ns}") in told_text
-    assert "no password or ticket" not in told_text
+    ns = ns2
+    assert told == 0 and "result: equal" in told_text, told_text
+    assert re.search(r"note: NS alice@example.com: the server answered USR \d+ with XFR NS "
+                     + re.escape(ns) + r", a redirect the recording did not have \(recorded "
+                     r"#\d+\); followed as a client would: reconnected to " + re.escape(ns)
+                     + r" and sent the 3 recorded frames of the connection up to it again "
+                     r"\(VER CVR USR\)", told_text), told_text
+    assert "pass --ns" not in told_text and "no password or ticket" not in told_text
+
+
+def test_a_notification_server_sending_the_login_on_is_followed(recording: Path) -> None:
+    """The proxy recording (DS -> NS for both logins) against a server whose NS sends each
+    account's first login on with XFR NS: both logins follow it, as a client does, the
+    replay compares what the second NS answered, and the notes say where it went."""
+    with server_thread(quirks=frozenset({"ns-redirect"})) as live:
+        status, out, err = replay_cli(recording, live)
+        ns = f"127.0.0.1:{live.port('ns')}"
+    assert status == 0, out + err
+    assert "result: equal" in out
+    for who in ("alice", "bob"):
+        assert (f"note: NS {who}@example.com: the server answered USR 3 with XFR NS {ns}, a "
+                "redirect the recording did not have") in out, out
+    assert out.count(" and sent the 3 recorded frames of the connection up to it again "
+                     "(VER CVR USR); their replies there are the ones compared") == 2
