@@ -201,13 +201,12 @@ def render(report: Report, *, header: str, show_same: bool = True) -> str:
 def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[str]:
     """Frame beside frame, aligned as a diff aligns lines (a frame only one side has faces
     nothing, so the frames after it still meet their match); within a frame, line beside
-    line, `*` where they differ. A differing pair too long for the column is shown whole,
-    one line under the other, so the difference is not cut off."""
+    line, aligned the same way (a header line only one side has faces nothing), `*` where
+    they differ. A differing pair too long for the column is shown whole, one line under the
+    other, so the difference is not cut off."""
     out = [f"    {'recorded':<{WIDTH}} | replayed"]
     for left, right in _aligned(recorded, replayed):
-        for j in range(max(len(left), len(right))):
-            a = left[j] if j < len(left) else ""
-            b = right[j] if j < len(right) else ""
+        for j, (a, b) in enumerate(_lines_aligned(left, right)):
             if j and a == b:
                 continue  # payload lines that agree add nothing
             if a != b and len(a) > WIDTH:
@@ -218,6 +217,18 @@ def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[
 
 
 NOTHING: Final = ("(nothing)",)
+
+
+def _lines_aligned(left: Lines, right: Lines) -> list[tuple[str, str]]:
+    """The lines of two frames paired by a diff (the first lines always face each other), a
+    line only one side has facing ""."""
+    pairs = [(left[0] if left else "", right[0] if right else "")]
+    matcher = difflib.SequenceMatcher(None, left[1:], right[1:], autojunk=False)
+    for _op, a0, a1, b0, b1 in matcher.get_opcodes():
+        for k in range(max(a1 - a0, b1 - b0)):
+            pairs.append((left[1 + a0 + k] if a0 + k < a1 else "",
+                          right[1 + b0 + k] if b0 + k < b1 else ""))  # fmt: skip
+    return pairs
 
 
 def _aligned(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[tuple[Lines, Lines]]:

@@ -23,3 +23,17 @@ def test_a_long_difference_is_shown_whole() -> None:
     lines = _side_by_side([(f"CVR # 1 {url}/a.exe",)], [(f"CVR # 1 {url}/b.exe",)])
     assert lines[1] == f"  * CVR # 1 {url}/a.exe"
     assert lines[2].endswith(f"| CVR # 1 {url}/b.exe") and "…" not in "".join(lines)
+
+
+def test_a_payload_line_only_one_side_has_does_not_shift_the_lines_after_it() -> None:
+    """The reference server's profile has a `kv:` line Escargot's has not: it faces nothing,
+    and MSPAuth, ClientIP and ClientPort after it, equal on both sides, are not marked."""
+    recorded = [("MSG Hotmail Hotmail <length>", "Flags: 1", "MSPAuth: <ticket>",
+                 "ClientIP: <address>", "ClientPort: <port>")]  # fmt: skip
+    replayed = [("MSG Hotmail Hotmail <length>", "Flags: 1027", "kv: <kv>", "MSPAuth: <ticket>",
+                 "ClientIP: <address>", "ClientPort: <port>")]  # fmt: skip
+    lines = _side_by_side(recorded, replayed)
+    marked = [[side.strip() for side in line[3:].split("|")] for line in lines
+              if line.startswith("  *")]  # fmt: skip
+    assert marked == [["Flags: 1", "Flags: 1027"], ["", "kv: <kv>"]], lines
+    assert not any("MSPAuth" in line for line in lines)  # equal: not repeated
