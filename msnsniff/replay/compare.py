@@ -209,6 +209,8 @@ def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[
         for j, (a, b) in enumerate(_lines_aligned(left, right)):
             if j and a == b:
                 continue  # payload lines that agree add nothing
+            if a != b and a.rstrip(" \t") == b.rstrip(" \t"):  # else the difference shows
+                a, b = _trailing_shown(a), _trailing_shown(b)
             if a != b and len(a) > WIDTH:
                 out += [f"  * {a}", f"    {'':<{WIDTH}} | {b}".rstrip()]
                 continue
@@ -217,6 +219,13 @@ def _side_by_side(recorded: Sequence[Lines], replayed: Sequence[Lines]) -> list[
 
 
 NOTHING: Final = ("(nothing)",)
+
+
+def _trailing_shown(line: str) -> str:
+    """`line` with its trailing spaces and tabs written `\\x20`, `\\x09`: a difference there
+    would otherwise be invisible."""
+    body = line.rstrip(" \t")
+    return body + "".join(f"\\x{ord(c):02x}" for c in line[len(body):])
 
 
 def _lines_aligned(left: Lines, right: Lines) -> list[tuple[str, str]]:

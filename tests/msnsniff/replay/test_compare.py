@@ -37,3 +37,20 @@ def test_a_payload_line_only_one_side_has_does_not_shift_the_lines_after_it() ->
               if line.startswith("  *")]  # fmt: skip
     assert marked == [["Flags: 1", "Flags: 1027"], ["", "kv: <kv>"]], lines
     assert not any("MSPAuth" in line for line in lines)  # equal: not repeated
+
+
+def test_lines_that_differ_only_in_trailing_space_show_it() -> None:
+    """Seed 003's profile writes `PostalCode: ` (a space after the colon), Escargot's
+    `PostalCode:`: the pair is marked different, so the space must be seen, not a `*` beside
+    two lines that look the same."""
+    lines = _side_by_side([("MSG Hotmail Hotmail <length>", "PostalCode:")],
+                          [("MSG Hotmail Hotmail <length>", "PostalCode: ")])  # fmt: skip
+    (marked,) = [line for line in lines if line.startswith("  *")]
+    left, right = (side.strip() for side in marked[3:].split("|"))
+    assert left == "PostalCode:" and right == "PostalCode:\\x20"
+    # a line the other side has not, or one that differs anyway, is left as it is
+    lines = _side_by_side([("MSG Hotmail Hotmail <length>", "Gender: ")],
+                          [("MSG Hotmail Hotmail <length>", "Gender: f", "Age: ")])  # fmt: skip
+    assert [line.split("|")[1].strip() for line in lines if line.startswith("  *")] == [
+        "Gender: f", "Age:"]
+    assert "\\x20" not in "".join(lines)
