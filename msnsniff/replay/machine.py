@@ -366,8 +366,7 @@ class Replayer:
         elif isinstance(origin, FromXfr):
             reply = self._xfr_reply(origin)
             if reply is None:
-                return self._lose(step, f"the replay got no XFR to follow (the recording "
-                                        f"was sent here by the reply to #{origin.request})")
+                return self._lose(step, self._no_xfr(origin))
             fields = decode(reply).fields
             address = split_address(str(fields.get("address", "")))
             cookie = fields.get("cookie")
@@ -408,6 +407,22 @@ class Replayer:
         self.phase = "connecting"
         self._deadline = now + self.options.timeout
         return False
+
+    def _no_xfr(self, origin: FromXfr) -> str:
+        """Why the replay has no XFR for a connection the recording opened from one."""
+        request = self.recording.conn(origin.conn)
+        rec = next((f for f in request.frames if f.no == origin.request), None)
+        what = f"{_show(rec)} (recorded #{origin.request})" if rec else f"#{origin.request}"
+        if origin.request in self.unsent:
+            return f"the {what} that sent the recording here was not sent: " \
+                   f"{self.unsent[origin.request]}"  # fmt: skip
+        sent = self.sent.get(origin.request, -1)
+        got = [r.frame for no in self.replies.get(sent, ())
+               if (r := self._record(origin.conn, no)) is not None]  # fmt: skip
+        if got and isinstance(got[0], CommandFrame):
+            return f"the replay's answer to {what} was {got[0].cmd}, not an XFR to follow"
+        return f"the replay got no XFR to follow (the recording was sent here by the reply " \
+               f"to #{origin.request})"  # fmt: skip
 
     def _xfr_reply(self, origin: FromXfr) -> CommandFrame | None:
         sent = self.sent.get(origin.request)

@@ -139,6 +139,13 @@ def test_the_target_closing_mid_session_is_reported(recording: Path) -> None:
     assert unsent, report["items"]
     assert {i["connection"] for i in unsent} >= {"NS alice@example.com"}
     assert all("closed" in i["reason"] or "never opened" in i["reason"] for i in unsent)
+    # alice's switchboard: its XFR SB was never sent, and the reason says that, not that
+    # the replay "got no XFR"
+    sb = {i["reason"] for i in unsent if i["connection"] == "SB1 alice@example.com"}
+    assert len(sb) == 1, sb
+    assert re.fullmatch(r"not sent: SB1 alice@example.com was never opened: the XFR \d+ "
+                        r"\(recorded #\d+\) that sent the recording here was not sent: the "
+                        r"server had closed NS alice@example.com", sb.pop())
 
 
 def test_a_remote_target_needs_allow_remote(recording: Path) -> None:
