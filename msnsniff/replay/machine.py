@@ -215,6 +215,7 @@ class Replayer:
         self._no = 0
         self._deadline: float | None = None
         self._activity = 0.0  # the time of the last frame received
+        self._step_started = 0.0  # when the running step sent its frame or closed
         self._step_sent = 0.0
         self._last_sent: float | None = None
         self._last_recorded_ts: float | None = None
@@ -325,6 +326,7 @@ class Replayer:
             if live is not None and live.state != "closed":
                 live.state = "closed"
                 out.append(Close(live.key))
+            self._step_started = now
             self.phase = "await-replies"  # what closing it makes the server send
             return True
         if step.conn.key in self.lost:
@@ -351,6 +353,7 @@ class Replayer:
         no = self._sent(live, data, now)
         self.sent[step.frame.no] = no
         self._step_sent = now
+        self._step_started = now
         self._last_sent = now
         self._last_recorded_ts = step.frame.ts
         self.phase = "await-replies"
@@ -485,19 +488,21 @@ class Replayer:
 
     def _caught_up(self, upto: int | None, now: float) -> bool:
         """Whether every open connection has had as many server frames as the recording had
-        before frame `upto` (None: in all), or has been quiet for `settle` seconds."""
+        up to frame `upto` (a client frame, or the last frame before a recorded close; None:
+        in all), or nothing has come for `settle` seconds since the running step started."""
         behind = False
         for key, live in self.live.items():
             if live.state == "closed":
                 continue
             marks = self._server_marks[key]
-            expected = len(marks) if upto is None else bisect.bisect_left(marks, upto)
+            expected = len(marks) if upto is None else bisect.bisect_right(marks, upto)
             if self._server_counts.get(key, 0) < expected:
                 behind = True
                 break
-        if not behind or now - self._activity >= self.options.settle:
+        quiet_since = max(self._activity, self._step_started)  # a paced gap is not quiet
+        if not behind or now - quiet_since >= self.options.settle:
             return True
-        self._deadline = self._activity + self.options.settle
+        self._deadline = quiet_since + self.options.settle
         return False
 
     # -- frames --------------------------------------------------------------------------

@@ -92,6 +92,10 @@ DIVERGENCES: tuple[tuple[str, Callable[[Item], bool]], ...] = (
      "208 (invalid account)",
      lambda i: (i["request"] or "").startswith("CAL # nosuch@")
      and _first(i["recorded"]) == "217 #" and _first(i["replayed"]) == "208 #"),
+    ("USR again after logging in: msnsniff serve answers 207 (already logged in), Escargot "
+     "does not answer",
+     lambda i: (i["request"] or "").startswith("USR # TWN I") and not i["recorded"]
+     and _first(i["replayed"]) == "207 #"),
     ("CHG to an unknown status: msnsniff serve answers 201, Escargot does not answer",
      lambda i: (i["request"] or "").startswith("CHG # XYZ") and _first(i["replayed"]) == "201 #"),
     ("unsolicited traffic each server sends its own way: the profile MSG's fields, the initial "

@@ -284,3 +284,16 @@ def test_a_notification_server_sending_the_login_on_is_followed(recording: Path)
                 "redirect the recording did not have") in out, out
     assert out.count(" and sent the 3 recorded frames of the connection up to it again "
                      "(VER CVR USR); their replies there are the ones compared") == 2
+
+
+def test_original_pace_waits_for_what_a_connection_had_before_it_closed() -> None:
+    """server_login_msnp8: bob's NS hears FLN alice (#85) after alice's OUT, and the recording
+    closes bob's connection only after it. With the recorded gaps kept, the replay went quiet
+    for the 0.3 s before OUT, took that for the settle time, and closed bob's connection
+    before the FLN came (reported missing); a close now waits for the frames the recording
+    had on that connection up to it, and quiet time counts from the step's start."""
+    with server_thread() as live:
+        status, out, err = replay_cli(CAPTURES / "server_login_msnp8.pcap", live,
+                                      "--pace", "original", "--only-changes")  # fmt: skip
+    assert status == 0, out + err
+    assert "result: equal" in out
