@@ -154,8 +154,9 @@ class MockConnection:
                 self.unmatched += 1
                 notes.append(f"mock: connection {self.cid}: nothing recorded matches "
                              f"{_show(frame)}{self._where()}")  # fmt: skip
-                if self.unmatched_error is not None and frame.trid is not None:
-                    data_out = f"{self.unmatched_error} {frame.trid}\r\n".encode()
+                trid = _trid_text(frame)
+                if self.unmatched_error is not None and trid is not None:
+                    data_out = str(self.unmatched_error).encode() + b" " + trid + b"\r\n"
             if data_out:
                 self.dissector.feed(Direction.S2C, data_out)
                 self.dissector.drain()
@@ -254,15 +255,15 @@ class MockConnection:
             if rec.c2s:
                 break
             mine = recording.reply_of.get(rec.no) == request.no
-            out.append(self._rewrite(rec, frame.trid if mine else None, frame))
+            out.append(self._rewrite(rec, _trid_text(frame) if mine else None, frame))
         return b"".join(out)
 
-    def _rewrite(self, rec: RecFrame, trid: int | None, request: CommandFrame) -> bytes:
+    def _rewrite(self, rec: RecFrame, trid: bytes | None, request: CommandFrame) -> bytes:
         frame = rec.frame
         words = frame.line.split(b" ")
         changed = False
         if trid is not None and frame.trid is not None and frame.trid != 0 and len(words) > 1:
-            words[1] = str(trid).encode()
+            words[1] = trid
             changed = True
         if frame.cmd in ("XFR", "RNG"):
             variant = choose_variant(frame)
@@ -277,6 +278,14 @@ class MockConnection:
         if not changed:
             return frame.raw
         return b" ".join(words) + b"\r\n" + (frame.payload_bytes or b"")
+
+
+def _trid_text(frame: CommandFrame) -> bytes | None:
+    """The client's TrID as it wrote it (`041`, not 41): replies echo it byte for byte."""
+    if frame.trid is None:
+        return None
+    words = frame.line.split(b" ", 2)
+    return words[1] if len(words) > 1 else None
 
 
 def _next_client_frame(conn: RecConn, start: int) -> int:

@@ -126,6 +126,27 @@ def test_trids_follow_the_client_and_addresses_point_at_the_mock(recording: Reco
     assert xfr.split()[3] != _recorded_lines(recording, "DS alice@example.com", "XFR")[0].split()[3]
 
 
+def test_a_trid_is_echoed_as_the_client_wrote_it(recording: Recording) -> None:
+    """As the reference server does (hypothetic.org: the server responds using the same TrID
+    it was sent): `VER 041` is answered `VER 041`, not `VER 41`, and so are the unmatched
+    request's error and the redirect."""
+
+    async def main() -> list[str]:
+        async with served(recording, unmatched_error=500) as (_mock, host, port):
+            conn = await Connection.open(host, port)
+            lines = []
+            for line in ("VER 041 MSNP8 CVR0", "BLP 0002 BL", f"USR 043 TWN I {ALICE}"):
+                conn.send_line(line)
+                lines.append((await conn.read()).line)
+            await conn.close()
+            return lines
+
+    ver, error, xfr = asyncio.run(asyncio.wait_for(main(), 30))
+    assert ver == "VER 041 MSNP8"
+    assert error == "500 0002"
+    assert xfr.startswith("XFR 043 NS 127.0.0.1:")
+
+
 def test_an_unmatched_request_is_logged_and_may_get_an_error(recording: Recording) -> None:
     async def main() -> tuple[str, list[str]]:
         async with served(recording, unmatched_error=500) as (mock, host, port):
