@@ -251,6 +251,8 @@ class Replayer:
     def connect_failed(self, key: str, reason: str, now: float) -> list[Action]:
         live = self._conns[key]
         live.state = "closed"
+        if self.live.get(live.rec.key) is live and not self.frames.get(live.rec.key):
+            del self.live[live.rec.key]  # never opened: nothing of it to compare
         return self._fail(f"cannot connect {live.rec.label}: {reason}")
 
     def data(self, key: str, data: bytes, now: float) -> list[Action]:

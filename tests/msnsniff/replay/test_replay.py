@@ -118,6 +118,16 @@ def test_target_down_fails_with_exit_2(recording: Path) -> None:
     assert status == 2
     assert "replay failed: cannot connect DS alice@example.com" in out.getvalue()
     assert "result: failed" in out.getvalue()
+    # a login straight to an NS (its profile MSG unsolicited): the connection never opened,
+    # so its recorded frames are not listed as missing from the server
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(["replay", str(CAPTURES / "server_chat.pcap"), "--to",
+                       f"127.0.0.1:{port}", "--timeout", "2"])  # fmt: skip
+    assert status == 2
+    assert "replay failed: cannot connect NS alice@example.com" in out.getvalue()
+    assert "result: failed (0 same, 0 changed, 0 missing, 0 extra)" in out.getvalue(), \
+        out.getvalue()  # fmt: skip
 
 
 def test_a_reply_that_never_comes_names_the_request(recording: Path) -> None:
