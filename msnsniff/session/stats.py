@@ -11,8 +11,10 @@ settlements; per-flow frame and byte counts with the flow's kind, decided from i
 flow is NS, provisionally: the server's XFR NS reply makes it DS, its USR OK or the flow's
 end NS; a flow of another protocol takes its name, e.g. HTTP). Presence changes count the
 server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies by
-command and list. With a display filter only the frames it selects count, and only the
-round trips of the requests it selects.
+command and list, leaving out the lines of an MSNP2-7 SYN answer (`GTC trid ver A`, `BLP trid
+ver AL`: they carry the SYN's TrID and change nothing), told apart by the TrID of each flow's
+last SYN request, whatever the display filter selects. With a display filter only the
+frames it selects count, and only the round trips of the requests it selects.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Stats:
         self.presence: Counter[tuple[str, str]] = Counter()  # (cmd, status)
         self.churn: Counter[tuple[str, str]] = Counter()  # (cmd, list or "-")
         self.unanswered: Counter[str] = Counter()
+        self._syn: dict[str, int] = {}  # flow -> the TrID of its last SYN request
         self.malformed = 0
         self.gaps = 0
 
@@ -120,17 +123,19 @@ class Stats:
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
         """Count the frame into every table (with a display filter, only a frame it selects)."""
+        frame = record.frame
+        if (isinstance(frame, CommandFrame) and frame.cmd == "SYN"
+                and frame.direction is Direction.C2S and frame.trid is not None):
+            self._syn[record.flow.id] = frame.trid  # its burst's GTC/BLP are no changes
         if self._display is not None:
             if not self._display.matches(record):
                 return
-            frame = record.frame
             if (  # only requests settle later: remember those alone
                 isinstance(frame, CommandFrame)
                 and frame.direction is Direction.C2S
                 and frame.trid is not None
             ):
                 self._selected.add(record.no)
-        frame = record.frame
         flow = self.flows.get(record.flow.id)
         if flow is None:
             flow = self.flows[record.flow.id] = FlowStats(record.flow)
@@ -163,18 +168,21 @@ class Stats:
             if cmd in PRESENCE:
                 status = frame.args[0] if cmd != "FLN" and frame.args else "FLN"
                 self.presence[cmd, status] += 1
-            elif cmd in CHURN and frame.trid is not None:
+            elif (cmd in CHURN and frame.trid is not None
+                  and frame.trid != self._syn.get(record.flow.id)):
                 lists = frame.args[0] if cmd in ("ADD", "REM") and frame.args else "-"
                 self.churn[cmd, lists] += 1
 
     def flow_closed(self, flow: Flow) -> None:
         """A flow still provisionally NS at its end is NS."""
+        self._syn.pop(flow.id, None)
         stats = self.flows.get(flow.id)
         if stats is not None and stats.kind == "NS?":
             stats.kind = "NS"
 
     def finish(self) -> None:
         """Every flow still provisionally NS at the capture's end is NS."""
+        self._syn.clear()
         for stats in self.flows.values():
             if stats.kind == "NS?":
                 stats.kind = "NS"

@@ -86,3 +86,18 @@ def test_rtt_percentiles_are_within_two_percent() -> None:
     for p, exact in ((50, 0.5), (90, 0.9), (99, 0.99)):
         assert abs(h.percentile(p) - exact) / exact < 0.021
     assert h.percentile(100) == 1.0 and h.count == 1000
+
+
+def test_a_counted_syn_burst_is_not_list_churn() -> None:
+    """MSNP2-7 SYN answers with `GTC trid ver A` and `BLP trid ver AL` lines, which carry the
+    SYN's TrID and a list version but change nothing: they used to count as a GTC and a BLP
+    change. Escargot's session: alice's BLP 43/44 and GTC 45 are the only changes of those
+    (carol's MSNP7 sync sends `GTC 6 1 A` and `BLP 6 1 AL`); the MSNP2/MSNP5 logins change
+    neither."""
+    churn = stats_of(real_capture("escargot_msnp8_session.pcap")).to_json()["list_churn"]
+    counts = {(r["cmd"], r["list"]): r["count"] for r in churn}
+    assert counts[("BLP", "-")] == 2 and counts[("GTC", "-")] == 1
+    old = stats_of(real_capture("escargot_msnp2_msnp5_md5.pcap")).to_json()["list_churn"]
+    assert {(r["cmd"], r["list"]): r["count"] for r in old} == {
+        ("ADD", "FL"): 4, ("ADG", "-"): 2,
+    }  # fmt: skip
