@@ -44,6 +44,7 @@ import enum
 import functools
 import operator
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,7 +102,16 @@ def _render(message: str, column: int, text: str) -> str:
     if not text:
         return f"column {column}: {message}"
     flat = "".join(" " if c in "\t\r\n\v\f" else c for c in text)
-    return f"{flat}\n{' ' * (column - 1)}^ {message}"
+    return f"{flat}\n{' ' * _width(flat[: column - 1])}^ {message}"
+
+
+def _width(text: str) -> int:
+    """Terminal columns `text` takes: two for a wide (East Asian) character, none for a
+    combining mark, so the caret stands under the column on screen."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 class _LiteralError(Exception):

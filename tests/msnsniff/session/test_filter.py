@@ -346,6 +346,22 @@ def test_error_text_has_a_caret_under_the_column() -> None:
     ]
 
 
+def test_the_caret_is_under_the_column_on_a_terminal_with_wide_characters() -> None:
+    """A nickname in Chinese or Japanese takes two terminal columns a character; the caret
+    was padded one space a character, so it landed left of the mistake. Combining marks
+    take none."""
+    with pytest.raises(FilterError) as info:
+        compile_filter('msnp.nick == "日本語" and msnp.tri > 1')
+    assert info.value.column == 24
+    assert str(info.value).splitlines() == [
+        'msnp.nick == "日本語" and msnp.tri > 1',
+        " " * 26 + "^ " + info.value.message,  # 23 characters, 26 columns
+    ]
+    with pytest.raises(FilterError) as info:
+        compile_filter('msnp.nick == "e\u0301" or or')
+    assert str(info.value).splitlines()[1] == " " * 20 + "^ " + info.value.message
+
+
 # -- literals -------------------------------------------------------------------------------
 
 
