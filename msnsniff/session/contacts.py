@@ -481,6 +481,15 @@ def _erases_groupless(w: _Work, rules: ServerRules) -> bool:
     return rules.erase_groupless and _numbered_groups(w.dialect)
 
 
+def _erase_groupless(w: _Work, who: str) -> None:
+    """Take a contact left in no group off the FL (seed 004). Only exact lists know all of a
+    contact's groups: otherwise it may be in one this capture never showed, so whether it is
+    still on the FL becomes unknown rather than known absent."""
+    w.drop("FL", who)
+    if not w.exact:
+        w.sure_out.discard(("L", who, "FL"))
+
+
 def _apply_add(w: _Work, c: ListChange, rules: ServerRules) -> None:
     who, name = c.contact, c.list
     if who is None or name is None:
@@ -501,7 +510,7 @@ def _apply_remove(w: _Work, c: ListChange, rules: ServerRules) -> None:
     if name == "FL" and c.group is not None:
         w.leave(who, c.group)
         if not w.contact_groups.get(who) and _erases_groupless(w, rules):
-            w.drop("FL", who)
+            _erase_groupless(w, who)
     else:
         w.drop(name, who)
 
@@ -529,7 +538,7 @@ def _apply_group_remove(w: _Work, c: ListChange, rules: ServerRules) -> None:
         if gid in gids:
             gids.discard(gid)
             if not gids and _erases_groupless(w, rules):
-                w.drop("FL", who)
+                _erase_groupless(w, who)
 
 
 def _apply_setting(w: _Work, c: ListChange, rules: ServerRules) -> None:

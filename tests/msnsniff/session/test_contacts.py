@@ -150,6 +150,10 @@ def test_seed_004_versions_states_and_findings() -> None:
         ("contacts.version_gap", "ADD 0 RL 3049 example@passport.com My%20Name"),
         ("contacts.version_gap", "ADG 38 4029 My%20New%20Group 4 0"),
     ]
+    assert run.findings[0].message == (
+        "REM 35 FL 1205 user@msn.com 1 succeeded, but user@msn.com is not in group 1 "
+        "(seed 004: 225)"
+    )  # not "not on the FL (216)": other groups of user@msn.com may hold it on the FL
     gap = run.findings[1]
     assert gap.message.startswith("ADD 0 RL 3049 example@passport.com My%20Name moves the list "
                                   "version from 1206 to 3049: 1842 changes")  # fmt: skip
@@ -511,6 +515,29 @@ def test_knowledge_is_what_the_capture_saw_and_a_gap_forgets_it() -> None:
         ("contacts.version_gap", "ADD 0 RL 45 z@b.c Z"),
         ("contacts.contradiction", "216 12"),
     ]
+
+
+def test_a_contact_out_of_its_last_known_group_may_still_be_on_the_fl() -> None:
+    """Without a complete SYN a contact's groups are not all known: taken out of group 1,
+    a@b.c may be in group 2 still, so a later REM from group 2 (or of the FL) succeeding is
+    no contradiction. It used to be reported as 'a@b.c is not on the FL (seed 004: 216)'.
+    With the lists known whole, the last group's removal does take it off the FL."""
+    run = analyse(script(
+        *LOGIN,
+        ">>> REM 4 FL a@b.c 1", "<<< REM 4 FL 40 a@b.c 1",
+        ">>> REM 5 FL a@b.c 2", "<<< REM 5 FL 41 a@b.c 2",
+        ">>> ADD 6 FL b@b.c b@b.c 3", "<<< ADD 6 FL 42 b@b.c b@b.c 3",
+        ">>> RMG 7 3", "<<< RMG 7 43 3",
+        ">>> REM 8 FL b@b.c", "<<< REM 8 FL 44 b@b.c",
+    ))  # fmt: skip
+    assert run.found() == []
+    synced = analyse(script(
+        *SYNCED,
+        ">>> REM 4 FL x@y.z 0", "<<< REM 4 FL 11 x@y.z 0",
+        ">>> REM 5 FL x@y.z", "<<< REM 5 FL 12 x@y.z",
+    ))  # fmt: skip
+    assert synced.found() == [("contacts.contradiction", "REM 5 FL 12 x@y.z")]
+    assert synced.findings[0].message.endswith("x@y.z is not on the FL (seed 004: 216)")
 
 
 def test_syn_versions_across_connections_of_one_account() -> None:
