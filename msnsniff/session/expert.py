@@ -39,7 +39,8 @@ from msnsniff.session.contacts import ContactLists
 
 MAX_NICK_BYTES: Final = 387  # URL-encoded; over it the server disconnects (seed 004)
 MAX_GROUP_NAME_BYTES: Final = 61  # URL-encoded, on ADG; over it: 229 (seed 004)
-MAX_GROUPS: Final = 30  # group ids 0-29; ADG beyond gets 223 (seed 004)
+MAX_GROUPS: Final = 30  # group ids 0-29; ADG beyond gets 223, REG beyond disconnects (seed 004)
+MAX_GROUP_RENAME_BYTES: Final = 128  # URL-encoded, on REG; over it the server disconnects
 SB_LIMIT: Final = 8  # XFR SB per login per window (seed 000); the next gets 800
 SB_WINDOW: Final = 60.0
 PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT", "QRY"})
@@ -109,6 +110,27 @@ def _group_name_length(ctx: Context) -> None:
             f"ADG with a group name of {size} URL-encoded bytes; over {MAX_GROUP_NAME_BYTES} "
             "the server answers 229",
         )  # fmt: skip
+
+
+def _group_rename(ctx: Context) -> None:
+    """REG of a group id over 29 or to a name over 128 bytes: seed 004's server disconnects
+    (MSNP10+ group ids are GUIDs, which this leaves alone)."""
+    gid = ctx.fields.get("group_id")
+    if isinstance(gid, str) and gid.isascii() and gid.isdigit() and int(gid) >= MAX_GROUPS:
+        ctx.report(
+            Severity.ERROR, "expert.group_id_too_high",
+            f"REG of group {int(gid)}: group ids go from 0 to {MAX_GROUPS - 1} and seed 004's "
+            "server disconnects the client",
+        )  # fmt: skip
+        _doomed(ctx)
+    size = _wire_size(ctx, "name_raw")
+    if size > MAX_GROUP_RENAME_BYTES:
+        ctx.report(
+            Severity.ERROR, "expert.group_rename_too_long",
+            f"REG with a group name of {size} URL-encoded bytes; over "
+            f"{MAX_GROUP_RENAME_BYTES} seed 004's server disconnects the client",
+        )  # fmt: skip
+        _doomed(ctx)
 
 
 def _reverse_list(ctx: Context) -> None:
@@ -301,6 +323,7 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
         ("REM", C2S): (_reverse_list,),
         ("REA", C2S): (_nick_length,),
         ("ADG", C2S): (_group_name_length, _group_count),
+        ("REG", C2S): (_group_rename,),
         ("CAL", C2S): (_privacy,),
         ("ANS", C2S): (_own_account,),
         ("XFR", C2S): (_xfr_sb_rate,),

@@ -53,6 +53,39 @@ def test_seed_004_limits_and_errors() -> None:
     )
 
 
+def test_seed_004_reg_disconnects() -> None:
+    """Seed 004: REG of a group id over 29, or to a name over 128 bytes, and the server
+    closes the connection; REG 45 30 was reported only as never answered."""
+    seed = sorted(SEEDS.glob("004_*.txt"))
+    if not seed:
+        pytest.skip(f"seed 004 is not in {SEEDS}")
+    lines, findings = expert(open_source(seed[0]))
+    reg = [f for f in findings if lines[f.frame or 0] == b"REG 45 30 NewName 0"
+           and f.code.startswith("expert.")]  # fmt: skip
+    assert [(f.code, f.severity, f.message) for f in reg] == [(
+        "expert.group_id_too_high", Severity.ERROR,
+        "REG of group 30: group ids go from 0 to 29 and seed 004's server disconnects the "
+        "client",
+    )]  # fmt: skip
+    assert not [f for f in findings if lines[f.frame or 0] == b"REG 43 3 My%20New%20Name 0"]
+    name = "n" * 129
+    text = (
+        "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
+        f"C: REG 3 1 {'n' * 128} 0\nS: REG 3 7 1 {'n' * 128} 0\n"
+        f"C: REG 4 1 {name} 0\nS: REG 4 8 1 {name} 0\n"
+    )
+    lines, findings = expert(transcript(text))
+    assert [(f.code, lines[f.frame or 0]) for f in findings] == [
+        ("expert.group_rename_too_long", f"REG 4 1 {name} 0".encode()),
+        ("expert.kept_connection", f"REG 4 8 1 {name} 0".encode()),
+    ]
+    assert findings[0].message == (
+        "REG with a group name of 129 URL-encoded bytes; over 128 seed 004's server "
+        "disconnects the client"
+    )
+
+
 def test_an_error_reply_names_the_request_it_refuses_or_none() -> None:
     """The request is this connection's latest with the reply's TrID; a reply whose TrID no
     request of the connection carried is explained without one."""
