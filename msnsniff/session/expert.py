@@ -62,6 +62,9 @@ class _Conn:
     requests: dict[int, tuple[str, int]] = field(default_factory=dict)  # TrID -> (cmd, no)
     doomed: dict[int, int] = field(default_factory=dict)  # TrID -> a request seed 004's
     #                                                        server disconnects for (frame)
+    present: set[str] = field(default_factory=set)  # a switchboard's other participants
+    blocked: dict[str, str] = field(default_factory=dict)  # participant -> why the user's
+    #                                         messages will not reach them, once reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,24 +244,63 @@ def _group_count(ctx: Context) -> None:
         )  # fmt: skip
 
 
+def _blocked(contacts: ContactLists, caller: str, invitee: str) -> str | None:
+    """Why `invitee`'s allow settings keep `caller`'s messages out (seed 000), if they do
+    and `invitee`'s lists are known whole."""
+    state = contacts.state(invitee)
+    if state is None or not state.complete:
+        return None
+    if caller in state.lists.get("BL", frozenset()):
+        return f"{caller} is on {invitee}'s block list"
+    if state.blp == "BL" and caller not in state.lists.get("AL", frozenset()):
+        return f"{invitee} allows only the allow list (BLP BL) and {caller} is not on it"
+    return None
+
+
 def _privacy(ctx: Context) -> None:
     """CAL of someone whose allow settings will keep the caller's messages out (seed 000)."""
     caller, invitee = ctx.conn.account, ctx.fields.get("account")
     if ctx.contacts is None or caller is None or not isinstance(invitee, str):
         return
-    state = ctx.contacts.state(invitee)
-    if state is None or not state.complete:
+    why = _blocked(ctx.contacts, caller, invitee)
+    if why is not None:
+        ctx.conn.blocked[invitee] = why
+        ctx.report(
+            Severity.WARN, "expert.privacy_blocks",
+            f"{why}: messages from {caller} will not reach {invitee}",
+        )  # fmt: skip
+
+
+def _message_privacy(ctx: Context) -> None:
+    """A message to a participant whose allow settings keep the sender out (they changed
+    since the call, or the call was not captured): once, until the settings change."""
+    caller, conn = ctx.conn.account, ctx.conn
+    if ctx.contacts is None or caller is None or not conn.present:
         return
-    if caller in state.lists.get("BL", frozenset()):
-        why = f"{caller} is on {invitee}'s block list"
-    elif state.blp == "BL" and caller not in state.lists.get("AL", frozenset()):
-        why = f"{invitee} allows only the allow list (BLP BL) and {caller} is not on it"
-    else:
-        return
-    ctx.report(
-        Severity.WARN, "expert.privacy_blocks",
-        f"{why}: messages from {caller} will not reach {invitee}",
-    )  # fmt: skip
+    for invitee in sorted(conn.present):
+        why = _blocked(ctx.contacts, caller, invitee)
+        if why is None:
+            conn.blocked.pop(invitee, None)
+        elif conn.blocked.get(invitee) != why:
+            conn.blocked[invitee] = why
+            ctx.report(
+                Severity.WARN, "expert.privacy_blocks",
+                f"{why}: messages from {caller} will not reach {invitee}",
+            )  # fmt: skip
+
+
+def _joined(ctx: Context) -> None:
+    """IRO or JOI: someone else is in the switchboard."""
+    who = ctx.fields.get("account")
+    if isinstance(who, str) and who != ctx.conn.account:
+        ctx.conn.present.add(who)
+
+
+def _left(ctx: Context) -> None:
+    who = ctx.fields.get("account")
+    if isinstance(who, str):
+        ctx.conn.present.discard(who)
+        ctx.conn.blocked.pop(who, None)
 
 
 def _error_reply(ctx: Context) -> None:
@@ -325,6 +367,10 @@ RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyTyp
         ("ADG", C2S): (_group_name_length, _group_count),
         ("REG", C2S): (_group_rename,),
         ("CAL", C2S): (_privacy,),
+        ("MSG", C2S): (_message_privacy,),
+        ("IRO", S2C): (_joined,),
+        ("JOI", S2C): (_joined,),
+        ("BYE", S2C): (_left,),
         ("ANS", C2S): (_own_account,),
         ("XFR", C2S): (_xfr_sb_rate,),
         ("CHL", S2C): (_challenge,),

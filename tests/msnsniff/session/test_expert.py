@@ -323,3 +323,47 @@ def test_privacy_settings_that_block_a_caller_and_the_31st_group() -> None:
         (b"CAL 2 bob@c.d", "t#2")
     ]  # alice is on no list of bob's, who allows only his allow list; carol is on it
     assert "bob@c.d allows only the allow list (BLP BL)" in blocked[0].message
+
+
+def test_a_message_to_someone_who_blocked_the_sender_since_the_call() -> None:
+    """bob lets alice in when she calls him, then blocks her while they talk: her next
+    message will not reach him (the switchboard NAKs it). The NAK was the only finding, with
+    no reason; the message is now reported, once until bob's settings change again, and
+    not while he still lets her in."""
+    text = (
+        "  1.0 NS-bob >>> USR 1 TWN I bob@c.d\n"
+        "  1.0 NS-bob <<< USR 1 OK bob@c.d Bob 1 0\n"
+        "  1.1 NS-bob >>> SYN 2 0\n"
+        "  1.1 NS-bob <<< SYN 2 9 1 1\n"
+        "  1.1 NS-bob <<< GTC A\n"
+        "  1.1 NS-bob <<< BLP AL\n"
+        "  1.1 NS-bob <<< LSG 0 g0 0\n"
+        "  1.1 NS-bob <<< LST alice@a.b Alice 3 0\n"
+        "  2.0 SB-alice >>> USR 1 alice@a.b 12.34\n"
+        "  2.0 SB-alice <<< USR 1 OK alice@a.b Alice\n"
+        "  2.1 SB-alice >>> CAL 2 bob@c.d\n"
+        "  2.1 SB-alice <<< CAL 2 RINGING 99\n"
+        "  2.2 SB-alice <<< JOI bob@c.d Bob\n"
+        "  2.3 SB-alice >>> MSG 3 A 5\n"
+        "            | hello\n"
+        "  2.3 SB-alice <<< ACK 3\n"
+        "  3.0 NS-bob >>> REM 3 AL alice@a.b\n"
+        "  3.0 NS-bob <<< REM 3 AL 10 alice@a.b\n"
+        "  3.1 NS-bob >>> ADD 4 BL alice@a.b alice@a.b\n"
+        "  3.1 NS-bob <<< ADD 4 BL 11 alice@a.b alice@a.b\n"
+        "  4.0 SB-alice >>> MSG 4 A 5\n"
+        "            | again\n"
+        "  4.0 SB-alice <<< NAK 4\n"
+        "  4.1 SB-alice >>> MSG 5 N 5\n"
+        "            | third\n"
+        "  4.2 SB-alice <<< BYE bob@c.d\n"
+        "  4.3 SB-alice >>> MSG 6 N 5\n"
+        "            | alone\n"
+    )
+    lines, findings = with_contacts(transcript(text))
+    blocked = [f for f in findings if f.code == "expert.privacy_blocks"]
+    assert [(lines[f.frame or 0], f.flow, f.message) for f in blocked] == [
+        (b"MSG 4 A 5", "t#2",
+         "alice@a.b is on bob@c.d's block list: messages from alice@a.b will not reach "
+         "bob@c.d"),
+    ]  # fmt: skip
