@@ -344,7 +344,8 @@ def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:
 
 
 def _dialect(frame: CommandFrame) -> tuple[Severity, str, str] | None:
-    """Unknown commands, and commands of another dialect than the connection's."""
+    """Unknown commands, and commands of another dialect than the one the connection's VER
+    fixed (a dialect inferred from the lines seen is only a guess that the command revises)."""
     cmd = frame.cmd
     spec = COMMANDS.get(cmd)
     if spec is None or not spec.variants(frame.direction):
@@ -352,7 +353,7 @@ def _dialect(frame: CommandFrame) -> tuple[Severity, str, str] | None:
         return (Severity.WARN, "expert.unknown_command",
                 f"{cmd} is not a command an MSNP {side} sends")  # fmt: skip
     low, high = spec.dialects
-    if not low <= frame.dialect <= high:
+    if not frame.dialect_inferred and not low <= frame.dialect <= high:
         return (Severity.NOTE, "expert.wrong_dialect",
                 f"{cmd} belongs to MSNP{low}-MSNP{high}, but this connection speaks "
                 f"MSNP{frame.dialect}")  # fmt: skip

@@ -192,6 +192,19 @@ def test_commands_of_another_dialect() -> None:
     ]
 
 
+def test_another_dialects_command_is_not_blamed_on_a_guessed_dialect() -> None:
+    """Without a VER the dialect is inferred from the lines seen: a capture joined after
+    the login whose first lines read as MSNP8 (CHG with a client id) then shows ADC, which
+    moves the inference to MSNP10. The ADC used to be reported as belonging to MSNP10-18
+    'but this connection speaks MSNP8', which nothing in the capture said."""
+    text = (
+        "C: CHG 4 NLN 0\nS: CHG 4 NLN 0\n"
+        "C: ADC 5 FL N=a@b.c F=a\nS: ADC 5 FL N=a@b.c F=a C=1234-5678\n"
+    )
+    _lines, findings = expert(transcript(text))
+    assert not [f for f in findings if f.code == "expert.wrong_dialect"]
+
+
 def test_demo_capture_has_only_its_deliberate_errors() -> None:
     lines, findings = expert(open_source(ROOT / "captures" / "msnp8_demo.pcap"))
     assert sorted(codes(lines, findings)) == [
