@@ -271,13 +271,13 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
             file_heading(path, len(args.files), out)
         analysis = Analysis(session(args), keep_findings=False)
 
-        def show(conversation: Conversation) -> None:
+        def show(conversation: Conversation, path: str = path) -> None:
             if args.account and args.account not in {
                 p.account for p in conversation.participants
             } | {conversation.account}:
                 return
-            if args.format == "json":
-                out.write(dumps(conversation.to_json()) + "\n")
+            if args.format == "json":  # flow ids repeat across captures: name the capture
+                out.write(dumps({"file": path, **conversation.to_json()}) + "\n")
             else:
                 out.write(render_chat(conversation, show_format=args.format_details) + "\n\n")
 

@@ -77,6 +77,11 @@ def test_text_outputs_of_several_captures_name_each_capture() -> None:
         assert f"== {DEMO}" not in one, argv  # one capture: no heading
     _, jsonl, _ = run("read", "-T", "jsonl", DEMO, chat)
     assert all(line.startswith("{") for line in jsonl.splitlines())
+    for command in ("expert", "chat", "sessions", "contacts", "stats"):
+        _, jsonl, _ = run(command, "-T", "json", DEMO, chat)
+        files = [obj.get("file") for obj in map(json.loads, jsonl.splitlines())
+                 if "captures" not in obj]  # stats' total over the captures names none
+        assert files and set(files) == {DEMO, chat}, command  # chat's conversations had none
 
 
 def test_chat_prints_the_conversation() -> None:
