@@ -27,7 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from dissectors.api import Direction
-from dissectors.msnp.challenge import verify_answer
+from dissectors.msnp.challenge import CLIENT_KEYS, verify_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.errors import error_info
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
@@ -204,12 +204,18 @@ def _answer(ctx: Context) -> None:
     if challenge is None or payload is None or not isinstance(client_id, str):
         return
     answer = payload.decode("ascii", "replace")
-    ok = verify_answer(challenge, client_id, answer, ctx.frame.dialect)
+    dialect, which = ctx.frame.dialect, f"MSNP{ctx.frame.dialect}"
+    key = CLIENT_KEYS.get(client_id)
+    if ctx.frame.dialect_inferred and key is not None and dialect not in key.dialects:
+        # no VER: the dialect is a guess, and the key pair says which algorithm it answers
+        dialect = key.dialects.start
+        which = f"MSNP{dialect}, the dialects of its key pair: no VER was seen"
+    ok = verify_answer(challenge, client_id, answer, dialect)
     if ok is False:
         ctx.report(
             Severity.ERROR, "expert.bad_challenge_answer",
             f"QRY answer {answer!r} does not match challenge {challenge} for {client_id} "
-            f"(MSNP{ctx.frame.dialect}); the server answers 540 and disconnects",
+            f"({which}); the server answers 540 and disconnects",
         )  # fmt: skip
     elif ok is None:
         ctx.report(

@@ -258,6 +258,29 @@ def test_nickname_challenge_rate_and_malformed_payload_length() -> None:
     assert [line for code, line in got if code == "expert.sb_rate"] == [b"XFR 28 SB"]
 
 
+def test_a_challenge_answer_without_a_ver_is_checked_by_its_key_pair() -> None:
+    """A capture started after the login (CHL comes every few minutes) has no VER, and its
+    dialect is guessed from the lines seen, here MSNP8. A right MSNP11 answer from the MSN
+    Messenger 7 key pair (the NINA wiki's worked example) was checked with the MSNP8 (MD5)
+    algorithm and reported as a wrong answer, an ERROR. Without a VER the key pair's own
+    dialects decide; a wrong answer is still reported, naming the algorithm used."""
+    right = "85ecb0db8f32113df79ce0892b9a102c"
+    text = (
+        "C: CHG 4 NLN 0\nS: CHG 4 NLN 0\n"
+        "S: CHL 0 22210219642164014968\n"
+        f"C: QRY 5 PROD0090YUAUV{{2B 32\n{right}\nS: QRY 5\n"
+        "S: CHL 0 22210219642164014968\n"
+        f"C: QRY 6 PROD0090YUAUV{{2B 32\n{'0' * 32}\n"
+    )
+    lines, findings = expert(transcript(text))
+    assert [(f.code, lines[f.frame or 0], f.message) for f in findings] == [(
+        "expert.bad_challenge_answer", b"QRY 6 PROD0090YUAUV{2B 32",
+        f"QRY answer '{'0' * 32}' does not match challenge 22210219642164014968 for "
+        "PROD0090YUAUV{2B (MSNP11, the dialects of its key pair: no VER was seen); the "
+        "server answers 540 and disconnects",
+    )]  # fmt: skip
+
+
 def test_wrong_payload_length_is_explained(tmp_path: Path) -> None:
     path = tmp_path / "bad-length.pcap"
     with path.open("wb") as fh:
