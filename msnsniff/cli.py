@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--format-details", action="store_true",
                       help="show each message's font, effects and colour")  # fmt: skip
     chat.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    chat.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                      help="only the events of the frames this display filter selects")  # fmt: skip
     _pipeline_option(chat)
     sessions = sub.add_parser(
         "sessions", help="each login's dispatch, notification and switchboard connections"
@@ -140,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     sessions.add_argument("--presence", action="store_true", help="add the presence timeline")
     sessions.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    sessions.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                          help="only the logins, switchboards and presence changes with a "
+                               "frame this display filter selects")  # fmt: skip
     _pipeline_option(sessions)
     contacts = sub.add_parser(
         "contacts", help="contact lists rebuilt from SYN and every change, by list version"
@@ -154,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="what changed between list versions A and B")  # fmt: skip
     contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
     contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    contacts.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
+                          help="only the timeline's changes made by the frames this display "
+                               "filter selects")  # fmt: skip
     _pipeline_option(contacts)
     tui = sub.add_parser("tui", help="browse a capture in the terminal UI")
     tui.add_argument("file", metavar="FILE")

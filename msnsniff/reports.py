@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -144,6 +145,7 @@ class Selected:
         self._display = display
         self._numbers: dict[int, None] = {}  # insertion-ordered: the oldest go first
         self._limit = limit
+        self.flows: set[str] = set()  # the connections with a selected frame
 
     def __contains__(self, no: object) -> bool:
         return no in self._numbers
@@ -152,6 +154,7 @@ class Selected:
         """Remember the number of a record the filter selects (past `limit`, forget the oldest)."""
         if self._display.matches(record):
             self._numbers[record.no] = None
+            self.flows.add(record.flow.id)
             if len(self._numbers) > self._limit:
                 del self._numbers[next(iter(self._numbers))]
 
@@ -162,6 +165,17 @@ class Selected:
     def finish(self) -> None:
         """Nothing to conclude: the numbers stay readable through `in`."""
         pass
+
+
+def _select(args: argparse.Namespace, analysis: Analysis) -> Selected | None:
+    """The frames `-Y` selects, remembered by an analyzer added to `analysis` (first, so a
+    frame is known selected before the other analyzers report on it); None without -Y."""
+    text = getattr(args, "filter", None)
+    if text is None:
+        return None
+    selected = Selected(compile_filter(text))
+    analysis.analyzers.insert(0, selected)
+    return selected
 
 
 def _print_findings(
@@ -270,12 +284,19 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
         if args.format != "json":
             file_heading(path, len(args.files), out)
         analysis = Analysis(session(args), keep_findings=False)
+        selected = _select(args, analysis)
 
-        def show(conversation: Conversation, path: str = path) -> None:
+        def show(conversation: Conversation, path: str = path,
+                 selected: Selected | None = selected) -> None:
             if args.account and args.account not in {
                 p.account for p in conversation.participants
             } | {conversation.account}:
                 return
+            if selected is not None:  # -Y: the events of the selected frames, if any
+                events = tuple(e for e in conversation.events if e.frame in selected)
+                if not events:
+                    return
+                conversation = replace(conversation, events=events)
             if args.format == "json":  # flow ids repeat across captures: name the capture
                 out.write(dumps({"file": path, **conversation.to_json()}) + "\n")
             else:
@@ -298,21 +319,31 @@ def run_sessions(
     status = 0
     for path in args.files:
         analysis = Analysis(session(args), keep_findings=False)
+        selected = _select(args, analysis)
         links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
         presence = analysis.add(lambda sink: Presence(sink, keep=args.presence))
         messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
+        logins, unlinked = links.logins(), links.unlinked()
+        changes = presence.timeline() if args.presence else []
+        if selected is not None:  # -Y: what has a selected frame
+            flows = selected.flows
+            logins = [login for login in logins if flows & {
+                login.ns_flow.id, *(f.id for f in login.ds_flows),
+                *(sb.flow.id for sb in login.switchboards)}]  # fmt: skip
+            unlinked = [sb for sb in unlinked if sb.flow.id in flows]
+            changes = [c for c in changes if c.frame in selected]
         if args.format == "json":
             out.write(dumps({
                 "file": path,
-                "logins": [login.to_json() for login in links.logins()],
-                "unlinked": [sb.to_json() for sb in links.unlinked()],
-                "presence": [c.to_json() for c in presence.timeline()] if args.presence else None,
+                "logins": [login.to_json() for login in logins],
+                "unlinked": [sb.to_json() for sb in unlinked],
+                "presence": [c.to_json() for c in changes] if args.presence else None,
             }) + "\n")  # fmt: skip
         else:
             file_heading(path, len(args.files), out)
-            out.write(render_sessions(links.logins(), links.unlinked()) + "\n")
+            out.write(render_sessions(logins, unlinked) + "\n")
             if args.presence:  # after the blank line that ends the sessions
-                out.write("Presence:\n" + render_timeline(presence.timeline()) + "\n")
+                out.write("Presence:\n" + render_timeline(changes) + "\n")
         status = max(status, _report(messages, out, err))
     return status
 
@@ -351,11 +382,15 @@ def run_contacts(
             raise MsnsniffError(f"--diff expects VERSION..VERSION (e.g. 1201..1205), got "
                                 f"{args.diff!r}")  # fmt: skip
         diff = (int(low), int(high))
+    if getattr(args, "filter", None) is not None and (diff or args.at_version is not None):
+        raise MsnsniffError("-Y selects the timeline's changes; --at-version and --diff "
+                            "answer from every change")  # fmt: skip
     status = 0
     for path in args.files:
         if args.format != "json":
             file_heading(path, len(args.files), out)
         analysis = Analysis(session(args), keep_findings=False)
+        selected = _select(args, analysis)
         keep: set[str] | str = {args.account} if args.account else "all"
         lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep))  # noqa: B023
         messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
@@ -374,6 +409,10 @@ def run_contacts(
                     text = render_state(result)
                 else:
                     result = history.timeline()
+                    if selected is not None:  # -Y: the changes the selected frames made
+                        result = [c for c in result if c.frame in selected]
+                        if not result:
+                            continue
                     text = render_timeline(result)
             except KeyError:
                 seen = history.versions()

@@ -253,3 +253,39 @@ def test_sessions_presence_follows_one_blank_line() -> None:
         assert main(["sessions", "--presence", DEMO]) == 0
     text = out.getvalue()
     assert "bob@example.com\n\nPresence:\n[" in text and "\n\n\n" not in text
+
+
+def test_chat_sessions_and_contacts_take_a_display_filter() -> None:
+    """The display filter is shared by every command (issue 4); chat, sessions and contacts
+    refused -Y. chat keeps the events of the frames it selects, sessions the logins and
+    presence changes with such frames, contacts the timeline's changes made by them."""
+    status, text, _ = run("chat", "-Y", 'msnp.payload.text contains "Bob"', DEMO)
+    assert status == 0
+    lines = text.splitlines()
+    assert lines[0].startswith("Switchboard session 11752013 (flow 52")
+    assert [line[11:] for line in lines[1:] if line] == [
+        "alice@example.com: Hello Bob! How are you? \U0001f600"
+    ]
+    assert run("chat", "-Y", "msnp.cmd == ADD", DEMO)[1] == ""  # no event: no conversation
+    server_chat = str(Path(DEMO).with_name("server_chat.pcap"))
+    status, text, _ = run("sessions", "--presence", "-Y", 'flow == "41"', server_chat)
+    assert status == 0
+    assert text.splitlines()[0].startswith("carol@example.com  logged in")
+    assert "alice@example.com  logged in" not in text and "bob@example.com  logged in" not in text
+    assert [line[15:] for line in text.split("Presence:\n")[1].splitlines() if line] == [
+        "carol@example.com (Carol): Online (NLN)  [CHG, own status]",
+        "carol@example.com (Carol): Offline (FLN)  [OUT, own status]",
+    ]
+    real = str(real_capture("escargot_msnp8_session.pcap"))
+    status, text, _ = run("contacts", "-Y", 'msnp.list == "BL"', real)
+    assert status == 0
+    assert text.splitlines() == [
+        "== alice@example.com",
+        "  frame   version  change",
+        "     64         6  + BL bob@example.com",
+        "     74         7  - BL bob@example.com",
+    ]
+    status, _, err = run("contacts", "-Y", "msnp.list", "--at-version", "6", real)
+    assert status == 2 and "-Y selects the timeline's changes" in err
+    status, _, err = run("chat", "-Y", "msnp.cmd ==", DEMO)
+    assert status == 2 and err.startswith("msnsniff: display filter:")
