@@ -15,7 +15,8 @@ to it. Frames are taken in capture order:
   Its arrival opens a burst for the commands that have one (`BURSTS`: SYN's GTC/BLP/PRP/LSG/
   LST/BPR lines, the BPR lines after ADD to FL) and notes a CAL that rang.
 * A server frame without a TrID (or with TrID 0) joins the open burst when the burst takes
-  that command, is the JOI that a ringing CAL led to (linked as its outcome), and is
+  that command, is the JOI that a ringing CAL of the same account led to (linked as its
+  outcome: several CALs may ring at once, each waits for its own invitee), and is
   otherwise unsolicited (NLN, FLN, RNG, CHL, ADD 0 RL, MSG from Hotmail, OUT...).
 * A transaction is settled when a later server frame is not part of it, when it expects no
   reply (MSG U and N), when the connection ends, or, while it has no reply yet, when a frame
@@ -75,6 +76,7 @@ class Transaction:
     rtt: float | None = None  # seconds to the first reply
     outcome: int | None = None  # a later frame it led to (the JOI after a CAL that rang)
     settled: bool = False
+    invitee: str | None = None  # CAL: the account invited, whose JOI is the outcome
 
 
 @dataclass(slots=True)
@@ -84,7 +86,8 @@ class _Conn:
     waiting: deque[Transaction] = field(default_factory=deque)  # requests in order: timeouts
     last_trid: int | None = None
     burst: Transaction | None = None
-    ringing: Transaction | None = None  # a CAL answered with RINGING, waiting for its JOI
+    ringing: dict[str, Transaction] = field(default_factory=dict)  # CALs answered with
+    #                                   RINGING, waiting for their JOI, by invitee (lower case)
 
 
 class Transactions(NativeAnalyzer):
@@ -126,7 +129,7 @@ class Transactions(NativeAnalyzer):
         conn = self._conns.get(flow)
         if conn is None:
             conn = self._conns[flow] = _Conn()
-        if record.ts is not None and (conn.waiting or conn.ringing is not None):
+        if record.ts is not None and (conn.waiting or conn.ringing):
             self._expire(conn, record.ts)
         if frame.direction is C2S:
             if frame.trid is not None:
@@ -171,6 +174,8 @@ class Transactions(NativeAnalyzer):
         args = frame.args
         expects = (frame.cmd, args[0] if args else "") not in NO_REPLY_EXPECTED
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
+        if frame.cmd == "CAL" and args:
+            txn.invitee = args[0].lower()
         conn.open.pop(trid, None)
         conn.open[trid] = txn
         if len(conn.open) > 2 * KEEP:  # a connection that only sends must forget too
@@ -199,18 +204,19 @@ class Transactions(NativeAnalyzer):
             follow = BURSTS.get(txn.cmd)
             if follow is not None and (txn.cmd != "ADD" or frame.args[:1] == ("FL",)):
                 conn.burst = txn
-            if txn.cmd == "CAL" and frame.args[:1] == ("RINGING",):
-                conn.ringing = txn
+            if txn.cmd == "CAL" and frame.args[:1] == ("RINGING",) and txn.invitee:
+                conn.ringing[txn.invitee] = txn
             return
         burst = conn.burst
         cmd = frame.cmd
         if burst is not None and cmd in BURSTS[burst.cmd]:
             self._reply(conn, burst, record)
             return
-        ringing = conn.ringing if cmd == "JOI" else None
+        ringing = None
+        if cmd == "JOI" and conn.ringing and frame.args:
+            ringing = conn.ringing.pop(frame.args[0].lower(), None)
         if ringing is not None:  # heard before the CAL settles, so it is known with the CAL
             ringing.outcome = record.no
-            conn.ringing = None
             if self._on_outcome is not None:
                 self._on_outcome(ringing, record)
         self._end_burst(conn, None)
@@ -234,7 +240,8 @@ class Transactions(NativeAnalyzer):
         if conn.answered:
             answered, conn.answered = conn.answered, []
             for txn in answered:
-                if txn is keep or txn is conn.ringing:  # a ringing CAL waits for its JOI
+                if txn is keep or (txn.invitee is not None  # a ringing CAL waits for its JOI
+                                   and conn.ringing.get(txn.invitee) is txn):
                     conn.answered.append(txn)
                 else:
                     self._settle(txn, None)
@@ -265,12 +272,12 @@ class Transactions(NativeAnalyzer):
         (a connection's clock, so the answer does not depend on the other connections)."""
         waiting = conn.waiting
         limit = now - self._timeout
-        ringing = conn.ringing
-        if ringing is not None and ringing.ts is not None and ringing.ts <= limit:
-            conn.ringing = None  # no JOI in time: a later one is unsolicited
-            if ringing in conn.answered:
-                conn.answered.remove(ringing)
-            self._settle(ringing, None)
+        for invitee, ringing in list(conn.ringing.items()):
+            if ringing.ts is not None and ringing.ts <= limit:
+                del conn.ringing[invitee]  # no JOI in time: a later one is unsolicited
+                if ringing in conn.answered:
+                    conn.answered.remove(ringing)
+                self._settle(ringing, None)
         while waiting:
             txn = waiting[0]
             if txn.settled or txn.replies:

@@ -150,3 +150,29 @@ def test_cal_links_the_join_and_msg_u_expects_nothing() -> None:
     assert not msg_u.expects_reply and msg_u.replies == []
     assert [text_of[n] for n in next(t for t in txns if t.trid == 4).replies] == [b"ACK 4"]
     assert findings == []
+
+
+@pytest.mark.parametrize("joins", [("b@c.d B", "c@d.e C"), ("c@d.e C", "b@c.d B")])
+def test_two_ringing_cals_each_link_the_join_of_the_one_they_invited(
+    joins: tuple[str, str],
+) -> None:
+    """A client asking two people into a conversation sends both CALs at once: both ring,
+    then each invitee joins. Only the last CAL to ring was remembered, so it took the
+    first JOI whoever it was (CAL c linked JOI b) and the other JOI was unsolicited."""
+    text = (
+        "  1.0 SB >>> USR 1 a@b.c 1234.5678\n"
+        "  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  1.2 SB >>> CAL 2 b@c.d\n"
+        "  1.2 SB >>> CAL 3 c@d.e\n"
+        "  1.3 SB <<< CAL 2 RINGING 11752013\n"
+        "  1.3 SB <<< CAL 3 RINGING 11752013\n"
+        f"  2.0 SB <<< JOI {joins[0]}\n"
+        f"  2.5 SB <<< JOI {joins[1]}\n"
+        "  3.0 SB <<< JOI d@e.f D\n"  # invited by someone else: no CAL of this client's
+    )
+    records, txns, findings, transactions = analyse(transcript(text))
+    text_of = lines(records)
+    outcomes = {text_of[t.request]: text_of[t.outcome] if t.outcome else None
+                for t in txns if t.cmd == "CAL"}  # fmt: skip
+    assert outcomes == {b"CAL 2 b@c.d": b"JOI b@c.d B", b"CAL 3 c@d.e": b"JOI c@d.e C"}
+    assert transactions.unsolicited == 1 and findings == []
