@@ -1745,7 +1745,8 @@ def nickname_changes(
     diff: ListDiff,
 ) -> tuple[dict[str, str], dict[str, tuple[str | None, str | None]]]:
     """A diff's nicknames as its renderings show them: those of contacts new to the lists (on
-    their + lines, not as a change from none), and the changes of everyone else (a removed
+    their + lines, not as a change from none; none that merely repeats the account, as the
+    timeline and the lists leave it out), and the changes of everyone else (a removed
     contact's nickname goes with it)."""
     arrived = {who for members in diff.added.values() for who in members}
     gone = {who for members in diff.removed.values() for who in members}
@@ -1753,7 +1754,8 @@ def nickname_changes(
     changed: dict[str, tuple[str | None, str | None]] = {}
     for who, (a, b) in diff.nicknames.items():
         if a is None and b is not None and who in arrived:
-            new[who] = b
+            if b != who:
+                new[who] = b
         elif not (b is None and who in gone):
             changed[who] = (a, b)
     return new, changed

@@ -160,6 +160,18 @@ def test_seed_004_versions_states_and_findings() -> None:
     assert run.line(gap.related) == "ADD 36 FL 1206 user@msn.com user@msn.com 2"
 
 
+def test_a_diff_leaves_out_a_nickname_that_is_only_the_account() -> None:
+    """The timeline and the lists at a version show no nickname that merely repeats the
+    account; the diff did: `+ FL user@msn.com 'user@msn.com'` (seed 004, 1203 to 1206)."""
+    history = analyse(open_source(seed("004"))).lists.history("?")
+    assert render_diff(history.diff(1203, 1206)).splitlines() == [
+        "?: version 1203 -> 1206",
+        "  + FL user@msn.com",
+        "  + user@msn.com in group 2",
+    ]
+    assert "+ RL myname_123@hotmail.com 'My Name'" in render_diff(history.diff(3050, 3051))
+
+
 def test_seed_003_sync() -> None:
     run = analyse(open_source(seed("003")))
     assert run.findings == []
