@@ -372,6 +372,11 @@ class SessionLinks(NativeAnalyzer):
         if conn.kind == "NS":
             conn.authenticated = True
 
+    def _ver(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
+        """`VER trid 0`: no version in common, so no login on this connection can succeed."""
+        if frame.args == ("0",) and not conn.authenticated:
+            conn.error = "VER 0: the server speaks none of the versions offered"
+
     def _xfr(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
         fields = decode(frame).fields
         kind = fields.get("kind")
@@ -625,6 +630,7 @@ HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
     {
         (C2S, "USR"): SessionLinks._usr_client,
         (S2C, "USR"): SessionLinks._usr_server,
+        (S2C, "VER"): SessionLinks._ver,
         (S2C, "XFR"): SessionLinks._xfr,
         (S2C, "RNG"): SessionLinks._rng,
         (C2S, "ANS"): SessionLinks._ans,
