@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final, TextIO
 
-from dissectors.api import Direction
-from dissectors.http.frames import HttpMessage, HttpRequest, HttpResponse
-from dissectors.msnp.frames import CommandFrame, MsnpFrame
+from dissectors.api import Direction, Frame
+from dissectors.http.frames import HttpMalformed, HttpMessage, HttpRequest, HttpResponse
+from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, MsnpFrame
 from msnsniff.errors import MsnsniffError, require_output_dir
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
@@ -415,6 +415,16 @@ def _write_parquet(path: Path, name: str, part: Path, options: Options, facts: _
     return count
 
 
+def _malformed_reason(frame: Frame) -> str | None:
+    """The `malformed` column: JSON Lines' `malformed.reason` (an HTTP response's `reason`
+    is its status text, not a fault, so only malformed and gap frames have one)."""
+    if isinstance(frame, GapFrame):
+        return f"{frame.length} {frame.reason}"
+    if isinstance(frame, MalformedFrame | HttpMalformed):
+        return frame.reason
+    return None
+
+
 class _ParquetTables:
     """Rows collected per table and written as part files under TABLE/capture=NAME/."""
 
@@ -437,7 +447,7 @@ class _ParquetTables:
             "dst": record.flow.server if frame.direction is Direction.C2S else record.flow.client,
             "dir": frame.direction.value, "proto": record.proto, "cmd": None, "trid": None,
             "args": None, "payload_length": None, "content_type": None, "error_code": None,
-            "error_name": None, "malformed": getattr(frame, "reason", None),
+            "error_name": None, "malformed": _malformed_reason(frame),
             "request": None if pairing is None else pairing.request,
             "rtt": None if pairing is None else pairing.rtt,
         }  # fmt: skip

@@ -302,3 +302,31 @@ def test_a_damaged_capture_exports_what_came_before_and_says_so_once(tmp_path: P
         f"msnsniff: {tmp_path / 'missing.pcap'}: cannot read: No such file or directory",
         f"msnsniff: exported 0 frames of 1 capture to {out}",
     ]
+
+
+def test_parquet_malformed_is_the_jsonl_reason_and_not_an_http_status_text(
+    tmp_path: Path,
+) -> None:
+    """The `malformed` column holds what JSON Lines' `malformed.reason` holds: null for a
+    well-formed frame. An HTTP response's status text ("OK") is not a reason it is malformed."""
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    src = tmp_path / "bad.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, False, b"VER 1 MSNP8 CVR0\r\n\x00\x01garbage\r\nPNG\r\n")
+    captures = [CAPTURES / "http_fbrest.pcap", src]
+    table, lines = tmp_path / "x.parquet", tmp_path / "x.jsonl"
+    for out in (table, lines):
+        status, _, err = run("export", *map(str, captures), "-o", str(out))
+        assert status == 0, err
+    expected = {(row["capture"].replace("/", "_"), row["no"]):
+                (row["malformed"] or {}).get("reason") for row in jsonl(lines)}  # fmt: skip
+    got = {(row["capture"], row["no"]): row["malformed"]
+           for row in pq.read_table(table / "frames").to_pylist()}  # fmt: skip
+    assert got == expected
+    assert sum(reason is not None for reason in got.values()) == 1
