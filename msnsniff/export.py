@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Final, TextIO
 from dissectors.api import Direction, Frame
 from dissectors.http.frames import HttpMalformed, HttpMessage, HttpRequest, HttpResponse
 from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, MsnpFrame
+from msnsniff.capture.transcript import EXPORT_HEADER
 from msnsniff.errors import MsnsniffError, require_output_dir
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
@@ -230,7 +231,7 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
     last: dict[str, str] = {}
     left: dict[str, int] = {}  # what a transcript cannot hold, by kind
     with part.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
-        fh.write(f"# msnsniff export of {name}\n")
+        fh.write(f"{EXPORT_HEADER}{name}\n")
         for record, _pairing in _frames(path, options, messages):
             frame = record.frame
             if not isinstance(frame, MsnpFrame) or not isinstance(frame, CommandFrame):

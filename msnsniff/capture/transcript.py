@@ -34,11 +34,16 @@ _LOG_BODY: Final = re.compile(r"^\s+\|[ ]?(.*)$")
 _CLOSE: Final = re.compile(r"^<o>")
 _LITERAL_CRLF: Final = "\\r\\n"
 _CMD_WORD: Final = re.compile(r"^([A-Z]{3}|\d{3})( |$)")
+EXPORT_HEADER: Final = "# msnsniff export of "
+"""The first line of `msnsniff export -o X.txt`: a transcript even when no frame follows (a
+filter that selected nothing, a capture of HTTP only)."""
 
 
 def looks_like_transcript(head: bytes) -> bool:
     """True when the first bytes of a file read as a transcript of any supported layout."""
     text = head.decode("utf-8", "replace")
+    if text.startswith(EXPORT_HEADER):
+        return True
     for line in text.splitlines()[:400]:
         for pattern in (_CS, _ARROW, _LOG):
             m = pattern.match(line)

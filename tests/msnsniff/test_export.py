@@ -65,6 +65,18 @@ def test_the_transcript_reads_back_as_the_same_frames(tmp_path: Path) -> None:
     assert frames(out) == frames(CHAT)
 
 
+def test_a_transcript_without_frames_still_reads_back(tmp_path: Path) -> None:
+    """A filter that selects nothing (or a capture of HTTP only) exports a transcript of its
+    header line alone; `read` refused it as "not a pcap, pcapng or transcript file" (exit 2)
+    instead of reading back its zero frames."""
+    for name, extra in (("none.txt", ["-Y", "msnp.error == 999"]), ("http.txt", [])):
+        out = tmp_path / name
+        source = CHAT if extra else CAPTURES / "http_fbrest.pcap"
+        assert run("export", str(source), "-o", str(out), *extra)[0] == 0
+        assert out.read_text().count("\n") == 1
+        assert run("read", "-T", "jsonl", str(out)) == (0, "", "")
+
+
 def test_a_transcript_says_what_it_left_out(tmp_path: Path) -> None:
     """HTTP frames have no place in a transcript: the export said "exported 0 frames" of an
     HTTP capture and nothing else; it now counts them and names the formats that keep them."""
