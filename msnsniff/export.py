@@ -343,7 +343,6 @@ class _PacketWriter:
                  ends: dict[tuple[str, str, str], list[tuple[int, str]]]) -> None:  # fmt: skip
         self._fh: BinaryIO = part.open("wb")
         self._writer: Any = None
-        self._link: int | None = None
         self._flows = flows
         self._ends = {k: sorted(v) for k, v in ends.items()}
         self._halves: dict[tuple[bytes, int, bytes, int], _HalfPos] = {}
@@ -365,10 +364,8 @@ class _PacketWriter:
         else:
             return
         if self._writer is None:
-            self._link = link
             self._writer = PcapngWriter(self._fh, linktype=link)
-        elif link != self._link:
-            return
+        interface = self._writer.interface(link)  # a pcapng of several link types keeps each
         half = self._halves.setdefault((seg.src, seg.sport, seg.dst, seg.dport), _HalfPos())
         comment = None
         if seg.flags & 0x02:
@@ -383,7 +380,7 @@ class _PacketWriter:
             while pending and start < pending[0][0] <= end:
                 notes.append(pending.pop(0)[1])
             comment = "\n".join(notes) or None
-        self._writer.write(ts, data, comment)
+        self._writer.write(ts, data, comment, interface)
 
     def close(self) -> None:
         if self._writer is None:  # nothing selected: still a pcapng file, with no packets

@@ -99,20 +99,35 @@ class PcapWriter:
 
 
 class PcapngWriter:
-    """A pcapng file: one section, one Ethernet interface with microsecond timestamps;
-    packets may carry a comment (`opt_comment`), which Wireshark shows as a packet comment."""
+    """A pcapng file: one section, one interface (Ethernet unless told) with microsecond
+    timestamps, and more with `interface` (a capture with several link types); packets may
+    carry a comment (`opt_comment`), which Wireshark shows as a packet comment."""
 
     def __init__(self, fh: BinaryIO, snaplen: int = 262144, linktype: int = 1) -> None:
         self._fh = fh
+        self._snaplen = snaplen
+        self._interfaces: dict[int, int] = {}  # link type -> interface id
         shb_body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
         fh.write(_block(0x0A0D0D0A, shb_body))
-        tsresol = struct.pack("<HHB3x", 9, 1, 6)  # if_tsresol: 10^-6
-        fh.write(_block(1, struct.pack("<HHI", linktype, 0, snaplen) + tsresol + _END_OPT))
+        self.interface(linktype)
 
-    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
-        """Append one Enhanced Packet Block at time `ts` (seconds), with an optional comment."""
+    def interface(self, linktype: int) -> int:
+        """The id of the interface of `linktype`, its description block written on first use."""
+        known = self._interfaces.get(linktype)
+        if known is not None:
+            return known
+        tsresol = struct.pack("<HHB3x", 9, 1, 6)  # if_tsresol: 10^-6
+        self._fh.write(_block(1, struct.pack("<HHI", linktype, 0, self._snaplen) + tsresol
+                              + _END_OPT))  # fmt: skip
+        self._interfaces[linktype] = len(self._interfaces)
+        return self._interfaces[linktype]
+
+    def write(self, ts: float, frame: bytes, comment: str | None = None,
+              interface: int = 0) -> None:  # fmt: skip
+        """Append one Enhanced Packet Block at time `ts` (seconds), with an optional comment,
+        on `interface` (an id `interface()` gave; the first by default)."""
         micros = round(ts * 1e6)
-        body = struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(frame),
+        body = struct.pack("<IIIII", interface, micros >> 32, micros & 0xFFFFFFFF, len(frame),
                            len(frame)) + _pad(frame)  # fmt: skip
         if comment:
             text = comment.encode("utf-8")

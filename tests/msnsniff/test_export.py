@@ -113,6 +113,53 @@ def _pcapng_packets(path: Path) -> list[tuple[bytes, str | None]]:
     return out
 
 
+def _two_link_pcapng(path: Path) -> None:
+    """A pcapng with an Ethernet interface and a raw-IP one (as mergecap writes when joining
+    captures of different link types), one MSNP connection on each."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", 1, 0, 65535)) + block(1, struct.pack("<HHI", 101, 0, 65535))
+    clients = ((("10.0.0.1", 3000), 0), (("10.0.0.3", 3001), 14))  # raw IP: no Ethernet header
+    for interface, (client, strip) in enumerate(clients):
+        pcap = io.BytesIO()
+        conv = TcpConversation(PcapWriter(pcap), client, ("10.0.0.2", 1863))
+        conv.open(1.0 + interface)
+        conv.send(1.1 + interface, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2 + interface, False, b"VER 1 MSNP8\r\n")
+        conv.close(1.3 + interface)
+        data, pos = pcap.getvalue(), 24
+        while pos < len(data):
+            sec, usec, caplen, _ = struct.unpack_from("<IIII", data, pos)
+            packet = data[pos + 16 + strip : pos + 16 + caplen]
+            micros = sec * 1_000_000 + usec
+            out += block(6, struct.pack("<IIIII", interface, micros >> 32, micros & 0xFFFFFFFF,
+                                        len(packet), len(packet)) + packet)  # fmt: skip
+            pos += 16 + caplen
+    path.write_bytes(out)
+
+
+def test_pcapng_of_a_capture_with_several_link_types_keeps_them_all(tmp_path: Path) -> None:
+    """The export wrote one interface, of the first packet's link type, and silently left
+    out every packet of another link type while still counting its frames as exported."""
+    src, out = tmp_path / "mixed.pcapng", tmp_path / "x.pcapng"
+    _two_link_pcapng(src)
+    status, _, err = run("export", str(src), "-o", str(out))
+    assert status == 0, err
+    assert len(_pcapng_packets(out)) == len(_pcapng_packets(src)) == 16
+
+    def lines(path: Path) -> list[tuple[str | None, bytes]]:
+        return [(r.flow.client, r.frame.line) for r in
+                CaptureSession(load_dissectors()).run(open_source(path))
+                if isinstance(r.frame, CommandFrame)]  # fmt: skip
+
+    assert lines(out) == lines(src) and len(lines(src)) == 4
+
+
 def test_pcapng_holds_the_selected_flows_with_findings_as_comments(tmp_path: Path) -> None:
     out = tmp_path / "x.pcapng"
     status, _, err = run("export", str(LISTS), "-o", str(out), "-Y", "msnp.cmd == \"ADG\"")
