@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Final, TextIO
 from dissectors.api import Direction, Frame
 from dissectors.http.frames import HttpMalformed, HttpMessage, HttpRequest, HttpResponse
 from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, MsnpFrame
+from msnsniff.capture.packets import Segment
 from msnsniff.capture.transcript import EXPORT_HEADER
 from msnsniff.errors import MsnsniffError, require_output_dir
 from msnsniff.session.analysis import Analysis, Finding
@@ -297,9 +298,9 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
             ends.setdefault(key, []).append((end, f"msnsniff {f.severity.name.lower()} "
                                                   f"{f.code}: {f.message}"))
     flows |= carriers.flows()
-    writer = _PacketWriter(part, flows, ends)
-    for _no, ts, link, data in packet_records(path):
-        writer.packet(ts, link, data)
+    writer = _PacketWriter(part, flows, ends, _fragment_segments(path))
+    for no, ts, link, data in packet_records(path):
+        writer.packet(no, ts, link, data)
     writer.close()
     return count
 
@@ -331,6 +332,28 @@ class _Carriers:
         return out
 
 
+def _fragment_segments(path: Path) -> dict[int, tuple[Segment, bool]]:
+    """Each IP fragment's packet number -> the TCP segment its datagram carries, and whether
+    it is the fragment that completed the datagram (a fragment has no TCP ports of its own,
+    so which flow it belongs to is known only once its datagram is put back together)."""
+    from msnsniff.capture.packets import Defragmenter, fragment_of, tcp_segment
+    from msnsniff.capture.pcap import packet_records
+
+    defrag = Defragmenter()
+    pending: dict[tuple[bytes, bytes, int], list[int]] = {}
+    out: dict[int, tuple[Segment, bool]] = {}
+    for no, _ts, link, data in packet_records(path):
+        frag = fragment_of(link, data)
+        if frag is None:
+            continue
+        pending.setdefault(frag[0], []).append(no)
+        seg = tcp_segment(link, data, defrag)
+        if seg is not None:
+            for each in pending.pop(frag[0]):
+                out[each] = (seg, each == no)
+    return out
+
+
 @dataclass(slots=True)
 class _HalfPos:
     base: int | None = None
@@ -340,7 +363,9 @@ class _PacketWriter:
     """Writes the packets of the selected flows, with comments where findings' frames end."""
 
     def __init__(self, part: Path, flows: set[tuple[str | None, str | None]],
-                 ends: dict[tuple[str, str, str], list[tuple[int, str]]]) -> None:  # fmt: skip
+                 ends: dict[tuple[str, str, str], list[tuple[int, str]]],
+                 fragments: dict[int, tuple[Segment, bool]]) -> None:  # fmt: skip
+        self._fragments = fragments  # IP fragments: their datagram's segment (see above)
         self._fh: BinaryIO = part.open("wb")
         self._writer: Any = None
         self._flows = flows
@@ -348,12 +373,12 @@ class _PacketWriter:
         self._halves: dict[tuple[bytes, int, bytes, int], _HalfPos] = {}
         self._first_link: int | None = None  # the capture's, for a file no packet is chosen for
 
-    def packet(self, ts: float, link: int, data: bytes) -> None:
+    def packet(self, no: int, ts: float, link: int, data: bytes) -> None:
         from msnsniff.capture.packets import format_endpoint, tcp_segment
         from msnsniff.capture.write import PcapngWriter
 
         self._first_link = link if self._first_link is None else self._first_link
-        seg = tcp_segment(link, data)
+        seg, completes = self._fragments.get(no) or (tcp_segment(link, data), True)
         if seg is None:
             return
         a, b = format_endpoint(seg.src, seg.sport), format_endpoint(seg.dst, seg.dport)
@@ -366,6 +391,9 @@ class _PacketWriter:
         if self._writer is None:
             self._writer = PcapngWriter(self._fh, linktype=link)
         interface = self._writer.interface(link)  # a pcapng of several link types keeps each
+        if not completes:  # an IP fragment before the one that completes its datagram
+            self._writer.write(ts, data, None, interface)
+            return
         half = self._halves.setdefault((seg.src, seg.sport, seg.dst, seg.dport), _HalfPos())
         comment = None
         if seg.flags & 0x02:
