@@ -479,21 +479,24 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         _edits_for(pair, halves, names)
     if first_link is None:
         raise MsnsniffError(f"{src}: no packets to redact")
-    make = PcapngWriter if dst_name.endswith(".pcapng") else PcapWriter
-    writer = make(dst, linktype=first_link)
+    ng = dst_name.endswith(".pcapng")
+    writer = (PcapngWriter if ng else PcapWriter)(dst, linktype=first_link)
     packets = rewritten = 0
     joiner = _FragmentJoiner()
     for _no, ts, link, data in packet_records(src):
-        if link != first_link:
-            raise MsnsniffError(f"{src}: packets of more than one link type "
-                                f"({first_link} and {link}) cannot be written to one file")
+        if link != first_link and not isinstance(writer, PcapngWriter):
+            raise MsnsniffError(f"{src}: packets of more than one link type ({first_link} and "
+                                f"{link}) cannot be written to one pcap file (write a .pcapng)")
         whole = joiner.add(link, data)
         if whole is None:
             continue  # a fragment: its datagram is written whole, once complete
         new = _rewrite(link, whole, halves)
         packets += 1
         rewritten += new != data
-        writer.write(ts, new)
+        if isinstance(writer, PcapngWriter):  # one interface per link type
+            writer.write(ts, new, None, writer.interface(link))
+        else:
+            writer.write(ts, new)
     writer.flush()
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
                          joiner.joined, joiner.held)  # fmt: skip

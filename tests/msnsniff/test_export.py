@@ -131,6 +131,7 @@ def _two_link_pcapng(path: Path) -> None:
         conv.open(1.0 + interface)
         conv.send(1.1 + interface, True, b"VER 1 MSNP8 CVR0\r\n")
         conv.send(1.2 + interface, False, b"VER 1 MSNP8\r\n")
+        conv.send(1.25 + interface, True, b"USR 2 TWN I alice@example.com\r\n")
         conv.close(1.3 + interface)
         data, pos = pcap.getvalue(), 24
         while pos < len(data):
@@ -150,14 +151,14 @@ def test_pcapng_of_a_capture_with_several_link_types_keeps_them_all(tmp_path: Pa
     _two_link_pcapng(src)
     status, _, err = run("export", str(src), "-o", str(out))
     assert status == 0, err
-    assert len(_pcapng_packets(out)) == len(_pcapng_packets(src)) == 16
+    assert len(_pcapng_packets(out)) == len(_pcapng_packets(src)) == 18
 
     def lines(path: Path) -> list[tuple[str | None, bytes]]:
         return [(r.flow.client, r.frame.line) for r in
                 CaptureSession(load_dissectors()).run(open_source(path))
                 if isinstance(r.frame, CommandFrame)]  # fmt: skip
 
-    assert lines(out) == lines(src) and len(lines(src)) == 4
+    assert lines(out) == lines(src) and len(lines(src)) == 6
 
 
 def test_pcapng_keeps_the_ip_fragments_of_the_selected_flows(tmp_path: Path) -> None:

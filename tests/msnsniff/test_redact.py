@@ -427,3 +427,26 @@ def test_a_bogus_tcp_header_does_not_shift_the_next_packets_bytes(tmp_path: Path
     src.write_bytes(bytes(raw))
     data = redacted(tmp_path, src).read_bytes()
     assert cvr.replace(b"alice@example.com", b"user1@example.invalid") in data
+
+
+def test_a_pcapng_of_several_link_types_is_redacted_to_pcapng(tmp_path: Path,
+                                                              capsys: Any) -> None:  # fmt: skip
+    """`redact` (and so `export --redact`, to any format) refused a pcapng whose interfaces
+    have different link types ("cannot be written to one file"); a pcapng copy now keeps an
+    interface per link type. A pcap copy still cannot, and says to write a .pcapng."""
+    from tests.msnsniff.test_export import _two_link_pcapng
+
+    src = tmp_path / "mixed.pcapng"
+    _two_link_pcapng(src)
+    out = tmp_path / "out.pcapng"
+    assert main(["redact", str(src), str(out)]) == 0
+    before, after = frames(src), frames(out)
+    assert [r.frame.raw for r in after] == [
+        r.frame.raw.replace(b"alice@example.com", b"user1@example.invalid") for r in before]
+    assert len({r.flow.id for r in after}) == 2
+    capsys.readouterr()
+    assert main(["redact", str(src), str(tmp_path / "out.pcap")]) == 2
+    assert "write a .pcapng" in capsys.readouterr().err
+    status = main(["export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl")])
+    assert status == 0
+    assert b"alice" not in (tmp_path / "x.jsonl").read_bytes()
