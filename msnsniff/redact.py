@@ -50,7 +50,7 @@ from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from msnsniff.capture.packets import Defragmenter, fragment_of, ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
-from msnsniff.credentials import BODY_SECRETS, FROM_PP, HTTP_PARAMS
+from msnsniff.credentials import BODY_SECRETS, FROM_PP, HTTP_PARAMS, placeholder
 from msnsniff.errors import MsnsniffError
 
 MASK: Final = 0xFFFFFFFF
@@ -96,7 +96,7 @@ class Pseudonyms:
         core = value[1:-1] if quoted else value
         alias = self.secrets.get(core)
         if alias is None:
-            alias = b"redacted-%s-%d" % (kind.encode(), len(self.secrets) + 1)
+            alias = placeholder(kind, len(self.secrets) + 1)
             self.secrets[core] = alias
         return b"'" + alias + b"'" if quoted else alias
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from dissectors.http.apps import fbrest
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
+from msnsniff.credentials import is_placeholder
 from msnsniff.session.analysis import Analysis, Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 
@@ -141,10 +142,12 @@ class WebApis(NativeAnalyzer):
         if not isinstance(members, dict):
             return
         user = members.get("username")
-        if isinstance(user, str):
-            if isinstance(members.get("password"), str):
+        if isinstance(user, str):  # (a password `msnsniff redact` replaced is not known)
+            if isinstance(members.get("password"), str) and not is_placeholder(
+                    members["password"]):
                 self._hashes.setdefault(user, _md5(members["password"]))
-            if isinstance(members.get("hpassword"), str):
+            if isinstance(members.get("hpassword"), str) and not is_placeholder(
+                    members["hpassword"]):
                 self._hashes.setdefault(user, members["hpassword"].lower())
         challenge = members.get("auth_challenge")
         if members.get("auth_method") != "challenge" or not isinstance(challenge, str):
@@ -163,7 +166,7 @@ class WebApis(NativeAnalyzer):
         self._used.setdefault(challenge, record.no)
         known = self._hashes.get(user) if isinstance(user, str) else None
         response = members.get("auth_response")
-        if known is None or not isinstance(response, str):
+        if known is None or not isinstance(response, str) or is_placeholder(response):
             return
         if _md5(challenge + known) == response.lower():
             self._report(record, "xmlrpc.challenge_verified",
@@ -195,6 +198,8 @@ class WebApis(NativeAnalyzer):
         sig = params.get("sig")
         if self._fb_secret is None or not isinstance(sig, str):
             return
+        if any(is_placeholder(params.get(name)) for name in ("sig", "session_key")):
+            return  # redacted: the signature cannot be checked
         if fbrest.signature(params, self._fb_secret) == sig.lower():
             self._report(record, "fbrest.sig_verified", "sig is right for the secret given")
         else:

@@ -450,3 +450,23 @@ def test_a_pcapng_of_several_link_types_is_redacted_to_pcapng(tmp_path: Path,
     status = main(["export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl")])
     assert status == 0
     assert b"alice" not in (tmp_path / "x.jsonl").read_bytes()
+
+
+def test_a_redacted_copy_does_not_claim_logins_fail(tmp_path: Path, capsys: Any) -> None:
+    """The expert checked the placeholders `redact` writes as if they were the secrets: the
+    copy of a capture whose challenge logins succeeded said "auth_response is not MD5(...):
+    the login fails" (error), and with --fb-secret every REST call's sig was "bad". A
+    redacted secret is now left unchecked: the copy has no error the original lacked."""
+    from msnsniff.server.fbrest import FB_SECRET
+
+    def errors(path: Path, *extra: str) -> set[tuple[str, str]]:
+        capsys.readouterr()
+        main(["expert", *extra, str(path)])
+        rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+        return {(row[0], row[4].rstrip(":")) for row in rows if len(row) > 4 and row[1] == "error"}
+
+    for name, extra in (("http_xmlrpc.pcap", ()), ("http_fbrest.pcap", ("--fb-secret", FB_SECRET))):
+        src = ROOT / "captures" / name
+        before, after = errors(src, *extra), errors(redacted(tmp_path, src), *extra)
+        assert after <= before, (name, after - before)
+        assert after, name  # the errors that do not depend on a secret stay
