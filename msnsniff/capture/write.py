@@ -171,12 +171,12 @@ class TcpConversation:
     def _packet(self, ts: float, from_client: bool, flags: int, payload: bytes = b"") -> None:
         a, b = (self.client, self.server) if from_client else (self.server, self.client)
         i = 0 if from_client else 1
+        ack = self._seq[1 - i] if flags & _ACK else 0  # no ACK flag: the field is zero (the SYN)
         if ":" in a[0] or ":" in b[0]:
-            frame = ipv6_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], self._seq[1 - i],
-                                    flags, payload)  # fmt: skip
+            frame = ipv6_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], ack, flags, payload)
         else:
-            frame = ipv4_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], self._seq[1 - i],
-                                    flags, payload, self._ip_id)  # fmt: skip
+            frame = ipv4_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], ack, flags, payload,
+                                    self._ip_id)  # fmt: skip
         self._ip_id += 1
         self.writer.write(ts, frame)
         self._seq[i] = (self._seq[i] + len(payload) + (1 if flags & (_SYN | _FIN) else 0)) & (

@@ -189,6 +189,34 @@ def test_writer_round_trip_with_wrapping_sequence_numbers(tmp_path: Path) -> Non
     assert [e.reason for e in events if isinstance(e, FlowEnd)] == ["FIN", "FIN"]
 
 
+@pytest.mark.parametrize("server", ["10.0.0.2", "2001:db8::2"])
+def test_written_segments_without_the_ack_flag_have_a_zero_ack_number(
+    tmp_path: Path, server: str,
+) -> None:  # fmt: skip
+    """The SYN of every recorded connection (serve --record, proxy -w, the demo) carried the
+    peer's sequence number in its acknowledgement field with the ACK flag clear, which
+    Wireshark flags on every connection ("acknowledgment number field is nonzero while the
+    ACK flag is not set"). Without the flag the field is now zero."""
+    import io
+
+    buf = io.BytesIO()
+    client = "2001:db8::1" if ":" in server else "10.0.0.1"
+    conv = TcpConversation(PcapWriter(buf), (client, 3000), (server, 1863), isn=(7, 9000))
+    conv.open(1.0)
+    conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+    conv.close(1.2, reset=True)
+    data, pos, seen = buf.getvalue(), 24, []
+    while pos < len(data):
+        caplen = struct.unpack_from("<I", data, pos + 8)[0]
+        frame = data[pos + 16 : pos + 16 + caplen]
+        tcp = 14 + (40 if ":" in server else 20)
+        ack, flags = struct.unpack_from("!I", frame, tcp + 8)[0], frame[tcp + 13]
+        seen.append((flags, ack))
+        pos += 16 + caplen
+    assert seen[0] == (0x02, 0)  # the SYN
+    assert seen[1] == (0x12, 8) and all(ack for flags, ack in seen[1:] if flags & 0x10)
+
+
 def test_unknown_file_kind_is_a_clear_error(tmp_path: Path) -> None:
     from msnsniff.errors import MsnsniffError
 
