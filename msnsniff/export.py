@@ -175,7 +175,12 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
     tmp: tempfile.TemporaryDirectory[str] | None = None
     try:
         if options.redact:
-            path, tmp = _redacted(source)
+            try:
+                path, tmp = _redacted(source)
+            except MsnsniffError as exc:  # this capture only: the others are still exported
+                result.messages.append(f"msnsniff: {exc}; left out (--redact exports only what "
+                                       "it could redact)")  # fmt: skip
+                path, tmp = _no_packets()
         facts = _first_pass(path, options, result.messages, options.kind == ".parquet")
         writer = WRITERS[options.kind]
         result.frames = writer(path, name, part, options, facts, result.messages)
@@ -196,6 +201,18 @@ def _redacted(source: Path) -> tuple[Path, tempfile.TemporaryDirectory[str]]:
     out = Path(tmp.name) / "redacted.pcapng"
     with out.open("wb") as fh:
         redact(source, fh, out.name)
+    return out, tmp
+
+
+def _no_packets() -> tuple[Path, tempfile.TemporaryDirectory[str]]:
+    """An empty capture: what a capture that could not be redacted is exported as (never the
+    capture itself), so its part is written the way any capture without frames is."""
+    from msnsniff.capture.write import PcapngWriter
+
+    tmp = tempfile.TemporaryDirectory(prefix="msnsniff-redact-")
+    out = Path(tmp.name) / "nothing.pcapng"
+    with out.open("wb") as fh:
+        PcapngWriter(fh)
     return out, tmp
 
 

@@ -260,6 +260,34 @@ def test_redacted_export_names_nobody(tmp_path: Path) -> None:
     assert "@example.com" not in text and "@example.invalid" in text
 
 
+def test_redacted_export_of_a_corpus_leaves_out_only_what_it_cannot_redact(
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """One capture `redact` refuses (a transcript, a damaged pcap) stopped `export --redact`
+    of a whole corpus: nothing was written. That capture is now left out, said on stderr
+    (exit 2), and every other capture is exported, redacted."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    data = CHAT.read_bytes()
+    (corpus / "a.pcap").write_bytes(data[: len(data) - 7])  # damaged: into the last record
+    shutil.copy(LISTS, corpus / "b.pcap")
+    (corpus / "c.txt").write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n")
+    plain = tmp_path / "plain.jsonl"
+    assert run("export", "--redact", str(corpus / "b.pcap"), "-o", str(plain))[0] == 0
+    for kind in (".jsonl", ".txt", ".pcapng"):
+        out = tmp_path / f"x{kind}"
+        status, _, err = run("export", "--redact", str(corpus), "-o", str(out))
+        assert status == 2, err
+        assert out.exists(), kind
+        lines = err.splitlines()
+        assert len(lines) == 3 and "left out" in lines[0] and str(corpus / "a.pcap") in lines[0]
+        assert str(corpus / "c.txt") in lines[1] and "left out" in lines[1]
+        assert lines[2] == f"msnsniff: exported {len(jsonl(plain))} frames of 3 captures to {out}"
+    assert [r["capture"] for r in jsonl(tmp_path / "x.jsonl")] == [str(corpus / "b.pcap")] * len(
+        jsonl(plain))
+    assert b"@example.com" not in (tmp_path / "x.jsonl").read_bytes()
+
+
 def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
     status, _, err = run("export", str(CHAT), "-o", str(tmp_path / "x.csv"))
     assert status == 2 and ".jsonl, .txt, .pcapng, .parquet" in err
