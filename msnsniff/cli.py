@@ -711,7 +711,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     events: queue.Queue[SourceEvent] = queue.Queue()
     live = LiveCapture(
         args.iface, args.bpf or DEFAULT_FILTER, events.put,
-        Path(args.write) if args.write else None,
+        Path(args.write) if args.write else None, args.count,
     )  # fmt: skip
     live.start()
     err.write(f"msnsniff: capturing on {args.iface} ({live.bpf}); Ctrl-C to stop\n")

@@ -48,7 +48,8 @@ def _loopback(iface: str) -> bool:
 
 
 class LiveCapture:
-    """Sniffs `iface` with a BPF filter until `stop()` (or Ctrl-C in the caller)."""
+    """Sniffs `iface` with a BPF filter until `stop()` (or Ctrl-C in the caller), taking at
+    most `limit` packets when given."""
 
     def __init__(
         self,
@@ -56,8 +57,10 @@ class LiveCapture:
         bpf: str,
         on_event: Callable[[SourceEvent], None],
         write: Path | None = None,
+        limit: int | None = None,
     ) -> None:
         self.iface = iface
+        self.limit = limit  # `sniff -c N`: packets after the Nth are neither written nor decoded
         self.bpf = bpf
         self.packets = 0
         self._on_event = on_event
@@ -75,6 +78,8 @@ class LiveCapture:
         link = _linktype(packet, data)
         ts = float(getattr(packet, "time", time.time()))
         with self._lock:
+            if self._stopped or (self.limit is not None and self.packets >= self.limit):
+                return  # (the sniffing thread may deliver a few more before it stops)
             self.packets += 1
             if self._fh is not None:
                 if self._writer is None:  # the link type is known with the first packet

@@ -95,6 +95,30 @@ def test_sniff_decodes_live_traffic_and_ctrl_c_leaves_a_valid_pcap(tmp_path: Pat
     assert f"{len(packets)} packets captured" in stderr
 
 
+def test_sniff_c_stops_after_exactly_n_packets(tmp_path: Path) -> None:
+    """`-c N` was checked only between batches while the sniffing thread went on capturing,
+    so the pcap and the count held more than N packets (tcpdump -c N writes exactly N)."""
+    port = _free_port()
+    out = tmp_path / "three.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", str(out), "-c", "3", "-T", "none"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        _exchange(port)  # about twenty packets, in bursts
+        _stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert len(list(packet_records(out))) == 3
+    assert "3 packets captured" in stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
