@@ -447,7 +447,7 @@ def _write_parquet(path: Path, name: str, part: Path, options: Options, facts: _
     for proto, txn in facts.transactions:
         tables.add("transactions", {
             "flow": txn.flow, "proto": proto, "trid": txn.trid if proto == "msnp" else None,
-            "cmd": txn.cmd, "request": txn.request, "replies": list(txn.replies),
+            "cmd": txn.cmd, "request": txn.request, "replies": _replies(proto, txn),
             "rtt": txn.rtt, "expects_reply": txn.expects_reply,
         })  # fmt: skip
     for c in facts.changes:
@@ -456,6 +456,13 @@ def _write_parquet(path: Path, name: str, part: Path, options: Options, facts: _
         tables.add("findings", {k: v for k, v in f.to_json().items()})
     tables.close()
     return count
+
+
+def _replies(proto: str, txn: Any) -> list[int]:
+    """A transaction's reply frames as JSON Lines' `replies` has them: an MSNP request's
+    replies and what it led to (the JOI a ringing CAL brought)."""
+    outcome = getattr(txn, "outcome", None) if proto == "msnp" else None
+    return list(txn.replies) + ([] if outcome is None else [outcome])
 
 
 def _malformed_reason(frame: Frame) -> str | None:

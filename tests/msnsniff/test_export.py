@@ -447,3 +447,20 @@ def test_parquet_malformed_is_the_jsonl_reason_and_not_an_http_status_text(
            for row in pq.read_table(table / "frames").to_pylist()}  # fmt: skip
     assert got == expected
     assert sum(reason is not None for reason in got.values()) == 1
+
+
+def test_parquet_transactions_have_the_replies_jsonl_has(tmp_path: Path) -> None:
+    """`transactions.replies` left out the JOI a ringing CAL led to, which JSON Lines'
+    `replies` (and `read`) count among the CAL's replies: the two exports disagreed."""
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table, lines = tmp_path / "x.parquet", tmp_path / "x.jsonl"
+    for out in (table, lines):
+        assert run("export", str(CHAT), "-o", str(out))[0] == 0
+    expected = {row["no"]: row["replies"] for row in jsonl(lines) if row["replies"]}
+    got = {row["request"]: row["replies"] for row in pq.read_table(table / "transactions")
+           .to_pylist() if row["replies"]}  # fmt: skip
+    assert got == expected
+    rows = {row["no"]: row for row in jsonl(lines)}
+    assert any(rows[no]["cmd"] == "CAL" and rows[r[-1]]["cmd"] == "JOI" for no, r in got.items())
