@@ -247,14 +247,20 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
                messages: list[str]) -> int:  # fmt: skip
     count = 0
     last: dict[str, str] = {}
-    left: dict[str, int] = {}  # what a transcript cannot hold, by kind
+    left: dict[tuple[str, str], int] = {}  # what a transcript cannot hold: (kind, why)
     with part.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
         fh.write(f"{EXPORT_HEADER}{name}\n")
         for record, _pairing in _frames(path, options, messages):
             frame = record.frame
             if not isinstance(frame, MsnpFrame) or not isinstance(frame, CommandFrame):
                 kind = "malformed or gap" if isinstance(frame, MsnpFrame) else record.proto.upper()
-                left[kind] = left.get(kind, 0) + 1
+                why = "a transcript holds MSNP command lines only"
+                left[kind, why] = left.get((kind, why), 0) + 1
+                continue
+            if _breaks_lines(frame):  # it would read back as other lines, or as garbage
+                why = ("a CR or LF that ends no CRLF line, as in binary P2P data, cannot be "
+                       "written as transcript lines")
+                left["MSNP", why] = left.get(("MSNP", why), 0) + 1
                 continue
             label = f"{Path(name).stem}-flow{record.flow.id}"
             arrow = ">>>" if frame.direction is Direction.C2S else "<<<"
@@ -271,10 +277,20 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
             count += 1
         for label, ts in last.items():
             fh.write(f"{ts} {label} --- connection closed\n")
-    for kind, n in left.items():
-        facts.notes.append(f"msnsniff: {name}: {n} {kind} frames left out (a transcript holds "
-                           "MSNP command lines only; .jsonl or .pcapng keep them)")
+    for (kind, why), n in left.items():
+        facts.notes.append(f"msnsniff: {name}: {n} {kind} frames left out ({why}; .jsonl or "
+                           ".pcapng keep them)")  # fmt: skip
     return count
+
+
+def _breaks_lines(frame: CommandFrame) -> bool:
+    """True when the frame's line, or a CRLF-ended line of its payload, holds a CR or LF of
+    its own: the transcript reader ends a line there, so the frame would not read back."""
+    payload = frame.payload_bytes or b""
+    if payload.endswith(b"\r\n"):
+        payload = payload[:-2]
+    parts = (frame.line, *payload.split(b"\r\n"))
+    return any(b"\r" in part or b"\n" in part for part in parts)
 
 
 def _text(data: bytes) -> str:

@@ -91,6 +91,38 @@ def test_a_transcript_says_what_it_left_out(tmp_path: Path) -> None:
     assert "left out" not in run("export", str(CHAT), "-o", str(tmp_path / "y.txt"))[2]
 
 
+def test_a_transcript_leaves_out_payloads_its_lines_cannot_hold(tmp_path: Path) -> None:
+    """A payload with a CR or LF that ends no CRLF line (binary P2P data, a message typed
+    with bare LFs) was written as it was: the reader ended lines there, so the frame read
+    back cut short and the next one as garbage. Such frames are now left out and counted;
+    every frame written reads back the same."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    text = b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\none\ntwo\rthree"
+    p2p = (b"MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\n"
+           b"P2P-Dest: b@x.com\r\n\r\n" + bytes(range(256)))  # fmt: skip
+    src = tmp_path / "p2p.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1864))
+        conv.open(1.0)
+        conv.send(1.1, True, b"USR 1 a@x.com 123.456\r\n")
+        conv.send(1.2, True, b"MSG 2 N %d\r\n%s" % (len(text), text))
+        conv.send(1.3, True, b"MSG 3 D %d\r\n%s" % (len(p2p), p2p))
+        conv.send(1.4, True, b"MSG 4 N 2\r\nab")
+        conv.send(1.5, True, b"OUT\r\n")
+    out = tmp_path / "x.txt"
+    status, _, err = run("export", str(src), "-o", str(out))
+    assert status == 0
+    assert err.splitlines()[0].startswith(f"msnsniff: {src}: 2 MSNP frames left out (a CR or LF")
+
+    def frames(path: Path) -> list[tuple[bytes, bytes | None]]:
+        return [(r.frame.line, r.frame.payload_bytes) if isinstance(r.frame, CommandFrame)
+                else (b"not a command", None)
+                for r in CaptureSession(load_dissectors()).run(open_source(path))]  # fmt: skip
+
+    assert frames(out) == [f for f in frames(src) if f[0][:5] not in (b"MSG 2", b"MSG 3")]
+
+
 def _pcapng_packets(path: Path) -> list[tuple[bytes, str | None]]:
     """(packet bytes, comment) of each enhanced packet block."""
     data, pos, out = path.read_bytes(), 0, []
