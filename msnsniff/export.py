@@ -248,6 +248,7 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
     count = 0
     last: dict[str, str] = {}
     left: dict[tuple[str, str], int] = {}  # what a transcript cannot hold: (kind, why)
+    stem = "_".join(Path(name).stem.split()) or "capture"  # a label is one word: no spaces
     with part.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
         fh.write(f"{EXPORT_HEADER}{name}\n")
         for record, _pairing in _frames(path, options, messages):
@@ -262,7 +263,7 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
                        "written as transcript lines")
                 left["MSNP", why] = left.get(("MSNP", why), 0) + 1
                 continue
-            label = f"{Path(name).stem}-flow{record.flow.id}"
+            label = f"{stem}-flow{record.flow.id}"
             arrow = ">>>" if frame.direction is Direction.C2S else "<<<"
             ts = record.ts if record.ts is not None else 0.0
             fh.write(f"{ts:.6f} {label} {arrow} {_text(frame.line)}\n")

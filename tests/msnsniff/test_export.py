@@ -77,6 +77,21 @@ def test_a_transcript_without_frames_still_reads_back(tmp_path: Path) -> None:
         assert run("read", "-T", "jsonl", str(out)) == (0, "", "")
 
 
+def test_a_transcript_of_a_capture_named_with_spaces_reads_back(tmp_path: Path) -> None:
+    """The connection label was the file's stem, spaces and all, and the reader takes a
+    label as one word: `my chat.pcap` exported a transcript that read back as no frames."""
+    src = tmp_path / "my chat log.pcap"
+    shutil.copy(CHAT, src)
+    out = tmp_path / "x.txt"
+    assert run("export", str(src), "-o", str(out))[0] == 0
+    status, text, _ = run("read", "-T", "jsonl", str(out))
+    assert status == 0 and len(text.splitlines()) == len(jsonl_of(CHAT)) > 0
+
+
+def jsonl_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in run("read", "-T", "jsonl", str(path))[1].splitlines()]
+
+
 def test_a_transcript_says_what_it_left_out(tmp_path: Path) -> None:
     """HTTP frames have no place in a transcript: the export said "exported 0 frames" of an
     HTTP capture and nothing else; it now counts them and names the formats that keep them."""
