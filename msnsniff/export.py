@@ -654,11 +654,19 @@ def _join(kind: str, parts: list[Path], target: Path) -> None:
         for part in parts:
             if not part.exists():
                 continue
-            for table in part.iterdir():
-                for capture in table.iterdir():
-                    dest = target / table.name / capture.name
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.move(str(capture), dest)
+            names = {capture.name for table in part.iterdir() for capture in table.iterdir()}
+            for name in sorted(names):
+                # a capture named twice (or two whose names are alike once made safe) gets a
+                # partition of its own: moved onto the first, it would nest inside it, where
+                # `TABLE/*/*.parquet` never looks
+                unique, n = name, 1
+                while any((target / table.name / unique).exists() for table in part.iterdir()):
+                    n += 1
+                    unique = f"{name}-{n}"
+                for table in part.iterdir():
+                    if (table / name).exists():
+                        (target / table.name).mkdir(parents=True, exist_ok=True)
+                        shutil.move(str(table / name), target / table.name / unique)
         return
     partial = target.with_name(target.name + ".partial")
     with partial.open("wb") as out:

@@ -511,3 +511,28 @@ def test_parquet_transactions_have_the_replies_jsonl_has(tmp_path: Path) -> None
     assert got == expected
     rows = {row["no"]: row for row in jsonl(lines)}
     assert any(rows[no]["cmd"] == "CAL" and rows[r[-1]]["cmd"] == "JOI" for no, r in got.items())
+
+
+def test_parquet_captures_whose_partition_names_collide_are_all_read(tmp_path: Path) -> None:
+    """`a_b/c.pcap` and `a/b_c.pcap` (or one capture named twice) make the same partition
+    name; the second was moved inside the first (`capture=X/capture=X/`), where the README's
+    `TABLE/*/*.parquet` queries never look: its rows were silently missing. Each capture now
+    gets a partition of its own (`capture=X-2`)."""
+    duckdb = pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    (tmp_path / "a_b").mkdir()
+    (tmp_path / "a").mkdir()
+    shutil.copy(CHAT, tmp_path / "a_b" / "c.pcap")
+    shutil.copy(LISTS, tmp_path / "a" / "b_c.pcap")
+    out = tmp_path / "x.parquet"
+    named = [tmp_path / "a_b" / "c.pcap", tmp_path / "a" / "b_c.pcap", CHAT, CHAT]
+    status, _, err = run("export", *map(str, named), "-o", str(out))
+    assert status == 0, err
+    con = duckdb.connect()
+    for table in ("frames", "transactions", "list_changes", "findings"):
+        parts = sorted(p.relative_to(out / table) for p in (out / table).rglob("*.parquet"))
+        assert len(parts) == 4 and all(len(p.parts) == 2 for p in parts), (table, parts)
+    rows = con.execute(f"SELECT count(*), count(DISTINCT capture) FROM read_parquet("
+                       f"'{out}/frames/*/*.parquet', hive_partitioning = true)").fetchone()
+    expected = sum(len(jsonl_of(p)) for p in (CHAT, LISTS, CHAT, CHAT))
+    assert rows == (expected, 4)
