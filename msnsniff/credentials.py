@@ -11,12 +11,15 @@ import re
 from typing import Final
 
 HTTP_PARAMS: Final = re.compile(
-    rb"(?i)(?<![\w-])(pwd|pass|password|hpassword|sig|session_key|auth_response|ljsession)="
-    rb"('[^']*'|[^&,\s]*)"
+    rb"(?i)(?<![\w-])(pwd|pass|password|hpassword|sig|session_key|auth_response|ljsession|"
+    rb"sessionid)=('[^']*'|[^&,;\s]*)"
 )
 """`name=value` parameters holding a password, a signature or a session key (Passport's
 Authorization header, Facebook REST and LiveJournal forms and query strings, Facebook's
-login form's `pass`, a LiveJournal session cookie's value)."""
+login form's `pass`, a LiveJournal session cookie's value, the MSNP HTTP gateway's
+`SessionID`, which lets whoever holds it send and poll as the session's user). A value
+ends at `&`, `,`, `;` or white space: the separators of forms, Passport's header, cookies
+and the gateway's `X-MSN-Messenger` header."""
 
 FROM_PP: Final = re.compile(rb"(from-PP=)('[^']*'|[^,\s]*)")
 """The Passport ticket (`t=...&p=...`) in an `Authentication-Info` header."""

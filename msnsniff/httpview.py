@@ -14,6 +14,7 @@ shown, redacted, as the frames of the gateway session's own flow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from dissectors.api import Frame
@@ -35,9 +36,12 @@ def _redacted_fields(app: AppInfo) -> dict[str, Any]:
     fields: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v)
                               for k, v in app.fields.items()}  # fmt: skip
     for name in app.credentials:
-        group, _, key = name.partition(".")
+        group, dot, key = name.partition(".")
         inner = fields.get(group)
-        if isinstance(inner, dict) and key in inner:
+        if not dot:
+            if inner is not None:
+                fields[group] = REDACTED
+        elif isinstance(inner, dict) and key in inner:
             inner[key] = REDACTED
     return fields
 
@@ -94,8 +98,8 @@ def _value_words(value: Any) -> str:
     return f'"{text}"' if not text or any(c in text for c in ' =,"') else text
 
 
-def _app_words(app: AppInfo, frame: HttpMessage) -> str:
-    f = app.fields
+def _app_words(app: AppInfo, frame: HttpMessage, f: Mapping[str, Any]) -> str:
+    """The sub-dissector's view in words, from `f` (its fields, or their redacted copy)."""
     if app.kind == "xmlrpc":
         if f.get("type") == "fault":
             fault = f.get("fault") or {}
@@ -137,7 +141,7 @@ def describe(frame: Frame) -> str:
         assert isinstance(frame, HttpResponse)
         head = f"{frame.status} {frame.reason}".strip()
     if frame.app is not None:
-        head += f"  {_app_words(frame.app, frame)}"
+        head += f"  {_app_words(frame.app, frame, frame.app.fields)}"
     return head
 
 
@@ -156,8 +160,8 @@ def summary(frame: Frame, redact: bool) -> str:
     if frame.wire_body_length:
         text += f"  [{frame.wire_body_length} bytes, {frame.content_type or 'no content type'}]"
     if frame.app is not None:
-        words = _app_words(frame.app, frame)
-        text += f"  [{REDACTED if redact and frame.app.credentials else words}]"
+        app = frame.app
+        text += f"  [{_app_words(app, frame, _redacted_fields(app) if redact else app.fields)}]"
     if len(text) > 220:
         text = text[:217] + "..."
     return text

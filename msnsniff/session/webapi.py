@@ -115,9 +115,10 @@ class WebApis(NativeAnalyzer):
             if code in ("xmlrpc.cleartext_password", "xmlrpc.hpassword"):
                 text += " over plain HTTP" if code == "xmlrpc.cleartext_password" else ""
             self._report(record, code, text)
-        if (isinstance(frame, HttpRequest) and app.credentials
+        if (isinstance(frame, HttpRequest) and app.credentials and app.kind != "gateway"
                 and not set(app.credentials) <= PASSWORD_SECRETS):  # an answer's echo: once
-            names = ", ".join(c.split(".", 1)[1] for c in app.credentials)
+            # (the gateway's session id is in clear by design, as MSNP's cookies are)
+            names = ", ".join(c.rpartition(".")[2] for c in app.credentials)
             self._report(record, "http.cleartext_credentials",
                          f"{app.kind} call sends {names} over plain HTTP")  # fmt: skip
         if app.kind == "xmlrpc":
@@ -125,8 +126,8 @@ class WebApis(NativeAnalyzer):
         elif app.kind == "fbrest" and isinstance(frame, HttpRequest):
             self._fbrest(record, app)
         elif app.kind == "gateway" and app.fields.get("session") == "close":
-            self._report(record, "gateway.session_closed",
-                         f"the gateway closed MSNP session {app.fields.get('session_id')}")
+            self._report(record, "gateway.session_closed",  # (its id is a credential)
+                         "the gateway closed the MSNP session this answer ends")
 
     # -- LiveJournal challenge-response --------------------------------------------------------
     def _xmlrpc(self, record: FrameRecord, frame: HttpMessage, app: AppInfo) -> None:

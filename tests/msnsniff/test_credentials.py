@@ -18,6 +18,15 @@ def test_scrub_keeps_everything_but_the_values() -> None:
     assert scrub("passwordless=1&mypwd=2") == "passwordless=1&mypwd=2"
 
 
+def test_a_value_ends_at_the_separator_of_cookies_and_the_gateway_header() -> None:
+    # the cookie's `;` used to go with the value: `ljsession=<redacted> langpref=en`
+    assert scrub("ljsession=v1:u2:s3:abc; langpref=en") == "ljsession=<redacted>; langpref=en"
+    assert scrub("SessionID=339709734.1; GW-IP=127.0.0.1") == (
+        "SessionID=<redacted>; GW-IP=127.0.0.1"
+    )
+    assert scrub("/gateway.dll?SessionID=1.2") == "/gateway.dll?SessionID=<redacted>"
+
+
 @pytest.mark.parametrize(
     ("body", "name", "value"),
     [

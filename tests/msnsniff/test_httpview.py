@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from dissectors.api import Direction
-from dissectors.http.frames import HttpMalformed
+from dissectors.http.frames import HttpMalformed, HttpRequest
 from msnsniff.capture import Flow
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation
@@ -41,9 +41,29 @@ def test_redact_hides_credentials_and_bodies_that_carry_them() -> None:
     out = record_to_json(call, redact=True)
     assert out["fields"]["members"]["password"] == "<redacted>"
     assert out["payload"]["body"] == "<redacted>"
-    assert "<redacted>" in record_to_text(call, redact=True)
+    line = record_to_text(call, redact=True)  # the call in words, its password left out
+    assert line.endswith("  [XML-RPC LJ.XMLRPC.sendmessage test → alice, carol]")
+    assert line.count("test") == 1  # the sample's password is its user name, "test"
     fb = record_to_json(records("http_fbrest")[0], redact=True)
     assert fb["fields"]["params"]["sig"] == fb["fields"]["params"]["session_key"] == "<redacted>"
+
+
+def test_redact_hides_the_gateway_session_id_everywhere() -> None:
+    """The HTTP gateway's SessionID lets whoever holds it send and poll as the user: like a
+    switchboard cookie, it is a credential, in the fields, the target, headers and words."""
+    recs = [r for r in records("http_gateway") if r.proto == "http"]
+    ids = {r.frame.app.fields["session_id"] for r in recs  # type: ignore[attr-defined]
+           if r.frame.app.fields.get("session_id")}  # type: ignore[attr-defined]
+    assert len(ids) > 3
+    for r in recs:
+        out = json.dumps(record_to_json(r, redact=True)) + record_to_text(r, redact=True)
+        assert not [i for i in ids if i in out], r.no
+        plain = record_to_json(r, redact=False)
+        if plain["fields"].get("session_id"):
+            assert plain["credentials"] == ["session_id"]
+    send = next(r for r in recs
+                if isinstance(r.frame, HttpRequest) and "SessionID=" in r.frame.target)
+    assert "gateway send <redacted>" in record_to_text(send, redact=True)
 
 
 def test_redact_hides_tickets_and_credential_parameters_in_heads_and_targets(

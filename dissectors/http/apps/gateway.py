@@ -71,7 +71,7 @@ def decode_request(query: str, body: bytes, content_type: str | None
     sid = q.get("SessionID")
     if action != "open" and sid and body:
         carried = (Carried("msnp", sid, Direction.C2S, body),)
-    return AppInfo("gateway", fields, tuple(problems)), carried
+    return AppInfo("gateway", fields, tuple(problems), _secret(fields)), carried
 
 
 def decode_response(status: int, headers: tuple[tuple[str, str], ...], body: bytes,
@@ -105,4 +105,9 @@ def decode_response(status: int, headers: tuple[tuple[str, str], ...], body: byt
         last = carried[-1]
         carried[-1] = Carried(last.proto, last.key, last.direction, last.data, last.server,
                               last.rename, end=True)  # fmt: skip
-    return AppInfo("gateway", fields, tuple(problems)), tuple(carried)
+    return AppInfo("gateway", fields, tuple(problems), _secret(fields)), tuple(carried)
+
+
+def _secret(fields: dict[str, Any]) -> tuple[str, ...]:
+    """The session id is a credential: whoever holds it sends and polls as the session's user."""
+    return ("session_id",) if fields.get("session_id") else ()
