@@ -7,7 +7,11 @@ call (forwarding never waits for dissection), then hands a copy to the tap. Only
 put frames between the sides: the server-to-client stream of dispatch and notification
 connections, which is framed so the address in XFR NS/SB and RNG can point at one of the
 proxy's own listeners (opened on demand, one per real target, mapped back to it), and a
-`--script`, which sees every frame. A connection whose client opens with an HTTP request
+`--script`, which sees every frame. A switchboard listener is closed once it has had no
+open connection for `IDLE_LISTENER` seconds since its last connection ended or its address
+was last handed out (twice a switchboard cookie's usual life), so a server with very many
+switchboard hosts costs descriptors only for the ones in use; a later XFR or RNG for that
+address gets a new listener. A connection whose client opens with an HTTP request
 line (the MSNP HTTP gateway) is relayed untouched: the addresses in its bodies are for the
 gateway to follow, not the client. Flow control is explicit: when one side's transport
 buffers more than its high-water mark, asyncio calls `pause_writing` and the pipe stops
@@ -40,6 +44,10 @@ C2S, S2C = Direction.C2S, Direction.S2C
 HIGH_WATER: Final = 256 * 1024
 CONNECT_TIMEOUT: Final = 10.0
 READ_BUFFER: Final = 256 * 1024
+IDLE_LISTENER: Final = 120.0
+"""Seconds an unused switchboard listener stays open: twice the 60 s a switchboard cookie
+commonly lives (the reference server's), so a client that got the address can still come."""
+EXPIRES: Final = frozenset({"sb"})  # the --upstream's and NS listeners stay for good
 SALVAGE_READS: Final = 64  # reads of a reset socket's queue at most (the kernel's buffer)
 HTTP_REQUEST: Final = re.compile(rb"^(?:GET|POST|HEAD|PUT|OPTIONS|CONNECT) \S+ HTTP/1\.[01]\r?\n")
 
@@ -225,7 +233,7 @@ class Pipe:
             if client is not None:
                 client.close()
             self.done = True
-            self.proxy.pipes.pop(self.conn, None)
+            self.proxy.pipe_ended(self)
 
     # --- forwarding ----------------------------------------------------------------------
 
@@ -352,7 +360,7 @@ class Pipe:
         if self.done:
             return
         self.done = True
-        self.proxy.pipes.pop(self.conn, None)
+        self.proxy.pipe_ended(self)
         self.proxy.tap.closed(self.conn)
 
 
@@ -364,13 +372,17 @@ def _split_wire(data: bytes) -> tuple[bytes, bytes]:
 class ProxyCore:
     """Listeners, the target map and the live pipes; `Proxy` (proxy.py) runs it."""
 
-    def __init__(self, listen_host: str, tap: Tap, hook: Hook | None = None) -> None:
+    def __init__(self, listen_host: str, tap: Tap, hook: Hook | None = None, *,
+                 idle_listener: float = IDLE_LISTENER) -> None:
         self.listen_host = listen_host
         self.tap = tap
         self.hook = hook
         self.pipes: dict[int, Pipe] = {}
         self.listeners: dict[Target, asyncio.Server | None] = {}
         self.ports: dict[Target, int] = {}
+        self.idle_listener = idle_listener
+        self.using: dict[Target, int] = {}  # open connections per expiring listener
+        self._expiry: dict[Target, asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self.read_buffer = memoryview(bytearray(READ_BUFFER))
         self._tasks: set[asyncio.Task[None]] = set()
@@ -383,7 +395,46 @@ class ProxyCore:
     def factory(self, target: Target) -> Leg:
         pipe = Pipe(self, next(self._ids), target)
         self.pipes[pipe.conn] = pipe
+        if target.kind in EXPIRES:
+            self.using[target] = self.using.get(target, 0) + 1
+            self._idle(target, None)
         return pipe.legs[C2S]
+
+    def pipe_ended(self, pipe: Pipe) -> None:
+        """A connection is over: forget it, and let its listener expire if it was the last."""
+        if self.pipes.pop(pipe.conn, None) is None:
+            return
+        target = pipe.target
+        if target in self.using:
+            self.using[target] -= 1
+            if not self.using[target]:
+                del self.using[target]
+                self._idle(target, self.idle_listener)
+
+    def _idle(self, target: Target, after: float | None) -> None:
+        """(Re)start the listener's expiry timer (`after` seconds), or stop it (None)."""
+        timer = self._expiry.pop(target, None)
+        if timer is not None:
+            timer.cancel()
+        if after is not None and target.kind in EXPIRES and target not in self.using:
+            self._expiry[target] = asyncio.get_running_loop().call_later(
+                after, self._expire, target)
+
+    def _expire(self, target: Target) -> None:
+        """Close an idle listener; connections it accepted are not its to close."""
+        self._expiry.pop(target, None)
+        if target in self.using or target not in self.ports:
+            return
+        server = self.listeners.get(target)
+        if server is None:  # not serving yet (see map_target): look again later
+            self._idle(target, self.idle_listener)
+            return
+        port = self.ports.pop(target)
+        del self.listeners[target]
+        server.close()
+        self.tap.note(None, f"closed the idle listener on {show(self.listen_host, port)} "
+                      f"for {target.kind.upper()} {target.address} (unused for "
+                      f"{self.idle_listener:g} s)")
 
     async def listen(self, target: Target, port: int) -> str:
         """A listener for `target` on `port` (0: any); its address."""
@@ -401,6 +452,7 @@ class ProxyCore:
         target = Target(real_host.strip("[]"), int(real_port), kind)
         known = self.ports.get(target)
         if known is not None:
+            self._idle(target, self.idle_listener)  # a new cookie for it: wait for its client
             return show(host, known)
         family = socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -422,11 +474,15 @@ class ProxyCore:
             )
 
         self.spawn(serve())
+        self._idle(target, self.idle_listener)
         self.tap.note(None, f"listening on {show(self.listen_host, self.ports[target])} for "
                       f"{kind.upper()} {real}")
         return show(host, self.ports[target])
 
     async def close(self) -> None:
+        for timer in self._expiry.values():
+            timer.cancel()
+        self._expiry.clear()
         for server in self.listeners.values():
             if server is not None:
                 server.close()

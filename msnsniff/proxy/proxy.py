@@ -13,7 +13,7 @@ from typing import IO, TextIO
 from msnsniff.addresses import show
 from msnsniff.errors import MsnsniffError
 from msnsniff.proxy.addons import Hook
-from msnsniff.proxy.core import ProxyCore, Target
+from msnsniff.proxy.core import IDLE_LISTENER, ProxyCore, Target
 from msnsniff.proxy.live import CLOSE_WAIT, AnalysisTap
 from msnsniff.proxy.tap import RecordingTap, Tap, Taps
 from msnsniff.signals import until_stopped
@@ -27,6 +27,7 @@ class Proxy:
         record: Path | None = None, analysis: list[str] | None = None,
         hook: Hook | None = None, extra_taps: tuple[Tap, ...] = (),
         analysis_out: IO[bytes] | None = None, analysis_err: IO[bytes] | None = None,
+        idle_listener: float = IDLE_LISTENER,
     ) -> None:  # fmt: skip
         self.listen = listen
         self.upstream = upstream
@@ -35,6 +36,7 @@ class Proxy:
         self.hook = hook
         self.extra_taps = extra_taps
         self.analysis_files = (analysis_out, analysis_err)
+        self.idle_listener = idle_listener
         self.recording: RecordingTap | None = None
         self.analysis: AnalysisTap | None = None
         self.core: ProxyCore | None = None
@@ -48,7 +50,8 @@ class Proxy:
         if self.analysis_args is not None:
             self.analysis = await AnalysisTap.start(self.analysis_args, *self.analysis_files)
             taps.append(self.analysis)
-        self.core = ProxyCore(self.listen[0], Taps(*taps), self.hook)
+        self.core = ProxyCore(self.listen[0], Taps(*taps), self.hook,
+                              idle_listener=self.idle_listener)
         target = Target(self.upstream[0], self.upstream[1], "main")
         try:
             self.address = await self.core.listen(target, self.listen[1])

@@ -82,7 +82,7 @@ class Rig:
 
 def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = None,
         analysis: list[str] | None = None, upstream: str = "ds", listen: str = "127.0.0.1",
-        **config: Any) -> T:
+        idle_listener: float = 120.0, **config: Any) -> T:
     """`test(rig)` with a server and a proxy on `listen` in front of its `upstream` listener;
     clients connect to `listen` (127.0.0.1 for 0.0.0.0)."""
     async def main() -> T:
@@ -95,7 +95,8 @@ def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = N
         err = (tmp / "live.err").open("wb")
         proxy = Proxy((listen, 0), ("127.0.0.1", server.ports[upstream]),
                       record=tmp / "proxy.pcapng", analysis=analysis, hook=hook,
-                      extra_taps=(tap,), analysis_out=out, analysis_err=err)  # fmt: skip
+                      extra_taps=(tap,), analysis_out=out, analysis_err=err,
+                      idle_listener=idle_listener)  # fmt: skip
         await proxy.start()
         try:
             return await asyncio.wait_for(test(Rig(server, proxy, tap, tmp)), 60)

@@ -405,3 +405,42 @@ def test_an_unfinished_line_before_a_reset_is_passed_on() -> None:
 
     with_raw_upstream(test)
     with_raw_upstream(test, script=True)  # the framed path a script puts in
+
+
+def test_idle_switchboard_listeners_are_closed_and_opened_again_when_needed(
+        tmp_path: Path) -> None:
+    """One listener per switchboard address was kept for the proxy's lifetime: against a
+    server with very many switchboard hosts the descriptors only grew. A listener with no
+    open connection for a while (since its last one ended or its address was last handed
+    out) is closed; a later XFR for that address gets a new one, and the chat works."""
+
+    async def test(rig: Rig) -> None:
+        core = rig.proxy.core
+        assert core is not None
+
+        async def until_kinds(kinds: list[str]) -> None:
+            deadline = time.monotonic() + 10  # 0.3 s idle, then slack for a busy machine
+            while [t.kind for t in core.listeners] != kinds:
+                assert time.monotonic() < deadline, list(core.listeners)
+                await asyncio.sleep(0.05)
+
+        alice, bob = await rig.friends(A, "bob@example.com")
+        for _ in range(2):
+            chat = await alice.open_chat()
+            invite = asyncio.create_task(chat.invite("bob@example.com"))
+            answer = await bob.answer(await bob.conn.until("RNG"))
+            assert (await invite).cmd == "JOI"
+            await asyncio.sleep(0.6)  # idle time, but the connections are open: it stays
+            assert [t.kind for t in core.listeners] == ["main", "ns", "sb"]
+            assert (await chat.say("still here")).cmd == "ACK"  # type: ignore[union-attr]
+            await chat.leave()
+            await answer.leave()
+            await until_kinds(["main", "ns"])  # closed once idle, not the NS
+        # an address handed out and never used expires too (a cookie nobody redeemed)
+        await alice.conn.call("XFR", "SB")
+        assert [t.kind for t in core.listeners] == ["main", "ns", "sb"]
+        await until_kinds(["main", "ns"])
+        closed = [n for n in rig.tap.notes if n.startswith("closed the idle listener")]
+        assert len(closed) == 3 and all("for SB 127.0.0.1:" in n for n in closed), closed
+
+    run(test, tmp_path, idle_listener=0.3)
