@@ -6,7 +6,9 @@ which turns them into the capture events `msnsniff read` uses (`StreamChunk`, `G
 `-Y` filtered, `--redact`ed) and the proxy's notes (rewrites, refused upstreams, script
 actions) and expert findings to stderr, as they happen. The pipe is bounded: when the child
 falls behind by more than `MAX_BACKLOG` bytes, the parent drops the copy (never the
-forwarded bytes) and sends a `Gap` once it can, so the analysis says exactly what it missed.
+forwarded bytes) and sends a `Gap` as soon as the pipe has room for it (it tries every
+`GAP_RETRY` seconds, and before the next data or the end in that direction), so the analysis
+says exactly what it missed when it missed it, not when that connection next says something.
 
 Message format: a header `!BIBdI` (type, connection, direction, timestamp, length) and
 `length` bytes.
@@ -29,6 +31,7 @@ HEADER: Final = struct.Struct("!BIBdI")
 OPEN, DATA, END, CLOSED, NOTE, GAP = range(1, 7)
 MAX_BACKLOG: Final = 8 << 20
 PIPE_SIZE: Final = 1 << 20  # the pipe to the child: fewer, larger writes (Linux; else default)
+GAP_RETRY: Final = 0.05  # seconds between tries to announce dropped bytes
 FLUSH_DELAY: Final = 0.005  # seconds: the live output lags by at most this much more
 CLOSE_WAIT: Final = 3.0
 """Seconds the child may take to finish its output once the proxy stops; after that its
@@ -53,6 +56,7 @@ class AnalysisTap:
         self._batch: list[bytes] = []  # messages written together every FLUSH_DELAY seconds
         self._batched = 0  # their bytes
         self._flush: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None  # announcing the gaps in `dropped`
         stdin = proc.stdin
         pipe = None if stdin is None else stdin.transport.get_extra_info("pipe")
         # not POSIX (no fcntl), not Linux (no F_SETPIPE_SZ), or over the system's
@@ -100,16 +104,21 @@ class AnalysisTap:
 
     def data(self, conn: int, direction: Direction, data: bytes) -> None:
         key = (conn, _dir_code(direction))
-        lost = self.dropped.get(key, 0)
-        if lost:
-            if not self._send(GAP, conn, key[1], struct.pack("!Q", lost)):
-                self.dropped[key] = lost + len(data)
-                self.dropped_total += len(data)
-                return
-            del self.dropped[key]
-        if not self._send(DATA, conn, key[1], data):
+        self._flush_gap(*key)
+        if key in self.dropped or not self._send(DATA, conn, key[1], data):
             self.dropped[key] = self.dropped.get(key, 0) + len(data)
             self.dropped_total += len(data)
+            if self._retry is None:
+                self._retry = asyncio.get_running_loop().call_later(GAP_RETRY, self._announce)
+
+    def _announce(self) -> None:
+        """Send the gaps not sent yet; try again later while the pipe has no room."""
+        self._retry = None
+        for conn, code in list(self.dropped):
+            self._flush_gap(conn, code)
+        stdin = self.proc.stdin
+        if self.dropped and stdin is not None and not stdin.is_closing():
+            self._retry = asyncio.get_running_loop().call_later(GAP_RETRY, self._announce)
 
     def _flush_gap(self, conn: int, code: int) -> None:
         """Report bytes dropped on this direction before saying it ended."""
@@ -132,6 +141,9 @@ class AnalysisTap:
     async def close(self) -> None:
         """Send what is batched and end the child's input; wait `CLOSE_WAIT` seconds for it
         to finish its output, then end it (`cut_short`) rather than wait on its reader."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._flush is not None:
             self._flush.cancel()
         self._write()

@@ -6,6 +6,7 @@ reference server through the proxy must still get its QNG at once after each).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
@@ -444,3 +445,68 @@ def test_idle_switchboard_listeners_are_closed_and_opened_again_when_needed(
         assert len(closed) == 3 and all("for SB 127.0.0.1:" in n for n in closed), closed
 
     run(test, tmp_path, idle_listener=0.3)
+
+
+def _behind(tmp_path: Path, test: Callable[[Proxy, RawPeer, Callable[[], str]],
+                                           Awaitable[None]]) -> str:
+    """`test(proxy, peer, stderr)` with the analysis child stopped (SIGSTOP) until the test
+    continues it: the child falls behind for real. The child's stderr at the end."""
+    import signal
+
+    err_path = tmp_path / "live.err"
+
+    async def main() -> None:
+        peer = RawPeer()
+        out = (tmp_path / "live.out").open("wb")
+        err = err_path.open("wb")
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), analysis=["-T", "jsonl"],
+                      analysis_out=out, analysis_err=err)  # fmt: skip
+        await proxy.start()
+        assert proxy.analysis is not None
+        os.kill(proxy.analysis.proc.pid, signal.SIGSTOP)
+        try:
+            await asyncio.wait_for(test(proxy, peer, err_path.read_text), 60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proxy.analysis.proc.pid, signal.SIGCONT)
+            await proxy.close()
+            peer.sock.close()
+            out.close()
+            err.close()
+
+    asyncio.run(main())
+    return err_path.read_text()
+
+
+async def _flood(client: socket.socket, upstream: socket.socket, size: int) -> None:
+    """`size` bytes client to server through the proxy, all read by the server."""
+    loop = asyncio.get_running_loop()
+    data = b"VER 1 MSNP8 CVR0\r\n" + b"\xff" * (size - 18)
+    sending = asyncio.ensure_future(loop.sock_sendall(client, data))
+    got = 0
+    while got < size:
+        got += len(await asyncio.wait_for(loop.sock_recv(upstream, 1 << 20), 10))
+    await sending
+
+
+def test_a_gap_in_the_analysis_is_announced_when_it_happens(tmp_path: Path) -> None:
+    """The analysis falls behind (its child stopped) and the proxy drops its copy of a
+    flood; the gap was announced only with the next data in that direction, so a client
+    that then went quiet left the output silent about it until the connection ended."""
+    import signal
+
+    async def test(proxy: Proxy, peer: RawPeer, stderr: Callable[[], str]) -> None:
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await _flood(client, upstream, 12 << 20)  # over the pipe and the backlog
+        assert proxy.analysis is not None and proxy.analysis.dropped_total > 0
+        os.kill(proxy.analysis.proc.pid, signal.SIGCONT)  # it catches up; nothing more is sent
+        deadline = time.monotonic() + 20
+        while "fell behind" not in stderr() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert "the analysis fell behind" in stderr()
+        client.close()
+        upstream.close()
+
+    err = _behind(tmp_path, test)
+    assert err.count("fell behind") == 1, err
