@@ -30,6 +30,10 @@ from dissectors.api import Direction
 HEADER: Final = struct.Struct("!BIBdI")
 OPEN, DATA, END, CLOSED, NOTE, GAP = range(1, 7)
 MAX_BACKLOG: Final = 8 << 20
+CONTROL_ROOM: Final = 1 << 20
+"""Bytes over `MAX_BACKLOG` kept for the small messages the analysis cannot do without
+(a connection's opening and end, the proxy's notes, the gap before an end): dropping one
+made the analysis ignore a connection for good, or never end it."""
 PIPE_SIZE: Final = 1 << 20  # the pipe to the child: fewer, larger writes (Linux; else default)
 GAP_RETRY: Final = 0.05  # seconds between tries to announce dropped bytes
 FLUSH_DELAY: Final = 0.005  # seconds: the live output lags by at most this much more
@@ -78,11 +82,12 @@ class AnalysisTap:
         )
         return cls(proc)
 
-    def _send(self, kind: int, conn: int, direction: int, data: bytes) -> bool:
+    def _send(self, kind: int, conn: int, direction: int, data: bytes,
+              room: int = MAX_BACKLOG) -> bool:
         stdin = self.proc.stdin
         if stdin is None or stdin.is_closing():
             return False
-        if stdin.transport.get_write_buffer_size() + self._batched > MAX_BACKLOG:
+        if stdin.transport.get_write_buffer_size() + self._batched > room:
             return False
         self._batch.append(HEADER.pack(kind, conn, direction, time.time(), len(data)))
         self._batch.append(data)
@@ -100,7 +105,8 @@ class AnalysisTap:
         self._batched = 0
 
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
-        self._send(OPEN, conn, 0, "\0".join((label, client, server, kind)).encode())
+        self._send(OPEN, conn, 0, "\0".join((label, client, server, kind)).encode(),
+                   MAX_BACKLOG + CONTROL_ROOM)
 
     def data(self, conn: int, direction: Direction, data: bytes) -> None:
         key = (conn, _dir_code(direction))
@@ -120,23 +126,26 @@ class AnalysisTap:
         if self.dropped and stdin is not None and not stdin.is_closing():
             self._retry = asyncio.get_running_loop().call_later(GAP_RETRY, self._announce)
 
-    def _flush_gap(self, conn: int, code: int) -> None:
-        """Report bytes dropped on this direction before saying it ended."""
+    def _flush_gap(self, conn: int, code: int, room: int = MAX_BACKLOG) -> None:
+        """Report the bytes dropped on this direction, if the pipe has `room`."""
         lost = self.dropped.pop((conn, code), 0)
-        if lost and not self._send(GAP, conn, code, struct.pack("!Q", lost)):
+        if lost and not self._send(GAP, conn, code, struct.pack("!Q", lost), room):
             self.dropped[(conn, code)] = lost
 
     def ended(self, conn: int, direction: Direction, reason: str) -> None:
-        self._flush_gap(conn, _dir_code(direction))
-        self._send(END, conn, _dir_code(direction), reason.encode())
+        room = MAX_BACKLOG + CONTROL_ROOM  # the gap goes before the end, whatever the backlog
+        self._flush_gap(conn, _dir_code(direction), room)
+        self._send(END, conn, _dir_code(direction), reason.encode(), room)
 
     def closed(self, conn: int) -> None:
+        room = MAX_BACKLOG + CONTROL_ROOM
         for code in (0, 1):
-            self._flush_gap(conn, code)
-        self._send(CLOSED, conn, 0, b"")
+            self._flush_gap(conn, code, room)
+        self._send(CLOSED, conn, 0, b"", room)
 
     def note(self, conn: int | None, text: str) -> None:
-        self._send(NOTE, conn or 0, 0, text.encode("utf-8", "replace"))
+        self._send(NOTE, conn or 0, 0, text.encode("utf-8", "replace"),
+                   MAX_BACKLOG + CONTROL_ROOM)
 
     async def close(self) -> None:
         """Send what is batched and end the child's input; wait `CLOSE_WAIT` seconds for it

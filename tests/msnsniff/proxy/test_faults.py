@@ -510,3 +510,35 @@ def test_a_gap_in_the_analysis_is_announced_when_it_happens(tmp_path: Path) -> N
 
     err = _behind(tmp_path, test)
     assert err.count("fell behind") == 1, err
+
+
+def test_a_connection_opened_while_the_analysis_is_behind_is_still_dissected(
+        tmp_path: Path) -> None:
+    """While the analysis was behind, the proxy dropped every message to it, the opening and
+    end of a connection too: one opened then was unknown to the analysis for good, so all
+    it said after the analysis caught up went unshown, and the end of one was never seen."""
+    import signal
+
+    async def test(proxy: Proxy, peer: RawPeer, stderr: Callable[[], str]) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await _flood(client, upstream, 12 << 20)
+        late = await via(_port(proxy))  # opened while the analysis is far behind
+        late_up = await peer.accept()
+        assert proxy.analysis is not None
+        os.kill(proxy.analysis.proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 20
+        while "fell behind" not in stderr() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await loop.sock_sendall(late, b"VER 7 MSNP8 CVR0\r\n")
+        assert await loop.sock_recv(late_up, 100) == b"VER 7 MSNP8 CVR0\r\n"
+        await loop.sock_sendall(late_up, b"VER 7 MSNP8\r\n")
+        assert await loop.sock_recv(late, 100) == b"VER 7 MSNP8\r\n"
+        for s in (client, upstream, late, late_up):
+            s.close()
+        await asyncio.sleep(0.3)
+
+    _behind(tmp_path, test)
+    live = (tmp_path / "live.out").read_text()
+    assert live.count('"trid":7') == 2, live[-2000:]
