@@ -85,8 +85,9 @@ class PcapWriter:
         self._fh = fh
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
 
-    def write(self, ts: float, frame: bytes) -> None:
-        """Append one packet record at time `ts` (seconds), rounded to the microsecond."""
+    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+        """Append one packet record at time `ts` (seconds), rounded to the microsecond;
+        classic pcap has no place for a `comment` (pcapng does): dropped."""
         sec = int(ts)
         usec = round((ts - sec) * 1e6)
         if usec >= 1_000_000:
@@ -168,7 +169,8 @@ class TcpConversation:
     _seq: list[int] = field(default_factory=list)
     _ip_id: int = 1
 
-    def _packet(self, ts: float, from_client: bool, flags: int, payload: bytes = b"") -> None:
+    def _packet(self, ts: float, from_client: bool, flags: int, payload: bytes = b"",
+                comment: str | None = None) -> None:
         a, b = (self.client, self.server) if from_client else (self.server, self.client)
         i = 0 if from_client else 1
         ack = self._seq[1 - i] if flags & _ACK else 0  # no ACK flag: the field is zero (the SYN)
@@ -178,7 +180,7 @@ class TcpConversation:
             frame = ipv4_tcp_packet(a[0], a[1], b[0], b[1], self._seq[i], ack, flags, payload,
                                     self._ip_id)  # fmt: skip
         self._ip_id += 1
-        self.writer.write(ts, frame)
+        self.writer.write(ts, frame, comment)
         self._seq[i] = (self._seq[i] + len(payload) + (1 if flags & (_SYN | _FIN) else 0)) & (
             0xFFFFFFFF
         )
@@ -190,16 +192,21 @@ class TcpConversation:
         self._packet(ts + 0.0001, False, _SYN | _ACK)
         self._packet(ts + 0.0002, True, _ACK)
 
-    def send(self, ts: float, from_client: bool, data: bytes) -> None:
-        """One application write, cut into MSS-sized segments."""
+    def send(self, ts: float, from_client: bool, data: bytes,
+             comment: str | None = None) -> None:
+        """One application write, cut into MSS-sized segments; a `comment` goes on the
+        first (pcapng only)."""
         for i in range(0, len(data), self.mss):
-            self._packet(ts, from_client, _PSH | _ACK, data[i : i + self.mss])
+            self._packet(ts, from_client, _PSH | _ACK, data[i : i + self.mss],
+                         comment if i == 0 else None)  # fmt: skip
 
-    def close(self, ts: float, by_client: bool = True, reset: bool = False) -> None:
-        """Write a FIN exchange started by one side, or a single RST when `reset`."""
+    def close(self, ts: float, by_client: bool = True, reset: bool = False,
+              comment: str | None = None) -> None:
+        """Write a FIN exchange started by one side, or a single RST when `reset`; a
+        `comment` goes on the first packet (pcapng only)."""
         if reset:
-            self._packet(ts, by_client, _RST | _ACK)
+            self._packet(ts, by_client, _RST | _ACK, comment=comment)
             return
-        self._packet(ts, by_client, _FIN | _ACK)
+        self._packet(ts, by_client, _FIN | _ACK, comment=comment)
         self._packet(ts + 0.0001, not by_client, _FIN | _ACK)
         self._packet(ts + 0.0002, by_client, _ACK)

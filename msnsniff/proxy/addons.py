@@ -19,7 +19,7 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 
 from dissectors.api import Direction
 from msnsniff.errors import MsnsniffError
@@ -64,6 +64,8 @@ class ProxyFrame:
         return line + b"\r\n" + self.payload
 
 
+MAX_SHOWN: Final = 5  # frames a note names one by one
+
 Hook = Callable[[ProxyFrame], "ProxyFrame | Sequence[ProxyFrame] | None"]
 
 
@@ -100,7 +102,16 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
         return [original], "script returned something that is not a ProxyFrame; passed unchanged"
     if out == [original]:
         return out, None
-    return out, f"script changed {_shown(original)} into {len(out)} frame(s)"
+    back = {direction: "", _other(direction): ", sent back"}
+    sent = [f"{_shown(f)} ({len(f.wire())} bytes{back[f.direction]})" for f in out[:MAX_SHOWN]]
+    if len(out) > MAX_SHOWN:
+        sent.append(f"{len(out) - MAX_SHOWN} more")
+    return out, (f"script changed {_shown(original)} ({len(frame.raw)} bytes) into "
+                 f"{len(out)} frame(s): {', '.join(sent)}")
+
+
+def _other(direction: Direction) -> Direction:
+    return Direction.S2C if direction is Direction.C2S else Direction.C2S
 
 
 def _shown(frame: ProxyFrame) -> str:

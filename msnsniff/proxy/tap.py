@@ -5,6 +5,9 @@
 conversation per proxied connection, between the client's real address and the real
 server's, with the real timing; it holds what each endpoint sent (the server's XFR and RNG
 with their original addresses), so reading it back gives the frames the live output showed.
+Where the other side got something else (a rewritten address, a `--script`'s change, drop or
+injected frame), the proxy's note says so as a packet comment on the packet that carried
+the frame (pcapng; Wireshark shows them, `frame.comment` filters them).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class RecordingTap:
         self._clock = clock
         self._convs: dict[int, TcpConversation] = {}
         self._first_end: dict[int, tuple[bool, bool]] = {}  # conn -> (by the client, a reset)
+        self._marks: dict[int, list[str]] = {}  # conn -> notes for its next packet's comment
         self._isn = 7000
 
     def _fail(self, error: OSError) -> None:
@@ -86,6 +90,7 @@ class RecordingTap:
         self.failed = error.strerror or str(error)
         self._convs.clear()
         self._first_end.clear()
+        self._marks.clear()
         with contextlib.suppress(OSError):  # what is still buffered cannot be written either
             self._fh.close()
         if self._report is not None:
@@ -110,7 +115,7 @@ class RecordingTap:
         conv = self._convs.get(conn)
         if conv is not None:
             try:
-                conv.send(self._clock(), direction is Direction.C2S, data)
+                conv.send(self._clock(), direction is Direction.C2S, data, self._mark(conn))
             except OSError as e:
                 self._fail(e)
 
@@ -125,13 +130,21 @@ class RecordingTap:
         by_client, reset = self._first_end.pop(conn, (True, False))
         if conv is not None:
             try:
-                conv.close(self._clock(), by_client=by_client, reset=reset)
+                conv.close(self._clock(), by_client=by_client, reset=reset,
+                           comment=self._mark(conn))  # fmt: skip
                 self._writer.flush()
             except OSError as e:
                 self._fail(e)
 
     def note(self, conn: int | None, text: str) -> None:
-        pass
+        """A note on a recorded connection (the relay makes it just before handing on the
+        data it is about) becomes the comment of that connection's next packet."""
+        if conn is not None and conn in self._convs:
+            self._marks.setdefault(conn, []).append(text)
+
+    def _mark(self, conn: int) -> str | None:
+        marks = self._marks.pop(conn, None)
+        return None if marks is None else "\n".join(f"msnsniff proxy: {m}" for m in marks)
 
     def close(self) -> None:
         for conn in list(self._convs):

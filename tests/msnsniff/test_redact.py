@@ -197,10 +197,10 @@ class _Losing(PcapWriter):
         super().__init__(fh)
         self.lost, self.count = lost, 0
 
-    def write(self, ts: float, frame: bytes) -> None:
+    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
         self.count += 1
         if self.count not in self.lost:
-            super().write(ts, frame)
+            super().write(ts, frame, comment)
 
 
 def test_a_stream_whose_first_bytes_were_lost_is_redacted(tmp_path: Path) -> None:

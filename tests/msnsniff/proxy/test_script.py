@@ -82,3 +82,39 @@ def test_notes_name_a_frame_by_command_and_trid_never_by_its_credentials() -> No
     _, note = apply(lambda f: None, WireFrame(b"MSG alice@example.com Alice 0"),
                     Direction.S2C, "sb#1")  # fmt: skip
     assert note == "script dropped MSG"
+
+
+def test_the_recording_marks_where_the_other_side_got_something_else(tmp_path: Path) -> None:
+    """-w holds what each endpoint sent; a script's change, drop or injected reply was
+    nowhere in it, so the file read as if the client had got the server's frames. Each now
+    comes with the proxy's note as a pcapng comment on the packet that carried the frame,
+    and so does each rewritten XFR/RNG address."""
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    path = tmp_path / "addon.py"
+    path.write_text(SCRIPT)
+
+    async def test(rig: Rig) -> None:
+        alice, bob = await rig.friends(A, B)
+        alice.conn.send_line("PNG")
+        assert (await alice.conn.until("QNG")).line == "QNG 42"
+        a = await alice.open_chat()
+        await a.conn.call("CAL", B)
+        b = await bob.answer(await bob.conn.until("RNG"))
+        await a.conn.until("JOI")
+        assert (await a.say("the secret is out")) is not None
+        await b.conn.until("MSG")
+
+    run(test, tmp_path, hook=load_script(path))
+    marked = {}
+    for packet in rdpcap(str(tmp_path / "proxy.pcapng")):
+        if packet.comment:
+            marked[bytes(packet[TCP].payload).split()[0]] = packet.comment.decode()
+    assert marked[b"PNG"].startswith("msnsniff proxy: ns#")
+    assert "script changed PNG (5 bytes) into 1 frame(s): QNG 42 (8 bytes, sent back)" in \
+        marked[b"PNG"]
+    assert "script changed MSG" in marked[b"MSG"] and "bytes) into 1 frame(s): MSG" in \
+        marked[b"MSG"]
+    assert "rewrote 127.0.0.1:" in marked[b"XFR"] and "in XFR" in marked[b"XFR"]
+    assert "in RNG" in marked[b"RNG"]
