@@ -225,6 +225,8 @@ class Pipe:
         except (OSError, TimeoutError) as e:
             if isinstance(e, TimeoutError):
                 reason = f"did not answer within {CONNECT_TIMEOUT:g} s"
+            elif isinstance(e, socket.gaierror):  # its errno is a resolver code, not errno's
+                reason = f"cannot be resolved ({e.strerror or e})"
             else:  # asyncio's own message hides the errno's name ("Connect call failed")
                 reason = os.strerror(e.errno).lower() if e.errno else (e.strerror or repr(e))
             self.proxy.tap.note(self.conn, f"{self.label} from {self.client_addr}: upstream "

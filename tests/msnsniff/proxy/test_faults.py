@@ -542,3 +542,23 @@ def test_a_connection_opened_while_the_analysis_is_behind_is_still_dissected(
     _behind(tmp_path, test)
     live = (tmp_path / "live.out").read_text()
     assert live.count('"trid":7') == 2, live[-2000:]
+
+
+def test_an_upstream_name_that_cannot_be_resolved_is_said_so() -> None:
+    """The resolver's error code went through os.strerror as if it were an errno: the note
+    read 'upstream nohost.invalid:1863 unknown error -2' (.invalid never resolves)."""
+
+    async def main() -> None:
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", 0), ("nohost.invalid", 1863), extra_taps=(tap,))
+        await proxy.start()
+        try:
+            s = await via(_port(proxy))
+            await recv_all(s, 15)
+            s.close()
+            [note] = [n for n in tap.notes if "nohost.invalid" in n]
+            assert "cannot be resolved (" in note and "unknown error" not in note, note
+        finally:
+            await proxy.close()
+
+    asyncio.run(main())
