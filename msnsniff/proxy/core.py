@@ -222,11 +222,13 @@ class Pipe:
                 loop.create_connection(lambda: self.legs[S2C], self.target.host,
                                        self.target.port), CONNECT_TIMEOUT,
             )  # fmt: skip
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             if isinstance(e, TimeoutError):
                 reason = f"did not answer within {CONNECT_TIMEOUT:g} s"
             elif isinstance(e, socket.gaierror):  # its errno is a resolver code, not errno's
                 reason = f"cannot be resolved ({e.strerror or e})"
+            elif isinstance(e, ValueError):  # a name the resolver refuses (an empty label)
+                reason = f"is not a usable address ({e})"
             else:  # asyncio's own message hides the errno's name ("Connect call failed")
                 reason = os.strerror(e.errno).lower() if e.errno else (e.strerror or repr(e))
             self.proxy.tap.note(self.conn, f"{self.label} from {self.client_addr}: upstream "

@@ -50,8 +50,8 @@ def rewrite(frame: WireFrame, mapper: Mapper) -> Rewrite | None:
     except UnicodeDecodeError:
         return None
     host, _, port = original.rpartition(":")
-    if not host or not port.isdigit():
-        return None
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None  # not an address anyone can connect to: the client gets it as it is
     replacement = mapper(kind, original)
     words[index] = replacement.encode("ascii")
     return Rewrite(kind, original, replacement, b" ".join(words))

@@ -562,3 +562,31 @@ def test_an_upstream_name_that_cannot_be_resolved_is_said_so() -> None:
             await proxy.close()
 
     asyncio.run(main())
+
+
+def test_an_xfr_to_a_port_that_cannot_exist_goes_through_unchanged() -> None:
+    """`XFR 5 SB 127.0.0.1:99999` was rewritten to a listener of the proxy's; a client
+    that connected there hung for good, the connect failing with an OverflowError nothing
+    caught (a traceback on stderr). Such an address is not one: it reaches the client as
+    the server sent it, as a direct connection would."""
+
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        bad = b"XFR 5 SB 127.0.0.1:99999 CKI x\r\nRNG 6 127.0.0.1:0 CKI y a@b.c A\r\n"
+        await loop.sock_sendall(upstream, bad + b"XFR 7 SB 127.0.0.1:1 CKI z\r\n")
+        got = b""
+        while got.count(b"\r\n") < 3:
+            got += await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+        assert got.startswith(bad) and b":1 CKI z" not in got  # the good one is rewritten
+        assert proxy.core is not None and len(proxy.core.listeners) == 2
+        # a name no resolver takes (an empty label): the client is closed with the reason
+        await loop.sock_sendall(upstream, b"XFR 8 SB a..b:1865 CKI w\r\n")
+        line = await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+        port = int(line.split()[3].rpartition(b":")[2])
+        assert await recv_all(await via(port)) == (b"", "eof")
+        client.close()
+        upstream.close()
+
+    with_raw_upstream(test)
