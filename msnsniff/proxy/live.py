@@ -176,6 +176,14 @@ class AnalysisTap:
 # --- the child ---------------------------------------------------------------------------------
 
 
+def _printable(text: str) -> str:
+    """A note with its control characters escaped (`\\x1b`): notes quote what a server or
+    client sent (an XFR's address, a script's frame), which must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _messages(fh: BinaryIO) -> Iterator[tuple[int, int, int, float, bytes]]:
     while True:
         head = fh.read(HEADER.size)
@@ -277,7 +285,7 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
                 label, client, server, role = data.decode().split("\0")
                 events.opened(conn, label, client, server, role)
             elif kind == NOTE:
-                err.write(f"proxy: {data.decode('utf-8', 'replace')}\n")
+                err.write(f"proxy: {_printable(data.decode('utf-8', 'replace'))}\n")
                 err.flush()
             elif kind == DATA:
                 events.data(conn, direction, data, ts)

@@ -590,3 +590,28 @@ def test_an_xfr_to_a_port_that_cannot_exist_goes_through_unchanged() -> None:
         upstream.close()
 
     with_raw_upstream(test)
+
+
+def test_the_proxy_s_notes_never_pass_control_characters_to_the_terminal(
+        tmp_path: Path) -> None:
+    """The notes quote what the server sent (an XFR's address): a server naming its
+    switchboard '\\x1b[31mRED\\x1b[0m:1865' turned the proxy user's terminal red (and could
+    send any other escape sequence). They are escaped now."""
+
+    async def test(proxy: Proxy, peer: RawPeer, stderr: Callable[[], str]) -> None:
+        import signal
+
+        assert proxy.analysis is not None
+        os.kill(proxy.analysis.proc.pid, signal.SIGCONT)  # not behind: running as usual
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await loop.sock_sendall(upstream, b"XFR 5 SB \x1b[31mRED\x1b[0m:1865 CKI x\r\n")
+        await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+        client.close()
+        upstream.close()
+        await asyncio.sleep(0.2)
+
+    err = _behind(tmp_path, test)
+    assert "rewrote \\x1b[31mRED\\x1b[0m:1865 -> 127.0.0.1:" in err, err
+    assert "\x1b" not in err
