@@ -268,7 +268,10 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
     else:  # a plugin's frame: its own fields, named
         body = " ".join(f"{name}={'…' if redact else printable(str(value))}"
                         for name, value in _own_fields(frame)) or f"{len(frame.raw)} bytes"
-    return f"{head} {record.proto.upper()} {body}"
+    line = f"{head} {record.proto.upper()} {body}"
+    if not line.isprintable():  # the sender's control characters would drive the terminal
+        line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+    return line
 
 
 _COMMON_FIELDS: Final = frozenset({"direction", "offset", "raw"})

@@ -32,6 +32,16 @@ def test_non_utf8_nickname_is_written_as_escapes_in_valid_utf8() -> None:
     assert "LST a@b.c N\\xffck 11 0" in text
 
 
+def test_a_text_line_escapes_control_characters() -> None:
+    """A frame's words are the sender's: `CHG 6 \x1b[32mGREEN\x1b[0m 0` from a server (seen
+    through the proxy, and in `read` of a capture of it) turned the terminal green, and any
+    escape sequence a terminal obeys could be sent so. JSON keeps the exact text."""
+    record = _record(b"CHG 6 \x1b[32mGREEN\x1b[0m\x07 0\r\n")
+    text = record_to_text(record)
+    assert "CHG 6 \\x1b[32mGREEN\\x1b[0m\\x07 0" in text and text.isprintable()
+    assert json.loads(record_to_jsonl(record))["args"][0] == "\x1b[32mGREEN\x1b[0m\x07"
+
+
 def test_a_text_line_names_the_sender_first_in_both_directions() -> None:
     """As tshark prints `src → dst`: a server line is `server → client` (it read
     `server ← client`, which says the bytes went the other way)."""
