@@ -491,6 +491,8 @@ class ProxyCore:
             if server is not None:
                 server.close()
         for pipe in list(self.pipes.values()):
+            if not pipe.done:  # else the recording and the output blame an endpoint
+                self.tap.note(pipe.conn, f"{pipe.label}: ended by the proxy stopping")
             for leg in pipe.legs.values():
                 if leg.transport is not None:
                     leg.transport.abort()

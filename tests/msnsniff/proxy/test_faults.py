@@ -615,3 +615,34 @@ def test_the_proxy_s_notes_never_pass_control_characters_to_the_terminal(
     err = _behind(tmp_path, test)
     assert "rewrote \\x1b[31mRED\\x1b[0m:1865 -> 127.0.0.1:" in err, err
     assert "\x1b" not in err
+
+
+def test_connections_the_proxy_ends_when_it_stops_are_said_to_be(tmp_path: Path) -> None:
+    """Stopping the proxy (Ctrl-C, SIGTERM) ends the connections still open; nothing said
+    so, and the recording read as if the client had closed its connection then."""
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    record = tmp_path / "stop.pcapng"
+
+    async def main() -> None:
+        peer = RawPeer()
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), record=record,
+                      extra_taps=(tap,))  # fmt: skip
+        await proxy.start()
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        await loop.sock_sendall(client, b"PNG\r\n")
+        assert await loop.sock_recv(upstream, 10) == b"PNG\r\n"
+        await proxy.close()
+        assert tap.notes[-1] == "main#1: ended by the proxy stopping"
+        client.close()
+        upstream.close()
+        peer.sock.close()
+
+    asyncio.run(main())
+    packets = rdpcap(str(record))
+    fin = next(p for p in packets if p[TCP].flags & 0x05)
+    assert fin.comment == b"msnsniff proxy: main#1: ended by the proxy stopping"
