@@ -321,7 +321,8 @@ class Pipe:
         out = self.other(side).transport
         if out is not None and not out.is_closing():
             if out.can_write_eof():
-                out.write_eof()
+                with contextlib.suppress(OSError):  # that side is gone (reset): its leg says so
+                    out.write_eof()
             else:
                 out.close()
         self.eofs.add(side)

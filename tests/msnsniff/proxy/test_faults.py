@@ -646,3 +646,42 @@ def test_connections_the_proxy_ends_when_it_stops_are_said_to_be(tmp_path: Path)
     packets = rdpcap(str(record))
     fin = next(p for p in packets if p[TCP].flags & 0x05)
     assert fin.comment == b"msnsniff proxy: main#1: ended by the proxy stopping"
+
+
+def test_a_client_closing_as_the_server_resets_is_not_reported_as_a_client_reset(
+        tmp_path: Path) -> None:
+    """The client closes (FIN) while the server resets: passing the half-close on failed
+    (the upstream socket was reset: ENOTCONN), and asyncio took that error for the client
+    connection's own, so the proxy said 'client reset' and recorded the client's end as a
+    RST. Only the server reset."""
+    record = tmp_path / "ends.pcapng"
+
+    async def main() -> None:
+        peer = RawPeer()
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), record=record,
+                      extra_taps=(tap,))  # fmt: skip
+        await proxy.start()
+        loop = asyncio.get_running_loop()
+        try:
+            for _ in range(5):
+                client = await via(_port(proxy))
+                upstream = await peer.accept()
+                await loop.sock_sendall(client, b"PNG\r\n")
+                await asyncio.sleep(0.1)
+                client.close()
+                upstream.close()  # with PNG unread: a reset
+                await asyncio.sleep(0.2)
+        finally:
+            await proxy.close()
+            peer.sock.close()
+        assert not [n for n in tap.notes if "client reset" in n], tap.notes
+        assert len([n for n in tap.notes if "server reset" in n]) == 5, tap.notes
+
+    asyncio.run(main())
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    packets = rdpcap(str(record))
+    server_port = next(p[TCP].dport for p in packets if p[TCP].flags == 0x02)
+    assert not [p for p in packets if p[TCP].flags & 0x04 and p[TCP].dport == server_port]
