@@ -49,7 +49,23 @@ IDLE_LISTENER: Final = 120.0
 commonly lives (the reference server's), so a client that got the address can still come."""
 EXPIRES: Final = frozenset({"sb"})  # the --upstream's and NS listeners stay for good
 SALVAGE_READS: Final = 64  # reads of a reset socket's queue at most (the kernel's buffer)
+HTTP_METHODS: Final = (b"GET", b"POST", b"HEAD", b"PUT", b"OPTIONS", b"CONNECT")
 HTTP_REQUEST: Final = re.compile(rb"^(?:GET|POST|HEAD|PUT|OPTIONS|CONNECT) \S+ HTTP/1\.[01]\r?\n")
+MAX_REQUEST_LINE: Final = 16384  # a client's first line longer than this is not HTTP's
+
+
+def http_request(prefix: bytes) -> bool | None:
+    """Whether a client's first bytes open an HTTP request: None while they cannot tell
+    (a request line may come in pieces: `PO`, then `ST /gateway/...`); MSNP's first word
+    (`VER`) tells at once."""
+    if HTTP_REQUEST.match(prefix):
+        return True
+    if b"\n" in prefix or len(prefix) > MAX_REQUEST_LINE:
+        return False
+    method, space, _ = prefix.partition(b" ")
+    if space:
+        return None if method in HTTP_METHODS else False
+    return None if any(m.startswith(method) for m in HTTP_METHODS) else False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +199,8 @@ class Pipe:
         # without a script, the server's stream is only scanned for XFR/RNG lines
         self.scanner = RewriteScanner(S2C, self._rewrite_line) if rewriting and not hooked \
             else None
-        self.sniffed = False  # the client's first bytes were looked at (HTTP or not)
+        self.sniffed = False  # the client's first bytes told whether it speaks HTTP
+        self.first = b""  # those bytes until they do
         self.eofs: set[Direction] = set()
         self.gone: set[Direction] = set()
         self.done = False
@@ -243,8 +260,14 @@ class Pipe:
 
     def received(self, side: Direction, data: bytes) -> None:
         if side is C2S and not self.sniffed:
-            self.sniffed = True
-            if HTTP_REQUEST.match(data):  # the MSNP HTTP gateway, Passport: not MSNP here
+            self.first += data
+            http = http_request(self.first)
+            self.sniffed = http is not None
+            if self.sniffed:
+                self.first = b""
+            if http:  # the MSNP HTTP gateway, Passport: not MSNP here
+                for way in (C2S, S2C):  # what framing held back (the line's first pieces)
+                    self.other(way).write(self._held_back(way))
                 self.scanner = None
                 self.splitters = {C2S: None, S2C: None}
                 self.proxy.tap.note(self.conn, f"{self.label}: HTTP, relayed without "

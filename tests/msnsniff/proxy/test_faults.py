@@ -685,3 +685,35 @@ def test_a_client_closing_as_the_server_resets_is_not_reported_as_a_client_reset
     packets = rdpcap(str(record))
     server_port = next(p[TCP].dport for p in packets if p[TCP].flags == 0x02)
     assert not [p for p in packets if p[TCP].flags & 0x04 and p[TCP].dport == server_port]
+
+
+def test_an_http_request_line_in_pieces_is_still_relayed_untouched() -> None:
+    """A gateway client whose request line reached the proxy in pieces (`PO`, then the
+    rest) was taken for an MSNP client, as only its first read was looked at: the XFR in
+    the gateway's answer body was rewritten, which broke its Content-Length."""
+    body = b"XFR 5 SB 10.0.0.9:1863 CKI 123.456\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    request = (b"POST /gateway/gateway.dll?Action=open&Server=NS&IP=10.0.0.9 HTTP/1.1\r\n"
+               b"Content-Length: 18\r\n\r\nVER 1 MSNP8 CVR0\r\n")  # fmt: skip
+    for script in (False, True):
+        async def test(proxy: Proxy, peer: RawPeer) -> None:
+            loop = asyncio.get_running_loop()
+            client = await via(_port(proxy))
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            upstream = await peer.accept()
+            for piece in (request[:2], request[2:30], request[30:]):
+                await loop.sock_sendall(client, piece)
+                await asyncio.sleep(0.1)
+            got = b""
+            while len(got) < len(request):
+                got += await asyncio.wait_for(loop.sock_recv(upstream, 4096), 5)
+            assert got == request
+            await loop.sock_sendall(upstream, answer)
+            back = b""
+            while len(back) < len(answer):
+                back += await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+            assert back == answer
+            client.close()
+            upstream.close()
+
+        with_raw_upstream(test, script=script)
