@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -27,6 +28,7 @@ from textual.containers import HorizontalScroll, ScrollableContainer, Vertical, 
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import Worker, get_current_worker
 
@@ -53,6 +55,7 @@ GC_FREEZE_EVERY = 8_192  # source events between two gc.freeze() while loading
 UI_FIRST = 0.12  # seconds after a key, click or scroll for which the workers stand aside
 SEARCH_PAUSE = 0.3  # seconds without typing after which the search box searches
 SEARCH_YIELD_EVERY = 256  # rows a search looks at between two checks for keys and cancels
+KEYS_KEPT = 64  # keys typed ahead whose first widget is remembered (a fast paste is more)
 
 
 def _freeze() -> None:
@@ -127,6 +130,8 @@ class MsnsniffApp(App[int]):
         self._side_seen = -1
         self._stopping = threading.Event()
         self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
+        # the last keys from the terminal and the widget each was handed to (`on_key`)
+        self._key_targets: deque[tuple[events.Key, Widget]] = deque(maxlen=KEYS_KEPT)
         self.failure: MsnsniffError | None = None  # why the live source could not start
 
     # --- layout ---------------------------------------------------------------------------
@@ -214,7 +219,24 @@ class MsnsniffApp(App[int]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, _USER_INPUT) and not event.is_forwarded:
             self._ui_first_until = time.monotonic() + UI_FIRST
+        if isinstance(event, events.Key) and not event.is_forwarded and self.focused:
+            self._key_targets.append((event, self.focused))  # where super() hands it
         await super().on_event(event)
+
+    async def on_key(self, event: events.Key) -> None:
+        """A key coming back up from the widget it was handed to, after a priority key typed
+        just behind it (`/`, `f`) moved the focus away: Textual would look for its binding
+        from the new focus (the box just opened) and drop it. Look from the widget that had
+        the focus when the key came, as it would have then: `down/` typed fast in the
+        Sessions tree moves its cursor, then searches."""
+        target = next((w for e, w in self._key_targets if e is event), None)
+        if target is None or target is self.focused or not target.is_attached:
+            return  # the usual way: App._on_key finds the binding through the focus
+        event.prevent_default()  # not through the focus it has now
+        for node in target.ancestors_with_self:
+            for binding in node._bindings.key_to_bindings.get(event.key, ()):
+                if not binding.priority and await self.run_action(binding.action, node):
+                    return
 
     def yield_to_ui(self) -> None:
         """In a worker thread: wait while the user's last key, click or scroll is answered.

@@ -17,7 +17,6 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
@@ -307,17 +306,6 @@ class StreamView(ScrollView, can_focus=True):
             self.notify("after the last bookmark: back to the first", severity="information")
         self.follow = False
         self.select_frame(later[0] if later else shown[0])
-
-    async def on_key(self, event: events.Key) -> None:
-        """A key handed to the stream while it had the focus, handled after a priority key
-        typed just behind it (`/`, `f`) moved the focus away: run the stream's binding for
-        it here, since the app would look for one where the focus is now and drop it."""
-        if self.app.focused is self:  # (has_focus waits for the Blur queued behind the key)
-            return  # the usual way: the app finds the binding through the focus
-        for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            if await self.app.run_action(binding.action, self):
-                event.stop()
-                return
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, self.row_count)

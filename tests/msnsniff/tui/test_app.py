@@ -709,3 +709,36 @@ def test_side_tabs_say_indexing_until_the_file_is_read() -> None:
             assert "still indexing" not in text and "alice@example.com" in text
 
     asyncio.run(main())
+
+
+def test_a_side_view_key_typed_just_before_slash_or_f_still_moves_it() -> None:
+    """`down/` typed fast in the Sessions tree, `up f` in the Contacts timeline: the key was
+    handed to the tree or table, then `/` or `f` took the focus at once, and when the key
+    came back up to the app its binding was looked for from the box just opened: the cursor
+    never moved. It is looked for from the widget the key was handed to."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("2")
+            await pilot.pause(0.2)
+            tree = app.query_one("#sessions-tree", Tree)
+            assert app.focused is tree and tree.cursor_line == 0
+            app.post_message(events.Key("down", None))  # at once, as a terminal read gives
+            app.post_message(events.Key("slash", "/"))
+            await pilot.pause(0.3)
+            assert tree.cursor_line == 1
+            assert app.query_one("#search", Input).has_focus
+            await pilot.press("escape", "3")
+            await pilot.pause(0.2)
+            timeline = app.query_one("#contacts-timeline")
+            assert app.focused is timeline
+            row = timeline.cursor_row  # type: ignore[attr-defined]
+            app.post_message(events.Key("up", None))
+            app.post_message(events.Key("f", "f"))
+            await pilot.pause(0.3)
+            assert timeline.cursor_row == row - 1  # type: ignore[attr-defined]
+            assert app.query_one("#filter-input", Input).has_focus
+
+    asyncio.run(main())
