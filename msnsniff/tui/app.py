@@ -392,7 +392,21 @@ class MsnsniffApp(App[int]):
         if message.text:
             self.wanted_frame = None  # a filter of the user's own: no jump is waiting
         self._restart_rows()
-        self.stream.focus()
+        if not self._search_has_keys():
+            self.stream.focus()
+
+    def _search_has_keys(self) -> bool:
+        """The search box has the keys: `/` typed right after a key that asks for a filter
+        or a frame (Enter in Sessions or Contacts) opened it, and what is typed after it
+        goes there, not to the stream the request shows."""
+        return self.focused is self.query_one("#search", Input)
+
+    def _show_stream(self) -> None:
+        """Show the stream for a side view's request; the keys go to it unless the search
+        box has them (`_search_has_keys`)."""
+        self.query_one("#tabs", TabbedContent).active = "stream"
+        if not self._search_has_keys():
+            self.stream.focus()
 
     def apply_filter(self, text: str) -> None:
         """Set the filter bar's text and apply it (used by the side views and the palette)."""
@@ -412,11 +426,11 @@ class MsnsniffApp(App[int]):
     def on_filter_requested(self, message: FilterRequested) -> None:
         """A side view asked for the stream filtered to its node."""
         self.apply_filter(message.expression)
-        self.action_tab("stream")
+        self._show_stream()
 
     def on_frame_requested(self, message: FrameRequested) -> None:
         """A side view asked to see one frame."""
-        self.action_tab("stream")
+        self._show_stream()
         self.wanted_frame = None
         if self.stream.select_frame(message.number):
             self.stream.follow = False

@@ -742,3 +742,28 @@ def test_a_side_view_key_typed_just_before_slash_or_f_still_moves_it() -> None:
             assert app.query_one("#filter-input", Input).has_focus
 
     asyncio.run(main())
+
+
+def test_a_box_opened_right_after_a_side_view_request_keeps_the_keys() -> None:
+    """`Enter/NL` typed fast in Sessions: Enter filters the stream to the login, `/` opens
+    the search and NL is typed in it; the filter, applied after, gave the keys to the stream,
+    so what was typed next moved the stream instead of searching. The box keeps them; Enter
+    in the filter bar itself still gives them to the stream."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("2")
+            await pilot.pause(0.2)
+            for key, char in (("enter", None), ("slash", "/"), ("N", "N"), ("L", "L")):
+                app.post_message(events.Key(key, char))  # at once, as a terminal read gives
+            await pilot.pause(0.5)
+            search = app.query_one("#search", Input)
+            assert app.filter_text == 'flow in {"1", "13", "52"}'
+            assert app.focused is search and search.value == "NL"
+            await pilot.press("escape", "f", *'flow == "13"', "enter")
+            await pilot.pause(0.2)
+            assert app.filter_text == 'flow == "13"' and app.stream.has_focus
+
+    asyncio.run(main())
