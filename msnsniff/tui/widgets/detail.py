@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
 
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from msnsniff.output import printable
+from msnsniff.session.analysis import Finding, Severity
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.workspace import Workspace
 
@@ -76,11 +79,28 @@ def _words(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-class DetailView(Horizontal):
+SEVERITY_STYLE: Final = MappingProxyType({
+    Severity.CHAT: "", Severity.NOTE: "cyan", Severity.WARN: "yellow", Severity.ERROR: "bold red",
+})  # fmt: skip
+
+
+def findings_text(findings: Sequence[Finding]) -> Text:
+    """The frame's expert findings in full, one paragraph each: a tree line is cut at the
+    pane's edge, and a finding runs to 250 characters."""
+    text = Text()
+    for i, finding in enumerate(findings):
+        style = SEVERITY_STYLE[finding.severity]
+        text.append("\n" if i else "").append(f"{finding.severity.name.lower()}: ", style)
+        text.append(finding.message)
+    return text
+
+
+class DetailView(Vertical):
     """Fields tree (left, scrolling itself) and raw bytes (right) of one frame; fixed sizes,
-    so selecting another frame redraws these two widgets and lays out nothing else. Below
-    NARROW_BELOW columns the dump is 8 bytes a line (class `-narrow`); `x` hides it and
-    gives the tree its width (class `-no-hex`)."""
+    so selecting another frame redraws these two widgets and lays out nothing else (but for
+    the frame's findings, over the full width above them, wrapped: shown only when it has
+    some). Below NARROW_BELOW columns the dump is 8 bytes a line (class `-narrow`); `x`
+    hides it and gives the tree its width (class `-no-hex`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "toggle_hex", "Hex dump"),
@@ -93,17 +113,24 @@ class DetailView(Horizontal):
         self.show_hex = True
 
     def compose(self) -> ComposeResult:
-        tree: Tree[None] = Tree("no frame selected", id="fields")
-        tree.show_root = True
-        yield tree
-        with VerticalScroll(id="hex-scroll"):
-            yield Static("", id="hex", markup=False)  # raw bytes: "[" is no markup
+        yield Static("", id="findings")
+        with Horizontal(id="detail-body"):
+            tree: Tree[None] = Tree("no frame selected", id="fields")
+            tree.show_root = True
+            yield tree
+            with VerticalScroll(id="hex-scroll"):
+                yield Static("", id="hex", markup=False)  # raw bytes: "[" is no markup
 
     def show(self, number: int | None) -> None:
         self.number = number
         tree = self.query_one("#fields", Tree)
         hexview = self.query_one("#hex", Static)
         tree.clear()
+        findings = [] if number is None else self.workspace.index.findings.get(number, [])
+        strip = self.query_one("#findings", Static)
+        if findings or strip.display:  # (no layout for the frames without any)
+            strip.update(findings_text(findings))
+            strip.display = bool(findings)
         if number is None or number > self.workspace.index.count:
             tree.root.set_label("no frame selected")
             hexview.update("")
@@ -132,9 +159,6 @@ class DetailView(Horizontal):
                 branch.add_leaf(f"replies: {replies}")
             if pairing.rtt is not None:
                 branch.add_leaf(f"round trip: {pairing.rtt * 1000:.1f} ms")
-        for finding in index.findings.get(number, []):
-            root.add_leaf(Text(f"{finding.severity.name.lower()}: {finding.message}",
-                               style="yellow"))  # fmt: skip
         root.expand()
         hexview.update(hexdump(frame.raw, narrow=self.has_class("-narrow"))
                        if self.show_hex else "")  # fmt: skip

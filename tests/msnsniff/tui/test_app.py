@@ -767,3 +767,31 @@ def test_a_box_opened_right_after_a_side_view_request_keeps_the_keys() -> None:
             assert app.filter_text == 'flow == "13"' and app.stream.has_focus
 
     asyncio.run(main())
+
+
+def test_a_long_finding_is_read_whole_at_120_columns() -> None:
+    """A finding was a line of the fields tree, which has about 40 columns beside the hex
+    dump at 120: 'note: error 201 ERR_INVALID_PARAMETER refuses ADD 7 (frame 35): An argument
+    was refu' and the rest off the edge (findings run to 250 characters). The frame's
+    findings are shown whole, wrapped over the pane's width above the tree; a frame with
+    none shows no such strip."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            index = app.workspace.index
+            number = max(index.findings, key=lambda n: len(index.findings[n][0].message))
+            finding = index.findings[number][0]
+            assert len(finding.message) > 200
+            stream.select_frame(number)
+            await pilot.pause(0.2)
+            strip = app.query_one("#findings")
+            shown = " ".join(screen_text(app, strip).split())
+            assert f"{finding.severity.name.lower()}: {finding.message}" in shown
+            assert strip.size.width > 110
+            stream.select_frame(next(n for n in index.numbers() if n not in index.findings))
+            await pilot.pause(0.2)
+            assert not strip.display
+
+    asyncio.run(main())
