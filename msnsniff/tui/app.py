@@ -47,6 +47,7 @@ from msnsniff.tui.widgets.filterbar import FilterBar
 from msnsniff.tui.widgets.sessions import SessionsView
 from msnsniff.tui.widgets.stats import StatsView
 from msnsniff.tui.widgets.stream import StreamView, noise
+from msnsniff.tui.widgets.textbox import TextBox
 
 TICK = 0.25  # seconds between refreshes of counts, progress, filters and side views
 SCAN_BATCH = 20_000  # matches a filter worker collects between two updates of the view
@@ -141,7 +142,7 @@ class MsnsniffApp(App[int]):
         with TabbedContent(initial="stream", id="tabs"):
             with TabPane("Stream", id="stream"), Vertical():
                 yield FilterBar()
-                yield Input(placeholder="search the frame descriptions (Enter: next, "
+                yield TextBox(placeholder="search the frame descriptions (Enter: next, "
                             "Escape: close)", id="search")  # fmt: skip
                 yield StreamView(self.workspace, id="stream-view")
                 yield DetailView(self.workspace, id="detail")

@@ -10,6 +10,7 @@ from textual.widgets import Input, Static
 
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.filter import DisplayFilter, compile_filter
+from msnsniff.tui.widgets.textbox import TextBox
 
 
 class FilterBar(Vertical):
@@ -22,7 +23,7 @@ class FilterBar(Vertical):
             self.display = display
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == \"ADD\""
+        yield TextBox(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == \"ADD\""
                     "   (Enter applies, empty clears)", id="filter-input")
         yield Static("", id="filter-error")
 

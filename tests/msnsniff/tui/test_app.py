@@ -795,3 +795,31 @@ def test_a_long_finding_is_read_whole_at_120_columns() -> None:
             assert not strip.display
 
     asyncio.run(main())
+
+
+def test_editing_keys_typed_fast_in_a_box_keep_their_place() -> None:
+    """Textual's Input inserts a character as it comes but runs Backspace, Home, ctrl+u...
+    only once the key is back up at the app, after the characters typed behind it: `abc`
+    Backspace `d` typed fast gave `abc`, `bc` Home `a` gave `bca`, ctrl+u `xyz` an empty
+    box. The filter bar and the search box run their editing keys in order."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+
+            async def typed(*keys: str) -> str:
+                for key in keys:  # at once, as a terminal read gives them
+                    char = key if len(key) == 1 else None
+                    app.post_message(events.Key(key, char))
+                await pilot.pause(0.3)
+                assert isinstance(app.focused, Input)
+                return app.focused.value
+
+            assert await typed("f", "a", "b", "c", "backspace", "d") == "abd"
+            assert await typed("ctrl+u", "x", "y", "z") == "xyz"
+            assert await typed("ctrl+u", "b", "c", "home", "a") == "abc"
+            await pilot.press("escape")
+            assert await typed("slash", "n", "l", "n", "ctrl+w", "N", "L", "N") == "NLN"
+
+    asyncio.run(main())

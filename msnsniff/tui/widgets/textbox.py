@@ -1,0 +1,26 @@
+"""A one-line text box whose editing keys keep their place among the characters typed.
+
+Textual's `Input` inserts a character when the key reaches it, but runs a bound key (Backspace,
+Home, the arrows, ctrl+u, ctrl+w...) only when the key has come back up to the app, by when
+the characters typed right behind it are already in: `abc` Backspace `d` typed fast gave
+`abc`, ctrl+u `xyz` an empty box. `TextBox` runs its own bindings as the key reaches it.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widgets import Input
+
+
+class TextBox(Input):
+    """An `Input` that runs its own key bindings in order with the characters typed."""
+
+    async def on_key(self, event: events.Key) -> None:
+        if event.is_printable:
+            return  # Input inserts it
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            # the app's priority bindings were tried before the key was handed here
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()  # not again when it reaches the app
+                event.prevent_default()
+                return
