@@ -464,9 +464,13 @@ class MsnsniffApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`f` and `/` are text while an input (the filter, the search) has the keys, and
         they are the view's own where it binds them (Sessions' and Chat's `f`): these are
-        priority bindings, which would otherwise take the key before the view sees it."""
+        priority bindings, which would otherwise take the key before the view sees it. Over
+        the help (or any screen above the main one) they do nothing: they would put the keys
+        in a box under it, and Escape or q would no longer close it."""
         if action not in TYPED_ACTIONS:
             return True
+        if self.screen is not self.screen_stack[0]:
+            return False
         return not (isinstance(self.focused, Input) or self._bound_below(action))
 
     def _bound_below(self, action: str) -> bool:

@@ -823,3 +823,28 @@ def test_editing_keys_typed_fast_in_a_box_keep_their_place() -> None:
             assert await typed("slash", "n", "l", "n", "ctrl+w", "N", "L", "N") == "NLN"
 
     asyncio.run(main())
+
+
+def test_f_or_slash_over_the_help_leave_it_closable() -> None:
+    """`f` or `/` with the help open (both priority keys) put the keys in the filter bar or
+    the search box under the help: Escape and q then went to that hidden box, typed there,
+    and the help could not be closed (only ctrl+q got out). Over the help they do nothing;
+    Escape closes it and `f` then opens the filter bar."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            for key in ("f", "slash"):
+                await pilot.press("question_mark")
+                await pilot.pause(0.1)
+                assert isinstance(app.screen, HelpScreen)
+                await pilot.press(key, "escape")
+                await pilot.pause(0.2)
+                assert not isinstance(app.screen, HelpScreen), key
+                assert app.focused is app.stream
+            await pilot.press("f")
+            assert app.query_one("#filter-input", Input).has_focus
+            assert app.query_one("#filter-input", Input).value == ""
+
+    asyncio.run(main())
