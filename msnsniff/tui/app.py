@@ -76,7 +76,7 @@ _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.Mous
 ERRORS_FILTER: Final = "msnp.error or msnp.malformed or http.malformed"
 """The palette's 'Show only errors': error replies, malformed bytes and capture gaps."""
 
-TYPED_ACTIONS: Final = frozenset({"focus_filter", "search"})
+TYPED_ACTIONS: Final = frozenset({"focus_filter", "search", "tab"})
 """Actions of keys that are text in an input (`check_action`)."""
 
 
@@ -97,11 +97,12 @@ class MsnsniffApp(App[int]):
         Binding("N", "search_next(-1)", "Previous match", show=False),
         Binding("z", "toggle_noise", "Fold PNG/QNG"),
         Binding("x", "toggle_hex", "Hex dump", show=False),  # the detail pane's, from anywhere
-        Binding("1", "tab('stream')", "Stream", show=False),
-        Binding("2", "tab('sessions')", "Sessions", show=False),
-        Binding("3", "tab('contacts')", "Contacts", show=False),
-        Binding("4", "tab('chat')", "Chat", show=False),
-        Binding("5", "tab('stats')", "Stats", show=False),
+        # priority too: the keys typed right behind a tab's key go to the tab it opens
+        Binding("1", "tab('stream')", "Stream", show=False, priority=True),
+        Binding("2", "tab('sessions')", "Sessions", show=False, priority=True),
+        Binding("3", "tab('contacts')", "Contacts", show=False, priority=True),
+        Binding("4", "tab('chat')", "Chat", show=False, priority=True),
+        Binding("5", "tab('stats')", "Stats", show=False, priority=True),
         Binding("escape", "focus_stream", "Back to the stream", show=False),
     ]
 
@@ -444,17 +445,19 @@ class MsnsniffApp(App[int]):
     def action_tab(self, tab: str) -> None:
         """Show a tab and put the keys in it (the stream, else the tab's first list, table or
         tree, before any container that only scrolls, so that the keys the footer shows for
-        it work at once: focus left on the hidden stream would move its cursor unseen)."""
+        it work at once: focus left on the hidden stream would move its cursor unseen). The
+        focus is set now, not when `focus()` would: the keys typed right behind the tab's key
+        are on their way (`2j` fast moved the hidden stream, not the Sessions tree)."""
         self.query_one("#tabs", TabbedContent).active = tab
         if tab == "stream":
-            self.stream.focus()
+            self.stream.screen.set_focus(self.stream)
             return
         pane = self.query_one(f"#{tab}", TabPane)
         focusable = [w for w in pane.query("*") if w.focusable]
         target = next((w for w in focusable if type(w) not in SCROLL_ONLY),
                       next(iter(focusable), None))  # fmt: skip
         if target is not None:
-            target.focus()
+            target.screen.set_focus(target)
 
     def action_toggle_hex(self) -> None:
         """`x` from the stream too, not only with the detail pane focused: show or hide the
@@ -462,11 +465,11 @@ class MsnsniffApp(App[int]):
         self.query_one(DetailView).action_toggle_hex()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`f` and `/` are text while an input (the filter, the search) has the keys, and
-        they are the view's own where it binds them (Sessions' and Chat's `f`): these are
-        priority bindings, which would otherwise take the key before the view sees it. Over
-        the help (or any screen above the main one) they do nothing: they would put the keys
-        in a box under it, and Escape or q would no longer close it."""
+        """`f`, `/` and the tabs' digits are text while an input (the filter, the search) has
+        the keys, and they are the view's own where it binds them (Sessions' and Chat's `f`):
+        these are priority bindings, which would otherwise take the key before the view sees
+        it. Over the help (or any screen above the main one) they do nothing: they would put
+        the keys in a box under it, and Escape or q would no longer close it."""
         if action not in TYPED_ACTIONS:
             return True
         if self.screen is not self.screen_stack[0]:
@@ -475,7 +478,8 @@ class MsnsniffApp(App[int]):
 
     def _bound_below(self, action: str) -> bool:
         """The focused widget or one of its containers binds a key of the app's `action`."""
-        keys = {key for b in self.BINDINGS if isinstance(b, Binding) and b.action == action
+        keys = {key for b in self.BINDINGS
+                if isinstance(b, Binding) and b.action.partition("(")[0] == action
                 for key in b.key.split(",")}  # fmt: skip
         node: DOMNode | None = self.focused
         while node is not None and node is not self.screen:

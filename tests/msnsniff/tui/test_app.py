@@ -848,3 +848,30 @@ def test_f_or_slash_over_the_help_leave_it_closable() -> None:
             assert app.query_one("#filter-input", Input).value == ""
 
     asyncio.run(main())
+
+
+def test_a_key_typed_just_after_a_tab_key_goes_to_that_tab() -> None:
+    """`2` Down typed fast: Down was handed to the stream, which still had the focus (the
+    tab's `2` ran only when it came back up to the app and `focus()` came later still), so
+    the hidden stream moved and the Sessions tree did not; `1` Down moved the hidden tree.
+    The tab keys take the focus as they arrive; in a box they are still text."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            tree = app.query_one("#sessions-tree", Tree)
+            assert stream.selected == 1 and tree.cursor_line == 0
+            for key, char in (("2", "2"), ("down", None)):
+                app.post_message(events.Key(key, char))  # at once, as a terminal read gives
+            await pilot.pause(0.3)
+            assert app.focused is tree and tree.cursor_line == 1 and stream.selected == 1
+            for key, char in (("1", "1"), ("down", None)):
+                app.post_message(events.Key(key, char))
+            await pilot.pause(0.3)
+            assert stream.selected == 2 and tree.cursor_line == 1
+            await pilot.press("f", *"msnp.error == 215")
+            assert app.query_one("#filter-input", Input).value == "msnp.error == 215"
+            assert app.query_one("#tabs", TabbedContent).active == "stream"
+
+    asyncio.run(main())
