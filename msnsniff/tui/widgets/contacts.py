@@ -383,7 +383,15 @@ class ContactsView(Widget):
         """Render the lists at the cursor's row and the diff of the pair, if they changed."""
         pair = self._pair()
         key = (self._account, self._table.cursor_row, self._mark_a, self._mark_b)
-        if key == self._shown or self._account is None or pair is None:
+        if key == self._shown or self._account is None:
+            return
+        if pair is None:  # logged in, no SYN yet (or never: `msnsniff send`)
+            self._shown = key
+            self.query_one("#contacts-state", Static).update(Text.assemble(
+                (self._account, "bold"), ("  no SYN or list change seen for this account", "dim"),
+            ))  # fmt: skip
+            self.query_one("#contacts-diff", Static).update("")
+            self.query_one("#contacts-marks", Static).update("")
             return
         self._shown = key
         state = self._state(max(0, min(self._table.cursor_row, len(self._changes) - 1)))

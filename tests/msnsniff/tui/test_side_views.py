@@ -676,3 +676,37 @@ def test_snapshot_chat(snap_compare: SnapCompare, capture: Callable[[str], Analy
 def test_snapshot_stats(snap_compare: SnapCompare, capture: Callable[[str], Analyzed]) -> None:
     app = Host(StatsView(capture("server_chat.pcap").stats))
     assert snap_compare(app, terminal_size=SIZE)
+
+
+def test_an_account_without_list_traffic_yet_shows_no_other_accounts_lists() -> None:
+    """A login with no SYN yet (live, between USR OK and SYN; or a client that never syncs,
+    like `msnsniff send`) is an account with an empty timeline: selecting it left the
+    previous account's lists and A/B marks on screen, as if they were its own. It says it
+    has none; its SYN, once it comes, shows its lists."""
+    analysis, data = analyze("server_chat.pcap", stop_after=0)
+    view = ContactsView(data.lists)
+    events = iter(open_source(CAPTURES / "server_chat.pcap"))
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        for event in events:  # up to bob's login, before his SYN
+            analysis.push(event)
+            if len(data.lists.accounts) == 2:
+                break
+        bob = data.lists.accounts[1]
+        assert bob == "bob@example.com" and not data.lists.history(bob).timeline()
+        view.refresh_from()
+        await pilot.pause()
+        assert "alice@example.com  list version" in screen_text(app, view)
+        view.select_account(bob)
+        await pilot.pause()
+        text = screen_text(app, view)
+        assert "alice@example.com" not in text and "v0 #" not in text
+        assert "bob@example.com  no SYN or list change seen for this account" in text
+        for event in events:
+            analysis.push(event)
+        analysis.finish()
+        view.refresh_from()
+        await pilot.pause()
+        assert "bob@example.com  list version" in screen_text(app, view)
+
+    run(view, body)
