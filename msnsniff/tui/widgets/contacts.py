@@ -177,9 +177,11 @@ def render_list_diff(diff: ListDiff, a: ListState, b: ListState) -> RenderableTy
 
 
 class Timeline(DataTable[str | Text]):
-    """The timeline table: Home and End go to the first and last change."""
+    """The timeline table: Home and End go to the first and last change; the footer names
+    Enter for what it does here (the table's own said nothing and hid the view's)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Jump to frame"),
         Binding("home", "scroll_top", "First change", show=False),
         Binding("end", "scroll_bottom", "Last change", show=False),
     ]

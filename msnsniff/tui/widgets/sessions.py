@@ -177,6 +177,15 @@ def _keys(top: Top) -> Iterable[NodeKey]:
             yield ("why", sb.flow.id)
 
 
+class SessionTree(Tree[NodeInfo]):
+    """The sessions tree; the footer names its Enter for what it does here (the view's own
+    Enter binding is never reached: the focused tree's comes first, and it said nothing)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Filter to node"),
+    ]
+
+
 class SessionsView(Widget):
     """Logins and their connections as a tree; selecting a node filters the stream to it."""
 
@@ -216,7 +225,7 @@ class SessionsView(Widget):
         self._filled: set[NodeKey] = set()  # top-level nodes whose subtree was added
 
     def compose(self) -> ComposeResult:
-        tree: Tree[NodeInfo] = Tree("sessions", id="sessions-tree")
+        tree = SessionTree("sessions", id="sessions-tree")
         tree.show_root = False
         tree.auto_expand = False
         tree.guide_depth = 3

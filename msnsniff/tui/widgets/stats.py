@@ -96,6 +96,15 @@ def _chart(
     return Group(Text(title, "bold"), grid)
 
 
+class CommandTable(DataTable[str | Text]):
+    """A direction's command histogram; the footer names Enter for what it does here (the
+    table's own said nothing and hid the view's)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Filter to command"),
+    ]
+
+
 class StatsView(Widget):
     """Capture statistics as bar charts; a command row filters the stream to it."""
 
@@ -158,7 +167,7 @@ class StatsView(Widget):
             yield Static("", id="stats-summary")
             with Horizontal(id="stats-commands"):
                 for direction, title in (("c2s", "client → server"), ("s2c", "server → client")):
-                    table: DataTable[str | Text] = DataTable(
+                    table = CommandTable(
                         id=f"stats-{direction}", cursor_type="row", zebra_stripes=False
                     )
                     table.border_title = title

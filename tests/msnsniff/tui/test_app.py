@@ -875,3 +875,24 @@ def test_a_key_typed_just_after_a_tab_key_goes_to_that_tab() -> None:
             assert app.query_one("#tabs", TabbedContent).active == "stream"
 
     asyncio.run(main())
+
+
+def test_the_footer_names_enter_in_sessions_contacts_and_stats() -> None:
+    """Enter filters to the node (Sessions), jumps to the frame (Contacts), filters to the
+    command (Stats), as the README and the help say, but the footer never said so: the
+    focused tree's or table's own Enter ('Select', not shown) hid the view's. The footer
+    shows each view's Enter."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            for tab, what in (("2", "Filter to node"), ("3", "Jump to frame"),
+                              ("5", "Filter to command")):  # fmt: skip
+                await pilot.press(tab)
+                await pilot.pause(0.2)
+                enter = app.screen.active_bindings["enter"].binding
+                assert enter.show and enter.description == what, tab
+                assert f"⏎ {what}" in screen_text(app).splitlines()[-1], tab
+
+    asyncio.run(main())
