@@ -246,14 +246,14 @@ class StatsView(Widget):
             table.add_row(label, Text(f"{n:,}", justify="right"),
                           Text(bar(n, top, BAR), "cyan"), key=f"{cmd} {dialect}")  # fmt: skip
         total = sum(n for (d, _, _), n in self._stats.commands.items() if d == direction)
-        table.border_subtitle = f"{total:,} frames"
+        table.border_subtitle = f"{total:,} MSNP frames"  # HTTP requests are not commands
         if rows:
             table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
 
     def _rtt(self) -> RenderableType:
         rtt = self._stats.rtt
         if not rtt:
-            return Text("Round-trip times: no request was answered", "dim")
+            return Text("Round-trip times: no MSNP request was answered", "dim")
         scale = max(h.percentile(99) for h in rtt.values())
         table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("cmd")

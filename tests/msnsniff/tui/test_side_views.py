@@ -710,3 +710,20 @@ def test_an_account_without_list_traffic_yet_shows_no_other_accounts_lists() -> 
         assert "bob@example.com  list version" in screen_text(app, view)
 
     run(view, body)
+
+
+def test_stats_of_an_http_capture_do_not_say_no_request_was_answered() -> None:
+    """captures/http_xmlrpc.pcap: 15 POSTs, each answered 200. The command tables and the
+    round trips count MSNP commands only, and said '0 frames' under 'client → server' and
+    'no request was answered'. They say MSNP."""
+    _, data = analyze("http_xmlrpc.pcap")
+    view = StatsView(data.stats)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        text = screen_text(app, view)
+        assert "30 frames on 1 connection" in text
+        assert "no request was answered" not in text
+        assert "Round-trip times: no MSNP request was answered" in text
+        assert text.count("0 MSNP frames") == 2
+
+    run(view, body)
