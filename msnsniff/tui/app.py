@@ -497,6 +497,10 @@ class MsnsniffApp(App[int]):
         search.remove_class("-shown")
         self.stream.focus()
 
+    def action_keys_to_stream(self) -> None:
+        """A filter applied in the bar: the keys go to the stream at once (`FilterInput`)."""
+        self.stream.screen.set_focus(self.stream)
+
     def action_search(self) -> None:
         """Open the search box with the keys in it at once: the keys typed right after `/`
         are already on their way, and the focus `focus()` sets only later would give them to

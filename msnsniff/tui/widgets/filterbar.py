@@ -13,6 +13,18 @@ from msnsniff.session.filter import DisplayFilter, compile_filter
 from msnsniff.tui.widgets.textbox import TextBox
 
 
+class FilterInput(TextBox):
+    """The filter bar's box. Enter applies the filter at once and, when it compiles, gives
+    the keys to the stream at once (the app's `keys_to_stream`): `f msnp.error` Enter `jj`
+    typed fast put jj in the box, as they came before the focus moved; now the box hands
+    them on (`TextBox`)."""
+
+    async def action_submit(self) -> None:
+        bar = self.parent
+        if isinstance(bar, FilterBar) and bar.apply(self.value):
+            await self.app.run_action("keys_to_stream")
+
+
 class FilterBar(Vertical):
     """An input for a display filter; posts `Applied` with the compiled filter (or None)."""
 
@@ -23,31 +35,29 @@ class FilterBar(Vertical):
             self.display = display
 
     def compose(self) -> ComposeResult:
-        yield TextBox(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == \"ADD\""
-                    "   (Enter applies, empty clears)", id="filter-input")
+        yield FilterInput(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == "
+                          "\"ADD\"   (Enter applies, empty clears)", id="filter-input")
         yield Static("", id="filter-error")
 
     def set_text(self, text: str) -> None:
         self.query_one(Input).value = text
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.apply(event.value)
-
-    def apply(self, text: str) -> None:
+    def apply(self, text: str) -> bool:
+        """Apply `text` (empty: no filter); False when it does not compile (said inline)."""
         error = self.query_one("#filter-error", Static)
         text = text.strip()
         if not text:
             error.update("")
             error.remove_class("-shown")
             self.post_message(self.Applied("", None))
-            return
+            return True
         try:
             display = compile_filter(text)
         except MsnsniffError as exc:
             error.update(Text(str(exc), style="red"))
             error.add_class("-shown")
-            return
+            return False
         error.update("")
         error.remove_class("-shown")
         self.post_message(self.Applied(text, display))
+        return True

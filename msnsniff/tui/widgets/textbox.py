@@ -3,7 +3,8 @@
 Textual's `Input` inserts a character when the key reaches it, but runs a bound key (Backspace,
 Home, the arrows, ctrl+u, ctrl+w...) only when the key has come back up to the app, by when
 the characters typed right behind it are already in: `abc` Backspace `d` typed fast gave
-`abc`, ctrl+u `xyz` an empty box. `TextBox` runs its own bindings as the key reaches it.
+`abc`, ctrl+u `xyz` an empty box. `TextBox` runs its own bindings as the key reaches it,
+and hands the keys that reach it after it gave the focus away to the widget that has it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ class TextBox(Input):
     """An `Input` that runs its own key bindings in order with the characters typed."""
 
     async def on_key(self, event: events.Key) -> None:
+        focused = self.app.focused
+        if focused is not None and focused is not self:
+            # typed behind a key that gave the focus away from here (Enter in the filter bar):
+            # the keys go where the focus is now, in the order they came
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
         if event.is_printable:
             return  # Input inserts it
         for binding in self._bindings.key_to_bindings.get(event.key, ()):

@@ -896,3 +896,32 @@ def test_the_footer_names_enter_in_sessions_contacts_and_stats() -> None:
                 assert f"⏎ {what}" in screen_text(app).splitlines()[-1], tab
 
     asyncio.run(main())
+
+
+def test_keys_typed_just_after_enter_in_the_filter_bar_go_to_the_stream() -> None:
+    """`f msnp.error` Enter `G` typed fast: G was handed to the filter bar before its Enter
+    had applied the filter and given the keys to the stream, so the bar read 'msnp.errorG'
+    (not the filter applied) and the stream never went to its end. Enter gives the keys to
+    the stream at once, and the box hands on the keys that reached it behind Enter; a bad
+    filter keeps them in the bar."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            errors = error_numbers("server_list_changes")
+            names = {".": "full_stop"}
+            for key in ("f", *"msnp.error", "enter", "G"):  # at once, as a terminal read
+                app.post_message(events.Key(names.get(key, key), key if len(key) == 1 else None))
+            await scanned(app, pilot)
+            await pilot.pause(0.2)
+            assert app.query_one("#filter-input", Input).value == "msnp.error"
+            assert app.filter_text == "msnp.error" and app.focused is stream
+            assert stream.follow and stream.selected == errors[-1]
+            await pilot.press("f", *"msnp.cmd ==", "enter", "j")  # replaces the old text
+            await pilot.pause(0.2)
+            box = app.query_one("#filter-input", Input)
+            assert box.value == "msnp.cmd ==j" and box.has_focus
+            assert "^" in str(app.query_one("#filter-error").render())
+
+    asyncio.run(main())
