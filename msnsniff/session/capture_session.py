@@ -20,6 +20,12 @@ right after the frame that completed them.
 In strict mode a malformed frame ends the session: the frames before it (even those that
 arrived in the same chunk) are returned as usual, the dissector's `DissectorError` is kept
 in `error`, and the next `push` or `finish` raises it.
+
+A dissector that fails otherwise (a third-party one raising anything, a `DissectorError`
+outside strict mode, a confidence that is not a number, something that is not a `Frame`
+out of `drain`) costs only its own connection: its frames so far are kept, a note names the
+dissector, the flow and the error, and the rest of the connection is counted as not
+dissected; every other connection is read as usual. A `sniff` that fails counts as 0.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class _FlowState:
     gaps: list[Gap] = field(default_factory=list)  # gaps before any byte to sniff
     ended: set[Direction] = field(default_factory=set)
     carrier: bool = False  # its frames may carry another protocol (the HTTP gateway's MSNP)
+    checked: bool = False  # a third party's dissector: its frames are checked to be Frames
 
 
 def _port(endpoint: str | None) -> int | None:
@@ -106,6 +113,7 @@ class CaptureSession:
         self.closed: list[Flow] = []  # flows whose both directions ended in the last call
         self.error: DissectorError | None = None  # strict: the malformed frame that ended it
         self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
+        self._bad_sniffs: set[str] = set()  # dissectors whose `sniff` failed (noted once)
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
         """Every record of `events`, in order, then those `finish` completes."""
@@ -126,8 +134,11 @@ class CaptureSession:
         if type(event) is StreamChunk:  # the hot path: more bytes of a decided flow
             state = self._flows.get(event.flow.id)
             if state is not None and state.dissector is not None:
-                state.dissector.feed(event.direction, event.data)
-                self._drain(state, event.ts, out)
+                try:
+                    state.dissector.feed(event.direction, event.data)
+                    self._drain(state, event.ts, out)
+                except Exception as exc:  # a dissector's failure costs its flow only
+                    self._failed(state, exc)
                 return out
         self._push(event, out)
         return out
@@ -149,8 +160,7 @@ class CaptureSession:
             if state.dissector is None:
                 self.undissected_bytes += len(event.data)
                 return
-            state.dissector.feed(event.direction, event.data)
-            self._drain(state, event.ts, out)
+            self._feed(state, event.direction, event.data, event.ts, out)
         elif isinstance(event, Gap):
             if state.dissector is None and state.proto is None:
                 if not state.held:  # nothing to sniff yet: the bytes after the gap decide
@@ -158,16 +168,14 @@ class CaptureSession:
                     return
                 self._decide(state, out)
             if state.dissector is not None:
-                state.dissector.gap(event.direction, event.length)
-                self._drain(state, event.ts, out)
+                self._gap(state, event, out)
         elif isinstance(event, FlowEnd):
             last = len(state.ended | {event.direction}) == 2
             if state.dissector is None and state.proto is None and (state.held or last):
                 self._decide(state, out)  # (with nothing held, the other side may still talk)
             state.ended.add(event.direction)
             if state.dissector is not None:
-                state.dissector.feed(event.direction, b"")
-                self._drain(state, event.ts, out)
+                self._feed(state, event.direction, b"", event.ts, out)
             if len(state.ended) == 2:
                 del self._flows[event.flow.id]
                 self.closed.append(state.flow)
@@ -201,10 +209,30 @@ class CaptureSession:
         best, best_score = None, MIN_CONFIDENCE
         for name, cls in self._dissectors.items():
             for direction, data in opening.items():
-                score = float(cls.sniff(data, direction, ports))
+                score = self._sniff(name, cls, data, direction, ports)
                 if score > best_score:
                     best, best_score = name, score
         return best
+
+    def _sniff(self, name: str, cls: Any, data: bytes, direction: Direction,
+               ports: list[int]) -> float:  # fmt: skip
+        """`cls.sniff` as a confidence from 0 to 1; a `sniff` that raises or answers
+        something other than a number counts as 0 (said once per dissector)."""
+        try:
+            got = cls.sniff(data, direction, ports)
+            score = float(got) if isinstance(got, int | float) else None
+        except Exception as exc:  # a third party's sniff may raise anything
+            score, why = None, f"raised {type(exc).__name__}: {exc}"
+        else:
+            why = f"answered {got!r}, not a confidence from 0 to 1"
+        if score is None or score != score:  # (NaN is not a confidence either)
+            if name not in self._bad_sniffs:
+                self._bad_sniffs.add(name)
+                self.notes.append(SourceNote(
+                    f"its sniff {why}; it claims no connection by content "
+                    f"(--decode-as PORT={name} still gives it one)", f"the {name} dissector"))
+            return 0.0
+        return min(max(score, 0.0), 1.0)
 
     def _decide(self, state: _FlowState, out: list[FrameRecord], final: bool = True) -> None:
         """Give the flow to the dissector that claims it; unless `final`, a flow nobody
@@ -219,15 +247,55 @@ class CaptureSession:
             self.undissected_bytes += size
             self.undissected_flows += size > 0
             return
-        state.dissector = self._factories[name]()
+        try:
+            state.dissector = self._factories[name]()
+        except Exception as exc:  # a third party's constructor may raise anything
+            self._failed(state, exc)
+            return
         state.carrier = bool(getattr(state.dissector, "carries", False))
+        state.checked = not type(state.dissector).__module__.startswith("dissectors.")
         gaps, state.gaps = state.gaps, []
         for gap in gaps:
+            if state.dissector is not None:
+                self._gap(state, gap, out)
+        for chunk in held:
+            if state.dissector is not None:
+                self._feed(state, chunk.direction, chunk.data, chunk.ts, out)
+
+    def _feed(self, state: _FlowState, direction: Direction, data: bytes, ts: float | None,
+              out: list[FrameRecord]) -> None:  # fmt: skip
+        """Feed the flow's dissector and drain it (its failure ends its flow only)."""
+        assert state.dissector is not None
+        try:
+            state.dissector.feed(direction, data)
+            self._drain(state, ts, out)
+        except Exception as exc:  # a third party's dissector may raise anything
+            self._failed(state, exc)
+
+    def _gap(self, state: _FlowState, gap: Gap, out: list[FrameRecord]) -> None:
+        """Tell the flow's dissector about lost bytes and drain it."""
+        assert state.dissector is not None
+        try:
             state.dissector.gap(gap.direction, gap.length)
             self._drain(state, gap.ts, out)
-        for chunk in held:
-            state.dissector.feed(chunk.direction, chunk.data)
-            self._drain(state, chunk.ts, out)
+        except Exception as exc:  # a third party's dissector may raise anything
+            self._failed(state, exc)
+
+    def _failed(self, state: _FlowState, exc: Exception) -> None:
+        """A dissector raised: in strict mode a `DissectorError` ends the session (raised by
+        the next call); otherwise the flow's frames so far stand, a note says what failed,
+        and the rest of the connection is not dissected."""
+        if self._strict and isinstance(exc, DissectorError):
+            if self.error is None:
+                self.error = exc
+            return
+        name = state.proto or "?"
+        state.dissector = None
+        state.proto = ""  # decided: the rest of its bytes count as not dissected
+        state.carrier = False
+        self.notes.append(SourceNote(
+            f"the {name} dissector failed ({type(exc).__name__}: {exc}); the rest of this "
+            "connection is not dissected", f"flow {state.flow.id}"))
 
     def _drain(self, state: _FlowState, ts: float | None, out: list[FrameRecord]) -> None:
         dissector = state.dissector
@@ -235,6 +303,13 @@ class CaptureSession:
         frames = self._until_error(dissector) if self._strict else dissector.drain()
         if not frames:
             return
+        bad = None
+        if state.checked:  # a third party's: the frames before one that is not a Frame stand
+            frames = list(frames)
+            for i, frame in enumerate(frames):
+                if not isinstance(frame, Frame):
+                    bad, frames = frame, frames[:i]
+                    break
         proto = state.proto or "?"
         flow = state.flow
         no = self.frames
@@ -246,6 +321,8 @@ class CaptureSession:
         self.frames = no
         if state.carrier:
             self._carry(out, len(out) - len(frames))
+        if bad is not None:
+            raise TypeError(f"it gave {type(bad).__name__} {bad!r:.60}, not a dissectors.api.Frame")
 
     def _until_error(self, dissector: Dissector) -> list[Frame]:
         """Strict mode: the frames before a malformed one, whose error goes to `error`

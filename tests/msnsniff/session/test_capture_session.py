@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dissectors.api import Direction, DissectorError
 from dissectors.msnp.frames import CommandFrame, MalformedFrame
+from msnsniff.capture import Flow, SourceEvent, StreamChunk
 from msnsniff.capture.write import PcapWriter, TcpConversation
+from msnsniff.registry import load_dissectors
+from msnsniff.session.capture_session import CaptureSession
 from tests.helpers import read_frames
+from tests.msnsniff.test_registry import _example_module
 
 C, S = ("10.0.0.1", 40000), ("10.0.0.2", 1863)
 
@@ -63,7 +70,7 @@ def test_a_lost_first_segment_loses_nothing_after_it() -> None:
     capture lost (its SYN seen) began with a gap, which decided the flow at once with no
     byte to sniff: every later byte was dropped, and no 'not dissected' count said so."""
     from dissectors.api import Direction
-    from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+    from msnsniff.capture import Flow, FlowEnd, Gap, StreamChunk
     from msnsniff.registry import load_dissectors
     from msnsniff.session.capture_session import CaptureSession
 
@@ -81,3 +88,119 @@ def test_a_lost_first_segment_loses_nothing_after_it() -> None:
             ("GapFrame", 0), ("CommandFrame", 18)], first_end
         assert isinstance(frames[1], CommandFrame) and frames[1].raw == cvr
         assert session.undissected_flows == 0
+
+
+# -- a third-party dissector that fails costs its own connection only --------------------------
+
+_TOY = Flow("1", "10.7.0.2:50007", "10.7.0.1:7007")
+_MSNP = Flow("2", "10.0.0.1:40000", "10.0.0.2:1863")
+
+
+def _plugin_events(toy_c2s: list[bytes]) -> list[SourceEvent]:
+    """A TOYLINE connection (several client lines) interleaved with an MSNP one."""
+    events: list[SourceEvent] = []
+    offset = 0
+    for i, data in enumerate(toy_c2s):
+        events.append(StreamChunk(_TOY, Direction.C2S, offset, data, 1.0 + i))
+        offset += len(data)
+        events.append(StreamChunk(_MSNP, Direction.C2S, i * 5, b"PNG\r\n", 1.5 + i))
+    return events
+
+
+def _toy_subclass(**methods: Any) -> Any:
+    base: Any = _example_module().ToyLineDissector
+    return type("Broken", (base,), methods)
+
+
+def _boom_on_bye(self: Any, direction: Direction, data: bytes) -> None:
+    if data.startswith(b"BYE"):
+        raise RuntimeError("plugin bug")
+    _example_module().ToyLineDissector.feed(self, direction, data)
+
+
+def _error_on_bye(self: Any, direction: Direction, data: bytes) -> None:
+    if data.startswith(b"BYE"):
+        raise DissectorError("not TOYLINE", offset=0, direction=direction)
+    _example_module().ToyLineDissector.feed(self, direction, data)
+
+
+def _garbage_drain(self: Any) -> list[Any]:
+    frames = list(_example_module().ToyLineDissector.drain(self))
+    return [*frames, "not a frame"] if any(f.verb == "SAY" for f in frames) else frames
+
+
+@pytest.mark.parametrize(
+    ("methods", "kept", "why", "after"),
+    [
+        ({"feed": _boom_on_bye}, ["HELO", "SAY"], "RuntimeError: plugin bug", b"SAY after\n"),
+        ({"feed": _error_on_bye}, ["HELO", "SAY"], "DissectorError: not TOYLINE",
+         b"SAY after\n"),
+        ({"drain": _garbage_drain}, ["HELO", "SAY"], "TypeError: it gave str 'not a frame'",
+         b"BYE\nSAY after\n"),
+    ],
+    ids=["raises", "dissector-error", "not-a-frame"],
+)
+def test_a_failing_plugin_costs_its_own_connection_only(
+    methods: dict[str, Any], kept: list[str], why: str, after: bytes
+) -> None:
+    """A plugin raising (anything, or `DissectorError` outside strict mode) or giving
+    something that is not a Frame was a traceback that ended the whole read, every other
+    connection's frames lost. Now its frames so far stand, a note names the dissector, the
+    flow and the error, and the other connections are dissected to the end."""
+    dissectors = {**load_dissectors(), "toyline": _toy_subclass(**methods)}
+    session = CaptureSession(dissectors)
+    events = _plugin_events([b"HELO a\n", b"SAY x\n", b"BYE\n", b"SAY after\n"])
+    records = list(session.run(events))
+    toy: list[Any] = [r.frame for r in records if r.proto == "toyline"]
+    assert [f.verb for f in toy] == kept
+    msnp: list[Any] = [r.frame for r in records if r.proto == "msnp"]
+    assert [f.cmd for f in msnp] == ["PNG"] * 4
+    assert [(n.location, n.fatal) for n in session.notes] == [("flow 1", False)]
+    assert "the toyline dissector failed" in session.notes[0].message
+    assert why in session.notes[0].message
+    assert session.undissected_bytes == len(after)  # the bytes after the failure
+
+
+def test_a_dissector_error_still_ends_a_strict_session() -> None:
+    dissectors = {**load_dissectors(), "toyline": _toy_subclass(feed=_error_on_bye)}
+    session = CaptureSession(dissectors, strict=True)
+    with pytest.raises(DissectorError, match="not TOYLINE"):
+        list(session.run(_plugin_events([b"HELO a\n", b"SAY x\n", b"BYE\n"])))
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [(ZeroDivisionError("x"), "raised ZeroDivisionError"), (None, "answered None"),
+     ("very sure", "answered 'very sure'"), (float("nan"), "answered nan")],
+    ids=["raises", "none", "text", "nan"],
+)  # fmt: skip
+def test_a_sniff_that_fails_counts_as_no_confidence(answer: object, says: str) -> None:
+    """A plugin's `sniff` that raised or answered a non-number crashed every read with a
+    traceback, whatever the capture held (every flow asks every dissector)."""
+
+    def sniff(cls: Any, first: bytes, direction: Direction, ports: Sequence[int]) -> Any:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    dissectors = {**load_dissectors(), "bad": _toy_subclass(sniff=classmethod(sniff))}
+    session = CaptureSession(dissectors)
+    records = list(session.run(_plugin_events([b"HELO a\n", b"SAY x\n"])))
+    assert [r.proto for r in records] == ["msnp", "msnp"]  # (TOYLINE: nobody claims it)
+    assert [n.location for n in session.notes] == ["the bad dissector"]  # said once
+    assert says in session.notes[0].message
+
+
+def test_a_sniff_above_one_does_not_outbid_a_sure_dissector() -> None:
+    """Confidences are from 0 to 1: a plugin answering 5.0 to everything is taken as 1.0,
+    so it does not take MSNP connections from the MSNP dissector."""
+
+    def sniff(cls: Any, first: bytes, direction: Direction, ports: Sequence[int]) -> float:
+        return 5.0
+
+    dissectors = {**load_dissectors(), "greedy": _toy_subclass(sniff=classmethod(sniff))}
+    msnp_dissector: Any = dissectors["msnp"]
+    assert msnp_dissector.sniff(b"VER 1 MSNP8 CVR0\r\n", Direction.C2S, [1863]) == 1.0
+    session = CaptureSession(dissectors)
+    events = [StreamChunk(_MSNP, Direction.C2S, 0, b"VER 1 MSNP8 CVR0\r\n", 1.0)]
+    assert [r.proto for r in session.run(events)] == ["msnp"]
