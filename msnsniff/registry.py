@@ -51,6 +51,10 @@ def unloadable_plugins() -> list[str]:
 
 
 def _plugins(builtin: Mapping[str, Any]) -> list[EntryPoint]:
-    """The entry points to load: all but those that name an in-tree dissector again."""
-    return [ep for ep in entry_points(group=ENTRY_POINT_GROUP)
-            if not (ep.name in builtin and ep.value.startswith("dissectors."))]  # fmt: skip
+    """The entry points to load, by name: all but those that name an in-tree dissector
+    again."""
+    eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+           if not (ep.name in builtin and ep.value.startswith("dissectors."))]  # fmt: skip
+    # by name, not in the order the distributions are found on sys.path: of two dissectors
+    # claiming a flow alike, the first registered reads it, the same on every machine
+    return sorted(eps, key=lambda ep: (ep.name, ep.value))

@@ -114,6 +114,7 @@ class CaptureSession:
         self.error: DissectorError | None = None  # strict: the malformed frame that ended it
         self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
         self._bad_sniffs: set[str] = set()  # dissectors whose `sniff` failed (noted once)
+        self._ties: set[tuple[str, ...]] = set()  # dissectors that claimed a flow alike
 
     def run(self, events: Iterable[SourceEvent]) -> Iterator[FrameRecord]:
         """Every record of `events`, in order, then those `finish` completes."""
@@ -207,11 +208,21 @@ class CaptureSession:
         for chunk in state.held:
             opening[chunk.direction] = opening.get(chunk.direction, b"") + chunk.data
         best, best_score = None, MIN_CONFIDENCE
+        scores: dict[str, float] = {}
         for name, cls in self._dissectors.items():
             for direction, data in opening.items():
                 score = self._sniff(name, cls, data, direction, ports)
+                scores[name] = max(score, scores.get(name, 0.0))
                 if score > best_score:
                     best, best_score = name, score
+        tied = [name for name, score in scores.items() if score == best_score and name != best]
+        if best is not None and tied and (best, *tied) not in self._ties:
+            self._ties.add((best, *tied))  # (the first registered wins: said once)
+            others = " and ".join(tied)
+            self.notes.append(SourceNote(
+                f"the {best} and {others} dissectors claim it alike (confidence "
+                f"{best_score:g}): {best} reads it and the flows like it (--decode-as "
+                f"PORT={tied[0]} gives one to {tied[0]})", f"flow {state.flow.id}"))
         return best
 
     def _sniff(self, name: str, cls: Any, data: bytes, direction: Direction,

@@ -154,3 +154,23 @@ def test_a_plugin_that_cannot_be_loaded_is_left_out_and_named(tmp_path: Path) ->
     assert result.stderr == ("msnsniff: plugin broken (no_such_module_here:Dissector) not "
                              "loaded: ModuleNotFoundError: No module named "
                              "'no_such_module_here'\n")  # fmt: skip
+
+
+def test_plugins_are_registered_by_name_not_by_install_order(tmp_path: Path) -> None:
+    """Of two plugins claiming a flow alike, the first registered reads it; that order was
+    the order their distributions were found on sys.path, so two machines with the same
+    plugins could decode the same capture differently. Plugins now come by name."""
+    sites = []
+    for name in ("zeta", "alpha"):
+        info = tmp_path / name / f"p_{name}-1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: p-{name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(
+            f"[{ENTRY_POINT_GROUP}]\n{name} = dissectors.msnp:MsnpDissector\n")
+        sites.append(str(tmp_path / name))
+    code = "from msnsniff.registry import load_dissectors; print(*load_dissectors())"
+    for order in (sites, sites[::-1]):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*order, str(ROOT)])}
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=60, check=True)  # fmt: skip
+        assert run.stdout.split() == ["msnp", "http", "alpha", "zeta"]

@@ -204,3 +204,22 @@ def test_a_sniff_above_one_does_not_outbid_a_sure_dissector() -> None:
     session = CaptureSession(dissectors)
     events = [StreamChunk(_MSNP, Direction.C2S, 0, b"VER 1 MSNP8 CVR0\r\n", 1.0)]
     assert [r.proto for r in session.run(events)] == ["msnp"]
+
+
+def test_two_plugins_claiming_a_flow_alike_are_named() -> None:
+    """Two dissectors answering the same confidence for a flow: the first registered read
+    it and nothing said another could have (which one won depended on the order the
+    plugins were found on sys.path). Now a note names both, once, and how to pick."""
+    toy: Any = _example_module().ToyLineDissector
+    twin = _toy_subclass()
+    dissectors = {**load_dissectors(), "toyline": toy, "twin": twin}
+    session = CaptureSession(dissectors)
+    events = [*_plugin_events([b"HELO a\n", b"SAY x\n"]),
+              StreamChunk(Flow("3", "10.7.0.3:50008", "10.7.0.1:7007"), Direction.C2S, 0,
+                          b"HELO b\n", 9.0)]  # fmt: skip
+    records = list(session.run(events))
+    assert {r.proto for r in records if r.flow.id in ("1", "3")} == {"toyline"}
+    assert [n.location for n in session.notes] == ["flow 1"]  # once, not for flow 3 too
+    assert "the toyline and twin dissectors claim it alike (confidence 0.9)" in (
+        session.notes[0].message)
+    assert "--decode-as PORT=twin" in session.notes[0].message
