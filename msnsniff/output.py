@@ -102,7 +102,7 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
 
             fill_json(frame, out, redact)
         else:  # a plugin's frame: its own dataclass fields (redaction cannot know them)
-            out["fields"] = {name: _plain(value) for name, value in _own_fields(frame)}
+            out["fields"] = {name: _plain(value) for name, value in own_fields(frame)}
             if redact:
                 out["fields"] = dict.fromkeys(out["fields"], REDACTED)
         return out
@@ -267,7 +267,7 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
         body = summary(frame, redact)
     else:  # a plugin's frame: its own fields, named
         body = " ".join(f"{name}={'…' if redact else printable(str(value))}"
-                        for name, value in _own_fields(frame)) or f"{len(frame.raw)} bytes"
+                        for name, value in own_fields(frame)) or f"{len(frame.raw)} bytes"
     line = f"{head} {record.proto.upper()} {body}"
     if not line.isprintable():  # the sender's control characters would drive the terminal
         line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
@@ -277,7 +277,7 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
 _COMMON_FIELDS: Final = frozenset({"direction", "offset", "raw"})
 
 
-def _own_fields(frame: Frame) -> list[tuple[str, Any]]:
+def own_fields(frame: Frame) -> list[tuple[str, Any]]:
     """A frame's dataclass fields beyond the ones every frame has (a plugin's own)."""
     if not dataclasses.is_dataclass(frame):
         return []

@@ -13,7 +13,7 @@ from typing import Any, Final
 from dissectors.api import Direction, Frame
 from dissectors.http.frames import HttpFrame
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
-from msnsniff.output import printable
+from msnsniff.output import own_fields, printable
 
 Describer = Callable[[CommandFrame, dict[str, Any]], str]
 MAX: Final = 200
@@ -183,6 +183,9 @@ def describe(frame: Frame) -> str:
         from msnsniff.httpview import describe as http_words
 
         text = printable(http_words(frame))
-    else:
-        text = printable(repr(frame))
+    else:  # a plugin's frame: its protocol and its own fields, as `read -T text` shows it
+        words = " ".join(f"{name}={value}" for name, value in own_fields(frame))
+        proto = getattr(frame, "proto", "?")
+        head = f"{proto.upper()} " if isinstance(proto, str) and proto != "?" else ""
+        text = printable(head + (words or f"{len(frame.raw)} bytes"))
     return text if len(text) <= MAX else text[: MAX - 1] + "…"

@@ -15,7 +15,7 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
-from msnsniff.output import printable
+from msnsniff.output import own_fields, printable
 from msnsniff.session.analysis import Finding, Severity
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.workspace import Workspace
@@ -149,6 +149,13 @@ class DetailView(Vertical):
             self._command(root, frame)
         elif record.proto == "http":
             self._http(root, record)
+        else:  # a plugin's frame: its own fields, under its protocol's name
+            fields = own_fields(frame)
+            branch = root.add(Text(record.proto), expand=True)
+            for name, value in fields:
+                _add(branch, name, value)
+            if not fields:
+                branch.add_leaf(f"{len(frame.raw)} bytes")
         pairing = index.pairing(number)
         if pairing is not None:
             branch = root.add("pairing", expand=True)
