@@ -1081,7 +1081,31 @@ class _Resolved:
 
 
 def _field_names() -> list[str]:
-    return [*FIELDS, *(p + s.placeholder for p, s in PREFIXES.items())]
+    return [*FIELDS, *(p + s.placeholder for p, s in PREFIXES.items()),
+            *(f"{p}.<field>" for p in _plugin_protocols())]  # fmt: skip
+
+
+@functools.cache
+def _plugin_protocols() -> frozenset[str]:
+    """The names of the installed third-party dissectors (`PROTO` and `PROTO.<field>`)."""
+    from msnsniff.registry import load_dissectors
+
+    return frozenset(load_dissectors()) - {"msnp", "http"} - {n.partition(".")[0] for n in FIELDS}
+
+
+def _plugin_field(proto: str, attr: str) -> Getter:
+    """A field of a plugin's frame: one of its own dataclass fields, on that protocol's frames."""
+
+    def get(ctx: _Ctx) -> Any:
+        if ctx.record.proto != proto or attr.startswith("_") or attr in _COMMON:
+            return None
+        value = getattr(ctx.frame, attr, None)
+        return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+    return get
+
+
+_COMMON: Final = frozenset({"direction", "offset", "raw", "proto"})  # every frame's: not its own
 
 
 def _resolve(token: Token) -> _Resolved:
@@ -1093,6 +1117,11 @@ def _resolve(token: Token) -> _Resolved:
         if name.startswith(prefix) and len(name) > len(prefix):
             getter = family.make(name[len(prefix) :])
             return _Resolved(name, family.kind, getter, family.multi, False)
+    proto, dot, attr = name.partition(".")
+    if proto in _plugin_protocols() and (not dot or attr.isidentifier()):
+        if not dot:  # the protocol's name alone, as `msnp` and `http`
+            return _Resolved(name, Kind.PRESENCE, _proto_is(proto), False, False)
+        return _Resolved(name, Kind.ANY, _plugin_field(proto, attr), False, False)
     close = difflib.get_close_matches(name, _field_names(), n=1, cutoff=0.6)
     hint = f'; did you mean "{close[0]}"?' if close else ""
     raise FilterError(f'unknown field "{name}"{hint}', (token.start_pos or 0) + 1)

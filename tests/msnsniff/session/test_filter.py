@@ -504,3 +504,46 @@ def test_matching_never_raises(text: str, extra: dict[str, object] | None) -> No
         result = flt.matches(record, extra)
         assert result in (True, False)
         assert negated.matches(record, extra) is not result
+
+
+def test_an_installed_plugin_protocol_and_its_fields_filter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`-Y toyline` and `-Y 'toyline.verb == SAY'` were 'unknown field' errors: a plugin's
+    frames could be filtered only by `proto == toyline`, never by their own fields. The
+    protocol's name alone now tests for its frames (as `msnp` and `http`) and
+    `PROTO.<field>` reads one of its frame's own dataclass fields."""
+    from msnsniff import registry
+    from msnsniff.session import filter as filter_module
+    from tests.msnsniff.test_registry import _example_module
+
+    module = _example_module()
+    monkeypatch.setattr(registry, "load_dissectors",
+                        lambda: {**load_dissectors(), "toyline": module.ToyLineDissector})
+    filter_module._plugin_protocols.cache_clear()
+    monkeypatch.setattr(filter_module, "_plugin_protocols",
+                        functools.cache(filter_module._plugin_protocols.__wrapped__))  # fmt: skip
+    toy, msnp = Flow("1", "10.7.0.2:50007", "10.7.0.1:7007"), Flow("2", None, "10.0.0.2:1863")
+    events: list[SourceEvent] = [
+        StreamChunk(toy, Direction.C2S, 0, b"HELO alice\n", 1.0),
+        StreamChunk(toy, Direction.S2C, 0, b"+OK hi\n", 1.1),
+        StreamChunk(toy, Direction.C2S, 11, b"SAY two words\nBYE", 1.2),
+        StreamChunk(msnp, Direction.C2S, 0, b"PNG\r\n", 1.3),
+    ]
+    dissectors = {**load_dissectors(), "toyline": module.ToyLineDissector}
+    records = list(CaptureSession(dissectors).run(events))
+    assert [r.proto for r in records] == ["toyline"] * 3 + ["msnp", "toyline"]  # BYE: at end
+
+    def numbers(text: str) -> list[int]:
+        display = compile_filter(text)
+        return [r.no for r in records if display.matches(r)]
+
+    assert numbers("toyline") == [1, 2, 3, 5]
+    assert numbers("not toyline") == [4]
+    assert numbers("toyline.verb == SAY") == [3]
+    assert numbers('toyline.text contains "word"') == [3]
+    assert numbers("toyline.verb in {HELO BYE} and dir == c2s") == [1, 5]
+    assert numbers("toyline.complete == false") == [5]
+    assert numbers("toyline.raw or toyline.offset") == []  # every frame's, not the plugin's
+    with pytest.raises(FilterError, match='unknown field "toylin"'):
+        compile_filter("toylin")
