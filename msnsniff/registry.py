@@ -3,8 +3,9 @@
 Dissectors register under the entry-point group `msnsniff.dissectors` (the in-tree MSNP
 dissector too, in pyproject.toml). When the package runs from a source tree without being
 installed the group is empty, so the in-tree dissectors are added as a fallback. A plugin
-that cannot be loaded (its module missing or failing on import) is left out with one line on
-stderr, so a broken third-party package does not stop msnsniff reading anything.
+that cannot be loaded (its module missing or failing on import, or naming something that is
+not a dissector class) is left out with one line on stderr, so a broken third-party package
+does not stop msnsniff reading anything.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def load_dissectors() -> Mapping[str, Any]:
     found: dict[str, Any] = _builtin()
     for ep in _plugins(found):
         with contextlib.suppress(Exception):  # a third party's import may raise anything
-            found[ep.name] = ep.load()
+            loaded = ep.load()
+            if _not_a_dissector(loaded) is None:
+                found[ep.name] = loaded
     return found
 
 
@@ -44,10 +47,25 @@ def unloadable_plugins() -> list[str]:
     out = []
     for ep in _plugins(_builtin()):
         try:
-            ep.load()
+            why = _not_a_dissector(ep.load())
         except Exception as exc:  # a third party's import may raise anything
-            out.append(f"plugin {ep.name} ({ep.value}) not loaded: {type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+        if why is not None:
+            out.append(f"plugin {ep.name} ({ep.value}) not loaded: {why}")
     return out
+
+
+_METHODS = ("feed", "next_frame", "drain", "gap", "sniff")  # what `Dissector` asks for
+
+
+def _not_a_dissector(obj: Any) -> str | None:
+    """Why an entry point's object cannot be a dissector class; None when it can."""
+    if not isinstance(obj, type):
+        return f"it names a {type(obj).__name__}, not a dissector class"
+    missing = [name for name in _METHODS if not callable(getattr(obj, name, None))]
+    if missing:
+        return f"{obj.__name__} is not a dissector: it has no {', '.join(missing)}"
+    return None
 
 
 def _plugins(builtin: Mapping[str, Any]) -> list[EntryPoint]:

@@ -174,3 +174,28 @@ def test_plugins_are_registered_by_name_not_by_install_order(tmp_path: Path) -> 
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env=env, timeout=60, check=True)  # fmt: skip
         assert run.stdout.split() == ["msnp", "http", "alpha", "zeta"]
+
+
+def test_a_plugin_naming_something_else_than_a_dissector_is_left_out(tmp_path: Path) -> None:
+    """An entry point naming the frame class, or a constant, instead of the dissector
+    loaded fine, and every connection it was asked about failed with AttributeError
+    ('... has no attribute sniff/feed'). It is now left out like a plugin that cannot be
+    imported, with one line saying what it is not."""
+    info = tmp_path / "wrong-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wrong\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nframe = dissectors.api:Frame\n"
+        "sentinel = dissectors.api:NEED_DATA\n")
+    code = ("from msnsniff.registry import load_dissectors, unloadable_plugins\n"
+            "print(*load_dissectors()); print(*unloadable_plugins(), sep='\\n')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, check=True)  # fmt: skip
+    assert run.stdout.splitlines() == [
+        "msnp http",
+        "plugin frame (dissectors.api:Frame) not loaded: Frame is not a dissector: it has no "
+        "feed, next_frame, drain, gap, sniff",
+        "plugin sentinel (dissectors.api:NEED_DATA) not loaded: it names a NeedData, not a "
+        "dissector class",
+    ]
