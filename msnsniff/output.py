@@ -20,6 +20,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import dataclasses
+import enum
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -286,13 +287,18 @@ def own_fields(frame: Frame) -> list[tuple[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
-    """A value as JSON can hold it (bytes as text, anything odd as its str)."""
+    """A value as JSON can hold it (bytes as text, a mapping as an object, an enum member
+    by name, anything odd as its str)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_plain(v) for v in value]
+    if isinstance(value, dict | MappingProxyType):  # an object, not Python's repr of it
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, enum.Enum):
+        return value.name
     return str(value)
 
 

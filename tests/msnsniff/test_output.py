@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from dissectors.api import Direction
+from dissectors.api import Direction, Frame
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import Flow
 from msnsniff.output import dumps, printable, record_to_jsonl, record_to_text
@@ -230,3 +232,27 @@ def test_no_credential_of_a_bundled_capture_survives_redact() -> None:
         assert not leaked, f"{path.name}: {leaked[:3]}"
         checked += len(secrets)
     assert checked > 50
+
+
+class _Kind(enum.Enum):
+    AUTH = 87
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PairsFrame(Frame):
+    header: dict[str, Any]
+    kind: _Kind
+    tags: frozenset[str]
+    proto: ClassVar[str] = "pairs"
+
+
+def test_a_plugin_frames_mapping_field_is_a_json_object() -> None:
+    """A plugin frame's dict field (headers, key/value pairs) came out in `-T jsonl` as a
+    string holding Python's repr (`"{'1': 'alice'}"`), which a JSON reader cannot use; an
+    enum member as `"Kind.AUTH"`. Now a mapping is an object and an enum member its name."""
+    frame = _PairsFrame(Direction.C2S, 0, b"x", {"1": "alice", "2": {"a": b"\xff"}},
+                        _Kind.AUTH, frozenset({"t"}))  # fmt: skip
+    record = FrameRecord(1, 1.0, Flow("1", "10.0.0.1:1", "10.0.0.2:2"), "pairs", frame)
+    fields = json.loads(record_to_jsonl(record))["fields"]
+    assert fields == {"header": {"1": "alice", "2": {"a": "\\xff"}}, "kind": "AUTH",
+                      "tags": ["t"]}  # fmt: skip
