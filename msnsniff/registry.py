@@ -3,9 +3,10 @@
 Dissectors register under the entry-point group `msnsniff.dissectors` (the in-tree MSNP
 dissector too, in pyproject.toml). When the package runs from a source tree without being
 installed the group is empty, so the in-tree dissectors are added as a fallback. A plugin
-that cannot be loaded (its module missing or failing on import, or naming something that is
-not a dissector class) is left out with one line on stderr, so a broken third-party package
-does not stop msnsniff reading anything.
+that cannot be loaded (its module missing or failing on import, naming something that is
+not a dissector class, or a name an in-tree dissector or an earlier plugin has) is left out
+with one line on stderr, so a broken third-party package does not stop msnsniff reading
+anything.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def load_dissectors() -> Mapping[str, Any]:
     cannot be loaded is left out (`unloadable_plugins` says which and why)."""
     found: dict[str, Any] = _builtin()
     for ep in _plugins(found):
+        if ep.name in found:  # a name is one dissector's: the in-tree one's, or the first's
+            continue
         with contextlib.suppress(Exception):  # a third party's import may raise anything
             loaded = ep.load()
             if _not_a_dissector(loaded) is None:
@@ -45,11 +48,20 @@ def unloadable_plugins() -> list[str]:
     """One line for each installed plugin whose module cannot be loaded, naming it and why
     (the command line prints them once, before it starts)."""
     out = []
-    for ep in _plugins(_builtin()):
+    builtin = _builtin()
+    names: dict[str, str] = {}  # name -> the entry point that has it
+    for ep in _plugins(builtin):
         try:
             why = _not_a_dissector(ep.load())
         except Exception as exc:  # a third party's import may raise anything
             why = f"{type(exc).__name__}: {exc}"
+        if ep.name in builtin:
+            why = (f"{ep.name} is the name of msnsniff's own dissector (its frames are what "
+                   "the analyses read); register the plugin under another name")
+        elif ep.name in names:
+            why = f"{names[ep.name]} has the name {ep.name} already"
+        elif why is None:
+            names[ep.name] = ep.value
         if why is not None:
             out.append(f"plugin {ep.name} ({ep.value}) not loaded: {why}")
     return out

@@ -199,3 +199,54 @@ def test_a_plugin_naming_something_else_than_a_dissector_is_left_out(tmp_path: P
         "plugin sentinel (dissectors.api:NEED_DATA) not loaded: it names a NeedData, not a "
         "dissector class",
     ]
+
+
+_OTHER = '''
+from dissectors.api import NEED_DATA
+
+class Other:
+    name = "other"
+    def feed(self, direction, data): pass
+    def next_frame(self): return NEED_DATA
+    def drain(self): return []
+    def gap(self, direction, length): pass
+    @classmethod
+    def sniff(cls, first_bytes, direction, ports): return 0.0
+
+class Again(Other):
+    pass
+'''
+
+
+def test_a_plugin_cannot_take_an_in_tree_or_taken_name(tmp_path: Path) -> None:
+    """A plugin registered as `msnp` silently replaced the MSNP dissector: every MSNP
+    connection of a capture went undissected (or came out as another protocol's frames
+    under the name the analyses read), with no word of why. Two plugins of the same name:
+    the one found last on sys.path won, silently. The name is now the first's, and the
+    other is left out with one line saying so."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "other_plugin.py").write_text(_OTHER)
+    for dist, entries in (("one", "msnp = other_plugin:Other\nsame = other_plugin:Again\n"),
+                          ("two", "same = other_plugin:Other\n")):  # fmt: skip
+        info = site / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entries}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    code = "from msnsniff.registry import load_dissectors as l; print(*l().items(), sep='\\n')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60, check=True)  # fmt: skip
+    assert run.stdout.splitlines()[0].startswith("('msnp', <class 'dissectors.msnp.")
+    assert run.stdout.splitlines()[2] == "('same', <class 'other_plugin.Again'>)"
+    capture = ROOT / "captures" / "server_chat.pcap"
+    result = subprocess.run([sys.executable, "-m", "msnsniff", "read", str(capture)],
+                            capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert "MSNP VER 1 MSNP8" in result.stdout
+    assert result.stderr.splitlines() == [
+        "msnsniff: plugin msnp (other_plugin:Other) not loaded: msnp is the name of msnsniff's "
+        "own dissector (its frames are what the analyses read); register the plugin under "
+        "another name",
+        "msnsniff: plugin same (other_plugin:Other) not loaded: other_plugin:Again has the "
+        "name same already",
+    ]
