@@ -318,8 +318,9 @@ class CaptureSession:
         if state.checked:  # a third party's: the frames before one that is not a Frame stand
             frames = list(frames)
             for i, frame in enumerate(frames):
-                if not isinstance(frame, Frame):
-                    bad, frames = frame, frames[:i]
+                bad = _not_a_frame(frame)
+                if bad is not None:
+                    frames = frames[:i]
                     break
         proto = state.proto or "?"
         flow = state.flow
@@ -333,7 +334,7 @@ class CaptureSession:
         if state.carrier:
             self._carry(out, len(out) - len(frames))
         if bad is not None:
-            raise TypeError(f"it gave {type(bad).__name__} {bad!r:.60}, not a dissectors.api.Frame")
+            raise TypeError(bad)
 
     def _until_error(self, dissector: Dissector) -> list[Frame]:
         """Strict mode: the frames before a malformed one, whose error goes to `error`
@@ -366,6 +367,22 @@ def frames_until_error(dissector: Dissector) -> tuple[list[Frame], DissectorErro
         return frames, exc
     dissector.drain()  # empty now; lets a dissector whose flow ended tidy up
     return frames, None
+
+
+def _not_a_frame(frame: object) -> str | None:
+    """Why a third party's dissector's output is not a frame the views can show (its
+    `direction`, `offset` and `raw` are what the index, the hex dump and export read)."""
+    if not isinstance(frame, Frame):
+        return f"it gave {type(frame).__name__} {frame!r:.60}, not a dissectors.api.Frame"
+    offset: Any = frame.offset
+    for name, value, ok, wanted in (
+        ("direction", frame.direction, isinstance(frame.direction, Direction), "a Direction"),
+        ("offset", offset, isinstance(offset, int) and offset >= 0, "a non-negative int"),
+        ("raw", frame.raw, isinstance(frame.raw, bytes), "bytes"),
+    ):
+        if not ok:
+            return f"it gave a {type(frame).__name__} whose {name} is {value!r:.40}, not {wanted}"
+    return None
 
 
 def _takes_strict(cls: Any) -> bool:

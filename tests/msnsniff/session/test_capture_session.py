@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,11 @@ def _garbage_drain(self: Any) -> list[Any]:
     return [*frames, "not a frame"] if any(f.verb == "SAY" for f in frames) else frames
 
 
+def _text_raw_drain(self: Any) -> list[Any]:
+    frames = list(_example_module().ToyLineDissector.drain(self))
+    return [replace(f, raw=f.raw.decode()) if f.verb == "SAY" else f for f in frames]
+
+
 @pytest.mark.parametrize(
     ("methods", "kept", "why", "after"),
     [
@@ -137,8 +143,10 @@ def _garbage_drain(self: Any) -> list[Any]:
          b"SAY after\n"),
         ({"drain": _garbage_drain}, ["HELO", "SAY"], "TypeError: it gave str 'not a frame'",
          b"BYE\nSAY after\n"),
+        ({"drain": _text_raw_drain}, ["HELO"], "whose raw is 'SAY x\\n', not bytes",
+         b"BYE\nSAY after\n"),
     ],
-    ids=["raises", "dissector-error", "not-a-frame"],
+    ids=["raises", "dissector-error", "not-a-frame", "raw-not-bytes"],
 )
 def test_a_failing_plugin_costs_its_own_connection_only(
     methods: dict[str, Any], kept: list[str], why: str, after: bytes
