@@ -79,6 +79,8 @@ class _FlowState:
     ended: set[Direction] = field(default_factory=set)
     carrier: bool = False  # its frames may carry another protocol (the HTTP gateway's MSNP)
     checked: bool = False  # a third party's dissector: its frames are checked to be Frames
+    made: int = 0  # frames a third party's dissector gave (none at the end: said)
+    rival: str = ""  # the next dissector that claimed the flow too, and how much
 
 
 def _port(endpoint: str | None) -> int | None:
@@ -178,6 +180,8 @@ class CaptureSession:
             if state.dissector is not None:
                 self._feed(state, event.direction, b"", event.ts, out)
             if len(state.ended) == 2:
+                if state.checked and state.dissector is not None and not state.made:
+                    self._gave_nothing(state)
                 del self._flows[event.flow.id]
                 self.closed.append(state.flow)
 
@@ -216,6 +220,9 @@ class CaptureSession:
                 if score > best_score:
                     best, best_score = name, score
         tied = [name for name, score in scores.items() if score == best_score and name != best]
+        rivals = sorted((-score, name) for name, score in scores.items()
+                        if name != best and score > MIN_CONFIDENCE)  # fmt: skip
+        state.rival = f"{rivals[0][1]} claimed it too, at {-rivals[0][0]:g}" if rivals else ""
         if best is not None and tied and (best, *tied) not in self._ties:
             self._ties.add((best, *tied))  # (the first registered wins: said once)
             others = " and ".join(tied)
@@ -292,6 +299,15 @@ class CaptureSession:
         except Exception as exc:  # a third party's dissector may raise anything
             self._failed(state, exc)
 
+    def _gave_nothing(self, state: _FlowState) -> None:
+        """A third party's dissector took a connection and gave no frame of it: say so, or
+        its bytes vanish without a word (a plugin claiming what is not its protocol)."""
+        where = f" ({state.rival}: --decode-as PORT={state.rival.split()[0]})" if (
+            state.rival) else ""  # fmt: skip
+        self.notes.append(SourceNote(
+            f"the {state.proto} dissector claimed this connection and gave no frame of "
+            f"it{where}", f"flow {state.flow.id}"))
+
     def _failed(self, state: _FlowState, exc: Exception) -> None:
         """A dissector raised: in strict mode a `DissectorError` ends the session (raised by
         the next call); otherwise the flow's frames so far stand, a note says what failed,
@@ -322,6 +338,7 @@ class CaptureSession:
                 if bad is not None:
                     frames = frames[:i]
                     break
+            state.made += len(frames)
         proto = state.proto or "?"
         flow = state.flow
         no = self.frames

@@ -231,3 +231,26 @@ def test_two_plugins_claiming_a_flow_alike_are_named() -> None:
     assert "the toyline and twin dissectors claim it alike (confidence 0.9)" in (
         session.notes[0].message)
     assert "--decode-as PORT=twin" in session.notes[0].message
+
+
+def test_a_plugin_that_claims_a_connection_and_gives_nothing_is_named() -> None:
+    """A plugin answering 1.0 to any bytes outbids MSNP off port 1863 (0.9), as the README
+    says the highest wins; but then an MSNP capture printed nothing, exit 0, not a word on
+    stderr: the connections had simply vanished. Now a note names the plugin that took
+    each such connection, the dissector that claimed it too, and the --decode-as to use."""
+
+    def sniff(cls: Any, first: bytes, direction: Direction, ports: Sequence[int]) -> float:
+        return 1.0
+
+    def drain(self: Any) -> list[Any]:  # it knows no MSNP: it gives nothing of it
+        return []
+
+    greedy = _toy_subclass(sniff=classmethod(sniff), drain=drain)
+    session = CaptureSession({**load_dissectors(), "greedy": greedy})
+    off_port = Flow("1", "10.0.0.1:40000", "10.0.0.2:7001")
+    events = [StreamChunk(off_port, Direction.C2S, 0, b"VER 1 MSNP8 CVR0\r\n", 1.0)]
+    assert list(session.run(events)) == []
+    assert [(n.location, n.message) for n in session.notes] == [
+        ("flow 1", "the greedy dissector claimed this connection and gave no frame of it "
+                   "(msnp claimed it too, at 0.9: --decode-as PORT=msnp)"),
+    ]
