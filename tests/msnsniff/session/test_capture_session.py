@@ -254,3 +254,21 @@ def test_a_plugin_that_claims_a_connection_and_gives_nothing_is_named() -> None:
         ("flow 1", "the greedy dissector claimed this connection and gave no frame of it "
                    "(msnp claimed it too, at 0.9: --decode-as PORT=msnp)"),
     ]
+
+
+def test_a_plugin_giving_a_non_frame_in_strict_mode_is_named() -> None:
+    """In strict mode frames are pulled with next_frame, and a non-Frame from a plugin
+    failed an assert: the note said only 'AssertionError: ' (and with python -O the junk
+    went on to the views). It is now named as drain's is."""
+
+    def next_frame(self: Any) -> Any:
+        frame = _example_module().ToyLineDissector.next_frame(self)
+        return "junk" if getattr(frame, "verb", "") == "SAY" else frame
+
+    session = CaptureSession({**load_dissectors(), "toyline": _toy_subclass(
+        next_frame=next_frame)}, strict=True)  # fmt: skip
+    records = list(session.run(_plugin_events([b"HELO a\n", b"SAY x\n", b"BYE\n"])))
+    assert [r.frame.raw for r in records if r.proto == "toyline"] == [b"HELO a\n"]
+    assert [n.message for n in session.notes] == [
+        "the toyline dissector failed (TypeError: it gave str 'junk', not a "
+        "dissectors.api.Frame); the rest of this connection is not dissected"]
