@@ -64,7 +64,9 @@ class LiveCapture:
         self.bpf = bpf
         self.packets = 0
         self._on_event = on_event
-        self._reasm = Reassembler(on_event)
+        # a flow is named by the number of the packet that opened it, as a file's flows
+        # are: the same number in the -w file, in `msnsniff read` of it and in Wireshark
+        self._reasm = Reassembler(on_event, flow_id=lambda: str(self.packets))
         self._defrag = Defragmenter()
         self._write_path = write
         self._fh: BinaryIO | None = None

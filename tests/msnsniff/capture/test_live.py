@@ -139,3 +139,36 @@ def test_sniff_says_at_once_what_it_cannot_do(argv: list[str], expected: str) ->
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.startswith(expected), result.stderr
+
+
+def test_sniff_names_each_flow_by_the_packet_that_opened_it_as_read_does(tmp_path: Path) -> None:
+    """A flow's id is the number of its first packet, so `flow N` is packet N of the -w file
+    in Wireshark and in `msnsniff read`; live capture used to count connections instead
+    (flow 1, 2, 3...), so the same frame had another flow live than read back."""
+    import json
+
+    port = _free_port()
+    out = tmp_path / "live.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", str(out), "-T", "jsonl"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        _exchange(port)  # two connections, so the second flow opens some packets in
+        _exchange(port)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    live = [(f["flow"], f["cmd"]) for f in map(json.loads, stdout.splitlines())]
+    read = subprocess.run(
+        [sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    again = [(f["flow"], f["cmd"]) for f in map(json.loads, read.stdout.splitlines())]
+    assert len(live) == 8 and live == again
+    assert live[0][0] == "1" and live[4][0] != "2"  # the SYNs: packets 1 and (e.g.) 12
