@@ -71,6 +71,9 @@ class LiveCapture:
         self._write_path = write
         self._fh: BinaryIO | None = None
         self._writer: PcapWriter | None = None
+        # packets captured before the -w file is opened (it is opened once the interface
+        # and the filter work, so a typo in either leaves an existing file alone)
+        self._early: list[tuple[float, bytes, int]] | None = [] if write else None
         self._lock = threading.Lock()
         self._sniffer: Any = None
         self._stopped = False
@@ -84,18 +87,18 @@ class LiveCapture:
                 return  # (the sniffing thread may deliver a few more before it stops)
             self.packets += 1
             if self._fh is not None:
-                if self._writer is None:  # the link type is known with the first packet
-                    self._writer = PcapWriter(self._fh, linktype=link)
-                self._writer.write(ts, data)
-                self._writer.flush()
+                self._record(ts, data, link)
+            elif self._early is not None:
+                self._early.append((ts, data, link))
             seg = tcp_segment(link, data, self._defrag)
             if seg is not None:
                 self._reasm.segment(seg, ts)
 
     def start(self) -> None:
-        """Open the output file and start sniffing; MsnsniffError if either cannot be done
-        (the file's directory, the interface, the filter), rather than failing later in
-        the sniffing thread where nobody sees it."""
+        """Start sniffing, then open the output file; MsnsniffError if either cannot be done
+        (the interface, the filter, the file's directory), rather than failing later in
+        the sniffing thread where nobody sees it. The file is opened last, as tcpdump does,
+        so a capture that cannot start leaves an existing file as it was."""
         import logging
 
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -103,12 +106,6 @@ class LiveCapture:
             from scapy.sendrecv import AsyncSniffer
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
             raise MsnsniffError(f"live capture needs scapy: {exc}") from exc
-        if self._write_path is not None:
-            try:
-                self._fh = self._write_path.open("wb")
-            except OSError as exc:
-                raise MsnsniffError(f"{self._write_path}: cannot write: "
-                                    f"{exc.strerror or exc}") from exc  # fmt: skip
         options: dict[str, Any] = {}
         if _loopback(self.iface):
             from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
@@ -127,6 +124,32 @@ class LiveCapture:
         if problem is not None:
             self.stop()
             raise MsnsniffError(f"cannot capture on {self.iface!r}: {problem}")
+        if self._write_path is not None:
+            self._open_output(self._write_path)
+
+    def _open_output(self, path: Path) -> None:
+        """Open the -w file and write the packets captured so far; MsnsniffError (and the
+        capture stopped) if it cannot be written."""
+        with self._lock:
+            try:
+                self._fh = path.open("wb")
+            except OSError as exc:
+                problem = exc
+            else:
+                for ts, data, link in self._early or ():
+                    self._record(ts, data, link)
+                self._early = None
+                return
+        self.stop()
+        raise MsnsniffError(f"{path}: cannot write: {problem.strerror or problem}") from problem
+
+    def _record(self, ts: float, data: bytes, link: int) -> None:
+        """Write one packet to the -w file at once (the caller holds the lock)."""
+        assert self._fh is not None
+        if self._writer is None:  # the link type is known with the first packet
+            self._writer = PcapWriter(self._fh, linktype=link)
+        self._writer.write(ts, data)
+        self._writer.flush()
 
     def failure(self) -> str | None:
         """Why the sniffing thread ended by itself (no such interface, a filter that does

@@ -172,3 +172,24 @@ def test_sniff_names_each_flow_by_the_packet_that_opened_it_as_read_does(tmp_pat
     again = [(f["flow"], f["cmd"]) for f in map(json.loads, read.stdout.splitlines())]
     assert len(live) == 8 and live == again
     assert live[0][0] == "1" and live[4][0] != "2"  # the SYNs: packets 1 and (e.g.) 12
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-i", "nosuchif0"], ["-i", "lo", "-f", "tcp prt 1863"]],
+    ids=["a mistyped interface", "a mistyped filter"],
+)
+def test_sniff_that_cannot_start_leaves_an_existing_w_file_alone(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """The -w file was opened (truncated) before the interface and the filter were tried, so
+    a typo in either replaced yesterday's capture with an empty pcap; tcpdump opens the
+    device first, and so does sniff now."""
+    kept = tmp_path / "yesterday.pcap"
+    kept.write_bytes(b"precious bytes")
+    result = subprocess.run(
+        [sys.executable, "-m", "msnsniff", "sniff", *argv, "-w", str(kept), "-c", "1"],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2 and "cannot capture on" in result.stderr
+    assert kept.read_bytes() == b"precious bytes"
