@@ -688,6 +688,11 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return status
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    """A signal handler that stops a command the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff sniff`: live capture, frames printed as they are decoded."""
     if args.tui:
@@ -697,6 +702,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
                          args.filter or "")  # fmt: skip
     import queue
+    import signal
     from pathlib import Path
 
     from msnsniff.capture import SourceEvent
@@ -729,6 +735,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             block = False
 
     failed = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
         while args.count is None or live.packets < args.count:
             pump(True)
@@ -738,6 +745,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         live.stop()
         pump(False)
         for paired in view.add(analysis.finish()) + view.flush():

@@ -193,3 +193,28 @@ def test_sniff_that_cannot_start_leaves_an_existing_w_file_alone(
     )  # fmt: skip
     assert result.returncode == 2 and "cannot capture on" in result.stderr
     assert kept.read_bytes() == b"precious bytes"
+
+
+def test_sniff_ends_on_sigterm_as_on_ctrl_c(tmp_path: Path) -> None:
+    """`timeout 60 msnsniff sniff ...` and service managers stop it with SIGTERM, which
+    killed it on the spot: no summary, and what the reassembler still held never printed
+    (serve and proxy have always ended cleanly on SIGTERM; tcpdump does too)."""
+    port = _free_port()
+    out = tmp_path / "live.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        _exchange(port)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert len([line for line in stdout.splitlines() if " MSNP " in line]) == 4
+    packets = list(packet_records(out))
+    assert f"{len(packets)} packets captured, 4 frames" in stderr
