@@ -1,8 +1,9 @@
 """Link, network and transport headers to TCP segments, with plain `struct` on the hot path.
 
 Supported link types: Ethernet (1), BSD loopback (0 NULL and 108 LOOP), raw IP (101, 12, 14,
-228 IPv4, 229 IPv6), Linux cooked v1 (113) and v2 (276); 802.1Q / 802.1ad VLAN tags; IPv4
-(options skipped) and IPv6 (hop-by-hop, routing and destination-option headers skipped).
+228 IPv4, 229 IPv6), Linux cooked v1 (113) and v2 (276); 802.1Q / 802.1ad VLAN tags (after
+an Ethernet or a cooked header); IPv4 (options skipped) and IPv6 (hop-by-hop, routing and
+destination-option headers skipped).
 IP fragments are put back together by a `Defragmenter` when the caller passes one (without
 it a first IPv4 fragment reads as a short segment and the others are not TCP). Anything
 else is not TCP and returns None.
@@ -55,9 +56,6 @@ def ip_offset(link: int, data: bytes) -> tuple[int, int] | None:
     """(offset of the IP header, IP version) for a frame of the given link type."""
     if link == ETH:
         off, ethertype = 14, (data[12] << 8 | data[13]) if len(data) >= 14 else 0
-        while ethertype in _VLAN and len(data) >= off + 4:
-            ethertype = data[off + 2] << 8 | data[off + 3]
-            off += 4
     elif link in (NULL, LOOP):
         if len(data) < 4:
             return None
@@ -81,6 +79,11 @@ def ip_offset(link: int, data: bytes) -> tuple[int, int] | None:
         off, ethertype = 20, _U16(data, 0)[0]
     else:
         return None
+    # VLAN tags: after an Ethernet header, and after a cooked one (libpcap puts the tag the
+    # kernel took off back in for both, so `tcpdump -i any` on a trunk writes them)
+    while ethertype in _VLAN and len(data) >= off + 4:
+        ethertype = data[off + 2] << 8 | data[off + 3]
+        off += 4
     if ethertype == 0x0800:
         return off, 4
     if ethertype == 0x86DD:

@@ -75,12 +75,18 @@ def relink(frame: bytes, link: str) -> bytes:
         return struct.pack("!I", 2) + ip
     if link == "vlan":
         return frame[:12] + b"\x81\x00\x00\x07" + frame[12:]
+    tag = b"\x00\x07\x08\x00"  # VLAN 7, then IPv4
+    if link == "sll vlan":  # libpcap puts a VLAN tag back after the cooked header too
+        return struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, 0x8100) + tag + ip
+    if link == "sll2 vlan":
+        return struct.pack("!HHIHBB8s", 0x8100, 0, 1, 1, 0, 6, b"\x02" * 8) + tag + ip
     raise AssertionError(link)
 
 
 @pytest.mark.parametrize(
     ("link", "linktype"),
-    [("sll", 113), ("sll2", 276), ("raw", 101), ("null", 0), ("loop", 108), ("vlan", 1)],
+    [("sll", 113), ("sll2", 276), ("raw", 101), ("null", 0), ("loop", 108), ("vlan", 1),
+     ("sll vlan", 113), ("sll2 vlan", 276)],
 )
 def test_link_types(tmp_path: Path, link: str, linktype: int) -> None:
     path = tmp_path / "x.pcap"
