@@ -81,6 +81,8 @@ class _FlowState:
     checked: bool = False  # a third party's dissector: its frames are checked to be Frames
     made: int = 0  # frames a third party's dissector gave (none at the end: said)
     rival: str = ""  # the next dissector that claimed the flow too, and how much
+    # each direction's latest time: the time of frames the end of the capture completes
+    last_ts: dict[Direction, float | None] = field(default_factory=dict)
 
 
 def _port(endpoint: str | None) -> int | None:
@@ -139,6 +141,7 @@ class CaptureSession:
             if state is not None and state.dissector is not None:
                 try:
                     state.dissector.feed(event.direction, event.data)
+                    state.last_ts[event.direction] = event.ts
                     self._drain(state, event.ts, out)
                 except Exception as exc:  # a dissector's failure costs its flow only
                     self._failed(state, exc)
@@ -286,6 +289,8 @@ class CaptureSession:
         assert state.dissector is not None
         try:
             state.dissector.feed(direction, data)
+            if data:  # (not the end of the stream, which has no time)
+                state.last_ts[direction] = ts
             self._drain(state, ts, out)
         except Exception as exc:  # a third party's dissector may raise anything
             self._failed(state, exc)
@@ -344,9 +349,15 @@ class CaptureSession:
         no = self.frames
         append = out.append
         make = _new_tuple
-        for frame in frames:
-            no += 1
-            append(make(FrameRecord, (no, ts, flow, proto, frame)))  # FrameRecord(no, ...)
+        if ts is None and state.last_ts:  # the end of the capture: no time of its own
+            last = state.last_ts
+            for frame in frames:
+                no += 1
+                append(make(FrameRecord, (no, last.get(frame.direction), flow, proto, frame)))
+        else:
+            for frame in frames:
+                no += 1
+                append(make(FrameRecord, (no, ts, flow, proto, frame)))  # FrameRecord(no, ...)
         self.frames = no
         if state.carrier:
             self._carry(out, len(out) - len(frames))

@@ -272,3 +272,28 @@ def test_a_plugin_giving_a_non_frame_in_strict_mode_is_named() -> None:
     assert [n.message for n in session.notes] == [
         "the toyline dissector failed (TypeError: it gave str 'junk', not a "
         "dissectors.api.Frame); the rest of this connection is not dissected"]
+
+
+def test_a_frame_the_end_of_the_capture_cuts_keeps_the_time_its_bytes_came() -> None:
+    """A frame completed only by the end of the capture (a MSG cut short when the capture
+    or a live sniff stopped) had no time at all (`-` in text, null in JSON): the end of a
+    capture has no time, so the frame took none; it takes its direction's last time."""
+    from dissectors.api import Direction
+    from msnsniff.capture import Flow, StreamChunk
+    from msnsniff.registry import load_dissectors
+    from msnsniff.session.capture_session import CaptureSession
+
+    flow = Flow("1", "10.0.0.1:3000", "10.0.0.2:1863", opened=True)
+    c2s, s2c = Direction.C2S, Direction.S2C
+    ver = b"VER 1 MSNP8 CVR0\r\n"
+    events: list[SourceEvent] = [
+        StreamChunk(flow, c2s, 0, ver, 1.0),
+        StreamChunk(flow, c2s, len(ver), b"MSG 2 A 100\r\nMIME-", 2.0),
+        StreamChunk(flow, s2c, 0, b"VER 1 MSNP8\r\nCHL 0 123", 3.0),
+    ]
+    session = CaptureSession(load_dissectors())
+    got = [(r.frame.direction, type(r.frame).__name__, r.ts) for r in session.run(iter(events))]
+    assert got == [
+        (c2s, "CommandFrame", 1.0), (s2c, "CommandFrame", 3.0),
+        (c2s, "MalformedFrame", 2.0), (s2c, "MalformedFrame", 3.0),
+    ]
