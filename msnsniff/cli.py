@@ -723,7 +723,15 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     err.write(f"msnsniff: capturing on {args.iface} ({live.bpf}); Ctrl-C to stop\n")
     err.flush()
 
+    told = False
+
     def pump(block: bool) -> None:
+        nonlocal told
+        if live.write_failure is not None and not told:
+            told = True
+            err.write(f"msnsniff: {args.write}: writing failed ({live.write_failure}); "
+                      "recording stopped, the capture goes on\n")  # fmt: skip
+            err.flush()
         while True:
             try:
                 event = events.get(timeout=0.2) if block else events.get_nowait()
@@ -753,8 +761,11 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.flush()
     if failed is not None:
         err.write(f"msnsniff: capture on {args.iface} stopped: {failed}\n")
+    if live.write_failure is not None:
+        err.write(f"msnsniff: the recording {args.write} is incomplete: writing it failed "
+                  f"({live.write_failure}); it holds what came before\n")  # fmt: skip
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
-    return 0 if failed is None else 2
+    return 0 if failed is None and live.write_failure is None else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,7 @@ class LiveCapture:
         # packets captured before the -w file is opened (it is opened once the interface
         # and the filter work, so a typo in either leaves an existing file alone)
         self._early: list[tuple[float, bytes, int]] | None = [] if write else None
+        self.write_failure: str | None = None  # why the -w file could not be written
         self._lock = threading.Lock()
         self._sniffer: Any = None
         self._stopped = False
@@ -137,6 +138,8 @@ class LiveCapture:
                 problem = exc
             else:
                 for ts, data, link in self._early or ():
+                    if self._fh is None:  # writing failed
+                        break
                     self._record(ts, data, link)
                 self._early = None
                 return
@@ -144,12 +147,24 @@ class LiveCapture:
         raise MsnsniffError(f"{path}: cannot write: {problem.strerror or problem}") from problem
 
     def _record(self, ts: float, data: bytes, link: int) -> None:
-        """Write one packet to the -w file at once (the caller holds the lock)."""
+        """Write one packet to the -w file at once (the caller holds the lock). A file that
+        cannot be written any more (a full disk) ends the recording, not the capture:
+        `write_failure` says why, and the file keeps what was written before."""
         assert self._fh is not None
-        if self._writer is None:  # the link type is known with the first packet
-            self._writer = PcapWriter(self._fh, linktype=link)
-        self._writer.write(ts, data)
-        self._writer.flush()
+        try:
+            if self._writer is None:  # the link type is known with the first packet
+                self._writer = PcapWriter(self._fh, linktype=link)
+            self._writer.write(ts, data)
+            self._writer.flush()
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: OSError) -> None:
+        self.write_failure = exc.strerror or str(exc)
+        fh, self._fh, self._early = self._fh, None, None
+        if fh is not None:
+            with contextlib.suppress(OSError):  # what is still buffered cannot be written
+                fh.close()
 
     def failure(self) -> str | None:
         """Why the sniffing thread ended by itself (no such interface, a filter that does
@@ -177,7 +192,10 @@ class LiveCapture:
             self._stopped = True
             self._reasm.finish()
             if self._fh is not None:
-                if self._writer is None:  # no packet seen: still leave a valid file
-                    PcapWriter(self._fh)
-                self._fh.close()
+                try:
+                    if self._writer is None:  # no packet seen: still leave a valid file
+                        PcapWriter(self._fh)
+                    self._fh.close()
+                except OSError as exc:
+                    self._write_failed(exc)
                 self._fh = None

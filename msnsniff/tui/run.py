@@ -90,8 +90,13 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
         import asyncio
 
         app.sub_title = f"live on {iface} ({capture.bpf})"
+        told = False
         try:
             while (problem := capture.failure()) is None:
+                if capture.write_failure is not None and not told:
+                    told = True
+                    app.notify(f"{write}: writing failed ({capture.write_failure}); recording "
+                               "stopped, the capture goes on", severity="error", timeout=30)
                 await asyncio.sleep(0.5)
             app.sub_title = f"capture on {iface} stopped: {problem}"
             app.notify(app.sub_title, severity="error", timeout=30)

@@ -218,3 +218,30 @@ def test_sniff_ends_on_sigterm_as_on_ctrl_c(tmp_path: Path) -> None:
     assert len([line for line in stdout.splitlines() if " MSNP " in line]) == 4
     packets = list(packet_records(out))
     assert f"{len(packets)} packets captured, 4 frames" in stderr
+
+
+def test_a_w_file_that_cannot_be_written_stops_the_recording_not_the_capture() -> None:
+    """A full disk (/dev/full) under `sniff -w`: the write raised in scapy's thread before
+    the packet was decoded, and closing the file raised again in the main one: sniff ended
+    at the first packet with a bare 'msnsniff: No space left on device', no frame and no
+    summary. As the proxy's and the server's recordings do, the recording stops, the
+    capture goes on, and the end says the file is incomplete (exit status 2)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", "/dev/full"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        _exchange(port)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 2, stderr
+    assert len([line for line in stdout.splitlines() if " MSNP " in line]) == 4
+    assert "/dev/full: writing failed (No space left on device); recording stopped" in stderr
+    assert "the recording /dev/full is incomplete" in stderr
+    assert "packets captured, 4 frames" in stderr
