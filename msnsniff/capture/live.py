@@ -102,6 +102,9 @@ class LiveCapture:
         so a capture that cannot start leaves an existing file as it was."""
         import logging
 
+        if not self.iface.strip():  # scapy would take its default interface for it
+            raise MsnsniffError(f"cannot capture on {self.iface!r}: no interface named "
+                                "(e.g. -i lo, -i eth0)")  # fmt: skip
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
         try:
             from scapy.sendrecv import AsyncSniffer

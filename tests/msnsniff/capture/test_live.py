@@ -128,13 +128,17 @@ def test_sniff_c_stops_after_exactly_n_packets(tmp_path: Path) -> None:
                                          "filter"),
         (["-i", "lo", "-w", "/nonexistent/dir/x.pcap"],
          "msnsniff: /nonexistent/dir/x.pcap: cannot write: No such file or directory"),
+        # scapy takes an empty name for its default interface: `-i "$IFACE"` with IFACE
+        # unset sniffed eth0 (or whatever it chose) saying 'capturing on  (...)'
+        (["-i", ""], "msnsniff: cannot capture on '': no interface named"),
     ],
-    ids=["no such interface", "a filter that does not compile", "an unwritable -w"],
+    ids=["no such interface", "a filter that does not compile", "an unwritable -w",
+         "an empty interface name"],
 )
 def test_sniff_says_at_once_what_it_cannot_do(argv: list[str], expected: str) -> None:
     """These used to fail inside scapy's sniffing thread, unseen, and sniff waited forever."""
     result = subprocess.run(
-        [sys.executable, "-m", "msnsniff", "sniff", *argv, "-c", "1"],
+        [sys.executable, "-m", "msnsniff", "sniff", "-c", "1", *argv],
         capture_output=True, text=True, timeout=30, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 2
