@@ -695,6 +695,8 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff sniff`: live capture, frames printed as they are decoded."""
+    if args.count is not None and args.count < 1:  # (0 stopped at once, having captured nothing)
+        raise MsnsniffError(f"-c expects a positive number of packets, got {args.count}")
     if args.tui:
         from msnsniff.tui.run import run_sniff
 

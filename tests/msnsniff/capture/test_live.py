@@ -131,9 +131,10 @@ def test_sniff_c_stops_after_exactly_n_packets(tmp_path: Path) -> None:
         # scapy takes an empty name for its default interface: `-i "$IFACE"` with IFACE
         # unset sniffed eth0 (or whatever it chose) saying 'capturing on  (...)'
         (["-i", ""], "msnsniff: cannot capture on '': no interface named"),
+        (["-i", "lo", "-c", "0"], "msnsniff: -c expects a positive number of packets, got 0"),
     ],
     ids=["no such interface", "a filter that does not compile", "an unwritable -w",
-         "an empty interface name"],
+         "an empty interface name", "a count of 0"],
 )
 def test_sniff_says_at_once_what_it_cannot_do(argv: list[str], expected: str) -> None:
     """These used to fail inside scapy's sniffing thread, unseen, and sniff waited forever."""
