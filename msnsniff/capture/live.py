@@ -8,6 +8,7 @@ the reassembler; the events it produces go to the caller's callback.
 from __future__ import annotations
 
 import contextlib
+import errno
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,13 @@ def _loopback(iface: str) -> bool:
     except (OSError, ValueError):
         return False
     return bool(flags & 0x8)  # IFF_LOOPBACK
+
+
+def _why(exc: OSError) -> str:
+    """An OS error as the reason a capture cannot go on; a refusal says what it needs."""
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return f"{exc.strerror} (capturing needs root or CAP_NET_RAW)"
+    return exc.strerror or str(exc) if exc.errno is not None else str(exc)
 
 
 class LiveCapture:
@@ -120,9 +128,9 @@ class LiveCapture:
         )
         try:
             self._sniffer.start()
-        except (OSError, PermissionError) as exc:
+        except OSError as exc:
             self.stop()
-            raise MsnsniffError(f"cannot capture on {self.iface!r}: {exc}") from exc
+            raise MsnsniffError(f"cannot capture on {self.iface!r}: {_why(exc)}") from exc
         time.sleep(0.2)  # let the socket open before the caller reports readiness
         problem = self.failure()
         if problem is not None:
@@ -177,7 +185,7 @@ class LiveCapture:
             return None
         exc = getattr(sniffer, "exception", None)
         if exc is not None:
-            return str(exc) or type(exc).__name__
+            return _why(exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
         thread = getattr(sniffer, "thread", None)
         if thread is not None and not thread.is_alive():
             return "the capture ended"

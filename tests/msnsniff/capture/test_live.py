@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -250,3 +251,17 @@ def test_a_w_file_that_cannot_be_written_stops_the_recording_not_the_capture() -
     assert "/dev/full: writing failed (No space left on device); recording stopped" in stderr
     assert "the recording /dev/full is incomplete" in stderr
     assert "packets captured, 4 frames" in stderr
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv to drop CAP_NET_RAW")
+def test_sniff_without_the_right_to_capture_says_what_it_needs(tmp_path: Path) -> None:
+    """It said only '[Errno 1] Operation not permitted'; the README's answer (root or
+    CAP_NET_RAW) is now in the message."""
+    result = subprocess.run(
+        ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw",
+         sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-c", "1"],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == ("msnsniff: cannot capture on 'lo': Operation not permitted "
+                             "(capturing needs root or CAP_NET_RAW)\n")  # fmt: skip
