@@ -54,6 +54,7 @@ _MAX_INT_DIGITS: Final = 10
 _LOOKAHEAD: Final = 6  # bytes after a LF needed to judge a sync point
 
 SKIPPED: Final = "not an MSNP command line; skipped to the next command"
+GAP_TAIL: Final = "rest of a line cut by a capture gap; skipped to the next command"
 TOO_LONG: Final = (f"no end of line within {MAX_LINE} bytes (longer than any MSNP command "
                    "line); skipped to the next command")  # fmt: skip
 
@@ -78,6 +79,7 @@ class DirectionFramer:
         "_base",
         "_buf",
         "_ended",
+        "_gap_end",
         "_garbage",
         "_garbage_reason",
         "_more",
@@ -118,6 +120,7 @@ class DirectionFramer:
         self._garbage_reason = SKIPPED  # why it is garbage (said in its malformed frames)
         self._skip_to: int | None = None  # stream offset to discard up to (after a gap)
         self._skipped: list[bytes] = []  # bytes discarded so far on the way to _skip_to
+        self._gap_end: int | None = None  # stream offset where the last gap ended
         self._ended = False
         self._ready: deque[MsnpFrame] = deque()
 
@@ -229,6 +232,7 @@ class DirectionFramer:
         self._need = 0
         if frame_end is not None and frame_end > after:
             self._skip_to = frame_end
+        self._gap_end = after
 
     def _known_end(self, partial: bytes) -> int | None:
         """Stream offset where the partial frame at the parse position would have ended."""
@@ -398,6 +402,8 @@ class DirectionFramer:
 
     def _start_garbage(self, reason: str = "") -> MsnpFrame | NeedData:
         self._garbage = self._pos
+        if not reason and self._base + self._pos == self._gap_end:
+            reason = GAP_TAIL  # bytes right after a gap: a line whose start it swallowed
         self._garbage_reason = reason or SKIPPED
         return self._garbage_frame()
 

@@ -165,6 +165,26 @@ def test_gap_between_lines_keeps_both_sides() -> None:
     assert any(isinstance(f, GapFrame) for f in frames)
 
 
+def test_the_rest_of_a_line_a_gap_cut_says_so() -> None:
+    """A gap that swallowed the start of a line leaves its tail: it was reported as 'not an
+    MSNP command line', as if the peer had sent garbage, where the bytes after a gap inside
+    a payload already say 'rest of a frame cut by a capture gap'."""
+    d = MsnpDissector()
+    d.feed(C2S, b"VER 1 MSNP8 CVR0\r\n")
+    d.gap(C2S, 20)
+    d.feed(C2S, b"L a@b.c\r\nCHG 3 NLN 0\r\n")
+    frames = drain(d)
+    tail = frames[2]
+    assert isinstance(frames[1], GapFrame)
+    assert isinstance(tail, MalformedFrame) and tail.raw == b"L a@b.c\r\n"
+    assert tail.reason == "rest of a line cut by a capture gap; skipped to the next command"
+    assert isinstance(frames[3], CommandFrame) and frames[3].cmd == "CHG"
+    d.feed(C2S, b"\x16\x03\x01 not msnp\r\nPNG\r\n")  # garbage later on is still garbage
+    later = drain(d)
+    assert isinstance(later[0], MalformedFrame)
+    assert later[0].reason == "not an MSNP command line; skipped to the next command"
+
+
 def test_directions_come_out_in_feed_order() -> None:
     d = MsnpDissector()
     d.feed(C2S, b"VER 1 MSNP8 CVR0\r\n")
