@@ -175,7 +175,9 @@ class Reassembler:
             # it acknowledges bytes of the peer the capture has not shown (yet)
             if seg.payload:
                 needs = seg.ack  # its data waits a little for them (module docstring)
-            elif other.pending:  # a bare acknowledgement orders nothing: a gap at once
+            elif other.pending or other.fin is not None:
+                # a bare acknowledgement orders nothing: a gap at once (bytes kept behind a
+                # hole, or bytes missing before the peer's FIN)
                 self._gap_to(conn, 1 - idx, seg.ack, ts)
         if seg.payload and not half.done:
             self._data(conn, idx, seg.seq, seg.payload, ts, needs)
@@ -322,16 +324,22 @@ class Reassembler:
         if at > half.offset or needs is None:
             return
         half.waived = needs
-        if conn.halves[1 - idx].pending:
+        peer = conn.halves[1 - idx]
+        if peer.pending or peer.fin is not None:
             self._gap_to(conn, 1 - idx, needs, None)
 
     def _gap_to(self, conn: _Conn, idx: int, ack: int | None, ts: float | None) -> None:
-        """Declare the bytes before the first kept segment lost (or only those up to `ack`),
-        and move on."""
+        """Declare the bytes before the first kept segment (or, with none, before the FIN)
+        lost, or only those up to `ack`, and move on."""
         half = conn.halves[idx]
-        if not half.pending or half.expected is None:
+        if half.expected is None:
             return
-        first = min(half.pending)
+        if half.pending:
+            first = min(half.pending)
+        elif half.fin is not None and not half.done:  # nothing kept: bytes before the FIN
+            first = half.offset + _delta(half.fin, half.expected)
+        else:
+            return
         if ack is not None:
             first = min(first, half.offset + _delta(ack, half.expected))
         length = first - half.offset
@@ -363,6 +371,8 @@ class Reassembler:
                 else:
                     self._waive(conn, idx)
                     self._settle(conn, idx, None)
+            if half.fin is not None and not half.done:  # bytes lost before its FIN
+                self._gap_to(conn, idx, None, ts)
         if self._conns.get(conn.client_key, (None,))[0] is not conn:
             return  # a FIN reached on the way ended it already
         for half in conn.halves:

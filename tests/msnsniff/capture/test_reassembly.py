@@ -238,6 +238,24 @@ def test_lost_segment_at_end_of_capture_becomes_a_gap() -> None:
     assert ends(events)[0][2] == "end of capture"
 
 
+def test_bytes_lost_just_before_a_fin_become_a_gap() -> None:
+    """The last data segment lost, its FIN captured: the FIN's sequence number says bytes
+    are missing (Wireshark: 'previous segment not captured'), but nothing was pending, so
+    no gap was ever reported; at once when the peer acknowledges the FIN, else at the end
+    of the capture."""
+    w = Wire()
+    acked = [*w.syn(), w.seg(S2C, 0, b"abc"), w.fin(S2C, 8), w.seg(C2S, 0, b"", ACK, ack=9)]
+    events, _ = run(acked, finish=False)
+    assert stream(events, S2C) == b"abc?????"
+    assert ends(events) == [("1", S2C, "FIN")]
+    events, _ = run([*w.syn(), w.seg(S2C, 0, b"abc"), w.fin(S2C, 8)])
+    assert stream(events, S2C) == b"abc?????"
+    assert ("1", S2C, "FIN") in ends(events)  # (its FIN was captured: it ends that way)
+    late = [*w.syn(), w.seg(S2C, 0, b"abc"), w.fin(S2C, 8), w.seg(S2C, 3, b"defgh")]
+    events, _ = run(late, finish=False)  # (the bytes may still come: no gap before then)
+    assert stream(events, S2C) == b"abcdefgh" and ends(events) == [("1", S2C, "FIN")]
+
+
 def test_pending_buffer_is_bounded() -> None:
     events: list[SourceEvent] = []
     r = Reassembler(events.append, max_pending=100)
