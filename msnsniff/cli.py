@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the interface to capture on (lo for 127.0.0.1)")
     sniff.add_argument("-f", dest="bpf", default=None, metavar="BPF",
                        help="capture filter (default: tcp port 1863)")  # fmt: skip
-    sniff.add_argument("-w", dest="write", default=None, metavar="OUT.pcap")
+    sniff.add_argument("-w", dest="write", default=None, metavar="OUT.pcap",
+                       help="record every packet (pcapng for a .pcapng name)")  # fmt: skip
     sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text",
                        help="output format, as read's (default %(default)s)")
     sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from msnsniff.capture import SourceEvent
 from msnsniff.capture.packets import ETH, RAW, Defragmenter, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
-from msnsniff.capture.write import PcapWriter
+from msnsniff.capture.write import PcapngWriter, PcapWriter
 from msnsniff.errors import MsnsniffError
 
 DEFAULT_FILTER = "tcp port 1863"
@@ -78,7 +78,7 @@ class LiveCapture:
         self._defrag = Defragmenter()
         self._write_path = write
         self._fh: BinaryIO | None = None
-        self._writer: PcapWriter | None = None
+        self._writer: PcapWriter | PcapngWriter | None = None
         # packets captured before the -w file is opened (it is opened once the interface
         # and the filter work, so a typo in either leaves an existing file alone)
         self._early: list[tuple[float, bytes, int]] | None = [] if write else None
@@ -164,11 +164,18 @@ class LiveCapture:
         assert self._fh is not None
         try:
             if self._writer is None:  # the link type is known with the first packet
-                self._writer = PcapWriter(self._fh, linktype=link)
+                self._writer = self._new_writer(self._fh, link)
             self._writer.write(ts, data)
             self._writer.flush()
         except OSError as exc:
             self._write_failed(exc)
+
+    def _new_writer(self, fh: BinaryIO, link: int) -> PcapWriter | PcapngWriter:
+        """pcapng for a `.pcapng` name (as `proxy -w` does), else classic pcap."""
+        assert self._write_path is not None
+        if self._write_path.suffix.lower() == ".pcapng":
+            return PcapngWriter(fh, linktype=link)
+        return PcapWriter(fh, linktype=link)
 
     def _write_failed(self, exc: OSError) -> None:
         self.write_failure = exc.strerror or str(exc)
@@ -205,7 +212,7 @@ class LiveCapture:
             if self._fh is not None:
                 try:
                     if self._writer is None:  # no packet seen: still leave a valid file
-                        PcapWriter(self._fh)
+                        self._new_writer(self._fh, ETH)
                     self._fh.close()
                 except OSError as exc:
                     self._write_failed(exc)

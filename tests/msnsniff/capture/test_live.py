@@ -265,3 +265,29 @@ def test_sniff_without_the_right_to_capture_says_what_it_needs(tmp_path: Path) -
     assert result.returncode == 2
     assert result.stderr == ("msnsniff: cannot capture on 'lo': Operation not permitted "
                              "(capturing needs root or CAP_NET_RAW)\n")  # fmt: skip
+
+
+def test_sniff_w_pcapng_writes_pcapng(tmp_path: Path) -> None:
+    """`-w live.pcapng` wrote a classic pcap under the pcapng name (`proxy -w` writes what
+    the name says); the file is a pcapng now, with every packet."""
+    port = _free_port()
+    out = tmp_path / "live.pcapng"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        _exchange(port)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    packets = list(packet_records(out))
+    assert f"{len(packets)} packets captured, 4 frames" in stderr
+    data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
+    assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data
