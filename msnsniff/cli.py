@@ -767,6 +767,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if live.write_failure is not None:
         err.write(f"msnsniff: the recording {args.write} is incomplete: writing it failed "
                   f"({live.write_failure}); it holds what came before\n")  # fmt: skip
+    _report_undissected(args.iface, session.undissected_flows, session.undissected_bytes, err)
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
     return 0 if failed is None and live.write_failure is None else 2
 

@@ -291,3 +291,34 @@ def test_sniff_w_pcapng_writes_pcapng(tmp_path: Path) -> None:
     assert f"{len(packets)} packets captured, 4 frames" in stderr
     data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
     assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data
+
+
+def test_sniff_counts_the_connections_it_could_not_dissect() -> None:
+    """A connection no dissector recognised (TLS on 443, MSNP joined mid-way) printed
+    nothing, and sniff's summary said only '0 frames'; `read` of the same packets says
+    which connections were not dissected and how to force them, and so does sniff now."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            peer, _ = srv.accept()
+            c.sendall(bytes(range(256)) * 4)
+            peer.recv(2000)
+            peer.close()
+        srv.close()
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert stdout == ""
+    assert ("msnsniff: lo: 1 connection (1,024 bytes) not dissected: no dissector recognised "
+            "its bytes") in stderr  # fmt: skip
