@@ -110,6 +110,9 @@ class Carried:
     response this way; the capture layer feeds them, per `key`, to a dissector for `proto`
     as one logical connection. `rename` says the flow is known as another key from now on
     (the gateway's SessionID changes with each response); `end` that the logical flow ended.
+    `sent_with` is the stream offset, in the carrying flow and `direction`, of the frame that
+    sent the bytes when that is not the frame carrying them (the gateway's answer to an open
+    carries the MSNP its request sent): the bytes take that frame's time.
     """
 
     proto: str
@@ -119,3 +122,4 @@ class Carried:
     server: str | None = None  # where the logical connection goes, when the frame says
     rename: str | None = None
     end: bool = False
+    sent_with: int | None = None

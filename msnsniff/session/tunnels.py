@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from dissectors.api import Carried, Direction, Dissector, DissectorError
 from msnsniff.capture import Flow
@@ -30,6 +30,8 @@ from msnsniff.session.capture_session import FrameRecord, frames_until_error
 
 if TYPE_CHECKING:
     from msnsniff.session.capture_session import CaptureSession
+
+TIMES_KEPT: Final = 256  # frame times remembered (an open's answer follows its request)
 
 
 @dataclass(slots=True)
@@ -53,6 +55,9 @@ class Tunnels:
         # before the answer that handed out its SessionID): kept until that answer comes
         self._parked: dict[str, list[tuple[Flow, Carried]]] = {}
         self._count: dict[str, int] = {}  # logical flows opened per carrying flow
+        # the times of the carrying flows' latest frames, by (flow, direction, offset): for
+        # bytes a later frame carries for an earlier one (`Carried.sent_with`)
+        self._times: dict[tuple[str, Direction, int], float | None] = {}
         self.closed: list[Flow] = []  # logical flows ended by the last call
 
     def carry(self, outer: Flow, carried: Carried, ts: float | None, no: int,
@@ -72,7 +77,9 @@ class Tunnels:
             logical = made
         if carried.data:
             logical.dissector.feed(carried.direction, carried.data)
-            no = self._drain(logical, ts, no, out)
+            when = ts if carried.sent_with is None else self._times.get(
+                (outer.id, carried.direction, carried.sent_with), ts)  # fmt: skip
+            no = self._drain(logical, when, no, out)
         if key in self._parked:  # requests that, in fact, came after this piece
             no = self._unpark(logical, key, ts, no, out)
         if carried.rename and carried.rename not in self._by_key:
@@ -82,6 +89,14 @@ class Tunnels:
         if carried.end:
             no = self._end(logical, ts, no, out)
         return no
+
+    def saw(self, record: FrameRecord) -> None:
+        """Remember when a carrying flow's frame came (a later frame may carry its bytes)."""
+        frame = record.frame
+        times = self._times
+        times[record.flow.id, frame.direction, frame.offset] = record.ts
+        if len(times) > TIMES_KEPT:
+            del times[next(iter(times))]
 
     def _open(self, outer: Flow, carried: Carried) -> _Logical | None:
         make = self._factories.get(carried.proto)
@@ -142,6 +157,8 @@ def expand(session: CaptureSession, tunnels: Tunnels, out: list[FrameRecord], st
     """Renumber `out[start:]` (one carrier's new records) with the logical records each
     carried frame completes inserted after it; `session.frames` follows."""
     batch = out[start:]
+    for record in batch:
+        tunnels.saw(record)
     if not any(getattr(r.frame, "carried", ()) for r in batch):
         return
     del out[start:]

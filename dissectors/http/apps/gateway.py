@@ -11,6 +11,7 @@ to name the session.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -94,7 +95,8 @@ def decode_response(status: int, headers: tuple[tuple[str, str], ...], body: byt
     asked = ask.get("session_id")
     if status == 200 and ask.get("action") == "open" and sid and request is not None:
         server = _server(ask.get("ip"))
-        carried.append(Carried("msnp", sid, Direction.C2S, request.body, server=server))
+        carried.append(Carried("msnp", sid, Direction.C2S, request.body, server=server,
+                               sent_with=request.offset))  # (sent when the request was)
         carried.append(Carried("msnp", sid, Direction.S2C, body, server=server))
     elif status == 200 and isinstance(asked, str):
         rename = sid if sid and sid != asked else None
@@ -102,9 +104,7 @@ def decode_response(status: int, headers: tuple[tuple[str, str], ...], body: byt
     elif status == 200 and sid and body:  # the request was missed: the new id names it
         carried.append(Carried("msnp", sid, Direction.S2C, body))
     if closing and carried:
-        last = carried[-1]
-        carried[-1] = Carried(last.proto, last.key, last.direction, last.data, last.server,
-                              last.rename, end=True)  # fmt: skip
+        carried[-1] = replace(carried[-1], end=True)
     return AppInfo("gateway", fields, tuple(problems), _secret(fields)), tuple(carried)
 
 

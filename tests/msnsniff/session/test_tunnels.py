@@ -91,3 +91,16 @@ def test_client_bytes_no_answer_claims_still_get_a_flow() -> None:
     records = session.push(StreamChunk(flow, C2S, 0, post("SessionID=5.5", b"PNG\r\n"), 1.0))
     records += session.finish()
     assert [r.flow.id for r in records if r.proto == "msnp"] == ["1/gw1"]
+
+
+def test_the_msnp_an_open_sent_has_the_open_requests_time() -> None:
+    """The gateway's answer to an open carries the MSNP its request sent (a logical flow
+    starts only once the answer names the session), but those bytes were sent with the
+    request: they used to take the answer's time, so the first VER's round trip read
+    0.0 ms and the login seemed to start when the gateway answered."""
+    session = CaptureSession(load_dissectors())
+    records = [r for e in events() for r in session.push(e)] + session.finish()
+    msnp = [(r.frame.direction, r.frame.cmd, r.ts) for r in records
+            if r.proto == "msnp" and isinstance(r.frame, CommandFrame)]  # fmt: skip
+    assert msnp[:2] == [(C2S, "VER", 1.0), (S2C, "VER", 1.1)]
+    assert msnp[2][2] == 1.2  # a send's MSNP takes its own request's time, as before
