@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,24 +62,31 @@ def _exchange(port: int) -> None:
     srv.close()
 
 
-def test_sniff_decodes_live_traffic_and_ctrl_c_leaves_a_valid_pcap(tmp_path: Path) -> None:
-    port = _free_port()
-    out = tmp_path / "live.pcap"
+def _sniff_live(port: int, args: list[str], traffic: Callable[[], None],
+                stop: signal.Signals = signal.SIGINT) -> tuple[int, str, str]:  # fmt: skip
+    """Run `msnsniff sniff -i lo -f 'tcp port PORT' ARGS`, make `traffic` once it captures,
+    then stop it with `stop`: (exit status, stdout, stderr)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", str(out)],
+         *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert proc.stderr is not None
-        ready = proc.stderr.readline()
-        assert "capturing on lo" in ready
-        _exchange(port)
+        assert "capturing on lo" in proc.stderr.readline()
+        traffic()
         time.sleep(1.0)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0, stderr
+    return proc.returncode, stdout, stderr
+
+
+def test_sniff_decodes_live_traffic_and_ctrl_c_leaves_a_valid_pcap(tmp_path: Path) -> None:
+    port = _free_port()
+    out = tmp_path / "live.pcap"
+    status, stdout, stderr = _sniff_live(port, ["-w", str(out)], lambda: _exchange(port))
+    assert status == 0, stderr
     lines = [line for line in stdout.splitlines() if " MSNP " in line]
     shown = [line.split(" MSNP ", 1)[1] for line in lines]
     assert [re.sub(r" \d+\.\d ms\]", "]", line) for line in shown] == [
@@ -155,21 +163,13 @@ def test_sniff_names_each_flow_by_the_packet_that_opened_it_as_read_does(tmp_pat
 
     port = _free_port()
     out = tmp_path / "live.pcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", str(out), "-T", "jsonl"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
-        _exchange(port)  # two connections, so the second flow opens some packets in
+
+    def twice() -> None:  # two connections, so the second flow opens some packets in
         _exchange(port)
-        time.sleep(1.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0, stderr
+        _exchange(port)
+
+    status, stdout, stderr = _sniff_live(port, ["-w", str(out), "-T", "jsonl"], twice)
+    assert status == 0, stderr
     live = [(f["flow"], f["cmd"]) for f in map(json.loads, stdout.splitlines())]
     read = subprocess.run(
         [sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(out)],
@@ -207,20 +207,9 @@ def test_sniff_ends_on_sigterm_as_on_ctrl_c(tmp_path: Path) -> None:
     (serve and proxy have always ended cleanly on SIGTERM; tcpdump does too)."""
     port = _free_port()
     out = tmp_path / "live.pcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
-        _exchange(port)
-        time.sleep(1.0)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0, stderr
+    status, stdout, stderr = _sniff_live(port, ["-w", str(out)], lambda: _exchange(port),
+                                         signal.SIGTERM)  # fmt: skip
+    assert status == 0, stderr
     assert len([line for line in stdout.splitlines() if " MSNP " in line]) == 4
     packets = list(packet_records(out))
     assert f"{len(packets)} packets captured, 4 frames" in stderr
@@ -233,20 +222,8 @@ def test_a_w_file_that_cannot_be_written_stops_the_recording_not_the_capture() -
     summary. As the proxy's and the server's recordings do, the recording stops, the
     capture goes on, and the end says the file is incomplete (exit status 2)."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", "/dev/full"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
-        _exchange(port)
-        time.sleep(1.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 2, stderr
+    status, stdout, stderr = _sniff_live(port, ["-w", "/dev/full"], lambda: _exchange(port))
+    assert status == 2, stderr
     assert len([line for line in stdout.splitlines() if " MSNP " in line]) == 4
     assert "/dev/full: writing failed (No space left on device); recording stopped" in stderr
     assert "the recording /dev/full is incomplete" in stderr
@@ -272,20 +249,8 @@ def test_sniff_w_pcapng_writes_pcapng(tmp_path: Path) -> None:
     the name says); the file is a pcapng now, with every packet."""
     port = _free_port()
     out = tmp_path / "live.pcapng"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
-        _exchange(port)
-        time.sleep(1.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0, stderr
+    status, _stdout, stderr = _sniff_live(port, ["-w", str(out)], lambda: _exchange(port))
+    assert status == 0, stderr
     assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
     packets = list(packet_records(out))
     assert f"{len(packets)} packets captured, 4 frames" in stderr
@@ -298,13 +263,8 @@ def test_sniff_counts_the_connections_it_could_not_dissect() -> None:
     nothing, and sniff's summary said only '0 frames'; `read` of the same packets says
     which connections were not dissected and how to force them, and so does sniff now."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
+
+    def not_msnp() -> None:
         srv = socket.socket()
         srv.bind(("127.0.0.1", port))
         srv.listen()
@@ -314,11 +274,9 @@ def test_sniff_counts_the_connections_it_could_not_dissect() -> None:
             peer.recv(2000)
             peer.close()
         srv.close()
-        time.sleep(1.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 0, stderr
+
+    status, stdout, stderr = _sniff_live(port, [], not_msnp)
+    assert status == 0, stderr
     assert stdout == ""
     assert ("msnsniff: lo: 1 connection (1,024 bytes) not dissected: no dissector recognised "
             "its bytes") in stderr  # fmt: skip

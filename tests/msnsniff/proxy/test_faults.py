@@ -617,6 +617,16 @@ def test_the_proxy_s_notes_never_pass_control_characters_to_the_terminal(
     assert "\x1b" not in err
 
 
+async def _recording_proxy(record: Path) -> tuple[RawPeer, MemoryTap, Proxy]:
+    """A started proxy in front of a raw peer, recording to `record`, its notes in a tap."""
+    peer = RawPeer()
+    tap = MemoryTap()
+    proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), record=record,
+                  extra_taps=(tap,))  # fmt: skip
+    await proxy.start()
+    return peer, tap, proxy
+
+
 def test_connections_the_proxy_ends_when_it_stops_are_said_to_be(tmp_path: Path) -> None:
     """Stopping the proxy (Ctrl-C, SIGTERM) ends the connections still open; nothing said
     so, and the recording read as if the client had closed its connection then."""
@@ -626,11 +636,7 @@ def test_connections_the_proxy_ends_when_it_stops_are_said_to_be(tmp_path: Path)
     record = tmp_path / "stop.pcapng"
 
     async def main() -> None:
-        peer = RawPeer()
-        tap = MemoryTap()
-        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), record=record,
-                      extra_taps=(tap,))  # fmt: skip
-        await proxy.start()
+        peer, tap, proxy = await _recording_proxy(record)
         loop = asyncio.get_running_loop()
         client = await via(_port(proxy))
         upstream = await peer.accept()
@@ -657,11 +663,7 @@ def test_a_client_closing_as_the_server_resets_is_not_reported_as_a_client_reset
     record = tmp_path / "ends.pcapng"
 
     async def main() -> None:
-        peer = RawPeer()
-        tap = MemoryTap()
-        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), record=record,
-                      extra_taps=(tap,))  # fmt: skip
-        await proxy.start()
+        peer, tap, proxy = await _recording_proxy(record)
         loop = asyncio.get_running_loop()
         try:
             for _ in range(5):
