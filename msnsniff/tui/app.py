@@ -87,6 +87,8 @@ class MsnsniffApp(App[int]):
     TITLE = "msnsniff"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # as in a shell (sniff's and proxy's Ctrl-C ends them cleanly); in a box it copies
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
         Binding("question_mark,f1", "help", "Help"),
         # priority: handled as the key arrives, so the keys typed right after it already go
         # to the box it opens (not when `f` or `/` come back up from the focused widget, by
@@ -463,6 +465,14 @@ class MsnsniffApp(App[int]):
         """`x` from the stream too, not only with the detail pane focused: show or hide the
         hex dump (hidden, the fields tree takes its width)."""
         self.query_one(DetailView).action_toggle_hex()
+
+    async def action_interrupt(self) -> None:
+        """Ctrl-C quits, as in the shell the TUI was started from (Textual would only say
+        which key quits); in the filter bar or the search box it copies, as Textual has it."""
+        if isinstance(self.focused, Input):
+            self.focused.action_copy()
+        else:
+            await self.action_quit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`f`, `/` and the tabs' digits are text while an input (the filter, the search) has

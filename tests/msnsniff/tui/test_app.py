@@ -925,3 +925,22 @@ def test_keys_typed_just_after_enter_in_the_filter_bar_go_to_the_stream() -> Non
             assert "^" in str(app.query_one("#filter-error").render())
 
     asyncio.run(main())
+
+
+def test_ctrl_c_quits_as_in_a_shell_but_copies_in_a_box() -> None:
+    """`sniff --tui` and `proxy --tui` are started from a shell, where Ctrl-C ends them
+    cleanly (the issue's words for sniff); Textual only said 'press q to quit'. In the
+    filter bar or the search box Ctrl-C still copies, as Textual has it."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("slash", "a", "ctrl+c")
+            await pilot.pause(0.1)
+            assert app.is_running and app.query_one("#search", Input).has_focus
+            await pilot.press("escape", "ctrl+c")
+            await pilot.pause(0.2)
+            assert not app.is_running
+
+    asyncio.run(main())
