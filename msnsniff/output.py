@@ -88,6 +88,7 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
         "length": len(frame.raw),
         "dialect": None,
         "problems": [],
+        "credentials": [],  # every object has it (the schema above), even with none to name
     }
     if isinstance(frame, GapFrame):
         out["length"] = frame.length

@@ -256,3 +256,22 @@ def test_a_plugin_frames_mapping_field_is_a_json_object() -> None:
     fields = json.loads(record_to_jsonl(record))["fields"]
     assert fields == {"header": {"1": "alice", "2": {"a": "\\xff"}}, "kind": "AUTH",
                       "tags": ["t"]}  # fmt: skip
+
+
+def test_every_json_object_has_the_schemas_keys_even_a_malformed_or_an_http_frame() -> None:
+    """The README lists `credentials` among the keys of every object; malformed and gap
+    frames, HTTP messages no sub-dissector decodes and plugin frames had no such key (a
+    `jq '.credentials[]'` over a whole capture stopped at the first of them)."""
+    from dissectors.http.frames import HttpRequest
+    from dissectors.msnp.frames import GapFrame
+
+    flow = Flow("7", "10.0.0.1:3000", "10.0.0.2:1863")
+    (bad,) = one_way(b"\x00\x01 not a command\r\n", Direction.S2C)
+    gap = GapFrame(Direction.S2C, 0, b"", 12)
+    raw = b"GET /rdr/pprdr.asp HTTP/1.1\r\nHost: x\r\n\r\n"
+    get = HttpRequest(Direction.C2S, 0, raw, len(raw), "1.1", (("host", "x"),), b"", 0,
+                      method="GET", target="/rdr/pprdr.asp", path="/rdr/pprdr.asp")
+    keys = set(json.loads(record_to_jsonl(_record(b"CHG 5 NLN 0\r\n"))))
+    for proto, frame in (("msnp", bad), ("msnp", gap), ("http", get)):
+        obj = json.loads(record_to_jsonl(FrameRecord(1, 2.5, flow, proto, frame)))
+        assert obj["credentials"] == [] and keys <= set(obj), (proto, type(frame).__name__)
