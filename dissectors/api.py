@@ -9,6 +9,7 @@ never touches sockets, files, clocks or the terminal, and raises nothing but `Di
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, Protocol, runtime_checkable
@@ -100,6 +101,17 @@ class Dissector(Protocol):
     @classmethod
     def sniff(cls, first_bytes: bytes, direction: Direction, ports: Sequence[int]) -> float:
         """Confidence 0.0-1.0 that a flow opening with `first_bytes` is this protocol."""
+
+
+REDACTED_PLACEHOLDER: Final = re.compile(r"redacted-[a-z_]+-[0-9]+")
+"""What `msnsniff redact` writes in place of a secret (`redacted-cookie-4`): a dissector
+that checks a secret's form (an MD5 in hex) leaves such a value alone, as it is not the
+secret the capture held."""
+
+
+def is_redacted(value: object) -> bool:
+    """True for a value `msnsniff redact` put in place of a secret."""
+    return isinstance(value, str) and REDACTED_PLACEHOLDER.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,21 +42,12 @@ Groups: `head` (everything before the value), `name` (the parameter) and `value`
 
 MARKER: Final = "<redacted>"
 
-PLACEHOLDER: Final = re.compile(r"redacted-[a-z_]+-[0-9]+")
-"""What `msnsniff redact` writes in place of a secret (`redacted-cookie-4`, see `placeholder`).
-Analysis that checks a secret against another (an XML-RPC challenge response, a Facebook
-`sig`) leaves a redacted one alone: it cannot match, and saying the login fails would be
-wrong about the capture that was redacted."""
-
 
 def placeholder(kind: str, number: int) -> bytes:
-    """The placeholder of the `number`th secret `msnsniff redact` replaced, one of `kind`."""
+    """The placeholder of the `number`th secret `msnsniff redact` replaced, one of `kind`
+    (`redacted-cookie-4`; `dissectors.api.is_redacted` tells one: analysis that checks a
+    secret against another, or its form, leaves a redacted one alone)."""
     return b"redacted-%s-%d" % (kind.encode(), number)
-
-
-def is_placeholder(value: object) -> bool:
-    """True for a value `msnsniff redact` put in place of a secret."""
-    return isinstance(value, str) and PLACEHOLDER.fullmatch(value) is not None
 
 
 def scrub(text: str) -> str:

@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+from dissectors.api import is_redacted
 from dissectors.http.apps import fbrest
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
-from msnsniff.credentials import is_placeholder
 from msnsniff.session.analysis import Analysis, Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 
@@ -144,10 +144,10 @@ class WebApis(NativeAnalyzer):
             return
         user = members.get("username")
         if isinstance(user, str):  # (a password `msnsniff redact` replaced is not known)
-            if isinstance(members.get("password"), str) and not is_placeholder(
+            if isinstance(members.get("password"), str) and not is_redacted(
                     members["password"]):
                 self._hashes.setdefault(user, _md5(members["password"]))
-            if isinstance(members.get("hpassword"), str) and not is_placeholder(
+            if isinstance(members.get("hpassword"), str) and not is_redacted(
                     members["hpassword"]):
                 self._hashes.setdefault(user, members["hpassword"].lower())
         challenge = members.get("auth_challenge")
@@ -167,7 +167,7 @@ class WebApis(NativeAnalyzer):
         self._used.setdefault(challenge, record.no)
         known = self._hashes.get(user) if isinstance(user, str) else None
         response = members.get("auth_response")
-        if known is None or not isinstance(response, str) or is_placeholder(response):
+        if known is None or not isinstance(response, str) or is_redacted(response):
             return
         if _md5(challenge + known) == response.lower():
             self._report(record, "xmlrpc.challenge_verified",
@@ -199,7 +199,7 @@ class WebApis(NativeAnalyzer):
         sig = params.get("sig")
         if self._fb_secret is None or not isinstance(sig, str):
             return
-        if any(is_placeholder(params.get(name)) for name in ("sig", "session_key")):
+        if any(is_redacted(params.get(name)) for name in ("sig", "session_key")):
             return  # redacted: the signature cannot be checked
         if fbrest.signature(params, self._fb_secret) == sig.lower():
             self._report(record, "fbrest.sig_verified", "sig is right for the secret given")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+from dissectors.api import is_redacted
 from dissectors.http.apps.xml import MAX_DEPTH, Node, parse
 from dissectors.http.frames import AppInfo
 
@@ -120,7 +121,8 @@ def _credentials_problems(args: Mapping[str, Any]) -> list[Problem]:
     if "password" in args:
         out.append(("xmlrpc.cleartext_password", "the password is sent in clear text"))
     if "hpassword" in args:
-        good = isinstance(args["hpassword"], str) and MD5_HEX.fullmatch(args["hpassword"])
+        value = args["hpassword"]  # (a redacted copy's placeholder is not the hash it hid)
+        good = isinstance(value, str) and (MD5_HEX.fullmatch(value) or is_redacted(value))
         out.append(("xmlrpc.hpassword", "hpassword (an unsalted MD5 of the password) is sent; "
                     "it logs in as well as the password" + ("" if good else
                     ", and it is not 32 hex digits")))  # fmt: skip
