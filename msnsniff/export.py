@@ -635,8 +635,8 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for note in part.notes:
             err.write(note + "\n")
     total = sum(p.frames for p in parts)
-    err.write(f"msnsniff: exported {total} frames of {len(files)} capture"
-              f"{'s' if len(files) != 1 else ''} to {target}\n")  # fmt: skip
+    err.write(f"msnsniff: exported {total} frame{'s' if total != 1 else ''} of {len(files)} "
+              f"capture{'s' if len(files) != 1 else ''} to {target}\n")  # fmt: skip
     return status
 
 

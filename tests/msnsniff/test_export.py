@@ -274,6 +274,16 @@ def test_pcapng_of_msnp_through_the_http_gateway_holds_the_connections_that_carr
     assert len({r.flow.id for r in exported if r.proto == "http"}) > 1
 
 
+
+def test_the_summary_counts_one_frame_in_the_singular(tmp_path: Path) -> None:
+    """'exported 1 frames' (found by the export review)."""
+    out = tmp_path / "one.jsonl"
+    demo = CHAT.parent / "msnp8_demo.pcap"
+    status, _, err = run("export", str(demo), "-o", str(out),
+                         "-Y", 'msnp.cmd == "CVR" and dir == s2c and flow == "1"')  # fmt: skip
+    assert status == 0 and len(out.read_text().splitlines()) == 1
+    assert err == f"msnsniff: exported 1 frame of 1 capture to {out}\n"
+
 def test_pcapng_of_a_filter_that_selects_nothing_is_an_empty_capture(tmp_path: Path) -> None:
     out = tmp_path / "none.pcapng"
     status, _, err = run("export", str(CHAT), "-o", str(out), "-Y", "msnp.error == 999")
