@@ -984,6 +984,9 @@ def _set_predicate(kind: Kind, lits: Sequence[_Literal]) -> Pred:
     ranges: list[tuple[int | float, int | float]] = []
     others: list[_Literal] = []
     for lit in lits:
+        if not numeric and lit.number is None and not lit.quoted and _RANGE.fullmatch(lit.text):
+            raise _LiteralError(f"{lit.raw} is a range, which only a numeric field takes "
+                                "(quote it to mean the text)", lit.column)  # fmt: skip
         bounds = _range(lit) if numeric else None
         if bounds is None:
             others.append(lit)

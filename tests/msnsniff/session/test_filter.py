@@ -312,6 +312,10 @@ def test_malformed_gap_and_unknown_frames() -> None:
         ("msnp.trid in {1 x}", 17, "msnp.trid is an integer field: x is not a number"),
         ("msnp.trid in {1..x}", 15, "msnp.trid is an integer field: 1..x is not a range of"
                                     " numbers"),
+        # a range of text matched nothing, silently (found by the issue-4 review)
+        ("msnp.cmd in {ADD..REM}", 14, "msnp.cmd is a string field: ADD..REM is a range, which"
+                                       " only a numeric field takes (quote it to mean the"
+                                       " text)"),
         ("msnp.payload == 3", 14, "msnp.payload can only be tested for presence"),
         ('msnp.cmd matches "AD(["', 22, "invalid regular expression: unterminated character"
                                         " set"),
