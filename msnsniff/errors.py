@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Final
 
 
 class MsnsniffError(Exception):
@@ -31,3 +33,21 @@ def require_output_dir(target: Path) -> None:
     exist: the message names the output the user gave, not a temporary file beside it."""
     if not target.parent.is_dir():
         raise MsnsniffError(f"{target}: no directory {target.parent} to write it in")
+
+
+_BIND_ADDRESS: Final = re.compile(r"address \('([^']*)', (\d+)(?:, \d+, \d+)?\)")
+
+
+def cannot_listen(what: str, exc: OSError, where: str | None = None) -> MsnsniffError:
+    """`what: cannot listen on HOST:PORT: reason` for a failed bind, in one plain clause:
+    asyncio words it 'error while attempting to bind on address (...): address already in
+    use', after the errno's own text in some paths. `where` is the address when the caller
+    knows it; else the one asyncio names, if any."""
+    text = str(exc)
+    if where is None:
+        found = _BIND_ADDRESS.search(text)
+        if found is not None:
+            host = found.group(1)
+            where = f"[{host}]:{found.group(2)}" if ":" in host else f"{host}:{found.group(2)}"
+    why = os.strerror(exc.errno) if exc.errno else (exc.strerror or text)
+    return MsnsniffError(f"{what}cannot listen{f' on {where}' if where else ''}: {why}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from msnsniff.addresses import show
-from msnsniff.errors import MsnsniffError
+from msnsniff.errors import cannot_listen
 from msnsniff.proxy.addons import Hook
 from msnsniff.proxy.core import IDLE_LISTENER, ProxyCore, Target
 from msnsniff.proxy.live import CLOSE_WAIT, AnalysisTap
@@ -57,8 +57,7 @@ class Proxy:
             self.address = await self.core.listen(target, self.listen[1])
         except OSError as e:
             await self.close()
-            raise MsnsniffError(f"proxy: cannot listen on {show(*self.listen)}: "
-                                f"{e.strerror or e}") from e  # fmt: skip
+            raise cannot_listen("proxy: ", e, show(*self.listen)) from e
 
     def _note(self, text: str) -> None:
         """A note of the proxy's own (on stderr through the analysis, and to every tap)."""

@@ -41,7 +41,7 @@ from dissectors.msnp.frames import CommandFrame
 from msnsniff.addresses import check_port, host_port
 from msnsniff.addresses import parse as split_address
 from msnsniff.client.passport import is_loopback
-from msnsniff.errors import MsnsniffError
+from msnsniff.errors import MsnsniffError, cannot_listen
 from msnsniff.replay.recording import RecConn, RecFrame, Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
 
@@ -438,7 +438,7 @@ def run_mock(
             await server.start()
         except OSError as e:
             await server.close()
-            raise MsnsniffError(f"mock: cannot listen: {e.strerror or e}") from e
+            raise cannot_listen("mock: ", e) from e
         out.write(f"mock: serving {len(recording.conns)} recorded connections of {args.file} "
                   f"on {server.address}\nmock: Passport nexus {server.nexus_url} (also "
                   f"{server.http_nexus_url})\n")  # fmt: skip

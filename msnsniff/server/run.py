@@ -9,7 +9,7 @@ import sys
 import urllib.parse
 from typing import TextIO
 
-from msnsniff.errors import MsnsniffError
+from msnsniff.errors import MsnsniffError, cannot_listen
 from msnsniff.server.app import DEMO_ACCOUNTS, ReferenceServer
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import valid_account
@@ -60,7 +60,7 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
                 await server.start_gateway(gateway_port)
         except OSError as e:
             await server.close()
-            raise MsnsniffError(f"cannot listen: {e}") from e
+            raise cannot_listen("", e) from e
         p = server.ports
         hub = server.hub
         out.write(
