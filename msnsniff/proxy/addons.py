@@ -56,7 +56,8 @@ class ProxyFrame:
     def wire(self) -> bytes:
         """The bytes to send: the payload length in the line set to the payload's size."""
         line = self.line.encode("utf-8", "surrogateescape")
-        if self.payload or (payload_length(line, self.direction) or 0) > 0:
+        length = payload_length(line, self.direction)  # None: the command takes no payload
+        if length is not None and (self.payload or length > 0):
             words = line.split(b" ")
             if words[-1].isdigit():
                 words[-1] = str(len(self.payload)).encode()
@@ -100,6 +101,11 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
     out = [result] if isinstance(result, ProxyFrame) else list(result)
     if not all(isinstance(f, ProxyFrame) for f in out):
         return [original], "script returned something that is not a ProxyFrame; passed unchanged"
+    for f in out:  # its length would overwrite the line's last number, and the bytes follow
+        line = f.line.encode("utf-8", "surrogateescape")
+        if f.payload and payload_length(line, f.direction) is None:
+            return [original], (f"script gave {_shown(f)} a payload, which {f.cmd or 'it'} "
+                                "does not take; frame passed unchanged")  # fmt: skip
     if out == [original]:
         return out, None
     back = {direction: "", _other(direction): ", sent back"}

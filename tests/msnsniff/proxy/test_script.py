@@ -61,6 +61,23 @@ def test_wire_recomputes_lengths_and_keeps_other_frames_exact() -> None:
     assert f.reply("ACK 4").direction is Direction.S2C
 
 
+
+def test_a_payload_on_a_command_that_takes_none_passes_the_frame_unchanged() -> None:
+    """`frame.replace(payload=...)` on `CHG 5 NLN 0` overwrote the line's last number with
+    the payload's length and sent the bytes after the line, which the server then read as
+    a command (found by the proxy review): the frame now passes unchanged, with a note."""
+    from dissectors.api import Direction
+    from msnsniff.proxy.addons import apply
+    from msnsniff.proxy.framing import WireFrame
+
+    line = b"CHG 5 NLN 0"
+    out, note = apply(lambda f: f.replace(payload=b"oops"), WireFrame(line), Direction.C2S,
+                      "ns#1")  # fmt: skip
+    assert [f.wire() for f in out] == [line + b"\r\n"]
+    assert note == "script gave CHG 5 a payload, which CHG does not take; frame passed unchanged"
+    assert ProxyFrame(Direction.C2S, "ns#1", "CHG 5 NLN 0", b"x").wire() == b"CHG 5 NLN 0\r\nx"
+
+
 def test_notes_name_a_frame_by_command_and_trid_never_by_its_credentials() -> None:
     """The notes go to stderr whatever --redact says: a USR's ticket or MD5 hash and a
     switchboard cookie must not be in them."""
