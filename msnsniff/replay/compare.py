@@ -34,7 +34,7 @@ class Item:
     recorded_no: int | None
     recorded: tuple[Lines, ...]
     replayed: tuple[Lines, ...]
-    reason: str | None = None  # why a request was not sent
+    reason: str | None = None  # why a request was not sent, or got no reply
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,8 +115,10 @@ def compare(replayer: Replayer, rules: Rules) -> Report:
             if f.no not in replayer.sent:
                 continue
             replayed = _kept(new_norm, replayer.replies.get(replayer.sent[f.no], ()))
-            items.append(Item(_status(recorded, replayed), conn.label,
-                              request_norm.frame(f.frame)[0], f.no, recorded, replayed))
+            status = _status(recorded, replayed)
+            why = replayer.unanswered.get(f.no) if status == "missing" else None
+            items.append(Item(status, conn.label, request_norm.frame(f.frame)[0], f.no,
+                              recorded, replayed, why))
         if conn.key not in replayer.live:
             continue
         rec_unsol = [n for no, n in rec_norm.items()

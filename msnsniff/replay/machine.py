@@ -209,6 +209,7 @@ class Replayer:
         self.frames: dict[str, list[FrameRecord]] = {}  # recorded conn key -> replay frames
         self.notes: list[str] = []
         self.unsent: dict[int, str] = {}  # recorded request no -> why it was not sent
+        self.unanswered: dict[int, str] = {}  # recorded request no -> why no reply came
         self.lost: dict[str, str] = {}  # recorded conn key -> why it was never opened
         self.failure: str | None = None
         self.auto_qry = 0
@@ -455,8 +456,9 @@ class Replayer:
         live = self.live[step.conn.key]
         if recorded and not got:
             if live.state == "closed":
-                self.notes.append(f"the server closed {live.rec.label} instead of answering "
-                                  f"{_show(step.frame)} (recorded #{step.frame.no})")
+                why = f"the server closed {live.rec.label} instead of answering"
+                self.unanswered[step.frame.no] = why
+                self.notes.append(f"{why} {_show(step.frame)} (recorded #{step.frame.no})")
             elif now - self._step_sent >= self.options.timeout:
                 out.extend(self._fail(f"no reply within {self.options.timeout:g} s to "
                                       f"{_show(step.frame)} (recorded #{step.frame.no}) on "

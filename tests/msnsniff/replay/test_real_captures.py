@@ -83,7 +83,8 @@ DIVERGENCES: tuple[tuple[str, Callable[[Item], bool]], ...] = (
     ("seed 004: REG of a group id over 29 disconnects (Escargot answers 224); seed 004: "
      "groups are new in MSNP7, so msnsniff serve disconnects an MSNP2-6 client's ADG "
      "(Escargot accepts it)",
-     lambda i: i["status"] == "missing" and not i["reason"]
+     lambda i: i["status"] == "missing"
+     and (i["reason"] or "").startswith("the server closed ")
      and (i["request"] or "").startswith(("REG # 99 ", "ADG # "))),
     ("requests after a disconnect above are not sent; a switchboard whose XFR SB or RNG came "
      "after that disconnect is never opened",

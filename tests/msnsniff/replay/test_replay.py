@@ -145,6 +145,9 @@ def test_the_target_closing_mid_session_is_reported(recording: Path) -> None:
     notes = report["notes"]
     assert any("the server closed NS alice@example.com instead of answering CHG" in n
                for n in notes)  # fmt: skip
+    closed = [i for i in report["items"] if (i["request"] or "").startswith("CHG ")]
+    assert closed and closed[0]["status"] == "missing"  # the item says why, not just the note
+    assert closed[0]["reason"] == "the server closed NS alice@example.com instead of answering"
     unsent = [i for i in report["items"] if (i["reason"] or "").startswith("not sent")]
     assert unsent, report["items"]
     assert {i["connection"] for i in unsent} >= {"NS alice@example.com"}
