@@ -20,7 +20,7 @@ from typing import BinaryIO, Final, Protocol
 
 from dissectors.api import Direction
 from msnsniff.addresses import parse
-from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
+from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.write import TcpConversation, open_writer
 
 RESET: Final = "reset"
@@ -162,9 +162,12 @@ class EventTap:
     connection exactly as it would see the recording of it."""
 
     def __init__(self, push: Callable[[SourceEvent], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, notes: bool = False) -> None:
+        """`notes`: pass the proxy's notes on too, as source notes (the TUI shows them; the
+        live analysis's child does not need them: the proxy prints its own)."""
         self._push = push
         self._clock = clock
+        self._notes = notes
         self._flows: dict[int, Flow] = {}
         self._offsets: dict[tuple[int, Direction], int] = {}
         self._ended: dict[int, set[Direction]] = {}
@@ -218,4 +221,5 @@ class EventTap:
         return len({key[0] for key in self._offsets} | self._flows.keys() | self._ended.keys())
 
     def note(self, conn: int | None, text: str) -> None:
-        pass
+        if self._notes:
+            self._push(SourceNote(text, "proxy"))

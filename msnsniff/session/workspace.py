@@ -19,8 +19,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Final
 
-from msnsniff.capture import SourceEvent, StreamChunk
+from msnsniff.capture import SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.sources import open_source
 from msnsniff.errors import MsnsniffError
 from msnsniff.registry import load_dissectors
@@ -38,6 +39,7 @@ from msnsniff.session.presence import Presence
 from msnsniff.session.stats import Stats
 from msnsniff.session.webapi import WebApis, WebStats, fb_secret_from_env
 
+NOTES_KEPT: Final = 200  # the latest source notes (a live proxy's script may note every frame)
 
 class Workspace:
     """One capture's frames and analyses, shared by the views."""
@@ -74,6 +76,11 @@ class Workspace:
         """Analyse one source event under `lock`; index the frames pairing releases and file the
         findings by frame."""
         with self.lock:
+            if isinstance(event, SourceNote):  # the source's word (a live proxy's): shown now
+                self.notes.append(f"{event.location}: {event.message}")
+                if len(self.notes) > NOTES_KEPT:
+                    del self.notes[: NOTES_KEPT // 2]
+                return
             if isinstance(event, StreamChunk):
                 self.stream_bytes += len(event.data)
             self._take(self.pairing.add(self.analysis.push(event)))

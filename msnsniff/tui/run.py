@@ -56,7 +56,7 @@ def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
     hook = load_script(proxy_args.script) if proxy_args.script is not None else None
 
     async def live(app: MsnsniffApp) -> None:
-        tap = EventTap(app.push_event)
+        tap = EventTap(app.push_event, notes=True)  # its notes show in the status line
         proxy = Proxy(listen, upstream, record=proxy_args.write, hook=hook, extra_taps=(tap,))
         try:
             await proxy.start()

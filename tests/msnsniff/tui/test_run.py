@@ -34,3 +34,41 @@ def test_a_proxy_that_cannot_listen_ends_the_tui_with_its_error() -> None:
     finally:
         taken.close()
 
+
+
+def test_the_proxy_s_notes_show_in_the_tui() -> None:
+    """Under `proxy --tui` the proxy's notes went nowhere (its tap dropped them), so a
+    refused upstream, a script's change or a stopped recording was invisible; the status
+    line now shows the latest (found by the proxy review)."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))  # bound, never listening: connections to it are refused
+    args = argparse.Namespace(script=None, write=None, filter=None)
+    try:
+        app = proxy_app(args, ("127.0.0.1", port), refused.getsockname())
+
+        async def main() -> None:
+            async with app.run_test(size=(100, 30)) as pilot:
+                for _ in range(200):
+                    if app.sub_title:
+                        break
+                    await asyncio.sleep(0.02)
+                loop = asyncio.get_running_loop()
+                client = socket.socket()
+                client.setblocking(False)
+                await loop.sock_connect(client, ("127.0.0.1", port))
+                for _ in range(200):
+                    if app.workspace.notes:
+                        break
+                    await asyncio.sleep(0.02)
+                client.close()
+                await pilot.pause(0.3)
+
+        asyncio.run(main())
+        assert [n for n in app.workspace.notes if n.startswith("proxy: main#1 from ")
+                and "upstream" in n], app.workspace.notes
+    finally:
+        refused.close()
