@@ -31,7 +31,13 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str =
     app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path),
                       display=display)  # fmt: skip
     app.run()
-    return 0
+    return exit_status(app)
+
+
+def exit_status(app: MsnsniffApp) -> int:
+    """The command's exit status once the app ended: 0 when it was quit; Textual's 1 when a
+    handler or a worker raised (its traceback is printed above), so a script sees it failed."""
+    return app.return_code or 0
 
 
 def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
@@ -42,7 +48,7 @@ def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
     app.run()
     if app.failure is not None:
         raise app.failure
-    return 0
+    return exit_status(app)
 
 
 def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
@@ -113,4 +119,4 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
         app.run()
     finally:
         capture.stop()
-    return 0
+    return exit_status(app)

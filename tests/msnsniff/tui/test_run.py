@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
+
+import pytest
 
 from msnsniff.tui.run import proxy_app
 
@@ -72,3 +75,40 @@ def test_the_proxy_s_notes_show_in_the_tui() -> None:
                 and "upstream" in n], app.workspace.notes
     finally:
         refused.close()
+
+
+def test_a_tui_that_crashed_exits_with_a_failure_status(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:  # fmt: skip
+    """A worker that raised (a bug, or a plugin's bad frame before that was checked) ended
+    the TUI with Textual's traceback and exit status 0; `tui`, `proxy --tui` and `sniff
+    --tui` now exit with the app's own failure status (1)."""
+    from pathlib import Path
+
+    from msnsniff.session.workspace import Workspace
+    from msnsniff.tui.app import MsnsniffApp
+    from msnsniff.tui.run import exit_status
+
+    def broken(self: Workspace, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug while loading")
+
+    monkeypatch.setattr(Workspace, "load", broken)
+    demo = Path(__file__).resolve().parents[3] / "captures" / "msnp8_demo.pcap"
+    app = MsnsniffApp(Workspace(), source=demo)
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.5)
+
+    with contextlib.suppress(Exception):  # run_test re-raises the worker's error
+        asyncio.run(main())
+    assert exit_status(app) == 1
+    monkeypatch.undo()
+    quit_app = MsnsniffApp(Workspace(), source=demo)
+
+    async def quit_main() -> None:
+        async with quit_app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("q")
+
+    asyncio.run(quit_main())
+    assert exit_status(quit_app) == 0
