@@ -40,6 +40,11 @@ class ErrorInfo:
     """The requests the code is documented for, where the references name them (empty: not
     tied to particular commands); a server sending it for another is departing from them."""
 
+    @property
+    def words(self) -> str:
+        """The constant's name in words (`ERR_NOT_ONLINE`: "not online"), for short lines."""
+        return self.name.removeprefix("ERR_").lower().replace("_", " ")
+
 
 def _table(*entries: ErrorInfo) -> Mapping[int, ErrorInfo]:
     """Index the entries by code (a read-only view; duplicates are a bug in the data)."""

@@ -44,6 +44,19 @@ class Joined(ChatEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Called(ChatEvent):
+    """The user asked the switchboard to invite someone (CAL): it rang (`error` None; the
+    JOI that follows says they came), or the server refused with code `error` (`meaning`:
+    its name in words, "not online")."""
+
+    kind: ClassVar[str] = "called"
+    caller: str | None
+    invitee: str | None
+    error: int | None = None
+    meaning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Left(ChatEvent):
     """Someone left: another participant (BYE) or the user (OUT)."""
 

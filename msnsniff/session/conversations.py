@@ -44,13 +44,15 @@ from typing import Final
 
 from dissectors.api import Direction
 from dissectors.msnp.decode import decode
-from dissectors.msnp.frames import CommandFrame
+from dissectors.msnp.errors import error_info
+from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from dissectors.msnp.grammar import C2S, S2C
 from dissectors.msnp.payloads import Payload
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink, clock
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.chat_events import (
+    Called,
     ChatEvent,
     Conversation,
     Delivery,
@@ -65,6 +67,7 @@ from msnsniff.session.chat_events import (
     Typing,
 )
 
+MAX_CALLS: Final = 64  # CALs a switchboard connection remembers until they are answered
 ACKED_MODES: Final = frozenset({"A", "N", "D"})
 ACK_MODES: Final = frozenset({"U", *ACKED_MODES})  # any other mode is refused
 """Client MSG acknowledgement modes after which an ACK or NAK may come."""
@@ -114,6 +117,7 @@ class _Sb:
         default_factory=dict
     )
     invites: dict[object, tuple[str | None, str | None, int | None]] = field(default_factory=dict)
+    calls: dict[int, str | None] = field(default_factory=dict)  # CAL TrID -> the invitee
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +280,8 @@ class Conversations(NativeAnalyzer):
         handler = HANDLERS.get((frame.direction, frame.cmd))
         if handler is not None:
             handler(self, record, frame)
+        elif type(frame) is ErrorFrame:  # a refused CAL: the call's outcome
+            self._call_refused(record, frame)
         sb = self._conns.get(record.flow.id)
         if sb is not None:
             sb.last = record.no
@@ -333,12 +339,33 @@ class Conversations(NativeAnalyzer):
         sb.logged_in = True
         self._join(sb, record, sb.account, sb.nick, "ANS")
 
+    def _cal_client(self, record: FrameRecord, frame: CommandFrame) -> None:
+        trid = frame.trid
+        if trid is not None:
+            calls = self._sb(record).calls
+            calls[trid] = _str(decode(frame).fields.get("account"))
+            if len(calls) > MAX_CALLS:  # (never answered: the oldest are forgotten)
+                del calls[next(iter(calls))]
+
     def _cal_reply(self, record: FrameRecord, frame: CommandFrame) -> None:
         args = frame.args
         if len(args) >= 2 and args[0] == "RINGING":
             sb = self._sb(record)
             if sb.session_id is None:
                 sb.session_id = args[1]
+            trid = frame.trid
+            if trid is not None and trid in sb.calls:
+                invitee = sb.calls.pop(trid)
+                self._emit(sb, Called(record.no, record.ts, record.flow.id, sb.account, invitee))
+
+    def _call_refused(self, record: FrameRecord, frame: ErrorFrame) -> None:
+        sb = self._conns.get(record.flow.id)
+        trid = frame.trid
+        if sb is None or trid is None or trid not in sb.calls:
+            return
+        invitee = sb.calls.pop(trid)
+        self._emit(sb, Called(record.no, record.ts, record.flow.id, sb.account, invitee,
+                              frame.code, error_info(frame.code).words))  # fmt: skip
 
     def _joined(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._sb(record)
@@ -524,6 +551,7 @@ HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
         (S2C, "USR"): Conversations._usr_ok,
         (C2S, "ANS"): Conversations._ans_client,
         (S2C, "ANS"): Conversations._ans_ok,
+        (C2S, "CAL"): Conversations._cal_client,
         (S2C, "CAL"): Conversations._cal_reply,
         (S2C, "IRO"): Conversations._joined,
         (S2C, "JOI"): Conversations._joined,
@@ -567,6 +595,13 @@ def _render_joined(e: ChatEvent, show_format: bool) -> str | None:
     return f"* {_who(e.who)} {'is here' if e.how == 'IRO' else 'joined'}"
 
 
+def _render_called(e: ChatEvent, show_format: bool) -> str | None:
+    assert isinstance(e, Called)
+    if e.error is None:
+        return f"* {_who(e.caller)} calls {_who(e.invitee)}"
+    return f"* {_who(e.caller)} calls {_who(e.invitee)}: {e.meaning} ({e.error})"
+
+
 def _render_left(e: ChatEvent, show_format: bool) -> str | None:
     assert isinstance(e, Left)
     return f"* {_who(e.who)} left"
@@ -606,6 +641,7 @@ RENDERERS: Final[Mapping[type[ChatEvent], Callable[[ChatEvent, bool], str | None
         {
             Message: _render_message,
             Joined: _render_joined,
+            Called: _render_called,
             Left: _render_left,
             Typing: _render_typing,
             Nudge: _render_nudge,

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from dissectors.api import Direction, Frame
 from dissectors.http.frames import HttpFrame
+from dissectors.msnp.errors import error_info
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
 from msnsniff.output import own_fields, printable
 
@@ -160,8 +161,7 @@ def _line(frame: CommandFrame) -> str:
 
 def error_words(frame: ErrorFrame) -> str:
     """`216 not on list`: the code and its constant's name in words."""
-    name = frame.error_name.removeprefix("ERR_").lower().replace("_", " ")
-    return f"{frame.cmd} {name}"
+    return f"{frame.cmd} {error_info(frame.code).words}"
 
 
 def describe(frame: Frame) -> str:

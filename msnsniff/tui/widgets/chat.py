@@ -25,6 +25,7 @@ from textual.widgets.option_list import Option
 
 from msnsniff.session.analysis import clock
 from msnsniff.session.chat_events import (
+    Called,
     ChatEvent,
     Conversation,
     Invitation,
@@ -139,6 +140,9 @@ class _Painter:
             return self.message(e)
         if isinstance(e, Joined):
             return self.note(e.ts, "→", e.who, " is here" if e.how == "IRO" else " joined")
+        if isinstance(e, Called):
+            outcome = "" if e.error is None else f": {e.meaning} ({e.error})"
+            return self.note(e.ts, "☎", e.caller, f" calls {e.invitee or '?'}{outcome}")
         if isinstance(e, Left):
             return self.note(e.ts, "←", e.who, " left")
         if isinstance(e, Typing):

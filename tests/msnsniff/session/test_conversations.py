@@ -15,6 +15,7 @@ from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.chat_events import (
+    Called,
     ChatEvent,
     Conversation,
     Delivery,
@@ -60,11 +61,15 @@ def test_demo_chat() -> None:
     assert findings == []
     assert (conv.flow.id, conv.session_id, conv.account) == ("52", "11752013", "alice@example.com")
     assert [type(e).__name__ for e in conv.events] == [
-        "Joined", "Joined", "Typing", "Message", "Message", "Invitation", "Left", "Left",
+        "Joined", "Called", "Joined", "Typing", "Message", "Message", "Invitation", "Left",
+        "Left",
     ]  # fmt: skip
-    alice_in, bob_in, typing, hello, reply, invite, bob_out, alice_out = conv.events
+    alice_in, call, bob_in, typing, hello, reply, invite, bob_out, alice_out = conv.events
     assert isinstance(alice_in, Joined) and (alice_in.who, alice_in.how) == (
         "alice@example.com", "USR",
+    )  # fmt: skip
+    assert isinstance(call, Called) and (call.caller, call.invitee, call.error) == (
+        "alice@example.com", "bob@example.com", None,
     )  # fmt: skip
     assert isinstance(bob_in, Joined) and (bob_in.who, bob_in.nick, bob_in.how) == (
         "bob@example.com", "Bob", "JOI",
@@ -99,11 +104,12 @@ def test_demo_chat() -> None:
     assert (delivery.trid, delivery.message_frame, delivery.delivered) == (4, 58, True)
     streamed = [e for e in seen if not isinstance(e, Delivery)]
     assert [e.frame for e in streamed] == [e.frame for e in conv.events]
-    assert json.loads(json.dumps(conv.to_json()))["events"][3]["text"] == hello.text
+    assert json.loads(json.dumps(conv.to_json()))["events"][4]["text"] == hello.text
     assert render_chat(conv).splitlines() == [
         "Switchboard session 11752013 (flow 52, 127.0.0.10:49425 -> 127.0.0.3:1863): "
         "alice@example.com with bob@example.com",
         "[22:13:20] * alice@example.com joined",
+        "[22:13:21] * alice@example.com calls bob@example.com",
         "[22:13:21] * bob@example.com joined",
         "[22:13:21] * alice@example.com is typing",
         "[22:13:21] alice@example.com: Hello Bob! How are you? 😀",
@@ -200,6 +206,34 @@ def test_a_message_with_an_invalid_ack_mode_is_undelivered_unless_acknowledged()
     ) == 1
 
 
+
+def test_a_call_the_switchboard_refused_is_in_the_conversation() -> None:
+    """`chat` showed who joined but not whom the user called in vain: a CAL answered 217
+    (offline) or 215 (already there) left no trace in the transcript, though the issue
+    counts CAL among a conversation's participants (found by the issue-4 review)."""
+    text = (
+        "  1.0 SB >>> USR 1 a@b.c 1234.5678\n"
+        "  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  1.2 SB >>> CAL 2 gone@c.d\n"
+        "  1.3 SB >>> CAL 3 b@c.d\n"
+        "  1.4 SB <<< 217 2\n"
+        "  1.5 SB <<< CAL 3 RINGING 4242\n"
+        "  2.0 SB <<< JOI b@c.d B\n"
+        "  2.1 SB >>> CAL 4 b@c.d\n"
+        "  2.2 SB <<< 215 4\n"
+    )
+    [conv], _seen, _findings = analyse(transcript(text))
+    calls = [(e.invitee, e.error, e.meaning) for e in conv.events if isinstance(e, Called)]
+    assert calls == [("gone@c.d", 217, "not online"), ("b@c.d", None, None),
+                     ("b@c.d", 215, "already there")]  # fmt: skip
+    assert render_chat(conv).splitlines()[1:] == [
+        "[00:00:01] * a@b.c joined",
+        "[00:00:01] * a@b.c calls gone@c.d: not online (217)",
+        "[00:00:01] * a@b.c calls b@c.d",
+        "[00:00:02] * b@c.d joined",
+        "[00:00:02] * a@b.c calls b@c.d: already there (215)",
+    ]
+
 def test_nak_nudge_invitations_and_an_empty_switchboard() -> None:
     nudge = "MIME-Version: 1.0\r\nContent-Type: text/x-msnmsgr-datacast\r\n\r\nID: 1\r\n\r\n"
     invite = (
@@ -264,6 +298,7 @@ def test_nak_nudge_invitations_and_an_empty_switchboard() -> None:
     assert render_chat(conv).splitlines()[1:] == [
         "[00:00:01] * a@b.c joined",
         "[00:00:01] a@b.c: anybody?  (not delivered)",
+        "[00:00:01] * a@b.c calls b@c.d",
         "[00:00:02] * b@c.d joined",
         "[00:00:02] * b@c.d sent a nudge",
         "[00:00:02] a@b.c: line one",
