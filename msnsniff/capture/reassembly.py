@@ -376,7 +376,6 @@ class Reassembler:
         if self._conns.get(conn.client_key, (None,))[0] is not conn:
             return  # a FIN reached on the way ended it already
         for half in conn.halves:
-            half.pending_bytes = 0
             if not half.done:
                 half.done = True
                 self._emit(FlowEnd(conn.flow, half.direction, ts, reason))
