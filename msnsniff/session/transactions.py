@@ -8,10 +8,17 @@ request, and at most one open *burst*: a transaction whose TrID-less follow-up l
 to it. Frames are taken in capture order:
 
 * A client frame with a TrID opens a transaction (a reused TrID that is still waiting, or
-  one not above the previous request's, is a finding).
+  one not above the previous request's, is a finding). A reused TrID whose earlier request
+  is not settled keeps that request too, in `_Conn.reused` (only then: the common path has
+  one transaction per TrID and no list to search).
 * A server frame with a non-zero TrID answers the open transaction with that TrID: the echo,
   an error reply, ILN after CHG, IRO and ANS OK after ANS, ACK/NAK after MSG, QRY after QRY,
   the counted LST/LSG lines of a pre-MSNP8 SYN. Without one it is a reply to an unknown TrID.
+  When several requests share the TrID (`_Conn.reused`), a server answers them in order, so
+  the reply goes to the oldest unsettled one without a reply that it answers (same command,
+  or an error reply); else it continues the reply the last of them got (ILN after CHG, LST
+  after an old SYN) unless it repeats that reply's first command (a second ACK is the next
+  MSG's); else to the oldest one without a reply; else to the newest request.
   Its arrival opens a burst for the commands that have one (`BURSTS`: SYN's GTC/BLP/PRP/LSG/
   LST/BPR lines, the BPR lines after ADD to FL) and notes a CAL that rang.
 * A server frame without a TrID (or with TrID 0) joins the open burst when the burst takes
@@ -41,7 +48,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from dissectors.msnp.frames import CommandFrame
+from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from dissectors.msnp.grammar import C2S
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
@@ -88,6 +95,19 @@ class _Conn:
     burst: Transaction | None = None
     ringing: dict[str, Transaction] = field(default_factory=dict)  # CALs answered with
     #                                   RINGING, waiting for their JOI, by invitee (lower case)
+    reused: dict[int, _Reuse] = field(default_factory=dict)  # TrIDs sent again while their
+    #                                   request was unsettled: every one of those requests
+
+
+@dataclass(slots=True)
+class _Reuse:
+    """The earlier requests that share a reused TrID with the newest one (which stays in
+    `_Conn.open`), oldest first; which of them got the TrID's last reply; and each one's
+    first reply command (to tell a continuation from the answer to the next request)."""
+
+    older: list[Transaction]
+    last: Transaction | None = None
+    first: dict[int, str] = field(default_factory=dict)  # request frame -> first reply's cmd
 
 
 class Transactions(NativeAnalyzer):
@@ -141,15 +161,25 @@ class Transactions(NativeAnalyzer):
         """Settle the connection's open transactions (unanswered ones with a finding); forget it."""
         conn = self._conns.pop(flow.id, None)
         if conn is not None:
-            for txn in list(conn.open.values()):
+            for txn in self._unsettled(conn):
                 self._settle(txn, "the connection ended")
 
     def finish(self) -> None:
         """Settle every open transaction because the capture ended, and forget every connection."""
         for flow_id in list(self._conns):
             conn = self._conns.pop(flow_id)
-            for txn in list(conn.open.values()):
+            for txn in self._unsettled(conn):
                 self._settle(txn, "the capture ended")
+
+    @staticmethod
+    def _unsettled(conn: _Conn) -> list[Transaction]:
+        """The connection's transactions that may still be open, in request order (the
+        earlier requests of reused TrIDs included)."""
+        txns = list(conn.open.values())
+        if conn.reused:
+            txns += [t for reuse in conn.reused.values() for t in reuse.older]
+            txns.sort(key=lambda t: t.request)
+        return txns
 
     # -- internals --------------------------------------------------------------------------
     def _request(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
@@ -163,7 +193,12 @@ class Transactions(NativeAnalyzer):
                 f"TrID {trid} reused by {frame.cmd} while {old.cmd} (frame {old.request}) "
                 "still waits for its reply", flow, record.no, old.request,
             ))  # fmt: skip
-            self._settle(old, None)
+        if old is not None and not old.settled:  # rare: keep it, its reply may still come
+            reuse = conn.reused.get(trid)
+            if reuse is None:
+                reuse = conn.reused[trid] = _Reuse([])
+            reuse.older = [t for t in reuse.older if not t.settled]
+            reuse.older.append(old)
         if conn.last_trid is not None and trid <= conn.last_trid:
             self._sink(Finding(
                 Severity.NOTE, "trid.not_increasing",
@@ -191,6 +226,10 @@ class Transactions(NativeAnalyzer):
         trid = frame.trid
         if trid:  # a non-zero TrID: a reply
             txn = conn.open.get(trid)
+            if conn.reused and txn is not None:
+                reuse = conn.reused.get(trid)
+                if reuse is not None:
+                    txn = self._reused_reply(conn, trid, reuse, txn, frame)
             if txn is None:
                 self._sink(Finding(
                     Severity.WARN, "trid.unknown_reply",
@@ -223,6 +262,33 @@ class Transactions(NativeAnalyzer):
         if ringing is None:
             self.unsolicited += 1
 
+    @staticmethod
+    def _reused_reply(
+        conn: _Conn, trid: int, reuse: _Reuse, newest: Transaction, frame: CommandFrame
+    ) -> Transaction:
+        """Which of the requests sharing a reused TrID `frame` answers (see the module
+        docstring); forgets the TrID's reuse once only the newest request is left."""
+        cmd = frame.cmd
+        older = [t for t in reuse.older if not t.settled]
+        candidates = [*older, newest]
+        error = isinstance(frame, ErrorFrame)
+        txn = next((t for t in candidates if not t.settled and not t.replies
+                    and (error or t.cmd == cmd)), None)  # fmt: skip
+        if txn is None:
+            last = reuse.last
+            if (last is not None and not last.settled and not error
+                    and reuse.first.get(last.request) != cmd):
+                txn = last
+            else:
+                txn = next((t for t in candidates if not t.settled and not t.replies), newest)
+        if not txn.replies:
+            reuse.first[txn.request] = cmd
+        reuse.last = txn
+        reuse.older = older
+        if not older:
+            del conn.reused[trid]
+        return txn
+
     def _reply(self, conn: _Conn, txn: Transaction, record: FrameRecord) -> None:
         if not txn.replies and not txn.settled:
             conn.answered.append(txn)
@@ -254,6 +320,11 @@ class Transactions(NativeAnalyzer):
         settled = [t for t, x in conn.open.items() if x.settled]
         for trid in settled[: len(settled) - KEEP]:
             del conn.open[trid]
+        if conn.reused:  # and the reuses whose earlier requests are all settled
+            for trid, reuse in list(conn.reused.items()):
+                reuse.older = [t for t in reuse.older if not t.settled]
+                if not reuse.older:
+                    del conn.reused[trid]
 
     def _settle(self, txn: Transaction, why_none: str | None) -> None:
         if txn.settled:

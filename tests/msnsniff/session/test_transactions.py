@@ -176,3 +176,66 @@ def test_two_ringing_cals_each_link_the_join_of_the_one_they_invited(
                 for t in txns if t.cmd == "CAL"}  # fmt: skip
     assert outcomes == {b"CAL 2 b@c.d": b"JOI b@c.d B", b"CAL 3 c@d.e": b"JOI c@d.e C"}
     assert transactions.unsolicited == 1 and findings == []
+
+
+REUSED = (
+    "  1.0 NS >>> ADD 7 FL a@x.com a\n"
+    "  1.1 NS >>> REM 7 AL b@x.com\n"
+    "  1.3 NS <<< ADD 7 FL 12 a@x.com a\n"
+    "  1.4 NS <<< REM 7 AL 13 b@x.com\n"
+    "  2.0 NS >>> ADD 8 FL c@x.com c\n"
+    "  2.1 NS >>> ADD 8 AL d@x.com d\n"
+    "  2.2 NS <<< ADD 8 FL 14 c@x.com c\n"
+    "  3.0 NS >>> CHG 9 NLN 0\n"
+    "  3.1 NS >>> REA 9 a@x.com A\n"
+    "  3.2 NS <<< 209 9\n"
+    "  3.3 NS <<< REA 9 15 a@x.com A\n"
+    "  4.0 NS >>> MSG 10 A 2\n"
+    "            | hi\n"
+    "  4.1 NS >>> MSG 10 A 2\n"
+    "            | ho\n"
+    "  4.2 NS <<< ACK 10\n"
+    "  4.3 NS <<< ACK 10\n"
+)
+
+
+def test_a_trid_reused_while_pending_pairs_each_reply_with_its_own_request() -> None:
+    """A client that sends a TrID again before the first request with it is answered: the
+    server answers in order, so each reply is the oldest waiting request's that it answers.
+    The newest request took both replies and the first was settled with none, silently."""
+    records, txns, findings, _ = analyse(transcript(REUSED))
+    pairs = pairs_of(records, txns)
+    assert pairs[b"ADD 7 FL a@x.com a"] == [b"ADD 7 FL 12 a@x.com a"]
+    assert pairs[b"REM 7 AL b@x.com"] == [b"REM 7 AL 13 b@x.com"]
+    assert pairs[b"ADD 8 FL c@x.com c"] == [b"ADD 8 FL 14 c@x.com c"]
+    assert pairs[b"ADD 8 AL d@x.com d"] == []
+    assert pairs[b"CHG 9 NLN 0"] == [b"209 9"]  # an error answers the oldest waiting
+    assert pairs[b"REA 9 a@x.com A"] == [b"REA 9 15 a@x.com A"]
+    assert [pairs[line] for line in lines(records).values() if line.startswith(b"MSG")] == [
+        [b"ACK 10"], [b"ACK 10"]
+    ]
+    rtt = {lines(records)[t.request]: t.rtt for t in txns}
+    assert rtt[b"ADD 7 FL a@x.com a"] == pytest.approx(0.3)
+    assert rtt[b"REM 7 AL b@x.com"] == pytest.approx(0.3)
+    codes = [(f.code, lines(records)[f.frame]) for f in findings if f.frame is not None]
+    assert codes.count(("trid.reused", b"REM 7 AL b@x.com")) == 1  # still flagged
+    unanswered = [line for code, line in codes if code == "trid.unanswered"]
+    assert unanswered == [b"ADD 8 AL d@x.com d"]
+
+
+def test_a_reused_trid_shows_in_the_jsonl_pairing() -> None:
+    """`read -T jsonl`: each request lists its own reply, each reply names its request."""
+    from msnsniff.output import record_to_jsonl
+    from msnsniff.session.pairing import run_paired
+
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = [
+        json.loads(record_to_jsonl(p.record, pairing=p.pairing))
+        for p in run_paired(analysis, transcript(REUSED))
+    ]
+    got = {o["no"]: (o["request"], o["replies"]) for o in out[:7]}
+    assert got == {
+        1: (None, [3]), 2: (None, [4]), 3: (1, None), 4: (2, None),
+        5: (None, [7]), 6: (None, []), 7: (5, None),
+    }
+    assert out[0]["rtt"] == pytest.approx(0.3) and out[3]["rtt"] == pytest.approx(0.3)
