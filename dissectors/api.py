@@ -82,7 +82,11 @@ class Frame:
 
 @runtime_checkable
 class Dissector(Protocol):
-    """What a pluggable dissector offers (registered under `msnsniff.dissectors`)."""
+    """What a pluggable dissector offers (registered under `msnsniff.dissectors`).
+
+    Optionally, a method `joined_midway()` with no arguments: called once, before any byte,
+    for a connection whose start the capture did not see (no SYN), so the dissector can tell
+    the tail of a frame it missed from damage."""
 
     name: ClassVar[str]
 

@@ -33,7 +33,13 @@ import orjson
 
 from dissectors.api import Direction, Frame
 from dissectors.msnp.decode import decode
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    PartialFrame,
+)
 from dissectors.msnp.grammar import C2S, is_unknown
 from dissectors.msnp.payloads import Payload, decode_payload
 from msnsniff.credentials import MARKER
@@ -95,7 +101,11 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
         out["malformed"] = {"reason": f"{frame.length} {frame.reason}", "gap": frame.length}
         return out
     if isinstance(frame, MalformedFrame):
-        out["malformed"] = {"reason": frame.reason}
+        out["malformed"] = (
+            {"reason": frame.reason, "partial": True}  # no damage: the capture joined late
+            if isinstance(frame, PartialFrame)
+            else {"reason": frame.reason}
+        )
         out["raw"] = None if redact else frame.raw.decode("utf-8", "backslashreplace")
         return out
     if not isinstance(frame, CommandFrame):
@@ -260,7 +270,8 @@ def frame_text(record: FrameRecord, *, redact: bool = False) -> str:
     if isinstance(frame, GapFrame):
         body = f"[GAP: {frame.length} bytes missing at offset {frame.offset}]"
     elif isinstance(frame, MalformedFrame):
-        body = f"[MALFORMED at offset {frame.offset}, {len(frame.raw)} bytes: {frame.reason}]"
+        what = "PARTIAL" if isinstance(frame, PartialFrame) else "MALFORMED"
+        body = f"[{what} at offset {frame.offset}, {len(frame.raw)} bytes: {frame.reason}]"
     elif isinstance(frame, CommandFrame):
         body = _summary(frame, redact)
     elif record.proto == "http":

@@ -10,7 +10,9 @@ some dialects use (DIALECT_CLUES) narrows the range [low, high]; the dialect is 
 clamped into that range, and `dialect_reason` says which clue decided it.
 
 `next_frame` serves the direction whose unread bytes were fed first, so frames come out in
-the order their bytes arrived. In strict mode a malformed frame raises `DissectorError`.
+the order their bytes arrived. In strict mode a malformed frame raises `DissectorError`
+(not a `PartialFrame`: after `joined_midway`, the tail of a frame the capture missed the
+start of is expected, not damage).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import ClassVar, Final
 
 from dissectors.api import NEED_DATA, Direction, DissectorError, NeedData
 from dissectors.msnp.framer import DirectionFramer
-from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame
+from dissectors.msnp.frames import CommandFrame, MalformedFrame, MsnpFrame, PartialFrame
 from dissectors.msnp.grammar import (
     C2S,
     COMMANDS,
@@ -79,6 +81,13 @@ class MsnpDissector:
         # framers with unread bytes, in the order those bytes were fed
         self._order: list[DirectionFramer] = []
 
+    def joined_midway(self) -> None:
+        """The capture did not see this connection open (no SYN), so each direction may start
+        inside a frame: bytes before its first line that parses are a `PartialFrame` (the
+        tail of a frame the capture missed), not malformed. Call before feeding any byte."""
+        for framer in self._framers:
+            framer.joined_midway = True
+
     # -- the Dissector protocol --------------------------------------------------------------
     def _framer(self, direction: Direction) -> DirectionFramer:
         framer = self._c2s if direction is C2S else self._s2c
@@ -103,7 +112,9 @@ class MsnpDissector:
             if frame is NEED_DATA:
                 del order[0]
                 continue
-            if self.strict and isinstance(frame, MalformedFrame):
+            if self.strict and isinstance(frame, MalformedFrame) and not isinstance(
+                frame, PartialFrame
+            ):
                 raise DissectorError(frame.reason, offset=frame.offset, direction=frame.direction)
             return frame
         return NEED_DATA
@@ -122,7 +133,7 @@ class MsnpDissector:
             c2s.on_line = s2c.on_line = None
         if self.strict:
             for frame in out:
-                if isinstance(frame, MalformedFrame):
+                if isinstance(frame, MalformedFrame) and not isinstance(frame, PartialFrame):
                     raise DissectorError(
                         frame.reason, offset=frame.offset, direction=frame.direction
                     )

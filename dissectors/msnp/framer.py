@@ -23,6 +23,10 @@ Lines whose command word the owner watches (VER, the dialect clues) are handed t
 as soon as they are framed, before the next line is read, so a dialect change decided there
 already applies to the next frame.
 
+When the owner says the capture joined the connection mid-way (`joined_midway`), a garbage
+run at stream offset 0 (before any line parsed) is the tail of a frame the capture missed:
+it comes out as a PartialFrame, with its own reason, rather than as damage.
+
 A capture gap flushes the partial frame as malformed; if that frame's total length is known
 (its header was complete) the bytes up to its end are skipped exactly, otherwise the framer
 goes back to IN_SYNC and lets the next line decide. At end of stream leftover bytes become a
@@ -43,6 +47,7 @@ from dissectors.msnp.frames import (
     GapFrame,
     MalformedFrame,
     MsnpFrame,
+    PartialFrame,
     new_command_frame,
 )
 from dissectors.msnp.grammar import COMMANDS, ERROR_PAYLOAD_FROM, PAYLOAD_RULES, PayloadRule
@@ -55,6 +60,8 @@ _LOOKAHEAD: Final = 6  # bytes after a LF needed to judge a sync point
 
 SKIPPED: Final = "not an MSNP command line; skipped to the next command"
 GAP_TAIL: Final = "rest of a line cut by a capture gap; skipped to the next command"
+JOINED: Final = ("the capture began in the middle of the connection: the tail of a frame whose "
+                 "start it missed; skipped to the next command")  # fmt: skip
 TOO_LONG: Final = (f"no end of line within {MAX_LINE} bytes (longer than any MSNP command "
                    "line); skipped to the next command")  # fmt: skip
 
@@ -92,6 +99,7 @@ class DirectionFramer:
         "dialect",
         "dialect_inferred",
         "direction",
+        "joined_midway",
         "on_line",
         "payload_rules",
         "watch",
@@ -110,6 +118,7 @@ class DirectionFramer:
         self.dialect = dialect
         self.dialect_inferred = True
         self.on_line = on_line
+        self.joined_midway = False  # the capture did not see the stream start (no SYN)
         self._buf = b""  # unparsed bytes start at _pos
         self._pos = 0
         self._base = 0  # stream offset of _buf[0]
@@ -365,12 +374,14 @@ class DirectionFramer:
         self._pos = upto
         if upto <= start:
             return None
-        return MalformedFrame(
-            self.direction,
-            self._base + start,
-            self._buf[start:upto],
-            self._garbage_reason,
-        )
+        return self._garbage_run(self._base + start, self._buf[start:upto])
+
+    def _garbage_run(self, offset: int, raw: bytes) -> MalformedFrame:
+        """A skipped run as a frame: partial when it is the tail of a frame the capture
+        missed the start of (`JOINED`), else malformed."""
+        reason = self._garbage_reason
+        cls = PartialFrame if reason is JOINED else MalformedFrame
+        return cls(self.direction, offset, raw, reason)
 
     def _garbage_frame(self) -> MsnpFrame | NeedData:
         buf = self._buf
@@ -392,9 +403,7 @@ class DirectionFramer:
         if at_glued is not None and at_glued - start <= MAX_GARBAGE:
             return self._flush_garbage(at_glued) or NEED_DATA
         if len(buf) >= limit + _LOOKAHEAD:
-            frame = MalformedFrame(
-                self.direction, self._base + start, buf[start:limit], self._garbage_reason
-            )
+            frame = self._garbage_run(self._base + start, buf[start:limit])
             self._garbage = limit
             self._pos = limit
             return frame
@@ -402,8 +411,12 @@ class DirectionFramer:
 
     def _start_garbage(self, reason: str = "") -> MsnpFrame | NeedData:
         self._garbage = self._pos
-        if not reason and self._base + self._pos == self._gap_end:
-            reason = GAP_TAIL  # bytes right after a gap: a line whose start it swallowed
+        if not reason:
+            at = self._base + self._pos
+            if at == self._gap_end:
+                reason = GAP_TAIL  # bytes right after a gap: a line whose start it swallowed
+            elif at == 0 and self.joined_midway:
+                reason = JOINED  # the first bytes of a stream the capture joined mid-way
         self._garbage_reason = reason or SKIPPED
         return self._garbage_frame()
 

@@ -1,4 +1,5 @@
-"""MSNP wire units: command lines (with their payload), error replies and malformed runs.
+"""MSNP wire units: command lines (with their payload), error replies, malformed runs and
+the partial frame a capture joined mid-connection starts with.
 
 Frames are cheap to build (the framer makes one per line on the hot path); the decoded view
 (named fields, payload headers and decoders) is computed on demand by `decode.py`.
@@ -208,6 +209,15 @@ class MalformedFrame(MsnpFrame):
     def length(self) -> int:
         """How many stream bytes the frame covers (all of them are kept in `raw`)."""
         return len(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialFrame(MalformedFrame):
+    """The tail of a frame whose start the capture missed, because it began in the middle of
+    the connection (no SYN): the first bytes of a direction, before its first line that
+    parses. A `MalformedFrame`, so every view keeps its bytes, offset and reason, but no
+    damage: statistics, expert findings and strict mode do not count it as malformed (as
+    Wireshark marks such bytes a continuation, not an error)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ gap or a direction's end before any byte decides nothing: the bytes after it are
 (the gap is passed on to the dissector chosen), so a lost first segment loses no more.
 After each event the dissector is drained, so frames come out in the order their last byte
 arrived, each tagged with the flow, the timestamp of that byte and a global frame number.
-Gaps and ends are passed on so the dissector can flush partial frames. State is released
+Gaps and ends are passed on so the dissector can flush partial frames; a flow whose start
+the capture did not see (`Flow.opened` false: no SYN) is said to a dissector that has
+`joined_midway`, before its first byte. State is released
 at flow end. A dissector that `carries` another protocol (HTTP with the MSNP gateway) has the
 bytes its new frames carry dissected as logical flows (`tunnels`), whose records are numbered
 right after the frame that completed them.
@@ -270,6 +272,10 @@ class CaptureSession:
             return
         try:
             state.dissector = self._factories[name]()
+            if state.flow.opened is False:  # no SYN: the bytes may start inside a frame
+                joined = getattr(state.dissector, "joined_midway", None)
+                if callable(joined):
+                    joined()
         except Exception as exc:  # a third party's constructor may raise anything
             self._failed(state, exc)
             return

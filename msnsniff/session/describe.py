@@ -13,7 +13,13 @@ from typing import Any, Final
 from dissectors.api import Direction, Frame
 from dissectors.http.frames import HttpFrame
 from dissectors.msnp.errors import error_info
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    PartialFrame,
+)
 from msnsniff.output import own_fields, printable
 
 Describer = Callable[[CommandFrame, dict[str, Any]], str]
@@ -169,7 +175,8 @@ def describe(frame: Frame) -> str:
     if isinstance(frame, GapFrame):
         text = f"[{frame.length} bytes missing from the capture]"
     elif isinstance(frame, MalformedFrame):
-        text = f"[malformed, {len(frame.raw)} bytes: {frame.reason}]"
+        what = "partial" if isinstance(frame, PartialFrame) else "malformed"
+        text = f"[{what}, {len(frame.raw)} bytes: {frame.reason}]"
     elif isinstance(frame, ErrorFrame):
         text = error_words(frame)
     elif isinstance(frame, CommandFrame):

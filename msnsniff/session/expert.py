@@ -7,8 +7,9 @@ may report a `Finding`. Rules see the frame, its decoded fields and a small per-
 `_Conn` state that the rules and `feed` keep up to date (authenticated yet, whose
 connection, the pending challenge, recent XFR SB times, the client's recent requests by
 TrID, the previous frame each way). Every frame also passes the checks that need no table
-(malformed runs, capture gaps, error replies, commands before the login, unknown commands
-or another dialect's, arguments that fit no form or type).
+(malformed runs, capture gaps, the partial first bytes of a connection the capture joined
+mid-way, which are no damage and only a chat finding, error replies, commands before the
+login, unknown commands or another dialect's, arguments that fit no form or type).
 State is per connection and released when the connection closes; nothing is kept per frame.
 
 Each finding is one sentence a person understands, naming what the server will do about it
@@ -30,7 +31,13 @@ from dissectors.api import Direction
 from dissectors.msnp.challenge import CLIENT_KEYS, verify_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.errors import error_info
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    PartialFrame,
+)
 from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
@@ -466,6 +473,14 @@ class Expert(NativeAnalyzer):
         conn.last[direction] = frame
 
     def _malformed(self, record: FrameRecord, frame: MalformedFrame, conn: _Conn) -> None:
+        if isinstance(frame, PartialFrame):  # not damage: where the capture joined
+            self._sink(Finding(
+                Severity.CHAT, "expert.joined_midway",
+                f"the capture began in the middle of this connection: its first "
+                f"{len(frame.raw)} bytes ({frame.direction.value}) are the tail of a frame "
+                "whose start it missed", record.flow.id, record.no,
+            ))  # fmt: skip
+            return
         previous = conn.last.get(frame.direction)
         hint = ""
         if (previous is not None and previous.cmd.encode() in PAYLOAD_RULES[frame.direction]

@@ -52,7 +52,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from dissectors.msnp.decode import Decoded, decode
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    PartialFrame,
+)
 from dissectors.msnp.grammar import COMMANDS
 from msnsniff.errors import MsnsniffError
 from msnsniff.session import httpfields as hf
@@ -369,7 +375,12 @@ def _frame_len(ctx: _Ctx) -> int:
 
 
 def _malformed(ctx: _Ctx) -> bool:
-    return isinstance(ctx.frame, MalformedFrame | GapFrame)
+    frame = ctx.frame
+    return isinstance(frame, MalformedFrame | GapFrame) and not isinstance(frame, PartialFrame)
+
+
+def _partial(ctx: _Ctx) -> bool:
+    return isinstance(ctx.frame, PartialFrame)
 
 
 def _malformed_reason(ctx: _Ctx) -> str | None:
@@ -531,7 +542,10 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "msnp.dialect": _F(_K.INT, _command(lambda f: f.dialect), "MSNP version it was read as"),
         "msnp.unknown": _F(_K.BOOL, _command(lambda f: f.unknown), "command the grammar lacks"),
         "msnp.malformed": _F(_K.BOOL, _malformed, "malformed bytes or a capture gap"),
-        "msnp.malformed.reason": _F(_K.STR, _malformed_reason, "why the bytes are malformed"),
+        "msnp.malformed.reason": _F(_K.STR, _malformed_reason,
+                                    "why the bytes are malformed (or partial)"),
+        "msnp.partial": _F(_K.BOOL, _partial, "the tail of a frame the capture missed the "
+                           "start of (it joined the connection mid-way): not damage"),
         "msnp.gap": _F(_K.INT, _gap, "bytes lost by the capture (gap frames)"),
         "msnp.error": _F(_K.INT, _error_attr(lambda f: f.code), "error reply code"),
         "msnp.error.name": _F(_K.STR, _error_attr(lambda f: f.error_name), "error code name"),

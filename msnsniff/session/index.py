@@ -27,7 +27,13 @@ from collections.abc import Iterator
 from typing import Final
 
 from dissectors.api import Direction, Frame
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    PartialFrame,
+)
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding
 from msnsniff.session.capture_session import FrameRecord
@@ -99,6 +105,9 @@ class FrameIndex:
             dialect = frame.dialect << 1 | frame.dialect_inferred
         elif isinstance(frame, GapFrame):
             kind, payload = _GAP, frame.length
+        elif isinstance(frame, PartialFrame):  # rare (a flow's first bytes), and no problem
+            kind = _OTHER
+            self._others[no] = frame
         elif isinstance(frame, MalformedFrame):
             kind = _MALFORMED
             self._reasons[no] = frame.reason

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dissectors.api import Direction
-from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, PartialFrame
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
@@ -92,6 +92,7 @@ class Stats:
         self.unanswered: Counter[str] = Counter()
         self._syn: dict[str, int] = {}  # flow -> the TrID of its last SYN request
         self.malformed = 0
+        self.partial = 0  # a flow's first bytes, the tail of a frame the capture missed
         self.gaps = 0
 
     @classmethod
@@ -146,6 +147,9 @@ class Stats:
             return
         flow.bytes += len(frame.raw)
         if isinstance(frame, MalformedFrame):
+            if isinstance(frame, PartialFrame):  # the capture joined late: no damage
+                self.partial += 1
+                return
             self.malformed += 1
             flow.problems += 1
             return
@@ -202,6 +206,7 @@ class Stats:
         self.churn.update(other.churn)
         self.unanswered.update(other.unanswered)
         self.malformed += other.malformed
+        self.partial += other.partial
         self.gaps += other.gaps
 
     def detached(self) -> Stats:
@@ -221,6 +226,7 @@ class Stats:
         return {
             "frames": sum(f.frames for f in self.flows.values()),
             "malformed": self.malformed,
+            "partial": self.partial,
             "gaps": self.gaps,
             "commands": [
                 {"dir": d, "dialect": v, "cmd": c, "count": n}
@@ -250,7 +256,11 @@ class Stats:
     def render(self, top_flows: int = 10) -> str:
         """The text report."""
         data = self.to_json()
-        lines = [f"{data['frames']:,} frames, {self.malformed} malformed, {self.gaps} gaps", ""]
+        summary = f"{data['frames']:,} frames, {self.malformed} malformed, {self.gaps} gaps"
+        if self.partial:
+            summary += (f", {self.partial} partial (connections the capture joined mid-way "
+                        "start inside a frame)")  # fmt: skip
+        lines = [summary, ""]
         lines.append("Commands (direction, dialect):")
         for row in _table(
             ("cmd", "dir", "dialect", "frames"),

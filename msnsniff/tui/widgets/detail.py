@@ -14,7 +14,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame, MalformedFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    ErrorFrame,
+    GapFrame,
+    MalformedFrame,
+    PartialFrame,
+)
 from msnsniff.output import own_fields, printable
 from msnsniff.session.analysis import Finding, Severity
 from msnsniff.session.capture_session import FrameRecord
@@ -144,7 +150,8 @@ class DetailView(Vertical):
         if isinstance(frame, GapFrame):
             root.add_leaf(f"gap: {frame.length} bytes missing from the capture")
         elif isinstance(frame, MalformedFrame):
-            root.add_leaf(Text(f"malformed: {frame.reason}"))
+            what = "partial" if isinstance(frame, PartialFrame) else "malformed"
+            root.add_leaf(Text(f"{what}: {frame.reason}"))
         elif isinstance(frame, CommandFrame):
             self._command(root, frame)
         elif record.proto == "http":

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from dissectors.msnp import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpDissector
 from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD
-from dissectors.msnp.frames import MsnpFrame
+from dissectors.msnp.frames import MsnpFrame, PartialFrame
 from tests.helpers import C2S, S2C, cyclic_garbage, drain, one_way
 
 PROFILE = (
@@ -270,3 +270,33 @@ def test_after_a_gap_that_swallowed_a_msg_header_the_next_msg_is_found(
         at += sizes[i % len(sizes)]
         i += 1
     assert frames(pieces) == whole
+
+
+def test_a_stream_joined_mid_way_starts_with_a_partial_frame_not_damage() -> None:
+    """A capture without the connection's SYN starts wherever it joined: the first bytes up
+    to the first line that parses are the tail of a frame it missed. Told so
+    (`joined_midway`), the dissector reports them as a PartialFrame with their bytes, offset
+    and reason; they were reported as malformed ("not an MSNP command line"), like damage,
+    even in strict mode. Later garbage, and a stream not said to be joined, stay malformed."""
+    data = b"lice@example.com 1\r\nNLN NLN bob@x Bob\r\njunk\r\nQNG\r\n"
+    d = MsnpDissector(strict=True)
+    d.joined_midway()
+    d.feed(S2C, data[:7])
+    d.feed(S2C, data[7:])
+    first = d.next_frame()
+    assert isinstance(first, PartialFrame)
+    assert (first.offset, first.raw) == (0, b"lice@example.com 1\r\n")
+    assert "capture began in the middle of the connection" in first.reason
+    nln = d.next_frame()
+    assert isinstance(nln, CommandFrame) and nln.cmd == "NLN"
+    loose = MsnpDissector()
+    loose.joined_midway()
+    loose.feed(S2C, data)
+    later = drain(loose)[2]
+    assert type(later) is MalformedFrame and later.raw == b"junk\r\n"  # real damage
+    plain = one_way(data)  # the start was seen (or not said): the same bytes are damage
+    assert type(plain[0]) is MalformedFrame and "not an MSNP command line" in plain[0].reason
+    clean = MsnpDissector()
+    clean.joined_midway()
+    clean.feed(C2S, b"CHG 9 NLN 0\r\n")
+    assert [type(f) for f in drain(clean)] == [CommandFrame]  # joined at a line start

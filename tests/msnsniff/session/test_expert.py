@@ -403,3 +403,34 @@ def test_a_message_to_someone_who_blocked_the_sender_since_the_call() -> None:
          "alice@a.b is on bob@c.d's block list: messages from alice@a.b will not reach "
          "bob@c.d"),
     ]  # fmt: skip
+
+
+def _joined_late(path: Path, handshake: bool) -> Path:
+    """A connection whose server side starts with the tail of a line, then real garbage."""
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        if handshake:
+            conv.open(1.0)
+        else:
+            conv._seq = [1000, 5000]  # no SYN in the capture: sequence numbers under way
+        conv.send(1.1, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
+        conv.send(1.2, False, b"garbage\r\nQNG\r\n")
+    return path
+
+
+@pytest.mark.parametrize("handshake", [False, True], ids=["joined mid-way", "seen from SYN"])
+def test_a_capture_joined_mid_line_is_a_chat_finding_not_an_error(
+    tmp_path: Path, handshake: bool
+) -> None:
+    """Without the SYN, the first partial line is where the capture joined (a chat finding
+    that says so); it was an `expert.malformed` error like real damage. With the SYN the
+    same bytes are damage; the later garbage is damage either way."""
+    lines, findings = expert(open_source(_joined_late(tmp_path / "late.pcap", handshake)))
+    found = {(f.code, f.severity, lines[f.frame]) for f in findings if f.frame is not None}
+    first = b"lice@example.com 1"
+    if handshake:
+        assert ("expert.malformed", Severity.ERROR, first) in found
+    else:
+        assert found >= {("expert.joined_midway", Severity.CHAT, first)}
+        assert not [f for f in findings if f.code == "expert.malformed" and f.frame == 1]
+    assert ("expert.malformed", Severity.ERROR, b"garbage") in found

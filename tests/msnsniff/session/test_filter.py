@@ -551,3 +551,21 @@ def test_an_installed_plugin_protocol_and_its_fields_filter(
     assert numbers("toyline.raw or toyline.offset") == []  # every frame's, not the plugin's
     with pytest.raises(FilterError, match='unknown field "toylin"'):
         compile_filter("toylin")
+
+
+def test_a_partial_first_line_is_partial_not_malformed() -> None:
+    """A connection the capture joined mid-way (no SYN) starts with the tail of a line:
+    `msnp.partial`, and not `msnp.malformed` (which means damage and drives the TUI's
+    'Show only errors'); its reason is still there. The same bytes with the SYN seen are
+    malformed."""
+    late = Flow("8", "10.0.0.8:40000", "10.0.0.1:1863", opened=False)
+    seen = Flow("7", "10.0.0.7:40000", "10.0.0.1:1863", opened=True)
+    events: list[SourceEvent] = []
+    for flow in (late, seen):
+        events += [StreamChunk(flow, S2C, 0, b"lice@example.com 1\r\nQNG\r\n", 1.0),
+                   FlowEnd(flow, C2S, 1.5), FlowEnd(flow, S2C, 1.5)]  # fmt: skip
+    records = records_of(events)
+    assert len(records) == 4
+    assert select("msnp.partial", records) == [1]
+    assert select("msnp.malformed", records) == [3]
+    assert select('msnp.malformed.reason contains "middle of the connection"', records) == [1]

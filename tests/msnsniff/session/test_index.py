@@ -56,3 +56,25 @@ def test_live_replies_join_their_request() -> None:
     request = index.pairing(1)
     assert records[0].ts is not None and records[1].ts is not None
     assert request is not None and request.rtt == records[1].ts - records[0].ts
+
+
+def test_a_partial_frame_is_rebuilt_partial_and_no_problem() -> None:
+    """The tail of a line a SYN-less capture starts with comes back from the index as the
+    same PartialFrame (the TUI's detail and colours tell it from damage)."""
+    from dissectors.api import Direction
+    from dissectors.msnp.frames import PartialFrame
+    from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
+
+    late = Flow("8", "10.0.0.8:40000", "10.0.0.1:1863", opened=False)
+    events: list[SourceEvent] = [
+        StreamChunk(late, Direction.S2C, 0, b"lice@example.com 1\r\nQNG\r\n", 1.0),
+        FlowEnd(late, Direction.C2S, 1.5),
+        FlowEnd(late, Direction.S2C, 1.5),
+    ]
+    index = FrameIndex()
+    records = list(CaptureSession(load_dissectors()).run(events))
+    for record in records:
+        index.append(record)
+    index.frame.cache_clear()
+    assert isinstance(index.frame(1), PartialFrame) and index.frame(1) == records[0].frame
+    assert not index.is_problem(1)

@@ -101,3 +101,22 @@ def test_a_counted_syn_burst_is_not_list_churn() -> None:
     assert {(r["cmd"], r["list"]): r["count"] for r in old} == {
         ("ADD", "FL"): 4, ("ADG", "-"): 2,
     }  # fmt: skip
+
+
+def test_a_capture_joined_mid_line_counts_its_first_bytes_as_partial(tmp_path: Path) -> None:
+    """The tail of a line a SYN-less capture starts with is not damage: counted apart from
+    the malformed frames (it was counted with them, and as its flow's problem)."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    path = tmp_path / "late.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv._seq = [1000, 5000]  # no SYN in the capture
+        conv.send(1.0, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
+        conv.send(1.1, True, b"ample.com\r\nPNG\r\n")
+        conv.send(1.2, False, b"garbage\r\nQNG\r\n")
+    stats = stats_of(path)
+    data = stats.to_json()
+    assert (data["frames"], data["malformed"], data["partial"]) == (6, 1, 2)
+    assert [f["problems"] for f in data["flows"]] == [1]
+    assert stats.render().startswith("6 frames, 1 malformed, 0 gaps, 2 partial (")
