@@ -49,6 +49,7 @@ class Decoded(NamedTuple):
     variant: str
     problems: tuple[str, ...]
     credentials: tuple[str, ...]
+    shape: Variant | None = None  # the grammar variant chosen (its dialects, its `form`)
 
 
 _new_tuple: Final = tuple.__new__  # `Decoded(...)` without the named tuple's Python `__new__`
@@ -343,18 +344,18 @@ def _decode(frame: CommandFrame) -> Decoded:
         out.update(code=info.code, name=info.name, meaning=info.meaning)
         if frame.args:
             out["extra"] = list(frame.args)
-        return _new_tuple(Decoded, (out, "error", (), ()))
+        return _new_tuple(Decoded, (out, "error", (), (), None))
     cmd = frame.cmd
     trid, args = command_parts(frame)  # the getters behind `frame.trid` and `frame.args`
     spec = COMMANDS.get(cmd)
     if spec is None:
-        return _new_tuple(Decoded, ({"args": list(args)}, "", ("unknown command",), ()))
+        return _new_tuple(Decoded, ({"args": list(args)}, "", ("unknown command",), (), None))
     c2s = frame.direction is C2S
     variant = _choose(cmd, c2s, trid is not None, frame.dialect, args)
     if variant is None:
         where = "client" if c2s else "server"
         problems.append(f"arguments fit no known form of {cmd} sent by the {where}")
-        return _new_tuple(Decoded, ({"args": list(args)}, "", tuple(problems), ()))
+        return _new_tuple(Decoded, ({"args": list(args)}, "", tuple(problems), (), None))
     n = len(args)
     secrets: tuple[str, ...] = ()
     for i, (name, decoder, rest, plain, secret, as_is) in enumerate(PLANS[id(variant)]):
@@ -374,7 +375,7 @@ def _decode(frame: CommandFrame) -> Decoded:
             secrets += (name,)
         if rest:
             break
-    return _new_tuple(Decoded, (out, variant.label, tuple(problems), secrets))
+    return _new_tuple(Decoded, (out, variant.label, tuple(problems), secrets, variant))
 
 
 def decode_fields(frame: CommandFrame) -> dict[str, Any]:

@@ -4,6 +4,10 @@ Everything the framer and the field decoder know about a command is data here: w
 TrID follows the command, whether a payload follows the line (and that its length is the
 last argument), and the named, typed arguments of each variant. A command may have several
 variants per direction; the first whose dialect range, guard and arity fit the line wins.
+Where the public references document that a command's arguments changed shape between
+dialects, each shape is its own variant with its dialect range (and a `form` naming it): a
+line that only another dialect's shape fits is still decoded by that shape, and the expert
+reports it when a VER fixed the connection's dialect.
 
 Argument specs are written as compact strings: `name:type`, `?name:type` for an optional
 argument, `*name:type` for "all remaining arguments". Types are decoded by `decode.py`.
@@ -64,6 +68,8 @@ class Variant:
     guard: re.Pattern[str] | None = None  # matched against the space-joined arguments
     trid: TrID = TrID.YES
     label: str = ""
+    form: str = ""  # the shape in words, where the references document it for some dialects
+    #               only: a line of another dialect in this shape is an expert finding
     min_args: int = field(init=False)
     max_args: int | None = field(init=False)  # None: any number (a `*rest` argument)
 
@@ -113,10 +119,12 @@ def v(
     guard: str | None = None,
     trid: TrID = TrID.YES,
     label: str = "",
+    form: str = "",
 ) -> Variant:
     """Build a variant from its compact argument string."""
     return Variant(
-        _args(args), dialects, re.compile(guard) if guard is not None else None, trid, label
+        _args(args), dialects, re.compile(guard) if guard is not None else None, trid, label,
+        form,
     )
 
 
@@ -130,8 +138,24 @@ _P10 = (10, MAX_DIALECT)
 _P7 = (7, MAX_DIALECT)  # groups: "new in MSNP7" (seed 004)
 _P13 = (13, MAX_DIALECT)
 _P14 = (14, MAX_DIALECT)
-_NS_AUTH = r"^(TWN|MD5|SSO|CTP)( |$)"
-_NS_AUTH_I = r"^(TWN|MD5|SSO|CTP) I( |$)"
+AUTH_PACKAGES: Final[tuple[tuple[str, tuple[int, int], str], ...]] = (
+    ("CTP", (2, 2), "clear-text password"),
+    ("MD5", (2, 7), "MD5"),
+    ("TWN", (8, MAX_DIALECT), "Passport (TWN)"),
+    ("SSO", (15, MAX_DIALECT), "single sign-on (SSO)"),
+)
+"""USR security packages and the dialects that have them (seed 003 and the notes for MD5
+and TWN; the references for CTP, MSNP2 only, and SSO, from MSNP15)."""
+
+
+def _usr_login(args: str, step: str, label: str, what: str) -> tuple[Variant, ...]:
+    """One USR variant per security package, each limited to that package's dialects."""
+    return tuple(
+        v(args, guard=rf"^{name} {step}( |$)", dialects=dialects, label=label,
+          form=f"{what} of a {words} login")
+        for name, dialects, words in AUTH_PACKAGES
+    )  # fmt: skip
+
 
 # fmt: off
 _SPECS: tuple[CommandSpec, ...] = (
@@ -150,20 +174,23 @@ _SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("INF", "authentication methods supported",
         c2s=(v(""),), s2c=(v("*methods:str"),), dialects=_PRE8),
     CommandSpec("USR", "authentication",
-        c2s=(v("method:str step:authstep account:account", guard=_NS_AUTH_I, label="initial"),
-             v("method:str step:authstep value:secret *extra:secret", guard=_NS_AUTH,
-               label="subsequent"),
+        c2s=(*_usr_login("method:str step:authstep account:account", "I", "initial",
+                         "for the first step"),
+             *_usr_login("method:str step:authstep value:secret *extra:secret", "S",
+                         "subsequent", "for the answer"),
              v("account:account cookie:secret", label="switchboard")),
         s2c=(v("result:str account:account verified:bool ?kid:bool", guard=r"^OK \S+ [01]( |$)",
-               dialects=_P10, label="ok"),
+               dialects=_P10, label="ok", form="OK without the nickname"),
              v("result:str account:account nick:url ?verified:bool ?kid:bool", guard=r"^OK( |$)",
-               label="ok"),
-             v("method:str step:authstep policy:str *extra:str", guard=_NS_AUTH,
-               label="challenge"))),
+               dialects=(2, 9), label="ok", form="OK with the nickname"),
+             *_usr_login("method:str step:authstep policy:str *extra:str", "S", "challenge",
+                         "for the challenge"))),
     CommandSpec("XFR", "transfer to another server",
         c2s=(v("kind:str"),),
-        s2c=(v("kind:str address:hostport ?unused:str ?current_address:hostport *extra:str",
-               guard=r"^NS( |$)", label="ns"),
+        s2c=(v("kind:str address:hostport ?unused:str", guard=r"^NS( |$)", label="ns"),
+             v("kind:str address:hostport unused:str current_address:hostport *extra:str",
+               guard=r"^NS( |$)", dialects=_P7, label="ns",
+               form="NS with the current server's address"),
              v("kind:str address:hostport auth_method:str cookie:secret *extra:str",
                guard=r"^SB( |$)", label="sb"))),
     CommandSpec("OUT", "sign out",
@@ -171,7 +198,9 @@ _SPECS: tuple[CommandSpec, ...] = (
         s2c=(v("?reason:outreason", trid=NO),)),
     CommandSpec("PNG", "client keep-alive", c2s=(v("", trid=NO),), s2c=()),
     CommandSpec("QNG", "server keep-alive reply",
-        c2s=(), s2c=(v("?next_ping:int", trid=NO),)),
+        c2s=(), s2c=(v("", trid=NO),
+                     v("next_ping:int", trid=NO, dialects=(9, MAX_DIALECT),
+                       form="with the seconds to the next ping"))),
     CommandSpec("CHL", "challenge from the server",
         c2s=(), s2c=(v("challenge:str *extra:str"),)),
     CommandSpec("QRY", "answer to a challenge",
@@ -197,9 +226,13 @@ _SPECS: tuple[CommandSpec, ...] = (
         payload_s2c=PayloadRule.LAST, dialects=_P13),
     # --- lists and synchronisation ---------------------------------------------------
     CommandSpec("SYN", "synchronise contact lists",
-        c2s=(v("version:int ?version2:str", ),),
-        s2c=(v("version:int contacts:int groups:int", dialects=_P8_9, guard=r"^\S+ \S+ \S+$"),
-             v("timestamp:str timestamp2:str contacts:int groups:int", dialects=_P10),
+        c2s=(v("version:int", dialects=(2, 9), form="with the list version alone"),
+             v("version:int version2:str", dialects=_P10,
+               form="with the list and settings versions")),
+        s2c=(v("version:int contacts:int groups:int", dialects=_P8_9, guard=r"^\S+ \S+ \S+$",
+               form="with the contact and group counts"),
+             v("timestamp:str timestamp2:str contacts:int groups:int", dialects=_P10,
+               form="with the settings version and the counts"),
              v("version:int"))),
     CommandSpec("GTC", "what to do when someone adds you (A ask, N accept)",
         c2s=(v("value:gtc"),),
@@ -222,15 +255,17 @@ _SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("LSG", "a group in the contact list",
         c2s=(v(""),),
         s2c=(v("version:int index:int total:int group_id:int name:url unused:str",
-               dialects=_PRE8),
-             v("group_id:int name:url ?unused:str", trid=NO, dialects=_P8_9),
+               dialects=_PRE8, form="with the SYN's TrID, the list version and counters"),
+             v("group_id:int name:url ?unused:str", trid=NO, dialects=_P8_9,
+               form="without a TrID, with a group number"),
              v("name:url guid:str ?unused:str", trid=NO, dialects=_P10))),
     CommandSpec("LST", "a contact in the contact list",
         c2s=(v("list:list"),),
         s2c=(v("list:list version:int index:int total:int ?account:account ?nick:url"
-               " ?groups:groups", dialects=_PRE8),
+               " ?groups:groups", dialects=_PRE8,
+               form="with a TrID, the list name, version and counters"),
              v("account:account nick:url lists:listbits ?groups:groups", trid=NO,
-               dialects=_P8_9),
+               dialects=_P8_9, form="with list bits"),
              v("*items:keyed", trid=NO, dialects=_P10))),
     CommandSpec("ADD", "add a contact to a list",
         c2s=(v("list:list account:account nick:url ?group_id:int"),),

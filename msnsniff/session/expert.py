@@ -9,7 +9,8 @@ connection, the pending challenge, recent XFR SB times, the client's recent requ
 TrID, the previous frame each way). Every frame also passes the checks that need no table
 (malformed runs, capture gaps, the partial first bytes of a connection the capture joined
 mid-way, which are no damage and only a chat finding, error replies, commands before the
-login, unknown commands or another dialect's, arguments that fit no form or type).
+login, unknown commands or another dialect's, a command in the argument form the grammar
+dates to other dialects, arguments that fit no form or type).
 State is per connection and released when the connection closes; nothing is kept per frame.
 
 Each finding is one sentence a person understands, naming what the server will do about it
@@ -38,7 +39,7 @@ from dissectors.msnp.frames import (
     MalformedFrame,
     PartialFrame,
 )
-from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C
+from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C, Variant
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -356,20 +357,31 @@ def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:
             "or disconnect")  # fmt: skip
 
 
-def _dialect(frame: CommandFrame) -> tuple[Severity, str, str] | None:
+def _dialect(frame: CommandFrame, shape: Variant | None) -> tuple[Severity, str, str] | None:
     """Unknown commands, and commands of another dialect than the one the connection's VER
-    fixed (a dialect inferred from the lines seen is only a guess that the command revises)."""
+    fixed (a dialect inferred from the lines seen is only a guess that the command revises),
+    or in an argument shape the references document for other dialects only (`shape`, the
+    grammar variant the line was decoded by, has a `form` and a range without this dialect)."""
     cmd = frame.cmd
     spec = COMMANDS.get(cmd)
     if spec is None or not spec.variants(frame.direction):
         side = "client" if frame.direction is C2S else "server"
         return (Severity.WARN, "expert.unknown_command",
                 f"{cmd} is not a command an MSNP {side} sends")  # fmt: skip
+    if frame.dialect_inferred:
+        return None
+    dialect = frame.dialect
     low, high = spec.dialects
-    if not frame.dialect_inferred and not low <= frame.dialect <= high:
+    if not low <= dialect <= high:
         return (Severity.NOTE, "expert.wrong_dialect",
                 f"{cmd} belongs to MSNP{low}-MSNP{high}, but this connection speaks "
-                f"MSNP{frame.dialect}")  # fmt: skip
+                f"MSNP{dialect}")  # fmt: skip
+    if shape is not None:
+        low, high = shape.dialects
+        if not low <= dialect <= high and shape.form:
+            return (Severity.NOTE, "expert.wrong_dialect_arguments",
+                    f"{cmd} {shape.form} is an MSNP{low}-MSNP{high} form, but this "
+                    f"connection speaks MSNP{dialect}")  # fmt: skip
     return None
 
 
@@ -463,7 +475,7 @@ class Expert(NativeAnalyzer):
                 ctx = Context(record, frame, decoded.fields, conn, sink, self._contacts)
                 for rule in rules:
                     rule(ctx)
-            odd = _dialect(frame)
+            odd = _dialect(frame, decoded.shape)
             if odd is not None:
                 sink(Finding(*odd, flow, record.no))
             for problem in decoded.problems:  # arguments that fit no form or type

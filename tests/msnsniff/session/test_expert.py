@@ -434,3 +434,73 @@ def test_a_capture_joined_mid_line_is_a_chat_finding_not_an_error(
         assert found >= {("expert.joined_midway", Severity.CHAT, first)}
         assert not [f for f in findings if f.code == "expert.malformed" and f.frame == 1]
     assert ("expert.malformed", Severity.ERROR, b"garbage") in found
+
+
+MSNP8_FORMS = (
+    "C: USR 2 TWN I alice@example.com\n"
+    "S: USR 2 TWN S lc=1033,id=507\n"
+    "C: USR 3 TWN S t=abc\n"
+    "S: USR 3 OK alice@example.com Alice 1 0\n"
+    "C: SYN 4 0\n"
+    "S: SYN 4 12 1 1\n"
+    "S: QNG 50\n"
+    "S: XFR 6 NS 10.0.0.5:1863 0 10.0.0.1:1863\n"
+)
+
+
+def test_arguments_in_another_dialects_shape() -> None:
+    """A connection that said MSNP5 in its VER, then logged in with TWN and synchronised as
+    MSNP8 does: only whole commands of another dialect were reported, never another
+    dialect's form of a command both have. The forms the notes and references date: USR's
+    security package (MD5 to MSNP7, TWN from MSNP8), the SYN reply's counts (MSNP8-9), the
+    seconds of QNG (MSNP9+) and the current server of XFR NS (MSNP7+)."""
+    old = "C: VER 1 MSNP5 CVR0\nS: VER 1 MSNP5\n" + MSNP8_FORMS
+    lines, findings = expert(transcript(old))
+    odd = {lines[f.frame or 0]: f.message for f in findings
+           if f.code == "expert.wrong_dialect_arguments"}  # fmt: skip
+    assert list(odd) == [
+        b"USR 2 TWN I alice@example.com", b"USR 2 TWN S lc=1033,id=507", b"USR 3 TWN S t=abc",
+        b"SYN 4 12 1 1", b"QNG 50", b"XFR 6 NS 10.0.0.5:1863 0 10.0.0.1:1863",
+    ]  # fmt: skip
+    assert odd[b"USR 2 TWN I alice@example.com"] == (
+        "USR for the first step of a Passport (TWN) login is an MSNP8-MSNP18 form, but this "
+        "connection speaks MSNP5"
+    )
+    assert odd[b"SYN 4 12 1 1"] == (
+        "SYN with the contact and group counts is an MSNP8-MSNP9 form, but this connection "
+        "speaks MSNP5"
+    )
+    # the same lines in the dialect they belong to, and without a VER: nothing to say
+    for text in ("C: VER 1 MSNP9 CVR0\nS: VER 1 MSNP9\n" + MSNP8_FORMS, MSNP8_FORMS):
+        lines, findings = expert(transcript(text))
+        assert not [f for f in findings if f.code.startswith("expert.wrong_dialect")], text
+    # and the other way round: an MD5 login and the MSNP2-9 SYN in MSNP10
+    new = (
+        "C: VER 1 MSNP10 CVR0\nS: VER 1 MSNP10\n"
+        "C: USR 2 MD5 I a@b.c\nS: USR 2 OK a@b.c A\n"
+        "C: SYN 3 0\nS: SYN 3 0 0 1 1\n"
+    )
+    lines, findings = expert(transcript(new))
+    assert [lines[f.frame or 0] for f in findings
+            if f.code == "expert.wrong_dialect_arguments"] == [
+        b"USR 2 MD5 I a@b.c", b"USR 2 OK a@b.c A", b"SYN 3 0"]  # fmt: skip
+
+
+def test_real_captures_use_their_dialects_forms_but_for_one_probe() -> None:
+    """Escargot's scripted client logs in as MSNP7 with MD5 and then sends `USR 9 TWN I`,
+    an MSNP8+ login in that MSNP7 connection (the server hangs up): found. Nothing else in
+    the real captures (MSNP2, MSNP5, MSNP8, Twisted's client) is in another dialect's form."""
+    found = {}
+    for name in ("escargot_msnp8_session", "escargot_msnp2_msnp5_md5",
+                 "twisted_msnp8_vs_escargot"):  # fmt: skip
+        path = REAL / f"{name}.pcap"
+        if not path.exists():
+            pytest.skip(f"{path} is not there")
+        lines, findings = expert(open_source(path))
+        found[name] = [lines[f.frame or 0] for f in findings
+                       if f.code == "expert.wrong_dialect_arguments"]  # fmt: skip
+    assert found == {
+        "escargot_msnp8_session": [b"USR 9 TWN I carol@example.com"],
+        "escargot_msnp2_msnp5_md5": [],
+        "twisted_msnp8_vs_escargot": [],
+    }
