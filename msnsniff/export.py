@@ -5,8 +5,9 @@ by OUT's extension, for one capture or a corpus of them.
   and `findings` (the expert findings about that frame).
 * `.txt`: a docs-style transcript (`TIME LABEL >>> line`, payload lines `  | ...`,
   `--- connection closed`), which `msnsniff read` reads back.
-* `.pcapng`: the original packets of the selected flows, each expert finding as a comment
-  on the packet that carried the end of its frame (Wireshark shows them as packet comments).
+* `.pcapng`: the original packets of the selected flows, with their own packet comments (the
+  proxy's notes), and each expert finding as a comment on the packet that carried the end of
+  its frame (Wireshark shows them as packet comments).
 * `.parquet`: a directory of four tables, hive-partitioned by capture so DuckDB and Spark
   read the whole corpus (`frames`, `transactions`, `list_changes`, `findings`; the schema
   is `SCHEMA` below and in the README). Needs pyarrow (`pip install msnsniff[parquet]`).
@@ -333,8 +334,9 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
                                                   f"{f.code}: {f.message}"))
     flows |= carriers.flows()
     writer = _PacketWriter(part, flows, ends, _fragment_segments(path))
-    for no, ts, link, data in packet_records(path):
-        writer.packet(no, ts, link, data)
+    comments: dict[int, str] = {}  # the input's packet comments (the proxy's notes): kept
+    for no, ts, link, data in packet_records(path, comments):
+        writer.packet(no, ts, link, data, comments.pop(no, None))
     writer.close()
     return count
 
@@ -407,7 +409,10 @@ class _PacketWriter:
         self._halves: dict[tuple[bytes, int, bytes, int], _HalfPos] = {}
         self._first_link: int | None = None  # the capture's, for a file no packet is chosen for
 
-    def packet(self, no: int, ts: float, link: int, data: bytes) -> None:
+    def packet(self, no: int, ts: float, link: int, data: bytes,
+               comment: str | None = None) -> None:  # fmt: skip
+        """Write packet `no` if its flow was selected, with its own `comment` (the input's)
+        and the findings whose frames end in it."""
         from msnsniff.capture.packets import format_endpoint, tcp_segment
         from msnsniff.capture.write import PcapngWriter
 
@@ -426,10 +431,9 @@ class _PacketWriter:
             self._writer = PcapngWriter(self._fh, linktype=link)
         interface = self._writer.interface(link)  # a pcapng of several link types keeps each
         if not completes:  # an IP fragment before the one that completes its datagram
-            self._writer.write(ts, data, None, interface)
+            self._writer.write(ts, data, comment, interface)
             return
         half = self._halves.setdefault((seg.src, seg.sport, seg.dst, seg.dport), _HalfPos())
-        comment = None
         if seg.flags & 0x02:
             half.base = (seg.seq + 1) & 0xFFFFFFFF
         elif seg.payload:
@@ -438,9 +442,12 @@ class _PacketWriter:
             start = (seg.seq - half.base) & 0xFFFFFFFF
             end = start + len(seg.payload)
             pending = self._ends.get(key)
-            notes = []
+            notes = [] if comment is None else [comment]
+            kept = set() if comment is None else set(comment.split("\n"))
             while pending and start < pending[0][0] <= end:
-                notes.append(pending.pop(0)[1])
+                note = pending.pop(0)[1]
+                if note not in kept:  # an export of an export: its findings are there
+                    notes.append(note)
             comment = "\n".join(notes) or None
         self._writer.write(ts, data, comment, interface)
 

@@ -104,6 +104,22 @@ class Pseudonyms:
         """`data` with every e-mail address (plain or %40-encoded) replaced by its alias."""
         return EMAIL.sub(self.account, data)
 
+    def comment(self, text: str) -> str:
+        """A packet comment as the packets are redacted: a proxy's note may quote a frame
+        (`script error on USR: ValueError('... t=...&p=...')`), so every secret value the
+        packets had replaced gets the same placeholder here (the longest first; values under
+        4 bytes, no credential, are left alone), every address its pseudonym, and a
+        credential parameter the packets did not hold (`pwd=...`) the marker."""
+        from msnsniff.credentials import scrub_body
+
+        data = text.encode("utf-8", "surrogateescape")
+        secrets = sorted((v for v in self.secrets if len(v) >= 4), key=len, reverse=True)
+        if secrets:
+            pattern = re.compile(b"|".join(re.escape(v) for v in secrets))
+            data = pattern.sub(lambda m: self.secrets[m.group(0)], data)
+        data = self.text(data)
+        return scrub_body(data.decode("utf-8", "surrogateescape"))
+
 
 # -- pass one: streams and their edits ---------------------------------------------------------
 
@@ -483,18 +499,20 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     writer = (PcapngWriter if ng else PcapWriter)(dst, linktype=first_link)
     packets = rewritten = 0
     joiner = _FragmentJoiner()
-    for _no, ts, link, data in packet_records(src):
+    comments: dict[int, str] = {}  # packet comments (the proxy's notes): kept, redacted
+    for no, ts, link, data in packet_records(src, comments):
         if link != first_link and not isinstance(writer, PcapngWriter):
             raise MsnsniffError(f"{src}: packets of more than one link type ({first_link} and "
                                 f"{link}) cannot be written to one pcap file (write a .pcapng)")
-        whole = joiner.add(link, data)
+        whole, comment = joiner.add(link, data, comments.pop(no, None))
         if whole is None:
             continue  # a fragment: its datagram is written whole, once complete
         new = _rewrite(link, whole, halves)
         packets += 1
         rewritten += new != data
         if isinstance(writer, PcapngWriter):  # one interface per link type
-            writer.write(ts, new, None, writer.interface(link))
+            text = None if comment is None else names.comment(comment)
+            writer.write(ts, new, text, writer.interface(link))
         else:
             writer.write(ts, new)
     writer.flush()
@@ -507,31 +525,37 @@ class _FragmentJoiner:
     redacted on their own (an address or a ticket may straddle two), so a datagram is
     written whole where its last fragment was, its first fragment's headers cleared of
     fragmentation (an IPv6 fragment header stays, as an atomic fragment: offset 0, no more).
-    A datagram never completed is not written at all: its bytes could not be redacted."""
+    A datagram never completed is not written at all: its bytes could not be redacted. The
+    fragments' packet comments go on the whole datagram, in order."""
 
     def __init__(self) -> None:
         self._defrag = Defragmenter()
         self._heads: dict[tuple[bytes, bytes, int], bytes] = {}  # first fragment's headers
         self._pending: dict[tuple[bytes, bytes, int], int] = {}  # fragments held
+        self._comments: dict[tuple[bytes, bytes, int], list[str]] = {}  # theirs, held too
         self.joined = 0  # fragments written as part of a whole datagram
         self.dropped = 0  # fragments of datagrams never completed
 
-    def add(self, link: int, data: bytes) -> bytes | None:
-        """The packet to write for `data`: itself, a whole datagram, or None (held)."""
+    def add(self, link: int, data: bytes, comment: str | None = None
+            ) -> tuple[bytes | None, str | None]:  # fmt: skip
+        """The packet to write for `data` (itself, a whole datagram, or None: held) and the
+        comment to write with it."""
         frag = fragment_of(link, data)
         if frag is None:
-            return data
+            return data, comment
         key, head, offset, more, piece = frag
         if offset == 0:
             self._heads[key] = _unfragmented(link, head)
         self._pending[key] = self._pending.get(key, 0) + 1
+        if comment is not None:
+            self._comments.setdefault(key, []).append(comment)
         payload = self._defrag.add(key, offset, more, piece)
         first = self._heads.get(key)
         if payload is None or first is None:
-            return None
+            return None, None
         del self._heads[key]
         self.joined += self._pending.pop(key)
-        return _with_lengths(link, first + payload)
+        return _with_lengths(link, first + payload), "\n".join(self._comments.pop(key, ())) or None
 
     @property
     def held(self) -> int:

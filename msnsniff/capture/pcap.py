@@ -247,10 +247,29 @@ def _tsresol(options: bytes, endian: str) -> float:
     return 1e-6
 
 
+def _comment(comments: dict[int, str], recno: int, options: bytes, endian: str) -> None:
+    """Keep a packet block's `opt_comment`s (option 1, UTF-8; several joined by newlines)
+    as `comments[recno]`."""
+    found: list[str] = []
+    pos = 0
+    while pos + 4 <= len(options):
+        code, length = struct.unpack_from(endian + "HH", options, pos)
+        if code == 0:
+            break
+        if code == 1:
+            found.append(options[pos + 4 : pos + 4 + length].decode("utf-8", "replace"))
+        pos += 4 + ((length + 3) & ~3)
+    if found:
+        comments[recno] = "\n".join(found)
+
+
 def _pcapng_records(
-    path: Path, errors: list[SourceNote]
+    path: Path, errors: list[SourceNote], comments: dict[int, str] | None = None
 ) -> Iterator[tuple[int, float | None, int, bytes]]:
-    """(record number, time or None for a simple packet block, link type, bytes)."""
+    """(record number, time or None for a simple packet block, link type, bytes).
+
+    `comments`, when given, gets each packet's comment by record number before the packet
+    is yielded (reading for dissection passes none: no option is parsed then)."""
     with path.open("rb") as fh:
         r = _Reader(fh)
         endian = "<"
@@ -298,6 +317,8 @@ def _pcapng_records(
                            recno, start)  # fmt: skip
                     return
                 link, res = interfaces[if_id]
+                if comments is not None and len(body) > 20 + caplen + 3:
+                    _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
                 yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
             elif block_type == 3:  # simple packet
                 recno += 1
@@ -316,13 +337,20 @@ def _pcapng_records(
                     _fatal(errors, path, "packet block names no interface", recno, start)
                     return
                 link, res = interfaces[if_id]
+                if comments is not None and len(body) > 20 + caplen + 3:
+                    _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
                 yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
 
 
-def packet_records(path: str | Path) -> Iterator[tuple[int, float, int, bytes]]:
+def packet_records(
+    path: str | Path, comments: dict[int, str] | None = None
+) -> Iterator[tuple[int, float, int, bytes]]:
     """Every packet of a pcap or pcapng file as (record number, time, link type, bytes), for
-    tools that rewrite captures packet by packet (`msnsniff redact`). A damaged file ends
-    the iteration with MsnsniffError naming the record and byte offset."""
+    tools that rewrite captures packet by packet (`msnsniff redact`, `export -o X.pcapng`).
+    `comments`, when given, gets each pcapng packet's comment (Wireshark's packet comment:
+    the proxy's notes, an earlier export's findings) by record number, set before the packet
+    is yielded, so a rewrite can carry it over. A damaged file ends the iteration with
+    MsnsniffError naming the record and byte offset."""
     path = Path(path)
     errors: list[SourceNote] = []
     try:
@@ -331,7 +359,7 @@ def packet_records(path: str | Path) -> Iterator[tuple[int, float, int, bytes]]:
     except OSError as exc:
         raise MsnsniffError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if magic == b"\x0a\x0d\x0d\x0a":
-        for recno, ts, link, data in _pcapng_records(path, errors):
+        for recno, ts, link, data in _pcapng_records(path, errors, comments):
             yield recno, 0.0 if ts is None else ts, link, data  # a rewrite needs some time
     elif magic in _PCAP_MAGIC:
         with path.open("rb") as fh:

@@ -546,3 +546,36 @@ def test_parquet_captures_whose_partition_names_collide_are_all_read(tmp_path: P
                        f"'{out}/frames/*/*.parquet', hive_partitioning = true)").fetchone()
     expected = sum(len(jsonl_of(p)) for p in (CHAT, LISTS, CHAT, CHAT))
     assert rows == (expected, 4)
+
+
+def test_pcapng_keeps_the_packet_comments_of_the_capture(tmp_path: Path) -> None:
+    """The proxy's notes on its `-w` recording (a rewritten XFR, a script's reply, a script's
+    error) are pcapng packet comments; `export -o X.pcapng`, filtered or not, wrote each
+    packet with only the export's own findings, so they were lost. They are now kept on the
+    packets they belong to, the findings added after them (an export of an export does not
+    repeat a finding)."""
+    from tests.msnsniff.proxy.harness import record_with_notes
+
+    src = record_with_notes(tmp_path)
+    original = _pcapng_packets(src)
+    notes = {p: c for p, c in original if c}
+    assert any("script changed PNG" in c for c in notes.values()), notes
+    assert any("rewrote 127.0.0.1:" in c for c in notes.values()), notes
+    out = tmp_path / "all.pcapng"
+    assert run("export", str(src), "-o", str(out))[0] == 0
+    exported = _pcapng_packets(out)
+    assert [p for p, _ in exported] == [p for p, _ in original]
+    for packet, comment in exported:
+        if packet in notes:
+            assert comment is not None and comment.startswith(notes[packet]), comment
+        else:
+            assert comment is None or comment.startswith("msnsniff "), comment
+    again = tmp_path / "again.pcapng"
+    assert run("export", str(out), "-o", str(again))[0] == 0
+    assert _pcapng_packets(again) == exported
+    # a filter keeps the packets of the flows it selects, and their comments with them
+    png = tmp_path / "png.pcapng"
+    assert run("export", str(src), "-o", str(png), "-Y", 'msnp.cmd == "PNG"')[0] == 0
+    kept = [c for _, c in _pcapng_packets(png) if c]
+    assert any("script changed PNG" in c for c in kept), kept
+    assert not any("in XFR" in c and "main#" in c for c in kept), kept  # the DS flow: out

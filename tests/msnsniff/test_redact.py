@@ -488,3 +488,33 @@ def test_a_redacted_hpassword_is_not_called_malformed(tmp_path: Path, capsys: An
     before = hpassword_findings(src)
     assert before and not [f for f in before if "not 32 hex" in f]
     assert hpassword_findings(redacted(tmp_path, src)) == before
+
+
+def test_packet_comments_are_kept_and_redacted_like_the_packets(tmp_path: Path) -> None:
+    """`redact` wrote every packet without its comment, so the proxy's notes on a recording
+    were lost; kept as they were they would leak what a note quotes (a script's error
+    quoting `USR TWN S t=...&p=...`). Each comment is now kept, with every secret the
+    packets had given the packets' placeholder and every address its pseudonym."""
+    from scapy.utils import rdpcap
+
+    from tests.msnsniff.proxy.harness import record_with_notes
+
+    def comments(path: Path) -> dict[int, str]:  # read by scapy, not by msnsniff
+        return {i: p.comment.decode() for i, p in enumerate(rdpcap(str(path))) if p.comment}
+
+    src = record_with_notes(tmp_path)
+    before = comments(src)
+    quoting = [c for c in before.values() if "cannot check USR" in c and " t=" in c]
+    assert len(quoting) == 1, before
+    ticket = quoting[0].split(" t=", 1)[1].split("'")[0]
+    out = tmp_path / "shareable.pcapng"
+    assert main(["redact", str(src), str(out)]) == 0
+    after = comments(out)
+    assert after.keys() == before.keys()
+    text = "\n".join(after.values())
+    assert ticket not in text and "t=" + ticket.split("&")[0] not in text
+    assert "@example.com" not in text
+    placeholder = re.search(r"cannot check USR \d+ TWN S (redacted-[a-z]+-\d+)'", text)
+    assert placeholder is not None, text
+    assert placeholder.group(1).encode() in out.read_bytes()  # the packets' own placeholder
+    assert any("script changed PNG" in c for c in after.values())

@@ -361,3 +361,37 @@ def test_a_bogus_tcp_data_offset_adds_no_bytes_to_the_stream(tmp_path: Path) -> 
     chunks = [e for e in events if isinstance(e, StreamChunk)]
     assert [(c.offset, c.data) for c in chunks] == [
         (18, b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 5.0 MSMSGS a@b.c\r\n")]
+
+
+def test_packet_records_give_each_packets_comments(tmp_path: Path) -> None:
+    """`packet_records(path, comments)` fills `comments` with each enhanced packet block's
+    `opt_comment`s (several joined by newlines), so a rewrite keeps them; in either byte
+    order, and a packet without one has no entry."""
+    from msnsniff.capture.pcap import packet_records
+
+    packets = ipv4_packets()
+
+    def block(endian: str, kind: int, body: bytes) -> bytes:
+        return struct.pack(endian + "II", kind, 12 + len(body)) + body + \
+            struct.pack(endian + "I", 12 + len(body))  # fmt: skip
+
+    def option(endian: str, code: int, value: bytes) -> bytes:
+        return struct.pack(endian + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+    for endian in "<>":
+        data = block(endian, 0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+        data += block(endian, 1, struct.pack(endian + "HHI", 1, 0, 65535))
+        for i, packet in enumerate(packets):
+            opts = b""
+            if i == 2:
+                opts = option(endian, 1, "first note ✓".encode()) + \
+                    option(endian, 1, b"second") + option(endian, 0, b"")  # fmt: skip
+            data += block(endian, 6, struct.pack(endian + "IIIII", 0, 0, i, len(packet),
+                                                 len(packet)) + packet
+                          + b"\0" * (-len(packet) % 4) + opts)  # fmt: skip
+        path = tmp_path / f"c{endian == '<'}.pcapng"
+        path.write_bytes(data)
+        comments: dict[int, str] = {}
+        got = [d for _n, _t, _l, d in packet_records(path, comments)]
+        assert got == packets
+        assert comments == {3: "first note ✓\nsecond"}

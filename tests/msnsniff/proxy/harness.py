@@ -117,3 +117,31 @@ def streams(path: Path) -> dict[Direction, list[bytes]]:
             got[(event.flow.id, event.direction)] += event.data
     return {d: sorted(bytes(v) for (_, dd), v in got.items() if dd is d)
             for d in (Direction.C2S, Direction.S2C)}
+
+
+NOTES_SCRIPT = '''
+def on_frame(frame):
+    if frame.cmd == "PNG":
+        return frame.reply("QNG 42")  # the proxy's note: "script changed PNG ... sent back"
+    if frame.cmd == "USR" and frame.words[3:4] == ["S"]:
+        raise ValueError("cannot check " + frame.line)  # the note quotes the ticket
+    return frame
+'''
+
+
+def record_with_notes(tmp: Path) -> Path:
+    """A proxy recording (`tmp/proxy.pcapng`) whose packet comments are the proxy's notes:
+    alice logs in through the dispatch redirect (XFR rewritten), the script fails on her
+    `USR TWN S` (a note quoting her ticket) and answers her PNG itself."""
+    script = tmp / "notes_addon.py"
+    script.write_text(NOTES_SCRIPT)
+
+    async def test(rig: Rig) -> None:
+        alice = await rig.login("alice@example.com")
+        alice.conn.send_line("PNG")
+        await alice.conn.until("QNG")
+
+    from msnsniff.proxy.addons import load_script
+
+    run(test, tmp, hook=load_script(script))
+    return tmp / "proxy.pcapng"
