@@ -634,46 +634,49 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from dissectors.api import DissectorError
-    from msnsniff.capture.sources import file_kind, open_source
+    from msnsniff.capture.sources import Capture, captures_of, file_kind
     from msnsniff.corpus import expand, jobs_for, read_many
     from msnsniff.reports import file_heading
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import run_paired
 
     display = _filter(args)
-    files = expand(args.files)
+    section = getattr(args, "section", None)  # read_many's worker: one capture of a file
+    files = ([Capture(args.capture, args.files[0], section)] if section is not None
+             else captures_of(expand(args.files)))  # fmt: skip
     if len(files) > 1 and args.jobs not in (None, 1):
         _session(args)  # validates --decode-as before any process starts
         return read_many(args, files, jobs_for(args.jobs, len(files)), out, err)
     status = 0
-    for path in map(str, files):
+    for one in files:
+        path = one.name
         # a JSON line of one of several captures says which (text has `== FILE` headings)
         capture = getattr(args, "capture", None) or (path if len(files) > 1 else None)
         emit = _printer(args.format, args.redact, out, display, capture)
         try:
-            kind = file_kind(Path(path))
+            kind = file_kind(Path(one.path))
         except MsnsniffError as exc:  # not a capture: say which, and go on with the others
             err.write(f"msnsniff: {path}: {exc}\n")
             status = 2
             continue
         if args.format == "text":
             file_heading(path, len(files), out)
-        jobs = _jobs(args, Path(path), kind)
+        jobs = _jobs(args, Path(one.path), kind)
         if display is not None and display.fields & NUMBERED_FIELDS:
             jobs = 1  # frame numbers are known only once the workers' output is merged
         if jobs > 1:
             _session(args)  # validates --decode-as before any process starts
-            status = max(status, _read_parallel(args, Path(path), kind, jobs, out, err,
+            status = max(status, _read_parallel(args, Path(one.path), kind, jobs, out, err,
                                                 capture))  # fmt: skip
             continue
         session = _session(args)
         try:
             if args.format == "none":  # frames only: nothing printed, so nothing to pair
-                for _record in session.run(open_source(path)):
+                for _record in session.run(one.events()):
                     pass
             else:
                 analysis = Analysis(session, keep_findings=False)
-                for paired in run_paired(analysis, open_source(path)):
+                for paired in run_paired(analysis, one.events()):
                     emit(paired)
         except DissectorError as exc:
             out.flush()

@@ -12,9 +12,12 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final, TextIO, TypeVar
+from typing import TYPE_CHECKING, Final, TextIO, TypeVar
 
 from msnsniff.errors import MsnsniffError
+
+if TYPE_CHECKING:
+    from msnsniff.capture.sources import Capture
 
 CAPTURE_SUFFIXES: Final = frozenset({".pcap", ".pcapng", ".cap"})
 TRANSCRIPT_SUFFIXES: Final = frozenset({".txt", ".log"})
@@ -84,17 +87,18 @@ def _read_one(job: tuple[argparse.Namespace, str, str]) -> tuple[int, str]:
     return status, err.getvalue()
 
 
-def read_many(args: argparse.Namespace, files: list[Path], jobs: int, out: TextIO,
+def read_many(args: argparse.Namespace, files: list[Capture], jobs: int, out: TextIO,
               err: TextIO) -> int:  # fmt: skip
     """`msnsniff read -j N` over several captures: each on a worker, printed in order."""
     from msnsniff.reports import file_heading
 
     with tempfile.TemporaryDirectory(prefix="msnsniff-read-") as tmp:
         tasks = []
-        for i, path in enumerate(files):
+        for i, capture in enumerate(files):
             one = copy.copy(args)
-            one.files, one.jobs, one.capture = [str(path)], 1, str(path)
-            tasks.append((one, str(path), str(Path(tmp) / f"{i:06d}.out")))
+            one.files, one.jobs, one.capture = [capture.path], 1, capture.name
+            one.section = capture.section  # one of a transcript's several: that one alone
+            tasks.append((one, capture.name, str(Path(tmp) / f"{i:06d}.out")))
         results = in_order(_read_one, tasks, jobs)
         status = 0
         for (_, name, target), (code, messages) in zip(tasks, results, strict=True):

@@ -4,7 +4,8 @@ by OUT's extension, for one capture or a corpus of them.
 * `.jsonl`: `read -T jsonl`'s frame objects (pairing included) plus `capture` (the file)
   and `findings` (the expert findings about that frame).
 * `.txt`: a docs-style transcript (`TIME LABEL >>> line`, payload lines `  | ...`,
-  `--- connection closed`), which `msnsniff read` reads back.
+  `--- connection closed`), which `msnsniff read` reads back; each capture's part starts
+  with `# msnsniff export of NAME`, so several read back as those captures, not one.
 * `.pcapng`: the original packets of the selected flows, with their own packet comments (the
   proxy's notes), and each expert finding as a comment on the packet that carried the end of
   its frame (Wireshark shows them as packet comments).
@@ -25,7 +26,7 @@ import argparse
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final, TextIO
 
@@ -82,6 +83,7 @@ class Options:
     filter: str | None
     redact: bool
     decode_as: tuple[tuple[str, str], ...]
+    section: int | None = None  # this capture's: one of a transcript's several (captures_of)
 
 
 @dataclass(slots=True)
@@ -103,11 +105,11 @@ def _session(options: Options) -> CaptureSession:
     return CaptureSession(load_dissectors(), decode_as=dict(options.decode_as))
 
 
-def _events(path: Path, messages: list[str]) -> Iterator[Any]:
+def _events(path: Path, options: Options, messages: list[str]) -> Iterator[Any]:
     from msnsniff.capture.sources import open_source
 
     try:
-        yield from open_source(path)
+        yield from open_source(path, options.section)
     except MsnsniffError as exc:
         messages.append(f"msnsniff: {path}: {exc}")
 
@@ -137,7 +139,7 @@ def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -
             lambda _finding: None,  # its findings are the pairing view's to report
             on_settle=lambda t: facts.transactions.append(("http", t))))
     add_all_analyzers(analysis, transactions, on_list_change=change)
-    for event in _events(path, messages):
+    for event in _events(path, options, messages):
         analysis.push(event)
     analysis.finish()
     facts.findings = analysis.findings
@@ -162,7 +164,7 @@ def _all_frames(
 
     display = None if options.filter is None else compile_filter(options.filter)
     analysis = Analysis(_session(options), keep_findings=False)
-    for paired in run_paired(analysis, _events(path, messages)):
+    for paired in run_paired(analysis, _events(path, options, messages)):
         pairing = paired.pairing
         yield paired.record, pairing, display is None or display.matches(
             paired.record, None if pairing is None else pairing.extra()
@@ -618,18 +620,19 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from msnsniff.session.filter import compile_filter
 
         compile_filter(args.filter)  # a bad filter stops here, with its column shown
+    from msnsniff.capture.sources import captures_of
     from msnsniff.corpus import expand, in_order, jobs_for
 
-    files = expand(args.files)
-    names = _names(files)
+    captures = captures_of(expand(args.files))
     decode_as = tuple((port, proto) for port, _, proto in
                       (x.partition("=") for x in args.decode_as))  # fmt: skip
     options = Options(kind, args.filter, args.redact, decode_as)
-    jobs = jobs_for(0 if args.jobs is None else args.jobs, len(files))  # default: every core
+    jobs = jobs_for(0 if args.jobs is None else args.jobs, len(captures))  # default: every core
     work = Path(tempfile.mkdtemp(prefix="msnsniff-export-", dir=target.parent))
     try:
-        tasks = [(str(f), n, str(work / f"{i:06d}{kind}"), options)
-                 for i, (f, n) in enumerate(zip(files, names, strict=True))]  # fmt: skip
+        tasks = [(c.path, c.name, str(work / f"{i:06d}{kind}"),
+                  options if c.section is None else replace(options, section=c.section))
+                 for i, c in enumerate(captures)]  # fmt: skip
         parts = in_order(_job, tasks, jobs)
         _join(kind, [p.path for p in parts], target)
     finally:
@@ -642,14 +645,9 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for note in part.notes:
             err.write(note + "\n")
     total = sum(p.frames for p in parts)
-    err.write(f"msnsniff: exported {total} frame{'s' if total != 1 else ''} of {len(files)} "
-              f"capture{'s' if len(files) != 1 else ''} to {target}\n")  # fmt: skip
+    err.write(f"msnsniff: exported {total} frame{'s' if total != 1 else ''} of "
+              f"{len(captures)} capture{'s' if len(captures) != 1 else ''} to {target}\n")
     return status
-
-
-def _names(files: list[Path]) -> list[str]:
-    """Each capture's name in the output: its path as given (unique by construction)."""
-    return [str(f) for f in files]
 
 
 def _join(kind: str, parts: list[Path], target: Path) -> None:

@@ -166,7 +166,8 @@ class _Sender:
         self.items = []
 
 
-def _dissect(path: str, session: CaptureSession, conn: Connection) -> None:
+def _dissect(path: str, session: CaptureSession, conn: Connection,
+             section: int | None = None) -> None:  # fmt: skip
     """The child: the capture dissected, its command lines split, sent event by event, then
     the notes."""
     from msnsniff.capture.sources import open_source
@@ -174,7 +175,7 @@ def _dissect(path: str, session: CaptureSession, conn: Connection) -> None:
     sender = _Sender(conn)
     try:
         try:
-            for event in open_source(path):
+            for event in open_source(path, section):
                 records = session.push(event)
                 if records or session.closed:
                     sender.event(records, session.closed, False)
@@ -195,7 +196,8 @@ class Pipeline:
     while the caller consumes `events()`. Use it as a context manager, so the child is
     stopped when the caller stops early."""
 
-    def __init__(self, path: str, session: Callable[[], CaptureSession]) -> None:
+    def __init__(self, path: str, session: Callable[[], CaptureSession],
+                 section: int | None = None) -> None:  # fmt: skip
         self.path = path
         self.notes: list[SourceNote] = []
         self._flows: dict[str, Flow] = {}
@@ -208,7 +210,8 @@ class Pipeline:
                 stream.flush()
         self._recv, send = ctx.Pipe(duplex=False)
         widen_pipe(self._recv)
-        self._proc = ctx.Process(target=_dissect, args=(path, session(), send), daemon=True)
+        self._proc = ctx.Process(target=_dissect, args=(path, session(), send, section),
+                                 daemon=True)
         self._proc.start()
         send.close()  # the parent only reads: a dead child then shows as EOF
 
@@ -292,13 +295,15 @@ def drive_pipelined(
     path: str,
     each: Callable[[], None],
     session: Callable[[], CaptureSession],
+    section: int | None = None,
 ) -> str | None:
     """What `Analysis.push` over every event of `path` then `Analysis.finish` do, with a
     forked child dissecting (fresh sessions from `session`) while this process runs the
     analyzers; `each` is called after every event. Returns the error that stopped the
-    source, if any; the session's notes land in `analysis.session.notes`."""
+    source, if any; the session's notes land in `analysis.session.notes`. `section`: the
+    capture of a transcript of several to read (`open_source`)."""
     error = None
-    with Pipeline(path, session) as pipe:
+    with Pipeline(path, session, section) as pipe:
         while True:
             try:
                 for records, closed, final in pipe.events():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from msnsniff.capture import Flow
+from msnsniff.capture.sources import Capture, captures_of
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import dumps
 from msnsniff.session.analysis import Analysis, Finding, Severity
@@ -58,25 +59,24 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
 
 def _drive(
     analysis: Analysis,
-    path: str,
+    capture: Capture,
     each: Callable[[], None],
     dissect: Callable[[], CaptureSession] | None = None,
 ) -> list[str]:
-    """Run one file through `analysis`, calling `each` after every event; the notes. With
+    """Run one capture through `analysis`, calling `each` after every event; the notes. With
     `dissect` (a factory of fresh sessions), a forked child dissects the file while this
     process analyses it (`msnsniff.pipeline`): the same calls reach the analyzers."""
-    from msnsniff.capture.sources import open_source
-
+    path = capture.name
     messages: list[str] = []
     if dissect is not None:
         from msnsniff.pipeline import drive_pipelined
 
-        error = drive_pipelined(analysis, path, each, dissect)
+        error = drive_pipelined(analysis, capture.path, each, dissect, capture.section)
         if error is not None:
             messages.append(f"msnsniff: {path}: {error}")
     else:
         try:
-            for event in open_source(path):
+            for event in capture.events():
                 analysis.push(event)
                 each()
             analysis.finish()
@@ -206,9 +206,11 @@ def run_expert(
     counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
     status = 0
     display = None if args.filter is None else compile_filter(args.filter)
-    for path in args.files:
+    files = captures_of(args.files)
+    for capture in files:
+        path = capture.name
         if args.format != "json":
-            file_heading(path, len(args.files), out)
+            file_heading(path, len(files), out)
         analysis = Analysis(session(args))
         selected = None if display is None else Selected(display)
         if selected is not None:
@@ -217,25 +219,25 @@ def run_expert(
         each = functools.partial(
             _print_findings, analysis, path, floor, counts, args.format == "json", out, selected
         )
-        messages = _drive(analysis, path, each, _dissector(args, session, path))
+        messages = _drive(analysis, capture, each, _dissector(args, session, capture.path))
         status = max(status, _report(messages, out, err))
     summary = ", ".join(f"{n} {s.name.lower()}" for s, n in sorted(counts.items(), reverse=True))
     err.write(f"msnsniff: findings: {summary}\n")
     return status
 
 
-def _stats_one(job: tuple[argparse.Namespace, str]) -> tuple[Any, Any, list[str]]:
+def _stats_one(job: tuple[argparse.Namespace, Capture]) -> tuple[Any, Any, list[str]]:
     """One capture's statistics (in a worker process when `-j` says so)."""
     from msnsniff.cli import _session
     from msnsniff.session.stats import Stats
     from msnsniff.session.webapi import WebStats
 
-    args, path = job
+    args, capture = job
     display = None if args.filter is None else compile_filter(args.filter)
     analysis = Analysis(_session(args), keep_findings=False)
     stats = Stats.attach(analysis, display)
     web = WebStats.attach(analysis)
-    messages = _drive(analysis, path, lambda: None)
+    messages = _drive(analysis, capture, lambda: None)
     return stats.detached(), web, messages
 
 
@@ -250,12 +252,13 @@ def run_stats(
     if args.filter is not None:
         compile_filter(args.filter)  # a bad filter stops here, before any worker starts
     session(args)  # validates --decode-as
-    files = [str(f) for f in expand(args.files)]
+    files = captures_of(expand(args.files))
     jobs = jobs_for(getattr(args, "jobs", None), len(files))
     results = in_order(_stats_one, [(args, f) for f in files], jobs)
     status = 0
     total = Stats()
-    for n, (path, (stats, web, messages)) in enumerate(zip(files, results, strict=True), 1):
+    for n, (capture, (stats, web, messages)) in enumerate(zip(files, results, strict=True), 1):
+        path = capture.name
         total.merge(stats, str(n))
         if args.format == "json":
             http = {} if web.empty else {"http": web.to_json()}
@@ -280,9 +283,11 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
     from msnsniff.session.conversations import Conversations, render_chat
 
     status = 0
-    for path in args.files:
+    files = captures_of(args.files)
+    for capture in files:
+        path = capture.name
         if args.format != "json":
-            file_heading(path, len(args.files), out)
+            file_heading(path, len(files), out)
         analysis = Analysis(session(args), keep_findings=False)
         selected = _select(args, analysis)
 
@@ -303,7 +308,7 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
                 out.write(render_chat(conversation, show_format=args.format_details) + "\n\n")
 
         analysis.add(lambda sink: Conversations(sink, on_conversation=show))
-        messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
+        messages = _drive(analysis, capture, lambda: None, _dissector(args, session, capture.path))
         status = max(status, _report(messages, out, err))
     return status
 
@@ -317,12 +322,14 @@ def run_sessions(
     from msnsniff.session.presence import Presence, render_timeline
 
     status = 0
-    for path in args.files:
+    files = captures_of(args.files)
+    for capture in files:
+        path = capture.name
         analysis = Analysis(session(args), keep_findings=False)
         selected = _select(args, analysis)
         links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
         presence = analysis.add(lambda sink: Presence(sink, keep=args.presence))
-        messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
+        messages = _drive(analysis, capture, lambda: None, _dissector(args, session, capture.path))
         logins, unlinked = links.logins(), links.unlinked()
         changes = presence.timeline() if args.presence else []
         if selected is not None:  # -Y: what has a selected frame
@@ -340,7 +347,7 @@ def run_sessions(
                 "presence": [c.to_json() for c in changes] if args.presence else None,
             }) + "\n")  # fmt: skip
         else:
-            file_heading(path, len(args.files), out)
+            file_heading(path, len(files), out)
             out.write(render_sessions(logins, unlinked) + "\n")
             if args.presence:  # after the blank line that ends the sessions
                 out.write("Presence:\n" + render_timeline(changes) + "\n")
@@ -386,14 +393,16 @@ def run_contacts(
         raise MsnsniffError("-Y selects the timeline's changes; --at-version and --diff "
                             "answer from every change")  # fmt: skip
     status = 0
-    for path in args.files:
+    files = captures_of(args.files)
+    for capture in files:
+        path = capture.name
         if args.format != "json":
-            file_heading(path, len(args.files), out)
+            file_heading(path, len(files), out)
         analysis = Analysis(session(args), keep_findings=False)
         selected = _select(args, analysis)
         keep: set[str] | str = {args.account} if args.account else "all"
         lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep))  # noqa: B023
-        messages = _drive(analysis, path, lambda: None, _dissector(args, session, path))
+        messages = _drive(analysis, capture, lambda: None, _dissector(args, session, capture.path))
         accounts = [args.account] if args.account else lists.accounts
         if args.account and args.account not in lists.accounts:
             messages.append(f"msnsniff: {path}: no contact-list traffic for {args.account}")

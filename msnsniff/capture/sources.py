@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from msnsniff.capture import SourceEvent
@@ -39,12 +40,51 @@ def file_kind(path: Path) -> str:
     return detect_kind(head)
 
 
-def open_source(path: str | Path) -> Iterator[SourceEvent]:
-    """Events from the capture at `path`, whatever its kind."""
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """One capture a command reads: a file, or one of the captures `msnsniff export A B -o
+    X.txt` wrote into one transcript (`section`, counted from 1), named as the export named
+    it, so it reads back, and is reported, as its original was."""
+
+    name: str
+    path: str
+    section: int | None = None
+
+    def events(self) -> Iterator[SourceEvent]:
+        """The capture's source events."""
+        return open_source(self.path, self.section)
+
+
+def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
+    """The captures in `paths`: each file one, a transcript marking several captures each
+    of them (a file that cannot be read is one, for its reader to report)."""
+    from msnsniff.capture.transcript import CAPTURE_MARK, captures
+
+    out: list[Capture] = []
+    for path in map(str, paths):
+        names: list[str] = []
+        try:
+            with open(path, "rb") as fh:
+                marked = fh.read(len(CAPTURE_MARK)) == CAPTURE_MARK.encode()
+            if marked:
+                with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+                    names = captures(fh)
+        except OSError:
+            pass
+        if len(names) > 1:
+            out.extend(Capture(name, path, n) for n, name in enumerate(names, 1))
+        else:
+            out.append(Capture(path, path))
+    return out
+
+
+def open_source(path: str | Path, section: int | None = None) -> Iterator[SourceEvent]:
+    """Events from the capture at `path`, whatever its kind; `section`: the capture of that
+    number in a transcript an export of several captures wrote (see `captures_of`)."""
     path = Path(path)
     kind = file_kind(path)
     if kind == "transcript":
-        return _transcript(path)
+        return _transcript(path, section)
     if kind == "pcap":
         from msnsniff.capture.pcap import read_pcap
 
@@ -54,8 +94,8 @@ def open_source(path: str | Path) -> Iterator[SourceEvent]:
     return read_pcapng(path)
 
 
-def _transcript(path: Path) -> Iterator[SourceEvent]:
+def _transcript(path: Path, section: int | None = None) -> Iterator[SourceEvent]:
     from msnsniff.capture.transcript import read_transcript
 
     with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        yield from read_transcript(fh, path.name)
+        yield from read_transcript(fh, path.name, section)

@@ -13,6 +13,13 @@ traffic, whatever follows the prefix: garbage there is reported as malformed, no
 A payload command (MSG, NOT, ...) takes its body from the lines that follow it, each line
 ended by CRLF, until the declared length is reached. A client VER after traffic starts a new
 connection (the documents move from the dispatch server to the notification server that way).
+
+`msnsniff export A B -o X.txt` writes each capture after a marker line, `# msnsniff export
+of NAME` (`CAPTURE_MARK`). A file marking several captures is several captures: `captures`
+names them and `read_transcript(..., section=N)` reads the Nth alone, so each reads back as
+its original did (its own connections, frame numbers and analysis). Read whole, a marker
+ends every connection still open, so none continues into the next capture. A file without
+markers reads as before.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ _CMD_WORD: Final = re.compile(r"^([A-Z]{3}|\d{3})( |$)")
 EXPORT_HEADER: Final = "# msnsniff export of "
 """The first line of `msnsniff export -o X.txt`: a transcript even when no frame follows (a
 filter that selected nothing, a capture of HTTP only)."""
+CAPTURE_MARK: Final = EXPORT_HEADER
+"""The line that starts each capture's part of an export (`# msnsniff export of NAME`)."""
 
 
 def looks_like_transcript(head: bytes) -> bool:
@@ -90,13 +99,18 @@ class _Pending:
 
 
 class TranscriptReader:
-    """Turns transcript lines into stream chunks (a pure state machine over text lines)."""
+    """Turns transcript lines into stream chunks (a pure state machine over text lines).
 
-    def __init__(self, name: str) -> None:
+    `section` (counted from 1) reads only the lines after that capture marker, up to the
+    next; without it every capture is read, a marker closing the connections before it."""
+
+    def __init__(self, name: str, section: int | None = None) -> None:
         self.name = name
         self._conns: dict[str, _Conn] = {}
         self._count = 0
         self._pending: _Pending | None = None
+        self._section = section
+        self._marks = 0  # capture markers seen
 
     def _conn(self, label: str, direction: Direction, text: str) -> _Conn:
         conn = self._conns.get(label)
@@ -110,13 +124,29 @@ class TranscriptReader:
 
     def read(self, lines: Iterable[str]) -> Iterator[SourceEvent]:
         """Every source event of a transcript's lines; flows still open at the end are closed."""
+        section = self._section
         for lineno, raw_line in enumerate(lines, 1):
             line = raw_line.rstrip("\r\n")
-            yield from self._line(line, lineno)
+            if line.startswith(CAPTURE_MARK):
+                self._marks += 1
+                if section is not None and self._marks > section:
+                    break  # the next capture's
+                yield from self._new_capture()
+                continue
+            if section is None or self._marks == section:
+                yield from self._line(line, lineno)
         yield from self._flush()
         for conn in self._conns.values():
             if not conn.closed:
                 yield from self._close(conn, None, "end of transcript")
+
+    def _new_capture(self) -> Iterator[SourceEvent]:
+        """A capture marker: what was open belongs to the capture before, and ends here."""
+        yield from self._flush()
+        for conn in self._conns.values():
+            if not conn.closed:
+                yield from self._close(conn, None, "end of its capture in the transcript")
+        self._conns.clear()
 
     def _close(self, conn: _Conn, ts: float | None, reason: str) -> Iterator[SourceEvent]:
         conn.closed = True
@@ -235,6 +265,15 @@ class TranscriptReader:
         yield StreamChunk(conn.flow, pending.direction, offset, data, pending.ts)
 
 
-def read_transcript(lines: Iterable[str], name: str = "transcript") -> Iterator[SourceEvent]:
-    """Chunk events for every connection in a transcript."""
-    return TranscriptReader(name).read(lines)
+def read_transcript(
+    lines: Iterable[str], name: str = "transcript", section: int | None = None
+) -> Iterator[SourceEvent]:
+    """Chunk events for every connection in a transcript (or in its `section`th capture)."""
+    return TranscriptReader(name, section).read(lines)
+
+
+def captures(lines: Iterable[str]) -> list[str]:
+    """The names of the captures an export marked in a transcript, in order (none: a
+    transcript of one capture, or not an export)."""
+    return [line[len(CAPTURE_MARK) :].rstrip("\r\n") for line in lines
+            if line.startswith(CAPTURE_MARK)]  # fmt: skip

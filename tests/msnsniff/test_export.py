@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import struct
 from collections import Counter
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from dissectors.msnp.frames import CommandFrame
+from msnsniff.capture import StreamChunk
 from msnsniff.capture.sources import open_source
 from msnsniff.cli import main
 from msnsniff.registry import load_dissectors
@@ -63,6 +65,46 @@ def test_the_transcript_reads_back_as_the_same_frames(tmp_path: Path) -> None:
                 if isinstance(r.frame, CommandFrame)]  # fmt: skip
 
     assert frames(out) == frames(CHAT)
+
+
+def test_a_transcript_of_several_captures_reads_back_as_each_of_them(tmp_path: Path) -> None:
+    """`export A B A -o all.txt` read back as one capture: the second capture's logins were
+    taken as the first's going on (alice's list version falling from 10 to 0 was a conflict
+    and a gap), frame numbers ran on, and links and pairing crossed captures. Each capture's
+    part starts with its `# msnsniff export of NAME` line, and a transcript marking several
+    is read as those captures, each as its original reads: same frames, same lists, same
+    findings (flows aside: a transcript's are `FILE#N`, as for one capture)."""
+    demo = CAPTURES / "msnp8_demo.pcap"
+    originals = [str(LISTS), str(demo), str(LISTS)]
+    out = tmp_path / "all.txt"
+    assert run("export", *originals, "-o", str(out))[0] == 0
+
+    def flows_aside(text: str) -> str:
+        return re.sub(r"flow \S+ +", "flow F ", text)
+
+    status, one_by_one, err = run("contacts", *originals)
+    assert status == 0 and one_by_one.count("== /") == 3
+    assert run("contacts", str(out)) == (0, one_by_one, err)
+    status, one_by_one, err = run("expert", *originals)
+    assert status == 0 and one_by_one.count("== /") == 3
+    status, read_back, read_err = run("expert", str(out))
+    assert (status, flows_aside(read_back), read_err) == (0, flows_aside(one_by_one), err)
+    rows = jsonl_of(out)
+    assert [r["capture"] for r in rows] == [r["capture"] for r in
+                                            map(json.loads, run("read", "-T", "jsonl",
+                                                                *originals)[1].splitlines())]
+    for name in dict.fromkeys(originals):
+        mine = [(r["no"], r["dir"], r["cmd"], r["args"]) for r in rows if r["capture"] == name]
+        theirs = [(r["no"], r["dir"], r["cmd"], r["args"]) for r in jsonl_of(Path(name))]
+        assert mine == theirs * originals.count(name)
+    # read whole (the TUI, replay), no connection runs on from one capture into the next
+    flows: dict[str, set[str]] = {}
+    for event in open_source(out):
+        if isinstance(event, StreamChunk) and event.flow.label is not None:
+            flows.setdefault(event.flow.label, set()).add(event.flow.id)
+    assert all(len(ids) == 2 for label, ids in flows.items() if "server_list" in label)
+    assert run("export", str(out), "-o", str(tmp_path / "again.txt"))[2].endswith(
+        f"exported {len(rows)} frames of 3 captures to {tmp_path / 'again.txt'}\n")
 
 
 def test_a_transcript_without_frames_still_reads_back(tmp_path: Path) -> None:

@@ -110,3 +110,31 @@ def test_detection() -> None:
     assert looks_like_transcript(b"intro\nC: VER 1 MSNP8 CVR0\n")
     assert looks_like_transcript(b">>> ADD 18 AL a@b a@b\\r\\n\n")
     assert not looks_like_transcript(b"just some text\nwith lines\n")
+
+
+def test_capture_markers_split_an_export_of_several_captures() -> None:
+    """`# msnsniff export of NAME` starts each capture of an export of several: `captures`
+    names them, `section=N` reads the Nth alone (connections numbered afresh), and read
+    whole a marker ends the connections before it, so the same label after it (both
+    captures had a flow 1) is a new connection, not the first one going on."""
+    from msnsniff.capture.transcript import captures
+
+    text = ("# msnsniff export of a.pcap\n"
+            "1.0 x-flow1 >>> VER 1 MSNP8 CVR0\n"
+            "# msnsniff export of b.pcap\n"
+            "2.0 x-flow1 >>> SYN 2 0\n"
+            "2.1 x-flow1 <<< SYN 2 0 0 0\n")  # fmt: skip
+    lines = text.splitlines(True)
+    assert captures(lines) == ["a.pcap", "b.pcap"]
+    whole = list(read_transcript(lines, "t"))
+    assert [(c.flow.id, c.data) for c in whole if isinstance(c, StreamChunk)] == [
+        ("t#1", b"VER 1 MSNP8 CVR0\r\n"), ("t#2", b"SYN 2 0\r\n"), ("t#2", b"SYN 2 0 0 0\r\n")]
+    ends = [e for e in whole if isinstance(e, FlowEnd)]
+    assert [e.flow.id for e in ends[:2]] == ["t#1", "t#1"]  # before b.pcap's first line
+    assert whole.index(ends[0]) < 2
+    second = [c for c in read_transcript(lines, "t", section=2) if isinstance(c, StreamChunk)]
+    assert [(c.flow.id, c.offset, c.data) for c in second] == [
+        ("t#1", 0, b"SYN 2 0\r\n"), ("t#1", 0, b"SYN 2 0 0 0\r\n")]
+    first = [c for c in read_transcript(lines, "t", section=1) if isinstance(c, StreamChunk)]
+    assert [c.data for c in first] == [b"VER 1 MSNP8 CVR0\r\n"]
+    assert captures(lines[1:2]) == []  # no marker: one capture, read as before
