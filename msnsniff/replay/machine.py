@@ -38,6 +38,11 @@ connection, and a note says where the replay was sent. At most `MAX_REDIRECTS` p
 recorded connection. The runner's connection keys are the recorded flow id, `+n` after the
 n-th redirect (`_Live.key`), so a late event of the connection left behind is told apart.
 
+A dispatch login whose `USR ... I` the replay's server answers with the login's next step
+(`USR ... S`: `--to` is a notification server) has no XFR NS to follow: the recorded
+notification connection is opened where that USR went, as a login recorded straight to an
+NS is, with a note; the dispatch connection's USR is compared (a difference) as it came.
+
 A connection the server closed, or one that cannot be opened (no XFR in the replay's answer,
 no RNG within `timeout`), has its remaining steps left unsent with the reason (`unsent`):
 that is a difference the comparison reports, and the other connections go on. Failures that
@@ -157,6 +162,7 @@ class _Live:
     flow: Flow
     key: str  # the runner's key for the socket: rec.key, then `rec.key+n` after n redirects
     hops: int = 0  # redirects followed to reach it
+    address: tuple[str, int] | None = None  # where it was opened
     redirect: str | None = None  # the address of an XFR NS the recording did not have
     superseded: bool = False  # left for the address of a redirect
     dissector: MsnpDissector = field(default_factory=MsnpDissector)
@@ -372,10 +378,13 @@ class Replayer:
         elif isinstance(origin, FromXfr):
             reply = self._xfr_reply(origin)
             if reply is None:
-                return self._lose(step, self._no_xfr(origin))
-            fields = decode(reply).fields
-            address = split_address(str(fields.get("address", "")))
-            cookie = fields.get("cookie")
+                address = self._not_redirected(rec, origin)
+                if address is None:
+                    return self._lose(step, self._no_xfr(origin))
+            else:
+                fields = decode(reply).fields
+                address = split_address(str(fields.get("address", "")))
+                cookie = fields.get("cookie")
         else:
             ns = self.live.get(origin.conn)
             rngs = ns.rngs if ns is not None else []
@@ -400,7 +409,8 @@ class Replayer:
             out.extend(self._fail(f"{rec.label}: refusing to connect to {address[0]}, not a "
                                   "loopback address (--allow-remote allows it)"))  # fmt: skip
             return False
-        live = _Live(rec, Flow(f"replay-{rec.key}", label=rec.label), rec.key)
+        live = _Live(rec, Flow(f"replay-{rec.key}", label=rec.label), rec.key,
+                     address=address)  # fmt: skip
         live.cookie = None if cookie is None else str(cookie)
         live.session_id = None if session is None else str(session)
         qry = next((f.frame for f in rec.frames if f.c2s and f.frame.cmd == "QRY"), None)
@@ -413,6 +423,36 @@ class Replayer:
         self.phase = "connecting"
         self._deadline = now + self.options.timeout
         return False
+
+    def _not_redirected(self, rec: RecConn, origin: FromXfr) -> tuple[str, int] | None:
+        """Where a notification connection goes when the recording's dispatch server sent the
+        login there (`XFR NS` answering `USR ... I`) but the replay's server answered that
+        USR with the login's next step (`USR ... S`): it is a notification server (`--to`
+        an NS), so the connection is opened where that USR went, as a login recorded
+        straight to an NS is, with a note saying what happened and what `--to` replays the
+        redirect; None (the connection is lost) for any other answer."""
+        if rec.kind != "NS":
+            return None
+        sent = self.sent.get(origin.request, -1)
+        came = [r.frame for no in self.replies.get(sent, ())
+                if (r := self._record(origin.conn, no)) is not None]  # fmt: skip
+        there = self.live.get(origin.conn)
+        if not came or not isinstance(came[0], CommandFrame) or came[0].cmd != "USR" \
+                or there is None or there.address is None:  # fmt: skip
+            return None
+        host, port = there.address
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        request = next((f for f in self.recording.conn(origin.conn).frames
+                        if f.no == origin.request), None)  # fmt: skip
+        what = _show(request) if request is not None else "USR"
+        self.notes.append(
+            f"{rec.label}: {shown} answered {what} (recorded #{origin.request}) with "
+            f"{came[0].cmd} {' '.join(came[0].args[:2])}, as a notification server does, where "
+            f"the recording's dispatch server sent the login on (XFR NS): the notification "
+            f"connection was opened at {shown} too, and the dispatch step shows the "
+            "difference; to replay the redirect, give --to the dispatch server's address "
+            "(and --ns the notification server's)")
+        return there.address
 
     def _no_xfr(self, origin: FromXfr) -> str:
         """Why the replay has no XFR for a connection the recording opened from one."""
@@ -651,7 +691,7 @@ class Replayer:
         self._transactions.flow_closed(old.flow)
         hops = old.hops + 1
         key = f"{rec.key}+{hops}"
-        new = _Live(rec, Flow(f"replay-{key}", label=rec.label), key, hops=hops,
+        new = _Live(rec, Flow(f"replay-{key}", label=rec.label), key, hops=hops, address=address,
                     cookie=old.cookie, session_id=old.session_id, client_id=old.client_id)
         self.live[rec.key] = new
         self._conns[key] = new

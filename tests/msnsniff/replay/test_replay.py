@@ -4,6 +4,7 @@ that change, every bundled capture replays equal, and the faults end the replay 
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
@@ -310,3 +311,36 @@ def test_original_pace_waits_for_what_a_connection_had_before_it_closed() -> Non
                                       "--pace", "original", "--only-changes")  # fmt: skip
     assert status == 0, out + err
     assert "result: equal" in out
+
+
+def test_a_dispatch_login_replayed_against_a_notification_server_goes_on_there(
+    recording: Path,
+) -> None:
+    """The proxy recording logs in through a dispatch server (XFR NS to the NS); replayed
+    with --to the NS itself, the NS answers the dispatch connection's USR with the login's
+    next step, there was no XFR to follow, and every NS and switchboard request was
+    reported missing ("the replay's answer to USR 3 was USR, not an XFR to follow"). The
+    notification connection now goes where that USR went, as a login recorded straight to
+    an NS does: only the dispatch USR differs, and a note says why and which --to replays
+    the redirect."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+    from tests.msnsniff.replay.helpers import accounts
+
+    with server_thread() as live:
+        ns = f"127.0.0.1:{live.port('ns')}"
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["replay", str(recording), "--to", ns, "--nexus", live.nexus,
+                           *accounts(), "-T", "json"])  # fmt: skip
+    assert status == 1, out.getvalue() + err.getvalue()
+    report = json.loads(out.getvalue())
+    diffs = differences(report)
+    assert [(d["status"], d["connection"], d["request"]) for d in diffs] == [
+        ("changed", f"DS {who}@example.com", f"USR # TWN I {who}@example.com")
+        for who in ("alice", "bob")], diffs  # fmt: skip
+    assert all(d["replayed"][0][0].startswith("USR # TWN S") for d in diffs)
+    assert sum(f"{ns} answered USR 3 (recorded #" in n and "give --to the dispatch server's "
+               "address" in n for n in report["notes"]) == 2, report["notes"]  # fmt: skip
