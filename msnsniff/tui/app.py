@@ -38,6 +38,7 @@ from msnsniff.errors import MsnsniffError
 from msnsniff.session.describe import describe
 from msnsniff.session.filter import DisplayFilter
 from msnsniff.session.workspace import Workspace
+from msnsniff.tui.keys import run_binding
 from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
@@ -76,7 +77,7 @@ _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.Mous
 ERRORS_FILTER: Final = "msnp.error or msnp.malformed or http.malformed"
 """The palette's 'Show only errors': error replies, malformed bytes and capture gaps."""
 
-TYPED_ACTIONS: Final = frozenset({"focus_filter", "search", "tab"})
+TYPED_ACTIONS: Final = frozenset({"focus_filter", "search", "tab", "toggle_noise"})
 """Actions of keys that are text in an input (`check_action`)."""
 
 
@@ -97,7 +98,8 @@ class MsnsniffApp(App[int]):
         Binding("slash", "search", "Search", priority=True),
         Binding("n", "search_next(1)", "Next match", show=False),
         Binding("N", "search_next(-1)", "Previous match", show=False),
-        Binding("z", "toggle_noise", "Fold PNG/QNG"),
+        # priority too: the fold's pass starts, and holds the stream's keys, as `z` arrives
+        Binding("z", "toggle_noise", "Fold PNG/QNG", priority=True),
         Binding("x", "toggle_hex", "Hex dump", show=False),  # the detail pane's, from anywhere
         # priority too: the keys typed right behind a tab's key go to the tab it opens
         Binding("1", "tab('stream')", "Stream", show=False, priority=True),
@@ -237,10 +239,7 @@ class MsnsniffApp(App[int]):
         if target is None or target is self.focused or not target.is_attached:
             return  # the usual way: App._on_key finds the binding through the focus
         event.prevent_default()  # not through the focus it has now
-        for node in target.ancestors_with_self:
-            for binding in node._bindings.key_to_bindings.get(event.key, ()):
-                if not binding.priority and await self.run_action(binding.action, node):
-                    return
+        await run_binding(target, event.key)
 
     def yield_to_ui(self) -> None:
         """In a worker thread: wait while the user's last key, click or scroll is answered.
@@ -322,12 +321,15 @@ class MsnsniffApp(App[int]):
     # --- filtering ----------------------------------------------------------------------------
 
     def _restart_rows(self) -> None:
-        """The filter or the fold changed: rescan from the first frame."""
+        """The filter or the fold changed: rescan from the first frame. The keys that reach
+        the stream meanwhile wait for the first rows of the new list (`hold_keys`)."""
         self._scan_generation += 1
         self.scanned = 0
+        self.stream.hold_keys()
         if self.display_filter is None and not self.fold_noise:
             self.stream.set_rows(None)
             self._select_wanted(done=True)
+            self.stream.release_keys()
             return
         self.stream.set_rows(array("I"))
         if self._scan_worker is not None:
@@ -376,6 +378,7 @@ class MsnsniffApp(App[int]):
         self.scanned = upto
         stream.set_rows(stream.rows)
         self._select_wanted(done=upto >= self.workspace.index.count)
+        stream.release_keys()  # the first rows (or all, or none at all) are in place
 
     def _select_wanted(self, *, done: bool) -> None:
         """Select the frame a side view asked for once the rows show it; when the pass is
@@ -475,10 +478,10 @@ class MsnsniffApp(App[int]):
             await self.action_quit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`f`, `/` and the tabs' digits are text while an input (the filter, the search) has
-        the keys, and they are the view's own where it binds them (Sessions' and Chat's `f`):
-        these are priority bindings, which would otherwise take the key before the view sees
-        it. Over the help (or any screen above the main one) they do nothing: they would put
+        """`f`, `/`, `z` and the tabs' digits are text while an input (the filter, the search)
+        has the keys, and they are the view's own where it binds them (Sessions' and Chat's
+        `f`): these are priority bindings, which would otherwise take the key before the view
+        sees it. Over the help (or any screen above the main one) they do nothing: they would put
         the keys in a box under it, and Escape or q would no longer close it."""
         if action not in TYPED_ACTIONS:
             return True
@@ -508,7 +511,10 @@ class MsnsniffApp(App[int]):
         self.stream.focus()
 
     def action_keys_to_stream(self) -> None:
-        """A filter applied in the bar: the keys go to the stream at once (`FilterInput`)."""
+        """A filter applied in the bar: the keys go to the stream at once (`FilterInput`), and
+        wait there for the filtered rows (the bar's `Applied` starts their pass only when the
+        app handles it, by when the keys typed behind Enter may have reached the stream)."""
+        self.stream.hold_keys()
         self.stream.screen.set_focus(self.stream)
 
     def action_search(self) -> None:

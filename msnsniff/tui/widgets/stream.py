@@ -6,7 +6,9 @@ renders each visible line on demand from the workspace's index with the Line API
 million frames cost nothing until they are looked at. The selected frame's request and
 replies are highlighted; keys jump between them, walk the unanswered requests and orphan
 replies (the transaction findings), bookmarks and search hits. In live mode the view
-follows the tail while the cursor is on the last row.
+follows the tail while the cursor is on the last row. While the app replaces the rows (a
+new filter or fold, whose pass runs in a worker), the keys that reach the view are held and
+run in order once the first rows of the new list are shown (`hold_keys`, `release_keys`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
@@ -26,6 +29,7 @@ from textual.strip import Strip
 from dissectors.api import Direction
 from msnsniff.session.describe import describe
 from msnsniff.session.workspace import Workspace
+from msnsniff.tui.keys import run_binding
 
 C2S_STYLE = Style(color="cyan")
 S2C_STYLE = Style(color="green")
@@ -70,6 +74,8 @@ class StreamView(ScrollView, can_focus=True):
         self.bookmarks: set[int] = set()
         self._pair_walk: int | None = None
         self._announced: int | None = None
+        self._held: list[events.Key] | None = None  # keys waiting for the rows (None: none)
+        self._holds = 0  # holds begun: a release meant for an older one is moot
 
     # --- rows -----------------------------------------------------------------------------
 
@@ -120,6 +126,40 @@ class StreamView(ScrollView, can_focus=True):
         elif self._announced is None and count:
             self._announce()
         self.refresh()
+
+    # --- keys typed ahead of new rows ----------------------------------------------------
+
+    def hold_keys(self) -> None:
+        """The rows are being replaced: the keys that reach the view from now on wait for
+        `release_keys` (`f msnp.error` Enter `jj` typed fast moved through the old rows or,
+        with the new ones still empty, did nothing)."""
+        self._holds += 1
+        if self._held is None:
+            self._held = []
+
+    def release_keys(self) -> None:
+        """The new rows are shown: run the held keys, in the view's turn, after the keys
+        already on their way to it (held too, in the order they came)."""
+        if self._held is not None:
+            self.call_later(self._run_held, self._holds)
+
+    async def on_key(self, event: events.Key) -> None:
+        """Hold a key handed here by the app; one a box handed on (`TextBox`) goes up to the
+        app first, which tries its priority keys (`/`, `f`) and hands it here again."""
+        if self._held is not None and event.is_forwarded:
+            event.stop()
+            event.prevent_default()
+            self._held.append(event)
+
+    async def _run_held(self, hold: int) -> None:
+        if hold != self._holds or self._held is None:
+            return  # the rows were replaced again since: that pass releases them
+        held, self._held = self._held, None
+        for i, event in enumerate(held):
+            await run_binding(self, event.key)
+            if self._held is not None:  # that key replaced the rows again (`z`)
+                self._held[:0] = held[i + 1 :]
+                return
 
     # --- drawing --------------------------------------------------------------------------
 

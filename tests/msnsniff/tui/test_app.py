@@ -944,3 +944,46 @@ def test_ctrl_c_quits_as_in_a_shell_but_copies_in_a_box() -> None:
             assert not app.is_running
 
     asyncio.run(main())
+
+
+def test_keys_typed_ahead_of_a_new_filter_act_on_its_rows() -> None:
+    """`f msnp.error` Enter `jj` typed fast (`tmux send-keys`): the two `j` reached the
+    stream before the filter's pass had shown a row (the rows are emptied when a pass starts)
+    and were lost, the cursor left on the first error; with the old rows still up they would
+    have moved through those. The stream holds the keys typed while its rows are replaced
+    and runs them, in order, once the first rows of the new list are shown. The fold (`z`)
+    does the same: it takes effect as it arrives (as `f` and `/` do), or the keys behind it
+    had already gone by when its pass began. A key that opens a box meanwhile still opens
+    it at once."""
+
+    def keys(app: MsnsniffApp, *typed: str) -> None:
+        names = {".": "full_stop", " ": "space", '"': "quotation_mark", "=": "equals_sign"}
+        for key in typed:  # at once, as a terminal read gives them
+            app.post_message(events.Key(names.get(key, key), key if len(key) == 1 else None))
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            errors = error_numbers("server_list_changes")
+            keys(app, "f", *"msnp.error", "enter", "j", "down", "j")
+            await scanned(app, pilot)
+            await pilot.pause(0.2)
+            assert app.filter_text == "msnp.error" and app.focused is stream
+            assert stream.selected == app.query_one(DetailView).number == errors[3]
+            keys(app, "f", "ctrl+u", "enter", "end", "z", "up", "m", "slash")
+            await scanned(app, pilot)
+            await pilot.pause(0.2)
+            assert app.fold_noise and app.filter_text == "" and stream.rows is not None
+            assert stream.bookmarks == {stream.rows[-2]} and stream.selected == stream.rows[-2]
+            assert app.query_one("#search", Input).has_focus
+            await pilot.press("escape", "z")
+            await pilot.pause(0.2)
+            assert not app.fold_noise and stream.rows is None
+            keys(app, "home", "z", "j", "m")  # `z` typed to the stream, not through a box
+            await scanned(app, pilot)
+            await pilot.pause(0.2)
+            assert app.fold_noise and stream.rows is not None
+            assert stream.selected == stream.rows[1] and stream.rows[1] in stream.bookmarks
+
+    asyncio.run(main())
