@@ -26,6 +26,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import HorizontalScroll, ScrollableContainer, Vertical, VerticalScroll
 from textual.dom import DOMNode
+from textual.keys import _character_to_key
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -67,6 +68,16 @@ def _freeze() -> None:
     stays short, and no garbage is frozen with them (it would never be freed)."""
     gc.collect()
     gc.freeze()
+
+
+def _escape_then(event: events.Key) -> events.Key | None:
+    """The key that followed Escape when `event` is alt plus a printable key (how the
+    terminal's bytes of Escape then the key, read together, are parsed), else None."""
+    modifier, _, rest = event.key.partition("+")
+    char = event.character
+    if modifier != "alt" or "+" in rest.removeprefix("shift+") or not char:
+        return None
+    return events.Key(_character_to_key(char), char) if char.isprintable() else None
 
 
 # containers that only scroll: a tab's keys go to its first list, table or tree before them
@@ -223,9 +234,17 @@ class MsnsniffApp(App[int]):
         _freeze()  # and the last events' objects: full collections then walk the UI's only
 
     async def on_event(self, event: events.Event) -> None:
+        after = _escape_then(event) if isinstance(event, events.Key) else None
+        if after is not None and not event.is_forwarded:
+            # Escape and a key typed within the terminal's escape delay read as alt+key: no
+            # view binds one, so it is what was typed, the two keys, each in its turn
+            await self.on_event(events.Key("escape", "\x1b"))
+            await self.on_event(after)
+            return
         if isinstance(event, _USER_INPUT) and not event.is_forwarded:
             self._ui_first_until = time.monotonic() + UI_FIRST
-        if isinstance(event, events.Key) and not event.is_forwarded and self.focused:
+        if isinstance(event, events.Key) and not event.is_forwarded and self.screen_stack \
+                and self.focused:  # (no screen: typed ahead of `q`, the app is closing)
             self._key_targets.append((event, self.focused))  # where super() hands it
         await super().on_event(event)
 
@@ -236,6 +255,8 @@ class MsnsniffApp(App[int]):
         the focus when the key came, as it would have then: `down/` typed fast in the
         Sessions tree moves its cursor, then searches."""
         target = next((w for e, w in self._key_targets if e is event), None)
+        if not self.screen_stack:
+            return  # typed ahead of `q`: the app is closing, its screen is gone
         if target is None or target is self.focused or not target.is_attached:
             return  # the usual way: App._on_key finds the binding through the focus
         event.prevent_default()  # not through the focus it has now
@@ -506,9 +527,13 @@ class MsnsniffApp(App[int]):
         self.screen.set_focus(self.query_one("#filter-input", Input))  # now: see BINDINGS
 
     def action_focus_stream(self) -> None:
+        """Escape: close the search box and give the keys to the stream, now (the keys typed
+        behind Escape are on their way: see `action_search`)."""
         search = self.query_one("#search", Input)
         search.remove_class("-shown")
-        self.stream.focus()
+        search.display = False  # as `action_search` set it, or the box stayed on screen
+        self._stop_search_timer()  # a search typed but not run yet is called off (`n` runs it)
+        self.stream.screen.set_focus(self.stream)
 
     def action_keys_to_stream(self) -> None:
         """A filter applied in the bar: the keys go to the stream at once (`FilterInput`), and
@@ -532,7 +557,7 @@ class MsnsniffApp(App[int]):
         if event.input.id == "search":
             self.search_text = event.value
             self._stop_search_timer()
-            if event.value:
+            if event.value and event.input.has_class("-shown"):  # (not once Escape closed it)
                 self._search_timer = self.set_timer(SEARCH_PAUSE, self._search_typed)
             else:
                 self._search_generation += 1  # an empty box: a search under way is moot

@@ -5,16 +5,25 @@ Home, the arrows, ctrl+u, ctrl+w...) only when the key has come back up to the a
 the characters typed right behind it are already in: `abc` Backspace `d` typed fast gave
 `abc`, ctrl+u `xyz` an empty box. `TextBox` runs its own bindings as the key reaches it,
 and hands the keys that reach it after it gave the focus away to the widget that has it.
+Escape is one of them: it gives the keys back to the stream (the app's `focus_stream`) in
+its turn, so the keys typed behind it go there, not into the box.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
 
 class TextBox(Input):
     """An `Input` that runs its own key bindings in order with the characters typed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.focus_stream", "Back to the stream", show=False),
+    ]
 
     async def on_key(self, event: events.Key) -> None:
         focused = self.app.focused

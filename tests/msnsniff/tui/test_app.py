@@ -987,3 +987,49 @@ def test_keys_typed_ahead_of_a_new_filter_act_on_its_rows() -> None:
             assert stream.selected == stream.rows[1] and stream.rows[1] in stream.bookmarks
 
     asyncio.run(main())
+
+
+def test_escape_typed_ahead_in_a_box_closes_it_in_its_turn() -> None:
+    """`f msnp` Escape Down Down typed fast (`tmux send-keys`): the Downs reached the filter
+    bar before Escape, handed to it first, had come back up to the app and given the keys to
+    the stream, so they were lost; `/abc` Escape `z`: the z was typed into the search box.
+    Escape then z within the terminal's escape delay even comes as one key, alt+z, which
+    typed a z and lost the Escape. Escape in a box now takes effect as it reaches it (the
+    keys behind it go to the stream), alt+<key> counts as Escape then the key (no view binds
+    an alt key), and the search box closed with Escape is no longer left on screen."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            search = app.query_one("#search", Input)
+            for key in ("slash", "a", "b", "c", "escape", "z"):  # at once, as a terminal read
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await scanned(app, pilot)
+            assert search.value == "abc" and app.fold_noise and app.focused is stream
+            assert not search.display and search.region.height == 0
+            for key in ("f", "m", "s", "escape", "down", "down"):
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await pilot.pause(0.3)
+            assert app.query_one("#filter-input", Input).value == "ms"
+            assert app.focused is stream and stream.selected == stream.number_at(2)
+            for key, char in (("slash", None), ("x", "x"), ("alt+z", "z"), ("alt+j", "j")):
+                app.post_message(events.Key(key, char))
+            for _ in range(250):  # each key goes a long way round (box, stream, app...)
+                if stream.selected == 4:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.1)
+            assert search.value == "x" and not search.display
+            assert not app.fold_noise and app.focused is stream and stream.selected == 4
+            # Escape before the typing pause calls the search off: it no longer jumps from
+            # where the keys behind Escape went (`winnt` is in frame 3); `n` still runs it
+            for key in ("slash", *"winnt", "escape", "home"):
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await searched(app, pilot)
+            assert stream.selected == 1 and app.focused is stream
+            await pilot.press("n")
+            await searched(app, pilot)
+            assert stream.selected == 3
+
+    asyncio.run(main())
