@@ -28,6 +28,7 @@ from msnsniff.session.workspace import Workspace
 
 HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
 NARROW_BELOW = 120  # a detail pane narrower than this gets the narrow hex dump
+SHORT_BELOW = 10  # a detail pane lower than this (80x24 gives 7 rows) spares every line
 # bytes a line and offset digits: wide (73 columns), and narrow (39), which leaves the
 # fields tree half of an 80-column terminal instead of none
 HEX_LAYOUTS = {False: (16, 6), True: (8, 4)}
@@ -105,8 +106,10 @@ class DetailView(Vertical):
     """Fields tree (left, scrolling itself) and raw bytes (right) of one frame; fixed sizes,
     so selecting another frame redraws these two widgets and lays out nothing else (but for
     the frame's findings, over the full width above them, wrapped: shown only when it has
-    some). Below NARROW_BELOW columns the dump is 8 bytes a line (class `-narrow`); `x`
-    hides it and gives the tree its width (class `-no-hex`)."""
+    some, in at most a third of the pane, scrolling). Below NARROW_BELOW columns the dump is
+    8 bytes a line (class `-narrow`); `x` hides it and gives the tree its width (class
+    `-no-hex`). Below SHORT_BELOW rows (80x24) the findings have no rule under them, which
+    would take a line from the tree (class `-short`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "toggle_hex", "Hex dump"),
@@ -119,7 +122,8 @@ class DetailView(Vertical):
         self.show_hex = True
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="findings")
+        with VerticalScroll(id="findings"):  # (wheel, or Tab then the arrows)
+            yield Static("", id="findings-text")
         with Horizontal(id="detail-body"):
             tree: Tree[None] = Tree("no frame selected", id="fields")
             tree.show_root = True
@@ -133,10 +137,11 @@ class DetailView(Vertical):
         hexview = self.query_one("#hex", Static)
         tree.clear()
         findings = [] if number is None else self.workspace.index.findings.get(number, [])
-        strip = self.query_one("#findings", Static)
+        strip = self.query_one("#findings", VerticalScroll)
         if findings or strip.display:  # (no layout for the frames without any)
-            strip.update(findings_text(findings))
+            self.query_one("#findings-text", Static).update(findings_text(findings))
             strip.display = bool(findings)
+            strip.scroll_home(animate=False, immediate=True)
         if number is None or number > self.workspace.index.count:
             tree.root.set_label("no frame selected")
             hexview.update("")
@@ -178,7 +183,9 @@ class DetailView(Vertical):
                        if self.show_hex else "")  # fmt: skip
 
     def on_resize(self, event: events.Resize) -> None:
-        """Switch between the wide and the narrow dump when the width crosses NARROW_BELOW."""
+        """Switch between the wide and the narrow dump when the width crosses NARROW_BELOW,
+        and the findings' rule on and off when the height crosses SHORT_BELOW."""
+        self.set_class(event.size.height < SHORT_BELOW, "-short")
         narrow = event.size.width < NARROW_BELOW
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")

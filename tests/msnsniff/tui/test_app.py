@@ -1033,3 +1033,37 @@ def test_escape_typed_ahead_in_a_box_closes_it_in_its_turn() -> None:
             assert stream.selected == 3
 
     asyncio.run(main())
+
+
+def test_at_80x24_the_findings_leave_room_for_the_stream_and_the_fields() -> None:
+    """80x24, the smallest common terminal, frame 13 of the XML-RPC capture (three findings,
+    four lines at 80 columns): the findings strip took four lines of the seven the detail
+    pane has, leaving the fields tree three, and cut the last finding with no way to read
+    it. The strip now takes at most a third of the pane (two lines here, with no rule under
+    it) and scrolls, by wheel or keys (Tab reaches it)."""
+
+    async def main() -> None:
+        app = app_for("http_xmlrpc")
+        async with app.run_test(size=(80, 24)) as pilot:
+            stream = await loaded(app, pilot)
+            index = app.workspace.index
+            assert len(index.findings[13]) == 3
+            stream.select_frame(13)
+            await pilot.pause(0.3)
+            strip = app.query_one("#findings")
+            tree = app.query_one("#fields", Tree)
+            assert strip.display and strip.size.height <= 2 and stream.size.height >= 9
+            assert tree.size.height >= 5
+            last = index.findings[13][-1].message
+            assert last not in " ".join(screen_text(app, strip).split())
+            assert strip.max_scroll_y > 0
+            strip.focus()
+            await pilot.press("end")
+            await pilot.pause(0.2)
+            assert last in " ".join(screen_text(app, strip).split())
+            await pilot.press("shift+tab")
+            stream.select_frame(7)  # another frame: its findings from their first line
+            await pilot.pause(0.2)
+            assert strip.scroll_y == 0
+
+    asyncio.run(main())

@@ -64,3 +64,17 @@ def test_help_screen(snap_compare: Compare) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(app_for("msnp8_demo"), terminal_size=SIZE, run_before=before)
+
+
+def test_findings_at_80x24(snap_compare: Compare) -> None:
+    """The smallest common terminal, a frame with three findings: the strip takes two lines
+    (a third of the detail pane) and scrolls, the stream and the fields keep their rows."""
+
+    async def before(pilot: Pilot[Any]) -> None:
+        await wait_loaded(pilot)
+        app = pilot.app
+        assert isinstance(app, MsnsniffApp)
+        app.stream.select_frame(13)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for("http_xmlrpc"), terminal_size=(80, 24), run_before=before)
