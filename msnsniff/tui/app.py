@@ -4,8 +4,9 @@ Theory of operation: the app owns a `Workspace` (frame index and analyzers). A f
 by a thread worker while the first screen is already up; a live session (`proxy --tui`,
 `sniff --tui`) pushes events into a queue that a thread worker drains. Twice a second a
 timer tells the stream how many frames exist now, moves the progress bar, extends a filtered
-view with the new frames (a thread worker), and refreshes the side views under the
-workspace's lock. The app never parses: frames come from the index, facts from analyzers.
+view with the new frames (a thread worker), shows the selected frame's detail again if its
+pairing or findings changed (live), and refreshes the side views under the workspace's lock.
+The app never parses: frames come from the index, facts from analyzers.
 """
 
 from __future__ import annotations
@@ -295,8 +296,10 @@ class MsnsniffApp(App[int]):
         stream = next(self.query("#stream-view").results(StreamView), None)
         bar = next(self.query("#loading").results(ProgressBar), None)
         status = next(self.query("#status").results(Static), None)
-        if stream is None or bar is None or status is None:
+        detail = next(self.query("#detail").results(DetailView), None)
+        if stream is None or bar is None or status is None or detail is None:
             return  # the app is closing: its widgets are being removed, one by one
+        detail.refresh_analysis()  # live: the selected frame's reply or a finding came
         if stream.rows is None:
             stream.grew()
         elif self.scanned < ws.index.count and not self.scanning:

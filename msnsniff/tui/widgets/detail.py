@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
@@ -24,6 +24,7 @@ from dissectors.msnp.frames import (
 from msnsniff.output import own_fields, printable
 from msnsniff.session.analysis import Finding, Severity
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.paired import Pairing
 from msnsniff.session.workspace import Workspace
 
 HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
@@ -102,6 +103,24 @@ def findings_text(findings: Sequence[Finding]) -> Text:
     return text
 
 
+Analysed = tuple[Pairing | None, int]
+"""A frame's pairing and number of findings (`DetailView.refresh_analysis`)."""
+
+
+def _collapsed(node: TreeNode[None], path: tuple[str, ...],
+               of: set[tuple[str, ...]] | None = None) -> Iterator[Any]:  # fmt: skip
+    """The label paths of the collapsed branches under `node`; with `of`, the nodes whose
+    paths are among those instead (to collapse them again once the tree is rebuilt)."""
+    for child in node.children:
+        here = (*path, str(child.label))
+        if child.children and not child.is_expanded:
+            if of is None:
+                yield here
+            elif here in of:
+                yield child
+        yield from _collapsed(child, here, of)
+
+
 class DetailView(Vertical):
     """Fields tree (left, scrolling itself) and raw bytes (right) of one frame; fixed sizes,
     so selecting another frame redraws these two widgets and lays out nothing else (but for
@@ -120,6 +139,7 @@ class DetailView(Vertical):
         self.workspace = workspace
         self.number: int | None = None
         self.show_hex = True
+        self._shown: Analysed = (None, 0)  # the frame's pairing and findings when shown
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="findings"):  # (wheel, or Tab then the arrows)
@@ -131,8 +151,41 @@ class DetailView(Vertical):
             with VerticalScroll(id="hex-scroll"):
                 yield Static("", id="hex", markup=False)  # raw bytes: "[" is no markup
 
+    def _analysed(self, number: int | None) -> Analysed:
+        """What the analysis has said about frame `number` so far: its pairing and how many
+        findings (they are only ever added)."""
+        index = self.workspace.index
+        if number is None or not 0 < number <= index.count:
+            return (None, -1)
+        return (index.pairing(number), len(index.findings.get(number, ())))
+
+    def refresh_analysis(self) -> None:
+        """Show the frame again if its pairing or findings changed since it was shown (live:
+        its reply came, a finding about it was made), keeping the fields tree's cursor, its
+        collapsed branches and every scroll position; the focus stays where it is. Asked at
+        every tick: two look-ups, and nothing drawn while nothing changed."""
+        number = self.number
+        if number is None or self._analysed(number) == self._shown:
+            return
+        tree = self.query_one("#fields", Tree)
+        cursor = tree.cursor_line
+        collapsed = set(_collapsed(tree.root, ()))
+        scrolled = [(w, w.scroll_offset) for w in (tree, self.query_one("#hex-scroll"),
+                                                   self.query_one("#findings"))]  # fmt: skip
+        self.show(number)
+        for path in _collapsed(tree.root, (), of=collapsed):
+            path.collapse()
+        tree.cursor_line = cursor
+
+        def scroll_back() -> None:
+            for widget, offset in scrolled:
+                widget.scroll_to(offset.x, offset.y, animate=False, immediate=True)
+
+        self.call_after_refresh(scroll_back)
+
     def show(self, number: int | None) -> None:
         self.number = number
+        self._shown = self._analysed(number)  # first: what comes meanwhile shows at the next
         tree = self.query_one("#fields", Tree)
         hexview = self.query_one("#hex", Static)
         tree.clear()

@@ -1067,3 +1067,71 @@ def test_at_80x24_the_findings_leave_room_for_the_stream_and_the_fields() -> Non
             assert strip.scroll_y == 0
 
     asyncio.run(main())
+
+
+def test_live_the_detail_follows_the_selected_frames_reply_and_findings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Live (`sniff --tui`, `proxy --tui`): request ADD 7 (frame 35) selected before its reply
+    came; the reply arrived and the detail still said nothing of it (no replies, no round
+    trip) until another frame was selected; ADD 99 RL (frame 86) never learned it went
+    unanswered. The detail is shown again when the selected frame's pairing or findings
+    change, keeping the focus and the fields tree's cursor, and not for records that change
+    nothing about it."""
+    events = iter(open_source(CAPTURES / "server_list_changes.pcap"))
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(live=True), title="fed in steps")
+        ws = app.workspace
+
+        def push_until(count: int) -> None:
+            for event in events:
+                ws.push(event)
+                if ws.index.count >= count:
+                    return
+
+        async def ticked() -> None:
+            await asyncio.sleep(0.6)  # two ticks
+            await pilot.pause(0.1)
+
+        async with app.run_test(size=SIZE) as pilot:
+            stream, detail = app.stream, app.query_one(DetailView)
+            tree = app.query_one("#fields", Tree)
+            push_until(35)
+            await ticked()
+            assert stream.select_frame(35)
+            await pilot.press("tab")  # past the hidden findings strip, to the fields tree
+            await pilot.press("down", "down")
+            assert app.focused is tree and tree.cursor_line == 2
+            assert not any("replies" in label for label in tree_labels(tree))
+            shows: list[int | None] = []
+            show = detail.show
+
+            def counted(number: int | None) -> None:
+                shows.append(number)
+                show(number)
+
+            monkeypatch.setattr(detail, "show", counted)
+            push_until(36)
+            await ticked()
+            labels = tree_labels(tree)
+            assert "replies: #36" in labels and any("round trip" in x for x in labels)
+            assert app.focused is tree and tree.cursor_line == 2 and stream.selected == 35
+            assert shows == [35]
+            push_until(85)  # other frames: nothing about frame 35 changes
+            await ticked()
+            assert shows == [35]
+            push_until(86)
+            await ticked()
+            assert stream.select_frame(86)
+            await pilot.pause(0.1)
+            strip = app.query_one("#findings")
+            said = " ".join(screen_text(app, strip).split())
+            assert "reverse list" in said and "never answered" not in said
+            for event in events:
+                ws.push(event)
+            ws.finish()
+            await ticked()
+            assert "ADD 99 was never answered" in " ".join(screen_text(app, strip).split())
+
+    asyncio.run(main())
