@@ -752,7 +752,8 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
         while args.count is None or live.packets < args.count:
-            pump(True)
+            pump(True)  # (returns once no event came for 0.2 s)
+            live.tick()  # a connection that fell quiet after a loss still shows its frames
             failed = live.failure()
             if failed is not None:
                 break

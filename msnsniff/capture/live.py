@@ -2,7 +2,8 @@
 
 scapy is imported here only, when `msnsniff sniff` runs. Each captured frame is written to
 the optional pcap at once (so an interrupted capture is still a valid file) and handed to
-the reassembler; the events it produces go to the caller's callback.
+the reassembler; the events it produces go to the caller's callback. The caller also calls
+`tick` now and then while no packet comes: the wall clock, for the reassembler's waits.
 """
 
 from __future__ import annotations
@@ -102,6 +103,15 @@ class LiveCapture:
             seg = tcp_segment(link, data, self._defrag)
             if seg is not None:
                 self._reasm.segment(seg, ts)
+
+    def tick(self, now: float | None = None) -> None:
+        """Tell the reassembler the time (the wall clock's by default) while packets do not
+        come: a wait for bytes the capture missed then ends `MAX_WAIT` after the bytes
+        behind them came, with a gap, though the connection has fallen quiet (the
+        reassembler has no clock of its own). Cheap: the decoding side calls it when idle."""
+        with self._lock:
+            if not self._stopped:
+                self._reasm.tick(time.time() if now is None else now)
 
     def start(self) -> None:
         """Start sniffing, then open the output file; MsnsniffError if either cannot be done

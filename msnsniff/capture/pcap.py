@@ -93,6 +93,11 @@ def _segments(
         if seg is None:
             continue
         if parts > 1 and partition_key(seg.src, seg.dst, seg.sport, seg.dport) % parts != part:
+            if ts is not None and ts > reasm.deadline:  # another share's: time goes on
+                position.record = recno
+                reasm.tick(ts)
+                yield from events
+                events.clear()
             continue
         reasm.segment(seg, ts)
         if events:
@@ -165,7 +170,14 @@ def _pcap_events(
                     ip = start + 14
                     sport, dport, seq, ack, doff, flags = tcp_unpack(buf, ip + 20)
                     if parts > 1 and (sport ^ dport ^ buf[ip + 15] ^ buf[ip + 19]) % parts != part:
-                        continue  # another share's connection (see partition_key)
+                        # another share's connection (see partition_key); its time still
+                        # ends this share's waits, as with one job (reassembly docstring)
+                        if reasm.pending_total and sec + frac * scale > reasm.deadline:
+                            position.record = recno
+                            reasm.tick(sec + frac * scale)
+                            yield from events
+                            events.clear()
+                        continue
                     pstart = ip + 20 + (doff >> 4) * 4
                     if doff < 0x50:  # a bogus data offset: no payload (as in _tcp_in)
                         pstart = end
@@ -190,6 +202,11 @@ def _pcap_events(
                     seg = other
                     key = partition_key(seg.src, seg.dst, seg.sport, seg.dport)
                     if parts > 1 and key % parts != part:
+                        if reasm.pending_total and sec + frac * scale > reasm.deadline:
+                            position.record = recno
+                            reasm.tick(sec + frac * scale)
+                            yield from events
+                            events.clear()
                         continue
                 position.record = recno
                 segment(seg, sec + frac * scale)

@@ -27,6 +27,19 @@ streams beyond 4 GiB need no special case.
   bytes come out. So a request comes out before its answer, and bytes that arrive late are
   not declared lost. Kept bytes come out at their own capture time, or at the time of the
   segment that completed them if later.
+* Waits end by time too. The machine has no clock: time is the capture time of the
+  segments it is given (of any connection), and `tick(now)`, which a live capture calls
+  from the wall clock while no packet comes. Once time is more than `MAX_WAIT` past the
+  capture time of the oldest bytes a direction keeps, the bytes it waits for are over
+  due: the first hole is a gap (or the wait for the peer's bytes ends, as above), again
+  until the oldest kept bytes are younger than that. This happens before the segment
+  that brought time past it is taken, so a segment that comes later than that is late,
+  not reordered (a retransmission of bytes already declared lost is dropped), and the
+  live and the offline reading of the same packets agree. Without it, a connection that
+  falls quiet after a loss would hold its frames until it ended, and bytes arriving
+  minutes late would still count as reordered. `deadline` is the earliest time any
+  wait can expire (infinity when nothing waits): one comparison per segment, only while
+  something is kept.
 * FIN ends a direction once everything before it is delivered; RST ends both. Ended
   connections are forgotten, but their 4-tuple and final sequence numbers are remembered
   (bounded) so a late duplicate does not open a phantom stream, while a new SYN on the same
@@ -49,6 +62,15 @@ MASK: Final = 0xFFFFFFFF
 HALF: Final = 0x80000000
 MAX_PENDING: Final = 512 * 1024  # buffered out-of-order bytes per direction
 REORDER_WINDOW: Final = 16  # segments of a connection an acknowledged hole may wait
+# seconds kept bytes wait for the bytes before them (module docstring). A segment lost on
+# the wire comes again after the sender's retransmission timeout: 1 s before its first
+# RTT sample (RFC 6298), then RTT-based with a floor of 200 ms (Linux) or 1 s (RFC), so
+# within 3 s a sender with a 1 s RTO has retransmitted twice (at 1 s and, backing off,
+# 3 s); reordering in the network or the capture is far shorter. Bytes the capture missed
+# (a full capture buffer, a mirror port dropping) never come, and each second waited
+# holds back the frames after them live.
+MAX_WAIT: Final = 3.0
+INFINITY: Final = float("inf")
 CLOSED_MEMORY: Final = 8192  # recently ended connections remembered
 SERVER_PORTS: Final = frozenset({1863, 1864, 80, 443, 8080, 8081, 1080, 3128})
 
@@ -93,12 +115,18 @@ class Reassembler:
         *,
         max_pending: int = MAX_PENDING,
         flow_id: Callable[[], str] | None = None,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         """`flow_id` names each new connection (default: 1, 2, 3... in order of creation);
-        file sources pass the number of the packet that opened it."""
+        file sources pass the number of the packet that opened it. `max_wait`: seconds
+        kept bytes wait for the bytes before them (module docstring)."""
         self._emit = emit
         self._flow_id = flow_id
         self._max_pending = max_pending
+        self._max_wait = max_wait
+        # connections that kept bytes since the last expiry (some may have none left)
+        self._waiting: dict[Key, _Conn] = {}
+        self.deadline = INFINITY  # no wait can expire before this time (module docstring)
         self._conns: dict[Key, tuple[_Conn, int]] = {}
         self._closed: dict[Key, int] = {}  # key -> final expected sequence of that direction
         self._count = 0
@@ -112,6 +140,8 @@ class Reassembler:
 
     def segment(self, seg: Segment, ts: float | None) -> None:
         """Take one captured TCP segment (at capture time `ts`); emit what it makes deliverable."""
+        if self._waiting and ts is not None and ts > self.deadline:
+            self._expire(ts)  # (first: this segment comes after the waits it ends)
         key = (seg.src, seg.sport, seg.dst, seg.dport)
         entry = self._conns.get(key)
         flags = seg.flags
@@ -188,6 +218,12 @@ class Reassembler:
             return
         self._check_fin(conn, half, ts)
 
+    def tick(self, now: float) -> None:
+        """Time went on to `now` with no segment (a live capture's wall clock): end the waits
+        it makes overdue, as a segment captured at `now` would."""
+        if self._waiting and now > self.deadline:
+            self._expire(now)
+
     def finish(self) -> None:
         """End every open connection (the capture ended)."""
         seen: set[int] = set()
@@ -247,6 +283,9 @@ class Reassembler:
             half.pending[at] = (data, ts, needs)
             half.pending_bytes += grow
             self.pending_total += grow
+            self._waiting[conn.client_key] = conn
+            if ts is not None and ts + self._max_wait < self.deadline:
+                self.deadline = ts + self._max_wait
         self._settle(conn, idx, ts)
         if half.pending_bytes > self._max_pending:  # the bound: stop waiting, then a gap
             self._waive(conn, idx)
@@ -311,6 +350,35 @@ class Reassembler:
                 if half.left <= 0:
                     self._waive(conn, idx)
                     self._settle(conn, idx, None)
+
+    def _expire(self, now: float) -> None:
+        """Time reached `now`: in every direction whose oldest kept bytes were captured more
+        than `max_wait` before, end the first wait (a hole is a gap, a wait for the peer's
+        bytes is waived), until its oldest kept bytes are younger; then the next deadline."""
+        limit = now - self._max_wait
+        deadline = INFINITY
+        conns = self._conns
+        for key, conn in list(self._waiting.items()):
+            for idx in (0, 1):
+                half = conn.halves[idx]
+                while half.pending and conns.get(key, (None,))[0] is conn:
+                    oldest = min((t for _, t, _ in half.pending.values() if t is not None),
+                                 default=None)  # fmt: skip
+                    if oldest is None:
+                        break  # (kept without a capture time: it waits for the end)
+                    if oldest >= limit:
+                        deadline = min(deadline, oldest + self._max_wait)
+                        break
+                    if min(half.pending) > half.offset:
+                        self._gap_to(conn, idx, None, now)
+                    else:
+                        self._waive(conn, idx)
+                        self._settle(conn, idx, None)
+            if conns.get(key, (None,))[0] is not conn or not (
+                conn.halves[0].pending or conn.halves[1].pending
+            ):
+                del self._waiting[key]
+        self.deadline = deadline
 
     def _waive(self, conn: _Conn, idx: int) -> None:
         """Stop waiting for the peer bytes the next kept bytes acknowledge: the peer's bytes

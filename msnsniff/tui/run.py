@@ -104,6 +104,7 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
                     app.notify(f"{write}: writing failed ({capture.write_failure}); recording "
                                "stopped, the capture goes on", severity="error", timeout=30)
                 await asyncio.sleep(0.5)
+                capture.tick()  # the clock for the reassembler's waits (see LiveCapture.tick)
             app.sub_title = f"capture on {iface} stopped: {problem}"
             app.notify(app.sub_title, severity="error", timeout=30)
             await asyncio.Event().wait()

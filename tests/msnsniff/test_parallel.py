@@ -164,3 +164,42 @@ def test_a_named_capture_leads_each_json_line_in_parallel(capture: Path, fmt: st
     else:
         assert out.getvalue() == "".join('{"capture":"a/b.pcap",' + line[1:] + "\n"
                                          for line in one.splitlines())
+
+
+def test_a_wait_ended_by_another_connection_s_clock_prints_the_same_in_parallel(
+    tmp_path: Path,
+) -> None:
+    """A connection whose lost segment nobody acknowledges waits `MAX_WAIT` seconds of
+    capture time, which any connection's packets measure: in a share of `-j 2` the other
+    connection's packets were skipped unseen, so the wait ended later there and its frames
+    came out in another place than with `-j 1`. Skipped packets now still tell the time."""
+    from msnsniff.capture.reassembly import MAX_WAIT
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    class Lossy(PcapWriter):
+        """Leaves out the segment carrying `CVR 2` (the capture missed it)."""
+
+        def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+            if b"CVR 2" not in frame:
+                super().write(ts, frame, comment)
+
+    path = tmp_path / "lossy.pcap"
+    with path.open("wb") as fh:
+        w = Lossy(fh)
+        a = TcpConversation(w, ("10.0.0.1", 3000), ("10.0.0.9", 1863))
+        b = TcpConversation(w, ("10.0.0.1", 3001), ("10.0.0.9", 1863))  # the other share
+        a.open(1.0)
+        b.open(1.01)
+        a.send(1.02, True, b"VER 1 MSNP8 CVR0\r\n")
+        a.send(1.03, False, b"VER 1 MSNP8\r\n")
+        a.send(1.04, True, b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 6.0.0602 MSMSGS a@b.c\r\n")
+        a.send(1.05, True, b"USR 3 TWN I a@b.c\r\n")  # kept behind the hole, unacknowledged
+        for i in range(12):
+            b.send(1.5 + i * MAX_WAIT / 4, True, f"PNG\r\nVER {i + 10} MSNP8\r\n".encode())
+        a.close(1.5 + 12 * MAX_WAIT / 4)
+        b.close(1.6 + 12 * MAX_WAIT / 4)
+    status, one, err = _read("-j", "1", "-T", "text", str(path))
+    assert status == 0 and "GAP" in one
+    gap_at = next(i for i, line in enumerate(one.splitlines()) if "GAP" in line)
+    assert 3 < gap_at < len(one.splitlines()) - 3  # (amid the other connection's frames)
+    assert _read("-j", "2", "-T", "text", str(path)) == (status, one, err)

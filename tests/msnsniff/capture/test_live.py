@@ -280,3 +280,47 @@ def test_sniff_counts_the_connections_it_could_not_dissect() -> None:
     assert stdout == ""
     assert ("msnsniff: lo: 1 connection (1,024 bytes) not dissected: no dissector recognised "
             "its bytes") in stderr  # fmt: skip
+
+
+def test_a_quiet_connection_shows_the_frames_after_a_lost_segment_while_still_open() -> None:
+    """A segment the capture missed (here: dropped by the filter, only the server's side
+    captured, so no acknowledgement reveals it) held the frames after it until the
+    connection ended: nothing more came to count the reorder window down. The wall clock
+    now ends the wait: the gap and the next frame print a few seconds later, connection
+    still open."""
+    from msnsniff.capture.reassembly import MAX_WAIT
+
+    port = _free_port()
+    lost = f"src port {port} and not tcp[((tcp[12]&0xf0)>>2):4] = 0x4c4f5354"  # "LOST"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", lost],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    srv = socket.socket()
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        stdout = proc.stdout
+        reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")))
+        reader.start()
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        with socket.create_connection(("127.0.0.1", port)) as _client:
+            peer, _ = srv.accept()
+            peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for line in (b"VER 1 MSNP8 CVR0\r\n", b"LOST 2\r\n", b"CVR 3 6.0.0602\r\n"):
+                peer.sendall(line)
+                time.sleep(0.3)
+            give_up = time.monotonic() + MAX_WAIT + 5
+            while not any("CVR 3" in line for line in lines) and time.monotonic() < give_up:
+                time.sleep(0.1)
+            shown_while_open = list(lines)
+            peer.close()
+    finally:
+        srv.close()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    reader.join(5)
+    frames = [line.split(" MSNP ", 1)[1].strip() for line in shown_while_open]
+    assert frames == ["VER 1 MSNP8 CVR0", "[GAP: 8 bytes missing at offset 18]", "CVR 3 6.0.0602"]

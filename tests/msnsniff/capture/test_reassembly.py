@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from dissectors.api import Direction
 from msnsniff.capture import FlowEnd, Gap, SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.packets import ACK, FIN, PSH, RST, SYN, Segment
-from msnsniff.capture.reassembly import REORDER_WINDOW, Reassembler
+from msnsniff.capture.reassembly import MAX_WAIT, REORDER_WINDOW, Reassembler
 
 CLI = (b"\x7f\x00\x00\x0a", 40000)
 SRV = (b"\x7f\x00\x00\x01", 1863)
@@ -433,3 +433,105 @@ def test_both_directions_reordered_give_the_same_streams_in_causal_order(
         if isinstance(e, StreamChunk):
             assert out[e.direction.other] >= needs[e.direction][e.offset]
             out[e.direction] = e.offset + len(e.data)
+
+
+def _timed(
+    segments: list[tuple[Segment, float]], ticks: tuple[float, ...] = ()
+) -> list[SourceEvent]:
+    """The events of segments given at their capture times, then of `tick`s of the clock."""
+    events: list[SourceEvent] = []
+    r = Reassembler(events.append)
+    for s, ts in segments:
+        r.segment(s, ts)
+    for now in ticks:
+        r.tick(now)
+    return events
+
+
+def test_a_hole_on_a_connection_that_falls_quiet_is_a_gap_once_the_clock_passes_the_bound() -> None:
+    """Live, a lost segment with nothing after it (no acknowledgement, no more segments) held
+    the bytes behind it until the connection ended: the frames after the hole never printed.
+    The live edge's clock (`tick`) ends the wait `MAX_WAIT` after the kept bytes came."""
+    w = Wire()
+    segs = [(w.syn()[0], 0.0), (w.syn()[1], 0.0), (w.seg(C2S, 0, b"abc"), 1.0),
+            (w.seg(C2S, 6, b"ghi"), 1.5)]  # fmt: skip
+    assert stream(_timed(segs, (1.5 + MAX_WAIT - 0.1,)), C2S) == b"abc"  # still reordering
+    events = _timed(segs, (1.5 + MAX_WAIT - 0.1, 1.5 + MAX_WAIT + 0.1))
+    assert stream(events, C2S) == b"abc???ghi"
+    assert [(type(e).__name__, e.ts) for e in events if isinstance(e, (Gap, StreamChunk))] == [
+        ("StreamChunk", 1.0), ("Gap", 1.5), ("StreamChunk", 1.5)]  # fmt: skip
+
+
+def test_a_segment_later_than_the_bound_is_late_not_reordered() -> None:
+    """Offline, bytes a slow connection got minutes later still filled the hole as if merely
+    reordered, while live they were given up: now any segment captured after the bound (of
+    this connection or another) ends the wait first, so both readings agree, and the late
+    retransmission is dropped as bytes already accounted for."""
+    w, other = Wire(), Wire(cport=40001)
+    segs = [(w.seg(C2S, 0, b"abc"), 1.0), (w.seg(C2S, 6, b"ghi"), 1.1),
+            (other.seg(C2S, 0, b"xyz"), 1.1 + MAX_WAIT + 1),
+            (w.seg(C2S, 3, b"def"), 300.0)]  # fmt: skip
+    events = _timed(segs)
+    assert stream(events, C2S, "1") == b"abc???ghi"
+    order = [(e.flow.id, type(e).__name__) for e in events if isinstance(e, (Gap, StreamChunk))]
+    assert order == [("1", "StreamChunk"), ("1", "Gap"), ("1", "StreamChunk"),
+                     ("2", "StreamChunk")]  # fmt: skip
+    within = [*segs[:2], (w.seg(C2S, 3, b"def"), 1.1 + MAX_WAIT - 0.5)]
+    assert stream(_timed(within), C2S) == b"abcdefghi"  # within the bound: reordered
+
+
+def test_an_answer_waiting_for_its_unseen_request_waits_no_longer_than_the_bound() -> None:
+    """The wait for acknowledged peer bytes ended only after `REORDER_WINDOW` more segments;
+    a connection that falls quiet now ends it by time, and the answer comes out (the request's
+    bytes become a gap when bytes after them show, as after the segment count)."""
+    w = Wire()
+    segs = [(w.seg(C2S, 0, b"abc"), 1.0), (w.seg(S2C, 0, b"ok", ack=6), 1.2)]
+    assert stream(_timed(segs, (2.0,)), S2C) == b""
+    events = _timed(segs, (1.2 + MAX_WAIT + 0.01,))
+    assert stream(events, C2S) == b"abc" and stream(events, S2C) == b"ok"
+
+
+def test_the_deadline_costs_nothing_when_nothing_waits() -> None:
+    """`deadline` is infinite while nothing is kept, and again once the waits are over."""
+    events: list[SourceEvent] = []
+    r = Reassembler(events.append)
+    w = Wire()
+    r.segment(w.seg(C2S, 0, b"abc"), 1.0)
+    assert r.deadline == float("inf")
+    r.segment(w.seg(C2S, 6, b"ghi"), 2.0)
+    assert r.deadline == 2.0 + MAX_WAIT
+    r.segment(w.seg(C2S, 3, b"def"), 2.5)  # the hole fills: the deadline stays, lazily...
+    r.tick(2.0 + MAX_WAIT + 1)  # ...until the clock passes it, finding nothing to end
+    assert r.deadline == float("inf") and not [e for e in events if isinstance(e, Gap)]
+    assert stream(events, C2S) == b"abcdefghi"
+
+
+@settings(max_examples=150)
+@given(
+    st.binary(min_size=1, max_size=400),
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=20),
+    st.lists(st.floats(min_value=0.0, max_value=MAX_WAIT * 0.95), min_size=1, max_size=20),
+    st.floats(min_value=0.01, max_value=2.0),
+)
+def test_segments_delayed_less_than_the_bound_lose_nothing_over_a_long_capture(
+    data: bytes, sizes: list[int], delays: list[float], spacing: float
+) -> None:
+    """Segments sent `spacing` seconds apart (the capture lasts far longer than the bound),
+    each captured up to almost `MAX_WAIT` late, in the order they were captured, with the
+    peer's bare acknowledgements of what it has received: the same stream and no gap, though
+    the deadline passes again and again."""
+    w = Wire()
+    timed: list[tuple[float, int, Segment]] = []
+    pos, i = 0, 0
+    while pos < len(data):
+        size = sizes[i % len(sizes)]
+        sent = i * spacing
+        arrives = sent + delays[i % len(delays)]
+        timed.append((arrives, 2 * i, w.seg(C2S, pos, data[pos : pos + size])))
+        pos += size
+        i += 1
+    arrivals = sorted(timed, key=lambda t: (t[0], t[1]))
+    segs = [(w.syn()[0], 0.0), (w.syn()[1], 0.0), *((s, ts) for ts, _, s in arrivals)]
+    events = _timed(segs, (arrivals[-1][0] + MAX_WAIT * 0.99,))
+    assert stream(events, C2S) == data
+    assert not [e for e in events if isinstance(e, Gap)]
