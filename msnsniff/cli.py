@@ -21,6 +21,7 @@ from msnsniff.errors import MsnsniffError, require_output_dir
 
 if TYPE_CHECKING:
     from msnsniff.capture import SourceNote
+    from msnsniff.capture.live import Backlog
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.filter import DisplayFilter
     from msnsniff.session.paired import Paired
@@ -35,6 +36,9 @@ BATCH_COMMANDS = frozenset({"read", "expert", "stats", "chat", "sessions", "cont
 DISSECTING = BATCH_COMMANDS | {"sniff", "tui", "proxy"}
 """Commands that dissect with the registered dissectors: a plugin they cannot load is named."""
 PARALLEL_FROM = 8 << 20  # bytes: smaller files are read by one process
+# seconds `sniff` goes on decoding its backlog after Ctrl-C: a stop that feels prompt, yet
+# time for the last frames of a capture that kept up (the rest: gaps, and the -w file)
+STOP_GRACE = 1.0
 NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies", "http.request_in",
                              "http.response_in"})
 
@@ -707,12 +711,11 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _tui_options(args, "sniff")
         return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
                          args.filter or "")  # fmt: skip
-    import queue
     import signal
+    import time
     from pathlib import Path
 
-    from msnsniff.capture import SourceEvent
-    from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
+    from msnsniff.capture.live import DEFAULT_FILTER, Backlog, LiveCapture
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import PairingView
 
@@ -720,9 +723,9 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     session = _session(args)
     analysis = Analysis(session, keep_findings=False)
     view = PairingView(analysis, max_held=0)  # live: print each frame as it comes
-    events: queue.Queue[SourceEvent] = queue.Queue()
+    backlog = Backlog()  # bounded: a decoder that falls behind skips bytes, not memory
     live = LiveCapture(
-        args.iface, args.bpf or DEFAULT_FILTER, events.put,
+        args.iface, args.bpf or DEFAULT_FILTER, backlog.put,
         Path(args.write) if args.write else None, args.count,
     )  # fmt: skip
     live.start()
@@ -731,7 +734,9 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     told = False
 
-    def pump(block: bool) -> None:
+    def pump(block: bool, until: float | None = None) -> bool:
+        """Decode what is queued (waiting 0.2 s for a first event when `block`); False if
+        it stopped at `until` (a monotonic time) with events still queued."""
         nonlocal told
         if live.write_failure is not None and not told:
             told = True
@@ -739,16 +744,18 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                       "recording stopped, the capture goes on\n")  # fmt: skip
             err.flush()
         while True:
-            try:
-                event = events.get(timeout=0.2) if block else events.get_nowait()
-            except queue.Empty:
-                return
+            if until is not None and time.monotonic() > until:
+                return False
+            event = backlog.get(0.2 if block else 0.0)
+            if event is None:
+                return True
             for paired in view.add(analysis.push(event)):
                 emit(paired)
             out.flush()
             block = False
 
     failed = None
+    interrupted = False
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
         while args.count is None or live.packets < args.count:
@@ -758,11 +765,17 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if failed is not None:
                 break
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     finally:
+        live.stop()  # capturing ends at once; what it kept is queued
+        try:  # Ctrl-C: what is queued gets a second (a second Ctrl-C: none)
+            done = pump(False, time.monotonic() + STOP_GRACE if interrupted else None)
+        except KeyboardInterrupt:
+            done = False
         signal.signal(signal.SIGTERM, previous)
-        live.stop()
-        pump(False)
+        if not done:  # the rest is not decoded: gaps, and the flows' ends
+            backlog.abandon()
+            pump(False)
         for paired in view.add(analysis.finish()) + view.flush():
             emit(paired)
         out.flush()
@@ -773,7 +786,22 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   f"({live.write_failure}); it holds what came before\n")  # fmt: skip
     _report_undissected(args.iface, session.undissected_flows, session.undissected_bytes, err)
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
+    _report_backlog(backlog, args.write, err)
     return 0 if failed is None and live.write_failure is None else 2
+
+
+def _report_backlog(backlog: Backlog, write: str | None, err: TextIO) -> None:
+    """Say which captured bytes `sniff` did not decode, as tcpdump says what the kernel
+    dropped: the decoder fell behind, or Ctrl-C came with a backlog; the -w file has them."""
+    kept = f" ({write} has them: msnsniff read {write})" if write else ""
+    if backlog.dropped_chunks:
+        err.write(f"msnsniff: {backlog.dropped_bytes:,} bytes of TCP data "
+                  f"({backlog.dropped_chunks:,} segments) not decoded: the decoder fell "
+                  f"behind the capture (shown as gaps){kept}\n")  # fmt: skip
+    if backlog.abandoned_chunks:
+        err.write(f"msnsniff: {backlog.abandoned_bytes:,} bytes of TCP data "
+                  f"({backlog.abandoned_chunks:,} segments) not decoded: still queued "
+                  f"{STOP_GRACE:g} s after the capture stopped{kept}\n")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,17 +12,122 @@ import contextlib
 import errno
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
-from msnsniff.capture import SourceEvent
+from dissectors.api import Direction
+from msnsniff.capture import Flow, Gap, SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.packets import ETH, RAW, Defragmenter, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
 from msnsniff.capture.write import PcapngWriter, PcapWriter
 from msnsniff.errors import MsnsniffError
 
 DEFAULT_FILTER = "tcp port 1863"
+# the decoder's backlog (see Backlog): twice libpcap's default 2 MiB capture buffer, so a
+# burst passes, and a small part of the 64 MiB the whole tool aims to stay under
+MAX_BACKLOG_BYTES: Final = 4 << 20
+MAX_BACKLOG_EVENTS: Final = 16384  # (many tiny segments cost more than their bytes)
+
+
+class Backlog:
+    """The bounded queue between a live capture's thread and its decoder.
+
+    The capture thread writes every packet to the -w file and reassembles it before it gets
+    here, so the file stays complete whatever happens below. When the decoder falls behind
+    and the queue holds `max_bytes` of stream data or `max_events` events, further stream
+    bytes are not queued (`dropped_*` counts them, as tcpdump counts packets "dropped by
+    kernel"); the decoder gets one `Gap` for each run of them, just before the next event of
+    that direction, so it resynchronises as after a capture loss. Flow ends and notes are
+    always queued (a few per connection), so no decoder state is left open. `abandon()`
+    (Ctrl-C with a backlog) turns the queued and all later stream bytes into gaps the same
+    way (`abandoned_*`), so what remains to decode is quick.
+    """
+
+    def __init__(self, max_events: int = MAX_BACKLOG_EVENTS,
+                 max_bytes: int = MAX_BACKLOG_BYTES) -> None:  # fmt: skip
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.dropped_chunks = 0  # stream chunks (about one per segment) not decoded...
+        self.dropped_bytes = 0  # ...because the decoder was behind
+        self.abandoned_chunks = 0  # and because the capture stopped with them queued
+        self.abandoned_bytes = 0
+        self.queued_bytes = 0
+        self._events: deque[SourceEvent] = deque()
+        self._ready = threading.Condition()
+        # per direction of a flow, a run of stream bytes not queued: (start, end, time)
+        self._lost: dict[tuple[Flow, Direction], tuple[int, int, float | None]] = {}
+        self._abandoned = False
+
+    def put(self, event: SourceEvent) -> None:
+        """Queue one event (the capture thread), or count its stream bytes as not decoded."""
+        with self._ready:
+            self._put(event)
+            self._ready.notify()
+
+    def _put(self, event: SourceEvent) -> None:
+        if isinstance(event, StreamChunk | Gap):
+            chunk = isinstance(event, StreamChunk)
+            size = len(event.data) if isinstance(event, StreamChunk) else event.length
+            full = (self._abandoned or len(self._events) >= self.max_events
+                    or (chunk and self.queued_bytes + size > self.max_bytes))  # fmt: skip
+            if full or (not chunk and self._lost and (event.flow, event.direction) in self._lost):
+                # not queued: into its direction's run (a gap joins the run it follows)
+                self._lose(event.flow, event.direction, event.offset, size, event.ts)
+                if chunk and self._abandoned:
+                    self.abandoned_chunks += 1
+                    self.abandoned_bytes += size
+                elif chunk:
+                    self.dropped_chunks += 1
+                    self.dropped_bytes += size
+                return
+            if self._lost:
+                self._release(event.flow, event.direction)
+            if chunk:
+                self.queued_bytes += size
+        elif self._lost and not isinstance(event, SourceNote):
+            self._release(event.flow, event.direction)
+        self._events.append(event)
+
+    def _lose(self, flow: Flow, direction: Direction, offset: int, size: int,
+              ts: float | None) -> None:  # fmt: skip
+        """Add stream bytes to their direction's run of bytes not queued (runs are contiguous:
+        the reassembler gives each direction's bytes in order)."""
+        key = (flow, direction)
+        held = self._lost.get(key)
+        self._lost[key] = (offset, offset + size, ts) if held is None else (held[0], offset + size,
+                                                                          held[2])  # fmt: skip
+
+    def _release(self, flow: Flow, direction: Direction) -> None:
+        """Queue the gap for a direction's run of bytes not queued, if there is one."""
+        run = self._lost.pop((flow, direction), None)
+        if run is not None:
+            start, end, ts = run
+            self._events.append(Gap(flow, direction, start, end - start, ts))
+
+    def get(self, timeout: float) -> SourceEvent | None:
+        """The next event (the decoder), waiting up to `timeout` seconds; None if none came."""
+        with self._ready:
+            if not self._events:
+                self._ready.wait(timeout)
+                if not self._events:
+                    return None
+            event = self._events.popleft()
+            if type(event) is StreamChunk:
+                assert isinstance(event, StreamChunk)
+                self.queued_bytes -= len(event.data)
+            return event
+
+    def abandon(self) -> None:
+        """Stop decoding stream bytes: those queued and any still to come become gaps (and
+        `abandoned_*`); flow ends and notes stay, in order."""
+        with self._ready:
+            self._abandoned = True
+            queued, self._events = self._events, deque()
+            self.queued_bytes = 0
+            for event in queued:
+                self._put(event)
 
 
 def _linktype(packet: Any, data: bytes) -> int:

@@ -324,3 +324,49 @@ def test_a_quiet_connection_shows_the_frames_after_a_lost_segment_while_still_op
     reader.join(5)
     frames = [line.split(" MSNP ", 1)[1].strip() for line in shown_while_open]
     assert frames == ["VER 1 MSNP8 CVR0", "[GAP: 8 bytes missing at offset 18]", "CVR 3 6.0.0602"]
+
+
+def test_ctrl_c_under_a_flood_stops_promptly_and_says_what_was_not_decoded(
+    tmp_path: Path,
+) -> None:
+    """The queue between capture and decoder grew without bound while a flood outran the
+    decoder, and Ctrl-C then decoded the whole backlog (seconds to minutes). The backlog is
+    bounded now, Ctrl-C decodes it for at most a second, and the summary says how many bytes
+    were not decoded, which the -w file, written as packets come, still holds every one of."""
+    from msnsniff.cli import STOP_GRACE
+
+    port = _free_port()
+    out = tmp_path / "flood.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", str(out)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    srv = socket.socket()
+    try:
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            peer, _ = srv.accept()
+            sink = threading.Thread(target=lambda: all(iter(lambda: peer.recv(1 << 20), b"")))
+            sink.start()
+            client.sendall(b"VER 1 MSNP8 CVR0\r\n")
+            block, start = b"PNG\r\n" * 20000, time.monotonic()  # ~0.1 MB: 20,000 frames
+            for i in range(100):  # 10 MB in 3 s: far more frames than decoding keeps up with
+                client.sendall(block)
+                time.sleep(max(0.0, start + (i + 1) * 0.03 - time.monotonic()))
+        sink.join(10)
+        peer.close()
+    finally:
+        srv.close()
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=60)
+    took = time.monotonic() - stopped
+    assert proc.returncode == 0, stderr
+    assert took < STOP_GRACE + 3, took  # (it took 10 s and more)
+    assert "not decoded" in stderr and f"({out} has them: msnsniff read {out})" in stderr
+    packets = len(list(packet_records(out)))
+    assert f"{packets} packets captured" in stderr
