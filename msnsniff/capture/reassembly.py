@@ -61,7 +61,11 @@ from msnsniff.capture.packets import ACK, FIN, RST, SYN, Segment, format_endpoin
 MASK: Final = 0xFFFFFFFF
 HALF: Final = 0x80000000
 MAX_PENDING: Final = 512 * 1024  # buffered out-of-order bytes per direction
-REORDER_WINDOW: Final = 16  # segments of a connection an acknowledged hole may wait
+# segments of a connection an acknowledged hole may wait: with waits bounded by `MAX_WAIT`
+# seconds too, a wider window costs a busy connection's lost bytes at most those seconds
+# (and `MAX_PENDING` bytes), while a 16-segment window made any request captured more
+# than 16 segments after its answers a gap
+REORDER_WINDOW: Final = 64
 # seconds kept bytes wait for the bytes before them (module docstring). A segment lost on
 # the wire comes again after the sender's retransmission timeout: 1 s before its first
 # RTT sample (RFC 6298), then RTT-based with a floor of 200 ms (Linux) or 1 s (RFC), so

@@ -535,3 +535,33 @@ def test_segments_delayed_less_than_the_bound_lose_nothing_over_a_long_capture(
     events = _timed(segs, (arrivals[-1][0] + MAX_WAIT * 0.99,))
     assert stream(events, C2S) == data
     assert not [e for e in events if isinstance(e, Gap)]
+
+
+@settings(max_examples=100)
+@given(
+    st.integers(min_value=1, max_value=60),
+    st.binary(min_size=1, max_size=30),
+    st.binary(min_size=1, max_size=30),
+    st.lists(st.binary(min_size=1, max_size=30), min_size=1, max_size=8),
+)
+def test_a_request_captured_up_to_60_segments_after_its_answers_is_not_lost(
+    moved: int, first: bytes, second: bytes, answers: list[bytes]
+) -> None:
+    """The first segment of a request captured after its second one and after `moved`
+    answer segments acknowledging both (all at one time): no gap, and the request
+    comes out first. A reorder window of 16 segments made anything moved further a gap;
+    with waits bounded by time as well (`MAX_WAIT`), the window is 64."""
+    w = Wire()
+    request = first + second
+    segs = [*w.syn(), w.seg(C2S, len(first), second)]
+    at = 0
+    for i in range(moved):
+        data = answers[i % len(answers)]
+        segs.append(w.seg(S2C, at, data, ack=len(request)))
+        at += len(data)
+    segs.append(w.seg(C2S, 0, first))
+    events, _ = run(segs)
+    assert not [e for e in events if isinstance(e, Gap)]
+    assert stream(events, C2S) == request
+    order = [e.direction for e in events if isinstance(e, StreamChunk)]
+    assert order == sorted(order, key=lambda d: d is S2C)  # the whole request, then answers
