@@ -5,10 +5,12 @@ Theory of operation
 Every worker reads the whole file but keeps only the connections of its share
 (`partition_key % jobs`, the same for both directions), runs the ordinary capture session
 over them and renders each frame record (text or JSON) without its frame number. A record
-is keyed by (the packet whose arrival completed it, its flow id): within a worker the keys
-only grow, and a single process emits records in exactly that order, because each packet
-belongs to one connection and the frames flushed at the end come out by flow id (a flow's id
-is the packet that opened it). The parent merges the workers' sorted streams on that key and
+is keyed by (the packet whose arrival completed it, its phase, its flow id): within a worker
+the keys only grow, and a single process emits records in exactly that order, because each
+packet belongs to one connection, the reassembly waits a packet's capture time ends release
+their frames before the packet's own (phase 0 before 1; see `Position`), in the order the
+connections opened, and the frames flushed at the end come out by flow id (a flow's id is the
+packet that opened it). The parent merges the workers' sorted streams on that key and
 numbers the frames, so `-j N` prints what `-j 1` prints.
 
 Pairing (a reply's request, a request's replies) is computed in the worker, which knows only
@@ -53,7 +55,8 @@ a wake-up: `read -T jsonl` on the 1M benchmark capture took a median 12.7 s and 
 WRITE_LINES: Final = 256  # JSON Lines the parent gathers into one write
 QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this often
 
-# (merge key: the record that completed the frame << 32 | its flow id, local frame number,
+# (merge key: (the record that completed the frame << 1 | its phase) << FLOW_BITS | its flow
+# id, local frame number,
 # rendered frame without number and pairing (None when the display filter hides it: the parent
 # still counts it), pairing as (request, replies, rtt) in the worker's own frame numbers, or
 # None)
@@ -171,7 +174,7 @@ def _work(
     def collect(records: list[FrameRecord]) -> None:
         if view is None:
             return
-        record_no = position.record
+        record_no = position.record << 1 | position.phase  # (see Position)
         for r in records:
             keys[r.no] = record_no
         batch.extend(line(r, pairing) for r, pairing in view.add(records))

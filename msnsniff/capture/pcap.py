@@ -41,9 +41,25 @@ Partition = tuple[int, int]  # (this share's index, number of shares)
 
 @dataclass(slots=True)
 class Position:
-    """The record a packet source is processing; past the last record at the end."""
+    """The record a packet source is processing (past the last record at the end), and
+    whether the events come from its own segment (`phase` 1) or, before that, from the
+    reassembly waits its capture time ended (`phase` 0, the connections in the order they
+    opened): a parallel read merges its shares' frames in (record, phase, flow) order."""
 
     record: int = 0
+    phase: int = 1
+
+
+def _time_passes(
+    reasm: Reassembler, now: float, events: list[SourceEvent], position: Position
+) -> Iterator[SourceEvent]:
+    """The capture time reached `now`, past `reasm.deadline`: the events of the waits that
+    ends (phase 0), before anything the record itself brings."""
+    position.phase = 0
+    reasm.tick(now)
+    yield from events
+    events.clear()
+    position.phase = 1
 
 
 def partition_key(src: bytes, dst: bytes, sport: int, dport: int) -> int:
@@ -92,12 +108,9 @@ def _segments(
         seg = seg_of(link, data, defrag)
         if seg is None:
             continue
+        if ts is not None and ts > reasm.deadline:  # (another share's packet too: time goes on)
+            yield from _time_passes(reasm, ts, events, position)
         if parts > 1 and partition_key(seg.src, seg.dst, seg.sport, seg.dport) % parts != part:
-            if ts is not None and ts > reasm.deadline:  # another share's: time goes on
-                position.record = recno
-                reasm.tick(ts)
-                yield from events
-                events.clear()
             continue
         reasm.segment(seg, ts)
         if events:
@@ -174,9 +187,7 @@ def _pcap_events(
                         # ends this share's waits, as with one job (reassembly docstring)
                         if reasm.pending_total and sec + frac * scale > reasm.deadline:
                             position.record = recno
-                            reasm.tick(sec + frac * scale)
-                            yield from events
-                            events.clear()
+                            yield from _time_passes(reasm, sec + frac * scale, events, position)
                         continue
                     pstart = ip + 20 + (doff >> 4) * 4
                     if doff < 0x50:  # a bogus data offset: no payload (as in _tcp_in)
@@ -204,12 +215,13 @@ def _pcap_events(
                     if parts > 1 and key % parts != part:
                         if reasm.pending_total and sec + frac * scale > reasm.deadline:
                             position.record = recno
-                            reasm.tick(sec + frac * scale)
-                            yield from events
-                            events.clear()
+                            yield from _time_passes(reasm, sec + frac * scale, events, position)
                         continue
                 position.record = recno
-                segment(seg, sec + frac * scale)
+                ts = sec + frac * scale
+                if ts > reasm.deadline:  # rare: this record's time ends waits (before it)
+                    yield from _time_passes(reasm, ts, events, position)
+                segment(seg, ts)
                 if events:
                     yield from events
                     events.clear()

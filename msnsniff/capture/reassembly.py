@@ -108,6 +108,11 @@ class _Conn:
     flow: Flow
     client_key: Key
     halves: tuple[_Half, _Half]
+    order: int  # connections opened before this one (expiry releases them in this order)
+
+
+def _opened(item: tuple[Key, _Conn]) -> int:
+    return item[1].order
 
 
 class Reassembler:
@@ -255,7 +260,9 @@ class Reassembler:
             format_endpoint(s_addr, s_port),
             opened=bool(flags & SYN),
         )
-        conn = _Conn(flow, client_key, (_Half(Direction.C2S), _Half(Direction.S2C)))
+        conn = _Conn(
+            flow, client_key, (_Half(Direction.C2S), _Half(Direction.S2C)), self._count
+        )
         self._conns[client_key] = (conn, 0)
         self._conns[(s_addr, s_port, c_addr, c_port)] = (conn, 1)
         self._closed.pop(key, None)
@@ -362,7 +369,8 @@ class Reassembler:
         limit = now - self._max_wait
         deadline = INFINITY
         conns = self._conns
-        for key, conn in list(self._waiting.items()):
+        # in the order the connections opened (flow order), as a parallel read merges them
+        for key, conn in sorted(self._waiting.items(), key=_opened):
             for idx in (0, 1):
                 half = conn.halves[idx]
                 while half.pending and conns.get(key, (None,))[0] is conn:

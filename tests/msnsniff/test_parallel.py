@@ -203,3 +203,48 @@ def test_a_wait_ended_by_another_connection_s_clock_prints_the_same_in_parallel(
     gap_at = next(i for i, line in enumerate(one.splitlines()) if "GAP" in line)
     assert 3 < gap_at < len(one.splitlines()) - 3  # (amid the other connection's frames)
     assert _read("-j", "2", "-T", "text", str(path)) == (status, one, err)
+
+
+def test_frames_a_wait_ended_by_time_releases_come_before_the_packet_s_own_in_parallel(
+    tmp_path: Path,
+) -> None:
+    """With one job, frames released because a packet's time ended another connection's
+    wait come out before that packet's own frames, and connections released by the same
+    packet come out in flow order. The parallel merge ordered them by flow id alone, so a
+    waiting connection opened after the connection whose packet ended its wait printed
+    after that packet's frames with `-j 2` and before them with `-j 1`."""
+    from msnsniff.capture.reassembly import MAX_WAIT
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    class Lossy(PcapWriter):
+        """Leaves out the segments carrying `CVR 2` (the capture missed them)."""
+
+        def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+            if b"CVR 2" not in frame:
+                super().write(ts, frame, comment)
+
+    path = tmp_path / "lossy.pcap"
+    with path.open("wb") as fh:
+        w = Lossy(fh)
+        busy = TcpConversation(w, ("10.0.0.1", 3001), ("10.0.0.9", 1863))  # opened first
+        late = TcpConversation(w, ("10.0.0.1", 3000), ("10.0.0.9", 1863))  # the other share
+        later = TcpConversation(w, ("10.0.0.1", 3003), ("10.0.0.9", 1863))  # busy's share
+        busy.open(1.0)
+        late.open(1.01)
+        later.open(1.02)
+        for conv, at in ((later, 1.03), (late, 1.1)):  # kept in this order, expire together
+            conv.send(at, True, b"VER 1 MSNP8 CVR0\r\n")
+            conv.send(at + 0.01, False, b"VER 1 MSNP8\r\n")
+            conv.send(at + 0.02, True, b"CVR 2 0x0409 win 4.10 i386 MSNMSGR 6.0 MSMSGS a@b.c\r\n")
+            conv.send(at + 0.03, True, b"USR 3 TWN I a@b.c\r\n")  # kept behind the hole
+        busy.send(1.2, True, b"PNG\r\n")
+        busy.send(1.2 + MAX_WAIT + 0.5, True, b"PNG\r\nPNG\r\n")  # its time ends both waits
+        for conv in (busy, late, later):
+            conv.close(9.0)
+    status, one, err = _read("-j", "1", "-T", "text", str(path))
+    lines = one.splitlines()
+    gaps = [i for i, line in enumerate(lines) if "GAP" in line]
+    assert status == 0 and len(gaps) == 2
+    pngs = [i for i, line in enumerate(lines) if " PNG" in line]
+    assert gaps[1] < pngs[1]  # released before the packet that released them
+    assert _read("-j", "2", "-T", "text", str(path)) == (status, one, err)
