@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
     tui.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                      help="start with this display filter applied")  # fmt: skip
+    from msnsniff.replay.options import capture_argument
+
+    capture_argument(tui)
     serve = sub.add_parser("serve", help="run the reference MSNP server (DS, NS, SB, Passport)")
     serve.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                        help="the dispatch server's address; the notification and switchboard "
@@ -276,7 +279,8 @@ def cmd_tui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.tui.run import run_file
 
     _filter(args)  # a syntax error is reported before the screen is taken
-    return run_file(Path(args.file), _decode_as(args.decode_as), args.filter or "")
+    return run_file(Path(args.file), _decode_as(args.decode_as), args.filter or "",
+                    args.capture)
 
 
 def _tui_options(args: argparse.Namespace, command: str) -> None:

@@ -78,6 +78,36 @@ def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
     return out
 
 
+def one_capture(path: str | Path, choice: str | None, how: str) -> Capture:
+    """The capture a command that reads one (the TUI, replay, mock) opens at `path`: the file
+    itself, or of a transcript holding several captures (`captures_of`) the one `choice`
+    names, by its name or its number counted from 1 (a name several parts share needs the
+    number). Such a transcript without a choice is refused, naming its captures: read
+    whole, its captures' frames would be numbered on and their logins mixed. `how` ends the
+    refusal (what this command does with one capture)."""
+    parts = captures_of([path])
+    if choice is None:
+        if len(parts) == 1:
+            return parts[0]
+        raise MsnsniffError(f"{path} holds {len(parts)} captures ({_listed(parts)}); {how}: "
+                            "pick one with --capture NAME or --capture N")  # fmt: skip
+    named = [n for n, part in enumerate(parts, 1) if part.name == choice]
+    if len(named) == 1:
+        return parts[named[0] - 1]
+    if len(named) > 1:
+        numbers = ", ".join(map(str, named[:-1])) + f" and {named[-1]}"
+        raise MsnsniffError(f"--capture {choice}: captures {numbers} of {path} have that "
+                            "name: give the number")  # fmt: skip
+    if choice.isdigit() and 1 <= int(choice) <= len(parts):
+        return parts[int(choice) - 1]
+    raise MsnsniffError(f"--capture {choice}: no such capture in {path} ({_listed(parts)})")
+
+
+def _listed(parts: list[Capture]) -> str:
+    """`1 NAME, 2 NAME, ...`: a file's captures as `--capture` takes them."""
+    return ", ".join(f"{n} {part.name}" for n, part in enumerate(parts, 1))
+
+
 def open_source(path: str | Path, section: int | None = None) -> Iterator[SourceEvent]:
     """Events from the capture at `path`, whatever its kind; `section`: the capture of that
     number in a transcript an export of several captures wrote (see `captures_of`)."""

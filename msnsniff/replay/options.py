@@ -7,6 +7,14 @@ import argparse
 from pathlib import Path
 
 
+def capture_argument(parser: argparse.ArgumentParser) -> None:
+    """`--capture`: of a transcript `msnsniff export A B -o X.txt` wrote, the one capture a
+    command that reads one (tui, replay, mock) takes; such a file is refused without it."""
+    parser.add_argument("--capture", default=None, metavar="NAME|N",
+                        help="of a transcript holding several captures (an export of "
+                             "several), the one to use: its name or number (from 1)")
+
+
 def replay_arguments(parser: argparse.ArgumentParser) -> None:
     """`replay`'s options, added to its parser."""
     parser.add_argument("file", metavar="CAPTURE")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from msnsniff.capture import SourceEvent, SourceNote, StreamChunk
-from msnsniff.capture.sources import open_source
+from msnsniff.capture.sources import Capture
 from msnsniff.errors import MsnsniffError
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
@@ -92,15 +92,16 @@ class Workspace:
             self.notes += [f"{n.location}: {n.message}" for n in self.session.notes]
             self.done = True
 
-    def load(self, path: str | Path, cancelled: Callable[[], bool] = lambda: False,
+    def load(self, path: str | Path | Capture, cancelled: Callable[[], bool] = lambda: False,
              every: tuple[int, Callable[[], None]] | None = None) -> None:
-        """Read a whole file (in the caller's thread); a damaged file ends with a note.
-        `every=(n, f)` calls `f` after each `n` source events (the TUI freezes the garbage
-        collector's generations with it)."""
-        self.source_bytes = os.path.getsize(path)
+        """Read a whole file, or one capture of a transcript holding several (in the caller's
+        thread); a damaged file ends with a note. `every=(n, f)` calls `f` after each `n`
+        source events (the TUI freezes the garbage collector's generations with it)."""
+        one = path if isinstance(path, Capture) else Capture(str(path), str(path))
+        self.source_bytes = os.path.getsize(one.path)
         step, call = every if every is not None else (0, None)
         try:
-            for n, event in enumerate(open_source(path), 1):
+            for n, event in enumerate(one.events(), 1):
                 if cancelled():
                     break
                 self.push(event)

@@ -36,6 +36,7 @@ from textual.worker import Worker, get_current_worker
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import SourceEvent
+from msnsniff.capture.sources import Capture
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.describe import describe
 from msnsniff.session.filter import DisplayFilter
@@ -123,7 +124,7 @@ class MsnsniffApp(App[int]):
     ]
 
     def __init__(
-        self, workspace: Workspace, *, source: Path | None = None,
+        self, workspace: Workspace, *, source: Path | Capture | None = None,
         live: Callable[[MsnsniffApp], Coroutine[Any, Any, None]] | None = None,
         title: str = "", display: str = "",
     ) -> None:  # fmt: skip
@@ -133,7 +134,8 @@ class MsnsniffApp(App[int]):
         self.source = source
         self.live = live
         self.events: queue.Queue[SourceEvent | None] = queue.Queue()
-        self.sub_title = title or (str(source) if source else "live")
+        self.sub_title = title or (source.name if isinstance(source, Capture)
+                                   else str(source) if source else "live")  # fmt: skip
         self.display_filter: DisplayFilter | None = None
         self.filter_text = ""
         self.fold_noise = False
@@ -221,7 +223,7 @@ class MsnsniffApp(App[int]):
     # --- loading ----------------------------------------------------------------------------
 
     @work(thread=True, group="load")
-    def load_file(self, path: Path) -> None:
+    def load_file(self, path: Path | Capture) -> None:
         worker = get_current_worker()
 
         def cancelled() -> bool:  # asked before each event: a key first, then the next event

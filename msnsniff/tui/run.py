@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from msnsniff.tui.app import MsnsniffApp
 
 
-def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str = "") -> int:
-    """The TUI on a capture file, `display` its starting filter."""
+def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str = "",
+             capture: str | None = None) -> int:
+    """The TUI on a capture file, `display` its starting filter; of a transcript holding
+    several captures (an export of several), the one `capture` names (see `one_capture`)."""
     from msnsniff.tui.app import MsnsniffApp
 
     if not path.exists():
@@ -22,14 +24,15 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str =
     if path.is_dir():
         raise MsnsniffError(f"{path}: a directory; the TUI opens one capture (read, stats and "
                             "export take directories)")  # fmt: skip
-    from msnsniff.capture.sources import file_kind
+    from msnsniff.capture.sources import file_kind, one_capture
 
     try:  # not a capture at all: a plain error, as `read` gives, not an empty screen
         file_kind(path)
     except MsnsniffError as exc:
         raise MsnsniffError(f"{path}: {exc}") from exc
-    app = MsnsniffApp(Workspace(decode_as=decode_as), source=path, title=str(path),
-                      display=display)  # fmt: skip
+    one = one_capture(path, capture, "the TUI opens one (read, stats and export take them all)")
+    title = str(path) if one.section is None else f"{path}: {one.name} (capture {one.section})"
+    app = MsnsniffApp(Workspace(decode_as=decode_as), source=one, title=title, display=display)
     app.run()
     return exit_status(app)
 

@@ -1,15 +1,24 @@
-"""Starting the TUI on a live proxy: a proxy that cannot listen is a plain error."""
+"""Starting the TUI on a live proxy (a proxy that cannot listen is a plain error), and on one
+capture of a transcript that holds several."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import io
 import socket
+from pathlib import Path
 
 import pytest
 
+from msnsniff.session.workspace import Workspace
+from msnsniff.tui.app import MsnsniffApp
 from msnsniff.tui.run import proxy_app
+from msnsniff.tui.widgets.stream import StreamView
+from tests.msnsniff.tui.test_side_views import screen_text
+
+CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 
 
 def test_a_proxy_that_cannot_listen_ends_the_tui_with_its_error() -> None:
@@ -112,3 +121,62 @@ def test_a_tui_that_crashed_exits_with_a_failure_status(monkeypatch: pytest.Monk
 
     asyncio.run(quit_main())
     assert exit_status(quit_app) == 0
+
+
+def _export(tmp_path: Path, *names: str) -> Path:
+    """`msnsniff export` of bundled captures into one transcript (a part for each)."""
+    from msnsniff.cli import main
+
+    (tmp_path / "+".join(names)).mkdir()
+    out = tmp_path / "+".join(names) / "all.txt"
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(["export", *(str(CAPTURES / f"{n}.pcap") for n in names), "-o",
+                     str(out)]) == 0  # fmt: skip
+    return out
+
+
+def test_a_transcript_of_several_captures_opens_one_of_them(tmp_path: Path) -> None:
+    """`tui all.txt` of `export A B -o all.txt` showed A and B as one capture, frame numbers
+    running on from A into B; the TUI shows one capture, so `--capture` picks the part and
+    it reads as its original did: frame 1 first, the same frames, titled with its name."""
+    from msnsniff.capture.sources import one_capture
+
+    path = _export(tmp_path, "server_md5_logins", "server_chat")
+    alone = MsnsniffApp(Workspace(), source=_export(tmp_path, "server_chat"))  # (same flow ids)
+    part = MsnsniffApp(Workspace(), source=one_capture(path, "2", "the TUI opens one"))
+
+    async def shown(app: MsnsniffApp) -> str:
+        async with app.run_test(size=(120, 36)) as pilot:
+            for _ in range(1000):
+                if app.workspace.done:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.press("home")
+            await pilot.pause(0.3)
+            return screen_text(app, app.query_one(StreamView))
+
+    alone_text, part_text = asyncio.run(shown(alone)), asyncio.run(shown(part))
+    assert part.workspace.index.count == alone.workspace.index.count > 0
+    first = part_text.splitlines()[0]
+    assert first.split()[0] == "1", part_text
+    assert part_text == alone_text  # the same rows, numbered the same
+    assert part.sub_title == str(CAPTURES / "server_chat.pcap")
+
+
+def test_a_transcript_of_several_captures_is_refused_without_capture(tmp_path: Path) -> None:
+    """Without `--capture` the TUI says which captures the file holds and how to pick one,
+    before taking the screen (exit status 2), rather than showing them run together."""
+    from msnsniff.cli import main
+
+    path = _export(tmp_path, "server_md5_logins", "server_chat", "server_md5_logins")
+    for argv, said in (
+        ([], f"holds 3 captures (1 {CAPTURES}/server_md5_logins.pcap, 2 {CAPTURES}/"
+             "server_chat.pcap, 3 "),
+        (["--capture", str(CAPTURES / "server_md5_logins.pcap")],
+         "captures 1 and 3 of"),
+        (["--capture", "4"], "--capture 4: no such capture in"),
+    ):  # fmt: skip
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert main(["tui", *argv, str(path)]) == 2
+        assert said in err.getvalue(), err.getvalue()
