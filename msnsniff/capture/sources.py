@@ -54,6 +54,14 @@ class Capture:
         """The capture's source events."""
         return open_source(self.path, self.section)
 
+    @property
+    def label(self) -> str:
+        """How a command reading this one capture names it: the file, or for a part of a
+        transcript of several its name and where it is (`NAME (capture 2 of all.txt)`)."""
+        if self.section is None:
+            return self.path
+        return f"{self.name} (capture {self.section} of {self.path})"
+
 
 def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
     """The captures in `paths`: each file one, a transcript marking several captures each

@@ -18,8 +18,9 @@ connection (the documents move from the dispatch server to the notification serv
 of NAME` (`CAPTURE_MARK`). A file marking several captures is several captures: `captures`
 names them and `read_transcript(..., section=N)` reads the Nth alone, so each reads back as
 its original did (its own connections, frame numbers and analysis). Read whole, a marker
-ends every connection still open, so none continues into the next capture. A file without
-markers reads as before.
+ends every connection still open, so none continues into the next capture. Commands that
+read one capture (the TUI, replay, mock) take one section (`sources.one_capture`). A file
+without markers reads as before.
 """
 
 from __future__ import annotations

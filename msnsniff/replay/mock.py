@@ -40,6 +40,7 @@ from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.addresses import check_port, host_port
 from msnsniff.addresses import parse as split_address
+from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError, cannot_listen
 from msnsniff.replay.recording import RecConn, RecFrame, Recording, load_recording
@@ -424,7 +425,8 @@ def run_mock(
         if not args.allow_remote and not is_loopback(host):
             raise MsnsniffError(f"mock: {host} is not a loopback address (--allow-remote "
                                 "allows it)")  # fmt: skip
-    recording = load_recording(args.file, session(args), select=args.session)
+    one = one_capture(args.file, args.capture, "mock serves one recording at a time")
+    recording = load_recording(one, session(args), select=args.session)
     for note in recording.notes:
         err.write(f"msnsniff: {note}\n")
 
@@ -439,7 +441,7 @@ def run_mock(
         except OSError as e:
             await server.close()
             raise cannot_listen("mock: ", e) from e
-        out.write(f"mock: serving {len(recording.conns)} recorded connections of {args.file} "
+        out.write(f"mock: serving {len(recording.conns)} recorded connections of {one.label} "
                   f"on {server.address}\nmock: Passport nexus {server.nexus_url} (also "
                   f"{server.http_nexus_url})\n")  # fmt: skip
         out.flush()

@@ -24,6 +24,7 @@ def replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ns", default=None, metavar="HOST:PORT",
                         help="where logins the recording made straight to a notification "
                              "server connect (default: --to)")
+    capture_argument(parser)
     parser.add_argument("--session", default=None, metavar="ID",
                         help="only this login: its NS flow id (see `msnsniff sessions`) or "
                              "account (default: every login in the capture)")
@@ -59,6 +60,7 @@ def mock_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                         help="where clients connect (default %(default)s); redirects and "
                              "switchboard invitations point here too")
+    capture_argument(parser)
     parser.add_argument("--session", default=None, metavar="ID",
                         help="serve only this login (NS flow id or account; default: all)")
     parser.add_argument("--passport", default="127.0.0.1:0", metavar="HOST:PORT",

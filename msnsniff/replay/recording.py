@@ -17,6 +17,7 @@ from typing import Literal
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import Flow
+from msnsniff.capture.sources import Capture
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
@@ -121,11 +122,13 @@ class _Closes:
 
 
 def load_recording(
-    path: str | Path, session: CaptureSession, *, select: str | None = None
+    path: str | Path | Capture, session: CaptureSession, *, select: str | None = None
 ) -> Recording:
-    """Read `path` and keep the logins `select` names (the notification connection's flow id
-    as `msnsniff sessions` prints it, or an account; None: every login)."""
-    from msnsniff.capture.sources import open_source
+    """Read `path` (a file, or one capture of a transcript of several: see `one_capture`)
+    and keep the logins `select` names (the notification connection's flow id as `msnsniff
+    sessions` prints it, or an account; None: every login)."""
+    one = path if isinstance(path, Capture) else Capture(str(path), str(path))
+    path = one.label
 
     analysis = Analysis(session, keep_findings=False)
     links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
@@ -141,7 +144,7 @@ def load_recording(
     frames: dict[str, list[RecFrame]] = {}
     notes: list[str] = []
     try:
-        source = open_source(path)  # a file that cannot be read is said so, not "no login"
+        source = one.events()  # a file that cannot be read is said so, not "no login"
     except MsnsniffError as exc:
         raise MsnsniffError(f"{path}: {exc}") from exc
     try:

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from msnsniff.addresses import host_port, show
 from msnsniff.addresses import parse as split_address
+from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
@@ -231,7 +232,9 @@ def run_replay(
     credentials = Credentials(_pairs(args.account, ":", "--account"),
                               _pairs(args.ticket, "=", "--ticket"))  # fmt: skip
     options = ReplayOptions(args.pace, args.timeout, args.settle, args.max_gap, args.allow_remote)
-    recording = load_recording(args.file, session(args), select=args.session)
+    one = one_capture(args.file, args.capture, "replay re-drives one recording at a time (in a "
+                      "row, each would change the lists the next one finds)")
+    recording = load_recording(one, session(args), select=args.session)
     for note in recording.notes:
         err.write(f"msnsniff: {note}\n")
     machine, report = replay(recording, target, credentials, options, rules, args.nexus,
@@ -240,7 +243,7 @@ def run_replay(
 
     if args.format == "json":  # bytes that are not UTF-8 as \xNN, as `read` writes them
         out.write(json.dumps(printable_tree({
-            "capture": str(args.file),
+            "capture": one.name,
             "target": f"{target[0]}:{target[1]}",
             "logins": [{"account": lg.account, "ns_flow": lg.ns_flow.id}
                        for lg in recording.logins],
@@ -254,7 +257,7 @@ def run_replay(
         who = ", ".join(f"{lg.account or '?'} (NS flow {lg.ns_flow.id})"
                         for lg in recording.logins)  # fmt: skip
         steps = sum(1 for s in machine.steps if s.frame is not None)
-        header = (f"replay of {args.file}: {who}; {len(recording.conns)} connections, {steps} "
+        header = (f"replay of {one.label}: {who}; {len(recording.conns)} connections, {steps} "
                   f"client frames -> {target[0]}:{target[1]}")
         out.write(render(report, header=header, show_same=not args.only_changes))
     return report.exit_status

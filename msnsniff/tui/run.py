@@ -31,8 +31,8 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str =
     except MsnsniffError as exc:
         raise MsnsniffError(f"{path}: {exc}") from exc
     one = one_capture(path, capture, "the TUI opens one (read, stats and export take them all)")
-    title = str(path) if one.section is None else f"{path}: {one.name} (capture {one.section})"
-    app = MsnsniffApp(Workspace(decode_as=decode_as), source=one, title=title, display=display)
+    app = MsnsniffApp(Workspace(decode_as=decode_as), source=one, title=one.label,
+                      display=display)  # fmt: skip
     app.run()
     return exit_status(app)
 

@@ -267,3 +267,39 @@ def test_a_second_identical_client_is_served_again(recording: Recording) -> None
             return nicks
 
     assert asyncio.run(main()) == ["Alice", "Alice"]
+
+
+def test_a_transcript_of_several_captures_serves_the_one_capture_names(tmp_path: Path) -> None:
+    """`mock all.txt` of `export A B -o all.txt` served A's and B's connections as one
+    recording, numbered on across both; a mock serves one recording: without `--capture`
+    the file is refused, naming its parts, and with it only that part is served."""
+    path = tmp_path / "all.txt"
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert msnsniff_main(["export", str(ROOT / "captures" / "server_md5_logins.pcap"),
+                              str(ROOT / "captures" / "server_switchboard_limit.pcap"),
+                              "-o", str(path)]) == 0  # fmt: skip
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert msnsniff_main(["mock", str(path), "--listen", "127.0.0.1:0"]) == 2
+    assert f"{path} holds 2 captures (1 " in err.getvalue()
+    assert "pick one with --capture NAME or --capture N" in err.getvalue()
+    proc, first, host, port = _mock_command(path, "--capture", "2", "--once")
+    try:
+        name = ROOT / "captures" / "server_switchboard_limit.pcap"
+        assert first.startswith(f"mock: serving 1 recorded connections of {name} (capture 2 "
+                                f"of {path}) on "), first  # fmt: skip
+
+        async def follow_and_leave() -> None:
+            conn = await Connection.open(host, int(port))
+            conn.send_line("VER 1 MSNP8 CVR0")
+            await conn.expect(1)
+            await conn.close()
+
+        asyncio.run(asyncio.wait_for(follow_and_leave(), 20))
+        assert proc.wait(20) == 0  # every recorded connection (of that part) was served
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    assert "connection 1 done (NS alice@example.com)" in proc.stderr.read()

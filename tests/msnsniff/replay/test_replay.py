@@ -344,3 +344,54 @@ def test_a_dispatch_login_replayed_against_a_notification_server_goes_on_there(
     assert all(d["replayed"][0][0].startswith("USR # TWN S") for d in diffs)
     assert sum(f"{ns} answered USR 3 (recorded #" in n and "give --to the dispatch server's "
                "address" in n for n in report["notes"]) == 2, report["notes"]  # fmt: skip
+
+
+def _exported(tmp_path: Path, *names: str) -> Path:
+    """`msnsniff export` of bundled captures into one transcript (a part for each)."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+
+    out = tmp_path / "all.txt"
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(["export", *(str(CAPTURES / f"{n}.pcap") for n in names), "-o",
+                     str(out)]) == 0  # fmt: skip
+    return out
+
+
+def test_a_transcript_of_several_captures_replays_the_one_capture_names(
+    tmp_path: Path,
+) -> None:
+    """`replay all.txt` of `export A B A -o all.txt` replayed the parts as one recording:
+    B's logins found the lists A's had left on the server (SYN v1 where v0 was recorded, an
+    LST and an ILN more) and its frames were numbered on from A's. A replay is of one
+    recording: without `--capture` the file is refused, naming its parts; with it that part
+    replays exactly as its original file does against a fresh server."""
+    path = _exported(tmp_path, "server_md5_logins", "server_chat", "server_md5_logins")
+    with server_thread() as live:
+        status, out, err = replay_cli(path, live)
+    assert status == 2 and not out
+    assert (f"holds 3 captures (1 {CAPTURES}/server_md5_logins.pcap, 2 {CAPTURES}/server_chat"
+            f".pcap, 3 {CAPTURES}/server_md5_logins.pcap)") in err  # fmt: skip
+    assert "pick one with --capture NAME or --capture N" in err
+    with server_thread() as live:
+        status, alone = replay_json(CAPTURES / "server_chat.pcap", live)
+    assert status == 0
+    for choice in ("2", str(CAPTURES / "server_chat.pcap")):
+        with server_thread() as live:
+            status, part = replay_json(path, live, "--capture", choice)
+        assert status == 0, part
+        assert part["capture"] == str(CAPTURES / "server_chat.pcap")
+        assert part["items"] == alone["items"]  # the same frames, numbered from 1
+        assert [lg["account"] for lg in part["logins"]] == [
+            lg["account"] for lg in alone["logins"]]  # fmt: skip
+        assert part["logins"][0]["ns_flow"] == "all.txt#1"  # numbered as `sessions` says
+    with server_thread() as live:
+        status, out, err = replay_cli(path, live, "--capture", "3")
+    assert status == 0 and "result: equal" in out, out + err
+    assert out.startswith(f"replay of {CAPTURES}/server_md5_logins.pcap (capture 3 of {path}):")
+    with server_thread() as live:
+        status, out, err = replay_cli(path, live, "--capture", str(CAPTURES /
+                                                                   "server_md5_logins.pcap"))
+    assert status == 2 and "captures 1 and 3 of" in err and "give the number" in err
