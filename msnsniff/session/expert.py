@@ -5,8 +5,11 @@ Theory of operation
 Each frame is looked up in `RULES` by (command, direction); every rule listed there runs and
 may report a `Finding`. Rules see the frame, its decoded fields and a small per-connection
 `_Conn` state that the rules and `feed` keep up to date (authenticated yet, whose
-connection, the pending challenge, recent XFR SB times, the client's recent requests by
-TrID, the previous frame each way). Every frame also passes the checks that need no table
+connection, the pending challenge, recent XFR SB times, the previous frame each way). Which
+request a reply answers is the `Transactions` analyzer's pairing, asked for the rare replies
+that need it (an error reply, a reply while a request the server should disconnect for is
+outstanding), so expert and the pairing never tell two stories and nothing pairs twice; it
+must be fed before this analyzer. Every frame also passes the checks that need no table
 (malformed runs, capture gaps, the partial first bytes of a connection the capture joined
 mid-way, which are no damage and only a chat finding, error replies, commands before the
 login, unknown commands or another dialect's, a command in the argument form the grammar
@@ -17,7 +20,7 @@ Each finding is one sentence a person understands, naming what the server will d
 when the documents say (seed 004 for the contact-list limits, seed 000 for the switchboard
 rate limit, the error table for error replies), and where a server did otherwise (an error
 code documented for other commands; a reply to a request seed 004's server disconnects for,
-remembered per connection by TrID in `_Conn.doomed`).
+remembered per connection by request frame in `_Conn.doomed`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.contacts import ContactLists
+from msnsniff.session.transactions import Transaction, Transactions
 
 MAX_NICK_BYTES: Final = 387  # URL-encoded; over it the server disconnects (seed 004)
 MAX_GROUP_NAME_BYTES: Final = 61  # URL-encoded, on ADG; over it: 229 (seed 004)
@@ -56,8 +60,8 @@ PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT",
 OPENINGS: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS"})
 """Client commands that start a connection: a transcript beginning with one saw the login."""
 REQUESTS_KEPT: Final = 64
-"""Client requests remembered per connection, by TrID, so an error reply can name the request
-it refuses (a reply comes within a few requests of its own)."""
+"""Requests seed 004's server disconnects for remembered per connection, awaiting a reply (a
+reply comes within a few requests of its own)."""
 
 
 @dataclass(slots=True)
@@ -67,9 +71,8 @@ class _Conn:
     challenge: str | None = None  # the last CHL not yet answered
     sb_requests: deque[float] = field(default_factory=deque)
     last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
-    requests: dict[int, tuple[str, int]] = field(default_factory=dict)  # TrID -> (cmd, no)
-    doomed: dict[int, int] = field(default_factory=dict)  # TrID -> a request seed 004's
-    #                                                        server disconnects for (frame)
+    doomed: set[int] = field(default_factory=set)  # request frames seed 004's server
+    #                                                 disconnects for, not yet answered
     present: set[str] = field(default_factory=set)  # a switchboard's other participants
     blocked: dict[str, str] = field(default_factory=dict)  # participant -> why the user's
     #                                         messages will not reach them, once reported
@@ -156,23 +159,23 @@ def _reverse_list(ctx: Context) -> None:
 
 def _doomed(ctx: Context) -> None:
     """Remember a request seed 004's server disconnects for: a reply to it is a deviation."""
-    trid = ctx.frame.trid
-    if trid is not None:
-        ctx.conn.doomed[trid] = ctx.record.no
-        if len(ctx.conn.doomed) > REQUESTS_KEPT:
-            del ctx.conn.doomed[next(iter(ctx.conn.doomed))]
+    doomed = ctx.conn.doomed
+    if ctx.frame.trid is not None:
+        doomed.add(ctx.record.no)
+        if len(doomed) > REQUESTS_KEPT:
+            doomed.discard(min(doomed))
 
 
-def _kept_connection(ctx: Context) -> None:
-    """The server answered a request that seed 004's server disconnects for."""
-    trid = ctx.frame.trid
-    no = None if trid is None or not ctx.conn.doomed else ctx.conn.doomed.pop(trid, None)
-    if no is not None:
+def _kept_connection(ctx: Context, request: Transaction | None) -> None:
+    """The server answered (not refused) a request that seed 004's server disconnects for
+    (`request`: the one the pairing gave this reply)."""
+    if request is not None and request.request in ctx.conn.doomed:
+        ctx.conn.doomed.discard(request.request)
         ctx.report(
             Severity.WARN, "expert.kept_connection",
-            f"the server answered {ctx.frame.cmd} {trid} (frame {no}) and kept the connection, "
-            "where seed 004's server disconnects the client",
-            no,
+            f"the server answered {request.cmd} {request.trid} (frame {request.request}) and "
+            "kept the connection, where seed 004's server disconnects the client",
+            request.request,
         )  # fmt: skip
 
 
@@ -317,22 +320,21 @@ def _left(ctx: Context) -> None:
         ctx.conn.blocked.pop(who, None)
 
 
-def _error_reply(ctx: Context) -> None:
-    """An error reply explained, naming the request it refuses when this connection sent
-    one with its TrID. A code documented for other commands than the refused one (Escargot's
-    205 for REM, where seed 004 answers 216; its 229 for REG, where seed 004 has no error
-    below 128 bytes) is a WARN that says so."""
+def _error_reply(ctx: Context, request: Transaction | None) -> None:
+    """An error reply explained, naming the request it refuses when the pairing found one
+    (`request`: with a reused TrID, the one the server was answering, not the newest).
+    A code documented for other commands than the refused one (Escargot's 205 for REM, where
+    seed 004 answers 216; its 229 for REG, where seed 004 has no error below 128 bytes) is a
+    WARN that says so."""
     frame = ctx.frame
     assert isinstance(frame, ErrorFrame)
     info = error_info(frame.code)
     severity = Severity.ERROR if info.disconnects else Severity.NOTE
-    trid = frame.trid
-    request = None if trid is None else ctx.conn.requests.get(trid)
     if request is None:
         ctx.report(severity, "expert.error_reply",
                    f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
         return
-    cmd, no = request
+    cmd, trid, no = request.cmd, request.trid, request.request
     if info.commands and cmd not in info.commands:  # a server departing from the references
         documented = " and ".join(info.commands)
         ctx.report(max(severity, Severity.WARN), "expert.error_reply",
@@ -420,11 +422,20 @@ def _starts_a_frame(raw: bytes) -> bool:
 class Expert(NativeAnalyzer):
     """The expert-findings analyzer (see the module docstring)."""
 
-    def __init__(self, sink: Sink, contacts: ContactLists | None = None) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        contacts: ContactLists | None = None,
+        transactions: Transactions | None = None,
+    ) -> None:
         """`contacts` (the contact-list analyzer of the same analysis) enables the checks
-        that need someone's lists: the 31st group, privacy settings that block a caller."""
+        that need someone's lists: the 31st group, privacy settings that block a caller.
+        `transactions` (the pairing analyzer of the same analysis, fed before this one) says
+        which request a reply answers: without it, an error reply names no request and a
+        reply to a request the server should disconnect for goes unnoticed."""
         self._sink = sink
         self._contacts = contacts
+        self._transactions = transactions
         self._conns: dict[str, _Conn] = {}
 
     def feed(self, record: FrameRecord) -> None:
@@ -449,24 +460,18 @@ class Expert(NativeAnalyzer):
         sink = self._sink
         cmd, direction = frame.cmd, frame.direction
         decoded = decode(frame)
-        if isinstance(frame, ErrorFrame):
-            if conn.doomed:  # refused, not kept: the connection's end, if any, says the rest
-                conn.doomed.pop(frame.trid or 0, None)
-            _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts))
+        if isinstance(frame, ErrorFrame):  # the pairing is asked only on these rare branches
+            transactions = self._transactions
+            request = None if transactions is None else transactions.answered_by(record)
+            if request is not None and conn.doomed:  # refused, not kept: the connection's
+                conn.doomed.discard(request.request)  # end, if any, says the rest
+            _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts),
+                         request)  # fmt: skip
         else:
-            if conn.doomed and direction is S2C:
+            if conn.doomed and direction is S2C and self._transactions is not None:
                 _kept_connection(Context(record, frame, decoded.fields, conn, sink,
-                                         self._contacts))  # fmt: skip
+                                         self._contacts), self._transactions.answered_by(record))
             if direction is C2S:
-                trid = frame.trid
-                if trid is not None:
-                    requests = conn.requests
-                    requests.pop(trid, None)  # a reused TrID: the newest request counts
-                    if conn.doomed:
-                        conn.doomed.pop(trid, None)
-                    requests[trid] = (cmd, record.no)
-                    if len(requests) > REQUESTS_KEPT:
-                        del requests[next(iter(requests))]
                 text = _before_auth(conn, record, cmd)
                 if text is not None:
                     sink(Finding(Severity.WARN, "expert.before_auth", text, flow, record.no))

@@ -37,7 +37,8 @@ Settled transactions are forgotten once a connection holds over twice `KEEP` tra
 (the last `KEEP` settled stay, for a late reply), and a connection's state goes when it
 closes, so memory follows the open connections.
 Listeners hear each request (`on_request`), each pairing as it is made (`on_reply`), each
-settlement (`on_settle`) and each outcome (`on_outcome`: the JOI a ringing CAL led to).
+settlement (`on_settle`) and each outcome (`on_outcome`: the JOI a ringing CAL led to). An
+analyzer fed after this one asks `answered_by(record)` which request a reply was paired with.
 """
 
 from __future__ import annotations
@@ -137,6 +138,24 @@ class Transactions(NativeAnalyzer):
         """Call `listener` too when a transaction settles (another analyzer sharing this
         one's pairing instead of pairing, and reporting, everything a second time)."""
         self._on_settle.append(listener)
+
+    def answered_by(self, record: FrameRecord) -> Transaction | None:
+        """The request the server frame `record`, just fed, was paired with by its TrID (None
+        for a reply to an unknown TrID, and for TrID-less lines). For an analyzer fed after
+        this one that names the request a reply answers (expert), so the two never differ:
+        asked for rare frames only, it costs the common path nothing."""
+        frame = record.frame
+        trid = frame.trid if isinstance(frame, CommandFrame) else None
+        conn = self._conns.get(record.flow.id)
+        if not trid or conn is None:
+            return None
+        no = record.no
+        txn = conn.open.get(trid)
+        if txn is not None and txn.replies and txn.replies[-1] == no:
+            return txn
+        reuse = conn.reused.get(trid) if conn.reused else None
+        last = None if reuse is None else reuse.last  # an earlier request with that TrID
+        return last if last is not None and last.replies and last.replies[-1] == no else None
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:

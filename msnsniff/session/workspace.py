@@ -50,7 +50,7 @@ class Workspace:
         self.pairing = PairingView(self.analysis, max_held=0 if live else MAX_HELD)
         # the views show everything afterwards, so the analyzers keep what they release
         self.lists = self.analysis.add(lambda sink: ContactLists(sink, keep_history_for="all"))
-        self.analysis.add(lambda sink: Expert(sink, self.lists))
+        self.analysis.add(lambda sink: Expert(sink, self.lists, self.pairing.transactions))
         self.analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret_from_env()))
         self.links = self.analysis.add(lambda sink: SessionLinks(sink, keep=True))
         self.presence = self.analysis.add(Presence)

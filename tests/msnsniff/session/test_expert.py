@@ -16,14 +16,17 @@ from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.expert import Expert
+from msnsniff.session.transactions import Transactions
 from tests.helpers import REAL, SEEDS, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def expert(events: Iterable[SourceEvent]) -> tuple[dict[int, bytes], list[Finding]]:
+    """Expert's findings alone: the pairing it asks is fed first, its findings dropped."""
     analysis = Analysis(CaptureSession(load_dissectors()))
-    analysis.add(Expert)
+    pairing = analysis.add(lambda _sink: Transactions(lambda _finding: None))
+    analysis.add(lambda sink: Expert(sink, transactions=pairing))
     records: list[FrameRecord] = list(analysis.run(events))
     lines = {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}
     return lines, analysis.findings
@@ -87,7 +90,8 @@ def test_seed_004_reg_disconnects() -> None:
 
 
 def test_an_error_reply_names_the_request_it_refuses_or_none() -> None:
-    """The request is this connection's latest with the reply's TrID; a reply whose TrID no
+    """The request is the one the pairing gave the reply: with a TrID reused while its first
+    request waits, the oldest waiting (the server answers in order); a reply whose TrID no
     request of the connection carried is explained without one."""
     text = (
         "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n"
@@ -98,7 +102,7 @@ def test_an_error_reply_names_the_request_it_refuses_or_none() -> None:
     lines, findings = expert(transcript(text))
     replies = {lines[f.frame or 0]: f for f in findings if f.code == "expert.error_reply"}
     reused = replies[b"215 3"]
-    assert reused.related is not None and lines[reused.related] == b"ADD 3 AL x@y.z x@y.z"
+    assert reused.related is not None and lines[reused.related] == b"ADD 3 FL x@y.z x@y.z"
     assert f"refuses ADD 3 (frame {reused.related}):" in reused.message
     orphan = replies[b"216 9"]
     assert orphan.related is None
@@ -326,7 +330,8 @@ def test_joined_mid_connection_is_not_before_auth() -> None:
 def with_contacts(events: Iterable[SourceEvent]) -> tuple[dict[int, bytes], list[Finding]]:
     analysis = Analysis(CaptureSession(load_dissectors()))
     lists = analysis.add(ContactLists)
-    analysis.add(lambda sink: Expert(sink, lists))
+    pairing = analysis.add(lambda _sink: Transactions(lambda _finding: None))
+    analysis.add(lambda sink: Expert(sink, lists, pairing))
     records: list[FrameRecord] = list(analysis.run(events))
     return {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}, analysis.findings
 
@@ -504,3 +509,45 @@ def test_real_captures_use_their_dialects_forms_but_for_one_probe() -> None:
         "escargot_msnp2_msnp5_md5": [],
         "twisted_msnp8_vs_escargot": [],
     }
+
+
+def all_analyzers(events: Iterable[SourceEvent]) -> tuple[dict[int, bytes], list[Finding]]:
+    """The findings of every analyzer, wired as `msnsniff expert` wires them."""
+    from msnsniff.reports import add_all_analyzers
+
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    add_all_analyzers(analysis)
+    records: list[FrameRecord] = list(analysis.run(events))
+    return {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}, analysis.findings
+
+
+LOGIN = "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
+
+
+def test_an_error_reply_to_a_reused_trid_names_the_request_transactions_paired() -> None:
+    """`ADD 7 FL`, `REM 7 AL` (the TrID reused while the ADD waits), then `215 7`: the
+    server answers in order, so the 215 refuses the ADD, as the pairing says (`read`'s
+    `request`); expert named the newest request with the TrID, the REM, and called 215 a
+    code documented only for other commands."""
+    text = LOGIN + "C: ADD 7 FL a@x.com a\nC: REM 7 AL b@x.com\nS: 215 7\n"
+    lines, findings = all_analyzers(transcript(text))
+    error = next(f for f in findings if f.code == "expert.error_reply")
+    assert error.related is not None and lines[error.related] == b"ADD 7 FL a@x.com a"
+    assert error.severity is Severity.NOTE
+    assert error.message.startswith("error 215 ERR_ALREADY_THERE refuses ADD 7 (frame 5): ")
+    unanswered = [lines[f.frame or 0] for f in findings if f.code == "trid.unanswered"]
+    assert unanswered == [b"REM 7 AL b@x.com"]  # both analyzers tell the same story
+
+
+def test_a_doomed_request_answered_after_its_trid_was_reused_is_reported() -> None:
+    """`ADD 5 RL` (seed 004's server disconnects for it), `CHG 5` reusing its TrID, then the
+    server's `ADD 5 RL` echo: the server kept the connection after answering the ADD. The
+    CHG made expert forget the ADD, so nothing was reported."""
+    text = LOGIN + (
+        "C: ADD 5 RL x@y.z x@y.z\nC: CHG 5 NLN 0\nS: ADD 5 RL 9 x@y.z x@y.z\nS: CHG 5 NLN 0\n"
+    )
+    lines, findings = all_analyzers(transcript(text))
+    kept = [f for f in findings if f.code == "expert.kept_connection"]
+    assert [(lines[f.frame or 0], f.related) for f in kept] == [(b"ADD 5 RL 9 x@y.z x@y.z", 5)]
+    assert kept[0].message == ("the server answered ADD 5 (frame 5) and kept the connection, "
+                               "where seed 004's server disconnects the client")  # fmt: skip
