@@ -32,7 +32,13 @@ from typing import Any, BinaryIO, Final, TextIO
 
 from dissectors.api import Direction, Frame
 from dissectors.http.frames import HttpMalformed, HttpMessage, HttpRequest, HttpResponse
-from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, MsnpFrame
+from dissectors.msnp.frames import (
+    CommandFrame,
+    GapFrame,
+    MalformedFrame,
+    MsnpFrame,
+    PartialFrame,
+)
 from msnsniff.capture.packets import Segment
 from msnsniff.capture.transcript import EXPORT_HEADER
 from msnsniff.errors import MsnsniffError, require_output_dir
@@ -44,7 +50,8 @@ ROWS_PER_PART: Final = 100_000
 
 SCHEMA: Final = {
     "frames": "capture, no, ts, flow, src, dst, dir, proto, cmd, trid, args (list<string>), "
-              "payload_length, content_type, error_code, error_name, malformed, request, rtt",
+              "payload_length, content_type, error_code, error_name, malformed, partial, "
+              "request, rtt",
     "transactions": "capture, flow, proto, trid, cmd, request, replies (list<int64>), rtt, "
                     "expects_reply",
     "list_changes": "capture, account, flow, frame, request, kind, version, before_version, "
@@ -58,7 +65,8 @@ COLUMNS: Final = {
                ("dst", "string"), ("dir", "string"), ("proto", "string"), ("cmd", "string"),
                ("trid", "int64"), ("args", "list<string>"), ("payload_length", "int64"),
                ("content_type", "string"), ("error_code", "int64"), ("error_name", "string"),
-               ("malformed", "string"), ("request", "int64"), ("rtt", "float64")),
+               ("malformed", "string"), ("partial", "bool"), ("request", "int64"),
+               ("rtt", "float64")),
     "transactions": (("flow", "string"), ("proto", "string"), ("trid", "int64"),
                      ("cmd", "string"),
                      ("request", "int64"), ("replies", "list<int64>"), ("rtt", "float64"),
@@ -516,14 +524,19 @@ class _ParquetTables:
         self._parts: dict[str, int] = dict.fromkeys(SCHEMA, 0)
 
     def frame(self, record: FrameRecord, pairing: Any) -> None:
+        """One `frames` row. `malformed` is the reason and `partial` whether it is only the
+        tail of a frame the capture joined mid-way (JSON Lines' `malformed.partial`): true
+        for that, false for damage (malformed bytes, a gap), null for a well-formed frame."""
         frame = record.frame
+        reason = _malformed_reason(frame)
         row: dict[str, Any] = {
             "no": record.no, "ts": record.ts, "flow": record.flow.id,
             "src": record.flow.client if frame.direction is Direction.C2S else record.flow.server,
             "dst": record.flow.server if frame.direction is Direction.C2S else record.flow.client,
             "dir": frame.direction.value, "proto": record.proto, "cmd": None, "trid": None,
             "args": None, "payload_length": None, "content_type": None, "error_code": None,
-            "error_name": None, "malformed": _malformed_reason(frame),
+            "error_name": None, "malformed": reason,
+            "partial": None if reason is None else isinstance(frame, PartialFrame),
             "request": None if pairing is None else pairing.request,
             "rtt": None if pairing is None else pairing.rtt,
         }  # fmt: skip

@@ -403,6 +403,10 @@ README_QUERIES = {
         JOIN read_parquet('OUT/frames/*/*.parquet', hive_partitioning = true) r
           ON r.capture = f.capture AND r.no = f.request
         WHERE f.error_code IS NOT NULL ORDER BY f.capture, f.no""",
+    "damage": """
+        SELECT capture, no, flow, malformed
+        FROM read_parquet('OUT/frames/*/*.parquet', hive_partitioning = true)
+        WHERE malformed IS NOT NULL AND NOT partial ORDER BY capture, no""",
     "slowest": """
         SELECT capture, cmd, max(rtt) AS worst
         FROM read_parquet('OUT/transactions/*/*.parquet', hive_partitioning = true)
@@ -437,6 +441,7 @@ def test_parquet_tables_answer_the_readme_queries(tmp_path: Path) -> None:
     errors = query("errors")
     name = str(LISTS).replace("/", "_")  # the partition value: the path as given, made safe
     assert (name, "229", "ERR_GROUP_NAME_TOO_LONG", "ADG") in errors
+    assert query("damage") == []  # the server's own captures are whole
     assert query("slowest")
     changes = con.execute("SELECT kind, count(*) FROM "
                           f"read_parquet('{out}/list_changes/*/*.parquet') GROUP BY kind"
@@ -456,8 +461,9 @@ def test_parquet_parts_of_every_capture_share_one_schema(tmp_path: Path) -> None
     status, _, err = run("export", *map(str, captures), "-o", str(out))
     assert status == 0, err
     con = duckdb.connect()
-    for name, sql in README_QUERIES.items():
-        assert con.execute(sql.replace("OUT", str(out))).fetchall(), name
+    for name, sql in README_QUERIES.items():  # each runs; all but "damage" find rows
+        rows = con.execute(sql.replace("OUT", str(out))).fetchall()
+        assert bool(rows) is (name != "damage"), name
     posts = con.execute(f"SELECT count(*), min(args[1]), min(content_type) FROM read_parquet("
                         f"'{out}/frames/*/*.parquet') WHERE cmd = 'POST'").fetchone()
     assert posts == (11, "/restserver.php", "application/x-www-form-urlencoded")
@@ -546,6 +552,36 @@ def test_parquet_malformed_is_the_jsonl_reason_and_not_an_http_status_text(
            for row in pq.read_table(table / "frames").to_pylist()}  # fmt: skip
     assert got == expected
     assert sum(reason is not None for reason in got.values()) == 1
+
+
+def test_parquet_partial_tells_a_capture_joined_mid_line_from_damage(tmp_path: Path) -> None:
+    """A capture without the connection's SYN starts with the tail of a line: JSON Lines
+    marks it `malformed.partial`, no damage. The Parquet `malformed` column held its reason
+    with nothing to tell it from real damage: `partial` is true for it, false for damage
+    (malformed bytes, gaps) and null where `malformed` is."""
+    duckdb = pytest.importorskip("duckdb")
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    src = tmp_path / "late.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv._seq = [1000, 5000]  # no SYN in the capture: it joined the connection under way
+        conv.send(1.1, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
+        conv.send(1.2, False, b"garbage\r\nQNG\r\n")
+    table, lines = tmp_path / "x.parquet", tmp_path / "x.jsonl"
+    for out in (table, lines):
+        status, _, err = run("export", str(src), "-o", str(out))
+        assert status == 0, err
+    expected = {row["no"]: None if row["malformed"] is None
+                else bool(row["malformed"].get("partial")) for row in jsonl(lines)}  # fmt: skip
+    assert expected == {1: True, 2: None, 3: False, 4: None}
+    frames = f"read_parquet('{table}/frames/*/*.parquet', hive_partitioning = true)"
+    con = duckdb.connect()
+    got = dict(con.execute(f"SELECT no, partial FROM {frames}").fetchall())
+    assert got == expected
+    damage = con.execute(f"SELECT no, malformed FROM {frames} WHERE malformed IS NOT NULL "
+                         "AND NOT partial").fetchall()  # fmt: skip
+    assert damage == [(3, "not an MSNP command line; skipped to the next command")]
 
 
 def test_parquet_transactions_have_the_replies_jsonl_has(tmp_path: Path) -> None:
