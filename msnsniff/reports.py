@@ -37,11 +37,11 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
                       fb_secret: str | None = None,
                       on_list_change: Callable[[ListChange], None] | None = None) -> None:
     """Every analyzer: pairing, contact lists, links, presence, conversations, expert (which
-    reads the contact lists for its privacy and group-count checks, and the pairing for the
-    request a reply answers), and the HTTP message APIs (`fb_secret` verifies Facebook REST
-    signatures). Pass `transactions` when a `PairingView` already pairs (and reports) the
-    requests (it must be in `analysis` already); `on_list_change` hears each contact-list
-    change."""
+    reads the contact lists for its privacy and group-count checks; it and the lists ask the
+    pairing which request a reply answers), and the HTTP message APIs (`fb_secret` verifies
+    Facebook REST signatures). Pass `transactions` when a `PairingView` already pairs (and
+    reports) the requests (it must be in `analysis` already); `on_list_change` hears each
+    contact-list change."""
     from msnsniff.session.contacts import ContactLists
     from msnsniff.session.conversations import Conversations
     from msnsniff.session.expert import Expert
@@ -49,11 +49,12 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
     from msnsniff.session.presence import Presence
     from msnsniff.session.webapi import WebApis, fb_secret_from_env
 
-    lists = analysis.add(lambda sink: ContactLists(sink, on_change=on_list_change))
-    analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret or fb_secret_from_env()))
-    if transactions is None:  # before expert, which names the request a reply answers by it
+    if transactions is None:  # first: the lists and expert ask it which request a reply answers
         transactions = analysis.add(Transactions)
     pairing = transactions
+    lists = analysis.add(lambda sink: ContactLists(sink, on_change=on_list_change,
+                                                   transactions=pairing))  # fmt: skip
+    analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret or fb_secret_from_env()))
     analysis.add(lambda sink: Expert(sink, lists, pairing))
     for make in (SessionLinks, Presence, Conversations):
         analysis.add(make)

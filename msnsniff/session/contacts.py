@@ -48,8 +48,13 @@ known state proves wrong is a WARN `contacts.contradiction`: an error (216 for a
 on that list, 215 for one not on it, 219 for one not on the opposite list, 224 for a group
 that exists, 225 for a contact in that group, 205 for a contact on a list, 218 for a mode
 not in force, 223/228 when the groups say otherwise, 230 for a group other than 0) or a
-success the seed says the server refuses (215/216/219/224/225 cases). Errors are paired with
-their request by TrID here, independent of the Transactions analyzer.
+success the seed says the server refuses (215/216/219/224/225 cases). Replies and errors
+are paired with their request by TrID here (a list reply carries its request's TrID), but
+when the client reused a TrID while its earlier list request still waited (rare), the
+earlier requests are kept aside (`_Conn.reused`, by request frame) and the `Transactions`
+analyzer given to the constructor (fed before this one) says which request a reply to that
+TrID answers, so the lists, the pairing and expert agree. Without one, the newest request
+with the TrID is the one waiting, as the earlier ones are dropped.
 
 Knowledge is three-valued: after a complete SYN everything absent is known absent; without
 one only what the capture saw happen is known; a version gap, a step back or a capture gap
@@ -77,6 +82,7 @@ from dissectors.msnp.grammar import C2S
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.transactions import Transactions
 
 GroupId = int | str
 """A group's id: a number 0-29 up to MSNP9, a GUID from MSNP10."""
@@ -1035,6 +1041,8 @@ class _Conn:
     switchboard: bool = False
     pending: dict[int, _Request] = field(default_factory=dict)
     sync: _Sync | None = None
+    reused: dict[int, _Request] = field(default_factory=dict)  # request frame -> a request
+    #                      still waiting whose TrID a later one took (with a Transactions)
 
 
 @dataclass(slots=True)
@@ -1064,8 +1072,13 @@ class ContactLists(NativeAnalyzer):
         keep_history_for: KeepHistory = None,
         rules: ServerRules = SEED_004,
         recent: int = RECENT,
+        transactions: Transactions | None = None,
     ) -> None:
+        """`transactions`, the pairing analyzer of the same analysis fed before this one,
+        says which request a reply answers when the client reused a TrID (see the module
+        docstring)."""
         self._sink = sink
+        self._transactions = transactions
         self._on_change = on_change
         self._on_close = on_close
         self._keep_all = keep_history_for == "all"
@@ -1126,6 +1139,8 @@ class ContactLists(NativeAnalyzer):
         if conn.switchboard:
             return
         request = conn.pending.pop(trid, None) if trid else None
+        if conn.reused and trid:  # rare: a reused TrID, whose reply this may be
+            request = self._answered(conn, record, trid, request)
         if request is not None and request.cmd != cmd:
             request = None
         version = decode(frame).fields.get("version")
@@ -1179,10 +1194,33 @@ class ContactLists(NativeAnalyzer):
         if trid is None or conn.switchboard:
             return
         pending = conn.pending
-        pending.pop(trid, None)
+        earlier = pending.pop(trid, None)
+        if earlier is not None and self._transactions is not None:  # rare: a reused TrID
+            conn.reused[earlier.frame] = earlier  # its reply may still come
+            if len(conn.reused) > MAX_WAITING:
+                del conn.reused[next(iter(conn.reused))]
         pending[trid] = _Request(cmd, decode(frame).fields, record.no, frame.dialect, _text(frame))
         if len(pending) > MAX_WAITING:
             del pending[next(iter(pending))]
+
+    def _answered(
+        self, conn: _Conn, record: FrameRecord, trid: int, request: _Request | None
+    ) -> _Request | None:
+        """The waiting request the reply `record` answers, when the connection reused a
+        TrID: `request` (the one its TrID named, already taken out of the waiting ones),
+        unless the pairing gave the reply to an earlier request with that TrID, which is
+        then taken instead and `request` waits again."""
+        if self._transactions is None:
+            return request
+        txn = self._transactions.answered_by(record)
+        if txn is None or (request is not None and request.frame == txn.request):
+            return request
+        earlier = conn.reused.pop(txn.request, None)
+        if earlier is None:
+            return request
+        if request is not None:  # the newest request with the TrID still waits
+            conn.pending[trid] = request
+        return earlier
 
     def _bind(self, conn: _Conn, dialect: int) -> _Work:
         """The lists of the connection's account, continued or started."""
@@ -1357,6 +1395,8 @@ class ContactLists(NativeAnalyzer):
     def _error(self, conn: _Conn, record: FrameRecord, frame: ErrorFrame) -> None:
         assert frame.trid is not None
         request = conn.pending.pop(frame.trid, None)
+        if conn.reused:  # rare: a reused TrID, whose reply this may be
+            request = self._answered(conn, record, frame.trid, request)
         if request is None:
             return
         check = _CHECK_ERROR.get((request.cmd, frame.code))

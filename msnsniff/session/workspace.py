@@ -49,7 +49,8 @@ class Workspace:
         self.analysis = Analysis(self.session, keep_findings=True)
         self.pairing = PairingView(self.analysis, max_held=0 if live else MAX_HELD)
         # the views show everything afterwards, so the analyzers keep what they release
-        self.lists = self.analysis.add(lambda sink: ContactLists(sink, keep_history_for="all"))
+        self.lists = self.analysis.add(lambda sink: ContactLists(
+            sink, keep_history_for="all", transactions=self.pairing.transactions))
         self.analysis.add(lambda sink: Expert(sink, self.lists, self.pairing.transactions))
         self.analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret_from_env()))
         self.links = self.analysis.add(lambda sink: SessionLinks(sink, keep=True))

@@ -816,3 +816,27 @@ def test_switchboards_and_unknown_logins() -> None:
     assert run.lists.accounts == ["?", "?t#2"]
     assert run.lists.history("?t#2").latest().lists["FL"] == {"b@b.c"}
     assert [c.account for c in run.changes] == ["?", "?t#2"]
+
+
+def test_a_reply_to_a_reused_trid_is_checked_against_the_request_transactions_paired() -> None:
+    """`REM 7 AL a` (a is not on the AL), `REM 7 AL x` reusing the TrID, then `216 7` and the
+    REM of x: the server answers in order, so the 216 refuses the REM of a, as the pairing
+    and expert say. The lists took it for the REM of x (the newest request with the TrID)
+    and reported a contradiction, x being on the AL; the REM of x's reply then named no
+    request. Wired as `msnsniff expert` wires them."""
+    from msnsniff.reports import add_all_analyzers
+
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    changes: list[ListChange] = []
+    add_all_analyzers(analysis, on_list_change=changes.append)
+    events = script(*SYNCED, ">>> REM 7 AL a@y.z", ">>> REM 7 AL x@y.z", "<<< 216 7",
+                    "<<< REM 7 AL 11 x@y.z")  # fmt: skip
+    records = list(analysis.run(events))
+    lines = {r.no: r.frame.raw.split(b"\r\n")[0] for r in records}
+    assert [f for f in analysis.findings if f.code.startswith("contacts.")] == []
+    error = next(f for f in analysis.findings if f.code == "expert.error_reply")
+    assert error.related is not None and lines[error.related] == b"REM 7 AL a@y.z"
+    remove = [c for c in changes if c.kind == "remove"]
+    assert [(c.contact, c.list, c.version, lines[c.request or 0]) for c in remove] == [
+        ("x@y.z", "AL", 11, b"REM 7 AL x@y.z")
+    ]
