@@ -196,7 +196,7 @@ class StatsView(Widget):
             self._drawn = None
         s = self._stats
         key = (sum(s.commands.values()), sum(f.frames for f in s.flows.values()), s.malformed,
-               s.gaps, sum(h.count for h in s.rtt.values()), sum(s.unanswered.values()),
+               s.gaps, s.partial, sum(h.count for h in s.rtt.values()), sum(s.unanswered.values()),
                self._all, self._by_name,
                self._web.bytes if self._web is not None else 0)  # fmt: skip
         if key == self._drawn:
@@ -213,6 +213,8 @@ class StatsView(Widget):
                        f"{'s' * (len(s.flows) != 1)}")  # fmt: skip
         summary.append(f"   {s.malformed} malformed", "red" if s.malformed else "dim")
         summary.append(f"   {s.gaps} gaps", "red" if s.gaps else "dim")
+        if s.partial:  # as `msnsniff stats`: the capture joined connections mid-way, no damage
+            summary.append(f"   {s.partial} partial (joined mid-way)", "dim")
         if self._dialects:
             summary.append("   " + ", ".join(f"MSNP{d}" for d in sorted(self._dialects)), "dim")
         self.query_one("#stats-summary", Static).update(summary)

@@ -727,3 +727,31 @@ def test_stats_of_an_http_capture_do_not_say_no_request_was_answered() -> None:
         assert text.count("0 MSNP frames") == 2
 
     run(view, body)
+
+
+def test_stats_of_a_capture_joined_mid_line_count_the_partial_frame_apart(
+    tmp_path: Path,
+) -> None:
+    """A capture without the connection's SYN starts with the tail of a line, then real
+    garbage: `msnsniff stats` says '1 malformed, 0 gaps, 1 partial'; the view said '1
+    malformed   0 gaps' and nothing of the partial frame, which the analyzer counts apart."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    src = tmp_path / "late.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv._seq = [1000, 5000]  # no SYN in the capture: it joined the connection under way
+        conv.send(1.1, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
+        conv.send(1.2, False, b"garbage\r\nQNG\r\n")
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    stats = Stats.attach(analysis)
+    list(analysis.run(open_source(src)))
+    assert (stats.malformed, stats.gaps, stats.partial) == (1, 0, 1)
+    view = StatsView(stats)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        text = screen_text(app, view)
+        assert ("4 frames on 1 connection   1 malformed   0 gaps   1 partial (joined mid-way)"
+                in text)  # fmt: skip
+
+    run(view, body)
