@@ -404,7 +404,11 @@ def run_contacts(
         analysis = Analysis(session(args), keep_findings=False)
         selected = _select(args, analysis)
         keep: set[str] | str = {args.account} if args.account else "all"
-        lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep))  # noqa: B023
+        # the pairing says which request a reply to a reused TrID answers (rare; the lists
+        # keep their own TrID table for the common case)
+        pairing = analysis.add(Transactions)
+        lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep,  # noqa: B023
+                                                       transactions=pairing))  # noqa: B023
         messages = _drive(analysis, capture, lambda: None, _dissector(args, session, capture.path))
         accounts = [args.account] if args.account else lists.accounts
         if args.account and args.account not in lists.accounts:

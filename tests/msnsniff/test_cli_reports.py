@@ -289,3 +289,21 @@ def test_chat_sessions_and_contacts_take_a_display_filter() -> None:
     assert status == 2 and "-Y selects the timeline's changes" in err
     status, _, err = run("chat", "-Y", "msnp.cmd ==", DEMO)
     assert status == 2 and err.startswith("msnsniff: display filter:")
+
+
+def test_contacts_pairs_the_replies_to_a_reused_trid_with_their_own_requests(
+    tmp_path: Path,
+) -> None:
+    """Two REMs sent with the same TrID before either reply: the server answers in order,
+    so each change's `request` is its own REM (`contacts` named the newest for both)."""
+    path = tmp_path / "reused.txt"
+    path.write_text("\n".join([
+        "C: VER 1 MSNP8 CVR0", "S: VER 1 MSNP8", "C: USR 2 TWN I me@x.y",
+        "S: USR 2 OK me@x.y Me 1 0", "C: SYN 3 0", "S: SYN 3 10 2 0", "S: GTC A", "S: BLP AL",
+        "S: LST a@y.z a 2", "S: LST x@y.z x 2", "C: REM 7 AL a@y.z", "C: REM 7 AL x@y.z",
+        "S: REM 7 AL 11 a@y.z", "S: REM 7 AL 12 x@y.z", "",
+    ]))  # fmt: skip
+    status, text, _ = run("contacts", "-T", "json", str(path))
+    removals = [(c["contact"], c["frame"], c["request"])
+                for c in json.loads(text)["result"] if c["kind"] == "remove"]  # fmt: skip
+    assert status == 0 and removals == [("a@y.z", 13, 11), ("x@y.z", 14, 12)]
