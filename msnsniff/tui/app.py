@@ -357,10 +357,10 @@ class MsnsniffApp(App[int]):
             self._select_wanted(done=True)
             self.stream.release_keys()
             return
-        self.stream.set_rows(array("I"))
+        self.stream.replace_rows(array("I"))
         if self._scan_worker is not None:
             self._scan_worker.cancel()  # its results carry an old generation: ignored
-        self._scan_worker = self._scan(self._scan_generation)
+        self._scan_worker = self._scan(self._scan_generation, self.stream.kept)
 
     @property
     def scanning(self) -> bool:
@@ -368,43 +368,53 @@ class MsnsniffApp(App[int]):
         return self._scan_worker is not None and not self._scan_worker.is_finished
 
     @work(thread=True, group="scan")
-    def _scan(self, generation: int) -> None:
-        """Extend the shown rows with the frames from `scanned` on that pass."""
+    def _scan(self, generation: int, kept: int | None = None) -> None:
+        """Extend the shown rows with the frames from `scanned` on that pass. The rows up to
+        frame `kept` (the one selected before the rows were replaced) are shown as soon as
+        the pass has looked at it, not at the next batch, and the held keys run once a
+        screenful after it is shown too (FIRST_BATCH rows, or all): they move from it."""
         worker = get_current_worker()
         index = self.workspace.index
         display, fold = self.display_filter, self.fold_noise
         start, end = self.scanned, index.count
         found = array("I")
         flush_at = FIRST_BATCH  # the first matches show at once, then in batches
-        for number in range(start + 1, end + 1):
-            self.yield_to_ui()
-            if worker.is_cancelled or generation != self._scan_generation:
-                return
-            record = index.record(number, cache=False)  # the rows on screen keep the cache
-            frame = record.frame
-            if fold and isinstance(frame, CommandFrame) and noise(frame.cmd):
-                continue
-            if display is not None:
-                pairing = index.pairing(number)
-                if not display.matches(record, None if pairing is None
-                                       else pairing.extra()):  # fmt: skip
+        first = start + 1
+        for stop in (kept, end) if kept is not None and start < kept < end else (end,):
+            for number in range(first, stop + 1):
+                self.yield_to_ui()
+                if worker.is_cancelled or generation != self._scan_generation:
+                    return
+                record = index.record(number, cache=False)  # the rows on screen keep the cache
+                frame = record.frame
+                if fold and isinstance(frame, CommandFrame) and noise(frame.cmd):
                     continue
-            found.append(number)
-            if len(found) >= flush_at:
-                self.call_from_thread(self._extend_rows, generation, found, number)
-                found = array("I")
-                flush_at = SCAN_BATCH
-        self.call_from_thread(self._extend_rows, generation, found, end)
+                if display is not None:
+                    pairing = index.pairing(number)
+                    if not display.matches(record, None if pairing is None
+                                           else pairing.extra()):  # fmt: skip
+                        continue
+                found.append(number)
+                if len(found) >= flush_at:
+                    self.call_from_thread(self._extend_rows, generation, found, number)
+                    found = array("I")
+                    flush_at = SCAN_BATCH
+            self.call_from_thread(self._extend_rows, generation, found, stop, stop == end)
+            found = array("I")
+            first = stop + 1
+            flush_at = FIRST_BATCH
 
-    def _extend_rows(self, generation: int, found: array[int], upto: int) -> None:
+    def _extend_rows(self, generation: int, found: array[int], upto: int,
+                     release: bool = True) -> None:  # fmt: skip
         stream = self.stream
         if generation != self._scan_generation or stream.rows is None:
             return
-        stream.rows.extend(found)  # in place: the rows only ever grow within a pass
         self.scanned = upto
-        stream.set_rows(stream.rows)
-        self._select_wanted(done=upto >= self.workspace.index.count)
-        stream.release_keys()  # the first rows (or all, or none at all) are in place
+        done = upto >= self.workspace.index.count
+        stream.add_rows(found, upto, done=done)
+        self._select_wanted(done=done)
+        if release:  # the first rows (or all, or none) and the selection are shown
+            stream.release_keys()
 
     def _select_wanted(self, *, done: bool) -> None:
         """Select the frame a side view asked for once the rows show it; when the pass is

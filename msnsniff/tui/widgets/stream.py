@@ -7,13 +7,16 @@ million frames cost nothing until they are looked at. The selected frame's reque
 replies are highlighted; keys jump between them, walk the unanswered requests and orphan
 replies (the transaction findings), bookmarks and search hits. In live mode the view
 follows the tail while the cursor is on the last row. While the app replaces the rows (a
-new filter or fold, whose pass runs in a worker), the keys that reach the view are held and
-run in order once the first rows of the new list are shown (`hold_keys`, `release_keys`).
+new filter or fold, whose pass runs in a worker: `replace_rows`, then `add_rows`), the frame
+that was selected stays selected once the pass reaches it, or, hidden now, the nearest shown
+frame before it; the keys that reach the view meanwhile are held and run in order once the
+first rows of the new list are shown and that frame is placed (`hold_keys`, `release_keys`).
 """
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -76,6 +79,7 @@ class StreamView(ScrollView, can_focus=True):
         self._announced: int | None = None
         self._held: list[events.Key] | None = None  # keys waiting for the rows (None: none)
         self._holds = 0  # holds begun: a release meant for an older one is moot
+        self._kept: int | None = None  # selected before the rows were replaced, to select again
 
     # --- rows -----------------------------------------------------------------------------
 
@@ -106,14 +110,52 @@ class StreamView(ScrollView, can_focus=True):
         return self.number_at(self.cursor)
 
     def set_rows(self, rows: array[int] | None) -> None:
-        """Show these frames (None: all); the selected frame stays selected if shown."""
-        keep = self.selected
+        """Show these frames (None: all); the selected frame stays selected if shown (while
+        a pass is under way, the frame selected before it: `replace_rows`)."""
+        keep = self.selected if self._kept is None else self._kept
         self.rows = rows
         row = self.row_of(keep) if keep is not None else None
+        if row is not None:
+            self._kept = None
         self.cursor = row if row is not None else min(self.cursor, max(0, self.row_count - 1))
         self.grew()
         self._scroll_to_cursor()
-        self._announce()
+        if self._kept is None:  # (else the detail keeps showing the frame the pass looks for)
+            self._announce()
+
+    def replace_rows(self, rows: array[int]) -> None:
+        """A new filter or fold: show `rows`, the first of a pass that `add_rows` extends,
+        and select the frame selected now again once the pass reaches it, as Wireshark keeps
+        the selected packet when the view changes (emptied first, the rows had put the cursor
+        back on the first row). A pass replaced before it got there keeps looking for the
+        same frame; a view following the live tail keeps following it."""
+        if self._kept is None and not self.follow:
+            self._kept = self.selected
+        self.set_rows(rows)
+
+    def add_rows(self, found: Sequence[int], upto: int, *, done: bool) -> None:
+        """The pass found these frames, having looked at every frame up to `upto` (all of
+        them when `done`); once past the frame `replace_rows` kept without finding it (hidden
+        now), select the nearest shown frame before it, or the first row when none is before
+        it (once there is one, or the pass is done without any)."""
+        rows = self.rows
+        if rows is None:
+            return
+        rows.extend(found)  # in place: the rows only ever grow within a pass
+        self.set_rows(rows)
+        kept = self._kept
+        if kept is not None and upto >= kept and (rows or done):
+            self._kept = None
+            self.cursor = max(0, bisect_left(rows, kept) - 1)
+            self._scroll_to_cursor()
+            self.refresh()
+            self._announce()
+
+    @property
+    def kept(self) -> int | None:
+        """The frame selected before the rows were replaced, while the pass has not placed
+        it again (None once it has, or when nothing was kept)."""
+        return self._kept
 
     def grew(self) -> None:
         """More frames (or rows) arrived: resize, and follow the tail when asked to."""
@@ -123,7 +165,7 @@ class StreamView(ScrollView, can_focus=True):
             self.cursor = count - 1
             self._scroll_to_cursor()
             self._announce()
-        elif self._announced is None and count:
+        elif self._announced is None and count and self._kept is None:
             self._announce()
         self.refresh()
 
@@ -139,8 +181,9 @@ class StreamView(ScrollView, can_focus=True):
 
     def release_keys(self) -> None:
         """The new rows are shown: run the held keys, in the view's turn, after the keys
-        already on their way to it (held too, in the order they came)."""
-        if self._held is not None:
+        already on their way to it (held too, in the order they came); not before the frame
+        selected before the rows were replaced is placed again (`j` moves from it)."""
+        if self._held is not None and self._kept is None:
             self.call_later(self._run_held, self._holds)
 
     async def on_key(self, event: events.Key) -> None:
@@ -231,6 +274,7 @@ class StreamView(ScrollView, can_focus=True):
         self.post_message(self.Selected(number))
 
     def move_to_row(self, row: int) -> None:
+        self._kept = None  # a move of the user's or a view's own: the pass selects nothing
         count = self.row_count
         if not count:
             return

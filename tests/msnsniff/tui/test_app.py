@@ -1135,3 +1135,56 @@ def test_live_the_detail_follows_the_selected_frames_reply_and_findings(
             assert "ADD 99 was never answered" in " ".join(screen_text(app, strip).split())
 
     asyncio.run(main())
+
+
+def test_a_new_filter_or_fold_keeps_the_selected_frame() -> None:
+    """`f msnp.error` Enter `j`, then `z`: the fold's pass emptied the rows before filling
+    them, so the cursor went back to the first error (34) from the selected 36; a new filter
+    did the same. As in Wireshark, the selected frame stays selected when the view changes,
+    or, hidden now, the nearest shown frame before it (the first row when none is before);
+    the keys typed behind the change move from there."""
+
+    def keys(app: MsnsniffApp, *typed: str) -> None:
+        names = {".": "full_stop"}
+        for key in typed:  # at once, as a terminal read gives them
+            app.post_message(events.Key(names.get(key, key), key if len(key) == 1 else None))
+
+    async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
+        await scanned(app, pilot)
+        await pilot.pause(0.2)
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")  # errors 34, 36, 38; PNG 44, QNG 45
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            detail = app.query_one(DetailView)
+            keys(app, "f", *"msnp.error", "enter", "j")
+            await settled(app, pilot)
+            assert stream.selected == 36
+            keys(app, "z")
+            await settled(app, pilot)
+            assert app.fold_noise and stream.selected == detail.number == 36
+            keys(app, "z", "j")  # a key typed behind the fold moves from the kept frame
+            await settled(app, pilot)
+            assert not app.fold_noise and stream.selected == detail.number == 38
+            keys(app, "z", "f", "ctrl+u", "enter")  # the filter cleared, the fold still on
+            await settled(app, pilot)
+            assert app.fold_noise and app.filter_text == "" and stream.rows is not None
+            assert stream.selected == detail.number == 38
+            keys(app, "z")
+            await settled(app, pilot)
+            assert stream.rows is None and stream.select_frame(45)
+            keys(app, "z")  # QNG 45 and PNG 44 are hidden: the nearest shown before them
+            await settled(app, pilot)
+            assert stream.selected == detail.number == 43
+            keys(app, "f", *"msnp.error", "enter", "k")  # 38 is the error before 43
+            await settled(app, pilot)
+            assert stream.selected == detail.number == 36
+            keys(app, "f", "ctrl+u", "enter", "z")
+            await settled(app, pilot)
+            assert stream.rows is None and stream.select_frame(5)
+            keys(app, "f", *"msnp.error", "enter")  # no error before frame 5: the first row
+            await settled(app, pilot)
+            assert stream.selected == detail.number == 34
+
+    asyncio.run(main())
