@@ -90,8 +90,11 @@ _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.Mous
 ERRORS_FILTER: Final = "msnp.error or msnp.malformed or http.malformed"
 """The palette's 'Show only errors': error replies, malformed bytes and capture gaps."""
 
-TYPED_ACTIONS: Final = frozenset({"focus_filter", "search", "tab", "toggle_noise"})
+TYPED_ACTIONS: Final = frozenset({"focus_filter", "search", "tab", "toggle_noise", "help"})
 """Actions of keys that are text in an input (`check_action`)."""
+
+MAIN_SCREEN_ACTIONS: Final = TYPED_ACTIONS | {"help_key"}
+"""Priority actions that do nothing over the help (`check_action`)."""
 
 
 class MsnsniffApp(App[int]):
@@ -103,7 +106,9 @@ class MsnsniffApp(App[int]):
         Binding("q", "quit", "Quit"),
         # as in a shell (sniff's and proxy's Ctrl-C ends them cleanly); in a box it copies
         Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
-        Binding("question_mark,f1", "help", "Help"),
+        # priority (see below): the keys typed right behind it go to the help (`? q` fast quit)
+        Binding("question_mark", "help", "Help", priority=True),
+        Binding("f1", "help_key", "Help", show=False, priority=True),  # in a box too
         # priority: handled as the key arrives, so the keys typed right after it already go
         # to the box it opens (not when `f` or `/` come back up from the focused widget, by
         # when the next keys have gone to the stream); off while an input has the keys
@@ -121,6 +126,10 @@ class MsnsniffApp(App[int]):
         Binding("4", "tab('chat')", "Chat", show=False, priority=True),
         Binding("5", "tab('stats')", "Stats", show=False, priority=True),
         Binding("escape", "focus_stream", "Back to the stream", show=False),
+        # priority too (the screen's are not): the focus moves as Tab arrives, so the keys
+        # typed behind it go to the widget it moved to (`Tab End` fast: End moved the stream)
+        Binding("tab", "focus_next", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous pane", show=False, priority=True),
     ]
 
     def __init__(
@@ -514,15 +523,18 @@ class MsnsniffApp(App[int]):
             await self.action_quit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`f`, `/`, `z` and the tabs' digits are text while an input (the filter, the search)
-        has the keys, and they are the view's own where it binds them (Sessions' and Chat's
-        `f`): these are priority bindings, which would otherwise take the key before the view
-        sees it. Over the help (or any screen above the main one) they do nothing: they would put
-        the keys in a box under it, and Escape or q would no longer close it."""
-        if action not in TYPED_ACTIONS:
+        """`f`, `/`, `z`, `?` and the tabs' digits are text while an input (the filter, the
+        search) has the keys, and they are the view's own where it binds them (Sessions' and
+        Chat's `f`): these are priority bindings, which would otherwise take the key before the
+        view sees it. Over the help (or any screen above the main one) they and F1 do nothing:
+        they would put the keys in a box under it, or a help over the help, and Escape or q
+        would no longer close it (the help's own `?` and F1 close it)."""
+        if action not in MAIN_SCREEN_ACTIONS:
             return True
         if self.screen is not self.screen_stack[0]:
             return False
+        if action not in TYPED_ACTIONS:
+            return True
         return not (isinstance(self.focused, Input) or self._bound_below(action))
 
     def _bound_below(self, action: str) -> bool:
@@ -654,6 +666,10 @@ class MsnsniffApp(App[int]):
         if generation == self._search_generation:
             self.notify(f"no {'later' if step > 0 else 'earlier'} frame matches {text!r}",
                         severity="warning")  # fmt: skip
+
+    def action_help_key(self) -> None:
+        """F1: the help, from a box too (where `?` is text)."""
+        self.action_help()
 
     def action_help(self) -> None:
         sections: list[tuple[str, Iterable[BindingType]]] = [

@@ -1188,3 +1188,47 @@ def test_a_new_filter_or_fold_keeps_the_selected_frame() -> None:
             assert stream.selected == detail.number == 34
 
     asyncio.run(main())
+
+
+def test_keys_typed_just_after_tab_or_help_go_where_the_key_moved_the_focus() -> None:
+    """`tmux send-keys Tab End`: Tab's move of the focus ran only when Tab came back up from
+    the stream, by when End had been handed to the stream too, so the stream jumped to its
+    last frame and the fields tree did not move; shift+tab likewise, and `?` (`? q` typed
+    fast quit the app instead of closing the help). These keys now take effect as they
+    arrive, so the keys behind them go where they moved the focus."""
+
+    def keys(app: MsnsniffApp, *typed: str) -> None:
+        for key in typed:  # at once, as a terminal read gives them
+            app.post_message(events.Key(key, None))
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            tree = app.query_one("#fields", Tree)
+            assert stream.select_frame(5) and stream.has_focus
+            await pilot.pause(0.2)
+            keys(app, "tab", "end")
+            await pilot.pause(0.3)
+            assert app.focused is tree and stream.selected == 5
+            assert tree.cursor_line == tree.last_line > 0
+            keys(app, "shift+tab", "down")  # back to the stream (the findings strip is hidden)
+            await pilot.pause(0.3)
+            assert stream.has_focus and stream.selected == 6
+            keys(app, "tab", "shift+tab", "down")  # there and back before Down
+            await pilot.pause(0.3)
+            assert stream.has_focus and stream.selected == 7
+            for typed in (("question_mark", "?"), ("j", "j")), (("q", "q"),):
+                for key, char in typed:  # `? j`: j went to the stream under the help
+                    app.post_message(events.Key(key, char))
+                await pilot.pause(0.3)
+                assert stream.selected == 7  # `? q`: q quit the app instead of the help
+            assert app.is_running and not isinstance(app.screen, HelpScreen)
+            await pilot.press("f", "question_mark")  # text in a box; F1 opens the help there
+            assert app.query_one("#filter-input", Input).value == "?"
+            await pilot.press("f1")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("f1")
+            assert not isinstance(app.screen, HelpScreen)
+
+    asyncio.run(main())
