@@ -72,6 +72,7 @@ class FrameIndex:
         self._reply = array("i")  # a request's only reply; 0 unknown, -1 none, -2 several
         self._rtt = array("f")  # seconds (NaN: none)
         self._replies: dict[int, tuple[int, ...]] = {}  # requests with several replies
+        self.revision = 0  # changes to frames already indexed (`set_unanswered`)
         self.findings: dict[int, list[Finding]] = {}
         self.flows: list[Flow] = []
         self.protos: dict[int, str] = {}  # frame number -> dissector name, when not msnp
@@ -168,6 +169,14 @@ class FrameIndex:
         else:  # the dict first: a reader that sees -2 finds the replies
             self._replies[no] = replies
             self._reply[i] = -2
+
+    def set_unanswered(self, no: int) -> None:
+        """Request `no`, indexed before it settled (live), settled with no reply: its pairing
+        says so now, as it would have had it been indexed once settled. `revision` counts
+        these changes to frames already indexed, for a view to draw them again."""
+        if 0 < no <= self.count and self.replies_of(no) is None:
+            self._set_replies(no, ())
+            self.revision += 1
 
     def replies_of(self, no: int) -> tuple[int, ...] | None:
         """A request's replies: () when it had none, None when not known (or not a request)."""

@@ -11,13 +11,16 @@ expected no reply, timed out, or its connection ended). A reply's pairing is kno
 arrives. HTTP requests and responses pair the same way (`httppairing`). At most
 `max_held` records wait; past that the oldest go out with the replies known
 so far, so memory stays bounded whatever the traffic (live output uses `max_held=0`: every
-frame goes out at once, and a request's replies show on the replies themselves).
+frame goes out at once, and a request's replies show on the replies themselves). A request
+that went out before it settled and then settles with no reply is told to `on_unanswered`
+(its frame number), for a viewer that keeps the frames it was given (the TUI's index) and
+can say so on the request as reading the file would have.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from dissectors.api import DissectorError
@@ -35,7 +38,8 @@ _new_tuple: Final = tuple.__new__  # `Paired(...)` without the named tuple's Pyt
 class PairingView:
     """Attaches a `Transactions` analyzer to `analysis` and pairs the records it is given."""
 
-    def __init__(self, analysis: Analysis, *, max_held: int = MAX_HELD) -> None:
+    def __init__(self, analysis: Analysis, *, max_held: int = MAX_HELD,
+                 on_unanswered: Callable[[int], None] | None = None) -> None:  # fmt: skip
         self.transactions = analysis.add(
             lambda sink: Transactions(
                 sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
@@ -53,6 +57,7 @@ class PairingView:
         self._unsettled: set[int] = set()
         self._replies: dict[int, Pairing] = {}  # held reply frames
         self._outcomes: dict[int, list[int]] = {}  # held request frame -> frames it led to
+        self._on_unanswered = on_unanswered
 
     def _request(self, txn: Transaction) -> None:
         self._requests[txn.request] = txn
@@ -71,6 +76,9 @@ class PairingView:
 
     def _settle(self, txn: Transaction) -> None:
         self._unsettled.discard(txn.request)
+        if not txn.replies and self._on_unanswered is not None \
+                and txn.request not in self._requests:  # released before it settled
+            self._on_unanswered(txn.request)
 
     def add(self, records: list[FrameRecord]) -> list[Paired]:
         """Take the records the analysis just returned; give back those ready to print."""

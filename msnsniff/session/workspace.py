@@ -3,9 +3,10 @@ analyzer, fed from a source in a background thread or event by event (live).
 
 Theory of operation: `push(event)` runs the full analysis on one source event under `lock`,
 appends the frames it releases to the index with their pairing (live: at once, so requests
-show before their replies; files: once their replies are known) and files the findings by
-frame. A viewer reads `index` without the lock (it is append-safe) and takes `lock` to read
-the analyzers (sessions, contact lists, conversations, statistics) between two pushes.
+show before their replies, and a request that settles unanswered is marked so in the index
+then; files: once their replies are known) and files the findings by frame. A viewer reads
+`index` without the lock (it is append-safe) and takes `lock` to read the analyzers
+(sessions, contact lists, conversations, statistics) between two pushes.
 
 Conversations are kept as summaries; `conversation(c)` replays the index's frames of that
 one switchboard connection through a fresh reducer for its events, as Wireshark dissects a
@@ -47,7 +48,10 @@ class Workspace:
     def __init__(self, *, live: bool = False, decode_as: dict[str, str] | None = None) -> None:
         self.session = CaptureSession(load_dissectors(), decode_as=decode_as or {})
         self.analysis = Analysis(self.session, keep_findings=True)
-        self.pairing = PairingView(self.analysis, max_held=0 if live else MAX_HELD)
+        self.index = FrameIndex()
+        # live, requests are indexed before they settle: one settled unanswered says so later
+        self.pairing = PairingView(self.analysis, max_held=0 if live else MAX_HELD,
+                                   on_unanswered=self.index.set_unanswered)  # fmt: skip
         # the views show everything afterwards, so the analyzers keep what they release
         self.lists = self.analysis.add(lambda sink: ContactLists(
             sink, keep_history_for="all", transactions=self.pairing.transactions))
@@ -60,7 +64,6 @@ class Workspace:
         )
         self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions)
         self.web_stats = WebStats.attach(self.analysis)
-        self.index = FrameIndex()
         self.lock = threading.RLock()
         self.notes: list[str] = []
         self.done = False

@@ -5,7 +5,8 @@ by a thread worker while the first screen is already up; a live session (`proxy 
 `sniff --tui`) pushes events into a queue that a thread worker drains. Twice a second a
 timer tells the stream how many frames exist now, moves the progress bar, extends a filtered
 view with the new frames (a thread worker), shows the selected frame's detail again if its
-pairing or findings changed (live), and refreshes the side views under the workspace's lock.
+pairing or findings changed and draws the rows again if a request went unanswered (live),
+and refreshes the side views under the workspace's lock.
 The app never parses: frames come from the index, facts from analyzers.
 """
 
@@ -157,6 +158,7 @@ class MsnsniffApp(App[int]):
         self._search_timer: Timer | None = None
         self.wanted_frame: int | None = None  # a side view's jump, selected once it is shown
         self._side_seen = -1
+        self._revision_seen = 0  # the index's `revision` the stream's rows were drawn at
         self._stopping = threading.Event()
         self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
         # the last keys from the terminal and the widget each was handed to (`on_key`)
@@ -311,6 +313,9 @@ class MsnsniffApp(App[int]):
         if stream is None or bar is None or status is None or detail is None:
             return  # the app is closing: its widgets are being removed, one by one
         detail.refresh_analysis()  # live: the selected frame's reply or a finding came
+        if ws.index.revision != self._revision_seen:  # live: a shown request went unanswered
+            self._revision_seen = ws.index.revision
+            stream.refresh()
         if stream.rows is None:
             stream.grew()
         elif self.scanned < ws.index.count and not self.scanning:

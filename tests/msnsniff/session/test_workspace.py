@@ -80,3 +80,27 @@ def test_frames_of_a_connection() -> None:
         assert index.frames_of(flow) == want
         assert index.frames_of(flow, want[1], want[-2]) == want[1:-1]
     assert index.frames_of("no such flow") == []
+
+
+@pytest.mark.parametrize(
+    "name", ["server_list_changes", "server_chat", "msnp8_demo", "http_gateway", "http_xmlrpc"]
+)
+def test_live_requests_pair_as_in_the_file_once_settled(name: str) -> None:
+    """Live (`proxy --tui`, `sniff --tui`) a request is indexed as it comes, before its
+    replies; one never answered kept 'not known' (no pairing: no '(no reply)' on its row)
+    after its transaction settled, where reading the file says it had none. Once settled
+    (its connection ended, the capture ended, the timeout), a live request's replies are
+    those of the file."""
+    path = CAPTURES / f"{name}.pcap"
+    offline = Workspace()
+    offline.load(path)
+    live = Workspace(live=True)
+    for event in open_source(path):
+        live.push(event)
+    live.finish()
+    count = offline.index.count
+    assert live.index.count == count
+    want = {no: offline.index.replies_of(no) for no in range(1, count + 1)}
+    assert {no: live.index.replies_of(no) for no in range(1, count + 1)} == want
+    if name == "server_list_changes":
+        assert want[86] == ()  # ADD 99 RL: the server closed instead of answering

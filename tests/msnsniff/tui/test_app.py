@@ -1232,3 +1232,44 @@ def test_keys_typed_just_after_tab_or_help_go_where_the_key_moved_the_focus() ->
             assert not isinstance(app.screen, HelpScreen)
 
     asyncio.run(main())
+
+
+def test_live_a_request_never_answered_says_no_reply_once_settled() -> None:
+    """Live, ADD 99 RL (frame 86 of server_list_changes) was indexed before it settled and
+    its row never said '(no reply)', as it does when the file is read, even after the
+    server closed the connection without answering. Once the connection's end settles it,
+    the row says so, in a filtered view too (no new frame comes to draw the rows again)."""
+    events = iter(open_source(CAPTURES / "server_list_changes.pcap"))
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(live=True), title="fed in steps")
+        ws = app.workspace
+
+        async def ticked() -> None:
+            await asyncio.sleep(0.6)  # two ticks
+            await pilot.pause(0.1)
+
+        def row(number: int) -> str:
+            line = next((x for x in screen_text(app, stream).splitlines()
+                         if x.split()[:1] == [str(number)]), "")  # fmt: skip
+            assert line, f"frame {number} is not on screen"
+            return line
+
+        async with app.run_test(size=SIZE) as pilot:
+            stream = app.stream
+            for event in events:
+                ws.push(event)
+                if ws.index.count >= 86:
+                    break
+            app.apply_filter('msnp.cmd == "ADD"')
+            await scanned(app, pilot)
+            await ticked()
+            assert "ADD RL" in row(86) and "(no reply)" not in row(86)
+            assert "ms)" in row(35)  # ADD 7, answered: its round trip
+            for _ in range(2):  # the NS connection's FINs, each way: no frame
+                ws.push(next(events))
+            assert ws.index.count == 86
+            await ticked()
+            assert "(no reply)" in row(86) and "(no reply)" not in row(35)
+
+    asyncio.run(main())

@@ -180,3 +180,50 @@ def test_a_transcript_of_several_captures_is_refused_without_capture(tmp_path: P
         with contextlib.redirect_stderr(err):
             assert main(["tui", *argv, str(path)]) == 2
         assert said in err.getvalue(), err.getvalue()
+
+
+def test_proxy_tui_says_no_reply_once_the_upstream_closes_unanswered() -> None:
+    """Under `proxy --tui` a request the server never answered showed no '(no reply)' on its
+    row, as reading the recording does, even once the server had closed the connection:
+    frames are indexed live before they settle. The connection's end settles it."""
+    from msnsniff.tui.widgets.stream import StreamView
+    from tests.msnsniff.tui.test_side_views import screen_text
+
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"VER 1 MSNP8\r\n")  # answers VER; closes instead of answering ADD
+        await writer.drain()
+        await reader.readline()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+        args = argparse.Namespace(script=None, write=None, filter=None)
+        app = proxy_app(args, ("127.0.0.1", port), server.sockets[0].getsockname()[:2])
+        async with server, app.run_test(size=(100, 30)) as pilot:
+            for _ in range(200):
+                if app.sub_title.startswith("proxy 127"):
+                    break
+                await asyncio.sleep(0.02)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"VER 1 MSNP8 CVR0\r\n")
+            assert await reader.readline() == b"VER 1 MSNP8\r\n"
+            writer.write(b"ADD 2 FL bob@example.com bob\r\n")
+            assert await reader.read() == b""  # the proxy closes as the upstream did
+            writer.close()
+            index = app.workspace.index
+            for _ in range(200):
+                if index.count == 3 and index.replies_of(3) == ():
+                    break
+                await asyncio.sleep(0.02)
+            assert index.replies_of(3) == () and index.replies_of(1) == (2,)
+            await pilot.pause(0.7)  # two refresh ticks
+            rows = screen_text(app, app.query_one(StreamView)).splitlines()
+            assert "ADD FL" in rows[2] and rows[2].rstrip().endswith("(no reply)"), rows[:3]
+
+    asyncio.run(main())
