@@ -309,7 +309,7 @@ def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from msnsniff.tui.run import run_proxy as run_proxy_tui
 
         _tui_options(args, "proxy")
-        return run_proxy_tui(args, listen, upstream)
+        return run_proxy_tui(args, listen, upstream, err)
     if args.filter:
         _filter(args)  # a syntax error is reported before anything listens
     analysis = ["-T", args.format] + (["-Y", args.filter] if args.filter else [])
@@ -714,7 +714,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         _tui_options(args, "sniff")
         return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
-                         args.filter or "")  # fmt: skip
+                         args.filter or "", err)  # fmt: skip
     import signal
     import time
     from pathlib import Path
@@ -795,17 +795,10 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _report_backlog(backlog: Backlog, write: str | None, err: TextIO) -> None:
-    """Say which captured bytes `sniff` did not decode, as tcpdump says what the kernel
-    dropped: the decoder fell behind, or Ctrl-C came with a backlog; the -w file has them."""
-    kept = f" ({write} has them: msnsniff read {write})" if write else ""
-    if backlog.dropped_chunks:
-        err.write(f"msnsniff: {backlog.dropped_bytes:,} bytes of TCP data "
-                  f"({backlog.dropped_chunks:,} segments) not decoded: the decoder fell "
-                  f"behind the capture (shown as gaps){kept}\n")  # fmt: skip
-    if backlog.abandoned_chunks:
-        err.write(f"msnsniff: {backlog.abandoned_bytes:,} bytes of TCP data "
-                  f"({backlog.abandoned_chunks:,} segments) not decoded: still queued "
-                  f"{STOP_GRACE:g} s after the capture stopped{kept}\n")  # fmt: skip
+    """Say which captured bytes `sniff` did not decode (see `Backlog.report`)."""
+    for line in backlog.report(write, "the capture",
+                               f"still queued {STOP_GRACE:g} s after the capture stopped"):
+        err.write(f"msnsniff: {line}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,8 @@ MAX_BACKLOG_EVENTS: Final = 16384  # (many tiny segments cost more than their by
 
 
 class Backlog:
-    """The bounded queue between a live capture's thread and its decoder.
+    """The bounded queue between a live capture's thread and its decoder (plain `sniff`'s,
+    and the TUI's for its live sources: `sniff --tui`, and `proxy --tui`'s taps).
 
     The capture thread writes every packet to the -w file and reassembles it before it gets
     here, so the file stays complete whatever happens below. When the decoder falls behind
@@ -128,6 +129,17 @@ class Backlog:
             self.queued_bytes = 0
             for event in queued:
                 self._put(event)
+
+    def report(self, write: str | None, source: str, stopped: str) -> list[str]:
+        """What was not decoded, one line per cause, as tcpdump says what the kernel dropped:
+        the decoder fell behind `source`, or `stopped` came with a backlog; the -w file
+        (`write`) has those bytes. Empty when everything was decoded."""
+        kept = f" ({write} has them: msnsniff read {write})" if write else ""
+        causes = ((self.dropped_bytes, self.dropped_chunks,
+                   f"the decoder fell behind {source} (shown as gaps)"),
+                  (self.abandoned_bytes, self.abandoned_chunks, stopped))  # fmt: skip
+        return [f"{size:,} bytes of TCP data ({chunks:,} segments) not decoded: {why}{kept}"
+                for size, chunks, why in causes if chunks]  # fmt: skip
 
 
 def _linktype(packet: Any, data: bytes) -> int:

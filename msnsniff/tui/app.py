@@ -2,18 +2,18 @@
 
 Theory of operation: the app owns a `Workspace` (frame index and analyzers). A file is read
 by a thread worker while the first screen is already up; a live session (`proxy --tui`,
-`sniff --tui`) pushes events into a queue that a thread worker drains. Twice a second a
-timer tells the stream how many frames exist now, moves the progress bar, extends a filtered
-view with the new frames (a thread worker), shows the selected frame's detail again if its
-pairing or findings changed and draws the rows again if a request went unanswered (live),
-and refreshes the side views under the workspace's lock.
+`sniff --tui`) pushes events into a bounded `Backlog` (as plain `sniff` does: bytes it cannot
+take reach the workspace as gaps, and the status line counts them) that a thread worker
+drains. Twice a second a timer tells the stream how many frames exist now, moves the progress
+bar, extends a filtered view with the new frames (a thread worker), shows the selected
+frame's detail again if its pairing or findings changed and draws the rows again if a request
+went unanswered (live), and refreshes the side views under the workspace's lock.
 The app never parses: frames come from the index, facts from analyzers.
 """
 
 from __future__ import annotations
 
 import gc
-import queue
 import sys
 import threading
 import time
@@ -37,6 +37,7 @@ from textual.worker import Worker, get_current_worker
 
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import SourceEvent
+from msnsniff.capture.live import Backlog
 from msnsniff.capture.sources import Capture
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.describe import describe
@@ -136,14 +137,16 @@ class MsnsniffApp(App[int]):
     def __init__(
         self, workspace: Workspace, *, source: Path | Capture | None = None,
         live: Callable[[MsnsniffApp], Coroutine[Any, Any, None]] | None = None,
-        title: str = "", display: str = "",
+        title: str = "", display: str = "", backlog: Backlog | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
         self.workspace = workspace
         self._first_filter = display  # applied once mounted (`-Y`)
         self.source = source
         self.live = live
-        self.events: queue.Queue[SourceEvent | None] = queue.Queue()
+        # a live source's events on their way to the workspace: bounded, so a flood that
+        # outruns the decoding costs gaps (counted in the status line), not memory
+        self.events = Backlog() if backlog is None else backlog
         self.sub_title = title or (source.name if isinstance(source, Capture)
                                    else str(source) if source else "live")  # fmt: skip
         self.display_filter: DisplayFilter | None = None
@@ -287,16 +290,13 @@ class MsnsniffApp(App[int]):
     def consume_live(self) -> None:
         """Drain the live events into the workspace until the app stops."""
         while not self._stopping.is_set():
-            try:
-                event = self.events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if event is None:
-                break
-            self.workspace.push(event)
+            event = self.events.get(0.2)
+            if event is not None:
+                self.workspace.push(event)
 
     def push_event(self, event: SourceEvent) -> None:
-        """For live sources: queue one capture event (thread-safe)."""
+        """For live sources: queue one capture event (thread-safe), or count its bytes as
+        not decoded when the backlog is full (see `Backlog`)."""
         self.events.put(event)
 
     def on_unmount(self) -> None:
@@ -349,6 +349,8 @@ class MsnsniffApp(App[int]):
             parts.append("following")
         if self.searching:
             parts.append(f"searching {self.search_text!r}")
+        if self.events.dropped_chunks:  # (a live source that outran the decoding)
+            parts.append(f"{self.events.dropped_bytes:,} bytes not decoded (fell behind)")
         parts += ws.notes[-1:]
         status.update("  |  ".join(parts))
 

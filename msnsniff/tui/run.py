@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from msnsniff.errors import MsnsniffError
 from msnsniff.session.workspace import Workspace
@@ -43,14 +44,27 @@ def exit_status(app: MsnsniffApp) -> int:
     return app.return_code or 0
 
 
+def not_decoded(app: MsnsniffApp, write: object, source: str, err: TextIO) -> None:
+    """Once a live TUI ended, say on the terminal what it did not decode, as plain `sniff`
+    does: the bytes its backlog could not take while it fell behind `source`, and those
+    still queued when it quit (counted here: they are dropped with the app)."""
+    app.events.abandon()
+    for line in app.events.report(None if write is None else str(write), source,
+                                  "still queued when the TUI quit"):  # fmt: skip
+        err.write(f"msnsniff: {line}\n")
+    err.flush()
+
+
 def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
-              upstream: tuple[str, int]) -> int:
-    """The proxy inside the TUI's event loop; its taps feed the TUI's workspace directly.
-    A proxy that cannot start (its port is taken) ends the app and is a plain error."""
+              upstream: tuple[str, int], err: TextIO = sys.stderr) -> int:
+    """The proxy inside the TUI's event loop; its taps feed the TUI's workspace through its
+    backlog. A proxy that cannot start (its port is taken) ends the app and is a plain
+    error."""
     app = proxy_app(proxy_args, listen, upstream)
     app.run()
     if app.failure is not None:
         raise app.failure
+    not_decoded(app, proxy_args.write, "the proxy", err)
     return exit_status(app)
 
 
@@ -87,8 +101,11 @@ def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
 
 
 def run_sniff(iface: str, bpf: str | None, write: str | None,
-              decode_as: dict[str, str] | None = None, display: str = "") -> int:
-    """Live capture into the TUI: scapy's sniffer thread queues events for the app. The
+              decode_as: dict[str, str] | None = None, display: str = "",
+              err: TextIO = sys.stderr) -> int:  # fmt: skip
+    """Live capture into the TUI: scapy's sniffer thread queues events for the app in its
+    bounded backlog (the one plain `sniff` has; the status line and the exit say what it
+    could not take, as `sniff`'s summary does). The
     capture starts before the screen is taken, so what it cannot do (the interface, the
     filter, the -w file) is a plain error and exit status 2; a capture that stops later
     says why in the title and a notification."""
@@ -118,9 +135,10 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
                       display=display)  # fmt: skip
     capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
                           Path(write) if write else None)  # fmt: skip
-    capture.start()  # events wait in the app's queue until it runs
+    capture.start()  # events wait in the app's backlog until it runs
     try:
         app.run()
     finally:
         capture.stop()
+    not_decoded(app, write, "the capture", err)
     return exit_status(app)

@@ -15,8 +15,10 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent, Tree
 
-from dissectors.api import Frame
-from dissectors.msnp.frames import CommandFrame
+from dissectors.api import Direction, Frame
+from dissectors.msnp.frames import CommandFrame, GapFrame
+from msnsniff.capture import Flow, FlowEnd, SourceNote, StreamChunk
+from msnsniff.capture.live import Backlog
 from msnsniff.capture.sources import open_source
 from msnsniff.session.describe import describe as describe_frame
 from msnsniff.session.workspace import Workspace
@@ -482,6 +484,55 @@ def test_live_frames_append_and_the_view_follows() -> None:
             assert stream.follow and stream.selected == stream.row_count == expected
             await pilot.press("up")
             assert not stream.follow
+
+    asyncio.run(main())
+
+
+def test_a_live_source_that_outruns_the_decoding_is_bounded_and_the_status_line_says_so(
+) -> None:  # fmt: skip
+    """`sniff --tui` queued every captured event for the decoder without bound, so a flood
+    grew memory for as long as it lasted. The app's live queue is now the `Backlog` plain
+    `sniff` has: a capture thread much faster than the decoding keeps it within its bound,
+    the bytes it could not take become gaps in the stream, and the status line says how many
+    bytes were not decoded."""
+    flows = [Flow(str(n), f"10.0.0.1:{3000 + n}", "10.0.0.9:1863") for n in (1, 2)]
+    backlog = Backlog(max_events=50, max_bytes=4000)
+    peak = 0
+
+    def capture() -> None:  # the capture thread: 4,000 segments as fast as it can
+        nonlocal peak
+        offsets = dict.fromkeys(flows, 0)
+        for i in range(4000):
+            flow = flows[i % 2]
+            data = b"VER 1 MSNP8 CVR0\r\n" if i < 2 else b"PNG\r\n" * (1 + i % 20)
+            backlog.put(StreamChunk(flow, Direction.C2S, offsets[flow], data, float(i)))
+            offsets[flow] += len(data)
+            peak = max(peak, backlog.queued_bytes)
+        for flow in flows:
+            backlog.put(FlowEnd(flow, Direction.C2S, 4000.0, "FIN"))
+        backlog.put(SourceNote("the flood is over", "test"))  # (in order, always queued)
+
+    async def live(app: MsnsniffApp) -> None:
+        producer = threading.Thread(target=capture)
+        producer.start()
+        while producer.is_alive():
+            await asyncio.sleep(0.02)
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(live=True), live=live, title="lo", backlog=backlog)
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(1500):
+                if app.workspace.notes:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.6)
+            assert app.workspace.notes == ["test: the flood is over"]
+            status = str(app.query_one("#status", Static).render())
+            assert f"{backlog.dropped_bytes:,} bytes not decoded" in status, status
+            index = app.workspace.index
+            gaps = [f for f in map(index.frame, index.numbers()) if isinstance(f, GapFrame)]
+        assert backlog.dropped_chunks > 0 and peak <= 4000
+        assert gaps and sum(g.length for g in gaps) == backlog.dropped_bytes
 
     asyncio.run(main())
 

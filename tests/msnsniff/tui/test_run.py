@@ -7,7 +7,13 @@ import argparse
 import asyncio
 import contextlib
 import io
+import os
+import re
 import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +25,8 @@ from msnsniff.tui.widgets.stream import StreamView
 from tests.msnsniff.tui.test_side_views import screen_text
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_proxy_that_cannot_listen_ends_the_tui_with_its_error() -> None:
@@ -91,8 +99,6 @@ def test_a_tui_that_crashed_exits_with_a_failure_status(monkeypatch: pytest.Monk
     """A worker that raised (a bug, or a plugin's bad frame before that was checked) ended
     the TUI with Textual's traceback and exit status 0; `tui`, `proxy --tui` and `sniff
     --tui` now exit with the app's own failure status (1)."""
-    from pathlib import Path
-
     from msnsniff.session.workspace import Workspace
     from msnsniff.tui.app import MsnsniffApp
     from msnsniff.tui.run import exit_status
@@ -227,3 +233,86 @@ def test_proxy_tui_says_no_reply_once_the_upstream_closes_unanswered() -> None:
             assert "ADD FL" in rows[2] and rows[2].rstrip().endswith("(no reply)"), rows[:3]
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or not Path("/sys/class/net/lo").exists(),
+    reason="live capture needs root and a Linux loopback interface",
+)
+def test_sniff_tui_under_a_flood_says_what_it_did_not_decode(tmp_path: Path) -> None:
+    """`sniff --tui` queued every captured event for the app without bound (a flood grew its
+    memory for as long as it lasted) and never said what it had not shown. It has plain
+    `sniff`'s bounded backlog now: on a real terminal, under a flood on lo, the status line
+    counts the bytes not decoded, and on quitting it says so as `sniff`'s summary does."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "flood.pcap"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "--tui", "-i", "lo", "-f",
+         f"tcp port {port}", "-w", str(out)],
+        stdin=slave, stdout=slave, stderr=slave, cwd=ROOT,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )  # fmt: skip
+    os.close(slave)
+    screen = bytearray()
+
+    def read() -> None:  # as it comes: a terminal's buffer is small
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the program ended and its output is all read
+                return
+            if not chunk:
+                return
+            screen.extend(chunk)
+
+    def shown(text: bytes, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if text in screen:
+                return True
+            time.sleep(0.05)
+        return False
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    srv = socket.socket()
+    try:
+        assert shown(b"following", 30), bytes(screen[-2000:])
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            peer, _ = srv.accept()
+            sink = threading.Thread(target=lambda: all(iter(lambda: peer.recv(1 << 20), b"")))
+            sink.start()
+            client.sendall(b"VER 1 MSNP8 CVR0\r\n")
+            block, start = b"PNG\r\n" * 20000, time.monotonic()  # ~0.1 MB: 20,000 frames
+            for i in range(100):  # 10 MB in 3 s: far more frames than decoding keeps up with
+                client.sendall(block)
+                time.sleep(max(0.0, start + (i + 1) * 0.03 - time.monotonic()))
+        sink.join(10)
+        peer.close()
+        assert shown(b"bytes not decoded (fell behind)", 10), bytes(screen[-2000:])
+        os.write(master, b"q")
+        status = proc.wait(timeout=30)
+    finally:
+        srv.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(10)
+        os.close(master)
+    assert status == 0
+    text = screen.decode(errors="replace")
+    said = re.search(r"msnsniff: [\d,]+ bytes of TCP data \([\d,]+ segments\) not decoded: the "
+                     r"decoder fell behind the capture \(shown as gaps\) \((\S+) has them: "
+                     r"msnsniff read (\S+)\)", text)  # fmt: skip
+    assert said is not None and said.groups() == (str(out), str(out)), text[-1000:]
