@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -29,6 +31,12 @@ DEFAULT_FILTER = "tcp port 1863"
 # burst passes, and a small part of the 64 MiB the whole tool aims to stay under
 MAX_BACKLOG_BYTES: Final = 4 << 20
 MAX_BACKLOG_EVENTS: Final = 16384  # (many tiny segments cost more than their bytes)
+# Linux packet sockets: getsockopt(SOL_PACKET, PACKET_STATISTICS) gives a struct
+# tpacket_stats (tp_packets, tp_drops: two unsigned ints) and resets it
+SOL_PACKET: Final = 263
+PACKET_STATISTICS: Final = 6
+PACKET_IGNORE_OUTGOING: Final = 23  # (Linux 4.20 and later)
+TPACKET_STATS: Final = struct.Struct("=II")
 
 
 class Backlog:
@@ -142,6 +150,41 @@ class Backlog:
                 for size, chunks, why in causes if chunks]  # fmt: skip
 
 
+def add_kernel_drops(total: int | None, stats: bytes) -> int | None:
+    """`total` plus the drops in one reading of PACKET_STATISTICS (a struct tpacket_stats;
+    the kernel resets it on each reading, so the readings add up). A reading of another
+    shape says nothing: `total` stays as it was (None: not known)."""
+    if len(stats) != TPACKET_STATS.size:
+        return total
+    drops: int = TPACKET_STATS.unpack(stats)[1]  # (the first field counts packets)
+    return (total or 0) + drops
+
+
+def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
+    """A second handle on the Linux packet socket behind scapy's capture socket `sock`, for
+    reading its statistics until we close it (scapy closes its own when sniffing stops), and
+    the drops so far; None where there is no such socket (another platform, a socket that
+    goes through libpcap) or it gives no statistics."""
+    ins = getattr(sock, "ins", None)
+    family = getattr(socket, "AF_PACKET", None)
+    if family is None or not isinstance(ins, socket.socket) or ins.family != family:
+        return None
+    try:
+        handle = socket.fromfd(ins.fileno(), family, ins.type)
+    except OSError:
+        return None
+    try:
+        drops = add_kernel_drops(
+            None, handle.getsockopt(SOL_PACKET, PACKET_STATISTICS, TPACKET_STATS.size)
+        )
+    except OSError:
+        drops = None
+    if drops is None:
+        handle.close()
+        return None
+    return handle, drops
+
+
 def _linktype(packet: Any, data: bytes) -> int:
     """Ethernet or raw IP. scapy does not always know the interface's type (Linux loopback
     shows up as an unknown family 772 with an Ethernet-shaped header), so look at the bytes."""
@@ -204,6 +247,10 @@ class LiveCapture:
         self._lock = threading.Lock()
         self._sniffer: Any = None
         self._stopped = False
+        # packets the kernel dropped (its capture buffer full) since the capture began, as
+        # tcpdump reports them; None where the socket does not tell (see `_read_drops`)
+        self.kernel_drops: int | None = None
+        self._stats: socket.socket | None = None
 
     def _packet(self, packet: Any) -> None:
         data = bytes(packet)
@@ -229,6 +276,15 @@ class LiveCapture:
         with self._lock:
             if not self._stopped:
                 self._reasm.tick(time.time() if now is None else now)
+                self._read_drops()
+
+    def _read_drops(self) -> None:
+        """Add the kernel's drops since the last reading to `kernel_drops` (one system call;
+        the caller holds the lock)."""
+        if self._stats is not None:
+            with contextlib.suppress(OSError):
+                stats = self._stats.getsockopt(SOL_PACKET, PACKET_STATISTICS, TPACKET_STATS.size)
+                self.kernel_drops = add_kernel_drops(self.kernel_drops, stats)
 
     def start(self) -> None:
         """Start sniffing, then open the output file; MsnsniffError if either cannot be done
@@ -245,13 +301,34 @@ class LiveCapture:
             from scapy.sendrecv import AsyncSniffer
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
             raise MsnsniffError(f"live capture needs scapy: {exc}") from exc
-        options: dict[str, Any] = {}
-        if _loopback(self.iface):
-            from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
+        from scapy.interfaces import resolve_iface
 
-            options["L2socket"] = L2Socket
+        loopback = _loopback(self.iface)
+
+        def opener(*args: Any, **kwargs: Any) -> Any:
+            """Open the capture socket as scapy would, keeping a handle on its statistics."""
+            sock: Any
+            if loopback:
+                from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
+
+                sock = L2Socket(*args, **kwargs)
+                # the kernel need not queue the sent copies L2Socket throws away: they
+                # would fill the buffer and count as drops of packets it does capture
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            else:
+                sock = resolve_iface(kwargs.get("iface", self.iface)).l2listen()(*args, **kwargs)
+            stats = _stats_socket(sock)
+            if stats is not None:
+                with self._lock:
+                    if self._stopped:  # (stopped while this thread was starting)
+                        stats[0].close()
+                    else:
+                        self._stats, self.kernel_drops = stats
+            return sock
+
         self._sniffer = AsyncSniffer(
-            iface=self.iface, filter=self.bpf, prn=self._packet, store=False, **options
+            iface=self.iface, filter=self.bpf, prn=self._packet, store=False, L2socket=opener
         )
         try:
             self._sniffer.start()
@@ -335,6 +412,10 @@ class LiveCapture:
             if self._stopped:
                 return
             self._stopped = True
+            self._read_drops()  # (after the sniffer stopped: every drop while it ran)
+            if self._stats is not None:
+                self._stats.close()
+                self._stats = None
             self._reasm.finish()
             if self._fh is not None:
                 try:
