@@ -32,7 +32,10 @@ streams beyond 4 GiB need no special case.
   from the wall clock while no packet comes. Once time is more than `MAX_WAIT` past the
   capture time of the oldest bytes a direction keeps, the bytes it waits for are over
   due: the first hole is a gap (or the wait for the peer's bytes ends, as above), again
-  until the oldest kept bytes are younger than that. This happens before the segment
+  until the oldest kept bytes are younger than that. A FIN captured after a hole, with
+  nothing kept after it, waits the same way from its own capture time: then the bytes
+  before it are a gap and it ends its direction (in a capture of one side only, no
+  acknowledgement of the peer's ever declares them lost). This happens before the segment
   that brought time past it is taken, so a segment that comes later than that is late,
   not reordered (a retransmission of bytes already declared lost is dropped), and the
   live and the offline reading of the same packets agree. Without it, a connection that
@@ -40,10 +43,12 @@ streams beyond 4 GiB need no special case.
   minutes late would still count as reordered. `deadline` is the earliest time any
   wait can expire (infinity when nothing waits): one comparison per segment, only while
   something is kept.
-* FIN ends a direction once everything before it is delivered; RST ends both. Ended
-  connections are forgotten, but their 4-tuple and final sequence numbers are remembered
-  (bounded) so a late duplicate does not open a phantom stream, while a new SYN on the same
-  ports (port reuse) opens a new connection, ending the old one if it was still open.
+* FIN ends a direction once everything before it is delivered (the bytes missing before
+  it become a gap when the peer acknowledges the FIN, when its wait ends by time, or when
+  the connection ends); RST ends both. Ended connections are forgotten, but their 4-tuple
+  and final sequence numbers are remembered (bounded) so a late duplicate does not open a
+  phantom stream, while a new SYN on the same ports (port reuse) opens a new connection,
+  ending the old one if it was still open.
 
 Memory is proportional to open connections and their buffered out-of-order data.
 """
@@ -98,6 +103,7 @@ class _Half:
     pending: dict[int, tuple[bytes, float | None, int | None]] = field(default_factory=dict)
     pending_bytes: int = 0
     fin: int | None = None  # sequence number of the FIN
+    fin_ts: float | None = None  # capture time of a FIN waiting behind a hole (till done)
     done: bool = False
     left: int | None = None  # while its next bytes wait for the peer's: segments still allowed
     waived: int | None = None  # the peer's bytes no longer waited for, up to this sequence
@@ -133,14 +139,17 @@ class Reassembler:
         self._flow_id = flow_id
         self._max_pending = max_pending
         self._max_wait = max_wait
-        # connections that kept bytes since the last expiry (some may have none left)
+        # connections that kept bytes or a FIN since the last expiry (some may have none left)
         self._waiting: dict[Key, _Conn] = {}
         self.deadline = INFINITY  # no wait can expire before this time (module docstring)
         self._conns: dict[Key, tuple[_Conn, int]] = {}
         self._closed: dict[Key, int] = {}  # key -> final expected sequence of that direction
         self._count = 0
         self.duplicates_after_close = 0
-        self.pending_total = 0  # out-of-order bytes buffered over all connections
+        # sequence space kept over all connections: out-of-order bytes, and one for each
+        # FIN waiting behind a hole (zero: nothing waits, so readers skip what only a wait
+        # needs, such as a bare acknowledgement)
+        self.pending_total = 0
 
     @property
     def open_connections(self) -> int:
@@ -220,12 +229,21 @@ class Reassembler:
                 self._gap_to(conn, 1 - idx, seg.ack, ts)
         if seg.payload and not half.done:
             self._data(conn, idx, seg.seq, seg.payload, ts, needs)
-        if flags & FIN and half.fin is None:
+        fin = flags & FIN and half.fin is None
+        if fin:
             half.fin = (seg.seq + len(seg.payload)) & MASK
         if flags & RST:
             self._end(conn, ts, "reset")
             return
         self._check_fin(conn, half, ts)
+        if fin and not half.done and ts is not None:
+            # bytes before the FIN are missing: it waits for them as kept bytes do (else,
+            # seen from one side only, nothing but the capture's end would close the hole)
+            half.fin_ts = ts
+            self.pending_total += 1
+            self._waiting[conn.client_key] = conn
+            if ts + self._max_wait < self.deadline:
+                self.deadline = ts + self._max_wait
 
     def tick(self, now: float) -> None:
         """Time went on to `now` with no segment (a live capture's wall clock): end the waits
@@ -386,8 +404,14 @@ class Reassembler:
                     else:
                         self._waive(conn, idx)
                         self._settle(conn, idx, None)
-            if conns.get(key, (None,))[0] is not conn or not (
-                conn.halves[0].pending or conn.halves[1].pending
+                fin_ts = half.fin_ts
+                if fin_ts is not None and not half.pending and conns.get(key, (None,))[0] is conn:
+                    if fin_ts >= limit:  # a FIN waiting for the bytes before it
+                        deadline = min(deadline, fin_ts + self._max_wait)
+                    else:  # they are lost: a gap, shown at the FIN's time, and the FIN ends it
+                        self._gap_to(conn, idx, None, fin_ts)
+            if conns.get(key, (None,))[0] is not conn or not any(
+                half.pending or half.fin_ts is not None for half in conn.halves
             ):
                 del self._waiting[key]
         self.deadline = deadline
@@ -437,6 +461,9 @@ class Reassembler:
             return
         if _delta(half.fin, half.expected) <= 0 and not half.pending:
             half.done = True
+            if half.fin_ts is not None:  # (it waited)
+                half.fin_ts = None
+                self.pending_total -= 1
             half.expected = (half.fin + 1) & MASK
             self._emit(FlowEnd(conn.flow, half.direction, ts, "FIN"))
             if conn.halves[0].done and conn.halves[1].done:
@@ -458,6 +485,9 @@ class Reassembler:
         for half in conn.halves:
             if not half.done:
                 half.done = True
+                if half.fin_ts is not None:  # (should the gap above not have ended it)
+                    half.fin_ts = None
+                    self.pending_total -= 1
                 self._emit(FlowEnd(conn.flow, half.direction, ts, reason))
         self._forget(conn)
 

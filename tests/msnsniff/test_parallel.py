@@ -248,3 +248,42 @@ def test_frames_a_wait_ended_by_time_releases_come_before_the_packet_s_own_in_pa
     pngs = [i for i, line in enumerate(lines) if " PNG" in line]
     assert gaps[1] < pngs[1]  # released before the packet that released them
     assert _read("-j", "2", "-T", "text", str(path)) == (status, one, err)
+
+
+def test_a_fin_after_a_hole_seen_from_one_side_ends_by_time_in_parallel_too(
+    tmp_path: Path,
+) -> None:
+    """A capture of the server's side only, whose last line was lost before its FIN: the
+    direction's end (and the gap before it) waited for the end of the capture. It now ends
+    `MAX_WAIT` after the FIN, amid the other connection's frames, and `-j 2` (where the
+    other connection is another share's) prints it in the same place."""
+    from msnsniff.capture.reassembly import MAX_WAIT
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    class OneSided(PcapWriter):
+        """Sees nothing the client of port 3000 sends, and misses the server's `OUT`."""
+
+        def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+            if frame[34:36] != (3000).to_bytes(2, "big") and b"OUT" not in frame:
+                super().write(ts, frame, comment)
+
+    path = tmp_path / "one_sided.pcap"
+    with path.open("wb") as fh:
+        w = OneSided(fh)
+        a = TcpConversation(w, ("10.0.0.1", 3000), ("10.0.0.9", 1863))
+        b = TcpConversation(w, ("10.0.0.1", 3001), ("10.0.0.9", 1863))  # the other share
+        a.open(1.0)
+        b.open(1.01)
+        a.send(1.02, True, b"VER 1 MSNP8 CVR0\r\n")
+        a.send(1.03, False, b"VER 1 MSNP8\r\n")
+        a.send(1.04, False, b"OUT OTH\r\n")  # lost
+        a.close(1.05, by_client=False)  # its FIN, after the hole
+        for i in range(12):
+            b.send(1.5 + i * MAX_WAIT / 4, True, f"PNG\r\nVER {i + 10} MSNP8\r\n".encode())
+        b.close(1.6 + 12 * MAX_WAIT / 4)
+    status, one, err = _read("-j", "1", "-T", "text", str(path))
+    lines = one.splitlines()
+    assert status == 0
+    gap_at = next(i for i, line in enumerate(lines) if "GAP" in line)
+    assert 3 < gap_at < len(lines) - 3, one  # (amid the other connection's frames)
+    assert _read("-j", "2", "-T", "text", str(path)) == (status, one, err)

@@ -565,3 +565,64 @@ def test_a_request_captured_up_to_60_segments_after_its_answers_is_not_lost(
     assert stream(events, C2S) == request
     order = [e.direction for e in events if isinstance(e, StreamChunk)]
     assert order == sorted(order, key=lambda d: d is S2C)  # the whole request, then answers
+
+
+def test_a_fin_after_a_hole_in_a_one_sided_capture_ends_its_direction_by_the_bound() -> None:
+    """Seen from one side only, nothing acknowledges the bytes lost before a FIN, so the
+    direction's FlowEnd waited for the end of the capture (its frames came, its end did
+    not). The FIN now waits as kept bytes do: `MAX_WAIT` after it was captured (by the
+    clock or by a later segment of any connection) the hole is a gap, shown at the FIN's
+    time, and the FIN ends the direction; within the bound the bytes may still come."""
+    w, other = Wire(), Wire(cport=40001)
+    segs = [(w.seg(S2C, 0, b"abc"), 1.0), (w.fin(S2C, 8), 1.5)]
+    events = _timed(segs, (1.5 + MAX_WAIT - 0.1,))
+    assert stream(events, S2C) == b"abc" and ends(events) == []  # still reordering
+    events = _timed(segs, (1.5 + MAX_WAIT - 0.1, 1.5 + MAX_WAIT + 0.1))
+    assert stream(events, S2C) == b"abc?????"
+    assert ends(events) == [("1", S2C, "FIN")]
+    assert [e.ts for e in events if isinstance(e, Gap)] == [1.5]
+    # offline: a later segment of another connection ends it first, as the clock does live
+    events = _timed([*segs, (other.seg(C2S, 0, b"xyz"), 1.5 + MAX_WAIT + 1)])
+    assert [type(e).__name__ for e in events] == ["StreamChunk", "Gap", "FlowEnd", "StreamChunk"]
+    late = _timed([*segs, (w.seg(S2C, 3, b"defgh"), 1.5 + MAX_WAIT - 0.5)])
+    assert stream(late, S2C) == b"abcdefgh" and ends(late) == [("1", S2C, "FIN")]
+    # a hole before data kept before the FIN: the data's wait, then the FIN's, end in turn
+    segs = [(w.seg(S2C, 0, b"abc"), 1.0), (w.seg(S2C, 5, b"f"), 1.2), (w.fin(S2C, 8), 2.0)]
+    events = _timed(segs, (1.2 + MAX_WAIT + 0.1,))
+    assert stream(events, S2C) == b"abc??f" and ends(events) == []
+    events = _timed(segs, (1.2 + MAX_WAIT + 0.1, 2.0 + MAX_WAIT + 0.1))
+    assert stream(events, S2C) == b"abc??f??" and ends(events) == [("1", S2C, "FIN")]
+
+
+def test_a_fin_that_waits_counts_as_kept_until_it_ends() -> None:
+    """A FIN that waits sets the deadline as kept bytes do, and counts as one kept sequence
+    number in `pending_total` (readers skip bare acknowledgements while it is zero, yet one
+    may acknowledge the FIN); once it ends, nothing is kept and nothing waits."""
+    events: list[SourceEvent] = []
+    r = Reassembler(events.append)
+
+    def kept() -> int:
+        return r.pending_total
+
+    w = Wire()
+    r.segment(w.seg(S2C, 0, b"abc"), 1.0)
+    r.segment(w.fin(S2C, 3), 1.1)  # nothing missing: it ends at once and never waits
+    assert ends(events) == [("1", S2C, "FIN")] and kept() == 0
+    w2 = Wire(cport=40001)
+    r.segment(w2.seg(S2C, 0, b"abc"), 2.0)
+    r.segment(w2.fin(S2C, 4), 2.5)
+    assert r.deadline == 2.5 + MAX_WAIT and kept() == 1
+    r.tick(2.5 + MAX_WAIT + 0.01)
+    assert ends(events)[-1] == ("2", S2C, "FIN") and kept() == 0
+    assert r.deadline == float("inf")
+    w3 = Wire(cport=40002)  # ended by the peer's acknowledgement, or the capture's end
+    for flow, finish in (("3", False), ("4", True)):
+        r.segment(w3.seg(S2C, 0, b"abc"), 10.0)
+        r.segment(w3.fin(S2C, 4), 10.1)
+        assert kept() == 1
+        if finish:
+            r.finish()
+        else:
+            r.segment(w3.seg(C2S, 0, b"", ACK, ack=5), 10.2)
+        assert (flow, S2C, "FIN") in ends(events) and kept() == 0
+        w3 = Wire(cport=40003)
