@@ -790,10 +790,9 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   f"({live.write_failure}); it holds what came before\n")  # fmt: skip
     _report_undissected(args.iface, session.undissected_flows, session.undissected_bytes, err)
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
-    if live.kernel_drops:  # (None: the socket does not say; 0: nothing to say)
-        lacks = f", and {args.write} lacks them too" if args.write else ""
-        err.write(f"msnsniff: {live.kernel_drops:,} packets dropped by kernel (its capture "
-                  f"buffer was full: not decoded{lacks})\n")  # fmt: skip
+    dropped = live.kernel_drops_report(args.write)
+    if dropped is not None:
+        err.write(f"msnsniff: {dropped}\n")
     _report_backlog(backlog, args.write, err)
     return 0 if failed is None and live.write_failure is None else 2
 

@@ -37,6 +37,11 @@ SOL_PACKET: Final = 263
 PACKET_STATISTICS: Final = 6
 PACKET_IGNORE_OUTGOING: Final = 23  # (Linux 4.20 and later)
 TPACKET_STATS: Final = struct.Struct("=II")
+# the capture socket's receive buffer: libpcap's (and so tcpdump's) default, where scapy asks
+# for 64 KiB, which a burst on a fast link or loopback fills in a few packets (kernel memory,
+# not this process's)
+CAPTURE_BUFFER: Final = 2 << 20
+SO_RCVBUFFORCE: Final = 33  # (Linux: root or CAP_NET_ADMIN may go past net.core.rmem_max)
 
 
 class Backlog:
@@ -160,6 +165,18 @@ def add_kernel_drops(total: int | None, stats: bytes) -> int | None:
     return (total or 0) + drops
 
 
+def _widen(sock: Any) -> None:
+    """Give scapy's capture socket `sock` a `CAPTURE_BUFFER` receive buffer, past the
+    system's limit where we may, else up to it; a socket without one is left alone."""
+    ins = getattr(sock, "ins", None)
+    if not isinstance(ins, socket.socket):
+        return
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        with contextlib.suppress(OSError):
+            ins.setsockopt(socket.SOL_SOCKET, option, CAPTURE_BUFFER)
+            return
+
+
 def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
     """A second handle on the Linux packet socket behind scapy's capture socket `sock`, for
     reading its statistics until we close it (scapy closes its own when sniffing stops), and
@@ -278,6 +295,15 @@ class LiveCapture:
                 self._reasm.tick(time.time() if now is None else now)
                 self._read_drops()
 
+    def kernel_drops_report(self, write: str | None) -> str | None:
+        """What to say of the packets the kernel dropped, as tcpdump says it (None: none
+        dropped, or the socket does not say); `write`: the -w file, which lacks them too."""
+        if not self.kernel_drops:
+            return None
+        lacks = f", and {write} lacks them too" if write else ""
+        return (f"{self.kernel_drops:,} packets dropped by kernel (its capture buffer was full: "
+                f"not decoded{lacks})")  # fmt: skip
+
     def _read_drops(self) -> None:
         """Add the kernel's drops since the last reading to `kernel_drops` (one system call;
         the caller holds the lock)."""
@@ -318,6 +344,7 @@ class LiveCapture:
                     sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             else:
                 sock = resolve_iface(kwargs.get("iface", self.iface)).l2listen()(*args, **kwargs)
+            _widen(sock)
             stats = _stats_socket(sock)
             if stats is not None:
                 with self._lock:

@@ -140,5 +140,8 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
         app.run()
     finally:
         capture.stop()
+    dropped = capture.kernel_drops_report(write)
+    if dropped is not None:
+        err.write(f"msnsniff: {dropped}\n")
     not_decoded(app, write, "the capture", err)
     return exit_status(app)

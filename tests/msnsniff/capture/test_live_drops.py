@@ -31,3 +31,20 @@ def test_a_reading_of_another_shape_says_nothing_rather_than_a_wrong_number() ->
     assert add_kernel_drops(None, b"") is None
     assert add_kernel_drops(None, _stats(1, 1) + b"\0\0\0\0") is None
     assert add_kernel_drops(3, b"\1\2\3") == 3
+
+
+def test_the_report_plain_sniff_and_sniff_tui_print() -> None:
+    """One wording for `sniff`'s summary and what `sniff --tui` prints on quitting (the TUI
+    said nothing of kernel drops); nothing when none were dropped or none are known."""
+    from msnsniff.capture.live import LiveCapture
+
+    live = LiveCapture("lo", "tcp port 1863", lambda event: None, None)
+    assert live.kernel_drops is None and live.kernel_drops_report("x.pcap") is None
+    live.kernel_drops = 0
+    assert live.kernel_drops_report("x.pcap") is None
+    live.kernel_drops = 1404
+    assert live.kernel_drops_report(None) == (
+        "1,404 packets dropped by kernel (its capture buffer was full: not decoded)")
+    assert live.kernel_drops_report("x.pcap") == (
+        "1,404 packets dropped by kernel (its capture buffer was full: not decoded, and "
+        "x.pcap lacks them too)")
