@@ -29,7 +29,7 @@ from typing import Final
 
 from dissectors.api import Direction
 from dissectors.msnp.errors import ERRORS
-from dissectors.msnp.framer import MAX_LINE, MAX_PAYLOAD
+from dissectors.msnp.framer import JOINED, MAX_LINE, MAX_PAYLOAD
 from dissectors.msnp.grammar import (
     COMMANDS,
     DEFAULT_DIALECT,
@@ -324,6 +324,7 @@ def _constants(options: LuaOptions) -> list[str]:
         f"{DEFAULT_DIALECT}",
         f"local ERROR_PAYLOAD_FROM = {ERROR_PAYLOAD_FROM}",
         f"local MAX_LINE, MAX_PAYLOAD = {MAX_LINE}, {MAX_PAYLOAD}",
+        f"local JOINED = {lua_string(JOINED)}",
         f"local SERVER_PORT = {port}",
         "local WELL_KNOWN_SERVER_PORTS = "
         + _list(f"[{p}] = true" for p in sorted(SERVER_PORTS)),
@@ -341,7 +342,9 @@ _HEADER: Final = """\
 -- Use:  wireshark -X lua_script:msnsniff.lua   or   tshark -X lua_script:msnsniff.lua -r F
 -- or copy it into the personal Lua plugins folder. Fields: msnsniff.cmd, msnsniff.trid,
 -- msnsniff.list, msnsniff.error (and .name, .meaning), msnsniff.payload_length,
--- msnsniff.dir, msnsniff.dialect, msnsniff.args, msnsniff.arg.NAME for each grammar argument.
+-- msnsniff.dir, msnsniff.dialect, msnsniff.args, msnsniff.arg.NAME for each grammar argument,
+-- msnsniff.malformed, and msnsniff.partial for the first bytes of a connection the capture
+-- joined mid-way (no SYN): the tail of a frame whose start it missed, not damage.
 """
 
 
@@ -387,6 +390,8 @@ local F = {
   payload = ProtoField.bytes("msnsniff.payload", "Payload"),
   content_type = ProtoField.string("msnsniff.content_type", "Payload Content-Type"),
   malformed = ProtoField.string("msnsniff.malformed", "Malformed"),
+  partial = ProtoField.bool("msnsniff.partial",
+                            "Partial (the tail of a frame the capture missed the start of)"),
 }
 local ARG_FIELDS = {}
 for _, name in ipairs(ARG_NAMES) do
@@ -397,7 +402,7 @@ local field_list = {}
 for _, key in ipairs({"cmd", "title", "trid", "dir", "dialect", "dialect_inferred", "args",
                       "variant", "list", "error", "error_name", "error_meaning",
                       "error_disconnects", "payload_length", "payload", "content_type",
-                      "malformed"}) do
+                      "malformed", "partial"}) do
   field_list[#field_list + 1] = F[key]
 end
 for _, name in ipairs(ARG_NAMES) do
@@ -414,8 +419,11 @@ local E = {
                           expert.group.PROTOCOL, expert.severity.WARN),
   error = ProtoExpert.new("msnsniff.expert.error", "MSNP error reply",
                           expert.group.RESPONSE_CODE, expert.severity.NOTE),
+  partial = ProtoExpert.new("msnsniff.expert.joined_midway",
+                            "The capture began in the middle of the connection",
+                            expert.group.SEQUENCE, expert.severity.CHAT),
 }
-msnsniff.experts = {E.malformed, E.unknown, E.nofit, E.error}
+msnsniff.experts = {E.malformed, E.unknown, E.nofit, E.error, E.partial}
 
 local f_stream = Field.new("tcp.stream")
 local f_completeness = Field.new("tcp.completeness")
@@ -449,15 +457,18 @@ local function stream_state(pinfo)
     -- is not a well-known server port, else the one with the higher port
     local src, dst = pinfo.src_port, pinfo.dst_port
     local done = f_completeness()
+    local syn = done ~= nil and (done.value % 2) == 1
     local from_client
-    if done ~= nil and (done.value % 2) == 1 then
+    if syn then
       from_client = true
     else
       from_client = is_server_port(dst) or (not is_server_port(src) and dst < src)
     end
     local client = from_client and endpoint(pinfo.src, src) or endpoint(pinfo.dst, dst)
+    -- joined: no SYN seen, so each direction may start inside a frame (as msnsniff's
+    -- `joined_midway`); started: the directions whose first frame was read
     st = {client = client, dialect = DEFAULT_DIALECT, inferred = true, fixed = false,
-          lo = MIN_DIALECT, hi = MAX_DIALECT, seen = {}}
+          lo = MIN_DIALECT, hi = MAX_DIALECT, seen = {}, joined = not syn, started = {}}
     streams[key] = st
   end
   return st
@@ -565,7 +576,7 @@ local function frame_at(data, pos, dir, dialect)
   if eol ~= nil and eol - 1 - pos > MAX_LINE then eol = nil end
   if eol == nil then
     if #data - pos < MAX_LINE + 2 then return nil, DESEGMENT_ONE_MORE_SEGMENT end
-    return {kind = "malformed", len = garbage_end(data, pos) - pos,
+    return {kind = "malformed", len = garbage_end(data, pos) - pos, garbage = true,
             reason = "not an MSNP command line; skipped to the next command"}
   end
   local line_len = eol - 1 - pos
@@ -573,7 +584,7 @@ local function frame_at(data, pos, dir, dialect)
   local word = line:sub(1, 3)
   if line_len < 3 or (line_len > 3 and line:sub(4, 4) ~= " ")
      or not (KNOWN[word] or word:find("^%d%d%d$") or word:find("^%u%u%u$")) then
-    return {kind = "malformed", len = garbage_end(data, pos) - pos,
+    return {kind = "malformed", len = garbage_end(data, pos) - pos, garbage = true,
             reason = "not an MSNP command line; skipped to the next command"}
   end
   local is_error = word:find("^%d%d%d$") ~= nil
@@ -712,10 +723,13 @@ local function dissect(tvb, pinfo, tree)
     local key = pinfo.number .. ":" .. tvb:len() .. ":" .. pos
     local seen = st.seen[key]
     local dialect, inferred
+    local partial
     if pinfo.visited and seen ~= nil then
-      dialect, inferred = seen[1], seen[2]
+      dialect, inferred, partial = seen[1], seen[2], seen[3]
     else
       dialect, inferred = st.dialect, st.inferred
+      -- the first bytes of a direction of a connection the capture joined mid-way
+      partial = st.joined and not st.started[dir]
     end
     local fr, need = frame_at(data, pos, dir, dialect)
     if fr == nil then
@@ -723,7 +737,21 @@ local function dissect(tvb, pinfo, tree)
       pinfo.desegment_len = need
       break
     end
-    if fr.kind == "malformed" then
+    if not pinfo.visited then st.started[dir] = true end
+    if fr.kind == "malformed" and partial and fr.garbage then
+      -- as msnsniff's PartialFrame: the tail of a frame whose start the capture missed, no
+      -- damage (the reason is kept in msnsniff.malformed, as JSON keeps malformed.reason)
+      local sub = tree:add(msnsniff, tvb:range(pos, fr.len))
+      sub:add(F.dir, tvb:range(pos, fr.len), dir)
+      sub:add(F.malformed, tvb:range(pos, fr.len), JOINED)
+      sub:add(F.partial, tvb:range(pos, fr.len), true)
+      sub:add_proto_expert_info(E.partial, "the capture began in the middle of this " ..
+        "connection: its first " .. fr.len .. " bytes (" .. dir .. ") are the tail of a " ..
+        "frame whose start it missed")
+      sub:append_text(", partial: " .. JOINED)
+      summaries[#summaries + 1] = "[PARTIAL: " .. JOINED .. "]"
+      if not pinfo.visited then st.seen[key] = {dialect, inferred, true} end
+    elseif fr.kind == "malformed" then
       local sub = tree:add(msnsniff, tvb:range(pos, fr.len))
       sub:add(F.dir, tvb:range(pos, fr.len), dir)
       sub:add(F.malformed, tvb:range(pos, fr.len), fr.reason)

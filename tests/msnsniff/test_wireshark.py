@@ -177,6 +177,9 @@ def check_pdu(pdu: dict[str, Any], frame: dict[str, Any], where: str) -> None:
     """One tshark PDU against the msnsniff frame at the same place in the stream."""
     if frame["malformed"] is not None:
         assert "msnsniff.malformed" in pdu, where
+        # the tail of a frame a capture joined mid-way is partial in both, and only that
+        partial = frame["malformed"].get("partial", False)
+        assert (_one(pdu, "msnsniff.partial") == "1") == partial, where
         return
     assert _one(pdu, "msnsniff.cmd") == frame["cmd"], where
     trid = _one(pdu, "msnsniff.trid")
@@ -365,6 +368,40 @@ def test_tshark_joins_a_connection_mid_stream_like_msnsniff(script: Path, tmp_pa
     frames = msnsniff_frames(capture)
     lsg = [f for fs in frames.values() for f in fs if f["cmd"] == "LSG"]
     assert [(f["dialect"]["version"], f["trid"]) for f in lsg] == [(7, 6)]  # the clue counted
+
+
+@needs_tshark
+def test_tshark_marks_the_tail_a_capture_joined_mid_way_as_partial(
+    script: Path, tmp_path: Path
+) -> None:
+    """No handshake: each direction's first bytes, before its first whole line, are partial
+    (a CHAT finding, not a malformed ERROR), as msnsniff's PartialFrame; with a handshake the
+    same bytes stay malformed, and so does later garbage of the joined connection."""
+    capture = tmp_path / "joined.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        joined = TcpConversation(writer, ("10.0.0.2", 40001), ("10.0.0.1", 1863))
+        joined._seq = [1000, 9000]  # no open(): the capture starts mid-connection
+        joined.send(1.0, False, b"lice@example.com 1\r\nNLN NLN bob@example.com Bob\r\n")
+        joined.send(1.1, True, b"ain; charset=UTF-8\r\n\r\nhello\r\nPNG\r\n")
+        joined.send(1.2, True, b"junk\r\nPNG\r\n")
+        opened = TcpConversation(writer, ("10.0.0.2", 40002), ("10.0.0.1", 1863))
+        opened.open(2.0)
+        opened.send(2.05, True, b"PNG\r\n")  # (the Lua script's client speaks first)
+        opened.send(2.1, False, b"lice@example.com 1\r\nNLN NLN bob@example.com Bob\r\n")
+    assert compare(script, capture) == 9
+    frames = msnsniff_frames(capture)
+    partial = [(f["src"], f["offset"]) for fs in frames.values() for f in fs
+               if f["malformed"] and f["malformed"].get("partial")]  # fmt: skip
+    assert sorted(partial) == [("10.0.0.1:1863", 0), ("10.0.0.2:40001", 0)]
+    every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.partial", "-e",
+             "msnsniff.malformed", "-e", "_ws.expert.severity", "-Y", "msnsniff.malformed")
+    rows = [line.split("\t") for line in _tshark(script, capture, *every).splitlines()]
+    chat, error = "2097152", "8388608"  # Wireshark's PI_CHAT and PI_ERROR
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("1", "1", chat), ("2", "1", chat), ("3", "", error), ("8", "", error)
+    ]  # fmt: skip
+    assert _tshark(script, capture, "-2", *every) == _tshark(script, capture, *every)
 
 
 @needs_tshark
