@@ -265,7 +265,9 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
         for record, _pairing in _frames(path, options, messages):
             frame = record.frame
             if not isinstance(frame, MsnpFrame) or not isinstance(frame, CommandFrame):
-                kind = "malformed or gap" if isinstance(frame, MsnpFrame) else record.proto.upper()
+                kind = ("partial (joined mid-way, not damage)" if isinstance(frame, PartialFrame)
+                        else "malformed or gap" if isinstance(frame, MsnpFrame)
+                        else record.proto.upper())  # fmt: skip
                 why = "a transcript holds MSNP command lines only"
                 left[kind, why] = left.get((kind, why), 0) + 1
                 continue

@@ -148,6 +148,27 @@ def test_a_transcript_says_what_it_left_out(tmp_path: Path) -> None:
     assert "left out" not in run("export", str(CHAT), "-o", str(tmp_path / "y.txt"))[2]
 
 
+def test_a_transcript_calls_the_tail_a_capture_joined_mid_way_partial(tmp_path: Path) -> None:
+    """The first bytes of a connection the capture joined mid-way (no SYN) are a partial
+    frame, not damage, for read, expert and stats; the transcript export counted it among
+    "malformed or gap frames left out", as if the capture were damaged."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    src = tmp_path / "joined.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 40000), ("10.0.0.2", 1863))
+        conv._seq = [1000, 5000]  # no open(): the capture starts mid-connection
+        conv.send(1.0, False, b"lice@example.com 1\r\nNLN NLN bob@example.com Bob\r\n")
+        conv.send(1.1, True, b"PNG\r\n")
+    out = tmp_path / "x.txt"
+    status, _, err = run("export", str(src), "-o", str(out))
+    assert status == 0
+    assert err.splitlines()[0] == (
+        f"msnsniff: {src}: 1 partial (joined mid-way, not damage) frames left out (a transcript "
+        "holds MSNP command lines only; .jsonl or .pcapng keep them)"
+    )
+
+
 def test_a_transcript_leaves_out_payloads_its_lines_cannot_hold(tmp_path: Path) -> None:
     """A payload with a CR or LF that ends no CRLF line (binary P2P data, a message typed
     with bare LFs) was written as it was: the reader ended lines there, so the frame read
