@@ -139,20 +139,21 @@ _P7 = (7, MAX_DIALECT)  # groups: "new in MSNP7" (seed 004)
 _P13 = (13, MAX_DIALECT)
 _P14 = (14, MAX_DIALECT)
 AUTH_PACKAGES: Final[tuple[tuple[str, tuple[int, int], str], ...]] = (
-    ("CTP", (2, 2), "clear-text password"),
-    ("MD5", (2, 7), "MD5"),
-    ("TWN", (8, MAX_DIALECT), "Passport (TWN)"),
-    ("SSO", (15, MAX_DIALECT), "single sign-on (SSO)"),
+    ("CTP", (2, 2), "a clear-text password"),
+    ("MD5", (2, 7), "an MD5"),
+    ("TWN", (8, MAX_DIALECT), "a Passport (TWN)"),
+    ("SSO", (15, MAX_DIALECT), "a single sign-on (SSO)"),
 )
 """USR security packages and the dialects that have them (seed 003 and the notes for MD5
-and TWN; the references for CTP, MSNP2 only, and SSO, from MSNP15)."""
+and TWN; the references for CTP, MSNP2 only, and SSO, from MSNP15), with the words (article
+included: "an MD5 login") expert's findings name them by."""
 
 
 def _usr_login(args: str, step: str, label: str, what: str) -> tuple[Variant, ...]:
     """One USR variant per security package, each limited to that package's dialects."""
     return tuple(
         v(args, guard=rf"^{name} {step}( |$)", dialects=dialects, label=label,
-          form=f"{what} of a {words} login")
+          form=f"{what} of {words} login")
         for name, dialects, words in AUTH_PACKAGES
     )  # fmt: skip
 

@@ -489,6 +489,11 @@ def test_arguments_in_another_dialects_shape() -> None:
     assert [lines[f.frame or 0] for f in findings
             if f.code == "expert.wrong_dialect_arguments"] == [
         b"USR 2 MD5 I a@b.c", b"USR 2 OK a@b.c A", b"SYN 3 0"]  # fmt: skip
+    # (the article agrees with the package's name: "an MD5 login", not "a MD5 login")
+    assert [f.message for f in findings if lines[f.frame or 0] == b"USR 2 MD5 I a@b.c"
+            and f.code == "expert.wrong_dialect_arguments"] == [
+        "USR for the first step of an MD5 login is an MSNP2-MSNP7 form, but this connection "
+        "speaks MSNP10"]  # fmt: skip
 
 
 def test_real_captures_use_their_dialects_forms_but_for_one_probe() -> None:
