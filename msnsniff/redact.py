@@ -204,6 +204,7 @@ def _msnp_edits(c2s: _Half, s2c: _Half, names: Pseudonyms) -> None:
             dissector.gap(direction, hole_end - hole_start)
             at = hole_end
         dissector.feed(direction, half.stream[at:])
+        dissector.feed(direction, b"")  # its end: the bytes of a frame it cuts short come out
     edits: dict[Direction, list[Edit]] = {Direction.C2S: [], Direction.S2C: []}
     for frame in dissector.drain():
         raw = getattr(frame, "raw", b"")

@@ -218,6 +218,26 @@ def test_a_stream_whose_first_bytes_were_lost_is_redacted(tmp_path: Path) -> Non
     assert b"USR 2 TWN S redacted-" in data
 
 
+def test_a_capture_that_ends_inside_a_line_is_redacted_to_its_end(tmp_path: Path) -> None:
+    """The redactor never told its dissector the streams ended, so the bytes of a frame the
+    capture's end cut short never came out of it and got no edit at all: an address in a
+    line cut short was left as it was (and so was a ticket, see the next test)."""
+    src = tmp_path / "cut.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2, False, b"VER 1 MSNP8\r\n")
+        conv.send(1.3, True, b"USR 2 TWN I alice@example.com")  # the capture ends here
+        conv.send(1.4, False, b"LST carol@example.com Carol 11 0")
+    before, out = frames(src), redacted(tmp_path, src)
+    data = out.read_bytes()
+    assert b"alice@example.com" not in data and b"carol@example.com" not in data
+    after = frames(out)
+    assert [(type(r.frame), r.frame.offset) for r in after] == \
+        [(type(r.frame), r.frame.offset) for r in before]  # fmt: skip
+
+
 def test_a_bogus_tcp_header_keeps_nothing_after_the_ip_header(tmp_path: Path) -> None:
     """A data offset under 20 bytes leaves no header to fit the edits to: the packet keeps
     its length and IP header, and its TCP bytes are blanked, credential included."""
