@@ -47,7 +47,8 @@ from dissectors.api import Direction
 from dissectors.http.dissector import decode_body
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
-from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from dissectors.msnp.framer import GAP_TAIL, JOINED, SKIPPED, TOO_LONG
+from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame
 from msnsniff.capture.packets import Defragmenter, fragment_of, ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
 from msnsniff.credentials import BODY_SECRETS, FROM_PP, HTTP_PARAMS, placeholder
@@ -62,6 +63,13 @@ PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
 HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
 HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")
 MSNP_START: Final = re.compile(rb"^[A-Z]{3}(?: |\r\n)")
+
+UNREADABLE: Final = frozenset({SKIPPED, GAP_TAIL, JOINED, TOO_LONG})
+"""Reasons of the malformed runs that start with no command: bytes the dissector could not
+read, such as the tail of a line whose start a capture gap, or a capture joined mid-way, cut
+off (`...ticket&p=PROFILE\r\n`), so no rule can tell which of them are a credential."""
+_NOT_EOL: Final = re.compile(rb"[^\r\n]")
+_COMMAND_WORD: Final = re.compile(rb"^(?:[A-Z]{3}|[0-9]{3})(?: |$)")
 
 Key = tuple[bytes, int, bytes, int]  # (src, sport, dst, dport) of one direction
 Edit = tuple[int, int, bytes]  # (start, end, replacement) in stream positions
@@ -210,7 +218,8 @@ def _msnp_edits(c2s: _Half, s2c: _Half, names: Pseudonyms) -> None:
         raw = getattr(frame, "raw", b"")
         if not raw:
             continue
-        new = _msnp_frame(frame, names) if isinstance(frame, CommandFrame) else names.text(raw)
+        new = (_msnp_frame(frame, names) if isinstance(frame, CommandFrame)
+               else _other(frame, names, dissector.dialect))  # fmt: skip
         if new != raw:
             edits[frame.direction].append((frame.offset, frame.offset + len(raw), new))
     c2s.set_edits(edits[Direction.C2S])
@@ -248,6 +257,33 @@ def _msnp_frame(frame: CommandFrame, names: Pseudonyms) -> bytes:
             parts[-1] = str(len(new_payload)).encode()
             line = b" ".join(parts)
     return line + b"\r\n" + new_payload
+
+
+def _other(frame: object, names: Pseudonyms, dialect: int) -> bytes:
+    """A frame that is not a whole command, redacted so that it reads back as the same frame.
+    Bytes that start with no command (`UNREADABLE`, the rest of a frame cut by a gap) become
+    `x`, their CR and LF kept (no lower-case `x` starts a command, so no run ends sooner); a
+    command cut short (by a gap or the capture's end) or with a bad payload length has its
+    line redacted as the whole line would be (the ticket of `USR 3 TWN S t=...` cut before
+    its CRLF), its payload's addresses pseudonymised and its declared length moved by as
+    many bytes as they changed, so the cut stays where it was."""
+    raw: bytes = getattr(frame, "raw", b"")
+    if not isinstance(frame, MalformedFrame):
+        return names.text(raw)
+    line, crlf, rest = raw.partition(b"\r\n")
+    if frame.reason in UNREADABLE or not _COMMAND_WORD.match(line):
+        return _NOT_EOL.sub(b"x", raw)
+    whole = CommandFrame(frame.direction, frame.offset, line + b"\r\n", len(line) + 2, None,
+                         dialect, True)  # fmt: skip
+    new_line = _msnp_frame(whole, names)[:-2]
+    if not crlf:
+        return new_line
+    new_rest = names.text(rest)
+    words = new_line.split(b" ")
+    if len(new_rest) != len(rest) and words[-1].isdigit():
+        words[-1] = str(int(words[-1]) + len(new_rest) - len(rest)).encode()
+        new_line = b" ".join(words)
+    return new_line + crlf + new_rest
 
 
 def _http_edits(half: _Half, names: Pseudonyms) -> None:
@@ -372,7 +408,7 @@ def _msnp_bytes(data: bytes, direction: Direction, names: Pseudonyms) -> bytes:
         if isinstance(frame, CommandFrame):
             out.append(_msnp_frame(frame, names))
         else:
-            out.append(names.text(raw))
+            out.append(_other(frame, names, dissector.dialect))
         at = frame.offset + len(raw)
     out.append(names.text(data[at:]))
     return b"".join(out)

@@ -238,6 +238,35 @@ def test_a_capture_that_ends_inside_a_line_is_redacted_to_its_end(tmp_path: Path
         [(type(r.frame), r.frame.offset) for r in before]  # fmt: skip
 
 
+def test_bytes_that_are_not_a_whole_command_keep_no_credential(tmp_path: Path) -> None:
+    """Malformed frames only had their addresses replaced, so a credential in bytes the
+    dissector could not read as a whole command stayed: the tail of a `USR TWN S` line a
+    capture joined mid-way starts with (a partial frame), garbage, a USR line the capture's
+    end cut short. Now bytes that start with no command become `x` and a command cut short
+    has its line redacted like the whole line; every frame reads back the same."""
+    src = tmp_path / "odd.pcap"
+    with src.open("wb") as fh:
+        writer = PcapWriter(fh)
+        joined = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        joined._seq = [1000, 5000]  # no open(): the capture starts mid-connection
+        joined.send(1.0, True, b"ET.ticket.one&p=SECRET.profile.one\r\nPNG\r\n")
+        joined.send(1.1, False, b"QNG 50\r\n")
+        opened = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.2", 1863))
+        opened.open(2.0)
+        opened.send(2.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        opened.send(2.2, False, b"VER 1 MSNP8\r\n")
+        opened.send(2.3, True, b"\x01junk t=SECRET.ticket.two&p=SECRET.profile.two\r\n")
+        opened.send(2.4, True, b"USR 3 TWN S t=SECRET.ticket.three&p=SECRET.profile.three")
+    before, out = frames(src), redacted(tmp_path, src)
+    assert b"SECRET" not in out.read_bytes()
+    after = frames(out)
+    assert [(type(r.frame), r.frame.offset, getattr(r.frame, "reason", None)) for r in after] \
+        == [(type(r.frame), r.frame.offset, getattr(r.frame, "reason", None))
+            for r in before]  # fmt: skip
+    assert any(type(r.frame).__name__ == "PartialFrame" for r in after)
+    assert b"USR 3 TWN S redacted-" in out.read_bytes()
+
+
 def test_a_bogus_tcp_header_keeps_nothing_after_the_ip_header(tmp_path: Path) -> None:
     """A data offset under 20 bytes leaves no header to fit the edits to: the packet keeps
     its length and IP header, and its TCP bytes are blanked, credential included."""
