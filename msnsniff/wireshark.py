@@ -576,7 +576,8 @@ local function frame_at(data, pos, dir, dialect)
   if eol ~= nil and eol - 1 - pos > MAX_LINE then eol = nil end
   if eol == nil then
     if #data - pos < MAX_LINE + 2 then return nil, DESEGMENT_ONE_MORE_SEGMENT end
-    return {kind = "malformed", len = garbage_end(data, pos) - pos, garbage = true,
+    local e = garbage_end(data, pos)
+    return {kind = "malformed", len = e - pos, garbage = true, cut = e == #data,
             reason = "not an MSNP command line; skipped to the next command"}
   end
   local line_len = eol - 1 - pos
@@ -584,7 +585,8 @@ local function frame_at(data, pos, dir, dialect)
   local word = line:sub(1, 3)
   if line_len < 3 or (line_len > 3 and line:sub(4, 4) ~= " ")
      or not (KNOWN[word] or word:find("^%d%d%d$") or word:find("^%u%u%u$")) then
-    return {kind = "malformed", len = garbage_end(data, pos) - pos, garbage = true,
+    local e = garbage_end(data, pos)
+    return {kind = "malformed", len = e - pos, garbage = true, cut = e == #data,
             reason = "not an MSNP command line; skipped to the next command"}
   end
   local is_error = word:find("^%d%d%d$") ~= nil
@@ -737,7 +739,9 @@ local function dissect(tvb, pinfo, tree)
       pinfo.desegment_len = need
       break
     end
-    if not pinfo.visited then st.started[dir] = true end
+    -- a garbage run that reaches the end of the bytes given goes on in the next segment (one
+    -- run for the framer, which waits): it does not yet end a joined stream's partial tail
+    if not pinfo.visited and not fr.cut then st.started[dir] = true end
     if fr.kind == "malformed" and partial and fr.garbage then
       -- as msnsniff's PartialFrame: the tail of a frame whose start the capture missed, no
       -- damage (the reason is kept in msnsniff.malformed, as JSON keeps malformed.reason)

@@ -405,6 +405,39 @@ def test_tshark_marks_the_tail_a_capture_joined_mid_way_as_partial(
 
 
 @needs_tshark
+def test_tshark_keeps_a_partial_tail_cut_across_segments_partial(
+    script: Path, tmp_path: Path
+) -> None:
+    """A joined connection's partial tail that spans segments (the end of a long payload):
+    msnsniff makes it one partial frame; the script, which shows the garbage of each segment
+    as it comes, called the first segment's bytes partial and the next ones malformed
+    errors. Every piece of the tail is partial now; the first command ends it."""
+    capture = tmp_path / "tail.pcap"
+    with capture.open("wb") as fh:
+        joined = TcpConversation(PcapWriter(fh), ("10.0.0.2", 40001), ("10.0.0.1", 1863))
+        joined._seq = [1000, 9000]  # no open(): the capture starts mid-connection
+        joined.send(1.0, True, b"ain; charset=UTF-8\r\n")
+        joined.send(1.1, True, b"\r\nhello there, a long message")
+        joined.send(1.2, True, b" goes on\r\n")
+        joined.send(1.3, True, b"PNG\r\n")
+        joined.send(1.4, True, b"junk\r\n")
+        joined.send(1.5, False, b"QNG 50\r\n")
+    frames = msnsniff_frames(capture)[("10.0.0.2:40001", "10.0.0.1:1863")]
+    assert [(f["cmd"], (f["malformed"] or {}).get("partial")) for f in frames] == [
+        (None, True), ("PNG", None), (None, None)
+    ]  # fmt: skip
+    every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.partial", "-e",
+             "msnsniff.cmd", "-e", "_ws.expert.severity", "-Y", "msnsniff")
+    rows = [line.split("\t") for line in _tshark(script, capture, *every).splitlines()]
+    chat, error = "2097152", "8388608"
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("1", "", chat), ("1", "", chat), ("1", "", chat), ("", "PNG", ""), ("", "", error),
+        ("", "QNG", ""),
+    ]  # fmt: skip
+    assert _tshark(script, capture, "-2", *every) == _tshark(script, capture, *every)
+
+
+@needs_tshark
 def test_lua_dissector_takes_port_1863_from_msnms(script: Path) -> None:
     demo = ROOT / "captures" / "msnp8_demo.pcap"
     assert TSHARK is not None
