@@ -89,10 +89,11 @@ def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
 def one_capture(path: str | Path, choice: str | None, how: str) -> Capture:
     """The capture a command that reads one (the TUI, replay, mock) opens at `path`: the file
     itself, or of a transcript holding several captures (`captures_of`) the one `choice`
-    names, by its name or its number counted from 1 (a name several parts share needs the
-    number). Such a transcript without a choice is refused, naming its captures: read
-    whole, its captures' frames would be numbered on and their logins mixed. `how` ends the
-    refusal (what this command does with one capture)."""
+    names, by its name (or the end of its path: `demo.pcap` for `/x/captures/demo.pcap`) or
+    its number counted from 1 (a name several parts share needs the number). Such a
+    transcript without a choice is refused, naming its captures: read whole, its captures'
+    frames would be numbered on and their logins mixed. `how` ends the refusal (what this
+    command does with one capture)."""
     parts = captures_of([path])
     if choice is None:
         if len(parts) == 1:
@@ -100,6 +101,10 @@ def one_capture(path: str | Path, choice: str | None, how: str) -> Capture:
         raise MsnsniffError(f"{path} holds {len(parts)} captures ({_listed(parts)}); {how}: "
                             "pick one with --capture NAME or --capture N")  # fmt: skip
     named = [n for n, part in enumerate(parts, 1) if part.name == choice]
+    if not named:  # the end of its path names one too (exports name captures as given)
+        tail = Path(choice).parts
+        named = [n for n, part in enumerate(parts, 1)
+                 if tail and Path(part.name).parts[-len(tail):] == tail]  # fmt: skip
     if len(named) == 1:
         return parts[named[0] - 1]
     if len(named) > 1:
