@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dissectors.api import Direction
-from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, new_chunk
+from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, SourceNote, new_chunk
 from msnsniff.capture.packets import ACK, FIN, RST, SYN, Segment, format_endpoint
 
 MASK: Final = 0xFFFFFFFF
@@ -107,6 +107,9 @@ class _Half:
     done: bool = False
     left: int | None = None  # while its next bytes wait for the peer's: segments still allowed
     waived: int | None = None  # the peer's bytes no longer waited for, up to this sequence
+    # the last bytes declared lost (stream offsets start, end) and when: should they come
+    # after all, the note says the gap was a late segment (see `_late`)
+    lost: tuple[int, int, float | None] | None = None
 
 
 @dataclass(slots=True)
@@ -296,8 +299,10 @@ class Reassembler:
         assert half.expected is not None
         delta = _delta(seq, half.expected)
         if delta < 0:
+            if half.lost is not None and half.offset + delta < half.lost[1]:
+                self._late(conn, half, half.offset + delta, len(data), ts)
             if delta + len(data) <= 0:
-                return  # everything already delivered
+                return  # everything already delivered (or declared lost)
             data = data[-delta:]
             delta = 0
         if delta == 0 and needs is None and not half.pending:
@@ -452,9 +457,29 @@ class Reassembler:
         after = half.pending.get(first)
         when = after[1] if after is not None else ts  # the hole shows with the data after it
         self._emit(Gap(conn.flow, half.direction, half.offset, length, when))
+        half.lost = (half.offset, first, ts)
         half.offset = first
         half.expected = (half.expected + length) & MASK
         self._settle(conn, idx, None)
+
+    def _late(self, conn: _Conn, half: _Half, start: int, size: int, ts: float | None) -> None:
+        """Bytes declared lost came after all (a segment delayed past the wait, or a
+        retransmission after it): they stay a gap, but a note says so, once per gap, so the
+        gap is not taken for bytes missing from the capture."""
+        assert half.lost is not None
+        lost_start, lost_end, declared = half.lost
+        start, end = max(start, lost_start), min(start + size, lost_end)
+        if end <= start:
+            return
+        half.lost = None
+        after = (f" {ts - declared:.1f} s after the gap was declared"
+                 if ts is not None and declared is not None else "")  # fmt: skip
+        self._emit(SourceNote(
+            f"{end - start} bytes of the gap at offset {lost_start} ({half.direction.value}) "
+            f"came{after}: the segment was late (reassembly had stopped waiting for it), "
+            "not missing from the capture; they are not decoded",
+            f"flow {conn.flow.id}",
+        ))  # fmt: skip
 
     def _check_fin(self, conn: _Conn, half: _Half, ts: float | None) -> None:
         if half.done or half.fin is None or half.expected is None:

@@ -480,6 +480,25 @@ def test_a_segment_later_than_the_bound_is_late_not_reordered() -> None:
     assert stream(_timed(within), C2S) == b"abcdefghi"  # within the bound: reordered
 
 
+def test_bytes_declared_lost_that_come_after_all_are_named_late_not_missing() -> None:
+    """A segment later than the bound stays a gap, but the gap said "missing from the
+    capture" although the segment was in the file, and its bytes went unmentioned. Now a note
+    says, once per gap, that they came late; bytes delivered before are not noted."""
+    w, other = Wire(), Wire(cport=40001)
+    segs = [(w.seg(C2S, 0, b"abc"), 1.0), (w.seg(C2S, 6, b"ghi"), 1.1),
+            (other.seg(C2S, 0, b"xyz"), 1.1 + MAX_WAIT + 1),
+            (w.seg(C2S, 3, b"def"), 300.0), (w.seg(C2S, 3, b"def"), 301.0),
+            (w.seg(C2S, 0, b"abc"), 302.0)]  # fmt: skip
+    events = _timed(segs)
+    assert stream(events, C2S, "1") == b"abc???ghi"
+    notes = [e for e in events if isinstance(e, SourceNote)]
+    assert [(n.location, n.message) for n in notes] == [(
+        "flow 1", "3 bytes of the gap at offset 3 (c2s) came 294.9 s after the gap was "
+        "declared: the segment was late (reassembly had stopped waiting for it), not missing "
+        "from the capture; they are not decoded")]  # fmt: skip
+    assert not [e for e in _timed(segs[:3] + segs[-1:]) if isinstance(e, SourceNote)]
+
+
 def test_an_answer_waiting_for_its_unseen_request_waits_no_longer_than_the_bound() -> None:
     """The wait for acknowledged peer bytes ended only after `REORDER_WINDOW` more segments;
     a connection that falls quiet now ends it by time, and the answer comes out (the request's
