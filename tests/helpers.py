@@ -113,3 +113,27 @@ def cyclic_garbage(work: Callable[[], object]) -> list[str]:
         gc.garbage.clear()
         gc.set_debug(flags)
         gc.enable()
+
+
+def flood_loopback(port: int, megabytes: int = 10, seconds: float = 3.0) -> None:
+    """An MSNP connection on 127.0.0.1:`port` (this helper listens) whose client sends `VER`
+    and then `megabytes` MB of `PNG` lines over `seconds`: far more frames than decoding
+    keeps up with (each 0.1 MB block is 20,000 frames). Returns once the server read it all."""
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            peer, _ = srv.accept()
+            sink = threading.Thread(target=lambda: all(iter(lambda: peer.recv(1 << 20), b"")))
+            sink.start()
+            client.sendall(b"VER 1 MSNP8 CVR0\r\n")
+            block, start, blocks = b"PNG\r\n" * 20000, time.monotonic(), megabytes * 10
+            for i in range(blocks):
+                client.sendall(block)
+                time.sleep(max(0.0, start + (i + 1) * seconds / blocks - time.monotonic()))
+        sink.join(10)
+        peer.close()

@@ -20,6 +20,7 @@ import pytest
 from msnsniff.capture import StreamChunk
 from msnsniff.capture.pcap import packet_records
 from msnsniff.capture.sources import open_source
+from tests.helpers import flood_loopback
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -390,25 +391,11 @@ def test_ctrl_c_under_a_flood_stops_promptly_and_says_what_was_not_decoded(
          "-w", str(out)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    srv = socket.socket()
     try:
         assert proc.stderr is not None
         assert "capturing on lo" in proc.stderr.readline()
-        srv.bind(("127.0.0.1", port))
-        srv.listen()
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            peer, _ = srv.accept()
-            sink = threading.Thread(target=lambda: all(iter(lambda: peer.recv(1 << 20), b"")))
-            sink.start()
-            client.sendall(b"VER 1 MSNP8 CVR0\r\n")
-            block, start = b"PNG\r\n" * 20000, time.monotonic()  # ~0.1 MB: 20,000 frames
-            for i in range(100):  # 10 MB in 3 s: far more frames than decoding keeps up with
-                client.sendall(block)
-                time.sleep(max(0.0, start + (i + 1) * 0.03 - time.monotonic()))
-        sink.join(10)
-        peer.close()
+        flood_loopback(port)  # 10 MB in 3 s
     finally:
-        srv.close()
         stopped = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _stdout, stderr = proc.communicate(timeout=60)

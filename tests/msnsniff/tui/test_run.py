@@ -22,6 +22,7 @@ from msnsniff.session.workspace import Workspace
 from msnsniff.tui.app import MsnsniffApp
 from msnsniff.tui.run import proxy_app
 from msnsniff.tui.widgets.stream import StreamView
+from tests.helpers import flood_loopback
 from tests.msnsniff.tui.test_side_views import screen_text
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
@@ -284,27 +285,13 @@ def test_sniff_tui_under_a_flood_says_what_it_did_not_decode(tmp_path: Path) -> 
 
     reader = threading.Thread(target=read)
     reader.start()
-    srv = socket.socket()
     try:
         assert shown(b"following", 30), bytes(screen[-2000:])
-        srv.bind(("127.0.0.1", port))
-        srv.listen()
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            peer, _ = srv.accept()
-            sink = threading.Thread(target=lambda: all(iter(lambda: peer.recv(1 << 20), b"")))
-            sink.start()
-            client.sendall(b"VER 1 MSNP8 CVR0\r\n")
-            block, start = b"PNG\r\n" * 20000, time.monotonic()  # ~0.1 MB: 20,000 frames
-            for i in range(100):  # 10 MB in 3 s: far more frames than decoding keeps up with
-                client.sendall(block)
-                time.sleep(max(0.0, start + (i + 1) * 0.03 - time.monotonic()))
-        sink.join(10)
-        peer.close()
+        flood_loopback(port)  # 10 MB in 3 s
         assert shown(b"bytes not decoded (fell behind)", 10), bytes(screen[-2000:])
         os.write(master, b"q")
         status = proc.wait(timeout=30)
     finally:
-        srv.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
