@@ -6,17 +6,32 @@ import contextlib
 import heapq
 import io
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.cli import main
 from msnsniff.parallel import Item, _runs, widen_pipe
 from tests.conftest import Generate
 from tests.helpers import real_capture
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
+
+
+class _Missing(PcapWriter):
+    """A pcap writer whose capture misses the packets `missed` picks (by their bytes)."""
+
+    def __init__(self, fh: BinaryIO, missed: Callable[[bytes], bool]) -> None:
+        super().__init__(fh)
+        self._missed = missed
+
+    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+        if not self._missed(frame):
+            super().write(ts, frame, comment)
 
 
 def _read(*argv: str) -> tuple[int, str, str]:
@@ -174,18 +189,9 @@ def test_a_wait_ended_by_another_connection_s_clock_prints_the_same_in_parallel(
     connection's packets were skipped unseen, so the wait ended later there and its frames
     came out in another place than with `-j 1`. Skipped packets now still tell the time."""
     from msnsniff.capture.reassembly import MAX_WAIT
-    from msnsniff.capture.write import PcapWriter, TcpConversation
-
-    class Lossy(PcapWriter):
-        """Leaves out the segment carrying `CVR 2` (the capture missed it)."""
-
-        def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
-            if b"CVR 2" not in frame:
-                super().write(ts, frame, comment)
-
     path = tmp_path / "lossy.pcap"
     with path.open("wb") as fh:
-        w = Lossy(fh)
+        w = _Missing(fh, lambda frame: b"CVR 2" in frame)  # (the segments carrying it)
         a = TcpConversation(w, ("10.0.0.1", 3000), ("10.0.0.9", 1863))
         b = TcpConversation(w, ("10.0.0.1", 3001), ("10.0.0.9", 1863))  # the other share
         a.open(1.0)
@@ -214,18 +220,9 @@ def test_frames_a_wait_ended_by_time_releases_come_before_the_packet_s_own_in_pa
     waiting connection opened after the connection whose packet ended its wait printed
     after that packet's frames with `-j 2` and before them with `-j 1`."""
     from msnsniff.capture.reassembly import MAX_WAIT
-    from msnsniff.capture.write import PcapWriter, TcpConversation
-
-    class Lossy(PcapWriter):
-        """Leaves out the segments carrying `CVR 2` (the capture missed them)."""
-
-        def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
-            if b"CVR 2" not in frame:
-                super().write(ts, frame, comment)
-
     path = tmp_path / "lossy.pcap"
     with path.open("wb") as fh:
-        w = Lossy(fh)
+        w = _Missing(fh, lambda frame: b"CVR 2" in frame)  # (the segments carrying it)
         busy = TcpConversation(w, ("10.0.0.1", 3001), ("10.0.0.9", 1863))  # opened first
         late = TcpConversation(w, ("10.0.0.1", 3000), ("10.0.0.9", 1863))  # the other share
         later = TcpConversation(w, ("10.0.0.1", 3003), ("10.0.0.9", 1863))  # busy's share
@@ -258,18 +255,11 @@ def test_a_fin_after_a_hole_seen_from_one_side_ends_by_time_in_parallel_too(
     `MAX_WAIT` after the FIN, amid the other connection's frames, and `-j 2` (where the
     other connection is another share's) prints it in the same place."""
     from msnsniff.capture.reassembly import MAX_WAIT
-    from msnsniff.capture.write import PcapWriter, TcpConversation
-
-    class OneSided(PcapWriter):
-        """Sees nothing the client of port 3000 sends, and misses the server's `OUT`."""
-
-        def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
-            if frame[34:36] != (3000).to_bytes(2, "big") and b"OUT" not in frame:
-                super().write(ts, frame, comment)
-
     path = tmp_path / "one_sided.pcap"
     with path.open("wb") as fh:
-        w = OneSided(fh)
+        # nothing the client of port 3000 sends, and not the server's `OUT`
+        w = _Missing(fh, lambda frame: frame[34:36] == (3000).to_bytes(2, "big")
+                     or b"OUT" in frame)  # fmt: skip
         a = TcpConversation(w, ("10.0.0.1", 3000), ("10.0.0.9", 1863))
         b = TcpConversation(w, ("10.0.0.1", 3001), ("10.0.0.9", 1863))  # the other share
         a.open(1.0)
