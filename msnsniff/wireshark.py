@@ -427,20 +427,46 @@ msnsniff.experts = {E.malformed, E.unknown, E.nofit, E.error, E.partial}
 
 local f_stream = Field.new("tcp.stream")
 local f_completeness = Field.new("tcp.completeness")
+local f_tcp_flags = Field.new("tcp.flags")
 
 local KNOWN = {}
 for word in pairs(COMMANDS) do KNOWN[word] = true end
 
 -- per TCP stream: who the client is, and the dialect as the stream goes on
 local streams = {}
+-- per TCP stream: the client's endpoint, as its handshake shows it (see `opener` below)
+local openers = {}
 
 function msnsniff.init()
   streams = {}
+  openers = {}
 end
 
 local function endpoint(address, port)
   return tostring(address) .. "|" .. tostring(port)
 end
+
+-- The dissector never sees a handshake (no payload), so a postdissector notes, for each TCP
+-- stream, who opened it: the sender of a SYN, else the receiver of a SYN-ACK (the capture
+-- missed the SYN), as msnsniff's reassembly decides. One field read per packet; the rest
+-- only on a SYN. It adds nothing to the tree and claims no packet. It notes on every pass:
+-- tshark's first pass of two (-2) builds no tree, so no field can be read there.
+local opener = Proto("msnsniff_opener", "msnsniff: who opened each TCP connection")
+
+function opener.dissector(tvb, pinfo, tree)
+  local flags = f_tcp_flags()
+  if flags == nil or flags.value % 4 < 2 then return 0 end  -- no SYN (0x02)
+  local fi = f_stream()
+  if fi == nil then return 0 end
+  local key = tostring(fi.value)
+  if (flags.value % 32) < 16 then  -- SYN without ACK (0x10): from the client
+    openers[key] = endpoint(pinfo.src, pinfo.src_port)
+  elseif openers[key] == nil then  -- SYN-ACK, its SYN not captured: to the client
+    openers[key] = endpoint(pinfo.dst, pinfo.dst_port)
+  end
+  return 0
+end
+register_postdissector(opener)
 
 local function is_server_port(port)
   return WELL_KNOWN_SERVER_PORTS[port] ~= nil or port == SERVER_PORT
@@ -453,18 +479,18 @@ local function stream_state(pinfo)
   local st = streams[key]
   if st == nil then
     -- as msnsniff's reassembly decides: after a handshake the client is the side that opened
-    -- the connection (MSNP clients speak first); joined mid-connection, the side whose port
-    -- is not a well-known server port, else the one with the higher port
+    -- the connection (whoever speaks first: a server may push a banner or a CHL before the
+    -- client's VER, and a capture may show the server's first segment first); joined
+    -- mid-connection, the side whose port is not a well-known server port, else the one
+    -- with the higher port
     local src, dst = pinfo.src_port, pinfo.dst_port
     local done = f_completeness()
-    local syn = done ~= nil and (done.value % 2) == 1
-    local from_client
-    if syn then
-      from_client = true
-    else
-      from_client = is_server_port(dst) or (not is_server_port(src) and dst < src)
+    local client = fi and openers[tostring(fi.value)]
+    local syn = client ~= nil or (done ~= nil and (done.value % 2) == 1)
+    if client == nil then
+      local from_client = is_server_port(dst) or (not is_server_port(src) and dst < src)
+      client = from_client and endpoint(pinfo.src, src) or endpoint(pinfo.dst, dst)
     end
-    local client = from_client and endpoint(pinfo.src, src) or endpoint(pinfo.dst, dst)
     -- joined: no SYN seen, so each direction may start inside a frame (as msnsniff's
     -- `joined_midway`); started: the directions whose first frame was read
     st = {client = client, dialect = DEFAULT_DIALECT, inferred = true, fixed = false,

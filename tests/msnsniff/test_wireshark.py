@@ -342,6 +342,45 @@ def test_tshark_reassembles_frames_cut_across_segments(script: Path, tmp_path: P
 
 
 @needs_tshark
+def test_tshark_takes_the_client_from_the_handshake(script: Path, tmp_path: Path) -> None:
+    """The client is the side that sent the SYN (or, the SYN not captured, received the
+    SYN-ACK), as msnsniff's reassembly decides, not the side that speaks first: a server
+    that pushes a CHL before the client's VER, on port 1863 and on a port the heuristic
+    finds (a client port lower than the server's, so no port rule could tell), and a
+    capture that begins at the SYN-ACK."""
+    capture = tmp_path / "server_first.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        for n, (client, server) in enumerate(
+            [(("10.0.0.2", 40001), ("10.0.0.1", 1863)), (("10.0.0.2", 1500), ("10.0.0.1", 40000))]
+        ):
+            conv = TcpConversation(writer, client, server)
+            conv.open(1.0 + n)
+            conv.send(1.01 + n, False, b"CHL 0 29409134351025259292\r\n")
+            conv.send(1.02 + n, True, b"VER 1 MSNP8 CVR0\r\n")
+            conv.send(1.03 + n, False, b"VER 1 MSNP8\r\n")
+            conv.close(1.1 + n)
+        late = TcpConversation(writer, ("10.0.0.2", 1501), ("10.0.0.1", 40000))
+        late.open(3.0)  # then the SYN is dropped below: the capture starts at the SYN-ACK
+        late.send(3.01, False, b"CHL 0 29409134351025259292\r\n")
+        late.send(3.02, True, b"VER 1 MSNP8 CVR0\r\n")
+    raw = capture.read_bytes()
+    # drop the third connection's SYN (the record after the two 9-packet connections)
+    records, at = [], 24
+    while at < len(raw):
+        size = int.from_bytes(raw[at + 8 : at + 12], "little")
+        records.append(raw[at : at + 16 + size])
+        at += 16 + size
+    del records[2 * 9]
+    capture.write_bytes(raw[:24] + b"".join(records))
+    assert compare(script, capture) == 8
+    dirs = [(f["src"], f["cmd"], f["dir"]) for fs in msnsniff_frames(capture).values() for f in fs]
+    assert ("10.0.0.1:40000", "CHL", "s2c") in dirs and ("10.0.0.2:1501", "VER", "c2s") in dirs
+    every = ("-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.dir")
+    assert _tshark(script, capture, "-2", *every) == _tshark(script, capture, *every)
+
+
+@needs_tshark
 def test_tshark_joins_a_connection_mid_stream_like_msnsniff(script: Path, tmp_path: Path) -> None:
     """No handshake: the client is guessed from the ports (the higher one, no server port),
     the same guess msnsniff's reassembly makes, and the dialect is inferred from clues."""
@@ -387,7 +426,7 @@ def test_tshark_marks_the_tail_a_capture_joined_mid_way_as_partial(
         joined.send(1.2, True, b"junk\r\nPNG\r\n")
         opened = TcpConversation(writer, ("10.0.0.2", 40002), ("10.0.0.1", 1863))
         opened.open(2.0)
-        opened.send(2.05, True, b"PNG\r\n")  # (the Lua script's client speaks first)
+        opened.send(2.05, True, b"PNG\r\n")
         opened.send(2.1, False, b"lice@example.com 1\r\nNLN NLN bob@example.com Bob\r\n")
     assert compare(script, capture) == 9
     frames = msnsniff_frames(capture)
