@@ -436,10 +436,14 @@ for word in pairs(COMMANDS) do KNOWN[word] = true end
 local streams = {}
 -- per TCP stream: the client's endpoint, as its handshake shows it (see `opener` below)
 local openers = {}
+-- per connection the heuristic has not claimed: the bytes it declined, and the last packet
+-- counted (see `looks_like_msnp`)
+local declined = {}
 
 function msnsniff.init()
   streams = {}
   openers = {}
+  declined = {}
 end
 
 local function endpoint(address, port)
@@ -810,16 +814,64 @@ function msnsniff.dissector(tvb, pinfo, tree)
   return dissect(tvb, pinfo, tree)
 end
 
--- does this look like the first bytes of MSNP? (a known command or an error reply, a line)
-local function looks_like_msnp(tvb)
-  local n = math.min(tvb:len(), 4096)
-  if n < 5 then return false end
-  local head = tvb:raw(0, n)
+-- does this segment look like MSNP? As msnsniff's `sniff`, in its first SNIFF_LIMIT bytes
+-- with a CRLF: a known command or an error reply at the start, or a known command at the
+-- start of a later line (a capture joined mid-line or inside a payload). As msnsniff, which
+-- holds an unclaimed connection's bytes up to SNIFF_LIMIT and then drops it, a connection
+-- whose first SNIFF_LIMIT bytes (both ways) were declined is not looked at again; one that
+-- opens with an HTTP request or status line is HTTP at once (msnsniff's HTTP dissector
+-- outbids these rules), so MSNP lines a gateway tunnels in a later segment's body do not
+-- claim it either. The bounds also keep the cost on a busy capture's other TCP traffic to
+-- a table look-up per segment once a connection's first 4 KiB were looked at.
+local SNIFF_LIMIT = 4096
+local HTTP_METHODS = {GET = true, POST = true, HEAD = true, PUT = true, DELETE = true,
+                      OPTIONS = true, PATCH = true, TRACE = true, CONNECT = true}
+
+local function conn_key(pinfo)
+  local fi = f_stream()
+  if fi ~= nil then return tostring(fi.value) end
+  local a, b = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
+  if a > b then a, b = b, a end
+  return a .. "=" .. b
+end
+
+local function http_start(head)
+  local method = head:match("^(%u+) [\033-\126]+ HTTP/1%.[01]\r?\n")
+  if method ~= nil and HTTP_METHODS[method] then return true end
+  return head:find("^HTTP/1%.[01] [1-5]%d%d[ \r\n]") ~= nil
+end
+
+local function msnp_content(head)
   if not head:find("\r\n", 1, true) then return false end
   local word = head:sub(1, 3)
   local after = head:sub(4, 4)
   if KNOWN[word] and (after == " " or after == "\r") then return true end
-  return head:find("^[1-9]%d%d %d") ~= nil
+  if head:find("^[1-9]%d%d %d") then return true end
+  for later in head:gmatch("\n(%u%u%u)[ \r]") do
+    if KNOWN[later] then return true end
+  end
+  return false
+end
+
+local function looks_like_msnp(tvb, pinfo)
+  local key = conn_key(pinfo)
+  local seen = declined[key]
+  if seen == nil then
+    seen = {bytes = 0, last = -1}
+    declined[key] = seen
+  end
+  if seen.bytes >= SNIFF_LIMIT then return false end
+  local n = math.min(tvb:len(), SNIFF_LIMIT)
+  local head = tvb:raw(0, n)
+  local http = http_start(head)
+  if not http and n >= 5 and msnp_content(head) then return true end
+  -- each packet counted once, whatever the pass (tshark -2's first pass has no tcp.stream,
+  -- so its second pass counts afresh under another key, in order, as the first did)
+  if pinfo.number > seen.last then
+    seen.last = pinfo.number
+    seen.bytes = http and SNIFF_LIMIT or seen.bytes + tvb:len()
+  end
+  return false
 end
 
 local tcp_port = DissectorTable.get("tcp.port")
@@ -830,7 +882,7 @@ tcp_port:add_for_decode_as(msnsniff)  -- "Decode As... MSNSNIFF" for any other p
 
 if HEURISTIC then
   msnsniff:register_heuristic("tcp", function(tvb, pinfo, tree)
-    if not looks_like_msnp(tvb) then return false end
+    if not looks_like_msnp(tvb, pinfo) then return false end
     pinfo.conversation = msnsniff
     dissect(tvb, pinfo, tree)
     return true

@@ -444,6 +444,55 @@ def test_tshark_marks_the_tail_a_capture_joined_mid_way_as_partial(
 
 
 @needs_tshark
+def test_tshark_finds_a_connection_joined_mid_line_on_any_port(
+    script: Path, tmp_path: Path
+) -> None:
+    """No handshake, no MSNP port, and each direction's first segment starts inside a line
+    (inside a payload for the client): msnsniff claims the connection by a known command at
+    the start of a later line, and so does the script's heuristic now; a later line with an
+    unknown word is claimed by neither."""
+    capture = tmp_path / "mid_line.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        joined = TcpConversation(writer, ("10.0.0.2", 45000), ("10.0.0.1", 40000))
+        joined._seq = [1000, 9000]  # no open(): the capture starts mid-connection
+        joined.send(1.0, True, b"ain; charset=UTF-8\r\n\r\nhello there\r\nPNG\r\n")
+        joined.send(1.1, False, b"ample.com 1\r\nQNG 50\r\n")
+        joined.send(1.2, True, b"CHG 9 NLN 0\r\n")
+        other = TcpConversation(writer, ("10.0.0.2", 45001), ("10.0.0.1", 40001))
+        other._seq = [1000, 9000]
+        other.send(2.0, True, b"some text\r\nABC def\r\n")
+        # HTTP on no HTTP port, MSNP lines in its bodies (a gateway): msnsniff's HTTP
+        # dissector takes it, so the heuristic leaves it, the body's later segment too
+        http = TcpConversation(writer, ("10.0.0.2", 45002), ("10.0.0.1", 40002))
+        http.open(3.0)
+        body = (b"VER 1 MSNP8 CVR0\r\nCVR 2 0x0409 winnt 5.1 i386 MSNMSGR 6.2 MSMSGS a@b.c\r\n"
+                b"USR 3 TWN I a@b.c\r\n")
+        head = b"POST /gateway/gateway.dll?Action=open HTTP/1.1\r\nContent-Length: %d\r\n\r\n"
+        http.send(3.01, True, head % len(body) + body[:20])
+        http.send(3.02, True, body[20:])
+        http.send(3.03, False, b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nVER 1 MSNP8\r\n")
+        # the first command after 2920 bytes of a payload's tail is found; after 4380 (more
+        # than msnsniff holds of a connection nobody claimed), it is not
+        for port, size in ((40003, 2920), (40004, 4380)):
+            long = TcpConversation(writer, ("10.0.0.2", port + 5000), ("10.0.0.1", port))
+            long._seq = [1000, 9000]
+            long.send(4.0, True, b"x" * size)  # (1460-byte segments)
+            long.send(4.1, True, b"\r\nPNG\r\n")
+    assert compare(script, capture) == 7
+    frames = msnsniff_frames(capture)
+    assert [f["cmd"] for f in frames[("10.0.0.1:40000", "10.0.0.2:45000")]] == [None, "QNG"]
+    every = ("-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.partial")
+    assert _tshark(script, capture, "-2", *every) == _tshark(script, capture, *every)
+    # without tshark's own HTTP heuristic (which took the HTTP connection first), the body's
+    # later segment, MSNP lines and all, is still not claimed
+    http_only = ("--disable-heuristic", "http_tcp", "-T", "fields", "-e", "msnsniff.cmd",
+                 "-Y", "tcp.port == 40002 && msnsniff")  # fmt: skip
+    for passes in ((), ("-2",)):
+        assert _tshark(script, capture, *passes, *http_only) == ""
+
+
+@needs_tshark
 def test_tshark_keeps_a_partial_tail_cut_across_segments_partial(
     script: Path, tmp_path: Path
 ) -> None:
