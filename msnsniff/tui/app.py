@@ -7,7 +7,10 @@ take reach the workspace as gaps, and the status line counts them) that a thread
 drains. Twice a second a timer tells the stream how many frames exist now, moves the progress
 bar, extends a filtered view with the new frames (a thread worker), shows the selected
 frame's detail again if its pairing or findings changed and draws the rows again if a request
-went unanswered (live), and refreshes the side views under the workspace's lock.
+went unanswered (live), and refreshes the side views under the workspace's lock. A side
+view's request (filter or jump) is answered as it is made, within its key; the keys typed
+behind it that reached the view are handed on to the stream, which holds them until its new
+rows are shown.
 The app never parses: frames come from the index, facts from analyzers.
 """
 
@@ -166,6 +169,8 @@ class MsnsniffApp(App[int]):
         self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
         # the last keys from the terminal and the widget each was handed to (`on_key`)
         self._key_targets: deque[tuple[events.Key, Widget]] = deque(maxlen=KEYS_KEPT)
+        # the keys typed behind a side view's request, handed to that view before it (`answer`)
+        self._typed_behind: list[events.Key] = []
         self.failure: MsnsniffError | None = None  # why the live source could not start
 
     # --- layout ---------------------------------------------------------------------------
@@ -274,6 +279,16 @@ class MsnsniffApp(App[int]):
         target = next((w for e, w in self._key_targets if e is event), None)
         if not self.screen_stack:
             return  # typed ahead of `q`: the app is closing, its screen is gone
+        behind = next((i for i, e in enumerate(self._typed_behind) if e is event), None)
+        if behind is not None:
+            # typed behind a side view's request, handed to the view before the request
+            # moved the keys: it goes where they are now, as a key just typed (the app's
+            # priority keys first, then the focus: the stream holds it for its new rows),
+            # as a box hands on the keys typed behind its Enter (`TextBox`)
+            del self._typed_behind[behind]
+            event.prevent_default()
+            self.post_message(events.Key(event.key, event.character))
+            return
         if target is None or target is self.focused or not target.is_attached:
             return  # the usual way: App._on_key finds the binding through the focus
         event.prevent_default()  # not through the focus it has now
@@ -373,7 +388,7 @@ class MsnsniffApp(App[int]):
             self._select_wanted(done=True)
             self.stream.release_keys()
             return
-        self.stream.replace_rows(array("I"))
+        self.stream.replace_rows(array("I"), keep=self.wanted_frame)
         if self._scan_worker is not None:
             self._scan_worker.cancel()  # its results carry an old generation: ignored
         self._scan_worker = self._scan(self._scan_generation, self.stream.kept)
@@ -446,32 +461,42 @@ class MsnsniffApp(App[int]):
             self.notify(f"frame {wanted} is hidden by the PNG/QNG fold", severity="warning")
 
     def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
+        """Start the new rows' pass. The keys were given to the stream when the filter was
+        asked for (Enter in the bar, a side view's request), not now, a turn later: a box or
+        a tab opened by a key typed since keeps them (`f` behind Enter in Sessions)."""
         self.display_filter = message.display
         self.filter_text = message.text
         if message.text:
             self.wanted_frame = None  # a filter of the user's own: no jump is waiting
         self._restart_rows()
-        if not self._search_has_keys():
-            self.stream.focus()
 
-    def _search_has_keys(self) -> bool:
-        """The search box has the keys: `/` typed right after a key that asks for a filter
-        or a frame (Enter in Sessions or Contacts) opened it, and what is typed after it
-        goes there, not to the stream the request shows."""
-        return self.focused is self.query_one("#search", Input)
+    def _box_has_keys(self) -> bool:
+        """The search box or the filter bar has the keys: `/` (or `f` where the view does
+        not bind it) typed right after a key that asks for a filter or a frame (Enter in
+        Contacts) opened it as it arrived, before the request was made: what is typed after
+        it goes there, not to the stream the request shows."""
+        return isinstance(self.focused, Input)
 
     def _show_stream(self) -> None:
-        """Show the stream for a side view's request; the keys go to it unless the search
-        box has them (`_search_has_keys`)."""
+        """Show the stream for a side view's request; the keys go to it now (the keys typed
+        behind the request are on their way: see `action_tab`) unless a box has them
+        (`_box_has_keys`)."""
         self.query_one("#tabs", TabbedContent).active = "stream"
-        if not self._search_has_keys():
-            self.stream.focus()
+        if not self._box_has_keys():
+            self.stream.screen.set_focus(self.stream)
 
     def apply_filter(self, text: str) -> None:
-        """Set the filter bar's text and apply it (used by the side views and the palette)."""
+        """Set the filter bar's text and apply it (used by the side views and the palette).
+        The keys that reach the stream from now on wait for its new rows: the bar's `Applied`
+        starts their pass a turn later, as for Enter in the bar (`action_keys_to_stream`);
+        if the bar had them (the palette opened from it), the stream has them now."""
         bar = self.query_one(FilterBar)
         bar.set_text(text)
-        bar.apply(text)
+        self.stream.hold_keys()
+        if not bar.apply(text):
+            self.stream.release_keys()  # (no pass comes to release them)
+        elif self.stream.screen.focused is self.query_one("#filter-input", Input):
+            self.stream.screen.set_focus(self.stream)
 
     def action_toggle_noise(self) -> None:
         self.fold_noise = not self.fold_noise
@@ -481,6 +506,18 @@ class MsnsniffApp(App[int]):
 
     def on_stream_view_selected(self, message: StreamView.Selected) -> None:
         self.query_one(DetailView).show(message.number)
+
+    def answer(self, sender: Widget, request: FilterRequested | FrameRequested) -> None:
+        """A side view's request, answered as it is made (`messages.request`), within the key
+        that made it. The keys handed to the view's widgets that have not come back up to the
+        app yet were typed behind that key (those typed before it came back first): they are
+        handed on to where the answer puts the keys (`on_key`), in their order."""
+        self._typed_behind = [e for e, w in self._key_targets
+                              if sender in w.ancestors_with_self]  # fmt: skip
+        if isinstance(request, FilterRequested):
+            self.on_filter_requested(request)
+        else:
+            self.on_frame_requested(request)
 
     def on_filter_requested(self, message: FilterRequested) -> None:
         """A side view asked for the stream filtered to its node."""
@@ -495,7 +532,9 @@ class MsnsniffApp(App[int]):
             self.stream.follow = False
             return
         # the filter hides it: clear the filter; the frame is selected when the rows are back
-        # (at once for every frame, after the fold's pass otherwise)
+        # (at once for every frame, after the fold's pass otherwise: the pass keeps it, and
+        # the keys typed behind the request move from it)
+        self.stream.follow = False  # (a view following the live tail would keep following)
         self.wanted_frame = message.number
         self.apply_filter("")
 

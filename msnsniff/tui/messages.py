@@ -1,13 +1,17 @@
-"""Textual messages the side views post to the app: narrow the stream, or jump in it.
+"""The side views' requests to the app: narrow the stream, or jump in it.
 
 The views never act on the stream themselves (they do not know it); they say what the user
-asked for and the app decides. Both messages bubble, carry read-only data and compare by it.
+asked for (`request`) and the app decides. Both requests are Textual messages: they bubble,
+carry read-only data and compare by it.
 """
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from rich.repr import Result
 from textual.message import Message
+from textual.widget import Widget
 
 
 class FilterRequested(Message):
@@ -56,3 +60,24 @@ class FrameRequested(Message):
 
     def __rich_repr__(self) -> Result:
         yield "number", self._number
+
+
+@runtime_checkable
+class AnswersAtOnce(Protocol):
+    """An app that answers a side view's request as it is made (the msnsniff app)."""
+
+    def answer(self, sender: Widget, request: FilterRequested | FrameRequested) -> None:
+        """Act on `request`, made by `sender` (a side view), now."""
+
+
+def request(sender: Widget, message: FilterRequested | FrameRequested) -> None:
+    """Ask for `message`: an app that `AnswersAtOnce` is called now, within the key that
+    asked (Enter, Chat's f or g), any other gets the message, bubbling from `sender`. A
+    message is handled a turn later, by when the keys typed right behind that key have been
+    handed to the view too (`2` Enter `j` typed fast: j went to the Sessions tree, not to the
+    stream the filter showed); answered now, the app hands them on (`MsnsniffApp.on_key`)."""
+    app = sender.app
+    if isinstance(app, AnswersAtOnce):
+        app.answer(sender, message)
+    else:
+        sender.post_message(message)

@@ -38,7 +38,7 @@ from msnsniff.session.chat_events import (
     Typing,
 )
 from msnsniff.session.conversations import Conversations
-from msnsniff.tui.messages import FilterRequested, FrameRequested
+from msnsniff.tui.messages import FilterRequested, FrameRequested, request
 from msnsniff.tui.widgets.sessions import flow_filter
 
 SENDER_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
@@ -366,13 +366,13 @@ class ChatView(Widget):
         """Filter the stream to this conversation's switchboard connection."""
         c = self.selected
         if c is not None:
-            self.post_message(FilterRequested(flow_filter([c.flow.id])))
+            request(self, FilterRequested(flow_filter([c.flow.id])))
 
     def action_jump(self) -> None:
         """Jump the stream to the conversation's first frame."""
         c = self.selected
         if c is not None:
-            self.post_message(FrameRequested(c.first_frame))
+            request(self, FrameRequested(c.first_frame))
 
     def action_toggle_format(self) -> None:
         """Show or hide each message's font, effects and colour code."""

@@ -37,7 +37,7 @@ from msnsniff.session.contacts import (
     nickname_changes,
     setting_text,
 )
-from msnsniff.tui.messages import FrameRequested
+from msnsniff.tui.messages import FrameRequested, request
 
 LIST_STYLE: Mapping[str, str] = {"FL": "green", "AL": "cyan", "BL": "red", "RL": "yellow",
                                  "PL": "magenta"}  # fmt: skip
@@ -181,10 +181,19 @@ class Timeline(DataTable[str | Text]):
     Enter for what it does here (the table's own said nothing and hid the view's)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Jump to frame"),
+        Binding("enter", "jump", "Jump to frame"),
         Binding("home", "scroll_top", "First change", show=False),
         Binding("end", "scroll_bottom", "Last change", show=False),
     ]
+
+    def action_jump(self) -> None:
+        """Enter asks for the change's frame now, not through `RowSelected` (handled a turn
+        later, when the keys typed behind Enter are here already: `request`)."""
+        view = self.parent
+        while view is not None and not isinstance(view, ContactsView):
+            view = view.parent
+        if view is not None:
+            view.action_jump()
 
 
 class ContactsView(Widget):
@@ -427,7 +436,7 @@ class ContactsView(Widget):
         """Jump the stream to the frame that made the change under the cursor."""
         change = self.selected_change
         if change is not None:
-            self.post_message(FrameRequested(change.frame))
+            request(self, FrameRequested(change.frame))
 
     def _set_mark(self, which: str) -> None:
         row = self._table.cursor_row

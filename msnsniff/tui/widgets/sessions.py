@@ -26,7 +26,7 @@ from textual.widgets.tree import TreeNode
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import clock
 from msnsniff.session.links import Login, SessionLinks, SwitchboardRef
-from msnsniff.tui.messages import FilterRequested
+from msnsniff.tui.messages import FilterRequested, request
 
 NodeKey = tuple[str, ...]
 """A node's identity across refreshes: ("login", ns flow), ("sb", flow), ("who", flow, ...)."""
@@ -182,8 +182,15 @@ class SessionTree(Tree[NodeInfo]):
     Enter binding is never reached: the focused tree's comes first, and it said nothing)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Filter to node"),
+        Binding("enter", "filter_node", "Filter to node"),
     ]
+
+    def action_filter_node(self) -> None:
+        """Enter asks for the node under the cursor now, not through `NodeSelected` (handled
+        a turn later, when the keys typed behind Enter are here already: `request`)."""
+        view = self.parent
+        if isinstance(view, SessionsView):
+            view.action_filter_node()
 
 
 class SessionsView(Widget):
@@ -339,7 +346,7 @@ class SessionsView(Widget):
 
     def _request(self, node: TreeNode[NodeInfo] | None) -> None:
         if node is not None and node.data is not None:
-            self.post_message(FilterRequested(flow_filter(node.data.flows)))
+            request(self, FilterRequested(flow_filter(node.data.flows)))
 
     def action_filter_node(self) -> None:
         """Filter the stream to the connections of the node under the cursor."""

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Static
 
 from msnsniff.session.stats import PERCENTILES, Stats
 from msnsniff.session.webapi import WebStats
-from msnsniff.tui.messages import FilterRequested
+from msnsniff.tui.messages import FilterRequested, request
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
 TOP = 12
@@ -101,8 +101,17 @@ class CommandTable(DataTable[str | Text]):
     table's own said nothing and hid the view's)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Filter to command"),
+        Binding("enter", "filter", "Filter to command"),
     ]
+
+    def action_filter(self) -> None:
+        """Enter asks for the command under the cursor now, not through `RowSelected`
+        (handled a turn later, when the keys typed behind Enter are here already: `request`)."""
+        view = self.parent
+        while view is not None and not isinstance(view, StatsView):
+            view = view.parent
+        if view is not None:
+            view.filter_from(self)
 
 
 class StatsView(Widget):
@@ -325,13 +334,17 @@ class StatsView(Widget):
         direction = "c2s" if event.data_table.id == "stats-c2s" else "s2c"
         self._request(direction, event.cursor_row)
 
+    def filter_from(self, table: DataTable[str | Text]) -> None:
+        """Filter the stream to the command under `table`'s cursor, in its direction."""
+        self._request("c2s" if table.id == "stats-c2s" else "s2c", table.cursor_row)
+
     def _request(self, direction: str, row: int) -> None:
         rows = self.command_rows(direction)
         if 0 <= row < len(rows):
             cmd, dialect, _ = rows[row]
             several = len(self._dialects) > 1
-            self.post_message(FilterRequested(command_filter(cmd, direction,
-                                                             dialect if several else None)))
+            request(self, FilterRequested(command_filter(cmd, direction,
+                                                         dialect if several else None)))
 
     def action_filter(self) -> None:
         """Filter the stream to the highlighted command in its direction."""

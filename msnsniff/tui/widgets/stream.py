@@ -123,13 +123,17 @@ class StreamView(ScrollView, can_focus=True):
         if self._kept is None:  # (else the detail keeps showing the frame the pass looks for)
             self._announce()
 
-    def replace_rows(self, rows: array[int]) -> None:
+    def replace_rows(self, rows: array[int], keep: int | None = None) -> None:
         """A new filter or fold: show `rows`, the first of a pass that `add_rows` extends,
         and select the frame selected now again once the pass reaches it, as Wireshark keeps
         the selected packet when the view changes (emptied first, the rows had put the cursor
         back on the first row). A pass replaced before it got there keeps looking for the
-        same frame; a view following the live tail keeps following it."""
-        if self._kept is None and not self.follow:
+        same frame; a view following the live tail keeps following it. `keep` is another
+        frame to select instead (a side view's jump to a frame the old rows hid): the keys
+        held meanwhile then move from it."""
+        if keep is not None:
+            self._kept = keep
+        elif self._kept is None and not self.follow:
             self._kept = self.selected
         self.set_rows(rows)
 

@@ -1324,3 +1324,64 @@ def test_live_a_request_never_answered_says_no_reply_once_settled() -> None:
             assert "(no reply)" in row(86) and "(no reply)" not in row(35)
 
     asyncio.run(main())
+
+
+def test_keys_typed_just_after_a_side_view_request_act_on_the_stream(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`2` Enter `j` typed fast: Enter in Sessions filtered the stream, but its request was
+    a message handled a turn later, by when j had been handed to the Sessions tree: it was
+    lost for the stream (Down moved the tree's cursor instead). Likewise Enter in Contacts
+    and Stats, f and g in Chat. The request is answered as it is made, and the keys typed
+    behind it go, in order, to the stream and its new rows (`f` behind it opens the filter
+    bar); a jump to a frame the filter hides under the fold moves them from that frame."""
+
+    def keys(app: MsnsniffApp, *typed: str) -> None:
+        for key in typed:  # at once, as a terminal read gives them
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+    async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
+        await pilot.pause(0.2)
+        await scanned(app, pilot)
+        await pilot.pause(0.2)
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            tree = app.query_one("#sessions-tree", Tree)
+            cases = [  # tab, keys, the filter, the frame selected after
+                ("2", ("enter", "j"), 'flow in {"1", "13", "52"}', 2),
+                ("2", ("enter", "down", "down", "k"), 'flow in {"1", "13", "52"}', 2),
+                ("3", ("enter", "j"), "", 50),  # the last change, frame 49
+                ("5", ("enter", "j"), 'msnp.cmd == "USR" and dir == c2s', 11),
+                ("4", ("f", "j"), 'flow == "52"', 53),
+                ("4", ("g", "j", "j"), "", 54),
+            ]
+            for tab, typed, expression, selected in cases:
+                app.apply_filter("")
+                await settled(app, pilot)
+                await pilot.press("home", tab)
+                await pilot.pause(0.2)
+                keys(app, *typed)
+                await settled(app, pilot)
+                assert app.query_one("#tabs", TabbedContent).active == "stream", typed
+                assert app.filter_text == expression and stream.has_focus, typed
+                assert stream.selected == app.query_one(DetailView).number == selected, typed
+                assert tree.cursor_line == 0, typed  # nothing went to the Sessions tree
+            keys(app, "2", "enter", "f", *"msnp", "enter")  # f behind Enter: the filter bar
+            await settled(app, pilot)
+            assert app.filter_text == "msnp" and stream.has_focus
+            keys(app, "z", "f", *"frame.number == 5", "enter")  # fold, and hide frame 49
+            await settled(app, pilot)
+            assert stream.rows is not None and list(stream.rows) == [5]
+            # Contacts: the filter is cleared to show 49; the held j runs once a screenful
+            # past the frame the pass keeps is shown (one row here, as in a big capture)
+            monkeypatch.setattr("msnsniff.tui.app.FIRST_BATCH", 1)
+            keys(app, "3", "enter", "j")
+            await settled(app, pilot)
+            assert app.filter_text == "" and app.fold_noise and stream.selected == 50
+            keys(app, "f", *"msnp", "enter", "2", "down")  # the filter's pass began after 2:
+            await settled(app, pilot)  # it left the keys in the tab 2 opened
+            assert app.filter_text == "msnp" and app.focused is tree and tree.cursor_line == 1
+
+    asyncio.run(main())
