@@ -155,7 +155,9 @@ class MsnsniffApp(App[int]):
         self.display_filter: DisplayFilter | None = None
         self.filter_text = ""
         self.fold_noise = False
-        self.scanned = 0  # frames the current row filter has looked at
+        # frames the current row filter has looked at: every frame while there is none (no
+        # filter, no fold: the stream shows them all, nothing is left to look at)
+        self.scanned = 0
         self._scan_generation = 0
         self._scan_worker: Worker[None] | None = None
         self.search_text = ""
@@ -332,6 +334,7 @@ class MsnsniffApp(App[int]):
             self._revision_seen = ws.index.revision
             stream.refresh()
         if stream.rows is None:
+            self.scanned = ws.index.count  # (every frame is shown: see `_restart_rows`)
             stream.grew()
         elif self.scanned < ws.index.count and not self.scanning:
             self._scan_worker = self._scan(self._scan_generation)
@@ -384,6 +387,7 @@ class MsnsniffApp(App[int]):
         self.scanned = 0
         self.stream.hold_keys()
         if self.display_filter is None and not self.fold_noise:
+            self.scanned = self.workspace.index.count  # every frame shown: no pass to run
             self.stream.set_rows(None)
             self._select_wanted(done=True)
             self.stream.release_keys()

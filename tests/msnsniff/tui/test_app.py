@@ -1385,3 +1385,25 @@ def test_keys_typed_just_after_a_side_view_request_act_on_the_stream(
             assert app.filter_text == "msnp" and app.focused is tree and tree.cursor_line == 1
 
     asyncio.run(main())
+
+
+def test_scanned_counts_every_frame_when_the_stream_shows_them_all() -> None:
+    """`scanned` stayed 0 while no filter or fold applied (no pass runs then), so a wait for
+    "every frame looked at" never ended with the filter cleared. Every frame is shown then:
+    it counts them all, before any filter and once one is cleared."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            await pilot.pause(0.6)  # a tick
+            count = app.workspace.index.count
+            assert app.stream.rows is None and app.scanned == count
+            app.apply_filter("msnp")
+            await scanned(app, pilot)
+            assert app.stream.rows is not None and app.scanned == count
+            app.apply_filter("")
+            await pilot.pause(0.1)
+            assert app.stream.rows is None and app.scanned == count
+
+    asyncio.run(main())
