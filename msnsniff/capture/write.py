@@ -185,6 +185,12 @@ class TcpConversation:
             0xFFFFFFFF
         )
 
+    def joined(self, isn: tuple[int, int] | None = None) -> None:
+        """Start without a handshake, as a capture joined while the connection ran: the
+        next segments carry sequence numbers already under way (`isn`, by default the
+        conversation's own)."""
+        self._seq = list(self.isn if isn is None else isn)
+
     def open(self, ts: float) -> None:
         """Write the three-way handshake, so readers see the connection open with a SYN."""
         self._seq = [self.isn[0], self.isn[1]]

@@ -157,7 +157,7 @@ def test_a_transcript_calls_the_tail_a_capture_joined_mid_way_partial(tmp_path: 
     src = tmp_path / "joined.pcap"
     with src.open("wb") as fh:
         conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 40000), ("10.0.0.2", 1863))
-        conv._seq = [1000, 5000]  # no open(): the capture starts mid-connection
+        conv.joined()  # no open(): the capture starts mid-connection
         conv.send(1.0, False, b"lice@example.com 1\r\nNLN NLN bob@example.com Bob\r\n")
         conv.send(1.1, True, b"PNG\r\n")
     out = tmp_path / "x.txt"
@@ -586,7 +586,7 @@ def test_parquet_partial_tells_a_capture_joined_mid_line_from_damage(tmp_path: P
     src = tmp_path / "late.pcap"
     with src.open("wb") as fh:
         conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
-        conv._seq = [1000, 5000]  # no SYN in the capture: it joined the connection under way
+        conv.joined()  # no SYN in the capture: it joined the connection under way
         conv.send(1.1, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
         conv.send(1.2, False, b"garbage\r\nQNG\r\n")
     table, lines = tmp_path / "x.parquet", tmp_path / "x.jsonl"

@@ -248,7 +248,7 @@ def test_bytes_that_are_not_a_whole_command_keep_no_credential(tmp_path: Path) -
     with src.open("wb") as fh:
         writer = PcapWriter(fh)
         joined = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
-        joined._seq = [1000, 5000]  # no open(): the capture starts mid-connection
+        joined.joined()  # no open(): the capture starts mid-connection
         joined.send(1.0, True, b"ET.ticket.one&p=SECRET.profile.one\r\nPNG\r\n")
         joined.send(1.1, False, b"QNG 50\r\n")
         opened = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.2", 1863))

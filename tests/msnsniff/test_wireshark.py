@@ -420,7 +420,7 @@ def test_tshark_marks_the_tail_a_capture_joined_mid_way_as_partial(
     with capture.open("wb") as fh:
         writer = PcapWriter(fh)
         joined = TcpConversation(writer, ("10.0.0.2", 40001), ("10.0.0.1", 1863))
-        joined._seq = [1000, 9000]  # no open(): the capture starts mid-connection
+        joined.joined((1000, 9000))  # no open(): the capture starts mid-connection
         joined.send(1.0, False, b"lice@example.com 1\r\nNLN NLN bob@example.com Bob\r\n")
         joined.send(1.1, True, b"ain; charset=UTF-8\r\n\r\nhello\r\nPNG\r\n")
         joined.send(1.2, True, b"junk\r\nPNG\r\n")
@@ -455,12 +455,12 @@ def test_tshark_finds_a_connection_joined_mid_line_on_any_port(
     with capture.open("wb") as fh:
         writer = PcapWriter(fh)
         joined = TcpConversation(writer, ("10.0.0.2", 45000), ("10.0.0.1", 40000))
-        joined._seq = [1000, 9000]  # no open(): the capture starts mid-connection
+        joined.joined((1000, 9000))  # no open(): the capture starts mid-connection
         joined.send(1.0, True, b"ain; charset=UTF-8\r\n\r\nhello there\r\nPNG\r\n")
         joined.send(1.1, False, b"ample.com 1\r\nQNG 50\r\n")
         joined.send(1.2, True, b"CHG 9 NLN 0\r\n")
         other = TcpConversation(writer, ("10.0.0.2", 45001), ("10.0.0.1", 40001))
-        other._seq = [1000, 9000]
+        other.joined((1000, 9000))
         other.send(2.0, True, b"some text\r\nABC def\r\n")
         # HTTP on no HTTP port, MSNP lines in its bodies (a gateway): msnsniff's HTTP
         # dissector takes it, so the heuristic leaves it, the body's later segment too
@@ -476,7 +476,7 @@ def test_tshark_finds_a_connection_joined_mid_line_on_any_port(
         # than msnsniff holds of a connection nobody claimed), it is not
         for port, size in ((40003, 2920), (40004, 4380)):
             long = TcpConversation(writer, ("10.0.0.2", port + 5000), ("10.0.0.1", port))
-            long._seq = [1000, 9000]
+            long.joined((1000, 9000))
             long.send(4.0, True, b"x" * size)  # (1460-byte segments)
             long.send(4.1, True, b"\r\nPNG\r\n")
     assert compare(script, capture) == 7
@@ -503,7 +503,7 @@ def test_tshark_keeps_a_partial_tail_cut_across_segments_partial(
     capture = tmp_path / "tail.pcap"
     with capture.open("wb") as fh:
         joined = TcpConversation(PcapWriter(fh), ("10.0.0.2", 40001), ("10.0.0.1", 1863))
-        joined._seq = [1000, 9000]  # no open(): the capture starts mid-connection
+        joined.joined((1000, 9000))  # no open(): the capture starts mid-connection
         joined.send(1.0, True, b"ain; charset=UTF-8\r\n")
         joined.send(1.1, True, b"\r\nhello there, a long message")
         joined.send(1.2, True, b" goes on\r\n")

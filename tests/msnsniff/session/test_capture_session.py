@@ -27,7 +27,7 @@ def _joined_mid_connection(path: Path, first: bytes) -> Path:
     first segment is `first` alone, then whole command lines in later segments."""
     fh = io.BytesIO()
     conv = TcpConversation(PcapWriter(fh), C, S)
-    conv._seq = [1000, 5000]  # no SYN in the capture: sequence numbers already under way
+    conv.joined()  # no SYN in the capture: sequence numbers already under way
     conv.send(1.0, False, first)
     conv.send(1.1, False, b"NLN NLN bob@example.com Bob 0\r\n")
     conv.send(1.2, True, b"PNG\r\n")

@@ -417,7 +417,7 @@ def _joined_late(path: Path, handshake: bool) -> Path:
         if handshake:
             conv.open(1.0)
         else:
-            conv._seq = [1000, 5000]  # no SYN in the capture: sequence numbers under way
+            conv.joined()  # no SYN in the capture: sequence numbers under way
         conv.send(1.1, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
         conv.send(1.2, False, b"garbage\r\nQNG\r\n")
     return path

@@ -111,7 +111,7 @@ def test_a_capture_joined_mid_line_counts_its_first_bytes_as_partial(tmp_path: P
     path = tmp_path / "late.pcap"
     with path.open("wb") as fh:
         conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
-        conv._seq = [1000, 5000]  # no SYN in the capture
+        conv.joined()  # no SYN in the capture
         conv.send(1.0, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
         conv.send(1.1, True, b"ample.com\r\nPNG\r\n")
         conv.send(1.2, False, b"garbage\r\nQNG\r\n")

@@ -740,7 +740,7 @@ def test_stats_of_a_capture_joined_mid_line_count_the_partial_frame_apart(
     src = tmp_path / "late.pcap"
     with src.open("wb") as fh:
         conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
-        conv._seq = [1000, 5000]  # no SYN in the capture: it joined the connection under way
+        conv.joined()  # no SYN in the capture: it joined the connection under way
         conv.send(1.1, False, b"lice@example.com 1\r\nNLN NLN bob@x.com Bob 0\r\n")
         conv.send(1.2, False, b"garbage\r\nQNG\r\n")
     analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
