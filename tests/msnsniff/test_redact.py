@@ -567,3 +567,60 @@ def test_packet_comments_are_kept_and_redacted_like_the_packets(tmp_path: Path) 
     assert placeholder is not None, text
     assert placeholder.group(1).encode() in out.read_bytes()  # the packets' own placeholder
     assert any("script changed PNG" in c for c in after.values())
+
+
+def test_comments_quoting_secrets_of_partial_tails_are_redacted(tmp_path: Path) -> None:
+    """A secret the packets held only in bytes that are not a whole command (the first,
+    partial line of a capture joined mid-way, a frame the capture's end cut short) was never
+    recognised: its bytes were hidden (`x`) or, in a cut payload, kept, and a packet comment
+    quoting it kept it. Now the bytes are read as far as they can be (the rest of a USR
+    line still has its ticket, the rest of a profile message its MSPAuth, the rest of an
+    RNG its cookie; a partial line that reads as an unknown command, `TWN S t=...`, kept its
+    ticket in the packet too) and the comments get the same placeholders as the rest."""
+    from scapy.utils import rdpcap
+
+    from msnsniff.capture.write import PcapngWriter
+
+    ticket = "t=SECRET.ticket.one&p=SECRET.profile.one"
+    auth, prof = "SECRETAUTHTWO", "SECRETPROFTWO"
+    cookie, answer, cut_auth = "849102291.520491113", "1056411141.26158", "SECRETAUTHFOUR"
+    src = tmp_path / "tails.pcapng"
+    with src.open("wb") as fh:
+        writer = PcapngWriter(fh)
+        ns = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        ns.joined()  # no SYN: each direction starts inside a line
+        ns.send(1.0, True, f"WN S {ticket}\r\nPNG\r\n".encode())
+        ns.send(1.1, False, (f"MSPAuth: {auth}\r\nMSPProf: {prof}\r\nClientPort: 1\r\n\r\n"
+                             f"10.0.0.9:1864 CKI {cookie} bob@example.com Bob\r\nQNG 50\r\n"
+                             ).encode())  # fmt: skip
+        ns.send(1.2, True, b"PNG\r\n", comment=f"script error on USR: ValueError('{ticket}')")
+        ns.send(1.3, False, b"QNG 50\r\n", comment=f"profile MSPAuth: {auth} MSPProf: {prof}")
+        ns.send(1.4, True, b"PNG\r\n", comment=f"RNG cookie {cookie}, ANS with {answer}")
+        sb = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.3", 1864))
+        sb.joined()
+        sb.send(2.0, True, f"alice@example.com {answer} 11752013\r\nOUT\r\n".encode())
+        usr = TcpConversation(writer, ("10.0.0.1", 3003), ("10.0.0.2", 1863))
+        usr.joined()  # a partial line that reads as a command the grammar does not know
+        usr.send(2.5, True, b"TWN S t=SECRET.ticket.five&p=SECRET.profile.five\r\n",
+                 comment="quoting t=SECRET.ticket.five&p=SECRET.profile.five")
+        cut = TcpConversation(writer, ("10.0.0.1", 3002), ("10.0.0.2", 1863))
+        cut.open(3.0)
+        cut.send(3.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        cut.send(3.2, False, b"VER 1 MSNP8\r\n")
+        cut.send(3.3, False, b"MSG Hotmail Hotmail 300\r\nMIME-Version: 1.0\r\nContent-Type: "
+                             b"text/x-msmsgsprofile; charset=UTF-8\r\nMSPAuth: " +
+                 cut_auth.encode() + b"\r\nMSPProf: SECRETPROFFOUR",
+                 comment=f"the capture ended in the profile: MSPAuth {cut_auth}")  # fmt: skip
+    before = frames(src)
+    out = tmp_path / "tails.redacted.pcapng"
+    assert main(["redact", str(src), str(out)]) == 0
+    data = out.read_bytes()
+    assert b"SECRET" not in data and cookie.encode() not in data and answer.encode() not in data
+    text = "\n".join(p.comment.decode() for p in rdpcap(str(out)) if p.comment)
+    assert "SECRET" not in text and cookie not in text and answer not in text, text
+    assert "ValueError('redacted-value-" in text and "MSPAuth: redacted-MSPAuth-" in text
+    assert "RNG cookie redacted-cookie-" in text and "MSPAuth redacted-MSPAuth-" in text
+    after = frames(out)
+    assert [(type(r.frame), r.frame.offset, getattr(r.frame, "reason", None)) for r in after] \
+        == [(type(r.frame), r.frame.offset, getattr(r.frame, "reason", None))
+            for r in before]  # fmt: skip
