@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +39,31 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generate:
         return made[key]
 
     return make
+
+
+@pytest.fixture
+def veth() -> Iterator[tuple[str, str]]:
+    """A veth pair made for this test, both ends up: (the end to capture on, the end to send
+    from). Deleting either end deletes both (an interface that vanishes under a capture);
+    whatever is left is deleted afterwards. Skips the test where one cannot be made (not
+    root, no `ip`, a kernel or container without veth)."""
+    import os
+    import secrets
+    import shutil
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("a veth pair needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("a veth pair needs the `ip` command (iproute2)")
+    name = f"msv{secrets.token_hex(4)}"  # (interface names: at most 15 characters)
+    ends = (f"{name}a", f"{name}b")
+    made = subprocess.run(["ip", "link", "add", ends[0], "type", "veth", "peer", "name",
+                           ends[1]], capture_output=True, text=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a veth pair here: {made.stderr.strip()}")
+    try:
+        for end in ends:
+            subprocess.run(["ip", "link", "set", end, "up"], check=True)
+        yield ends
+    finally:
+        subprocess.run(["ip", "link", "del", ends[0]], capture_output=True)

@@ -137,3 +137,33 @@ def flood_loopback(port: int, megabytes: int = 10, seconds: float = 3.0) -> None
                 time.sleep(max(0.0, start + (i + 1) * seconds / blocks - time.monotonic()))
         sink.join(10)
         peer.close()
+
+
+def send_unanswered_add(iface: str, port: int = 1863) -> None:
+    """Raw Ethernet frames out of `iface` (scapy, root): an MSNP connection from 10.9.0.1 to
+    10.9.0.2:`port` whose client sends `VER`, the server answers it, and the client sends
+    an `ADD` that nothing answers (the link goes away next: the connection never ends)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.sendrecv import sendp
+
+    client, server = ("10.9.0.1", 40000), ("10.9.0.2", port)
+    seq = {client: 1000, server: 5000}
+    frames = []
+
+    def add(src: tuple[str, int], dst: tuple[str, int], flags: str, data: bytes = b"") -> None:
+        packet = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                  / IP(src=src[0], dst=dst[0])
+                  / TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq[src],
+                        ack=seq[dst] if "A" in flags else 0))  # fmt: skip
+        frames.append(packet / Raw(data) if data else packet)
+        seq[src] += len(data) + (1 if "S" in flags else 0)
+
+    add(client, server, "S")
+    add(server, client, "SA")
+    add(client, server, "A")
+    add(client, server, "PA", b"VER 1 MSNP8 CVR0\r\n")
+    add(server, client, "PA", b"VER 1 MSNP8\r\n")
+    add(client, server, "PA", b"ADD 2 FL bob@example.com bob\r\n")
+    sendp(frames, iface=iface, verbose=False)

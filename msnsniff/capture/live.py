@@ -226,6 +226,23 @@ def _loopback(iface: str) -> bool:
     return bool(flags & 0x8)  # IFF_LOOPBACK
 
 
+def _gone(iface: str) -> str | None:
+    """What became of `iface` when its capture ended by itself, as Linux shows it: no longer
+    there (a veth end deleted, a USB adapter pulled, a VPN's tun closed) or down; None when
+    it is still up or this cannot tell (scapy's sniffing thread swallows the socket's
+    ENETDOWN, which says the same for both, so the interface itself is asked)."""
+    net = Path("/sys/class/net")
+    if "/" in iface or not net.is_dir():
+        return None
+    try:
+        flags = int((net / iface / "flags").read_text().strip(), 16)
+    except FileNotFoundError:
+        return "the interface no longer exists"
+    except (OSError, ValueError):
+        return None
+    return None if flags & 0x1 else "the interface went down"  # IFF_UP
+
+
 def _why(exc: OSError) -> str:
     """An OS error as the reason a capture cannot go on; a refusal says what it needs."""
     if exc.errno in (errno.EPERM, errno.EACCES):
@@ -426,7 +443,7 @@ class LiveCapture:
             return _why(exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
         thread = getattr(sniffer, "thread", None)
         if thread is not None and not thread.is_alive():
-            return "the capture ended"
+            return _gone(self.iface) or "the capture ended"
         return None
 
     def stop(self) -> None:

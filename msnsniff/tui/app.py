@@ -2,15 +2,17 @@
 
 Theory of operation: the app owns a `Workspace` (frame index and analyzers). A file is read
 by a thread worker while the first screen is already up; a live session (`proxy --tui`,
-`sniff --tui`) pushes events into a bounded `Backlog` (as plain `sniff` does: bytes it cannot
-take reach the workspace as gaps, and the status line counts them) that a thread worker
-drains. Twice a second a timer tells the stream how many frames exist now, moves the progress
-bar, extends a filtered view with the new frames (a thread worker), shows the selected
-frame's detail again if its pairing or findings changed and draws the rows again if a request
-went unanswered (live), and refreshes the side views under the workspace's lock. A side
-view's request (filter or jump) is answered as it is made, within its key; the keys typed
-behind it that reached the view are handed on to the stream, which holds them until its new
-rows are shown.
+`sniff --tui`) pushes events into a bounded `Backlog` (as plain `sniff` does: bytes it
+cannot take reach the workspace as gaps, and the status line counts them) that a thread
+worker drains; a live source that stops by itself (`sniff --tui` whose interface vanished)
+says so (`source_stopped`), and the worker finishes the session once it has drained the
+source's last events (every connection's end), as the end of a file does. Twice a second a
+timer tells the stream how many frames exist now, moves the progress bar, extends a filtered
+view with the new frames (a thread worker), shows the selected frame's detail again if its
+pairing or findings changed and draws the rows again if a request went unanswered (live),
+and refreshes the side views under the workspace's lock. A side view's request (filter or
+jump) is answered as it is made, within its key; the keys typed behind it that reached the
+view are handed on to the stream, which holds them until its new rows are shown.
 The app never parses: frames come from the index, facts from analyzers.
 """
 
@@ -174,6 +176,9 @@ class MsnsniffApp(App[int]):
         # the keys typed behind a side view's request, handed to that view before it (`answer`)
         self._typed_behind: list[events.Key] = []
         self.failure: MsnsniffError | None = None  # why the live source could not start
+        # why the live source stopped by itself (its interface vanished): the status line
+        # says it for as long as the app runs
+        self.live_stopped: str | None = None
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -305,11 +310,23 @@ class MsnsniffApp(App[int]):
 
     @work(thread=True, group="live")
     def consume_live(self) -> None:
-        """Drain the live events into the workspace until the app stops."""
+        """Drain the live events into the workspace until the app stops; once the source
+        stopped by itself (`source_stopped`) and its last events are in, finish the
+        session, as the end of a file does."""
         while not self._stopping.is_set():
+            stopped = self.live_stopped is not None  # (before `get`: nothing comes after)
             event = self.events.get(0.2)
             if event is not None:
                 self.workspace.push(event)
+            elif stopped and not self.workspace.done:
+                self.workspace.finish()
+
+    def source_stopped(self, why: str) -> None:
+        """The live source stopped by itself (a capture whose interface vanished), having
+        queued its last events (every connection's end): the status line says `why` from
+        now on, and the session is finished once those events are decoded, so the requests
+        left open settle ("(no reply)") at once, not when the user quits."""
+        self.live_stopped = why
 
     def push_event(self, event: SourceEvent) -> None:
         """For live sources: queue one capture event (thread-safe), or count its bytes as
@@ -363,7 +380,9 @@ class MsnsniffApp(App[int]):
             parts.append(f"filter: {self.filter_text}")
         if self.fold_noise:
             parts.append("PNG/QNG folded")
-        if stream.follow and self.live is not None:
+        if self.live_stopped is not None:  # (instead of "following": nothing more comes)
+            parts.append(self.live_stopped)
+        elif stream.follow and self.live is not None:
             parts.append("following")
         if self.searching:
             parts.append(f"searching {self.search_text!r}")

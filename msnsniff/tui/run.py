@@ -11,6 +11,7 @@ from msnsniff.errors import MsnsniffError
 from msnsniff.session.workspace import Workspace
 
 if TYPE_CHECKING:
+    from msnsniff.capture.live import LiveCapture
     from msnsniff.tui.app import MsnsniffApp
 
 
@@ -107,8 +108,38 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
     bounded backlog (the one plain `sniff` has; the status line and the exit say what it
     could not take, as `sniff`'s summary does). The
     capture starts before the screen is taken, so what it cannot do (the interface, the
-    filter, the -w file) is a plain error and exit status 2; a capture that stops later
-    says why in the title and a notification."""
+    filter, the -w file) is a plain error and exit status 2. A capture that stops by
+    itself (its interface vanished) is ended at once: its connections close (their open
+    requests settle), the -w file is closed, and the title, a notification and the status
+    line say why; on quitting it is said again and the exit status is 2."""
+    app, capture = sniff_app(iface, bpf, write, decode_as, display)
+    capture.start()  # events wait in the app's backlog until it runs
+    try:
+        app.run()
+    finally:
+        capture.stop()
+    dropped = capture.kernel_drops_report(write)
+    if dropped is not None:
+        err.write(f"msnsniff: {dropped}\n")
+    not_decoded(app, write, "the capture", err)
+    return sniff_status(app, err)
+
+
+def sniff_status(app: MsnsniffApp, err: TextIO) -> int:
+    """`sniff --tui`'s exit status once the app ended, as plain `sniff`'s: 2 (and why, on
+    the terminal) when the capture stopped by itself before the user quit."""
+    if app.live_stopped is None:
+        return exit_status(app)
+    err.write(f"msnsniff: {app.live_stopped}\n")
+    err.flush()
+    return exit_status(app) or 2
+
+
+def sniff_app(iface: str, bpf: str | None, write: str | None,
+              decode_as: dict[str, str] | None = None,
+              display: str = "") -> tuple[MsnsniffApp, LiveCapture]:  # fmt: skip
+    """The TUI with a live capture as its source, and the capture, not started yet (see
+    `run_sniff`)."""
     from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
     from msnsniff.tui.app import MsnsniffApp
 
@@ -125,7 +156,9 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
                                "stopped, the capture goes on", severity="error", timeout=30)
                 await asyncio.sleep(0.5)
                 capture.tick()  # the clock for the reassembler's waits (see LiveCapture.tick)
+            capture.stop()  # at once: every connection ends, the -w file is closed
             app.sub_title = f"capture on {iface} stopped: {problem}"
+            app.source_stopped(app.sub_title)
             app.notify(app.sub_title, severity="error", timeout=30)
             await asyncio.Event().wait()
         finally:
@@ -135,13 +168,4 @@ def run_sniff(iface: str, bpf: str | None, write: str | None,
                       display=display)  # fmt: skip
     capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
                           Path(write) if write else None)  # fmt: skip
-    capture.start()  # events wait in the app's backlog until it runs
-    try:
-        app.run()
-    finally:
-        capture.stop()
-    dropped = capture.kernel_drops_report(write)
-    if dropped is not None:
-        err.write(f"msnsniff: {dropped}\n")
-    not_decoded(app, write, "the capture", err)
-    return exit_status(app)
+    return app, capture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -20,7 +21,8 @@ import pytest
 from msnsniff.capture import StreamChunk
 from msnsniff.capture.pcap import packet_records
 from msnsniff.capture.sources import open_source
-from tests.helpers import flood_loopback
+from msnsniff.errors import MsnsniffError
+from tests.helpers import flood_loopback, send_unanswered_add
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -424,3 +426,51 @@ def test_the_capture_socket_has_libpcap_s_buffer_not_scapy_s() -> None:
         assert size >= CAPTURE_BUFFER
     finally:
         live.stop()
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [(["del"], "the interface no longer exists"), (["set", "down"], "the interface went down")],
+    ids=["deleted", "set down"],
+)
+def test_sniff_whose_interface_goes_away_stops_at_once_and_says_why(
+    veth: tuple[str, str], tmp_path: Path, how: list[str], why: str
+) -> None:
+    """An interface that vanished under `sniff` (a veth end deleted, a USB adapter pulled, a
+    VPN's tun gone) ended the capture with the bare "the capture ended": scapy's sniffing
+    thread swallows the socket's ENETDOWN. It now says what happened to the interface, exits
+    with status 2 as tcpdump does, and the -w file holds every packet, valid."""
+    capture_on, peer = veth
+    out = tmp_path / "gone.pcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", capture_on, "-w", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert f"capturing on {capture_on}" in proc.stderr.readline()
+        send_unanswered_add(peer)
+        for _ in range(100):  # every packet is written (and flushed) as it is captured
+            with contextlib.suppress(MsnsniffError, OSError):  # (one being written)
+                if len(list(packet_records(out))) == 6:
+                    break
+            time.sleep(0.1)
+        subprocess.run(["ip", "link", *how, capture_on], check=True)
+        gone = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=20)
+        took = time.monotonic() - gone
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, stderr
+    assert took < 5, took
+    assert f"msnsniff: capture on {capture_on} stopped: {why}\n" in stderr, stderr
+    assert "msnsniff: 6 packets captured, 3 frames\n" in stderr, stderr
+    shown = [line.split(" MSNP ", 1)[1] for line in stdout.splitlines() if " MSNP " in line]
+    assert [re.sub(r" \d+\.\d ms\]", "]", line) for line in shown] == [
+        "VER 1 MSNP8 CVR0", "VER 1 MSNP8  [reply to #1]", "ADD 2 FL bob@example.com bob",
+    ]
+    assert len(list(packet_records(out))) == 6  # the file is complete and reads back
+    data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
+    assert data.endswith(b"ADD 2 FL bob@example.com bob\r\n")

@@ -303,3 +303,56 @@ def test_sniff_tui_under_a_flood_says_what_it_did_not_decode(tmp_path: Path) -> 
                      r"decoder fell behind the capture \(shown as gaps\) \((\S+) has them: "
                      r"msnsniff read (\S+)\)", text)  # fmt: skip
     assert said is not None and said.groups() == (str(out), str(out)), text[-1000:]
+
+
+def test_sniff_tui_whose_interface_vanishes_settles_its_requests_and_says_so(
+    veth: tuple[str, str], tmp_path: Path
+) -> None:
+    """`sniff --tui` on an interface that vanished (a veth end deleted) kept its connections
+    open until the user quit: an unanswered request showed "(no reply)" only then, the
+    status line still said "following", and the -w file stayed open. The capture's end now
+    finishes the session at once (Wireshark stops its capture when the adapter goes away):
+    the request settles, the status line says the capture stopped and why, and the file is
+    complete; quitting then says it on the terminal and exits with status 2, as `sniff`."""
+    from msnsniff.capture.pcap import packet_records
+    from msnsniff.tui.run import sniff_app, sniff_status
+    from tests.helpers import send_unanswered_add
+
+    capture_on, peer = veth
+    out = tmp_path / "gone.pcap"
+    app, capture = sniff_app(capture_on, None, str(out))
+    capture.start()
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 30)) as pilot:
+            send_unanswered_add(peer)
+            index = app.workspace.index
+            for _ in range(250):
+                if index.count == 3:
+                    break
+                await asyncio.sleep(0.02)
+            assert index.count == 3 and index.replies_of(3) is None  # ADD still open
+            subprocess.run(["ip", "link", "del", capture_on], check=True)
+            for _ in range(250):
+                if index.replies_of(3) == () and app.workspace.done:
+                    break
+                await asyncio.sleep(0.02)
+            assert index.replies_of(3) == () and index.replies_of(1) == (2,)
+            assert app.workspace.done  # the session is finished, as at a file's end
+            await pilot.pause(0.7)  # two refresh ticks
+            rows = screen_text(app, app.query_one(StreamView)).splitlines()
+            assert "ADD FL" in rows[2] and rows[2].rstrip().endswith("(no reply)"), rows[:3]
+            status = screen_text(app, app.query_one("#status"))
+            assert f"capture on {capture_on} stopped: the interface no longer exists" in status
+            assert "following" not in status, status
+            assert len(list(packet_records(out))) == 6  # closed, complete: it reads back
+            await pilot.press("q")
+
+    try:
+        asyncio.run(main())
+    finally:
+        capture.stop()
+    err = io.StringIO()
+    assert sniff_status(app, err) == 2
+    assert err.getvalue() == (f"msnsniff: capture on {capture_on} stopped: the interface no "
+                              "longer exists\n")  # fmt: skip
