@@ -432,8 +432,14 @@ local f_tcp_flags = Field.new("tcp.flags")
 local KNOWN = {}
 for word in pairs(COMMANDS) do KNOWN[word] = true end
 
--- per TCP stream: who the client is, and the dialect as the stream goes on
+-- per connection (see `conn_key`): who the client is, and the dialect as it goes on
 local streams = {}
+-- per frame read in order (packet number, bytes given, offset): the dialect it was read
+-- under and whether it came before its direction's first whole frame. A revisit (Wireshark's
+-- clicks, tshark -2's second pass) reads this, not the connection's state, which has moved
+-- on; it is kept apart from `streams` because the first pass and a revisit may know the
+-- connection under different keys (see `conn_key`)
+local memo = {}
 -- per TCP stream: the client's endpoint, as its handshake shows it (see `opener` below)
 local openers = {}
 -- per connection the heuristic has not claimed: the bytes it declined, and the last packet
@@ -442,6 +448,7 @@ local declined = {}
 
 function msnsniff.init()
   streams = {}
+  memo = {}
   openers = {}
   declined = {}
 end
@@ -476,10 +483,23 @@ local function is_server_port(port)
   return WELL_KNOWN_SERVER_PORTS[port] ~= nil or port == SERVER_PORT
 end
 
+-- A connection's key: its tcp.stream where the packet has a tree to read it from; where it
+-- has none (the first, in-order pass of tshark -2 and of Wireshark without a display filter:
+-- no field can be read there), its two endpoints in a fixed order, so that both directions
+-- share one state (the dialect the server's VER fixes applies to the client's lines too).
+-- Frames read there are found again by `memo`, whatever key a later pass uses. (Reusing the
+-- same ports for a second connection in the capture merges the two in such a pass.)
+local function conn_key(pinfo)
+  local fi = f_stream()
+  if fi ~= nil then return tostring(fi.value) end
+  local a, b = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
+  if a > b then a, b = b, a end
+  return a .. "=" .. b
+end
+
 local function stream_state(pinfo)
   local fi = f_stream()
-  local key = fi and tostring(fi.value) or
-    (endpoint(pinfo.src, pinfo.src_port) .. ">" .. endpoint(pinfo.dst, pinfo.dst_port))
+  local key = conn_key(pinfo)
   local st = streams[key]
   if st == nil then
     -- as msnsniff's reassembly decides: after a handshake the client is the side that opened
@@ -498,7 +518,7 @@ local function stream_state(pinfo)
     -- joined: no SYN seen, so each direction may start inside a frame (as msnsniff's
     -- `joined_midway`); started: the directions whose first frame was read
     st = {client = client, dialect = DEFAULT_DIALECT, inferred = true, fixed = false,
-          lo = MIN_DIALECT, hi = MAX_DIALECT, seen = {}, joined = not syn, started = {}}
+          lo = MIN_DIALECT, hi = MAX_DIALECT, joined = not syn, started = {}}
     streams[key] = st
   end
   return st
@@ -753,25 +773,29 @@ local function dissect(tvb, pinfo, tree)
     -- the dialect a frame is read under is remembered, so revisiting a packet (Wireshark's
     -- second pass, a click in the GUI) shows what the first, in-order pass saw
     local key = pinfo.number .. ":" .. tvb:len() .. ":" .. pos
-    local seen = st.seen[key]
-    local dialect, inferred
-    local partial
+    local seen = memo[key]
+    local dialect, inferred, first
     if pinfo.visited and seen ~= nil then
-      dialect, inferred, partial = seen[1], seen[2], seen[3]
+      dialect, inferred, first = seen[1], seen[2], seen[3]
     else
-      dialect, inferred = st.dialect, st.inferred
-      -- the first bytes of a direction of a connection the capture joined mid-way
-      partial = st.joined and not st.started[dir]
+      dialect, inferred, first = st.dialect, st.inferred, not st.started[dir]
     end
+    -- the first bytes of a direction of a connection the capture joined mid-way (whether it
+    -- was joined, the handshake tells; a first pass of two may not have seen it)
+    local partial = st.joined and first
     local fr, need = frame_at(data, pos, dir, dialect)
     if fr == nil then
       pinfo.desegment_offset = pos
       pinfo.desegment_len = need
       break
     end
-    -- a garbage run that reaches the end of the bytes given goes on in the next segment (one
-    -- run for the framer, which waits): it does not yet end a joined stream's partial tail
-    if not pinfo.visited and not fr.cut then st.started[dir] = true end
+    if not pinfo.visited then
+      memo[key] = {dialect, inferred, first}
+      -- a garbage run that reaches the end of the bytes given goes on in the next segment
+      -- (one run for the framer, which waits): it does not yet end a joined stream's
+      -- partial tail
+      if not fr.cut then st.started[dir] = true end
+    end
     if fr.kind == "malformed" and partial and fr.garbage then
       -- as msnsniff's PartialFrame: the tail of a frame whose start the capture missed, no
       -- damage (the reason is kept in msnsniff.malformed, as JSON keeps malformed.reason)
@@ -784,7 +808,6 @@ local function dissect(tvb, pinfo, tree)
         "frame whose start it missed")
       sub:append_text(", partial: " .. JOINED)
       summaries[#summaries + 1] = "[PARTIAL: " .. JOINED .. "]"
-      if not pinfo.visited then st.seen[key] = {dialect, inferred, true} end
     elseif fr.kind == "malformed" then
       local sub = tree:add(msnsniff, tvb:range(pos, fr.len))
       sub:add(F.dir, tvb:range(pos, fr.len), dir)
@@ -795,10 +818,7 @@ local function dissect(tvb, pinfo, tree)
     else
       local summary, trid, args = add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
       summaries[#summaries + 1] = summary
-      if not pinfo.visited then
-        st.seen[key] = {dialect, inferred}
-        if fr.kind == "command" then observe(st, fr.word, dir, trid, args) end
-      end
+      if not pinfo.visited and fr.kind == "command" then observe(st, fr.word, dir, trid, args) end
     end
     pos = pos + fr.len
   end
@@ -826,14 +846,6 @@ end
 local SNIFF_LIMIT = 4096
 local HTTP_METHODS = {GET = true, POST = true, HEAD = true, PUT = true, DELETE = true,
                       OPTIONS = true, PATCH = true, TRACE = true, CONNECT = true}
-
-local function conn_key(pinfo)
-  local fi = f_stream()
-  if fi ~= nil then return tostring(fi.value) end
-  local a, b = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
-  if a > b then a, b = b, a end
-  return a .. "=" .. b
-end
 
 local function http_start(head)
   local method = head:match("^(%u+) [\033-\126]+ HTTP/1%.[01]\r?\n")

@@ -526,6 +526,41 @@ def test_tshark_keeps_a_partial_tail_cut_across_segments_partial(
 
 
 @needs_tshark
+def test_tshark_two_passes_keep_what_the_first_pass_learned(script: Path, tmp_path: Path) -> None:
+    """tshark -2 (as Wireshark) reads the packets in order with no tree, so no tcp.stream:
+    the script kept that pass's state per direction, under keys the second pass never
+    looked up, and the second pass read every frame under the default dialect (MSNP8) and
+    called any garbage of a joined connection partial. Without a display filter (which
+    would give the first pass a tree), both passes now show the same fields: MSNP13 after
+    the server's VER, so the error reply's payload is one, and only a direction's first
+    bytes partial."""
+    capture = tmp_path / "two_pass.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        joined = TcpConversation(writer, ("10.0.0.2", 40001), ("10.0.0.1", 1863))
+        joined.joined((1000, 9000))  # no open(): the capture starts mid-connection
+        joined.send(1.0, True, b"ain; charset=UTF-8\r\n\r\nhello\r\nPNG\r\n")
+        joined.send(1.1, True, b"junk\r\nPNG\r\n")
+        conv = TcpConversation(writer, ("10.0.0.2", 40002), ("10.0.0.1", 1863))
+        conv.open(2.0)
+        conv.send(2.01, True, b"VER 1 MSNP13 CVR0\r\n")
+        conv.send(2.02, False, b"VER 1 MSNP13\r\n")
+        conv.send(2.03, True, b"ADC 2 FL N=carol@example.com F=Carol\r\n")
+        conv.send(2.04, False, b"241 2 5\r\nhelloQNG 50\r\n")
+    assert compare(script, capture) == 9
+    every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.cmd", "-e",
+             "msnsniff.dialect", "-e", "msnsniff.payload_length", "-e", "msnsniff.partial")
+    one = _tshark(script, capture, *every)
+    rows = [line.split("\t") for line in one.splitlines() if line.split("\t")[1:] != [""] * 4]
+    assert rows == [
+        ["1", "PNG", "8", "", "1"], ["2", "PNG", "8", "", ""],  # 2: junk, malformed
+        ["6", "VER", "8", "", ""], ["7", "VER", "13", "", ""], ["8", "ADC", "13", "", ""],
+        ["9", "241,QNG", "13,13", "5", ""],
+    ]  # fmt: skip
+    assert _tshark(script, capture, "-2", *every) == one
+
+
+@needs_tshark
 def test_lua_dissector_takes_port_1863_from_msnms(script: Path) -> None:
     demo = ROOT / "captures" / "msnp8_demo.pcap"
     assert TSHARK is not None
