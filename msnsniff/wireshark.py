@@ -368,6 +368,9 @@ def generate_lua(options: LuaOptions | None = None) -> str:
 # declared length; garbage skipped to the next line that starts with a known command),
 # dissector.py (the dialect: VER from the server fixes it, the client's proposal is
 # provisional, clues narrow it when no VER was seen) and decode.py's `choose_variant`.
+# Wireshark reads the packets once in order (learning: `streams`, `memo`), then shows them
+# again in any order from what that pass kept (`memo`); packets that pass gave to another
+# dissector are read on their first showing (`late_state`).
 
 _ENGINE: Final = r"""
 local msnsniff = Proto("msnsniff", "MSN Messenger Protocol (msnsniff)")
@@ -445,10 +448,14 @@ local openers = {}
 -- per connection the heuristic has not claimed: the bytes it declined, and the last packet
 -- counted (see `looks_like_msnp`)
 local declined = {}
+-- per connection, by its endpoints: the first packet the in-order pass gave this dissector
+-- (see `late_state`)
+local first_read = {}
 
 function msnsniff.init()
   streams = {}
   memo = {}
+  first_read = {}
   openers = {}
   declined = {}
 end
@@ -489,12 +496,16 @@ end
 -- share one state (the dialect the server's VER fixes applies to the client's lines too).
 -- Frames read there are found again by `memo`, whatever key a later pass uses. (Reusing the
 -- same ports for a second connection in the capture merges the two in such a pass.)
-local function conn_key(pinfo)
-  local fi = f_stream()
-  if fi ~= nil then return tostring(fi.value) end
+local function pair_key(pinfo)
   local a, b = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
   if a > b then a, b = b, a end
   return a .. "=" .. b
+end
+
+local function conn_key(pinfo)
+  local fi = f_stream()
+  if fi ~= nil then return tostring(fi.value) end
+  return pair_key(pinfo)
 end
 
 local function stream_state(pinfo)
@@ -520,8 +531,28 @@ local function stream_state(pinfo)
     st = {client = client, dialect = DEFAULT_DIALECT, inferred = true, fixed = false,
           lo = MIN_DIALECT, hi = MAX_DIALECT, joined = not syn, started = {}}
     streams[key] = st
+    if not pinfo.visited then first_read[pair_key(pinfo)] = pinfo.number end
   end
   return st
+end
+
+-- Packets of a connection before the one the heuristic recognised it by went, in the
+-- in-order pass, to another dissector (data): TCP hands them to this one only when it
+-- dissects them again, with the connection's dissector set (tshark -2's second pass, a click
+-- in Wireshark). Such a "late" packet is read with a state of its own that starts as the
+-- connection did (the default dialect, no direction started), in the order they come; what
+-- it learns is kept in `memo` as the first pass's is. TCP reassembles segments only in the
+-- first pass, so a late packet's bytes are read on their own.
+local function is_late(pinfo)
+  return pinfo.number < (first_read[pair_key(pinfo)] or 0)
+end
+
+local function late_state(st)
+  if st.late == nil then
+    st.late = {client = st.client, dialect = DEFAULT_DIALECT, inferred = true, fixed = false,
+               lo = MIN_DIALECT, hi = MAX_DIALECT, joined = st.joined, started = {}}
+  end
+  return st.late
 end
 
 local function is_int(token)
@@ -762,6 +793,9 @@ local function add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred
   return summary, trid, args
 end
 
+local LATE_CUT = "cut at the end of a packet read after its connection was recognised as " ..
+  "MSNP: TCP put no later segment with it (it reassembles in the first pass only)"
+
 local function dissect(tvb, pinfo, tree)
   local data = tvb:raw()
   local st = stream_state(pinfo)
@@ -769,32 +803,44 @@ local function dissect(tvb, pinfo, tree)
   pinfo.cols.protocol = "MSNP"
   local summaries = {}
   local pos = 0
+  local visited = pinfo.visited
+  local late = false
+  local ls = st  -- the state frames are read with and learn into (see `late_state`)
   while pos < #data do
     -- the dialect a frame is read under is remembered, so revisiting a packet (Wireshark's
     -- second pass, a click in the GUI) shows what the first, in-order pass saw
     local key = pinfo.number .. ":" .. tvb:len() .. ":" .. pos
     local seen = memo[key]
+    if seen == nil and pos == 0 and visited and is_late(pinfo) then
+      late, ls = true, late_state(st)
+    end
+    local learn = not visited or (late and seen == nil)
     local dialect, inferred, first
-    if pinfo.visited and seen ~= nil then
+    if visited and seen ~= nil then
       dialect, inferred, first = seen[1], seen[2], seen[3]
     else
-      dialect, inferred, first = st.dialect, st.inferred, not st.started[dir]
+      dialect, inferred, first = ls.dialect, ls.inferred, not ls.started[dir]
     end
     -- the first bytes of a direction of a connection the capture joined mid-way (whether it
     -- was joined, the handshake tells; a first pass of two may not have seen it)
     local partial = st.joined and first
     local fr, need = frame_at(data, pos, dir, dialect)
-    if fr == nil then
+    if fr == nil and late then
+      -- too late for TCP to add the next segment: the rest is shown as it is (in a joined
+      -- connection's partial tail, as partial; it does not end the tail)
+      fr = {kind = "malformed", len = #data - pos, garbage = true, cut = true,
+            reason = LATE_CUT}
+    elseif fr == nil then
       pinfo.desegment_offset = pos
       pinfo.desegment_len = need
       break
     end
-    if not pinfo.visited then
+    if learn then
       memo[key] = {dialect, inferred, first}
       -- a garbage run that reaches the end of the bytes given goes on in the next segment
       -- (one run for the framer, which waits): it does not yet end a joined stream's
       -- partial tail
-      if not fr.cut then st.started[dir] = true end
+      if not fr.cut then ls.started[dir] = true end
     end
     if fr.kind == "malformed" and partial and fr.garbage then
       -- as msnsniff's PartialFrame: the tail of a frame whose start the capture missed, no
@@ -818,7 +864,7 @@ local function dissect(tvb, pinfo, tree)
     else
       local summary, trid, args = add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
       summaries[#summaries + 1] = summary
-      if not pinfo.visited and fr.kind == "command" then observe(st, fr.word, dir, trid, args) end
+      if learn and fr.kind == "command" then observe(ls, fr.word, dir, trid, args) end
     end
     pos = pos + fr.len
   end

@@ -129,9 +129,10 @@ def _layers(doc: Any) -> Iterator[dict[str, Any]]:
     yield from doc if isinstance(doc, list) else [doc]
 
 
-def tshark_pdus(script: Path, capture: Path) -> dict[Key, list[dict[str, Any]]]:
+def tshark_pdus(script: Path, capture: Path, *extra: str) -> dict[Key, list[dict[str, Any]]]:
     """Every msnsniff PDU tshark shows, per direction of each connection, in order."""
-    out = _tshark(script, capture, "-T", "json", "--no-duplicate-keys", "-J", "ip tcp msnsniff")
+    out = _tshark(script, capture, *extra, "-T", "json", "--no-duplicate-keys", "-J",
+                  "ip tcp msnsniff")  # fmt: skip
     pdus: dict[Key, list[dict[str, Any]]] = {}
     for packet in json.loads(out):
         layers = packet["_source"]["layers"]
@@ -235,10 +236,11 @@ def check_arg(value: Any, fields: dict[str, Any], arg: str, types: set[str], whe
         assert values == ["1" if decoded else "0"], (where, arg)
 
 
-def compare(script: Path, capture: Path) -> int:
-    """Check tshark's PDUs against msnsniff's frames; the number of frames compared."""
+def compare(script: Path, capture: Path, *extra: str) -> int:
+    """Check tshark's PDUs (tshark run with `extra`) against msnsniff's frames; the number of
+    frames compared."""
     expected = msnsniff_frames(capture)
-    got = tshark_pdus(script, capture)
+    got = tshark_pdus(script, capture, *extra)
     assert sorted(got) == sorted(expected), "the connections tshark and msnsniff see as MSNP"
     count = 0
     for key, frames in expected.items():
@@ -483,7 +485,11 @@ def test_tshark_finds_a_connection_joined_mid_line_on_any_port(
     frames = msnsniff_frames(capture)
     assert [f["cmd"] for f in frames[("10.0.0.1:40000", "10.0.0.2:45000")]] == [None, "QNG"]
     every = ("-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.partial")
-    assert _tshark(script, capture, "-2", *every) == _tshark(script, capture, *every)
+    one, two = (_tshark(script, capture, *p, *every).splitlines() for p in ((), ("-2",)))
+    # the two segments of the 2920-byte tail before the packet that is recognised: data in
+    # one pass, partial in two (see test_tshark_two_passes_read_the_packets_before_...)
+    assert [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if a != b] == [10, 11]
+    assert one[10:12] == ["\t", "\t"] and two[10:12] == ["\t1", "\t1"]
     # without tshark's own HTTP heuristic (which took the HTTP connection first), the body's
     # later segment, MSNP lines and all, is still not claimed
     http_only = ("--disable-heuristic", "http_tcp", "-T", "fields", "-e", "msnsniff.cmd",
@@ -558,6 +564,57 @@ def test_tshark_two_passes_keep_what_the_first_pass_learned(script: Path, tmp_pa
         ["9", "241,QNG", "13,13", "5", ""],
     ]  # fmt: skip
     assert _tshark(script, capture, "-2", *every) == one
+
+
+@needs_tshark
+def test_tshark_two_passes_read_the_packets_before_the_claiming_one(
+    script: Path, tmp_path: Path
+) -> None:
+    """The heuristic recognises a connection by a packet with a command line; the packets
+    before it (a joined connection's partial tail, an unknown command) went to `data`, and
+    in tshark -2's second pass to this dissector only to be held for a reassembly TCP no
+    longer does. tshark reads each packet once in one pass, so there they stay data; with
+    -2 they are dissected now, as msnsniff reads them, and each on its own: the end of one
+    that needed the next segment is shown as it is, partial in a joined connection's tail,
+    malformed after a handshake."""
+    capture = tmp_path / "late.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        joined = TcpConversation(writer, ("10.0.0.2", 45000), ("10.0.0.1", 40000))
+        joined.joined((1000, 9000))  # no open(): the capture starts mid-connection
+        joined.send(1.0, True, b"ain; charset=UTF-8\r\n\r\nhello\r\nZZZ 1 what\r\n")
+        joined.send(1.1, False, b"lice@example.com 1\r\n")
+        joined.send(1.2, False, b"NLN NLN bob@example.com Bob\r\n")  # recognised here
+        joined.send(1.3, True, b"PNG\r\n")
+        joined.send(1.4, False, b"QNG 50\r\n")
+        opened = TcpConversation(writer, ("10.0.0.2", 45002), ("10.0.0.1", 40002))
+        opened.open(2.0)
+        opened.send(2.01, True, b"ZZZ 1 what\r\nYYY 2")
+        opened.send(2.02, False, b"VER 1 MSNP8\r\n")  # recognised here
+    assert compare(script, capture, "-2") == 8  # partial, PNG; partial, NLN, QNG; ZZZ, cut, VER
+    every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.cmd", "-e",
+             "msnsniff.partial", "-e", "msnsniff.malformed", "-Y", "tcp.len > 0")
+    one = [line.split("\t")[:3] for line in _tshark(script, capture, *every).splitlines()]
+    assert one == [
+        ["1", "", ""], ["2", "", ""], ["3", "NLN", ""], ["4", "PNG", ""], ["5", "QNG", ""],
+        ["9", "", ""], ["10", "VER", ""],
+    ]  # fmt: skip
+    two = [line.split("\t") for line in _tshark(script, capture, "-2", *every).splitlines()]
+    assert [r[:3] for r in two] == [
+        ["1", "", "1"], ["2", "", "1"], ["3", "NLN", ""], ["4", "PNG", ""], ["5", "QNG", ""],
+        ["9", "ZZZ", ""], ["10", "VER", ""],
+    ]  # fmt: skip
+    assert "reassembles in the first pass only" in two[5][3]
+    # a partial tail cut inside a line: each piece partial, and the first does not end it
+    tail = tmp_path / "tail.pcap"
+    with tail.open("wb") as fh:
+        joined = TcpConversation(PcapWriter(fh), ("10.0.0.2", 45001), ("10.0.0.1", 40001))
+        joined.joined((1000, 9000))
+        joined.send(2.0, True, b"ain; charset")
+        joined.send(2.1, True, b"=UTF-8\r\n\r\nhello\r\nPNG\r\n")  # recognised here
+        joined.send(2.2, True, b"junk\r\n")
+    rows = [line.split("\t")[:3] for line in _tshark(script, tail, "-2", *every).splitlines()]
+    assert rows == [["1", "", "1"], ["2", "PNG", "1"], ["3", "", ""]]
 
 
 @needs_tshark
