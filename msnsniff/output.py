@@ -213,10 +213,23 @@ def record_to_jsonl(
     return frame_jsonl(record, redact=redact) + pairing_jsonl(pairing)
 
 
+def _secret_words(fields: dict[str, Any], credentials: tuple[str, ...]) -> set[str]:
+    """The words a frame's credential fields hold: each word of a many-word one (USR's
+    `*extra:secret`, a list), as `_frame_json` hides them, not the list's printed form."""
+    words: set[str] = set()
+    for name in credentials:
+        value = fields.get(name)
+        if isinstance(value, list):
+            words.update(str(v) for v in value)
+        elif value is not None:
+            words.add(str(value))
+    return words
+
+
 def _summary(frame: CommandFrame, redact: bool) -> str:
     if redact:
         decoded = decode(frame)
-        secrets = {str(decoded.fields.get(n)) for n in decoded.credentials}
+        secrets = _secret_words(decoded.fields, decoded.credentials)
         words = [REDACTED if a in secrets else a for a in frame.args]
     else:
         words = list(frame.args)

@@ -234,6 +234,20 @@ def test_no_credential_of_a_bundled_capture_survives_redact() -> None:
     assert checked > 50
 
 
+def test_redacted_text_hides_every_word_of_a_many_word_credential() -> None:
+    """USR's answer step is `USR trid PKG S value [extra...]`, all of it secret (MSNP15's
+    `SSO S ticket response`): JSON hid every extra word, but the text line compared each word
+    with the field's printed list (`['...']`), which no word equals, and showed them."""
+    (frame,) = one_way(b"USR 3 SSO S t=SECRET.ticket SECRETRESPONSE SECRETGUID\r\n",
+                       Direction.C2S)
+    record = FrameRecord(1, 2.5, Flow("7", "10.0.0.1:3000", "10.0.0.2:1863"), "msnp", frame)
+    text = record_to_text(record, redact=True)
+    assert "SECRET" not in text, text
+    assert "USR 3 SSO S <redacted> <redacted> <redacted>" in text
+    assert "SECRET" not in record_to_jsonl(record, redact=True)
+    assert "SECRETRESPONSE" in record_to_text(record)  # shown when not redacting
+
+
 class _Kind(enum.Enum):
     AUTH = 87
 
