@@ -1,4 +1,5 @@
-"""Where credentials sit in HTTP text: form, query and header parameters, and Passport tickets.
+"""Where credentials sit in HTTP text (form, query and header parameters, Passport tickets)
+and, by their shape, in MSNP bytes that are not a whole command (`TAIL_SECRETS`).
 
 One definition for both redactors: `msnsniff redact` (a rewritten capture, consistent
 placeholders) and `--redact` on the outputs (a marker), so a parameter one of them hides the
@@ -8,7 +9,12 @@ other hides too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import Final
+
+from dissectors.api import Direction
+from dissectors.msnp.grammar import AUTH_PACKAGES
 
 HTTP_PARAMS: Final = re.compile(
     rb"(?i)(?<![\w-])(pwd|pass|password|hpassword|sig|session_key|auth_response|ljsession|"
@@ -41,6 +47,74 @@ key and secret an `auth.getSession` answer hands out (`<session_key>`, `"secret"
 Groups: `head` (everything before the value), `name` (the parameter) and `value`."""
 
 MARKER: Final = "<redacted>"
+
+_PACKAGES: Final = b"|".join(re.escape(name.encode()) for name, _, _ in AUTH_PACKAGES)
+_WORD_START: Final = rb"(?<![^ \r\n])"
+# fmt: off
+TAIL_SECRETS: Final[tuple[tuple[Direction | None, re.Pattern[bytes], str], ...]] = (
+    # USR's answer step, `USR trid PKG S value [extra...]` (all of it secret), its start
+    # perhaps cut: after the package, after a line's first (cut) word, or at a line's start
+    (Direction.C2S, re.compile(rb"(?m)(?:^|^[^ \r\n]* |" + _WORD_START + rb"(?:" + _PACKAGES
+                               + rb") )S (?P<value>[^\r\n]+)"), "value"),
+    # a Passport ticket (`t=...&p=...`, the USR TWN S value) with its line's start, or its
+    # own, cut off
+    (Direction.C2S, re.compile(_WORD_START + rb"(?P<value>t=[^ \r\n]+|[^ \r\n]+&p=[^ \r\n]*)"),
+     "value"),
+    # the switchboard cookie of `XFR trid SB address CKI cookie` and `RNG ... CKI cookie ...`
+    (Direction.S2C, re.compile(_WORD_START + rb"CKI (?P<value>[^ \r\n]+)"), "cookie"),
+    # the cookie after the account of `USR trid account cookie` and `ANS trid account cookie
+    # session`, told from a nickname (ADD's `account nick [group]`) by a cookie's form:
+    # numbers joined by dots
+    (Direction.C2S, re.compile(_WORD_START + rb"[^ \r\n]+@[^ \r\n]+ "
+                               rb"(?P<value>[0-9]+(?:\.[0-9]+)+)(?=(?: [0-9]+)?(?:\r|\n|$))"),
+     "cookie"),
+    # a credential header of a profile message (`MSPAuth: ...`) whose message start is cut off
+    (None, re.compile(rb"(?im)^(?P<kind>mspauth|mspprof|mspsec):[ \t]*(?P<value>[^\r\n]+)"),
+     ""),
+)
+# fmt: on
+"""Where a secret sits in bytes that are not a whole command (or in a line the grammar has no
+form for: the partial first line of a capture joined mid-way that reads as a command, `TWN S
+t=...`), found by its shape, as far as such bytes can be read: (direction, or None for both;
+the pattern, whose `value` group holds the secret words; their kind, or "" for the text of
+the `kind` group). One table for `msnsniff redact` and the `--redact` outputs."""
+
+
+Hide = Callable[[bytes, str], bytes]
+"""What becomes of a secret word, given the word and its kind."""
+
+
+def hide_tail_secrets(data: bytes, direction: Direction, hide: Hide) -> bytes:
+    """`data` (a run of bytes that is not a whole command, or a line the grammar has no form
+    for) with each word of every secret `TAIL_SECRETS` finds replaced by `hide(word, kind)`
+    (`msnsniff redact`: its placeholder, so a packet comment quoting it is redacted too)."""
+    for where, pattern, kind in TAIL_SECRETS:
+        if where is None or where is direction:
+            data = pattern.sub(partial(_hide_words, kind=kind, hide=hide), data)
+    return data
+
+
+def _hide_words(match: re.Match[bytes], kind: str, hide: Hide) -> bytes:
+    """A `TAIL_SECRETS` match with each word of its `value` group replaced by `hide`'s."""
+    at, start, end = match.start(), *match.span("value")
+    label = kind or match["kind"].decode()
+    new = b" ".join(hide(w, label) if w else w for w in match["value"].split(b" "))
+    text = match.group(0)
+    return text[: start - at] + new + text[end - at :]
+
+
+def tail_secret_words(data: bytes, direction: Direction) -> set[str]:
+    """The words of every secret `TAIL_SECRETS` finds in `data`, decoded as a frame's
+    arguments are (UTF-8, undecodable bytes as surrogate escapes): what a `--redact` output
+    hides of a command line the grammar has no form for."""
+    found: set[str] = set()
+
+    def note(word: bytes, kind: str) -> bytes:
+        found.update(w.decode("utf-8", "surrogateescape") for w in word.split())
+        return word
+
+    hide_tail_secrets(data, direction, note)
+    return found
 
 
 def placeholder(kind: str, number: int) -> bytes:

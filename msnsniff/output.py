@@ -32,7 +32,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TextIO
 import orjson
 
 from dissectors.api import Direction, Frame
-from dissectors.msnp.decode import decode
+from dissectors.msnp.decode import Decoded, decode
 from dissectors.msnp.frames import (
     CommandFrame,
     ErrorFrame,
@@ -42,7 +42,7 @@ from dissectors.msnp.frames import (
 )
 from dissectors.msnp.grammar import C2S, is_unknown
 from dissectors.msnp.payloads import Payload, decode_payload
-from msnsniff.credentials import MARKER
+from msnsniff.credentials import MARKER, tail_secret_words
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Paired, Pairing
 
@@ -213,23 +213,29 @@ def record_to_jsonl(
     return frame_jsonl(record, redact=redact) + pairing_jsonl(pairing)
 
 
-def _secret_words(fields: dict[str, Any], credentials: tuple[str, ...]) -> set[str]:
+def _secret_words(frame: CommandFrame, decoded: Decoded) -> set[str]:
     """The words a frame's credential fields hold: each word of a many-word one (USR's
-    `*extra:secret`, a list), as `_frame_json` hides them, not the list's printed form."""
+    `*extra:secret`, a list), as `_frame_json` hides them, not the list's printed form. A
+    line the grammar has no form for (the partial first line of a capture joined mid-way
+    that reads as a command, `TWN S t=...`) has no credential fields: its secrets are found
+    by their shape, as `msnsniff redact` finds them (only such rare lines pay for it)."""
+    fields = decoded.fields
     words: set[str] = set()
-    for name in credentials:
+    for name in decoded.credentials:
         value = fields.get(name)
         if isinstance(value, list):
             words.update(str(v) for v in value)
         elif value is not None:
             words.add(str(value))
+    if decoded.shape is None and not isinstance(frame, ErrorFrame):
+        words |= tail_secret_words(frame.line, frame.direction)
     return words
 
 
 def _summary(frame: CommandFrame, redact: bool) -> str:
     if redact:
         decoded = decode(frame)
-        secrets = _secret_words(decoded.fields, decoded.credentials)
+        secrets = _secret_words(frame, decoded)
         words = [REDACTED if a in secrets else a for a in frame.args]
     else:
         words = list(frame.args)

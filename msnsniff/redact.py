@@ -15,9 +15,10 @@ stream (positions counted from the SYN, or from the first byte seen), then works
   becomes a consistent pseudonym (`user3@example.invalid`); a payload that changed length
   gets its length argument recomputed. Bytes that are not a whole command (the partial first
   line of a capture joined mid-way, garbage, the rest of a line after a gap) are hidden as
-  `x`, but first read for secrets by their shape (`TAIL_SECRETS`: the rest of a USR line
-  still has its ticket, the rest of a profile message its MSPAuth), so a packet comment
-  quoting one is redacted too; a line of a form the grammar has no rule for gets the same.
+  `x`, but first read for secrets by their shape (`credentials.TAIL_SECRETS`, the table the
+  `--redact` outputs use too: the rest of a USR line still has its ticket, the rest of a
+  profile message its MSPAuth), so a packet comment quoting one is redacted too; a line of
+  a form the grammar has no rule for gets the same.
 * HTTP connections (Passport, the message APIs) get the same for their heads
   (`Authorization` passwords, `Authentication-Info` tickets, cookies) and for bodies of a
   known length (XML-RPC `password`/`hpassword`, form `pwd`/`password`/`sig`/`session_key`;
@@ -44,7 +45,6 @@ import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -54,10 +54,15 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.framer import GAP_TAIL, JOINED, SKIPPED, TOO_LONG
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame
-from dissectors.msnp.grammar import AUTH_PACKAGES
 from msnsniff.capture.packets import Defragmenter, fragment_of, ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
-from msnsniff.credentials import BODY_SECRETS, FROM_PP, HTTP_PARAMS, placeholder
+from msnsniff.credentials import (
+    BODY_SECRETS,
+    FROM_PP,
+    HTTP_PARAMS,
+    hide_tail_secrets,
+    placeholder,
+)
 from msnsniff.errors import MsnsniffError
 
 MASK: Final = 0xFFFFFFFF
@@ -240,7 +245,7 @@ def _msnp_frame(frame: CommandFrame, names: Pseudonyms) -> bytes:
         if variant is None:  # a form the grammar has no rule for (the first, partial line of
             # a capture joined mid-way that reads as a command, `TWN S t=...`): its secrets are
             # found by their shape, as in bytes that are not a command
-            words = _tail_secrets(frame.line, frame.direction, names).split(b" ")
+            words = hide_tail_secrets(frame.line, frame.direction, names.secret).split(b" ")
         first = 2 if frame.trid is not None else 1
         for i, spec in enumerate(variant.args if variant is not None else ()):
             at = first + i
@@ -277,56 +282,6 @@ def _payload_secrets(payload: bytes, names: Pseudonyms, cut: bool = False) -> by
     return b"\r\n".join(lines) + sep + body
 
 
-_PACKAGES: Final = b"|".join(re.escape(name.encode()) for name, _, _ in AUTH_PACKAGES)
-_WORD_START: Final = rb"(?<![^ \r\n])"
-# fmt: off
-TAIL_SECRETS: Final[tuple[tuple[Direction | None, re.Pattern[bytes], str], ...]] = (
-    # USR's answer step, `USR trid PKG S value [extra...]` (all of it secret), its start
-    # perhaps cut: after the package, after a line's first (cut) word, or at a line's start
-    (Direction.C2S, re.compile(rb"(?m)(?:^|^[^ \r\n]* |" + _WORD_START + rb"(?:" + _PACKAGES
-                               + rb") )S (?P<value>[^\r\n]+)"), "value"),
-    # a Passport ticket (`t=...&p=...`, the USR TWN S value) with its line's start, or its
-    # own, cut off
-    (Direction.C2S, re.compile(_WORD_START + rb"(?P<value>t=[^ \r\n]+|[^ \r\n]+&p=[^ \r\n]*)"),
-     "value"),
-    # the switchboard cookie of `XFR trid SB address CKI cookie` and `RNG ... CKI cookie ...`
-    (Direction.S2C, re.compile(_WORD_START + rb"CKI (?P<value>[^ \r\n]+)"), "cookie"),
-    # the cookie after the account of `USR trid account cookie` and `ANS trid account cookie
-    # session`, told from a nickname (ADD's `account nick [group]`) by a cookie's form:
-    # numbers joined by dots
-    (Direction.C2S, re.compile(_WORD_START + rb"[^ \r\n]+@[^ \r\n]+ "
-                               rb"(?P<value>[0-9]+(?:\.[0-9]+)+)(?=(?: [0-9]+)?(?:\r|\n|$))"),
-     "cookie"),
-    # a credential header of a profile message (`MSPAuth: ...`) whose message start is cut off
-    (None, re.compile(rb"(?im)^(?P<kind>mspauth|mspprof|mspsec):[ \t]*(?P<value>[^\r\n]+)"),
-     ""),
-)
-# fmt: on
-"""Where a secret sits in bytes that are not a whole command, found by its shape, as far as
-such bytes can be read: (direction, or None for both; the pattern, whose `value` group holds
-the secret words; their placeholders' kind, or "" for the text of the `kind` group)."""
-
-
-def _tail_secrets(data: bytes, direction: Direction, names: Pseudonyms) -> bytes:
-    """`data` (a run of bytes that is not a whole command, or a line the grammar has no
-    form for) with every secret `TAIL_SECRETS` finds replaced by its placeholder: so a
-    packet comment quoting one is redacted too, even where the bytes themselves are hidden."""
-    for where, pattern, kind in TAIL_SECRETS:
-        if where is None or where is direction:
-            data = pattern.sub(partial(_hide_value, kind=kind, names=names), data)
-    return data
-
-
-def _hide_value(match: re.Match[bytes], kind: str, names: Pseudonyms) -> bytes:
-    """A `TAIL_SECRETS` match with each word of its `value` group replaced by a placeholder."""
-    at, start, end = match.start(), *match.span("value")
-    label = kind or match["kind"].decode()
-    words = match["value"].split(b" ")
-    new = b" ".join(names.secret(w, label) if w else w for w in words)
-    text = match.group(0)
-    return text[: start - at] + new + text[end - at :]
-
-
 def _other(frame: object, names: Pseudonyms, dialect: int) -> bytes:
     """A frame that is not a whole command, redacted so that it reads back as the same frame.
     Bytes that start with no command (`UNREADABLE`, the rest of a frame cut by a gap) become
@@ -336,13 +291,13 @@ def _other(frame: object, names: Pseudonyms, dialect: int) -> bytes:
     its CRLF), its payload's credential headers (`MSPAuth`, perhaps cut in its value) and
     addresses replaced and its declared length moved by as many bytes as they changed, so
     the cut stays where it was. The secrets of hidden bytes are still recognised
-    (`_tail_secrets`), for the packet comments that quote them."""
+    (`credentials.TAIL_SECRETS`), for the packet comments that quote them."""
     raw: bytes = getattr(frame, "raw", b"")
     if not isinstance(frame, MalformedFrame):
         return names.text(raw)
     line, crlf, rest = raw.partition(b"\r\n")
     if frame.reason in UNREADABLE or not _COMMAND_WORD.match(line):
-        _tail_secrets(raw, frame.direction, names)  # known for the comments that quote them
+        hide_tail_secrets(raw, frame.direction, names.secret)  # known for the comments
         return _NOT_EOL.sub(b"x", raw)
     whole = CommandFrame(frame.direction, frame.offset, line + b"\r\n", len(line) + 2, None,
                          dialect, True)  # fmt: skip

@@ -7,7 +7,7 @@ import enum
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from dissectors.api import Direction, Frame
 from dissectors.msnp.frames import CommandFrame
@@ -246,6 +246,41 @@ def test_redacted_text_hides_every_word_of_a_many_word_credential() -> None:
     assert "USR 3 SSO S <redacted> <redacted> <redacted>" in text
     assert "SECRET" not in record_to_jsonl(record, redact=True)
     assert "SECRETRESPONSE" in record_to_text(record)  # shown when not redacting
+
+
+def _joined_records(tmp_path: Path) -> list[FrameRecord]:
+    """The records of a capture of connections joined mid-way (no SYN) whose first lines
+    read as commands the grammar has no form for, each holding a secret: the rest of a USR
+    answer (`TWN S ticket`), of an RNG (`CKI cookie account nick`)."""
+    from msnsniff.capture.sources import open_source
+    from msnsniff.capture.write import PcapngWriter, TcpConversation
+    from msnsniff.registry import load_dissectors
+    from msnsniff.session.capture_session import CaptureSession
+
+    path = tmp_path / "joined.pcapng"
+    with path.open("wb") as fh:
+        writer = PcapngWriter(fh)
+        ns = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        ns.joined()
+        ns.send(1.0, True, b"TWN S t=SECRET.ticket&p=SECRET.profile\r\nPNG\r\n")
+        ns.send(1.1, False, b"CKI 849102291.520491113 bob@example.com Bob\r\nQNG 50\r\n")
+    return list(CaptureSession(load_dissectors()).run(open_source(path)))
+
+
+_JOINED_SECRETS: Final = ("SECRET", "849102291")
+
+
+def test_redacted_text_hides_the_secrets_of_a_line_with_no_known_form(tmp_path: Path) -> None:
+    """A capture joined mid-way begins inside a line; when the rest reads as a command
+    (`TWN S t=...&p=...`, an unknown command) it has no credential fields, and `read --redact`
+    printed its ticket. Its secrets are found by shape, as `msnsniff redact` finds them."""
+    records = _joined_records(tmp_path)
+    plain = "\n".join(record_to_text(r) for r in records)
+    assert all(s in plain for s in _JOINED_SECRETS)  # the capture does hold them
+    text = "\n".join(record_to_text(r, redact=True) for r in records)
+    assert not [s for s in _JOINED_SECRETS if s in text], text
+    assert "TWN S <redacted>  [unknown command]" in text
+    assert "CKI <redacted> bob@example.com Bob  [unknown command]" in text
 
 
 class _Kind(enum.Enum):
