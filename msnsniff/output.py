@@ -8,7 +8,10 @@ pairing: `request` (a reply's request frame), `replies` (a request's reply frame
 (seconds from the request to this reply, or to a request's first reply).
 
 With `redact`, every credential (USR tickets and hashes, cookies, MSPAuth, ...) is replaced
-by a marker in `args`, `fields` and the payload, and the raw line is not shown.
+by a marker in `args`, `fields` and the payload, and the raw line is not shown. The grammar
+says which words are credentials; of a line it has no form for (a capture joined mid-way
+starts inside a line, whose rest may read as a command: `TWN S t=...`) the words found by
+their shape (`credentials.TAIL_SECRETS`, the table `msnsniff redact` uses) are.
 
 Output is always valid UTF-8: bytes of a line that are not UTF-8 (kept in the decoded text
 as surrogate escapes) are written as `\\xNN`, the way the benchmark ground truth and
@@ -131,6 +134,13 @@ def _frame_json(record: FrameRecord, redact: bool) -> dict[str, Any]:
             elif value is not None:
                 args = [REDACTED if a == value else a for a in args]
                 fields[name] = REDACTED
+    elif redact and decoded.shape is None and not isinstance(frame, ErrorFrame):
+        # a line the grammar has no form for (a joined capture's partial first line that
+        # reads as a command, `TWN S t=...`): its secrets by their shape (rare frames only)
+        shaped = tail_secret_words(frame.line, frame.direction)
+        if shaped:
+            args = [REDACTED if a in shaped else a for a in args]
+            fields["args"] = list(args)
     out.update(
         cmd=frame.cmd,
         trid=frame.trid,

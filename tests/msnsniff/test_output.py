@@ -283,6 +283,19 @@ def test_redacted_text_hides_the_secrets_of_a_line_with_no_known_form(tmp_path: 
     assert "CKI <redacted> bob@example.com Bob  [unknown command]" in text
 
 
+def test_redacted_json_hides_the_secrets_of_a_line_with_no_known_form(tmp_path: Path) -> None:
+    """As the text line: `-T jsonl --redact` kept the ticket of a joined capture's first,
+    partial line that reads as an unknown command, in `args` and in `fields.args`."""
+    records = _joined_records(tmp_path)
+    assert all(s in "".join(record_to_jsonl(r) for r in records) for s in _JOINED_SECRETS)
+    lines = [record_to_jsonl(r, redact=True) for r in records]
+    leaked = [line for line in lines if any(s in line for s in _JOINED_SECRETS)]
+    assert not leaked, leaked
+    first, cki = (json.loads(line) for line in lines if '"unknown":true' in line)
+    assert first["args"] == first["fields"]["args"] == ["S", "<redacted>"]
+    assert cki["args"] == ["<redacted>", "bob@example.com", "Bob"] == cki["fields"]["args"]
+
+
 class _Kind(enum.Enum):
     AUTH = 87
 
