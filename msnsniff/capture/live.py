@@ -1,9 +1,12 @@
 """Live capture with scapy: packets from an interface into the same pipeline as files.
 
-scapy is imported here only, when `msnsniff sniff` runs. Each captured frame is written to
-the optional pcap at once (so an interrupted capture is still a valid file) and handed to
-the reassembler; the events it produces go to the caller's callback. The caller also calls
-`tick` now and then while no packet comes: the wall clock, for the reassembler's waits.
+scapy is imported here only, when `msnsniff sniff` runs. It opens the capture socket (the
+interface, the BPF filter) and runs the sniffing thread; the packets come from the socket as
+bytes (`_raw_session`), for our own parser: scapy dissects none. Each captured frame is
+written to the optional pcap at once (so an interrupted capture is still a valid file) and
+handed to the reassembler; the events it produces go to the caller's callback. The caller
+also calls `tick` now and then while no packet comes: the wall clock, for the reassembler's
+waits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -202,16 +205,43 @@ def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
     return handle, drops
 
 
-def _linktype(packet: Any, data: bytes) -> int:
-    """Ethernet or raw IP. scapy does not always know the interface's type (Linux loopback
-    shows up as an unknown family 772 with an Ethernet-shaped header), so look at the bytes."""
-    from scapy.layers.l2 import Ether
-
-    if isinstance(packet, Ether):
+def _linktype(layer: Any, ether: Any, data: bytes) -> int:
+    """Ethernet or raw IP: Ethernet when the socket names its link layer scapy's `ether`
+    class. scapy does not always know the interface's type (Linux loopback shows up as an
+    unknown family 772, whose packets have an Ethernet-shaped header), so else look at the
+    bytes."""
+    if layer is ether:
         return ETH
     if len(data) >= 14 and data[12:14] in (b"\x08\x00", b"\x86\xdd", b"\x81\x00"):
         return ETH
     return RAW
+
+
+def _raw_session(take: Callable[[Any, bytes, float | None], None]) -> Any:
+    """A scapy sniffing session that gives `take` each packet as its socket's `recv_raw`
+    returns it (the socket's link-layer class, the bytes, the kernel's time stamp or None)
+    and gives scapy's sniffing loop nothing to handle.
+
+    Why: scapy's own `recv` dissects every packet into a tree of scapy objects, which
+    `bytes()` then builds back into the bytes we parse ourselves (`packets.tcp_segment`):
+    under a loopback flood of 64 KiB segments that cost memory and CPU for nothing. scapy
+    still opens the socket, compiles and attaches the BPF filter, handles the interface
+    and runs the sniffing thread (its `select`, stopping, errors)."""
+    from scapy.sessions import DefaultSession
+
+    if not hasattr(DefaultSession, "recv"):  # (before 2.6, sniff asked the socket itself)
+        raise MsnsniffError("live capture needs scapy 2.6 or later")
+
+    class RawBytes(DefaultSession):
+        """scapy's sniffing loop asks a session for the packets of a readable socket."""
+
+        def recv(self, sock: Any) -> Iterator[Any]:
+            layer, data, ts = sock.recv_raw()
+            if data:  # (None: a packet the socket drops, e.g. loopback's sent copy)
+                take(layer, data, ts)
+            return iter(())
+
+    return RawBytes()
 
 
 def _loopback(iface: str) -> bool:
@@ -280,16 +310,18 @@ class LiveCapture:
         self.write_failure: str | None = None  # why the -w file could not be written
         self._lock = threading.Lock()
         self._sniffer: Any = None
+        self._ether: Any = None  # scapy's Ethernet class (scapy is imported by `start`)
         self._stopped = False
         # packets the kernel dropped (its capture buffer full) since the capture began, as
         # tcpdump reports them; None where the socket does not tell (see `_read_drops`)
         self.kernel_drops: int | None = None
         self._stats: socket.socket | None = None
 
-    def _packet(self, packet: Any) -> None:
-        data = bytes(packet)
-        link = _linktype(packet, data)
-        ts = float(getattr(packet, "time", time.time()))
+    def _packet(self, layer: Any, data: bytes, ts: float | None) -> None:
+        """One packet from the capture socket (the sniffing thread): written, reassembled."""
+        link = _linktype(layer, self._ether, data)
+        if not ts:  # (the socket gave no time stamp: scapy too then takes the time now)
+            ts = time.time()
         with self._lock:
             if self._stopped or (self.limit is not None and self.packets >= self.limit):
                 return  # (the sniffing thread may deliver a few more before it stops)
@@ -345,7 +377,9 @@ class LiveCapture:
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
             raise MsnsniffError(f"live capture needs scapy: {exc}") from exc
         from scapy.interfaces import resolve_iface
+        from scapy.layers.l2 import Ether
 
+        self._ether = Ether
         loopback = _loopback(self.iface)
 
         def opener(*args: Any, **kwargs: Any) -> Any:
@@ -372,7 +406,11 @@ class LiveCapture:
             return sock
 
         self._sniffer = AsyncSniffer(
-            iface=self.iface, filter=self.bpf, prn=self._packet, store=False, L2socket=opener
+            iface=self.iface,
+            filter=self.bpf,
+            store=False,
+            L2socket=opener,
+            session=_raw_session(self._packet),
         )
         try:
             self._sniffer.start()
