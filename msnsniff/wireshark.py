@@ -369,8 +369,11 @@ def generate_lua(options: LuaOptions | None = None) -> str:
 # dissector.py (the dialect: VER from the server fixes it, the client's proposal is
 # provisional, clues narrow it when no VER was seen) and decode.py's `choose_variant`.
 # Wireshark reads the packets once in order (learning: `streams`, `memo`), then shows them
-# again in any order from what that pass kept (`memo`); packets that pass gave to another
-# dissector are read on their first showing (`late_state`).
+# again in any order from what that pass kept (`memo`). The heuristic holds the bytes of the
+# packets it declines, as msnsniff does while it sniffs, and once it claims the connection
+# they are read with the next packet of their direction (`with_held`, `prefix`); held
+# packets no later packet took were given to another dissector in that pass and are read on
+# their first showing (`late_state`).
 
 _ENGINE: Final = r"""
 local msnsniff = Proto("msnsniff", "MSN Messenger Protocol (msnsniff)")
@@ -445,19 +448,27 @@ local streams = {}
 local memo = {}
 -- per TCP stream: the client's endpoint, as its handshake shows it (see `opener` below)
 local openers = {}
--- per connection the heuristic has not claimed: the bytes it declined, and the last packet
--- counted (see `looks_like_msnp`)
-local declined = {}
+-- per connection the heuristic has not claimed: the bytes it holds, per direction, with the
+-- packets they came in, the bytes counted and the last packet counted (see `looks_like_msnp`)
+local held = {}
 -- per connection, by its endpoints: the first packet the in-order pass gave this dissector
 -- (see `late_state`)
 local first_read = {}
+-- per packet read with bytes held before it (see `with_held`): {its own length, the bytes};
+-- per packet whose bytes were all read with a later one: that packet's number
+local prefix = {}
+local carried = {}
+local any_prefix = false  -- whether `prefix` holds anything (the common path skips it)
 
 function msnsniff.init()
   streams = {}
   memo = {}
   first_read = {}
   openers = {}
-  declined = {}
+  held = {}
+  prefix = {}
+  carried = {}
+  any_prefix = false
 end
 
 local function endpoint(address, port)
@@ -553,6 +564,35 @@ local function late_state(st)
                lo = MIN_DIALECT, hi = MAX_DIALECT, joined = st.joined, started = {}}
   end
   return st.late
+end
+
+-- Bytes the heuristic held before it recognised the connection (as msnsniff holds a flow's
+-- first bytes while it sniffs) are read with the first packet of their direction the
+-- in-order pass gives this dissector: the claiming one, or the other direction's next. They
+-- are put in front of its bytes in a new data source, as TCP shows a reassembled frame; the
+-- packets they came in show nothing of their own then (TCP's "segment of a reassembled
+-- PDU"). A frame they leave cut at the end is held again for the next packet (`st.pending`):
+-- TCP cannot reassemble from bytes it did not give. What was read with what is kept
+-- (`prefix`, `carried`), so a revisit reads the same bytes the same way. Returns the bytes
+-- to read (nil: none) and how many of them were held.
+local function with_held(tvb, pinfo, st, dir, visited)
+  local n = pinfo.number
+  if visited then
+    local into = carried[n]
+    if into ~= nil then
+      pinfo.cols.info = "[MSNP bytes read in packet " .. into .. "]"
+      return nil, 0
+    end
+  elseif st.pending ~= nil and st.pending[dir] ~= nil then
+    local pend = st.pending[dir]
+    st.pending[dir] = nil
+    prefix[n] = {tvb:len(), pend.data}
+    for _, m in ipairs(pend.nums) do carried[m] = n end
+  end
+  local p = prefix[n]
+  if p == nil or p[1] ~= tvb:len() then return tvb, 0 end
+  local bytes = ByteArray.new(p[2], true) .. tvb:bytes()
+  return bytes:tvb("MSNP bytes held until the connection was recognised"), #p[2]
 end
 
 local function is_int(token)
@@ -797,13 +837,18 @@ local LATE_CUT = "cut at the end of a packet read after its connection was recog
   "MSNP: TCP put no later segment with it (it reassembles in the first pass only)"
 
 local function dissect(tvb, pinfo, tree)
-  local data = tvb:raw()
   local st = stream_state(pinfo)
   local dir = (endpoint(pinfo.src, pinfo.src_port) == st.client) and "c2s" or "s2c"
   pinfo.cols.protocol = "MSNP"
+  local visited = pinfo.visited
+  local given, held_len = tvb:len(), 0
+  if any_prefix then
+    tvb, held_len = with_held(tvb, pinfo, st, dir, visited)
+    if tvb == nil then return given end
+  end
+  local data = tvb:raw()
   local summaries = {}
   local pos = 0
-  local visited = pinfo.visited
   local late = false
   local ls = st  -- the state frames are read with and learn into (see `late_state`)
   while pos < #data do
@@ -831,8 +876,13 @@ local function dissect(tvb, pinfo, tree)
       fr = {kind = "malformed", len = #data - pos, garbage = true, cut = true,
             reason = LATE_CUT}
     elseif fr == nil then
-      pinfo.desegment_offset = pos
-      pinfo.desegment_len = need
+      if pos >= held_len then
+        pinfo.desegment_offset = pos - held_len
+        pinfo.desegment_len = need
+      elseif not visited then  -- cut in the held bytes: held again (see `with_held`)
+        st.pending = st.pending or {}
+        st.pending[dir] = {data = data:sub(pos + 1), nums = {}}
+      end
       break
     end
     if learn then
@@ -873,22 +923,25 @@ local function dissect(tvb, pinfo, tree)
   elseif pos == 0 then
     pinfo.cols.info = "[MSNP segment of a reassembled frame]"
   end
-  return tvb:len()
+  return given
 end
 
 function msnsniff.dissector(tvb, pinfo, tree)
   return dissect(tvb, pinfo, tree)
 end
 
--- does this segment look like MSNP? As msnsniff's `sniff`, in its first SNIFF_LIMIT bytes
--- with a CRLF: a known command or an error reply at the start, or a known command at the
--- start of a later line (a capture joined mid-line or inside a payload). As msnsniff, which
--- holds an unclaimed connection's bytes up to SNIFF_LIMIT and then drops it, a connection
--- whose first SNIFF_LIMIT bytes (both ways) were declined is not looked at again; one that
--- opens with an HTTP request or status line is HTTP at once (msnsniff's HTTP dissector
--- outbids these rules), so MSNP lines a gateway tunnels in a later segment's body do not
--- claim it either. The bounds also keep the cost on a busy capture's other TCP traffic to
--- a table look-up per segment once a connection's first 4 KiB were looked at.
+-- does this connection look like MSNP? As msnsniff decides (its capture session holds a
+-- flow's bytes, per direction, while it asks the dissectors' `sniff`): in the first
+-- SNIFF_LIMIT bytes a direction sent, with a CRLF, a known command or an error reply at the
+-- start, or a known command at the start of a later line (a capture joined mid-line or
+-- inside a payload; the line may begin in one segment and its command end in the next).
+-- The bytes of the packets it declines are held (see `with_held`), until the connection's
+-- held bytes, both ways, reach SNIFF_LIMIT: then msnsniff drops the connection, and the
+-- heuristic does not look at it again. One that opens with an HTTP request or status line is
+-- HTTP at once (msnsniff's HTTP dissector outbids these rules), so MSNP lines a gateway
+-- tunnels in a later segment's body do not claim it either. The bounds also keep the cost
+-- on a busy capture's other TCP traffic to a table look-up per segment once a connection's
+-- first 4 KiB were looked at.
 local SNIFF_LIMIT = 4096
 local HTTP_METHODS = {GET = true, POST = true, HEAD = true, PUT = true, DELETE = true,
                       OPTIONS = true, PATCH = true, TRACE = true, CONNECT = true}
@@ -911,25 +964,52 @@ local function msnp_content(head)
   return false
 end
 
+-- the connection's held bytes (nil: it is not MSNP), or false: not yet
 local function looks_like_msnp(tvb, pinfo)
   local key = conn_key(pinfo)
-  local seen = declined[key]
-  if seen == nil then
-    seen = {bytes = 0, last = -1}
-    declined[key] = seen
+  local h = held[key]
+  if h == nil then
+    h = {bytes = 0, last = -1, dirs = {}}
+    held[key] = h
   end
-  if seen.bytes >= SNIFF_LIMIT then return false end
-  local n = math.min(tvb:len(), SNIFF_LIMIT)
-  local head = tvb:raw(0, n)
+  if h.bytes >= SNIFF_LIMIT then return nil end
+  local src = endpoint(pinfo.src, pinfo.src_port)
+  local d = h.dirs[src]
+  if d == nil then
+    d = {data = "", nums = {}}
+    h.dirs[src] = d
+  end
+  local head = d.data .. tvb:raw(0, math.min(tvb:len(), SNIFF_LIMIT - #d.data))
   local http = http_start(head)
-  if not http and n >= 5 and msnp_content(head) then return true end
+  if not http and #head >= 5 and msnp_content(head) then return h end
   -- each packet counted once, whatever the pass (tshark -2's first pass has no tcp.stream,
   -- so its second pass counts afresh under another key, in order, as the first did)
-  if pinfo.number > seen.last then
-    seen.last = pinfo.number
-    seen.bytes = http and SNIFF_LIMIT or seen.bytes + tvb:len()
+  if pinfo.number > h.last then
+    h.last = pinfo.number
+    h.bytes = http and SNIFF_LIMIT or h.bytes + tvb:len()
+    if h.bytes >= SNIFF_LIMIT then
+      h.dirs = {}  -- dropped, as msnsniff drops it
+    else
+      d.data = d.data .. tvb:raw()
+      d.nums[#d.nums + 1] = pinfo.number
+    end
   end
   return false
+end
+
+-- the connection is claimed: the bytes held each way are read with the next packet of their
+-- direction the in-order pass gives this dissector (this one, for its own direction)
+local function claim(h, pinfo)
+  held[conn_key(pinfo)] = nil
+  if pinfo.visited then return end
+  local st = stream_state(pinfo)
+  for src, d in pairs(h.dirs) do
+    if #d.data > 0 then
+      st.pending = st.pending or {}
+      st.pending[src == st.client and "c2s" or "s2c"] = d
+      any_prefix = true
+    end
+  end
 end
 
 local tcp_port = DissectorTable.get("tcp.port")
@@ -940,7 +1020,9 @@ tcp_port:add_for_decode_as(msnsniff)  -- "Decode As... MSNSNIFF" for any other p
 
 if HEURISTIC then
   msnsniff:register_heuristic("tcp", function(tvb, pinfo, tree)
-    if not looks_like_msnp(tvb, pinfo) then return false end
+    local h = looks_like_msnp(tvb, pinfo)
+    if not h then return false end
+    claim(h, pinfo)
     pinfo.conversation = msnsniff
     dissect(tvb, pinfo, tree)
     return true

@@ -486,10 +486,10 @@ def test_tshark_finds_a_connection_joined_mid_line_on_any_port(
     assert [f["cmd"] for f in frames[("10.0.0.1:40000", "10.0.0.2:45000")]] == [None, "QNG"]
     every = ("-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.partial")
     one, two = (_tshark(script, capture, *p, *every).splitlines() for p in ((), ("-2",)))
-    # the two segments of the 2920-byte tail before the packet that is recognised: data in
-    # one pass, partial in two (see test_tshark_two_passes_read_the_packets_before_...)
-    assert [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if a != b] == [10, 11]
-    assert one[10:12] == ["\t", "\t"] and two[10:12] == ["\t1", "\t1"]
+    # the two segments of the 2920-byte tail before the packet that is recognised are read
+    # with it, in one pass as in two (see test_tshark_decides_on_a_connection_s_first_...)
+    assert one == two
+    assert one[10:13] == ["\t", "\t", "PNG\t1"]
     # without tshark's own HTTP heuristic (which took the HTTP connection first), the body's
     # later segment, MSNP lines and all, is still not claimed
     http_only = ("--disable-heuristic", "http_tcp", "-T", "fields", "-e", "msnsniff.cmd",
@@ -573,10 +573,10 @@ def test_tshark_two_passes_read_the_packets_before_the_claiming_one(
     """The heuristic recognises a connection by a packet with a command line; the packets
     before it (a joined connection's partial tail, an unknown command) went to `data`, and
     in tshark -2's second pass to this dissector only to be held for a reassembly TCP no
-    longer does. tshark reads each packet once in one pass, so there they stay data; with
-    -2 they are dissected now, as msnsniff reads them, and each on its own: the end of one
-    that needed the next segment is shown as it is, partial in a joined connection's tail,
-    malformed after a handshake."""
+    longer does. Their bytes are now read with the next packet of their direction (in one
+    pass as in two); where no such packet follows, one pass leaves them data (tshark reads
+    each packet once) and -2 dissects each on its own, as msnsniff reads them: the end of
+    one that needed the next segment is shown as it is, malformed after a handshake."""
     capture = tmp_path / "late.pcap"
     with capture.open("wb") as fh:
         writer = PcapWriter(fh)
@@ -595,17 +595,15 @@ def test_tshark_two_passes_read_the_packets_before_the_claiming_one(
     every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.cmd", "-e",
              "msnsniff.partial", "-e", "msnsniff.malformed", "-Y", "tcp.len > 0")
     one = [line.split("\t")[:3] for line in _tshark(script, capture, *every).splitlines()]
+    # 3: the partial "lice@..." line held from 2, then NLN; 4: packet 1 (partial), then PNG
     assert one == [
-        ["1", "", ""], ["2", "", ""], ["3", "NLN", ""], ["4", "PNG", ""], ["5", "QNG", ""],
-        ["9", "", ""], ["10", "VER", ""],
+        ["1", "", ""], ["2", "", ""], ["3", "NLN", "1"], ["4", "PNG", "1"],
+        ["5", "QNG", ""], ["9", "", ""], ["10", "VER", ""],
     ]  # fmt: skip
     two = [line.split("\t") for line in _tshark(script, capture, "-2", *every).splitlines()]
-    assert [r[:3] for r in two] == [
-        ["1", "", "1"], ["2", "", "1"], ["3", "NLN", ""], ["4", "PNG", ""], ["5", "QNG", ""],
-        ["9", "ZZZ", ""], ["10", "VER", ""],
-    ]  # fmt: skip
+    assert [r[:3] for r in two] == [*one[:5], ["9", "ZZZ", ""], ["10", "VER", ""]]
     assert "reassembles in the first pass only" in two[5][3]
-    # a partial tail cut inside a line: each piece partial, and the first does not end it
+    # a partial tail cut inside a line: read whole with the packet that is recognised
     tail = tmp_path / "tail.pcap"
     with tail.open("wb") as fh:
         joined = TcpConversation(PcapWriter(fh), ("10.0.0.2", 45001), ("10.0.0.1", 40001))
@@ -613,8 +611,64 @@ def test_tshark_two_passes_read_the_packets_before_the_claiming_one(
         joined.send(2.0, True, b"ain; charset")
         joined.send(2.1, True, b"=UTF-8\r\n\r\nhello\r\nPNG\r\n")  # recognised here
         joined.send(2.2, True, b"junk\r\n")
-    rows = [line.split("\t")[:3] for line in _tshark(script, tail, "-2", *every).splitlines()]
-    assert rows == [["1", "", "1"], ["2", "PNG", "1"], ["3", "", ""]]
+    for passes in ((), ("-2",)):
+        got = _tshark(script, tail, *passes, *every).splitlines()
+        assert [line.split("\t")[:3] for line in got] == [
+            ["1", "", ""], ["2", "PNG", "1"], ["3", "", ""]
+        ]  # fmt: skip
+    assert compare(script, tail) == compare(script, tail, "-2") == 3
+
+
+@needs_tshark
+def test_tshark_decides_on_a_connection_s_first_bytes_like_msnsniff(
+    script: Path, tmp_path: Path
+) -> None:
+    """msnsniff sniffs the bytes a connection sent so far, up to its first 4096; the
+    heuristic looked at each segment alone. A command line cut across two segments of a
+    joined connection was claimed by msnsniff and by nothing in tshark; a command after 4096
+    bytes of a long tail (its segment alone has a CRLF) was claimed by tshark and dropped by
+    msnsniff. Both decide alike now, and the held bytes are read with the packet that
+    completes them, one pass or two, even when they end inside a frame."""
+    capture = tmp_path / "held.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        cut = TcpConversation(writer, ("10.0.0.2", 45000), ("10.0.0.1", 40000))
+        cut.joined((1000, 9000))  # no open(): the capture starts mid-connection
+        cut.send(1.0, True, b"ample.com 1\r\nCH")
+        cut.send(1.1, True, b"G 9 NLN 0\r\n")  # "CHG" at the start of a line: MSNP
+        long = TcpConversation(writer, ("10.0.0.2", 45001), ("10.0.0.1", 40001))
+        long.joined((1000, 9000))
+        long.send(2.0, True, b"x" * 2920)
+        long.send(2.1, True, b"y" * 1200 + b"\r\nPNG\r\n")  # no CRLF in the first 4096
+        long.send(2.2, True, b"CHG 9 NLN 0\r\n")
+        both = TcpConversation(writer, ("10.0.0.2", 45002), ("10.0.0.1", 40002))
+        both.joined((1000, 9000))
+        both.send(3.0, False, b"ok.com 1\r\nNL")
+        both.send(3.1, True, b"ample.com 1\r\nCH")
+        both.send(3.2, True, b"G 9 NL")  # recognised here, its line still cut
+        both.send(3.3, True, b"N 0\r\n")
+        both.send(3.4, False, b"N NLN bob@example.com Bob\r\n")
+    assert compare(script, capture) == compare(script, capture, "-2") == 6
+    frames = msnsniff_frames(capture)
+    assert sorted(frames) == [
+        ("10.0.0.1:40002", "10.0.0.2:45002"), ("10.0.0.2:45000", "10.0.0.1:40000"),
+        ("10.0.0.2:45002", "10.0.0.1:40002"),
+    ]  # fmt: skip
+    every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.cmd", "-e",
+             "msnsniff.partial", "-Y", "tcp.len > 0")  # fmt: skip
+    one = _tshark(script, capture, *every)
+    assert [line.split("\t") for line in one.splitlines()] == [
+        ["1", "", ""], ["2", "CHG", "1"], ["3", "", ""], ["4", "", ""], ["5", "", ""],
+        ["6", "", ""], ["7", "", ""], ["8", "", ""], ["9", "", "1"], ["10", "CHG", ""],
+        ["11", "NLN", "1"],
+    ]  # fmt: skip
+    assert _tshark(script, capture, "-2", *every) == one
+    # -2 says where the held packets' bytes went (one pass had shown them as data)
+    info = ("-T", "fields", "-e", "_ws.col.Info", "-Y", "frame.number in {1, 7, 8}")
+    assert _tshark(script, capture, "-2", *info).splitlines() == [
+        "[MSNP bytes read in packet 2]", "[MSNP bytes read in packet 11]",
+        "[MSNP bytes read in packet 9]",
+    ]  # fmt: skip
 
 
 @needs_tshark
