@@ -16,9 +16,10 @@ to it. Frames are taken in capture order:
   the counted LST/LSG lines of a pre-MSNP8 SYN. Without one it is a reply to an unknown TrID.
   When several requests share the TrID (`_Conn.reused`), a server answers them in order, so
   the reply goes to the oldest unsettled one without a reply that it answers (same command,
-  or an error reply); else it continues the reply the last of them got (ILN after CHG, LST
-  after an old SYN) unless it repeats that reply's first command (a second ACK is the next
-  MSG's); else to the oldest one without a reply; else to the newest request.
+  or an error reply); else it continues the reply the last of them got when that request's
+  replies run over several frames and this is one of their commands (`CONTINUES`: ILN after
+  CHG, LST after an old SYN); else to the oldest one without a reply (an ACK or NAK is a
+  whole answer to a MSG, so the next one is the next MSG's); else to the newest request.
   Its arrival opens a burst for the commands that have one (`BURSTS`: SYN's GTC/BLP/PRP/LSG/
   LST/BPR lines, the BPR lines after ADD to FL) and notes a CAL that rang.
 * A server frame without a TrID (or with TrID 0) joins the open burst when the burst takes
@@ -66,6 +67,20 @@ BURSTS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
 )
 """Request command -> the TrID-less server commands that may follow its reply as part of it."""
 
+CONTINUES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "CHG": frozenset({"ILN"}),  # the first CHG: the contacts online, each with the TrID
+        "ANS": frozenset({"IRO", "ANS"}),  # each participant, then ANS OK
+        "SYN": frozenset({"GTC", "BLP", "PRP", "LSG", "LST"}),  # the counted form (MSNP2-7)
+        "LST": frozenset({"LST"}),  # MSNP2-7: one line per contact, counted
+        "LSG": frozenset({"LSG"}),  # MSNP7: one line per group, counted
+        "FND": frozenset({"FND"}),  # MSNP2-7: one line per result, counted
+    }
+)
+"""Request command -> the server commands with its TrID that may follow its first reply as
+part of the same answer. Only these continue an answered request whose TrID a later request
+reuses; any other reply (a second ACK after a MSG's ACK or NAK) is the next request's."""
+
 NO_REPLY_EXPECTED: Final = frozenset({("MSG", "U"), ("MSG", "N")})
 """(command, first argument) of requests that are fine without any reply."""
 
@@ -103,12 +118,11 @@ class _Conn:
 @dataclass(slots=True)
 class _Reuse:
     """The earlier requests that share a reused TrID with the newest one (which stays in
-    `_Conn.open`), oldest first; which of them got the TrID's last reply; and each one's
-    first reply command (to tell a continuation from the answer to the next request)."""
+    `_Conn.open`), oldest first, and which of them got the TrID's last reply (the one a
+    continuation, `CONTINUES`, belongs to)."""
 
     older: list[Transaction]
     last: Transaction | None = None
-    first: dict[int, str] = field(default_factory=dict)  # request frame -> first reply's cmd
 
 
 class Transactions(NativeAnalyzer):
@@ -296,12 +310,10 @@ class Transactions(NativeAnalyzer):
         if txn is None:
             last = reuse.last
             if (last is not None and not last.settled and not error
-                    and reuse.first.get(last.request) != cmd):
+                    and cmd in CONTINUES.get(last.cmd, ())):
                 txn = last
             else:
                 txn = next((t for t in candidates if not t.settled and not t.replies), newest)
-        if not txn.replies:
-            reuse.first[txn.request] = cmd
         reuse.last = txn
         reuse.older = older
         if not older:

@@ -239,3 +239,36 @@ def test_a_reused_trid_shows_in_the_jsonl_pairing() -> None:
         5: (None, [7]), 6: (None, []), 7: (5, None),
     }
     assert out[0]["rtt"] == pytest.approx(0.3) and out[3]["rtt"] == pytest.approx(0.3)
+
+
+def test_an_ack_or_nak_is_a_whole_answer_so_the_next_goes_to_the_next_msg() -> None:
+    """Two `MSG 5 A` then `NAK 5`, `ACK 5`: the NAK answers the first MSG, the ACK the second.
+    Any reply that was not the first one's command used to continue the first MSG's answer,
+    so it took both and the second MSG was reported never answered. A reply continues an
+    answered request only when that request's answer runs over several frames (ILN after
+    CHG): the CHG below keeps its ILN lines, the REA after them is the REA's."""
+    text = (
+        "  1.0 SB >>> USR 1 a@b.c 1234.5678\n"
+        "  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  3.0 SB >>> MSG 5 A 2\n"
+        "            | hi\n"
+        "  3.1 SB >>> MSG 5 A 2\n"
+        "            | ho\n"
+        "  3.2 SB <<< NAK 5\n"
+        "  3.3 SB <<< ACK 5\n"
+        "  4.0 NS >>> CHG 9 NLN 0\n"
+        "  4.1 NS >>> REA 9 a@x.com A\n"
+        "  4.2 NS <<< CHG 9 NLN 0\n"
+        "  4.3 NS <<< ILN 9 NLN b@x.com B\n"
+        "  4.4 NS <<< ILN 9 NLN c@x.com C\n"
+        "  4.5 NS <<< REA 9 15 a@x.com A\n"
+    )
+    records, txns, findings, _ = analyse(transcript(text))
+    by_no = {t.request: t for t in txns}
+    assert [(t.request, t.replies) for t in txns if t.cmd == "MSG"] == [(3, [5]), (4, [6])]
+    assert pairs_of(records, txns)[b"CHG 9 NLN 0"] == [
+        b"CHG 9 NLN 0", b"ILN 9 NLN b@x.com B", b"ILN 9 NLN c@x.com C"
+    ]
+    assert pairs_of(records, txns)[b"REA 9 a@x.com A"] == [b"REA 9 15 a@x.com A"]
+    assert by_no[4].rtt == pytest.approx(0.2)
+    assert not [f for f in findings if f.code == "trid.unanswered"]
