@@ -25,7 +25,9 @@ already applies to the next frame.
 
 When the owner says the capture joined the connection mid-way (`joined_midway`), a garbage
 run at stream offset 0 (before any line parsed) is the tail of a frame the capture missed:
-it comes out as a PartialFrame, with its own reason, rather than as damage.
+it comes out as a PartialFrame, with its own reason, rather than as damage. So do the first
+bytes when no line end follows them before a gap or the end of the stream: the start of
+their frame was never seen, so they cannot be judged (`_joined_tail`).
 
 A capture gap flushes the partial frame as malformed; if that frame's total length is known
 (its header was complete) the bytes up to its end are skipped exactly, otherwise the framer
@@ -62,6 +64,9 @@ SKIPPED: Final = "not an MSNP command line; skipped to the next command"
 GAP_TAIL: Final = "rest of a line cut by a capture gap; skipped to the next command"
 JOINED: Final = ("the capture began in the middle of the connection: the tail of a frame whose "
                  "start it missed; skipped to the next command")  # fmt: skip
+JOINED_CUT: Final = ("the capture began in the middle of the connection and {cut} before the end "
+                     "of this line: part of a frame whose start it missed")  # fmt: skip
+"""The reason of a joined stream's first bytes with no line end before a gap or the end."""
 TOO_LONG: Final = (f"no end of line within {MAX_LINE} bytes (longer than any MSNP command "
                    "line); skipped to the next command")  # fmt: skip
 
@@ -228,7 +233,8 @@ class DirectionFramer:
                 self._ready.append(garbage)
         elif partial:
             self._ready.append(
-                MalformedFrame(
+                self._joined_tail(start, partial, f"lost {length} bytes")
+                or MalformedFrame(
                     self.direction, start, partial, f"frame cut by a capture gap of {length} bytes"
                 )
             )
@@ -360,12 +366,19 @@ class DirectionFramer:
             return NEED_DATA
         start = self._pos
         self._pos = len(buf)
-        return MalformedFrame(
-            self.direction,
-            self._base + start,
-            buf[start:],
-            "truncated: the stream ended inside a frame",
+        raw = buf[start:]
+        return self._joined_tail(self._base + start, raw, "ended") or MalformedFrame(
+            self.direction, self._base + start, raw, "truncated: the stream ended inside a frame"
         )
+
+    def _joined_tail(self, offset: int, raw: bytes, cut: str) -> PartialFrame | None:
+        """`raw`, cut short by a gap or the end of the stream, as a PartialFrame when it is the
+        first bytes of a stream the capture joined mid-way and holds no line end (so no line
+        of it was judged: it may be the tail of a frame whose start the capture missed);
+        else None. Only leftover bytes at a gap or the end come here, never the common path."""
+        if offset or not self.joined_midway or b"\r\n" in raw:
+            return None
+        return PartialFrame(self.direction, offset, raw, JOINED_CUT.format(cut=cut))
 
     def _flush_garbage(self, upto: int) -> MalformedFrame | None:
         start = self._garbage
@@ -411,12 +424,12 @@ class DirectionFramer:
 
     def _start_garbage(self, reason: str = "") -> MsnpFrame | NeedData:
         self._garbage = self._pos
-        if not reason:
-            at = self._base + self._pos
-            if at == self._gap_end:
-                reason = GAP_TAIL  # bytes right after a gap: a line whose start it swallowed
-            elif at == 0 and self.joined_midway:
-                reason = JOINED  # the first bytes of a stream the capture joined mid-way
+        at = self._base + self._pos
+        if at == 0 and self.joined_midway:
+            reason = JOINED  # the first bytes of a stream the capture joined mid-way, even
+            #                  with no line end within MAX_LINE (inside a long payload)
+        elif not reason and at == self._gap_end:
+            reason = GAP_TAIL  # bytes right after a gap: a line whose start it swallowed
         self._garbage_reason = reason or SKIPPED
         return self._garbage_frame()
 

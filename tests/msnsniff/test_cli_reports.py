@@ -244,7 +244,9 @@ def test_read_names_the_connections_it_could_not_dissect(tmp_path: Path, jobs: s
     forced = subprocess.run([sys.executable, "-m", "msnsniff", "read", "--decode-as",
                              "5000=msnp", str(path)], capture_output=True, text=True,
                             timeout=60)  # fmt: skip
-    assert "not dissected" not in forced.stderr and "MALFORMED" in forced.stdout
+    assert "not dissected" not in forced.stderr
+    # no SYN and no line end anywhere: the bytes are where the capture joined, not damage
+    assert "[PARTIAL at offset 0, 594 bytes: the capture began" in forced.stdout
 
 
 def test_sessions_presence_follows_one_blank_line() -> None:

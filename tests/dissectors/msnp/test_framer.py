@@ -300,3 +300,70 @@ def test_a_stream_joined_mid_way_starts_with_a_partial_frame_not_damage() -> Non
     clean.joined_midway()
     clean.feed(C2S, b"CHG 9 NLN 0\r\n")
     assert [type(f) for f in drain(clean)] == [CommandFrame]  # joined at a line start
+
+
+def _joined(chunks: list[bytes], gap_after: int | None = None) -> list[MsnpFrame]:
+    """Frames of a server side the capture joined mid-way, fed in `chunks` (strict mode, so
+    anything reported as damage raises), with a 10-byte gap after chunk `gap_after`."""
+    d = MsnpDissector(strict=True)
+    d.joined_midway()
+    out: list[MsnpFrame] = []
+    for i, chunk in enumerate(chunks):
+        d.feed(S2C, chunk)
+        out += drain(d)
+        if i == gap_after:
+            d.gap(S2C, 10)
+            out += drain(d)
+    d.feed(S2C, b"")
+    return out + drain(d)
+
+
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=8))
+def test_a_joined_stream_whose_first_bytes_end_or_meet_a_gap_before_a_line_end_is_partial(
+    sizes: list[int],
+) -> None:
+    """The first bytes of a stream joined mid-way with no CRLF before the stream ended (or a
+    gap came) were reported MALFORMED ("truncated" / "cut by a capture gap"): damage, an
+    expert error, exit 3 under --strict. Their frame's start was never seen, as for a
+    partial first line followed by a CRLF: they are a PartialFrame at offset 0, whatever
+    the chunking."""
+    tail = b"ample.com 1 Bob%20Smith"
+    pieces, at = [], 0
+    for size in sizes:
+        if at < len(tail):
+            pieces.append(tail[at : at + size])
+            at += size
+    if at < len(tail):
+        pieces.append(tail[at:])
+    ended = _joined(pieces)
+    assert [type(f) for f in ended] == [PartialFrame]
+    assert (ended[0].offset, ended[0].raw) == (0, tail)
+    assert isinstance(ended[0], PartialFrame) and "ended before the end of this line" in (
+        ended[0].reason
+    )
+    cut = _joined([*pieces, b"QNG 50\r\n"], gap_after=len(pieces) - 1)
+    assert [type(f) for f in cut] == [PartialFrame, GapFrame, CommandFrame]
+    assert (cut[0].offset, cut[0].raw) == (0, tail)
+    assert isinstance(cut[0], PartialFrame) and "lost 10 bytes" in cut[0].reason
+
+
+def test_only_a_joined_streams_first_bytes_without_a_line_end_are_partial() -> None:
+    """Not said to be joined, the same bytes stay truncated; a first line that parsed (a
+    MSG whose payload the end cut) stays truncated, and so do later cut lines; with no line
+    end within MAX_LINE the first bytes are partial, not 'no end of line'."""
+    tail = b"ample.com 1 Bob%20Smith"
+    plain = one_way(tail)
+    assert type(plain[0]) is MalformedFrame and plain[0].reason.startswith("truncated")
+    loose = MsnpDissector()
+    loose.joined_midway()
+    loose.feed(S2C, b"MSG Hotmail Hotmail 50\r\nMIME")
+    loose.feed(S2C, b"")
+    assert [type(f) for f in drain(loose)] == [MalformedFrame]
+    later = MsnpDissector()
+    later.joined_midway()
+    later.feed(S2C, b"QNG 50\r\nNLN NLN a@b")
+    later.feed(S2C, b"")
+    assert [type(f) for f in drain(later)] == [CommandFrame, MalformedFrame]
+    long = _joined([b"x" * (MAX_LINE + 10), b"\r\nQNG 50\r\n"])
+    assert [type(f) for f in long] == [PartialFrame, CommandFrame]
+    assert long[0].raw == b"x" * (MAX_LINE + 10) + b"\r\n"

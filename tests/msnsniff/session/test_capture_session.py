@@ -53,6 +53,34 @@ def test_a_capture_joined_mid_line_is_dissected_from_the_next_command(
     assert commands == ["NLN", "PNG", "QNG"]
 
 
+@pytest.mark.parametrize("gap", [False, True], ids=["capture ends", "gap"])
+def test_a_joined_capture_whose_first_bytes_never_reach_a_line_end_starts_partial(
+    tmp_path: Path, gap: bool
+) -> None:
+    """A capture joined mid-connection whose server side is only `ample.com 1 Bob%20Smith`
+    when the capture ends (or a gap comes): `read` showed it MALFORMED ("truncated", "cut
+    by a capture gap"), an expert error, and `read --strict` stopped on it. No line end
+    was seen, so nothing was judged: it is the PartialFrame a joined capture starts with."""
+    tail = b"ample.com 1 Bob%20Smith"
+    fh = io.BytesIO()
+    conv = TcpConversation(PcapWriter(fh), C, S)
+    conv.joined()
+    conv.send(1.0, True, b"CHG 9 NLN 0\r\n")
+    conv.send(1.1, False, tail)
+    if gap:
+        conv._seq[1] += 10  # 10 server bytes the capture never saw
+        conv.send(1.2, False, b"NLN NLN bob@example.com Bob 0\r\n")
+    path = tmp_path / "joined.pcap"
+    path.write_bytes(fh.getvalue())
+    frames = read_frames(path)
+    partial = [f for f in frames if isinstance(f, PartialFrame)]
+    assert [(f.offset, f.raw) for f in partial] == [(0, tail)]
+    assert [type(f).__name__ for f in frames] == (
+        ["CommandFrame", "PartialFrame", "GapFrame", "CommandFrame"]
+        if gap else ["CommandFrame", "PartialFrame"]
+    )
+
+
 def test_a_flow_nobody_claims_is_still_dropped(tmp_path: Path) -> None:
     """Holding an unclaimed flow to ask again is bounded: binary bytes stay undissected."""
     fh = io.BytesIO()
