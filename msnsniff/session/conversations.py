@@ -7,7 +7,9 @@ switchboard login (`USR account cookie`, `ANS account cookie session`) or switch
 traffic (`IRO`, `JOI`, `BYE`, a `MSG` that is not the NS's `MSG Hotmail`). Per connection the
 reducer keeps the user's account and nick, the session id (`CAL ... RINGING id` or `ANS`),
 who is present (so participants get join and leave times), the messages waiting for their
-`ACK`/`NAK` (by TrID), and the invitations seen (by cookie, so an ACCEPT names its file).
+`ACK`/`NAK` (by TrID; when a TrID is sent again while its message waits, the later messages
+queue behind it in `_Sb.reused`, as the switchboard answers in order and the TrID pairing
+does), and the invitations seen (by cookie, so an ACCEPT names its file).
 
 Frames become events through two tables: `HANDLERS` by (direction, command) for the
 participant commands and `CONTENT` by MSG content type for the payloads (instant message,
@@ -37,8 +39,10 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from types import MappingProxyType
 from typing import Final
 
@@ -94,6 +98,11 @@ class _Stay:
     left_by: str | None = None
 
 
+_Waiting = tuple[int, ChatEvent | None, CommandFrame, int]
+"""A MSG waiting for its ACK/NAK: index in events or -1, the event if one was made, the MSG
+frame, its number."""
+
+
 @dataclass(slots=True)
 class _Sb:
     flow: Flow
@@ -112,10 +121,8 @@ class _Sb:
     last: int = 0
     event_count: int = 0
     message_count: int = 0
-    # TrID -> (index in events or -1, the event if one was made, the MSG frame, its number)
-    waiting: dict[int, tuple[int, ChatEvent | None, CommandFrame, int]] = field(
-        default_factory=dict
-    )
+    waiting: dict[int, _Waiting] = field(default_factory=dict)  # the oldest per TrID
+    reused: dict[int, deque[_Waiting]] = field(default_factory=dict)  # later ones, in order
     invites: dict[object, tuple[str | None, str | None, int | None]] = field(default_factory=dict)
     calls: dict[int, str | None] = field(default_factory=dict)  # CAL TrID -> the invitee
 
@@ -429,7 +436,12 @@ class Conversations(NativeAnalyzer):
                 sb.event_count += 1
                 sb.message_count += make is _plain
         if ack is not None and ack != "U" and frame.trid is not None:  # A, N, D, or refused
-            sb.waiting[frame.trid] = (index, event, frame, record.no)
+            entry = (index, event, frame, record.no)
+            if sb.waiting.setdefault(frame.trid, entry) is not entry:  # reused TrID: rare
+                queue = sb.reused.setdefault(frame.trid, deque())
+                queue.append(entry)
+                if len(queue) > MAX_WAITING:  # bounded like `waiting`: the oldest go
+                    queue.popleft()
             if len(sb.waiting) > MAX_WAITING:
                 del sb.waiting[next(iter(sb.waiting))]
 
@@ -443,6 +455,14 @@ class Conversations(NativeAnalyzer):
         sb = self._conns.get(record.flow.id)
         trid = frame.trid
         waiting = sb.waiting.pop(trid, None) if sb is not None and trid is not None else None
+        if sb is not None and sb.reused and trid in sb.reused:  # the next MSG with the TrID
+            queue = sb.reused[trid]  # never empty
+            if waiting is None:  # the one in `waiting` was dropped (MAX_WAITING)
+                waiting = queue.popleft()
+            else:
+                sb.waiting[trid] = queue.popleft()
+            if not queue:
+                del sb.reused[trid]
         if waiting is None:
             if not delivered:
                 self._nak_finding(record, trid, None, None, None)
@@ -527,7 +547,7 @@ def _refused(sb: _Sb) -> None:
     """The connection closed: a message sent with an acknowledgement mode that is none of U,
     N, A and D, and neither acknowledged nor refused, was not delivered (the switchboard
     drops the sender instead, as Escargot's capture shows: its BYE, no copy to the other)."""
-    for index, event, _frame, _no in sb.waiting.values():
+    for index, event, _frame, _no in chain(sb.waiting.values(), *sb.reused.values()):
         if (isinstance(event, Message) and event.ack not in ACK_MODES and event.delivered is None
                 and 0 <= index < len(sb.events) and sb.events[index] is event):  # fmt: skip
             sb.events[index] = replace(event, delivered=False)

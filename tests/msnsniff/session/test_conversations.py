@@ -362,3 +362,28 @@ def test_ns_traffic_makes_no_conversation() -> None:
     )
     convs, seen, findings = analyse(transcript(text))
     assert (convs, seen, findings) == ([], [], [])
+
+
+def test_a_reused_trid_settles_its_messages_in_order_as_the_pairing_does() -> None:
+    """Two `MSG 5 A` then `NAK 5`, `ACK 5`: the switchboard answers in order, so the first
+    message was not delivered and the second was (as `read` pairs them). The second MSG
+    overwrote the first in the waiting table: the NAK was put on the second message, the
+    `conversation.nak` finding named it, and the first was left with no delivery state.
+    Two unanswered messages of an invalid mode sharing a TrID are both undelivered."""
+    head = (
+        "  1.0 SB >>> USR 1 a@b.c 1.2\n  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  1.2 SB >>> CAL 2 x@y.z\n  1.3 SB <<< CAL 2 RINGING 7\n  1.4 SB <<< JOI x@y.z X\n"
+    )  # fmt: skip
+    text = head + msg("2.0", "SB", ">>>", "MSG 5 A", PLAIN + "\r\nfirst")
+    text += msg("2.1", "SB", ">>>", "MSG 5 A", PLAIN + "\r\nsecond")
+    text += "  2.2 SB <<< NAK 5\n  2.3 SB <<< ACK 5\n"
+    [conv], seen, findings = analyse(transcript(text))
+    assert texts(conv) == [("a@b.c", "first", False), ("a@b.c", "second", True)]
+    deliveries = [(e.message_frame, e.delivered) for e in seen if isinstance(e, Delivery)]
+    assert deliveries == [(6, False), (7, True)]
+    [nak] = [f for f in findings if f.code == "conversation.nak"]
+    assert (nak.frame, nak.related) == (8, 6) and "'first'" in nak.message
+    invalid = head + msg("2.0", "SB", ">>>", "MSG 5 Z", PLAIN + "\r\none")
+    invalid += msg("2.1", "SB", ">>>", "MSG 5 Z", PLAIN + "\r\ntwo") + "  2.5 SB --- closed\n"
+    [conv], _, _ = analyse(transcript(invalid))
+    assert texts(conv) == [("a@b.c", "one", False), ("a@b.c", "two", False)]
