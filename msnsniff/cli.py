@@ -316,7 +316,7 @@ def cmd_proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     analysis += ["--redact"] if args.redact else []
     hook = load_script(args.script) if args.script is not None else None
     proxy = Proxy(listen, upstream, record=args.write,
-                  analysis=analysis, hook=hook)  # fmt: skip
+                  analysis=analysis, hook=hook, redact=args.redact)  # fmt: skip
     return run_proxy(proxy, err)
 
 

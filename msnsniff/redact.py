@@ -54,6 +54,7 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.framer import GAP_TAIL, JOINED, SKIPPED, TOO_LONG
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame
+from dissectors.msnp.grammar import COMMANDS
 from msnsniff.capture.packets import Defragmenter, fragment_of, ip_offset, tcp_segment
 from msnsniff.capture.write import internet_checksum
 from msnsniff.credentials import (
@@ -71,6 +72,14 @@ EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0
                           rb"\.[A-Za-z]{2,}")  # fmt: skip
 KEEP: Final = frozenset({b"msmsgs@msnmsgr.com"})
 PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
+PAYLOAD_SECRET_HEADER: Final = re.compile(rb"(?im)^[ \t]*(?:" + b"|".join(sorted(PAYLOAD_SECRETS))
+                                          + rb")[ \t]*:")  # fmt: skip
+NO_SECRET_ARGS: Final = frozenset(
+    cmd.encode() for cmd, spec in COMMANDS.items()
+    if not any(a.type == "secret" for v in spec.c2s + spec.s2c for a in v.args)
+)
+"""Commands none of whose lines the grammar gives a secret argument (all but USR, ANS, XFR
+and RNG): `Pseudonyms.learn` passes over them unless a payload has a credential header."""
 HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
 HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")
 MSNP_START: Final = re.compile(rb"^[A-Z]{3}(?: |\r\n)")
@@ -92,6 +101,10 @@ class Pseudonyms:
 
     accounts: dict[bytes, bytes] = field(default_factory=dict)  # lower-case address -> alias
     secrets: dict[bytes, bytes] = field(default_factory=dict)
+    hidden: bytes | None = None
+    """What every secret becomes instead of its own placeholder: `msnsniff proxy --redact`
+    gives its notes the marker its output prints."""
+    pseudonymise: bool = True  # False: addresses stay (the --redact outputs keep them)
 
     def account(self, match: re.Match[bytes]) -> bytes:
         """A matched address's alias (a `re.sub` callback): one per account, case-insensitive;
@@ -115,25 +128,41 @@ class Pseudonyms:
         core = value[1:-1] if quoted else value
         alias = self.secrets.get(core)
         if alias is None:
-            alias = placeholder(kind, len(self.secrets) + 1)
+            alias = self.hidden or placeholder(kind, len(self.secrets) + 1)
             self.secrets[core] = alias
         return b"'" + alias + b"'" if quoted else alias
 
     def text(self, data: bytes) -> bytes:
         """`data` with every e-mail address (plain or %40-encoded) replaced by its alias."""
-        return EMAIL.sub(self.account, data)
+        return EMAIL.sub(self.account, data) if self.pseudonymise else data
+
+    def learn(self, direction: Direction, line: bytes, payload: bytes = b"") -> None:
+        """Take note of the secrets of one whole MSNP frame (its line without the CRLF, its
+        payload) as if it were redacted in a capture, for `comment`: `msnsniff proxy --redact`
+        shows it each frame its `--script` sees, as the script's error may quote one. Every
+        word of a secret the shapes of `TAIL_SECRETS` find counts too (the extra words of
+        USR's answer, which the grammar types but a capture's frame keeps). A command with no
+        secret argument (most frames) is passed over at once, unless its payload has a
+        credential header (the profile message's MSPAuth)."""
+        if line[:3] in NO_SECRET_ARGS and not (payload and PAYLOAD_SECRET_HEADER.search(payload)):
+            return
+        _msnp_bytes(line + b"\r\n" + payload, direction, self)
+        hide_tail_secrets(line, direction, self.secret)
 
     def comment(self, text: str) -> str:
         """A packet comment as the packets are redacted: a proxy's note may quote a frame
         (`script error on USR: ValueError('... t=...&p=...')`), so every secret value found in
         the packets (replaced there, or in bytes hidden whole) gets the same placeholder here
-        (the longest first; values under 4 bytes, no credential, are left alone), every
-        address its pseudonym, and a credential parameter the packets did not hold
-        (`pwd=...`) the marker."""
+        (or `hidden`; the longest first; values under 4 bytes, no credential, are left alone),
+        every address its pseudonym (when pseudonymising), and a credential parameter the
+        packets did not hold (`pwd=...`) the marker."""
         from msnsniff.credentials import scrub_body
 
         data = text.encode("utf-8", "surrogateescape")
-        secrets = sorted((v for v in self.secrets if len(v) >= 4), key=len, reverse=True)
+        # only those in the text: the same result as all of them, and no pattern of thousands
+        # of alternatives compiled per comment (a long capture's, a long proxy run's)
+        secrets = sorted((v for v in self.secrets if len(v) >= 4 and v in data), key=len,
+                         reverse=True)  # fmt: skip
         if secrets:
             pattern = re.compile(b"|".join(re.escape(v) for v in secrets))
             data = pattern.sub(lambda m: self.secrets[m.group(0)], data)

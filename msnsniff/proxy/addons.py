@@ -122,7 +122,7 @@ def _other(direction: Direction) -> Direction:
 
 def _shown(frame: ProxyFrame) -> str:
     """A frame for a note on stderr: its command and TrID only (the arguments of USR, ANS
-    and others are tickets, password hashes and cookies; notes are printed even with
-    --redact)."""
+    and others are tickets, password hashes and cookies; without --redact, notes are
+    printed and recorded as they are made)."""
     words = frame.words[:2]
     return " ".join(words if words[1:] and words[1].isdigit() else words[:1])

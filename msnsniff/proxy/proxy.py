@@ -6,34 +6,74 @@ import asyncio
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, Final, TextIO
 
 from msnsniff.addresses import show
 from msnsniff.errors import cannot_listen
-from msnsniff.proxy.addons import Hook
+from msnsniff.proxy.addons import Hook, ProxyFrame
 from msnsniff.proxy.core import IDLE_LISTENER, ProxyCore, Target
 from msnsniff.proxy.live import CLOSE_WAIT, AnalysisTap
 from msnsniff.proxy.tap import RecordingTap, Tap, Taps
 from msnsniff.signals import until_stopped
 
+MAX_LEARNT: Final = 4096
+"""Secret values `--redact` remembers for the notes (the most recent): a note quotes the frame
+it is about or one shortly before, and a long run must not grow without end."""
+
+
+class NoteRedactor:
+    """`proxy --redact` for the proxy's notes, which may quote a frame (`script error on USR:
+    ValueError('USR 4 TWN S t=...')`): each is scrubbed as `msnsniff redact` scrubs a packet
+    comment (`Pseudonyms.comment`), with the secrets of the frames the `--script` was given
+    (`Pseudonyms.learn`: the grammar's secret arguments, `TAIL_SECRETS`' shapes, credential
+    headers) and credential parameters (`pwd=...`) hidden, but as the output's marker
+    `<redacted>`, not a numbered placeholder (a recording later redacted numbers its own),
+    and with addresses kept, as the output keeps them."""
+
+    def __init__(self) -> None:
+        from msnsniff.credentials import MARKER
+        from msnsniff.redact import Pseudonyms
+
+        self.names = Pseudonyms(hidden=MARKER.encode(), pseudonymise=False)
+
+    def watching(self, hook: Hook) -> Hook:
+        """`hook`, learning the secrets of each frame before the script has it."""
+        names, secrets = self.names, self.names.secrets
+
+        def watched(frame: ProxyFrame) -> ProxyFrame | Sequence[ProxyFrame] | None:
+            names.learn(frame.direction, frame.line.encode("utf-8", "surrogateescape"),
+                        frame.payload)  # fmt: skip
+            if len(secrets) > MAX_LEARNT:  # the oldest goes (a dict keeps their order)
+                del secrets[next(iter(secrets))]
+            return hook(frame)
+
+        return watched
+
+    def __call__(self, text: str) -> str:
+        return self.names.comment(text)
+
 
 class Proxy:
-    """A running proxy: `await start()`, `address`, `await close()`."""
+    """A running proxy: `await start()`, `address`, `await close()`. With `redact`, every
+    note is scrubbed of credentials (`NoteRedactor`) before any tap (the recording, the
+    analysis printing it on stderr) has it."""
 
     def __init__(
         self, listen: tuple[str, int], upstream: tuple[str, int], *,
         record: Path | None = None, analysis: list[str] | None = None,
         hook: Hook | None = None, extra_taps: tuple[Tap, ...] = (),
         analysis_out: IO[bytes] | None = None, analysis_err: IO[bytes] | None = None,
-        idle_listener: float = IDLE_LISTENER,
+        idle_listener: float = IDLE_LISTENER, redact: bool = False,
     ) -> None:  # fmt: skip
         self.listen = listen
         self.upstream = upstream
         self.record = record
         self.analysis_args = analysis
-        self.hook = hook
+        self.redactor = NoteRedactor() if redact else None
+        self.hook = hook if self.redactor is None or hook is None else \
+            self.redactor.watching(hook)
         self.extra_taps = extra_taps
         self.analysis_files = (analysis_out, analysis_err)
         self.idle_listener = idle_listener
@@ -50,7 +90,7 @@ class Proxy:
         if self.analysis_args is not None:
             self.analysis = await AnalysisTap.start(self.analysis_args, *self.analysis_files)
             taps.append(self.analysis)
-        self.core = ProxyCore(self.listen[0], Taps(*taps), self.hook,
+        self.core = ProxyCore(self.listen[0], Taps(*taps, scrub=self.redactor), self.hook,
                               idle_listener=self.idle_listener)
         target = Target(self.upstream[0], self.upstream[1], "main")
         try:

@@ -38,10 +38,12 @@ class Tap(Protocol):
 
 
 class Taps:
-    """Several taps as one."""
+    """Several taps as one; `scrub`, when given, rewrites every note before any tap has it
+    (`proxy --redact`: the same redacted text on stderr, in the recording and everywhere)."""
 
-    def __init__(self, *taps: Tap) -> None:
+    def __init__(self, *taps: Tap, scrub: Callable[[str], str] | None = None) -> None:
         self.taps = taps
+        self.scrub = scrub
 
     def opened(self, conn: int, label: str, client: str, server: str, kind: str) -> None:
         for t in self.taps:
@@ -60,6 +62,8 @@ class Taps:
             t.closed(conn)
 
     def note(self, conn: int | None, text: str) -> None:
+        if self.scrub is not None:
+            text = self.scrub(text)
         for t in self.taps:
             t.note(conn, text)
 

@@ -231,3 +231,83 @@ def test_a_closed_output_stops_the_printing_not_the_notes(tmp_path: Path) -> Non
     after = err.partition("the output was closed")[2]
     assert "rewrote" in after, err  # carol's XFR NS, noted after the output closed
     assert "fell behind" not in err, err
+
+
+REDACT_SCRIPT = '''
+seen = []
+
+
+def on_frame(frame):
+    if frame.cmd == "USR" and frame.words[2:3] == ["OK"] and seen:
+        raise ValueError("the ticket was " + seen[-1])  # a secret of an earlier frame
+    if frame.cmd == "USR" and frame.words[3:4] == ["S"]:
+        seen.append(frame.words[4])
+    if frame.cmd in ("USR", "XFR"):
+        raise ValueError(frame.line)  # quotes the ticket, the MD5 hash, the cookies
+    if b"MSPAuth" in frame.payload:
+        raise ValueError(frame.payload)  # the profile message: MSPAuth, escaped by repr
+    if frame.cmd == "ADG":
+        raise ValueError("POST /login pwd=hunter2&remember=1")  # a credential parameter
+    return frame
+'''
+
+
+@pytest.mark.parametrize("dialect", [8, 7], ids=["TWN", "MD5"])
+def test_redact_hides_credentials_a_script_error_quotes_in_the_notes(
+        tmp_path: Path, dialect: int) -> None:  # fmt: skip
+    """`proxy --redact --script S.py`: a script's error is a note with the exception's text
+    (`script error on USR: ValueError('USR 4 TWN S t=...')`), printed on stderr and written
+    as a packet comment of -w; the ticket, MD5 hash, MSPAuth and switchboard cookies were in
+    both. Every note is now scrubbed as `msnsniff redact` scrubs comments, with the marker the
+    proxy's --redact output prints: the secrets of the frames the script saw (this one's or
+    an earlier one's), and credential parameters by name; accounts stay, as in the output."""
+    import re
+
+    from msnsniff.capture.pcap import packet_records
+    from tests.msnsniff.proxy.harness import streams
+
+    script, record = tmp_path / "S.py", tmp_path / "session.pcapng"
+    script.write_text(REDACT_SCRIPT)
+    with server_thread() as live:
+        proc, first = _start_proxy(live, subprocess.DEVNULL, "--redact", "--script",
+                                   str(script), "-w", str(record))  # fmt: skip
+        try:
+            port = _port(first)
+
+            async def session() -> None:
+                alice = await NotificationClient.login(
+                    "127.0.0.1", port, "alice@example.com", PASSWORDS["alice@example.com"],
+                    dialect=dialect, nexus=live.nexus)  # fmt: skip
+                await alice.conn.call("ADG", "Proxied", "0")
+                await alice.sync()
+                await alice.set_status("NLN")
+                chat = await alice.open_chat()  # XFR SB ... CKI cookie, USR account cookie
+                await chat.leave()
+                await alice.logout()
+
+            asyncio.run(asyncio.wait_for(session(), 30))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    sent = {d: b"\n".join(s) for d, s in streams(record).items()}
+    shapes = [(Direction.C2S, rb"USR \d+ (?:TWN|MD5) S (\S+)"),  # the ticket, the MD5 hash
+              (Direction.S2C, rb"CKI (\S+)"), (Direction.C2S, rb"USR \d+ \S+@\S+ ([0-9.]+)\r")]
+    shapes += [(Direction.S2C, rb"MSPAuth: (\S+)")] if dialect == 8 else []
+    secrets = [m.group(1).decode() for d, s in shapes for m in re.finditer(s, sent[d])]
+    assert len(secrets) == len(shapes), secrets
+    comments: dict[int, str] = {}
+    for _ in packet_records(record, comments):
+        pass
+    notes = "\n".join(comments.values())
+    for where in (err, notes):
+        assert "script error on USR" in where and "script error on XFR" in where, where
+        assert not [s for s in secrets if s in where], where
+        assert "hunter2" not in where and "pwd=<redacted>&remember=1" in where, where
+        assert "the ticket was <redacted>" in where, where
+        assert "ValueError('USR 3 " in where and " alice@example.com" in where, where
+    step = "TWN" if dialect == 8 else "MD5"
+    assert re.search(rf"script error on USR: ValueError\('USR \d+ {step} S <redacted>'\)", err)
+    assert re.search(r"ValueError\('XFR \d+ SB 127\.0\.0\.1:\d+ CKI <redacted>", err), err
