@@ -278,10 +278,13 @@ def _msnp_frame(frame: CommandFrame, names: Pseudonyms) -> bytes:
         first = 2 if frame.trid is not None else 1
         for i, spec in enumerate(variant.args if variant is not None else ()):
             at = first + i
-            if spec.rest or at >= len(words):
+            if at >= len(words):
                 break
-            if spec.type == "secret":
-                words[at] = names.secret(words[at], spec.name)
+            if spec.type == "secret":  # a rest argument (`*extra:secret`): every word of it
+                for j in range(at, len(words) if spec.rest else at + 1):
+                    words[j] = names.secret(words[j], spec.name)
+            if spec.rest:
+                break
     line = names.text(b" ".join(words))
     payload = frame.payload_bytes
     if payload is None:

@@ -218,6 +218,25 @@ def test_a_stream_whose_first_bytes_were_lost_is_redacted(tmp_path: Path) -> Non
     assert b"USR 2 TWN S redacted-" in data
 
 
+def test_every_word_of_a_many_word_credential_is_redacted(tmp_path: Path) -> None:
+    """USR's answer step is secret to its end (`USR trid PKG S value *extra`: MSNP15 sends
+    the SSO response in the extra words), but the redactor stopped at the first rest argument
+    and copied the extra words as they were."""
+    src = tmp_path / "extra.pcap"
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP15 CVR0\r\n")
+        conv.send(1.2, False, b"VER 1 MSNP15\r\n")
+        conv.send(1.3, True, b"USR 2 SSO S t=SECRET.ticket&p=P SECRETRESPONSE SECRETGUID\r\n")
+    before, out = frames(src), redacted(tmp_path, src)
+    data = out.read_bytes()
+    assert b"SECRET" not in data
+    assert re.search(rb"USR 2 SSO S redacted-\S+ redacted-\S+ redacted-\S+\r\n", data)
+    assert [(type(r.frame), r.frame.offset) for r in frames(out)] == \
+        [(type(r.frame), r.frame.offset) for r in before]  # fmt: skip
+
+
 def test_a_capture_that_ends_inside_a_line_is_redacted_to_its_end(tmp_path: Path) -> None:
     """The redactor never told its dissector the streams ended, so the bytes of a frame the
     capture's end cut short never came out of it and got no edit at all: an address in a
