@@ -12,7 +12,9 @@ stream (positions counted from the SYN, or from the first byte seen), then works
   headers of payloads (`MSPAuth`, `MSPProf`, `MSPSec`) become consistent placeholders
   (`redacted-cookie-3`: the same value always gets the same one, so a cookie still links
   the XFR that gave it to the USR that uses it); every e-mail address, raw or URL-encoded,
-  becomes a consistent pseudonym (`user3@example.invalid`); a payload that changed length
+  becomes a consistent pseudonym (`user3@example.invalid`), and so does one a gap or the
+  capture's end cut in its domain (`bob@hotmail.c`) if it starts an address seen before
+  (else a placeholder, `redacted-address-1`); a payload that changed length
   gets its length argument recomputed. Bytes that are not a whole command (the partial first
   line of a capture joined mid-way, garbage, the rest of a line after a gap) are hidden as
   `x`, but first read for secrets by their shape (`credentials.TAIL_SECRETS`, the table the
@@ -70,6 +72,8 @@ MASK: Final = 0xFFFFFFFF
 MSNP_PORTS: Final = frozenset({1863, 1864, 1865})
 EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
                           rb"\.[A-Za-z]{2,}")  # fmt: skip
+CUT_EMAIL: Final = re.compile(rb"(?<![A-Za-z0-9._+-])[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9.-]*\Z")
+"""An address at the very end of bytes cut short, perhaps cut in its domain (`Pseudonyms.cut`)."""
 KEEP: Final = frozenset({b"msmsgs@msnmsgr.com"})
 PAYLOAD_SECRETS: Final = frozenset({b"mspauth", b"mspprof", b"mspsec"})
 PAYLOAD_SECRET_HEADER: Final = re.compile(rb"(?im)^[ \t]*(?:" + b"|".join(sorted(PAYLOAD_SECRETS))
@@ -88,6 +92,9 @@ UNREADABLE: Final = frozenset({SKIPPED, GAP_TAIL, JOINED, TOO_LONG})
 """Reasons of the malformed runs that start with no command: bytes the dissector could not
 read, such as the tail of a line whose start a capture gap, or a capture joined mid-way, cut
 off (`...ticket&p=PROFILE\r\n`), so no rule can tell which of them are a credential."""
+CUT_SHORT: Final = ("truncated:", "frame cut by a capture gap")
+"""How the reasons of the malformed frames a capture's end or a gap cut short start: their
+last bytes may be part of an address (`Pseudonyms.cut`)."""
 _NOT_EOL: Final = re.compile(rb"[^\r\n]")
 _COMMAND_WORD: Final = re.compile(rb"^(?:[A-Z]{3}|[0-9]{3})(?: |$)")
 
@@ -105,6 +112,7 @@ class Pseudonyms:
     """What every secret becomes instead of its own placeholder: `msnsniff proxy --redact`
     gives its notes the marker its output prints."""
     pseudonymise: bool = True  # False: addresses stay (the --redact outputs keep them)
+    partial: dict[bytes, bytes] = field(default_factory=dict)  # cut address -> placeholder
 
     def account(self, match: re.Match[bytes]) -> bytes:
         """A matched address's alias (a `re.sub` callback): one per account, case-insensitive;
@@ -149,6 +157,32 @@ class Pseudonyms:
         _msnp_bytes(line + b"\r\n" + payload, direction, self)
         hide_tail_secrets(line, direction, self.secret)
 
+    def cut(self, data: bytes) -> bytes:
+        """Bytes a gap or the capture's end cut short, their last address hidden even if it
+        was cut in its domain (`robert.smith@hotmail.c`), where `EMAIL` no longer sees one:
+        one that starts an address seen before becomes that address, so `text` gives it
+        that account's alias; any other becomes a placeholder (`redacted-address-2`, one
+        per cut form, no address, so `text` leaves it alone). Addresses seen only later are
+        not known yet: pass one reads the streams in order."""
+        match = CUT_EMAIL.search(data)
+        if match is None:
+            return data
+        plain = match.group(0).replace(b"%40", b"@").lower()
+        if plain in KEEP or plain in self.accounts:
+            return data
+        starting = [a for a in self.accounts if a.startswith(plain)]
+        if len(starting) == 1:
+            seen = starting[0]
+            return data[: match.start()] + (seen.replace(b"@", b"%40")
+                                            if b"%40" in match.group(0) else seen)
+        if len(starting) > 1 or not EMAIL.fullmatch(match.group(0)):
+            alias = self.partial.get(plain)
+            if alias is None:
+                alias = placeholder("address", len(self.partial) + 1)
+                self.partial[plain] = alias
+            return data[: match.start()] + alias
+        return data  # a whole address, as far as can be told: `text` gives it an alias
+
     def comment(self, text: str) -> str:
         """A packet comment as the packets are redacted: a proxy's note may quote a frame
         (`script error on USR: ValueError('... t=...&p=...')`), so every secret value found in
@@ -167,6 +201,8 @@ class Pseudonyms:
             pattern = re.compile(b"|".join(re.escape(v) for v in secrets))
             data = pattern.sub(lambda m: self.secrets[m.group(0)], data)
         data = self.text(data)
+        for cut in sorted(self.partial, key=len, reverse=True):  # after `text`: no address
+            data = re.sub(re.escape(cut), self.partial[cut], data, flags=re.I)  # it starts
         return scrub_body(data.decode("utf-8", "surrogateescape"))
 
 
@@ -322,7 +358,8 @@ def _other(frame: object, names: Pseudonyms, dialect: int) -> bytes:
     line redacted as the whole line would be (the ticket of `USR 3 TWN S t=...` cut before
     its CRLF), its payload's credential headers (`MSPAuth`, perhaps cut in its value) and
     addresses replaced and its declared length moved by as many bytes as they changed, so
-    the cut stays where it was. The secrets of hidden bytes are still recognised
+    the cut stays where it was; an address the cut falls in (`ADD 6 AL bob@hotmail.c`) is
+    hidden too (`Pseudonyms.cut`). The secrets of hidden bytes are still recognised
     (`credentials.TAIL_SECRETS`), for the packet comments that quote them."""
     raw: bytes = getattr(frame, "raw", b"")
     if not isinstance(frame, MalformedFrame):
@@ -331,12 +368,15 @@ def _other(frame: object, names: Pseudonyms, dialect: int) -> bytes:
     if frame.reason in UNREADABLE or not _COMMAND_WORD.match(line):
         hide_tail_secrets(raw, frame.direction, names.secret)  # known for the comments
         return _NOT_EOL.sub(b"x", raw)
+    cut = frame.reason.startswith(CUT_SHORT)
+    if cut and not crlf:
+        line = names.cut(line)
     whole = CommandFrame(frame.direction, frame.offset, line + b"\r\n", len(line) + 2, None,
                          dialect, True)  # fmt: skip
     new_line = _msnp_frame(whole, names)[:-2]
     if not crlf:
         return new_line
-    new_rest = names.text(_payload_secrets(rest, names, cut=True))
+    new_rest = names.text(_payload_secrets(names.cut(rest) if cut else rest, names, cut=True))
     words = new_line.split(b" ")
     if len(new_rest) != len(rest) and words[-1].isdigit():
         words[-1] = str(int(words[-1]) + len(new_rest) - len(rest)).encode()

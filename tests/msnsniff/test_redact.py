@@ -257,6 +257,38 @@ def test_a_capture_that_ends_inside_a_line_is_redacted_to_its_end(tmp_path: Path
         [(type(r.frame), r.frame.offset) for r in before]  # fmt: skip
 
 
+def test_an_address_a_cut_falls_in_is_hidden_too(tmp_path: Path) -> None:
+    """A line the capture's end or a gap cut short inside an address's domain kept that part
+    of the address (`ADD 6 AL robert.smith@hotmail.c`): `EMAIL` needs a whole domain. Now one
+    that starts an address seen before gets that account's pseudonym, any other a placeholder
+    (the same for the same cut form), and every frame reads back the same."""
+    src = tmp_path / "cutaddr.pcap"
+    with src.open("wb") as fh:
+        writer = _Losing(fh, {8})  # the packet after the MSG line: lost (a gap)
+        conv = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2, False, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.3, True, b"ADD 5 FL robert.smith@hotmail.com Rob\r\n")
+        conv.send(1.4, True, b"MSG 6 N 60\r\nMIME-Version: 1.0\r\nX-Who: carol.jones@hotm")
+        conv.send(1.5, True, b"ail.com\r\n\r\nhello there\r\n")  # packet 8: lost
+        conv.send(1.6, True, b"ADD 7 AL robert.smith%40hotmail.c")  # the capture ends here
+        other = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.2", 1863))
+        other.open(2.0)
+        other.send(2.1, False, b"VER 1 MSNP8 CVR0\r\n")
+        other.send(2.2, False, b"ADD 0 AL 12 ROBERT.SMITH@hot")
+    before, out = frames(src), redacted(tmp_path, src)
+    data = out.read_bytes()
+    for part in (b"robert", b"ROBERT", b"carol", b"hotm"):
+        assert part not in data
+    assert b"ADD 7 AL user1%40example.invalid" in data
+    assert b"ADD 0 AL 12 user1@example.invalid" in data
+    assert b"X-Who: redacted-address-1" in data
+    after = frames(out)  # (offsets move: a pseudonym is shorter than the address)
+    assert [(type(r.frame), getattr(r.frame, "reason", None)) for r in after] \
+        == [(type(r.frame), getattr(r.frame, "reason", None)) for r in before]  # fmt: skip
+
+
 def test_bytes_that_are_not_a_whole_command_keep_no_credential(tmp_path: Path) -> None:
     """Malformed frames only had their addresses replaced, so a credential in bytes the
     dissector could not read as a whole command stayed: the tail of a `USR TWN S` line a
