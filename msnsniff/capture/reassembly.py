@@ -30,25 +30,29 @@ streams beyond 4 GiB need no special case.
 * Waits end by time too. The machine has no clock: time is the capture time of the
   segments it is given (of any connection), and `tick(now)`, which a live capture calls
   from the wall clock while no packet comes. Once time is more than `MAX_WAIT` past the
-  capture time of the oldest bytes a direction keeps, the bytes it waits for are over
-  due: the first hole is a gap (or the wait for the peer's bytes ends, as above), again
-  until the oldest kept bytes are younger than that. A FIN captured after a hole, with
-  nothing kept after it, waits the same way from its own capture time: then the bytes
-  before it are a gap and it ends its direction (in a capture of one side only, no
-  acknowledgement of the peer's ever declares them lost). This happens before the segment
-  that brought time past it is taken, so a segment that comes later than that is late,
-  not reordered (a retransmission of bytes already declared lost is dropped), and the
-  live and the offline reading of the same packets agree. Without it, a connection that
-  falls quiet after a loss would hold its frames until it ended, and bytes arriving
-  minutes late would still count as reordered. `deadline` is the earliest time any
-  wait can expire (infinity when nothing waits): one comparison per segment, only while
-  something is kept.
-* FIN ends a direction once everything before it is delivered (the bytes missing before
-  it become a gap when the peer acknowledges the FIN, when its wait ends by time, or when
-  the connection ends); RST ends both. Ended connections are forgotten, but their 4-tuple
-  and final sequence numbers are remembered (bounded) so a late duplicate does not open a
-  phantom stream, while a new SYN on the same ports (port reuse) opens a new connection,
-  ending the old one if it was still open.
+  capture time of the oldest bytes a direction keeps, the bytes it waits for are over due:
+  the first hole is a gap (or the wait for the peer's bytes ends, as above), again until
+  the oldest kept bytes are younger than that. A FIN captured after a hole, with nothing
+  kept after it, waits the same way from its own capture time: then the bytes before it
+  are a gap and it ends its direction, both shown at the FIN's time (in a capture of one
+  side only, no acknowledgement of the peer's ever declares them lost). This happens
+  before the segment that brought time past it is taken, so a segment that comes later
+  than that is late, not reordered (a retransmission of bytes already declared lost is
+  dropped), and the live and the offline reading of the same packets agree. Without it, a
+  connection that falls quiet after a loss would hold its frames until it ended, and bytes
+  arriving minutes late would still count as reordered. `deadline` is the earliest time
+  any wait can expire (infinity when nothing waits): one comparison per segment, only
+  while something is kept.
+* Bytes declared lost that come after all (late past the wait, or retransmitted) stay a
+  gap, with a note saying they came, once per gap, whatever declared them lost: also after
+  the FIN behind that gap ended its direction.
+* FIN ends a direction once everything before it is delivered (the bytes missing before it
+  become a gap when the peer acknowledges the FIN, when its wait ends by time, or when the
+  connection ends; that FlowEnd has the FIN's capture time, or the time of the segment
+  whose bytes completed the stream before it); RST ends both. Ended connections are
+  forgotten, but their 4-tuple and final sequence numbers are remembered (bounded) so a
+  late duplicate does not open a phantom stream, while a new SYN on the same ports (port
+  reuse) opens a new connection, ending the old one if it was still open.
 
 Memory is proportional to open connections and their buffered out-of-order data.
 """
@@ -230,8 +234,13 @@ class Reassembler:
                 # a bare acknowledgement orders nothing: a gap at once (bytes kept behind a
                 # hole, or bytes missing before the peer's FIN)
                 self._gap_to(conn, 1 - idx, seg.ack, ts)
-        if seg.payload and not half.done:
-            self._data(conn, idx, seg.seq, seg.payload, ts, needs)
+        if seg.payload:
+            if not half.done:
+                self._data(conn, idx, seg.seq, seg.payload, ts, needs)
+            elif half.lost is not None and half.fin is not None:  # its FIN ended it, perhaps
+                # by ending the wait for these bytes: if they were declared lost, say so
+                self._late(conn, half, half.offset + _delta(seg.seq, half.fin), len(seg.payload),
+                           ts)  # fmt: skip
         fin = flags & FIN and half.fin is None
         if fin:
             half.fin = (seg.seq + len(seg.payload)) & MASK
@@ -414,7 +423,7 @@ class Reassembler:
                     if fin_ts >= limit:  # a FIN waiting for the bytes before it
                         deadline = min(deadline, fin_ts + self._max_wait)
                     else:  # they are lost: a gap, shown at the FIN's time, and the FIN ends it
-                        self._gap_to(conn, idx, None, fin_ts)
+                        self._gap_to(conn, idx, None, fin_ts, now)
             if conns.get(key, (None,))[0] is not conn or not any(
                 half.pending or half.fin_ts is not None for half in conn.halves
             ):
@@ -437,9 +446,11 @@ class Reassembler:
         if peer.pending or peer.fin is not None:
             self._gap_to(conn, 1 - idx, needs, None)
 
-    def _gap_to(self, conn: _Conn, idx: int, ack: int | None, ts: float | None) -> None:
+    def _gap_to(self, conn: _Conn, idx: int, ack: int | None, ts: float | None,
+                declared: float | None = None) -> None:  # fmt: skip
         """Declare the bytes before the first kept segment (or, with none, before the FIN)
-        lost, or only those up to `ack`, and move on."""
+        lost, or only those up to `ack`, and move on. `declared`: when that was decided, if
+        not `ts` (a FIN's wait ends later than the FIN the gap is shown with)."""
         half = conn.halves[idx]
         if half.expected is None:
             return
@@ -457,7 +468,7 @@ class Reassembler:
         after = half.pending.get(first)
         when = after[1] if after is not None else ts  # the hole shows with the data after it
         self._emit(Gap(conn.flow, half.direction, half.offset, length, when))
-        half.lost = (half.offset, first, ts)
+        half.lost = (half.offset, first, ts if declared is None else declared)
         half.offset = first
         half.expected = (half.expected + length) & MASK
         self._settle(conn, idx, None)
@@ -486,7 +497,9 @@ class Reassembler:
             return
         if _delta(half.fin, half.expected) <= 0 and not half.pending:
             half.done = True
-            if half.fin_ts is not None:  # (it waited)
+            if half.fin_ts is not None:  # (it waited: with no segment completing it, a gap
+                if ts is None:  # did, and the direction ends at the FIN's own time)
+                    ts = half.fin_ts
                 half.fin_ts = None
                 self.pending_total -= 1
             half.expected = (half.fin + 1) & MASK

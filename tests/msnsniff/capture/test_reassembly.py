@@ -645,3 +645,31 @@ def test_a_fin_that_waits_counts_as_kept_until_it_ends() -> None:
             r.segment(w3.seg(C2S, 0, b"", ACK, ack=5), 10.2)
         assert (flow, S2C, "FIN") in ends(events) and kept() == 0
         w3 = Wire(cport=40003)
+
+
+def test_bytes_a_fin_wait_declared_lost_are_named_late_and_the_fin_keeps_its_time() -> None:
+    """Bytes declared lost because the wait of the FIN after them ended came later with no
+    note (the FIN had ended the direction, so its segments were no longer read), while bytes
+    a wait for data declared lost got one; and that FIN's FlowEnd had no time. Now the same
+    note comes either way, and a FIN that waited ends its direction at its own time (by the
+    clock, the peer's acknowledgement or the capture's end alike)."""
+    w = Wire()
+    first, lost = w.seg(C2S, 0, b"VER 1 MSNP8 CVR0\r\n"), w.seg(C2S, 18, b"CVR 2 0x0409 win\r\n")
+
+    def notes(after: Segment) -> list[str]:
+        events = _timed([(first, 0.0), (after, 1.5), (lost, 6.0)])
+        return [e.message for e in events if isinstance(e, SourceNote)]
+
+    by_data = notes(w.seg(C2S, 36, b"PNG\r\n"))
+    assert len(by_data) == 1 and by_data == notes(w.fin(C2S, 36))
+    events = _timed([(first, 0.0), (w.fin(C2S, 36), 1.5)], (1.5 + MAX_WAIT + 0.1,))
+    assert [(type(e).__name__, e.ts) for e in events if isinstance(e, (Gap, FlowEnd))] == [
+        ("Gap", 1.5), ("FlowEnd", 1.5)]  # fmt: skip
+    acked = _timed([(first, 0.0), (w.fin(C2S, 36), 1.5), (w.seg(S2C, 0, b"", ACK, ack=37), 2.0)])
+    ended: list[SourceEvent] = []
+    r = Reassembler(ended.append)
+    r.segment(first, 0.0)
+    r.segment(w.fin(C2S, 36), 1.5)
+    r.finish()
+    for events in (acked, ended):
+        assert [e.ts for e in events if isinstance(e, FlowEnd) and e.reason == "FIN"] == [1.5]
