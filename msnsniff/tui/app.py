@@ -12,7 +12,10 @@ view with the new frames (a thread worker), shows the selected frame's detail ag
 pairing or findings changed and draws the rows again if a request went unanswered (live),
 and refreshes the side views under the workspace's lock. A side view's request (filter or
 jump) is answered as it is made, within its key; the keys typed behind it that reached the
-view are handed on to the stream, which holds them until its new rows are shown.
+view are handed on to the stream, which holds them until its new rows are shown. The app's
+priority keys (`/`, `z`, the tabs' digits, Tab, `?`, F1) typed while a side view has the
+keys wait their turn there like any other key, so they act after a request typed before
+them, on the stream it shows (`_waits_its_turn`).
 The app never parses: frames come from the index, facts from analyzers.
 """
 
@@ -91,6 +94,7 @@ def _escape_then(event: events.Key) -> events.Key | None:
 
 # containers that only scroll: a tab's keys go to its first list, table or tree before them
 SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll)
+SIDE_VIEWS = (SessionsView, ContactsView, ChatView, StatsView)
 _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
@@ -102,6 +106,10 @@ TYPED_ACTIONS: Final = frozenset({"focus_filter", "search", "tab", "toggle_noise
 
 MAIN_SCREEN_ACTIONS: Final = TYPED_ACTIONS | {"help_key"}
 """Priority actions that do nothing over the help (`check_action`)."""
+
+IN_TURN_ACTIONS: Final = MAIN_SCREEN_ACTIONS | {"focus_next", "focus_previous"}
+"""Priority actions that, typed while a side view has the keys, wait for the keys typed
+before them there (`_waits_its_turn`); Ctrl-C still quits at once."""
 
 
 class MsnsniffApp(App[int]):
@@ -175,6 +183,8 @@ class MsnsniffApp(App[int]):
         self._key_targets: deque[tuple[events.Key, Widget]] = deque(maxlen=KEYS_KEPT)
         # the keys typed behind a side view's request, handed to that view before it (`answer`)
         self._typed_behind: list[events.Key] = []
+        # priority keys handed to a side view to act in their turn (`_waits_its_turn`)
+        self._in_turn: deque[events.Key] = deque(maxlen=KEYS_KEPT)
         self.failure: MsnsniffError | None = None  # why the live source could not start
         # why the live source stopped by itself (its interface vanished): the status line
         # says it for as long as the app runs
@@ -275,7 +285,29 @@ class MsnsniffApp(App[int]):
         if isinstance(event, events.Key) and not event.is_forwarded and self.screen_stack \
                 and self.focused:  # (no screen: typed ahead of `q`, the app is closing)
             self._key_targets.append((event, self.focused))  # where super() hands it
+            if self._waits_its_turn(event.key):
+                self._in_turn.append(event)
+                self.focused._forward_event(event)  # behind the keys typed before it
+                return
         await super().on_event(event)
+
+    def _waits_its_turn(self, key: str) -> bool:
+        """`key` is one of the app's priority keys (IN_TURN_ACTIONS) that would act now,
+        and a side view has the keys: it is handed to the view like an ordinary key and acts
+        when it comes back up to the app (`on_key`), after the keys typed before it. Acting
+        as it arrives, it came before a request those keys make (`2` Enter `3` typed fast
+        ended on the stream Enter showed, not on Contacts; Enter `z` in Contacts with a
+        filter on cleared the filter: the fold's pass had emptied the rows, so the jump
+        could not find its frame). Everywhere else they still act as they arrive, so the
+        keys typed behind them go where they put the keys."""
+        bindings = self._bindings.key_to_bindings.get(key)
+        if not bindings or not any(b.priority and b.action.partition("(")[0] in IN_TURN_ACTIONS
+                                   and self.check_action(b.action.partition("(")[0], ())
+                                   for b in bindings):  # fmt: skip
+            return False
+        focused = self.focused
+        return focused is not None and not isinstance(focused, Input) and any(
+            isinstance(node, SIDE_VIEWS) for node in focused.ancestors_with_self)
 
     async def on_key(self, event: events.Key) -> None:
         """A key coming back up from the widget it was handed to, after a priority key typed
@@ -296,7 +328,27 @@ class MsnsniffApp(App[int]):
             event.prevent_default()
             self.post_message(events.Key(event.key, event.character))
             return
-        if target is None or target is self.focused or not target.is_attached:
+        in_turn = next((i for i, e in enumerate(self._in_turn) if e is event), None)
+        if in_turn is not None:
+            # a priority key whose turn came (`_waits_its_turn`): it acts now, as it would
+            # have as it arrived, and the keys typed behind it, handed to the same widget,
+            # go where it puts the keys, as those typed behind a request do
+            del self._in_turn[in_turn]
+            event.prevent_default()
+            later = list(self._key_targets)
+            start = next((i for i, (e, _) in enumerate(later) if e is event), len(later))
+            self._typed_behind = [e for e, w in later[start + 1 :] if w is target]
+            await self._check_bindings(event.key, priority=True)
+            return
+        if target is not None and (not target.is_attached
+                                   or target.screen not in self.screen_stack):  # fmt: skip
+            # handed to a widget gone since, or to a screen closed since (typed behind the
+            # help's `q`): it goes where the keys are now, as a key just typed (App._on_key
+            # would run the focused stream's binding at once, even while it holds its keys)
+            event.prevent_default()
+            self.post_message(events.Key(event.key, event.character))
+            return
+        if target is None or target is self.focused:
             return  # the usual way: App._on_key finds the binding through the focus
         event.prevent_default()  # not through the focus it has now
         await run_binding(target, event.key)

@@ -1413,3 +1413,73 @@ def test_scanned_counts_every_frame_when_the_stream_shows_them_all() -> None:
             assert app.stream.rows is None and app.scanned == count
 
     asyncio.run(main())
+
+
+def test_priority_keys_typed_just_after_a_side_view_request_act_after_it() -> None:
+    """`2` Enter `3` typed fast ended on the stream, not on Contacts; Enter `z` in Contacts
+    with a filter on cleared it: the app's priority keys (`/`, `z`, the digits, Tab, `?`,
+    F1) acted as they arrived, before the Enter typed ahead of them had made its request
+    (the fold's pass had emptied the rows, so the jump did not find its frame and cleared
+    the filter to show it). They wait their turn while a side view has the keys, and act
+    after the request, on the stream it shows; with no request they act as before."""
+
+    def keys(app: MsnsniffApp, *typed: tuple[str, str | None]) -> None:
+        for key, char in typed:  # at once, as a terminal read gives them
+            app.post_message(events.Key(key, char))
+
+    async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
+        await pilot.pause(0.2)
+        await scanned(app, pilot)
+        await pilot.pause(0.2)
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            tabs = app.query_one("#tabs", TabbedContent)
+            tree = app.query_one("#sessions-tree", Tree)
+            enter = ("enter", None)
+
+            async def start(filter_text: str, tab: str) -> None:
+                app.apply_filter(filter_text)
+                await settled(app, pilot)
+                await pilot.press("home", tab)
+                await pilot.pause(0.2)
+
+            await start("msnp", "3")  # the last change, frame 49, is shown under `msnp`
+            keys(app, enter, ("z", "z"), ("j", "j"))
+            await settled(app, pilot)
+            assert app.filter_text == "msnp" and app.fold_noise and stream.selected == 50
+            await pilot.press("z")  # unfold
+            await start("", "2")
+            keys(app, enter, ("3", "3"), ("end", None))
+            await settled(app, pilot)
+            assert app.filter_text == 'flow in {"1", "13", "52"}' and tabs.active == "contacts"
+            timeline = app.query_one("#contacts-timeline")
+            assert app.focused is timeline and timeline.cursor_row > 0  # type: ignore[attr-defined]
+            await start("", "2")
+            keys(app, enter, ("tab", None))
+            await settled(app, pilot)
+            assert tabs.active == "stream" and app.focused is app.query_one("#fields")
+            await start("", "2")
+            keys(app, enter, ("slash", "/"), ("N", "N"), ("L", "L"))
+            await settled(app, pilot)
+            search = app.query_one("#search", Input)
+            assert app.filter_text == 'flow in {"1", "13", "52"}'
+            assert app.focused is search and search.value == "NL"
+            await pilot.press("escape")
+            await start("", "2")
+            keys(app, enter, ("question_mark", "?"), ("q", "q"), ("j", "j"))
+            await settled(app, pilot)
+            assert not isinstance(app.screen, HelpScreen) and app.is_running
+            assert tabs.active == "stream" and stream.has_focus and stream.selected == 2
+            await start("", "2")  # no request: `z` still folds, the keys behind it stay here
+            keys(app, ("down", None), ("z", "z"), ("down", None))
+            await settled(app, pilot)
+            assert app.fold_noise and tree.has_focus and tree.cursor_line == 2
+            keys(app, ("question_mark", "?"), ("q", "q"))
+            await settled(app, pilot)
+            assert not isinstance(app.screen, HelpScreen) and app.is_running
+            assert tree.has_focus
+
+    asyncio.run(main())
