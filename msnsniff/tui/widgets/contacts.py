@@ -479,9 +479,15 @@ class ContactsView(Widget):
         self.query_one("#contacts-tabs", TabbedContent).active = "contacts-diff-pane"
 
     def action_account(self, step: int) -> None:
-        """Show the previous or next account."""
+        """Show the previous or next account. With a single account there is no other: it
+        is left as it is (showing it again dropped its A/B marks and moved the cursor)."""
         accounts = self._lists.accounts
         if not accounts:
             return
         index = accounts.index(self._account) if self._account in accounts else 0
-        self.select_account(accounts[(index + step) % len(accounts)])
+        account = accounts[(index + step) % len(accounts)]
+        if account == self._account:
+            self.notify(f"{account} is the only account in this capture",
+                        severity="information")  # fmt: skip
+            return
+        self.select_account(account)

@@ -448,6 +448,35 @@ def test_contacts_timeline_jump_and_diff(capture: Callable[[str], Analyzed]) -> 
     assert app.requests == [FrameRequested(48)]
 
 
+def test_next_account_with_a_single_account_keeps_the_marks_and_cursor(
+    capture: Callable[[str], Analyzed], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`]` or `[` in a capture with one account (the usual case) showed that account again:
+    its A/B marks were dropped and the cursor jumped to the last change. They change
+    nothing now, and say why."""
+    data = capture("msnp8_demo.pcap")
+    assert data.lists.accounts == ["alice@example.com"]
+    view = ContactsView(data.lists)
+    notes: list[str] = []
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        monkeypatch.setattr(app, "notify", lambda message, **_: notes.append(message))
+        table = view.query_one("#contacts-timeline", DataTable)
+        table.focus()
+        await pilot.press("home", "a", "down", "down", "b", "up")
+        marks = screen_text(app, view.query_one("#contacts-marks", Static))
+        assert "A v12 #18 (marked)" in marks and "B v14 #40 (marked)" in marks
+        for key in ("right_square_bracket", "left_square_bracket"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert view.account == "alice@example.com"
+            assert screen_text(app, view.query_one("#contacts-marks", Static)) == marks
+            assert table.cursor_row == 1
+        assert notes == ["alice@example.com is the only account in this capture"] * 2
+
+    run(view, body)
+
+
 def test_contacts_diff_shows_nicknames_as_the_cli_does(
     capture: Callable[[str], Analyzed],
 ) -> None:
