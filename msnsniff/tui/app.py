@@ -726,10 +726,14 @@ class MsnsniffApp(App[int]):
 
     def action_search_next(self, step: int) -> None:
         """`n` / `N`: the next / previous match; before any search, only say so (opening the
-        search box would take the keys typed next)."""
+        search box would take the keys typed next). From a side view they show the stream
+        first, with the keys in it, as `/` does: the match is selected where it is seen
+        (they moved the hidden stream's cursor, and nothing changed on screen)."""
         if not self.search_text:
             self.notify("no search yet: / searches", severity="information")
             return
+        if self.query_one("#tabs", TabbedContent).active != "stream":
+            self.action_tab("stream")
         self._search(step)
 
     @property

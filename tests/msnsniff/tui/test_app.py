@@ -347,6 +347,37 @@ def test_n_before_any_search_says_so_and_keeps_the_keys(
     asyncio.run(main())
 
 
+def test_n_in_a_side_view_shows_the_match_in_the_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`n` / `N` ("Everywhere" in the help) pressed in Sessions, Contacts, Chat or Stats
+    moved the hidden stream's cursor: nothing changed on screen, and the stream was found
+    elsewhere on coming back. They show the stream, with the keys in it, and select the
+    match there, as `/` and `f` open the stream; with no search yet they only say so."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        notes = recorded_notes(app, monkeypatch)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            tabs = app.query_one("#tabs", TabbedContent)
+            await pilot.press("2", "n")
+            assert notes == ["no search yet: / searches"] and tabs.active == "sessions"
+            await pilot.press("1", "slash", *"BYE", "enter", "escape")
+            await searched(app, pilot)
+            assert stream.selected == 62
+            for tab, start, key in (("2", "home", "n"), ("3", "end", "N"), ("4", "home", "n"),
+                                    ("5", "end", "N")):  # fmt: skip
+                await pilot.press("1", start, tab)
+                assert stream.selected != 62 and tabs.active != "stream"
+                await pilot.press(key)
+                await searched(app, pilot)
+                assert tabs.active == "stream" and stream.has_focus, (tab, key)
+                assert stream.selected == 62, (tab, key)
+
+    asyncio.run(main())
+
+
 def test_keys_typed_fast_after_slash_or_f_go_to_the_box_it_opens() -> None:
     """A fast typist (or `tmux send-keys '/zzq'`): every key is queued before the first is
     handled. They belonged to the search box, but went to the stream: `z` folded it and
