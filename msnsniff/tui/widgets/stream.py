@@ -265,12 +265,19 @@ class StreamView(ScrollView, can_focus=True):
     # --- moving ---------------------------------------------------------------------------
 
     def _scroll_to_cursor(self) -> None:
+        """Scroll just enough to show the cursor's row, at once and whether or not the
+        scrollbar is up yet. Textual defers a scroll to the next refresh, leaving the offset
+        read here stale, and drops one while its scrollbar is hidden (shown only at the next
+        layout): the rows emptied for a new filter or the fold, then its rows with the
+        cursor on the last while following, left the view at the top, the cursor off
+        screen."""
         height = max(1, self.scrollable_content_region.height)
         top = self.scroll_offset.y
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
+            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)
         elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False)
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True,
+                           force=True)  # fmt: skip
 
     def _announce(self) -> None:
         number = self.selected

@@ -519,6 +519,29 @@ def test_live_frames_append_and_the_view_follows() -> None:
     asyncio.run(main())
 
 
+def test_a_view_following_the_tail_shows_its_last_row_after_a_new_filter_or_fold() -> None:
+    """Following the tail (End, or live), a new filter, the fold or a side view's filter
+    selected the last row but left the view scrolled to the top: the selected frame was off
+    screen (found live through `proxy --tui`: Enter in Sessions). The scroll for the
+    emptied rows was deferred to the next refresh, so the one for the new last row was
+    judged from the old offset and skipped, then the deferred one ran. The view scrolls at
+    once: the selected row is on screen."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            for keys in (("z",), ("z",), ("f", *"msnp", "enter"), ("2", "enter")):
+                await pilot.press("end", *keys)
+                await pilot.pause(0.2)
+                await scanned(app, pilot)
+                top, height = stream.scroll_offset.y, stream.scrollable_content_region.height
+                assert stream.follow and stream.cursor == stream.row_count - 1, keys
+                assert top <= stream.cursor < top + height, keys
+
+    asyncio.run(main())
+
+
 def test_a_live_source_that_outruns_the_decoding_is_bounded_and_the_status_line_says_so(
 ) -> None:  # fmt: skip
     """`sniff --tui` queued every captured event for the decoder without bound, so a flood
