@@ -4,18 +4,24 @@ Commands per direction (a row per command, selectable: it filters the stream to 
 command in that direction), round-trip times per request command as p50/p90/p99 bars on one
 scale, connections and bytes by kind, the busiest connections, presence changes and
 contact-list churn. All numbers come from `Stats` (its counters and `to_json`); bars use the
-eighth-block characters, so a bar's end is drawn to an eighth of a cell.
+eighth-block characters, so a bar's end is drawn to an eighth of a cell. A bar takes the
+width left beside its figures, up to BAR or WIDE_BAR cells: in a narrow terminal the bars
+shrink (each chart on one scale), never the figures.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -66,6 +72,27 @@ def rtt_bar(p50: float, p90: float, p99: float, maximum: float, width: int) -> T
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class FitBar:
+    """A bar in a rich table, drawn at the width its column is given, up to `cells`: in a
+    narrow pane the table shrinks the bar's column (the only one that may wrap) rather than
+    cut the figures beside it, and every bar of the column is drawn at the same width, so
+    the chart keeps one scale."""
+
+    draw: Callable[[int], Text]  # the bar at that many cells
+    cells: int
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, max(1, min(self.cells, options.max_width)))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.draw(max(1, min(self.cells, options.max_width)))
+
+
+def _cyan_bar(value: float, maximum: float, width: int) -> Text:
+    return Text(bar(value, maximum, width), "cyan")
+
+
 def _ms(seconds: float) -> str:
     """Milliseconds, to the microsecond below 10 ms (loopback round trips are that short)."""
     ms = seconds * 1000
@@ -88,11 +115,11 @@ def _chart(
     """A titled bar chart: label, bar, figure."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
-    grid.add_column(no_wrap=True)
+    grid.add_column()  # the bars: the column that gives way (`FitBar`)
     grid.add_column(justify="right", no_wrap=True)
     top = max((value for _, value, _ in rows), default=0)
     for label, value, figure in rows:
-        grid.add_row(label, Text(bar(value, top, width), "cyan"), figure)
+        grid.add_row(label, FitBar(partial(_cyan_bar, value, top), width), figure)
     return Group(Text(title, "bold"), grid)
 
 
@@ -112,6 +139,14 @@ class CommandTable(DataTable[str | Text]):
             view = view.parent
         if view is not None:
             view.filter_from(self)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Draw the bars again for the table's new width (`StatsView.bar_cells`)."""
+        view = self.parent
+        while view is not None and not isinstance(view, StatsView):
+            view = view.parent
+        if view is not None and len(self.columns) == 3:  # (its columns are added on mount)
+            view.fit_bars(self)
 
 
 class StatsView(Widget):
@@ -187,11 +222,6 @@ class StatsView(Widget):
         yield Static("no MSNP frames in this capture", classes="empty", id="stats-empty")
 
     def on_mount(self) -> None:
-        for direction in ("c2s", "s2c"):
-            table = self._table(direction)
-            table.add_column("command", key="cmd")
-            table.add_column("frames", key="count")
-            table.add_column("", key="bar")
         self.refresh_from()
 
     def _table(self, direction: str) -> DataTable[str | Text]:
@@ -247,19 +277,43 @@ class StatsView(Widget):
         table = self._table(direction)
         rows = self.command_rows(direction)
         cursor = table.cursor_row
-        table.clear()
+        table.clear(columns=True)  # (a column keeps the width of its widest cell ever)
+        table.add_column("command", key="cmd")
+        table.add_column("frames", key="count")
+        table.add_column("", key="bar")
         top = max((n for _, _, n in rows), default=0)
         several = len(self._dialects) > 1
-        for cmd, dialect, n in rows:
-            label = Text(cmd, "bold")
-            if several:
+        labels = [Text(cmd, "bold") for cmd, _, _ in rows]
+        if several:
+            for label, (_, dialect, _) in zip(labels, rows, strict=True):
                 label.append(f" {dialect}", "dim")
-            table.add_row(label, Text(f"{n:,}", justify="right"),
-                          Text(bar(n, top, BAR), "cyan"), key=f"{cmd} {dialect}")  # fmt: skip
+        counts = [Text(f"{n:,}", justify="right") for _, _, n in rows]
+        cells = self.bar_cells(table, labels, counts)
+        for label, count, (cmd, dialect, n) in zip(labels, counts, rows, strict=True):
+            table.add_row(label, count, Text(bar(n, top, cells), "cyan"),
+                          key=f"{cmd} {dialect}")  # fmt: skip
         total = sum(n for (d, _, _), n in self._stats.commands.items() if d == direction)
         table.border_subtitle = f"{total:,} MSNP frames"  # HTTP requests are not commands
         if rows:
             table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+
+    @staticmethod
+    def bar_cells(table: DataTable[str | Text], labels: Sequence[Text],
+                  counts: Sequence[Text]) -> int:  # fmt: skip
+        """Cells of the longest bar in `table`: what its width leaves beside the command
+        and frames columns (and a vertical scrollbar), up to BAR; BAR before it is laid out
+        (its first resize draws the bars again: `CommandTable.on_resize`)."""
+        room = table.content_region.width - table.styles.scrollbar_size_vertical
+        if room <= 0:
+            return BAR
+        used = (max([len("command"), *(label.cell_len for label in labels)])
+                + max([len("frames"), *(count.cell_len for count in counts)])
+                + 3 * 2 * table.cell_padding)  # fmt: skip
+        return max(4, min(BAR, room - used))
+
+    def fit_bars(self, table: DataTable[str | Text]) -> None:
+        """The table was resized: draw its bars again at the width it has now."""
+        self._fill("c2s" if table.id == "stats-c2s" else "s2c")
 
     def _rtt(self) -> RenderableType:
         rtt = self._stats.rtt
@@ -267,17 +321,18 @@ class StatsView(Widget):
             return Text("Round-trip times: no MSNP request was answered", "dim")
         scale = max(h.percentile(99) for h in rtt.values())
         table = Table(box=None, pad_edge=False, header_style="bold")
-        table.add_column("cmd")
-        table.add_column("pairs", justify="right")
+        table.add_column("cmd", no_wrap=True)
+        table.add_column("pairs", justify="right", no_wrap=True)
         legend = " ".join(f"{s} p{p}" for s, p in zip(RTT_SHADES, PERCENTILES, strict=True))
-        table.add_column(legend, no_wrap=True)
+        table.add_column(legend)  # the bars: the column that gives way (`FitBar`)
         for p in PERCENTILES:
-            table.add_column(f"p{p} ms", justify="right")
-        table.add_column("max ms", justify="right")
+            table.add_column(f"p{p} ms", justify="right", no_wrap=True)
+        table.add_column("max ms", justify="right", no_wrap=True)
         for cmd, h in sorted(rtt.items()):
             p50, p90, p99 = (h.percentile(p) for p in PERCENTILES)
-            table.add_row(cmd, f"{h.count:,}", rtt_bar(p50, p90, p99, scale, WIDE_BAR),
-                          _ms(p50), _ms(p90), _ms(p99), _ms(h.high))  # fmt: skip
+            drawn = FitBar(partial(rtt_bar, p50, p90, p99, scale), WIDE_BAR)
+            table.add_row(cmd, f"{h.count:,}", drawn, _ms(p50), _ms(p90), _ms(p99),
+                          _ms(h.high))  # fmt: skip
         parts: list[RenderableType] = [Text("Round-trip time per request command", "bold"),
                                        table]  # fmt: skip
         if self._stats.unanswered:

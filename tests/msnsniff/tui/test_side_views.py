@@ -28,13 +28,13 @@ from msnsniff.session.contacts import ContactLists, render_diff
 from msnsniff.session.conversations import Conversations
 from msnsniff.session.filter import compile_filter
 from msnsniff.session.links import SessionLinks
-from msnsniff.session.stats import Stats
+from msnsniff.session.stats import PERCENTILES, Stats
 from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.widgets import sessions as sessions_module
 from msnsniff.tui.widgets.chat import ChatView, message_style
 from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.sessions import NodeInfo, NodeKey, SessionsView, flow_filter
-from msnsniff.tui.widgets.stats import StatsView, bar, command_filter, rtt_bar
+from msnsniff.tui.widgets.stats import StatsView, _ms, bar, command_filter, rtt_bar
 
 CAPTURES = Path(__file__).resolve().parents[3] / "captures"
 SIZE = (120, 40)
@@ -618,6 +618,40 @@ def test_stats_show_the_top_command_and_filter_to_it(
     app = run(view, body)
     assert app.requests == [FilterRequested(command_filter("MSG", "s2c"))]
     assert len(selected_frames(command_filter("MSG", "s2c"), data.records)) == 13
+
+
+def test_stats_at_80_columns_keep_their_figures_and_the_bars_their_scale(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """At 80 columns (a terminal's default) the bars kept the width they have at 120: the
+    command tables scrolled sideways with their longest bars cut at the border, so 3 and
+    4 frames drew the same bar; the round-trip table cut its figures ("4.2…" for 4.299
+    ms), the connections chart its frame counts. The bars take the width left beside the
+    figures, each chart on one scale."""
+    data = capture("server_list_changes.pcap")
+    view = StatsView(data.stats)
+    rtt = data.stats.rtt
+
+    async def main() -> None:
+        app = Host(view)
+        async with app.run_test(size=(80, 90)) as pilot:
+            await pilot.pause()
+            for direction in ("c2s", "s2c"):
+                table = view.query_one(f"#stats-{direction}", DataTable)
+                rows = [table.get_row_at(i) for i in range(table.row_count)]
+                counts = [int(str(row[1]).replace(",", "")) for row in rows]
+                width = len(str(rows[0][2]))  # the busiest command's bar is the longest
+                assert 8 <= width <= 28 and table.max_scroll_x == 0, direction
+                assert [str(row[2]) for row in rows] == [bar(n, counts[0], width)
+                                                         for n in counts]  # fmt: skip
+            text = screen_text(app)
+            assert "…" not in text
+            for cmd, h in rtt.items():
+                figures = [_ms(h.percentile(p)) for p in PERCENTILES] + [_ms(h.high)]
+                line = next(line for line in text.splitlines() if line.startswith(f" {cmd} "))
+                assert line.split()[-4:] == figures, cmd
+
+    asyncio.run(main())
 
 
 def test_empty_captures_say_so() -> None:
