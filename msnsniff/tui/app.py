@@ -15,7 +15,9 @@ jump) is answered as it is made, within its key; the keys typed behind it that r
 view are handed on to the stream, which holds them until its new rows are shown. The app's
 priority keys (`/`, `z`, the tabs' digits, Tab, `?`, F1) typed while a side view has the
 keys wait their turn there like any other key, so they act after a request typed before
-them, on the stream it shows (`_waits_its_turn`).
+them, on the stream it shows (`_waits_its_turn`). A key whose binding moves the keys away
+from the widget it was handed to (Escape, `n` in a side view) hands on the keys typed
+behind it in the same way.
 The app never parses: frames come from the index, facts from analyzers.
 """
 
@@ -314,7 +316,9 @@ class MsnsniffApp(App[int]):
         just behind it (`/`, `f`) moved the focus away: Textual would look for its binding
         from the new focus (the box just opened) and drop it. Look from the widget that had
         the focus when the key came, as it would have then: `down/` typed fast in the
-        Sessions tree moves its cursor, then searches."""
+        Sessions tree moves its cursor, then searches. A key whose own binding moves the
+        focus away (Escape, `n` in a side view) hands on the keys typed behind it to where
+        the focus is now (`_hand_on_keys_behind`)."""
         target = next((w for e, w in self._key_targets if e is event), None)
         if not self.screen_stack:
             return  # typed ahead of `q`: the app is closing, its screen is gone
@@ -335,9 +339,7 @@ class MsnsniffApp(App[int]):
             # go where it puts the keys, as those typed behind a request do
             del self._in_turn[in_turn]
             event.prevent_default()
-            later = list(self._key_targets)
-            start = next((i for i, (e, _) in enumerate(later) if e is event), len(later))
-            self._typed_behind = [e for e, w in later[start + 1 :] if w is target]
+            self._hand_on_keys_behind(event, target)
             await self._check_bindings(event.key, priority=True)
             return
         if target is not None and (not target.is_attached
@@ -348,10 +350,33 @@ class MsnsniffApp(App[int]):
             event.prevent_default()
             self.post_message(events.Key(event.key, event.character))
             return
-        if target is None or target is self.focused:
+        if target is None:
             return  # the usual way: App._on_key finds the binding through the focus
-        event.prevent_default()  # not through the focus it has now
-        await run_binding(target, event.key)
+        event.prevent_default()
+        if target is not self.focused:
+            await run_binding(target, event.key)  # not through the focus it has now
+            return
+        # the usual way (App._on_key: the binding through the focus); if it moved the keys
+        # away from `target` (Escape, `n` in a side view), the keys typed behind it, handed
+        # to `target`, go where they are now, as behind a request (they were run from
+        # `target` when they came back: lost, or moving a pane no longer shown)
+        await App._on_key(self, event)
+        if self.screen_stack and self.focused is not target:
+            self._hand_on_keys_behind(event, target, keep=True)
+
+    def _hand_on_keys_behind(self, event: events.Key, target: Widget | None, *,
+                             keep: bool = False) -> None:  # fmt: skip
+        """The keys typed behind `event` and handed to `target` (they come back up after
+        it) are posted again when they do, as keys just typed (`on_key`); `keep` adds them
+        to those a request being answered already hands on (`answer`)."""
+        later = list(self._key_targets)
+        start = next((i for i, (e, _) in enumerate(later) if e is event), len(later))
+        behind = [e for e, w in later[start + 1 :] if w is target]
+        if not keep:
+            self._typed_behind = behind
+            return
+        self._typed_behind += [e for e in behind
+                               if not any(e is b for b in self._typed_behind)]  # fmt: skip
 
     def yield_to_ui(self) -> None:
         """In a worker thread: wait while the user's last key, click or scroll is answered.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TabbedContent, Tree
+from textual.widgets import DataTable, Input, Static, TabbedContent, Tree
 
 from dissectors.api import Direction, Frame
 from dissectors.msnp.frames import CommandFrame, GapFrame
@@ -1443,6 +1443,48 @@ def test_keys_typed_just_after_a_side_view_request_act_on_the_stream(
             keys(app, "f", *"msnp", "enter", "2", "down")  # the filter's pass began after 2:
             await settled(app, pilot)  # it left the keys in the tab 2 opened
             assert app.filter_text == "msnp" and app.focused is tree and tree.cursor_line == 1
+
+    asyncio.run(main())
+
+
+def test_keys_typed_just_after_escape_or_n_in_a_pane_go_to_the_stream() -> None:
+    """`2` Escape `j` typed fast: Escape gave the keys back to the stream, but only when it
+    came back up to the app, by when j had been handed to the Sessions tree: j was lost
+    (Down moved the hidden tree instead); the same behind Escape in the fields tree, and
+    behind `n` in Contacts (which shows the stream). The keys typed behind a key that
+    moved the keys away from the widget they were handed to go where it moved them."""
+
+    def keys(app: MsnsniffApp, *typed: str) -> None:
+        for key in typed:  # at once, as a terminal read gives them
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            tree = app.query_one("#sessions-tree", Tree)
+            await pilot.press("slash", *"BYE", "enter", "escape")
+            await searched(app, pilot)
+            assert stream.selected == 62
+            cases = [  # what puts the keys in the pane, the keys, the frame selected after
+                (("home", "2"), ("escape", "j"), 2),
+                (("home", "2"), ("escape", "down", "down"), 3),
+                (("home", "tab"), ("escape", "j", "j"), 3),  # from the fields tree
+            ]
+            for before, typed, selected in cases:
+                await pilot.press(*before)
+                await pilot.pause(0.2)
+                keys(app, *typed)
+                await searched(app, pilot)
+                assert stream.has_focus and stream.selected == selected, typed
+                assert tree.cursor_line == 0, typed  # nothing went to the Sessions tree
+            timeline = app.query_one("#contacts-timeline", DataTable)
+            await pilot.press("3")
+            row = timeline.cursor_row
+            keys(app, "n", "up")  # (the search runs in a worker: the keys do not wait for it)
+            await searched(app, pilot)
+            assert stream.has_focus and stream.selected in (61, 62)
+            assert timeline.cursor_row == row  # up went to the stream, not the hidden timeline
 
     asyncio.run(main())
 
