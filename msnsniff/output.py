@@ -45,6 +45,8 @@ from dissectors.msnp.frames import (
 )
 from dissectors.msnp.grammar import C2S, is_unknown
 from dissectors.msnp.payloads import Payload, decode_payload
+from dissectors.msnp.payloads.decode import BODY_AS_TEXT, MIME_COMMANDS
+from dissectors.msnp.payloads.mime import MAX_CACHED_BLOCK, parse_block, text_codec
 from msnsniff.credentials import MARKER, tail_secret_words
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Paired, Pairing
@@ -351,6 +353,9 @@ def _plain(value: Any) -> Any:
 # here changes them) and one orjson call that returns bytes with the newline. Whatever it does
 # not handle the plain way (redaction, gap and malformed frames, values orjson refuses:
 # surrogates, bytes, mappings that are not dicts, huge integers) goes through `record_to_jsonl`.
+# A small payload is rendered once and remembered by its bytes; one not seen before whose
+# decoder reads the body only as text (a chat message, a typing notification) is spliced from
+# its header block's remembered JSON and its own body text instead of being decoded.
 
 _DIR_VALUES: Final = {Direction.C2S: "c2s", Direction.S2C: "s2c"}
 _NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
@@ -403,7 +408,84 @@ command and the bytes alone, and the remembered value is immutable."""
 
 @lru_cache(maxsize=REMEMBERED_PAYLOADS)
 def _payload_json_remembered(cmd: str, data: bytes) -> orjson.Fragment | None:
+    """`_payload_json(decode_payload(cmd, data))`, spliced from the header block's JSON when
+    `_block_json` has it (the same bytes, without decoding the headers again)."""
+    if cmd in MIME_COMMANDS:
+        end = data.find(b"\r\n\r\n", 0, MAX_CACHED_BLOCK + 4)  # where `split_mime` looks
+        if end > 0:
+            known = _block_json(data[:end])
+            if known is not None:
+                rendered = _spliced(known, data, end + 4)
+                if rendered is not None:
+                    return rendered
     return _payload_json(decode_payload(cmd, data))
+
+
+REMEMBERED_BLOCKS: Final = 256
+"""Header blocks whose payloads' JSON pieces `_block_json` remembers (a few hundred bytes
+each): a sender's chat messages repeat their header block with a different body. On the 1M
+benchmark capture a worker finds the block of 89.9% of the payloads it renders this way
+remembered with 256 blocks, and of 90.6% with 1,024."""
+
+BlockJson = tuple[str, bytes, bytes | None, bytes]
+"""A header block's share of its payloads' JSON: the body's codec, the JSON from after the
+length to the body, from after the body to the body as a field (None when the decoder does
+not store it), and the rest."""
+
+
+@lru_cache(maxsize=REMEMBERED_BLOCKS)
+def _block_json(block: bytes) -> BlockJson | None:
+    """The JSON pieces every payload with this header block shares, when its content type's
+    decoder reads the body only as its text (`BODY_AS_TEXT`); else None.
+
+    They are cut from the real decoding of the block with an empty body: with a body that
+    decodes, only the length and the text differ, so `_spliced` fills those in. A block the
+    general reader handles differently (`parse_block` gives None), or whose pieces would not
+    come out the same, gets None and its payloads take the general path.
+    """
+    info = parse_block(block)
+    ctype = None if info is None else info.content_type
+    if info is None or ctype is None or ctype not in BODY_AS_TEXT:
+        return None
+    field = BODY_AS_TEXT[ctype]
+    codec = "utf-8" if info.charset is None else text_codec(info.charset)
+    if codec is None:
+        return None
+    sample = decode_payload("MSG", block + b"\r\n\r\n")
+    obj = _payload_obj(sample)
+    if obj is None or sample.kind != "mime" or sample.text != "":
+        return None
+    fields = dict(obj["fields"])
+    try:
+        head = orjson.dumps(
+            {"content_type": ctype, "charset": obj["charset"], "headers": obj["headers"]}
+        )
+        rest = orjson.dumps({"problems": obj["problems"], "credentials": obj["credentials"]})
+        if field is None:
+            tail = b',"body_base64":null,"fields":' + orjson.dumps(fields) + b"," + rest[1:]
+            return codec, b"," + head[1:-1] + b',"body":', None, tail
+        if next(iter(fields), None) != field or fields.pop(field) != "":
+            return None
+        others = orjson.dumps(fields)[1:]  # `}`, or the other fields and `}`
+        mid = b',"body_base64":null,"fields":{' + orjson.dumps(field) + b":"
+        tail = (b"}" if others == b"}" else b"," + others) + b"," + rest[1:]
+        return codec, b"," + head[1:-1] + b',"body":', mid, tail
+    except _ORJSON_REFUSED:
+        return None
+
+
+def _spliced(known: BlockJson, data: bytes, start: int) -> orjson.Fragment | None:
+    """The payload's JSON from its block's pieces and its body (`data[start:]`), or None when
+    the body does not decode as text (or as JSON) and only the general path can say why."""
+    codec, head, mid, tail = known
+    try:
+        body = orjson.dumps(data[start:].decode(codec))
+    except Exception:  # not text (or not JSON): the general path says how it renders
+        return None
+    length = b'{"length":%d' % len(data)
+    if mid is None:
+        return orjson.Fragment(b"".join((length, head, body, tail)))
+    return orjson.Fragment(b"".join((length, head, body, mid, body, tail)))
 
 
 def _command_obj(record: FrameRecord, frame: CommandFrame) -> dict[str, Any] | None:

@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dissectors.api import Direction, Frame
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import Flow
@@ -188,6 +191,92 @@ def test_json_lines_render_payloads_as_the_reference_does_whether_remembered_or_
             assert json.loads(fast) == json.loads(record_to_jsonl(record))
         assert jsonl_bytes(first, None) == jsonl_bytes(again, None)
         assert json.loads(jsonl_bytes(first, None))["payload"]["length"] == len(payload)
+
+
+_TYPES: Final = ("text/plain", "TEXT/Plain ", "text/x-msmsgscontrol", "text/x-msmsgsprofile",
+                 "text/x-keepalive", "text/x-msmsgsinvite", "application/x-msnmsgrp2p",
+                 "text/x-clientcaps", "text/x-mms-emoticon", "text/x-msmsgssystemmessage",
+                 "text/x-msnmsgr-datacast", "image/gif", "", "text")  # fmt: skip
+_PARAMS: Final = ("", "; charset=UTF-8", '; charset="utf-8"', "; charset=utf-16", "; charset",
+                  "; charset=latin-1", "; charset=raw_unicode_escape", "; charset=bogus",
+                  "; charset=punycode", "; format=x; charset=UTF-8")  # fmt: skip
+_LINES: Final = ("MIME-Version: 1.0", "TypingUser: bob@example.com", "RecordingUser: x",
+                 "P4-Context: Bob", "Roster: a;b", "LoginTime: 1066000000", "Kid: x",
+                 "MemberIdHigh: 1", "MemberIdLow: 2", "ClientPort: 18183", "ClientIP: 1.2.3",
+                 "MSPAuth: t=0123456789abcdefghij&p=x", "Cookie: t=0123456789abcdefghij",
+                 "Content-Type: text/x-msmsgsinvite", "no colon here", ": no name",
+                 "Bad Name: x", "Ünïcode: välue", "text: header named like the field")  # fmt: skip
+
+
+def _encoded(text: str, codec: str) -> bytes:
+    """`text` in `codec`, lone surrogates and all where the codec can write them."""
+    return text.encode(codec, "surrogatepass" if codec.startswith("utf") else "backslashreplace")
+
+
+_BODIES: Final = st.one_of(
+    st.binary(max_size=60),
+    st.sampled_from([b"", b"\r\n", b"\x00\x00", b"\\ud800", b"\xff\xfe"]),
+    st.lists(st.sampled_from((*_LINES, "Invitation-Command: INVITE", "Type: 1", "ID: 1")))
+    .map(lambda lines: "\r\n".join(lines).encode()),
+    st.sampled_from([b"\x00" * 48 + b"\x00\x00\x00\x01", b":)\t<msnobj/>\t"]),
+    st.builds(
+        _encoded,
+        st.text(max_size=40),
+        st.sampled_from(["utf-8", "utf-16", "latin-1", "raw_unicode_escape"]),
+    ),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    ctype=st.sampled_from(_TYPES),
+    params=st.sampled_from(_PARAMS),
+    lines=st.lists(
+        st.one_of(
+            st.sampled_from(_LINES),
+            st.text(max_size=30).map(lambda v: "X-MMS-IM-Format: " + v),
+            st.text(max_size=20).map(lambda v: "TypingUser: " + v),
+        ),
+        max_size=6,
+    ),
+    with_type=st.sampled_from([True, True, True, False]),
+    crlf=st.sampled_from(["\r\n", "\r\n", "\r\n", "\n"]),
+    bodies=st.lists(_BODIES, min_size=2, max_size=4),
+)
+def test_json_lines_render_generated_payloads_byte_for_byte_as_the_plain_path_does(
+    ctype: str, params: str, lines: list[str], with_type: bool, crlf: str, bodies: list[bytes]
+) -> None:
+    """Small payloads rendered on the fast path (remembered whole, or spliced into their
+    header block's remembered JSON when the content type's decoder reads the body only as
+    text) come out byte for byte as `record_to_jsonl` writes them, for any header block and
+    body: several bodies share each generated block, as a sender's messages do."""
+    from msnsniff.output import jsonl_bytes
+
+    head = ([f"Content-Type: {ctype}{params}"] if with_type else []) + lines
+    block = crlf.join(head).encode("utf-8", "surrogatepass")
+    for body in bodies:
+        payload = (block + crlf.encode() * 2 + body)[:512]
+        record = _msg(payload)
+        fast = jsonl_bytes(record, None)
+        assert fast == (record_to_jsonl(record) + "\n").encode()
+
+
+def test_a_header_block_is_remembered_only_when_its_decoder_reads_the_body_as_text_alone() -> None:
+    """A chat message's and a typing notification's blocks are rendered once and shared by
+    the messages that repeat them; an invitation's or a P2P chunk's (whose fields come from
+    the body) and a block with a charset no codec reads are never remembered."""
+    from msnsniff.output import _block_json, jsonl_bytes
+
+    text_block = TEXT[: TEXT.index(b"\r\n\r\n")]
+    assert _block_json(text_block) is not None
+    assert _block_json(TYPING[: TYPING.index(b"\r\n\r\n")]) is not None
+    for ctype in (b"text/x-msmsgsinvite", b"application/x-msnmsgrp2p", b"text/plain; charset=x"):
+        assert _block_json(b"MIME-Version: 1.0\r\nContent-Type: " + ctype) is None
+    before = _block_json.cache_info().hits
+    for body in (b"one", b"two \xe2\x98\x83", b"\xff not UTF-8"):
+        record = _msg(text_block + b"\r\n\r\n" + body)
+        assert jsonl_bytes(record, None) == (record_to_jsonl(record) + "\n").encode()
+    assert _block_json.cache_info().hits >= before + 3
 
 
 def _credential_values(obj: dict[str, Any]) -> set[str]:

@@ -134,6 +134,24 @@ COMMAND_READERS: Final[Mapping[str, Reader]] = MappingProxyType(
 """How each payload command's bytes are read; three-digit error codes read as XML."""
 
 
+MIME_COMMANDS: Final = frozenset(c for c, r in COMMAND_READERS.items() if r is read_mime)
+"""The commands whose payload `read_mime` reads (it does not look at the command)."""
+
+BODY_AS_TEXT: Final[Mapping[str, str | None]] = MappingProxyType(
+    {
+        "text/plain": "text",
+        "text/x-msmsgscontrol": None,
+        "text/x-msmsgsprofile": None,
+        "text/x-keepalive": None,
+    }
+)
+"""Content types whose decoder reads the body only as its text, whole, into the named field
+(always the first one; None: not into any). When the body decodes, everything else about
+such a payload (headers, the other fields, problems, credentials) depends on its header block
+alone, so a renderer may work it out once per block (`msnsniff.output` does, for JSON Lines).
+A decoder that starts reading anything else of the body must leave this table."""
+
+
 def reader_for(cmd: str) -> Reader:
     """The payload reader for a command: its own, XML for an error code's, else the generic one."""
     reader = COMMAND_READERS.get(cmd)
