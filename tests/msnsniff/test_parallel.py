@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.cli import main
-from msnsniff.parallel import Item, _runs, widen_pipe
+from msnsniff.parallel import Batch, _Merge, widen_pipe
 from tests.conftest import Generate
 from tests.helpers import real_capture
 from tests.msnsniff.capture.test_pcap import pcapng_bytes
@@ -110,35 +110,40 @@ def test_bad_job_count_is_refused(capture: Path) -> None:
     st.lists(st.sets(st.integers(0, 10_000)), min_size=1, max_size=4),
     st.lists(st.integers(1, 5), min_size=1),  # batch sizes, in turn
 )
-def test_the_runs_give_what_heapq_merge_gives(keysets: list[set[int]], sizes: list[int]) -> None:
+def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]], sizes: list[int]) -> None:
     # keys are unique across workers, as a flow belongs to one
     seen: set[int] = set()
-    streams: list[list[Item]] = []
+    streams: list[list[int]] = []
     for keys in keysets:
         mine = sorted(keys - seen)
         seen |= keys
-        streams.append([(key, i, f"line {key}", None) for i, key in enumerate(mine)])
-    batches: list[list[list[Item]]] = []  # each worker's stream cut into batches
+        streams.append(mine)
+    batches: list[list[Batch]] = []  # each worker's stream cut into batches
     for stream in streams:
-        cut: list[list[Item]] = []
+        cut: list[Batch] = []
         at = 0
         while at < len(stream):
             size = sizes[len(cut) % len(sizes)]
-            cut.append(stream[at : at + size])
+            part = stream[at : at + size]
+            cut.append((part, at + 1, [b"line %d" % key for key in part], {}))
             at += size
         batches.append(cut)
     queues = [iter(cut) for cut in batches]
     fetches: list[int] = []
 
-    def fetch(worker: int) -> list[Item] | None:
+    def fetch(worker: int) -> Batch | None:
         fetches.append(worker)
         return next(queues[worker], None)
 
-    merged = [(batch[j], worker) for worker, batch, start, end in _runs(fetch, len(streams))
-              for j in range(start, end)]  # fmt: skip
-    expected = list(heapq.merge(*[[(item, w) for item in s] for w, s in enumerate(streams)]))
+    merge = _Merge(fetch, len(streams))
+    merged = []
+    while (worker := merge.next()) >= 0:
+        line = merge.lines[worker][merge.index]
+        merged.append((int(line.split()[1]), merge.first[worker] + merge.index, line, worker))
+    expected = list(heapq.merge(*[[(key, i + 1, b"line %d" % key, w) for i, key in enumerate(s)]
+                                  for w, s in enumerate(streams)]))  # fmt: skip
     assert merged == expected
-    assert [item[0] for item, _worker in merged] == sorted(seen)
+    assert [key for key, _local, _line, _worker in merged] == sorted(seen)
     assert len(fetches) == sum(len(cut) + 1 for cut in batches)  # every batch, then the end
 
 

@@ -162,21 +162,27 @@ def test_max_held_overflow_is_the_same_with_jobs(tmp_path: Path) -> None:
 def test_renumber_forgets_replies_no_request_names() -> None:
     """The parent must not keep a global number for every late reply forever.
 
-    `_Renumber.add` (parallel.py:207-208) records every reply's local -> global number in
-    `self.replies[worker]`, and only a request's line that names it pops it again (line 224).
-    A late reply (its request timed out and was printed with `"replies":[]`, or was forced
-    out by max_held) is named by no request, so its entry stays until the end of the read:
-    one entry per such reply, growing with the capture.
+    `_Renumber` records a reply's local -> global number in `self.replies[worker]` while a
+    request waits (it may name the reply). A late reply (its request timed out and was
+    printed with `"replies":[]`, or was forced out by max_held) is named by no request, so
+    unless it is forgotten once no waiting request can name it, its entry stays until the
+    end of the read: one entry per such reply, growing with the capture.
     """
-    from msnsniff.parallel import _Renumber
+    from msnsniff.parallel import _Output, _Renumber
 
     renumber = _Renumber(1)
-    renumber.add(1, 0, 1, "request", (None, (), None))  # timed out: printed with no reply
-    out = list(renumber.ready(final=False))
-    for i in range(2, 1002):  # late replies to it
-        renumber.add(i, 0, i, "late reply", (1, None, 99.0))
-        out += renumber.ready(final=False)
-    assert len(out) == 1001
+    output = _Output(lambda data: None)
+    output.parts.extend([b"", b""])  # the two requests' pairings
+    renumber.request(1, 0, 1, (), None, b"}", 0)  # timed out: printed with no reply
+    renumber.ready(1, False, output, True)
+    renumber.request(2, 0, 2, (1003,), None, b"}", 1)  # waits for its reply, frame 1003
+    for i in range(3, 1003):  # late replies to the first request, while the second waits
+        assert renumber.reply(i, 0, i, 1) == 1
+        renumber.ready(i, False, output, True)
+    assert output.parts == [b',"request":null,"replies":[]}', b""]
+    assert renumber.reply(1003, 0, 1003, 2) == 2
+    renumber.ready(1003, False, output, True)
+    assert output.parts[1] == b',"request":null,"replies":[1003]}'
     assert len(renumber.replies[0]) == 0
 
 
