@@ -13,9 +13,11 @@ pairing or findings changed and draws the rows again if a request went unanswere
 and refreshes the side views under the workspace's lock. A side view's request (filter or
 jump) is answered as it is made, within its key; the keys typed behind it that reached the
 view are handed on to the stream, which holds them until its new rows are shown. The app's
-priority keys (`/`, `z`, the tabs' digits, Tab, `?`, F1) typed while a side view has the
-keys wait their turn there like any other key, so they act after a request typed before
-them, on the stream it shows (`_waits_its_turn`). A key whose binding moves the keys away
+priority keys (`/`, `z`, the tabs' digits, Tab, `?`, F1) typed while a side view or the
+stream has the keys wait their turn there like any other key, so they act after the keys
+typed before them: after a request, on the stream it shows; after the stream's moves, not
+before them on the rows a fold gives (`_waits_its_turn`); held by the stream, in their turn
+among its held keys. A key whose binding moves the keys away
 from the widget it was handed to (Escape, `n` in a side view) hands on the keys typed
 behind it in the same way.
 The app never parses: frames come from the index, facts from analyzers.
@@ -97,6 +99,8 @@ def _escape_then(event: events.Key) -> events.Key | None:
 # containers that only scroll: a tab's keys go to its first list, table or tree before them
 SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll)
 SIDE_VIEWS = (SessionsView, ContactsView, ChatView, StatsView)
+# where the app's priority keys wait for the keys typed before them (`_waits_its_turn`)
+IN_TURN_VIEWS = (*SIDE_VIEWS, StreamView)
 _USER_INPUT = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 
 
@@ -110,8 +114,8 @@ MAIN_SCREEN_ACTIONS: Final = TYPED_ACTIONS | {"help_key"}
 """Priority actions that do nothing over the help (`check_action`)."""
 
 IN_TURN_ACTIONS: Final = MAIN_SCREEN_ACTIONS | {"focus_next", "focus_previous"}
-"""Priority actions that, typed while a side view has the keys, wait for the keys typed
-before them there (`_waits_its_turn`); Ctrl-C still quits at once."""
+"""Priority actions that, typed while a side view or the stream has the keys, wait for the
+keys typed before them there (`_waits_its_turn`); Ctrl-C still quits at once."""
 
 
 class MsnsniffApp(App[int]):
@@ -133,7 +137,8 @@ class MsnsniffApp(App[int]):
         Binding("slash", "search", "Search", priority=True),
         Binding("n", "search_next(1)", "Next match", show=False),
         Binding("N", "search_next(-1)", "Previous match", show=False),
-        # priority too: the fold's pass starts, and holds the stream's keys, as `z` arrives
+        # priority too: the fold's pass holds the stream's keys from `z` on (on the stream and
+        # in a side view, `z` first waits for the keys typed before it: `_waits_its_turn`)
         Binding("z", "toggle_noise", "Fold PNG/QNG", priority=True),
         Binding("x", "toggle_hex", "Hex dump", show=False),  # the detail pane's, from anywhere
         # priority too: the keys typed right behind a tab's key go to the tab it opens
@@ -295,13 +300,17 @@ class MsnsniffApp(App[int]):
 
     def _waits_its_turn(self, key: str) -> bool:
         """`key` is one of the app's priority keys (IN_TURN_ACTIONS) that would act now,
-        and a side view has the keys: it is handed to the view like an ordinary key and acts
-        when it comes back up to the app (`on_key`), after the keys typed before it. Acting
-        as it arrives, it came before a request those keys make (`2` Enter `3` typed fast
-        ended on the stream Enter showed, not on Contacts; Enter `z` in Contacts with a
-        filter on cleared the filter: the fold's pass had emptied the rows, so the jump
-        could not find its frame). Everywhere else they still act as they arrive, so the
-        keys typed behind them go where they put the keys."""
+        and a side view or the stream has the keys: it is handed to the view like an
+        ordinary key and acts when it comes back up to the app (`on_key`), after the keys
+        typed before it, or in its turn among the keys the stream holds for new rows
+        (`StreamView._run_held`). Acting as it arrives, it came before a request those keys
+        make (`2` Enter `3` typed fast ended on the stream Enter showed, not on Contacts;
+        Enter `z` in Contacts with a filter on cleared the filter: the fold's pass had
+        emptied the rows, so the jump could not find its frame), and `z` began holding the
+        stream's keys before the moves typed before it had reached the stream (`j j z` on
+        frame 43 moved through the folded rows to 47: typed slowly, 43 stays selected). In
+        the boxes and the detail pane they still act as they arrive (no request or hold to
+        wait for there), and the keys typed behind them go where they put the keys."""
         bindings = self._bindings.key_to_bindings.get(key)
         if not bindings or not any(b.priority and b.action.partition("(")[0] in IN_TURN_ACTIONS
                                    and self.check_action(b.action.partition("(")[0], ())
@@ -309,7 +318,7 @@ class MsnsniffApp(App[int]):
             return False
         focused = self.focused
         return focused is not None and not isinstance(focused, Input) and any(
-            isinstance(node, SIDE_VIEWS) for node in focused.ancestors_with_self)
+            isinstance(node, IN_TURN_VIEWS) for node in focused.ancestors_with_self)
 
     async def on_key(self, event: events.Key) -> None:
         """A key coming back up from the widget it was handed to, after a priority key typed

@@ -11,6 +11,9 @@ new filter or fold, whose pass runs in a worker: `replace_rows`, then `add_rows`
 that was selected stays selected once the pass reaches it, or, hidden now, the nearest shown
 frame before it; the keys that reach the view meanwhile are held and run in order once the
 first rows of the new list are shown and that frame is placed (`hold_keys`, `release_keys`).
+The app's priority keys typed on the view wait their turn here too (the app's
+`_waits_its_turn`): held, they act in their turn, and if one moves the keys elsewhere (`/`,
+a tab), the keys held behind it go there.
 """
 
 from __future__ import annotations
@@ -203,9 +206,18 @@ class StreamView(ScrollView, can_focus=True):
             return  # the rows were replaced again since: that pass releases them
         held, self._held = self._held, None
         for i, event in enumerate(held):
-            await run_binding(self, event.key)
+            focused = self.app.focused
+            # the app's priority keys that waited their turn here (`z`, `/`, a tab's digit,
+            # Tab, `?`) act now, in their turn
+            await run_binding(self, event.key, priority=True)
             if self._held is not None:  # that key replaced the rows again (`z`)
                 self._held[:0] = held[i + 1 :]
+                return
+            if self.app.focused is not focused:
+                # that key moved the keys (`/` opened the search box, a tab's digit): the
+                # keys held behind it go there, as keys just typed
+                for later in held[i + 1 :]:
+                    self.app.post_message(events.Key(later.key, later.character))
                 return
 
     # --- drawing --------------------------------------------------------------------------

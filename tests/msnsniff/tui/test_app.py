@@ -1110,6 +1110,10 @@ def test_escape_typed_ahead_in_a_box_closes_it_in_its_turn() -> None:
             search = app.query_one("#search", Input)
             for key in ("slash", "a", "b", "c", "escape", "z"):  # at once, as a terminal read
                 app.post_message(events.Key(key, key if len(key) == 1 else None))
+            for _ in range(250):  # z goes a long way round (stream, app, box, stream, app)
+                if app.fold_noise:
+                    break
+                await asyncio.sleep(0.02)
             await scanned(app, pilot)
             assert search.value == "abc" and app.fold_noise and app.focused is stream
             assert not search.display and search.region.height == 0
@@ -1577,5 +1581,51 @@ def test_priority_keys_typed_just_after_a_side_view_request_act_after_it() -> No
             await settled(app, pilot)
             assert not isinstance(app.screen, HelpScreen) and app.is_running
             assert tree.has_focus
+
+    asyncio.run(main())
+
+
+def test_stream_keys_typed_just_before_z_or_slash_act_before_it() -> None:
+    """`j j z` typed fast on frame 43: `z` (a priority key) folded the PNG/QNG as it
+    arrived and started holding the stream's keys, so the two j still on their way to the
+    stream were held and moved through the folded rows (47, where typed slowly the fold
+    selects 43 again: 45, a QNG, is hidden, and 44, a PNG); `j z j` gave 47 for 46,
+    `z j z j` 45 for 47. The app's
+    priority keys typed while the stream has the keys now wait their turn there, as in a side
+    view: keys act in the order typed. `/` held behind a fold still opens the search box,
+    with the keys typed behind it in the box."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            cases = [  # the keys, at once, then the fold and the frame selected, as typed slowly
+                (("j", "j", "z"), True, 43),
+                (("j", "z", "j"), True, 46),
+                (("z", "j", "z", "j"), False, 47),
+            ]
+            for typed, folded, selected in cases:
+                stream.select_frame(43)
+                await pilot.pause(0.2)
+                for key in typed:  # at once, as a terminal read gives them
+                    app.post_message(events.Key(key, key))
+                for _ in range(3):  # each fold's pass, then the keys it held
+                    await scanned(app, pilot)
+                    await pilot.pause(0.2)
+                assert (app.fold_noise, stream.selected) == (folded, selected), typed
+                if app.fold_noise:
+                    await pilot.press("z")
+                    await scanned(app, pilot)
+            search = app.query_one("#search", Input)
+            stream.select_frame(43)
+            await pilot.pause(0.2)
+            for key in ("z", "j", "slash", "a"):
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            for _ in range(250):  # the box opens once the fold's rows are shown
+                if search.value == "a":
+                    break
+                await asyncio.sleep(0.02)
+            await scanned(app, pilot)
+            assert app.fold_noise and search.value == "a" and app.focused is search
 
     asyncio.run(main())
