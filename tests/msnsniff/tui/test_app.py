@@ -969,11 +969,19 @@ def test_a_key_typed_just_after_a_tab_key_goes_to_that_tab() -> None:
             assert stream.selected == 1 and tree.cursor_line == 0
             for key, char in (("2", "2"), ("down", None)):
                 app.post_message(events.Key(key, char))  # at once, as a terminal read gives
-            await pilot.pause(0.3)
+            for _ in range(500):  # until Down has moved something (10 s on a loaded machine)
+                if tree.cursor_line != 0 or stream.selected != 1:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.1)
             assert app.focused is tree and tree.cursor_line == 1 and stream.selected == 1
             for key, char in (("1", "1"), ("down", None)):
                 app.post_message(events.Key(key, char))
-            await pilot.pause(0.3)
+            for _ in range(500):
+                if tree.cursor_line != 1 or stream.selected != 1:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.1)
             assert stream.selected == 2 and tree.cursor_line == 1
             await pilot.press("f", *"msnp.error == 215")
             assert app.query_one("#filter-input", Input).value == "msnp.error == 215"
