@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from textual import events
@@ -86,6 +86,24 @@ async def searched(app: MsnsniffApp, pilot: Pilot[int]) -> None:
             break
         await asyncio.sleep(0.02)
     await pilot.pause(0.1)
+
+
+KEY_NAMES: Final = {"/": "slash", " ": "space", '"': "quotation_mark", "=": "equals_sign",
+                    ".": "full_stop"}  # fmt: skip
+
+
+def post_keys(app: MsnsniffApp, *typed: str) -> None:
+    """Keys posted at once, as one terminal read gives them (`pilot.press` waits for each):
+    a key by its name, with its character when it is one."""
+    for key in typed:
+        app.post_message(events.Key(KEY_NAMES.get(key, key), key if len(key) == 1 else None))
+
+
+async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
+    """Wait until the keys posted have acted and every frame has been looked at."""
+    await pilot.pause(0.2)
+    await scanned(app, pilot)
+    await pilot.pause(0.2)
 
 
 def test_loading_selection_detail_and_pairs() -> None:
@@ -383,22 +401,16 @@ def test_keys_typed_fast_after_slash_or_f_go_to_the_box_it_opens() -> None:
     handled. They belonged to the search box, but went to the stream: `z` folded it and
     `q` quit. In a box, `/` and `f` are text."""
 
-    def keys(app: MsnsniffApp, text: str) -> None:
-        names = {"/": "slash", " ": "space", '"': "quotation_mark", "=": "equals_sign",
-                 ".": "full_stop"}  # fmt: skip
-        for ch in text:  # posted at once, not one by one as pilot.press does
-            app.post_message(events.Key(names.get(ch, ch), ch))
-
     async def main() -> None:
         app = app_for("msnp8_demo")
         async with app.run_test(size=SIZE) as pilot:
             await loaded(app, pilot)
-            keys(app, "/zzq")
+            post_keys(app, *"/zzq")
             await pilot.pause(0.2)
             assert app.is_running and not app.fold_noise
             assert app.query_one("#search", Input).value == "zzq"
             await pilot.press("escape")
-            keys(app, 'f/msnp.cmd == "ADD"')
+            post_keys(app, *'f/msnp.cmd == "ADD"')
             await pilot.pause(0.2)
             assert app.query_one("#filter-input", Input).value == '/msnp.cmd == "ADD"'
             await pilot.press("escape", "slash", "f")  # the old text is selected: replaced
@@ -1069,22 +1081,17 @@ def test_keys_typed_ahead_of_a_new_filter_act_on_its_rows() -> None:
     had already gone by when its pass began. A key that opens a box meanwhile still opens
     it at once."""
 
-    def keys(app: MsnsniffApp, *typed: str) -> None:
-        names = {".": "full_stop", " ": "space", '"': "quotation_mark", "=": "equals_sign"}
-        for key in typed:  # at once, as a terminal read gives them
-            app.post_message(events.Key(names.get(key, key), key if len(key) == 1 else None))
-
     async def main() -> None:
         app = app_for("server_list_changes")
         async with app.run_test(size=SIZE) as pilot:
             stream = await loaded(app, pilot)
             errors = error_numbers("server_list_changes")
-            keys(app, "f", *"msnp.error", "enter", "j", "down", "j")
+            post_keys(app, "f", *"msnp.error", "enter", "j", "down", "j")
             await scanned(app, pilot)
             await pilot.pause(0.2)
             assert app.filter_text == "msnp.error" and app.focused is stream
             assert stream.selected == app.query_one(DetailView).number == errors[3]
-            keys(app, "f", "ctrl+u", "enter", "end", "z", "up", "m", "slash")
+            post_keys(app, "f", "ctrl+u", "enter", "end", "z", "up", "m", "slash")
             await scanned(app, pilot)
             await pilot.pause(0.2)
             assert app.fold_noise and app.filter_text == "" and stream.rows is not None
@@ -1093,7 +1100,7 @@ def test_keys_typed_ahead_of_a_new_filter_act_on_its_rows() -> None:
             await pilot.press("escape", "z")
             await pilot.pause(0.2)
             assert not app.fold_noise and stream.rows is None
-            keys(app, "home", "z", "j", "m")  # `z` typed to the stream, not through a box
+            post_keys(app, "home", "z", "j", "m")  # `z` typed to the stream, not through a box
             await scanned(app, pilot)
             await pilot.pause(0.2)
             assert app.fold_noise and stream.rows is not None
@@ -1267,46 +1274,37 @@ def test_a_new_filter_or_fold_keeps_the_selected_frame() -> None:
     or, hidden now, the nearest shown frame before it (the first row when none is before);
     the keys typed behind the change move from there."""
 
-    def keys(app: MsnsniffApp, *typed: str) -> None:
-        names = {".": "full_stop"}
-        for key in typed:  # at once, as a terminal read gives them
-            app.post_message(events.Key(names.get(key, key), key if len(key) == 1 else None))
-
-    async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
-        await scanned(app, pilot)
-        await pilot.pause(0.2)
-
     async def main() -> None:
         app = app_for("msnp8_demo")  # errors 34, 36, 38; PNG 44, QNG 45
         async with app.run_test(size=SIZE) as pilot:
             stream = await loaded(app, pilot)
             detail = app.query_one(DetailView)
-            keys(app, "f", *"msnp.error", "enter", "j")
+            post_keys(app, "f", *"msnp.error", "enter", "j")
             await settled(app, pilot)
             assert stream.selected == 36
-            keys(app, "z")
+            post_keys(app, "z")
             await settled(app, pilot)
             assert app.fold_noise and stream.selected == detail.number == 36
-            keys(app, "z", "j")  # a key typed behind the fold moves from the kept frame
+            post_keys(app, "z", "j")  # a key typed behind the fold moves from the kept frame
             await settled(app, pilot)
             assert not app.fold_noise and stream.selected == detail.number == 38
-            keys(app, "z", "f", "ctrl+u", "enter")  # the filter cleared, the fold still on
+            post_keys(app, "z", "f", "ctrl+u", "enter")  # the filter cleared, the fold still on
             await settled(app, pilot)
             assert app.fold_noise and app.filter_text == "" and stream.rows is not None
             assert stream.selected == detail.number == 38
-            keys(app, "z")
+            post_keys(app, "z")
             await settled(app, pilot)
             assert stream.rows is None and stream.select_frame(45)
-            keys(app, "z")  # QNG 45 and PNG 44 are hidden: the nearest shown before them
+            post_keys(app, "z")  # QNG 45 and PNG 44 are hidden: the nearest shown before them
             await settled(app, pilot)
             assert stream.selected == detail.number == 43
-            keys(app, "f", *"msnp.error", "enter", "k")  # 38 is the error before 43
+            post_keys(app, "f", *"msnp.error", "enter", "k")  # 38 is the error before 43
             await settled(app, pilot)
             assert stream.selected == detail.number == 36
-            keys(app, "f", "ctrl+u", "enter", "z")
+            post_keys(app, "f", "ctrl+u", "enter", "z")
             await settled(app, pilot)
             assert stream.rows is None and stream.select_frame(5)
-            keys(app, "f", *"msnp.error", "enter")  # no error before frame 5: the first row
+            post_keys(app, "f", *"msnp.error", "enter")  # no error before frame 5: the first row
             await settled(app, pilot)
             assert stream.selected == detail.number == 34
 
@@ -1407,15 +1405,6 @@ def test_keys_typed_just_after_a_side_view_request_act_on_the_stream(
     behind it go, in order, to the stream and its new rows (`f` behind it opens the filter
     bar); a jump to a frame the filter hides under the fold moves them from that frame."""
 
-    def keys(app: MsnsniffApp, *typed: str) -> None:
-        for key in typed:  # at once, as a terminal read gives them
-            app.post_message(events.Key(key, key if len(key) == 1 else None))
-
-    async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
-        await pilot.pause(0.2)
-        await scanned(app, pilot)
-        await pilot.pause(0.2)
-
     async def main() -> None:
         app = app_for("msnp8_demo")
         async with app.run_test(size=SIZE) as pilot:
@@ -1434,25 +1423,25 @@ def test_keys_typed_just_after_a_side_view_request_act_on_the_stream(
                 await settled(app, pilot)
                 await pilot.press("home", tab)
                 await pilot.pause(0.2)
-                keys(app, *typed)
+                post_keys(app, *typed)
                 await settled(app, pilot)
                 assert app.query_one("#tabs", TabbedContent).active == "stream", typed
                 assert app.filter_text == expression and stream.has_focus, typed
                 assert stream.selected == app.query_one(DetailView).number == selected, typed
                 assert tree.cursor_line == 0, typed  # nothing went to the Sessions tree
-            keys(app, "2", "enter", "f", *"msnp", "enter")  # f behind Enter: the filter bar
+            post_keys(app, "2", "enter", "f", *"msnp", "enter")  # f behind Enter: the filter bar
             await settled(app, pilot)
             assert app.filter_text == "msnp" and stream.has_focus
-            keys(app, "z", "f", *"frame.number == 5", "enter")  # fold, and hide frame 49
+            post_keys(app, "z", "f", *"frame.number == 5", "enter")  # fold, and hide frame 49
             await settled(app, pilot)
             assert stream.rows is not None and list(stream.rows) == [5]
             # Contacts: the filter is cleared to show 49; the held j runs once a screenful
             # past the frame the pass keeps is shown (one row here, as in a big capture)
             monkeypatch.setattr("msnsniff.tui.app.FIRST_BATCH", 1)
-            keys(app, "3", "enter", "j")
+            post_keys(app, "3", "enter", "j")
             await settled(app, pilot)
             assert app.filter_text == "" and app.fold_noise and stream.selected == 50
-            keys(app, "f", *"msnp", "enter", "2", "down")  # the filter's pass began after 2:
+            post_keys(app, "f", *"msnp", "enter", "2", "down")  # the filter's pass began after 2:
             await settled(app, pilot)  # it left the keys in the tab 2 opened
             assert app.filter_text == "msnp" and app.focused is tree and tree.cursor_line == 1
 
@@ -1465,10 +1454,6 @@ def test_keys_typed_just_after_escape_or_n_in_a_pane_go_to_the_stream() -> None:
     (Down moved the hidden tree instead); the same behind Escape in the fields tree, and
     behind `n` in Contacts (which shows the stream). The keys typed behind a key that
     moved the keys away from the widget they were handed to go where it moved them."""
-
-    def keys(app: MsnsniffApp, *typed: str) -> None:
-        for key in typed:  # at once, as a terminal read gives them
-            app.post_message(events.Key(key, key if len(key) == 1 else None))
 
     async def main() -> None:
         app = app_for("msnp8_demo")
@@ -1486,14 +1471,14 @@ def test_keys_typed_just_after_escape_or_n_in_a_pane_go_to_the_stream() -> None:
             for before, typed, selected in cases:
                 await pilot.press(*before)
                 await pilot.pause(0.2)
-                keys(app, *typed)
+                post_keys(app, *typed)
                 await searched(app, pilot)
                 assert stream.has_focus and stream.selected == selected, typed
                 assert tree.cursor_line == 0, typed  # nothing went to the Sessions tree
             timeline = app.query_one("#contacts-timeline", DataTable)
             await pilot.press("3")
             row = timeline.cursor_row
-            keys(app, "n", "up")  # (the search runs in a worker: the keys do not wait for it)
+            post_keys(app, "n", "up")  # (the search runs in a worker: the keys do not wait for it)
             await searched(app, pilot)
             assert stream.has_focus and stream.selected in (61, 62)
             assert timeline.cursor_row == row  # up went to the stream, not the hidden timeline
@@ -1534,11 +1519,6 @@ def test_priority_keys_typed_just_after_a_side_view_request_act_after_it() -> No
     def keys(app: MsnsniffApp, *typed: tuple[str, str | None]) -> None:
         for key, char in typed:  # at once, as a terminal read gives them
             app.post_message(events.Key(key, char))
-
-    async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
-        await pilot.pause(0.2)
-        await scanned(app, pilot)
-        await pilot.pause(0.2)
 
     async def main() -> None:
         app = app_for("msnp8_demo")
