@@ -67,18 +67,29 @@ def _exchange(port: int) -> None:
     srv.close()
 
 
+def _start_sniff(iface: str, *args: str,
+                 stdout: int = subprocess.PIPE) -> subprocess.Popen[str]:  # fmt: skip
+    """`msnsniff sniff -i IFACE ARGS`, returned once it says it is capturing (killed if it
+    says anything else first)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", iface, *args],
+        cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    if f"capturing on {iface}" not in first:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"sniff did not start capturing: {first!r}")
+    return proc
+
+
 def _sniff_live(port: int, args: list[str], traffic: Callable[[], None],
                 stop: signal.Signals = signal.SIGINT) -> tuple[int, str, str]:  # fmt: skip
     """Run `msnsniff sniff -i lo -f 'tcp port PORT' ARGS`, make `traffic` once it captures,
     then stop it with `stop`: (exit status, stdout, stderr)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_sniff("lo", "-f", f"tcp port {port}", *args)
     try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
         traffic()
         time.sleep(1.0)
     finally:
@@ -114,14 +125,8 @@ def test_sniff_c_stops_after_exactly_n_packets(tmp_path: Path) -> None:
     so the pcap and the count held more than N packets (tcpdump -c N writes exactly N)."""
     port = _free_port()
     out = tmp_path / "three.pcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", str(out), "-c", "3", "-T", "none"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_sniff("lo", "-f", f"tcp port {port}", "-w", str(out), "-c", "3", "-T", "none")
     try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
         _exchange(port)  # about twenty packets, in bursts
         _stdout, stderr = proc.communicate(timeout=20)
     finally:
@@ -272,14 +277,9 @@ def test_sniff_says_how_many_packets_the_kernel_dropped_as_tcpdump_does(tmp_path
     port = _free_port()
     out = tmp_path / "drops.pcap"
     sent = 10_000  # (the capture buffer holds about 1,800 of them)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"udp port {port}",
-         "-w", str(out)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_sniff("lo", "-f", f"udp port {port}", "-w", str(out),
+                        stdout=subprocess.DEVNULL)  # fmt: skip
     try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as source:  # fmt: skip
             sink.bind(("127.0.0.1", port))
@@ -345,15 +345,11 @@ def test_a_quiet_connection_shows_the_frames_after_a_lost_segment_while_still_op
 
     port = _free_port()
     lost = f"src port {port} and not tcp[((tcp[12]&0xf0)>>2):4] = 0x4c4f5354"  # "LOST"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", lost],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_sniff("lo", "-f", lost)
     lines: list[str] = []
     srv = socket.socket()
     try:
-        assert proc.stderr is not None and proc.stdout is not None
-        assert "capturing on lo" in proc.stderr.readline()
+        assert proc.stdout is not None
         stdout = proc.stdout
         reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")))
         reader.start()
@@ -390,14 +386,9 @@ def test_ctrl_c_under_a_flood_stops_promptly_and_says_what_was_not_decoded(
 
     port = _free_port()
     out = tmp_path / "flood.pcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
-         "-w", str(out)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_sniff("lo", "-f", f"tcp port {port}", "-w", str(out),
+                        stdout=subprocess.DEVNULL)  # fmt: skip
     try:
-        assert proc.stderr is not None
-        assert "capturing on lo" in proc.stderr.readline()
         flood_loopback(port)  # 10 MB in 3 s
     finally:
         stopped = time.monotonic()
@@ -444,13 +435,8 @@ def test_sniff_whose_interface_goes_away_stops_at_once_and_says_why(
     with status 2 as tcpdump does, and the -w file holds every packet, valid."""
     capture_on, peer = veth
     out = tmp_path / "gone.pcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msnsniff", "sniff", "-i", capture_on, "-w", str(out)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _start_sniff(capture_on, "-w", str(out))
     try:
-        assert proc.stderr is not None
-        assert f"capturing on {capture_on}" in proc.stderr.readline()
         send_unanswered_add(peer)
         for _ in range(100):  # every packet is written (and flushed) as it is captured
             with contextlib.suppress(MsnsniffError, OSError):  # (one being written)
