@@ -9,7 +9,8 @@ reducer keeps the user's account and nick, the session id (`CAL ... RINGING id` 
 who is present (so participants get join and leave times), the messages waiting for their
 `ACK`/`NAK` (by TrID; when a TrID is sent again while its message waits, the later messages
 queue behind it in `_Sb.reused`, as the switchboard answers in order and the TrID pairing
-does), and the invitations seen (by cookie, so an ACCEPT names its file).
+does; a MSG N waits only for a NAK, and only until the switchboard sends anything else), and
+the invitations seen (by cookie, so an ACCEPT names its file).
 
 Frames become events through two tables: `HANDLERS` by (direction, command) for the
 participant commands and `CONTENT` by MSG content type for the payloads (instant message,
@@ -123,6 +124,7 @@ class _Sb:
     message_count: int = 0
     waiting: dict[int, _Waiting] = field(default_factory=dict)  # the oldest per TrID
     reused: dict[int, deque[_Waiting]] = field(default_factory=dict)  # later ones, in order
+    nak_only: bool = False  # a MSG N may be waiting (for the NAK it gets if undelivered)
     invites: dict[object, tuple[str | None, str | None, int | None]] = field(default_factory=dict)
     calls: dict[int, str | None] = field(default_factory=dict)  # CAL TrID -> the invitee
 
@@ -284,13 +286,20 @@ class Conversations(NativeAnalyzer):
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             return
+        sb = self._conns.get(record.flow.id)
+        nak = frame.cmd == "NAK"
+        if sb is not None and sb.nak_only and not nak and frame.direction is S2C:
+            _went_on(sb)  # first: an ACK is never a MSG N's
         handler = HANDLERS.get((frame.direction, frame.cmd))
         if handler is not None:
             handler(self, record, frame)
         elif type(frame) is ErrorFrame:  # a refused CAL: the call's outcome
             self._call_refused(record, frame)
-        sb = self._conns.get(record.flow.id)
+        if sb is None:
+            sb = self._conns.get(record.flow.id)
         if sb is not None:
+            if nak and sb.nak_only:
+                _went_on(sb)  # after the NAK took the oldest message it may answer
             sb.last = record.no
             if record.ts is not None:
                 sb.ended = record.ts
@@ -444,6 +453,8 @@ class Conversations(NativeAnalyzer):
                     queue.popleft()
             if len(sb.waiting) > MAX_WAITING:
                 del sb.waiting[next(iter(sb.waiting))]
+            if ack == "N":
+                sb.nak_only = True
 
     def _ack(self, record: FrameRecord, frame: CommandFrame) -> None:
         self._settle(record, frame, True)
@@ -541,6 +552,27 @@ class Conversations(NativeAnalyzer):
         if stay is not None:
             stay.left, stay.left_frame, stay.left_by = record.ts, record.no, how
         self._emit(sb, Left(record.no, record.ts, record.flow.id, _shared(who), how))
+
+
+def _went_on(sb: _Sb) -> None:
+    """The switchboard sent a frame that is no NAK of the MSG N messages waiting: they were
+    delivered (a NAK would have come first), so they wait no more, as the TrID pairing settles
+    them (`transactions.ONLY_ANSWERED_BY`); their `delivered` stays unknown (None)."""
+    sb.nak_only = False
+    for trid in list(dict.fromkeys([*sb.waiting, *sb.reused])):
+        first, queue = sb.waiting.get(trid), sb.reused.get(trid)
+        entries = ([] if first is None else [first]) + ([] if queue is None else [*queue])
+        kept = [e for e in entries if e[2].args[:1] != ("N",)]
+        if len(kept) == len(entries):
+            continue
+        if kept:
+            sb.waiting[trid] = kept[0]
+        elif first is not None:
+            del sb.waiting[trid]
+        if len(kept) > 1:
+            sb.reused[trid] = deque(kept[1:])
+        elif queue is not None:
+            del sb.reused[trid]
 
 
 def _refused(sb: _Sb) -> None:

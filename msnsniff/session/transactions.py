@@ -27,12 +27,15 @@ to it. Frames are taken in capture order:
   outcome: several CALs may ring at once, each waits for its own invitee), and is
   otherwise unsolicited (NLN, FLN, RNG, CHL, ADD 0 RL, MSG from Hotmail, OUT...).
 * A transaction is settled when a later server frame is not part of it, when it expects no
-  reply (MSG U and N), when the connection ends, or, while it has no reply yet, when a frame
+  reply (MSG U), when the connection ends, or, while it has no reply yet, when a frame
   of its connection comes `timeout` seconds of capture time after the request (each
   connection keeps its own clock, so a split across processes sees the same). A CAL that
   rang stays open for its JOI (other server frames may come first) until the JOI, the
   connection's end or the timeout; a JOI after that is unsolicited. Settling a transaction
-  that wanted a reply and got none is a finding.
+  that wanted a reply and got none is a finding. A MSG N wants none but gets a NAK when the
+  switchboard could not deliver it (`ONLY_ANSWERED_BY`): it stays open for that NAK, like
+  an answered request, until a later server frame is not part of it, and no other reply
+  (an ACK) is its, so with a reused TrID the NAK goes to the oldest message that may take it.
 
 Settled transactions are forgotten once a connection holds over twice `KEEP` transactions
 (the last `KEEP` settled stay, for a late reply), and a connection's state goes when it
@@ -84,6 +87,13 @@ reuses; any other reply (a second ACK after a MSG's ACK or NAK) is the next requ
 NO_REPLY_EXPECTED: Final = frozenset({("MSG", "U"), ("MSG", "N")})
 """(command, first argument) of requests that are fine without any reply."""
 
+ONLY_ANSWERED_BY: Final[Mapping[tuple[str, str], frozenset[str]]] = MappingProxyType(
+    {("MSG", "N"): frozenset({"NAK"})}  # N: a NAK when it could not be delivered, else nothing
+)
+"""(command, first argument) of requests that are fine without a reply but may still get one
+of these (or an error reply): they stay open for it until the next server frame that is not
+part of them, as an answered request does, and no other reply is theirs."""
+
 
 @dataclass(slots=True)
 class Transaction:
@@ -100,6 +110,7 @@ class Transaction:
     outcome: int | None = None  # a later frame it led to (the JOI after a CAL that rang)
     settled: bool = False
     invitee: str | None = None  # CAL: the account invited, whose JOI is the outcome
+    only: frozenset[str] | None = None  # the only replies it takes (ONLY_ANSWERED_BY)
 
 
 @dataclass(slots=True)
@@ -240,7 +251,8 @@ class Transactions(NativeAnalyzer):
             ))  # fmt: skip
         conn.last_trid = trid
         args = frame.args
-        expects = (frame.cmd, args[0] if args else "") not in NO_REPLY_EXPECTED
+        kind = (frame.cmd, args[0] if args else "")
+        expects = kind not in NO_REPLY_EXPECTED
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
         if frame.cmd == "CAL" and args:
             txn.invitee = args[0].lower()
@@ -252,17 +264,24 @@ class Transactions(NativeAnalyzer):
             self._on_request(txn)
         if expects:
             conn.waiting.append(txn)
-        else:
+            return
+        only = ONLY_ANSWERED_BY.get(kind)
+        if only is None:
             self._settle(txn, None)
+        else:  # open for its one possible reply until the next server frame not part of it
+            txn.only = only
+            conn.answered.append(txn)
 
     def _server(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
         trid = frame.trid
         if trid:  # a non-zero TrID: a reply
             txn = conn.open.get(trid)
-            if conn.reused and txn is not None:
-                reuse = conn.reused.get(trid)
+            if txn is not None:
+                reuse = conn.reused.get(trid) if conn.reused else None
                 if reuse is not None:
                     txn = self._reused_reply(conn, trid, reuse, txn, frame)
+                elif txn.only is not None and not _takes(txn, frame):
+                    txn = None  # an ACK to a MSG N: no MSG with that TrID asked for one
             if txn is None:
                 self._sink(Finding(
                     Severity.WARN, "trid.unknown_reply",
@@ -298,12 +317,13 @@ class Transactions(NativeAnalyzer):
     @staticmethod
     def _reused_reply(
         conn: _Conn, trid: int, reuse: _Reuse, newest: Transaction, frame: CommandFrame
-    ) -> Transaction:
+    ) -> Transaction | None:
         """Which of the requests sharing a reused TrID `frame` answers (see the module
-        docstring); forgets the TrID's reuse once only the newest request is left."""
+        docstring), None when none takes it; forgets the TrID's reuse once only the newest
+        request is left."""
         cmd = frame.cmd
         older = [t for t in reuse.older if not t.settled]
-        candidates = [*older, newest]
+        candidates = [t for t in (*older, newest) if t.only is None or _takes(t, frame)]
         error = isinstance(frame, ErrorFrame)
         txn = next((t for t in candidates if not t.settled and not t.replies
                     and (error or t.cmd == cmd)), None)  # fmt: skip
@@ -313,7 +333,8 @@ class Transactions(NativeAnalyzer):
                     and cmd in CONTINUES.get(last.cmd, ())):
                 txn = last
             else:
-                txn = next((t for t in candidates if not t.settled and not t.replies), newest)
+                txn = next((t for t in candidates if not t.settled and not t.replies),
+                           candidates[-1] if candidates else None)  # fmt: skip
         reuse.last = txn
         reuse.older = older
         if not older:
@@ -321,7 +342,7 @@ class Transactions(NativeAnalyzer):
         return txn
 
     def _reply(self, conn: _Conn, txn: Transaction, record: FrameRecord) -> None:
-        if not txn.replies and not txn.settled:
+        if not txn.replies and not txn.settled and txn.only is None:  # (those are there)
             conn.answered.append(txn)
         txn.replies.append(record.no)
         self.pairs += 1
@@ -389,3 +410,8 @@ class Transactions(NativeAnalyzer):
                 return
             waiting.popleft()
             self._settle(txn, f"no reply within {self._timeout:g} s")
+
+
+def _takes(txn: Transaction, frame: CommandFrame) -> bool:
+    """Whether `frame` may answer `txn`, a request only some replies answer (`only`)."""
+    return txn.only is None or frame.cmd in txn.only or isinstance(frame, ErrorFrame)

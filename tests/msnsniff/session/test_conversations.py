@@ -387,3 +387,42 @@ def test_a_reused_trid_settles_its_messages_in_order_as_the_pairing_does() -> No
     invalid += msg("2.1", "SB", ">>>", "MSG 5 Z", PLAIN + "\r\ntwo") + "  2.5 SB --- closed\n"
     [conv], _, _ = analyse(transcript(invalid))
     assert texts(conv) == [("a@b.c", "one", False), ("a@b.c", "two", False)]
+
+
+def test_deliveries_agree_with_the_trid_pairing_when_a_msg_n_shares_a_trid() -> None:
+    """Each ACK/NAK settles the message the TrID pairing pairs it with. A MSG N (a NAK only
+    when undelivered) waited for an ACK too, so after `MSG 7 N`, `MSG 7 A`, `ACK 7` the ACK
+    went on the MSG N; and a MSG N the switchboard had gone past still took a later NAK of
+    its TrID that `read` gave to the MSG A sent after it."""
+    from msnsniff.session.transactions import Transactions
+
+    head = (
+        "  1.0 SB >>> USR 1 a@b.c 1.2\n  1.1 SB <<< USR 1 OK a@b.c A\n"
+        "  1.2 SB >>> CAL 2 x@y.z\n  1.3 SB <<< CAL 2 RINGING 7\n  1.4 SB <<< JOI x@y.z X\n"
+    )  # fmt: skip
+    text = head + msg("2.0", "SB", ">>>", "MSG 6 N", PLAIN + "\r\nn6")  # 6
+    text += msg("2.1", "SB", ">>>", "MSG 6 A", PLAIN + "\r\na6") + "  2.2 SB <<< NAK 6\n"  # 7, 8
+    text += msg("3.0", "SB", ">>>", "MSG 7 N", PLAIN + "\r\nn7")  # 9
+    text += msg("3.1", "SB", ">>>", "MSG 7 A", PLAIN + "\r\na7") + "  3.2 SB <<< ACK 7\n"  # 10, 11
+    text += msg("4.0", "SB", ">>>", "MSG 8 N", PLAIN + "\r\nn8")  # 12
+    text += msg("4.1", "SB", "<<<", "MSG x@y.z X", PLAIN + "\r\nreply")  # 13: gone past it
+    text += msg("4.2", "SB", ">>>", "MSG 8 A", PLAIN + "\r\na8") + "  4.3 SB <<< NAK 8\n"  # 14, 15
+    seen: list[ChatEvent] = []
+    paired: dict[int, int] = {}
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    txns = analysis.add(lambda sink: Transactions(
+        sink, on_reply=lambda txn, record: paired.__setitem__(record.no, txn.request)))  # fmt: skip
+    analysis.add(lambda sink: Conversations(sink, on_event=seen.append, keep=True))
+    list(analysis.run(transcript(text)))
+    assert txns.pairs == len(paired)
+    deliveries = {e.frame: (e.message_frame, e.delivered) for e in seen if isinstance(e, Delivery)}
+    assert deliveries == {8: (6, False), 11: (10, True), 15: (14, False)}
+    assert {no: request for no, request in paired.items() if no in deliveries} == {
+        8: 6, 11: 10, 15: 14,
+    }
+    [conv] = analysis.analyzers[1].conversations()  # type: ignore[attr-defined]
+    assert texts(conv)[-7:] == [
+        ("a@b.c", "n6", False), ("a@b.c", "a6", None), ("a@b.c", "n7", None),
+        ("a@b.c", "a7", True), ("a@b.c", "n8", None), ("x@y.z", "reply", None),
+        ("a@b.c", "a8", False),
+    ]

@@ -272,3 +272,53 @@ def test_an_ack_or_nak_is_a_whole_answer_so_the_next_goes_to_the_next_msg() -> N
     assert pairs_of(records, txns)[b"REA 9 a@x.com A"] == [b"REA 9 15 a@x.com A"]
     assert by_no[4].rtt == pytest.approx(0.2)
     assert not [f for f in findings if f.code == "trid.unanswered"]
+
+
+MSG_N = (
+    "  1.0 SB >>> USR 1 a@b.c 1234.5678\n"
+    "  1.1 SB <<< USR 1 OK a@b.c A\n"
+    "  2.0 SB >>> MSG 5 N 2\n"  # 3: undelivered, its NAK follows
+    "            | hi\n"
+    "  2.1 SB <<< NAK 5\n"  # 4
+    "  3.0 SB >>> MSG 6 N 2\n"  # 5: a MSG N, then a MSG A with its TrID, then one NAK
+    "            | ho\n"
+    "  3.1 SB >>> MSG 6 A 2\n"  # 6
+    "            | hu\n"
+    "  3.2 SB <<< NAK 6\n"  # 7: the oldest message that takes a NAK: the MSG N
+    "  4.0 SB >>> MSG 7 N 2\n"  # 8
+    "            | ha\n"
+    "  4.1 SB >>> MSG 7 A 2\n"  # 9
+    "            | he\n"
+    "  4.2 SB <<< ACK 7\n"  # 10: never a MSG N's: the MSG A's
+    "  5.0 SB >>> MSG 8 N 2\n"  # 11
+    "            | hy\n"
+    "  5.1 SB <<< ACK 8\n"  # 12: no MSG 8 asked for an ACK
+)
+
+
+def test_a_msg_n_takes_only_its_nak_and_waits_for_it_like_an_answered_request() -> None:
+    """A MSG N gets a NAK when it could not be delivered and nothing when it was. It was
+    settled as soon as it was sent, so `read` listed no reply on it while the NAK named it,
+    and with a MSG A reusing its TrID the NAK went to the MSG A while `chat` and `expert` put
+    it on the MSG N (the switchboard answers in order). It now stays open for its NAK until
+    the next server frame that is not part of it, and an ACK is never its."""
+    from msnsniff.output import record_to_jsonl
+    from msnsniff.session.pairing import run_paired
+
+    _, txns, findings, _ = analyse(transcript(MSG_N))
+    assert [(t.request, t.replies) for t in txns if t.cmd == "MSG"] == [
+        (3, [4]), (5, [7]), (8, []), (9, [10]), (11, []), (6, []),
+    ]
+    assert [(f.code, f.frame) for f in findings] == [
+        ("trid.not_increasing", 6), ("trid.not_increasing", 9), ("trid.unknown_reply", 12),
+        ("trid.unanswered", 6),
+    ]  # a MSG N waiting for a possible NAK is no `trid.reused`: it wants no reply
+    out = [
+        json.loads(record_to_jsonl(p.record, pairing=p.pairing))
+        for p in run_paired(Analysis(CaptureSession(load_dissectors())), transcript(MSG_N))
+    ]
+    got = {o["no"]: (o["request"], o["replies"]) for o in out if o["cmd"] in ("MSG", "NAK")}
+    assert got == {
+        3: (None, [4]), 4: (3, None), 5: (None, [7]), 6: (None, []), 7: (5, None),
+        8: (None, []), 9: (None, [10]), 11: (None, []),
+    }
