@@ -290,7 +290,7 @@ class Conversations(NativeAnalyzer):
         nak = frame.cmd == "NAK"
         if sb is not None and sb.nak_only and not nak and frame.direction is S2C:
             _went_on(sb)  # first: an ACK is never a MSG N's
-        handler = HANDLERS.get((frame.direction, frame.cmd))
+        handler = _HANDLERS.get((frame.direction, frame.cmd))
         if handler is not None:
             handler(self, record, frame)
         elif type(frame) is ErrorFrame:  # a refused CAL: the call's outcome
@@ -597,26 +597,27 @@ def _build(sb: _Sb, *, complete: bool) -> Conversation:
     )  # fmt: skip
 
 
-HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
-    {
-        (C2S, "USR"): Conversations._usr_client,
-        (S2C, "USR"): Conversations._usr_ok,
-        (C2S, "ANS"): Conversations._ans_client,
-        (S2C, "ANS"): Conversations._ans_ok,
-        (C2S, "CAL"): Conversations._cal_client,
-        (S2C, "CAL"): Conversations._cal_reply,
-        (S2C, "IRO"): Conversations._joined,
-        (S2C, "JOI"): Conversations._joined,
-        (S2C, "BYE"): Conversations._bye,
-        (C2S, "OUT"): Conversations._out,
-        (S2C, "OUT"): Conversations._out,
-        (C2S, "MSG"): Conversations._msg_client,
-        (S2C, "MSG"): Conversations._msg_server,
-        (S2C, "ACK"): Conversations._ack,
-        (S2C, "NAK"): Conversations._nak,
-    }
-)
-"""(direction, command) -> the handler that reads the conversation from it."""
+_HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {
+    (C2S, "USR"): Conversations._usr_client,
+    (S2C, "USR"): Conversations._usr_ok,
+    (C2S, "ANS"): Conversations._ans_client,
+    (S2C, "ANS"): Conversations._ans_ok,
+    (C2S, "CAL"): Conversations._cal_client,
+    (S2C, "CAL"): Conversations._cal_reply,
+    (S2C, "IRO"): Conversations._joined,
+    (S2C, "JOI"): Conversations._joined,
+    (S2C, "BYE"): Conversations._bye,
+    (C2S, "OUT"): Conversations._out,
+    (S2C, "OUT"): Conversations._out,
+    (C2S, "MSG"): Conversations._msg_client,
+    (S2C, "MSG"): Conversations._msg_server,
+    (S2C, "ACK"): Conversations._ack,
+    (S2C, "NAK"): Conversations._nak,
+}
+HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(_HANDLERS)
+"""(direction, command) -> the handler that reads the conversation from it.
+A read-only view of `_HANDLERS`, the plain dict `feed` looks every frame up in, as
+`expert.RULES` explains."""
 
 
 # -- rendering ------------------------------------------------------------------------------

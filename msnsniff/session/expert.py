@@ -78,16 +78,29 @@ class _Conn:
     #                                         messages will not reach them, once reported
 
 
-@dataclass(frozen=True, slots=True)
 class Context:
-    """What a rule sees."""
+    """What a rule sees (one is made for each frame that has rules: a plain class, which the
+    compiled build constructs natively, where a dataclass's generated `__init__` runs as
+    Python code, a frozen one's through `object.__setattr__` for each field). Rules only read
+    it."""
 
-    record: FrameRecord
-    frame: CommandFrame
-    fields: Mapping[str, Any]
-    conn: _Conn
-    sink: Sink
-    contacts: ContactLists | None
+    __slots__ = ("conn", "contacts", "fields", "frame", "record", "sink")
+
+    def __init__(
+        self,
+        record: FrameRecord,
+        frame: CommandFrame,
+        fields: Mapping[str, Any],
+        conn: _Conn,
+        sink: Sink,
+        contacts: ContactLists | None,
+    ) -> None:
+        self.record = record
+        self.frame = frame
+        self.fields = fields
+        self.conn = conn
+        self.sink = sink
+        self.contacts = contacts
 
     def report(
         self, severity: Severity, code: str, message: str, related: int | None = None
@@ -387,29 +400,30 @@ def _dialect(frame: CommandFrame, shape: Variant | None) -> tuple[Severity, str,
     return None
 
 
-RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyType(
-    {
-        ("ADD", C2S): (_nick_length, _reverse_list),
-        ("REM", C2S): (_reverse_list,),
-        ("REA", C2S): (_nick_length,),
-        ("ADG", C2S): (_group_name_length, _group_count),
-        ("REG", C2S): (_group_rename,),
-        ("CAL", C2S): (_privacy,),
-        ("MSG", C2S): (_message_privacy,),
-        ("IRO", S2C): (_joined,),
-        ("JOI", S2C): (_joined,),
-        ("BYE", S2C): (_left,),
-        ("ANS", C2S): (_own_account,),
-        ("XFR", C2S): (_xfr_sb_rate,),
-        ("CHL", S2C): (_challenge,),
-        ("VER", S2C): (_no_common_version,),
-        ("QRY", C2S): (_answer,),
-        ("USR", S2C): (_login_ok,),
-        ("USR", C2S): (_own_account,),
-        ("ANS", S2C): (_login_ok,),
-    }
-)
-"""(command, direction) -> the checks that run on it, in order."""
+_RULES: Final[dict[tuple[str, Direction], tuple[Rule, ...]]] = {
+    ("ADD", C2S): (_nick_length, _reverse_list),
+    ("REM", C2S): (_reverse_list,),
+    ("REA", C2S): (_nick_length,),
+    ("ADG", C2S): (_group_name_length, _group_count),
+    ("REG", C2S): (_group_rename,),
+    ("CAL", C2S): (_privacy,),
+    ("MSG", C2S): (_message_privacy,),
+    ("IRO", S2C): (_joined,),
+    ("JOI", S2C): (_joined,),
+    ("BYE", S2C): (_left,),
+    ("ANS", C2S): (_own_account,),
+    ("XFR", C2S): (_xfr_sb_rate,),
+    ("CHL", S2C): (_challenge,),
+    ("VER", S2C): (_no_common_version,),
+    ("QRY", C2S): (_answer,),
+    ("USR", S2C): (_login_ok,),
+    ("USR", C2S): (_own_account,),
+    ("ANS", S2C): (_login_ok,),
+}
+RULES: Final[Mapping[tuple[str, Direction], tuple[Rule, ...]]] = MappingProxyType(_RULES)
+"""(command, direction) -> the checks that run on it, in order (a read-only view of `_RULES`,
+the plain dict `Expert.feed` looks a frame up in: compiled, a dict's `get` is a native call,
+a mapping proxy's a Python method call on every frame)."""
 
 
 
@@ -446,16 +460,14 @@ class Expert(NativeAnalyzer):
         conn = self._conns.get(flow)
         if conn is None:
             conn = self._conns[flow] = _Conn()
-        if isinstance(frame, GapFrame):
-            conn.last.pop(frame.direction, None)  # what follows a gap follows no frame
-            self._sink(Finding(Severity.WARN, "expert.gap",
-                               f"{frame.length} bytes missing from the capture; frames around "
-                               "them may be incomplete", flow, record.no))  # fmt: skip
-            return
-        if isinstance(frame, MalformedFrame):
-            self._malformed(record, frame, conn)
-            return
-        if not isinstance(frame, CommandFrame):
+        if not isinstance(frame, CommandFrame):  # rare: one type test on the common path
+            if isinstance(frame, GapFrame):
+                conn.last.pop(frame.direction, None)  # what follows a gap follows no frame
+                self._sink(Finding(Severity.WARN, "expert.gap",
+                                   f"{frame.length} bytes missing from the capture; frames "
+                                   "around them may be incomplete", flow, record.no))  # fmt: skip
+            elif isinstance(frame, MalformedFrame):
+                self._malformed(record, frame, conn)
             return
         sink = self._sink
         cmd, direction = frame.cmd, frame.direction
@@ -475,7 +487,7 @@ class Expert(NativeAnalyzer):
                 text = _before_auth(conn, record, cmd)
                 if text is not None:
                     sink(Finding(Severity.WARN, "expert.before_auth", text, flow, record.no))
-            rules = RULES.get((cmd, direction))
+            rules = _RULES.get((cmd, direction))
             if rules is not None:
                 ctx = Context(record, frame, decoded.fields, conn, sink, self._contacts)
                 for rule in rules:

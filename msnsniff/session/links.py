@@ -293,7 +293,7 @@ class SessionLinks(NativeAnalyzer):
         if isinstance(frame, ErrorFrame):
             self._error_reply(conn, frame)
             return
-        handler = HANDLERS.get((frame.direction, frame.cmd))
+        handler = _HANDLERS.get((frame.direction, frame.cmd))
         if handler is not None:
             handler(self, conn, record, frame)
         if conn.kind is None:
@@ -626,20 +626,21 @@ def _sb_ref(conn: _Conn) -> SwitchboardRef:
     )  # fmt: skip
 
 
-HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
-    {
-        (C2S, "USR"): SessionLinks._usr_client,
-        (S2C, "USR"): SessionLinks._usr_server,
-        (S2C, "VER"): SessionLinks._ver,
-        (S2C, "XFR"): SessionLinks._xfr,
-        (S2C, "RNG"): SessionLinks._rng,
-        (C2S, "ANS"): SessionLinks._ans,
-        (S2C, "CAL"): SessionLinks._cal_reply,
-        (S2C, "IRO"): SessionLinks._joined,
-        (S2C, "JOI"): SessionLinks._joined,
-    }
-)
-"""(direction, command) -> the handler that draws conclusions from it."""
+_HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {
+    (C2S, "USR"): SessionLinks._usr_client,
+    (S2C, "USR"): SessionLinks._usr_server,
+    (S2C, "VER"): SessionLinks._ver,
+    (S2C, "XFR"): SessionLinks._xfr,
+    (S2C, "RNG"): SessionLinks._rng,
+    (C2S, "ANS"): SessionLinks._ans,
+    (S2C, "CAL"): SessionLinks._cal_reply,
+    (S2C, "IRO"): SessionLinks._joined,
+    (S2C, "JOI"): SessionLinks._joined,
+}
+HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(_HANDLERS)
+"""(direction, command) -> the handler that draws conclusions from it.
+A read-only view of `_HANDLERS`, the plain dict `feed` looks every frame up in, as
+`expert.RULES` explains."""
 
 
 # -- rendering ------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ class Presence(NativeAnalyzer):
             if conn is not None and frame.trid is not None:
                 self._refused(conn, record, frame)
             return
-        handler = HANDLERS.get((frame.direction, frame.cmd))
+        handler = _HANDLERS.get((frame.direction, frame.cmd))
         if handler is None:
             return
         conn = self._conns.get(record.flow.id)
@@ -293,25 +293,26 @@ class Presence(NativeAnalyzer):
             self._changes.append(change)
 
 
-HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(
-    {
-        (S2C, "USR"): Presence._usr,
-        (S2C, "REA"): Presence._rea,
-        (C2S, "CHG"): Presence._chg_request,
-        (S2C, "CHG"): Presence._chg_reply,
-        (S2C, "ILN"): Presence._contact,
-        (S2C, "NLN"): Presence._contact,
-        (S2C, "FLN"): Presence._fln,
-        (C2S, "OUT"): Presence._out,
-        (S2C, "OUT"): Presence._out,
-        (C2S, "SYN"): Presence._syn_request,
-        (S2C, "SYN"): Presence._syn_reply,
-        (S2C, "LST"): Presence._lst,
-        (S2C, "ADD"): Presence._add,
-        (S2C, "REM"): Presence._rem,
-    }
-)
-"""(direction, command) -> the handler that reads presence (or the forward list) from it."""
+_HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {
+    (S2C, "USR"): Presence._usr,
+    (S2C, "REA"): Presence._rea,
+    (C2S, "CHG"): Presence._chg_request,
+    (S2C, "CHG"): Presence._chg_reply,
+    (S2C, "ILN"): Presence._contact,
+    (S2C, "NLN"): Presence._contact,
+    (S2C, "FLN"): Presence._fln,
+    (C2S, "OUT"): Presence._out,
+    (S2C, "OUT"): Presence._out,
+    (C2S, "SYN"): Presence._syn_request,
+    (S2C, "SYN"): Presence._syn_reply,
+    (S2C, "LST"): Presence._lst,
+    (S2C, "ADD"): Presence._add,
+    (S2C, "REM"): Presence._rem,
+}
+HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(_HANDLERS)
+"""(direction, command) -> the handler that reads presence (or the forward list) from it.
+A read-only view of `_HANDLERS`, the plain dict `feed` looks every frame up in, as
+`expert.RULES` explains."""
 
 
 # -- rendering ------------------------------------------------------------------------------
