@@ -446,7 +446,9 @@ class Conversations(NativeAnalyzer):
                 sb.message_count += make is _plain
         if ack is not None and ack != "U" and frame.trid is not None:  # A, N, D, or refused
             entry = (index, event, frame, record.no)
-            if sb.waiting.setdefault(frame.trid, entry) is not entry:  # reused TrID: rare
+            # another frame already waits with the TrID (compared by frame number: compiled,
+            # mypyc boxes a tuple anew each time it is stored, so `is` would never hold)
+            if sb.waiting.setdefault(frame.trid, entry)[3] != record.no:  # reused TrID: rare
                 queue = sb.reused.setdefault(frame.trid, deque())
                 queue.append(entry)
                 if len(queue) > MAX_WAITING:  # bounded like `waiting`: the oldest go
