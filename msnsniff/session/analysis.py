@@ -168,9 +168,10 @@ class Analysis:
     def _feed(self, records: list[FrameRecord]) -> None:
         self.feed(records, self.session.closed)
 
-    def feed(self, records: Sequence[FrameRecord], closed: Sequence[Flow]) -> None:
+    def feed(self, records: list[FrameRecord], closed: list[Flow]) -> None:
         """What one source event produced, in order: its records, then the flows it closed
-        (for records made elsewhere: `push` gives its session's here)."""
+        (for records made elsewhere: `push` gives its session's here). Lists, not any
+        sequence: the compiled build walks a list natively, once per source event."""
         analyzers = self.analyzers
         if not analyzers:
             return

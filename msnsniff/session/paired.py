@@ -42,11 +42,16 @@ class Paired(NamedTuple):
     pairing: Pairing | None
 
 
+def slot_setter(name: str) -> Callable[[Pairing, object], None]:
+    """The `__set__` of `Pairing`'s slot `name`: writes it past the frozen `__setattr__`."""
+    setter: Callable[[Pairing, object], None] = vars(Pairing)[name].__set__
+    return setter
+
+
 def _pairing_maker() -> Callable[[int | None, tuple[int, ...] | None, float | None], Pairing]:
     make = object.__new__
-    slots = vars(Pairing)
     set_request, set_replies, set_rtt = (
-        slots[name].__set__ for name in ("request", "replies", "rtt")
+        slot_setter(name) for name in ("request", "replies", "rtt")
     )
 
     def new_pairing(

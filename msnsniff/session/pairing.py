@@ -19,7 +19,6 @@ can say so on the request as reading the file would have.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
@@ -28,11 +27,26 @@ from msnsniff.capture import SourceEvent
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.httppairing import HttpTransactions
-from msnsniff.session.paired import Paired, Pairing, new_pairing
+from msnsniff.session.paired import Paired, Pairing, slot_setter
 from msnsniff.session.transactions import Transaction, Transactions
 
 MAX_HELD: Final = 4096
 _new_tuple: Final = tuple.__new__  # `Paired(...)` without the named tuple's Python `__new__`
+_new_object: Final = object.__new__
+_set_request: Final = slot_setter("request")
+_set_replies: Final = slot_setter("replies")
+_set_rtt: Final = slot_setter("rtt")
+
+
+def new_pairing(request: int | None, replies: tuple[int, ...] | None, rtt: float | None) -> Pairing:
+    """`paired.new_pairing` (`Pairing(request, replies, rtt)` with its slots written through
+    their descriptors) here too, so that the compiled build makes it native: one is made for
+    most frames, and the interpreted one cost an interpreter frame each."""
+    pairing: Pairing = _new_object(Pairing)
+    _set_request(pairing, request)
+    _set_replies(pairing, replies)
+    _set_rtt(pairing, rtt)
+    return pairing
 
 
 class PairingView:
@@ -52,32 +66,36 @@ class PairingView:
             )
         )
         self._max_held = max_held
-        self._held: deque[FrameRecord] = deque()
-        self._requests: dict[int, Transaction] = {}  # held request frames
+        # the records waiting are `_held[_first:]`: a list read by index (a deque's calls cost
+        # more than a list's), its released head cut off every 64 records (or when all went)
+        self._held: list[FrameRecord] = []
+        self._first = 0
+        # held request frames (their transaction) and reply frames (their pairing), by frame
+        # number: one lookup tells a released frame's pairing
+        self._pending: dict[int, Transaction | Pairing] = {}
         self._unsettled: set[int] = set()
-        self._replies: dict[int, Pairing] = {}  # held reply frames
         self._outcomes: dict[int, list[int]] = {}  # held request frame -> frames it led to
         self._on_unanswered = on_unanswered
 
     def _request(self, txn: Transaction) -> None:
-        self._requests[txn.request] = txn
+        self._pending[txn.request] = txn
         self._unsettled.add(txn.request)
 
     def _reply(self, txn: Transaction, record: FrameRecord) -> None:
         rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
-        self._replies[record.no] = new_pairing(txn.request, None, rtt)
+        self._pending[record.no] = new_pairing(txn.request, None, rtt)
 
     def _outcome(self, txn: Transaction, record: FrameRecord) -> None:
         """The JOI a ringing CAL led to: paired both ways, like a reply (the CAL is still
         held: `Transactions` leaves a ringing CAL unsettled until its JOI or the timeout)."""
         self._reply(txn, record)
-        if txn.request in self._requests:
+        if txn.request in self._pending:
             self._outcomes.setdefault(txn.request, []).append(record.no)
 
     def _settle(self, txn: Transaction) -> None:
         self._unsettled.discard(txn.request)
         if not txn.replies and self._on_unanswered is not None \
-                and txn.request not in self._requests:  # released before it settled
+                and txn.request not in self._pending:  # released before it settled
             self._on_unanswered(txn.request)
 
     def add(self, records: list[FrameRecord]) -> list[Paired]:
@@ -90,16 +108,17 @@ class PairingView:
         return self._release(final=True)
 
     def _release(self, final: bool) -> list[Paired]:
-        held = self._held
+        held, first = self._held, self._first
         out: list[Paired] = []
-        append = out.append
-        unsettled, requests, replies_of = self._unsettled, self._requests, self._replies
-        max_held = self._max_held
-        while held and (final or held[0].no not in unsettled or len(held) > max_held):
-            record = held.popleft()
+        unsettled, pending = self._unsettled, self._pending
+        end = len(held)
+        stay = end - self._max_held  # release at least up to here
+        while first < end and (final or first < stay or held[first].no not in unsettled):
+            record = held[first]
+            first += 1
             no = record.no
-            txn = requests.pop(no, None)
-            if txn is not None:
+            txn = pending.pop(no, None)  # the request's transaction or the reply's pairing
+            if isinstance(txn, Transaction):
                 early = no in unsettled  # more replies may come: none known is unknown
                 unsettled.discard(no)
                 led_to = self._outcomes.pop(no, None) if self._outcomes else None
@@ -108,9 +127,16 @@ class PairingView:
                     if txn.replies or not early
                     else None
                 )
-                append(_new_tuple(Paired, (record, new_pairing(None, replies, txn.rtt))))
+                out.append(_new_tuple(Paired, (record, new_pairing(None, replies, txn.rtt))))
             else:
-                append(_new_tuple(Paired, (record, replies_of.pop(no, None))))
+                out.append(_new_tuple(Paired, (record, txn)))
+        if first == end:
+            held.clear()
+            first = 0
+        elif first >= 64:
+            del held[:first]
+            first = 0
+        self._first = first
         return out
 
 

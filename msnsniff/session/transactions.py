@@ -55,6 +55,7 @@ from typing import Final
 
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
 from dissectors.msnp.grammar import C2S
+from dissectors.msnp.parts import command_parts
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -69,6 +70,7 @@ BURSTS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     }
 )
 """Request command -> the TrID-less server commands that may follow its reply as part of it."""
+_BURSTS: Final[dict[str, frozenset[str]]] = dict(BURSTS)  # read per reply: a dict's get is native
 
 CONTINUES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
@@ -87,17 +89,23 @@ reuses; any other reply (a second ACK after a MSG's ACK or NAK) is the next requ
 NO_REPLY_EXPECTED: Final = frozenset({("MSG", "U"), ("MSG", "N")})
 """(command, first argument) of requests that are fine without any reply."""
 
+_ONLY_ANSWERED_BY: Final[dict[tuple[str, str], frozenset[str]]] = {
+    ("MSG", "N"): frozenset({"NAK"}),  # N: a NAK when it could not be delivered, else nothing
+}
 ONLY_ANSWERED_BY: Final[Mapping[tuple[str, str], frozenset[str]]] = MappingProxyType(
-    {("MSG", "N"): frozenset({"NAK"})}  # N: a NAK when it could not be delivered, else nothing
+    _ONLY_ANSWERED_BY
 )
 """(command, first argument) of requests that are fine without a reply but may still get one
 of these (or an error reply): they stay open for it until the next server frame that is not
 part of them, as an answered request does, and no other reply is theirs."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Transaction:
-    """A client request and what answered it."""
+    """A client request and what answered it.
+
+    The `__init__` is written out, not generated: in the compiled build a generated one
+    stays an interpreted call, made for every request on the per-frame path."""
 
     flow: str
     trid: int
@@ -105,12 +113,31 @@ class Transaction:
     request: int  # frame number
     ts: float | None
     expects_reply: bool
-    replies: list[int] = field(default_factory=list)
-    rtt: float | None = None  # seconds to the first reply
-    outcome: int | None = None  # a later frame it led to (the JOI after a CAL that rang)
-    settled: bool = False
-    invitee: str | None = None  # CAL: the account invited, whose JOI is the outcome
-    only: frozenset[str] | None = None  # the only replies it takes (ONLY_ANSWERED_BY)
+    replies: list[int]
+    rtt: float | None  # seconds to the first reply
+    outcome: int | None  # a later frame it led to (the JOI after a CAL that rang)
+    settled: bool
+    invitee: str | None  # CAL: the account invited, whose JOI is the outcome
+    only: frozenset[str] | None  # the only replies it takes (ONLY_ANSWERED_BY)
+
+    def __init__(
+        self, flow: str, trid: int, cmd: str, request: int, ts: float | None,
+        expects_reply: bool, replies: list[int] | None = None, rtt: float | None = None,
+        outcome: int | None = None, settled: bool = False, invitee: str | None = None,
+        only: frozenset[str] | None = None,
+    ) -> None:  # fmt: skip
+        self.flow = flow
+        self.trid = trid
+        self.cmd = cmd
+        self.request = request
+        self.ts = ts
+        self.expects_reply = expects_reply
+        self.replies = [] if replies is None else replies
+        self.rtt = rtt
+        self.outcome = outcome
+        self.settled = settled
+        self.invitee = invitee
+        self.only = only
 
 
 @dataclass(slots=True)
@@ -195,11 +222,13 @@ class Transactions(NativeAnalyzer):
             conn = self._conns[flow] = _Conn()
         if record.ts is not None and (conn.waiting or conn.ringing):
             self._expire(conn, record.ts)
+        # what `frame.trid` and `frame.args` read, in one native call instead of a property each
+        trid, args = command_parts(frame)
         if frame.direction is C2S:
-            if frame.trid is not None:
-                self._request(conn, record, frame)
+            if trid is not None:
+                self._request(conn, record, frame, trid, args)
         else:
-            self._server(conn, record, frame)
+            self._server(conn, record, frame, trid, args)
 
     def flow_closed(self, flow: Flow) -> None:
         """Settle the connection's open transactions (unanswered ones with a finding); forget it."""
@@ -226,9 +255,8 @@ class Transactions(NativeAnalyzer):
         return txns
 
     # -- internals --------------------------------------------------------------------------
-    def _request(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
-        trid = frame.trid
-        assert trid is not None
+    def _request(self, conn: _Conn, record: FrameRecord, frame: CommandFrame, trid: int,
+                 args: tuple[str, ...]) -> None:  # fmt: skip
         flow = record.flow.id
         old = conn.open.get(trid)
         if old is not None and not old.settled and not old.replies and old.expects_reply:
@@ -250,7 +278,6 @@ class Transactions(NativeAnalyzer):
                 f"({conn.last_trid})", flow, record.no,
             ))  # fmt: skip
         conn.last_trid = trid
-        args = frame.args
         kind = (frame.cmd, args[0] if args else "")
         expects = kind not in NO_REPLY_EXPECTED
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
@@ -265,15 +292,15 @@ class Transactions(NativeAnalyzer):
         if expects:
             conn.waiting.append(txn)
             return
-        only = ONLY_ANSWERED_BY.get(kind)
+        only = _ONLY_ANSWERED_BY.get(kind)
         if only is None:
             self._settle(txn, None)
         else:  # open for its one possible reply until the next server frame not part of it
             txn.only = only
             conn.answered.append(txn)
 
-    def _server(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
-        trid = frame.trid
+    def _server(self, conn: _Conn, record: FrameRecord, frame: CommandFrame, trid: int | None,
+                args: tuple[str, ...]) -> None:  # fmt: skip
         if trid:  # a non-zero TrID: a reply
             txn = conn.open.get(trid)
             if txn is not None:
@@ -292,20 +319,20 @@ class Transactions(NativeAnalyzer):
                 return
             self._end_burst(conn, txn)
             self._reply(conn, txn, record)
-            follow = BURSTS.get(txn.cmd)
-            if follow is not None and (txn.cmd != "ADD" or frame.args[:1] == ("FL",)):
+            follow = _BURSTS.get(txn.cmd)
+            if follow is not None and (txn.cmd != "ADD" or args[:1] == ("FL",)):
                 conn.burst = txn
-            if txn.cmd == "CAL" and frame.args[:1] == ("RINGING",) and txn.invitee:
+            if txn.cmd == "CAL" and args[:1] == ("RINGING",) and txn.invitee:
                 conn.ringing[txn.invitee] = txn
             return
         burst = conn.burst
         cmd = frame.cmd
-        if burst is not None and cmd in BURSTS[burst.cmd]:
+        if burst is not None and cmd in _BURSTS[burst.cmd]:
             self._reply(conn, burst, record)
             return
         ringing = None
-        if cmd == "JOI" and conn.ringing and frame.args:
-            ringing = conn.ringing.pop(frame.args[0].lower(), None)
+        if cmd == "JOI" and conn.ringing and args:
+            ringing = conn.ringing.pop(args[0].lower(), None)
         if ringing is not None:  # heard before the CAL settles, so it is known with the CAL
             ringing.outcome = record.no
             if self._on_outcome is not None:

@@ -109,3 +109,21 @@ def test_a_ringing_cal_gives_up_on_its_join_after_the_timeout() -> None:
     pairings = [p.pairing for p in out]
     assert pairings[0] is not None and pairings[0].replies == (3,)
     assert pairings[4] is None  # too late to be the CAL's: unsolicited
+
+
+def test_a_request_held_behind_many_frames_lets_each_out_once_in_order() -> None:
+    """A request waiting while 300 frames of another connection come: every frame goes out
+    once and in order, held behind it (the view's list drops its released head as it goes)
+    or pushed out past `max_held` before the reply is known."""
+    others = "".join(f"  1.{i:03d} SB <<< JOI u{i}@b.c U\n" for i in range(1, 301))
+    text = ("  1.000 NS >>> CHG 5 NLN 0\n" + others
+            + "  2.000 NS <<< CHG 5 NLN 0\n  2.100 NS <<< NLN NLN q@r.s Q 0\n")  # fmt: skip
+    for max_held, replies in ((4096, (302,)), (100, None)):
+        analysis = Analysis(CaptureSession(load_dissectors()))
+        events = read_transcript(text.splitlines(True), "t")
+        out = list(run_paired(analysis, events, max_held=max_held))
+        assert [p.record.no for p in out] == list(range(1, 304))
+        chg, reply = out[0].pairing, out[301].pairing
+        assert chg is not None and chg.replies == replies
+        assert reply is not None and reply.request == 1
+        assert all(p.pairing is None for p in out[1:301] + out[302:])
