@@ -409,11 +409,14 @@ def _not_a_frame(frame: object) -> str | None:
     `direction`, `offset` and `raw` are what the index, the hex dump and export read)."""
     if not isinstance(frame, Frame):
         return f"it gave {type(frame).__name__} {frame!r:.60}, not a dissectors.api.Frame"
-    offset: Any = frame.offset
+    # read through Any: the compiled build checks an attribute of a Frame against its
+    # declared type as it reads it, and would fail with a generic message instead of this one
+    loose: Any = frame
+    direction, offset, raw = loose.direction, loose.offset, loose.raw
     for name, value, ok, wanted in (
-        ("direction", frame.direction, isinstance(frame.direction, Direction), "a Direction"),
+        ("direction", direction, isinstance(direction, Direction), "a Direction"),
         ("offset", offset, isinstance(offset, int) and offset >= 0, "a non-negative int"),
-        ("raw", frame.raw, isinstance(frame.raw, bytes), "bytes"),
+        ("raw", raw, isinstance(raw, bytes), "bytes"),
     ):
         if not ok:
             return f"it gave a {type(frame).__name__} whose {name} is {value!r:.40}, not {wanted}"
