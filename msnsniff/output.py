@@ -43,10 +43,12 @@ from dissectors.msnp.frames import (
     MalformedFrame,
     PartialFrame,
 )
-from dissectors.msnp.grammar import C2S, is_unknown
+from dissectors.msnp.grammar import C2S, MAX_DIALECT, MIN_DIALECT, is_unknown
+from dissectors.msnp.parts import command_parts
 from dissectors.msnp.payloads import Payload, decode_payload
 from dissectors.msnp.payloads.decode import BODY_AS_TEXT, MIME_COMMANDS
 from dissectors.msnp.payloads.mime import MAX_CACHED_BLOCK, parse_block, text_codec
+from msnsniff.capture import Flow
 from msnsniff.credentials import MARKER, tail_secret_words
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Paired, Pairing
@@ -357,7 +359,6 @@ def _plain(value: Any) -> Any:
 # decoder reads the body only as text (a chat message, a typing notification) is spliced from
 # its header block's remembered JSON and its own body text instead of being decoded.
 
-_DIR_VALUES: Final = {Direction.C2S: "c2s", Direction.S2C: "s2c"}
 _NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 _ORJSON_REFUSED: Final = (orjson.JSONEncodeError, TypeError)
 
@@ -488,48 +489,100 @@ def _spliced(known: BlockJson, data: bytes, start: int) -> orjson.Fragment | Non
     return orjson.Fragment(b"".join((length, head, body, mid, body, tail)))
 
 
+FlowHeads = tuple[Flow, str, orjson.Fragment, orjson.Fragment]
+"""A flow, the protocol its records name, and the JSON after `"flow":` up to `"cmd"` of its
+client's and of its server's frames (`"ID","src":...,"dst":...,"dir":...,"proto":...`)."""
+
+_FLOW_HEADS: Final[dict[int, FlowHeads]] = {}
+REMEMBERED_FLOWS: Final = 4096
+"""Flows whose constant JSON `_flow_heads` remembers (by identity; the entry holds the flow,
+so its id is not reused while remembered): forgotten all at once when there are more."""
+
+
+def _flow_heads(flow: Flow, proto: str) -> FlowHeads | None:
+    """The JSON of the keys every frame of `flow` in one direction shares (flow, src, dst,
+    dir, proto), rendered once per flow and written as the value of `"flow"` (an
+    `orjson.Fragment` is written as it is): one dict entry instead of five, and no attribute
+    reads of the flow, on each line. None when orjson refuses a value (then the general path
+    renders the line)."""
+    heads = []
+    for direction in (Direction.C2S, Direction.S2C):
+        ends = (flow.client, flow.server) if direction is C2S else (flow.server, flow.client)
+        keys = {"flow": flow.id, "src": ends[0], "dst": ends[1], "dir": direction.value,
+                "proto": proto}  # fmt: skip
+        try:
+            heads.append(orjson.Fragment(orjson.dumps(keys)[len(b'{"flow":') : -1]))
+        except _ORJSON_REFUSED:
+            return None
+    if len(_FLOW_HEADS) >= REMEMBERED_FLOWS:
+        _FLOW_HEADS.clear()
+    entry = _FLOW_HEADS[id(flow)] = (flow, proto, heads[0], heads[1])
+    return entry
+
+
+def _dialect_json(inferred: bool) -> dict[int, orjson.Fragment]:
+    """The `"dialect"` object of every grammar dialect, rendered once."""
+    return {
+        version: orjson.Fragment(orjson.dumps({"version": version, "inferred": inferred}))
+        for version in range(MIN_DIALECT, MAX_DIALECT + 1)
+    }
+
+
+_FIXED_DIALECTS: Final = _dialect_json(False)
+_INFERRED_DIALECTS: Final = _dialect_json(True)
+
+
 def _command_obj(record: FrameRecord, frame: CommandFrame) -> dict[str, Any] | None:
     """`_frame_json(record, redact=False)` for a command frame, sharing what it can."""
     decoded = frame._decoded
     if decoded is None:
         decoded = decode(frame)
+    cmd = frame.cmd
+    raw = frame.raw
     payload_json = None
-    if frame.payload_length is not None:
-        if frame._payload is None and frame.payload_length <= REMEMBERED_PAYLOAD_BYTES:
+    payload_length = frame.payload_length
+    if payload_length is not None:
+        if frame._payload is None and payload_length <= REMEMBERED_PAYLOAD_BYTES:
             # not decoded yet: render it from the bytes, or take it from the last renderings
-            payload_json = _payload_json_remembered(frame.cmd, frame.raw[frame.header_len :])
+            payload_json = _payload_json_remembered(cmd, raw[frame.header_len :])
         else:
             payload = frame.payload
             payload_json = None if payload is None else _payload_json(payload)
         if payload_json is None:
             return None
     flow = record.flow
+    proto = record.proto
+    heads = _FLOW_HEADS.get(id(flow))
+    if heads is None or heads[0] is not flow or heads[1] != proto:
+        heads = _flow_heads(flow, proto)
+        if heads is None:
+            return None
     direction = frame.direction
-    c2s = direction is C2S
-    cmd = frame.cmd
     fields = decoded.fields
+    version = frame.dialect
+    inferred = frame.dialect_inferred
+    dialect: Any = (_INFERRED_DIALECTS if inferred else _FIXED_DIALECTS).get(version)
+    if dialect is None:
+        dialect = {"version": version, "inferred": inferred}
+    trid, args = command_parts(frame)  # what `frame.trid` and `frame.args` read
     error = None
     if isinstance(frame, ErrorFrame):
         error = {"code": fields["code"], "name": fields["name"], "meaning": fields["meaning"]}
     return {
         "no": record.no,
         "ts": record.ts,
-        "flow": flow.id,
-        "src": flow.client if c2s else flow.server,
-        "dst": flow.server if c2s else flow.client,
-        "dir": _DIR_VALUES[direction],
-        "proto": record.proto,
+        "flow": heads[2] if direction is C2S else heads[3],  # and src, dst, dir, proto
         "cmd": cmd,
-        "trid": frame.trid,
-        "args": frame.args,
+        "trid": trid,
+        "args": args,
         "fields": fields,
         "payload": payload_json,
         "error": error,
         "malformed": None,
         "unknown": is_unknown(cmd, direction),
         "offset": frame.offset,
-        "length": len(frame.raw),
-        "dialect": {"version": frame.dialect, "inferred": frame.dialect_inferred},
+        "length": len(raw),
+        "dialect": dialect,
         "problems": decoded.problems,
         "credentials": decoded.credentials,
     }

@@ -426,3 +426,50 @@ def test_every_json_object_has_the_schemas_keys_even_a_malformed_or_an_http_fram
     for proto, frame in (("msnp", bad), ("msnp", gap), ("http", get)):
         obj = json.loads(record_to_jsonl(FrameRecord(1, 2.5, flow, proto, frame)))
         assert obj["credentials"] == [] and keys <= set(obj), (proto, type(frame).__name__)
+
+
+def test_json_lines_fast_path_writes_each_flows_shared_keys_as_the_plain_path_does() -> None:
+    """The fast path renders a flow's `flow`, `src`, `dst`, `dir` and `proto` once per flow
+    and each dialect object once, and builds the pairing keys into the line: every line,
+    and a `read` worker's part of it, is still byte for byte what the plain path writes, for
+    both directions, flows that share an id but not their endpoints (or lack them), a flow
+    seen under two protocols, inferred and fixed dialects, and every kind of pairing; and
+    the flows it remembers stay bounded."""
+    from dissectors.msnp.grammar import MAX_DIALECT
+    from msnsniff.output import (
+        _FLOW_HEADS,
+        REMEMBERED_FLOWS,
+        frame_jsonl,
+        frame_jsonl_bytes,
+        jsonl_bytes,
+    )
+    from msnsniff.session.paired import Pairing
+
+    flows = [Flow("7", "10.0.0.1:3000", "10.0.0.2:1863"), Flow("7", "10.0.0.9:4000", None),
+             Flow("8", None, None), Flow("9", "[::1]:5000", "[::1]:1863", label="ns")]  # fmt: skip
+    pairings = [None, Pairing(), Pairing(request=3, rtt=0.0123456789),
+                Pairing(replies=(4, 5), rtt=1.5), Pairing(replies=())]  # fmt: skip
+    lines = [(b"CHG 6 NLN 268435456\r\n", Direction.C2S), (b"911 6\r\n", Direction.S2C),
+             (b"ILN 6 NLN a@b.c A%20B 0\r\n", Direction.S2C)]  # fmt: skip
+    n = 0
+    for flow in flows * 2:  # the second time round, from the remembered renderings
+        for line, direction in lines:
+            for dialect in (8, MAX_DIALECT):
+                for frame in one_way(line, direction, dialect=dialect):
+                    assert isinstance(frame, CommandFrame)
+                    for inferred in (False, True):
+                        varied = dataclasses.replace(
+                            frame, dialect=dialect, dialect_inferred=inferred
+                        )
+                        for proto in ("msnp", "http"):
+                            n += 1
+                            record = FrameRecord(n, 2.5 * n, flow, proto, varied)
+                            for pairing in pairings:
+                                want = record_to_jsonl(record, pairing=pairing) + "\n"
+                                assert jsonl_bytes(record, pairing) == want.encode()
+                            part = frame_jsonl(record)
+                            assert frame_jsonl_bytes(record) == part[part.index(",") :].encode()
+    for i in range(REMEMBERED_FLOWS + 10):
+        record = FrameRecord(i, None, Flow(str(i), "a", "b"), "msnp", frame)
+        assert jsonl_bytes(record, None) == (record_to_jsonl(record) + "\n").encode()
+    assert 0 < len(_FLOW_HEADS) <= REMEMBERED_FLOWS
