@@ -6,25 +6,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import pytest
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, new_command_frame
 from dissectors.msnp.payloads import decode_payload
-from msnsniff.capture import Flow, SourceEvent
+from msnsniff.capture import Flow
 from msnsniff.capture.sources import open_source
-from msnsniff.capture.write import ipv4_tcp_packet
+from msnsniff.capture.write import PcapWriter, TcpConversation, ipv4_tcp_packet
 from msnsniff.cli import _session, main
 from msnsniff.errors import MsnsniffError
 from msnsniff.pipeline import _command_frame, _picklable, drive_pipelined, pipeline_available
+from msnsniff.registry import load_dissectors
 from msnsniff.reports import _dissector
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from tests.conftest import Generate
 from tests.msnsniff.capture.test_pcap import pcap_bytes
+from tests.msnsniff.test_registry import _example_module
 
 pytestmark = pytest.mark.skipif(not pipeline_available(), reason="needs fork")
 
@@ -92,21 +95,27 @@ def test_missing_file_reported_the_same(tmp_path: Path) -> None:
     assert _run("expert", "-j", "2", missing) == one
 
 
-class _Broken:
-    """A session whose dissection fails with a bug (not a capture problem). Not a subclass:
-    the compiled build's CaptureSession is a native class, which Python code cannot extend."""
+def _unsendable_drain(self: Any) -> list[Any]:
+    """A plugin's `drain` whose frames hold a function: valid frames, which the dissecting
+    process cannot send (a bug in the plugin, not a problem of the capture)."""
+    frames = _example_module().ToyLineDissector.drain(self)
+    return [replace(f, text=lambda: "dissector bug on purpose") for f in frames]
 
-    def push(self, event: SourceEvent) -> list[FrameRecord]:
-        raise ValueError("dissector bug on purpose")
 
-
-def test_a_crash_in_the_dissecting_process_is_raised_with_its_traceback() -> None:
-    args = argparse.Namespace(decode_as=[], strict=False)
-    analysis = Analysis(_session(args))
-    with pytest.raises(RuntimeError, match=r"(?s)dissecting process failed.*dissector bug"):
+def test_a_crash_in_the_dissecting_process_is_raised_with_its_traceback(tmp_path: Path) -> None:
+    """The child's failure comes back as an error naming it, with its traceback (a real
+    session: the compiled build's CaptureSession cannot be subclassed or stood in for)."""
+    path = tmp_path / "toy.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 7777))
+        conv.open(1.0)
+        conv.send(1.1, True, b"HELO a\nSAY x\n")
+    toy = type("Unsendable", (_example_module().ToyLineDissector,), {"drain": _unsendable_drain})
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    with pytest.raises(RuntimeError, match=r"(?s)dissecting process failed.*PicklingError"):
         drive_pipelined(
-            analysis, str(CAPTURES / "server_chat.pcap"), lambda: None,
-            lambda: cast(CaptureSession, _Broken()),
+            analysis, str(path), lambda: None,
+            lambda: CaptureSession({**load_dissectors(), "toyline": toy}),
         )
 
 
