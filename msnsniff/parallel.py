@@ -46,8 +46,8 @@ from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import capture_key, pairing_jsonl_bytes, pairing_text, utf8_sink
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.paired import Paired, Pairing, new_pairing
-from msnsniff.session.pairing import MAX_HELD
+from msnsniff.session.paired import Paired, Pairing
+from msnsniff.session.pairing import MAX_HELD, new_pairing
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
     from multiprocessing.context import ForkContext, SpawnContext

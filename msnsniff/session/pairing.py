@@ -39,9 +39,9 @@ _set_rtt: Final = slot_setter("rtt")
 
 
 def new_pairing(request: int | None, replies: tuple[int, ...] | None, rtt: float | None) -> Pairing:
-    """`paired.new_pairing` (`Pairing(request, replies, rtt)` with its slots written through
-    their descriptors) here too, so that the compiled build makes it native: one is made for
-    most frames, and the interpreted one cost an interpreter frame each."""
+    """`Pairing(request, replies, rtt)` for the per-frame path: its slots written through
+    their descriptors, past the frozen dataclass's `object.__setattr__` per field. Here, not
+    in `paired`, so that the compiled build makes it native (one is made for most frames)."""
     pairing: Pairing = _new_object(Pairing)
     _set_request(pairing, request)
     _set_replies(pairing, replies)

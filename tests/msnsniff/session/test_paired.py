@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from msnsniff.session.paired import Pairing, new_pairing
+from msnsniff.session.paired import Pairing
+from msnsniff.session.pairing import new_pairing
 
 
 def test_the_fast_constructor_equals_the_dataclass_one() -> None:
