@@ -10,8 +10,8 @@ benchmark capture, median of five alternating runs: 11.7 s now against 12.4 s th
 100k capture the busier process runs 5.64 G instructions against 6.29 G.) For each source
 event the child sends, in order, the frame records the event completed and then the flows
 it closed; a flow is described once, before its first use. The parent rebuilds each
-record, its frame's split cached (in the compiled build through `_command_frame`, which
-writes the frame's slots in native code), and hands the records and closed flows on event
+record, its frame's split cached (through the framer's `new_frame`, native in the compiled
+build), and hands the records and closed flows on event
 by event (`events()`), the session's end marked, so a caller makes exactly the calls `Analysis.push`
 and `Analysis.finish` make in one process (as `drive_pipelined` does): every analyzer sees
 the same calls in the same order, so the output cannot differ. The two halves run at once,
@@ -36,13 +36,12 @@ import multiprocessing
 import pickle
 import sys
 import traceback
-import types
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from dissectors.api import Direction
-from dissectors.msnp.frames import CommandFrame, new_command_frame
+from dissectors.msnp.framer import new_frame
+from dissectors.msnp.frames import CommandFrame
 from dissectors.msnp.grammar import C2S, S2C
 from dissectors.msnp.parts import command_parts, split_command
 from msnsniff.capture import Flow, SourceNote
@@ -86,43 +85,6 @@ def pipeline_available() -> bool:
 
 def _flow_item(flow: Flow) -> tuple[Any, ...]:
     return (FLOW, flow.id, flow.client, flow.server, flow.label, flow.opened)
-
-
-def _command_frame(
-    direction: Direction,
-    offset: int,
-    raw: bytes,
-    header_len: int,
-    payload_length: int | None,
-    dialect: int,
-    inferred: bool,
-    cmd: str,
-    split: tuple[int | None, tuple[str, ...]],
-) -> CommandFrame:
-    """What `new_command_frame` builds, for the parent's hot loop in the compiled build. There
-    each `object.__setattr__` below is one C call, the generic attribute write, past the frozen
-    dataclass's own `__setattr__` (as `command_parts` caches a split); calling a slot
-    descriptor's `__set__` from the interpreted `new_command_frame`, as the framer does, costs
-    about six times as much, and the whole frame over three times as much (about 10,000
-    instructions against 3,000). Interpreted, this function would be the slower one: the
-    pure-Python build keeps `new_command_frame` (see `_NATIVE`)."""
-    frame: CommandFrame = object.__new__(CommandFrame)
-    object.__setattr__(frame, "direction", direction)
-    object.__setattr__(frame, "offset", offset)
-    object.__setattr__(frame, "raw", raw)
-    object.__setattr__(frame, "header_len", header_len)
-    object.__setattr__(frame, "payload_length", payload_length)
-    object.__setattr__(frame, "dialect", dialect)
-    object.__setattr__(frame, "dialect_inferred", inferred)
-    object.__setattr__(frame, "cmd", cmd)
-    object.__setattr__(frame, "_split", split)
-    object.__setattr__(frame, "_decoded", None)
-    object.__setattr__(frame, "_payload", None)
-    return frame
-
-
-_NATIVE: Final = not isinstance(_command_frame, types.FunctionType)
-"""True when this module is compiled (a compiled function is no Python function object)."""
 
 
 def _picklable(frame: Any) -> Any:
@@ -291,8 +253,7 @@ class Pipeline:
         (`final`). Where the source failed, raises its `MsnsniffError`; calling `events()`
         again then gives what follows (the session's end, as `finish` gives it)."""
         flows = self._flows
-        make = new_command_frame
-        native = _NATIVE
+        make = new_frame
         records: list[FrameRecord] = []
         while self._at < len(self._pending) or self._receive():
             items, at = self._pending, self._at
@@ -306,14 +267,9 @@ class Pipeline:
                         _tag, no, ts, flow_id, proto, is_c2s, offset, raw, header_len,
                         payload_length, dialect, inferred, cmd, split,
                     ) = item  # fmt: skip
-                    frame = (
-                        _command_frame(
-                            C2S if is_c2s else S2C, offset, raw, header_len, payload_length,
-                            dialect, inferred, cmd, split,
-                        ) if native else make(
-                            C2S if is_c2s else S2C, offset, raw, header_len, payload_length,
-                            dialect, inferred, cmd, split,
-                        )
+                    frame = make(
+                        C2S if is_c2s else S2C, offset, raw, header_len, payload_length,
+                        dialect, inferred, cmd, split,
                     )  # fmt: skip
                     records.append(
                         _new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, frame))

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from dissectors.api import Direction
-from dissectors.msnp.frames import CommandFrame, ErrorFrame, new_command_frame
+from dissectors.msnp.frames import ErrorFrame
 from dissectors.msnp.payloads import decode_payload
 from msnsniff.capture import Flow
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation, ipv4_tcp_packet
 from msnsniff.cli import _session, main
 from msnsniff.errors import MsnsniffError
-from msnsniff.pipeline import _command_frame, _picklable, drive_pipelined, pipeline_available
+from msnsniff.pipeline import _picklable, drive_pipelined, pipeline_available
 from msnsniff.registry import load_dissectors
 from msnsniff.reports import _dissector
 from msnsniff.session.analysis import Analysis
@@ -208,27 +208,3 @@ def test_several_files_to_a_file_print_each_finding_once(tmp_path: Path) -> None
         outputs.append((done.returncode, target.read_bytes(), done.stderr))
     assert outputs[0][1].count(b"\n") > 5
     assert outputs[1] == outputs[0]
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        (Direction.C2S, 0, b"USR 1 MD5 I a@b.c\r\n", 19, None, 8, False, "USR",
-         (1, ("MD5", "I", "a@b.c"))),
-        (Direction.S2C, 7_000_000_000, b"MSG a@b.c A 3\r\nhey", 16, 3, 12, True, "MSG",
-         (None, ("a@b.c", "A", "3"))),
-    ],
-)  # fmt: skip
-def test_the_parents_frame_builder_makes_the_framers_frame(args: tuple[object, ...]) -> None:
-    """`_command_frame` (the parent's, native in the compiled build) fills every slot as
-    `new_command_frame` (the framer's) does: equal, and the same in the fields equality skips
-    (the command word, the cached split and the empty caches)."""
-    ours, theirs = _command_frame(*args), new_command_frame(*args)  # type: ignore[arg-type]
-    assert type(ours) is CommandFrame
-    assert ours == theirs
-    slots = [name for cls in CommandFrame.__mro__ for name in getattr(cls, "__slots__", ())]
-    assert {"direction", "raw", "cmd", "_split", "_payload"} <= set(slots)
-    for name in slots:  # (a slot left unwritten would raise AttributeError here)
-        assert getattr(ours, name) == getattr(theirs, name), name
-    assert ours.trid == theirs.trid and ours.args == theirs.args
-    assert ours.payload_bytes == theirs.payload_bytes

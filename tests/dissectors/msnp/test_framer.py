@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dissectors.api import Direction
 from dissectors.msnp import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpDissector
-from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD
-from dissectors.msnp.frames import MsnpFrame, PartialFrame
+from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD, native_command_frame
+from dissectors.msnp.frames import MsnpFrame, PartialFrame, new_command_frame
 from tests.helpers import C2S, S2C, cyclic_garbage, drain, one_way
 
 PROFILE = (
@@ -367,3 +369,27 @@ def test_only_a_joined_streams_first_bytes_without_a_line_end_are_partial() -> N
     long = _joined([b"x" * (MAX_LINE + 10), b"\r\nQNG 50\r\n"])
     assert [type(f) for f in long] == [PartialFrame, CommandFrame]
     assert long[0].raw == b"x" * (MAX_LINE + 10) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (Direction.C2S, 0, b"USR 1 MD5 I a@b.c\r\n", 19, None, 8, False, "USR",
+         (1, ("MD5", "I", "a@b.c"))),
+        (Direction.S2C, 7_000_000_000, b"MSG a@b.c A 3\r\nhey", 16, 3, 12, True, "MSG",
+         (None, ("a@b.c", "A", "3"))),
+    ],
+)  # fmt: skip
+def test_the_native_frame_builder_makes_the_interpreted_frame(args: tuple[object, ...]) -> None:
+    """`native_command_frame` (the hot loops' builder in the compiled build) fills every slot
+    as `new_command_frame` (the pure-Python build's) does: equal, and the same in the fields
+    equality skips (the command word, the cached split and the empty caches)."""
+    ours, theirs = native_command_frame(*args), new_command_frame(*args)  # type: ignore[arg-type]
+    assert type(ours) is CommandFrame
+    assert ours == theirs
+    slots = [name for cls in CommandFrame.__mro__ for name in getattr(cls, "__slots__", ())]
+    assert {"direction", "raw", "cmd", "_split", "_payload"} <= set(slots)
+    for name in slots:  # (a slot left unwritten would raise AttributeError here)
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.trid == theirs.trid and ours.args == theirs.args
+    assert ours.payload_bytes == theirs.payload_bytes
