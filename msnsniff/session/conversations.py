@@ -76,6 +76,8 @@ MAX_CALLS: Final = 64  # CALs a switchboard connection remembers until they are 
 ACKED_MODES: Final = frozenset({"A", "N", "D"})
 ACK_MODES: Final = frozenset({"U", *ACKED_MODES})  # any other mode is refused
 """Client MSG acknowledgement modes after which an ACK or NAK may come."""
+NAK_ONLY: Final = "N"
+"""The mode after which only a NAK may come (when the message could not be delivered)."""
 MAX_WAITING: Final = 256
 """Messages per connection remembered while they wait for their ACK/NAK."""
 MAX_INVITES: Final = 64
@@ -455,7 +457,7 @@ class Conversations(NativeAnalyzer):
                     queue.popleft()
             if len(sb.waiting) > MAX_WAITING:
                 del sb.waiting[next(iter(sb.waiting))]
-            if ack == "N":
+            if ack == NAK_ONLY:
                 sb.nak_only = True
 
     def _ack(self, record: FrameRecord, frame: CommandFrame) -> None:
@@ -564,7 +566,7 @@ def _went_on(sb: _Sb) -> None:
     for trid in list(dict.fromkeys([*sb.waiting, *sb.reused])):
         first, queue = sb.waiting.get(trid), sb.reused.get(trid)
         entries = ([] if first is None else [first]) + ([] if queue is None else [*queue])
-        kept = [e for e in entries if e[2].args[:1] != ("N",)]
+        kept = [e for e in entries if e[2].args[:1] != (NAK_ONLY,)]
         if len(kept) == len(entries):
             continue
         if kept:

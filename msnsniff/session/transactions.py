@@ -350,7 +350,7 @@ class Transactions(NativeAnalyzer):
         request is left."""
         cmd = frame.cmd
         older = [t for t in reuse.older if not t.settled]
-        candidates = [t for t in (*older, newest) if t.only is None or _takes(t, frame)]
+        candidates = [t for t in (*older, newest) if _takes(t, frame)]
         error = isinstance(frame, ErrorFrame)
         txn = next((t for t in candidates if not t.settled and not t.replies
                     and (error or t.cmd == cmd)), None)  # fmt: skip
