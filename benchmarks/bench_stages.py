@@ -37,7 +37,7 @@ def _passes(path: str) -> Iterator[tuple[str, str | None, Callable[[], int]]]:
     """(stage, the stage its pass adds to, a pass that runs the capture through both and
     returns what it counted). Runs inside the measured tree: imports are the tree's own."""
     from msnsniff.capture.sources import captures_of
-    from msnsniff.output import jsonl_bytes
+    from msnsniff.output import jsonl_bytes, new_flow_memo
     from msnsniff.registry import load_dissectors
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
@@ -68,8 +68,9 @@ def _passes(path: str) -> Iterator[tuple[str, str | None, Callable[[], int]]]:
 
     def rendering() -> int:
         n = 0
+        memo = new_flow_memo()
         for paired in run_paired(Analysis(session(), keep_findings=False), events()):
-            jsonl_bytes(paired.record, paired.pairing)
+            jsonl_bytes(paired.record, paired.pairing, memo=memo)
             n += 1
         return n
 
@@ -108,7 +109,7 @@ def _per_command(path: str) -> dict[str, tuple[int, float]]:
     """Frames and seconds of `jsonl_bytes` by command (the payload's MIME type for MSG)."""
     from dissectors.msnp.frames import CommandFrame
     from msnsniff.capture.sources import captures_of
-    from msnsniff.output import REMEMBERED_PAYLOAD_BYTES, jsonl_bytes
+    from msnsniff.output import REMEMBERED_PAYLOAD_BYTES, jsonl_bytes, new_flow_memo
     from msnsniff.registry import load_dissectors
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
@@ -118,11 +119,12 @@ def _per_command(path: str) -> dict[str, tuple[int, float]]:
     counts: Counter[str] = Counter()
     spent: dict[str, float] = {}
     clock = time.perf_counter
+    memo = new_flow_memo()
     for paired in run_paired(Analysis(CaptureSession(load_dissectors()), keep_findings=False),
                              one.events()):  # fmt: skip
         frame = paired.record.frame
         start = clock()
-        jsonl_bytes(paired.record, paired.pairing)
+        jsonl_bytes(paired.record, paired.pairing, memo=memo)
         took = clock() - start
         key = type(frame).__name__
         if isinstance(frame, CommandFrame):

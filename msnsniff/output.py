@@ -493,13 +493,20 @@ FlowHeads = tuple[Flow, str, orjson.Fragment, orjson.Fragment]
 """A flow, the protocol its records name, and the JSON after `"flow":` up to `"cmd"` of its
 client's and of its server's frames (`"ID","src":...,"dst":...,"dir":...,"proto":...`)."""
 
-_FLOW_HEADS: Final[dict[int, FlowHeads]] = {}
+FlowMemo = dict[int, FlowHeads]
+"""A printer's `_flow_heads` of the flows it has printed, by the flow's identity (the entry
+holds the flow, so its id is not reused while remembered). Each printer owns one
+(`new_flow_memo`): no state is shared between printers or kept by the module."""
 REMEMBERED_FLOWS: Final = 4096
-"""Flows whose constant JSON `_flow_heads` remembers (by identity; the entry holds the flow,
-so its id is not reused while remembered): forgotten all at once when there are more."""
+"""Flows a `FlowMemo` remembers: forgotten all at once when there are more."""
 
 
-def _flow_heads(flow: Flow, proto: str) -> FlowHeads | None:
+def new_flow_memo() -> FlowMemo:
+    """An empty memo for one printer's `jsonl_bytes` or `frame_jsonl_bytes` calls."""
+    return {}
+
+
+def _flow_heads(flow: Flow, proto: str, memo: FlowMemo | None) -> FlowHeads | None:
     """The JSON of the keys every frame of `flow` in one direction shares (flow, src, dst,
     dir, proto), rendered once per flow and written as the value of `"flow"` (an
     `orjson.Fragment` is written as it is): one dict entry instead of five, and no attribute
@@ -514,9 +521,11 @@ def _flow_heads(flow: Flow, proto: str) -> FlowHeads | None:
             heads.append(orjson.Fragment(orjson.dumps(keys)[len(b'{"flow":') : -1]))
         except _ORJSON_REFUSED:
             return None
-    if len(_FLOW_HEADS) >= REMEMBERED_FLOWS:
-        _FLOW_HEADS.clear()
-    entry = _FLOW_HEADS[id(flow)] = (flow, proto, heads[0], heads[1])
+    entry = (flow, proto, heads[0], heads[1])
+    if memo is not None:
+        if len(memo) >= REMEMBERED_FLOWS:
+            memo.clear()
+        memo[id(flow)] = entry
     return entry
 
 
@@ -532,8 +541,11 @@ _FIXED_DIALECTS: Final = _dialect_json(False)
 _INFERRED_DIALECTS: Final = _dialect_json(True)
 
 
-def _command_obj(record: FrameRecord, frame: CommandFrame) -> dict[str, Any] | None:
-    """`_frame_json(record, redact=False)` for a command frame, sharing what it can."""
+def _command_obj(
+    record: FrameRecord, frame: CommandFrame, memo: FlowMemo | None
+) -> dict[str, Any] | None:
+    """`_frame_json(record, redact=False)` for a command frame, sharing what it can (the
+    flow's keys with the printer's other lines of the flow, through `memo`)."""
     decoded = frame._decoded
     if decoded is None:
         decoded = decode(frame)
@@ -552,9 +564,9 @@ def _command_obj(record: FrameRecord, frame: CommandFrame) -> dict[str, Any] | N
             return None
     flow = record.flow
     proto = record.proto
-    heads = _FLOW_HEADS.get(id(flow))
+    heads = None if memo is None else memo.get(id(flow))
     if heads is None or heads[0] is not flow or heads[1] != proto:
-        heads = _flow_heads(flow, proto)
+        heads = _flow_heads(flow, proto, memo)
         if heads is None:
             return None
     direction = frame.direction
@@ -588,11 +600,18 @@ def _command_obj(record: FrameRecord, frame: CommandFrame) -> dict[str, Any] | N
     }
 
 
-def jsonl_bytes(record: FrameRecord, pairing: Pairing | None, *, redact: bool = False) -> bytes:
-    """`record_to_jsonl(record, redact=redact, pairing=pairing) + "\n"` as UTF-8 bytes."""
+def jsonl_bytes(
+    record: FrameRecord,
+    pairing: Pairing | None,
+    *,
+    redact: bool = False,
+    memo: FlowMemo | None = None,
+) -> bytes:
+    """`record_to_jsonl(record, redact=redact, pairing=pairing) + "\n"` as UTF-8 bytes; a
+    printer passes its `memo` so that each flow's constant keys are rendered once."""
     frame = record.frame
     if not redact and isinstance(frame, CommandFrame):
-        obj = _command_obj(record, frame)
+        obj = _command_obj(record, frame, memo)
         if obj is not None:
             if pairing is None:
                 obj["request"] = obj["replies"] = obj["rtt"] = None
@@ -608,12 +627,15 @@ def jsonl_bytes(record: FrameRecord, pairing: Pairing | None, *, redact: bool = 
     return (record_to_jsonl(record, redact=redact, pairing=pairing) + "\n").encode()
 
 
-def frame_jsonl_bytes(record: FrameRecord, *, redact: bool = False) -> bytes:
+def frame_jsonl_bytes(
+    record: FrameRecord, *, redact: bool = False, memo: FlowMemo | None = None
+) -> bytes:
     """`frame_jsonl(record)` as UTF-8 bytes, without its `{"no":N` head as well: the part of
-    the line a parallel reader's worker renders (the parent adds both ends)."""
+    the line a parallel reader's worker renders (the parent adds both ends). `memo` as for
+    `jsonl_bytes`."""
     frame = record.frame
     if not redact and isinstance(frame, CommandFrame):
-        obj = _command_obj(record, frame)
+        obj = _command_obj(record, frame, memo)
         if obj is not None:
             del obj["no"]
             try:
@@ -700,12 +722,14 @@ def jsonl_printer(
         def sink(line: bytes) -> object:
             return write(head + line[1:])
 
+    memo = new_flow_memo()
+
     def emit(paired: Paired) -> None:
         pairing = paired.pairing
         if display is not None and not display.matches(
             paired.record, None if pairing is None else pairing.extra()
         ):
             return
-        sink(jsonl_bytes(paired.record, pairing, redact=redact))
+        sink(jsonl_bytes(paired.record, pairing, redact=redact, memo=memo))
 
     return emit

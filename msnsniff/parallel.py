@@ -115,12 +115,13 @@ def widen_pipe(conn: Connection) -> None:
 def _renderer(fmt: str, redact: bool) -> Callable[[FrameRecord], bytes] | None:
     """A record's line without its frame number and pairing (the parent adds both), as UTF-8
     bytes in either format."""
-    from msnsniff.output import frame_jsonl_bytes, frame_text
+    from msnsniff.output import frame_jsonl_bytes, frame_text, new_flow_memo
 
     if fmt == "jsonl":
+        memo = new_flow_memo()
 
         def jsonl(record: FrameRecord) -> bytes:
-            return frame_jsonl_bytes(record, redact=redact)  # from ',"ts":' on
+            return frame_jsonl_bytes(record, redact=redact, memo=memo)  # from ',"ts":' on
 
         return jsonl
     if fmt == "text":

@@ -434,14 +434,14 @@ def test_json_lines_fast_path_writes_each_flows_shared_keys_as_the_plain_path_do
     and a `read` worker's part of it, is still byte for byte what the plain path writes, for
     both directions, flows that share an id but not their endpoints (or lack them), a flow
     seen under two protocols, inferred and fixed dialects, and every kind of pairing; and
-    the flows it remembers stay bounded."""
+    the flows a printer's memo remembers stay bounded."""
     from dissectors.msnp.grammar import MAX_DIALECT
     from msnsniff.output import (
-        _FLOW_HEADS,
         REMEMBERED_FLOWS,
         frame_jsonl,
         frame_jsonl_bytes,
         jsonl_bytes,
+        new_flow_memo,
     )
     from msnsniff.session.paired import Pairing
 
@@ -451,6 +451,7 @@ def test_json_lines_fast_path_writes_each_flows_shared_keys_as_the_plain_path_do
                 Pairing(replies=(4, 5), rtt=1.5), Pairing(replies=())]  # fmt: skip
     lines = [(b"CHG 6 NLN 268435456\r\n", Direction.C2S), (b"911 6\r\n", Direction.S2C),
              (b"ILN 6 NLN a@b.c A%20B 0\r\n", Direction.S2C)]  # fmt: skip
+    memo, part_memo = new_flow_memo(), new_flow_memo()
     n = 0
     for flow in flows * 2:  # the second time round, from the remembered renderings
         for line, direction in lines:
@@ -466,10 +467,13 @@ def test_json_lines_fast_path_writes_each_flows_shared_keys_as_the_plain_path_do
                             record = FrameRecord(n, 2.5 * n, flow, proto, varied)
                             for pairing in pairings:
                                 want = record_to_jsonl(record, pairing=pairing) + "\n"
-                                assert jsonl_bytes(record, pairing) == want.encode()
-                            part = frame_jsonl(record)
-                            assert frame_jsonl_bytes(record) == part[part.index(",") :].encode()
+                                for m in (memo, None):
+                                    assert jsonl_bytes(record, pairing, memo=m) == want.encode()
+                            part = frame_jsonl(record)[len(f'{{"no":{n}') :].encode()
+                            assert frame_jsonl_bytes(record, memo=part_memo) == part
+                            assert frame_jsonl_bytes(record) == part
+    assert len(memo) == len(part_memo) == len(flows)
     for i in range(REMEMBERED_FLOWS + 10):
         record = FrameRecord(i, None, Flow(str(i), "a", "b"), "msnp", frame)
-        assert jsonl_bytes(record, None) == (record_to_jsonl(record) + "\n").encode()
-    assert 0 < len(_FLOW_HEADS) <= REMEMBERED_FLOWS
+        assert jsonl_bytes(record, None, memo=memo) == (record_to_jsonl(record) + "\n").encode()
+    assert 0 < len(memo) <= REMEMBERED_FLOWS
