@@ -14,8 +14,9 @@ stream (positions counted from the SYN, or from the first byte seen), then works
   the XFR that gave it to the USR that uses it); every e-mail address, raw or URL-encoded,
   becomes a consistent pseudonym (`user3@example.invalid`), and so does one a gap or the
   capture's end cut in its domain (`bob@hotmail.c`) if it starts an address seen before
-  (else a placeholder, `redacted-address-1`); a payload that changed length
-  gets its length argument recomputed. Bytes that are not a whole command (the partial first
+  (else a placeholder, `redacted-address-1`), and so does the last word of a line cut
+  before its `@` where the grammar has an address (`ADD 6 AL bob`); a payload that changed
+  length gets its length argument recomputed. Bytes that are not a whole command (the partial first
   line of a capture joined mid-way, garbage, the rest of a line after a gap) are hidden as
   `x`, but first read for secrets by their shape (`credentials.TAIL_SECRETS`, the table the
   `--redact` outputs use too: the rest of a USR line still has its ticket, the rest of a
@@ -97,6 +98,25 @@ CUT_SHORT: Final = ("truncated:", "frame cut by a capture gap")
 last bytes may be part of an address (`Pseudonyms.cut`)."""
 _NOT_EOL: Final = re.compile(rb"[^\r\n]")
 _COMMAND_WORD: Final = re.compile(rb"^(?:[A-Z]{3}|[0-9]{3})(?: |$)")
+_WORD_BOUND: Final = rb"(?<![A-Za-z0-9._+%%-])%s(?![A-Za-z0-9._+%%@-])"
+
+
+def _account_words() -> frozenset[tuple[str, Direction, int]]:
+    """(command, direction, word index) where some variant of some dialect has an address
+    (an `account` argument): the index counts the command word as 0, with and without a
+    TrID, as a line cut short may be read either way."""
+    out = set()
+    for cmd, spec in COMMANDS.items():
+        for direction in (Direction.C2S, Direction.S2C):
+            for variant in spec.variants(direction):
+                for i, arg in enumerate(variant.args):
+                    if arg.type == "account":
+                        out.add((cmd, direction, i + 1))
+                        out.add((cmd, direction, i + 2))
+    return frozenset(out)
+
+
+ACCOUNT_WORDS: Final = _account_words()
 
 Key = tuple[bytes, int, bytes, int]  # (src, sport, dst, dport) of one direction
 Edit = tuple[int, int, bytes]  # (start, end, replacement) in stream positions
@@ -183,6 +203,21 @@ class Pseudonyms:
             return data[: match.start()] + alias
         return data  # a whole address, as far as can be told: `text` gives it an alias
 
+    def cut_word(self, word: bytes) -> bytes:
+        """The last word of a line cut short before its address's `@` (`ADD 6 AL robert.sm`),
+        where the grammar has an address (`ACCOUNT_WORDS`): neither `EMAIL` nor `cut` can tell
+        it from any word. One that starts exactly one address seen before becomes that address
+        (`text` gives it that account's alias); any other a placeholder, one per cut form."""
+        plain = word.lower()
+        starting = [a for a in self.accounts if a.startswith(plain)]
+        if len(starting) == 1:
+            return starting[0]
+        alias = self.partial.get(plain)
+        if alias is None:
+            alias = placeholder("address", len(self.partial) + 1)
+            self.partial[plain] = alias
+        return alias
+
     def comment(self, text: str) -> str:
         """A packet comment as the packets are redacted: a proxy's note may quote a frame
         (`script error on USR: ValueError('... t=...&p=...')`), so every secret value found in
@@ -202,7 +237,10 @@ class Pseudonyms:
             data = pattern.sub(lambda m: self.secrets[m.group(0)], data)
         data = self.text(data)
         for cut in sorted(self.partial, key=len, reverse=True):  # after `text`: no address
-            data = re.sub(re.escape(cut), self.partial[cut], data, flags=re.I)  # it starts
+            # it starts; a cut form without `@` only as a whole word (`cut_word`'s `bob` is
+            # not hidden inside `bobcat`)
+            found = re.escape(cut) if b"@" in cut else _WORD_BOUND % re.escape(cut)
+            data = re.sub(found, self.partial[cut], data, flags=re.I)
         return scrub_body(data.decode("utf-8", "surrogateescape"))
 
 
@@ -371,6 +409,13 @@ def _other(frame: object, names: Pseudonyms, dialect: int) -> bytes:
     cut = frame.reason.startswith(CUT_SHORT)
     if cut and not crlf:
         line = names.cut(line)
+        words = line.split(b" ")
+        last = words[-1]
+        if (last and b"@" not in last and b"%40" not in last and names.pseudonymise
+                and (words[0].decode("ascii"), frame.direction, len(words) - 1)
+                in ACCOUNT_WORDS):  # fmt: skip
+            words[-1] = names.cut_word(last)  # cut before its `@`: `ADD 6 AL robert.sm`
+            line = b" ".join(words)
     whole = CommandFrame(frame.direction, frame.offset, line + b"\r\n", len(line) + 2, None,
                          dialect, True)  # fmt: skip
     new_line = _msnp_frame(whole, names)[:-2]

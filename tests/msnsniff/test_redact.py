@@ -289,6 +289,53 @@ def test_an_address_a_cut_falls_in_is_hidden_too(tmp_path: Path) -> None:
         == [(type(r.frame), getattr(r.frame, "reason", None)) for r in before]  # fmt: skip
 
 
+def test_an_address_cut_before_its_at_is_hidden_where_the_grammar_has_one(
+    tmp_path: Path,
+) -> None:
+    """A line cut short before its address's `@` (`ADD 7 AL robert.sm`) kept that much of the
+    address: without an `@` nothing told it from any word. Where the grammar has an address
+    (an `account` argument, counted with or without a TrID), the cut word now becomes the one
+    address seen before that it starts, or else a placeholder; a cut word where the grammar
+    has none (a status) stays, and every frame reads back the same."""
+    src = tmp_path / "cutword.pcap"
+    with src.open("wb") as fh:
+        writer = PcapWriter(fh)
+        conv = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2, False, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.3, True, b"ADD 5 FL robert.smith@hotmail.com Rob\r\n")
+        conv.send(1.4, True, b"ADD 7 AL Robert.Sm")  # the capture ends here
+        other = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.2", 1863))
+        other.open(2.0)
+        other.send(2.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        other.send(2.2, False, b"VER 1 MSNP8 CVR0\r\n")
+        other.send(2.3, False, b"NLN NLN carolj")  # cut: an address no earlier line had
+        third = TcpConversation(writer, ("10.0.0.1", 3002), ("10.0.0.2", 1863))
+        third.open(3.0)
+        third.send(3.1, True, b"CHG 9 AW")  # cut in a status, not an address
+    before, out = frames(src), redacted(tmp_path, src)
+    data = out.read_bytes()
+    for part in (b"Robert.Sm", b"robert", b"carolj"):
+        assert part not in data
+    assert b"ADD 7 AL user1@example.invalid" in data
+    assert b"NLN NLN redacted-address-1" in data
+    assert data.endswith(b"CHG 9 AW")
+    after = frames(out)
+    assert [(type(r.frame), getattr(r.frame, "reason", None)) for r in after] \
+        == [(type(r.frame), getattr(r.frame, "reason", None)) for r in before]  # fmt: skip
+
+
+def test_a_cut_word_placeholder_is_hidden_in_comments_only_as_a_whole_word() -> None:
+    """The cut forms without `@` are short words: a packet comment gets their placeholder
+    where the word stands alone, not inside another word."""
+    from msnsniff.redact import Pseudonyms
+
+    names = Pseudonyms()
+    alias = names.cut_word(b"bob")
+    assert names.comment("bob said bobcat") == f"{alias.decode()} said bobcat"
+
+
 def test_bytes_that_are_not_a_whole_command_keep_no_credential(tmp_path: Path) -> None:
     """Malformed frames only had their addresses replaced, so a credential in bytes the
     dissector could not read as a whole command stayed: the tail of a `USR TWN S` line a
