@@ -505,8 +505,8 @@ end
 -- has none (the first, in-order pass of tshark -2 and of Wireshark without a display filter:
 -- no field can be read there), its two endpoints in a fixed order, so that both directions
 -- share one state (the dialect the server's VER fixes applies to the client's lines too).
--- Frames read there are found again by `memo`, whatever key a later pass uses. (Reusing the
--- same ports for a second connection in the capture merges the two in such a pass.)
+-- Frames read there are found again by `memo`, whatever key a later pass uses. (A second
+-- connection on the same ports is told apart there by its VER: see `reused`.)
 local function pair_key(pinfo)
   local a, b = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
   if a > b then a, b = b, a end
@@ -836,9 +836,28 @@ end
 local LATE_CUT = "cut at the end of a packet read after its connection was recognised as " ..
   "MSNP: TCP put no later segment with it (it reassembles in the first pass only)"
 
+-- A first pass without tcp.stream knows a connection by its endpoints (see `conn_key`), so a
+-- later connection that reuses them would carry on with the earlier one's state (its dialect
+-- above all). The client's VER is the first line of a connection and comes only there: one
+-- after the client's first whole frame starts the state afresh, as msnsniff's reassembly
+-- starts a new flow on the new SYN. Where the packet was first read stays as it was.
+local function reused(pinfo, st, dir, tvb)
+  if dir ~= "c2s" or not st.started.c2s or pinfo.visited or f_stream() ~= nil
+     or tvb:len() < 4 or tvb:raw(0, 4) ~= "VER " then
+    return st
+  end
+  local pair = pair_key(pinfo)
+  local first = first_read[pair]
+  streams[conn_key(pinfo)] = nil
+  st = stream_state(pinfo)
+  first_read[pair] = first
+  return st
+end
+
 local function dissect(tvb, pinfo, tree)
   local st = stream_state(pinfo)
   local dir = (endpoint(pinfo.src, pinfo.src_port) == st.client) and "c2s" or "s2c"
+  st = reused(pinfo, st, dir, tvb)
   pinfo.cols.protocol = "MSNP"
   local visited = pinfo.visited
   local given, held_len = tvb:len(), 0

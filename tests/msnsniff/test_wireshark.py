@@ -567,6 +567,34 @@ def test_tshark_two_passes_keep_what_the_first_pass_learned(script: Path, tmp_pa
 
 
 @needs_tshark
+def test_tshark_two_passes_tell_a_connection_that_reuses_the_ports_apart(
+    script: Path, tmp_path: Path
+) -> None:
+    """tshark -2's first pass knows a connection by its endpoints only, so a second
+    connection on the same ports went on under the first one's state: its VER lines showed
+    the first connection's MSNP13 instead of the default MSNP8 the first pass of one (and
+    msnsniff, which starts a new flow on the SYN) shows. The client's VER, which only opens
+    a connection, now starts the state afresh there."""
+    capture = tmp_path / "reuse.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        first = TcpConversation(writer, ("10.0.0.2", 40001), ("10.0.0.1", 1863))
+        first.open(1.0)
+        first.send(1.01, True, b"VER 1 MSNP13 CVR0\r\n")
+        first.send(1.02, False, b"VER 1 MSNP13\r\n")
+        first.send(1.03, True, b"ADC 2 FL N=carol@example.com F=Carol\r\n")
+        first.close(1.04)
+        again = TcpConversation(writer, ("10.0.0.2", 40001), ("10.0.0.1", 1863),
+                                isn=(700000, 900000))  # fmt: skip
+        again.open(2.0)
+        again.send(2.01, True, b"VER 1 MSNP8 CVR0\r\n")
+        again.send(2.02, False, b"VER 1 MSNP8\r\n")
+        again.send(2.03, True, b"ADD 2 FL carol@example.com Carol\r\n")
+    assert compare(script, capture) == 6
+    assert compare(script, capture, "-2") == 6
+
+
+@needs_tshark
 def test_tshark_two_passes_read_the_packets_before_the_claiming_one(
     script: Path, tmp_path: Path
 ) -> None:
