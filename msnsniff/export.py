@@ -23,6 +23,7 @@ the same for any `-j`. `-Y FILTER` keeps the frames it selects (for `.pcapng`: t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -347,8 +348,11 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     flows |= carriers.flows()
     writer = _PacketWriter(part, flows, ends, _fragment_segments(path))
     comments: dict[int, str] = {}  # the input's packet comments (the proxy's notes): kept
-    for no, ts, link, data in packet_records(path, comments):
-        writer.packet(no, ts, link, data, comments.pop(no, None))
+    try:
+        for no, ts, link, data in packet_records(path, comments):
+            writer.packet(no, ts, link, data, comments.pop(no, None))
+    except MsnsniffError as exc:  # damage: the packets before it are written, as read shows
+        messages.append(f"msnsniff: {exc}")  # their frames (the same words: said once)
     writer.close()
     return count
 
@@ -390,15 +394,16 @@ def _fragment_segments(path: Path) -> dict[int, tuple[Segment, bool]]:
     defrag = Defragmenter()
     pending: dict[tuple[bytes, bytes, int], list[int]] = {}
     out: dict[int, tuple[Segment, bool]] = {}
-    for no, _ts, link, data in packet_records(path):
-        frag = fragment_of(link, data)
-        if frag is None:
-            continue
-        pending.setdefault(frag[0], []).append(no)
-        seg = tcp_segment(link, data, defrag)
-        if seg is not None:
-            for each in pending.pop(frag[0]):
-                out[each] = (seg, each == no)
+    with contextlib.suppress(MsnsniffError):  # damage: the writing pass reports it
+        for no, _ts, link, data in packet_records(path):
+            frag = fragment_of(link, data)
+            if frag is None:
+                continue
+            pending.setdefault(frag[0], []).append(no)
+            seg = tcp_segment(link, data, defrag)
+            if seg is not None:
+                for each in pending.pop(frag[0]):
+                    out[each] = (seg, each == no)
     return out
 
 

@@ -402,9 +402,16 @@ def packet_records(
             recno = 0
             while r.ensure(16):
                 sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", r.buf, r.pos)
-                if caplen > MAX_RECORD or not r.ensure(16 + caplen):
-                    _fatal(errors, path, f"truncated or corrupt record of {caplen} bytes",
+                # the damage said in the words `read` uses, so a command reading the file
+                # twice (export: frames, then packets) says it once
+                if caplen > MAX_RECORD:
+                    _fatal(errors, path, f"corrupt record: captured length {caplen}",
                            recno + 1, r.offset)  # fmt: skip
+                    break
+                if not r.ensure(16 + caplen):
+                    _fatal(errors, path,
+                           f"truncated record: {caplen} bytes announced, "
+                           f"{len(r.buf) - r.pos - 16} present", recno + 1, r.offset)  # fmt: skip
                     break
                 recno += 1
                 start = r.pos + 16

@@ -547,6 +547,29 @@ def test_a_damaged_capture_exports_what_came_before_and_says_so_once(tmp_path: P
     ]
 
 
+def test_a_damaged_capture_exports_as_pcapng_the_packets_before_the_damage(
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The packet pass of a .pcapng export let the damage escape: `export good.pcap
+    cut.pcap -o X.pcapng` wrote no file at all (the good capture lost too) and no summary.
+    Now the packets before the damage are written, the damage is said once (in `read`'s
+    words) and the exit status is 2, as for the other formats."""
+    cut = tmp_path / "cut.pcap"
+    data = CHAT.read_bytes()
+    cut.write_bytes(data[:3010])  # inside the data of record 24
+    _, cut_frames, _ = run("read", "-T", "jsonl", str(cut))
+    out = tmp_path / "x.pcapng"
+    status, _, err = run("export", "-j", "1", str(LISTS), str(cut), "-o", str(out))
+    assert status == 2
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"msnsniff: {cut}: truncated record: ")
+    assert "(record " in lines[0] and "byte offset " in lines[0]
+    _, whole, _ = run("read", "-T", "jsonl", str(LISTS))
+    back = run("read", "-T", "jsonl", str(out))[1].splitlines()
+    assert len(back) == len(whole.splitlines()) + len(cut_frames.splitlines())
+    assert lines[1] == f"msnsniff: exported {len(back)} frames of 2 captures to {out}"
+
+
 def test_parquet_malformed_is_the_jsonl_reason_and_not_an_http_status_text(
     tmp_path: Path,
 ) -> None:
