@@ -58,7 +58,13 @@ from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.framer import GAP_TAIL, JOINED, SKIPPED, TOO_LONG
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame
 from dissectors.msnp.grammar import COMMANDS
-from msnsniff.capture.packets import Defragmenter, fragment_of, ip_offset, tcp_segment
+from msnsniff.capture.packets import (
+    SUPPORTED_LINKS,
+    Defragmenter,
+    fragment_of,
+    ip_offset,
+    tcp_segment,
+)
 from msnsniff.capture.write import internet_checksum
 from msnsniff.credentials import (
     BODY_SECRETS,
@@ -646,6 +652,7 @@ class RedactSummary:
     secrets: int
     joined: int = 0  # IP fragments written as one packet with the rest of their datagram
     dropped: int = 0  # IP fragments of datagrams never completed: not written
+    unsupported: int = 0  # packets of a link type msnsniff cannot read: not written
 
 
 def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
@@ -657,6 +664,8 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     first_link: int | None = None
     defrag = Defragmenter()
     for no, _ts, link, data in packet_records(src):
+        if link not in SUPPORTED_LINKS:
+            continue  # not written (below): what they hold cannot be read, so not redacted
         first_link = link if first_link is None else first_link
         seg = tcp_segment(link, data, defrag)
         if seg is not None:
@@ -680,7 +689,12 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     packets = rewritten = 0
     joiner = _FragmentJoiner()
     comments: dict[int, str] = {}  # packet comments (the proxy's notes): kept, redacted
+    unsupported = 0
     for no, ts, link, data in packet_records(src, comments):
+        if link not in SUPPORTED_LINKS:  # (a pcapng interface of another link type)
+            unsupported += 1
+            comments.pop(no, None)
+            continue
         if link != first_link and not isinstance(writer, PcapngWriter):
             raise MsnsniffError(f"{src}: packets of more than one link type ({first_link} and "
                                 f"{link}) cannot be written to one pcap file (write a .pcapng)")
@@ -697,7 +711,7 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
             writer.write(ts, new)
     writer.flush()
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
-                         joiner.joined, joiner.held)  # fmt: skip
+                         joiner.joined, joiner.held, unsupported)  # fmt: skip
 
 
 class _FragmentJoiner:
@@ -817,4 +831,7 @@ def summary_text(summary: RedactSummary) -> str:
     if summary.dropped:
         text += (f"; {summary.dropped} IP fragments of incomplete datagrams left out (their "
                  "bytes could not be redacted)")
+    if summary.unsupported:
+        text += (f"; {summary.unsupported} packets of unsupported link types left out (their "
+                 "bytes could not be read, so not redacted)")
     return text

@@ -398,6 +398,9 @@ def packet_records(
                                     offset=0)  # fmt: skip
             endian, scale = _PCAP_MAGIC[r.buf[:4]]
             link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
+            if link not in SUPPORTED_LINKS:  # refused as `read` refuses it, in its words
+                raise MsnsniffError(f"{path}: unsupported link type {link}", record=0,
+                                    offset=20)  # fmt: skip
             r.pos = 24
             recno = 0
             while r.ensure(16):

@@ -15,6 +15,7 @@ from dissectors.api import Direction
 from dissectors.http.frames import HttpRequest
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from msnsniff.capture.pcap import packet_records
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.cli import main
@@ -722,3 +723,55 @@ def test_comments_quoting_secrets_of_partial_tails_are_redacted(tmp_path: Path) 
     assert [(type(r.frame), r.frame.offset, getattr(r.frame, "reason", None)) for r in after] \
         == [(type(r.frame), r.frame.offset, getattr(r.frame, "reason", None))
             for r in before]  # fmt: skip
+
+
+def _pcapng_of(path: Path, pcap: Path, links: tuple[int, ...]) -> None:
+    """A pcapng holding every Ethernet packet of `pcap` once per interface, one interface per
+    link type in `links` (the bytes unchanged: of another link type they are unreadable)."""
+    import struct
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += b"".join(block(1, struct.pack("<HHI", link, 0, 65535)) for link in links)
+    data, pos = pcap.read_bytes(), 24
+    while pos < len(data):
+        sec, usec, caplen, _ = struct.unpack_from("<IIII", data, pos)
+        packet, micros = data[pos + 16 : pos + 16 + caplen], sec * 1_000_000 + usec
+        for interface in range(len(links)):
+            out += block(6, struct.pack("<IIIII", interface, micros >> 32, micros & 0xFFFFFFFF,
+                                        caplen, caplen) + packet)  # fmt: skip
+        pos += 16 + caplen
+    path.write_bytes(out)
+
+
+def test_packets_of_a_link_type_it_cannot_read_are_not_copied(tmp_path: Path,
+                                                             capsys: Any) -> None:  # fmt: skip
+    """`redact` copied the packets of a link type msnsniff cannot read unchanged, secrets and
+    all, and said it redacted them (exit 0): a pcap of link type 147 (USER0, a custom
+    encapsulation) came out byte for byte the input, and one of link type 2^27 stopped with a
+    struct traceback. Such a pcap is now refused as `read` refuses it, and in a pcapng the
+    packets of such an interface are left out of the copy and counted."""
+    demo = ROOT / "captures" / "msnp8_demo.pcap"
+    src = tmp_path / "user0.pcap"
+    for link in (147, 1 << 27):
+        data = bytearray(demo.read_bytes())
+        data[20:24] = link.to_bytes(4, "little")
+        src.write_bytes(data)
+        out = tmp_path / "out.pcapng"
+        assert main(["redact", str(src), str(out)]) == 2
+        assert capsys.readouterr().err == (
+            f"msnsniff: {src}: unsupported link type {link} (record 0, byte offset 20)\n")
+        assert not out.exists()
+    mixed = tmp_path / "mixed.pcapng"
+    _pcapng_of(mixed, demo, (1, 147))
+    assert b"EXAMPLEticket" in mixed.read_bytes()
+    out = tmp_path / "out.pcapng"
+    assert main(["redact", str(mixed), str(out)]) == 0
+    packets = sum(1 for _ in packet_records(demo))
+    assert f"; {packets} packets of unsupported link types left out" in capsys.readouterr().err
+    copy = out.read_bytes()
+    assert b"EXAMPLEticket" not in copy and b"@example.com" not in copy
+    assert len(frames(out)) == len(frames(demo))
