@@ -350,7 +350,10 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     comments: dict[int, str] = {}  # the input's packet comments (the proxy's notes): kept
     try:
         for no, ts, link, data in packet_records(path, comments):
-            writer.packet(no, ts, link, data, comments.pop(no, None))
+            try:
+                writer.packet(no, ts, link, data, comments.pop(no, None))
+            except MsnsniffError as exc:  # a time a pcapng cannot hold: say which packet
+                raise MsnsniffError(f"{path}: packet {no}: {exc}") from exc
     except MsnsniffError as exc:  # damage: the packets before it are written, as read shows
         messages.append(f"msnsniff: {exc}")  # their frames (the same words: said once)
     writer.close()

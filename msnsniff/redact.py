@@ -704,11 +704,14 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         new = _rewrite(link, whole, halves)
         packets += 1
         rewritten += new != data
-        if isinstance(writer, PcapngWriter):  # one interface per link type
-            text = None if comment is None else names.comment(comment)
-            writer.write(ts, new, text, writer.interface(link))
-        else:
-            writer.write(ts, new)
+        try:
+            if isinstance(writer, PcapngWriter):  # one interface per link type
+                text = None if comment is None else names.comment(comment)
+                writer.write(ts, new, text, writer.interface(link))
+            else:
+                writer.write(ts, new)
+        except MsnsniffError as exc:  # a time the output cannot hold: say which packet
+            raise MsnsniffError(f"{src}: packet {no}: {exc}") from exc
     writer.flush()
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
                          joiner.joined, joiner.held, unsupported)  # fmt: skip

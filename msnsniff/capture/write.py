@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
+from msnsniff.errors import MsnsniffError
+
 ETH_HEADER: Final = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
 ETH_HEADER_V6: Final = ETH_HEADER[:12] + b"\x86\xdd"
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -92,6 +94,9 @@ class PcapWriter:
         usec = round((ts - sec) * 1e6)
         if usec >= 1_000_000:
             sec, usec = sec + 1, usec - 1_000_000
+        if not 0 <= sec <= 0xFFFFFFFF:  # a damaged input's time (a pcapng's, copied)
+            raise MsnsniffError(f"a time of {ts:.0f} s does not fit a pcap record (0 to 2^32 - 1 "
+                                "seconds since 1970): write a .pcapng")  # fmt: skip
         self._fh.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
 
     def flush(self) -> None:
@@ -128,6 +133,9 @@ class PcapngWriter:
         """Append one Enhanced Packet Block at time `ts` (seconds), with an optional comment,
         on `interface` (an id `interface()` gave; the first by default)."""
         micros = round(ts * 1e6)
+        if not 0 <= micros >> 32 <= 0xFFFFFFFF:  # a damaged input's time (tsresol 1 s, say)
+            raise MsnsniffError(f"a time of {ts:.0f} s does not fit a pcapng packet block (0 to "
+                                "2^64 - 1 microseconds since 1970)")  # fmt: skip
         body = struct.pack("<IIIII", interface, micros >> 32, micros & 0xFFFFFFFF, len(frame),
                            len(frame)) + _pad(frame)  # fmt: skip
         if comment:

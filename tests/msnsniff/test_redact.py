@@ -725,9 +725,10 @@ def test_comments_quoting_secrets_of_partial_tails_are_redacted(tmp_path: Path) 
             for r in before]  # fmt: skip
 
 
-def _pcapng_of(path: Path, pcap: Path, links: tuple[int, ...]) -> None:
+def _pcapng_of(path: Path, pcap: Path, links: tuple[int, ...], tsresol: int = 6) -> None:
     """A pcapng holding every Ethernet packet of `pcap` once per interface, one interface per
-    link type in `links` (the bytes unchanged: of another link type they are unreadable)."""
+    link type in `links` (the bytes unchanged: of another link type they are unreadable),
+    its time (microseconds) written in units of 10^-`tsresol` s as it is."""
     import struct
 
     def block(kind: int, body: bytes) -> bytes:
@@ -735,7 +736,8 @@ def _pcapng_of(path: Path, pcap: Path, links: tuple[int, ...]) -> None:
         return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
 
     out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    out += b"".join(block(1, struct.pack("<HHI", link, 0, 65535)) for link in links)
+    option = struct.pack("<HHB3xI", 9, 1, tsresol, 0)  # if_tsresol, then the end of options
+    out += b"".join(block(1, struct.pack("<HHI", link, 0, 65535) + option) for link in links)
     data, pos = pcap.read_bytes(), 24
     while pos < len(data):
         sec, usec, caplen, _ = struct.unpack_from("<IIII", data, pos)
@@ -775,3 +777,35 @@ def test_packets_of_a_link_type_it_cannot_read_are_not_copied(tmp_path: Path,
     copy = out.read_bytes()
     assert b"EXAMPLEticket" not in copy and b"@example.com" not in copy
     assert len(frames(out)) == len(frames(demo))
+
+
+def test_a_time_the_output_cannot_hold_is_refused_naming_the_packet(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """A pcapng packet's time past what the copy's format holds (a damaged timestamp: 2^31
+    in its high word is year 292,000) ended `redact` in a struct traceback ('I' format
+    requires ...), and `export -o X.pcapng` of one with one-second resolution too. The copy is
+    now refused with the packet named (a .pcap copy told to be a .pcapng, which holds it)."""
+    import struct
+
+    mixed = tmp_path / "in.pcapng"
+    _pcapng_of(mixed, ROOT / "captures" / "msnp8_demo.pcap", (1,))
+    data = bytearray(mixed.read_bytes())
+    pos = count = 0
+    while count < 5:  # the fifth packet block's time, high word
+        kind, length = struct.unpack_from("<II", data, pos)
+        count += kind == 6
+        pos += length
+    data[pos - length + 12 : pos - length + 16] = struct.pack("<I", 1 << 31)
+    mixed.write_bytes(data)
+    out = tmp_path / "out.pcap"
+    assert main(["redact", str(mixed), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"msnsniff: {mixed}: packet 5: a time of ") and "write a .pcapng" in err
+    assert not out.exists()
+    assert main(["redact", str(mixed), str(tmp_path / "out.pcapng")]) == 0
+    _pcapng_of(mixed, ROOT / "captures" / "msnp8_demo.pcap", (1,), tsresol=0)  # seconds
+    capsys.readouterr()
+    status = main(["export", str(mixed), "-o", str(tmp_path / "x.pcapng")])
+    err = capsys.readouterr().err
+    assert status == 2 and f"msnsniff: {mixed}: packet 1: a time of " in err
