@@ -36,6 +36,8 @@ _PCAP_MAGIC: Final = {
 }
 
 
+_PACKET_BLOCKS: Final = frozenset({2, 3, 6})  # pcapng blocks holding a packet (a record)
+
 Partition = tuple[int, int]  # (this share's index, number of shares)
 
 
@@ -335,40 +337,47 @@ def _pcapng_records(
                 return
             body = r.buf[r.pos + 8 : r.pos + length - 4]
             r.pos += length
-            if block_type == 1:  # interface description
-                link = struct.unpack_from(endian + "H", body, 0)[0]
-                interfaces.append((link, _tsresol(body[8:], endian)))
-            elif block_type == 6:  # enhanced packet
-                recno += 1
-                if_id, high, low, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
-                if if_id >= len(interfaces) or caplen > len(body) - 20:
-                    _fatal(errors, path, "packet block names no interface or overruns",
-                           recno, start)  # fmt: skip
-                    return
-                link, res = interfaces[if_id]
-                if comments is not None and len(body) > 20 + caplen + 3:
-                    _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
-                yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
-            elif block_type == 3:  # simple packet
-                recno += 1
-                if not interfaces:
-                    _fatal(errors, path, "simple packet block before any interface", recno, start)
-                    return
-                orig = struct.unpack_from(endian + "I", body, 0)[0]
-                # no timestamp in a simple packet block
-                yield recno, None, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
-            elif block_type == 2:  # obsolete packet block
-                recno += 1
-                if_id, _drops, high, low, caplen, _orig = struct.unpack_from(
-                    endian + "HHIIII", body, 0
-                )
-                if if_id >= len(interfaces):
-                    _fatal(errors, path, "packet block names no interface", recno, start)
-                    return
-                link, res = interfaces[if_id]
-                if comments is not None and len(body) > 20 + caplen + 3:
-                    _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
-                yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+            try:  # (costs nothing unless raised: a block shorter than its fixed fields)
+                if block_type == 1:  # interface description
+                    link = struct.unpack_from(endian + "H", body, 0)[0]
+                    interfaces.append((link, _tsresol(body[8:], endian)))
+                elif block_type == 6:  # enhanced packet
+                    recno += 1
+                    if_id, high, low, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
+                    if if_id >= len(interfaces) or caplen > len(body) - 20:
+                        _fatal(errors, path, "packet block names no interface or overruns",
+                               recno, start)  # fmt: skip
+                        return
+                    link, res = interfaces[if_id]
+                    if comments is not None and len(body) > 20 + caplen + 3:
+                        _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
+                    yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+                elif block_type == 3:  # simple packet
+                    recno += 1
+                    if not interfaces:
+                        _fatal(errors, path, "simple packet block before any interface", recno,
+                               start)  # fmt: skip
+                        return
+                    orig = struct.unpack_from(endian + "I", body, 0)[0]
+                    # no timestamp in a simple packet block
+                    yield recno, None, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
+                elif block_type == 2:  # obsolete packet block
+                    recno += 1
+                    if_id, _drops, high, low, caplen, _orig = struct.unpack_from(
+                        endian + "HHIIII", body, 0
+                    )
+                    if if_id >= len(interfaces):
+                        _fatal(errors, path, "packet block names no interface", recno, start)
+                        return
+                    link, res = interfaces[if_id]
+                    if comments is not None and len(body) > 20 + caplen + 3:
+                        _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
+                    yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+            except struct.error:  # the packet block counted already, or the next record
+                _fatal(errors, path, f"corrupt block: {length} bytes, too short for a block "
+                       f"of type {block_type}", recno + (block_type not in _PACKET_BLOCKS),
+                       start)  # fmt: skip
+                return
 
 
 def packet_records(

@@ -13,6 +13,7 @@ from msnsniff.capture import FlowEnd, SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.pcap import read_pcap, read_pcapng
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation, ipv4_tcp_packet
+from msnsniff.cli import main
 
 LINES = [b"VER 1 MSNP8 CVR0\r\n", b"VER 1 MSNP8\r\n", b"CVR 2 0x0409 win 4.10 i386 X 1 Y a@b.c\r\n"]
 
@@ -395,3 +396,25 @@ def test_packet_records_give_each_packets_comments(tmp_path: Path) -> None:
         got = [d for _n, _t, _l, d in packet_records(path, comments)]
         assert got == packets
         assert comments == {3: "first note ✓\nsecond"}
+
+
+@pytest.mark.parametrize("kind", [1, 2, 3, 6],
+                         ids=["interface", "obsolete packet", "simple packet", "enhanced packet"])
+def test_pcapng_block_too_short_for_its_fields_is_the_damage(tmp_path: Path, kind: int) -> None:
+    """A block whose length leaves no room for its type's fixed fields (an enhanced packet
+    block of 12 bytes: no interface, time or lengths) ended `read`, every analysis command
+    and `redact` in a struct.error traceback. It is now the damage: the frames before it,
+    then a fatal note naming the block, its byte offset and the record (a packet block's own
+    number; after an interface block, the next packet's)."""
+    data = pcapng_bytes(ipv4_packets()[:3])
+    empty = struct.pack("<II", kind, 12) + struct.pack("<I", 12)
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(data + empty + pcapng_bytes(ipv4_packets()[3:])[28 + 20 + 32 :])
+    events = list(read_pcapng(path))
+    note = events[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    assert note.message == (f"corrupt block: 12 bytes, too short for a block of type {kind} "
+                            f"(record 4, byte offset {len(data)})")  # fmt: skip
+    assert streams(events) == {Direction.C2S: LINES[0], Direction.S2C: b""}
+    for command in (["read", str(path)], ["redact", str(path), str(tmp_path / "out.pcap")]):
+        assert main(command) == 2
