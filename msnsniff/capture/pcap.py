@@ -340,6 +340,11 @@ def _pcapng_records(
             try:  # (costs nothing unless raised: a block shorter than its fixed fields)
                 if block_type == 1:  # interface description
                     link = struct.unpack_from(endian + "H", body, 0)[0]
+                    if link not in SUPPORTED_LINKS:  # said, not fatal: others may be read
+                        errors.append(SourceNote(str(MsnsniffError(
+                            f"interface {len(interfaces)} has link type {link}, which msnsniff "
+                            "cannot read: its packets are not decoded", offset=start)),
+                            str(path)))  # fmt: skip
                     interfaces.append((link, _tsresol(body[8:], endian)))
                 elif block_type == 6:  # enhanced packet
                     recno += 1
@@ -435,4 +440,5 @@ def packet_records(
     else:
         raise MsnsniffError(f"{path}: not a pcap or pcapng file")
     for note in errors:
-        raise MsnsniffError(f"{note.location}: {note.message}")
+        if note.fatal:  # (the others, an interface's link type, are for the dissecting read)
+            raise MsnsniffError(f"{note.location}: {note.message}")

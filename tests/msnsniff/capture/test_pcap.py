@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import socket
 import struct
 from pathlib import Path
@@ -418,3 +420,33 @@ def test_pcapng_block_too_short_for_its_fields_is_the_damage(tmp_path: Path, kin
     assert streams(events) == {Direction.C2S: LINES[0], Direction.S2C: b""}
     for command in (["read", str(path)], ["redact", str(path), str(tmp_path / "out.pcap")]):
         assert main(command) == 2
+
+
+def test_pcapng_interface_of_a_link_type_it_cannot_read_is_said(tmp_path: Path) -> None:
+    """A pcap of a link type msnsniff cannot read is refused with a message; a pcapng
+    interface of one had its packets dropped in silence (exit 0, no word), so a capture
+    whose MSNP came on such an interface looked empty. The interface is now named on stderr
+    (not fatal: the other interfaces' packets are decoded), with its block's byte offset."""
+    def block(btype: int, body: bytes) -> bytes:
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", 1, 0, 65535))
+    data += block(1, struct.pack("<HHI", 147, 0, 65535))  # USER0: a private encapsulation
+    for f in ipv4_packets():
+        for interface in (0, 1):
+            f += b"\x00" * (-len(f) % 4)
+            data += block(6, struct.pack("<IIIII", interface, 0, 1, len(f), len(f)) + f)
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(data)
+    events = list(read_pcapng(path))
+    assert streams(events) == EXPECTED
+    notes = [e for e in events if isinstance(e, SourceNote)]
+    assert notes == [SourceNote("interface 1 has link type 147, which msnsniff cannot read: its "
+                                "packets are not decoded (byte offset 48)", str(path))]
+    for jobs in ("1", "2"):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            assert main(["read", "-j", jobs, str(path)]) == 0
+        assert err.getvalue() == f"msnsniff: {path}: {notes[0].message}\n"
+        assert len(out.getvalue().splitlines()) == 3
