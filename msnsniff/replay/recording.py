@@ -156,7 +156,12 @@ def load_recording(
     except MsnsniffError as exc:
         notes.append(f"{path}: {exc} (replaying what came before)")
     notes.extend(f"{n.location}: {n.message}" for n in analysis.session.notes)
-    logins = _select(links.logins(), select)
+    try:
+        logins = _select(links.logins(), select)
+    except MsnsniffError as exc:  # a damaged or unreadable capture: say why there is none
+        if not notes:
+            raise
+        raise MsnsniffError(f"{exc}: {'; '.join(notes)}") from exc
     conns = _connections(logins, frames, closes.closed, reply_of)
     return Recording(
         str(path),
