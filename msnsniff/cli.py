@@ -435,8 +435,10 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    if summary.damage is not None:  # the packets before it were redacted and written
+        err.write(f"msnsniff: {summary.damage}\n")
     err.write(f"msnsniff: {summary_text(summary)}\n")
-    return 0
+    return 0 if summary.damage is None else 2
 
 
 def cmd_wireshark_lua(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

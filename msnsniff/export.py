@@ -188,7 +188,7 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
     try:
         if options.redact:
             try:
-                path, tmp = _redacted(source)
+                path, tmp = _redacted(source, result.messages)
             except MsnsniffError as exc:  # this capture only: the others are still exported
                 result.messages.append(f"msnsniff: {exc}; left out (--redact exports only what "
                                        "it could redact)")  # fmt: skip
@@ -203,7 +203,10 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
     return result
 
 
-def _redacted(source: Path) -> tuple[Path, tempfile.TemporaryDirectory[str]]:
+def _redacted(source: Path, messages: list[str]
+              ) -> tuple[Path, tempfile.TemporaryDirectory[str]]:  # fmt: skip
+    """A redacted copy of `source` (of a damaged one, of the packets before its damage,
+    which goes in `messages`, in `read`'s words)."""
     from msnsniff.capture.sources import file_kind
     from msnsniff.redact import redact
 
@@ -212,7 +215,9 @@ def _redacted(source: Path) -> tuple[Path, tempfile.TemporaryDirectory[str]]:
     tmp = tempfile.TemporaryDirectory(prefix="msnsniff-redact-")
     out = Path(tmp.name) / "redacted.pcapng"
     with out.open("wb") as fh:
-        redact(source, fh, out.name)
+        damage = redact(source, fh, out.name).damage
+    if damage is not None:
+        messages.append(f"msnsniff: {damage}")
     return out, tmp
 
 

@@ -46,7 +46,7 @@ import gzip
 import re
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -125,6 +125,7 @@ def _account_words() -> frozenset[tuple[str, Direction, int]]:
 ACCOUNT_WORDS: Final = _account_words()
 
 Key = tuple[bytes, int, bytes, int]  # (src, sport, dst, dport) of one direction
+Record = tuple[int, float, int, bytes]  # packet_records': (number, time, link type, bytes)
 Edit = tuple[int, int, bytes]  # (start, end, replacement) in stream positions
 
 
@@ -653,17 +654,29 @@ class RedactSummary:
     joined: int = 0  # IP fragments written as one packet with the rest of their datagram
     dropped: int = 0  # IP fragments of datagrams never completed: not written
     unsupported: int = 0  # packets of a link type msnsniff cannot read: not written
+    damage: str | None = None  # where the input is damaged: the packets before it are written
+
+
+def _until_damage(records: Iterator[Record], damage: list[str]) -> Iterator[Record]:
+    """The packets before a damaged file's damage, which goes in `damage`: what comes
+    before it is a capture that ended there, redacted as one (a cut frame as a whole)."""
+    try:
+        yield from records
+    except MsnsniffError as exc:
+        damage.append(str(exc))
 
 
 def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
-    """Write the redacted copy of the capture at `src` to `dst`."""
+    """Write the redacted copy of the capture at `src` to `dst`: of a damaged capture, the
+    packets before the damage (`RedactSummary.damage` says where it is)."""
     from msnsniff.capture.pcap import packet_records
     from msnsniff.capture.write import PcapngWriter, PcapWriter
 
     halves: dict[Key, _Half] = {}
     first_link: int | None = None
     defrag = Defragmenter()
-    for no, _ts, link, data in packet_records(src):
+    damage: list[str] = []  # (both passes meet the same damage: the second's is dropped)
+    for no, _ts, link, data in _until_damage(packet_records(src), damage):
         if link not in SUPPORTED_LINKS:
             continue  # not written (below): what they hold cannot be read, so not redacted
         first_link = link if first_link is None else first_link
@@ -683,14 +696,14 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
             halves[k].build()
         _edits_for(pair, halves, names)
     if first_link is None:
-        raise MsnsniffError(f"{src}: no packets to redact")
+        raise MsnsniffError(damage[0] if damage else f"{src}: no packets to redact")
     ng = dst_name.endswith(".pcapng")
     writer = (PcapngWriter if ng else PcapWriter)(dst, linktype=first_link)
     packets = rewritten = 0
     joiner = _FragmentJoiner()
     comments: dict[int, str] = {}  # packet comments (the proxy's notes): kept, redacted
     unsupported = 0
-    for no, ts, link, data in packet_records(src, comments):
+    for no, ts, link, data in _until_damage(packet_records(src, comments), []):
         if link not in SUPPORTED_LINKS:  # (a pcapng interface of another link type)
             unsupported += 1
             comments.pop(no, None)
@@ -714,7 +727,8 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
             raise MsnsniffError(f"{src}: packet {no}: {exc}") from exc
     writer.flush()
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
-                         joiner.joined, joiner.held, unsupported)  # fmt: skip
+                         joiner.joined, joiner.held, unsupported,
+                         damage[0] if damage else None)  # fmt: skip
 
 
 class _FragmentJoiner:

@@ -383,9 +383,10 @@ def test_redacted_export_names_nobody(tmp_path: Path) -> None:
 def test_redacted_export_of_a_corpus_leaves_out_only_what_it_cannot_redact(
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    """One capture `redact` refuses (a transcript, a damaged pcap) stopped `export --redact`
-    of a whole corpus: nothing was written. That capture is now left out, said on stderr
-    (exit 2), and every other capture is exported, redacted."""
+    """One capture `redact` refuses (a transcript) stopped `export --redact` of a whole
+    corpus: nothing was written. That capture is now left out, said on stderr (exit 2), and
+    every other capture is exported, redacted; of a damaged capture, the packets before the
+    damage (redacted as a capture that ended there), the damage said in `read`'s words."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     data = CHAT.read_bytes()
@@ -394,17 +395,23 @@ def test_redacted_export_of_a_corpus_leaves_out_only_what_it_cannot_redact(
     (corpus / "c.txt").write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n")
     plain = tmp_path / "plain.jsonl"
     assert run("export", "--redact", str(corpus / "b.pcap"), "-o", str(plain))[0] == 0
+    cut = tmp_path / "cut.jsonl"
+    assert run("export", "--redact", str(corpus / "a.pcap"), "-o", str(cut))[0] == 2
+    damage = run("read", "-T", "none", str(corpus / "a.pcap"))[2].splitlines()
+    assert len(damage) == 1 and "truncated record: " in damage[0]
+    assert len(jsonl(cut)) > 50
     for kind in (".jsonl", ".txt", ".pcapng"):
         out = tmp_path / f"x{kind}"
         status, _, err = run("export", "--redact", str(corpus), "-o", str(out))
         assert status == 2, err
         assert out.exists(), kind
         lines = err.splitlines()
-        assert len(lines) == 3 and "left out" in lines[0] and str(corpus / "a.pcap") in lines[0]
+        assert len(lines) == 3 and lines[0] == damage[0]
         assert str(corpus / "c.txt") in lines[1] and "left out" in lines[1]
-        assert lines[2] == f"msnsniff: exported {len(jsonl(plain))} frames of 3 captures to {out}"
-    assert [r["capture"] for r in jsonl(tmp_path / "x.jsonl")] == [str(corpus / "b.pcap")] * len(
-        jsonl(plain))
+        total = len(jsonl(cut)) + len(jsonl(plain))
+        assert lines[2] == f"msnsniff: exported {total} frames of 3 captures to {out}"
+    assert [r["capture"] for r in jsonl(tmp_path / "x.jsonl")] == (
+        [str(corpus / "a.pcap")] * len(jsonl(cut)) + [str(corpus / "b.pcap")] * len(jsonl(plain)))
     assert b"@example.com" not in (tmp_path / "x.jsonl").read_bytes()
 
 

@@ -809,3 +809,24 @@ def test_a_time_the_output_cannot_hold_is_refused_naming_the_packet(
     status = main(["export", str(mixed), "-o", str(tmp_path / "x.pcapng")])
     err = capsys.readouterr().err
     assert status == 2 and f"msnsniff: {mixed}: packet 1: a time of " in err
+
+
+def test_a_damaged_capture_is_redacted_up_to_its_damage(tmp_path: Path, capsys: Any) -> None:
+    """`redact` of a truncated or corrupt capture wrote nothing (exit 2), though every other
+    command gives what came before the damage; `export --redact` then exported nothing of
+    it. The packets before the damage are now redacted as a capture that ended there (a
+    frame the damage cuts is redacted whole) and written, the damage said in `read`'s
+    words, exit 2; the copy decodes to the frames `read` gives of the damaged file, with
+    only accounts and credentials changed."""
+    data = (ROOT / "captures" / "msnp8_demo.pcap").read_bytes()
+    src = tmp_path / "cut.pcap"
+    src.write_bytes(data[:3000])  # inside the data of record 23
+    out = tmp_path / "out.pcap"
+    assert main(["redact", str(src), str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert main(["read", "-T", "none", str(src)]) == 2
+    assert err[0] == capsys.readouterr().err.strip()
+    assert "(record 23, byte offset 2202)" in err[0] and err[1].startswith("msnsniff: redacted 22 ")
+    compare(frames(src), frames(out))
+    copy = out.read_bytes()
+    assert b"EXAMPLEticket" not in copy and b"@example.com" not in copy
