@@ -272,7 +272,7 @@ def _tsresol(options: bytes, endian: str) -> float:
         if code == 0:
             break
         if code == 9 and length >= 1:
-            v = options[pos + 4]
+            v: int = struct.unpack_from("B", options, pos + 4)[0]  # past the block: struct.error
             return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
         pos += 4 + ((length + 3) & ~3)
     return 1e-6

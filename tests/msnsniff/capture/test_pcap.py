@@ -450,3 +450,20 @@ def test_pcapng_interface_of_a_link_type_it_cannot_read_is_said(tmp_path: Path) 
             assert main(["read", "-j", jobs, str(path)]) == 0
         assert err.getvalue() == f"msnsniff: {path}: {notes[0].message}\n"
         assert len(out.getvalue().splitlines()) == 3
+
+
+def test_pcapng_time_resolution_option_past_its_block_is_the_damage(tmp_path: Path) -> None:
+    """An interface block ending inside its if_tsresol option (the option's header says one
+    byte of value, the block holds none) ended every command in an IndexError traceback.
+    The block is now the damage, named with its byte offset, after the frames before it."""
+    data = pcapng_bytes(ipv4_packets()[:3])
+    idb = struct.pack("<HHI", 1, 0, 65535) + struct.pack("<HH", 9, 1)
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(data + struct.pack("<II", 1, 24) + idb + struct.pack("<I", 24))
+    events = list(read_pcapng(path))
+    note = events[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    assert note.message == ("corrupt block: 24 bytes, too short for a block of type 1 "
+                            f"(record 4, byte offset {len(data)})")  # fmt: skip
+    assert streams(events) == {Direction.C2S: LINES[0], Direction.S2C: b""}
+    assert main(["read", str(path)]) == 2
