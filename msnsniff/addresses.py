@@ -8,6 +8,8 @@ from typing import Final
 from msnsniff.errors import MsnsniffError
 
 LAST_PORT: Final = 65535
+UNSPECIFIED: Final = frozenset({"", "0.0.0.0", "::"})
+"""Listening hosts that are every address at once: no client can connect to them as named."""
 
 
 def parse(text: str) -> tuple[str, int] | None:

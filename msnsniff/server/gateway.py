@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 import h11
 
-from msnsniff.addresses import parse
+from msnsniff.addresses import UNSPECIFIED, parse
 from msnsniff.server.h11io import BodyTooLarge, read_request, response_bytes
 from msnsniff.server.record import Recorder
 
@@ -189,8 +189,8 @@ class Gateway:
         host, port = address if address is not None else ("", self.upstreams.get(kind))
         if kind not in self.upstreams or port not in self.upstreams.values():
             return None  # only this server's own listeners
-        if host and host != self.host.strip("[]"):
-            return None
+        if host and host != self.host.strip("[]") and self.host not in UNSPECIFIED:
+            return None  # on a wildcard, XFR and RNG name the address each client reached
         try:
             reader, writer = await asyncio.open_connection(self.host, port)
         except OSError:

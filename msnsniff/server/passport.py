@@ -45,6 +45,7 @@ from urllib.parse import unquote, urlsplit
 
 import h11
 
+from msnsniff.addresses import UNSPECIFIED
 from msnsniff.server.tls import server_context
 
 NEXUS_PATH: Final = "/rdr/pprdr.asp"
@@ -70,7 +71,6 @@ FAILED: Final = (
     "cburl=http://messenger.msn.com/images/logo102x88.gif,cbtxt=.NET%20Messenger%20Service"
 )
 """The `WWW-Authenticate` value of a refused login."""
-_UNSPECIFIED: Final = frozenset({"", "0.0.0.0", "::"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,7 @@ class Passport:
             raise RuntimeError("Passport is already started")
         if dalogin == "https" and https_port is None:
             raise ValueError("dalogin='https' needs an HTTPS listener")
-        self._host = "127.0.0.1" if host in _UNSPECIFIED else host
+        self._host = "127.0.0.1" if host in UNSPECIFIED else host
         try:
             http = await asyncio.start_server(self._serve, host, http_port)
             self._servers.append(http)

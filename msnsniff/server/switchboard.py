@@ -131,7 +131,8 @@ class SwitchboardConnection(LineConnection):
             raise Refuse(217)
         cookie = self.hub.new_cookie(email, self.board.id)
         me = self.account
-        ns.send(f"RNG {self.board.id} {self.hub.address('sb')} CKI {cookie} {me.email} {me.nick}")
+        sb = self.hub.address("sb", ns.local_host)  # where the invitee reached the server
+        ns.send(f"RNG {self.board.id} {sb} CKI {cookie} {me.email} {me.nick}")
         self.send(f"CAL {trid} RINGING {self.board.id}")
 
     def cmd_msg(self, trid: str, args: list[str], payload: bytes) -> None:

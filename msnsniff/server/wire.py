@@ -68,6 +68,7 @@ class LineConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.recorder = recorder
         self.peer = ""
+        self.local_host = ""  # the server's own address this client reached (see Hub.address)
         self.closed = False
         self._buf = bytearray()
         self._pending: tuple[str, str | None, list[str], int] | None = None
@@ -87,10 +88,11 @@ class LineConnection(asyncio.Protocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
-        if self.recorder is not None:
-            local = transport.get_extra_info("sockname")
-            if isinstance(peer, tuple) and isinstance(local, tuple):
-                self.recorder.opened(id(self), self.peer, f"{local[0]}:{local[1]}")
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self.local_host = local[0]
+        if self.recorder is not None and isinstance(peer, tuple) and isinstance(local, tuple):
+            self.recorder.opened(id(self), self.peer, f"{local[0]}:{local[1]}")
         self.opened()
 
     def data_received(self, data: bytes) -> None:

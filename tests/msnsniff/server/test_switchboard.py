@@ -159,3 +159,35 @@ def test_invalid_ack_mode_and_oversized_payload_disconnect() -> None:
         assert await a.conn.closed()
 
     run(test)
+
+
+def test_on_a_wildcard_address_xfr_and_rng_name_the_address_the_client_reached() -> None:
+    """`serve --listen 0.0.0.0:1863`: the dispatch redirect, XFR SB and RNG name the
+    server's address each client connected to (127.0.0.1 here), never 0.0.0.0, which a
+    client on another machine cannot connect to; the whole chat then goes through."""
+
+    async def test(server: ReferenceServer) -> None:
+        nexus = server.nexus_url
+        people = []
+        for account in (A, B):
+            c = await NotificationClient.login("127.0.0.1", server.ports["ds"], account,
+                                               f"{account.split('@')[0]}-pass", nexus=nexus)
+            await c.conn.until("MSG")
+            await c.sync()
+            await c.set_status("NLN")
+            await c.conn.call("ADD", "FL", "bob@example.com" if account == A else A,
+                              "x", "0")  # fmt: skip
+            people.append(c)
+        alice, bob = people
+        ds = alice.redirects[0]
+        xfr_ns = next(t for t in ds.transcript if t.startswith("<<< XFR"))
+        assert xfr_ns.split()[4] == f"127.0.0.1:{server.ports['ns']}", xfr_ns
+        assert xfr_ns.split()[6] == f"127.0.0.1:{server.ports['ds']}", xfr_ns
+        a, _b = await chat(alice, bob)  # opened from XFR SB's address, joined from RNG's
+        xfr_sb = next(t for t in alice.conn.transcript if t.startswith("<<< XFR"))
+        rng = next(t for t in bob.conn.transcript if t.startswith("<<< RNG"))
+        assert xfr_sb.split()[4] == rng.split()[3] == f"127.0.0.1:{server.ports['sb']}"
+        r = await a.say("hello")
+        assert r is not None and r.cmd == "ACK"
+
+    run(test, host="0.0.0.0")
