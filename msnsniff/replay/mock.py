@@ -38,7 +38,7 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
-from msnsniff.addresses import check_port, host_port
+from msnsniff.addresses import UNSPECIFIED, check_port, host_port, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import is_loopback
@@ -128,9 +128,11 @@ class Reply:
 class MockConnection:
     """One client connection to the mock (see the module docstring)."""
 
-    def __init__(self, book: MockBook, cid: int, unmatched_error: int | None = None) -> None:
+    def __init__(self, book: MockBook, cid: int, unmatched_error: int | None = None,
+                 address: str | None = None) -> None:
         self.book = book
         self.cid = cid
+        self.address = book.address if address is None else address  # what XFR/RNG name
         self.unmatched_error = unmatched_error
         self.dissector = MsnpDissector()
         self.candidates: list[_Candidate] | None = None
@@ -274,7 +276,7 @@ class MockConnection:
                 if spec.name not in ADDRESS_FIELDS or at >= len(words):
                     continue
                 if split_address(words[at].decode("ascii", "replace")) is not None:
-                    words[at] = self.book.address.encode()
+                    words[at] = self.address.encode()
                     changed = True
         if not changed:
             return frame.raw
@@ -345,7 +347,7 @@ class MockServer:
         passport = Passport(lambda account, password: account.casefold() in accounts)
         self._server = await asyncio.start_server(self._serve, *self.listen)
         port = self._server.sockets[0].getsockname()[1]
-        self.book.address = f"{self.listen[0]}:{port}"
+        self.book.address = show(self.listen[0], port)
         host, http = self.passport_address
         await passport.start(host, http, 0 if http == 0 else http + 1, dalogin="https")
         self._passport = passport
@@ -371,6 +373,15 @@ class MockServer:
         if isinstance(self._passport, Passport):
             await self._passport.close()
 
+    def _reached(self, writer: asyncio.StreamWriter) -> str | None:
+        """On a wildcard listener, the address this client connected to (what its redirects
+        and invitations must name: 0.0.0.0 is no address to connect to); else None, the
+        listener's own."""
+        local = writer.get_extra_info("sockname")
+        if self.listen[0] not in UNSPECIFIED or not isinstance(local, tuple):
+            return None
+        return show(local[0], local[1])
+
     def _log(self, line: str) -> None:
         self.logs.append(line)
         if self._on_log is not None:
@@ -378,7 +389,8 @@ class MockServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._ids += 1
-        conn = MockConnection(self.book, self._ids, self.unmatched_error)
+        conn = MockConnection(self.book, self._ids, self.unmatched_error,
+                              self._reached(writer))
         self._writers.add(writer)
         handler = asyncio.current_task()
         if handler is not None:

@@ -126,6 +126,42 @@ def test_trids_follow_the_client_and_addresses_point_at_the_mock(recording: Reco
     assert xfr.split()[3] != _recorded_lines(recording, "DS alice@example.com", "XFR")[0].split()[3]
 
 
+def test_on_a_wildcard_or_ipv6_address_redirects_name_an_address_to_connect_to(
+    recording: Recording,
+) -> None:
+    """`mock --listen 0.0.0.0:1863 --allow-remote`: XFR names the address the client
+    connected to, never 0.0.0.0 (no address to connect to, from another machine least of
+    all); on IPv6 it is bracketed (`[::1]:port`), so the port stays apart, as `serve` and the
+    proxy write it. The whole chat then goes through the mock."""
+
+    async def main(listen: str, connect: str) -> tuple[str, str]:
+        mock = MockServer(recording, (listen, 0))
+        await mock.start()
+        try:
+            port = int(mock.address.rpartition(":")[2])
+            alice = await NotificationClient.login(connect, port, ALICE, "any",
+                                                   nexus=mock.nexus_url)  # fmt: skip
+            xfr = next(t for t in alice.redirects[0].transcript if t.startswith("<<< XFR"))
+            await alice.sync()
+            await alice.set_status("NLN")
+            chat = await alice.open_chat()
+            joined = await chat.invite(BOB)
+            await chat.leave()
+            await alice.logout()
+            return xfr.split()[4], joined.line
+        finally:
+            await mock.close()
+
+    for listen, connect, named in (("0.0.0.0", "127.0.0.1", "127.0.0.1"), ("::1", "::1", "[::1]")):
+        try:
+            address, joined = asyncio.run(asyncio.wait_for(main(listen, connect), 30))
+        except OSError as e:  # a machine without IPv6
+            assert listen == "::1", e
+            continue
+        assert address.rpartition(":")[0] == named, address
+        assert joined.startswith(f"JOI {BOB}")
+
+
 def test_a_trid_is_echoed_as_the_client_wrote_it(recording: Recording) -> None:
     """As the reference server does (hypothetic.org: the server responds using the same TrID
     it was sent): `VER 041` is answered `VER 041`, not `VER 41`, and so are the unmatched
