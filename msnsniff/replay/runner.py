@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import TextIO
@@ -211,6 +212,12 @@ def run_replay(
     out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
     """`msnsniff replay`: 0 equal, 1 different, 2 the replay failed."""
+    for option, value, zero_ok in (("--timeout", args.timeout, False),
+                                   ("--settle", args.settle, False),
+                                   ("--max-gap", args.max_gap, True)):  # fmt: skip
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            least = "0 or more" if zero_ok else "more than 0"
+            raise MsnsniffError(f"bad {option} {value:g} (seconds, {least})")
     target = _address(args.to, "--to")
     ns_target = _address(args.ns, "--ns") if args.ns else None
     for host in (target[0], *(ns_target[:1] if ns_target else ())):

@@ -395,3 +395,22 @@ def test_a_transcript_of_several_captures_replays_the_one_capture_names(
         status, out, err = replay_cli(path, live, "--capture", str(CAPTURES /
                                                                    "server_md5_logins.pcap"))
     assert status == 2 and "captures 1 and 3 of" in err and "give the number" in err
+
+
+def test_a_time_option_out_of_range_is_refused_before_anything_is_sent(recording: Path) -> None:
+    """`--settle -1` replayed and reported a difference the server never made (a reply cut
+    off by a negative quiet time), `--timeout nan` failed with a bare TimeoutError and
+    `--timeout 0` as if the server were down: each is now a one-line error (exit 2), as
+    `send --timeout 0` is, with no report; `--max-gap 0` (no gaps kept) is a choice."""
+    with server_thread() as live:
+        for option, value, said in (("--timeout", "0", "more than 0"),
+                                    ("--timeout", "nan", "more than 0"),
+                                    ("--settle", "-1", "more than 0"),
+                                    ("--settle", "0", "more than 0"),
+                                    ("--max-gap", "-5", "0 or more"),
+                                    ("--max-gap", "inf", "0 or more")):  # fmt: skip
+            status, out, err = replay_cli(recording, live, option, value)
+            assert (status, out) == (2, ""), (option, value, out)
+            assert err == f"msnsniff: bad {option} {float(value):g} (seconds, {said})\n"
+        status, out, _ = replay_cli(recording, live, "--max-gap", "0", "--pace", "original")
+    assert status == 0, out
