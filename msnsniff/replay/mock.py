@@ -429,6 +429,10 @@ def run_mock(
     """`msnsniff mock`: serve until Ctrl-C (or, with --once, until every script is used)."""
     from msnsniff.signals import until_stopped
 
+    code = args.unmatched_error
+    if code is not None and not 100 <= code <= 999:  # an error reply is `NNN TrID`
+        raise MsnsniffError(f"bad --unmatched-error {code} (an MSNP error code: 3 digits, "
+                            "e.g. 500)")  # fmt: skip
     listen = host_port(args.listen, listening=True)
     passport = host_port(args.passport, listening=True)
     if passport[1]:

@@ -265,6 +265,19 @@ def test_mock_listens_on_loopback_only_unless_allowed(recording_path: Path) -> N
     assert "0.0.0.0 is not a loopback address" in err.getvalue()
 
 
+def test_an_unmatched_error_that_is_no_error_code_is_refused(recording_path: Path) -> None:
+    """`--unmatched-error -1` answered an unmatched `FOO 7` with `-1 7`, which no client or
+    dissector reads as an error reply (nor `5 7`, `1000000 7`): MSNP error codes are three
+    digits, so anything else is refused before the mock starts."""
+    for code in ("-1", "5", "1000", "1000000"):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = msnsniff_main(["mock", str(recording_path), "--listen", "127.0.0.1:0",
+                                    "--unmatched-error", code])  # fmt: skip
+        assert (status, err.getvalue()) == (2, f"msnsniff: bad --unmatched-error {code} (an "
+                                               "MSNP error code: 3 digits, e.g. 500)\n")
+
+
 def test_once_stops_when_every_recorded_connection_was_served() -> None:
     capture = ROOT / "captures" / "server_switchboard_limit.pcap"  # one login, one connection
     proc, first, host, port = _mock_command(capture, "--once")
