@@ -395,7 +395,9 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         password = os.environ.get("MSNSNIFF_PASSWORD") or getpass.getpass(
             f"password for {args.account}: "
         )
-    nexus = args.nexus or f"https://{host}:8443/rdr/pprdr.asp"
+    from msnsniff.client.passport import default_nexus
+
+    nexus = args.nexus or default_nexus(host, "https")
     try:
         outcomes = asyncio.run(send_message(
             host, port, args.account, password, args.to, args.text, font=args.font,

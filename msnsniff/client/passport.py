@@ -12,11 +12,22 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from types import MappingProxyType
 from typing import Final
 
+from msnsniff.addresses import show
 from msnsniff.client.connection import ClientError
 
 ORG_URL: Final = "http%3A%2F%2Fmessenger%2Emsn%2Ecom"
+NEXUS_PORTS: Final = MappingProxyType({"https": 8443, "http": 8081})
+"""The reference server's default Passport ports by scheme (`serve --https-port/--http-port`)."""
+
+
+def default_nexus(host: str, scheme: str, port: int | None = None) -> str:
+    """The nexus URL of a reference server on `host` (on its default Passport port for
+    `scheme` unless `port` is given), an IPv6 host in brackets (`https://[::1]:8443/...`):
+    unbracketed, the URL's host cannot be told from its port."""
+    return f"{scheme}://{show(host, port or NEXUS_PORTS[scheme])}/rdr/pprdr.asp"
 
 
 def is_loopback(host: str) -> bool:

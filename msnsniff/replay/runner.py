@@ -15,7 +15,7 @@ from typing import TextIO
 from msnsniff.addresses import host_port, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
-from msnsniff.client.passport import is_loopback
+from msnsniff.client.passport import default_nexus, is_loopback
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
 from msnsniff.replay.machine import (
@@ -148,7 +148,7 @@ def replay(
         machine.notes.append(f"{show(*target)} is a dispatch server (it answered USR with "
                              f"XFR NS {show(*found)}): the logins recorded straight to a "
                              "notification server go there (--ns overrides)")  # fmt: skip
-    url = nexus or f"http://{target[0]}:8081/rdr/pprdr.asp"
+    url = nexus or default_nexus(target[0], "http")
     asyncio.run(run_replayer(machine, url))
     return machine, compare(machine, rules)
 
@@ -251,7 +251,7 @@ def run_replay(
     if args.format == "json":  # bytes that are not UTF-8 as \xNN, as `read` writes them
         out.write(json.dumps(printable_tree({
             "capture": one.name,
-            "target": f"{target[0]}:{target[1]}",
+            "target": show(*target),
             "logins": [{"account": lg.account, "ns_flow": lg.ns_flow.id}
                        for lg in recording.logins],
             "result": report.result,
@@ -265,6 +265,6 @@ def run_replay(
                         for lg in recording.logins)  # fmt: skip
         steps = sum(1 for s in machine.steps if s.frame is not None)
         header = (f"replay of {one.label}: {who}; {len(recording.conns)} connections, {steps} "
-                  f"client frames -> {target[0]}:{target[1]}")
+                  f"client frames -> {show(*target)}")
         out.write(render(report, header=header, show_same=not args.only_changes))
     return report.exit_status

@@ -414,3 +414,35 @@ def test_a_time_option_out_of_range_is_refused_before_anything_is_sent(recording
             assert err == f"msnsniff: bad {option} {float(value):g} (seconds, {said})\n"
         status, out, _ = replay_cli(recording, live, "--max-gap", "0", "--pace", "original")
     assert status == 0, out
+
+
+def test_an_ipv6_target_is_written_in_brackets_in_the_report() -> None:
+    """Replayed against `--to '[::1]:PORT'`, the report said `-> ::1:PORT` (JSON `target`
+    too), where host and port run together; it says `[::1]:PORT`, as everything else
+    writes IPv6 addresses. The default nexus follows the same rule."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+
+    capture = CAPTURES / "server_switchboard_limit.pcap"
+    try:
+        live = server_thread(host="::1")
+        server = live.__enter__()
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback: {e}")
+    try:
+        port = server.port("ds")
+        for fmt in ("text", "json"):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                status = main(["replay", str(capture), "--to", f"[::1]:{port}", "-T", fmt,
+                               "--nexus", server.nexus, "--account",
+                               "alice@example.com:alice-pass"])  # fmt: skip
+            assert status == 0, out.getvalue()
+            if fmt == "json":
+                assert json.loads(out.getvalue())["target"] == f"[::1]:{port}"
+            else:
+                assert out.getvalue().splitlines()[0].endswith(f"-> [::1]:{port}")
+    finally:
+        live.__exit__(None, None, None)
