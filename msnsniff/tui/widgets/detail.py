@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
@@ -53,9 +53,10 @@ LONG_ITEM = 30  # characters: a list with an item this long gets a line per item
 
 
 def _add(node: TreeNode[None], key: str, value: Any) -> None:
-    """A value as a leaf, or a dict/list as a branch; a short list of plain values on one
-    line, as words (`versions: MSNP8, CVR0`), not as Python writes it."""
-    if isinstance(value, dict):
+    """A value as a leaf, or a mapping/list as a branch; a short list of plain values on one
+    line, as words (`versions: MSNP8, CVR0`), not as Python writes it. Any mapping: a
+    payload's decoded fields are a read-only view, not a dict."""
+    if isinstance(value, Mapping):
         branch = node.add(Text(key), expand=True)
         for k, v in value.items():
             _add(branch, str(k), v)

@@ -220,6 +220,25 @@ def test_the_fields_tree_writes_values_as_words() -> None:
     asyncio.run(main())
 
 
+def test_the_decoded_payload_is_a_branch_of_fields_not_a_python_dict() -> None:
+    """A payload's decoded fields (the profile's LoginTime, MSPAuth, ...) are a branch with a
+    leaf each, as the MSNP fields are: they were one leaf, `decoded: {'LoginTime': ...`, the
+    mapping as Python writes it, cut at the pane's edge."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(15)  # MSG Hotmail Hotmail ... text/x-msmsgsprofile
+            await pilot.pause(0.2)
+            labels = tree_labels(app.query_one("#fields", Tree))
+            assert "decoded" in labels
+            assert "PreferredEmail: alice@example.com" in labels
+            assert not [label for label in labels if "{'" in label]
+
+    asyncio.run(main())
+
+
 def test_x_hides_the_hex_dump_from_the_stream_too() -> None:
     async def main() -> None:
         app = app_for("msnp8_demo")
