@@ -29,6 +29,10 @@ from msnsniff.session.workspace import Workspace
 
 HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
 NARROW_BELOW = 120  # a detail pane narrower than this gets the narrow hex dump
+# a detail pane narrower than this has no room for the tree beside even the narrow dump (41
+# columns): it shows one of them, the tree, or with `x` the dump (at 40x12 the dump took the
+# whole width and the tree none)
+CRAMPED_BELOW = 80
 SHORT_BELOW = 10  # a detail pane lower than this (80x24 gives 7 rows) spares every line
 # bytes a line and offset digits: wide (73 columns), and narrow (39), which leaves the
 # fields tree half of an 80-column terminal instead of none
@@ -128,7 +132,9 @@ class DetailView(Vertical):
     the frame's findings, over the full width above them, wrapped: shown only when it has
     some, in at most a third of the pane, scrolling). Below NARROW_BELOW columns the dump is
     8 bytes a line (class `-narrow`); `x` hides it and gives the tree its width (class
-    `-no-hex`). Below SHORT_BELOW rows (80x24) the findings have no rule under them, which
+    `-no-hex`). Below CRAMPED_BELOW columns (class `-cramped`) the two do not fit side by
+    side: the tree takes the width, and `x` puts the dump in its place and back (class
+    `-hex-only`). Below SHORT_BELOW rows (80x24) the findings have no rule under them, which
     would take a line from the tree (class `-short`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -139,7 +145,8 @@ class DetailView(Vertical):
         super().__init__(id=id)
         self.workspace = workspace
         self.number: int | None = None
-        self.show_hex = True
+        self.show_hex = True  # beside the tree (when there is room for both)
+        self.hex_only = False  # in a cramped pane: the dump instead of the tree
         self._shown: Analysed = (None, 0)  # the frame's pairing and findings when shown
 
     def compose(self) -> ComposeResult:
@@ -234,15 +241,24 @@ class DetailView(Vertical):
                 branch.add_leaf(f"round trip: {pairing.rtt * 1000:.1f} ms")
         root.expand()
         hexview.update(hexdump(frame.raw, narrow=self.has_class("-narrow"))
-                       if self.show_hex else "")  # fmt: skip
+                       if self.hex_shown else "")  # fmt: skip
+
+    @property
+    def hex_shown(self) -> bool:
+        """The dump is on screen: beside the tree, or in a cramped pane instead of it."""
+        return self.hex_only if self.has_class("-cramped") else self.show_hex
 
     def on_resize(self, event: events.Resize) -> None:
         """Switch between the wide and the narrow dump when the width crosses NARROW_BELOW,
-        and the findings' rule on and off when the height crosses SHORT_BELOW."""
+        between the tree beside the dump and one of them when it crosses CRAMPED_BELOW, and
+        the findings' rule on and off when the height crosses SHORT_BELOW."""
         self.set_class(event.size.height < SHORT_BELOW, "-short")
         narrow = event.size.width < NARROW_BELOW
-        if narrow != self.has_class("-narrow"):
+        cramped = event.size.width < CRAMPED_BELOW
+        if (narrow, cramped) != (self.has_class("-narrow"), self.has_class("-cramped")):
             self.set_class(narrow, "-narrow")
+            self.set_class(cramped, "-cramped")
+            self._keep_focus_shown()
             self.show(self.number)
 
     def _command(self, root: TreeNode[None], frame: CommandFrame) -> None:
@@ -281,6 +297,25 @@ class DetailView(Vertical):
                 _add(root, key, out[key])
 
     def action_toggle_hex(self) -> None:
-        self.show_hex = not self.show_hex
-        self.set_class(not self.show_hex, "-no-hex")
+        """Hide or show the dump beside the tree; in a cramped pane, show the dump instead
+        of the tree, or the tree again."""
+        if self.has_class("-cramped"):
+            self.hex_only = not self.hex_only
+            self.set_class(self.hex_only, "-hex-only")
+        else:
+            self.show_hex = not self.show_hex
+            self.set_class(not self.show_hex, "-no-hex")
+        self._keep_focus_shown()
         self.show(self.number)
+
+    def _keep_focus_shown(self) -> None:
+        """The tree or the dump had the keys and is hidden now: the one shown takes them
+        (a hidden tree would go on moving its cursor unseen)."""
+        tree, dump = self.query_one("#fields", Tree), self.query_one("#hex-scroll")
+        cramped = self.has_class("-cramped")
+        hidden = {tree: cramped and self.hex_only, dump: not self.hex_shown}
+        focused = self.screen.focused
+        if focused is not None and hidden.get(focused):
+            other = dump if focused is tree else tree
+            if not hidden[other]:
+                other.focus()

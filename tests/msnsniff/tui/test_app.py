@@ -286,6 +286,34 @@ def test_at_80_columns_the_fields_tree_has_half_the_width() -> None:
     asyncio.run(main())
 
 
+def test_at_40_columns_the_detail_shows_the_tree_or_with_x_the_dump() -> None:
+    """At 40x12 the narrow dump (41 columns) took the whole pane and left the fields tree
+    none: no field of any frame could be read. Below 80 columns the pane shows one of the
+    two: the tree, and `x` the dump in its place (the keys with it), then the tree again."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(40, 12)) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(4)  # CVR 2 5.0.0540 5.0.0540 1.0.0863 http://download...
+            await pilot.pause(0.2)
+            tree, hexes = app.query_one("#fields"), app.query_one("#hex-scroll")
+            assert tree.size.width == 40 and not hexes.display
+            assert "Frame 4" in screen_text(app, tree)
+            tree.focus()
+            await pilot.press("x")
+            await pilot.pause(0.1)
+            assert not tree.display and hexes.display and hexes.size.width == 40
+            assert "0000  43 56 52 20 32 20 35 2e  CVR 2 5." in screen_text(app, hexes)
+            assert app.focused is hexes  # the hidden tree does not keep the keys
+            await pilot.press("x")
+            await pilot.pause(0.1)
+            assert tree.display and not hexes.display and tree.size.width == 40
+            assert app.focused is tree
+
+    asyncio.run(main())
+
+
 def test_search_waits_for_typing_runs_in_a_worker_and_says_no_match_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
