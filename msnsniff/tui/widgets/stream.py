@@ -44,6 +44,9 @@ FINDING_STYLE = Style(color="yellow")
 CURSOR_STYLE = Style(reverse=True)
 PAIR_STYLE = Style(bgcolor="grey23", bold=True)
 DIM = Style(dim=True)
+NO_TIME_BELOW = 60
+"""A stream narrower than this leaves the time column out: the frame's description is what
+a line is read for, and at 40 columns the columns before it left it 6 characters."""
 
 
 class StreamView(ScrollView, can_focus=True):
@@ -254,9 +257,10 @@ class StreamView(ScrollView, can_focus=True):
         if is_cursor:
             base = base + CURSOR_STYLE
         head = Style(dim=not is_cursor) + (CURSOR_STYLE if is_cursor else Style())
+        timed = self.size.width >= NO_TIME_BELOW
         return [
             Segment(f"{number:>7} ", head),
-            Segment(f"{when:>11} ", head),
+            *([Segment(f"{when:>11} ", head)] if timed else []),
             Segment(f"{flow:>8} ", head),
             Segment(f"{arrow} ", base),
             Segment(mark + " ", FINDING_STYLE + (CURSOR_STYLE if is_cursor else Style())),

@@ -314,6 +314,24 @@ def test_at_40_columns_the_detail_shows_the_tree_or_with_x_the_dump() -> None:
     asyncio.run(main())
 
 
+def test_a_narrow_stream_leaves_the_time_out_for_the_description() -> None:
+    """At 40 columns the number, time, flow and marks took 34 and left each frame's
+    description 6 ("VER 1 "): under 60 the time column is left out; from 60 on it is there."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(40, 12)) as pilot:
+            stream = await loaded(app, pilot)
+            first = screen_text(app, stream).splitlines()[0]
+            assert "VER 1 MSNP8 CVR0" in first and "0.000000" not in first, first
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause(0.2)
+            first = screen_text(app, stream).splitlines()[0]
+            assert "0.000000" in first and "VER 1 MSNP8 CVR0" in first, first
+
+    asyncio.run(main())
+
+
 def test_search_waits_for_typing_runs_in_a_worker_and_says_no_match_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
