@@ -62,6 +62,7 @@ from msnsniff.tui.widgets.chat import ChatView
 from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.detail import DetailView
 from msnsniff.tui.widgets.filterbar import FilterBar
+from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import SessionsView
 from msnsniff.tui.widgets.stats import StatsView
 from msnsniff.tui.widgets.stream import StreamView, noise
@@ -97,7 +98,7 @@ def _escape_then(event: events.Key) -> events.Key | None:
 
 
 # containers that only scroll: a tab's keys go to its first list, table or tree before them
-SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll)
+SCROLL_ONLY = (ScrollableContainer, VerticalScroll, HorizontalScroll, KeyScroll)
 SIDE_VIEWS = (SessionsView, ContactsView, ChatView, StatsView)
 # where the app's priority keys wait for the keys typed before them (`_waits_its_turn`)
 IN_TURN_VIEWS = (*SIDE_VIEWS, StreamView)

@@ -8,9 +8,10 @@ from typing import ClassVar, Final
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from msnsniff.tui.widgets.scroll import KeyScroll
 
 # Textual's names of the keys that are shown as their character
 KEY_NAMES: Final = MappingProxyType({
@@ -55,5 +56,5 @@ class HelpScreen(ModalScreen[None]):
         text = "\n\n".join(describe_bindings(t, b) for t, b in self.sections)
         mouse = ("[b]Mouse[/b]\n  click a row to select it, the wheel scrolls, click a tab to "
                  "open it, click a tree node to select it")  # fmt: skip
-        with VerticalScroll(id="help-body"):
+        with KeyScroll(id="help-body"):
             yield Static(f"{text}\n\n{mouse}", id="help-text")

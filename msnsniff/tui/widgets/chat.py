@@ -18,7 +18,6 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -39,6 +38,7 @@ from msnsniff.session.chat_events import (
 )
 from msnsniff.session.conversations import Conversations
 from msnsniff.tui.messages import FilterRequested, FrameRequested, request
+from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import flow_filter
 
 SENDER_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
@@ -289,7 +289,7 @@ class ChatView(Widget):
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="chat-list")
-        with VerticalScroll(id="chat-scroll"):
+        with KeyScroll(id="chat-scroll"):
             yield Static("", id="chat-log")
         yield Static("no conversations in this capture", classes="empty", id="chat-empty")
 
@@ -360,7 +360,7 @@ class ChatView(Widget):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.query_one("#chat-scroll", VerticalScroll).focus()
+        self.query_one("#chat-scroll", KeyScroll).focus()
 
     def action_filter(self) -> None:
         """Filter the stream to this conversation's switchboard connection."""

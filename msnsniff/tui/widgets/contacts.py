@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
 
@@ -38,6 +38,7 @@ from msnsniff.session.contacts import (
     setting_text,
 )
 from msnsniff.tui.messages import FrameRequested, request
+from msnsniff.tui.widgets.scroll import KeyScroll
 
 LIST_STYLE: Mapping[str, str] = {"FL": "green", "AL": "cyan", "BL": "red", "RL": "yellow",
                                  "PL": "magenta"}  # fmt: skip
@@ -269,9 +270,9 @@ class ContactsView(Widget):
         with Horizontal(id="contacts-body"):
             yield Timeline(id="contacts-timeline", cursor_type="row", zebra_stripes=True)
             with TabbedContent(id="contacts-tabs"):
-                with TabPane("Lists", id="contacts-lists-pane"), VerticalScroll():
+                with TabPane("Lists", id="contacts-lists-pane"), KeyScroll():
                     yield Static("", id="contacts-state")
-                with TabPane("Diff A → B", id="contacts-diff-pane"), VerticalScroll():
+                with TabPane("Diff A → B", id="contacts-diff-pane"), KeyScroll():
                     yield Static("", id="contacts-diff")
         with Horizontal(id="contacts-bar"):  # docked on top, but after the timeline in focus
             yield Select[str]([], prompt="account", id="contacts-account")

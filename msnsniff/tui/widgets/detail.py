@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -26,6 +26,7 @@ from msnsniff.session.analysis import Finding, Severity
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Pairing
 from msnsniff.session.workspace import Workspace
+from msnsniff.tui.widgets.scroll import KeyScroll
 
 HEX_LIMIT = 4096  # bytes shown in the hex dump (a MSG is at most a few KiB anyway)
 NARROW_BELOW = 120  # a detail pane narrower than this gets the narrow hex dump
@@ -150,13 +151,13 @@ class DetailView(Vertical):
         self._shown: Analysed = (None, 0)  # the frame's pairing and findings when shown
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="findings"):  # (wheel, or Tab then the arrows)
+        with KeyScroll(id="findings"):  # (wheel, or Tab then the arrows)
             yield Static("", id="findings-text")
         with Horizontal(id="detail-body"):
             tree: Tree[None] = Tree("no frame selected", id="fields")
             tree.show_root = True
             yield tree
-            with VerticalScroll(id="hex-scroll"):
+            with KeyScroll(id="hex-scroll"):
                 yield Static("", id="hex", markup=False)  # raw bytes: "[" is no markup
 
     def _analysed(self, number: int | None) -> Analysed:
@@ -198,7 +199,7 @@ class DetailView(Vertical):
         hexview = self.query_one("#hex", Static)
         tree.clear()
         findings = [] if number is None else self.workspace.index.findings.get(number, [])
-        strip = self.query_one("#findings", VerticalScroll)
+        strip = self.query_one("#findings", KeyScroll)
         if findings or strip.display:  # (no layout for the frames without any)
             self.query_one("#findings-text", Static).update(findings_text(findings))
             strip.display = bool(findings)

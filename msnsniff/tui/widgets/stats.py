@@ -24,13 +24,14 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from msnsniff.session.stats import PERCENTILES, Stats
 from msnsniff.session.webapi import WebStats
 from msnsniff.tui.messages import FilterRequested, request
+from msnsniff.tui.widgets.scroll import KeyScroll
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
 TOP = 12
@@ -156,7 +157,7 @@ class StatsView(Widget):
     StatsView {
         height: 1fr;
     }
-    StatsView > VerticalScroll {
+    StatsView > KeyScroll {
         height: 1fr;
     }
     StatsView #stats-summary {
@@ -207,7 +208,7 @@ class StatsView(Widget):
         self._dialects: set[int] = set()
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="stats-scroll"):
+        with KeyScroll(id="stats-scroll"):
             yield Static("", id="stats-summary")
             with Horizontal(id="stats-commands"):
                 for direction, title in (("c2s", "client → server"), ("s2c", "server → client")):

@@ -1007,6 +1007,37 @@ def test_editing_keys_typed_fast_in_a_box_keep_their_place() -> None:
     asyncio.run(main())
 
 
+def test_keys_typed_fast_each_scroll_the_help() -> None:
+    """Ten Downs typed at once (a held key, tmux send-keys) scrolled the help one line:
+    Textual scrolls a container after the next refresh, from where the last scroll asked to
+    end, so every key before that refresh started from the same place. Each key scrolls now
+    (`KeyScroll`, also the detail's, the chat log's, the lists' and the stats' containers)."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(120, 30)) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("question_mark")
+            await pilot.pause(0.3)
+            body = app.screen.query_one("#help-body")
+            assert app.focused is body and body.max_scroll_y > 30
+            post_keys(app, *["down"] * 10)
+            await pilot.pause(0.3)
+            assert body.scroll_y == 10
+            page = body.scrollable_content_region.height
+            post_keys(app, "pagedown", "pagedown", "up")
+            await pilot.pause(0.3)
+            assert body.scroll_y == min(body.max_scroll_y, 10 + 2 * page) - 1
+            post_keys(app, "end", "up", "up")
+            await pilot.pause(0.3)
+            assert body.scroll_y == body.max_scroll_y - 2
+            post_keys(app, "home", "down")
+            await pilot.pause(0.3)
+            assert body.scroll_y == 1
+
+    asyncio.run(main())
+
+
 def test_f_or_slash_over_the_help_leave_it_closable() -> None:
     """`f` or `/` with the help open (both priority keys) put the keys in the filter bar or
     the search box under the help: Escape and q then went to that hidden box, typed there,
