@@ -411,6 +411,24 @@ def test_help_shows_the_bracket_keys_as_brackets() -> None:
     asyncio.run(main())
 
 
+def test_the_help_fits_an_80_column_terminal() -> None:
+    """At 80x24 the help's box (90 columns) ran off the screen: its right edge and scrollbar
+    were not shown and the mouse line lost the word at its end ("click a" / "tree node")."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("question_mark", "end")
+            await pilot.pause(0.3)
+            body = app.screen.query_one("#help-body")
+            assert body.region.x >= 0 and body.region.right <= 80
+            shown = " ".join(screen_text(app, body).replace("█", " ").split())
+            assert "click a tree node to select it" in shown, shown
+
+    asyncio.run(main())
+
+
 def test_n_before_any_search_says_so_and_keeps_the_keys(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
