@@ -43,6 +43,9 @@ WIDE_BAR = 40
 RTT_SHADES = ("█", "▓", "░")
 """p50, p90 and p99 segments of a round-trip bar."""
 KIND_STYLE = {"DS": "blue", "NS": "green", "SB": "magenta"}
+STACK_BELOW = 60
+"""A view narrower than this puts the two command histograms one above the other: side by
+side at 40 columns each had 16, and the client's frame counts were cut off."""
 
 
 def bar(value: float, maximum: float, width: int) -> str:
@@ -167,6 +170,9 @@ class StatsView(Widget):
     StatsView #stats-commands {
         height: auto;
     }
+    StatsView.-stacked #stats-commands {
+        layout: vertical;
+    }
     StatsView #stats-commands > DataTable {
         width: 1fr;
         height: auto;
@@ -224,6 +230,15 @@ class StatsView(Widget):
 
     def on_mount(self) -> None:
         self.refresh_from()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Stack the command histograms below STACK_BELOW columns, side by side above (and
+        draw the round trips again, closer together: `_rtt`)."""
+        stacked = event.size.width < STACK_BELOW
+        if stacked != self.has_class("-stacked"):
+            self.set_class(stacked, "-stacked")
+            self._drawn = None
+            self.refresh_from()
 
     def _table(self, direction: str) -> DataTable[str | Text]:
         return self.query_one(f"#stats-{direction}", DataTable)
@@ -321,8 +336,12 @@ class StatsView(Widget):
         if not rtt:
             return Text("Round-trip times: no MSNP request was answered", "dim")
         scale = max(h.percentile(99) for h in rtt.values())
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        table.add_column("cmd", no_wrap=True)
+        # one space between the columns in a narrow view: with two, at 40 columns the last
+        # figures were cut off
+        gap = (0, 0, 0, 1) if self.has_class("-stacked") else (0, 1)
+        table = Table(box=None, pad_edge=False, header_style="bold", padding=gap)
+        # the command's name whole, however narrow the pane (at 40 columns it read "A…")
+        table.add_column("cmd", no_wrap=True, min_width=max(3, *map(len, rtt)))
         table.add_column("pairs", justify="right", no_wrap=True)
         legend = " ".join(f"{s} p{p}" for s, p in zip(RTT_SHADES, PERCENTILES, strict=True))
         table.add_column(legend)  # the bars: the column that gives way (`FitBar`)

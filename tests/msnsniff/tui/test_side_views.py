@@ -654,6 +654,34 @@ def test_stats_at_80_columns_keep_their_figures_and_the_bars_their_scale(
     asyncio.run(main())
 
 
+def test_stats_at_40_columns_keep_every_command_and_figure(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """At 40 columns the two command tables side by side had 16 columns each: the client's
+    frame counts were cut off ("command  frame", "USR" with no count), and the round-trip
+    table cut every command to "A…", "C…", so no figure could be told to its command. Under
+    60 columns the tables are one above the other and the round trips closer together."""
+    data = capture("server_chat.pcap")
+    view = StatsView(data.stats)
+
+    async def main() -> None:
+        app = Host(view)
+        async with app.run_test(size=(40, 90)) as pilot:
+            await pilot.pause()
+            for direction in ("c2s", "s2c"):
+                table = view.query_one(f"#stats-{direction}", DataTable)
+                assert table.max_scroll_x == 0 and table.size.width >= 36, direction
+            text = screen_text(app)
+            lines = [" ".join(line.split()) for line in text.splitlines()]
+            assert "│ USR 7 " in " ".join(lines) and "│ MSG 13 " in " ".join(lines)
+            for cmd, h in data.stats.rtt.items():
+                figures = [_ms(h.percentile(p)) for p in PERCENTILES] + [_ms(h.high)]
+                line = next((line for line in lines if line.startswith(f"{cmd} ")), cmd)
+                assert line.split()[-4:] == figures, line
+
+    asyncio.run(main())
+
+
 def test_empty_captures_say_so() -> None:
     _, data = analyze("server_chat.pcap", stop_after=0)
     views = (SessionsView(data.links), ContactsView(data.lists), ChatView(data.conversations),
