@@ -44,6 +44,8 @@ FINDING_STYLE = Style(color="yellow")
 CURSOR_STYLE = Style(reverse=True)
 PAIR_STYLE = Style(bgcolor="grey23", bold=True)
 DIM = Style(dim=True)
+FLOW_WIDTH = 8
+"""Columns of the flow id (a packet number, `ns#2`; longer ids are cut: `short_flow`)."""
 NO_TIME_BELOW = 60
 """A stream narrower than this leaves the time column out: the frame's description is what
 a line is read for, and at 40 columns the columns before it left it 6 characters."""
@@ -239,7 +241,9 @@ class StreamView(ScrollView, can_focus=True):
         first = index.ts(1) if index.count else None
         ts = index.ts(number)
         when = "" if ts is None or first is None else f"{ts - first:11.6f}"
-        flow = index.flow(number).id[-8:]
+        flow = index.flow(number).id
+        if len(flow) > FLOW_WIDTH:  # (a transcript's NAME#N: rare, and only drawn rows)
+            flow = short_flow(flow)
         c2s = frame.direction is Direction.C2S
         arrow = "→" if c2s else "←"
         text = describe(frame)
@@ -261,7 +265,7 @@ class StreamView(ScrollView, can_focus=True):
         return [
             Segment(f"{number:>7} ", head),
             *([Segment(f"{when:>11} ", head)] if timed else []),
-            Segment(f"{flow:>8} ", head),
+            Segment(f"{flow:>{FLOW_WIDTH}} ", head),
             Segment(f"{arrow} ", base),
             Segment(mark + " ", FINDING_STYLE + (CURSOR_STYLE if is_cursor else Style())),
             Segment(text + " " * max(0, self.size.width), base),
@@ -427,6 +431,15 @@ class StreamView(ScrollView, can_focus=True):
         if isinstance(y, int):
             self.follow = False
             self.move_to_row(self.scroll_offset.y + y)
+
+
+def short_flow(flow_id: str) -> str:
+    """A flow id cut to FLOW_WIDTH: the start of its name and its connection number, as in
+    `escar…#1` (a transcript's `escargot_msnp8_session.transcript.txt#1`; its last eight
+    characters, `pt.txt#1`, named no flow a filter or the Sessions tree know)."""
+    name, hash_, number = flow_id.rpartition("#")
+    tail = hash_ + number if name and len(number) < FLOW_WIDTH - 2 else ""
+    return flow_id[: FLOW_WIDTH - 1 - len(tail)] + "…" + tail
 
 
 def noise(command: str) -> bool:

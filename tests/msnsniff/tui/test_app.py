@@ -332,6 +332,23 @@ def test_a_narrow_stream_leaves_the_time_out_for_the_description() -> None:
     asyncio.run(main())
 
 
+def test_a_transcripts_long_flow_id_keeps_its_name_and_number(tmp_path: Path) -> None:
+    """A transcript's flows are NAME#N: the stream's 8-column flow column showed their last
+    eight characters, `me.txt#1` for `a_long_transcript_name.txt#1`, a name no filter, no
+    Sessions node and no detail pane uses. It shows the name's start and the number."""
+    transcript = tmp_path / "a_long_transcript_name.txt"
+    transcript.write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n")
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(), source=transcript)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            first = screen_text(app, stream).splitlines()[0]
+            assert " a_lon…#1 → " in first, first
+
+    asyncio.run(main())
+
+
 def test_search_waits_for_typing_runs_in_a_worker_and_says_no_match_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
