@@ -10,9 +10,10 @@ the switchboard could not deliver marked. All facts come from `Conversations` (i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -179,6 +180,36 @@ class _Painter:
                          f"{n} chunk{'s' * (n != 1)}, {size:,} bytes")  # fmt: skip
 
 
+MIN_TEXT = 30
+"""Columns a chat log's text needs beside the time and the senders' column; with fewer,
+the sender goes on the text's line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLog:
+    """Chat-log rows as a grid: time, who (right-aligned), what. In a pane where that would
+    leave the text fewer than MIN_TEXT columns (80x24 left it 19: "nobody@example.co",
+    "m: invalid"), time, then who and what on one line, as `msnsniff chat` prints them."""
+
+    rows: tuple[Row, ...]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        times = max((when.cell_len for when, _, _ in self.rows), default=0)
+        who = max((name.cell_len for _, name, _ in self.rows), default=0)
+        compact = options.max_width - times - who - 2 < MIN_TEXT
+        log = Table.grid(padding=(0, 1), expand=True)
+        log.add_column(no_wrap=True)
+        if not compact:
+            log.add_column(no_wrap=True, justify="right")
+        log.add_column(ratio=1, overflow="fold")
+        for when, name, what in self.rows:
+            if compact:
+                log.add_row(when, Text.assemble(name, " ", what))
+            else:
+                log.add_row(when, name, what)
+        yield log
+
+
 def render_conversation(conversation: Conversation, *, show_format: bool = True) -> Group:
     """The chat log: a header, then one row per event (P2P runs summarised)."""
     c = conversation
@@ -208,13 +239,7 @@ def render_conversation(conversation: Conversation, *, show_format: bool = True)
             rows.append(row)
     if run:
         rows.append(painter.p2p(run))
-    log = Table.grid(padding=(0, 1), expand=True)
-    log.add_column(no_wrap=True)
-    log.add_column(no_wrap=True, justify="right")
-    log.add_column(ratio=1, overflow="fold")
-    for row in rows:
-        log.add_row(*row)
-    parts: list[RenderableType] = [head, Text(), log]
+    parts: list[RenderableType] = [head, Text(), ChatLog(tuple(rows))]
     if not c.complete:
         parts.append(Text("(the connection is still open)", "dim italic"))
     return Group(*parts)

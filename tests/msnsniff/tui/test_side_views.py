@@ -552,6 +552,32 @@ def test_chat_shows_the_messages_in_order(capture: Callable[[str], Analyzed]) ->
     assert selected_frames('flow == "63"', data.records) == frames_of_flows({"63"}, data.records)
 
 
+def test_chat_at_80_columns_puts_the_sender_on_the_texts_line(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """At 80x24 the senders' column (as wide as the longest account) left each line's text
+    19 columns: "calls nobody@example.co" / "m: invalid" / "username (208)". In a pane too
+    narrow for it, the sender starts the text's line; where there is room, it keeps its
+    column."""
+    data = capture("server_chat.pcap")
+
+    async def main(width: int) -> list[str]:
+        view = ChatView(data.conversations)
+        app = Host(view)
+        async with app.run_test(size=(width, 40)) as pilot:
+            await pilot.pause()
+            assert view.selected is not None and view.selected.flow.id == "63"
+            log = screen_text(app, view.query_one("#chat-log", Static))
+        return [" ".join(line.split()) for line in log.splitlines()]
+
+    narrow = asyncio.run(main(80))
+    assert any("nobody@example.com: invalid" in line for line in narrow), narrow
+    assert any(line.endswith(" → alice@example.com joined") for line in narrow), narrow
+    wide = asyncio.run(main(160))
+    assert any(line.endswith(" alice@example.com calls nobody@example.com: invalid username "
+                             "(208)") for line in wide), wide  # fmt: skip
+
+
 def test_chat_formats_and_invitations(capture: Callable[[str], Analyzed]) -> None:
     data = capture("msnp8_demo.pcap")
     view = ChatView(data.conversations)
