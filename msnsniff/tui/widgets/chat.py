@@ -3,7 +3,8 @@
 What `msnsniff chat` prints, as one would have seen it in the client: each message in the
 sender's font colour and effects (bold, italic...), the font named beside it; joins, leaves,
 typing and nudges as dim lines; file invitations with the file's name and size; messages
-the switchboard could not deliver marked. All facts come from `Conversations` (its
+the switchboard could not deliver marked. Live, a conversation whose log is scrolled to its
+end follows the messages as they come. All facts come from `Conversations` (its
 `Message.color` is already "#rrggbb": the wire's BGR was turned around there).
 """
 
@@ -371,12 +372,21 @@ class ChatView(Widget):
         key = (c.flow.id, c.event_count, c.complete, self._show_format)
         if key == self._drawn:
             return
+        scroll = self.query_one("#chat-scroll", KeyScroll)
+        # the same conversation, grown (live): it follows its end if the log was there (or
+        # fitted), as a chat window does; another conversation starts at its beginning
+        same = self._drawn is not None and self._drawn[0] == c.flow.id
+        follow = same and scroll.scroll_y >= scroll.max_scroll_y
         self._drawn = key
         if self._expand is not None:
             c = self._expand(c)
         self.query_one("#chat-log", Static).update(
             render_conversation(c, show_format=self._show_format)
         )
+        if follow:
+            scroll.scroll_end(animate=False)  # once the longer log is laid out
+        elif not same:
+            scroll.scroll_home(animate=False, immediate=True)
 
     # -- events and actions -----------------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -33,6 +33,7 @@ from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.widgets import sessions as sessions_module
 from msnsniff.tui.widgets.chat import ChatView, message_style
 from msnsniff.tui.widgets.contacts import ContactsView
+from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import NodeInfo, NodeKey, SessionsView, flow_filter
 from msnsniff.tui.widgets.stats import StatsView, _ms, bar, command_filter, rtt_bar
 
@@ -576,6 +577,42 @@ def test_chat_at_80_columns_puts_the_sender_on_the_texts_line(
     wide = asyncio.run(main(160))
     assert any(line.endswith(" alice@example.com calls nobody@example.com: invalid username "
                              "(208)") for line in wide), wide  # fmt: skip
+
+
+def test_a_live_conversation_follows_its_end() -> None:
+    """Live (sniff --tui, 40 messages in one switchboard), the chat log kept the place it
+    had when the conversation was shown: the messages after the pane's last line came in
+    unseen. A log at its end (or that fitted) follows the new messages; another
+    conversation starts at its beginning."""
+    analysis, data = analyze("server_chat.pcap", stop_after=0)
+    view = ChatView(data.conversations)
+    events = iter(open_source(CAPTURES / "server_chat.pcap"))
+
+    async def main() -> None:
+        app = Host(view)
+        async with app.run_test(size=(120, 8)) as pilot:
+            for event in events:  # up to alice's switchboard login, before any call
+                if any(r.no >= 55 for r in analysis.push(event)):
+                    break
+            view.refresh_from()
+            await pilot.pause()
+            scroll = view.query_one("#chat-scroll", KeyScroll)
+            assert view.selected is not None and view.selected.flow.id == "63"
+            assert scroll.max_scroll_y == 0  # it all fits
+            for event in events:
+                analysis.push(event)
+            analysis.finish()
+            view.refresh_from()
+            await pilot.pause(0.2)
+            assert scroll.max_scroll_y > 0 and scroll.scroll_y == scroll.max_scroll_y
+            assert "alice@example.com left" in screen_text(app, view)
+            view.query_one("#chat-list", OptionList).focus()
+            await pilot.press("right_square_bracket")
+            await pilot.pause(0.2)
+            assert view.selected is not None and view.selected.flow.id != "63"
+            assert scroll.scroll_y == 0
+
+    asyncio.run(main())
 
 
 def test_chat_formats_and_invitations(capture: Callable[[str], Analyzed]) -> None:
