@@ -9,7 +9,9 @@ are within 2% of exact whatever the number of samples) fed by the transactions a
 settlements; per-flow frame and byte counts with the flow's kind, decided from its opening
 (a first frame that is a switchboard USR with a cookie, or an ANS, is SB; any other MSNP
 flow is NS, provisionally: the server's XFR NS reply makes it DS, its USR OK or the flow's
-end NS; a flow of another protocol takes its name, e.g. HTTP). Presence changes count the
+end NS, and a command only switchboards carry (`links.HINTS`: CAL, JOI, IRO, BYE, ACK, NAK)
+SB, which is how a switchboard the capture joined after its USR or ANS is told; a flow of
+another protocol takes its name, e.g. HTTP). Presence changes count the
 server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies by
 command and list, leaving out the lines of an MSNP2-7 SYN answer (`GTC trid ver A`, `BLP trid
 ver AL`: they carry the SYN's TrID and change nothing), told apart by the TrID of each flow's
@@ -31,12 +33,17 @@ from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.filter import DisplayFilter
+from msnsniff.session.links import HINTS
 from msnsniff.session.transactions import Transaction, Transactions
 
 BUCKET: Final = math.log(1.02)
 PERCENTILES: Final = (50, 90, 99)
 PRESENCE: Final = frozenset({"CHG", "ILN", "NLN", "FLN"})
 CHURN: Final = frozenset({"ADD", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC"})
+_SB_ONLY: Final[dict[tuple[Direction, str], str]] = {
+    key: kind for key, kind in HINTS.items() if kind == "SB"
+}
+"""(direction, command) -> "SB" for the commands only a switchboard carries (`links.HINTS`)."""
 
 
 @dataclass(slots=True)
@@ -161,13 +168,17 @@ class Stats:
         self.commands[frame.direction.value, frame.dialect, cmd] += 1
         if flow.kind == "?":
             flow.kind = _kind(frame)
-        elif flow.kind == "NS?" and frame.direction is Direction.S2C:
-            # the server decides: a referral to a notification server makes a dispatcher, a
-            # login that succeeds a notification server (a client's own XFR NS decides nothing)
-            if cmd == "XFR" and frame.args[:1] == ("NS",):
-                flow.kind = "DS"
-            elif cmd == "USR" and frame.args[:1] == ("OK",):
-                flow.kind = "NS"
+        elif flow.kind == "NS?":  # rare: only until the login, or in a flow joined late
+            if _SB_ONLY.get((frame.direction, cmd)) is not None:
+                flow.kind = "SB"  # a switchboard whose USR or ANS the capture missed
+            elif frame.direction is Direction.S2C:
+                # the server decides: a referral to a notification server makes a dispatcher,
+                # a login that succeeds a notification server (a client's own XFR NS decides
+                # nothing)
+                if cmd == "XFR" and frame.args[:1] == ("NS",):
+                    flow.kind = "DS"
+                elif cmd == "USR" and frame.args[:1] == ("OK",):
+                    flow.kind = "NS"
         if frame.direction is Direction.S2C:
             if cmd in PRESENCE:
                 status = frame.args[0] if cmd != "FLN" and frame.args else "FLN"

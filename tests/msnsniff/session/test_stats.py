@@ -120,3 +120,26 @@ def test_a_capture_joined_mid_line_counts_its_first_bytes_as_partial(tmp_path: P
     assert (data["frames"], data["malformed"], data["partial"]) == (6, 1, 2)
     assert [f["problems"] for f in data["flows"]] == [1]
     assert stats.render().startswith("6 frames, 1 malformed, 0 gaps, 2 partial (")
+
+
+def _transcript(text: str) -> Stats:
+    from msnsniff.capture.transcript import read_transcript
+
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    stats = Stats.attach(analysis)
+    for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
+        pass
+    return stats
+
+
+def test_a_switchboard_joined_mid_way_is_of_kind_sb() -> None:
+    """A capture that starts after the switchboard login (no USR or ANS): its CAL, JOI, BYE
+    are switchboard commands, and `sessions` calls the connection SB; stats called it NS (its
+    first frame was no USR or ANS, and only a login or a referral revised the guess)."""
+    stats = _transcript(
+        "  1.000 SB >>> CAL 5 bob@x.com\n  1.001 SB <<< CAL 5 RINGING 999\n"
+        "  1.002 SB <<< JOI bob@x.com Bob\n  1.003 SB <<< BYE bob@x.com\n  1.004 SB >>> OUT\n"
+    )
+    assert [f.kind for f in stats.flows.values()] == ["SB"]
+    assert stats.to_json()["flows_by_kind"] == {"SB": {"flows": 1, "bytes": 75}}
+
