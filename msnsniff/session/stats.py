@@ -12,11 +12,12 @@ flow is NS, provisionally: the server's XFR NS reply makes it DS, its USR OK or 
 end NS, and a command only switchboards carry (`links.HINTS`: CAL, JOI, IRO, BYE, ACK, NAK)
 SB, which is how a switchboard the capture joined after its USR or ANS is told; a flow of
 another protocol takes its name, e.g. HTTP). Presence changes count the
-server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies by
-command and list, leaving out the lines of an MSNP2-7 SYN answer (`GTC trid ver A`, `BLP trid
-ver AL`: they carry the SYN's TrID and change nothing), told apart by the TrID of each flow's
-last SYN request, whatever the display filter selects. With a display filter only the
-frames it selects count, and only the round trips of the requests it selects.
+server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies
+(`CHURN`) by command and list, leaving out the lines of a SYN answer (MSNP2-7 `GTC trid ver
+A`, `BLP trid ver AL`: they carry the SYN's TrID and change nothing; MSNP8's have no TrID),
+told apart by the TrID of each flow's last SYN request, whatever the display filter
+selects. With a display filter only the frames it selects count, and only the round trips
+of the requests it selects.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from msnsniff.session.transactions import Transaction, Transactions
 BUCKET: Final = math.log(1.02)
 PERCENTILES: Final = (50, 90, 99)
 PRESENCE: Final = frozenset({"CHG", "ILN", "NLN", "FLN"})
-CHURN: Final = frozenset({"ADD", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC"})
+CHURN: Final = frozenset({"ADD", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP"})
+"""Server replies that change the lists and carry the new list version (seed 004 and
+MSNP-NOTES: `PRP TrID ver type value` moves the version as BLP and GTC do)."""
 _SB_ONLY: Final[dict[tuple[Direction, str], str]] = {
     key: kind for key, kind in HINTS.items() if kind == "SB"
 }

@@ -143,3 +143,17 @@ def test_a_switchboard_joined_mid_way_is_of_kind_sb() -> None:
     assert [f.kind for f in stats.flows.values()] == ["SB"]
     assert stats.to_json()["flows_by_kind"] == {"SB": {"flows": 1, "bytes": 75}}
 
+
+
+def test_a_prp_change_is_list_churn() -> None:
+    """`PRP trid ver type value` moves the list version as BLP and GTC do (the contacts
+    timeline counts it); the churn table left it out, so its changes did not add up to the
+    versions the lists went through. The SYN burst's PRP line is no change."""
+    stats = _transcript(
+        "  0.1 NS >>> SYN 3 0\n  0.2 NS <<< SYN 3 1200 0 1\n  0.3 NS <<< GTC A\n"
+        "  0.4 NS <<< BLP AL\n  0.5 NS <<< PRP PHH 555\n  0.6 NS <<< LSG 0 Other 0\n"
+        "  0.7 NS >>> PRP 4 PHH 123\n  0.8 NS <<< PRP 4 1201 PHH 123\n"
+        "  0.9 NS >>> BLP 5 BL\n  1.0 NS <<< BLP 5 1202 BL\n"
+    )
+    churn = {(r["cmd"], r["list"]): r["count"] for r in stats.to_json()["list_churn"]}
+    assert churn == {("PRP", "-"): 1, ("BLP", "-"): 1}
