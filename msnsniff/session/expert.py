@@ -20,7 +20,11 @@ Each finding is one sentence a person understands, naming what the server will d
 when the documents say (seed 004 for the contact-list limits, seed 000 for the switchboard
 rate limit, the error table for error replies), and where a server did otherwise (an error
 code documented for other commands; a reply to a request seed 004's server disconnects for,
-remembered per connection by request frame in `_Conn.doomed`).
+remembered per connection by request frame in `_Conn.doomed`). Such a request is also marked
+in the pairing (`Transactions.expect_close`), so that the connection's end without a reply,
+which is what the seed documents, is not reported as a server that failed to answer (a WARN)
+but as the expected answer (a NOTE); a reply to a later request shows the server kept the
+connection, and clears the mark.
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ def _doomed(ctx: Context) -> None:
     """Remember a request seed 004's server disconnects for: a reply to it is a deviation."""
     doomed = ctx.conn.doomed
     if ctx.frame.trid is not None:
-        doomed.add(ctx.record.no)
+        doomed.add(ctx.record.no)  # and `Expert.feed` marks it in the pairing
         if len(doomed) > REQUESTS_KEPT:
             doomed.discard(min(doomed))
 
@@ -475,14 +479,19 @@ class Expert(NativeAnalyzer):
         if isinstance(frame, ErrorFrame):  # the pairing is asked only on these rare branches
             transactions = self._transactions
             request = None if transactions is None else transactions.answered_by(record)
-            if request is not None and conn.doomed:  # refused, not kept: the connection's
-                conn.doomed.discard(request.request)  # end, if any, says the rest
+            if request is not None and transactions is not None and conn.doomed:
+                conn.doomed.discard(request.request)  # refused, not kept: the connection's
+                #                                        end, if any, says the rest
+                transactions.kept_open(flow, request.request)  # and it went on after those
             _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts),
                          request)  # fmt: skip
         else:
             if conn.doomed and direction is S2C and self._transactions is not None:
+                request = self._transactions.answered_by(record)
                 _kept_connection(Context(record, frame, decoded.fields, conn, sink,
-                                         self._contacts), self._transactions.answered_by(record))
+                                         self._contacts), request)  # fmt: skip
+                if request is not None:  # the server went on after what came before
+                    self._transactions.kept_open(flow, request.request)
             if direction is C2S:
                 text = _before_auth(conn, record, cmd)
                 if text is not None:
@@ -492,6 +501,8 @@ class Expert(NativeAnalyzer):
                 ctx = Context(record, frame, decoded.fields, conn, sink, self._contacts)
                 for rule in rules:
                     rule(ctx)
+                if conn.doomed and record.no in conn.doomed and self._transactions is not None:
+                    self._transactions.expect_close(record)  # rare: a request just doomed
             odd = _dialect(frame, decoded.shape)
             if odd is not None:
                 sink(Finding(*odd, flow, record.no))

@@ -32,7 +32,11 @@ to it. Frames are taken in capture order:
   connection keeps its own clock, so a split across processes sees the same). A CAL that
   rang stays open for its JOI (other server frames may come first) until the JOI, the
   connection's end or the timeout; a JOI after that is unsolicited. Settling a transaction
-  that wanted a reply and got none is a finding. A MSG N wants none but gets a NAK when the
+  that wanted a reply and got none is a WARN finding; only a NOTE, saying so, when its
+  connection ended and it is a request the server is documented to answer by closing the
+  connection (`expect_close`, which expert calls for seed 004's disconnects, reporting the
+  request itself; a reply to a later request shows the server kept the connection, and
+  expert then clears the mark). A MSG N wants none but gets a NAK when the
   switchboard could not deliver it (`ONLY_ANSWERED_BY`): it stays open for that NAK, like
   an answered request, until a later server frame is not part of it, and no other reply
   (an ACK) is its, so with a reused TrID the NAK goes to the oldest message that may take it.
@@ -62,6 +66,10 @@ from msnsniff.session.capture_session import FrameRecord
 
 TIMEOUT: Final = 60.0  # seconds of capture time a request may wait for its first reply
 KEEP: Final = 32  # settled transactions kept per connection for late replies
+HUNG_UP: Final = "the connection ended, which is how seed 004's server answers it"
+"""Why a request marked by `expect_close` settled unanswered when its connection closed."""
+CLOSING_KEPT: Final = 64
+"""Requests marked by `expect_close` remembered per connection."""
 
 BURSTS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
@@ -151,6 +159,8 @@ class _Conn:
     #                                   RINGING, waiting for their JOI, by invitee (lower case)
     reused: dict[int, _Reuse] = field(default_factory=dict)  # TrIDs sent again while their
     #                                   request was unsettled: every one of those requests
+    closing: set[int] | None = None  # request frames the server is expected to answer by
+    #                                   closing the connection (`expect_close`; rare)
 
 
 @dataclass(slots=True)
@@ -209,6 +219,29 @@ class Transactions(NativeAnalyzer):
         last = None if reuse is None else reuse.last  # an earlier request with that TrID
         return last if last is not None and last.replies and last.replies[-1] == no else None
 
+    def expect_close(self, record: FrameRecord) -> None:
+        """Mark the client request `record`, just fed, as one the server is documented to
+        answer by closing the connection (seed 004: a change to the RL, REG of a group id over
+        29, a nickname over 387 bytes): if the connection then ends with it unanswered, that
+        is the answer expected, and `trid.unanswered` is a NOTE that says so, not a WARN (the
+        caller reports the request). Called for such requests only."""
+        conn = self._conns.get(record.flow.id)
+        if conn is None:
+            return
+        if conn.closing is None:
+            conn.closing = set()
+        conn.closing.add(record.no)
+        if len(conn.closing) > CLOSING_KEPT:
+            conn.closing.discard(min(conn.closing))
+
+    def kept_open(self, flow: str, answered: int) -> None:
+        """The server answered request frame `answered` of connection `flow`: the requests
+        marked by `expect_close` before it did not end the connection, so its end, should it
+        come without their reply, is no longer their expected answer."""
+        conn = self._conns.get(flow)
+        if conn is not None and conn.closing:
+            conn.closing = {no for no in conn.closing if no > answered}
+
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:
         """Settle what timed out by this frame's time, then open a transaction (client) or
@@ -234,8 +267,12 @@ class Transactions(NativeAnalyzer):
         """Settle the connection's open transactions (unanswered ones with a finding); forget it."""
         conn = self._conns.pop(flow.id, None)
         if conn is not None:
+            closing = conn.closing
             for txn in self._unsettled(conn):
-                self._settle(txn, "the connection ended")
+                if closing and txn.request in closing:  # rare: the hang-up was the answer
+                    self._settle(txn, HUNG_UP, Severity.NOTE)
+                else:
+                    self._settle(txn, "the connection ended")
 
     def finish(self) -> None:
         """Settle every open transaction because the capture ended, and forget every connection."""
@@ -405,13 +442,17 @@ class Transactions(NativeAnalyzer):
                 if not reuse.older:
                     del conn.reused[trid]
 
-    def _settle(self, txn: Transaction, why_none: str | None) -> None:
+    def _settle(
+        self, txn: Transaction, why_none: str | None, severity: Severity = Severity.WARN
+    ) -> None:
+        """Settle `txn`; unanswered when it wanted a reply, a finding of `severity` saying
+        `why_none` (None: no finding, as when a later frame showed its answer complete)."""
         if txn.settled:
             return
         txn.settled = True
         if txn.expects_reply and not txn.replies and why_none is not None:
             self._sink(Finding(
-                Severity.WARN, "trid.unanswered",
+                severity, "trid.unanswered",
                 f"{txn.cmd} {txn.trid} was never answered ({why_none})", txn.flow, txn.request,
             ))  # fmt: skip
         for listener in self._on_settle:

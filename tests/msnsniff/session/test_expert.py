@@ -17,7 +17,7 @@ from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.expert import Expert
 from msnsniff.session.transactions import Transactions
-from tests.helpers import REAL, SEEDS, transcript
+from tests.helpers import REAL, SEEDS, seed, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -556,3 +556,40 @@ def test_a_doomed_request_answered_after_its_trid_was_reused_is_reported() -> No
     assert [(lines[f.frame or 0], f.related) for f in kept] == [(b"ADD 5 RL 9 x@y.z x@y.z", 5)]
     assert kept[0].message == ("the server answered ADD 5 (frame 5) and kept the connection, "
                                "where seed 004's server disconnects the client")  # fmt: skip
+
+
+
+def test_a_hang_up_seed_004_documents_is_no_warning_of_an_unanswered_request() -> None:
+    """Seed 004: `ADD 25 RL ...`, `REM 34 RL ...` and `REG 45 30 ...` are answered by the
+    server closing the connection. Expert reports each request (the client changes the RL, a
+    group id over 29); the pairing then warned that each was never answered, as if the server
+    had failed to answer, where it did what the seed documents: that is now a NOTE that says
+    so. The seed's `ADD 25 AL` and `ADD 26 BL`, shown without replies, stay WARNs."""
+    lines, findings = all_analyzers(open_source(seed("004")))
+    unanswered = [(f.severity, lines[f.frame or 0], f.message) for f in findings
+                  if f.code == "trid.unanswered"]  # fmt: skip
+    hung_up = "was never answered (the connection ended, which is how seed 004's server answers it)"
+    assert unanswered == [
+        (Severity.NOTE, b"ADD 25 RL user@msn.com user@msn.com", f"ADD 25 {hung_up}"),
+        (Severity.NOTE, b"REM 34 RL user@msn.com", f"REM 34 {hung_up}"),
+        (Severity.WARN, b"ADD 25 AL myname_123@hotmail.com My%20Name",
+         "ADD 25 was never answered (the connection ended)"),
+        (Severity.WARN, b"ADD 26 BL user@msn.com User",
+         "ADD 26 was never answered (the connection ended)"),
+        (Severity.NOTE, b"REG 45 30 NewName 0", f"REG 45 {hung_up}"),
+    ]  # fmt: skip
+    codes = [(f.code, lines[f.frame or 0]) for f in findings]
+    assert ("expert.client_changes_rl", b"ADD 25 RL user@msn.com user@msn.com") in codes
+    assert ("expert.group_id_too_high", b"REG 45 30 NewName 0") in codes
+
+
+def test_a_server_that_goes_on_after_a_doomed_request_leaves_it_unanswered() -> None:
+    """The server neither answers `ADD 5 RL` nor hangs up: it answers the next request, and
+    the connection ends later. The end was not the ADD's answer: a WARN as before."""
+    text = LOGIN + (
+        "C: ADD 5 RL x@y.z x@y.z\nC: CHG 6 NLN 0\nS: CHG 6 NLN 0\nC: OUT\nS: OUT\n"
+    )
+    lines, findings = all_analyzers(transcript(text))
+    unanswered = [(f.severity, lines[f.frame or 0]) for f in findings
+                  if f.code == "trid.unanswered"]  # fmt: skip
+    assert unanswered == [(Severity.WARN, b"ADD 5 RL x@y.z x@y.z")]
