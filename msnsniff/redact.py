@@ -13,15 +13,16 @@ stream (positions counted from the SYN, or from the first byte seen), then works
   (`redacted-cookie-3`: the same value always gets the same one, so a cookie still links
   the XFR that gave it to the USR that uses it); every e-mail address, raw or URL-encoded,
   becomes a consistent pseudonym (`user3@example.invalid`), and so does one a gap or the
-  capture's end cut in its domain (`bob@hotmail.c`) if it starts an address seen before
-  (else a placeholder, `redacted-address-1`), and so does the last word of a line cut
-  before its `@` where the grammar has an address (`ADD 6 AL bob`); a payload that changed
-  length gets its length argument recomputed. Bytes that are not a whole command (the partial first
-  line of a capture joined mid-way, garbage, the rest of a line after a gap) are hidden as
-  `x`, but first read for secrets by their shape (`credentials.TAIL_SECRETS`, the table the
-  `--redact` outputs use too: the rest of a USR line still has its ticket, the rest of a
-  profile message its MSPAuth), so a packet comment quoting one is redacted too; a line of
-  a form the grammar has no rule for gets the same.
+  capture's end cut in its domain (`bob@hotmail.c`) if it starts an address seen whole
+  anywhere in the capture (else a placeholder, `redacted-address-1`), and so does the last
+  word of a line cut before its `@` where the grammar has an address (`ADD 6 AL bob`); a
+  payload that changed length gets its length argument recomputed. Bytes that are not a
+  whole command (the partial first line of a capture joined mid-way, garbage, the rest of a
+  line after a gap) are hidden as `x`, but first read for secrets by their shape
+  (`credentials.TAIL_SECRETS`, the table the `--redact` outputs use too: the rest of a USR
+  line still has its ticket, the rest of a profile message its MSPAuth), so a packet
+  comment quoting one is redacted too; a line of a form the grammar has no rule for gets
+  the same.
 * HTTP connections (Passport, the message APIs) get the same for their heads
   (`Authorization` passwords, `Authentication-Info` tickets, cookies) and for bodies of a
   known length (XML-RPC `password`/`hpassword`, form `pwd`/`password`/`sig`/`session_key`;
@@ -140,6 +141,18 @@ class Pseudonyms:
     gives its notes the marker its output prints."""
     pseudonymise: bool = True  # False: addresses stay (the --redact outputs keep them)
     partial: dict[bytes, bytes] = field(default_factory=dict)  # cut address -> placeholder
+    known: set[bytes] = field(default_factory=set)
+    """Every whole address in the capture (lower case, `@`), found before any edit
+    (`know`): a cut form may start one that only a later connection shows whole."""
+
+    def know(self, data: bytes) -> None:
+        """Note the whole addresses in `data` (a stream), for `cut` and `cut_word`."""
+        for match in EMAIL.finditer(data):
+            self.known.add(match.group(0).replace(b"%40", b"@").lower())
+
+    def _starting(self, plain: bytes) -> list[bytes]:
+        """The addresses seen, before or after, that start with `plain`."""
+        return [a for a in self.known.union(self.accounts) if a.startswith(plain)]
 
     def account(self, match: re.Match[bytes]) -> bytes:
         """A matched address's alias (a `re.sub` callback): one per account, case-insensitive;
@@ -187,17 +200,17 @@ class Pseudonyms:
     def cut(self, data: bytes) -> bytes:
         """Bytes a gap or the capture's end cut short, their last address hidden even if it
         was cut in its domain (`robert.smith@hotmail.c`), where `EMAIL` no longer sees one:
-        one that starts an address seen before becomes that address, so `text` gives it
-        that account's alias; any other becomes a placeholder (`redacted-address-2`, one
-        per cut form, no address, so `text` leaves it alone). Addresses seen only later are
-        not known yet: pass one reads the streams in order."""
+        one that starts an address seen anywhere in the capture (`known`: a later
+        connection's too) becomes that address, so `text` gives it that account's alias;
+        any other becomes a placeholder (`redacted-address-2`, one per cut form, no
+        address, so `text` leaves it alone)."""
         match = CUT_EMAIL.search(data)
         if match is None:
             return data
         plain = match.group(0).replace(b"%40", b"@").lower()
-        if plain in KEEP or plain in self.accounts:
-            return data
-        starting = [a for a in self.accounts if a.startswith(plain)]
+        if plain in KEEP or plain in self.accounts or plain in self.known:
+            return data  # a whole address of its own: `text` gives it its alias
+        starting = self._starting(plain)
         if len(starting) == 1:
             seen = starting[0]
             return data[: match.start()] + (seen.replace(b"@", b"%40")
@@ -213,10 +226,10 @@ class Pseudonyms:
     def cut_word(self, word: bytes) -> bytes:
         """The last word of a line cut short before its address's `@` (`ADD 6 AL robert.sm`),
         where the grammar has an address (`ACCOUNT_WORDS`): neither `EMAIL` nor `cut` can tell
-        it from any word. One that starts exactly one address seen before becomes that address
+        it from any word. One that starts exactly one address seen (`known`) becomes that address
         (`text` gives it that account's alias); any other a placeholder, one per cut form."""
         plain = word.lower()
-        starting = [a for a in self.accounts if a.startswith(plain)]
+        starting = self._starting(plain)
         if len(starting) == 1:
             return starting[0]
         alias = self.partial.get(plain)
@@ -685,6 +698,9 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
             key = (seg.src, seg.sport, seg.dst, seg.dport)
             halves.setdefault(key, _Half()).add(no, seg.seq, seg.flags, seg.payload)
     names = Pseudonyms()
+    for half in halves.values():
+        half.build()
+        names.know(half.stream)  # before any edit: a cut may come before the whole address
     done: set[Key] = set()
     for key in sorted(halves, key=lambda k: (k[1], k[3], k[0], k[2])):
         if key in done:
@@ -692,8 +708,6 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         back = (key[2], key[3], key[0], key[1])
         pair = [key] + ([back] if back in halves else [])
         done.update(pair)
-        for k in pair:
-            halves[k].build()
         _edits_for(pair, halves, names)
     if first_link is None:
         raise MsnsniffError(damage[0] if damage else f"{src}: no packets to redact")

@@ -327,6 +327,37 @@ def test_an_address_cut_before_its_at_is_hidden_where_the_grammar_has_one(
         == [(type(r.frame), getattr(r.frame, "reason", None)) for r in before]  # fmt: skip
 
 
+def test_a_cut_address_seen_whole_only_in_a_later_connection_gets_its_pseudonym(
+    tmp_path: Path,
+) -> None:
+    """Pass one gave each connection its edits in turn and knew only the addresses of the
+    connections before: a cut form whose whole address came only in a later connection got
+    a placeholder, unrelated to that account's pseudonym. Every whole address in the capture
+    is now known before any edit."""
+    src = tmp_path / "later.pcap"
+    with src.open("wb") as fh:
+        writer = PcapWriter(fh)
+        early = TcpConversation(writer, ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        early.open(1.0)
+        early.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        early.send(1.2, False, b"VER 1 MSNP8 CVR0\r\n")
+        early.send(1.3, True, b"ADD 7 AL robert.smith@hotm")  # cut: no later byte here
+        early.send(1.4, False, b"ADD 0 RL 9 Dana.Scully")  # cut before the `@`
+        late = TcpConversation(writer, ("10.0.0.1", 3001), ("10.0.0.2", 1863))
+        late.open(2.0)
+        late.send(2.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        late.send(2.2, False, b"VER 1 MSNP8 CVR0\r\n")
+        late.send(2.3, True, b"ADD 2 FL robert.smith@hotmail.com Rob\r\n")
+        late.send(2.4, True, b"ADD 3 FL dana.scully@example.org Agent\r\n")
+    data = redacted(tmp_path, src).read_bytes()
+    for part in (b"robert", b"hotm", b"Dana", b"dana", b"redacted-address"):
+        assert part not in data
+    assert b"ADD 7 AL user1@example.invalid" in data
+    assert b"ADD 0 RL 9 user2@example.invalid" in data
+    assert b"ADD 2 FL user1@example.invalid Rob" in data
+    assert b"ADD 3 FL user2@example.invalid" in data
+
+
 def test_a_cut_word_placeholder_is_hidden_in_comments_only_as_a_whole_word() -> None:
     """The cut forms without `@` are short words: a packet comment gets their placeholder
     where the word stands alone, not inside another word."""
