@@ -265,7 +265,11 @@ def read_pcapng(
     return _segments(_pcapng_records(path, errors), errors, partition, position or Position())
 
 
-def _tsresol(options: bytes, endian: str) -> float:
+def _tsresol(options: bytes, endian: str) -> int:
+    """Timestamp units per second of an interface (if_tsresol; microseconds by default): an
+    int, so a time is one correctly rounded division, `units / per`, the float nearest the
+    exact time (and the same float a pcap's `sec + usec * 1e-6` gives), where `units * 1e-6`
+    rounded twice and printed 1795391976.5666099 for .566610."""
     pos = 0
     while pos + 4 <= len(options):
         code, length = struct.unpack_from(endian + "HH", options, pos)
@@ -273,9 +277,9 @@ def _tsresol(options: bytes, endian: str) -> float:
             break
         if code == 9 and length >= 1:
             v: int = struct.unpack_from("B", options, pos + 4)[0]  # past the block: struct.error
-            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+            return 1 << (v & 0x7F) if v & 0x80 else int(10**v)
         pos += 4 + ((length + 3) & ~3)
-    return 1e-6
+    return 1_000_000
 
 
 def _comment(comments: dict[int, str], recno: int, options: bytes, endian: str) -> None:
@@ -304,7 +308,7 @@ def _pcapng_records(
     with path.open("rb") as fh:
         r = _Reader(fh)
         endian = "<"
-        interfaces: list[tuple[int, float]] = []
+        interfaces: list[tuple[int, int]] = []  # (link type, time units per second)
         recno = 0
         while True:
             if not r.ensure(12):
@@ -353,10 +357,10 @@ def _pcapng_records(
                         _fatal(errors, path, "packet block names no interface or overruns",
                                recno, start)  # fmt: skip
                         return
-                    link, res = interfaces[if_id]
+                    link, per = interfaces[if_id]
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
-                    yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+                    yield recno, ((high << 32) | low) / per, link, body[20 : 20 + caplen]
                 elif block_type == 3:  # simple packet
                     recno += 1
                     if not interfaces:
@@ -374,10 +378,10 @@ def _pcapng_records(
                     if if_id >= len(interfaces):
                         _fatal(errors, path, "packet block names no interface", recno, start)
                         return
-                    link, res = interfaces[if_id]
+                    link, per = interfaces[if_id]
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
-                    yield recno, ((high << 32) | low) * res, link, body[20 : 20 + caplen]
+                    yield recno, ((high << 32) | low) / per, link, body[20 : 20 + caplen]
             except struct.error:  # the packet block counted already, or the next record
                 _fatal(errors, path, f"corrupt block: {length} bytes, too short for a block "
                        f"of type {block_type}", recno + (block_type not in _PACKET_BLOCKS),

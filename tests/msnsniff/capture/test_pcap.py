@@ -467,3 +467,34 @@ def test_pcapng_time_resolution_option_past_its_block_is_the_damage(tmp_path: Pa
                             f"(record 4, byte offset {len(data)})")  # fmt: skip
     assert streams(events) == {Direction.C2S: LINES[0], Direction.S2C: b""}
     assert main(["read", str(path)]) == 2
+
+
+@pytest.mark.parametrize("digits", [6, 9])
+def test_pcapng_times_are_the_times_a_pcap_of_the_same_packets_gives(
+    tmp_path: Path, digits: int
+) -> None:
+    """A pcapng time was its units times the resolution as a float (`units * 1e-6`), two
+    roundings: 1795391976566610 us read as 1795391976.5666099, where the pcap of the same
+    packet reads 1795391976.56661, so `read -T jsonl` of a capture and of its pcapng export
+    (or of the pcapng a tool converted it to) differed on most lines. A time is now one
+    correctly rounded division, the float nearest the exact time, as the pcap's is."""
+    frames = ipv4_packets()
+    sec, frac = 1795391976, 566608 * 10 ** (digits - 6)  # the first data packet: .566610
+    pcap = struct.pack("<IHHiIII", 0xA1B2C3D4 if digits == 6 else 0xA1B23C4D, 2, 4, 0, 0,
+                       65535, 1)  # fmt: skip
+    option = struct.pack("<HHB3xI", 9, 1, digits, 0)
+    ng = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    ng += struct.pack("<IIHHI", 1, 32, 1, 0, 65535) + option + struct.pack("<I", 32)
+    for i, f in enumerate(frames):
+        pcap += struct.pack("<IIII", sec, frac + i, len(f), len(f)) + f
+        units = sec * 10**digits + frac + i
+        padded = f + b"\x00" * (-len(f) % 4)
+        body = struct.pack("<IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(f), len(f)) + padded
+        ng += struct.pack("<II", 6, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    (tmp_path / "x.pcap").write_bytes(pcap)
+    (tmp_path / "x.pcapng").write_bytes(ng)
+    times = [[e.ts for e in open_source(tmp_path / name) if isinstance(e, StreamChunk)]
+             for name in ("x.pcap", "x.pcapng")]  # fmt: skip
+    assert times[0] == times[1] and len(times[0]) == 3
+    if digits == 6:  # (a nanosecond time has more digits than a float holds)
+        assert repr(times[1][0]) == f"{sec}.{frac + 2}".rstrip("0")
