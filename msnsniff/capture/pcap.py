@@ -37,6 +37,7 @@ _PCAP_MAGIC: Final = {
 
 
 _PACKET_BLOCKS: Final = frozenset({2, 3, 6})  # pcapng blocks holding a packet (a record)
+_READ: Final = _PACKET_BLOCKS | {1, 0x0A0D0D0A}  # and those read: no larger than a packet's
 
 Partition = tuple[int, int]  # (this share's index, number of shares)
 
@@ -88,6 +89,23 @@ class _Reader:
         more = self.fh.read(max(BLOCK, n - len(rest)))
         self.buf = rest + more
         return len(self.buf) >= n
+
+    def skip(self, n: int) -> bool:
+        """Pass over n bytes without keeping them (a big block no reader needs, so memory
+        stays flat); False at end of file."""
+        have = len(self.buf) - self.pos
+        if n <= have:
+            self.pos += n
+            return True
+        self.base, self.buf, self.pos = self.base + len(self.buf), b"", 0
+        n -= have
+        while n > 0:
+            chunk = self.fh.read(min(BLOCK, n))
+            if not chunk:
+                return False
+            self.base += len(chunk)
+            n -= len(chunk)
+        return True
 
     @property
     def offset(self) -> int:
@@ -328,9 +346,20 @@ def _pcapng_records(
                     return
                 interfaces = []
             block_type, length = struct.unpack_from(endian + "II", r.buf, r.pos)
-            if length < 12 or length % 4 or length > MAX_RECORD + 64:
+            if length < 12 or length % 4 or (length > MAX_RECORD + 64 and block_type in _READ):
                 _fatal(errors, path, f"corrupt block length {length}", recno + 1, start)
                 return
+            if length > MAX_RECORD + 64:  # rare: a big block of a type no one reads here
+                if not r.skip(length - 4) or not r.ensure(4):  # (TLS secrets, a journal...)
+                    _fatal(errors, path, f"truncated block of {length} bytes", recno + 1, start)
+                    return
+                trailer = struct.unpack_from(endian + "I", r.buf, r.pos)[0]
+                if trailer != length:
+                    _fatal(errors, path, f"corrupt block: length {length} at its start, "
+                           f"{trailer} at its end", recno + 1, start)  # fmt: skip
+                    return
+                r.pos += 4
+                continue
             if not r.ensure(length):
                 _fatal(errors, path, f"truncated block of {length} bytes", recno + 1, start)
                 return

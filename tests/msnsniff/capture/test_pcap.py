@@ -498,3 +498,33 @@ def test_pcapng_times_are_the_times_a_pcap_of_the_same_packets_gives(
     assert times[0] == times[1] and len(times[0]) == 3
     if digits == 6:  # (a nanosecond time has more digits than a float holds)
         assert repr(times[1][0]) == f"{sec}.{frac + 2}".rstrip("0")
+
+
+def test_pcapng_big_block_of_a_type_not_read_is_passed_over(tmp_path: Path) -> None:
+    """A block over 256 KiB was called corrupt whatever its type, and every packet after it
+    lost (exit 2): a decryption secrets block (editcap --inject-secrets with a big TLS key
+    log) or another tool's large block is legitimate. A block of a type msnsniff does not
+    read is now passed over without being held in memory, its two lengths still checked;
+    a packet or interface block that big is still the damage."""
+    frames = ipv4_packets()
+    head = pcapng_bytes(frames[:3])
+    secrets = 4 + 4 + (300 << 10)  # secrets type, length, the key log
+    body = struct.pack("<II", 0x544C534B, 300 << 10) + b"CLIENT_RANDOM 00 00\n" * (
+        (300 << 10) // 20) + b"\n" * ((300 << 10) % 20)  # fmt: skip
+    dsb = struct.pack("<II", 0x0A, 12 + secrets) + body + struct.pack("<I", 12 + secrets)
+    tail = pcapng_bytes(frames[3:])[28 + 20 + 32 :]  # its packets, on the same interfaces
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(head + dsb + tail)
+    events = list(read_pcapng(path))
+    assert streams(events) == EXPECTED
+    assert not [e for e in events if isinstance(e, SourceNote)]
+    path.write_bytes(head + dsb[:-4] + struct.pack("<I", 16) + tail)  # lengths that differ
+    note = list(read_pcapng(path))[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    assert note.message == (f"corrupt block: length {12 + secrets} at its start, 16 at its "
+                            f"end (record 4, byte offset {len(head)})")  # fmt: skip
+    path.write_bytes(head + dsb[: 200 << 10])  # the file ends inside it
+    note = list(read_pcapng(path))[-1]
+    assert isinstance(note, SourceNote) and note.fatal
+    assert note.message == (f"truncated block of {12 + secrets} bytes (record 4, byte offset "
+                            f"{len(head)})")  # fmt: skip
