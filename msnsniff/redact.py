@@ -77,6 +77,7 @@ from msnsniff.credentials import (
 from msnsniff.errors import MsnsniffError
 
 MASK: Final = 0xFFFFFFFF
+MAX_HOLE: Final = 16 << 20  # bytes a stream's hole may span; beyond, a sequence number jumped
 MSNP_PORTS: Final = frozenset({1863, 1864, 1865})
 EMAIL: Final = re.compile(rb"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
                           rb"\.[A-Za-z]{2,}")  # fmt: skip
@@ -279,6 +280,8 @@ class _Half:
     result: bytes | None = None  # the redacted stream, made on first use
     opener: bool = False  # it sent a SYN without ACK: the client's direction
     first: int | None = None  # the packet number of its first payload byte
+    end: int | None = None  # where the stream stops: after it, a jump past MAX_HOLE
+    cut: int = 0  # packets whose payload lay past `end`: written without it
 
     def add(self, no: int, seq: int, flags: int, payload: bytes) -> None:
         if flags & 0x02:  # SYN
@@ -298,6 +301,9 @@ class _Half:
         out = bytearray()
         for pos in sorted(self.chunks):
             data = self.chunks[pos]
+            if pos > len(out) + MAX_HOLE:  # (a damaged or reused sequence number): what
+                self.end = len(out)  # follows is not this stream, and its bytes not read:
+                break  # their packets are written without them
             if pos > len(out):
                 self.holes.append((len(out), pos))
                 out += bytes(pos - len(out))
@@ -613,7 +619,7 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
     half, other = halves.get(key), halves.get((seg.dst, seg.dport, seg.src, seg.sport))
     if half is None or half.base is None:
         return data
-    if not half.edits and (other is None or not other.edits):
+    if not half.edits and (other is None or not other.edits) and half.end is None:
         return data
     header = bytearray(data[tcp : tcp + doff])
     seq = seg.seq
@@ -623,6 +629,8 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
         start, end = half.position(rel), half.position(rel + len(payload))
         payload = half.redacted(start, end) if payload else b""
         seq = (half.base + start) & MASK
+        if half.end is not None and seg.payload and rel + len(seg.payload) > half.end:
+            half.cut += 1  # past where the stream stops (`redacted` keeps nothing there)
     ack = seg.ack
     if seg.flags & 0x10 and other is not None and other.base is not None:
         rel_ack = (seg.ack - other.base) & MASK
@@ -668,6 +676,7 @@ class RedactSummary:
     dropped: int = 0  # IP fragments of datagrams never completed: not written
     unsupported: int = 0  # packets of a link type msnsniff cannot read: not written
     damage: str | None = None  # where the input is damaged: the packets before it are written
+    cut: int = 0  # packets past a sequence number jump: written without their payload
 
 
 def _until_damage(records: Iterator[Record], damage: list[str]) -> Iterator[Record]:
@@ -742,7 +751,8 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     writer.flush()
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
                          joiner.joined, joiner.held, unsupported,
-                         damage[0] if damage else None)  # fmt: skip
+                         damage[0] if damage else None,
+                         sum(half.cut for half in halves.values()))  # fmt: skip
 
 
 class _FragmentJoiner:
@@ -862,6 +872,9 @@ def summary_text(summary: RedactSummary) -> str:
     if summary.dropped:
         text += (f"; {summary.dropped} IP fragments of incomplete datagrams left out (their "
                  "bytes could not be redacted)")
+    if summary.cut:
+        text += (f"; {summary.cut} packets after a sequence number jump written without their "
+                 "payload (not read, so not redacted)")
     if summary.unsupported:
         text += (f"; {summary.unsupported} packets of unsupported link types left out (their "
                  "bytes could not be read, so not redacted)")
