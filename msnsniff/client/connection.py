@@ -24,6 +24,12 @@ MAX_LINE: Final = 16384
 MAX_PAYLOAD: Final = 1 << 20
 
 
+def is_number(text: str) -> bool:
+    """Whether `text` is a number as MSNP writes them: ASCII digits (`str.isdigit` also says
+    yes to `²`, which `int()` refuses: a server's line must not crash the client)."""
+    return text.isascii() and text.isdigit()
+
+
 class ClientError(Exception):
     """The server closed, refused, or answered something the client cannot use."""
 
@@ -49,12 +55,12 @@ class Reply:
     def trid(self) -> int | None:
         """The second word as a TrID when it is a number of at most ten digits, else None."""
         w = self.words
-        return int(w[1]) if len(w) > 1 and w[1].isdigit() and len(w[1]) <= 10 else None
+        return int(w[1]) if len(w) > 1 and is_number(w[1]) and len(w[1]) <= 10 else None
 
     @property
     def is_error(self) -> bool:
         """True for a numeric error reply (`NNN TrID ...`)."""
-        return len(self.cmd) == 3 and self.cmd.isdigit()
+        return len(self.cmd) == 3 and is_number(self.cmd)
 
 
 class Connection:
@@ -129,7 +135,7 @@ class Connection:
         line = raw[:-2].decode("utf-8", "surrogateescape")
         words = line.split()
         payload = b""
-        if words and words[0] in SERVER_PAYLOAD_COMMANDS and words[-1].isdigit():
+        if words and words[0] in SERVER_PAYLOAD_COMMANDS and is_number(words[-1]):
             length = int(words[-1])
             if length > MAX_PAYLOAD:
                 raise ClientError(f"{self.name}: payload of {length} bytes refused")

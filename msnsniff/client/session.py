@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from msnsniff.addresses import parse
-from msnsniff.client.connection import ClientError, Connection, Reply
+from msnsniff.client.connection import ClientError, Connection, Reply, is_number
 from msnsniff.client.passport import fetch_ticket
 
 Opener = Callable[[str, int, str, float], Awaitable[Connection]]
@@ -118,6 +118,8 @@ class NotificationClient:
         first = await self.conn.expect(trid, timeout)
         out = [first]
         w = first.words
+        if not first.is_error and not all(is_number(n) for n in w[2:5]):
+            raise ClientError(f"SYN answered with a malformed line: {first.line[:80]!r}")
         if first.is_error or len(w) < 3 or (int(w[2]) == version and version):
             self.lists = out
             return out
