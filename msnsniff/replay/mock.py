@@ -8,8 +8,9 @@ candidate. Each frame the client sends is matched against each candidate: the ne
 recorded client frame with the same command, looking a few frames ahead so a client may
 skip what the recorded one sent (`LOOKAHEAD`); the arguments that identify a connection
 must be equal (`_identity`: the account of a login, the cookie and session of a
-switchboard). Candidates that cannot match drop out; the best match (all arguments equal,
-then fewest frames skipped, then earliest recorded) *leads*, and its recorded server frames
+switchboard), and a recorded VER fits only a client offering the version its server
+chose. Candidates that cannot match drop out; the best match (all arguments equal, then
+fewest frames skipped, then earliest recorded) *leads*, and its recorded server frames
 are sent: those after the matched frame up to the recorded client's next frame, plus any
 unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
 `RNG` are rewritten to the mock's own listener, so redirects and invitations come back
@@ -74,6 +75,26 @@ _IDENTITY: Final[Mapping[str, Callable[[tuple[str, ...]], tuple[str, ...]]]] = M
     "MSG": lambda args: args[:1],  # the acknowledgement asked for decides what comes back
 })
 """Per client command, the arguments that must be equal for it to match a recorded one."""
+
+
+def _ver_fits(frames: tuple[RecFrame, ...], index: int, frame: CommandFrame) -> bool:
+    """A recorded VER fits a client's only if the version its server chose is one this
+    client offers: a server never answers with a dialect the client did not ask for."""
+    for rec in frames[index + 1:]:
+        if rec.c2s:
+            break
+        if rec.frame.cmd == "VER":
+            chosen = rec.frame.args[:1]
+            if not chosen or chosen[0] == "0":  # the recorded server refused them all
+                return True
+            return chosen[0].casefold() in {a.casefold() for a in frame.args}
+    return True
+
+
+_FITS: Final[Mapping[str, Callable[[tuple[RecFrame, ...], int, CommandFrame], bool]]] = (
+    MappingProxyType({"VER": _ver_fits})
+)
+"""Per client command, a check on the recorded exchange beyond equal identities."""
 
 
 def _identity(frame: CommandFrame) -> tuple[str, ...]:
@@ -302,11 +323,13 @@ def _match(cand: _Candidate, frame: CommandFrame) -> tuple[int, bool, int] | Non
     frames = cand.conn.frames
     skipped = 0
     identity = _identity(frame)
+    fits = _FITS.get(frame.cmd)
     for i in range(cand.cursor, len(frames)):
         rec = frames[i]
         if not rec.c2s:
             continue
-        if rec.frame.cmd == frame.cmd and _identity(rec.frame) == identity:
+        if rec.frame.cmd == frame.cmd and _identity(rec.frame) == identity and (
+                fits is None or fits(frames, i, frame)):  # fmt: skip
             return i, rec.frame.args == frame.args, skipped
         skipped += 1
         if skipped > LOOKAHEAD:

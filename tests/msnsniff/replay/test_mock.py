@@ -162,6 +162,32 @@ def test_on_a_wildcard_or_ipv6_address_redirects_name_an_address_to_connect_to(
         assert joined.startswith(f"JOI {BOB}")
 
 
+def test_a_ver_is_answered_only_with_a_version_the_client_offers() -> None:
+    """A mock of logins in MSNP8, 2, 7 and 5 answered every VER with the first recorded
+    one's `VER 1 MSNP8` (`VER 1 MSNP2` too, lacking the recorded CVR0), a dialect the
+    client had not asked for, so an MSNP2 client could not log in though an MSNP2 login was
+    recorded. A recorded VER now fits only a client offering the version its server chose;
+    the MD5 login of that dialect then goes through."""
+    capture = ROOT / "captures" / "server_md5_logins.pcap"
+    recording = load_recording(capture, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[list[str], str]:
+        async with served(recording) as (_mock, host, port):
+            answers = []
+            for offer in ("MSNP2", "MSNP5 MSNP4 CVR0", "MSNP8 CVR0"):
+                conn = await Connection.open(host, port)
+                conn.send_line(f"VER 1 {offer}")
+                answers.append((await conn.expect(1, 5)).line)
+                await conn.close()
+            alice = await NotificationClient.login(host, port, ALICE, "any", dialect=2)
+            await alice.logout()
+            return answers, alice.nick
+
+    answers, nick = asyncio.run(asyncio.wait_for(main(), 30))
+    assert answers == ["VER 1 MSNP2", "VER 1 MSNP5", "VER 1 MSNP8"]
+    assert nick == "Alice"
+
+
 def test_a_trid_is_echoed_as_the_client_wrote_it(recording: Recording) -> None:
     """As the reference server does (hypothetic.org: the server responds using the same TrID
     it was sent): `VER 041` is answered `VER 041`, not `VER 41`, and so are the unmatched
