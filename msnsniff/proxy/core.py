@@ -17,13 +17,16 @@ gateway to follow, not the client. Flow control is explicit: when one side's tra
 buffers more than its high-water mark, asyncio calls `pause_writing` and the pipe stops
 reading the other side until `resume_writing`, so a slow side slows the other and buffers
 stay bounded. A half-close (EOF) is passed on as a half-close, a reset as a reset, and an
-upstream that refuses or times out closes the client with the reason reported.
+upstream that refuses or times out closes the client with the reason reported; so does one
+that is a listener of this proxy (checked only when the port is one of ours), which would
+otherwise make every connection open another without end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import os
 import re
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from dissectors.api import Direction
-from msnsniff.addresses import show
+from msnsniff.addresses import UNSPECIFIED, show
 from msnsniff.proxy.addons import Hook, apply
 from msnsniff.proxy.framing import FrameSplitter, Raw, RewriteScanner, WireFrame
 from msnsniff.proxy.rewrite import rewrite
@@ -90,6 +93,22 @@ def _reset(transport: asyncio.Transport | None) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+def _is_local(address: str, listen_host: str) -> bool:
+    """Whether a connection to `address` reaches a listener bound to `listen_host`: the same
+    address, or, on a wildcard, any address of this machine (one a socket can bind to)."""
+    if listen_host not in UNSPECIFIED:
+        with contextlib.suppress(ValueError):
+            return ipaddress.ip_address(address) == ipaddress.ip_address(listen_host.strip("[]"))
+        return address == listen_host
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 class Leg(asyncio.BufferedProtocol):
@@ -235,6 +254,10 @@ class Pipe:
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
+            if await self.proxy.is_own(self.target):
+                self._refused("is this proxy's own listener (a loop: the proxy would connect "
+                              "to itself without end)")  # fmt: skip
+                return
             await asyncio.wait_for(
                 loop.create_connection(lambda: self.legs[S2C], self.target.host,
                                        self.target.port), CONNECT_TIMEOUT,
@@ -248,13 +271,17 @@ class Pipe:
                 reason = f"is not a usable address ({e})"
             else:  # asyncio's own message hides the errno's name ("Connect call failed")
                 reason = os.strerror(e.errno).lower() if e.errno else (e.strerror or repr(e))
-            self.proxy.tap.note(self.conn, f"{self.label} from {self.client_addr}: upstream "
-                                f"{self.target.address} {reason}; client closed")  # fmt: skip
-            client = self.legs[C2S].transport
-            if client is not None:
-                client.close()
-            self.done = True
-            self.proxy.pipe_ended(self)
+            self._refused(reason)
+
+    def _refused(self, reason: str) -> None:
+        """No upstream for this client: say why, close the client, end the pipe."""
+        self.proxy.tap.note(self.conn, f"{self.label} from {self.client_addr}: upstream "
+                            f"{self.target.address} {reason}; client closed")  # fmt: skip
+        client = self.legs[C2S].transport
+        if client is not None:
+            client.close()
+        self.done = True
+        self.proxy.pipe_ended(self)
 
     # --- forwarding ----------------------------------------------------------------------
 
@@ -463,6 +490,17 @@ class ProxyCore:
         self.tap.note(None, f"closed the idle listener on {show(self.listen_host, port)} "
                       f"for {target.kind.upper()} {target.address} (unused for "
                       f"{self.idle_listener:g} s)")
+
+    async def is_own(self, target: Target) -> bool:
+        """Whether `target` is one of this proxy's own listeners (`--upstream` naming the
+        `--listen` address, or a server's XFR naming a listener of ours): connecting there
+        would make each connection open another, until the descriptors run out. Looked up
+        only when the port is one of ours, so an ordinary upstream costs nothing."""
+        if target.port not in self.ports.values():
+            return False
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            target.host, target.port, type=socket.SOCK_STREAM)
+        return any(_is_local(str(info[4][0]), self.listen_host) for info in infos)
 
     async def listen(self, target: Target, port: int) -> str:
         """A listener for `target` on `port` (0: any); its address."""

@@ -544,6 +544,38 @@ def test_a_connection_opened_while_the_analysis_is_behind_is_still_dissected(
     assert live.count('"trid":7') == 2, live[-2000:]
 
 
+def test_an_upstream_that_is_the_proxy_itself_is_refused_not_looped() -> None:
+    """`proxy --listen 127.0.0.1:P --upstream localhost:P` (a typo away from the right
+    command): each connection opened another to the proxy itself until every descriptor
+    was used (then `socket.accept() out of system resource` tracebacks, and the client got
+    nothing). The upstream is now recognised as the proxy's own listener: the client is
+    closed with that reason, and nothing else is opened."""
+
+    async def main() -> None:
+        free = socket.socket()
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+        free.close()
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", port), ("localhost", port), extra_taps=(tap,))
+        await proxy.start()
+        try:
+            s = await via(port)
+            await asyncio.get_running_loop().sock_sendall(s, b"VER 1 MSNP8 CVR0\r\n")
+            data, _ = await recv_all(s)
+            s.close()
+            assert data == b""
+            assert proxy.core is not None and not proxy.core.pipes
+            [note] = tap.notes
+            assert note.endswith(f"upstream localhost:{port} is this proxy's own listener (a "
+                                 "loop: the proxy would connect to itself without end); "
+                                 "client closed"), note
+        finally:
+            await proxy.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
 def test_an_upstream_name_that_cannot_be_resolved_is_said_so() -> None:
     """The resolver's error code went through os.strerror as if it were an errno: the note
     read 'upstream nohost.invalid:1863 unknown error -2' (.invalid never resolves)."""
