@@ -13,8 +13,9 @@ notification server as `USR TrID TWN S t=TICKET&p=PROFILE`, which checks it with
 
 `DALogin` names the login endpoint on the listener the nexus was asked on (a nexus asked
 over HTTPS names the HTTPS listener, one asked over plain HTTP the HTTP listener, so a client
-that keeps the nexus's scheme reaches it); `start`'s `dalogin` overrides that ("http",
-"https", or a verbatim value).
+that keeps the nexus's scheme reaches it), at the address the client reached the nexus at
+when listening on a wildcard (0.0.0.0: 127.0.0.1 would send another machine to its own
+loopback); `start`'s `dalogin` overrides that ("http", "https", or a verbatim value).
 
 Each connection runs h11 on asyncio streams, request after request (keep-alive). A request's
 head is bounded by `MAX_HEAD` bytes (431 past it) and its body by `MAX_BODY` (413); a
@@ -185,6 +186,7 @@ class Passport:
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._host = "127.0.0.1"
+        self._wildcard = False  # listening on every address: name the one each client reached
         self._http_port: int | None = None
         self._https_port: int | None = None
         self._dalogin: str | None = None
@@ -239,6 +241,7 @@ class Passport:
         if dalogin == "https" and https_port is None:
             raise ValueError("dalogin='https' needs an HTTPS listener")
         self._host = "127.0.0.1" if host in UNSPECIFIED else host
+        self._wildcard = host in UNSPECIFIED
         try:
             http = await asyncio.start_server(self._serve, host, http_port)
             self._servers.append(http)
@@ -330,7 +333,7 @@ class Passport:
                 if request is None:
                     break
                 secure = writer.get_extra_info("sslcontext") is not None
-                response = self._answer(request, secure)
+                response = self._answer(request, secure, self._reached(writer))
                 self._log.debug("%s %s -> %d", request.method, request.path, response.status)
                 async with asyncio.timeout(self._read_timeout):
                     await _send(conn, writer, response, close=False)
@@ -373,7 +376,16 @@ class Passport:
                 while dropped < MAX_LINGER and (chunk := await reader.read(READ_CHUNK)):
                     dropped += len(chunk)
 
-    def _answer(self, request: _Request, secure: bool) -> _Response:
+    def _reached(self, writer: asyncio.StreamWriter) -> str:
+        """The host the nexus's URLs name for this client: on a wildcard listener the
+        address it connected to (127.0.0.1 reaches nobody on another machine), else the
+        listener's own."""
+        local = writer.get_extra_info("sockname")
+        if self._wildcard and isinstance(local, tuple):
+            return str(local[0])
+        return self._host
+
+    def _answer(self, request: _Request, secure: bool, host: str | None = None) -> _Response:
         """The response to one complete request."""
         path = request.path.lower()
         if path != NEXUS_PATH and path not in LOGIN_PATHS:
@@ -381,20 +393,22 @@ class Passport:
         if request.method not in ("GET", "HEAD"):
             return _Response(HTTPStatus.METHOD_NOT_ALLOWED, (("Allow", "GET, HEAD"),))
         if path == NEXUS_PATH:
-            return _Response(HTTPStatus.OK, (("PassportURLs", self._passport_urls(secure)),))
+            urls = self._passport_urls(secure, host or self._host)
+            return _Response(HTTPStatus.OK, (("PassportURLs", urls),))
         try:
             return self._login(request.headers.get(b"authorization"))
         except Exception as exc:  # a failing check_password is the server's bug, not a crash
             self._log.warning("passport login failed: %s", type(exc).__name__)
             return _Response(HTTPStatus.INTERNAL_SERVER_ERROR)
 
-    def _passport_urls(self, secure: bool) -> str:
-        """The nexus's PassportURLs value (asked over HTTPS or not)."""
-        base = f"http://{_bracket(self._host)}:{self._http_port}"
+    def _passport_urls(self, secure: bool, host: str) -> str:
+        """The nexus's PassportURLs value (asked over HTTPS or not, by a client that reached
+        this server at `host`)."""
+        base = f"http://{_bracket(host)}:{self._http_port}"
         dalogin = self._dalogin
         if dalogin is None:
             port = self._https_port if secure else self._http_port
-            dalogin = f"{_bracket(self._host)}:{port}/login2.srf"
+            dalogin = f"{_bracket(host)}:{port}/login2.srf"
         return (
             f"DARealm=Passport.Net,DALogin={dalogin},DAReg={base}/reg,"
             f"Properties={base}/properties,Privacy={base}/privacy,"

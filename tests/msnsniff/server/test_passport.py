@@ -212,6 +212,34 @@ def test_dalogin_names_the_listener_the_nexus_was_asked_on(tmp_path: Path) -> No
     run(scenario, cert_dir=tmp_path)
 
 
+def test_on_a_wildcard_address_the_nexus_names_the_address_the_client_reached() -> None:
+    """`serve --listen 0.0.0.0:1863`: the nexus named 127.0.0.1 in DALogin and the other
+    URLs whatever address a client had asked it on, so a client on another machine was
+    sent to its own loopback to log in. It names the address the client connected to
+    (127.0.0.2 here: another loopback address), and the login there works."""
+
+    async def main() -> tuple[dict[str, str], str]:
+        passport = Passport(check)
+        await passport.start("0.0.0.0", http_port=0, https_port=None)
+        try:
+            port = passport.http_port
+            reader, writer = await asyncio.open_connection("127.0.0.2", port)
+            client = Client(reader, writer)
+            urls = passport_urls(await client.get("/rdr/pprdr.asp"))
+            client.close()
+            ticket = await fetch_ticket(f"http://127.0.0.2:{port}/rdr/pprdr.asp",
+                                        "alice@example.com", "secret", "lc=1033")
+            return urls, f"{port} {ticket}"
+        finally:
+            await passport.close()
+
+    urls, said = asyncio.run(asyncio.wait_for(main(), 10))
+    port, ticket = said.split(" ", 1)
+    assert urls["DALogin"] == f"127.0.0.2:{port}/login2.srf"
+    assert urls["DAReg"] == f"http://127.0.0.2:{port}/reg"
+    assert ticket.startswith("t=")
+
+
 def test_twisted_style_login_on_every_login_path() -> None:
     async def scenario(passport: Passport) -> None:
         nexus = await Client.open(passport.http_port)
