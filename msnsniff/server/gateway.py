@@ -131,7 +131,9 @@ class Gateway:
             return False
         if got is None:
             return False
-        status, headers, payload = await self._handle(*got)
+        local = writer.get_extra_info("sockname")
+        here = local[0] if self.host in UNSPECIFIED and isinstance(local, tuple) else self.host
+        status, headers, payload = await self._handle(*got, here)
         await self._send(conn, writer, key, status, headers, payload)
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
@@ -146,8 +148,10 @@ class Gateway:
         await writer.drain()
 
     # -- the gateway ---------------------------------------------------------------------------
-    async def _handle(self, request: h11.Request, body: bytes
+    async def _handle(self, request: h11.Request, body: bytes, here: str
                       ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        """One gateway request; `here` is the gateway's address the client reached (what
+        GW-IP tells it to send its next requests to: never a wildcard's 0.0.0.0)."""
         target = request.target.decode("latin-1")
         if target.startswith("http://"):
             target = "/" + target.split("/", 3)[-1]
@@ -174,7 +178,7 @@ class Gateway:
         out, session.inbox = bytes(session.inbox), bytearray()
         session.arrived.clear()
         sid = session.next_id()
-        value = f"SessionID={sid}; GW-IP={self.host}"
+        value = f"SessionID={sid}; GW-IP={here}"
         if session.closed and not out:
             value += "; Session=close"
             self._drop(session)

@@ -154,6 +154,24 @@ def test_an_ipv6_gateway_opens_the_address_its_redirects_name() -> None:
     asyncio.run(run())
 
 
+def test_a_wildcard_gateway_names_the_address_the_client_reached() -> None:
+    """`serve --listen 0.0.0.0:1863 --gateway-port P`: the answer's `GW-IP=0.0.0.0` told
+    the client to send its next requests to an address nobody can connect to; it is the
+    gateway's address the client reached (127.0.0.2 here), and a session opened with the
+    address XFR gives (on a wildcard, the one its client reached) is accepted."""
+
+    async def run() -> None:
+        async with _gateway("0.0.0.0") as (server, port):
+            ns = server.ports["ns"]
+            status, h, body = await _post(
+                port, f"/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.2:{ns}",
+                b"VER 1 MSNP8 CVR0\r\n", host="127.0.0.2")  # fmt: skip
+            assert (status, body) == (200, b"VER 1 MSNP8\r\n")
+            assert h["x-msn-messenger"].endswith("; GW-IP=127.0.0.2"), h
+
+    asyncio.run(run())
+
+
 def test_open_poll_and_close_session_ids_change_each_time() -> None:
     async def run() -> None:
         async with _gateway() as (server, port):
