@@ -259,6 +259,30 @@ def conversation_label(conversation: Conversation) -> Text:
     return label
 
 
+class ChatList(OptionList):
+    """The conversations. PageUp and PageDown that come before the list is laid out (`4`
+    PageUp typed fast: the tab's key shows it and gives it the keys at once) wait for the
+    layout: Textual's OptionList pages from its options' lines, which it has not counted
+    yet, and it raised KeyError, ending the app. A list with no height at all (a terminal
+    a few rows high) has no page to move by: the key does nothing."""
+
+    def action_page_up(self) -> None:
+        self._page(-1)
+
+    def action_page_down(self) -> None:
+        self._page(1)
+
+    def _page(self, direction: int, *, waited: bool = False) -> None:
+        if not self.scrollable_content_region:  # not laid out (or no height)
+            if not waited:  # laid out at the next refresh (once: a list of no height stays)
+                self.call_after_refresh(self._page, direction, waited=True)
+            return
+        if direction < 0:
+            super().action_page_up()  # type: ignore[no-untyped-call]
+        else:
+            super().action_page_down()  # type: ignore[no-untyped-call]
+
+
 def _signature(conversations: Iterable[Conversation]) -> tuple[tuple[str, int, bool], ...]:
     return tuple((c.flow.id, c.event_count, c.complete) for c in conversations)
 
@@ -314,7 +338,7 @@ class ChatView(Widget):
         self._drawn: tuple[str, int, bool, bool] | None = None  # (flow, events, complete, fmt)
 
     def compose(self) -> ComposeResult:
-        yield OptionList(id="chat-list")
+        yield ChatList(id="chat-list")
         with KeyScroll(id="chat-scroll"):
             yield Static("", id="chat-log")
         yield Static("no conversations in this capture", classes="empty", id="chat-empty")

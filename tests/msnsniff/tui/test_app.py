@@ -13,7 +13,7 @@ from typing import Any, Final
 import pytest
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static, TabbedContent, Tree
+from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent, Tree
 
 from dissectors.api import Direction, Frame
 from dissectors.msnp.frames import CommandFrame, GapFrame
@@ -1071,6 +1071,28 @@ def test_keys_typed_fast_each_scroll_the_help() -> None:
             assert body.scroll_y == 1
 
     asyncio.run(main())
+
+
+def test_page_keys_in_the_chat_list_before_its_layout_do_not_end_the_app() -> None:
+    """`4` PageUp typed fast (tmux send-keys -t a 4 PageUp) ended the app with a KeyError
+    from Textual's OptionList, which pages by its options' lines and had not counted them
+    yet (the tab's key shows the list and gives it the keys at once); in a terminal a few
+    rows high, where the list has no height, every PageUp or PageDown did. The keys wait
+    for the layout; with no height there is no page to move by."""
+
+    async def main(size: tuple[int, int], keys: list[str]) -> int | None:
+        app = app_for("server_chat")
+        async with app.run_test(size=size) as pilot:
+            await loaded(app, pilot)
+            post_keys(app, *keys)
+            await pilot.pause(0.3)
+            olist = app.query_one("#chat-list", OptionList)
+            assert app.focused is olist
+            return olist.highlighted
+
+    assert asyncio.run(main((40, 6), ["4", "pagedown", "pageup"])) is not None
+    assert asyncio.run(main(SIZE, ["4", "pagedown"])) == 2  # the last of the 3
+    assert asyncio.run(main(SIZE, ["4", "end", "pageup"])) == 0
 
 
 def test_f_or_slash_over_the_help_leave_it_closable() -> None:
