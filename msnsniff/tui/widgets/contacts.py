@@ -17,6 +17,7 @@ from typing import ClassVar
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -40,6 +41,9 @@ from msnsniff.session.contacts import (
 from msnsniff.tui.messages import FrameRequested, request
 from msnsniff.tui.widgets.scroll import KeyScroll
 
+STACK_BELOW = 60
+"""A view narrower than this puts the lists under the timeline: beside it, at 40 columns
+the timeline's half left its change column no room at all (only frames and versions)."""
 LIST_STYLE: Mapping[str, str] = {"FL": "green", "AL": "cyan", "BL": "red", "RL": "yellow",
                                  "PL": "magenta"}  # fmt: skip
 
@@ -236,6 +240,19 @@ class ContactsView(Widget):
         color: $text-muted;
         padding: 1 2;
     }
+    ContactsView.-stacked #contacts-body {
+        layout: vertical;
+    }
+    ContactsView.-stacked #contacts-timeline {
+        width: 1fr;
+        max-width: 100%;
+    }
+    ContactsView.-stacked TabbedContent {
+        width: 1fr;
+    }
+    ContactsView.-stacked #contacts-account {
+        width: 1fr;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -279,6 +296,10 @@ class ContactsView(Widget):
             yield Static("", id="contacts-marks")
         yield Static("no contact-list traffic in this capture", classes="empty",
                      id="contacts-empty")  # fmt: skip
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below STACK_BELOW columns the timeline takes the width, the lists go under it."""
+        self.set_class(event.size.width < STACK_BELOW, "-stacked")
 
     def on_mount(self) -> None:
         table = self._table

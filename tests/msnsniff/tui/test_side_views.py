@@ -745,6 +745,30 @@ def test_stats_at_40_columns_keep_every_command_and_figure(
     asyncio.run(main())
 
 
+def test_contacts_at_40_columns_show_the_changes_above_the_lists(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """At 40 columns the timeline (at most half the view, beside the lists) showed frames
+    and versions only: its change column had no room at all. Under 60 columns the timeline
+    takes the width and the lists go under it."""
+    data = capture("server_list_changes.pcap")
+    view = ContactsView(data.lists)
+
+    async def main() -> None:
+        app = Host(view)
+        async with app.run_test(size=(40, 40)) as pilot:
+            await pilot.pause()
+            view.select_account("alice@example.com")
+            await pilot.pause()
+            table = view.query_one("#contacts-timeline", DataTable)
+            assert table.size.width >= 36
+            text = screen_text(app, view)
+            assert "+ FL bob@example" in text and "~ GTC N" in text, text
+            assert "list version 10" in text  # the lists, under it
+
+    asyncio.run(main())
+
+
 def test_empty_captures_say_so() -> None:
     _, data = analyze("server_chat.pcap", stop_after=0)
     views = (SessionsView(data.links), ContactsView(data.lists), ChatView(data.conversations),
