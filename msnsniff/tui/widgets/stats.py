@@ -280,14 +280,17 @@ class StatsView(Widget):
         self.query_one("#stats-other", Static).update(self._other())
 
     def command_rows(self, direction: str) -> list[tuple[str, int, int]]:
-        """(command, dialect, frames) of one direction, in the order shown."""
+        """(command, dialect, frames) of one direction, in the order shown: the TOP busiest
+        (all with `a`), by count or, with `o`, by name (the busiest by name, not the first
+        names: those hid MSG, the busiest, from server_chat's server table)."""
         rows = [(cmd, dialect, n) for (d, dialect, cmd), n in self._stats.commands.items()
                 if d == direction]  # fmt: skip
+        rows.sort(key=lambda r: (-r[2], r[0], r[1]))
+        if not self._all:
+            rows = rows[:TOP]
         if self._by_name:
             rows.sort(key=lambda r: (r[0], r[1]))
-        else:
-            rows.sort(key=lambda r: (-r[2], r[0], r[1]))
-        return rows if self._all else rows[:TOP]
+        return rows
 
     def _fill(self, direction: str) -> None:
         table = self._table(direction)

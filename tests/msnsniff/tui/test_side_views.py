@@ -683,6 +683,28 @@ def test_stats_show_the_top_command_and_filter_to_it(
     assert len(selected_frames(command_filter("MSG", "s2c"), data.records)) == 13
 
 
+def test_stats_ordered_by_name_show_the_same_busiest_commands(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """`o` (order by name) showed the first twelve commands by name, not the twelve busiest
+    by name: MSG, the busiest of server_chat's server table (13 frames), was gone from it.
+    The same commands are shown, in the other order."""
+    data = capture("server_chat.pcap")
+    view = StatsView(data.stats)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        table = view.query_one("#stats-s2c", DataTable)
+        by_count = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert by_count[0] == "MSG" and len(by_count) == 12
+        table.focus()
+        await pilot.press("o")
+        await pilot.pause()
+        by_name = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert by_name == sorted(by_count)
+
+    run(view, body)
+
+
 def test_stats_at_80_columns_keep_their_figures_and_the_bars_their_scale(
     capture: Callable[[str], Analyzed],
 ) -> None:
