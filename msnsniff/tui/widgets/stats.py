@@ -296,6 +296,10 @@ class StatsView(Widget):
         table = self._table(direction)
         rows = self.command_rows(direction)
         cursor = table.cursor_row
+        # the command under the cursor stays under it when the rows are ordered anew (`o`,
+        # live counts overtaking each other), as a sorted packet list keeps its selection
+        keys = list(table.rows)
+        selected = keys[cursor].value if 0 <= cursor < len(keys) else None
         table.clear(columns=True)  # (a column keeps the width of its widest cell ever)
         table.add_column("command", key="cmd")
         table.add_column("frames", key="count")
@@ -314,7 +318,9 @@ class StatsView(Widget):
         total = sum(n for (d, _, _), n in self._stats.commands.items() if d == direction)
         table.border_subtitle = f"{total:,} MSNP frames"  # HTTP requests are not commands
         if rows:
-            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+            keep = next((i for i, (cmd, dialect, _) in enumerate(rows)
+                         if f"{cmd} {dialect}" == selected), None)  # fmt: skip
+            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1) if keep is None else keep)
 
     @staticmethod
     def bar_cells(table: DataTable[str | Text], labels: Sequence[Text],

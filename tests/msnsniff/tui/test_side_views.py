@@ -705,6 +705,29 @@ def test_stats_ordered_by_name_show_the_same_busiest_commands(
     run(view, body)
 
 
+def test_stats_keep_the_command_under_the_cursor_when_ordered_anew(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """`o` kept the cursor's row number, not its command: on MSG (the third client command
+    by count), `o` put it on CHG, and Enter then filtered the stream to CHG. The command
+    stays under the cursor, whatever its row now."""
+    data = capture("server_chat.pcap")
+    view = StatsView(data.stats)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        table = view.query_one("#stats-c2s", DataTable)
+        table.focus()
+        await pilot.press("down", "down")
+        assert str(table.get_row_at(table.cursor_row)[0]) == "MSG"
+        await pilot.press("o")
+        await pilot.pause()
+        assert str(table.get_row_at(table.cursor_row)[0]) == "MSG"
+        await pilot.press("enter")
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested(command_filter("MSG", "c2s"))]
+
+
 def test_stats_at_80_columns_keep_their_figures_and_the_bars_their_scale(
     capture: Callable[[str], Analyzed],
 ) -> None:
