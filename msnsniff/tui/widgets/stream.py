@@ -67,6 +67,7 @@ class StreamView(ScrollView, can_focus=True):
         Binding("m", "bookmark", "Bookmark"),
         Binding("apostrophe", "next_bookmark", "Next bookmark", show=False),
         Binding("e", "next_problem", "Next error", show=False),
+        Binding("E", "next_problem(-1)", "Previous error", show=False),
     ]
 
     class Selected(Message):
@@ -390,16 +391,21 @@ class StreamView(ScrollView, can_focus=True):
                                                               for f in fs)}  # fmt: skip
         self._walk(wanted, step, "unanswered requests or orphan replies")
 
-    def action_next_problem(self) -> None:
+    def action_next_problem(self, step: int = 1) -> None:
+        """The next (`step` 1) or previous (-1) error reply, malformed frame or finding, as
+        `u`/`U` walk the unanswered requests and `n`/`N` the search."""
         index = self.workspace.index
         here = self.selected or 0
-        for row in range(self.cursor + 1, self.row_count):
+        rows = range(self.cursor + 1, self.row_count) if step > 0 else range(self.cursor - 1,
+                                                                              -1, -1)  # fmt: skip
+        for row in rows:
             number = self.number_at(row)
             if number is not None and (index.is_problem(number) or number in index.findings):
                 self.follow = False
                 self.move_to_row(row)
                 return
-        self.notify(f"no error or finding after frame {here}", severity="information")
+        where = "after" if step > 0 else "before"
+        self.notify(f"no error or finding {where} frame {here}", severity="information")
 
     def action_bookmark(self) -> None:
         number = self.selected

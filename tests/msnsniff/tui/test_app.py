@@ -239,6 +239,32 @@ def test_the_decoded_payload_is_a_branch_of_fields_not_a_python_dict() -> None:
     asyncio.run(main())
 
 
+def test_E_walks_the_errors_and_findings_backwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`e` walks to the next error, malformed frame or finding; `E` did nothing, where `U`
+    and `N` go back through the unanswered requests and the search. It goes back."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        notes = recorded_notes(app, monkeypatch)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            index = app.workspace.index
+            marked = [n for n in range(1, index.count + 1)
+                      if index.is_problem(n) or n in index.findings]  # fmt: skip
+            assert len(marked) >= 3
+            await pilot.press("G")
+            walked = []
+            for _ in marked:
+                await pilot.press("E")
+                walked.append(stream.selected)
+            assert walked == marked[::-1]
+            await pilot.press("E")
+            assert stream.selected == marked[0]
+            assert notes[-1] == f"no error or finding before frame {marked[0]}"
+
+    asyncio.run(main())
+
+
 def test_x_hides_the_hex_dump_from_the_stream_too() -> None:
     async def main() -> None:
         app = app_for("msnp8_demo")
