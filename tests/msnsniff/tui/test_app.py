@@ -450,6 +450,8 @@ def test_help_shows_the_bracket_keys_as_brackets() -> None:
                          "] Next conversation"):  # fmt: skip
                 assert any(line in shown for shown in lines), line
             assert "square_bracket" not in screen_text(app)
+            # the footer's ^p palette is a key of the help's too
+            assert any("ctrl+p Command palette" in shown for shown in lines)
 
     asyncio.run(main())
 
