@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -476,7 +477,9 @@ class MsnsniffApp(App[int]):
         if self.events.dropped_chunks:  # (a live source that outran the decoding)
             parts.append(f"{self.events.dropped_bytes:,} bytes not decoded (fell behind)")
         parts += ws.notes[-1:]
-        status.update("  |  ".join(parts))
+        # plain text: a filter, a search or a note is no markup (`msnp.nick contains "[/c]"`,
+        # an MSN Plus! colour code, ended the app with a MarkupError; "[b]" vanished)
+        status.update(Text("  |  ".join(parts)))
 
     def _refresh_side_views(self) -> None:
         """Each side view re-reads its analyzer, between two pushes of the loader."""
@@ -825,7 +828,7 @@ class MsnsniffApp(App[int]):
     def _search_missed(self, generation: int, text: str, step: int) -> None:
         if generation == self._search_generation:
             self.notify(f"no {'later' if step > 0 else 'earlier'} frame matches {text!r}",
-                        severity="warning")  # fmt: skip
+                        severity="warning", markup=False)  # fmt: skip
 
     def action_help_key(self) -> None:
         """F1: the help, from a box too (where `?` is text)."""

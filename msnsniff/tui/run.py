@@ -88,7 +88,7 @@ def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
             app.failure = exc
             app.exit(return_code=2)
             return
-        app.notify(f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}")
+        app.notify(f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}", markup=False)
         app.sub_title = f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}"
         try:
             import asyncio
@@ -153,13 +153,14 @@ def sniff_app(iface: str, bpf: str | None, write: str | None,
                 if capture.write_failure is not None and not told:
                     told = True
                     app.notify(f"{write}: writing failed ({capture.write_failure}); recording "
-                               "stopped, the capture goes on", severity="error", timeout=30)
+                               "stopped, the capture goes on", severity="error", timeout=30,
+                               markup=False)  # (a path, an OS error: no markup)
                 await asyncio.sleep(0.5)
                 capture.tick()  # the clock for the reassembler's waits (see LiveCapture.tick)
             capture.stop()  # at once: every connection ends, the -w file is closed
             app.sub_title = f"capture on {iface} stopped: {problem}"
             app.source_stopped(app.sub_title)
-            app.notify(app.sub_title, severity="error", timeout=30)
+            app.notify(app.sub_title, severity="error", timeout=30, markup=False)
             await asyncio.Event().wait()
         finally:
             capture.stop()

@@ -510,6 +510,6 @@ class ContactsView(Widget):
         account = accounts[(index + step) % len(accounts)]
         if account == self._account:
             self.notify(f"{account} is the only account in this capture",
-                        severity="information")  # fmt: skip
+                        severity="information", markup=False)  # fmt: skip
             return
         self.select_account(account)

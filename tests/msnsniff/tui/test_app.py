@@ -265,6 +265,32 @@ def test_E_walks_the_errors_and_findings_backwards(monkeypatch: pytest.MonkeyPat
     asyncio.run(main())
 
 
+def test_brackets_in_a_filter_or_a_search_are_text_not_markup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MSN Plus! colour codes are brackets: `msnp.nick contains "[/c]"` ended the app with
+    a MarkupError (the status line read the filter as markup), "[b]" and "[red]" vanished
+    from it, and a search for "[/c]" ended the app when it said nothing matched."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        notes = recorded_notes(app, monkeypatch)
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            app.apply_filter('msnp.nick contains "[/c]" or msnp.cmd == "[b]"')
+            await scanned(app, pilot)
+            await pilot.pause(0.5)  # a tick: the status line is drawn again
+            status = str(app.query_one("#status", Static).render())
+            assert 'filter: msnp.nick contains "[/c]" or msnp.cmd == "[b]"' in status
+            await pilot.press("slash", *"[/c]", "enter")
+            await searched(app, pilot)
+            await pilot.pause(0.3)
+            assert notes == ["no later frame matches '[/c]'"]
+            assert app.is_running
+
+    asyncio.run(main())
+
+
 def test_x_hides_the_hex_dump_from_the_stream_too() -> None:
     async def main() -> None:
         app = app_for("msnp8_demo")
