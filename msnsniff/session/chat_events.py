@@ -160,7 +160,7 @@ class Participant:
     nick: str | None
     joined: float | None
     joined_frame: int
-    joined_by: str  # USR, ANS, IRO or JOI
+    joined_by: str  # USR, ANS, IRO or JOI; "seen" (`joined` None): there before the capture
     left: float | None = None
     left_frame: int | None = None
     left_by: str | None = None  # BYE or OUT; None while still there (or at the end)

@@ -6,11 +6,14 @@ One conversation per switchboard connection. A connection becomes one when it sh
 switchboard login (`USR account cookie`, `ANS account cookie session`) or switchboard
 traffic (`IRO`, `JOI`, `BYE`, a `MSG` that is not the NS's `MSG Hotmail`). Per connection the
 reducer keeps the user's account and nick, the session id (`CAL ... RINGING id` or `ANS`),
-who is present (so participants get join and leave times), the messages waiting for their
-`ACK`/`NAK` (by TrID; when a TrID is sent again while its message waits, the later messages
-queue behind it in `_Sb.reused`, as the switchboard answers in order and the TrID pairing
-does; a MSG N waits only for a NAK, and only until the switchboard sends anything else), and
-the invitations seen (by cookie, so an ACCEPT names its file).
+who is present (so participants get join and leave times; when the capture began after the
+switchboard login, someone already there is a participant from the first frame that shows
+them, a MSG of theirs or their BYE, with `joined_by` "seen" and no join time), the
+messages waiting for their `ACK`/`NAK` (by TrID; when a TrID is sent again while its
+message waits, the later messages queue behind it in `_Sb.reused`, as the switchboard
+answers in order and the TrID pairing does; a MSG N waits only for a NAK, and only until
+the switchboard sends anything else), and the invitations seen (by cookie, so an ACCEPT
+names its file).
 
 Frames become events through two tables: `HANDLERS` by (direction, command) for the
 participant commands and `CONTENT` by MSG content type for the payloads (instant message,
@@ -83,6 +86,9 @@ MAX_WAITING: Final = 256
 MAX_INVITES: Final = 64
 """Invitations per connection remembered so a later ACCEPT or CANCEL can name the file."""
 NS_SENDER: Final = "Hotmail"
+SEEN: Final = "seen"
+"""A participant's `joined_by` when the capture began after they came in: the first frame
+that showed them is a MSG of theirs or their BYE."""
 """The sender of the NS's own MSGs (profile, mail notifications): not a conversation."""
 
 
@@ -421,6 +427,8 @@ class Conversations(NativeAnalyzer):
         fields_ = decode(frame).fields
         sb = self._sb(record)
         sender = _str(fields_.get("sender"))
+        if not sb.logged_in and sender is not None and sender not in sb.present:
+            _seen(sb, record, sender, _str(fields_.get("sender_nick")))  # joined before
         self._message(sb, record, frame, sender, _str(fields_.get("sender_nick")), False, None)
 
     def _message(
@@ -553,9 +561,22 @@ class Conversations(NativeAnalyzer):
 
     def _leave(self, sb: _Sb, record: FrameRecord, who: str | None, how: str) -> None:
         stay = sb.present.pop(who, None)
+        if stay is None and who is not None and how == "BYE":  # there before the capture
+            stay = _seen(sb, record, who, None)
+            del sb.present[who]
         if stay is not None:
             stay.left, stay.left_frame, stay.left_by = record.ts, record.no, how
         self._emit(sb, Left(record.no, record.ts, record.flow.id, _shared(who), how))
+
+
+def _seen(sb: _Sb, record: FrameRecord, who: str, nick: str | None) -> _Stay:
+    """`who` is in the switchboard, though no USR, ANS, IRO or JOI of theirs was seen (the
+    capture began after they came in): a participant from this frame, the first that shows
+    them (a MSG of theirs, their BYE), their arrival unknown; no event, as none happened."""
+    stay = _Stay(_shared(who), _shared(nick), None, record.no, SEEN)
+    sb.present[stay.account] = stay
+    sb.stays.append(stay)
+    return stay
 
 
 def _went_on(sb: _Sb) -> None:

@@ -19,7 +19,9 @@ the next login of the same account) that turns out to be an NS. An NS's `XFR SB 
 cookie` waits for the switchboard connection whose `USR` carries that cookie; its `RNG
 session address CKI cookie caller` waits for the one whose `ANS` carries that cookie and
 session id. Waiting cookies and redirects are evicted after `ttl` seconds of capture time
-(and past `MAX_PENDING`), so memory stays flat on long captures.
+(and past `MAX_PENDING`), so memory stays flat on long captures. A switchboard's
+participants are its user and everyone an `IRO`, `JOI` or `BYE` names (a `BYE` is all that
+shows someone who was there before a capture that began after the switchboard login).
 
 A login's graph (`Login`) is complete when its NS connection has closed, none of its
 cookies still wait, and all its switchboards have closed; it is then handed to `on_login`
@@ -636,6 +638,7 @@ _HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {
     (S2C, "CAL"): SessionLinks._cal_reply,
     (S2C, "IRO"): SessionLinks._joined,
     (S2C, "JOI"): SessionLinks._joined,
+    (S2C, "BYE"): SessionLinks._joined,  # someone who was in it: all a late capture may show
 }
 HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(_HANDLERS)
 """(direction, command) -> the handler that draws conclusions from it.

@@ -426,3 +426,31 @@ def test_deliveries_agree_with_the_trid_pairing_when_a_msg_n_shares_a_trid() -> 
         ("a@b.c", "a7", True), ("a@b.c", "n8", None), ("x@y.z", "reply", None),
         ("a@b.c", "a8", False),
     ]
+
+
+def test_a_switchboard_joined_mid_way_names_who_was_already_there() -> None:
+    """The capture began after the switchboard login: bob, already there, talks and leaves;
+    carol joins. bob was left out of the participants (the header said 'with carol' alone)
+    though he spoke in it and left it: he is one, from the frame that first showed him, with
+    his join time unknown (`joined_by` 'seen')."""
+    text = (
+        msg("1.000", "SB", ">>>", "MSG 4 A", PLAIN + "\r\nhello")
+        + "  1.001 SB <<< ACK 4\n"
+        + msg("1.002", "SB", "<<<", "MSG bob@x.com Bob", PLAIN + "\r\nhi")
+        + "  1.003 SB <<< JOI carol@x.com Carol\n  1.004 SB <<< BYE bob@x.com\n"
+        + "  1.005 SB <<< BYE dave@x.com\n  1.006 SB >>> OUT\n"
+    )
+    [conv], seen, _ = analyse(transcript(text))
+    assert [(p.account, p.nick, p.joined, p.joined_frame, p.joined_by, p.left, p.left_by)
+            for p in conv.participants] == [
+        ("bob@x.com", "Bob", None, 3, "seen", 1.004, "BYE"),
+        ("carol@x.com", "Carol", 1.003, 4, "JOI", None, None),
+        ("dave@x.com", None, None, 6, "seen", 1.005, "BYE"),
+    ]  # fmt: skip
+    assert render_chat(conv).splitlines()[0] == (
+        "Switchboard session ? (flow t#1, SB): (unknown user) with bob@x.com, carol@x.com, "
+        "dave@x.com"
+    )
+    assert [type(e).__name__ for e in seen] == [
+        "Message", "Delivery", "Message", "Joined", "Left", "Left",
+    ]  # no event for those already there: nothing happened

@@ -229,3 +229,13 @@ def test_a_redirect_links_only_the_same_client_to_that_address() -> None:
     assert [f.id for f in by_account["a@b.c"].ds_flows] == ["ds"]
     assert by_account["q@r.s"].ds_flows == ()
     assert findings == []
+
+
+def test_a_switchboard_picked_up_mid_stream_names_who_left_it() -> None:
+    """Without the switchboard's login, a BYE is the one sign that someone was in it: they
+    are a participant (the list had only those seen joining, so `sessions` said 'with x'
+    where `chat` names y too)."""
+    text = "  1.0 SB <<< JOI x@y.z X\n  1.1 SB <<< BYE w@y.z\n  1.2 SB <<< BYE x@y.z\n"
+    links, _, _ = analyse(transcript(text))
+    [orphan] = links.unlinked()
+    assert orphan.participants == ("x@y.z", "w@y.z")
