@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 Presence lives on notification connections. Per connection the reducer keeps the login's
 account and nick (from `USR ... OK`, later own `REA`), the client's `CHG` and `SYN`
-requests still waiting for their reply (by TrID), and, when a full `SYN` was seen, the
-forward list (FL) built from its `LST` lines and later `ADD`/`REM FL` replies. Frames then
+requests still waiting for their reply (by TrID), and, when a full `SYN` was seen (MSNP8's
+form with counts, or an older one whose version differs from the client's), the forward
+list (FL) built from its `LST` lines and later `ADD`/`REM FL` replies. Frames then
 become `PresenceChange`s through a table of handlers keyed by (direction, command):
 
 * the server's `CHG` reply is the user's own status; a client or server `OUT` after it
@@ -225,9 +226,12 @@ class Presence(NativeAnalyzer):
 
     def _syn_reply(self, conn: _Ns, record: FrameRecord, frame: CommandFrame) -> None:
         asked = conn.syn.pop(frame.trid, None) if frame.trid is not None else None
-        version = decode(frame).fields.get("version")
-        if asked is not None and isinstance(version, int) and str(version) != asked:
-            conn.fl = set()  # a newer list version: the whole list follows
+        fields = decode(frame).fields
+        version = fields.get("version")
+        if "contacts" in fields:  # MSNP8+ with counts: the lists follow whole, whatever the
+            conn.fl = set()  # version (a new account's is 0, the same as the client's)
+        elif asked is not None and isinstance(version, int) and str(version) != asked:
+            conn.fl = set()  # MSNP2-7: a newer list version, so the whole list follows
         elif asked is not None:
             conn.fl = None  # up to date (or a form we cannot read): the list is not sent
 

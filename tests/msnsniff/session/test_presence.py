@@ -167,3 +167,21 @@ def test_an_up_to_date_syn_leaves_the_forward_list_unknown() -> None:
     _, seen, findings = analyse(transcript(text))
     assert findings == []
     assert rows(seen) == [("x@y.z", "NLN", "NLN", None)]
+
+
+def test_a_full_syn_of_version_0_makes_the_forward_list_known() -> None:
+    """A new account's lists are at version 0, so the client's `SYN 2 0` gets `SYN 2 0 0 1`:
+    the MSNP8 form with counts, which sends the lists whole (here: no contact at all), as
+    this project's own server and captures/server_chat.pcap do. The forward list was taken as
+    not sent because the version had not changed, so an NLN of a stranger passed unnoticed."""
+    text = (
+        "  1.0 NS >>> USR 1 TWN I a@b.c\n  1.1 NS <<< USR 1 OK a@b.c A 1 0\n"
+        "  1.2 NS >>> SYN 2 0\n  1.3 NS <<< SYN 2 0 0 1\n  1.3 NS <<< GTC A\n"
+        "  1.3 NS <<< BLP AL\n  1.3 NS <<< LSG 0 Other%20Contacts 0\n"
+        "  1.4 NS >>> CHG 3 NLN 0\n  1.5 NS <<< CHG 3 NLN 0\n  1.6 NS <<< NLN NLN x@y.z X 0\n"
+    )
+    _, _, findings = analyse(transcript(text))
+    assert [(f.code, f.frame, f.message) for f in findings] == [(
+        "presence.not_on_forward_list", 10,
+        "NLN reports x@y.z as Online, but a@b.c does not have them on the forward list",
+    )]  # fmt: skip
