@@ -20,11 +20,13 @@ Each finding is one sentence a person understands, naming what the server will d
 when the documents say (seed 004 for the contact-list limits, seed 000 for the switchboard
 rate limit, the error table for error replies), and where a server did otherwise (an error
 code documented for other commands; a reply to a request seed 004's server disconnects for,
-remembered per connection by request frame in `_Conn.doomed`). Such a request is also marked
-in the pairing (`Transactions.expect_close`), so that the connection's end without a reply,
-which is what the seed documents, is not reported as a server that failed to answer (a WARN)
-but as the expected answer (a NOTE); a reply to a later request shows the server kept the
-connection, and clears the mark.
+remembered per connection by request frame in `_Conn.doomed`; an error reply to one is that
+only once the server answers a later request, as it may hang up right after the error,
+`_Conn.refused`). Such a request is also marked in the pairing
+(`Transactions.expect_close`), so that the connection's end without a reply, which is what
+the seed documents, is not reported as a server that failed to answer (a WARN) but as the
+expected answer (a NOTE); a reply to a later request shows the server kept the connection,
+and clears the mark.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class _Conn:
     last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
     doomed: set[int] = field(default_factory=set)  # request frames seed 004's server
     #                                                 disconnects for, not yet answered
+    refused: dict[int, tuple[int, str]] = field(default_factory=dict)  # doomed requests
+    #      the server refused with an error (request frame -> the error's frame, the words):
+    #      whether it then hangs up is known at its next answer (they stay in `doomed`)
     present: set[str] = field(default_factory=set)  # a switchboard's other participants
     blocked: dict[str, str] = field(default_factory=dict)  # participant -> why the user's
     #                                         messages will not reach them, once reported
@@ -480,8 +485,12 @@ class Expert(NativeAnalyzer):
             transactions = self._transactions
             request = None if transactions is None else transactions.answered_by(record)
             if request is not None and transactions is not None and conn.doomed:
-                conn.doomed.discard(request.request)  # refused, not kept: the connection's
-                #                                        end, if any, says the rest
+                if request.request in conn.doomed:  # refused: does the server hang up now?
+                    conn.refused[request.request] = (
+                        record.no, f"refused {request.cmd} {request.trid} (frame "
+                        f"{request.request}) with {frame.code}")
+                else:
+                    self._went_on(conn, flow, request.request)
                 transactions.kept_open(flow, request.request)  # and it went on after those
             _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts),
                          request)  # fmt: skip
@@ -492,6 +501,8 @@ class Expert(NativeAnalyzer):
                                          self._contacts), request)  # fmt: skip
                 if request is not None:  # the server went on after what came before
                     self._transactions.kept_open(flow, request.request)
+                    if conn.refused:
+                        self._went_on(conn, flow, request.request)
             if direction is C2S:
                 text = _before_auth(conn, record, cmd)
                 if text is not None:
@@ -511,6 +522,19 @@ class Expert(NativeAnalyzer):
                     sink(Finding(Severity.NOTE, "expert.bad_argument", f"{cmd}: {problem}",
                                  flow, record.no))  # fmt: skip
         conn.last[direction] = frame
+
+    def _went_on(self, conn: _Conn, flow: str, answered: int) -> None:
+        """The server answered request frame `answered`: the requests seed 004's server
+        disconnects for that it refused with an error before that one did not end the
+        connection either, a departure reported at the error reply."""
+        for no in [n for n in conn.refused if n < answered]:
+            error, words = conn.refused.pop(no)
+            conn.doomed.discard(no)
+            self._sink(Finding(
+                Severity.WARN, "expert.kept_connection",
+                f"the server {words} and kept the connection, where seed 004's server "
+                "disconnects the client", flow, error, no,
+            ))  # fmt: skip
 
     def _malformed(self, record: FrameRecord, frame: MalformedFrame, conn: _Conn) -> None:
         if isinstance(frame, PartialFrame):  # not damage: where the capture joined

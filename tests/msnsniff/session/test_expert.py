@@ -17,7 +17,7 @@ from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.expert import Expert
 from msnsniff.session.transactions import Transactions
-from tests.helpers import REAL, SEEDS, seed, transcript
+from tests.helpers import REAL, SEEDS, real_capture, seed, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -159,12 +159,18 @@ def test_a_server_that_answers_what_seed_004_disconnects_for() -> None:
 @pytest.mark.parametrize("answer", ["S: 215 5\n", ""], ids=["refused", "unanswered"])
 def test_a_reused_trid_is_not_taken_for_the_doomed_request(answer: str) -> None:
     """`ADD 5 RL` (seed 004's server disconnects for it), then a later `CHG 5`: the CHG's
-    reply used to be reported as the server answering the ADD, naming the ADD's frame."""
+    reply used to be reported as the server answering the ADD, naming the ADD's frame. It is
+    no answer to the ADD; but when the server refused the ADD (215) and then answered the
+    CHG, it did keep the connection after the refusal, which is reported at the 215."""
     text = ("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c A 1 0\n"
             f"C: ADD 5 RL x@y.z x@y.z\n{answer}C: CHG 5 NLN 0\nS: CHG 5 NLN 0\n")
     lines, findings = expert(transcript(text))
     assert ("expert.client_changes_rl", b"ADD 5 RL x@y.z x@y.z") in codes(lines, findings)
-    assert not [f for f in findings if f.code == "expert.kept_connection"]
+    kept = [(lines[f.frame or 0], f.related, f.message) for f in findings
+            if f.code == "expert.kept_connection"]  # fmt: skip
+    assert kept == ([(b"215 5", 5, "the server refused ADD 5 (frame 5) with 215 and kept the "
+                      "connection, where seed 004's server disconnects the client")]
+                    if answer else [])  # fmt: skip
 
 
 def test_a_version_refusal_is_reported() -> None:
@@ -593,3 +599,22 @@ def test_a_server_that_goes_on_after_a_doomed_request_leaves_it_unanswered() -> 
     unanswered = [(f.severity, lines[f.frame or 0]) for f in findings
                   if f.code == "trid.unanswered"]  # fmt: skip
     assert unanswered == [(Severity.WARN, b"ADD 5 RL x@y.z x@y.z")]
+
+
+def test_a_refused_doomed_request_the_server_went_on_after_is_reported() -> None:
+    """Seed 004's server hangs up on `REG 45 30 ...`; Twisted's capture shows Escargot
+    answering `REG 16 99 Nope 0` with 224 and then the REM and RMG after it: the server kept
+    the connection, and nothing said so (an error reply was taken as a refusal whose
+    connection's end would say the rest, but the connection did not end). A refusal followed
+    by the hang-up stays quiet: `REG 5 30` then the end."""
+    lines, findings = all_analyzers(open_source(real_capture("twisted_msnp8_vs_escargot.pcap")))
+    kept = [(f.severity, lines[f.frame or 0], f.related, f.message) for f in findings
+            if f.code == "expert.kept_connection"]  # fmt: skip
+    assert kept == [(
+        Severity.WARN, b"224 16", 95,
+        "the server refused REG 16 (frame 95) with 224 and kept the connection, where seed "
+        "004's server disconnects the client",
+    )]  # fmt: skip
+    text = LOGIN + "C: REG 5 30 x 0\nS: 224 5\n"
+    _, findings = all_analyzers(transcript(text))
+    assert not [f for f in findings if f.code == "expert.kept_connection"]
