@@ -27,6 +27,10 @@ order across connections:
    as many server frames as the recording had before the next step (the replies, a burst,
    the JOI, the MSG relayed to the others, NLN...), or, when fewer come, after `settle`
    quiet seconds. No reply at all within `timeout` fails the replay naming the request.
+   Bytes the server sends that are not MSNP are no reply; the first such bytes of each
+   connection are a note (also those the dissector still held, waiting for a next command,
+   or cut short, when the connection or the replay ends), so a server answering garbage is
+   not taken for one that stayed silent.
 
 A redirect the recording did not have (the reply to the running request is `XFR NS` where
 the recorded reply was not: an `--ns` that is a dispatch server, or a notification server
@@ -69,7 +73,7 @@ from dissectors.api import Direction, Frame
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
-from dissectors.msnp.frames import CommandFrame, ErrorFrame
+from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame, MsnpFrame
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture import Flow
 from msnsniff.client.passport import is_loopback
@@ -175,6 +179,7 @@ class _Live:
     session_id: str | None = None
     client_id: str = DEFAULT_CLIENT_ID
     closed_by_server: bool = False
+    garbled: bool = False  # the server sent bytes that are not MSNP (noted once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +277,8 @@ class Replayer:
         for frame in live.dissector.drain():
             if isinstance(frame, CommandFrame):
                 self._received(live, frame, now, out)
+            else:
+                self._garbled(live, frame)
         out.extend(self._advance(now))
         return out
 
@@ -281,6 +288,7 @@ class Replayer:
             return self._advance(now)
         live.state = "closed"
         live.closed_by_server = True
+        self._server_ended(live)
         self._activity = now
         self._transactions.flow_closed(live.flow)
         return self._advance(now)
@@ -735,6 +743,22 @@ class Replayer:
     def _fail(self, reason: str) -> list[Action]:
         return self._finish(reason)
 
+    def _garbled(self, live: _Live, frame: MsnpFrame) -> None:
+        """Note the first bytes of a connection that are not MSNP: without the note a
+        request the server answered with garbage reads as one it never answered."""
+        if isinstance(frame, MalformedFrame) and not live.garbled:
+            live.garbled = True
+            self.notes.append(f"{live.rec.label}: the server sent {len(frame.raw)} bytes that "
+                              f"are not MSNP at offset {frame.offset} ({frame.reason}); any "
+                              "more such bytes on this connection are not noted")
+
+    def _server_ended(self, live: _Live) -> None:
+        """The server's side of `live` is over (it closed, or the replay ends): bytes the
+        dissector still holds (garbage waiting for a next command, a cut frame) are read."""
+        live.dissector.feed(Direction.S2C, b"")
+        for frame in live.dissector.drain():
+            self._garbled(live, frame)
+
     def _finish(self, failure: str | None) -> list[Action]:
         if self.phase == "done":
             return []
@@ -744,6 +768,7 @@ class Replayer:
         for live in self.live.values():
             if live.state != "closed":
                 live.state = "closed"
+                self._server_ended(live)
                 out.append(Close(live.key))
         out.append(Done(failure))
         return out

@@ -446,3 +446,45 @@ def test_an_ipv6_target_is_written_in_brackets_in_the_report() -> None:
                 assert out.getvalue().splitlines()[0].endswith(f"-> [::1]:{port}")
     finally:
         live.__exit__(None, None, None)
+
+
+def test_a_server_answering_with_bytes_that_are_not_msnp_is_said_to() -> None:
+    """A server answering VER with `\\x01\\x02garbage` was reported as one that never
+    answered ("no reply within 1 s"): the dissector held the bytes waiting for a next
+    command, and the replay looked only at commands. A server bug of that kind is now a
+    note naming the bytes, also when the server then cuts a frame short and closes."""
+    import contextlib
+    import io
+    import socket
+    import threading
+
+    from msnsniff.cli import main
+
+    def serve(sock: socket.socket, answer: bytes) -> None:
+        sock.settimeout(10)
+        with contextlib.suppress(OSError):  # each connection (the replay probes --to first)
+            while True:
+                conn, _ = sock.accept()
+                with conn:
+                    conn.recv(100)
+                    conn.sendall(answer)
+                    if not answer.endswith(b"MSN"):  # else close: the frame is cut short
+                        conn.recv(100)  # until the replay gives up and closes
+
+    for answer, note in ((b"\x01\x02garbage\r\n", "the server sent 11 bytes that are not MSNP "
+                          "at offset 0 (not an MSNP command line"),
+                         (b"VER 1 MSN", "the server sent 9 bytes that are not MSNP at offset 0 "
+                          "(truncated: the stream ended inside a frame)")):  # fmt: skip
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            server = threading.Thread(target=serve, args=(sock, answer), daemon=True)
+            server.start()
+
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                status = main(["replay", str(CAPTURES / "server_switchboard_limit.pcap"),
+                               "--to", f"127.0.0.1:{sock.getsockname()[1]}", "--timeout", "1",
+                               "--account", "alice@example.com:x"])  # fmt: skip
+        assert status in (1, 2), out.getvalue()
+        assert f"note: NS alice@example.com: {note}" in out.getvalue(), out.getvalue()
