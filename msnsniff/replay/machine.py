@@ -391,7 +391,7 @@ class Replayer:
                     return self._lose(step, self._no_xfr(origin))
             else:
                 fields = decode(reply).fields
-                address = split_address(str(fields.get("address", "")))
+                address = _connectable(str(fields.get("address", "")))
                 cookie = fields.get("cookie")
         else:
             ns = self.live.get(origin.conn)
@@ -409,7 +409,7 @@ class Replayer:
                 self._deadline = min(self._rng_until, self._activity + RNG_QUIET)
                 return False
             fields = decode(rngs[origin.ordinal]).fields
-            address = split_address(str(fields.get("address", "")))
+            address = _connectable(str(fields.get("address", "")))
             cookie, session = fields.get("cookie"), fields.get("session_id")
         if address is None:
             return self._lose(step, "the address it was sent to cannot be read")
@@ -684,7 +684,7 @@ class Replayer:
             out.extend(self._fail(f"{rec.label}: redirected {old.hops + 1} times (XFR NS), "
                                   f"the last to {target} in reply to {what}; not followed"))
             return
-        address = split_address(target)
+        address = _connectable(target)
         if address is None:
             out.extend(self._fail(f"{rec.label}: the server redirected {what} to {target!r} "
                                   "(XFR NS), an address that cannot be read"))
@@ -772,6 +772,14 @@ class Replayer:
                 out.append(Close(live.key))
         out.append(Done(failure))
         return out
+
+
+def _connectable(text: str) -> tuple[str, int] | None:
+    """(host, port) of an XFR or RNG address a client can connect to: None for one that
+    cannot be read, port 0 included (no server listens there; the proxy passes such an
+    address on unchanged for the same reason)."""
+    address = split_address(text)
+    return address if address is not None and address[1] > 0 else None
 
 
 def _lookup(table: Mapping[str, str], account: str) -> str | None:

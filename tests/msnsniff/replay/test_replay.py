@@ -488,3 +488,39 @@ def test_a_server_answering_with_bytes_that_are_not_msnp_is_said_to() -> None:
                                "--account", "alice@example.com:x"])  # fmt: skip
         assert status in (1, 2), out.getvalue()
         assert f"note: NS alice@example.com: {note}" in out.getvalue(), out.getvalue()
+
+
+def test_a_redirect_to_port_0_is_an_address_that_cannot_be_read() -> None:
+    """`XFR 1 NS 127.0.0.1:0 0 x` was followed, and the replay failed with "cannot connect
+    NS ...: [Errno 111] Connect call failed ('127.0.0.1', 0)", as if a server were down
+    there; port 0 is no address to connect to (the proxy leaves it unrewritten too), and is
+    now reported as the unreadable redirect it is, as port 99999 was."""
+    import contextlib
+    import io
+    import socket
+    import threading
+
+    from msnsniff.cli import main
+
+    def serve(sock: socket.socket) -> None:
+        sock.settimeout(10)
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = sock.accept()
+                with conn:
+                    conn.recv(100)
+                    conn.sendall(b"XFR 1 NS 127.0.0.1:0 0 x\r\n")
+                    conn.recv(100)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        threading.Thread(target=serve, args=(sock,), daemon=True).start()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            status = main(["replay", str(CAPTURES / "server_switchboard_limit.pcap"), "--to",
+                           f"127.0.0.1:{sock.getsockname()[1]}", "--timeout", "2",
+                           "--account", "alice@example.com:x"])  # fmt: skip
+    assert status == 2, out.getvalue()
+    assert ("replay failed: NS alice@example.com: the server redirected VER 1 (recorded #1) "
+            "to '127.0.0.1:0' (XFR NS), an address that cannot be read") in out.getvalue()
