@@ -5,8 +5,10 @@ filters (and a bad one), folding keep-alives, search, bookmarks, help, tabs, liv
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -97,6 +99,22 @@ def post_keys(app: MsnsniffApp, *typed: str) -> None:
     a key by its name, with its character when it is one."""
     for key in typed:
         app.post_message(events.Key(KEY_NAMES.get(key, key), key if len(key) == 1 else None))
+
+
+async def until(pilot: Pilot[int], done: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Wait until `done()` holds (a few tenths usually; longer on a loaded machine, where a
+    fixed pause ended some of the fast-typing tests before the keys had acted), or give up
+    after `seconds` and let the test's own assertions say what did not happen."""
+    for _ in range(int(seconds / 0.05)):
+        if done():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.1)
+
+
+def _selects(stream: StreamView, number: int) -> bool:
+    """Whether the stream has frame `number` selected (for `until`)."""
+    return stream.selected == number
 
 
 async def settled(app: MsnsniffApp, pilot: Pilot[int]) -> None:
@@ -1029,8 +1047,8 @@ def test_a_box_opened_right_after_a_side_view_request_keeps_the_keys() -> None:
             await pilot.pause(0.2)
             for key, char in (("enter", None), ("slash", "/"), ("N", "N"), ("L", "L")):
                 app.post_message(events.Key(key, char))  # at once, as a terminal read gives
-            await pilot.pause(0.5)
             search = app.query_one("#search", Input)
+            await until(pilot, lambda: search.value == "NL")
             assert app.filter_text == 'flow in {"1", "13", "52"}'
             assert app.focused is search and search.value == "NL"
             await pilot.press("escape", "f", *'flow == "13"', "enter")
@@ -1632,6 +1650,7 @@ def test_keys_typed_just_after_a_side_view_request_act_on_the_stream(
                 await pilot.pause(0.2)
                 post_keys(app, *typed)
                 await settled(app, pilot)
+                await until(pilot, functools.partial(_selects, stream, selected))
                 assert app.query_one("#tabs", TabbedContent).active == "stream", typed
                 assert app.filter_text == expression and stream.has_focus, typed
                 assert stream.selected == app.query_one(DetailView).number == selected, typed
