@@ -74,6 +74,7 @@ from msnsniff.session.chat_events import (
     Participant,
     Typing,
 )
+from msnsniff.session.links import NS_SENDER  # the NS's own MSGs: not a conversation
 
 MAX_CALLS: Final = 64  # CALs a switchboard connection remembers until they are answered
 ACKED_MODES: Final = frozenset({"A", "N", "D"})
@@ -85,11 +86,9 @@ MAX_WAITING: Final = 256
 """Messages per connection remembered while they wait for their ACK/NAK."""
 MAX_INVITES: Final = 64
 """Invitations per connection remembered so a later ACCEPT or CANCEL can name the file."""
-NS_SENDER: Final = "Hotmail"
 SEEN: Final = "seen"
 """A participant's `joined_by` when the capture began after they came in: the first frame
 that showed them is a MSG of theirs or their BYE."""
-"""The sender of the NS's own MSGs (profile, mail notifications): not a conversation."""
 
 
 # -- state ----------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ Each MSNP connection is classified from what it carries, never from its port:
   commands: the `HINTS` table). A connection that tried to log in and got no further (an
   error, or the end of the capture) is a failed NS login.
 * SB (switchboard): the client's `USR account cookie` or `ANS account cookie session`, or the
-  switchboard-only commands (`CAL`, `JOI`, `IRO`, `BYE`, `ACK`, `NAK`).
+  switchboard-only commands (`CAL`, `JOI`, `IRO`, `BYE`, `ACK`, `NAK`, and a server `MSG`
+  from a participant rather than the notification server's `MSG Hotmail`).
 
 Links are made from what the servers hand out. A DS's `XFR NS address` waits for the next
 connection to that address from the same client IP (or, in transcripts without addresses,
@@ -21,7 +22,9 @@ session address CKI cookie caller` waits for the one whose `ANS` carries that co
 session id. Waiting cookies and redirects are evicted after `ttl` seconds of capture time
 (and past `MAX_PENDING`), so memory stays flat on long captures. A switchboard's
 participants are its user and everyone an `IRO`, `JOI` or `BYE` names (a `BYE` is all that
-shows someone who was there before a capture that began after the switchboard login).
+shows someone who was there before a capture that began after the switchboard login; so is
+the sender of the message that shows such a switchboard to be one, when nothing else did:
+messages are not read further, which would cost a call on every one).
 
 A login's graph (`Login`) is complete when its NS connection has closed, none of its
 cookies still wait, and all its switchboards have closed; it is then handed to `on_login`
@@ -84,6 +87,16 @@ HINTS: Final[Mapping[tuple[Direction, str], Kind]] = MappingProxyType(
     }
 )
 """Weak evidence: (direction, command) -> the kind of connection only it appears on."""
+
+
+NS_SENDER: Final = "Hotmail"
+"""The sender of the notification server's own MSGs (profile, mail notifications)."""
+
+
+def is_sb_message(frame: CommandFrame) -> bool:
+    """A server MSG from a participant (`MSG account nick len`), not the notification
+    server's `MSG Hotmail Hotmail len`: switchboard traffic, as `HINTS` are."""
+    return frame.cmd == "MSG" and frame.direction is S2C and frame.args[:1] != (NS_SENDER,)
 
 
 # -- results --------------------------------------------------------------------------------
@@ -300,7 +313,11 @@ class SessionLinks(NativeAnalyzer):
             handler(self, conn, record, frame)
         if conn.kind is None:
             kind = HINTS.get((frame.direction, frame.cmd))
-            if kind is not None:
+            if kind is None and is_sb_message(frame):  # a late capture's switchboard: its
+                self._classify(conn, "SB", record)  # first message names a participant
+                if conn.sb is not None:
+                    conn.sb.participants.setdefault(frame.args[0])
+            elif kind is not None:
                 self._classify(conn, kind, record)
 
     def flow_closed(self, flow: Flow) -> None:

@@ -9,8 +9,9 @@ are within 2% of exact whatever the number of samples) fed by the transactions a
 settlements; per-flow frame and byte counts with the flow's kind, decided from its opening
 (a first frame that is a switchboard USR with a cookie, or an ANS, is SB; any other MSNP
 flow is NS, provisionally: the server's XFR NS reply makes it DS, its USR OK or the flow's
-end NS, and a command only switchboards carry (`links.HINTS`: CAL, JOI, IRO, BYE, ACK, NAK)
-SB, which is how a switchboard the capture joined after its USR or ANS is told; a flow of
+end NS, and a command only switchboards carry (`links.HINTS`: CAL, JOI, IRO, BYE, ACK, NAK,
+or a server MSG from a participant, `links.is_sb_message`) SB, which is how a switchboard
+the capture joined after its USR or ANS is told; a flow of
 another protocol takes its name, e.g. HTTP). Presence changes count the
 server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies
 (`CHURN`) by command and list, leaving out the lines of a SYN answer (MSNP2-7 `GTC trid ver
@@ -34,7 +35,7 @@ from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.filter import DisplayFilter
-from msnsniff.session.links import HINTS
+from msnsniff.session.links import HINTS, is_sb_message
 from msnsniff.session.transactions import Transaction, Transactions
 
 BUCKET: Final = math.log(1.02)
@@ -172,7 +173,7 @@ class Stats:
         if flow.kind == "?":
             flow.kind = _kind(frame)
         elif flow.kind == "NS?":  # rare: only until the login, or in a flow joined late
-            if _SB_ONLY.get((frame.direction, cmd)) is not None:
+            if _SB_ONLY.get((frame.direction, cmd)) is not None or is_sb_message(frame):
                 flow.kind = "SB"  # a switchboard whose USR or ANS the capture missed
             elif frame.direction is Direction.S2C:
                 # the server decides: a referral to a notification server makes a dispatcher,

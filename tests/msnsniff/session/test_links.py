@@ -239,3 +239,18 @@ def test_a_switchboard_picked_up_mid_stream_names_who_left_it() -> None:
     links, _, _ = analyse(transcript(text))
     [orphan] = links.unlinked()
     assert orphan.participants == ("x@y.z", "w@y.z")
+
+
+def test_a_switchboard_picked_up_mid_stream_showing_only_messages_is_one() -> None:
+    """A late capture of a switchboard that shows only messages (MSG U, no ACK, nobody
+    joining or leaving): `chat` has its conversation with bob, `sessions` had nothing at all,
+    not even an unlinked switchboard; a server MSG from a participant (not `MSG Hotmail`) is
+    switchboard traffic."""
+    body = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi\r\n"
+    lines = "".join(f"  | {line}\n" for line in body.split("\r\n")[:-1])
+    text = (f"  1.0 SB >>> MSG 4 U {len(body)}\n{lines}"
+            f"  1.1 SB <<< MSG bob@x.com Bob {len(body)}\n{lines}")  # fmt: skip
+    links, _, findings = analyse(transcript(text))
+    [orphan] = links.unlinked()
+    assert orphan.participants == ("bob@x.com",)
+    assert [f.code for f in findings] == ["links.unlinked_switchboard"]

@@ -157,3 +157,14 @@ def test_a_prp_change_is_list_churn() -> None:
     )
     churn = {(r["cmd"], r["list"]): r["count"] for r in stats.to_json()["list_churn"]}
     assert churn == {("PRP", "-"): 1, ("BLP", "-"): 1}
+
+
+def test_a_switchboard_showing_only_messages_is_of_kind_sb() -> None:
+    """Joined late, a switchboard may show nothing but messages (MSG U needs no ACK): a
+    server MSG from a participant (not the notification server's `MSG Hotmail`) is one, as
+    `chat` reads it."""
+    body = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi\r\n"
+    lines = "".join(f"  | {line}\n" for line in body.split("\r\n")[:-1])
+    stats = _transcript(f"  1.0 SB >>> MSG 4 U {len(body)}\n{lines}"
+                        f"  1.1 SB <<< MSG bob@x.com Bob {len(body)}\n{lines}")  # fmt: skip
+    assert [f.kind for f in stats.flows.values()] == ["SB"]
