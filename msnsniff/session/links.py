@@ -9,7 +9,9 @@ Each MSNP connection is classified from what it carries, never from its port:
 * NS (notification server): a login `USR ... OK` after a `USR TWN|MD5 I`, or anything only a
   notification connection carries (`SYN`, `CHG`, `ILN`/`NLN`/`FLN`, `RNG`, `XFR SB`, list
   commands: the `HINTS` table). A connection that tried to log in and got no further (an
-  error, or the end of the capture) is a failed NS login.
+  error, or the end of the capture) is a failed NS login; one the capture joined after its
+  login (no login USR, no VER, its opening not seen) is a login made before the capture
+  (`Login.joined_late`), whose account a switchboard it opened or answered names.
 * SB (switchboard): the client's `USR account cookie` or `ANS account cookie session`, or the
   switchboard-only commands (`CAL`, `JOI`, `IRO`, `BYE`, `ACK`, `NAK`, and a server `MSG`
   from a participant rather than the notification server's `MSG Hotmail`).
@@ -158,6 +160,8 @@ class Login:
     ended: float | None = None
     complete: bool = True  # False for a snapshot of a login still in progress
     logged_in: float | None = None  # the USR OK's time
+    joined_late: bool = False  # the capture began after this login: no login or VER seen,
+    #                            nor the connection's opening; `account` from a switchboard
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: the flows as `flow_json` gives them, switchboards in full."""
@@ -165,6 +169,7 @@ class Login:
             "account": self.account,
             "nick": self.nick,
             "authenticated": self.authenticated,
+            "joined_late": self.joined_late,
             "error": self.error,
             "ns_flow": flow_json(self.ns_flow),
             "ds_flows": [flow_json(f) for f in self.ds_flows],
@@ -210,6 +215,7 @@ class _Conn:
     login: _Login | None = None  # NS: its graph; SB: the login it belongs to
     sb: _Sb | None = None
     closed: bool = False
+    saw_ver: bool = False  # the server's VER reply: the capture saw the connection start
 
 
 @dataclass(slots=True)
@@ -393,6 +399,7 @@ class SessionLinks(NativeAnalyzer):
 
     def _ver(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
         """`VER trid 0`: no version in common, so no login on this connection can succeed."""
+        conn.saw_ver = True
         if frame.args == ("0",) and not conn.authenticated:
             conn.error = "VER 0: the server speaks none of the versions offered"
 
@@ -614,8 +621,13 @@ class SessionLinks(NativeAnalyzer):
     @staticmethod
     def _build(login: _Login, *, complete: bool) -> Login:
         ns = login.ns
+        late = (not ns.authenticated and ns.error is None and ns.auth_trid is None
+                and not ns.saw_ver and ns.flow.opened is not True)  # fmt: skip
+        account = ns.account
+        if account is None and late:  # a switchboard it opened or answered names the user
+            account = next((sb.account for sb in login.sbs if sb.account), None)
         return Login(
-            ns.account,
+            account,
             ns.flow,
             tuple(login.ds),
             tuple(_sb_ref(sb) for sb in login.sbs),
@@ -627,6 +639,7 @@ class SessionLinks(NativeAnalyzer):
             ns.ended,
             complete,
             ns.login_ts if ns.authenticated else None,
+            late,
         )
 
 
@@ -678,7 +691,9 @@ def render_sessions(logins: Iterable[Login], unlinked: Iterable[SwitchboardRef] 
     lines: list[str] = []
     for login in logins:
         state = "logged in" if login.authenticated else f"login failed ({login.error or '?'})"
-        if not login.authenticated and login.error is None:
+        if login.joined_late:
+            state = "logged in before the capture began"
+        elif not login.authenticated and login.error is None:
             state = "not logged in"
         when = login.logged_in if login.logged_in is not None else login.started
         lines.append(f"{login.account or '(unknown account)'}  {state}  at {clock(when)}")

@@ -84,6 +84,8 @@ def _login_label(login: Login) -> Text:
         text.append(f"  {login.nick!r}", "italic")
     if login.authenticated:
         text.append("  logged in", "green")
+    elif login.joined_late:
+        text.append("  logged in before the capture began", "green")
     elif login.error is not None:
         text.append(f"  login failed ({login.error})", "red")
     else:

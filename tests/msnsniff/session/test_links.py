@@ -254,3 +254,28 @@ def test_a_switchboard_picked_up_mid_stream_showing_only_messages_is_one() -> No
     [orphan] = links.unlinked()
     assert orphan.participants == ("bob@x.com",)
     assert [f.code for f in findings] == ["links.unlinked_switchboard"]
+
+
+def test_a_notification_connection_joined_after_its_login_is_not_not_logged_in() -> None:
+    """The capture began after the login: list changes, a CHG, an XFR SB answered, a
+    switchboard USR with that cookie. `sessions` said '(unknown account)  not logged in', as
+    for a connection whose login got nowhere; it logged in before the capture, and the
+    switchboard it opened names its account."""
+    text = (
+        "  1.0 NS <<< NLN NLN bob@x.com Bob 0\n  1.1 NS >>> ADD 12 FL c@x.com C\n"
+        "  1.2 NS <<< ADD 12 FL 1300 c@x.com C\n  1.3 NS >>> CHG 13 AWY 0\n"
+        "  1.4 NS <<< CHG 13 AWY 0\n  1.7 NS >>> XFR 15 SB\n"
+        "  1.8 NS <<< XFR 15 SB 1.2.3.4:1864 CKI 9.9\n  1.9 SB >>> USR 1 me@x.com 9.9\n"
+        "  2.0 SB <<< USR 1 OK me@x.com Me\n  2.1 SB --- closed\n  2.2 NS --- closed\n"
+    )
+    _, [login], findings = analyse(transcript(text))
+    assert findings == []  # the switchboard is linked by its cookie
+    assert (login.account, login.authenticated, login.error, login.joined_late) == (
+        "me@x.com", False, None, True)
+    assert render_sessions([login]).splitlines()[0] == (
+        "me@x.com  logged in before the capture began  at 00:00:01.000")
+    # a connection seen from its start that never logged in is still 'not logged in'
+    _, [login], _ = analyse(transcript(
+        "  1.0 NS >>> VER 1 MSNP8 CVR0\n  1.1 NS <<< VER 1 MSNP8\n  1.2 NS >>> SYN 2 0\n"))
+    assert not login.joined_late
+    assert "not logged in" in render_sessions([login])
