@@ -423,9 +423,10 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff redact IN OUT`: a copy of a capture safe to share."""
+    from msnsniff.capture.sources import readable_copy
     from msnsniff.redact import redact, summary_text
 
-    source, target = Path(args.input), Path(args.output)
+    source, target = Path(readable_copy(args.input)), Path(args.output)
     if source.resolve() == target.resolve():
         raise MsnsniffError("redact: OUT must not be IN")
     require_output_dir(target)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +68,40 @@ class Capture:
         return f"{self.name} (capture {self.section} of {self.path})"
 
 
+_COPIES: dict[str, str] = {}  # a pipe given as a capture -> the file its bytes were put in
+
+
+def readable_copy(path: str) -> str:
+    """`path`, or for a pipe (`/dev/stdin` fed by `|`, a shell's `<(zcat x.pcap.gz)`) a
+    temporary file holding all it gave, removed at exit: a capture is opened several times
+    (its first bytes say its kind, then it is read; export and redact read it twice, -j N in
+    several processes), and a pipe gives its bytes once, so the first look ate what the
+    reader then missed ('not a pcap, pcapng or transcript file' of a valid capture)."""
+    if path in _COPIES:
+        return _COPIES[path]
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            return path  # (a file, a directory, or something its reader will report)
+        where = tempfile.mkdtemp(prefix="msnsniff-pipe-")
+        atexit.register(shutil.rmtree, where, True)
+        copy = os.path.join(where, os.path.basename(path) or "stdin")
+        with open(path, "rb") as src, open(copy, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except OSError:
+        return path
+    _COPIES[path] = copy
+    return copy
+
+
 def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
     """The captures in `paths`: each file one, a transcript marking several captures each
-    of them (a file that cannot be read is one, for its reader to report)."""
+    of them (a file that cannot be read is one, for its reader to report; a pipe is read
+    from the file `readable_copy` put its bytes in, under its own name)."""
     from msnsniff.capture.transcript import CAPTURE_MARK, captures
 
     out: list[Capture] = []
-    for path in map(str, paths):
+    for given in map(str, paths):
+        path = readable_copy(given)
         names: list[str] = []
         try:
             with open(path, "rb") as fh:
@@ -82,7 +114,7 @@ def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
         if len(names) > 1:
             out.extend(Capture(name, path, n) for n, name in enumerate(names, 1))
         else:
-            out.append(Capture(path, path))
+            out.append(Capture(given, path))
     return out
 
 

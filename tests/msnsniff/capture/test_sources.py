@@ -35,3 +35,32 @@ def test_a_capture_is_named_by_the_end_of_its_path_too(tmp_path: Path) -> None:
         one_capture(path, "msnp8_demo.pcap", "one")
     with pytest.raises(MsnsniffError, match="no such capture"):
         one_capture(path, "chat.pcap", "one")  # (a file name is matched whole)
+
+
+def test_a_capture_given_as_a_pipe_is_read_whole() -> None:
+    """A capture given as a pipe (`msnsniff read <(zcat x.pcap.gz)`, `... | msnsniff read
+    /dev/stdin`) was refused as 'not a pcap, pcapng or transcript file (unrecognised first
+    bytes)': the look for an export's capture marker ate the first bytes, and the reader,
+    opening the pipe again, saw the rest. A pipe is now read once into a temporary file,
+    and every command reads that, under the name it was given."""
+    import os
+
+    demo = Path(__file__).parents[3] / "captures" / "msnp8_demo.pcap"
+
+    def through_a_pipe(*argv: str) -> tuple[int, str]:
+        read, write = os.pipe()  # (the capture fits the pipe's buffer: no writer needed)
+        os.write(write, demo.read_bytes())
+        os.close(write)
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                status = main([*argv, f"/dev/fd/{read}"])
+        finally:
+            os.close(read)
+        return status, out.getvalue()
+
+    whole = io.StringIO()
+    with contextlib.redirect_stdout(whole):
+        assert main(["read", "-T", "jsonl", str(demo)]) == 0
+    assert through_a_pipe("read", "-T", "jsonl") == (0, whole.getvalue())
+    assert through_a_pipe("stats")[0] == 0
