@@ -152,8 +152,9 @@ def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -
         analysis.push(event)
     analysis.finish()
     facts.findings = analysis.findings
-    for note in analysis.session.notes:
-        messages.append(f"msnsniff: {note.location}: {note.message}")
+    for note in analysis.session.notes:  # damage: exit status 2; any other note is said only
+        (messages if note.fatal else facts.notes).append(
+            f"msnsniff: {note.location}: {note.message}")
     return facts
 
 

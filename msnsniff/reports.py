@@ -89,8 +89,17 @@ def _drive(
             each()
             messages.append(f"msnsniff: {path}: {exc}")
     for note in analysis.session.notes:
-        messages.append(f"msnsniff: {note.location}: {note.message}")
+        text = f"msnsniff: {note.location}: {note.message}"
+        messages.append(text if note.fatal else Notice(text))
     return messages
+
+
+class Notice(str):
+    """A message about the input that is no damage (a segment that came late, a pcapng
+    interface of a link type not read, a transcript's miscounted payload): printed, but,
+    as `read` has it, the exit status stays 0."""
+
+    __slots__ = ()
 
 
 def _dissector(
@@ -119,11 +128,12 @@ def _dissector(
 
 
 def _report(messages: list[str], out: TextIO, err: TextIO) -> int:
-    """Flush the file's output, then print what went wrong with it: 2 if anything did."""
+    """Flush the file's output, then print what went wrong with it: 2 if anything did (a
+    `Notice` is said, and is nothing wrong)."""
     out.flush()
     for message in messages:
         err.write(message + "\n")
-    return 2 if messages else 0
+    return 2 if any(not isinstance(m, Notice) for m in messages) else 0
 
 
 def file_heading(path: str, files: int, out: TextIO) -> None:

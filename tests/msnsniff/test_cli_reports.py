@@ -309,3 +309,23 @@ def test_contacts_pairs_the_replies_to_a_reused_trid_with_their_own_requests(
     removals = [(c["contact"], c["frame"], c["request"])
                 for c in json.loads(text)["result"] if c["kind"] == "remove"]  # fmt: skip
     assert status == 0 and removals == [("a@y.z", 13, 11), ("x@y.z", 14, 12)]
+
+
+@pytest.mark.parametrize("command", ["read", "expert", "stats", "chat", "sessions", "contacts",
+                                     "export"])  # fmt: skip
+def test_a_note_that_is_no_damage_leaves_the_exit_status_alone(tmp_path: Path,
+                                                                command: str) -> None:  # fmt: skip
+    """A note about the input that is no damage (here a transcript whose MSG declares more
+    payload than its next command leaves it) made expert, stats, chat, sessions, contacts
+    and export exit 2, while read of the same file exited 0, as it does for every note but
+    damage. Every command now says the note and exits 0; damage is still exit 2 for all."""
+    src = tmp_path / "miscounted.txt"
+    src.write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nS: MSG Hotmail Hotmail 99\n"
+                   "S: MIME-Version: 1.0\nC: CVR 2 0x0409 win 4.10 i386 MSNMSGR 5.0 MSMSGS a@b.c\n")
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(Path(DEMO).read_bytes()[:3000])
+    extra = ["-o", str(tmp_path / "x.jsonl")] if command == "export" else []
+    status, _, err = run(command, *extra, str(src))
+    assert status == 0 and f"msnsniff: {src.name}:3: MSG declares 99 payload bytes" in err
+    status, _, err = run(command, *extra, str(cut))
+    assert status == 2 and "(record 23, byte offset 2202)" in err
