@@ -23,6 +23,7 @@ from typing import BinaryIO, Final
 from msnsniff.capture import SourceEvent, SourceNote
 from msnsniff.capture.packets import SUPPORTED_LINKS, Defragmenter, Segment, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
+from msnsniff.capture.sources import shown
 from msnsniff.errors import MsnsniffError
 
 BLOCK: Final = 1 << 20
@@ -269,7 +270,7 @@ def _pcap_events(
 def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offset: int) -> None:
     errors.append(
         SourceNote(
-            str(MsnsniffError(message, record=record, offset=offset)), str(path), fatal=True
+            str(MsnsniffError(message, record=record, offset=offset)), shown(path), fatal=True
         )
     )
 
@@ -377,7 +378,7 @@ def _pcapng_records(
                         errors.append(SourceNote(str(MsnsniffError(
                             f"interface {len(interfaces)} has link type {link}, which msnsniff "
                             "cannot read: its packets are not decoded", offset=start)),
-                            str(path)))  # fmt: skip
+                            shown(path)))  # fmt: skip
                     interfaces.append((link, _tsresol(body[8:], endian)))
                 elif block_type == 6:  # enhanced packet
                     recno += 1

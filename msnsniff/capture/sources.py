@@ -68,7 +68,14 @@ class Capture:
         return f"{self.name} (capture {self.section} of {self.path})"
 
 
-_COPIES: dict[str, str] = {}  # a pipe given as a capture -> the file its bytes were put in
+_COPIES: dict[tuple[int, int], str] = {}  # a pipe (device, inode) -> the file holding its bytes
+_GIVEN: dict[str, str] = {}  # and back
+
+
+def shown(path: str | Path) -> str:
+    """How messages name the file at `path`: as the user gave it (a pipe's copy by the
+    pipe's name)."""
+    return _GIVEN.get(str(path), str(path))
 
 
 def readable_copy(path: str) -> str:
@@ -77,11 +84,13 @@ def readable_copy(path: str) -> str:
     (its first bytes say its kind, then it is read; export and redact read it twice, -j N in
     several processes), and a pipe gives its bytes once, so the first look ate what the
     reader then missed ('not a pcap, pcapng or transcript file' of a valid capture)."""
-    if path in _COPIES:
-        return _COPIES[path]
     try:
-        if not stat.S_ISFIFO(os.stat(path).st_mode):
+        info = os.stat(path)
+        if not stat.S_ISFIFO(info.st_mode):
             return path  # (a file, a directory, or something its reader will report)
+        key = (info.st_dev, info.st_ino)  # (not the path: /dev/fd/N names another pipe later)
+        if key in _COPIES:
+            return _COPIES[key]
         where = tempfile.mkdtemp(prefix="msnsniff-pipe-")
         atexit.register(shutil.rmtree, where, True)
         copy = os.path.join(where, os.path.basename(path) or "stdin")
@@ -89,7 +98,8 @@ def readable_copy(path: str) -> str:
             shutil.copyfileobj(src, dst, 1 << 20)
     except OSError:
         return path
-    _COPIES[path] = copy
+    _COPIES[key] = copy
+    _GIVEN[copy] = path
     return copy
 
 

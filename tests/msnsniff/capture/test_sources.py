@@ -64,3 +64,23 @@ def test_a_capture_given_as_a_pipe_is_read_whole() -> None:
         assert main(["read", "-T", "jsonl", str(demo)]) == 0
     assert through_a_pipe("read", "-T", "jsonl") == (0, whole.getvalue())
     assert through_a_pipe("stats")[0] == 0
+
+
+def test_damage_in_a_capture_given_as_a_pipe_is_named_by_the_pipe() -> None:
+    """The damage of a capture given as a pipe was named at the temporary file its bytes
+    were put in (`/tmp/msnsniff-pipe-.../63: truncated record ...`), a path the user never
+    gave and that is gone once msnsniff exits. It is now named as given (`/dev/fd/N`)."""
+    import os
+
+    demo = Path(__file__).parents[3] / "captures" / "msnp8_demo.pcap"
+    read, write = os.pipe()
+    os.write(write, demo.read_bytes()[:3000])  # inside the data of record 23
+    os.close(write)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            assert main(["read", f"/dev/fd/{read}"]) == 2
+    finally:
+        os.close(read)
+    assert err.getvalue() == (f"msnsniff: /dev/fd/{read}: truncated record: 784 bytes "
+                              "announced, 782 present (record 23, byte offset 2202)\n")  # fmt: skip
