@@ -68,6 +68,9 @@ class Capture:
         return f"{self.name} (capture {self.section} of {self.path})"
 
 
+# The one piece of module state: a pipe gives its bytes once per process, whoever opens it,
+# so what was copied from it is a fact about the process, not about any one caller; both
+# maps only grow by one entry per pipe named on the command line.
 _COPIES: dict[tuple[int, int], str] = {}  # a pipe (device, inode) -> the file holding its bytes
 _GIVEN: dict[str, str] = {}  # and back
 
