@@ -72,6 +72,7 @@ from __future__ import annotations
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -267,6 +268,9 @@ class ListDiff:
 
 Fact = tuple[str, str, GroupId]
 """("L", contact, list), ("G", "", group) or ("M", contact, group): a membership."""
+
+
+_NOBODY: Final[frozenset[str]] = frozenset()
 
 
 def _no_lists() -> dict[str, set[str]]:
@@ -1106,6 +1110,20 @@ class ContactLists(NativeAnalyzer):
         held = self._accounts.get(account)
         work = held.work if held is not None else self._recent.get(account)
         return None if work is None else _freeze(work)
+
+    def allow_settings(
+        self, account: str
+    ) -> tuple[AbstractSet[str], AbstractSet[str], str | None] | None:
+        """The account's block list, allow list and BLP now, when its lists are known whole
+        (`state(account).complete`), else None. Read from the live lists: `state` copies
+        every list into a snapshot, and expert asks this on every message of a switchboard,
+        for each participant. The sets are for a test now, not to keep (they change)."""
+        held = self._accounts.get(account)
+        work = held.work if held is not None else self._recent.get(account)
+        if work is None or not work.complete:
+            return None
+        lists = work.lists
+        return lists.get("BL", _NOBODY), lists.get("AL", _NOBODY), work.blp
 
     # -- the Analyzer protocol --------------------------------------------------------------
     def feed(self, record: FrameRecord) -> None:

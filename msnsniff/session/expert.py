@@ -285,13 +285,14 @@ def _group_count(ctx: Context) -> None:
 
 def _blocked(contacts: ContactLists, caller: str, invitee: str) -> str | None:
     """Why `invitee`'s allow settings keep `caller`'s messages out (seed 000), if they do
-    and `invitee`'s lists are known whole."""
-    state = contacts.state(invitee)
-    if state is None or not state.complete:
+    and `invitee`'s lists are known whole (asked on every message: no list snapshot)."""
+    settings = contacts.allow_settings(invitee)
+    if settings is None:
         return None
-    if caller in state.lists.get("BL", frozenset()):
+    blocked, allowed, blp = settings
+    if caller in blocked:
         return f"{caller} is on {invitee}'s block list"
-    if state.blp == "BL" and caller not in state.lists.get("AL", frozenset()):
+    if blp == "BL" and caller not in allowed:
         return f"{invitee} allows only the allow list (BLP BL) and {caller} is not on it"
     return None
 

@@ -840,3 +840,33 @@ def test_a_reply_to_a_reused_trid_is_checked_against_the_request_transactions_pa
     assert [(c.contact, c.list, c.version, lines[c.request or 0]) for c in remove] == [
         ("x@y.z", "AL", 11, b"REM 7 AL x@y.z")
     ]
+
+
+def test_allow_settings_are_the_state_s_block_list_allow_list_and_blp() -> None:
+    """`allow_settings`, which expert asks on every message instead of taking a snapshot of
+    every list with `state`, says after every frame what `state` says: nothing until the
+    lists are known whole, then the block list, the allow list and BLP as they change."""
+    events = script(*LOGIN, ">>> SYN 3 0", "<<< SYN 3 10 3 2", "<<< GTC A", "<<< BLP AL",
+                    "<<< LSG 0 Other%20Contacts 0", "<<< LSG 1 Friends 0",
+                    "<<< LST x@y.z X 11 0", "<<< LST y@y.z Y 4", "<<< LST r@y.z R 8",
+                    ">>> ADD 4 BL x@y.z X", "<<< ADD 4 BL 11 x@y.z X",
+                    ">>> BLP 5 BL", "<<< BLP 5 12 BL",
+                    ">>> REM 6 AL x@y.z", "<<< REM 6 AL 13 x@y.z",
+                    ">>> ADD 7 AL q@y.z Q", "<<< ADD 7 AL 14 q@y.z Q", ">>> OUT",
+                    "---")  # fmt: skip
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    lists = analysis.add(lambda sink: ContactLists(sink))
+    seen = []
+    for _ in analysis.run(events):
+        state = lists.state("me@x.y")
+        settings = lists.allow_settings("me@x.y")
+        if state is None or not state.complete:
+            assert settings is None
+            continue
+        assert settings is not None
+        blocked, allowed, blp = settings
+        assert (set(blocked), set(allowed), blp) == (
+            set(state.lists["BL"]), set(state.lists["AL"]), state.blp)
+        seen.append((sorted(blocked), sorted(allowed), blp))
+    assert seen[-1] == (["x@y.z", "y@y.z"], ["q@y.z"], "BL")
+    assert ([], [], None) not in seen and len(set(map(str, seen))) >= 4  # it did change
