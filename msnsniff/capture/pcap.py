@@ -248,8 +248,7 @@ def _pcap_events(
                     events.clear()
             r.pos = pos
             if pos + 16 <= n and rec(buf, pos)[2] > MAX_RECORD:
-                _fatal(errors, path, f"corrupt record: captured length {rec(buf, pos)[2]}",
-                       recno + 1, r.offset)  # fmt: skip
+                _fatal(errors, path, _corrupt_record(rec(buf, pos)[2]), recno + 1, r.offset)
                 break
             if not r.ensure(16):
                 if len(r.buf) > r.pos:
@@ -257,14 +256,23 @@ def _pcap_events(
                 break
             caplen = rec(r.buf, r.pos)[2]
             if caplen <= MAX_RECORD and not r.ensure(16 + caplen):
-                _fatal(errors, path,
-                       f"truncated record: {caplen} bytes announced, "
-                       f"{len(r.buf) - r.pos - 16} present", recno + 1, r.offset)  # fmt: skip
+                _fatal(errors, path, _truncated_record(caplen, r), recno + 1, r.offset)
                 break
     position.record = recno + 1
     reasm.finish()
     yield from events
     yield from errors
+
+
+def _corrupt_record(caplen: int) -> str:
+    """A pcap record header's damage, in the one wording `read` and `packet_records` share
+    (a command that reads the file twice, export, says it once)."""
+    return f"corrupt record: captured length {caplen}"
+
+
+def _truncated_record(caplen: int, r: _Reader) -> str:
+    """A pcap record cut by the file's end (its header at `r.pos`), worded as above."""
+    return f"truncated record: {caplen} bytes announced, {len(r.buf) - r.pos - 16} present"
 
 
 def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offset: int) -> None:
@@ -456,13 +464,10 @@ def packet_records(
                 # the damage said in the words `read` uses, so a command reading the file
                 # twice (export: frames, then packets) says it once
                 if caplen > MAX_RECORD:
-                    _fatal(errors, path, f"corrupt record: captured length {caplen}",
-                           recno + 1, r.offset)  # fmt: skip
+                    _fatal(errors, path, _corrupt_record(caplen), recno + 1, r.offset)
                     break
                 if not r.ensure(16 + caplen):
-                    _fatal(errors, path,
-                           f"truncated record: {caplen} bytes announced, "
-                           f"{len(r.buf) - r.pos - 16} present", recno + 1, r.offset)  # fmt: skip
+                    _fatal(errors, path, _truncated_record(caplen, r), recno + 1, r.offset)
                     break
                 recno += 1
                 start = r.pos + 16
