@@ -12,6 +12,20 @@ UNSPECIFIED: Final = frozenset({"", "0.0.0.0", "::"})
 """Listening hosts that are every address at once: no client can connect to them as named."""
 
 
+def reached(listen_host: str, sockname: object) -> str:
+    """The host a server names to a client of its listener on `listen_host` (in XFR, RNG, a
+    nexus URL, GW-IP): the listener's own, or on a wildcard (`UNSPECIFIED`) the server's
+    address this client connected to (`sockname`, its socket's local address), which the
+    client can reach again where 0.0.0.0 reaches nobody; an IPv4 client of a dual-stack
+    `::` listener by its IPv4 address, as MSN clients know no other. Without a `sockname`
+    the wildcard itself."""
+    if listen_host not in UNSPECIFIED or not isinstance(sockname, tuple):
+        return listen_host
+    local = str(sockname[0])
+    mapped = local.removeprefix("::ffff:")
+    return mapped if mapped != local and "." in mapped else local
+
+
 def parse(text: str) -> tuple[str, int] | None:
     """(host, port) of `HOST:PORT` or `[V6]:PORT` with the port 0-65535; None otherwise."""
     host, sep, port = text.rpartition(":")

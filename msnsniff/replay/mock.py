@@ -39,7 +39,7 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
-from msnsniff.addresses import UNSPECIFIED, check_port, host_port, show
+from msnsniff.addresses import UNSPECIFIED, check_port, host_port, reached, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import is_loopback
@@ -403,7 +403,7 @@ class MockServer:
         local = writer.get_extra_info("sockname")
         if self.listen[0] not in UNSPECIFIED or not isinstance(local, tuple):
             return None
-        return show(local[0], local[1])
+        return show(reached(self.listen[0], local), local[1])
 
     def _log(self, line: str) -> None:
         self.logs.append(line)

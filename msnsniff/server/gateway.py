@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 import h11
 
-from msnsniff.addresses import UNSPECIFIED, parse
+from msnsniff.addresses import UNSPECIFIED, parse, reached
 from msnsniff.server.h11io import BodyTooLarge, read_request, response_bytes
 from msnsniff.server.record import Recorder
 
@@ -131,8 +131,7 @@ class Gateway:
             return False
         if got is None:
             return False
-        local = writer.get_extra_info("sockname")
-        here = local[0] if self.host in UNSPECIFIED and isinstance(local, tuple) else self.host
+        here = reached(self.host, writer.get_extra_info("sockname"))
         status, headers, payload = await self._handle(*got, here)
         await self._send(conn, writer, key, status, headers, payload)
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from msnsniff.addresses import UNSPECIFIED, show
+from msnsniff.addresses import reached, show
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import Account
 from msnsniff.server.record import Recorder
@@ -68,18 +68,11 @@ class Hub:
 
     # --- addresses -----------------------------------------------------------------------
 
-    def address(self, kind: str, local: str = "") -> str:
-        """`host:port` of one listener as XFR and RNG give it (`[::1]:port` on IPv6).
-
-        On a wildcard address (`--listen 0.0.0.0:1863`) the host is `local`, the server's
-        own address the client reached it at (what the client can reach again), never
-        `0.0.0.0`, which no client can connect to; an IPv4 client of a dual-stack `::`
-        listener gets its IPv4 address, as MSN clients know no other."""
-        host = self.config.host
-        if host in UNSPECIFIED and local:
-            mapped = local.removeprefix("::ffff:")
-            host = mapped if mapped != local and "." in mapped else local
-        return show(host, self.ports[kind])
+    def address(self, kind: str, sockname: object = None) -> str:
+        """`host:port` of one listener as XFR and RNG give it (`[::1]:port` on IPv6): on a
+        wildcard address (`--listen 0.0.0.0:1863`) the server's own address the client
+        reached (`sockname`, its socket's local address; `addresses.reached`)."""
+        return show(reached(self.config.host, sockname), self.ports[kind])
 
     # --- presence --------------------------------------------------------------------------
 

@@ -179,9 +179,9 @@ class NotificationConnection(LineConnection):
 
     def _redirect(self, trid: str) -> None:
         assert self.dialect is not None
-        ns = self.hub.address("ns", self.local_host)
+        ns = self.hub.address("ns", self.sockname)
         if self.dialect.xfr_current:
-            self.send(f"XFR {trid} NS {ns} 0 {self.hub.address('ds', self.local_host)}")
+            self.send(f"XFR {trid} NS {ns} 0 {self.hub.address('ds', self.sockname)}")
         else:
             self.send(f"XFR {trid} NS {ns}")
 
@@ -334,7 +334,7 @@ class NotificationConnection(LineConnection):
             raise Refuse(800)  # seed 000: 8 sessions a minute
         self.sb_requests.append(now)
         cookie = self.hub.new_cookie(self.account.email, None)
-        self.send(f"XFR {trid} SB {self.hub.address('sb', self.local_host)} CKI {cookie}")
+        self.send(f"XFR {trid} SB {self.hub.address('sb', self.sockname)} CKI {cookie}")
 
     def disabled(self, trid: str, args: list[str], payload: bytes) -> None:
         """A real command this server does not offer: 502 (command disabled)."""

@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 
 import h11
 
-from msnsniff.addresses import UNSPECIFIED
+from msnsniff.addresses import UNSPECIFIED, reached
 from msnsniff.server.tls import server_context
 
 NEXUS_PATH: Final = "/rdr/pprdr.asp"
@@ -186,7 +186,7 @@ class Passport:
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._host = "127.0.0.1"
-        self._wildcard = False  # listening on every address: name the one each client reached
+        self._listen = "127.0.0.1"  # as given: a wildcard names the address each client reached
         self._http_port: int | None = None
         self._https_port: int | None = None
         self._dalogin: str | None = None
@@ -241,7 +241,7 @@ class Passport:
         if dalogin == "https" and https_port is None:
             raise ValueError("dalogin='https' needs an HTTPS listener")
         self._host = "127.0.0.1" if host in UNSPECIFIED else host
-        self._wildcard = host in UNSPECIFIED
+        self._listen = host
         try:
             http = await asyncio.start_server(self._serve, host, http_port)
             self._servers.append(http)
@@ -380,10 +380,8 @@ class Passport:
         """The host the nexus's URLs name for this client: on a wildcard listener the
         address it connected to (127.0.0.1 reaches nobody on another machine), else the
         listener's own."""
-        local = writer.get_extra_info("sockname")
-        if self._wildcard and isinstance(local, tuple):
-            return str(local[0])
-        return self._host
+        host = reached(self._listen, writer.get_extra_info("sockname"))
+        return self._host if host in UNSPECIFIED else host
 
     def _answer(self, request: _Request, secure: bool, host: str | None = None) -> _Response:
         """The response to one complete request."""

@@ -131,7 +131,7 @@ class SwitchboardConnection(LineConnection):
             raise Refuse(217)
         cookie = self.hub.new_cookie(email, self.board.id)
         me = self.account
-        sb = self.hub.address("sb", ns.local_host)  # where the invitee reached the server
+        sb = self.hub.address("sb", ns.sockname)  # where the invitee reached the server
         ns.send(f"RNG {self.board.id} {sb} CKI {cookie} {me.email} {me.nick}")
         self.send(f"CAL {trid} RINGING {self.board.id}")
 

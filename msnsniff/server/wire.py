@@ -68,7 +68,7 @@ class LineConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.recorder = recorder
         self.peer = ""
-        self.local_host = ""  # the server's own address this client reached (see Hub.address)
+        self.sockname: object = None  # the server's address this client reached (Hub.address)
         self.closed = False
         self._buf = bytearray()
         self._pending: tuple[str, str | None, list[str], int] | None = None
@@ -88,9 +88,7 @@ class LineConnection(asyncio.Protocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
-        local = transport.get_extra_info("sockname")
-        if isinstance(local, tuple):
-            self.local_host = local[0]
+        local = self.sockname = transport.get_extra_info("sockname")
         if self.recorder is not None and isinstance(peer, tuple) and isinstance(local, tuple):
             self.recorder.opened(id(self), self.peer, f"{local[0]}:{local[1]}")
         self.opened()
