@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from msnsniff.addresses import parse, show
+from msnsniff.addresses import parse, reached, show
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,15 @@ def test_parse(text: str, expected: tuple[str, int] | None) -> None:
 
 def test_show_brackets_ipv6_only() -> None:
     assert (show("127.0.0.1", 1), show("::1", 2)) == ("127.0.0.1:1", "[::1]:2")
+
+
+def test_reached_names_the_address_a_client_of_a_wildcard_connected_to() -> None:
+    """A listener on a named host names itself; on a wildcard, the server's own address the
+    client reached (an IPv4 client of a dual-stack `::` listener by its IPv4 address, as
+    MSN clients know no other); without the socket's address, the wildcard as given."""
+    assert reached("127.0.0.2", ("127.0.0.9", 1863)) == "127.0.0.2"
+    assert reached("0.0.0.0", ("127.0.0.2", 1863)) == "127.0.0.2"
+    assert reached("::", ("::ffff:127.0.0.2", 1863, 0, 0)) == "127.0.0.2"
+    assert reached("::", ("::1", 1863, 0, 0)) == "::1"
+    assert reached("::", ("::ffff:abcd", 1863, 0, 0)) == "::ffff:abcd"  # not an IPv4 one
+    assert reached("0.0.0.0", None) == "0.0.0.0"
