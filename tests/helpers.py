@@ -167,3 +167,18 @@ def send_unanswered_add(iface: str, port: int = 1863) -> None:
     add(server, client, "PA", b"VER 1 MSNP8\r\n")
     add(client, server, "PA", b"ADD 2 FL bob@example.com bob\r\n")
     sendp(frames, iface=iface, verbose=False)
+
+
+def ipv6_loopback() -> str | None:
+    """Why this machine has no IPv6 loopback to listen on (None: it has one). Tests over
+    `::1` skip for that alone: any other OSError of theirs is a failure, not a skip."""
+    import socket
+
+    if not socket.has_ipv6:
+        return "no IPv6 in this Python"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as e:
+        return f"no IPv6 loopback: {e}"
+    return None

@@ -9,6 +9,7 @@ import pytest
 
 from msnsniff.client.passport import default_nexus, fetch_ticket
 from msnsniff.server.passport import Passport
+from tests.helpers import ipv6_loopback
 
 
 def test_the_default_nexus_of_an_ipv6_server_keeps_its_host_apart_from_its_port() -> None:
@@ -31,8 +32,8 @@ def test_the_default_nexus_of_an_ipv6_server_keeps_its_host_apart_from_its_port(
         finally:
             await passport.close()
 
-    try:
-        ticket = asyncio.run(asyncio.wait_for(main(), 20))
-    except OSError as e:  # a machine without IPv6
-        pytest.skip(f"no IPv6 loopback: {e}")
+    missing = ipv6_loopback()
+    if missing is not None:
+        pytest.skip(missing)
+    ticket = asyncio.run(asyncio.wait_for(main(), 20))
     assert ticket.startswith("t=")

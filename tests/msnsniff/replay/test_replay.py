@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ipv6_loopback
 from tests.msnsniff.replay.helpers import (
     ABSENT,
     differences,
@@ -426,11 +427,11 @@ def test_an_ipv6_target_is_written_in_brackets_in_the_report() -> None:
     from msnsniff.cli import main
 
     capture = CAPTURES / "server_switchboard_limit.pcap"
-    try:
-        live = server_thread(host="::1")
-        server = live.__enter__()
-    except OSError as e:
-        pytest.skip(f"no IPv6 loopback: {e}")
+    missing = ipv6_loopback()
+    if missing is not None:
+        pytest.skip(missing)
+    live = server_thread(host="::1")
+    server = live.__enter__()
     try:
         port = server.port("ds")
         for fmt in ("text", "json"):

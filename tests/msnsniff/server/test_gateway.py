@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.contacts import ContactLists
 from msnsniff.session.conversations import Conversations
 from msnsniff.session.pairing import run_paired
+from tests.helpers import ipv6_loopback
 
 VOLATILE = {"frame": None, "request": None, "ts": None, "flow": None}
 
@@ -149,8 +149,9 @@ def test_an_ipv6_gateway_opens_the_address_its_redirects_name() -> None:
                 b"VER 1 MSNP8 CVR0\r\n", host="::1")  # fmt: skip
             assert (status, body) == (200, b"VER 1 MSNP8\r\n")
 
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 here")
+    missing = ipv6_loopback()
+    if missing is not None:
+        pytest.skip(missing)
     asyncio.run(run())
 
 
