@@ -19,6 +19,15 @@ A`, `BLP trid ver AL`: they carry the SYN's TrID and change nothing; MSNP8's hav
 told apart by the TrID of each flow's last SYN request, whatever the display filter
 selects. With a display filter only the frames it selects count, and only the round trips
 of the requests it selects.
+
+Commands count under the dialect their connection turned out to speak: until the server's
+VER settles it, a frame is read under a provisional dialect (MSNP8 for the client's VER,
+then the client's highest proposal), so a connection's frames are counted under that and
+moved under the server's choice when its VER arrives. A connection no server VER settles
+(a switchboard, which has no VER; a capture joined after the VER; a `VER trid 0` refusal)
+keeps its frames under the dialect its latest frame was read under (the most evidence the
+dissector had: the client's proposal or the shapes of the lines seen), moved there as the
+inference changes.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from typing import Any, Final
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, PartialFrame
+from dissectors.msnp.grammar import MAX_DIALECT, MIN_DIALECT, VER_RE
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
@@ -59,6 +69,15 @@ class FlowStats:
     frames: int = 0
     bytes: int = 0
     problems: int = 0  # malformed runs and gaps
+
+
+@dataclass(slots=True)
+class _Unsettled:
+    """The commands a connection whose dialect no server VER has settled yet counted, and
+    the dialect they are counted under (to move them when it changes)."""
+
+    dialect: int
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (dir, cmd)
 
 
 @dataclass(slots=True)
@@ -102,6 +121,8 @@ class Stats:
         self.churn: Counter[tuple[str, str]] = Counter()  # (cmd, list or "-")
         self.unanswered: Counter[str] = Counter()
         self._syn: dict[str, int] = {}  # flow -> the TrID of its last SYN request
+        self._settled: set[str] = set()  # open flows whose dialect the server's VER fixed
+        self._unsettled: dict[str, _Unsettled] = {}  # open flows counted provisionally
         self.malformed = 0
         self.partial = 0  # a flow's first bytes, the tail of a frame the capture missed
         self.gaps = 0
@@ -139,6 +160,15 @@ class Stats:
         if (isinstance(frame, CommandFrame) and frame.cmd == "SYN"
                 and frame.direction is Direction.C2S and frame.trid is not None):
             self._syn[record.flow.id] = frame.trid  # its burst's GTC/BLP are no changes
+        dialect = -1  # a frame that settles its connection's dialect: that dialect
+        if isinstance(frame, CommandFrame):
+            if frame.cmd == "VER" and frame.direction is Direction.S2C:
+                dialect = _server_version(frame)  # -1 for `VER trid 0`: nothing settled
+            if dialect >= 0:
+                self._settle(record.flow.id, dialect)
+            elif ((pending := self._unsettled.get(record.flow.id)) is not None
+                  and pending.dialect != frame.dialect):
+                self._move(pending, frame.dialect)  # the inference moved: so do its counts
         if self._display is not None:
             if not self._display.matches(record):
                 return
@@ -169,7 +199,7 @@ class Stats:
                 flow.kind = record.proto.upper()  # Passport, the message APIs, the gateway
             return
         cmd = frame.cmd
-        self.commands[frame.direction.value, frame.dialect, cmd] += 1
+        self._count(record.flow.id, frame, dialect if dialect >= 0 else frame.dialect)
         if flow.kind == "?":
             flow.kind = _kind(frame)
         elif flow.kind == "NS?":  # rare: only until the login, or in a flow joined late
@@ -192,9 +222,39 @@ class Stats:
                 lists = frame.args[0] if cmd in ("ADD", "REM") and frame.args else "-"
                 self.churn[cmd, lists] += 1
 
+    def _count(self, flow: str, frame: CommandFrame, dialect: int) -> None:
+        """Count `frame` under `dialect`, and remember it while its flow is unsettled."""
+        direction = frame.direction.value
+        self.commands[direction, dialect, frame.cmd] += 1
+        if flow in self._settled:
+            return
+        pending = self._unsettled.get(flow)
+        if pending is None:
+            pending = self._unsettled[flow] = _Unsettled(dialect)
+        pending.counts[direction, frame.cmd] += 1
+
+    def _settle(self, flow: str, dialect: int) -> None:
+        """The server's VER fixed `flow`'s dialect: its provisional counts move under it."""
+        self._settled.add(flow)
+        pending = self._unsettled.pop(flow, None)
+        if pending is not None and pending.dialect != dialect:
+            self._move(pending, dialect)
+
+    def _move(self, pending: _Unsettled, dialect: int) -> None:
+        """Move an unsettled flow's counts from its old dialect to `dialect`."""
+        for (direction, cmd), n in pending.counts.items():
+            old = (direction, pending.dialect, cmd)
+            self.commands[old] -= n
+            if self.commands[old] <= 0:
+                del self.commands[old]
+            self.commands[direction, dialect, cmd] += n
+        pending.dialect = dialect
+
     def flow_closed(self, flow: Flow) -> None:
         """A flow still provisionally NS at its end is NS."""
         self._syn.pop(flow.id, None)
+        self._settled.discard(flow.id)
+        self._unsettled.pop(flow.id, None)
         stats = self.flows.get(flow.id)
         if stats is not None and stats.kind == "NS?":
             stats.kind = "NS"
@@ -202,6 +262,8 @@ class Stats:
     def finish(self) -> None:
         """Every flow still provisionally NS at the capture's end is NS."""
         self._syn.clear()
+        self._settled.clear()
+        self._unsettled.clear()
         for stats in self.flows.values():
             if stats.kind == "NS?":
                 stats.kind = "NS"
@@ -320,6 +382,13 @@ class Stats:
                 [(r["cmd"], r["list"], f"{r['count']:,}") for r in data["list_churn"]],
             )]  # fmt: skip
         return "\n".join(lines)
+
+
+def _server_version(frame: CommandFrame) -> int:
+    """The dialect a server's VER chose (the highest it names, as the dissector takes it),
+    or -1 when it names none (`VER trid 0`: no version in common)."""
+    versions = [int(m.group(1)) for a in frame.args if (m := VER_RE.match(a))]
+    return max((n for n in versions if MIN_DIALECT <= n <= MAX_DIALECT), default=-1)
 
 
 def _kind(frame: CommandFrame) -> str:

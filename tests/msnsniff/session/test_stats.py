@@ -168,3 +168,45 @@ def test_a_switchboard_showing_only_messages_is_of_kind_sb() -> None:
     stats = _transcript(f"  1.0 SB >>> MSG 4 U {len(body)}\n{lines}"
                         f"  1.1 SB <<< MSG bob@x.com Bob {len(body)}\n{lines}")  # fmt: skip
     assert [f.kind for f in stats.flows.values()] == ["SB"]
+
+
+def test_commands_count_under_the_dialect_the_server_chose() -> None:
+    """The client's VER is read before any dialect is known (under MSNP8, inferred), and was
+    counted so on the MSNP2, MSNP5 and MSNP7 logins too: each connection's frames count under
+    the version its server's VER chose."""
+    stats = stats_of(ROOT / "captures" / "server_md5_logins.pcap")
+    ver = {(d, v): n for (d, v, c), n in stats.commands.items() if c == "VER"}
+    assert ver == {(d, v): 1 for d in ("c2s", "s2c") for v in (2, 5, 7, 8)}
+    old = real_capture("escargot_msnp2_msnp5_md5.pcap")
+    assert {v for (_d, v, _c) in stats_of(old).commands} == {2, 5}
+
+
+def test_a_connection_no_ver_settles_counts_under_its_latest_dialect() -> None:
+    """Joined after its VER, a connection's dialect is inferred as lines come: its first
+    frames were read under MSNP8, until a SYN reply without counts showed MSNP2-7; all of
+    them count under the dialect the connection turned out to speak, none is left under
+    MSNP8. With a display filter, the selected frames move the same way."""
+    text = ("  1.0 NS >>> SYN 4 10\n  1.1 NS <<< SYN 4 12\n"
+            "  1.2 NS <<< GTC 4 12 A\n  1.3 NS >>> CHG 5 NLN\n")  # fmt: skip
+    stats = _transcript(text)
+    assert dict(stats.commands) == {
+        ("c2s", 7, "SYN"): 1, ("s2c", 7, "SYN"): 1, ("s2c", 7, "GTC"): 1, ("c2s", 7, "CHG"): 1,
+    }  # fmt: skip
+    from msnsniff.capture.transcript import read_transcript
+    from msnsniff.session.filter import compile_filter
+
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    only = Stats.attach(analysis, compile_filter('msnp.cmd == "SYN"'))
+    for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
+        pass
+    assert dict(only.commands) == {("c2s", 7, "SYN"): 1, ("s2c", 7, "SYN"): 1}
+
+
+def test_a_refused_ver_leaves_the_connection_under_the_clients_proposal() -> None:
+    """`VER trid 0` settles nothing: the connection's frames count under the dialect its
+    latest frame was read under (the client's proposal), each once."""
+    stats = _transcript("  1.0 NS >>> VER 1 MSNP2 CVR0\n  1.1 NS <<< VER 1 0\n"
+                        "  1.2 NS >>> USR 2 MD5 I a@b.c\n")  # fmt: skip
+    assert dict(stats.commands) == {
+        ("c2s", 2, "VER"): 1, ("s2c", 2, "VER"): 1, ("c2s", 2, "USR"): 1,
+    }  # fmt: skip
