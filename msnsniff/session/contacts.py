@@ -101,6 +101,8 @@ RECENT: Final = 64
 CHECKPOINT: Final = 256
 """A history keeps a full snapshot every this many changes, bounding a replay."""
 MAX_GROUPS: Final = 30
+UNLISTED: Final = "on none of the lists: nothing renamed"
+"""The timeline's note on a rename that found no entry of the lists (`ListChange.unlisted`)."""
 UNKNOWN: Final = "?"
 """The account of a connection whose login the capture did not see."""
 
@@ -140,6 +142,9 @@ class ListChange:
     `group` on an FL add/remove is the group joined or left (on an add without a group on
     the wire, the group the server rules put the contact in). `version` is the list version
     after the change, `before_version` the one before it (None where unknown or MSNP10+).
+    `unlisted` marks a rename of an account that is on none of the lists and not the user's
+    own: seed 004 answers it with 216, so a server that accepts it renames no entry of the
+    lists, and the change moves the version only.
     """
 
     account: str
@@ -154,6 +159,7 @@ class ListChange:
     value: str | None = None
     name: str | None = None
     request: int | None = None  # the client's request frame, for a reply
+    unlisted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -170,6 +176,7 @@ class ListChange:
             "group": self.group,
             "value": self.value,
             "name": self.name,
+            "unlisted": self.unlisted,
         }
 
 
@@ -526,8 +533,8 @@ def _apply_remove(w: _Work, c: ListChange, rules: ServerRules) -> None:
 
 
 def _apply_rename(w: _Work, c: ListChange, rules: ServerRules) -> None:
-    if c.contact is None or c.value is None:
-        return
+    if c.contact is None or c.value is None or c.unlisted:
+        return  # unlisted: no entry of the lists to carry the nickname (seed 004: 216)
     if c.contact == w.own:
         w.nickname = c.value
     else:
@@ -1347,13 +1354,14 @@ class ContactLists(NativeAnalyzer):
 
     def _make(
         self, conn: _Conn, w: _Work, record: FrameRecord, request: _Request | None,
-        kind: ChangeKind, version: object, **what: Any,
+        kind: ChangeKind, version: object, unlisted: bool = False, **what: Any,
     ) -> ListChange:  # fmt: skip
         # accounts, nicknames and list names recur in every change: one string object each
         shared = {k: sys.intern(v) if isinstance(v, str) else v for k, v in what.items()}
         return ListChange(
             w.account, conn.flow.id, record.no, kind, _int(version), w.version,
-            request=request.frame if request is not None else None, **shared,
+            request=request.frame if request is not None else None, unlisted=unlisted,
+            **shared,
         )  # fmt: skip
 
     # -- handlers (see _HANDLERS) -----------------------------------------------------------
@@ -1405,9 +1413,14 @@ class ContactLists(NativeAnalyzer):
         kind, details = got
         w = self._bind(conn, frame.dialect)
         contact = details.get("contact")
+        unlisted = False
         if isinstance(contact, str):
-            details["contact"] = w.guids.get(contact, contact)
-        change = self._make(conn, w, record, request, kind, fields.get("version"), **details)
+            details["contact"] = contact = w.guids.get(contact, contact)
+            unlisted = kind == "rename" and contact != w.own and not any(
+                contact in members for members in w.lists.values()
+            )  # seed 004 answers 216: no entry of the lists takes the nickname
+        change = self._make(conn, w, record, request, kind, fields.get("version"), unlisted,
+                            **details)  # fmt: skip
         self._change(conn, w, change, frame)
 
     def _error(self, conn: _Conn, record: FrameRecord, frame: ErrorFrame) -> None:
@@ -1855,7 +1868,8 @@ def _describe(c: ListChange) -> str:
         "sync_version": "SYN: version current, lists not sent",
         "add": f"+ {c.list} {c.contact}{nick}{group}",
         "remove": f"- {c.list} {c.contact}{group}",
-        "rename": f"~ nickname of {c.contact}: {c.value!r}",
+        "rename": f"~ nickname of {c.contact}: {c.value!r}"
+                  + (f" ({UNLISTED})" if c.unlisted else ""),
         "group_add": f"+ group {c.group} {c.value!r}",
         "group_remove": f"- group {c.group}",
         "group_rename": f"~ group {c.group} {c.value!r}",
@@ -1882,6 +1896,7 @@ __all__ = [
     "SEED_004",
     "SET_OPERATIONS",
     "UNKNOWN",
+    "UNLISTED",
     "AccountHistory",
     "ContactLists",
     "GroupId",

@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Select, Static, TabbedContent, TabPane
 from dissectors.msnp.grammar import BLP_VALUES, GTC_VALUES
 from msnsniff.session.contacts import (
     LISTS,
+    UNLISTED,
     ContactLists,
     GroupId,
     ListChange,
@@ -71,7 +72,10 @@ def describe_change(c: ListChange) -> Text:
         return Text.assemble(("- ", "red"), (f"{c.list} ", LIST_STYLE.get(c.list or "", "")),
                              f"{c.contact}{group}")  # fmt: skip
     if kind == "rename":
-        return Text.assemble(("~ ", "yellow"), f"nickname of {c.contact}: {c.value!r}")
+        text = Text.assemble(("~ ", "yellow"), f"nickname of {c.contact}: {c.value!r}")
+        if c.unlisted:
+            text.append(f" ({UNLISTED})", "dim")
+        return text
     if kind == "group_add":
         return Text.assemble(("+ ", "green"), f"group {c.group} {c.value!r}")
     if kind == "group_remove":

@@ -122,7 +122,12 @@ def test_seed_004_versions_states_and_findings() -> None:
     assert at(3050).lists["RL"] == set()
     assert at(3052).lists["RL"] == {"myname_123@hotmail.com", "user@msn.com"}
     assert at(3054).lists["BL"] == {"user@msn.com"}
-    assert at(3055).nicknames["mypassport@passport.com"] == "new name"
+    # REA 103 renames mypassport@passport.com, on none of the lists: in seed 004 the user's
+    # own account (its 209 is the own-name check); the capture cannot tell without the login,
+    # and either way no entry of the lists carries the name
+    assert "mypassport@passport.com" not in at(3055).nicknames and at(3055).nickname is None
+    rea = next(c for c in history.timeline() if c.kind == "rename")
+    assert rea.unlisted and history.diff(3054, 3055).empty
     assert at(4029).groups == {4: "My New Group"} and at(4030).groups == {}
     last = history.latest()
     assert last == at(4031)
@@ -235,6 +240,39 @@ def test_escargot_msnp8_session() -> None:
     assert first.lists["RL"] == {"alice@example.com"} and first.groups == {0: "Other Contacts"}
     assert carol.state_at(2).contact_groups == {"alice@example.com": {0}}
     assert run.lists.history("bob@example.com").versions() == [1, 2, 3, 4, 5, 1]
+
+
+def test_a_rename_of_an_account_on_no_list_leaves_no_nickname() -> None:
+    """Escargot accepts REA 40 nosuch@example.com Nobody (seed 004: 216), found as a
+    contradiction; the rebuilt lists kept 'Nobody' for an account on none of them, so the
+    diff showed a nickname change that the lists at either version do not show. The change
+    moves the version only, and the timeline says so."""
+    run = analyse(open_source(real_capture("escargot_msnp8_session.pcap")))
+    alice = run.lists.history("alice@example.com")
+    assert "nosuch@example.com" not in alice.state_at(17).nicknames
+    assert "nosuch@example.com" not in alice.latest().nicknames
+    assert alice.diff(16, 17).empty
+    assert render_timeline(alice.timeline()).splitlines()[17].endswith(
+        "~ nickname of nosuch@example.com: 'Nobody' (on none of the lists: nothing renamed)"
+    )
+    bobby = [c for c in alice.timeline() if c.kind == "rename" and c.version == 16]
+    assert [c.unlisted for c in bobby] == [False]
+
+
+def test_a_stray_rename_does_not_name_a_contact_added_later() -> None:
+    """An ADD whose nickname is only the account keeps a better one it had: not one from
+    a rename accepted while the account was on none of the lists."""
+    run = analyse(script(
+        *SYNCED,
+        ">>> REA 4 n@y.z Stray", "<<< REA 4 11 n@y.z Stray",
+        ">>> ADD 5 AL n@y.z n@y.z", "<<< ADD 5 AL 12 n@y.z n@y.z",
+        ">>> REA 6 me@x.y Me2", "<<< REA 6 13 me@x.y Me2",
+    ))  # fmt: skip
+    history = run.lists.history("me@x.y")
+    assert history.state_at(12).nicknames["n@y.z"] == "n@y.z"  # was "Stray"
+    assert render_diff(history.diff(10, 12)).splitlines()[1:] == ["  + AL n@y.z"]
+    assert history.latest().nickname == "Me2"
+    assert [c.unlisted for c in run.changes if c.kind == "rename"] == [True, False]
 
 
 def test_escargot_msnp8_with_set_operations() -> None:
