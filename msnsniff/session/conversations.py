@@ -8,7 +8,8 @@ traffic (`IRO`, `JOI`, `BYE`, a `MSG` that is not the NS's `MSG Hotmail`). Per c
 reducer keeps the user's account and nick, the session id (`CAL ... RINGING id` or `ANS`),
 who is present (so participants get join and leave times; when the capture began after the
 switchboard login, someone already there is a participant from the first frame that shows
-them, a MSG of theirs or their BYE, with `joined_by` "seen" and no join time), the
+them, a MSG of theirs or their BYE, with `joined_by` "seen" and no join time: who a frame
+shows is `links.shown_present`'s answer, as for `sessions`), the
 messages waiting for their `ACK`/`NAK` (by TrID; when a TrID is sent again while its
 message waits, the later messages queue behind it in `_Sb.reused`, as the switchboard
 answers in order and the TrID pairing does; a MSG N waits only for a NAK, and only until
@@ -74,7 +75,10 @@ from msnsniff.session.chat_events import (
     Participant,
     Typing,
 )
-from msnsniff.session.links import NS_SENDER  # the NS's own MSGs: not a conversation
+from msnsniff.session.links import (  # who a frame shows present: as `sessions` counts
+    NS_SENDER,  # the NS's own MSGs: not a conversation
+    shown_present,
+)
 
 MAX_CALLS: Final = 64  # CALs a switchboard connection remembers until they are answered
 ACKED_MODES: Final = frozenset({"A", "N", "D"})
@@ -120,7 +124,7 @@ class _Sb:
     account: str | None = None
     nick: str | None = None
     session_id: str | None = None
-    auth_trid: int | None = None
+    auth_trid: int | None = None  # the client's USR or ANS: the login was seen (`links`' test)
     logged_in: bool = False  # the switchboard login was seen: presence is reliable
     warned_empty: bool = False
     stays: list[_Stay] = field(default_factory=list)
@@ -392,14 +396,14 @@ class Conversations(NativeAnalyzer):
 
     def _joined(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._sb(record)
-        fields_ = decode(frame).fields
-        account = _str(fields_.get("account"))
+        account = shown_present(frame, sb.auth_trid is not None)
         if account is not None:
-            self._join(sb, record, account, _str(fields_.get("nick")), frame.cmd)
+            nick = _str(decode(frame).fields.get("nick"))
+            self._join(sb, record, account, nick, frame.cmd)
 
     def _bye(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._sb(record)
-        self._leave(sb, record, _str(decode(frame).fields.get("account")), "BYE")
+        self._leave(sb, record, shown_present(frame, sb.auth_trid is not None), "BYE")
 
     def _out(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._conns.get(record.flow.id)
@@ -426,8 +430,9 @@ class Conversations(NativeAnalyzer):
         fields_ = decode(frame).fields
         sb = self._sb(record)
         sender = _str(fields_.get("sender"))
-        if not sb.logged_in and sender is not None and sender not in sb.present:
-            _seen(sb, record, sender, _str(fields_.get("sender_nick")))  # joined before
+        seen = shown_present(frame, sb.auth_trid is not None)  # there before the capture
+        if seen is not None and seen not in sb.present:
+            _seen(sb, record, seen, _str(fields_.get("sender_nick")))
         self._message(sb, record, frame, sender, _str(fields_.get("sender_nick")), False, None)
 
     def _message(

@@ -23,10 +23,10 @@ cookie` waits for the switchboard connection whose `USR` carries that cookie; it
 session address CKI cookie caller` waits for the one whose `ANS` carries that cookie and
 session id. Waiting cookies and redirects are evicted after `ttl` seconds of capture time
 (and past `MAX_PENDING`), so memory stays flat on long captures. A switchboard's
-participants are its user and everyone an `IRO`, `JOI` or `BYE` names (a `BYE` is all that
-shows someone who was there before a capture that began after the switchboard login; so is
-the sender of the message that shows such a switchboard to be one, when nothing else did:
-messages are not read further, which would cost a call on every one).
+participants are its user and everyone `shown_present` names: whom an `IRO` or `JOI` brings
+in or a `BYE` takes out (all that may show someone who was there before a capture that
+began after the switchboard login) and, in such a switchboard, the sender of every message.
+`chat` (`conversations`) counts participants by the same function, so the two agree.
 
 A login's graph (`Login`) is complete when its NS connection has closed, none of its
 cookies still wait, and all its switchboards have closed; it is then handed to `on_login`
@@ -99,6 +99,24 @@ def is_sb_message(frame: CommandFrame) -> bool:
     """A server MSG from a participant (`MSG account nick len`), not the notification
     server's `MSG Hotmail Hotmail len`: switchboard traffic, as `HINTS` are."""
     return frame.cmd == "MSG" and frame.direction is S2C and frame.args[:1] != (NS_SENDER,)
+
+
+PRESENT: Final[Mapping[str, str]] = MappingProxyType(
+    {"IRO": "account", "JOI": "account", "BYE": "account", "MSG": "sender"}
+)
+"""Server command on a switchboard -> the decoded field naming someone it shows in it."""
+
+
+def shown_present(frame: CommandFrame, login_seen: bool) -> str | None:
+    """The account a server frame on a switchboard shows to be, or to have been, in it: the
+    one an IRO or JOI brings in or a BYE takes out and, when the capture did not see the
+    switchboard login (so whoever was there before is known only from what they do), a
+    message's sender. `sessions` and `chat` both work participants out by it."""
+    name = PRESENT.get(frame.cmd) if frame.direction is S2C else None
+    if name is None or (frame.cmd == "MSG" and (login_seen or not is_sb_message(frame))):
+        return None
+    account = decode(frame).fields.get(name)
+    return account if isinstance(account, str) and account else None
 
 
 # -- results --------------------------------------------------------------------------------
@@ -319,10 +337,9 @@ class SessionLinks(NativeAnalyzer):
             handler(self, conn, record, frame)
         if conn.kind is None:
             kind = HINTS.get((frame.direction, frame.cmd))
-            if kind is None and is_sb_message(frame):  # a late capture's switchboard: its
-                self._classify(conn, "SB", record)  # first message names a participant
-                if conn.sb is not None:
-                    conn.sb.participants.setdefault(frame.args[0])
+            if kind is None and is_sb_message(frame):  # a late capture's switchboard
+                self._classify(conn, "SB", record)
+                self._message(conn, record, frame)  # (the handler ran before it was one)
             elif kind is not None:
                 self._classify(conn, kind, record)
 
@@ -452,9 +469,18 @@ class SessionLinks(NativeAnalyzer):
 
     def _joined(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
         self._classify(conn, "SB", record)
-        account = decode(frame).fields.get("account")
-        if isinstance(account, str) and conn.sb is not None:
-            conn.sb.participants.setdefault(account)
+        if conn.sb is not None:
+            account = shown_present(frame, conn.auth_trid is not None)
+            if account is not None:
+                conn.sb.participants.setdefault(account)
+
+    def _message(self, conn: _Conn, record: FrameRecord, frame: CommandFrame) -> None:
+        """A server MSG on a switchboard whose login the capture missed: its sender is in it
+        (`shown_present`); on any other connection it tells nothing."""
+        if conn.sb is not None and conn.auth_trid is None:
+            account = shown_present(frame, False)
+            if account is not None:
+                conn.sb.participants.setdefault(account)
 
     def _error_reply(self, conn: _Conn, frame: ErrorFrame) -> None:
         if frame.trid is None or frame.trid != conn.auth_trid:
@@ -669,6 +695,7 @@ _HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {
     (S2C, "IRO"): SessionLinks._joined,
     (S2C, "JOI"): SessionLinks._joined,
     (S2C, "BYE"): SessionLinks._joined,  # someone who was in it: all a late capture may show
+    (S2C, "MSG"): SessionLinks._message,  # in a late capture, a sender who was in it
 }
 HANDLERS: Final[Mapping[tuple[Direction, str], Handler]] = MappingProxyType(_HANDLERS)
 """(direction, command) -> the handler that draws conclusions from it.

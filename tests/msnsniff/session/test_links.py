@@ -256,6 +256,42 @@ def test_a_switchboard_picked_up_mid_stream_showing_only_messages_is_one() -> No
     assert [f.code for f in findings] == ["links.unlinked_switchboard"]
 
 
+def test_a_late_switchboard_names_every_sender_as_chat_does() -> None:
+    """Joined late, a switchboard whose participants only speak: `sessions` named the first
+    message's sender alone ('with bob'), `chat` bob and carol. Both now ask
+    `links.shown_present`, so they name the same people."""
+    from msnsniff.session.conversations import Conversations
+
+    body = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi\r\n"
+    lines = "".join(f"  | {line}\n" for line in body.split("\r\n")[:-1])
+    text = "".join(f"  1.{i} SB {head} {len(body)}\n{lines}" for i, head in enumerate((
+        "<<< MSG bob@x.com Bob", ">>> MSG 4 N", "<<< MSG carol@x.com Carol",
+        "<<< MSG bob@x.com Bob",
+    ))) + "  1.9 SB <<< BYE dave@x.com\n"  # fmt: skip
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    links = analysis.add(lambda sink: SessionLinks(sink, keep=True))
+    chats = analysis.add(lambda sink: Conversations(sink, keep=True))
+    list(analysis.run(transcript(text)))
+    [orphan] = links.unlinked()
+    [chat] = chats.conversations()
+    assert orphan.participants == ("bob@x.com", "carol@x.com", "dave@x.com")
+    assert tuple(p.account for p in chat.participants) == orphan.participants
+    assert "with bob@x.com, carol@x.com, dave@x.com" in render_sessions([], [orphan])
+
+
+def test_messages_in_a_switchboard_whose_login_was_seen_add_no_participant() -> None:
+    """With the switchboard login seen, the IRO and JOI lines say who is there: a message
+    from anyone else (a server's oddity) makes no participant, in `sessions` as in `chat`."""
+    body = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi\r\n"
+    lines = "".join(f"  | {line}\n" for line in body.split("\r\n")[:-1])
+    text = ("  1.0 SB >>> ANS 1 me@x.com ck 99\n  1.1 SB <<< IRO 1 1 1 bob@x.com Bob\n"
+            "  1.2 SB <<< ANS 1 OK\n"
+            f"  1.3 SB <<< MSG eve@x.com Eve {len(body)}\n{lines}")  # fmt: skip
+    links, _, _ = analyse(transcript(text))
+    [orphan] = links.unlinked()
+    assert orphan.participants == ("me@x.com", "bob@x.com")
+
+
 def test_a_notification_connection_joined_after_its_login_is_not_not_logged_in() -> None:
     """The capture began after the login: list changes, a CHG, an XFR SB answered, a
     switchboard USR with that cookie. `sessions` said '(unknown account)  not logged in', as
