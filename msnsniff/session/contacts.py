@@ -842,6 +842,15 @@ class AccountHistory:
     def _start(self, w: _Work) -> None:
         self._steps.append(_Step(None, self._snapshot(w), w.version))
 
+    def _login(self, w: _Work) -> None:
+        """A login named the user's own nickname: the lists from here on have it. It moves no
+        version, so it is a step without a change (as `_start`): the start's own snapshot
+        when nothing came after it, else a new one (a later login of the account)."""
+        if self._steps and self._steps[-1].change is None:
+            self._steps[-1] = _Step(None, self._snapshot(w), w.version)
+        else:
+            self._steps.append(_Step(None, self._snapshot(w), w.version))
+
     def _record(self, change: ListChange, w: _Work, snapshot: bool) -> None:
         self._since_snapshot += 1
         if snapshot or self._since_snapshot >= CHECKPOINT:
@@ -1375,8 +1384,11 @@ class ContactLists(NativeAnalyzer):
         conn.account = account
         w = self._bind(conn, frame.dialect)
         nick = _str(fields.get("nick"))
-        if nick is not None and w.own == account:
+        if nick is not None and w.own == account and nick != w.nickname:
             w.nickname = nick
+            history = self._histories.get(w.account)
+            if history is not None:  # not a list change, but the state the history holds
+                history._login(w)
 
     def _on_adc(
         self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None

@@ -259,6 +259,24 @@ def test_a_rename_of_an_account_on_no_list_leaves_no_nickname() -> None:
     assert [c.unlisted for c in bobby] == [False]
 
 
+def test_the_login_nickname_is_in_the_lists_when_syn_sends_no_lists() -> None:
+    """`USR OK account nick` names the user; a SYN that answers with the version alone (the
+    client's copy is current) snapshots nothing, and the history replayed from its start,
+    taken before the USR OK was read, so every version showed no nickname. A later login
+    with another nickname holds from its own connection on."""
+    current = (">>> SYN 3 10", "<<< SYN 3 10")
+    run = analyse(script(
+        *LOGIN, *current, ">>> ADD 4 AL q@y.z Q", "<<< ADD 4 AL 11 q@y.z Q", "---",
+        ">>> VER 1 MSNP8 CVR0", "<<< VER 1 MSNP8", ">>> USR 2 TWN I me@x.y",
+        "<<< USR 2 OK me@x.y Me%20Again 1 0", ">>> SYN 3 11", "<<< SYN 3 11",
+    ))  # fmt: skip
+    history = run.lists.history("me@x.y")
+    assert history.state_at(10).nickname == "Me"
+    assert history.occurrences(11) == [8]  # one run: the ADD reply first showed it
+    assert history.latest().nickname == "Me Again" == history.state_at(11).nickname
+    assert [c.kind for c in history.timeline()] == ["sync_version", "add", "sync_version"]
+
+
 def test_a_stray_rename_does_not_name_a_contact_added_later() -> None:
     """An ADD whose nickname is only the account keeps a better one it had: not one from
     a rename accepted while the account was on none of the lists."""
