@@ -13,7 +13,9 @@ to it. Frames are taken in capture order:
   one transaction per TrID and no list to search).
 * A server frame with a non-zero TrID answers the open transaction with that TrID: the echo,
   an error reply, ILN after CHG, IRO and ANS OK after ANS, ACK/NAK after MSG, QRY after QRY,
-  the counted LST/LSG lines of a pre-MSNP8 SYN. Without one it is a reply to an unknown TrID.
+  the counted LST/LSG lines of a pre-MSNP8 SYN. Without one it is a reply to an unknown TrID
+  (a WARN; only a NOTE on a connection the capture did not see open when its TrID is below
+  every request's seen: that request came before the capture joined).
   When several requests share the TrID (`_Conn.reused`), a server answers them in order, so
   the reply goes to the oldest unsettled one without a reply that it answers (same command,
   or an error reply); else it continues the reply the last of them got when that request's
@@ -154,6 +156,7 @@ class _Conn:
     answered: list[Transaction] = field(default_factory=list)  # answered, not yet settled
     waiting: deque[Transaction] = field(default_factory=deque)  # requests in order: timeouts
     last_trid: int | None = None
+    first_trid: int | None = None  # the first request's: a lower reply's came before it
     burst: Transaction | None = None
     ringing: dict[str, Transaction] = field(default_factory=dict)  # CALs answered with
     #                                   RINGING, waiting for their JOI, by invitee (lower case)
@@ -315,6 +318,8 @@ class Transactions(NativeAnalyzer):
                 f"({conn.last_trid})", flow, record.no,
             ))  # fmt: skip
         conn.last_trid = trid
+        if conn.first_trid is None:
+            conn.first_trid = trid
         kind = (frame.cmd, args[0] if args else "")
         expects = kind not in NO_REPLY_EXPECTED
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
@@ -347,11 +352,20 @@ class Transactions(NativeAnalyzer):
                 elif txn.only is not None and not _takes(txn, frame):
                     txn = None  # an ACK to a MSG N: no MSG with that TrID asked for one
             if txn is None:
-                self._sink(Finding(
-                    Severity.WARN, "trid.unknown_reply",
-                    f"{frame.cmd} {trid} answers no request seen on this connection",
-                    record.flow.id, record.no,
-                ))  # fmt: skip
+                if record.flow.opened is False and (
+                    conn.first_trid is None or trid < conn.first_trid
+                ):  # the capture joined the connection after that request: no fault
+                    self._sink(Finding(
+                        Severity.NOTE, "trid.unknown_reply",
+                        f"{frame.cmd} {trid} answers a request sent before the capture "
+                        "joined the connection", record.flow.id, record.no,
+                    ))  # fmt: skip
+                else:
+                    self._sink(Finding(
+                        Severity.WARN, "trid.unknown_reply",
+                        f"{frame.cmd} {trid} answers no request seen on this connection",
+                        record.flow.id, record.no,
+                    ))  # fmt: skip
                 self._end_burst(conn, None)
                 return
             self._end_burst(conn, txn)

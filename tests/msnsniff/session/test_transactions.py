@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -322,3 +323,33 @@ def test_a_msg_n_takes_only_its_nak_and_waits_for_it_like_an_answered_request() 
         3: (None, [4]), 4: (3, None), 5: (None, [7]), 6: (None, []), 7: (5, None),
         8: (None, []), 9: (None, [10]), 11: (None, []),
     }
+
+
+def test_a_reply_to_a_request_before_a_late_capture_is_a_note(tmp_path: Path) -> None:
+    """A capture that joined a connection after it opened (no SYN) sees replies to requests
+    sent before it: they were warned of as replies to unknown TrIDs, as if the server had
+    made them up. Below the first request's TrID they are a note saying why; above it, or
+    on a connection seen opening, still a warning."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    def capture(name: str, late: bool) -> list[tuple[str, str, bytes]]:
+        path = tmp_path / name
+        with path.open("wb") as fh:
+            conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+            if late:
+                conv.joined()
+            else:
+                conv.open(0.5)
+            conv.send(1.0, False, b"ILN 9 NLN a@x.y A 0\r\nADD 10 FL 5 a@x.y a@x.y 0\r\n")
+            conv.send(1.1, True, b"CHG 11 AWY 0\r\n")
+            conv.send(1.2, False, b"CHG 11 AWY 0\r\nREM 12 FL 6 a@x.y\r\n")
+        records, _, findings, _ = analyse(open_source(path))
+        text = lines(records)
+        return [(f.code, f.severity.name, text[f.frame or 0]) for f in findings]
+
+    assert capture("late.pcap", True) == [
+        ("trid.unknown_reply", "NOTE", b"ILN 9 NLN a@x.y A 0"),
+        ("trid.unknown_reply", "NOTE", b"ADD 10 FL 5 a@x.y a@x.y 0"),
+        ("trid.unknown_reply", "WARN", b"REM 12 FL 6 a@x.y"),
+    ]
+    assert [sev for _, sev, _ in capture("whole.pcap", False)] == ["WARN"] * 3
