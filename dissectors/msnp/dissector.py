@@ -32,8 +32,8 @@ from dissectors.msnp.grammar import (
     MAX_DIALECT,
     MIN_DIALECT,
     S2C,
-    VER_RE,
     DialectClue,
+    ver_dialects,
 )
 
 _OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR \d+ )")
@@ -173,8 +173,7 @@ class MsnpDissector:
                         break
 
     def _on_ver(self, frame: CommandFrame) -> None:
-        versions = [int(m.group(1)) for a in frame.args if (m := VER_RE.match(a))]
-        versions = [n for n in versions if MIN_DIALECT <= n <= MAX_DIALECT]
+        versions = ver_dialects(frame.args)
         if not versions:
             return
         if frame.direction is S2C:

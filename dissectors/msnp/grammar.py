@@ -16,7 +16,7 @@ argument, `*name:type` for "all remaining arguments". Types are decoded by `deco
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -458,6 +458,13 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
 )
 
 VER_RE: Final = re.compile(r"^MSNP(\d+)$")
+
+
+def ver_dialects(args: Sequence[str]) -> list[int]:
+    """The dialects a VER line's arguments name that msnsniff knows (`MSNPn`, n in
+    MIN_DIALECT..MAX_DIALECT); the highest is the one a server's VER chose."""
+    named = [int(m.group(1)) for a in args if (m := VER_RE.match(a))]
+    return [n for n in named if MIN_DIALECT <= n <= MAX_DIALECT]
 
 # Known status codes and their names.
 STATUSES: Final[Mapping[str, str]] = MappingProxyType(

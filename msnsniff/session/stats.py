@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, GapFrame, MalformedFrame, PartialFrame
-from dissectors.msnp.grammar import MAX_DIALECT, MIN_DIALECT, VER_RE
+from dissectors.msnp.grammar import ver_dialects
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
@@ -387,8 +387,7 @@ class Stats:
 def _server_version(frame: CommandFrame) -> int:
     """The dialect a server's VER chose (the highest it names, as the dissector takes it),
     or -1 when it names none (`VER trid 0`: no version in common)."""
-    versions = [int(m.group(1)) for a in frame.args if (m := VER_RE.match(a))]
-    return max((n for n in versions if MIN_DIALECT <= n <= MAX_DIALECT), default=-1)
+    return max(ver_dialects(frame.args), default=-1)
 
 
 def _kind(frame: CommandFrame) -> str:
