@@ -126,17 +126,19 @@ class TranscriptReader:
     def read(self, lines: Iterable[str]) -> Iterator[SourceEvent]:
         """Every source event of a transcript's lines; flows still open at the end are closed."""
         section = self._section
+        lineno = 0
         for lineno, raw_line in enumerate(lines, 1):
             line = raw_line.rstrip("\r\n")
             if line.startswith(CAPTURE_MARK):
                 self._marks += 1
                 if section is not None and self._marks > section:
+                    yield from self._flush()  # its capture ends here, not the file
                     break  # the next capture's
                 yield from self._new_capture()
                 continue
             if section is None or self._marks == section:
                 yield from self._line(line, lineno)
-        yield from self._flush()
+        yield from self._flush(lineno)
         for conn in self._conns.values():
             if not conn.closed:
                 yield from self._close(conn, None, "end of transcript")
@@ -233,12 +235,17 @@ class TranscriptReader:
         if pending.declared is not None and not inline_body:
             pending.need = pending.declared
 
-    def _flush(self) -> Iterator[SourceEvent]:
+    def _flush(self, last_line: int | None = None) -> Iterator[SourceEvent]:
+        """Emit the pending line with its body. `last_line`: the file ended there, so a
+        payload still short of its declared length was cut by the end of the file (a
+        truncated transcript: a fatal note), not ended early by the next traffic line (a
+        hand-written length that is wrong: a note only)."""
         pending, self._pending = self._pending, None
         if pending is None:
             return
         if pending.header is None:
             self._finish_header(pending)
+        cut = last_line is not None and pending.need > 0
         assert pending.header is not None
         data = pending.header
         declared = pending.declared
@@ -254,7 +261,15 @@ class TranscriptReader:
                 )
         if declared is not None:
             got = len(data) - len(pending.first.encode("utf-8", "surrogateescape")) - 2
-            if got != declared:
+            if cut:
+                yield SourceNote(
+                    f"the file ends at line {last_line} inside the payload of "
+                    f"{pending.first.split()[0]}: {got} of its {declared} declared bytes "
+                    "(the transcript is truncated)",
+                    f"{self.name}:{pending.lineno}",
+                    fatal=True,
+                )
+            elif got != declared:
                 yield SourceNote(
                     f"{pending.first.split()[0]} declares {declared} payload bytes but the "
                     f"transcript gives {got}",

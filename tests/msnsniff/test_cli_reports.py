@@ -329,3 +329,19 @@ def test_a_note_that_is_no_damage_leaves_the_exit_status_alone(tmp_path: Path,
     assert status == 0 and f"msnsniff: {src.name}:3: MSG declares 99 payload bytes" in err
     status, _, err = run(command, *extra, str(cut))
     assert status == 2 and "(record 23, byte offset 2202)" in err
+
+
+@pytest.mark.parametrize("command", ["read", "expert", "stats", "chat", "sessions", "contacts",
+                                     "export"])  # fmt: skip
+def test_a_transcript_cut_inside_a_payload_is_damage(tmp_path: Path, command: str) -> None:
+    """A transcript whose file ends inside a MSG's payload exited 0 with a note, as if the
+    length were only miscounted: it is truncated, so every command says where and exits 2."""
+    src = tmp_path / "cut.txt"
+    src.write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nS: MSG Hotmail Hotmail 99\n"
+                   "MIME-Version: 1.0\n")
+    extra = ["-o", str(tmp_path / "x.jsonl")] if command == "export" else []
+    status, out, err = run(command, *extra, str(src))
+    assert status == 2 and (f"msnsniff: {src.name}:3: the file ends at line 4 inside the "
+                            "payload of MSG: 19 of its 99 declared bytes") in err
+    if command == "read":
+        assert "VER 1 MSNP8 CVR0" in out and "VER 1 MSNP8  [reply to #1]" in out

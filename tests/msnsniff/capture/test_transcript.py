@@ -95,6 +95,7 @@ def test_timestamped_log_with_labels_and_body_lines() -> None:
 
 
 def test_short_payload_is_noted() -> None:
+    """A length wrong in the middle (the next traffic line ends the body): a note, no damage."""
     events = list(read_transcript(["S: MSG Hotmail Hotmail 100\n", "abc\n", "C: OUT\n"], "t"))
     notes = [e for e in events if isinstance(e, SourceNote)]
     assert len(notes) == 1
@@ -138,3 +139,28 @@ def test_capture_markers_split_an_export_of_several_captures() -> None:
     first = [c for c in read_transcript(lines, "t", section=1) if isinstance(c, StreamChunk)]
     assert [c.data for c in first] == [b"VER 1 MSNP8 CVR0\r\n"]
     assert captures(lines[1:2]) == []  # no marker: one capture, read as before
+
+
+def test_a_payload_cut_by_the_end_of_the_file_is_fatal() -> None:
+    lines = ["C: VER 1 MSNP8 CVR0\n", "S: MSG Hotmail Hotmail 100\n", "MIME-Version: 1.0\n"]
+    events = list(read_transcript(lines, "t"))
+    notes = [e for e in events if isinstance(e, SourceNote)]
+    assert [(n.location, n.fatal) for n in notes] == [("t:2", True)]
+    assert "ends at line 3 inside the payload of MSG: 19 of its 100" in notes[0].message
+    # everything before the damage is still there, the cut frame's bytes too
+    assert [c.data for c in chunks("".join(lines))] == [
+        b"VER 1 MSNP8 CVR0\r\n", b"MSG Hotmail Hotmail 100\r\nMIME-Version: 1.0\r\n"]
+
+
+def test_a_log_payload_cut_by_the_end_of_the_file_is_fatal() -> None:
+    lines = ["  0.1 NS-a   <<< MSG Hotmail Hotmail 100\n", "        | MIME-Version: 1.0"]
+    notes = [e for e in read_transcript(lines, "t") if isinstance(e, SourceNote)]
+    assert [(n.location, n.fatal) for n in notes] == [("t:1", True)]
+
+
+def test_a_short_payload_before_the_next_capture_is_no_truncation() -> None:
+    text = ["# msnsniff export of a\n", "S: MSG Hotmail Hotmail 100\n", "abc\n",
+            "# msnsniff export of b\n", "C: OUT\n"]  # fmt: skip
+    for section in (None, 1):
+        notes = [e for e in read_transcript(text, "t", section) if isinstance(e, SourceNote)]
+        assert [(n.location, n.fatal) for n in notes] == [("t:2", False)]
