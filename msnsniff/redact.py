@@ -282,6 +282,7 @@ class _Half:
     first: int | None = None  # the packet number of its first payload byte
     end: int | None = None  # where the stream stops: after it, a jump past MAX_HOLE
     cut: int = 0  # packets whose payload lay past `end`: written without it
+    stray: bool = False  # a payload lay before position 0: not in `stream`, never written
 
     def add(self, no: int, seq: int, flags: int, payload: bytes) -> None:
         if flags & 0x02:  # SYN
@@ -294,7 +295,9 @@ class _Half:
         if payload:
             self.first = no if self.first is None else self.first
             pos = (seq - self.base) & MASK
-            if pos < 1 << 31 and len(payload) > len(self.chunks.get(pos, b"")):
+            if pos >= 1 << 31:  # before the stream's first byte (a capture joined
+                self.stray = True  # mid-way, then a segment sent before): not read
+            elif len(payload) > len(self.chunks.get(pos, b"")):
                 self.chunks[pos] = payload
 
     def build(self) -> None:
@@ -619,7 +622,8 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
     half, other = halves.get(key), halves.get((seg.dst, seg.dport, seg.src, seg.sport))
     if half is None or half.base is None:
         return data
-    if not half.edits and (other is None or not other.edits) and half.end is None:
+    if (not half.edits and (other is None or not other.edits) and half.end is None
+            and not half.stray):  # fmt: skip
         return data
     header = bytearray(data[tcp : tcp + doff])
     seq = seg.seq
@@ -629,8 +633,10 @@ def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
         start, end = half.position(rel), half.position(rel + len(payload))
         payload = half.redacted(start, end) if payload else b""
         seq = (half.base + start) & MASK
-        if half.end is not None and seg.payload and rel + len(seg.payload) > half.end:
-            half.cut += 1  # past where the stream stops (`redacted` keeps nothing there)
+        if seg.payload and (rel >= 1 << 31
+                            or (half.end is not None and rel + len(seg.payload) > half.end)):
+            half.cut += 1  # before the stream's start or past where it stops (`redacted`
+            # keeps nothing there)
     ack = seg.ack
     if seg.flags & 0x10 and other is not None and other.base is not None:
         rel_ack = (seg.ack - other.base) & MASK
@@ -676,7 +682,7 @@ class RedactSummary:
     dropped: int = 0  # IP fragments of datagrams never completed: not written
     unsupported: int = 0  # packets of a link type msnsniff cannot read: not written
     damage: str | None = None  # where the input is damaged: the packets before it are written
-    cut: int = 0  # packets past a sequence number jump: written without their payload
+    cut: int = 0  # packets before their stream or past a jump: written without their payload
 
 
 def _until_damage(records: Iterator[Record], damage: list[str]) -> Iterator[Record]:
@@ -873,8 +879,8 @@ def summary_text(summary: RedactSummary) -> str:
         text += (f"; {summary.dropped} IP fragments of incomplete datagrams left out (their "
                  "bytes could not be redacted)")
     if summary.cut:
-        text += (f"; {summary.cut} packets after a sequence number jump written without their "
-                 "payload (not read, so not redacted)")
+        text += (f"; {summary.cut} packets before the start of their stream or after a sequence "
+                 "number jump written without their payload (not read, so not redacted)")
     if summary.unsupported:
         text += (f"; {summary.unsupported} packets of unsupported link types left out (their "
                  "bytes could not be read, so not redacted)")

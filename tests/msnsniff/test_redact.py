@@ -883,7 +883,32 @@ def test_a_sequence_number_jump_does_not_fill_gigabytes(tmp_path: Path, capsys: 
     out = tmp_path / "out.pcap"
     assert main(["redact", str(src), str(out)]) == 0
     assert capsys.readouterr().err.endswith(
-        "; 1 packets after a sequence number jump written without their payload (not read, "
-        "so not redacted)\n")  # fmt: skip
+        "; 1 packets before the start of their stream or after a sequence number jump written "
+        "without their payload (not read, so not redacted)\n")  # fmt: skip
     copy = out.read_bytes()
     assert b"SECRET" not in copy and ver in copy
+
+
+def test_a_segment_from_before_the_stream_start_is_never_written_raw(tmp_path: Path,
+                                                                    capsys: Any) -> None:
+    """In a capture joined mid-way, a segment sent before the first one seen (reordered)
+    lies before the stream's position 0: it was not read, and in a connection nothing else
+    needed editing the packet was copied as it was, its ticket with it. It is now written
+    without its payload and counted, like a packet past a sequence number jump."""
+    from msnsniff.capture.write import ipv4_tcp_packet
+
+    c, s = ("10.0.0.1", 3000), ("10.0.0.2", 1863)
+    ver, early = b"VER 1 MSNP8 CVR0\r\n", b"USR 2 TWN S t=SECRETticket&p=SECRETprofile\r\n"
+    src = tmp_path / "early.pcap"
+    with src.open("wb") as fh:
+        w = PcapWriter(fh)
+        w.write(1.0, ipv4_tcp_packet(*c, *s, 1000, 500, 0x18, ver))
+        w.write(1.1, ipv4_tcp_packet(*c, *s, 1000 - len(early), 500, 0x18, early))
+    out = tmp_path / "out.pcap"
+    assert main(["redact", str(src), str(out)]) == 0
+    assert capsys.readouterr().err.endswith(
+        "; 1 packets before the start of their stream or after a sequence number jump written "
+        "without their payload (not read, so not redacted)\n")  # fmt: skip
+    copy = out.read_bytes()
+    assert b"SECRET" not in copy and ver in copy
+    assert [getattr(r.frame, "line", None) for r in frames(out)] == [b"VER 1 MSNP8 CVR0"]
