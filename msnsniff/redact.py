@@ -346,6 +346,46 @@ class _Half:
         return self.result[start:end]
 
 
+Conn = dict[Key, _Half]  # one connection's directions, by their 4-tuple
+
+
+class _Router:
+    """Which connection a TCP segment belongs to, decided the same way in both passes (they
+    read the same segments in the same order): a SYN on a 4-tuple whose connection closed (a
+    FIN each way, or a reset) opens a new one, as a reused port does, so its bytes are read
+    as a stream of their own instead of at a position counted from the old connection's
+    sequence numbers (where they could not be placed, and a packet that lay outside every
+    stream was not redacted). Pass one makes the connections (`conns`); pass two, given
+    them, finds each again."""
+
+    def __init__(self, conns: list[Conn] | None = None) -> None:
+        self.conns: list[Conn] = [] if conns is None else conns
+        self._made = 0
+        self._current: dict[Key, int] = {}
+        self._fins: dict[int, set[Key]] = {}
+        self._reset: set[int] = set()
+
+    def _closed(self, i: int) -> bool:
+        return i in self._reset or len(self._fins.get(i, ())) == 2
+
+    def route(self, key: Key, flags: int) -> Conn:
+        """The connection of a segment from `key` with these TCP flags."""
+        back = (key[2], key[3], key[0], key[1])
+        i = self._current.get(key, self._current.get(back))
+        if i is None or (flags & 0x02 and not flags & 0x10 and self._closed(i)):
+            i = self._made
+            self._made += 1
+            if i == len(self.conns):
+                self.conns.append({})
+            self._current[back] = i
+        self._current[key] = i
+        if flags & 0x01:
+            self._fins.setdefault(i, set()).add(key)
+        if flags & 0x04:
+            self._reset.add(i)
+        return self.conns[i]
+
+
 def _msnp_edits(c2s: _Half, s2c: _Half, names: Pseudonyms) -> None:
     dissector = MsnpDissector()
     for direction, half in ((Direction.C2S, c2s), (Direction.S2C, s2c)):
@@ -607,11 +647,12 @@ def _plain_edits(half: _Half, names: Pseudonyms) -> None:
 # -- pass two: packets -------------------------------------------------------------------------
 
 
-def _rewrite(link: int, data: bytes, halves: Mapping[Key, _Half]) -> bytes:
+def _rewrite(link: int, data: bytes, router: _Router) -> bytes:
     seg = tcp_segment(link, data, Defragmenter())  # (a joined IPv6 datagram is atomic)
     where = ip_offset(link, data)
     if seg is None or where is None:
         return data
+    halves = router.route((seg.src, seg.sport, seg.dst, seg.dport), seg.flags)
     ip, version = where
     ihl = (data[ip] & 0x0F) * 4 if version == 4 else 40
     tcp = ip + ihl if version == 4 else _tcp_offset_v6(data, ip)
@@ -700,7 +741,7 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     from msnsniff.capture.pcap import packet_records
     from msnsniff.capture.write import PcapngWriter, PcapWriter
 
-    halves: dict[Key, _Half] = {}
+    router = _Router()
     first_link: int | None = None
     defrag = Defragmenter()
     damage: list[str] = []  # (both passes meet the same damage: the second's is dropped)
@@ -711,19 +752,21 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         seg = tcp_segment(link, data, defrag)
         if seg is not None:
             key = (seg.src, seg.sport, seg.dst, seg.dport)
-            halves.setdefault(key, _Half()).add(no, seg.seq, seg.flags, seg.payload)
+            conn = router.route(key, seg.flags)
+            conn.setdefault(key, _Half()).add(no, seg.seq, seg.flags, seg.payload)
     names = Pseudonyms()
-    for half in halves.values():
+    halves = [half for conn in router.conns for half in conn.values()]
+    for half in halves:
         half.build()
         names.know(half.stream)  # before any edit: a cut may come before the whole address
-    done: set[Key] = set()
-    for key in sorted(halves, key=lambda k: (k[1], k[3], k[0], k[2])):
-        if key in done:
+    done: set[int] = set()  # connections by their ports, as the pseudonyms are numbered:
+    for _, i in sorted(((k[1], k[3], k[0], k[2], i), i)
+                       for i, conn in enumerate(router.conns) for k in conn):  # fmt: skip
+        if i in done:
             continue
-        back = (key[2], key[3], key[0], key[1])
-        pair = [key] + ([back] if back in halves else [])
-        done.update(pair)
-        _edits_for(pair, halves, names)
+        done.add(i)
+        conn = router.conns[i]
+        _edits_for(sorted(conn, key=lambda k: (k[1], k[3], k[0], k[2])), conn, names)
     if first_link is None:
         raise MsnsniffError(damage[0] if damage else f"{src}: no packets to redact")
     ng = dst_name.endswith(".pcapng")
@@ -732,6 +775,7 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     joiner = _FragmentJoiner()
     comments: dict[int, str] = {}  # packet comments (the proxy's notes): kept, redacted
     unsupported = 0
+    again = _Router(router.conns)
     for no, ts, link, data in _until_damage(packet_records(src, comments), []):
         if link not in SUPPORTED_LINKS:  # (a pcapng interface of another link type)
             unsupported += 1
@@ -743,7 +787,7 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         whole, comment = joiner.add(link, data, comments.pop(no, None))
         if whole is None:
             continue  # a fragment: its datagram is written whole, once complete
-        new = _rewrite(link, whole, halves)
+        new = _rewrite(link, whole, again)
         packets += 1
         rewritten += new != data
         try:
@@ -758,7 +802,7 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
                          joiner.joined, joiner.held, unsupported,
                          damage[0] if damage else None,
-                         sum(half.cut for half in halves.values()))  # fmt: skip
+                         sum(half.cut for half in halves))  # fmt: skip
 
 
 class _FragmentJoiner:

@@ -912,3 +912,32 @@ def test_a_segment_from_before_the_stream_start_is_never_written_raw(tmp_path: P
     copy = out.read_bytes()
     assert b"SECRET" not in copy and ver in copy
     assert [getattr(r.frame, "line", None) for r in frames(out)] == [b"VER 1 MSNP8 CVR0"]
+
+
+@pytest.mark.parametrize("isn", [100, 500_000_000, 3_000_000_000])
+def test_a_port_reused_after_close_is_a_connection_of_its_own(tmp_path: Path, isn: int,
+                                                              capsys: Any) -> None:  # fmt: skip
+    """A client that connects again from the same port after both sides closed (a new SYN,
+    a new initial sequence number) had its bytes placed by the old connection's sequence
+    numbers: before the old stream's start they were not read, and with nothing to edit in
+    the old connection the packets were copied as they were, ticket and all; far past its
+    end they were written without their payload. The new SYN now opens a new connection,
+    redacted like any other, as `read` sees it."""
+    c, s = ("10.0.0.1", 3000), ("10.0.0.2", 1863)
+    src = tmp_path / "reuse.pcap"
+    with src.open("wb") as fh:
+        w = PcapWriter(fh)
+        first = TcpConversation(w, c, s)
+        first.open(1.0)
+        first.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        first.send(1.2, False, b"VER 1 MSNP8\r\n")
+        first.close(2.0)
+        again = TcpConversation(w, c, s, isn=(isn, 7000))
+        again.open(3.0)
+        again.send(3.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        again.send(3.2, True, b"USR 3 TWN S t=SECRETticket&p=SECRETprofile\r\n")
+        again.close(4.0)
+    out = redacted(tmp_path, src)
+    assert capsys.readouterr().err.endswith("1 secrets removed\n")
+    assert b"SECRET" not in out.read_bytes()
+    compare(frames(src), frames(out))
