@@ -186,10 +186,11 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
     result = Part(part)
     path = source
     tmp: tempfile.TemporaryDirectory[str] | None = None
+    redaction: list[str] = []  # what --redact did to packets, as `redact` says it
     try:
         if options.redact:
             try:
-                path, tmp = _redacted(source, result.messages)
+                path, tmp = _redacted(source, name, result.messages, redaction)
             except MsnsniffError as exc:  # this capture only: the others are still exported
                 result.messages.append(f"msnsniff: {exc}; left out (--redact exports only what "
                                        "it could redact)")  # fmt: skip
@@ -197,28 +198,31 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
         facts = _first_pass(path, options, result.messages, options.kind == ".parquet")
         writer = WRITERS[options.kind]
         result.frames = writer(path, name, part, options, facts, result.messages)
-        result.notes = facts.notes
+        result.notes = redaction + facts.notes
     finally:
         if tmp is not None:
             tmp.cleanup()
     return result
 
 
-def _redacted(source: Path, messages: list[str]
+def _redacted(source: Path, name: str, messages: list[str], notes: list[str]
               ) -> tuple[Path, tempfile.TemporaryDirectory[str]]:  # fmt: skip
     """A redacted copy of `source` (of a damaged one, of the packets before its damage,
-    which goes in `messages`, in `read`'s words)."""
+    which goes in `messages`, in `read`'s words); what the redaction did to packets beyond
+    names and secrets (left out, written without their payload...) goes in `notes`, as
+    `msnsniff redact` says it."""
     from msnsniff.capture.sources import file_kind
-    from msnsniff.redact import redact
+    from msnsniff.redact import redact, summary_notes
 
     if file_kind(source) == "transcript":
         raise MsnsniffError(f"{source}: --redact works on pcap and pcapng captures only")
     tmp = tempfile.TemporaryDirectory(prefix="msnsniff-redact-")
     out = Path(tmp.name) / "redacted.pcapng"
     with out.open("wb") as fh:
-        damage = redact(source, fh, out.name).damage
-    if damage is not None:
-        messages.append(f"msnsniff: {damage}")
+        summary = redact(source, fh, out.name)
+    if summary.damage is not None:
+        messages.append(f"msnsniff: {summary.damage}")
+    notes.extend(f"msnsniff: {name}: --redact: {note}" for note in summary_notes(summary))
     return out, tmp
 
 

@@ -283,6 +283,11 @@ class _Half:
     end: int | None = None  # where the stream stops: after it, a jump past MAX_HOLE
     cut: int = 0  # packets whose payload lay past `end`: written without it
     stray: bool = False  # a payload lay before position 0: not in `stream`, never written
+    top: int = 0  # where the bytes read so far end
+    late: list[tuple[int, int, int]] = field(default_factory=list)
+    """(packet number, stream position, bytes) of the payloads that came after both sides of
+    the connection had closed (`_Router`): redacted with the stream, but no reader decodes
+    them."""
 
     def add(self, no: int, seq: int, flags: int, payload: bytes) -> None:
         if flags & 0x02:  # SYN
@@ -299,6 +304,7 @@ class _Half:
                 self.stray = True  # mid-way, then a segment sent before): not read
             elif len(payload) > len(self.chunks.get(pos, b"")):
                 self.chunks[pos] = payload
+                self.top = max(self.top, pos + len(payload))
 
     def build(self) -> None:
         out = bytearray()
@@ -368,8 +374,9 @@ class _Router:
     def _closed(self, i: int) -> bool:
         return i in self._reset or len(self._fins.get(i, ())) == 2
 
-    def route(self, key: Key, flags: int) -> Conn:
-        """The connection of a segment from `key` with these TCP flags."""
+    def route(self, key: Key, flags: int) -> tuple[Conn, bool]:
+        """The connection of a segment from `key` with these TCP flags, and whether it came
+        after both sides had closed (a segment that opened a new connection did not)."""
         back = (key[2], key[3], key[0], key[1])
         i = self._current.get(key, self._current.get(back))
         if i is None or (flags & 0x02 and not flags & 0x10 and self._closed(i)):
@@ -379,11 +386,12 @@ class _Router:
                 self.conns.append({})
             self._current[back] = i
         self._current[key] = i
+        after = self._closed(i)
         if flags & 0x01:
             self._fins.setdefault(i, set()).add(key)
         if flags & 0x04:
             self._reset.add(i)
-        return self.conns[i]
+        return self.conns[i], after
 
 
 def _msnp_edits(c2s: _Half, s2c: _Half, names: Pseudonyms) -> None:
@@ -652,7 +660,7 @@ def _rewrite(link: int, data: bytes, router: _Router) -> bytes:
     where = ip_offset(link, data)
     if seg is None or where is None:
         return data
-    halves = router.route((seg.src, seg.sport, seg.dst, seg.dport), seg.flags)
+    halves, _ = router.route((seg.src, seg.sport, seg.dst, seg.dport), seg.flags)
     ip, version = where
     ihl = (data[ip] & 0x0F) * 4 if version == 4 else 40
     tcp = ip + ihl if version == 4 else _tcp_offset_v6(data, ip)
@@ -724,6 +732,8 @@ class RedactSummary:
     unsupported: int = 0  # packets of a link type msnsniff cannot read: not written
     damage: str | None = None  # where the input is damaged: the packets before it are written
     cut: int = 0  # packets before their stream or past a jump: written without their payload
+    late: tuple[int, ...] = ()  # packets with bytes after their connection closed: their numbers
+    late_bytes: int = 0  # and how many bytes they carried
 
 
 def _until_damage(records: Iterator[Record], damage: list[str]) -> Iterator[Record]:
@@ -752,8 +762,12 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         seg = tcp_segment(link, data, defrag)
         if seg is not None:
             key = (seg.src, seg.sport, seg.dst, seg.dport)
-            conn = router.route(key, seg.flags)
-            conn.setdefault(key, _Half()).add(no, seg.seq, seg.flags, seg.payload)
+            conn, after = router.route(key, seg.flags)
+            half = conn.setdefault(key, _Half())
+            top = half.top
+            half.add(no, seg.seq, seg.flags, seg.payload)
+            if after and half.top > top:  # (not a retransmission of bytes it had)
+                half.late.append((no, half.top - len(seg.payload), len(seg.payload)))
     names = Pseudonyms()
     halves = [half for conn in router.conns for half in conn.values()]
     for half in halves:
@@ -799,10 +813,13 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         except MsnsniffError as exc:  # a time the output cannot hold: say which packet
             raise MsnsniffError(f"{src}: packet {no}: {exc}") from exc
     writer.flush()
+    late = [(no, size) for half in halves for no, pos, size in half.late
+            if half.end is None or pos < half.end]  # (past a jump: `cut` counts them)
     return RedactSummary(packets, rewritten, len(names.accounts), len(names.secrets),
                          joiner.joined, joiner.held, unsupported,
                          damage[0] if damage else None,
-                         sum(half.cut for half in halves))  # fmt: skip
+                         sum(half.cut for half in halves),
+                         tuple(sorted(no for no, _ in late)), sum(size for _, size in late))
 
 
 class _FragmentJoiner:
@@ -915,17 +932,39 @@ def _or_last(no: int | None) -> int:
 
 def summary_text(summary: RedactSummary) -> str:
     """What a redaction did, in one line for stderr."""
-    text = (f"redacted {summary.packets} packets ({summary.rewritten} rewritten): "
-            f"{summary.accounts} accounts pseudonymised, {summary.secrets} secrets removed")
-    if summary.joined:
-        text += f"; {summary.joined} IP fragments written joined into whole packets"
+    joined = ([f"{summary.joined} IP fragments written joined into whole packets"]
+              if summary.joined else [])  # fmt: skip
+    return "; ".join([f"redacted {summary.packets} packets ({summary.rewritten} rewritten): "
+                      f"{summary.accounts} accounts pseudonymised, {summary.secrets} secrets "
+                      "removed", *joined, *summary_notes(summary)])  # fmt: skip
+
+
+def summary_notes(summary: RedactSummary) -> list[str]:
+    """The bytes a redaction could not place as they were (left out, written without their
+    payload, or past their connection's end), one clause each: `summary_text` ends with
+    them, `export --redact` says them per capture."""
+    notes = []
     if summary.dropped:
-        text += (f"; {summary.dropped} IP fragments of incomplete datagrams left out (their "
-                 "bytes could not be redacted)")
+        notes.append(f"{summary.dropped} IP fragments of incomplete datagrams left out (their "
+                     "bytes could not be redacted)")
     if summary.cut:
-        text += (f"; {summary.cut} packets before the start of their stream or after a sequence "
-                 "number jump written without their payload (not read, so not redacted)")
+        notes.append(f"{summary.cut} packets before the start of their stream or after a "
+                     "sequence number jump written without their payload (not read, so not "
+                     "redacted)")
+    if summary.late:
+        notes.append(f"{len(summary.late)} packets carried {summary.late_bytes} bytes after "
+                     f"both sides of their connection had closed ({_numbers(summary.late)}): "
+                     "redacted as the rest of its stream, though readers do not decode them")
     if summary.unsupported:
-        text += (f"; {summary.unsupported} packets of unsupported link types left out (their "
-                 "bytes could not be read, so not redacted)")
-    return text
+        notes.append(f"{summary.unsupported} packets of unsupported link types left out (their "
+                     "bytes could not be read, so not redacted)")
+    return notes
+
+
+def _numbers(packets: tuple[int, ...], shown: int = 5) -> str:
+    """`packet 7`, `packets 7, 9 and 12`, `packets 7, 9, 12, 15, 20 and 3 more`."""
+    if len(packets) == 1:
+        return f"packet {packets[0]}"
+    if len(packets) <= shown:
+        return f"packets {', '.join(map(str, packets[:-1]))} and {packets[-1]}"
+    return f"packets {', '.join(map(str, packets[:shown]))} and {len(packets) - shown} more"

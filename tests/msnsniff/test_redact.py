@@ -941,3 +941,45 @@ def test_a_port_reused_after_close_is_a_connection_of_its_own(tmp_path: Path, is
     assert capsys.readouterr().err.endswith("1 secrets removed\n")
     assert b"SECRET" not in out.read_bytes()
     compare(frames(src), frames(out))
+
+
+def _closed_then(path: Path, late: list[tuple[bool, int, bytes]]) -> None:
+    """A connection closed both ways, then segments (from the client?, sequence number
+    counted from its FIN's, payload) after it."""
+    from msnsniff.capture.write import ipv4_tcp_packet
+
+    c, s = ("10.0.0.1", 3000), ("10.0.0.2", 1863)
+    with path.open("wb") as fh:
+        w = PcapWriter(fh)
+        conv = TcpConversation(w, c, s)
+        conv.open(1.0)
+        conv.send(1.1, True, b"VER 1 MSNP8 CVR0\r\n")
+        conv.send(1.2, False, b"VER 1 MSNP8\r\n")
+        conv.send(1.3, True, b"USR 2 TWN I alice@example.com\r\n")
+        conv.close(2.0)
+        cseq, sseq = conv._seq
+        for n, (client, at, data) in enumerate(late):
+            a, b, seq, ack = (c, s, cseq, sseq) if client else (s, c, sseq, cseq)
+            w.write(3.0 + n, ipv4_tcp_packet(*a, *b, seq + at, ack, 0x18, data))
+
+
+def test_bytes_after_both_sides_closed_are_said_with_where(tmp_path: Path, capsys: Any) -> None:
+    """Bytes that came after a FIN each way (no new SYN) were redacted with their stream
+    and written, but not a word said, though no reader decodes them: redact and export
+    --redact now count them and name their packets, as for the other bytes they cannot
+    place as they were. A retransmission of bytes before the FIN is no such byte."""
+    src = tmp_path / "late.pcap"
+    _closed_then(src, [(True, 0, b"USR 3 TWN S t=SECRETticket&p=SECRETprofile\r\n"),
+                       (True, -32, b"USR 2 TWN I alice@example.com\r\n"),  # retransmitted
+                       (False, 0, b"USR 3 OK bob@example.com Bob 1 0\r\n")])  # fmt: skip
+    out = redacted(tmp_path, src)
+    err = capsys.readouterr().err
+    note = ("2 packets carried 78 bytes after both sides of their connection had closed "
+            "(packets 10 and 12): redacted as the rest of its stream, though readers do not "
+            "decode them")
+    assert err.endswith("; " + note + "\n")
+    copy = out.read_bytes()
+    assert b"SECRET" not in copy and b"@example.com" not in copy
+    assert copy.count(b"user2@example.invalid") == 1  # bob's line is written, redacted
+    assert main(["export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl")]) == 0
+    assert f"msnsniff: {src}: --redact: {note}\n" in capsys.readouterr().err
