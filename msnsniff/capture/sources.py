@@ -186,4 +186,4 @@ def _transcript(path: Path, section: int | None = None) -> Iterator[SourceEvent]
     from msnsniff.capture.transcript import read_transcript
 
     with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        yield from read_transcript(fh, path.name, section)
+        yield from read_transcript(fh, path.name, section, shown(path))

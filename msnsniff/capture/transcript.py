@@ -103,10 +103,14 @@ class TranscriptReader:
     """Turns transcript lines into stream chunks (a pure state machine over text lines).
 
     `section` (counted from 1) reads only the lines after that capture marker, up to the
-    next; without it every capture is read, a marker closing the connections before it."""
+    next; without it every capture is read, a marker closing the connections before it.
+    `name` names the flows (`NAME#N`); `where` the file in notes (`WHERE:LINE`), by default
+    `name`: the path as the user gave it, so two files of one name, or a pipe, are told
+    apart."""
 
-    def __init__(self, name: str, section: int | None = None) -> None:
+    def __init__(self, name: str, section: int | None = None, where: str | None = None) -> None:
         self.name = name
+        self.where = name if where is None else where
         self._conns: dict[str, _Conn] = {}
         self._count = 0
         self._pending: _Pending | None = None
@@ -257,7 +261,7 @@ class TranscriptReader:
                     f"{pending.first.split()[0]} declares {declared} payload bytes; the "
                     f"transcript's {len(body) - declared} further body bytes are dropped: "
                     f"{body[declared:declared + 40]!r}",
-                    f"{self.name}:{pending.lineno}",
+                    f"{self.where}:{pending.lineno}",
                 )
         if declared is not None:
             got = len(data) - len(pending.first.encode("utf-8", "surrogateescape")) - 2
@@ -266,14 +270,14 @@ class TranscriptReader:
                     f"the file ends at line {last_line} inside the payload of "
                     f"{pending.first.split()[0]}: {got} of its {declared} declared bytes "
                     "(the transcript is truncated)",
-                    f"{self.name}:{pending.lineno}",
+                    f"{self.where}:{pending.lineno}",
                     fatal=True,
                 )
             elif got != declared:
                 yield SourceNote(
                     f"{pending.first.split()[0]} declares {declared} payload bytes but the "
                     f"transcript gives {got}",
-                    f"{self.name}:{pending.lineno}",
+                    f"{self.where}:{pending.lineno}",
                 )
         conn = pending.conn
         offset = conn.offsets[pending.direction]
@@ -282,10 +286,12 @@ class TranscriptReader:
 
 
 def read_transcript(
-    lines: Iterable[str], name: str = "transcript", section: int | None = None
+    lines: Iterable[str], name: str = "transcript", section: int | None = None,
+    where: str | None = None,
 ) -> Iterator[SourceEvent]:
-    """Chunk events for every connection in a transcript (or in its `section`th capture)."""
-    return TranscriptReader(name, section).read(lines)
+    """Chunk events for every connection in a transcript (or in its `section`th capture);
+    `where` names the file in notes (by default `name`)."""
+    return TranscriptReader(name, section, where).read(lines)
 
 
 def captures(lines: Iterable[str]) -> list[str]:

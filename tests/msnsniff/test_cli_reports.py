@@ -326,7 +326,7 @@ def test_a_note_that_is_no_damage_leaves_the_exit_status_alone(tmp_path: Path,
     cut.write_bytes(Path(DEMO).read_bytes()[:3000])
     extra = ["-o", str(tmp_path / "x.jsonl")] if command == "export" else []
     status, _, err = run(command, *extra, str(src))
-    assert status == 0 and f"msnsniff: {src.name}:3: MSG declares 99 payload bytes" in err
+    assert status == 0 and f"msnsniff: {src}:3: MSG declares 99 payload bytes" in err
     status, _, err = run(command, *extra, str(cut))
     assert status == 2 and "(record 23, byte offset 2202)" in err
 
@@ -341,7 +341,7 @@ def test_a_transcript_cut_inside_a_payload_is_damage(tmp_path: Path, command: st
                    "MIME-Version: 1.0\n")
     extra = ["-o", str(tmp_path / "x.jsonl")] if command == "export" else []
     status, out, err = run(command, *extra, str(src))
-    assert status == 2 and (f"msnsniff: {src.name}:3: the file ends at line 4 inside the "
+    assert status == 2 and (f"msnsniff: {src}:3: the file ends at line 4 inside the "
                             "payload of MSG: 19 of its 99 declared bytes") in err
     if command == "read":
         assert "VER 1 MSNP8 CVR0" in out and "VER 1 MSNP8  [reply to #1]" in out

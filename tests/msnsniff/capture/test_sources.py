@@ -84,3 +84,31 @@ def test_damage_in_a_capture_given_as_a_pipe_is_named_by_the_pipe() -> None:
         os.close(read)
     assert err.getvalue() == (f"msnsniff: /dev/fd/{read}: truncated record: 784 bytes "
                               "announced, 782 present (record 23, byte offset 2202)\n")  # fmt: skip
+
+
+def test_a_transcript_note_names_the_file_as_given(tmp_path: Path) -> None:
+    """A transcript's notes named the file by its last component alone: two `x.txt` in two
+    directories gave the same `x.txt:3`, and a transcript given as a pipe was named after
+    the temporary copy (`63:3`). They are now named as given, like a pcap's damage."""
+    import os
+
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "x.txt").write_text(
+            "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nS: MSG Hotmail Hotmail 99\nabc\n")
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        assert main(["read", str(tmp_path / "a" / "x.txt"), str(tmp_path / "b" / "x.txt")]) == 2
+    assert [line.split(": the file ends")[0] for line in err.getvalue().splitlines()] == [
+        f"msnsniff: {tmp_path}/a/x.txt:3", f"msnsniff: {tmp_path}/b/x.txt:3"]
+    read, write = os.pipe()
+    os.write(write, b"C: VER 1 MSNP8 CVR0\nS: MSG Hotmail Hotmail 99\nabc\nC: OUT\n")
+    os.close(write)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            assert main(["read", f"/dev/fd/{read}"]) == 0
+    finally:
+        os.close(read)
+    assert err.getvalue() == (f"msnsniff: /dev/fd/{read}:2: MSG declares 99 payload bytes but "
+                              "the transcript gives 5\n")  # fmt: skip
