@@ -52,7 +52,8 @@ streams beyond 4 GiB need no special case.
   whose bytes completed the stream before it); RST ends both. Ended connections are
   forgotten, but their 4-tuple and final sequence numbers are remembered (bounded) so a
   late duplicate does not open a phantom stream, while a new SYN on the same ports (port
-  reuse) opens a new connection, ending the old one if it was still open.
+  reuse) opens a new connection, ending the old one if it was still open. Bytes past an
+  ended connection's end (no new SYN) are not decoded either, but a note says they came.
 
 Memory is proportional to open connections and their buffered out-of-order data.
 """
@@ -150,7 +151,9 @@ class Reassembler:
         self._waiting: dict[Key, _Conn] = {}
         self.deadline = INFINITY  # no wait can expire before this time (module docstring)
         self._conns: dict[Key, tuple[_Conn, int]] = {}
-        self._closed: dict[Key, int] = {}  # key -> final expected sequence of that direction
+        # key -> the final expected sequence of that direction, its flow (None once bytes
+        # that came after the end were said) and direction
+        self._closed: dict[Key, tuple[int, Flow | None, Direction]] = {}
         self._count = 0
         self.duplicates_after_close = 0
         # sequence space kept over all connections: out-of-order bytes, and one for each
@@ -200,9 +203,10 @@ class Reassembler:
             if not flags & SYN:
                 if not seg.payload:
                     return
-                final = self._closed.get(key)
-                if final is not None and abs(_delta(seg.seq, final)) < 1 << 24:
+                closed = self._closed.get(key)
+                if closed is not None and abs(_delta(seg.seq, closed[0])) < 1 << 24:
                     self.duplicates_after_close += 1
+                    self._after_end(key, closed, seg)
                     return
             entry = self._open(seg, key)
         conn, idx = entry
@@ -492,6 +496,23 @@ class Reassembler:
             f"flow {conn.flow.id}",
         ))  # fmt: skip
 
+    def _after_end(
+        self, key: Key, closed: tuple[int, Flow | None, Direction], seg: Segment
+    ) -> None:
+        """A segment of a connection that has ended (both FINs, or a reset): a retransmission
+        is passed over in silence, but bytes past the end are said, once per direction, as
+        they are not decoded (no new SYN opened a connection for them)."""
+        final, flow, direction = closed
+        if flow is None or _delta((seg.seq + len(seg.payload)) & MASK, final) <= 0:
+            return
+        self._closed[key] = (final, None, direction)
+        self._emit(SourceNote(
+            f"{len(seg.payload)} bytes ({direction.value}) came after the connection had ended "
+            "(a FIN each way, or a reset): not decoded (later ones in this direction are not "
+            "said)",
+            f"flow {flow.id}",
+        ))  # fmt: skip
+
     def _check_fin(self, conn: _Conn, half: _Half, ts: float | None) -> None:
         if half.done or half.fin is None or half.expected is None:
             return
@@ -536,6 +557,6 @@ class Reassembler:
             if self._conns.get(key, (None,))[0] is conn:
                 del self._conns[key]
             if half.expected is not None:
-                self._closed[key] = half.expected
+                self._closed[key] = (half.expected, conn.flow, half.direction)
         while len(self._closed) > CLOSED_MEMORY:
             del self._closed[next(iter(self._closed))]

@@ -164,6 +164,25 @@ def test_duplicate_after_fin_does_not_start_a_new_stream() -> None:
     assert r.duplicates_after_close == 1 and r.open_connections == 0
 
 
+def test_bytes_past_the_end_of_an_ended_connection_are_said_once() -> None:
+    """Bytes that came after a FIN each way, past where their direction ended, were dropped
+    with the retransmissions (counted, never said), so they vanished without a word; `redact`
+    now names them too. A note says so, once per direction; a retransmission stays silent."""
+    w = Wire()
+    events, r = run([*w.syn(), w.seg(C2S, 0, b"abc"), w.fin(C2S, 3), w.fin(S2C, 0),
+                     w.seg(C2S, 0, b"abc"),  # a retransmission: nothing to say
+                     w.seg(C2S, 4, b"late"), w.seg(C2S, 8, b"more"), w.seg(S2C, 1, b"xy")],
+                    finish=False)  # fmt: skip
+    notes = [(n.location, n.message) for n in events if isinstance(n, SourceNote)]
+    assert notes == [
+        ("flow 1", "4 bytes (c2s) came after the connection had ended (a FIN each way, or a "
+                   "reset): not decoded (later ones in this direction are not said)"),
+        ("flow 1", "2 bytes (s2c) came after the connection had ended (a FIN each way, or a "
+                   "reset): not decoded (later ones in this direction are not said)"),
+    ]  # fmt: skip
+    assert stream(events, C2S) == b"abc" and r.duplicates_after_close == 4
+
+
 def test_port_reuse_by_a_later_connection() -> None:
     first, second = Wire(cisn=100), Wire(cisn=777777)
     events, _ = run([*first.syn(), first.seg(C2S, 0, b"one"), first.fin(C2S, 3),
