@@ -110,7 +110,7 @@ def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
     """The captures in `paths`: each file one, a transcript marking several captures each
     of them (a file that cannot be read is one, for its reader to report; a pipe is read
     from the file `readable_copy` put its bytes in, under its own name)."""
-    from msnsniff.capture.transcript import CAPTURE_MARK, captures
+    from msnsniff.capture.transcript import BOM, CAPTURE_MARK, captures
 
     out: list[Capture] = []
     for given in map(str, paths):
@@ -118,7 +118,8 @@ def captures_of(paths: Iterable[str | Path]) -> list[Capture]:
         names: list[str] = []
         try:
             with open(path, "rb") as fh:
-                marked = fh.read(len(CAPTURE_MARK)) == CAPTURE_MARK.encode()
+                marked = fh.read(len(CAPTURE_MARK) + 3).removeprefix(BOM.encode()).startswith(
+                    CAPTURE_MARK.encode())
             if marked:
                 with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
                     names = captures(fh)

@@ -42,6 +42,8 @@ _LOG_BODY: Final = re.compile(r"^\s+\|[ ]?(.*)$")
 _CLOSE: Final = re.compile(r"^<o>")
 _LITERAL_CRLF: Final = "\\r\\n"
 _CMD_WORD: Final = re.compile(r"^([A-Z]{3}|\d{3})( |$)")
+BOM: Final = "\ufeff"
+"""What a Windows editor (Notepad) may put before a text file's first line: not part of it."""
 EXPORT_HEADER: Final = "# msnsniff export of "
 """The first line of `msnsniff export -o X.txt`: a transcript even when no frame follows (a
 filter that selected nothing, a capture of HTTP only)."""
@@ -51,7 +53,7 @@ CAPTURE_MARK: Final = EXPORT_HEADER
 
 def looks_like_transcript(head: bytes) -> bool:
     """True when the first bytes of a file read as a transcript of any supported layout."""
-    text = head.decode("utf-8", "replace")
+    text = head.decode("utf-8", "replace").removeprefix(BOM)
     if text.startswith(EXPORT_HEADER):
         return True
     for line in text.splitlines()[:400]:
@@ -133,6 +135,8 @@ class TranscriptReader:
         lineno = 0
         for lineno, raw_line in enumerate(lines, 1):
             line = raw_line.rstrip("\r\n")
+            if lineno == 1:
+                line = line.removeprefix(BOM)
             if line.startswith(CAPTURE_MARK):
                 self._marks += 1
                 if section is not None and self._marks > section:
@@ -297,5 +301,9 @@ def read_transcript(
 def captures(lines: Iterable[str]) -> list[str]:
     """The names of the captures an export marked in a transcript, in order (none: a
     transcript of one capture, or not an export)."""
-    return [line[len(CAPTURE_MARK) :].rstrip("\r\n") for line in lines
-            if line.startswith(CAPTURE_MARK)]  # fmt: skip
+    names = []
+    for n, line in enumerate(lines):
+        text = line.removeprefix(BOM) if n == 0 else line
+        if text.startswith(CAPTURE_MARK):
+            names.append(text[len(CAPTURE_MARK) :].rstrip("\r\n"))
+    return names

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from msnsniff.capture.sources import one_capture
+from msnsniff.capture.sources import captures_of, one_capture
 from msnsniff.cli import main
 from msnsniff.errors import MsnsniffError
 
@@ -112,3 +112,14 @@ def test_a_transcript_note_names_the_file_as_given(tmp_path: Path) -> None:
         os.close(read)
     assert err.getvalue() == (f"msnsniff: /dev/fd/{read}:2: MSG declares 99 payload bytes but "
                               "the transcript gives 5\n")  # fmt: skip
+
+
+def test_an_export_of_several_captures_saved_with_a_byte_order_mark_is_still_split(
+    tmp_path: Path,
+) -> None:
+    """An export of two captures, saved again by an editor that put a byte order mark first,
+    is still two captures, each read as its own."""
+    src = tmp_path / "two.txt"
+    src.write_text("\ufeff# msnsniff export of a\nC: VER 1 MSNP8 CVR0\n"
+                   "# msnsniff export of b\nC: VER 1 MSNP8 CVR0\n", encoding="utf-8")
+    assert [(c.name, c.section) for c in captures_of([src])] == [("a", 1), ("b", 2)]

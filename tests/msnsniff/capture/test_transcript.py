@@ -5,7 +5,7 @@ from __future__ import annotations
 from dissectors.api import Direction
 from dissectors.msnp.frames import CommandFrame, MalformedFrame
 from msnsniff.capture import FlowEnd, SourceNote, StreamChunk
-from msnsniff.capture.transcript import looks_like_transcript, read_transcript
+from msnsniff.capture.transcript import captures, looks_like_transcript, read_transcript
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession
 
@@ -164,3 +164,14 @@ def test_a_short_payload_before_the_next_capture_is_no_truncation() -> None:
     for section in (None, 1):
         notes = [e for e in read_transcript(text, "t", section) if isinstance(e, SourceNote)]
         assert [(n.location, n.fatal) for n in notes] == [("t:2", False)]
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it() -> None:
+    """A transcript saved by a Windows editor starts with a UTF-8 byte order mark: its first
+    line (`\\ufeffC: VER ...`) matched no layout and was dropped without a word, the login's
+    VER with it, and a file of one such line was not recognised as a transcript at all."""
+    text = "\ufeffC: VER 1 MSNP8 CVR0\r\nS: VER 1 MSNP8\r\n"
+    assert [c.data for c in chunks(text)] == [b"VER 1 MSNP8 CVR0\r\n", b"VER 1 MSNP8\r\n"]
+    assert looks_like_transcript("\ufeffC: VER 1 MSNP8 CVR0\r\n".encode())
+    marked = ["\ufeff# msnsniff export of a.pcap\n", "C: OUT\n", "# msnsniff export of b\n"]
+    assert captures(marked) == ["a.pcap", "b"]
