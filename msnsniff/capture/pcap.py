@@ -23,7 +23,7 @@ from typing import BinaryIO, Final
 from msnsniff.capture import SourceEvent, SourceNote
 from msnsniff.capture.packets import SUPPORTED_LINKS, Defragmenter, Segment, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
-from msnsniff.capture.sources import shown
+from msnsniff.capture.sources import compressed, shown
 from msnsniff.errors import MsnsniffError
 
 BLOCK: Final = 1 << 20
@@ -440,9 +440,10 @@ def packet_records(
     errors: list[SourceNote] = []
     try:
         with path.open("rb") as fh:
-            magic = fh.read(4)
+            head = fh.read(8)
     except OSError as exc:
         raise MsnsniffError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    magic = head[:4]
     if magic == b"\x0a\x0d\x0d\x0a":
         for recno, ts, link, data in _pcapng_records(path, errors, comments):
             yield recno, 0.0 if ts is None else ts, link, data  # a rewrite needs some time
@@ -477,7 +478,9 @@ def packet_records(
                 if len(r.buf) > r.pos:
                     _fatal(errors, path, "truncated record header", recno + 1, r.offset)
     else:
-        raise MsnsniffError(f"{path}: not a pcap or pcapng file")
+        hint = compressed(head)
+        raise MsnsniffError(f"{path}: not a pcap or pcapng file" + ("" if hint is None
+                                                                   else f": {hint}"))
     for note in errors:
         if note.fatal:  # (the others, an interface's link type, are for the dissecting read)
             raise MsnsniffError(f"{note.location}: {note.message}")

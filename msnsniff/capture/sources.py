@@ -10,12 +10,32 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from msnsniff.capture import SourceEvent
 from msnsniff.errors import MsnsniffError
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+
+
+COMPRESSED: Final = (  # (magic, how it is compressed, what decompresses it to stdout)
+    (b"\x1f\x8b", "gzip", "zcat"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstdcat"),
+    (b"\xfd7zXZ\x00", "xz", "xzcat"),
+    (b"BZh", "bzip2", "bzcat"),
+    (b"\x04\x22\x4d\x18", "lz4", "lz4cat"),
+)
+
+
+def compressed(head: bytes) -> str | None:
+    """What to say of a file whose first bytes are a compressor's (a `.pcap.gz`, which
+    Wireshark opens as it is): how to give it instead; None for any other file."""
+    for magic, how, tool in COMPRESSED:
+        if head.startswith(magic):
+            return (f"compressed with {how}: give it decompressed, through a pipe as in "
+                    f"`msnsniff read <({tool} FILE)`")
+    return None
 
 
 def detect_kind(head: bytes) -> str:
@@ -26,6 +46,9 @@ def detect_kind(head: bytes) -> str:
         return "pcap"
     if head[:4] == PCAPNG_MAGIC:
         return "pcapng"
+    hint = compressed(head)
+    if hint is not None:  # (before the transcript test: bytes of bzip2 may read as text)
+        raise MsnsniffError(f"not a pcap, pcapng or transcript file: {hint}", offset=0)
     if looks_like_transcript(head):
         return "transcript"
     if not head:

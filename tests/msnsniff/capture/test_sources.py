@@ -123,3 +123,26 @@ def test_an_export_of_several_captures_saved_with_a_byte_order_mark_is_still_spl
     src.write_text("\ufeff# msnsniff export of a\nC: VER 1 MSNP8 CVR0\n"
                    "# msnsniff export of b\nC: VER 1 MSNP8 CVR0\n", encoding="utf-8")
     assert [(c.name, c.section) for c in captures_of([src])] == [("a", 1), ("b", 2)]
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    (["read"], "not a pcap, pcapng or transcript file: "),
+    (["redact"], "not a pcap or pcapng file: "),
+])  # fmt: skip
+def test_a_compressed_capture_is_named_as_one(tmp_path: Path, command: list[str],
+                                              said: str) -> None:  # fmt: skip
+    """A `.pcap.gz` (which Wireshark opens as it is) was 'not a pcap, pcapng or transcript
+    file (unrecognised first bytes)', as if it were no capture at all; it is now said to be
+    compressed, with how to give it (the pipe the README describes)."""
+    import gzip
+
+    demo = Path(__file__).parents[3] / "captures" / "msnp8_demo.pcap"
+    src = tmp_path / "demo.pcap.gz"
+    src.write_bytes(gzip.compress(demo.read_bytes()))
+    extra = [str(tmp_path / "out.pcap")] if command == ["redact"] else []
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        assert main([*command, str(src), *extra]) == 2
+    assert err.getvalue().startswith(
+        f"msnsniff: {src}: {said}compressed with gzip: give it decompressed, through a pipe "
+        "as in `msnsniff read <(zcat FILE)`")  # fmt: skip
