@@ -64,6 +64,7 @@ from msnsniff.capture.packets import (
     Defragmenter,
     fragment_of,
     ip_offset,
+    pppoe_length_at,
     tcp_segment,
 )
 from msnsniff.capture.write import internet_checksum
@@ -706,7 +707,19 @@ def _rewrite(link: int, data: bytes, router: _Router) -> bytes:
         struct.pack_into("!H", ip_head, 10, internet_checksum(bytes(ip_head[:ihl])))
     else:
         struct.pack_into("!H", ip_head, 4, len(ip_head) - 40 + tcp_len)
-    return data[:ip] + bytes(ip_head) + bytes(header) + payload
+    return _link_length(link, data[:ip], len(ip_head) + tcp_len) + bytes(ip_head) + bytes(
+        header) + payload
+
+
+def _link_length(link: int, head: bytes, datagram: int) -> bytes:
+    """The link-layer headers before an IP datagram now `datagram` bytes long: a PPPoE
+    session header counts it (with its PPP protocol), so it is set too."""
+    at = pppoe_length_at(link, head + b"\x45")  # (a byte of IP, for the header walk)
+    if at is None:
+        return head
+    out = bytearray(head)
+    struct.pack_into("!H", out, at, datagram + 2)
+    return bytes(out)
 
 
 def _tcp_offset_v6(data: bytes, ip: int) -> int:
@@ -893,7 +906,7 @@ def _with_lengths(link: int, packet: bytes) -> bytes:
         struct.pack_into("!H", out, ip + 10, internet_checksum(bytes(out[ip : ip + ihl])))
     else:
         struct.pack_into("!H", out, ip + 4, len(out) - ip - 40)
-    return bytes(out)
+    return _link_length(link, bytes(out[:ip]), len(out) - ip) + bytes(out[ip:])
 
 
 def _edits_for(pair: list[Key], halves: Mapping[Key, _Half], names: Pseudonyms) -> None:

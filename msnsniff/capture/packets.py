@@ -1,9 +1,10 @@
 """Link, network and transport headers to TCP segments, with plain `struct` on the hot path.
 
 Supported link types: Ethernet (1), BSD loopback (0 NULL and 108 LOOP), raw IP (101, 12, 14,
-228 IPv4, 229 IPv6), Linux cooked v1 (113) and v2 (276); 802.1Q / 802.1ad VLAN tags (after
-an Ethernet or a cooked header); IPv4 (options skipped) and IPv6 (hop-by-hop, routing and
-destination-option headers skipped).
+228 IPv4, 229 IPv6), Linux cooked v1 (113) and v2 (276); 802.1Q / 802.1ad VLAN tags and
+PPPoE sessions (a DSL line's traffic, captured on its Ethernet side) after an Ethernet or a
+cooked header; IPv4 (options skipped) and IPv6 (hop-by-hop, routing and destination-option
+headers skipped).
 IP fragments are put back together by a `Defragmenter` when the caller passes one (without
 it a first IPv4 fragment reads as a short segment and the others are not TCP). Anything
 else is not TCP and returns None.
@@ -30,6 +31,8 @@ RAW_LINKS: Final = frozenset({101, 12, 14, 228, 229})
 SUPPORTED_LINKS: Final = frozenset({ETH, NULL, LOOP, SLL, SLL2}) | RAW_LINKS
 
 _VLAN: Final = (0x8100, 0x88A8, 0x9100)
+PPPOE: Final = 0x8864  # a PPPoE session frame: 6 bytes of PPPoE, 2 of PPP protocol, then IP
+_PPP_IP: Final = {0x0021: 4, 0x0057: 6}  # PPP protocol -> IP version
 _IPV6_SKIP: Final = frozenset({0, 43, 60})
 
 FIN: Final = 0x01
@@ -88,7 +91,26 @@ def ip_offset(link: int, data: bytes) -> tuple[int, int] | None:
         return off, 4
     if ethertype == 0x86DD:
         return off, 6
+    if ethertype == PPPOE and len(data) >= off + 8:  # (after the common cases: no cost there)
+        version = _PPP_IP.get(data[off + 6] << 8 | data[off + 7], 0)
+        return (off + 8, version) if version else None
     return None
+
+
+def pppoe_length_at(link: int, data: bytes) -> int | None:
+    """Where a PPPoE session frame's length field is (the PPP protocol and the IP datagram
+    it counts), for a rewrite that changes the datagram's length; None for any other frame."""
+    where = ip_offset(link, data)
+    if where is None or link not in (ETH, SLL, SLL2) or where[0] < 8:
+        return None
+    ip = where[0]
+    if link == SLL2:
+        outer = _U16(data, 0)[0]
+        tagged = ip - 28 > 0  # VLAN tags between the cooked header and the PPPoE one
+        ethertype = _U16(data, ip - 10)[0] if tagged else outer
+    else:
+        ethertype = _U16(data, ip - 10)[0]
+    return ip - 4 if ethertype == PPPOE and _U16(data, ip - 2)[0] in _PPP_IP else None
 
 
 MAX_DATAGRAM: Final = 65535 + 40  # an IPv6 payload of 65535 bytes after its header

@@ -983,3 +983,32 @@ def test_bytes_after_both_sides_closed_are_said_with_where(tmp_path: Path, capsy
     assert copy.count(b"user2@example.invalid") == 1  # bob's line is written, redacted
     assert main(["export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl")]) == 0
     assert f"msnsniff: {src}: --redact: {note}\n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("link", ["ethernet", "sll2"])
+def test_pppoe_frames_are_redacted_with_their_pppoe_length(tmp_path: Path, link: str) -> None:
+    """A capture taken on a DSL line's Ethernet side has its IP inside PPPoE sessions:
+    nothing was read (no frame, no word), and a rewrite must keep PPPoE's own length field,
+    which counts the datagram, in step with the redacted datagram's."""
+    import struct
+
+    demo = ROOT / "captures" / "msnp8_demo.pcap"
+    frames_in = []
+    for _no, ts, _link, data in packet_records(demo):
+        ip = data[14:]
+        pppoe = b"\x11\x00\x12\x34" + struct.pack("!H", len(ip) + 2) + b"\x00\x21" + ip
+        frames_in.append((ts, data[:12] + b"\x88\x64" + pppoe if link == "ethernet" else
+                          struct.pack("!HHIHBB8s", 0x8864, 0, 1, 1, 0, 6, b"\x02" * 8) + pppoe))
+    src = tmp_path / "pppoe.pcap"
+    with src.open("wb") as fh:
+        w = PcapWriter(fh, linktype=1 if link == "ethernet" else 276)
+        for ts, frame in frames_in:
+            w.write(ts, frame)
+    before = frames(src)
+    assert len(before) == len(frames(demo))
+    out = redacted(tmp_path, src)
+    compare(before, frames(out))
+    start = 14 if link == "ethernet" else 20
+    for _no, _ts, _link, data in packet_records(out):
+        (length,) = struct.unpack_from("!H", data, start + 4)
+        assert length == len(data) - start - 6

@@ -78,6 +78,15 @@ def relink(frame: bytes, link: str) -> bytes:
         return struct.pack("!I", 2) + ip
     if link == "vlan":
         return frame[:12] + b"\x81\x00\x00\x07" + frame[12:]
+    pppoe = b"\x11\x00\x12\x34" + struct.pack("!H", len(ip) + 2) + b"\x00\x21"  # session, IPv4
+    if link == "pppoe":
+        return frame[:12] + b"\x88\x64" + pppoe + ip
+    if link == "vlan pppoe":
+        return frame[:12] + b"\x81\x00\x00\x07\x88\x64" + pppoe + ip
+    if link == "sll pppoe":
+        return struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, 0x8864) + pppoe + ip
+    if link == "sll2 pppoe":
+        return struct.pack("!HHIHBB8s", 0x8864, 0, 1, 1, 0, 6, b"\x02" * 8) + pppoe + ip
     tag = b"\x00\x07\x08\x00"  # VLAN 7, then IPv4
     if link == "sll vlan":  # libpcap puts a VLAN tag back after the cooked header too
         return struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, 0x8100) + tag + ip
@@ -89,7 +98,8 @@ def relink(frame: bytes, link: str) -> bytes:
 @pytest.mark.parametrize(
     ("link", "linktype"),
     [("sll", 113), ("sll2", 276), ("raw", 101), ("null", 0), ("loop", 108), ("vlan", 1),
-     ("sll vlan", 113), ("sll2 vlan", 276)],
+     ("sll vlan", 113), ("sll2 vlan", 276), ("pppoe", 1), ("vlan pppoe", 1),
+     ("sll pppoe", 113), ("sll2 pppoe", 276)],
 )
 def test_link_types(tmp_path: Path, link: str, linktype: int) -> None:
     path = tmp_path / "x.pcap"
