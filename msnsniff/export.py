@@ -326,9 +326,15 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
                   messages: list[str]) -> int:  # fmt: skip
     from msnsniff.capture.pcap import packet_records
     from msnsniff.capture.sources import file_kind
+    from msnsniff.capture.write import PcapngWriter
 
-    if file_kind(path) == "transcript":
-        raise MsnsniffError(f"{name}: a transcript has no packets to export as pcapng")
+    if file_kind(path) == "transcript":  # this capture only: the others are still exported,
+        # and it leaves an empty section, so even an export of transcripts alone is a pcapng
+        messages.append(f"msnsniff: {name}: a transcript has no packets to export as pcapng; "
+                        "left out")  # fmt: skip
+        with part.open("wb") as fh:
+            PcapngWriter(fh)
+        return 0
     findings = _by_frame(facts.findings)
     flows: set[tuple[str | None, str | None]] = set()
     ends: dict[tuple[str, str, str], list[tuple[int, str]]] = {}

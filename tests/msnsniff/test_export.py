@@ -708,3 +708,24 @@ def test_pcapng_keeps_the_packet_comments_of_the_capture(tmp_path: Path) -> None
     kept = [c for _, c in _pcapng_packets(png) if c]
     assert any("script changed PNG" in c for c in kept), kept
     assert not any("in XFR" in c and "main#" in c for c in kept), kept  # the DS flow: out
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_transcript_among_the_captures_of_a_pcapng_export_is_left_out_alone(
+    tmp_path: Path, jobs: str
+) -> None:
+    """A transcript has no packets for a .pcapng: it stopped the whole export, so the other
+    captures' packets were thrown away and no file was written. It is now left out alone,
+    said (exit 2, as for any capture not exported whole), and the others are written."""
+    text = tmp_path / "t.txt"
+    text.write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\n")
+    target = tmp_path / "out.pcapng"
+    status, _, err = run("export", "-j", jobs, str(text), str(CHAT), "-o", str(target))
+    assert status == 2
+    assert f"msnsniff: {text}: a transcript has no packets to export as pcapng; left out" in err
+    assert err.endswith(f"msnsniff: exported 96 frames of 2 captures to {target}\n")
+    status, out, _ = run("read", "-T", "jsonl", str(target))
+    assert status == 0 and len(out.splitlines()) == 96  # the chat capture's frames
+    alone = tmp_path / "alone.pcapng"
+    assert run("export", str(text), "-o", str(alone))[0] == 2
+    assert run("read", "-T", "none", str(alone))[0] == 0  # a valid, empty pcapng
