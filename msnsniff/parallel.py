@@ -84,6 +84,9 @@ class WorkerSummary:
     undissected_bytes: int = 0
     undissected_flows: int = 0
     notes: list[SourceNote] = field(default_factory=list)
+    note_keys: list[int] = field(default_factory=list)
+    """Per note, the record key (as the lines': `Position`) at which it came, so the parent
+    says every worker's notes in the order one process meets them."""
     error: str | None = None
     peak_rss: int = 0  # bytes
 
@@ -235,12 +238,18 @@ def _work(
             keys[r.no] = record_no
         add(view.add(records))
 
+    notes = session.notes
+    note_keys = summary.note_keys
+
     try:
         with batch_collector():  # the parent's: inherited when forked, not when spawned
             for event in reader(path, partition=(share, jobs), position=position):
                 records = analysis.push(event)
                 if records:
                     collect(records)
+                if len(notes) != len(note_keys):  # (rare: a note came with this event)
+                    note_keys.extend([position.record << 1 | position.phase]
+                                     * (len(notes) - len(note_keys)))  # fmt: skip
                 if len(pending.keys) >= BATCH or position.record - last_sent >= QUIET_RECORDS:
                     conn.send(pending.take())
                     last_sent = position.record
@@ -253,10 +262,18 @@ def _work(
     summary.frames = session.frames
     summary.undissected_bytes = session.undissected_bytes
     summary.undissected_flows = session.undissected_flows
-    summary.notes = session.notes
+    summary.notes = notes  # those after the last event come at its end, in their order:
+    note_keys.extend([(position.record + 1) << 1] * (len(notes) - len(note_keys)))
     summary.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     conn.send(summary)
     conn.close()
+
+
+def _flow_number(location: str) -> int:
+    """The flow a note is about, as one process meets their notes at one record: the
+    connections in the order they opened (a flow is the number of its opening packet)."""
+    word = location.removeprefix("flow ").partition("/")[0]
+    return int(word) if location.startswith("flow ") and word.isdigit() else 0
 
 
 def _fetcher(
@@ -586,10 +603,13 @@ def read_parallel(
                 if proc.is_alive():
                     proc.terminate()
     notes: list[SourceNote] = []
-    for summary in done:
-        for note in summary.notes:
-            if note not in notes:
-                notes.append(note)
+    for *_order, note in sorted(  # (worker and index: unique, so notes are never compared)
+        (key, _flow_number(note.location), w, at, note)
+        for w, summary in enumerate(done) for at, (key, note) in enumerate(
+            zip(summary.note_keys, summary.notes, strict=True))
+    ):  # fmt: skip
+        if note not in notes:
+            notes.append(note)
     errors = {s.error for s in done if s.error is not None}
     return ReadResult(
         frames=sum(s.frames for s in done),

@@ -282,3 +282,33 @@ def test_a_fin_after_a_hole_seen_from_one_side_ends_by_time_in_parallel_too(
     gap_at = next(i for i, line in enumerate(lines) if "GAP" in line)
     assert 3 < gap_at < len(lines) - 3, one  # (amid the other connection's frames)
     assert _read("-j", "2", "-T", "text", str(path)) == (status, one, err)
+
+
+def test_notes_of_several_workers_come_in_the_order_one_process_says_them(
+    tmp_path: Path,
+) -> None:
+    """Each worker's notes were said one worker after the other, so notes about flows that
+    two workers read (bytes after each of four connections ended, sent in the reverse
+    order) came in another order with -j 2 than with -j 1. Each note now carries the record
+    it came at, and the parent says them all in that order."""
+    from msnsniff.capture.write import ipv4_tcp_packet
+
+    src = tmp_path / "late.pcap"
+    with src.open("wb") as fh:
+        w = PcapWriter(fh)
+        convs = []
+        for i in range(4):
+            conv = TcpConversation(w, ("10.0.0.1", 3000 + i), ("10.0.0.2", 1863))
+            conv.open(1.0 + i)
+            conv.send(1.1 + i, True, b"VER 1 MSNP8 CVR0\r\n")
+            conv.close(1.5 + i)
+            convs.append(conv)
+        for i, conv in enumerate(reversed(convs)):
+            seq, ack = conv._seq
+            w.write(10.0 + i, ipv4_tcp_packet(*conv.client, *conv.server, seq, ack, 0x18,
+                                              b"LATE %d\r\n" % i))  # fmt: skip
+    one = _read("-j", "1", str(src))
+    assert [line.split(":")[1] for line in one[2].splitlines()] == [
+        " flow 22", " flow 15", " flow 8", " flow 1"]
+    for jobs in ("2", "3"):
+        assert _read("-j", jobs, str(src)) == one
