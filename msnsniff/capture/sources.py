@@ -207,7 +207,11 @@ def open_source(path: str | Path, section: int | None = None) -> Iterator[Source
 
 
 def _transcript(path: Path, section: int | None = None) -> Iterator[SourceEvent]:
-    from msnsniff.capture.transcript import read_transcript
+    from msnsniff.capture.transcript import read_transcript, text_encoding
 
-    with path.open("r", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    with path.open("rb") as raw:
+        encoding = text_encoding(raw.read(2))
+    errors = "surrogateescape" if encoding == "utf-8" else "replace"  # (bytes kept as bytes
+    # only where they are the wire's: UTF-8)
+    with path.open("r", encoding=encoding, errors=errors, newline="") as fh:
         yield from read_transcript(fh, path.name, section, shown(path))

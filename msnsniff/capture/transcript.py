@@ -51,9 +51,18 @@ CAPTURE_MARK: Final = EXPORT_HEADER
 """The line that starts each capture's part of an export (`# msnsniff export of NAME`)."""
 
 
+def text_encoding(head: bytes) -> str:
+    """How a transcript whose file starts with `head` is encoded: UTF-16 when it starts with
+    that byte order mark (Windows PowerShell's `>` writes it), else UTF-8."""
+    return "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+
+
 def looks_like_transcript(head: bytes) -> bool:
     """True when the first bytes of a file read as a transcript of any supported layout."""
-    text = head.decode("utf-8", "replace").removeprefix(BOM)
+    encoding = text_encoding(head)
+    if encoding != "utf-8":  # (an odd cut at the end of `head` costs one character)
+        head = head[: len(head) & ~1]
+    text = head.decode(encoding, "replace").removeprefix(BOM)
     if text.startswith(EXPORT_HEADER):
         return True
     for line in text.splitlines()[:400]:

@@ -146,3 +146,20 @@ def test_a_compressed_capture_is_named_as_one(tmp_path: Path, command: list[str]
     assert err.getvalue().startswith(
         f"msnsniff: {src}: {said}compressed with gzip: give it decompressed, through a pipe "
         "as in `msnsniff read <(zcat FILE)`")  # fmt: skip
+
+
+def test_a_utf16_transcript_reads_as_its_utf8_twin(tmp_path: Path) -> None:
+    """Windows PowerShell's `>` writes text as UTF-16 with a byte order mark: such a
+    transcript was 'not a pcap, pcapng or transcript file'. It now reads as the same text
+    in UTF-8 does (the wire bytes are UTF-8, as MSNP's are)."""
+    text = "C: VER 1 MSNP8 CVR0\r\nS: VER 1 MSNP8\r\nC: REA 2 a@b.c Z%C3%BC\r\n"
+    utf8, utf16 = tmp_path / "a.txt", tmp_path / "b.txt"
+    utf8.write_bytes(text.encode())
+    utf16.write_bytes(text.encode("utf-16"))  # (little-endian here, with its mark)
+    outs = []
+    for path in (utf8, utf16):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["read", "-T", "jsonl", str(path)]) == 0
+        outs.append(out.getvalue().replace(path.name, "X"))
+    assert outs[0] == outs[1] and outs[0].count("\n") == 3
