@@ -109,7 +109,11 @@ def readable_copy(path: str) -> str:
     temporary file holding all it gave, removed at exit: a capture is opened several times
     (its first bytes say its kind, then it is read; export and redact read it twice, -j N in
     several processes), and a pipe gives its bytes once, so the first look ate what the
-    reader then missed ('not a pcap, pcapng or transcript file' of a valid capture)."""
+    reader then missed ('not a pcap, pcapng or transcript file' of a valid capture). `-` is
+    standard input, as in tshark's and tcpdump's `-r -`."""
+    given = path
+    if path == "-":
+        path = "/dev/stdin"
     try:
         info = os.stat(path)
         if not stat.S_ISFIFO(info.st_mode):
@@ -125,7 +129,7 @@ def readable_copy(path: str) -> str:
     except OSError:
         return path
     _COPIES[key] = copy
-    _GIVEN[copy] = path
+    _GIVEN[copy] = given
     return copy
 
 

@@ -163,3 +163,23 @@ def test_a_utf16_transcript_reads_as_its_utf8_twin(tmp_path: Path) -> None:
             assert main(["read", "-T", "jsonl", str(path)]) == 0
         outs.append(out.getvalue().replace(path.name, "X"))
     assert outs[0] == outs[1] and outs[0].count("\n") == 3
+
+
+def test_a_dash_is_standard_input_as_in_tshark() -> None:
+    """`zcat x.pcap.gz | msnsniff read -` (tshark's and tcpdump's `-r -`) said '-: cannot
+    read: No such file or directory'. `-` is now standard input, copied like any pipe, and
+    named `-` in what is said about it."""
+    import subprocess
+    import sys
+
+    demo = Path(__file__).parents[3] / "captures" / "msnp8_demo.pcap"
+    whole = subprocess.run([sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", str(demo)],
+                           capture_output=True, check=True).stdout  # fmt: skip
+    got = subprocess.run([sys.executable, "-m", "msnsniff", "read", "-T", "jsonl", "-"],
+                         input=demo.read_bytes(), capture_output=True)  # fmt: skip
+    assert got.returncode == 0 and got.stdout == whole and whole.count(b"\n") == 63
+    cut = subprocess.run([sys.executable, "-m", "msnsniff", "read", "-T", "none", "-"],
+                         input=demo.read_bytes()[:3000], capture_output=True)  # fmt: skip
+    assert cut.returncode == 2 and cut.stderr == (
+        b"msnsniff: -: truncated record: 784 bytes announced, 782 present (record 23, byte "
+        b"offset 2202)\n")
