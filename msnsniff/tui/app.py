@@ -713,8 +713,10 @@ class MsnsniffApp(App[int]):
         self.screen.set_focus(self.query_one("#filter-input", Input))  # now: see BINDINGS
 
     def action_focus_stream(self) -> None:
-        """Escape: close the search box and give the keys to the stream, now (the keys typed
-        behind Escape are on their way: see `action_search`)."""
+        """Escape: close the search box, put the filter in force back in the filter bar (text
+        typed there and not applied is dropped, its error too), and give the keys to the
+        stream, now (the keys typed behind Escape are on their way: see `action_search`)."""
+        self.query_one(FilterBar).revert()
         search = self.query_one("#search", Input)
         search.remove_class("-shown")
         search.display = False  # as `action_search` set it, or the box stayed on screen

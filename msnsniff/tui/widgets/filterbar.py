@@ -34,6 +34,10 @@ class FilterBar(Vertical):
             self.text = text
             self.display = display
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied = ""  # the filter in force, as the bar shows it again on Escape
+
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == "
                           "\"ADD\"   (Enter applies, empty clears)", id="filter-input")
@@ -42,22 +46,31 @@ class FilterBar(Vertical):
     def set_text(self, text: str) -> None:
         self.query_one(Input).value = text
 
-    def apply(self, text: str) -> bool:
-        """Apply `text` (empty: no filter); False when it does not compile (said inline)."""
+    def revert(self) -> None:
+        """Show the filter in force again (empty if none), and no error: Escape leaves the
+        bar, and text that was not applied (a mistake, or an edit) would pass for the
+        filter that is, as Wireshark's bar never lets it."""
+        self.set_text(self.applied)
+        self._clear_error()
+
+    def _clear_error(self) -> None:
         error = self.query_one("#filter-error", Static)
-        text = text.strip()
-        if not text:
-            error.update("")
-            error.remove_class("-shown")
-            self.post_message(self.Applied("", None))
-            return True
-        try:
-            display = compile_filter(text)
-        except MsnsniffError as exc:
-            error.update(Text(str(exc), style="red"))
-            error.add_class("-shown")
-            return False
         error.update("")
         error.remove_class("-shown")
+
+    def apply(self, text: str) -> bool:
+        """Apply `text` (empty: no filter); False when it does not compile (said inline)."""
+        text = text.strip()
+        display = None
+        if text:
+            try:
+                display = compile_filter(text)
+            except MsnsniffError as exc:
+                error = self.query_one("#filter-error", Static)
+                error.update(Text(str(exc), style="red"))
+                error.add_class("-shown")
+                return False
+        self._clear_error()
+        self.applied = text
         self.post_message(self.Applied(text, display))
         return True

@@ -639,6 +639,39 @@ def test_filter_bad_filter_fold_and_unanswered() -> None:
     asyncio.run(main())
 
 
+def test_escape_from_the_filter_bar_shows_the_filter_in_force() -> None:
+    """A mistake (or an edit not applied) typed in the bar and left with Escape: the bar
+    shows the filter that is applied again, the error goes, and the rows are unchanged."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            errors = error_numbers("server_list_changes")
+            box = app.query_one("#filter-input", Input)
+            error = app.query_one("#filter-error", Static)
+            await pilot.press("f", *"msnp.error", "enter")
+            await scanned(app, pilot)
+            await pilot.press("f", "ctrl+u", *"msnp.cmd ==", "enter")
+            await pilot.pause(0.2)
+            assert "^" in str(error.render())
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            assert box.value == "msnp.error"
+            assert str(error.render()) == ""
+            assert app.focused is stream
+            assert stream.rows is not None and list(stream.rows) == errors
+            # an edit left unapplied goes too; with no filter the bar is empty again
+            app.apply_filter("")
+            await scanned(app, pilot)
+            await pilot.press("f", *"msnp.cmd", "escape")
+            await pilot.pause(0.1)
+            assert box.value == ""
+            assert stream.rows is None
+
+    asyncio.run(main())
+
+
 def test_fold_search_bookmarks_help_and_tabs() -> None:
     async def main() -> None:
         app = app_for("server_login_msnp8")
@@ -1360,7 +1393,8 @@ def test_escape_typed_ahead_in_a_box_closes_it_in_its_turn() -> None:
             for key in ("f", "m", "s", "escape", "down", "down"):
                 app.post_message(events.Key(key, key if len(key) == 1 else None))
             await pilot.pause(0.3)
-            assert app.query_one("#filter-input", Input).value == "ms"
+            # (Escape shows the filter in force again: none, not the "ms" typed)
+            assert app.query_one("#filter-input", Input).value == ""
             assert app.focused is stream and stream.selected == stream.number_at(2)
             for key, char in (("slash", None), ("x", "x"), ("alt+z", "z"), ("alt+j", "j")):
                 app.post_message(events.Key(key, char))
