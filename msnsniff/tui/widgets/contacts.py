@@ -222,7 +222,9 @@ class ContactsView(Widget):
     }
     ContactsView #contacts-marks {
         width: 1fr;
-        padding: 1 2;
+        padding: 1 2 0 2;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         color: $text-muted;
     }
     ContactsView #contacts-body {
@@ -256,6 +258,15 @@ class ContactsView(Widget):
     }
     ContactsView.-stacked #contacts-account {
         width: 1fr;
+    }
+    ContactsView.-stacked #contacts-account #label {
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    ContactsView.-stacked #contacts-marks {
+        width: auto;
+        padding: 0 0 0 1;
     }
     """
 
@@ -302,8 +313,17 @@ class ContactsView(Widget):
                      id="contacts-empty")  # fmt: skip
 
     def on_resize(self, event: events.Resize) -> None:
-        """Below STACK_BELOW columns the timeline takes the width, the lists go under it."""
-        self.set_class(event.size.width < STACK_BELOW, "-stacked")
+        """Below STACK_BELOW columns the timeline takes the width, the lists go under it, and
+        the account picker and the A/B marks share one line: the picker without its border,
+        the account cut short, the marks without "(first)" or "(cursor)" (at 40 columns the
+        bordered picker wrapped the account, the marks wrapped beside it, and the four lines
+        they took left a 12-line terminal no timeline)."""
+        stacked = event.size.width < STACK_BELOW
+        if stacked != self.has_class("-stacked"):
+            self.set_class(stacked, "-stacked")
+            self.query_one("#contacts-account", Select).compact = stacked
+            self._shown = None  # the marks are written for the layout
+            self._show()
 
     def on_mount(self) -> None:
         table = self._table
@@ -435,12 +455,17 @@ class ContactsView(Widget):
         self.query_one("#contacts-state", Static).update(render_lists(state))
         a, b = self._state(pair[0]), self._state(pair[1])
         self.query_one("#contacts-diff", Static).update(render_list_diff(diff_states(a, b), a, b))
-        label = Text()
+        # beside the bordered picker, one line each (one line they wrapped at 80 columns and
+        # made the bar a line taller); under it (`on_resize`), both short on its one line
+        short = self.has_class("-stacked")
+        marks = []
         for name, row, marked in (("A", pair[0], self._mark_a), ("B", pair[1], self._mark_b)):
             change = self._changes[row]
             version = "-" if change.version is None else str(change.version)
             how = "marked" if marked is not None else ("first" if name == "A" else "cursor")
-            label.append(f"{name} ", "bold").append(f"v{version} #{change.frame} ({how})  ")
+            marks.append(Text.assemble((f"{name} ", "bold"), f"v{version} #{change.frame}",
+                                       "" if short else f" ({how})"))  # fmt: skip
+        label = Text(" " if short else "\n").join(marks)
         self.query_one("#contacts-marks", Static).update(label)
 
     # -- events -----------------------------------------------------------------------------

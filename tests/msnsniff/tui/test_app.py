@@ -384,6 +384,39 @@ def test_at_40_columns_the_detail_shows_the_tree_or_with_x_the_dump() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("size", [(40, 12), (80, 24)])
+def test_the_contacts_account_picker_leaves_the_timeline_room(size: tuple[int, int]) -> None:
+    """At 40x12 the bordered account picker wrapped the account over two lines and the A/B
+    marks wrapped beside it: the bar took four lines and pushed the timeline off. Under 60
+    columns the picker has no border and the marks are short: one line. At 80x24 the
+    picker keeps its border, the marks their words."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=size) as pilot:
+            await loaded(app, pilot)
+            await pilot.press("3")
+            await pilot.pause(0.2)
+            view = app.query_one(ContactsView)
+            bar = view.query_one("#contacts-bar")
+            timeline = view.query_one("#contacts-timeline", DataTable)
+            text = screen_text(app, view)
+            assert view.account == "bob@example.com"
+            if size[0] < 60:
+                assert bar.size.height == 1, text
+                assert text.splitlines()[0].startswith("bob@example.com"), text
+                assert "A v0 #12 B v2 #81" in text, text
+            else:
+                assert bar.size.height == 3, text
+                assert "A v0 #12 (first)" in text and "B v2 #81 (cursor)" in text, text
+            # the timeline's header and at least one change are on screen, within the view
+            assert timeline.region.height >= 2 and timeline.region.bottom <= view.region.bottom
+            assert "frame  version  change" in text, text
+            assert "SYN: the lists" in text or "RL alice@" in text, text
+
+    asyncio.run(main())
+
+
 def test_a_narrow_stream_leaves_the_time_out_for_the_description() -> None:
     """At 40 columns the number, time, flow and marks took 34 and left each frame's
     description 6 ("VER 1 "): under 60 the time column is left out; from 60 on it is there."""
