@@ -34,6 +34,13 @@ if TYPE_CHECKING:
 TIMES_KEPT: Final = 256  # frame times remembered (an open's answer follows its request)
 
 
+def carrier_of(flow_id: str) -> str | None:
+    """The id of the flow that opened logical flow `flow_id` (`1` for `1/gw1`), None for a
+    flow that is no logical one: its HTTP requests and answers are what carried it."""
+    outer, sep, n = flow_id.rpartition("/gw")
+    return outer if sep and outer and n.isdigit() else None
+
+
 @dataclass(slots=True)
 class _Logical:
     flow: Flow
@@ -103,7 +110,7 @@ class Tunnels:
         if make is None:
             return None
         n = self._count[outer.id] = self._count.get(outer.id, 0) + 1
-        flow = Flow(f"{outer.id}/gw{n}", outer.client,
+        flow = Flow(f"{outer.id}/gw{n}", outer.client,  # (`carrier_of` reads it back)
                     carried.server or outer.server, label=carried.key, opened=True)
         logical = _Logical(flow, carried.proto, make(), [carried.key])
         self._by_key[carried.key] = logical

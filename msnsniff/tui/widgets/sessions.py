@@ -26,6 +26,7 @@ from textual.widgets.tree import TreeNode
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import clock
 from msnsniff.session.links import Login, SessionLinks, SwitchboardRef
+from msnsniff.session.tunnels import carrier_of
 from msnsniff.tui.messages import FilterRequested, request
 
 NodeKey = tuple[str, ...]
@@ -57,8 +58,12 @@ def _quote(text: str) -> str:
 
 def flow_filter(flow_ids: Iterable[str]) -> str:
     """The display filter selecting the frames of these connections (`flow == "1"`, or
-    `flow in {"1", "29"}` for several)."""
-    ids = list(dict.fromkeys(flow_ids))
+    `flow in {"1", "29"}` for several). A connection through the HTTP gateway (`12/gw1`)
+    brings the HTTP connection that opened it (`12`): its POSTs and answers carried the
+    MSNP, and the logical flow alone hid them (the gateway's errors and closes too)."""
+    ids = list(dict.fromkeys(
+        each for flow_id in flow_ids for each in (flow_id, carrier_of(flow_id)) if each
+    ))  # fmt: skip
     if len(ids) == 1:
         return f"flow == {_quote(ids[0])}"
     return "flow in {" + ", ".join(_quote(i) for i in ids) + "}"

@@ -7,6 +7,7 @@ from dissectors.msnp import CommandFrame
 from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession
+from msnsniff.session.tunnels import carrier_of
 
 C2S, S2C = Direction.C2S, Direction.S2C
 CT = b"Content-Type: application/x-msn-messenger\r\n"
@@ -104,3 +105,15 @@ def test_the_msnp_an_open_sent_has_the_open_requests_time() -> None:
             if r.proto == "msnp" and isinstance(r.frame, CommandFrame)]  # fmt: skip
     assert msnp[:2] == [(C2S, "VER", 1.0), (S2C, "VER", 1.1)]
     assert msnp[2][2] == 1.2  # a send's MSNP takes its own request's time, as before
+
+
+def test_carrier_of_reads_back_the_flow_that_opened_a_logical_one() -> None:
+    """`carrier_of` undoes the logical flow's naming: the TUI filters a gateway
+    connection with the HTTP connection that carried it."""
+    flow = Flow("12", "10.0.0.2:4000", "10.0.0.1:80")
+    session = CaptureSession(load_dissectors())
+    records = session.push(StreamChunk(flow, C2S, 0, post("SessionID=5.5", b"PNG\r\n"), 1.0))
+    records += session.finish()
+    (logical,) = {r.flow.id for r in records if r.proto == "msnp"}
+    assert carrier_of(logical) == "12"
+    assert [carrier_of(i) for i in ("12", "1/gwx", "/gw1", "a/gw/b")] == [None] * 4

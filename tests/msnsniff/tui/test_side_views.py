@@ -217,6 +217,40 @@ def test_selecting_a_node_filters_to_exactly_its_frames(
     )
 
 
+def test_a_gateway_connection_filters_to_its_msnp_and_the_http_that_carried_it(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """Enter on a login through the HTTP gateway (NS flow `1/gw1`) showed the logical flow
+    only: the POSTs and answers that carried it were left out. Now the HTTP connection
+    that opened it comes with it: every frame of both, the HTTP ones included."""
+    data = capture("http_gateway.pcap")
+    view = SessionsView(data.links)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        tree = view.session_tree
+        tree.focus()
+        for _ in range(tree.last_line + 1):
+            node = tree.cursor_node
+            if node is not None and node.data is not None and node.data.key == ("ns", "1/gw1"):
+                break
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    app = run(view, body)
+    (ns,) = app.requests
+    assert isinstance(ns, FilterRequested)
+    assert ns.expression == 'flow in {"1/gw1", "1"}'
+    shown = selected_frames(ns.expression, data.records)
+    assert shown == frames_of_flows({"1/gw1", "1"}, data.records)
+    http = {r.no for r in data.records if r.flow.id == "1" and r.proto == "http"}
+    assert {1, 2, 5, 7} <= http <= shown  # the open, its answer, the first send and answer
+    assert {3, 4, 6, 8} <= shown  # VER, CVR, as before
+    # a connection that is no gateway one is left as it was
+    assert flow_filter(["63"]) == 'flow == "63"'
+    assert flow_filter(["50/gw1", "63"]) == 'flow in {"50/gw1", "50", "63"}'
+
+
 def test_dispatch_connections_and_a_click(capture: Callable[[str], Analyzed]) -> None:
     data = capture("msnp8_demo.pcap")
     view = SessionsView(data.links)
