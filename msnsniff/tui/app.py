@@ -194,6 +194,9 @@ class MsnsniffApp(App[int]):
         self._typed_behind: list[events.Key] = []
         # priority keys handed to a side view to act in their turn (`_waits_its_turn`)
         self._in_turn: deque[events.Key] = deque(maxlen=KEYS_KEPT)
+        # keys handed on and posted to the app again, in order: the keys typed meanwhile
+        # wait behind them (`hand_on`)
+        self._handing_on: deque[events.Key] = deque()
         self.failure: MsnsniffError | None = None  # why the live source could not start
         # why the live source stopped by itself (its interface vanished): the status line
         # says it for as long as the app runs
@@ -282,6 +285,14 @@ class MsnsniffApp(App[int]):
         _freeze()  # and the last events' objects: full collections then walk the UI's only
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._handing_on:
+            if event is self._handing_on[0]:
+                self._handing_on.popleft()  # a key handed on, in its turn
+            elif not any(event is key for key in self._handing_on):
+                self.hand_on([event])  # typed while keys typed before it are handed on
+                return
+            else:  # (a key handed on that came out of turn: once only, now)
+                self._handing_on = deque(k for k in self._handing_on if k is not event)
         after = _escape_then(event) if isinstance(event, events.Key) else None
         if after is not None and not event.is_forwarded:
             # Escape and a key typed within the terminal's escape delay read as alt+key: no
@@ -341,7 +352,7 @@ class MsnsniffApp(App[int]):
             # as a box hands on the keys typed behind its Enter (`TextBox`)
             del self._typed_behind[behind]
             event.prevent_default()
-            self.post_message(events.Key(event.key, event.character))
+            self.hand_on([event])
             return
         in_turn = next((i for i, e in enumerate(self._in_turn) if e is event), None)
         if in_turn is not None:
@@ -359,7 +370,7 @@ class MsnsniffApp(App[int]):
             # help's `q`): it goes where the keys are now, as a key just typed (App._on_key
             # would run the focused stream's binding at once, even while it holds its keys)
             event.prevent_default()
-            self.post_message(events.Key(event.key, event.character))
+            self.hand_on([event])
             return
         if target is None:
             return  # the usual way: App._on_key finds the binding through the focus
@@ -388,6 +399,17 @@ class MsnsniffApp(App[int]):
             return
         self._typed_behind += [e for e in behind
                                if not any(e is b for b in self._typed_behind)]  # fmt: skip
+
+    def hand_on(self, keys: Iterable[events.Key]) -> None:
+        """Post `keys` to the app again as keys just typed (handed to a widget that gave the
+        keys away before it ran them), in order. The keys that reach the app until they
+        have come round wait behind them, posted again too (`on_event`): a key typed during
+        the few milliseconds of the round came first (`/ab` held at start-up for the first
+        rows, `c` typed meanwhile: the search box read "cab")."""
+        for key in keys:
+            again = events.Key(key.key, key.character)
+            self._handing_on.append(again)
+            self.post_message(again)
 
     def yield_to_ui(self) -> None:
         """In a worker thread: wait while the user's last key, click or scroll is answered.

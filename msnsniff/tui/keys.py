@@ -1,8 +1,32 @@
-"""Running a key's binding from a given widget, whatever has the focus by then."""
+"""Running a key's binding from a given widget, whatever has the focus by then; handing
+keys on to where the focus is now, in order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from textual import events
 from textual.dom import DOMNode
+
+
+@runtime_checkable
+class HandsOn(Protocol):
+    """An app that hands keys on in order (`MsnsniffApp.hand_on`)."""
+
+    def hand_on(self, keys: Iterable[events.Key]) -> None: ...
+
+
+def hand_on(node: DOMNode, keys: Iterable[events.Key]) -> None:
+    """Give `keys` (typed to a widget that no longer has the focus) to the app again, as
+    keys just typed, ahead of the keys typed since: through the app's `hand_on` when it
+    has one (a view mounted alone in a test's app: posted to it, in order)."""
+    app = node.app
+    if isinstance(app, HandsOn):
+        app.hand_on(keys)
+        return
+    for key in keys:
+        app.post_message(events.Key(key.key, key.character))
 
 
 async def run_binding(node: DOMNode, key: str, *, priority: bool = False) -> bool:

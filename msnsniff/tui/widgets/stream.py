@@ -35,7 +35,7 @@ from textual.strip import Strip
 from dissectors.api import Direction
 from msnsniff.session.describe import describe
 from msnsniff.session.workspace import Workspace
-from msnsniff.tui.keys import run_binding
+from msnsniff.tui.keys import hand_on, run_binding
 
 C2S_STYLE = Style(color="cyan")
 S2C_STYLE = Style(color="green")
@@ -87,6 +87,8 @@ class StreamView(ScrollView, can_focus=True):
         self._pair_walk: int | None = None
         self._announced: int | None = None
         self._held: list[events.Key] | None = None  # keys waiting for the rows (None: none)
+        # a held key moved the keys away: the keys still coming here follow them (`on_key`)
+        self._handing_on = False
         self._holds = 0  # holds begun: a release meant for an older one is moot
         self._kept: int | None = None  # selected before the rows were replaced, to select again
 
@@ -189,6 +191,7 @@ class StreamView(ScrollView, can_focus=True):
         `release_keys` (`f msnp.error` Enter `jj` typed fast moved through the old rows or,
         with the new ones still empty, did nothing)."""
         self._holds += 1
+        self._handing_on = False
         if self._held is None:
             self._held = []
 
@@ -201,11 +204,25 @@ class StreamView(ScrollView, can_focus=True):
 
     async def on_key(self, event: events.Key) -> None:
         """Hold a key handed here by the app; one a box handed on (`TextBox`) goes up to the
-        app first, which tries its priority keys (`/`, `f`) and hands it here again."""
-        if self._held is not None and event.is_forwarded:
+        app first, which tries its priority keys (`/`, `f`) and hands it here again. Once a
+        held key moved the keys elsewhere (`_run_held`), a key handed here before it did
+        (typed behind the held keys, it reached the view as they were run) follows them,
+        in its turn: it came back up from here to be run on the view, or, handed on by
+        the app, came after the keys typed since (`/ab` at start-up, with `c` typed as
+        the held keys were handed on, searched "cab")."""
+        if not event.is_forwarded:
+            return
+        if self._held is not None:
             event.stop()
             event.prevent_default()
             self._held.append(event)
+        elif self._handing_on and self.app.focused is not self:
+            event.stop()
+            event.prevent_default()
+            hand_on(self, [event])
+
+    def on_focus(self) -> None:
+        self._handing_on = False  # the keys come here again
 
     async def _run_held(self, hold: int) -> None:
         if hold != self._holds or self._held is None:
@@ -221,9 +238,10 @@ class StreamView(ScrollView, can_focus=True):
                 return
             if self.app.focused is not focused:
                 # that key moved the keys (`/` opened the search box, a tab's digit): the
-                # keys held behind it go there, as keys just typed
-                for later in held[i + 1 :]:
-                    self.app.post_message(events.Key(later.key, later.character))
+                # keys held behind it go there, as keys just typed, ahead of those typed
+                # since (`hand_on`); so do the keys still on their way here (`on_key`)
+                self._handing_on = True
+                hand_on(self, held[i + 1 :])
                 return
 
     # --- drawing --------------------------------------------------------------------------

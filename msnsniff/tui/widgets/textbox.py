@@ -17,6 +17,8 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
+from msnsniff.tui.keys import hand_on
+
 
 class TextBox(Input):
     """An `Input` that runs its own key bindings in order with the characters typed."""
@@ -29,10 +31,11 @@ class TextBox(Input):
         focused = self.app.focused
         if focused is not None and focused is not self:
             # typed behind a key that gave the focus away from here (Enter in the filter bar):
-            # the keys go where the focus is now, in the order they came
+            # the keys go where the focus is now, in the order they came, ahead of the keys
+            # typed since (`hand_on`)
             event.stop()
             event.prevent_default()
-            focused.post_message(events.Key(event.key, event.character))
+            hand_on(self, [event])
             return
         if event.is_printable:
             return  # Input inserts it

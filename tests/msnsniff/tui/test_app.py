@@ -705,6 +705,53 @@ def test_escape_from_the_filter_bar_shows_the_filter_in_force() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("when", ["as the held keys are run", "as they are released"])
+def test_keys_typed_while_held_keys_are_handed_on_come_after_them(
+    when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/ab` typed at start-up, held by the stream until the starting filter's first rows:
+    `/` opens the search box and the `a b` held behind it are handed on to it. `c d` typed
+    during that hand-on came first ("cdab": `a b` were posted to the app behind them), and
+    `c d` that had reached the stream as it released its keys were run on the stream, not
+    typed into the box ("ab"). Now the box reads "abcd" either way."""
+    app = MsnsniffApp(Workspace(), source=CAPTURES / "server_chat.pcap", display="msnp")
+    typed: list[bool] = []
+
+    def type_cd() -> None:
+        if not typed:
+            typed.append(True)
+            post_keys(app, "c", "d")
+
+    if when == "as the held keys are run":
+        run_held = StreamView._run_held
+
+        async def running(self: StreamView, hold: int) -> None:
+            type_cd()
+            await run_held(self, hold)
+
+        monkeypatch.setattr(StreamView, "_run_held", running)
+    else:
+        release = StreamView.release_keys
+
+        def releasing(self: StreamView) -> None:
+            release(self)
+            if self._held is not None:
+                type_cd()
+
+        monkeypatch.setattr(StreamView, "release_keys", releasing)
+
+    async def main() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            post_keys(app, "/", "a", "b")
+            search = app.query_one("#search", Input)
+            await until(pilot, lambda: len(search.value) >= 4)
+            assert typed
+            assert search.value == "abcd"
+            assert app.focused is search
+
+    asyncio.run(main())
+
+
 def test_fold_search_bookmarks_help_and_tabs() -> None:
     async def main() -> None:
         app = app_for("server_login_msnp8")
