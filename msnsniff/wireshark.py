@@ -458,6 +458,9 @@ local first_read = {}
 -- per packet whose bytes were all read with a later one: that packet's number
 local prefix = {}
 local carried = {}
+-- per packet the heuristic held, in the in-order pass, until it claimed the connection:
+-- its direction's held bytes, with the packets they came in (see `with_held`)
+local held_in = {}
 local any_prefix = false  -- whether `prefix` holds anything (the common path skips it)
 
 function msnsniff.init()
@@ -468,6 +471,7 @@ function msnsniff.init()
   held = {}
   prefix = {}
   carried = {}
+  held_in = {}
   any_prefix = false
 end
 
@@ -573,12 +577,24 @@ end
 -- packets they came in show nothing of their own then (TCP's "segment of a reassembled
 -- PDU"). A frame they leave cut at the end is held again for the next packet (`st.pending`):
 -- TCP cannot reassemble from bytes it did not give. What was read with what is kept
--- (`prefix`, `carried`), so a revisit reads the same bytes the same way. Returns the bytes
--- to read (nil: none) and how many of them were held.
+-- (`prefix`, `carried`), so a revisit reads the same bytes the same way. Held bytes no later
+-- packet of their direction took (the in-order pass gave their packets to another
+-- dissector) are read whole, on a revisit, with the last packet they came in, as TCP shows
+-- a reassembled frame (`held_in`): each packet read on its own showed a line cut across
+-- two of them as two malformed pieces. Returns the bytes to read (nil: none) and how many
+-- of them were held.
 local function with_held(tvb, pinfo, st, dir, visited)
   local n = pinfo.number
   if visited then
     local into = carried[n]
+    local d = held_in[n]
+    if into == nil and d ~= nil then
+      into = d.nums[#d.nums]
+      if into == n then
+        return ByteArray.new(d.data, true):tvb(
+          "MSNP bytes held until the connection was recognised"), 0
+      end
+    end
     if into ~= nil then
       pinfo.cols.info = "[MSNP bytes read in packet " .. into .. "]"
       return nil, 0
@@ -1026,6 +1042,7 @@ local function claim(h, pinfo)
     if #d.data > 0 then
       st.pending = st.pending or {}
       st.pending[src == st.client and "c2s" or "s2c"] = d
+      for _, m in ipairs(d.nums) do held_in[m] = d end
       any_prefix = true
     end
   end

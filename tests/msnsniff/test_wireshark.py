@@ -648,6 +648,40 @@ def test_tshark_two_passes_read_the_packets_before_the_claiming_one(
 
 
 @needs_tshark
+def test_tshark_two_passes_read_a_line_cut_across_held_packets_whole(
+    script: Path, tmp_path: Path
+) -> None:
+    """A line cut across two packets that both came before the heuristic claimed the
+    connection (by the other direction's first packet: no later packet of theirs took the
+    held bytes) showed under -2 as two malformed pieces, each packet read on its own;
+    msnsniff reads one line. The held bytes are now read whole with the last packet they
+    came in, the earlier one saying where they went: the same frames as msnsniff's."""
+    capture = tmp_path / "cut.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        opened = TcpConversation(writer, ("10.0.0.2", 45002), ("10.0.0.1", 40002))
+        opened.open(2.0)
+        opened.send(2.01, True, b"ZZZ 1 wh")  # an unknown command: nothing claims it
+        opened.send(2.02, True, b"at\r\nYYY 2\r\n")
+        opened.send(2.03, False, b"VER 1 MSNP8\r\n")  # recognised here
+        joined = TcpConversation(writer, ("10.0.0.2", 45000), ("10.0.0.1", 40000))
+        joined.joined((1000, 9000))
+        joined.send(3.0, True, b"ain; charset=UT")  # a partial tail, cut
+        joined.send(3.1, True, b"F-8\r\n\r\nhello\r\n")
+        joined.send(3.2, False, b"NLN NLN bob@example.com Bob\r\n")  # recognised here
+    assert compare(script, capture, "-2") == 5  # ZZZ, YYY, VER; partial, NLN
+    every = ("-T", "fields", "-e", "frame.number", "-e", "msnsniff.cmd", "-e",
+             "msnsniff.partial", "-e", "_ws.col.Info", "-Y", "tcp.len > 0")  # fmt: skip
+    two = [line.split("\t") for line in _tshark(script, capture, "-2", *every).splitlines()]
+    assert [r[:3] for r in two] == [
+        ["4", "", ""], ["5", "ZZZ,YYY", ""], ["6", "VER", ""], ["7", "", ""], ["8", "", "1"],
+        ["9", "NLN", ""],
+    ]  # fmt: skip
+    assert two[0][3] == "[MSNP bytes read in packet 5]"
+    assert two[3][3] == "[MSNP bytes read in packet 8]"
+
+
+@needs_tshark
 def test_tshark_decides_on_a_connection_s_first_bytes_like_msnsniff(
     script: Path, tmp_path: Path
 ) -> None:
