@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual import events
@@ -120,21 +121,12 @@ def render_lists(state: ListState) -> RenderableType:
         lines.append(phones)
     names = [name for name in LISTS if name in state.lists]
     contacts = sorted({who for name in names for who in state.lists[name]})
-    table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
-    table.add_column("contact", no_wrap=True)
-    table.add_column("nickname", no_wrap=True)
-    for name in names:
-        table.add_column(name, justify="center", style=LIST_STYLE.get(name, ""), no_wrap=True)
-    table.add_column("groups")  # the one column that wraps when the pane is narrow
-    for who in contacts:
-        nick = state.nicknames.get(who)
-        marks = ["●" if who in state.lists[name] else "·" for name in names]
-        groups = _group_names(state.contact_groups.get(who, ()), state.groups)
-        table.add_row(who, "" if nick is None or nick == who else nick, *marks, groups)
     sizes = Text()
     for name in names:
         sizes.append(name, LIST_STYLE.get(name, "")).append(f" {len(state.lists[name])}  ")
-    lines += [sizes, Text(), table if contacts else Text("no contacts on any list", "dim")]
+    lines += [sizes, Text(),
+              ContactTable(state, names, contacts) if contacts
+              else Text("no contacts on any list", "dim")]  # fmt: skip
     if state.groups:
         members = {g: 0 for g in state.groups}
         for gids in state.contact_groups.values():
@@ -149,6 +141,50 @@ def render_lists(state: ListState) -> RenderableType:
             group_table.add_row(str(gid), name, str(members[gid]))
         lines += [Text(), group_table]
     return Group(*lines)
+
+
+class ContactTable:
+    """One row per contact with a mark per list, laid out for the width it is given: the
+    contact, its nickname, the marks and its groups side by side where they fit; where they
+    do not (the lists have half of 80 columns), the nickname and the groups under the
+    contact. Squeezed into one table, the marks' columns were cut to "…" and the last
+    list's and the groups' went off the pane: no mark could be told to its list."""
+
+    def __init__(self, state: ListState, names: list[str], contacts: list[str]) -> None:
+        self.state, self.names, self.contacts = state, names, contacts
+
+    def _table(self, *, wide: bool) -> Table:
+        state, names = self.state, self.names
+        table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
+        table.add_column("contact", no_wrap=wide)
+        if wide:
+            table.add_column("nickname", no_wrap=True)
+        for name in names:
+            table.add_column(name, justify="center", style=LIST_STYLE.get(name, ""),
+                             no_wrap=True, min_width=len(name))  # fmt: skip
+        if wide:
+            table.add_column("groups")  # the one column that wraps when the pane is narrow
+        for who in self.contacts:
+            nick = state.nicknames.get(who)
+            nick = "" if nick is None or nick == who else nick
+            marks = ["●" if who in state.lists[name] else "·" for name in names]
+            groups = _group_names(state.contact_groups.get(who, ()), state.groups)
+            if wide:
+                table.add_row(who, nick, *marks, groups)
+                continue
+            contact = Text(who, overflow="fold")
+            for more in (nick, groups):
+                if more:
+                    contact.append(f"\n  {more}", "dim")
+            table.add_row(contact, *marks)
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = self._table(wide=True)
+        # (the groups may wrap, word by word: the others' columns are never cut)
+        least = Measurement.get(console, options.update_width(1 << 16), wide).minimum
+        fits = least <= options.max_width
+        yield wide if fits else self._table(wide=False)
 
 
 def render_list_diff(diff: ListDiff, a: ListState, b: ListState) -> RenderableType:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -32,7 +33,7 @@ from msnsniff.session.stats import PERCENTILES, Stats
 from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.widgets import sessions as sessions_module
 from msnsniff.tui.widgets.chat import ChatView, message_style
-from msnsniff.tui.widgets.contacts import ContactsView
+from msnsniff.tui.widgets.contacts import ContactsView, render_lists
 from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import NodeInfo, NodeKey, SessionsView, flow_filter
 from msnsniff.tui.widgets.stats import StatsView, _ms, bar, command_filter, rtt_bar
@@ -846,6 +847,33 @@ def test_contacts_at_40_columns_show_the_changes_above_the_lists(
             assert "list version 10" in text  # the lists, under it
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("width", [38, 100])
+def test_the_lists_table_keeps_every_list_s_marks_at_any_width(
+    width: int, capture: Callable[[str], Analyzed]
+) -> None:
+    """At 80 columns the lists have half the pane: the one table of contact, nickname,
+    marks and groups was squeezed evenly, its marks' headers cut to "…" and the last
+    list's column and the groups' off the edge, so no mark could be told to its list.
+    Where the row does not fit, the nickname and the groups now go under the contact."""
+    history = capture("msnp8_demo.pcap").lists.history("alice@example.com")
+    state = history.state_at_frame(history.timeline()[-1].frame)
+    console = Console(width=width, record=True, color_system=None)
+    console.print(render_lists(state))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    head = next(line for line in lines if line.startswith("contact ") and "FL" in line)
+    assert head.split() == (["contact", "FL", "AL", "BL", "RL"] if width < 80 else
+                            ["contact", "nickname", "FL", "AL", "BL", "RL", "groups"])
+    assert all(len(line) <= width for line in lines)
+    carol = next(i for i, line in enumerate(lines) if line.startswith("carol@example.com"))
+    if width < 80:
+        assert lines[carol].split() == ["carol@example.com", "●", "·", "●", "●"]
+        assert lines[carol + 1].strip() == "Carol ★"
+        assert lines[carol + 2].strip() == "Other Contacts"
+    else:
+        assert lines[carol].split() == ["carol@example.com", "Carol", "★", "●", "·", "●",
+                                         "●", "Other", "Contacts"]  # fmt: skip
 
 
 def test_empty_captures_say_so() -> None:
