@@ -56,7 +56,7 @@ from msnsniff.errors import MsnsniffError
 from msnsniff.session.describe import describe
 from msnsniff.session.filter import DisplayFilter
 from msnsniff.session.workspace import Workspace
-from msnsniff.tui.keys import run_binding
+from msnsniff.tui.keys import HoldsKeys, run_binding
 from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
@@ -355,6 +355,13 @@ class MsnsniffApp(App[int]):
             self.hand_on([event])
             return
         in_turn = next((i for i, e in enumerate(self._in_turn) if e is event), None)
+        if isinstance(target, HoldsKeys) and target.hold(event):
+            # behind a key of that widget's that waits (a page key before its list is laid
+            # out): it runs after it, in its turn (priority keys too: `_waits_its_turn`)
+            event.prevent_default()
+            if in_turn is not None:
+                del self._in_turn[in_turn]
+            return
         if in_turn is not None:
             # a priority key whose turn came (`_waits_its_turn`): it acts now, as it would
             # have as it arrived, and the keys typed behind it, handed to the same widget,

@@ -11,6 +11,15 @@ from textual.dom import DOMNode
 
 
 @runtime_checkable
+class HoldsKeys(Protocol):
+    """A widget that may hold the keys handed to it while one of them waits (`ChatList`)."""
+
+    def hold(self, key: events.Key) -> bool:
+        """Keep `key` to run in its turn; False when nothing waits (run it now)."""
+        ...
+
+
+@runtime_checkable
 class HandsOn(Protocol):
     """An app that hands keys on in order (`MsnsniffApp.hand_on`)."""
 
@@ -48,3 +57,15 @@ async def run_binding(node: DOMNode, key: str, *, priority: bool = False) -> boo
             if not binding.priority and await app.run_action(binding.action, each):
                 return True
     return False
+
+
+async def run_in_turn(node: DOMNode, keys: list[events.Key]) -> None:
+    """Run `keys`, held by `node` while a key before them waited, in order from `node`
+    (the app's priority keys among them too: `run_binding`); once one moves the keys to
+    another widget, the rest go there (`hand_on`), as keys just typed."""
+    for i, key in enumerate(keys):
+        focused = node.app.focused
+        await run_binding(node, key.key, priority=True)
+        if node.app.focused is not focused:
+            hand_on(node, keys[i + 1 :])
+            return

@@ -18,6 +18,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
@@ -39,6 +40,7 @@ from msnsniff.session.chat_events import (
     Typing,
 )
 from msnsniff.session.conversations import Conversations
+from msnsniff.tui.keys import run_in_turn
 from msnsniff.tui.messages import FilterRequested, FrameRequested, request
 from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import flow_filter
@@ -264,7 +266,21 @@ class ChatList(OptionList):
     PageUp typed fast: the tab's key shows it and gives it the keys at once) wait for the
     layout: Textual's OptionList pages from its options' lines, which it has not counted
     yet, and it raised KeyError, ending the app. A list with no height at all (a terminal
-    a few rows high) has no page to move by: the key does nothing."""
+    a few rows high) has no page to move by: the key does nothing. The keys handed to the
+    list behind a waiting page key wait with it and run in order after it (`hold`, which
+    the app asks): `4` PageDown Up typed fast ran the Up first and ended on the last
+    conversation, not the one before it."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._waiting: list[events.Key] | None = None  # keys behind a waiting page key
+
+    def hold(self, key: events.Key) -> bool:
+        """Keep `key` while a page key waits for the layout (False: none waits)."""
+        if self._waiting is None:
+            return False
+        self._waiting.append(key)
+        return True
 
     def action_page_up(self) -> None:
         self._page(-1)
@@ -272,11 +288,23 @@ class ChatList(OptionList):
     def action_page_down(self) -> None:
         self._page(1)
 
-    def _page(self, direction: int, *, waited: bool = False) -> None:
-        if not self.scrollable_content_region:  # not laid out (or no height)
-            if not waited:  # laid out at the next refresh (once: a list of no height stays)
-                self.call_after_refresh(self._page, direction, waited=True)
+    def _page(self, direction: int) -> None:
+        if self.scrollable_content_region:
+            self._page_now(direction)
             return
+        if self._waiting is None:  # not laid out: at the next refresh
+            self._waiting = []
+            self.call_after_refresh(self._page_laid_out, direction)
+
+    async def _page_laid_out(self, direction: int) -> None:
+        """The list is laid out (or has no height, which the next refresh will not change:
+        no page to move by): page, then run the keys that waited behind the page key."""
+        held, self._waiting = self._waiting or [], None
+        if self.scrollable_content_region:
+            self._page_now(direction)
+        await run_in_turn(self, held)
+
+    def _page_now(self, direction: int) -> None:
         if direction < 0:
             super().action_page_up()  # type: ignore[no-untyped-call]
         else:

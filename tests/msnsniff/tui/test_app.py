@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import pytest
 from textual import events
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent, Tree
 
@@ -26,7 +27,7 @@ from msnsniff.session.describe import describe as describe_frame
 from msnsniff.session.workspace import Workspace
 from msnsniff.tui.app import SEARCH_PAUSE, UI_FIRST, MsnsniffApp
 from msnsniff.tui.screens.help import HelpScreen
-from msnsniff.tui.widgets.chat import ChatView
+from msnsniff.tui.widgets.chat import ChatList, ChatView
 from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.detail import DetailView
 from msnsniff.tui.widgets.stats import StatsView
@@ -1278,6 +1279,46 @@ def test_page_keys_in_the_chat_list_before_its_layout_do_not_end_the_app() -> No
     assert asyncio.run(main((40, 6), ["4", "pagedown", "pageup"])) is not None
     assert asyncio.run(main(SIZE, ["4", "pagedown"])) == 2  # the last of the 3
     assert asyncio.run(main(SIZE, ["4", "end", "pageup"])) == 0
+
+
+@pytest.mark.parametrize("keys, row", [(["pagedown", "up"], 1), (["pagedown", "home"], 0)])
+def test_keys_behind_a_page_key_waiting_for_the_chat_list_s_layout_wait_with_it(
+    keys: list[str], row: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`4` PageDown Up typed fast: when the list was not laid out yet, PageDown waited for
+    the layout and the Up ran first (from the first conversation, wrapping to the last,
+    which PageDown then kept): the list ended on the last of the three, not the one
+    before it; PageDown Home ended on the last, not the first. The keys behind a waiting
+    page key now wait with it. The list is made to wait here as it does when the keys
+    come before a refresh (a timing a test cannot choose)."""
+    unlaid: list[bool] = []
+    region = ChatList.scrollable_content_region
+    page = ChatList._page
+
+    def waiting_region(self: ChatList) -> Region:
+        return Region() if unlaid else region.fget(self)  # type: ignore[attr-defined]
+
+    def first_page_waits(self: ChatList, direction: int) -> None:
+        monkeypatch.setattr(ChatList, "_page", page)
+        unlaid.append(True)  # only while the first page key looks at the layout
+        try:
+            page(self, direction)
+        finally:
+            unlaid.clear()
+
+    monkeypatch.setattr(ChatList, "scrollable_content_region", property(waiting_region))
+    monkeypatch.setattr(ChatList, "_page", first_page_waits)
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(app, pilot)
+            olist = app.query_one("#chat-list", OptionList)
+            post_keys(app, "4", *keys)
+            await until(pilot, lambda: olist.highlighted == row)
+            assert olist.highlighted == row
+
+    asyncio.run(main())
 
 
 def test_f_or_slash_over_the_help_leave_it_closable() -> None:
