@@ -280,7 +280,7 @@ def cmd_tui(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     _filter(args)  # a syntax error is reported before the screen is taken
     return run_file(Path(args.file), _decode_as(args.decode_as), args.filter or "",
-                    args.capture)
+                    args.capture, err)
 
 
 def _tui_options(args: argparse.Namespace, command: str) -> None:

@@ -66,6 +66,9 @@ class Workspace:
         self.web_stats = WebStats.attach(self.analysis)
         self.lock = threading.RLock()
         self.notes: list[str] = []
+        # the damage that ended the file early (a truncated record...): the TUI says it again
+        # on quitting and exits with status 2, as `read` does
+        self.damage: list[str] = []
         self.done = False
         self.stream_bytes = 0
         self.source_bytes = 0
@@ -82,6 +85,8 @@ class Workspace:
         with self.lock:
             if isinstance(event, SourceNote):  # the source's word (a live proxy's): shown now
                 self.notes.append(f"{event.location}: {event.message}")
+                if event.fatal:
+                    self.damage.append(self.notes[-1])
                 if len(self.notes) > NOTES_KEPT:
                     del self.notes[: NOTES_KEPT // 2]
                 return
@@ -93,7 +98,10 @@ class Workspace:
         """End the capture: index the frames still held, keep the source's notes, mark it done."""
         with self.lock:
             self._take(self.pairing.add(self.analysis.finish()) + self.pairing.flush())
-            self.notes += [f"{n.location}: {n.message}" for n in self.session.notes]
+            for note in self.session.notes:
+                self.notes.append(f"{note.location}: {note.message}")
+                if note.fatal:
+                    self.damage.append(self.notes[-1])
             self.done = True
 
     def load(self, path: str | Path | Capture, cancelled: Callable[[], bool] = lambda: False,
@@ -113,6 +121,7 @@ class Workspace:
                     call()
         except MsnsniffError as exc:
             self.notes.append(str(exc))
+            self.damage.append(str(exc))
         self.finish()
 
     def conversation(self, summary: Conversation) -> Conversation:

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 
 def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str = "",
-             capture: str | None = None) -> int:
+             capture: str | None = None, err: TextIO = sys.stderr) -> int:
     """The TUI on a capture file, `display` its starting filter; of a transcript holding
-    several captures (an export of several), the one `capture` names (see `one_capture`)."""
+    several captures (an export of several), the one `capture` names (see `one_capture`).
+    A damaged file shows its frames before the damage, and the status line names it; on
+    quitting it is said again and the exit status is 2, as `read` has it (`file_status`)."""
     from msnsniff.tui.app import MsnsniffApp
 
     if not path.exists():
@@ -36,7 +38,18 @@ def run_file(path: Path, decode_as: dict[str, str] | None = None, display: str =
     app = MsnsniffApp(Workspace(decode_as=decode_as), source=one, title=one.label,
                       display=display)  # fmt: skip
     app.run()
-    return exit_status(app)
+    return file_status(app, err)
+
+
+def file_status(app: MsnsniffApp, err: TextIO) -> int:
+    """`tui FILE`'s exit status once the app ended: 2 (and the damage, on the terminal) when
+    the file was damaged; quitting ended it with status 0 and nothing said, while `read`
+    of the same file names the damage and exits 2."""
+    damage = app.workspace.damage
+    for text in damage:
+        err.write(f"msnsniff: {text}\n")
+    err.flush()
+    return exit_status(app) or (2 if damage else 0)
 
 
 def exit_status(app: MsnsniffApp) -> int:

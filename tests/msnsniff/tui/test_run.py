@@ -130,6 +130,40 @@ def test_a_tui_that_crashed_exits_with_a_failure_status(monkeypatch: pytest.Monk
     assert exit_status(quit_app) == 0
 
 
+def test_a_damaged_file_is_said_again_on_quitting_with_exit_status_2(tmp_path: Path) -> None:
+    """`msnsniff read` of a truncated pcap names the damage and exits 2; the TUI showed the
+    frames before it and the damage in its status line (cut at 80 columns before the record
+    and offset), then quit with status 0 and nothing said. On quitting it now says the
+    damage, as `read` does, and exits 2; a whole file still exits 0, silent."""
+    from msnsniff.tui.run import file_status
+
+    damaged = tmp_path / "cut.pcap"
+    damaged.write_bytes((CAPTURES / "server_chat.pcap").read_bytes()[:5000])
+    apps = [MsnsniffApp(Workspace(), source=path)
+            for path in (damaged, CAPTURES / "server_chat.pcap")]  # fmt: skip
+
+    async def main(app: MsnsniffApp) -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(400):
+                if app.workspace.done:
+                    break
+                await asyncio.sleep(0.05)
+            await pilot.pause(0.3)
+            await pilot.press("q")
+
+    said = []
+    for app in apps:
+        asyncio.run(main(app))
+        err = io.StringIO()
+        said.append((file_status(app, err), err.getvalue()))
+    assert apps[0].workspace.index.count == 27  # the frames before the damage, as read has
+    (status, text), whole = said
+    assert status == 2
+    assert text == (f"msnsniff: {damaged}: truncated record: 63 bytes announced, 43 present"
+                    " (record 34, byte offset 4941)\n")  # fmt: skip
+    assert whole == (0, "")
+
+
 def _export(tmp_path: Path, *names: str) -> Path:
     """`msnsniff export` of bundled captures into one transcript (a part for each)."""
     from msnsniff.cli import main
