@@ -16,7 +16,7 @@ from msnsniff.proxy.addons import Hook, ProxyFrame
 from msnsniff.proxy.core import IDLE_LISTENER, ProxyCore, Target
 from msnsniff.proxy.live import CLOSE_WAIT, AnalysisTap
 from msnsniff.proxy.tap import RecordingTap, Tap, Taps
-from msnsniff.signals import until_stopped
+from msnsniff.signals import stop_requested
 
 MAX_LEARNT: Final = 4096
 """Secret values `--redact` remembers for the notes (the most recent): a note quotes the frame
@@ -118,6 +118,7 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
     """Run until Ctrl-C or SIGTERM; the recording is complete and the output flushed."""
 
     async def main() -> None:
+        stop = stop_requested()
         await proxy.start()
         loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
         err.write(f"msnsniff proxy: {proxy.address} -> {show(*proxy.upstream)}"
@@ -125,7 +126,7 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
                   + f" ({loop} event loop)\n")
         err.flush()
         try:
-            await until_stopped()
+            await stop.wait()
         finally:
             await proxy.close()
             dropped = proxy.analysis.dropped_total if proxy.analysis else 0

@@ -450,7 +450,7 @@ def run_mock(
     out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
     """`msnsniff mock`: serve until Ctrl-C (or, with --once, until every script is used)."""
-    from msnsniff.signals import until_stopped
+    from msnsniff.signals import stop_requested
 
     code = args.unmatched_error
     if code is not None and not 100 <= code <= 999:  # an error reply is `NNN TrID`
@@ -474,6 +474,7 @@ def run_mock(
         err.flush()
 
     async def main() -> None:
+        stop = stop_requested()
         server = MockServer(recording, listen, passport, args.unmatched_error, show)
         try:
             await server.start()
@@ -485,12 +486,9 @@ def run_mock(
                   f"{server.http_nexus_url})\n")  # fmt: skip
         out.flush()
         try:
-            async def all_served() -> None:
-                await server.all_served.wait()
-
-            waits = [asyncio.ensure_future(until_stopped())]
+            waits = [asyncio.ensure_future(stop.wait())]
             if args.once:
-                waits.append(asyncio.ensure_future(all_served()))
+                waits.append(asyncio.ensure_future(server.all_served.wait()))
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()

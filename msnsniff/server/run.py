@@ -15,7 +15,7 @@ from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import valid_account
 from msnsniff.server.quirks import QUIRKS
 from msnsniff.server.store import Store
-from msnsniff.signals import until_stopped
+from msnsniff.signals import stop_requested
 
 
 def add_account(db: str, email: str, nick: str | None, out: TextIO) -> int:
@@ -51,6 +51,7 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     async def main() -> None:
+        stop = stop_requested()
         server = ReferenceServer(config)
         if demo:
             server.add_demo_accounts()
@@ -82,7 +83,7 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
             out.write(f"  MISBEHAVING ON PURPOSE: {quirk}: {QUIRKS[quirk]}\n")
         out.flush()
         try:
-            await until_stopped()
+            await stop.wait()
         finally:
             await server.close()
 
