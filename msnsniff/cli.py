@@ -185,12 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", default="8081", metavar="PORT|off",
                        help="Passport nexus and login over HTTP (default %(default)s)")
     serve.add_argument("--https-port", default="8443", metavar="PORT|off",
-                       help="the same over HTTPS, certificate generated for loopback "
-                       "(default %(default)s)")
+                       help="the same over HTTPS, certificate generated for loopback, the "
+                       "--listen host (on 0.0.0.0 or ::, the machine's addresses and host name) "
+                       "and --cert-name (default %(default)s)")
     serve.add_argument("--db", default=":memory:", metavar="FILE",
                        help="SQLite file for accounts and lists (default: in memory)")
     serve.add_argument("--cert-dir", type=Path, default=None, metavar="DIR",
                        help="where the generated certificate is kept (default: temporary)")
+    serve.add_argument("--cert-name", action="append", default=[], metavar="NAME",
+                       help="a host name or address clients reach the server by, added to "
+                       "the certificate (repeatable)")
     serve.add_argument("--demo", action="store_true",
                        help="add the demo accounts (alice, bob, carol @example.com)")
     serve.add_argument("--add-account", default=None, metavar="EMAIL",
@@ -353,12 +357,19 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.chl_interval >= 0:  # also NaN
         raise MsnsniffError(f"bad --chl-interval {args.chl_interval:g} (seconds, 0: never)")
     host, ds = host_port(args.listen, listening=True)
+    from msnsniff.server.tls import general_name
+
+    for name in args.cert_name:
+        try:
+            general_name(name)
+        except ValueError as e:
+            raise MsnsniffError(f"--cert-name: {e}") from e
     config = ServerConfig(
         host=host, ds_port=ds,
         ns_port=_next_port(args.ns_port, args.listen, ds, 1, "notification server"),
         sb_port=_next_port(args.sb_port, args.listen, ds, 2, "switchboard"),
         http_port=_port_or_off(args.http_port), https_port=_port_or_off(args.https_port),
-        db=args.db, cert_dir=args.cert_dir, record=args.record,
+        db=args.db, cert_dir=args.cert_dir, cert_names=tuple(args.cert_name), record=args.record,
         chl_interval=args.chl_interval, quirks=frozenset(args.quirk),
     )  # fmt: skip
     try:

@@ -68,6 +68,7 @@ class ReferenceServer:
                 http_port=cfg.http_port if cfg.http_port is not None else 0,
                 https_port=cfg.https_port,
                 cert_dir=cfg.cert_dir,
+                cert_names=cfg.cert_names,
             )
             self.hub.ports["http"] = self.passport.http_port
             if self.passport.https_port is not None:

@@ -18,6 +18,7 @@ class ServerConfig:
     https_port: int | None = 8443  # the same over HTTPS with a generated loopback certificate
     db: Path | str = ":memory:"
     cert_dir: Path | None = None
+    cert_names: tuple[str, ...] = ()  # names the certificate holds besides loopback and host
     record: Path | None = None  # write every MSNP connection to this pcap
     # --- limits ---
     max_line: int = 8192  # bytes in a command line before the connection is dropped

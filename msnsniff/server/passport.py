@@ -47,7 +47,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 
 from msnsniff.addresses import UNSPECIFIED, reached
-from msnsniff.server.tls import server_context
+from msnsniff.server.tls import certificate_names, server_context
 
 NEXUS_PATH: Final = "/rdr/pprdr.asp"
 LOGIN_PATHS: Final = frozenset({"/login2.srf", "/login", "/ppsecure/login.srf"})
@@ -190,6 +190,7 @@ class Passport:
         self._http_port: int | None = None
         self._https_port: int | None = None
         self._dalogin: str | None = None
+        self._cert_names: tuple[str, ...] = ()
         self._log = logging.getLogger(__name__)
 
     # Tickets
@@ -227,10 +228,12 @@ class Passport:
         https_port: int | None = 0,
         cert_dir: Path | None = None,
         dalogin: str | None = None,
+        cert_names: Iterable[str] = (),
     ) -> None:
         """Listen for HTTP on `http_port` and, unless `https_port` is None, HTTPS on it
-        (port 0 = ephemeral), with the loopback certificate kept in `cert_dir` (None = a
-        temporary directory removed by `close`).
+        (port 0 = ephemeral), with a certificate kept in `cert_dir` (None = a temporary
+        directory removed by `close`) for the loopback names, `host` (on a wildcard the
+        machine's addresses and host name) and `cert_names` (`tls.certificate_names`).
 
         `dalogin` sets the nexus's DALogin: None = the listener the nexus was asked on;
         "https" or "http" = that listener; anything else = used verbatim (`host:port/path`,
@@ -250,7 +253,9 @@ class Passport:
                 if cert_dir is None:
                     self._tempdir = tempfile.TemporaryDirectory(prefix="msnsniff-passport-")
                     cert_dir = Path(self._tempdir.name)
-                context = await asyncio.to_thread(server_context, cert_dir)
+                names = await asyncio.to_thread(certificate_names, host, cert_names)
+                context = await asyncio.to_thread(server_context, cert_dir, names)
+                self._cert_names = tuple(str(name.value) for name in names)
                 https = await asyncio.start_server(
                     self._serve,
                     host,
@@ -282,6 +287,11 @@ class Passport:
         if self._http_port is None:
             raise RuntimeError("Passport is not started")
         return self._https_port
+
+    @property
+    def certificate_names(self) -> tuple[str, ...]:
+        """The names the HTTPS certificate holds (empty when HTTPS is off)."""
+        return self._cert_names
 
     @property
     def nexus_url(self) -> str:

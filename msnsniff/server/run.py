@@ -72,6 +72,9 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
             out.write(f"  MSNP HTTP gateway http://{hub.address('gateway')}/gateway/gateway.dll\n")
         if "http" in p:
             out.write(f"  Passport nexus {server.nexus_url} (HTTP on {hub.address('http')})\n")
+        if "https" in p:
+            names = ", ".join(server.passport.certificate_names)
+            out.write(f"  HTTPS certificate for {names}\n")
         count = len(server.store.accounts())
         out.write(f"  database {config.db}, {count} account{'s' if count != 1 else ''}")
         if demo:

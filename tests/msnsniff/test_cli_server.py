@@ -187,3 +187,32 @@ def test_send_refuses_a_message_over_the_switchboard_limit_before_connecting() -
         said = "MSN's switchboards take at most 1664 (shorten it by 2)"
         assert (said in done.stderr) is refused, done.stderr
         assert done.returncode == 2
+
+
+def test_serve_names_what_its_certificate_holds_and_refuses_a_bad_cert_name() -> None:
+    """`--cert-name` adds a name clients reach the server by (a revival server's domain):
+    the certificate's names are printed; a name that can be neither is one line, exit 2."""
+
+    async def main() -> str:
+        proc = await asyncio.create_subprocess_exec(
+            *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "0", "--https-port",
+            "0", "--cert-name", "msn.example.org", stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        head = b""
+        try:
+            while b"database" not in head:
+                line = await asyncio.wait_for(proc.stdout.readline(), 20)
+                assert line
+                head += line
+        finally:
+            assert await stop(proc) == 0
+        return head.decode()
+
+    head = asyncio.run(main())
+    assert "  HTTPS certificate for 127.0.0.1, ::1, localhost, msn.example.org\n" in head
+    bad = subprocess.run([*MSNSNIFF, "serve", "--cert-name", "no such name"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr == ("msnsniff: --cert-name: 'no such name' is neither an IP address "
+                          "nor a host name\n")  # fmt: skip

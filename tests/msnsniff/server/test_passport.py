@@ -419,3 +419,64 @@ def test_lifecycle_errors(tmp_path: Path) -> None:
 
     run(note_temporary_dir)
     assert made and not made[0].exists()  # a temporary one is removed by close
+
+
+async def _nexus_over_tls(passport: Passport, host: str, server_hostname: str,
+                          context: ssl.SSLContext) -> dict[str, str]:  # fmt: skip
+    """The PassportURLs of a nexus asked over HTTPS at `host`, verifying `server_hostname`."""
+    port = passport.https_port
+    assert port is not None
+    reader, writer = await asyncio.open_connection(host, port, ssl=context,
+                                                   server_hostname=server_hostname)
+    client = Client(reader, writer)
+    try:
+        return passport_urls(await client.get("/rdr/pprdr.asp"))
+    finally:
+        client.close()
+
+
+def test_https_certificate_names_the_listen_address_and_the_names_given(tmp_path: Path) -> None:
+    """`serve --listen 127.0.0.2:1863`: the certificate named only 127.0.0.1, ::1 and
+    localhost, so a client verifying it at 127.0.0.2 refused it. It names the listen host,
+    and each `cert_names` (`serve --cert-name`), and the one kept in `cert_dir` from an
+    earlier run without them is made again."""
+    loopback_certificate(tmp_path)  # an earlier run's, for loopback only
+
+    async def main() -> list[dict[str, str]]:
+        passport = Passport(check)
+        await passport.start("127.0.0.2", http_port=0, https_port=0, cert_dir=tmp_path,
+                             cert_names=["msn.example.org", "192.0.2.77"])
+        try:
+            trust = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+            return [await _nexus_over_tls(passport, "127.0.0.2", name, trust)
+                    for name in ("127.0.0.2", "msn.example.org", "192.0.2.77", "localhost")]
+        finally:
+            await passport.close()
+
+    answers = asyncio.run(asyncio.wait_for(main(), 20))
+    assert [urls["DALogin"].split(":")[0] for urls in answers] == ["127.0.0.2"] * 4
+
+
+def test_https_on_a_wildcard_names_every_address_of_the_machine(tmp_path: Path) -> None:
+    """`serve --listen 0.0.0.0:1863`: a client at the machine's own address got a name
+    mismatch from the loopback-only certificate. Every address of the machine is named."""
+    from msnsniff.server.tls import machine_addresses
+
+    addresses = [a for a in machine_addresses() if a not in ("127.0.0.1", "::1")]
+    if not addresses:
+        pytest.skip("this machine has no address besides loopback")
+    host = next((a for a in addresses if "." in a), addresses[0])
+
+    async def main() -> dict[str, str]:
+        passport = Passport(check)
+        await passport.start("::" if ":" in host else "0.0.0.0", http_port=0, https_port=0,
+                             cert_dir=tmp_path)
+        try:
+            trust = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+            assert set(addresses) <= set(passport.certificate_names)
+            return await _nexus_over_tls(passport, host, host, trust)
+        finally:
+            await passport.close()
+
+    urls = asyncio.run(asyncio.wait_for(main(), 20))
+    assert urls["DALogin"].rsplit(":", 1)[0].strip("[]") == host

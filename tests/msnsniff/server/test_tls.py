@@ -14,7 +14,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from msnsniff.server.tls import loopback_certificate, server_context
+from msnsniff.server.tls import (
+    LOOPBACK,
+    certificate_names,
+    general_name,
+    loopback_certificate,
+    server_context,
+)
 
 
 def test_certificate_names_the_loopback_addresses(tmp_path: Path) -> None:
@@ -127,3 +133,14 @@ def test_tls_1_0_client_is_accepted_where_openssl_allows(tmp_path: Path) -> None
     except (ValueError, ssl.SSLError):
         pytest.skip("this OpenSSL cannot make a TLS 1.0 client")
     assert asyncio.run(_handshake(tmp_path, client)) == "TLSv1"
+
+
+def test_certificate_names_for_a_host_and_names_given() -> None:
+    names = certificate_names("192.0.2.5", ["MSN.example.org.", "[2001:db8::1]", "192.0.2.5"])
+    assert [str(name.value) for name in names] == [
+        "127.0.0.1", "::1", "localhost", "192.0.2.5", "msn.example.org", "2001:db8::1",
+    ]  # fmt: skip
+    assert certificate_names("127.0.0.1") == LOOPBACK
+    for bad in ("two words", "-lead.example", "caf\u00e9.example", "", "a..b"):
+        with pytest.raises(ValueError, match="neither an IP address nor a host name"):
+            general_name(bad)
