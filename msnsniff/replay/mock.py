@@ -162,13 +162,22 @@ class MockConnection:
         self.reusing = False  # following a script an earlier connection used up
         self.sent: list[CommandFrame] = []  # the client's frames that matched, until reused
         self.unmatched = 0
+        self.ended = False  # the client sent OUT: nothing more is read or answered
 
     def receive(self, data: bytes) -> Reply:
+        """What the client's bytes get. Its OUT ends the connection: nothing is sent for it
+        (not even the unsolicited frames of the recorded points it skipped to reach the
+        recorded OUT) nor for anything after it."""
+        if self.ended:
+            return Reply(b"", (), True)
         self.dissector.feed(Direction.C2S, data)
         out: list[bytes] = []
         notes: list[str] = []
         close = False
         for frame in self.dissector.drain():
+            if isinstance(frame, CommandFrame) and frame.cmd == "OUT":
+                self.ended = close = True
+                break
             if not isinstance(frame, CommandFrame):
                 notes.append(f"mock: connection {self.cid}: cannot read the client's bytes "
                              f"at offset {frame.offset}")  # fmt: skip
@@ -185,8 +194,6 @@ class MockConnection:
                 self.dissector.feed(Direction.S2C, data_out)
                 self.dissector.drain()
                 out.append(data_out)
-            if frame.cmd == "OUT":
-                close = True
         return Reply(b"".join(out), tuple(notes), close)
 
     def closed(self) -> None:

@@ -378,3 +378,30 @@ def test_a_transcript_of_several_captures_serves_the_one_capture_names(tmp_path:
             proc.wait()
     assert proc.stderr is not None
     assert "connection 1 done (NS alice@example.com)" in proc.stderr.read()
+
+
+def test_after_the_clients_out_nothing_more_is_sent() -> None:
+    """A client sending VER and then OUT to a mock of msnp8_demo got, after its OUT, the
+    profile and e-mail MSGs, the CHL, QNG, NLN, ADD RL and FLN the recording had at the
+    points the recorded OUT was reached by skipping. After OUT the mock sends nothing and
+    closes; what follows OUT in the same segment is not answered either."""
+    capture = ROOT / "captures" / "msnp8_demo.pcap"
+    recording = load_recording(capture, CaptureSession(load_dissectors()))
+
+    async def after_out(host: str, port: int, lines: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"VER 1 MSNP8 CVR0\r\n")
+        assert await reader.readuntil(b"\r\n") == b"VER 1 MSNP8\r\n"
+        writer.write(lines)
+        try:
+            return await asyncio.wait_for(reader.read(), 5)  # to the mock's close
+        finally:
+            writer.close()
+
+    async def main() -> list[bytes]:
+        async with served(recording) as (_mock, host, port):
+            return [await after_out(host, port, b"OUT\r\n"),
+                    await after_out(host, port, b"OUT\r\nCVR 2 0x0409 winnt 5.1 i386 MSNMSGR "
+                                                b"5.0.0540 MSMSGS alice@example.com\r\n")]
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"", b""]
