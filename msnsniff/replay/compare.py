@@ -55,6 +55,7 @@ class Report:
     items: tuple[Item, ...]
     failure: str | None
     notes: tuple[str, ...]
+    interrupted: bool = False  # Ctrl-C: the items are what was replayed until then
 
     @property
     def counts(self) -> dict[str, int]:
@@ -64,14 +65,16 @@ class Report:
         return out
 
     @property
-    def result(self) -> Literal["equal", "different", "failed"]:
+    def result(self) -> Literal["equal", "different", "failed", "interrupted"]:
+        if self.interrupted:
+            return "interrupted"
         if self.failure is not None:
             return "failed"
         return "equal" if all(i.status == "same" for i in self.items) else "different"
 
     @property
     def exit_status(self) -> int:
-        return {"equal": 0, "different": 1, "failed": 2}[self.result]
+        return {"equal": 0, "different": 1, "failed": 2, "interrupted": 130}[self.result]
 
 
 def _normalised(
@@ -121,12 +124,15 @@ def compare(replayer: Replayer, rules: Rules) -> Report:
                               recorded, replayed, why))
         if conn.key not in replayer.live:
             continue
+        due = replayer.stopped_before
         rec_unsol = [n for no, n in rec_norm.items()
-                     if n is not None and no not in recording.reply_of]  # fmt: skip
+                     if n is not None and no not in recording.reply_of
+                     and (due is None or no < due)]  # fmt: skip
         new_unsol = [n for no, n in new_norm.items()
                      if n is not None and no not in replayer.reply_of]  # fmt: skip
         items.extend(_unsolicited(conn, rec_unsol, new_unsol))
-    return Report(tuple(items), replayer.failure, tuple(dict.fromkeys(replayer.notes)))
+    return Report(tuple(items), replayer.failure, tuple(dict.fromkeys(replayer.notes)),
+                  replayer.interrupted)
 
 
 def _server(records: Iterable[FrameRecord]) -> Iterable[tuple[int, CommandFrame]]:
@@ -196,6 +202,8 @@ def render(report: Report, *, header: str, show_same: bool = True) -> str:
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     if report.failure is not None:
         lines.append(f"replay failed: {report.failure}")
+    if report.interrupted:
+        lines.append("replay interrupted: what was replayed until then is compared above")
     lines.append(f"result: {report.result} ({summary})")
     return "\n".join(lines) + "\n"
 

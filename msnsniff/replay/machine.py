@@ -57,7 +57,8 @@ that fails, an address outside loopback.
 With `pace="original"` a step also waits for the recorded gap before it (at most `max_gap`).
 After the last step the machine waits `settle` quiet seconds for unsolicited frames, closes
 everything and is `Done`. Everything received is kept (`frames`, `replies`) for the
-comparison.
+comparison. `interrupt` (Ctrl-C) ends it where it is: the request waiting for its reply is
+marked so, and `stopped_before` bounds the recorded server frames that were due by then.
 """
 
 from __future__ import annotations
@@ -223,6 +224,8 @@ class Replayer:
         self.unanswered: dict[int, str] = {}  # recorded request no -> why no reply came
         self.lost: dict[str, str] = {}  # recorded conn key -> why it was never opened
         self.failure: str | None = None
+        self.interrupted = False
+        self.stopped_before: int | None = None  # interrupted: recorded frames due before it
         self.auto_qry = 0
         self._no = 0
         self._deadline: float | None = None
@@ -292,6 +295,22 @@ class Replayer:
         self._activity = now
         self._transactions.flow_closed(live.flow)
         return self._advance(now)
+
+    def interrupt(self, now: float) -> list[Action]:
+        """The user stopped the replay: close everything now. The running request, if still
+        unanswered, is said to be so because of the interrupt; the recorded server frames
+        due from here on (after the running request's, or from the step not yet begun) are
+        left out of the comparison (`stopped_before`)."""
+        if self.phase == "done":
+            return []
+        self.interrupted = True
+        if self.index < len(self.steps):
+            step = self.steps[self.index]
+            self.stopped_before = step.at
+            if step.frame is not None and step.frame.no in self.sent:
+                self.unanswered[step.frame.no] = "interrupted while waiting for its reply"
+                self.stopped_before = self._next_at()
+        return self._finish(None)
 
     def ticket(self, key: str, value: str | None, error: str | None, now: float) -> list[Action]:
         if self.phase != "await-ticket":

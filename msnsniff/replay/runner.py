@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import math
+import signal
 import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import TextIO
@@ -106,7 +107,13 @@ async def run_replayer(machine: Replayer, nexus: str) -> None:
         "closed": lambda key, _, now: machine.closed(key, now),
         "ticket": lambda key, value, now: machine.ticket(key, str(value), None, now),
         "ticket_failed": lambda key, why, now: machine.ticket(key, None, str(why), now),
+        "interrupt": lambda _key, _, now: machine.interrupt(now),
     }
+    stop: Event = ("interrupt", "", None)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:  # Ctrl-C ends the replay with the report of what it did so far
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, events.put_nowait, stop)
     try:
         perform(machine.start(loop.time()))
         while not done:
@@ -119,6 +126,9 @@ async def run_replayer(machine: Replayer, nexus: str) -> None:
                 continue
             perform(handlers[kind](key, value, loop.time()))
     finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
         for writer in writers.values():
             writer.close()
         for task in list(tasks):
@@ -141,15 +151,21 @@ def replay(
     `ns_target`, a login recorded straight to a notification server goes where `target`
     sends it when `target` is a dispatch server (`discover_ns`), as a client's would."""
     found = None
-    if ns_target is None:
-        found = asyncio.run(discover_ns(recording, target, options.timeout))
-    machine = Replayer(recording, target, credentials, options, ns_target or found)
-    if found is not None:
-        machine.notes.append(f"{show(*target)} is a dispatch server (it answered USR with "
-                             f"XFR NS {show(*found)}): the logins recorded straight to a "
-                             "notification server go there (--ns overrides)")  # fmt: skip
-    url = nexus or default_nexus(target[0], "http")
-    asyncio.run(run_replayer(machine, url))
+    machine: Replayer | None = None
+    try:
+        if ns_target is None:
+            found = asyncio.run(discover_ns(recording, target, options.timeout))
+        machine = Replayer(recording, target, credentials, options, ns_target or found)
+        if found is not None:
+            machine.notes.append(f"{show(*target)} is a dispatch server (it answered USR with "
+                                 f"XFR NS {show(*found)}): the logins recorded straight to a "
+                                 "notification server go there (--ns overrides)")  # fmt: skip
+        url = nexus or default_nexus(target[0], "http")
+        asyncio.run(run_replayer(machine, url))
+    except KeyboardInterrupt:  # Ctrl-C outside the replay's own loop: before it, or as it ends
+        if machine is None:
+            machine = Replayer(recording, target, credentials, options, ns_target or found)
+        machine.interrupt(0.0)
     return machine, compare(machine, rules)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from tests.helpers import ipv6_loopback
 from tests.msnsniff.replay.helpers import (
     ABSENT,
+    accounts,
     differences,
     record_chat_session,
     replay_cli,
@@ -525,3 +527,69 @@ def test_a_redirect_to_port_0_is_an_address_that_cannot_be_read() -> None:
     assert status == 2, out.getvalue()
     assert ("replay failed: NS alice@example.com: the server redirected VER 1 (recorded #1) "
             "to '127.0.0.1:0' (XFR NS), an address that cannot be read") in out.getvalue()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_prints_the_report_so_far_marked_interrupted(sig: signal.Signals) -> None:
+    """Ctrl-C in the middle of a replay (here waiting for a SYN the server never answers)
+    ended it with status 130 and printed nothing: what had been replayed was lost. It stops
+    cleanly: the report of the requests sent so far, the one waiting said to be interrupted,
+    `result: interrupted`, and the usual 130."""
+    import subprocess
+    import sys
+    import time
+
+    with server_thread(quirks=frozenset({"silent-syn"})) as live:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msnsniff", "replay", str(CAPTURES / "server_chat.pcap"),
+             "--to", f"127.0.0.1:{live.port('ds')}", "--nexus", live.nexus, "--timeout", "60",
+             *accounts()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert live.server is not None
+        hub = live.server.hub
+        deadline = time.monotonic() + 30
+        while "alice@example.com" not in hub.sessions and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the SYN is sent once the login is over, and never answered
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("replay of ")
+    assert lines[1].startswith("same     NS alice@example.com         VER # MSNP8 CVR0")
+    at = lines.index(next(line for line in lines if line.startswith("missing ")))
+    assert re.match(r"missing  NS alice@example.com +SYN # v \(recorded #\d+\)$", lines[at])
+    assert lines[at + 1] == "    interrupted while waiting for its reply"
+    assert lines[-2:] == [
+        "replay interrupted: what was replayed until then is compared above",
+        "result: interrupted (5 same, 0 changed, 1 missing, 0 extra)",
+    ]
+
+
+def test_ctrl_c_before_the_replay_proper_still_reports_interrupted() -> None:
+    """Ctrl-C while the replay is still asking `--to` where its logins go (the dispatch
+    probe, before its own event loop) is the same clean stop: the (empty) report, marked
+    interrupted, status 130."""
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as silent:  # accepts, and never answers the probe's VER
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msnsniff", "replay", str(CAPTURES / "server_chat.pcap"),
+             "--to", f"127.0.0.1:{silent.getsockname()[1]}", "--timeout", "60", "-T", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        silent.settimeout(30)
+        held, _ = silent.accept()
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        held.close()
+    assert proc.returncode == 130, out + err
+    assert err == ""
+    report = json.loads(out)
+    assert (report["result"], report["failure"], report["items"]) == ("interrupted", None, [])
