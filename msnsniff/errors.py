@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -38,16 +39,25 @@ def require_output_dir(target: Path) -> None:
 _BIND_ADDRESS: Final = re.compile(r"address \('([^']*)', (\d+)(?:, \d+, \d+)?\)")
 
 
-def cannot_listen(what: str, exc: OSError, where: str | None = None) -> MsnsniffError:
+def cannot_listen(
+    what: str, exc: OSError, where: str | None = None, *, host: str | None = None
+) -> MsnsniffError:
     """`what: cannot listen on HOST:PORT: reason` for a failed bind, in one plain clause:
     asyncio words it 'error while attempting to bind on address (...): address already in
     use', after the errno's own text in some paths. `where` is the address when the caller
-    knows it; else the one asyncio names, if any."""
+    knows it; else the one asyncio names, if any; else `host`, the host listened on (a name
+    that does not resolve is named by nothing else). A resolver error keeps its own words:
+    its negative code is no errno (os.strerror says 'Unknown error -2')."""
     text = str(exc)
     if where is None:
         found = _BIND_ADDRESS.search(text)
         if found is not None:
-            host = found.group(1)
-            where = f"[{host}]:{found.group(2)}" if ":" in host else f"{host}:{found.group(2)}"
-    why = os.strerror(exc.errno) if exc.errno else (exc.strerror or text)
+            name = found.group(1)
+            where = f"[{name}]:{found.group(2)}" if ":" in name else f"{name}:{found.group(2)}"
+        else:
+            where = host
+    if isinstance(exc, socket.gaierror):
+        why = exc.strerror or text
+    else:
+        why = os.strerror(exc.errno) if exc.errno else (exc.strerror or text)
     return MsnsniffError(f"{what}cannot listen{f' on {where}' if where else ''}: {why}")

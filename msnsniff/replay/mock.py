@@ -388,6 +388,11 @@ class MockServer:
     def address(self) -> str:
         return self.book.address
 
+    @property
+    def listening(self) -> bool:
+        """Whether the MSNP listener is up (what failed after it was the Passport's)."""
+        return self._server is not None
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -487,7 +492,8 @@ def run_mock(
             await server.start()
         except OSError as e:
             await server.close()
-            raise cannot_listen("mock: ", e) from e
+            raise cannot_listen("mock: ", e, host=passport[0] if server.listening else listen[0]
+                                ) from e
         out.write(f"mock: serving {len(recording.conns)} recorded connections of {one.label} "
                   f"on {server.address}\nmock: Passport nexus {server.nexus_url} (also "
                   f"{server.http_nexus_url})\n")  # fmt: skip

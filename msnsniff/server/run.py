@@ -61,7 +61,7 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
                 await server.start_gateway(gateway_port)
         except OSError as e:
             await server.close()
-            raise cannot_listen("", e) from e
+            raise cannot_listen("", e, host=config.host) from e
         p = server.ports
         hub = server.hub
         out.write(
