@@ -14,6 +14,10 @@ server closed the connection and everything was delivered, the answer says `Sess
 An answer waits for the server's bytes: until `settle` seconds pass without more, at most
 `wait` seconds (a poll with nothing queued is answered empty after `wait`). Requests on one
 HTTP connection are answered in order (h11, keep-alive); bodies are bounded (`MAX_BODY`).
+An HTTP connection that does not deliver a whole request within `read_timeout` seconds (of
+opening, or of its last answer) is closed, and a session no request names for
+`session_timeout` seconds is dropped with its server connection (its client is gone: the
+NS then takes the user offline as for any lost connection).
 With a `Recorder`, every HTTP connection is written to its pcap as it happens.
 """
 
@@ -42,6 +46,8 @@ PATH: Final = "/gateway/gateway.dll"
 CONTENT_TYPE: Final = "application/x-msn-messenger"
 MAX_BODY: Final = 64 * 1024  # bytes of MSNP in one request
 MAX_QUEUED: Final = 1 << 20  # server bytes held for a client that does not poll
+READ_TIMEOUT: Final = 60.0  # seconds an HTTP connection gets for each whole request
+SESSION_TIMEOUT: Final = 120.0  # seconds a session is kept without a request naming it
 REASONS: Final = MappingProxyType({
     200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed",
     413: b"Payload Too Large",
@@ -61,6 +67,7 @@ class _Session:
     closed: bool = False
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     pump: asyncio.Task[None] | None = None
+    expiry: asyncio.TimerHandle | None = None  # drops it unless a request names it first
 
     def next_id(self) -> str:
         return f"{self.base}.{next(self.counter)}"
@@ -71,11 +78,13 @@ class Gateway:
 
     def __init__(self, host: str, upstreams: Mapping[str, int], *,
                  recorder: Recorder | None = None, settle: float = 0.03,
-                 wait: float = 0.25) -> None:  # fmt: skip
+                 wait: float = 0.25, read_timeout: float = READ_TIMEOUT,
+                 session_timeout: float = SESSION_TIMEOUT) -> None:  # fmt: skip
         self.host = host
         self.upstreams = dict(upstreams)  # "NS"/"SB" -> port of this server's listener
         self.recorder = recorder
         self.settle, self.wait = settle, wait
+        self.read_timeout, self.session_timeout = read_timeout, session_timeout
         self.sessions: dict[str, _Session] = {}
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -125,7 +134,10 @@ class Gateway:
         recorder = self.recorder
         tap = None if recorder is None else lambda data: recorder.data(key, True, data)
         try:
-            got = await read_request(conn, reader, MAX_BODY, tap)
+            got = await asyncio.wait_for(read_request(conn, reader, MAX_BODY, tap),
+                                         self.read_timeout)  # fmt: skip
+        except TimeoutError:
+            return False  # silent, or too slow: the connection is closed
         except BodyTooLarge:
             await self._send(conn, writer, key, 413, {}, b"")
             return False
@@ -169,6 +181,8 @@ class Gateway:
             if found is None:
                 return 400, {}, b""
             session = found
+            if session.expiry is not None:
+                session.expiry.cancel()
         if body and not session.closed:
             session.writer.write(body)
             with contextlib.suppress(ConnectionError):
@@ -183,7 +197,15 @@ class Gateway:
             self._drop(session)
         else:
             self.sessions[sid] = session
+            session.expiry = asyncio.get_running_loop().call_later(
+                self.session_timeout, self._expire, session)
         return 200, {"X-MSN-Messenger": value}, out
+
+    def _expire(self, session: _Session) -> None:
+        """No request named `session` in time: its client is gone."""
+        log.info("gateway: a %s session was not polled for %g s: dropped", session.kind,
+                 self.session_timeout)  # fmt: skip
+        self._drop(session)
 
     async def _open(self, kind: str, ip: str) -> _Session | None:
         address = parse(ip)  # `host:port` or `[v6]:port`, as XFR and RNG write them
@@ -236,6 +258,8 @@ class Gateway:
     def _drop(self, session: _Session) -> None:
         for sid in [k for k, v in self.sessions.items() if v is session]:
             del self.sessions[sid]
+        if session.expiry is not None:
+            session.expiry.cancel()
         if session.pump is not None:
             session.pump.cancel()
         session.writer.close()

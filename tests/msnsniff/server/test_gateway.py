@@ -212,3 +212,57 @@ def test_an_oversized_body_gets_413_and_garbage_a_closed_connection() -> None:
             assert (await _post(port, "/elsewhere"))[0] == 404  # and it still serves
 
     asyncio.run(run())
+
+
+def test_a_silent_or_slow_http_connection_is_closed() -> None:
+    """A client that connected to the gateway and sent nothing, or half a request, or went
+    quiet after an answer on a keep-alive connection, held its connection for as long as it
+    liked (the NS drops a silent client after 60 s, Passport after 10): each one is closed
+    once `read_timeout` passes without a whole request, and the gateway goes on serving."""
+
+    async def run() -> list[bytes]:
+        async with _gateway() as (server, port):
+            assert server.gateway is not None
+            server.gateway.read_timeout = 0.3
+            silent = await asyncio.open_connection("127.0.0.1", port)
+            slow = await asyncio.open_connection("127.0.0.1", port)
+            slow[1].write(b"POST /gateway/gateway.dll?Action=open&Server=NS HTTP/1.1\r\n")
+            idle = await asyncio.open_connection("127.0.0.1", port)
+            idle[1].write(b"POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            ends = [await asyncio.wait_for(reader.read(), 5)
+                    for reader, _ in (silent, slow, idle)]  # fmt: skip
+            for _, writer in (silent, slow, idle):
+                writer.close()
+            assert (await _post(port, "/elsewhere"))[0] == 404
+            return ends
+
+    silent, slow, idle = asyncio.run(asyncio.wait_for(run(), 20))
+    assert (silent, slow) == (b"", b"")
+    assert idle.startswith(b"HTTP/1.1 404 ")  # its answer, then the close
+
+
+def test_a_session_nobody_polls_any_more_is_dropped() -> None:
+    """A client that vanished (no more polls) kept its session, and its connection to the
+    NS, for good: its contacts saw it online until the NS's 10-minute idle timeout, and the
+    session stayed in the gateway's table after that. A session no request names for
+    `session_timeout` seconds is dropped, its server connection with it."""
+
+    async def run() -> tuple[int, int]:
+        async with _gateway() as (server, port):
+            gateway = server.gateway
+            assert gateway is not None
+            gateway.session_timeout = 0.3
+            ns = server.ports["ns"]
+            status, h, _ = await _post(
+                port, f"/gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1:{ns}",
+                b"VER 1 MSNP8 CVR0\r\n")  # fmt: skip
+            assert status == 200
+            sid = h["x-msn-messenger"].split(";")[0].split("=")[1]
+            held = len(gateway.sessions)
+            await asyncio.sleep(1.0)
+            gone = await _post(port, f"/gateway/gateway.dll?Action=poll&SessionID={sid}")
+            return held, len(gateway.sessions) + gone[0]
+
+    held, after = asyncio.run(asyncio.wait_for(run(), 20))
+    assert held == 1
+    assert after == 400  # none left, and its id is void
