@@ -379,7 +379,7 @@ class MockServer:
         port = self._server.sockets[0].getsockname()[1]
         self.book.address = show(self.listen[0], port)
         host, http = self.passport_address
-        await passport.start(host, http, 0 if http == 0 else http + 1, dalogin="https")
+        await passport.start(host, http, 0 if http == 0 else http + 1)
         self._passport = passport
         self.nexus_url = passport.nexus_url
         self.http_nexus_url = f"http://{host}:{passport.http_port}/rdr/pprdr.asp"

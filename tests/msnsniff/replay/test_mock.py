@@ -405,3 +405,22 @@ def test_after_the_clients_out_nothing_more_is_sent() -> None:
                                                 b"5.0.0540 MSMSGS alice@example.com\r\n")]
 
     assert asyncio.run(asyncio.wait_for(main(), 30)) == [b"", b""]
+
+
+def test_a_ticket_comes_from_either_nexus_the_mock_prints() -> None:
+    """`msnsniff mock` prints its nexus over HTTPS "(also http://...)", but its nexus named
+    the HTTPS login whichever it was asked on, so a client keeping the nexus's scheme (`msnsniff
+    send --nexus http://...`) spoke plain HTTP to the TLS port: 'Remote end closed connection
+    without response'. Each nexus names the login on its own listener, as serve's does."""
+    from msnsniff.client.passport import fetch_ticket
+
+    capture = ROOT / "captures" / "msnp8_demo.pcap"
+    recording = load_recording(capture, CaptureSession(load_dissectors()))
+
+    async def main() -> list[str]:
+        async with served(recording) as (mock, _host, _port):
+            return [await fetch_ticket(nexus, ALICE, "any", "lc=1033,id=507", 5)
+                    for nexus in (mock.http_nexus_url, mock.nexus_url)]
+
+    tickets = asyncio.run(asyncio.wait_for(main(), 30))
+    assert [t.startswith("t=") for t in tickets] == [True, True]
