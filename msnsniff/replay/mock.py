@@ -382,7 +382,7 @@ class MockServer:
         await passport.start(host, http, 0 if http == 0 else http + 1)
         self._passport = passport
         self.nexus_url = passport.nexus_url
-        self.http_nexus_url = f"http://{host}:{passport.http_port}/rdr/pprdr.asp"
+        self.http_nexus_url = passport.http_nexus_url
 
     @property
     def address(self) -> str:

@@ -296,10 +296,13 @@ class Passport:
     @property
     def nexus_url(self) -> str:
         """Where clients ask for PassportURLs: over HTTPS when it is on."""
-        scheme, port = (
-            ("http", self.http_port) if self.https_port is None else ("https", self.https_port)
-        )
-        return f"{scheme}://{_bracket(self._host)}:{port}{NEXUS_PATH}"
+        return self.http_nexus_url if self.https_port is None else (
+            f"https://{_bracket(self._host)}:{self.https_port}{NEXUS_PATH}")
+
+    @property
+    def http_nexus_url(self) -> str:
+        """The nexus on the HTTP listener (on a wildcard, at 127.0.0.1, as `nexus_url`)."""
+        return f"http://{_bracket(self._host)}:{self.http_port}{NEXUS_PATH}"
 
     async def close(self) -> None:
         """Stop listening, drop open connections and remove a temporary certificate dir."""

@@ -23,6 +23,7 @@ from msnsniff.registry import load_dissectors
 from msnsniff.replay.mock import MockServer
 from msnsniff.replay.recording import Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
+from tests.helpers import ipv6_loopback
 from tests.msnsniff.replay.helpers import ALICE, BOB, record_chat_session
 
 ROOT = Path(__file__).parents[3]
@@ -424,3 +425,26 @@ def test_a_ticket_comes_from_either_nexus_the_mock_prints() -> None:
 
     tickets = asyncio.run(asyncio.wait_for(main(), 30))
     assert [t.startswith("t=") for t in tickets] == [True, True]
+
+
+@pytest.mark.parametrize(("listen", "shown"), [("::1", "[::1]"), ("0.0.0.0", "127.0.0.1")])
+def test_the_http_nexus_printed_is_a_url_to_connect_to(listen: str, shown: str) -> None:
+    """`mock --passport '[::1]:0'` printed `(also http://::1:PORT/...)`, a URL whose host
+    cannot be told from its port, and on 0.0.0.0 `http://0.0.0.0:PORT/...`, where nobody
+    connects (the HTTPS nexus beside it said 127.0.0.1). Both are written as the HTTPS one."""
+    if listen == "::1" and (missing := ipv6_loopback()) is not None:
+        pytest.skip(missing)
+    capture = ROOT / "captures" / "msnp8_demo.pcap"
+    recording = load_recording(capture, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[str, str]:
+        mock = MockServer(recording, ("127.0.0.1", 0), (listen, 0))
+        await mock.start()
+        try:
+            return mock.nexus_url, mock.http_nexus_url
+        finally:
+            await mock.close()
+
+    https, http = asyncio.run(asyncio.wait_for(main(), 30))
+    assert https.startswith(f"https://{shown}:") and http.startswith(f"http://{shown}:")
+    assert http.endswith("/rdr/pprdr.asp") and http.count(":") == 2 + shown.count(":")
