@@ -400,14 +400,16 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if size > limit:  # a switchboard drops the connection for it: say so before sending
         raise MsnsniffError(f"the message is {size} bytes with its MIME headers; MSN's "
                             f"switchboards take at most {limit} (shorten it by {size - limit})")
+    from msnsniff.client.passport import default_nexus, nexus_problem
+
+    if args.nexus is not None and (problem := nexus_problem(args.nexus)) is not None:
+        raise MsnsniffError(f"bad --nexus {args.nexus!r} ({problem})")
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = os.environ.get("MSNSNIFF_PASSWORD") or getpass.getpass(
             f"password for {args.account}: "
         )
-    from msnsniff.client.passport import default_nexus
-
     nexus = args.nexus or default_nexus(host, "https")
     try:
         outcomes = asyncio.run(send_message(

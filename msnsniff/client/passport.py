@@ -30,6 +30,20 @@ def default_nexus(host: str, scheme: str, port: int | None = None) -> str:
     return f"{scheme}://{show(host, port or NEXUS_PORTS[scheme])}/rdr/pprdr.asp"
 
 
+def nexus_problem(url: str) -> str | None:
+    """Why `url` cannot be asked for a ticket (None when it can): it must be an http:// or
+    https:// URL with a host and, if any, a port 1-65535 (urllib reads nothing else, and
+    raises on some of it)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an http:// or https:// URL with a host"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    return "a port 1-65535" if port == 0 else None
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` is a loopback address (or `localhost`)."""
     if host.casefold() == "localhost":
@@ -53,6 +67,9 @@ def _context(url: str) -> ssl.SSLContext | None:
 
 
 def _get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str]]:
+    problem = nexus_problem(url)  # a nexus given, or a DALogin a server named
+    if problem is not None:
+        raise ClientError(f"Passport: {url!r} is not {problem}")
     req = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=_context(url)) as resp:

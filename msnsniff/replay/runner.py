@@ -16,7 +16,7 @@ from typing import TextIO
 from msnsniff.addresses import host_port, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
-from msnsniff.client.passport import default_nexus, is_loopback
+from msnsniff.client.passport import default_nexus, is_loopback, nexus_problem
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
 from msnsniff.replay.machine import (
@@ -240,6 +240,8 @@ def run_replay(
         if not args.allow_remote and not is_loopback(host):
             raise MsnsniffError(f"replay: {host} is not a loopback address; replaying to "
                                 "another machine needs --allow-remote")  # fmt: skip
+    if args.nexus is not None and (problem := nexus_problem(args.nexus)) is not None:
+        raise MsnsniffError(f"bad --nexus {args.nexus!r} ({problem})")
     if args.nexus and not args.allow_remote:
         host = urllib.parse.urlsplit(args.nexus).hostname or ""
         if not is_loopback(host):

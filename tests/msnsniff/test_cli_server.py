@@ -216,3 +216,20 @@ def test_serve_names_what_its_certificate_holds_and_refuses_a_bad_cert_name() ->
     assert bad.returncode == 2
     assert bad.stderr == ("msnsniff: --cert-name: 'no such name' is neither an IP address "
                           "nor a host name\n")  # fmt: skip
+
+
+def test_send_and_replay_refuse_a_nexus_that_is_no_http_url() -> None:
+    """`send --nexus notaurl` printed a traceback; `replay --nexus notaurl` said 'the nexus
+    is not a loopback address' (of an empty host). Both name the option, before anything
+    is read or sent (send: before the password)."""
+    for argv in (["send", "--server", "127.0.0.1:1", "--password-stdin", "--account",
+                  "a@example.com", "--to", "b@example.com", "hi"],
+                 ["replay", "captures/server_chat.pcap", "--to", "127.0.0.1:1",
+                  "--allow-remote"]):  # fmt: skip
+        for nexus, why in (("notaurl", "an http:// or https:// URL with a host"),
+                           ("http://127.0.0.1:99999/x", "a port 1-65535")):  # fmt: skip
+            done = subprocess.run([*MSNSNIFF, *argv, "--nexus", nexus], input="",
+                                  capture_output=True, text=True, timeout=60,
+                                  cwd=Path(__file__).parents[2])  # fmt: skip
+            assert (done.returncode, done.stdout) == (2, ""), done.stderr
+            assert done.stderr == f"msnsniff: bad --nexus {nexus!r} ({why})\n"

@@ -37,3 +37,40 @@ def test_the_default_nexus_of_an_ipv6_server_keeps_its_host_apart_from_its_port(
         pytest.skip(missing)
     ticket = asyncio.run(asyncio.wait_for(main(), 20))
     assert ticket.startswith("t=")
+
+
+def test_a_nexus_or_dalogin_that_is_no_http_url_is_a_client_error() -> None:
+    """`send --nexus notaurl` ended in urllib's ValueError traceback ('unknown url type'),
+    and `replay --nexus notaurl --allow-remote` logged 'Task exception was never retrieved'
+    and then waited out --timeout. A nexus given, or a DALogin a server names, that is not
+    an http(s) URL with a host is a ClientError saying so; an ftp:// one is refused too
+    (urllib would have spoken FTP)."""
+    from msnsniff.client.connection import ClientError
+    from msnsniff.client.passport import nexus_problem
+
+    assert nexus_problem("https://127.0.0.1:8443/rdr/pprdr.asp") is None
+    assert nexus_problem("http://[::1]/rdr/pprdr.asp") is None
+    for bad in ("notaurl", "ftp://127.0.0.1/x", "http:///x", "127.0.0.1:8081/rdr/pprdr.asp"):
+        assert nexus_problem(bad) == "an http:// or https:// URL with a host", bad
+    for bad in ("http://127.0.0.1:99999/x", "http://127.0.0.1:0/x", "http://127.0.0.1:x/"):
+        assert nexus_problem(bad) == "a port 1-65535", bad
+
+    async def dalogin_ftp() -> str:
+        async def nexus(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nPassportURLs: DALogin=ftp://127.0.0.1/login\r\n"
+                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            writer.close()
+
+        server = await asyncio.start_server(nexus, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await fetch_ticket(f"http://127.0.0.1:{port}/rdr/pprdr.asp",
+                                      "alice@example.com", "pw", "lc=1033", 5)  # fmt: skip
+        finally:
+            server.close()
+
+    with pytest.raises(ClientError, match=r"^Passport: 'notaurl' is not an http:// or https:"):
+        asyncio.run(fetch_ticket("notaurl", "alice@example.com", "pw", "lc=1033", 5))
+    with pytest.raises(ClientError, match=r"^Passport: 'ftp://127\.0\.0\.1/login' is not an"):
+        asyncio.run(asyncio.wait_for(dalogin_ftp(), 20))
