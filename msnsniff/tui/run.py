@@ -101,8 +101,11 @@ def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
             app.failure = exc
             app.exit(return_code=2)
             return
-        app.notify(f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}", markup=False)
-        app.sub_title = f"proxy {proxy.address} -> {upstream[0]}:{upstream[1]}"
+        from msnsniff.addresses import show
+
+        title = f"proxy {proxy.address} -> {show(*upstream)}"
+        app.notify(title, markup=False)
+        app.sub_title = title
         try:
             import asyncio
 

@@ -390,3 +390,26 @@ def test_sniff_tui_whose_interface_vanishes_settles_its_requests_and_says_so(
     assert sniff_status(app, err) == 2
     assert err.getvalue() == (f"msnsniff: capture on {capture_on} stopped: the interface no "
                               "longer exists\n")  # fmt: skip
+
+
+def test_the_proxy_title_writes_an_ipv6_upstream_in_brackets() -> None:
+    """`proxy --tui --upstream '[::1]:1863'` titled itself `proxy 127.0.0.1:N -> ::1:1863`,
+    where the host cannot be told from the port, though the proxy prints IPv6 endpoints as
+    `[::1]:1863` everywhere else (its start line, its notes, the frames)."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    args = argparse.Namespace(script=None, write=None, filter=None)
+    app = proxy_app(args, ("127.0.0.1", port), ("::1", 9))
+
+    async def main() -> str:
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in range(200):
+                if app.sub_title:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.1)
+            return str(app.sub_title)
+
+    assert asyncio.run(main()) == f"proxy 127.0.0.1:{port} -> [::1]:9"
