@@ -16,6 +16,7 @@ never depends on a script working.
 from __future__ import annotations
 
 import importlib.util
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -79,11 +80,24 @@ def load_script(path: Path) -> Hook:
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        raise MsnsniffError(f"--script: {path} failed to load: {e!r}") from e
+        raise MsnsniffError(f"--script: {path} failed to load: {_load_error(e, path)}") from e
     hook = getattr(module, "on_frame", None)
     if not callable(hook):
         raise MsnsniffError(f"--script: {path} defines no on_frame(frame) function")
     return cast(Hook, hook)  # a user's function: apply() checks what it returns
+
+
+def _load_error(exc: Exception, path: Path) -> str:
+    """Why a script did not load, as a person reads it: the file's own error (not the repr
+    `FileNotFoundError(2, ...)`), a syntax error's line, or the exception and the line of
+    the script it was raised on."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.msg} (line {exc.lineno})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+             if Path(f.filename).absolute() == path.absolute()]  # fmt: skip
+    return f"{type(exc).__name__}: {exc}" + (f" (line {lines[-1]})" if lines else "")
 
 
 def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str

@@ -135,3 +135,28 @@ def test_the_recording_marks_where_the_other_side_got_something_else(tmp_path: P
         marked[b"MSG"]
     assert "rewrote 127.0.0.1:" in marked[b"XFR"] and "in XFR" in marked[b"XFR"]
     assert "in RNG" in marked[b"RNG"]
+
+
+def test_a_script_that_does_not_load_says_why_as_a_person_reads_it(tmp_path: Path) -> None:
+    """`--script` that failed to load was reported by the exception's repr:
+    "FileNotFoundError(2, 'No such file or directory')", a SyntaxError's tuple of
+    position fields, "RuntimeError('boom')" with no line. Now the reason, and the line."""
+    import pytest
+
+    from msnsniff.errors import MsnsniffError
+
+    cases = {"syntax.py": ("def on_frame(f) return f\n", "expected ':' (line 1)"),
+             "raises.py": ("x = 1\nraise RuntimeError('boom')\n", "RuntimeError: boom (line 2)"),
+             "imports.py": ("import msnsniff_no_such_module\n",
+                            "ModuleNotFoundError: No module named 'msnsniff_no_such_module' "
+                            "(line 1)")}  # fmt: skip
+    for name, (text, why) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(MsnsniffError) as caught:
+            load_script(path)
+        assert str(caught.value) == f"--script: {path} failed to load: {why}"
+    with pytest.raises(MsnsniffError) as caught:
+        load_script(tmp_path / "absent.py")
+    assert str(caught.value) == (f"--script: {tmp_path / 'absent.py'} failed to load: "
+                                 "No such file or directory")  # fmt: skip
