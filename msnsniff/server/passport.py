@@ -47,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 
 from msnsniff.addresses import UNSPECIFIED, reached
+from msnsniff.errors import MsnsniffError
 from msnsniff.server.tls import certificate_names, server_context
 
 NEXUS_PATH: Final = "/rdr/pprdr.asp"
@@ -254,7 +255,11 @@ class Passport:
                     self._tempdir = tempfile.TemporaryDirectory(prefix="msnsniff-passport-")
                     cert_dir = Path(self._tempdir.name)
                 names = await asyncio.to_thread(certificate_names, host, cert_names)
-                context = await asyncio.to_thread(server_context, cert_dir, names)
+                try:
+                    context = await asyncio.to_thread(server_context, cert_dir, names)
+                except OSError as e:  # not a listener's failure: say what it is
+                    raise MsnsniffError(f"cannot keep the HTTPS certificate in {cert_dir}: "
+                                        f"{e.strerror or e}") from e
                 self._cert_names = tuple(str(name.value) for name in names)
                 https = await asyncio.start_server(
                     self._serve,

@@ -233,3 +233,19 @@ def test_send_and_replay_refuse_a_nexus_that_is_no_http_url() -> None:
                                   cwd=Path(__file__).parents[2])  # fmt: skip
             assert (done.returncode, done.stdout) == (2, ""), done.stderr
             assert done.stderr == f"msnsniff: bad --nexus {nexus!r} ({why})\n"
+
+
+def test_a_cert_dir_that_cannot_hold_the_certificate_is_not_called_a_listen_failure(
+    tmp_path: Path,
+) -> None:
+    """`serve --cert-dir FILE` said "cannot listen on 127.0.0.1: File exists": making the
+    certificate's directory failed, and serve took every OSError of its start for a bind.
+    The message says what failed, where."""
+    plain = tmp_path / "a-file"
+    plain.write_text("")
+    done = subprocess.run(
+        [*MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "0", "--https-port",
+         "0", "--cert-dir", str(plain)], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == f"msnsniff: cannot keep the HTTPS certificate in {plain}: File exists\n"
