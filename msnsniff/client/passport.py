@@ -7,8 +7,10 @@ loopback servers, whose certificate the reference server generates itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -106,6 +108,28 @@ def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
 
 async def fetch_ticket(nexus: str, account: str, password: str, challenge: str,
                        timeout: float = 10.0) -> str:
-    """`fetch_ticket_sync` without blocking the event loop."""
-    return await asyncio.to_thread(fetch_ticket_sync, nexus, account, password, challenge,
-                                   timeout)
+    """`fetch_ticket_sync` without blocking the event loop, in a daemon thread of its own:
+    not the loop's executor, which `asyncio.run` waits for on the way out, so a Ctrl-C while
+    a Passport is slow to answer would wait up to `timeout` (twice) before anything ends."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str] = loop.create_future()
+
+    def settle(result: str | None, error: BaseException | None) -> None:
+        if done.done():  # cancelled: nobody waits for it any more
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result or "")
+
+    def work() -> None:
+        try:
+            result: str | None = fetch_ticket_sync(nexus, account, password, challenge, timeout)
+            error: BaseException | None = None
+        except BaseException as e:  # handed to the awaiting task, raised there
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="passport", daemon=True).start()
+    return await done

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -249,3 +250,41 @@ def test_a_cert_dir_that_cannot_hold_the_certificate_is_not_called_a_listen_fail
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == f"msnsniff: cannot keep the HTTPS certificate in {plain}: File exists\n"
+
+
+def test_ctrl_c_while_the_passport_is_slow_to_answer_ends_at_once() -> None:
+    """Ctrl-C while `send` waited for a Passport that did not answer went on waiting up to
+    --timeout (20 s here): the ticket was fetched in the event loop's executor, whose thread
+    asyncio.run joins on the way out. It is fetched in a daemon thread now: exit 130 at
+    once. (`replay` fetched its tickets the same way.)"""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    nexus = f"http://127.0.0.1:{silent.getsockname()[1]}/rdr/pprdr.asp"
+
+    async def main() -> tuple[int, float]:
+        proc, ports = await start_serve("--demo")
+        try:
+            send = await asyncio.create_subprocess_exec(
+                *MSNSNIFF, "send", "--server", f"127.0.0.1:{ports['dispatch']}", "--nexus",
+                nexus, "--account", "alice@example.com", "--to", "bob@example.com",
+                "--timeout", "20", "hi", env={**os.environ, "MSNSNIFF_PASSWORD": "alice-pass"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            loop = asyncio.get_running_loop()
+            silent.setblocking(False)
+            held, _ = await asyncio.wait_for(loop.sock_accept(silent), 20)  # it is asking
+            send.send_signal(signal.SIGINT)
+            start = loop.time()
+            status = await asyncio.wait_for(send.wait(), 30)
+            held.close()
+            return status, loop.time() - start
+        finally:
+            assert await stop(proc) == 0
+
+    try:
+        status, took = asyncio.run(main())
+    finally:
+        silent.close()
+    assert status == 130
+    assert took < 5, took
