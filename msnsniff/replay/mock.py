@@ -15,10 +15,10 @@ are sent: those after the matched frame up to the recorded client's next frame, 
 unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
 `RNG` are rewritten to the mock's own listener, so redirects and invitations come back
 here, where the cookie picks the switchboard script. A script is used up when the
-connection it led closes; a connection that, before it is identified, sends what no unused
-script fits follows the used ones again (a second identical client is served as the first
-was). A request nothing
-matches is logged and, if configured, answered with an error.
+connection it led closes; a connection that, before a frame of it names it (an account, a
+cookie), sends what no unused script fits follows the used ones again (a second identical
+client is served as the first was). A request nothing matches is logged and, if
+configured, answered with an error.
 
 `MockConnection` is sans-IO (bytes in, bytes out); `MockServer` is the asyncio edge, with a
 Passport nexus and login (any password for a recorded account) for TWN logins.
@@ -159,6 +159,7 @@ class MockConnection:
         self.candidates: list[_Candidate] | None = None
         self.lead: _Candidate | None = None
         self.identified = False  # the lead was picked by an account, cookie... or alone
+        self.named = False  # a matched frame named the connection (an account, a cookie...)
         self.reusing = False  # following a script an earlier connection used up
         self.sent: list[CommandFrame] = []  # the client's frames that matched, until reused
         self.unmatched = 0
@@ -213,8 +214,9 @@ class MockConnection:
         if self.candidates is None:
             self.candidates = self._starting(self.book.scripts())
         found = self._best(frame)
-        if found is None and not self.identified and not self.reusing:
-            # no unused script fits what this connection sent before it said who it is:
+        if found is None and not self.named and not self.reusing:
+            # no unused script fits what this connection sent before it said who it is
+            # (fitting the only unused script is no saying: a VER fits every login):
             # follow a used one again, as a server serves the same client twice (a second
             # identical client used to get nothing and hang); its frames so far are matched
             # again, quietly (they were answered already)
@@ -269,7 +271,8 @@ class MockConnection:
         if self.lead is not None and self.lead is not lead:
             self.book.led.pop(self.lead.conn.key, None)
         self.lead = lead
-        self.identified = self.identified or bool(_identity(frame)) or len(keep) == 1
+        self.named = self.named or bool(_identity(frame))
+        self.identified = self.identified or self.named or len(keep) == 1
         self.book.led[lead.conn.key] = self.cid
         return self._frames(lead.conn, start, index, frame)
 

@@ -448,3 +448,32 @@ def test_the_http_nexus_printed_is_a_url_to_connect_to(listen: str, shown: str) 
     https, http = asyncio.run(asyncio.wait_for(main(), 30))
     assert https.startswith(f"https://{shown}:") and http.startswith(f"http://{shown}:")
     assert http.endswith("/rdr/pprdr.asp") and http.count(":") == 2 + shown.count(":")
+
+
+def test_a_second_login_is_served_again_while_one_other_script_is_unused() -> None:
+    """A mock of server_list_changes (bob's login, then alice's, each straight to the NS):
+    alice logging in a second time got no answer to her USR. Her VER fitted bob's script,
+    the only one unused, and fitting alone counted as being identified, so when her USR
+    named another account the used scripts were not tried again. Only a frame that names
+    the connection (an account, a cookie) now closes that door; she is served again."""
+    capture = ROOT / "captures" / "server_list_changes.pcap"
+    recording = load_recording(capture, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with served(recording) as (mock, host, port):
+            nicks = []
+            for _ in range(2):
+                alice = await asyncio.wait_for(NotificationClient.login(
+                    host, port, ALICE, "any", nexus=mock.nexus_url), 10)  # fmt: skip
+                nicks.append(alice.nick or "")
+                await alice.logout()
+                await asyncio.sleep(0.2)  # the mock sees the close: the script is used up
+            bob = await asyncio.wait_for(NotificationClient.login(
+                host, port, BOB, "any", nexus=mock.nexus_url), 10)  # fmt: skip
+            nicks.append(bob.nick or "")
+            await bob.logout()
+            return nicks, mock.logs
+
+    nicks, logs = asyncio.run(asyncio.wait_for(main(), 40))
+    assert nicks == ["Alice", "Alice", "Bob"]
+    assert not [line for line in logs if "nothing recorded matches" in line], logs
