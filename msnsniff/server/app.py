@@ -65,12 +65,13 @@ class ReferenceServer:
         if cfg.http_port is not None or cfg.https_port is not None:
             await self.passport.start(
                 cfg.host,
-                http_port=cfg.http_port if cfg.http_port is not None else 0,
+                http_port=cfg.http_port,
                 https_port=cfg.https_port,
                 cert_dir=cfg.cert_dir,
                 cert_names=cfg.cert_names,
             )
-            self.hub.ports["http"] = self.passport.http_port
+            if self.passport.has_http:
+                self.hub.ports["http"] = self.passport.http_port
             if self.passport.https_port is not None:
                 self.hub.ports["https"] = self.passport.https_port
 

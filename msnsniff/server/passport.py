@@ -192,6 +192,7 @@ class Passport:
         self._https_port: int | None = None
         self._dalogin: str | None = None
         self._cert_names: tuple[str, ...] = ()
+        self._started = False
         self._log = logging.getLogger(__name__)
 
     # Tickets
@@ -225,16 +226,16 @@ class Passport:
     async def start(
         self,
         host: str = "127.0.0.1",
-        http_port: int = 0,
+        http_port: int | None = 0,
         https_port: int | None = 0,
         cert_dir: Path | None = None,
         dalogin: str | None = None,
         cert_names: Iterable[str] = (),
     ) -> None:
-        """Listen for HTTP on `http_port` and, unless `https_port` is None, HTTPS on it
-        (port 0 = ephemeral), with a certificate kept in `cert_dir` (None = a temporary
-        directory removed by `close`) for the loopback names, `host` (on a wildcard the
-        machine's addresses and host name) and `cert_names` (`tls.certificate_names`).
+        """Listen for HTTP on `http_port` and HTTPS on `https_port`, each unless None (port
+        0 = ephemeral; at least one of them), with a certificate kept in `cert_dir` (None = a
+        temporary directory removed by `close`) for the loopback names, `host` (on a wildcard
+        the machine's addresses and host name) and `cert_names` (`tls.certificate_names`).
 
         `dalogin` sets the nexus's DALogin: None = the listener the nexus was asked on;
         "https" or "http" = that listener; anything else = used verbatim (`host:port/path`,
@@ -242,14 +243,19 @@ class Passport:
         """
         if self._servers:
             raise RuntimeError("Passport is already started")
+        if http_port is None and https_port is None:
+            raise ValueError("Passport needs an HTTP or an HTTPS listener")
         if dalogin == "https" and https_port is None:
             raise ValueError("dalogin='https' needs an HTTPS listener")
+        if dalogin == "http" and http_port is None:
+            raise ValueError("dalogin='http' needs an HTTP listener")
         self._host = "127.0.0.1" if host in UNSPECIFIED else host
         self._listen = host
         try:
-            http = await asyncio.start_server(self._serve, host, http_port)
-            self._servers.append(http)
-            self._http_port = _port(http)
+            if http_port is not None:  # (off: `serve --http-port off` listens on no port)
+                http = await asyncio.start_server(self._serve, host, http_port)
+                self._servers.append(http)
+                self._http_port = _port(http)
             if https_port is not None:
                 if cert_dir is None:
                     self._tempdir = tempfile.TemporaryDirectory(prefix="msnsniff-passport-")
@@ -278,18 +284,26 @@ class Passport:
             port = self._http_port if dalogin == "http" else self._https_port
             dalogin = f"{_bracket(self._host)}:{port}/login2.srf"
         self._dalogin = dalogin  # None: the listener each nexus request came in on
+        self._started = True
 
     @property
     def http_port(self) -> int:
-        """The HTTP listener's port."""
-        if self._http_port is None:
+        """The HTTP listener's port (RuntimeError when HTTP is off: see `has_http`)."""
+        if not self._started:
             raise RuntimeError("Passport is not started")
+        if self._http_port is None:
+            raise RuntimeError("Passport's HTTP is off")
         return self._http_port
+
+    @property
+    def has_http(self) -> bool:
+        """Whether the Passport listens for plain HTTP."""
+        return self._http_port is not None
 
     @property
     def https_port(self) -> int | None:
         """The HTTPS listener's port, or None when HTTPS is off."""
-        if self._http_port is None:
+        if not self._started:
             raise RuntimeError("Passport is not started")
         return self._https_port
 
@@ -420,7 +434,8 @@ class Passport:
     def _passport_urls(self, secure: bool, host: str) -> str:
         """The nexus's PassportURLs value (asked over HTTPS or not, by a client that reached
         this server at `host`)."""
-        base = f"http://{_bracket(host)}:{self._http_port}"
+        base = (f"http://{_bracket(host)}:{self._http_port}" if self._http_port is not None
+                else f"https://{_bracket(host)}:{self._https_port}")  # fmt: skip
         dalogin = self._dalogin
         if dalogin is None:
             port = self._https_port if secure else self._http_port

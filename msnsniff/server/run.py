@@ -70,8 +70,9 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
         )
         if "gateway" in p:
             out.write(f"  MSNP HTTP gateway http://{hub.address('gateway')}/gateway/gateway.dll\n")
-        if "http" in p:
-            out.write(f"  Passport nexus {server.nexus_url} (HTTP on {hub.address('http')})\n")
+        if "http" in p or "https" in p:
+            plain = f" (HTTP on {hub.address('http')})" if "http" in p else ""
+            out.write(f"  Passport nexus {server.nexus_url}{plain}\n")
         if "https" in p:
             names = ", ".join(server.passport.certificate_names)
             out.write(f"  HTTPS certificate for {names}\n")

@@ -288,3 +288,50 @@ def test_ctrl_c_while_the_passport_is_slow_to_answer_ends_at_once() -> None:
         silent.close()
     assert status == 130
     assert took < 5, took
+
+
+def test_serve_with_http_off_opens_no_http_port() -> None:
+    """`serve --http-port off` (HTTPS on) printed "(HTTP on 127.0.0.1:N)" and listened
+    there: a port the operator had turned off. Now only the HTTPS nexus is printed, and
+    the process listens on the MSNP ports and that one."""
+
+    async def main() -> tuple[str, set[int]]:
+        proc = await asyncio.create_subprocess_exec(
+            *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "off",
+            "--https-port", "0", stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        head = b""
+        try:
+            while b"database" not in head:
+                line = await asyncio.wait_for(proc.stdout.readline(), 20)
+                assert line
+                head += line
+            listening = _listening_ports(proc.pid)
+        finally:
+            assert await stop(proc) == 0
+        return head.decode(), listening
+
+    head, listening = asyncio.run(main())
+    assert "HTTP on" not in head
+    printed = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", head)}
+    assert len(printed) == 4  # dispatch, notification, switchboard, the HTTPS nexus
+    if listening:  # (Linux: from /proc)
+        assert listening == printed
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (Linux /proc; empty elsewhere)."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
+                  for fd in os.listdir(f"/proc/{pid}/fd")
+                  if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")}  # fmt: skip
+        ports = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        return ports
+    except OSError:
+        return set()

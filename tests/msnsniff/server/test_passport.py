@@ -480,3 +480,31 @@ def test_https_on_a_wildcard_names_every_address_of_the_machine(tmp_path: Path) 
 
     urls = asyncio.run(asyncio.wait_for(main(), 20))
     assert urls["DALogin"].rsplit(":", 1)[0].strip("[]") == host
+
+
+def test_http_off_listens_for_https_only(tmp_path: Path) -> None:
+    """`serve --http-port off --https-port 8443` still listened for HTTP on a port of its
+    choosing (and printed it): Passport always opened its HTTP listener. With HTTP off it
+    opens none, and the nexus's other URLs are on the HTTPS listener."""
+
+    async def main() -> tuple[int, dict[str, str], bool]:
+        passport = Passport(check)
+        await passport.start(http_port=None, https_port=0, cert_dir=tmp_path)
+        try:
+            https = passport.https_port
+            assert https is not None
+            client = await Client.open(https, trusting(tmp_path))
+            urls = passport_urls(await client.get("/rdr/pprdr.asp"))
+            client.close()
+            with pytest.raises(RuntimeError, match="HTTP is off"):
+                passport.http_port  # noqa: B018
+            return https, urls, passport.has_http
+        finally:
+            await passport.close()
+
+    https, urls, has_http = asyncio.run(asyncio.wait_for(main(), 20))
+    assert not has_http
+    assert urls["DALogin"] == f"127.0.0.1:{https}/login2.srf"
+    assert urls["DAReg"] == f"https://127.0.0.1:{https}/reg"
+    with pytest.raises(ValueError, match="an HTTP or an HTTPS listener"):
+        asyncio.run(Passport(check).start(http_port=None, https_port=None))
