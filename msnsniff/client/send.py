@@ -60,6 +60,8 @@ async def _one(ns: NotificationClient, who: str, text: str, font: str, color: st
     except ClientError as e:
         code = e.args[1] if len(e.args) > 1 else ""
         return Outcome(who, False, REASONS.get(code, str(e.args[0])))
+    except OSError as e:  # the switchboard XFR named refused, reset, or is unreachable
+        return Outcome(who, False, _switchboard_failed(e))
     try:
         j = await chat.invite(who, timeout)
         if j.is_error:
@@ -74,5 +76,12 @@ async def _one(ns: NotificationClient, who: str, text: str, font: str, color: st
         return Outcome(who, False, f"no answer within {timeout:g} s")
     except ClientError as e:
         return Outcome(who, False, str(e))
+    except OSError as e:  # the switchboard connection broke (a reset)
+        return Outcome(who, False, _switchboard_failed(e))
     finally:
         await chat.leave()
+
+
+def _switchboard_failed(exc: OSError) -> str:
+    """A recipient's reason when its switchboard connection failed: the error's own words."""
+    return f"the switchboard connection failed: {exc.strerror or exc or type(exc).__name__}"
