@@ -3,8 +3,10 @@
 `send_message` reports per recipient whether the message was delivered or why not: the
 recipient is offline or keeps the sender out (217 on CAL), the account is unknown (208),
 the session limit was hit (800 on XFR SB, seed 000: 8 switchboards a minute), nobody answered
-the invitation, or the switchboard refused the message (NAK). Like sendMsg, it never SYNs, so
-the sender does not appear online to anyone.
+the invitation, the switchboard refused the message (NAK) or could not be reached, or the
+notification server closed the connection (`OUT OTH`: the account logged in elsewhere) and
+nothing more could be sent. Like sendMsg, it never SYNs, so the sender does not appear online
+to anyone.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ async def send_message(
         if r.is_error:
             raise ClientError(f"CHG refused: {r.line}")
         for who in recipients:
-            out.append(await _one(ns, who, text, font, color, timeout))
+            gone = _ns_gone(ns)
+            out.append(Outcome(who, False, gone) if gone is not None
+                       else await _one(ns, who, text, font, color, timeout))  # fmt: skip
     finally:
         await ns.logout()
     return out
@@ -59,9 +63,9 @@ async def _one(ns: NotificationClient, who: str, text: str, font: str, color: st
         chat = await ns.open_chat(timeout)
     except ClientError as e:
         code = e.args[1] if len(e.args) > 1 else ""
-        return Outcome(who, False, REASONS.get(code, str(e.args[0])))
+        return Outcome(who, False, _ns_gone(ns) or REASONS.get(code, str(e.args[0])))
     except OSError as e:  # the switchboard XFR named refused, reset, or is unreachable
-        return Outcome(who, False, _switchboard_failed(e))
+        return Outcome(who, False, _ns_gone(ns) or _switchboard_failed(e))
     try:
         j = await chat.invite(who, timeout)
         if j.is_error:
@@ -80,6 +84,19 @@ async def _one(ns: NotificationClient, who: str, text: str, font: str, color: st
         return Outcome(who, False, _switchboard_failed(e))
     finally:
         await chat.leave()
+
+
+def _ns_gone(ns: NotificationClient) -> str | None:
+    """Why the notification server connection is over (None while it is not): the server
+    closed it, after `OUT OTH` when the account logged in elsewhere. Nothing can be sent
+    once it is, so every recipient left is told this rather than a failure of its own."""
+    conn = ns.conn
+    if not conn.reader.at_eof() and not conn.writer.is_closing():
+        return None
+    reason = "the notification server closed the connection"
+    if any(r.cmd == "OUT" and r.words[1:2] == ["OTH"] for r in conn.backlog):
+        return f"the account logged in elsewhere (OUT OTH): {reason}"
+    return reason
 
 
 def _switchboard_failed(exc: OSError) -> str:

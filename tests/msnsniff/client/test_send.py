@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 from msnsniff.client.send import Outcome, send_message
@@ -33,3 +34,40 @@ def test_a_switchboard_that_cannot_be_reached_fails_each_recipient_not_the_send(
     for o in outcomes:
         assert o.reason == f"the switchboard connection failed: Connect call failed " \
                            f"('127.0.0.1', {dead})", o.reason  # fmt: skip
+
+
+def test_once_the_notification_server_is_gone_the_rest_say_so() -> None:
+    """The account logging in elsewhere (OUT OTH) while `send` went through its recipients
+    left the rest to fail one by one on the dead connection, as "the switchboard connection
+    failed: Connection lost" or "Broken pipe": the switchboard was never the matter. Each
+    recipient after that is reported with why the notification server is gone."""
+    from tests.msnsniff.server.scenario import login
+
+    recipients = [f"u{i}@example.com" for i in range(6)]
+
+    async def test(server: ReferenceServer) -> list[Outcome]:
+        async def elsewhere() -> None:  # alice logs in again once the send has gone online
+            while True:
+                session = server.hub.sessions.get("alice@example.com")
+                if session is not None and session.status == "NLN":
+                    break
+                await asyncio.sleep(0)
+            await login(server, "alice@example.com", dialect=7)
+
+        kick = asyncio.create_task(elsewhere())
+        try:
+            return await send_message(
+                "127.0.0.1", server.ports["ns"], "alice@example.com",
+                PASSWORDS["alice@example.com"], recipients, "hi", dialect=7, timeout=5,
+            )  # fmt: skip
+        finally:
+            await kick
+
+    outcomes = run(test)
+    assert [o.recipient for o in outcomes] == recipients
+    gone = ("the account logged in elsewhere (OUT OTH): the notification server closed the "
+            "connection")
+    reasons = [o.reason for o in outcomes]
+    assert all(r in ("no such account", gone) for r in reasons), reasons
+    assert reasons[-1] == gone
+    assert not any(o.delivered for o in outcomes)
