@@ -3,6 +3,7 @@ one-line error when the arguments are read, not a traceback when a socket is mad
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from msnsniff.errors import MsnsniffError
@@ -50,6 +51,20 @@ def check_port(port: int, what: str) -> int:
     if not 0 <= port <= LAST_PORT:
         raise MsnsniffError(f"bad port {port} for {what} (0-{LAST_PORT})")
     return port
+
+
+def distinct_ports(ports: Mapping[str, int | None]) -> None:
+    """MsnsniffError when two listeners of one command were given the same port (named by
+    what listens): the second bind would fail as 'Address already in use', which reads as
+    another program holding the port. 0 (any free port) and None (off) never clash."""
+    seen: dict[int, str] = {}
+    for what, port in ports.items():
+        if not port:
+            continue
+        if port in seen:
+            raise MsnsniffError(f"the {seen[port]} and the {what} would both listen on port "
+                                f"{port}")  # fmt: skip
+        seen[port] = what
 
 
 def show(host: str, port: int) -> str:

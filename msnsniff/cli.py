@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
-from msnsniff.addresses import LAST_PORT, check_port, host_port
+from msnsniff.addresses import LAST_PORT, check_port, distinct_ports, host_port
 from msnsniff.collector import batch_collector
 from msnsniff.errors import MsnsniffError, require_output_dir
 
@@ -372,11 +372,17 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         db=args.db, cert_dir=args.cert_dir, cert_names=tuple(args.cert_name), record=args.record,
         chl_interval=args.chl_interval, quirks=frozenset(args.quirk),
     )  # fmt: skip
+    gateway = _port_or_off(args.gateway_port)
+    distinct_ports({"dispatch server (--listen)": config.ds_port,
+                    "notification server": config.ns_port, "switchboard": config.sb_port,
+                    "HTTP Passport (--http-port)": config.http_port,
+                    "HTTPS Passport (--https-port)": config.https_port,
+                    "gateway (--gateway-port)": gateway})  # fmt: skip
     try:
         check_quirks(config.quirks)
     except ValueError as e:
         raise MsnsniffError(f"--quirk: {e}") from e
-    return serve(config, args.demo, out, gateway_port=_port_or_off(args.gateway_port))
+    return serve(config, args.demo, out, gateway_port=gateway)
 
 
 def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -39,7 +39,7 @@ from dissectors.api import Direction
 from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.frames import CommandFrame
-from msnsniff.addresses import UNSPECIFIED, check_port, host_port, reached, show
+from msnsniff.addresses import UNSPECIFIED, check_port, distinct_ports, host_port, reached, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import is_loopback
@@ -475,6 +475,8 @@ def run_mock(
     passport = host_port(args.passport, listening=True)
     if passport[1]:
         check_port(passport[1] + 1, "the HTTPS Passport (the port after --passport)")
+        distinct_ports({"mock (--listen)": listen[1], "HTTP Passport (--passport)": passport[1],
+                        "HTTPS Passport (the port after --passport)": passport[1] + 1})
     for host in (listen[0], passport[0]):
         if not args.allow_remote and not is_loopback(host):
             raise MsnsniffError(f"mock: {host} is not a loopback address (--allow-remote "

@@ -40,3 +40,18 @@ def test_reached_names_the_address_a_client_of_a_wildcard_connected_to() -> None
     assert reached("::", ("::1", 1863, 0, 0)) == "::1"
     assert reached("::", ("::ffff:abcd", 1863, 0, 0)) == "::ffff:abcd"  # not an IPv4 one
     assert reached("0.0.0.0", None) == "0.0.0.0"
+
+
+def test_two_listeners_given_one_port_are_named() -> None:
+    """`serve --listen 127.0.0.1:8080` (the notification server then on 8081, the HTTP
+    Passport's default) said "cannot listen on 127.0.0.1:8081: Address already in use", as
+    if another program held the port. The clash is named before anything listens."""
+    from msnsniff.addresses import distinct_ports
+    from msnsniff.errors import MsnsniffError
+
+    distinct_ports({"a": 0, "b": 0, "c": None, "d": None, "e": 1863})  # any free port; off
+    with pytest.raises(MsnsniffError) as caught:
+        distinct_ports({"dispatch server": 8080, "notification server": 8081,
+                        "HTTP Passport": 8081})  # fmt: skip
+    assert str(caught.value) == ("the notification server and the HTTP Passport would both "
+                                 "listen on port 8081")  # fmt: skip

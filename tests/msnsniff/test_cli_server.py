@@ -335,3 +335,23 @@ def _listening_ports(pid: int) -> set[int]:
         return ports
     except OSError:
         return set()
+
+
+def test_serve_and_mock_name_two_listeners_given_one_port() -> None:
+    """A port given twice (or taken by a default: the notification server after --listen
+    8080 is the HTTP Passport's 8081) was "Address already in use", as if another program
+    held it; the two listeners are named, and nothing is bound."""
+    root = Path(__file__).parents[2]
+    for argv, said in (
+        (["serve", "--listen", "127.0.0.1:8080"], "the notification server and the HTTP "
+         "Passport (--http-port) would both listen on port 8081"),
+        (["serve", "--listen", "127.0.0.1:0", "--http-port", "25990", "--https-port", "25990"],
+         "the HTTP Passport (--http-port) and the HTTPS Passport (--https-port) would both "
+         "listen on port 25990"),
+        (["mock", "captures/msnp8_demo.pcap", "--listen", "127.0.0.1:25001", "--passport",
+          "127.0.0.1:25000"], "the mock (--listen) and the HTTPS Passport (the port after "
+         "--passport) would both listen on port 25001"),
+    ):  # fmt: skip
+        done = subprocess.run([*MSNSNIFF, *argv], capture_output=True, text=True, timeout=60,
+                              cwd=root)  # fmt: skip
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"msnsniff: {said}\n")
