@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -17,20 +18,31 @@ from msnsniff.server.app import ReferenceServer
 MSNSNIFF = [sys.executable, "-m", "msnsniff"]
 
 
+async def serve_head(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """`msnsniff serve ARGS`, and what it prints up to its ready line (the database's);
+    the process is stopped if it ends or stalls before that."""
+    proc = await asyncio.create_subprocess_exec(
+        *MSNSNIFF, "serve", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    head = b""
+    try:
+        while b"database" not in head:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert line, f"serve exited: {(await proc.stderr.read()).decode()}"
+            head += line
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
+    return proc, head.decode()
+
+
 async def start_serve(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, int]]:
     """`msnsniff serve` on ephemeral ports; its ports from the lines it prints."""
-    proc = await asyncio.create_subprocess_exec(
-        *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "0", "--https-port", "0",
-        *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc, text = await serve_head(
+        "--listen", "127.0.0.1:0", "--http-port", "0", "--https-port", "0", *args
     )
-    assert proc.stdout is not None
-    head = b""
-    while b"database" not in head:
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert proc.stderr is not None
-        assert line, f"serve exited: {(await proc.stderr.read()).decode()}"
-        head += line
-    text = head.decode()
     ports = {k: int(v) for k, v in re.findall(r"(dispatch|notification|switchboard) \S+:(\d+)",
                                                text)}  # fmt: skip
     https = re.search(r"https://127\.0\.0\.1:(\d+)/", text)
@@ -195,20 +207,10 @@ def test_serve_names_what_its_certificate_holds_and_refuses_a_bad_cert_name() ->
     the certificate's names are printed; a name that can be neither is one line, exit 2."""
 
     async def main() -> str:
-        proc = await asyncio.create_subprocess_exec(
-            *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "0", "--https-port",
-            "0", "--cert-name", "msn.example.org", stdout=subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        head = b""
-        try:
-            while b"database" not in head:
-                line = await asyncio.wait_for(proc.stdout.readline(), 20)
-                assert line
-                head += line
-        finally:
-            assert await stop(proc) == 0
-        return head.decode()
+        proc, head = await serve_head("--listen", "127.0.0.1:0", "--http-port", "0",
+                                      "--https-port", "0", "--cert-name", "msn.example.org")
+        assert await stop(proc) == 0
+        return head
 
     head = asyncio.run(main())
     assert "  HTTPS certificate for 127.0.0.1, ::1, localhost, msn.example.org\n" in head
@@ -296,21 +298,13 @@ def test_serve_with_http_off_opens_no_http_port() -> None:
     the process listens on the MSNP ports and that one."""
 
     async def main() -> tuple[str, set[int]]:
-        proc = await asyncio.create_subprocess_exec(
-            *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "off",
-            "--https-port", "0", stdout=subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        head = b""
+        proc, head = await serve_head("--listen", "127.0.0.1:0", "--http-port", "off",
+                                      "--https-port", "0")
         try:
-            while b"database" not in head:
-                line = await asyncio.wait_for(proc.stdout.readline(), 20)
-                assert line
-                head += line
             listening = _listening_ports(proc.pid)
         finally:
             assert await stop(proc) == 0
-        return head.decode(), listening
+        return head, listening
 
     head, listening = asyncio.run(main())
     assert "HTTP on" not in head
