@@ -104,6 +104,8 @@ def _app_words(app: AppInfo, frame: HttpMessage, f: Mapping[str, Any]) -> str:
         if f.get("type") == "fault":
             fault = f.get("fault") or {}
             return f"XML-RPC fault {fault.get('code')}: {fault.get('string')}"
+        if f.get("type") == "http_error":
+            return f"XML-RPC call {f.get('method') or '?'} failed: HTTP {f.get('status')}"
         if f.get("type") == "response":
             return f"XML-RPC answer to {f.get('method') or '?'}: {_value_words(f.get('value'))}"
         members = f.get("members") or {}
@@ -116,6 +118,8 @@ def _app_words(app: AppInfo, frame: HttpMessage, f: Mapping[str, Any]) -> str:
         if f.get("type") == "call":
             p = f.get("params") or {}
             return f"REST {p.get('method', '?')} → {p.get('recipient', '?')}"
+        if f.get("type") == "http_error":
+            return f"REST call {f.get('method') or '?'} failed: HTTP {f.get('status')}"
         error = f.get("error")
         if isinstance(error, dict):
             return f"REST error {error.get('code')}: {error.get('meaning') or error.get('message')}"

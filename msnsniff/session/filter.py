@@ -493,7 +493,7 @@ _HTTP_FIELDS: Final = (
     ("http.gateway.session", _K.STR, hf.gateway_session, "MSNP gateway SessionID", False),
     ("http.gateway.action", _K.STR, hf.gateway_action, "gateway open, poll or send", False),
     ("xmlrpc.method", _K.STR, hf.xmlrpc_method, "XML-RPC method (answers too)", False),
-    ("xmlrpc.type", _K.STR, hf.xmlrpc_type, "call, response or fault", False),
+    ("xmlrpc.type", _K.STR, hf.xmlrpc_type, "call, response, fault or http_error", False),
     ("xmlrpc.fault.code", _K.INT, hf.xmlrpc_fault_code, "XML-RPC faultCode", False),
     ("xmlrpc.fault.string", _K.STR, hf.xmlrpc_fault_string, "XML-RPC faultString", False),
     ("fbrest.method", _K.STR, hf.fbrest_method, "Facebook REST method (answers too)", False),

@@ -13,8 +13,10 @@ from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.httpview import describe
 from msnsniff.output import record_to_json, record_to_jsonl, record_to_text
 from msnsniff.registry import load_dissectors
+from msnsniff.session.analysis import Analysis, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.describe import describe as stream_words
+from msnsniff.session.webapi import WebApis
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -228,3 +230,29 @@ def test_redact_hides_an_ljsession_answer_and_a_facebook_login_pass(tmp_path: Pa
     assert main(["redact", str(path), str(copy)]) == 0
     data = copy.read_bytes()
     assert b"SESSIONCOOKIE" not in data and b"PASSWORD-HUNTER" not in data
+
+
+def test_an_error_status_answering_a_call_is_named_in_the_line_and_by_expert(
+    tmp_path: Path,
+) -> None:
+    """Found by answering an XML-RPC call with a 503 page: the line said `answer ...: (none)`
+    and expert that the body was not a methodResponse, never the status."""
+    body = (b"<methodCall><methodName>LJ.XMLRPC.sendmessage</methodName><params/>"
+            b"</methodCall>")  # fmt: skip
+    path = tmp_path / "503.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 80))
+        conv.open(1.0)
+        conv.send(1.1, True, b"POST /interface/xmlrpc HTTP/1.0\r\nContent-Type: text/xml\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+        conv.send(1.2, False, b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/html"
+                              b"\r\nContent-Length: 4\r\n\r\n<b/>")  # fmt: skip
+        conv.close(1.3)
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    analysis.add(lambda sink: WebApis(sink))
+    answer = list(analysis.run(open_source(path)))[1]
+    assert record_to_text(answer).endswith(
+        "[XML-RPC call LJ.XMLRPC.sendmessage failed: HTTP 503]")
+    assert [(f.severity, f.code, f.message) for f in analysis.findings if f.frame == 2] == [
+        (Severity.WARN, "xmlrpc.http_error",
+         "HTTP 503 answers LJ.XMLRPC.sendmessage instead of an XML-RPC methodResponse")]

@@ -8,8 +8,10 @@ request was not seen).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from dissectors.api import Carried
@@ -99,6 +101,26 @@ def decode_request(path: str, query: str, headers: Headers, body: bytes
     return app.request(query, body if app.kind == "gateway" else _xml_body(headers, body), ctype)
 
 
+ANSWER_MARKS: Final = MappingProxyType({
+    "xmlrpc": re.compile(rb"<methodResponse"),
+    "fbrest": re.compile(rb"error_response|\"error_code\""),
+})
+"""What an application's own answer (an XML-RPC fault, a REST error) holds, which some
+servers send with a 4xx/5xx status; such a body is decoded as usual."""
+ANSWER_NAMES: Final = MappingProxyType({"xmlrpc": "an XML-RPC methodResponse",
+                                        "fbrest": "a REST answer"})  # fmt: skip
+
+
+def _http_error(kind: str, status: int, call: AppInfo | None) -> AppInfo:
+    """A 4xx/5xx answer to an application call with no answer of the application in it: the
+    HTTP status is the reason the call failed, not a body that does not parse."""
+    method = str(call.fields.get("method", "")) if call is not None else ""
+    what = method or "the call"
+    return AppInfo(kind, {"type": "http_error", "method": method or None, "status": status},
+                   ((f"{kind}.http_error",
+                     f"HTTP {status} answers {what} instead of {ANSWER_NAMES[kind]}"),))
+
+
 def decode_response(status: int, headers: Headers, body: bytes, request: HttpRequest | None
                     ) -> tuple[AppInfo | None, tuple[Carried, ...]]:  # fmt: skip
     """A response's application view, read as the answer to `request` when known."""
@@ -114,6 +136,8 @@ def decode_response(status: int, headers: Headers, body: bytes, request: HttpReq
     call = request.app if request is not None else None
     if kind == "gateway":
         return gateway.decode_response(status, headers, body, request)
+    if status >= 400 and not ANSWER_MARKS[kind].search(body[:1024]):
+        return _http_error(kind, status, call), ()
     body = _xml_body(headers, body)
     if kind == "xmlrpc":
         return xmlrpc.decode_response(body, call), ()

@@ -159,3 +159,51 @@ def test_passwords_in_the_authorization_header_are_flagged(value: bytes, code: s
     assert isinstance(frame, HttpRequest)
     assert [c for c, _ in frame.problems] == ([code] if code else [])
     assert b"secret123" not in str(frame.problems).encode()
+
+
+XMLRPC_CALL = (b"<?xml version='1.0'?><methodCall><methodName>LJ.XMLRPC.sendmessage</methodName>"
+               b"<params/></methodCall>")  # fmt: skip
+
+
+def _post(path: bytes, body: bytes, ctype: bytes) -> bytes:
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: h\r\nContent-Type: " + ctype
+            + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("request_", "kind", "method"),
+    [
+        (_post(b"/interface/xmlrpc", XMLRPC_CALL, b"text/xml"), "xmlrpc",
+         "LJ.XMLRPC.sendmessage"),
+        (_post(b"/restserver.php", b"method=facebook.liveMessage.send&recipient=1",
+               b"application/x-www-form-urlencoded"), "fbrest", "facebook.liveMessage.send"),
+    ],
+)  # fmt: skip
+def test_an_http_error_status_answering_a_call_is_the_reason_it_failed(
+    request_: bytes, kind: str, method: str
+) -> None:
+    """A 503 page (or an empty 403) is the server refusing the call: say so, rather than
+    that the body is not the application's answer or not well-formed XML."""
+    for status in (b"503 Service Unavailable\r\nContent-Type: text/html\r\n"
+                   b"Content-Length: 4\r\n\r\n<b/>",
+                   b"403 Forbidden\r\nContent-Length: 0\r\n\r\n"):  # fmt: skip
+        answer = exchange(request_, b"HTTP/1.1 " + status)[1]
+        assert isinstance(answer, HttpResponse) and answer.app is not None
+        code = int(status[:3])
+        assert answer.app.kind == kind
+        assert dict(answer.app.fields) == {"type": "http_error", "method": method,
+                                           "status": code}  # fmt: skip
+        assert [c for c, _ in answer.app.problems] == [f"{kind}.http_error"]
+        assert f"HTTP {code} answers {method} instead of" in answer.app.problems[0][1]
+
+
+def test_a_fault_sent_with_an_error_status_is_still_decoded() -> None:
+    fault = (b"<methodResponse><fault><value><struct><member><name>faultCode</name><value>"
+             b"<int>101</int></value></member><member><name>faultString</name><value>"
+             b"<string>Invalid password</string></value></member></struct></value></fault>"
+             b"</methodResponse>")  # fmt: skip
+    answer = exchange(_post(b"/interface/xmlrpc", XMLRPC_CALL, b"text/xml"),
+                      b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n"
+                      % len(fault) + fault)[1]  # fmt: skip
+    assert isinstance(answer, HttpResponse) and answer.app is not None
+    assert answer.app.fields["fault"] == {"code": 101, "string": "Invalid password"}
