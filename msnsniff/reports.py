@@ -45,12 +45,15 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
     from msnsniff.session.contacts import ContactLists
     from msnsniff.session.conversations import Conversations
     from msnsniff.session.expert import Expert
+    from msnsniff.session.httppairing import HttpTransactions
     from msnsniff.session.links import SessionLinks
     from msnsniff.session.presence import Presence
     from msnsniff.session.webapi import WebApis, fb_secret_from_env
 
     if transactions is None:  # first: the lists and expert ask it which request a reply answers
         transactions = analysis.add(Transactions)
+        # HTTP requests pair apart (a `PairingView` adds this too): their unanswered ones
+        analysis.add(HttpTransactions)
     pairing = transactions
     lists = analysis.add(lambda sink: ContactLists(sink, on_change=on_list_change,
                                                    transactions=pairing))  # fmt: skip

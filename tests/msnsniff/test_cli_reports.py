@@ -345,3 +345,22 @@ def test_a_transcript_cut_inside_a_payload_is_damage(tmp_path: Path, command: st
                             "payload of MSG: 19 of its 99 declared bytes") in err
     if command == "read":
         assert "VER 1 MSNP8 CVR0" in out and "VER 1 MSNP8  [reply to #1]" in out
+
+
+def test_expert_reports_an_http_request_never_answered(tmp_path: Path) -> None:
+    """Found with a capture of an XML-RPC POST whose connection closed unanswered: `read`
+    said `[no reply]`, but `expert` (which pairs without `read`'s view) said nothing."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+
+    body = b"<methodCall><methodName>LJ.XMLRPC.getchallenge</methodName></methodCall>"
+    path = tmp_path / "unanswered.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 80))
+        conv.open(1.0)
+        conv.send(1.1, True, b"POST /interface/xmlrpc HTTP/1.0\r\nContent-Type: text/xml\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+        conv.close(1.2)
+    status, text, err = run("expert", str(path))
+    assert status == 0
+    assert text == "      #1  warn   flow 1        http.unanswered: POST request never answered\n"
+    assert err.strip() == "msnsniff: findings: 0 error, 1 warn, 0 note, 0 chat"
