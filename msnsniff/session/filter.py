@@ -874,8 +874,15 @@ _KIND_OPS: Final[Mapping[Kind, frozenset[str]]] = MappingProxyType(
 """Which operators each kind of field accepts."""
 
 
-def _str_number(value: str) -> int | None:
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 19 else None
+_TEXT_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]{1,19}(?:\.[0-9]{0,19})?|\.[0-9]{1,19})")
+"""A decoded text value read as a number: an integer or a decimal fraction, as seed 002's
+`call_id` (a float, `1200000003.00`) is sent; not hex or exponents, which name other things."""
+
+
+def _str_number(value: str) -> int | float | None:
+    if not _TEXT_NUMBER.fullmatch(value):
+        return None
+    return float(value) if "." in value else int(value)
 
 
 def _dyn_number(value: Any) -> int | float | None:

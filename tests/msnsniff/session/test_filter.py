@@ -569,3 +569,14 @@ def test_a_partial_first_line_is_partial_not_malformed() -> None:
     assert select("msnp.partial", records) == [1]
     assert select("msnp.malformed", records) == [3]
     assert select('msnp.malformed.reason contains "middle of the connection"', records) == [1]
+
+
+def test_a_decimal_text_value_compares_as_a_number() -> None:
+    """Seed 002's call_id is a float, sent as `1200000003.00`: found when `fbrest.param.call_id
+    > 1200000003` selected nothing in the bundled capture, as text of digits only counted."""
+    records = seed(ROOT / "captures" / "http_fbrest.pcap")
+    assert select("fbrest.param.call_id == 1200000003", records) == [5, 7]
+    assert select("fbrest.param.call_id > 1200000008", records) == [19, 21]
+    assert select("fbrest.param.call_id in {1200000002..1200000003}", records) == [3, 5, 7]
+    assert select('fbrest.param.call_id == "1200000003.00"', records) == [5, 7]
+    assert select("fbrest.param.api_key > 1", records) == []  # text, not a number
