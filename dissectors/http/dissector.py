@@ -124,6 +124,7 @@ class _Side:
     reason: str = ""
     first_line: bool = True  # the run's first line is the bad message's own: skip it
     scanned: int = 0  # bytes of `junk` already known to be garbage
+    no_host: bool = False  # C2S: the message is an HTTP/1.1 request without Host (re-read)
 
     @property
     def consumed(self) -> int:
@@ -265,7 +266,8 @@ class HttpDissector:
             try:
                 event = side.conn.next_event()
             except h11.RemoteProtocolError as exc:
-                self._fail(side, _reason(str(exc), side.direction))
+                if not self._without_host(side, str(exc)):
+                    self._fail(side, _reason(str(exc), side.direction))
                 continue
             if event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
                 return
@@ -332,7 +334,10 @@ class HttpDissector:
         body, trouble = decode_body(bytes(side.body), coding)
         problems += trouble
         raw = bytes(side.raw[:length])
-        common = (side.direction, side.start, raw, length, _text(head.http_version), headers,
+        version = "1.1" if side.no_host else _text(head.http_version)
+        if side.no_host:
+            problems.append(problem("http.no_host"))
+        common = (side.direction, side.start, raw, length, version, headers,
                   body, side.wire_body, tuple(problems))  # fmt: skip
         if isinstance(head, h11.Request):
             for key, value in headers:
@@ -382,8 +387,27 @@ class HttpDissector:
         tail = conn.trailing_data[0]
         self._restart(side, end, tail)
 
+    def _without_host(self, side: _Side, reason: str) -> bool:
+        """An HTTP/1.1 request without Host (h11 refuses it): read it again as HTTP/1.0,
+        the same number of bytes, so the request and its body are still dissected (and its
+        credentials seen); the frame keeps version 1.1 and says Host is missing."""
+        if side.direction is not C2S or side.head_bytes is None or side.no_host \
+                or not reason.startswith("Missing mandatory Host"):
+            return False
+        original = bytes(side.head_bytes)
+        line = REQUEST_LINE.match(original)
+        if line is None:
+            return False
+        cut = original.rindex(b"HTTP/1.1", 0, line.end())
+        patched = original[:cut] + b"HTTP/1.0" + original[cut + 8:]
+        self._restart(side, side.start, patched)
+        side.raw = bytearray(original[:MAX_RAW])
+        side.no_host = True
+        return True
+
     def _restart(self, side: _Side, at: int, data: bytes) -> None:
         side.conn = _new_conn(side.direction)
+        side.no_host = False
         side.base, side.fed, side.armed = at, 0, False
         side.start, side.head, side.body, side.wire_body = at, None, bytearray(), 0
         side.raw, side.head_bytes = bytearray(), bytearray()
@@ -392,6 +416,7 @@ class HttpDissector:
             side.conn.receive_data(b"")
 
     def _next_message(self, side: _Side, at: int) -> None:
+        side.no_host = False
         tail = side.conn.trailing_data[0]
         side.raw, side.head_bytes = bytearray(tail[:MAX_RAW]), bytearray(tail)
         side.start, side.head, side.body, side.wire_body = at, None, bytearray(), 0

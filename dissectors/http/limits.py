@@ -25,6 +25,8 @@ PROBLEMS: Final = MappingProxyType({
     "http.bad_encoding": "the {coding} body does not decode: {error}",
     "http.unknown_encoding": "content encoding {coding!r} is not decoded",
     "http.incomplete": "the connection ended before the message was complete",
+    "http.no_host": "an HTTP/1.1 request without the Host header it must have (a server "
+    "answers 400)",
     "http.cleartext_password": "the Authorization header carries the password in clear text "
     "({scheme})",
     "http.basic_auth": "Basic authorization: the password is only base64-encoded",

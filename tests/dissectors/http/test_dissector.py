@@ -207,3 +207,31 @@ def test_a_fault_sent_with_an_error_status_is_still_decoded() -> None:
                       % len(fault) + fault)[1]  # fmt: skip
     assert isinstance(answer, HttpResponse) and answer.app is not None
     assert answer.app.fields["fault"] == {"code": 101, "string": "Invalid password"}
+
+
+def test_an_http11_request_without_host_is_dissected_and_flagged() -> None:
+    """Found with a hand-built XML-RPC POST lacking Host: h11 refuses it, so its 633 bytes
+    (a clear-text password among them) were one malformed run and the 400 answered nothing."""
+    no_host = _post(b"/interface/xmlrpc", XMLRPC_CALL, b"text/xml").replace(b"Host: h\r\n", b"")
+    chunked = (b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3\r\nabc\r\n0\r\n\r\n")  # fmt: skip
+    normal = b"GET /y HTTP/1.1\r\nHost: h\r\n\r\n"
+    stream = no_host + chunked + normal
+    answers = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 3
+    whole = http_frames([(Direction.C2S, stream), (Direction.S2C, answers)])
+    bytewise = http_frames([(Direction.C2S, stream[i:i + 1]) for i in range(len(stream))]
+                           + [(Direction.S2C, answers)])  # fmt: skip
+    assert whole == bytewise
+    requests = [f for f in whole if isinstance(f, HttpRequest)]
+    assert [(r.offset, r.length, r.version, r.path, r.body) for r in requests] == [
+        (0, len(no_host), "1.1", "/interface/xmlrpc", XMLRPC_CALL),
+        (len(no_host), len(chunked), "1.1", "/x", b"abc"),
+        (len(no_host + chunked), len(normal), "1.1", "/y", b""),
+    ]
+    assert requests[0].raw == no_host
+    assert requests[0].app is not None and requests[0].app.kind == "xmlrpc"
+    assert [c for c, _ in requests[0].problems] == ["http.no_host"]
+    assert [c for c, _ in requests[1].problems] == ["http.no_host"]
+    assert requests[2].problems == ()
+    responses = [f for f in whole if isinstance(f, HttpResponse)]
+    assert [r.request_offset for r in responses] == [r.offset for r in requests]
