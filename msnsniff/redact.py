@@ -24,7 +24,8 @@ stream (positions counted from the SYN, or from the first byte seen), then works
   comment quoting one is redacted too; a line of a form the grammar has no rule for gets
   the same.
 * HTTP connections (Passport, the message APIs) get the same for their heads
-  (`Authorization` passwords, `Authentication-Info` tickets, cookies) and for bodies of a
+  (`Authorization` passwords, and any other scheme's credentials after its name,
+  `Authentication-Info` tickets, cookies) and for bodies of a
   known length (XML-RPC `password`/`hpassword`, form `pwd`/`password`/`sig`/`session_key`;
   the MSNP commands in an HTTP gateway body like MSNP on TCP), whose `Content-Length` is
   recomputed. A message without a body (a GET, a 1xx, 204 or 304 answer) is followed by the
@@ -95,6 +96,9 @@ NO_SECRET_ARGS: Final = frozenset(
 """Commands none of whose lines the grammar gives a secret argument (all but USR, ANS, XFR
 and RNG): `Pseudonyms.learn` passes over them unless a payload has a credential header."""
 HTTP_SECRET_HEADERS: Final = frozenset({b"cookie", b"set-cookie"})
+HTTP_AUTH_HEADERS: Final = frozenset({b"authorization", b"proxy-authorization"})
+"""Headers whose value after the scheme is a credential (Basic's base64 `user:password`, a
+bearer token), except the `name=value` forms `HTTP_PARAMS` already reads (Passport1.4's)."""
 HTTP_START: Final = re.compile(rb"^(?:[A-Z]+ \S+ HTTP/1\.[01]|HTTP/1\.[01] \d{3})")
 MSNP_START: Final = re.compile(rb"^[A-Z]{3}(?: |\r\n)")
 
@@ -523,6 +527,11 @@ def _http_edits(half: _Half, names: Pseudonyms) -> None:
                 length = int(value.strip())
             if colon and key in HTTP_SECRET_HEADERS:
                 line = name + b": " + names.secret(value.strip(), "cookie")
+            elif colon and key in HTTP_AUTH_HEADERS:
+                scheme, _, credentials = value.strip().partition(b" ")
+                if credentials.strip() and not HTTP_PARAMS.search(credentials):
+                    line = name + b": " + scheme + b" " + names.secret(credentials.strip(),
+                                                                       "authorization")
             lines.append(line)
         new_head = _http_text(b"\r\n".join(lines), names)
         body_at = end + 4

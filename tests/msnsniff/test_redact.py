@@ -1012,3 +1012,25 @@ def test_pppoe_frames_are_redacted_with_their_pppoe_length(tmp_path: Path, link:
     for _no, _ts, _link, data in packet_records(out):
         (length,) = struct.unpack_from("!H", data, start + 4)
         assert length == len(data) - start - 6
+
+
+def test_basic_and_token_authorization_headers_are_redacted(tmp_path: Path) -> None:
+    """Found redacting an XML-RPC call sent with `Authorization: Basic ...`: the base64 of
+    `user:hunter2` stayed in the copy (only Passport's `pwd=` form was read)."""
+    src = tmp_path / "basic.pcap"
+    basic = b"dXNlcjpodW50ZXIy"  # user:hunter2
+    with src.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 80))
+        conv.open(1.0)
+        conv.send(1.1, True, b"GET /a HTTP/1.1\r\nHost: lj\r\nAuthorization: Basic " + basic
+                             + b"\r\n\r\n")  # fmt: skip
+        conv.send(1.2, False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        conv.send(1.3, True, b"GET /b HTTP/1.1\r\nHost: lj\r\nProxy-Authorization: Bearer "
+                             b"TOKEN-abc\r\n\r\n")  # fmt: skip
+        conv.close(1.4)
+    data = redacted(tmp_path, src).read_bytes()
+    assert basic not in data and b"TOKEN-abc" not in data
+    assert b"Authorization: Basic redacted-authorization-1\r\n" in data
+    assert b"Proxy-Authorization: Bearer redacted-authorization-2\r\n" in data
+    after = frames(tmp_path / "basic.redacted.pcap")
+    assert [getattr(r.frame, "target", None) for r in after] == ["/a", None, "/b"]
