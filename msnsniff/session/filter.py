@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from dissectors.http import apps as http_apps
 from dissectors.msnp.decode import Decoded, decode
 from dissectors.msnp.frames import (
     CommandFrame,
@@ -602,6 +603,14 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
     }
 )  # fmt: skip
 """Every fixed filter field by name."""
+
+VALUES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
+    "dir": frozenset({"c2s", "s2c"}),
+    "http.app": frozenset(app.kind for app in http_apps.APPS),
+    "xmlrpc.type": frozenset({"call", "response", "fault", "http_error"}),
+})
+"""Fields that only ever hold one of a few words: `==`, `!=` and `in` with another word (a
+typo, `C2S`) are compile-time errors rather than filters that silently select nothing."""
 
 PREFIXES: Final[Mapping[str, PrefixSpec]] = MappingProxyType(
     {
@@ -1213,6 +1222,8 @@ class _Compiler:
         op = _OP_NAMES[str(op_token)]
         self._check_op(spec, op, op_token)
         lit = _Literal.of(value_token)
+        if op in ("eq", "ne"):
+            _check_value(spec, lit)
         try:
             pred = _predicate(op, spec.kind, lit)
         except _LiteralError as exc:
@@ -1226,6 +1237,8 @@ class _Compiler:
         spec = self._field(field_token)
         self._check_op(spec, "in", field_token)
         lits = [_Literal.of(v) for v in values]
+        for lit in lits:
+            _check_value(spec, lit)
         if not lits:
             return lambda ctx: False
         try:
@@ -1233,6 +1246,15 @@ class _Compiler:
         except _LiteralError as exc:
             raise _literal_error(spec, exc) from None
         return _any_test(spec.get, spec.multi, pred)
+
+
+def _check_value(spec: _Resolved, lit: _Literal) -> None:
+    """Raise when `spec` holds only the words of `VALUES` and `lit` is none of them."""
+    allowed = VALUES.get(spec.name)
+    if allowed is not None and lit.text not in allowed:
+        words = ", ".join(sorted(allowed))
+        raise FilterError(f"{spec.name} is one of {words}: {lit.raw} is none of them",
+                          lit.column)  # fmt: skip
 
 
 def _literal_error(spec: _Resolved, exc: _LiteralError) -> FilterError:

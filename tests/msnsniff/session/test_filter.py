@@ -317,6 +317,14 @@ def test_malformed_gap_and_unknown_frames() -> None:
                                        " only a numeric field takes (quote it to mean the"
                                        " text)"),
         ("msnp.payload == 3", 14, "msnp.payload can only be tested for presence"),
+        # a word the field never holds selected nothing, silently (`dir == C2S`)
+        ("dir == C2S", 8, "dir is one of c2s, s2c: C2S is none of them"),
+        ("dir != up", 8, "dir is one of c2s, s2c: up is none of them"),
+        ("msnp and dir in {c2s, out}", 23, "dir is one of c2s, s2c: out is none of them"),
+        ('xmlrpc.type == "faults"', 16, 'xmlrpc.type is one of call, fault, http_error, '
+                                        'response: "faults" is none of them'),
+        ("http.app == xmlprc", 13, "http.app is one of fbrest, gateway, xmlrpc: xmlprc is"
+                                   " none of them"),
         ('msnp.cmd matches "AD(["', 22, "invalid regular expression: unterminated character"
                                         " set"),
         ('msnp.cmd ~ "a\\tb("', 12, "invalid regular expression: missing ), unterminated"
