@@ -339,11 +339,13 @@ class Stats:
                         "start inside a frame)")  # fmt: skip
         lines = [summary, ""]
         lines.append("Commands (direction, dialect):")
+        if not data["commands"]:  # an HTTP-only capture: no header over an empty table
+            lines.append("  none (no MSNP)")
         for row in _table(
             ("cmd", "dir", "dialect", "frames"),
             [(r["cmd"], r["dir"], f"MSNP{r['dialect']}", f"{r['count']:,}")
              for r in sorted(data["commands"], key=lambda r: -r["count"])],
-        ):  # fmt: skip
+        ) if data["commands"] else ():  # fmt: skip
             lines.append("  " + row)
         if data["rtt"]:
             lines += ["", "Round-trip time per request command (ms):"]

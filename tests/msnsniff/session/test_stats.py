@@ -210,3 +210,14 @@ def test_a_refused_ver_leaves_the_connection_under_the_clients_proposal() -> Non
     assert dict(stats.commands) == {
         ("c2s", 2, "VER"): 1, ("s2c", 2, "VER"): 1, ("c2s", 2, "USR"): 1,
     }  # fmt: skip
+
+
+def test_a_capture_without_msnp_says_so_under_commands() -> None:
+    """Found running `stats` on the XML-RPC sample: the commands table was a header with no
+    row under it, which reads as a broken report."""
+    lines = stats_of(ROOT / "captures" / "http_xmlrpc.pcap").render().splitlines()
+    at = lines.index("Commands (direction, dialect):")
+    assert lines[at + 1 : at + 3] == ["  none (no MSNP)", ""]
+    demo = stats_of(ROOT / "captures" / "msnp8_demo.pcap").render().splitlines()
+    assert demo[demo.index("Commands (direction, dialect):") + 1].split() == [
+        "cmd", "dir", "dialect", "frames"]
