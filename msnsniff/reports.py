@@ -252,9 +252,9 @@ def _stats_one(job: tuple[argparse.Namespace, Capture]) -> tuple[Any, Any, list[
     display = None if args.filter is None else compile_filter(args.filter)
     analysis = Analysis(_session(args), keep_findings=False)
     stats = Stats.attach(analysis, display)
-    web = WebStats.attach(analysis)
+    web = WebStats.attach(analysis, display)
     messages = _drive(analysis, capture, lambda: None)
-    return stats.detached(), web, messages
+    return stats.detached(), web.detached(), messages
 
 
 def run_stats(

@@ -29,6 +29,7 @@ from dissectors.http.apps import fbrest
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
 from msnsniff.session.analysis import Analysis, Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
+from msnsniff.session.filter import DisplayFilter
 
 SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType({
     "http.body_capped": Severity.NOTE,
@@ -211,9 +212,11 @@ class WebApis(NativeAnalyzer):
 
 
 class WebStats(NativeAnalyzer):
-    """Counters over the HTTP frames of a capture (for `msnsniff stats`)."""
+    """Counters over the HTTP frames of a capture (for `msnsniff stats`); with a display
+    filter, over the frames it selects, as `Stats` counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, display: DisplayFilter | None = None) -> None:
+        self._display = display
         self.methods: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.calls: Counter[tuple[str, str]] = Counter()  # (app, method or action)
@@ -223,15 +226,22 @@ class WebStats(NativeAnalyzer):
         self.bytes = 0
 
     @classmethod
-    def attach(cls, analysis: Analysis) -> WebStats:
+    def attach(cls, analysis: Analysis, display: DisplayFilter | None = None) -> WebStats:
         """Add a `WebStats` to `analysis`'s analyzers and return it (it reports no findings)."""
-        stats = cls()
+        stats = cls(display)
         analysis.analyzers.append(stats)
         return stats
+
+    def detached(self) -> WebStats:
+        """These counts without the display filter (which does not cross processes)."""
+        self._display = None
+        return self
 
     def feed(self, record: FrameRecord) -> None:
         """Count an HTTP frame: method or status, bytes, application call, fault, gateway id."""
         if record.proto != "http":
+            return
+        if self._display is not None and not self._display.matches(record):
             return
         frame = record.frame
         if isinstance(frame, HttpMalformed):

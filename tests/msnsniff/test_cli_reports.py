@@ -364,3 +364,23 @@ def test_expert_reports_an_http_request_never_answered(tmp_path: Path) -> None:
     assert status == 0
     assert text == "      #1  warn   flow 1        http.unanswered: POST request never answered\n"
     assert err.strip() == "msnsniff: findings: 0 error, 1 warn, 0 note, 0 chat"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_stats_with_a_display_filter_counts_only_the_selected_http_frames(jobs: str) -> None:
+    """Found with `stats -Y 'xmlrpc.fault.code == 101'` on the XML-RPC sample: the report
+    counted 3 frames but its HTTP section all 15 calls and every fault."""
+    xmlrpc = DEMO.replace("msnp8_demo", "http_xmlrpc")
+    fbrest = DEMO.replace("msnp8_demo", "http_fbrest")
+    status, text, _ = run("stats", "-j", jobs, "-T", "json", "-Y", "xmlrpc.fault.code == 101",
+                          xmlrpc, fbrest)  # fmt: skip
+    assert status == 0
+    first, second, *_ = (json.loads(line) for line in text.splitlines())
+    assert first["frames"] == 3
+    assert (first["http"]["requests"], first["http"]["statuses"]) == ({}, {"200": 3})
+    assert first["http"]["calls"] == []
+    assert first["http"]["errors"] == [{"app": "xmlrpc", "code": "101", "count": 3}]
+    assert "http" not in second  # nothing of the REST capture is selected
+    status, text, _ = run("stats", "-T", "json", "-Y", "msnp", DEMO.replace("msnp8_demo",
+                                                                            "http_gateway"))
+    assert "http" not in json.loads(text)  # the MSNP in the gateway, not its POSTs
