@@ -289,9 +289,9 @@ class WebStats(NativeAnalyzer):
     def render(self) -> str:
         """The HTTP section of the text report."""
         lines = ["HTTP:"]
-        lines.append("  requests " + ", ".join(f"{m} {n}" for m, n in self.methods.most_common())
-                     + "; responses " + ", ".join(f"{s} {n}" for s, n in
-                                                  sorted(self.statuses.items())))
+        asked = ", ".join(f"{m} {n}" for m, n in self.methods.most_common()) or "none"
+        answered = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items())) or "none"
+        lines.append(f"  requests {asked}; responses {answered}")
         for (app, method), n in sorted(self.calls.items()):
             lines.append(f"  {app:<8} {method:<32} {n:>6}")
         for (app, code), n in sorted(self.errors.items()):

@@ -95,3 +95,14 @@ def test_http_requests_and_responses_pair_like_msnp_transactions() -> None:
     assert first is not None and first.replies == (2,) and first.rtt is not None
     assert second is not None and second.request == 1
     assert all(p.pairing is not None for p in paired)
+
+
+def test_the_http_report_says_none_where_no_request_or_response_was_counted() -> None:
+    """Found with `stats -Y 'http.status == 200'` and on a capture whose only request went
+    unanswered: the line read "requests ; responses 200 11" and "responses " with nothing."""
+    stats = WebStats()
+    stats.methods["POST"] += 1
+    assert stats.render().splitlines()[1] == "  requests POST 1; responses none"
+    stats = WebStats()
+    stats.statuses[200] += 11
+    assert stats.render().splitlines()[1] == "  requests none; responses 200 11"
