@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from msnsniff.errors import MsnsniffError
 from msnsniff.output import dumps
 from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
-from msnsniff.session.filter import DisplayFilter, compile_filter
+from msnsniff.session.filter import DisplayFilter, FilterError, compile_filter
 from msnsniff.session.transactions import Transactions
 
 if TYPE_CHECKING:
@@ -183,13 +184,26 @@ class Selected:
         pass
 
 
+def analysis_filter(text: str, command: str) -> DisplayFilter:
+    """`-Y` of an analysis command: compiled, and refused when it reads a field of the pairing
+    (`msnp.rtt`, `http.time`...), which these commands decide on before a request is answered
+    and so would never select (`read`, `export` and the TUI pair first, then select)."""
+    display = compile_filter(text)
+    for name in sorted(display.extra_fields):
+        at = re.search(r"(?<![\w.])" + re.escape(name) + r"(?![\w.-])", text)
+        raise FilterError(f"{name} is known once a request is answered: `read`, `export` and "
+                          f"the TUI select by it, `{command}` cannot",
+                          at.start() + 1 if at else 1, text)  # fmt: skip
+    return display
+
+
 def _select(args: argparse.Namespace, analysis: Analysis) -> Selected | None:
     """The frames `-Y` selects, remembered by an analyzer added to `analysis` (first, so a
     frame is known selected before the other analyzers report on it); None without -Y."""
     text = getattr(args, "filter", None)
     if text is None:
         return None
-    selected = Selected(compile_filter(text))
+    selected = Selected(analysis_filter(text, args.command))
     analysis.analyzers.insert(0, selected)
     return selected
 
@@ -221,7 +235,7 @@ def run_expert(
     floor = Severity[args.min_severity.upper()]
     counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
     status = 0
-    display = None if args.filter is None else compile_filter(args.filter)
+    display = None if args.filter is None else analysis_filter(args.filter, args.command)
     files = captures_of(args.files)
     for capture in files:
         path = capture.name
@@ -249,7 +263,7 @@ def _stats_one(job: tuple[argparse.Namespace, Capture]) -> tuple[Any, Any, list[
     from msnsniff.session.webapi import WebStats
 
     args, capture = job
-    display = None if args.filter is None else compile_filter(args.filter)
+    display = None if args.filter is None else analysis_filter(args.filter, args.command)
     analysis = Analysis(_session(args), keep_findings=False)
     stats = Stats.attach(analysis, display)
     web = WebStats.attach(analysis, display)
@@ -266,7 +280,8 @@ def run_stats(
     from msnsniff.session.stats import Stats
 
     if args.filter is not None:
-        compile_filter(args.filter)  # a bad filter stops here, before any worker starts
+        analysis_filter(args.filter, "stats")  # a bad filter stops here, before any worker
+        # starts
     session(args)  # validates --decode-as
     files = captures_of(expand(args.files))
     jobs = jobs_for(getattr(args, "jobs", None), len(files))
