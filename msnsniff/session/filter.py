@@ -338,6 +338,17 @@ def _extra(name: str, check: Callable[[object], bool], multi: bool = False,
     return get_many if multi else get_one
 
 
+def _on_response(get: Getter) -> Getter:
+    """`get` on a response only (a frame the pairing names a request for): Wireshark shows
+    `http.time` on the response alone, so `http.time > 1` lists each slow exchange once."""
+
+    def get_on_response(ctx: _Ctx) -> Any:
+        extra = ctx.extra
+        return get(ctx) if extra is not None and extra.get("msnp.request") is not None else None
+
+    return get_on_response
+
+
 def _split_endpoint(endpoint: str | None) -> tuple[str | None, int | None]:
     if endpoint is None:
         return None, None
@@ -589,8 +600,8 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
            for name, kind, get, text, multi in _HTTP_FIELDS},
         # Wireshark's names for an HTTP exchange's pairing (the msnp.* ones are MSNP's only)
         "http.time": _F(
-            _K.FLOAT, _extra("msnp.rtt", _is_number, proto="http"),
-            "seconds from the request to its response", extra=True,
+            _K.FLOAT, _on_response(_extra("msnp.rtt", _is_number, proto="http")),
+            "seconds from the request to this response (on the response)", extra=True,
         ),
         "http.request_in": _F(
             _K.INT, _extra("msnp.request", _is_int, proto="http"),

@@ -588,3 +588,15 @@ def test_a_decimal_text_value_compares_as_a_number() -> None:
     assert select("fbrest.param.call_id in {1200000002..1200000003}", records) == [3, 5, 7]
     assert select('fbrest.param.call_id == "1200000003.00"', records) == [5, 7]
     assert select("fbrest.param.api_key > 1", records) == []  # text, not a number
+
+
+def test_http_time_is_on_the_response_only_as_in_wireshark() -> None:
+    """Found with `read -Y 'http.time > 0.0005'` on the XML-RPC sample: each slow exchange
+    was listed twice, request and response; Wireshark puts http.time on the response."""
+    records = seed(ROOT / "captures" / "http_xmlrpc.pcap")[:2]
+    extra: Extra = {1: {"msnp.replies": [2], "msnp.rtt": 0.6},
+                    2: {"msnp.request": 1, "msnp.rtt": 0.6}}  # fmt: skip
+    assert select("http.time > 0.5", records, extra) == [2]
+    assert select("http.time", records, extra) == [2]
+    assert select("http.response_in == 2", records, extra) == [1]
+    assert select("http.request_in == 1", records, extra) == [2]

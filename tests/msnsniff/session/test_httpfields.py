@@ -79,7 +79,7 @@ def _shown(name: str, text: str) -> list[str]:
 
 @pytest.mark.parametrize(("name", "text", "n"), [
     ("http_xmlrpc", "msnp.rtt > 0 or msnp.request or msnp.replies", 0),  # no MSNP here
-    ("http_xmlrpc", "http.time > 0", 30),
+    ("http_xmlrpc", "http.time > 0", 15),  # on the response only, as in Wireshark
     ("http_xmlrpc", "http.response_in", 15),
     ("http_xmlrpc", "http.request_in and dir == s2c", 15),
     # the MSNP inside the gateway's bodies (an open's first command and its answers too: 9)
