@@ -113,7 +113,7 @@ def _app_words(app: AppInfo, frame: HttpMessage, f: Mapping[str, Any]) -> str:
         to = members.get("to")
         extra = f" {who} → {', '.join(map(str, to))}" if isinstance(to, list) else (
             f" {who}" if who else "")
-        return f"XML-RPC {f.get('method')}{extra}"
+        return f"XML-RPC {f.get('method') or '?'}{extra}"
     if app.kind == "fbrest":
         if f.get("type") == "call":
             p = f.get("params") or {}

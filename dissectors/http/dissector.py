@@ -82,6 +82,10 @@ REASONS: Final = MappingProxyType({
 (a reason must not depend on the chunking); other reasons are h11's own."""
 
 
+CUT_SHORT: Final = "peer closed connection without sending complete message body"
+"""h11's words for a stream that ended inside a body (the head was read)."""
+
+
 def _reason(text: str, direction: Direction) -> str:
     key = text.split(":", 1)[0]
     start = "request" if direction is C2S else "status"
@@ -266,7 +270,9 @@ class HttpDissector:
             try:
                 event = side.conn.next_event()
             except h11.RemoteProtocolError as exc:
-                if not self._without_host(side, str(exc)):
+                if self._cut_short(side, str(exc)):
+                    self._on_end(side, incomplete=True)
+                elif not self._without_host(side, str(exc)):
                     self._fail(side, _reason(str(exc), side.direction))
                 continue
             if event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
@@ -321,13 +327,20 @@ class HttpDissector:
         ))  # fmt: skip
         self._next_message(side, end)
 
-    def _on_end(self, side: _Side) -> None:
+    @staticmethod
+    def _cut_short(side: _Side, reason: str) -> bool:
+        """The stream ended inside a body whose head was read: the message, cut short, is
+        still a message (its head and the body so far), not bytes that are not HTTP."""
+        return (side.ended and side.head is not None and side.head_bytes is None
+                and reason.startswith(CUT_SHORT))  # fmt: skip
+
+    def _on_end(self, side: _Side, incomplete: bool = False) -> None:
         end = side.consumed
         head = side.head
         assert head is not None
         length = end - side.start
         headers = tuple((_text(k), _text(v)) for k, v in head.headers)
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, str]] = [problem("http.incomplete")] if incomplete else []
         if side.wire_body > MAX_BODY:
             problems.append(problem("http.body_capped", size=side.wire_body, cap=MAX_BODY))
         coding = next((v.strip().lower() for k, v in headers if k == "content-encoding"), None)
@@ -370,7 +383,10 @@ class HttpDissector:
                 request_target=pending.target if pending is not None else None,
             )  # fmt: skip
         self._out.append(frame)
-        self._cycle(side)
+        if incomplete:  # the stream has ended: nothing more to parse
+            self._restart(side, end, b"")
+        else:
+            self._cycle(side)
 
     def _cycle(self, side: _Side) -> None:
         """Start h11's next request/response cycle, or a fresh parser when it will not."""

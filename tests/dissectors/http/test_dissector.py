@@ -120,8 +120,27 @@ def test_bad_chunk_size_is_malformed_mid_body() -> None:
 
 
 def test_connection_ending_mid_message_is_reported() -> None:
-    frames = http_frames([(C2S, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9\r\n\r\nabc")])
+    """Inside a head: bytes that are not (yet) HTTP. Inside a body: the message as far as it
+    came, flagged (found with a capture cut inside a POST: its head, path and the password
+    in its body were an empty malformed run)."""
+    frames = http_frames([(C2S, b"POST / HTTP/1.1\r\nHost: h\r\nContent-Le")])
     assert isinstance(frames[-1], HttpMalformed)
+    head = b"POST /interface/xmlrpc HTTP/1.1\r\nHost: h\r\nContent-Length: 900\r\n\r\n"
+    body = XMLRPC_CALL[:60]
+    whole = http_frames([(C2S, head + body)])
+    assert whole == http_frames([(C2S, (head + body)[i:i + 7])
+                                 for i in range(0, len(head + body), 7)])  # fmt: skip
+    (request,) = whole
+    assert isinstance(request, HttpRequest)
+    assert (request.offset, request.length, request.raw) == (0, len(head + body), head + body)
+    assert (request.body, request.wire_body_length) == (body, 60)
+    assert request.problems == (("http.incomplete", "the connection ended before the message "
+                                                    "was complete"),)  # fmt: skip
+    assert request.app is not None and request.app.kind == "xmlrpc"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort"
+    frames = http_frames([(C2S, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"), (S2C, answer)])
+    assert isinstance(frames[-1], HttpResponse) and frames[-1].request_offset == 0
+    assert frames[-1].body == b"short" and frames[-1].problems[0][0] == "http.incomplete"
 
 
 def test_strict_mode_raises_the_dissectors_own_error() -> None:
