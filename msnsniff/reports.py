@@ -278,6 +278,7 @@ def run_stats(
     (`-j N`: N captures at once; the output is the same for any N)."""
     from msnsniff.corpus import expand, in_order, jobs_for
     from msnsniff.session.stats import Stats
+    from msnsniff.session.webapi import WebStats
 
     if args.filter is not None:
         analysis_filter(args.filter, "stats")  # a bad filter stops here, before any worker
@@ -287,10 +288,11 @@ def run_stats(
     jobs = jobs_for(getattr(args, "jobs", None), len(files))
     results = in_order(_stats_one, [(args, f) for f in files], jobs)
     status = 0
-    total = Stats()
+    total, web_total = Stats(), WebStats()
     for n, (capture, (stats, web, messages)) in enumerate(zip(files, results, strict=True), 1):
         path = capture.name
         total.merge(stats, str(n))
+        web_total.merge(web, str(n))
         if args.format == "json":
             http = {} if web.empty else {"http": web.to_json()}
             out.write(dumps({"file": str(Path(path)), **stats.to_json(), **http}) + "\n")
@@ -302,9 +304,13 @@ def run_stats(
         status = max(status, _report(messages, out, err))
     if len(files) > 1:
         if args.format == "json":
-            out.write(dumps({"file": None, "captures": len(files), **total.to_json()}) + "\n")
+            http = {} if web_total.empty else {"http": web_total.to_json()}
+            out.write(dumps({"file": None, "captures": len(files), **total.to_json(), **http})
+                      + "\n")  # fmt: skip
         else:
             out.write(f"== all {len(files)} captures\n{total.render(args.top)}\n")
+            if not web_total.empty:
+                out.write(web_total.render() + "\n")
     return status
 
 

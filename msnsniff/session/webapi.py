@@ -237,6 +237,17 @@ class WebStats(NativeAnalyzer):
         self._display = None
         return self
 
+    def merge(self, other: WebStats, tag: str) -> None:
+        """Add `other`'s counts to these (a corpus total); its gateway session ids prefixed
+        with `tag`, as ids of different captures are different sessions."""
+        self.methods.update(other.methods)
+        self.statuses.update(other.statuses)
+        self.calls.update(other.calls)
+        self.errors.update(other.errors)
+        self.sessions.update(f"{tag}:{sid}" for sid in other.sessions)
+        self.malformed += other.malformed
+        self.bytes += other.bytes
+
     def feed(self, record: FrameRecord) -> None:
         """Count an HTTP frame: method or status, bytes, application call, fault, gateway id."""
         if record.proto != "http":

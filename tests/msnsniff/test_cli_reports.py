@@ -396,3 +396,19 @@ def test_analysis_commands_refuse_a_filter_on_the_pairing_at_its_column(command:
     assert err == ("msnsniff: display filter:\ndir == c2s and http.time > 1\n"
                    "               ^ http.time is known once a request is answered: `read`, "
                    f"`export` and the TUI select by it, `{command}` cannot\n")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_total_of_several_captures_has_their_http_counts(jobs: str) -> None:
+    """Found with `stats` on the three HTTP samples: the "== all 3 captures" report had the
+    frames and flows of all three but no HTTP section (and its JSON no `http`)."""
+    names = [DEMO.replace("msnp8_demo", n) for n in ("http_xmlrpc", "http_fbrest", "http_gateway")]
+    status, text, _ = run("stats", "-j", jobs, "-T", "json", *names)
+    assert status == 0
+    *each, total = (json.loads(line) for line in text.splitlines())
+    assert total["file"] is None and total["captures"] == 3
+    assert total["http"]["requests"] == {"POST": sum(e["http"]["requests"]["POST"] for e in each)}
+    assert total["http"]["gateway_session_ids"] == each[2]["http"]["gateway_session_ids"]
+    assert total["http"]["bytes"] == sum(e["http"]["bytes"] for e in each)
+    status, text, _ = run("stats", "-j", jobs, *names)
+    assert text.split("== all 3 captures\n", 1)[1].count("\nHTTP:\n  requests POST 61;") == 1
