@@ -639,8 +639,8 @@ PREFIXES: Final[Mapping[str, PrefixSpec]] = MappingProxyType(
             "<Name>", multi=True,
         ),
         "xmlrpc.member.": PrefixSpec(
-            _K.ANY, _http_prefix(hf.xmlrpc_member), "a struct member of a call or answer",
-            "<name>",
+            _K.ANY, _http_prefix(hf.xmlrpc_member),
+            "a struct member of a call or answer (or fault)", "<name>",
         ),
         "fbrest.param.": PrefixSpec(
             _K.ANY, _http_prefix(hf.fbrest_param), "a REST call parameter", "<name>"

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from dissectors.api import Frame
 from dissectors.http.frames import AppInfo, HttpMalformed, HttpMessage, HttpRequest, HttpResponse
@@ -120,8 +121,13 @@ fbrest_error = _field("fbrest", "error", "code")
 fbrest_error_meaning = _field("fbrest", "error", "meaning")
 
 
+FAULT_MEMBERS: Final = MappingProxyType({"faultCode": "code", "faultString": "string"})
+"""The members of a <fault>'s struct on the wire -> their keys in the decoded `fault`."""
+
+
 def xmlrpc_member(name: str) -> FrameGetter:
-    """A member of the call's struct, or of the answer's struct."""
+    """A member of the call's struct, or of the answer's struct (a fault's too: faultCode,
+    faultString, the names it has on the wire)."""
     def get(frame: Frame) -> Any:
         app = _app(frame, "xmlrpc")
         if app is None:
@@ -129,7 +135,9 @@ def xmlrpc_member(name: str) -> FrameGetter:
         for source in (app.fields.get("members"), app.fields.get("value")):
             if isinstance(source, dict) and name in source:
                 return source[name]
-        return None
+        fault = app.fields.get("fault")
+        key = FAULT_MEMBERS.get(name)
+        return fault.get(key) if key is not None and isinstance(fault, dict) else None
 
     return get
 

@@ -28,6 +28,11 @@ def count(name: str, text: str) -> int:
     ("http_xmlrpc", "xmlrpc.fault.code == 209", 3),
     ("http_xmlrpc", 'xmlrpc.member.subject matches "\\n"', 1),
     ("http_xmlrpc", "xmlrpc.member.sent_count == 2", 4),
+    # a fault's struct members by their names on the wire (they matched nothing)
+    ("http_xmlrpc", "xmlrpc.member.faultCode == 101", 3),
+    ("http_xmlrpc", "xmlrpc.member.faultCode in {200..209}", 6),
+    ('http_xmlrpc', 'xmlrpc.member.faultString contains "Invalid password"', 3),
+    ("http_xmlrpc", "xmlrpc.member.faultCode and xmlrpc.type != fault", 0),
     ("http_xmlrpc", 'http.problem == "xmlrpc.body_html"', 1),
     ("http_xmlrpc", 'http.header.Content-Type contains "xml"', 30),
     ("http_fbrest", "fbrest.error in {101 102 103 104 292 1100 1101 1102}", 8),
