@@ -155,3 +155,11 @@ def test_a_frame_made_with_its_split_equals_one_split_on_first_use() -> None:
     assert (given_split.trid, given_split.args) == (12, ("FL", "34", "a@b.c", "Nick%20One", "2"))
     assert decode(given_split) == decode(plain)
     assert decode(given_split).fields["nick"] == "Nick One"
+
+
+def test_an_adl_or_rml_ok_reply_is_a_result_and_a_push_a_length() -> None:
+    for cmd in ("ADL", "RML"):
+        ok = decode(frame_of(f"{cmd} 5 OK", Direction.S2C, 13))
+        assert (ok.fields, ok.problems) == ({"result": "OK"}, ())
+        push = decode(frame_of(f"{cmd} 0 86", Direction.S2C, 13))
+        assert (push.fields, push.problems) == ({"length": 86}, ())
