@@ -164,13 +164,22 @@ def _groups(name: str, raw: str, out: Out, problems: Problems) -> None:
         out[name] = parts  # MSNP10+ group GUIDs
 
 
+def _is_caps_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 10
+
+
 def _caps(name: str, raw: str, out: Out, problems: Problems) -> None:
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+    """A client id: capability bits and client version, from MSNP16 followed by `:` and
+    the extended capabilities (`2789003324:48`)."""
+    base, sep, extended = raw.partition(":")
+    if not _is_caps_number(base) or (sep and not _is_caps_number(extended)):
         out[name] = raw
         problems.append(f"{name}: expected a client id number, got {raw!r}")
         return
-    value = int(raw)
+    value = int(base)
     out[name] = value
+    if sep:
+        out[f"{name}_extended"] = int(extended)
     out[f"{name}_capabilities"] = [label for bit, label in CAPABILITIES if value & bit]
     version = value >> 28
     if version:

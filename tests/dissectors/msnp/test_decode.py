@@ -163,3 +163,16 @@ def test_an_adl_or_rml_ok_reply_is_a_result_and_a_push_a_length() -> None:
         assert (ok.fields, ok.problems) == ({"result": "OK"}, ())
         push = decode(frame_of(f"{cmd} 0 86", Direction.S2C, 13))
         assert (push.fields, push.problems) == ({"length": 86}, ())
+
+
+def test_a_client_id_with_extended_capabilities_msnp16_is_read_as_both_numbers() -> None:
+    frame = frame_of("NLN NLN bob@example.com 1 Bob 2789003324:48 0", Direction.S2C, 18)
+    decoded = decode(frame)
+    assert decoded.problems == ()
+    fields = decoded.fields
+    assert (fields["client_id"], fields["client_id_extended"]) == (2789003324, 48)
+    assert "multi-packet messages" in fields["client_id_capabilities"]
+    assert fields["client_id_version"] == "Windows Live Messenger 2009"
+    bad = decode(frame_of("CHG 3 NLN 12:x", Direction.C2S, 18))
+    assert bad.fields["client_id"] == "12:x"
+    assert bad.problems == ("client_id: expected a client id number, got '12:x'",)
