@@ -186,6 +186,17 @@ def _caps(name: str, raw: str, out: Out, problems: Problems) -> None:
         out[f"{name}_version"] = CLIENT_VERSIONS.get(version, f"MSNC{version}")
 
 
+def _netaccount(name: str, raw: str, out: Out, problems: Problems) -> None:
+    """MSNP18's account with its network id before it (`1:name@host`): the account and
+    the network, as MSNP14 to 17 give them in two arguments."""
+    network, sep, account = raw.partition(":")
+    if sep and network.isascii() and network.isdigit() and len(network) <= 9 and account:
+        out[name] = account
+        out["network"] = int(network)
+    else:
+        out[name] = raw
+
+
 def _keyed(name: str, raw: str, out: Out, problems: Problems) -> None:
     key, sep, value = raw.partition("=")
     if sep and len(key) == 1 and key.isupper():
@@ -224,6 +235,7 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
         "url": _url,
         "hex": _hex,
         "account": _str,
+        "netaccount": _netaccount,
         "secret": _str,
         "hostport": _hostport,
         "bool": _bool,

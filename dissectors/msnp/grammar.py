@@ -138,6 +138,11 @@ _P10 = (10, MAX_DIALECT)
 _P7 = (7, MAX_DIALECT)  # groups: "new in MSNP7" (seed 004)
 _P13 = (13, MAX_DIALECT)
 _P14 = (14, MAX_DIALECT)
+_P14_17 = (14, 17)
+_P18 = (18, MAX_DIALECT)
+_NET_ACCOUNT_1ST = r"^\d+:\S"  # MSNP18's `1:name@host`: the network before the account
+_NET_ACCOUNT_2ND = r"^\S+ \d+:\S"
+_NET_FORM = "with the network in the account (1:name@host)"
 AUTH_PACKAGES: Final[tuple[tuple[str, tuple[int, int], str], ...]] = (
     ("CTP", (2, 2), "a clear-text password"),
     ("MD5", (2, 7), "an MD5"),
@@ -317,22 +322,30 @@ _SPECS: tuple[CommandSpec, ...] = (
         s2c=(v("status:status ?client_id:caps ?msnobject:url"),)),
     CommandSpec("ILN", "initial status of a contact",
         c2s=(),
-        s2c=(v("status:status account:account network:int nick:url ?client_id:caps"
-               " ?msnobject:url", dialects=_P14),
+        s2c=(v("status:status account:netaccount nick:url ?client_id:caps ?msnobject:url",
+               dialects=_P18, guard=_NET_ACCOUNT_2ND, form=_NET_FORM),
+             v("status:status account:account network:int nick:url ?client_id:caps"
+               " ?msnobject:url", dialects=_P14_17),
              v("status:status account:account nick:url ?client_id:caps ?msnobject:url"))),
     CommandSpec("NLN", "a contact changed status",
         c2s=(),
-        s2c=(v("status:status account:account network:int nick:url ?client_id:caps"
-               " ?msnobject:url", trid=NO, dialects=_P14),
+        s2c=(v("status:status account:netaccount nick:url ?client_id:caps ?msnobject:url",
+               trid=NO, dialects=_P18, guard=_NET_ACCOUNT_2ND, form=_NET_FORM),
+             v("status:status account:account network:int nick:url ?client_id:caps"
+               " ?msnobject:url", trid=NO, dialects=_P14_17),
              v("status:status account:account nick:url ?client_id:caps ?msnobject:url",
                trid=NO))),
     CommandSpec("FLN", "a contact went offline",
         c2s=(),
-        s2c=(v("account:account ?network:int ?client_id:caps", trid=NO, dialects=_P14),
+        s2c=(v("account:netaccount ?client_id:caps", trid=NO, dialects=_P18,
+               guard=_NET_ACCOUNT_1ST, form=_NET_FORM),
+             v("account:account ?network:int ?client_id:caps", trid=NO, dialects=_P14_17),
              v("account:account ?client_id:caps", trid=NO))),
     CommandSpec("UBX", "a contact's personal message (MSNP11+)",
         c2s=(),
-        s2c=(v("account:account network:int length:int", trid=NO, dialects=_P14),
+        s2c=(v("account:netaccount length:int", trid=NO, dialects=_P18,
+               guard=_NET_ACCOUNT_1ST, form=_NET_FORM),
+             v("account:account network:int length:int", trid=NO, dialects=_P14_17),
              v("account:account length:int", trid=NO)),
         payload_s2c=PayloadRule.LAST, dialects=(11, MAX_DIALECT)),
     CommandSpec("UUX", "set your personal message (MSNP11+)",

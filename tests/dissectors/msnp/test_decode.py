@@ -176,3 +176,29 @@ def test_a_client_id_with_extended_capabilities_msnp16_is_read_as_both_numbers()
     bad = decode(frame_of("CHG 3 NLN 12:x", Direction.C2S, 18))
     assert bad.fields["client_id"] == "12:x"
     assert bad.problems == ("client_id: expected a client id number, got '12:x'",)
+
+
+def test_msnp18_presence_lines_carry_the_network_in_the_account() -> None:
+    nln = decode(frame_of("NLN NLN 1:bob@example.com Bob 2789003324:48 0", Direction.S2C, 18))
+    assert nln.problems == ()
+    assert (nln.fields["account"], nln.fields["network"], nln.fields["nick"]) == (
+        "bob@example.com", 1, "Bob"
+    )
+    assert nln.fields["msnobject"] == "0"
+    iln = decode(frame_of("ILN 9 AWY 32:carol@example.com Carol 0:0", Direction.S2C, 18))
+    assert (iln.problems, iln.fields["account"], iln.fields["network"]) == (
+        (), "carol@example.com", 32
+    )
+    fln = decode(frame_of("FLN 1:bob@example.com 0:0", Direction.S2C, 18))
+    assert (fln.problems, fln.fields["account"], fln.fields["network"]) == (
+        (), "bob@example.com", 1
+    )
+    ubx = decode(frame_of("UBX 1:bob@example.com 13", Direction.S2C, 18))
+    assert (ubx.problems, ubx.fields) == (
+        (), {"account": "bob@example.com", "network": 1, "length": 13}
+    )
+    # MSNP14 to 17 still give the network as its own argument
+    old = decode(frame_of("NLN NLN bob@example.com 1 Bob 0", Direction.S2C, 15))
+    assert (old.problems, old.fields["account"], old.fields["network"]) == (
+        (), "bob@example.com", 1
+    )
