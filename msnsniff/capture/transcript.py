@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dissectors.api import Direction
-from dissectors.msnp.grammar import COMMANDS, PayloadRule
+from dissectors.msnp.grammar import COMMANDS, ERROR_PAYLOAD_FROM, PayloadRule, ver_dialects
 from msnsniff.capture import Flow, FlowEnd, SourceEvent, SourceNote, StreamChunk
 
 _CS: Final = re.compile(r"^([CS]):[ \t]?(.*)$")
@@ -73,10 +73,19 @@ def looks_like_transcript(head: bytes) -> bool:
     return False
 
 
-def _payload_length(line: str, direction: Direction) -> int | None:
+def _payload_length(line: str, direction: Direction, dialect: int | None) -> int | None:
+    """The payload length `line` declares: a payload command's last argument, or from
+    MSNP13 an error reply's third word (`241 12 LEN`); `dialect` is the one the
+    connection's VER chose (None: no VER seen, where a three-word error is taken to
+    carry one, as no earlier dialect has that shape)."""
     tokens = line.split()
     if len(tokens) < 2:
         return None
+    if len(tokens[0]) == 3 and tokens[0].isdigit():
+        if len(tokens) != 3 or (dialect is not None and dialect < ERROR_PAYLOAD_FROM):
+            return None
+        last = tokens[-1]
+        return int(last) if last.isdigit() and len(last) <= 9 else None
     spec = COMMANDS.get(tokens[0])
     if spec is None or spec.payload(direction) is PayloadRule.NONE:
         return None
@@ -91,6 +100,7 @@ class _Conn:
         default_factory=lambda: {Direction.C2S: 0, Direction.S2C: 0}
     )
     closed: bool = False
+    dialect: int | None = None  # chosen by the server's VER, once seen
 
 
 @dataclass(slots=True)
@@ -248,7 +258,11 @@ class TranscriptReader:
         first, _, inline_body = text.partition("\r\n")
         pending.first = first
         pending.header = text.encode("utf-8", "surrogateescape")
-        pending.declared = _payload_length(first, pending.direction)
+        pending.declared = _payload_length(first, pending.direction, pending.conn.dialect)
+        if pending.direction is Direction.S2C and first.startswith("VER "):
+            chosen = ver_dialects(first.split()[1:])
+            if chosen:
+                pending.conn.dialect = max(chosen)
         if pending.declared is not None and not inline_body:
             pending.need = pending.declared
 

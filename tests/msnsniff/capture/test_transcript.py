@@ -175,3 +175,16 @@ def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it() -> None:
     assert looks_like_transcript("\ufeffC: VER 1 MSNP8 CVR0\r\n".encode())
     marked = ["\ufeff# msnsniff export of a.pcap\n", "C: OUT\n", "# msnsniff export of b\n"]
     assert captures(marked) == ["a.pcap", "b"]
+
+
+def test_an_msnp13_error_reply_takes_its_payload_from_the_lines_after_it() -> None:
+    """From MSNP13 an error reply `NNN TrID LEN` carries a payload, as the framer reads it;
+    before MSNP13 (by the connection's VER) the same line has none."""
+    text = (
+        "C: VER 1 MSNP13\nS: VER 1 MSNP13\nC: ADL 2 3\nabc\nS: 241 2 5\n<ml/>\nS: OUT OTH\n"
+    )
+    assert [c.data for c in chunks(text)][-2:] == [b"241 2 5\r\n<ml/>", b"OUT OTH\r\n"]
+    records = list(CaptureSession(load_dissectors()).run(read_transcript(text.splitlines(True))))
+    assert not any(isinstance(r.frame, MalformedFrame) for r in records)
+    old = "C: VER 1 MSNP8\nS: VER 1 MSNP8\nS: 911 2 5\nprose, not a payload\nS: OUT OTH\n"
+    assert [c.data for c in chunks(old)][-2:] == [b"911 2 5\r\n", b"OUT OTH\r\n"]
