@@ -154,10 +154,17 @@ and TWN; the references for CTP, MSNP2 only, and SSO, from MSNP15), with the wor
 included: "an MD5 login") expert's findings name them by."""
 
 
+_USR_CHALLENGE_NAMES: Final[Mapping[str, str]] = MappingProxyType({"MD5": "challenge"})
+"""What the server's USR ... S sends, by package where it is not a Passport policy: MD5's is
+the challenge the client hashes with the password."""
+
+
 def _usr_login(args: str, step: str, label: str, what: str) -> tuple[Variant, ...]:
-    """One USR variant per security package, each limited to that package's dialects."""
+    """One USR variant per security package, each limited to that package's dialects
+    (`{sent}` in `args`: the package's name for what the server sends)."""
     return tuple(
-        v(args, guard=rf"^{name} {step}( |$)", dialects=dialects, label=label,
+        v(args.format(sent=_USR_CHALLENGE_NAMES.get(name, "policy")),
+          guard=rf"^{name} {step}( |$)", dialects=dialects, label=label,
           form=f"{what} of {words} login")
         for name, dialects, words in AUTH_PACKAGES
     )  # fmt: skip
@@ -189,7 +196,7 @@ _SPECS: tuple[CommandSpec, ...] = (
                dialects=_P10, label="ok", form="OK without the nickname"),
              v("result:str account:account nick:url ?verified:bool ?kid:bool", guard=r"^OK( |$)",
                dialects=(2, 9), label="ok", form="OK with the nickname"),
-             *_usr_login("method:str step:authstep policy:str *extra:str", "S", "challenge",
+             *_usr_login("method:str step:authstep {sent}:str *extra:str", "S", "challenge",
                          "for the challenge"))),
     CommandSpec("XFR", "transfer to another server",
         c2s=(v("kind:str"),),

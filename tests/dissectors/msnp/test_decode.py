@@ -202,3 +202,10 @@ def test_msnp18_presence_lines_carry_the_network_in_the_account() -> None:
     assert (old.problems, old.fields["account"], old.fields["network"]) == (
         (), "bob@example.com", 1
     )
+
+
+def test_the_servers_md5_login_step_gives_a_challenge_and_twn_a_policy() -> None:
+    md5 = decode(frame_of("USR 3 MD5 S 1013928519.693957190", Direction.S2C, 5))
+    assert md5.fields["challenge"] == "1013928519.693957190" and "policy" not in md5.fields
+    twn = decode(frame_of("USR 3 TWN S lc=1033,id=507", Direction.S2C, 8))
+    assert twn.fields["policy"] == "lc=1033,id=507" and "challenge" not in twn.fields
