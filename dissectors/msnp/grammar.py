@@ -142,6 +142,7 @@ _P14_17 = (14, 17)
 _P18 = (18, MAX_DIALECT)
 _NET_ACCOUNT_1ST = r"^\d+:\S"  # MSNP18's `1:name@host`: the network before the account
 _NET_ACCOUNT_2ND = r"^\S+ \d+:\S"
+_FL_GUID = r"^FL [0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-"  # MSNP10+: the forward list by contact GUID
 _NET_FORM = "with the network in the account (1:name@host)"
 AUTH_PACKAGES: Final[tuple[tuple[str, tuple[int, int], str], ...]] = (
     ("CTP", (2, 2), "a clear-text password"),
@@ -287,8 +288,10 @@ _SPECS: tuple[CommandSpec, ...] = (
         c2s=(v("list:list *items:keyed"),),
         s2c=(v("list:list *items:keyed"),), dialects=_P10),
     CommandSpec("REM", "remove a contact from a list",
-        c2s=(v("list:list account:account ?group_id:str"),),
+        c2s=(v("list:list contact_id:str ?group_id:str", dialects=_P10, guard=_FL_GUID),
+             v("list:list account:account ?group_id:str")),
         s2c=(v("list:list version:int account:account ?group_id:str", dialects=(2, 9)),
+             v("list:list contact_id:str ?group_id:str", dialects=_P10, guard=_FL_GUID),
              v("list:list account:account ?group_id:str", dialects=_P10))),
     CommandSpec("REA", "rename a contact or yourself",
         c2s=(v("account:account nick:url"),),

@@ -1692,7 +1692,8 @@ def _x_add(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
 
 
 def _x_rem(frame: CommandFrame, fields: dict[str, Any]) -> _Change | None:
-    name, who = _str(fields.get("list")), _str(fields.get("account"))
+    name = _str(fields.get("list"))
+    who = _str(fields.get("account")) or _str(fields.get("contact_id"))  # MSNP10+ FL: a GUID
     if name not in LISTS or who is None:
         return None
     return "remove", {"list": name, "contact": who,

@@ -209,3 +209,14 @@ def test_the_servers_md5_login_step_gives_a_challenge_and_twn_a_policy() -> None
     assert md5.fields["challenge"] == "1013928519.693957190" and "policy" not in md5.fields
     twn = decode(frame_of("USR 3 TWN S lc=1033,id=507", Direction.S2C, 8))
     assert twn.fields["policy"] == "lc=1033,id=507" and "challenge" not in twn.fields
+
+
+def test_an_msnp10_rem_from_the_forward_list_names_the_contact_by_its_guid() -> None:
+    guid = "3ba35bbd-8c3a-4a1f-9ea5-3a7d1c53ab8f"
+    group = "4c1b1a4c-5a2c-4a5b-8c8b-0b0c0d0e0f10"
+    for direction in Direction:
+        rem = decode(frame_of(f"REM 15 FL {guid} {group}", direction, 11))
+        assert rem.problems == ()
+        assert rem.fields == {"list": "FL", "contact_id": guid, "group_id": group}
+    by_account = decode(frame_of("REM 16 AL bob@example.com", Direction.C2S, 11))
+    assert by_account.fields == {"list": "AL", "account": "bob@example.com"}
