@@ -464,6 +464,8 @@ def _clue(cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str
     return DialectClue(cmd, d, re.compile(pattern), low, high, reason)
 
 
+_NET_CLUE: Final = "an account with its network (1:name@host)"
+
 DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("USR", C2S, r"^\d+ TWN ", 8, 14, "USR TWN (Passport 1.4 login)"),
     _clue("USR", C2S, r"^\d+ MD5 ", 2, 7, "USR MD5 login"),
@@ -474,11 +476,17 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("SYN", S2C, r"^\d+ \d+ \d+ \d+$", 8, 9, "SYN reply with counts"),
     _clue("SYN", S2C, r"^\d+ \d+$", 2, 7, "SYN reply without counts"),
     _clue("QNG", S2C, r"^\d+$", 9, MAX_DIALECT, "QNG with seconds"),
+    _clue("ILN", S2C, r"^\d+ \S+ \d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("ILN", S2C, r"^\d+ \S+ \S+ \S+ \d+", 8, MAX_DIALECT, "ILN with client id"),
+    _clue("NLN", S2C, r"^\S+ \d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
+    _clue("FLN", S2C, r"^\d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
+    _clue("UBX", S2C, r"^\d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("UBX", S2C, r".", 11, MAX_DIALECT, "UBX"),
     _clue("UUX", C2S, r".", 10, MAX_DIALECT, "UUX"),
     _clue("ADC", C2S, r".", 10, 12, "ADC"),
     _clue("ADL", C2S, r".", 13, MAX_DIALECT, "ADL"),
+    _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+:\d+", 16, MAX_DIALECT,
+          "CHG with extended capabilities"),
     _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+", 8, MAX_DIALECT, "CHG with client id"),
 )
 

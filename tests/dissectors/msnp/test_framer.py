@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from dissectors.api import Direction
 from dissectors.msnp import CommandFrame, ErrorFrame, GapFrame, MalformedFrame, MsnpDissector
+from dissectors.msnp.decode import decode
 from dissectors.msnp.framer import MAX_GARBAGE, MAX_LINE, MAX_PAYLOAD, native_command_frame
 from dissectors.msnp.frames import MsnpFrame, PartialFrame, new_command_frame
 from tests.helpers import C2S, S2C, cyclic_garbage, drain, one_way
@@ -393,3 +394,23 @@ def test_the_native_frame_builder_makes_the_interpreted_frame(args: tuple[object
         assert getattr(ours, name) == getattr(theirs, name), name
     assert ours.trid == theirs.trid and ours.args == theirs.args
     assert ours.payload_bytes == theirs.payload_bytes
+
+
+def test_without_a_ver_msnp18_and_msnp16_shapes_infer_their_dialects() -> None:
+    """An account written with its network (`1:name@host`) is MSNP18's alone; a client id
+    with extended capabilities (`caps:ext`) MSNP16's and later. The frames after the clue
+    are framed and decoded in that dialect."""
+    after = b"NLN NLN 1:carol@example.com Carol 0:0\r\n"
+    for line in (b"NLN NLN 1:bob@example.com Bob 0:0 0\r\n", b"FLN 1:bob@example.com 0:0\r\n",
+                 b"UBX 1:bob@example.com 7\r\n<Data/>", b"ILN 4 NLN 1:bob@example.com Bob 0:0\r\n"):
+        d = MsnpDissector()
+        d.feed(S2C, line + after)
+        frames = drain(d)
+        assert isinstance(frames[1], CommandFrame)
+        assert (frames[1].dialect, frames[1].dialect_inferred) == (18, True), line
+        assert decode(frames[1]).fields["account"] == "carol@example.com"
+        assert "network" in d.dialect_reason
+    d = MsnpDissector()
+    d.feed(C2S, b"CHG 3 NLN 2789003324:48 0\r\nPNG\r\n")
+    png = drain(d)[1]
+    assert isinstance(png, CommandFrame) and (png.dialect, png.dialect_inferred) == (16, True)
