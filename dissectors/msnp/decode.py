@@ -197,6 +197,18 @@ def _netaccount(name: str, raw: str, out: Out, problems: Problems) -> None:
         out[name] = raw
 
 
+def _epaccount(name: str, raw: str, out: Out, problems: Problems) -> None:
+    """A switchboard account with, from MSNP16, the endpoint (machine GUID) it signed in
+    from (`name@host;{guid}`): the account and the endpoint, so one person's endpoints are
+    one participant."""
+    account, sep, endpoint = raw.partition(";")
+    if sep and account and endpoint.startswith("{") and endpoint.endswith("}"):
+        out[name] = account
+        out["endpoint"] = endpoint
+    else:
+        out[name] = raw
+
+
 def _keyed(name: str, raw: str, out: Out, problems: Problems) -> None:
     key, sep, value = raw.partition("=")
     if sep and len(key) == 1 and key.isupper():
@@ -236,6 +248,7 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
         "hex": _hex,
         "account": _str,
         "netaccount": _netaccount,
+        "epaccount": _epaccount,
         "secret": _str,
         "hostport": _hostport,
         "bool": _bool,

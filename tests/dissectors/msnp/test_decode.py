@@ -220,3 +220,23 @@ def test_an_msnp10_rem_from_the_forward_list_names_the_contact_by_its_guid() -> 
         assert rem.fields == {"list": "FL", "contact_id": guid, "group_id": group}
     by_account = decode(frame_of("REM 16 AL bob@example.com", Direction.C2S, 11))
     assert by_account.fields == {"list": "AL", "account": "bob@example.com"}
+
+
+def test_an_msnp16_switchboard_account_with_its_endpoint_gives_both() -> None:
+    guid = "{a52973b6-c926-4bad-9ba8-7c1e840e4ab1}"
+    lines = [
+        (f"JOI bob@example.com;{guid} Bob 2789003324:48", Direction.S2C),
+        (f"IRO 2 1 1 bob@example.com;{guid} Bob 2789003324:48", Direction.S2C),
+        (f"BYE bob@example.com;{guid}", Direction.S2C),
+        (f"USR 1 bob@example.com;{guid} 17262740.1050826919.32308", Direction.C2S),
+        (f"ANS 1 bob@example.com;{guid} 17262740.1050826919.32308 11752013", Direction.C2S),
+        (f"USR 1 OK bob@example.com;{guid} Bob", Direction.S2C),
+    ]
+    for line, direction in lines:
+        decoded = decode(frame_of(line, direction, 18))
+        assert decoded.problems == (), line
+        assert (decoded.fields["account"], decoded.fields["endpoint"]) == (
+            "bob@example.com", guid
+        ), line
+    plain = decode(frame_of("JOI bob@example.com Bob", Direction.S2C, 8)).fields
+    assert plain["account"] == "bob@example.com" and "endpoint" not in plain
