@@ -261,7 +261,10 @@ def _summary(frame: CommandFrame, redact: bool) -> str:
         text += f"  [{frame.error_name}]"
     payload = frame.payload
     if payload is not None:
-        ctype = payload.content_type or "no content type"
+        ctype = payload.content_type
+        if ctype is None:  # XML without MIME headers (ADL, UUX, NOT...): its root names it
+            root = payload.fields.get("root")
+            ctype = f"XML <{printable(root)}>" if isinstance(root, str) else "no content type"
         text += f"  [{payload.length} bytes, {ctype}]"
     if frame.unknown:
         text += "  [unknown command]"

@@ -477,3 +477,13 @@ def test_json_lines_fast_path_writes_each_flows_shared_keys_as_the_plain_path_do
         record = FrameRecord(i, None, Flow(str(i), "a", "b"), "msnp", frame)
         assert jsonl_bytes(record, None, memo=memo) == (record_to_jsonl(record) + "\n").encode()
     assert 0 < len(memo) <= REMEMBERED_FLOWS
+
+
+def test_a_text_line_names_an_xml_payload_by_its_root_element() -> None:
+    """ADL, UUX, NOT, GCF... carry XML without MIME headers: the line says it is XML and
+    which document, not "no content type" as for bytes nothing could read."""
+    xml = _record(b"NOT 15\r\n<NOTIFICATION/>")
+    assert record_to_text(xml).endswith("NOT 15  [15 bytes, XML <NOTIFICATION>]")
+    (frame,) = one_way(b"MSG Hotmail Hotmail 5\r\nhello", Direction.S2C)
+    plain = FrameRecord(1, 2.5, xml.flow, "msnp", frame)
+    assert record_to_text(plain).endswith("[5 bytes, no content type]")
