@@ -98,6 +98,8 @@ reuses; any other reply (a second ACK after a MSG's ACK or NAK) is the next requ
 
 NO_REPLY_EXPECTED: Final = frozenset({("MSG", "U"), ("MSG", "N")})
 """(command, first argument) of requests that are fine without any reply."""
+ONLY_ERROR_REPLIES: Final = frozenset({"PGD"})
+"""Requests the server answers only when they fail (a PGD page has no positive reply)."""
 
 _ONLY_ANSWERED_BY: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("MSG", "N"): frozenset({"NAK"}),  # N: a NAK when it could not be delivered, else nothing
@@ -321,7 +323,7 @@ class Transactions(NativeAnalyzer):
         if conn.first_trid is None:
             conn.first_trid = trid
         kind = (frame.cmd, args[0] if args else "")
-        expects = kind not in NO_REPLY_EXPECTED
+        expects = kind not in NO_REPLY_EXPECTED and frame.cmd not in ONLY_ERROR_REPLIES
         txn = Transaction(flow, trid, frame.cmd, record.no, record.ts, expects)
         if frame.cmd == "CAL" and args:
             txn.invitee = args[0].lower()

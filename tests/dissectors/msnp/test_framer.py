@@ -414,3 +414,19 @@ def test_without_a_ver_msnp18_and_msnp16_shapes_infer_their_dialects() -> None:
     d.feed(C2S, b"CHG 3 NLN 2789003324:48 0\r\nPNG\r\n")
     png = drain(d)[1]
     assert isinstance(png, CommandFrame) and (png.dialect, png.dialect_inferred) == (16, True)
+
+
+def test_a_pgd_page_msnp9_carries_its_payload() -> None:
+    """PGD (MSNP9+, a page to a mobile device or a Web Watch) is followed by its XML
+    payload: the framer takes it as the payload, not as a line of garbage."""
+    d = MsnpDissector()
+    body = b'<TEXT xml:space="preserve" enc="utf-8">hi</TEXT>'
+    d.feed(C2S, b"VER 1 MSNP9\r\n")
+    d.feed(S2C, b"VER 1 MSNP9\r\n")
+    d.feed(C2S, b"PGD 2 bob@example.com 1 %d\r\n" % len(body) + body + b"PNG\r\n")
+    frames = [f for f in drain(d) if f.direction is C2S]
+    pgd, png = frames[1], frames[2]
+    assert isinstance(pgd, CommandFrame) and not pgd.unknown
+    assert pgd.payload is not None and pgd.payload.body == body
+    assert decode(pgd).fields == {"account": "bob@example.com", "device": 1, "length": len(body)}
+    assert isinstance(png, CommandFrame) and png.cmd == "PNG"

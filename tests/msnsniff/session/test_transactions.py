@@ -353,3 +353,21 @@ def test_a_reply_to_a_request_before_a_late_capture_is_a_note(tmp_path: Path) ->
         ("trid.unknown_reply", "WARN", b"REM 12 FL 6 a@x.y"),
     ]
     assert [sev for _, sev, _ in capture("whole.pcap", False)] == ["WARN"] * 3
+
+
+def test_a_pgd_page_expects_no_reply_and_is_not_unanswered() -> None:
+    """PGD is answered only when it fails (an error reply); a page that went is silent."""
+    text = (
+        "  1.0 NS >>> VER 1 MSNP9\n"
+        "  1.1 NS <<< VER 1 MSNP9\n"
+        "  1.2 NS >>> PGD 2 b@c.d 1 5\n"
+        "            | hello\n"
+        "  1.3 NS >>> PGD 3 b@c.d 1 5\n"
+        "            | again\n"
+        "  1.4 NS <<< 800 3\n"
+    )
+    records, txns, findings, _ = analyse(transcript(text))
+    assert not [f for f in findings if f.code == "trid.unanswered"]
+    text_of = lines(records)
+    failed = next(t for t in txns if t.trid == 3)
+    assert [text_of[n] for n in failed.replies] == [b"800 3"]
