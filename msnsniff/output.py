@@ -26,7 +26,7 @@ import dataclasses
 import enum
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from types import MappingProxyType
@@ -246,6 +246,15 @@ def _secret_words(frame: CommandFrame, decoded: Decoded) -> set[str]:
     return words
 
 
+_HEADERLESS_KINDS: Final[Mapping[str, str]] = MappingProxyType({
+    "xml": "XML, not well-formed",  # a parsed document is named by its root instead
+    "challenge-answer": "challenge answer",
+    "text": "text",
+    "empty": "empty",
+})
+"""What a text line calls a payload without a content type, by how it was read."""
+
+
 def _summary(frame: CommandFrame, redact: bool) -> str:
     if redact:
         decoded = decode(frame)
@@ -262,9 +271,12 @@ def _summary(frame: CommandFrame, redact: bool) -> str:
     payload = frame.payload
     if payload is not None:
         ctype = payload.content_type
-        if ctype is None:  # XML without MIME headers (ADL, UUX, NOT...): its root names it
+        if ctype is None:  # no MIME headers (ADL, UUX, NOT, QRY...): say what it is
             root = payload.fields.get("root")
-            ctype = f"XML <{printable(root)}>" if isinstance(root, str) else "no content type"
+            if isinstance(root, str):
+                ctype = f"XML <{printable(root)}>"
+            else:
+                ctype = _HEADERLESS_KINDS.get(payload.kind, "no content type")
         text += f"  [{payload.length} bytes, {ctype}]"
     if frame.unknown:
         text += "  [unknown command]"

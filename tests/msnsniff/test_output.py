@@ -487,3 +487,17 @@ def test_a_text_line_names_an_xml_payload_by_its_root_element() -> None:
     (frame,) = one_way(b"MSG Hotmail Hotmail 5\r\nhello", Direction.S2C)
     plain = FrameRecord(1, 2.5, xml.flow, "msnp", frame)
     assert record_to_text(plain).endswith("[5 bytes, no content type]")
+
+
+def test_a_text_line_says_what_a_payload_without_mime_headers_is() -> None:
+    """A QRY's body is a challenge answer, a UUN's may be plain text, a broken XML
+    document is still XML: each line says which, not "no content type"."""
+    cases = {
+        b"QRY 9 PROD0090YUAUV{2B 32\r\n0123456789abcdef0123456789abcdef": "challenge answer",
+        b"UUN 9 bob@example.com 5 3\r\nabc": "text",
+        b"NOT 6\r\n<NOTIF": "XML, not well-formed",
+    }
+    for raw, words in cases.items():
+        (frame,) = one_way(raw, Direction.C2S if raw[:1] in b"QU" else Direction.S2C)
+        record = FrameRecord(1, 2.5, Flow("7", "10.0.0.1:3000", "10.0.0.2:1863"), "msnp", frame)
+        assert record_to_text(record).endswith(f" bytes, {words}]"), raw
