@@ -192,6 +192,8 @@ _SPECS: tuple[CommandSpec, ...] = (
                          "for the first step"),
              *_usr_login("method:str step:authstep value:secret *extra:secret", "S",
                          "subsequent", "for the answer"),
+             v("method:str step:str ticket:secret", guard=r"^SHA A( |$)", dialects=_P18,
+               label="circle", form="for a circle's signed ticket"),
              v("account:epaccount cookie:secret", label="switchboard")),
         s2c=(v("result:str account:epaccount verified:bool ?kid:bool", guard=r"^OK \S+ [01]( |$)",
                dialects=_P10, label="ok", form="OK without the nickname"),

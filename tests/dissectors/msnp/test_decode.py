@@ -240,3 +240,10 @@ def test_an_msnp16_switchboard_account_with_its_endpoint_gives_both() -> None:
         ), line
     plain = decode(frame_of("JOI bob@example.com Bob", Direction.S2C, 8)).fields
     assert plain["account"] == "bob@example.com" and "endpoint" not in plain
+
+
+def test_an_msnp18_usr_sha_a_circle_ticket_is_known_and_its_ticket_a_credential() -> None:
+    usr = decode(frame_of("USR 9 SHA A PFNpZ25lZFRpY2tldD4=", Direction.C2S, 18))
+    assert usr.problems == ()
+    assert usr.fields == {"method": "SHA", "step": "A", "ticket": "PFNpZ25lZFRpY2tldD4="}
+    assert "ticket" in usr.credentials
