@@ -222,6 +222,16 @@ def _keyed(name: str, raw: str, out: Out, problems: Problems) -> None:
         _groups("groups", raw, out, problems)
 
 
+def _keyednet(name: str, raw: str, out: Out, problems: Problems) -> None:
+    """MSNP12's LST items: as `_keyed`, but the number after the list bits is the
+    contact's network (1, Messenger; as MSNP13's ADL t= and MSNP14's NLN give it), not a
+    group."""
+    if "lists" in out and "network" not in out and "groups" not in out and raw.isdigit():
+        _int("network", raw, out, problems)
+    else:
+        _keyed(name, raw, out, problems)
+
+
 def _enum(table: Mapping[str, str], what: str) -> Callable[[str, str, Out, Problems], None]:
     def decode(name: str, raw: str, out: Out, problems: Problems) -> None:
         out[name] = raw
@@ -257,6 +267,7 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
         "groups": _groups,
         "caps": _caps,
         "keyed": _keyed,
+        "keyednet": _keyednet,
         "status": _enum(STATUSES, "status"),
         "gtc": _enum(GTC_VALUES, "GTC value"),
         "blp": _enum(BLP_VALUES, "BLP value"),

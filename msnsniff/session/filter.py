@@ -238,7 +238,7 @@ def _commands_having(names: Iterable[str]) -> frozenset[str]:
         for spec in COMMANDS.values()
         for variant in (*spec.c2s, *spec.s2c)
         for arg in variant.args
-        if arg.name in wanted or arg.type == "keyed"
+        if arg.name in wanted or arg.type in ("keyed", "keyednet")
     )
 
 

@@ -247,3 +247,15 @@ def test_an_msnp18_usr_sha_a_circle_ticket_is_known_and_its_ticket_a_credential(
     assert usr.problems == ()
     assert usr.fields == {"method": "SHA", "step": "A", "ticket": "PFNpZ25lZFRpY2tldD4="}
     assert "ticket" in usr.credentials
+
+
+def test_an_msnp12_lst_number_after_the_list_bits_is_not_a_group() -> None:
+    guid = "4c1b1a4c-5a2c-4a5b-8c8b-0b0c0d0e0f10"
+    grouped = decode(frame_of(f"LST N=bob@example.com F=Bob C=x 11 1 {guid}", Direction.S2C, 12))
+    assert grouped.problems == ()
+    assert (grouped.fields["lists_bits"], grouped.fields["network"]) == (11, 1)
+    assert grouped.fields["groups"] == [guid]
+    alone = decode(frame_of("LST N=carol@example.com F=Carol C=y 11 1", Direction.S2C, 12))
+    assert (alone.fields["network"], "groups" in alone.fields) == (1, False)
+    msnp10 = decode(frame_of("LST N=dave@example.com F=Dave C=z 11 1", Direction.S2C, 10))
+    assert msnp10.fields["groups"] == [1] and "network" not in msnp10.fields
