@@ -59,7 +59,7 @@ from dissectors.msnp import MsnpDissector
 from dissectors.msnp.decode import choose_variant
 from dissectors.msnp.framer import GAP_TAIL, JOINED, SKIPPED, TOO_LONG
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame
-from dissectors.msnp.grammar import COMMANDS
+from dissectors.msnp.grammar import ACCOUNT_TYPES, COMMANDS
 from msnsniff.capture.packets import (
     SUPPORTED_LINKS,
     Defragmenter,
@@ -123,7 +123,7 @@ def _account_words() -> frozenset[tuple[str, Direction, int]]:
         for direction in (Direction.C2S, Direction.S2C):
             for variant in spec.variants(direction):
                 for i, arg in enumerate(variant.args):
-                    if arg.type == "account":
+                    if arg.type in ACCOUNT_TYPES:
                         out.add((cmd, direction, i + 1))
                         out.add((cmd, direction, i + 2))
     return frozenset(out)

@@ -506,6 +506,10 @@ def ver_dialects(args: Sequence[str]) -> list[int]:
     named = [int(m.group(1)) for a in args if (m := VER_RE.match(a))]
     return [n for n in named if MIN_DIALECT <= n <= MAX_DIALECT]
 
+ACCOUNT_TYPES: Final = frozenset({"account", "epaccount", "netaccount"})
+"""Argument types that hold an account: plain, with MSNP16's endpoint (`name;{guid}`), with
+MSNP18's network (`1:name`). Redaction and the display filter take all of them."""
+
 # Known status codes and their names.
 STATUSES: Final[Mapping[str, str]] = MappingProxyType(
     {

@@ -60,7 +60,7 @@ from dissectors.msnp.frames import (
     MalformedFrame,
     PartialFrame,
 )
-from dissectors.msnp.grammar import COMMANDS
+from dissectors.msnp.grammar import ACCOUNT_TYPES, COMMANDS
 from msnsniff.errors import MsnsniffError
 from msnsniff.session import httpfields as hf
 from msnsniff.session.capture_session import FrameRecord
@@ -439,7 +439,7 @@ def _typed_arg_names(accept: Callable[[str, str], bool], *always: str) -> tuple[
     return tuple(names)
 
 
-ACCOUNT_FIELDS: Final = _typed_arg_names(lambda name, typ: typ == "account", "account")
+ACCOUNT_FIELDS: Final = _typed_arg_names(lambda name, typ: typ in ACCOUNT_TYPES, "account")
 """Decoded field names holding an account (sender, caller, email...): `msnp.account`."""
 NICK_FIELDS: Final = _typed_arg_names(lambda n, t: t == "url" and n.endswith("nick"), "nick")
 """Decoded field names holding a URL-decoded nickname: `msnp.nick`."""

@@ -19,6 +19,7 @@ from msnsniff.capture.pcap import packet_records
 from msnsniff.capture.sources import open_source
 from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.cli import main
+from msnsniff.redact import ACCOUNT_WORDS
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 
@@ -1034,3 +1035,12 @@ def test_basic_and_token_authorization_headers_are_redacted(tmp_path: Path) -> N
     assert b"Proxy-Authorization: Bearer redacted-authorization-2\r\n" in data
     after = frames(tmp_path / "basic.redacted.pcap")
     assert [getattr(r.frame, "target", None) for r in after] == ["/a", None, "/b"]
+
+
+def test_every_account_argument_type_is_an_address_a_cut_line_may_end_in() -> None:
+    """MSNP18's `1:name@host` and MSNP16's `name@host;{guid}` are accounts too: a line cut
+    before the `@` of one is pseudonymised like any other account."""
+    for word in (("JOI", Direction.S2C, 1), ("BYE", Direction.S2C, 1),
+                 ("IRO", Direction.S2C, 4), ("ANS", Direction.C2S, 2),
+                 ("FLN", Direction.S2C, 1), ("UBX", Direction.S2C, 1)):
+        assert word in ACCOUNT_WORDS, word
