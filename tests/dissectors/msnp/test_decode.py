@@ -259,3 +259,11 @@ def test_an_msnp12_lst_number_after_the_list_bits_is_not_a_group() -> None:
     assert (alone.fields["network"], "groups" in alone.fields) == (1, False)
     msnp10 = decode(frame_of("LST N=dave@example.com F=Dave C=z 11 1", Direction.S2C, 10))
     assert msnp10.fields["groups"] == [1] and "network" not in msnp10.fields
+
+
+def test_gcf_is_msnp11s_and_the_msnp13_push_has_no_filename() -> None:
+    assert COMMANDS["GCF"].dialects == (11, MAX_DIALECT)
+    named = decode(frame_of("GCF 2 Shields.xml 145", Direction.S2C, 11))
+    assert (named.problems, named.fields) == ((), {"filename": "Shields.xml", "length": 145})
+    pushed = decode(frame_of("GCF 0 159", Direction.S2C, 13))
+    assert (pushed.problems, pushed.fields) == ((), {"length": 159})
