@@ -267,3 +267,10 @@ def test_gcf_is_msnp11s_and_the_msnp13_push_has_no_filename() -> None:
     assert (named.problems, named.fields) == ((), {"filename": "Shields.xml", "length": 145})
     pushed = decode(frame_of("GCF 0 159", Direction.S2C, 13))
     assert (pushed.problems, pushed.fields) == ((), {"length": 159})
+
+
+def test_an_msnp11_out_rct_gives_the_minutes_to_wait() -> None:
+    out = decode(frame_of("OUT RCT 6", Direction.S2C, 11))
+    assert out.problems == ()
+    assert (out.fields["reason"], out.fields["minutes"]) == ("RCT", 6)
+    assert decode(frame_of("OUT OTH", Direction.S2C, 8)).fields["reason"] == "OTH"
