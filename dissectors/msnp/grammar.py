@@ -179,7 +179,7 @@ _SPECS: tuple[CommandSpec, ...] = (
         s2c=(v("*versions:str"),)),
     CommandSpec("CVR", "client version information",
         c2s=(v("locale:hex os_type:str os_version:str cpu:str client_name:str client_version:str"
-               " client_id:str ?account:account"),),
+               " ?client_id:str ?account:account"),),  # client_id from MSNP4, account MSNP8
         s2c=(v("recommended_version:str recommended_version2:str minimum_version:str"
                " download_url:str info_url:str"),
              v("*versions:str"))),

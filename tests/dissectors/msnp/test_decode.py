@@ -274,3 +274,15 @@ def test_an_msnp11_out_rct_gives_the_minutes_to_wait() -> None:
     assert out.problems == ()
     assert (out.fields["reason"], out.fields["minutes"]) == ("RCT", 6)
     assert decode(frame_of("OUT OTH", Direction.S2C, 8)).fields["reason"] == "OTH"
+
+
+def test_a_cvr_before_msnp4_has_no_client_identification() -> None:
+    old = decode(frame_of("CVR 2 0x0409 win 4.10 i386 MSMSGS 1.0.0863", Direction.C2S, 3))
+    assert old.problems == ()
+    assert (old.fields["client_name"], old.fields["client_version"]) == ("MSMSGS", "1.0.0863")
+    assert "client_id" not in old.fields
+    new = decode(frame_of("CVR 2 0x0409 winnt 5.1 i386 MSNMSGR 6.0.0602 MSMSGS a@b.c",
+                          Direction.C2S, 8))
+    assert (new.problems, new.fields["client_id"], new.fields["account"]) == (
+        (), "MSMSGS", "a@b.c"
+    )
