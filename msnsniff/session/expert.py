@@ -61,9 +61,9 @@ MAX_GROUPS: Final = 30  # group ids 0-29; ADG beyond gets 223, REG beyond discon
 MAX_GROUP_RENAME_BYTES: Final = 128  # URL-encoded, on REG; over it the server disconnects
 SB_LIMIT: Final = 8  # XFR SB per login per window (seed 000); the next gets 800
 SB_WINDOW: Final = 60.0
-PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS", "PNG", "OUT", "QRY"})
+PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "CVQ", "INF", "USR", "ANS", "PNG", "OUT", "QRY"})
 """Client commands a server accepts before the login (or switchboard USR/ANS) succeeded."""
-OPENINGS: Final = frozenset({"VER", "CVR", "INF", "USR", "ANS"})
+OPENINGS: Final = frozenset({"VER", "CVR", "CVQ", "INF", "USR", "ANS"})
 """Client commands that start a connection: a transcript beginning with one saw the login."""
 REQUESTS_KEPT: Final = 64
 """Requests seed 004's server disconnects for remembered per connection, awaiting a reply (a

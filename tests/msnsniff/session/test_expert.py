@@ -618,3 +618,17 @@ def test_a_refused_doomed_request_the_server_went_on_after_is_reported() -> None
     text = LOGIN + "C: REG 5 30 x 0\nS: 224 5\n"
     _, findings = all_analyzers(transcript(text))
     assert not [f for f in findings if f.code == "expert.kept_connection"]
+
+
+def test_a_cvr0_version_query_cvq_is_not_before_auth() -> None:
+    """CVQ is CVR0's version query, sent before any login as CVR is."""
+    text = (
+        "C: VER 1 MSNP2 CVR0\nS: VER 1 CVR0\n"
+        "C: CVQ 2 0x0409 win 4.10 i386 MSMSGS 1.0.0863\n"
+        "S: CVQ 2 5.0.0537 5.0.0537 1.0.0863 http://download.example/x.exe\n"
+    )
+    lines, findings = expert(transcript(text))
+    assert codes(lines, findings) == set()
+    opened = "C: CVQ 2 0x0409 win 4.10 i386 MSMSGS 1.0.0863\nC: SYN 3 0\n"
+    lines, findings = expert(transcript(opened))
+    assert codes(lines, findings) == {("expert.before_auth", b"SYN 3 0")}
