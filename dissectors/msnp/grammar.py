@@ -171,6 +171,15 @@ def _usr_login(args: str, step: str, label: str, what: str) -> tuple[Variant, ..
     )  # fmt: skip
 
 
+_CVR_ASKED: Final = (
+    "locale:hex os_type:str os_version:str cpu:str client_name:str client_version:str"
+    " ?client_id:str ?account:account"  # client_id from MSNP4, account from MSNP8
+)
+_CVR_ANSWER: Final = (
+    "recommended_version:str recommended_version2:str minimum_version:str download_url:str"
+    " ?info_url:str"  # the fallback URL, which CVR0's first answers lack
+)
+
 # fmt: off
 _SPECS: tuple[CommandSpec, ...] = (
     # --- connection set-up and login -------------------------------------------------
@@ -178,13 +187,10 @@ _SPECS: tuple[CommandSpec, ...] = (
         c2s=(v("*versions:str"),),
         s2c=(v("*versions:str"),)),
     CommandSpec("CVR", "client version information",
-        c2s=(v("locale:hex os_type:str os_version:str cpu:str client_name:str client_version:str"
-               " ?client_id:str ?account:account"),),  # client_id from MSNP4, account MSNP8
-        s2c=(v("recommended_version:str recommended_version2:str minimum_version:str"
-               " download_url:str info_url:str"),
-             v("*versions:str"))),
-    CommandSpec("CVQ", "client version query (old form of CVR)",
-        c2s=(v("*info:str"),), s2c=(v("*info:str"),), dialects=(2, 7)),
+        c2s=(v(_CVR_ASKED),), s2c=(v(_CVR_ANSWER), v("*versions:str"))),
+    CommandSpec("CVQ", "client version query (CVR0's form of CVR)",
+        c2s=(v(_CVR_ASKED), v("*info:str")), s2c=(v(_CVR_ANSWER), v("*info:str")),
+        dialects=(2, 7)),
     CommandSpec("INF", "authentication methods supported",
         c2s=(v(""),), s2c=(v("*methods:str"),), dialects=_PRE8),
     CommandSpec("USR", "authentication",

@@ -286,3 +286,13 @@ def test_a_cvr_before_msnp4_has_no_client_identification() -> None:
     assert (new.problems, new.fields["client_id"], new.fields["account"]) == (
         (), "MSMSGS", "a@b.c"
     )
+
+
+def test_a_cvr_or_cvq_answer_without_the_fallback_url_names_its_versions() -> None:
+    for cmd in ("CVR", "CVQ"):
+        got = decode(frame_of(f"{cmd} 2 5.0.0537 5.0.0537 1.0.0863 http://d.example/x.exe",
+                              Direction.S2C, 2))
+        assert got.problems == ()
+        assert (got.fields["minimum_version"], got.fields["download_url"]) == (
+            "1.0.0863", "http://d.example/x.exe"
+        )
