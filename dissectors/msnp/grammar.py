@@ -350,17 +350,17 @@ _SPECS: tuple[CommandSpec, ...] = (
         s2c=(v("status:status ?client_id:caps ?msnobject:url"),)),
     CommandSpec("ILN", "initial status of a contact",
         c2s=(),
-        s2c=(v("status:status account:netaccount nick:url ?client_id:caps ?msnobject:url",
-               dialects=_P18, guard=_NET_ACCOUNT_2ND, form=_NET_FORM),
+        s2c=(v("status:status account:netaccount nick:url ?client_id:caps ?msnobject:url"
+               " ?icon_url:url", dialects=_P18, guard=_NET_ACCOUNT_2ND, form=_NET_FORM),
              v("status:status account:account network:int nick:url ?client_id:caps"
-               " ?msnobject:url", dialects=_P14_17),
+               " ?msnobject:url ?icon_url:url", dialects=_P14_17),
              v("status:status account:account nick:url ?client_id:caps ?msnobject:url"))),
     CommandSpec("NLN", "a contact changed status",
         c2s=(),
-        s2c=(v("status:status account:netaccount nick:url ?client_id:caps ?msnobject:url",
-               trid=NO, dialects=_P18, guard=_NET_ACCOUNT_2ND, form=_NET_FORM),
+        s2c=(v("status:status account:netaccount nick:url ?client_id:caps ?msnobject:url"
+               " ?icon_url:url", trid=NO, dialects=_P18, guard=_NET_ACCOUNT_2ND, form=_NET_FORM),
              v("status:status account:account network:int nick:url ?client_id:caps"
-               " ?msnobject:url", trid=NO, dialects=_P14_17),
+               " ?msnobject:url ?icon_url:url", trid=NO, dialects=_P14_17),
              v("status:status account:account nick:url ?client_id:caps ?msnobject:url",
                trid=NO))),
     CommandSpec("FLN", "a contact went offline",

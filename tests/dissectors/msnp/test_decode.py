@@ -296,3 +296,15 @@ def test_a_cvr_or_cvq_answer_without_the_fallback_url_names_its_versions() -> No
         assert (got.fields["minimum_version"], got.fields["download_url"]) == (
             "1.0.0863", "http://d.example/x.exe"
         )
+
+
+def test_msnp14_presence_lines_may_end_in_a_presence_icon_url() -> None:
+    tail = "1342177280 %3Cmsnobj%2F%3E http%3A%2F%2Fi.example%2Fa.png"
+    for line, dialect in ((f"NLN NLN bob@example.com 1 Bob {tail}", 14),
+                          (f"ILN 9 NLN bob@example.com 1 Bob {tail}", 15),
+                          (f"NLN NLN 1:bob@example.com Bob {tail}", 18)):
+        got = decode(frame_of(line, Direction.S2C, dialect))
+        assert got.problems == (), line
+        assert (got.fields["account"], got.fields["network"], got.fields["icon_url"]) == (
+            "bob@example.com", 1, "http://i.example/a.png"
+        ), line
