@@ -308,3 +308,10 @@ def test_msnp14_presence_lines_may_end_in_a_presence_icon_url() -> None:
         assert (got.fields["account"], got.fields["network"], got.fields["icon_url"]) == (
             "bob@example.com", 1, "http://i.example/a.png"
         ), line
+
+
+def test_an_msnp10_gtc_reply_without_the_list_version_is_read() -> None:
+    got = decode(frame_of("GTC 5 A", Direction.S2C, 10))
+    assert (got.problems, got.fields["value"]) == ((), "A")
+    old = decode(frame_of("GTC 5 12 N", Direction.S2C, 8))
+    assert (old.problems, old.fields["version"], old.fields["value"]) == ((), 12, "N")
