@@ -302,7 +302,8 @@ _SPECS: tuple[CommandSpec, ...] = (
                form="with a number after the list bits"))),
     CommandSpec("ADD", "add a contact to a list",
         c2s=(v("list:list account:account nick:url ?group_id:int"),),
-        s2c=(v("list:list version:int account:account nick:url ?group_id:int"),)),
+        s2c=(v("list:list version:int account:account nick:url ?group_id:int"),),
+        dialects=(2, 9)),  # MSNP10 replaced it with ADC
     CommandSpec("ADC", "add a contact to a list (MSNP10+)",
         c2s=(v("list:list *items:keyed"),),
         s2c=(v("list:list *items:keyed"),), dialects=_P10),

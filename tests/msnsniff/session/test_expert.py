@@ -632,3 +632,15 @@ def test_a_cvr0_version_query_cvq_is_not_before_auth() -> None:
     opened = "C: CVQ 2 0x0409 win 4.10 i386 MSMSGS 1.0.0863\nC: SYN 3 0\n"
     lines, findings = expert(transcript(opened))
     assert codes(lines, findings) == {("expert.before_auth", b"SYN 3 0")}
+
+
+def test_add_is_gone_from_msnp10_where_adc_replaces_it() -> None:
+    text = (
+        "C: VER 1 MSNP10 CVR0\nS: VER 1 MSNP10\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c 1 0\n"
+        "C: ADD 3 AL x@y.z x@y.z\n"
+    )
+    lines, findings = expert(transcript(text))
+    dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
+    assert [lines[f.frame or 0] for f in dialect] == [b"ADD 3 AL x@y.z x@y.z"]
+    assert dialect[0].message == "ADD belongs to MSNP2-MSNP9, but this connection speaks MSNP10"
