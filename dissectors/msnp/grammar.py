@@ -137,6 +137,8 @@ _P8_12 = (8, 12)
 _P10 = (10, MAX_DIALECT)
 _P7 = (7, MAX_DIALECT)  # groups: "new in MSNP7" (seed 004)
 _P13 = (13, MAX_DIALECT)
+_P2_12 = (2, 12)  # SYN and what it sends (LST, GTC) went with MSNP13's address book service
+_P7_12 = (7, 12)  # ADG and RMG: replaced by the address book's ABGroupAdd/ABGroupDelete
 _P14 = (14, MAX_DIALECT)
 _P14_17 = (14, 17)
 _P18 = (18, MAX_DIALECT)
@@ -263,12 +265,12 @@ _SPECS: tuple[CommandSpec, ...] = (
                form="with the contact and group counts"),
              v("timestamp:str timestamp2:str contacts:int groups:int", dialects=_P10,
                form="with the settings version and the counts"),
-             v("version:int"))),
+             v("version:int")), dialects=_P2_12),
     CommandSpec("GTC", "what to do when someone adds you (A ask, N accept)",
         c2s=(v("value:gtc"),),
         s2c=(v("value:gtc", trid=NO, guard=r"^[AN]$", label="sync"),
              v("version:int value:gtc"),
-             v("value:gtc", dialects=_P10, form="without the list version"))),
+             v("value:gtc", dialects=_P10, form="without the list version")), dialects=_P2_12),
     CommandSpec("BLP", "privacy mode for people on no list",
         c2s=(v("value:blp"),),
         s2c=(v("value:blp", trid=NO, guard=r"^(AL|BL)$", label="sync"),
@@ -299,7 +301,7 @@ _SPECS: tuple[CommandSpec, ...] = (
                dialects=_P8_9, form="with list bits"),
              v("*items:keyed", trid=NO, dialects=(10, 11)),
              v("*items:keyednet", trid=NO, dialects=(12, MAX_DIALECT),
-               form="with a number after the list bits"))),
+               form="with a number after the list bits")), dialects=_P2_12),
     CommandSpec("ADD", "add a contact to a list",
         c2s=(v("list:list account:account nick:url ?group_id:int"),),
         s2c=(v("list:list version:int account:account nick:url ?group_id:int"),),
@@ -319,11 +321,11 @@ _SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("ADG", "add a group",
         c2s=(v("name:url ?unused:str"),),
         s2c=(v("version:int name:url group_id:int ?unused:str", dialects=(7, 9)),
-             v("name:url guid:str ?unused:str", dialects=_P10)), dialects=_P7),
+             v("name:url guid:str ?unused:str", dialects=_P10)), dialects=_P7_12),
     CommandSpec("RMG", "remove a group",
         c2s=(v("group_id:str"),),
         s2c=(v("version:int group_id:int", dialects=(7, 9)),
-             v("group_id:str", dialects=_P10)), dialects=_P7),
+             v("group_id:str", dialects=_P10)), dialects=_P7_12),
     CommandSpec("REG", "rename a group",
         c2s=(v("group_id:str name:url ?unused:str"),),
         s2c=(v("version:int group_id:int name:url ?unused:str", dialects=(7, 9)),

@@ -193,7 +193,7 @@ def test_commands_of_another_dialect() -> None:
     dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
     assert [lines[f.frame or 0] for f in dialect] == [b"ADG 3 Pals 0", b"ADG 3 5 Pals 1 0"]
     assert dialect[0].message == (
-        "ADG belongs to MSNP7-MSNP18, but this connection speaks MSNP5"
+        "ADG belongs to MSNP7-MSNP12, but this connection speaks MSNP5"
     )
     new = old.replace("MSNP5", "MSNP8") + "C: ADC 4 FL N=x@y.z F=x\n"
     lines, findings = expert(transcript(new))
@@ -644,3 +644,19 @@ def test_add_is_gone_from_msnp10_where_adc_replaces_it() -> None:
     dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
     assert [lines[f.frame or 0] for f in dialect] == [b"ADD 3 AL x@y.z x@y.z"]
     assert dialect[0].message == "ADD belongs to MSNP2-MSNP9, but this connection speaks MSNP10"
+
+
+def test_syn_and_the_group_commands_are_gone_from_msnp13() -> None:
+    """MSNP13 moved the lists to the address book service: SYN (with its LST and GTC),
+    ADG and RMG are refused there; ADL is what an MSNP13 client sends."""
+    text = (
+        "C: VER 1 MSNP13\nS: VER 1 MSNP13\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c 1 0\n"
+        "C: SYN 3 0 0\nC: ADG 4 Pals\nC: RMG 5 1\nC: GTC 6 A\n"
+    )
+    lines, findings = expert(transcript(text))
+    dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
+    assert [lines[f.frame or 0] for f in dialect] == [
+        b"SYN 3 0 0", b"ADG 4 Pals", b"RMG 5 1", b"GTC 6 A"
+    ]
+    assert dialect[0].message == "SYN belongs to MSNP2-MSNP12, but this connection speaks MSNP13"
