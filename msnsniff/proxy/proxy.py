@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -135,8 +136,10 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
                           "(the analysis fell behind)\n")  # fmt: skip
             failed = proxy.recording.failed if proxy.recording is not None else None
             if proxy.analysis is not None and proxy.analysis.cut_short:
-                err.write("msnsniff proxy: the analysis output was cut short (nothing read it "
-                          f"within {CLOSE_WAIT:g} s of stopping; the traffic was forwarded"
+                why = ("the analysis was still behind" if _to_file(proxy.analysis_files[0])
+                       else "the analysis was behind, or nothing read its output")
+                err.write("msnsniff proxy: the analysis output was cut short (not finished "
+                          f"{CLOSE_WAIT:g} s after stopping: {why}; the traffic was forwarded"
                           + (", and recorded in full)\n" if proxy.record and not failed
                              else ")\n"))
             if failed:
@@ -148,6 +151,16 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
         runner.run(main())
     sys.stdout.flush()
     return 0
+
+
+def _to_file(out: IO[bytes] | None) -> bool:
+    """Whether the analysis writes to a regular file (`out`, else our stdout), which is never
+    too slow to take its output: a child not done in time was then behind, not blocked."""
+    try:
+        fd = out.fileno() if out is not None else sys.stdout.fileno()
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -196,6 +196,42 @@ def test_a_stop_is_not_held_up_by_output_nobody_reads(tmp_path: Path, stop: int)
     assert all(f"#{i};".encode() + b"x" * 1400 in sent for i in range(count))
 
 
+def test_an_analysis_behind_on_stopping_is_not_blamed_on_a_reader(tmp_path: Path) -> None:
+    """The output goes to a file, which always takes it; the analysis child is behind (here:
+    stopped) when the proxy is stopped: the proxy says the analysis was behind, not that
+    nothing read its output."""
+    if not Path("/proc/self/task").exists():
+        pytest.skip("needs Linux /proc to find the analysis child")
+    with server_thread() as live, (tmp_path / "out.txt").open("wb") as out:
+        proc, first = _start_proxy(live, out.fileno(), "-T", "text")
+        try:
+            port = _port(first)
+
+            async def login() -> None:
+                c = await NotificationClient.login(
+                    "127.0.0.1", port, "alice@example.com", PASSWORDS["alice@example.com"],
+                    nexus=live.nexus)  # fmt: skip
+                await c.logout()
+
+            children = _children(proc.pid)
+            assert children, "the analysis child is not running"
+            for child in children:
+                os.kill(child, signal.SIGSTOP)
+            asyncio.run(asyncio.wait_for(login(), 30))
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert "the analysis output was cut short (not finished 3 s after stopping: the " \
+        "analysis was still behind; the traffic was forwarded)" in err, err
+    assert "nothing read" not in err, err
+
+
 def test_a_closed_output_stops_the_printing_not_the_notes(tmp_path: Path) -> None:
     """`msnsniff proxy ... | head -3`: once the reader is gone, the analysis stops printing
     frames and says so once, without a traceback; the proxy goes on forwarding and its notes
