@@ -4,7 +4,8 @@ The script defines `on_frame(frame)`; for every frame in either direction it ret
 
 - the frame itself to pass it on;
 - a changed frame (`frame.replace(line=..., payload=...)`): the payload length in the line
-  is recomputed from the payload, so a script can edit message text freely;
+  is recomputed from the payload (added when the line has none), so a script can edit
+  message text freely;
 - `None` to drop the frame;
 - a list of frames to send instead, where frames of the other direction (made with
   `frame.reply(...)` or `ProxyFrame(...)`) go back the way this one came: an injected reply.
@@ -55,9 +56,13 @@ class ProxyFrame:
         return ProxyFrame(other, self.connection, line, payload)
 
     def wire(self) -> bytes:
-        """The bytes to send: the payload length in the line set to the payload's size."""
+        """The bytes to send: the payload length in the line set to the payload's size, or
+        added as its last word when the command needs one and the line has none (a script's
+        `frame.reply("MSG Hotmail Hotmail", body)`): else the peer could not frame it."""
         line = self.line.encode("utf-8", "surrogateescape")
         length = payload_length(line, self.direction)  # None: the command takes no payload
+        if length == -1:  # -1: it takes one, and its last word is no length
+            return line + b" " + str(len(self.payload)).encode() + b"\r\n" + self.payload
         if length is not None and (self.payload or length > 0):
             words = line.split(b" ")
             if words[-1].isdigit():

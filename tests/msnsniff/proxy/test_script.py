@@ -62,6 +62,20 @@ def test_wire_recomputes_lengths_and_keeps_other_frames_exact() -> None:
 
 
 
+def test_a_payload_line_written_without_its_length_gets_one() -> None:
+    """`frame.reply("MSG Hotmail Hotmail", body)` went out as `MSG Hotmail Hotmail` and the
+    body, which no client can frame (the body's lines read as commands): the length the
+    command needs is added as its last word."""
+    from dissectors.api import Direction
+
+    f = ProxyFrame(Direction.C2S, "sb#1", "MSG 4 N 3", b"abc")
+    body = b"MIME-Version: 1.0\r\n\r\nhello"
+    assert f.reply("MSG Hotmail Hotmail", body).wire() == \
+        b"MSG Hotmail Hotmail 26\r\n" + body
+    assert f.replace(line="MSG 4 N").wire() == b"MSG 4 N 3\r\nabc"
+    assert f.replace(line="MSG 4 N", payload=b"").wire() == b"MSG 4 N 0\r\n"
+
+
 def test_a_payload_on_a_command_that_takes_none_passes_the_frame_unchanged() -> None:
     """`frame.replace(payload=...)` on `CHG 5 NLN 0` overwrote the line's last number with
     the payload's length and sent the bytes after the line, which the server then read as
