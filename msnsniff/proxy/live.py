@@ -212,13 +212,17 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     """Read the parent's events until EOF; print frames, notes and findings as they come.
 
     The child lowers its own priority: on a machine with few cores it would otherwise take
-    CPU from the forwarding process (the analysis may lag; the traffic must not)."""
+    CPU from the forwarding process (the analysis may lag; the traffic must not). It ignores
+    SIGINT: Ctrl-C in a terminal reaches the whole process group, and the stop is the
+    proxy's to make (it ends our input, and gives us `CLOSE_WAIT` seconds to finish)."""
     import argparse
     import contextlib
     import os
+    import signal
 
     with contextlib.suppress(OSError):
         os.nice(19)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from msnsniff.capture import SourceEvent
     from msnsniff.cli import _discard_stdout, _printer

@@ -232,6 +232,42 @@ def test_an_analysis_behind_on_stopping_is_not_blamed_on_a_reader(tmp_path: Path
     assert "nothing read" not in err, err
 
 
+def test_ctrl_c_in_a_terminal_lets_the_analysis_finish_its_output(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole foreground process group, the analysis child
+    too: it died at once with a KeyboardInterrupt traceback and the output lost its end.
+    Only the proxy acts on it now; the child finishes what it was sent, then ends."""
+    with server_thread() as live:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msnsniff", "proxy", "--listen", "127.0.0.1:0",
+             "--upstream", f"127.0.0.1:{live.port('ds')}", "-T", "text"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        )  # fmt: skip
+        try:
+            assert proc.stderr is not None
+            port = _port(proc.stderr.readline())
+
+            async def login() -> None:
+                c = await NotificationClient.login(
+                    "127.0.0.1", port, "alice@example.com", PASSWORDS["alice@example.com"],
+                    nexus=live.nexus)  # fmt: skip
+                await c.sync()
+                await c.logout()
+
+            asyncio.run(asyncio.wait_for(login(), 30))
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGINT)  # as the terminal sends it: to the group
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "Traceback" not in err, err
+    assert proc.returncode == 0, err
+    assert "cut short" not in err, err
+    assert out.rstrip().endswith("MSNP OUT"), out[-300:]
+
+
 def test_a_closed_output_stops_the_printing_not_the_notes(tmp_path: Path) -> None:
     """`msnsniff proxy ... | head -3`: once the reader is gone, the analysis stops printing
     frames and says so once, without a traceback; the proxy goes on forwarding and its notes
