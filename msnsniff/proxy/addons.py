@@ -113,7 +113,7 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
                           frame.line.decode("utf-8", "surrogateescape"), frame.payload)
     try:
         result = hook(original)
-    except Exception as e:  # a script's bug must not break forwarding
+    except (Exception, SystemExit) as e:  # a script's bug (or its exit()) must not stop us
         return [original], f"script error on {original.cmd}: {e!r}; frame passed unchanged"
     if result is None:
         return [], f"script dropped {_shown(original)}"

@@ -76,6 +76,23 @@ def test_a_payload_line_written_without_its_length_gets_one() -> None:
     assert f.replace(line="MSG 4 N", payload=b"").wire() == b"MSG 4 N 0\r\n"
 
 
+def test_a_script_calling_exit_is_reported_and_the_proxy_goes_on() -> None:
+    """A script's `sys.exit()` (SystemExit, not an Exception) went up through the event loop
+    and stopped the whole proxy with status 1: it is a script error like any other now."""
+    import sys
+
+    from dissectors.api import Direction
+    from msnsniff.proxy.addons import apply
+    from msnsniff.proxy.framing import WireFrame
+
+    def hook(frame: ProxyFrame) -> ProxyFrame:
+        sys.exit("bye")
+
+    out, note = apply(hook, WireFrame(b"CVR 2 0x0409"), Direction.C2S, "main#1")
+    assert [f.wire() for f in out] == [b"CVR 2 0x0409\r\n"]
+    assert note == "script error on CVR: SystemExit('bye'); frame passed unchanged"
+
+
 def test_a_payload_on_a_command_that_takes_none_passes_the_frame_unchanged() -> None:
     """`frame.replace(payload=...)` on `CHG 5 NLN 0` overwrote the line's last number with
     the payload's length and sent the bytes after the line, which the server then read as
