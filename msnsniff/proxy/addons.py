@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, cast
@@ -113,12 +113,19 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
                           frame.line.decode("utf-8", "surrogateescape"), frame.payload)
     try:
         result = hook(original)
+        # a generator's body runs here; a bool or a number is no list (`return frame.cmd !=
+        # "PNG"` as a filter): never an exception into the relay, which would drop the link
+        got: list[object] | None = None
+        if isinstance(result, ProxyFrame):
+            got = [result]
+        elif result is not None and isinstance(result, Iterable):
+            got = list(result)
     except (Exception, SystemExit) as e:  # a script's bug (or its exit()) must not stop us
         return [original], f"script error on {original.cmd}: {e!r}; frame passed unchanged"
     if result is None:
         return [], f"script dropped {_shown(original)}"
-    out = [result] if isinstance(result, ProxyFrame) else list(result)
-    if not all(isinstance(f, ProxyFrame) for f in out):
+    out = [f for f in got or () if isinstance(f, ProxyFrame)]
+    if got is None or len(out) != len(got):
         return [original], "script returned something that is not a ProxyFrame; passed unchanged"
     for f in out:  # its length would overwrite the line's last number, and the bytes follow
         line = f.line.encode("utf-8", "surrogateescape")

@@ -3,7 +3,9 @@ reference server; payload lengths are recomputed; a failing script changes nothi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from msnsniff.proxy.addons import ProxyFrame, load_script
 from tests.msnsniff.proxy.harness import Rig, run
@@ -91,6 +93,41 @@ def test_a_script_calling_exit_is_reported_and_the_proxy_goes_on() -> None:
     out, note = apply(hook, WireFrame(b"CVR 2 0x0409"), Direction.C2S, "main#1")
     assert [f.wire() for f in out] == [b"CVR 2 0x0409\r\n"]
     assert note == "script error on CVR: SystemExit('bye'); frame passed unchanged"
+
+
+def test_a_script_returning_no_frames_leaves_the_connection_alone(tmp_path: Path) -> None:
+    """`return frame.cmd != "PNG"` (a filter's bool) made apply() raise TypeError inside
+    the relay: asyncio printed a traceback and dropped the client's connection, reported
+    as a client reset. A bool, and a generator that fails, are script errors now, the
+    frame passes, and the login goes on."""
+    from dissectors.api import Direction
+    from msnsniff.proxy.addons import apply
+    from msnsniff.proxy.framing import WireFrame
+
+    def failing(frame: ProxyFrame) -> Any:
+        def frames() -> Iterator[ProxyFrame]:
+            yield frame
+            raise ValueError("oops")
+
+        return frames()
+
+    def as_filter(frame: ProxyFrame) -> Any:
+        return frame.cmd != "PNG"
+
+    def number(frame: ProxyFrame) -> Any:
+        return 5
+
+    for hook in (as_filter, number, failing):
+        out, note = apply(hook, WireFrame(b"PNG"), Direction.C2S, "ns#1")
+        assert [f.wire() for f in out] == [b"PNG\r\n"]
+        assert note is not None and "passed unchanged" in note, note
+
+    async def test(rig: Rig) -> str:
+        alice = await rig.login("alice@example.com")
+        await alice.sync()
+        return (await alice.conn.call("ADG", "Filtered", "0")).cmd
+
+    assert run(test, tmp_path, hook=as_filter) == "ADG"
 
 
 def test_a_payload_on_a_command_that_takes_none_passes_the_frame_unchanged() -> None:
