@@ -127,6 +127,12 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
     out = [f for f in got or () if isinstance(f, ProxyFrame)]
     if got is None or len(out) != len(got):
         return [original], "script returned something that is not a ProxyFrame; passed unchanged"
+    for f in out:  # `payload="text"` (a str), `line=b"..."`: nothing to send, and no crash
+        try:
+            f.wire()
+        except (TypeError, AttributeError, UnicodeError) as e:
+            return [original], (f"script returned a frame that cannot be sent ({e}: the line "
+                                "is a str, the payload bytes); frame passed unchanged")
     for f in out:  # its length would overwrite the line's last number, and the bytes follow
         line = f.line.encode("utf-8", "surrogateescape")
         if f.payload and payload_length(line, f.direction) is None:

@@ -130,6 +130,30 @@ def test_a_script_returning_no_frames_leaves_the_connection_alone(tmp_path: Path
     assert run(test, tmp_path, hook=as_filter) == "ADG"
 
 
+def test_a_frame_with_a_str_payload_or_a_bytes_line_passes_unchanged() -> None:
+    """`frame.replace(payload="hi")` (a str) raised TypeError in the relay, as did a bytes
+    line or an unencodable one: asyncio then dropped the connection. Such a frame is
+    reported and the original goes on."""
+    from dissectors.api import Direction
+    from msnsniff.proxy.addons import apply
+    from msnsniff.proxy.framing import WireFrame
+
+    def str_payload(frame: ProxyFrame) -> Any:
+        return frame.replace(payload="hi")  # type: ignore[arg-type]
+
+    def bytes_line(frame: ProxyFrame) -> Any:
+        return frame.replace(line=b"MSG 1 N 2")  # type: ignore[arg-type]
+
+    def surrogate(frame: ProxyFrame) -> Any:
+        return frame.replace(line="PNG \ud800")
+
+    for hook in (str_payload, bytes_line, surrogate):
+        out, note = apply(hook, WireFrame(b"MSG 1 N 2", b"ab"), Direction.C2S, "sb#1")
+        assert [f.wire() for f in out] == [b"MSG 1 N 2\r\nab"]
+        assert note is not None and note.startswith("script returned a frame that cannot be "
+                                                    "sent ("), note
+
+
 def test_a_payload_on_a_command_that_takes_none_passes_the_frame_unchanged() -> None:
     """`frame.replace(payload=...)` on `CHG 5 NLN 0` overwrote the line's last number with
     the payload's length and sent the bytes after the line, which the server then read as
