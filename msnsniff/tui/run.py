@@ -12,6 +12,7 @@ from msnsniff.session.workspace import Workspace
 
 if TYPE_CHECKING:
     from msnsniff.capture.live import LiveCapture
+    from msnsniff.proxy.proxy import Proxy
     from msnsniff.tui.app import MsnsniffApp
 
 
@@ -74,38 +75,56 @@ def run_proxy(proxy_args: argparse.Namespace, listen: tuple[str, int],
     """The proxy inside the TUI's event loop; its taps feed the TUI's workspace through its
     backlog. A proxy that cannot start (its port is taken) ends the app and is a plain
     error."""
-    app = proxy_app(proxy_args, listen, upstream)
+    app, proxy = proxied_app(proxy_args, listen, upstream)
     app.run()
     if app.failure is not None:
         raise app.failure
     not_decoded(app, proxy_args.write, "the proxy", err)
+    recording_failed(proxy, err)
     return exit_status(app)
+
+
+def recording_failed(proxy: Proxy, err: TextIO) -> None:
+    """Once the proxy's TUI ended, say that its -w file is incomplete, as the plain proxy
+    does when it stops: in the TUI the failure was only a status-line note, soon replaced."""
+    failed = proxy.recording.failed if proxy.recording is not None else None
+    if failed:
+        err.write(f"msnsniff proxy: the recording {proxy.record} is incomplete: writing it "
+                  f"failed ({failed}); it holds what came before\n")
+        err.flush()
 
 
 def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
               upstream: tuple[str, int]) -> MsnsniffApp:
     """The TUI with the proxy as its live source (see `run_proxy`)."""
+    return proxied_app(proxy_args, listen, upstream)[0]
+
+
+def proxied_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
+                upstream: tuple[str, int]) -> tuple[MsnsniffApp, Proxy]:
+    """`proxy_app`, and the proxy it runs (started and stopped by the app)."""
     from msnsniff.proxy.addons import load_script
     from msnsniff.proxy.proxy import Proxy
     from msnsniff.proxy.tap import EventTap
     from msnsniff.tui.app import MsnsniffApp
 
     hook = load_script(proxy_args.script) if proxy_args.script is not None else None
+    # its notes show in the status line; `app` is made below, before anything is pushed
+    tap = EventTap(lambda event: app.push_event(event), notes=True)
+    proxy = Proxy(listen, upstream, record=proxy_args.write, hook=hook, extra_taps=(tap,))
 
-    async def live(app: MsnsniffApp) -> None:
-        tap = EventTap(app.push_event, notes=True)  # its notes show in the status line
-        proxy = Proxy(listen, upstream, record=proxy_args.write, hook=hook, extra_taps=(tap,))
+    async def live(running: MsnsniffApp) -> None:
         try:
             await proxy.start()
         except MsnsniffError as exc:
-            app.failure = exc
-            app.exit(return_code=2)
+            running.failure = exc
+            running.exit(return_code=2)
             return
         from msnsniff.addresses import show
 
         title = f"proxy {proxy.address} -> {show(*upstream)}"
-        app.notify(title, markup=False)
-        app.sub_title = title
+        running.notify(title, markup=False)
+        running.sub_title = title
         try:
             import asyncio
 
@@ -113,8 +132,9 @@ def proxy_app(proxy_args: argparse.Namespace, listen: tuple[str, int],
         finally:
             await proxy.close()
 
-    return MsnsniffApp(Workspace(live=True), live=live, title="proxy",
-                       display=proxy_args.filter or "")  # fmt: skip
+    app = MsnsniffApp(Workspace(live=True), live=live, title="proxy",
+                      display=proxy_args.filter or "")  # fmt: skip
+    return app, proxy
 
 
 def run_sniff(iface: str, bpf: str | None, write: str | None,

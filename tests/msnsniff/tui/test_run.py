@@ -413,3 +413,51 @@ def test_the_proxy_title_writes_an_ipv6_upstream_in_brackets() -> None:
             return str(app.sub_title)
 
     assert asyncio.run(main()) == f"proxy 127.0.0.1:{port} -> [::1]:9"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a full disk)")
+def test_proxy_tui_says_on_quitting_that_its_recording_is_incomplete(tmp_path: Path) -> None:
+    """`proxy --tui -w FILE` on a full disk: the recording stopped, said only by a status
+    line note that the next note replaced, and quitting said nothing (exit 0), where the
+    plain proxy says on stopping that the file is incomplete. Now the TUI says it too."""
+    from msnsniff.tui.run import proxied_app, recording_failed
+
+    full = tmp_path / "full.pcapng"
+    full.symlink_to("/dev/full")
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"VER 1 MSNP8\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+        args = argparse.Namespace(script=None, write=full, filter=None)
+        app, proxy = proxied_app(args, ("127.0.0.1", port), server.sockets[0].getsockname()[:2])
+        async with server, app.run_test(size=(100, 30)) as pilot:
+            for _ in range(200):
+                if app.sub_title.startswith("proxy 127"):
+                    break
+                await asyncio.sleep(0.02)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"VER 1 MSNP8 CVR0\r\n")
+            assert await reader.readline() == b"VER 1 MSNP8\r\n"
+            writer.close()
+            for _ in range(200):
+                if proxy.recording is not None and proxy.recording.failed:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.press("q")
+        err = io.StringIO()
+        recording_failed(proxy, err)
+        assert err.getvalue() == (f"msnsniff proxy: the recording {full} is incomplete: writing "
+                                  "it failed (No space left on device); it holds what came "
+                                  "before\n")
+
+    asyncio.run(asyncio.wait_for(main(), 30))
