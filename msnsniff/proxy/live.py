@@ -52,11 +52,17 @@ def _dir_code(direction: Direction) -> int:
 class AnalysisTap:
     """The parent's end: sends tap events to the analysis child, bounded."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, err: IO[bytes] | None = None) -> None:
         self.proc = proc
         self.dropped: dict[tuple[int, int], int] = {}
         self.dropped_total = 0
         self.cut_short = False  # the child was ended before it finished its output
+        # how the child ended when nobody asked it to (killed, crashed): from then on the
+        # proxy's notes are written here (`err`, else our stderr), as nothing else prints them
+        self.died: str | None = None
+        self._err = err
+        self._closing = False
+        self._watch = asyncio.ensure_future(self._watch_child())
         self._batch: list[bytes] = []  # messages written together every FLUSH_DELAY seconds
         self._batched = 0  # their bytes
         self._flush: asyncio.TimerHandle | None = None
@@ -80,7 +86,29 @@ class AnalysisTap:
             stdin=asyncio.subprocess.PIPE,
             stdout=stdout, stderr=stderr,
         )
-        return cls(proc)
+        return cls(proc, stderr)
+
+    async def _watch_child(self) -> None:
+        """Say at once when the child ends on its own: its frames, findings and the proxy's
+        notes would otherwise stop without a word, and the bytes it then misses be blamed
+        on it falling behind."""
+        code = await self.proc.wait()
+        if self._closing:
+            return
+        self.died = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        self._say(f"msnsniff proxy: the analysis ended ({self.died}): frames and findings are "
+                  "no longer printed; the traffic is still forwarded, and the proxy's notes "
+                  "follow here")  # fmt: skip
+
+    def _say(self, text: str) -> None:
+        """A line on the proxy's stderr (or the analysis's `err` file), never raising."""
+        with contextlib.suppress(OSError, ValueError):
+            if self._err is not None:
+                self._err.write(text.encode("utf-8", "replace") + b"\n")
+                self._err.flush()
+            else:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
 
     def _send(self, kind: int, conn: int, direction: int, data: bytes,
               room: int = MAX_BACKLOG) -> bool:
@@ -144,12 +172,16 @@ class AnalysisTap:
         self._send(CLOSED, conn, 0, b"", room)
 
     def note(self, conn: int | None, text: str) -> None:
+        if self.died is not None:
+            self._say(f"proxy: {_printable(text)}")
+            return
         self._send(NOTE, conn or 0, 0, text.encode("utf-8", "replace"),
                    MAX_BACKLOG + CONTROL_ROOM)
 
     async def close(self) -> None:
         """Send what is batched and end the child's input; wait `CLOSE_WAIT` seconds for it
         to finish its output, then end it (`cut_short`) rather than wait on its reader."""
+        self._closing = True
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
@@ -159,18 +191,19 @@ class AnalysisTap:
         stdin = self.proc.stdin
         if stdin is not None and not stdin.is_closing():
             stdin.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), CLOSE_WAIT)
-            return
-        self.cut_short = True
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.terminate()
         try:
             await asyncio.wait_for(self.proc.wait(), CLOSE_WAIT)
         except TimeoutError:
+            self.cut_short = True
             with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            await self.proc.wait()
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), CLOSE_WAIT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+        await self._watch  # it has seen the end, and says nothing of an end we asked for
 
 
 # --- the child ---------------------------------------------------------------------------------

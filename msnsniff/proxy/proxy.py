@@ -132,8 +132,10 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
             await proxy.close()
             dropped = proxy.analysis.dropped_total if proxy.analysis else 0
             if dropped:
+                why = "fell behind" if proxy.analysis is None or proxy.analysis.died is None \
+                    else f"had ended: {proxy.analysis.died}"
                 err.write(f"msnsniff proxy: {dropped} bytes were forwarded but not dissected "
-                          "(the analysis fell behind)\n")  # fmt: skip
+                          f"(the analysis {why})\n")  # fmt: skip
             failed = proxy.recording.failed if proxy.recording is not None else None
             if proxy.analysis is not None and proxy.analysis.cut_short:
                 why = ("the analysis was still behind" if _to_file(proxy.analysis_files[0])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from pathlib import Path
 
 from dissectors.api import Direction
 from msnsniff.proxy.live import PIPE_SIZE, AnalysisTap
+from tests.msnsniff.proxy.harness import Rig, run
 
 
 def test_the_child_gets_a_big_pipe_and_every_message_in_order() -> None:
@@ -45,3 +47,28 @@ def test_the_child_gets_a_big_pipe_and_every_message_in_order() -> None:
     lines = out.getvalue().decode().splitlines()
     assert [line.split('"cmd":"')[1][:3] for line in lines] == ["VER", "VER", "CVR"]
 
+
+
+def test_an_analysis_that_dies_is_said_and_the_notes_go_on(tmp_path: Path) -> None:
+    """The analysis child killed (the OOM killer, a crash): output, findings and the proxy's
+    notes stopped without a word, and on stopping the bytes it missed were put down to the
+    analysis falling behind. Its end is said at once, the notes follow on stderr, and the
+    traffic goes on."""
+
+    async def test(rig: Rig) -> None:
+        analysis = rig.proxy.analysis
+        assert analysis is not None
+        analysis.proc.kill()
+        for _ in range(200):
+            if (tmp_path / "live.err").read_bytes().count(b"\n") >= 1:
+                break
+            await asyncio.sleep(0.02)
+        alice = await rig.login("alice@example.com")  # through the dispatch redirect
+        await alice.sync()
+
+    run(test, tmp_path, analysis=["-T", "text"])
+    err = (tmp_path / "live.err").read_text()
+    assert err.startswith("msnsniff proxy: the analysis ended (killed by signal 9): frames and "
+                          "findings are no longer printed; the traffic is still forwarded, "
+                          "and the proxy's notes follow here\n"), err
+    assert "proxy: main#" in err and "rewrote" in err, err
