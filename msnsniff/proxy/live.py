@@ -246,8 +246,8 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
 
     The child lowers its own priority: on a machine with few cores it would otherwise take
     CPU from the forwarding process (the analysis may lag; the traffic must not). It ignores
-    SIGINT: Ctrl-C in a terminal reaches the whole process group, and the stop is the
-    proxy's to make (it ends our input, and gives us `CLOSE_WAIT` seconds to finish)."""
+    SIGINT and SIGHUP: Ctrl-C or a closed terminal reach the whole process group, and the
+    stop is the proxy's to make (it ends our input, and gives us `CLOSE_WAIT` s to finish)."""
     import argparse
     import contextlib
     import os
@@ -256,6 +256,8 @@ def run_child(argv: list[str], inp: BinaryIO, out: TextIO, err: TextIO) -> int:
     with contextlib.suppress(OSError):
         os.nice(19)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):  # a closed terminal's hang-up, too: the proxy stops us
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     from msnsniff.capture import SourceEvent
     from msnsniff.cli import _discard_stdout, _printer

@@ -268,6 +268,35 @@ def test_ctrl_c_in_a_terminal_lets_the_analysis_finish_its_output(tmp_path: Path
     assert out.rstrip().endswith("MSNP OUT"), out[-300:]
 
 
+def test_a_hang_up_stops_the_proxy_with_its_recording_complete(tmp_path: Path) -> None:
+    """SIGHUP (the terminal or ssh session closed) killed the proxy by its default action:
+    the recording lost its last buffered writes (750 of 3,001 PNGs, by hand) and had no
+    closing packets. It is a stop like SIGTERM now."""
+    record = tmp_path / "hup.pcapng"
+    with server_thread() as live:
+        proc, first = _start_proxy(live, subprocess.DEVNULL, "-T", "none", "-w", str(record))
+        try:
+            port = _port(first)
+            import socket
+
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.sendall(b"PNG\r\n" * 3001)
+                time.sleep(1.0)
+                proc.send_signal(signal.SIGHUP)
+                proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert "main#1: ended by the proxy stopping" in err, err
+    from tests.msnsniff.proxy.harness import streams
+
+    assert streams(record)[Direction.C2S] == [b"PNG\r\n" * 3001]
+
+
 def test_a_closed_output_stops_the_printing_not_the_notes(tmp_path: Path) -> None:
     """`msnsniff proxy ... | head -3`: once the reader is gone, the analysis stops printing
     frames and says so once, without a traceback; the proxy goes on forwarding and its notes
