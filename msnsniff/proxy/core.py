@@ -7,19 +7,19 @@ call (forwarding never waits for dissection), then hands a copy to the tap. Only
 put frames between the sides: the server-to-client stream of dispatch and notification
 connections, which is framed so the address in XFR NS/SB and RNG can point at one of the
 proxy's own listeners (opened on demand, one per real target, mapped back to it), and a
-`--script`, which sees every frame. A switchboard listener is closed once it has had no
-open connection for `IDLE_LISTENER` seconds since its last connection ended or its address
-was last handed out (twice a switchboard cookie's usual life), so a server with very many
+`--script`, which sees every frame. A switchboard listener is closed once it has had no open
+connection for `IDLE_LISTENER` seconds since its last connection ended or its address was
+last handed out (twice a switchboard cookie's usual life), so a server with very many
 switchboard hosts costs descriptors only for the ones in use; a later XFR or RNG for that
-address gets a new listener. A connection whose client opens with an HTTP request
-line (the MSNP HTTP gateway) is relayed untouched: the addresses in its bodies are for the
-gateway to follow, not the client. Flow control is explicit: when one side's transport
-buffers more than its high-water mark, asyncio calls `pause_writing` and the pipe stops
-reading the other side until `resume_writing`, so a slow side slows the other and buffers
-stay bounded. A half-close (EOF) is passed on as a half-close, a reset as a reset, and an
-upstream that refuses or times out closes the client with the reason reported; so does one
-that is a listener of this proxy (checked only when the port is one of ours), which would
-otherwise make every connection open another without end.
+address gets a new listener. A connection whose client opens with an HTTP request line (the
+MSNP HTTP gateway) or a TLS handshake (HTTPS) is relayed untouched: the addresses in its
+bodies are for the gateway to follow, not the client. Flow control is explicit: when one
+side's transport buffers more than its high-water mark, asyncio calls `pause_writing` and
+the pipe stops reading the other side until `resume_writing`, so a slow side slows the other
+and buffers stay bounded. A half-close (EOF) is passed on as a half-close, a reset as a
+reset, and an upstream that refuses or times out closes the client with the reason reported;
+so does one that is a listener of this proxy (checked only when the port is one of ours),
+which would otherwise make every connection open another without end.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ SALVAGE_READS: Final = 64  # reads of a reset socket's queue at most (the kernel
 HTTP_METHODS: Final = (b"GET", b"POST", b"HEAD", b"PUT", b"OPTIONS", b"CONNECT")
 HTTP_REQUEST: Final = re.compile(rb"^(?:GET|POST|HEAD|PUT|OPTIONS|CONNECT) \S+ HTTP/1\.[01]\r?\n")
 MAX_REQUEST_LINE: Final = 16384  # a client's first line longer than this is not HTTP's
+TLS_HANDSHAKE: Final = b"\x16"
+"""A TLS record's first byte (a handshake: the ClientHello), never an MSNP command's: an
+HTTPS client (Passport's nexus behind the proxy) is relayed untouched. Framed as MSNP, the
+server's handshake was held waiting for a CRLF that never came, and the login hung."""
 
 
 def http_request(prefix: bytes) -> bool | None:
@@ -288,17 +292,20 @@ class Pipe:
     def received(self, side: Direction, data: bytes) -> None:
         if side is C2S and not self.sniffed:
             self.first += data
-            http = http_request(self.first)
+            tls = self.first.startswith(TLS_HANDSHAKE)
+            http = True if tls else http_request(self.first)
             self.sniffed = http is not None
             if self.sniffed:
                 self.first = b""
-            if http:  # the MSNP HTTP gateway, Passport: not MSNP here
+            if http:  # the MSNP HTTP gateway, Passport (over TLS too): not MSNP here
                 for way in (C2S, S2C):  # what framing held back (the line's first pieces)
                     self.other(way).write(self._held_back(way))
                 self.scanner = None
                 self.splitters = {C2S: None, S2C: None}
-                self.proxy.tap.note(self.conn, f"{self.label}: HTTP, relayed without "
-                                    "rewriting (XFR and RNG inside are the gateway's to follow)")
+                self.proxy.tap.note(self.conn, f"{self.label}: TLS, relayed untouched (it "
+                                    "cannot be read)" if tls else f"{self.label}: HTTP, relayed "
+                                    "without rewriting (XFR and RNG inside are the gateway's "
+                                    "to follow)")  # fmt: skip
         splitter = self.splitters[side]
         scanner = self.scanner if side is S2C else None
         if scanner is not None:

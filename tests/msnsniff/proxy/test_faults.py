@@ -751,3 +751,30 @@ def test_an_http_request_line_in_pieces_is_still_relayed_untouched() -> None:
             upstream.close()
 
         with_raw_upstream(test, script=script)
+
+
+def test_a_tls_client_is_relayed_untouched_and_at_once() -> None:
+    """HTTPS through the proxy (`--upstream` the nexus's port) hung: the server's TLS
+    handshake has no CRLF, and the dispatch stream's framing held it back waiting for one
+    (curl timed out). A client opening with a TLS handshake is relayed untouched now."""
+
+    async def test(proxy: Proxy, peer: RawPeer) -> None:
+        loop = asyncio.get_running_loop()
+        client = await via(_port(proxy))
+        upstream = await peer.accept()
+        hello = b"\x16\x03\x01\x00\x05" + bytes(range(5))
+        await loop.sock_sendall(client, hello)
+        got = b""
+        while len(got) < len(hello):
+            got += await asyncio.wait_for(loop.sock_recv(upstream, 65536), 5)
+        assert got == hello
+        server_hello = b"\x16\x03\x03\x07\xd0" + bytes(range(250)) * 8  # no CRLF in it
+        await loop.sock_sendall(upstream, server_hello)
+        got = b""
+        while len(got) < len(server_hello):
+            got += await asyncio.wait_for(loop.sock_recv(client, 65536), 5)
+        assert got == server_hello
+        client.close()
+        upstream.close()
+
+    with_raw_upstream(test)
