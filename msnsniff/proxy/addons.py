@@ -128,6 +128,10 @@ def apply(hook: Hook, frame: WireFrame, direction: Direction, connection: str
     if got is None or len(out) != len(got):
         return [original], "script returned something that is not a ProxyFrame; passed unchanged"
     for f in out:  # `payload="text"` (a str), `line=b"..."`: nothing to send, and no crash
+        if not isinstance(f.direction, Direction):  # `ProxyFrame("s2c", ...)`
+            return [original], (f"script returned a frame whose direction is {f.direction!r}, "
+                                "not a Direction (frame.reply() makes one going back); "
+                                "frame passed unchanged")  # fmt: skip
         try:
             f.wire()
         except (TypeError, AttributeError, UnicodeError) as e:

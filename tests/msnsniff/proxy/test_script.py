@@ -154,6 +154,22 @@ def test_a_frame_with_a_str_payload_or_a_bytes_line_passes_unchanged() -> None:
                                                     "sent ("), note
 
 
+def test_a_frame_made_with_a_direction_that_is_a_string_passes_unchanged() -> None:
+    """`ProxyFrame("s2c", ...)` (a string, where the module says ProxyFrame(...) can make a
+    frame to send back) raised KeyError inside the relay, which dropped the connection."""
+    from dissectors.api import Direction
+    from msnsniff.proxy.addons import apply
+    from msnsniff.proxy.framing import WireFrame
+
+    def answer(frame: ProxyFrame) -> Any:
+        return [ProxyFrame("s2c", frame.connection, "QNG 5")]  # type: ignore[arg-type]
+
+    out, note = apply(answer, WireFrame(b"PNG"), Direction.C2S, "ns#1")
+    assert [f.wire() for f in out] == [b"PNG\r\n"]
+    assert note == ("script returned a frame whose direction is 's2c', not a Direction "
+                    "(frame.reply() makes one going back); frame passed unchanged")
+
+
 def test_a_payload_on_a_command_that_takes_none_passes_the_frame_unchanged() -> None:
     """`frame.replace(payload=...)` on `CHG 5 NLN 0` overwrote the line's last number with
     the payload's length and sent the bytes after the line, which the server then read as
