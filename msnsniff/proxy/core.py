@@ -336,11 +336,9 @@ class Pipe:
         frames, note = apply(hook, piece, side, self.label)
         if note is not None:
             self.proxy.tap.note(self.conn, f"{self.label}: {note}")
-        for f in frames:
-            if f.direction is side:
-                self._send(side, WireFrame(*_split_wire(f.wire())))
-            else:  # injected: back where it came from (to the leg this side reads from)
-                self.other(f.direction).write(f.wire())
+        for f in frames:  # an injected one goes back where it came from; either way an
+            # XFR or RNG to the client has its address rewritten (a script's answer too)
+            self._send(f.direction, WireFrame(*_split_wire(f.wire())))
 
     def _rewrite_line(self, line: bytes) -> bytes | None:
         """The scanner's rewrite: the new XFR/RNG line, or None to keep this one (also when

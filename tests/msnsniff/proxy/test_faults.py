@@ -778,3 +778,43 @@ def test_a_tls_client_is_relayed_untouched_and_at_once() -> None:
         upstream.close()
 
     with_raw_upstream(test)
+
+
+def test_an_xfr_a_script_answers_with_is_rewritten_too() -> None:
+    """A script answering the client's `XFR 6 SB` itself (`frame.reply(...)`): its address
+    went to the client as it was, so that switchboard bypassed the proxy; only the
+    server's own XFR and RNG were rewritten. The injected answer is rewritten as well."""
+    from msnsniff.proxy.addons import ProxyFrame
+
+    def answer(frame: ProxyFrame) -> ProxyFrame | None:
+        if frame.cmd == "XFR":
+            return frame.reply("XFR 6 SB 127.0.0.1:18650 CKI 17.29")
+        return frame
+
+    async def main() -> None:
+        peer = RawPeer()
+        tap = MemoryTap()
+        proxy = Proxy(("127.0.0.1", 0), ("127.0.0.1", peer.port), extra_taps=(tap,),
+                      hook=answer)  # fmt: skip
+        await proxy.start()
+        try:
+            loop = asyncio.get_running_loop()
+            client = await via(_port(proxy))
+            upstream = await peer.accept()
+            await loop.sock_sendall(client, b"XFR 6 SB\r\n")
+            got = b""
+            while not got.endswith(b"\r\n"):
+                got += await asyncio.wait_for(loop.sock_recv(client, 65536), 5)
+            words = got.split()
+            assert words[:3] == [b"XFR", b"6", b"SB"] and words[4:] == [b"CKI", b"17.29"], got
+            assert words[3] != b"127.0.0.1:18650", got
+            assert proxy.core is not None
+            assert int(words[3].rpartition(b":")[2]) in proxy.core.ports.values()
+            assert any("rewrote 127.0.0.1:18650 -> " in n for n in tap.notes), tap.notes
+            client.close()
+            upstream.close()
+        finally:
+            await proxy.close()
+            peer.sock.close()
+
+    asyncio.run(main())
