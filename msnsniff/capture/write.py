@@ -161,8 +161,9 @@ def _block(kind: int, body: bytes) -> bytes:
 
 
 def open_writer(fh: BinaryIO, path_name: str) -> PcapWriter | PcapngWriter:
-    """A pcapng writer for `*.pcapng` names, else a classic pcap writer."""
-    return PcapngWriter(fh) if path_name.endswith(".pcapng") else PcapWriter(fh)
+    """A pcapng writer for `*.pcapng` names (in any case, as `sniff -w` reads them: a
+    `S.PCAPNG` was a classic pcap, which drops the proxy's notes), else a classic pcap."""
+    return PcapngWriter(fh) if path_name.lower().endswith(".pcapng") else PcapWriter(fh)
 
 
 @dataclass(slots=True)

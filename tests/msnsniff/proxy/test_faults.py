@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from dissectors.api import Direction
 from msnsniff.client.connection import Connection
 from msnsniff.proxy.proxy import Proxy
 from tests.msnsniff.proxy.harness import MemoryTap, Rig, run
@@ -818,3 +819,18 @@ def test_an_xfr_a_script_answers_with_is_rewritten_too() -> None:
             peer.sock.close()
 
     asyncio.run(main())
+
+
+def test_a_recording_named_in_capitals_is_still_pcapng(tmp_path: Path) -> None:
+    """`proxy -w S.PCAPNG` wrote a classic pcap (the name was matched case-sensitively,
+    while `sniff -w` matches it in any case), which cannot hold the proxy's notes."""
+    from msnsniff.proxy.tap import RecordingTap
+
+    path = tmp_path / "S.PCAPNG"
+    tap = RecordingTap(path)
+    tap.opened(1, "main#1", "127.0.0.1:5000", "127.0.0.1:1863", "main")
+    tap.note(1, "main#1: a note")
+    tap.data(1, Direction.C2S, b"VER 1 MSNP8\r\n")
+    tap.closed(1)
+    tap.close()
+    assert path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header block
