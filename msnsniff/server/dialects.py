@@ -30,7 +30,8 @@ class Dialect:
     challenges: bool  # CHL/QRY (introduced with MSNP6)
     qng_seconds: bool  # QNG tells the seconds until the next PNG is expected (MSNP9+)
     data_messages: bool  # MSG D (MSNP9+)
-    xfr_current: bool  # XFR NS adds `0 current-ip:port` (seed 003; MSNP3+, our choice)
+    xfr_ns: Literal["address", "zero", "current"]  # what XFR NS gives after the NS address:
+    # nothing (MSNP2), `0` (MSNP3-6), `0 current-ip:port` (MSNP7+, seed 003)
 
 
 def _row(version: int) -> Dialect:
@@ -48,7 +49,7 @@ def _row(version: int) -> Dialect:
         challenges=version >= 6,
         qng_seconds=version >= 9,
         data_messages=version >= 9,
-        xfr_current=version >= 3,
+        xfr_ns="address" if version <= 2 else "zero" if version <= 6 else "current",
     )
 
 

@@ -180,10 +180,11 @@ class NotificationConnection(LineConnection):
     def _redirect(self, trid: str) -> None:
         assert self.dialect is not None
         ns = self.hub.address("ns", self.sockname)
-        if self.dialect.xfr_current:
+        form = self.dialect.xfr_ns
+        if form == "current":
             self.send(f"XFR {trid} NS {ns} 0 {self.hub.address('ds', self.sockname)}")
         else:
-            self.send(f"XFR {trid} NS {ns}")
+            self.send(f"XFR {trid} NS {ns}" + (" 0" if form == "zero" else ""))
 
     def _login_initial(self, trid: str, method: str, account: str) -> None:
         if method == "MD5":

@@ -303,6 +303,25 @@ def test_dispatch_redirects_msnp2_md5_without_current_address() -> None:
     run(test)
 
 
+@pytest.mark.parametrize(("dialect", "tail"), [(3, " 0"), (5, " 0"), (6, " 0"), (7, " 0 ds")])
+def test_dispatch_redirect_has_the_form_of_the_dialect(dialect: int, tail: str) -> None:
+    """XFR NS gained its `0` in MSNP3 and the current server after it only in MSNP7; MSNP3-6
+    clients got the MSNP7 form, which `expert` flagged as that dialect's wrong arguments."""
+
+    async def test(server: ReferenceServer) -> None:
+        host = server.config.host
+        ds = f"{host}:{server.ports['ds']}"
+        conn = await raw(server, "ds")
+        await exchange(conn, f"""
+            >>> VER 1 MSNP{dialect} CVR0
+            <<< VER 1 MSNP{dialect}
+            >>> USR 2 MD5 I {A}
+            <<< XFR 2 NS {host}:{server.ports["ns"]}{tail.replace("ds", ds)}
+        """)
+
+    run(test)
+
+
 def test_addresses_of_a_server_on_ipv6_keep_the_port_apart() -> None:
     """On `--listen [::1]:PORT` the XFR NS and SB addresses were written `::1:PORT`, where
     the port cannot be told from the address; they are `[::1]:PORT` now."""
