@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
-import signal
 import stat
 import sys
 from collections.abc import Callable, Sequence
@@ -121,8 +119,9 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
     """Run until Ctrl-C or SIGTERM; the recording is complete and the output flushed."""
 
     async def main() -> None:
-        stop = stop_requested()
-        _stop_on_hangup(stop)
+        # SIGHUP too: its default action killed the proxy with the recording's last writes
+        # still buffered and no closing packets
+        stop = stop_requested(hangup=True)
         await proxy.start()
         loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
         err.write(f"msnsniff proxy: {proxy.address} -> {show(*proxy.upstream)}"
@@ -156,17 +155,6 @@ def run_proxy(proxy: Proxy, err: TextIO) -> int:
         runner.run(main())
     sys.stdout.flush()
     return 0
-
-
-def _stop_on_hangup(stop: asyncio.Event) -> None:
-    """SIGHUP (the terminal or the ssh session closed) stops the proxy as SIGTERM does: its
-    default action killed it with the recording's last writes still buffered and no closing
-    packets. Under `nohup` (SIGHUP ignored) it stays ignored."""
-    hangup = getattr(signal, "SIGHUP", None)
-    if hangup is None or signal.getsignal(hangup) is signal.SIG_IGN:
-        return
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # no handlers on this loop
-        asyncio.get_running_loop().add_signal_handler(hangup, stop.set)
 
 
 def _to_file(out: IO[bytes] | None) -> bool:
