@@ -694,8 +694,10 @@ def _read(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format == "text":
             file_heading(path, len(files), out)
         jobs = _jobs(args, Path(one.path), kind)
-        if display is not None and display.fields & NUMBERED_FIELDS:
-            jobs = 1  # frame numbers are known only once the workers' output is merged
+        if display is not None and (display.fields & NUMBERED_FIELDS or display.extra_fields):
+            # frame numbers are known only once the workers' output is merged, and a pairing
+            # (an rtt) only once the parent pairs it: the workers filter as they render
+            jobs = 1
         if jobs > 1:
             _session(args)  # validates --decode-as before any process starts
             status = max(status, _read_parallel(args, Path(one.path), kind, jobs, out, err,

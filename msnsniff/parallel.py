@@ -11,15 +11,19 @@ packet belongs to one connection, the reassembly waits a packet's capture time e
 their frames before the packet's own (phase 0 before 1; see `Position`), in the order the
 connections opened, and the frames flushed at the end come out by flow id (a flow's id is the
 packet that opened it). The parent merges the workers' sorted streams on that key and
-numbers the frames, so `-j N` prints what `-j 1` prints.
+numbers the frames, so `-j N` prints what `-j 1` prints. (A display filter on pairing values,
+such as `msnp.rtt`, runs in one process.)
 
-Pairing (a reply's request, a request's replies) is computed in the worker, which knows only
-its own frame numbers; the parent renumbers them. A reply names an earlier request, already
-numbered; a request names replies that follow it in the same worker's stream, so the parent
-leaves a slot for a request's pairing and holds its output from there until those have been
-numbered (a few lines at most). Everything else the worker renders whole, pairing and all:
-the parent's work for most lines is to pick the worker whose line comes next and put the
-line's number in front of it.
+Pairing (a reply's request, a request's replies) is decided where one process decides it:
+in a `PairingView`, which holds a request's line until the request settles, and past
+`MAX_HELD` held lines lets the oldest go with what is known so far. What it holds and when it
+lets go depends on every connection's lines, so a worker cannot decide it for its share
+alone (it used to, and a request that settled after `MAX_HELD` other lines then printed
+`[]` where one process printed null). Each worker renders its frames as they come and says
+what its pairing analyzers say: which lines are requests, which request each reply answers
+(with the times), and which requests settled in which source event. The parent plays one
+process's view from that (`_View`): the same lines go out at the same points with the same
+pairing, and it holds at most `MAX_HELD` lines and one source event's.
 
 Workers send batches through pipes; a worker whose pipe is full waits, so memory stays
 bounded however far one worker runs ahead. Errors and notes about the file come once per
@@ -45,9 +49,11 @@ import orjson
 from msnsniff.capture import SourceNote
 from msnsniff.errors import MsnsniffError
 from msnsniff.output import capture_key, pairing_jsonl_bytes, pairing_text, utf8_sink
+from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
-from msnsniff.session.paired import Paired, Pairing
+from msnsniff.session.httppairing import HttpTransactions
 from msnsniff.session.pairing import MAX_HELD, new_pairing
+from msnsniff.session.transactions import Transaction, Transactions
 
 if TYPE_CHECKING:  # ForkContext does not exist on Windows
     from multiprocessing.context import ForkContext, SpawnContext
@@ -60,17 +66,26 @@ a wake-up: `read -T jsonl` on the 1M benchmark capture took a median 12.7 s and 
 WRITE_PARTS: Final = 512  # numbers, renderings and pairings the parent gathers into one write
 QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this often
 
-# A worker's batch, in the form the parent merges with the least work per line: the lines'
-# merge keys, ascending ((the record that completed the frame << 1 | its phase) << FLOW_BITS |
-# its flow id); the worker's own
-# number of the first line (local numbers are consecutive: the pairing view releases the
-# records in the order the session numbered them); each line's rendering without its number
-# (empty when the display filter hides it: the parent still counts it; a rendering never is),
-# ending with its pairing and newline when that needs no renumbering (most lines); the lines
-# whose pairing names frame numbers (requests and replies), by index in the batch, as
-# (request, replies, rtt, the JSON tail from `"rtt"` on) in the worker's own numbers.
-WorkerPairing = tuple[int | None, tuple[int, ...] | None, float | None, bytes]
-Batch = tuple[list[int], int, list[bytes], dict[int, WorkerPairing]]
+# A worker's batch, in the form the parent merges with the least work per item. Its items are
+# the worker's lines and, rarely, a note that requests settled while no line came; per item:
+# its merge key, ascending ((the record that completed the frame << 1 | its phase) <<
+# FLOW_BITS | its flow id), and its rendering without its number and pairing (empty when the
+# display filter hides the line: the parent still counts it; a rendering never is empty).
+# Then, by item index: what pairs (`Fact`, for requests and replies only), the requests that
+# settled (worker numbers) once the item's source event was fed, and `checks`: per item
+# LINE_CHECKED when the parent's view checks what it can release after it (the last line of
+# a source event that made lines, as one process's view does after each such event),
+# LINE when not, NO_LINE for a settle-only item.
+Fact = tuple[int, int, float | None, float | None]
+"""(REQUEST, its own worker number, None, None), or (REPLY or OUTCOME, its request's worker
+number, its time since the request, the request's round-trip time after it)."""
+Batch = tuple[list[int], list[bytes], dict[int, Fact], dict[int, list[int]], bytearray]
+REQUEST: Final = 0
+REPLY: Final = 1
+OUTCOME: Final = 2  # the JOI a ringing CAL led to: shown among the CAL's replies (`PairingView`)
+LINE: Final = 0
+LINE_CHECKED: Final = 1
+NO_LINE: Final = 2
 FLOW_BITS: Final = 40  # flow ids are record numbers
 REQUESTS_REMEMBERED: Final = 1 << 16  # per worker: request frames a later reply may name
 RECENT: Final = 32  # requests a reply's is looked for among first
@@ -147,42 +162,66 @@ _NULL_RTT: Final = b',"rtt":null}\n'
 _UNPAIRED: Final = pairing_jsonl_bytes(None) + b"\n"
 
 
-class _Lines:
-    """A worker's lines not sent yet, gathered as a `Batch`: a line whose pairing names no
-    frame gets its final ending here, so the parent only puts its number in front."""
+class _Facts:
+    """What a worker's pairing analyzers say as its records are fed, for the parent's view:
+    the requests, each reply's request and times, and the requests that settled. They are
+    attached as `PairingView` attaches them, with the same listeners, so the parent can
+    release the lines exactly where one process's view releases them."""
 
-    __slots__ = ("first", "jsonl", "keys", "lines", "pairs")
+    __slots__ = ("flow", "pairs", "settled")
 
-    def __init__(self, jsonl: bool) -> None:
-        self.jsonl = jsonl
+    def __init__(self, analysis: Analysis) -> None:
+        self.pairs: dict[int, Fact] = {}  # by frame (worker number), until its line is made
+        self.settled: list[int] = []  # requests settled since the last source event's items
+        self.flow = "0"  # the connection of the last of them (a source event's are one's)
+        analysis.add(lambda sink: Transactions(
+            sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
+            on_outcome=self._outcome,
+        ))  # fmt: skip
+        analysis.add(lambda sink: HttpTransactions(
+            sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
+        ))  # fmt: skip
+
+    def _request(self, txn: Transaction) -> None:
+        self.pairs[txn.request] = (REQUEST, txn.request, None, None)
+
+    def _reply(self, txn: Transaction, record: FrameRecord) -> None:
+        rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
+        self.pairs[record.no] = (REPLY, txn.request, rtt, txn.rtt)
+
+    def _outcome(self, txn: Transaction, record: FrameRecord) -> None:
+        rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
+        self.pairs[record.no] = (OUTCOME, txn.request, rtt, txn.rtt)
+
+    def _settle(self, txn: Transaction) -> None:
+        self.settled.append(txn.request)
+        self.flow = txn.flow
+
+
+class _Items:
+    """A worker's items not sent yet, gathered as a `Batch`."""
+
+    __slots__ = ("checks", "keys", "lines", "pairs", "settles")
+
+    def __init__(self) -> None:
         self.keys: list[int] = []
-        self.first = 1  # the local number of lines[0]
         self.lines: list[bytes] = []
-        self.pairs: dict[int, WorkerPairing] = {}
+        self.pairs: dict[int, Fact] = {}
+        self.settles: dict[int, list[int]] = {}
+        self.checks = bytearray()
 
-    def add(self, key: int, rest: bytes | None, pairing: Pairing | None) -> None:
-        """One line, in local-number order (`rest` None: hidden by the display filter)."""
+    def settle_only(self, key: int, settled: list[int]) -> None:
+        """Requests that settled in a source event that made no line."""
+        self.settles[len(self.keys)] = settled
         self.keys.append(key)
-        lines = self.lines
-        if pairing is None:
-            lines.append(b"" if rest is None else rest + (_UNPAIRED if self.jsonl else b"\n"))
-            return
-        request, replies, rtt = pairing.request, pairing.replies, pairing.rtt
-        if request is not None or replies is not None:
-            self.pairs[len(lines)] = (request, replies, rtt, _rtt_tail(rtt) if self.jsonl else b"")
-            lines.append(b"" if rest is None else rest)
-        elif rest is None:
-            lines.append(b"")
-        elif self.jsonl:  # a pairing that names no frame (a request out before its replies)
-            lines.append(rest + pairing_jsonl_bytes(pairing) + b"\n")
-        else:
-            lines.append(rest + (pairing_text(pairing) + "\n").encode())
+        self.lines.append(b"")
+        self.checks.append(NO_LINE)
 
     def take(self) -> Batch:
-        """The lines gathered so far, as one message; the next batch starts empty."""
-        batch = (self.keys, self.first, self.lines, self.pairs)
-        self.first += len(self.keys)
-        self.keys, self.lines, self.pairs = [], [], {}
+        """The items gathered so far, as one message; the next batch starts empty."""
+        batch = (self.keys, self.lines, self.pairs, self.settles, self.checks)
+        self.keys, self.lines, self.pairs, self.settles = [], [], {}, {}
+        self.checks = bytearray()
         return batch
 
 
@@ -197,14 +236,13 @@ def _work(
     display: str | None,
     conn: Connection,
 ) -> None:
-    """A worker: one share of the file's connections, paired, rendered, sent in key order."""
+    """A worker: one share of the file's connections, each frame rendered as it comes, with
+    what pairs it, sent in key order; the parent pairs and releases the lines."""
     from msnsniff.capture.pcap import Position, read_pcap, read_pcapng
     from msnsniff.collector import batch_collector
     from msnsniff.registry import load_dissectors
-    from msnsniff.session.analysis import Analysis
     from msnsniff.session.capture_session import CaptureSession
     from msnsniff.session.filter import compile_filter
-    from msnsniff.session.pairing import PairingView
 
     summary = WorkerSummary()
     position = Position()
@@ -213,31 +251,36 @@ def _work(
     render = _renderer(fmt, redact)
     # frames only (-T none): nothing is printed, so nothing needs pairing
     analysis = Analysis(session, keep_findings=False)
-    view = PairingView(analysis) if render is not None else None
+    facts = _Facts(analysis) if render is not None else None
+    # (a filter on pairing values runs in one process: `read` asks for -j 1 then)
     shown = None if display is None else compile_filter(display)
-    keys: dict[int, int] = {}  # held frame -> the record that completed it
-    pending = _Lines(fmt == "jsonl")
-
-    def add(paired: list[Paired]) -> None:
-        assert render is not None
-        for r, pairing in paired:
-            visible = shown is None or shown.matches(
-                r, None if pairing is None else pairing.extra()
-            )
-            # a gateway session's logical flow (`12/gw1`) sorts with the flow that carried it
-            key = keys.pop(r.no) << FLOW_BITS | int(r.flow.id.partition("/")[0])
-            pending.add(key, render(r) if visible else None, pairing)
-
-    last_sent = 0
+    items = _Items()
 
     def collect(records: list[FrameRecord]) -> None:
-        if view is None:
+        """One source event's records, as lines; then the requests settled while it was fed."""
+        if facts is None:
             return
-        record_no = position.record << 1 | position.phase  # (see Position)
+        key = position.record << 1 | position.phase  # (see Position)
+        keys, lines, checks, pairs = items.keys, items.lines, items.checks, facts.pairs
         for r in records:
-            keys[r.no] = record_no
-        add(view.add(records))
+            # a gateway session's logical flow (`12/gw1`) sorts with the flow that carried it
+            fact = pairs.pop(r.no, None) if pairs else None
+            if fact is not None:
+                items.pairs[len(keys)] = fact
+            keys.append(key << FLOW_BITS | int(r.flow.id.partition("/")[0]))
+            assert render is not None
+            lines.append(render(r) if shown is None or shown.matches(r, None) else b"")
+            checks.append(LINE)
+        if records:
+            checks[-1] = LINE_CHECKED
+            if facts.settled:
+                items.settles[len(keys) - 1] = facts.settled
+                facts.settled = []
+        elif facts.settled:  # (the closing event of a connection, say)
+            items.settle_only(key << FLOW_BITS | int(facts.flow.partition("/")[0]), facts.settled)
+            facts.settled = []
 
+    last_sent = 0
     notes = session.notes
     note_keys = summary.note_keys
 
@@ -245,20 +288,18 @@ def _work(
         with batch_collector():  # the parent's: inherited when forked, not when spawned
             for event in reader(path, partition=(share, jobs), position=position):
                 records = analysis.push(event)
-                if records:
+                if records or (facts is not None and facts.settled):
                     collect(records)
                 if len(notes) != len(note_keys):  # (rare: a note came with this event)
                     note_keys.extend([position.record << 1 | position.phase]
                                      * (len(notes) - len(note_keys)))  # fmt: skip
-                if len(pending.keys) >= BATCH or position.record - last_sent >= QUIET_RECORDS:
-                    conn.send(pending.take())
+                if len(items.keys) >= BATCH or position.record - last_sent >= QUIET_RECORDS:
+                    conn.send(items.take())
                     last_sent = position.record
             collect(analysis.finish())
-            if view is not None:
-                add(view.flush())
     except MsnsniffError as exc:
         summary.error = str(exc)
-    conn.send(pending.take())
+    conn.send(items.take())
     summary.frames = session.frames
     summary.undissected_bytes = session.undissected_bytes
     summary.undissected_flows = session.undissected_flows
@@ -295,27 +336,28 @@ def _fetcher(
 
 
 class _Merge:
-    """The workers' lines in key order, one at a time: `next()` names the worker `w` whose
-    line comes next, then `lines[w][index]` is that line (`first[w] + index` its local
-    number) and `pairs[w]` its batch's paired lines. Each worker's keys ascend and keys are
-    unique across workers (a flow belongs to one), so the next line is the one with the
+    """The workers' items in key order, one at a time: `next()` names the worker `w` whose
+    item comes next, then `lines[w][index]` is that item's line, and `pairs[w]`,
+    `settles[w]` and `checks[w]` are its batch's (see `Batch`). Each worker's keys ascend and
+    keys are unique across workers (a flow belongs to one), so the next line is the one with the
     smallest key among each worker's next. This native loop over the workers' next keys, line
     by line, took the parent's instructions on the 100k benchmark capture (`read -T jsonl`,
     two workers, start-up included) from 2.20 G to 1.99 G against merging runs of lines
     through a generator and bisection: the two workers' keys interleave, so a run was under
     three lines on average."""
 
-    __slots__ = ("_at", "_fetch", "_keys", "_live", "_refill", "first", "index", "lines",
-                 "pairs")  # fmt: skip
+    __slots__ = ("_at", "_fetch", "_keys", "_live", "_refill", "checks", "index", "lines",
+                 "pairs", "settles")  # fmt: skip
 
     def __init__(self, fetch: Callable[[int], Batch | None], jobs: int) -> None:
         self._fetch = fetch
         self._keys: list[list[int]] = [[] for _ in range(jobs)]
         self._live = [True] * jobs  # per worker: not done yet
         self._at = [0] * jobs  # per worker: its batch's next line
-        self.first = [0] * jobs
         self.lines: list[list[bytes]] = [[] for _ in range(jobs)]
-        self.pairs: list[dict[int, WorkerPairing]] = [{} for _ in range(jobs)]
+        self.pairs: list[dict[int, Fact]] = [{} for _ in range(jobs)]
+        self.settles: list[dict[int, list[int]]] = [{} for _ in range(jobs)]
+        self.checks = [bytearray() for _ in range(jobs)]
         self.index = 0
         for worker in range(jobs):
             self._take(worker)
@@ -326,7 +368,8 @@ class _Merge:
         if batch is None:
             self._live[worker] = False
         else:
-            self._keys[worker], self.first[worker], self.lines[worker], self.pairs[worker] = batch
+            (self._keys[worker], self.lines[worker], self.pairs[worker], self.settles[worker],
+             self.checks[worker]) = batch
             self._at[worker] = 0
 
     def next(self) -> int:
@@ -388,65 +431,118 @@ class _Numbers:
         return self._globals[i] if i < len(locals_) and locals_[i] == local else None
 
 
-# A request waiting for its replies' numbers: (its number, worker, its replies in the
-# worker's numbers, rtt, JSON tail, where its pairing goes in the parent's output (-1: hidden))
-Waiting = tuple[int, int, tuple[int, ...], float | None, bytes, int]
+class _View:
+    """One process's `PairingView`, played by the parent from the workers' facts, so that
+    `-j N` releases every line where `-j 1` does and prints the same pairing.
 
+    Theory of operation: the lines are numbered in key order and held from the oldest one not
+    released yet. After the last line of each source event that made lines (`LINE_CHECKED`),
+    and once the requests that settled in it are known, the oldest lines go out while they
+    are not requests still waiting to settle, and while more than `MAX_HELD` lines follow
+    them, whatever they are (a request then shows the replies known so far; none known is
+    null): `PairingView._release` after each `add`. A request's replies are those its
+    workers' facts named so far (and the JOI a ringing CAL led to, after them); a reply's
+    pairing is known when it arrives. Memory follows the held lines, at most `MAX_HELD` and
+    one source event's."""
 
-class _Renumber:
-    """Turns the workers' own frame numbers in pairings into global ones. A request's line
-    is written at once, but with a slot for its pairing, filled once the replies it names
-    have been numbered (they follow it in its worker's stream); the output is written only
-    up to the first slot not filled yet.
+    __slots__ = ("_held", "_jsonl", "_numbered", "_numbers", "_outcomes", "_parts",
+                 "_requests", "_sink", "_unsettled")  # fmt: skip
 
-    Like the single-process `PairingView`, at most `MAX_HELD` lines wait: once that many
-    lines follow the oldest waiting request it goes out with the replies numbered so far
-    (none known: null, as there). A reply's number is kept only while a waiting request may
-    still name it."""
+    def __init__(self, jobs: int, jsonl: bool, numbered: bytes,
+                 sink: Callable[[bytes], object]) -> None:  # fmt: skip
+        self._jsonl = jsonl
+        self._numbered = numbered  # each line's number goes in front of its rendering
+        self._sink = sink
+        self._parts: list[bytes] = []  # numbers, renderings and pairings not written yet
+        self._held: deque[tuple[int, bytes, Fact | None]] = deque()  # number, rendering, fact
+        # per worker, the global numbers of its last requests, by its own numbers
+        self._numbers = [_Numbers(REQUESTS_REMEMBERED) for _ in range(jobs)]
+        self._requests: dict[int, tuple[list[int], list[float | None]]] = {}  # held
+        #                                         request -> its replies so far, [its rtt]
+        self._unsettled: set[int] = set()
+        self._outcomes: dict[int, list[int]] = {}  # held request -> the frames it led to
 
-    def __init__(self, jobs: int) -> None:
-        self.requests = [_Numbers(REQUESTS_REMEMBERED) for _ in range(jobs)]  # local -> global
-        self.replies: list[dict[int, int]] = [{} for _ in range(jobs)]
-        self.reply_order: deque[tuple[int, int, int]] = deque()  # (global, worker, local)
-        self.waiting: deque[Waiting] = deque()
+    def add(self, no: int, line: bytes, fact: Fact | None, worker: int) -> None:
+        """Line `no` of `worker` (empty: hidden by the display filter) and what pairs it."""
+        if fact is None:
+            if self._held:
+                self._held.append((no, line, None))
+            elif line:  # nothing before it waits: its pairing (none) is all there is
+                self._write(no, line, _UNPAIRED if self._jsonl else b"\n")
+            return
+        kind, local, rtt, _request_rtt = fact
+        if kind == REQUEST:
+            self._numbers[worker].add(local, no)
+            self._requests[no] = ([], [None])
+            self._unsettled.add(no)
+            self._held.append((no, line, fact))
+            return
+        request = self._numbers[worker].get(local)
+        if request is not None:
+            waiting = self._requests.get(request)
+            if waiting is not None:
+                if kind == REPLY:
+                    waiting[0].append(no)
+                    waiting[1][0] = _request_rtt
+                else:  # OUTCOME
+                    self._outcomes.setdefault(request, []).append(no)
+        pairing = _pairing_of(self._jsonl, request, None, rtt,
+                              _rtt_tail(rtt) if self._jsonl else b"")  # fmt: skip
+        if self._held:
+            self._held.append((no, line, (REPLY, -1 if request is None else request, rtt, None)))
+        elif line:
+            self._write(no, line, pairing)
 
-    def request(self, no: int, worker: int, local: int, replies: tuple[int, ...],
-                rtt: float | None, tail: bytes, slot: int) -> None:  # fmt: skip
-        """A request numbered `no`; its pairing goes to `slot` once its replies are known."""
-        self.requests[worker].add(local, no)
-        self.waiting.append((no, worker, replies, rtt, tail, slot))
+    def settle(self, worker: int, requests: list[int]) -> None:
+        """`worker`'s requests (its own numbers) settled."""
+        numbers = self._numbers[worker]
+        for local in requests:
+            no = numbers.get(local)
+            if no is not None:
+                self._unsettled.discard(no)
 
-    def reply(self, no: int, worker: int, local: int, request: int) -> int | None:
-        """A reply numbered `no`: its request's number, if it is still remembered."""
-        if self.waiting:  # a waiting request may name it
-            self.replies[worker][local] = no
-            self.reply_order.append((no, worker, local))
-        return self.requests[worker].get(request)
-
-    def ready(self, no: int, final: bool, output: _Output, jsonl: bool) -> None:
-        """Fill the pairing of each request that can go out now that `no` lines are numbered
-        into its slot of `output`."""
-        waiting = self.waiting
-        while waiting:
-            first, worker, replies, rtt, tail, slot = waiting[0]
-            mapped = self.replies[worker]
-            early = no - first + 1 > MAX_HELD  # the lines from it on
-            # a worker's replies arrive in order: the last one numbered means all are
-            if not (final or early) and replies and replies[-1] not in mapped:
+    def release(self, last: int, final: bool) -> None:
+        """What goes out once line `last` and its source event's settlements are in (all of
+        it when `final`)."""
+        held, unsettled, jsonl = self._held, self._unsettled, self._jsonl
+        stay = last - MAX_HELD  # lines numbered up to here go out whatever they wait for
+        while held:
+            no, line, fact = held[0]
+            if not (final or no <= stay or no not in unsettled):
                 break
-            waiting.popleft()
-            if slot >= 0:
-                known = tuple([mapped[r] for r in replies if r in mapped])
-                output.parts[slot - output.written] = (
-                    _pairing_of(jsonl, None, None, None, _NULL_RTT)
-                    if early and not known and replies  # out before any reply: nothing known
-                    else _pairing_of(jsonl, None, known, rtt, tail)
-                )
-        head = waiting[0][0] if waiting else None
-        order = self.reply_order
-        while order and (head is None or order[0][0] < head):  # no waiting request names it
-            _no, worker, local = order.popleft()
-            self.replies[worker].pop(local, None)
+            held.popleft()
+            if fact is None:
+                pairing = _UNPAIRED if jsonl else b"\n"
+            elif fact[0] == REQUEST:
+                early = no in unsettled  # more replies may come: none known is unknown
+                unsettled.discard(no)
+                replies, rtt = self._requests.pop(no)
+                led_to = self._outcomes.pop(no, None) if self._outcomes else None
+                shown = (tuple(replies if led_to is None else replies + led_to)
+                         if replies or not early else None)  # fmt: skip
+                pairing = _pairing_of(jsonl, None, shown, rtt[0],
+                                      _rtt_tail(rtt[0]) if jsonl else b"")  # fmt: skip
+            else:
+                request = fact[1]
+                pairing = _pairing_of(jsonl, None if request < 0 else request, None, fact[2],
+                                      _rtt_tail(fact[2]) if jsonl else b"")  # fmt: skip
+            if line:
+                self._write(no, line, pairing)
+
+    def _write(self, no: int, line: bytes, pairing: bytes) -> None:
+        parts = self._parts
+        parts.append(self._numbered % no)
+        parts.append(line)
+        parts.append(pairing)
+        if len(parts) >= WRITE_PARTS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what went out so far."""
+        if self._parts:
+            data = b"".join(self._parts)
+            self._parts = []  # written once, even if the write fails (a closed pipe)
+            self._sink(data)
 
 
 def _pairing_of(jsonl: bool, request: int | None, replies: tuple[int, ...] | None,
@@ -478,36 +574,6 @@ def _text_writer(out: TextIO) -> Callable[[bytes], object]:
             raise
 
     return write
-
-
-class _Output:
-    """The parent's output not written yet, as parts (numbers, renderings, pairings) joined
-    into one write; a waiting request's pairing is a slot filled later, and only the parts
-    before the first slot not filled yet can be written."""
-
-    __slots__ = ("parts", "sink", "written")
-
-    def __init__(self, sink: Callable[[bytes], object]) -> None:
-        self.parts: list[bytes] = []
-        self.written = 0  # parts written before parts[0]
-        self.sink = sink
-
-    def flush(self, upto: int) -> None:
-        """Write the parts before `upto` (counted from parts[0])."""
-        if upto > 0:
-            parts = self.parts
-            data = b"".join(parts[:upto])
-            del parts[:upto]  # written once, even if the write fails (a closed pipe)
-            self.written += upto
-            self.sink(data)
-
-    def flush_ready(self, waiting: deque[Waiting]) -> None:
-        """Write what comes before the first pairing still unknown."""
-        for _first, _worker, _replies, _rtt, _tail, slot in waiting:
-            if slot >= 0:
-                self.flush(slot - self.written)
-                return
-        self.flush(len(self.parts))
 
 
 def read_parallel(
@@ -548,13 +614,9 @@ def read_parallel(
     no = 0
     jsonl = fmt == "jsonl"
     sink = utf8_sink(out) if jsonl else None
-    renumber = _Renumber(jobs)
-    waiting = renumber.waiting
     # each line's number goes in front of its rendering
     numbered = (b"{%b\"no\":%%d" % capture_key(capture).encode()) if jsonl else b"%6d "
-
-    output = _Output(sink if sink is not None else _text_writer(out))
-    parts = output.parts
+    view = _View(jobs, jsonl, numbered, sink if sink is not None else _text_writer(out))
     try:
         merge = _Merge(_fetcher([r for r, _s in pipes], done), jobs)
         while True:
@@ -562,41 +624,24 @@ def read_parallel(
             if worker < 0:
                 break
             j = merge.index
-            no += 1
-            paired = merge.pairs[worker].get(j)
-            if paired is None:  # its ending is rendered: the line only gets its number
-                line = merge.lines[worker][j]
-                if line:  # (empty: hidden by the display filter)
-                    parts.append(numbered % no)
-                    parts.append(line)
-            else:  # a request or a reply: its pairing is renumbered
-                request, replies, rtt, tail = paired
-                rest = merge.lines[worker][j]
-                local = merge.first[worker] + j
-                if replies is not None:
-                    slot = -1
-                    if rest:
-                        parts.append(numbered % no)
-                        parts.append(rest)
-                        slot = output.written + len(parts)
-                        parts.append(b"")  # filled by `ready`
-                    renumber.request(no, worker, local, replies, rtt, tail, slot)
-                else:
-                    found = None if request is None else renumber.reply(no, worker, local, request)
-                    if rest:
-                        parts.append(numbered % no)
-                        parts.append(rest)
-                        parts.append(_pairing_of(jsonl, found, None, rtt, tail))
-            if waiting:
-                renumber.ready(no, False, output, jsonl)
-            if len(parts) >= WRITE_PARTS:
-                output.flush_ready(waiting)
-        renumber.ready(no, True, output, jsonl)
+            check = merge.checks[worker][j]
+            if check != NO_LINE:
+                no += 1
+                pairs = merge.pairs[worker]
+                view.add(no, merge.lines[worker][j], pairs.get(j) if pairs else None, worker)
+            settles = merge.settles[worker]
+            if settles:
+                settled = settles.get(j)
+                if settled is not None:
+                    view.settle(worker, settled)
+            if check == LINE_CHECKED:
+                view.release(no, False)
     except EOFError as exc:
         raise MsnsniffError(f"{path}: a worker process died") from exc
     finally:
-        try:
-            output.flush_ready(waiting)  # what came before any failure is written all the same
+        try:  # what came before any failure is written all the same
+            view.release(no, True)
+            view.flush()
         finally:
             for proc in procs:
                 proc.join(timeout=5)

@@ -125,7 +125,8 @@ def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]], sizes: 
         while at < len(stream):
             size = sizes[len(cut) % len(sizes)]
             part = stream[at : at + size]
-            cut.append((part, at + 1, [b"line %d" % key for key in part], {}))
+            cut.append((part, [b"line %d %d" % (key, at + i + 1) for i, key in enumerate(part)],
+                        {}, {}, bytearray(len(part))))  # fmt: skip
             at += size
         batches.append(cut)
     queues = [iter(cut) for cut in batches]
@@ -139,8 +140,10 @@ def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]], sizes: 
     merged = []
     while (worker := merge.next()) >= 0:
         line = merge.lines[worker][merge.index]
-        merged.append((int(line.split()[1]), merge.first[worker] + merge.index, line, worker))
-    expected = list(heapq.merge(*[[(key, i + 1, b"line %d" % key, w) for i, key in enumerate(s)]
+        _word, key, local = line.split()
+        merged.append((int(key), int(local), line, worker))
+    expected = list(heapq.merge(*[[(key, i + 1, b"line %d %d" % (key, i + 1), w)
+                                   for i, key in enumerate(s)]
                                   for w, s in enumerate(streams)]))  # fmt: skip
     assert merged == expected
     assert [key for key, _local, _line, _worker in merged] == sorted(seen)

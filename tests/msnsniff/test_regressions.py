@@ -159,31 +159,67 @@ def test_max_held_overflow_is_the_same_with_jobs(tmp_path: Path) -> None:
     assert _read("-j", "2", "-T", "jsonl", str(path)) == one
 
 
-def test_renumber_forgets_replies_no_request_names() -> None:
-    """The parent must not keep a global number for every late reply forever.
+def test_a_request_settled_after_max_held_prints_the_same_with_jobs(tmp_path: Path) -> None:
+    """A request that settles only after MAX_HELD later lines must print the same with -j 2.
 
-    `_Renumber` records a reply's local -> global number in `self.replies[worker]` while a
-    request waits (it may name the reply). A late reply (its request timed out and was
-    printed with `"replies":[]`, or was forced out by max_held) is named by no request, so
-    unless it is forgotten once no waiting request can name it, its entry stays until the
-    end of the read: one entry per such reply, growing with the capture.
+    Found on the 1M benchmark capture (14 lines differed): a `MSG N` on a switchboard that
+    then went quiet waits for a NAK until its connection's next server frame. With -j 1 the
+    lines of the other connections force it out first, unsettled: `"replies":null`. With
+    -j 2 its worker held it until it settled with no reply, and the parent, which knew the
+    replies but not when the request settled, printed `"replies":[]`. The parent now plays
+    one process's pairing view from what the workers say, settlements included.
     """
-    from msnsniff.parallel import _Output, _Renumber
+    cap = _Capture()
+    a, b = cap.conv(A_PORT), cap.conv(B_PORT)
+    a.open(1.0)
+    a.send(1.1, True, b"ANS 1 alice@example.com 1.2.3 4\r\n")
+    a.send(1.2, False, b"ANS 1 OK\r\n")
+    a.send(1.3, True, b"MSG 2 N 5\r\nhello")
+    b.open(2.0)
+    b.send(2.1, True, VER)
+    b.send(2.2, False, VER)
+    nln = b"NLN NLN someone@example.com Someone\r\n"
+    for _ in range(10):
+        b.send(3.0, False, nln * 420)
+    a.send(4.0, False, b"BYE bob@example.com\r\n")  # settles the MSG N: no NAK came
+    path = cap.pcap(tmp_path / "c.pcap")
+    one = _read("-j", "1", "-T", "jsonl", str(path))
+    msg = next(json.loads(x) for x in one[1].splitlines() if '"cmd":"MSG"' in x)
+    assert (msg["no"], msg["replies"]) == (3, None)  # forced out before it settled
+    assert _read("-j", "2", "-T", "jsonl", str(path)) == one
+    assert _read("-j", "2", "-T", "text", str(path)) == _read("-j", "1", "-T", "text", str(path))
 
-    renumber = _Renumber(1)
-    output = _Output(lambda data: None)
-    output.parts.extend([b"", b""])  # the two requests' pairings
-    renumber.request(1, 0, 1, (), None, b"}", 0)  # timed out: printed with no reply
-    renumber.ready(1, False, output, True)
-    renumber.request(2, 0, 2, (1003,), None, b"}", 1)  # waits for its reply, frame 1003
+
+def test_the_parents_view_keeps_nothing_for_late_replies() -> None:
+    """The parent must not keep a number for every late reply forever.
+
+    A late reply (its request timed out and was printed with `"replies":[]`, or was forced
+    out by max_held) is named by no request still held, so the parent's view (`_View`, which
+    replaced `_Renumber`) must keep nothing for it once its line is written: no entry per
+    such reply, growing with the capture.
+    """
+    from msnsniff.parallel import REPLY, REQUEST, _View
+
+    written: list[bytes] = []
+    view = _View(1, True, b'{"no":%d', written.append)
+    view.add(1, b',"x":1', (REQUEST, 1, None, None), 0)
+    view.settle(0, [1])  # timed out: printed with no reply
+    view.release(1, False)
+    view.add(2, b',"x":2', (REQUEST, 2, None, None), 0)  # waits for its reply, frame 1003
+    view.release(2, False)
     for i in range(3, 1003):  # late replies to the first request, while the second waits
-        assert renumber.reply(i, 0, i, 1) == 1
-        renumber.ready(i, False, output, True)
-    assert output.parts == [b',"request":null,"replies":[]}', b""]
-    assert renumber.reply(1003, 0, 1003, 2) == 2
-    renumber.ready(1003, False, output, True)
-    assert output.parts[1] == b',"request":null,"replies":[1003]}'
-    assert len(renumber.replies[0]) == 0
+        view.add(i, b',"x":%d' % i, (REPLY, 1, 0.5, 0.5), 0)
+        view.release(i, False)
+    assert list(view._requests) == [2] and not view._outcomes
+    view.add(1003, b',"x":1003', (REPLY, 2, 0.25, 0.25), 0)
+    view.settle(0, [2])
+    view.release(1003, False)
+    view.flush()
+    lines = b"".join(written).splitlines()
+    assert lines[0] == b'{"no":1,"x":1,"request":null,"replies":[],"rtt":null}'
+    assert lines[1] == b'{"no":2,"x":2,"request":null,"replies":[1003],"rtt":0.25}'
+    assert lines[2] == b'{"no":3,"x":3,"request":1,"replies":null,"rtt":0.5}'
+    assert len(lines) == 1003 and not view._requests and not view._held and not view._unsettled
 
 
 # -- 2. session/transactions.py --------------------------------------------------------------
