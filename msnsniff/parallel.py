@@ -72,17 +72,24 @@ QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this of
 # FLOW_BITS | its flow id), and its rendering without its number and pairing (empty when the
 # display filter hides the line: the parent still counts it; a rendering never is empty).
 # Then, by item index: what pairs (`Fact`, for requests and replies only), the requests that
-# settled (worker numbers) once the item's source event was fed, and `checks`: per item
+# settled (worker numbers) once the item's source event was fed, the HTTP interim responses
+# held for their request that it resolved ((the interim's worker number, its request's, -1
+# when its connection closed first)), and `checks`: per item
 # LINE_CHECKED when the parent's view checks what it can release after it (the last line of
 # a source event that made lines, as one process's view does after each such event),
 # LINE when not, NO_LINE for a settle-only item.
 Fact = tuple[int, int, float | None, float | None]
-"""(REQUEST, its own worker number, None, None), or (REPLY or OUTCOME, its request's worker
-number, its time since the request, the request's round-trip time after it)."""
-Batch = tuple[list[int], list[bytes], dict[int, Fact], dict[int, list[int]], bytearray]
+"""(REQUEST or HELD, its own worker number, None, None), or (REPLY, OUTCOME or INTERIM, its
+request's worker number, its time since the request, the request's round-trip time after
+it)."""
+Interims = dict[int, list[tuple[int, int]]]
+Batch = tuple[list[int], list[bytes], dict[int, Fact], dict[int, list[int]], Interims, bytearray]
 REQUEST: Final = 0
 REPLY: Final = 1
 OUTCOME: Final = 2  # the JOI a ringing CAL led to: shown among the CAL's replies (`PairingView`)
+INTERIM: Final = 3  # an HTTP 100 Continue after its request's frame: a reply, not among its
+#                     request's replies
+HELD: Final = 4  # an HTTP 100 Continue before its request's frame: held for it
 LINE: Final = 0
 LINE_CHECKED: Final = 1
 NO_LINE: Final = 2
@@ -168,18 +175,20 @@ class _Facts:
     attached as `PairingView` attaches them, with the same listeners, so the parent can
     release the lines exactly where one process's view releases them."""
 
-    __slots__ = ("flow", "pairs", "settled")
+    __slots__ = ("flow", "interims", "pairs", "settled")
 
     def __init__(self, analysis: Analysis) -> None:
         self.pairs: dict[int, Fact] = {}  # by frame (worker number), until its line is made
         self.settled: list[int] = []  # requests settled since the last source event's items
+        self.interims: list[tuple[int, int]] = []  # held interim responses resolved since
         self.flow = "0"  # the connection of the last of them (a source event's are one's)
         analysis.add(lambda sink: Transactions(
             sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
             on_outcome=self._outcome,
         ))  # fmt: skip
         analysis.add(lambda sink: HttpTransactions(
-            sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
+            sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
+            on_interim=self._interim,
         ))  # fmt: skip
 
     def _request(self, txn: Transaction) -> None:
@@ -197,30 +206,56 @@ class _Facts:
         self.settled.append(txn.request)
         self.flow = txn.flow
 
+    def _interim(self, txn: Transaction | None, record: FrameRecord, gone: bool) -> None:
+        """As `PairingView._interim`: one before its request's frame is held until the
+        request comes or its connection closes; one after it is a reply of its own."""
+        no = record.no
+        if txn is None:
+            if gone:
+                self.interims.append((no, -1))
+                self.flow = record.flow.id
+            else:
+                self.pairs[no] = (HELD, no, None, None)
+        elif no < txn.request:  # held, and its request has come
+            self.interims.append((no, txn.request))
+            self.flow = txn.flow
+        else:
+            rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
+            self.pairs[no] = (INTERIM, txn.request, rtt, None)
+
 
 class _Items:
     """A worker's items not sent yet, gathered as a `Batch`."""
 
-    __slots__ = ("checks", "keys", "lines", "pairs", "settles")
+    __slots__ = ("checks", "interims", "keys", "lines", "pairs", "settles")
 
     def __init__(self) -> None:
         self.keys: list[int] = []
         self.lines: list[bytes] = []
         self.pairs: dict[int, Fact] = {}
         self.settles: dict[int, list[int]] = {}
+        self.interims: Interims = {}
         self.checks = bytearray()
 
-    def settle_only(self, key: int, settled: list[int]) -> None:
-        """Requests that settled in a source event that made no line."""
-        self.settles[len(self.keys)] = settled
-        self.keys.append(key)
-        self.lines.append(b"")
-        self.checks.append(NO_LINE)
+    def settled(self, facts: _Facts, key: int | None) -> None:
+        """What settled while the last source event was fed: with its last line, or when it
+        made none an item of its own at `key`."""
+        if key is not None:
+            self.keys.append(key)
+            self.lines.append(b"")
+            self.checks.append(NO_LINE)
+        at = len(self.keys) - 1
+        if facts.settled:
+            self.settles[at] = facts.settled
+            facts.settled = []
+        if facts.interims:
+            self.interims[at] = facts.interims
+            facts.interims = []
 
     def take(self) -> Batch:
         """The items gathered so far, as one message; the next batch starts empty."""
-        batch = (self.keys, self.lines, self.pairs, self.settles, self.checks)
-        self.keys, self.lines, self.pairs, self.settles = [], [], {}, {}
+        batch = (self.keys, self.lines, self.pairs, self.settles, self.interims, self.checks)
+        self.keys, self.lines, self.pairs, self.settles, self.interims = [], [], {}, {}, {}
         self.checks = bytearray()
         return batch
 
@@ -273,12 +308,10 @@ def _work(
             checks.append(LINE)
         if records:
             checks[-1] = LINE_CHECKED
-            if facts.settled:
-                items.settles[len(keys) - 1] = facts.settled
-                facts.settled = []
-        elif facts.settled:  # (the closing event of a connection, say)
-            items.settle_only(key << FLOW_BITS | int(facts.flow.partition("/")[0]), facts.settled)
-            facts.settled = []
+            if facts.settled or facts.interims:
+                items.settled(facts, None)
+        elif facts.settled or facts.interims:  # (the closing event of a connection, say)
+            items.settled(facts, key << FLOW_BITS | int(facts.flow.partition("/")[0]))
 
     last_sent = 0
     notes = session.notes
@@ -288,7 +321,7 @@ def _work(
         with batch_collector():  # the parent's: inherited when forked, not when spawned
             for event in reader(path, partition=(share, jobs), position=position):
                 records = analysis.push(event)
-                if records or (facts is not None and facts.settled):
+                if records or (facts is not None and (facts.settled or facts.interims)):
                     collect(records)
                 if len(notes) != len(note_keys):  # (rare: a note came with this event)
                     note_keys.extend([position.record << 1 | position.phase]
@@ -346,8 +379,8 @@ class _Merge:
     through a generator and bisection: the two workers' keys interleave, so a run was under
     three lines on average."""
 
-    __slots__ = ("_at", "_fetch", "_keys", "_live", "_refill", "checks", "index", "lines",
-                 "pairs", "settles")  # fmt: skip
+    __slots__ = ("_at", "_fetch", "_keys", "_live", "_refill", "checks", "index", "interims",
+                 "lines", "pairs", "settles")  # fmt: skip
 
     def __init__(self, fetch: Callable[[int], Batch | None], jobs: int) -> None:
         self._fetch = fetch
@@ -357,6 +390,7 @@ class _Merge:
         self.lines: list[list[bytes]] = [[] for _ in range(jobs)]
         self.pairs: list[dict[int, Fact]] = [{} for _ in range(jobs)]
         self.settles: list[dict[int, list[int]]] = [{} for _ in range(jobs)]
+        self.interims: list[Interims] = [{} for _ in range(jobs)]
         self.checks = [bytearray() for _ in range(jobs)]
         self.index = 0
         for worker in range(jobs):
@@ -369,7 +403,7 @@ class _Merge:
             self._live[worker] = False
         else:
             (self._keys[worker], self.lines[worker], self.pairs[worker], self.settles[worker],
-             self.checks[worker]) = batch
+             self.interims[worker], self.checks[worker]) = batch
             self._at[worker] = 0
 
     def next(self) -> int:
@@ -445,8 +479,8 @@ class _View:
     pairing is known when it arrives. Memory follows the held lines, at most `MAX_HELD` and
     one source event's."""
 
-    __slots__ = ("_held", "_jsonl", "_numbered", "_numbers", "_outcomes", "_parts",
-                 "_requests", "_sink", "_unsettled")  # fmt: skip
+    __slots__ = ("_held", "_interims", "_jsonl", "_numbered", "_numbers", "_outcomes",
+                 "_parts", "_requests", "_sink", "_unsettled")  # fmt: skip
 
     def __init__(self, jobs: int, jsonl: bool, numbered: bytes,
                  sink: Callable[[bytes], object]) -> None:  # fmt: skip
@@ -461,6 +495,7 @@ class _View:
         #                                         request -> its replies so far, [its rtt]
         self._unsettled: set[int] = set()
         self._outcomes: dict[int, list[int]] = {}  # held request -> the frames it led to
+        self._interims: dict[int, int] = {}  # held interim response -> its request, once come
 
     def add(self, no: int, line: bytes, fact: Fact | None, worker: int) -> None:
         """Line `no` of `worker` (empty: hidden by the display filter) and what pairs it."""
@@ -471,14 +506,15 @@ class _View:
                 self._write(no, line, _UNPAIRED if self._jsonl else b"\n")
             return
         kind, local, rtt, _request_rtt = fact
-        if kind == REQUEST:
+        if kind in (REQUEST, HELD):
             self._numbers[worker].add(local, no)
-            self._requests[no] = ([], [None])
+            if kind == REQUEST:
+                self._requests[no] = ([], [None])
             self._unsettled.add(no)
             self._held.append((no, line, fact))
             return
         request = self._numbers[worker].get(local)
-        if request is not None:
+        if request is not None and kind != INTERIM:
             waiting = self._requests.get(request)
             if waiting is not None:
                 if kind == REPLY:
@@ -501,6 +537,18 @@ class _View:
             if no is not None:
                 self._unsettled.discard(no)
 
+    def resolve(self, worker: int, interims: list[tuple[int, int]]) -> None:
+        """`worker`'s held interim responses whose request came (or whose connection closed
+        first: -1), in its own numbers."""
+        numbers = self._numbers[worker]
+        for local, request in interims:
+            no = numbers.get(local)
+            if no is not None and no in self._unsettled:  # still held (not forced out)
+                self._unsettled.discard(no)
+                found = None if request < 0 else numbers.get(request)
+                if found is not None:
+                    self._interims[no] = found
+
     def release(self, last: int, final: bool) -> None:
         """What goes out once line `last` and its source event's settlements are in (all of
         it when `final`)."""
@@ -522,6 +570,11 @@ class _View:
                          if replies or not early else None)  # fmt: skip
                 pairing = _pairing_of(jsonl, None, shown, rtt[0],
                                       _rtt_tail(rtt[0]) if jsonl else b"")  # fmt: skip
+            elif fact[0] == HELD:  # its request, if it came before it went out
+                unsettled.discard(no)
+                found = self._interims.pop(no, None) if self._interims else None
+                pairing = (_pairing_of(jsonl, found, None, None, _NULL_RTT if jsonl else b"")
+                           if found is not None else _UNPAIRED if jsonl else b"\n")  # fmt: skip
             else:
                 request = fact[1]
                 pairing = _pairing_of(jsonl, None if request < 0 else request, None, fact[2],
@@ -634,6 +687,11 @@ def read_parallel(
                 settled = settles.get(j)
                 if settled is not None:
                     view.settle(worker, settled)
+            interims = merge.interims[worker]
+            if interims:
+                resolved = interims.get(j)
+                if resolved is not None:
+                    view.resolve(worker, resolved)
             if check == LINE_CHECKED:
                 view.release(no, False)
     except EOFError as exc:

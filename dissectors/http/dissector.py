@@ -319,11 +319,17 @@ class HttpDissector:
             )
 
     def _on_informational(self, side: _Side, event: h11.InformationalResponse) -> None:
+        """An interim response (100 Continue): it names the request it answers, which stays
+        pending for its final response (the request's answer)."""
         end = side.consumed
+        pending = self._pending[0] if self._pending else None
         self._out.append(HttpResponse(
             S2C, side.start, bytes(side.raw[: end - side.start]), end - side.start,
             _text(event.http_version), tuple((_text(k), _text(v)) for k, v in event.headers),
             b"", 0, status=event.status_code, reason=_text(event.reason),
+            request_offset=pending.offset if pending is not None else None,
+            request_method=pending.method if pending is not None else None,
+            request_target=pending.target if pending is not None else None,
         ))  # fmt: skip
         self._next_message(side, end)
 

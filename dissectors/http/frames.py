@@ -87,7 +87,8 @@ class HttpRequest(HttpMessage):
 @dataclass(frozen=True, slots=True)
 class HttpResponse(HttpMessage):
     """One response; `request_offset` is the C2S offset of the request it answers (None for
-    an informational response or one whose request the capture missed)."""
+    one whose request the capture missed). An informational (1xx) response names its
+    request too, as an interim reply: the final response is still the request's answer."""
 
     status: int = 0
     reason: str = ""

@@ -49,6 +49,13 @@ BLOCK: Final = 64 * 1024  # a frame starts less than BLOCK into its block: `_at`
 LEVEL: Final = 6  # zlib level: 6% smaller than 1 here, and zlib lets go of the GIL
 
 
+def _interim(frame: Frame) -> bool:
+    """An HTTP informational (1xx) response: a reply to its request, not its answer."""
+    status = getattr(frame, "status", None)
+    return getattr(frame, "proto", None) == "http" and isinstance(status, int) \
+        and 100 <= status < 200
+
+
 class FrameIndex:
     """Every frame, compactly; frames are numbered from 1 as in the other views."""
 
@@ -141,13 +148,16 @@ class FrameIndex:
         self._reply.append(0)
         self._rtt.append(_NAN)
         if pairing is not None:
-            self._pair(no, pairing)
+            self._pair(no, pairing, interim=kind == _OTHER and _interim(frame))
         self.count = no
         return no
 
-    def _pair(self, no: int, pairing: Pairing) -> None:
+    def _pair(self, no: int, pairing: Pairing, *, interim: bool = False) -> None:
         if pairing.request is not None:
             self._request[no - 1] = pairing.request
+        # an interim HTTP reply (100 Continue) names its request (often a later frame) but is
+        # none of its replies: the final response is its answer
+        if pairing.request is not None and not interim:
             known = self.replies_of(pairing.request)
             if not known or no not in known:  # live: the request came out before its replies
                 self._set_replies(pairing.request, (*(known or ()), no))

@@ -62,7 +62,8 @@ class PairingView:
         )
         self.http = analysis.add(  # HTTP requests and responses pair the same way
             lambda sink: HttpTransactions(
-                sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle
+                sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
+                on_interim=self._interim,
             )
         )
         self._max_held = max_held
@@ -84,6 +85,24 @@ class PairingView:
     def _reply(self, txn: Transaction, record: FrameRecord) -> None:
         rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
         self._pending[record.no] = new_pairing(txn.request, None, rtt)
+
+    def _interim(self, txn: Transaction | None, record: FrameRecord, gone: bool) -> None:
+        """An HTTP interim response (100 Continue): a reply to its request, not among the
+        request's replies (its final response answers it). One that came before its request's
+        frame is held until the request comes (`txn`) or its connection closes (`gone`); its
+        round trip is then unknown (the request's time is when its body ended)."""
+        no = record.no
+        if txn is None:
+            if gone:
+                self._unsettled.discard(no)
+            elif self._max_held:  # (live, every frame goes out at once: nothing is held)
+                self._unsettled.add(no)
+            return
+        if no in self._unsettled:  # held for its request
+            self._unsettled.discard(no)
+            self._pending[no] = new_pairing(txn.request, None, None)
+        elif no > txn.request:  # after its request's frame: not released yet
+            self._reply(txn, record)
 
     def _outcome(self, txn: Transaction, record: FrameRecord) -> None:
         """The JOI a ringing CAL led to: paired both ways, like a reply (the CAL is still

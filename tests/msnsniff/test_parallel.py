@@ -126,7 +126,7 @@ def test_the_merge_gives_what_heapq_merge_gives(keysets: list[set[int]], sizes: 
             size = sizes[len(cut) % len(sizes)]
             part = stream[at : at + size]
             cut.append((part, [b"line %d %d" % (key, at + i + 1) for i, key in enumerate(part)],
-                        {}, {}, bytearray(len(part))))  # fmt: skip
+                        {}, {}, {}, bytearray(len(part))))  # fmt: skip
             at += size
         batches.append(cut)
     queues = [iter(cut) for cut in batches]
@@ -315,3 +315,36 @@ def test_notes_of_several_workers_come_in_the_order_one_process_says_them(
         " flow 22", " flow 15", " flow 8", " flow 1"]
     for jobs in ("2", "3"):
         assert _read("-j", jobs, str(src)) == one
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "text"])
+def test_a_100_continue_before_its_request_pairs_the_same_in_parallel(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A 100 Continue comes before its request's frame: `read -j 2` printed it unpaired
+    (its request had no number yet when it was written), `-j 1` with `[reply to #N]`. Two
+    connections, so that the workers' lines interleave."""
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    path = tmp_path / "continue.pcap"
+    with path.open("wb") as fh:
+        writer = PcapWriter(fh)
+        one = TcpConversation(writer, ("127.0.0.1", 3000), ("127.0.0.1", 80))
+        two = TcpConversation(writer, ("127.0.0.1", 3001), ("127.0.0.1", 80))
+        for n, conv in enumerate((one, two)):
+            conv.open(1.0 + n / 100)
+        for n, conv in enumerate((one, two, one, two, one, two, one, two)):
+            step = 1.1 + n / 10
+            if n < 2:
+                conv.send(step, True, head)
+            elif n < 4:
+                conv.send(step, False, b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif n < 6:
+                conv.send(step, True, b"abc")
+            else:
+                conv.send(step, False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        one.close(2.0)
+        two.close(2.1)
+    single = _read("-j", "1", "-T", fmt, str(path))
+    assert single[1].count("reply to #" if fmt == "text" else '"request":') >= 4
+    assert "100 Continue  [reply to #" in single[1] or fmt == "jsonl"
+    assert _read("-j", "2", "-T", fmt, str(path)) == single

@@ -254,3 +254,17 @@ def test_an_http11_request_without_host_is_dissected_and_flagged() -> None:
     assert requests[2].problems == ()
     responses = [f for f in whole if isinstance(f, HttpResponse)]
     assert [r.request_offset for r in responses] == [r.offset for r in requests]
+
+
+def test_a_100_continue_names_its_request_and_the_final_response_still_answers_it() -> None:
+    """Expect: 100-continue: the interim response comes between the request's head and its
+    body; it names the request (as Wireshark pairs it), and the 200 after the body is the
+    request's answer."""
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    frames = http_frames([(C2S, head), (S2C, b"HTTP/1.1 100 Continue\r\n\r\n"), (C2S, b"abc"),
+                          (S2C, ok(b"done"))])  # fmt: skip
+    interim, req, final = frames
+    assert isinstance(interim, HttpResponse) and isinstance(req, HttpRequest)
+    assert isinstance(final, HttpResponse)
+    assert (interim.status, interim.request_offset, interim.request_method) == (100, 0, "POST")
+    assert (req.body, final.status, final.request_offset, final.body) == (b"abc", 200, 0, b"done")

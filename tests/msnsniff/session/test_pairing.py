@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from dissectors.api import Direction
+from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
 from msnsniff.capture.transcript import read_transcript
-from msnsniff.output import record_to_jsonl, record_to_text
+from msnsniff.output import pairing_text, record_to_jsonl, record_to_text
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
@@ -127,3 +129,40 @@ def test_a_request_held_behind_many_frames_lets_each_out_once_in_order() -> None
         assert chg is not None and chg.replies == replies
         assert reply is not None and reply.request == 1
         assert all(p.pairing is None for p in out[1:301] + out[302:])
+
+
+def _continue_events(final: bool) -> list[SourceEvent]:
+    flow = Flow("1", "127.0.0.1:3000", "127.0.0.1:80")
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    c2s, s2c = Direction.C2S, Direction.S2C
+    events: list[SourceEvent] = [StreamChunk(flow, c2s, 0, head, 1.0),
+              StreamChunk(flow, s2c, 0, b"HTTP/1.1 100 Continue\r\n\r\n", 1.1)]
+    if final:
+        events += [StreamChunk(flow, c2s, len(head), b"abc", 1.2),
+                   StreamChunk(flow, s2c, 25, ok, 1.5)]
+    return [*events, FlowEnd(flow, c2s), FlowEnd(flow, s2c)]
+
+
+def test_an_http_100_continue_is_an_interim_reply_to_its_request() -> None:
+    """The 100 comes before the request's frame (a request is a frame once its body is
+    read): it is held and paired with the request; the request's answer (its reply, its round
+    trip, `http.response_in`) is still the final response."""
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, _continue_events(final=True)))
+    shape = [(p.record.frame.__class__.__name__, p.pairing and (p.pairing.request,
+              p.pairing.replies)) for p in out]  # fmt: skip
+    assert shape == [("HttpResponse", (2, None)), ("HttpRequest", (None, (3,))),
+                     ("HttpResponse", (2, None))]
+    assert out[1].pairing is not None and out[1].pairing.rtt is not None
+    assert abs(out[1].pairing.rtt - 0.3) < 1e-9
+    assert pairing_text(out[0].pairing) == "  [reply to #2]"
+
+
+def test_an_http_100_continue_before_a_request_the_capture_cut_short() -> None:
+    """The body never came: the request is a frame when its connection ends (cut short,
+    unanswered) and the 100 held for it is its interim reply."""
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, _continue_events(final=False)))
+    assert [(p.record.no, p.pairing and (p.pairing.request, p.pairing.replies)) for p in out] \
+        == [(1, (2, None)), (2, (None, ()))]

@@ -4,10 +4,12 @@ flows alongside, and the API findings marked."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from textual.widgets import Tree
 
 from msnsniff.session.describe import describe
+from msnsniff.session.paired import Pairing
 from msnsniff.tui.widgets.detail import DetailView
 from tests.msnsniff.tui.test_app import SIZE, app_for, loaded, tree_labels
 
@@ -75,5 +77,40 @@ def test_http_headers_read_name_colon_value() -> None:
             assert "content-type: text/xml; charset=utf-8" in labels
             assert "connection: close" in labels
             assert not any(label.startswith("0: ") for label in labels)
+
+    asyncio.run(main())
+
+
+def test_a_100_continue_before_its_request_pairs_in_the_tui(tmp_path: Path) -> None:
+    """Expect: 100-continue puts the 100 before its request's frame: indexing it (its
+    request a frame not indexed yet) raised IndexError and the TUI died. Now `p` goes from
+    the 100 to its request and from the request to its final response, its only reply."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+    from msnsniff.session.workspace import Workspace
+    from msnsniff.tui.app import MsnsniffApp
+
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    path = tmp_path / "continue.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("127.0.0.1", 3000), ("127.0.0.1", 80))
+        conv.open(1.0)
+        conv.send(1.1, True, head)
+        conv.send(1.2, False, b"HTTP/1.1 100 Continue\r\n\r\n")
+        conv.send(1.3, True, b"abc")
+        conv.send(1.4, False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        conv.close(1.5)
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(), source=path)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            index = app.workspace.index
+            assert index.count == 3
+            assert (index.pairing(1), index.replies_of(2)) == (Pairing(2, None, None), (3,))
+            stream.select_frame(1)
+            await pilot.press("p")
+            assert stream.selected == 2
+            await pilot.press("p")
+            assert stream.selected == 3
 
     asyncio.run(main())
