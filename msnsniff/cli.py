@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sniff = sub.add_parser("sniff", help="capture live traffic and decode it as it arrives")
     sniff.add_argument("-i", dest="iface", required=True, metavar="IFACE",
-                       help="the interface to capture on (lo for 127.0.0.1)")
+                       help="the interface to capture on (lo for 127.0.0.1, any for all: "
+                       "Linux cooked v2)")
     sniff.add_argument("-f", dest="bpf", default=None, metavar="BPF",
                        help="capture filter (default: tcp port 1863)")  # fmt: skip
     sniff.add_argument("-w", dest="write", default=None, metavar="OUT.pcap",

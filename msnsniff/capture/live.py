@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Final
 
 from dissectors.api import Direction
 from msnsniff.capture import Flow, Gap, SourceEvent, SourceNote, StreamChunk
-from msnsniff.capture.packets import ETH, RAW, Defragmenter, tcp_segment
+from msnsniff.capture.packets import ETH, RAW, SLL2, Defragmenter, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
 from msnsniff.capture.write import PcapngWriter, PcapWriter
 from msnsniff.errors import MsnsniffError
@@ -45,6 +45,21 @@ TPACKET_STATS: Final = struct.Struct("=II")
 # not this process's)
 CAPTURE_BUFFER: Final = 2 << 20
 SO_RCVBUFFORCE: Final = 33  # (Linux: root or CAP_NET_ADMIN may go past net.core.rmem_max)
+# `-i any`, Linux's pseudo-interface for every interface, read as libpcap reads it: a cooked
+# (SOCK_DGRAM) packet socket bound to no interface gives each packet from its network layer
+# on, the socket address says the rest, and the frame is written Linux cooked v2 (SLL2)
+ANY: Final = "any"
+ETH_P_ALL: Final = 0x0003
+PACKET_AUXDATA: Final = 8  # ancillary data: a VLAN tag the kernel took off
+SO_TIMESTAMPNS: Final = 35  # ancillary data: the kernel's time stamp, in nanoseconds
+PACKET_OUTGOING: Final = 4
+ARPHRD_LOOPBACK: Final = 772
+DLT_RAW: Final = 12  # libpcap's raw IP, what a cooked socket's filter sees (no link header)
+COOKED_SNAPLEN: Final = 262144  # libpcap's default snapshot length
+AUXDATA: Final = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
+TP_STATUS_VLAN_VALID: Final = 0x10
+TP_STATUS_VLAN_TPID_VALID: Final = 0x40
+SLL2_HEADER: Final = struct.Struct("!HHIHBB8s")
 
 
 class Backlog:
@@ -205,6 +220,89 @@ def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
     return handle, drops
 
 
+def cooked_frame(data: bytes, address: tuple[Any, ...], ifindex: int,
+                 auxdata: bytes | None = None) -> bytes:  # fmt: skip
+    """A packet from a cooked packet socket (`data` from its network layer on, `address`
+    the sockaddr_ll Python gives: name, protocol, packet type, ARPHRD type, address) as the
+    Linux cooked v2 frame libpcap writes for `-i any`; a VLAN tag the kernel took off
+    (`auxdata`) is put back after the cooked header, as libpcap does."""
+    protocol, pkttype, hatype, addr = address[1], address[2], address[3], address[4]
+    if auxdata is not None and len(auxdata) >= AUXDATA.size:
+        status, _len, _snap, _mac, _net, tci, tpid = AUXDATA.unpack_from(auxdata)
+        if tci or status & TP_STATUS_VLAN_VALID:
+            data = struct.pack("!HH", tci, protocol) + data
+            protocol = tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+    return SLL2_HEADER.pack(protocol, 0, ifindex, hatype, pkttype, len(addr), addr[:8]) + data
+
+
+def _cooked_socket(bpf: str | None) -> Any:
+    """A scapy socket on every interface (`-i any`) giving Linux cooked v2 frames, with the
+    BPF filter `bpf` compiled for raw IP (a cooked socket's filter starts at the network
+    layer; libpcap rewrites a cooked-header filter to the same effect). Loopback's sent
+    copy of each packet is dropped, as on `-i lo`. scapy has no such socket: its `-i any`
+    is "interface not found"."""
+    from scapy.arch.common import compile_filter, free_filter
+    from scapy.data import MTU, SO_ATTACH_FILTER
+    from scapy.layers.l2 import CookedLinuxV2
+    from scapy.libs.structures import sock_fprog
+    from scapy.supersocket import SuperSocket
+
+    class CookedListenSocket(SuperSocket):
+        """Receives only. Python cannot bind a packet socket to no interface (it looks the
+        name up), so it is opened on every interface at once; what came before the filter
+        was attached is drained unread."""
+
+        desc = "every interface, Linux cooked v2"
+
+        def __init__(self) -> None:
+            self.ins = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+            self.outs = None
+            self.iface = ANY
+            self._indexes: dict[str, int] = {}
+            try:
+                if bpf:
+                    prog = compile_filter(bpf, linktype=DLT_RAW)
+                    try:
+                        self.ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                                            sock_fprog(prog.bf_len, prog.bf_insns))  # fmt: skip
+                    finally:
+                        free_filter(prog)
+                    self.ins.setblocking(False)
+                    with contextlib.suppress(BlockingIOError):
+                        while True:
+                            self.ins.recv(1)
+                    self.ins.setblocking(True)
+                self.ins.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+                self.ins.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except BaseException:
+                self.ins.close()
+                raise
+
+        def recv_raw(self, x: int = MTU) -> tuple[Any, bytes | None, float | None]:
+            data, ancdata, _flags, address = self.ins.recvmsg(COOKED_SNAPLEN, 256)
+            if address[2] == PACKET_OUTGOING and address[3] == ARPHRD_LOOPBACK:
+                return None, None, None
+            ts: float | None = None
+            aux: bytes | None = None
+            for level, kind, value in ancdata:
+                if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                    aux = value
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) == 16:
+                    sec, nsec = struct.unpack("=qq", value)
+                    ts = sec + nsec * 1e-9
+            name = address[0]
+            index = self._indexes.get(name)
+            if index is None:
+                try:
+                    index = socket.if_nametoindex(name)
+                except OSError:  # (gone already)
+                    index = 0
+                self._indexes[name] = index
+            return CookedLinuxV2, cooked_frame(data, address, index, aux), ts
+
+    return CookedListenSocket()
+
+
 def _linktype(layer: Any, ether: Any, data: bytes) -> int:
     """Ethernet or raw IP: Ethernet when the socket names its link layer scapy's `ether`
     class. scapy does not always know the interface's type (Linux loopback shows up as an
@@ -319,7 +417,8 @@ class LiveCapture:
 
     def _packet(self, layer: Any, data: bytes, ts: float | None) -> None:
         """One packet from the capture socket (the sniffing thread): written, reassembled."""
-        link = _linktype(layer, self._ether, data)
+        # (`-i any` gives only cooked frames: `_cooked_socket`)
+        link = SLL2 if self.iface == ANY else _linktype(layer, self._ether, data)
         if not ts:  # (the socket gave no time stamp: scapy too then takes the time now)
             ts = time.time()
         with self._lock:
@@ -385,7 +484,9 @@ class LiveCapture:
         def opener(*args: Any, **kwargs: Any) -> Any:
             """Open the capture socket as scapy would, keeping a handle on its statistics."""
             sock: Any
-            if loopback:
+            if self.iface == ANY:
+                sock = _cooked_socket(kwargs.get("filter"))
+            elif loopback:
                 from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
 
                 sock = L2Socket(*args, **kwargs)

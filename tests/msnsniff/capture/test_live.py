@@ -506,3 +506,48 @@ def test_the_capture_takes_the_socket_s_bytes_without_building_scapy_packets(
                                 b"VER 1 MSNP8\r\n216 2\r\n")  # fmt: skip
     assert all(e.ts is not None and before <= e.ts <= time.time() for e in chunks)
     assert live.packets >= 10 and built == at_start, (live.packets, built - at_start)
+
+
+def test_sniff_i_any_sees_loopback_traffic_and_writes_linux_cooked_v2(tmp_path: Path) -> None:
+    """`-i any` was "Interface 'any' not found" (scapy has no such interface); it captures
+    on every interface as tcpdump does, loopback's packets once, and `-w` writes them as
+    Linux cooked v2 that `read` decodes."""
+    port = _free_port()
+    out = tmp_path / "any.pcap"
+    proc = _start_sniff("any", "-f", f"tcp port {port}", "-w", str(out))
+    try:
+        _exchange(port)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert [line.split(" MSNP ", 1)[1].split("  [")[0] for line in stdout.splitlines()
+            if " MSNP " in line] == ["VER 1 MSNP8 CVR0", "VER 1 MSNP8", "REM 2 FL x@y.z",
+                                     "216 2"]  # fmt: skip
+    assert int.from_bytes(out.read_bytes()[20:24], "little") == 276  # LINKTYPE_LINUX_SLL2
+    records = list(packet_records(out))
+    assert records and {link for _, _, link, _ in records} == {276}
+    lo = socket.if_nametoindex("lo")
+    assert {int.from_bytes(data[4:8], "big") for _, _, _, data in records} == {lo}
+    packets = [data for _, _, _, data in records]
+    assert not [a for a, b in itertools.pairwise(packets) if a == b]  # once, not sent+received
+    data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
+    assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data
+
+
+def test_a_cooked_frame_puts_back_the_vlan_tag_the_kernel_took_off() -> None:
+    """A tagged packet on `-i any` keeps its tag after the cooked header, as libpcap writes
+    it, and is still read as TCP/IP."""
+    from msnsniff.capture.live import AUXDATA, TP_STATUS_VLAN_VALID, cooked_frame
+    from msnsniff.capture.packets import SLL2, ip_offset
+
+    ip = bytes.fromhex("45000028000040004006") + bytes(10)
+    address = ("eth0.7", 0x0800, 0, 1, b"\x02\x00\x00\x00\x00\x01")
+    aux = AUXDATA.pack(TP_STATUS_VLAN_VALID, len(ip), len(ip), 0, 0, 7, 0)
+    frame = cooked_frame(ip, address, 3, aux)
+    assert frame[:20] == bytes.fromhex("81000000" "00000003" "0001" "00" "06"
+                                       "020000000001" "0000")  # fmt: skip
+    assert frame[20:24] == bytes.fromhex("00070800") and frame[24:] == ip
+    assert ip_offset(SLL2, frame) == (24, 4)
+    assert cooked_frame(ip, address, 3)[:2] == b"\x08\x00"  # untagged: the protocol itself
