@@ -44,6 +44,21 @@ Partition = tuple[int, int]  # (this share's index, number of shares)
 
 
 @dataclass(slots=True)
+class _Cuts:
+    """The packets a pcapng's reading found cut by their interface's snapshot length: how
+    many, and the first as (record, captured length, original length, snapshot length)."""
+
+    count: int = 0
+    first: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def add(self, recno: int, caplen: int, origlen: int, snaplen: int) -> None:
+        """One more (rare: called only for a cut packet)."""
+        if not self.count:
+            self.first = (recno, caplen, origlen, snaplen)
+        self.count += 1
+
+
+@dataclass(slots=True)
 class Position:
     """The record a packet source is processing (past the last record at the end), and
     whether the events come from its own segment (`phase` 1) or, before that, from the
@@ -118,6 +133,8 @@ def _segments(
     errors: list[SourceNote],
     partition: Partition | None,
     position: Position,
+    path: Path,
+    cuts: _Cuts,
 ) -> Iterator[SourceEvent]:
     events: list[SourceEvent] = []
     reasm = Reassembler(events.append, flow_id=lambda: str(position.record))
@@ -140,6 +157,9 @@ def _segments(
     position.record += 1
     reasm.finish()
     yield from events
+    if cuts.count:
+        recno, caplen, origlen, snaplen = cuts.first
+        errors.insert(0, _cut_note(path, cuts.count, snaplen, (recno, caplen, origlen)))
     yield from errors
 
 
@@ -179,19 +199,26 @@ def _pcap_events(
             yield from errors
             return
         rec = struct.Struct(endian + "IIII").unpack_from
+        snaplen = struct.unpack_from(endian + "I", r.buf, 16)[0]
         r.pos = 24
         recno = 0
+        cut = 0  # records whose captured length is below their original length
+        first_cut = (0, 0, 0)
         ethernet = link == 1
         while True:
             buf, pos, n = r.buf, r.pos, len(r.buf)
             while pos + 16 <= n:
-                sec, frac, caplen, _origlen = rec(buf, pos)
+                sec, frac, caplen, origlen = rec(buf, pos)
                 start = pos + 16
                 end = start + caplen
                 if caplen > MAX_RECORD or end > n:
                     break
                 pos = end
                 recno += 1
+                if caplen < origlen:  # cut by the snapshot length: rare, said at the end
+                    if not cut:
+                        first_cut = (recno, caplen, origlen)
+                    cut += 1
                 if (
                     ethernet
                     and caplen >= 54
@@ -261,6 +288,8 @@ def _pcap_events(
     position.record = recno + 1
     reasm.finish()
     yield from events
+    if cut:
+        errors.insert(0, _cut_note(path, cut, snaplen, first_cut))
     yield from errors
 
 
@@ -273,6 +302,21 @@ def _corrupt_record(caplen: int) -> str:
 def _truncated_record(caplen: int, r: _Reader) -> str:
     """A pcap record cut by the file's end (its header at `r.pos`), worded as above."""
     return f"truncated record: {caplen} bytes announced, {len(r.buf) - r.pos - 16} present"
+
+
+def _cut_note(path: Path, count: int, snaplen: int, first: tuple[int, int, int]) -> SourceNote:
+    """The note for `count` packets the capture cut to its snapshot length `snaplen` (the
+    first: record number, captured and original length): their missing bytes show as gaps,
+    which without it read as losses on the wire."""
+    recno, caplen, origlen = first
+    return SourceNote(
+        f"{count} packet{'s' if count != 1 else ''} cut short by the capture's snapshot length "
+        f"of {snaplen} bytes (the first: packet {recno}, {caplen} of its {origlen} bytes "
+        "captured): the bytes past it were never captured, so the gaps they leave are the "
+        "capture's, not losses on the wire (capture with a larger snapshot length: tcpdump "
+        "-s 0)",
+        shown(path),
+    )
 
 
 def _fatal(errors: list[SourceNote], path: Path, message: str, record: int, offset: int) -> None:
@@ -289,7 +333,9 @@ def read_pcapng(
     """Source events of a pcapng file (several sections and interfaces)."""
     path = Path(path)
     errors: list[SourceNote] = []
-    return _segments(_pcapng_records(path, errors), errors, partition, position or Position())
+    cuts = _Cuts()
+    return _segments(_pcapng_records(path, errors, cuts=cuts), errors, partition,
+                     position or Position(), path, cuts)  # fmt: skip
 
 
 def _tsresol(options: bytes, endian: str) -> int:
@@ -326,16 +372,19 @@ def _comment(comments: dict[int, str], recno: int, options: bytes, endian: str) 
 
 
 def _pcapng_records(
-    path: Path, errors: list[SourceNote], comments: dict[int, str] | None = None
+    path: Path, errors: list[SourceNote], comments: dict[int, str] | None = None,
+    cuts: _Cuts | None = None,
 ) -> Iterator[tuple[int, float | None, int, bytes]]:
     """(record number, time or None for a simple packet block, link type, bytes).
 
     `comments`, when given, gets each packet's comment by record number before the packet
-    is yielded (reading for dissection passes none: no option is parsed then)."""
+    is yielded (reading for dissection passes none: no option is parsed then). `cuts`
+    counts the packets cut by their interface's snapshot length."""
+    cut = _Cuts() if cuts is None else cuts
     with path.open("rb") as fh:
         r = _Reader(fh)
         endian = "<"
-        interfaces: list[tuple[int, int]] = []  # (link type, time units per second)
+        interfaces: list[tuple[int, int, int]] = []  # (link type, units per second, snaplen)
         recno = 0
         while True:
             if not r.ensure(12):
@@ -387,15 +436,18 @@ def _pcapng_records(
                             f"interface {len(interfaces)} has link type {link}, which msnsniff "
                             "cannot read: its packets are not decoded", offset=start)),
                             shown(path)))  # fmt: skip
-                    interfaces.append((link, _tsresol(body[8:], endian)))
+                    snaplen = struct.unpack_from(endian + "I", body, 4)[0]
+                    interfaces.append((link, _tsresol(body[8:], endian), snaplen))
                 elif block_type == 6:  # enhanced packet
                     recno += 1
-                    if_id, high, low, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
+                    if_id, high, low, caplen, orig = struct.unpack_from(endian + "IIIII", body, 0)
                     if if_id >= len(interfaces) or caplen > len(body) - 20:
                         _fatal(errors, path, "packet block names no interface or overruns",
                                recno, start)  # fmt: skip
                         return
-                    link, per = interfaces[if_id]
+                    link, per, snaplen = interfaces[if_id]
+                    if caplen < orig:  # cut by the snapshot length: rare, said at the end
+                        cut.add(recno, caplen, orig, snaplen)
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
                     yield recno, ((high << 32) | low) / per, link, body[20 : 20 + caplen]
@@ -406,17 +458,21 @@ def _pcapng_records(
                                start)  # fmt: skip
                         return
                     orig = struct.unpack_from(endian + "I", body, 0)[0]
+                    if orig > len(body) - 4:  # cut by the snapshot length (as above)
+                        cut.add(recno, len(body) - 4, orig, interfaces[0][2])
                     # no timestamp in a simple packet block
                     yield recno, None, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
                 elif block_type == 2:  # obsolete packet block
                     recno += 1
-                    if_id, _drops, high, low, caplen, _orig = struct.unpack_from(
+                    if_id, _drops, high, low, caplen, orig = struct.unpack_from(
                         endian + "HHIIII", body, 0
                     )
                     if if_id >= len(interfaces):
                         _fatal(errors, path, "packet block names no interface", recno, start)
                         return
-                    link, per = interfaces[if_id]
+                    link, per, snaplen = interfaces[if_id]
+                    if caplen < orig:  # cut by the snapshot length (as above)
+                        cut.add(recno, caplen, orig, snaplen)
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
                     yield recno, ((high << 32) | low) / per, link, body[20 : 20 + caplen]

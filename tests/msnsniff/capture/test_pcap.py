@@ -538,3 +538,63 @@ def test_pcapng_big_block_of_a_type_not_read_is_passed_over(tmp_path: Path) -> N
     assert isinstance(note, SourceNote) and note.fatal
     assert note.message == (f"truncated block of {12 + secrets} bytes (record 4, byte offset "
                             f"{len(head)})")  # fmt: skip
+
+
+def _cut_pcap(frames: list[bytes], snaplen: int) -> bytes:
+    """A pcap whose records are cut to `snaplen` bytes, their original length kept."""
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
+    for i, f in enumerate(frames):
+        out += struct.pack("<IIII", 1000 + i, 0, min(len(f), snaplen), len(f)) + f[:snaplen]
+    return out
+
+
+def _cut_pcapng(frames: list[bytes], snaplen: int) -> bytes:
+    """The same as a pcapng: one Ethernet interface of that snapshot length."""
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", 1, 0, snaplen))
+    for i, f in enumerate(frames):
+        cut = f[:snaplen]
+        out += block(6, struct.pack("<IIIII", 0, 0, 1000 + i, len(cut), len(f)) + cut)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_packets_cut_by_the_snapshot_length_are_said_with_the_snaplen(
+    tmp_path: Path, kind: str
+) -> None:
+    """Records cut by the capture's snapshot length (captured length below the original)
+    left plain gaps, as if the wire had lost the bytes; a note now names the snapshot
+    length, how many packets were cut and the first of them."""
+    frames = ipv4_packets()  # data packets 3 to 5 are 54 bytes of headers and a line
+    path = tmp_path / f"x.{kind}"
+    path.write_bytes((_cut_pcap if kind == "pcap" else _cut_pcapng)(frames, 64))
+    events = list(open_source(path))
+    notes = [e for e in events if isinstance(e, SourceNote)]
+    assert [n.message for n in notes] == [
+        "3 packets cut short by the capture's snapshot length of 64 bytes (the first: packet "
+        f"3, 64 of its {len(frames[2])} bytes captured): the bytes past it were never captured, "
+        "so the gaps they leave are the capture's, not losses on the wire (capture with a "
+        "larger snapshot length: tcpdump -s 0)"
+    ]
+    assert not notes[0].fatal and notes[0].location == str(path)
+    assert streams(events)[Direction.C2S].startswith(LINES[0][:10])
+    # and none for a capture whose packets are whole
+    path.write_bytes((_cut_pcap if kind == "pcap" else _cut_pcapng)(frames, 65535))
+    assert not [e for e in open_source(path) if isinstance(e, SourceNote)]
+
+
+def test_the_snapshot_length_note_is_said_once_with_several_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.pcap"
+    path.write_bytes(_cut_pcap(ipv4_packets(), 64))
+    outputs = []
+    for jobs in ("1", "2"):
+        assert main(["read", "-j", jobs, str(path)]) == 0
+        outputs.append(capsys.readouterr())
+    assert outputs[0] == outputs[1]
+    assert outputs[0].err.count("cut short by the capture's snapshot length of 64 bytes") == 1
