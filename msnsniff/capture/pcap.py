@@ -355,6 +355,22 @@ def _tsresol(options: bytes, endian: str) -> int:
     return 1_000_000
 
 
+def _tsoffset(options: bytes, endian: str) -> int:
+    """An interface's if_tsoffset (option 14): whole seconds added to each of its packets'
+    times (a capture whose clock counted from another epoch, or was shifted by a tool); 0
+    when absent. Signed, as the pcapng spec has it."""
+    pos = 0
+    while pos + 4 <= len(options):
+        code, length = struct.unpack_from(endian + "HH", options, pos)
+        if code == 0:
+            break
+        if code == 14 and length >= 8:
+            offset: int = struct.unpack_from(endian + "q", options, pos + 4)[0]
+            return offset
+        pos += 4 + ((length + 3) & ~3)
+    return 0
+
+
 def _comment(comments: dict[int, str], recno: int, options: bytes, endian: str) -> None:
     """Keep a packet block's `opt_comment`s (option 1, UTF-8; several joined by newlines)
     as `comments[recno]`."""
@@ -384,7 +400,8 @@ def _pcapng_records(
     with path.open("rb") as fh:
         r = _Reader(fh)
         endian = "<"
-        interfaces: list[tuple[int, int, int]] = []  # (link type, units per second, snaplen)
+        # (link type, time units per second, the time offset in units, snaplen)
+        interfaces: list[tuple[int, int, int, int]] = []
         recno = 0
         while True:
             if not r.ensure(12):
@@ -437,7 +454,8 @@ def _pcapng_records(
                             "cannot read: its packets are not decoded", offset=start)),
                             shown(path)))  # fmt: skip
                     snaplen = struct.unpack_from(endian + "I", body, 4)[0]
-                    interfaces.append((link, _tsresol(body[8:], endian), snaplen))
+                    per = _tsresol(body[8:], endian)
+                    interfaces.append((link, per, _tsoffset(body[8:], endian) * per, snaplen))
                 elif block_type == 6:  # enhanced packet
                     recno += 1
                     if_id, high, low, caplen, orig = struct.unpack_from(endian + "IIIII", body, 0)
@@ -445,12 +463,13 @@ def _pcapng_records(
                         _fatal(errors, path, "packet block names no interface or overruns",
                                recno, start)  # fmt: skip
                         return
-                    link, per, snaplen = interfaces[if_id]
+                    link, per, shift, snaplen = interfaces[if_id]
                     if caplen < orig:  # cut by the snapshot length: rare, said at the end
                         cut.add(recno, caplen, orig, snaplen)
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
-                    yield recno, ((high << 32) | low) / per, link, body[20 : 20 + caplen]
+                    # (the offset in units: still one rounding, the float nearest the time)
+                    yield recno, (((high << 32) | low) + shift) / per, link, body[20 : 20 + caplen]
                 elif block_type == 3:  # simple packet
                     recno += 1
                     if not interfaces:
@@ -459,7 +478,7 @@ def _pcapng_records(
                         return
                     orig = struct.unpack_from(endian + "I", body, 0)[0]
                     if orig > len(body) - 4:  # cut by the snapshot length (as above)
-                        cut.add(recno, len(body) - 4, orig, interfaces[0][2])
+                        cut.add(recno, len(body) - 4, orig, interfaces[0][3])
                     # no timestamp in a simple packet block
                     yield recno, None, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
                 elif block_type == 2:  # obsolete packet block
@@ -470,12 +489,12 @@ def _pcapng_records(
                     if if_id >= len(interfaces):
                         _fatal(errors, path, "packet block names no interface", recno, start)
                         return
-                    link, per, snaplen = interfaces[if_id]
+                    link, per, shift, snaplen = interfaces[if_id]
                     if caplen < orig:  # cut by the snapshot length (as above)
                         cut.add(recno, caplen, orig, snaplen)
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
-                    yield recno, ((high << 32) | low) / per, link, body[20 : 20 + caplen]
+                    yield recno, (((high << 32) | low) + shift) / per, link, body[20 : 20 + caplen]
             except struct.error:  # the packet block counted already, or the next record
                 _fatal(errors, path, f"corrupt block: {length} bytes, too short for a block "
                        f"of type {block_type}", recno + (block_type not in _PACKET_BLOCKS),

@@ -598,3 +598,32 @@ def test_the_snapshot_length_note_is_said_once_with_several_jobs(
         outputs.append(capsys.readouterr())
     assert outputs[0] == outputs[1]
     assert outputs[0].err.count("cut short by the capture's snapshot length of 64 bytes") == 1
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+@pytest.mark.parametrize("offset", [1_700_000_000, -1000])
+def test_pcapng_interface_time_offset_is_added_to_its_packets_times(
+    tmp_path: Path, endian: str, offset: int
+) -> None:
+    """An interface's if_tsoffset (seconds added to every time of that interface) was
+    ignored: a capture written with one read decades off. It is added, and the time is
+    still the float nearest the exact one (the pcap of the same packets gives it)."""
+    frames = ipv4_packets()
+    units = 2_000_000 * 10**6 + 566610  # microseconds, before the offset
+    options = struct.pack(endian + "HHq", 14, 8, offset) + struct.pack(endian + "HH", 0, 0)
+    path = tmp_path / "x.pcapng"
+    ng = struct.pack(endian + "IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1)
+    ng += struct.pack(endian + "I", 28)
+    idb = struct.pack(endian + "HHI", 1, 0, 65535) + options
+    ng += struct.pack(endian + "II", 1, 12 + len(idb)) + idb
+    ng += struct.pack(endian + "I", 12 + len(idb))
+    for f in frames:
+        padded = f + b"\x00" * (-len(f) % 4)
+        body = struct.pack(endian + "IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(f), len(f))
+        body += padded
+        ng += struct.pack(endian + "II", 6, 12 + len(body)) + body
+        ng += struct.pack(endian + "I", 12 + len(body))
+    path.write_bytes(ng)
+    times = {e.ts for e in open_source(path) if isinstance(e, StreamChunk)}
+    assert times == {2_000_000 + offset + 0.566610}
+    assert repr(times.pop()) == f"{2_000_000 + offset}.56661"
