@@ -626,9 +626,22 @@ def _arrow_type(kind: str) -> Any:
             "bool": pa.bool_()}[kind]  # fmt: skip
 
 
+MAX_PARTITION: Final = 240  # a directory name's 255 bytes, less `capture=` and a `-N` suffix
+
+
 def _partition(name: str) -> str:
-    """A capture's name as a hive partition value (no '/' or '=')."""
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    """A capture's name as a hive partition value: percent-encoded as Hive and Spark write
+    them (no '/' or '=' left), which DuckDB, pyarrow and Spark decode, so the `capture`
+    column reads the name as given, as JSON Lines' `capture` has it (a name too long for a
+    directory keeps its end, after `...`)."""
+    from urllib.parse import quote
+
+    value = quote(name, safe="")
+    if len(value) <= MAX_PARTITION:
+        return value
+    # too long for a directory name (a deep path): its end, which holds the file's name
+    return next("..." + quote(name[i:], safe="") for i in range(len(name))
+                if len(quote(name[i:], safe="")) <= MAX_PARTITION - 3)  # fmt: skip
 
 
 Writer = Callable[[Path, str, Path, Options, _Facts, list[str]], int]

@@ -467,7 +467,7 @@ def test_parquet_tables_answer_the_readme_queries(tmp_path: Path) -> None:
                 expected[r.frame.cmd] += 1
     assert counts == dict(expected)
     errors = query("errors")
-    name = str(LISTS).replace("/", "_")  # the partition value: the path as given, made safe
+    name = str(LISTS)  # the partition value: the path as given (percent-encoded on disk)
     assert (name, "229", "ERR_GROUP_NAME_TOO_LONG", "ADG") in errors
     assert query("damage") == []  # the server's own captures are whole
     assert query("slowest")
@@ -597,7 +597,7 @@ def test_parquet_malformed_is_the_jsonl_reason_and_not_an_http_status_text(
     for out in (table, lines):
         status, _, err = run("export", *map(str, captures), "-o", str(out))
         assert status == 0, err
-    expected = {(row["capture"].replace("/", "_"), row["no"]):
+    expected = {(row["capture"], row["no"]):
                 (row["malformed"] or {}).get("reason") for row in jsonl(lines)}  # fmt: skip
     got = {(row["capture"], row["no"]): row["malformed"]
            for row in pq.read_table(table / "frames").to_pylist()}  # fmt: skip
@@ -729,3 +729,42 @@ def test_a_transcript_among_the_captures_of_a_pcapng_export_is_left_out_alone(
     alone = tmp_path / "alone.pcapng"
     assert run("export", str(text), "-o", str(alone))[0] == 2
     assert run("read", "-T", "none", str(alone))[0] == 0  # a valid, empty pcapng
+
+
+def test_parquet_capture_column_is_the_name_given_as_in_json_lines(tmp_path: Path) -> None:
+    """Parquet's `capture` (the hive partition) held a cleaned-up name (`sub_a_b_c.pcap`)
+    where JSON Lines has the path given (`sub/a b=c.pcap`), so the two exports of one
+    corpus did not join on it. The partition value is now percent-encoded, as Hive and Spark
+    write one, and DuckDB and pyarrow read back the name as given."""
+    duckdb = pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    (tmp_path / "sub").mkdir()
+    given = tmp_path / "sub" / "a b=c%é.pcap"
+    shutil.copy(CHAT, given)
+    table, lines = tmp_path / "x.parquet", tmp_path / "x.jsonl"
+    for out in (table, lines):
+        assert run("export", str(given), "-o", str(out))[0] == 0
+    assert {row["capture"] for row in jsonl(lines)} == {str(given)}
+    for name in ("frames", "transactions", "list_changes", "findings"):
+        assert set(pq.read_table(table / name).column("capture").to_pylist()) <= {str(given)}
+    assert set(pq.read_table(table / "frames").column("capture").to_pylist()) == {str(given)}
+    rows = duckdb.connect().execute(f"SELECT DISTINCT capture FROM read_parquet("
+                                    f"'{table}/frames/*/*.parquet', hive_partitioning = true)")
+    assert rows.fetchall() == [(str(given),)]
+
+
+def test_parquet_capture_too_long_for_a_directory_keeps_its_end(tmp_path: Path) -> None:
+    """A deep path, percent-encoded, can pass a directory name's 255 bytes: its partition
+    then keeps the end of the name (the file's own) after `...`, rather than failing."""
+    pytest.importorskip("pyarrow")
+    deep = tmp_path.joinpath(*["d" * 30] * 8)
+    deep.mkdir(parents=True)
+    shutil.copy(CHAT, deep / "chat.pcap")
+    out = tmp_path / "x.parquet"
+    status, _, err = run("export", str(deep / "chat.pcap"), "-o", str(out))
+    assert status == 0, err
+    (part,) = (out / "frames").iterdir()
+    assert part.name.startswith("capture=...") and part.name.endswith("%2Fchat.pcap")
+    assert len(part.name.encode()) <= 255
