@@ -305,16 +305,19 @@ def _truncated_record(caplen: int, r: _Reader) -> str:
 
 
 def _cut_note(path: Path, count: int, snaplen: int, first: tuple[int, int, int]) -> SourceNote:
-    """The note for `count` packets the capture cut to its snapshot length `snaplen` (the
-    first: record number, captured and original length): their missing bytes show as gaps,
-    which without it read as losses on the wire."""
+    """The note for `count` packets the capture cut short (the first: record number,
+    captured and original length), naming the snapshot length `snaplen` when it is what
+    cut them (the first kept exactly that many bytes; 0 in pcapng means no limit, and a
+    slicing tool may leave the header's): their missing bytes show as gaps, which without
+    it read as losses on the wire."""
     recno, caplen, origlen = first
+    by = (f"the capture's snapshot length of {snaplen} bytes" if caplen == snaplen
+          else "the capture (a snapshot length, or a tool that sliced the packets)")  # fmt: skip
     return SourceNote(
-        f"{count} packet{'s' if count != 1 else ''} cut short by the capture's snapshot length "
-        f"of {snaplen} bytes (the first: packet {recno}, {caplen} of its {origlen} bytes "
-        "captured): the bytes past it were never captured, so the gaps they leave are the "
-        "capture's, not losses on the wire (capture with a larger snapshot length: tcpdump "
-        "-s 0)",
+        f"{count} packet{'s' if count != 1 else ''} cut short by {by} (the first: packet "
+        f"{recno}, {caplen} of its {origlen} bytes captured): the bytes past it were never "
+        "captured, so the gaps they leave are the capture's, not losses on the wire (capture "
+        "with a larger snapshot length: tcpdump -s 0)",
         shown(path),
     )
 

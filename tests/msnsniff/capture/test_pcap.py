@@ -627,3 +627,17 @@ def test_pcapng_interface_time_offset_is_added_to_its_packets_times(
     times = {e.ts for e in open_source(path) if isinstance(e, StreamChunk)}
     assert times == {2_000_000 + offset + 0.566610}
     assert repr(times.pop()) == f"{2_000_000 + offset}.56661"
+
+
+def test_packets_cut_below_an_unlimited_snapshot_length_name_no_snaplen(tmp_path: Path) -> None:
+    """A pcapng interface with snaplen 0 (no limit) whose packets were sliced by a tool:
+    the note does not blame a "snapshot length of 0 bytes"."""
+    frames = ipv4_packets()
+    idb = struct.pack("<HHI", 1, 0, 64)  # the interface: Ethernet, snaplen 64, made 0
+    data = _cut_pcapng(frames, 64).replace(idb, struct.pack("<HHI", 1, 0, 0), 1)
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(data)
+    (note,) = [e.message for e in open_source(path) if isinstance(e, SourceNote)]
+    assert note.startswith("3 packets cut short by the capture (a snapshot length, or a tool "
+                           f"that sliced the packets) (the first: packet 3, 64 of its "
+                           f"{len(frames[2])} bytes captured)")  # fmt: skip
