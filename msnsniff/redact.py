@@ -61,6 +61,7 @@ from dissectors.msnp.framer import GAP_TAIL, JOINED, SKIPPED, TOO_LONG
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame
 from dissectors.msnp.grammar import ACCOUNT_TYPES, COMMANDS
 from msnsniff.capture.packets import (
+    ETH,
     SUPPORTED_LINKS,
     Defragmenter,
     fragment_of,
@@ -804,7 +805,9 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         conn = router.conns[i]
         _edits_for(sorted(conn, key=lambda k: (k[1], k[3], k[0], k[2])), conn, names)
     if first_link is None:
-        raise MsnsniffError(damage[0] if damage else f"{src}: no packets to redact")
+        if damage:  # (damaged before its first packet: nothing to stand for it)
+            raise MsnsniffError(damage[0])
+        first_link = ETH  # a capture without packets (a quiet `sniff -w`): as empty a copy
     ng = dst_name.endswith(".pcapng")
     writer = (PcapngWriter if ng else PcapWriter)(dst, linktype=first_link)
     packets = rewritten = 0

@@ -1044,3 +1044,23 @@ def test_every_account_argument_type_is_an_address_a_cut_line_may_end_in() -> No
                  ("IRO", Direction.S2C, 4), ("ANS", Direction.C2S, 2),
                  ("FLN", Direction.S2C, 1), ("UBX", Direction.S2C, 1)):
         assert word in ACCOUNT_WORDS, word
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_a_capture_without_packets_redacts_to_an_empty_copy(
+    kind: str, tmp_path: Path, capsys: Any
+) -> None:
+    """A capture with no packets (a `sniff -w` that saw no traffic) is valid, and `read`
+    takes it; redact refused it ("no packets to redact", exit 2, no copy), and so `export
+    --redact` left it out of a corpus with exit 2. Its copy is an empty capture now."""
+    from msnsniff.capture.write import open_writer
+
+    src, out = tmp_path / f"quiet.{kind}", tmp_path / f"out.{kind}"
+    with src.open("wb") as fh:
+        open_writer(fh, src.name)
+    assert main(["redact", str(src), str(out)]) == 0
+    assert capsys.readouterr().err == ("msnsniff: redacted 0 packets (0 rewritten): 0 accounts "
+                                       "pseudonymised, 0 secrets removed\n")  # fmt: skip
+    assert list(packet_records(out)) == [] and out.read_bytes()[:4] == src.read_bytes()[:4]
+    assert main(["export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl")]) == 0
+    assert "left out" not in capsys.readouterr().err
