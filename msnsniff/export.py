@@ -364,10 +364,11 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     flows |= carriers.flows()
     writer = _PacketWriter(part, flows, ends, _fragment_segments(path))
     comments: dict[int, str] = {}  # the input's packet comments (the proxy's notes): kept
+    origlens: dict[int, int] = {}  # and the wire lengths of the packets it cut short
     try:
-        for no, ts, link, data in packet_records(path, comments):
+        for no, ts, link, data in packet_records(path, comments, origlens):
             try:
-                writer.packet(no, ts, link, data, comments.pop(no, None))
+                writer.packet(no, ts, link, data, comments.pop(no, None), origlens.pop(no, None))
             except MsnsniffError as exc:  # a time a pcapng cannot hold: say which packet
                 raise MsnsniffError(f"{path}: packet {no}: {exc}") from exc
     except MsnsniffError as exc:  # damage: the packets before it are written, as read shows
@@ -446,9 +447,10 @@ class _PacketWriter:
         self._first_link: int | None = None  # the capture's, for a file no packet is chosen for
 
     def packet(self, no: int, ts: float, link: int, data: bytes,
-               comment: str | None = None) -> None:  # fmt: skip
+               comment: str | None = None, orig_len: int | None = None) -> None:  # fmt: skip
         """Write packet `no` if its flow was selected, with its own `comment` (the input's)
-        and the findings whose frames end in it."""
+        and the findings whose frames end in it; `orig_len`: its wire length, if the
+        capture cut it short."""
         from msnsniff.capture.packets import format_endpoint, tcp_segment
         from msnsniff.capture.write import PcapngWriter
 
@@ -467,7 +469,7 @@ class _PacketWriter:
             self._writer = PcapngWriter(self._fh, linktype=link)
         interface = self._writer.interface(link)  # a pcapng of several link types keeps each
         if not completes:  # an IP fragment before the one that completes its datagram
-            self._writer.write(ts, data, comment, interface)
+            self._writer.write(ts, data, comment, interface, orig_len)
             return
         half = self._halves.setdefault((seg.src, seg.sport, seg.dst, seg.dport), _HalfPos())
         if seg.flags & 0x02:
@@ -485,7 +487,7 @@ class _PacketWriter:
                 if note not in kept:  # an export of an export: its findings are there
                     notes.append(note)
             comment = "\n".join(notes) or None
-        self._writer.write(ts, data, comment, interface)
+        self._writer.write(ts, data, comment, interface, orig_len)
 
     def close(self) -> None:
         if self._writer is None:  # nothing selected: still a pcapng file, with no packets

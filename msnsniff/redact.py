@@ -813,9 +813,10 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     packets = rewritten = 0
     joiner = _FragmentJoiner()
     comments: dict[int, str] = {}  # packet comments (the proxy's notes): kept, redacted
+    origlens: dict[int, int] = {}  # the wire lengths of packets the capture cut short
     unsupported = 0
     again = _Router(router.conns)
-    for no, ts, link, data in _until_damage(packet_records(src, comments), []):
+    for no, ts, link, data in _until_damage(packet_records(src, comments, origlens), []):
         if link not in SUPPORTED_LINKS:  # (a pcapng interface of another link type)
             unsupported += 1
             comments.pop(no, None)
@@ -829,12 +830,16 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         new = _rewrite(link, whole, again)
         packets += 1
         rewritten += new != data
+        # a packet the capture cut stays cut, its wire length changed as its bytes were
+        # (a datagram put back together is whole)
+        wire = origlens.pop(no, None)
+        orig_len = None if wire is None or whole is not data else wire + len(new) - len(data)
         try:
             if isinstance(writer, PcapngWriter):  # one interface per link type
                 text = None if comment is None else names.comment(comment)
-                writer.write(ts, new, text, writer.interface(link))
+                writer.write(ts, new, text, writer.interface(link), orig_len)
             else:
-                writer.write(ts, new)
+                writer.write(ts, new, None, orig_len)
         except MsnsniffError as exc:  # a time the output cannot hold: say which packet
             raise MsnsniffError(f"{src}: packet {no}: {exc}") from exc
     writer.flush()

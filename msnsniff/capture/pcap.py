@@ -392,13 +392,14 @@ def _comment(comments: dict[int, str], recno: int, options: bytes, endian: str) 
 
 def _pcapng_records(
     path: Path, errors: list[SourceNote], comments: dict[int, str] | None = None,
-    cuts: _Cuts | None = None,
+    cuts: _Cuts | None = None, origlens: dict[int, int] | None = None,
 ) -> Iterator[tuple[int, float | None, int, bytes]]:
     """(record number, time or None for a simple packet block, link type, bytes).
 
     `comments`, when given, gets each packet's comment by record number before the packet
     is yielded (reading for dissection passes none: no option is parsed then). `cuts`
-    counts the packets cut by their interface's snapshot length."""
+    counts the packets cut by their interface's snapshot length, and `origlens`, when
+    given, gets their original lengths by record number."""
     cut = _Cuts() if cuts is None else cuts
     with path.open("rb") as fh:
         r = _Reader(fh)
@@ -469,6 +470,8 @@ def _pcapng_records(
                     link, per, shift, snaplen = interfaces[if_id]
                     if caplen < orig:  # cut by the snapshot length: rare, said at the end
                         cut.add(recno, caplen, orig, snaplen)
+                        if origlens is not None:
+                            origlens[recno] = orig
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
                     # (the offset in units: still one rounding, the float nearest the time)
@@ -482,6 +485,8 @@ def _pcapng_records(
                     orig = struct.unpack_from(endian + "I", body, 0)[0]
                     if orig > len(body) - 4:  # cut by the snapshot length (as above)
                         cut.add(recno, len(body) - 4, orig, interfaces[0][3])
+                        if origlens is not None:
+                            origlens[recno] = orig
                     # no timestamp in a simple packet block
                     yield recno, None, interfaces[0][0], body[4 : 4 + min(orig, len(body) - 4)]
                 elif block_type == 2:  # obsolete packet block
@@ -495,6 +500,8 @@ def _pcapng_records(
                     link, per, shift, snaplen = interfaces[if_id]
                     if caplen < orig:  # cut by the snapshot length (as above)
                         cut.add(recno, caplen, orig, snaplen)
+                        if origlens is not None:
+                            origlens[recno] = orig
                     if comments is not None and len(body) > 20 + caplen + 3:
                         _comment(comments, recno, body[20 + ((caplen + 3) & ~3) :], endian)
                     yield recno, (((high << 32) | low) + shift) / per, link, body[20 : 20 + caplen]
@@ -506,13 +513,16 @@ def _pcapng_records(
 
 
 def packet_records(
-    path: str | Path, comments: dict[int, str] | None = None
+    path: str | Path, comments: dict[int, str] | None = None,
+    origlens: dict[int, int] | None = None,
 ) -> Iterator[tuple[int, float, int, bytes]]:
     """Every packet of a pcap or pcapng file as (record number, time, link type, bytes), for
     tools that rewrite captures packet by packet (`msnsniff redact`, `export -o X.pcapng`).
     `comments`, when given, gets each pcapng packet's comment (Wireshark's packet comment:
     the proxy's notes, an earlier export's findings) by record number, set before the packet
-    is yielded, so a rewrite can carry it over. A damaged file ends the iteration with
+    is yielded, so a rewrite can carry it over; `origlens`, likewise, the original length
+    of each packet the capture cut short (its snapshot length), so a rewrite still says
+    it was cut. A damaged file ends the iteration with
     MsnsniffError naming the record and byte offset."""
     path = Path(path)
     errors: list[SourceNote] = []
@@ -523,7 +533,7 @@ def packet_records(
         raise MsnsniffError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     magic = head[:4]
     if magic == b"\x0a\x0d\x0d\x0a":
-        for recno, ts, link, data in _pcapng_records(path, errors, comments):
+        for recno, ts, link, data in _pcapng_records(path, errors, comments, None, origlens):
             yield recno, 0.0 if ts is None else ts, link, data  # a rewrite needs some time
     elif magic in _PCAP_MAGIC:
         with path.open("rb") as fh:
@@ -539,7 +549,7 @@ def packet_records(
             r.pos = 24
             recno = 0
             while r.ensure(16):
-                sec, frac, caplen, _orig = struct.unpack_from(endian + "IIII", r.buf, r.pos)
+                sec, frac, caplen, orig = struct.unpack_from(endian + "IIII", r.buf, r.pos)
                 # the damage said in the words `read` uses, so a command reading the file
                 # twice (export: frames, then packets) says it once
                 if caplen > MAX_RECORD:
@@ -549,6 +559,8 @@ def packet_records(
                     _fatal(errors, path, _truncated_record(caplen, r), recno + 1, r.offset)
                     break
                 recno += 1
+                if origlens is not None and orig > caplen:
+                    origlens[recno] = orig
                 start = r.pos + 16
                 yield recno, sec + frac * scale, link, bytes(r.buf[start : start + caplen])
                 r.pos = start + caplen

@@ -87,9 +87,11 @@ class PcapWriter:
         self._fh = fh
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
 
-    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+    def write(self, ts: float, frame: bytes, comment: str | None = None,
+              orig_len: int | None = None) -> None:  # fmt: skip
         """Append one packet record at time `ts` (seconds), rounded to the microsecond;
-        classic pcap has no place for a `comment` (pcapng does): dropped."""
+        classic pcap has no place for a `comment` (pcapng does): dropped. `orig_len`: the
+        packet's length on the wire when the capture cut it (else the frame's)."""
         sec = int(ts)
         usec = round((ts - sec) * 1e6)
         if usec >= 1_000_000:
@@ -97,7 +99,8 @@ class PcapWriter:
         if not 0 <= sec <= 0xFFFFFFFF:  # a damaged input's time (a pcapng's, copied)
             raise MsnsniffError(f"a time of {ts:.0f} s does not fit a pcap record (0 to 2^32 - 1 "
                                 "seconds since 1970): write a .pcapng")  # fmt: skip
-        self._fh.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+        wire = len(frame) if orig_len is None else max(orig_len, len(frame))
+        self._fh.write(struct.pack("<IIII", sec, usec, len(frame), wire) + frame)
 
     def flush(self) -> None:
         """Push buffered records to the file, so a reader sees every packet so far."""
@@ -129,15 +132,17 @@ class PcapngWriter:
         return self._interfaces[linktype]
 
     def write(self, ts: float, frame: bytes, comment: str | None = None,
-              interface: int = 0) -> None:  # fmt: skip
+              interface: int = 0, orig_len: int | None = None) -> None:  # fmt: skip
         """Append one Enhanced Packet Block at time `ts` (seconds), with an optional comment,
-        on `interface` (an id `interface()` gave; the first by default)."""
+        on `interface` (an id `interface()` gave; the first by default); `orig_len` as
+        for a pcap."""
         micros = round(ts * 1e6)
         if not 0 <= micros >> 32 <= 0xFFFFFFFF:  # a damaged input's time (tsresol 1 s, say)
             raise MsnsniffError(f"a time of {ts:.0f} s does not fit a pcapng packet block (0 to "
                                 "2^64 - 1 microseconds since 1970)")  # fmt: skip
+        wire = len(frame) if orig_len is None else max(orig_len, len(frame))
         body = struct.pack("<IIIII", interface, micros >> 32, micros & 0xFFFFFFFF, len(frame),
-                           len(frame)) + _pad(frame)  # fmt: skip
+                           wire) + _pad(frame)  # fmt: skip
         if comment:
             text = comment.encode("utf-8")
             body += struct.pack("<HH", 1, len(text)) + _pad(text) + _END_OPT

@@ -768,3 +768,25 @@ def test_parquet_capture_too_long_for_a_directory_keeps_its_end(tmp_path: Path) 
     (part,) = (out / "frames").iterdir()
     assert part.name.startswith("capture=...") and part.name.endswith("%2Fchat.pcap")
     assert len(part.name.encode()) <= 255
+
+
+def test_pcapng_export_keeps_the_original_length_of_packets_the_capture_cut(
+    tmp_path: Path,
+) -> None:
+    """`export -o X.pcapng` wrote each packet's original length as its captured one, so
+    the packets a snapshot length had cut read as whole in the export (Wireshark, and
+    `read`'s note on cut packets, saw none)."""
+    from msnsniff.capture.pcap import packet_records
+    from tests.msnsniff.test_redact import _cut_copy
+
+    src, out = tmp_path / "cut.pcap", tmp_path / "x.pcapng"
+    _cut_copy(CAPTURES / "msnp8_demo.pcap", src, 120)
+    assert run("export", str(src), "-o", str(out))[0] == 0
+    wanted: dict[int, int] = {}
+    sizes = [len(data) for no, _, _, data in packet_records(src, None, wanted) if no in wanted]
+    got: dict[int, int] = {}
+    exported = [len(data) for no, _, _, data in packet_records(out, None, got) if no in got]
+    assert sorted(got.values()) == sorted(wanted.values()) and len(got) == 12
+    assert sorted(exported) == sorted(sizes)
+    status, _, err = run("read", "-T", "none", str(out))
+    assert status == 0 and "12 packets cut short by the capture" in err

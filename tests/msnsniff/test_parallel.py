@@ -29,9 +29,10 @@ class _Missing(PcapWriter):
         super().__init__(fh)
         self._missed = missed
 
-    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+    def write(self, ts: float, frame: bytes, comment: str | None = None,
+              orig_len: int | None = None) -> None:  # fmt: skip
         if not self._missed(frame):
-            super().write(ts, frame, comment)
+            super().write(ts, frame, comment, orig_len)
 
 
 def _read(*argv: str) -> tuple[int, str, str]:

@@ -199,10 +199,11 @@ class _Losing(PcapWriter):
         super().__init__(fh)
         self.lost, self.count = lost, 0
 
-    def write(self, ts: float, frame: bytes, comment: str | None = None) -> None:
+    def write(self, ts: float, frame: bytes, comment: str | None = None,
+              orig_len: int | None = None) -> None:  # fmt: skip
         self.count += 1
         if self.count not in self.lost:
-            super().write(ts, frame, comment)
+            super().write(ts, frame, comment, orig_len)
 
 
 def test_a_stream_whose_first_bytes_were_lost_is_redacted(tmp_path: Path) -> None:
@@ -1064,3 +1065,39 @@ def test_a_capture_without_packets_redacts_to_an_empty_copy(
     assert list(packet_records(out)) == [] and out.read_bytes()[:4] == src.read_bytes()[:4]
     assert main(["export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl")]) == 0
     assert "left out" not in capsys.readouterr().err
+
+
+def _cut_copy(src: Path, dst: Path, snaplen: int) -> None:
+    """`src` as a pcap whose packets a snapshot length of `snaplen` cut (tcpdump -s)."""
+    import struct
+
+    with dst.open("wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1))
+        for _, ts, _link, data in packet_records(src):
+            sec, usec = int(ts), round((ts - int(ts)) * 1e6)
+            fh.write(struct.pack("<IIII", sec, usec, min(len(data), snaplen), len(data)))
+            fh.write(data[:snaplen])
+
+
+@pytest.mark.parametrize("out_name", ["out.pcap", "out.pcapng"])
+def test_a_packet_the_capture_cut_stays_cut_in_the_copy(
+    out_name: str, tmp_path: Path, capsys: Any
+) -> None:
+    """The copy wrote every packet as whole (original length = captured length), so the
+    packets a snapshot length had cut read as complete there, and their gaps as losses
+    on the wire. A cut packet's original length is kept, changed by as many bytes as the
+    redaction changed its captured ones."""
+    src, out = tmp_path / "cut.pcap", tmp_path / out_name
+    _cut_copy(ROOT / "captures" / "msnp8_demo.pcap", src, 120)
+    assert main(["redact", str(src), str(out)]) == 0
+    capsys.readouterr()
+    origlens: dict[int, int] = {}
+    before = {no: len(data) for no, _, _, data in packet_records(src, None, origlens)}
+    cut_before = dict(origlens)
+    origlens.clear()
+    after = {no: len(data) for no, _, _, data in packet_records(out, None, origlens)}
+    assert sorted(origlens) == sorted(cut_before) and len(cut_before) == 12
+    for no, wire in origlens.items():
+        assert wire - after[no] == cut_before[no] - before[no]  # the bytes it never had
+    assert main(["read", "-T", "none", str(out)]) == 0
+    assert "12 packets cut short by the capture" in capsys.readouterr().err
