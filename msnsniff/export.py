@@ -133,7 +133,11 @@ class _Facts:
     notes: list[str] = field(default_factory=list)  # a writer's: what its format left out
 
 
-def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -> _Facts:
+def _first_pass(path: Path, options: Options, messages: list[str], keep: bool,
+                source: Path | None = None) -> _Facts:  # fmt: skip
+    """The findings (and for Parquet the tables' other facts) of the capture at `path`;
+    `source`: the capture `path` is a redacted copy of, which notes about the file name."""
+    from msnsniff.capture.sources import shown
     from msnsniff.reports import add_all_analyzers
     from msnsniff.session.httppairing import HttpTransactions
     from msnsniff.session.transactions import Transactions
@@ -152,9 +156,10 @@ def _first_pass(path: Path, options: Options, messages: list[str], keep: bool) -
         analysis.push(event)
     analysis.finish()
     facts.findings = analysis.findings
+    copy = str(path) if source is not None else None
     for note in analysis.session.notes:  # damage: exit status 2; any other note is said only
-        (messages if note.fatal else facts.notes).append(
-            f"msnsniff: {note.location}: {note.message}")
+        where = shown(source) if source is not None and note.location == copy else note.location
+        (messages if note.fatal else facts.notes).append(f"msnsniff: {where}: {note.message}")
     return facts
 
 
@@ -195,7 +200,8 @@ def export_one(source: Path, name: str, part: Path, options: Options) -> Part:
                 result.messages.append(f"msnsniff: {exc}; left out (--redact exports only what "
                                        "it could redact)")  # fmt: skip
                 path, tmp = _no_packets()
-        facts = _first_pass(path, options, result.messages, options.kind == ".parquet")
+        facts = _first_pass(path, options, result.messages, options.kind == ".parquet",
+                            source if path != source else None)
         writer = WRITERS[options.kind]
         result.frames = writer(path, name, part, options, facts, result.messages)
         result.notes = redaction + facts.notes

@@ -790,3 +790,17 @@ def test_pcapng_export_keeps_the_original_length_of_packets_the_capture_cut(
     assert sorted(exported) == sorted(sizes)
     status, _, err = run("read", "-T", "none", str(out))
     assert status == 0 and "12 packets cut short by the capture" in err
+
+
+def test_export_redact_names_the_capture_in_notes_about_the_file(tmp_path: Path) -> None:
+    """`export --redact` reads a redacted copy in a temporary directory, and its notes about
+    the file named that copy ("/tmp/msnsniff-redact-x/redacted.pcapng: 12 packets cut
+    short..."), a file the user never gave and that is gone; they name the capture now."""
+    from tests.msnsniff.test_redact import _cut_copy
+
+    src = tmp_path / "cut.pcap"
+    _cut_copy(CAPTURES / "msnp8_demo.pcap", src, 120)
+    status, _, err = run("export", "--redact", str(src), "-o", str(tmp_path / "x.jsonl"))
+    assert status == 0, err
+    assert f"msnsniff: {src}: 12 packets cut short by the capture" in err
+    assert "redacted.pcapng" not in err
