@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     sniff.add_argument("-f", dest="bpf", default=None, metavar="BPF",
                        help="capture filter (default: tcp port 1863)")  # fmt: skip
     sniff.add_argument("-w", dest="write", default=None, metavar="OUT.pcap",
-                       help="record every packet (pcapng for a .pcapng name)")  # fmt: skip
+                       help="record every packet (pcapng for a .pcapng name; - for a pcap on "
+                       "standard output, the frames then not printed)")  # fmt: skip
     sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text",
                        help="output format, as read's (default %(default)s)")
     sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
@@ -736,9 +737,12 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff sniff`: live capture, frames printed as they are decoded."""
     if args.count is not None and args.count < 1:  # (0 stopped at once, having captured nothing)
         raise MsnsniffError(f"-c expects a positive number of packets, got {args.count}")
+    piped = args.write == "-"  # the capture on stdout (tcpdump's -w -): frames not printed
     if args.tui:
         from msnsniff.tui.run import run_sniff
 
+        if piped:
+            raise MsnsniffError("sniff --tui -w -: the TUI holds the terminal; give -w a file")
         _tui_options(args, "sniff")
         return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
                          args.filter or "", err)  # fmt: skip
@@ -750,7 +754,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import PairingView
 
-    emit = _printer(args.format, args.redact, out, _filter(args))
+    emit = _printer("none" if piped else args.format, args.redact, out, _filter(args))
     session = _session(args)
     analysis = Analysis(session, keep_findings=False)
     view = PairingView(analysis, max_held=0)  # live: print each frame as it comes
@@ -769,7 +773,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         """Decode what is queued (waiting 0.2 s for a first event when `block`); False if
         it stopped at `until` (a monotonic time) with events still queued."""
         nonlocal told
-        if live.write_failure is not None and not told:
+        if live.write_failure is not None and not told and not piped:  # (piped: it stops)
             told = True
             err.write(f"msnsniff: {args.write}: writing failed ({live.write_failure}); "
                       "recording stopped, the capture goes on\n")  # fmt: skip
@@ -793,8 +797,8 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             pump(True)  # (returns once no event came for 0.2 s)
             live.tick()  # a connection that fell quiet after a loss still shows its frames
             failed = live.failure()
-            if failed is not None:
-                break
+            if failed is not None or (piped and live.write_failure is not None):
+                break  # (-w -: the reader went away, as tcpdump stops then)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -813,14 +817,15 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if failed is not None:
         err.write(f"msnsniff: capture on {args.iface} stopped: {failed}\n")
     if live.write_failure is not None:
-        err.write(f"msnsniff: the recording {args.write} is incomplete: writing it failed "
+        record = "on standard output" if piped else args.write
+        err.write(f"msnsniff: the recording {record} is incomplete: writing it failed "
                   f"({live.write_failure}); it holds what came before\n")  # fmt: skip
     _report_undissected(args.iface, session.undissected_flows, session.undissected_bytes, err)
     err.write(f"msnsniff: {live.packets} packets captured, {session.frames} frames\n")
-    dropped = live.kernel_drops_report(args.write)
+    dropped = live.kernel_drops_report(None if piped else args.write)
     if dropped is not None:
         err.write(f"msnsniff: {dropped}\n")
-    _report_backlog(backlog, args.write, err)
+    _report_backlog(backlog, None if piped else args.write, err)
     return 0 if failed is None and live.write_failure is None else 2
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -527,11 +529,15 @@ class LiveCapture:
             self._open_output(self._write_path)
 
     def _open_output(self, path: Path) -> None:
-        """Open the -w file and write the packets captured so far; MsnsniffError (and the
-        capture stopped) if it cannot be written."""
+        """Open the -w file (`-`: standard output, as tcpdump's `-w -`) and write the
+        packets captured so far; MsnsniffError (and the capture stopped) if it cannot be
+        written."""
         with self._lock:
             try:
-                self._fh = path.open("wb")
+                if str(path) == "-":  # (a handle of its own: closing it leaves stdout open)
+                    self._fh = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+                else:
+                    self._fh = path.open("wb")
             except OSError as exc:
                 problem = exc
             else:

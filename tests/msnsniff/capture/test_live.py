@@ -551,3 +551,55 @@ def test_a_cooked_frame_puts_back_the_vlan_tag_the_kernel_took_off() -> None:
     assert frame[20:24] == bytes.fromhex("00070800") and frame[24:] == ip
     assert ip_offset(SLL2, frame) == (24, 4)
     assert cooked_frame(ip, address, 3)[:2] == b"\x08\x00"  # untagged: the protocol itself
+
+
+def test_sniff_w_dash_writes_the_pcap_to_standard_output(tmp_path: Path) -> None:
+    """`-w -` wrote a file named `-` in the current directory; as tcpdump's `-w -` it
+    writes the capture to standard output (for `| wireshark -k -i -`), the frames then not
+    printed there, and no file `-` is made."""
+    port = _free_port()
+    out = tmp_path / "piped.pcap"
+    with out.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+             "-w", "-"], cwd=tmp_path, stdout=fh, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert proc.stderr is not None
+        assert "capturing on lo" in proc.stderr.readline()
+        try:
+            _exchange(port)
+            time.sleep(1.0)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert not (tmp_path / "-").exists()
+    assert out.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"
+    packets = list(packet_records(out))
+    assert f"{len(packets)} packets captured, 4 frames" in stderr
+    data = b"".join(e.data for e in open_source(out) if isinstance(e, StreamChunk))
+    assert b"VER 1 MSNP8 CVR0\r\n" in data and b"216 2\r\n" in data
+
+
+def test_sniff_w_dash_stops_when_its_reader_goes_away() -> None:
+    """`sniff -w - | head -c 100`: once the pipe's reader is gone the capture stops (as
+    tcpdump's does) and says the recording is incomplete, rather than capturing on with
+    nowhere to write."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-f", f"tcp port {port}",
+         "-w", "-"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    assert "capturing on lo" in proc.stderr.readline()
+    proc.stdout.close()  # the reader goes away
+    try:
+        _exchange(port)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2
+    assert "the recording on standard output is incomplete: writing it failed (Broken pipe)" \
+        in stderr
