@@ -305,6 +305,28 @@ def _cooked_socket(bpf: str | None) -> Any:
     return CookedListenSocket()
 
 
+ARPHRD_LINKS: Final = {
+    1: ETH, 772: ETH,  # Ethernet; loopback (an Ethernet-shaped header)
+    # no link header, IP from the first byte: tun and WireGuard (NONE), IP-in-IP, SIT,
+    # GRE, IPv6 tunnels and RAWIP modems
+    65534: RAW, 768: RAW, 769: RAW, 776: RAW, 778: RAW, 823: RAW, 519: RAW,
+}
+"""The link type of a packet socket's frames by the interface's ARPHRD type."""
+
+
+def socket_link(sock: Any) -> int | None:
+    """The link type of the frames scapy's capture socket `sock` gives, from the ARPHRD
+    type of the interface it is bound to (None: unknown, or no Linux packet socket)."""
+    ins = getattr(sock, "ins", None)
+    if not isinstance(ins, socket.socket) or ins.family != getattr(socket, "AF_PACKET", None):
+        return None
+    try:
+        hatype = ins.getsockname()[3]
+    except (OSError, IndexError):
+        return None
+    return ARPHRD_LINKS.get(hatype)
+
+
 def _linktype(layer: Any, ether: Any, data: bytes) -> int:
     """Ethernet or raw IP: Ethernet when the socket names its link layer scapy's `ether`
     class. scapy does not always know the interface's type (Linux loopback shows up as an
@@ -411,6 +433,9 @@ class LiveCapture:
         self._lock = threading.Lock()
         self._sniffer: Any = None
         self._ether: Any = None  # scapy's Ethernet class (scapy is imported by `start`)
+        # the frames' link type, known from the socket (`-i any`: cooked; else its
+        # interface's ARPHRD type), else guessed per packet (`_linktype`)
+        self._link: int | None = SLL2 if iface == ANY else None
         self._stopped = False
         # packets the kernel dropped (its capture buffer full) since the capture began, as
         # tcpdump reports them; None where the socket does not tell (see `_read_drops`)
@@ -419,8 +444,7 @@ class LiveCapture:
 
     def _packet(self, layer: Any, data: bytes, ts: float | None) -> None:
         """One packet from the capture socket (the sniffing thread): written, reassembled."""
-        # (`-i any` gives only cooked frames: `_cooked_socket`)
-        link = SLL2 if self.iface == ANY else _linktype(layer, self._ether, data)
+        link = self._link or _linktype(layer, self._ether, data)
         if not ts:  # (the socket gave no time stamp: scapy too then takes the time now)
             ts = time.time()
         with self._lock:
@@ -499,6 +523,8 @@ class LiveCapture:
             else:
                 sock = resolve_iface(kwargs.get("iface", self.iface)).l2listen()(*args, **kwargs)
             _widen(sock)
+            if self._link is None:
+                self._link = socket_link(sock)
             stats = _stats_socket(sock)
             if stats is not None:
                 with self._lock:

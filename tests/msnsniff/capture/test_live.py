@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -603,3 +604,43 @@ def test_sniff_w_dash_stops_when_its_reader_goes_away() -> None:
     assert proc.returncode == 2
     assert "the recording on standard output is incomplete: writing it failed (Broken pipe)" \
         in stderr
+
+
+@pytest.mark.skipif(not Path("/dev/net/tun").exists() or shutil.which("ip") is None,
+                    reason="needs /dev/net/tun and ip(8)")  # fmt: skip
+def test_a_tun_interface_is_raw_ip_even_from_an_address_that_looks_like_an_ethertype(
+    tmp_path: Path,
+) -> None:
+    """On a tun interface (a VPN's, WireGuard's: raw IP, no link header) the link type was
+    guessed per packet from bytes 12-13, which in raw IP are the source address: a packet
+    from 8.0.x.x (08 00, IPv4's ethertype) read as Ethernet, was lost, and the -w file took
+    the first packet's guess for every packet. The link type now comes from the interface's
+    ARPHRD type. (The interface lives as long as this test holds its descriptor.)"""
+    import fcntl
+
+    from msnsniff.capture.write import ipv4_tcp_packet
+
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    name = f"msnt{os.getpid() % 100000}"
+    try:
+        fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0001 | 0x1000))
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        out = tmp_path / "tun.pcap"
+        proc = _start_sniff(name, "-w", str(out))
+        c, s = ("8.0.1.2", 40000), ("10.9.9.9", 1863)
+        for packet in (ipv4_tcp_packet(*c, *s, 100, 0, 0x02, b""),
+                       ipv4_tcp_packet(*s, *c, 500, 101, 0x12, b""),
+                       ipv4_tcp_packet(*c, *s, 101, 501, 0x18, b"VER 1 MSNP8 CVR0\r\n"),
+                       ipv4_tcp_packet(*s, *c, 501, 119, 0x18, b"VER 1 MSNP8\r\n")):  # fmt: skip
+            os.write(fd, packet[14:])  # (the tun's reader writes what the interface receives)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, stderr
+    shown = [line.split(" MSNP ", 1)[1].split("  [")[0] for line in stdout.splitlines()]
+    assert shown == ["VER 1 MSNP8 CVR0", "VER 1 MSNP8"]
+    assert "8.0.1.2:40000 → 10.9.9.9:1863" in stdout
+    assert int.from_bytes(out.read_bytes()[20:24], "little") == 101  # LINKTYPE_RAW
+    assert {link for _, _, link, _ in packet_records(out)} == {101}
