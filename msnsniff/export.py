@@ -673,7 +673,7 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff export`: 0, or 2 when a capture could not be read whole."""
     target = Path(args.output)
     require_output_dir(target)
-    kind = next((k for k in FORMATS if target.name.endswith(k)), None)
+    kind = next((k for k in FORMATS if target.name.lower().endswith(k)), None)
     if kind is None:
         raise MsnsniffError(f"export: say the format by OUT's extension: {', '.join(FORMATS)}")
     if args.filter is not None:

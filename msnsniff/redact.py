@@ -808,7 +808,7 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         if damage:  # (damaged before its first packet: nothing to stand for it)
             raise MsnsniffError(damage[0])
         first_link = ETH  # a capture without packets (a quiet `sniff -w`): as empty a copy
-    ng = dst_name.endswith(".pcapng")
+    ng = dst_name.lower().endswith(".pcapng")  # (any case, as sniff -w and proxy -w read it)
     writer = (PcapngWriter if ng else PcapWriter)(dst, linktype=first_link)
     packets = rewritten = 0
     joiner = _FragmentJoiner()

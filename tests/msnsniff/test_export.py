@@ -804,3 +804,17 @@ def test_export_redact_names_the_capture_in_notes_about_the_file(tmp_path: Path)
     assert status == 0, err
     assert f"msnsniff: {src}: 12 packets cut short by the capture" in err
     assert "redacted.pcapng" not in err
+
+
+@pytest.mark.parametrize("name", ["X.JSONL", "X.TXT", "X.PCAPNG", "X.Parquet"])
+def test_the_format_is_read_from_an_extension_in_any_case(tmp_path: Path, name: str) -> None:
+    """`export -o X.JSONL` was refused ("say the format by OUT's extension"), though
+    `sniff -w`, `proxy -w` and a directory's captures read extensions in any case."""
+    if name.lower().endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+    out = tmp_path / name
+    status, _, err = run("export", str(CHAT), "-o", str(out))
+    assert status == 0, err
+    assert out.exists() and f"to {out}" in err
+    if name.endswith(".PCAPNG"):
+        assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"

@@ -1101,3 +1101,16 @@ def test_a_packet_the_capture_cut_stays_cut_in_the_copy(
         assert wire - after[no] == cut_before[no] - before[no]  # the bytes it never had
     assert main(["read", "-T", "none", str(out)]) == 0
     assert "12 packets cut short by the capture" in capsys.readouterr().err
+
+
+def test_an_out_named_in_capitals_is_the_file_type_its_name_says(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """`redact IN OUT.PCAPNG` wrote a classic pcap under the pcapng name (dropping the
+    packet comments a pcapng keeps), where `sniff -w` and `proxy -w` read the name in any
+    case; it writes a pcapng now."""
+    out = tmp_path / "OUT.PCAPNG"
+    assert main(["redact", str(ROOT / "captures" / "server_chat.pcap"), str(out)]) == 0
+    capsys.readouterr()
+    assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    assert list(packet_records(out))
