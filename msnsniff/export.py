@@ -676,6 +676,12 @@ def run_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     kind = next((k for k in FORMATS if target.name.lower().endswith(k)), None)
     if kind is None:
         raise MsnsniffError(f"export: say the format by OUT's extension: {', '.join(FORMATS)}")
+    # (before any work: the join would fail at the end, naming its temporary file)
+    if kind == ".parquet" and target.exists() and not target.is_dir():
+        raise MsnsniffError(f"{target}: not a directory (a Parquet export is a directory of "
+                            "tables): name another OUT")  # fmt: skip
+    if kind != ".parquet" and target.is_dir():
+        raise MsnsniffError(f"{target}: is a directory: name a file for OUT")
     if args.filter is not None:
         from msnsniff.session.filter import compile_filter
 
@@ -734,9 +740,13 @@ def _join(kind: str, parts: list[Path], target: Path) -> None:
                         shutil.move(str(table / name), target / table.name / unique)
         return
     partial = target.with_name(target.name + ".partial")
-    with partial.open("wb") as out:
-        for part in parts:
-            if part.exists():
-                with part.open("rb") as fh:
-                    shutil.copyfileobj(fh, out)
-    partial.replace(target)
+    try:
+        with partial.open("wb") as out:
+            for part in parts:
+                if part.exists():
+                    with part.open("rb") as fh:
+                        shutil.copyfileobj(fh, out)
+        partial.replace(target)
+    except BaseException:  # (a full disk, OUT made a directory meanwhile): no stray file
+        partial.unlink(missing_ok=True)
+        raise

@@ -818,3 +818,25 @@ def test_the_format_is_read_from_an_extension_in_any_case(tmp_path: Path, name: 
     assert out.exists() and f"to {out}" in err
     if name.endswith(".PCAPNG"):
         assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+
+
+@pytest.mark.parametrize(("name", "make", "expected"), [
+    ("d.jsonl", Path.mkdir, "is a directory: name a file for OUT"),
+    ("f.parquet", lambda p: p.write_text("mine"), "not a directory (a Parquet export is a "
+                                                 "directory of tables): name another OUT"),
+], ids=["a directory for a file format", "a file for parquet"])  # fmt: skip
+def test_an_out_of_the_wrong_kind_is_refused_before_the_work_and_leaves_nothing(
+    tmp_path: Path, name: str, make: Any, expected: str
+) -> None:
+    """`-o d.jsonl` where d.jsonl is a directory exported everything, then failed naming
+    its temporary file ("d.jsonl.partial: Is a directory") and left that file, the whole
+    export, beside it; `-o f.parquet` on a file said only "Not a directory". Both are
+    refused at once, in words naming OUT, and nothing is left behind."""
+    out = tmp_path / name
+    make(out)
+    before = sorted(tmp_path.iterdir())
+    status, _, err = run("export", str(CHAT), "-o", str(out))
+    assert (status, err) == (2, f"msnsniff: {out}: {expected}\n")
+    assert sorted(tmp_path.iterdir()) == before
+    if out.is_file():
+        assert out.read_text() == "mine"
