@@ -451,6 +451,8 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if source.resolve() == target.resolve():
         raise MsnsniffError("redact: OUT must not be IN")
     require_output_dir(target)
+    if target.is_dir():  # (said now, not as its temporary file's failure at the end)
+        raise MsnsniffError(f"{target}: is a directory: name a file for OUT")
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("wb") as fh:

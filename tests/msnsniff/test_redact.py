@@ -1114,3 +1114,15 @@ def test_an_out_named_in_capitals_is_the_file_type_its_name_says(
     capsys.readouterr()
     assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
     assert list(packet_records(out))
+
+
+def test_an_out_that_is_a_directory_is_refused_in_its_own_name(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """`redact IN DIR` redacted everything, then failed naming its temporary file
+    ("DIR.partial: Is a directory"); it is refused at once, naming OUT."""
+    out = tmp_path / "out.pcap"
+    out.mkdir()
+    assert main(["redact", str(ROOT / "captures" / "server_chat.pcap"), str(out)]) == 2
+    assert capsys.readouterr().err == f"msnsniff: {out}: is a directory: name a file for OUT\n"
+    assert sorted(tmp_path.iterdir()) == [out]
