@@ -220,7 +220,11 @@ def _redacted(source: Path, name: str, messages: list[str], notes: list[str]
     from msnsniff.capture.sources import file_kind
     from msnsniff.redact import redact, summary_notes
 
-    if file_kind(source) == "transcript":
+    try:
+        kind = file_kind(source)
+    except MsnsniffError as exc:  # (it leaves the naming to its callers)
+        raise MsnsniffError(f"{source}: {exc}") from exc
+    if kind == "transcript":
         raise MsnsniffError(f"{source}: --redact works on pcap and pcapng captures only")
     tmp = tempfile.TemporaryDirectory(prefix="msnsniff-redact-")
     out = Path(tmp.name) / "redacted.pcapng"
@@ -334,10 +338,15 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     from msnsniff.capture.sources import file_kind
     from msnsniff.capture.write import PcapngWriter
 
-    if file_kind(path) == "transcript":  # this capture only: the others are still exported,
-        # and it leaves an empty section, so even an export of transcripts alone is a pcapng
-        messages.append(f"msnsniff: {name}: a transcript has no packets to export as pcapng; "
-                        "left out")  # fmt: skip
+    try:
+        kind = file_kind(path)
+    except MsnsniffError:  # not a capture: the first pass said so, in read's words
+        kind = None
+    if kind != "pcap" and kind != "pcapng":  # this capture only: the others are still
+        # exported, and it leaves an empty section, so even an export of these alone is a pcapng
+        if kind == "transcript":
+            messages.append(f"msnsniff: {name}: a transcript has no packets to export as "
+                            "pcapng; left out")  # fmt: skip
         with part.open("wb") as fh:
             PcapngWriter(fh)
         return 0

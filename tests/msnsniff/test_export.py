@@ -840,3 +840,23 @@ def test_an_out_of_the_wrong_kind_is_refused_before_the_work_and_leaves_nothing(
     assert sorted(tmp_path.iterdir()) == before
     if out.is_file():
         assert out.read_text() == "mine"
+
+
+@pytest.mark.parametrize(("out_name", "redact"), [("x.pcapng", False), ("x.jsonl", True),
+                                                  ("x.pcapng", True)])  # fmt: skip
+def test_a_file_that_is_no_capture_is_said_by_name_and_the_others_are_exported(
+    tmp_path: Path, out_name: str, redact: bool
+) -> None:
+    """Among the captures, a file that is none (a notes file in the directory): `-o
+    X.pcapng` stopped the whole export with an unnamed "not a pcap, pcapng or transcript
+    file" and wrote nothing; `--redact` said it without the file's name. Each now names
+    the file, leaves it out and exports the others, as `-o X.jsonl` already did."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("C->S: VER 1 MSNP8\n")
+    out = tmp_path / out_name
+    status, _, err = run("export", *(["--redact"] if redact else []), str(notes), str(CHAT),
+                         "-o", str(out))  # fmt: skip
+    assert status == 2
+    assert err.startswith(f"msnsniff: {notes}: not a pcap, pcapng or transcript file"), err
+    assert err.endswith(f"exported 96 frames of 2 captures to {out}\n"), err
+    assert len(jsonl_of(out) if out_name.endswith(".pcapng") else jsonl(out)) == 96
