@@ -47,6 +47,10 @@ TPACKET_STATS: Final = struct.Struct("=II")
 # not this process's)
 CAPTURE_BUFFER: Final = 2 << 20
 SO_RCVBUFFORCE: Final = 33  # (Linux: root or CAP_NET_ADMIN may go past net.core.rmem_max)
+# the most bytes of one packet taken: libpcap's (and so tcpdump's) default snapshot length,
+# where scapy reads 65535, which cuts a full loopback segment (65536-byte MTU, plus the
+# Ethernet header: 65550 bytes) by its last 14 bytes
+SNAPLEN: Final = 262144
 # `-i any`, Linux's pseudo-interface for every interface, read as libpcap reads it: a cooked
 # (SOCK_DGRAM) packet socket bound to no interface gives each packet from its network layer
 # on, the socket address says the rest, and the frame is written Linux cooked v2 (SLL2)
@@ -57,7 +61,6 @@ SO_TIMESTAMPNS: Final = 35  # ancillary data: the kernel's time stamp, in nanose
 PACKET_OUTGOING: Final = 4
 ARPHRD_LOOPBACK: Final = 772
 DLT_RAW: Final = 12  # libpcap's raw IP, what a cooked socket's filter sees (no link header)
-COOKED_SNAPLEN: Final = 262144  # libpcap's default snapshot length
 AUXDATA: Final = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
 TP_STATUS_VLAN_VALID: Final = 0x10
 TP_STATUS_VLAN_TPID_VALID: Final = 0x40
@@ -237,16 +240,54 @@ def cooked_frame(data: bytes, address: tuple[Any, ...], ifindex: int,
     return SLL2_HEADER.pack(protocol, 0, ifindex, hatype, pkttype, len(addr), addr[:8]) + data
 
 
+BPF_RET_K: Final = 0x06  # a classic BPF "ret #k": accept k bytes of the packet (0: drop it)
+
+
+def _drain(ins: socket.socket) -> None:
+    """Throw away what a packet socket queued (before its filter was attached)."""
+    ins.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            ins.recv(1)
+    ins.setblocking(True)
+
+
+def _attach_filter(ins: socket.socket, bpf: str, *, iface: str | None = None,
+                   linktype: int | None = None) -> None:  # fmt: skip
+    """Compile the BPF filter `bpf` for `iface`'s link type (or `linktype`; scapy asks
+    libpcap) and attach it to the Linux packet socket `ins`, keeping each packet it accepts
+    whole up to SNAPLEN, then drain what came before. scapy compiles for a snapshot of
+    65535 bytes, and a filter's accept value is how much of a packet the kernel keeps: a
+    full loopback segment lost its last 14 bytes, a gap in every bulk transfer."""
+    from scapy.arch.common import compile_filter, free_filter
+    from scapy.data import SO_ATTACH_FILTER
+    from scapy.error import Scapy_Exception
+    from scapy.libs.structures import sock_fprog
+
+    try:
+        prog = compile_filter(bpf, iface=iface, linktype=linktype)
+    except (ImportError, Scapy_Exception) as exc:  # (worded as scapy's own attach words it)
+        raise Scapy_Exception(f"Cannot set filter: {exc}") from exc
+    try:
+        for i in range(prog.bf_len):
+            insn = prog.bf_insns[i]
+            if insn.code == BPF_RET_K and insn.k > 0:
+                insn.k = SNAPLEN
+        ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                       sock_fprog(prog.bf_len, prog.bf_insns))  # fmt: skip
+    finally:
+        free_filter(prog)
+    _drain(ins)
+
+
 def _cooked_socket(bpf: str | None) -> Any:
     """A scapy socket on every interface (`-i any`) giving Linux cooked v2 frames, with the
     BPF filter `bpf` compiled for raw IP (a cooked socket's filter starts at the network
     layer; libpcap rewrites a cooked-header filter to the same effect). Loopback's sent
     copy of each packet is dropped, as on `-i lo`. scapy has no such socket: its `-i any`
     is "interface not found"."""
-    from scapy.arch.common import compile_filter, free_filter
-    from scapy.data import MTU, SO_ATTACH_FILTER
+    from scapy.data import MTU
     from scapy.layers.l2 import CookedLinuxV2
-    from scapy.libs.structures import sock_fprog
     from scapy.supersocket import SuperSocket
 
     class CookedListenSocket(SuperSocket):
@@ -263,17 +304,7 @@ def _cooked_socket(bpf: str | None) -> Any:
             self._indexes: dict[str, int] = {}
             try:
                 if bpf:
-                    prog = compile_filter(bpf, linktype=DLT_RAW)
-                    try:
-                        self.ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
-                                            sock_fprog(prog.bf_len, prog.bf_insns))  # fmt: skip
-                    finally:
-                        free_filter(prog)
-                    self.ins.setblocking(False)
-                    with contextlib.suppress(BlockingIOError):
-                        while True:
-                            self.ins.recv(1)
-                    self.ins.setblocking(True)
+                    _attach_filter(self.ins, bpf, linktype=DLT_RAW)
                 self.ins.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
                 self.ins.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             except BaseException:
@@ -281,7 +312,7 @@ def _cooked_socket(bpf: str | None) -> Any:
                 raise
 
         def recv_raw(self, x: int = MTU) -> tuple[Any, bytes | None, float | None]:
-            data, ancdata, _flags, address = self.ins.recvmsg(COOKED_SNAPLEN, 256)
+            data, ancdata, _flags, address = self.ins.recvmsg(SNAPLEN, 256)
             if address[2] == PACKET_OUTGOING and address[3] == ARPHRD_LOOPBACK:
                 return None, None, None
             ts: float | None = None
@@ -358,7 +389,7 @@ def _raw_session(take: Callable[[Any, bytes, float | None], None]) -> Any:
         """scapy's sniffing loop asks a session for the packets of a readable socket."""
 
         def recv(self, sock: Any) -> Iterator[Any]:
-            layer, data, ts = sock.recv_raw()
+            layer, data, ts = sock.recv_raw(SNAPLEN)
             if data:  # (None: a packet the socket drops, e.g. loopback's sent copy)
                 take(layer, data, ts)
             return iter(())
@@ -506,12 +537,15 @@ class LiveCapture:
 
         self._ether = Ether
         loopback = _loopback(self.iface)
+        linux = hasattr(socket, "AF_PACKET")
 
         def opener(*args: Any, **kwargs: Any) -> Any:
             """Open the capture socket as scapy would, keeping a handle on its statistics."""
             sock: Any
+            # a Linux packet socket gets our filter (`_attach_filter`), not scapy's
+            bpf = kwargs.pop("filter", None) if linux else None
             if self.iface == ANY:
-                sock = _cooked_socket(kwargs.get("filter"))
+                sock = _cooked_socket(bpf)
             elif loopback:
                 from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
 
@@ -522,6 +556,12 @@ class LiveCapture:
                     sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             else:
                 sock = resolve_iface(kwargs.get("iface", self.iface)).l2listen()(*args, **kwargs)
+            if bpf and self.iface != ANY:
+                try:
+                    _attach_filter(sock.ins, bpf, iface=self.iface)
+                except BaseException:
+                    sock.close()
+                    raise
             _widen(sock)
             if self._link is None:
                 self._link = socket_link(sock)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dissectors.api import Direction
-from msnsniff.capture import StreamChunk
+from msnsniff.capture import Gap, StreamChunk
 from msnsniff.capture.pcap import packet_records
 from msnsniff.capture.sources import open_source
 from msnsniff.errors import MsnsniffError
@@ -644,3 +644,44 @@ def test_a_tun_interface_is_raw_ip_even_from_an_address_that_looks_like_an_ether
     assert "8.0.1.2:40000 → 10.9.9.9:1863" in stdout
     assert int.from_bytes(out.read_bytes()[20:24], "little") == 101  # LINKTYPE_RAW
     assert {link for _, _, link, _ in packet_records(out)} == {101}
+
+
+@pytest.mark.parametrize("iface", ["lo", "any"])
+def test_a_full_size_loopback_segment_is_captured_whole(tmp_path: Path, iface: str) -> None:
+    """A 400 kB payload over loopback (65483-byte segments: 65549-byte frames, past
+    65535) showed a 14-byte gap, a malformed MSG and its tail: the capture kept 65535 bytes
+    of each packet, as scapy reads and compiles its filter, where tcpdump keeps 262144.
+    Every byte is decoded now, and the -w file holds the packets whole."""
+    port = _free_port()
+    out = tmp_path / "big.pcap"
+    body = b"x" * 400_000
+
+    def bulk() -> None:
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", port))
+        srv.listen()
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            conn, _ = srv.accept()
+            c.sendall(b"VER 1 MSNP8 CVR0\r\nMSG 2 N %d\r\n" % len(body) + body + b"PNG\r\n")
+            got = 0
+            while got < len(body):
+                got += len(conn.recv(1 << 20))
+            conn.close()
+        srv.close()
+
+    proc = _start_sniff(iface, "-f", f"tcp port {port}", "-w", str(out))
+    try:
+        bulk()
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert "GAP" not in stdout and "MALFORMED" not in stdout, stdout
+    assert "MSG 2 N 400000  [400000 bytes" in stdout and " MSNP PNG" in stdout
+    events = list(open_source(out))  # the -w file: every byte there too
+    assert not [e for e in events if isinstance(e, Gap)]
+    sent = sum(len(e.data) for e in events if isinstance(e, StreamChunk)
+               and e.direction is Direction.C2S)  # fmt: skip
+    assert sent == len(b"VER 1 MSNP8 CVR0\r\nMSG 2 N 400000\r\n" + body + b"PNG\r\n")
