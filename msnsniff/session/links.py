@@ -303,6 +303,13 @@ class SessionLinks(NativeAnalyzer):
         self._redirects: deque[_Redirect] = deque()
         self._kept: list[tuple[int, Login]] = []  # (first frame of the NS, login)
         self._unlinked: list[SwitchboardRef] = []
+        self._on_link: list[Callable[[Flow, Flow], None]] = []
+
+    def also_on_link(self, listener: Callable[[Flow, Flow], None]) -> None:
+        """Call `listener(switchboard, notification)` when a switchboard connection is linked
+        to the login whose XFR SB or RNG handed out its cookie (stats counts the switchboard
+        under that login's dialect: a switchboard has no VER of its own)."""
+        self._on_link.append(listener)
 
     # -- queries ----------------------------------------------------------------------------
     def logins(self) -> list[Login]:
@@ -576,6 +583,8 @@ class SessionLinks(NativeAnalyzer):
         sb.reason = None
         if sb.session_id is None:
             sb.session_id = pending.session_id
+        for listener in self._on_link:
+            listener(conn.flow, login.ns.flow)
 
     def _expire(self, now: float) -> None:
         limit = now - self._ttl

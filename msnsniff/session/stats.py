@@ -27,7 +27,9 @@ moved under the server's choice when its VER arrives. A connection no server VER
 (a switchboard, which has no VER; a capture joined after the VER; a `VER trid 0` refusal)
 keeps its frames under the dialect its latest frame was read under (the most evidence the
 dissector had: the client's proposal or the shapes of the lines seen), moved there as the
-inference changes.
+inference changes. A switchboard, which has no VER, is settled by its login instead: once
+`links.SessionLinks` ties it (by the cookie of an XFR SB or RNG) to a notification connection
+whose server VER chose a dialect, its frames count under that dialect, as the login's do.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from msnsniff.capture import Flow
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.filter import DisplayFilter
-from msnsniff.session.links import HINTS, is_sb_message
+from msnsniff.session.links import HINTS, SessionLinks, is_sb_message
 from msnsniff.session.transactions import Transaction, Transactions
 
 BUCKET: Final = math.log(1.02)
@@ -121,7 +123,8 @@ class Stats:
         self.churn: Counter[tuple[str, str]] = Counter()  # (cmd, list or "-")
         self.unanswered: Counter[str] = Counter()
         self._syn: dict[str, int] = {}  # flow -> the TrID of its last SYN request
-        self._settled: set[str] = set()  # open flows whose dialect the server's VER fixed
+        self._settled: dict[str, int] = {}  # open flows whose dialect the server's VER (a
+        #                                     switchboard: its login's) fixed -> that dialect
         self._unsettled: dict[str, _Unsettled] = {}  # open flows counted provisionally
         self.malformed = 0
         self.partial = 0  # a flow's first bytes, the tail of a frame the capture missed
@@ -129,17 +132,29 @@ class Stats:
 
     @classmethod
     def attach(cls, analysis: Analysis, display: DisplayFilter | None = None,
-               transactions: Transactions | None = None) -> Stats:
+               transactions: Transactions | None = None,
+               links: SessionLinks | None = None) -> Stats:
         """Add the statistics to `analysis`, with a Transactions analyzer of their own, or
         listening to `transactions` (already attached; only without a display filter, whose
-        selection must see each request before it settles)."""
+        selection must see each request before it settles), and a SessionLinks of their own
+        (which ties each switchboard to its login's dialect), or listening to `links`."""
         stats = cls(display)
         analysis.analyzers.append(stats)
         if transactions is not None and display is None:
             transactions.also_on_settle(stats.settled)
         else:
             analysis.add(lambda sink: Transactions(sink, on_settle=stats.settled))
+        if links is None:
+            links = analysis.add(SessionLinks)
+        links.also_on_link(stats.linked)
         return stats
+
+    def linked(self, switchboard: Flow, notification: Flow) -> None:
+        """A switchboard was tied to its login: it speaks the dialect the login's server VER
+        chose (when one did), so its counts move there and its later frames count there."""
+        dialect = self._settled.get(notification.id)
+        if dialect is not None and switchboard.id not in self._settled:
+            self._settle(switchboard.id, dialect)
 
     def settled(self, txn: Transaction) -> None:
         """A settled transaction's round trip into its command's histogram, or an unanswered
@@ -199,7 +214,8 @@ class Stats:
                 flow.kind = record.proto.upper()  # Passport, the message APIs, the gateway
             return
         cmd = frame.cmd
-        self._count(record.flow.id, frame, dialect if dialect >= 0 else frame.dialect)
+        self._count(record.flow.id, frame,
+                    dialect if dialect >= 0 else self._settled.get(record.flow.id, frame.dialect))
         if flow.kind == "?":
             flow.kind = _kind(frame)
         elif flow.kind == "NS?":  # rare: only until the login, or in a flow joined late
@@ -235,7 +251,7 @@ class Stats:
 
     def _settle(self, flow: str, dialect: int) -> None:
         """The server's VER fixed `flow`'s dialect: its provisional counts move under it."""
-        self._settled.add(flow)
+        self._settled[flow] = dialect
         pending = self._unsettled.pop(flow, None)
         if pending is not None and pending.dialect != dialect:
             self._move(pending, dialect)
@@ -253,7 +269,7 @@ class Stats:
     def flow_closed(self, flow: Flow) -> None:
         """A flow still provisionally NS at its end is NS."""
         self._syn.pop(flow.id, None)
-        self._settled.discard(flow.id)
+        self._settled.pop(flow.id, None)
         self._unsettled.pop(flow.id, None)
         stats = self.flows.get(flow.id)
         if stats is not None and stats.kind == "NS?":

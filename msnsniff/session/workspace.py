@@ -62,7 +62,8 @@ class Workspace:
         self.conversations = self.analysis.add(
             lambda sink: Conversations(sink, keep=True, keep_events=False)
         )
-        self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions)
+        self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions,
+                                  links=self.links)
         self.web_stats = WebStats.attach(self.analysis)
         self.lock = threading.RLock()
         self.notes: list[str] = []

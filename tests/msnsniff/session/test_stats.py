@@ -221,3 +221,30 @@ def test_a_capture_without_msnp_says_so_under_commands() -> None:
     demo = stats_of(ROOT / "captures" / "msnp8_demo.pcap").render().splitlines()
     assert demo[demo.index("Commands (direction, dialect):") + 1].split() == [
         "cmd", "dir", "dialect", "frames"]
+
+
+def test_a_switchboard_counts_under_the_dialect_of_the_login_that_opened_it() -> None:
+    """A switchboard has no VER: its frames were counted under the dissector's inference
+    (MSNP8), even when the login whose XFR SB (or RNG) gave out its cookie had settled on
+    MSNP5. Linked by the cookie, they count under the login's dialect; a switchboard no
+    login claims keeps its inference."""
+    ns = ("  1.000 NS >>> VER 1 MSNP5 CVR0\n  1.001 NS <<< VER 1 MSNP5\n"
+          "  1.002 NS >>> USR 2 MD5 I alice@example.com\n  1.003 NS <<< USR 2 MD5 S 10.69\n"
+          "  1.004 NS >>> USR 3 MD5 S 0123456789abcdef0123456789abcdef\n"
+          "  1.005 NS <<< USR 3 OK alice@example.com Alice\n"
+          "  1.006 NS >>> XFR 4 SB\n  1.007 NS <<< XFR 4 SB 127.0.0.1:1865 CKI 1726.1050\n"
+          "  1.008 NS <<< RNG 99 127.0.0.1:1865 CKI 55.66 bob@example.com Bob\n")
+    xfr = ("  1.100 SB >>> USR 1 alice@example.com 1726.1050\n"
+           "  1.101 SB <<< USR 1 OK alice@example.com Alice\n"
+           "  1.102 SB >>> CAL 2 bob@example.com\n  1.103 SB <<< CAL 2 RINGING 11752013\n"
+           "  1.104 SB <<< JOI bob@example.com Bob\n  1.105 SB >>> OUT\n"
+           "  1.106 SB --- connection closed\n")
+    rng = ("  1.200 SB2 >>> ANS 1 alice@example.com 55.66 99\n"
+           "  1.201 SB2 <<< IRO 1 1 1 bob@example.com Bob\n  1.202 SB2 <<< ANS 1 OK\n"
+           "  1.203 SB2 --- connection closed\n")
+    stats = _transcript(ns + xfr + rng)
+    assert {v for (_d, v, _c) in stats.commands} == {5}
+    assert stats.commands["c2s", 5, "USR"] == 3 and stats.commands["s2c", 5, "JOI"] == 1
+    assert stats.commands["s2c", 5, "IRO"] == 1 and stats.commands["c2s", 5, "OUT"] == 1
+    alone = _transcript(xfr.replace("1726.1050", "9.9"))
+    assert {v for (_d, v, _c) in alone.commands} == {8}
