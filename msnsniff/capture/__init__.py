@@ -83,6 +83,7 @@ class FlowEnd:
     direction: Direction
     ts: float | None = None
     reason: str = "closed"
+    cut: bool = False  # the capture ended here, not the connection: no FIN or reset was seen
 
 
 @dataclass(frozen=True, slots=True)

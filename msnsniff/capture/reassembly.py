@@ -273,7 +273,7 @@ class Reassembler:
         for conn, _ in list(self._conns.values()):
             if id(conn) not in seen:
                 seen.add(id(conn))
-                self._end(conn, None, "end of capture")
+                self._end(conn, None, "end of capture", cut=True)
 
     # -- internals ---------------------------------------------------------------------
     def _open(self, seg: Segment, key: Key) -> tuple[_Conn, int]:
@@ -528,7 +528,7 @@ class Reassembler:
             if conn.halves[0].done and conn.halves[1].done:
                 self._forget(conn)
 
-    def _end(self, conn: _Conn, ts: float | None, reason: str) -> None:
+    def _end(self, conn: _Conn, ts: float | None, reason: str, cut: bool = False) -> None:
         for idx in (0, 1):  # what is kept comes out: holes are gaps, waits are over
             half = conn.halves[idx]
             while half.pending and self._conns.get(conn.client_key, (None,))[0] is conn:
@@ -547,7 +547,7 @@ class Reassembler:
                 if half.fin_ts is not None:  # (should the gap above not have ended it)
                     half.fin_ts = None
                     self.pending_total -= 1
-                self._emit(FlowEnd(conn.flow, half.direction, ts, reason))
+                self._emit(FlowEnd(conn.flow, half.direction, ts, reason, cut))
         self._forget(conn)
 
     def _forget(self, conn: _Conn) -> None:

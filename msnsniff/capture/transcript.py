@@ -168,20 +168,22 @@ class TranscriptReader:
         yield from self._flush(lineno)
         for conn in self._conns.values():
             if not conn.closed:
-                yield from self._close(conn, None, "end of transcript")
+                yield from self._close(conn, None, "end of transcript", cut=True)
 
     def _new_capture(self) -> Iterator[SourceEvent]:
         """A capture marker: what was open belongs to the capture before, and ends here."""
         yield from self._flush()
         for conn in self._conns.values():
             if not conn.closed:
-                yield from self._close(conn, None, "end of its capture in the transcript")
+                yield from self._close(conn, None, "end of its capture in the transcript",
+                                       cut=True)
         self._conns.clear()
 
-    def _close(self, conn: _Conn, ts: float | None, reason: str) -> Iterator[SourceEvent]:
+    def _close(self, conn: _Conn, ts: float | None, reason: str,
+               cut: bool = False) -> Iterator[SourceEvent]:  # fmt: skip
         conn.closed = True
         for d in Direction:
-            yield FlowEnd(conn.flow, d, ts, reason)
+            yield FlowEnd(conn.flow, d, ts, reason, cut)
 
     def _line(self, line: str, lineno: int) -> Iterator[SourceEvent]:
         pending = self._pending

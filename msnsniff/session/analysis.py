@@ -94,6 +94,12 @@ class NativeAnalyzer:
         """Ignore the flow's end (subclasses with per-flow state override this)."""
         pass
 
+    def flow_cut(self, flow: Flow) -> None:
+        """`flow_closed` follows for a flow the capture ended, not the connection (no FIN or
+        reset was seen): an analyzer that reads a close as someone leaving (presence) must
+        not here. Ignored by default."""
+        pass
+
     def finish(self) -> None:
         """Conclude nothing (subclasses with findings at the end override this)."""
         pass
@@ -166,12 +172,15 @@ class Analysis:
         return out
 
     def _feed(self, records: list[FrameRecord]) -> None:
-        self.feed(records, self.session.closed)
+        self.feed(records, self.session.closed, self.session.cut)
 
-    def feed(self, records: list[FrameRecord], closed: list[Flow]) -> None:
+    def feed(self, records: list[FrameRecord], closed: list[Flow],
+             cut: list[str] | None = None) -> None:  # fmt: skip
         """What one source event produced, in order: its records, then the flows it closed
-        (for records made elsewhere: `push` gives its session's here). Lists, not any
-        sequence: the compiled build walks a list natively, once per source event."""
+        (for records made elsewhere: `push` gives its session's here), `cut` naming those the
+        capture ended rather than the connection (`NativeAnalyzer.flow_cut` hears them first).
+        Lists, not any sequence: the compiled build walks a list natively, once per source
+        event."""
         analyzers = self.analyzers
         if not analyzers:
             return
@@ -182,8 +191,11 @@ class Analysis:
                 else:
                     analyzer.feed(record)
         for flow in closed:
+            lost = cut is not None and flow.id in cut
             for analyzer in analyzers:
                 if isinstance(analyzer, NativeAnalyzer):
+                    if lost:
+                        analyzer.flow_cut(flow)
                     analyzer.flow_closed(flow)
                 else:
                     analyzer.flow_closed(flow)

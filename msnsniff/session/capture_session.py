@@ -79,6 +79,7 @@ class _FlowState:
     held_bytes: int = 0
     gaps: list[Gap] = field(default_factory=list)  # gaps before any byte to sniff
     ended: set[Direction] = field(default_factory=set)
+    hung_up: bool = False  # a direction ended by a FIN or reset, not by the capture's end
     carrier: bool = False  # its frames may carry another protocol (the HTTP gateway's MSNP)
     checked: bool = False  # a third party's dissector: its frames are checked to be Frames
     made: int = 0  # frames a third party's dissector gave (none at the end: said)
@@ -117,6 +118,7 @@ class CaptureSession:
         self.undissected_flows = 0  # connections with bytes no dissector recognised
         self.notes: list[SourceNote] = []
         self.closed: list[Flow] = []  # flows whose both directions ended in the last call
+        self.cut: list[str] = []  # the ids of those the capture ended, no FIN or reset seen
         self.error: DissectorError | None = None  # strict: the malformed frame that ended it
         self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
         self._bad_sniffs: set[str] = set()  # dissectors whose `sniff` failed (noted once)
@@ -138,6 +140,7 @@ class CaptureSession:
         out: list[FrameRecord] = []
         if self.closed:
             self.closed = []
+            self.cut = []
         if type(event) is StreamChunk:  # the hot path: more bytes of a decided flow
             state = self._flows.get(event.flow.id)
             if state is not None and state.dissector is not None:
@@ -182,6 +185,8 @@ class CaptureSession:
             if state.dissector is None and state.proto is None and (state.held or last):
                 self._decide(state, out)  # (with nothing held, the other side may still talk)
             state.ended.add(event.direction)
+            if not event.cut:
+                state.hung_up = True
             if state.dissector is not None:
                 self._feed(state, event.direction, b"", event.ts, out)
             if len(state.ended) == 2:
@@ -189,6 +194,8 @@ class CaptureSession:
                     self._gave_nothing(state)
                 del self._flows[event.flow.id]
                 self.closed.append(state.flow)
+                if not state.hung_up:
+                    self.cut.append(state.flow.id)
 
     def finish(self) -> list[FrameRecord]:
         """End every flow still open (the source ended)."""
@@ -196,13 +203,15 @@ class CaptureSession:
             raise self.error
         out: list[FrameRecord] = []
         self.closed = []
+        self.cut = []
         for flow_id in list(self._flows):
             state = self._flows[flow_id]
             for d in Direction:
                 if d not in state.ended:
-                    self._push(FlowEnd(state.flow, d, None, "end of capture"), out)
+                    self._push(FlowEnd(state.flow, d, None, "end of capture", True), out)
         if self._tunnels is not None:
             self.frames = self._tunnels.finish(None, self.frames, out)
+            self.cut += [flow.id for flow in self._tunnels.closed]
             self.closed += self._tunnels.closed
             self._tunnels.closed = []
         return out

@@ -10,7 +10,9 @@ list (FL) built from its `LST` lines and later `ADD`/`REM FL` replies. Frames th
 become `PresenceChange`s through a table of handlers keyed by (direction, command):
 
 * the server's `CHG` reply is the user's own status; a client or server `OUT` after it
-  means the user went offline (source "OUT");
+  means the user went offline (source "OUT"), and so does the connection closing without
+  one, by a FIN or a reset (source "closed", at the connection's last frame); a capture
+  that simply ends (`flow_cut`) says nothing about anyone;
 * `ILN` (the initial status after the first CHG), `NLN` and `FLN` are contacts' statuses.
 
 Findings: a `CHG` to a status no client may set (WARN `presence.invalid_status`), a valid
@@ -58,7 +60,7 @@ class PresenceChange:
     nick: str | None
     client_id: int | None
     capabilities: tuple[str, ...]
-    source: str  # CHG, ILN, NLN, FLN or OUT
+    source: str  # CHG, ILN, NLN, FLN, OUT, or "closed" (the connection, without OUT)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -86,6 +88,7 @@ class _Ns:
     chg: dict[int, tuple[str, int]] = field(default_factory=dict)  # TrID -> (status, frame)
     syn: dict[int, str] = field(default_factory=dict)  # TrID -> version asked
     fl: set[str] | None = None  # the forward list, when a full SYN made it known
+    last: FrameRecord | None = None  # the connection's latest frame
 
 
 Handler = Callable[["Presence", _Ns, FrameRecord, CommandFrame], None]
@@ -140,21 +143,30 @@ class Presence(NativeAnalyzer):
         frame = record.frame
         if not isinstance(frame, CommandFrame):
             return
+        conn = self._conns.get(record.flow.id)
+        if conn is not None:
+            conn.last = record  # where a close without OUT shows the user going offline
         if isinstance(frame, ErrorFrame):
-            conn = self._conns.get(record.flow.id)
             if conn is not None and frame.trid is not None:
                 self._refused(conn, record, frame)
             return
         handler = _HANDLERS.get((frame.direction, frame.cmd))
         if handler is None:
             return
-        conn = self._conns.get(record.flow.id)
         if conn is None:
-            conn = self._conns[record.flow.id] = _Ns()
+            conn = self._conns[record.flow.id] = _Ns(last=record)
         handler(self, conn, record, frame)
 
     def flow_closed(self, flow: Flow) -> None:
-        """Forget the connection's login, pending requests and forward list."""
+        """The connection closed: a user online on it without an OUT went offline then (at
+        its last frame); forget its login, pending requests and forward list."""
+        conn = self._conns.pop(flow.id, None)
+        if conn is not None and conn.own not in (None, "FLN") and conn.last is not None:
+            conn.own = "FLN"
+            self._emit(conn, conn.last, conn.account, True, "FLN", conn.nick, {}, "closed")
+
+    def flow_cut(self, flow: Flow) -> None:
+        """The capture ended, not the connection: nobody went offline; forget its state."""
         self._conns.pop(flow.id, None)
 
     def finish(self) -> None:
@@ -329,7 +341,8 @@ def render_change(change: PresenceChange) -> str:
     if change.nick and change.nick != change.account:
         who += f" ({change.nick})"
     if change.own:
-        where = f"{change.source}, own status"
+        source = "connection closed without OUT" if change.source == "closed" else change.source
+        where = f"{source}, own status"
     else:
         where = f"{change.source}, seen by {change.observer or 'the user'}"
     return f"[{clock(change.ts)}] {who}: {change.status_name} ({change.status})  [{where}]"

@@ -208,3 +208,28 @@ def test_several_files_to_a_file_print_each_finding_once(tmp_path: Path) -> None
         outputs.append((done.returncode, target.read_bytes(), done.stderr))
     assert outputs[0][1].count(b"\n") > 5
     assert outputs[1] == outputs[0]
+
+
+@pytest.mark.parametrize("end", ["fin", "reset", "none"])
+def test_a_close_and_the_end_of_the_capture_reach_presence_alike_in_two_processes(
+    tmp_path: Path, end: str
+) -> None:
+    """A notification connection that closes without OUT (a FIN, a reset) takes its user
+    offline; one the capture simply ends does not. The dissecting child tells the two apart
+    for the analysis as one process does."""
+    path = tmp_path / f"{end}.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.1", 3000), ("10.0.0.2", 1863))
+        conv.open(1.0)
+        for n, (c2s, line) in enumerate([
+            (True, b"VER 1 MSNP8 CVR0"), (False, b"VER 1 MSNP8"),
+            (True, b"USR 2 TWN S t=x"), (False, b"USR 2 OK a@x.com A 1 0"),
+            (True, b"CHG 3 NLN 0"), (False, b"CHG 3 NLN 0"),
+        ]):  # fmt: skip
+            conv.send(1.1 + n / 10, c2s, line + b"\r\n")
+        if end != "none":
+            conv.close(2.0, by_client=False, reset=end == "reset")
+    one = _run("sessions", "--presence", "-j", "1", str(path))
+    assert _run("sessions", "--presence", "-j", "2", str(path)) == one
+    offline = "a@x.com (A): Offline (FLN)  [connection closed without OUT, own status]"
+    assert (offline in one[1]) == (end != "none"), one[1]

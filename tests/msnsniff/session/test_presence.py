@@ -13,7 +13,7 @@ from msnsniff.capture.sources import open_source
 from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis, Finding
 from msnsniff.session.capture_session import CaptureSession
-from msnsniff.session.presence import Presence, PresenceChange, render_timeline
+from msnsniff.session.presence import Presence, PresenceChange, render_change, render_timeline
 from tests.helpers import SEEDS, real_capture, transcript
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -103,8 +103,11 @@ def test_twisted_capture_presence_seen_from_both_sides() -> None:
         (alice, "NLN", "NLN", bob),
         (bob, "FLN", "FLN", alice),
     ]
-    assert [(c.account, c.status) for c in seen if c.own] == [
-        (alice, "NLN"), (alice, "NLN"), (bob, "NLN"), (bob, "NLN"),
+    # neither client sends OUT: each goes offline as its connection closes (bob's FIN comes
+    # before the FLN the server then tells alice)
+    assert [(c.account, c.status, c.source) for c in seen if c.own] == [
+        (alice, "NLN", "CHG"), (alice, "NLN", "CHG"), (bob, "NLN", "CHG"), (bob, "NLN", "CHG"),
+        (bob, "FLN", "closed"), (alice, "FLN", "closed"),
     ]  # fmt: skip
     assert findings == []
 
@@ -185,3 +188,42 @@ def test_a_full_syn_of_version_0_makes_the_forward_list_known() -> None:
         "presence.not_on_forward_list", 10,
         "NLN reports x@y.z as Online, but a@b.c does not have them on the forward list",
     )]  # fmt: skip
+
+
+def _timeline(text: str) -> list[tuple[str | None, str, str]]:
+    from msnsniff.capture.transcript import read_transcript
+
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    presence = analysis.add(lambda sink: Presence(sink, keep=True))
+    for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
+        pass
+    return [(c.account, c.status, c.source) for c in presence.timeline() if c.own]
+
+
+_ONLINE = ("  1.0 NS >>> VER 1 MSNP8 CVR0\n  1.1 NS <<< VER 1 MSNP8\n"
+           "  1.2 NS >>> USR 2 TWN S t=x\n  1.3 NS <<< USR 2 OK a@x.com A 1 0\n"
+           "  1.4 NS >>> CHG 3 NLN 0\n  1.5 NS <<< CHG 3 NLN 0\n  1.6 NS >>> PNG\n")
+
+
+def test_a_connection_closing_without_out_takes_the_user_offline() -> None:
+    """A user whose notification connection closes (FIN or reset) without OUT went offline
+    then, as the server tells their contacts with FLN; only OUT said so before. A capture
+    that simply ends with the connection open says nothing: it is no close."""
+    closed = _timeline(_ONLINE + "  1.7 NS --- connection closed\n")
+    assert closed == [("a@x.com", "NLN", "CHG"), ("a@x.com", "FLN", "closed")]
+    assert _timeline(_ONLINE) == [("a@x.com", "NLN", "CHG")]
+    after_out = _timeline(_ONLINE + "  1.7 NS >>> OUT\n  1.8 NS --- connection closed\n")
+    assert after_out == [("a@x.com", "NLN", "CHG"), ("a@x.com", "FLN", "OUT")]
+
+
+def test_a_close_shows_at_the_connections_last_frame_and_in_words() -> None:
+    from msnsniff.capture.transcript import read_transcript
+
+    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+    presence = analysis.add(lambda sink: Presence(sink, keep=True))
+    text = _ONLINE + "  1.7 NS --- connection closed\n"
+    for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
+        pass
+    last = presence.timeline()[-1]
+    assert (last.frame, last.ts) == (7, 1.6)
+    assert render_change(last).endswith("[connection closed without OUT, own status]")
