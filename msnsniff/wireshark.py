@@ -655,11 +655,12 @@ end
 -- the dialect after a command line (mirrors dissector.py: VER, then the clues)
 local function observe(st, cmd, dir, trid, args)
   if cmd == "VER" then
-    local best = nil
+    local best, least = nil, nil
     for _, a in ipairs(args) do
       local n = tonumber(a:match("^MSNP(%d+)$"))
-      if n and n >= MIN_DIALECT and n <= MAX_DIALECT and (best == nil or n > best) then
-        best = n
+      if n and n >= MIN_DIALECT and n <= MAX_DIALECT then
+        if best == nil or n > best then best = n end
+        if least == nil or n < least then least = n end
       end
     end
     if best == nil then return end
@@ -668,6 +669,7 @@ local function observe(st, cmd, dir, trid, args)
       st.dialect, st.inferred = best, false
     elseif not st.fixed then
       st.dialect, st.inferred = best, false
+      st.lo, st.hi = least, best  -- the server can only choose one of these
     end
     return
   end
@@ -681,8 +683,10 @@ local function observe(st, cmd, dir, trid, args)
       local lo, hi = math.max(st.lo, clue.lo), math.min(st.hi, clue.hi)
       if lo > hi then lo, hi = clue.lo, clue.hi end
       st.lo, st.hi = lo, hi
-      st.dialect = math.min(math.max(DEFAULT_DIALECT, lo), hi)
-      st.inferred = true
+      local dialect = math.min(math.max(DEFAULT_DIALECT, lo), hi)
+      if dialect ~= st.dialect then  -- (a clue that keeps the dialect keeps how it was told)
+        st.dialect, st.inferred = dialect, true
+      end
       return
     end
   end

@@ -7,7 +7,9 @@ wire rules (TrID presence, payload commands). The dialect comes from VER: the cl
 proposal is provisional, the server's echo fixes it. Without a VER (a capture joined
 mid-stream) the dialect starts at MSNP8, marked inferred, and every frame whose shape only
 some dialects use (DIALECT_CLUES) narrows the range [low, high]; the dialect is the default
-clamped into that range, and `dialect_reason` says which clue decided it.
+clamped into that range, and `dialect_reason` says which clue decided it. A client's VER
+that no server VER fixed (refused with `VER trid 0`, or not captured) starts the range at
+the versions it offers.
 
 `next_frame` serves the direction whose unread bytes were fed first, so frames come out in
 the order their bytes arrived. In strict mode a malformed frame raises `DissectorError`
@@ -182,6 +184,8 @@ class MsnpDissector:
                 framer.watch = _VER
             self._set(max(versions), False, f"VER: server chose MSNP{max(versions)}")
         elif not self._ver_fixed:
+            # the server can only choose one of these: later clues narrow within them
+            self._low, self._high = min(versions), max(versions)
             self._set(max(versions), False, f"VER: client proposed up to MSNP{max(versions)}")
 
     def _narrow(self, clue: DialectClue) -> None:

@@ -776,3 +776,23 @@ def test_tshark_text_summary(script: Path) -> None:
     assert ["216", "ERR_NOT_ON_LIST"] in [r[4:6] for r in rows]
     assert any(r[1].startswith("ADD") and r[3].startswith(("AL", "FL", "BL")) for r in rows)
     assert all(re.fullmatch(r"\d+", r[0]) for r in rows)
+
+
+@needs_tshark
+def test_tshark_keeps_a_clue_within_the_versions_a_refused_ver_offered(
+    script: Path, tmp_path: Path
+) -> None:
+    """As msnsniff: after `VER 1 0` refused MSNP5 and MSNP4, an MD5 login narrows the
+    dialect within them (MSNP5), not to MSNP7."""
+    capture = tmp_path / "refused.pcap"
+    with capture.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.2", 40001), ("10.0.0.1", 1863))
+        conv.open(1.0)
+        for n, (c2s, line) in enumerate([
+            (True, b"VER 1 MSNP5 MSNP4 CVR0"), (False, b"VER 1 0"),
+            (True, b"USR 2 MD5 I a@b.c"), (True, b"INF 3"),
+        ]):  # fmt: skip
+            conv.send(1.1 + n / 10, c2s, line + b"\r\n")
+    assert compare(script, capture) == 4
+    out = _tshark(script, capture, "-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.dialect")
+    assert [line.split("\t") for line in out.splitlines() if line.strip()][-1] == ["INF", "5"]

@@ -430,3 +430,18 @@ def test_a_pgd_page_msnp9_carries_its_payload() -> None:
     assert pgd.payload is not None and pgd.payload.body == body
     assert decode(pgd).fields == {"account": "bob@example.com", "device": 1, "length": len(body)}
     assert isinstance(png, CommandFrame) and png.cmd == "PNG"
+
+
+def test_a_clue_after_a_refused_ver_stays_within_the_versions_offered() -> None:
+    """The client offered MSNP5 and MSNP4, the server answered `VER 1 0`, the client went on
+    with an MD5 login (MSNP2-7): the frames after it were read as MSNP7, a version nobody
+    offered. The server can only choose an offered version, so the clue narrows within them."""
+    d = MsnpDissector()
+    for direction, line in ((C2S, b"VER 1 MSNP5 MSNP4 CVR0"), (S2C, b"VER 1 0"),
+                            (C2S, b"USR 2 MD5 I a@b.c"), (C2S, b"INF 3")):
+        d.feed(direction, line + b"\r\n")
+        drain(d)
+    assert d.dialect == 5
+    d.feed(C2S, b"SYN 4 0\r\n")
+    syn = drain(d)[0]
+    assert isinstance(syn, CommandFrame) and syn.dialect == 5
