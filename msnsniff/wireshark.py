@@ -764,6 +764,27 @@ local function frame_at(data, pos, dir, dialect)
           last_len = last and #last or 0}
 end
 
+-- a command line's TrID and arguments as `dialect` reads them (before the frame is shown:
+-- what `observe` learns from may change the dialect the frame itself is shown in)
+local function trid_and_args(fr, dir, dialect)
+  local spec = COMMANDS[fr.word]
+  local rule = "I"
+  if fr.kind == "error" then
+    rule = "Y"
+  elseif spec ~= nil then
+    rule = rule_at(spec["trid_" .. dir], dialect)
+  end
+  local toks = tokens_of(fr.line:sub(4))
+  local trid = nil
+  local first = 1
+  if rule ~= "N" and toks[1] ~= nil and is_int(toks[1][1]) then
+    trid, first = toks[1][1], 2
+  end
+  local args = {}
+  for i = first, #toks do args[#args + 1] = toks[i][1] end
+  return trid, args
+end
+
 local function add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
   local sub = tree:add(msnsniff, tvb:range(pos, fr.len))
   local word = fr.word
@@ -951,9 +972,17 @@ local function dissect(tvb, pinfo, tree)
       sub:append_text(", malformed: " .. fr.reason)
       summaries[#summaries + 1] = "[MALFORMED: " .. fr.reason .. "]"
     else
-      local summary, trid, args = add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
+      if learn and fr.kind == "command" then
+        observe(ls, fr.word, dir, trid_and_args(fr, dir, dialect))
+        if ls.dialect ~= dialect or ls.inferred ~= inferred then
+          -- the line that told the dialect (the server's VER, a clue) is of it too, as
+          -- msnsniff's framer makes that frame again in it
+          dialect, inferred = ls.dialect, ls.inferred
+          memo[key] = {dialect, inferred, first}
+        end
+      end
+      local summary = add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred)
       summaries[#summaries + 1] = summary
-      if learn and fr.kind == "command" then observe(ls, fr.word, dir, trid, args) end
     end
     pos = pos + fr.len
   end

@@ -21,7 +21,9 @@ byte, so every frame knows where it came from. The machine has two states:
 
 Lines whose command word the owner watches (VER, the dialect clues) are handed to `on_line`
 as soon as they are framed, before the next line is read, so a dialect change decided there
-already applies to the next frame.
+already applies to the next frame, and to that line's own frame: the line that told the
+dialect (the server's VER, a clue) is framed again in it (a rare event: only a change costs
+the new frame; any other watched line, two comparisons).
 
 When the owner says the capture joined the connection mid-way (`joined_midway`), a garbage
 run at stream offset 0 (before any line parsed) is the tail of a frame the capture missed:
@@ -376,7 +378,13 @@ class DirectionFramer:
                     if word in watch and self.on_line is not None:
                         self._pos = pos
                         self.on_line(frame)
-                        dialect, inferred, watch = self.dialect, self.dialect_inferred, self.watch
+                        watch = self.watch
+                        if self.dialect != dialect or self.dialect_inferred != inferred:
+                            dialect, inferred = self.dialect, self.dialect_inferred
+                            out[-1] = make_frame(  # the line that told it is of it too
+                                direction, frame.offset, frame.raw, frame.header_len, length,
+                                dialect, inferred, cmd,
+                            )  # fmt: skip
                 self._pos = pos
                 if self._need and not self._ended:
                     break
@@ -531,6 +539,11 @@ class DirectionFramer:
         self._pos = end
         if word in self.watch and self.on_line is not None:
             self.on_line(frame)
+            if self.dialect != frame.dialect or self.dialect_inferred != frame.dialect_inferred:
+                frame = cls(  # the line that told the dialect is of it too
+                    self.direction, frame.offset, frame.raw, frame.header_len, length,
+                    self.dialect, self.dialect_inferred,
+                )  # fmt: skip
         return frame
 
     def _malformed_line(self, pos: int, end: int, reason: str) -> MalformedFrame:

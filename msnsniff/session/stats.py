@@ -21,8 +21,8 @@ selects. With a display filter only the frames it selects count, and only the ro
 of the requests it selects.
 
 Commands count under the dialect their connection turned out to speak: until the server's
-VER settles it, a frame is read under a provisional dialect (MSNP8 for the client's VER,
-then the client's highest proposal), so a connection's frames are counted under that and
+VER settles it, a frame is read under a provisional dialect (the client's highest
+proposal, its VER included), so a connection's frames are counted under that and
 moved under the server's choice when its VER arrives. A connection no server VER settles
 (a switchboard, which has no VER; a capture joined after the VER; a `VER trid 0` refusal)
 keeps its frames under the dialect its latest frame was read under (the most evidence the

@@ -445,3 +445,28 @@ def test_a_clue_after_a_refused_ver_stays_within_the_versions_offered() -> None:
     d.feed(C2S, b"SYN 4 0\r\n")
     syn = drain(d)[0]
     assert isinstance(syn, CommandFrame) and syn.dialect == 5
+
+
+def test_the_line_that_tells_the_dialect_is_of_that_dialect() -> None:
+    """The frame whose line decided the dialect kept the one it was framed in: the server's
+    `VER 1 MSNP4` (chosen from the client's MSNP5 MSNP4) said MSNP5, the client's VER the
+    default MSNP8, and an MD5 login in a capture without VER MSNP8 while the frames after it
+    were MSNP7. Each is now of the dialect it tells, on the common path and on the general
+    one (a gap parses what is buffered line by line)."""
+    d = MsnpDissector()
+    got = []
+    for direction, line in ((C2S, b"VER 1 MSNP5 MSNP4 CVR0"), (S2C, b"VER 1 MSNP4"),
+                            (C2S, b"INF 2")):
+        d.feed(direction, line + b"\r\n")
+        got += [(f.cmd, f.dialect, f.dialect_inferred) for f in drain(d)
+                if isinstance(f, CommandFrame)]
+    assert got == [("VER", 5, False), ("VER", 4, False), ("INF", 4, False)]
+    for gap in (False, True):
+        d = MsnpDissector()
+        d.feed(C2S, b"USR 5 MD5 I a@b.c\r\n")
+        if gap:
+            d.gap(C2S, 10)
+        usr = drain(d)[0]
+        assert isinstance(usr, CommandFrame) and usr.cmd == "USR"
+        assert (usr.dialect, usr.dialect_inferred) == (7, True)
+        assert (usr.trid, decode(usr).fields["account"]) == (5, "a@b.c")
