@@ -371,7 +371,10 @@ _SPECS: tuple[CommandSpec, ...] = (
         c2s=(),
         s2c=(v("account:netaccount ?client_id:caps", trid=NO, dialects=_P18,
                guard=_NET_ACCOUNT_1ST, form=_NET_FORM),
-             v("account:account ?network:int ?client_id:caps", trid=NO, dialects=_P14_17),
+             # the network from MSNP13, not 14: the msnp-wiki's FLN page and NINA's say MSNP14,
+             # but Escargot (front/msn/misc.py, build_presence_notif) sends `FLN name 1 0`
+             # to MSNP13-15 clients; in MSNP13 `FLN name 1` is then a network, never caps 1
+             v("account:account ?network:int ?client_id:caps", trid=NO, dialects=(13, 17)),
              v("account:account ?client_id:caps", trid=NO))),
     CommandSpec("UBX", "a contact's personal message (MSNP11+)",
         c2s=(),

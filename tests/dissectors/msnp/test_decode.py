@@ -315,3 +315,15 @@ def test_an_msnp10_gtc_reply_without_the_list_version_is_read() -> None:
     assert (got.problems, got.fields["value"]) == ((), "A")
     old = decode(frame_of("GTC 5 12 N", Direction.S2C, 8))
     assert (old.problems, old.fields["version"], old.fields["value"]) == ((), 12, "N")
+
+
+def test_an_msnp13_fln_gives_the_network_as_escargot_sends_it() -> None:
+    """The references start FLN's network at MSNP14, but Escargot sends `FLN name 1 0` to
+    MSNP13 clients too: in MSNP13 `FLN name 1` read the network as client id 1 (a mobile
+    device). From MSNP13 it is the network; before, still a client id."""
+    fln = decode(frame_of("FLN bob@example.com 1", Direction.S2C, 13))
+    assert (fln.problems, fln.fields) == ((), {"account": "bob@example.com", "network": 1})
+    escargot = decode(frame_of("FLN bob@example.com 1 0", Direction.S2C, 13))
+    assert (escargot.fields["network"], escargot.fields["client_id"]) == (1, 0)
+    old = decode(frame_of("FLN bob@example.com 1", Direction.S2C, 12))
+    assert "network" not in old.fields and old.fields["client_id"] == 1
