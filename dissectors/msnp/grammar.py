@@ -137,8 +137,11 @@ _P8_12 = (8, 12)
 _P10 = (10, MAX_DIALECT)
 _P7 = (7, MAX_DIALECT)  # groups: "new in MSNP7" (seed 004)
 _P13 = (13, MAX_DIALECT)
-_P2_12 = (2, 12)  # SYN and what it sends (LST, GTC) went with MSNP13's address book service
-_P7_12 = (7, 12)  # ADG and RMG: replaced by the address book's ABGroupAdd/ABGroupDelete
+_P2_12 = (2, 12)  # SYN and what it sends (LST, GTC), and REM, went with MSNP13's address book
+#                   service (msnp-wiki MSNP13 page: REM replaced by ABContactDelete/DeleteMember)
+_P7_12 = (7, 12)  # ADG, RMG, REG: replaced by the address book's ABGroupAdd/ABGroupDelete/
+#                   ABGroupUpdate (msnp-wiki: the REG page, and the MSNP13 page's removed list)
+_P10_12 = (10, 12)  # ADC: removed in MSNP13 (msnp-wiki's MSNP13 page: ABContactAdd/AddMember)
 _P14 = (14, MAX_DIALECT)
 _P14_17 = (14, 17)
 _P18 = (18, MAX_DIALECT)
@@ -271,6 +274,8 @@ _SPECS: tuple[CommandSpec, ...] = (
         s2c=(v("value:gtc", trid=NO, guard=r"^[AN]$", label="sync"),
              v("version:int value:gtc"),
              v("value:gtc", dialects=_P10, form="without the list version")), dialects=_P2_12),
+    # BLP stays in MSNP13+ (not in the msnp-wiki MSNP13 page's removed list; NINA's BLP page:
+    # from MSNP13 the client reads it from the address book and publishes it with BLP)
     CommandSpec("BLP", "privacy mode for people on no list",
         c2s=(v("value:blp"),),
         s2c=(v("value:blp", trid=NO, guard=r"^(AL|BL)$", label="sync"),
@@ -308,13 +313,13 @@ _SPECS: tuple[CommandSpec, ...] = (
         dialects=(2, 9)),  # MSNP10 replaced it with ADC
     CommandSpec("ADC", "add a contact to a list (MSNP10+)",
         c2s=(v("list:list *items:keyed"),),
-        s2c=(v("list:list *items:keyed"),), dialects=_P10),
+        s2c=(v("list:list *items:keyed"),), dialects=_P10_12),
     CommandSpec("REM", "remove a contact from a list",
         c2s=(v("list:list contact_id:str ?group_id:str", dialects=_P10, guard=_FL_GUID),
              v("list:list account:account ?group_id:str")),
         s2c=(v("list:list version:int account:account ?group_id:str", dialects=(2, 9)),
              v("list:list contact_id:str ?group_id:str", dialects=_P10, guard=_FL_GUID),
-             v("list:list account:account ?group_id:str", dialects=_P10))),
+             v("list:list account:account ?group_id:str", dialects=_P10)), dialects=_P2_12),
     CommandSpec("REA", "rename a contact or yourself",
         c2s=(v("account:account nick:url"),),
         s2c=(v("version:int account:account nick:url"),), dialects=(2, 9)),
@@ -329,7 +334,7 @@ _SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("REG", "rename a group",
         c2s=(v("group_id:str name:url ?unused:str"),),
         s2c=(v("version:int group_id:int name:url ?unused:str", dialects=(7, 9)),
-             v("group_id:str name:url ?unused:str", dialects=_P10)), dialects=_P7),
+             v("group_id:str name:url ?unused:str", dialects=_P10)), dialects=_P7_12),
     CommandSpec("SBP", "set a contact's property (MSNP10+)",
         c2s=(v("guid:str type:str value:url"),), s2c=(v("guid:str type:str value:url"),),
         dialects=_P10),

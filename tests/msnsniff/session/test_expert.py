@@ -660,3 +660,24 @@ def test_syn_and_the_group_commands_are_gone_from_msnp13() -> None:
         b"SYN 3 0 0", b"ADG 4 Pals", b"RMG 5 1", b"GTC 6 A"
     ]
     assert dialect[0].message == "SYN belongs to MSNP2-MSNP12, but this connection speaks MSNP13"
+
+
+def test_adc_reg_and_rem_are_gone_from_msnp13_and_blp_stays() -> None:
+    """The msnp-wiki's MSNP13 page lists ADC, REG and REM among the commands removed (the
+    server disconnects; the address book and sharing services took over), and they spanned
+    every dialect up to MSNP18. BLP is not among them: from MSNP13 the client still
+    publishes it (NINA's BLP page), so it passes without a word."""
+    text = (
+        "C: VER 1 MSNP13\nS: VER 1 MSNP13\n"
+        "C: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c 1 0\n"
+        "C: ADC 3 FL N=x@y.z F=x\nC: REG 4 0 Pals\nC: REM 5 AL x@y.z\n"
+        "C: BLP 6 BL\nS: BLP 6 BL\n"
+    )
+    lines, findings = expert(transcript(text))
+    dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
+    assert [lines[f.frame or 0] for f in dialect] == [
+        b"ADC 3 FL N=x@y.z F=x", b"REG 4 0 Pals", b"REM 5 AL x@y.z"
+    ]
+    assert [f.message.split(",")[0] for f in dialect] == [
+        "ADC belongs to MSNP10-MSNP12", "REG belongs to MSNP7-MSNP12", "REM belongs to MSNP2-MSNP12"
+    ]
