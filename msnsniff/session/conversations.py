@@ -9,7 +9,9 @@ reducer keeps the user's account and nick, the session id (`CAL ... RINGING id` 
 who is present (so participants get join and leave times; when the capture began after the
 switchboard login, someone already there is a participant from the first frame that shows
 them, a MSG of theirs or their BYE, with `joined_by` "seen" and no join time: who a frame
-shows is `links.shown_present`'s answer, as for `sessions`), the
+shows is `links.shown_present`'s answer, as for `sessions`; from MSNP16 a person's
+endpoints, `name;{guid}`, come and go one by one beside the bare account, and a person stays
+until the last of them leaves), the
 messages waiting for their `ACK`/`NAK` (by TrID; when a TrID is sent again while its
 message waits, the later messages queue behind it in `_Sb.reused`, as the switchboard
 answers in order and the TrID pairing does; a MSG N waits only for a NAK, and only until
@@ -108,6 +110,7 @@ class _Stay:
     left: float | None = None
     left_frame: int | None = None
     left_by: str | None = None
+    endpoints: set[str] = field(default_factory=set)  # in the switchboard ("": the bare name)
 
 
 _Waiting = tuple[int, ChatEvent | None, CommandFrame, int]
@@ -123,6 +126,7 @@ class _Sb:
     ended: float | None = None
     account: str | None = None
     nick: str | None = None
+    endpoint: str = ""  # the user's own, from MSNP16 (its USR or ANS)
     session_id: str | None = None
     auth_trid: int | None = None  # the client's USR or ANS: the login was seen (`links`' test)
     logged_in: bool = False  # the switchboard login was seen: presence is reliable
@@ -340,6 +344,7 @@ class Conversations(NativeAnalyzer):
             return  # a notification-server login
         sb = self._sb(record)
         sb.account = _str(decoded.fields.get("account"))
+        sb.endpoint = _str(decoded.fields.get("endpoint")) or ""
         sb.auth_trid = frame.trid
 
     def _usr_ok(self, record: FrameRecord, frame: CommandFrame) -> None:
@@ -350,12 +355,13 @@ class Conversations(NativeAnalyzer):
         sb.account = _str(fields_.get("account")) or sb.account
         sb.nick = _str(fields_.get("nick"))
         sb.logged_in = True
-        self._join(sb, record, sb.account, sb.nick, "USR")
+        self._join(sb, record, sb.account, sb.nick, "USR", sb.endpoint)
 
     def _ans_client(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._sb(record)
         fields_ = decode(frame).fields
         sb.account = _str(fields_.get("account"))
+        sb.endpoint = _str(fields_.get("endpoint")) or ""
         sb.session_id = _str(fields_.get("session_id"))
         sb.auth_trid = frame.trid
 
@@ -364,7 +370,7 @@ class Conversations(NativeAnalyzer):
         if sb is None or frame.args[:1] != ("OK",):
             return
         sb.logged_in = True
-        self._join(sb, record, sb.account, sb.nick, "ANS")
+        self._join(sb, record, sb.account, sb.nick, "ANS", sb.endpoint)
 
     def _cal_client(self, record: FrameRecord, frame: CommandFrame) -> None:
         trid = frame.trid
@@ -398,12 +404,20 @@ class Conversations(NativeAnalyzer):
         sb = self._sb(record)
         account = shown_present(frame, sb.auth_trid is not None)
         if account is not None:
-            nick = _str(decode(frame).fields.get("nick"))
-            self._join(sb, record, account, nick, frame.cmd)
+            fields_ = decode(frame).fields
+            self._join(sb, record, account, _str(fields_.get("nick")), frame.cmd,
+                       _str(fields_.get("endpoint")) or "")  # fmt: skip
 
     def _bye(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._sb(record)
-        self._leave(sb, record, shown_present(frame, sb.auth_trid is not None), "BYE")
+        who = shown_present(frame, sb.auth_trid is not None)
+        endpoint = _str(decode(frame).fields.get("endpoint")) or ""
+        stay = sb.present.get(who)
+        if stay is not None:
+            stay.endpoints.discard(endpoint)
+            if stay.endpoints:
+                return  # another endpoint of theirs (or the bare name) is still in
+        self._leave(sb, record, who, "BYE")
 
     def _out(self, record: FrameRecord, frame: CommandFrame) -> None:
         sb = self._conns.get(record.flow.id)
@@ -551,12 +565,15 @@ class Conversations(NativeAnalyzer):
         return index
 
     def _join(
-        self, sb: _Sb, record: FrameRecord, who: str | None, nick: str | None, how: str
+        self, sb: _Sb, record: FrameRecord, who: str | None, nick: str | None, how: str,
+        endpoint: str = "",
     ) -> None:
-        if who in sb.present:
+        present = sb.present.get(who)
+        if present is not None:
+            present.endpoints.add(endpoint)  # one more endpoint of someone already in
             return
         who, nick = _shared(who), _shared(nick)
-        stay = _Stay(who, nick, record.ts, record.no, how)
+        stay = _Stay(who, nick, record.ts, record.no, how, endpoints={endpoint})
         sb.present[who] = stay
         sb.stays.append(stay)
         if who != sb.account:

@@ -454,3 +454,35 @@ def test_a_switchboard_joined_mid_way_names_who_was_already_there() -> None:
     assert [type(e).__name__ for e in seen] == [
         "Message", "Delivery", "Message", "Joined", "Left", "Left",
     ]  # no event for those already there: nothing happened
+
+
+def test_msnp16_endpoints_of_one_person_are_one_stay() -> None:
+    """From MSNP16 the switchboard shows each endpoint (`bob@x.com;{guid}`) as well as the
+    person: Escargot sends JOI for the endpoint, then the bare account at the first, and
+    BYE for the endpoint, then the bare account at the last. bob joined once but left twice
+    (the second leave as of someone there before the capture), and the user's own other
+    endpoint leaving took the user out while still connected. A person leaves when the
+    last of their endpoints does."""
+    bob, carol = "{11111111-2222-3333-4444-555555555555}", "{AAAAAAAA-2222-3333-4444-555555555555}"
+    mine, other = "{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}", "{00000000-C926-4BAD-9BA8-7C1E840E4AB0}"
+    text = (
+        f"  1.000 SB >>> USR 1 a@x.com;{mine} 1.2\n  1.001 SB <<< USR 1 OK a@x.com;{mine} A\n"
+        f"  1.002 SB >>> CAL 2 b@x.com\n  1.003 SB <<< CAL 2 RINGING 99\n"
+        f"  1.004 SB <<< JOI b@x.com;{bob} Bob 2789003324:48\n"
+        f"  1.005 SB <<< JOI b@x.com Bob 2789003324:48\n"
+        f"  1.006 SB <<< JOI a@x.com;{other} A 2789003324:48\n"
+        f"  1.007 SB <<< JOI c@x.com;{carol} Carol 2789003324:48\n"
+        f"  1.008 SB <<< BYE a@x.com;{other}\n"
+        f"  1.009 SB <<< BYE b@x.com;{bob}\n  1.010 SB <<< BYE b@x.com\n"
+        f"  1.011 SB <<< BYE c@x.com;{carol}\n"
+        + msg("1.012", "SB", ">>>", "MSG 3 U", PLAIN + "\r\nanyone?")
+    )
+    [conv], seen, findings = analyse(transcript(text))
+    assert [(p.account, p.joined_frame, p.left_frame, p.left_by) for p in conv.participants] == [
+        ("a@x.com", 2, None, None), ("b@x.com", 5, 11, "BYE"), ("c@x.com", 8, 12, "BYE"),
+    ]  # fmt: skip
+    assert [(type(e).__name__, getattr(e, "who", None)) for e in seen][2:] == [
+        ("Joined", "b@x.com"), ("Joined", "c@x.com"), ("Left", "b@x.com"),
+        ("Left", "c@x.com"), ("Message", None),
+    ]
+    assert [f.code for f in findings] == ["conversation.empty_switchboard"]
