@@ -122,7 +122,8 @@ class Presence(NativeAnalyzer):
 
     # -- queries (over the changes kept with keep=True) -------------------------------------
     def timeline(self, account: str | None = None) -> list[PresenceChange]:
-        """Every kept change in capture order, or only those of `account`."""
+        """Every kept change in capture order (a close at its connection's last frame, though
+        it is known only when the connection closes), or only those of `account`."""
         if account is None:
             return list(self._changes)
         return [c for c in self._changes if c.account == account]
@@ -306,7 +307,11 @@ class Presence(NativeAnalyzer):
         if self._on_change is not None:
             self._on_change(change)
         if self._keep:
-            self._changes.append(change)
+            changes = self._changes
+            at = len(changes)
+            while at and changes[at - 1].frame > change.frame:
+                at -= 1  # a close, told late, goes back to its connection's last frame
+            changes.insert(at, change)
 
 
 _HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {

@@ -227,3 +227,21 @@ def test_a_close_shows_at_the_connections_last_frame_and_in_words() -> None:
     last = presence.timeline()[-1]
     assert (last.frame, last.ts) == (7, 1.6)
     assert render_change(last).endswith("[connection closed without OUT, own status]")
+
+
+def test_a_close_told_late_stands_at_its_connections_last_frame_in_the_timeline() -> None:
+    """Escargot's capture: bob's client sends its FIN right after its last frame (11.860),
+    the server tells alice FLN (12.059) and closes its side (12.418). The close came out
+    after alice's FLN, stamped 11.860: the timeline went back in time. It stands at bob's
+    last frame, before the FLN it caused."""
+    presence = Presence(lambda f: None, keep=True)
+    analysis = Analysis(CaptureSession(load_dissectors()), [presence])
+    for _ in analysis.run(open_source(real_capture("escargot_msnp8_session.pcap"))):
+        pass
+    changes = presence.timeline()
+    assert [c.frame for c in changes] == sorted(c.frame for c in changes)
+    stamps = [c.ts for c in changes]
+    assert stamps == sorted(stamps)  # type: ignore[type-var]
+    bob = [(c.source, c.observer) for c in changes if c.account == "bob@example.com"
+           and c.status == "FLN"]
+    assert bob[:2] == [("closed", "bob@example.com"), ("FLN", "alice@example.com")]
