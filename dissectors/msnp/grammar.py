@@ -495,6 +495,11 @@ def _clue(cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str
 
 
 _NET_CLUE: Final = "an account with its network (1:name@host)"
+_NET_ARG: Final = r"[A-Z]{3} \S+@\S+ \d+ \S+ (\d+|\d+:\d+)( \S+ \S+| \S+|)$"
+"""MSNP14-17's NLN (and, after the TrID, ILN): status, account, the network, the nick and a
+client id, then at most the MSN object and the icon URL: one number more than MSNP8-13's
+shape, whose client id would be the nick (MSNP18's account with its network comes first)."""
+_NET_ARG_CLUE: Final = "the network after the account"
 
 DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("USR", C2S, r"^\d+ TWN ", 8, 14, "USR TWN (Passport 1.4 login)"),
@@ -507,8 +512,10 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("SYN", S2C, r"^\d+ \d+$", 2, 7, "SYN reply without counts"),
     _clue("QNG", S2C, r"^\d+$", 9, MAX_DIALECT, "QNG with seconds"),
     _clue("ILN", S2C, r"^\d+ \S+ \d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
+    _clue("ILN", S2C, r"^\d+ " + _NET_ARG, 14, 17, _NET_ARG_CLUE),
     _clue("ILN", S2C, r"^\d+ \S+ \S+ \S+ \d+", 8, MAX_DIALECT, "ILN with client id"),
     _clue("NLN", S2C, r"^\S+ \d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
+    _clue("NLN", S2C, "^" + _NET_ARG, 14, 17, _NET_ARG_CLUE),
     _clue("FLN", S2C, r"^\d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("UBX", S2C, r"^\d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("UBX", S2C, r".", 11, MAX_DIALECT, "UBX"),

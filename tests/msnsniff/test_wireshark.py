@@ -797,3 +797,22 @@ def test_tshark_keeps_a_clue_within_the_versions_a_refused_ver_offered(
     assert compare(script, capture) == 4
     out = _tshark(script, capture, "-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.dialect")
     assert [line.split("\t") for line in out.splitlines() if line.strip()][-1] == ["INF", "5"]
+
+
+@needs_tshark
+def test_tshark_infers_msnp14_from_a_presence_line_with_the_network(
+    script: Path, tmp_path: Path
+) -> None:
+    """As msnsniff: without a VER, an NLN with the network after the account is MSNP14-17's,
+    so the FLN after it gives its network, not a client id."""
+    capture = tmp_path / "late14.pcap"
+    with capture.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("10.0.0.2", 40001), ("10.0.0.1", 1863))
+        conv.joined((1000, 9000))
+        conv.send(1.0, False, b"NLN NLN bob@example.com 1 Bob 2789003324 0\r\n")
+        conv.send(1.1, False, b"FLN bob@example.com 1\r\n")
+    assert compare(script, capture) == 2
+    out = _tshark(script, capture, "-T", "fields", "-e", "msnsniff.cmd", "-e", "msnsniff.dialect")
+    assert [line.split("\t") for line in out.splitlines() if line.strip()] == [
+        ["NLN", "14"], ["FLN", "14"]
+    ]

@@ -470,3 +470,25 @@ def test_the_line_that_tells_the_dialect_is_of_that_dialect() -> None:
         assert isinstance(usr, CommandFrame) and usr.cmd == "USR"
         assert (usr.dialect, usr.dialect_inferred) == (7, True)
         assert (usr.trid, decode(usr).fields["account"]) == (5, "a@b.c")
+
+
+def test_without_a_ver_an_msnp14_presence_line_with_the_network_infers_msnp14() -> None:
+    """MSNP14-17 put the network after the account in ILN and NLN. Without a VER nothing
+    inferred it, so the connection stayed MSNP8 and the FLN after it read its network as
+    client id 1 ("mobile device"). The shape is a clue now (MSNP8-13's has no number there,
+    so its client id would be the nick)."""
+    d = MsnpDissector()
+    d.feed(S2C, b"NLN NLN bob@example.com 1 Bob 2789003324 %3Cmsnobj%2F%3E\r\n"
+                b"FLN bob@example.com 1\r\n")
+    nln, fln = drain(d)
+    assert isinstance(nln, CommandFrame) and isinstance(fln, CommandFrame)
+    assert (nln.dialect, nln.dialect_inferred) == (14, True) == (fln.dialect, True)
+    assert decode(fln).fields == {"account": "bob@example.com", "network": 1}
+    d = MsnpDissector()
+    d.feed(S2C, b"ILN 9 AWY carol@example.com 1 Carol 2789003324:48\r\n")
+    iln = drain(d)[0]
+    assert isinstance(iln, CommandFrame) and iln.dialect == 14  # (MSNP16+: caps:ext)
+    d = MsnpDissector()  # an MSNP8-13 line with a numeric nick is no such clue
+    d.feed(S2C, b"NLN NLN bob@example.com 42 268435456 %3Cmsnobj%2F%3E\r\n")
+    old = drain(d)[0]
+    assert isinstance(old, CommandFrame) and old.dialect == 8
