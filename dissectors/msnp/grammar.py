@@ -216,8 +216,12 @@ _SPECS: tuple[CommandSpec, ...] = (
         c2s=(v("kind:str"),),
         s2c=(v("kind:str address:hostport ?unused:str", guard=r"^NS( |$)", label="ns"),
              v("kind:str address:hostport unused:str current_address:hostport *extra:str",
-               guard=r"^NS( |$)", dialects=_P7, label="ns",
+               guard=r"^NS( |$)", dialects=(7, 12), label="ns",
                form="NS with the current server's address"),
+             # MSNP13 replaced the unused 0 and the current server with `U D`, whose use is
+             # unknown (the msnp-wiki's MSNP13 page: `XFR 3 NS 10.0.0.5:1863 U D`)
+             v("kind:str address:hostport u:str d:str *extra:str", guard=r"^NS \S+ U D( |$)",
+               dialects=_P13, label="ns", form="NS with U and D"),
              v("kind:str address:hostport auth_method:str cookie:secret *extra:str",
                guard=r"^SB( |$)", label="sb"))),
     CommandSpec("OUT", "sign out",

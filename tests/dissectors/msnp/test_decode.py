@@ -327,3 +327,15 @@ def test_an_msnp13_fln_gives_the_network_as_escargot_sends_it() -> None:
     assert (escargot.fields["network"], escargot.fields["client_id"]) == (1, 0)
     old = decode(frame_of("FLN bob@example.com 1", Direction.S2C, 12))
     assert "network" not in old.fields and old.fields["client_id"] == 1
+
+
+def test_an_msnp13_xfr_ns_with_u_and_d_is_read() -> None:
+    """MSNP13 replaced XFR NS's unused 0 and current server with `U D` (the msnp-wiki's
+    MSNP13 page: `XFR 3 NS 10.0.0.5:1863 U D`); the MSNP7 shape read D as a current server
+    address, a bad argument on every MSNP13+ login's redirect."""
+    xfr = decode(frame_of("XFR 3 NS 10.0.0.5:1863 U D", Direction.S2C, 14))
+    assert xfr.shape is not None and xfr.shape.dialects == (13, 18)
+    assert (xfr.problems, xfr.variant, xfr.shape.form) == ((), "ns", "NS with U and D")
+    assert (xfr.fields["address"], xfr.fields["u"], xfr.fields["d"]) == ("10.0.0.5:1863", "U", "D")
+    old = decode(frame_of("XFR 3 NS 10.0.0.5:1863 0 10.0.0.1:1863", Direction.S2C, 8))
+    assert (old.problems, old.fields["current_address"]) == ((), "10.0.0.1:1863")

@@ -681,3 +681,17 @@ def test_adc_reg_and_rem_are_gone_from_msnp13_and_blp_stays() -> None:
     assert [f.message.split(",")[0] for f in dialect] == [
         "ADC belongs to MSNP10-MSNP12", "REG belongs to MSNP7-MSNP12", "REM belongs to MSNP2-MSNP12"
     ]
+
+
+def test_an_msnp13_redirect_in_msnp7s_form_is_named_as_such() -> None:
+    """MSNP13 has `XFR trid NS address U D`; the MSNP7-12 form with the current server's
+    address is another dialect's there, and said so, as the U D form is no bad argument."""
+    head = "C: VER 1 MSNP13\nS: VER 1 MSNP13\nC: USR 2 TWN I a@b.c\n"
+    _, findings = expert(transcript(head + "S: XFR 2 NS 10.0.0.5:1863 U D\n"))
+    assert [f.code for f in findings if f.code.startswith("expert.")] == []
+    old = head + "S: XFR 2 NS 10.0.0.5:1863 0 10.0.0.1:1863\n"
+    _, findings = expert(transcript(old))
+    assert [f.message for f in findings if f.code == "expert.wrong_dialect_arguments"] == [
+        "XFR NS with the current server's address is an MSNP7-MSNP12 form, but this "
+        "connection speaks MSNP13"
+    ]
