@@ -13,8 +13,8 @@ end NS, and a command only switchboards carry (`links.HINTS`: CAL, JOI, IRO, BYE
 or a server MSG from a participant, `links.is_sb_message`) SB, which is how a switchboard
 the capture joined after its USR or ANS is told; a flow of
 another protocol takes its name, e.g. HTTP). Presence changes count the
-server's CHG/ILN/NLN/FLN by status; list churn counts the list-version-bearing replies
-(`CHURN`) by command and list, leaving out the lines of a SYN answer (MSNP2-7 `GTC trid ver
+server's CHG/ILN/NLN/FLN by status; list churn counts the server's replies that change the
+lists (`CHURN`) by command and list, leaving out the lines of a SYN answer (MSNP2-7 `GTC trid ver
 A`, `BLP trid ver AL`: they carry the SYN's TrID and change nothing; MSNP8's have no TrID),
 told apart by the TrID of each flow's last SYN request, whatever the display filter
 selects. With a display filter only the frames it selects count, and only the round trips
@@ -53,9 +53,12 @@ from msnsniff.session.transactions import Transaction, Transactions
 BUCKET: Final = math.log(1.02)
 PERCENTILES: Final = (50, 90, 99)
 PRESENCE: Final = frozenset({"CHG", "ILN", "NLN", "FLN"})
-CHURN: Final = frozenset({"ADD", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP"})
-"""Server replies that change the lists and carry the new list version (seed 004 and
-MSNP-NOTES: `PRP TrID ver type value` moves the version as BLP and GTC do)."""
+CHURN: Final = frozenset({"ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP"})
+"""Server replies that change the lists: up to MSNP9 each carries the new list version (seed
+004 and MSNP-NOTES: `PRP TrID ver type value` moves the version as BLP and GTC do); from
+MSNP10 ADC replaces ADD, and the replies (REM, ADG... too) may carry none."""
+_PER_LIST: Final = frozenset({"ADD", "ADC", "REM"})
+"""Churn commands counted per list (their first argument)."""
 _SB_ONLY: Final[dict[tuple[Direction, str], str]] = {
     key: kind for key, kind in HINTS.items() if kind == "SB"
 }
@@ -235,7 +238,7 @@ class Stats:
                 self.presence[cmd, status] += 1
             elif (cmd in CHURN and frame.trid is not None
                   and frame.trid != self._syn.get(record.flow.id)):
-                lists = frame.args[0] if cmd in ("ADD", "REM") and frame.args else "-"
+                lists = frame.args[0] if cmd in _PER_LIST and frame.args else "-"
                 self.churn[cmd, lists] += 1
 
     def _count(self, flow: str, frame: CommandFrame, dialect: int) -> None:
@@ -394,7 +397,7 @@ class Stats:
                 [(r["cmd"], r["status"], f"{r['count']:,}") for r in data["presence"]],
             )]  # fmt: skip
         if data["list_churn"]:
-            lines += ["", "Contact-list changes (replies carrying a list version):"]
+            lines += ["", "Contact-list changes (server replies that change the lists):"]
             lines += ["  " + row for row in _table(
                 ("cmd", "list", "count"),
                 [(r["cmd"], r["list"], f"{r['count']:,}") for r in data["list_churn"]],

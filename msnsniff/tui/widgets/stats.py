@@ -405,7 +405,9 @@ class StatsView(Widget):
             rows = [(Text(f"{cmd} {lst}" if lst != "-" else cmd), float(n), f"{n:,}")
                     for (cmd, lst), n in sorted(s.churn.items(),
                                                 key=lambda kv: (-kv[1], kv[0]))]  # fmt: skip
-            parts.append(_chart("Contact-list changes (replies carrying a list version)", rows))
+            parts.append(
+                _chart("Contact-list changes (server replies that change the lists)", rows)
+            )
         else:
             parts.append(Text("Contact-list changes: none", "dim"))
         if self._web is not None and not self._web.empty:

@@ -248,3 +248,19 @@ def test_a_switchboard_counts_under_the_dialect_of_the_login_that_opened_it() ->
     assert stats.commands["s2c", 5, "IRO"] == 1 and stats.commands["c2s", 5, "OUT"] == 1
     alone = _transcript(xfr.replace("1726.1050", "9.9"))
     assert {v for (_d, v, _c) in alone.commands} == {8}
+
+
+def test_msnp10_adc_replies_are_list_churn() -> None:
+    """From MSNP10 ADC replaces ADD: its replies (and the server's `ADC 0 RL` push) change
+    the lists as ADD's did, but the churn table left them out while counting the same
+    dialect's REM, so an MSNP11 capture's additions were missing."""
+    stats = _transcript(
+        "  0.1 NS >>> ADC 4 FL N=dave@x.com F=Dave\n"
+        "  0.2 NS <<< ADC 4 FL N=dave@x.com F=Dave C=32345678-1234-1234-1234-123456789012\n"
+        "  0.3 NS >>> ADC 5 AL N=dave@x.com\n  0.4 NS <<< ADC 5 AL N=dave@x.com\n"
+        "  0.5 NS >>> REM 6 AL dave@x.com\n  0.6 NS <<< REM 6 AL dave@x.com\n"
+        "  0.7 NS <<< ADC 0 RL N=erin@x.com F=Erin\n"
+    )
+    churn = {(r["cmd"], r["list"]): r["count"] for r in stats.to_json()["list_churn"]}
+    assert churn == {("ADC", "FL"): 1, ("ADC", "AL"): 1, ("ADC", "RL"): 1, ("REM", "AL"): 1}
+    assert "Contact-list changes (server replies that change the lists):" in stats.render()
