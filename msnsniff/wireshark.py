@@ -38,6 +38,8 @@ from dissectors.msnp.grammar import (
     MAX_DIALECT,
     MIN_DIALECT,
     PAYLOAD_RULES,
+    SYN_NEW_WITHOUT_COUNTS,
+    SYN_WITHOUT_COUNTS,
     WIRE_RULES,
     PayloadRule,
     TrID,
@@ -289,11 +291,14 @@ def _command_table() -> list[str]:
 
 def _clue_table() -> list[str]:
     lines = ["local CLUES = {"]
+    new = SYN_NEW_WITHOUT_COUNTS
     for clue in DIALECT_CLUES:
         patterns = _list(lua_string(p) for p in lua_patterns(clue.pattern.pattern))
+        # a SYN reply without counts whose version is not the client's: MSNP2-7 alone
+        changed = f", new_lo = {new.low}, new_hi = {new.high}" if clue is SYN_WITHOUT_COUNTS else ""
         lines.append(
             f"  {{cmd = {lua_string(clue.cmd)}, dir = {lua_string(clue.direction.value)}, "
-            f"lo = {clue.low}, hi = {clue.high}, patterns = {patterns}}},"
+            f"lo = {clue.low}, hi = {clue.high}, patterns = {patterns}{changed}}},"
         )
     lines.append("}")
     return lines
@@ -674,14 +679,19 @@ local function observe(st, cmd, dir, trid, args)
     return
   end
   if st.fixed then return end
+  if cmd == "SYN" and dir == "c2s" then st.syn_asked = args[1] end
   local parts = {}
   if trid ~= nil then parts[1] = trid end
   for _, a in ipairs(args) do parts[#parts + 1] = a end
   local text = table.concat(parts, " ")
   for _, clue in ipairs(CLUES) do
     if clue.cmd == cmd and clue.dir == dir and guard_ok(clue.patterns, text) then
-      local lo, hi = math.max(st.lo, clue.lo), math.min(st.hi, clue.hi)
-      if lo > hi then lo, hi = clue.lo, clue.hi end
+      local clo, chi = clue.lo, clue.hi
+      if clue.new_lo ~= nil and st.syn_asked ~= nil and args[1] ~= st.syn_asked then
+        clo, chi = clue.new_lo, clue.new_hi  -- (as dissector.py: a new version, no counts)
+      end
+      local lo, hi = math.max(st.lo, clo), math.min(st.hi, chi)
+      if lo > hi then lo, hi = clo, chi end
       st.lo, st.hi = lo, hi
       local dialect = math.min(math.max(DEFAULT_DIALECT, lo), hi)
       if dialect ~= st.dialect then  -- (a clue that keeps the dialect keeps how it was told)

@@ -7,7 +7,11 @@ wire rules (TrID presence, payload commands). The dialect comes from VER: the cl
 proposal is provisional, the server's echo fixes it. Without a VER (a capture joined
 mid-stream) the dialect starts at MSNP8, marked inferred, and every frame whose shape only
 some dialects use (DIALECT_CLUES) narrows the range [low, high]; the dialect is the default
-clamped into that range, and `dialect_reason` says which clue decided it. A client's VER
+clamped into that range, and `dialect_reason` says which clue decided it (a SYN reply
+without counts says MSNP2-7 only when its version is not the one the client's SYN sent,
+which the dissector remembers: MSNP8-9 leave the counts out of an up-to-date list's; with
+the request not seen, MSNP2-9). A
+client's VER
 that no server VER fixed (refused with `VER trid 0`, or not captured) starts the range at
 the versions it offers.
 
@@ -34,6 +38,8 @@ from dissectors.msnp.grammar import (
     MAX_DIALECT,
     MIN_DIALECT,
     S2C,
+    SYN_NEW_WITHOUT_COUNTS,
+    SYN_WITHOUT_COUNTS,
     DialectClue,
     ver_dialects,
 )
@@ -72,6 +78,7 @@ class MsnpDissector:
             "fixed by the caller" if dialect is not None else "no VER seen; assuming MSNP8"
         )
         self._low, self._high = MIN_DIALECT, MAX_DIALECT
+        self._syn_asked: str | None = None  # the list version the client's last SYN sent
         self._ver_fixed = dialect is not None
         self._clues = _CLUES
         watch = _VER if self._ver_fixed else _WATCH_ALL
@@ -171,8 +178,15 @@ class MsnpDissector:
                 )
                 for clue in clues:
                     if clue.pattern.search(text):
+                        asked = self._syn_asked
+                        if clue is SYN_WITHOUT_COUNTS and asked is not None and (
+                            frame.args[:1] != (asked,)
+                        ):
+                            clue = SYN_NEW_WITHOUT_COUNTS  # a new version: MSNP8-9 count it
                         self._narrow(clue)
                         break
+            elif frame.cmd == "SYN" and frame.direction is C2S:
+                self._syn_asked = frame.args[0] if frame.args else None
 
     def _on_ver(self, frame: CommandFrame) -> None:
         versions = ver_dialects(frame.args)

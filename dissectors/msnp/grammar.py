@@ -499,6 +499,8 @@ def _clue(cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str
 
 
 _NET_CLUE: Final = "an account with its network (1:name@host)"
+SYN_WITHOUT_COUNTS: Final = _clue(
+    "SYN", S2C, r"^\d+ \d+$", 2, 9, "SYN reply without counts (the list up to date, or MSNP2-7)")
 _NET_ARG: Final = r"[A-Z]{3} \S+@\S+ \d+ \S+ (\d+|\d+:\d+)( \S+ \S+| \S+|)$"
 """MSNP14-17's NLN (and, after the TrID, ILN): status, account, the network, the nick and a
 client id, then at most the MSN object and the icon URL: one number more than MSNP8-13's
@@ -513,7 +515,7 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("LST", S2C, r"^\S+@\S+ \S+ \d+", 8, 9, "LST with list bits"),
     _clue("LST", S2C, r"^N=", 10, 12, "LST with N= items"),
     _clue("SYN", S2C, r"^\d+ \d+ \d+ \d+$", 8, 9, "SYN reply with counts"),
-    _clue("SYN", S2C, r"^\d+ \d+$", 2, 7, "SYN reply without counts"),
+    SYN_WITHOUT_COUNTS,
     _clue("QNG", S2C, r"^\d+$", 9, MAX_DIALECT, "QNG with seconds"),
     _clue("ILN", S2C, r"^\d+ \S+ \d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("ILN", S2C, r"^\d+ " + _NET_ARG, 14, 17, _NET_ARG_CLUE),
@@ -530,6 +532,14 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
           "CHG with extended capabilities"),
     _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+", 8, MAX_DIALECT, "CHG with client id"),
 )
+
+SYN_NEW_WITHOUT_COUNTS: Final = _clue(
+    "SYN", S2C, SYN_WITHOUT_COUNTS.pattern.pattern, 2, 7,
+    "SYN reply with a new list version but without counts")
+"""What `SYN_WITHOUT_COUNTS` says instead when the reply's version is not the one the
+client's SYN sent: MSNP8-9 answer a new version with the counts and leave them out only
+when the client's list is up to date (MSNPiki's and NINA's SYN pages); MSNP2-7 never send
+them. The dissector remembers the version the client's SYN sent to tell the two apart."""
 
 VER_RE: Final = re.compile(r"^MSNP(\d+)$")
 

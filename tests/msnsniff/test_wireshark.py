@@ -816,3 +816,23 @@ def test_tshark_infers_msnp14_from_a_presence_line_with_the_network(
     assert [line.split("\t") for line in out.splitlines() if line.strip()] == [
         ["NLN", "14"], ["FLN", "14"]
     ]
+
+
+@needs_tshark
+def test_tshark_reads_an_up_to_date_syn_reply_as_msnsniff_does(
+    script: Path, tmp_path: Path
+) -> None:
+    """Without a VER, a SYN reply without counts is MSNP2-7's only when its version is new:
+    an up-to-date list's (MSNP8-9 leave the counts out) keeps MSNP8, in tshark too."""
+    capture = tmp_path / "syn.pcap"
+    with capture.open("wb") as fh:
+        writer = PcapWriter(fh)
+        for port, asked in ((40001, b"15"), (40002, b"10")):
+            conv = TcpConversation(writer, ("10.0.0.2", port), ("10.0.0.1", 1863))
+            conv.joined((1000, 9000))
+            conv.send(1.0, True, b"SYN 5 " + asked + b"\r\n")
+            conv.send(1.1, False, b"SYN 5 15\r\n")
+            conv.send(1.2, True, b"PNG\r\n")
+    assert compare(script, capture) == 6
+    out = _tshark(script, capture, "-T", "fields", "-e", "msnsniff.dialect")
+    assert [line for line in out.splitlines() if line.strip()] == ["8", "8", "8", "8", "7", "7"]

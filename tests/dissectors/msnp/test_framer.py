@@ -492,3 +492,22 @@ def test_without_a_ver_an_msnp14_presence_line_with_the_network_infers_msnp14() 
     d.feed(S2C, b"NLN NLN bob@example.com 42 268435456 %3Cmsnobj%2F%3E\r\n")
     old = drain(d)[0]
     assert isinstance(old, CommandFrame) and old.dialect == 8
+
+
+def test_without_a_ver_an_up_to_date_msnp8_syn_reply_is_no_msnp2_7_clue() -> None:
+    """MSNP8-9 leave the counts out of a SYN reply when the client's list is up to date
+    (`SYN 5 15` to `SYN 5 15`: MSNPiki's and NINA's SYN pages). Without a VER every reply
+    without counts inferred MSNP2-7, so a client with a cached list read as MSNP7 from
+    there on. Only a new version without counts is MSNP2-7's; with the request unseen, the
+    reply says MSNP2-9."""
+    def dialects(*lines: tuple[Direction, bytes]) -> list[int]:
+        d = MsnpDissector()
+        out = []
+        for direction, line in lines:
+            d.feed(direction, line + b"\r\n")
+            out += [f.dialect for f in drain(d) if isinstance(f, CommandFrame)]
+        return out
+
+    assert dialects((C2S, b"SYN 5 15"), (S2C, b"SYN 5 15"), (C2S, b"PNG")) == [8, 8, 8]
+    assert dialects((C2S, b"SYN 5 10"), (S2C, b"SYN 5 15"), (C2S, b"PNG")) == [8, 7, 7]
+    assert dialects((S2C, b"SYN 5 15"), (C2S, b"PNG")) == [8, 8]
