@@ -467,6 +467,9 @@ def run_contacts(
             except KeyError:
                 seen = history.versions()
                 known = ", ".join(str(v) for v in seen) or "none"
+                if not seen and history.timeline():  # MSNP10+ (the address book's lists)
+                    known += ("; its changes carry no list version: see them all without "
+                              "--at-version or --diff")
                 asked = [args.at_version] if diff is None else list(diff)
                 missing = " or ".join(str(v) for v in dict.fromkeys(asked) if v not in seen)
                 what = (f"no list version {missing}" if missing else

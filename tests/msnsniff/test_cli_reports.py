@@ -412,3 +412,19 @@ def test_the_total_of_several_captures_has_their_http_counts(jobs: str) -> None:
     assert total["http"]["bytes"] == sum(e["http"]["bytes"] for e in each)
     status, text, _ = run("stats", "-j", jobs, *names)
     assert text.split("== all 3 captures\n", 1)[1].count("\nHTTP:\n  requests POST 61;") == 1
+
+
+def test_contacts_at_a_version_of_lists_without_versions_says_why(tmp_path: Path) -> None:
+    """From MSNP10 the list replies carry no version: `--at-version 3` on such a capture
+    said only "versions seen: none", though the timeline holds every change."""
+    path = tmp_path / "p11.txt"
+    path.write_text(
+        "C: VER 1 MSNP11 CVR0\nS: VER 1 MSNP11\nC: USR 2 TWN I a@x.com\nS: USR 2 OK a@x.com 1 0\n"
+        "C: ADC 3 AL N=b@x.com\nS: ADC 3 AL N=b@x.com\n", encoding="utf-8",
+    )
+    status, out, err = run("contacts", "--account", "a@x.com", "--at-version", "3", str(path))
+    assert status == 2 and out == ""
+    assert ("a@x.com: no list version 3 (versions seen: none; its changes carry no list "
+            "version: see them all without --at-version or --diff)") in err
+    status, out, _ = run("contacts", "--account", "a@x.com", str(path))
+    assert status == 0 and "+ AL b@x.com" in out
