@@ -59,6 +59,7 @@ SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType({
     "fbrest.event_name_too_long": Severity.ERROR,
     "fbrest.message_too_long": Severity.ERROR,
     "fbrest.message_not_json": Severity.WARN,
+    "fbrest.repeated_param": Severity.WARN,
     "fbrest.call_id_not_increasing": Severity.ERROR,
     "fbrest.bad_sig": Severity.ERROR,
     "fbrest.sig_verified": Severity.CHAT,

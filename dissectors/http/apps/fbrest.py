@@ -50,14 +50,29 @@ ERRORS: Final[Mapping[int, str]] = MappingProxyType({
 Problem = tuple[str, str]
 
 
-def params_of(query: str, body: bytes, content_type: str | None) -> dict[str, str]:
-    """Every parameter of a call, from the query and a form body (later names win)."""
-    out = dict(parse_qsl(query, keep_blank_values=True, errors="surrogateescape"))
+def _pairs_of(query: str, body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """Every (name, value) of a call in the order sent: the query's, then a form body's."""
+    out = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
     if body and (content_type is None or content_type == "application/x-www-form-urlencoded"):
         text = body.decode("latin-1")
-        out.update(parse_qsl(text, keep_blank_values=True, encoding="utf-8",
-                             errors="surrogateescape"))  # fmt: skip
+        out += parse_qsl(text, keep_blank_values=True, encoding="utf-8",
+                         errors="surrogateescape")  # fmt: skip
     return out
+
+
+def params_of(query: str, body: bytes, content_type: str | None) -> dict[str, str]:
+    """Every parameter of a call, from the query and a form body (later names win)."""
+    return dict(_pairs_of(query, body, content_type))
+
+
+def _repeated(pairs: list[tuple[str, str]]) -> list[Problem]:
+    """A parameter sent more than once: only the last value is read (and signed), so the
+    others are silently lost; said by name and count (values may be credentials)."""
+    counts: dict[str, int] = {}
+    for name, _value in pairs:
+        counts[name] = counts.get(name, 0) + 1
+    return [("fbrest.repeated_param", f"{name} sent {n} times; only the last value is read")
+            for name, n in counts.items() if n > 1]  # fmt: skip
 
 
 def _bytes(text: str) -> bytes:
@@ -116,9 +131,10 @@ def is_call(params: Mapping[str, str]) -> bool:
 
 def decode_call(query: str, body: bytes, content_type: str | None) -> AppInfo:
     """A REST call's parameters (query and form), checked against the API's rules."""
-    p = params_of(query, body, content_type)
+    pairs = _pairs_of(query, body, content_type)
+    p = dict(pairs)
     method = p.get("method", "")
-    problems: list[Problem] = []
+    problems = _repeated(pairs)
     if not method:
         problems.append(("fbrest.missing_param", "a REST call without a method"))
     if "v" in p and p["v"] != VERSION:

@@ -169,3 +169,18 @@ def test_a_list_answer_keeps_every_element() -> None:
             b"<uid>1</uid><uid>2</uid><uid>3</uid></friends_get_response>")  # fmt: skip
     info = fbrest.decode_response(body, "text/xml", None)
     assert info.fields["result"] == {"uid": ["1", "2", "3"]} and info.credentials == ()
+
+
+def test_a_parameter_sent_twice_is_said_by_name_and_the_last_value_read() -> None:
+    """`recipient` twice in the form (and `session_key` in the query and the body): the last
+    value is the one decoded and signed, and the call says each name that repeated, without
+    its values (a session key is a credential)."""
+    body = urlencode(params()).encode() + b"&recipient=12345"
+    info = fbrest.decode_call("session_key=other-key", body, FORM)
+    assert info.fields["params"]["recipient"] == "12345"
+    assert info.fields["params"]["session_key"] == "sk"
+    assert sorted(info.problems) == [
+        ("fbrest.repeated_param", "recipient sent 2 times; only the last value is read"),
+        ("fbrest.repeated_param", "session_key sent 2 times; only the last value is read"),
+    ]
+    assert "other-key" not in repr(info.problems)
