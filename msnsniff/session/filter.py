@@ -514,6 +514,31 @@ _HTTP_FIELDS: Final = (
 )
 """HTTP fields: (name, kind, frame getter, description, multi)."""
 
+_WIRESHARK_HTTP_FIELDS: Final = (
+    ("http.request", _K.PRESENCE, hf.is_request, "an HTTP request (Wireshark's name)", False),
+    ("http.response", _K.PRESENCE, hf.is_response, "an HTTP response (Wireshark's name)",
+     False),
+    ("http.request.method", _K.STR, hf.method, "Wireshark's name for http.method", False),
+    ("http.request.uri", _K.STR, hf.uri, "Wireshark's name for http.uri", False),
+    ("http.request.uri.path", _K.STR, hf.path, "Wireshark's name for http.path", False),
+    ("http.request.uri.query", _K.STR, hf.query, "a request's query, without the ?", False),
+    ("http.request.version", _K.STR, hf.request_version, "a request's HTTP/1.x", False),
+    ("http.response.code", _K.INT, hf.status, "Wireshark's name for http.status", False),
+    ("http.response.phrase", _K.STR, hf.reason, "a response's reason phrase", False),
+    ("http.response.version", _K.STR, hf.response_version, "a response's HTTP/1.x", False),
+    ("http.file_data", _K.STR, hf.body, "Wireshark's name for http.body", False),
+    ("http.content_length", _K.INT, hf.content_length, "the Content-Length header's number",
+     False),
+    *((f"http.{name.lower().replace('-', '_')}", _K.STR, hf.header(name),
+       f"Wireshark's name for http.header.{name}", True)
+      for name in ("Host", "User-Agent", "Server", "Accept", "Accept-Encoding",
+                   "Authorization", "Cookie", "Set-Cookie", "Location", "Referer",
+                   "Connection", "Content-Encoding", "Transfer-Encoding", "Cache-Control",
+                   "WWW-Authenticate")),
+)  # fmt: skip
+"""Wireshark's HTTP field names, so its filters work here: aliases of ours where they mean
+the same, and the headers it has a field of its own for."""
+
 
 
 def _proto_is(proto: str) -> Getter:
@@ -597,7 +622,7 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
             multi=True, extra=True,
         ),
         **{name: _F(kind, _http(get, multi), text, multi=multi)
-           for name, kind, get, text, multi in _HTTP_FIELDS},
+           for name, kind, get, text, multi in (*_HTTP_FIELDS, *_WIRESHARK_HTTP_FIELDS)},
         # Wireshark's names for an HTTP exchange's pairing (the msnp.* ones are MSNP's only)
         "http.time": _F(
             _K.FLOAT, _on_response(_extra("msnp.rtt", _is_number, proto="http")),

@@ -41,6 +41,43 @@ def status(frame: Frame) -> int | None:
     return frame.status if isinstance(frame, HttpResponse) else None
 
 
+def query(frame: Frame) -> str | None:
+    """`http.request.uri.query`: a request's query, without the `?` (None without one)."""
+    return frame.query or None if isinstance(frame, HttpRequest) else None
+
+
+def reason(frame: Frame) -> str | None:
+    """`http.response.phrase`: a response's reason phrase."""
+    return frame.reason if isinstance(frame, HttpResponse) else None
+
+
+def request_version(frame: Frame) -> str | None:
+    """`http.request.version`: a request's HTTP version, as Wireshark writes it."""
+    return f"HTTP/{frame.version}" if isinstance(frame, HttpRequest) else None
+
+
+def response_version(frame: Frame) -> str | None:
+    """`http.response.version`: a response's HTTP version, as Wireshark writes it."""
+    return f"HTTP/{frame.version}" if isinstance(frame, HttpResponse) else None
+
+
+def is_request(frame: Frame) -> bool | None:
+    """`http.request`: the message is a request."""
+    return True if isinstance(frame, HttpRequest) else None
+
+
+def is_response(frame: Frame) -> bool | None:
+    """`http.response`: the message is a response."""
+    return True if isinstance(frame, HttpResponse) else None
+
+
+def content_length(frame: Frame) -> int | None:
+    """`http.content_length`: the Content-Length header's number (None without a valid one)."""
+    value = frame.header("content-length") if isinstance(frame, HttpMessage) else None
+    value = value.strip() if value is not None else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
+
+
 def version(frame: Frame) -> str | None:
     """`http.version`: the message's HTTP version."""
     return frame.version if isinstance(frame, HttpMessage) else None

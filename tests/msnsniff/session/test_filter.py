@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dissectors.api import Direction
+from dissectors.http.frames import HttpResponse
 from dissectors.msnp.frames import CommandFrame
 from msnsniff.capture import Flow, FlowEnd, Gap, SourceEvent, StreamChunk
 from msnsniff.capture.sources import open_source
@@ -600,3 +601,28 @@ def test_http_time_is_on_the_response_only_as_in_wireshark() -> None:
     assert select("http.time", records, extra) == [2]
     assert select("http.response_in == 2", records, extra) == [1]
     assert select("http.request_in == 1", records, extra) == [2]
+
+
+def test_wiresharks_http_field_names_select_what_ours_do() -> None:
+    """A filter copied from Wireshark (`http.request.method == "POST"`) was refused with a
+    hint naming our field: Wireshark's common HTTP names are aliases of ours, and its header
+    fields read the header."""
+    records = seed(ROOT / "captures" / "http_xmlrpc.pcap")
+    same = [("http.request.method == POST", "http.method == POST"),
+            ('http.request.uri contains "xmlrpc"', 'http.uri contains "xmlrpc"'),
+            ("http.request.uri.path == /interface/xmlrpc", "http.path == /interface/xmlrpc"),
+            ("http.response.code == 200", "http.status == 200"),
+            ('http.file_data contains "methodName"', 'http.body contains "methodName"'),
+            ("http.request", "http.method"), ("http.response", "http.status"),
+            ("http.host", "http.header.Host"),
+            ("http.content_type == text/xml", "http.header.Content-Type contains text/xml"),
+            ('http.request.version == "HTTP/1.1"', "http.method and http.version == 1.1"),
+            ("http.response.phrase == OK", "http.status == 200")]  # fmt: skip
+    for theirs, ours in same:
+        assert select(theirs, records) == select(ours, records) != [], theirs
+    length = next(r for r in records if isinstance(r.frame, HttpResponse))
+    assert isinstance(length.frame, HttpResponse)
+    size = length.frame.wire_body_length
+    assert select(f"http.content_length == {size}", [length]) == [length.no]
+    with pytest.raises(FilterError, match=r'did you mean "http\.request\.method"'):
+        compile_filter("http.request.methd == POST")
