@@ -864,6 +864,15 @@ def _as_number(lit: _Literal) -> int | float:
     return lit.number
 
 
+def _as_int(lit: _Literal) -> int:
+    """An integer field's literal: a whole number (`12.0` is 12); a fraction (`1.5`) is
+    refused, as Wireshark refuses it, rather than compared as a number."""
+    number = _as_number(lit)
+    if isinstance(number, float) and not number.is_integer():
+        raise _LiteralError(f"{lit.raw} is not an integer", lit.column)
+    return int(number)
+
+
 def _as_bool(lit: _Literal) -> bool:
     if lit.boolean is None:
         raise _LiteralError(f"{lit.raw} is not true or false", lit.column)
@@ -880,7 +889,7 @@ def _as_literal(lit: _Literal) -> _Literal:
 
 _COERCE: Final[Mapping[Kind, Callable[[_Literal], Any]]] = MappingProxyType(
     {
-        Kind.INT: _as_number,
+        Kind.INT: _as_int,
         Kind.FLOAT: _as_number,
         Kind.BOOL: _as_bool,
         Kind.STR: _as_text,
@@ -1054,6 +1063,9 @@ def _set_predicate(kind: Kind, lits: Sequence[_Literal]) -> Pred:
             raise _LiteralError(f"{lit.raw} is a range, which only a numeric field takes "
                                 "(quote it to mean the text)", lit.column)  # fmt: skip
         bounds = _range(lit) if numeric else None
+        if bounds is not None and kind is Kind.INT \
+                and not all(float(b).is_integer() for b in bounds):
+            raise _LiteralError(f"{lit.raw} is not a range of integers", lit.column)
         if bounds is None:
             others.append(lit)
         else:

@@ -313,6 +313,13 @@ def test_malformed_gap_and_unknown_frames() -> None:
         ("msnp.trid in {1 x}", 17, "msnp.trid is an integer field: x is not a number"),
         ("msnp.trid in {1..x}", 15, "msnp.trid is an integer field: 1..x is not a range of"
                                     " numbers"),
+        # an integer field compared with a fraction was accepted (Wireshark refuses it)
+        ("msnp.trid >= 1.5", 14, "msnp.trid is an integer field: 1.5 is not an integer"),
+        ("http.status == 404.5", 16, "http.status is an integer field: 404.5 is not an"
+                                     " integer"),
+        ("msnp.trid in {1 2.5}", 17, "msnp.trid is an integer field: 2.5 is not an integer"),
+        ("msnp.trid in {1.5..3}", 15, "msnp.trid is an integer field: 1.5..3 is not a range"
+                                      " of integers"),
         # a range of text matched nothing, silently (found by the issue-4 review)
         ("msnp.cmd in {ADD..REM}", 14, "msnp.cmd is a string field: ADD..REM is a range, which"
                                        " only a numeric field takes (quote it to mean the"
