@@ -337,6 +337,7 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     from msnsniff.capture.pcap import packet_records
     from msnsniff.capture.sources import file_kind
     from msnsniff.capture.write import PcapngWriter
+    from msnsniff.session.tunnels import Carriers
 
     try:
         kind = file_kind(path)
@@ -353,7 +354,8 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
     findings = _by_frame(facts.findings)
     flows: set[tuple[str | None, str | None]] = set()
     ends: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
-    carriers = _Carriers()
+    carriers = Carriers()
+    chosen: set[str] = set()  # logical flows selected (their labels: their first keys)
     carrier: FrameRecord | None = None  # the last frame that carried a logical flow's bytes
     count = 0
     for record, _pairing, selected in _all_frames(path, options, messages):
@@ -364,7 +366,7 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
             carriers.add(record)
         if selected:
             if inner and flow.label is not None:
-                carriers.chosen.add(flow.label)
+                chosen.add(flow.label)
             else:
                 flows.add((flow.client, flow.server))
             count += 1
@@ -376,7 +378,7 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
             key = (at.flow.client or "", at.flow.server or "", frame.direction.value)
             ends.setdefault(key, []).append((end, f"msnsniff {f.severity.name.lower()} "
                                                   f"{f.code}: {f.message}"))
-    flows |= carriers.flows()
+    flows |= {(f.client, f.server) for f in carriers.of(chosen)}
     writer = _PacketWriter(part, flows, ends, _fragment_segments(path))
     comments: dict[int, str] = {}  # the input's packet comments (the proxy's notes): kept
     origlens: dict[int, int] = {}  # and the wire lengths of the packets it cut short
@@ -390,33 +392,6 @@ def _write_pcapng(path: Path, name: str, part: Path, options: Options, facts: _F
         messages.append(f"msnsniff: {exc}")  # their frames (the same words: said once)
     writer.close()
     return count
-
-
-@dataclass(slots=True)
-class _Carriers:
-    """Which TCP connections carried each logical flow: the gateway names a session by a
-    new SessionID in every answer, and a session may use several connections."""
-
-    by_key: dict[str, set[tuple[str | None, str | None]]] = field(default_factory=dict)
-    alias: dict[str, str] = field(default_factory=dict)  # a later SessionID -> the one before
-    chosen: set[str] = field(default_factory=set)  # logical flows selected (their first key)
-
-    def add(self, record: FrameRecord) -> None:
-        for piece in getattr(record.frame, "carried", ()):
-            self.by_key.setdefault(piece.key, set()).add((record.flow.client, record.flow.server))
-            if piece.rename and piece.rename != piece.key:
-                self.alias.setdefault(piece.rename, piece.key)
-
-    def flows(self) -> set[tuple[str | None, str | None]]:
-        out: set[tuple[str | None, str | None]] = set()
-        for key, tcp in self.by_key.items():
-            first, seen = key, {key}
-            while first in self.alias and self.alias[first] not in seen:
-                first = self.alias[first]
-                seen.add(first)
-            if first in self.chosen:
-                out |= tcp
-        return out
 
 
 def _fragment_segments(path: Path) -> dict[int, tuple[Segment, bool]]:

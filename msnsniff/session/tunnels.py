@@ -20,7 +20,7 @@ the end of the capture, parked bytes no answer claimed open a logical flow of th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +39,45 @@ def carrier_of(flow_id: str) -> str | None:
     flow that is no logical one: its HTTP requests and answers are what carried it."""
     outer, sep, n = flow_id.rpartition("/gw")
     return outer if sep and outer and n.isdigit() else None
+
+
+class Carriers:
+    """Which connections carried each logical flow, for a view that shows a session with the
+    HTTP requests and answers that carried it. The gateway names the session anew in every
+    answer (`rename`) and a session may go on on another HTTP connection: each key is
+    followed back to the session's first key, which is its logical flow's label."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict[str, Flow]] = {}  # key -> flows whose frames carried it
+        self._alias: dict[str, str] = {}  # a later key -> the key before it
+        self._labels: dict[str, str] = {}  # logical flow id -> its label (first key)
+
+    def add(self, record: FrameRecord) -> None:
+        """Take note of a record: a frame carrying pieces, or a logical flow's frame."""
+        flow = record.flow
+        for piece in getattr(record.frame, "carried", ()):
+            self._by_key.setdefault(piece.key, {})[flow.id] = flow
+            if piece.rename and piece.rename != piece.key:
+                self._alias.setdefault(piece.rename, piece.key)
+        if flow.label is not None and flow.id not in self._labels and carrier_of(flow.id):
+            self._labels[flow.id] = flow.label
+
+    def of(self, labels: Collection[str]) -> list[Flow]:
+        """The connections that carried the logical flows with these labels, in order."""
+        out: dict[str, Flow] = {}
+        for key, flows in self._by_key.items():
+            first, seen = key, {key}
+            while first in self._alias and self._alias[first] not in seen:
+                first = self._alias[first]
+                seen.add(first)
+            if first in labels:
+                out.update(flows)
+        return list(out.values())
+
+    def flow_ids(self, flow_id: str) -> list[str]:
+        """The ids of the connections that carried logical flow `flow_id` (none for another)."""
+        label = self._labels.get(flow_id)
+        return [] if label is None else [flow.id for flow in self.of({label})]
 
 
 @dataclass(slots=True)

@@ -38,6 +38,7 @@ from msnsniff.session.paired import Paired
 from msnsniff.session.pairing import MAX_HELD, PairingView
 from msnsniff.session.presence import Presence
 from msnsniff.session.stats import Stats
+from msnsniff.session.tunnels import Carriers
 from msnsniff.session.webapi import WebApis, WebStats, fb_secret_from_env
 
 NOTES_KEPT: Final = 200  # the latest source notes (a live proxy's script may note every frame)
@@ -65,6 +66,7 @@ class Workspace:
         self.stats = Stats.attach(self.analysis, transactions=self.pairing.transactions,
                                   links=self.links)
         self.web_stats = WebStats.attach(self.analysis)
+        self.carriers = Carriers()  # the HTTP connections each gateway session went over
         self.lock = threading.RLock()
         self.notes: list[str] = []
         # the damage that ended the file early (a truncated record...): the TUI says it again
@@ -75,8 +77,12 @@ class Workspace:
         self.source_bytes = 0
 
     def _take(self, released: list[Paired]) -> None:
+        carriers = self.carriers
         for paired in released:
-            self.index.append(paired.record, paired.pairing)
+            record = paired.record
+            self.index.append(record, paired.pairing)
+            if record.proto == "http" or record.flow.label is not None:
+                carriers.add(record)
         for finding in self.analysis.take_findings():
             self.index.add_finding(finding)
 
@@ -124,6 +130,12 @@ class Workspace:
             self.notes.append(str(exc))
             self.damage.append(str(exc))
         self.finish()
+
+    def carried_by(self, flow_id: str) -> list[str]:
+        """The HTTP connections that carried gateway session `flow_id` so far (none for a
+        connection that is no gateway session)."""
+        with self.lock:
+            return self.carriers.flow_ids(flow_id)
 
     def conversation(self, summary: Conversation) -> Conversation:
         """A kept conversation with its events, from the index's frames of its connection."""

@@ -216,13 +216,14 @@ class MsnsniffApp(App[int]):
             ws = self.workspace
             with TabPane("Sessions", id="sessions"):
                 yield self._pending("logins")
-                yield SessionsView(ws.links, id="sessions-view")
+                yield SessionsView(ws.links, carried_by=ws.carried_by, id="sessions-view")
             with TabPane("Contacts", id="contacts"):
                 yield self._pending("contact lists")
                 yield ContactsView(ws.lists, id="contacts-view")
             with TabPane("Chat", id="chat"):
                 yield self._pending("conversations")
-                yield ChatView(ws.conversations, expand=ws.conversation, id="chat-view")
+                yield ChatView(ws.conversations, expand=ws.conversation,
+                               carried_by=ws.carried_by, id="chat-view")
             with TabPane("Stats", id="stats"):
                 yield self._pending("statistics")
                 yield StatsView(ws.stats, web=ws.web_stats, id="stats-view")

@@ -352,6 +352,7 @@ class ChatView(Widget):
         conversations: Conversations,
         *,
         expand: Callable[[Conversation], Conversation] | None = None,
+        carried_by: Callable[[str], Iterable[str]] = lambda _flow_id: (),
         show_format: bool = True,
         name: str | None = None,
         id: str | None = None,
@@ -360,6 +361,7 @@ class ChatView(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self._source = conversations
         self._expand = expand  # a summary's events, when the analyzer keeps summaries only
+        self._carried_by = carried_by  # a gateway switchboard's HTTP connections
         self._items: list[Conversation] = []
         self._signature: tuple[tuple[str, int, bool], ...] = ()
         self._show_format = show_format
@@ -453,7 +455,7 @@ class ChatView(Widget):
         """Filter the stream to this conversation's switchboard connection."""
         c = self.selected
         if c is not None:
-            request(self, FilterRequested(flow_filter([c.flow.id])))
+            request(self, FilterRequested(flow_filter([c.flow.id], self._carried_by)))
 
     def action_jump(self) -> None:
         """Jump the stream to the conversation's first frame."""

@@ -12,7 +12,7 @@ and participants would otherwise hold a tree node and a styled label each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -56,13 +56,17 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def flow_filter(flow_ids: Iterable[str]) -> str:
+def flow_filter(flow_ids: Iterable[str],
+                carried_by: Callable[[str], Iterable[str]] = lambda _flow_id: ()) -> str:
     """The display filter selecting the frames of these connections (`flow == "1"`, or
     `flow in {"1", "29"}` for several). A connection through the HTTP gateway (`12/gw1`)
-    brings the HTTP connection that opened it (`12`): its POSTs and answers carried the
-    MSNP, and the logical flow alone hid them (the gateway's errors and closes too)."""
+    brings the HTTP connection that opened it (`12`) and every other one `carried_by` says
+    carried it (the session goes on under renewed SessionIDs, on new connections too): their
+    POSTs and answers carried the MSNP, and the logical flow alone hid them (the gateway's
+    errors and closes too)."""
     ids = list(dict.fromkeys(
-        each for flow_id in flow_ids for each in (flow_id, carrier_of(flow_id)) if each
+        each for flow_id in flow_ids
+        for each in (flow_id, carrier_of(flow_id), *carried_by(flow_id)) if each
     ))  # fmt: skip
     if len(ids) == 1:
         return f"flow == {_quote(ids[0])}"
@@ -227,12 +231,14 @@ class SessionsView(Widget):
         self,
         links: SessionLinks,
         *,
+        carried_by: Callable[[str], Iterable[str]] = lambda _flow_id: (),
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._links = links
+        self._carried_by = carried_by  # a gateway session's HTTP connections
         self._shape: tuple[NodeKey, ...] | None = None  # the keys the tree was built with
         self._seen: tuple[tuple[Login, ...], tuple[SwitchboardRef, ...]] = ((), ())
         self._tree_nodes: dict[NodeKey, TreeNode[NodeInfo]] = {}  # the nodes added so far
@@ -353,7 +359,7 @@ class SessionsView(Widget):
 
     def _request(self, node: TreeNode[NodeInfo] | None) -> None:
         if node is not None and node.data is not None:
-            request(self, FilterRequested(flow_filter(node.data.flows)))
+            request(self, FilterRequested(flow_filter(node.data.flows, self._carried_by)))
 
     def action_filter_node(self) -> None:
         """Filter the stream to the connections of the node under the cursor."""

@@ -252,6 +252,47 @@ def test_a_gateway_connection_filters_to_its_msnp_and_the_http_that_carried_it(
     assert flow_filter(["50/gw1", "63"]) == 'flow in {"50/gw1", "50", "63"}'
 
 
+def test_a_gateway_session_that_moved_to_another_connection_brings_it_too() -> None:
+    """The session opened on HTTP connection 1 goes on on connection 9 under renewed
+    SessionIDs: Enter on its NS node showed connection 1's POSTs and answers only (the poll
+    and sends on 9 were left out). Now every connection that carried it comes with it."""
+    from dissectors.api import Direction
+    from msnsniff.capture import Flow, StreamChunk
+    from msnsniff.session.workspace import Workspace
+    from tests.msnsniff.session.test_tunnels import answer, post
+
+    one = Flow("1", "10.0.0.2:4000", "10.0.0.1:80")
+    two = Flow("9", "10.0.0.2:4001", "10.0.0.1:80")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    sent = [(one, c2s, post("Action=open&Server=NS&IP=10.0.0.5", b"VER 1 MSNP8 CVR0\r\n")),
+            (one, s2c, answer("SessionID=7.1", b"VER 1 MSNP8\r\n")),
+            (two, c2s, post("SessionID=7.1", b"USR 2 TWN I a@b.c\r\n")),
+            (two, s2c, answer("SessionID=7.2", b"USR 2 TWN S lc=1033,id=507\r\n"))]
+    ws = Workspace()
+    for n, (flow, direction, data) in enumerate(sent):
+        ws.push(StreamChunk(flow, direction, 0, data, 1.0 + n / 10))
+    ws.finish()
+    records = tuple(ws.index.record(n) for n in range(1, ws.index.count + 1))
+    view = SessionsView(ws.links, carried_by=ws.carried_by)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        tree = view.session_tree
+        tree.focus()
+        for _ in range(tree.last_line + 1):
+            node = tree.cursor_node
+            if node is not None and node.data is not None and node.data.key == ("ns", "1/gw1"):
+                break
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested('flow in {"1/gw1", "1", "9"}')]
+    assert selected_frames('flow in {"1/gw1", "1", "9"}', records) == {r.no for r in records}
+    assert {r.flow.id for r in records if r.proto == "http"} == {"1", "9"}
+    assert ws.carried_by("9") == [] and ws.carried_by("1") == []
+
+
 def test_dispatch_connections_and_a_click(capture: Callable[[str], Analyzed]) -> None:
     data = capture("msnp8_demo.pcap")
     view = SessionsView(data.links)
@@ -586,6 +627,43 @@ def test_chat_shows_the_messages_in_order(capture: Callable[[str], Analyzed]) ->
     app = run(view, body)
     assert app.requests == [FilterRequested('flow == "63"'), FrameRequested(alice.first_frame)]
     assert selected_frames('flow == "63"', data.records) == frames_of_flows({"63"}, data.records)
+
+
+def test_a_gateway_chat_that_moved_to_another_connection_filters_to_both() -> None:
+    """A switchboard through the gateway whose session goes on on a second HTTP connection:
+    `f` in Chats filtered to the first connection's POSTs only, as the sessions view did."""
+    from dissectors.api import Direction
+    from msnsniff.capture import Flow, StreamChunk
+    from msnsniff.session.workspace import Workspace
+    from tests.msnsniff.session.test_tunnels import answer, post
+
+    one = Flow("1", "10.0.0.2:4000", "10.0.0.1:80")
+    two = Flow("9", "10.0.0.2:4001", "10.0.0.1:80")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    text = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhello"
+    sent = [(one, c2s, post("Action=open&Server=SB&IP=10.0.0.6", b"USR 1 a@b.c 1.2\r\n")),
+            (one, s2c, answer("SessionID=8.1", b"USR 1 OK a@b.c A\r\n")),
+            (two, c2s, post("SessionID=8.1", b"CAL 2 b@c.d\r\n")),
+            (two, s2c, answer("SessionID=8.2", b"CAL 2 RINGING 117\r\nJOI b@c.d B\r\n")),
+            (two, c2s, post("SessionID=8.2", b"MSG 3 N %d\r\n" % len(text) + text)),
+            (two, s2c, answer("SessionID=8.3", b""))]
+    ws = Workspace()
+    offsets: dict[tuple[str, Direction], int] = {}
+    for n, (flow, direction, data) in enumerate(sent):
+        at = offsets.get((flow.id, direction), 0)
+        ws.push(StreamChunk(flow, direction, at, data, 1.0 + n / 10))
+        offsets[flow.id, direction] = at + len(data)
+    ws.finish()
+    view = ChatView(ws.conversations, expand=ws.conversation, carried_by=ws.carried_by)
+
+    async def body(app: Host, pilot: Pilot[None]) -> None:
+        view.query_one("#chat-list", OptionList).focus()
+        await pilot.pause()
+        assert view.selected is not None and view.selected.flow.id == "1/gw1"
+        await pilot.press("f")
+
+    app = run(view, body)
+    assert app.requests == [FilterRequested('flow in {"1/gw1", "1", "9"}')]
 
 
 def test_chat_at_80_columns_puts_the_sender_on_the_texts_line(
