@@ -255,6 +255,18 @@ _HEADERLESS_KINDS: Final[Mapping[str, str]] = MappingProxyType({
 """What a text line calls a payload without a content type, by how it was read."""
 
 
+def payload_type_text(payload: Payload) -> str:
+    """What a payload is, in words: its content type, or for one without MIME headers (ADL,
+    UUX, NOT, QRY...) what it was read as (`XML <ml>`, `challenge answer`, `text`)."""
+    ctype = payload.content_type
+    if ctype is not None:
+        return ctype
+    root = payload.fields.get("root")
+    if isinstance(root, str):
+        return f"XML <{printable(root)}>"
+    return _HEADERLESS_KINDS.get(payload.kind, "no content type")
+
+
 def _summary(frame: CommandFrame, redact: bool) -> str:
     if redact:
         decoded = decode(frame)
@@ -270,14 +282,7 @@ def _summary(frame: CommandFrame, redact: bool) -> str:
         text += f"  [{frame.error_name}]"
     payload = frame.payload
     if payload is not None:
-        ctype = payload.content_type
-        if ctype is None:  # no MIME headers (ADL, UUX, NOT, QRY...): say what it is
-            root = payload.fields.get("root")
-            if isinstance(root, str):
-                ctype = f"XML <{printable(root)}>"
-            else:
-                ctype = _HEADERLESS_KINDS.get(payload.kind, "no content type")
-        text += f"  [{payload.length} bytes, {ctype}]"
+        text += f"  [{payload.length} bytes, {payload_type_text(payload)}]"
     if frame.unknown:
         text += "  [unknown command]"
     return text

@@ -21,7 +21,7 @@ from dissectors.msnp.frames import (
     MalformedFrame,
     PartialFrame,
 )
-from msnsniff.output import own_fields, printable
+from msnsniff.output import own_fields, payload_type_text, printable
 from msnsniff.session.analysis import Finding, Severity
 from msnsniff.session.capture_session import FrameRecord
 from msnsniff.session.paired import Pairing
@@ -277,7 +277,7 @@ class DetailView(Vertical):
         payload = frame.payload
         if payload is not None:
             branch = root.add(Text(f"payload: {payload.length} bytes, "
-                                   f"{payload.content_type or 'no content type'}"), expand=True)
+                                   f"{payload_type_text(payload)}"), expand=True)
             if payload.headers:
                 _add(branch, "headers", dict(payload.headers))
             if payload.fields:

@@ -239,6 +239,25 @@ def test_the_fields_tree_writes_values_as_words() -> None:
     asyncio.run(main())
 
 
+def test_a_payload_without_mime_headers_is_named_as_read_names_it() -> None:
+    """QRY's payload has no MIME headers: the detail said "no content type" where `read`'s
+    line says "challenge answer"; both now name it the same way."""
+    from msnsniff.output import record_to_text
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(42)  # QRY 15 msmsgs@msnmsgr.com 32
+            await pilot.pause(0.2)
+            labels = tree_labels(app.query_one("#fields", Tree))
+            assert "payload: 32 bytes, challenge answer" in labels
+            line = record_to_text(app.workspace.index.record(42))
+            assert "[32 bytes, challenge answer]" in line
+
+    asyncio.run(main())
+
+
 def test_the_decoded_payload_is_a_branch_of_fields_not_a_python_dict() -> None:
     """A payload's decoded fields (the profile's LoginTime, MSPAuth, ...) are a branch with a
     leaf each, as the MSNP fields are: they were one leaf, `decoded: {'LoginTime': ...`, the
