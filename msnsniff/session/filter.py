@@ -370,6 +370,29 @@ def _ports(ctx: _Ctx) -> list[int]:
     return [p for p in ports if p is not None]
 
 
+def _host_port(sending: bool, part: int, family: int | None = None) -> Getter:
+    """The source (`sending`) or destination endpoint's host (`part` 0) or port (1), as
+    Wireshark's `ip.src`, `tcp.dstport`...; `family` 4 or 6 keeps hosts of that family."""
+    endpoint = _endpoint(sending)
+
+    def get(ctx: _Ctx) -> Any:
+        value = _split_endpoint(endpoint(ctx))[part]
+        if isinstance(value, str) and family is not None and (":" in value) != (family == 6):
+            return None
+        return value
+
+    return get
+
+
+def _family_addrs(family: int) -> Getter:
+    """`addr` of one family: Wireshark's `ip.addr` (IPv4) and `ipv6.addr`."""
+
+    def get(ctx: _Ctx) -> list[str]:
+        return [a for a in _addrs(ctx) if (":" in a) == (family == 6)]
+
+    return get
+
+
 def _endpoint(sending: bool) -> Getter:
     """The source (`sending`) or destination endpoint "ip:port" of the frame."""
 
@@ -572,6 +595,17 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "port": _F(_K.INT, _ports, "TCP port of either endpoint", multi=True),
         "src": _F(_K.STR, _endpoint(True), "sending endpoint ip:port"),
         "dst": _F(_K.STR, _endpoint(False), "receiving endpoint ip:port"),
+        # Wireshark's names for the endpoints, so its filters work as they are
+        "ip.addr": _F(_K.STR, _family_addrs(4), "IPv4 address of either endpoint", multi=True),
+        "ip.src": _F(_K.STR, _host_port(True, 0, 4), "sending endpoint's IPv4 address"),
+        "ip.dst": _F(_K.STR, _host_port(False, 0, 4), "receiving endpoint's IPv4 address"),
+        "ipv6.addr": _F(_K.STR, _family_addrs(6), "IPv6 address of either endpoint",
+                        multi=True),
+        "ipv6.src": _F(_K.STR, _host_port(True, 0, 6), "sending endpoint's IPv6 address"),
+        "ipv6.dst": _F(_K.STR, _host_port(False, 0, 6), "receiving endpoint's IPv6 address"),
+        "tcp.port": _F(_K.INT, _ports, "Wireshark's name for port", multi=True),
+        "tcp.srcport": _F(_K.INT, _host_port(True, 1), "sending endpoint's TCP port"),
+        "tcp.dstport": _F(_K.INT, _host_port(False, 1), "receiving endpoint's TCP port"),
         "msnp.cmd": _F(_K.STR, _command(lambda f: f.cmd), "command word (error code digits)"),
         "msnp.trid": _F(_K.INT, _command(lambda f: f.trid), "transaction id (absent if none)"),
         "msnp.args": _F(_K.STR, _command(lambda f: " ".join(f.args)), "arguments after TrID"),

@@ -633,3 +633,20 @@ def test_wiresharks_http_field_names_select_what_ours_do() -> None:
     assert select(f"http.content_length == {size}", [length]) == [length.no]
     with pytest.raises(FilterError, match=r'did you mean "http\.request\.method"'):
         compile_filter("http.request.methd == POST")
+
+
+def test_wiresharks_ip_and_tcp_field_names_select_what_ours_do() -> None:
+    """`tcp.port == 1863` and `ip.addr == ...`, the first filters a Wireshark user types,
+    were unknown fields: they are Wireshark's names for `port` and `addr`, and the
+    directional ones (`ip.src`, `tcp.dstport`) read the sending or receiving endpoint."""
+    records = demo()
+    assert select("tcp.port == 1863", records) == select("port == 1863", records) != []
+    assert select("ip.addr == 127.0.0.2", records) == select("addr == 127.0.0.2", records) != []
+    to_server = select("dir == c2s", records)
+    assert select("tcp.dstport == 1863", records) == to_server
+    assert select("tcp.srcport == 1863", records) == select("dir == s2c", records)
+    assert select("ip.src == 127.0.0.10", records) == to_server
+    assert select("ip.dst == 127.0.0.10", records) == select("dir == s2c", records)
+    assert select("ipv6.addr or ipv6.src or ipv6.dst", records) == []  # all IPv4
+    six = records[0]._replace(flow=Flow("1", "[::1]:5000", "[::1]:1863"))  # a c2s VER
+    assert select("ipv6.src == ::1 and tcp.srcport == 5000 and not ip.addr", [six]) == [1]
