@@ -42,6 +42,7 @@ from __future__ import annotations
 import difflib
 import enum
 import functools
+import ipaddress
 import operator
 import re
 import unicodedata
@@ -139,6 +140,7 @@ class Kind(enum.Enum):
     INT = "integer"
     FLOAT = "number"
     STR = "string"
+    ADDR = "address"  # an IP address: `==` takes an address or a subnet (10.0.0.0/8)
     BOOL = "boolean"
     LIST = "list"  # string members: `contains` tests membership
     ANY = "any"  # typed at run time (generic decoded fields)
@@ -591,18 +593,18 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "flow.label": _F(_K.STR, lambda c: c.record.flow.label, "connection label (transcripts)"),
         "dir": _F(_K.STR, lambda c: c.frame.direction.value, "direction: c2s or s2c"),
         "proto": _F(_K.STR, lambda c: c.record.proto, "dissector that read the flow (msnp)"),
-        "addr": _F(_K.STR, _addrs, "IP address of either endpoint", multi=True),
+        "addr": _F(_K.ADDR, _addrs, "IP address of either endpoint", multi=True),
         "port": _F(_K.INT, _ports, "TCP port of either endpoint", multi=True),
         "src": _F(_K.STR, _endpoint(True), "sending endpoint ip:port"),
         "dst": _F(_K.STR, _endpoint(False), "receiving endpoint ip:port"),
         # Wireshark's names for the endpoints, so its filters work as they are
-        "ip.addr": _F(_K.STR, _family_addrs(4), "IPv4 address of either endpoint", multi=True),
-        "ip.src": _F(_K.STR, _host_port(True, 0, 4), "sending endpoint's IPv4 address"),
-        "ip.dst": _F(_K.STR, _host_port(False, 0, 4), "receiving endpoint's IPv4 address"),
-        "ipv6.addr": _F(_K.STR, _family_addrs(6), "IPv6 address of either endpoint",
+        "ip.addr": _F(_K.ADDR, _family_addrs(4), "IPv4 address of either endpoint", multi=True),
+        "ip.src": _F(_K.ADDR, _host_port(True, 0, 4), "sending endpoint's IPv4 address"),
+        "ip.dst": _F(_K.ADDR, _host_port(False, 0, 4), "receiving endpoint's IPv4 address"),
+        "ipv6.addr": _F(_K.ADDR, _family_addrs(6), "IPv6 address of either endpoint",
                         multi=True),
-        "ipv6.src": _F(_K.STR, _host_port(True, 0, 6), "sending endpoint's IPv6 address"),
-        "ipv6.dst": _F(_K.STR, _host_port(False, 0, 6), "receiving endpoint's IPv6 address"),
+        "ipv6.src": _F(_K.ADDR, _host_port(True, 0, 6), "sending endpoint's IPv6 address"),
+        "ipv6.dst": _F(_K.ADDR, _host_port(False, 0, 6), "receiving endpoint's IPv6 address"),
         "tcp.port": _F(_K.INT, _ports, "Wireshark's name for port", multi=True),
         "tcp.srcport": _F(_K.INT, _host_port(True, 1), "sending endpoint's TCP port"),
         "tcp.dstport": _F(_K.INT, _host_port(False, 1), "receiving endpoint's TCP port"),
@@ -907,6 +909,31 @@ def _as_int(lit: _Literal) -> int:
     return int(number)
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _as_network(lit: _Literal) -> IpNetwork:
+    """An address field's literal: an address, or a subnet as Wireshark takes it
+    (`10.0.0.0/8`, `::1`); an address is the subnet of that address alone."""
+    try:
+        return ipaddress.ip_network(lit.text.strip().strip("[]"), strict=False)
+    except ValueError:
+        raise _LiteralError(f"{lit.raw} is not an IP address or subnet", lit.column) from None
+
+
+def _in_network(network: IpNetwork) -> Pred:
+    """The test of an address value (text, IPv6 with or without brackets) against a subnet."""
+
+    def pred(value: Any) -> bool:
+        try:
+            address = ipaddress.ip_address(value.strip("[]"))
+        except (ValueError, AttributeError):
+            return False
+        return address.version == network.version and address in network
+
+    return pred
+
+
 def _as_bool(lit: _Literal) -> bool:
     if lit.boolean is None:
         raise _LiteralError(f"{lit.raw} is not true or false", lit.column)
@@ -927,6 +954,7 @@ _COERCE: Final[Mapping[Kind, Callable[[_Literal], Any]]] = MappingProxyType(
         Kind.FLOAT: _as_number,
         Kind.BOOL: _as_bool,
         Kind.STR: _as_text,
+        Kind.ADDR: _as_network,
         Kind.LIST: _as_text,
         Kind.ANY: _as_literal,
     }
@@ -953,6 +981,7 @@ _KIND_OPS: Final[Mapping[Kind, frozenset[str]]] = MappingProxyType(
         Kind.INT: frozenset({"eq", "ne", "lt", "le", "gt", "ge", "in"}),
         Kind.FLOAT: frozenset({"eq", "ne", "lt", "le", "gt", "ge", "in"}),
         Kind.STR: _ALL_OPS,
+        Kind.ADDR: frozenset({"eq", "ne", "contains", "matches", "in"}),
         Kind.LIST: frozenset({"eq", "ne", "contains", "matches", "in"}),
         Kind.BOOL: frozenset({"eq", "ne", "in"}),
         Kind.ANY: _ALL_OPS,
@@ -1059,6 +1088,8 @@ def _predicate(op: str, kind: Kind, lit: _Literal) -> Pred:
             return _dyn_matches(rx)
         search = rx.search
         return lambda v: search(v) is not None
+    if kind is Kind.ADDR:  # an address or subnet; `contains` reads the text
+        return (lambda v: lit.text in v) if op == "contains" else _in_network(_as_network(lit))
     value = _COERCE[kind](lit)
     if kind is Kind.ANY:
         if op in ("eq", "ne"):
@@ -1115,6 +1146,9 @@ def _set_predicate(kind: Kind, lits: Sequence[_Literal]) -> Pred:
             return number is not None and any(lo <= number <= hi for lo, hi in ranges)
 
         return dynamic
+    if kind is Kind.ADDR:
+        tests = [_in_network(_as_network(lit)) for lit in others]
+        return lambda v: any(test(v) for test in tests)
     members = frozenset(_COERCE[kind](lit) for lit in others)
     if not ranges:
         return members.__contains__

@@ -650,3 +650,23 @@ def test_wiresharks_ip_and_tcp_field_names_select_what_ours_do() -> None:
     assert select("ipv6.addr or ipv6.src or ipv6.dst", records) == []  # all IPv4
     six = records[0]._replace(flow=Flow("1", "[::1]:5000", "[::1]:1863"))  # a c2s VER
     assert select("ipv6.src == ::1 and tcp.srcport == 5000 and not ip.addr", [six]) == [1]
+
+
+def test_an_address_field_takes_a_subnet_as_wireshark_does() -> None:
+    """`addr == 127.0.0.0/8` selected nothing, silently (compared as text), where Wireshark
+    selects every address in the subnet; and `addr == localhost` (no address at all) ran
+    the same way. An address is now compared as one (IPv6 in any spelling), a subnet holds
+    its addresses, and a word that is neither is an error at its column."""
+    records = demo()
+    assert select("addr == 127.0.0.0/8", records) == [r.no for r in records]
+    assert select("ip.dst == 127.0.0.2/32", records) == select("ip.dst == 127.0.0.2", records)
+    assert select("ip.addr in {10.0.0.0/8 192.168.0.0/16}", records) == []
+    assert select("addr != 127.0.0.0/8", records) == []
+    assert select('addr contains "127.0.0.1"', records) == [r.no for r in records]  # text
+    six = records[0]._replace(flow=Flow("1", "[::1]:5000", "[2001:db8::7]:1863"))
+    assert select("addr == 0:0::1 and ipv6.dst == 2001:db8::/32", [six]) == [1]
+    assert select("addr == 127.0.0.0/8", [six]) == []  # another family: no match
+    with pytest.raises(FilterError) as info:
+        compile_filter("port == 1863 and addr == localhost")
+    assert (info.value.message, info.value.column) == (
+        "addr is an address field: localhost is not an IP address or subnet", 26)
