@@ -49,6 +49,7 @@ SEVERITY: Final[Mapping[str, Severity]] = MappingProxyType({
     "xmlrpc.subject_newline": Severity.ERROR,
     "xmlrpc.body_too_long": Severity.ERROR,
     "xmlrpc.missing_member": Severity.ERROR,
+    "xmlrpc.repeated_member": Severity.WARN,
     "xmlrpc.challenge_linked": Severity.CHAT,
     "xmlrpc.challenge_verified": Severity.CHAT,
     "xmlrpc.challenge_unseen": Severity.NOTE,

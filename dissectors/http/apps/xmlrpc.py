@@ -72,6 +72,23 @@ def value_of(node: Node | None, depth: int = 0) -> Any:
     return typed.text  # dateTime.iso8601 and unknown types: as text
 
 
+def _repeated_members(value: Node | None) -> list[Problem]:
+    """Each member name a <struct> value holds more than once: a server reads the struct as a
+    map, so only the last value counts and the others are lost (said by name and count only:
+    the member may be a password)."""
+    typed = value.children[0] if value is not None and value.children else None
+    if typed is None or typed.tag != "struct":
+        return []
+    counts: dict[str, int] = {}
+    for member in typed.children:
+        name = member.find("name")
+        if member.tag == "member" and name is not None:
+            key = name.text.strip()
+            counts[key] = counts.get(key, 0) + 1
+    return [("xmlrpc.repeated_member", f"{key} sent {n} times; only the last value is read")
+            for key, n in counts.items() if n > 1]  # fmt: skip
+
+
 def _chars(value: Any) -> int:
     return len(value) if isinstance(value, str) else 0
 
@@ -178,8 +195,11 @@ def decode_call(body: bytes) -> AppInfo:
     name = root.find("methodname")
     method = name.text.strip() if name is not None else ""
     params_node = root.find("params")
-    params = [value_of(p.find("value")) for p in (params_node.children if params_node else [])
+    values = [p.find("value") for p in (params_node.children if params_node else [])
               if p.tag == "param"]  # fmt: skip
+    params = [value_of(v) for v in values]
+    for value in values:
+        problems += _repeated_members(value)
     fields: dict[str, Any] = {"type": "call", "method": method}
     args = params[0] if len(params) == 1 and isinstance(params[0], dict) else {}
     if args:

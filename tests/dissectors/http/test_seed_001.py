@@ -179,3 +179,23 @@ def test_a_declared_encoding_no_codec_knows_is_reported_not_raised(encoding: str
     trouble = dict(req.app.problems)["xmlrpc.not_well_formed"]
     assert "encoding" in trouble and encoding in trouble
     assert req.app.fields["members"]["subject"] == GOOD["subject"]  # read tolerantly
+
+
+def test_a_member_sent_twice_is_said_by_name_and_the_last_value_read() -> None:
+    """A struct naming `subject` twice (and `hpassword`): the server reads a map, so the
+    last value counts; the call says which names repeated, never the values."""
+    body = call(**GOOD).replace(
+        b"<member><name>subject</name>",
+        b"<member><name>subject</name><value><string>first</string></value></member>"
+        b"<member><name>hpassword</name><value><string>SECRET-LAST</string></value></member>"
+        b"<member><name>subject</name>", 1)  # fmt: skip
+    info = xmlrpc.decode_call(body)
+    assert info.fields["members"]["subject"] == "s"
+    assert info.fields["members"]["hpassword"] == "SECRET-LAST"
+    repeated = [p for p in info.problems if p[0] == "xmlrpc.repeated_member"]
+    assert repeated == [
+        ("xmlrpc.repeated_member", "hpassword sent 2 times; only the last value is read"),
+        ("xmlrpc.repeated_member", "subject sent 2 times; only the last value is read"),
+    ]
+    assert "SECRET-LAST" not in repr(info.problems)
+    assert "xmlrpc.repeated_member" not in codes(xmlrpc.decode_call(call(**GOOD)))
