@@ -9,10 +9,11 @@ and never walks the tree again. Compiled filters are cached by their text.
 
 Syntax. A test is `FIELD` (presence), `FIELD OP VALUE` or `FIELD in {V1 V2 lo..hi}` (commas
 optional). OP is `==` `!=` `<` `<=` `>` `>=` (or `eq ne lt le gt ge`), `contains`, `matches`
-(or `~`). Tests combine with `not`/`!`, `and`/`&&`, `or`/`||` (that order of precedence) and
-parentheses. A VALUE is a double-quoted string (escapes `\\"` `\\\\` `\\n` `\\t` `\\xNN` `\\uNNNN`;
-other backslashes are kept, so `"\\d+"` is a regex; `r"..."` is raw) or a bare word (`ADD`,
-`c2s`, `bob@example.com`, `12`, `0x1f`, `0.5`, `true`), read according to the field's kind.
+(or `~`), and Wireshark's `===` (all_eq) and `!==` (any_ne, or `~=`). Tests combine with
+`not`/`!`, `and`/`&&`, `or`/`||` (that order of precedence) and parentheses. A VALUE is a
+double-quoted string (escapes `\\"` `\\\\` `\\n` `\\t` `\\xNN` `\\uNNNN`; other backslashes are
+kept, so `"\\d+"` is a regex; `r"..."` is raw) or a bare word (`ADD`, `c2s`, `bob@example.com`,
+`12`, `0x1f`, `0.5`, `true`), read according to the field's kind.
 
 Fields come from two tables. `FIELDS` maps a fixed name to a `FieldSpec`: its kind (integer,
 number, string, boolean, list, any, presence), a getter and a description. `PREFIXES` maps a
@@ -30,7 +31,8 @@ Semantics, as in Wireshark: a field absent from a frame makes every comparison o
 (and `not` of that comparison true); a bare field name tests presence (a boolean field tests
 that it is true). A field may occur several times in a frame (`msnp.account`, `addr`, `port`,
 the members of `msnp.lists`): a comparison is true when any occurrence satisfies it, except
-`!=`, which is true when the field is present and no occurrence equals the value. String
+`!=`, which is true when the field is present and no occurrence equals the value, `===`, when
+every occurrence equals it, and `!==`, when one does not. String
 `==` and `contains` are case-sensitive, `matches` is a case-insensitive Python regular
 expression searched anywhere in the value; `contains` on a list field tests membership.
 Fields of kind "any" (generic decoded fields) compare by number when both sides are numeric
@@ -721,7 +723,8 @@ def describe_fields() -> str:
 
 # -- the grammar ------------------------------------------------------------------------------
 
-_KEYWORDS: Final = "and|or|not|in|eq|ne|lt|le|gt|ge|contains|matches"
+_KEYWORDS: Final = ("and|or|not|in|eq|ne|lt|le|gt|ge|contains|matches|any_eq|all_eq|any_ne"
+                    "|all_ne")
 
 GRAMMAR: Final = rf"""
 ?start: or_test
@@ -739,8 +742,8 @@ _OR.3: /(or\b|\|\|)/
 _AND.3: /(and\b|&&)/
 _NOT.3: /(not\b|!(?!=))/
 _IN.3: /in\b/
-WORDOP.3: /(eq|ne|lt|le|gt|ge|contains|matches)\b/
-CMP: /==|!=|<=|>=|<|>|~/
+WORDOP.3: /(eq|ne|lt|le|gt|ge|contains|matches|any_eq|all_eq|any_ne|all_ne)\b/
+CMP: /===|!==|==|!=|<=|>=|<|>|~=|~/
 _LPAR: "("
 _RPAR: ")"
 _LBRACE: "{{"
@@ -973,7 +976,10 @@ _ORDER: Final[Mapping[str, Callable[[Any, Any], bool]]] = MappingProxyType(
 _OP_NAMES: Final[Mapping[str, str]] = MappingProxyType(
     {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "~": "matches",
      "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
-     "contains": "contains", "matches": "matches"}
+     "contains": "contains", "matches": "matches",
+     # Wireshark's: `==` is any_eq and `!=` all_ne; `===` all_eq, `!==` (and `~=`) any_ne
+     "===": "all_eq", "!==": "any_ne", "~=": "any_ne", "any_eq": "eq", "all_ne": "ne",
+     "all_eq": "all_eq", "any_ne": "any_ne"}
 )  # fmt: skip
 _ALL_OPS: Final = frozenset({"eq", "ne", "lt", "le", "gt", "ge", "contains", "matches", "in"})
 _KIND_OPS: Final[Mapping[Kind, frozenset[str]]] = MappingProxyType(
@@ -1190,6 +1196,18 @@ def _none_test(get: Getter, multi: bool, eq: Pred) -> Test:
     return test
 
 
+def _all_test(get: Getter, multi: bool, pred: Pred) -> Test:
+    """`===` (Wireshark's all_eq): present, and every occurrence passes."""
+    if multi:
+
+        def test_multi(ctx: _Ctx) -> bool:
+            values = get(ctx)
+            return bool(values) and all(map(pred, values))
+
+        return test_multi
+    return _any_test(get, multi, pred)  # one occurrence: any is all
+
+
 def _presence_test(spec: _Resolved) -> Test:
     get = spec.get
     if spec.multi:
@@ -1336,16 +1354,21 @@ class _Compiler:
         field_token, op_token, value_token = _tokens(tree)
         spec = self._field(field_token)
         op = _OP_NAMES[str(op_token)]
-        self._check_op(spec, op, op_token)
+        base = "eq" if op in ("all_eq", "any_ne") else op  # (those compare by equality too)
+        self._check_op(spec, base, op_token)
         lit = _Literal.of(value_token)
-        if op in ("eq", "ne"):
+        if base in ("eq", "ne"):
             _check_value(spec, lit)
         try:
-            pred = _predicate(op, spec.kind, lit)
+            pred = _predicate(base, spec.kind, lit)
         except _LiteralError as exc:
             raise _literal_error(spec, exc) from None
         if op == "ne":
             return _none_test(spec.get, spec.multi, pred)
+        if op == "all_eq":
+            return _all_test(spec.get, spec.multi, pred)
+        if op == "any_ne":
+            return _any_test(spec.get, spec.multi, lambda v: not pred(v))
         return _any_test(spec.get, spec.multi, pred)
 
     def _membership(self, tree: Tree[Token], depth: int) -> Test:

@@ -670,3 +670,23 @@ def test_an_address_field_takes_a_subnet_as_wireshark_does() -> None:
         compile_filter("port == 1863 and addr == localhost")
     assert (info.value.message, info.value.column) == (
         "addr is an address field: localhost is not an IP address or subnet", 26)
+
+
+def test_wiresharks_all_and_any_operators() -> None:
+    """`addr === 127.0.0.1` and `port !== 1863`, Wireshark's all_eq and any_ne, were syntax
+    errors. A field with several occurrences (both endpoints' addresses) now takes them:
+    `===` holds when every occurrence equals, `!==` (and `~=`) when one does not."""
+    records = demo()
+    every = [r.no for r in records]
+    assert select("addr === 127.0.0.1", records) == []  # the client is 127.0.0.10
+    assert select("addr !== 127.0.0.1", records) == every
+    assert select("addr ~= 127.0.0.1", records) == every
+    assert select("port === 1863", records) == []  # the client's port is another
+    assert select("port all_eq 1863 or port any_eq 1863", records) == every
+    assert select("msnp.cmd === ADD", records) == select("msnp.cmd == ADD", records) != []
+    assert select("msnp.trid !== 3", records) == select("msnp.trid != 3", records)
+    assert select("msnp.lists all_ne FL", records) == select("msnp.lists != FL", records)
+    with pytest.raises(FilterError) as info:
+        compile_filter("msnp.cmd === 1 and msnp.trid !== x")
+    assert (info.value.message, info.value.column) == (
+        "msnp.trid is an integer field: x is not a number", 34)
