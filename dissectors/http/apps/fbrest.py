@@ -49,6 +49,10 @@ ERRORS: Final[Mapping[int, str]] = MappingProxyType({
 
 Problem = tuple[str, str]
 
+JSON_STARTS: Final = (b"{", b"[", b'"', b"-")
+"""How a JSON answer starts (besides a digit, true, false and null): an object, a list, a
+string (auth.createToken answers its token as one) or a negative number. XML starts with <."""
+
 
 def _pairs_of(query: str, body: bytes, content_type: str | None) -> list[tuple[str, str]]:
     """Every (name, value) of a call in the order sent: the query's, then a form body's."""
@@ -176,7 +180,7 @@ def decode_response(body: bytes, content_type: str | None, call: AppInfo | None)
     fields: dict[str, Any] = {"type": "response", "method": method or None}
     problems: list[Problem] = []
     text = body.strip()
-    if text[:1] in (b"{", b"[") or (text and text[:1].isdigit()) or text in (b"true", b"false"):
+    if text[:1] in JSON_STARTS or text[:1].isdigit() or text in (b"true", b"false", b"null"):
         try:
             value = json.loads(text)
         except ValueError as exc:

@@ -184,3 +184,15 @@ def test_a_parameter_sent_twice_is_said_by_name_and_the_last_value_read() -> Non
         ("fbrest.repeated_param", "session_key sent 2 times; only the last value is read"),
     ]
     assert "other-key" not in repr(info.problems)
+
+
+@pytest.mark.parametrize(("body", "result"), [
+    (b'"3e4a22bb2f5ed75114b0fc9995ea85f1"', "3e4a22bb2f5ed75114b0fc9995ea85f1"),
+    (b"-1", -1),
+    (b"null", None),
+])  # fmt: skip
+def test_a_json_string_negative_or_null_answer_is_json(body: bytes, result: object) -> None:
+    """auth.createToken answers its token as a JSON string: it was read as XML and said to be
+    "neither XML nor JSON", with a not-well-formed warning besides."""
+    info = fbrest.decode_response(body, "application/json", None)
+    assert (info.fields["format"], info.fields["result"], info.problems) == ("json", result, ())
