@@ -72,9 +72,10 @@ QUIET_RECORDS: Final = 50_000  # send an empty progress message at least this of
 # FLOW_BITS | its flow id), and its rendering without its number and pairing (empty when the
 # display filter hides the line: the parent still counts it; a rendering never is empty).
 # Then, by item index: what pairs (`Fact`, for requests and replies only), the requests that
-# settled (worker numbers) once the item's source event was fed, the HTTP interim responses
-# held for their request that it resolved ((the interim's worker number, its request's, -1
-# when its connection closed first)), and `checks`: per item
+# settled (worker numbers) once the item's source event was fed, the HTTP responses held for
+# their request's frame that it resolved ((the response's worker number, its request's, -1
+# when its connection closed first; and 1 when the response is among the request's replies,
+# its answer, 0 for a 100 Continue)), and `checks`: per item
 # LINE_CHECKED when the parent's view checks what it can release after it (the last line of
 # a source event that made lines, as one process's view does after each such event),
 # LINE when not, NO_LINE for a settle-only item.
@@ -82,14 +83,14 @@ Fact = tuple[int, int, float | None, float | None]
 """(REQUEST or HELD, its own worker number, None, None), or (REPLY, OUTCOME or INTERIM, its
 request's worker number, its time since the request, the request's round-trip time after
 it)."""
-Interims = dict[int, list[tuple[int, int]]]
+Interims = dict[int, list[tuple[int, int, int]]]
 Batch = tuple[list[int], list[bytes], dict[int, Fact], dict[int, list[int]], Interims, bytearray]
 REQUEST: Final = 0
 REPLY: Final = 1
 OUTCOME: Final = 2  # the JOI a ringing CAL led to: shown among the CAL's replies (`PairingView`)
 INTERIM: Final = 3  # an HTTP 100 Continue after its request's frame: a reply, not among its
 #                     request's replies
-HELD: Final = 4  # an HTTP 100 Continue before its request's frame: held for it
+HELD: Final = 4  # an HTTP response before its request's frame: held for it
 LINE: Final = 0
 LINE_CHECKED: Final = 1
 NO_LINE: Final = 2
@@ -180,7 +181,7 @@ class _Facts:
     def __init__(self, analysis: Analysis) -> None:
         self.pairs: dict[int, Fact] = {}  # by frame (worker number), until its line is made
         self.settled: list[int] = []  # requests settled since the last source event's items
-        self.interims: list[tuple[int, int]] = []  # held interim responses resolved since
+        self.interims: list[tuple[int, int, int]] = []  # held responses resolved since
         self.flow = "0"  # the connection of the last of them (a source event's are one's)
         analysis.add(lambda sink: Transactions(
             sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
@@ -188,7 +189,7 @@ class _Facts:
         ))  # fmt: skip
         analysis.add(lambda sink: HttpTransactions(
             sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
-            on_interim=self._interim,
+            on_early=self._early,
         ))  # fmt: skip
 
     def _request(self, txn: Transaction) -> None:
@@ -206,18 +207,19 @@ class _Facts:
         self.settled.append(txn.request)
         self.flow = txn.flow
 
-    def _interim(self, txn: Transaction | None, record: FrameRecord, gone: bool) -> None:
-        """As `PairingView._interim`: one before its request's frame is held until the
-        request comes or its connection closes; one after it is a reply of its own."""
+    def _early(self, txn: Transaction | None, record: FrameRecord, gone: bool) -> None:
+        """As `PairingView._early`: a response before its request's frame is held until the
+        request comes (an answer then among its replies) or its connection closes; a 100
+        Continue after it is a reply of its own."""
         no = record.no
         if txn is None:
             if gone:
-                self.interims.append((no, -1))
+                self.interims.append((no, -1, 0))
                 self.flow = record.flow.id
             else:
                 self.pairs[no] = (HELD, no, None, None)
         elif no < txn.request:  # held, and its request has come
-            self.interims.append((no, txn.request))
+            self.interims.append((no, txn.request, int(no in txn.replies)))
             self.flow = txn.flow
         else:
             rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
@@ -495,7 +497,7 @@ class _View:
         #                                         request -> its replies so far, [its rtt]
         self._unsettled: set[int] = set()
         self._outcomes: dict[int, list[int]] = {}  # held request -> the frames it led to
-        self._interims: dict[int, int] = {}  # held interim response -> its request, once come
+        self._interims: dict[int, int] = {}  # held early response -> its request, once come
 
     def add(self, no: int, line: bytes, fact: Fact | None, worker: int) -> None:
         """Line `no` of `worker` (empty: hidden by the display filter) and what pairs it."""
@@ -537,15 +539,21 @@ class _View:
             if no is not None:
                 self._unsettled.discard(no)
 
-    def resolve(self, worker: int, interims: list[tuple[int, int]]) -> None:
-        """`worker`'s held interim responses whose request came (or whose connection closed
-        first: -1), in its own numbers."""
+    def resolve(self, worker: int, responses: list[tuple[int, int, int]]) -> None:
+        """`worker`'s held responses whose request came (or whose connection closed first:
+        -1), in its own numbers; an answer goes among its request's replies."""
         numbers = self._numbers[worker]
-        for local, request in interims:
+        for local, request, answer in responses:
             no = numbers.get(local)
-            if no is not None and no in self._unsettled:  # still held (not forced out)
+            found = None if request < 0 else numbers.get(request)
+            if no is None:
+                continue
+            if answer and found is not None:
+                waiting = self._requests.get(found)
+                if waiting is not None:
+                    waiting[0].append(no)
+            if no in self._unsettled:  # still held (not forced out)
                 self._unsettled.discard(no)
-                found = None if request < 0 else numbers.get(request)
                 if found is not None:
                     self._interims[no] = found
 
@@ -570,7 +578,7 @@ class _View:
                          if replies or not early else None)  # fmt: skip
                 pairing = _pairing_of(jsonl, None, shown, rtt[0],
                                       _rtt_tail(rtt[0]) if jsonl else b"")  # fmt: skip
-            elif fact[0] == HELD:  # its request, if it came before it went out
+            elif fact[0] == HELD:  # its request, if it came before the response went out
                 unsettled.discard(no)
                 found = self._interims.pop(no, None) if self._interims else None
                 pairing = (_pairing_of(jsonl, found, None, None, _NULL_RTT if jsonl else b"")

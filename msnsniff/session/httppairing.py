@@ -4,12 +4,15 @@
 Theory of operation: a request opens a `Transaction` keyed by (flow, its stream offset);
 the response that names that offset (the dissector pairs them in order, pipelining included)
 is its reply and settles it at once. An interim response (1xx, a 100 Continue) names its
-request too but neither answers nor settles it: it is told to `on_interim` with the request's
-transaction. It usually comes while the request's body is still on its way, before the
-request's frame (a request is a frame once whole): it is then told with None (a viewer holds
-it) and again with the transaction once the request comes, or with None and `gone=True`
-when its connection closes first. Requests still open when their connection closes settle
-unanswered, with a finding. State is per connection and released when it closes.
+request too but neither answers nor settles it: it is told to `on_early` with the request's
+transaction. A response may come while the request's body is still on its way, before the
+request's frame (a request is a frame once whole): a 100 Continue usually does, and so does
+a refusal sent before the body (a 417, a 401) when the body never comes. It is then told to
+`on_early` with None (a viewer holds it) and again with the transaction once the request
+comes (a final one is then the request's reply, with no round trip: the request's time is
+when it ended, after the answer), or with None and `gone=True` when its connection closes
+first. Requests still open when their connection closes settle unanswered, with a
+finding. State is per connection and released when it closes.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ class HttpTransactions(NativeAnalyzer):
                  on_request: Callable[[Transaction], None] | None = None,
                  on_reply: Callable[[Transaction, FrameRecord], None] | None = None,
                  on_settle: Callable[[Transaction], None] | None = None,
-                 on_interim: Callable[[Transaction | None, FrameRecord, bool], None] | None = None,
+                 on_early: Callable[[Transaction | None, FrameRecord, bool], None] | None = None,
                  ) -> None:  # fmt: skip
         self._sink = sink
         self._on_request, self._on_reply, self._on_settle = on_request, on_reply, on_settle
-        self._on_interim = on_interim
+        self._on_early = on_early
         self._open: dict[str, dict[int, Transaction]] = {}  # flow -> request offset -> txn
-        # flow -> request offset -> interim responses that came before their request's frame
+        # flow -> request offset -> responses that came before their request's frame
         self._early: dict[str, dict[int, list[FrameRecord]]] = {}
         self.pairs = 0
 
@@ -52,22 +55,29 @@ class HttpTransactions(NativeAnalyzer):
             if self._on_request is not None:
                 self._on_request(txn)
             early = self._early.get(record.flow.id)
-            waiting = early.pop(frame.offset, None) if early else None
-            if waiting and self._on_interim is not None:
-                for interim in waiting:
-                    self._on_interim(txn, interim, False)
-        elif isinstance(frame, HttpResponse) and frame.request_offset is not None \
-                and 100 <= frame.status < 200:
+            for response in (early.pop(frame.offset, None) if early else None) or ():
+                if not _interim(response):  # the answer: the request is settled by it
+                    del self._open[record.flow.id][frame.offset]
+                    txn.replies.append(response.no)
+                    self.pairs += 1
+                if self._on_early is not None:
+                    self._on_early(txn, response, False)
+                if not _interim(response):
+                    self._settle(txn)
+                    break
+        elif isinstance(frame, HttpResponse) and frame.request_offset is not None:
             opened = self._open.get(record.flow.id, {}).get(frame.request_offset)
-            if opened is None:
+            if opened is None:  # before its request's frame: held until the request comes
                 self._early.setdefault(record.flow.id, {}).setdefault(
                     frame.request_offset, []).append(record)
-            if self._on_interim is not None:
-                self._on_interim(opened, record, False)
-        elif isinstance(frame, HttpResponse) and frame.request_offset is not None:
-            found = self._open.get(record.flow.id, {}).pop(frame.request_offset, None)
-            if found is None:
+                if self._on_early is not None:
+                    self._on_early(None, record, False)
                 return
+            if _interim(record):
+                if self._on_early is not None:
+                    self._on_early(opened, record, False)
+                return
+            found = self._open[record.flow.id].pop(frame.request_offset)
             found.replies.append(record.no)
             if found.ts is not None and record.ts is not None:
                 found.rtt = record.ts - found.ts
@@ -83,11 +93,11 @@ class HttpTransactions(NativeAnalyzer):
 
     def flow_closed(self, flow: Flow) -> None:
         """Settle the connection's unanswered requests, each with an `http.unanswered` WARN;
-        interim responses whose request never came are let go."""
+        responses whose request's frame never came are let go."""
         for waiting in self._early.pop(flow.id, {}).values():
-            for interim in waiting:
-                if self._on_interim is not None:
-                    self._on_interim(None, interim, True)
+            for response in waiting:
+                if self._on_early is not None:
+                    self._on_early(None, response, True)
         for txn in self._open.pop(flow.id, {}).values():
             self._sink(Finding(Severity.WARN, "http.unanswered",
                                f"{txn.cmd} request never answered", txn.flow, txn.request))
@@ -97,3 +107,9 @@ class HttpTransactions(NativeAnalyzer):
         """Settle every request still open, as if its connection had closed now."""
         for flow in list(self._open.keys() | self._early.keys()):
             self.flow_closed(Flow(flow))
+
+
+def _interim(record: FrameRecord) -> bool:
+    """An informational (1xx) response: a reply to its request, never its answer."""
+    frame = record.frame
+    return isinstance(frame, HttpResponse) and 100 <= frame.status < 200

@@ -155,9 +155,10 @@ class FrameIndex:
     def _pair(self, no: int, pairing: Pairing, *, interim: bool = False) -> None:
         if pairing.request is not None:
             self._request[no - 1] = pairing.request
-        # an interim HTTP reply (100 Continue) names its request (often a later frame) but is
-        # none of its replies: the final response is its answer
-        if pairing.request is not None and not interim:
+        # an interim HTTP reply (100 Continue) names its request but is none of its replies
+        # (the final response is its answer); an HTTP response before its request's frame
+        # names a frame not indexed yet, which lists its replies itself
+        if pairing.request is not None and pairing.request < no and not interim:
             known = self.replies_of(pairing.request)
             if not known or no not in known:  # live: the request came out before its replies
                 self._set_replies(pairing.request, (*(known or ()), no))

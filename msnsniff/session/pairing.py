@@ -63,7 +63,7 @@ class PairingView:
         self.http = analysis.add(  # HTTP requests and responses pair the same way
             lambda sink: HttpTransactions(
                 sink, on_request=self._request, on_reply=self._reply, on_settle=self._settle,
-                on_interim=self._interim,
+                on_early=self._early,
             )
         )
         self._max_held = max_held
@@ -86,11 +86,11 @@ class PairingView:
         rtt = None if txn.ts is None or record.ts is None else record.ts - txn.ts
         self._pending[record.no] = new_pairing(txn.request, None, rtt)
 
-    def _interim(self, txn: Transaction | None, record: FrameRecord, gone: bool) -> None:
-        """An HTTP interim response (100 Continue): a reply to its request, not among the
-        request's replies (its final response answers it). One that came before its request's
-        frame is held until the request comes (`txn`) or its connection closes (`gone`); its
-        round trip is then unknown (the request's time is when its body ended)."""
+    def _early(self, txn: Transaction | None, record: FrameRecord, gone: bool) -> None:
+        """An HTTP interim response (100 Continue), a reply to its request but not among the
+        request's replies (its final response answers it), or any response that came before
+        its request's frame: held until the request comes (`txn`) or its connection closes
+        (`gone`); its round trip is then unknown (the request's time is when it ended)."""
         no = record.no
         if txn is None:
             if gone:

@@ -319,6 +319,33 @@ def test_notes_of_several_workers_come_in_the_order_one_process_says_them(
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "text"])
+def test_an_answer_before_its_request_s_frame_pairs_the_same_in_parallel(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A 417 refusing `Expect: 100-continue` before the body, which never comes: the
+    request is a frame at the connection's end, after its answer. `-j 2` printed the answer
+    unpaired and the request without it; both print what `-j 1` does."""
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"
+    path = tmp_path / "refused.pcap"
+    with path.open("wb") as fh:
+        writer = PcapWriter(fh)
+        one = TcpConversation(writer, ("127.0.0.1", 3000), ("127.0.0.1", 80))
+        two = TcpConversation(writer, ("127.0.0.1", 3001), ("127.0.0.1", 80))
+        for n, conv in enumerate((one, two)):
+            conv.open(1.0 + n / 100)
+            conv.send(1.1 + n / 100, True, head)
+        for n, conv in enumerate((one, two)):
+            conv.send(1.2 + n / 100, False, b"HTTP/1.1 417 Expectation Failed\r\n"
+                      b"Content-Length: 0\r\n\r\n")
+        one.close(2.0)
+        two.close(2.1)
+    single = _read("-j", "1", "-T", fmt, str(path))
+    if fmt == "text":
+        assert single[1].count("[1 reply: #") == 2 and single[1].count("[reply to #") == 2
+    assert _read("-j", "2", "-T", fmt, str(path)) == single
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "text"])
 def test_a_100_continue_before_its_request_pairs_the_same_in_parallel(
     tmp_path: Path, fmt: str
 ) -> None:

@@ -166,3 +166,24 @@ def test_an_http_100_continue_before_a_request_the_capture_cut_short() -> None:
     out = list(run_paired(analysis, _continue_events(final=False)))
     assert [(p.record.no, p.pairing and (p.pairing.request, p.pairing.replies)) for p in out] \
         == [(1, (2, None)), (2, (None, ()))]
+
+
+def test_an_http_answer_before_its_request_s_frame_answers_it() -> None:
+    """A server refusing `Expect: 100-continue` (417) before the body, which never comes:
+    the request is a frame only when its connection ends, after the answer. The answer was
+    paired with nothing and the request flagged as never answered; now it is the request's
+    reply, without a round trip (the request's time is when it ended, after the answer)."""
+    flow = Flow("1", "127.0.0.1:3000", "127.0.0.1:80")
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"
+    c2s, s2c = Direction.C2S, Direction.S2C
+    events: list[SourceEvent] = [
+        StreamChunk(flow, c2s, 0, head, 1.0),
+        StreamChunk(flow, s2c, 0, b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n",
+                    1.1),
+        FlowEnd(flow, s2c), FlowEnd(flow, c2s),
+    ]  # fmt: skip
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, events))
+    assert [(p.record.no, p.pairing and (p.pairing.request, p.pairing.replies, p.pairing.rtt))
+            for p in out] == [(1, (2, None, None)), (2, (None, (1,), None))]  # fmt: skip
+    assert [f.code for f in analysis.findings if f.code == "http.unanswered"] == []

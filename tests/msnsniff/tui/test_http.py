@@ -114,3 +114,34 @@ def test_a_100_continue_before_its_request_pairs_in_the_tui(tmp_path: Path) -> N
             assert stream.selected == 3
 
     asyncio.run(main())
+
+
+def test_an_answer_before_its_request_s_frame_pairs_in_the_tui(tmp_path: Path) -> None:
+    """A 417 before the body (which never comes) is frame 1 and names frame 2, its request:
+    indexing it raised IndexError (the TUI died); `p` now goes between the two."""
+    from msnsniff.capture.write import PcapWriter, TcpConversation
+    from msnsniff.session.workspace import Workspace
+    from msnsniff.tui.app import MsnsniffApp
+
+    head = b"POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"
+    path = tmp_path / "refused.pcap"
+    with path.open("wb") as fh:
+        conv = TcpConversation(PcapWriter(fh), ("127.0.0.1", 3000), ("127.0.0.1", 80))
+        conv.open(1.0)
+        conv.send(1.1, True, head)
+        conv.send(1.2, False, b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+        conv.close(1.5)
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(), source=path)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            index = app.workspace.index
+            assert (index.pairing(1), index.replies_of(2)) == (Pairing(2, None, None), (1,))
+            stream.select_frame(1)
+            await pilot.press("p")
+            assert stream.selected == 2
+            await pilot.press("p")
+            assert stream.selected == 1
+
+    asyncio.run(main())
