@@ -31,6 +31,9 @@ HTML: Final = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 MD5_HEX: Final = re.compile(r"[0-9a-fA-F]{32}")
 
 Problem = tuple[str, str]
+BOOLEANS: Final[Mapping[str, bool]] = MappingProxyType(
+    {"1": True, "0": False, "true": True, "false": False}
+)
 
 
 def value_of(node: Node | None, depth: int = 0) -> Any:
@@ -46,8 +49,8 @@ def value_of(node: Node | None, depth: int = 0) -> Any:
             return int(text)
         except ValueError:
             return text
-    if kind == "boolean":
-        return text == "1"
+    if kind == "boolean":  # 1 or 0 by the spec; true/false as some clients send; else as sent
+        return BOOLEANS.get(text.lower(), text)
     if kind == "double":
         try:
             return float(text)

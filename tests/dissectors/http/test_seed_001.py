@@ -199,3 +199,15 @@ def test_a_member_sent_twice_is_said_by_name_and_the_last_value_read() -> None:
     ]
     assert "SECRET-LAST" not in repr(info.problems)
     assert "xmlrpc.repeated_member" not in codes(xmlrpc.decode_call(call(**GOOD)))
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1", True), ("0", False), ("true", True), ("false", False), ("yes", "yes"),
+])  # fmt: skip
+def test_a_boolean_reads_as_sent(text: str, value: object) -> None:
+    """`<boolean>true</boolean>` (the spec says 1) read as False, silently: every text but
+    "1" did. true and false now read as themselves, and a word that is neither stays the
+    text sent, as an <int> that is no number does."""
+    body = (f"<?xml version='1.0'?><methodCall><methodName>x</methodName><params><param>"
+            f"<value><boolean>{text}</boolean></value></param></params></methodCall>").encode()
+    assert xmlrpc.decode_call(body).fields["params"] == [value]
