@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from msnsniff.listeners import Resolve, listen, port_of, resolve
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.gateway import Gateway
 from msnsniff.server.hub import Hub
@@ -31,8 +32,10 @@ DEMO_ACCOUNTS = (
 class ReferenceServer:
     """The reference server's listeners around one `Hub`."""
 
-    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+    def __init__(self, config: ServerConfig, store: Store | None = None, *,
+                 resolver: Resolve = resolve) -> None:  # fmt: skip
         self.config = config
+        self.resolver = resolver  # the listen host's addresses: each listener is on them all
         self.store = store if store is not None else Store(config.db)
         self.passport = _passport(self.store)
         self.recorder = Recorder(config.record) if config.record is not None else None
@@ -59,9 +62,14 @@ class ReferenceServer:
             ("sb", cfg.sb_port, lambda: SwitchboardConnection(self.hub)),
         ]
         for kind, port, factory in factories:
-            server = await loop.create_server(factory, cfg.host, port)
+
+            def start(hosts: Sequence[str], p: int,
+                      f: Callable[[], asyncio.Protocol] = factory) -> Awaitable[asyncio.Server]:
+                return loop.create_server(f, hosts, p)
+
+            server = await listen(start, cfg.host, port, self.resolver)
             self._servers.append(server)
-            self.hub.ports[kind] = server.sockets[0].getsockname()[1]
+            self.hub.ports[kind] = port_of(server)
         if cfg.http_port is not None or cfg.https_port is not None:
             await self.passport.start(
                 cfg.host,
@@ -69,6 +77,7 @@ class ReferenceServer:
                 https_port=cfg.https_port,
                 cert_dir=cfg.cert_dir,
                 cert_names=cfg.cert_names,
+                resolver=self.resolver,
             )
             if self.passport.has_http:
                 self.hub.ports["http"] = self.passport.http_port
@@ -84,7 +93,7 @@ class ReferenceServer:
             self._gateway_recorder = Recorder(record)
         recorder = (self._gateway_recorder or self.recorder) if record_http else None
         self.gateway = Gateway(self.config.host, {"NS": self.ports["ns"], "SB": self.ports["sb"]},
-                               recorder=recorder)
+                               recorder=recorder, resolver=self.resolver)
         self.hub.ports["gateway"] = await self.gateway.start(port)
         return self.hub.ports["gateway"]
 

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl
 import h11
 
 from msnsniff.addresses import UNSPECIFIED, parse, reached
+from msnsniff.listeners import Resolve, listen, port_of, resolve
 from msnsniff.server.h11io import BodyTooLarge, read_request, response_bytes
 from msnsniff.server.record import Recorder
 
@@ -79,8 +80,10 @@ class Gateway:
     def __init__(self, host: str, upstreams: Mapping[str, int], *,
                  recorder: Recorder | None = None, settle: float = 0.03,
                  wait: float = 0.25, read_timeout: float = READ_TIMEOUT,
-                 session_timeout: float = SESSION_TIMEOUT) -> None:  # fmt: skip
+                 session_timeout: float = SESSION_TIMEOUT,
+                 resolver: Resolve = resolve) -> None:  # fmt: skip
         self.host = host
+        self.resolver = resolver  # the addresses of `host` to listen on, all on one port
         self.upstreams = dict(upstreams)  # "NS"/"SB" -> port of this server's listener
         self.recorder = recorder
         self.settle, self.wait = settle, wait
@@ -91,8 +94,10 @@ class Gateway:
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self, port: int = 0) -> int:
-        self._server = await asyncio.start_server(self._serve, self.host, port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = await listen(
+            lambda hosts, p: asyncio.start_server(self._serve, hosts, p),
+            self.host, port, self.resolver)
+        self.port = port_of(self._server)
         return self.port
 
     async def close(self) -> None:

@@ -48,6 +48,7 @@ import h11
 
 from msnsniff.addresses import UNSPECIFIED, reached
 from msnsniff.errors import MsnsniffError
+from msnsniff.listeners import Resolve, listen, resolve
 from msnsniff.server.tls import certificate_names, server_context
 
 NEXUS_PATH: Final = "/rdr/pprdr.asp"
@@ -231,6 +232,7 @@ class Passport:
         cert_dir: Path | None = None,
         dalogin: str | None = None,
         cert_names: Iterable[str] = (),
+        resolver: Resolve = resolve,
     ) -> None:
         """Listen for HTTP on `http_port` and HTTPS on `https_port`, each unless None (port
         0 = ephemeral; at least one of them), with a certificate kept in `cert_dir` (None = a
@@ -253,7 +255,9 @@ class Passport:
         self._listen = host
         try:
             if http_port is not None:  # (off: `serve --http-port off` listens on no port)
-                http = await asyncio.start_server(self._serve, host, http_port)
+                http = await listen(
+                    lambda hosts, port: asyncio.start_server(self._serve, hosts, port),
+                    host, http_port, resolver)
                 self._servers.append(http)
                 self._http_port = _port(http)
             if https_port is not None:
@@ -267,14 +271,16 @@ class Passport:
                     raise MsnsniffError(f"cannot keep the HTTPS certificate in {cert_dir}: "
                                         f"{e.strerror or e}") from e
                 self._cert_names = tuple(str(name.value) for name in names)
-                https = await asyncio.start_server(
-                    self._serve,
-                    host,
-                    https_port,
-                    ssl=context,
-                    ssl_handshake_timeout=self._read_timeout,
-                    ssl_shutdown_timeout=self._read_timeout,
-                )
+                https = await listen(
+                    lambda hosts, port: asyncio.start_server(
+                        self._serve,
+                        hosts,
+                        port,
+                        ssl=context,
+                        ssl_handshake_timeout=self._read_timeout,
+                        ssl_shutdown_timeout=self._read_timeout,
+                    ),
+                    host, https_port, resolver)
                 self._servers.append(https)
                 self._https_port = _port(https)
         except BaseException:

@@ -445,3 +445,34 @@ def test_a_trid_is_echoed_as_the_client_wrote_it() -> None:
         assert (await sb.read()).line == "NAK 03"  # alone: nobody to deliver to
 
     run(test)
+
+
+def test_serve_on_a_name_with_two_addresses_has_one_port_per_listener_on_both() -> None:
+    """`serve --listen localhost:0` where localhost is 127.0.0.1 and ::1: each listener had
+    a free port of its own per address, so the printed `localhost:PORT` reached only one."""
+    from msnsniff.server.config import ServerConfig
+    from tests.msnsniff.test_listeners import DUAL, dual
+
+    async def main() -> None:
+        server = ReferenceServer(ServerConfig(host="dual.test", ds_port=0, ns_port=0, sb_port=0,
+                                              http_port=0, https_port=0), resolver=dual)
+        await server.start()
+        await server.start_gateway(0)
+        try:
+            servers = [*server._servers, *server.passport._servers]
+            assert server.gateway is not None and server.gateway._server is not None
+            servers.append(server.gateway._server)
+            for listener in servers:
+                names = sorted(s.getsockname()[:2] for s in listener.sockets)
+                assert [host for host, _ in names] == sorted(DUAL)
+                assert len({port for _, port in names}) == 1
+            assert server.hub.address("ds") == f"dual.test:{server.ports['ds']}"
+            for host in DUAL:
+                conn = await Connection.open(host, server.ports["ds"])
+                reply = await conn.call("VER", "MSNP8", "CVR0")
+                assert reply.line == f"VER {reply.trid} MSNP8"
+                await conn.close()
+        finally:
+            await server.close()
+
+    asyncio.run(main())
