@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import itertools
 import os
@@ -38,6 +39,7 @@ from typing import Any, Final, cast
 
 from dissectors.api import Direction
 from msnsniff.addresses import UNSPECIFIED, show
+from msnsniff.listeners import ATTEMPTS, Resolve, listen, port_of, resolve
 from msnsniff.proxy.addons import Hook, apply
 from msnsniff.proxy.framing import FrameSplitter, Raw, RewriteScanner, WireFrame
 from msnsniff.proxy.rewrite import rewrite
@@ -433,12 +435,14 @@ class ProxyCore:
     """Listeners, the target map and the live pipes; `Proxy` (proxy.py) runs it."""
 
     def __init__(self, listen_host: str, tap: Tap, hook: Hook | None = None, *,
-                 idle_listener: float = IDLE_LISTENER) -> None:
+                 idle_listener: float = IDLE_LISTENER, resolver: Resolve = resolve) -> None:
         self.listen_host = listen_host
+        self.resolver = resolver
+        self.hosts: list[str] = []  # the addresses the main listener is bound on
         self.tap = tap
         self.hook = hook
         self.pipes: dict[int, Pipe] = {}
-        self.listeners: dict[Target, asyncio.Server | None] = {}
+        self.listeners: dict[Target, tuple[asyncio.Server, ...] | None] = {}
         self.ports: dict[Target, int] = {}
         self.idle_listener = idle_listener
         self.using: dict[Target, int] = {}  # open connections per expiring listener
@@ -485,13 +489,14 @@ class ProxyCore:
         self._expiry.pop(target, None)
         if target in self.using or target not in self.ports:
             return
-        server = self.listeners.get(target)
-        if server is None:  # not serving yet (see map_target): look again later
+        servers = self.listeners.get(target)
+        if servers is None:  # not serving yet (see map_target): look again later
             self._idle(target, self.idle_listener)
             return
         port = self.ports.pop(target)
         del self.listeners[target]
-        server.close()
+        for server in servers:
+            server.close()
         self.tap.note(None, f"closed the idle listener on {show(self.listen_host, port)} "
                       f"for {target.kind.upper()} {target.address} (unused for "
                       f"{self.idle_listener:g} s)")
@@ -510,10 +515,42 @@ class ProxyCore:
     async def listen(self, target: Target, port: int) -> str:
         """A listener for `target` on `port` (0: any); its address."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: self.factory(target), self.listen_host, port)
-        self.listeners[target] = server
-        self.ports[target] = server.sockets[0].getsockname()[1]
+        server = await listen(
+            lambda hosts, p: loop.create_server(lambda: self.factory(target), hosts, p),
+            self.listen_host, port, self.resolver)
+        self.listeners[target] = (server,)
+        self.ports[target] = port_of(server)
+        self.hosts = list(dict.fromkeys(str(s.getsockname()[0]) for s in server.sockets))
         return show(self.listen_host, self.ports[target])
+
+    def _bind(self) -> list[socket.socket]:
+        """Listening sockets on every address of the main listener, all on one free port
+        (another when something took it on a later address), so a client that reached the
+        proxy on ::1 or 127.0.0.1 reaches the redirected connection's listener the same way."""
+        hosts = self.hosts or [self.listen_host]
+        for attempt in range(ATTEMPTS):
+            socks: list[socket.socket] = []
+            port = 0
+            try:
+                for host in hosts:
+                    sock = socket.socket(
+                        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+                    socks.append(sock)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if ":" in host and len(hosts) > 1:  # :: beside 0.0.0.0 on one port
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    sock.bind((host, port))
+                    port = sock.getsockname()[1]
+                    sock.listen(256)
+                    sock.setblocking(False)
+            except OSError as e:
+                for sock in socks:
+                    sock.close()
+                if e.errno != errno.EADDRINUSE or len(socks) < 2 or attempt == ATTEMPTS - 1:
+                    raise
+                continue
+            return socks
+        raise AssertionError("unreachable")
 
     def map_target(self, kind: str, real: str, host: str) -> str:
         """The proxy's address leading to the real `host:port`, as `host` (the proxy's own
@@ -525,24 +562,16 @@ class ProxyCore:
         if known is not None:
             self._idle(target, self.idle_listener)  # a new cookie for it: wait for its client
             return show(host, known)
-        family = socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.listen_host, 0))
-            sock.listen(256)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self.ports[target] = sock.getsockname()[1]
+        socks = self._bind()
+        self.ports[target] = socks[0].getsockname()[1]
         self.listeners[target] = None
 
         async def serve() -> None:
             loop = asyncio.get_running_loop()
-            self.listeners[target] = await loop.create_server(
-                lambda: self.factory(target), sock=sock
-            )
+            self.listeners[target] = tuple([
+                await loop.create_server(lambda: self.factory(target), sock=sock)
+                for sock in socks
+            ])
 
         self.spawn(serve())
         self._idle(target, self.idle_listener)
@@ -554,8 +583,8 @@ class ProxyCore:
         for timer in self._expiry.values():
             timer.cancel()
         self._expiry.clear()
-        for server in self.listeners.values():
-            if server is not None:
+        for servers in self.listeners.values():
+            for server in servers or ():
                 server.close()
         for pipe in list(self.pipes.values()):
             if not pipe.done:  # else the recording and the output blame an endpoint
@@ -565,6 +594,6 @@ class ProxyCore:
                     leg.transport.abort()
         for task in list(self._tasks):
             task.cancel()
-        for server in self.listeners.values():
-            if server is not None:
+        for servers in self.listeners.values():
+            for server in servers or ():
                 await server.wait_closed()

@@ -13,6 +13,7 @@ from typing import IO, Final, TextIO
 
 from msnsniff.addresses import show
 from msnsniff.errors import cannot_listen
+from msnsniff.listeners import Resolve, resolve
 from msnsniff.proxy.addons import Hook, ProxyFrame
 from msnsniff.proxy.core import IDLE_LISTENER, ProxyCore, Target
 from msnsniff.proxy.live import CLOSE_WAIT, AnalysisTap
@@ -67,6 +68,7 @@ class Proxy:
         hook: Hook | None = None, extra_taps: tuple[Tap, ...] = (),
         analysis_out: IO[bytes] | None = None, analysis_err: IO[bytes] | None = None,
         idle_listener: float = IDLE_LISTENER, redact: bool = False,
+        resolver: Resolve = resolve,
     ) -> None:  # fmt: skip
         self.listen = listen
         self.upstream = upstream
@@ -78,6 +80,7 @@ class Proxy:
         self.extra_taps = extra_taps
         self.analysis_files = (analysis_out, analysis_err)
         self.idle_listener = idle_listener
+        self.resolver = resolver  # the --listen host's addresses, each listened on
         self.recording: RecordingTap | None = None
         self.analysis: AnalysisTap | None = None
         self.core: ProxyCore | None = None
@@ -92,7 +95,7 @@ class Proxy:
             self.analysis = await AnalysisTap.start(self.analysis_args, *self.analysis_files)
             taps.append(self.analysis)
         self.core = ProxyCore(self.listen[0], Taps(*taps, scrub=self.redactor), self.hook,
-                              idle_listener=self.idle_listener)
+                              idle_listener=self.idle_listener, resolver=self.resolver)
         target = Target(self.upstream[0], self.upstream[1], "main")
         try:
             self.address = await self.core.listen(target, self.listen[1])

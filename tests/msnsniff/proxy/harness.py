@@ -14,6 +14,7 @@ from dissectors.api import Direction
 from msnsniff.capture import StreamChunk
 from msnsniff.capture.sources import open_source
 from msnsniff.client.session import NotificationClient
+from msnsniff.listeners import Resolve, resolve
 from msnsniff.proxy.addons import Hook
 from msnsniff.proxy.proxy import Proxy
 from msnsniff.server.app import ReferenceServer
@@ -54,6 +55,7 @@ class Rig:
     tap: MemoryTap
     tmp: Path
     clients: list[NotificationClient] = field(default_factory=list)
+    client_host: str | None = None  # where logins connect (None: the --listen host)
 
     @property
     def port(self) -> int:
@@ -74,6 +76,7 @@ class Rig:
     async def login(self, account: str, dialect: int = 8) -> NotificationClient:
         """Log in through the proxy's main listener (the server's dispatch behind it)."""
         host = "127.0.0.1" if self.proxy.listen[0] == "0.0.0.0" else self.proxy.listen[0]
+        host = self.client_host or host
         c = await NotificationClient.login(host, self.port, account, PASSWORDS[account],
                                            dialect=dialect, nexus=self.server.nexus_url)
         self.clients.append(c)
@@ -82,7 +85,7 @@ class Rig:
 
 def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = None,
         analysis: list[str] | None = None, upstream: str = "ds", listen: str = "127.0.0.1",
-        idle_listener: float = 120.0, **config: Any) -> T:
+        idle_listener: float = 120.0, resolver: Resolve = resolve, **config: Any) -> T:
     """`test(rig)` with a server and a proxy on `listen` in front of its `upstream` listener;
     clients connect to `listen` (127.0.0.1 for 0.0.0.0)."""
     async def main() -> T:
@@ -96,7 +99,7 @@ def run(test: Callable[[Rig], Awaitable[T]], tmp: Path, *, hook: Hook | None = N
         proxy = Proxy((listen, 0), ("127.0.0.1", server.ports[upstream]),
                       record=tmp / "proxy.pcapng", analysis=analysis, hook=hook,
                       extra_taps=(tap,), analysis_out=out, analysis_err=err,
-                      idle_listener=idle_listener)  # fmt: skip
+                      idle_listener=idle_listener, resolver=resolver)  # fmt: skip
         await proxy.start()
         try:
             return await asyncio.wait_for(test(Rig(server, proxy, tap, tmp)), 60)

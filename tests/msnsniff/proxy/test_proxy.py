@@ -131,3 +131,42 @@ def test_ipv6_clients_are_recorded_and_shown_in_brackets(tmp_path: Path) -> None
     assert recorded[Direction.S2C] == streams(tmp_path / "server.pcap")[Direction.S2C]
     live = (tmp_path / "live.out").read_text()
     assert re.search(r'"src":"\[::1\]:\d+"', live), live[:500]
+
+
+def test_a_listen_name_with_two_addresses_gets_redirects_on_both(tmp_path: Path) -> None:
+    """`--listen NAME:0` where NAME is 127.0.0.1 and ::1: the main listener had both, but the
+    NS and SB listeners for the rewritten XFR/RNG only 127.0.0.1, so a client that came in on
+    ::1 was sent to a [::1]:PORT where nothing listened. Now each has both, on one port."""
+    from tests.msnsniff.test_listeners import dual
+
+    async def test(rig: Rig) -> list[bytes]:
+        rig.client_host = "::1"
+        alice = await rig.login(A)
+        rig.client_host = "127.0.0.1"
+        bob = await rig.login(B)
+        for me, other in ((alice, B), (bob, A)):
+            await me.sync()
+            await me.set_status("NLN")
+            await me.conn.call("ADD", "FL", other, other, "0")
+        a = await alice.open_chat()
+        assert (await a.conn.call("CAL", B)).words[2] == "RINGING"
+        b = await bob.answer(await bob.conn.until("RNG"))
+        await a.conn.until("JOI")
+        await a.say("over ::1")
+        assert (await b.conn.until("MSG")).payload.endswith(b"over ::1")
+        core = rig.proxy.core
+        assert core is not None
+        for servers in core.listeners.values():
+            assert servers is not None
+            names = sorted(s.getsockname()[:2] for server in servers for s in server.sockets)
+            assert [host for host, _ in names] == ["127.0.0.1", "::1"], names
+            assert len({port for _, port in names}) == 1, names
+        received = alice.conn.received + a.conn.received
+        received += b"".join(c.received for c in alice.redirects)
+        await a.leave()
+        await b.leave()
+        return [bytes(line) for line in received.split(b"\r\n") if line.startswith(b"XFR ")]
+
+    xfrs = run(test, tmp_path, listen="dual.test", resolver=dual)
+    assert sorted(bytes(line.split()[2]) for line in xfrs) == [b"NS", b"SB"]
+    assert all(line.split()[3].startswith(b"[::1]:") for line in xfrs), xfrs
