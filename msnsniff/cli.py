@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--nexus", default=None, metavar="URL",
                       help="Passport nexus (default https://HOST:8443/rdr/pprdr.asp)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    send.add_argument("--cafile", default=None, metavar="FILE.pem",
+                      help="check the Passport's HTTPS certificate against the CA "
+                      "certificates in FILE (e.g. cert.pem in serve's --cert-dir), loopback "
+                      "too (default: the system's, none checked on loopback)")
     proxy = sub.add_parser("proxy", help="relay a client and a server, decoding every frame")
     proxy.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                        help="where clients connect (default %(default)s)")
@@ -412,6 +416,14 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.nexus is not None and (problem := nexus_problem(args.nexus)) is not None:
         raise MsnsniffError(f"bad --nexus {args.nexus!r} ({problem})")
+    if args.cafile is not None:  # said now, not as a failed Passport login after the prompt
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=args.cafile)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise MsnsniffError(f"bad --cafile {args.cafile!r} "
+                                f"({getattr(e, 'strerror', None) or e})") from e
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -423,6 +435,7 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         outcomes = asyncio.run(send_message(
             host, port, args.account, password, args.to, args.text, font=args.font,
             color=args.color, dialect=args.dialect, nexus=nexus, timeout=args.timeout,
+            cafile=args.cafile,
         ))  # fmt: skip
     except (ClientError, OSError) as e:  # asyncio's TimeoutError has no text of its own
         why = str(e) or (f"the server did not answer within {args.timeout:g} s"

@@ -1,7 +1,9 @@
 """Get a Passport 1.4 ticket: ask the nexus for DALogin, then log in there over HTTPS.
 
 Runs urllib in a thread so the event loop keeps going. Certificates are checked, except for
-loopback servers, whose certificate the reference server generates itself.
+loopback servers, whose certificate the reference server generates itself; given a `cafile`
+(`send --cafile`, such as the cert.pem of `serve --cert-dir`), they are checked against it
+everywhere, loopback too.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _context(url: str) -> ssl.SSLContext | None:
+def _context(url: str, cafile: str | None = None) -> ssl.SSLContext | None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https":
         return None
+    if cafile is not None:
+        return ssl.create_default_context(cafile=cafile)
     if is_loopback(parts.hostname or ""):
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -68,13 +72,14 @@ def _context(url: str) -> ssl.SSLContext | None:
     return ssl.create_default_context()
 
 
-def _get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str]]:
+def _get(url: str, headers: dict[str, str], timeout: float,
+         cafile: str | None = None) -> tuple[int, dict[str, str]]:
     problem = nexus_problem(url)  # a nexus given, or a DALogin a server named
     if problem is not None:
         raise ClientError(f"Passport: {url!r} is not {problem}")
     req = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=_context(url)) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=_context(url, cafile)) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}
@@ -83,9 +88,9 @@ def _get(url: str, headers: dict[str, str], timeout: float) -> tuple[int, dict[s
 
 
 def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
-                      timeout: float = 10.0) -> str:
+                      timeout: float = 10.0, cafile: str | None = None) -> str:
     """The `from-PP` ticket for `account`, or ClientError saying why not."""
-    status, headers = _get(nexus, {}, timeout)
+    status, headers = _get(nexus, {}, timeout, cafile)
     urls = headers.get("passporturls", "")
     fields = dict(p.split("=", 1) for p in urls.split(",") if "=" in p)
     dalogin = fields.get("DALogin")
@@ -99,7 +104,7 @@ def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
         f"Passport1.4 OrgVerb=GET,OrgURL={ORG_URL},"
         f"sign-in={urllib.parse.quote(account)},pwd={urllib.parse.quote(password)},{challenge}"
     )
-    status, headers = _get(login_url, {"Authorization": auth}, timeout)
+    status, headers = _get(login_url, {"Authorization": auth}, timeout, cafile)
     info = headers.get("authentication-info", "")
     if status != 200 or "from-PP='" not in info:
         raise ClientError(f"Passport login refused for {account} (HTTP {status})")
@@ -107,7 +112,7 @@ def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,
 
 
 async def fetch_ticket(nexus: str, account: str, password: str, challenge: str,
-                       timeout: float = 10.0) -> str:
+                       timeout: float = 10.0, cafile: str | None = None) -> str:
     """`fetch_ticket_sync` without blocking the event loop, in a daemon thread of its own:
     not the loop's executor, which `asyncio.run` waits for on the way out, so a Ctrl-C while
     a Passport is slow to answer would wait up to `timeout` (twice) before anything ends."""
@@ -124,7 +129,8 @@ async def fetch_ticket(nexus: str, account: str, password: str, challenge: str,
 
     def work() -> None:
         try:
-            result: str | None = fetch_ticket_sync(nexus, account, password, challenge, timeout)
+            result: str | None = fetch_ticket_sync(nexus, account, password, challenge,
+                                                   timeout, cafile)
             error: BaseException | None = None
         except BaseException as e:  # handed to the awaiting task, raised there
             result, error = None, e

@@ -38,11 +38,12 @@ class Outcome:
 async def send_message(
     host: str, port: int, account: str, password: str, recipients: list[str], text: str, *,
     font: str = "Microsoft Sans Serif", color: str = "0", dialect: int = 8,
-    nexus: str | None = None, timeout: float = 10.0,
+    nexus: str | None = None, timeout: float = 10.0, cafile: str | None = None,
 ) -> list[Outcome]:
-    """Send `text` to each recipient; ClientError when the login itself fails."""
+    """Send `text` to each recipient; ClientError when the login itself fails. `cafile`:
+    the CA certificates the Passport's HTTPS is checked against (loopback too)."""
     ns = await NotificationClient.login(host, port, account, password, dialect=dialect,
-                                        nexus=nexus, timeout=timeout)
+                                        nexus=nexus, timeout=timeout, cafile=cafile)
     out: list[Outcome] = []
     try:
         r = await ns.set_status("NLN", timeout)

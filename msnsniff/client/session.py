@@ -61,13 +61,15 @@ class NotificationClient:
     @classmethod
     async def login(cls, host: str, port: int, account: str, password: str, *,
                     dialect: int = 8, nexus: str | None = None, timeout: float = 10.0,
+                    cafile: str | None = None,
                     opener: Opener = Connection.open) -> NotificationClient:
         """Log in (following an XFR NS redirect); ClientError with the reason on failure."""
         redirects: list[Connection] = []
         for _hop in range(3):
             conn = await opener(host, port, f"NS {account}", timeout)
             try:
-                result = await cls._handshake(conn, account, password, dialect, nexus, timeout)
+                result = await cls._handshake(conn, account, password, dialect, nexus, timeout,
+                                              cafile)
             except BaseException:
                 await conn.close()
                 raise
@@ -83,7 +85,7 @@ class NotificationClient:
 
     @classmethod
     async def _handshake(cls, conn: Connection, account: str, password: str, dialect: int,
-                         nexus: str | None, timeout: float
+                         nexus: str | None, timeout: float, cafile: str | None = None
                          ) -> NotificationClient | tuple[str, int]:
         r = await conn.call("VER", f"MSNP{dialect}", "CVR0", timeout=timeout)
         if r.words[2:3] != [f"MSNP{dialect}"]:
@@ -103,7 +105,7 @@ class NotificationClient:
         else:
             if nexus is None:
                 raise ClientError("an MSNP8+ login needs the Passport nexus URL")
-            answer = await fetch_ticket(nexus, account, password, r.words[4], timeout)
+            answer = await fetch_ticket(nexus, account, password, r.words[4], timeout, cafile)
         r = await conn.call("USR", "MD5" if md5 else "TWN", "S", answer, timeout=timeout)
         if r.cmd != "USR" or r.words[2:3] != ["OK"]:
             raise ClientError(f"login refused: {r.line}")

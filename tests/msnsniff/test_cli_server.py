@@ -349,3 +349,44 @@ def test_serve_and_mock_name_two_listeners_given_one_port() -> None:
         done = subprocess.run([*MSNSNIFF, *argv], capture_output=True, text=True, timeout=60,
                               cwd=root)  # fmt: skip
         assert (done.returncode, done.stdout, done.stderr) == (2, "", f"msnsniff: {said}\n")
+
+
+def test_send_cafile_checks_the_passport_certificate_against_serve_s_own(tmp_path: Path) -> None:
+    """`send` had no --cafile: a server with its own certificate (serve makes one) was
+    trusted only through SSL_CERT_FILE. With --cafile the certificate is checked against the
+    file, on loopback too: serve's cert.pem lets the login through, another one does not, and
+    a file with no certificate is refused before anything is sent."""
+
+    async def main() -> None:
+        other = tmp_path / "other"
+        proc, _ = await serve_head("--listen", "127.0.0.1:0", "--http-port", "off",
+                                   "--https-port", "0", "--cert-dir", str(other))
+        assert await stop(proc) == 0  # kept only for its certificate
+        proc, ports = await start_serve("--demo", "--cert-dir", str(tmp_path / "own"))
+        nexus = f"https://127.0.0.1:{ports['https']}/rdr/pprdr.asp"
+
+        async def send(cafile: Path) -> tuple[int | None, str, str]:
+            run = await asyncio.create_subprocess_exec(
+                *MSNSNIFF, "send", "--server", f"127.0.0.1:{ports['dispatch']}",
+                "--account", "alice@example.com", "--to", "carol@example.com",
+                "--nexus", nexus, "--cafile", str(cafile), "hi",
+                env={**os.environ, "MSNSNIFF_PASSWORD": "alice-pass"},
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(run.communicate(), 30)
+            return run.returncode, out.decode(), err.decode()
+
+        try:
+            status, out, err = await send(tmp_path / "own" / "cert.pem")
+            assert (status, out) == (1, "carol@example.com: not delivered: offline, appearing "
+                                     "offline, or not accepting messages from you\n"), err
+            status, out, err = await send(other / "cert.pem")
+            assert (status, out) == (2, "") and "CERTIFICATE_VERIFY_FAILED" in err, err
+            (tmp_path / "empty.pem").write_text("no certificate here\n")
+            status, out, err = await send(tmp_path / "empty.pem")
+            assert (status, out) == (2, "") and err.startswith(
+                f"msnsniff: bad --cafile '{tmp_path / 'empty.pem'}' ("), err
+        finally:
+            assert await stop(proc) == 0
+
+    asyncio.run(main())
