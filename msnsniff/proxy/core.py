@@ -510,7 +510,8 @@ class ProxyCore:
             return False
         infos = await asyncio.get_running_loop().getaddrinfo(
             target.host, target.port, type=socket.SOCK_STREAM)
-        return any(_is_local(str(info[4][0]), self.listen_host) for info in infos)
+        hosts = self.hosts or [self.listen_host]  # by address: `--listen localhost` too
+        return any(_is_local(str(info[4][0]), host) for info in infos for host in hosts)
 
     async def listen(self, target: Target, port: int) -> str:
         """A listener for `target` on `port` (0: any); its address."""

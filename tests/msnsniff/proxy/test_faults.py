@@ -577,6 +577,37 @@ def test_an_upstream_that_is_the_proxy_itself_is_refused_not_looped() -> None:
     asyncio.run(asyncio.wait_for(main(), 20))
 
 
+def test_a_listen_name_whose_address_is_the_upstream_is_refused_not_looped() -> None:
+    """The other way round: `proxy --listen localhost:P --upstream 127.0.0.1:P` compared
+    127.0.0.1 with the text `localhost`, so it looped until 20,000 descriptors were open and
+    stderr filled with `socket.accept() out of system resource`. The upstream is compared
+    with the addresses the listener is bound on."""
+
+    async def main() -> None:
+        free = socket.socket()
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+        free.close()
+        tap = MemoryTap()
+        proxy = Proxy(("localhost", port), ("127.0.0.1", port), extra_taps=(tap,))
+        await proxy.start()
+        try:
+            s = await via(port)
+            await asyncio.get_running_loop().sock_sendall(s, b"VER 1 MSNP8 CVR0\r\n")
+            data, _ = await recv_all(s)
+            s.close()
+            assert data == b""
+            assert proxy.core is not None and not proxy.core.pipes
+            [note] = tap.notes
+            assert note.endswith(f"upstream 127.0.0.1:{port} is this proxy's own listener (a "
+                                 "loop: the proxy would connect to itself without end); "
+                                 "client closed"), note
+        finally:
+            await proxy.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
 def test_an_upstream_name_that_cannot_be_resolved_is_said_so() -> None:
     """The resolver's error code went through os.strerror as if it were an errno: the note
     read 'upstream nohost.invalid:1863 unknown error -2' (.invalid never resolves)."""
