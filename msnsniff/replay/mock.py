@@ -44,6 +44,7 @@ from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import is_loopback
 from msnsniff.errors import MsnsniffError, cannot_listen
+from msnsniff.listeners import Resolve, listen, port_of, resolve
 from msnsniff.replay.recording import RecConn, RecFrame, Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
 
@@ -358,9 +359,11 @@ class MockServer:
     def __init__(self, recording: Recording, listen: tuple[str, int],
                  passport: tuple[str, int] = ("127.0.0.1", 0),
                  unmatched_error: int | None = None,
-                 on_log: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                 on_log: Callable[[str], None] | None = None,
+                 resolver: Resolve = resolve) -> None:  # fmt: skip
         self.recording = recording
         self.listen = listen
+        self.resolver = resolver  # a listen host's addresses: each on the same port
         self.passport_address = passport
         self.unmatched_error = unmatched_error
         self.book = MockBook(recording, "")
@@ -378,11 +381,13 @@ class MockServer:
 
         accounts = {c.account.casefold() for c in self.recording.conns if c.account}
         passport = Passport(lambda account, password: account.casefold() in accounts)
-        self._server = await asyncio.start_server(self._serve, *self.listen)
-        port = self._server.sockets[0].getsockname()[1]
+        self._server = await listen(
+            lambda hosts, p: asyncio.start_server(self._serve, hosts, p),
+            *self.listen, self.resolver)
+        port = port_of(self._server)
         self.book.address = show(self.listen[0], port)
         host, http = self.passport_address
-        await passport.start(host, http, 0 if http == 0 else http + 1)
+        await passport.start(host, http, 0 if http == 0 else http + 1, resolver=self.resolver)
         self._passport = passport
         self.nexus_url = passport.nexus_url
         self.http_nexus_url = passport.http_nexus_url

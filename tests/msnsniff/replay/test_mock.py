@@ -477,3 +477,29 @@ def test_a_second_login_is_served_again_while_one_other_script_is_unused() -> No
     nicks, logs = asyncio.run(asyncio.wait_for(main(), 40))
     assert nicks == ["Alice", "Alice", "Bob"]
     assert not [line for line in logs if "nothing recorded matches" in line], logs
+
+
+def test_a_listen_name_with_two_addresses_has_one_port_on_both(recording: Recording) -> None:
+    """`mock --listen localhost:0` where localhost is 127.0.0.1 and ::1 gave each address a
+    port of its own, and the address printed reached one of them only."""
+    from tests.msnsniff.test_listeners import DUAL, dual
+
+    async def main() -> list[str]:
+        mock = MockServer(recording, ("dual.test", 0), resolver=dual)
+        await mock.start()
+        try:
+            assert mock._server is not None
+            names = sorted(s.getsockname()[:2] for s in mock._server.sockets)
+            port = int(mock.address.rpartition(":")[2])
+            assert mock.address == f"dual.test:{port}"
+            assert names == [("127.0.0.1", port), ("::1", port)]
+            lines = []
+            for host in DUAL:
+                conn = await Connection.open(host, port)
+                lines.append((await conn.call("VER", "MSNP8", "CVR0")).line)
+                await conn.close()
+            return lines
+        finally:
+            await mock.close()
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == ["VER 1 MSNP8"] * 2  # as recorded
