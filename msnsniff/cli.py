@@ -401,6 +401,11 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from msnsniff.client.send import send_message
 
     host, port = host_port(args.server)
+    for option, name in (("--account", args.account), *(("--to", to) for to in args.to)):
+        if not name or not name.isprintable() or any(c.isspace() for c in name):
+            # it goes on a command line as one argument: a space or a CR LF made it others
+            raise MsnsniffError(f"bad {option} {name!r} (an account, one word: "
+                                "name@example.com)")  # fmt: skip
     if not 0 < args.timeout < float("inf"):  # also NaN
         raise MsnsniffError(f"bad --timeout {args.timeout:g} (seconds, more than 0)")
     if not re.fullmatch(r"[0-9A-Fa-f]{1,6}", args.color):

@@ -186,6 +186,31 @@ def test_send_refuses_a_timeout_that_is_not_positive_and_a_colour_that_is_not_he
         assert done.stderr.startswith(f"msnsniff: bad {option} "), done.stderr
 
 
+def test_send_refuses_an_account_that_is_not_one_word_before_connecting() -> None:
+    """`--to 'bob@example.com carol@example.com'` went out as `CAL 2 bob@example.com
+    carol@example.com` and came back as "no such account"; `--to $'carol@example.com\r\nCAL
+    9 bob@example.com'` sent a second command of its own. Each account is one argument on a
+    command line: one with a space or a control character is refused before anything is
+    sent or the password read."""
+    cases = (
+        (["--to", "bob@example.com carol@example.com"], "--to",
+         "bob@example.com carol@example.com"),
+        (["--to", "bob@example.com", "--to", "carol@example.com\r\nCAL 9 bob@example.com"],
+         "--to", "carol@example.com\r\nCAL 9 bob@example.com"),
+        (["--to", ""], "--to", ""),
+        (["--account", "alice@example.com\tx", "--to", "bob@example.com"], "--account",
+         "alice@example.com\tx"),
+    )
+    for argv, option, bad in cases:
+        if "--account" not in argv:
+            argv = ["--account", "alice@example.com", *argv]
+        done = subprocess.run([*MSNSNIFF, "send", "--server", "127.0.0.1:1", "--password-stdin",
+                               *argv, "hi"], input="pw\n", capture_output=True, text=True,
+                              timeout=60)  # fmt: skip
+        assert (done.returncode, done.stdout, done.stderr) == (
+            2, "", f"msnsniff: bad {option} {bad!r} (an account, one word: name@example.com)\n")
+
+
 def test_send_refuses_a_message_over_the_switchboard_limit_before_connecting() -> None:
     """Over 1,664 bytes a switchboard drops the connection, which `send` used to report only
     as "server closed the connection"; one byte less goes out (here: to no server)."""
