@@ -15,10 +15,10 @@ are sent: those after the matched frame up to the recorded client's next frame, 
 unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
 `RNG` are rewritten to the mock's own listener, so redirects and invitations come back
 here, where the cookie picks the switchboard script. A script is used up when the
-connection it led closes; a connection that, before a frame of it names it (an account, a
-cookie), sends what no unused script fits follows the used ones again (a second identical
-client is served as the first was). A request nothing matches is logged and, if
-configured, answered with an error.
+connection it led closes; a connection that sends what no unused script fits follows the
+used ones again (a second identical client is served as the first was), one that has named
+itself (an account, a cookie) only a script that fits all it sent, else it stays where it
+was. A request nothing matches is logged and, if configured, answered with an error.
 
 `MockConnection` is sans-IO (bytes in, bytes out); `MockServer` is the asyncio edge, with a
 Passport nexus and login (any password for a recorded account) for TWN logins.
@@ -215,24 +215,46 @@ class MockConnection:
         if self.candidates is None:
             self.candidates = self._starting(self.book.scripts())
         found = self._best(frame)
-        if found is None and not self.named and not self.reusing:
-            # no unused script fits what this connection sent before it said who it is
-            # (fitting the only unused script is no saying: a VER fits every login):
-            # follow a used one again, as a server serves the same client twice (a second
-            # identical client used to get nothing and hang); its frames so far are matched
-            # again, quietly (they were answered already)
-            self.reusing = True
-            self.candidates = self._starting(self.book.reusable())
-            for earlier in self.sent:
-                again = self._best(earlier)
-                if again is not None:
-                    self._follow(*again, earlier)
-            found = self._best(frame)
+        if found is None and not self.reusing:
+            # no unused script fits what this connection sent (fitting the only unused
+            # script is no saying: a VER fits every login): follow a used one again, as a
+            # server serves the same client twice (a second identical client used to get
+            # nothing and hang); its frames so far are matched again, quietly (they were
+            # answered already)
+            found = self._reuse(frame, self.book.reusable())
+        if found is None and self.named:  # any script this login fits, in whatever round
+            found = self._reuse(frame, self.book.recording.conns)
         if found is None:
             return b"", False
         self.sent.append(frame)
         keep, lead, index = found
         return self._follow(keep, lead, index, frame), True
+
+    def _reuse(
+        self, frame: CommandFrame, scripts: Iterable[RecConn]
+    ) -> tuple[list[tuple[_Candidate, int]], _Candidate, int] | None:
+        """`_best` among `scripts` used or not, once this connection's earlier frames are
+        matched there again. A connection that already said who it is (its login's account)
+        goes over only if they all fit there and `frame` too: a script of the same account
+        that ends sooner (a failed login) made a second login hang at its USR S. When none
+        fits, it stays where it was."""
+        named = self.named
+        saved = (self.candidates, self.lead, self.identified, self.reusing, dict(self.book.led))
+        self.reusing = True
+        self.candidates = self._starting(scripts)
+        fits = True
+        for earlier in self.sent:
+            again = self._best(earlier)
+            if again is not None:
+                self._follow(*again, earlier)
+            else:
+                fits = False
+        found = self._best(frame) if fits or not named else None
+        if found is None and named:
+            self.candidates, self.lead, self.identified, self.reusing, led = saved
+            self.book.led.clear()
+            self.book.led.update(led)
+        return found
 
     def _starting(self, scripts: Iterable[RecConn]) -> list[_Candidate]:
         """The candidates of a new connection: the scripts no other connection leads."""

@@ -503,3 +503,58 @@ def test_a_listen_name_with_two_addresses_has_one_port_on_both(recording: Record
             await mock.close()
 
     assert asyncio.run(asyncio.wait_for(main(), 30)) == ["VER 1 MSNP8"] * 2  # as recorded
+
+
+TWO_ALICE_LOGINS = """\
+  0.001 NS-alice   >>> VER 1 MSNP7 CVR0
+  0.002 NS-alice   <<< VER 1 MSNP7
+  0.003 NS-alice   >>> INF 2
+  0.004 NS-alice   <<< INF 2 MD5
+  0.005 NS-alice   >>> USR 3 MD5 I alice@example.com
+  0.006 NS-alice   <<< USR 3 MD5 S 1013928519.693957190
+  0.007 NS-alice   >>> USR 4 MD5 S 0123456789abcdef0123456789abcdef
+  0.008 NS-alice   <<< USR 4 OK alice@example.com Alice
+  0.008 NS-alice   <<< MSG Hotmail Hotmail 72
+                       | MIME-Version: 1.0
+                       | Content-Type: text/x-msmsgsprofile; charset=UTF-8
+                       |{space}
+  0.009 NS-alice   >>> OUT
+  0.010 NS-alice   --- connection closed
+  1.001 NS-alice2  >>> VER 1 MSNP7 CVR0
+  1.002 NS-alice2  <<< VER 1 MSNP7
+  1.003 NS-alice2  >>> INF 2
+  1.004 NS-alice2  <<< INF 2 MD5
+  1.005 NS-alice2  >>> USR 3 MD5 I alice@example.com
+  1.006 NS-alice2  <<< USR 3 MD5 S 1013928519.693957190
+  1.007 NS-alice2  --- connection closed
+""".replace("{space}", " ")
+
+
+def test_a_login_goes_on_where_an_unused_script_of_its_account_ends_sooner(
+        tmp_path: Path) -> None:  # fmt: skip
+    """A recording with alice's login and, later, a login of hers that ended at the
+    challenge (a wrong password, as in the Twisted capture): a second login took that unused
+    script, and its USR S matched nothing there, so it hung. Now it goes over to a script it
+    fits all along (the first login), also once both are used, as after replay's probe."""
+    path = tmp_path / "two_logins.txt"
+    path.write_text(TWO_ALICE_LOGINS)
+    recording = load_recording(path, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with served(recording) as (mock, host, port):
+            probe = await Connection.open(host, port)  # how replay looks for a dispatch server
+            for line in ("VER 1 MSNP7 CVR0", "INF 2", f"USR 3 MD5 I {ALICE}"):
+                probe.send_line(line)
+                await probe.read()
+            await probe.close()
+            nicks = []
+            for _ in range(2):
+                alice = await NotificationClient.login(host, port, ALICE, "any", dialect=7,
+                                                       timeout=5)  # fmt: skip
+                nicks.append(alice.nick)
+                await alice.logout()
+            return nicks, mock.logs
+
+    nicks, logs = asyncio.run(asyncio.wait_for(main(), 30))
+    assert nicks == ["Alice", "Alice"]
+    assert not [line for line in logs if "nothing recorded matches" in line], logs
