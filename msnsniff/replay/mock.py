@@ -163,6 +163,7 @@ class MockConnection:
         self.named = False  # a matched frame named the connection (an account, a cookie...)
         self.reusing = False  # following a script an earlier connection used up
         self.sent: list[CommandFrame] = []  # the client's frames that matched, until reused
+        self.early: set[int] = set()  # recorded replies sent before their recorded place
         self.unmatched = 0
         self.ended = False  # the client sent OUT: nothing more is read or answered
 
@@ -239,7 +240,8 @@ class MockConnection:
         that ends sooner (a failed login) made a second login hang at its USR S. When none
         fits, it stays where it was."""
         named = self.named
-        saved = (self.candidates, self.lead, self.identified, self.reusing, dict(self.book.led))
+        saved = (self.candidates, self.lead, self.identified, self.reusing, dict(self.book.led),
+                 set(self.early))
         self.reusing = True
         self.candidates = self._starting(scripts)
         fits = True
@@ -251,7 +253,7 @@ class MockConnection:
                 fits = False
         found = self._best(frame) if fits or not named else None
         if found is None and named:
-            self.candidates, self.lead, self.identified, self.reusing, led = saved
+            self.candidates, self.lead, self.identified, self.reusing, led, self.early = saved
             self.book.led.clear()
             self.book.led.update(led)
         return found
@@ -301,18 +303,32 @@ class MockConnection:
 
     def _frames(self, conn: RecConn, start: int, index: int, frame: CommandFrame) -> bytes:
         """The server frames to send for recorded client frame `index`: unsolicited ones
-        skipped over since `start`, then everything after it up to the next client frame."""
+        skipped over since `start`, then everything after it up to the next client frame
+        (but replies sent already), then its own replies recorded after the client's next
+        frames: a recorded client that sent its requests without waiting (Twisted's two
+        CHGs) had them answered after both, and a client that waits for each answer would
+        otherwise wait for good."""
         recording = self.book.recording
         request = conn.frames[index]
+        trid = _trid_text(frame)
         out: list[bytes] = []
         for rec in conn.frames[start:index]:
             if not rec.c2s and rec.no not in recording.reply_of:
                 out.append(self._rewrite(rec, None, frame))
-        for rec in conn.frames[index + 1:]:
+        later = _next_client_frame(conn, index + 1)
+        for rec in conn.frames[index + 1:later]:
+            if rec.no not in self.early:
+                mine = recording.reply_of.get(rec.no) == request.no
+                out.append(self._rewrite(rec, trid if mine else None, frame))
+        clients = 0
+        for rec in conn.frames[later:]:
             if rec.c2s:
-                break
-            mine = recording.reply_of.get(rec.no) == request.no
-            out.append(self._rewrite(rec, _trid_text(frame) if mine else None, frame))
+                clients += 1
+                if clients > LOOKAHEAD:
+                    break
+            elif recording.reply_of.get(rec.no) == request.no and rec.no not in self.early:
+                self.early.add(rec.no)
+                out.append(self._rewrite(rec, trid, frame))
         return b"".join(out)
 
     def _rewrite(self, rec: RecFrame, trid: bytes | None, request: CommandFrame) -> bytes:

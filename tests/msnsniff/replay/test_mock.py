@@ -558,3 +558,44 @@ def test_a_login_goes_on_where_an_unused_script_of_its_account_ends_sooner(
     nicks, logs = asyncio.run(asyncio.wait_for(main(), 30))
     assert nicks == ["Alice", "Alice"]
     assert not [line for line in logs if "nothing recorded matches" in line], logs
+
+
+def test_replies_recorded_after_a_pipelined_request_come_to_a_client_that_waits(
+        tmp_path: Path) -> None:  # fmt: skip
+    """Twisted sent CHG 6 and CHG 7 at once and Escargot answered both after them: the mock
+    sent CHG 6's answer only when CHG 7 came, so a client that waits for each answer (as
+    replay does) waited for good. A request's own replies recorded after the client's next
+    frames now go with it, and the next request does not get them again."""
+    pipelined = TWO_ALICE_LOGINS.replace("  0.009 NS-alice   >>> OUT\n", """\
+  0.0090 NS-alice   >>> CHG 5 NLN 0
+  0.0091 NS-alice   >>> CHG 6 BSY 0
+  0.0092 NS-alice   <<< CHG 5 NLN 0
+  0.0093 NS-alice   <<< CHG 6 BSY 0
+  0.0094 NS-alice   >>> OUT
+""")
+    path = tmp_path / "pipelined.txt"
+    path.write_text(pipelined)
+    recording = load_recording(path, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with served(recording) as (_mock, host, port):
+            alice = await NotificationClient.login(host, port, ALICE, "any", dialect=7,
+                                                   timeout=5)  # fmt: skip
+            waited = [(await alice.conn.call("CHG", status, "0", timeout=5)).line
+                      for status in ("NLN", "BSY")]  # fmt: skip
+            await alice.logout()
+            again = await NotificationClient.login(host, port, ALICE, "any", dialect=7,
+                                                   timeout=5)  # fmt: skip
+            again.conn.send_line("CHG 11 NLN 0")
+            again.conn.send_line("CHG 12 BSY 0")
+            both = [(await again.conn.read(5)).line for _ in range(2)]
+            again.conn.send_line("PNG")  # nothing more came for those two
+            await again.conn.drain()
+            with contextlib.suppress(TimeoutError):
+                both.append((await again.conn.read(0.5)).line)
+            await again.logout()
+            return waited, both
+
+    waited, both = asyncio.run(asyncio.wait_for(main(), 30))
+    assert waited[0].split()[2:] == ["NLN", "0"] and waited[1].split()[2:] == ["BSY", "0"]
+    assert both == ["CHG 11 NLN 0", "CHG 12 BSY 0"]
