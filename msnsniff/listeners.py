@@ -4,6 +4,9 @@
 address on a free port of its own, so `localhost:PORT`, as printed and as handed out in XFR,
 led to one of them only, and which one depended on the resolver's order. `listen` binds them
 all on the same port; `Resolve` is the seam tests give a name with both addresses through.
+The IPv6 wildcard `::` is listened on with 0.0.0.0 beside it: asyncio makes every IPv6
+socket IPv6-only, so `--listen [::]:1863` refused the IPv4 clients (every MSN client) and the
+127.0.0.1 nexus URL printed for it.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ async def resolve(host: str) -> list[str]:
 
 
 async def listen(start: Start, host: str, port: int, resolver: Resolve = resolve) -> asyncio.Server:
-    """One server on every address of `host`, all on `port`, or with 0 on one free port that
-    every address has (found on the first address, then bound on all: tried again when
-    something took it in between)."""
+    """One server on every address of `host` (`::` with 0.0.0.0), all on `port`, or with 0
+    on one free port that every address has (found on the first address, then bound on
+    all: tried again when something took it in between)."""
     hosts = list(await resolver(host))
+    if "::" in hosts and "0.0.0.0" not in hosts:  # a dual-stack wildcard, as `::` reads
+        hosts.append("0.0.0.0")
     if port or len(hosts) < 2:
         return await start(hosts, port)
     for attempt in range(ATTEMPTS):

@@ -476,3 +476,39 @@ def test_serve_on_a_name_with_two_addresses_has_one_port_per_listener_on_both() 
             await server.close()
 
     asyncio.run(main())
+
+
+def test_serve_on_the_ipv6_wildcard_takes_ipv4_clients_too() -> None:
+    """`serve --listen [::]:1863`: asyncio makes an IPv6 socket IPv6-only, so every IPv4
+    client (all MSN clients) was refused, and so was the nexus printed as 127.0.0.1. Each
+    listener now has 0.0.0.0 beside ::, on the same port; an IPv4 client is sent on by its
+    IPv4 address."""
+    import urllib.request
+
+    from msnsniff.server.config import ServerConfig
+
+    async def main() -> None:
+        server = ReferenceServer(ServerConfig(host="::", ds_port=0, ns_port=0, sb_port=0,
+                                              http_port=0, https_port=None))
+        server.add_demo_accounts()
+        await server.start()
+        try:
+            for listener in [*server._servers, *server.passport._servers]:
+                names = sorted(s.getsockname()[:2] for s in listener.sockets)
+                assert [host for host, _ in names] == ["0.0.0.0", "::"]
+                assert len({port for _, port in names}) == 1
+            conn = await Connection.open("127.0.0.1", server.ports["ds"])
+            await conn.call("VER", "MSNP8", "CVR0")
+            await conn.call("CVR", "0x0409", "winnt", "5.1", "i386", "MSNMSGR", "5.0.0540",
+                            "MSMSGS", A)  # fmt: skip
+            xfr = await conn.call("USR", "TWN", "I", A)
+            assert xfr.words[2:4] == ["NS", f"127.0.0.1:{server.ports['ns']}"], xfr.line
+            await conn.close()
+            assert server.passport.http_nexus_url.startswith("http://127.0.0.1:")
+            status = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(server.passport.http_nexus_url, timeout=5).status)
+            assert status == 200
+        finally:
+            await server.close()
+
+    asyncio.run(main())
