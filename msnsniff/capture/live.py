@@ -203,8 +203,11 @@ def _widen(sock: Any) -> None:
 def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
     """A second handle on the Linux packet socket behind scapy's capture socket `sock`, for
     reading its statistics until we close it (scapy closes its own when sniffing stops), and
-    the drops so far; None where there is no such socket (another platform, a socket that
-    goes through libpcap) or it gives no statistics."""
+    the drops counted from here on: 0, as this first reading resets the kernel's counters and
+    what it dropped before was no packet the user asked for (the socket took everything on
+    the interface until its filter was attached: on a busy loopback, hundreds). None where
+    there is no such socket (another platform, a socket that goes through libpcap) or it
+    gives no statistics."""
     ins = getattr(sock, "ins", None)
     family = getattr(socket, "AF_PACKET", None)
     if family is None or not isinstance(ins, socket.socket) or ins.family != family:
@@ -222,7 +225,7 @@ def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
     if drops is None:
         handle.close()
         return None
-    return handle, drops
+    return handle, 0
 
 
 def cooked_frame(data: bytes, address: tuple[Any, ...], ifindex: int,
