@@ -73,8 +73,8 @@ def test_the_proxy_s_notes_show_in_the_tui() -> None:
 
         async def main() -> None:
             async with app.run_test(size=(100, 30)) as pilot:
-                for _ in range(200):
-                    if app.sub_title:
+                for _ in range(200):  # the title names the upstream once the proxy listens
+                    if "->" in app.sub_title:
                         break
                     await asyncio.sleep(0.02)
                 loop = asyncio.get_running_loop()
@@ -405,8 +405,8 @@ def test_the_proxy_title_writes_an_ipv6_upstream_in_brackets() -> None:
 
     async def main() -> str:
         async with app.run_test(size=(100, 30)) as pilot:
-            for _ in range(200):
-                if app.sub_title:
+            for _ in range(200):  # the title names the upstream once the proxy listens
+                if "->" in app.sub_title:
                     break
                 await asyncio.sleep(0.02)
             await pilot.pause(0.1)
