@@ -159,3 +159,26 @@ def test_a_directory_is_read_not_opened_in_the_tui(tmp_path: Path) -> None:
     assert status == 0
     lines = out.decode().splitlines()
     assert len(lines) == 63 and "MSNP VER 1 MSNP8 CVR0" in lines[0]
+
+
+def test_sniff_w_dash_refuses_a_terminal(tmp_path: Path) -> None:
+    """`sniff -w -` on a terminal poured the binary capture onto the screen (and, stdout
+    holding the capture, showed no frames); it is refused, saying what to do, before any
+    capture starts (so it needs no right to capture)."""
+    import os
+    import pty
+
+    parent, child = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "msnsniff", "sniff", "-i", "lo", "-w", "-"], cwd=tmp_path,
+            stdout=child, stderr=subprocess.PIPE, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    finally:
+        os.close(child)
+        os.close(parent)
+    assert proc.returncode == 2
+    assert proc.stderr == ("msnsniff: sniff -w -: standard output is a terminal; pipe it "
+                           "(| wireshark -k -i -) or give -w a file\n")  # fmt: skip
+    assert not (tmp_path / "-").exists()
