@@ -37,6 +37,12 @@ _PCAP_MAGIC: Final = {
 }
 
 
+# the "modified" pcap of Alexey Kuznetzov's libpcap patch (Red Hat's tcpdump around 2000):
+# microseconds, and 8 more bytes in each record header (interface index, protocol, packet
+# type, padding), which no reader here needs
+_MODIFIED_MAGIC: Final = {b"\x34\xcd\xb2\xa1": "<", b"\xa1\xb2\xcd\x34": ">"}
+_MODIFIED_RECORD: Final = 24
+
 _PACKET_BLOCKS: Final = frozenset({2, 3, 6})  # pcapng blocks holding a packet (a record)
 _READ: Final = _PACKET_BLOCKS | {1, 0x0A0D0D0A}  # and those read: no larger than a packet's
 
@@ -45,8 +51,9 @@ Partition = tuple[int, int]  # (this share's index, number of shares)
 
 @dataclass(slots=True)
 class _Cuts:
-    """The packets a pcapng's reading found cut by their interface's snapshot length: how
-    many, and the first as (record, captured length, original length, snapshot length)."""
+    """The packets a pcapng's (or a modified pcap's) reading found cut by the snapshot
+    length: how many, and the first as (record, captured length, original length,
+    snapshot length)."""
 
     count: int = 0
     first: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -192,6 +199,11 @@ def _pcap_events(
             _fatal(errors, path, "file too short for a pcap header", 0, 0)
             yield from errors
             return
+        if r.buf[:4] in _MODIFIED_MAGIC:  # (rare: its own record layout, read the general way)
+            cuts = _Cuts()
+            yield from _segments(_modified_records(path, errors, cuts), errors, partition,
+                                 position, path, cuts)  # fmt: skip
+            return
         endian, scale = _PCAP_MAGIC[r.buf[:4]]
         link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
         if link not in SUPPORTED_LINKS:
@@ -291,6 +303,49 @@ def _pcap_events(
     if cut:
         errors.insert(0, _cut_note(path, cut, snaplen, first_cut))
     yield from errors
+
+
+def _modified_records(
+    path: Path, errors: list[SourceNote], cuts: _Cuts | None = None,
+    origlens: dict[int, int] | None = None,
+) -> Iterator[tuple[int, float | None, int, bytes]]:
+    """The records of a modified pcap (`_MODIFIED_MAGIC`) as (record number, time, link
+    type, bytes), its damage in `errors` in the words a pcap's has; `cuts` and `origlens`
+    as `_pcapng_records` fills them."""
+    cut = _Cuts() if cuts is None else cuts
+    with path.open("rb") as fh:
+        r = _Reader(fh)
+        if not r.ensure(24):
+            _fatal(errors, path, "file too short for a pcap header", 0, 0)
+            return
+        endian = _MODIFIED_MAGIC[r.buf[:4]]
+        snaplen, link = struct.unpack_from(endian + "II", r.buf, 16)
+        link &= 0x0FFFFFFF
+        if link not in SUPPORTED_LINKS:
+            _fatal(errors, path, f"unsupported link type {link}", 0, 20)
+            return
+        r.pos = 24
+        recno = 0
+        while r.ensure(_MODIFIED_RECORD):
+            sec, usec, caplen, orig = struct.unpack_from(endian + "IIII", r.buf, r.pos)
+            if caplen > MAX_RECORD:
+                _fatal(errors, path, _corrupt_record(caplen), recno + 1, r.offset)
+                return
+            if not r.ensure(_MODIFIED_RECORD + caplen):
+                present = len(r.buf) - r.pos - _MODIFIED_RECORD
+                _fatal(errors, path, f"truncated record: {caplen} bytes announced, {present} "
+                       "present", recno + 1, r.offset)  # fmt: skip
+                return
+            recno += 1
+            if caplen < orig:  # cut by the snapshot length
+                cut.add(recno, caplen, orig, snaplen)
+                if origlens is not None:
+                    origlens[recno] = orig
+            start = r.pos + _MODIFIED_RECORD
+            yield recno, sec + usec * 1e-6, link, bytes(r.buf[start : start + caplen])
+            r.pos = start + caplen
+        if len(r.buf) > r.pos:
+            _fatal(errors, path, "truncated record header", recno + 1, r.offset)
 
 
 def _corrupt_record(caplen: int) -> str:
@@ -532,7 +587,10 @@ def packet_records(
     except OSError as exc:
         raise MsnsniffError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     magic = head[:4]
-    if magic == b"\x0a\x0d\x0d\x0a":
+    if magic in _MODIFIED_MAGIC:
+        for recno, ts, link, data in _modified_records(path, errors, None, origlens):
+            yield recno, 0.0 if ts is None else ts, link, data
+    elif magic == b"\x0a\x0d\x0d\x0a":
         for recno, ts, link, data in _pcapng_records(path, errors, comments, None, origlens):
             yield recno, 0.0 if ts is None else ts, link, data  # a rewrite needs some time
     elif magic in _PCAP_MAGIC:

@@ -15,7 +15,8 @@ from typing import Final
 from msnsniff.capture import SourceEvent
 from msnsniff.errors import MsnsniffError
 
-PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
+               b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")  # (the last two: modified pcap)
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 

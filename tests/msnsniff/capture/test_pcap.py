@@ -641,3 +641,34 @@ def test_packets_cut_below_an_unlimited_snapshot_length_name_no_snaplen(tmp_path
     assert note.startswith("3 packets cut short by the capture (a snapshot length, or a tool "
                            f"that sliced the packets) (the first: packet 3, 64 of its "
                            f"{len(frames[2])} bytes captured)")  # fmt: skip
+
+
+def _modified_pcap(frames: list[bytes], endian: str = "<") -> bytes:
+    """A modified pcap (magic 0xa1b2cd34): each record header 8 bytes longer (interface
+    index, protocol, packet type, padding)."""
+    out = struct.pack(endian + "IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1)
+    for i, f in enumerate(frames):
+        out += struct.pack(endian + "IIII", 1000 + i, 250, len(f), len(f))
+        out += struct.pack(endian + "IHBx", 2, 0x0800, 0) + f
+    return out
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_a_modified_pcap_of_old_red_hat_tcpdump_is_read(tmp_path: Path, endian: str) -> None:
+    """A capture from the tcpdump Red Hat shipped around 2000 (Kuznetzov's modified pcap:
+    magic 0xa1b2cd34, 24-byte record headers), MSN Messenger's own era, was "not a pcap,
+    pcapng or transcript file (unrecognised first bytes)"; Wireshark opens it. It reads as
+    a pcap now, for dissection and for the tools that rewrite packets."""
+    from msnsniff.capture.pcap import packet_records
+
+    path = tmp_path / "old.pcap"
+    path.write_bytes(_modified_pcap(ipv4_packets(), endian))
+    events = list(open_source(path))
+    assert streams(events) == EXPECTED
+    assert not [e for e in events if isinstance(e, SourceNote)]
+    records = list(packet_records(path))
+    assert [data for _, _, _, data in records] == ipv4_packets()
+    assert [ts for _, ts, _, _ in records][:2] == [1000.00025, 1001.00025]
+    path.write_bytes(_modified_pcap(ipv4_packets(), endian)[:-10])  # cut in its last record
+    (note,) = [e for e in open_source(path) if isinstance(e, SourceNote)]
+    assert note.fatal and "truncated record:" in note.message and "record 5" in note.message
