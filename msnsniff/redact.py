@@ -666,7 +666,9 @@ def _plain_edits(half: _Half, names: Pseudonyms) -> None:
 # -- pass two: packets -------------------------------------------------------------------------
 
 
-def _rewrite(link: int, data: bytes, router: _Router) -> bytes:
+def _rewrite(link: int, data: bytes, router: _Router, missing: int = 0) -> bytes:
+    """The packet `data` with its TCP payload redacted and its headers made to agree;
+    `missing`: bytes of it the capture cut off, still counted in the lengths it declares."""
     seg = tcp_segment(link, data, Defragmenter())  # (a joined IPv6 datagram is atomic)
     where = ip_offset(link, data)
     if seg is None or where is None:
@@ -711,14 +713,14 @@ def _rewrite(link: int, data: bytes, router: _Router) -> bytes:
         pseudo = data[ip + 8 : ip + 40] + struct.pack("!IxxxB", tcp_len, 6)
     struct.pack_into("!H", header, 16, internet_checksum(pseudo + bytes(header) + payload))
     ip_head = bytearray(data[ip:tcp])
+    datagram = len(ip_head) + tcp_len + missing
     if version == 4:
-        struct.pack_into("!H", ip_head, 2, len(ip_head) + tcp_len)
+        struct.pack_into("!H", ip_head, 2, datagram)
         struct.pack_into("!H", ip_head, 10, 0)
         struct.pack_into("!H", ip_head, 10, internet_checksum(bytes(ip_head[:ihl])))
     else:
-        struct.pack_into("!H", ip_head, 4, len(ip_head) - 40 + tcp_len)
-    return _link_length(link, data[:ip], len(ip_head) + tcp_len) + bytes(ip_head) + bytes(
-        header) + payload
+        struct.pack_into("!H", ip_head, 4, datagram - 40)
+    return _link_length(link, data[:ip], datagram) + bytes(ip_head) + bytes(header) + payload
 
 
 def _link_length(link: int, head: bytes, datagram: int) -> bytes:
@@ -827,13 +829,14 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         whole, comment = joiner.add(link, data, comments.pop(no, None))
         if whole is None:
             continue  # a fragment: its datagram is written whole, once complete
-        new = _rewrite(link, whole, again)
+        # a packet the capture cut stays cut, its wire length (and the lengths its headers
+        # declare) changed as its bytes were (a datagram put back together is whole)
+        wire = origlens.pop(no, None)
+        missing = 0 if wire is None or whole is not data else wire - len(data)
+        new = _rewrite(link, whole, again, missing)
         packets += 1
         rewritten += new != data
-        # a packet the capture cut stays cut, its wire length changed as its bytes were
-        # (a datagram put back together is whole)
-        wire = origlens.pop(no, None)
-        orig_len = None if wire is None or whole is not data else wire + len(new) - len(data)
+        orig_len = None if not missing else len(new) + missing
         try:
             if isinstance(writer, PcapngWriter):  # one interface per link type
                 text = None if comment is None else names.comment(comment)

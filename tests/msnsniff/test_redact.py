@@ -1126,3 +1126,21 @@ def test_an_out_that_is_a_directory_is_refused_in_its_own_name(
     assert main(["redact", str(ROOT / "captures" / "server_chat.pcap"), str(out)]) == 2
     assert capsys.readouterr().err == f"msnsniff: {out}: is a directory: name a file for OUT\n"
     assert sorted(tmp_path.iterdir()) == [out]
+
+
+def test_a_cut_packet_s_ip_length_still_counts_the_bytes_the_capture_cut(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """The copy set a rewritten packet's IP total length from its captured bytes, so a
+    cut packet declared a datagram shorter than the one on the wire (tshark: ip.len 106
+    in a 153-byte frame), and a reader's TCP analysis then counted its segment short. It
+    is the wire's, changed by what the redaction changed."""
+    src, out = tmp_path / "cut.pcap", tmp_path / "out.pcap"
+    _cut_copy(ROOT / "captures" / "msnp8_demo.pcap", src, 120)
+    assert main(["redact", str(src), str(out)]) == 0
+    capsys.readouterr()
+    origlens: dict[int, int] = {}
+    cut = [(no, data) for no, _, _, data in packet_records(out, None, origlens) if no in origlens]
+    assert len(cut) == 12
+    for no, data in cut:  # Ethernet, IPv4: the total length at bytes 16-17
+        assert int.from_bytes(data[16:18], "big") == origlens[no] - 14, no
