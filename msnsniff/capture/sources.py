@@ -118,6 +118,8 @@ def readable_copy(path: str) -> str:
     try:
         info = os.stat(path)
         if not stat.S_ISFIFO(info.st_mode):
+            if given == "-":  # (`< FILE`: standard input is the file, still said as `-`)
+                _GIVEN[path] = given
             return path  # (a file, a directory, or something its reader will report)
         key = (info.st_dev, info.st_ino)  # (not the path: /dev/fd/N names another pipe later)
         if key in _COPIES:

@@ -183,3 +183,21 @@ def test_a_dash_is_standard_input_as_in_tshark() -> None:
     assert cut.returncode == 2 and cut.stderr == (
         b"msnsniff: -: truncated record: 784 bytes announced, 782 present (record 23, byte "
         b"offset 2202)\n")
+
+
+def test_standard_input_redirected_from_a_file_is_named_as_given(tmp_path: Path) -> None:
+    """`msnsniff read - < cut.pcap` named its notes and damage "/dev/stdin", where `cat
+    cut.pcap | msnsniff read -` and JSON Lines' `capture` say "-": standard input given as
+    `-` is said as `-` however it is fed."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[3]
+    damaged = tmp_path / "d.pcap"
+    damaged.write_bytes((root / "captures" / "msnp8_demo.pcap").read_bytes()[:3000])
+    with damaged.open("rb") as stdin:
+        proc = subprocess.run([sys.executable, "-m", "msnsniff", "read", "-T", "none", "-"],
+                              cwd=root, stdin=stdin, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("msnsniff: -: truncated record: "), proc.stderr
