@@ -102,6 +102,12 @@ def _str(name: str, raw: str, out: Out, problems: Problems) -> None:
     out[name] = raw
 
 
+def _stamp(name: str, raw: str, out: Out, problems: Problems) -> None:
+    """An MSNP10+ list or settings version: a number, or the timestamp of a cached list."""
+    number = raw.isascii() and raw.isdigit() and len(raw) <= _MAX_INT_DIGITS
+    out[name] = int(raw) if number else raw
+
+
 def _url(name: str, raw: str, out: Out, problems: Problems) -> None:
     text, valid = url_decode(raw)
     out[name] = text
@@ -254,6 +260,7 @@ TYPE_DECODERS: Final[Mapping[str, Callable[[str, str, Out, Problems], None]]] = 
     {
         "str": _str,
         "int": _int,
+        "stamp": _stamp,
         "url": _url,
         "hex": _hex,
         "account": _str,

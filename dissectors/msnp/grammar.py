@@ -266,12 +266,17 @@ _SPECS: tuple[CommandSpec, ...] = (
     # --- lists and synchronisation ---------------------------------------------------
     CommandSpec("SYN", "synchronise contact lists",
         c2s=(v("version:int", dialects=(2, 9), form="with the list version alone"),
-             v("version:int version2:str", dialects=_P10,
+             # MSNP10+: `0 0`, or the timestamps of a cached list (NINA's MSNP11 changes)
+             v("version:stamp version2:stamp", dialects=_P10,
                form="with the list and settings versions")),
         s2c=(v("version:int contacts:int groups:int", dialects=_P8_9, guard=r"^\S+ \S+ \S+$",
                form="with the contact and group counts"),
              v("timestamp:str timestamp2:str contacts:int groups:int", dialects=_P10,
                form="with the settings version and the counts"),
+             # the client's cached timestamps are current: no counts, no lists (NINA's MSNP11
+             # changes page)
+             v("timestamp:str timestamp2:str", dialects=_P10,
+               form="with the settings version alone"),
              v("version:int")), dialects=_P2_12),
     CommandSpec("GTC", "what to do when someone adds you (A ask, N accept)",
         c2s=(v("value:gtc"),),

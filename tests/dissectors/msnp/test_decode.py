@@ -339,3 +339,18 @@ def test_an_msnp13_xfr_ns_with_u_and_d_is_read() -> None:
     assert (xfr.fields["address"], xfr.fields["u"], xfr.fields["d"]) == ("10.0.0.5:1863", "U", "D")
     old = decode(frame_of("XFR 3 NS 10.0.0.5:1863 0 10.0.0.1:1863", Direction.S2C, 8))
     assert (old.problems, old.fields["current_address"]) == ((), "10.0.0.1:1863")
+
+
+def test_an_msnp11_syn_with_cached_timestamps_and_its_up_to_date_reply_are_read() -> None:
+    """From MSNP10 a client with a cached list sends SYN with its two timestamps, and the
+    server answers them alone, without counts, when they are current (NINA's MSNP11
+    changes page). The request's timestamps were "expected an integer", and the reply fit
+    no known form of SYN."""
+    ts1, ts2 = "2005-04-23T18:57:44.8130000-07:00", "2005-04-23T18:57:54.2070000-07:00"
+    asked = decode(frame_of(f"SYN 8 {ts1} {ts2}", Direction.C2S, 11))
+    assert (asked.problems, asked.fields) == ((), {"version": ts1, "version2": ts2})
+    fresh = decode(frame_of("SYN 8 0 0", Direction.C2S, 11))
+    assert (fresh.problems, fresh.fields) == ((), {"version": 0, "version2": 0})
+    current = decode(frame_of(f"SYN 8 {ts1} {ts2}", Direction.S2C, 11))
+    assert (current.problems, current.fields) == ((), {"timestamp": ts1, "timestamp2": ts2})
+    assert current.shape is not None and current.shape.form == "with the settings version alone"
