@@ -397,9 +397,11 @@ _SPECS: tuple[CommandSpec, ...] = (
              v("account:account network:int length:int", trid=NO, dialects=_P14_17),
              v("account:account length:int", trid=NO)),
         payload_s2c=PayloadRule.LAST, dialects=(11, MAX_DIALECT)),
+    # UUX came with MSNP11 (the msnp-wiki's UUX page; NINA's MSNP11 changes: "MSNP10 can be
+    # assumed to be the same, except for missing the UUX command")
     CommandSpec("UUX", "set your personal message (MSNP11+)",
         c2s=(v("length:int"),), s2c=(v("?result:str"),),
-        payload_c2s=PayloadRule.LAST, dialects=(10, MAX_DIALECT)),
+        payload_c2s=PayloadRule.LAST, dialects=(11, MAX_DIALECT)),
     CommandSpec("UUN", "send a notification to another endpoint (MSNP13+)",
         c2s=(v("account:account type:int length:int"),), s2c=(v("?result:str"),),
         payload_c2s=PayloadRule.LAST, dialects=_P13),
@@ -530,7 +532,7 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("FLN", S2C, r"^\d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("UBX", S2C, r"^\d+:\S+@", 18, MAX_DIALECT, _NET_CLUE),
     _clue("UBX", S2C, r".", 11, MAX_DIALECT, "UBX"),
-    _clue("UUX", C2S, r".", 10, MAX_DIALECT, "UUX"),
+    _clue("UUX", C2S, r".", 11, MAX_DIALECT, "UUX"),
     _clue("ADC", C2S, r".", 10, 12, "ADC"),
     _clue("ADL", C2S, r".", 13, MAX_DIALECT, "ADL"),
     _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+:\d+", 16, MAX_DIALECT,

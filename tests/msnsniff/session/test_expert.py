@@ -695,3 +695,15 @@ def test_an_msnp13_redirect_in_msnp7s_form_is_named_as_such() -> None:
         "XFR NS with the current server's address is an MSNP7-MSNP12 form, but this "
         "connection speaks MSNP13"
     ]
+
+
+def test_uux_begins_at_msnp11() -> None:
+    """UUX came with MSNP11 (the msnp-wiki's UUX page; NINA: MSNP10 is MSNP11 without
+    UUX), as its title said, but its range began at MSNP10: an MSNP10 UUX passed without a
+    word, and a UUX without a VER inferred MSNP10."""
+    text = ("C: VER 1 MSNP10\nS: VER 1 MSNP10\nC: USR 2 TWN I a@b.c\nS: USR 2 OK a@b.c 1 0\n"
+            "C: UUX 3 19\n<Data><PSM/></Data>\n")
+    _, findings = expert(transcript(text))
+    assert [f.message for f in findings if f.code == "expert.wrong_dialect"] == [
+        "UUX belongs to MSNP11-MSNP18, but this connection speaks MSNP10"
+    ]
