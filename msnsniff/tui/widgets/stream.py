@@ -403,10 +403,11 @@ class StreamView(ScrollView, can_focus=True):
         self.select_frame(later[0] if step > 0 else later[-1])
 
     def action_unanswered(self, step: int = 1) -> None:
-        """Requests never answered, replies to unknown TrIDs: the transaction findings."""
+        """Requests never answered, replies to unknown TrIDs: the transaction findings (an
+        HTTP request's too: HTTP exchanges pair as MSNP ones do)."""
         index = self.workspace.index
-        wanted = {n for n, fs in index.findings.items() if any(f.code.startswith("trid.")
-                                                              for f in fs)}  # fmt: skip
+        wanted = {n for n, fs in index.findings.items()
+                  if any(f.code.startswith("trid.") or f.code == "http.unanswered" for f in fs)}
         self._walk(wanted, step, "unanswered requests or orphan replies")
 
     def action_next_problem(self, step: int = 1) -> None:

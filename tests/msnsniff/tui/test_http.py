@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.widgets import Tree
 
+from dissectors.api import Direction
 from msnsniff.session.describe import describe
 from msnsniff.session.paired import Pairing
 from msnsniff.tui.widgets.detail import DetailView
@@ -143,5 +144,42 @@ def test_an_answer_before_its_request_s_frame_pairs_in_the_tui(tmp_path: Path) -
             assert stream.selected == 2
             await pilot.press("p")
             assert stream.selected == 1
+
+    asyncio.run(main())
+
+
+def test_u_goes_to_an_http_request_never_answered() -> None:
+    """`u` walked the MSNP transaction findings only: on the gateway capture whose session
+    moved to a second connection, the POST left unanswered on the first (frame 5) was out
+    of its reach ("no more unanswered requests")."""
+    from msnsniff.capture import Flow, FlowEnd, SourceEvent, StreamChunk
+    from msnsniff.session.workspace import Workspace
+    from msnsniff.tui.app import MsnsniffApp
+    from tests.msnsniff.session.test_tunnels import answer, post
+
+    one = Flow("1", "10.0.0.2:4000", "10.0.0.1:80")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    opened = post("Action=open&Server=NS&IP=10.0.0.5", b"VER 1 MSNP8 CVR0\r\n")
+    events: list[SourceEvent] = [
+        StreamChunk(one, c2s, 0, opened, 1.0),
+        StreamChunk(one, s2c, 0, answer("SessionID=7.1", b"VER 1 MSNP8\r\n"), 1.1),
+        StreamChunk(one, c2s, len(opened), post("SessionID=7.1", b"CVR 2 x\r\n"), 1.2),
+        FlowEnd(one, c2s, 1.3), FlowEnd(one, s2c, 1.3),
+    ]
+    ws = Workspace()
+    for event in events:
+        ws.push(event)
+    ws.finish()
+    unanswered = [n for n, fs in ws.index.findings.items()
+                  if any(f.code == "http.unanswered" for f in fs)]  # fmt: skip
+    assert unanswered == [5]
+
+    async def main() -> None:
+        app = MsnsniffApp(ws)
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            stream.select_frame(1)
+            await pilot.press("u")
+            assert stream.selected == 5
 
     asyncio.run(main())
