@@ -417,18 +417,12 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if size > limit:  # a switchboard drops the connection for it: say so before sending
         raise MsnsniffError(f"the message is {size} bytes with its MIME headers; MSN's "
                             f"switchboards take at most {limit} (shorten it by {size - limit})")
-    from msnsniff.client.passport import default_nexus, nexus_problem
+    from msnsniff.client.passport import cafile_problem, default_nexus, nexus_problem
 
     if args.nexus is not None and (problem := nexus_problem(args.nexus)) is not None:
         raise MsnsniffError(f"bad --nexus {args.nexus!r} ({problem})")
-    if args.cafile is not None:  # said now, not as a failed Passport login after the prompt
-        import ssl
-
-        try:
-            ssl.create_default_context(cafile=args.cafile)
-        except (OSError, ssl.SSLError, ValueError) as e:
-            raise MsnsniffError(f"bad --cafile {args.cafile!r} "
-                                f"({getattr(e, 'strerror', None) or e})") from e
+    if args.cafile is not None and (problem := cafile_problem(args.cafile)) is not None:
+        raise MsnsniffError(f"bad --cafile {args.cafile!r} ({problem})")  # before the prompt
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

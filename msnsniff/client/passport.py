@@ -48,6 +48,16 @@ def nexus_problem(url: str) -> str | None:
     return "a port 1-65535" if port == 0 else None
 
 
+def cafile_problem(path: str) -> str | None:
+    """Why `path` cannot be a `--cafile` (None when it can): unreadable, or holding no
+    CA certificate; said before a Passport login fails with it."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as e:
+        return str(getattr(e, "strerror", None) or e)
+    return None
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` is a loopback address (or `localhost`)."""
     if host.casefold() == "localhost":

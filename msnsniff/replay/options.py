@@ -34,6 +34,9 @@ def replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a Passport ticket (t=...&p=...) to log in with (repeatable)")
     parser.add_argument("--nexus", default=None, metavar="URL",
                         help="Passport nexus of the target (default http://HOST:8081/rdr/pprdr.asp)")
+    parser.add_argument("--cafile", default=None, metavar="FILE.pem",
+                        help="check an https nexus's certificate against the CA certificates "
+                        "in FILE (e.g. cert.pem in serve's --cert-dir), loopback too")
     parser.add_argument("--pace", choices=("fast", "original"), default="fast",
                         help="fast: each request when the last is answered; original: also "
                              "keep the recorded gaps (at most --max-gap)")

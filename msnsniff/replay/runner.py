@@ -16,7 +16,7 @@ from typing import TextIO
 from msnsniff.addresses import host_port, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
-from msnsniff.client.passport import default_nexus, is_loopback, nexus_problem
+from msnsniff.client.passport import cafile_problem, default_nexus, is_loopback, nexus_problem
 from msnsniff.errors import MsnsniffError
 from msnsniff.replay.compare import Report, compare, render
 from msnsniff.replay.machine import (
@@ -38,7 +38,7 @@ READ_CHUNK = 65536
 Event = tuple[str, str, object]
 
 
-async def run_replayer(machine: Replayer, nexus: str) -> None:
+async def run_replayer(machine: Replayer, nexus: str, cafile: str | None = None) -> None:
     """Drive `machine` until it is done."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Event] = asyncio.Queue()
@@ -74,7 +74,8 @@ async def run_replayer(machine: Replayer, nexus: str) -> None:
 
         try:
             ticket = await fetch_ticket(nexus, action.account, action.password,
-                                        action.challenge, machine.options.timeout)  # fmt: skip
+                                        action.challenge, machine.options.timeout,
+                                        cafile)  # fmt: skip
         except (ClientError, OSError, TimeoutError) as e:
             await events.put(("ticket_failed", action.key, str(e) or type(e).__name__))
             return
@@ -146,6 +147,7 @@ def replay(
     rules: Rules,
     nexus: str | None = None,
     ns_target: tuple[str, int] | None = None,
+    cafile: str | None = None,
 ) -> tuple[Replayer, Report]:
     """Replay `recording` against `target` and compare (runs its own event loop). Without
     `ns_target`, a login recorded straight to a notification server goes where `target`
@@ -161,7 +163,7 @@ def replay(
                                  f"XFR NS {show(*found)}): the logins recorded straight to a "
                                  "notification server go there (--ns overrides)")  # fmt: skip
         url = nexus or default_nexus(target[0], "http")
-        asyncio.run(run_replayer(machine, url))
+        asyncio.run(run_replayer(machine, url, cafile))
     except KeyboardInterrupt:  # Ctrl-C outside the replay's own loop: before it, or as it ends
         if machine is None:
             machine = Replayer(recording, target, credentials, options, ns_target or found)
@@ -247,6 +249,8 @@ def run_replay(
         if not is_loopback(host):
             raise MsnsniffError(f"replay: the nexus {host} is not a loopback address "
                                 "(--allow-remote allows it)")  # fmt: skip
+    if args.cafile is not None and (problem := cafile_problem(args.cafile)) is not None:
+        raise MsnsniffError(f"bad --cafile {args.cafile!r} ({problem})")
     extra = list(args.rule)
     if args.rules is not None:
         try:
@@ -263,7 +267,7 @@ def run_replay(
     for note in recording.notes:
         err.write(f"msnsniff: {note}\n")
     machine, report = replay(recording, target, credentials, options, rules, args.nexus,
-                             ns_target)
+                             ns_target, args.cafile)
     from msnsniff.output import printable_tree
 
     if args.format == "json":  # bytes that are not UTF-8 as \xNN, as `read` writes them

@@ -593,3 +593,25 @@ def test_ctrl_c_before_the_replay_proper_still_reports_interrupted() -> None:
     assert err == ""
     report = json.loads(out)
     assert (report["result"], report["failure"], report["items"]) == ("interrupted", None, [])
+
+
+def test_cafile_checks_an_https_nexus_against_the_server_s_own_certificate(
+        tmp_path: Path) -> None:  # fmt: skip
+    """As `send --cafile`: replay had no way to trust a server's own certificate but
+    SSL_CERT_FILE. With --cafile the HTTPS nexus is checked against the file, loopback too:
+    the server's cert.pem logs in, another certificate is a failed replay, and a file with
+    no certificate is refused before anything is sent."""
+    from msnsniff.server.tls import loopback_certificate
+
+    other, _ = loopback_certificate(tmp_path / "other")
+    capture = CAPTURES / "server_login_msnp8.pcap"
+    with server_thread(https_port=0, cert_dir=tmp_path / "own") as live:
+        assert live.nexus.startswith("https://127.0.0.1:")
+        status, out, err = replay_cli(capture, live, "--cafile", str(tmp_path / "own" / "cert.pem"))
+        assert status == 0 and "result: equal" in out, out + err
+        status, out, err = replay_cli(capture, live, "--cafile", str(other))
+        assert status == 2 and "CERTIFICATE_VERIFY_FAILED" in out, out + err
+    (tmp_path / "empty.pem").write_text("no certificate\n")
+    with server_thread() as live:
+        status, out, err = replay_cli(capture, live, "--cafile", str(tmp_path / "empty.pem"))
+    assert (status, out) == (2, "") and err.startswith("msnsniff: bad --cafile "), err
