@@ -758,11 +758,11 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if piped:
             raise MsnsniffError("sniff --tui -w -: the TUI holds the terminal; give -w a file")
         _tui_options(args, "sniff")
+        return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
+                         args.filter or "", err)  # fmt: skip
     if piped and sys.stdout.isatty():  # (binary on the screen, and no frames either)
         raise MsnsniffError("sniff -w -: standard output is a terminal; pipe it (| wireshark "
                             "-k -i -) or give -w a file")  # fmt: skip
-        return run_sniff(args.iface, args.bpf, args.write, _decode_as(args.decode_as),
-                         args.filter or "", err)  # fmt: skip
     import signal
     import time
     from pathlib import Path
