@@ -396,20 +396,27 @@ def read_pcapng(
                      position or Position(), path, cuts)  # fmt: skip
 
 
+def _options(options: bytes, endian: str) -> Iterator[tuple[int, int, int]]:
+    """(code, where its value starts, its length) of each option of a pcapng block's options,
+    up to opt_endofopt."""
+    pos = 0
+    while pos + 4 <= len(options):
+        code, length = struct.unpack_from(endian + "HH", options, pos)
+        if code == 0:
+            return
+        yield code, pos + 4, length
+        pos += 4 + ((length + 3) & ~3)
+
+
 def _tsresol(options: bytes, endian: str) -> int:
     """Timestamp units per second of an interface (if_tsresol; microseconds by default): an
     int, so a time is one correctly rounded division, `units / per`, the float nearest the
     exact time (and the same float a pcap's `sec + usec * 1e-6` gives), where `units * 1e-6`
     rounded twice and printed 1795391976.5666099 for .566610."""
-    pos = 0
-    while pos + 4 <= len(options):
-        code, length = struct.unpack_from(endian + "HH", options, pos)
-        if code == 0:
-            break
+    for code, start, length in _options(options, endian):
         if code == 9 and length >= 1:
-            v: int = struct.unpack_from("B", options, pos + 4)[0]  # past the block: struct.error
+            v: int = struct.unpack_from("B", options, start)[0]  # past the block: struct.error
             return 1 << (v & 0x7F) if v & 0x80 else int(10**v)
-        pos += 4 + ((length + 3) & ~3)
     return 1_000_000
 
 
@@ -417,30 +424,18 @@ def _tsoffset(options: bytes, endian: str) -> int:
     """An interface's if_tsoffset (option 14): whole seconds added to each of its packets'
     times (a capture whose clock counted from another epoch, or was shifted by a tool); 0
     when absent. Signed, as the pcapng spec has it."""
-    pos = 0
-    while pos + 4 <= len(options):
-        code, length = struct.unpack_from(endian + "HH", options, pos)
-        if code == 0:
-            break
+    for code, start, length in _options(options, endian):
         if code == 14 and length >= 8:
-            offset: int = struct.unpack_from(endian + "q", options, pos + 4)[0]
+            offset: int = struct.unpack_from(endian + "q", options, start)[0]
             return offset
-        pos += 4 + ((length + 3) & ~3)
     return 0
 
 
 def _comment(comments: dict[int, str], recno: int, options: bytes, endian: str) -> None:
     """Keep a packet block's `opt_comment`s (option 1, UTF-8; several joined by newlines)
     as `comments[recno]`."""
-    found: list[str] = []
-    pos = 0
-    while pos + 4 <= len(options):
-        code, length = struct.unpack_from(endian + "HH", options, pos)
-        if code == 0:
-            break
-        if code == 1:
-            found.append(options[pos + 4 : pos + 4 + length].decode("utf-8", "replace"))
-        pos += 4 + ((length + 3) & ~3)
+    found = [options[start : start + length].decode("utf-8", "replace")
+             for code, start, length in _options(options, endian) if code == 1]  # fmt: skip
     if found:
         comments[recno] = "\n".join(found)
 
