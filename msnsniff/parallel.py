@@ -433,7 +433,8 @@ class _Merge:
 
 
 class _Numbers:
-    """The global numbers of one worker's last `limit` request frames, by local number.
+    """The global numbers of one worker's last `limit` request frames (and HTTP responses
+    held for their request's frame), by local number.
 
     Local numbers only grow, so two arrays searched by bisection hold them: 16 bytes a
     request instead of a dict entry and two int objects (about 100), which kept the parent's
