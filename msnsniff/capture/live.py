@@ -259,13 +259,16 @@ def _attach_filter(ins: socket.socket, bpf: str, *, iface: str | None = None,
                    linktype: int | None = None) -> None:  # fmt: skip
     """Compile the BPF filter `bpf` for `iface`'s link type (or `linktype`; scapy asks
     libpcap) and attach it to the Linux packet socket `ins`, keeping each packet it accepts
-    whole up to SNAPLEN, then drain what came before. scapy compiles for a snapshot of
-    65535 bytes, and a filter's accept value is how much of a packet the kernel keeps: a
-    full loopback segment lost its last 14 bytes, a gap in every bulk transfer."""
+    whole up to SNAPLEN. scapy compiles for a snapshot of 65535 bytes, and a filter's accept
+    value is how much of a packet the kernel keeps: a full loopback segment lost its last 14
+    bytes, a gap in every bulk transfer. What the socket queued before (everything on the
+    interface) is thrown away as libpcap does it: a filter that takes nothing first, then the
+    queue drained, then the real filter, so no packet the real one passed is drained (the
+    first SYN of a connection opened as the capture starts)."""
     from scapy.arch.common import compile_filter, free_filter
     from scapy.data import SO_ATTACH_FILTER
     from scapy.error import Scapy_Exception
-    from scapy.libs.structures import sock_fprog
+    from scapy.libs.structures import bpf_insn, sock_fprog
 
     try:
         prog = compile_filter(bpf, iface=iface, linktype=linktype)
@@ -276,11 +279,13 @@ def _attach_filter(ins: socket.socket, bpf: str, *, iface: str | None = None,
             insn = prog.bf_insns[i]
             if insn.code == BPF_RET_K and insn.k > 0:
                 insn.k = SNAPLEN
+        nothing = (bpf_insn * 1)(bpf_insn(BPF_RET_K, 0, 0, 0))
+        ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, sock_fprog(1, nothing))
+        _drain(ins)
         ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
                        sock_fprog(prog.bf_len, prog.bf_insns))  # fmt: skip
     finally:
         free_filter(prog)
-    _drain(ins)
 
 
 def _cooked_socket(bpf: str | None) -> Any:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -76,5 +78,48 @@ def test_drops_before_the_capture_was_set_up_are_not_the_users() -> None:
         handle, drops = stats
         handle.close()
         assert drops == 0
+    finally:
+        raw.close()
+
+
+class _SendsOnceFiltered:
+    """A real packet socket that sends `packet` the moment a filter of more than one
+    instruction (the real one, not a take-nothing filter) is attached to it."""
+
+    def __init__(self, sock: socket.socket, packet: Callable[[], object]) -> None:
+        self.sock = sock
+        self.packet = packet
+
+    def setsockopt(self, level: int, option: int, value: Any) -> None:
+        self.sock.setsockopt(level, option, value)
+        if getattr(value, "len", 0) > 1:
+            self.packet()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_PACKET") or os.geteuid() != 0,
+                    reason="needs a Linux packet socket (root)")  # fmt: skip
+def test_a_packet_the_filter_passes_as_the_capture_starts_is_kept() -> None:
+    """The queue of what came before the filter was drained after the real filter was
+    attached, so a packet it passed in between (the first SYN of a connection opened as
+    `sniff` starts) was thrown away with the rest. As libpcap does it, a filter that takes
+    nothing is attached first, the queue drained, then the real one: nothing it passes is
+    drained."""
+    from msnsniff.capture.live import _attach_filter
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    try:
+        raw.bind(("lo", 0))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            shim = _SendsOnceFiltered(
+                raw, lambda: udp.sendto(b"first-packet", ("127.0.0.1", port)))
+            _attach_filter(cast(socket.socket, shim), f"udp port {port}", iface="lo")
+            raw.settimeout(2)
+            assert b"first-packet" in raw.recv(65535)
     finally:
         raw.close()
