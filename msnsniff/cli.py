@@ -765,9 +765,8 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                             "-k -i -) or give -w a file")  # fmt: skip
     import signal
     import time
-    from pathlib import Path
 
-    from msnsniff.capture.live import DEFAULT_FILTER, Backlog, LiveCapture
+    from msnsniff.capture.live import DEFAULT_FILTER, Backlog, LiveCapture, output_path
     from msnsniff.session.analysis import Analysis
     from msnsniff.session.pairing import PairingView
 
@@ -778,7 +777,7 @@ def cmd_sniff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     backlog = Backlog()  # bounded: a decoder that falls behind skips bytes, not memory
     live = LiveCapture(
         args.iface, args.bpf or DEFAULT_FILTER, backlog.put,
-        Path(args.write) if args.write else None, args.count,
+        output_path(args.write), args.count,
     )  # fmt: skip
     live.start()
     err.write(f"msnsniff: capturing on {args.iface} ({live.bpf}); Ctrl-C to stop\n")

@@ -441,6 +441,16 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc) if exc.errno is not None else str(exc)
 
 
+def output_path(write: str | None) -> Path | None:
+    """`-w`'s argument as `LiveCapture` takes it: `-` alone is standard output (tcpdump's
+    `-w -`); a file named `-` given another way (`./-`, which `Path` reads as `-`) stays
+    that file."""
+    if write is None or write == "":
+        return None
+    path = Path(write)
+    return path.absolute() if str(path) == "-" and write != "-" else path
+
+
 class LiveCapture:
     """Sniffs `iface` with a BPF filter until `stop()` (or Ctrl-C in the caller), taking at
     most `limit` packets when given."""

@@ -176,7 +176,7 @@ def sniff_app(iface: str, bpf: str | None, write: str | None,
               display: str = "") -> tuple[MsnsniffApp, LiveCapture]:  # fmt: skip
     """The TUI with a live capture as its source, and the capture, not started yet (see
     `run_sniff`)."""
-    from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture
+    from msnsniff.capture.live import DEFAULT_FILTER, LiveCapture, output_path
     from msnsniff.tui.app import MsnsniffApp
 
     async def live(app: MsnsniffApp) -> None:
@@ -204,5 +204,5 @@ def sniff_app(iface: str, bpf: str | None, write: str | None,
     app = MsnsniffApp(Workspace(live=True, decode_as=decode_as), live=live, title=iface,
                       display=display)  # fmt: skip
     capture = LiveCapture(iface, bpf or DEFAULT_FILTER, app.push_event,
-                          Path(write) if write else None)  # fmt: skip
+                          output_path(write))  # fmt: skip
     return app, capture

@@ -6,6 +6,7 @@ import os
 import socket
 import struct
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -123,3 +124,17 @@ def test_a_packet_the_filter_passes_as_the_capture_starts_is_kept() -> None:
             assert b"first-packet" in raw.recv(65535)
     finally:
         raw.close()
+
+
+def test_only_a_bare_dash_writes_the_capture_to_standard_output(tmp_path: Path) -> None:
+    """`sniff -w ./-` wrote pcap bytes to standard output and printed text frames there
+    too, past the terminal check and --tui's refusal: the CLI took only `-` as standard
+    output, but the capture compared `Path("./-")`, which reads as `-`. Now one function
+    decides for both: a file named `-` given another way stays a file."""
+    from msnsniff.capture.live import output_path
+
+    assert output_path("-") == Path("-")
+    named = output_path("./-")
+    assert named is not None and named.is_absolute() and named.name == "-"
+    assert output_path(str(tmp_path / "x.pcap")) == tmp_path / "x.pcap"
+    assert output_path(None) is None
