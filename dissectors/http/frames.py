@@ -96,6 +96,11 @@ class HttpResponse(HttpMessage):
     request_method: str | None = None
     request_target: str | None = None
 
+    @property
+    def interim(self) -> bool:
+        """An informational (1xx) response: a reply to its request, never its answer."""
+        return 100 <= self.status < 200
+
 
 @dataclass(frozen=True, slots=True)
 class HttpMalformed(HttpFrame):

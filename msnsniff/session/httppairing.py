@@ -56,13 +56,13 @@ class HttpTransactions(NativeAnalyzer):
                 self._on_request(txn)
             early = self._early.get(record.flow.id)
             for response in (early.pop(frame.offset, None) if early else None) or ():
-                if not _interim(response):  # the answer: the request is settled by it
+                if not _interim_response(response):  # the answer: the request is settled by it
                     del self._open[record.flow.id][frame.offset]
                     txn.replies.append(response.no)
                     self.pairs += 1
                 if self._on_early is not None:
                     self._on_early(txn, response, False)
-                if not _interim(response):
+                if not _interim_response(response):
                     self._settle(txn)
                     break
         elif isinstance(frame, HttpResponse) and frame.request_offset is not None:
@@ -73,7 +73,7 @@ class HttpTransactions(NativeAnalyzer):
                 if self._on_early is not None:
                     self._on_early(None, record, False)
                 return
-            if _interim(record):
+            if frame.interim:
                 if self._on_early is not None:
                     self._on_early(opened, record, False)
                 return
@@ -109,7 +109,7 @@ class HttpTransactions(NativeAnalyzer):
             self.flow_closed(Flow(flow))
 
 
-def _interim(record: FrameRecord) -> bool:
-    """An informational (1xx) response: a reply to its request, never its answer."""
+def _interim_response(record: FrameRecord) -> bool:
+    """A held response that is informational (1xx): a reply to its request, not its answer."""
     frame = record.frame
-    return isinstance(frame, HttpResponse) and 100 <= frame.status < 200
+    return isinstance(frame, HttpResponse) and frame.interim

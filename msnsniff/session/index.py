@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from dissectors.api import Direction, Frame
+from dissectors.http.frames import HttpResponse
 from dissectors.msnp.frames import (
     CommandFrame,
     ErrorFrame,
@@ -47,13 +48,6 @@ _NAN: Final = float("nan")
 CACHE: Final = 512
 BLOCK: Final = 64 * 1024  # a frame starts less than BLOCK into its block: `_at` is "H"
 LEVEL: Final = 6  # zlib level: 6% smaller than 1 here, and zlib lets go of the GIL
-
-
-def _interim(frame: Frame) -> bool:
-    """An HTTP informational (1xx) response: a reply to its request, not its answer."""
-    status = getattr(frame, "status", None)
-    return getattr(frame, "proto", None) == "http" and isinstance(status, int) \
-        and 100 <= status < 200
 
 
 class FrameIndex:
@@ -148,7 +142,8 @@ class FrameIndex:
         self._reply.append(0)
         self._rtt.append(_NAN)
         if pairing is not None:
-            self._pair(no, pairing, interim=kind == _OTHER and _interim(frame))
+            interim = kind == _OTHER and isinstance(frame, HttpResponse) and frame.interim
+            self._pair(no, pairing, interim=interim)
         self.count = no
         return no
 
