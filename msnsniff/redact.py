@@ -819,6 +819,10 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
     unsupported = 0
     again = _Router(router.conns)
     for no, ts, link, data in _until_damage(packet_records(src, comments, origlens), []):
+        # a packet the capture cut stays cut, its wire length (and the lengths its headers
+        # declare) changed as its bytes were (a datagram put back together is whole); taken
+        # here, so that packets passed over below leave nothing behind
+        wire = origlens.pop(no, None) if origlens else None
         if link not in SUPPORTED_LINKS:  # (a pcapng interface of another link type)
             unsupported += 1
             comments.pop(no, None)
@@ -829,9 +833,6 @@ def redact(src: Path, dst: BinaryIO, dst_name: str) -> RedactSummary:
         whole, comment = joiner.add(link, data, comments.pop(no, None))
         if whole is None:
             continue  # a fragment: its datagram is written whole, once complete
-        # a packet the capture cut stays cut, its wire length (and the lengths its headers
-        # declare) changed as its bytes were (a datagram put back together is whole)
-        wire = origlens.pop(no, None)
         missing = 0 if wire is None or whole is not data else wire - len(data)
         new = _rewrite(link, whole, again, missing)
         packets += 1
