@@ -73,10 +73,7 @@ def test_the_proxy_s_notes_show_in_the_tui() -> None:
 
         async def main() -> None:
             async with app.run_test(size=(100, 30)) as pilot:
-                for _ in range(200):  # the title names the upstream once the proxy listens
-                    if "->" in app.sub_title:
-                        break
-                    await asyncio.sleep(0.02)
+                await _proxy_listening(app)
                 loop = asyncio.get_running_loop()
                 client = socket.socket()
                 client.setblocking(False)
@@ -164,6 +161,15 @@ def test_a_damaged_file_is_said_again_on_quitting_with_exit_status_2(tmp_path: P
     assert whole == (0, "")
 
 
+async def _proxy_listening(app: MsnsniffApp) -> None:
+    """Wait (up to 4 s) for the title the proxy sets once it listens, naming its upstream:
+    the app's title is "proxy" from the start."""
+    for _ in range(200):
+        if "->" in app.sub_title:
+            return
+        await asyncio.sleep(0.02)
+
+
 def _export(tmp_path: Path, *names: str) -> Path:
     """`msnsniff export` of bundled captures into one transcript (a part for each)."""
     from msnsniff.cli import main
@@ -247,10 +253,7 @@ def test_proxy_tui_says_no_reply_once_the_upstream_closes_unanswered() -> None:
         args = argparse.Namespace(script=None, write=None, filter=None)
         app = proxy_app(args, ("127.0.0.1", port), server.sockets[0].getsockname()[:2])
         async with server, app.run_test(size=(100, 30)) as pilot:
-            for _ in range(200):
-                if app.sub_title.startswith("proxy 127"):
-                    break
-                await asyncio.sleep(0.02)
+            await _proxy_listening(app)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"VER 1 MSNP8 CVR0\r\n")
             assert await reader.readline() == b"VER 1 MSNP8\r\n"
@@ -405,10 +408,7 @@ def test_the_proxy_title_writes_an_ipv6_upstream_in_brackets() -> None:
 
     async def main() -> str:
         async with app.run_test(size=(100, 30)) as pilot:
-            for _ in range(200):  # the title names the upstream once the proxy listens
-                if "->" in app.sub_title:
-                    break
-                await asyncio.sleep(0.02)
+            await _proxy_listening(app)
             await pilot.pause(0.1)
             return str(app.sub_title)
 
@@ -441,10 +441,7 @@ def test_proxy_tui_says_on_quitting_that_its_recording_is_incomplete(tmp_path: P
         args = argparse.Namespace(script=None, write=full, filter=None)
         app, proxy = proxied_app(args, ("127.0.0.1", port), server.sockets[0].getsockname()[:2])
         async with server, app.run_test(size=(100, 30)) as pilot:
-            for _ in range(200):
-                if app.sub_title.startswith("proxy 127"):
-                    break
-                await asyncio.sleep(0.02)
+            await _proxy_listening(app)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"VER 1 MSNP8 CVR0\r\n")
             assert await reader.readline() == b"VER 1 MSNP8\r\n"
