@@ -525,12 +525,11 @@ class _View:
                     waiting[1][0] = _request_rtt
                 else:  # OUTCOME
                     self._outcomes.setdefault(request, []).append(no)
-        pairing = _pairing_of(self._jsonl, request, None, rtt,
-                              _rtt_tail(rtt) if self._jsonl else b"")  # fmt: skip
-        if self._held:
+        if self._held:  # its pairing is rendered when it goes out
             self._held.append((no, line, (REPLY, -1 if request is None else request, rtt, None)))
         elif line:
-            self._write(no, line, pairing)
+            self._write(no, line, _pairing_of(self._jsonl, request, None, rtt,
+                                              _rtt_tail(rtt) if self._jsonl else b""))  # fmt: skip
 
     def settle(self, worker: int, requests: list[int]) -> None:
         """`worker`'s requests (its own numbers) settled."""
