@@ -112,3 +112,22 @@ def test_relative_imports_are_not_used() -> None:
             p.read_text(encoding="utf-8"))))
     ]  # fmt: skip
     assert relative == []
+
+
+TOP_LEVEL = {".ci", ".gitignore", "README.md", "benchmarks", "captures", "dissectors",
+             "msnsniff", "pyproject.toml", "setup.py", "tests"}  # fmt: skip
+"""The repository's fixed top level (the project's brief, plus CI, the benchmarks and the
+opt-in compiled build's setup.py)."""
+
+
+def test_the_repository_top_level_holds_only_the_fixed_entries() -> None:
+    """A stray file at the root (once a pcap named `-` from a hand check of `sniff -w -`)
+    is caught here rather than shipped."""
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:  # an unpacked sdist: no repository to ask
+        entries = {p.name for p in ROOT.iterdir()}
+        assert entries >= {"README.md", "pyproject.toml", "msnsniff", "dissectors"}
+        return
+    tracked = {line.split("/", 1)[0] for line in listed.stdout.splitlines()}
+    assert tracked - TOP_LEVEL == set()
+    assert {"README.md", "pyproject.toml", "msnsniff", "dissectors", "tests"} <= tracked
