@@ -58,10 +58,11 @@ COMMAND: Final = 1  # (COMMAND, no, ts, flow id, proto, c2s, offset, raw, header
 #                     payload_length, dialect, inferred, cmd, split): a CommandFrame's
 #                     record, its line split into (TrID, arguments)
 RECORD: Final = 2  # (RECORD, no, ts, flow id, proto, frame): any other record
-EVENT: Final = 3  # (EVENT, closed flow ids, cut flow ids, final): the records since the
-#                   last EVENT are what one source event produced (the session's last ones
-#                   when final), and these flows closed after them (those cut by the
-#                   capture's end, no FIN or reset seen, named again)
+EVENT: Final = 3  # (EVENT, closed flow ids, cut flow ids, final, hung up): the records since
+#                   the last EVENT are what one source event produced (the session's last
+#                   ones when final), and these flows closed after them (those cut by the
+#                   capture's end, no FIN or reset seen, named again; of the others, the
+#                   time of the first FIN or reset by id, where known)
 ERROR: Final = 4  # (ERROR, message): the source stopped with this error here
 
 # the child's last message: (DONE, notes) or (CRASH, traceback text)
@@ -70,9 +71,10 @@ CRASH: Final = "crash"
 
 _new_tuple: Final = tuple.__new__
 
-Event = tuple[list[FrameRecord], list[Flow], list[str], bool]
+Event = tuple[list[FrameRecord], list[Flow], list[str], bool, dict[str, float]]
 """What one source event produced: its records, the flows it closed, the ids of those the
-capture ended rather than the connection, and whether it was the session's end (`finish`)."""
+capture ended rather than the connection, whether it was the session's end (`finish`), and
+the time a FIN or reset ended each of the others (`CaptureSession.hung_up`)."""
 
 
 def pipeline_available() -> bool:
@@ -114,7 +116,7 @@ class _Sender:
         self.flows: set[str] = set()  # described to the parent and not yet closed
 
     def event(self, records: list[FrameRecord], closed: list[Flow], cut: list[str],
-              final: bool) -> None:  # fmt: skip
+              final: bool, hung_up: dict[str, float]) -> None:  # fmt: skip
         items = self.items
         flows = self.flows
         for record in records:
@@ -148,7 +150,7 @@ class _Sender:
                 items.append(_flow_item(flow))
             flows.discard(flow.id)
             closed_ids.append(flow.id)
-        items.append((EVENT, closed_ids, list(cut), final))
+        items.append((EVENT, closed_ids, list(cut), final, dict(hung_up)))
         if len(items) >= BATCH:
             self.flush()
 
@@ -182,11 +184,12 @@ def _dissect(path: str, session: CaptureSession, conn: Connection,
             for event in open_source(path, section):
                 records = session.push(event)
                 if records or session.closed:
-                    sender.event(records, session.closed, session.cut, False)
+                    sender.event(records, session.closed, session.cut, False,
+                                 session.hung_up)
         except MsnsniffError as exc:
             sender.error(str(exc))
         records = session.finish()
-        sender.event(records, session.closed, session.cut, True)
+        sender.event(records, session.closed, session.cut, True, session.hung_up)
         sender.flush()
         conn.send_bytes(pickle.dumps((DONE, session.notes)))
     except BaseException:  # reported to the parent, which raises it
@@ -278,10 +281,10 @@ class Pipeline:
                         _new_tuple(FrameRecord, (no, ts, flows[flow_id], proto, frame))
                     )
                 elif tag == EVENT:
-                    _tag, closed_ids, cut_ids, final = item
+                    _tag, closed_ids, cut_ids, final, hung_up = item
                     closed = [flows.pop(flow_id) for flow_id in closed_ids]
                     self._at = at
-                    yield records, closed, cut_ids, final
+                    yield records, closed, cut_ids, final, hung_up
                     records = []
                 elif tag == RECORD:
                     _tag, no, ts, flow_id, proto, other = item
@@ -311,8 +314,8 @@ def drive_pipelined(
     with Pipeline(path, session, section) as pipe:
         while True:
             try:
-                for records, closed, cut, final in pipe.events():
-                    analysis.feed(records, closed, cut)
+                for records, closed, cut, final, hung_up in pipe.events():
+                    analysis.feed(records, closed, cut, hung_up)
                     if final:
                         analysis.conclude()
                     each()

@@ -100,6 +100,12 @@ class NativeAnalyzer:
         not here. Ignored by default."""
         pass
 
+    def flow_hung_up(self, flow: Flow, ts: float) -> None:
+        """`flow_closed` follows for a flow a FIN or reset ended, first sent at capture time
+        `ts` (after its last frame: presence dates a close without OUT by it). Ignored by
+        default."""
+        pass
+
     def finish(self) -> None:
         """Conclude nothing (subclasses with findings at the end override this)."""
         pass
@@ -172,15 +178,18 @@ class Analysis:
         return out
 
     def _feed(self, records: list[FrameRecord]) -> None:
-        self.feed(records, self.session.closed, self.session.cut)
+        session = self.session
+        self.feed(records, session.closed, session.cut, session.hung_up)
 
     def feed(self, records: list[FrameRecord], closed: list[Flow],
-             cut: list[str] | None = None) -> None:  # fmt: skip
+             cut: list[str] | None = None,
+             hung_up: dict[str, float] | None = None) -> None:  # fmt: skip
         """What one source event produced, in order: its records, then the flows it closed
         (for records made elsewhere: `push` gives its session's here), `cut` naming those the
-        capture ended rather than the connection (`NativeAnalyzer.flow_cut` hears them first).
-        Lists, not any sequence: the compiled build walks a list natively, once per source
-        event."""
+        capture ended rather than the connection (`NativeAnalyzer.flow_cut` hears them first)
+        and `hung_up` the time of the FIN or reset that ended the others, where known
+        (`NativeAnalyzer.flow_hung_up`). Lists, not any sequence: the compiled build walks a
+        list natively, once per source event."""
         analyzers = self.analyzers
         if not analyzers:
             return
@@ -192,10 +201,13 @@ class Analysis:
                     analyzer.feed(record)
         for flow in closed:
             lost = cut is not None and flow.id in cut
+            at = hung_up.get(flow.id) if hung_up else None
             for analyzer in analyzers:
                 if isinstance(analyzer, NativeAnalyzer):
                     if lost:
                         analyzer.flow_cut(flow)
+                    elif at is not None:
+                        analyzer.flow_hung_up(flow, at)
                     analyzer.flow_closed(flow)
                 else:
                     analyzer.flow_closed(flow)

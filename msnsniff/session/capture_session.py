@@ -80,6 +80,7 @@ class _FlowState:
     gaps: list[Gap] = field(default_factory=list)  # gaps before any byte to sniff
     ended: set[Direction] = field(default_factory=set)
     hung_up: bool = False  # a direction ended by a FIN or reset, not by the capture's end
+    hung_up_at: float | None = None  # the time of the first FIN or reset
     carrier: bool = False  # its frames may carry another protocol (the HTTP gateway's MSNP)
     checked: bool = False  # a third party's dissector: its frames are checked to be Frames
     made: int = 0  # frames a third party's dissector gave (none at the end: said)
@@ -119,6 +120,8 @@ class CaptureSession:
         self.notes: list[SourceNote] = []
         self.closed: list[Flow] = []  # flows whose both directions ended in the last call
         self.cut: list[str] = []  # the ids of those the capture ended, no FIN or reset seen
+        self.hung_up: dict[str, float] = {}  # of the others, id -> time of the first FIN or
+        #                                      reset (a close's own time, after its last frame)
         self.error: DissectorError | None = None  # strict: the malformed frame that ended it
         self._tunnels: Tunnels | None = None  # logical flows carried inside others, if any
         self._bad_sniffs: set[str] = set()  # dissectors whose `sniff` failed (noted once)
@@ -141,6 +144,7 @@ class CaptureSession:
         if self.closed:
             self.closed = []
             self.cut = []
+            self.hung_up = {}
         if type(event) is StreamChunk:  # the hot path: more bytes of a decided flow
             state = self._flows.get(event.flow.id)
             if state is not None and state.dissector is not None:
@@ -185,8 +189,9 @@ class CaptureSession:
             if state.dissector is None and state.proto is None and (state.held or last):
                 self._decide(state, out)  # (with nothing held, the other side may still talk)
             state.ended.add(event.direction)
-            if not event.cut:
+            if not event.cut and not state.hung_up:
                 state.hung_up = True
+                state.hung_up_at = event.ts
             if state.dissector is not None:
                 self._feed(state, event.direction, b"", event.ts, out)
             if len(state.ended) == 2:
@@ -196,6 +201,8 @@ class CaptureSession:
                 self.closed.append(state.flow)
                 if not state.hung_up:
                     self.cut.append(state.flow.id)
+                elif state.hung_up_at is not None:
+                    self.hung_up[state.flow.id] = state.hung_up_at
 
     def finish(self) -> list[FrameRecord]:
         """End every flow still open (the source ended)."""
@@ -204,6 +211,7 @@ class CaptureSession:
         out: list[FrameRecord] = []
         self.closed = []
         self.cut = []
+        self.hung_up = {}
         for flow_id in list(self._flows):
             state = self._flows[flow_id]
             for d in Direction:

@@ -11,8 +11,9 @@ become `PresenceChange`s through a table of handlers keyed by (direction, comman
 
 * the server's `CHG` reply is the user's own status; a client or server `OUT` after it
   means the user went offline (source "OUT"), and so does the connection closing without
-  one, by a FIN or a reset (source "closed", at the connection's last frame); a capture
-  that simply ends (`flow_cut`) says nothing about anyone;
+  one, by a FIN or a reset (source "closed", at the time of the first FIN or reset, told
+  by `flow_hung_up`; where that time is not known, at the connection's last frame); a
+  capture that simply ends (`flow_cut`) says nothing about anyone;
 * `ILN` (the initial status after the first CHG), `NLN` and `FLN` are contacts' statuses.
 
 Findings: a `CHG` to a status no client may set (WARN `presence.invalid_status`), a valid
@@ -89,6 +90,7 @@ class _Ns:
     syn: dict[int, str] = field(default_factory=dict)  # TrID -> version asked
     fl: set[str] | None = None  # the forward list, when a full SYN made it known
     last: FrameRecord | None = None  # the connection's latest frame
+    hung_up: float | None = None  # when a FIN or reset ended it (the user offline then)
 
 
 Handler = Callable[["Presence", _Ns, FrameRecord, CommandFrame], None]
@@ -122,8 +124,9 @@ class Presence(NativeAnalyzer):
 
     # -- queries (over the changes kept with keep=True) -------------------------------------
     def timeline(self, account: str | None = None) -> list[PresenceChange]:
-        """Every kept change in capture order (a close at its connection's last frame, though
-        it is known only when the connection closes), or only those of `account`."""
+        """Every kept change in capture order (a close at its FIN or reset, or without their
+        time at its connection's last frame, though it is known only when the connection
+        closes), or only those of `account`."""
         if account is None:
             return list(self._changes)
         return [c for c in self._changes if c.account == account]
@@ -158,13 +161,22 @@ class Presence(NativeAnalyzer):
             conn = self._conns[record.flow.id] = _Ns(last=record)
         handler(self, conn, record, frame)
 
+    def flow_hung_up(self, flow: Flow, ts: float) -> None:
+        """A FIN or reset, first sent at `ts`, ended the connection: the time its user (if
+        still online) went offline, which `flow_closed`, next, reports."""
+        conn = self._conns.get(flow.id)
+        if conn is not None:
+            conn.hung_up = ts
+
     def flow_closed(self, flow: Flow) -> None:
         """The connection closed: a user online on it without an OUT went offline then (at
-        its last frame); forget its login, pending requests and forward list."""
+        its FIN or reset, else at its last frame); forget its login, pending requests and
+        forward list."""
         conn = self._conns.pop(flow.id, None)
         if conn is not None and conn.own not in (None, "FLN") and conn.last is not None:
             conn.own = "FLN"
-            self._emit(conn, conn.last, conn.account, True, "FLN", conn.nick, {}, "closed")
+            self._emit(conn, conn.last, conn.account, True, "FLN", conn.nick, {}, "closed",
+                       conn.hung_up)
 
     def flow_cut(self, flow: Flow) -> None:
         """The capture ended, not the connection: nobody went offline; forget its state."""
@@ -294,13 +306,17 @@ class Presence(NativeAnalyzer):
         nick: str | None,
         fields: Mapping[str, Any],
         source: str,
+        at: float | None = None,
     ) -> None:
+        """Report a change seen in `record` (a close's: its connection's last frame), at
+        `at` when given (a close's FIN or reset), else at the record's time."""
         if self._on_change is None and not self._keep:
             return  # nobody reads the timeline (the full analysis): only findings matter
         client_id = fields.get("client_id")
         caps = fields.get("client_id_capabilities") or ()
         change = PresenceChange(
-            record.no, record.ts, record.flow.id, conn.account, account, own, status,
+            record.no, record.ts if at is None else at, record.flow.id, conn.account,
+            account, own, status,
             _status_name(status), nick, client_id if isinstance(client_id, int) else None,
             tuple(caps), source,
         )  # fmt: skip
@@ -308,10 +324,14 @@ class Presence(NativeAnalyzer):
             self._on_change(change)
         if self._keep:
             changes = self._changes
-            at = len(changes)
-            while at and changes[at - 1].frame > change.frame:
-                at -= 1  # a close, told late, goes back to its connection's last frame
-            changes.insert(at, change)
+            i = len(changes)
+            if at is None:
+                while i and changes[i - 1].frame > change.frame:
+                    i -= 1  # a close, told late, goes back to its connection's last frame
+            else:
+                while i and (when := changes[i - 1].ts) is not None and when > at:
+                    i -= 1  # a close, told when both sides ended, goes back to its FIN
+            changes.insert(i, change)
 
 
 _HANDLERS: Final[dict[tuple[Direction, str], Handler]] = {

@@ -257,6 +257,28 @@ def test_sessions_presence_follows_one_blank_line() -> None:
     assert "bob@example.com\n\nPresence:\n[" in text and "\n\n\n" not in text
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sessions_presence_dates_a_close_without_out_by_its_own_time(
+    jobs: str, tmp_path: Path
+) -> None:
+    """The connection closed 30 s after its last frame: the user went offline then, in one
+    process and with a second dissecting (`-j 2`, the default for big files) alike."""
+    capture = tmp_path / "close.txt"
+    capture.write_text(
+        "  0.000 NS >>> VER 1 MSNP8 CVR0\n  0.001 NS <<< VER 1 MSNP8\n"
+        "  0.004 NS >>> USR 3 TWN S t=abc&p=def\n  0.005 NS <<< USR 3 OK a@x.com A 1 0\n"
+        "  0.006 NS >>> CHG 4 NLN 0\n  0.007 NS <<< CHG 4 NLN 0\n"
+        " 30.000 NS --- connection closed\n"
+    )
+    status, text, _ = run("sessions", "--presence", "-j", jobs, str(capture))
+    assert status == 0
+    assert text.endswith(
+        "[00:00:00.007] a@x.com (A): Online (NLN)  [CHG, own status]\n"
+        "[00:00:30.000] a@x.com (A): Offline (FLN)  [connection closed without OUT, own "
+        "status]\n\n"
+    )
+
+
 def test_chat_sessions_and_contacts_take_a_display_filter() -> None:
     """The display filter is shared by every command (issue 4); chat, sessions and contacts
     refused -Y. chat keeps the events of the frames it selects, sessions the logins and

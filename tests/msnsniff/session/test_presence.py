@@ -216,17 +216,45 @@ def test_a_connection_closing_without_out_takes_the_user_offline() -> None:
     assert after_out == [("a@x.com", "NLN", "CHG"), ("a@x.com", "FLN", "OUT")]
 
 
-def test_a_close_shows_at_the_connections_last_frame_and_in_words() -> None:
+def test_a_close_shows_at_its_own_time_after_the_connections_last_frame_and_in_words() -> None:
+    """The user went offline when the connection closed (1.7, thirty seconds after the
+    last frame in the second case), not at its last frame (1.6), which the change still
+    names as where it was seen."""
     from msnsniff.capture.transcript import read_transcript
 
-    analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
-    presence = analysis.add(lambda sink: Presence(sink, keep=True))
-    text = _ONLINE + "  1.7 NS --- connection closed\n"
-    for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
-        pass
-    last = presence.timeline()[-1]
-    assert (last.frame, last.ts) == (7, 1.6)
-    assert render_change(last).endswith("[connection closed without OUT, own status]")
+    for close, when in (("1.7", 1.7), ("31.6", 31.6)):
+        analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+        presence = analysis.add(lambda sink: Presence(sink, keep=True))
+        text = _ONLINE + f"  {close} NS --- connection closed\n"
+        for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
+            pass
+        last = presence.timeline()[-1]
+        assert (last.frame, last.ts, last.source) == (7, when, "closed")
+        assert render_change(last).endswith("[connection closed without OUT, own status]")
+
+
+def test_a_reset_dates_the_close_by_its_packet_and_the_first_fin_wins() -> None:
+    """A reset ends the connection at the reset's time; of two FINs the first (the one
+    that hung up) dates it, not the other side's answer to it."""
+    from dissectors.api import Direction
+    from msnsniff.capture import Flow, FlowEnd, StreamChunk
+
+    flow = Flow("1", "127.0.0.1:5000", "127.0.0.1:1863", None, True)
+    c2s, s2c = Direction.C2S, Direction.S2C
+    lines = [(c2s, b"VER 1 MSNP8 CVR0\r\n"), (s2c, b"VER 1 MSNP8\r\n"),
+             (c2s, b"USR 2 TWN S t=x\r\n"), (s2c, b"USR 2 OK a@x.com A 1 0\r\n"),
+             (c2s, b"CHG 3 NLN 0\r\n"), (s2c, b"CHG 3 NLN 0\r\n")]  # fmt: skip
+    offsets = {c2s: 0, s2c: 0}
+    opening: list[SourceEvent] = []
+    for i, (d, data) in enumerate(lines):
+        opening.append(StreamChunk(flow, d, offsets[d], data, 10.0 + i))
+        offsets[d] += len(data)
+    reset = [FlowEnd(flow, c2s, 40.0, "RST"), FlowEnd(flow, s2c, 40.0, "RST")]
+    fins = [FlowEnd(flow, s2c, 50.0, "FIN"), FlowEnd(flow, c2s, 53.0, "FIN")]
+    for ends, when in ((reset, 40.0), (fins, 50.0)):
+        _, seen, _ = analyse([*opening, *ends])
+        assert [(c.status, c.ts, c.frame) for c in seen] == [("NLN", 15.0, 6),
+                                                             ("FLN", when, 6)]
 
 
 def test_a_close_told_late_stands_at_its_connections_last_frame_in_the_timeline() -> None:
