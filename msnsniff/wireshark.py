@@ -673,7 +673,7 @@ local function observe(st, cmd, dir, trid, args)
       st.fixed = true
       st.dialect, st.inferred = best, false
     elseif not st.fixed then
-      st.dialect, st.inferred = best, false
+      st.dialect, st.inferred = best, true  -- a proposal: the server's VER fixes it
       st.lo, st.hi = least, best  -- the server can only choose one of these
     end
     return

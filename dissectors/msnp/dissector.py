@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 Each direction has its own `DirectionFramer`; they share the dialect, which decides the
 wire rules (TrID presence, payload commands). The dialect comes from VER: the client's
-proposal is provisional, the server's echo fixes it. Without a VER (a capture joined
-mid-stream) the dialect starts at MSNP8, marked inferred, and every frame whose shape only
+proposal is provisional (its highest version, still inferred), the server's echo fixes it.
+Without a VER (a capture joined mid-stream) the dialect starts at MSNP8, marked inferred,
+and every frame whose shape only
 some dialects use (DIALECT_CLUES) narrows the range [low, high]; the dialect is the default
 clamped into that range, and `dialect_reason` says which clue decided it (a SYN reply
 without counts says MSNP2-7 only when its version is not the one the client's SYN sent,
@@ -198,9 +199,12 @@ class MsnpDissector:
                 framer.watch = _VER
             self._set(max(versions), False, f"VER: server chose MSNP{max(versions)}")
         elif not self._ver_fixed:
-            # the server can only choose one of these: later clues narrow within them
+            # the server can only choose one of these: later clues narrow within them. Only
+            # a proposal: the dialect stays inferred (the highest offered) until the server
+            # answers, so the client's VER line is not shown as fixed in a dialect the
+            # server may not choose
             self._low, self._high = min(versions), max(versions)
-            self._set(max(versions), False, f"VER: client proposed up to MSNP{max(versions)}")
+            self._set(max(versions), True, f"VER: client proposed up to MSNP{max(versions)}")
 
     def _narrow(self, clue: DialectClue) -> None:
         low, high = max(self._low, clue.low), min(self._high, clue.high)

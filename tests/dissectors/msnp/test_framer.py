@@ -460,7 +460,7 @@ def test_the_line_that_tells_the_dialect_is_of_that_dialect() -> None:
         d.feed(direction, line + b"\r\n")
         got += [(f.cmd, f.dialect, f.dialect_inferred) for f in drain(d)
                 if isinstance(f, CommandFrame)]
-    assert got == [("VER", 5, False), ("VER", 4, False), ("INF", 4, False)]
+    assert got == [("VER", 5, True), ("VER", 4, False), ("INF", 4, False)]
     for gap in (False, True):
         d = MsnpDissector()
         d.feed(C2S, b"USR 5 MD5 I a@b.c\r\n")
@@ -470,6 +470,25 @@ def test_the_line_that_tells_the_dialect_is_of_that_dialect() -> None:
         assert isinstance(usr, CommandFrame) and usr.cmd == "USR"
         assert (usr.dialect, usr.dialect_inferred) == (7, True)
         assert (usr.trid, decode(usr).fields["account"]) == (5, "a@b.c")
+
+
+def test_a_clients_ver_is_a_proposal_not_the_dialect_until_the_server_answers() -> None:
+    """`VER 1 MSNP8 MSNP7 MSNP6` answered `VER 1 MSNP7`: the client's line said MSNP8,
+    not inferred, as though VER had fixed the connection in a dialect it never spoke (and a
+    VER refused with `VER 1 0`, or never answered, left every later line "fixed" in the
+    highest version offered, so expert judged them by it). The proposal is provisional: its
+    highest version, inferred, until the server's VER fixes the dialect."""
+    for answer, after in ((b"VER 1 MSNP7", (7, False)), (b"VER 1 0", (8, True)), (b"", (8, True))):
+        d = MsnpDissector()
+        got = []
+        for direction, line in ((C2S, b"VER 1 MSNP8 MSNP7 MSNP6 CVR0"), (S2C, answer),
+                                (C2S, b"INF 2")):
+            if line:
+                d.feed(direction, line + b"\r\n")
+            got += [(f.cmd, f.dialect, f.dialect_inferred) for f in drain(d)
+                    if isinstance(f, CommandFrame) and f.direction is C2S]
+        assert got == [("VER", 8, True), ("INF", *after)]
+        assert d.dialect_inferred is after[1]
 
 
 def test_without_a_ver_an_msnp14_presence_line_with_the_network_infers_msnp14() -> None:
