@@ -271,6 +271,13 @@ _SPECS: tuple[CommandSpec, ...] = (
                form="with the list and settings versions")),
         s2c=(v("version:int contacts:int groups:int", dialects=_P8_9, guard=r"^\S+ \S+ \S+$",
                form="with the contact and group counts"),
+             # MSNP10 for an account whose profile says `ABCHMigrated: 0`: numbered list
+             # versions, not timestamps (the msnp-wiki's SYN and MSNP10 pages; from MSNP11
+             # that mode is undefined), which the contact lists follow as MSNP8-9's
+             v("version:int version2:int contacts:int groups:int", dialects=(10, 10),
+               guard=r"^\d+ \d+ \d+ \d+$", label="numbered"),
+             v("version:int version2:int", dialects=(10, 10), guard=r"^\d+ \d+$",
+               label="numbered"),
              v("timestamp:str timestamp2:str contacts:int groups:int", dialects=_P10,
                form="with the settings version and the counts"),
              # the client's cached timestamps are current: no counts, no lists (NINA's MSNP11

@@ -1016,11 +1016,14 @@ def _str(value: object) -> str | None:
 
 
 def _gid(value: object, dialect: int) -> GroupId | None:
-    """A group id as the lists keep it: a number up to MSNP9, a GUID from MSNP10."""
+    """A group id as the lists keep it: a number up to MSNP9, a GUID from MSNP10 (a number
+    there too for an account not migrated to the address book, `ABCHMigrated: 0`, whose
+    LSG and LST name groups by number as MSNP8-9's do: the same key in both)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value:
-        return int(value) if dialect < 10 and value.isascii() and value.isdigit() else value
+        number = value.isascii() and value.isdigit() and len(value) <= 9
+        return int(value) if number else value
     return None
 
 

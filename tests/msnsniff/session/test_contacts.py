@@ -722,6 +722,32 @@ def test_msnp10_adc_and_guids() -> None:
     assert last.groups == {"9999-g": "Work"}
 
 
+def test_msnp10_numbered_list_versions_of_an_account_not_migrated() -> None:
+    """MSNP10 for an account whose profile says `ABCHMigrated: 0` (the msnp-wiki's SYN,
+    GTC and MSNP10 pages) numbers its list versions as MSNP8-9 do: `SYN 4 30 0` is answered
+    `SYN 4 31 0 1 1` and GTC/BLP carry the next versions. The reply was read as two
+    timestamps, so version 31 was unknown (`--at-version 31`: "no list version 31"), and
+    LSG's group `1` was another key than LST's, so the contact's group had no name."""
+    run = analyse(script(
+        ">>> VER 1 MSNP10 CVR0", "<<< VER 1 MSNP10", ">>> USR 3 TWN I a@b.c",
+        "<<< USR 3 OK a@b.c 1 0", ">>> SYN 4 30 0", "<<< SYN 4 31 0 1 1",
+        "<<< GTC A", "<<< BLP AL", "<<< LSG Friends 1",
+        "<<< LST N=x@y.z F=X C=x@y.z 11 1",
+        ">>> GTC 5 N", "<<< GTC 5 32 N", ">>> BLP 6 BL", "<<< BLP 6 33 BL",
+        ">>> SYN 7 33 0", "<<< SYN 7 33 0",
+    ))  # fmt: skip
+    assert run.findings == []
+    history = run.lists.history("a@b.c")
+    assert history.versions() == [31, 32, 33]
+    at_sync = history.state_at(31)
+    assert at_sync is not None and at_sync.complete
+    assert at_sync.lists["FL"] == {"x@y.z"} and dict(at_sync.contact_groups) == {"x@y.z": {1}}
+    assert at_sync.groups == {1: "Friends"}  # one key for LSG's group and LST's
+    assert (at_sync.gtc, at_sync.blp) == ("A", "AL")
+    later = history.state_at(33)
+    assert later is not None and (later.gtc, later.blp) == ("N", "BL")
+
+
 def test_group_rules_seed_004_and_set_operations() -> None:
     lines = (*SYNCED, ">>> ADD 4 FL n@y.z n@y.z", "<<< ADD 4 FL 11 n@y.z n@y.z",
              ">>> ADD 5 FL x@y.z x@y.z 1", "<<< ADD 5 FL 12 x@y.z x@y.z 1",
