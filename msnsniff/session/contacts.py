@@ -30,7 +30,10 @@ Server frames become `ListChange`s through a table keyed by (command, reply|push
   puts it in one. REA renames a contact (or the user, for the user's own account);
   ADG/RMG/REG add, remove and rename groups (RMG takes the group from every contact);
   BLP/GTC/PRP replies set the privacy mode, the add-me policy and a phone number. MSNP10+
-  ADC and GUID-keyed REM/ADG/RMG/REG are followed as far as the wire tells (no versions).
+  ADC and GUID-keyed REM/ADG/RMG/REG are followed as far as the wire tells (no versions),
+  and so are MSNP13+ ADL/RML (the client's, once `OK` accepts them, and the server's
+  `ADL 0`/`RML 0`): each contact of the XML payload joins or leaves each list its bits name,
+  unchecked (the address book that holds the lists is not on this wire).
 * Where the wire is silent the server's rules decide (`ServerRules`): by seed 004 a new FL
   contact added without a group lands in group 0 (MSNP7-9), and a contact left in no group
   (its only group removed, or `REM FL account group` of its last one) leaves the FL.
@@ -80,6 +83,7 @@ from typing import Any, Final, Literal
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, GapFrame
 from dissectors.msnp.grammar import C2S
+from dissectors.msnp.percent import unquote_bytes
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -107,7 +111,8 @@ UNKNOWN: Final = "?"
 """The account of a connection whose login the capture did not see."""
 
 _REQUESTS: Final = frozenset(
-    {"USR", "ANS", "SYN", "ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP"}
+    {"USR", "ANS", "SYN", "ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP",
+     "ADL", "RML"}
 )
 _BURST_CMDS: Final = frozenset({"GTC", "BLP", "PRP", "LSG", "LST", "BPR"})
 _NAME_A_CONTACT: Final = frozenset({"ADD", "ADC", "REM", "REA"})
@@ -1007,6 +1012,17 @@ def diff_states(a: ListState, b: ListState) -> ListDiff:
 # --- the reducer -------------------------------------------------------------------------
 
 
+_MEMBERSHIP: Final = frozenset({"ADL", "RML"})
+"""MSNP13+ list commands whose contacts and list bits are in an XML payload (`<ml>`)."""
+
+
+def _ml_contacts(frame: CommandFrame) -> list[Any] | None:
+    """The contacts an ADL/RML payload names (each with `account` and `lists`), if any."""
+    payload = frame.payload
+    contacts = payload.fields.get("contacts") if payload is not None else None
+    return contacts if isinstance(contacts, list) else None
+
+
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -1236,7 +1252,10 @@ class ContactLists(NativeAnalyzer):
             conn.reused[earlier.frame] = earlier  # its reply may still come
             if len(conn.reused) > MAX_WAITING:
                 del conn.reused[next(iter(conn.reused))]
-        pending[trid] = _Request(cmd, decode(frame).fields, record.no, frame.dialect, _text(frame))
+        fields = decode(frame).fields
+        if cmd in _MEMBERSHIP:  # MSNP13+: the contacts are in the XML payload
+            fields["contacts"] = _ml_contacts(frame)
+        pending[trid] = _Request(cmd, fields, record.no, frame.dialect, _text(frame))
         if len(pending) > MAX_WAITING:
             del pending[next(iter(pending))]
 
@@ -1338,11 +1357,13 @@ class ContactLists(NativeAnalyzer):
         self._find(Severity.WARN, "contacts.contradiction", message, conn, frame, request)
 
     # -- changes ----------------------------------------------------------------------------
-    def _change(self, conn: _Conn, w: _Work, change: ListChange, frame: CommandFrame) -> None:
-        """Check a change against the version and the state, then apply it."""
+    def _change(self, conn: _Conn, w: _Work, change: ListChange, frame: CommandFrame,
+                check: bool = True) -> None:  # fmt: skip
+        """Check a change against the version and the state (unless not `check`), then
+        apply it."""
         what = _text(frame)
         self._version_step(conn, w, change.version, change.frame, what)
-        reason = _CHECK_CHANGE.get(change.kind, _check_nothing)(w, change)
+        reason = _CHECK_CHANGE.get(change.kind, _check_nothing)(w, change) if check else None
         if reason is not None:
             done = "succeeded" if frame.trid else "was pushed"
             self._contradiction(conn, change.frame, change.request, f"{what} {done}, but {reason}")
@@ -1415,6 +1436,38 @@ class ContactLists(NativeAnalyzer):
             value=_str(fields.get("nick")),
         )  # fmt: skip
         self._change(conn, w, change, frame)
+
+    def _on_membership(
+        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
+    ) -> None:
+        """MSNP13+ ADL/RML: the client's request, once the server's `OK` accepts it, or the
+        server's own `ADL 0`/`RML 0` (someone added or removed the user: RL, PL) adds or
+        removes each contact of its XML payload to or from each list its bits name. No
+        versions; not checked against the lists, as the address book (over SOAP, not in
+        the capture) holds them and ADL only tells the server what it has."""
+        if frame.trid:
+            if request is None or frame.args[:1] != ("OK",):
+                return
+            contacts = request.fields.get("contacts")
+        else:
+            contacts = _ml_contacts(frame)
+        if not isinstance(contacts, list):
+            return
+        w = self._bind(conn, frame.dialect)
+        kind: ChangeKind = "add" if frame.cmd == "ADL" else "remove"
+        for contact in contacts:
+            who = contact.get("account") if isinstance(contact, dict) else None
+            lists = contact.get("lists") if isinstance(contact, dict) else None
+            if not isinstance(who, str) or not who or not isinstance(lists, list):
+                continue
+            nick = contact.get("f") if kind == "add" else None
+            value = (unquote_bytes(nick.encode()).decode("utf-8", "replace")
+                     if isinstance(nick, str) else None)  # fmt: skip
+            for name in lists:
+                if name in LISTS:
+                    change = self._make(conn, w, record, request, kind, None, list=name,
+                                        contact=who, value=value)  # fmt: skip
+                    self._change(conn, w, change, frame, check=False)
 
     def _on_list_change(
         self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
@@ -1752,6 +1805,10 @@ _HANDLERS: Final[Mapping[tuple[str, str], _Handler]] = MappingProxyType(
         ("BLP", "reply"): ContactLists._on_list_change,
         ("GTC", "reply"): ContactLists._on_list_change,
         ("PRP", "reply"): ContactLists._on_list_change,
+        ("ADL", "reply"): ContactLists._on_membership,  # MSNP13+: ADL trid OK
+        ("ADL", "push"): ContactLists._on_membership,  # ADL 0 len <ml>: RL/PL
+        ("RML", "reply"): ContactLists._on_membership,
+        ("RML", "push"): ContactLists._on_membership,
     }
 )
 """(command, "reply" for a non-zero TrID | "push") -> the handler of that server frame."""

@@ -748,6 +748,49 @@ def test_msnp10_numbered_list_versions_of_an_account_not_migrated() -> None:
     assert later is not None and (later.gtc, later.blp) == ("N", "BL")
 
 
+def _ml(*contacts: str, initial: bool = False) -> str:
+    """An ADL/RML line's payload as a log transcript's body line: `<ml>` of `user:bits`
+    (and `:nick`) contacts at example.com."""
+    parts = []
+    for c in contacts:
+        user, bits, *nick = c.split(":")
+        parts.append(f'<c n="{user}" l="{bits}" t="1"' + (f' f="{nick[0]}"' if nick else "") + "/>")
+    head = '<ml l="1">' if initial else "<ml>"
+    return head + '<d n="example.com">' + "".join(parts) + "</d></ml>"
+
+
+def test_msnp13_adl_and_rml_change_the_lists() -> None:
+    """MSNP13+ lists travel as ADL/RML XML: the timeline of an MSNP15 login showed only its
+    BLP, as though the account had no contacts. The client's ADL/RML count once the server
+    says OK (a refused one does not), the server's `ADL 0` (someone added the user) too."""
+    initial = _ml("bob:3", "carol:5", initial=True)
+    pushed = _ml("dave:8:Dave%20D")
+    refused = _ml("erin:1")
+    removed = _ml("bob:1")
+    lines = (
+        ">>> VER 1 MSNP15 CVR0", "<<< VER 1 MSNP15", ">>> USR 2 SSO I a@b.c",
+        "<<< USR 2 OK a@b.c 1 0", f">>> ADL 3 {len(initial)}", f"| {initial}",
+        "<<< ADL 3 OK", f"<<< ADL 0 {len(pushed)}", f"| {pushed}",
+        f">>> ADL 4 {len(refused)}", f"| {refused}", "<<< 241 4",
+        f">>> RML 5 {len(removed)}", f"| {removed}", "<<< RML 5 OK",
+    )  # fmt: skip
+    text = "".join(f"     {line}\n" if line.startswith("|") else f"{i / 10:8.1f} NS {line}\n"
+                   for i, line in enumerate(lines))  # fmt: skip
+    run = analyse(read_transcript(text.splitlines(True), "t"))
+    assert run.findings == []
+    changes = [(c.kind, c.list, c.contact, c.value) for c in run.changes]
+    assert changes == [
+        ("add", "FL", "bob@example.com", None), ("add", "AL", "bob@example.com", None),
+        ("add", "FL", "carol@example.com", None), ("add", "BL", "carol@example.com", None),
+        ("add", "RL", "dave@example.com", "Dave D"), ("remove", "FL", "bob@example.com", None),
+    ]  # fmt: skip
+    last = run.lists.history("a@b.c").latest()
+    assert {name: set(members) for name, members in last.lists.items() if members} == {
+        "FL": {"carol@example.com"}, "AL": {"bob@example.com"}, "BL": {"carol@example.com"},
+        "RL": {"dave@example.com"},
+    }  # fmt: skip
+
+
 def test_group_rules_seed_004_and_set_operations() -> None:
     lines = (*SYNCED, ">>> ADD 4 FL n@y.z n@y.z", "<<< ADD 4 FL 11 n@y.z n@y.z",
              ">>> ADD 5 FL x@y.z x@y.z 1", "<<< ADD 5 FL 12 x@y.z x@y.z 1",
