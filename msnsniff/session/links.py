@@ -175,7 +175,7 @@ class Login:
     error: str | None = None  # the error that refused the login, e.g. "911 ..."
     login_frame: int | None = None  # the USR OK
     started: float | None = None  # the NS connection's first frame
-    ended: float | None = None
+    ended: float | None = None  # its FIN or reset (the first), else its last frame
     complete: bool = True  # False for a snapshot of a login still in progress
     logged_in: float | None = None  # the USR OK's time
     joined_late: bool = False  # the capture began after this login: no login or VER seen,
@@ -349,6 +349,13 @@ class SessionLinks(NativeAnalyzer):
                 self._message(conn, record, frame)  # (the handler ran before it was one)
             elif kind is not None:
                 self._classify(conn, kind, record)
+
+    def flow_hung_up(self, flow: Flow, ts: float) -> None:
+        """A FIN or reset, first sent at `ts`, ended the connection: it ended then, not at
+        its last frame (`flow_closed` follows)."""
+        conn = self._conns.get(flow.id)
+        if conn is not None and (conn.ended is None or ts > conn.ended):
+            conn.ended = ts
 
     def flow_closed(self, flow: Flow) -> None:
         """Mark the connection closed: its login may now be complete (and reported), and a

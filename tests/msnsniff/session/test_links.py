@@ -315,3 +315,16 @@ def test_a_notification_connection_joined_after_its_login_is_not_not_logged_in()
         "  1.0 NS >>> VER 1 MSNP8 CVR0\n  1.1 NS <<< VER 1 MSNP8\n  1.2 NS >>> SYN 2 0\n"))
     assert not login.joined_late
     assert "not logged in" in render_sessions([login])
+
+
+def test_a_login_ends_when_its_connection_closes_not_at_its_last_frame() -> None:
+    """The notification connection went quiet at 1.5 and closed at 31.0 (a FIN): the login
+    ended then, as presence has the user go offline then; a capture that simply ends keeps
+    the last frame, as nothing closed."""
+    text = ("  1.0 NS >>> VER 1 MSNP8 CVR0\n  1.1 NS <<< VER 1 MSNP8\n"
+            "  1.2 NS >>> USR 2 TWN S t=x\n  1.3 NS <<< USR 2 OK a@x.com A 1 0\n"
+            "  1.4 NS >>> CHG 3 NLN 0\n  1.5 NS <<< CHG 3 NLN 0\n")  # fmt: skip
+    _, closed, _ = analyse(transcript(text + " 31.0 NS --- connection closed\n"))
+    assert [(lg.account, lg.started, lg.ended) for lg in closed] == [("a@x.com", 1.0, 31.0)]
+    _, cut, _ = analyse(transcript(text))
+    assert [(lg.account, lg.ended) for lg in cut] == [("a@x.com", 1.5)]
