@@ -48,7 +48,7 @@ from dissectors.msnp.frames import (
     MalformedFrame,
     PartialFrame,
 )
-from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C, Variant
+from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C, Variant, ver_dialects
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -85,6 +85,8 @@ class _Conn:
     present: set[str] = field(default_factory=set)  # a switchboard's other participants
     blocked: dict[str, str] = field(default_factory=dict)  # participant -> why the user's
     #                                         messages will not reach them, once reported
+    offered: tuple[int, tuple[int, ...]] | None = None  # the client's last VER: its frame
+    #                                                     and the dialects it offered
 
 
 class Context:
@@ -201,12 +203,29 @@ def _kept_connection(ctx: Context, request: Transaction | None) -> None:
         )  # fmt: skip
 
 
+def _offer(ctx: Context) -> None:
+    versions = ver_dialects(ctx.frame.args)
+    if versions:
+        ctx.conn.offered = (ctx.record.no, tuple(versions))
+
+
 def _no_common_version(ctx: Context) -> None:
+    """The server's VER: version 0 (none in common), or a version the client did not offer,
+    which a client does not speak (it disconnects, or misreads what follows)."""
     if ctx.frame.args == ("0",):
         ctx.report(
             Severity.WARN, "expert.no_common_version",
             "the server speaks none of the protocol versions the client offered (VER with "
             "version 0) and closes the connection",
+        )  # fmt: skip
+        return
+    chosen, offered = ver_dialects(ctx.frame.args), ctx.conn.offered
+    if chosen and offered is not None and max(chosen) not in offered[1]:
+        ctx.report(
+            Severity.WARN, "expert.version_not_offered",
+            f"the server chose MSNP{max(chosen)}, which the client did not offer (it offered "
+            f"{' '.join(f'MSNP{v}' for v in offered[1])}): the connection is read as "
+            f"MSNP{max(chosen)}, the server's choice", offered[0],
         )  # fmt: skip
 
 
@@ -425,6 +444,7 @@ _RULES: Final[dict[tuple[str, Direction], tuple[Rule, ...]]] = {
     ("XFR", C2S): (_xfr_sb_rate,),
     ("CHL", S2C): (_challenge,),
     ("VER", S2C): (_no_common_version,),
+    ("VER", C2S): (_offer,),
     ("QRY", C2S): (_answer,),
     ("USR", S2C): (_login_ok,),
     ("USR", C2S): (_own_account,),

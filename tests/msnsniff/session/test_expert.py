@@ -181,6 +181,20 @@ def test_a_version_refusal_is_reported() -> None:
     ]
 
 
+def test_a_server_choosing_a_version_the_client_did_not_offer() -> None:
+    """The client offered MSNP8 and MSNP7, the server answered MSNP9: nothing was said,
+    though no client speaks a version it did not offer (the connection is then read in the
+    server's choice). A choice among the offered versions says nothing."""
+    lines, findings = expert(transcript("C: VER 1 MSNP8 MSNP7 CVR0\nS: VER 1 MSNP9\n"))
+    assert [(f.code, lines[f.frame or 0], f.related) for f in findings] == [
+        ("expert.version_not_offered", b"VER 1 MSNP9", 1)
+    ]
+    assert "chose MSNP9, which the client did not offer (it offered MSNP8 MSNP7)" in (
+        findings[0].message)  # fmt: skip
+    _, fine = expert(transcript("C: VER 1 MSNP8 MSNP7 CVR0\nS: VER 1 MSNP7\n"))
+    assert fine == []
+
+
 def test_commands_of_another_dialect() -> None:
     """Groups are new in MSNP7 (seed 004): ADG in an MSNP5 session is flagged, in MSNP8 it
     is not; ADC is MSNP10's."""
