@@ -62,6 +62,7 @@ class PresenceChange:
     client_id: int | None
     capabilities: tuple[str, ...]
     source: str  # CHG, ILN, NLN, FLN, OUT, or "closed" (the connection, without OUT)
+    detail: str | None = None  # a server's OUT: "from the server" and the reason it gave
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -78,6 +79,7 @@ class PresenceChange:
             "client_id": self.client_id,
             "capabilities": list(self.capabilities),
             "source": self.source,
+            "detail": self.detail,
         }
 
 
@@ -241,9 +243,16 @@ class Presence(NativeAnalyzer):
             self._emit(conn, record, account, False, "FLN", None, {}, "FLN")
 
     def _out(self, conn: _Ns, record: FrameRecord, frame: CommandFrame) -> None:
+        """OUT: the user signed out (the client's) or was signed out (the server's, with
+        its reason: another login, a shutdown...)."""
         if conn.own is not None and conn.own != "FLN":
             conn.own = "FLN"
-            self._emit(conn, record, conn.account, True, "FLN", conn.nick, {}, "OUT")
+            detail = None
+            if frame.direction is S2C:
+                meaning = decode(frame).fields.get("reason_meaning")
+                detail = "from the server" + (f": {meaning}" if isinstance(meaning, str) else "")
+            self._emit(conn, record, conn.account, True, "FLN", conn.nick, {}, "OUT",
+                       detail=detail)
 
     def _syn_request(self, conn: _Ns, record: FrameRecord, frame: CommandFrame) -> None:
         if frame.trid is not None and frame.args:
@@ -307,6 +316,7 @@ class Presence(NativeAnalyzer):
         fields: Mapping[str, Any],
         source: str,
         at: float | None = None,
+        detail: str | None = None,
     ) -> None:
         """Report a change seen in `record` (a close's: its connection's last frame), at
         `at` when given (a close's FIN or reset), else at the record's time."""
@@ -318,7 +328,7 @@ class Presence(NativeAnalyzer):
             record.no, record.ts if at is None else at, record.flow.id, conn.account,
             account, own, status,
             _status_name(status), nick, client_id if isinstance(client_id, int) else None,
-            tuple(caps), source,
+            tuple(caps), source, detail,
         )  # fmt: skip
         if self._on_change is not None:
             self._on_change(change)
@@ -367,6 +377,8 @@ def render_change(change: PresenceChange) -> str:
         who += f" ({change.nick})"
     if change.own:
         source = "connection closed without OUT" if change.source == "closed" else change.source
+        if change.detail:
+            source += f" {change.detail}"
         where = f"{source}, own status"
     else:
         where = f"{change.source}, seen by {change.observer or 'the user'}"

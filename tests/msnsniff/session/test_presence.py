@@ -233,6 +233,30 @@ def test_a_close_shows_at_its_own_time_after_the_connections_last_frame_and_in_w
         assert render_change(last).endswith("[connection closed without OUT, own status]")
 
 
+def test_a_servers_out_says_it_and_its_reason() -> None:
+    """`OUT OTH` (another login took over) read like the user's own sign-out, "[OUT, own
+    status]": who ended the session, and why, was lost. The server's OUT now says both."""
+    from msnsniff.capture.transcript import read_transcript
+
+    got = []
+    for out, detail in ((">>> OUT", None), ("<<< OUT OTH", "from the server: signed in from "
+                        "another location"), ("<<< OUT", "from the server")):  # fmt: skip
+        analysis = Analysis(CaptureSession(load_dissectors()), keep_findings=False)
+        presence = analysis.add(lambda sink: Presence(sink, keep=True))
+        text = _ONLINE + f"  1.7 NS {out}\n"
+        for _ in analysis.run(read_transcript(text.splitlines(True), "t")):
+            pass
+        last = presence.timeline()[-1]
+        assert (last.status, last.source, last.detail) == ("FLN", "OUT", detail)
+        assert last.to_json()["detail"] == detail
+        got.append(render_change(last).split("  ", 1)[1])
+    assert got == [
+        "[OUT, own status]",
+        "[OUT from the server: signed in from another location, own status]",
+        "[OUT from the server, own status]",
+    ]
+
+
 def test_a_reset_dates_the_close_by_its_packet_and_the_first_fin_wins() -> None:
     """A reset ends the connection at the reset's time; of two FINs the first (the one
     that hung up) dates it, not the other side's answer to it."""
