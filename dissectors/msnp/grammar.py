@@ -513,6 +513,7 @@ def _clue(cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str
 
 
 _NET_CLUE: Final = "an account with its network (1:name@host)"
+_EP_CLUE: Final = "an account with its endpoint (name;{guid})"
 SYN_WITHOUT_COUNTS: Final = _clue(
     "SYN", S2C, r"^\d+ \d+$", 2, 9, "SYN reply without counts (the list up to date, or MSNP2-7)")
 _NET_ARG: Final = r"[A-Z]{3} \S+@\S+ \d+ \S+ (\d+|\d+:\d+)( \S+ \S+| \S+|)$"
@@ -545,6 +546,12 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+:\d+", 16, MAX_DIALECT,
           "CHG with extended capabilities"),
     _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+", 8, MAX_DIALECT, "CHG with client id"),
+    # a switchboard has no VER: an account with its endpoint (`name;{guid}`, MSNP16's
+    # multiple points of presence, the `epaccount` type) is what tells it is MSNP16+
+    _clue("USR", C2S, r"^\d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE),
+    _clue("ANS", C2S, r"^\d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE),
+    _clue("IRO", S2C, r"^\d+ \d+ \d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE),
+    _clue("JOI", S2C, r"^\S+;\{", 16, MAX_DIALECT, _EP_CLUE),
 )
 
 SYN_NEW_WITHOUT_COUNTS: Final = _clue(

@@ -491,6 +491,29 @@ def test_a_clients_ver_is_a_proposal_not_the_dialect_until_the_server_answers() 
         assert d.dialect_inferred is after[1]
 
 
+def test_a_switchboard_with_endpoints_is_read_as_msnp16_not_msnp8() -> None:
+    """A switchboard carries no VER, so its frames were all "MSNP8, inferred", an MSNP18
+    login's too (stats counts them under the login's dialect). An account with its
+    endpoint (`name;{guid}`: MSNP16's multiple points of presence) in the caller's USR, the
+    answerer's ANS, an IRO or a JOI says MSNP16+; a switchboard without one stays MSNP8."""
+    ep = "{0D2B6B1F-5B6E-4F5A-9A1C-2F3C4D5E6F70}"
+    for first in (C2S, b"USR 1 a@b.c;" + ep.encode() + b" 1.2"), (
+            C2S, b"ANS 1 a@b.c;" + ep.encode() + b" 1.2 99"), (
+            S2C, b"JOI b@b.c;" + ep.encode() + b" B 0"), (
+            S2C, b"IRO 1 1 1 b@b.c;" + ep.encode() + b" B 0"):  # fmt: skip
+        d = MsnpDissector()
+        d.feed(first[0], first[1] + b"\r\n")
+        d.feed(C2S, b"CAL 2 c@b.c\r\n")
+        got = [(f.cmd, f.dialect, f.dialect_inferred) for f in drain(d)
+               if isinstance(f, CommandFrame)]  # fmt: skip
+        assert [g[1:] for g in got] == [(16, True), (16, True)], got
+        assert "endpoint" in d.dialect_reason
+    d = MsnpDissector()
+    d.feed(C2S, b"USR 1 a@b.c 1.2\r\nCAL 2 c@b.c\r\n")
+    assert [(f.dialect, f.dialect_inferred) for f in drain(d)
+            if isinstance(f, CommandFrame)] == [(8, True), (8, True)]  # fmt: skip
+
+
 def test_without_a_ver_an_msnp14_presence_line_with_the_network_infers_msnp14() -> None:
     """MSNP14-17 put the network after the account in ILN and NLN. Without a VER nothing
     inferred it, so the connection stayed MSNP8 and the FLN after it read its network as
