@@ -53,10 +53,13 @@ from msnsniff.session.transactions import Transaction, Transactions
 BUCKET: Final = math.log(1.02)
 PERCENTILES: Final = (50, 90, 99)
 PRESENCE: Final = frozenset({"CHG", "ILN", "NLN", "FLN"})
-CHURN: Final = frozenset({"ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP"})
+CHURN: Final = frozenset(
+    {"ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP", "ADL", "RML"}
+)
 """Server replies that change the lists: up to MSNP9 each carries the new list version (seed
 004 and MSNP-NOTES: `PRP TrID ver type value` moves the version as BLP and GTC do); from
-MSNP10 ADC replaces ADD, and the replies (REM, ADG... too) may carry none."""
+MSNP10 ADC replaces ADD, and the replies (REM, ADG... too) may carry none; from MSNP13 the
+`ADL`/`RML` `OK` (and the server's `ADL 0`), whose lists are in the XML, counted under "-"."""
 _PER_LIST: Final = frozenset({"ADD", "ADC", "REM"})
 """Churn commands counted per list (their first argument)."""
 _SB_ONLY: Final[dict[tuple[Direction, str], str]] = {

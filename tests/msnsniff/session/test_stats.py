@@ -264,3 +264,18 @@ def test_msnp10_adc_replies_are_list_churn() -> None:
     churn = {(r["cmd"], r["list"]): r["count"] for r in stats.to_json()["list_churn"]}
     assert churn == {("ADC", "FL"): 1, ("ADC", "AL"): 1, ("ADC", "RL"): 1, ("REM", "AL"): 1}
     assert "Contact-list changes (server replies that change the lists):" in stats.render()
+
+
+def test_msnp13_adl_and_rml_replies_are_list_churn() -> None:
+    """From MSNP13 the lists change by ADL/RML (their contacts in the XML payload): the
+    accepted ones (`OK`) and the server's `ADL 0` count, under list "-"; a refused one
+    does not. The churn table showed an MSNP15 login's BLP alone."""
+    ml = '<ml><d n="x.com"><c n="dave" l="1" t="1"/></d></ml>'
+    stats = _transcript(
+        f"  0.1 NS >>> ADL 4 {len(ml)}\n      | {ml}\n  0.2 NS <<< ADL 4 OK\n"
+        f"  0.3 NS <<< ADL 0 {len(ml)}\n      | {ml}\n"
+        f"  0.4 NS >>> ADL 5 {len(ml)}\n      | {ml}\n  0.5 NS <<< 241 5\n"
+        f"  0.6 NS >>> RML 6 {len(ml)}\n      | {ml}\n  0.7 NS <<< RML 6 OK\n"
+    )
+    churn = {(r["cmd"], r["list"]): r["count"] for r in stats.to_json()["list_churn"]}
+    assert churn == {("ADL", "-"): 2, ("RML", "-"): 1}
