@@ -126,6 +126,7 @@ class _Side:
     run_start: int = 0  # stream offset where the malformed run began
     run_lost: int = 0  # bytes of the run h11 consumed (no longer in `junk`)
     reason: str = ""
+    run_method: str | None = None  # C2S: the run is a request whose body went bad
     first_line: bool = True  # the run's first line is the bad message's own: skip it
     scanned: int = 0  # bytes of `junk` already known to be garbage
     no_host: bool = False  # C2S: the message is an HTTP/1.1 request without Host (re-read)
@@ -458,6 +459,8 @@ class HttpDissector:
         side.run_start = side.start
         side.run_lost = consumed - side.start
         side.reason = reason
+        request = side.head if side.direction is C2S and not in_head else None
+        side.run_method = _text(request.method) if isinstance(request, h11.Request) else None
         side.first_line = in_head
         side.scanned = 0
         side.conn = _new_conn(side.direction)
@@ -509,7 +512,9 @@ class HttpDissector:
         if length <= 0:
             return
         raw = bytes(junk[: min(upto, MAX_RAW)])
-        self._out.append(HttpMalformed(side.direction, side.run_start, raw, side.reason, length))
+        self._out.append(HttpMalformed(side.direction, side.run_start, raw, side.reason, length,
+                                       side.run_method))
+        side.run_method = None
         del junk[:upto]
         side.scanned = 0
         side.junk_start += upto

@@ -104,7 +104,10 @@ class HttpResponse(HttpMessage):
 
 @dataclass(frozen=True, slots=True)
 class HttpMalformed(HttpFrame):
-    """Bytes that are not HTTP: why, and how many (`offset` says where they start)."""
+    """Bytes that are not HTTP: why, and how many (`offset` says where they start).
+    `method` is set when they are a request whose head was read and whose body went bad
+    (a bad chunk line, a capture gap): the server's answer still names this offset."""
 
     reason: str
     length: int
+    method: str | None = None

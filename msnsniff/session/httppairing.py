@@ -11,7 +11,9 @@ a refusal sent before the body (a 417, a 401) when the body never comes. It is t
 `on_early` with None (a viewer holds it) and again with the transaction once the request
 comes (a final one is then the request's reply, with no round trip: the request's time is
 when it ended, after the answer), or with None and `gone=True` when its connection closes
-first. Requests still open when their connection closes settle unanswered, with a
+first. A request whose body turned out malformed (its frame is `HttpMalformed` with the
+request's method) is still a request: the server's answer, often a 400, names its offset and
+pairs with it. Requests still open when their connection closes settle unanswered, with a
 finding. State is per connection and released when it closes.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dissectors.http.frames import HttpRequest, HttpResponse
+from dissectors.http.frames import HttpMalformed, HttpRequest, HttpResponse
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -48,8 +50,9 @@ class HttpTransactions(NativeAnalyzer):
         if record.proto != "http":
             return
         frame = record.frame
-        if isinstance(frame, HttpRequest):
-            txn = Transaction(record.flow.id, frame.offset, frame.method, record.no, record.ts,
+        method = frame.method if isinstance(frame, HttpRequest | HttpMalformed) else None
+        if method is not None:  # a request (or one whose body went bad: it is still answered)
+            txn = Transaction(record.flow.id, frame.offset, method, record.no, record.ts,
                               expects_reply=True)  # fmt: skip
             self._open.setdefault(record.flow.id, {})[frame.offset] = txn
             if self._on_request is not None:

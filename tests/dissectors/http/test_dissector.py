@@ -117,6 +117,20 @@ def test_bad_chunk_size_is_malformed_mid_body() -> None:
     kinds = [type(f).__name__ for f in frames]
     assert kinds == ["HttpRequest", "HttpMalformed", "HttpResponse"]
     assert frames[1].offset == 0
+    assert isinstance(frames[1], HttpMalformed) and frames[1].method is None  # a response
+
+
+def test_a_request_whose_body_is_malformed_says_its_method() -> None:
+    """Its answer names the request's offset: the malformed frame there is that request."""
+    post = b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    answer400 = b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"
+    frames = http_frames([(C2S, post + GET), (S2C, answer400)])
+    bad = frames[0]
+    assert isinstance(bad, HttpMalformed) and (bad.offset, bad.method) == (0, "POST")
+    answer = next(f for f in frames if isinstance(f, HttpResponse))
+    assert answer.request_offset == 0
+    junk = http_frames([(C2S, b"\x00 not http\r\n" + GET)])[0]
+    assert isinstance(junk, HttpMalformed) and junk.method is None
 
 
 def test_connection_ending_mid_message_is_reported() -> None:

@@ -12,7 +12,7 @@ from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession
 from msnsniff.session.paired import Paired
-from msnsniff.session.pairing import run_paired
+from msnsniff.session.pairing import PairingView, run_paired
 from msnsniff.session.transactions import Transactions
 
 LOG = (
@@ -186,4 +186,46 @@ def test_an_http_answer_before_its_request_s_frame_answers_it() -> None:
     out = list(run_paired(analysis, events))
     assert [(p.record.no, p.pairing and (p.pairing.request, p.pairing.replies, p.pairing.rtt))
             for p in out] == [(1, (2, None, None)), (2, (None, (1,), None))]  # fmt: skip
+    assert [f.code for f in analysis.findings if f.code == "http.unanswered"] == []
+
+
+def test_an_http_answer_to_a_request_whose_body_is_malformed_pairs_with_it() -> None:
+    """A bad chunk line makes the POST a malformed frame, reported once the next request
+    line shows where it ends; the server's 400 names the request's offset. It was held
+    unpaired until the connection closed (and everything behind it); now the malformed
+    frame is the request it answers, and both go out when the next request comes."""
+    flow = Flow("1", "127.0.0.1:3000", "127.0.0.1:80")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    post = (b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"zz\r\nabc\r\n0\r\n\r\n")
+    bad = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+    get = b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    view = PairingView(analysis)
+    out: list[Paired] = []
+    for event in [StreamChunk(flow, c2s, 0, post, 1.0), StreamChunk(flow, s2c, 0, bad, 1.1),
+                  StreamChunk(flow, c2s, len(post), get, 2.0)]:
+        out += view.add(analysis.push(event))
+    assert [(p.record.no, type(p.record.frame).__name__,
+             p.pairing and (p.pairing.request, p.pairing.replies)) for p in out] \
+        == [(1, "HttpResponse", (2, None)), (2, "HttpMalformed", (None, (1,)))]
+    assert pairing_text(out[0].pairing) == "  [reply to #2]"
+
+
+def test_an_http_answer_after_a_malformed_request_s_frame_pairs_with_it() -> None:
+    """The same when the answer comes after the malformed frame: it is the frame's reply,
+    with its round trip, and no request is left unanswered."""
+    flow = Flow("1", "127.0.0.1:3000", "127.0.0.1:80")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    post = b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    events: list[SourceEvent] = [
+        StreamChunk(flow, c2s, 0, post, 1.0), FlowEnd(flow, c2s),
+        StreamChunk(flow, s2c, 0, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", 1.5),
+        FlowEnd(flow, s2c),
+    ]  # fmt: skip
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, events))
+    assert [(p.record.no, p.pairing and (p.pairing.request, p.pairing.replies)) for p in out] \
+        == [(1, (None, (2,))), (2, (1, None))]
+    assert out[1].pairing is not None and out[1].pairing.rtt == 0.5
     assert [f.code for f in analysis.findings if f.code == "http.unanswered"] == []
