@@ -35,6 +35,11 @@ the members of `msnp.lists`): a comparison is true when any occurrence satisfies
 every occurrence equals it, and `!==`, when one does not. String
 `==` and `contains` are case-sensitive, `matches` is a case-insensitive Python regular
 expression searched anywhere in the value; `contains` on a list field tests membership.
+Fields whose values are protocol keywords or accounts ignore case in every comparison
+(`FieldSpec.fold`): a command (`msnp.cmd == add` is ADD: the grammar's commands are upper
+case), a list (`fl`), a status (`nln`), and an account (`Bob@Example.com`: servers, the
+reference server too, treat sign-in names without regard to case). Text people write
+(nicknames, messages) and HTTP methods (case-sensitive by RFC 9110) keep exact case.
 Fields of kind "any" (generic decoded fields) compare by number when both sides are numeric
 and by text otherwise.
 """
@@ -50,7 +55,7 @@ import re
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -193,13 +198,15 @@ Getter = Callable[[_Ctx], Any]
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """A filter field: kind, getter, one-line description; `multi` getters return sequences;
-    `extra` fields are read from the analysis values passed to `matches`."""
+    `extra` fields are read from the analysis values passed to `matches`; `fold` fields
+    compare without regard to case (protocol keywords and accounts, see the module doc)."""
 
     kind: Kind
     get: Getter
     description: str
     multi: bool = False
     extra: bool = False
+    fold: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,7 +617,8 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "tcp.port": _F(_K.INT, _ports, "Wireshark's name for port", multi=True),
         "tcp.srcport": _F(_K.INT, _host_port(True, 1), "sending endpoint's TCP port"),
         "tcp.dstport": _F(_K.INT, _host_port(False, 1), "receiving endpoint's TCP port"),
-        "msnp.cmd": _F(_K.STR, _command(lambda f: f.cmd), "command word (error code digits)"),
+        "msnp.cmd": _F(_K.STR, _command(lambda f: f.cmd), "command word (error code digits)",
+                       fold=True),
         "msnp.trid": _F(_K.INT, _command(lambda f: f.trid), "transaction id (absent if none)"),
         "msnp.args": _F(_K.STR, _command(lambda f: " ".join(f.args)), "arguments after TrID"),
         "msnp.line": _F(_K.STR, _command(lambda f: _text(f.line)), "the command line"),
@@ -625,15 +633,19 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "msnp.error": _F(_K.INT, _error_attr(lambda f: f.code), "error reply code"),
         "msnp.error.name": _F(_K.STR, _error_attr(lambda f: f.error_name), "error code name"),
         "msnp.problem": _F(_K.STR, _problems, "decoding problem", multi=True),
-        "msnp.list": _F(_K.STR, _decoded_str("list"), "list argument: FL AL BL RL", multi=True),
-        "msnp.lists": _F(_K.LIST, _decoded_list("lists"), "lists of an LST line", multi=True),
+        "msnp.list": _F(_K.STR, _decoded_str("list"), "list argument: FL AL BL RL", multi=True,
+                        fold=True),
+        "msnp.lists": _F(_K.LIST, _decoded_list("lists"), "lists of an LST line", multi=True,
+                         fold=True),
         "msnp.account": _F(
-            _K.STR, _decoded_str(*ACCOUNT_FIELDS), "any account (sender, caller...)", multi=True
+            _K.STR, _decoded_str(*ACCOUNT_FIELDS), "any account (sender, caller...)", multi=True,
+            fold=True,
         ),
         "msnp.nick": _F(_K.STR, _decoded_str(*NICK_FIELDS), "nickname, URL-decoded", multi=True),
         "msnp.version": _F(_K.INT, _decoded_int("version"), "contact list version"),
         "msnp.group": _F(_K.ANY, _groups, "group id (number; GUID in MSNP10+)", multi=True),
-        "msnp.status": _F(_K.STR, _decoded_str("status"), "status (NLN BSY AWY...)", multi=True),
+        "msnp.status": _F(_K.STR, _decoded_str("status"), "status (NLN BSY AWY...)", multi=True,
+                          fold=True),
         "msnp.payload": _F(
             _K.PRESENCE, _command(lambda f: f.payload_length), "the frame carries a payload"
         ),
@@ -1245,6 +1257,27 @@ class _Resolved:
     get: Getter
     multi: bool
     extra: bool
+    fold: bool = False
+
+    def folded(self) -> _Resolved:
+        """The field read case-folded (its text values), for a case-insensitive compare."""
+        get = self.get
+        if self.multi:
+            def get_many(ctx: _Ctx) -> list[Any]:
+                return [v.casefold() if isinstance(v, str) else v for v in get(ctx)]
+
+            return replace(self, get=get_many)
+
+        def get_one(ctx: _Ctx) -> Any:
+            value = get(ctx)
+            return value.casefold() if isinstance(value, str) else value
+
+        return replace(self, get=get_one)
+
+
+def _fold(lit: _Literal) -> _Literal:
+    """The literal as a case-folded field compares it."""
+    return replace(lit, text=lit.text.casefold())
 
 
 def _field_names() -> list[str]:
@@ -1279,7 +1312,7 @@ def _resolve(token: Token) -> _Resolved:
     name = str(token)
     spec = FIELDS.get(name)
     if spec is not None:
-        return _Resolved(name, spec.kind, spec.get, spec.multi, spec.extra)
+        return _Resolved(name, spec.kind, spec.get, spec.multi, spec.extra, spec.fold)
     for prefix, family in PREFIXES.items():
         if name.startswith(prefix) and len(name) > len(prefix):
             getter = family.make(name[len(prefix) :])
@@ -1359,6 +1392,8 @@ class _Compiler:
         lit = _Literal.of(value_token)
         if base in ("eq", "ne"):
             _check_value(spec, lit)
+        if spec.fold and base != "matches":  # (a regular expression ignores case already)
+            spec, lit = spec.folded(), _fold(lit)
         try:
             pred = _predicate(base, spec.kind, lit)
         except _LiteralError as exc:
@@ -1378,6 +1413,8 @@ class _Compiler:
         lits = [_Literal.of(v) for v in values]
         for lit in lits:
             _check_value(spec, lit)
+        if spec.fold:
+            spec, lits = spec.folded(), [_fold(lit) for lit in lits]
         if not lits:
             return lambda ctx: False
         try:

@@ -392,7 +392,7 @@ def test_literals() -> None:
     assert select(r'msnp.line matches "^CAL \d \w+@"', records) == [54]
     assert select(r'msnp.line matches r"^CAL \d \w+@"', records) == [54]
     assert select(r'msnp.line contains "\"" or msnp.args contains "\\"', records) == []
-    assert select('msnp.cmd == "cal"', records) == []  # == is case-sensitive
+    assert select('msnp.line == "cal 2 bob@example.com"', records) == []  # == is case-sensitive
     assert select('msnp.cmd matches "^cal$"', records) == [54, 55]  # matches is not
     assert select("msnp.trid == 0x0c", records) == [35, 36]
     assert select("msnp.trid == 12.0", records) == [35, 36]
@@ -405,6 +405,25 @@ def test_literals() -> None:
     assert select("msnp.group in {1..5} and msnp.cmd == LST", records) == [24]
     assert select("msnp.field.client_id in {268435490..268435500}", records) == [28, 29, 30, 48, 56]
     assert select('msnp.field.kind in {"NS" "1..2"}', records) == [6]
+
+
+def test_protocol_keywords_and_accounts_compare_without_regard_to_case() -> None:
+    """`msnp.cmd == add` selected nothing (commands are upper case on the wire): commands,
+    list names, statuses and accounts are compared case-folded, by every operator; text
+    people write (nicknames, the line as a whole) keeps exact case."""
+    records = demo()
+    for cmd in ("CAL", "cal", '"Cal"'):
+        assert select(f"msnp.cmd == {cmd}", records) == [54, 55]
+    assert select("msnp.cmd in {cal out}", records) == select("msnp.cmd in {CAL OUT}", records)
+    assert select("msnp.cmd != cal and msnp.cmd == CAL", records) == []
+    assert select("msnp.list == fl", records) == select("msnp.list == FL", records) != []
+    assert select("msnp.lists contains fl", records) == select("msnp.lists contains FL", records)
+    assert select("msnp.lists contains fl", records) != []
+    assert select("msnp.status == nln", records) == select("msnp.status == NLN", records) != []
+    assert select("msnp.account == Bob@Example.COM", records) \
+        == select("msnp.account == bob@example.com", records) != []
+    assert select('msnp.account contains "BOB@"', records) != []
+    assert select('msnp.nick == "BOB"', records) == []  # a nickname keeps its case
 
 
 # -- the API --------------------------------------------------------------------------------
