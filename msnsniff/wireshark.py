@@ -636,6 +636,12 @@ local function tokens_of(line)
   return out
 end
 
+-- a frame's tokens, split once (the dialect pass and the tree both read them)
+local function frame_tokens(fr)
+  if fr.toks == nil then fr.toks = tokens_of(fr.line:sub(4)) end
+  return fr.toks
+end
+
 local function guard_ok(guard, joined)
   if guard == nil then return true end
   for _, pattern in ipairs(guard) do
@@ -784,7 +790,7 @@ local function trid_and_args(fr, dir, dialect)
   elseif spec ~= nil then
     rule = rule_at(spec["trid_" .. dir], dialect)
   end
-  local toks = tokens_of(fr.line:sub(4))
+  local toks = frame_tokens(fr)
   local trid = nil
   local first = 1
   if rule ~= "N" and toks[1] ~= nil and is_int(toks[1][1]) then
@@ -804,24 +810,13 @@ local function add_command(tvb, tree, pinfo, pos, fr, st, dir, dialect, inferred
   sub:add(F.dir, tvb:range(pos, fr.len), dir)
   sub:add(F.dialect, tvb:range(pos, fr.len), dialect)
   sub:add(F.dialect_inferred, tvb:range(pos, fr.len), inferred)
-  local toks = tokens_of(fr.line:sub(4))
-  local rule
-  if fr.kind == "error" then
-    rule = "Y"
-  elseif spec ~= nil then
-    rule = rule_at(spec["trid_" .. dir], dialect)
-  else
-    rule = "I"
-  end
-  local trid = nil
+  local toks = frame_tokens(fr)
+  local trid, args = trid_and_args(fr, dir, dialect)
   local first = 1
-  if rule ~= "N" and toks[1] ~= nil and is_int(toks[1][1]) then
-    trid = toks[1][1]
+  if trid ~= nil then
     sub:add(F.trid, tvb:range(pos + 3 + toks[1][2], #trid), UInt64.new(trid))
     first = 2
   end
-  local args = {}
-  for i = first, #toks do args[#args + 1] = toks[i][1] end
   local joined = table.concat(args, " ")
   if #args > 0 then
     local a0 = pos + 3 + toks[first][2]

@@ -94,6 +94,14 @@ def test_script_is_deterministic_and_comes_from_the_tables() -> None:
     assert "local HEURISTIC = false" in generate_lua(LuaOptions(heuristic=False))
 
 
+def test_a_command_line_is_split_into_tokens_once() -> None:
+    """The dialect pass (`trid_and_args`) and the tree (`add_command`) each split the line
+    again; both now read the frame's tokens, split on first use."""
+    script = generate_lua()
+    assert script.count("tokens_of(") == 2  # its definition and `frame_tokens`' one call
+    assert script.count("frame_tokens(fr)") == 3  # its definition and the two readers
+
+
 def test_cli_writes_the_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "msnsniff.lua"
     assert main(["wireshark-lua", "-o", str(out)]) == 0
