@@ -45,7 +45,16 @@ from textual.keys import _character_to_key
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import (
+    Footer,
+    Header,
+    Input,
+    ProgressBar,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tabs,
+)
 from textual.worker import Worker, get_current_worker
 
 from dissectors.msnp.frames import CommandFrame
@@ -692,11 +701,14 @@ class MsnsniffApp(App[int]):
             self.stream.screen.set_focus(self.stream)
             return
         pane = self.query_one(f"#{tab}", TabPane)
-        focusable = [w for w in pane.query("*") if w.focusable]
+        # widgets shown only (the focus chain): a view with nothing to show hides its tree
+        # or list behind a note, and the keys given to it went nowhere the user could see
+        focusable = [w for w in self.screen.focus_chain if pane in w.ancestors]
         target = next((w for w in focusable if type(w) not in SCROLL_ONLY),
                       next(iter(focusable), None))  # fmt: skip
-        if target is not None:
-            target.screen.set_focus(target)
+        if target is None:  # the tab bar, whose arrows go to the other tabs
+            target = self.query_one("#tabs", TabbedContent).query_one(Tabs)
+        target.screen.set_focus(target)
 
     def action_toggle_hex(self) -> None:
         """`x` from the stream too, not only with the detail pane focused: show or hide the

@@ -805,7 +805,11 @@ def test_fold_search_bookmarks_help_and_tabs() -> None:
                 await pilot.press(key)
                 assert app.query_one("#tabs", TabbedContent).active == tab
                 focused = app.focused  # the keys go to the tab shown, not the hidden stream
-                assert focused is not None and tab in {w.id for w in focused.ancestors_with_self}
+                assert focused is not None and focused in app.screen.focus_chain
+                if tab == "chat":  # no chats in this capture: to the tab bar, not a hidden list
+                    assert type(focused).__name__ == "ContentTabs"
+                else:
+                    assert tab in {w.id for w in focused.ancestors_with_self}
 
     asyncio.run(main())
 
@@ -2015,5 +2019,33 @@ def test_stream_keys_typed_just_before_z_or_slash_act_before_it() -> None:
                 await asyncio.sleep(0.02)
             await scanned(app, pilot)
             assert app.fold_noise and search.value == "a" and app.focused is search
+
+    asyncio.run(main())
+
+
+def test_a_tab_with_nothing_to_show_gives_the_keys_to_the_tab_bar() -> None:
+    """An XML-RPC capture has no logins, contacts or chats: each of those views hides its
+    tree or list behind a note. `2` gave the keys to the hidden tree anyway: the footer
+    offered its keys (Enter, e, c), which did nothing, and Tab left it for the tab bar,
+    never to come back. The keys go to the tab bar, whose arrows open the other tabs."""
+
+    async def main() -> None:
+        app = app_for("http_xmlrpc")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(app, pilot)
+            tabs = app.query_one("#tabs", TabbedContent)
+            for key, tab in (("2", "sessions"), ("3", "contacts"), ("4", "chat")):
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                assert tabs.active == tab
+                focused = app.focused
+                assert focused is not None and focused in app.screen.focus_chain, key
+                assert type(focused).__name__ == "ContentTabs", key
+                assert "Filter to node" not in screen_text(app).splitlines()[-1]
+            await pilot.press("right")
+            await pilot.pause(0.1)
+            assert tabs.active == "stats"
+            await pilot.press("2", "escape")
+            assert tabs.active == "stream" and app.focused is app.query_one(StreamView)
 
     asyncio.run(main())
