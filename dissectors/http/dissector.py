@@ -125,6 +125,8 @@ class _Side:
     junk_start: int = 0  # stream offset of junk[0]
     run_start: int = 0  # stream offset where the malformed run began
     run_lost: int = 0  # bytes of the run h11 consumed (no longer in `junk`)
+    run_head: bytes = b""  # those bytes as read (a head, a body so far), for the run's `raw`
+    run_known: int | None = None  # with a head: the run's bytes before a gap in it
     reason: str = ""
     run_method: str | None = None  # C2S: the run is a request whose body went bad
     first_line: bool = True  # the run's first line is the bad message's own: skip it
@@ -201,6 +203,8 @@ class HttpDissector:
         if side.junk is None:
             self._fail(side, f"{length} bytes missing (capture gap)")
         assert side.junk is not None
+        if side.run_head and side.run_known is None:  # its raw stops here: bytes are missing
+            side.run_known = side.run_lost + len(side.junk)
         side.run_lost += length
         side.junk_start += length
         if direction not in self._order:
@@ -458,6 +462,8 @@ class HttpDissector:
         side.junk_start = consumed
         side.run_start = side.start
         side.run_lost = consumed - side.start
+        side.run_head = bytes(side.raw[: side.run_lost])  # (`raw` starts at `start`)
+        side.run_known = None
         side.reason = reason
         request = side.head if side.direction is C2S and not in_head else None
         side.run_method = _text(request.method) if isinstance(request, h11.Request) else None
@@ -511,7 +517,12 @@ class HttpDissector:
         length = side.run_lost + upto
         if length <= 0:
             return
-        raw = bytes(junk[: min(upto, MAX_RAW)])
+        head = side.run_head  # the bytes h11 read before it failed, then the rest: `raw`
+        # starts at the frame's offset (without them a bad body's raw began mid-body); after
+        # a gap in the run, only the bytes before it, which are contiguous
+        known = MAX_RAW if side.run_known is None else min(side.run_known, MAX_RAW)
+        raw = (head + bytes(junk[:upto]))[:known] if head else bytes(junk[: min(upto, MAX_RAW)])
+        side.run_head, side.run_known = b"", None
         self._out.append(HttpMalformed(side.direction, side.run_start, raw, side.reason, length,
                                        side.run_method))
         side.run_method = None

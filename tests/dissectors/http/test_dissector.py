@@ -133,6 +133,23 @@ def test_a_request_whose_body_is_malformed_says_its_method() -> None:
     assert isinstance(junk, HttpMalformed) and junk.method is None
 
 
+def test_a_bad_body_s_malformed_frame_keeps_its_bytes_from_its_offset() -> None:
+    """Its `raw` began after the bytes h11 had read (the head, the bad chunk line), though
+    the frame starts at the head: the hex dump showed the body's tail at offset 0."""
+    post = b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"
+    for chunks in ([post + GET], [post[:20], post[20:60], post[60:] + GET]):
+        bad = http_frames([(C2S, c) for c in chunks])[0]
+        assert isinstance(bad, HttpMalformed)
+        assert (bad.offset, bad.length, bad.raw) == (0, len(post), post)
+    dissector = HttpDissector()  # a gap in the body: the bytes before it, which are contiguous
+    dissector.feed(C2S, post[:60])
+    dissector.gap(C2S, 10)
+    dissector.feed(C2S, b"more\r\n" + GET)
+    bad = dissector.drain()[0]
+    assert isinstance(bad, HttpMalformed) and bad.raw == post[:60]
+    assert bad.length == 60 + 10 + len(b"more\r\n")
+
+
 def test_connection_ending_mid_message_is_reported() -> None:
     """Inside a head: bytes that are not (yet) HTTP. Inside a body: the message as far as it
     came, flagged (found with a capture cut inside a POST: its head, path and the password
