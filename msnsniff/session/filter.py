@@ -591,8 +591,28 @@ _PROTOCOLS: Final = (
 )
 """Protocol names as filters, as in Wireshark (`http`, `msnp and dir == s2c`)."""
 
+
+def _bytes_of(proto: str | None) -> Getter:
+    """A frame's bytes as text (UTF-8; other bytes kept as surrogates), on `proto`'s frames
+    only when given: Wireshark's `frame contains "alice"` and `msnp contains "alice"`."""
+
+    def get(ctx: _Ctx) -> str | None:
+        if proto is not None and ctx.record.proto != proto:
+            return None
+        return _text(ctx.frame.raw)
+
+    return get
+
+
+_PROTOCOL_BYTES: Final[Mapping[str, Getter]] = MappingProxyType(
+    {"msnp": _bytes_of("msnp"), "http": _bytes_of("http")}
+)
+"""A protocol's name compared (`http contains "hpassword"`, `msnp matches "..."`) reads the
+frame's bytes; alone, it still only tests that the frame is of that protocol."""
+
 FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
     {
+        "frame": _F(_K.STR, _bytes_of(None), 'the frame\'s bytes (frame contains "alice")'),
         "frame.number": _F(_K.INT, lambda c: c.record.no, "frame number in the capture"),
         "frame.time": _F(_K.FLOAT, lambda c: c.record.ts, "capture time, seconds since 1970"),
         "frame.len": _F(_K.INT, _frame_len, "bytes the frame covers on the wire"),
@@ -1363,9 +1383,12 @@ class _Compiler:
         (inner,) = self._subtrees(tree, depth)
         return _negate(inner)
 
-    def _field(self, token: Token) -> _Resolved:
+    def _field(self, token: Token, compared: bool = False) -> _Resolved:
         resolved = _resolve(token)
         self.used[resolved.name] = resolved
+        get_bytes = _PROTOCOL_BYTES.get(resolved.name) if compared else None
+        if get_bytes is not None:  # `http contains "x"`: the protocol's bytes
+            return replace(resolved, kind=Kind.STR, get=get_bytes)
         return resolved
 
     def _presence(self, tree: Tree[Token], depth: int) -> Test:
@@ -1385,7 +1408,7 @@ class _Compiler:
 
     def _comparison(self, tree: Tree[Token], depth: int) -> Test:
         field_token, op_token, value_token = _tokens(tree)
-        spec = self._field(field_token)
+        spec = self._field(field_token, compared=True)
         op = _OP_NAMES[str(op_token)]
         base = "eq" if op in ("all_eq", "any_ne") else op  # (those compare by equality too)
         self._check_op(spec, base, op_token)
@@ -1408,7 +1431,7 @@ class _Compiler:
 
     def _membership(self, tree: Tree[Token], depth: int) -> Test:
         field_token, *values = _tokens(tree)
-        spec = self._field(field_token)
+        spec = self._field(field_token, compared=True)
         self._check_op(spec, "in", field_token)
         lits = [_Literal.of(v) for v in values]
         for lit in lits:

@@ -709,3 +709,22 @@ def test_wiresharks_all_and_any_operators() -> None:
         compile_filter("msnp.cmd === 1 and msnp.trid !== x")
     assert (info.value.message, info.value.column) == (
         "msnp.trid is an integer field: x is not a number", 34)
+
+
+def test_frame_and_a_protocol_name_search_the_bytes_as_in_wireshark() -> None:
+    """`frame contains "alice"`, the first filter many Wireshark users type, was refused
+    ('unknown field "frame"'), and `http contains "hpassword"` said http can only be tested
+    for presence. `frame` reads every frame's bytes, a protocol's name its frames' bytes;
+    alone, `msnp` and `http` still only say which protocol a frame is."""
+    records = seed(ROOT / "captures" / "http_gateway.pcap")
+    by_bytes = [r.no for r in records if b"alice@example.com" in r.frame.raw]
+    assert by_bytes and select('frame contains "alice@example.com"', records) == by_bytes
+    msnp = [r.no for r in records if r.proto == "msnp" and b"alice@example.com" in r.frame.raw]
+    assert select('msnp contains "alice@example.com"', records) == msnp != by_bytes
+    assert select('http contains "alice@example.com"', records) == sorted(set(by_bytes) - set(msnp))
+    assert select('msnp matches "^ver 1"', records) == select("msnp.cmd == VER and msnp.trid == 1",
+                                                              records)
+    assert select("frame", records) == [r.no for r in records]
+    assert select("http", records) == [r.no for r in records if r.proto == "http"]
+    with pytest.raises(FilterError, match="only be tested for presence"):
+        compile_filter('fbrest contains "x"')
