@@ -15,10 +15,12 @@ are sent: those after the matched frame up to the recorded client's next frame, 
 unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
 `RNG` are rewritten to the mock's own listener, so redirects and invitations come back
 here, where the cookie picks the switchboard script. A script is used up when the
-connection it led closes; a connection that sends what no unused script fits follows the
-used ones again (a second identical client is served as the first was), one that has named
-itself (an account, a cookie) only a script that fits all it sent, else it stays where it
-was. A request nothing matches is logged and, if configured, answered with an error.
+connection it led closes past the recorded login (one that leaves before its last `USR`, as
+replay's probe for a dispatch server does, uses nothing up); a connection that sends what
+no unused script fits follows the used ones again (a second identical client is served as
+the first was), one that has named itself (an account, a cookie) only a script that fits
+all it sent, else it stays where it was. A request nothing matches is logged and, if
+configured, answered with an error.
 
 `MockConnection` is sans-IO (bytes in, bytes out); `MockServer` is the asyncio edge, with a
 Passport nexus and login (any password for a recorded account) for TWN logins.
@@ -201,13 +203,24 @@ class MockConnection:
 
     def closed(self) -> None:
         """The connection ended: the script it followed is used up, if it was identified (a
-        VER alone, which every login begins with, uses up nobody's)."""
+        VER alone, which every login begins with, uses up nobody's) and got through the
+        recorded login (`left_during_login`)."""
         if self.lead is not None:
-            if self.identified:
+            if self.identified and not self.left_during_login:
                 self.book.used.add(self.lead.conn.key)
                 if self.reusing:
                     self.book.reused.add(self.lead.conn.key)
             self.book.led.pop(self.lead.conn.key, None)
+
+    @property
+    def left_during_login(self) -> bool:
+        """Whether the recorded client still had a `USR` to send where this one stopped: a
+        login left half done (replay's probe for a dispatch server, a client that gave up at
+        the password) is not the session recorded, and leaves it to the next connection."""
+        if self.lead is None:
+            return False
+        return any(rec.c2s and rec.frame.cmd == "USR"
+                   for rec in self.lead.conn.frames[self.lead.cursor:])  # fmt: skip
 
     def _where(self) -> str:
         return f" (following {self.lead.conn.label})" if self.lead is not None else ""
@@ -494,7 +507,10 @@ class MockServer:
             if handler is not None:
                 self._handlers.discard(handler)
             writer.close()
-            if conn.lead is not None and conn.identified:
+            if conn.lead is not None and conn.identified and conn.left_during_login:
+                self._log(f"mock: connection {conn.cid} left during the login "
+                          f"({conn.lead.conn.label} stays unused)")
+            elif conn.lead is not None and conn.identified:
                 self._log(f"mock: connection {conn.cid} done ({conn.lead.conn.label})")
             elif conn.lead is not None:
                 self._log(f"mock: connection {conn.cid} closed (it had matched no single "

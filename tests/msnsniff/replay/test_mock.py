@@ -307,15 +307,15 @@ def test_an_unmatched_error_that_is_no_error_code_is_refused(recording_path: Pat
 
 def test_once_stops_when_every_recorded_connection_was_served() -> None:
     capture = ROOT / "captures" / "server_switchboard_limit.pcap"  # one login, one connection
-    proc, first, host, port = _mock_command(capture, "--once")
+    proc, first, host, port = _mock_command(capture, "--once", "--passport", "127.0.0.1:0")
     try:
         assert first.startswith("mock: serving 1 recorded connections"), first
+        assert proc.stdout is not None
+        nexus = proc.stdout.readline().split("(also ", 1)[1].rstrip(")\n")
 
         async def follow_and_leave() -> None:
-            conn = await Connection.open(host, int(port))
-            conn.send_line("VER 1 MSNP8 CVR0")
-            await conn.expect(1)
-            await conn.close()
+            alice = await NotificationClient.login(host, int(port), ALICE, "any", nexus=nexus)
+            await alice.logout()
 
         asyncio.run(asyncio.wait_for(follow_and_leave(), 20))
         assert proc.wait(20) == 0  # exits by itself
@@ -359,17 +359,18 @@ def test_a_transcript_of_several_captures_serves_the_one_capture_names(tmp_path:
         assert msnsniff_main(["mock", str(path), "--listen", "127.0.0.1:0"]) == 2
     assert f"{path} holds 2 captures (1 " in err.getvalue()
     assert "pick one with --capture NAME or --capture N" in err.getvalue()
-    proc, first, host, port = _mock_command(path, "--capture", "2", "--once")
+    proc, first, host, port = _mock_command(path, "--capture", "2", "--once", "--passport",
+                                            "127.0.0.1:0")  # fmt: skip
     try:
         name = ROOT / "captures" / "server_switchboard_limit.pcap"
         assert first.startswith(f"mock: serving 1 recorded connections of {name} (capture 2 "
                                 f"of {path}) on "), first  # fmt: skip
+        assert proc.stdout is not None
+        nexus = proc.stdout.readline().split("(also ", 1)[1].rstrip(")\n")
 
         async def follow_and_leave() -> None:
-            conn = await Connection.open(host, int(port))
-            conn.send_line("VER 1 MSNP8 CVR0")
-            await conn.expect(1)
-            await conn.close()
+            alice = await NotificationClient.login(host, int(port), ALICE, "any", nexus=nexus)
+            await alice.logout()
 
         asyncio.run(asyncio.wait_for(follow_and_leave(), 20))
         assert proc.wait(20) == 0  # every recorded connection (of that part) was served
@@ -599,3 +600,33 @@ def test_replies_recorded_after_a_pipelined_request_come_to_a_client_that_waits(
     waited, both = asyncio.run(asyncio.wait_for(main(), 30))
     assert waited[0].split()[2:] == ["NLN", "0"] and waited[1].split()[2:] == ["BSY", "0"]
     assert both == ["CHG 11 NLN 0", "CHG 12 BSY 0"]
+
+
+def test_replays_probe_leaves_the_login_it_looked_at_for_the_replay() -> None:
+    """`replay` first logs in on --to as far as `USR ... I` to see whether it is a dispatch
+    server. Against `mock --once` of a one-login capture that half login used the only
+    recorded connection up, so the mock stopped and the replay found nothing listening. A
+    connection that leaves before the recorded client's login was done now uses nothing up:
+    the replay gets the whole recorded session, and the mock stops after it."""
+    capture = ROOT / "captures" / "server_switchboard_limit.pcap"
+    proc, first, host, port = _mock_command(capture, "--once", "--passport", "127.0.0.1:0")
+    try:
+        assert first.startswith("mock: serving 1 recorded connections"), first
+        assert proc.stdout is not None
+        nexus = proc.stdout.readline().split("(also ", 1)[1].rstrip(")\n")
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = msnsniff_main(["replay", str(capture), "--to", f"{host}:{port}",
+                                    "--nexus", nexus, "--account", f"{ALICE}:any",
+                                    "--timeout", "5"])  # fmt: skip
+        assert (status, out.getvalue().splitlines()[-1]) == (
+            0, "result: equal (17 same, 0 changed, 0 missing, 0 extra)"), err.getvalue()
+        assert proc.wait(20) == 0  # --once: every recorded connection was served
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    logs = proc.stderr.read()
+    assert "connection 1 left during the login (NS alice@example.com stays unused)" in logs
+    assert "connection 2 done (NS alice@example.com)" in logs
