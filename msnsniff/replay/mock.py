@@ -523,7 +523,8 @@ def run_mock(
     args: argparse.Namespace, session: Callable[[argparse.Namespace], CaptureSession],
     out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
-    """`msnsniff mock`: serve until Ctrl-C (or, with --once, until every script is used)."""
+    """`msnsniff mock`: serve until Ctrl-C, SIGTERM or SIGHUP (or, with --once, until every
+    script is used)."""
     from msnsniff.signals import stop_requested
 
     code = args.unmatched_error
@@ -550,7 +551,7 @@ def run_mock(
         err.flush()
 
     async def main() -> None:
-        stop = stop_requested()
+        stop = stop_requested(hangup=True)  # a closed terminal: a clean stop, not death
         server = MockServer(recording, listen, passport, args.unmatched_error, show)
         try:
             await server.start()

@@ -1,4 +1,5 @@
-"""`msnsniff serve`: run the reference server until Ctrl-C or SIGTERM; `--add-account`."""
+"""`msnsniff serve`: run the reference server until Ctrl-C, SIGTERM or SIGHUP;
+`--add-account`."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     async def main() -> None:
-        stop = stop_requested()
+        stop = stop_requested(hangup=True)  # a closed terminal: a clean stop, not death
         server = ReferenceServer(config)
         if demo:
             server.add_demo_accounts()

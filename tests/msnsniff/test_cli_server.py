@@ -415,3 +415,60 @@ def test_send_cafile_checks_the_passport_certificate_against_serve_s_own(tmp_pat
             assert await stop(proc) == 0
 
     asyncio.run(main())
+
+
+def test_a_hang_up_stops_serve_cleanly_with_its_recording_whole(tmp_path: Path) -> None:
+    """SIGHUP (the terminal or ssh session `serve` ran in closed) killed it by the default
+    action, exit 129: `--record` left an empty file, its buffered writes lost, and the open
+    connections were not ended. It is a stop like SIGTERM now: connections ended, the
+    recording whole, exit 0."""
+    record = tmp_path / "hup.pcap"
+
+    async def main() -> int:
+        proc, ports = await start_serve("--demo", "--record", str(record))
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports["notification"])
+            writer.write(b"VER 1 MSNP8 CVR0\r\n")
+            assert await asyncio.wait_for(reader.readline(), 20) == b"VER 1 MSNP8\r\n"
+            proc.send_signal(signal.SIGHUP)
+            status = await asyncio.wait_for(proc.wait(), 20)
+            assert await asyncio.wait_for(reader.read(), 20) == b""  # ended by the server
+            writer.close()
+            return status
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+    assert asyncio.run(main()) == 0
+    read = subprocess.run([*MSNSNIFF, "read", str(record)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    frames = [line.split(" MSNP ", 1)[1].split("  [")[0] for line in read.stdout.splitlines()]
+    assert frames == ["VER 1 MSNP8 CVR0", "VER 1 MSNP8"], read.stdout
+
+
+def test_a_hang_up_ignored_as_under_nohup_stays_ignored() -> None:
+    """Under `nohup` (SIGHUP ignored when it starts) `serve` keeps serving through a
+    hang-up, as a server left running on purpose must."""
+
+    async def main() -> tuple[str, int]:
+        proc = await asyncio.create_subprocess_exec(
+            *MSNSNIFF, "serve", "--listen", "127.0.0.1:0", "--http-port", "off",
+            "--https-port", "off", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            port = int(re.findall(r"notification \S+:(\d+)", first)[0])
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.sleep(0.5)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"VER 1 MSNP8 CVR0\r\n")
+            line = (await asyncio.wait_for(reader.readline(), 20)).decode()
+            writer.close()
+        finally:
+            status = await stop(proc)
+        return line, status
+
+    assert asyncio.run(main()) == ("VER 1 MSNP8\r\n", 0)

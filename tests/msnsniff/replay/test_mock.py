@@ -630,3 +630,31 @@ def test_replays_probe_leaves_the_login_it_looked_at_for_the_replay() -> None:
     logs = proc.stderr.read()
     assert "connection 1 left during the login (NS alice@example.com stays unused)" in logs
     assert "connection 2 done (NS alice@example.com)" in logs
+
+
+def test_a_hang_up_stops_the_mock_cleanly(recording_path: Path) -> None:
+    """SIGHUP (its terminal closed) killed `mock` by the default action (exit 129), its
+    client connections cut without the log saying so. It stops as on SIGTERM now: exit 0,
+    each connection ended and logged."""
+    proc, first, host, port = _mock_command(recording_path)
+    try:
+        assert first.startswith("mock: serving 6 recorded connections"), first
+
+        async def hang_up_with_a_client() -> bytes:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"VER 1 MSNP8 CVR0\r\n")
+            assert await asyncio.wait_for(reader.readline(), 20) == b"VER 1 MSNP8\r\n"
+            proc.send_signal(signal.SIGHUP)
+            rest = await asyncio.wait_for(reader.read(), 20)
+            writer.close()
+            return rest
+
+        assert asyncio.run(hang_up_with_a_client()) == b""
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    assert "connection 1 closed (it had matched no single recorded connection)" in (
+        proc.stderr.read())
