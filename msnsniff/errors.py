@@ -56,8 +56,14 @@ def cannot_listen(
             where = f"[{name}]:{found.group(2)}" if ":" in name else f"{name}:{found.group(2)}"
         else:
             where = host
-    if isinstance(exc, socket.gaierror):
-        why = exc.strerror or text
-    else:
-        why = os.strerror(exc.errno) if exc.errno else (exc.strerror or text)
+    why = os_reason(exc)
     return MsnsniffError(f"{what}cannot listen{f' on {where}' if where else ''}: {why}")
+
+
+def os_reason(exc: OSError) -> str:
+    """The errno's own words (`Connection refused`) for an OSError asyncio words its own way
+    ("Connect call failed ('127.0.0.1', 1863)"); a resolver error keeps its words: its
+    negative code is no errno."""
+    if isinstance(exc, socket.gaierror) or not exc.errno:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return os.strerror(exc.errno)

@@ -16,6 +16,7 @@ from typing import Final
 
 from dissectors.api import Direction
 from dissectors.msnp.grammar import PAYLOAD_RULES, PayloadRule
+from msnsniff.addresses import show
 
 SERVER_PAYLOAD_COMMANDS: Final = frozenset(
     c.decode() for c, rule in PAYLOAD_RULES[Direction.S2C].items() if rule is PayloadRule.LAST
@@ -32,6 +33,31 @@ def is_number(text: str) -> bool:
 
 class ClientError(Exception):
     """The server closed, refused, or answered something the client cannot use."""
+
+
+class ServerClosed(ClientError):
+    """The server closed the connection before the frame being read came."""
+
+
+_DROPS: Final[tuple[tuple[type[BaseException], str], ...]] = (
+    (ServerClosed, "closed"), (ConnectionResetError, "reset"), (BrokenPipeError, "closed"),
+    (ConnectionAbortedError, "aborted"),
+)
+"""How a server ended a connection, by the error reading or writing it raised."""
+
+
+def dropped(conn: Connection, exc: BaseException, doing: str) -> ClientError | None:
+    """`exc` said plainly when it is the server closing or resetting `conn` (None when it is
+    something else): the server's address, what the client was `doing`, and the command
+    left unanswered (never its arguments: a USR's may be a credential)."""
+    how = next((word for kind, word in _DROPS if isinstance(exc, kind)), None)
+    if how is None:
+        return None
+    sent = next((line[4:].split(" ", 1)[0] for line in reversed(conn.transcript)
+                 if line.startswith(">>> ")), None)  # fmt: skip
+    where = f"the server at {conn.address}" if conn.address else "the server"
+    unanswered = f" (no answer to {sent})" if sent else ""
+    return ClientError(f"{where} {how} the connection {doing}{unanswered}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +93,11 @@ class Connection:
     """A client connection: `command()` sends with the next TrID, `read()` takes a frame."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 name: str = "") -> None:
+                 name: str = "", address: str = "") -> None:
         self.reader = reader
         self.writer = writer
         self.name = name
+        self.address = address  # the server's HOST:PORT, for messages
         self.next_trid = 1
         self.transcript: list[str] = []
         self.backlog: list[Reply] = []  # frames read while waiting for something else
@@ -84,7 +111,7 @@ class Connection:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, limit=MAX_LINE), timeout
         )
-        return cls(reader, writer, name)
+        return cls(reader, writer, name, show(host, port))
 
     async def close(self) -> None:
         """Close the socket and wait for it, ignoring errors from a peer already gone."""
@@ -128,7 +155,7 @@ class Connection:
             raw = await self.reader.readuntil(b"\r\n")
         except asyncio.IncompleteReadError as e:
             self.transcript.append("--- closed by server")
-            raise ClientError(f"{self.name}: server closed the connection") from e
+            raise ServerClosed(f"{self.name}: server closed the connection") from e
         except asyncio.LimitOverrunError as e:
             raise ClientError(f"{self.name}: line over {MAX_LINE} bytes") from e
         self.received += raw

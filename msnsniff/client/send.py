@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from msnsniff.client.connection import ClientError
+from msnsniff.client.connection import ClientError, dropped
 from msnsniff.client.session import NotificationClient
 
 REASONS: Final = {
@@ -46,7 +46,13 @@ async def send_message(
                                         nexus=nexus, timeout=timeout, cafile=cafile)
     out: list[Outcome] = []
     try:
-        r = await ns.set_status("NLN", timeout)
+        try:
+            r = await ns.set_status("NLN", timeout)
+        except (ClientError, OSError) as e:
+            said = dropped(ns.conn, e, "while going online")
+            if said is not None:
+                raise said from e
+            raise
         if r.is_error:
             raise ClientError(f"CHG refused: {r.line}")
         for who in recipients:

@@ -13,9 +13,10 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from msnsniff.addresses import parse
-from msnsniff.client.connection import ClientError, Connection, Reply, is_number
+from msnsniff.addresses import parse, show
+from msnsniff.client.connection import ClientError, Connection, Reply, dropped, is_number
 from msnsniff.client.passport import fetch_ticket
+from msnsniff.errors import os_reason
 
 Opener = Callable[[str, int, str, float], Awaitable[Connection]]
 """How connections are made: `Connection.open` (TCP), or through the HTTP gateway."""
@@ -66,12 +67,21 @@ class NotificationClient:
         """Log in (following an XFR NS redirect); ClientError with the reason on failure."""
         redirects: list[Connection] = []
         for _hop in range(3):
-            conn = await opener(host, port, f"NS {account}", timeout)
+            try:
+                conn = await opener(host, port, f"NS {account}", timeout)
+            except TimeoutError:
+                raise  # the caller knows the timeout it gave
+            except OSError as e:  # asyncio's words ("Connect call failed") hide the errno's
+                raise ClientError(f"cannot connect to {show(host, port)}: {os_reason(e)}"
+                                  ) from e
             try:
                 result = await cls._handshake(conn, account, password, dialect, nexus, timeout,
                                               cafile)
-            except BaseException:
+            except BaseException as e:
                 await conn.close()
+                said = dropped(conn, e, "during the login")
+                if said is not None:
+                    raise said from e
                 raise
             if isinstance(result, tuple):
                 await conn.close()

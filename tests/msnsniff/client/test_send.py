@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from msnsniff.client.send import Outcome, send_message
 from msnsniff.server.app import ReferenceServer
 from tests.msnsniff.server.scenario import PASSWORDS, run
@@ -71,3 +73,111 @@ def test_once_the_notification_server_is_gone_the_rest_say_so() -> None:
     assert all(r in ("no such account", gone) for r in reasons), reasons
     assert reasons[-1] == gone
     assert not any(o.delivered for o in outcomes)
+
+
+PROFILE = b"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n\r\n"
+ANSWERS = {  # an MSNP7 notification server's answers, enough for `send` to log in
+    "VER": "VER {trid} MSNP7",
+    "INF": "INF {trid} MD5",
+    "USR MD5 I": "USR {trid} MD5 S 1013928519.693957190",
+    "USR MD5 S": "USR {trid} OK alice@example.com Alice\r\n"
+                 f"MSG Hotmail Hotmail {len(PROFILE)}\r\n{PROFILE.decode()}",
+}
+
+
+async def _dropping_server(at: str, how: str) -> tuple[asyncio.Server, int]:
+    """A notification server on 127.0.0.1 that answers `ANSWERS` and, at the command `at`
+    (the words before the TrID, and the USR step), resets the connection or closes it."""
+    import struct
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := (await reader.readline()).decode().split():
+            key = " ".join([line[0], *line[2:4]] if line[0] == "USR" else line[:1])
+            if key == at:
+                if how == "reset":
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort() if how == "reset" else writer.close()
+                return
+            writer.write((ANSWERS[key].format(trid=line[1]) + "\r\n").encode())
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_a_server_dropping_the_connection_is_named_with_what_was_being_done() -> None:
+    """A server resetting the connection made `send` say "send: [Errno 104] Connection
+    reset by peer" (and a refused one "[Errno 111] Connect call failed (...)"): Python's
+    words, naming neither the server nor the step. It names both now."""
+    from msnsniff.client.connection import ClientError
+
+    async def attempt(at: str, how: str) -> str:
+        server, port = await _dropping_server(at, how)
+        try:
+            await send_message("127.0.0.1", port, "alice@example.com", "pw",
+                               ["bob@example.com"], "hi", dialect=7, timeout=5)  # fmt: skip
+        except ClientError as e:
+            return str(e).replace(str(port), "PORT")
+        finally:
+            server.close()
+        return "no error"
+
+    async def main() -> list[str]:
+        return [await attempt(at, how) for at, how in (
+            ("VER", "reset"), ("INF", "close"), ("USR MD5 S", "reset"), ("CHG", "reset"),
+            ("CHG", "close"))]  # fmt: skip
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == [
+        "the server at 127.0.0.1:PORT reset the connection during the login (no answer to "
+        "VER)",
+        "the server at 127.0.0.1:PORT closed the connection during the login (no answer to "
+        "INF)",
+        "the server at 127.0.0.1:PORT reset the connection during the login (no answer to "
+        "USR)",
+        "the server at 127.0.0.1:PORT reset the connection while going online (no answer to "
+        "CHG)",
+        "the server at 127.0.0.1:PORT closed the connection while going online (no answer "
+        "to CHG)",
+    ]
+
+
+def test_the_command_names_a_server_that_refuses_or_drops_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """`msnsniff send` to a closed port, and to a server that resets it at once: exit 2,
+    one line naming the server, no Python error text."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main as msnsniff_main
+
+    monkeypatch.setenv("MSNSNIFF_PASSWORD", "pw")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+
+    def send(port: int) -> tuple[int, str]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = msnsniff_main(["send", "--server", f"127.0.0.1:{port}", "--account",
+                                    "alice@example.com", "--to", "bob@example.com",
+                                    "--dialect", "7", "--timeout", "5", "hi"])  # fmt: skip
+        return status, err.getvalue()
+
+    assert send(dead) == (2, f"msnsniff: send: cannot connect to 127.0.0.1:{dead}: "
+                             "Connection refused\n")  # fmt: skip
+    loop = asyncio.new_event_loop()
+    try:
+        server, port = loop.run_until_complete(_dropping_server("VER", "reset"))
+        import threading
+
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        try:
+            assert send(port) == (2, f"msnsniff: send: the server at 127.0.0.1:{port} reset "
+                                     "the connection during the login (no answer to VER)\n")
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+        server.close()
+    finally:
+        loop.close()
