@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -658,3 +659,37 @@ def test_a_hang_up_stops_the_mock_cleanly(recording_path: Path) -> None:
     assert proc.stderr is not None
     assert "connection 1 closed (it had matched no single recorded connection)" in (
         proc.stderr.read())
+
+
+def test_logins_gone_over_to_used_scripts_take_each_in_turn() -> None:
+    """Two recorded logins of alice that differ (her nick) and a third that ended at the
+    challenge: logins beyond the first two take the short one (unused), fail there at USR
+    S and go over to a used one, first to those not yet gone over to in this round, so the
+    third gets the first login again and the fourth the second, not the first for ever
+    after; the fifth, with both gone over to and the short one not fitting, to any that
+    fits. This is why a named connection's fallback has two passes, the round's scripts and
+    then all: either one alone fails here (a simplification tried and dropped)."""
+    login = TWO_ALICE_LOGINS.split("  1.001")[0]
+    again = login.replace("Alice\n", "Alice2\n").replace("  0.0", "  1.0").replace(
+        "NS-alice ", "NS-alice2")  # fmt: skip
+    short = TWO_ALICE_LOGINS.split("  0.010 NS-alice   --- connection closed\n")[1]
+    path = Path(tempfile.mkdtemp()) / "three_logins.txt"
+    path.write_text(login + again + short.replace("  1.0", "  2.0").replace(
+        "NS-alice2", "NS-alice3"))  # fmt: skip
+    recording = load_recording(path, CaptureSession(load_dissectors()))
+    assert [c.label for c in recording.conns] == [
+        "NS alice@example.com", "NS alice@example.com (2)", "NS alice@example.com (3)"]
+
+    async def main() -> list[str]:
+        async with served(recording) as (_mock, host, port):
+            nicks = []
+            for _ in range(5):
+                alice = await NotificationClient.login(host, port, ALICE, "any", dialect=7,
+                                                       timeout=5)  # fmt: skip
+                nicks.append(alice.nick)
+                await alice.logout()
+                await asyncio.sleep(0.2)  # the mock sees the close
+            return nicks
+
+    assert asyncio.run(asyncio.wait_for(main(), 40)) == [
+        "Alice", "Alice2", "Alice", "Alice2", "Alice"]
