@@ -76,6 +76,7 @@ from dissectors.msnp.challenge import expected_answer
 from dissectors.msnp.decode import decode
 from dissectors.msnp.frames import CommandFrame, ErrorFrame, MalformedFrame, MsnpFrame
 from msnsniff.addresses import parse as split_address
+from msnsniff.addresses import show
 from msnsniff.capture import Flow
 from msnsniff.client.passport import is_loopback
 from msnsniff.replay.recording import FromRng, FromTarget, FromXfr, RecConn, RecFrame, Recording
@@ -268,7 +269,8 @@ class Replayer:
         live.state = "closed"
         if self.live.get(live.rec.key) is live and not self.frames.get(live.rec.key):
             del self.live[live.rec.key]  # never opened: nothing of it to compare
-        return self._fail(f"cannot connect {live.rec.label}: {reason}")
+        where = f" to {show(*live.address)}" if live.address is not None else ""
+        return self._fail(f"cannot connect {live.rec.label}{where}: {reason}")
 
     def data(self, key: str, data: bytes, now: float) -> list[Action]:
         live = self._conns.get(key)

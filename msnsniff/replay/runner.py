@@ -17,7 +17,7 @@ from msnsniff.addresses import host_port, show
 from msnsniff.addresses import parse as split_address
 from msnsniff.capture.sources import one_capture
 from msnsniff.client.passport import cafile_problem, default_nexus, is_loopback, nexus_problem
-from msnsniff.errors import MsnsniffError
+from msnsniff.errors import MsnsniffError, os_reason
 from msnsniff.replay.compare import Report, compare, render
 from msnsniff.replay.machine import (
     Action,
@@ -56,8 +56,12 @@ async def run_replayer(machine: Replayer, nexus: str, cafile: str | None = None)
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(action.host, action.port), machine.options.timeout
             )
-        except (OSError, TimeoutError) as e:
-            await events.put(("connect_failed", action.key, str(e) or type(e).__name__))
+        except TimeoutError:
+            why = f"no answer within {machine.options.timeout:g} s"
+            await events.put(("connect_failed", action.key, why))
+            return
+        except OSError as e:  # asyncio's words ("Connect call failed") hide the errno's
+            await events.put(("connect_failed", action.key, os_reason(e)))
             return
         writers[action.key] = writer
         await events.put(("connected", action.key, None))

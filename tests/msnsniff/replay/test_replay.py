@@ -120,7 +120,10 @@ def test_target_down_fails_with_exit_2(recording: Path) -> None:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = main(["replay", str(recording), "--to", f"127.0.0.1:{port}", "--timeout", "2"])
     assert status == 2
-    assert "replay failed: cannot connect DS alice@example.com" in out.getvalue()
+    # the address and the errno's words, not asyncio's "[Errno 111] Connect call failed
+    # ('127.0.0.1', N)"
+    assert (f"replay failed: cannot connect DS alice@example.com to 127.0.0.1:{port}: "
+            "Connection refused\n") in out.getvalue(), out.getvalue()  # fmt: skip
     assert "result: failed" in out.getvalue()
     # a login straight to an NS (its profile MSG unsolicited): the connection never opened,
     # so its recorded frames are not listed as missing from the server
