@@ -21,6 +21,7 @@ from typing import Final
 
 from msnsniff.addresses import show
 from msnsniff.client.connection import ClientError
+from msnsniff.errors import os_reason
 
 ORG_URL: Final = "http%3A%2F%2Fmessenger%2Emsn%2Ecom"
 NEXUS_PORTS: Final = MappingProxyType({"https": 8443, "http": 8081})
@@ -94,7 +95,19 @@ def _get(url: str, headers: dict[str, str], timeout: float,
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}
     except (urllib.error.URLError, OSError) as e:
-        raise ClientError(f"Passport: {url}: {e}") from e
+        raise ClientError(f"Passport: cannot reach {url}: {_why(e, timeout)}") from e
+
+
+def _why(exc: OSError, timeout: float) -> str:
+    """Why a Passport request failed, in words: urllib wraps the socket's error in its own
+    repr ("<urlopen error [Errno 111] Connection refused>"). A certificate refused keeps
+    ssl's text, which names the check that failed."""
+    reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(reason, OSError) and not isinstance(reason, ssl.SSLError):
+        return os_reason(reason)
+    return str(reason)
 
 
 def fetch_ticket_sync(nexus: str, account: str, password: str, challenge: str,

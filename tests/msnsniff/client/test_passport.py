@@ -74,3 +74,34 @@ def test_a_nexus_or_dalogin_that_is_no_http_url_is_a_client_error() -> None:
         asyncio.run(fetch_ticket("notaurl", "alice@example.com", "pw", "lc=1033", 5))
     with pytest.raises(ClientError, match=r"^Passport: 'ftp://127\.0\.0\.1/login' is not an"):
         asyncio.run(asyncio.wait_for(dalogin_ftp(), 20))
+
+
+def test_a_passport_that_cannot_be_reached_is_said_in_plain_words() -> None:
+    """`send` and `replay` with a nexus nobody listens on said "Passport: URL: <urlopen
+    error [Errno 111] Connection refused>", urllib's repr; one that never answered, "<urlopen
+    error timed out>". They say what failed and why in words now."""
+    import socket
+
+    from msnsniff.client.connection import ClientError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts (the kernel does) and never answers
+    quiet = silent.getsockname()[1]
+    nexus = "http://127.0.0.1:{}/rdr/pprdr.asp"
+    said = []
+    try:
+        for port, timeout in ((dead, 5.0), (quiet, 0.5)):
+            with pytest.raises(ClientError) as caught:
+                asyncio.run(fetch_ticket(nexus.format(port), "alice@example.com", "pw",
+                                         "lc=1033", timeout))  # fmt: skip
+            said.append(str(caught.value))
+    finally:
+        silent.close()
+    assert said == [
+        f"Passport: cannot reach {nexus.format(dead)}: Connection refused",
+        f"Passport: cannot reach {nexus.format(quiet)}: no answer within 0.5 s",
+    ]
