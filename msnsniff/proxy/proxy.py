@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import gc
 import os
 import stat
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import IO, Final, TextIO
 
 from msnsniff.addresses import show
-from msnsniff.errors import cannot_listen
+from msnsniff.errors import MsnsniffError, cannot_listen
 from msnsniff.listeners import Resolve, resolve
 from msnsniff.proxy.addons import Hook, ProxyFrame
 from msnsniff.proxy.core import IDLE_LISTENER, ProxyCore, Target
@@ -101,7 +103,22 @@ class Proxy:
             self.address = await self.core.listen(target, self.listen[1])
         except OSError as e:
             await self.close()
-            raise cannot_listen("proxy: ", e, show(*self.listen)) from e
+            error = cannot_listen("proxy: ", e, show(*self.listen))
+            if e.errno == errno.EADDRINUSE and self.listen[1] == self.upstream[1]:
+                error = MsnsniffError(f"{error} (by the --upstream server, most likely: give "
+                                      f"--listen another port, e.g. {self._other_port()})")
+            raise error from e
+        with contextlib.suppress(OSError):  # a name that does not resolve: each client hears
+            if await self.core.is_own(target):
+                await self.close()
+                raise MsnsniffError(f"proxy: --upstream {show(*self.upstream)} is the proxy's "
+                                    "own --listen address (it would relay to itself); give "
+                                    "--listen another port, and the client that one")
+
+    def _other_port(self) -> str:
+        """A --listen to suggest beside the upstream's port: 1000 up, as 2863 for 1863."""
+        port = self.listen[1] + 1000 if self.listen[1] + 1000 <= 65535 else self.listen[1] - 1000
+        return show(self.listen[0], port)
 
     def _note(self, text: str) -> None:
         """A note of the proxy's own (on stderr through the analysis, and to every tap)."""

@@ -14,8 +14,11 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from dissectors.api import Direction
 from msnsniff.client.connection import Connection
+from msnsniff.errors import MsnsniffError
 from msnsniff.proxy.proxy import Proxy
 from tests.msnsniff.proxy.harness import MemoryTap, Rig, run
 from tests.msnsniff.server.scenario import exchange
@@ -549,30 +552,22 @@ def test_an_upstream_that_is_the_proxy_itself_is_refused_not_looped() -> None:
     """`proxy --listen 127.0.0.1:P --upstream localhost:P` (a typo away from the right
     command): each connection opened another to the proxy itself until every descriptor
     was used (then `socket.accept() out of system resource` tracebacks, and the client got
-    nothing). The upstream is now recognised as the proxy's own listener: the client is
-    closed with that reason, and nothing else is opened."""
+    nothing). The upstream was then recognised as the proxy's own listener at each client,
+    closed with that reason; a proxy that can relay nobody now refuses to start, saying so."""
 
     async def main() -> None:
         free = socket.socket()
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
         free.close()
-        tap = MemoryTap()
-        proxy = Proxy(("127.0.0.1", port), ("localhost", port), extra_taps=(tap,))
-        await proxy.start()
-        try:
-            s = await via(port)
-            await asyncio.get_running_loop().sock_sendall(s, b"VER 1 MSNP8 CVR0\r\n")
-            data, _ = await recv_all(s)
-            s.close()
-            assert data == b""
-            assert proxy.core is not None and not proxy.core.pipes
-            [note] = tap.notes
-            assert note.endswith(f"upstream localhost:{port} is this proxy's own listener (a "
-                                 "loop: the proxy would connect to itself without end); "
-                                 "client closed"), note
-        finally:
-            await proxy.close()
+        proxy = Proxy(("127.0.0.1", port), ("localhost", port))
+        with pytest.raises(MsnsniffError) as caught:
+            await proxy.start()
+        assert str(caught.value) == (
+            f"proxy: --upstream localhost:{port} is the proxy's own --listen address (it would "
+            "relay to itself); give --listen another port, and the client that one")
+        with pytest.raises(ConnectionRefusedError):  # nothing is left listening there
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
     asyncio.run(asyncio.wait_for(main(), 20))
 
@@ -581,29 +576,21 @@ def test_a_listen_name_whose_address_is_the_upstream_is_refused_not_looped() -> 
     """The other way round: `proxy --listen localhost:P --upstream 127.0.0.1:P` compared
     127.0.0.1 with the text `localhost`, so it looped until 20,000 descriptors were open and
     stderr filled with `socket.accept() out of system resource`. The upstream is compared
-    with the addresses the listener is bound on."""
+    with the addresses the listener is bound on, as the proxy starts."""
 
     async def main() -> None:
         free = socket.socket()
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
         free.close()
-        tap = MemoryTap()
-        proxy = Proxy(("localhost", port), ("127.0.0.1", port), extra_taps=(tap,))
-        await proxy.start()
-        try:
-            s = await via(port)
-            await asyncio.get_running_loop().sock_sendall(s, b"VER 1 MSNP8 CVR0\r\n")
-            data, _ = await recv_all(s)
-            s.close()
-            assert data == b""
-            assert proxy.core is not None and not proxy.core.pipes
-            [note] = tap.notes
-            assert note.endswith(f"upstream 127.0.0.1:{port} is this proxy's own listener (a "
-                                 "loop: the proxy would connect to itself without end); "
-                                 "client closed"), note
-        finally:
-            await proxy.close()
+        proxy = Proxy(("localhost", port), ("127.0.0.1", port))
+        with pytest.raises(MsnsniffError) as caught:
+            await proxy.start()
+        assert str(caught.value) == (
+            f"proxy: --upstream 127.0.0.1:{port} is the proxy's own --listen address (it would "
+            "relay to itself); give --listen another port, and the client that one")
+        with pytest.raises(ConnectionRefusedError):  # nothing is left listening there
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
     asyncio.run(asyncio.wait_for(main(), 20))
 
@@ -865,3 +852,26 @@ def test_a_recording_named_in_capitals_is_still_pcapng(tmp_path: Path) -> None:
     tap.closed(1)
     tap.close()
     assert path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header block
+
+
+def test_a_listen_port_the_upstream_holds_is_said_to_be_the_upstream_s() -> None:
+    """`serve --demo` on 1863, then `proxy --upstream 127.0.0.1:1863` (--listen left at
+    its default, 127.0.0.1:1863, as the README's second example did): "cannot listen on
+    127.0.0.1:1863: Address already in use", true and no help. It says whose it is now."""
+
+    async def main() -> str:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        try:
+            with pytest.raises(MsnsniffError) as caught:
+                await Proxy(("127.0.0.1", port), ("127.0.0.1", port)).start()
+        finally:
+            server.close()
+        other = port + 1000 if port + 1000 <= 65535 else port - 1000
+        return str(caught.value).replace(str(port), "P").replace(str(other), "P+1000")
+
+    assert asyncio.run(asyncio.wait_for(main(), 20)) == (
+        "proxy: cannot listen on 127.0.0.1:P: Address already in use (by the --upstream "
+        "server, most likely: give --listen another port, e.g. 127.0.0.1:P+1000)")
