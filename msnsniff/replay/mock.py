@@ -15,12 +15,13 @@ are sent: those after the matched frame up to the recorded client's next frame, 
 unsolicited ones in what was skipped. Replies get the client's TrID; addresses in `XFR` and
 `RNG` are rewritten to the mock's own listener, so redirects and invitations come back
 here, where the cookie picks the switchboard script. A script is used up when the
-connection it led closes past the recorded login (one that leaves before its last `USR`, as
-replay's probe for a dispatch server does, uses nothing up); a connection that sends what
-no unused script fits follows the used ones again (a second identical client is served as
-the first was), one that has named itself (an account, a cookie) only a script that fits
-all it sent, else it stays where it was. A request nothing matches is logged and, if
-configured, answered with an error.
+connection it led (told apart from the others, or through to the script's end) closes past
+the recorded login (one that leaves before its last `USR`, as replay's probe for a dispatch
+server does, uses nothing up); a connection that sends what no unused script fits follows
+the used ones again (a second identical client is served as the first was), one that has
+named itself (an account, a cookie) only a script that fits all it sent, else it stays
+where it was. A request nothing matches is logged and, if configured, answered with an
+error.
 
 `MockConnection` is sans-IO (bytes in, bytes out); `MockServer` is the asyncio edge, with a
 Passport nexus and login (any password for a recorded account) for TWN logins.
@@ -202,15 +203,24 @@ class MockConnection:
         return Reply(b"".join(out), tuple(notes), close)
 
     def closed(self) -> None:
-        """The connection ended: the script it followed is used up, if it was identified (a
-        VER alone, which every login begins with, uses up nobody's) and got through the
-        recorded login (`left_during_login`)."""
+        """The connection ended: the script it followed is used up when `done_with_lead` (a
+        VER alone, which every login begins with, uses up nobody's)."""
         if self.lead is not None:
-            if self.identified and not self.left_during_login:
+            if self.done_with_lead:
                 self.book.used.add(self.lead.conn.key)
                 if self.reusing:
                     self.book.reused.add(self.lead.conn.key)
             self.book.led.pop(self.lead.conn.key, None)
+
+    @property
+    def done_with_lead(self) -> bool:
+        """Whether the script it followed is used up when it closes: it was told apart from
+        the others (or was gone through to its last client frame: a connection that sent
+        only `SYN` fits the logins' scripts too, further on) and not left during the login."""
+        if self.lead is None or self.left_during_login:
+            return False
+        return self.identified or not any(rec.c2s for rec in
+                                          self.lead.conn.frames[self.lead.cursor:])
 
     @property
     def left_during_login(self) -> bool:
@@ -510,7 +520,7 @@ class MockServer:
             if conn.lead is not None and conn.identified and conn.left_during_login:
                 self._log(f"mock: connection {conn.cid} left during the login "
                           f"({conn.lead.conn.label} stays unused)")
-            elif conn.lead is not None and conn.identified:
+            elif conn.lead is not None and conn.done_with_lead:
                 self._log(f"mock: connection {conn.cid} done ({conn.lead.conn.label})")
             elif conn.lead is not None:
                 self._log(f"mock: connection {conn.cid} closed (it had matched no single "

@@ -693,3 +693,37 @@ def test_logins_gone_over_to_used_scripts_take_each_in_turn() -> None:
 
     assert asyncio.run(asyncio.wait_for(main(), 40)) == [
         "Alice", "Alice2", "Alice", "Alice2", "Alice"]
+
+
+def test_a_connection_that_followed_a_script_to_its_end_uses_it_up(tmp_path: Path) -> None:
+    """The Escargot probe capture has a connection that sent only `SYN 1 0` before any login
+    (the server closed it). Its SYN fits the other logins' scripts too, a little further
+    on, so the replayed one was never "identified", never used that script up, and
+    `mock --once` waited after the replay had ended. A connection that went through the
+    whole of the script it followed uses it up, however many others it also fitted."""
+    path = tmp_path / "syn_first.txt"
+    login = TWO_ALICE_LOGINS.split("  1.001")[0].replace("  0.009 NS-alice   >>> OUT\n", (
+        "  0.0090 NS-alice   >>> SYN 5 0\n"
+        "  0.0091 NS-alice   <<< SYN 5 0\n"
+        "  0.0092 NS-alice   >>> OUT\n"))  # fmt: skip
+    path.write_text(login + (
+        "  1.001 NS-early   >>> SYN 1 0\n"
+        "  1.002 NS-early   --- connection closed\n"))  # fmt: skip
+    recording = load_recording(path, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[list[str], bool]:
+        async with served(recording) as (mock, host, port):
+            early = await Connection.open(host, port)
+            early.send_line("SYN 1 0")
+            await early.drain()
+            await asyncio.sleep(0.2)
+            await early.close()
+            alice = await NotificationClient.login(host, port, ALICE, "any", dialect=7,
+                                                   timeout=5)  # fmt: skip
+            await alice.logout()
+            await asyncio.wait_for(mock.all_served.wait(), 5)
+            return mock.logs, mock.book.finished
+
+    logs, finished = asyncio.run(asyncio.wait_for(main(), 30))
+    assert finished
+    assert logs[0].startswith("mock: connection 1 done (NS "), logs
