@@ -115,7 +115,10 @@ async def run_replayer(machine: Replayer, nexus: str, cafile: str | None = None)
         "interrupt": lambda _key, _, now: machine.interrupt(now),
     }
     stop: Event = ("interrupt", "", None)
-    signals = (signal.SIGINT, signal.SIGTERM)
+    signals = [signal.SIGINT, signal.SIGTERM]
+    sighup = getattr(signal, "SIGHUP", None)  # a closed terminal (not on Windows); one
+    if sighup is not None and signal.getsignal(sighup) is not signal.SIG_IGN:  # nohup ignores
+        signals.append(sighup)  # stays ignored: the replay goes on
     for sig in signals:  # Ctrl-C ends the replay with the report of what it did so far
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, events.put_nowait, stop)
