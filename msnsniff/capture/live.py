@@ -28,7 +28,7 @@ from dissectors.api import Direction
 from msnsniff.capture import Flow, Gap, SourceEvent, SourceNote, StreamChunk
 from msnsniff.capture.packets import ETH, RAW, SLL2, Defragmenter, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
-from msnsniff.capture.write import PcapngWriter, PcapWriter
+from msnsniff.capture.write import SNAPLEN, PcapngWriter, PcapWriter
 from msnsniff.errors import MsnsniffError
 
 DEFAULT_FILTER = "tcp port 1863"
@@ -47,10 +47,9 @@ TPACKET_STATS: Final = struct.Struct("=II")
 # not this process's)
 CAPTURE_BUFFER: Final = 2 << 20
 SO_RCVBUFFORCE: Final = 33  # (Linux: root or CAP_NET_ADMIN may go past net.core.rmem_max)
-# the most bytes of one packet taken: libpcap's (and so tcpdump's) default snapshot length,
-# where scapy reads 65535, which cuts a full loopback segment (65536-byte MTU, plus the
-# Ethernet header: 65550 bytes) by its last 14 bytes
-SNAPLEN: Final = 262144
+# the most bytes of one packet taken is the -w file's SNAPLEN, libpcap's (and so tcpdump's)
+# default snapshot length, where scapy reads 65535, which cuts a full loopback segment
+# (65536-byte MTU, plus the Ethernet header: 65550 bytes) by its last 14 bytes
 # `-i any`, Linux's pseudo-interface for every interface, read as libpcap reads it: a cooked
 # (SOCK_DGRAM) packet socket bound to no interface gives each packet from its network layer
 # on, the socket address says the rest, and the frame is written Linux cooked v2 (SLL2)

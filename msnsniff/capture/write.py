@@ -21,6 +21,10 @@ from msnsniff.errors import MsnsniffError
 ETH_HEADER: Final = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
 ETH_HEADER_V6: Final = ETH_HEADER[:12] + b"\x86\xdd"
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+# the most bytes of a packet a file declares it keeps: libpcap's (and so tcpdump's) default
+# snapshot length, which `msnsniff sniff` also captures with (a full loopback segment,
+# 65550 bytes with its Ethernet header, fits whole)
+SNAPLEN: Final = 262144
 
 
 def internet_checksum(data: bytes) -> int:
@@ -83,7 +87,7 @@ def ipv6_tcp_packet(
 class PcapWriter:
     """A classic pcap file (microseconds; Ethernet unless told), written record by record."""
 
-    def __init__(self, fh: BinaryIO, snaplen: int = 262144, linktype: int = 1) -> None:
+    def __init__(self, fh: BinaryIO, snaplen: int = SNAPLEN, linktype: int = 1) -> None:
         self._fh = fh
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype))
 
@@ -112,7 +116,7 @@ class PcapngWriter:
     timestamps, and more with `interface` (a capture with several link types); packets may
     carry a comment (`opt_comment`), which Wireshark shows as a packet comment."""
 
-    def __init__(self, fh: BinaryIO, snaplen: int = 262144, linktype: int = 1) -> None:
+    def __init__(self, fh: BinaryIO, snaplen: int = SNAPLEN, linktype: int = 1) -> None:
         self._fh = fh
         self._snaplen = snaplen
         self._interfaces: dict[int, int] = {}  # link type -> interface id
