@@ -187,6 +187,14 @@ def add_kernel_drops(total: int | None, stats: bytes) -> int | None:
     return (total or 0) + drops
 
 
+def packet_family() -> int | None:
+    """The Linux packet socket family (AF_PACKET), or None on a system without it (macOS,
+    the BSDs: there scapy captures through BPF or libpcap, one interface at a time). The
+    one place live capture asks, so a test can stand in for such a system."""
+    family: int | None = getattr(socket, "AF_PACKET", None)
+    return family
+
+
 def _widen(sock: Any) -> None:
     """Give scapy's capture socket `sock` a `CAPTURE_BUFFER` receive buffer, past the
     system's limit where we may, else up to it; a socket without one is left alone."""
@@ -208,7 +216,7 @@ def _stats_socket(sock: Any) -> tuple[socket.socket, int] | None:
     there is no such socket (another platform, a socket that goes through libpcap) or it
     gives no statistics."""
     ins = getattr(sock, "ins", None)
-    family = getattr(socket, "AF_PACKET", None)
+    family = packet_family()
     if family is None or not isinstance(ins, socket.socket) or ins.family != family:
         return None
     try:
@@ -356,7 +364,7 @@ def socket_link(sock: Any) -> int | None:
     """The link type of the frames scapy's capture socket `sock` gives, from the ARPHRD
     type of the interface it is bound to (None: unknown, or no Linux packet socket)."""
     ins = getattr(sock, "ins", None)
-    if not isinstance(ins, socket.socket) or ins.family != getattr(socket, "AF_PACKET", None):
+    if not isinstance(ins, socket.socket) or ins.family != packet_family():
         return None
     try:
         hatype = ins.getsockname()[3]
@@ -544,6 +552,11 @@ class LiveCapture:
         if not self.iface.strip():  # scapy would take its default interface for it
             raise MsnsniffError(f"cannot capture on {self.iface!r}: no interface named "
                                 "(e.g. -i lo, -i eth0)")  # fmt: skip
+        linux = packet_family() is not None
+        if self.iface == ANY and not linux:  # (scapy has no `any`: ours is a packet socket)
+            raise MsnsniffError(f"cannot capture on 'any': capturing on every interface at "
+                                f"once needs Linux packet sockets, which {sys.platform} does "
+                                "not have; name one interface (e.g. -i lo0, -i en0)")  # fmt: skip
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
         try:
             from scapy.sendrecv import AsyncSniffer
@@ -554,7 +567,6 @@ class LiveCapture:
 
         self._ether = Ether
         loopback = _loopback(self.iface)
-        linux = hasattr(socket, "AF_PACKET")
 
         def opener(*args: Any, **kwargs: Any) -> Any:
             """Open the capture socket as scapy would, keeping a handle on its statistics."""
