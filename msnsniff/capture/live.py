@@ -295,12 +295,12 @@ def _attach_filter(ins: socket.socket, bpf: str, *, iface: str | None = None,
         free_filter(prog)
 
 
-def _cooked_socket(bpf: str | None) -> Any:
-    """A scapy socket on every interface (`-i any`) giving Linux cooked v2 frames, with the
-    BPF filter `bpf` compiled for raw IP (a cooked socket's filter starts at the network
-    layer; libpcap rewrites a cooked-header filter to the same effect). Loopback's sent
-    copy of each packet is dropped, as on `-i lo`. scapy has no such socket: its `-i any`
-    is "interface not found"."""
+def _cooked_socket(bpf: str | None, iface: str = ANY) -> Any:
+    """A scapy socket on every interface (`-i any`), or on `iface` alone, giving Linux
+    cooked v2 frames, with the BPF filter `bpf` compiled for raw IP (a cooked socket's
+    filter starts at the network layer; libpcap rewrites a cooked-header filter to the same
+    effect). Loopback's sent copy of each packet is dropped, as on `-i lo`. scapy has no
+    such socket: its `-i any` is "interface not found"."""
     from scapy.data import MTU
     from scapy.layers.l2 import CookedLinuxV2
     from scapy.supersocket import SuperSocket
@@ -310,14 +310,16 @@ def _cooked_socket(bpf: str | None) -> Any:
         name up), so it is opened on every interface at once; what came before the filter
         was attached is drained unread."""
 
-        desc = "every interface, Linux cooked v2"
+        desc = "one interface or every one, Linux cooked v2"
 
         def __init__(self) -> None:
             self.ins = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
             self.outs = None
-            self.iface = ANY
+            self.iface = iface
             self._indexes: dict[str, int] = {}
             try:
+                if iface != ANY:
+                    self.ins.bind((iface, ETH_P_ALL))
                 if bpf:
                     _attach_filter(self.ins, bpf, linktype=DLT_RAW)
                 self.ins.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
@@ -358,6 +360,21 @@ ARPHRD_LINKS: Final = {
     65534: RAW, 768: RAW, 769: RAW, 776: RAW, 778: RAW, 823: RAW, 519: RAW,
 }
 """The link type of a packet socket's frames by the interface's ARPHRD type."""
+
+
+def cooked_interface(iface: str) -> bool:
+    """True for a Linux interface whose link header the table above does not know (PPP,
+    whose packets come with no header or a PPP one depending on the driver, IPoIB,
+    802.11 in monitor mode...): it is captured cooked, as libpcap captures PPP and such
+    types, so every packet and the -w file have the same known link type (Linux cooked v2)
+    instead of a per-packet guess between Ethernet and raw IP."""
+    if "/" in iface:
+        return False
+    try:
+        hatype = int(Path("/sys/class/net", iface, "type").read_text().strip())
+    except (OSError, ValueError):  # (no such interface: scapy's own socket says so)
+        return False
+    return hatype not in ARPHRD_LINKS
 
 
 def socket_link(sock: Any) -> int | None:
@@ -489,8 +506,9 @@ class LiveCapture:
         self._lock = threading.Lock()
         self._sniffer: Any = None
         self._ether: Any = None  # scapy's Ethernet class (scapy is imported by `start`)
-        # the frames' link type, known from the socket (`-i any`: cooked; else its
-        # interface's ARPHRD type), else guessed per packet (`_linktype`)
+        # the frames' link type, known from the socket (`-i any` and interfaces of other
+        # link types: cooked; else its interface's ARPHRD type), else guessed per packet
+        # (`_linktype`: not Linux)
         self._link: int | None = SLL2 if iface == ANY else None
         self._stopped = False
         # packets the kernel dropped (its capture buffer full) since the capture began, as
@@ -567,14 +585,17 @@ class LiveCapture:
 
         self._ether = Ether
         loopback = _loopback(self.iface)
+        cooked = self.iface == ANY or (linux and cooked_interface(self.iface))
+        if cooked:
+            self._link = SLL2
 
         def opener(*args: Any, **kwargs: Any) -> Any:
             """Open the capture socket as scapy would, keeping a handle on its statistics."""
             sock: Any
             # a Linux packet socket gets our filter (`_attach_filter`), not scapy's
             bpf = kwargs.pop("filter", None) if linux else None
-            if self.iface == ANY:
-                sock = _cooked_socket(bpf)
+            if cooked:
+                sock = _cooked_socket(bpf, self.iface)
             elif loopback:
                 from scapy.arch.linux import L2Socket  # drops the sent copy of each packet
 
@@ -585,7 +606,7 @@ class LiveCapture:
                     sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             else:
                 sock = resolve_iface(kwargs.get("iface", self.iface)).l2listen()(*args, **kwargs)
-            if bpf and self.iface != ANY:
+            if bpf and not cooked:
                 try:
                     _attach_filter(sock.ins, bpf, iface=self.iface)
                 except BaseException:

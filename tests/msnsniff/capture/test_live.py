@@ -646,6 +646,52 @@ def test_a_tun_interface_is_raw_ip_even_from_an_address_that_looks_like_an_ether
     assert {link for _, _, link, _ in packet_records(out)} == {101}
 
 
+@pytest.mark.skipif(not Path("/dev/net/tun").exists() or shutil.which("ip") is None,
+                    reason="needs /dev/net/tun and ip(8)")  # fmt: skip
+def test_a_ppp_interface_is_captured_cooked_and_its_w_file_reads_back(tmp_path: Path) -> None:
+    """On a PPP interface (pppd's ppp0: ARPHRD_PPP, which the table of link types did not
+    know) the link type was guessed per packet from bytes 12-13: a client at 8.0.x.x had
+    its packets read as Ethernet and lost, and the -w file took the first packet's guess,
+    Ethernet, for all of them: neither msnsniff nor tshark could read it. Such an interface
+    is now captured cooked, as libpcap captures PPP: Linux cooked v2 in every packet and in
+    the file. (A tun interface given PPP's ARPHRD type with TUNSETLINK stands in for ppp0:
+    the same raw IP packets under the same type.)"""
+    import fcntl
+
+    from msnsniff.capture.write import ipv4_tcp_packet
+
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    name = f"msnp{os.getpid() % 100000}"
+    try:
+        fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0001 | 0x1000))
+        fcntl.ioctl(fd, 0x400454CD, 512)  # TUNSETLINK: ARPHRD_PPP
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        out = tmp_path / "ppp.pcap"
+        proc = _start_sniff(name, "-w", str(out))
+        c, s = ("8.0.1.2", 40000), ("10.9.9.9", 1863)
+        for packet in (ipv4_tcp_packet(*c, *s, 100, 0, 0x02, b""),
+                       ipv4_tcp_packet(*s, *c, 500, 101, 0x12, b""),
+                       ipv4_tcp_packet(*c, *s, 101, 501, 0x18, b"VER 1 MSNP8 CVR0\r\n"),
+                       ipv4_tcp_packet(*s, *c, 501, 119, 0x18, b"VER 1 MSNP8\r\n"),
+                       ipv4_tcp_packet(*c, *s, 119, 514, 0x18, b"PNG\r\n", ip_id=7)):  # fmt: skip
+            os.write(fd, packet[14:])
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, stderr
+    shown = [line.split(" MSNP ", 1)[1].split("  [")[0] for line in stdout.splitlines()]
+    assert shown == ["VER 1 MSNP8 CVR0", "VER 1 MSNP8", "PNG"]
+    assert {link for _, _, link, _ in packet_records(out)} == {276}  # LINKTYPE_LINUX_SLL2
+    read = subprocess.run([sys.executable, "-m", "msnsniff", "read", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    assert [line.split(" MSNP ", 1)[1].split("  [")[0] for line in read.stdout.splitlines()] \
+        == shown
+    assert "8.0.1.2:40000 → 10.9.9.9:1863" in read.stdout
+
+
 @pytest.mark.parametrize("iface", ["lo", "any"])
 def test_a_full_size_loopback_segment_is_captured_whole(tmp_path: Path, iface: str) -> None:
     """A 400 kB payload over loopback (65483-byte segments: 65549-byte frames, past
