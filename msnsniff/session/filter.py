@@ -956,15 +956,32 @@ def _as_network(lit: _Literal) -> IpNetwork:
         raise _LiteralError(f"{lit.raw} is not an IP address or subnet", lit.column) from None
 
 
+# the address texts one address test keeps its answers for (see `_in_network`)
+MAX_ADDRESSES_KEPT: Final = 4096
+
+
 def _in_network(network: IpNetwork) -> Pred:
-    """The test of an address value (text, IPv6 with or without brackets) against a subnet."""
+    """The test of an address value (text, IPv6 with or without brackets) against a subnet.
+    Each text is parsed once, not once a frame: every frame of a flow has the same two
+    addresses, so the answer is kept by text (at most `MAX_ADDRESSES_KEPT`, then forgotten
+    all at once), and parsing an address took longer than the rest of the test."""
+    known: dict[str, bool] = {}
 
     def pred(value: Any) -> bool:
-        try:
-            address = ipaddress.ip_address(value.strip("[]"))
-        except (ValueError, AttributeError):
+        if not isinstance(value, str):
             return False
-        return address.version == network.version and address in network
+        answer = known.get(value)
+        if answer is None:
+            try:
+                address = ipaddress.ip_address(value.strip("[]"))
+            except ValueError:
+                answer = False
+            else:
+                answer = address.version == network.version and address in network
+            if len(known) >= MAX_ADDRESSES_KEPT:
+                known.clear()
+            known[value] = answer
+        return answer
 
     return pred
 
