@@ -71,7 +71,7 @@ CRASH: Final = "crash"
 
 _new_tuple: Final = tuple.__new__
 
-Event = tuple[list[FrameRecord], list[Flow], list[str], bool, dict[str, float]]
+Event = tuple[list[FrameRecord], list[Flow], list[str], bool, dict[str, float] | None]
 """What one source event produced: its records, the flows it closed, the ids of those the
 capture ended rather than the connection, whether it was the session's end (`finish`), and
 the time a FIN or reset ended each of the others (`CaptureSession.hung_up`)."""
@@ -150,7 +150,9 @@ class _Sender:
                 items.append(_flow_item(flow))
             flows.discard(flow.id)
             closed_ids.append(flow.id)
-        items.append((EVENT, closed_ids, list(cut), final, dict(hung_up)))
+        # (a copy: the session adds to its dict until it next resets it; None when empty, as
+        # it nearly always is, so that most events pickle no dict)
+        items.append((EVENT, closed_ids, list(cut), final, dict(hung_up) if hung_up else None))
         if len(items) >= BATCH:
             self.flush()
 
