@@ -328,3 +328,20 @@ def test_a_login_ends_when_its_connection_closes_not_at_its_last_frame() -> None
     assert [(lg.account, lg.started, lg.ended) for lg in closed] == [("a@x.com", 1.0, 31.0)]
     _, cut, _ = analyse(transcript(text))
     assert [(lg.account, lg.ended) for lg in cut] == [("a@x.com", 1.5)]
+
+
+def test_a_notification_connection_of_msnp11_and_later_commands_is_one() -> None:
+    """A capture joined after an MSNP15 login whose connection then carried only its
+    personal message (UUX, UBX) and address-book list commands (ADL): no notification-only
+    command of HINTS came, so `sessions` listed nothing at all. Those commands are
+    notification traffic too."""
+    psm = "<Data><PSM>hi</PSM></Data>"
+    ml = '<ml><d n="x.com"><c n="dave" l="1" t="1"/></d></ml>'
+    text = (
+        f"  0.1 NS >>> UUX 10 {len(psm)}\n      | {psm}\n  0.2 NS <<< UUX 10 0\n"
+        f"  0.3 NS <<< UBX 1:dave@x.com {len(psm)}\n      | {psm}\n"
+        f"  0.4 NS >>> ADL 11 {len(ml)}\n      | {ml}\n  0.5 NS <<< ADL 11 OK\n"
+    )
+    _, [login], findings = analyse(transcript(text))
+    assert findings == []
+    assert (login.ns_flow.id, login.joined_late) == ("t#1", True)
