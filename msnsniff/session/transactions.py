@@ -26,7 +26,8 @@ to it. Frames are taken in capture order:
   LST/BPR lines, the BPR lines after ADD to FL) and notes a CAL that rang.
 * A server frame without a TrID (or with TrID 0) joins the open burst when the burst takes
   that command, is the JOI that a ringing CAL of the same account led to (linked as its
-  outcome: several CALs may ring at once, each waits for its own invitee), and is
+  outcome: several CALs may ring at once, each waits for its own invitee; from MSNP16 the
+  JOI names the account with an endpoint, `name;{guid}`, whose first JOI it is), and is
   otherwise unsolicited (NLN, FLN, RNG, CHL, ADD 0 RL, MSG from Hotmail, OUT...).
 * A transaction is settled when a later server frame is not part of it, when it expects no
   reply (MSG U), when the connection ends, or, while it has no reply yet, when a frame
@@ -384,8 +385,8 @@ class Transactions(NativeAnalyzer):
             self._reply(conn, burst, record)
             return
         ringing = None
-        if cmd == "JOI" and conn.ringing and args:
-            ringing = conn.ringing.pop(args[0].lower(), None)
+        if cmd == "JOI" and conn.ringing and args:  # (MSNP16+: `name;{endpoint}`, the name)
+            ringing = conn.ringing.pop(args[0].partition(";")[0].lower(), None)
         if ringing is not None:  # heard before the CAL settles, so it is known with the CAL
             ringing.outcome = record.no
             if self._on_outcome is not None:

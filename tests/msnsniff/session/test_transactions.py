@@ -179,6 +179,27 @@ def test_two_ringing_cals_each_link_the_join_of_the_one_they_invited(
     assert transactions.unsolicited == 1 and findings == []
 
 
+def test_a_ringing_cal_links_the_join_of_an_endpoint_msnp16() -> None:
+    """From MSNP16 a JOI names the invitee with an endpoint (`b@c.d;{guid}`, one JOI per
+    endpoint): the ringing CAL (of `b@c.d`) never linked it, so the CAL showed its RINGING
+    alone and the JOI was unsolicited. The first endpoint's JOI is its outcome."""
+    ep = "{1B2B6B1F-5B6E-4F5A-9A1C-2F3C4D5E6F70}"
+    text = (
+        f"  1.0 SB >>> USR 1 a@b.c;{ep} 1234.5678\n"
+        f"  1.1 SB <<< USR 1 OK a@b.c;{ep} A\n"
+        "  1.2 SB >>> CAL 2 B@c.d\n"
+        "  1.3 SB <<< CAL 2 RINGING 11752013\n"
+        f"  2.0 SB <<< JOI b@c.d;{ep} B 2789003324:48\n"
+        "  2.1 SB <<< JOI b@c.d;{00000000-0000-0000-0000-000000000002} B 2789003324:48\n"
+    )
+    records, txns, findings, transactions = analyse(transcript(text))
+    text_of = lines(records)
+    cal = next(t for t in txns if t.cmd == "CAL")
+    assert cal.outcome is not None
+    assert text_of[cal.outcome] == f"JOI b@c.d;{ep} B 2789003324:48".encode()
+    assert transactions.unsolicited == 1 and findings == []
+
+
 REUSED = (
     "  1.0 NS >>> ADD 7 FL a@x.com a\n"
     "  1.1 NS >>> REM 7 AL b@x.com\n"
