@@ -20,13 +20,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from dissectors.api import Direction
 from msnsniff.capture import Flow, Gap, SourceEvent, SourceNote, StreamChunk
-from msnsniff.capture.packets import ETH, RAW, SLL2, Defragmenter, tcp_segment
+from msnsniff.capture.packets import ETH, RAW, SLL2, SUPPORTED_LINKS, Defragmenter, tcp_segment
 from msnsniff.capture.reassembly import Reassembler
 from msnsniff.capture.write import SNAPLEN, PcapngWriter, PcapWriter
 from msnsniff.errors import MsnsniffError
@@ -390,13 +390,15 @@ def socket_link(sock: Any) -> int | None:
     return ARPHRD_LINKS.get(hatype)
 
 
-def _linktype(layer: Any, ether: Any, data: bytes) -> int:
-    """Ethernet or raw IP: Ethernet when the socket names its link layer scapy's `ether`
-    class. scapy does not always know the interface's type (Linux loopback shows up as an
-    unknown family 772, whose packets have an Ethernet-shaped header), so else look at the
-    bytes."""
-    if layer is ether:
-        return ETH
+def _linktype(layer: Any, links: Mapping[Any, int], data: bytes) -> int:
+    """The link type of a packet whose socket is no Linux packet socket (macOS, the BSDs:
+    scapy's BPF socket), from the link-layer class the socket names: its number in
+    scapy's table (`links`, conf.l2types.layer2num), when it is one we read: Ethernet,
+    and BSD loopback, lo0 and utun's, whose 4-byte address family header no guess below
+    would see. Else Ethernet or raw IP by the bytes."""
+    link = links.get(layer)
+    if link is not None and link in SUPPORTED_LINKS:
+        return link
     if len(data) >= 14 and data[12:14] in (b"\x08\x00", b"\x86\xdd", b"\x81\x00"):
         return ETH
     return RAW
@@ -505,7 +507,8 @@ class LiveCapture:
         self.write_failure: str | None = None  # why the -w file could not be written
         self._lock = threading.Lock()
         self._sniffer: Any = None
-        self._ether: Any = None  # scapy's Ethernet class (scapy is imported by `start`)
+        # scapy's link-layer classes' link types (scapy is imported by `start`)
+        self._layer_links: Mapping[Any, int] = {}
         # the frames' link type, known from the socket (`-i any` and interfaces of other
         # link types: cooked; else its interface's ARPHRD type), else guessed per packet
         # (`_linktype`: not Linux)
@@ -518,7 +521,7 @@ class LiveCapture:
 
     def _packet(self, layer: Any, data: bytes, ts: float | None) -> None:
         """One packet from the capture socket (the sniffing thread): written, reassembled."""
-        link = self._link or _linktype(layer, self._ether, data)
+        link = _linktype(layer, self._layer_links, data) if self._link is None else self._link
         if not ts:  # (the socket gave no time stamp: scapy too then takes the time now)
             ts = time.time()
         with self._lock:
@@ -580,10 +583,11 @@ class LiveCapture:
             from scapy.sendrecv import AsyncSniffer
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
             raise MsnsniffError(f"live capture needs scapy: {exc}") from exc
+        import scapy.layers.l2  # noqa: F401  (registers Ethernet's and loopback's classes)
+        from scapy.config import conf
         from scapy.interfaces import resolve_iface
-        from scapy.layers.l2 import Ether
 
-        self._ether = Ether
+        self._layer_links = conf.l2types.layer2num
         loopback = _loopback(self.iface)
         cooked = self.iface == ANY or (linux and cooked_interface(self.iface))
         if cooked:
