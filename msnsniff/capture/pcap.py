@@ -37,6 +37,11 @@ _PCAP_MAGIC: Final = {
 }
 
 
+# a pcap header's link type field: the link type in its low 16 bits; bit 26 says bits
+# 28-31 give the length of a frame check sequence each frame ends with (in 16-bit words; a
+# tap's capture, Endace DAG's), which IP's own lengths leave out of the payload. Those are
+# masked off; the reserved bits are kept, so a field with one set is no link type we read.
+_LINKTYPE_BITS: Final = 0x0BFFFFFF
 # the "modified" pcap of Alexey Kuznetzov's libpcap patch (Red Hat's tcpdump around 2000):
 # microseconds, and 8 more bytes in each record header (interface index, protocol, packet
 # type, padding), which no reader here needs
@@ -205,7 +210,7 @@ def _pcap_events(
                                  position, path, cuts)  # fmt: skip
             return
         endian, scale = _PCAP_MAGIC[r.buf[:4]]
-        link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
+        link = struct.unpack_from(endian + "I", r.buf, 20)[0] & _LINKTYPE_BITS
         if link not in SUPPORTED_LINKS:
             _fatal(errors, path, f"unsupported link type {link}", 0, 20)
             yield from errors
@@ -320,7 +325,7 @@ def _modified_records(
             return
         endian = _MODIFIED_MAGIC[r.buf[:4]]
         snaplen, link = struct.unpack_from(endian + "II", r.buf, 16)
-        link &= 0x0FFFFFFF
+        link &= _LINKTYPE_BITS
         if link not in SUPPORTED_LINKS:
             _fatal(errors, path, f"unsupported link type {link}", 0, 20)
             return
@@ -595,7 +600,7 @@ def packet_records(
                 raise MsnsniffError(f"{path}: file too short for a pcap header", record=0,
                                     offset=0)  # fmt: skip
             endian, scale = _PCAP_MAGIC[r.buf[:4]]
-            link = struct.unpack_from(endian + "I", r.buf, 20)[0] & 0x0FFFFFFF
+            link = struct.unpack_from(endian + "I", r.buf, 20)[0] & _LINKTYPE_BITS
             if link not in SUPPORTED_LINKS:  # refused as `read` refuses it, in its words
                 raise MsnsniffError(f"{path}: unsupported link type {link}", record=0,
                                     offset=20)  # fmt: skip

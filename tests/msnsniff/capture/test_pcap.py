@@ -672,3 +672,21 @@ def test_a_modified_pcap_of_old_red_hat_tcpdump_is_read(tmp_path: Path, endian: 
     path.write_bytes(_modified_pcap(ipv4_packets(), endian)[:-10])  # cut in its last record
     (note,) = [e for e in open_source(path) if isinstance(e, SourceNote)]
     assert note.fatal and "truncated record:" in note.message and "record 5" in note.message
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_a_pcap_whose_frames_end_with_their_fcs_is_read(tmp_path: Path, endian: str) -> None:
+    """A pcap whose header says its frames keep their 4-byte frame check sequence (bit 26 of
+    the link type field set, the length in bits 28-31: a tap's capture, Endace DAG's) was
+    "unsupported link type 67108865": the reader kept bit 26 as part of the link type. The
+    link type is the field's low bits, as libpcap reads it, and IP's own lengths leave the
+    FCS out of the payload, for dissection and for the tools that rewrite packets."""
+    from msnsniff.capture.pcap import packet_records
+
+    frames = [f + b"\xde\xad\xbe\xef" for f in ipv4_packets()]
+    path = tmp_path / "fcs.pcap"
+    path.write_bytes(pcap_bytes(frames, endian, link=(2 << 28) | (1 << 26) | 1))
+    events = list(open_source(path))
+    assert streams(events) == EXPECTED
+    assert not [e for e in events if isinstance(e, SourceNote)]
+    assert [(link, data) for _, _, link, data in packet_records(path)] == [(1, f) for f in frames]
