@@ -47,9 +47,9 @@ TPACKET_STATS: Final = struct.Struct("=II")
 # not this process's)
 CAPTURE_BUFFER: Final = 2 << 20
 SO_RCVBUFFORCE: Final = 33  # (Linux: root or CAP_NET_ADMIN may go past net.core.rmem_max)
-# the most bytes of one packet taken is the -w file's SNAPLEN, libpcap's (and so tcpdump's)
-# default snapshot length, where scapy reads 65535, which cuts a full loopback segment
-# (65536-byte MTU, plus the Ethernet header: 65550 bytes) by its last 14 bytes
+# (SNAPLEN, imported: the most bytes of one packet taken, the -w file's too, libpcap's
+# default, where scapy reads 65535, which cuts a full loopback segment, 65550 bytes with
+# its Ethernet header, by its last 14 bytes)
 # `-i any`, Linux's pseudo-interface for every interface, read as libpcap reads it: a cooked
 # (SOCK_DGRAM) packet socket bound to no interface gives each packet from its network layer
 # on, the socket address says the rest, and the frame is written Linux cooked v2 (SLL2)
@@ -307,8 +307,9 @@ def _cooked_socket(bpf: str | None, iface: str = ANY) -> Any:
 
     class CookedListenSocket(SuperSocket):
         """Receives only. Python cannot bind a packet socket to no interface (it looks the
-        name up), so it is opened on every interface at once; what came before the filter
-        was attached is drained unread."""
+        name up), so for `-i any` it is left unbound, on every interface at once, and for
+        one interface bound to it; what came before the filter was attached is drained
+        unread."""
 
         desc = "one interface or every one, Linux cooked v2"
 
