@@ -129,6 +129,7 @@ class _Side:
     run_known: int | None = None  # with a head: the run's bytes before a gap in it
     reason: str = ""
     run_method: str | None = None  # C2S: the run is a request whose body went bad
+    run_answers: int | None = None  # S2C: the run is a response to the request at this offset
     first_line: bool = True  # the run's first line is the bad message's own: skip it
     scanned: int = 0  # bytes of `junk` already known to be garbage
     no_host: bool = False  # C2S: the message is an HTTP/1.1 request without Host (re-read)
@@ -456,8 +457,11 @@ class HttpDissector:
             tail, consumed = bytes(side.head_bytes), side.start
         else:  # in the body: what h11 has not read (it dropped a bad chunk line)
             tail, consumed = side.conn.trailing_data[0], side.consumed
+        side.run_answers = None
         if side.direction is S2C and self._pending and side.armed:
-            self._pending.popleft()  # the request's answer is lost
+            answered = self._pending.popleft()  # the request's answer is lost
+            if not in_head:  # (a status line and head were read: it is that answer, bad)
+                side.run_answers = answered.offset
         side.junk = bytearray(tail)
         side.junk_start = consumed
         side.run_start = side.start
@@ -524,8 +528,8 @@ class HttpDissector:
         raw = (head + bytes(junk[:upto]))[:known] if head else bytes(junk[: min(upto, MAX_RAW)])
         side.run_head, side.run_known = b"", None
         self._out.append(HttpMalformed(side.direction, side.run_start, raw, side.reason, length,
-                                       side.run_method))
-        side.run_method = None
+                                       side.run_method, side.run_answers))
+        side.run_method = side.run_answers = None
         del junk[:upto]
         side.scanned = 0
         side.junk_start += upto

@@ -106,8 +106,10 @@ class HttpResponse(HttpMessage):
 class HttpMalformed(HttpFrame):
     """Bytes that are not HTTP: why, and how many (`offset` says where they start).
     `method` is set when they are a request whose head was read and whose body went bad
-    (a bad chunk line, a capture gap): the server's answer still names this offset."""
+    (a bad chunk line, a capture gap): the server's answer still names this offset;
+    `request_offset` when they are a response so read: the request it answers."""
 
     reason: str
     length: int
     method: str | None = None
+    request_offset: int | None = None

@@ -13,7 +13,8 @@ comes (a final one is then the request's reply, with no round trip: the request'
 when it ended, after the answer), or with None and `gone=True` when its connection closes
 first. A request whose body turned out malformed (its frame is `HttpMalformed` with the
 request's method) is still a request: the server's answer, often a 400, names its offset and
-pairs with it. Requests still open when their connection closes settle unanswered, with a
+pairs with it; likewise a response whose body turned out malformed answers its request.
+Requests still open when their connection closes settle unanswered, with a
 finding. State is per connection and released when it closes.
 """
 
@@ -68,7 +69,8 @@ class HttpTransactions(NativeAnalyzer):
                 if not _interim_response(response):
                     self._settle(txn)
                     break
-        elif isinstance(frame, HttpResponse) and frame.request_offset is not None:
+        elif isinstance(frame, HttpResponse | HttpMalformed) and frame.request_offset is not None:
+            # (a malformed frame names a request when it is that request's answer gone bad)
             opened = self._open.get(record.flow.id, {}).get(frame.request_offset)
             if opened is None:  # before its request's frame: held until the request comes
                 self._early.setdefault(record.flow.id, {}).setdefault(
@@ -76,17 +78,21 @@ class HttpTransactions(NativeAnalyzer):
                 if self._on_early is not None:
                     self._on_early(None, record, False)
                 return
-            if frame.interim:
+            if isinstance(frame, HttpResponse) and frame.interim:
                 if self._on_early is not None:
                     self._on_early(opened, record, False)
                 return
             found = self._open[record.flow.id].pop(frame.request_offset)
             found.replies.append(record.no)
-            if found.ts is not None and record.ts is not None:
+            # a malformed answer's time is when its end was found (the next status line, the
+            # connection's end), not when it came: it has no round trip
+            bad = isinstance(frame, HttpMalformed)
+            if not bad and found.ts is not None and record.ts is not None:
                 found.rtt = record.ts - found.ts
             self.pairs += 1
             if self._on_reply is not None:
-                self._on_reply(found, record)
+                self._on_reply(Transaction(found.flow, found.trid, found.cmd, found.request, None,
+                                           True) if bad else found, record)  # fmt: skip
             self._settle(found)
 
     def _settle(self, txn: Transaction) -> None:

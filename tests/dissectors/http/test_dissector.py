@@ -118,6 +118,9 @@ def test_bad_chunk_size_is_malformed_mid_body() -> None:
     assert kinds == ["HttpRequest", "HttpMalformed", "HttpResponse"]
     assert frames[1].offset == 0
     assert isinstance(frames[1], HttpMalformed) and frames[1].method is None  # a response
+    assert frames[1].request_offset == 0  # the answer to the GET, its body bad
+    junk = exchange(GET, b"HTPT/1.1 200 OK\r\n\r\n" + ok(b"next"))
+    assert isinstance(junk[1], HttpMalformed) and junk[1].request_offset is None  # no head
 
 
 def test_a_request_whose_body_is_malformed_says_its_method() -> None:

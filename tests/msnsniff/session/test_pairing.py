@@ -229,3 +229,27 @@ def test_an_http_answer_after_a_malformed_request_s_frame_pairs_with_it() -> Non
         == [(1, (None, (2,))), (2, (1, None))]
     assert out[1].pairing is not None and out[1].pairing.rtt == 0.5
     assert [f.code for f in analysis.findings if f.code == "http.unanswered"] == []
+
+
+def test_an_http_request_whose_answer_is_malformed_is_answered_by_it() -> None:
+    """A 200 with a bad chunk line: the answer came, but the request said "[no reply]" and
+    `expert` flagged it never answered. The malformed frame is its reply now, without a
+    round trip (its time is when the next status line showed where it ends)."""
+    flow = Flow("1", "127.0.0.1:3000", "127.0.0.1:80")
+    c2s, s2c = Direction.C2S, Direction.S2C
+    bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    events: list[SourceEvent] = [
+        StreamChunk(flow, c2s, 0, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", 1.0),
+        StreamChunk(flow, s2c, 0, bad, 1.1),
+        StreamChunk(flow, c2s, 29, b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n", 2.0),
+        StreamChunk(flow, s2c, len(bad), ok, 2.1), FlowEnd(flow, c2s), FlowEnd(flow, s2c),
+    ]  # fmt: skip
+    analysis = Analysis(CaptureSession(load_dissectors()))
+    out = list(run_paired(analysis, events))
+    assert [(p.record.no, type(p.record.frame).__name__,
+             p.pairing and (p.pairing.request, p.pairing.replies, p.pairing.rtt is not None))
+            for p in out] == [
+        (1, "HttpRequest", (None, (3,), False)), (2, "HttpRequest", (None, (4,), True)),
+        (3, "HttpMalformed", (1, None, False)), (4, "HttpResponse", (2, None, True))]
+    assert [f.code for f in analysis.findings if f.code == "http.unanswered"] == []
