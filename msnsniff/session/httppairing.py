@@ -53,7 +53,9 @@ class HttpTransactions(NativeAnalyzer):
         frame = record.frame
         method = frame.method if isinstance(frame, HttpRequest | HttpMalformed) else None
         if method is not None:  # a request (or one whose body went bad: it is still answered)
-            txn = Transaction(record.flow.id, frame.offset, method, record.no, record.ts,
+            # (a malformed one's time is when its end was found: no round trip from it)
+            ts = None if isinstance(frame, HttpMalformed) else record.ts
+            txn = Transaction(record.flow.id, frame.offset, method, record.no, ts,
                               expects_reply=True)  # fmt: skip
             self._open.setdefault(record.flow.id, {})[frame.offset] = txn
             if self._on_request is not None:
