@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -9,8 +11,38 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from msnsniff.errors import MsnsniffError
-from msnsniff.session.filter import DisplayFilter, compile_filter
+from msnsniff.session.filter import DisplayFilter, FilterError, compile_filter
 from msnsniff.tui.widgets.textbox import TextBox
+
+
+class PointedError:
+    """A filter mistake as a line of the filter with a caret under its column, the line cut
+    to the width it is drawn in around that column: wrapped, a filter wider than the bar
+    left the caret under another part of it (or under nothing)."""
+
+    def __init__(self, error: FilterError) -> None:
+        self.error = error
+
+    def __str__(self) -> str:
+        return str(self.error)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width, 8)
+        error = self.error
+        flat = "".join(" " if c in "\t\r\n\v\f" else c for c in error.text)
+        before = flat[: max(error.column - 1, 0)]
+        start = 0
+        if cell_len(flat) > width and cell_len(before) > width * 2 // 3:
+            # a line wider than the bar: the column about two thirds across
+            while start < len(before) and cell_len("…" + before[start:]) > width * 2 // 3:
+                start += 1
+        lead = "…" if start else ""
+        line = lead + flat[start:]
+        if cell_len(line) > width:
+            line = set_cell_size(line, width - 1) + "…"
+        caret = cell_len(lead + before[start:])
+        yield Text(line, style="red", no_wrap=True, overflow="crop")
+        yield Text(" " * caret + "^ " + error.message, style="red")
 
 
 class FilterInput(TextBox):
@@ -67,7 +99,8 @@ class FilterBar(Vertical):
                 display = compile_filter(text)
             except MsnsniffError as exc:
                 error = self.query_one("#filter-error", Static)
-                error.update(Text(str(exc), style="red"))
+                error.update(PointedError(exc) if isinstance(exc, FilterError) and exc.text
+                             else Text(str(exc), style="red"))  # fmt: skip
                 error.add_class("-shown")
                 return False
         self._clear_error()

@@ -677,7 +677,7 @@ def test_filter_bad_filter_fold_and_unanswered() -> None:
             app.query_one("#filter-input", Input).value = ""
             await pilot.press(*"msnp.cmd ==", "enter")
             await pilot.pause(0.2)
-            error = str(app.query_one("#filter-error").render())
+            error = screen_text(app, app.query_one("#filter-error", Static))
             assert "^" in error  # the caret under the column
             assert stream.rows is not None and list(stream.rows) == errors  # unchanged
             app.apply_filter("")
@@ -707,7 +707,7 @@ def test_escape_from_the_filter_bar_shows_the_filter_in_force() -> None:
             await scanned(app, pilot)
             await pilot.press("f", "ctrl+u", *"msnp.cmd ==", "enter")
             await pilot.pause(0.2)
-            assert "^" in str(error.render())
+            assert "^" in screen_text(app, error)
             await pilot.press("escape")
             await pilot.pause(0.1)
             assert box.value == "msnp.error"
@@ -1449,7 +1449,7 @@ def test_keys_typed_just_after_enter_in_the_filter_bar_go_to_the_stream() -> Non
             await pilot.pause(0.2)
             box = app.query_one("#filter-input", Input)
             assert box.value == "msnp.cmd ==j" and box.has_focus
-            assert "^" in str(app.query_one("#filter-error").render())
+            assert "^" in screen_text(app, app.query_one("#filter-error", Static))
 
     asyncio.run(main())
 
@@ -2047,5 +2047,36 @@ def test_a_tab_with_nothing_to_show_gives_the_keys_to_the_tab_bar() -> None:
             assert tabs.active == "stats"
             await pilot.press("2", "escape")
             assert tabs.active == "stream" and app.focused is app.query_one(StreamView)
+
+    asyncio.run(main())
+
+
+def test_a_filter_wider_than_the_bar_keeps_the_caret_under_its_mistake() -> None:
+    """At 80 columns a long filter's error wrapped: the caret stood at column 74 of the
+    line under a filter whose mistake had wrapped to the next line. The line is cut to the
+    bar's width around the mistake, the caret under it."""
+
+    async def main() -> None:
+        app = app_for("msnp8_demo")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(app, pilot)
+            for text, wrong in zip((
+                'msnp.cmd == ADD and dir == c2s and msnp.account == "bob@example.com" and '
+                "msnp.lsit == FL",
+                'msnp.account == "bob@example.com" and msnp.list == FL and dir == c2s and '
+                'msnp.cmd == ADD and msnp.nick contains "Bob" and msnp.trd > 3',
+                "msnp.cmd == ADD and (dir == c2s",
+            ), ("msnp.lsit", "msnp.trd", "end"), strict=True):
+                await pilot.press("f", "ctrl+u", *text, "enter")
+                await pilot.pause(0.2)
+                error = app.query_one("#filter-error", Static)
+                shown = screen_text(app, error).splitlines()
+                line, caret = shown[0], shown[1]
+                assert len(line) <= 80 and caret.lstrip().startswith("^"), shown
+                column = caret.index("^")
+                if wrong == "end":
+                    assert column == len(line)
+                else:
+                    assert line[column:].startswith(wrong), shown
 
     asyncio.run(main())
