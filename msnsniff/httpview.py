@@ -136,6 +136,9 @@ def _app_words(app: AppInfo, frame: HttpMessage, f: Mapping[str, Any]) -> str:
 def describe(frame: Frame) -> str:
     """The frame in words for one-line views."""
     if isinstance(frame, HttpMalformed):
+        what = frame.message
+        if what is not None:
+            return f"{what} of {frame.length} bytes, its body malformed: {frame.reason}"
         return f"{frame.length} bytes not HTTP: {frame.reason}"
     if not isinstance(frame, HttpMessage):
         return repr(frame)
@@ -152,7 +155,10 @@ def describe(frame: Frame) -> str:
 def summary(frame: Frame, redact: bool) -> str:
     """The text line's body for an HTTP frame."""
     if isinstance(frame, HttpMalformed):
-        return f"[MALFORMED at offset {frame.offset}, {frame.length} bytes: {frame.reason}]"
+        what = frame.message
+        body = "" if what is None else f" ({what}, its body)"
+        return (f"[MALFORMED at offset {frame.offset}, {frame.length} bytes{body}: "
+                f"{frame.reason}]")  # fmt: skip
     if not isinstance(frame, HttpMessage):
         return repr(frame)
     if isinstance(frame, HttpRequest):

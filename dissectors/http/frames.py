@@ -113,3 +113,11 @@ class HttpMalformed(HttpFrame):
     length: int
     method: str | None = None
     request_offset: int | None = None
+
+    @property
+    def message(self) -> str | None:
+        """What the run is when a head was read before it went bad ("POST request",
+        "response"), else None: bytes that are not HTTP at all."""
+        if self.method is not None:
+            return f"{self.method} request"
+        return "response" if self.request_offset is not None else None

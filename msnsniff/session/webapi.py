@@ -106,8 +106,11 @@ class WebApis(NativeAnalyzer):
             return
         frame = record.frame
         if isinstance(frame, HttpMalformed):
+            what = frame.message
             self._report(record, "http.malformed", f"{frame.length} bytes at offset "
-                         f"{frame.offset} are not HTTP: {frame.reason}")  # fmt: skip
+                         f"{frame.offset} are not HTTP: {frame.reason}" if what is None
+                         else f"the {what} at offset {frame.offset} ({frame.length} bytes) "
+                         f"has a malformed body: {frame.reason}")  # fmt: skip
             return
         if not isinstance(frame, HttpMessage):
             return

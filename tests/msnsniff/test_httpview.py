@@ -13,7 +13,7 @@ from msnsniff.capture.write import PcapWriter, TcpConversation
 from msnsniff.httpview import describe
 from msnsniff.output import record_to_json, record_to_jsonl, record_to_text
 from msnsniff.registry import load_dissectors
-from msnsniff.session.analysis import Analysis, Severity
+from msnsniff.session.analysis import Analysis, Finding, Severity
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.describe import describe as stream_words
 from msnsniff.session.webapi import WebApis
@@ -127,6 +127,24 @@ def test_malformed_http() -> None:
     assert out["malformed"] == {"reason": "not a request line"} and out["length"] == 6
     assert "MALFORMED at offset 5, 6 bytes" in record_to_text(record)
     assert describe(frame) == "6 bytes not HTTP: not a request line"
+
+
+def test_a_malformed_request_or_response_says_what_it_is() -> None:
+    """A POST whose chunked body is bad was "71 bytes not HTTP", in read, expert and the
+    TUI, though its head was a request (the answer pairs with it): it says so now."""
+    post = HttpMalformed(Direction.C2S, 0, b"POST /a", "illegal chunk header", 71, "POST")
+    answer = HttpMalformed(Direction.S2C, 0, b"HTTP/1.1 200", "illegal chunk header", 61,
+                           request_offset=0)
+    record = FrameRecord(2, None, Flow("1"), "http", post)
+    assert "[MALFORMED at offset 0, 71 bytes (POST request, its body): illegal chunk header]" \
+        in record_to_text(record)
+    assert describe(post) == "POST request of 71 bytes, its body malformed: illegal chunk header"
+    assert describe(answer) == "response of 61 bytes, its body malformed: illegal chunk header"
+    findings: list[Finding] = []
+    checks = WebApis(findings.append)
+    checks.feed(record)
+    assert [f.message for f in findings] == [
+        "the POST request at offset 0 (71 bytes) has a malformed body: illegal chunk header"]
 
 
 def test_redact_hides_authorization_headers() -> None:
