@@ -38,7 +38,9 @@ expression searched anywhere in the value; `contains` on a list field tests memb
 Fields whose values are protocol keywords or accounts ignore case in every comparison
 (`FieldSpec.fold`): a command (`msnp.cmd == add` is ADD: the grammar's commands are upper
 case), a list (`fl`), a status (`nln`), and an account (`Bob@Example.com`: servers, the
-reference server too, treat sign-in names without regard to case). Text people write
+reference server too, treat sign-in names without regard to case); a REST method compares
+as the dissector reads it (`fbrest.method == LiveMessage.send` selects the calls sent as
+`facebook.liveMessage.send`, its `facebook.` prefix optional). Text people write
 (nicknames, messages) and HTTP methods (case-sensitive by RFC 9110) keep exact case.
 Fields of kind "any" (generic decoded fields) compare by number when both sides are numeric
 and by text otherwise.
@@ -60,6 +62,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from dissectors.http import apps as http_apps
+from dissectors.http.apps import fbrest
 from dissectors.msnp.decode import Decoded, decode
 from dissectors.msnp.frames import (
     CommandFrame,
@@ -198,15 +201,16 @@ Getter = Callable[[_Ctx], Any]
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     """A filter field: kind, getter, one-line description; `multi` getters return sequences;
-    `extra` fields are read from the analysis values passed to `matches`; `fold` fields
-    compare without regard to case (protocol keywords and accounts, see the module doc)."""
+    `extra` fields are read from the analysis values passed to `matches`; a `fold` field's
+    text values and literals are compared as `fold` makes them (`str.casefold` for protocol
+    keywords and accounts, see the module doc)."""
 
     kind: Kind
     get: Getter
     description: str
     multi: bool = False
     extra: bool = False
-    fold: bool = False
+    fold: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +552,12 @@ _HTTP_FIELDS: Final = (
 )
 """HTTP fields: (name, kind, frame getter, description, multi)."""
 
+_HTTP_FOLDS: Final[Mapping[str, Callable[[str], str]]] = MappingProxyType(
+    {"fbrest.method": fbrest.method_key}
+)
+"""HTTP fields compared as the dissector reads them: a REST method by the name its rules go
+by (`facebook.liveMessage.send` is seed 002's `LiveMessage.send`)."""
+
 _WIRESHARK_HTTP_FIELDS: Final = (
     ("http.request", _K.PRESENCE, hf.is_request, "an HTTP request (Wireshark's name)", False),
     ("http.response", _K.PRESENCE, hf.is_response, "an HTTP response (Wireshark's name)",
@@ -638,7 +648,7 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "tcp.srcport": _F(_K.INT, _host_port(True, 1), "sending endpoint's TCP port"),
         "tcp.dstport": _F(_K.INT, _host_port(False, 1), "receiving endpoint's TCP port"),
         "msnp.cmd": _F(_K.STR, _command(lambda f: f.cmd), "command word (error code digits)",
-                       fold=True),
+                       fold=str.casefold),
         "msnp.trid": _F(_K.INT, _command(lambda f: f.trid), "transaction id (absent if none)"),
         "msnp.args": _F(_K.STR, _command(lambda f: " ".join(f.args)), "arguments after TrID"),
         "msnp.line": _F(_K.STR, _command(lambda f: _text(f.line)), "the command line"),
@@ -654,18 +664,18 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
         "msnp.error.name": _F(_K.STR, _error_attr(lambda f: f.error_name), "error code name"),
         "msnp.problem": _F(_K.STR, _problems, "decoding problem", multi=True),
         "msnp.list": _F(_K.STR, _decoded_str("list"), "list argument: FL AL BL RL", multi=True,
-                        fold=True),
+                        fold=str.casefold),
         "msnp.lists": _F(_K.LIST, _decoded_list("lists"), "lists of an LST line", multi=True,
-                         fold=True),
+                         fold=str.casefold),
         "msnp.account": _F(
             _K.STR, _decoded_str(*ACCOUNT_FIELDS), "any account (sender, caller...)", multi=True,
-            fold=True,
+            fold=str.casefold,
         ),
         "msnp.nick": _F(_K.STR, _decoded_str(*NICK_FIELDS), "nickname, URL-decoded", multi=True),
         "msnp.version": _F(_K.INT, _decoded_int("version"), "contact list version"),
         "msnp.group": _F(_K.ANY, _groups, "group id (number; GUID in MSNP10+)", multi=True),
         "msnp.status": _F(_K.STR, _decoded_str("status"), "status (NLN BSY AWY...)", multi=True,
-                          fold=True),
+                          fold=str.casefold),
         "msnp.payload": _F(
             _K.PRESENCE, _command(lambda f: f.payload_length), "the frame carries a payload"
         ),
@@ -691,7 +701,7 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
             _K.INT, _extra("msnp.replies", _is_int, multi=True), "frame numbers of the replies",
             multi=True, extra=True,
         ),
-        **{name: _F(kind, _http(get, multi), text, multi=multi)
+        **{name: _F(kind, _http(get, multi), text, multi=multi, fold=_HTTP_FOLDS.get(name))
            for name, kind, get, text, multi in (*_HTTP_FIELDS, *_WIRESHARK_HTTP_FIELDS)},
         # Wireshark's names for an HTTP exchange's pairing (the msnp.* ones are MSNP's only)
         "http.time": _F(
@@ -1294,27 +1304,28 @@ class _Resolved:
     get: Getter
     multi: bool
     extra: bool
-    fold: bool = False
+    fold: Callable[[str], str] | None = None
 
     def folded(self) -> _Resolved:
-        """The field read case-folded (its text values), for a case-insensitive compare."""
-        get = self.get
+        """The field read through its `fold` (its text values), for the compare it makes."""
+        get, fold = self.get, self.fold
+        assert fold is not None
         if self.multi:
             def get_many(ctx: _Ctx) -> list[Any]:
-                return [v.casefold() if isinstance(v, str) else v for v in get(ctx)]
+                return [fold(v) if isinstance(v, str) else v for v in get(ctx)]
 
             return replace(self, get=get_many)
 
         def get_one(ctx: _Ctx) -> Any:
             value = get(ctx)
-            return value.casefold() if isinstance(value, str) else value
+            return fold(value) if isinstance(value, str) else value
 
         return replace(self, get=get_one)
 
 
-def _fold(lit: _Literal) -> _Literal:
-    """The literal as a case-folded field compares it."""
-    return replace(lit, text=lit.text.casefold())
+def _fold(lit: _Literal, fold: Callable[[str], str]) -> _Literal:
+    """The literal as a folded field compares it."""
+    return replace(lit, text=fold(lit.text))
 
 
 def _field_names() -> list[str]:
@@ -1432,8 +1443,9 @@ class _Compiler:
         lit = _Literal.of(value_token)
         if base in ("eq", "ne"):
             _check_value(spec, lit)
-        if spec.fold and base != "matches":  # (a regular expression ignores case already)
-            spec, lit = spec.folded(), _fold(lit)
+        fold = spec.fold
+        if fold is not None and base != "matches":  # (a regular expression ignores case)
+            spec, lit = spec.folded(), _fold(lit, fold)
         try:
             pred = _predicate(base, spec.kind, lit)
         except _LiteralError as exc:
@@ -1453,8 +1465,9 @@ class _Compiler:
         lits = [_Literal.of(v) for v in values]
         for lit in lits:
             _check_value(spec, lit)
-        if spec.fold:
-            spec, lits = spec.folded(), [_fold(lit) for lit in lits]
+        fold = spec.fold
+        if fold is not None:
+            spec, lits = spec.folded(), [_fold(lit, fold) for lit in lits]
         if not lits:
             return lambda ctx: False
         try:

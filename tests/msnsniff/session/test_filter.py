@@ -753,3 +753,17 @@ def test_frame_and_a_protocol_name_search_the_bytes_as_in_wireshark() -> None:
     assert select("http", records) == [r.no for r in records if r.proto == "http"]
     with pytest.raises(FilterError, match="only be tested for presence"):
         compile_filter('fbrest contains "x"')
+
+
+def test_a_rest_method_compares_as_the_dissector_reads_it() -> None:
+    """`fbrest.method == LiveMessage.send`, seed 002's name and the README's, selected
+    nothing: the calls say `facebook.liveMessage.send`, which the dissector's rules read as
+    that same method. The field compares by that reading, prefix and case aside."""
+    records = seed(ROOT / "captures" / "http_fbrest.pcap")
+    calls = [r.no for r in records if r.proto == "http"]  # every call and answer
+    for name in ("LiveMessage.send", "livemessage.send", "facebook.liveMessage.send",
+                 '"Facebook.LiveMessage.Send"'):
+        assert select(f"fbrest.method == {name}", records) == calls, name
+    assert select("fbrest.method in {users.getInfo LiveMessage.send}", records) == calls
+    assert select("fbrest.method == users.getInfo", records) == []
+    assert select("fbrest.method != LiveMessage.send", records) == []
