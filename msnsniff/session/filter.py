@@ -553,10 +553,12 @@ _HTTP_FIELDS: Final = (
 """HTTP fields: (name, kind, frame getter, description, multi)."""
 
 _HTTP_FOLDS: Final[Mapping[str, Callable[[str], str]]] = MappingProxyType(
-    {"fbrest.method": fbrest.method_key}
+    {"fbrest.method": fbrest.method_key, "http.content_type": str.casefold,
+     "http.gateway.action": str.casefold}
 )
 """HTTP fields compared as the dissector reads them: a REST method by the name its rules go
-by (`facebook.liveMessage.send` is seed 002's `LiveMessage.send`)."""
+by (`facebook.liveMessage.send` is seed 002's `LiveMessage.send`), a media type and the
+gateway's Action (held lower-case, as the gateway reads `Action=Open`) without case."""
 
 _WIRESHARK_HTTP_FIELDS: Final = (
     ("http.request", _K.PRESENCE, hf.is_request, "an HTTP request (Wireshark's name)", False),
@@ -680,7 +682,8 @@ FIELDS: Final[Mapping[str, FieldSpec]] = MappingProxyType(
             _K.PRESENCE, _command(lambda f: f.payload_length), "the frame carries a payload"
         ),
         "msnp.payload.type": _F(
-            _K.STR, _payload_attr(lambda p: p.content_type), "payload content type"
+            _K.STR, _payload_attr(lambda p: p.content_type), "payload content type",
+            fold=str.casefold,  # (a MIME type has no case)
         ),
         "msnp.payload.len": _F(
             _K.INT, _command(lambda f: f.payload_length), "payload length in bytes"

@@ -767,3 +767,18 @@ def test_a_rest_method_compares_as_the_dissector_reads_it() -> None:
     assert select("fbrest.method in {users.getInfo LiveMessage.send}", records) == calls
     assert select("fbrest.method == users.getInfo", records) == []
     assert select("fbrest.method != LiveMessage.send", records) == []
+
+
+def test_media_types_and_the_gateway_action_compare_without_case() -> None:
+    """`http.content_type` and `http.gateway.action` hold lower-case words (as the gateway
+    reads `Action=Open`), so `== "TEXT/XML"` or `== Open` selected nothing; a MIME type has
+    no case in MSNP payloads either."""
+    xmlrpc = seed(ROOT / "captures" / "http_xmlrpc.pcap")
+    assert select('http.content_type == "Text/XML"', xmlrpc) \
+        == select('http.content_type == "text/xml"', xmlrpc) != []
+    gateway = seed(ROOT / "captures" / "http_gateway.pcap")
+    assert select("http.gateway.action == Open", gateway) \
+        == select("http.gateway.action == open", gateway) != []
+    records = demo()
+    assert select('msnp.payload.type == "TEXT/X-MSMSGSCONTROL"', records) \
+        == select('msnp.payload.type == "text/x-msmsgscontrol"', records) != []
