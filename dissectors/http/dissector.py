@@ -86,10 +86,18 @@ CUT_SHORT: Final = "peer closed connection without sending complete message body
 """h11's words for a stream that ended inside a body (the head was read)."""
 
 
+_QUOTED: Final = r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+BYTES_REPR: Final = re.compile(rf"bytearray\(b{_QUOTED}\)|(?<!\w)b{_QUOTED}")
+"""Python's repr of bytes in h11's words (`bytearray(b'zz\\r\\n')`): shown as the quoted
+text alone (`'zz\\r\\n'`), escapes kept."""
+
+
 def _reason(text: str, direction: Direction) -> str:
     key = text.split(":", 1)[0]
     start = "request" if direction is C2S else "status"
-    return REASONS[key].format(start=start) if key in REASONS else text
+    if key in REASONS:
+        return REASONS[key].format(start=start)
+    return BYTES_REPR.sub(lambda m: m.group(1) or m.group(2), text)
 
 
 @dataclass(slots=True)

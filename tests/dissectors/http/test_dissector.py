@@ -123,6 +123,18 @@ def test_bad_chunk_size_is_malformed_mid_body() -> None:
     assert isinstance(junk[1], HttpMalformed) and junk[1].request_offset is None  # no head
 
 
+def test_a_reason_shows_the_bad_bytes_without_python_s_repr() -> None:
+    """h11 words a bad chunk line `illegal chunk header: bytearray(b'zz\\r\\n')`, which read,
+    expert and the TUI printed as it was: the quoted bytes are left."""
+    bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    frame = exchange(GET, bad + ok(b"next"))[1]
+    assert isinstance(frame, HttpMalformed)
+    assert frame.reason == "illegal chunk header: 'zz\\r\\n'"
+    header = http_frames([(C2S, b"GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n")])[0]
+    assert isinstance(header, HttpMalformed) and "bytearray" not in header.reason
+    assert header.reason.startswith("illegal header line: 'Bad Header")
+
+
 def test_a_request_whose_body_is_malformed_says_its_method() -> None:
     """Its answer names the request's offset: the malformed frame there is that request."""
     post = b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
