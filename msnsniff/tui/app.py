@@ -194,6 +194,7 @@ class MsnsniffApp(App[int]):
         self._search_timer: Timer | None = None
         self.wanted_frame: int | None = None  # a side view's jump, selected once it is shown
         self._side_seen = -1
+        self._waiting_tab: str | None = None  # a tab shown with nothing in it (`action_tab`)
         self._revision_seen = 0  # the index's `revision` the stream's rows were drawn at
         self._stopping = threading.Event()
         self._ui_first_until = 0.0  # time.monotonic() until which the workers wait
@@ -493,6 +494,7 @@ class MsnsniffApp(App[int]):
             self._refresh_side_views()
             if first:
                 self._show_side_views(True)
+            self._keys_to_shown_tab()
             if first and self.source is not None:
                 _freeze()  # the side views just built one object per session and chat
 
@@ -700,14 +702,37 @@ class MsnsniffApp(App[int]):
         if tab == "stream":
             self.stream.screen.set_focus(self.stream)
             return
+        target = self._tab_target(tab)
+        self._waiting_tab = tab if target is None else None
+        if target is None:  # the tab bar, whose arrows go to the other tabs, until the view
+            target = self._tab_bar()  # shows something (`_keys_to_shown_tab`)
+        target.screen.set_focus(target)
+
+    def _tab_target(self, tab: str) -> Widget | None:
+        """Where a tab's keys go: its first list, table or tree shown, else the first widget
+        shown that takes keys; None when it shows none. Widgets shown only (the focus chain):
+        a view with nothing to show (or still waiting for the index) hides its tree or list
+        behind a note, and keys given to it went nowhere the user could see."""
         pane = self.query_one(f"#{tab}", TabPane)
-        # widgets shown only (the focus chain): a view with nothing to show hides its tree
-        # or list behind a note, and the keys given to it went nowhere the user could see
         focusable = [w for w in self.screen.focus_chain if pane in w.ancestors]
-        target = next((w for w in focusable if type(w) not in SCROLL_ONLY),
-                      next(iter(focusable), None))  # fmt: skip
-        if target is None:  # the tab bar, whose arrows go to the other tabs
-            target = self.query_one("#tabs", TabbedContent).query_one(Tabs)
+        return next((w for w in focusable if type(w) not in SCROLL_ONLY),
+                    next(iter(focusable), None))  # fmt: skip
+
+    def _tab_bar(self) -> Widget:
+        return self.query_one("#tabs", TabbedContent).query_one(Tabs)
+
+    def _keys_to_shown_tab(self) -> None:
+        """The side views were refreshed: a tab opened while it showed nothing (a big file
+        still indexed, a live capture before its first login) gave the keys to the tab bar;
+        once it shows its list or tree they go there, unless the user has moved them."""
+        tab, self._waiting_tab = self._waiting_tab, None
+        if tab is None or self.focused is not self._tab_bar() \
+                or self.query_one("#tabs", TabbedContent).active != tab:
+            return
+        target = self._tab_target(tab)
+        if target is None:
+            self._waiting_tab = tab  # (still nothing: keep waiting)
+            return
         target.screen.set_focus(target)
 
     def action_toggle_hex(self) -> None:

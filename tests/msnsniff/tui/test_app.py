@@ -2080,3 +2080,40 @@ def test_a_filter_wider_than_the_bar_keeps_the_caret_under_its_mistake() -> None
                     assert line[column:].startswith(wrong), shown
 
     asyncio.run(main())
+
+
+def test_a_tab_opened_before_it_had_anything_gives_the_keys_to_it_once_it_does() -> None:
+    """Sessions opened in a live capture before the first login (or in a big file still
+    being indexed) shows a note and gives the keys to the tab bar; when the login comes and
+    the tree is shown the keys go to it, as if the tab had been opened then. Keys the user
+    moved since stay where they are."""
+    events = list(open_source(CAPTURES / "server_chat.pcap"))
+    go = asyncio.Event()
+
+    async def feed(app: MsnsniffApp) -> None:
+        await go.wait()
+        for event in events:
+            app.push_event(event)
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(live=True), live=feed, title="test")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("2")
+            await pilot.pause(0.1)
+            assert type(app.focused).__name__ == "ContentTabs"
+            go.set()
+            for _ in range(500):
+                if app.focused is not None and app.focused.id == "sessions-tree":
+                    break
+                await asyncio.sleep(0.02)
+            assert app.focused is not None and app.focused.id == "sessions-tree"
+            expected = len(read_frames(CAPTURES / "server_chat.pcap"))
+            for _ in range(1000):  # (every frame in before the app closes)
+                if app.workspace.index.count >= expected:
+                    break
+                await asyncio.sleep(0.02)
+            await pilot.pause(0.3)
+
+    asyncio.run(main())
