@@ -320,6 +320,7 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
     from msnsniff.session.conversations import Conversations, render_chat
 
     status = 0
+    wanted = args.account.casefold() if args.account else None  # sign-in names: any case
     files = captures_of(args.files)
     for capture in files:
         path = capture.name
@@ -330,9 +331,10 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
 
         def show(conversation: Conversation, path: str = path,
                  selected: Selected | None = selected) -> None:
-            if args.account and args.account not in {
-                p.account for p in conversation.participants
-            } | {conversation.account}:
+            if wanted and wanted not in {
+                a.casefold() for a in (conversation.account,
+                                       *(p.account for p in conversation.participants)) if a
+            }:  # fmt: skip
                 return
             if selected is not None:  # -Y: the events of the selected frames, if any
                 events = tuple(e for e in conversation.events if e.frame in selected)
@@ -444,8 +446,11 @@ def run_contacts(
         lists = analysis.add(lambda sink: ContactLists(sink, keep_history_for=keep,  # noqa: B023
                                                        transactions=pairing))  # noqa: B023
         messages = _drive(analysis, capture, lambda: None, _dissector(args, session, capture.path))
-        accounts = [args.account] if args.account else lists.accounts
-        if args.account and args.account not in lists.accounts:
+        accounts = lists.accounts
+        if args.account:  # as servers compare sign-in names: without regard to case
+            wanted = args.account.casefold()
+            accounts = [a for a in accounts if a.casefold() == wanted]
+        if args.account and not accounts:
             messages.append(f"msnsniff: {path}: no contact-list traffic for {args.account}")
             accounts = []
         for account in accounts:

@@ -1121,7 +1121,9 @@ class ContactLists(NativeAnalyzer):
         self._on_change = on_change
         self._on_close = on_close
         self._keep_all = keep_history_for == "all"
-        self._keep = frozenset(() if self._keep_all else keep_history_for or ())
+        # by the name case-folded: servers treat sign-in names without regard to case
+        named = () if self._keep_all else keep_history_for or ()
+        self._keep = frozenset(a.casefold() for a in named)
         self._rules = rules
         self._recent_limit = recent
         self._conns: dict[str, _Conn] = {}
@@ -1311,7 +1313,7 @@ class ContactLists(NativeAnalyzer):
 
     def _history_for(self, key: str) -> AccountHistory | None:
         history = self._histories.get(key)
-        if history is None and (self._keep_all or key in self._keep):
+        if history is None and (self._keep_all or key.casefold() in self._keep):
             history = self._histories[key] = AccountHistory(key, self._rules)
         return history
 

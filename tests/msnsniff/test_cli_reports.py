@@ -450,3 +450,14 @@ def test_contacts_at_a_version_of_lists_without_versions_says_why(tmp_path: Path
             "version: see them all without --at-version or --diff)") in err
     status, out, _ = run("contacts", "--account", "a@x.com", str(path))
     assert status == 0 and "+ AL b@x.com" in out
+
+
+def test_account_options_ignore_case_as_servers_do() -> None:
+    """Sign-in names are case-insensitive to servers (and to the filter's `msnp.account`):
+    `--account Alice@Example.com` is the account the capture writes alice@example.com."""
+    status, text, err = run("contacts", "--account", "Alice@Example.com", "--at-version", "14",
+                            DEMO)  # fmt: skip
+    assert status == 0, err
+    assert "alice@example.com: list version 14, complete" in text
+    _, text, _ = run("chat", "--account", "BOB@example.com", DEMO)
+    assert "alice@example.com: Hello Bob! How are you? \U0001f600" in text
