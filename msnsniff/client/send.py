@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from msnsniff.client.connection import ClientError, dropped
-from msnsniff.client.session import NotificationClient
+from msnsniff.client.session import NotificationClient, refused
 
 REASONS: Final = {
     "208": "no such account",
@@ -76,7 +76,7 @@ async def _one(ns: NotificationClient, who: str, text: str, font: str, color: st
     try:
         j = await chat.invite(who, timeout)
         if j.is_error:
-            return Outcome(who, False, REASONS.get(j.cmd, f"error {j.cmd}"))
+            return Outcome(who, False, REASONS.get(j.cmd, str(refused("CAL", j))))
         if j.cmd != "JOI":
             return Outcome(who, False, f"left before the message ({j.line})")
         ack = await chat.say(text, font=font, color=color, ack="A", timeout=timeout)

@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from dissectors.msnp.errors import error_info
 from msnsniff.addresses import parse, show
 from msnsniff.client.connection import ClientError, Connection, Reply, dropped, is_number
 from msnsniff.client.passport import fetch_ticket
@@ -31,6 +32,19 @@ def split_address(text: str) -> tuple[str, int]:
     if address is None or not address[0] or address[1] < 1:
         raise ClientError(f"bad address {text!r}")
     return address
+
+
+def refused(what: str, reply: Reply, *, coded: bool = False) -> ClientError:
+    """`what refused: ...` for an answer the client cannot go on with: an error code named
+    and explained from the error table (the user need not look `911` up), else the line.
+    `coded`: the reply's command (the code) is the error's second argument, for callers
+    that tell codes apart (`str()` of the error is then no longer the message alone)."""
+    if reply.is_error:
+        info = error_info(int(reply.cmd))
+        text = f"{what} refused: error {info.code} {info.name}: {info.meaning}"
+    else:
+        text = f"{what} refused: {reply.line}"
+    return ClientError(text, reply.cmd) if coded else ClientError(text)
 
 
 def im_format(font: str = "Microsoft Sans Serif", color: str = "0", effects: str = "") -> str:
@@ -109,7 +123,7 @@ class NotificationClient:
         if r.cmd == "XFR" and r.words[2:3] == ["NS"]:
             return split_address(r.words[3])
         if r.cmd != "USR" or len(r.words) < 5:
-            raise ClientError(f"login refused: {r.line}")
+            raise refused("login", r)
         if md5:
             answer = hashlib.md5((r.words[4] + password).encode()).hexdigest()
         else:
@@ -118,7 +132,7 @@ class NotificationClient:
             answer = await fetch_ticket(nexus, account, password, r.words[4], timeout, cafile)
         r = await conn.call("USR", "MD5" if md5 else "TWN", "S", answer, timeout=timeout)
         if r.cmd != "USR" or r.words[2:3] != ["OK"]:
-            raise ClientError(f"login refused: {r.line}")
+            raise refused("login", r)
         client = cls(conn, account, dialect, r.words[4] if len(r.words) > 4 else account)
         client.profile = await conn.until("MSG", timeout)  # always right after USR OK
         return client
@@ -165,7 +179,7 @@ class NotificationClient:
         """XFR SB and log in to the switchboard; ClientError (with the code) when refused."""
         r = await self.conn.call("XFR", "SB", timeout=timeout)
         if r.is_error:
-            raise ClientError(f"XFR SB refused: {r.line}", r.cmd)
+            raise refused("XFR SB", r, coded=True)
         host, port = split_address(r.words[3])
         sb = await self.opener(host, port, f"SB {self.account}", timeout)
         u = await sb.call("USR", self.account, r.words[5], timeout=timeout)

@@ -181,3 +181,22 @@ def test_the_command_names_a_server_that_refuses_or_drops_it(
         server.close()
     finally:
         loop.close()
+
+
+def test_a_refused_login_says_what_the_error_code_means() -> None:
+    """A wrong password made `send` say "send: login refused: 911 4": the reply's line,
+    TrID and all, for the user to look up. The code is named and explained from the error
+    table now, as `read` and `expert` explain it."""
+    from msnsniff.client.connection import ClientError
+
+    async def test(server: ReferenceServer) -> str:
+        try:
+            await send_message("127.0.0.1", server.ports["ns"], "alice@example.com", "wrong",
+                               ["bob@example.com"], "hi", dialect=7, timeout=5)  # fmt: skip
+        except ClientError as e:
+            return str(e)
+        return "no error"
+
+    assert run(test) == ("login refused: error 911 ERR_AUTHENTICATION_FAILED: Login failed: "
+                         "the password digest or Passport ticket sent in USR was not "
+                         "accepted.")  # fmt: skip
