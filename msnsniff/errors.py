@@ -60,6 +60,12 @@ def cannot_listen(
     return MsnsniffError(f"{what}cannot listen{f' on {where}' if where else ''}: {why}")
 
 
+def bind_port(exc: OSError) -> int | None:
+    """The port a failed bind was for, where asyncio's message names it (else None)."""
+    found = _BIND_ADDRESS.search(str(exc))
+    return int(found.group(2)) if found is not None else None
+
+
 def os_reason(exc: OSError) -> str:
     """The errno's own words (`Connection refused`) for an OSError asyncio words its own way
     ("Connect call failed ('127.0.0.1', 1863)"); a resolver error keeps its words: its

@@ -10,7 +10,7 @@ import sys
 import urllib.parse
 from typing import TextIO
 
-from msnsniff.errors import MsnsniffError, cannot_listen
+from msnsniff.errors import MsnsniffError, bind_port, cannot_listen
 from msnsniff.server.app import DEMO_ACCOUNTS, ReferenceServer
 from msnsniff.server.config import ServerConfig
 from msnsniff.server.model import valid_account
@@ -46,6 +46,21 @@ def add_account(db: str, email: str, nick: str | None, out: TextIO) -> int:
     return 0
 
 
+def _listeners(config: ServerConfig, gateway_port: int | None) -> dict[int | None, str]:
+    """Each listener's port and how the operator names it: a port in use may be one they
+    never gave (the notification server takes the one after --listen's)."""
+    return {
+        config.ds_port: "the dispatch server (--listen)",
+        config.ns_port: "the notification server (--ns-port; by default the port after "
+                        "--listen's)",
+        config.sb_port: "the switchboard (--sb-port; by default the second port after "
+                        "--listen's)",
+        config.http_port: "the HTTP Passport (--http-port)",
+        config.https_port: "the HTTPS Passport (--https-port)",
+        gateway_port: "the MSNP HTTP gateway (--gateway-port)",
+    }
+
+
 def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | None = None) -> int:
     """Start everything, print the addresses, and serve until interrupted; with
     `gateway_port` (0: any free port) the MSNP HTTP gateway too."""
@@ -62,7 +77,9 @@ def serve(config: ServerConfig, demo: bool, out: TextIO, gateway_port: int | Non
                 await server.start_gateway(gateway_port)
         except OSError as e:
             await server.close()
-            raise cannot_listen("", e, host=config.host) from e
+            port = bind_port(e)
+            role = _listeners(config, gateway_port).get(port) if port else None
+            raise cannot_listen(f"{role}: " if role else "", e, host=config.host) from e
         p = server.ports
         hub = server.hub
         out.write(

@@ -472,3 +472,26 @@ def test_a_hang_up_ignored_as_under_nohup_stays_ignored() -> None:
         return line, status
 
     assert asyncio.run(main()) == ("VER 1 MSNP8\r\n", 0)
+
+
+def test_a_port_in_use_names_the_listener_that_wanted_it() -> None:
+    """`serve --listen 127.0.0.1:P` with P+1 taken said "cannot listen on 127.0.0.1:P+1:
+    Address already in use": a port the operator never gave (the notification server takes
+    the one after --listen's). The listener and its option are named now."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    taken = held.getsockname()[1]
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", taken - 1))  # (free, else the test cannot say)
+        done = subprocess.run(
+            [*MSNSNIFF, "serve", "--listen", f"127.0.0.1:{taken - 1}", "--sb-port", "0",
+             "--http-port", "off", "--https-port", "off"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        held.close()
+    assert (done.returncode, done.stderr) == (
+        2, f"msnsniff: the notification server (--ns-port; by default the port after "
+           f"--listen's): cannot listen on 127.0.0.1:{taken}: Address already in use\n")

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     ("argv", "head"),
     [
-        (["serve"], "msnsniff: "),
+        (["serve"], "msnsniff: the dispatch server (--listen): "),
         (["mock", "captures/server_chat.pcap"], "msnsniff: mock: "),
         (["proxy", "--upstream", "127.0.0.1:9"], "msnsniff: proxy: "),
     ],
