@@ -171,9 +171,9 @@ class MockConnection:
         self.ended = False  # the client sent OUT: nothing more is read or answered
 
     def receive(self, data: bytes) -> Reply:
-        """What the client's bytes get. Its OUT ends the connection: nothing is sent for it
-        (not even the unsolicited frames of the recorded points it skipped to reach the
-        recorded OUT) nor for anything after it."""
+        """What the client's bytes get. Its OUT ends the connection: nothing is sent for
+        anything after it, and for it only what the recorded server sent after the recorded
+        OUT, when that is the recorded client's next frame (`_after_out`)."""
         if self.ended:
             return Reply(b"", (), True)
         self.dissector.feed(Direction.C2S, data)
@@ -183,6 +183,7 @@ class MockConnection:
         for frame in self.dissector.drain():
             if isinstance(frame, CommandFrame) and frame.cmd == "OUT":
                 self.ended = close = True
+                out.append(self._after_out(frame))
                 break
             if not isinstance(frame, CommandFrame):
                 notes.append(f"mock: connection {self.cid}: cannot read the client's bytes "
@@ -201,6 +202,23 @@ class MockConnection:
                 self.dissector.drain()
                 out.append(data_out)
         return Reply(b"".join(out), tuple(notes), close)
+
+    def _after_out(self, frame: CommandFrame) -> bytes:
+        """The server frames recorded after the recorded OUT, when that OUT is where the
+        lead's script goes on (a message that crossed the OUT, as on the gateway, where the
+        server had it queued); nothing when the client skipped ahead to OUT (the unsolicited
+        frames of what it skipped are not its). The lead then counts as followed past it."""
+        lead = self.lead
+        if lead is None or lead.cursor >= len(lead.conn.frames):
+            return b""
+        rec = lead.conn.frames[lead.cursor]
+        if not rec.c2s or rec.frame.cmd != "OUT":
+            return b""
+        later = _next_client_frame(lead.conn, lead.cursor + 1)
+        sent = [self._rewrite(r, None, frame) for r in lead.conn.frames[lead.cursor + 1:later]
+                if r.no not in self.early]  # fmt: skip
+        lead.cursor = later
+        return b"".join(sent)
 
     def closed(self) -> None:
         """The connection ended: the script it followed is used up when `done_with_lead` (a

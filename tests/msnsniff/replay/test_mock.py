@@ -727,3 +727,32 @@ def test_a_connection_that_followed_a_script_to_its_end_uses_it_up(tmp_path: Pat
     logs, finished = asyncio.run(asyncio.wait_for(main(), 30))
     assert finished
     assert logs[0].startswith("mock: connection 1 done (NS "), logs
+
+
+def test_what_the_server_sent_after_the_clients_out_comes_after_it(tmp_path: Path) -> None:
+    """In the gateway capture bob's message and BYE reach alice's switchboard just after her
+    OUT (the server had them queued); `replay` of it against a mock of it reported them
+    missing, as the mock sent nothing once a client's OUT came. A client whose OUT is the
+    recorded client's next frame now gets what the server sent after that OUT; one that
+    skips ahead to OUT still gets nothing (the unsolicited frames it skipped are not its)."""
+    path = tmp_path / "after_out.txt"
+    path.write_text(TWO_ALICE_LOGINS.split("  1.001")[0].replace(
+        "  0.010 NS-alice   --- connection closed\n",
+        "  0.0095 NS-alice   <<< NLN NLN bob@example.com Bob\n"
+        "  0.010 NS-alice   --- connection closed\n"))  # fmt: skip
+    recording = load_recording(path, CaptureSession(load_dissectors()))
+
+    async def main() -> tuple[bytes, list[str]]:
+        async with served(recording) as (mock, host, port):
+            alice = await NotificationClient.login(host, port, ALICE, "any", dialect=7,
+                                                   timeout=5)  # fmt: skip
+            alice.conn.send_line("OUT")
+            await alice.conn.drain()
+            after = await asyncio.wait_for(alice.conn.reader.read(), 5)  # to the close
+            await alice.conn.close()
+            await asyncio.sleep(0.2)
+            return after, mock.logs
+
+    after, logs = asyncio.run(asyncio.wait_for(main(), 30))
+    assert after == b"NLN NLN bob@example.com Bob\r\n"
+    assert logs == ["mock: connection 1 done (NS alice@example.com)"], logs
