@@ -552,7 +552,8 @@ def run_mock(
     out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
     """`msnsniff mock`: serve until Ctrl-C, SIGTERM or SIGHUP (or, with --once, until every
-    script is used)."""
+    script is used); 2 at the end when the capture was damaged (what came before the damage
+    was served)."""
     from msnsniff.signals import stop_requested
 
     code = args.unmatched_error
@@ -602,5 +603,5 @@ def run_mock(
             await server.close()
 
     asyncio.run(main())
-    return 0
+    return 2 if recording.damaged else 0
 

@@ -90,6 +90,7 @@ class Recording:
     reply_of: Mapping[int, int]  # reply frame no -> request frame no
     logins: tuple[Login, ...]
     notes: tuple[str, ...]
+    damaged: bool = False  # the capture ended in damage: what came before it is all here
 
     def conn(self, key: str) -> RecConn:
         for c in self.conns:
@@ -155,7 +156,11 @@ def load_recording(
                 )
     except MsnsniffError as exc:
         notes.append(f"{path}: {exc} (replaying what came before)")
+        damaged = True
+    else:
+        damaged = False
     notes.extend(f"{n.location}: {n.message}" for n in analysis.session.notes)
+    damaged = damaged or any(n.fatal for n in analysis.session.notes)
     try:
         logins = _select(links.logins(), select)
     except MsnsniffError as exc:  # a damaged or unreadable capture: say why there is none
@@ -170,6 +175,7 @@ def load_recording(
         reply_of,
         tuple(logins),
         tuple(notes),
+        damaged,
     )
 
 

@@ -236,7 +236,8 @@ def run_replay(
     args: argparse.Namespace, session: Callable[[argparse.Namespace], CaptureSession],
     out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
-    """`msnsniff replay`: 0 equal, 1 different, 2 the replay failed."""
+    """`msnsniff replay`: 0 equal, 1 different, 2 the replay failed or the capture is
+    damaged (what came before the damage is replayed, and compared)."""
     for option, value, zero_ok in (("--timeout", args.timeout, False),
                                    ("--settle", args.settle, False),
                                    ("--max-gap", args.max_gap, True)):  # fmt: skip
@@ -296,4 +297,4 @@ def run_replay(
         header = (f"replay of {one.label}: {who}; {len(recording.conns)} connections, {steps} "
                   f"client frames -> {show(*target)}")
         out.write(render(report, header=header, show_same=not args.only_changes))
-    return report.exit_status
+    return max(report.exit_status, 2) if recording.damaged else report.exit_status

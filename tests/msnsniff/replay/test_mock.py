@@ -756,3 +756,29 @@ def test_what_the_server_sent_after_the_clients_out_comes_after_it(tmp_path: Pat
     after, logs = asyncio.run(asyncio.wait_for(main(), 30))
     assert after == b"NLN NLN bob@example.com Bob\r\n"
     assert logs == ["mock: connection 1 done (NS alice@example.com)"], logs
+
+
+def test_a_truncated_capture_is_served_up_to_the_damage_and_ends_with_status_2(
+        tmp_path: Path) -> None:  # fmt: skip
+    """`mock` of a capture cut short served what came before the damage and said so, but
+    ended with status 0 when stopped, where every command given a damaged capture ends
+    with 2 (the project's rule; `read` and `replay` do)."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes((ROOT / "captures" / "msnp8_demo.pcap").read_bytes()[:3000])
+    proc, first, host, port = _mock_command(cut)
+    try:
+        assert first.startswith("mock: serving 2 recorded connections"), first
+
+        async def ver() -> str:
+            conn = await Connection.open(host, int(port))
+            line = (await conn.call("VER", "MSNP8", "CVR0")).line
+            await conn.close()
+            return line
+
+        assert asyncio.run(asyncio.wait_for(ver(), 20)) == "VER 1 MSNP8"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert proc.stderr is not None
+    assert "truncated record" in proc.stderr.read()
+    assert proc.returncode == 2

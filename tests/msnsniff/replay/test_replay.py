@@ -619,3 +619,23 @@ def test_cafile_checks_an_https_nexus_against_the_server_s_own_certificate(
     with server_thread() as live:
         status, out, err = replay_cli(capture, live, "--cafile", str(tmp_path / "empty.pem"))
     assert (status, out) == (2, "") and err.startswith("msnsniff: bad --cafile "), err
+
+
+def test_a_truncated_capture_replays_what_came_before_and_exits_2(tmp_path: Path) -> None:
+    """`replay` of a capture cut short replayed the logins before the damage, said so on
+    stderr, and exited 0 when they were equal: a damaged input must end with 2."""
+    import contextlib
+    import io
+
+    from msnsniff.cli import main
+
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes((CAPTURES / "server_switchboard_limit.pcap").read_bytes()[:3800])
+    with server_thread() as live:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(["replay", str(cut), "--to", f"127.0.0.1:{live.port('ns')}",
+                           "--nexus", live.nexus, *accounts(), "--timeout", "5"])  # fmt: skip
+    assert "truncated record" in err.getvalue(), err.getvalue()
+    assert out.getvalue().splitlines()[-1].startswith("result: equal ("), out.getvalue()
+    assert status == 2
