@@ -11,7 +11,7 @@ import math
 import signal
 import urllib.parse
 from collections.abc import Callable, Coroutine
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from msnsniff.addresses import host_port, show
 from msnsniff.addresses import parse as split_address
@@ -35,7 +35,47 @@ from msnsniff.replay.recording import FromTarget, Recording, load_recording
 from msnsniff.session.capture_session import CaptureSession
 
 READ_CHUNK = 65536
+T = TypeVar("T")
 Event = tuple[str, str, object]
+
+
+def stop_signals() -> list[signal.Signals]:
+    """What stops a replay with the report of what it did so far: Ctrl-C, SIGTERM, and a
+    closed terminal's SIGHUP (not on Windows) unless it is ignored (nohup), where it stays
+    ignored and the replay goes on."""
+    signals = [signal.SIGINT, signal.SIGTERM]
+    sighup = getattr(signal, "SIGHUP", None)
+    if sighup is not None and signal.getsignal(sighup) is not signal.SIG_IGN:
+        signals.append(sighup)
+    return signals
+
+
+async def _stoppable(coro: Coroutine[object, object, T]) -> T:
+    """`coro`, with `stop_signals` ending it as Ctrl-C does (KeyboardInterrupt): the steps
+    before the replay's own loop (the dispatch probe) stop as cleanly as the loop does."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    signals = stop_signals()
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if stopped:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
 
 
 async def run_replayer(machine: Replayer, nexus: str, cafile: str | None = None) -> None:
@@ -115,10 +155,7 @@ async def run_replayer(machine: Replayer, nexus: str, cafile: str | None = None)
         "interrupt": lambda _key, _, now: machine.interrupt(now),
     }
     stop: Event = ("interrupt", "", None)
-    signals = [signal.SIGINT, signal.SIGTERM]
-    sighup = getattr(signal, "SIGHUP", None)  # a closed terminal (not on Windows); one
-    if sighup is not None and signal.getsignal(sighup) is not signal.SIG_IGN:  # nohup ignores
-        signals.append(sighup)  # stays ignored: the replay goes on
+    signals = stop_signals()
     for sig in signals:  # Ctrl-C ends the replay with the report of what it did so far
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, events.put_nowait, stop)
@@ -163,7 +200,7 @@ def replay(
     machine: Replayer | None = None
     try:
         if ns_target is None:
-            found = asyncio.run(discover_ns(recording, target, options.timeout))
+            found = asyncio.run(_stoppable(discover_ns(recording, target, options.timeout)))
         machine = Replayer(recording, target, credentials, options, ns_target or found)
         if found is not None:
             machine.notes.append(f"{show(*target)} is a dispatch server (it answered USR with "

@@ -571,10 +571,12 @@ def test_ctrl_c_prints_the_report_so_far_marked_interrupted(sig: signal.Signals)
     ]
 
 
-def test_ctrl_c_before_the_replay_proper_still_reports_interrupted() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_before_the_replay_proper_still_reports_interrupted(sig: signal.Signals) -> None:
     """Ctrl-C while the replay is still asking `--to` where its logins go (the dispatch
     probe, before its own event loop) is the same clean stop: the (empty) report, marked
-    interrupted, status 130."""
+    interrupted, status 130. SIGTERM and SIGHUP there killed it (no report, -15 and -1),
+    though they stop the replay proper cleanly; they stop the probe the same way now."""
     import subprocess
     import sys
     import time
@@ -590,7 +592,7 @@ def test_ctrl_c_before_the_replay_proper_still_reports_interrupted() -> None:
         silent.settimeout(30)
         held, _ = silent.accept()
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
         held.close()
     assert proc.returncode == 130, out + err
