@@ -16,6 +16,7 @@ from typing import Final
 
 from msnsniff.client.connection import ClientError, dropped
 from msnsniff.client.session import NotificationClient, refused
+from msnsniff.errors import os_reason
 
 REASONS: Final = {
     "208": "no such account",
@@ -108,4 +109,4 @@ def _ns_gone(ns: NotificationClient) -> str | None:
 
 def _switchboard_failed(exc: OSError) -> str:
     """A recipient's reason when its switchboard connection failed: the error's own words."""
-    return f"the switchboard connection failed: {exc.strerror or exc or type(exc).__name__}"
+    return f"the switchboard connection failed: {os_reason(exc)}"

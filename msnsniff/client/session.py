@@ -176,13 +176,26 @@ class NotificationClient:
         return await self.conn.call("CHG", *args, timeout=timeout)
 
     async def open_chat(self, timeout: float = 10.0) -> Chat:
-        """XFR SB and log in to the switchboard; ClientError (with the code) when refused."""
+        """XFR SB and log in to the switchboard; ClientError (with the code) when refused,
+        and naming the switchboard when it cannot be reached or does not answer."""
         r = await self.conn.call("XFR", "SB", timeout=timeout)
         if r.is_error:
             raise refused("XFR SB", r, coded=True)
         host, port = split_address(r.words[3])
-        sb = await self.opener(host, port, f"SB {self.account}", timeout)
-        u = await sb.call("USR", self.account, r.words[5], timeout=timeout)
+        where = show(host, port)
+        silent = f"no answer within {timeout:g} s from the switchboard {where}"
+        try:
+            sb = await self.opener(host, port, f"SB {self.account}", timeout)
+        except TimeoutError as e:
+            raise ClientError(silent) from e
+        except OSError as e:  # asyncio's words ("Connect call failed") hide the errno's
+            raise ClientError(f"cannot connect to the switchboard {where}: {os_reason(e)}"
+                              ) from e
+        try:
+            u = await sb.call("USR", self.account, r.words[5], timeout=timeout)
+        except TimeoutError as e:
+            await sb.close()
+            raise ClientError(silent) from e
         if u.cmd != "USR":
             await sb.close()
             raise ClientError(f"switchboard login refused: {u.line}", u.cmd)

@@ -33,9 +33,33 @@ def test_a_switchboard_that_cannot_be_reached_fails_each_recipient_not_the_send(
     outcomes = run(test)
     assert [(o.recipient, o.delivered) for o in outcomes] == [
         ("bob@example.com", False), ("carol@example.com", False)]
-    for o in outcomes:
-        assert o.reason == f"the switchboard connection failed: Connect call failed " \
-                           f"('127.0.0.1', {dead})", o.reason  # fmt: skip
+    for o in outcomes:  # (asyncio's words were "Connect call failed ('127.0.0.1', N)")
+        assert o.reason == f"cannot connect to the switchboard 127.0.0.1:{dead}: " \
+                           "Connection refused", o.reason  # fmt: skip
+
+
+def test_a_switchboard_that_never_answers_is_said_to_with_the_timeout() -> None:
+    """`send` through a mock whose recording had no switchboard (its USR there matched
+    nothing, so nothing came back) reported "the switchboard connection failed: " and then
+    nothing: the timeout's empty text. It says what did not answer, and within how long."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel accepts; nobody answers
+    quiet = silent.getsockname()[1]
+
+    async def test(server: ReferenceServer) -> list[Outcome]:
+        server.hub.ports["sb"] = quiet
+        return await send_message(
+            "127.0.0.1", server.ports["ns"], "alice@example.com",
+            PASSWORDS["alice@example.com"], ["bob@example.com"], "hi", dialect=7, timeout=1,
+        )  # fmt: skip
+
+    try:
+        outcomes = run(test)
+    finally:
+        silent.close()
+    assert outcomes == [Outcome("bob@example.com", False, "no answer within 1 s from the "
+                                f"switchboard 127.0.0.1:{quiet}")]
 
 
 def test_once_the_notification_server_is_gone_the_rest_say_so() -> None:
