@@ -95,16 +95,20 @@ def _get(url: str, headers: dict[str, str], timeout: float,
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}
     except (urllib.error.URLError, OSError) as e:
-        raise ClientError(f"Passport: cannot reach {url}: {_why(e, timeout)}") from e
+        raise ClientError(f"Passport: cannot reach {url}: {_why(e, timeout, url)}") from e
 
 
-def _why(exc: OSError, timeout: float) -> str:
+def _why(exc: OSError, timeout: float, url: str) -> str:
     """Why a Passport request failed, in words: urllib wraps the socket's error in its own
     repr ("<urlopen error [Errno 111] Connection refused>"). A certificate refused keeps
-    ssl's text, which names the check that failed."""
+    ssl's text, which names the check that failed; an https:// URL whose server does not
+    speak TLS (ssl's "WRONG_VERSION_NUMBER": serve's HTTP port) gets the URL to try."""
     reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, TimeoutError):
         return f"no answer within {timeout:g} s"
+    if isinstance(reason, ssl.SSLError) and reason.reason == "WRONG_VERSION_NUMBER":
+        plain = urllib.parse.urlsplit(url)._replace(scheme="http").geturl()
+        return f"it does not speak TLS there (a plain HTTP Passport? try {plain})"
     if isinstance(reason, OSError) and not isinstance(reason, ssl.SSLError):
         return os_reason(reason)
     return str(reason)

@@ -105,3 +105,26 @@ def test_a_passport_that_cannot_be_reached_is_said_in_plain_words() -> None:
         f"Passport: cannot reach {nexus.format(dead)}: Connection refused",
         f"Passport: cannot reach {nexus.format(quiet)}: no answer within 0.5 s",
     ]
+
+
+def test_an_https_nexus_that_is_plain_http_is_said_to_be() -> None:
+    """`send --nexus https://HOST:8081/...` (serve's HTTP Passport port) said "[SSL:
+    WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)": true, and opaque to most.
+    It says the other end does not speak TLS, and which URL to try."""
+    from msnsniff.client.connection import ClientError
+
+    async def main() -> str:
+        passport = Passport(lambda account, password: True)
+        await passport.start("127.0.0.1", http_port=0, https_port=None)
+        try:
+            nexus = f"https://127.0.0.1:{passport.http_port}/rdr/pprdr.asp"
+            with pytest.raises(ClientError) as caught:
+                await fetch_ticket(nexus, "alice@example.com", "pw", "lc=1033", 5)
+            return str(caught.value).replace(str(passport.http_port), "P")
+        finally:
+            await passport.close()
+
+    said = asyncio.run(asyncio.wait_for(main(), 20))
+    assert said == ("Passport: cannot reach https://127.0.0.1:P/rdr/pprdr.asp: it does not "
+                    "speak TLS there (a plain HTTP Passport? try "
+                    "http://127.0.0.1:P/rdr/pprdr.asp)"), said
