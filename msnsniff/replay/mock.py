@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -56,6 +57,13 @@ LOOKAHEAD: Final = 24
 READ_CHUNK: Final = 65536
 CLOSE_WAIT: Final = 5.0  # seconds the connection handlers get to finish at a stop
 ADDRESS_FIELDS: Final = frozenset({"address", "current_address"})
+HTTP_REQUEST_LINE: Final = re.compile(rb"[A-Z]+ \S+ HTTP/\d\.\d\r?\n")
+"""A client's first line when it speaks HTTP (the MSNP gateway): never an MSNP command."""
+_NOT_HERE_BODY: Final = b"msnsniff mock serves MSNP over TCP only, not the HTTP gateway\n"
+HTTP_NOT_HERE: Final = (b"HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\n"
+                        b"Content-Length: " + str(len(_NOT_HERE_BODY)).encode() +
+                        b"\r\nConnection: close\r\n\r\n" + _NOT_HERE_BODY)  # fmt: skip
+"""The answer to an HTTP client: the recorded gateway exchanges are served over TCP only."""
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +177,7 @@ class MockConnection:
         self.early: set[int] = set()  # recorded replies sent before their recorded place
         self.unmatched = 0
         self.ended = False  # the client sent OUT: nothing more is read or answered
+        self.started = False  # bytes came: the first are not an HTTP request
 
     def receive(self, data: bytes) -> Reply:
         """What the client's bytes get. Its OUT ends the connection: nothing is sent for
@@ -176,6 +185,12 @@ class MockConnection:
         OUT, when that is the recorded client's next frame (`_after_out`)."""
         if self.ended:
             return Reply(b"", (), True)
+        if not self.started and HTTP_REQUEST_LINE.match(data):
+            self.ended = True
+            return Reply(HTTP_NOT_HERE, (f"mock: connection {self.cid}: an HTTP request (the "
+                                         "MSNP gateway?): answered 501; the mock serves MSNP "
+                                         "over TCP only",), True)  # fmt: skip
+        self.started = True
         self.dissector.feed(Direction.C2S, data)
         out: list[bytes] = []
         notes: list[str] = []

@@ -782,3 +782,30 @@ def test_a_truncated_capture_is_served_up_to_the_damage_and_ends_with_status_2(
     assert proc.stderr is not None
     assert "truncated record" in proc.stderr.read()
     assert proc.returncode == 2
+
+
+def test_an_http_gateway_client_is_told_the_mock_speaks_msnp_over_tcp_only() -> None:
+    """A client using the MSNP HTTP gateway (a POST to /gateway/gateway.dll) got, from a
+    mock of the gateway capture, a bare `VER 1 MSNP8` line: the mock skipped the HTTP
+    header as garbage and answered the body's VER, which no HTTP client can read. It gets
+    an HTTP 501 saying the mock serves MSNP over TCP only, and the log says why."""
+    capture = ROOT / "captures" / "http_gateway.pcap"
+    recording = load_recording(capture, CaptureSession(load_dissectors()))
+    request = (b"POST /gateway/gateway.dll?Action=open&Server=NS&IP=127.0.0.1 HTTP/1.1\r\n"
+               b"Host: 127.0.0.1\r\nContent-Length: 18\r\n\r\nVER 1 MSNP8 CVR0\r\n")
+
+    async def main() -> tuple[bytes, list[str]]:
+        async with served(recording) as (mock, host, port):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request)
+            answer = await asyncio.wait_for(reader.read(), 5)  # to the mock's close
+            writer.close()
+            await asyncio.sleep(0.1)
+            return answer, mock.logs
+
+    answer, logs = asyncio.run(asyncio.wait_for(main(), 30))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 501 Not Implemented", answer
+    assert body == b"msnsniff mock serves MSNP over TCP only, not the HTTP gateway\n"
+    assert logs == ["mock: connection 1: an HTTP request (the MSNP gateway?): answered 501; "
+                    "the mock serves MSNP over TCP only"], logs
