@@ -391,10 +391,25 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return serve(config, args.demo, out, gateway_port=gateway)
 
 
+def _ask_password(account: str) -> str:
+    """The password from a prompt on the terminal; MsnsniffError when there is none to ask
+    on (cron, a script: getpass would fall back to echoing stdin, and at its end raise
+    EOFError as a traceback) or the user ends it with Ctrl-D."""
+    import getpass
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)  # raised before any echo
+        try:
+            return getpass.getpass(f"password for {account}: ")
+        except (getpass.GetPassWarning, EOFError) as e:
+            raise MsnsniffError("send: no password: give it at the prompt (on a terminal), "
+                                "with --password-stdin, or in MSNSNIFF_PASSWORD") from e
+
+
 def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`msnsniff send`: log in, send one message to each recipient, say what became of it."""
     import asyncio
-    import getpass
     import os
 
     from msnsniff.client.connection import ClientError
@@ -426,9 +441,9 @@ def cmd_send(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = os.environ.get("MSNSNIFF_PASSWORD") or getpass.getpass(
-            f"password for {args.account}: "
-        )
+        password = os.environ.get("MSNSNIFF_PASSWORD") or _ask_password(args.account)
+    if not password:
+        raise MsnsniffError("send: empty password")
     nexus = args.nexus or default_nexus(host, "https")
     try:
         outcomes = asyncio.run(send_message(

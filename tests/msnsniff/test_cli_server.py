@@ -495,3 +495,25 @@ def test_a_port_in_use_names_the_listener_that_wanted_it() -> None:
     assert (done.returncode, done.stderr) == (
         2, f"msnsniff: the notification server (--ns-port; by default the port after "
            f"--listen's): cannot listen on 127.0.0.1:{taken}: Address already in use\n")
+
+
+def test_send_without_a_password_to_read_says_so_and_never_connects() -> None:
+    """`send` with no terminal, no MSNSNIFF_PASSWORD and no --password-stdin (from cron, a
+    script) crashed with getpass's EOFError traceback; an empty line on --password-stdin
+    went on to log in with an empty password. Both stop before connecting, in one line."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]  # nothing listens: a connection attempt would say so
+    env = {k: v for k, v in os.environ.items() if k != "MSNSNIFF_PASSWORD"}
+    argv = [*MSNSNIFF, "send", "--server", f"127.0.0.1:{dead}", "--account",
+            "alice@example.com", "--to", "bob@example.com", "hi"]  # fmt: skip
+    no_terminal = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                 text=True, env=env, timeout=60,
+                                 start_new_session=True)  # no terminal to prompt on
+    empty = subprocess.run([*argv, "--password-stdin"], input="\n", capture_output=True,
+                           text=True, env=env, timeout=60)  # fmt: skip
+    assert (no_terminal.returncode, no_terminal.stderr.splitlines()[-1:]) == (2, [
+        "msnsniff: send: no password: give it at the prompt (on a terminal), with "
+        "--password-stdin, or in MSNSNIFF_PASSWORD"]), no_terminal.stderr
+    assert "Traceback" not in no_terminal.stderr
+    assert (empty.returncode, empty.stderr) == (2, "msnsniff: send: empty password\n")
