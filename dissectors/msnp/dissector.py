@@ -49,10 +49,22 @@ _OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR
 _ANY_COMMAND: Final = re.compile(rb"^(?:([A-Z]{3})[ \r]|[1-9]\d\d \d)")
 # a known command at the start of a later line: a capture joined mid-line or inside a payload
 _LATER_COMMAND: Final = re.compile(rb"\n([A-Z]{3})[ \r]")
-_VER: Final = frozenset({b"VER"})
+_VER: Final = {b"VER": b""}
 
-_CLUE_WORDS: Final = frozenset(c.cmd.encode() for c in DIALECT_CLUES)
-_WATCH_ALL: Final = _VER | _CLUE_WORDS
+
+def _watch_all() -> dict[bytes, bytes]:
+    """The framers' watch before VER fixed the dialect: VER's word and each clue's, with the
+    bytes every line of that word a clue matches holds (b"" when one of its clues needs
+    none), so that only such lines are handed to `_observe` (on a switchboard, which has no
+    VER, every ANS, IRO and JOI would be, for clues only MSNP16+ lines meet)."""
+    out = dict(_VER)
+    for clue in DIALECT_CLUES:
+        word, needle = clue.cmd.encode(), clue.needle.encode()
+        out[word] = needle if out.get(word, needle) == needle else b""
+    return out
+
+
+_WATCH_ALL: Final = _watch_all()
 
 
 def _clues_by_key() -> dict[tuple[str, Direction], tuple[DialectClue, ...]]:

@@ -19,11 +19,12 @@ byte, so every frame knows where it came from. The machine has two states:
   become one MalformedFrame (cut every MAX_GARBAGE bytes, at positions fixed relative to the
   start of the run, so the output never depends on how the bytes were chunked).
 
-Lines whose command word the owner watches (VER, the dialect clues) are handed to `on_line`
-as soon as they are framed, before the next line is read, so a dialect change decided there
-already applies to the next frame, and to that line's own frame: the line that told the
-dialect (the server's VER, a clue) is framed again in it (a rare event: only a change costs
-the new frame; any other watched line, two comparisons).
+Lines whose command word the owner watches (VER, the dialect clues; `watch` maps the word to
+bytes the line must also hold, b"" for none) are handed to `on_line` as soon as they are
+framed, before the next line is read, so a dialect change decided there already applies to
+the next frame, and to that line's own frame: the line that told the dialect (the server's
+VER, a clue) is framed again in it (a rare event: only a change costs the new frame; any
+other watched line, two comparisons).
 
 When the owner says the capture joined the connection mid-way (`joined_midway`), a garbage
 run at stream offset 0 (before any line parsed) is the tail of a frame the capture missed:
@@ -159,11 +160,11 @@ class DirectionFramer:
         direction: Direction,
         dialect: int,
         on_line: Callable[[CommandFrame], None] | None = None,
-        watch: frozenset[bytes] = frozenset(),
+        watch: dict[bytes, bytes] | None = None,
     ) -> None:
         self.direction = direction
         self.payload_rules = PAYLOAD_RULES[direction]
-        self.watch = watch
+        self.watch: dict[bytes, bytes] = {} if watch is None else watch
         self.dialect = dialect
         self.dialect_inferred = True
         self.on_line = on_line
@@ -374,8 +375,12 @@ class DirectionFramer:
                         dialect, inferred, cmd,
                     )  # fmt: skip
                     append(frame)
+                    start = pos
                     pos = end
-                    if word in watch and self.on_line is not None:
+                    need = watch.get(word)
+                    if need is not None and self.on_line is not None and (
+                        not need or find(need, start, eol) >= 0
+                    ):
                         self._pos = pos
                         self.on_line(frame)
                         watch = self.watch
@@ -537,7 +542,10 @@ class DirectionFramer:
             self.dialect, self.dialect_inferred,
         )  # fmt: skip
         self._pos = end
-        if word in self.watch and self.on_line is not None:
+        need = self.watch.get(word)
+        if need is not None and self.on_line is not None and (
+            not need or buf.find(need, pos, eol) >= 0
+        ):
             self.on_line(frame)
             if self.dialect != frame.dialect or self.dialect_inferred != frame.dialect_inferred:
                 frame = cls(  # the line that told the dialect is of it too

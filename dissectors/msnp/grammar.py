@@ -506,10 +506,14 @@ class DialectClue:
     low: int
     high: int
     reason: str
+    needle: str = ""  # text every line the pattern matches holds ("": none): the framer
+    #                   hands the dissector only the lines of the clue's word that hold it
 
 
-def _clue(cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str) -> DialectClue:
-    return DialectClue(cmd, d, re.compile(pattern), low, high, reason)
+def _clue(
+    cmd: str, d: Direction, pattern: str, low: int, high: int, reason: str, needle: str = ""
+) -> DialectClue:
+    return DialectClue(cmd, d, re.compile(pattern), low, high, reason, needle)
 
 
 _NET_CLUE: Final = "an account with its network (1:name@host)"
@@ -548,10 +552,10 @@ DIALECT_CLUES: Final[tuple[DialectClue, ...]] = (
     _clue("CHG", C2S, r"^\d+ [A-Z]{3} \d+", 8, MAX_DIALECT, "CHG with client id"),
     # a switchboard has no VER: an account with its endpoint (`name;{guid}`, MSNP16's
     # multiple points of presence, the `epaccount` type) is what tells it is MSNP16+
-    _clue("USR", C2S, r"^\d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE),
-    _clue("ANS", C2S, r"^\d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE),
-    _clue("IRO", S2C, r"^\d+ \d+ \d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE),
-    _clue("JOI", S2C, r"^\S+;\{", 16, MAX_DIALECT, _EP_CLUE),
+    _clue("USR", C2S, r"^\d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE, ";{"),
+    _clue("ANS", C2S, r"^\d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE, ";{"),
+    _clue("IRO", S2C, r"^\d+ \d+ \d+ \S+;\{", 16, MAX_DIALECT, _EP_CLUE, ";{"),
+    _clue("JOI", S2C, r"^\S+;\{", 16, MAX_DIALECT, _EP_CLUE, ";{"),
 )
 
 SYN_NEW_WITHOUT_COUNTS: Final = _clue(

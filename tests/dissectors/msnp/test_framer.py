@@ -514,6 +514,38 @@ def test_a_switchboard_with_endpoints_is_read_as_msnp16_not_msnp8() -> None:
             if isinstance(f, CommandFrame)] == [(8, True), (8, True)]  # fmt: skip
 
 
+def test_only_lines_that_can_meet_a_clue_are_handed_to_the_dissector() -> None:
+    """A switchboard never fixes its dialect, so every line of a clue's word would go to the
+    dissector's observer: its ANS, IRO and JOI clues need an endpoint (`;{`), and lines
+    without one are not handed over at all (they were, at about 10,000 instructions each,
+    on every switchboard of an MSNP8 capture). The words whose clues need nothing (USR's
+    login methods) still are."""
+    from dissectors.msnp.dissector import _WATCH_ALL
+    from dissectors.msnp.framer import DirectionFramer
+
+    assert _WATCH_ALL[b"VER"] == b"" and _WATCH_ALL[b"USR"] == b""
+    assert _WATCH_ALL[b"ANS"] == _WATCH_ALL[b"IRO"] == _WATCH_ALL[b"JOI"] == b";{"
+    ep = b"{0D2B6B1F-5B6E-4F5A-9A1C-2F3C4D5E6F70}"
+    for direction, lines, handed in (
+        (S2C, [b"IRO 1 1 2 b@b.c Bob", b"JOI c@b.c Carol", b"IRO 1 2 2 d@b.c;" + ep + b" D",
+               b"MSG b@b.c Bob 2\r\nhi"], ["IRO 1 2 2"]),
+        (C2S, [b"ANS 1 a@b.c 1.2 99", b"USR 2 a@b.c 1.2", b"ANS 3 a@b.c;" + ep + b" 1.2 9"],
+         ["USR 2 a@", "ANS 3 a@"]),
+    ):  # fmt: skip
+        seen: list[bytes] = []
+        framer = DirectionFramer(direction, 8, None, dict(_WATCH_ALL))
+        framer.on_line = lambda f: seen.append(f.raw)  # noqa: B023 (used within the loop)
+        data = b"".join(line + b"\r\n" for line in lines)
+        for at in range(0, len(data), 7):  # in pieces: the general path, then the batch one
+            framer.feed(data[at : at + 7])
+            framer.drain_into([])
+        framer.feed(data)
+        framer.drain_into([])
+        assert [r.decode()[: len(h)] for r, h in zip(seen, handed * 2, strict=True)] == (
+            handed * 2
+        )
+
+
 def test_without_a_ver_an_msnp14_presence_line_with_the_network_infers_msnp14() -> None:
     """MSNP14-17 put the network after the account in ILN and NLN. Without a VER nothing
     inferred it, so the connection stayed MSNP8 and the FLN after it read its network as
