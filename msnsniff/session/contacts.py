@@ -25,6 +25,11 @@ Server frames become `ListChange`s through a table keyed by (command, reply|push
   ends at the first other server frame; it is *complete* when every announced contact and
   group (every list's last index) arrived. A SYN that returns only the version leaves the
   lists as they were: unknown (`complete=False`) unless this capture built them earlier.
+* An MSNP2-7 client may ask for one list on its own (`LST trid FL|AL|BL|RL`); the server
+  answers in the counted form, `LST trid L ver i n [account nick [groups]]` (`LST trid L
+  ver 0 0` for an empty list). That burst replaces the one list (a `list_sync` change, at
+  the version the server gives, which moves nothing) and the list is then known whole:
+  who is absent from it is known absent, until knowledge is lost again.
 * ADD/REM replies and the server's `ADD 0 RL`/`REM 0 RL` pushes add or remove a contact;
   `REM FL account group` takes the contact out of that group and `ADD FL account group`
   puts it in one. REA renames a contact (or the user, for the user's own account);
@@ -92,7 +97,7 @@ from msnsniff.session.transactions import Transactions
 GroupId = int | str
 """A group's id: a number 0-29 up to MSNP9, a GUID from MSNP10."""
 ChangeKind = Literal[
-    "sync", "sync_version", "add", "remove", "rename",
+    "sync", "sync_version", "list_sync", "add", "remove", "rename",
     "group_add", "group_remove", "group_rename", "setting", "property",
 ]  # fmt: skip
 
@@ -111,10 +116,12 @@ UNKNOWN: Final = "?"
 """The account of a connection whose login the capture did not see."""
 
 _REQUESTS: Final = frozenset(
-    {"USR", "ANS", "SYN", "ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC", "PRP",
-     "ADL", "RML"}
+    {"USR", "ANS", "SYN", "LST", "ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC",
+     "PRP", "ADL", "RML"}
 )
 _BURST_CMDS: Final = frozenset({"GTC", "BLP", "PRP", "LSG", "LST", "BPR"})
+_LIST_CMDS: Final = frozenset({"LST"})
+"""What answers an MSNP2-7 `LST trid L`: the counted LST lines of that one list."""
 _NAME_A_CONTACT: Final = frozenset({"ADD", "ADC", "REM", "REA"})
 
 
@@ -141,7 +148,8 @@ SET_OPERATIONS: Final = ServerRules(default_group=None, erase_groupless=False)
 class ListChange:
     """One applied change (or a SYN) to an account's lists, and the frame that made it.
 
-    `kind`: sync (SYN sent the lists), sync_version (SYN returned the version only), add,
+    `kind`: sync (SYN sent the lists), sync_version (SYN returned the version only),
+    list_sync (an MSNP2-7 `LST trid L` sent the one list `list` whole), add,
     remove, rename (REA), group_add, group_remove, group_rename, setting (BLP/GTC, `name`),
     property (PRP, `name` is its type). `value` holds the nickname, group name or setting.
     `group` on an FL add/remove is the group joined or left (on an add without a group on
@@ -320,6 +328,8 @@ class _Work:
     sure_out: set[Fact] = field(default_factory=set)
     sure_settings: set[str] = field(default_factory=set)
     origin: tuple[str | None, str | None] = (None, None)  # where a login-less one was seen
+    whole: set[str] = field(default_factory=set)  # lists an LST sent whole since knowledge
+    #                                               was last lost: who is absent is not there
 
     # knowledge
     def _present(self, fact: Fact) -> bool:
@@ -343,6 +353,8 @@ class _Work:
             return True
         if fact in self.sure_out:
             return False
+        if kind == "L" and what in self.whole:
+            return who in self.lists[str(what)]
         return None
 
     def on_some_list(self, who: str) -> str | None:
@@ -372,6 +384,7 @@ class _Work:
         self.sure_in.clear()
         self.sure_out.clear()
         self.sure_settings.clear()
+        self.whole.clear()
 
     def facts(self) -> set[Fact]:
         """Every fact the state holds (what an incomplete SYN proved)."""
@@ -395,6 +408,19 @@ class _Work:
                 self.sure_in -= {f for f in self.sure_in if f[0] == "M" and f[1] == who}
         if who != self.own and not any(who in members for members in self.lists.values()):
             self.nicknames.pop(who, None)
+
+    def clear_list(self, name: str) -> None:
+        """An LST is sending list `name` whole: empty it, and know nothing of it yet."""
+        members, self.lists[name] = self.lists[name], set()
+        for who in members:
+            if name == "FL":
+                self.contact_groups.pop(who, None)
+            if who != self.own and not any(who in m for m in self.lists.values()):
+                self.nicknames.pop(who, None)
+        self.whole.discard(name)
+        for facts in (self.sure_in, self.sure_out):
+            if facts:
+                facts -= {f for f in facts if f[0] == "L" and f[2] == name}
 
     def join(self, who: str, gid: GroupId) -> None:
         self.contact_groups.setdefault(who, set()).add(gid)
@@ -585,6 +611,7 @@ _APPLY: Final[Mapping[str, Callable[[_Work, ListChange, ServerRules], None]]] = 
     {
         "sync": _apply_nothing,
         "sync_version": _apply_nothing,
+        "list_sync": _apply_nothing,
         "add": _apply_add,
         "remove": _apply_remove,
         "rename": _apply_rename,
@@ -597,12 +624,18 @@ _APPLY: Final[Mapping[str, Callable[[_Work, ListChange, ServerRules], None]]] = 
 )
 
 
+_SAME_VERSION: Final = frozenset({"sync_version", "list_sync"})
+"""Kinds that give the lists' version without moving it."""
+
+
 def expected_version(c: ListChange) -> int | None:
     """The version `c` should carry: one above the previous (the same for a SYN that
-    returns only the version); None where there is nothing to compare."""
+    returns only the version, and for one list sent whole); None where there is nothing
+    to compare."""
     if c.before_version is None or c.version is None or c.kind == "sync":
         return None
-    return c.before_version + (0 if c.kind == "sync_version" else 1)
+    return c.before_version + (0 if c.kind in _SAME_VERSION else 1)
+
 
 
 def _apply(w: _Work, c: ListChange, rules: ServerRules) -> None:
@@ -1069,6 +1102,9 @@ class _Sync:
     prior_version: int | None = None
     prior_frame: int | None = None
     prior_state: ListState | None = None
+    cmds: frozenset[str] = _BURST_CMDS  # the commands the burst is made of
+    only: str | None = None  # an MSNP2-7 `LST trid L`'s burst: the one list it sends
+    prior_members: frozenset[str] | None = None  # that list as known whole at its version
 
 
 @dataclass(slots=True)
@@ -1534,6 +1570,13 @@ class ContactLists(NativeAnalyzer):
 
     def _start_full(self, w: _Work, sync: _Sync) -> None:
         sync.started = True
+        if sync.only is not None:  # one list only
+            name = sync.only
+            known = w.exact or name in w.whole
+            if known and w.version is not None and w.version == sync.version:
+                sync.prior_members = frozenset(w.lists[name])
+            w.clear_list(name)
+            return
         sync.prior_version, sync.prior_frame = w.version, w.version_frame
         if w.exact and w.version is not None and w.version == sync.version:
             sync.prior_state = _freeze(w)
@@ -1544,7 +1587,7 @@ class ContactLists(NativeAnalyzer):
         sync = conn.sync
         assert sync is not None and conn.key is not None
         cmd, trid = frame.cmd, frame.trid
-        if cmd not in _BURST_CMDS or (
+        if cmd not in sync.cmds or (
             trid != sync.trid if sync.counted and cmd != "BPR" else trid is not None
         ):
             self._end_sync(conn)
@@ -1563,6 +1606,8 @@ class ContactLists(NativeAnalyzer):
                 f"{sync.version}", conn, record.no, sync.frame,
             )  # fmt: skip
         _BURST[cmd](w, sync, fields, frame.dialect)
+        if sync.only is not None and sync.only in sync.lists_done:
+            self._end_sync(conn)  # its last line: the list came whole
         return True
 
     def _end_sync(self, conn: _Conn) -> None:
@@ -1572,6 +1617,9 @@ class ContactLists(NativeAnalyzer):
         w = self._accounts[conn.key].work
         if not sync.started:
             self._version_only(conn, w, sync)
+            return
+        if sync.only is not None:
+            self._end_list(conn, w, sync, sync.only)
             return
         self._check_sync(conn, w, sync)
         w.version, w.version_frame = sync.version, sync.frame
@@ -1621,26 +1669,92 @@ class ContactLists(NativeAnalyzer):
                 )  # fmt: skip
 
     def _sync_version(
-        self, conn: _Conn, before: int | None, before_frame: int | None, sync: _Sync
-    ) -> bool:
-        """Compare the SYN's version with the one the lists had; True when they differ."""
+        self, conn: _Conn, before: int | None, before_frame: int | None, sync: _Sync,
+        what: str = "SYN",
+    ) -> bool:  # fmt: skip
+        """Compare the SYN's (or LST's) version with the one the lists had; True when they
+        differ."""
         version = sync.version
         if before is None or version is None or version == before:
             return False
         if version < before:
             self._find(
                 Severity.WARN, "contacts.version_conflict",
-                f"SYN gives list version {version}, below the {before} the lists had "
+                f"{what} gives list version {version}, below the {before} the lists had "
                 "already reached", conn, sync.frame, before_frame,
             )  # fmt: skip
         else:
             self._find(
                 Severity.NOTE, "contacts.version_gap",
-                f"SYN gives list version {version}; this capture saw the lists last at "
+                f"{what} gives list version {version}; this capture saw the lists last at "
                 f"{before}, so changes made elsewhere are missing", conn, sync.frame,
                 before_frame,
             )  # fmt: skip
         return True
+
+    def _end_list(self, conn: _Conn, w: _Work, sync: _Sync, name: str) -> None:
+        """An MSNP2-7 `LST trid L` burst ended: the list is replaced by what it sent, known
+        whole if every line came; its version is the lists' version now."""
+        whole = name in sync.lists_done and not sync.damaged
+        what = f"LST {name}"
+        if not whole:
+            lost = " with bytes lost" if sync.damaged else ""
+            self._find(
+                Severity.NOTE, "contacts.sync_incomplete",
+                f"{what} did not send the whole {name} (its last line did not come{lost}); "
+                f"the {name} is partial", conn, sync.frame, sync.request,
+            )  # fmt: skip
+        if self._sync_version(conn, w.version, w.version_frame, sync, what):
+            w.forget()
+        elif whole and sync.prior_members is not None:
+            members = frozenset(w.lists[name])
+            if members != sync.prior_members:
+                gone = sorted(sync.prior_members - members)
+                new = sorted(members - sync.prior_members)
+                parts = [f"{len(new)} more: {', '.join(new)}"] if new else []
+                if gone:
+                    parts.append(f"{len(gone)} fewer: {', '.join(gone)}")
+                differ = ", ".join(parts)
+                self._find(
+                    Severity.WARN, "contacts.version_conflict",
+                    f"{what} sends version {sync.version} with a {name} that differs from the "
+                    f"one this capture built for that version ({differ})", conn, sync.frame,
+                    w.version_frame,
+                )  # fmt: skip
+        if whole:
+            w.whole.add(name)
+        else:  # what is known of the other lists stays; this one holds only what came
+            if w.exact:
+                w.sure_in = w.facts()
+                w.exact = w.complete = False
+            for who in w.lists[name]:
+                w.learn(("L", who, name), True)
+        change = ListChange(
+            w.account, conn.flow.id, sync.frame, "list_sync", sync.version, w.version,
+            list=name, request=sync.request,
+        )  # fmt: skip
+        _apply(w, change, self._rules)
+        self._commit(w, change, snapshot=True)
+
+    def _on_lst(
+        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
+    ) -> None:
+        """The first line of an MSNP2-7 `LST trid L` reply (counted, with the TrID, outside a
+        SYN): a burst of that one list opens, and takes this line."""
+        if frame.dialect >= 8:
+            return
+        fields = decode(frame).fields
+        name, index = _str(fields.get("list")), _int(fields.get("index"))
+        if name not in LISTS or index is None or index > 1 or _int(fields.get("total")) is None:
+            return  # not the first line of a list: the rest of a SYN burst cut short
+        self._bind(conn, frame.dialect)
+        conn.sync = _Sync(
+            trid=frame.trid, frame=record.no,
+            request=request.frame if request is not None else None, requested=None,
+            version=_int(fields.get("version")), counted=True, contacts=None, groups=None,
+            cmds=_LIST_CMDS, only=name,
+        )  # fmt: skip
+        self._burst(conn, record, frame)
 
     def _version_only(self, conn: _Conn, w: _Work, sync: _Sync) -> None:
         """SYN answered with the version alone: the client's copy is current."""
@@ -1794,6 +1908,7 @@ _HANDLERS: Final[Mapping[tuple[str, str], _Handler]] = MappingProxyType(
     {
         ("USR", "reply"): ContactLists._on_usr,
         ("SYN", "reply"): ContactLists._on_syn,
+        ("LST", "reply"): ContactLists._on_lst,  # MSNP2-7: LST trid L, one list
         ("ADD", "reply"): ContactLists._on_list_change,
         ("ADD", "push"): ContactLists._on_list_change,  # ADD 0 RL ver account nick
         ("ADC", "reply"): ContactLists._on_adc,
@@ -1941,6 +2056,7 @@ def _describe(c: ListChange) -> str:
     text = {
         "sync": "SYN: the lists sent whole",
         "sync_version": "SYN: version current, lists not sent",
+        "list_sync": f"LST: the {c.list} sent whole",
         "add": f"+ {c.list} {c.contact}{nick}{group}",
         "remove": f"- {c.list} {c.contact}{group}",
         "rename": f"~ nickname of {c.contact}: {c.value!r}"

@@ -679,6 +679,63 @@ def test_counted_sync_forms_before_msnp8() -> None:
     assert second.contact_groups == {"a@b.c": {0}} and second.nicknames == {"a@b.c": "A"}
 
 
+def test_an_msnp2_7_lst_of_one_list_replaces_that_list_at_its_version() -> None:
+    login5 = (">>> VER 1 MSNP5", "<<< VER 1 MSNP5", ">>> USR 2 MD5 I old@x.y",
+              "<<< USR 2 OK old@x.y Old", ">>> SYN 3 3", "<<< SYN 3 3")  # fmt: skip
+    run = analyse(script(
+        *login5, ">>> LST 4 RL", "<<< LST 4 RL 3 1 2 b@x.y Bob", "<<< LST 4 RL 3 2 2 c@x.y C",
+        ">>> LST 5 FL", "<<< LST 5 FL 3 0 0",
+        ">>> ADD 6 FL b@x.y Bob", "<<< 215 6",  # the FL was sent whole and empty
+        ">>> REM 7 FL c@x.y", "<<< 216 7",  # right: c is not on the FL
+        ">>> ADD 8 AL b@x.y Bob", "<<< ADD 8 AL 4 b@x.y Bob",
+        ">>> LST 9 RL", "<<< LST 9 RL 5 1 1 c@x.y C",  # b left the RL elsewhere
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.contradiction", "215 6"),
+        ("contacts.version_gap", "LST 9 RL 5 1 1 c@x.y C"),
+    ]
+    assert run.findings[1].message == (
+        "LST RL gives list version 5; this capture saw the lists last at 4, so changes made "
+        "elsewhere are missing"
+    )
+    history = run.lists.history("old@x.y")
+    assert [(c.kind, c.list, c.version, c.request) for c in history.timeline()] == [
+        ("sync_version", None, 3, 5), ("list_sync", "RL", 3, 7), ("list_sync", "FL", 3, 10),
+        ("add", "AL", 4, 16), ("list_sync", "RL", 5, 18),
+    ]
+    at3, at4, at5 = history.state_at(3), history.state_at(4), history.state_at(5)
+    assert at3.lists["RL"] == {"b@x.y", "c@x.y"} and at3.lists["FL"] == frozenset()
+    assert at3.nicknames == {"b@x.y": "Bob", "c@x.y": "C"} and not at3.complete
+    assert at4.lists["RL"] == {"b@x.y", "c@x.y"} and at4.lists["AL"] == {"b@x.y"}
+    assert at5.lists["RL"] == {"c@x.y"} and at5.lists["AL"] == {"b@x.y"} and at5.gaps == 1
+    assert render_timeline(history.timeline()).splitlines()[2:4] == [
+        "      8         3  LST: the RL sent whole", "     11         3  LST: the FL sent whole",
+    ]
+
+
+def test_an_lst_of_one_list_checks_the_list_known_at_its_version() -> None:
+    login7 = (">>> VER 1 MSNP7", "<<< VER 1 MSNP7", ">>> USR 2 MD5 I old@x.y",
+              "<<< USR 2 OK old@x.y Old", ">>> SYN 3 0", "<<< SYN 3 6", "<<< GTC 3 6 N",
+              "<<< BLP 3 6 AL", "<<< LSG 3 6 1 1 0 Other%20Contacts 0",
+              "<<< LST 3 FL 6 1 1 a@b.c A 0", "<<< LST 3 AL 6 0 0", "<<< LST 3 BL 6 0 0",
+              "<<< LST 3 RL 6 1 1 a@b.c A")  # fmt: skip
+    run = analyse(script(
+        *login7, ">>> LST 4 AL", "<<< LST 4 AL 6 1 1 z@b.c Z",  # the SYN sent it empty
+        ">>> LST 5 FL", "<<< LST 5 FL 6 1 2 a@b.c A 0", ">>> CHG 6 NLN", "<<< CHG 6 NLN",
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.version_conflict", "LST 4 AL 6 1 1 z@b.c Z"),
+        ("contacts.sync_incomplete", "LST 5 FL 6 1 2 a@b.c A 0"),
+    ]
+    assert run.findings[0].message == (
+        "LST AL sends version 6 with a AL that differs from the one this capture built for "
+        "that version (1 more: z@b.c)"
+    )
+    state = run.closed[0][1]
+    assert not state.complete and state.lists["FL"] == {"a@b.c"}
+    assert state.contact_groups == {"a@b.c": {0}}
+
+
 def test_msnp8_sync_cut_short() -> None:
     run = analyse(script(*LOGIN, ">>> SYN 3 0", "<<< SYN 3 4 2 1",
                          "<<< LSG 0 Other%20Contacts 0", "<<< LST a@b.c A 11 0"))  # fmt: skip

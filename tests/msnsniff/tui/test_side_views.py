@@ -25,7 +25,7 @@ from msnsniff.registry import load_dissectors
 from msnsniff.session.analysis import Analysis
 from msnsniff.session.capture_session import CaptureSession, FrameRecord
 from msnsniff.session.chat_events import Message as ChatMessage
-from msnsniff.session.contacts import ContactLists, render_diff
+from msnsniff.session.contacts import ContactLists, ListChange, render_diff
 from msnsniff.session.conversations import Conversations
 from msnsniff.session.filter import compile_filter
 from msnsniff.session.links import SessionLinks
@@ -33,7 +33,7 @@ from msnsniff.session.stats import PERCENTILES, Stats
 from msnsniff.tui.messages import FilterRequested, FrameRequested
 from msnsniff.tui.widgets import sessions as sessions_module
 from msnsniff.tui.widgets.chat import ChatView, message_style
-from msnsniff.tui.widgets.contacts import ContactsView, render_lists
+from msnsniff.tui.widgets.contacts import ContactsView, describe_change, render_lists
 from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import NodeInfo, NodeKey, SessionsView, flow_filter
 from msnsniff.tui.widgets.stats import StatsView, _ms, bar, command_filter, rtt_bar
@@ -952,6 +952,12 @@ def test_the_lists_table_keeps_every_list_s_marks_at_any_width(
     else:
         assert lines[carol].split() == ["carol@example.com", "Carol", "★", "●", "·", "●",
                                          "●", "Other", "Contacts"]  # fmt: skip
+
+
+def test_the_timeline_names_one_list_an_lst_sent_whole() -> None:
+    """An MSNP2-7 `LST trid RL` replaces the one list: its row says so, not a PRP change."""
+    change = ListChange("a@b.c", "t#1", 8, "list_sync", 3, 3, list="RL", request=7)
+    assert describe_change(change).plain == "LST: the RL sent whole"
 
 
 def test_empty_captures_say_so() -> None:
