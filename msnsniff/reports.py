@@ -59,8 +59,10 @@ def add_all_analyzers(analysis: Analysis, transactions: Transactions | None = No
     lists = analysis.add(lambda sink: ContactLists(sink, on_change=on_list_change,
                                                    transactions=pairing))  # fmt: skip
     analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret or fb_secret_from_env()))
-    analysis.add(lambda sink: Expert(sink, lists, pairing))
-    for make in (SessionLinks, Presence, Conversations):
+    expert = analysis.add(lambda sink: Expert(sink, lists, pairing))
+    # a switchboard speaks its login's dialect: expert checks it once the two are linked
+    analysis.add(SessionLinks).also_on_link(expert.linked)
+    for make in (Presence, Conversations):
         analysis.add(make)
 
 

@@ -48,7 +48,15 @@ from dissectors.msnp.frames import (
     MalformedFrame,
     PartialFrame,
 )
-from dissectors.msnp.grammar import C2S, COMMANDS, PAYLOAD_RULES, S2C, Variant, ver_dialects
+from dissectors.msnp.grammar import (
+    C2S,
+    COMMANDS,
+    MAX_DIALECT,
+    PAYLOAD_RULES,
+    S2C,
+    Variant,
+    ver_dialects,
+)
 from msnsniff.capture import Flow
 from msnsniff.session.analysis import Finding, NativeAnalyzer, Severity, Sink
 from msnsniff.session.capture_session import FrameRecord
@@ -87,6 +95,8 @@ class _Conn:
     #                                         messages will not reach them, once reported
     offered: tuple[int, tuple[int, ...]] | None = None  # the client's last VER: its frame
     #                                                     and the dialects it offered
+    dialect: int | None = None  # the dialect the server's VER chose (a login's)
+    login_dialect: int | None = None  # a switchboard's: its login's, once linked to it
 
 
 class Context:
@@ -220,6 +230,7 @@ def _no_common_version(ctx: Context) -> None:
         )  # fmt: skip
         return
     chosen, offered = ver_dialects(ctx.frame.args), ctx.conn.offered
+    ctx.conn.dialect = max(chosen) if chosen else None
     if chosen and offered is not None and max(chosen) not in offered[1]:
         ctx.report(
             Severity.WARN, "expert.version_not_offered",
@@ -401,11 +412,25 @@ def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:
             "or disconnect")  # fmt: skip
 
 
-def _dialect(frame: CommandFrame, shape: Variant | None) -> tuple[Severity, str, str] | None:
+_VALUE_DIALECTS: Final[dict[str, tuple[str, str, int, int, str]]] = {
+    "MSG": ("ack", "D", 9, MAX_DIALECT, "with acknowledgement mode D (a data message)"),
+}
+"""Command -> an argument value the references date to some dialects only: (field, value,
+first and last dialect, how a finding names it). Checked on a switchboard linked to its
+login, the only place these commands are sent (a switchboard has no VER of its own)."""
+
+
+def _dialect(
+    frame: CommandFrame, shape: Variant | None, fields: Mapping[str, Any], conn: _Conn
+) -> tuple[Severity, str, str] | None:
     """Unknown commands, and commands of another dialect than the one the connection's VER
     fixed (a dialect inferred from the lines seen is only a guess that the command revises),
     or in an argument shape the references document for other dialects only (`shape`, the
-    grammar variant the line was decoded by, has a `form` and a range without this dialect)."""
+    grammar variant the line was decoded by, has a `form` and a range without this dialect).
+    A switchboard has no VER: linked to its login, it is checked only for the argument
+    values the references date (`_VALUE_DIALECTS`), against the login's dialect (the
+    grammar's dated shapes are the notification server's: its `USR trid OK account nick`,
+    MSNP2-9 there, is every dialect's on a switchboard)."""
     cmd = frame.cmd
     spec = COMMANDS.get(cmd)
     if spec is None or not spec.variants(frame.direction):
@@ -413,7 +438,7 @@ def _dialect(frame: CommandFrame, shape: Variant | None) -> tuple[Severity, str,
         return (Severity.WARN, "expert.unknown_command",
                 f"{cmd} is not a command an MSNP {side} sends")  # fmt: skip
     if frame.dialect_inferred:
-        return None
+        return None if conn.login_dialect is None else _dated_value(cmd, fields, conn)
     dialect = frame.dialect
     low, high = spec.dialects
     if not low <= dialect <= high:
@@ -427,6 +452,23 @@ def _dialect(frame: CommandFrame, shape: Variant | None) -> tuple[Severity, str,
                     f"{cmd} {shape.form} is an MSNP{low}-MSNP{high} form, but this "
                     f"connection speaks MSNP{dialect}")  # fmt: skip
     return None
+
+
+def _dated_value(
+    cmd: str, fields: Mapping[str, Any], conn: _Conn
+) -> tuple[Severity, str, str] | None:
+    """A linked switchboard's command with an argument value of other dialects than its
+    login's (`_VALUE_DIALECTS`)."""
+    value = _VALUE_DIALECTS.get(cmd)
+    dialect = conn.login_dialect
+    if value is None or dialect is None:
+        return None
+    name, wanted, low, high, what = value
+    if fields.get(name) != wanted or low <= dialect <= high:
+        return None
+    return (Severity.NOTE, "expert.wrong_dialect_arguments",
+            f"{cmd} {what} is an MSNP{low}-MSNP{high} form, but this switchboard's login "
+            f"speaks MSNP{dialect}")  # fmt: skip
 
 
 _RULES: Final[dict[tuple[str, Direction], tuple[Rule, ...]]] = {
@@ -535,7 +577,7 @@ class Expert(NativeAnalyzer):
                     rule(ctx)
                 if conn.doomed and record.no in conn.doomed and self._transactions is not None:
                     self._transactions.expect_close(record)  # rare: a request just doomed
-            odd = _dialect(frame, decoded.shape)
+            odd = _dialect(frame, decoded.shape, decoded.fields, conn)
             if odd is not None:
                 sink(Finding(*odd, flow, record.no))
             for problem in decoded.problems:  # arguments that fit no form or type
@@ -577,6 +619,18 @@ class Expert(NativeAnalyzer):
             f"{len(frame.raw)} bytes at offset {frame.offset} are not MSNP: {frame.reason}{hint}",
             record.flow.id, record.no,
         ))  # fmt: skip
+
+    def linked(self, switchboard: Flow, notification: Flow) -> None:
+        """A switchboard was tied to its login (`SessionLinks.also_on_link`): it speaks the
+        dialect the login's server VER chose, when the capture saw one, and the argument
+        values dated to some dialects are checked against it (`_dated_value`)."""
+        login = self._conns.get(notification.id)
+        if login is None or login.dialect is None:
+            return
+        conn = self._conns.get(switchboard.id)
+        if conn is None:
+            conn = self._conns[switchboard.id] = _Conn()
+        conn.login_dialect = login.dialect
 
     def flow_closed(self, flow: Flow) -> None:
         """Forget the connection's state: no check concludes at a connection's end."""

@@ -56,9 +56,11 @@ class Workspace:
         # the views show everything afterwards, so the analyzers keep what they release
         self.lists = self.analysis.add(lambda sink: ContactLists(
             sink, keep_history_for="all", transactions=self.pairing.transactions))
-        self.analysis.add(lambda sink: Expert(sink, self.lists, self.pairing.transactions))
+        expert = self.analysis.add(
+            lambda sink: Expert(sink, self.lists, self.pairing.transactions))
         self.analysis.add(lambda sink: WebApis(sink, fb_secret=fb_secret_from_env()))
         self.links = self.analysis.add(lambda sink: SessionLinks(sink, keep=True))
+        self.links.also_on_link(expert.linked)  # a switchboard speaks its login's dialect
         self.presence = self.analysis.add(Presence)
         self.conversations = self.analysis.add(
             lambda sink: Conversations(sink, keep=True, keep_events=False)

@@ -721,3 +721,43 @@ def test_uux_begins_at_msnp11() -> None:
     assert [f.message for f in findings if f.code == "expert.wrong_dialect"] == [
         "UUX belongs to MSNP11-MSNP18, but this connection speaks MSNP10"
     ]
+
+
+def _data_message_on_a_switchboard(version: int) -> str:
+    """An MSNP`version` login that opens a switchboard and sends a data message (MSG D)."""
+    lines = [
+        f"NS >>> VER 1 MSNP{version} CVR0", f"NS <<< VER 1 MSNP{version}",
+        "NS >>> USR 2 TWN I a@b.c", "NS <<< USR 2 OK a@b.c A 1 0",
+        "NS >>> XFR 3 SB", "NS <<< XFR 3 SB 127.0.0.1:1864 CKI 17.42",
+        "SB >>> USR 1 a@b.c 17.42", "SB <<< USR 1 OK a@b.c A",
+        "SB >>> CAL 2 b@b.c", "SB <<< CAL 2 RINGING 99", "SB <<< JOI b@b.c B",
+        "SB >>> MSG 3 D 4", "| data", "SB <<< ACK 3",
+    ]  # fmt: skip
+    return "".join(f"{i / 10:8.1f} {line}\n" if line[0] != "|" else f"{'':12}{line}\n"
+                   for i, line in enumerate(lines))  # fmt: skip
+
+
+def test_a_data_message_on_a_switchboard_of_an_msnp8_login() -> None:
+    """MSG D (a data message) came with MSNP9; a switchboard has no VER, so its dialect is
+    only guessed, and an MSNP8 client's MSG D went unremarked. Linked to its login, the
+    switchboard speaks the login's dialect, and the message is named (not on MSNP9)."""
+    lines, findings = all_analyzers(transcript(_data_message_on_a_switchboard(8)))
+    odd = [(f.code, f.severity, lines[f.frame or 0], f.message) for f in findings
+           if f.code.startswith("expert.wrong_dialect")]  # fmt: skip
+    assert odd == [(
+        "expert.wrong_dialect_arguments", Severity.NOTE, b"MSG 3 D 4",
+        "MSG with acknowledgement mode D (a data message) is an MSNP9-MSNP18 form, but this "
+        "switchboard's login speaks MSNP8",
+    )]  # fmt: skip
+    for version in (9, 12, 18):  # and the switchboard's USR OK with the nickname, which
+        #     the grammar dates MSNP2-9 on the notification server, is no other dialect's
+        _, findings = all_analyzers(transcript(_data_message_on_a_switchboard(version)))
+        assert not [f for f in findings
+                    if f.code.startswith("expert.wrong_dialect") and f.flow == "t#2"]
+    path = REAL / "escargot_msnp8_session.pcap"
+    if path.exists():  # the scripted client's MSG 10 D, on its MSNP8 login's switchboard
+        lines, findings = all_analyzers(open_source(path))
+        assert [lines[f.frame or 0] for f in findings
+                if f.code == "expert.wrong_dialect_arguments"] == [
+            b"MSG 10 D 121", b"USR 9 TWN I carol@example.com"
+        ]  # fmt: skip
