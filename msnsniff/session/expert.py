@@ -499,6 +499,13 @@ a mapping proxy's a Python method call on every frame)."""
 
 
 
+_TOLD_ELSEWHERE: Final[frozenset[tuple[str, Direction, str]]] = frozenset({
+    ("CHG", C2S, "status"),  # presence.invalid_status: the statuses a client may set
+})  # fmt: skip
+"""(command, direction, field) whose bad value another analyzer of `msnsniff expert` reports
+in its own words: `expert.bad_argument` would say it a second time, at another severity."""
+
+
 def _starts_a_frame(raw: bytes) -> bool:
     """Whether malformed bytes begin as a frame does (a known command and a space): the
     previous frame's payload then ended on a frame boundary, so its length was right."""
@@ -581,7 +588,9 @@ class Expert(NativeAnalyzer):
             if odd is not None:
                 sink(Finding(*odd, flow, record.no))
             for problem in decoded.problems:  # arguments that fit no form or type
-                if problem != "unknown command":
+                if problem != "unknown command" and (
+                    cmd, direction, problem.partition(":")[0]
+                ) not in _TOLD_ELSEWHERE:  # fmt: skip
                     sink(Finding(Severity.NOTE, "expert.bad_argument", f"{cmd}: {problem}",
                                  flow, record.no))  # fmt: skip
         conn.last[direction] = frame

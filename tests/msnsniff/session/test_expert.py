@@ -248,7 +248,6 @@ def test_escargot_probes_are_all_found() -> None:
     got = codes(lines, findings)
     assert ("expert.unknown_command", b"FOO 46 bar") in got
     assert ("expert.bad_argument", b"MSG 11 Z 118") in got
-    assert ("expert.bad_argument", b"CHG 9 XYZ 0") in got
     before = [line for code, line in got if code == "expert.before_auth"]
     assert before and all(not line.startswith((b"VER", b"CVR", b"USR")) for line in before)
     assert not [f for f in findings if f.code in ("expert.malformed", "expert.gap")]
@@ -761,3 +760,17 @@ def test_a_data_message_on_a_switchboard_of_an_msnp8_login() -> None:
                 if f.code == "expert.wrong_dialect_arguments"] == [
             b"MSG 10 D 121", b"USR 9 TWN I carol@example.com"
         ]  # fmt: skip
+
+
+def test_a_status_no_client_may_set_is_reported_once() -> None:
+    """`CHG 9 XYZ 0` was a NOTE expert.bad_argument ("CHG: status: unknown status 'XYZ'")
+    and a WARN presence.invalid_status on the same frame: one fault, said twice at two
+    severities. Presence's finding, which names the valid statuses, is the one left."""
+    lines, findings = all_analyzers(transcript(
+        LOGIN + "C: CHG 3 XYZ 0\nS: 201 3\nC: CHG 4 NLN 0\nS: CHG 4 NLN 0\nC: MSG 5 Z 0\n"
+    ))  # fmt: skip
+    assert [(f.code, f.severity, lines[f.frame or 0]) for f in findings
+            if f.code in ("expert.bad_argument", "presence.invalid_status")] == [
+        ("presence.invalid_status", Severity.WARN, b"CHG 3 XYZ 0"),
+        ("expert.bad_argument", Severity.NOTE, b"MSG 5 Z 0"),  # other fields: as before
+    ]  # fmt: skip
