@@ -442,8 +442,9 @@ def _dialect(
     dialect = frame.dialect
     low, high = spec.dialects
     if not low <= dialect <= high:
+        what = spec.title.split(" (MSNP")[0]  # the range follows: not "(MSNP10+)" again
         return (Severity.NOTE, "expert.wrong_dialect",
-                f"{cmd} belongs to MSNP{low}-MSNP{high}, but this connection speaks "
+                f"{cmd}, {what}, belongs to MSNP{low}-MSNP{high}, but this connection speaks "
                 f"MSNP{dialect}")  # fmt: skip
     if shape is not None:
         low, high = shape.dialects

@@ -207,8 +207,8 @@ def test_commands_of_another_dialect() -> None:
     dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
     assert [lines[f.frame or 0] for f in dialect] == [b"ADG 3 Pals 0", b"ADG 3 5 Pals 1 0"]
     assert dialect[0].message == (
-        "ADG belongs to MSNP7-MSNP12, but this connection speaks MSNP5"
-    )
+        "ADG, add a group, belongs to MSNP7-MSNP12, but this connection speaks MSNP5"
+    )  # what the command does is named: "ADG" alone means nothing to most readers
     new = old.replace("MSNP5", "MSNP8") + "C: ADC 4 FL N=x@y.z F=x\n"
     lines, findings = expert(transcript(new))
     assert [lines[f.frame or 0] for f in findings if f.code == "expert.wrong_dialect"] == [
@@ -656,7 +656,9 @@ def test_add_is_gone_from_msnp10_where_adc_replaces_it() -> None:
     lines, findings = expert(transcript(text))
     dialect = [f for f in findings if f.code == "expert.wrong_dialect"]
     assert [lines[f.frame or 0] for f in dialect] == [b"ADD 3 AL x@y.z x@y.z"]
-    assert dialect[0].message == "ADD belongs to MSNP2-MSNP9, but this connection speaks MSNP10"
+    assert dialect[0].message == (
+        "ADD, add a contact to a list, belongs to MSNP2-MSNP9, but this connection speaks MSNP10"
+    )
 
 
 def test_syn_and_the_group_commands_are_gone_from_msnp13() -> None:
@@ -672,7 +674,10 @@ def test_syn_and_the_group_commands_are_gone_from_msnp13() -> None:
     assert [lines[f.frame or 0] for f in dialect] == [
         b"SYN 3 0 0", b"ADG 4 Pals", b"RMG 5 1", b"GTC 6 A"
     ]
-    assert dialect[0].message == "SYN belongs to MSNP2-MSNP12, but this connection speaks MSNP13"
+    assert dialect[0].message == (
+        "SYN, synchronise contact lists, belongs to MSNP2-MSNP12, but this connection speaks "
+        "MSNP13"
+    )
 
 
 def test_adc_reg_and_rem_are_gone_from_msnp13_and_blp_stays() -> None:
@@ -691,8 +696,10 @@ def test_adc_reg_and_rem_are_gone_from_msnp13_and_blp_stays() -> None:
     assert [lines[f.frame or 0] for f in dialect] == [
         b"ADC 3 FL N=x@y.z F=x", b"REG 4 0 Pals", b"REM 5 AL x@y.z"
     ]
-    assert [f.message.split(",")[0] for f in dialect] == [
-        "ADC belongs to MSNP10-MSNP12", "REG belongs to MSNP7-MSNP12", "REM belongs to MSNP2-MSNP12"
+    assert [f.message.split(", but")[0] for f in dialect] == [
+        "ADC, add a contact to a list, belongs to MSNP10-MSNP12",  # its title's "(MSNP10+)"
+        "REG, rename a group, belongs to MSNP7-MSNP12",  # is left out: the range says it
+        "REM, remove a contact from a list, belongs to MSNP2-MSNP12",
     ]
 
 
@@ -718,7 +725,8 @@ def test_uux_begins_at_msnp11() -> None:
             "C: UUX 3 19\n<Data><PSM/></Data>\n")
     _, findings = expert(transcript(text))
     assert [f.message for f in findings if f.code == "expert.wrong_dialect"] == [
-        "UUX belongs to MSNP11-MSNP18, but this connection speaks MSNP10"
+        "UUX, set your personal message, belongs to MSNP11-MSNP18, but this connection "
+        "speaks MSNP10"
     ]
 
 
