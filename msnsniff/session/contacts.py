@@ -816,6 +816,21 @@ def _err_228(w: _Work, r: _Request) -> str | None:
     return None
 
 
+_GROUP_0_ANSWER: Final[Mapping[str, str]] = MappingProxyType({
+    "RMG": "answers 230: it cannot be removed", "REG": "renames it",
+})  # fmt: skip
+
+
+def _err_group_0(w: _Work, r: _Request) -> str | None:
+    """224 to an RMG or REG of group 0: in MSNP7-9 the default group always exists, whatever
+    the capture knows of the lists (seed 004 answers RMG of it with 230 and renames it);
+    another group as `_err_224`."""
+    if r.group() == 0 and _numbered_groups(r.dialect):
+        return (f"group 0 is the default group, which always exists (seed 004 "
+                f"{_GROUP_0_ANSWER[r.cmd]})")  # fmt: skip
+    return _err_224(w, r)
+
+
 def _err_230(w: _Work, r: _Request) -> str | None:
     gid = r.group()
     return f"the group is {gid}, not 0" if gid is not None and gid != 0 else None
@@ -838,9 +853,9 @@ _CHECK_ERROR: Final[Mapping[tuple[str, int], Callable[[_Work, _Request], str | N
             ("REA", 216): _err_rea_216,
             ("ADG", 223): _err_223,
             ("ADG", 228): _err_228,
-            ("RMG", 224): _err_224,
+            ("RMG", 224): _err_group_0,
             ("RMG", 230): _err_230,
-            ("REG", 224): _err_224,
+            ("REG", 224): _err_group_0,
             ("BLP", 218): _err_218,
             ("GTC", 218): _err_218,
         }

@@ -524,6 +524,26 @@ def test_error_replies_that_contradict_a_complete_sync() -> None:
     assert run.line(run.findings[0].related) == "REM 4 FL x@y.z"
 
 
+def test_a_224_to_an_rmg_or_reg_of_group_0_is_a_contradiction_without_a_sync() -> None:
+    """Escargot answers `RMG 34 0` and `REG 33 0 Renamed0 0` with 224. In MSNP7-9 group 0
+    is the default group and always exists: seed 004 answers the RMG with 230 and renames
+    it. That held only when a SYN had shown group 0; now it holds without one, and says
+    what the seed answers. MSNP10's groups are GUIDs: no group 0 there."""
+    run = analyse(script(
+        *LOGIN, ">>> RMG 3 0", "<<< 224 3", ">>> REG 4 0 Pals 0", "<<< 224 4",
+        ">>> RMG 5 7", "<<< 224 5",  # fine: nothing is known of group 7
+    ))  # fmt: skip
+    assert [(f.code, run.line(f.frame), f.message) for f in run.findings] == [
+        ("contacts.contradiction", "224 3", "224 (ERR_INVALID_GROUP) answers RMG 3 0, but "
+         "group 0 is the default group, which always exists (seed 004 answers 230: it cannot "
+         "be removed)"),
+        ("contacts.contradiction", "224 4", "224 (ERR_INVALID_GROUP) answers REG 4 0 Pals 0, "
+         "but group 0 is the default group, which always exists (seed 004 renames it)"),
+    ]  # fmt: skip
+    login10 = tuple(line.replace("MSNP8", "MSNP10") for line in LOGIN)
+    assert analyse(script(*login10, ">>> RMG 3 0", "<<< 224 3")).findings == []
+
+
 def test_successes_that_contradict_a_complete_sync() -> None:
     run = analyse(script(
         *SYNCED,
