@@ -29,7 +29,9 @@ Server frames become `ListChange`s through a table keyed by (command, reply|push
   answers in the counted form, `LST trid L ver i n [account nick [groups]]` (`LST trid L
   ver 0 0` for an empty list). That burst replaces the one list (a `list_sync` change, at
   the version the server gives, which moves nothing) and the list is then known whole:
-  who is absent from it is known absent, until knowledge is lost again.
+  who is absent from it is known absent, until knowledge is lost again. An MSNP7 `LSG trid`
+  (`LSG trid ver i n id name 0` per group) replaces the groups the same way
+  (`groups_sync`).
 * ADD/REM replies and the server's `ADD 0 RL`/`REM 0 RL` pushes add or remove a contact;
   `REM FL account group` takes the contact out of that group and `ADD FL account group`
   puts it in one. REA renames a contact (or the user, for the user's own account);
@@ -97,7 +99,7 @@ from msnsniff.session.transactions import Transactions
 GroupId = int | str
 """A group's id: a number 0-29 up to MSNP9, a GUID from MSNP10."""
 ChangeKind = Literal[
-    "sync", "sync_version", "list_sync", "add", "remove", "rename",
+    "sync", "sync_version", "list_sync", "groups_sync", "add", "remove", "rename",
     "group_add", "group_remove", "group_rename", "setting", "property",
 ]  # fmt: skip
 
@@ -116,12 +118,16 @@ UNKNOWN: Final = "?"
 """The account of a connection whose login the capture did not see."""
 
 _REQUESTS: Final = frozenset(
-    {"USR", "ANS", "SYN", "LST", "ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP", "GTC",
-     "PRP", "ADL", "RML"}
+    {"USR", "ANS", "SYN", "LST", "LSG", "ADD", "ADC", "REM", "REA", "ADG", "RMG", "REG", "BLP",
+     "GTC", "PRP", "ADL", "RML"}
 )
 _BURST_CMDS: Final = frozenset({"GTC", "BLP", "PRP", "LSG", "LST", "BPR"})
 _LIST_CMDS: Final = frozenset({"LST"})
 """What answers an MSNP2-7 `LST trid L`: the counted LST lines of that one list."""
+_GROUP_CMDS: Final = frozenset({"LSG"})
+"""What answers an MSNP7 `LSG trid`: the counted LSG lines of the groups."""
+GROUPS: Final = "groups"
+"""The groups, where a list name is expected: what an MSNP7 `LSG trid` sends whole."""
 _NAME_A_CONTACT: Final = frozenset({"ADD", "ADC", "REM", "REA"})
 
 
@@ -149,7 +155,8 @@ class ListChange:
     """One applied change (or a SYN) to an account's lists, and the frame that made it.
 
     `kind`: sync (SYN sent the lists), sync_version (SYN returned the version only),
-    list_sync (an MSNP2-7 `LST trid L` sent the one list `list` whole), add,
+    list_sync (an MSNP2-7 `LST trid L` sent the one list `list` whole), groups_sync (an
+    MSNP7 `LSG trid` sent the groups whole), add,
     remove, rename (REA), group_add, group_remove, group_rename, setting (BLP/GTC, `name`),
     property (PRP, `name` is its type). `value` holds the nickname, group name or setting.
     `group` on an FL add/remove is the group joined or left (on an add without a group on
@@ -328,8 +335,8 @@ class _Work:
     sure_out: set[Fact] = field(default_factory=set)
     sure_settings: set[str] = field(default_factory=set)
     origin: tuple[str | None, str | None] = (None, None)  # where a login-less one was seen
-    whole: set[str] = field(default_factory=set)  # lists an LST sent whole since knowledge
-    #                                               was last lost: who is absent is not there
+    whole: set[str] = field(default_factory=set)  # lists an LST (GROUPS: the groups an LSG)
+    #            sent whole since knowledge was last lost: what is absent is not there
 
     # knowledge
     def _present(self, fact: Fact) -> bool:
@@ -353,8 +360,11 @@ class _Work:
             return True
         if fact in self.sure_out:
             return False
-        if kind == "L" and what in self.whole:
-            return who in self.lists[str(what)]
+        if self.whole:
+            if kind == "L" and what in self.whole:
+                return who in self.lists[str(what)]
+            if kind == "G" and GROUPS in self.whole:
+                return what in self.groups
         return None
 
     def on_some_list(self, who: str) -> str | None:
@@ -410,7 +420,15 @@ class _Work:
             self.nicknames.pop(who, None)
 
     def clear_list(self, name: str) -> None:
-        """An LST is sending list `name` whole: empty it, and know nothing of it yet."""
+        """An LST is sending list `name` whole (an LSG the groups, `GROUPS`): empty it, and
+        know nothing of it yet."""
+        if name == GROUPS:
+            self.groups = {}
+            self.whole.discard(name)
+            for facts in (self.sure_in, self.sure_out):
+                if facts:
+                    facts -= {f for f in facts if f[0] == "G"}
+            return
         members, self.lists[name] = self.lists[name], set()
         for who in members:
             if name == "FL":
@@ -612,6 +630,7 @@ _APPLY: Final[Mapping[str, Callable[[_Work, ListChange, ServerRules], None]]] = 
         "sync": _apply_nothing,
         "sync_version": _apply_nothing,
         "list_sync": _apply_nothing,
+        "groups_sync": _apply_nothing,
         "add": _apply_add,
         "remove": _apply_remove,
         "rename": _apply_rename,
@@ -624,8 +643,22 @@ _APPLY: Final[Mapping[str, Callable[[_Work, ListChange, ServerRules], None]]] = 
 )
 
 
-_SAME_VERSION: Final = frozenset({"sync_version", "list_sync"})
+_SAME_VERSION: Final = frozenset({"sync_version", "list_sync", "groups_sync"})
 """Kinds that give the lists' version without moving it."""
+
+
+def _members(w: _Work, name: str) -> frozenset[str]:
+    """A list's members, or (GROUPS) the groups as "id name"."""
+    if name == GROUPS:
+        return frozenset(f"{gid} {label}" for gid, label in w.groups.items())
+    return frozenset(w.lists[name])
+
+
+_ONE_BURST: Final[Mapping[str, tuple[str, str, str]]] = MappingProxyType({
+    GROUPS: ("LSG", "the groups", "its groups differ from the ones"),
+})  # fmt: skip
+"""How findings name a one-list burst's command, what it sends and a different copy of it,
+where not a list's (`LST RL`, `the RL`, `its RL differs from the one`)."""
 
 
 def expected_version(c: ListChange) -> int | None:
@@ -1118,8 +1151,10 @@ class _Sync:
     prior_frame: int | None = None
     prior_state: ListState | None = None
     cmds: frozenset[str] = _BURST_CMDS  # the commands the burst is made of
-    only: str | None = None  # an MSNP2-7 `LST trid L`'s burst: the one list it sends
-    prior_members: frozenset[str] | None = None  # that list as known whole at its version
+    only: str | None = None  # an MSNP2-7 `LST trid L`'s burst: the one list it sends (an
+    #                          MSNP7 `LSG trid`'s: GROUPS)
+    prior_members: frozenset[str] | None = None  # that list (or the groups, "id name")
+    #                                               as known whole at its version
 
 
 @dataclass(slots=True)
@@ -1589,7 +1624,7 @@ class ContactLists(NativeAnalyzer):
             name = sync.only
             known = w.exact or name in w.whole
             if known and w.version is not None and w.version == sync.version:
-                sync.prior_members = frozenset(w.lists[name])
+                sync.prior_members = _members(w, name)
             w.clear_list(name)
             return
         sync.prior_version, sync.prior_frame = w.version, w.version_frame
@@ -1708,21 +1743,24 @@ class ContactLists(NativeAnalyzer):
         return True
 
     def _end_list(self, conn: _Conn, w: _Work, sync: _Sync, name: str) -> None:
-        """An MSNP2-7 `LST trid L` burst ended: the list is replaced by what it sent, known
-        whole if every line came; its version is the lists' version now."""
+        """An MSNP2-7 `LST trid L` (or MSNP7 `LSG trid`) burst ended: the list (the groups)
+        is replaced by what it sent, known whole if every line came; its version is the
+        lists' version now."""
         whole = name in sync.lists_done and not sync.damaged
-        what = f"LST {name}"
+        what, them, differ_from = _ONE_BURST.get(name) or (
+            f"LST {name}", f"the {name}", f"its {name} differs from the one"
+        )
         if not whole:
             lost = " with bytes lost" if sync.damaged else ""
             self._find(
                 Severity.NOTE, "contacts.sync_incomplete",
-                f"{what} did not send the whole {name} (its last line did not come{lost}); "
-                f"the {name} is partial", conn, sync.frame, sync.request,
+                f"{what} did not send all of {them} (its last line did not come{lost}); "
+                f"{them} holds only what came", conn, sync.frame, sync.request,
             )  # fmt: skip
         if self._sync_version(conn, w.version, w.version_frame, sync, what):
             w.forget()
         elif whole and sync.prior_members is not None:
-            members = frozenset(w.lists[name])
+            members = _members(w, name)
             if members != sync.prior_members:
                 gone = sorted(sync.prior_members - members)
                 new = sorted(members - sync.prior_members)
@@ -1732,8 +1770,8 @@ class ContactLists(NativeAnalyzer):
                 differ = ", ".join(parts)
                 self._find(
                     Severity.WARN, "contacts.version_conflict",
-                    f"{what} sends version {sync.version} with a {name} that differs from the "
-                    f"one this capture built for that version ({differ})", conn, sync.frame,
+                    f"{what} sends version {sync.version}, but {differ_from} this capture "
+                    f"built for that version ({differ})", conn, sync.frame,
                     w.version_frame,
                 )  # fmt: skip
         if whole:
@@ -1742,11 +1780,16 @@ class ContactLists(NativeAnalyzer):
             if w.exact:
                 w.sure_in = w.facts()
                 w.exact = w.complete = False
-            for who in w.lists[name]:
-                w.learn(("L", who, name), True)
+            if name == GROUPS:
+                for gid in w.groups:
+                    w.learn(("G", "", gid), True)
+            else:
+                for who in w.lists[name]:
+                    w.learn(("L", who, name), True)
         change = ListChange(
-            w.account, conn.flow.id, sync.frame, "list_sync", sync.version, w.version,
-            list=name, request=sync.request,
+            w.account, conn.flow.id, sync.frame, "groups_sync" if name == GROUPS else "list_sync",
+            sync.version, w.version, list=None if name == GROUPS else name,
+            request=sync.request,
         )  # fmt: skip
         _apply(w, change, self._rules)
         self._commit(w, change, snapshot=True)
@@ -1768,6 +1811,26 @@ class ContactLists(NativeAnalyzer):
             request=request.frame if request is not None else None, requested=None,
             version=_int(fields.get("version")), counted=True, contacts=None, groups=None,
             cmds=_LIST_CMDS, only=name,
+        )  # fmt: skip
+        self._burst(conn, record, frame)
+
+    def _on_lsg(
+        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
+    ) -> None:
+        """The first line of an MSNP7 `LSG trid` reply (counted, outside a SYN): a burst of
+        the groups opens, and takes this line."""
+        if frame.dialect >= 8:
+            return
+        fields = decode(frame).fields
+        index = _int(fields.get("index"))
+        if index is None or index > 1 or _int(fields.get("total")) is None:
+            return  # not the first line: the rest of a SYN burst cut short
+        self._bind(conn, frame.dialect)
+        conn.sync = _Sync(
+            trid=frame.trid, frame=record.no,
+            request=request.frame if request is not None else None, requested=None,
+            version=_int(fields.get("version")), counted=True, contacts=None, groups=None,
+            cmds=_GROUP_CMDS, only=GROUPS,
         )  # fmt: skip
         self._burst(conn, record, frame)
 
@@ -1824,6 +1887,10 @@ def _burst_lst(w: _Work, sync: _Sync, fields: Mapping[str, Any], dialect: int) -
 
 
 def _burst_lsg(w: _Work, sync: _Sync, fields: Mapping[str, Any], dialect: int) -> None:
+    if sync.counted:
+        index, total = _int(fields.get("index")), _int(fields.get("total"))
+        if index is not None and total is not None and index >= total:
+            sync.lists_done.add(GROUPS)
     gid = _gid(fields.get("group_id", fields.get("guid")), dialect)
     if gid is None:
         return
@@ -1924,6 +1991,7 @@ _HANDLERS: Final[Mapping[tuple[str, str], _Handler]] = MappingProxyType(
         ("USR", "reply"): ContactLists._on_usr,
         ("SYN", "reply"): ContactLists._on_syn,
         ("LST", "reply"): ContactLists._on_lst,  # MSNP2-7: LST trid L, one list
+        ("LSG", "reply"): ContactLists._on_lsg,  # MSNP7: LSG trid, the groups
         ("ADD", "reply"): ContactLists._on_list_change,
         ("ADD", "push"): ContactLists._on_list_change,  # ADD 0 RL ver account nick
         ("ADC", "reply"): ContactLists._on_adc,
@@ -2072,6 +2140,7 @@ def _describe(c: ListChange) -> str:
         "sync": "SYN: the lists sent whole",
         "sync_version": "SYN: version current, lists not sent",
         "list_sync": f"LST: the {c.list} sent whole",
+        "groups_sync": "LSG: the groups sent whole",
         "add": f"+ {c.list} {c.contact}{nick}{group}",
         "remove": f"- {c.list} {c.contact}{group}",
         "rename": f"~ nickname of {c.contact}: {c.value!r}"

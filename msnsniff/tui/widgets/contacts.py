@@ -66,6 +66,8 @@ def describe_change(c: ListChange) -> Text:
         return Text("SYN: the lists sent whole", "bold")
     if kind == "sync_version":
         return Text("SYN: version current, lists not sent", "dim")
+    if kind == "groups_sync":
+        return Text("LSG: the groups sent whole", "bold")
     if kind == "list_sync":
         return Text.assemble(("LST: the ", "bold"), (f"{c.list}", LIST_STYLE.get(c.list or "", "")),
                              (" sent whole", "bold"))  # fmt: skip

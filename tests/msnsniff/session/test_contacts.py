@@ -748,12 +748,43 @@ def test_an_lst_of_one_list_checks_the_list_known_at_its_version() -> None:
         ("contacts.sync_incomplete", "LST 5 FL 6 1 2 a@b.c A 0"),
     ]
     assert run.findings[0].message == (
-        "LST AL sends version 6 with a AL that differs from the one this capture built for "
+        "LST AL sends version 6, but its AL differs from the one this capture built for "
         "that version (1 more: z@b.c)"
     )
     state = run.closed[0][1]
     assert not state.complete and state.lists["FL"] == {"a@b.c"}
     assert state.contact_groups == {"a@b.c": {0}}
+
+
+def test_an_msnp7_lsg_on_its_own_replaces_the_groups_at_its_version() -> None:
+    """`LSG trid` (MSNP7, which the reference server answers as its counted SYN does) sent
+    the groups whole and `contacts` ignored them: now they replace the groups, known whole,
+    so a 224 for a group it sent contradicts them and one for a group it did not does not."""
+    login7 = (">>> VER 1 MSNP7", "<<< VER 1 MSNP7", ">>> USR 2 MD5 I old@x.y",
+              "<<< USR 2 OK old@x.y Old", ">>> SYN 3 5", "<<< SYN 3 5")  # fmt: skip
+    run = analyse(script(
+        *login7, ">>> LSG 4", "<<< LSG 4 5 1 2 0 Other%20Contacts 0", "<<< LSG 4 5 2 2 3 Pals 0",
+        ">>> RMG 5 7", "<<< 224 5", ">>> REG 6 3 Friends 0", "<<< 224 6",
+        ">>> ADG 7 More 0", "<<< ADG 7 6 More 4 0",
+        ">>> LSG 8", "<<< LSG 8 6 1 2 0 Other%20Contacts 0", "<<< LSG 8 6 2 2 3 Pals 0",
+    ))  # fmt: skip
+    assert run.found() == [
+        ("contacts.contradiction", "224 6"),
+        ("contacts.version_conflict", "LSG 8 6 1 2 0 Other%20Contacts 0"),
+    ]
+    assert run.findings[1].message == (
+        "LSG sends version 6, but its groups differ from the ones this capture built for "
+        "that version (1 fewer: 4 More)"
+    )
+    history = run.lists.history("old@x.y")
+    assert [(c.kind, c.version, c.request) for c in history.timeline()] == [
+        ("sync_version", 5, 5), ("groups_sync", 5, 7), ("group_add", 6, 14),
+        ("groups_sync", 6, 16),
+    ]
+    assert dict(history.state_at(5).groups) == {0: "Other Contacts", 3: "Pals"}
+    assert render_timeline(history.timeline()).splitlines()[2] == (
+        "      8         5  LSG: the groups sent whole"
+    )
 
 
 def test_msnp8_sync_cut_short() -> None:

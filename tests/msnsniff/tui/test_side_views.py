@@ -958,6 +958,8 @@ def test_the_timeline_names_one_list_an_lst_sent_whole() -> None:
     """An MSNP2-7 `LST trid RL` replaces the one list: its row says so, not a PRP change."""
     change = ListChange("a@b.c", "t#1", 8, "list_sync", 3, 3, list="RL", request=7)
     assert describe_change(change).plain == "LST: the RL sent whole"
+    groups = ListChange("a@b.c", "t#1", 8, "groups_sync", 3, 3, request=7)
+    assert describe_change(groups).plain == "LSG: the groups sent whole"
 
 
 def test_empty_captures_say_so() -> None:
