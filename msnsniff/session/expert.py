@@ -97,6 +97,7 @@ class _Conn:
     #                                                     and the dialects it offered
     dialect: int | None = None  # the dialect the server's VER chose (a login's)
     login_dialect: int | None = None  # a switchboard's: its login's, once linked to it
+    switchboard: bool = False  # the client sent a switchboard's USR (with a cookie) or ANS
 
 
 class Context:
@@ -296,10 +297,13 @@ def _login_ok(ctx: Context) -> None:
 
 
 def _own_account(ctx: Context) -> None:
-    """A switchboard's USR or ANS names whose connection it is."""
+    """A switchboard's USR or ANS names whose connection it is (and, with its cookie, that
+    the connection is a switchboard's)."""
     account = ctx.fields.get("account")
     if isinstance(account, str) and "@" in account:
         ctx.conn.account = account
+    if "cookie" in ctx.fields:
+        ctx.conn.switchboard = True
 
 
 def _group_count(ctx: Context) -> None:
@@ -388,15 +392,30 @@ def _error_reply(ctx: Context, request: Transaction | None) -> None:
                    f"error {info.code} {info.name}: {info.meaning}")  # fmt: skip
         return
     cmd, trid, no = request.cmd, request.trid, request.request
+    meaning = info.meaning
+    if ctx.conn.switchboard:  # the table's words are the notification server's
+        meaning = _SWITCHBOARD_MEANINGS.get((cmd, info.code), meaning)
     if info.commands and cmd not in info.commands:  # a server departing from the references
         documented = " and ".join(info.commands)
         ctx.report(max(severity, Severity.WARN), "expert.error_reply",
                    f"error {info.code} {info.name} refuses {cmd} {trid} (frame {no}), though "
-                   f"it is documented only for {documented}: {info.meaning}", no)  # fmt: skip
+                   f"it is documented only for {documented}: {meaning}", no)  # fmt: skip
         return
     ctx.report(severity, "expert.error_reply",
                f"error {info.code} {info.name} refuses {cmd} {trid} (frame {no}): "
-               f"{info.meaning}", no)  # fmt: skip
+               f"{meaning}", no)  # fmt: skip
+
+
+_SB_COOKIE_REFUSED: Final = (
+    "The switchboard refused the account and cookie: a cookie that XFR SB or RNG did not "
+    "give this account, or one already used or expired."
+)
+_SWITCHBOARD_MEANINGS: Final[dict[tuple[str, int], str]] = {
+    ("USR", 911): _SB_COOKIE_REFUSED,
+    ("ANS", 911): _SB_COOKIE_REFUSED,
+}
+"""(request, code) -> what an error means on a switchboard, where the error table's words
+(for 911: a password or Passport ticket) are the notification server's."""
 
 
 def _before_auth(conn: _Conn, record: FrameRecord, cmd: str) -> str | None:

@@ -782,3 +782,26 @@ def test_a_status_no_client_may_set_is_reported_once() -> None:
         ("presence.invalid_status", Severity.WARN, b"CHG 3 XYZ 0"),
         ("expert.bad_argument", Severity.NOTE, b"MSG 5 Z 0"),  # other fields: as before
     ]  # fmt: skip
+
+
+def test_a_911_on_a_switchboard_is_a_refused_cookie_not_a_failed_password() -> None:
+    """Escargot (and the reference server) answer a switchboard's USR or ANS with a cookie
+    they did not give out with 911, which the error table explains as a login's password
+    or Passport ticket refused: on a switchboard it is the cookie."""
+    text = (
+        "  0.1 SB1 >>> USR 1 a@b.c bogus.cookie\n  0.2 SB1 <<< 911 1\n"
+        "  0.3 SB2 >>> ANS 1 a@b.c bogus.cookie 99\n  0.4 SB2 <<< 911 1\n"
+        "  0.5 NS >>> VER 1 MSNP8 CVR0\n  0.6 NS <<< VER 1 MSNP8\n"
+        "  0.7 NS >>> USR 2 TWN I a@b.c\n  0.8 NS <<< USR 2 TWN S lc=1033\n"
+        "  0.9 NS >>> USR 3 TWN S t=ticket\n  1.0 NS <<< 911 3\n"
+    )
+    _, findings = expert(transcript(text))
+    said = [(f.flow, f.message.split(": ", 1)[1]) for f in findings
+            if f.code == "expert.error_reply"]  # fmt: skip
+    cookie = ("The switchboard refused the account and cookie: a cookie that XFR SB or RNG "
+              "did not give this account, or one already used or expired.")
+    assert said == [
+        ("t#1", cookie), ("t#2", cookie),
+        ("t#3", "Login failed: the password digest or Passport ticket sent in USR was not "
+                "accepted."),
+    ]  # fmt: skip
