@@ -73,6 +73,10 @@ PRE_AUTH_OK: Final = frozenset({"VER", "CVR", "CVQ", "INF", "USR", "ANS", "PNG",
 """Client commands a server accepts before the login (or switchboard USR/ANS) succeeded."""
 OPENINGS: Final = frozenset({"VER", "CVR", "CVQ", "INF", "USR", "ANS"})
 """Client commands that start a connection: a transcript beginning with one saw the login."""
+VERSION_REFUSED: Final = (
+    "the connection ended, as it does after the server's VER 0: no version in common"
+)
+"""Why a request sent after `VER trid 0` settled unanswered when its connection closed."""
 REQUESTS_KEPT: Final = 64
 """Requests seed 004's server disconnects for remembered per connection, awaiting a reply (a
 reply comes within a few requests of its own)."""
@@ -98,6 +102,7 @@ class _Conn:
     dialect: int | None = None  # the dialect the server's VER chose (a login's)
     login_dialect: int | None = None  # a switchboard's: its login's, once linked to it
     switchboard: bool = False  # the client sent a switchboard's USR (with a cookie) or ANS
+    version_refused: bool = False  # the server's VER just said 0: it closes the connection
 
 
 class Context:
@@ -229,6 +234,7 @@ def _no_common_version(ctx: Context) -> None:
             "the server speaks none of the protocol versions the client offered (VER with "
             "version 0) and closes the connection",
         )  # fmt: skip
+        ctx.conn.version_refused = True  # and `Expert.feed` tells the pairing
         return
     chosen, offered = ver_dialects(ctx.frame.args), ctx.conn.offered
     ctx.conn.dialect = max(chosen) if chosen else None
@@ -604,6 +610,11 @@ class Expert(NativeAnalyzer):
                     rule(ctx)
                 if conn.doomed and record.no in conn.doomed and self._transactions is not None:
                     self._transactions.expect_close(record)  # rare: a request just doomed
+                if conn.version_refused and self._transactions is not None:  # rare: VER 0
+                    conn.version_refused = False  # what the server read no more: after the VER
+                    ver = self._transactions.answered_by(record)
+                    self._transactions.expect_close_after(
+                        flow, record.no if ver is None else ver.request, VERSION_REFUSED)
             odd = _dialect(frame, decoded.shape, decoded.fields, conn)
             if odd is not None:
                 sink(Finding(*odd, flow, record.no))

@@ -39,10 +39,12 @@ to it. Frames are taken in capture order:
   connection ended and it is a request the server is documented to answer by closing the
   connection (`expect_close`, which expert calls for seed 004's disconnects, reporting the
   request itself; a reply to a later request shows the server kept the connection, and
-  expert then clears the mark). A MSG N wants none but gets a NAK when the
-  switchboard could not deliver it (`ONLY_ANSWERED_BY`): it stays open for that NAK, like
-  an answered request, until a later server frame is not part of it, and no other reply
-  (an ACK) is its, so with a reused TrID the NAK goes to the oldest message that may take it.
+  expert then clears the mark), or a request sent after one whose answer closes it
+  (`expect_close_after`, which expert calls for `VER trid 0`). A MSG N wants none but gets
+  a NAK when the switchboard could not deliver it (`ONLY_ANSWERED_BY`): it stays open for
+  that NAK, like an answered request, until a later server frame is not part of it, and no
+  other reply (an ACK) is its, so with a reused TrID the NAK goes to the oldest message
+  that may take it.
 
 Settled transactions are forgotten once a connection holds over twice `KEEP` transactions
 (the last `KEEP` settled stay, for a late reply), and a connection's state goes when it
@@ -167,6 +169,8 @@ class _Conn:
     #                                   request was unsettled: every one of those requests
     closing: set[int] | None = None  # request frames the server is expected to answer by
     #                                   closing the connection (`expect_close`; rare)
+    closed_from: tuple[int, str] | None = None  # a request after which the documents have
+    #         the server read nothing more but close the connection, and why (rare)
 
 
 @dataclass(slots=True)
@@ -240,6 +244,15 @@ class Transactions(NativeAnalyzer):
         if len(conn.closing) > CLOSING_KEPT:
             conn.closing.discard(min(conn.closing))
 
+    def expect_close_after(self, flow: str, request: int, why: str) -> None:
+        """The server answered the request frame `request` of connection `flow` so that the
+        documents have it close the connection (`VER trid 0`): the client's requests sent
+        after it, which the connection's end leaves unanswered, got the answer expected, a
+        NOTE saying `why`, not a WARN."""
+        conn = self._conns.get(flow)
+        if conn is not None:
+            conn.closed_from = (request, why)
+
     def kept_open(self, flow: str, answered: int) -> None:
         """The server answered request frame `answered` of connection `flow`: the requests
         marked by `expect_close` before it did not end the connection, so its end, should it
@@ -273,10 +286,12 @@ class Transactions(NativeAnalyzer):
         """Settle the connection's open transactions (unanswered ones with a finding); forget it."""
         conn = self._conns.pop(flow.id, None)
         if conn is not None:
-            closing = conn.closing
+            closing, after = conn.closing, conn.closed_from
             for txn in self._unsettled(conn):
                 if closing and txn.request in closing:  # rare: the hang-up was the answer
                     self._settle(txn, HUNG_UP, Severity.NOTE)
+                elif after is not None and txn.request > after[0]:  # rare: sent too late
+                    self._settle(txn, after[1], Severity.NOTE)
                 else:
                     self._settle(txn, "the connection ended")
 

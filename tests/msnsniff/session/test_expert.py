@@ -805,3 +805,27 @@ def test_a_911_on_a_switchboard_is_a_refused_cookie_not_a_failed_password() -> N
         ("t#3", "Login failed: the password digest or Passport ticket sent in USR was not "
                 "accepted."),
     ]  # fmt: skip
+
+
+def test_a_request_after_the_server_refused_every_version_is_no_server_fault() -> None:
+    """Escargot answers `VER 1 MSNP99 CVR0` with `VER 1 0` and hangs up; the client's USR had
+    already left and was a WARN trid.unanswered, as if the server owed it an answer. The
+    close is what VER 0 announces (expert.no_common_version says so): a NOTE that says why,
+    for every request sent after the refused VER (the server reads none of them)."""
+    text = ("C: VER 1 MSNP99 CVR0\nC: PNG\nC: CVR 2 0x0409 win 4.10\nS: VER 1 0\n"
+            "C: USR 3 TWN I a@b.c\n")  # fmt: skip
+    lines, findings = all_analyzers(transcript(text))
+    assert [(f.code, f.severity, lines[f.frame or 0], f.message) for f in findings
+            if f.code == "trid.unanswered"] == [
+        ("trid.unanswered", Severity.NOTE, b"CVR 2 0x0409 win 4.10",
+         "CVR 2 was never answered (the connection ended, as it does after the server's "
+         "VER 0: no version in common)"),
+        ("trid.unanswered", Severity.NOTE, b"USR 3 TWN I a@b.c",
+         "USR 3 was never answered (the connection ended, as it does after the server's "
+         "VER 0: no version in common)"),
+    ]  # fmt: skip
+    _, findings = all_analyzers(transcript(text.replace("S: VER 1 0", "S: VER 1 MSNP8")))
+    assert [(f.severity, f.message) for f in findings if f.code == "trid.unanswered"] == [
+        (Severity.WARN, "CVR 2 was never answered (the connection ended)"),
+        (Severity.WARN, "USR 3 was never answered (the connection ended)"),
+    ]  # a server that chose a version owes the answers
