@@ -22,7 +22,8 @@ rate limit, the error table for error replies), and where a server did otherwise
 code documented for other commands; a reply to a request seed 004's server disconnects for,
 remembered per connection by request frame in `_Conn.doomed`; an error reply to one is that
 only once the server answers a later request, as it may hang up right after the error,
-`_Conn.refused`). Such a request is also marked in the pairing
+`_Conn.refused`, where a request answered with an error the references say closes the
+connection, 540, waits the same way). Such a request is also marked in the pairing
 (`Transactions.expect_close`), so that the connection's end without a reply, which is what
 the seed documents, is not reported as a server that failed to answer (a WARN) but as the
 expected answer (a NOTE); a reply to a later request shows the server kept the connection,
@@ -77,6 +78,7 @@ VERSION_REFUSED: Final = (
     "the connection ended, as it does after the server's VER 0: no version in common"
 )
 """Why a request sent after `VER trid 0` settled unanswered when its connection closed."""
+SEED_004_HANGS_UP: Final = "where seed 004's server disconnects the client"
 REQUESTS_KEPT: Final = 64
 """Requests seed 004's server disconnects for remembered per connection, awaiting a reply (a
 reply comes within a few requests of its own)."""
@@ -91,8 +93,9 @@ class _Conn:
     last: dict[Direction, CommandFrame] = field(default_factory=dict)  # previous frame
     doomed: set[int] = field(default_factory=set)  # request frames seed 004's server
     #                                                 disconnects for, not yet answered
-    refused: dict[int, tuple[int, str]] = field(default_factory=dict)  # doomed requests
-    #      the server refused with an error (request frame -> the error's frame, the words):
+    refused: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # doomed requests
+    #      the server refused with an error (request frame -> the error's frame, the words,
+    #      who has the server hang up: seed 004, or the references after a 540):
     #      whether it then hangs up is known at its next answer (they stay in `doomed`)
     present: set[str] = field(default_factory=set)  # a switchboard's other participants
     blocked: dict[str, str] = field(default_factory=dict)  # participant -> why the user's
@@ -584,12 +587,18 @@ class Expert(NativeAnalyzer):
                 if request.request in conn.doomed:  # refused: does the server hang up now?
                     conn.refused[request.request] = (
                         record.no, f"refused {request.cmd} {request.trid} (frame "
-                        f"{request.request}) with {frame.code}")
+                        f"{request.request}) with {frame.code}", SEED_004_HANGS_UP)
                 else:
                     self._went_on(conn, flow, request.request)
                 transactions.kept_open(flow, request.request)  # and it went on after those
             _error_reply(Context(record, frame, decoded.fields, conn, sink, self._contacts),
                          request)  # fmt: skip
+            if request is not None and error_info(frame.code).disconnects:  # rare: a 540
+                conn.doomed.add(request.request)  # does the server hang up now?
+                conn.refused[request.request] = (
+                    record.no, f"refused {request.cmd} {request.trid} (frame {request.request}) "
+                    f"with {frame.code}", f"where the references have it close the connection "
+                    f"after {frame.code}")  # fmt: skip
         else:
             if conn.doomed and direction is S2C and self._transactions is not None:
                 request = self._transactions.answered_by(record)
@@ -628,15 +637,15 @@ class Expert(NativeAnalyzer):
 
     def _went_on(self, conn: _Conn, flow: str, answered: int) -> None:
         """The server answered request frame `answered`: the requests seed 004's server
-        disconnects for that it refused with an error before that one did not end the
+        disconnects for that it refused with an error before that one (and those it refused
+        with an error the references say closes the connection, 540) did not end the
         connection either, a departure reported at the error reply."""
         for no in [n for n in conn.refused if n < answered]:
-            error, words = conn.refused.pop(no)
+            error, words, where = conn.refused.pop(no)
             conn.doomed.discard(no)
             self._sink(Finding(
                 Severity.WARN, "expert.kept_connection",
-                f"the server {words} and kept the connection, where seed 004's server "
-                "disconnects the client", flow, error, no,
+                f"the server {words} and kept the connection, {where}", flow, error, no,
             ))  # fmt: skip
 
     def _malformed(self, record: FrameRecord, frame: MalformedFrame, conn: _Conn) -> None:

@@ -829,3 +829,22 @@ def test_a_request_after_the_server_refused_every_version_is_no_server_fault() -
         (Severity.WARN, "CVR 2 was never answered (the connection ended)"),
         (Severity.WARN, "USR 3 was never answered (the connection ended)"),
     ]  # a server that chose a version owes the answers
+
+
+def test_a_server_that_goes_on_after_its_own_540_is_reported() -> None:
+    """540 (a wrong QRY answer) is the one error the references say the server sends and
+    then closes the connection with; a server that answered later requests went unremarked.
+    It is an expert.kept_connection, as a reply to what seed 004 disconnects for is."""
+    qry = "C: QRY 3 msmsgs@msnmsgr.com 32\n" + "0" * 32 + "\nS: 540 3\n"
+    lines, findings = all_analyzers(transcript(
+        LOGIN + "S: CHL 0 12345\n" + qry + "C: CHG 4 NLN 0\nS: CHG 4 NLN 0\n"
+    ))  # fmt: skip
+    kept = [(lines[f.frame or 0], f.message, lines[f.related or 0]) for f in findings
+            if f.code == "expert.kept_connection"]  # fmt: skip
+    assert kept == [(
+        b"540 3", "the server refused QRY 3 (frame 6) with 540 and kept the connection, "
+        "where the references have it close the connection after 540",
+        b"QRY 3 msmsgs@msnmsgr.com 32",
+    )]  # fmt: skip
+    _, findings = all_analyzers(transcript(LOGIN + "S: CHL 0 12345\n" + qry))
+    assert not [f for f in findings if f.code == "expert.kept_connection"]
