@@ -43,6 +43,16 @@ NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies", "ht
                              "http.response_in"})
 
 
+DECODE_AS_HELP = ("force a dissector (msnp, http, a plugin's name) for flows to/from PORT, or "
+                  "a transcript connection label; repeatable")
+FILES_HELP = "captures (pcap, pcapng, transcript; - for standard input)"
+
+
+def _format_help(what: str) -> str:
+    """-T's help for an analysis command whose JSON Lines hold one object per `what`."""
+    return f"text, or JSON Lines (json): one object per {what} (default %(default)s)"
+
+
 def _decode_as(values: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for value in values:
@@ -71,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     read.add_argument(
         "--decode-as", action="append", default=[], metavar="PORT=PROTO",
-        help="force a dissector for flows to/from PORT (or a transcript connection label)",
+        help=DECODE_AS_HELP,
     )  # fmt: skip
     read.add_argument("--redact", action="store_true", help="hide credentials in the output")
     read.add_argument(
@@ -96,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "standard output, the frames then not printed)")  # fmt: skip
     sniff.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text",
                        help="output format, as read's (default %(default)s)")
-    sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    sniff.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     sniff.add_argument("--redact", action="store_true", help="hide credentials in the output")
     sniff.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                        help="print only frames matching this display filter")  # fmt: skip
@@ -106,13 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     expert = sub.add_parser(
         "expert", help="findings: errors explained, limits broken, unanswered requests, ..."
     )
-    expert.add_argument("files", nargs="+", metavar="FILE")
-    expert.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    expert.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
+    expert.add_argument("-T", dest="format", choices=("text", "json"), default="text",
+                        help=_format_help("finding"))
     expert.add_argument(
         "--min-severity", choices=("chat", "note", "warn", "error"), default="chat",
         help="print only findings at least this severe (default: all)",
     )  # fmt: skip
-    expert.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    expert.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     _pipeline_option(expert)
     expert.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                         help="only findings about frames this display filter selects")  # fmt: skip
@@ -125,30 +138,36 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("files", nargs="+", metavar="FILE", help="captures, or directories of them")
     stats.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                        help="captures analysed at once (0: one per core; default 1)")
-    stats.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    stats.add_argument("-T", dest="format", choices=("text", "json"), default="text",
+                       help=_format_help("capture, then the total of several"))
     stats.add_argument("--top", type=int, default=10, metavar="N",
                        help="busiest flows to list (default 10)")  # fmt: skip
-    stats.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    stats.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     stats.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                        help="statistics over the frames this display filter selects")  # fmt: skip
     chat = sub.add_parser("chat", help="switchboard conversations as chat logs")
-    chat.add_argument("files", nargs="+", metavar="FILE")
-    chat.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    chat.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
+    chat.add_argument("-T", dest="format", choices=("text", "json"), default="text",
+                      help=_format_help("conversation"))
     chat.add_argument("--account", default=None, metavar="EMAIL",
                       help="only conversations this account took part in")  # fmt: skip
     chat.add_argument("--format-details", action="store_true",
                       help="show each message's font, effects and colour")  # fmt: skip
-    chat.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    chat.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     chat.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                       help="only the events of the frames this display filter selects")  # fmt: skip
     _pipeline_option(chat)
     sessions = sub.add_parser(
         "sessions", help="each login's dispatch, notification and switchboard connections"
     )
-    sessions.add_argument("files", nargs="+", metavar="FILE")
-    sessions.add_argument("-T", dest="format", choices=("text", "json"), default="text")
+    sessions.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
+    sessions.add_argument("-T", dest="format", choices=("text", "json"), default="text",
+                          help=_format_help("capture"))
     sessions.add_argument("--presence", action="store_true", help="add the presence timeline")
-    sessions.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    sessions.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     sessions.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                           help="only the logins, switchboards and presence changes with a "
                                "frame this display filter selects")  # fmt: skip
@@ -156,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     contacts = sub.add_parser(
         "contacts", help="contact lists rebuilt from SYN and every change, by list version"
     )
-    contacts.add_argument("files", nargs="+", metavar="FILE")
+    contacts.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
     contacts.add_argument("--account", default=None, metavar="EMAIL",
                           help="one account (default: every account seen)")  # fmt: skip
     when = contacts.add_mutually_exclusive_group()
@@ -164,15 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the lists as they were at list version N")  # fmt: skip
     when.add_argument("--diff", default=None, metavar="A..B",
                       help="what changed between list versions A and B")  # fmt: skip
-    contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text")
-    contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    contacts.add_argument("-T", dest="format", choices=("text", "json"), default="text",
+                          help=_format_help("account"))
+    contacts.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     contacts.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                           help="only the timeline's changes made by the frames this display "
                                "filter selects")  # fmt: skip
     _pipeline_option(contacts)
     tui = sub.add_parser("tui", help="browse a capture in the terminal UI")
-    tui.add_argument("file", metavar="FILE")
-    tui.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    tui.add_argument("file", metavar="FILE", help="a capture (pcap, pcapng or transcript)")
+    tui.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     tui.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                      help="start with this display filter applied")  # fmt: skip
     from msnsniff.replay.options import capture_argument
@@ -182,8 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                        help="the dispatch server's address; the notification and switchboard "
                        "servers take the next two ports unless given (default %(default)s)")
-    serve.add_argument("--ns-port", type=int, default=None, metavar="PORT")
-    serve.add_argument("--sb-port", type=int, default=None, metavar="PORT")
+    serve.add_argument("--ns-port", type=int, default=None, metavar="PORT",
+                       help="the notification server's port (default: the next after --listen's)")
+    serve.add_argument("--sb-port", type=int, default=None, metavar="PORT",
+                       help="the switchboard's port (default: the next after the "
+                       "notification server's)")
     serve.add_argument("--http-port", default="8081", metavar="PORT|off",
                        help="Passport nexus and login over HTTP (default %(default)s)")
     serve.add_argument("--https-port", default="8443", metavar="PORT|off",
@@ -201,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add the demo accounts (alice, bob, carol @example.com)")
     serve.add_argument("--add-account", default=None, metavar="EMAIL",
                        help="add an account (password prompted, or read from stdin) and exit")
-    serve.add_argument("--nick", default=None,
+    serve.add_argument("--nick", default=None, metavar="NICK",
                        help="with --add-account: its nickname (plain text, sent URL-encoded)")
     serve.add_argument("--gateway-port", default="off", metavar="PORT|off",
                        help="the MSNP HTTP gateway (/gateway/gateway.dll) in front of the "
@@ -215,21 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="misbehave on purpose, to test tools (rem-absent-ok, silent-syn, "
                             "close-on-chg, ns-redirect; see server/quirks.py)")
     send = sub.add_parser("send", help="send one message like seed 000's sendMsg")
-    send.add_argument("text", metavar="TEXT")
+    send.add_argument("text", metavar="TEXT", help="the message")
     send.add_argument("--server", default="127.0.0.1:1863", metavar="HOST:PORT",
                       help="dispatch or notification server (default %(default)s)")
-    send.add_argument("--account", required=True, metavar="EMAIL")
+    send.add_argument("--account", required=True, metavar="EMAIL",
+                      help="the account to log in as and send from")
     send.add_argument("--password-stdin", action="store_true",
                       help="read the password from stdin (default: prompt, or the "
                       "MSNSNIFF_PASSWORD environment variable)")
-    send.add_argument("--to", action="append", required=True, metavar="EMAIL")
-    send.add_argument("--font", default="Microsoft Sans Serif")
-    send.add_argument("--color", default="0", help="BGR hex, e.g. ff for red")
+    send.add_argument("--to", action="append", required=True, metavar="EMAIL",
+                      help="a recipient, each in a switchboard of its own (repeatable)")
+    send.add_argument("--font", default="Microsoft Sans Serif",
+                      help="the message's font (default %(default)s)")
+    send.add_argument("--color", default="0",
+                      help="the message's colour, BGR hex, e.g. ff for red (default %(default)s)")
     send.add_argument("--dialect", type=int, default=8, choices=range(2, 10), metavar="N",
                       help="MSNP version, 2-9 (default %(default)s; 2-7 log in with MD5)")
     send.add_argument("--nexus", default=None, metavar="URL",
                       help="Passport nexus (default https://HOST:8443/rdr/pprdr.asp)")
-    send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                      help="wait at most this long for each answer (default %(default)g)")
     send.add_argument("--cafile", default=None, metavar="FILE.pem",
                       help="check the Passport's HTTPS certificate against the CA "
                       "certificates in FILE (e.g. cert.pem in serve's --cert-dir), loopback "
@@ -241,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the real server (dispatch or notification)")
     proxy.add_argument("-w", dest="write", type=Path, default=None, metavar="FILE",
                        help="record every connection (.pcapng or .pcap)")
-    proxy.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text")
+    proxy.add_argument("-T", dest="format", choices=("text", "jsonl", "none"), default="text",
+                       help="output format, as read's (default %(default)s)")
     proxy.add_argument("-Y", dest="filter", default=None, metavar="FILTER",
                        help="print only the frames this display filter selects")
     proxy.add_argument("--redact", action="store_true", help="hide credentials in the output")
@@ -262,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="export from redacted copies (pseudonyms, no credentials)")
     export.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="captures exported at once (default: one per core)")
-    export.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    export.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                       help=DECODE_AS_HELP)
     redact = sub.add_parser(
         "redact", help="a copy of a capture with accounts pseudonymised and credentials removed")
     redact.add_argument("input", metavar="IN", help="pcap or pcapng")

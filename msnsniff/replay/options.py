@@ -17,7 +17,8 @@ def capture_argument(parser: argparse.ArgumentParser) -> None:
 
 def replay_arguments(parser: argparse.ArgumentParser) -> None:
     """`replay`'s options, added to its parser."""
-    parser.add_argument("file", metavar="CAPTURE")
+    parser.add_argument("file", metavar="CAPTURE",
+                        help="the recording (pcap, pcapng or transcript) to replay")
     parser.add_argument("--to", default="127.0.0.1:1863", metavar="HOST:PORT",
                         help="the server to replay against: where the recorded client "
                              "first connected (default %(default)s)")
@@ -39,12 +40,16 @@ def replay_arguments(parser: argparse.ArgumentParser) -> None:
                         "in FILE (e.g. cert.pem in serve's --cert-dir), loopback too")
     parser.add_argument("--pace", choices=("fast", "original"), default="fast",
                         help="fast: each request when the last is answered; original: also "
-                             "keep the recorded gaps (at most --max-gap)")
-    parser.add_argument("--max-gap", type=float, default=5.0, metavar="SECONDS")
+                             "keep the recorded gaps (at most --max-gap) (default %(default)s)")
+    parser.add_argument("--max-gap", type=float, default=5.0, metavar="SECONDS",
+                        help="with --pace original, the longest recorded gap kept "
+                             "(default %(default)g)")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="wait at most this long for a reply, an address or a connection")
+                        help="wait at most this long for a reply, an address or a connection "
+                             "(default %(default)g)")
     parser.add_argument("--settle", type=float, default=0.3, metavar="SECONDS",
-                        help="quiet time that ends a short answer and the replay")
+                        help="quiet time that ends a short answer and the replay "
+                             "(default %(default)g)")
     parser.add_argument("--rule", action="append", default=[], metavar="RULE",
                         help="a normalisation rule, e.g. 'field nick nick' or 'ignore NLN'")
     parser.add_argument("--rules", type=Path, default=None, metavar="FILE",
@@ -52,14 +57,18 @@ def replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a target (and redirects) outside loopback")
     parser.add_argument("--only-changes", action="store_true", help="hide what stayed the same")
-    parser.add_argument("-T", dest="format", choices=("text", "json"), default="text")
-    parser.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    parser.add_argument("-T", dest="format", choices=("text", "json"), default="text",
+                        help="the report as text or as one JSON object (default %(default)s)")
+    parser.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                        help="force a dissector (msnp, http, a plugin's name) for flows to/from "
+                             "PORT, or a transcript connection label; repeatable")
 
 
 
 def mock_arguments(parser: argparse.ArgumentParser) -> None:
     """`mock`'s options, added to its parser."""
-    parser.add_argument("file", metavar="CAPTURE")
+    parser.add_argument("file", metavar="CAPTURE",
+                        help="the recording (pcap, pcapng or transcript) to serve")
     parser.add_argument("--listen", default="127.0.0.1:1863", metavar="HOST:PORT",
                         help="where clients connect (default %(default)s); redirects and "
                              "switchboard invitations point here too")
@@ -76,4 +85,6 @@ def mock_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop when every recorded connection has been served")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow listening on an address outside loopback")
-    parser.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO")
+    parser.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
+                        help="force a dissector (msnp, http, a plugin's name) for flows to/from "
+                             "PORT, or a transcript connection label; repeatable")
