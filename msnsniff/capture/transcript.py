@@ -34,12 +34,13 @@ from dissectors.api import Direction
 from dissectors.msnp.grammar import COMMANDS, ERROR_PAYLOAD_FROM, PayloadRule, ver_dialects
 from msnsniff.capture import Flow, FlowEnd, SourceEvent, SourceNote, StreamChunk
 
-_CS: Final = re.compile(r"^([CS]):[ \t]?(.*)$")
-_ARROW: Final = re.compile(r"^(>>>|<<<)[ \t]?(.*)$")
+# (a traffic line may be indented, as in a Markdown code block or a quoted document)
+_CS: Final = re.compile(r"^([ \t]*)([CS]):[ \t]?(.*)$")
+_ARROW: Final = re.compile(r"^([ \t]*)(>>>|<<<)[ \t]?(.*)$")
 _LOG: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+(\S+)\s+(>>>|<<<|---)\s?(.*)$")
-_CONT: Final = re.compile(r"^\.\.[ \t](.*)$")
+_CONT: Final = re.compile(r"^[ \t]*\.\.[ \t](.*)$")
 _LOG_BODY: Final = re.compile(r"^\s+\|[ ]?(.*)$")
-_CLOSE: Final = re.compile(r"^<o>")
+_CLOSE: Final = re.compile(r"^[ \t]*<o>")
 _LITERAL_CRLF: Final = "\\r\\n"
 _CMD_WORD: Final = re.compile(r"^([A-Z]{3}|\d{3})( |$)")
 BOM: Final = "\ufeff"
@@ -118,6 +119,7 @@ class _Pending:
     declared: int | None = None
     body: list[str] = field(default_factory=list)
     body_style: str = "plain"  # "plain": any following line; "log": only `| ` lines
+    indent: str = ""  # the traffic line's indentation, which its body lines lose too
 
 
 class TranscriptReader:
@@ -215,12 +217,13 @@ class TranscriptReader:
             self._start(self._conn(label, direction, text), direction, text, ts, lineno, "log")
             return
         m = _CS.match(line) or _ARROW.match(line)
-        if m and m.group(2).strip():  # the prefix marks traffic: a line that is no command is
+        if m and m.group(3).strip():  # the prefix marks traffic: a line that is no command is
             # sent as it is and reported malformed by the dissector, as on the wire
             yield from self._flush()
-            direction = Direction.C2S if m.group(1) in ("C", ">>>") else Direction.S2C
-            text = m.group(2)
-            self._start(self._conn("", direction, text), direction, text, None, lineno, "plain")
+            direction = Direction.C2S if m.group(2) in ("C", ">>>") else Direction.S2C
+            text = m.group(3)
+            self._start(self._conn("", direction, text), direction, text, None, lineno, "plain",
+                        m.group(1))
             return
         if _CLOSE.match(line):
             yield from self._flush()
@@ -235,7 +238,7 @@ class TranscriptReader:
             return m.group(1) if m else None
         if _CS.match(line) or _ARROW.match(line) or _LOG.match(line):
             return None
-        return line
+        return line.removeprefix(pending.indent)
 
     def _start(
         self,
@@ -245,8 +248,10 @@ class TranscriptReader:
         ts: float | None,
         lineno: int,
         style: str,
+        indent: str = "",
     ) -> None:
-        self._pending = _Pending(conn, direction, text, ts, lineno, body_style=style)
+        self._pending = _Pending(conn, direction, text, ts, lineno, body_style=style,
+                                 indent=indent)
 
     @staticmethod
     def _finish_header(pending: _Pending) -> None:

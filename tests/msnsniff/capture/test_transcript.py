@@ -188,3 +188,28 @@ def test_an_msnp13_error_reply_takes_its_payload_from_the_lines_after_it() -> No
     assert not any(isinstance(r.frame, MalformedFrame) for r in records)
     old = "C: VER 1 MSNP8\nS: VER 1 MSNP8\nS: 911 2 5\nprose, not a payload\nS: OUT OTH\n"
     assert [c.data for c in chunks(old)][-2:] == [b"911 2 5\r\n", b"OUT OTH\r\n"]
+
+
+def test_an_indented_transcript_reads_as_the_same_traffic() -> None:
+    """A transcript pasted from a Markdown code block or an indented quote (four spaces, a
+    tab) is traffic too: the traffic lines, their `..` continuations, `<o>` and the payload's
+    body lines lose the indentation the traffic line has, and a body line's own spaces
+    beyond it are kept."""
+    plain = (
+        "C: VER 1 MSNP8 CVR0\n"
+        "S: CVR 2 5.0.0537 5.0.0537 1.0.0863\n"
+        ".. http://a.example/x.exe\n"
+        "S: MSG Hotmail Hotmail 33\n"
+        "MIME-Version: 1.0\n"
+        "  Kid: 0\n"
+        "\n"
+        ">>> ADD 25 RL user@msn.com user@msn.com\\r\\n\n"
+        "<o> Server Closes Connection\n"
+        ">>> REM 26 AL a@b\\r\\n\n"
+    )
+    expected = [(c.flow.id, c.direction, c.offset, c.data) for c in chunks(plain)]
+    assert expected[2][3] == b"MSG Hotmail Hotmail 33\r\nMIME-Version: 1.0\r\n  Kid: 0\r\n\r\n"
+    for indent in ("    ", "\t"):
+        text = "Prose.\n" + "".join(indent + line for line in plain.splitlines(True))
+        assert looks_like_transcript(text.encode())
+        assert [(c.flow.id, c.direction, c.offset, c.data) for c in chunks(text)] == expected
