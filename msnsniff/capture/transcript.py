@@ -120,6 +120,7 @@ class _Pending:
     body: list[str] = field(default_factory=list)
     body_style: str = "plain"  # "plain": any following line; "log": only `| ` lines
     indent: str = ""  # the traffic line's indentation, which its body lines lose too
+    literal_crlf: bool = False  # the line spells CRLF `\r\n`: so do its body lines
 
 
 class TranscriptReader:
@@ -238,7 +239,11 @@ class TranscriptReader:
             return m.group(1) if m else None
         if _CS.match(line) or _ARROW.match(line) or _LOG.match(line):
             return None
-        return line.removeprefix(pending.indent)
+        line = line.removeprefix(pending.indent)
+        if pending.literal_crlf and _LITERAL_CRLF in line:  # the CRLF it spells ends it (the
+            # flush adds it back); inner ones are CRLFs too, and what follows the last a remark
+            line = line[: line.rindex(_LITERAL_CRLF)].replace(_LITERAL_CRLF, "\r\n")
+        return line
 
     def _start(
         self,
@@ -251,7 +256,7 @@ class TranscriptReader:
         indent: str = "",
     ) -> None:
         self._pending = _Pending(conn, direction, text, ts, lineno, body_style=style,
-                                 indent=indent)
+                                 indent=indent, literal_crlf=_LITERAL_CRLF in text)
 
     @staticmethod
     def _finish_header(pending: _Pending) -> None:

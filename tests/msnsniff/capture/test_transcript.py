@@ -213,3 +213,27 @@ def test_an_indented_transcript_reads_as_the_same_traffic() -> None:
         text = "Prose.\n" + "".join(indent + line for line in plain.splitlines(True))
         assert looks_like_transcript(text.encode())
         assert [(c.flow.id, c.direction, c.offset, c.data) for c in chunks(text)] == expected
+
+
+def test_arrow_payload_lines_with_literal_crlf_are_the_bytes_they_spell() -> None:
+    """Documents in the `>>>` layout write a payload's lines with `\\r\\n` too (and its last
+    line, which ends the payload, without): those are CRLFs, not four characters, so the
+    MIME headers and body read as sent; a C:/S: payload line keeps its text as it is."""
+    text = (
+        ">>> MSG 4 N 68\\r\\n\n"
+        "MIME-Version: 1.0\\r\\n\n"
+        "Content-Type: text/plain; charset=UTF-8\\r\\n\n"
+        "\\r\\n\n"
+        "Hi bob\n"
+        "\n"
+        "<<< NAK 4\\r\\n\n"
+    )
+    assert [c.data for c in chunks(text)] == [
+        b"MSG 4 N 68\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+        b"Hi bob",
+        b"NAK 4\r\n",
+    ]
+    events = list(read_transcript(text.splitlines(True), "t"))
+    assert not [e for e in events if isinstance(e, SourceNote)]
+    plain = "S: MSG Hotmail Hotmail 12\nBody: a\\r\\nb\n"
+    assert chunks(plain)[0].data == b"MSG Hotmail Hotmail 12\r\nBody: a\\r\\nb"
