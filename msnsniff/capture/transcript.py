@@ -12,7 +12,8 @@ traffic, whatever follows the prefix: garbage there is reported as malformed, no
 
 A payload command (MSG, NOT, ...) takes its body from the lines that follow it, each line
 ended by CRLF, until the declared length is reached. A client VER after traffic starts a new
-connection (the documents move from the dispatch server to the notification server that way).
+connection (the documents move from the dispatch server to the notification server that way),
+and so does a switchboard login, `USR TrID account cookie` or `ANS`.
 
 `msnsniff export A B -o X.txt` writes each capture after a marker line, `# msnsniff export
 of NAME` (`CAPTURE_MARK`). A file marking several captures is several captures: `captures`
@@ -43,6 +44,9 @@ _LOG_BODY: Final = re.compile(r"^\s+\|[ ]?(.*)$")
 _CLOSE: Final = re.compile(r"^[ \t]*<o>")
 _LITERAL_CRLF: Final = "\\r\\n"
 _CMD_WORD: Final = re.compile(r"^([A-Z]{3}|\d{3})( |$)")
+_OPENS: Final = re.compile(r"^(VER |ANS |USR \S+ [^ @]+@)")
+"""A client line that only starts a connection: VER (dispatch, notification), and a
+switchboard's `USR TrID account cookie` or `ANS` (the NS's `USR TrID MD5|TWN ...` is not)."""
 BOM: Final = "\ufeff"
 """What a Windows editor (Notepad) may put before a text file's first line: not part of it."""
 EXPORT_HEADER: Final = "# msnsniff export of "
@@ -143,8 +147,8 @@ class TranscriptReader:
 
     def _conn(self, label: str, direction: Direction, text: str) -> _Conn:
         conn = self._conns.get(label)
-        is_ver = direction is Direction.C2S and text.startswith("VER ")
-        if conn is None or conn.closed or (is_ver and conn.offsets[Direction.C2S] > 0):
+        opens = direction is Direction.C2S and _OPENS.match(text) is not None
+        if conn is None or conn.closed or (opens and conn.offsets[Direction.C2S] > 0):
             self._count += 1
             flow_label = None if label == "" else label
             conn = _Conn(Flow(f"{self.name}#{self._count}", label=flow_label))

@@ -237,3 +237,19 @@ def test_arrow_payload_lines_with_literal_crlf_are_the_bytes_they_spell() -> Non
     assert not [e for e in events if isinstance(e, SourceNote)]
     plain = "S: MSG Hotmail Hotmail 12\nBody: a\\r\\nb\n"
     assert chunks(plain)[0].data == b"MSG Hotmail Hotmail 12\r\nBody: a\\r\\nb"
+
+
+def test_a_switchboard_login_after_traffic_starts_a_new_connection() -> None:
+    """Documents go on from the notification server to the switchboard in one transcript:
+    the client's `USR TrID account cookie` and `ANS` open a switchboard connection, as VER
+    opens the others, so the switchboard is its own flow, linked to the login by its
+    cookie; the NS `USR` steps (MD5, TWN) stay on their connection."""
+    got = chunks(
+        "C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: USR 2 TWN I a@example.com\n"
+        "S: USR 2 TWN S lc=1033\nC: USR 3 TWN S t=x\nS: USR 3 OK a@example.com A 1 0\n"
+        "C: XFR 4 SB\nS: XFR 4 SB 10.0.0.9:1863 CKI 1.2.3\n"
+        "C: USR 1 a@example.com 1.2.3\nS: USR 1 OK a@example.com A\nC: OUT\n"
+        "C: ANS 1 a@example.com 4.5.6 11752013\nS: ANS 1 OK\n"
+    )
+    assert [c.flow.id for c in got] == ["t#1"] * 8 + ["t#2"] * 3 + ["t#3"] * 2
+    assert [c.offset for c in got[8:]] == [0, 0, 27, 0, 0]
