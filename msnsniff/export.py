@@ -3,7 +3,8 @@ by OUT's extension, for one capture or a corpus of them.
 
 * `.jsonl`: `read -T jsonl`'s frame objects (pairing included) plus `capture` (the file)
   and `findings` (the expert findings about that frame).
-* `.txt`: a docs-style transcript (`TIME LABEL >>> line`, payload lines `  | ...`,
+* `.txt`: a docs-style transcript (`TIME LABEL >>> line`, TIME `-` where the source has
+  none, payload lines `  | ...`,
   `--- connection closed`), which `msnsniff read` reads back; each capture's part starts
   with `# msnsniff export of NAME`, so several read back as those captures, not one.
 * `.pcapng`: the original packets of the selected flows, with their own packet comments (the
@@ -299,8 +300,8 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
                 continue
             label = f"{stem}-flow{record.flow.id}"
             arrow = ">>>" if frame.direction is Direction.C2S else "<<<"
-            ts = record.ts if record.ts is not None else 0.0
-            fh.write(f"{ts:.6f} {label} {arrow} {_text(frame.line)}\n")
+            ts = "-" if record.ts is None else f"{record.ts:.6f}"  # (a transcript's: no time)
+            fh.write(f"{ts} {label} {arrow} {_text(frame.line)}\n")
             payload = frame.payload_bytes
             if payload:
                 lines = payload.split(b"\r\n")
@@ -308,7 +309,7 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
                     lines.pop()
                 for line in lines:
                     fh.write(f"    | {_text(line)}\n")
-            last[label] = f"{ts:.6f}"
+            last[label] = ts
             count += 1
         for label, ts in last.items():
             fh.write(f"{ts} {label} --- connection closed\n")

@@ -7,7 +7,8 @@ traffic, whatever follows the prefix: garbage there is reported as malformed, no
   extend the previous line after a space;
 * `>>> ADD 18 AL a@b a@b\\r\\n` / `<<< 201 18\\r\\n` (seed 004), with literal `\\r\\n`, trailing
   remarks after the last `\\r\\n` dropped, and `<o>` marking the server closing the connection;
-* logs `  0.002 NS-alice   >>> VER 1 MSNP8 CVR0` with a time and a connection label per line,
+* logs `  0.002 NS-alice   >>> VER 1 MSNP8 CVR0` with a time (`-` when not known, as in an
+  export of a transcript without times) and a connection label per line,
   payload lines prefixed `| `, and `--- connection closed` lines.
 
 A payload command (MSG, NOT, ...) takes its body from the lines that follow it, each line
@@ -38,7 +39,7 @@ from msnsniff.capture import Flow, FlowEnd, SourceEvent, SourceNote, StreamChunk
 # (a traffic line may be indented, as in a Markdown code block or a quoted document)
 _CS: Final = re.compile(r"^([ \t]*)([CS]):[ \t]?(.*)$")
 _ARROW: Final = re.compile(r"^([ \t]*)(>>>|<<<)[ \t]?(.*)$")
-_LOG: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+(\S+)\s+(>>>|<<<|---)\s?(.*)$")
+_LOG: Final = re.compile(r"^\s*(\d+(?:\.\d+)?|-)\s+(\S+)\s+(>>>|<<<|---)\s?(.*)$")
 _CONT: Final = re.compile(r"^[ \t]*\.\.[ \t](.*)$")
 _LOG_BODY: Final = re.compile(r"^\s+\|[ ]?(.*)$")
 _CLOSE: Final = re.compile(r"^[ \t]*<o>")
@@ -212,7 +213,8 @@ class TranscriptReader:
         m = _LOG.match(line)
         if m:
             yield from self._flush()
-            ts, label, arrow, text = float(m.group(1)), m.group(2), m.group(3), m.group(4)
+            ts = None if m.group(1) == "-" else float(m.group(1))  # `-`: a time not known
+            label, arrow, text = m.group(2), m.group(3), m.group(4)
             if arrow == "---":
                 conn = self._conns.get(label)
                 if conn is not None and not conn.closed:

@@ -67,6 +67,25 @@ def test_the_transcript_reads_back_as_the_same_frames(tmp_path: Path) -> None:
     assert frames(out) == frames(CHAT)
 
 
+def test_a_transcript_without_times_exports_to_one_that_reads_back_without_times(
+    tmp_path: Path,
+) -> None:
+    """A docs-style transcript has no times (`read` shows `-`, no round trips): its export
+    writes `-` for them, not 0.0, so the copy does not read back with every frame at
+    1970-01-01 and every round trip 0.0 ms."""
+    source = tmp_path / "seed.txt"
+    source.write_text("C: VER 1 MSNP8 CVR0\nS: VER 1 MSNP8\nC: SYN 2 0\nS: SYN 2 0\n")
+    out = tmp_path / "x.txt"
+    assert run("export", str(source), "-o", str(out))[0] == 0
+    assert "0.000000" not in out.read_text()
+    _, original, _ = run("read", "-T", "jsonl", str(source))
+    _, copy, _ = run("read", "-T", "jsonl", str(out))
+    keys = ("no", "ts", "dir", "cmd", "trid", "args", "request", "replies", "rtt")
+    rows = [[{k: json.loads(line)[k] for k in keys} for line in text.splitlines()]
+            for text in (original, copy)]  # fmt: skip
+    assert rows[0] == rows[1] and rows[0][1]["ts"] is None and rows[0][1]["rtt"] is None
+
+
 def test_a_transcript_of_several_captures_reads_back_as_each_of_them(tmp_path: Path) -> None:
     """`export A B A -o all.txt` read back as one capture: the second capture's logins were
     taken as the first's going on (alice's list version falling from 10 to 0 was a conflict
