@@ -268,15 +268,25 @@ class TranscriptReader:
     def _finish_header(pending: _Pending) -> None:
         """Turn the (continued) line into wire bytes; decide whether body lines follow."""
         text = pending.text
+        tail = ""
         if _LITERAL_CRLF in text:
             # keep everything up to the last literal CRLF; what follows is a remark
-            text = text[: text.rindex(_LITERAL_CRLF)].replace(_LITERAL_CRLF, "\r\n") + "\r\n"
+            cut = text.rindex(_LITERAL_CRLF)
+            tail = text[cut + len(_LITERAL_CRLF) :]
+            text = text[:cut].replace(_LITERAL_CRLF, "\r\n") + "\r\n"
         else:
             text = text.rstrip() + "\r\n"
         first, _, inline_body = text.partition("\r\n")
+        pending.declared = _payload_length(first, pending.direction, pending.conn.dialect)
+        if pending.declared is not None:  # unless it is the payload's end, which has no CRLF
+            # to spell (`QRY 1 id 32\r\n<32 hex>`): it then makes up the declared length
+            size = len(inline_body.encode("utf-8", "surrogateescape"))
+            end = next((t for t in (tail, tail.rstrip()) if t and size + len(
+                t.encode("utf-8", "surrogateescape")) == pending.declared), "")
+            text += end
+            inline_body += end
         pending.first = first
         pending.header = text.encode("utf-8", "surrogateescape")
-        pending.declared = _payload_length(first, pending.direction, pending.conn.dialect)
         if pending.direction is Direction.S2C and first.startswith("VER "):
             chosen = ver_dialects(first.split()[1:])
             if chosen:

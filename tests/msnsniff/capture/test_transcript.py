@@ -253,3 +253,27 @@ def test_a_switchboard_login_after_traffic_starts_a_new_connection() -> None:
     )
     assert [c.flow.id for c in got] == ["t#1"] * 8 + ["t#2"] * 3 + ["t#3"] * 2
     assert [c.offset for c in got[8:]] == [0, 0, 27, 0, 0]
+
+
+def test_a_payload_written_after_its_lines_spelled_crlf_is_its_end_not_a_remark() -> None:
+    """`>>> QRY 1049 msmsgs@msnmsgr.com 32\\r\\n8f2f...` (how protocol pages write a payload
+    on the command's line): the payload's last part has no CRLF to spell, so the text after
+    the last `\\r\\n` is the payload when it makes up the declared length; otherwise it is
+    a remark, as after any other line."""
+    answer = "8f2f5a91b72102cd28355e9fc9000d6e"
+    text = (
+        f">>> QRY 1049 msmsgs@msnmsgr.com 32\\r\\n{answer}\n"
+        "<<< QRY 1049\\r\\n\n"
+        ">>> MSG 4 N 68\\r\\nMIME-Version: 1.0\\r\\nContent-Type: text/plain; charset=UTF-8"
+        "\\r\\n\\r\\nHi bob\n"
+        ">>> ADD 24 FL user@msn.com user@msn.com 15\\r\\n (nonexistent Group)\n"
+    )
+    assert [c.data for c in chunks(text)] == [
+        f"QRY 1049 msmsgs@msnmsgr.com 32\r\n{answer}".encode(),
+        b"QRY 1049\r\n",
+        b"MSG 4 N 68\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+        b"Hi bob",
+        b"ADD 24 FL user@msn.com user@msn.com 15\r\n",
+    ]
+    events = list(read_transcript(text.splitlines(True), "t"))
+    assert not [e for e in events if isinstance(e, SourceNote)]
