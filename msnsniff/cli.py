@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="msnsniff",
         description="Dissect, analyse, proxy and replay MSN Messenger (MSNP) traffic.",
+        epilog="msnsniff FILE... is msnsniff read FILE..., except that one capture on a "
+        "terminal opens the TUI. msnsniff COMMAND --help lists a command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     read = sub.add_parser("read", help="dissect a capture (pcap, pcapng or transcript)")

@@ -47,3 +47,10 @@ def test_an_options_help_names_its_default(command: str, option: str, default: s
     action = next(a for a in parser._actions if option in a.option_strings)
     text = parser._get_formatter()._expand_help(action) if action.help else ""
     assert "default" in text and default in text, text
+
+
+def test_the_top_level_help_names_the_file_shortcut() -> None:
+    """`msnsniff FILE` (the TUI on a terminal, else `read`) is how the README starts; the
+    top-level help says it too, or a user who reads only `--help` never learns of it."""
+    text = " ".join(build_parser().format_help().split())
+    assert "msnsniff FILE" in text and "TUI" in text and "msnsniff read FILE" in text
