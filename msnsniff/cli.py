@@ -45,7 +45,7 @@ NUMBERED_FIELDS = frozenset({"frame.number", "msnp.request", "msnp.replies", "ht
 
 DECODE_AS_HELP = ("force a dissector (msnp, http, a plugin's name) for flows to/from PORT, or "
                   "a transcript connection label; repeatable")
-FILES_HELP = "captures (pcap, pcapng, transcript; - for standard input)"
+FILES_HELP = "captures (pcap, pcapng, transcript; - for standard input), or directories of them"
 
 
 def _format_help(what: str) -> str:

@@ -230,6 +230,15 @@ def _print_findings(
                 out.write(finding_text(finding) + "\n")
 
 
+def _captures(files: list[str]) -> list[Capture]:
+    """The captures the command line names: files, and directories as their captures in
+    path order (as `read` and `stats` take them)."""
+    from msnsniff.corpus import expand
+
+    return captures_of(expand(files))
+
+
+
 def run_expert(
     args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
 ) -> int:
@@ -238,7 +247,7 @@ def run_expert(
     counts: dict[Severity, int] = dict.fromkeys(Severity, 0)
     status = 0
     display = None if args.filter is None else analysis_filter(args.filter, args.command)
-    files = captures_of(args.files)
+    files = _captures(args.files)
     for capture in files:
         path = capture.name
         if args.format != "json":
@@ -323,7 +332,7 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
 
     status = 0
     wanted = args.account.casefold() if args.account else None  # sign-in names: any case
-    files = captures_of(args.files)
+    files = _captures(args.files)
     for capture in files:
         path = capture.name
         if args.format != "json":
@@ -363,7 +372,7 @@ def run_sessions(
     from msnsniff.session.presence import Presence, render_timeline
 
     status = 0
-    files = captures_of(args.files)
+    files = _captures(args.files)
     for capture in files:
         path = capture.name
         analysis = Analysis(session(args), keep_findings=False)
@@ -434,7 +443,7 @@ def run_contacts(
         raise MsnsniffError("-Y selects the timeline's changes; --at-version and --diff "
                             "answer from every change")  # fmt: skip
     status = 0
-    files = captures_of(args.files)
+    files = _captures(args.files)
     for capture in files:
         path = capture.name
         if args.format != "json":

@@ -84,6 +84,24 @@ def test_text_outputs_of_several_captures_name_each_capture() -> None:
         assert files and set(files) == {DEMO, chat}, command  # chat's conversations had none
 
 
+@pytest.mark.parametrize("command", ["expert", "chat", "sessions", "contacts"])
+def test_an_analysis_command_takes_a_directory_as_read_and_stats_do(
+    command: str, tmp_path: Path
+) -> None:
+    """`msnsniff expert corpus/` analyses the directory's captures in path order, each under
+    its heading, as `read` and `stats` do, rather than "cannot read: Is a directory"."""
+    chat = Path(DEMO).with_name("server_chat.pcap")
+    for source in (Path(DEMO), chat):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    status, text, err = run(command, str(tmp_path))
+    assert status == 0, err
+    expected = [str(tmp_path / "msnp8_demo.pcap"), str(tmp_path / "server_chat.pcap")]
+    headings = [line[3:] for line in text.splitlines() if line.startswith(f"== {tmp_path}")]
+    assert headings == expected  # (contacts heads each account with `== ACCOUNT` too)
+    _, alone, _ = run(command, DEMO, str(chat))
+    assert text == alone.replace(str(Path(DEMO).parent), str(tmp_path))
+
+
 def test_chat_prints_the_conversation() -> None:
     status, text, _ = run("chat", DEMO)
     assert status == 0
