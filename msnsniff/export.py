@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -132,6 +133,9 @@ class _Facts:
     transactions: list[tuple[str, Any]] = field(default_factory=list)  # (proto, transaction)
     changes: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # a writer's: what its format left out
+    # connections that closed (not cut by the capture's end), in order: (frames numbered by
+    # then, flow id, time), so a transcript closes each where it closed
+    ends: list[tuple[int, str, float | None]] = field(default_factory=list)
 
 
 def _first_pass(path: Path, options: Options, messages: list[str], keep: bool,
@@ -153,8 +157,12 @@ def _first_pass(path: Path, options: Options, messages: list[str], keep: bool,
             lambda _finding: None,  # its findings are the pairing view's to report
             on_settle=lambda t: facts.transactions.append(("http", t))))
     add_all_analyzers(analysis, transactions, on_list_change=change)
+    session = analysis.session
     for event in _events(path, options, messages):
         analysis.push(event)
+        for flow in session.closed:
+            if flow.id not in session.cut:
+                facts.ends.append((session.frames, flow.id, session.hung_up.get(flow.id)))
     analysis.finish()
     facts.findings = analysis.findings
     copy = str(path) if source is not None else None
@@ -279,12 +287,27 @@ def _write_jsonl(path: Path, name: str, part: Path, options: Options, facts: _Fa
 def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Facts,
                messages: list[str]) -> int:  # fmt: skip
     count = 0
-    last: dict[str, str] = {}
+    written: set[str] = set()  # labels with a frame in the transcript
     left: dict[tuple[str, str], int] = {}  # what a transcript cannot hold: (kind, why)
     stem = "_".join(Path(name).stem.split()) or "capture"  # a label is one word: no spaces
+    ends = iter(facts.ends)
+    end = next(ends, None)
     with part.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
         fh.write(f"{EXPORT_HEADER}{name}\n")
+
+        def close_before(no: int) -> None:
+            """Close the connections that closed before frame `no`, where they closed (one
+            the capture left open is left open: it reads back as cut, as it was)."""
+            nonlocal end
+            while end is not None and end[0] < no:
+                label = f"{stem}-flow{end[1]}"
+                if label in written:
+                    when = "-" if end[2] is None else f"{end[2]:.6f}"
+                    fh.write(f"{when} {label} --- connection closed\n")
+                end = next(ends, None)
+
         for record, _pairing in _frames(path, options, messages):
+            close_before(record.no)
             frame = record.frame
             if not isinstance(frame, MsnpFrame) or not isinstance(frame, CommandFrame):
                 kind = ("partial (joined mid-way, not damage)" if isinstance(frame, PartialFrame)
@@ -309,10 +332,9 @@ def _write_txt(path: Path, name: str, part: Path, options: Options, facts: _Fact
                     lines.pop()
                 for line in lines:
                     fh.write(f"    | {_text(line)}\n")
-            last[label] = ts
+            written.add(label)
             count += 1
-        for label, ts in last.items():
-            fh.write(f"{ts} {label} --- connection closed\n")
+        close_before(sys.maxsize)
     for (kind, why), n in left.items():
         facts.notes.append(f"msnsniff: {name}: {n} {kind} frames left out ({why}; .jsonl or "
                            ".pcapng keep them)")  # fmt: skip

@@ -21,6 +21,7 @@ from msnsniff.capture.sources import open_source
 from msnsniff.cli import main
 from msnsniff.registry import load_dissectors
 from msnsniff.session.capture_session import CaptureSession
+from tests import helpers
 
 CAPTURES = Path(__file__).parents[2] / "captures"
 LISTS = CAPTURES / "server_list_changes.pcap"
@@ -84,6 +85,33 @@ def test_a_transcript_without_times_exports_to_one_that_reads_back_without_times
     rows = [[{k: json.loads(line)[k] for k in keys} for line in text.splitlines()]
             for text in (original, copy)]  # fmt: skip
     assert rows[0] == rows[1] and rows[0][1]["ts"] is None and rows[0][1]["rtt"] is None
+
+
+def test_a_transcript_closes_each_connection_where_it_closed(tmp_path: Path) -> None:
+    """Seed 004's server closes its connections after `ADD 25 RL`, `REM 34 RL` and `REG 45
+    30`: the export writes each `--- connection closed` there, not all at the end; and a
+    connection the capture cut (it ended first) is left open, so the copy does not invent a
+    close (`sessions --presence` would say the user went offline without OUT)."""
+    seed = helpers.seed("004")
+    out = tmp_path / "x.txt"
+    assert run("export", str(seed), "-o", str(out))[0] == 0
+    lines = out.read_text().splitlines()
+    closes = [n for n, line in enumerate(lines) if " --- " in line]
+    assert [lines[n - 1].split(">>> ")[-1] for n in closes] == [
+        "ADD 25 RL user@msn.com user@msn.com", "REM 34 RL user@msn.com", "REG 45 30 NewName 0"]
+
+    cut = tmp_path / "cut.pcap"  # the demo up to the 216 (frame 36): DS closed, NS cut
+    cut.write_bytes((CAPTURES / "msnp8_demo.pcap").read_bytes()[:4200])
+    copy = tmp_path / "cut.txt"
+    assert run("export", str(cut), "-o", str(copy))[0] == 2  # (the damage is said)
+    closed = [line for line in copy.read_text().splitlines() if " --- " in line]
+    assert closed == ["1700000000.122000 cut-flow1 --- connection closed"]  # its FIN
+
+    def presence(path: Path) -> list[str]:
+        _, text, _ = run("sessions", "--presence", str(path))
+        return [line for line in text.splitlines() if line.startswith("[")]
+
+    assert presence(copy) == presence(cut) and presence(cut)
 
 
 def test_a_transcript_of_several_captures_reads_back_as_each_of_them(tmp_path: Path) -> None:
