@@ -333,9 +333,13 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
     status = 0
     wanted = args.account.casefold() if args.account else None  # sign-in names: any case
     files = _captures(args.files)
+    blank = False  # a log was printed last: what comes next starts after one blank line
     for capture in files:
         path = capture.name
         if args.format != "json":
+            if blank and len(files) > 1:
+                out.write("\n")
+                blank = False
             file_heading(path, len(files), out)
         analysis = Analysis(session(args), keep_findings=False)
         selected = _select(args, analysis)
@@ -355,7 +359,10 @@ def run_chat(args: argparse.Namespace, session: SessionFactory, out: TextIO, err
             if args.format == "json":  # flow ids repeat across captures: name the capture
                 out.write(dumps({"file": path, **conversation.to_json()}) + "\n")
             else:
-                out.write(render_chat(conversation, show_format=args.format_details) + "\n\n")
+                nonlocal blank
+                out.write(("\n" if blank else "")
+                          + render_chat(conversation, show_format=args.format_details))
+                blank = True
 
         analysis.add(lambda sink: Conversations(sink, on_conversation=show))
         messages = _drive(analysis, capture, lambda: None, _dissector(args, session, capture.path))

@@ -275,6 +275,17 @@ def test_sessions_presence_follows_one_blank_line() -> None:
     assert "bob@example.com\n\nPresence:\n[" in text and "\n\n\n" not in text
 
 
+def test_chat_logs_are_one_blank_line_apart_and_end_without_one() -> None:
+    """Conversations come one blank line apart, as sessions' parts do, and the output ends
+    with the last line of the last log (it ended with two blank lines, and so did each log)."""
+    chat = str(Path(DEMO).with_name("server_chat.pcap"))
+    _, text, _ = run("chat", chat)
+    assert text.count("\nSwitchboard session ") == 2 and "\n\n\n" not in text
+    assert text.endswith("left\n") and text.count("\n\nSwitchboard session ") == 2
+    _, both, _ = run("chat", chat, DEMO)
+    assert "\n\n\n" not in both and f"left\n\n== {DEMO}\nSwitchboard" in both
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_sessions_presence_dates_a_close_without_out_by_its_own_time(
     jobs: str, tmp_path: Path
