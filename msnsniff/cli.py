@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("-T", dest="format", choices=("text", "json"), default="text",
                        help=_format_help("capture, then the total of several"))
     stats.add_argument("--top", type=int, default=10, metavar="N",
-                       help="busiest flows to list (default 10)")  # fmt: skip
+                       help="busiest flows to list; 0: none (default 10)")  # fmt: skip
     stats.add_argument("--decode-as", action="append", default=[], metavar="PORT=PROTO",
                        help=DECODE_AS_HELP)
     stats.add_argument("-Y", dest="filter", default=None, metavar="FILTER",

@@ -291,6 +291,8 @@ def run_stats(
     from msnsniff.session.stats import Stats
     from msnsniff.session.webapi import WebStats
 
+    if args.top < 0:
+        raise MsnsniffError(f"--top expects 0 or more flows, got {args.top}")
     if args.filter is not None:
         analysis_filter(args.filter, "stats")  # a bad filter stops here, before any worker
         # starts

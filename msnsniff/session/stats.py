@@ -386,13 +386,14 @@ class Stats:
             ("kind", "flows", "bytes"),
             [(k, f"{v['flows']:,}", f"{v['bytes']:,}") for k, v in data["flows_by_kind"].items()],
         )]  # fmt: skip
-        busiest = sorted(data["flows"], key=lambda f: -f["bytes"])[:top_flows]
-        lines += ["", f"Busiest flows (top {len(busiest)} by bytes):"]
-        lines += ["  " + row for row in _table(
-            ("flow", "kind", "client", "server", "frames", "bytes"),
-            [(f["flow"], f["kind"], f["client"] or "-", f["server"] or "-", f"{f['frames']:,}",
-              f"{f['bytes']:,}") for f in busiest],
-        )]  # fmt: skip
+        busiest = sorted(data["flows"], key=lambda f: -f["bytes"])[:max(top_flows, 0)]
+        if top_flows > 0:  # (`--top 0`: the table is left out, not printed empty)
+            lines += ["", f"Busiest flows (top {len(busiest)} by bytes):"]
+            lines += ["  " + row for row in _table(
+                ("flow", "kind", "client", "server", "frames", "bytes"),
+                [(f["flow"], f["kind"], f["client"] or "-", f["server"] or "-",
+                  f"{f['frames']:,}", f"{f['bytes']:,}") for f in busiest],
+            )]  # fmt: skip
         if data["presence"]:
             lines += ["", "Presence changes:"]
             lines += ["  " + row for row in _table(

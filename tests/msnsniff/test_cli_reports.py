@@ -44,6 +44,18 @@ def test_stats_text_and_json() -> None:
     assert obj["frames"] == 63 and obj["file"].endswith("msnp8_demo.pcap")
 
 
+def test_stats_top_takes_zero_or_more_flows() -> None:
+    """`--top -1` listed every flow but the last (a Python slice) under "top 2"; it is
+    refused now, and `--top 0` leaves the busiest-flows table out instead of printing an
+    empty one."""
+    status, _, err = run("stats", "--top", "-1", DEMO)
+    assert status == 2 and "--top expects 0 or more flows, got -1" in err
+    status, text, _ = run("stats", "--top", "0", DEMO)
+    assert status == 0 and "Busiest flows" not in text and "Flows by kind:" in text
+    _, text, _ = run("stats", "--top", "2", DEMO)
+    assert "Busiest flows (top 2 by bytes):" in text
+
+
 def test_missing_file_is_a_clear_error() -> None:
     status, _out, err = run("stats", "/nonexistent.pcap")
     assert status == 2 and "msnsniff: /nonexistent.pcap: cannot read: No such file" in err
