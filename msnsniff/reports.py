@@ -238,7 +238,6 @@ def _captures(files: list[str]) -> list[Capture]:
     return captures_of(expand(files))
 
 
-
 def run_expert(
     args: argparse.Namespace, session: SessionFactory, out: TextIO, err: TextIO
 ) -> int:
