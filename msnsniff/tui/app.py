@@ -71,7 +71,7 @@ from msnsniff.tui.screens.help import HelpScreen
 from msnsniff.tui.widgets.chat import ChatView
 from msnsniff.tui.widgets.contacts import ContactsView
 from msnsniff.tui.widgets.detail import DetailView
-from msnsniff.tui.widgets.filterbar import FilterBar
+from msnsniff.tui.widgets.filterbar import FilterBar, FilterInput
 from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import SessionsView
 from msnsniff.tui.widgets.stats import StatsView
@@ -909,6 +909,7 @@ class MsnsniffApp(App[int]):
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Command palette")
         sections: list[tuple[str, Iterable[BindingType]]] = [
             ("Everywhere", [*self.BINDINGS, palette]), ("Stream", StreamView.BINDINGS),
+            ("Filter bar", [*FilterInput.BINDINGS, *TextBox.BINDINGS]),
             ("Detail", DetailView.BINDINGS), ("Sessions", SessionsView.BINDINGS),
             ("Contacts", ContactsView.BINDINGS), ("Chat", ChatView.BINDINGS),
             ("Stats", StatsView.BINDINGS),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
@@ -45,11 +48,25 @@ class PointedError:
         yield Text(" " * caret + "^ " + error.message, style="red")
 
 
+HISTORY_KEPT = 100
+"""Filters the bar remembers for Up and Down (the oldest are forgotten first)."""
+
+
 class FilterInput(TextBox):
     """The filter bar's box. Enter applies the filter at once and, when it compiles, gives
     the keys to the stream at once (the app's `keys_to_stream`): `f msnp.error` Enter `jj`
     typed fast put jj in the box, as they came before the focus moved; now the box hands
-    them on (`TextBox`)."""
+    them on (`TextBox`). Up and Down walk the filters applied before (`FilterBar.recall`)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "recall(-1)", "Earlier filter", show=False),
+        Binding("down", "recall(1)", "Later filter", show=False),
+    ]
+
+    def action_recall(self, step: int) -> None:
+        bar = self.parent
+        if isinstance(bar, FilterBar):
+            bar.recall(step)
 
     async def action_submit(self) -> None:
         bar = self.parent
@@ -69,6 +86,10 @@ class FilterBar(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self.applied = ""  # the filter in force, as the bar shows it again on Escape
+        # the filters applied, oldest first, each once (Up and Down: `recall`)
+        self.history: list[str] = []
+        self._recalled: int | None = None  # the history entry shown (None: the typed text)
+        self._typed = ""  # the text typed before Up, shown again after the last entry
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == "
@@ -83,7 +104,25 @@ class FilterBar(Vertical):
         bar, and text that was not applied (a mistake, or an edit) would pass for the
         filter that is, as Wireshark's bar never lets it."""
         self.set_text(self.applied)
+        self._recalled = None
         self._clear_error()
+
+    def recall(self, step: int) -> None:
+        """Show the filter applied before the one shown (`step` -1) or after it (1), as a
+        shell's history does: after the last, the text typed before the walk began; the
+        oldest and that text stay where they are."""
+        if not self.history:
+            return
+        box = self.query_one(Input)
+        at = len(self.history) if self._recalled is None else self._recalled
+        to = max(0, min(len(self.history), at + step))
+        if to == at:
+            return
+        if self._recalled is None:
+            self._typed = box.value
+        self._recalled = None if to == len(self.history) else to
+        box.value = self._typed if self._recalled is None else self.history[to]
+        box.cursor_position = len(box.value)
 
     def _clear_error(self) -> None:
         error = self.query_one("#filter-error", Static)
@@ -105,5 +144,10 @@ class FilterBar(Vertical):
                 return False
         self._clear_error()
         self.applied = text
+        self._recalled = None
+        if text:
+            if text in self.history:
+                self.history.remove(text)
+            self.history = [*self.history, text][-HISTORY_KEPT:]
         self.post_message(self.Applied(text, display))
         return True

@@ -692,6 +692,42 @@ def test_filter_bad_filter_fold_and_unanswered() -> None:
     asyncio.run(main())
 
 
+def test_up_and_down_in_the_filter_bar_recall_the_filters_applied() -> None:
+    """Up in the filter bar brings back the filters applied before (the last first, each
+    once), Down the later ones and, past the last, the text that was being typed, as a
+    shell's history and Wireshark's recent filters: Up did nothing, and a filter used an
+    hour ago had to be typed again."""
+
+    async def main() -> None:
+        app = app_for("server_list_changes")
+        async with app.run_test(size=SIZE) as pilot:
+            stream = await loaded(app, pilot)
+            box = app.query_one("#filter-input", Input)
+            await pilot.press("f", *"msnp.error", "enter")
+            await scanned(app, pilot)
+            await pilot.press("f", "ctrl+u", *"flow == 1", "enter")
+            await scanned(app, pilot)
+            await pilot.press("f", "ctrl+u", *"msnp.error", "enter")  # again: once, last
+            await scanned(app, pilot)
+            await pilot.press("f", "ctrl+u", *"msnp.cm")
+            await pilot.press("up")
+            assert box.value == "msnp.error"
+            await pilot.press("up")
+            assert box.value == "flow == 1"
+            await pilot.press("up")  # the oldest: it stays
+            assert box.value == "flow == 1"
+            await pilot.press("down")
+            assert box.value == "msnp.error"
+            await pilot.press("down")  # past the last: what was being typed
+            assert box.value == "msnp.cm"
+            await pilot.press("up", "up", "enter")
+            await scanned(app, pilot)
+            assert app.filter_text == "flow == 1"
+            assert stream.rows is not None and len(stream.rows) > 0
+
+    asyncio.run(main())
+
+
 def test_escape_from_the_filter_bar_shows_the_filter_in_force() -> None:
     """A mistake (or an edit not applied) typed in the bar and left with Escape: the bar
     shows the filter that is applied again, the error goes, and the rows are unchanged."""
