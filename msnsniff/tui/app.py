@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -505,6 +506,7 @@ class MsnsniffApp(App[int]):
             parts.append(f"indexing {ws.progress:.0%}")
         if stream.rows is not None:
             parts.append(f"{len(stream.rows):,} shown")
+        shown_filter = len(parts) if self.filter_text else None
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
         if self.fold_noise:
@@ -518,9 +520,17 @@ class MsnsniffApp(App[int]):
         if self.events.dropped_chunks:  # (a live source that outran the decoding)
             parts.append(f"{self.events.dropped_bytes:,} bytes not decoded (fell behind)")
         parts += ws.notes[-1:]
+        over = cell_len("  |  ".join(parts)) - status.size.width
+        if over > 0 and shown_filter is not None:
+            # one line: a long filter (the bar shows it whole) is cut short, so what follows
+            # it (the fold, a search, a damaged file's damage) is not wrapped off the line
+            part = parts[shown_filter]
+            parts[shown_filter] = set_cell_size(part, max(len("filter: "),
+                                                          cell_len(part) - over - 1)) + "…"
         # plain text: a filter, a search or a note is no markup (`msnp.nick contains "[/c]"`,
-        # an MSN Plus! colour code, ended the app with a MarkupError; "[b]" vanished)
-        status.update(Text("  |  ".join(parts)))
+        # an MSN Plus! colour code, ended the app with a MarkupError; "[b]" vanished); cut
+        # with a sign when it is wider still
+        status.update(Text("  |  ".join(parts), no_wrap=True, overflow="ellipsis"))
 
     def _refresh_side_views(self) -> None:
         """Each side view re-reads its analyzer, between two pushes of the loader."""

@@ -303,6 +303,31 @@ def test_E_walks_the_errors_and_findings_backwards(monkeypatch: pytest.MonkeyPat
     asyncio.run(main())
 
 
+def test_a_filter_wider_than_the_status_line_is_cut_short_and_the_rest_still_shows() -> None:
+    """At 80 columns a long filter filled the one-line status line and what came after it
+    (the fold, following, the search, a damaged file's damage) was wrapped off it, with no
+    sign: the filter (in the bar above too) is cut short with "…", the rest is shown."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(app, pilot)
+            wide = " or ".join(f'msnp.cmd == "{c}"' for c in ("MSG", "USR", "CAL", "JOI"))
+            app.apply_filter(wide)
+            await scanned(app, pilot)
+            await pilot.press("z")
+            await scanned(app, pilot)
+            await pilot.pause(0.5)  # a tick: the status line is drawn again
+            status = app.query_one("#status", Static)
+            line = screen_text(app, status)
+            assert "\n" not in line
+            assert line.startswith("96 frames  |  ") and "shown  |  filter: msnp.cmd" in line
+            assert line.endswith("…  |  PNG/QNG folded"), line
+            assert len(line) <= 80
+
+    asyncio.run(main())
+
+
 def test_brackets_in_a_filter_or_a_search_are_text_not_markup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
