@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -281,14 +282,19 @@ class StreamView(ScrollView, can_focus=True):
             base = base + CURSOR_STYLE
         head = Style(dim=not is_cursor) + (CURSOR_STYLE if is_cursor else Style())
         timed = self.size.width >= NO_TIME_BELOW
-        return [
+        segments = [
             Segment(f"{number:>7} ", head),
             *([Segment(f"{when:>11} ", head)] if timed else []),
             Segment(f"{flow:>{FLOW_WIDTH}} ", head),
             Segment(f"{arrow} ", base),
             Segment(mark + " ", FINDING_STYLE + (CURSOR_STYLE if is_cursor else Style())),
-            Segment(text + " " * max(0, self.size.width), base),
         ]
+        # (the width the rows are seen in: the scrollbar's columns are not)
+        room = self.scrollable_content_region.width - sum(s.cell_length for s in segments)
+        if cell_len(text) > room > 0:  # cut short: said with "…", as Wireshark's list does
+            text = set_cell_size(text, room - 1) + "…"
+        segments.append(Segment(text + " " * max(0, room - cell_len(text)), base))
+        return segments
 
     def _pair_numbers(self) -> Sequence[int]:
         number = self.selected

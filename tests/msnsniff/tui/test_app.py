@@ -471,7 +471,8 @@ def test_a_narrow_stream_leaves_the_time_out_for_the_description() -> None:
         async with app.run_test(size=(40, 12)) as pilot:
             stream = await loaded(app, pilot)
             first = screen_text(app, stream).splitlines()[0]
-            assert "VER 1 MSNP8 CVR0" in first and "0.000000" not in first, first
+            # (the last column of the 38 left beside the scrollbar is the "…" of a cut row)
+            assert "VER 1 MSNP8 CVR…" in first and "0.000000" not in first, first
             await pilot.resize_terminal(80, 24)
             await pilot.pause(0.2)
             first = screen_text(app, stream).splitlines()[0]
@@ -1081,6 +1082,25 @@ def test_f_in_sessions_and_chat_filters_to_the_login_or_conversation() -> None:
             assert app.filter_text == 'flow == "52"'
             await pilot.press("3", "f")  # Contacts has no `f` of its own
             assert app.query_one("#filter-input", Input).has_focus
+
+    asyncio.run(main())
+
+
+def test_a_row_wider_than_the_stream_ends_in_an_ellipsis() -> None:
+    """At 80 columns `CVR 2 5.0.0540 5.0.0540 1.0.0863 http://down` was the row's end, cut
+    with no sign that the line (and its round trip) went on: a row cut short ends in "…",
+    as Wireshark's packet list does; a row that fits is drawn as it was."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=(80, 24)) as pilot:
+            stream = await loaded(app, pilot)
+            width = stream.scrollable_content_region.width  # (the scrollbar's are not seen)
+            rows = [stream.render_line(y).text for y in range(4)]
+            cvr, ver = rows[3], rows[1]  # frames 4 (a long CVR reply) and 2
+            assert len(cvr) == width and cvr.endswith("…"), cvr
+            assert cvr.startswith("      4 ") and "CVR 2 5.0.0540" in cvr
+            assert ver.rstrip().endswith("VER 1 MSNP8  (0.0 ms)") and "…" not in ver
 
     asyncio.run(main())
 
