@@ -75,7 +75,7 @@ from msnsniff.tui.widgets.detail import DetailView
 from msnsniff.tui.widgets.filterbar import FilterBar, FilterInput
 from msnsniff.tui.widgets.scroll import KeyScroll
 from msnsniff.tui.widgets.sessions import SessionsView
-from msnsniff.tui.widgets.stats import StatsView
+from msnsniff.tui.widgets.stats import CommandTable, StatsView
 from msnsniff.tui.widgets.stream import StreamView, noise
 from msnsniff.tui.widgets.textbox import TextBox
 
@@ -922,7 +922,7 @@ class MsnsniffApp(App[int]):
             ("Filter bar", [*FilterInput.BINDINGS, *TextBox.BINDINGS]),
             ("Detail", DetailView.BINDINGS), ("Sessions", SessionsView.BINDINGS),
             ("Contacts", ContactsView.BINDINGS), ("Chat", ChatView.BINDINGS),
-            ("Stats", StatsView.BINDINGS),
+            ("Stats", [*StatsView.BINDINGS, *CommandTable.BINDINGS[1:]]),  # (its Enter: the view's)
         ]  # fmt: skip
         self.push_screen(HelpScreen(sections))
 

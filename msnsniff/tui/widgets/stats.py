@@ -129,11 +129,84 @@ def _chart(
 
 class CommandTable(DataTable[str | Text]):
     """A direction's command histogram; the footer names Enter for what it does here (the
-    table's own said nothing and hid the view's)."""
+    table's own said nothing and hid the view's). The tab's keys come here, so the keys
+    that move past its last (or first) command scroll the statistics on (`_page`), and
+    Home and End go to the top and the end of them: the table only moved its cursor, and
+    the round trips and connections below could not be reached from the keyboard."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "filter", "Filter to command"),
+        Binding("home", "ends(-1)", "Top of the statistics", show=False),
+        Binding("end", "ends(1)", "End of the statistics", show=False),
     ]
+
+    def _page(self) -> KeyScroll | None:
+        """The scrolling page the table is on (None: mounted without one)."""
+        return next((a for a in self.ancestors if isinstance(a, KeyScroll)), None)
+
+    def _past_end(self, step: int) -> bool:
+        """The cursor can go no further that way (or there are no rows)."""
+        return self.row_count == 0 or self.cursor_row == (0 if step < 0 else self.row_count - 1)
+
+    def _moved(self) -> None:
+        """Scroll the page to the cursor's row, now (fast keys each move from the last)."""
+        page = self._page()
+        if page is None or self.row_count == 0:
+            return
+        top = self.virtual_region.y + self.gutter.top + self.header_height + self.cursor_row
+        for node in self.ancestors:  # (the table's place on the page, through its boxes)
+            if node is page:
+                break
+            if isinstance(node, Widget):
+                top += node.virtual_region.y + node.gutter.top
+        top -= int(self.scroll_target_y)
+        height = max(1, page.scrollable_content_region.height)
+        view = page.scroll_target_y
+        if top < view:
+            page.scroll_to(y=top, animate=False, immediate=True)
+        elif top >= view + height:
+            page.scroll_to(y=top - height + 1, animate=False, immediate=True)
+
+    def action_cursor_down(self) -> None:
+        page = self._page()
+        if self._past_end(1) and page is not None:
+            page.action_scroll_down()
+            return
+        super().action_cursor_down()
+        self._moved()
+
+    def action_cursor_up(self) -> None:
+        page = self._page()
+        if self._past_end(-1) and page is not None:
+            page.action_scroll_up()
+            return
+        super().action_cursor_up()
+        self._moved()
+
+    def action_page_down(self) -> None:
+        page = self._page()
+        if self._past_end(1) and page is not None:
+            page.action_page_down()
+            return
+        super().action_page_down()
+        self._moved()
+
+    def action_page_up(self) -> None:
+        page = self._page()
+        if self._past_end(-1) and page is not None:
+            page.action_page_up()
+            return
+        super().action_page_up()
+        self._moved()
+
+    def action_ends(self, step: int) -> None:
+        """Home: the first command, the page at its top; End: the last, the page at its end."""
+        if self.row_count:
+            self.move_cursor(row=0 if step < 0 else self.row_count - 1, scroll=False)
+        page = self._page()
+        if page is not None:
+            page.scroll_to(y=0 if step < 0 else page.max_scroll_y, animate=False,
+                           immediate=True)  # fmt: skip
 
     def action_filter(self) -> None:
         """Enter asks for the command under the cursor now, not through `RowSelected`

@@ -875,6 +875,48 @@ def test_stats_at_80_columns_keep_their_figures_and_the_bars_their_scale(
     asyncio.run(main())
 
 
+def test_stats_keys_reach_what_is_below_the_command_tables(
+    capture: Callable[[str], Analyzed],
+) -> None:
+    """At 80x24 (12 rows here: the view's share) the keys go to the client's command
+    table, and Down, PageDown and End only moved its cursor: past the last command they did
+    nothing, so the round trips and the busiest connections below could not be read
+    without a mouse (in an HTTP capture, whose tables are empty, no key scrolled at all).
+    Past the last command the keys scroll the page on; Up past the first comes back up,
+    and the cursor's row stays on screen."""
+    data = capture("server_chat.pcap")
+    view = StatsView(data.stats)
+
+    async def main() -> None:
+        app = Host(view)
+        async with app.run_test(size=(80, 12)) as pilot:
+            await pilot.pause()
+            table = view.query_one("#stats-c2s", DataTable)
+            scroll = view.query_one(KeyScroll)
+            table.focus()
+            await pilot.pause()
+            for _ in range(table.row_count - 1):
+                await pilot.press("down")
+            assert table.cursor_row == table.row_count - 1 and scroll.scroll_y > 0
+            assert "XFR" in screen_text(app)  # the last command, on screen
+            await pilot.press("pagedown", "pagedown", "pagedown")
+            await pilot.pause()
+            assert scroll.scroll_y == scroll.max_scroll_y > 0
+            assert "Busiest connections" in screen_text(app)
+            await pilot.press("home")
+            await pilot.pause()
+            assert table.cursor_row == 0 and scroll.scroll_y == 0
+            await pilot.press("end")
+            await pilot.pause()
+            assert scroll.scroll_y == scroll.max_scroll_y
+            for _ in range(60):
+                await pilot.press("up")
+            await pilot.pause()
+            assert table.cursor_row == 0 and scroll.scroll_y == 0
+
+    asyncio.run(main())
+
+
 def test_stats_at_40_columns_keep_every_command_and_figure(
     capture: Callable[[str], Analyzed],
 ) -> None:
