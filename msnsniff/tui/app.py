@@ -528,9 +528,9 @@ class MsnsniffApp(App[int]):
             parts[shown_filter] = set_cell_size(part, max(len("filter: "),
                                                           cell_len(part) - over - 1)) + "…"
         # plain text: a filter, a search or a note is no markup (`msnp.nick contains "[/c]"`,
-        # an MSN Plus! colour code, ended the app with a MarkupError; "[b]" vanished); cut
-        # with a sign when it is wider still
-        status.update(Text("  |  ".join(parts), no_wrap=True, overflow="ellipsis"))
+        # an MSN Plus! colour code, ended the app with a MarkupError; "[b]" vanished); wider
+        # still, it ends in "…" (app.tcss: one line, not wrapped out of sight)
+        status.update(Text("  |  ".join(parts)))
 
     def _refresh_side_views(self) -> None:
         """Each side view re-reads its analyzer, between two pushes of the loader."""

@@ -328,6 +328,28 @@ def test_a_filter_wider_than_the_status_line_is_cut_short_and_the_rest_still_sho
     asyncio.run(main())
 
 
+def test_a_damage_note_wider_than_the_status_line_ends_in_an_ellipsis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A truncated file's damage, at 80 columns, was cut after "... 63 bytes announced, 43"
+    as if that were all of it (the record and offset, and that more was said, lost): the
+    status line ends in "…" where it is cut (the whole is said again on quitting)."""
+    monkeypatch.chdir(tmp_path)  # the note starts with the path given: a short one here
+    damaged = Path("cut.pcap")
+    damaged.write_bytes((CAPTURES / "server_chat.pcap").read_bytes()[:5000])
+
+    async def main() -> None:
+        app = MsnsniffApp(Workspace(), source=damaged)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(app, pilot)
+            await pilot.pause(0.5)  # a tick: the status line is drawn again
+            line = screen_text(app, app.query_one("#status", Static))
+            assert line.startswith("27 frames  |  ") and "truncated record" in line, line
+            assert line.endswith("…") and len(line) <= 80, line
+
+    asyncio.run(main())
+
+
 def test_brackets_in_a_filter_or_a_search_are_text_not_markup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
