@@ -92,8 +92,9 @@ class FilterBar(Vertical):
         self._typed = ""  # the text typed before Up, shown again after the last entry
 
     def compose(self) -> ComposeResult:
-        yield FilterInput(placeholder="display filter, e.g. msnp.error == 216 or msnp.cmd == "
-                          "\"ADD\"   (Enter applies, empty clears)", id="filter-input")
+        # (fits 80 columns: the box cuts a hint with no sign; `f` and the help say the rest)
+        yield FilterInput(placeholder="filter, e.g. msnp.error == 216 (Enter applies, empty "
+                          "clears, ↑ earlier ones)", id="filter-input")
         yield Static("", id="filter-error")
 
     def set_text(self, text: str) -> None:

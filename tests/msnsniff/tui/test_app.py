@@ -776,6 +776,21 @@ def test_up_and_down_in_the_filter_bar_recall_the_filters_applied() -> None:
     asyncio.run(main())
 
 
+def test_the_empty_filter_bars_hint_is_whole_at_80_columns() -> None:
+    """At 80 columns the empty bar's hint stopped at "(Enter applies," with no sign that
+    "empty clears)" followed; it fits now, and names the history Up brings back."""
+
+    async def main() -> None:
+        app = app_for("server_chat")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(app, pilot)
+            hint = screen_text(app, app.query_one("#filter-input", Input)).strip()
+            assert hint.endswith("(Enter applies, empty clears, ↑ earlier ones)"), hint
+            assert hint.startswith("filter, e.g. msnp.error == 216"), hint
+
+    asyncio.run(main())
+
+
 def test_escape_from_the_filter_bar_shows_the_filter_in_force() -> None:
     """A mistake (or an edit not applied) typed in the bar and left with Escape: the bar
     shows the filter that is applied again, the error goes, and the rows are unchanged."""
