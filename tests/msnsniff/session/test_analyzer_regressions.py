@@ -88,7 +88,7 @@ def test_links_switchboard_usr_on_a_notification_flow_raises_assertion() -> None
         "<<< CAL 2 RINGING 1234\\r\\n\n"
     )
     analysis, links = _run(transcript(text), lambda sink: SessionLinks(sink, keep=True))
-    _assert_one_login_and_no_switchboard(analysis, links)
+    _assert_one_login_and_its_switchboard(analysis, links, "XFR")
 
 
 def test_links_ans_on_a_notification_flow_raises_assertion() -> None:
@@ -106,15 +106,21 @@ def test_links_ans_on_a_notification_flow_raises_assertion() -> None:
         "<<< ANS 1 OK\\r\\n\n"
     )
     analysis, links = _run(transcript(text), lambda sink: SessionLinks(sink, keep=True))
-    _assert_one_login_and_no_switchboard(analysis, links)
+    _assert_one_login_and_its_switchboard(analysis, links, "RNG")
 
 
-def _assert_one_login_and_no_switchboard(analysis: Analysis, links: SessionLinks) -> None:
-    """The run finished with the login of the one connection, the switchboard commands on
-    it ignored: no switchboard linked or unlinked, and nothing to report."""
+def _assert_one_login_and_its_switchboard(
+    analysis: Analysis, links: SessionLinks, how: str
+) -> None:
+    """The run finished. The transcript reader now starts a new connection at the
+    switchboard login (a USR with a cookie, or an ANS, after login traffic), so the
+    switchboard is its own flow, linked to the login by the XFR or RNG before it; nothing
+    unlinked and nothing to report. (Before that, the switchboard lines stayed on the
+    notification flow and were ignored: the answer this test first pinned.)"""
     [login] = links.logins()
     assert (login.account, login.ns_flow.id, login.authenticated) == ("me@x.y", "t#1", True)
-    assert login.switchboards == () and links.unlinked() == []
+    [sb] = login.switchboards
+    assert (sb.flow.id, sb.how) == ("t#2", how) and links.unlinked() == []
     assert analysis.findings == []
 
 
