@@ -1341,8 +1341,9 @@ class ContactLists(NativeAnalyzer):
             if len(conn.reused) > MAX_WAITING:
                 del conn.reused[next(iter(conn.reused))]
         fields = decode(frame).fields
-        if cmd in _MEMBERSHIP:  # MSNP13+: the contacts are in the XML payload
-            fields["contacts"] = _ml_contacts(frame)
+        if cmd in _MEMBERSHIP:  # MSNP13+: the contacts are in the XML payload (in a copy:
+            # the decoded fields are the frame's, shared with the output and the TUI)
+            fields = {**fields, "contacts": _ml_contacts(frame)}
         pending[trid] = _Request(cmd, fields, record.no, frame.dialect, _text(frame))
         if len(pending) > MAX_WAITING:
             del pending[next(iter(pending))]
