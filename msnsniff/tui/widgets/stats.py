@@ -167,37 +167,30 @@ class CommandTable(DataTable[str | Text]):
         elif top >= view + height:
             page.scroll_to(y=top - height + 1, animate=False, immediate=True)
 
-    def action_cursor_down(self) -> None:
+    def _step(
+        self, step: int, on_page: Callable[[KeyScroll], None], on_table: Callable[[], None]
+    ) -> None:
+        """A key one way (`step`): past the table's end it scrolls the page on, to the tables
+        below or above (`on_page`), else it moves the cursor as the table does (`on_table`)
+        and brings its row into view."""
         page = self._page()
-        if self._past_end(1) and page is not None:
-            page.action_scroll_down()
+        if self._past_end(step) and page is not None:
+            on_page(page)
             return
-        super().action_cursor_down()
+        on_table()
         self._moved()
+
+    def action_cursor_down(self) -> None:
+        self._step(1, lambda page: page.action_scroll_down(), super().action_cursor_down)
 
     def action_cursor_up(self) -> None:
-        page = self._page()
-        if self._past_end(-1) and page is not None:
-            page.action_scroll_up()
-            return
-        super().action_cursor_up()
-        self._moved()
+        self._step(-1, lambda page: page.action_scroll_up(), super().action_cursor_up)
 
     def action_page_down(self) -> None:
-        page = self._page()
-        if self._past_end(1) and page is not None:
-            page.action_page_down()
-            return
-        super().action_page_down()
-        self._moved()
+        self._step(1, lambda page: page.action_page_down(), super().action_page_down)
 
     def action_page_up(self) -> None:
-        page = self._page()
-        if self._past_end(-1) and page is not None:
-            page.action_page_up()
-            return
-        super().action_page_up()
-        self._moved()
+        self._step(-1, lambda page: page.action_page_up(), super().action_page_up)
 
     def action_ends(self, step: int) -> None:
         """Home: the first command, the page at its top; End: the last, the page at its end."""
