@@ -1806,14 +1806,7 @@ class ContactLists(NativeAnalyzer):
         name, index = _str(fields.get("list")), _int(fields.get("index"))
         if name not in LISTS or index is None or index > 1 or _int(fields.get("total")) is None:
             return  # not the first line of a list: the rest of a SYN burst cut short
-        self._bind(conn, frame.dialect)
-        conn.sync = _Sync(
-            trid=frame.trid, frame=record.no,
-            request=request.frame if request is not None else None, requested=None,
-            version=_int(fields.get("version")), counted=True, contacts=None, groups=None,
-            cmds=_LIST_CMDS, only=name,
-        )  # fmt: skip
-        self._burst(conn, record, frame)
+        self._one_burst(conn, record, frame, request, fields, _LIST_CMDS, name)
 
     def _on_lsg(
         self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None
@@ -1826,12 +1819,20 @@ class ContactLists(NativeAnalyzer):
         index = _int(fields.get("index"))
         if index is None or index > 1 or _int(fields.get("total")) is None:
             return  # not the first line: the rest of a SYN burst cut short
+        self._one_burst(conn, record, frame, request, fields, _GROUP_CMDS, GROUPS)
+
+    def _one_burst(
+        self, conn: _Conn, record: FrameRecord, frame: CommandFrame, request: _Request | None,
+        fields: dict[str, Any], cmds: frozenset[str], only: str,
+    ) -> None:
+        """Open the burst of one list (or GROUPS) that an MSNP2-7 `LST` or MSNP7 `LSG`
+        outside a SYN sends, counted, at the version its first line gives; take that line."""
         self._bind(conn, frame.dialect)
         conn.sync = _Sync(
             trid=frame.trid, frame=record.no,
             request=request.frame if request is not None else None, requested=None,
             version=_int(fields.get("version")), counted=True, contacts=None, groups=None,
-            cmds=_GROUP_CMDS, only=GROUPS,
+            cmds=cmds, only=only,
         )  # fmt: skip
         self._burst(conn, record, frame)
 
