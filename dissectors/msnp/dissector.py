@@ -2,19 +2,19 @@
 
 Theory of operation
 -------------------
-Each direction has its own `DirectionFramer`; they share the dialect, which decides the
-wire rules (TrID presence, payload commands). The dialect comes from VER: the client's
-proposal is provisional (its highest version, still inferred), the server's echo fixes it.
-Without a VER (a capture joined mid-stream) the dialect starts at MSNP8, marked inferred,
-and every frame whose shape only
-some dialects use (DIALECT_CLUES) narrows the range [low, high]; the dialect is the default
-clamped into that range, and `dialect_reason` says which clue decided it (a SYN reply
-without counts says MSNP2-7 only when its version is not the one the client's SYN sent,
-which the dissector remembers: MSNP8-9 leave the counts out of an up-to-date list's; with
-the request not seen, MSNP2-9). A
-client's VER
-that no server VER fixed (refused with `VER trid 0`, or not captured) starts the range at
-the versions it offers.
+Each direction has its own `DirectionFramer`; they share the dialect, which decides the wire
+rules (TrID presence, payload commands). The dialect comes from VER: the client's proposal
+is provisional (its highest version, still inferred), the server's echo fixes it. Without a
+VER (a capture joined mid-stream) the dialect starts at MSNP8, marked inferred, and every
+frame whose shape only some dialects use (DIALECT_CLUES) narrows the range [low, high]; the
+dialect is the default clamped into that range, and `dialect_reason` says which clue decided
+it (a SYN reply without counts says MSNP2-7 only when its version is not the one the
+client's SYN sent, which the dissector remembers: MSNP8-9 leave the counts out of an
+up-to-date list's; with the request not seen, MSNP2-9). A client's VER that no server VER
+fixed (refused with `VER trid 0`, or not captured) starts the range at the versions it
+offers. The framers hand `_observe` only VER lines and lines of a clue's command that hold
+the clue's text (`DialectClue.needle`): a switchboard never fixes its dialect, and its other
+lines of those commands cannot narrow it.
 
 `next_frame` serves the direction whose unread bytes were fed first, so frames come out in
 the order their bytes arrived. In strict mode a malformed frame raises `DissectorError`
