@@ -49,6 +49,8 @@ _OPENINGS: Final = re.compile(rb"^(VER \d+ MSNP\d|USR \d+ |ANS \d+ |CVR \d+ |XFR
 _ANY_COMMAND: Final = re.compile(rb"^(?:([A-Z]{3})[ \r]|[1-9]\d\d \d)")
 # a known command at the start of a later line: a capture joined mid-line or inside a payload
 _LATER_COMMAND: Final = re.compile(rb"\n([A-Z]{3})[ \r]")
+# the framers' watch tables (word -> text a handed line must hold): shared by every framer and
+# never changed; plain dicts, as the compiled framer reads them on every line
 _VER: Final = {b"VER": b""}
 
 
